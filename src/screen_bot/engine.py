@@ -1,0 +1,194 @@
+"""The dialog: one ``transitions`` Machine per protocol, shared by every session.
+
+The pydantic :class:`Session` holds the data; a throw-away holder carries the machine's
+``state`` while an event runs (transitions sets attributes on its model, which pydantic
+refuses), so sessions cost no machine of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from transitions import EventData, Machine
+
+from .answers import check_value, parse_text
+from .protocol import Protocol
+from .rules import applicable_questions, evaluate, first_failure
+from .schema import Question
+from .session import Answer, Session, utc_now
+from .verdict import Verdict, build, decide
+
+END_STATES = ("not_eligible", "unresolved", "eligible")
+
+
+class _Holder:
+    """The transitions model while one event runs: a state and the session it belongs to."""
+
+    __slots__ = ("state", "session", "answered")
+
+    def __init__(self, session: Session, answered: str | None = None) -> None:
+        self.state = session.state
+        self.session = session
+        self.answered = answered
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """Condition: the question is applicable given the answers so far."""
+
+    protocol: Protocol
+    variable: str
+
+    @property
+    def __name__(self) -> str:  # shown by transitions' diagrams
+        return f"asked when {self.protocol.spec.questions[self._index].when}"
+
+    @property
+    def _index(self) -> int:
+        return self.protocol.order.index(self.variable)
+
+    def __call__(self, event: EventData) -> bool:
+        return self.variable in applicable_questions(self.protocol, event.model.session.values())
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """Condition: the answer just given makes a criterion fail (early exit)."""
+
+    protocol: Protocol
+    __name__ = "a criterion failed"
+
+    def __call__(self, event: EventData) -> bool:
+        answered = event.model.answered
+        if answered is None:
+            return False
+        reading = self.protocol.criteria_reading[answered]
+        return first_failure(self.protocol, event.model.session.values(), reading) is not None
+
+
+@dataclass(frozen=True)
+class _Unresolved:
+    protocol: Protocol
+    __name__ = "an answer is unknown"
+
+    def __call__(self, event: EventData) -> bool:
+        return decide(evaluate(self.protocol, event.model.session.values())) == "unresolved"
+
+
+class Engine:
+    """Runs sessions of one protocol. Methods change the session they are given."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        self.states = [*protocol.order, *END_STATES]
+        self.transitions = self._transitions()
+        self.machine = Machine(
+            model=None,
+            states=self.states,
+            transitions=self.transitions,
+            initial=protocol.order[0],
+            send_event=True,
+            auto_transitions=False,
+        )
+
+    def _transitions(self) -> list[dict[str, Any]]:
+        failed, unresolved = _Failed(self.protocol), _Unresolved(self.protocol)
+        order = self.protocol.order
+        transitions: list[dict[str, Any]] = []
+        for index, variable in enumerate(order):
+            transitions.append(
+                {"trigger": "next", "source": variable, "dest": "not_eligible",
+                 "conditions": [failed]}
+            )
+            for later in order[index + 1:]:
+                if later in self.protocol.when:
+                    transitions.append({"trigger": "next", "source": variable, "dest": later,
+                                        "conditions": [_Asked(self.protocol, later)]})
+                else:
+                    transitions.append({"trigger": "next", "source": variable, "dest": later})
+                    break
+            else:
+                transitions.append({"trigger": "next", "source": variable, "dest": "unresolved",
+                                    "conditions": [unresolved]})
+                transitions.append({"trigger": "next", "source": variable, "dest": "eligible"})
+        transitions.append({"trigger": "restart", "source": "*", "dest": order[0]})
+        return transitions
+
+    def _fire(self, trigger: str, session: Session, answered: str | None = None) -> None:
+        holder = _Holder(session, answered)
+        self.machine.events[trigger].trigger(holder)
+        session.state = holder.state
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def start(self, referral: str | None = None) -> Session:
+        return Session(
+            protocol_id=self.protocol.id,
+            protocol_version=self.protocol.version,
+            protocol_sha256=self.protocol.sha256,
+            referral=referral,
+            state=self.protocol.order[0],
+        )
+
+    def finished(self, session: Session) -> bool:
+        return session.state in END_STATES
+
+    def question(self, session: Session) -> Question | None:
+        return self.protocol.questions.get(session.state)
+
+    def progress(self, session: Session) -> tuple[int, int]:
+        """(number of the current question, questions in this screening as far as known)."""
+        if self.finished(session):
+            return len(session.history), len(session.history)
+        applicable = applicable_questions(self.protocol, session.values())
+        position = self.protocol.order.index(session.state)
+        remaining = sum(1 for v in self.protocol.order[position + 1:] if v in applicable)
+        return len(session.history) + 1, len(session.history) + 1 + remaining
+
+    def answer(self, session: Session, value: Any, now: datetime | None = None) -> None:
+        """Record a typed answer (``None`` = unknown) and move to the next question."""
+        question = self.question(session)
+        if question is None:
+            raise RuntimeError("this screening is finished; start a new one or go back")
+        value = check_value(question, value)
+        session.answers[question.variable] = Answer(value=value, at=now or utc_now())
+        session.history.append(question.variable)
+        self._changed(session, now)
+        self._fire("next", session, answered=question.variable)
+
+    def answer_text(self, session: Session, text: str, now: datetime | None = None) -> None:
+        """Parse what the user typed for the current question, then :meth:`answer`."""
+        question = self.question(session)
+        if question is None:
+            raise RuntimeError("this screening is finished; start a new one or go back")
+        self.answer(session, parse_text(question, text), now)
+
+    def skip(self, session: Session, now: datetime | None = None) -> None:
+        self.answer(session, None, now)
+
+    def back(self, session: Session, now: datetime | None = None) -> bool:
+        """Return to the question answered last (the one the user saw), forgetting its answer."""
+        if not session.history:
+            return False
+        previous = session.history.pop()
+        del session.answers[previous]
+        session.state = previous
+        self._changed(session, now)
+        return True
+
+    def restart(self, session: Session, now: datetime | None = None) -> None:
+        session.answers.clear()
+        session.history.clear()
+        self._fire("restart", session)
+        self._changed(session, now)
+
+    def verdict(self, session: Session, screened_on: date | None = None) -> Verdict:
+        return build(self.protocol, session.values(), referral=session.referral,
+                     screened_on=screened_on or session.updated_at.date())
+
+    @staticmethod
+    def _changed(session: Session, now: datetime | None) -> None:
+        session.step += 1
+        session.updated_at = now or utc_now()
