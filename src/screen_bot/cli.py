@@ -1,0 +1,157 @@
+"""The one entry point: ``screen-bot chat | screen | validate | protocols | start | ...``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .adapters.terminal import chat as terminal_chat
+from .batch import detect_format, read_rows
+from .catalog import Catalog, ProtocolNotFound
+from .protocol import DialogFileError, iter_dialog_files, load
+from .render import verdict_text
+from .settings import Settings
+from .verdict import build
+
+app = typer.Typer(
+    help="Pre-screen patients against clinical-trial protocols: in the terminal, in batch, "
+    "or as a Telegram bot. A pre-screen is not an eligibility decision.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+ProtocolOption = Annotated[
+    str | None,
+    typer.Option("--protocol", "-p", help="Protocol id (may be left out when there is only one)."),
+]
+
+
+class OutputFormat(StrEnum):
+    json = "json"
+    text = "text"
+
+
+class InputFormat(StrEnum):
+    auto = "auto"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def catalog() -> Catalog:
+    return Catalog(Settings().dialogs_dir)
+
+
+@app.command()
+def chat(
+    protocol: ProtocolOption = None,
+    referral: Annotated[
+        str | None, typer.Option(help="Referral label, a short code such as R-0423 (never a name).")
+    ] = None,
+) -> None:
+    """Screen one patient in the terminal, one question at a time."""
+    engine = catalog().engine(protocol)
+    verdict = terminal_chat(engine, referral=referral)
+    raise typer.Exit(0 if verdict is not None else 1)
+
+
+@app.command()
+def screen(
+    file: Annotated[Path, typer.Argument(help="Answers: .json (one object or a list), "
+                                         ".jsonl, or .csv with a header row; - for stdin.")],
+    protocol: ProtocolOption = None,
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        OutputFormat.text
+    ),
+    input_format: Annotated[InputFormat, typer.Option(help="Input format (auto: by suffix).")] = (
+        InputFormat.auto
+    ),
+) -> None:
+    """Screen patients from a file without a dialog; every failed criterion is listed.
+
+    Keys/columns are the protocol's variable names, plus an optional 'referral'. An absent
+    key, null or an empty cell is unknown. Exit code 2 if any row was bad, else 0.
+    """
+    chosen = catalog().get(protocol)
+    fmt = input_format.value if input_format != InputFormat.auto else (
+        "jsonl" if str(file) == "-" else detect_format(file)
+    )
+    bad_rows = 0
+    try:
+        stream = sys.stdin if str(file) == "-" else file.open(encoding="utf-8-sig", newline="")
+    except OSError as err:
+        raise fail(f"cannot read {file}: {err.strerror}") from None
+    with stream:
+        for row in read_rows(stream, chosen, fmt):  # type: ignore[arg-type]
+            if row.errors:
+                bad_rows += 1
+                where = "header" if row.number == 0 else f"row {row.number}"
+                for error in row.errors:
+                    typer.echo(f"{file}: {where}: {error}", err=True)
+                continue
+            verdict = build(chosen, row.answers, referral=row.referral)
+            if output == OutputFormat.json:
+                record = {"row": row.number, **verdict.model_dump(mode="json")}
+                typer.echo(json.dumps(record, ensure_ascii=False))
+            else:
+                typer.echo(f"--- row {row.number}" + (f" ({row.referral})" if row.referral else ""))
+                typer.echo(verdict_text(verdict))
+    raise typer.Exit(2 if bad_rows else 0)
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Dialog files or directories (default: the dialogs directory)."),
+    ] = None,
+) -> None:
+    """Check dialog files; report every problem with file, line and fix. Exit 2 on a bad file."""
+    files: list[Path] = []
+    for path in paths or [Settings().dialogs_dir]:
+        files += list(iter_dialog_files(path)) if path.is_dir() else [path]
+    if not files:
+        raise fail("no dialog files (*.yaml) found")
+    bad = 0
+    for file in files:
+        try:
+            protocol = load(file)
+        except DialogFileError as err:
+            bad += 1
+            typer.echo(str(err), err=True)
+            continue
+        typer.echo(f"{file}: ok ({protocol.id} version {protocol.version}, "
+                   f"{len(protocol.order)} questions, {len(protocol.criteria)} criteria)")
+    raise typer.Exit(2 if bad else 0)
+
+
+@app.command()
+def protocols() -> None:
+    """List the protocols found in the dialogs directory."""
+    found = catalog()
+    for protocol in found.protocols.values():
+        typer.echo(f"{protocol.id}\t{protocol.version}\t{protocol.spec.title}")
+    for problem in found.problems:
+        typer.echo(f"skipped: {problem}", err=True)
+    if not found.protocols:
+        raise fail(f"no valid dialog file in {found.directory}")
+
+
+def main() -> None:
+    """Console entry point: errors a user can act on, never a traceback."""
+    try:
+        app()
+    except (ProtocolNotFound, DialogFileError) as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(2)

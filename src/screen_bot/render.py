@@ -1,0 +1,94 @@
+"""Plain-text wording of questions and verdicts, shared by every adapter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .engine import Engine
+from .schema import Question
+from .session import Session
+from .verdict import Reason, Verdict
+
+VERDICT_HEADLINE = {
+    "eligible": "PRE-SCREEN PASSED: eligible on every criterion checked. "
+    "The investigator must still confirm eligibility.",
+    "not_eligible": "NOT ELIGIBLE",
+    "unresolved": "UNRESOLVED: nothing failed, but some answers are still open",
+}
+RECOVERY = {"retest": "may pass on a retest", "wait": "may pass later"}
+
+
+def format_value(value: Any) -> str:
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if value is None:
+        return "unknown"
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def input_hint(question: Question) -> str:
+    if question.type == "yes_no":
+        return "yes / no / ?"
+    if question.type == "choice":
+        return " / ".join([*(question.choices or []), "?"])
+    unit = f" {question.unit}" if question.unit else ""
+    extra = "".join(f", or in {alt.unit}" for alt in question.also_accepts)
+    if question.uln_ratio:
+        extra += ", or value/ULN"
+    kind = "whole number" if question.type == "int" else "number"
+    return f"{kind} {question.min:g}–{question.max:g}{unit}{extra}; ? if unknown"
+
+
+def criteria_ids(engine: Engine, variable: str, limit: int = 3) -> str:
+    ids = engine.protocol.criteria_reading.get(variable, [])
+    return ", ".join(ids[:limit]) + ("…" if len(ids) > limit else "")
+
+
+def question_text(engine: Engine, session: Session) -> str:
+    question = engine.question(session)
+    if question is None:
+        return ""
+    position, total = engine.progress(session)
+    lines = [f"[{position}/{total}] {criteria_ids(engine, question.variable)} · {question.text}"]
+    if question.help:
+        lines.append(question.help)
+    lines.append(f"({input_hint(question)})")
+    return "\n".join(lines)
+
+
+def reason_text(reason: Reason) -> str:
+    answers = ", ".join(
+        f"{name}{' (estimated)' if name in reason.estimated else ''} = {format_value(value)}"
+        for name, value in reason.answers.items()
+    )
+    line = f"{reason.criterion} {reason.label}: {answers}\n   “{reason.source}”"
+    if reason.recoverable:
+        line += f"\n   {RECOVERY[reason.recoverable]}"
+        if reason.meets_from:
+            line += f" (met from {reason.meets_from.isoformat()})"
+    return line
+
+
+def verdict_text(verdict: Verdict) -> str:
+    lines = [VERDICT_HEADLINE[verdict.verdict]]
+    if verdict.referral:
+        lines.append(f"Referral: {verdict.referral}")
+    if verdict.reasons:
+        lines.append("Reasons:")
+        lines += [f"• {reason_text(r)}" for r in verdict.reasons]
+    if verdict.open_items:
+        lines.append("Open items:")
+        lines += [
+            f"• {item.criterion} {item.label}: {item.variable} "
+            f"({'investigator judgment' if item.kind == 'judgment' else 'missing data'})"
+            for item in verdict.open_items
+        ]
+    lines.append(
+        f"Protocol {verdict.protocol.id} version {verdict.protocol.version} "
+        f"({verdict.protocol.sha256[:12]}), screened {verdict.screened_on.isoformat()}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""Settings from the environment and ``.env`` (see ``.env.example``)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+REPO_DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
+PACKAGED_DIALOGS = Path(__file__).resolve().parent / "dialogs"
+
+
+def default_dialogs_dir() -> Path:
+    """The repository's ``dialogs/`` (editable install), else the copy inside the wheel."""
+    return REPO_DIALOGS if REPO_DIALOGS.is_dir() else PACKAGED_DIALOGS
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_api_base_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_API_BASE_URL")
+    telegram_api_file_url: str = Field(
+        "https://api.telegram.org/file/bot", alias="TELEGRAM_API_FILE_URL"
+    )
+    allowed_users: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(), alias="SCREEN_BOT_ALLOWED_USERS"
+    )
+    data_dir: Path = Field(Path("data"), alias="SCREEN_BOT_DATA_DIR")
+    session_ttl_hours: float = Field(72, gt=0, alias="SCREEN_BOT_SESSION_TTL_HOURS")
+    dialogs_dir: Path = Field(default_factory=default_dialogs_dir, alias="SCREEN_BOT_DIALOGS_DIR")
+    webhook_secret: SecretStr | None = Field(None, alias="SCREEN_BOT_WEBHOOK_SECRET")
+
+    @field_validator("allowed_users", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+            bad = [p for p in parts if not p.lstrip("-").isdigit()]
+            if bad:
+                raise ValueError(f"user ids must be numbers, got {bad}")
+            return frozenset(int(p) for p in parts)
+        return value
+
+    @field_validator("telegram_bot_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "screen-bot.sqlite3"
+
+    def token_problem(self) -> str | None:
+        """Why the bot token cannot be used, or None when it looks right."""
+        if self.telegram_bot_token is None:
+            return "TELEGRAM_BOT_TOKEN is not set (put it in .env; see .env.example)"
+        if not TOKEN_PATTERN.match(self.telegram_bot_token.get_secret_value()):
+            return "TELEGRAM_BOT_TOKEN does not look like a bot token ('123456789:AA…' from @BotFather)"
+        return None
