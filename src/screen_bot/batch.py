@@ -101,8 +101,11 @@ def _csv_rows(stream: IO[str], protocol: Protocol) -> Iterator[Row]:
     if header is None:
         return
     header = [h.strip().lstrip("\ufeff") for h in header]
-    unknown = [_unknown_key(h, protocol) for h in header
-               if h and h != REFERRAL_KEY and h not in protocol.questions]
+    unknown = [
+        _unknown_key(h, protocol)
+        for h in header
+        if h and h != REFERRAL_KEY and h not in protocol.questions
+    ]
     if unknown:  # reported once; the known columns are still screened
         yield Row(0, errors=unknown)
     for number, cells in enumerate(reader, start=1):

@@ -29,9 +29,15 @@ class Catalog:
                 problems += err.problems
                 continue
             if protocol.id in protocols:
-                problems.append(Problem(str(path), None, f"protocol id '{protocol.id}' is also "
-                                        f"used by {protocols[protocol.id].path}",
-                                        "give each dialog file its own id"))
+                problems.append(
+                    Problem(
+                        str(path),
+                        None,
+                        f"protocol id '{protocol.id}' is also "
+                        f"used by {protocols[protocol.id].path}",
+                        "give each dialog file its own id",
+                    )
+                )
                 continue
             protocols[protocol.id] = protocol
         return protocols, problems
@@ -51,10 +57,13 @@ class Catalog:
                 return next(iter(self.protocols.values()))
             if not self.protocols:
                 detail = "; ".join(str(p) for p in self.problems[:3])
-                raise ProtocolNotFound(f"no valid dialog file in {self.directory}"
-                                       + (f" ({detail})" if detail else ""))
-            raise ProtocolNotFound("several protocols: choose one with --protocol "
-                                   f"({', '.join(sorted(self.protocols))})")
+                raise ProtocolNotFound(
+                    f"no valid dialog file in {self.directory}" + (f" ({detail})" if detail else "")
+                )
+            raise ProtocolNotFound(
+                "several protocols: choose one with --protocol "
+                f"({', '.join(sorted(self.protocols))})"
+            )
         if protocol_id not in self.protocols:
             known = ", ".join(sorted(self.protocols)) or "none"
             raise ProtocolNotFound(f"no protocol '{protocol_id}' (found: {known})")

@@ -68,8 +68,13 @@ def chat(
 
 @app.command()
 def screen(
-    file: Annotated[Path, typer.Argument(help="Answers: .json (one object or a list), "
-                                         ".jsonl, or .csv with a header row; - for stdin.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Answers: .json (one object or a list), "
+            ".jsonl, or .csv with a header row; - for stdin."
+        ),
+    ],
     protocol: ProtocolOption = None,
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
         OutputFormat.text
@@ -84,8 +89,10 @@ def screen(
     key, null or an empty cell is unknown. Exit code 2 if any row was bad, else 0.
     """
     chosen = catalog().get(protocol)
-    fmt = input_format.value if input_format != InputFormat.auto else (
-        "jsonl" if str(file) == "-" else detect_format(file)
+    fmt = (
+        input_format.value
+        if input_format != InputFormat.auto
+        else ("jsonl" if str(file) == "-" else detect_format(file))
     )
     bad_rows = 0
     try:
@@ -131,8 +138,10 @@ def validate(
             bad += 1
             typer.echo(str(err), err=True)
             continue
-        typer.echo(f"{file}: ok ({protocol.id} version {protocol.version}, "
-                   f"{len(protocol.order)} questions, {len(protocol.criteria)} criteria)")
+        typer.echo(
+            f"{file}: ok ({protocol.id} version {protocol.version}, "
+            f"{len(protocol.order)} questions, {len(protocol.criteria)} criteria)"
+        )
     raise typer.Exit(2 if bad else 0)
 
 

@@ -99,19 +99,35 @@ class Engine:
         transitions: list[dict[str, Any]] = []
         for index, variable in enumerate(order):
             transitions.append(
-                {"trigger": "next", "source": variable, "dest": "not_eligible",
-                 "conditions": [failed]}
+                {
+                    "trigger": "next",
+                    "source": variable,
+                    "dest": "not_eligible",
+                    "conditions": [failed],
+                }
             )
-            for later in order[index + 1:]:
+            for later in order[index + 1 :]:
                 if later in self.protocol.when:
-                    transitions.append({"trigger": "next", "source": variable, "dest": later,
-                                        "conditions": [_Asked(self.protocol, later)]})
+                    transitions.append(
+                        {
+                            "trigger": "next",
+                            "source": variable,
+                            "dest": later,
+                            "conditions": [_Asked(self.protocol, later)],
+                        }
+                    )
                 else:
                     transitions.append({"trigger": "next", "source": variable, "dest": later})
                     break
             else:
-                transitions.append({"trigger": "next", "source": variable, "dest": "unresolved",
-                                    "conditions": [unresolved]})
+                transitions.append(
+                    {
+                        "trigger": "next",
+                        "source": variable,
+                        "dest": "unresolved",
+                        "conditions": [unresolved],
+                    }
+                )
                 transitions.append({"trigger": "next", "source": variable, "dest": "eligible"})
         transitions.append({"trigger": "restart", "source": "*", "dest": order[0]})
         return transitions
@@ -144,7 +160,7 @@ class Engine:
             return len(session.history), len(session.history)
         applicable = applicable_questions(self.protocol, session.values())
         position = self.protocol.order.index(session.state)
-        remaining = sum(1 for v in self.protocol.order[position + 1:] if v in applicable)
+        remaining = sum(1 for v in self.protocol.order[position + 1 :] if v in applicable)
         return len(session.history) + 1, len(session.history) + 1 + remaining
 
     def answer(self, session: Session, value: Any, now: datetime | None = None) -> None:
@@ -185,8 +201,12 @@ class Engine:
         self._changed(session, now)
 
     def verdict(self, session: Session, screened_on: date | None = None) -> Verdict:
-        return build(self.protocol, session.values(), referral=session.referral,
-                     screened_on=screened_on or session.updated_at.date())
+        return build(
+            self.protocol,
+            session.values(),
+            referral=session.referral,
+            screened_on=screened_on or session.updated_at.date(),
+        )
 
     @staticmethod
     def _changed(session: Session, now: datetime | None) -> None:

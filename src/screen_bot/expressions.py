@@ -92,7 +92,7 @@ def parse(text: str) -> Expression:
     except SyntaxError as err:
         raise ExpressionError(
             f"cannot parse {text!r}: {err.msg}",
-            "write comparisons joined by and / or / not, e.g. \"14 <= age <= 65\"",
+            'write comparisons joined by and / or / not, e.g. "14 <= age <= 65"',
         ) from None
     collector = _Collector()
     evaluate = collector.compile(tree.body)
@@ -132,10 +132,14 @@ class _Collector:
         if isinstance(node, ast.Constant) and isinstance(node.value, bool | int | float | str):
             value = node.value
             return lambda env: value
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            if isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, int | float):
-                value = -node.operand.value
-                return lambda env: value
+        if (
+            isinstance(node, ast.UnaryOp)
+            and isinstance(node.op, ast.USub)
+            and isinstance(node.operand, ast.Constant)
+            and isinstance(node.operand.value, int | float)
+        ):
+            negative = -node.operand.value
+            return lambda env: negative
         if isinstance(node, ast.Call):
             return self._call(node)
         raise ExpressionError(

@@ -102,20 +102,38 @@ def load(path: str | Path) -> Protocol:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise DialogFileError([Problem(shown, None, f"cannot read the file: {err.strerror}",
-                                       "check the path")]) from None
+        raise DialogFileError(
+            [Problem(shown, None, f"cannot read the file: {err.strerror}", "check the path")]
+        ) from None
     try:
         data = YAML(typ="rt").load(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise DialogFileError([Problem(shown, None, "the file is not UTF-8 text",
-                                       "save it as UTF-8")]) from None
+        raise DialogFileError(
+            [Problem(shown, None, "the file is not UTF-8 text", "save it as UTF-8")]
+        ) from None
     except MarkedYAMLError as err:
         line = err.problem_mark.line + 1 if err.problem_mark else None
-        raise DialogFileError([Problem(shown, line, f"YAML syntax: {err.problem}",
-                                       "fix the indentation or quoting on that line")]) from None
+        raise DialogFileError(
+            [
+                Problem(
+                    shown,
+                    line,
+                    f"YAML syntax: {err.problem}",
+                    "fix the indentation or quoting on that line",
+                )
+            ]
+        ) from None
     if not isinstance(data, dict):
-        raise DialogFileError([Problem(shown, 1, "the file must be a YAML mapping",
-                                       "start with 'id:', 'title:', 'version:'")])
+        raise DialogFileError(
+            [
+                Problem(
+                    shown,
+                    1,
+                    "the file must be a YAML mapping",
+                    "start with 'id:', 'title:', 'version:'",
+                )
+            ]
+        )
     try:
         spec = DialogFile.model_validate(data)
     except ValidationError as err:
@@ -194,33 +212,49 @@ class _Checker:
             for index, item in enumerate(items):
                 value = getattr(item, key)
                 if value in seen:
-                    self.problem((field, index, key), f"duplicate {key} '{value}'",
-                                 f"give each {key} in '{field}' a distinct value")
+                    self.problem(
+                        (field, index, key),
+                        f"duplicate {key} '{value}'",
+                        f"give each {key} in '{field}' a distinct value",
+                    )
                 seen.add(value)
         for index, d in enumerate(self.spec.derived):
             if d.name in self.variables:
-                self.problem(("derived", index, "name"), f"'{d.name}' is also a question",
-                             "give the derived value a name of its own")
+                self.problem(
+                    ("derived", index, "name"),
+                    f"'{d.name}' is also a question",
+                    "give the derived value a name of its own",
+                )
 
     def _derived(self) -> None:
         for index, d in enumerate(self.spec.derived):
             calculator = CALCULATORS.get(d.calculator)
             if calculator is None:
-                self.problem(("derived", index, "calculator"),
-                             f"unknown calculator '{d.calculator}'",
-                             f"use one of {sorted(CALCULATORS)}")
+                self.problem(
+                    ("derived", index, "calculator"),
+                    f"unknown calculator '{d.calculator}'",
+                    f"use one of {sorted(CALCULATORS)}",
+                )
                 continue
             if set(d.inputs) != set(calculator.parameters):
-                self.problem(("derived", index, "inputs"),
-                             f"calculator '{d.calculator}' takes {list(calculator.parameters)}",
-                             "name exactly these inputs, each mapped to a question variable")
+                self.problem(
+                    ("derived", index, "inputs"),
+                    f"calculator '{d.calculator}' takes {list(calculator.parameters)}",
+                    "name exactly these inputs, each mapped to a question variable",
+                )
             for param, variable in d.inputs.items():
                 if variable not in self.variables:
-                    self.problem(("derived", index, "inputs", param),
-                                 f"input '{variable}' is not a question", self._suggest(variable))
+                    self.problem(
+                        ("derived", index, "inputs", param),
+                        f"input '{variable}' is not a question",
+                        self._suggest(variable),
+                    )
             if d.measured and d.measured not in self.variables:
-                self.problem(("derived", index, "measured"),
-                             f"'{d.measured}' is not a question", self._suggest(d.measured))
+                self.problem(
+                    ("derived", index, "measured"),
+                    f"'{d.measured}' is not a question",
+                    self._suggest(d.measured),
+                )
 
     def _conditions(self) -> dict[str, Expression]:
         compiled: dict[str, Expression] = {}
@@ -241,9 +275,11 @@ class _Checker:
                     if not later:
                         self._types(("questions", index, "when"), expr)
                         if not self._satisfiable(expr):
-                            self.problem(("questions", index, "when"),
-                                         f"'{q.variable}' can never be asked: '{q.when}' is never true",
-                                         "correct the condition or remove the question")
+                            self.problem(
+                                ("questions", index, "when"),
+                                f"'{q.variable}' is never asked: '{q.when}' is never true",
+                                "correct the condition or remove the question",
+                            )
                         compiled[q.variable] = expr
             asked_before.append(q.variable)
         return compiled
@@ -258,9 +294,11 @@ class _Checker:
                 continue
             unknown = sorted(expr.names - known)
             for name in unknown:
-                self.problem(("criteria", index, field),
-                             f"rule of {c.id} reads '{name}', which no question or derived value defines",
-                             self._suggest(name))
+                self.problem(
+                    ("criteria", index, field),
+                    f"rule of {c.id} reads '{name}', which is neither question nor derived",
+                    self._suggest(name),
+                )
             if not unknown:
                 self._types(("criteria", index, field), expr)
                 compiled[c.id] = expr
@@ -275,9 +313,11 @@ class _Checker:
                 read |= set(d.inputs.values()) | ({d.measured} if d.measured else set())
         for index, q in enumerate(self.spec.questions):
             if q.variable not in read:
-                self.problem(("questions", index, "variable"),
-                             f"question '{q.variable}' is read by no rule, condition or derived value",
-                             "use it in a criterion's rule or remove the question")
+                self.problem(
+                    ("questions", index, "variable"),
+                    f"question '{q.variable}' is read by no rule, condition or derived",
+                    "use it in a criterion's rule or remove the question",
+                )
 
     def _parse(self, loc: tuple[Any, ...], text: str) -> Expression | None:
         try:
@@ -291,23 +331,33 @@ class _Checker:
         for name in expr.bare_names:
             q = self.variables.get(name)
             if q is not None and q.type != "yes_no":
-                self.problem(loc, f"'{name}' is a {q.type} answer used as yes/no",
-                             f"compare it, e.g. '{name} == ...' or '{name} >= ...'")
+                self.problem(
+                    loc,
+                    f"'{name}' is a {q.type} answer used as yes/no",
+                    f"compare it, e.g. '{name} == ...' or '{name} >= ...'",
+                )
         for name, constant in expr.constants:
             q = self.variables.get(name)
             if q is None:
                 continue
             if q.type == "choice" and constant not in (q.choices or []):
-                self.problem(loc, f"'{constant}' is not a choice of '{name}'",
-                             f"use one of {q.choices}")
+                self.problem(
+                    loc, f"'{constant}' is not a choice of '{name}'", f"use one of {q.choices}"
+                )
             elif q.type in ("int", "number") and (
                 isinstance(constant, bool) or not isinstance(constant, int | float)
             ):
-                self.problem(loc, f"'{name}' is a number but is compared with {constant!r}",
-                             "compare it with a number")
+                self.problem(
+                    loc,
+                    f"'{name}' is a number but is compared with {constant!r}",
+                    "compare it with a number",
+                )
             elif q.type == "yes_no" and not isinstance(constant, bool):
-                self.problem(loc, f"'{name}' is yes/no but is compared with {constant!r}",
-                             f"write '{name}' or 'not {name}'")
+                self.problem(
+                    loc,
+                    f"'{name}' is yes/no but is compared with {constant!r}",
+                    f"write '{name}' or 'not {name}'",
+                )
 
     def _satisfiable(self, expr: Expression) -> bool:
         """Try every value that could matter for the names a condition reads."""

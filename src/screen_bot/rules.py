@@ -79,7 +79,8 @@ def outcome(protocol: Protocol, criterion_id: str, ctx: Context) -> Outcome:
         for name in sorted(expr.names):
             if ctx.env.get(name) is None:
                 open_variables += [
-                    v for v in protocol.inputs_of(name)
+                    v
+                    for v in protocol.inputs_of(name)
                     if v in ctx.applicable and ctx.env.get(v) is None and v not in open_variables
                 ]
     estimated = tuple(sorted(n for n in expr.names if n in ctx.estimated))

@@ -45,7 +45,8 @@ class Question(_Strict):
             raise ValueError(f"min {self.min} is greater than max {self.max}")
         if not numeric and (self.min is not None or self.max is not None):
             raise ValueError(f"a {self.type} question takes no min/max")
-        if self.type == "choice" and (not self.choices or len(set(self.choices)) != len(self.choices)):
+        distinct = self.choices and len(set(self.choices)) == len(self.choices)
+        if self.type == "choice" and not distinct:
             raise ValueError("a choice question needs a list of distinct choices")
         if self.type != "choice" and self.choices:
             raise ValueError(f"a {self.type} question takes no choices")

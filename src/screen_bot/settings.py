@@ -9,7 +9,6 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
 TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 REPO_DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 PACKAGED_DIALOGS = Path(__file__).resolve().parent / "dialogs"
@@ -24,7 +23,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
-    telegram_api_base_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_API_BASE_URL")
+    telegram_api_base_url: str = Field(
+        "https://api.telegram.org/bot", alias="TELEGRAM_API_BASE_URL"
+    )
     telegram_api_file_url: str = Field(
         "https://api.telegram.org/file/bot", alias="TELEGRAM_API_FILE_URL"
     )
@@ -61,5 +62,7 @@ class Settings(BaseSettings):
         if self.telegram_bot_token is None:
             return "TELEGRAM_BOT_TOKEN is not set (put it in .env; see .env.example)"
         if not TOKEN_PATTERN.match(self.telegram_bot_token.get_secret_value()):
-            return "TELEGRAM_BOT_TOKEN does not look like a bot token ('123456789:AA…' from @BotFather)"
+            return (
+                "TELEGRAM_BOT_TOKEN does not look like a bot token (123456789:AA… from BotFather)"
+            )
         return None
