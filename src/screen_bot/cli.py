@@ -157,6 +157,44 @@ def protocols() -> None:
         raise fail(f"no valid dialog file in {found.directory}")
 
 
+@app.command()
+def run(
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            help="Public HTTPS URL for webhook mode (default: long polling). "
+            "Telegram must send SCREEN_BOT_WEBHOOK_SECRET (random if unset)."
+        ),
+    ] = None,
+    listen: Annotated[str, typer.Option(help="Webhook mode: address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Webhook mode: port to listen on.")] = 8443,
+) -> None:
+    """Run the Telegram bot. Needs TELEGRAM_BOT_TOKEN (environment or .env)."""
+    from .adapters.telegram.app import run as run_bot
+
+    settings = Settings()
+    problem = settings.token_problem()
+    if problem:
+        raise fail(problem)
+    if not settings.allowed_users:
+        typer.echo(
+            "warning: SCREEN_BOT_ALLOWED_USERS is empty, so the bot refuses everyone", err=True
+        )
+    run_bot(settings, webhook_url=webhook, listen=listen, port=port)
+
+
+@app.command()
+def start() -> None:
+    """Start the main job: the Telegram bot when a token is set, else the terminal dialog."""
+    settings = Settings()
+    if settings.telegram_bot_token is None:
+        typer.echo(
+            "No TELEGRAM_BOT_TOKEN set (see .env.example): starting the terminal dialog instead.\n"
+        )
+        chat(protocol=None, referral=None)
+    run(webhook=None)
+
+
 def main() -> None:
     """Console entry point: errors a user can act on, never a traceback."""
     try:

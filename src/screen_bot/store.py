@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS open_sessions (
     active INTEGER NOT NULL DEFAULT 0,
     updated_at TEXT NOT NULL,         -- ISO 8601 UTC, for expiry
     body TEXT NOT NULL,               -- the Session as JSON
+    message_id INTEGER,               -- the chat message showing the current question
     PRIMARY KEY (owner, session_id)
 );
 CREATE INDEX IF NOT EXISTS open_sessions_updated ON open_sessions (updated_at);
@@ -135,6 +136,20 @@ class Store:
             OpenScreening(sid, pid, ref, state, bool(active), datetime.fromisoformat(updated))
             for sid, pid, ref, state, active, updated in rows
         ]
+
+    def set_message(self, owner: int, session_id: str, message_id: int | None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE open_sessions SET message_id = ? WHERE owner = ? AND session_id = ?",
+                (message_id, owner, session_id),
+            )
+
+    def message(self, owner: int, session_id: str) -> int | None:
+        row = self.db.execute(
+            "SELECT message_id FROM open_sessions WHERE owner = ? AND session_id = ?",
+            (owner, session_id),
+        ).fetchone()
+        return row[0] if row else None
 
     def delete(self, owner: int, session_id: str) -> None:
         with self.transaction() as db:

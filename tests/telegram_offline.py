@@ -1,0 +1,154 @@
+"""Offline harness for the Telegram adapter: no network, ever.
+
+``RecordingRequest`` stands in for PTB's HTTP layer (like PTB's own ``OfflineRequest``,
+but answering the few methods the bot uses so a whole dialog can run), and ``Chat``
+builds ``Update`` objects and feeds them to ``application.process_update``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application
+from telegram.request import BaseRequest, RequestData
+
+BOT_USER = {"id": 999, "is_bot": True, "first_name": "Screen", "username": "screen_test_bot"}
+
+
+class RecordingRequest(BaseRequest):
+    """Answers Bot API calls from memory and records them; anything else fails the test."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self._ids = itertools.count(1000)
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 1.0
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> tuple[int, bytes]:
+        endpoint = url.rsplit("/", 1)[-1]
+        params = dict(request_data.parameters) if request_data else {}
+        self.calls.append((endpoint, params))
+        result = self._answer(endpoint, params)
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    def _answer(self, endpoint: str, params: dict[str, Any]) -> Any:
+        if endpoint == "getMe":
+            return BOT_USER
+        if endpoint == "sendMessage":
+            chat_id = int(params["chat_id"])
+            message = {
+                "message_id": next(self._ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"},
+                "from": BOT_USER,
+                "text": params["text"],
+            }
+            if "reply_markup" in params:
+                message["reply_markup"] = params["reply_markup"]
+            self.messages[(chat_id, message["message_id"])] = message
+            return message
+        if endpoint in ("editMessageText", "editMessageReplyMarkup"):
+            key = (int(params["chat_id"]), int(params["message_id"]))
+            message = dict(self.messages[key])
+            message.pop("reply_markup", None)
+            if "text" in params:
+                message["text"] = params["text"]
+            message["edit_date"] = int(time.time())
+            self.messages[key] = message
+            return message
+        if endpoint in ("answerCallbackQuery", "setMyCommands", "deleteWebhook"):
+            return True
+        raise AssertionError(f"unexpected Bot API call {endpoint} {params}")
+
+    def sent(self, chat_id: int) -> list[dict[str, Any]]:
+        return [m for (c, _), m in sorted(self.messages.items()) if c == chat_id]
+
+    def answers(self) -> list[dict[str, Any]]:
+        return [p for e, p in self.calls if e == "answerCallbackQuery"]
+
+
+@dataclass
+class Chat:
+    """A coordinator in a private chat, typing and pressing buttons."""
+
+    application: Application
+    request: RecordingRequest
+    user_id: int
+    chat_type: str = "private"
+    chat_id: int | None = None
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def chat(self) -> dict[str, Any]:
+        return {"id": self.chat_id or self.user_id, "type": self.chat_type}
+
+    def _user(self) -> dict[str, Any]:
+        return {"id": self.user_id, "is_bot": False, "first_name": "Coord"}
+
+    async def send(self, text: str) -> None:
+        message: dict[str, Any] = {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": self.chat,
+            "from": self._user(),
+            "text": text,
+        }
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        await self._process({"update_id": next(self._ids), "message": message})
+
+    async def press(self, message: dict[str, Any], data: str) -> None:
+        query = {
+            "id": str(next(self._ids)),
+            "from": self._user(),
+            "chat_instance": "ci-1",
+            "message": message,
+            "data": data,
+        }
+        await self._process({"update_id": next(self._ids), "callback_query": query})
+
+    async def tap(self, label: str) -> None:
+        """Press the button labelled ``label`` on the newest message that has buttons."""
+        message = self.last_with_buttons()
+        for row in message["reply_markup"]["inline_keyboard"]:
+            for button in row:
+                if button["text"] == label:
+                    await self.press(message, button["callback_data"])
+                    return
+        raise AssertionError(f"no button {label!r} in {message['reply_markup']}")
+
+    async def _process(self, data: dict[str, Any]) -> None:
+        await self.application.process_update(Update.de_json(data, self.application.bot))
+
+    def messages(self) -> list[dict[str, Any]]:
+        return self.request.sent(self.chat_id or self.user_id)
+
+    def last_text(self) -> str:
+        return self.messages()[-1]["text"]
+
+    def last_with_buttons(self) -> dict[str, Any]:
+        with_buttons = [m for m in self.messages() if m.get("reply_markup")]
+        assert with_buttons, "no message with buttons"
+        return with_buttons[-1]

@@ -1,0 +1,320 @@
+"""Transcripts of the Telegram adapter, with no network (see telegram_offline.py)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from screen_bot.adapters.telegram import messages as say
+from screen_bot.adapters.telegram.app import build_application
+from screen_bot.catalog import Catalog
+from screen_bot.settings import Settings, default_dialogs_dir
+from screen_bot.store import Store
+from telegram_offline import Chat, RecordingRequest
+
+TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz"
+COORDINATOR, OTHER, STRANGER = 111, 222, 333
+
+# Typed answers of an eligible woman (values as people type them).
+ELIGIBLE = {
+    "age": "42",
+    "b_all_cd19_positive": "yes",
+    "ph_negative": "yes",
+    "high_risk_features": "yes",
+    "months_since_transplant": "3,5",
+    "hematopoietic_reconstitution": "yes",
+    "marrow_remission": "yes",
+    "mrd_negative": "yes",
+    "gvhd_grade_3_4_history": "no",
+    "active_gvhd": "no",
+    "prior_solid_organ_transplant": "no",
+    "ecog": "1",
+    "karnofsky": "80",
+    "sex": "female",
+    "childbearing_potential": "yes",
+    "pregnant_or_lactating": "no",
+    "contraception_agreed": "yes",
+    "ast_x_uln": "45/40",
+    "alt_x_uln": "1.2",
+    "bilirubin_x_uln": "1",
+    "creatinine_x_uln": "1.1",
+    "crcl_ml_min": "?",
+    "weight_kg": "60",
+    "serum_creatinine_mg_dl": "106 µmol/L",
+    "lvef_percent": "62",
+    "qtc_ms": "440",
+    "arrhythmia": "no",
+    "mi_past_year": "no",
+    "symptomatic_cad_on_medication": "no",
+    "severe_pulmonary_dysfunction": "no",
+    "vascular_event_past_year": "no",
+    "major_surgery_past_6_weeks": "no",
+    "substance_abuse": "no",
+    "hypersensitivity_to_study_drugs": "no",
+    "active_infection_or_bleeding": "no",
+    "psychiatric_condition_impairing_consent": "no",
+    "expected_survival_over_3_months": "yes",
+    "other_investigator_concern": "no",
+    "consent_willing": "yes",
+}
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, verdicts: list, request: RecordingRequest | None = None):
+        self.settings = Settings(
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            SCREEN_BOT_ALLOWED_USERS=f"{COORDINATOR},{OTHER}",
+            SCREEN_BOT_DATA_DIR=tmp_path,
+            SCREEN_BOT_DIALOGS_DIR=default_dialogs_dir(),
+        )
+        self.catalog = Catalog(self.settings.dialogs_dir)
+        self.store = Store(self.settings.database)
+        self.request = request or RecordingRequest()  # Telegram's side outlives a restart
+        self.verdicts = verdicts
+        self.application, self.bot = build_application(
+            self.settings,
+            self.catalog,
+            self.store,
+            request=self.request,
+            get_updates_request=RecordingRequest(),
+            on_verdict=lambda verdict, **kw: verdicts.append((verdict, kw)),
+        )
+
+    def chat(self, user_id: int = COORDINATOR, **kwargs) -> Chat:
+        return Chat(self.application, self.request, user_id, **kwargs)
+
+    @property
+    def engine(self):
+        return self.catalog.engine()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path):
+    h = Harness(tmp_path, [])
+    await h.application.initialize()
+    yield h
+    await h.application.shutdown()
+    h.store.close()
+
+
+async def answer_all(chat: Chat, harness: Harness, answers: dict[str, str]) -> None:
+    """Answer whatever the bot asks from ``answers`` until it gives a verdict."""
+    for _ in range(60):
+        session = harness.store.active(chat.user_id)
+        if session is None:
+            return
+        await chat.send(answers[session.state])
+    raise AssertionError("the screening never ended")
+
+
+async def test_start_explains_pre_screen_and_privacy(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/start")
+    text = chat.last_text()
+    assert "not an eligibility decision" in text
+    assert "Never type patient names" in text
+
+
+async def test_full_screening_typed_and_buttons_ends_eligible(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-0423")
+    first = chat.last_with_buttons()
+    assert "[1/" in first["text"] and "I1" in first["text"]
+    await chat.send("42")
+    await chat.tap("Yes")  # b_all_cd19_positive, by button
+    await answer_all(chat, harness, ELIGIBLE)
+    assert chat.last_text().startswith("PRE-SCREEN PASSED")
+    assert "blina-dli version 1.0" in chat.last_text()
+    # every question message was edited to its answer and lost its buttons
+    assert not [m for m in chat.messages() if m.get("reply_markup")]
+    assert chat.messages()[0]["text"].endswith("→ 42")
+    assert harness.store.list(COORDINATOR) == []
+    ((verdict, meta),) = harness.verdicts
+    assert verdict.verdict == "eligible" and verdict.referral == "R-0423"
+    assert meta["channel"] == "telegram" and meta["answers"][
+        "serum_creatinine_mg_dl"
+    ] == pytest.approx(106 / 88.4)
+
+
+async def test_knock_out_ends_early_with_reason(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen")
+    await chat.send("70")
+    text = chat.last_text()
+    assert text.startswith("NOT ELIGIBLE") and "I1" in text and "Age 14-65 years" in text
+
+
+async def test_bad_answer_explained_and_same_question_again(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen")
+    await chat.send("forty")
+    text = chat.last_text()
+    assert text.startswith("⚠") and "Age in whole years" in text
+    assert harness.store.active(COORDINATOR).state == "age"
+    await chat.send("130")
+    assert "out of range" in chat.last_text()
+    assert harness.store.active(COORDINATOR).state == "age"
+
+
+async def test_stale_and_forged_buttons_change_nothing(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen")
+    await chat.send("42")
+    old = chat.last_with_buttons()  # b_all_cd19_positive
+    await chat.tap("Yes")
+    state = harness.store.active(COORDINATOR)
+    await chat.press(old, old["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    assert harness.request.answers()[-1]["text"] == say.STALE
+    await chat.press(old, "v|deadbeef|1|y")
+    assert harness.request.answers()[-1]["text"] == say.GONE
+    await chat.press(old, "anything else")
+    assert harness.request.answers()[-1]["text"] == say.FORGED
+    current = chat.last_with_buttons()["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await chat.press(chat.last_with_buttons(), current.rsplit("|", 1)[0] + "|c7")
+    assert harness.request.answers()[-1]["text"] == say.FORGED
+    assert harness.store.active(COORDINATOR) == state
+    # every callback query was answered
+    presses = sum(1 for e, _ in harness.request.calls if e == "answerCallbackQuery")
+    assert presses == 5
+
+
+async def test_button_of_finished_screening_is_refused(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen")
+    await chat.send("42")
+    question = chat.last_with_buttons()
+    await chat.send("/cancel")
+    await chat.press(question, question["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    assert harness.request.answers()[-1]["text"] == say.GONE
+    assert harness.store.list(COORDINATOR) == []
+
+
+async def test_unauthorised_user_refused_and_nothing_stored(harness: Harness) -> None:
+    chat = harness.chat(STRANGER)
+    await chat.send("/screen R-1")
+    await chat.send("42")
+    assert [m["text"] for m in chat.messages()] == [say.REFUSED, say.REFUSED]
+    rows = harness.store.db.execute("SELECT COUNT(*) FROM open_sessions").fetchone()[0]
+    assert rows == 0
+    assert harness.verdicts == []
+
+
+async def test_group_chat_refused(harness: Harness) -> None:
+    chat = harness.chat(COORDINATOR, chat_type="group", chat_id=-100)
+    await chat.send("/screen")
+    assert chat.last_text() == say.PRIVATE_ONLY
+    assert harness.store.list(-100) == []
+
+
+async def test_back_skip_status_cancel(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen")
+    await chat.send("42")
+    await chat.send("/back")
+    session = harness.store.active(COORDINATOR)
+    assert session.state == "age" and session.answers == {}
+    await chat.send("/back")
+    assert chat.last_text() == "This is the first question."
+    await chat.send("43")
+    await chat.send("/skip")
+    session = harness.store.active(COORDINATOR)
+    assert session.answers["b_all_cd19_positive"].value is None
+    await chat.tap("⬅ Back")
+    assert harness.store.active(COORDINATOR).state == "b_all_cd19_positive"
+    await chat.send("/status")
+    assert "1 answers so far" in chat.last_text()
+    await chat.send("/cancel")
+    assert "cancelled" in chat.last_text()
+    assert harness.store.active(COORDINATOR) is None
+
+
+async def test_list_and_resume_keep_two_screenings_apart(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    await chat.send("42")
+    await chat.send("/screen R-2")
+    assert "R-1 is paused" in chat.messages()[-1]["text"]
+    await chat.send("30")
+    await chat.send("/list")
+    assert "R-1" in chat.last_text() and "▶ R-2" in chat.last_text()
+    await chat.send("/resume R-1")
+    session = harness.store.active(COORDINATOR)
+    assert session.referral == "R-1" and session.answers["age"].value == 42
+
+
+async def test_name_like_labels_are_refused(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen John Smith")
+    assert "never a name" in chat.last_text()
+    assert harness.store.list(COORDINATOR) == []
+
+
+async def test_two_coordinators_do_not_cross_talk(harness: Harness) -> None:
+    one, two = harness.chat(COORDINATOR), harness.chat(OTHER)
+    await one.send("/screen A-1")
+    await two.send("/screen B-1")
+    await one.send("42")
+    await two.send("70")
+    assert two.last_text().startswith("NOT ELIGIBLE")
+    assert harness.store.active(COORDINATOR).answers["age"].value == 42
+    assert harness.store.active(OTHER) is None
+
+
+async def test_restart_continues_where_it_stopped(tmp_path: Path) -> None:
+    first = Harness(tmp_path, [])
+    await first.application.initialize()
+    chat = first.chat()
+    await chat.send("/screen R-7")
+    await chat.send("42")
+    await chat.send("yes")
+    await first.application.shutdown()
+    first.store.close()
+
+    second = Harness(tmp_path, [], first.request)
+    await second.application.initialize()
+    chat = second.chat()
+    await chat.send("yes")  # ph_negative, answered to the restarted bot
+    session = second.store.active(COORDINATOR)
+    assert session.referral == "R-7"
+    assert session.values() == {"age": 42, "b_all_cd19_positive": True, "ph_negative": True}
+    await second.application.shutdown()
+    second.store.close()
+
+
+async def test_commands_registered_and_expiry_runs(harness: Harness) -> None:
+    await harness.bot.post_init(harness.application)
+    await harness.bot.post_shutdown(harness.application)
+    (params,) = [p for e, p in harness.request.calls if e == "setMyCommands"]
+    names = {c["command"] for c in params["commands"]}
+    assert {"screen", "back", "skip", "cancel", "status", "list", "resume"} <= names
+
+
+async def test_logs_hold_no_message_text_or_token(harness: Harness, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    chat = harness.chat()
+    await chat.send("/screen R-5")
+    await chat.send("secret-words-42")
+    await chat.send("42")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "secret-words" not in logged
+    assert TOKEN not in logged and TOKEN.split(":")[1] not in logged
+
+
+def test_keyboards_fit_telegram_limits(tmp_path: Path) -> None:
+    engine = Catalog(default_dialogs_dir()).engine()
+    session = engine.start("R-000000000000000000000000000001")
+    session.step = 999_999_999
+    for question in engine.protocol.questions.values():
+        markup = say.keyboard(session, question)
+        for row in markup.inline_keyboard:
+            for button in row:
+                assert 1 <= len(button.callback_data.encode()) <= 64
+
+
+def test_split_respects_4096_and_keeps_everything() -> None:
+    text = "\n".join(f"line {i} " + "x" * (i % 300) for i in range(400)) + "\n" + "y" * 9000
+    parts = say.split(text)
+    assert all(0 < len(p) <= 4096 for p in parts)
+    assert "".join(parts).replace("\n", "") == text.replace("\n", "")
