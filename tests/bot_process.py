@@ -1,0 +1,97 @@
+"""Run the real ``screen-bot run`` process against a FakeBotApi, and play the coordinator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from fakebot import FakeBotApi
+from screen_bot.catalog import Catalog
+from screen_bot.settings import default_dialogs_dir
+
+SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
+QUESTIONS = Catalog(default_dialogs_dir()).get().spec.questions
+
+
+class BotProcess:
+    def __init__(self, fake: FakeBotApi, data_dir: Path, allowed: str, *extra: str) -> None:
+        self.fake, self.data_dir, self.allowed, self.extra = fake, data_dir, allowed, extra
+        self.log = data_dir / "bot.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SCREEN_BOT_"))
+        }
+        env.update(
+            TELEGRAM_BOT_TOKEN=self.fake.token,
+            TELEGRAM_API_BASE_URL=self.fake.base_url,
+            TELEGRAM_API_FILE_URL=self.fake.file_url,
+            SCREEN_BOT_ALLOWED_USERS=self.allowed,
+            SCREEN_BOT_DATA_DIR=str(self.data_dir),
+        )
+        return env
+
+    def start(self, wait_for_poll: bool = True) -> None:
+        polls = len(self.fake.calls("getUpdates"))
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(SCREEN_BOT), "run", *self.extra],
+                env=self.env(),
+                cwd=self.data_dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if wait_for_poll:
+            self.fake.wait_until(
+                lambda: (
+                    len(self.fake.calls("getUpdates")) > polls or self.process.poll() is not None
+                ),
+                timeout=30,
+            )
+            assert self.process.poll() is None, self.output()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def last_id(fake: FakeBotApi, chat_id: int) -> int:
+    messages = fake.messages(chat_id)
+    return messages[-1]["message_id"] if messages else 0
+
+
+def say(fake: FakeBotApi, user: int, text: str, timeout: float = 15) -> dict[str, Any]:
+    """Type ``text`` and return the bot's next new message."""
+    after = last_id(fake, user)
+    fake.send_text(user, text)
+    return fake.wait_for_message(user, after=after, timeout=timeout)
+
+
+def tap(fake: FakeBotApi, user: int, message: dict[str, Any], label: str) -> dict[str, Any]:
+    after = last_id(fake, user)
+    fake.press(user, message, label)
+    return fake.wait_for_message(user, after=after, timeout=15)
+
+
+def variable_of(message: dict[str, Any]) -> str:
+    """Which question a bot message asks (by the dialog file's own wording)."""
+    matches = [q.variable for q in QUESTIONS if q.text in message["text"]]
+    assert len(matches) == 1, message["text"]
+    return matches[0]

@@ -1,0 +1,206 @@
+"""End to end: the real ``screen-bot run`` process, polling a fake Bot API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bot_process import BotProcess, say, tap, variable_of
+from fakebot import FakeBotApi
+from test_telegram_transcript import ELIGIBLE
+
+COORDINATOR, SECOND, STRANGER = 111, 222, 333
+
+
+@pytest.fixture
+def fake():
+    with FakeBotApi() as api:
+        yield api
+
+
+@pytest.fixture
+def bot(fake: FakeBotApi, tmp_path: Path):
+    process = BotProcess(fake, tmp_path, f"{COORDINATOR},{SECOND}")
+    process.start()
+    yield process
+    process.stop()
+
+
+def finish_screening(fake: FakeBotApi, user: int, message: dict, answers: dict) -> dict:
+    """Answer each question (buttons where the answer is one, typing otherwise)."""
+    for _ in range(60):
+        if not message.get("reply_markup"):
+            return message
+        answer = answers[variable_of(message)]
+        labels = {b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row}
+        button = {"yes": "Yes", "no": "No"}.get(answer, answer)
+        message = tap(fake, user, message, button) if button in labels else say(fake, user, answer)
+    raise AssertionError("no verdict")
+
+
+def test_full_screening_by_buttons_and_typing(fake: FakeBotApi, bot: BotProcess) -> None:
+    first = say(fake, COORDINATOR, "/screen R-0423")
+    assert variable_of(first) == "age"
+    verdict = finish_screening(fake, COORDINATOR, first, ELIGIBLE)
+    assert verdict["text"].startswith("PRE-SCREEN PASSED"), fake.transcript(COORDINATOR)
+    assert not any(m.get("reply_markup") for m in fake.messages(COORDINATOR))
+    assert {c["command"] for c in fake.my_commands} >= {"screen", "back", "skip", "cancel"}
+    presses = sum(
+        1 for m in fake.messages(COORDINATOR) if m["text"].endswith(("→ yes", "→ no", "→ female"))
+    )
+    assert presses > 20 and len(fake.answered_callbacks) == presses
+    log = bot.output()
+    assert fake.token not in log and fake.token.split(":")[1] not in log
+    assert "106 µmol/L" not in log and "R-0423" not in log
+
+
+def test_stale_button_changes_nothing(fake: FakeBotApi, bot: BotProcess) -> None:
+    say(fake, COORDINATOR, "/screen")
+    question = say(fake, COORDINATOR, "42")
+    tap(fake, COORDINATOR, question, "Yes")
+    fake.wait_until(lambda: len(fake.answered_callbacks) == 1)
+    stale = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    query = fake.press_button(COORDINATOR, question["message_id"], stale)
+    fake.wait_until(lambda: query in fake.answered_callbacks)
+    assert "already answered" in fake.answered_callbacks[query]["text"]
+    current = fake.messages(COORDINATOR)[-1]
+    assert variable_of(current) == "ph_negative" and current.get("reply_markup")
+
+
+def test_unauthorised_user_refused_and_not_stored(
+    fake: FakeBotApi, bot: BotProcess, tmp_path: Path
+) -> None:
+    reply = say(fake, STRANGER, "/screen R-9")
+    assert "only for the trial team" in reply["text"]
+    database = tmp_path / "screen-bot.sqlite3"
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT COUNT(*) FROM open_sessions WHERE owner = ?", (STRANGER,)
+        ).fetchone()[0]
+    assert rows == 0
+
+
+def test_kill_9_mid_screening_then_restart_goes_on(fake: FakeBotApi, bot: BotProcess) -> None:
+    say(fake, COORDINATOR, "/screen R-1")
+    say(fake, COORDINATOR, "42")
+    question = say(fake, COORDINATOR, "yes")
+    assert variable_of(question) == "ph_negative"
+    bot.kill()
+    bot.start()
+    nxt = tap(fake, COORDINATOR, question, "Yes")  # the button sent before the crash still works
+    assert variable_of(nxt) == "high_risk_features"
+    status = say(fake, COORDINATOR, "/status")
+    assert "3 answers so far" in status["text"]
+
+
+def test_two_coordinators_at_once_no_cross_talk(fake: FakeBotApi, bot: BotProcess) -> None:
+    results: dict[int, dict] = {}
+    ineligible = dict(ELIGIBLE, qtc_ms="480")
+
+    def coordinator(user: int, answers: dict) -> None:
+        first = say(fake, user, f"/screen R-{user}")
+        results[user] = finish_screening(fake, user, first, answers)
+
+    threads = [
+        threading.Thread(target=coordinator, args=(COORDINATOR, ELIGIBLE)),
+        threading.Thread(target=coordinator, args=(SECOND, ineligible)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert results[COORDINATOR]["text"].startswith("PRE-SCREEN PASSED")
+    assert results[SECOND]["text"].startswith("NOT ELIGIBLE")
+    assert "E3c" in results[SECOND]["text"] and "R-222" in results[SECOND]["text"]
+    assert "R-222" not in fake.transcript(COORDINATOR)
+
+
+def test_429_and_5xx_are_retried_and_nothing_lost(fake: FakeBotApi, bot: BotProcess) -> None:
+    say(fake, COORDINATOR, "/screen")
+    fake.fail_next("sendMessage", 429, retry_after=1)
+    first = say(fake, COORDINATOR, "42")
+    assert variable_of(first) == "b_all_cd19_positive"
+    fake.fail_next("sendMessage", 502)
+    fake.fail_next("editMessageText", 500)
+    second = tap(fake, COORDINATOR, first, "Yes")
+    assert variable_of(second) == "ph_negative"
+    edited = [m for m in fake.messages(COORDINATOR) if m["message_id"] == first["message_id"]]
+    assert edited[0]["text"].endswith("→ yes")
+    failed = [c for c in fake.calls() if c.get("error_code")]
+    assert {c["error_code"] for c in failed} == {429, 502, 500}
+
+
+def test_webhook_mode_refuses_requests_without_secret(fake: FakeBotApi, tmp_path: Path) -> None:
+    port = _free_port()
+    process = BotProcess(
+        fake,
+        tmp_path,
+        str(COORDINATOR),
+        "--webhook",
+        "https://bot.example.org:8443/hook",
+        "--port",
+        str(port),
+    )
+    process.start(wait_for_poll=False)
+    try:
+        fake.wait_until(lambda: bool(fake.webhook_url), timeout=30)
+        secret = [c for c in fake.calls("setWebhook")][-1]["params"]["secret_token"]
+        fake.add_chat(COORDINATOR)
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 1,
+                "chat": {"id": COORDINATOR, "type": "private"},
+                "from": {"id": COORDINATOR, "is_bot": False, "first_name": "C"},
+                "text": "/start",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+            },
+        }
+        url = f"http://127.0.0.1:{port}/hook"
+        _wait_listening(url)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _post(url, update, None)
+        assert refused.value.code == 403
+        assert _post(url, update, secret) == 200
+        reply = fake.wait_for_message(COORDINATOR)
+        assert "pre-screen" in reply["text"]
+    finally:
+        process.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, update: dict, secret: str | None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    request = urllib.request.Request(url, json.dumps(update).encode(), headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+def _wait_listening(url: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            _post(url, {}, None)
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("webhook server did not start")
