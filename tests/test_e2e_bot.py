@@ -204,3 +204,13 @@ def _wait_listening(url: str) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError("webhook server did not start")
+
+
+def test_failed_edit_or_callback_answer_does_not_stop_the_dialog(
+    fake: FakeBotApi, bot: BotProcess
+) -> None:
+    say(fake, COORDINATOR, "/screen")
+    question = say(fake, COORDINATOR, "42")
+    fake.fail_next("answerCallbackQuery", 400, "Bad Request: query is too old")
+    fake.fail_next("editMessageText", 400, "Bad Request: message can't be edited")
+    assert variable_of(tap(fake, COORDINATOR, question, "Yes")) == "ph_negative"

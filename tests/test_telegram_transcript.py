@@ -126,7 +126,7 @@ async def test_full_screening_typed_and_buttons_ends_eligible(harness: Harness) 
     await chat.tap("Yes")  # b_all_cd19_positive, by button
     await answer_all(chat, harness, ELIGIBLE)
     assert chat.last_text().startswith("PRE-SCREEN PASSED")
-    assert "blina-dli version 1.0" in chat.last_text()
+    assert "verdict: eligible · protocol blina-dli version 1.0" in chat.last_text()
     # every question message was edited to its answer and lost its buttons
     assert not [m for m in chat.messages() if m.get("reply_markup")]
     assert chat.messages()[0]["text"].endswith("→ 42")

@@ -56,7 +56,7 @@ def question_text(engine: Engine, session: Session) -> str:
     lines = [f"[{position}/{total}] {criteria_ids(engine, question.variable)} · {question.text}"]
     if question.help:
         lines.append(question.help)
-    lines.append(f"({input_hint(question)})")
+    lines.append(f"({question.variable}: {input_hint(question)})")
     return "\n".join(lines)
 
 
@@ -88,7 +88,8 @@ def verdict_text(verdict: Verdict) -> str:
             for item in verdict.open_items
         ]
     lines.append(
-        f"Protocol {verdict.protocol.id} version {verdict.protocol.version} "
-        f"({verdict.protocol.sha256[:12]}), screened {verdict.screened_on.isoformat()}"
+        f"verdict: {verdict.verdict} · protocol {verdict.protocol.id} version "
+        f"{verdict.protocol.version} ({verdict.protocol.sha256[:12]}) · screened "
+        f"{verdict.screened_on.isoformat()}"
     )
     return "\n".join(lines)

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
             return frozenset(int(p) for p in parts)
         return value
 
-    @field_validator("telegram_bot_token", mode="before")
+    @field_validator("telegram_bot_token", "webhook_secret", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from telegram import Message, Update
+from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -131,7 +131,7 @@ class ScreeningBot:
         if refusal is None:
             return
         if update.callback_query is not None:
-            await update.callback_query.answer(refusal, show_alert=True)
+            await _answer_query(update.callback_query, refusal, show_alert=True)
         elif update.effective_message is not None and (
             chat.type == ChatType.PRIVATE or _is_command(update.effective_message)
         ):
@@ -301,7 +301,7 @@ class ScreeningBot:
         query = update.callback_query
         press = decode(query.data)
         if press is None:
-            await query.answer(say.FORGED)
+            await _answer_query(query, say.FORGED)
             return
         chat_id = update.effective_chat.id
         async with self._locks[chat_id]:
@@ -315,24 +315,24 @@ class ScreeningBot:
             elif session.step != press.step:
                 problem = say.STALE
             if problem is not None:
-                await query.answer(problem)
+                await _answer_query(query, problem)
                 if problem == say.GONE and query.message is not None:
                     await self._edit(context, chat_id, query.message.message_id, None)
                 return
             engine = self._engine_for(session)
             question = engine.question(session) if engine else None
             if engine is None or question is None:
-                await query.answer(say.GONE)
+                await _answer_query(query, say.GONE)
                 return
             if press.code == BACK:
-                await query.answer()
+                await _answer_query(query)
                 await self._go_back(context, chat_id, engine, session)
                 return
             valid, value = _button_value(question, press.code)
             if not valid:
-                await query.answer(say.FORGED)
+                await _answer_query(query, say.FORGED)
                 return
-            await query.answer()
+            await _answer_query(query)
             message_id = query.message.message_id if query.message else None
             await self._answer(context, chat_id, engine, session, value, message_id)
 
@@ -436,7 +436,7 @@ class ScreeningBot:
                 await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
             else:
                 await context.bot.edit_message_text(text, chat_id, message_id, reply_markup=None)
-        except BadRequest as err:  # already edited, or too old to edit: nothing to repair
+        except TelegramError as err:  # cosmetic: the answer is saved, the dialog goes on
             logger.info("edit of message %s skipped: %s", message_id, type(err).__name__)
 
 
@@ -451,6 +451,14 @@ def _button_value(question: Question, code: str) -> tuple[bool, Any]:
     return question.type == "choice" and index < len(choices), (
         choices[index] if index < len(choices) else None
     )
+
+
+async def _answer_query(query: CallbackQuery, text: str | None = None, **kwargs: Any) -> None:
+    """Answer a button press at once; a failure to answer must not stop the dialog."""
+    try:
+        await query.answer(text, **kwargs)
+    except TelegramError as err:
+        logger.info("answerCallbackQuery failed: %s", type(err).__name__)
 
 
 def _is_command(message: Message) -> bool:

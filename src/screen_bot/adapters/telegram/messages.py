@@ -58,7 +58,7 @@ def keyboard(session: Session, question: Question) -> InlineKeyboardMarkup:
         rows.append([button("Yes", YES), button("No", NO)])
     elif question.type == "choice":
         rows.append([button(c, f"c{i}") for i, c in enumerate(question.choices or [])])
-    rows.append([button("Not known", UNKNOWN), button("⬅ Back", BACK)])
+    rows.append([button("Unknown", UNKNOWN), button("⬅ Back", BACK)])
     return InlineKeyboardMarkup(rows)
 
 
