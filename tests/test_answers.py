@@ -1,0 +1,289 @@
+"""Typed answers: what people type, turned into checked values (None = unknown)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from screen_bot.answers import AnswerError, check_value, parse_text
+from screen_bot.protocol import Protocol, load
+from screen_bot.schema import Question
+
+DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
+
+
+@pytest.fixture(scope="module")
+def protocol() -> Protocol:
+    return load(DIALOG)
+
+
+def q(protocol: Protocol, variable: str) -> Question:
+    return protocol.questions[variable]
+
+
+def rejected(question: Question, text: str) -> str:
+    with pytest.raises(AnswerError) as info:
+        parse_text(question, text)
+    message = str(info.value)
+    assert message.strip(), "an error message must say something"
+    assert "\n" not in message, "an error message is one line"
+    return message
+
+
+# -- numbers -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1.2", 1.2),
+        ("1,2", 1.2),
+        (" 1.2 ", 1.2),
+        ("1.2 mg/dL", 1.2),
+        ("1.2mg/dl", 1.2),
+        ("1.2 MG/DL", 1.2),
+        (".5", 0.5),
+        ("30", 30),
+        ("0.05", 0.05),
+    ],
+)
+def test_serum_creatinine_mg_dl(protocol: Protocol, text: str, expected: float) -> None:
+    assert parse_text(q(protocol, "serum_creatinine_mg_dl"), text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "106 µmol/L",  # U+00B5 MICRO SIGN
+        "106 μmol/L",  # U+03BC GREEK SMALL LETTER MU
+        "106 umol/L",
+        "106 umol/l",
+        "106µmol/L",
+        "106 µmol/l",
+    ],
+)
+def test_serum_creatinine_umol_l_is_divided_by_88_4(protocol: Protocol, text: str) -> None:
+    assert "\u00b5" in "106 µmol/L" and "\u03bc" in "106 μmol/L"  # the two characters differ
+    assert parse_text(q(protocol, "serum_creatinine_mg_dl"), text) == pytest.approx(106 / 88.4)
+
+
+def test_umol_l_conversion_respects_the_range(protocol: Protocol) -> None:
+    question = q(protocol, "serum_creatinine_mg_dl")
+    assert parse_text(question, "2652 µmol/L") == pytest.approx(30)  # 30 mg/dL
+    message = rejected(question, "2700 µmol/L")  # 30.5 mg/dL
+    assert "0.05" in message and "30" in message
+
+
+def test_unknown_unit_is_rejected_and_names_the_units(protocol: Protocol) -> None:
+    message = rejected(q(protocol, "serum_creatinine_mg_dl"), "106 mmol/L")
+    assert "mg/dL" in message and "µmol/L" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("45/40", 45 / 40),
+        ("45 / 40", 45 / 40),
+        ("120/40", 3.0),
+        ("121/40", 121 / 40),
+        ("1.5", 1.5),
+        ("1,5", 1.5),
+        ("3", 3),
+        ("3x", 3),
+        ("3 × ULN", 3),
+        ("0", 0),
+    ],
+)
+@pytest.mark.parametrize(
+    "variable", ["ast_x_uln", "alt_x_uln", "bilirubin_x_uln", "creatinine_x_uln"]
+)
+def test_times_uln(protocol: Protocol, variable: str, text: str, expected: float) -> None:
+    assert parse_text(q(protocol, variable), text) == pytest.approx(expected)
+
+
+def test_ratio_only_for_times_uln_questions(protocol: Protocol) -> None:
+    for variable in ("serum_creatinine_mg_dl", "qtc_ms", "lvef_percent", "age"):
+        rejected(q(protocol, variable), "45/40")
+
+
+def test_ratio_with_zero_uln(protocol: Protocol) -> None:
+    rejected(q(protocol, "ast_x_uln"), "45/0")
+
+
+# -- unknown -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["?", " ? ", "unknown", "Unknown", "UNKNOWN", "not known yet"])
+@pytest.mark.parametrize(
+    "variable", ["age", "sex", "arrhythmia", "ast_x_uln", "serum_creatinine_mg_dl", "qtc_ms"]
+)
+def test_unknown_is_none(protocol: Protocol, variable: str, text: str) -> None:
+    assert parse_text(q(protocol, variable), text) is None
+
+
+def test_check_value_none_is_unknown(protocol: Protocol) -> None:
+    for variable in protocol.order:
+        assert check_value(q(protocol, variable), None) is None
+
+
+# -- yes / no, choices --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["yes", "Yes", "YES", "y", "Y", " yes "])
+def test_yes(protocol: Protocol, text: str) -> None:
+    assert parse_text(q(protocol, "arrhythmia"), text) is True
+
+
+@pytest.mark.parametrize("text", ["no", "No", "NO", "n", "N", " no "])
+def test_no(protocol: Protocol, text: str) -> None:
+    assert parse_text(q(protocol, "arrhythmia"), text) is False
+
+
+@pytest.mark.parametrize("text", ["maybe", "yess", "42", "female"])
+def test_yes_no_rejects_other_words(protocol: Protocol, text: str) -> None:
+    message = rejected(q(protocol, "arrhythmia"), text)
+    assert "yes" in message and "no" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("female", "female"),
+        ("Female", "female"),
+        ("f", "female"),
+        ("F", "female"),
+        ("fem", "female"),
+        ("male", "male"),
+        ("MALE", "male"),
+        ("m", "male"),
+        ("ma", "male"),
+    ],
+)
+def test_choice_and_prefix(protocol: Protocol, text: str, expected: str) -> None:
+    assert parse_text(q(protocol, "sex"), text) == expected
+
+
+@pytest.mark.parametrize("text", ["x", "women", "femalee", "1"])
+def test_choice_rejects_others(protocol: Protocol, text: str) -> None:
+    message = rejected(q(protocol, "sex"), text)
+    assert "female" in message and "male" in message
+
+
+def test_empty_answer_is_rejected(protocol: Protocol) -> None:
+    for variable in ("age", "sex", "arrhythmia"):
+        rejected(q(protocol, variable), "   ")
+
+
+# -- range and type ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "low", "high"),
+    [
+        ("age", "121", "0", "120"),
+        ("age", "-1", "0", "120"),
+        ("ecog", "6", "0", "5"),
+        ("karnofsky", "101", "0", "100"),
+        ("months_since_transplant", "600.1", "0", "600"),
+        ("ast_x_uln", "1001", "0", "1000"),
+        ("ast_x_uln", "-0.5", "0", "1000"),
+        ("crcl_ml_min", "501", "0", "500"),
+        ("weight_kg", "19.9", "20", "300"),
+        ("weight_kg", "301", "20", "300"),
+        ("serum_creatinine_mg_dl", "0.04", "0.05", "30"),
+        ("serum_creatinine_mg_dl", "31", "0.05", "30"),
+        ("lvef_percent", "100.5", "0", "100"),
+        ("qtc_ms", "199", "200", "800"),
+        ("qtc_ms", "801", "200", "800"),
+    ],
+)
+def test_out_of_range_names_the_range(
+    protocol: Protocol, variable: str, text: str, low: str, high: str
+) -> None:
+    message = rejected(q(protocol, variable), text)
+    assert f"{low}–{high}" in message, message
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"),
+    [
+        ("age", "14"),
+        ("age", "65"),
+        ("age", "0"),
+        ("age", "120"),
+        ("weight_kg", "20"),
+        ("weight_kg", "300"),
+        ("qtc_ms", "200"),
+        ("qtc_ms", "800"),
+        ("serum_creatinine_mg_dl", "0.05"),
+        ("months_since_transplant", "0"),
+        ("months_since_transplant", "600"),
+    ],
+)
+def test_range_ends_are_accepted(protocol: Protocol, variable: str, text: str) -> None:
+    assert parse_text(q(protocol, variable), text) == pytest.approx(float(text))
+
+
+@pytest.mark.parametrize("text", ["abc", "forty", "yes", "inf", "nan"])
+def test_wrong_type_names_the_range(protocol: Protocol, text: str) -> None:
+    message = rejected(q(protocol, "qtc_ms"), text)
+    assert "200–800" in message
+
+
+@pytest.mark.parametrize("variable", ["age", "ecog", "karnofsky"])
+def test_int_questions_reject_decimals(protocol: Protocol, variable: str) -> None:
+    message = rejected(q(protocol, variable), "2.5")
+    assert "whole number" in message
+    with pytest.raises(AnswerError, match="whole number"):
+        check_value(q(protocol, variable), 2.5)
+
+
+def test_int_question_age_12_5(protocol: Protocol) -> None:
+    message = rejected(q(protocol, "age"), "12.5")
+    assert "0–120" in message
+    assert isinstance(parse_text(q(protocol, "age"), "12"), int)
+    assert isinstance(parse_text(q(protocol, "age"), "12.0"), int)
+
+
+# -- batch values (already typed, from JSON) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("age", 40, 40),
+        ("age", 40.0, 40),
+        ("sex", "male", "male"),
+        ("arrhythmia", True, True),
+        ("arrhythmia", False, False),
+        ("ast_x_uln", 3, 3),
+        ("ast_x_uln", 3.01, 3.01),
+    ],
+)
+def test_check_value_accepts(
+    protocol: Protocol, variable: str, value: object, expected: object
+) -> None:
+    assert check_value(q(protocol, variable), value) == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("age", "40"),
+        ("age", True),
+        ("age", 121),
+        ("age", 12.5),
+        ("arrhythmia", 1),
+        ("arrhythmia", "yes"),
+        ("sex", "Female"),
+        ("sex", "f"),
+        ("qtc_ms", 199),
+        ("qtc_ms", float("nan")),
+        ("qtc_ms", float("inf")),
+    ],
+)
+def test_check_value_rejects(protocol: Protocol, variable: str, value: object) -> None:
+    with pytest.raises(AnswerError) as info:
+        check_value(q(protocol, variable), value)
+    assert "\n" not in str(info.value)

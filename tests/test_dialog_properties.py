@@ -1,0 +1,411 @@
+"""Properties of the dialog (hypothesis): early exit, back, JSON round trips, a state machine."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+)
+
+from screen_bot.engine import END_STATES, Engine
+from screen_bot.protocol import Protocol, load
+from screen_bot.rules import applicable_questions, evaluate
+from screen_bot.schema import Question
+from screen_bot.session import ProtocolChanged, Session
+from screen_bot.verdict import build, decide
+
+DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
+PROTOCOL: Protocol = load(DIALOG)
+ENGINE = Engine(PROTOCOL)
+TODAY = date(2026, 1, 15)
+NOW = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
+
+ELIGIBLE: dict[str, Any] = {
+    "age": 40,
+    "sex": "female",
+    "b_all_cd19_positive": True,
+    "ph_negative": True,
+    "high_risk_features": True,
+    "months_since_transplant": 3,
+    "hematopoietic_reconstitution": True,
+    "marrow_remission": True,
+    "mrd_negative": True,
+    "ecog": 1,
+    "karnofsky": 80,
+    "gvhd_grade_3_4_history": False,
+    "active_gvhd": False,
+    "ast_x_uln": 1.0,
+    "alt_x_uln": 1.0,
+    "bilirubin_x_uln": 1.0,
+    "creatinine_x_uln": 1.0,
+    "crcl_ml_min": 90.0,
+    "weight_kg": 60.0,
+    "serum_creatinine_mg_dl": 0.9,
+    "lvef_percent": 65.0,
+    "qtc_ms": 420.0,
+    "arrhythmia": False,
+    "mi_past_year": False,
+    "symptomatic_cad_on_medication": False,
+    "severe_pulmonary_dysfunction": False,
+    "childbearing_potential": True,
+    "pregnant_or_lactating": False,
+    "contraception_agreed": True,
+    "hypersensitivity_to_study_drugs": False,
+    "active_infection_or_bleeding": False,
+    "vascular_event_past_year": False,
+    "psychiatric_condition_impairing_consent": False,
+    "major_surgery_past_6_weeks": False,
+    "substance_abuse": False,
+    "prior_solid_organ_transplant": False,
+    "expected_survival_over_3_months": True,
+    "other_investigator_concern": False,
+    "consent_willing": True,
+}
+
+# The dictionary's thresholds, with the values on either side.
+BOUNDARIES: dict[str, list[Any]] = {
+    "age": [13, 14, 65, 66],
+    "months_since_transplant": [1.99, 2],
+    "ecog": [2, 3],
+    "karnofsky": [69, 70],
+    "ast_x_uln": [3, 3.01],
+    "alt_x_uln": [3, 3.01],
+    "bilirubin_x_uln": [2, 2.01, 3, 3.01],
+    "creatinine_x_uln": [2, 2.01],
+    "crcl_ml_min": [49.9, 50],
+    "weight_kg": [71.9, 72],
+    "serum_creatinine_mg_dl": [1.7, 2.0],
+    "lvef_percent": [49.9, 50, 59.9, 60],
+    "qtc_ms": [450, 451, 470, 471],
+}
+
+
+def value_of(question: Question) -> st.SearchStrategy[Any]:
+    """Any valid value of a question (not unknown), boundary values included."""
+    if question.type == "yes_no":
+        return st.booleans()
+    if question.type == "choice":
+        return st.sampled_from(question.choices or [])
+    assert question.min is not None and question.max is not None
+    extremes = [question.min, question.max]
+    if question.type == "int":
+        ranged: st.SearchStrategy[Any] = st.integers(int(question.min), int(question.max))
+        extremes = [int(x) for x in extremes]
+    else:
+        ranged = st.floats(question.min, question.max, allow_nan=False, allow_infinity=False)
+    return st.one_of(
+        st.sampled_from(BOUNDARIES.get(question.variable, []) + extremes),
+        ranged,
+    )
+
+
+def answer_of(question: Question) -> st.SearchStrategy[Any]:
+    """A value or unknown (None)."""
+    return st.one_of(st.none(), value_of(question))
+
+
+@st.composite
+def answer_sets(draw: st.DrawFn) -> dict[str, Any]:
+    """Either a near-eligible set with a few answers changed, or any answers at all."""
+    if draw(st.booleans()):
+        base = dict(ELIGIBLE)
+        base["sex"] = draw(st.sampled_from(["female", "male"]))
+        changed = draw(st.sets(st.sampled_from(PROTOCOL.order), max_size=5))
+        for variable in changed:
+            base[variable] = draw(answer_of(PROTOCOL.questions[variable]))
+        return base
+    return {v: draw(answer_of(PROTOCOL.questions[v])) for v in PROTOCOL.order}
+
+
+def roundtrip(session: Session) -> None:
+    assert Session.model_validate_json(session.model_dump_json()) == session
+
+
+def drive(answers: dict[str, Any], check_each_step: bool = True) -> Session:
+    session = ENGINE.start()
+    tick = 0
+    while not ENGINE.finished(session):
+        question = ENGINE.question(session)
+        assert question is not None
+        tick += 1
+        ENGINE.answer(session, answers.get(question.variable), now=NOW + timedelta(seconds=tick))
+        if check_each_step:
+            roundtrip(session)
+        assert tick <= len(PROTOCOL.order)
+    return session
+
+
+# -- (a) early exit equals full evaluation -----------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(answers=answer_sets())
+def test_early_exit_verdict_equals_batch(answers: dict[str, Any]) -> None:
+    session = drive(answers)
+    dialog = ENGINE.verdict(session, screened_on=TODAY)
+    batch = build(PROTOCOL, answers, screened_on=TODAY)
+
+    event(f"verdict: {dialog.verdict}")
+    assert dialog.verdict == batch.verdict
+    assert session.state == dialog.verdict
+    assert {r.criterion for r in dialog.reasons} <= {r.criterion for r in batch.reasons}
+
+    applicable = applicable_questions(PROTOCOL, answers)
+    assert set(session.history) <= applicable, "asked a question whose condition is false"
+    assert session.history == [v for v in PROTOCOL.order if v in session.history]
+    if dialog.verdict == "not_eligible":
+        assert dialog.reasons
+        # it stopped at the first failure: nothing had failed before the last answer
+        before = {v: session.values()[v] for v in session.history[:-1]}
+        assert decide(evaluate(PROTOCOL, before)) != "not_eligible"
+    else:
+        # no early exit: every applicable question was asked, and the verdicts agree fully
+        assert session.history == [v for v in PROTOCOL.order if v in applicable]
+        assert dialog == batch
+
+
+# -- (b) back then answer again equals answering once --------------------------------------------
+
+
+def comparable(session: Session) -> dict[str, Any]:
+    return session.model_dump(exclude={"step", "updated_at"})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answers=answer_sets(), data=st.data())
+def test_back_then_answer_again_equals_answering_once(
+    answers: dict[str, Any], data: st.DataObject
+) -> None:
+    stop = data.draw(st.integers(0, len(PROTOCOL.order)), label="questions answered first")
+    session = ENGINE.start()
+    while not ENGINE.finished(session) and len(session.history) < stop:
+        question = ENGINE.question(session)
+        assert question is not None
+        ENGINE.answer(session, answers.get(question.variable), now=NOW)
+    if ENGINE.finished(session):
+        return
+    question = ENGINE.question(session)
+    assert question is not None
+    x = data.draw(answer_of(question), label="answer kept")
+    y = data.draw(answer_of(question), label="answer taken back")
+
+    once = session.model_copy(deep=True)
+    ENGINE.answer(once, x, now=NOW)
+
+    twice = session.model_copy(deep=True)
+    ENGINE.answer(twice, y, now=NOW)
+    assert ENGINE.back(twice, now=NOW)
+    assert comparable(twice) == comparable(session)  # back undoes the answer
+    ENGINE.answer(twice, x, now=NOW)
+
+    assert comparable(twice) == comparable(once)
+    assert twice.step == once.step + 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(answers=answer_sets(), data=st.data())
+def test_several_backs_then_the_same_answers_again(
+    answers: dict[str, Any], data: st.DataObject
+) -> None:
+    session = ENGINE.start()
+    while not ENGINE.finished(session):
+        question = ENGINE.question(session)
+        assert question is not None
+        ENGINE.answer(session, answers.get(question.variable), now=NOW)
+    original = session.model_copy(deep=True)
+    backs = data.draw(st.integers(0, len(session.history)), label="backs")
+    undone = [(v, session.answers[v].value) for v in session.history[-backs:]] if backs else []
+    for _ in range(backs):
+        assert ENGINE.back(session, now=NOW)
+    if backs:
+        assert session.state == undone[0][0]
+    for variable, value in undone:
+        assert ENGINE.question(session) is not None
+        assert ENGINE.question(session).variable == variable  # type: ignore[union-attr]
+        ENGINE.answer(session, value, now=NOW)
+    assert comparable(session) == comparable(original)
+
+
+def test_back_at_the_first_question_does_nothing() -> None:
+    session = ENGINE.start()
+    before = session.model_copy(deep=True)
+    assert ENGINE.back(session) is False
+    assert session == before
+
+
+# -- (c) JSON round trip at every step -------------------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    answers=answer_sets(),
+    referral=st.one_of(st.none(), st.from_regex(r"R-[0-9]{1,6}", fullmatch=True)),
+)
+def test_session_json_round_trip_at_every_step(
+    answers: dict[str, Any], referral: str | None
+) -> None:
+    session = ENGINE.start(referral)
+    roundtrip(session)
+    while not ENGINE.finished(session):
+        question = ENGINE.question(session)
+        assert question is not None
+        ENGINE.answer(session, answers.get(question.variable))  # real clock: microseconds
+        roundtrip(session)
+    ENGINE.back(session)
+    roundtrip(session)
+    ENGINE.restart(session)
+    roundtrip(session)
+
+
+# -- (d) a state machine over answer / skip / back / restart ---------------------------------------
+
+
+class DialogMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.session = ENGINE.start("R-1")
+
+    def _question(self) -> Question:
+        question = ENGINE.question(self.session)
+        assert question is not None
+        return question
+
+    @precondition(lambda self: not ENGINE.finished(self.session))
+    @rule(data=st.data())
+    def answer(self, data: st.DataObject) -> None:
+        question = self._question()
+        value = data.draw(value_of(question), label=question.variable)
+        ENGINE.answer(self.session, value)
+        assert self.session.answers[question.variable].value == value
+
+    @precondition(lambda self: not ENGINE.finished(self.session))
+    @rule(data=st.data())
+    def answer_as_eligible(self, data: st.DataObject) -> None:
+        """Mostly-eligible answers take the dialog deep enough to reach eligible/unresolved."""
+        question = self._question()
+        ENGINE.answer(self.session, ELIGIBLE[question.variable])
+
+    @precondition(lambda self: not ENGINE.finished(self.session))
+    @rule(data=st.data())
+    def answer_the_rest(self, data: st.DataObject) -> None:
+        """Answer every remaining question, mostly as an eligible patient would."""
+        while not ENGINE.finished(self.session):
+            question = self._question()
+            value = data.draw(
+                st.one_of(st.just(ELIGIBLE[question.variable]), answer_of(question))
+                if data.draw(st.integers(0, 9), label="change?") == 0
+                else st.just(ELIGIBLE[question.variable]),
+                label=question.variable,
+            )
+            ENGINE.answer(self.session, value)
+        event(f"finished: {self.session.state}")
+
+    @precondition(lambda self: not ENGINE.finished(self.session))
+    @rule()
+    def skip(self) -> None:
+        variable = self._question().variable
+        ENGINE.skip(self.session)
+        assert self.session.answers[variable].value is None
+
+    @rule()
+    def back(self) -> None:
+        history = list(self.session.history)
+        went_back = ENGINE.back(self.session)
+        assert went_back == bool(history)
+        if history:
+            assert self.session.state == history[-1]
+            assert history[-1] not in self.session.answers
+
+    @rule()
+    def restart(self) -> None:
+        ENGINE.restart(self.session)
+        assert self.session.state == PROTOCOL.order[0]
+        assert self.session.answers == {}
+        assert self.session.history == []
+
+    @rule()
+    def quit_and_resume(self) -> None:
+        """A stored session comes back unchanged."""
+        stored = self.session.model_dump_json()
+        self.session = Session.model_validate_json(stored)
+        self.session.check_protocol(PROTOCOL)
+
+    @invariant()
+    def state_is_a_question_or_an_end(self) -> None:
+        assert self.session.state in PROTOCOL.order or self.session.state in END_STATES
+
+    @invariant()
+    def history_matches_answers(self) -> None:
+        history = self.session.history
+        assert len(history) == len(set(history))
+        assert set(history) == set(self.session.answers)
+        assert history == [v for v in PROTOCOL.order if v in history]  # asked in order
+
+    @invariant()
+    def current_question_is_applicable(self) -> None:
+        if not ENGINE.finished(self.session):
+            values = self.session.values()
+            assert self.session.state in applicable_questions(PROTOCOL, values)
+            assert self.session.state not in self.session.answers
+
+    @invariant()
+    def finished_session_verdict_equals_build(self) -> None:
+        if ENGINE.finished(self.session):
+            values = self.session.values()
+            verdict = build(PROTOCOL, values, referral=self.session.referral, screened_on=TODAY)
+            assert ENGINE.verdict(self.session, screened_on=TODAY) == verdict
+            assert verdict.verdict == self.session.state
+
+    @invariant()
+    def survives_json(self) -> None:
+        roundtrip(self.session)
+
+
+DialogMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
+TestDialogMachine = DialogMachine.TestCase
+
+
+# -- protocol changes ------------------------------------------------------------------------------
+
+
+def test_session_under_another_dialog_file_raises_protocol_changed(tmp_path: Path) -> None:
+    session = ENGINE.start()
+    ENGINE.answer(session, 40)
+    session.check_protocol(PROTOCOL)  # same file: fine
+
+    same = tmp_path / "same.yaml"
+    same.write_bytes(DIALOG.read_bytes())
+    session.check_protocol(load(same))  # same content elsewhere: fine
+
+    changed = tmp_path / "changed.yaml"
+    changed.write_bytes(DIALOG.read_bytes() + b"\n# one comment more\n")
+    other = load(changed)
+    assert other.id == PROTOCOL.id and other.sha256 != PROTOCOL.sha256
+    with pytest.raises(ProtocolChanged) as info:
+        session.check_protocol(other)
+    assert PROTOCOL.sha256[:12] in str(info.value)
+    assert other.sha256[:12] in str(info.value)
+
+    restored = Session.model_validate_json(session.model_dump_json())
+    with pytest.raises(ProtocolChanged):
+        restored.check_protocol(other)
+
+
+def test_session_of_another_protocol_id_raises(tmp_path: Path) -> None:
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(
+        DIALOG.read_text(encoding="utf-8").replace("id: blina-dli", "id: blina-dli-2", 1),
+        encoding="utf-8",
+    )
+    session = ENGINE.start()
+    with pytest.raises(ProtocolChanged):
+        session.check_protocol(load(renamed))

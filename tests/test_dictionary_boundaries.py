@@ -1,0 +1,614 @@
+"""The blina-dli rules at every boundary, written from DATA-DICTIONARY.md.
+
+The expected verdicts and criterion ids below come from the data dictionary (its
+variable table, rule table and verdict rule), not from the implementation: each case
+starts from a fully eligible answer set, changes what the case names, and states the
+verdict and the exact set of failed criterion ids the dictionary gives.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from screen_bot.calculators import cockcroft_gault
+from screen_bot.protocol import Protocol, load
+from screen_bot.verdict import Verdict, build
+
+DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
+TODAY = date(2026, 1, 15)
+
+# Every variable of the dictionary, given, for a woman of childbearing potential who
+# agrees to contraception: eligible on every rule.
+ELIGIBLE: dict[str, Any] = {
+    "age": 40,
+    "sex": "female",
+    "b_all_cd19_positive": True,
+    "ph_negative": True,
+    "high_risk_features": True,
+    "months_since_transplant": 3,
+    "hematopoietic_reconstitution": True,
+    "marrow_remission": True,
+    "mrd_negative": True,
+    "ecog": 1,
+    "karnofsky": 80,
+    "gvhd_grade_3_4_history": False,
+    "active_gvhd": False,
+    "ast_x_uln": 1.0,
+    "alt_x_uln": 1.0,
+    "bilirubin_x_uln": 1.0,
+    "creatinine_x_uln": 1.0,
+    "crcl_ml_min": 90.0,
+    "weight_kg": 60.0,  # Cockcroft-Gault would give 78.7 mL/min (female, 40 y, 0.9 mg/dL)
+    "serum_creatinine_mg_dl": 0.9,
+    "lvef_percent": 65.0,
+    "qtc_ms": 420.0,
+    "arrhythmia": False,
+    "mi_past_year": False,
+    "symptomatic_cad_on_medication": False,
+    "severe_pulmonary_dysfunction": False,
+    "childbearing_potential": True,
+    "pregnant_or_lactating": False,
+    "contraception_agreed": True,
+    "hypersensitivity_to_study_drugs": False,
+    "active_infection_or_bleeding": False,
+    "vascular_event_past_year": False,
+    "psychiatric_condition_impairing_consent": False,
+    "major_surgery_past_6_weeks": False,
+    "substance_abuse": False,
+    "prior_solid_organ_transplant": False,
+    "expected_survival_over_3_months": True,
+    "other_investigator_concern": False,
+    "consent_willing": True,
+}
+
+MALE = {**ELIGIBLE, "sex": "male"}
+
+# fmt: off
+ALL_CRITERIA = {
+    "I1", "I2", "I3a", "I3b", "I4a", "I4b", "I5a", "I5b", "I6a", "I6b", "I7a", "I7b",
+    "I8a", "I8b", "I8c", "I8d", "I8e", "I9", "I10",
+    "E1", "E2a", "E2b", "E3a", "E3b", "E3c", "E3d", "E3e", "E4", "E5", "E6a", "E6b",
+    "E7", "E8", "E9", "E10", "E11", "E12", "E13",
+}
+# fmt: on
+JUDGMENT = {"I9", "E1", "E7", "E9", "E13"}
+
+
+@pytest.fixture(scope="module")
+def protocol() -> Protocol:
+    return load(DIALOG)
+
+
+def screen(protocol: Protocol, base: dict[str, Any], **changes: Any) -> Verdict:
+    return build(protocol, {**base, **changes}, screened_on=TODAY)
+
+
+def failed(verdict: Verdict) -> set[str]:
+    return {r.criterion for r in verdict.reasons}
+
+
+def opened(verdict: Verdict) -> set[tuple[str, str, str]]:
+    return {(o.criterion, o.variable, o.kind) for o in verdict.open_items}
+
+
+def test_base_answer_sets_cover_every_variable(protocol: Protocol) -> None:
+    assert set(ELIGIBLE) == set(protocol.order)
+
+
+@pytest.mark.parametrize("base", [ELIGIBLE, MALE], ids=["female", "male"])
+def test_fully_eligible_answer_set(protocol: Protocol, base: dict[str, Any]) -> None:
+    verdict = screen(protocol, base)
+    assert verdict.verdict == "eligible"
+    assert verdict.reasons == []
+    assert verdict.open_items == []
+
+
+def case(changes: dict[str, Any], *fails: str, base: dict[str, Any] = ELIGIBLE) -> Any:
+    label = ",".join(f"{k}={v}" for k, v in changes.items()) + (" (male)" if base is MALE else "")
+    return pytest.param(base, changes, set(fails), id=label)
+
+
+BOUNDARIES = [
+    # I1: 14 <= age <= 65
+    case({"age": 13}, "I1"),
+    case({"age": 14}),
+    case({"age": 65}),
+    case({"age": 66}, "I1"),
+    case({"age": 0}, "I1"),
+    case({"age": 120}, "I1"),
+    # I4a: months_since_transplant >= 2
+    case({"months_since_transplant": 1.99}, "I4a"),
+    case({"months_since_transplant": 2}),
+    case({"months_since_transplant": 2.01}),
+    case({"months_since_transplant": 0}, "I4a"),
+    # I6a: ecog < 3
+    case({"ecog": 0}),
+    case({"ecog": 2}),
+    case({"ecog": 3}, "I6a"),
+    case({"ecog": 5}, "I6a"),
+    # I6b: karnofsky >= 70
+    case({"karnofsky": 69}, "I6b"),
+    case({"karnofsky": 70}),
+    case({"karnofsky": 71}),
+    case({"karnofsky": 100}),
+    # I8a: AST <= 3
+    case({"ast_x_uln": 2.99}),
+    case({"ast_x_uln": 3}),
+    case({"ast_x_uln": 3.01}, "I8a"),
+    # I8b: ALT <= 3; E5: ALT > 3 excludes too
+    case({"alt_x_uln": 2.99}),
+    case({"alt_x_uln": 3}),
+    case({"alt_x_uln": 3.01}, "I8b", "E5"),
+    # I8c: bilirubin <= 2; E5: bilirubin > 3
+    case({"bilirubin_x_uln": 1.99}),
+    case({"bilirubin_x_uln": 2}),
+    case({"bilirubin_x_uln": 2.01}, "I8c"),
+    case({"bilirubin_x_uln": 2.99}, "I8c"),
+    case({"bilirubin_x_uln": 3}, "I8c"),
+    case({"bilirubin_x_uln": 3.01}, "I8c", "E5"),
+    case({"alt_x_uln": 3.01, "bilirubin_x_uln": 3.01}, "I8b", "I8c", "E5"),
+    # I8d: creatinine <= 2 or CrCl >= 50; E6a: creatinine > 2; E6b: CrCl < 50
+    case({"creatinine_x_uln": 1.99}),
+    case({"creatinine_x_uln": 2}),
+    case({"creatinine_x_uln": 2.01}, "E6a"),  # I8d still met: CrCl 90
+    case({"creatinine_x_uln": 2.01, "crcl_ml_min": 50}, "E6a"),
+    case({"creatinine_x_uln": 2.01, "crcl_ml_min": 49.9}, "I8d", "E6a", "E6b"),
+    case({"creatinine_x_uln": 2, "crcl_ml_min": 49.9}, "E6b"),  # I8d met: creatinine
+    case({"creatinine_x_uln": 2, "crcl_ml_min": 50}),
+    case({"crcl_ml_min": 50.01}),
+    case({"crcl_ml_min": 49.99}, "E6b"),
+    case({"crcl_ml_min": 0}, "E6b"),
+    # I8e: LVEF >= 50; E3a: LVEF < 60 excludes, so LVEF >= 60 decides
+    case({"lvef_percent": 49.9}, "I8e", "E3a"),
+    case({"lvef_percent": 50}, "E3a"),
+    case({"lvef_percent": 50.1}, "E3a"),
+    case({"lvef_percent": 59.9}, "E3a"),
+    case({"lvef_percent": 60}),
+    case({"lvef_percent": 60.1}),
+    # E3c: QTc > 450 (male) or > 470 (female)
+    case({"qtc_ms": 450}, base=MALE),
+    case({"qtc_ms": 450.1}, "E3c", base=MALE),
+    case({"qtc_ms": 451}, "E3c", base=MALE),
+    case({"qtc_ms": 471}, "E3c", base=MALE),
+    case({"qtc_ms": 450}),
+    case({"qtc_ms": 451}),
+    case({"qtc_ms": 470}),
+    case({"qtc_ms": 470.1}, "E3c"),
+    case({"qtc_ms": 471}, "E3c"),
+    case({"qtc_ms": 200}),
+    case({"qtc_ms": 800}, "E3c"),
+]
+
+
+@pytest.mark.parametrize(("base", "changes", "fails"), BOUNDARIES)
+def test_boundary(
+    protocol: Protocol, base: dict[str, Any], changes: dict[str, Any], fails: set[str]
+) -> None:
+    verdict = screen(protocol, base, **changes)
+    assert verdict.verdict == ("not_eligible" if fails else "eligible")
+    assert failed(verdict) == fails
+    assert verdict.open_items == []
+
+
+INCLUSION_YES_NO = {
+    "b_all_cd19_positive": "I2",
+    "ph_negative": "I3a",
+    "high_risk_features": "I3b",
+    "hematopoietic_reconstitution": "I4b",
+    "marrow_remission": "I5a",
+    "mrd_negative": "I5b",
+    "expected_survival_over_3_months": "I9",
+    "consent_willing": "I10",
+}
+# met when the answer is "no"
+INCLUSION_NOT = {"gvhd_grade_3_4_history": "I7a", "active_gvhd": "I7b"}
+EXCLUSION_YES_NO = {
+    "hypersensitivity_to_study_drugs": "E1",
+    "arrhythmia": "E3b",
+    "mi_past_year": "E3d",
+    "symptomatic_cad_on_medication": "E3e",
+    "severe_pulmonary_dysfunction": "E4",
+    "active_infection_or_bleeding": "E7",
+    "vascular_event_past_year": "E8",
+    "psychiatric_condition_impairing_consent": "E9",
+    "major_surgery_past_6_weeks": "E10",
+    "substance_abuse": "E11",
+    "prior_solid_organ_transplant": "E12",
+    "other_investigator_concern": "E13",
+}
+YES_NO_CASES = [
+    *((v, False, c) for v, c in INCLUSION_YES_NO.items()),
+    *((v, True, None) for v in INCLUSION_YES_NO),
+    *((v, True, c) for v, c in INCLUSION_NOT.items()),
+    *((v, False, None) for v in INCLUSION_NOT),
+    *((v, True, c) for v, c in EXCLUSION_YES_NO.items()),
+    *((v, False, None) for v in EXCLUSION_YES_NO),
+]
+
+
+@pytest.mark.parametrize("base", [ELIGIBLE, MALE], ids=["female", "male"])
+@pytest.mark.parametrize(
+    ("variable", "value", "criterion"), YES_NO_CASES, ids=[f"{v}={x}" for v, x, _ in YES_NO_CASES]
+)
+def test_yes_no_criteria_each_way(
+    protocol: Protocol, base: dict[str, Any], variable: str, value: bool, criterion: str | None
+) -> None:
+    verdict = screen(protocol, base, **{variable: value})
+    if criterion is None:
+        assert verdict.verdict == "eligible"
+        assert failed(verdict) == set()
+    else:
+        assert verdict.verdict == "not_eligible"
+        assert failed(verdict) == {criterion}
+        (reason,) = verdict.reasons
+        assert reason.kind == ("inclusion" if criterion.startswith("I") else "exclusion")
+        assert reason.answers == {variable: value}
+
+
+# -- sex-specific rules (E2a, E2b) -----------------------------------------------------------
+
+SEX_CASES = [
+    case({"pregnant_or_lactating": True}, "E2a"),
+    case({"pregnant_or_lactating": True}, base=MALE),  # asked only of women: plays no part
+    case({"contraception_agreed": False}, "E2b"),
+    case({"childbearing_potential": False, "contraception_agreed": False}),  # E2b not asked
+    case({"childbearing_potential": False, "contraception_agreed": None}),
+    case({"childbearing_potential": True, "contraception_agreed": False}, base=MALE),
+    case({"pregnant_or_lactating": True, "contraception_agreed": False}, "E2a", "E2b"),
+    case(
+        {
+            "pregnant_or_lactating": True,
+            "childbearing_potential": True,
+            "contraception_agreed": False,
+        },
+        base=MALE,
+    ),
+    case({"childbearing_potential": None, "pregnant_or_lactating": None}, base=MALE),
+]
+
+
+@pytest.mark.parametrize(("base", "changes", "fails"), SEX_CASES)
+def test_sex_specific_rules(
+    protocol: Protocol, base: dict[str, Any], changes: dict[str, Any], fails: set[str]
+) -> None:
+    verdict = screen(protocol, base, **changes)
+    assert verdict.verdict == ("not_eligible" if fails else "eligible")
+    assert failed(verdict) == fails
+
+
+def test_e2b_reason_names_the_answers(protocol: Protocol) -> None:
+    verdict = screen(protocol, ELIGIBLE, contraception_agreed=False)
+    (reason,) = verdict.reasons
+    assert reason.criterion == "E2b"
+    assert reason.kind == "exclusion"
+    assert reason.answers == {
+        "sex": "female",
+        "childbearing_potential": True,
+        "contraception_agreed": False,
+    }
+
+
+# -- Cockcroft-Gault ---------------------------------------------------------------------------
+
+
+def by_hand(age: int, sex: str, weight: float, scr: float) -> float:
+    value = (140 - age) * weight / (72 * scr)
+    return value * 0.85 if sex == "female" else value
+
+
+@pytest.mark.parametrize(
+    ("age", "sex", "weight", "scr", "expected"),
+    [
+        (40, "male", 72, 2.0, 50.0),
+        (40, "female", 72, 1.7, 50.0),
+        (40, "female", 72, 2.0, 42.5),
+        (60, "male", 80, 1.0, 6400 / 72),
+        (60, "female", 80, 1.0, 6400 / 72 * 0.85),
+        (14, "male", 45, 0.6, 126 * 45 / 43.2),
+        (65, "female", 55.5, 1.3, 75 * 55.5 / 93.6 * 0.85),
+        (120, "male", 300, 0.05, 20 * 300 / 3.6),
+    ],
+)
+def test_cockcroft_gault_values(
+    age: int, sex: str, weight: float, scr: float, expected: float
+) -> None:
+    assert cockcroft_gault(age, sex, weight, scr) == pytest.approx(expected, rel=1e-12)
+    assert cockcroft_gault(age, sex, weight, scr) == pytest.approx(by_hand(age, sex, weight, scr))
+
+
+def test_cockcroft_gault_female_is_085_of_male() -> None:
+    assert cockcroft_gault(50, "female", 70, 1.1) == pytest.approx(
+        0.85 * cockcroft_gault(50, "male", 70, 1.1)
+    )
+
+
+CG_CASES = [
+    # (sex, weight, scr, creatinine_x_uln, failed)
+    pytest.param("male", 72, 2.0, 1.0, set(), id="male-exactly-50"),
+    pytest.param("male", 71.9, 2.0, 1.0, {"E6b"}, id="male-49.93"),
+    pytest.param("male", 72.1, 2.0, 1.0, set(), id="male-50.07"),
+    pytest.param("female", 72, 1.7, 1.0, set(), id="female-exactly-50"),
+    pytest.param("female", 71.9, 1.7, 1.0, {"E6b"}, id="female-49.93"),
+    pytest.param("female", 72, 2.0, 1.0, {"E6b"}, id="female-42.5"),
+    pytest.param("male", 71.9, 2.0, 2.01, {"I8d", "E6a", "E6b"}, id="male-49.93-cr-2.01"),
+    pytest.param("male", 72, 2.0, 2.01, {"E6a"}, id="male-50-cr-2.01"),
+]
+
+
+@pytest.mark.parametrize(("sex", "weight", "scr", "creatinine", "fails"), CG_CASES)
+def test_cockcroft_gault_estimate_at_50(
+    protocol: Protocol, sex: str, weight: float, scr: float, creatinine: float, fails: set[str]
+) -> None:
+    verdict = screen(
+        protocol,
+        ELIGIBLE,
+        sex=sex,
+        age=40,
+        crcl_ml_min=None,
+        weight_kg=weight,
+        serum_creatinine_mg_dl=scr,
+        creatinine_x_uln=creatinine,
+    )
+    assert verdict.verdict == ("not_eligible" if fails else "eligible")
+    assert failed(verdict) == fails
+    estimate = cockcroft_gault(40, sex, weight, scr)
+    for reason in verdict.reasons:
+        if reason.criterion in ("I8d", "E6b"):
+            assert reason.estimated == ["crcl"]
+            assert estimate in reason.answers.values()
+        else:
+            assert reason.estimated == []
+
+
+def test_measured_crcl_takes_precedence_over_estimate(protocol: Protocol) -> None:
+    # The estimate from these inputs would be (140-40)*20/(72*30)*0.85 = 0.8 mL/min.
+    low_estimate = {"weight_kg": 20, "serum_creatinine_mg_dl": 30}
+    verdict = screen(protocol, ELIGIBLE, crcl_ml_min=90, **low_estimate)
+    assert verdict.verdict == "eligible"
+    # The estimate from these inputs would be 100*120/(72*0.5)*0.85 = 283 mL/min.
+    high_estimate = {"weight_kg": 120, "serum_creatinine_mg_dl": 0.5}
+    verdict = screen(protocol, ELIGIBLE, crcl_ml_min=49, **high_estimate)
+    assert failed(verdict) == {"E6b"}
+    (reason,) = verdict.reasons
+    assert reason.estimated == []
+    assert 49 in reason.answers.values()
+
+
+def test_estimate_needs_every_input(protocol: Protocol) -> None:
+    for missing in ("age", "sex", "weight_kg", "serum_creatinine_mg_dl"):
+        answers = {**ELIGIBLE, "crcl_ml_min": None, "weight_kg": 60, missing: None}
+        verdict = build(protocol, answers, screened_on=TODAY)
+        assert verdict.verdict == "unresolved", missing
+        assert ("E6b", missing, "missing") in opened(verdict), missing
+        assert "I8d" not in {o.criterion for o in verdict.open_items}  # creatinine ≤ 2 decides
+
+
+# -- unknown answers ---------------------------------------------------------------------------
+
+# For the eligible woman above, the open items one unknown answer leaves, per the dictionary.
+SINGLE_UNKNOWN: dict[str, set[tuple[str, str]]] = {
+    "age": {("I1", "age")},
+    "sex": set(),  # E2a, E2b and E3c are decided by their other parts; CrCl is measured
+    "b_all_cd19_positive": {("I2", "b_all_cd19_positive")},
+    "ph_negative": {("I3a", "ph_negative")},
+    "high_risk_features": {("I3b", "high_risk_features")},
+    "months_since_transplant": {("I4a", "months_since_transplant")},
+    "hematopoietic_reconstitution": {("I4b", "hematopoietic_reconstitution")},
+    "marrow_remission": {("I5a", "marrow_remission")},
+    "mrd_negative": {("I5b", "mrd_negative")},
+    "ecog": {("I6a", "ecog")},
+    "karnofsky": {("I6b", "karnofsky")},
+    "gvhd_grade_3_4_history": {("I7a", "gvhd_grade_3_4_history")},
+    "active_gvhd": {("I7b", "active_gvhd")},
+    "ast_x_uln": {("I8a", "ast_x_uln")},
+    "alt_x_uln": {("I8b", "alt_x_uln"), ("E5", "alt_x_uln")},
+    "bilirubin_x_uln": {("I8c", "bilirubin_x_uln"), ("E5", "bilirubin_x_uln")},
+    "creatinine_x_uln": {("E6a", "creatinine_x_uln")},  # I8d met: CrCl 90 ≥ 50
+    "crcl_ml_min": set(),  # Cockcroft-Gault estimates 78.7
+    "weight_kg": set(),  # not asked: CrCl measured
+    "serum_creatinine_mg_dl": set(),  # not asked: CrCl measured
+    "lvef_percent": {("I8e", "lvef_percent"), ("E3a", "lvef_percent")},
+    "qtc_ms": {("E3c", "qtc_ms")},
+    "arrhythmia": {("E3b", "arrhythmia")},
+    "mi_past_year": {("E3d", "mi_past_year")},
+    "symptomatic_cad_on_medication": {("E3e", "symptomatic_cad_on_medication")},
+    "severe_pulmonary_dysfunction": {("E4", "severe_pulmonary_dysfunction")},
+    "childbearing_potential": set(),  # contraception agreed: E2b cannot apply
+    "pregnant_or_lactating": {("E2a", "pregnant_or_lactating")},
+    "contraception_agreed": {("E2b", "contraception_agreed")},
+    "hypersensitivity_to_study_drugs": {("E1", "hypersensitivity_to_study_drugs")},
+    "active_infection_or_bleeding": {("E7", "active_infection_or_bleeding")},
+    "vascular_event_past_year": {("E8", "vascular_event_past_year")},
+    "psychiatric_condition_impairing_consent": {("E9", "psychiatric_condition_impairing_consent")},
+    "major_surgery_past_6_weeks": {("E10", "major_surgery_past_6_weeks")},
+    "substance_abuse": {("E11", "substance_abuse")},
+    "prior_solid_organ_transplant": {("E12", "prior_solid_organ_transplant")},
+    "expected_survival_over_3_months": {("I9", "expected_survival_over_3_months")},
+    "other_investigator_concern": {("E13", "other_investigator_concern")},
+    "consent_willing": {("I10", "consent_willing")},
+}
+
+
+def test_single_unknown_table_covers_every_variable() -> None:
+    assert set(SINGLE_UNKNOWN) == set(ELIGIBLE)
+
+
+@pytest.mark.parametrize("absent", [False, True], ids=["null", "absent"])
+@pytest.mark.parametrize("variable", sorted(SINGLE_UNKNOWN))
+def test_single_unknown(protocol: Protocol, variable: str, absent: bool) -> None:
+    answers = dict(ELIGIBLE)
+    if absent:
+        del answers[variable]
+    else:
+        answers[variable] = None
+    verdict = build(protocol, answers, screened_on=TODAY)
+    expected = {
+        (cid, var, "judgment" if cid in JUDGMENT else "missing")
+        for cid, var in SINGLE_UNKNOWN[variable]
+    }
+    assert verdict.verdict == ("unresolved" if expected else "eligible")
+    assert verdict.reasons == []
+    assert opened(verdict) == expected
+
+
+@pytest.mark.parametrize("variable", sorted(SINGLE_UNKNOWN))
+def test_unknown_never_outranks_a_definite_failure(protocol: Protocol, variable: str) -> None:
+    failing = ("karnofsky", 60, "I6b") if variable == "ecog" else ("ecog", 3, "I6a")
+    verdict = screen(protocol, ELIGIBLE, **{variable: None, failing[0]: failing[1]})
+    assert verdict.verdict == "not_eligible"
+    assert failed(verdict) == {failing[2]}
+    assert verdict.open_items == []  # open items are listed only for an unresolved verdict
+
+
+def test_everything_unknown_opens_every_criterion(protocol: Protocol) -> None:
+    verdict = build(protocol, {}, screened_on=TODAY)
+    assert verdict.verdict == "unresolved"
+    assert {o.criterion for o in verdict.open_items} == ALL_CRITERIA
+    kinds = {o.criterion: o.kind for o in verdict.open_items}
+    assert {c for c, k in kinds.items() if k == "judgment"} == JUDGMENT
+
+
+def test_every_criterion_id_is_the_dictionarys(protocol: Protocol) -> None:
+    assert set(protocol.criteria) == ALL_CRITERIA
+
+
+# -- short-circuit of "or" / "and" -----------------------------------------------------------
+
+SHORT_CIRCUIT = [
+    # I8d: creatinine ≤ 2 or CrCl ≥ 50, one true part meets it
+    pytest.param(
+        ELIGIBLE,
+        {"creatinine_x_uln": None, "crcl_ml_min": 50},
+        "unresolved",
+        set(),
+        {("E6a", "creatinine_x_uln", "missing")},
+        id="I8d-met-creatinine-unknown-crcl-50",
+    ),
+    pytest.param(
+        ELIGIBLE,
+        {"creatinine_x_uln": 2, "crcl_ml_min": None, "weight_kg": None},
+        "unresolved",
+        set(),
+        {("E6b", "crcl_ml_min", "missing"), ("E6b", "weight_kg", "missing")},
+        id="I8d-met-creatinine-2-crcl-unknown",
+    ),
+    pytest.param(
+        ELIGIBLE,
+        {"creatinine_x_uln": None, "crcl_ml_min": 49},
+        "not_eligible",
+        {"E6b"},
+        set(),
+        id="E6b-fails-creatinine-unknown",
+    ),
+    # E5: ALT > 3 or bilirubin > 3, one true part makes it apply
+    pytest.param(
+        ELIGIBLE,
+        {"alt_x_uln": None, "bilirubin_x_uln": 3.5},
+        "not_eligible",
+        {"I8c", "E5"},
+        set(),
+        id="E5-applies-alt-unknown",
+    ),
+    pytest.param(
+        ELIGIBLE,
+        {"alt_x_uln": 3.5, "bilirubin_x_uln": None},
+        "not_eligible",
+        {"I8b", "E5"},
+        set(),
+        id="E5-applies-bilirubin-unknown",
+    ),
+    pytest.param(
+        ELIGIBLE,
+        {"alt_x_uln": None, "bilirubin_x_uln": 2.5},
+        "not_eligible",
+        {"I8c"},
+        set(),
+        id="I8c-fails-alt-unknown",
+    ),
+    # E3c with sex unknown: above both limits excludes, below both does not
+    pytest.param(
+        ELIGIBLE, {"sex": None, "qtc_ms": 471}, "not_eligible", {"E3c"}, set(), id="E3c-471-sex?"
+    ),
+    pytest.param(
+        ELIGIBLE, {"sex": None, "qtc_ms": 450}, "eligible", set(), set(), id="E3c-450-sex?"
+    ),
+    pytest.param(
+        ELIGIBLE,
+        {"sex": None, "qtc_ms": 451},
+        "unresolved",
+        set(),
+        {("E3c", "sex", "missing")},
+        id="E3c-451-sex?",
+    ),
+    pytest.param(
+        ELIGIBLE,
+        {"sex": None, "qtc_ms": 470},
+        "unresolved",
+        set(),
+        {("E3c", "sex", "missing")},
+        id="E3c-470-sex?",
+    ),
+    # E2a / E2b: an "and" with one false part does not apply
+    pytest.param(
+        ELIGIBLE,
+        {"sex": None, "pregnant_or_lactating": True},
+        "unresolved",
+        set(),
+        {("E2a", "sex", "missing")},
+        id="E2a-pregnant-sex?",
+    ),
+    pytest.param(
+        ELIGIBLE,
+        {"childbearing_potential": None, "contraception_agreed": False},
+        "unresolved",
+        set(),
+        {("E2b", "childbearing_potential", "missing")},
+        id="E2b-childbearing?-no-contraception",
+    ),
+    pytest.param(
+        ELIGIBLE,
+        {"childbearing_potential": False, "contraception_agreed": None},
+        "eligible",
+        set(),
+        set(),
+        id="E2b-not-childbearing",
+    ),
+    pytest.param(
+        MALE,
+        {"pregnant_or_lactating": None, "childbearing_potential": None},
+        "eligible",
+        set(),
+        set(),
+        id="E2-male-unknowns-play-no-part",
+    ),
+]
+
+
+@pytest.mark.parametrize(("base", "changes", "value", "fails", "open_items"), SHORT_CIRCUIT)
+def test_short_circuit(
+    protocol: Protocol,
+    base: dict[str, Any],
+    changes: dict[str, Any],
+    value: str,
+    fails: set[str],
+    open_items: set[tuple[str, str, str]],
+) -> None:
+    verdict = screen(protocol, base, **changes)
+    assert verdict.verdict == value
+    assert failed(verdict) == fails
+    assert opened(verdict) == open_items
+
+
+def test_reasons_carry_the_deciding_answers_and_source(protocol: Protocol) -> None:
+    verdict = screen(protocol, MALE, qtc_ms=451, ecog=3)
+    reasons = {r.criterion: r for r in verdict.reasons}
+    assert set(reasons) == {"I6a", "E3c"}
+    assert reasons["I6a"].answers == {"ecog": 3}
+    assert reasons["I6a"].kind == "inclusion"
+    assert reasons["E3c"].answers == {"qtc_ms": 451, "sex": "male"}
+    assert reasons["E3c"].kind == "exclusion"
+    assert "QTc" in reasons["E3c"].source
