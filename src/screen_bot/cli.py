@@ -13,6 +13,7 @@ import typer
 from .adapters.terminal import chat as terminal_chat
 from .batch import detect_format, read_rows
 from .catalog import Catalog, ProtocolNotFound
+from .log_cli import AnswerKeepingEngine, batch_log, open_log
 from .protocol import DialogFileError, iter_dialog_files, load
 from .render import verdict_text
 from .settings import Settings
@@ -60,9 +61,13 @@ def chat(
         str | None, typer.Option(help="Referral label, a short code such as R-0423 (never a name).")
     ] = None,
 ) -> None:
-    """Screen one patient in the terminal, one question at a time."""
-    engine = catalog().engine(protocol)
-    verdict = terminal_chat(engine, referral=referral)
+    """Screen one patient in the terminal, one question at a time; log the verdict."""
+    engine = AnswerKeepingEngine(catalog().engine(protocol))
+    with open_log() as log:  # opened first: a log that cannot be written fails before question 1
+        verdict = terminal_chat(engine, referral=referral)
+        if verdict is not None:
+            record = log.append(verdict, channel="cli", coordinator="cli", answers=engine.answers)
+            typer.echo(f"Screening log: record {record.number}.")
     raise typer.Exit(0 if verdict is not None else 1)
 
 
@@ -82,11 +87,18 @@ def screen(
     input_format: Annotated[InputFormat, typer.Option(help="Input format (auto: by suffix).")] = (
         InputFormat.auto
     ),
+    log: Annotated[
+        bool,
+        typer.Option(
+            "--log", help="Append one screening-log record per screened row (channel batch)."
+        ),
+    ] = False,
 ) -> None:
     """Screen patients from a file without a dialog; every failed criterion is listed.
 
     Keys/columns are the protocol's variable names, plus an optional 'referral'. An absent
     key, null or an empty cell is unknown. Exit code 2 if any row was bad, else 0.
+    With --log, records are written in transactions of up to 1000 rows.
     """
     chosen = catalog().get(protocol)
     fmt = (
@@ -99,7 +111,7 @@ def screen(
         stream = sys.stdin if str(file) == "-" else file.open(encoding="utf-8-sig", newline="")
     except OSError as err:
         raise fail(f"cannot read {file}: {err.strerror}") from None
-    with stream:
+    with stream, batch_log(log) as log_writer:
         for row in read_rows(stream, chosen, fmt):  # type: ignore[arg-type]
             if row.errors:
                 bad_rows += 1
@@ -108,6 +120,8 @@ def screen(
                     typer.echo(f"{file}: {where}: {error}", err=True)
                 continue
             verdict = build(chosen, row.answers, referral=row.referral)
+            if log_writer is not None:
+                log_writer.add(verdict, row.answers)
             if output == OutputFormat.json:
                 record = {"row": row.number, **verdict.model_dump(mode="json")}
                 typer.echo(json.dumps(record, ensure_ascii=False))
@@ -193,6 +207,11 @@ def start() -> None:
         )
         chat(protocol=None, referral=None)
     run(webhook=None)
+
+
+from .log_cli import register as register_log  # noqa: E402
+
+register_log(app)
 
 
 def main() -> None:

@@ -1,0 +1,214 @@
+"""``screen-bot log export | stats | verify | purge``, and the log's hooks for chat and screen."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .engine import Engine
+from .screening_log import (
+    LogCorrupt,
+    LogWriter,
+    ScreeningLog,
+    chart_png,
+    stats_text,
+    write_csv,
+    write_jsonl,
+)
+from .session import Session
+from .settings import Settings
+from .verdict import Verdict
+
+log_app = typer.Typer(
+    help="The screening log (ICH E6 8.3.20): one record per finished screening, no patient "
+    "identifiers. Export it, count it, check it, purge old records.",
+    no_args_is_help=True,
+)
+
+ProtocolFilter = Annotated[
+    str | None, typer.Option("--protocol", "-p", help="Only screenings under this protocol id.")
+]
+SinceFilter = Annotated[
+    datetime | None,
+    typer.Option(formats=["%Y-%m-%d"], help="Only screenings on or after this UTC date."),
+]
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+@contextmanager
+def open_log() -> Iterator[ScreeningLog]:
+    """The screening log in the configured database; its errors end the command plainly."""
+    path = Settings().database
+    try:
+        with ScreeningLog(path) as log:
+            yield log
+    except LogCorrupt as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    except sqlite3.DatabaseError as err:
+        typer.echo(f"error: screening log {path}: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def batch_log(enabled: bool) -> Iterator[LogWriter | None]:
+    """For ``screen --log``: a writer appending records in chunks, or None when not asked."""
+    if not enabled:
+        yield None
+        return
+    with open_log() as log, log.writer(channel="batch", coordinator="cli") as writer:
+        yield writer
+    typer.echo(f"screening log: {writer.written} records appended", err=True)
+
+
+class AnswerKeepingEngine(Engine):
+    """The shared engine, also keeping the answers behind the last verdict it gave.
+
+    The terminal dialog returns only the verdict; the log needs the answers too.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.__dict__.update(engine.__dict__)  # share the protocol and its one Machine
+        self.answers: dict[str, Any] = {}
+
+    def verdict(self, session: Session, screened_on: date | None = None) -> Verdict:
+        self.answers = session.values()
+        return super().verdict(session, screened_on)
+
+
+@log_app.command()
+def export(
+    protocol: ProtocolFilter = None,
+    since: SinceFilter = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="File format.")] = (
+        ExportFormat.csv
+    ),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Write the log a site files: one row per screening, oldest first.
+
+    Columns: screening number, date screened (UTC), referral, protocol, protocol version,
+    verdict, reasons for screen failure (criterion id and label, separated by '; '), open
+    items, may pass later. No answers and no patient identifiers.
+
+    CSV is UTF-8 with a byte-order mark and CRLF line ends, so a spreadsheet opened with a
+    double click shows ≥, µ and accents right (Excel needs the mark; LibreOffice and
+    Python's csv with encoding='utf-8-sig' read it too). A cell starting with = + - @, tab
+    or carriage return gets a leading apostrophe, so no spreadsheet runs it as a formula.
+    JSON Lines is UTF-8 without a mark, one object per line, lists kept as lists.
+    """
+    encoding = "utf-8-sig" if fmt == ExportFormat.csv else "utf-8"
+    write = write_csv if fmt == ExportFormat.csv else write_jsonl
+    with open_log() as log:
+        records = log.records(protocol_id=protocol, since=_day(since))
+        if output is None:
+            stream = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, newline="")
+            try:
+                count = write(records, stream)
+            finally:
+                stream.flush()
+                stream.detach()  # leave stdout open
+        else:
+            partial = output.with_name(output.name + ".part")  # never a half export as FILE
+            try:
+                with partial.open("w", encoding=encoding, newline="") as stream:
+                    count = write(records, stream)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            partial.replace(output)
+    typer.echo(f"exported {count} screenings" + (f" to {output}" if output else ""), err=True)
+
+
+@log_app.command()
+def stats(
+    protocol: ProtocolFilter = None,
+    since: SinceFilter = None,
+    chart: Annotated[
+        Path | None, typer.Option(help="Also draw the screen failures as a bar chart (PNG).")
+    ] = None,
+) -> None:
+    """Counts for the CONSORT diagram: screened, eligible, not eligible, unresolved, and
+    screen failures by criterion.
+
+    Counts are of patients: a referral label screened again counts once, by its latest
+    screening (a screening without a label counts on its own). A patient failing several
+    criteria counts under each, so the criterion counts may add up to more than the
+    patients. One table per protocol.
+    """
+    with open_log() as log:
+        found = log.stats(protocol_id=protocol, since=_day(since))
+    if found:
+        typer.echo("\n\n".join(stats_text(s) for s in found))
+    else:
+        typer.echo("no screenings logged" + (" that match" if protocol or since else ""))
+    if chart is not None:
+        chart.write_bytes(chart_png(found))
+        typer.echo(f"chart written to {chart}", err=True)
+
+
+@log_app.command()
+def verify() -> None:
+    """Check the hash chain: every record unchanged, none missing, none cut from the end.
+
+    Exit 1 listing each problem (which record, what is wrong), 0 when intact. The last
+    record's hash is printed: noted elsewhere (a report, an email), it also shows later
+    that nobody rewrote the whole log.
+    """
+    with open_log() as log:
+        problems = log.verify()
+        number, digest = log.head() if not problems else (0, "")
+    if problems:
+        for problem in problems:
+            typer.echo(problem)
+        typer.echo(f"the screening log is NOT intact ({len(problems)} problems)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"intact: last record {number}, hash {digest}")
+
+
+@log_app.command()
+def purge(
+    before: Annotated[
+        datetime,
+        typer.Option(formats=["%Y-%m-%d"], help="Remove records made before this UTC date."),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove old records (retention) and keep the chain verifiable.
+
+    Records are removed oldest first, up to the first record made on or after DATE. In
+    the same transaction the number and hash of the last removed record are kept as a
+    checkpoint in the log's head row; verify then checks the first remaining record
+    against the checkpoint, so a record deleted any other way is still found. Purge
+    refuses (exit 2) when verify finds a problem, so it cannot erase the evidence.
+    Screening numbers are never reused.
+    """
+    day = before.date()
+    if not yes:
+        typer.confirm(f"Remove every screening-log record made before {day}?", abort=True)
+    with open_log() as log:
+        removed = log.purge(day)
+    typer.echo(f"purged {removed} records made before {day}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(log_app, name="log")

@@ -1,0 +1,509 @@
+"""The screening log: hash chain, purge, counts, export escaping, file mode, batch writes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from screen_bot import screening_log
+from screen_bot.screening_log import (
+    FIELDS,
+    LogCorrupt,
+    ScreeningLog,
+    chart_png,
+    export_row,
+    write_csv,
+)
+from screen_bot.session import REFERRAL_PATTERN, Session
+from screen_bot.store import Store
+from screen_bot.verdict import OpenItem, ProtocolRef, Reason, Verdict
+
+PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
+DAY = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+HOSTILE = [
+    '=cmd|" /C calc"!A0',
+    "+1",
+    "-2",
+    "@x",
+    "\tTAB",
+    "\rCR",
+    '=HYPERLINK("http://x")',
+    'comma, "quote"',
+    "line\nbreak",
+    "crlf\r\nbreak",
+    "ünïcödé ≥ 2 µmol/L 日本 🙂",
+    "'already quoted",
+    "",
+]
+
+
+def reason(criterion: str, label: str | None = None, **extra: object) -> Reason:
+    return Reason(
+        criterion=criterion,
+        kind="exclusion" if criterion.startswith("E") else "inclusion",
+        label=label if label is not None else f"label of {criterion}",
+        source="source text",
+        answers={},
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def verdict(
+    referral: str | None,
+    *failed: str,
+    value: str | None = None,
+    protocol: ProtocolRef = PROTOCOL,
+    open_items: list[OpenItem] | None = None,
+) -> Verdict:
+    return Verdict(
+        referral=referral,
+        verdict=value or ("not_eligible" if failed else "eligible"),  # type: ignore[arg-type]
+        reasons=[reason(c) for c in failed],
+        open_items=open_items or [],
+        protocol=protocol,
+        screened_on=date(2026, 3, 1),
+    )
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[ScreeningLog]:
+    opened = ScreeningLog(tmp_path / "screen-bot.sqlite3")
+    yield opened
+    opened.close()
+
+
+def fill(log: ScreeningLog, n: int, start: datetime = DAY) -> None:
+    for i in range(n):
+        log.append(
+            verdict(f"R-{i}", "I1"),
+            channel="cli",
+            coordinator="cli",
+            answers={"age": 70 + i},
+            at=start + timedelta(days=i),
+        )
+
+
+def raw(log: ScreeningLog) -> sqlite3.Connection:
+    """Another connection with the guard triggers dropped, as anyone with the sqlite3 shell."""
+    db = sqlite3.connect(log.path, isolation_level=None)
+    db.execute("DROP TRIGGER screening_log_no_update")
+    db.execute("DROP TRIGGER screening_log_no_delete")
+    return db
+
+
+# -- records and the chain -------------------------------------------------------------------
+
+
+def test_append_returns_the_record_with_its_number(log: ScreeningLog) -> None:
+    v = verdict("R-1", "I4a")
+    v.reasons[0].recoverable = "wait"
+    v.reasons[0].meets_from = date(2026, 5, 1)
+    first = log.append(v, channel="telegram", coordinator="123456", answers={"age": 30}, at=DAY)
+    second = log.append(v, channel="telegram", coordinator="123456", answers={"age": 30})
+    assert (first.number, second.number) == (1, 2)  # a re-screen is a new record
+    assert first.at == DAY and first.channel == "telegram" and first.coordinator == "123456"
+    assert first.protocol == PROTOCOL and first.verdict == "not_eligible"
+    assert [(r.criterion, r.meets_from) for r in first.reasons] == [("I4a", date(2026, 5, 1))]
+    assert first.answers == {"age": 30}
+    assert second.prev_hash == first.hash
+    assert [r.number for r in log.records()] == [1, 2]
+    assert log.verify() == []
+
+
+def test_append_refuses_unknown_channel_and_naive_time(log: ScreeningLog) -> None:
+    with pytest.raises(ValueError, match="channel"):
+        log.append(verdict("R-1"), channel="email", coordinator="cli", answers={})
+    with pytest.raises(ValueError, match="timezone"):
+        log.append(
+            verdict("R-1"), channel="cli", coordinator="cli", answers={}, at=datetime(2026, 1, 1)
+        )
+    assert list(log.records()) == []
+
+
+def test_records_are_never_updated_or_deleted_through_sql(log: ScreeningLog) -> None:
+    fill(log, 2)
+    with pytest.raises(sqlite3.DatabaseError, match="never changed"):
+        log.db.execute("UPDATE screening_log SET verdict = 'eligible' WHERE number = 1")
+    with pytest.raises(sqlite3.DatabaseError, match="only by purge"):
+        log.db.execute("DELETE FROM screening_log WHERE number = 2")
+    with pytest.raises(sqlite3.DatabaseError, match="forward"):
+        log.db.execute("UPDATE screening_log_head SET head_number = 1")
+
+
+@pytest.mark.parametrize("column", ["verdict", "referral", "reasons", "answers", "at"])
+def test_verify_finds_a_changed_field(log: ScreeningLog, column: str) -> None:
+    fill(log, 3)
+    raw(log).execute(f"UPDATE screening_log SET {column} = '\"x\"' WHERE number = 2")
+    assert log.verify() == ["record 2: changed after it was written"]
+
+
+def test_verify_finds_a_changed_record_whose_hash_was_recomputed(log: ScreeningLog) -> None:
+    fill(log, 3)
+    db = raw(log)
+    for number, problem in [
+        (2, "record 3: does not follow record 2"),
+        (3, "record 3: does not match the log head"),
+    ]:
+        row = db.execute(
+            f"SELECT {', '.join(FIELDS)}, prev_hash FROM screening_log WHERE number = ?", (number,)
+        ).fetchone()
+        fields = dict(zip(FIELDS, row[:-1], strict=True)) | {"verdict": "eligible"}
+        forged = screening_log._hash(fields, row[-1])
+        db.execute(
+            "UPDATE screening_log SET verdict = 'eligible', hash = ? WHERE number = ?",
+            (forged, number),
+        )
+        assert any(p.startswith(problem) for p in log.verify()), log.verify()
+
+
+@pytest.mark.parametrize(
+    ("deleted", "problem"),
+    [
+        ([1], "record 1 is missing (deleted)"),
+        ([3], "record 3 is missing (deleted)"),
+        ([2, 3, 4], "records 2–4 are missing (deleted)"),
+        ([5], "record 5 is missing at the end (deleted)"),
+        ([4, 5], "records 4–5 are missing at the end (deleted)"),
+    ],
+)
+def test_verify_finds_deleted_records(log: ScreeningLog, deleted: list[int], problem: str) -> None:
+    fill(log, 5)
+    db = raw(log)
+    for number in deleted:
+        db.execute("DELETE FROM screening_log WHERE number = ?", (number,))
+    assert log.verify() == [problem]
+
+
+def test_verify_finds_a_missing_head(log: ScreeningLog) -> None:
+    fill(log, 2)
+    raw(log).execute("DELETE FROM screening_log_head")
+    assert log.verify() == ["the log head is missing but 2 records remain"]
+    reopened = ScreeningLog(log.path)  # reopening must not quietly make a new head
+    assert reopened.verify() == ["the log head is missing but 2 records remain"]
+    with pytest.raises(LogCorrupt):
+        reopened.append(verdict("R-9"), channel="cli", coordinator="cli", answers={})
+
+
+def test_a_corrupt_row_is_reported_not_a_traceback(log: ScreeningLog) -> None:
+    fill(log, 1)
+    raw(log).execute("UPDATE screening_log SET reasons = 'not json'")
+    with pytest.raises(LogCorrupt, match="record 1 cannot be read"):
+        list(log.records())
+
+
+# -- purge -----------------------------------------------------------------------------------
+
+
+def test_purge_removes_old_records_and_keeps_the_chain_verifiable(log: ScreeningLog) -> None:
+    fill(log, 6)  # 1 March .. 6 March
+    assert log.purge(date(2026, 3, 4)) == 3
+    assert [r.number for r in log.records()] == [4, 5, 6]
+    assert log.verify() == []
+    assert log.purge(date(2026, 3, 4)) == 0
+    new = log.append(verdict("R-new"), channel="cli", coordinator="cli", answers={})
+    assert new.number == 7  # numbers are never reused
+    assert log.verify() == []
+    raw(log).execute("DELETE FROM screening_log WHERE number = 4")  # not through purge
+    assert log.verify() == ["record 4 is missing (deleted)"]
+
+
+def test_purge_everything_then_append(log: ScreeningLog) -> None:
+    fill(log, 3)
+    assert log.purge(date(2027, 1, 1)) == 3
+    assert list(log.records()) == [] and log.verify() == []
+    assert log.append(verdict("R-9"), channel="cli", coordinator="cli", answers={}).number == 4
+    assert log.verify() == []
+
+
+def test_purge_stops_at_the_first_record_to_keep(log: ScreeningLog) -> None:
+    fill(log, 2, start=DAY)
+    fill(log, 1, start=DAY - timedelta(days=30))  # written later with an older time
+    assert log.purge(date(2026, 3, 2)) == 1  # record 2 is kept, so record 3 is too
+    assert [r.number for r in log.records()] == [2, 3]
+    assert log.verify() == []
+
+
+def test_purge_refuses_a_broken_chain(log: ScreeningLog) -> None:
+    fill(log, 3)
+    raw(log).execute("UPDATE screening_log SET verdict = 'eligible' WHERE number = 1")
+    with pytest.raises(LogCorrupt, match="record 1: changed"):
+        log.purge(date(2027, 1, 1))
+    assert len(list(log.records())) == 3
+
+
+# -- batch writer ----------------------------------------------------------------------------
+
+
+def test_writer_commits_in_chunks(log: ScreeningLog) -> None:
+    with log.writer(channel="batch", coordinator="cli", chunk=3) as writer:
+        for i in range(7):
+            writer.add(verdict(f"R-{i}"), {"age": i})
+            assert len(list(log.records())) == (i + 1) // 3 * 3
+    assert writer.written == 7
+    assert [r.channel for r in log.records()] == ["batch"] * 7
+    assert log.verify() == []
+
+
+def test_writer_holds_no_lock_between_chunks(log: ScreeningLog) -> None:
+    other = ScreeningLog(log.path)  # the Telegram bot, say
+    with log.writer(channel="batch", coordinator="cli", chunk=1000) as writer:
+        writer.add(verdict("B-1"), {})
+        other.append(verdict("T-1"), channel="telegram", coordinator="42", answers={})
+        writer.add(verdict("B-2"), {})
+    assert [(r.number, r.referral) for r in log.records()] == [(1, "T-1"), (2, "B-1"), (3, "B-2")]
+    assert log.verify() == []
+    other.close()
+
+
+def test_a_failure_while_writing_a_chunk_leaves_no_half_chain(
+    log: ScreeningLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(log, 2)
+    real_hash, calls = screening_log._hash, []
+
+    def failing_hash(fields: dict[str, object], prev: str) -> str:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk gone")
+        return real_hash(fields, prev)
+
+    writer = log.writer(channel="batch", coordinator="cli", chunk=5)
+    for i in range(4):
+        writer.add(verdict(f"B-{i}"), {})
+    monkeypatch.setattr(screening_log, "_hash", failing_hash)
+    with pytest.raises(OSError):
+        writer.flush()
+    monkeypatch.undo()
+    assert [r.number for r in log.records()] == [1, 2]
+    assert log.verify() == []
+    assert log.append(verdict("R-x"), channel="cli", coordinator="cli", answers={}).number == 3
+
+
+# -- records() filters and stats -------------------------------------------------------------
+
+
+def test_records_filters_and_limit(log: ScreeningLog) -> None:
+    other = ProtocolRef(id="other-trial", version="2", sha256="cd" * 32)
+    log.append(verdict("A"), channel="telegram", coordinator="1", answers={}, at=DAY)
+    log.append(
+        verdict("B", protocol=other),
+        channel="telegram",
+        coordinator="2",
+        answers={},
+        at=DAY + timedelta(days=1),
+    )
+    log.append(
+        verdict("C"), channel="cli", coordinator="cli", answers={}, at=DAY + timedelta(days=2)
+    )
+    log.append(verdict("D"), channel="telegram", coordinator="1", answers={}, at=DAY)
+
+    def refs(**filters: object) -> list[str | None]:
+        return [r.referral for r in log.records(**filters)]  # type: ignore[arg-type]
+
+    assert refs(protocol_id="other-trial") == ["B"]
+    assert refs(since=date(2026, 3, 2)) == ["B", "C"]
+    assert refs(since=date(2026, 3, 2), protocol_id="blina-dli") == ["C"]
+    assert refs(coordinator="1") == ["A", "D"]
+    assert refs(limit=2) == ["C", "D"]  # the latest two, in screening order
+    assert refs(coordinator="1", limit=1) == ["D"]
+
+
+def test_stats_count_patients_once_and_every_failed_criterion(log: ScreeningLog) -> None:
+    def add(v: Verdict, days: int = 0) -> None:
+        log.append(v, channel="cli", coordinator="cli", answers={}, at=DAY + timedelta(days))
+
+    add(verdict("A", "I1", "I4a", "E3c"))
+    add(verdict("B", "I4a"))
+    add(verdict("C"))  # eligible
+    add(verdict(None, value="unresolved"))
+    add(verdict(None, "E3c"))  # no label: a patient of its own
+    add(verdict("A", "I4a"), days=60)  # re-screen: A counts by this one
+    add(verdict("X", "I1", protocol=ProtocolRef(id="other", version="1", sha256="00" * 32)))
+
+    (stats, other) = log.stats()
+    assert (stats.protocol_id, other.protocol_id) == ("blina-dli", "other")
+    assert stats.screenings == 6 and stats.patients == 5
+    assert (stats.eligible, stats.not_eligible, stats.unresolved) == (1, 3, 1)
+    assert stats.eligible + stats.not_eligible + stats.unresolved == stats.patients
+    assert [(c.criterion, c.patients) for c in stats.failures] == [("I4a", 2), ("E3c", 1)]
+    assert stats.failures[0].label == "label of I4a"
+
+    (early,) = log.stats(protocol_id="blina-dli", since=date(2026, 3, 2))
+    assert (early.screenings, early.patients, early.not_eligible) == (1, 1, 1)
+    (before,) = log.stats(protocol_id="blina-dli", coordinator="cli")
+    assert before.patients == 5
+    assert log.stats(protocol_id="nothing") == []
+
+
+def test_stats_with_two_failures_per_patient(log: ScreeningLog) -> None:
+    for i in range(4):
+        log.append(verdict(f"P{i}", "I1", "E3c"), channel="cli", coordinator="cli", answers={})
+    (stats,) = log.stats()
+    assert stats.patients == stats.not_eligible == 4
+    assert {c.criterion: c.patients for c in stats.failures} == {"I1": 4, "E3c": 4}
+
+
+def test_chart_is_a_png(log: ScreeningLog) -> None:
+    fill(log, 3)
+    assert chart_png(log.stats()).startswith(b"\x89PNG\r\n\x1a\n")
+    assert chart_png([]).startswith(b"\x89PNG")
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+def exported(log: ScreeningLog, **filters: object) -> list[list[str]]:
+    buffer = io.StringIO(newline="")
+    write_csv(log.records(**filters), buffer)  # type: ignore[arg-type]
+    return list(csv.reader(io.StringIO(buffer.getvalue(), newline="")))
+
+
+def unescaped(value: str) -> str:
+    return value[1:] if value.startswith("'") else value
+
+
+def expected_cell(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r", "'") else value
+
+
+def test_export_row_columns(log: ScreeningLog) -> None:
+    v = verdict("R-0423", "I4a", "E3c")
+    v.reasons[0].label, v.reasons[0].recoverable = "≥ 2 months post-transplant", "wait"
+    v.reasons[0].meets_from = date(2026, 5, 2)
+    v.reasons[1].label, v.reasons[1].recoverable = "prolonged QTc", "retest"
+    log.append(v, channel="cli", coordinator="cli", answers={"age": 40}, at=DAY)
+    header, row = exported(log)
+    assert header[0] == "screening number" and len(header) == len(row)
+    assert row == [
+        "1",
+        "2026-03-01",
+        "R-0423",
+        "blina-dli",
+        "1.0",
+        "not_eligible",
+        "I4a ≥ 2 months post-transplant; E3c prolonged QTc",
+        "",
+        "I4a from 2026-05-02; E3c retest",
+    ]
+
+
+def test_export_groups_open_items_by_criterion(log: ScreeningLog) -> None:
+    items = [
+        OpenItem(criterion="I8d", variable=v, kind="missing", label="CrCl ≥ 50")
+        for v in ("crcl_ml_min", "weight_kg")
+    ] + [OpenItem(criterion="I9", variable="survival", kind="judgment", label="survival")]
+    log.append(
+        verdict("R-1", value="unresolved", open_items=items),
+        channel="cli",
+        coordinator="cli",
+        answers={},
+    )
+    record = next(log.records())
+    assert export_row(record)["open_items"] == [
+        "I8d CrCl ≥ 50: crcl_ml_min, weight_kg (missing data)",
+        "I9 survival: survival (investigator judgment)",
+    ]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_export_neutralises_formulas_and_round_trips(log: ScreeningLog, hostile: str) -> None:
+    v = verdict(hostile, "I1")
+    v.reasons[0].label = hostile
+    v.open_items = [OpenItem(criterion="E1", variable="x", kind="judgment", label=hostile)]
+    log.append(v, channel="cli", coordinator="cli", answers={"note": hostile})
+    # and a row written straight into the table, past every model
+    reasons = json.dumps([{"criterion": "E9", "kind": "exclusion", "label": hostile}])
+    raw(log).execute(
+        "INSERT INTO screening_log VALUES (99, '2026-03-01T00:00:00+00:00', 'cli', 'cli', ?,"
+        " 'blina-dli', ?, 'x', 'not_eligible', ?, '[]', '{}', '', '')",
+        (hostile, hostile, reasons),
+    )
+    (_, row, direct) = exported(log)
+    assert len(row) == 9 and len(direct) == 9
+    assert row[2] == expected_cell(hostile) and unescaped(row[2]) == hostile
+    assert row[6] == "I1 " + hostile
+    assert direct[2] == expected_cell(hostile) and direct[4] == expected_cell(hostile)
+    assert direct[6] == "E9 " + hostile
+    for cell in row + direct:
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(label=st.from_regex(REFERRAL_PATTERN, fullmatch=True), text=st.text(max_size=40))
+def test_export_round_trips_any_label(log: ScreeningLog, label: str, text: str) -> None:
+    v = verdict(label, "I1")
+    v.reasons[0].label = text
+    log.append(v, channel="telegram", coordinator="7", answers={"x": text})
+    (_, row) = exported(log, limit=1)
+    assert row[2] == label  # a valid label never needs escaping
+    assert row[6] == "I1 " + text  # a label inside a cell never starts it
+    v.referral = text
+    log.append(v, channel="telegram", coordinator="7", answers={})
+    (_, row) = exported(log, limit=1)
+    assert row[2] == expected_cell(text)
+
+
+# -- the database file and the open-session store ---------------------------------------------
+
+
+def test_database_and_wal_are_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "screen-bot.sqlite3"
+    old = os.umask(0o022)
+    try:
+        log = ScreeningLog(path)
+        fill(log, 1)
+        files = [path, Path(f"{path}-wal")]
+        assert all(p.exists() for p in files)
+        for file in files:
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+        log.close()
+    finally:
+        os.umask(old)
+
+
+def session(updated: datetime, state: str = "age") -> Session:
+    return Session(
+        protocol_id="blina-dli",
+        protocol_version="1.0",
+        protocol_sha256="ab" * 32,
+        state=state,
+        updated_at=updated,
+    )
+
+
+def test_store_expire_and_forget_touch_nothing_else(tmp_path: Path) -> None:
+    path = tmp_path / "screen-bot.sqlite3"
+    store, log = Store(path), ScreeningLog(path)
+    fill(log, 3)
+    now = datetime(2026, 3, 10, tzinfo=UTC)
+    old_1, new_1 = session(now - timedelta(days=5)), session(now)
+    old_2, new_2 = session(now - timedelta(days=5)), session(now - timedelta(hours=1))
+    store.save(1, old_1, activate=False)
+    store.save(1, new_1)
+    store.save(2, old_2, activate=False)
+    store.save(2, new_2)
+
+    assert store.expire(now - timedelta(days=3)) == 2
+    assert [s.session_id for s in store.list(1)] == [new_1.id]
+    assert [s.session_id for s in store.list(2)] == [new_2.id]
+    assert store.active(1) == new_1 and store.active(2) == new_2
+
+    assert store.forget(1) == 1
+    assert store.list(1) == [] and store.active(1) is None
+    assert [s.session_id for s in store.list(2)] == [new_2.id]
+
+    assert [r.number for r in log.records()] == [1, 2, 3]
+    assert log.verify() == []
+    store.close()
+    log.close()

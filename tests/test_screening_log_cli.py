@@ -1,0 +1,183 @@
+"""``screen-bot chat``, ``screen --log`` and ``screen-bot log ...`` run as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from screen_bot.screening_log import LogRecord, ScreeningLog
+from screen_bot.verdict import ProtocolRef, Reason, Verdict
+
+SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
+GOOD_ROWS = (
+    "referral,age,months_since_transplant,qtc_ms,sex\n"
+    "R-1,70,1,480,male\n"  # fails I1, I4a and E3c
+    "R-2,30,1,,\n"  # fails I4a
+    "R-3,bad,,,\n"  # a bad row: not screened, not logged
+    ",40,,,\n"  # unresolved, no label
+)
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Run:
+    env = {**os.environ, "SCREEN_BOT_DATA_DIR": str(tmp_path / "data")}
+    env.pop("SCREEN_BOT_DIALOGS_DIR", None)
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(SCREEN_BOT), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            env=env,
+            cwd=tmp_path,  # no .env from the repository
+            timeout=60,
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        return done
+
+    return run
+
+
+def records(tmp_path: Path) -> list[LogRecord]:
+    with ScreeningLog(tmp_path / "data" / "screen-bot.sqlite3") as log:
+        return list(log.records())
+
+
+def test_chat_appends_exactly_one_record(run: Run, tmp_path: Path) -> None:
+    done = run("chat", "--referral", "R-0423", stdin="70\n")
+    assert done.returncode == 0, done.stderr
+    assert "Screening log: record 1." in done.stdout
+    (record,) = records(tmp_path)
+    assert (record.channel, record.coordinator, record.referral) == ("cli", "cli", "R-0423")
+    assert record.verdict == "not_eligible" and [r.criterion for r in record.reasons] == ["I1"]
+    assert record.answers == {"age": 70}
+
+
+def test_chat_quit_appends_nothing(run: Run, tmp_path: Path) -> None:
+    assert run("chat", stdin="30\nquit\n").returncode == 1
+    assert run("chat", stdin="30\n").returncode == 1  # end of input
+    assert records(tmp_path) == []
+
+
+def test_screen_log_appends_one_record_per_good_row(run: Run, tmp_path: Path) -> None:
+    answers = tmp_path / "in.csv"
+    answers.write_text(GOOD_ROWS, encoding="utf-8")
+    done = run("screen", str(answers))
+    assert done.returncode == 2 and records(tmp_path) == []  # no --log, no records
+    done = run("screen", str(answers), "--log")
+    assert done.returncode == 2, done.stderr
+    assert "3 records appended" in done.stderr
+    logged = records(tmp_path)
+    assert [(r.channel, r.referral, r.verdict) for r in logged] == [
+        ("batch", "R-1", "not_eligible"),
+        ("batch", "R-2", "not_eligible"),
+        ("batch", None, "unresolved"),
+    ]
+    assert logged[0].answers == {
+        "age": 70,
+        "months_since_transplant": 1,
+        "qtc_ms": 480,
+        "sex": "male",
+    }
+    assert run("log", "verify").returncode == 0
+
+
+def test_screen_log_from_stdin_jsonl(run: Run, tmp_path: Path) -> None:
+    lines = "".join(f'{{"referral": "J-{i}", "age": {60 + i}}}\n' for i in range(12))
+    done = run("screen", "-", "--log", "--format", "json", stdin=lines)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 12 == len(records(tmp_path))
+
+
+def test_export_stats_verify_purge(run: Run, tmp_path: Path) -> None:
+    answers = tmp_path / "in.csv"
+    answers.write_text(GOOD_ROWS, encoding="utf-8")
+    run("screen", str(answers), "--log")
+    with ScreeningLog(tmp_path / "data" / "screen-bot.sqlite3") as log:
+        hostile = Verdict(
+            referral='=cmd|" /C calc"!A0',
+            verdict="not_eligible",
+            reasons=[
+                Reason(
+                    criterion="E3c", kind="exclusion", label='+1, "x"\nnew', source="", answers={}
+                )
+            ],
+            protocol=ProtocolRef(id="other", version="@2", sha256="00" * 32),
+            screened_on="2026-03-01",  # type: ignore[arg-type]
+        )
+        log.append(hostile, channel="telegram", coordinator="99", answers={})
+
+    out = tmp_path / "log.csv"
+    done = run("log", "export", "-o", str(out))
+    assert done.returncode == 0 and "exported 4 screenings" in done.stderr
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw
+    with out.open(encoding="utf-8-sig", newline="") as stream:
+        rows = list(csv.reader(stream))
+    assert rows[0][0] == "screening number" and len(rows) == 5
+    assert rows[1][6] == "I1 age 14–65 inclusive; I4a ≥ 2 months post-transplant; E3c prolonged QTc"
+    assert rows[4][2:5] == ['\'=cmd|" /C calc"!A0', "other", "'@2"]
+    assert rows[4][6] == 'E3c +1, "x"\nnew'
+
+    done = run("log", "export", "--protocol", "other", "--format", "jsonl")
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 1
+    assert not done.stdout.startswith("\ufeff")
+    done = run("log", "export", "--since", "2999-01-01")
+    assert done.stdout.lstrip("\ufeff").splitlines()[1:] == []
+
+    chart = tmp_path / "failures.png"
+    done = run("log", "stats", "--protocol", "blina-dli", "--chart", str(chart))
+    assert done.returncode == 0, done.stderr
+    assert "3 patients screened" in done.stdout
+    assert "I4a       2" in done.stdout and "I1        1" in done.stdout
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    assert "other: 1 patients" in run("log", "stats").stdout
+
+    done = run("log", "verify")
+    assert done.returncode == 0 and done.stdout.startswith("intact: last record 4")
+    assert run("log", "purge", "--before", "2999-01-01", "--yes").stdout.startswith("purged 4")
+    assert run("log", "verify").returncode == 0
+    assert run("log", "stats").stdout.strip() == "no screenings logged"
+
+
+def test_verify_reports_tampering(run: Run, tmp_path: Path) -> None:
+    run("screen", "-", "--log", stdin='{"age": 70}\n{"age": 71}\n{"age": 72}\n')
+    db = sqlite3.connect(tmp_path / "data" / "screen-bot.sqlite3")
+    db.execute("DROP TRIGGER screening_log_no_update")
+    db.execute("UPDATE screening_log SET verdict = 'eligible' WHERE number = 2")
+    db.commit()
+    db.close()
+    done = run("log", "verify")
+    assert done.returncode == 1
+    assert done.stdout == "record 2: changed after it was written\n"
+    done = run("log", "purge", "--before", "2999-01-01", "--yes")
+    assert done.returncode == 2 and "not intact" in done.stderr
+
+
+def test_purge_asks_first(run: Run, tmp_path: Path) -> None:
+    run("screen", "-", "--log", stdin='{"age": 70}\n')
+    done = run("log", "purge", "--before", "2999-01-01", stdin="n\n")
+    assert done.returncode == 1 and len(records(tmp_path)) == 1
+
+
+def test_bad_input_and_broken_database_give_plain_errors(run: Run, tmp_path: Path) -> None:
+    done = run("log", "export", "--since", "March")
+    assert done.returncode == 2 and "March" in done.stderr
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "screen-bot.sqlite3").write_bytes(b"this is not a database" * 100)
+    for args in (["log", "verify"], ["log", "stats"], ["log", "export"]):
+        done = run(*args)
+        assert done.returncode == 2 and done.stderr.startswith("error: screening log"), args
+    done = run("chat", stdin="70\n")
+    assert done.returncode == 2 and "Age in whole years" not in done.stdout  # fails before asking
