@@ -316,6 +316,48 @@ def test_unsatisfiable_when_is_reported(tmp_path: Path, name: str, condition: st
     the_problem(path, line, broken)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a `when` reading a derived value ('crcl') is reported as an 'unknown name' "
+    "with the fix \"did you mean 'crcl'?\", i.e. the very name that was written",
+)
+def test_when_reading_a_derived_value_gets_a_useful_fix(tmp_path: Path) -> None:
+    broken = Broken(
+        "when-reads-derived",
+        replace_once(
+            "    when: unknown(crcl_ml_min)\n    text: Body",
+            "    when: crcl < 50\n    text: Body",
+        ),
+        "when: crcl < 50",
+        0,
+        "crcl",
+        "",
+    )
+    path, line = broken.write(tmp_path)
+    problem = the_problem(path, line, broken)
+    assert "did you mean 'crcl'" not in problem.fix
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a `when` reading its own question gets the fix \"move 'age' after 'age'\"",
+)
+def test_when_reading_its_own_question_gets_a_useful_fix(tmp_path: Path) -> None:
+    broken = Broken(
+        "when-reads-itself",
+        replace_once(
+            "    max: 120\n    unit: years\n", "    max: 120\n    unit: years\n    when: age > 5\n"
+        ),
+        "when: age > 5",
+        0,
+        "age",
+        "",
+    )
+    path, line = broken.write(tmp_path)
+    problem = the_problem(path, line, broken)
+    assert "after 'age'" not in problem.fix
+
+
 def test_unreadable_file(tmp_path: Path) -> None:
     (problem,) = problems_of(tmp_path / "absent.yaml")
     assert "cannot read" in problem.message
