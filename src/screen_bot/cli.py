@@ -214,6 +214,11 @@ from .log_cli import register as register_log  # noqa: E402
 register_log(app)
 
 
+from .training.cli import register as register_training  # noqa: E402
+
+register_training(app)
+
+
 def main() -> None:
     """Console entry point: errors a user can act on, never a traceback."""
     try:

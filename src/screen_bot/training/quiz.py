@@ -1,0 +1,216 @@
+"""The quiz: show a case, read the trainee's verdict, grade it against :func:`verdict.build`.
+
+Everything here returns text or data; the terminal and Telegram only carry it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from ..protocol import Protocol
+from ..render import format_value
+from ..rules import evaluate
+from ..verdict import VerdictValue
+from .cases import Case, generate_cases
+from .ids import id_matches
+from .scores import ScoreBook
+
+VERDICT_WORDS: dict[str, VerdictValue] = {
+    "eligible": "eligible",
+    "elig": "eligible",
+    "el": "eligible",
+    "1": "eligible",
+    "not eligible": "not_eligible",
+    "ineligible": "not_eligible",
+    "not": "not_eligible",
+    "ne": "not_eligible",
+    "no": "not_eligible",
+    "n": "not_eligible",
+    "2": "not_eligible",
+    "unresolved": "unresolved",
+    "unres": "unresolved",
+    "un": "unresolved",
+    "u": "unresolved",
+    "open": "unresolved",
+    "?": "unresolved",
+    "3": "unresolved",
+}
+SHOWN = {"eligible": "ELIGIBLE", "not_eligible": "NOT ELIGIBLE", "unresolved": "UNRESOLVED"}
+PROMPT = "eligible / not eligible <criterion> / unresolved"
+_CRITERION = re.compile(r"^[a-z][a-z0-9_.-]*\d[a-z0-9_.-]*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Answer:
+    verdict: VerdictValue
+    criterion: str | None = None
+
+
+@dataclass(frozen=True)
+class Grade:
+    correct: bool
+    verdict_correct: bool
+    criterion_correct: bool | None  # None when no criterion was to be named
+    feedback: str
+
+
+def parse_answer(text: str) -> Answer | None:
+    """``eligible``, ``not eligible E3``, ``ne i8e``, ``unresolved``, or a bare ``E3a``."""
+    words = text.strip().lower().replace("_", " ").replace(",", " ").split()
+    for size in (2, 1):
+        phrase = " ".join(words[:size])
+        if len(words) >= size and phrase in VERDICT_WORDS:
+            rest = words[size:]
+            return Answer(VERDICT_WORDS[phrase], rest[0].strip(".:;") if rest else None)
+    if len(words) == 1 and _CRITERION.match(words[0]):
+        return Answer("not_eligible", words[0])
+    return None
+
+
+def case_text(protocol: Protocol, case: Case, number: int | None = None, total: int = 0) -> str:
+    head = f"Case {number}/{total}" if number is not None else "Case"
+    lines = [head]
+    for variable, value in case.answers.items():
+        unit = protocol.questions[variable].unit
+        shown = format_value(value)
+        lines.append(f"  {variable}: {shown}{f' {unit}' if unit and value is not None else ''}")
+    return "\n".join(lines)
+
+
+def grade(protocol: Protocol, case: Case, answer: Answer) -> Grade:
+    expected = case.expected
+    verdict_ok = answer.verdict == expected
+    criterion_ok: bool | None = None
+    if expected == "not_eligible" and verdict_ok:
+        criterion_ok = answer.criterion is not None and any(
+            id_matches(answer.criterion, f) for f in case.failed
+        )
+    correct = verdict_ok and criterion_ok is not False
+    if correct:
+        head = f"✓ Correct: {SHOWN[expected]}."
+    elif verdict_ok and answer.criterion is None:
+        head = f"✗ {SHOWN[expected]} is right, but name the criterion that failed."
+    elif verdict_ok:
+        head = f"✗ {SHOWN[expected]} is right, but {answer.criterion} is not what failed."
+    else:
+        head = f"✗ The answer is {SHOWN[expected]} (you said {SHOWN[answer.verdict]})."
+    lines = [head, *_explain(protocol, case)]
+    if answer.criterion and not (verdict_ok and criterion_ok):
+        lines += _named(protocol, case, answer.criterion)
+    return Grade(correct, verdict_ok, criterion_ok, "\n".join(lines))
+
+
+def _explain(protocol: Protocol, case: Case) -> list[str]:
+    verdict = case.verdict
+    if verdict.verdict == "not_eligible":
+        lines = ["Failed:"]
+        for r in verdict.reasons:
+            values = ", ".join(f"{k} = {format_value(v)}" for k, v in r.answers.items())
+            lines.append(f"  {r.criterion} {r.label} ({values}): “{r.source}”")
+        return lines
+    if verdict.verdict == "unresolved":
+        lines = ["Nothing failed, but these stay open:"]
+        for item in verdict.open_items:
+            kind = "investigator judgment" if item.kind == "judgment" else "missing"
+            source = protocol.criteria[item.criterion].source
+            lines.append(
+                f"  {item.criterion} {item.label}: {item.variable} unknown ({kind}): “{source}”"
+            )
+        return lines
+    lines = ["Every criterion is met."]
+    outcomes = {o.criterion: o for o in evaluate(protocol, case.answers)}
+    for cid in case.focus:
+        values = ", ".join(f"{k} = {format_value(v)}" for k, v in outcomes[cid].values.items())
+        c = protocol.criteria[cid]
+        state = "met" if c.kind == "inclusion" else "does not apply"
+        lines.append(f"  {cid} {c.label}: {state} ({values}): “{c.source}”")
+    return lines
+
+
+def _named(protocol: Protocol, case: Case, given: str) -> list[str]:
+    """What became of the criterion the trainee named."""
+    outcomes = {o.criterion: o for o in evaluate(protocol, case.answers)}
+    named = [cid for cid in protocol.criteria if id_matches(given, cid)]
+    if not named:
+        return [f"  ({given} is not a criterion of {protocol.id})"]
+    words = {"met": "met", "failed": "failed", "unknown": "open"}
+    lines = []
+    for cid in named:
+        o = outcomes[cid]
+        values = ", ".join(f"{k} = {format_value(v)}" for k, v in o.values.items())
+        lines.append(
+            f"  You named {cid} {protocol.criteria[cid].label}: {words[o.status]}"
+            + (f" ({values})" if values else "")
+        )
+    return lines
+
+
+@dataclass
+class Quiz:
+    """One trainee's run through a list of cases; ``submit`` grades and records each answer."""
+
+    protocol: Protocol
+    cases: list[Case]
+    trainee: str
+    seed: int
+    book: ScoreBook | None = None
+    id: str = field(default_factory=lambda: secrets.token_hex(4))
+    position: int = 0
+    correct: int = 0
+
+    @classmethod
+    def start(
+        cls,
+        protocol: Protocol,
+        trainee: str,
+        count: int = 20,
+        seed: int | None = None,
+        book: ScoreBook | None = None,
+    ) -> Quiz:
+        """A new quiz; past mistakes in ``book`` make their criteria come up more often."""
+        seed = secrets.randbelow(10**6) if seed is None else seed
+        weak = book.misses(trainee, protocol.id) if book else {}
+        return cls(protocol, generate_cases(protocol, count, seed, weak), trainee, seed, book)
+
+    @property
+    def finished(self) -> bool:
+        return self.position >= len(self.cases)
+
+    @property
+    def current(self) -> Case | None:
+        return None if self.finished else self.cases[self.position]
+
+    def question(self) -> str:
+        case = self.current
+        if case is None:
+            return self.summary()
+        return case_text(self.protocol, case, self.position + 1, len(self.cases))
+
+    def submit(self, answer: Answer) -> Grade:
+        case = self.current
+        if case is None:
+            raise RuntimeError("the quiz is over")
+        result = grade(self.protocol, case, answer)
+        if self.book is not None:
+            given = answer.verdict + (f" {answer.criterion}" if answer.criterion else "")
+            self.book.record(
+                trainee=self.trainee,
+                protocol_id=self.protocol.id,
+                quiz_id=self.id,
+                expected=case.expected,
+                given=given,
+                criteria=case.criteria,
+                correct=result.correct,
+            )
+        self.position += 1
+        self.correct += result.correct
+        return result
+
+    def summary(self) -> str:
+        answered = self.position
+        if not answered:
+            return "No case answered."
+        percent = round(100 * self.correct / answered)
+        return f"Score: {self.correct}/{answered} ({percent} %) — seed {self.seed}."

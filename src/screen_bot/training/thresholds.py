@@ -1,0 +1,288 @@
+"""The thresholds that actually decide, derived from a protocol's rules.
+
+For every numeric name a rule compares (a question such as ``lvef_percent`` or a derived
+value such as ``crcl``), the number line is cut at the rules' constants and the question's
+range into pieces (points and open intervals), and each piece is tested against every
+criterion comparing that name: an inclusion must be met, an exclusion must not apply.
+The other names a rule reads are given whatever value lets it pass, so a rule such as
+``alt_x_uln > 3 or bilirubin_x_uln > 3`` constrains each measure on its own. Where a
+rule also reads a choice (``sex`` in the QTc rule), the passing values are given per choice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..protocol import Protocol
+
+NUMERIC = ("int", "number")
+ALL = ""  # the case key when the passing values do not depend on a choice
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A point (``low == high``) or the open interval between two cut points (None: unbounded)."""
+
+    low: float | None
+    high: float | None
+
+    @property
+    def is_point(self) -> bool:
+        return self.low is not None and self.low == self.high
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A numeric name with its range, its unit and the constants the rules compare it with."""
+
+    name: str
+    unit: str
+    integer: bool
+    minimum: float | None
+    maximum: float | None
+    constants: tuple[float, ...]
+
+    def pieces(self) -> list[Piece]:
+        cuts = sorted(
+            {c for c in self.constants if self.inside(c)}
+            | {b for b in (self.minimum, self.maximum) if b is not None}
+        )
+        pieces: list[Piece] = []
+        if self.minimum is None:
+            pieces.append(Piece(None, cuts[0] if cuts else None))
+        for index, cut in enumerate(cuts):
+            pieces.append(Piece(cut, cut))
+            following = cuts[index + 1] if index + 1 < len(cuts) else None
+            if following is not None or self.maximum is None:
+                pieces.append(Piece(cut, following))
+        return [p for p in pieces if self.representative(p) is not None]
+
+    def inside(self, value: float) -> bool:
+        return (self.minimum is None or value >= self.minimum) and (
+            self.maximum is None or value <= self.maximum
+        )
+
+    def representative(self, piece: Piece) -> float | None:
+        """A value inside the piece (an integer for an int scale), or None if there is none."""
+        if piece.is_point:
+            return piece.low
+        low, high = piece.low, piece.high
+        if self.integer:
+            value = (math.floor(low) + 1) if low is not None else (math.ceil(high or 0) - 1)
+            return value if high is None or value < high else None
+        if low is None:
+            return (high or 0) - 1
+        if high is None:
+            return low + 1
+        return (low + high) / 2
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """What decides one numeric name, over all the criteria that compare it."""
+
+    name: str
+    unit: str
+    criteria: tuple[str, ...]  # criteria whose rule compares the name
+    passing: dict[str, str]  # case ("" or e.g. "sex = male") -> passing values, "≥ 60 %"
+    own: dict[str, dict[str, str]]  # criterion -> case -> what that criterion alone allows
+    deciding: tuple[str, ...]  # the criteria that set the passing values
+    samples: tuple[float, ...] = ()  # a value from each passing piece (when no choice matters)
+
+    def text(self) -> str:
+        """``lvef_percent ≥ 60 %`` or ``qtc_ms ≤ 470 ms if sex = female; ≤ 450 ms if …``."""
+        return f"{self.name} {cases_text(self.passing)}"
+
+
+def cases_text(cases: dict[str, str]) -> str:
+    if set(cases) == {ALL}:
+        return cases[ALL]
+    return "; ".join(f"{value} if {case}" for case, value in cases.items())
+
+
+def scales(protocol: Protocol) -> dict[str, Scale]:
+    """Every numeric question and derived value, with the constants rules compare it to."""
+    constants: dict[str, set[float]] = {}
+    for expr in protocol.rules.values():
+        for comparison in expr.comparisons:
+            if isinstance(comparison.constant, int | float) and not isinstance(
+                comparison.constant, bool
+            ):
+                constants.setdefault(comparison.variable, set()).add(comparison.constant)
+    found: dict[str, Scale] = {}
+    for q in protocol.spec.questions:
+        if q.type in NUMERIC:
+            found[q.variable] = Scale(
+                q.variable,
+                q.unit or "",
+                q.type == "int",
+                q.min,
+                q.max,
+                tuple(sorted(constants.get(q.variable, ()))),
+            )
+    for d in protocol.spec.derived:
+        measured = protocol.questions.get(d.measured) if d.measured else None
+        found[d.name] = Scale(
+            d.name,
+            d.unit,
+            False,
+            measured.min if measured else None,
+            measured.max if measured else None,
+            tuple(sorted(constants.get(d.name, ()))),
+        )
+    return found
+
+
+def thresholds(protocol: Protocol) -> dict[str, Threshold]:
+    """The deciding threshold of every numeric name that some rule compares."""
+    found = scales(protocol)
+    return {
+        name: _threshold(protocol, found, scale) for name, scale in found.items() if scale.constants
+    }
+
+
+def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Threshold:
+    criteria = tuple(
+        cid
+        for cid, expr in protocol.rules.items()
+        if any(c.variable == scale.name for c in expr.comparisons)
+    )
+    choices = sorted(
+        {
+            name
+            for cid in criteria
+            for name in protocol.rules[cid].names
+            if name in protocol.questions and protocol.questions[name].type == "choice"
+        }
+    )
+    pieces = scale.pieces()
+    contexts = [
+        dict(zip(choices, values, strict=True))
+        for values in itertools.product(*(protocol.questions[c].choices or [] for c in choices))
+    ]
+    # flags[criterion][context][piece]: does the criterion pass there?
+    flags = {
+        cid: [[_passes(protocol, found, cid, scale, p, ctx) for p in pieces] for ctx in contexts]
+        for cid in criteria
+    }
+
+    def together(chosen: list[str]) -> list[list[bool]]:
+        return [
+            [all(flags[cid][i][j] for cid in chosen) for j in range(len(pieces))]
+            for i in range(len(contexts))
+        ]
+
+    def by_case(rows: list[list[bool]]) -> dict[str, str]:
+        texts = [_describe(scale, pieces, row) for row in rows]
+        if len(set(texts)) == 1:
+            return {ALL: texts[0]}
+        return {
+            ", ".join(f"{k} = {v}" for k, v in ctx.items()): text
+            for ctx, text in zip(contexts, texts, strict=True)
+        }
+
+    combined = together(list(criteria))
+    deciding = tuple(cid for cid in criteria if flags[cid] == combined)
+    if not deciding:  # several criteria each set one side: those that cannot be left out
+        deciding = tuple(
+            cid for cid in criteria if together([c for c in criteria if c != cid]) != combined
+        )
+    uniform = all(row == combined[0] for row in combined)
+    return Threshold(
+        name=scale.name,
+        unit=scale.unit,
+        criteria=criteria,
+        passing=by_case(combined),
+        own={cid: by_case(flags[cid]) for cid in criteria},
+        deciding=deciding,
+        samples=tuple(
+            scale.representative(p)  # type: ignore[misc]
+            for p, ok in zip(pieces, combined[0], strict=True)
+            if ok and uniform
+        ),
+    )
+
+
+def _passes(
+    protocol: Protocol,
+    found: dict[str, Scale],
+    criterion: str,
+    scale: Scale,
+    piece: Piece,
+    context: dict[str, Any],
+) -> bool:
+    """Whether the criterion can pass with the name in this piece (other names as needed)."""
+    expr = protocol.rules[criterion]
+    wanted = protocol.criteria[criterion].kind == "inclusion"
+    others = sorted(expr.names - {scale.name} - set(context))
+    env = {scale.name: scale.representative(piece), **context}
+    for values in itertools.product(*(_domain(protocol, found, n) for n in others)):
+        if expr.evaluate({**env, **dict(zip(others, values, strict=True))}) is wanted:
+            return True
+    return False
+
+
+def _domain(protocol: Protocol, found: dict[str, Scale], name: str) -> Iterator[Any]:
+    if name in found:
+        scale = found[name]
+        yield from (scale.representative(p) for p in scale.pieces())
+        return
+    question = protocol.questions[name]
+    yield from (question.choices or []) if question.type == "choice" else (True, False)
+
+
+def _describe(scale: Scale, pieces: list[Piece], row: list[bool]) -> str:
+    """The passing pieces as text: ``≥ 60 %``, ``14–65 years``, ``≤ 2`` (an int's ``< 3``)."""
+    runs: list[tuple[Piece, Piece]] = []
+    for index, (piece, ok) in enumerate(zip(pieces, row, strict=True)):
+        if not ok:
+            continue
+        if runs and index > 0 and row[index - 1]:
+            runs[-1] = (runs[-1][0], piece)
+        else:
+            runs.append((piece, piece))
+    if not runs:
+        return "no value passes"
+    return " or ".join(_run_text(scale, first, last) for first, last in runs)
+
+
+def _run_text(scale: Scale, first: Piece, last: Piece) -> str:
+    unit = f" {scale.unit}" if scale.unit else ""
+    low = _bound(scale, first.low, first.is_point, +1)
+    high = _bound(scale, last.high, last.is_point, -1)
+    if scale.minimum is not None and first.is_point and first.low == scale.minimum:
+        low = None
+    if scale.maximum is not None and last.is_point and last.high == scale.maximum:
+        high = None
+    if low is None and high is None:
+        return "any value"
+    if low is None:
+        return f"{high[0]} {_number(high[1])}{unit}"  # type: ignore[index]
+    if high is None:
+        return f"{low[0]} {_number(low[1])}{unit}"
+    if low[0] == "≥" and high[0] == "≤":
+        if low[1] == high[1]:
+            return f"= {_number(low[1])}{unit}"
+        return f"{_number(low[1])}–{_number(high[1])}{unit}"
+    return f"{low[0]} {_number(low[1])} and {high[0]} {_number(high[1])}{unit}"
+
+
+def _bound(
+    scale: Scale, value: float | None, closed: bool, direction: int
+) -> tuple[str, float] | None:
+    """A lower (direction +1) or upper (-1) bound; an int's open bound becomes a closed one."""
+    if value is None:
+        return None
+    if closed:
+        return ("≥" if direction > 0 else "≤", value)
+    if scale.integer and float(value).is_integer():
+        return ("≥" if direction > 0 else "≤", value + direction)
+    return (">" if direction > 0 else "<", value)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"

@@ -1,0 +1,176 @@
+"""A walk-through of a protocol's criteria: the protocol's words, the questions, what decides."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from ..calculators import CALCULATORS
+from ..protocol import Protocol
+from .ids import id_matches
+from .thresholds import Threshold, cases_text, thresholds
+
+RULE_WORDS = {"inclusion": "met when", "exclusion": "excludes when"}
+RECOVERY = {"retest": "may pass on a retest", "wait": "may pass later"}
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A question the bot asks for a criterion."""
+
+    variable: str
+    text: str
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One criterion: what the protocol says, what the bot asks, what decides."""
+
+    number: int
+    total: int
+    criterion: str
+    kind: str
+    label: str
+    source: str
+    rule: str
+    judgment: bool
+    recoverable: str | None
+    asked: tuple[Asked, ...]
+    derived: tuple[str, ...]  # how derived values the rule reads are obtained
+    decides: tuple[Threshold, ...]  # thresholds of the numeric names the rule compares
+    implied_by: tuple[str, ...] = ()  # criteria whose thresholds make this one always met
+
+    @property
+    def together(self) -> str:
+        """All deciding thresholds of this criterion, e.g. ``creatinine_x_uln ≤ 2 × ULN and …``."""
+        return " and ".join(t.text() for t in self.decides)
+
+
+def walkthrough(protocol: Protocol, criterion: str | None = None) -> list[Step]:
+    """The steps, in the dialog file's order; ``criterion`` keeps ids starting with it."""
+    found = thresholds(protocol)
+    ids = list(protocol.criteria)
+    steps = []
+    for number, cid in enumerate(ids, start=1):
+        if criterion and not id_matches(criterion, cid):
+            continue
+        c = protocol.criteria[cid]
+        expr = protocol.rules[cid]
+        variables = {v for name in expr.names for v in protocol.inputs_of(name)}
+        compared = dict.fromkeys(comparison.variable for comparison in expr.comparisons)
+        decides = tuple(found[name] for name in compared if name in found)
+        steps.append(
+            Step(
+                number=number,
+                total=len(ids),
+                criterion=cid,
+                kind=c.kind,
+                label=c.label,
+                source=c.source,
+                rule=c.rule,
+                judgment=c.judgment,
+                recoverable=c.recoverable,
+                asked=tuple(
+                    Asked(v, protocol.questions[v].text, protocol.questions[v].when)
+                    for v in protocol.order
+                    if v in variables
+                ),
+                derived=tuple(
+                    f"{d.name} ({d.label}): "
+                    + (f"{d.measured} when measured, else " if d.measured else "")
+                    + CALCULATORS[d.calculator].description
+                    for d in protocol.spec.derived
+                    if d.name in expr.names
+                ),
+                decides=decides,
+                implied_by=_implied(protocol, cid, decides),
+            )
+        )
+    return steps
+
+
+def _implied(protocol: Protocol, cid: str, decides: tuple[Threshold, ...]) -> tuple[str, ...]:
+    """The other criteria that decide, when within their thresholds this rule is always met."""
+    expr = protocol.rules[cid]
+    names = [t.name for t in decides]
+    if (
+        not decides
+        or set(names) != expr.names
+        or any(cid in t.deciding or not t.samples for t in decides)
+    ):
+        return ()
+    wanted = protocol.criteria[cid].kind == "inclusion"
+    for values in itertools.product(*(t.samples for t in decides)):
+        if expr.evaluate(dict(zip(names, values, strict=True))) is not wanted:
+            return ()
+    return tuple(dict.fromkeys(c for t in decides for c in t.deciding))
+
+
+def step_text(protocol: Protocol, step: Step) -> str:
+    lines = [f"{step.criterion} ({step.number}/{step.total}) · {step.kind} · {step.label}"]
+    lines.append(f"  Protocol: “{step.source}”")
+    lines.append("  The bot asks:")
+    for asked in step.asked:
+        when = f", only when {asked.when}" if asked.when else ""
+        lines.append(f"    · {asked.text} [{asked.variable}{when}]")
+    lines += [f"    · {text}" for text in step.derived]
+    lines.append(f"  Rule: {RULE_WORDS[step.kind]} {step.rule}")
+    if step.decides:
+        lines.append(f"  What decides: {step.together}")
+        lines += [f"    · {_origin(protocol, step, t)}" for t in step.decides]
+        if step.implied_by:
+            lines.append(
+                f"    · within these thresholds this criterion is always met: "
+                f"{', '.join(step.implied_by)} decide{'s' if len(step.implied_by) == 1 else ''}"
+            )
+    notes = []
+    if step.judgment:
+        notes.append("the investigator's judgment")
+    if step.recoverable:
+        notes.append(RECOVERY[step.recoverable])
+    if notes:
+        lines.append(f"  Note: {'; '.join(notes)}")
+    return "\n".join(lines)
+
+
+def _origin(protocol: Protocol, step: Step, threshold: Threshold) -> str:
+    """Which criteria set a threshold, and how this criterion alone compares."""
+    prefix = f"{threshold.name}: " if len(step.decides) > 1 else ""
+    others = [c for c in threshold.deciding if c != step.criterion]
+    named = ", ".join(f"{c} ({protocol.criteria[c].label})" for c in others)
+    if step.criterion in threshold.deciding:
+        looser = [c for c in threshold.criteria if c not in threshold.deciding]
+        return (
+            prefix
+            + "set by this criterion"
+            + (f" and by {named}" if named else "")
+            + "".join(
+                f"; stricter than {c} ({protocol.criteria[c].label}), "
+                f"which alone allows {cases_text(threshold.own[c])}"
+                for c in looser
+            )
+        )
+    own = cases_text(threshold.own[step.criterion])
+    alone = "allows any value" if own == "any value" else f"allows {own}"
+    return f"{prefix}set by {named}, stricter than this criterion, which alone {alone}"
+
+
+def walkthrough_text(protocol: Protocol, criterion: str | None = None) -> str:
+    """The whole walk-through as text, ending with the thresholds that decide."""
+    steps = walkthrough(protocol, criterion)
+    if not steps:
+        known = ", ".join(protocol.criteria)
+        return f"No criterion of {protocol.id} starts with '{criterion}' (criteria: {known})."
+    head = [
+        f"{protocol.spec.title} — {protocol.id} version {protocol.version}",
+        "A patient is eligible when every inclusion criterion is met and no exclusion "
+        "criterion applies; where two criteria limit the same measure, the stricter decides.",
+        "",
+    ]
+    body = "\n\n".join(step_text(protocol, s) for s in steps)
+    if criterion:
+        return "\n".join(head) + "\n" + body
+    summary = ["", "", "Thresholds that decide:"]
+    summary += [f"  {t.text()}  ({', '.join(t.deciding)})" for t in thresholds(protocol).values()]
+    return "\n".join(head) + "\n" + body + "\n".join(summary)

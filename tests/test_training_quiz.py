@@ -1,0 +1,181 @@
+"""Grading quiz answers, and scores that persist per trainee."""
+
+from __future__ import annotations
+
+import random
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from screen_bot.protocol import Protocol, load
+from screen_bot.training.cases import Case, baselines
+from screen_bot.training.ids import id_matches
+from screen_bot.training.quiz import Answer, Quiz, case_text, grade, parse_answer
+from screen_bot.training.scores import ScoreBook, progress_text
+from screen_bot.training.terminal import run_quiz
+from screen_bot.verdict import build
+
+DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
+
+
+@pytest.fixture(scope="module")
+def protocol() -> Protocol:
+    return load(DIALOG)
+
+
+@pytest.fixture(scope="module")
+def baseline(protocol: Protocol) -> dict[str, Any]:
+    pool = baselines(protocol, random.Random(1))
+    return next(b for b in pool if b.get("sex") == "male" and b.get("crcl_ml_min") is not None)
+
+
+def make_case(protocol: Protocol, baseline: dict[str, Any], **changes: Any) -> Case:
+    answers = {**baseline, **changes}
+    return Case(answers, (), tuple(changes), build(protocol, answers))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("eligible", Answer("eligible")),
+        ("  Eligible ", Answer("eligible")),
+        ("not eligible", Answer("not_eligible")),
+        ("not_eligible E3a", Answer("not_eligible", "e3a")),
+        ("NE i8e", Answer("not_eligible", "i8e")),
+        ("n, E3", Answer("not_eligible", "e3")),
+        ("E3c", Answer("not_eligible", "e3c")),
+        ("unresolved", Answer("unresolved")),
+        ("?", Answer("unresolved")),
+        ("maybe", None),
+        ("", None),
+    ],
+)
+def test_parse_answer(text: str, expected: Answer | None) -> None:
+    assert parse_answer(text) == expected
+
+
+def test_criterion_ids_match_case_insensitively_and_by_part() -> None:
+    assert id_matches("e3c", "E3c")
+    assert id_matches("E3", "E3c")
+    assert id_matches("i8", "I8d")
+    assert not id_matches("E1", "E13")
+    assert not id_matches("I1", "I10")
+    assert not id_matches("E", "E3a")
+    assert not id_matches("E3c", "E3")
+
+
+def test_eligible_case(protocol: Protocol, baseline: dict[str, Any]) -> None:
+    case = make_case(protocol, baseline, lvef_percent=60)  # exactly at E3a's limit
+    assert case.expected == "eligible"
+    assert grade(protocol, case, Answer("eligible")).correct
+    wrong = grade(protocol, case, Answer("not_eligible", "E3a"))
+    assert not wrong.correct and not wrong.verdict_correct
+    assert "The answer is ELIGIBLE" in wrong.feedback
+    assert "You named E3a LVEF < 60 %: met (lvef_percent = 60)" in wrong.feedback
+    assert not grade(protocol, case, Answer("unresolved")).correct
+
+
+def test_not_eligible_case_needs_a_failed_criterion(
+    protocol: Protocol, baseline: dict[str, Any]
+) -> None:
+    case = make_case(protocol, baseline, lvef_percent=55)  # I8e met, E3a applies
+    assert case.failed == ["E3a"]
+    for named in ("E3a", "e3a", "E3", "e3"):
+        result = grade(protocol, case, Answer("not_eligible", named))
+        assert result.correct and result.criterion_correct, named
+        assert "“Left ventricular ejection fraction (EF) <60%.”" in result.feedback
+    wrong = grade(protocol, case, Answer("not_eligible", "I8e"))
+    assert not wrong.correct and wrong.verdict_correct and wrong.criterion_correct is False
+    assert "I8e is not what failed" in wrong.feedback
+    assert "You named I8e LVEF ≥ 50 %: met" in wrong.feedback
+    missing = grade(protocol, case, Answer("not_eligible"))
+    assert not missing.correct and "name the criterion" in missing.feedback
+    assert not grade(protocol, case, Answer("eligible")).correct
+
+
+def test_any_failed_criterion_is_accepted(protocol: Protocol, baseline: dict[str, Any]) -> None:
+    case = make_case(protocol, baseline, bilirubin_x_uln=3.1)  # I8c and E5 both fail
+    assert case.failed == ["I8c", "E5"]
+    assert grade(protocol, case, Answer("not_eligible", "E5")).correct
+    assert grade(protocol, case, Answer("not_eligible", "i8c")).correct
+    assert not grade(protocol, case, Answer("not_eligible", "E6a")).correct
+
+
+def test_unresolved_case(protocol: Protocol, baseline: dict[str, Any]) -> None:
+    case = make_case(protocol, baseline, expected_survival_over_3_months=None)
+    assert case.expected == "unresolved"
+    result = grade(protocol, case, Answer("unresolved"))
+    assert result.correct
+    assert "I9 expected survival > 3 months" in result.feedback
+    assert "investigator judgment" in result.feedback
+    assert not grade(protocol, case, Answer("eligible")).correct
+
+
+def test_case_text_shows_answers_not_the_verdict(
+    protocol: Protocol, baseline: dict[str, Any]
+) -> None:
+    case = make_case(protocol, baseline, lvef_percent=55, qtc_ms=None)
+    text = case_text(protocol, case, 2, 20)
+    assert text.startswith("Case 2/20")
+    assert "lvef_percent: 55 %" in text
+    assert "qtc_ms: unknown" in text
+    assert "E3a" not in text and "NOT ELIGIBLE" not in text
+
+
+def test_scores_persist_and_weigh_the_next_quiz(protocol: Protocol, tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "scores.sqlite3"
+    book = ScoreBook(path)
+    quiz = Quiz.start(protocol, "42", count=4, seed=3, book=book)
+    answers = iter(["?"] * 4)  # "unresolved" for every case
+    output: list[str] = []
+    assert run_quiz(quiz, read=lambda _prompt: next(answers), write=output.append) == 4
+    assert output[-1].startswith(f"Score: {quiz.correct}/4")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    again = ScoreBook(path)  # a second run, a new connection
+    progress = again.progress("42", protocol.id)
+    assert (progress.quizzes, progress.answered, progress.correct) == (1, 4, quiz.correct)
+    missed = again.misses("42", protocol.id)
+    wrong = [c for c in quiz.cases if c.expected != "unresolved"]
+    assert sum(missed.values()) == sum(len(c.criteria) for c in wrong)
+    assert again.progress("someone else", protocol.id).answered == 0
+    assert f"{quiz.correct}/4 correct" in progress_text(progress)
+
+    second = Quiz.start(protocol, "42", count=2, seed=3, book=again)
+    second.submit(Answer("eligible"))
+    assert again.progress("42", protocol.id).quizzes == 2
+    assert again.progress("42", protocol.id).last_quiz == (second.correct, 1)
+
+
+def test_quiz_stops_on_end_of_input(protocol: Protocol) -> None:
+    quiz = Quiz.start(protocol, "cli", count=3, seed=1)
+    answers = iter(["eligible"])
+
+    def read(_prompt: str) -> str:
+        try:
+            return next(answers)
+        except StopIteration:
+            raise EOFError from None
+
+    output: list[str] = []
+    assert run_quiz(quiz, read=read, write=output.append) == 1
+    assert output[-1].startswith(f"Score: {quiz.correct}/1")
+
+
+def test_terminal_asks_for_the_criterion(protocol: Protocol, baseline: dict[str, Any]) -> None:
+    case = make_case(protocol, baseline, lvef_percent=55)
+    quiz = Quiz(protocol, [case], "cli", seed=0)
+    answers = iter(["huh", "not eligible", "e3"])
+    prompts: list[str] = []
+
+    def read(prompt: str) -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    output: list[str] = []
+    run_quiz(quiz, read=read, write=output.append)
+    assert prompts == ["Your verdict? ", "Your verdict? ", "Which criterion failed? "]
+    assert any(line.startswith("Please answer") for line in output)
+    assert quiz.correct == 1

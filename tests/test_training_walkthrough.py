@@ -1,0 +1,164 @@
+"""The walk-through states the thresholds that decide, derived from the rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from screen_bot.protocol import Protocol, load
+from screen_bot.training.thresholds import thresholds
+from screen_bot.training.walkthrough import walkthrough, walkthrough_text
+
+DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
+
+TOY = """
+id: toy
+title: Toy protocol
+version: "1"
+questions:
+  - {variable: dose, type: number, min: 0, max: 100, unit: mg, text: Dose?}
+  - {variable: grade, type: int, min: 0, max: 5, text: Grade?}
+  - {variable: sex, type: choice, choices: [female, male], text: Sex?}
+  - {variable: hb, type: number, min: 0, max: 25, unit: g/dL, text: Haemoglobin?}
+  - {variable: smoker, type: yes_no, text: Smoker?}
+criteria:
+  - {id: I1, kind: inclusion, label: dose at least 10, source: Dose 10 mg+., met_when: dose >= 10}
+  - {id: E1, kind: exclusion, label: dose above 20, source: Dose > 20 mg., applies_when: dose > 20}
+  - {id: I2, kind: inclusion, label: grade below 3, source: Grade below 3., met_when: grade < 3}
+  - id: I3
+    kind: inclusion
+    label: haemoglobin
+    source: Hb at least 12 (women) or 13 (men).
+    met_when: hb >= 13 or (sex == 'female' and hb >= 12)
+  - {id: E2, kind: exclusion, label: smoker, source: Current smoker., applies_when: smoker}
+"""
+
+
+@pytest.fixture(scope="module")
+def protocol() -> Protocol:
+    return load(DIALOG)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
+    path = tmp_path_factory.mktemp("dialogs") / "toy.yaml"
+    path.write_text(TOY, encoding="utf-8")
+    return load(path)
+
+
+EXPECTED = {
+    "age": "14–65 years",
+    "months_since_transplant": "≥ 2 months",
+    "ecog": "≤ 2",  # ECOG < 3 on an int
+    "karnofsky": "≥ 70 %",
+    "ast_x_uln": "≤ 3 × ULN",
+    "alt_x_uln": "≤ 3 × ULN",
+    "bilirubin_x_uln": "≤ 2 × ULN",  # I8c ≤ 2 is stricter than E5 > 3
+    "creatinine_x_uln": "≤ 2 × ULN",  # E6a is stricter than I8d's "or"
+    "crcl": "≥ 50 mL/min",  # E6b
+    "lvef_percent": "≥ 60 %",  # E3a < 60 is stricter than I8e ≥ 50
+}
+
+
+@pytest.mark.parametrize(("name", "passing"), EXPECTED.items())
+def test_deciding_threshold_of_every_numeric_measure(
+    protocol: Protocol, name: str, passing: str
+) -> None:
+    assert thresholds(protocol)[name].passing == {"": passing}
+
+
+def test_qtc_depends_on_sex(protocol: Protocol) -> None:
+    qtc = thresholds(protocol)["qtc_ms"]
+    assert qtc.passing == {"sex = female": "≤ 470 ms", "sex = male": "≤ 450 ms"}
+    assert qtc.deciding == ("E3c",)
+
+
+def test_no_other_numeric_measure_is_compared(protocol: Protocol) -> None:
+    assert set(thresholds(protocol)) == {*EXPECTED, "qtc_ms"}
+
+
+@pytest.mark.parametrize(
+    ("name", "deciding", "looser", "looser_allows"),
+    [
+        ("lvef_percent", ("E3a",), "I8e", "≥ 50 %"),
+        ("bilirubin_x_uln", ("I8c",), "E5", "≤ 3 × ULN"),
+        ("creatinine_x_uln", ("E6a",), "I8d", "any value"),
+        ("crcl", ("E6b",), "I8d", "any value"),
+    ],
+)
+def test_the_stricter_criterion_decides(
+    protocol: Protocol, name: str, deciding: tuple[str, ...], looser: str, looser_allows: str
+) -> None:
+    threshold = thresholds(protocol)[name]
+    assert threshold.deciding == deciding
+    assert threshold.own[looser] == {"": looser_allows}
+
+
+def test_alt_is_set_by_inclusion_and_exclusion_alike(protocol: Protocol) -> None:
+    assert thresholds(protocol)["alt_x_uln"].deciding == ("I8b", "E5")
+
+
+def test_creatinine_criterion_is_decided_by_both_exclusions(protocol: Protocol) -> None:
+    (step,) = walkthrough(protocol, "I8d")
+    assert step.together == "creatinine_x_uln ≤ 2 × ULN and crcl ≥ 50 mL/min"
+    assert step.implied_by == ("E6a", "E6b")
+
+
+def test_lvef_inclusion_is_implied_by_the_exclusion(protocol: Protocol) -> None:
+    (step,) = walkthrough(protocol, "I8e")
+    assert step.together == "lvef_percent ≥ 60 %"
+    assert step.implied_by == ("E3a",)
+    (e3a,) = walkthrough(protocol, "E3a")
+    assert e3a.implied_by == ()
+
+
+def test_every_numeric_criterion_says_what_decides(protocol: Protocol) -> None:
+    text = walkthrough_text(protocol)
+    for step in walkthrough(protocol):
+        numeric = any(
+            c.variable in thresholds(protocol) for c in protocol.rules[step.criterion].comparisons
+        )
+        assert bool(step.decides) == numeric, step.criterion
+    for line in [
+        "What decides: age 14–65 years",
+        "What decides: months_since_transplant ≥ 2 months",
+        "What decides: ecog ≤ 2",
+        "What decides: karnofsky ≥ 70 %",
+        "What decides: ast_x_uln ≤ 3 × ULN",
+        "What decides: alt_x_uln ≤ 3 × ULN",
+        "What decides: bilirubin_x_uln ≤ 2 × ULN",
+        "What decides: creatinine_x_uln ≤ 2 × ULN and crcl ≥ 50 mL/min",
+        "What decides: lvef_percent ≥ 60 %",
+        "What decides: qtc_ms ≤ 470 ms if sex = female; ≤ 450 ms if sex = male",
+        "What decides: alt_x_uln ≤ 3 × ULN and bilirubin_x_uln ≤ 2 × ULN",
+    ]:
+        assert line in text
+
+
+def test_each_step_quotes_the_protocol_and_the_questions(protocol: Protocol) -> None:
+    steps = walkthrough(protocol)
+    assert [s.criterion for s in steps] == list(protocol.criteria)
+    text = walkthrough_text(protocol)
+    for step in steps:
+        criterion = protocol.criteria[step.criterion]
+        assert step.source == criterion.source
+        assert f"“{criterion.source}”" in text
+        read = {v for n in protocol.rules[step.criterion].names for v in protocol.inputs_of(n)}
+        assert {a.variable for a in step.asked} == read
+        for asked in step.asked:
+            assert asked.text == protocol.questions[asked.variable].text
+
+
+def test_criterion_filter_matches_parts_not_longer_numbers(protocol: Protocol) -> None:
+    assert [s.criterion for s in walkthrough(protocol, "I1")] == ["I1"]
+    assert [s.criterion for s in walkthrough(protocol, "e3")] == ["E3a", "E3b", "E3c", "E3d", "E3e"]
+    assert "No criterion of blina-dli starts with 'X9'" in walkthrough_text(protocol, "X9")
+
+
+def test_any_protocol_gets_its_thresholds_from_its_rules(toy: Protocol) -> None:
+    found = thresholds(toy)
+    assert found["dose"].passing == {"": "10–20 mg"}
+    assert found["dose"].deciding == ("I1", "E1")  # each sets one side
+    assert found["grade"].passing == {"": "≤ 2"}
+    assert found["hb"].passing == {"sex = female": "≥ 12 g/dL", "sex = male": "≥ 13 g/dL"}
