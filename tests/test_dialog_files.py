@@ -295,11 +295,6 @@ def test_load_raises_dialog_file_error_with_problems(tmp_path: Path, name: str) 
 
 
 @pytest.mark.parametrize(("name", "condition"), UNSATISFIABLE_NOT_CAUGHT)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: protocol._Checker._satisfiable treats an unknown result as satisfiable "
-    "(`is not False`), so a `when` that no known answer can make true is accepted",
-)
 def test_unsatisfiable_when_is_reported(tmp_path: Path, name: str, condition: str) -> None:
     broken = Broken(
         name,
@@ -316,11 +311,6 @@ def test_unsatisfiable_when_is_reported(tmp_path: Path, name: str, condition: st
     the_problem(path, line, broken)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a `when` reading a derived value ('crcl') is reported as an 'unknown name' "
-    "with the fix \"did you mean 'crcl'?\", i.e. the very name that was written",
-)
 def test_when_reading_a_derived_value_gets_a_useful_fix(tmp_path: Path) -> None:
     broken = Broken(
         "when-reads-derived",
@@ -338,10 +328,6 @@ def test_when_reading_a_derived_value_gets_a_useful_fix(tmp_path: Path) -> None:
     assert "did you mean 'crcl'" not in problem.fix
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a `when` reading its own question gets the fix \"move 'age' after 'age'\"",
-)
 def test_when_reading_its_own_question_gets_a_useful_fix(tmp_path: Path) -> None:
     broken = Broken(
         "when-reads-itself",

@@ -18,7 +18,7 @@ UNKNOWN_WORDS = frozenset(
 YES_WORDS = frozenset({"yes", "y", "true", "1"})
 NO_WORDS = frozenset({"no", "n", "false", "0"})
 _NUMBER = re.compile(
-    r"^(?P<value>[+-]?\d+(?:[.,]\d+)?|[+-]?[.,]\d+)"
+    r"^(?P<value>[+-]?\d+(?:[.,]\d*)?|[+-]?[.,]\d+)"
     r"(?:\s*/\s*(?P<uln>\d+(?:[.,]\d+)?))?\s*(?P<unit>.*)$"
 )
 _ULN_UNITS = {"x", "×", "xuln", "×uln", "uln", "timesuln"}

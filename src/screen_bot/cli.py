@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -13,11 +14,12 @@ import typer
 from .adapters.terminal import chat as terminal_chat
 from .batch import detect_format, read_rows
 from .catalog import Catalog, ProtocolNotFound
-from .log_cli import AnswerKeepingEngine, batch_log, open_log
+from .log_cli import batch_log, open_log
 from .protocol import DialogFileError, iter_dialog_files, load
 from .render import verdict_text
+from .session import REFERRAL_PATTERN, Session
 from .settings import Settings
-from .verdict import build
+from .verdict import Verdict, build
 
 app = typer.Typer(
     help="Pre-screen patients against clinical-trial protocols: in the terminal, in batch, "
@@ -62,12 +64,22 @@ def chat(
     ] = None,
 ) -> None:
     """Screen one patient in the terminal, one question at a time; log the verdict."""
-    engine = AnswerKeepingEngine(catalog().engine(protocol))
+    if referral is not None and not re.match(REFERRAL_PATTERN, referral):
+        raise fail(
+            "--referral must be a short code such as R-0423 (letters, digits, . _ / -; "
+            "no spaces, at most 32 characters), never a name"
+        )
+    engine = catalog().engine(protocol)
+    numbers: list[int] = []
     with open_log() as log:  # opened first: a log that cannot be written fails before question 1
-        verdict = terminal_chat(engine, referral=referral)
-        if verdict is not None:
-            record = log.append(verdict, channel="cli", coordinator="cli", answers=engine.answers)
-            typer.echo(f"Screening log: record {record.number}.")
+
+        def record(verdict: Verdict, session: Session) -> None:  # before the verdict is shown
+            entry = log.append(verdict, channel="cli", coordinator="cli", answers=session.values())
+            numbers.append(entry.number)
+
+        verdict = terminal_chat(engine, referral=referral, on_verdict=record)
+    if numbers:
+        typer.echo(f"Screening log: record {numbers[0]}.")
     raise typer.Exit(0 if verdict is not None else 1)
 
 

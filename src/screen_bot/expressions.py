@@ -168,13 +168,17 @@ class _Collector:
 
     def _compare(self, node: ast.Compare) -> Compiled:
         operands = [node.left, *node.comparators]
+        for op in node.ops:
+            if type(op) not in _COMPARE:
+                name = {ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not"}
+                raise ExpressionError(
+                    f"operator '{name.get(type(op), type(op).__name__)}' in "
+                    f"{ast.unparse(node)!r} is not allowed",
+                    "use < <= > >= == != joined by and / or",
+                )
         compiled = [self.compile(o, boolean_context=False) for o in operands]
         steps = []
         for index, op in enumerate(node.ops):
-            if type(op) not in _COMPARE:
-                raise ExpressionError(
-                    f"operator {ast.unparse(node)!r} is not allowed", "use < <= > >= == !="
-                )
             steps.append((index, _COMPARE[type(op)]))
             self._record(operands[index], op, operands[index + 1])
 

@@ -10,11 +10,10 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from .engine import Engine
 from .screening_log import (
     LogCorrupt,
     LogWriter,
@@ -24,9 +23,7 @@ from .screening_log import (
     write_csv,
     write_jsonl,
 )
-from .session import Session
 from .settings import Settings
-from .verdict import Verdict
 
 log_app = typer.Typer(
     help="The screening log (ICH E6 8.3.20): one record per finished screening, no patient "
@@ -76,21 +73,6 @@ def batch_log(enabled: bool) -> Iterator[LogWriter | None]:
     with open_log() as log, log.writer(channel="batch", coordinator="cli") as writer:
         yield writer
     typer.echo(f"screening log: {writer.written} records appended", err=True)
-
-
-class AnswerKeepingEngine(Engine):
-    """The shared engine, also keeping the answers behind the last verdict it gave.
-
-    The terminal dialog returns only the verdict; the log needs the answers too.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.__dict__.update(engine.__dict__)  # share the protocol and its one Machine
-        self.answers: dict[str, Any] = {}
-
-    def verdict(self, session: Session, screened_on: date | None = None) -> Verdict:
-        self.answers = session.values()
-        return super().verdict(session, screened_on)
 
 
 @log_app.command()

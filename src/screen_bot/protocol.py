@@ -6,6 +6,7 @@ returns a :class:`Protocol` or raises :class:`DialogFileError` listing all probl
 
 from __future__ import annotations
 
+import ast
 import difflib
 import hashlib
 import itertools
@@ -265,12 +266,7 @@ class _Checker:
                 if expr is not None:
                     later = [n for n in expr.names if n not in asked_before]
                     for name in sorted(later):
-                        if name in self.variables:
-                            fix = f"move '{q.variable}' after '{name}', or drop '{name}' from when"
-                            msg = f"condition of '{q.variable}' reads '{name}', asked after it"
-                        else:
-                            fix = self._suggest(name)
-                            msg = f"condition of '{q.variable}' reads unknown name '{name}'"
+                        msg, fix = self._misplaced(q.variable, name)
                         self.problem(("questions", index, "when"), msg, fix)
                     if not later:
                         self._types(("questions", index, "when"), expr)
@@ -283,6 +279,25 @@ class _Checker:
                         compiled[q.variable] = expr
             asked_before.append(q.variable)
         return compiled
+
+    def _misplaced(self, variable: str, name: str) -> tuple[str, str]:
+        """Why a condition of ``variable`` may not read ``name``, and what to do instead."""
+        prefix = f"condition of '{variable}' reads"
+        if name == variable:
+            return f"{prefix} its own answer", "a condition reads only questions asked before it"
+        if name in self.variables:
+            return (
+                f"{prefix} '{name}', asked after it",
+                f"move '{variable}' after '{name}', or drop '{name}' from when",
+            )
+        derived = {d.name: d for d in self.spec.derived}
+        if name in derived:
+            sources = [derived[name].measured, *derived[name].inputs.values()]
+            return (
+                f"{prefix} the derived value '{name}'",
+                f"read the questions it comes from instead: {', '.join(filter(None, sources))}",
+            )
+        return f"{prefix} unknown name '{name}'", self._suggest(name)
 
     def _rules(self) -> dict[str, Expression]:
         compiled: dict[str, Expression] = {}
@@ -333,8 +348,20 @@ class _Checker:
             if q is not None and q.type != "yes_no":
                 self.problem(
                     loc,
-                    f"'{name}' is a {q.type} answer used as yes/no",
+                    f"'{name}' is a {q.type.replace('_', '/')} answer used as yes/no",
                     f"compare it, e.g. '{name} == ...' or '{name} >= ...'",
+                )
+        for comparison in expr.comparisons:
+            q = self.variables.get(comparison.variable)
+            if (
+                q is not None
+                and q.type in ("choice", "yes_no")
+                and comparison.op not in (ast.Eq, ast.NotEq)
+            ):
+                self.problem(
+                    loc,
+                    f"'{comparison.describe()}' orders a {q.type} answer",
+                    f"compare '{comparison.variable}' with == or !=",
                 )
         for name, constant in expr.constants:
             q = self.variables.get(name)
@@ -360,11 +387,11 @@ class _Checker:
                 )
 
     def _satisfiable(self, expr: Expression) -> bool:
-        """Try every value that could matter for the names a condition reads."""
+        """True when some answers (known or unknown) make the condition true."""
         domains = [self._domain(name, expr) for name in sorted(expr.names)]
         names = sorted(expr.names)
         for values in itertools.product(*domains):
-            if expr.evaluate(dict(zip(names, values, strict=True))) is not False:
+            if expr.evaluate(dict(zip(names, values, strict=True))) is True:
                 return True
         return False
 
@@ -374,9 +401,13 @@ class _Checker:
             return [True, False, None]
         if q.type == "choice":
             return [*(q.choices or []), None]
-        points = {q.min, q.max} | {c for n, c in expr.constants if n == name}
-        points |= {p + d for p in list(points) for d in (-1, 1)}
-        return [*sorted(p for p in points if p is not None), None]
+        low, high = q.min, q.max
+        assert low is not None and high is not None  # the schema requires both
+        marks = sorted({low, high} | {c for n, c in expr.constants if n == name})
+        points = {m + d for m in marks for d in (-1, 0, 1)}
+        if q.type == "number":  # between any two thresholds, e.g. 59.5 < x < 60
+            points |= {(a + b) / 2 for a, b in itertools.pairwise(marks)}
+        return [*sorted(p for p in points if low <= p <= high), None]
 
     def _suggest(self, name: str) -> str:
         names = list(self.variables) + [d.name for d in self.spec.derived]

@@ -87,6 +87,8 @@ def verdict_text(verdict: Verdict) -> str:
             f"({'investigator judgment' if item.kind == 'judgment' else 'missing data'})"
             for item in verdict.open_items
         ]
+    if verdict.estimated:
+        lines.append(f"Estimated (calculated, not measured): {', '.join(verdict.estimated)}")
     lines.append(
         f"verdict: {verdict.verdict} · protocol {verdict.protocol.id} version "
         f"{verdict.protocol.version} ({verdict.protocol.sha256[:12]}) · screened "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -54,6 +54,7 @@ class Verdict(BaseModel):
     verdict: VerdictValue
     reasons: list[Reason] = []
     open_items: list[OpenItem] = []
+    estimated: list[str] = []  # derived values that were calculated (e.g. crcl), not measured
     protocol: ProtocolRef
     screened_on: date
 
@@ -74,7 +75,7 @@ def build(
     referral: str | None = None,
     screened_on: date | None = None,
 ) -> Verdict:
-    screened_on = screened_on or date.today()
+    screened_on = screened_on or datetime.now(UTC).date()
     outcomes = evaluate(protocol, answers)
     value = decide(outcomes)
     reasons = [_reason(protocol, o, screened_on) for o in outcomes if o.status == "failed"]
@@ -94,6 +95,7 @@ def build(
         verdict=value,
         reasons=reasons,
         open_items=open_items,
+        estimated=sorted({name for o in outcomes for name in o.estimated}),
         protocol=ProtocolRef.of(protocol),
         screened_on=screened_on,
     )

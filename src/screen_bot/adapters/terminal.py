@@ -21,8 +21,12 @@ def chat(
     read: Callable[[str], str] = input,
     write: Callable[[str], None] = print,
     referral: str | None = None,
+    on_verdict: Callable[[Verdict, Session], None] | None = None,
 ) -> Verdict | None:
-    """Run one screening; return its verdict, or None when the user quits."""
+    """Run one screening; return its verdict, or None when the user quits.
+
+    ``on_verdict`` (e.g. the screening log) runs before the verdict is shown.
+    """
     session: Session = engine.start(referral)
     write(f"{engine.protocol.spec.title} (version {engine.protocol.version})")
     write("Pre-screen only: the investigator confirms eligibility. Never type patient names.")
@@ -54,6 +58,8 @@ def chat(
         except AnswerError as err:
             write(str(err))
     verdict = engine.verdict(session)
+    if on_verdict is not None:
+        on_verdict(verdict, session)
     write("")
     write(verdict_text(verdict))
     return verdict
