@@ -26,6 +26,7 @@ class RecordingRequest(BaseRequest):
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self.uploads: list[tuple[str, dict[str, Any]]] = []
         self._ids = itertools.count(1000)
 
     @property
@@ -68,10 +69,15 @@ class RecordingRequest(BaseRequest):
                 message["reply_markup"] = params["reply_markup"]
             self.messages[(chat_id, message["message_id"])] = message
             return message
+        if endpoint in ("sendPhoto", "sendDocument"):
+            self.uploads.append((endpoint, params))
+            return self._answer("sendMessage", {**params, "text": params.get("caption", "")})
         if endpoint in ("editMessageText", "editMessageReplyMarkup"):
             key = (int(params["chat_id"]), int(params["message_id"]))
             message = dict(self.messages[key])
             message.pop("reply_markup", None)
+            if params.get("reply_markup"):
+                message["reply_markup"] = params["reply_markup"]
             if "text" in params:
                 message["text"] = params["text"]
             message["edit_date"] = int(time.time())

@@ -12,10 +12,14 @@ from telegram.ext import Application
 from telegram.request import BaseRequest
 
 from ...catalog import Catalog, ProtocolNotFound
+from ...screening_log import ScreeningLog
 from ...settings import Settings
 from ...store import Store
+from ...training.scores import ScoreBook
 from .bot import ScreeningBot
+from .records import RecordHandlers
 from .retry import RetryingRateLimiter
+from .training import TrainingHandlers
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
@@ -34,11 +38,16 @@ def build_application(
     catalog: Catalog,
     store: Store,
     *,
+    screening_log: ScreeningLog | None = None,
+    score_book: ScoreBook | None = None,
     on_verdict: Any = None,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
 ) -> tuple[Application, ScreeningBot]:
+    """The Application with every handler; the log and score book add their commands."""
     assert settings.telegram_bot_token is not None
+    if on_verdict is None and screening_log is not None:
+        on_verdict = screening_log.append
     screening_bot = ScreeningBot(settings, catalog, store, on_verdict)
     builder = (
         Application.builder()
@@ -55,6 +64,11 @@ def build_application(
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     application = builder.build()
+    # Added first: their button handlers match their own data before the screening's.
+    if score_book is not None:
+        TrainingHandlers(catalog, score_book).add_handlers(application)
+    if screening_log is not None:
+        RecordHandlers(screening_log, store).add_handlers(application)
     screening_bot.add_handlers(application)
     return application, screening_bot
 
@@ -62,7 +76,6 @@ def build_application(
 def run(
     settings: Settings,
     *,
-    on_verdict: Any = None,
     webhook_url: str | None = None,
     listen: str = "127.0.0.1",
     port: int = 8443,
@@ -73,7 +86,14 @@ def run(
     if not catalog.protocols:
         raise ProtocolNotFound(f"no valid dialog file in {catalog.directory}")
     store = Store(settings.database)
-    application, _ = build_application(settings, catalog, store, on_verdict=on_verdict)
+    screening_log = ScreeningLog(settings.database)
+    application, _ = build_application(
+        settings,
+        catalog,
+        store,
+        screening_log=screening_log,
+        score_book=ScoreBook(settings.database),
+    )
     logging.getLogger(__name__).info(
         "screen-bot starting (%s), %d protocol(s), %d authorised user(s)",
         "webhook" if webhook_url else "polling",
@@ -97,3 +117,4 @@ def run(
     else:
         application.run_polling(allowed_updates=ALLOWED_UPDATES, bootstrap_retries=5)
     store.close()
+    screening_log.close()

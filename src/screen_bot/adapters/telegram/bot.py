@@ -131,7 +131,7 @@ class ScreeningBot:
         if refusal is None:
             return
         if update.callback_query is not None:
-            await _answer_query(update.callback_query, refusal, show_alert=True)
+            await answer_query(update.callback_query, refusal, show_alert=True)
         elif update.effective_message is not None and (
             chat.type == ChatType.PRIVATE or _is_command(update.effective_message)
         ):
@@ -301,7 +301,7 @@ class ScreeningBot:
         query = update.callback_query
         press = decode(query.data)
         if press is None:
-            await _answer_query(query, say.FORGED)
+            await answer_query(query, say.FORGED)
             return
         chat_id = update.effective_chat.id
         async with self._locks[chat_id]:
@@ -315,24 +315,24 @@ class ScreeningBot:
             elif session.step != press.step:
                 problem = say.STALE
             if problem is not None:
-                await _answer_query(query, problem)
+                await answer_query(query, problem)
                 if problem == say.GONE and query.message is not None:
                     await self._edit(context, chat_id, query.message.message_id, None)
                 return
             engine = self._engine_for(session)
             question = engine.question(session) if engine else None
             if engine is None or question is None:
-                await _answer_query(query, say.GONE)
+                await answer_query(query, say.GONE)
                 return
             if press.code == BACK:
-                await _answer_query(query)
+                await answer_query(query)
                 await self._go_back(context, chat_id, engine, session)
                 return
             valid, value = _button_value(question, press.code)
             if not valid:
-                await _answer_query(query, say.FORGED)
+                await answer_query(query, say.FORGED)
                 return
-            await _answer_query(query)
+            await answer_query(query)
             message_id = query.message.message_id if query.message else None
             await self._answer(context, chat_id, engine, session, value, message_id)
 
@@ -453,7 +453,7 @@ def _button_value(question: Question, code: str) -> tuple[bool, Any]:
     )
 
 
-async def _answer_query(query: CallbackQuery, text: str | None = None, **kwargs: Any) -> None:
+async def answer_query(query: CallbackQuery, text: str | None = None, **kwargs: Any) -> None:
     """Answer a button press at once; a failure to answer must not stop the dialog."""
     try:
         await query.answer(text, **kwargs)

@@ -27,6 +27,13 @@ COMMANDS = [
     ("list", "your unfinished screenings"),
     ("resume", "continue one: /resume R-0423"),
     ("protocols", "the protocols I know"),
+    ("log", "your recent finished screenings"),
+    ("stats", "screening counts and failures by criterion, as a chart"),
+    ("forget", "delete your unfinished screenings"),
+    ("learn", "walk through a protocol's criteria: /learn [criterion]"),
+    ("quiz", "practise on generated cases"),
+    ("progress", "your quiz record"),
+    ("flow", "the screening flow as a picture"),
     ("help", "how to use me"),
 ]
 HELP = (

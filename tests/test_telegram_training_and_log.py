@@ -1,0 +1,125 @@
+"""/log, /stats, /forget, /learn, /quiz, /progress and /flow in a chat (offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from screen_bot.adapters.telegram.app import build_application
+from screen_bot.catalog import Catalog
+from screen_bot.screening_log import ScreeningLog
+from screen_bot.settings import Settings, default_dialogs_dir
+from screen_bot.store import Store
+from screen_bot.training.flow import missing_for_images
+from screen_bot.training.scores import ScoreBook
+from telegram_offline import Chat, RecordingRequest
+from test_telegram_transcript import COORDINATOR, OTHER, TOKEN
+
+
+@pytest.fixture
+async def setup(tmp_path: Path):
+    settings = Settings(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        SCREEN_BOT_ALLOWED_USERS=f"{COORDINATOR},{OTHER}",
+        SCREEN_BOT_DATA_DIR=tmp_path,
+        SCREEN_BOT_DIALOGS_DIR=default_dialogs_dir(),
+    )
+    store, log = Store(settings.database), ScreeningLog(settings.database)
+    request = RecordingRequest()
+    application, _ = build_application(
+        settings,
+        Catalog(settings.dialogs_dir),
+        store,
+        screening_log=log,
+        score_book=ScoreBook(settings.database),
+        request=request,
+        get_updates_request=RecordingRequest(),
+    )
+    await application.initialize()
+    yield application, request, store, log
+    await application.shutdown()
+    store.close()
+    log.close()
+
+
+async def test_finished_chat_screening_is_logged_and_listed(setup) -> None:
+    application, request, store, log = setup
+    chat = Chat(application, request, COORDINATOR)
+    await chat.send("/screen R-0423")
+    await chat.send("70")  # I1 fails: the screening ends and is logged
+    (record,) = list(log.records())
+    assert (record.channel, record.coordinator, record.referral) == ("telegram", "111", "R-0423")
+    assert [r.criterion for r in record.reasons] == ["I1"] and record.answers == {"age": 70}
+    await chat.send("/log")
+    assert "R-0423" in chat.last_text() and "not_eligible (I1)" in chat.last_text()
+    other = Chat(application, request, OTHER)
+    await other.send("/log")
+    assert "no finished screenings" in other.last_text()
+
+
+async def test_stats_sends_a_chart(setup) -> None:
+    application, request, _, _ = setup
+    chat = Chat(application, request, COORDINATOR)
+    await chat.send("/stats")
+    assert "No screenings" in chat.last_text()
+    await chat.send("/screen")
+    await chat.send("70")
+    await chat.send("/stats")
+    ((method, params),) = request.uploads
+    assert method == "sendPhoto" and "1 patients screened" in params["caption"]
+    assert "I1" in chat.last_text()
+
+
+async def test_forget_deletes_only_own_unfinished_screenings(setup) -> None:
+    application, request, store, log = setup
+    mine, theirs = Chat(application, request, COORDINATOR), Chat(application, request, OTHER)
+    await mine.send("/screen A-1")
+    await mine.send("42")
+    await mine.send("/screen A-2")
+    await theirs.send("/screen B-1")
+    await mine.send("/screen A-3")
+    await mine.send("70")  # finished: in the log, not forgettable
+    await mine.send("/forget")
+    assert "Deleted 2 unfinished screenings" in mine.last_text()
+    assert store.list(COORDINATOR) == []
+    assert [o.referral for o in store.list(OTHER)] == ["B-1"]
+    assert len(list(log.records())) == 1
+
+
+async def test_learn_steps_through_criteria_with_deciding_threshold(setup) -> None:
+    application, request, _, _ = setup
+    chat = Chat(application, request, COORDINATOR)
+    await chat.send("/learn I8e")
+    assert "I8e" in chat.last_text() and "lvef_percent ≥ 60" in chat.last_text()
+    await chat.send("/learn")
+    assert chat.last_text().startswith("I1 ")
+    await chat.tap("Next ▶")
+    assert chat.last_text().startswith("I2 ")
+
+
+async def test_quiz_by_buttons_grades_and_keeps_progress(setup) -> None:
+    application, request, _, _ = setup
+    chat = Chat(application, request, COORDINATOR)
+    await chat.send("/quiz 7")
+    assert "seed 7" in chat.messages()[-2]["text"] and chat.last_text().startswith("Case 1/20")
+    for _ in range(20):
+        await chat.tap("Eligible")
+    assert chat.last_text().startswith("Score: ")
+    await chat.send("/progress")
+    assert "20" in chat.last_text()
+    await chat.send("/quiz 7")
+    await chat.tap("Not eligible…")
+    await chat.tap("E13")
+    assert chat.messages()[-2]["text"].startswith(("✓", "✗"))
+    await chat.tap("Stop quiz")
+    assert chat.last_text().startswith("Quiz stopped.")
+
+
+@pytest.mark.skipif(missing_for_images() is not None, reason=str(missing_for_images()))
+async def test_flow_sends_the_diagram(setup) -> None:
+    application, request, _, _ = setup
+    chat = Chat(application, request, COORDINATOR)
+    await chat.send("/flow")
+    ((method, params),) = request.uploads
+    assert method == "sendDocument" and "blina-dli" in params["caption"]
