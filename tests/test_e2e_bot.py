@@ -55,6 +55,9 @@ def test_full_screening_by_buttons_and_typing(fake: FakeBotApi, bot: BotProcess)
         1 for m in fake.messages(COORDINATOR) if m["text"].endswith(("→ yes", "→ no", "→ female"))
     )
     assert presses > 20 and len(fake.answered_callbacks) == presses
+    with sqlite3.connect(bot.data_dir / "screen-bot.sqlite3") as db:
+        logged = db.execute("SELECT verdict, referral, channel FROM screening_log").fetchall()
+    assert logged == [("eligible", "R-0423", "telegram")]
     log = bot.output()
     assert fake.token not in log and fake.token.split(":")[1] not in log
     assert "106 µmol/L" not in log and "R-0423" not in log
