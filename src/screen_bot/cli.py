@@ -22,6 +22,7 @@ from .settings import Settings
 from .verdict import Verdict, build
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     help="Pre-screen patients against clinical-trial protocols: in the terminal, in batch, "
     "or as a Telegram bot. A pre-screen is not an eligibility decision.",
     no_args_is_help=True,

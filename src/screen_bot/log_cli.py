@@ -26,6 +26,7 @@ from .screening_log import (
 from .settings import Settings
 
 log_app = typer.Typer(
+    rich_markup_mode="markdown",
     help="The screening log (ICH E6 8.3.20): one record per finished screening, no patient "
     "identifiers. Export it, count it, check it, purge old records.",
     no_args_is_help=True,
