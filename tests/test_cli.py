@@ -14,50 +14,13 @@ from typing import Any
 
 import pytest
 
+from patients import ELIGIBLE
+
 REPO = Path(__file__).resolve().parents[1]
 DIALOGS = REPO / "dialogs"
 DIALOG = DIALOGS / "blina-dli.yaml"
 SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
 
-ELIGIBLE: dict[str, Any] = {
-    "age": 40,
-    "sex": "female",
-    "b_all_cd19_positive": True,
-    "ph_negative": True,
-    "high_risk_features": True,
-    "months_since_transplant": 3,
-    "hematopoietic_reconstitution": True,
-    "marrow_remission": True,
-    "mrd_negative": True,
-    "ecog": 1,
-    "karnofsky": 80,
-    "gvhd_grade_3_4_history": False,
-    "active_gvhd": False,
-    "ast_x_uln": 1.0,
-    "alt_x_uln": 1.0,
-    "bilirubin_x_uln": 1.0,
-    "creatinine_x_uln": 1.0,
-    "crcl_ml_min": 90.0,
-    "lvef_percent": 65.0,
-    "qtc_ms": 420.0,
-    "arrhythmia": False,
-    "mi_past_year": False,
-    "symptomatic_cad_on_medication": False,
-    "severe_pulmonary_dysfunction": False,
-    "childbearing_potential": True,
-    "pregnant_or_lactating": False,
-    "contraception_agreed": True,
-    "hypersensitivity_to_study_drugs": False,
-    "active_infection_or_bleeding": False,
-    "vascular_event_past_year": False,
-    "psychiatric_condition_impairing_consent": False,
-    "major_surgery_past_6_weeks": False,
-    "substance_abuse": False,
-    "prior_solid_organ_transplant": False,
-    "expected_survival_over_3_months": True,
-    "other_investigator_concern": False,
-    "consent_willing": True,
-}
 TOP_KEYS = [
     "row",
     "referral",
@@ -324,13 +287,14 @@ def text_of(value: Any) -> str:
 
 # The dictionary's "asked when": with a measured CrCl, weight and serum creatinine are not
 # asked; for a woman of childbearing potential everything else is.
-ASKED = [v for v in ELIGIBLE]  # ELIGIBLE holds exactly the questions asked of this woman
+NOT_ASKED = ("weight_kg", "serum_creatinine_mg_dl")  # crcl_ml_min is known
+ASKED = [v for v in ELIGIBLE if v not in NOT_ASKED]  # the questions asked of this woman
 
 
 def dialog_order() -> list[str]:
     """The questions in the dialog file's order (their order is the project's choice)."""
     order = re.findall(r"^  - variable: (\w+)$", DIALOG.read_text(encoding="utf-8"), re.M)
-    return [v for v in order if v in ELIGIBLE]
+    return [v for v in order if v in ASKED]
 
 
 def question_texts() -> dict[str, str]:

@@ -13,7 +13,8 @@ import typer
 
 from .adapters.terminal import chat as terminal_chat
 from .batch import detect_format, read_rows
-from .catalog import Catalog, ProtocolNotFound
+from .catalog import ProtocolNotFound
+from .cli_common import ProtocolOption, catalog, fail
 from .log_cli import batch_log, open_log
 from .protocol import DialogFileError, iter_dialog_files, load
 from .render import verdict_text
@@ -30,11 +31,6 @@ app = typer.Typer(
     add_completion=False,
 )
 
-ProtocolOption = Annotated[
-    str | None,
-    typer.Option("--protocol", "-p", help="Protocol id (may be left out when there is only one)."),
-]
-
 
 class OutputFormat(StrEnum):
     json = "json"
@@ -46,15 +42,6 @@ class InputFormat(StrEnum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def catalog() -> Catalog:
-    return Catalog(Settings().dialogs_dir)
 
 
 @app.command()

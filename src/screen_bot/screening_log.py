@@ -19,11 +19,9 @@ import csv
 import hashlib
 import io
 import json
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import IO, Any, Literal, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from .store import connect
+from .store import connect, transaction
 from .verdict import OpenItem, ProtocolRef, Verdict, VerdictValue
 
 Channel = Literal["telegram", "cli", "batch"]
@@ -246,16 +244,6 @@ class ScreeningLog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
     def _head(self) -> tuple[int, str, int, str] | None:
         return self.db.execute(
             "SELECT head_number, head_hash, base_number, base_hash"
@@ -284,7 +272,7 @@ class ScreeningLog:
     def _write(self, pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Chain and insert records, moving the head, in one transaction."""
         rows = []
-        with self._transaction() as db:
+        with transaction(self.db) as db:
             head = self._head()
             if head is None:
                 raise LogCorrupt("the screening log head is missing; run 'screen-bot log verify'")
@@ -422,7 +410,7 @@ class ScreeningLog:
         verified from. Refuses (LogCorrupt) when the chain is broken: purging must not
         erase the evidence. Returns how many records were removed.
         """
-        with self._transaction() as db:
+        with transaction(self.db) as db:
             problems = self.verify()
             if problems:
                 raise LogCorrupt("the screening log is not intact: " + "; ".join(problems))

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ..catalog import Catalog
+from ..cli_common import ProtocolOption, catalog
 from ..settings import Settings
 from .flow import GraphUnavailable, image, mermaid
 from .quiz import Quiz
@@ -18,20 +18,11 @@ from .scores import ScoreBook, progress_text
 from .terminal import run_quiz
 from .walkthrough import walkthrough_text
 
-ProtocolOption = Annotated[
-    str | None,
-    typer.Option("--protocol", "-p", help="Protocol id (may be left out when there is only one)."),
-]
-
 
 class GraphFormat(StrEnum):
     mermaid = "mermaid"
     png = "png"
     svg = "svg"
-
-
-def _catalog() -> Catalog:
-    return Catalog(Settings().dialogs_dir)
 
 
 def learn(
@@ -48,7 +39,7 @@ def learn(
     'What decides' is derived from the rules: where an exclusion is stricter than the
     inclusion criterion for the same measure (LVEF ≥ 50 % vs < 60 %), the stricter one.
     """
-    typer.echo(walkthrough_text(_catalog().get(protocol), criterion))
+    typer.echo(walkthrough_text(catalog().get(protocol), criterion))
 
 
 def quiz(
@@ -72,7 +63,7 @@ def quiz(
     criteria you missed before come up more often.
     """
     book = ScoreBook(database or Settings().database)
-    chosen = _catalog().get(protocol)
+    chosen = catalog().get(protocol)
     if progress:
         typer.echo(progress_text(book.progress(trainee, chosen.id)))
         return
@@ -99,7 +90,7 @@ def graph(
     Questions in order, the conditions that skip them ('asked when …'), the early exits to
     not_eligible and the ends eligible / unresolved.
     """
-    engine = _catalog().engine(protocol)
+    engine = catalog().engine(protocol)
     if output_format == GraphFormat.mermaid:
         text = mermaid(engine)
         if output is None:
