@@ -318,3 +318,21 @@ def test_split_respects_4096_and_keeps_everything() -> None:
     parts = say.split(text)
     assert all(0 < len(p) <= 4096 for p in parts)
     assert "".join(parts).replace("\n", "") == text.replace("\n", "")
+
+
+async def test_unfinished_screenings_expire_after_the_ttl(harness: Harness) -> None:
+    from datetime import timedelta
+
+    from screen_bot.session import utc_now
+
+    engine = harness.engine
+    old, recent = engine.start("OLD-1"), engine.start("NEW-1")
+    old.updated_at = utc_now() - timedelta(hours=harness.settings.session_ttl_hours + 1)
+    harness.store.save(COORDINATOR, old, activate=False)
+    harness.store.save(COORDINATOR, recent)
+    await harness.bot.post_init(harness.application)  # expiry runs at start-up
+    await harness.bot.post_shutdown(harness.application)
+    assert [o.referral for o in harness.store.list(COORDINATOR)] == ["NEW-1"]
+    chat = harness.chat()
+    await chat.send("/resume OLD-1")
+    assert "No unfinished screening" in chat.last_text()
