@@ -224,7 +224,7 @@ async def test_back_skip_status_cancel(harness: Harness) -> None:
     await chat.tap("⬅ Back")
     assert harness.store.active(COORDINATOR).state == "b_all_cd19_positive"
     await chat.send("/status")
-    assert "1 answers so far" in chat.last_text()
+    assert "1 answer so far" in chat.last_text()
     await chat.send("/cancel")
     assert "cancelled" in chat.last_text()
     assert harness.store.active(COORDINATOR) is None

@@ -208,7 +208,7 @@ class ScreeningBot:
                     chat_id,
                     engine,
                     session,
-                    f"{answered} answers so far; this is where we are.",
+                    f"{answered} answer{'' if answered == 1 else 's'} so far; we are here.",
                 )
 
     async def back(self, update: Update, context: Context) -> None:
