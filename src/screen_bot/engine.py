@@ -15,10 +15,10 @@ from transitions import EventData, Machine
 
 from .answers import check_value, parse_text
 from .protocol import Protocol
-from .rules import applicable_questions, evaluate, first_failure
+from .rules import Context, applicable_questions, context, statuses
 from .schema import Question
 from .session import Answer, Session, utc_now
-from .verdict import Verdict, build, decide
+from .verdict import Verdict, build
 
 END_STATES = ("not_eligible", "unresolved", "eligible")
 
@@ -26,12 +26,20 @@ END_STATES = ("not_eligible", "unresolved", "eligible")
 class _Holder:
     """The transitions model while one event runs: a state and the session it belongs to."""
 
-    __slots__ = ("state", "session", "answered")
+    __slots__ = ("state", "session", "answered", "protocol", "_context")
 
-    def __init__(self, session: Session, answered: str | None = None) -> None:
+    def __init__(self, session: Session, protocol: Protocol, answered: str | None = None) -> None:
         self.state = session.state
         self.session = session
         self.answered = answered
+        self.protocol = protocol
+        self._context: Context | None = None
+
+    def context(self) -> Context:
+        """The answers as the rules see them; made once per event (they do not change in it)."""
+        if self._context is None:
+            self._context = context(self.protocol, self.session.values())
+        return self._context
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,7 @@ class _Asked:
         return self.protocol.order.index(self.variable)
 
     def __call__(self, event: EventData) -> bool:
-        return self.variable in applicable_questions(self.protocol, event.model.session.values())
+        return self.variable in event.model.context().applicable
 
 
 @dataclass(frozen=True)
@@ -64,8 +72,9 @@ class _Failed:
         answered = event.model.answered
         if answered is None:
             return False
+        ctx = event.model.context()
         reading = self.protocol.criteria_reading[answered]
-        return first_failure(self.protocol, event.model.session.values(), reading) is not None
+        return "failed" in statuses(self.protocol, ctx, reading)
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,9 @@ class _Unresolved:
     __name__ = "an answer is unknown"
 
     def __call__(self, event: EventData) -> bool:
-        return decide(evaluate(self.protocol, event.model.session.values())) == "unresolved"
+        ctx = event.model.context()
+        found = statuses(self.protocol, ctx)
+        return "failed" not in found and "unknown" in found  # verdict.decide: unresolved
 
 
 class Engine:
@@ -133,7 +144,7 @@ class Engine:
         return transitions
 
     def _fire(self, trigger: str, session: Session, answered: str | None = None) -> None:
-        holder = _Holder(session, answered)
+        holder = _Holder(session, self.protocol, answered)
         self.machine.events[trigger].trigger(holder)
         session.state = holder.state
 

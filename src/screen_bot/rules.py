@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .calculators import CALCULATORS
+from .expressions import Expression
 from .protocol import Protocol
 
 Status = Literal["met", "failed", "unknown"]
@@ -30,21 +31,66 @@ class Context:
     estimated: frozenset[str]
 
 
+@dataclass(frozen=True)
+class _Rule:
+    """A criterion's rule with what evaluating it needs, looked up once per protocol."""
+
+    evaluate: Callable[[Mapping[str, Any]], Any]
+    exclusion: bool
+    names: tuple[str, ...]  # sorted
+    inputs: dict[str, list[str]]  # name -> the answered variables it stands for
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Per-protocol constants of evaluation (the protocol is read-only)."""
+
+    always: frozenset[str]  # questions without a condition
+    conditional: tuple[tuple[str, Expression, bool], ...]  # (question, when, reads only earlier)
+    rules: dict[str, _Rule]
+
+    @classmethod
+    def of(cls, protocol: Protocol) -> _Plan:
+        conditional = []
+        for index, variable in enumerate(protocol.order):
+            if (condition := protocol.when.get(variable)) is not None:
+                earlier = condition.names <= set(protocol.order[:index])
+                conditional.append((variable, condition, earlier))
+        rules = {
+            cid: _Rule(
+                expr.evaluate,
+                protocol.criteria[cid].kind == "exclusion",
+                tuple(sorted(expr.names)),
+                {name: protocol.inputs_of(name) for name in expr.names},
+            )
+            for cid, expr in protocol.rules.items()
+            if cid in protocol.criteria
+        }
+        return cls(frozenset(protocol.order) - protocol.when.keys(), tuple(conditional), rules)
+
+
+def _plan(protocol: Protocol) -> _Plan:
+    """The protocol's plan, made once and kept on it the way its cached properties are."""
+    plan = protocol.__dict__.get("_rules_plan")
+    if plan is None:
+        plan = protocol.__dict__["_rules_plan"] = _Plan.of(protocol)
+    return plan
+
+
 def applicable_questions(protocol: Protocol, answers: Mapping[str, Any]) -> frozenset[str]:
     """Questions whose condition does not rule them out, given the answers.
 
     A question is applicable when every question its condition reads is applicable and
     the condition is true *or unknown* (an unknown sex still asks about pregnancy).
     """
-    applicable: set[str] = set()
-    visible: dict[str, Any] = {}
-    for variable in protocol.order:
-        condition = protocol.when.get(variable)
-        if condition is None or (
-            condition.names <= applicable and condition.evaluate(visible) is not False
-        ):
+    plan = _plan(protocol)
+    applicable = set(plan.always)
+    # A condition reads only earlier questions (else it can never hold), whose applicability
+    # is settled by then; and it reads only its names, all applicable: answers stand in for
+    # the applicable answers so far.
+    for variable, condition, earlier in plan.conditional:
+        if earlier and condition.names <= applicable and condition.evaluate(answers) is not False:
             applicable.add(variable)
-            visible[variable] = answers.get(variable)
     return frozenset(applicable)
 
 
@@ -66,39 +112,57 @@ def context(protocol: Protocol, answers: Mapping[str, Any]) -> Context:
     return Context(env, applicable, frozenset(estimated))
 
 
-def outcome(protocol: Protocol, criterion_id: str, ctx: Context) -> Outcome:
-    criterion = protocol.criteria[criterion_id]
-    expr = protocol.rules[criterion_id]
-    result = expr.evaluate(ctx.env)
-    if criterion.kind == "exclusion" and result is not None:
+def statuses(protocol: Protocol, ctx: Context, criteria: list[str] | None = None) -> list[Status]:
+    """Each criterion's ``outcome(...).status`` without the details (all when None)."""
+    rules, env = _plan(protocol).rules, ctx.env
+    wanted = protocol.criteria if criteria is None else criteria
+    return [_status(rules[cid], env) for cid in wanted]
+
+
+def _status(rule: _Rule, env: Mapping[str, Any]) -> Status:
+    result = rule.evaluate(env)
+    if rule.exclusion and result is not None:
         result = not result
-    status: Status = "unknown" if result is None else ("met" if result else "failed")
-    values = {n: ctx.env[n] for n in sorted(expr.names) if ctx.env.get(n) is not None}
+    return "unknown" if result is None else ("met" if result else "failed")
+
+
+def outcome(protocol: Protocol, criterion_id: str, ctx: Context) -> Outcome:
+    return _outcome(criterion_id, _plan(protocol).rules[criterion_id], ctx)
+
+
+def _outcome(criterion_id: str, rule: _Rule, ctx: Context) -> Outcome:
+    env = ctx.env
+    status = _status(rule, env)
+    values = {n: v for n in rule.names if (v := env.get(n)) is not None}
     open_variables: list[str] = []
     if status == "unknown":
-        for name in sorted(expr.names):
-            if ctx.env.get(name) is None:
+        for name in rule.names:
+            if env.get(name) is None:
                 open_variables += [
                     v
-                    for v in protocol.inputs_of(name)
-                    if v in ctx.applicable and ctx.env.get(v) is None and v not in open_variables
+                    for v in rule.inputs[name]
+                    if v in ctx.applicable and env.get(v) is None and v not in open_variables
                 ]
-    estimated = tuple(sorted(n for n in expr.names if n in ctx.estimated))
+    estimated: tuple[str, ...] = ()
+    if not ctx.estimated.isdisjoint(rule.names):
+        estimated = tuple(n for n in rule.names if n in ctx.estimated)
     return Outcome(criterion_id, status, values, estimated, tuple(open_variables))
 
 
 def evaluate(protocol: Protocol, answers: Mapping[str, Any]) -> list[Outcome]:
     """Every criterion's outcome, in the order of the dialog file."""
     ctx = context(protocol, answers)
-    return [outcome(protocol, cid, ctx) for cid in protocol.criteria]
+    rules = _plan(protocol).rules
+    return [_outcome(cid, rules[cid], ctx) for cid in protocol.criteria]
 
 
 def first_failure(
     protocol: Protocol, answers: Mapping[str, Any], criteria: list[str] | None = None
 ) -> str | None:
     """The first failed criterion among ``criteria`` (all when None), or None."""
-    ctx = context(protocol, answers)
+    env = context(protocol, answers).env
+    rules = _plan(protocol).rules
     for cid in protocol.criteria if criteria is None else criteria:
-        if outcome(protocol, cid, ctx).status == "failed":
+        if _status(rules[cid], env) == "failed":
             return cid
     return None
