@@ -1,0 +1,116 @@
+"""1. Batch screening: ``screen-bot screen --format json`` beside ``json.loads`` per line.
+
+Each measurement is a child process of its own (started by a small launcher, see
+common.run_child): wall time includes its start-up; peak RSS is that child's alone.
+Throughput is the best of the rounds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import timeit
+from pathlib import Path
+from typing import Any
+
+from screen_bot.batch import read_rows
+from screen_bot.verdict import build
+
+from .common import PYTHON, SCREEN_BOT, Figure, run_child
+from .patients import protocol, write_jsonl
+
+PARSE_ONLY = (
+    "import json, sys\n"
+    "with open(sys.argv[1], encoding='utf-8') as f:\n"
+    "    for line in f:\n"
+    "        json.loads(line)\n"
+)
+
+
+def screen(path: Path, log: Path) -> tuple[float, int]:
+    return run_child([SCREEN_BOT, "screen", str(path), "--format", "json"], log)
+
+
+def parse(path: Path, log: Path) -> tuple[float, int]:
+    return run_child([PYTHON, "-c", PARSE_ONLY, str(path)], log)
+
+
+def breakdown(path: Path, rows: int = 2_000) -> dict[str, float]:
+    """In-process µs per row of each stage of the CLI's loop (best of 3), to see where it goes."""
+    proto = protocol()
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
+    typed = list(read_rows(io.StringIO("".join(lines)), proto, "jsonl"))
+    verdicts = [build(proto, r.answers, referral=r.referral) for r in typed]
+    stages = {
+        "json.loads": lambda: [json.loads(line) for line in lines],
+        "read_rows (json.loads + typed)": lambda: list(
+            read_rows(io.StringIO("".join(lines)), proto, "jsonl")
+        ),
+        "verdict.build": lambda: [build(proto, r.answers, referral=r.referral) for r in typed],
+        "model_dump + json.dumps": lambda: [
+            json.dumps(v.model_dump(mode="json"), ensure_ascii=False) for v in verdicts
+        ],
+    }
+    return {
+        name: min(timeit.repeat(stage, number=1, repeat=3)) / len(lines) * 1e6
+        for name, stage in stages.items()
+    }
+
+
+def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
+    n, large, rounds = (200, 2_000, 1) if quick else (100_000, 1_000_000, 3)
+    log = work / "stderr.log"
+    path = work / "patients.jsonl"
+    mix = write_jsonl(path, n)
+    cli_best, base_best, cli_rss, base_rss = 0.0, 0.0, 0, 0
+    for _ in range(rounds):  # interleaved, so both see the same noise
+        seconds, rss = screen(path, log)
+        cli_best, cli_rss = max(cli_best, n / seconds), max(cli_rss, rss)
+        seconds, rss = parse(path, log)
+        base_best, base_rss = max(base_best, n / seconds), max(base_rss, rss)
+    stages = breakdown(path)
+    path.unlink()
+    big = work / "patients-large.jsonl"
+    write_jsonl(big, large, seed=2)
+    large_seconds, large_rss = screen(big, log)
+    _, large_base_rss = parse(big, log)
+    big.unlink()
+    mb = 1024 * 1024
+    figures = [
+        Figure(
+            "batch.patients_per_s",
+            f"batch: patients/s, {n:,} rows (best of {rounds})",
+            cli_best,
+            "patients/s",
+            "json.loads per line",
+            base_best,
+            "value >= 10000",
+        ),
+        Figure(
+            "batch.rss_mb",
+            f"batch: peak RSS, {n:,} rows",
+            cli_rss / mb,
+            "MB",
+            "json.loads per line",
+            base_rss / mb,
+        ),
+        Figure(
+            "batch.rss_large_mb",
+            f"batch: peak RSS, {large:,} rows",
+            large_rss / mb,
+            "MB",
+            f"same CLI, {n:,} rows",
+            cli_rss / mb,
+            "ratio <= 1.1",
+        ),
+    ]
+    details = {
+        "rows": n,
+        "large_rows": large,
+        "rounds": rounds,
+        "mix": mix,
+        "breakdown_us_per_row": stages,
+        "large_patients_per_s": large / large_seconds,
+        "large_baseline_rss_mb": large_base_rss / mb,
+    }
+    return figures, details

@@ -1,0 +1,72 @@
+"""5. Start-up: ``screen-bot --help``, and process start to the bot's first getUpdates poll.
+
+Baselines: ``python -c pass`` and ``python -c "import telegram"``; for the first poll also
+the bare echo bot. Each figure is the median of its rounds, rounds interleaved.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from .common import PYTHON, SCREEN_BOT, Figure, run_child
+from .e2e import Fake, echo_bot, screening_bot
+
+
+def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
+    rounds, poll_rounds = (2, 1) if quick else (7, 3)
+    log = work / "stderr.log"
+    commands = {
+        "help": [SCREEN_BOT, "--help"],
+        "pass": [PYTHON, "-c", "pass"],
+        "telegram": [PYTHON, "-c", "import telegram"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in [*commands, "bot", "echo"]}
+    for _ in range(rounds):
+        for name, argv in commands.items():
+            times[name].append(run_child(argv, log)[0])
+    with Fake() as fake:
+        for i in range(poll_rounds):
+            for name, make in (("bot", screening_bot), ("echo", echo_bot)):
+                bot = make(fake, work / f"{name}-{i}", [1])
+                try:
+                    times[name].append(bot.start())
+                finally:
+                    bot.stop()
+    ms = {name: statistics.median(values) * 1e3 for name, values in times.items()}
+    figures = [
+        Figure(
+            "startup.help_ms",
+            "start-up: screen-bot --help",
+            ms["help"],
+            "ms",
+            "python -c pass",
+            ms["pass"],
+        ),
+        Figure(
+            "startup.help_vs_telegram_ms",
+            "start-up: screen-bot --help",
+            ms["help"],
+            "ms",
+            "python -c 'import telegram'",
+            ms["telegram"],
+        ),
+        Figure(
+            "startup.first_poll_ms",
+            "start-up: screen-bot run to first poll",
+            ms["bot"],
+            "ms",
+            "python -c 'import telegram'",
+            ms["telegram"],
+        ),
+        Figure(
+            "startup.first_poll_vs_echo_ms",
+            "start-up: screen-bot run to first poll",
+            ms["bot"],
+            "ms",
+            "PTB echo bot to first poll",
+            ms["echo"],
+        ),
+    ]
+    return figures, {"rounds": rounds, "poll_rounds": poll_rounds, "seconds": times}

@@ -1,0 +1,97 @@
+"""Smoke run of the benchmarks (``python -m benchmarks --quick``), so they do not rot.
+
+Checks that every figure is there with a sane value; never a wall-clock threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.patients import patients, protocol, screening_texts  # noqa: E402
+
+from screen_bot.verdict import build  # noqa: E402
+
+FIGURES = [
+    "batch.patients_per_s",
+    "batch.rss_mb",
+    "batch.rss_large_mb",
+    "dialog.engine_p50_us",
+    "dialog.engine_p99_us",
+    "dialog.engine_cpu_p99_us",
+    "dialog.store_p50_ms",
+    "dialog.store_p99_ms",
+    "sessions.bytes_per_session_50",
+    "sessions.bytes_per_session_200",
+    "sessions.bytes_per_session_1000",
+    "sessions.per_session_growth",
+    "sessions.machines",
+    "e2e.seq_messages_per_s",
+    "e2e.seq_p50_ms",
+    "e2e.seq_p99_ms",
+    "e2e.seq_api_calls_per_s",
+    "e2e.conc_messages_per_s",
+    "e2e.conc_p50_ms",
+    "e2e.conc_p99_ms",
+    "e2e.conc_api_calls_per_s",
+    "e2e.seq_nolimit_messages_per_s",
+    "e2e.seq_nolimit_p50_ms",
+    "e2e.seq_nolimit_p99_ms",
+    "e2e.conc_nolimit_messages_per_s",
+    "e2e.conc_nolimit_p50_ms",
+    "e2e.conc_nolimit_p99_ms",
+    "e2e.api_calls_per_reply",
+    "startup.help_ms",
+    "startup.help_vs_telegram_ms",
+    "startup.first_poll_ms",
+    "startup.first_poll_vs_echo_ms",
+]
+
+
+def test_generated_patients_get_the_verdict_they_were_made_for() -> None:
+    proto = protocol()
+    labels = Counter()
+    for label, record in patients(200):
+        answers = {k: v for k, v in record.items() if k != "referral"}
+        assert build(proto, answers).verdict == label, record
+        labels[label] += 1
+    assert set(labels) == {"eligible", "not_eligible", "unresolved"}
+    assert len(screening_texts(proto)) > 30
+
+
+def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "quick.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    figures = report["figures"]
+    assert sorted(figures) == sorted(FIGURES)
+    for key, f in figures.items():
+        assert math.isfinite(f["value"]) and f["value"] > 0, key
+        if f["baseline"] is not None:
+            assert f["baseline_value"] > 0, key
+            assert math.isclose(f["ratio"], f["value"] / f["baseline_value"]), key
+        assert f["met"] in (True, False, None), key
+        assert f["label"] in done.stdout, key
+    assert figures["sessions.machines"]["value"] == 1
+    assert figures["sessions.machines"]["baseline_value"] == 1
+    assert figures["batch.rss_mb"]["value"] > 10
+    assert figures["e2e.api_calls_per_reply"]["baseline_value"] == 1
+    assert 1 < figures["e2e.api_calls_per_reply"]["value"] <= 3
+    assert figures["dialog.engine_p99_us"]["value"] >= figures["dialog.engine_p50_us"]["value"]
+    assert all(report["details"]["batch"]["mix"].values())
+    assert all(v > 0 for v in report["details"]["batch"]["breakdown_us_per_row"].values())
+    assert {"nproc", "python", "cpu"} <= set(report["machine"])
