@@ -6,17 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-SCR_UMOL_PER_MG_DL = 88.4  # µmol/L per mg/dL of creatinine
-
 
 def cockcroft_gault(age: int, sex: str, weight_kg: float, serum_creatinine_mg_dl: float) -> float:
     """Creatinine clearance in mL/min: (140 − age) × weight / (72 × SCr), × 0.85 for a woman."""
     clearance = (140 - age) * weight_kg / (72 * serum_creatinine_mg_dl)
     return clearance * 0.85 if sex == "female" else clearance
-
-
-def creatinine_umol_l_to_mg_dl(umol_l: float) -> float:
-    return umol_l / SCR_UMOL_PER_MG_DL
 
 
 @dataclass(frozen=True)

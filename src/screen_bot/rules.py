@@ -154,15 +154,3 @@ def evaluate(protocol: Protocol, answers: Mapping[str, Any]) -> list[Outcome]:
     ctx = context(protocol, answers)
     rules = _plan(protocol).rules
     return [_outcome(cid, rules[cid], ctx) for cid in protocol.criteria]
-
-
-def first_failure(
-    protocol: Protocol, answers: Mapping[str, Any], criteria: list[str] | None = None
-) -> str | None:
-    """The first failed criterion among ``criteria`` (all when None), or None."""
-    env = context(protocol, answers).env
-    rules = _plan(protocol).rules
-    for cid in protocol.criteria if criteria is None else criteria:
-        if _status(rules[cid], env) == "failed":
-            return cid
-    return None

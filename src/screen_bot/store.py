@@ -127,10 +127,6 @@ class Store:
                 )
         return found is not None
 
-    def deactivate(self, owner: int) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE open_sessions SET active = 0 WHERE owner = ?", (owner,))
-
     def list(self, owner: int) -> list[OpenScreening]:
         rows = self.db.execute(
             "SELECT session_id, protocol_id, referral, state, active, updated_at"
