@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from screen_bot.answers import parse_text
-from screen_bot.catalog import Catalog
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol
+from screen_bot.protocol.catalog import Catalog
 from screen_bot.settings import default_dialogs_dir
 
 # What a coordinator types for an eligible patient (crcl unknown: Cockcroft-Gault is asked).

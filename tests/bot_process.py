@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fakebot import FakeBotApi
-from screen_bot.catalog import Catalog
+from screen_bot.protocol.catalog import Catalog
 from screen_bot.settings import default_dialogs_dir
 
 SCREEN_BOT = Path(sys.executable).parent / "screen-bot"

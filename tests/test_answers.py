@@ -8,7 +8,7 @@ import pytest
 
 from screen_bot.answers import AnswerError, check_value, parse_text
 from screen_bot.protocol import Protocol, load
-from screen_bot.schema import Question
+from screen_bot.protocol.schema import Question
 
 DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
 

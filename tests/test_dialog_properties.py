@@ -19,8 +19,8 @@ from hypothesis.stateful import (
 from patients import ELIGIBLE
 from screen_bot.engine import END_STATES, Engine
 from screen_bot.protocol import Protocol, load
-from screen_bot.rules import applicable_questions, evaluate
-from screen_bot.schema import Question
+from screen_bot.protocol.schema import Question
+from screen_bot.rules.evaluation import applicable_questions, evaluate
 from screen_bot.session import ProtocolChanged, Session
 from screen_bot.verdict import build, decide
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from patients import ELIGIBLE
-from screen_bot.calculators import cockcroft_gault
 from screen_bot.protocol import Protocol, load
+from screen_bot.rules.calculators import cockcroft_gault
 from screen_bot.verdict import Verdict, build
 
 DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from screen_bot.adapters.telegram.app import build_application
-from screen_bot.catalog import Catalog
+from screen_bot.protocol.catalog import Catalog
 from screen_bot.screening_log import ScreeningLog
 from screen_bot.settings import Settings, default_dialogs_dir
 from screen_bot.store import Store

@@ -9,7 +9,7 @@ import pytest
 
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.app import build_application
-from screen_bot.catalog import Catalog
+from screen_bot.protocol.catalog import Catalog
 from screen_bot.settings import Settings, default_dialogs_dir
 from screen_bot.store import Store
 from telegram_offline import Chat, RecordingRequest

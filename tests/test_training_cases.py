@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from screen_bot.protocol import Protocol, load
-from screen_bot.rules import applicable_questions
+from screen_bot.rules.evaluation import applicable_questions
 from screen_bot.training.cases import Case, baselines, generate_cases
 from screen_bot.verdict import build
 

@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any
 
-from .schema import Question
+from .protocol.schema import Question
 
 UNKNOWN_WORDS = frozenset(
     {"?", "unknown", "not known", "not known yet", "unsure", "dont know", "don't know", "skip"}

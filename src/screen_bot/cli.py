@@ -13,10 +13,10 @@ import typer
 
 from .adapters.terminal import chat as terminal_chat
 from .batch import detect_format, read_rows
-from .catalog import ProtocolNotFound
 from .cli_common import ProtocolOption, catalog, fail
 from .log_cli import batch_log, open_log
 from .protocol import DialogFileError, iter_dialog_files, load
+from .protocol.catalog import ProtocolNotFound
 from .render import verdict_text
 from .session import REFERRAL_PATTERN, Session
 from .settings import Settings

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .catalog import Catalog
+from .protocol.catalog import Catalog
 from .settings import Settings
 
 ProtocolOption = Annotated[

@@ -15,8 +15,8 @@ from transitions import EventData, Machine
 
 from .answers import check_value, parse_text
 from .protocol import Protocol
-from .rules import Context, applicable_questions, context, statuses
-from .schema import Question
+from .protocol.schema import Question
+from .rules.evaluation import Context, applicable_questions, context, statuses
 from .session import Answer, Session, utc_now
 from .verdict import Verdict, build
 

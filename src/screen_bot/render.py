@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .engine import Engine
-from .schema import Question
+from .protocol.schema import Question
 from .session import Session
 from .verdict import Reason, Verdict
 

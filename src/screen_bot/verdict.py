@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from .protocol import Protocol
-from .rules import Outcome, evaluate
+from .rules.evaluation import Outcome, evaluate
 
 VerdictValue = Literal["eligible", "not_eligible", "unresolved"]
 DAYS_PER = {"month": 365.25 / 12, "year": 365.25}

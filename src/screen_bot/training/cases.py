@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..protocol import Protocol
-from ..rules import applicable_questions, evaluate
+from ..rules.evaluation import applicable_questions, evaluate
 from ..verdict import Verdict, VerdictValue, build
 from .thresholds import NUMERIC, Piece, Scale, scales
 

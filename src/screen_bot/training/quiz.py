@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..protocol import Protocol
 from ..render import format_value
-from ..rules import evaluate
+from ..rules.evaluation import evaluate
 from ..verdict import VerdictValue
 from .cases import Case, generate_cases
 from .ids import id_matches

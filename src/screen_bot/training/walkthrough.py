@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from ..calculators import CALCULATORS
 from ..protocol import Protocol
+from ..rules.calculators import CALCULATORS
 from .ids import id_matches
 from .thresholds import Threshold, cases_text, thresholds
 

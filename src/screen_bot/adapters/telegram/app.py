@@ -11,7 +11,7 @@ from telegram import Update
 from telegram.ext import Application
 from telegram.request import BaseRequest
 
-from ...catalog import Catalog, ProtocolNotFound
+from ...protocol.catalog import Catalog, ProtocolNotFound
 from ...screening_log import ScreeningLog
 from ...settings import Settings
 from ...store import Store

@@ -29,10 +29,10 @@ from telegram.ext import (
 )
 
 from ...answers import AnswerError, parse_text
-from ...catalog import Catalog, ProtocolNotFound
 from ...engine import Engine
+from ...protocol.catalog import Catalog, ProtocolNotFound
+from ...protocol.schema import Question
 from ...render import verdict_text
-from ...schema import Question
 from ...session import REFERRAL_PATTERN, ProtocolChanged, Session, utc_now
 from ...settings import Settings
 from ...store import Store

@@ -5,8 +5,8 @@ from __future__ import annotations
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 
 from ...engine import Engine
+from ...protocol.schema import Question
 from ...render import format_value, question_text
-from ...schema import Question
 from ...session import Session
 from .callback_data import BACK, NO, UNKNOWN, YES, Press
 

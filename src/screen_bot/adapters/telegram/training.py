@@ -13,8 +13,8 @@ import re
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
-from ...catalog import Catalog, ProtocolNotFound
 from ...protocol import Protocol
+from ...protocol.catalog import Catalog, ProtocolNotFound
 from ...training.flow import GraphUnavailable, png
 from ...training.quiz import Answer, Quiz
 from ...training.scores import ScoreBook, progress_text

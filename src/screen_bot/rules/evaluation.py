@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..protocol import Protocol
 from .calculators import CALCULATORS
 from .expressions import Expression
-from .protocol import Protocol
 
 Status = Literal["met", "failed", "unknown"]
 

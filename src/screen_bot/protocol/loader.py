@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
-from .calculators import CALCULATORS
-from .expressions import Expression, ExpressionError, parse
+from ..rules.calculators import CALCULATORS
+from ..rules.expressions import Expression, ExpressionError, parse
 from .schema import Criterion, Derived, DialogFile, Question
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from .engine import Engine
-from .protocol import DialogFileError, Problem, Protocol, iter_dialog_files, load
+from ..engine import Engine
+from .loader import DialogFileError, Problem, Protocol, iter_dialog_files, load
 
 
 class ProtocolNotFound(LookupError):

@@ -1,0 +1,1 @@
+"""Rules: safe three-valued expressions, calculators, and their evaluation."""
