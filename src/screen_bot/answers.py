@@ -1,27 +1,35 @@
 """Turn what people type (or a batch file holds) into a checked answer value.
 
 ``None`` is the answer *unknown*. Every rejection is an :class:`AnswerError` whose message
-is one short line the user can act on.
+is one short line the user can act on. Dates are checked against the screening date:
+relative forms ("3 months ago") count from it, and a date after it is refused.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .protocol.schema import Question
+from .rules.dates import DateError, parse_date, parse_iso_date
+from .rules.units import unit_key
 
 UNKNOWN_WORDS = frozenset(
     {"?", "unknown", "not known", "not known yet", "unsure", "dont know", "don't know", "skip"}
 )
 YES_WORDS = frozenset({"yes", "y", "true", "1"})
 NO_WORDS = frozenset({"no", "n", "false", "0"})
+NONE_OF_THESE = frozenset({"none", "none of these", "-", "nothing"})
+MAX_TEXT = 500
+MAX_NUMBER_TEXT = 40  # characters of a typed number: more is not a measurement
 _NUMBER = re.compile(
     r"^(?P<value>[+-]?\d+(?:[.,]\d*)?|[+-]?[.,]\d+)"
     r"(?:\s*/\s*(?P<uln>\d+(?:[.,]\d+)?))?\s*(?P<unit>.*)$"
 )
-_ULN_UNITS = {"x", "×", "xuln", "×uln", "uln", "timesuln"}
+_ULN_UNITS = {"x", "xuln", "uln", "timesuln"}
+_LIMIT = 1e15  # larger numbers are never answers (and would overflow int/float conversions)
 
 
 class AnswerError(ValueError):
@@ -32,13 +40,19 @@ def is_unknown_text(text: str) -> bool:
     return " ".join(text.strip().lower().split()) in UNKNOWN_WORDS
 
 
-def parse_text(question: Question, text: str) -> Any:
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def parse_text(question: Question, text: str, screened_on: date | None = None) -> Any:
     """Parse a typed answer; raise :class:`AnswerError` with a one-line explanation."""
     cleaned = text.strip()
     if not cleaned:
         raise AnswerError("Please type an answer (or ? if it is not known).")
     if is_unknown_text(cleaned):
         return None
+    if question.type == "text":
+        return _text(cleaned)
     if question.type == "yes_no":
         word = cleaned.lower()
         if word in YES_WORDS:
@@ -47,25 +61,73 @@ def parse_text(question: Question, text: str) -> Any:
             return False
         raise AnswerError("Please answer yes or no (or ? if it is not known).")
     if question.type == "choice":
+        if question.multiple:
+            return _parse_choices(question, cleaned)
         return _parse_choice(question, cleaned)
+    if question.type in ("date", "date_or_none"):
+        try:
+            return parse_date(
+                cleaned,
+                screened_on or today(),
+                allow_none=question.type == "date_or_none",
+                future=question.future,
+            )
+        except DateError as err:
+            raise AnswerError(str(err)) from None
     return _parse_number(question, cleaned)
 
 
-def check_value(question: Question, value: Any) -> Any:
-    """Check an already-typed value (JSON batch input); ``None`` is unknown."""
+def check_value(question: Question, value: Any, screened_on: date | None = None) -> Any:
+    """Check a value from a JSON batch row or a stored session; ``None`` is unknown."""
     if value is None:
         return None
+    if question.type == "text":
+        if isinstance(value, str):
+            return _text(value)
+        raise AnswerError("expected text")
     if question.type == "yes_no":
         if isinstance(value, bool):
             return value
         raise AnswerError("expected true or false")
     if question.type == "choice":
-        if isinstance(value, str) and value in (question.choices or []):
-            return value
-        raise AnswerError(f"expected one of {', '.join(question.choices or [])}")
+        if question.multiple:
+            if isinstance(value, str):
+                return _parse_choices(question, value)
+            if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+                return _chosen(question, [_exact_choice(question, v) for v in value])
+            raise AnswerError(f"expected a list of {', '.join(question.choices or [])}")
+        return _exact_choice(question, value)
+    if question.type in ("date", "date_or_none"):
+        try:
+            return parse_iso_date(
+                value,
+                screened_on or today(),
+                allow_none=question.type == "date_or_none",
+                future=question.future,
+            )
+        except DateError as err:
+            raise AnswerError(str(err)) from None
+    if isinstance(value, str):  # "133 µmol/L", "45/40": the same forms a typed answer takes
+        return _parse_number(question, value.strip())
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise AnswerError(f"expected a number{_range(question)}")
     return _in_range(question, value)
+
+
+def _text(text: str) -> str:
+    if len(text) > MAX_TEXT:
+        raise AnswerError(f"Please keep it under {MAX_TEXT} characters.")
+    return text
+
+
+def _exact_choice(question: Question, value: Any) -> str:
+    choices = question.choices or []
+    if isinstance(value, str) and value in choices:
+        return value
+    if question.ordered and isinstance(value, int) and not isinstance(value, bool):
+        if str(value) in choices:
+            return str(value)
+    raise AnswerError(f"expected one of {', '.join(choices)}")
 
 
 def _parse_choice(question: Question, text: str) -> str:
@@ -80,16 +142,36 @@ def _parse_choice(question: Question, text: str) -> str:
     raise AnswerError(f"Please answer one of: {', '.join(choices)}.")
 
 
-def _unit_key(unit: str) -> str:
-    return unit.lower().replace("μ", "u").replace("µ", "u").replace(" ", "").replace("micro", "u")
+def _parse_choices(question: Question, text: str) -> tuple[str, ...]:
+    """Comma-separated choices; 'none' (unless it is a choice) for none of them."""
+    choices = question.choices or []
+    cleaned = " ".join(text.lower().split())
+    if cleaned in NONE_OF_THESE and cleaned not in (c.lower() for c in choices):
+        return ()
+    words = [w.strip() for w in re.split(r"[,;\n]", text) if w.strip()]
+    picked = []
+    for word in words:
+        try:
+            picked.append(_parse_choice(question, word))
+        except AnswerError:
+            raise AnswerError(
+                f"'{word[:40]}' is not one of: {', '.join(choices)} (separate them with commas; "
+                "'none' for none of them)."
+            ) from None
+    return _chosen(question, picked)
+
+
+def _chosen(question: Question, picked: list[str]) -> tuple[str, ...]:
+    """The picked choices once each, in the question's order."""
+    return tuple(c for c in question.choices or [] if c in picked)
 
 
 def _parse_number(question: Question, text: str) -> int | float:
-    match = _NUMBER.match(text)
+    match = _NUMBER.match(text) if len(text) <= MAX_NUMBER_TEXT else None
     if match is None:
         raise AnswerError(f"Please type a number{_range(question)}.")
     value = float(match["value"].replace(",", "."))
-    unit = _unit_key(match["unit"])
+    unit = unit_key(match["unit"])
     if match["uln"] is not None:
         if not question.uln_ratio:
             raise AnswerError(f"Please type one number{_range(question)}.")
@@ -102,18 +184,14 @@ def _parse_number(question: Question, text: str) -> int | float:
             raise AnswerError("Type the value and its upper limit of normal, e.g. 45/40.")
     elif unit and not (question.uln_ratio and unit in _ULN_UNITS):
         value = _convert(question, value, unit)
-    if question.type == "int":
-        if value != int(value):
-            raise AnswerError(f"Please type a whole number{_range(question)}.")
-        value = int(value)
     return _in_range(question, value)
 
 
 def _convert(question: Question, value: float, unit: str) -> float:
-    if question.unit and unit == _unit_key(question.unit):
+    if question.unit and unit == unit_key(question.unit):
         return value
     for alt in question.also_accepts:
-        if unit == _unit_key(alt.unit):
+        if unit == unit_key(alt.unit):
             return value / alt.divide_by
     accepted = [u for u in [question.unit, *(a.unit for a in question.also_accepts)] if u]
     if accepted:
@@ -122,11 +200,11 @@ def _convert(question: Question, value: float, unit: str) -> float:
 
 
 def _in_range(question: Question, value: int | float) -> int | float:
-    if not math.isfinite(value):
+    if isinstance(value, int) and abs(value) > _LIMIT or not math.isfinite(value):
         raise AnswerError(f"expected a finite number{_range(question)}")
     if question.type == "int":
         if value != int(value):
-            raise AnswerError(f"expected a whole number{_range(question)}")
+            raise AnswerError(f"Please type a whole number{_range(question)}.")
         value = int(value)
     low, high = question.min, question.max
     if low is not None and high is not None and not low <= value <= high:

@@ -38,7 +38,8 @@ class _Holder:
     def context(self) -> Context:
         """The answers as the rules see them; made once per event (they do not change in it)."""
         if self._context is None:
-            self._context = context(self.protocol, self.session.values())
+            values = typed_values(self.protocol, self.session)
+            self._context = context(self.protocol, values, self.session.screened_on)
         return self._context
 
 
@@ -85,7 +86,7 @@ class _Unresolved:
     def __call__(self, event: EventData) -> bool:
         ctx = event.model.context()
         found = statuses(self.protocol, ctx)
-        return "failed" not in found and "unknown" in found  # verdict.decide: unresolved
+        return "failed" not in found and not OPEN.isdisjoint(found)  # verdict.decide: unresolved
 
 
 class Engine:
@@ -150,14 +151,17 @@ class Engine:
 
     # -- sessions ---------------------------------------------------------------------------
 
-    def start(self, referral: str | None = None) -> Session:
-        return Session(
+    def start(self, referral: str | None = None, screened_on: date | None = None) -> Session:
+        session = Session(
             protocol_id=self.protocol.id,
             protocol_version=self.protocol.version,
             protocol_sha256=self.protocol.sha256,
             referral=referral,
             state=self.protocol.order[0],
         )
+        if screened_on is not None:
+            session.screened_on = screened_on
+        return session
 
     def finished(self, session: Session) -> bool:
         return session.state in END_STATES
@@ -169,34 +173,67 @@ class Engine:
         """(number of the current question, questions in this screening as far as known)."""
         if self.finished(session):
             return len(session.history), len(session.history)
-        applicable = applicable_questions(self.protocol, session.values())
+        applicable = applicable_questions(
+            self.protocol, typed_values(self.protocol, session), session.screened_on
+        )
         position = self.protocol.order.index(session.state)
         remaining = sum(1 for v in self.protocol.order[position + 1 :] if v in applicable)
         return len(session.history) + 1, len(session.history) + 1 + remaining
 
-    def answer(self, session: Session, value: Any, now: datetime | None = None) -> None:
-        """Record a typed answer (``None`` = unknown) and move to the next question."""
+    def answer(
+        self,
+        session: Session,
+        value: Any,
+        now: datetime | None = None,
+        *,
+        confirmed: bool = False,
+    ) -> str:
+        """Record an answer (``None`` = unknown) and move to the next question.
+
+        A value outside the question's plausibility limits is not recorded unless
+        ``confirmed``: it waits in ``session.pending`` and the reason is returned ("" when
+        the answer was recorded).
+        """
         question = self.question(session)
         if question is None:
             raise RuntimeError("this screening is finished; start a new one or go back")
-        value = check_value(question, value)
-        session.answers[question.variable] = Answer(value=value, at=now or utc_now())
+        value = check_value(question, value, session.screened_on)
+        session.pending = None
+        why = unusual(question, value) if isinstance(value, int | float) else ""
+        if why and not confirmed and not isinstance(value, bool):
+            session.pending = Pending(variable=question.variable, value=value)
+            self._changed(session, now)
+            return why
+        session.answers[question.variable] = Answer(value=stored(value), at=now or utc_now())
         session.history.append(question.variable)
         self._changed(session, now)
         self._fire("next", session, answered=question.variable)
+        return ""
 
-    def answer_text(self, session: Session, text: str, now: datetime | None = None) -> None:
+    def confirm(self, session: Session, now: datetime | None = None) -> bool:
+        """Record the unusual value waiting for confirmation; False when there is none."""
+        pending = session.pending
+        if pending is None or pending.variable != session.state:
+            return False
+        self.answer(session, pending.value, now, confirmed=True)
+        return True
+
+    def answer_text(self, session: Session, text: str, now: datetime | None = None) -> str:
         """Parse what the user typed for the current question, then :meth:`answer`."""
         question = self.question(session)
         if question is None:
             raise RuntimeError("this screening is finished; start a new one or go back")
-        self.answer(session, parse_text(question, text), now)
+        return self.answer(session, parse_text(question, text, session.screened_on), now)
 
     def skip(self, session: Session, now: datetime | None = None) -> None:
         self.answer(session, None, now)
 
     def back(self, session: Session, now: datetime | None = None) -> bool:
         """Return to the question answered last (the one the user saw), forgetting its answer."""
+        if session.pending is not None:  # back from "confirm this value" is the question itself
+            session.pending = None
+            self._changed(session, now)
+            return True
         if not session.history:
             return False
         previous = session.history.pop()
@@ -206,20 +243,45 @@ class Engine:
         return True
 
     def restart(self, session: Session, now: datetime | None = None) -> None:
+        session.pending = None
         session.answers.clear()
         session.history.clear()
         self._fire("restart", session)
         self._changed(session, now)
 
-    def verdict(self, session: Session, screened_on: date | None = None) -> Verdict:
+    def verdict(self, session: Session) -> Verdict:
         return build(
             self.protocol,
-            session.values(),
+            typed_values(self.protocol, session),
             referral=session.referral,
-            screened_on=screened_on or session.updated_at.date(),
+            screened_on=session.screened_on,
         )
 
     @staticmethod
     def _changed(session: Session, now: datetime | None) -> None:
         session.step += 1
         session.updated_at = now or utc_now()
+
+
+def stored(value: Any) -> Any:
+    """An answer in the form a session keeps (JSON): dates as ISO text, sets as lists."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def typed_values(protocol: Protocol, session: Session) -> dict[str, Any]:
+    """The session's answers as the rules read them: dates as dates, sets as tuples."""
+    values: dict[str, Any] = {}
+    for variable, answer in session.answers.items():
+        value = answer.value
+        question = protocol.questions.get(variable)
+        if question is not None and value is not None:
+            if question.type in ("date", "date_or_none") and value != NEVER:
+                value = date.fromisoformat(str(value))
+            elif isinstance(value, list):
+                value = tuple(value)
+        values[variable] = value
+    return values

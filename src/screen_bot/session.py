@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -22,8 +22,16 @@ class ProtocolChanged(Exception):
 
 
 class Answer(BaseModel):
-    value: bool | int | float | str | None
+    # Dates are kept as ISO text and multi-select answers as lists; the engine types them.
+    value: bool | int | float | str | list[str] | None
     at: datetime
+
+
+class Pending(BaseModel):
+    """An unusual value waiting for the user to confirm it (or to type another)."""
+
+    variable: str
+    value: int | float
 
 
 class Session(BaseModel):
@@ -33,6 +41,8 @@ class Session(BaseModel):
     protocol_sha256: str
     referral: str | None = Field(None, pattern=REFERRAL_PATTERN)
     state: str
+    screened_on: date = Field(default_factory=lambda: utc_now().date())
+    pending: Pending | None = None
     answers: dict[str, Answer] = {}
     history: list[str] = []
     step: int = 0

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import ast
-import math
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from .protocol import Protocol
-from .rules.evaluation import Outcome, evaluate
+from .rules.calculators import CALCULATORS
+from .rules.evaluation import Context, Outcome, context, outcomes
+from .rules.expressions import SCREENING_DATE
+from .rules.windows import waiting
 
 VerdictValue = Literal["eligible", "not_eligible", "unresolved"]
-DAYS_PER = {"month": 365.25 / 12, "year": 365.25}
+OpenKind = Literal["missing", "judgment", "confirm"]
 
 
 class ProtocolRef(BaseModel):
@@ -37,16 +38,40 @@ class Reason(BaseModel):
     answers: dict[str, Any]
     estimated: list[str] = []
     recoverable: Literal["retest", "wait"] | None = None
-    meets_from: date | None = None
+    meets_from: date | None = None  # the first day it is met, when a date follows
+    meets_from_anchor: str | None = None  # None: the screening date; else the planned date
+    window_closed: bool = False  # a time window that waiting can never reopen
 
 
 class OpenItem(BaseModel):
-    """What keeps an unresolved verdict open (a not-eligible verdict needs nothing more)."""
+    """What keeps an unresolved verdict open: one variable, and the criteria it decides."""
 
-    criterion: str
+    criterion: str  # the first criterion it keeps open
+    criteria: list[str]  # every criterion it keeps open
     variable: str
-    kind: Literal["missing", "judgment"]
+    kind: OpenKind
+    label: str  # the first criterion's label
+    advice: str = ""  # for kind confirm: what to measure
+
+
+class Estimate(BaseModel):
+    """A value the verdict used that was calculated, not measured."""
+
+    name: str
     label: str
+    value: float  # rounded to one decimal for display; decisions used the unrounded value
+    unit: str
+    calculator: str
+    formula: str
+    inputs: dict[str, Any]
+
+
+class Unusual(BaseModel):
+    """An answer outside the protocol's plausibility limits: valid, but worth a second look."""
+
+    variable: str
+    value: float
+    message: str
 
 
 class Verdict(BaseModel):
@@ -55,15 +80,17 @@ class Verdict(BaseModel):
     reasons: list[Reason] = []
     open_items: list[OpenItem] = []
     estimated: list[str] = []  # derived values that were calculated (e.g. crcl), not measured
+    estimates: list[Estimate] = []
+    warnings: list[Unusual] = []
     protocol: ProtocolRef
     screened_on: date
 
 
-def decide(outcomes: list[Outcome]) -> VerdictValue:
-    """A definite failure outranks unknowns; eligible only when every rule is met."""
-    if any(o.status == "failed" for o in outcomes):
+def decide(found: list[Outcome]) -> VerdictValue:
+    """A definite failure outranks open items; eligible only when every rule is met."""
+    if any(o.status == "failed" for o in found):
         return "not_eligible"
-    if any(o.status == "unknown" for o in outcomes):
+    if any(o.status != "met" for o in found):
         return "unresolved"
     return "eligible"
 
@@ -76,36 +103,54 @@ def build(
     screened_on: date | None = None,
 ) -> Verdict:
     screened_on = screened_on or datetime.now(UTC).date()
-    outcomes = evaluate(protocol, answers)
-    value = decide(outcomes)
-    reasons = [_reason(protocol, o, screened_on) for o in outcomes if o.status == "failed"]
-    open_items = [
-        OpenItem(
-            criterion=o.criterion,
-            variable=variable,
-            kind="judgment" if protocol.criteria[o.criterion].judgment else "missing",
-            label=protocol.criteria[o.criterion].label,
-        )
-        for o in outcomes
-        if o.status == "unknown" and value == "unresolved"
-        for variable in o.open_variables
-    ]
+    ctx = context(protocol, answers, screened_on)
+    found = outcomes(protocol, ctx)
+    value = decide(found)
+    reasons = [_reason(protocol, o, ctx) for o in found if o.status == "failed"]
+    used = {name for o in found for name in o.estimated}
     return Verdict(
         referral=referral,
         verdict=value,
         reasons=reasons,
-        open_items=open_items,
-        estimated=sorted({name for o in outcomes for name in o.estimated}),
+        open_items=open_items(protocol, found) if value == "unresolved" else [],
+        estimated=sorted(used),
+        estimates=[_estimate(protocol, name, ctx) for name in sorted(used)],
+        warnings=warnings(protocol, ctx),
         protocol=ProtocolRef.of(protocol),
         screened_on=screened_on,
     )
 
 
-def _reason(protocol: Protocol, outcome: Outcome, screened_on: date) -> Reason:
+def open_items(protocol: Protocol, found: list[Outcome]) -> list[OpenItem]:
+    """One item per variable and kind, naming every criterion it keeps open."""
+    items: dict[tuple[str, str], OpenItem] = {}
+    for o in found:
+        if o.status not in ("unknown", "confirm"):
+            continue
+        criterion = protocol.criteria[o.criterion]
+        kind: OpenKind = (
+            "confirm" if o.status == "confirm" else "judgment" if criterion.judgment else "missing"
+        )
+        for variable in o.open_variables:
+            item = items.get((variable, kind))
+            if item is None:
+                items[(variable, kind)] = OpenItem(
+                    criterion=o.criterion,
+                    criteria=[o.criterion],
+                    variable=variable,
+                    kind=kind,
+                    label=criterion.label,
+                    advice=(criterion.confirm_estimate or "") if kind == "confirm" else "",
+                )
+            elif o.criterion not in item.criteria:
+                item.criteria.append(o.criterion)
+    return list(items.values())
+
+
+def _reason(protocol: Protocol, outcome: Outcome, ctx: Context) -> Reason:
     criterion = protocol.criteria[outcome.criterion]
-    meets_from = None
-    if criterion.recoverable == "wait":
-        meets_from = _meets_from(protocol, outcome, screened_on)
+    wait = waiting(protocol, outcome.criterion, ctx)
+    anchor = None if wait is None or wait.anchor == SCREENING_DATE else wait.anchor
     return Reason(
         criterion=criterion.id,
         kind=criterion.kind,
@@ -114,23 +159,46 @@ def _reason(protocol: Protocol, outcome: Outcome, screened_on: date) -> Reason:
         answers=outcome.values,
         estimated=list(outcome.estimated),
         recoverable=criterion.recoverable,
-        meets_from=meets_from,
+        meets_from=wait.meets_from if wait else None,
+        meets_from_anchor=anchor,
+        window_closed=wait is not None and wait.meets_from is None,
     )
 
 
-def _meets_from(protocol: Protocol, outcome: Outcome, screened_on: date) -> date | None:
-    """For a rule on a value that grows with time, the first day it will be met."""
-    criterion = protocol.criteria[outcome.criterion]
-    wanted = {
-        "inclusion": {ast.GtE: 0.0, ast.Gt: 1.0},
-        "exclusion": {ast.Lt: 0.0, ast.LtE: 1.0},  # 'applies when x < c' is met once x ≥ c
-    }[criterion.kind]
-    for comparison in protocol.rules[criterion.id].comparisons:
-        question = protocol.questions.get(comparison.variable)
-        value = outcome.values.get(comparison.variable)
-        if question is None or question.time_unit is None or value is None:
+def _estimate(protocol: Protocol, name: str, ctx: Context) -> Estimate:
+    derived = protocol.derived[name]
+    used = ctx.estimated[name]
+    calculator = CALCULATORS[used.calculator]
+    return Estimate(
+        name=name,
+        label=derived.label,
+        value=round(ctx.env[name], 1),
+        unit=derived.unit,
+        calculator=used.calculator,
+        formula=calculator.description,
+        inputs=used.inputs,
+    )
+
+
+def warnings(protocol: Protocol, ctx: Context) -> list[Unusual]:
+    found = []
+    for variable in protocol.order:
+        question = protocol.questions[variable]
+        value = ctx.env.get(variable)
+        if variable not in ctx.applicable or not isinstance(value, int | float):
             continue
-        if comparison.op in wanted and value < comparison.constant:
-            days = (comparison.constant - value) * DAYS_PER[question.time_unit]
-            return screened_on + timedelta(days=math.ceil(days) + wanted[comparison.op])
-    return None
+        message = unusual(question, value)
+        if message:
+            found.append(Unusual(variable=variable, value=value, message=message))
+    return found
+
+
+def unusual(question: Any, value: float) -> str:
+    """Why a valid answer is unusual (outside the plausibility limits), or ''."""
+    low, high = question.confirm_below, question.confirm_above
+    if (low is None or value >= low) and (high is None or value <= high):
+        return ""
+    unit = f" {question.unit}" if question.unit else ""
+    side = f"below {low:g}" if low is not None and value < low else f"above {high:g}"
+    hint = f" — {question.confirm_hint}" if question.confirm_hint else ""
+    return f"{value:g}{unit} is unusual for {question.variable} ({side}{unit}){hint}"

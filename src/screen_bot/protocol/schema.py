@@ -6,7 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Identifier = Field(pattern=r"^[a-z][a-z0-9_]*$")
+Identifier = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+QuestionType = Literal["int", "number", "yes_no", "choice", "date", "date_or_none", "text"]
+NUMERIC = ("int", "number")
+DATES = ("date", "date_or_none")
 
 
 class _Strict(BaseModel):
@@ -16,65 +19,134 @@ class _Strict(BaseModel):
 class AltUnit(_Strict):
     """Another unit a numeric answer may be given in, converted by division."""
 
-    unit: str = Field(min_length=1)
+    unit: str = Field(min_length=1, max_length=40)
     divide_by: float = Field(gt=0)
 
 
 class Question(_Strict):
     variable: str = Identifier
-    type: Literal["int", "number", "yes_no", "choice"]
-    text: str = Field(min_length=1)
-    help: str = ""
+    type: QuestionType
+    text: str = Field(min_length=1, max_length=1000)
+    help: str = Field("", max_length=1000)
     min: float | None = None
     max: float | None = None
-    unit: str | None = None
-    choices: list[str] | None = None
-    also_accepts: list[AltUnit] = []
+    unit: str | None = Field(None, max_length=40)
+    choices: list[str] | None = Field(None, max_length=60)
+    multiple: bool = Field(False, description="choices: a set of them may be chosen")
+    ordered: bool = Field(False, description="choices: listed from lowest to highest")
+    also_accepts: list[AltUnit] = Field([], max_length=10)
     uln_ratio: bool = Field(False, description="accept 'value/ULN' and convert to a multiple")
-    time_unit: Literal["month", "year"] | None = Field(
-        None, description="the value grows by one per month/year of calendar time"
-    )
+    future: bool = Field(False, description="date: a planned date, not before the screening")
+    confirm_below: float | None = None
+    confirm_above: float | None = None
+    confirm_hint: str = Field("", max_length=200)
+    aliases: list[str] = Field([], max_length=10)
     when: str | None = None
 
     @model_validator(mode="after")
     def _type_fields(self) -> Question:
-        numeric = self.type in ("int", "number")
+        numeric = self.type in NUMERIC
         if numeric and (self.min is None or self.max is None):
             raise ValueError(f"a {self.type} question needs both min and max")
         if numeric and self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is greater than max {self.max}")
-        if not numeric and (self.min is not None or self.max is not None):
-            raise ValueError(f"a {self.type} question takes no min/max")
-        distinct = self.choices and len(set(self.choices)) == len(self.choices)
+        if not numeric:
+            wrong = [
+                name
+                for name in ("min", "max", "confirm_below", "confirm_above")
+                if getattr(self, name) is not None
+            ]
+            if wrong or self.also_accepts or self.uln_ratio:
+                extra = wrong + ["also_accepts"] * bool(self.also_accepts)
+                raise ValueError(
+                    f"a {self.type} question takes no {', '.join(extra or ['uln_ratio'])}"
+                )
+        distinct = self.choices and all(c.strip() for c in self.choices)
+        distinct = distinct and len(set(self.choices or [])) == len(self.choices or [])
         if self.type == "choice" and not distinct:
-            raise ValueError("a choice question needs a list of distinct choices")
-        if self.type != "choice" and self.choices:
-            raise ValueError(f"a {self.type} question takes no choices")
-        if (self.also_accepts or self.uln_ratio or self.time_unit) and not numeric:
-            raise ValueError("also_accepts, uln_ratio and time_unit are for int/number questions")
+            raise ValueError("a choice question needs a list of distinct, non-empty choices")
+        if self.type != "choice" and (self.choices or self.multiple or self.ordered):
+            raise ValueError(f"a {self.type} question takes no choices, multiple or ordered")
+        if self.multiple and self.ordered:
+            raise ValueError("a multi-select question cannot also be ordered")
+        if self.future and self.type != "date":
+            raise ValueError("future: true is for date questions (a planned date)")
         return self
 
 
-class Derived(_Strict):
-    """A value computed from answers: the measured variable if known, else a calculator."""
+class CalculatorUse(_Strict):
+    """One way to estimate a derived value; the first whose ``when`` holds is used."""
 
-    name: str = Identifier
-    label: str
-    unit: str = ""
-    measured: str | None = None
     calculator: str
     inputs: dict[str, str]
+    when: str | None = None
+
+
+class Derived(_Strict):
+    """A value computed from answers: the measured variable if known, else an estimate."""
+
+    name: str = Identifier
+    label: str = Field(min_length=1)
+    unit: str = Field(min_length=1, description="the unit of the value, e.g. mL/min")
+    measured: str | None = None
+    calculator: str | None = None
+    inputs: dict[str, str] | None = None
+    calculators: list[CalculatorUse] = Field([], max_length=10)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Derived:
+        single = self.calculator is not None or self.inputs is not None
+        if single and self.calculators:
+            raise ValueError("give either calculator + inputs, or calculators: [...], not both")
+        if single and (self.calculator is None or self.inputs is None):
+            raise ValueError("calculator and inputs go together")
+        if not single and not self.calculators:
+            raise ValueError("a derived value needs calculator + inputs (or calculators)")
+        return self
+
+    @property
+    def uses(self) -> list[CalculatorUse]:
+        if self.calculator is not None and self.inputs is not None:
+            return [CalculatorUse(calculator=self.calculator, inputs=self.inputs)]
+        return list(self.calculators)
+
+    @property
+    def sources(self) -> list[str]:
+        """Every question the value may be read or estimated from."""
+        names = [self.measured] if self.measured else []
+        for use in self.uses:
+            names += [v for v in use.inputs.values() if v not in names]
+        return names
+
+
+class TableRow(_Strict):
+    when: str
+    value: float
+
+
+class Table(_Strict):
+    """A value looked up by bands (e.g. a creatinine limit by age and sex)."""
+
+    name: str = Identifier
+    label: str = Field(min_length=1)
+    unit: str = ""
+    rows: list[TableRow] = Field(min_length=1, max_length=200)
 
 
 class Criterion(_Strict):
-    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
+    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
     kind: Literal["inclusion", "exclusion"]
-    label: str = Field(min_length=1)
+    label: str = Field(min_length=1, max_length=200)
     source: str = Field(min_length=1, description="the protocol's own words")
     met_when: str | None = None
     applies_when: str | None = None
     judgment: bool = False
     recoverable: Literal["retest", "wait"] | None = None
+    confirm_estimate: str | None = Field(
+        None,
+        min_length=1,
+        description="a failure resting only on an estimate is an open item with this advice",
+    )
 
     @model_validator(mode="after")
     def _one_rule(self) -> Criterion:
@@ -86,14 +158,30 @@ class Criterion(_Strict):
 
     @property
     def rule(self) -> str:
-        return self.met_when if self.kind == "inclusion" else self.applies_when  # type: ignore[return-value]
+        rule = self.met_when if self.kind == "inclusion" else self.applies_when
+        assert rule is not None  # _one_rule
+        return rule
+
+    @property
+    def rule_field(self) -> str:
+        return "met_when" if self.kind == "inclusion" else "applies_when"
+
+
+class Note(_Strict):
+    """A question for the sponsor or a reading the file had to choose."""
+
+    text: str = Field(min_length=1)
+    criteria: list[str] = []
 
 
 class DialogFile(_Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    title: str
-    version: str
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    title: str = Field(min_length=1, max_length=200)
+    version: str = Field(min_length=1, max_length=40)
     source: str = Field("", description="where the protocol text comes from")
-    questions: list[Question] = Field(min_length=1)
-    derived: list[Derived] = []
-    criteria: list[Criterion] = Field(min_length=1)
+    anchors: list[str] = Field([], description="planned dates that windows may count from")
+    notes: list[Note] = []
+    questions: list[Question] = Field(min_length=1, max_length=500)
+    tables: list[Table] = Field([], max_length=50)
+    derived: list[Derived] = Field([], max_length=50)
+    criteria: list[Criterion] = Field(min_length=1, max_length=500)

@@ -1,16 +1,25 @@
-"""Three-valued evaluation of a protocol's criteria on a set of answers."""
+"""Three-valued evaluation of a protocol's criteria on a set of answers.
+
+Statuses: ``met``, ``failed``, ``unknown`` (an answer is missing or is the investigator's
+call) and ``confirm`` (it fails only on an estimate the protocol wants measured).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..protocol import Protocol
 from .calculators import CALCULATORS
-from .expressions import Expression
+from .expressions import SCREENING_DATE
 
-Status = Literal["met", "failed", "unknown"]
+if TYPE_CHECKING:
+    from ..protocol.model import Protocol
+
+Status = Literal["met", "failed", "unknown", "confirm"]
+OPEN: frozenset[str] = frozenset({"unknown", "confirm"})
 
 
 @dataclass(frozen=True)
@@ -19,54 +28,63 @@ class Outcome:
     status: Status
     values: dict[str, Any] = field(default_factory=dict)  # known values the rule read
     estimated: tuple[str, ...] = ()  # derived values that were calculated, not measured
-    open_variables: tuple[str, ...] = ()  # unknown answers that leave the rule open
+    open_variables: tuple[str, ...] = ()  # what to ask or measure to decide it
+
+
+@dataclass(frozen=True)
+class Used:
+    """How an estimated value was obtained."""
+
+    calculator: str
+    inputs: dict[str, Any]  # question -> value
 
 
 @dataclass(frozen=True)
 class Context:
-    """Answers as the rules see them: not-applicable questions dropped, derived values added."""
+    """Answers as the rules see them: unasked questions dropped, derived values added."""
 
     env: dict[str, Any]
     applicable: frozenset[str]
-    estimated: frozenset[str]
+    estimated: dict[str, Used]  # derived name -> the calculator and inputs it came from
 
 
 @dataclass(frozen=True)
 class _Rule:
     """A criterion's rule with what evaluating it needs, looked up once per protocol."""
 
-    evaluate: Callable[[Mapping[str, Any]], Any]
+    evaluate: Any
     exclusion: bool
     names: tuple[str, ...]  # sorted
-    inputs: dict[str, list[str]]  # name -> the answered variables it stands for
+    inputs: dict[str, list[str]]  # name -> the questions it stands for
+    confirm: bool  # a failure resting only on an estimate is an open item
 
 
 @dataclass(frozen=True)
 class _Plan:
     """Per-protocol constants of evaluation (the protocol is read-only)."""
 
-    always: frozenset[str]  # questions without a condition
-    conditional: tuple[tuple[str, Expression, bool], ...]  # (question, when, reads only earlier)
+    always: frozenset[str]
+    conditional: tuple[tuple[str, Any, tuple[str, ...]], ...]  # (question, when, names)
     rules: dict[str, _Rule]
 
     @classmethod
     def of(cls, protocol: Protocol) -> _Plan:
-        conditional = []
-        for index, variable in enumerate(protocol.order):
-            if (condition := protocol.when.get(variable)) is not None:
-                earlier = condition.names <= set(protocol.order[:index])
-                conditional.append((variable, condition, earlier))
+        conditional = tuple(
+            (v, protocol.when[v].evaluate, tuple(sorted(protocol.when[v].names)))
+            for v in protocol.order
+            if v in protocol.when
+        )
         rules = {
             cid: _Rule(
                 expr.evaluate,
                 protocol.criteria[cid].kind == "exclusion",
                 tuple(sorted(expr.names)),
                 {name: protocol.inputs_of(name) for name in expr.names},
+                protocol.criteria[cid].confirm_estimate is not None,
             )
             for cid, expr in protocol.rules.items()
-            if cid in protocol.criteria
         }
-        return cls(frozenset(protocol.order) - protocol.when.keys(), tuple(conditional), rules)
+        return cls(frozenset(protocol.order) - protocol.when.keys(), conditional, rules)
 
 
 def _plan(protocol: Protocol) -> _Plan:
@@ -77,80 +95,147 @@ def _plan(protocol: Protocol) -> _Plan:
     return plan
 
 
-def applicable_questions(protocol: Protocol, answers: Mapping[str, Any]) -> frozenset[str]:
+def applicable_questions(
+    protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None = None
+) -> frozenset[str]:
     """Questions whose condition does not rule them out, given the answers.
 
-    A question is applicable when every question its condition reads is applicable and
-    the condition is true *or unknown* (an unknown sex still asks about pregnancy).
+    A question is asked when its condition is true, or unknown because an answer it reads
+    is unknown. A question that was not asked counts as unknown inside a condition; a
+    condition left undecided only by questions that were not asked means "not asked"
+    (``contraception_agreed`` is not asked of a man), while one a known part decides is
+    followed (``sex == 'male' or childbearing_potential`` asks every man).
     """
     plan = _plan(protocol)
     applicable = set(plan.always)
-    # A condition reads only earlier questions (else it can never hold), whose applicability
-    # is settled by then; and it reads only its names, all applicable: answers stand in for
-    # the applicable answers so far.
-    for variable, condition, earlier in plan.conditional:
-        if earlier and condition.names <= applicable and condition.evaluate(answers) is not False:
+    for variable, condition, names in plan.conditional:
+        env = {n: answers.get(n) for n in names if n in applicable}
+        env[SCREENING_DATE] = screened_on
+        value = condition(env)
+        if value is True or (
+            value is None and any(n in applicable and answers.get(n) is None for n in names)
+        ):
             applicable.add(variable)
     return frozenset(applicable)
 
 
-def context(protocol: Protocol, answers: Mapping[str, Any]) -> Context:
-    applicable = applicable_questions(protocol, answers)
-    env = {v: answers.get(v) for v in applicable}
-    estimated: set[str] = set()
+def context(
+    protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None = None
+) -> Context:
+    applicable = applicable_questions(protocol, answers, screened_on)
+    env: dict[str, Any] = {v: answers.get(v) for v in applicable}
+    env[SCREENING_DATE] = screened_on
+    estimated: dict[str, Used] = {}
     for d in protocol.spec.derived:
         measured = env.get(d.measured) if d.measured else None
         if measured is not None:
             env[d.name] = measured
             continue
-        inputs = {param: env.get(var) for param, var in d.inputs.items()}
-        if all(v is not None for v in inputs.values()):
-            env[d.name] = CALCULATORS[d.calculator].function(**inputs)
-            estimated.add(d.name)
-        else:
-            env[d.name] = None
-    return Context(env, applicable, frozenset(estimated))
+        env[d.name] = None
+        for estimate in protocol.estimates[d.name]:
+            condition = True if estimate.when is None else estimate.when.evaluate(env)
+            if condition is None:
+                break  # which estimate applies is not known
+            if condition is False:
+                continue
+            inputs = {p: env.get(v) for p, v in estimate.use.inputs.items()}
+            if all(v is not None for v in inputs.values()):
+                value = _calculate(estimate.use.calculator, inputs)
+                if value is not None:
+                    env[d.name] = value
+                    shown = {estimate.use.inputs[p]: v for p, v in inputs.items()}
+                    estimated[d.name] = Used(estimate.use.calculator, shown)
+            break
+    for name, rows in protocol.tables.items():
+        env[name] = _look_up(rows, env)
+    return Context(env, applicable, estimated)
+
+
+def _calculate(calculator: str, inputs: dict[str, Any]) -> float | None:
+    try:
+        value = float(CALCULATORS[calculator].function(**inputs))
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _look_up(rows: tuple[tuple[Any, float], ...], env: Mapping[str, Any]) -> float | None:
+    """The first row whose condition holds; unknown when an earlier row's is unknown."""
+    for condition, value in rows:
+        holds = condition.evaluate(env)
+        if holds is True:
+            return value
+        if holds is None:
+            return None
+    return None
 
 
 def statuses(protocol: Protocol, ctx: Context, criteria: list[str] | None = None) -> list[Status]:
-    """Each criterion's ``outcome(...).status`` without the details (all when None)."""
-    rules, env = _plan(protocol).rules, ctx.env
+    """Each criterion's status (all when None), without the details."""
+    rules = _plan(protocol).rules
     wanted = protocol.criteria if criteria is None else criteria
-    return [_status(rules[cid], env) for cid in wanted]
+    return [_status(rules[cid], ctx) for cid in wanted]
 
 
-def _status(rule: _Rule, env: Mapping[str, Any]) -> Status:
-    result = rule.evaluate(env)
+def _polarity(rule: _Rule, result: Any) -> Status:
     if rule.exclusion and result is not None:
         result = not result
     return "unknown" if result is None else ("met" if result else "failed")
 
 
+def _status(rule: _Rule, ctx: Context, env: Mapping[str, Any] | None = None) -> Status:
+    env = ctx.env if env is None else env
+    status = _polarity(rule, rule.evaluate(env))
+    if status == "failed" and rule.confirm and ctx.estimated:
+        estimates = [n for n in rule.names if n in ctx.estimated]
+        if estimates:
+            without = {**env, **dict.fromkeys(estimates)}
+            if _polarity(rule, rule.evaluate(without)) != "failed":
+                return "confirm"
+    return status
+
+
 def outcome(protocol: Protocol, criterion_id: str, ctx: Context) -> Outcome:
-    return _outcome(criterion_id, _plan(protocol).rules[criterion_id], ctx)
+    return _outcome(protocol, criterion_id, _plan(protocol).rules[criterion_id], ctx)
 
 
-def _outcome(criterion_id: str, rule: _Rule, ctx: Context) -> Outcome:
+def _outcome(protocol: Protocol, criterion_id: str, rule: _Rule, ctx: Context) -> Outcome:
     env = ctx.env
-    status = _status(rule, env)
+    status = _status(rule, ctx)
     values = {n: v for n in rule.names if (v := env.get(n)) is not None}
+    values.pop(SCREENING_DATE, None)
+    estimated = tuple(n for n in rule.names if n in ctx.estimated)
     open_variables: list[str] = []
-    if status == "unknown":
-        for name in rule.names:
-            if env.get(name) is None:
-                open_variables += [
-                    v
-                    for v in rule.inputs[name]
-                    if v in ctx.applicable and env.get(v) is None and v not in open_variables
-                ]
-    estimated: tuple[str, ...] = ()
-    if not ctx.estimated.isdisjoint(rule.names):
-        estimated = tuple(n for n in rule.names if n in ctx.estimated)
+    if status == "confirm":
+        for name in estimated:
+            measured = protocol.derived[name].measured
+            open_variables.append(measured or name)
+    elif status == "unknown":
+        unknown = [n for n in rule.names if env.get(n) is None]
+        for name in unknown:
+            open_variables += [
+                v
+                for v in rule.inputs[name]
+                if v in ctx.applicable and env.get(v) is None and v not in open_variables
+            ]
+        if not open_variables:  # unknown only through what was not asked or has no table row
+            open_variables = unknown
     return Outcome(criterion_id, status, values, estimated, tuple(open_variables))
 
 
-def evaluate(protocol: Protocol, answers: Mapping[str, Any]) -> list[Outcome]:
+def evaluate(
+    protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None = None
+) -> list[Outcome]:
     """Every criterion's outcome, in the order of the dialog file."""
-    ctx = context(protocol, answers)
+    ctx = context(protocol, answers, screened_on)
+    return outcomes(protocol, ctx)
+
+
+def outcomes(protocol: Protocol, ctx: Context) -> list[Outcome]:
     rules = _plan(protocol).rules
-    return [_outcome(cid, rules[cid], ctx) for cid in protocol.criteria]
+    return [_outcome(protocol, cid, rules[cid], ctx) for cid in protocol.criteria]
+
+
+def status_with(protocol: Protocol, criterion_id: str, ctx: Context, changes: dict[str, Any]) -> Status:
+    """The criterion's status if ``changes`` replaced some values (e.g. a later date)."""
+    return _status(_plan(protocol).rules[criterion_id], ctx, {**ctx.env, **changes})

@@ -1,0 +1,587 @@
+"""The checks a schema cannot express: names, order, types, units, reachability, traps.
+
+The checker gives every name a :class:`Kind`, parses every expression, reports each
+problem at its line with a fix, and builds the :class:`Protocol` with its expressions
+bound and compiled. Checks that depend on a part that already failed are skipped, so one
+mistake does not cascade into false reports. Every search over answer combinations is
+bounded: past :data:`MAX_COMBINATIONS` it falls back to a linear over-approximation.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..rules.calculators import CALCULATORS
+from ..rules.compiled import compile_all
+from ..rules.dates import NEVER
+from ..rules.expressions import (
+    SCREENING_DATE,
+    And,
+    Compare,
+    Const,
+    Expression,
+    ExpressionError,
+    Known,
+    Name,
+    Node,
+    Not,
+    Or,
+    interpret,
+    parse_node,
+    render,
+    walk,
+)
+from ..rules.types import Kind, bind, check
+from ..rules.units import same_unit
+from .loader import Problem, line_of
+from .model import Estimate, Protocol
+from .schema import NUMERIC, DialogFile, Question
+
+MAX_COMBINATIONS = 20_000
+EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for searching answer combinations
+
+
+class Checker:
+    def __init__(self, file: str, data: Any, spec: DialogFile) -> None:
+        self.file, self.data, self.spec = file, data, spec
+        self.problems: list[Problem] = []
+        self.questions = {q.variable: q for q in spec.questions}
+        self.derived = {d.name: d for d in spec.derived}
+        self.tables = {t.name: t for t in spec.tables}
+        self.kinds = self._kinds()
+        self.trees: dict[str, Node] = {}  # key -> bound tree, for one compile at the end
+        self.texts: dict[str, str] = {}
+
+    def problem(self, loc: tuple[Any, ...], message: str, fix: str = "") -> None:
+        self.problems.append(Problem(self.file, line_of(self.data, loc), message, fix))
+
+    def run(self, path: Path, sha256: str) -> Protocol | None:
+        self._duplicates()
+        self._anchors()
+        self._notes()
+        estimates = self._derived()
+        tables = self._tables()
+        when = self._conditions()
+        rules = self._rules()
+        if self.problems:  # later checks read all of the above: avoid a cascade
+            return None
+        self._unused(rules, when, tables, estimates)
+        self._unasked_reads(rules, when)
+        if self.problems:
+            return None
+        functions = compile_all(self.trees, f"rules of {self.spec.id}")
+
+        def expression(key: str) -> Expression:
+            return Expression(self.texts[key], self.trees[key], functions[key])
+
+        return Protocol(
+            spec=self.spec,
+            path=path,
+            sha256=sha256,
+            kinds=self.kinds,
+            when={v: expression(k) for v, k in when.items()},
+            rules={c: expression(k) for c, k in rules.items()},
+            tables={
+                name: tuple((expression(k), value) for k, value in rows)
+                for name, rows in tables.items()
+            },
+            estimates={
+                name: tuple(Estimate(use, expression(k) if k else None) for use, k in uses)
+                for name, uses in estimates.items()
+            },
+        )
+
+    # -- names ---------------------------------------------------------------------------
+
+    def _kinds(self) -> dict[str, Kind]:
+        kinds: dict[str, Kind] = {SCREENING_DATE: Kind("date", label="the screening date")}
+        for q in self.spec.questions:
+            kinds[q.variable] = question_kind(q)
+        for t in self.spec.tables:
+            kinds.setdefault(t.name, Kind("number", unit=t.unit))
+        for d in self.spec.derived:
+            kinds.setdefault(d.name, Kind("number", unit=d.unit))
+        return kinds
+
+    def _duplicates(self) -> None:
+        first: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        named = [
+            ("questions", "variable", [q.variable for q in self.spec.questions]),
+            ("derived", "name", [d.name for d in self.spec.derived]),
+            ("tables", "name", [t.name for t in self.spec.tables]),
+        ]
+        for field, key, values in named:
+            for index, value in enumerate(values):
+                loc = (field, index, key)
+                if value == SCREENING_DATE:
+                    self.problem(loc, f"'{value}' is a built-in name", "choose another name")
+                elif value in first:
+                    other_field, other_loc = first[value]
+                    self.problem(
+                        loc,
+                        f"'{value}' is defined twice (also in {other_field} at line "
+                        f"{line_of(self.data, other_loc)})",
+                        "give each question, derived value and table its own name",
+                    )
+                else:
+                    first[value] = (field, loc)
+        seen: dict[str, int] = {}
+        for index, c in enumerate(self.spec.criteria):
+            loc = ("criteria", index, "id")
+            if c.id in seen:
+                other = line_of(self.data, ("criteria", seen[c.id], "id"))
+                self.problem(
+                    loc,
+                    f"duplicate id '{c.id}' (also at line {other})",
+                    "give each criterion a distinct id",
+                )
+            else:
+                seen[c.id] = index
+        aliases: dict[str, str] = {}
+        for index, q in enumerate(self.spec.questions):
+            for alias in q.aliases:
+                key = alias.strip().lower()
+                taken = aliases.get(key) or (key if key in self.questions and key != q.variable else None)
+                if taken:
+                    self.problem(
+                        ("questions", index, "aliases"),
+                        f"alias '{alias}' also names '{taken}'",
+                        "give each alias to one question only",
+                    )
+                aliases[key] = q.variable
+
+    def _anchors(self) -> None:
+        for index, anchor in enumerate(self.spec.anchors):
+            q = self.questions.get(anchor)
+            if q is None or q.type != "date" or not q.future:
+                self.problem(
+                    ("anchors", index),
+                    f"anchor '{anchor}' must be a date question with future: true",
+                    self._suggest(anchor)
+                    if q is None
+                    else f"give '{anchor}' type: date and future: true",
+                )
+
+    def _notes(self) -> None:
+        ids = {c.id for c in self.spec.criteria}
+        for index, note in enumerate(self.spec.notes):
+            for cid in note.criteria:
+                if cid not in ids:
+                    close = difflib.get_close_matches(cid, list(ids), n=1)
+                    self.problem(
+                        ("notes", index, "criteria"),
+                        f"note names criterion '{cid}', which does not exist",
+                        f"did you mean '{close[0]}'?" if close else "use a criterion id",
+                    )
+
+    # -- derived values and tables ---------------------------------------------------------
+
+    def _derived(self) -> dict[str, list[tuple[Any, str | None]]]:
+        found: dict[str, list[tuple[Any, str | None]]] = {}
+        for index, d in enumerate(self.spec.derived):
+            single = d.calculator is not None
+            uses = []
+            for position, use in enumerate(d.uses):
+                loc: tuple[Any, ...] = (
+                    ("derived", index) if single else ("derived", index, "calculators", position)
+                )
+                key = None
+                if use.when is not None:
+                    key = self._expression(
+                        f"estimate:{d.name}:{position}", (*loc, "when"), use.when, self._questions_only
+                    )
+                self._calculator(d.name, d.unit, use.calculator, use.inputs, loc)
+                uses.append((use, key))
+            if d.measured is not None:
+                q = self.questions.get(d.measured)
+                if q is None:
+                    self.problem(
+                        ("derived", index, "measured"),
+                        f"'{d.measured}' is not a question",
+                        self._suggest(d.measured),
+                    )
+                elif q.type not in NUMERIC or not same_unit(q.unit, d.unit):
+                    self.problem(
+                        ("derived", index, "measured"),
+                        f"'{d.measured}' is {q.unit or 'not a number'} but '{d.name}' is in "
+                        f"{d.unit}",
+                        "measure and estimate in the same unit",
+                    )
+            found[d.name] = uses
+        return found
+
+    def _calculator(
+        self, name: str, unit: str, calculator_name: str, inputs: dict[str, str], loc: tuple
+    ) -> None:
+        calculator = CALCULATORS.get(calculator_name)
+        if calculator is None:
+            self.problem(
+                (*loc, "calculator"),
+                f"unknown calculator '{calculator_name}'",
+                f"use one of {sorted(CALCULATORS)}",
+            )
+            return
+        if not same_unit(calculator.unit, unit):
+            fitting = sorted(n for n, c in CALCULATORS.items() if same_unit(c.unit, unit))
+            self.problem(
+                (*loc, "calculator"),
+                f"'{calculator_name}' gives {calculator.unit}, but '{name}' is declared in {unit}",
+                (f"use {' or '.join(fitting)}, or " if fitting else "")
+                + f"declare '{name}' in {calculator.unit} and write its thresholds for that unit",
+            )
+        if set(inputs) != set(calculator.parameters):
+            self.problem(
+                (*loc, "inputs"),
+                f"calculator '{calculator_name}' takes {list(calculator.parameters)}",
+                "name exactly these inputs, each mapped to a question variable",
+            )
+        for param, variable in inputs.items():
+            q = self.questions.get(variable)
+            if q is None:
+                self.problem(
+                    (*loc, "inputs", param),
+                    f"input '{variable}' is not a question",
+                    self._suggest(variable),
+                )
+                continue
+            wanted = calculator.parameter_units.get(param)
+            if wanted and q.type in NUMERIC and not same_unit(q.unit, wanted):
+                self.problem(
+                    (*loc, "inputs", param),
+                    f"'{calculator_name}' takes {param} in {wanted}, but '{variable}' is in "
+                    f"{q.unit or 'no unit'}",
+                    f"give '{variable}' unit: {wanted} (other units can be accepted with also_accepts)",
+                )
+
+    def _tables(self) -> dict[str, list[tuple[str, float]]]:
+        found: dict[str, list[tuple[str, float]]] = {}
+        for index, t in enumerate(self.spec.tables):
+            rows = []
+            for position, row in enumerate(t.rows):
+                key = self._expression(
+                    f"table:{t.name}:{position}",
+                    ("tables", index, "rows", position, "when"),
+                    row.when,
+                    self._not_tables,
+                )
+                if key is not None:
+                    rows.append((key, row.value))
+            found[t.name] = rows
+        return found
+
+    # -- expressions -----------------------------------------------------------------------
+
+    def _expression(self, key: str, loc: tuple[Any, ...], text: str, allowed: Any) -> str | None:
+        """Parse, name-check, type-check and bind one expression; return its key or None."""
+        try:
+            node = parse_node(text)
+        except ExpressionError as err:
+            self.problem(loc, str(err), err.hint)
+            return None
+        bad = False
+        for name in sorted(_names(node)):
+            why = allowed(name)
+            if why is not None:
+                self.problem(loc, why[0], why[1])
+                bad = True
+        if bad:
+            return None
+        type_problems = check(node, self.kinds)
+        for p in type_problems:
+            self.problem(loc, p.message, p.fix)
+        if type_problems:
+            return None
+        self.trees[key] = bind(node, self.kinds)
+        self.texts[key] = text.strip()
+        return key
+
+    def _questions_only(self, name: str) -> tuple[str, str] | None:
+        if name in self.questions or name == SCREENING_DATE:
+            return None
+        return self._unknown_name(name, "a calculator's condition reads only questions")
+
+    def _not_tables(self, name: str) -> tuple[str, str] | None:
+        if name in self.questions or name in self.derived or name == SCREENING_DATE:
+            return None
+        return self._unknown_name(name, "a table row reads questions and derived values")
+
+    def _any_name(self, name: str) -> tuple[str, str] | None:
+        if name in self.kinds:
+            return None
+        return self._unknown_name(name, "")
+
+    def _unknown_name(self, name: str, rule: str) -> tuple[str, str]:
+        if name in self.kinds:
+            return (f"'{name}' cannot be read here", rule)
+        for q in self.spec.questions:
+            for choice in q.choices or []:
+                if choice.lower() == name.lower():
+                    return (
+                        f"'{name}' is neither a question nor a derived value",
+                        f"put it in quotes: '{choice}' is a choice of '{q.variable}'",
+                    )
+        if name.lower() in ("today", "now"):
+            return (f"'{name}' is not a name here", "use screening_date")
+        if name.lower() in ("true", "false", "yes", "no"):
+            return (
+                f"'{name}' is not a name here",
+                "write the yes/no variable alone (or with not), or True / False",
+            )
+        return (f"'{name}' is neither a question nor a derived value", self._suggest(name))
+
+    def _conditions(self) -> dict[str, str]:
+        compiled: dict[str, str] = {}
+        asked_before: set[str] = set()
+        for index, q in enumerate(self.spec.questions):
+            loc = ("questions", index, "when")
+            if q.when is not None:
+
+                def earlier(name: str, variable: str = q.variable) -> tuple[str, str] | None:
+                    if name in asked_before or name == SCREENING_DATE:
+                        return None
+                    return self._misplaced(variable, name)
+
+                key = self._expression(f"when:{q.variable}", loc, q.when, earlier)
+                if key is not None:
+                    if self._can_be_true(self.trees[key]) is False:
+                        self.problem(
+                            loc,
+                            f"'{q.variable}' is never asked: '{q.when}' is never true",
+                            "correct the condition or remove the question",
+                        )
+                    compiled[q.variable] = key
+            asked_before.add(q.variable)
+        return compiled
+
+    def _misplaced(self, variable: str, name: str) -> tuple[str, str]:
+        """Why a condition of ``variable`` may not read ``name``, and what to do instead."""
+        prefix = f"condition of '{variable}' reads"
+        if name == variable:
+            return f"{prefix} its own answer", "a condition reads only questions asked before it"
+        if name in self.questions:
+            return (
+                f"{prefix} '{name}', asked after it",
+                f"move '{variable}' after '{name}', or drop '{name}' from when",
+            )
+        if name in self.derived:
+            sources = self.derived[name].sources
+            return (
+                f"{prefix} the derived value '{name}'",
+                f"read the questions it comes from instead: {', '.join(sources)}",
+            )
+        if name in self.tables:
+            return (f"{prefix} the table '{name}'", "read the questions it depends on instead")
+        return self._unknown_name(name, "")
+
+    def _rules(self) -> dict[str, str]:
+        compiled: dict[str, str] = {}
+        for index, c in enumerate(self.spec.criteria):
+            loc = ("criteria", index, c.rule_field)
+            key = self._expression(f"rule:{c.id}", loc, c.rule, self._any_name)
+            if key is None:
+                continue
+            compiled[c.id] = key
+            if c.confirm_estimate is not None:
+                estimated = [n for n in _names(self.trees[key]) if n in self.derived]
+                if not estimated:
+                    self.problem(
+                        ("criteria", index, "confirm_estimate"),
+                        f"{c.id} has confirm_estimate but its rule reads no derived value",
+                        "remove confirm_estimate, or read the derived value (e.g. crcl)",
+                    )
+        return compiled
+
+    # -- whole-file checks -----------------------------------------------------------------
+
+    def _unused(
+        self,
+        rules: dict[str, str],
+        when: dict[str, str],
+        tables: dict[str, list[tuple[str, float]]],
+        estimates: dict[str, list[tuple[Any, str | None]]],
+    ) -> None:
+        read: set[str] = set()
+        keys = [*rules.values(), *when.values()]
+        keys += [k for rows in tables.values() for k, _ in rows]
+        keys += [k for uses in estimates.values() for _, k in uses if k]
+        for key in keys:
+            read |= _names(self.trees[key])
+        for d in self.spec.derived:
+            if d.name in read:
+                read |= set(d.sources)
+        for index, q in enumerate(self.spec.questions):
+            if q.variable not in read and q.type != "text":
+                self.problem(
+                    ("questions", index, "variable"),
+                    f"question '{q.variable}' is read by no rule, condition or derived value",
+                    "use it in a criterion's rule or remove the question",
+                )
+
+    def _unasked_reads(self, rules: dict[str, str], when: dict[str, str]) -> None:
+        """A rule reading a question that may not be asked must be decided without it."""
+        for index, c in enumerate(self.spec.criteria):
+            tree = self.trees[rules[c.id]]
+            for variable in sorted(_names(tree) & set(when)):
+                condition = self.trees[when[variable]]
+                example = self._open_when_unasked(tree, variable, condition)
+                if example is None:
+                    continue
+                shown = ", ".join(f"{k} = {_shown(v)}" for k, v in example.items())
+                guard = render(condition)
+                self.problem(
+                    ("criteria", index, c.rule_field),
+                    f"rule of {c.id} reads '{variable}', which is not asked when "
+                    f"'{guard}' does not hold (e.g. {shown}); the rule then stays open with "
+                    "nothing left to ask",
+                    f"make the rule decide without '{variable}' when it is not asked, e.g. "
+                    f"start it with '({guard}) and …' for an exclusion, or "
+                    f"'not ({guard}) or …' for an inclusion",
+                )
+
+    def _open_when_unasked(
+        self, rule: Node, variable: str, condition: Node
+    ) -> dict[str, Any] | None:
+        """Known answers under which ``variable`` is not asked and ``rule`` stays unknown."""
+        names = sorted((_names(rule) | _names(condition)) - {variable, SCREENING_DATE})
+        names = [n for n in names if n in self.questions]  # derived/tables follow from these
+        domains = [self._domain(n, [rule, condition], unknown=False) for n in names]
+        if _size(domains) > MAX_COMBINATIONS:
+            return None  # cannot be checked exhaustively; the engine still lists an open item
+        for values in itertools.product(*domains):
+            env: dict[str, Any] = dict(zip(names, values, strict=True))
+            env[SCREENING_DATE] = EXAMPLE_DAY
+            if interpret(condition, env) is not False:
+                continue
+            env[variable] = None
+            if any(n in self.derived or n in self.tables for n in _names(rule)):
+                continue  # estimated values: left to the engine's guarantee
+            if interpret(rule, env) is None:
+                return {n: env[n] for n in names if n in _names(condition) or env[n] is not None}
+        return None
+
+    # -- satisfiability ------------------------------------------------------------------
+
+    def _can_be_true(self, node: Node) -> bool:
+        """Whether some answers (known or unknown) make the expression true."""
+        names = sorted(_names(node) - {SCREENING_DATE})
+        domains = [self._domain(n, [node], unknown=True) for n in names]
+        if _size(domains) > MAX_COMBINATIONS:
+            return True in _possible(node)  # linear, never wrongly says "never"
+        for values in itertools.product(*domains):
+            env = dict(zip(names, values, strict=True))
+            env[SCREENING_DATE] = EXAMPLE_DAY
+            if interpret(node, env) is True:
+                return True
+        return False
+
+    def _domain(self, name: str, nodes: list[Node], unknown: bool) -> list[Any]:
+        kind = self.kinds[name]
+        values: list[Any]
+        if kind.base == "yes_no":
+            values = [True, False]
+        elif kind.base == "choice":
+            values = list(kind.choices)
+        elif kind.base == "set":
+            values = [(), *((c,) for c in kind.choices), tuple(kind.choices)]
+        elif kind.base == "date":
+            values = [EXAMPLE_DAY - timedelta(days=d) for d in (0, 1, 40, 400, 4000)]
+            values += [NEVER] if kind.never else []
+        elif kind.base == "number":
+            values = self._numbers(name, nodes)
+        else:
+            values = [""]
+        return [*values, None] if unknown else values
+
+    def _numbers(self, name: str, nodes: list[Node]) -> list[float]:
+        q = self.questions.get(name)
+        low, high = (q.min, q.max) if q is not None else (None, None)
+        marks = {c for node in nodes for c in _constants_of(node, name)}
+        marks |= {m for m in (low, high) if m is not None}
+        if not marks:
+            marks = {0.0}
+        points = {m + d for m in marks for d in (-1, 0, 1)}
+        ordered = sorted(marks)
+        points |= {(a + b) / 2 for a, b in itertools.pairwise(ordered)}
+        if q is not None and q.type == "int":
+            points = {float(int(p)) for p in points}
+        return sorted(p for p in points if (low is None or p >= low) and (high is None or p <= high))
+
+    def _suggest(self, name: str) -> str:
+        names = list(self.kinds)
+        close = difflib.get_close_matches(name, names, n=1)
+        return f"did you mean '{close[0]}'?" if close else "define it as a question first"
+
+
+def question_kind(q: Question) -> Kind:
+    if q.type in NUMERIC:
+        return Kind("number", unit=q.unit or "")
+    if q.type == "choice":
+        base = "set" if q.multiple else "choice"
+        return Kind(base, choices=tuple(q.choices or ()), ordered=q.ordered)  # type: ignore[arg-type]
+    if q.type in ("date", "date_or_none"):
+        return Kind("date", never=q.type == "date_or_none")
+    return Kind(q.type)  # type: ignore[arg-type]
+
+
+def _names(node: Node) -> set[str]:
+    from ..rules.expressions import names_read
+
+    return set(names_read(node))
+
+
+def _constants_of(node: Node, name: str) -> Iterator[float]:
+    for n in walk(node):
+        if isinstance(n, Compare):
+            for a, b in ((n.left, n.right), (n.right, n.left)):
+                if isinstance(a, Name) and a.name == name and isinstance(b, Const):
+                    if isinstance(b.value, int | float) and not isinstance(b.value, bool):
+                        yield float(b.value)
+
+
+def _size(domains: list[list[Any]]) -> int:
+    size = 1
+    for domain in domains:
+        size *= max(len(domain), 1)
+        if size > MAX_COMBINATIONS:
+            break
+    return size
+
+
+def _possible(node: Node) -> set[bool | None]:
+    """An over-approximation of the values a condition can take (linear in its size)."""
+    if isinstance(node, Const):
+        return {node.value} if isinstance(node.value, bool) else {True, False, None}
+    if isinstance(node, Known):
+        return {True, False}
+    if isinstance(node, Not):
+        return {None if v is None else not v for v in _possible(node.part)}
+    if isinstance(node, And | Or):
+        parts = [_possible(p) for p in node.parts]
+        decisive, other = (False, True) if isinstance(node, And) else (True, False)
+        found: set[bool | None] = set()
+        if any(decisive in p for p in parts):
+            found.add(decisive)
+        if all(other in p for p in parts):
+            found.add(other)
+        if any(None in p for p in parts) and all(p - {decisive} for p in parts):
+            found.add(None)
+        return found
+    return {True, False, None}
+
+
+def _shown(value: Any) -> str:
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+__all__ = ["Checker", "question_kind", "And", "Or", "Not"]

@@ -1,0 +1,97 @@
+"""A checked protocol: the dialog file's data with its expressions bound and compiled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from ..rules.expressions import SCREENING_DATE, Expression
+from ..rules.types import Kind
+from .schema import CalculatorUse, Criterion, Derived, DialogFile, Question, Table
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One way to estimate a derived value; ``when`` None: always applicable."""
+
+    use: CalculatorUse
+    when: Expression | None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A validated protocol with its rules compiled; shared, read-only."""
+
+    spec: DialogFile
+    path: Path
+    sha256: str
+    kinds: dict[str, Kind]
+    when: dict[str, Expression]  # question -> its condition
+    rules: dict[str, Expression]  # criterion id -> its rule
+    tables: dict[str, tuple[tuple[Expression, float], ...]]
+    estimates: dict[str, tuple[Estimate, ...]]  # derived name -> its estimates, in order
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def version(self) -> str:
+        return self.spec.version
+
+    @cached_property
+    def questions(self) -> dict[str, Question]:
+        return {q.variable: q for q in self.spec.questions}
+
+    @cached_property
+    def order(self) -> list[str]:
+        return [q.variable for q in self.spec.questions]
+
+    @cached_property
+    def criteria(self) -> dict[str, Criterion]:
+        return {c.id: c for c in self.spec.criteria}
+
+    @cached_property
+    def derived(self) -> dict[str, Derived]:
+        return {d.name: d for d in self.spec.derived}
+
+    @cached_property
+    def table_specs(self) -> dict[str, Table]:
+        return {t.name: t for t in self.spec.tables}
+
+    def inputs_of(self, name: str) -> list[str]:
+        """The questions a name stands for (a derived value or table expands to its inputs)."""
+        if name in self.derived:
+            found = list(self.derived[name].sources)
+            for estimate in self.estimates.get(name, ()):
+                if estimate.when is not None:
+                    found += [n for n in sorted(estimate.when.names) if n not in found]
+            return [n for n in found if n in self.questions]
+        if name in self.tables:
+            found = []
+            for condition, _ in self.tables[name]:
+                for n in sorted(condition.names):
+                    for v in self.inputs_of(n):
+                        if v not in found:
+                            found.append(v)
+            return found
+        if name == SCREENING_DATE:
+            return []
+        return [name]
+
+    @cached_property
+    def criteria_reading(self) -> dict[str, list[str]]:
+        """For each question, the criterion ids whose rule reads it, directly or derived."""
+        reading: dict[str, list[str]] = {v: [] for v in self.order}
+        for cid, expr in self.rules.items():
+            for name in sorted(expr.names):
+                for variable in self.inputs_of(name):
+                    if cid not in reading[variable]:
+                        reading[variable].append(cid)
+        return reading
+
+    @cached_property
+    def text_questions(self) -> frozenset[str]:
+        """Free-text answers: kept for the coordinator, never logged or exported."""
+        return frozenset(q.variable for q in self.spec.questions if q.type == "text")

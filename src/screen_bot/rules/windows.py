@@ -1,0 +1,62 @@
+"""When a failed time-based criterion will be met: the exact first day, or never.
+
+A rule compares the screening date (or an anchor such as the planned infusion date) with
+dates taken from the answers, moved by calendar windows. Its truth can change only on
+those dates or the day after them, so trying each of them in order, later than today,
+finds the first day the whole criterion is met — also when the time-based part is one
+route of an ``or``. When none of them meets it, waiting cannot help.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from .evaluation import Context, status_with
+from .expressions import SCREENING_DATE, Node, Shift, interpret, names_read, walk
+
+if TYPE_CHECKING:
+    from ..protocol.model import Protocol
+
+
+@dataclass(frozen=True)
+class Waiting:
+    meets_from: date | None  # the first day it is met (None: never, by waiting)
+    anchor: str  # SCREENING_DATE, or the anchor whose date must move
+
+
+def waiting(protocol: Protocol, criterion_id: str, ctx: Context) -> Waiting | None:
+    """For a failed criterion that reads the screening date or an anchor; else None."""
+    tree = protocol.rules[criterion_id].node
+    read = names_read(tree)
+    clocks = [SCREENING_DATE, *(a for a in protocol.spec.anchors)]
+    tried: list[str] = []
+    for clock in clocks:
+        now = ctx.env.get(clock)
+        if clock not in read or not isinstance(now, date):
+            continue
+        tried.append(clock)
+        for day in _change_days(tree, clock, ctx):
+            if day > now and status_with(protocol, criterion_id, ctx, {clock: day}) == "met":
+                return Waiting(day, clock)
+    return Waiting(None, tried[0]) if tried else None
+
+
+def _change_days(tree: Node, clock: str, ctx: Context) -> list[date]:
+    """Every day on which a comparison with ``clock`` can change its result."""
+    days: set[date] = set()
+    for node in walk(tree):
+        if isinstance(node, Shift) or _is_date_name(node, ctx):
+            if clock in names_read(node):
+                continue
+            value = interpret(node, ctx.env)
+            if isinstance(value, date):
+                days |= {value, value + timedelta(days=1)}
+    return sorted(days)
+
+
+def _is_date_name(node: Node, ctx: Context) -> bool:
+    from .expressions import Name
+
+    return isinstance(node, Name) and isinstance(ctx.env.get(node.name), date)
