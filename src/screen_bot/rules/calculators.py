@@ -29,7 +29,7 @@ def ckd_epi_2021(age: int, sex: str, serum_creatinine_mg_dl: float) -> float:
     female = sex == "female"
     kappa, alpha = (0.7, -0.241) if female else (0.9, -0.302)
     ratio = serum_creatinine_mg_dl / kappa
-    egfr = 142 * min(ratio, 1) ** alpha * max(ratio, 1) ** -1.200 * 0.9938**age
+    egfr: float = 142 * min(ratio, 1) ** alpha * max(ratio, 1) ** -1.200 * 0.9938**age
     return egfr * 1.012 if female else egfr
 
 
