@@ -1,64 +1,228 @@
-"""Calendar arithmetic (placeholder until the leaves branch lands)."""
+"""Calendar arithmetic and typed date answers, counted from the screening date.
+
+A ``date`` answer is a calendar date; a ``date or none`` answer is a date or :data:`NEVER`
+("the event never happened"). Relative answers ("3 months ago") count from the screening
+date, never from the wall clock, so a screening re-run later reads them the same way.
+Every refusal is a :class:`DateError` whose message is one short line a coordinator can act
+on.
+"""
 
 from __future__ import annotations
 
 import calendar
-from datetime import date, timedelta
+import re
+from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta
 from typing import Literal
 
 NEVER = "none"
-WindowUnit = Literal["days", "weeks", "months", "years"]
+"""The value of a ``date or none`` answer meaning "the event never happened"."""
+
+DateUnit = Literal["days", "weeks", "months", "years"]
+
+EARLIEST_YEAR = 1900
+_MAX_TEXT = 64  # longer than any date people type; keeps a pasted paragraph out of the regexes
+_EXAMPLES = "write it like 14.08.2026, 2026-08-14, 14 Aug 2026 or 3 months ago"
+_NEVER_WORDS = frozenset({"none", "never"})
+# "no" is refused on purpose: in this bot "no" answers yes/no questions, and typed at "date
+# of the most recent MI" it may as well mean "no date on record" (unknown) as "never had
+# one". Reading it as never would turn missing data into a definite answer that can make a
+# patient eligible, so the coordinator is asked to type "none" instead.
+_AMBIGUOUS_NO = frozenset({"no", "n", "nope", "nil"})
+
+# English names, not calendar.month_name: that one follows the process locale.
+_MONTH_NAMES = [
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+]  # fmt: skip
+_MONTHS = {
+    spelling: number
+    for number, name in enumerate(_MONTH_NAMES, start=1)
+    for spelling in (name, name[:3])
+}
+_MONTHS["sept"] = 9
+_MONTH = "(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DAY = r"(?P<day>[0-9]{1,2})(?:st|nd|rd|th)?"
+_YEAR = r"(?P<year>[0-9]+)"
+_SEP = r"[ ./-]"
+
+_ISO = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{1,2})-(?P<day>[0-9]{1,2})", re.ASCII)
+_NUMERIC = re.compile(
+    r"(?P<day>[0-9]{1,2})(?P<sep>[./-])(?P<month>[0-9]{1,2})(?P=sep)" + _YEAR, re.ASCII
+)
+_DAY_MONTH_NAME = re.compile(_DAY + _SEP + "?" + _MONTH + ",?" + _SEP + "?" + _YEAR, re.ASCII)
+# Between the day and the year a separator is required: "aug 2026" is not 20 Aug 26.
+_MONTH_NAME_DAY = re.compile(_MONTH + _SEP + "?" + _DAY + "(?:, ?|" + _SEP + ")" + _YEAR, re.ASCII)
+_MONTH_YEAR = re.compile(_MONTH + _SEP + "?" + _YEAR, re.ASCII)
+
+_COUNT = r"(?P<count>[0-9]+|an?|one)"
+_UNIT = r"(?P<unit>day|week|month|year)s?"
+_AGO = re.compile(_COUNT + " ?" + _UNIT + " ago", re.ASCII)
+_IN = re.compile("in " + _COUNT + " ?" + _UNIT, re.ASCII)
+_NAMED_DAYS = {"today": 0, "yesterday": -1, "tomorrow": 1}
 
 
-def shift(day: date, amount: int, unit: WindowUnit) -> date:
+class DateError(ValueError):
+    """A date answer that cannot be accepted; the message says what to type instead."""
+
+
+def shift(day: date, amount: int, unit: DateUnit) -> date:
+    """``day`` moved by ``amount`` units (negative: back in time).
+
+    Months and years are calendar months: the same day number, or the target month's last
+    day when that month is shorter (2026-01-31 + 1 month = 2026-02-28). Raises
+    ``OverflowError`` when the result falls outside the years 1–9999.
+    """
     if unit == "days":
         return day + timedelta(days=amount)
     if unit == "weeks":
         return day + timedelta(weeks=amount)
-    months = amount * (12 if unit == "years" else 1)
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    return date(year, month + 1, min(day.day, last))
+    if unit == "months":
+        months = amount
+    elif unit == "years":
+        months = amount * 12
+    else:
+        raise ValueError(f"unknown unit {unit!r}; use days, weeks, months or years")
+    year, month_index = divmod(day.year * 12 + day.month - 1 + months, 12)
+    if not MINYEAR <= year <= MAXYEAR:
+        raise OverflowError("date value out of range")
+    month = month_index + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-class DateError(ValueError):
-    pass
+def parse_date(
+    text: str, screening_date: date, *, allow_none: bool = False, future: bool = False
+) -> date | str:
+    """A typed date answer: a ``date``, or :data:`NEVER` where ``allow_none``.
 
-
-def parse_date(text: str, screening_date: date, *, allow_none: bool = False, future: bool = False):  # type: ignore[no-untyped-def]
-    cleaned = text.strip().lower()
-    if allow_none and cleaned in ("none", "never"):
-        return NEVER
-    if cleaned == "today":
-        return screening_date
-    try:
-        day = date.fromisoformat(cleaned)
-    except ValueError:
-        raise DateError("Please type a date, e.g. 2026-08-14") from None
-    return _check(day, screening_date, future)
-
-
-def parse_iso_date(value: object, screening_date: date, *, allow_none: bool = False, future: bool = False):  # type: ignore[no-untyped-def]
-    if isinstance(value, date):
-        return _check(value, screening_date, future)
-    if isinstance(value, str):
-        if allow_none and value.strip().lower() == "none":
+    ``future`` marks a planned date: it may lie after the screening date but not before it.
+    Raises :class:`DateError` (and nothing else) for any text that is not accepted.
+    """
+    cleaned = " ".join(text.split()).lower().rstrip(".")
+    if not cleaned:
+        raise DateError(f"type a date: {_EXAMPLES}")
+    if len(cleaned) > _MAX_TEXT:
+        raise DateError(f"that is not a date; {_EXAMPLES}")
+    if cleaned in _NEVER_WORDS:
+        if allow_none:
             return NEVER
-        try:
-            return _check(date.fromisoformat(value.strip()), screening_date, future)
-        except ValueError:
-            pass
-    raise DateError("expected a date as YYYY-MM-DD" + (" or none" if allow_none else ""))
+        raise DateError("this question needs a date; 'none' is not an answer here")
+    if cleaned in _AMBIGUOUS_NO and allow_none:
+        raise DateError("type 'none' if it never happened, or the date of the last one")
+    value = _relative(cleaned, screening_date)
+    if value is None:
+        value = _absolute(cleaned, screening_date, future=future)
+    return _checked(value, screening_date, future=future)
 
 
-def _check(day: date, screening_date: date, future: bool) -> date:
-    if not future and day > screening_date:
-        raise DateError(f"{day} is after the screening date {screening_date}")
-    if future and day < screening_date:
-        raise DateError("a planned date cannot be in the past")
-    return day
+def parse_iso_date(
+    value: object, screening_date: date, *, allow_none: bool, future: bool
+) -> date | str:
+    """A batch date value: a ``date``, an ISO ``YYYY-MM-DD`` string, or ``"none"`` if allowed."""
+    expected = "expected a date as YYYY-MM-DD" + (" or none" if allow_none else "")
+    if isinstance(value, datetime):
+        raise DateError(f"{expected}, not a date and time")
+    if isinstance(value, date):
+        return _checked(value, screening_date, future=future)
+    if not isinstance(value, str):
+        raise DateError(expected)
+    cleaned = value.strip()
+    if cleaned.lower() == NEVER:
+        if allow_none:
+            return NEVER
+        raise DateError(f"{expected}; none is not allowed here")
+    match = re.fullmatch(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", cleaned, re.ASCII)
+    if match is None:
+        raise DateError(expected)
+    year, month, day = (int(part) for part in match.groups())
+    return _checked(_calendar_date(year, month, day), screening_date, future=future)
 
 
-def format_date(value: object) -> str:
-    return value.isoformat() if isinstance(value, date) else str(value)
+def format_date(value: date | str) -> str:
+    """ISO ``YYYY-MM-DD`` for a date, ``none`` for :data:`NEVER`."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if value == NEVER:
+        return NEVER
+    raise ValueError(f"not a date answer: {value!r}")
+
+
+def _relative(text: str, screening_date: date) -> date | None:
+    """``today``, ``3 months ago``, ``in 2 weeks`` …; None when ``text`` is not relative."""
+    if text in _NAMED_DAYS:
+        return screening_date + timedelta(days=_NAMED_DAYS[text])
+    sign = -1
+    match = _AGO.fullmatch(text)
+    if match is None:
+        sign, match = 1, _IN.fullmatch(text)
+    if match is None:
+        return None
+    count = 1 if match["count"] in ("a", "an", "one") else int(match["count"])
+    unit: DateUnit = match["unit"] + "s"  # type: ignore[assignment]
+    try:
+        return shift(screening_date, sign * count, unit)
+    except OverflowError:
+        raise DateError(f"{count} {unit} is too far from the screening date") from None
+
+
+def _absolute(text: str, screening_date: date, *, future: bool) -> date:
+    if match := _ISO.fullmatch(text):
+        year, month, day = int(match["year"]), int(match["month"]), int(match["day"])
+        if month > 12 and 1 <= day <= 12:
+            raise DateError(f"write year-month-day: {year}-{day:02d}-{month:02d}")
+        return _calendar_date(year, month, day)
+    if match := _NUMERIC.fullmatch(text):
+        day, month, sep = int(match["day"]), int(match["month"]), match["sep"]
+        year = _full_year(match["year"], screening_date, future=future)
+        if month > 12 and 1 <= day <= 12:
+            raise DateError(f"dates are day first: {month:02d}{sep}{day:02d}{sep}{year}")
+        return _calendar_date(year, month, day)
+    match = _DAY_MONTH_NAME.fullmatch(text) or _MONTH_NAME_DAY.fullmatch(text)
+    if match:
+        year = _full_year(match["year"], screening_date, future=future)
+        return _calendar_date(year, _MONTHS[match["month"]], int(match["day"]))
+    if match := _MONTH_YEAR.fullmatch(text):
+        name = _MONTH_NAMES[_MONTHS[match["month"]] - 1].capitalize()
+        raise DateError(f"which day in {name}? e.g. 14 {name} {match['year']}")
+    raise DateError(f"that is not a date; {_EXAMPLES}")
+
+
+def _full_year(digits: str, screening_date: date, *, future: bool) -> int:
+    """A four-digit year; two digits are refused with the century they most likely mean."""
+    if len(digits) == 2:
+        # The year nearest the screening date on the side the answer may lie.
+        guess = screening_date.year // 100 * 100 + int(digits)
+        if future and guess < screening_date.year:
+            guess += 100
+        elif not future and guess > screening_date.year:
+            guess -= 100
+        raise DateError(f"write the year in full: {guess}")
+    if len(digits) != 4:
+        raise DateError(f"write the year with four digits, e.g. {screening_date.year}")
+    return int(digits)
+
+
+def _calendar_date(year: int, month: int, day: int) -> date:
+    if not 1 <= month <= 12:
+        raise DateError(f"there is no month {month}")
+    if year < EARLIEST_YEAR:
+        raise DateError(f"{year} is before {EARLIEST_YEAR}; check the year")
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        name = _MONTH_NAMES[month - 1].capitalize()
+        raise DateError(f"{name} {year} has {days} days, not {day}")
+    return date(year, month, day)
+
+
+def _checked(value: date, screening_date: date, *, future: bool) -> date:
+    if value.year < EARLIEST_YEAR:
+        raise DateError(f"{value.year} is before {EARLIEST_YEAR}; check the year")
+    if future and value < screening_date:
+        raise DateError(
+            f"a planned date cannot be in the past: {value.isoformat()} is before "
+            f"the screening date {screening_date.isoformat()}"
+        )
+    if not future and value > screening_date:
+        raise DateError(
+            f"{value.isoformat()} is after the screening date {screening_date.isoformat()}"
+        )
+    return value

@@ -1,19 +1,30 @@
-"""Unit spellings compared as people write them (placeholder until the leaves branch lands)."""
+"""Compare units the way people write them: "mL/min/1.73 m²" is "ml/min/1.73m2"."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
+# After NFKC (which already turns ² into 2 and the micro sign µ into Greek μ):
+_SPELLINGS = (("micro", "u"), ("μ", "u"), ("×", "x"), ("^", ""))
+_SPACE = re.compile(r"\s+")
+
 
 def unit_key(unit: str) -> str:
-    return (
-        unit.lower()
-        .replace(" ", "")
-        .replace("²", "2")
-        .replace("μ", "u")
-        .replace("µ", "u")
-        .replace("micro", "u")
-        .replace("×", "x")
-    )
+    """A canonical key: case and spaces ignored, ``²``→``2``, ``µ``/``μ``/``micro``→``u``,
+    ``×``→``x``, ``^`` dropped (``m^2`` is ``m²``).
+
+    Two spellings of one unit get the same key; the key is for comparing, not for showing.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", unit).casefold())
+    key = _SPACE.sub("", folded)
+    for written, canonical in _SPELLINGS:
+        key = key.replace(written, canonical)
+    # Once more: a mark left after "u" or a removed space composes ("u" + "¯" is "ū"), so a
+    # key is its own key.
+    return unicodedata.normalize("NFKC", key)
 
 
 def same_unit(a: str | None, b: str | None) -> bool:
-    return unit_key(a or "") == unit_key(b or "")
+    """Whether ``a`` and ``b`` name the same unit; no unit (None or blank) equals only no unit."""
+    return (unit_key(a) if a else "") == (unit_key(b) if b else "")
