@@ -7,6 +7,7 @@ import random
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ TYPED = {
     "b_all_cd19_positive": "yes",
     "ph_negative": "yes",
     "high_risk_features": "yes",
-    "months_since_transplant": "3.5",
+    "transplant_date": "4 months ago",
     "hematopoietic_reconstitution": "yes",
     "marrow_remission": "yes",
     "mrd_negative": "yes",
@@ -45,11 +46,11 @@ TYPED = {
     "lvef_percent": "62",
     "qtc_ms": "440",
     "arrhythmia": "no",
-    "mi_past_year": "no",
+    "last_mi_date": "none",
     "symptomatic_cad_on_medication": "no",
     "severe_pulmonary_dysfunction": "no",
-    "vascular_event_past_year": "no",
-    "major_surgery_past_6_weeks": "no",
+    "last_vascular_event_date": "never",
+    "last_major_surgery_date": "none",
     "substance_abuse": "no",
     "hypersensitivity_to_study_drugs": "no",
     "active_infection_or_bleeding": "no",
@@ -62,7 +63,7 @@ TYPED = {
 FAILING = [
     {"age": 70},
     {"ph_negative": False},
-    {"months_since_transplant": 1.0},
+    {"transplant_date": (datetime.now(UTC) - timedelta(days=30)).date()},  # fails I4a
     {"ecog": 3},
     {"active_gvhd": True},
     {"qtc_ms": 480.0},
@@ -112,7 +113,7 @@ def write_jsonl(path: Path, n: int, seed: int = 1) -> dict[str, int]:
     with path.open("w", encoding="utf-8") as out:
         for label, record in patients(n, seed):
             mix[label] += 1
-            out.write(json.dumps(record) + "\n")
+            out.write(json.dumps(record, default=str) + "\n")  # dates as ISO
     return {label: mix[label] for label in LABELS}
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+# The screening date of every answer set below (build(..., screened_on=SCREENED_ON)).
+SCREENED_ON = date(2026, 1, 15)
+
 # Every variable of the dictionary, given, for a woman of childbearing potential who
-# agrees to contraception: eligible on every rule.
+# agrees to contraception: eligible on every rule on SCREENED_ON.
 ELIGIBLE: dict[str, Any] = {
     "age": 40,
     "sex": "female",
     "b_all_cd19_positive": True,
     "ph_negative": True,
     "high_risk_features": True,
-    "months_since_transplant": 3,
+    "transplant_date": date(2025, 10, 15),  # three months before SCREENED_ON
     "hematopoietic_reconstitution": True,
     "marrow_remission": True,
     "mrd_negative": True,
@@ -30,7 +34,7 @@ ELIGIBLE: dict[str, Any] = {
     "lvef_percent": 65.0,
     "qtc_ms": 420.0,
     "arrhythmia": False,
-    "mi_past_year": False,
+    "last_mi_date": "none",
     "symptomatic_cad_on_medication": False,
     "severe_pulmonary_dysfunction": False,
     "childbearing_potential": True,
@@ -38,12 +42,17 @@ ELIGIBLE: dict[str, Any] = {
     "contraception_agreed": True,
     "hypersensitivity_to_study_drugs": False,
     "active_infection_or_bleeding": False,
-    "vascular_event_past_year": False,
+    "last_vascular_event_date": "none",
     "psychiatric_condition_impairing_consent": False,
-    "major_surgery_past_6_weeks": False,
+    "last_major_surgery_date": "none",
     "substance_abuse": False,
     "prior_solid_organ_transplant": False,
     "expected_survival_over_3_months": True,
     "other_investigator_concern": False,
     "consent_willing": True,
+}
+
+# The same patient as a batch row (JSON): dates in ISO form.
+ELIGIBLE_JSON: dict[str, Any] = {
+    k: v.isoformat() if isinstance(v, date) else v for k, v in ELIGIBLE.items()
 }

@@ -28,6 +28,8 @@ TOP_KEYS = [
     "reasons",
     "open_items",
     "estimated",
+    "estimates",
+    "warnings",
     "protocol",
     "screened_on",
 ]
@@ -64,6 +66,11 @@ def screen(tmp_path: Path, file: Path, *extra: str) -> subprocess.CompletedProce
     return run(tmp_path, "screen", str(file), "--protocol", "blina-dli", *extra)
 
 
+def dumps(value: Any) -> str:
+    """JSON of a batch row: dates in ISO form."""
+    return json.dumps(value, default=str)
+
+
 def records(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
@@ -88,7 +95,7 @@ def test_one_json_object_and_the_output_shape(tmp_path: Path) -> None:
         "ast_x_uln": None,
     }
     file = tmp_path / "one.json"
-    file.write_text(json.dumps(patient), encoding="utf-8")
+    file.write_text(dumps(patient), encoding="utf-8")
     result = screen(tmp_path, file, "--format", "json")
     assert result.returncode == 0, result.stderr
     (record,) = records(result)
@@ -110,7 +117,7 @@ def test_one_json_object_and_the_output_shape(tmp_path: Path) -> None:
 def test_unresolved_output_shape(tmp_path: Path) -> None:
     file = tmp_path / "open.json"
     file.write_text(
-        json.dumps({**ELIGIBLE, "karnofsky": None, "expected_survival_over_3_months": None}),
+        dumps({**ELIGIBLE, "karnofsky": None, "expected_survival_over_3_months": None}),
         encoding="utf-8",
     )
     result = screen(tmp_path, file, "--format", "json")
@@ -137,7 +144,7 @@ def test_json_lines_all_good_exit_0(tmp_path: Path) -> None:
         {**ELIGIBLE, "referral": "R-4", "alt_x_uln": None, "bilirubin_x_uln": 3.5},
     ]
     file = tmp_path / "rows.jsonl"
-    file.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    file.write_text("".join(dumps(r) + "\n" for r in rows), encoding="utf-8")
     result = screen(tmp_path, file, "--format", "json")
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == ""
@@ -191,7 +198,7 @@ def test_csv_with_referral_column_and_empty_cells(tmp_path: Path) -> None:
 
 def test_text_output(tmp_path: Path) -> None:
     file = tmp_path / "one.json"
-    file.write_text(json.dumps({**ELIGIBLE, "referral": "R-7", "ecog": 3}), encoding="utf-8")
+    file.write_text(dumps({**ELIGIBLE, "referral": "R-7", "ecog": 3}), encoding="utf-8")
     result = screen(tmp_path, file)
     assert result.returncode == 0, result.stderr
     assert NOT_ELIGIBLE.search(result.stdout)
@@ -201,15 +208,15 @@ def test_text_output(tmp_path: Path) -> None:
 
 def test_bad_json_lines_are_reported_and_the_others_screened(tmp_path: Path) -> None:
     lines = [
-        json.dumps({**ELIGIBLE, "referral": "R-1"}),  # 1 good
-        json.dumps({**ELIGIBLE, "age": "forty"}),  # 2 wrong type
-        json.dumps({**ELIGIBLE, "qtc_ms": 900}),  # 3 out of range
-        json.dumps({**ELIGIBLE, "agee": 40}),  # 4 unknown key
+        dumps({**ELIGIBLE, "referral": "R-1"}),  # 1 good
+        dumps({**ELIGIBLE, "age": "forty"}),  # 2 wrong type
+        dumps({**ELIGIBLE, "qtc_ms": 900}),  # 3 out of range
+        dumps({**ELIGIBLE, "agee": 40}),  # 4 unknown key
         '{"age": 40,',  # 5 invalid JSON
-        json.dumps({**ELIGIBLE, "referral": "John Smith"}),  # 6 a name, with a space
-        json.dumps({**ELIGIBLE, "ecog": 2.5}),  # 7 not a whole number
-        json.dumps({**ELIGIBLE, "arrhythmia": "yes"}),  # 8 yes/no as a string
-        json.dumps({**ELIGIBLE, "referral": "R-9", "ecog": 3}),  # 9 good
+        dumps({**ELIGIBLE, "referral": "John Smith"}),  # 6 a name, with a space
+        dumps({**ELIGIBLE, "ecog": 2.5}),  # 7 not a whole number
+        dumps({**ELIGIBLE, "arrhythmia": "yes"}),  # 8 yes/no as a string
+        dumps({**ELIGIBLE, "referral": "R-9", "ecog": 3}),  # 9 good
     ]
     file = tmp_path / "mixed.jsonl"
     file.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -404,6 +411,6 @@ def test_protocols(tmp_path: Path) -> None:
     result = run(tmp_path, "protocols")
     assert result.returncode == 0, result.stderr
     lines = [line.split("\t") for line in result.stdout.splitlines()]
-    assert ["blina-dli", "1.0"] in [line[:2] for line in lines]
+    assert ["blina-dli", "1.1"] in [line[:2] for line in lines]
     (title,) = [line[2] for line in lines if line[0] == "blina-dli"]
     assert "Blinatumomab" in title

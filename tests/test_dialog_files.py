@@ -62,9 +62,7 @@ UNUSED_QUESTION = (
 BROKEN = [
     Broken(
         "yaml-syntax",
-        replace_once(
-            "    type: yes_no\n    text: Philadelphia", "    type: yes_no\n   text: Philadelphia"
-        ),
+        replace_once("    text: Philadelphia", "   text: Philadelphia"),
         "   text: Philadelphia",
         0,
         "YAML syntax",
@@ -114,12 +112,12 @@ BROKEN = [
         "when-reads-later-question",
         replace_once(
             "    when: sex == 'female'\n    text: Woman of",
-            "    when: lvef_percent < 50\n    text: Woman of",
+            "    when: qtc_ms > 400\n    text: Woman of",
         ),
-        "when: lvef_percent < 50",
+        "when: qtc_ms > 400",
         0,
-        "lvef_percent",
-        "move 'childbearing_potential' after 'lvef_percent'",
+        "qtc_ms",
+        "move 'childbearing_potential' after 'qtc_ms'",
     ),
     Broken(
         "duplicate-criterion-id",
@@ -134,8 +132,8 @@ BROKEN = [
         replace_once("\nderived:\n", "\n" + EXTRA_QUESTION),
         "- variable: consent_willing",
         -1,
-        "duplicate variable 'consent_willing'",
-        "distinct",
+        "'consent_willing' is defined twice (also in questions at line",
+        "its own name",
     ),
     Broken(
         "choice-not-among-choices",
@@ -315,8 +313,8 @@ def test_when_reading_a_derived_value_gets_a_useful_fix(tmp_path: Path) -> None:
     broken = Broken(
         "when-reads-derived",
         replace_once(
-            "    when: unknown(crcl_ml_min)\n    text: Body",
-            "    when: crcl < 50\n    text: Body",
+            "    when: unknown(crcl_ml_min)\n    aliases: [weight]\n",
+            "    when: crcl < 50\n    aliases: [weight]\n",
         ),
         "when: crcl < 50",
         0,
@@ -465,6 +463,9 @@ def test_variables_equal_the_dictionarys(protocol: Protocol) -> None:
         question = protocol.questions[name]
         if kind == "yes/no":
             assert question.type == "yes_no", name
+        elif kind in ("date", "date or none"):
+            assert question.type == kind.replace(" or ", "_or_"), name
+            assert not question.future, name
         elif kind.startswith("choice"):
             assert question.type == "choice", name
             assert question.choices == re.findall(r"`(\w+)`", kind), name
@@ -503,6 +504,11 @@ def test_criteria_equal_the_dictionarys(protocol: Protocol) -> None:
         names = set(re.findall(r"`(\w+)`", rule))
         names |= {"crcl"} if "CrCl" in rule else set()
         names |= {"sex"} if re.search(r"\b(fe)?male\b", rule) else set()
+        names |= {"screening_date"} if re.search(r"\bD\b|within the past", rule) else set()
+        if "see below when it is unknown" in rule:  # E6b: the measured value, else the estimate
+            names = {"crcl"}
+            assert protocol.derived["crcl"].measured == "crcl_ml_min"
+            assert criterion.confirm_estimate, cid
         assert protocol.rules[cid].names == names, cid
 
 

@@ -16,8 +16,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from patients import ELIGIBLE
-from screen_bot.engine import END_STATES, Engine
+from patients import ELIGIBLE, SCREENED_ON
+from screen_bot.engine import END_STATES, Engine, typed_values
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.schema import Question
 from screen_bot.rules.evaluation import applicable_questions, evaluate
@@ -27,14 +27,17 @@ from screen_bot.verdict import build, decide
 DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
 PROTOCOL: Protocol = load(DIALOG)
 ENGINE = Engine(PROTOCOL)
-TODAY = date(2026, 1, 15)
+TODAY = SCREENED_ON  # 2026-01-15
 NOW = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 
 
 # The dictionary's thresholds, with the values on either side.
 BOUNDARIES: dict[str, list[Any]] = {
     "age": [13, 14, 65, 66],
-    "months_since_transplant": [1.99, 2],
+    "transplant_date": [date(2025, 11, 15), date(2025, 11, 16)],
+    "last_mi_date": [date(2025, 1, 15), date(2025, 1, 16), "none"],
+    "last_vascular_event_date": [date(2025, 1, 15), date(2025, 1, 16), "none"],
+    "last_major_surgery_date": [date(2025, 12, 4), date(2025, 12, 5), "none"],
     "ecog": [2, 3],
     "karnofsky": [69, 70],
     "ast_x_uln": [3, 3.01],
@@ -55,6 +58,9 @@ def value_of(question: Question) -> st.SearchStrategy[Any]:
         return st.booleans()
     if question.type == "choice":
         return st.sampled_from(question.choices or [])
+    if question.type in ("date", "date_or_none"):
+        days = st.dates(date(2020, 1, 1), TODAY)
+        return st.one_of(st.sampled_from(BOUNDARIES.get(question.variable, [TODAY])), days)
     assert question.min is not None and question.max is not None
     extremes = [question.min, question.max]
     if question.type == "int":
@@ -90,14 +96,24 @@ def roundtrip(session: Session) -> None:
     assert Session.model_validate_json(session.model_dump_json()) == session
 
 
+def put(session: Session, value: Any, now: datetime | None = NOW) -> None:
+    """Answer, confirming an unusual value as the user would."""
+    if ENGINE.answer(session, value, now):
+        assert session.pending is not None and ENGINE.confirm(session, now)
+
+
+def start(referral: str | None = None) -> Session:
+    return ENGINE.start(referral, screened_on=TODAY)
+
+
 def drive(answers: dict[str, Any], check_each_step: bool = True) -> Session:
-    session = ENGINE.start()
+    session = start()
     tick = 0
     while not ENGINE.finished(session):
         question = ENGINE.question(session)
         assert question is not None
         tick += 1
-        ENGINE.answer(session, answers.get(question.variable), now=NOW + timedelta(seconds=tick))
+        put(session, answers.get(question.variable), now=NOW + timedelta(seconds=tick))
         if check_each_step:
             roundtrip(session)
         assert tick <= len(PROTOCOL.order)
@@ -111,22 +127,25 @@ def drive(answers: dict[str, Any], check_each_step: bool = True) -> Session:
 @given(answers=answer_sets())
 def test_early_exit_verdict_equals_batch(answers: dict[str, Any]) -> None:
     session = drive(answers)
-    dialog = ENGINE.verdict(session, screened_on=TODAY)
+    dialog = ENGINE.verdict(session)
     batch = build(PROTOCOL, answers, screened_on=TODAY)
 
     event(f"verdict: {dialog.verdict}")
+    if batch.verdict == "unresolved":  # the dictionary: always at least one open item
+        assert batch.open_items
     assert dialog.verdict == batch.verdict
     assert session.state == dialog.verdict
     assert {r.criterion for r in dialog.reasons} <= {r.criterion for r in batch.reasons}
 
-    applicable = applicable_questions(PROTOCOL, answers)
+    applicable = applicable_questions(PROTOCOL, answers, TODAY)
     assert set(session.history) <= applicable, "asked a question whose condition is false"
     assert session.history == [v for v in PROTOCOL.order if v in session.history]
     if dialog.verdict == "not_eligible":
         assert dialog.reasons
         # it stopped at the first failure: nothing had failed before the last answer
-        before = {v: session.values()[v] for v in session.history[:-1]}
-        assert decide(evaluate(PROTOCOL, before)) != "not_eligible"
+        values = typed_values(PROTOCOL, session)
+        before = {v: values[v] for v in session.history[:-1]}
+        assert decide(evaluate(PROTOCOL, before, TODAY)) != "not_eligible"
     else:
         # no early exit: every applicable question was asked, and the verdicts agree fully
         assert session.history == [v for v in PROTOCOL.order if v in applicable]
@@ -146,11 +165,11 @@ def test_back_then_answer_again_equals_answering_once(
     answers: dict[str, Any], data: st.DataObject
 ) -> None:
     stop = data.draw(st.integers(0, len(PROTOCOL.order)), label="questions answered first")
-    session = ENGINE.start()
+    session = start()
     while not ENGINE.finished(session) and len(session.history) < stop:
         question = ENGINE.question(session)
         assert question is not None
-        ENGINE.answer(session, answers.get(question.variable), now=NOW)
+        put(session, answers.get(question.variable))
     if ENGINE.finished(session):
         return
     question = ENGINE.question(session)
@@ -159,13 +178,13 @@ def test_back_then_answer_again_equals_answering_once(
     y = data.draw(answer_of(question), label="answer taken back")
 
     once = session.model_copy(deep=True)
-    ENGINE.answer(once, x, now=NOW)
+    ENGINE.answer(once, x, now=NOW, confirmed=True)
 
     twice = session.model_copy(deep=True)
-    ENGINE.answer(twice, y, now=NOW)
+    ENGINE.answer(twice, y, now=NOW, confirmed=True)
     assert ENGINE.back(twice, now=NOW)
     assert comparable(twice) == comparable(session)  # back undoes the answer
-    ENGINE.answer(twice, x, now=NOW)
+    ENGINE.answer(twice, x, now=NOW, confirmed=True)
 
     assert comparable(twice) == comparable(once)
     assert twice.step == once.step + 2
@@ -176,11 +195,11 @@ def test_back_then_answer_again_equals_answering_once(
 def test_several_backs_then_the_same_answers_again(
     answers: dict[str, Any], data: st.DataObject
 ) -> None:
-    session = ENGINE.start()
+    session = start()
     while not ENGINE.finished(session):
         question = ENGINE.question(session)
         assert question is not None
-        ENGINE.answer(session, answers.get(question.variable), now=NOW)
+        put(session, answers.get(question.variable))
     original = session.model_copy(deep=True)
     backs = data.draw(st.integers(0, len(session.history)), label="backs")
     undone = [(v, session.answers[v].value) for v in session.history[-backs:]] if backs else []
@@ -191,12 +210,12 @@ def test_several_backs_then_the_same_answers_again(
     for variable, value in undone:
         assert ENGINE.question(session) is not None
         assert ENGINE.question(session).variable == variable  # type: ignore[union-attr]
-        ENGINE.answer(session, value, now=NOW)
+        ENGINE.answer(session, value, now=NOW, confirmed=True)
     assert comparable(session) == comparable(original)
 
 
 def test_back_at_the_first_question_does_nothing() -> None:
-    session = ENGINE.start()
+    session = start()
     before = session.model_copy(deep=True)
     assert ENGINE.back(session) is False
     assert session == before
@@ -213,12 +232,14 @@ def test_back_at_the_first_question_does_nothing() -> None:
 def test_session_json_round_trip_at_every_step(
     answers: dict[str, Any], referral: str | None
 ) -> None:
-    session = ENGINE.start(referral)
+    session = start(referral)
     roundtrip(session)
     while not ENGINE.finished(session):
         question = ENGINE.question(session)
         assert question is not None
         ENGINE.answer(session, answers.get(question.variable))  # real clock: microseconds
+        roundtrip(session)  # also while an unusual value waits for confirmation
+        ENGINE.confirm(session)
         roundtrip(session)
     ENGINE.back(session)
     roundtrip(session)
@@ -232,7 +253,7 @@ def test_session_json_round_trip_at_every_step(
 class DialogMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.session = ENGINE.start("R-1")
+        self.session = start("R-1")
 
     def _question(self) -> Question:
         question = ENGINE.question(self.session)
@@ -244,15 +265,19 @@ class DialogMachine(RuleBasedStateMachine):
     def answer(self, data: st.DataObject) -> None:
         question = self._question()
         value = data.draw(value_of(question), label=question.variable)
-        ENGINE.answer(self.session, value)
-        assert self.session.answers[question.variable].value == value
+        if ENGINE.answer(self.session, value):  # unusual: waits for confirmation
+            assert question.variable not in self.session.answers
+            assert self.session.pending is not None and self.session.pending.value == value
+            assert ENGINE.confirm(self.session)
+        assert self.session.pending is None
+        assert typed_values(PROTOCOL, self.session)[question.variable] == value
 
     @precondition(lambda self: not ENGINE.finished(self.session))
     @rule(data=st.data())
     def answer_as_eligible(self, data: st.DataObject) -> None:
         """Mostly-eligible answers take the dialog deep enough to reach eligible/unresolved."""
         question = self._question()
-        ENGINE.answer(self.session, ELIGIBLE[question.variable])
+        put(self.session, ELIGIBLE[question.variable])
 
     @precondition(lambda self: not ENGINE.finished(self.session))
     @rule(data=st.data())
@@ -266,7 +291,7 @@ class DialogMachine(RuleBasedStateMachine):
                 else st.just(ELIGIBLE[question.variable]),
                 label=question.variable,
             )
-            ENGINE.answer(self.session, value)
+            put(self.session, value)
         event(f"finished: {self.session.state}")
 
     @precondition(lambda self: not ENGINE.finished(self.session))
@@ -313,17 +338,18 @@ class DialogMachine(RuleBasedStateMachine):
     @invariant()
     def current_question_is_applicable(self) -> None:
         if not ENGINE.finished(self.session):
-            values = self.session.values()
-            assert self.session.state in applicable_questions(PROTOCOL, values)
+            values = typed_values(PROTOCOL, self.session)
+            assert self.session.state in applicable_questions(PROTOCOL, values, TODAY)
             assert self.session.state not in self.session.answers
 
     @invariant()
     def finished_session_verdict_equals_build(self) -> None:
         if ENGINE.finished(self.session):
-            values = self.session.values()
+            values = typed_values(PROTOCOL, self.session)
             verdict = build(PROTOCOL, values, referral=self.session.referral, screened_on=TODAY)
-            assert ENGINE.verdict(self.session, screened_on=TODAY) == verdict
+            assert ENGINE.verdict(self.session) == verdict
             assert verdict.verdict == self.session.state
+            assert verdict.verdict != "unresolved" or verdict.open_items
 
     @invariant()
     def survives_json(self) -> None:
@@ -338,7 +364,7 @@ TestDialogMachine = DialogMachine.TestCase
 
 
 def test_session_under_another_dialog_file_raises_protocol_changed(tmp_path: Path) -> None:
-    session = ENGINE.start()
+    session = start()
     ENGINE.answer(session, 40)
     session.check_protocol(PROTOCOL)  # same file: fine
 
@@ -366,6 +392,6 @@ def test_session_of_another_protocol_id_raises(tmp_path: Path) -> None:
         DIALOG.read_text(encoding="utf-8").replace("id: blina-dli", "id: blina-dli-2", 1),
         encoding="utf-8",
     )
-    session = ENGINE.start()
+    session = start()
     with pytest.raises(ProtocolChanged):
         session.check_protocol(load(renamed))

@@ -1,9 +1,10 @@
-"""The blina-dli rules at every boundary, written from DATA-DICTIONARY.md.
+"""The blina-dli rules at every boundary, written from DATA-DICTIONARY.md version 1.1.
 
 The expected verdicts and criterion ids below come from the data dictionary (its
-variable table, rule table and verdict rule), not from the implementation: each case
-starts from a fully eligible answer set, changes what the case names, and states the
-verdict and the exact set of failed criterion ids the dictionary gives.
+variable table, rule table, windows, "may pass later" table and verdict rule), not from
+the implementation: each case starts from a fully eligible answer set, changes what the
+case names, and states the verdict and the exact set of failed criterion ids the
+dictionary gives.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from patients import ELIGIBLE
+from patients import ELIGIBLE, SCREENED_ON
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.calculators import cockcroft_gault
 from screen_bot.verdict import Verdict, build
 
 DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
-TODAY = date(2026, 1, 15)
+TODAY = SCREENED_ON  # 2026-01-15
 
 
 MALE = {**ELIGIBLE, "sex": "male"}
@@ -33,7 +34,7 @@ ALL_CRITERIA = {
     "E7", "E8", "E9", "E10", "E11", "E12", "E13",
 }
 # fmt: on
-JUDGMENT = {"I9", "E1", "E7", "E9", "E13"}
+JUDGMENT = {"I3b", "I9", "E1", "E3b", "E4", "E7", "E9", "E11", "E13"}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def failed(verdict: Verdict) -> set[str]:
 
 
 def opened(verdict: Verdict) -> set[tuple[str, str, str]]:
-    return {(o.criterion, o.variable, o.kind) for o in verdict.open_items}
+    return {(c, o.variable, o.kind) for o in verdict.open_items for c in o.criteria}
 
 
 def test_base_answer_sets_cover_every_variable(protocol: Protocol) -> None:
@@ -78,11 +79,11 @@ BOUNDARIES = [
     case({"age": 66}, "I1"),
     case({"age": 0}, "I1"),
     case({"age": 120}, "I1"),
-    # I4a: months_since_transplant >= 2
-    case({"months_since_transplant": 1.99}, "I4a"),
-    case({"months_since_transplant": 2}),
-    case({"months_since_transplant": 2.01}),
-    case({"months_since_transplant": 0}, "I4a"),
+    # I4a: D >= transplant_date + 2 months (D = 2026-01-15)
+    case({"transplant_date": date(2025, 11, 16)}, "I4a"),
+    case({"transplant_date": date(2025, 11, 15)}),
+    case({"transplant_date": date(2025, 11, 14)}),
+    case({"transplant_date": TODAY}, "I4a"),
     # I6a: ecog < 3
     case({"ecog": 0}),
     case({"ecog": 2}),
@@ -109,7 +110,7 @@ BOUNDARIES = [
     case({"bilirubin_x_uln": 3}, "I8c"),
     case({"bilirubin_x_uln": 3.01}, "I8c", "E5"),
     case({"alt_x_uln": 3.01, "bilirubin_x_uln": 3.01}, "I8b", "I8c", "E5"),
-    # I8d: creatinine <= 2 or CrCl >= 50; E6a: creatinine > 2; E6b: CrCl < 50
+    # I8d: creatinine <= 2 or CrCl >= 50; E6a: creatinine > 2; E6b: measured CrCl < 50
     case({"creatinine_x_uln": 1.99}),
     case({"creatinine_x_uln": 2}),
     case({"creatinine_x_uln": 2.01}, "E6a"),  # I8d still met: CrCl 90
@@ -167,13 +168,10 @@ INCLUSION_NOT = {"gvhd_grade_3_4_history": "I7a", "active_gvhd": "I7b"}
 EXCLUSION_YES_NO = {
     "hypersensitivity_to_study_drugs": "E1",
     "arrhythmia": "E3b",
-    "mi_past_year": "E3d",
     "symptomatic_cad_on_medication": "E3e",
     "severe_pulmonary_dysfunction": "E4",
     "active_infection_or_bleeding": "E7",
-    "vascular_event_past_year": "E8",
     "psychiatric_condition_impairing_consent": "E9",
-    "major_surgery_past_6_weeks": "E10",
     "substance_abuse": "E11",
     "prior_solid_organ_transplant": "E12",
     "other_investigator_concern": "E13",
@@ -284,22 +282,31 @@ def test_cockcroft_gault_female_is_085_of_male() -> None:
     )
 
 
+# E6b with no measured clearance (dictionary 1.1): an estimate >= 50 clears it; a lower
+# estimate is an open item of kind confirm on crcl_ml_min, never a failure. I8d accepts the
+# estimate as it is, so a low estimate with creatinine > 2 x ULN fails I8d.
 CG_CASES = [
-    # (sex, weight, scr, creatinine_x_uln, failed)
-    pytest.param("male", 72, 2.0, 1.0, set(), id="male-exactly-50"),
-    pytest.param("male", 71.9, 2.0, 1.0, {"E6b"}, id="male-49.93"),
-    pytest.param("male", 72.1, 2.0, 1.0, set(), id="male-50.07"),
-    pytest.param("female", 72, 1.7, 1.0, set(), id="female-exactly-50"),
-    pytest.param("female", 71.9, 1.7, 1.0, {"E6b"}, id="female-49.93"),
-    pytest.param("female", 72, 2.0, 1.0, {"E6b"}, id="female-42.5"),
-    pytest.param("male", 71.9, 2.0, 2.01, {"I8d", "E6a", "E6b"}, id="male-49.93-cr-2.01"),
-    pytest.param("male", 72, 2.0, 2.01, {"E6a"}, id="male-50-cr-2.01"),
+    # (sex, weight, scr, creatinine_x_uln, failed, confirm)
+    pytest.param("male", 72, 2.0, 1.0, set(), False, id="male-exactly-50"),
+    pytest.param("male", 71.9, 2.0, 1.0, set(), True, id="male-49.93"),
+    pytest.param("male", 72.1, 2.0, 1.0, set(), False, id="male-50.07"),
+    pytest.param("female", 72, 1.7, 1.0, set(), False, id="female-exactly-50"),
+    pytest.param("female", 71.9, 1.7, 1.0, set(), True, id="female-49.93"),
+    pytest.param("female", 72, 2.0, 1.0, set(), True, id="female-42.5"),
+    pytest.param("male", 71.9, 2.0, 2.01, {"I8d", "E6a"}, True, id="male-49.93-cr-2.01"),
+    pytest.param("male", 72, 2.0, 2.01, {"E6a"}, False, id="male-50-cr-2.01"),
 ]
 
 
-@pytest.mark.parametrize(("sex", "weight", "scr", "creatinine", "fails"), CG_CASES)
+@pytest.mark.parametrize(("sex", "weight", "scr", "creatinine", "fails", "confirm"), CG_CASES)
 def test_cockcroft_gault_estimate_at_50(
-    protocol: Protocol, sex: str, weight: float, scr: float, creatinine: float, fails: set[str]
+    protocol: Protocol,
+    sex: str,
+    weight: float,
+    scr: float,
+    creatinine: float,
+    fails: set[str],
+    confirm: bool,
 ) -> None:
     verdict = screen(
         protocol,
@@ -311,15 +318,29 @@ def test_cockcroft_gault_estimate_at_50(
         serum_creatinine_mg_dl=scr,
         creatinine_x_uln=creatinine,
     )
-    assert verdict.verdict == ("not_eligible" if fails else "eligible")
+    expected = "not_eligible" if fails else ("unresolved" if confirm else "eligible")
+    assert verdict.verdict == expected
     assert failed(verdict) == fails
+    if expected == "unresolved":
+        (item,) = verdict.open_items
+        assert (item.criterion, item.variable, item.kind) == ("E6b", "crcl_ml_min", "confirm")
+        assert "24-hour" in item.advice
     estimate = cockcroft_gault(40, sex, weight, scr)
     for reason in verdict.reasons:
-        if reason.criterion in ("I8d", "E6b"):
+        if reason.criterion == "I8d":
             assert reason.estimated == ["crcl"]
             assert estimate in reason.answers.values()
         else:
             assert reason.estimated == []
+    # the verdict says that it used the estimate, with its inputs, whatever the verdict
+    (shown,) = verdict.estimates
+    assert shown.name == "crcl" and shown.value == round(estimate, 1)
+    assert shown.inputs == {
+        "age": 40,
+        "sex": sex,
+        "weight_kg": weight,
+        "serum_creatinine_mg_dl": scr,
+    }
 
 
 def test_measured_crcl_takes_precedence_over_estimate(protocol: Protocol) -> None:
@@ -354,7 +375,7 @@ SINGLE_UNKNOWN: dict[str, set[tuple[str, str]]] = {
     "b_all_cd19_positive": {("I2", "b_all_cd19_positive")},
     "ph_negative": {("I3a", "ph_negative")},
     "high_risk_features": {("I3b", "high_risk_features")},
-    "months_since_transplant": {("I4a", "months_since_transplant")},
+    "transplant_date": {("I4a", "transplant_date")},
     "hematopoietic_reconstitution": {("I4b", "hematopoietic_reconstitution")},
     "marrow_remission": {("I5a", "marrow_remission")},
     "mrd_negative": {("I5b", "mrd_negative")},
@@ -372,7 +393,7 @@ SINGLE_UNKNOWN: dict[str, set[tuple[str, str]]] = {
     "lvef_percent": {("I8e", "lvef_percent"), ("E3a", "lvef_percent")},
     "qtc_ms": {("E3c", "qtc_ms")},
     "arrhythmia": {("E3b", "arrhythmia")},
-    "mi_past_year": {("E3d", "mi_past_year")},
+    "last_mi_date": {("E3d", "last_mi_date")},
     "symptomatic_cad_on_medication": {("E3e", "symptomatic_cad_on_medication")},
     "severe_pulmonary_dysfunction": {("E4", "severe_pulmonary_dysfunction")},
     "childbearing_potential": set(),  # contraception agreed: E2b cannot apply
@@ -380,9 +401,9 @@ SINGLE_UNKNOWN: dict[str, set[tuple[str, str]]] = {
     "contraception_agreed": {("E2b", "contraception_agreed")},
     "hypersensitivity_to_study_drugs": {("E1", "hypersensitivity_to_study_drugs")},
     "active_infection_or_bleeding": {("E7", "active_infection_or_bleeding")},
-    "vascular_event_past_year": {("E8", "vascular_event_past_year")},
+    "last_vascular_event_date": {("E8", "last_vascular_event_date")},
     "psychiatric_condition_impairing_consent": {("E9", "psychiatric_condition_impairing_consent")},
-    "major_surgery_past_6_weeks": {("E10", "major_surgery_past_6_weeks")},
+    "last_major_surgery_date": {("E10", "last_major_surgery_date")},
     "substance_abuse": {("E11", "substance_abuse")},
     "prior_solid_organ_transplant": {("E12", "prior_solid_organ_transplant")},
     "expected_survival_over_3_months": {("I9", "expected_survival_over_3_months")},
@@ -425,9 +446,15 @@ def test_unknown_never_outranks_a_definite_failure(protocol: Protocol, variable:
 def test_everything_unknown_opens_every_criterion(protocol: Protocol) -> None:
     verdict = build(protocol, {}, screened_on=TODAY)
     assert verdict.verdict == "unresolved"
-    assert {o.criterion for o in verdict.open_items} == ALL_CRITERIA
-    kinds = {o.criterion: o.kind for o in verdict.open_items}
+    assert {c for o in verdict.open_items for c in o.criteria} == ALL_CRITERIA
+    kinds = {c: o.kind for o in verdict.open_items for c in o.criteria}
     assert {c for c, k in kinds.items() if k == "judgment"} == JUDGMENT
+    # each missing variable is listed once, with every criterion it keeps open
+    variables = [o.variable for o in verdict.open_items]
+    assert len(variables) == len(set(variables))
+    by_variable = {o.variable: o.criteria for o in verdict.open_items}
+    assert by_variable["lvef_percent"] == ["I8e", "E3a"]
+    assert set(by_variable["crcl_ml_min"]) == {"I8d", "E6b"}
 
 
 def test_every_criterion_id_is_the_dictionarys(protocol: Protocol) -> None:
@@ -570,3 +597,163 @@ def test_reasons_carry_the_deciding_answers_and_source(protocol: Protocol) -> No
     assert reasons["E3c"].answers == {"qtc_ms": 451, "sex": "male"}
     assert reasons["E3c"].kind == "exclusion"
     assert "QTc" in reasons["E3c"].source
+
+
+# -- windows (dictionary 1.1): dates, "met from", month ends, leap days ------------------------
+
+WINDOWS = [
+    # (variable, event date, screening date, applies/fails, met from)
+    # I4a: met when D >= transplant_date + 2 months
+    pytest.param("transplant_date", date(2025, 11, 15), TODAY, None, id="I4a-exactly-2-months"),
+    pytest.param(
+        "transplant_date", date(2025, 11, 16), TODAY, date(2026, 1, 16), id="I4a-a-day-short"
+    ),
+    pytest.param(  # Dec 31 + 2 months = Feb 28 (shorter month: its last day)
+        "transplant_date", date(2025, 12, 31), date(2026, 2, 27), date(2026, 2, 28), id="I4a-eom"
+    ),
+    pytest.param("transplant_date", date(2025, 12, 31), date(2026, 2, 28), None, id="I4a-eom-met"),
+    pytest.param(  # 2024 is a leap year: Dec 31 + 2 months = Feb 29
+        "transplant_date", date(2023, 12, 31), date(2024, 2, 28), date(2024, 2, 29), id="I4a-leap"
+    ),
+    # E3d: applies while D < last_mi_date + 12 months; the dictionary's own example
+    pytest.param(
+        "last_mi_date", date(2026, 3, 10), date(2027, 3, 9), date(2027, 3, 10), id="E3d-example"
+    ),
+    pytest.param("last_mi_date", date(2026, 3, 10), date(2027, 3, 10), None, id="E3d-example-met"),
+    pytest.param(  # Feb 29 + 12 months = Feb 28 of the next year
+        "last_mi_date", date(2024, 2, 29), date(2025, 2, 27), date(2025, 2, 28), id="E3d-leap"
+    ),
+    pytest.param("last_mi_date", date(2024, 2, 29), date(2025, 2, 28), None, id="E3d-leap-met"),
+    pytest.param("last_mi_date", TODAY, TODAY, date(2027, 1, 15), id="E3d-today"),
+    # E8: same window as E3d
+    pytest.param(
+        "last_vascular_event_date", date(2025, 1, 16), TODAY, date(2026, 1, 16), id="E8-a-day"
+    ),
+    pytest.param("last_vascular_event_date", date(2025, 1, 15), TODAY, None, id="E8-a-year"),
+    # E10: applies while D < last_major_surgery_date + 42 days
+    pytest.param(
+        "last_major_surgery_date", date(2025, 12, 5), TODAY, date(2026, 1, 16), id="E10-41-days"
+    ),
+    pytest.param("last_major_surgery_date", date(2025, 12, 4), TODAY, None, id="E10-42-days"),
+]
+WINDOW_CRITERION = {
+    "transplant_date": "I4a",
+    "last_mi_date": "E3d",
+    "last_vascular_event_date": "E8",
+    "last_major_surgery_date": "E10",
+}
+
+
+@pytest.mark.parametrize(("variable", "event", "screened_on", "meets_from"), WINDOWS)
+def test_window_boundaries_and_met_from(
+    protocol: Protocol, variable: str, event: date, screened_on: date, meets_from: date | None
+) -> None:
+    answers = {**ELIGIBLE, "transplant_date": min(ELIGIBLE["transplant_date"], event)}
+    answers[variable] = event
+    verdict = build(protocol, answers, screened_on=screened_on)
+    if meets_from is None:
+        assert verdict.verdict == "eligible", verdict.reasons
+        return
+    assert verdict.verdict == "not_eligible"
+    (reason,) = verdict.reasons
+    assert reason.criterion == WINDOW_CRITERION[variable]
+    assert reason.recoverable == "wait"
+    assert reason.meets_from == meets_from
+    assert reason.meets_from_anchor is None and not reason.window_closed
+    # and on that day it is indeed met
+    later = build(protocol, answers, screened_on=meets_from)
+    assert later.verdict == "eligible"
+
+
+@pytest.mark.parametrize(
+    "variable", ["last_mi_date", "last_vascular_event_date", "last_major_surgery_date"]
+)
+def test_none_date_never_applies_and_unknown_stays_open(protocol: Protocol, variable: str) -> None:
+    assert screen(protocol, ELIGIBLE, **{variable: "none"}).verdict == "eligible"
+    verdict = screen(protocol, ELIGIBLE, **{variable: None})
+    assert verdict.verdict == "unresolved"
+    assert opened(verdict) == {(WINDOW_CRITERION[variable], variable, "missing")}
+
+
+# -- "may pass later" (dictionary 1.1) ----------------------------------------------------------
+
+RECOVERY = {
+    **dict.fromkeys(["I4a", "E3d", "E8", "E10", "I4b", "I7b", "E7"], "wait"),
+    **dict.fromkeys(["I8a", "I8b", "I8c", "I8d", "E3c", "E5", "E6a", "E6b"], "retest"),
+}
+
+
+def test_may_pass_later_is_the_dictionarys(protocol: Protocol) -> None:
+    declared = {cid: c.recoverable for cid, c in protocol.criteria.items()}
+    assert declared == {cid: RECOVERY.get(cid) for cid in ALL_CRITERIA}
+
+
+def test_lvef_failure_is_not_a_retest(protocol: Protocol) -> None:
+    verdict = screen(protocol, ELIGIBLE, lvef_percent=55)
+    (reason,) = verdict.reasons
+    assert (reason.criterion, reason.recoverable, reason.meets_from) == ("E3a", None, None)
+
+
+def test_judgment_items_are_the_dictionarys(protocol: Protocol) -> None:
+    assert {cid for cid, c in protocol.criteria.items() if c.judgment} == JUDGMENT
+
+
+# -- E6b with a measured clearance, and open items listing a variable once ---------------------
+
+
+def test_measured_clearance_below_50_excludes(protocol: Protocol) -> None:
+    verdict = screen(protocol, ELIGIBLE, crcl_ml_min=49.9)
+    assert failed(verdict) == {"E6b"} and verdict.estimates == []
+
+
+def test_no_estimate_possible_leaves_e6b_missing_once(protocol: Protocol) -> None:
+    verdict = screen(
+        protocol,
+        ELIGIBLE,
+        crcl_ml_min=None,
+        weight_kg=None,
+        serum_creatinine_mg_dl=None,
+        creatinine_x_uln=None,
+    )
+    assert verdict.verdict == "unresolved"
+    items = {o.variable: o for o in verdict.open_items}
+    assert set(items) == {"creatinine_x_uln", "crcl_ml_min", "weight_kg", "serum_creatinine_mg_dl"}
+    assert items["crcl_ml_min"].criteria == ["I8d", "E6b"]
+    assert items["creatinine_x_uln"].criteria == ["I8d", "E6a"]
+    assert {o.kind for o in verdict.open_items} == {"missing"}
+
+
+# -- plausibility (dictionary 1.1): valid, but listed as warnings ------------------------------
+
+PLAUSIBILITY = [
+    ("ast_x_uln", 20, 20.1),
+    ("alt_x_uln", 20, 20.1),
+    ("bilirubin_x_uln", 20, 20.1),
+    ("creatinine_x_uln", 20, 20.1),
+    ("lvef_percent", 15, 14.9),
+    ("qtc_ms", 300, 299),
+    ("qtc_ms", 600, 601),
+    ("crcl_ml_min", 200, 200.1),
+]
+
+
+@pytest.mark.parametrize(("variable", "usual", "unusual"), PLAUSIBILITY)
+def test_plausibility_limits(
+    protocol: Protocol, variable: str, usual: float, unusual: float
+) -> None:
+    assert screen(protocol, ELIGIBLE, **{variable: usual}).warnings == []
+    (warning,) = screen(protocol, ELIGIBLE, **{variable: unusual}).warnings
+    assert warning.variable == variable and warning.value == unusual
+
+
+@pytest.mark.parametrize(
+    ("variable", "usual", "unusual"),
+    [("serum_creatinine_mg_dl", 10, 10.1), ("weight_kg", 30, 29.9), ("weight_kg", 200, 200.1)],
+)
+def test_plausibility_of_estimate_inputs(
+    protocol: Protocol, variable: str, usual: float, unusual: float
+) -> None:
+    base = {**ELIGIBLE, "crcl_ml_min": None}  # weight and creatinine are asked only then
+    assert screen(protocol, base, **{variable: usual}).warnings == []
+    (warning,) = screen(protocol, base, **{variable: unusual}).warnings
+    assert warning.variable == variable

@@ -17,11 +17,11 @@ from screen_bot.verdict import ProtocolRef, Reason, Verdict
 
 SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
 GOOD_ROWS = (
-    "referral,age,months_since_transplant,qtc_ms,sex\n"
-    "R-1,70,1,480,male\n"  # fails I1, I4a and E3c
-    "R-2,30,1,,\n"  # fails I4a
-    "R-3,bad,,,\n"  # a bad row: not screened, not logged
-    ",40,,,\n"  # unresolved, no label
+    "referral,screened_on,age,transplant_date,qtc_ms,sex\n"
+    "R-1,2026-01-15,70,2025-12-15,480,male\n"  # fails I1, I4a and E3c
+    "R-2,2026-01-15,30,2025-12-15,,\n"  # fails I4a
+    "R-3,2026-01-15,bad,,,\n"  # a bad row: not screened, not logged
+    ",2026-01-15,40,,,\n"  # unresolved, no label
 )
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -85,7 +85,7 @@ def test_screen_log_appends_one_record_per_good_row(run: Run, tmp_path: Path) ->
     ]
     assert logged[0].answers == {
         "age": 70,
-        "months_since_transplant": 1,
+        "transplant_date": "2025-12-15",
         "qtc_ms": 480,
         "sex": "male",
     }

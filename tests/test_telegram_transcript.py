@@ -23,7 +23,7 @@ ELIGIBLE = {
     "b_all_cd19_positive": "yes",
     "ph_negative": "yes",
     "high_risk_features": "yes",
-    "months_since_transplant": "3,5",
+    "transplant_date": "4 months ago",
     "hematopoietic_reconstitution": "yes",
     "marrow_remission": "yes",
     "mrd_negative": "yes",
@@ -46,11 +46,11 @@ ELIGIBLE = {
     "lvef_percent": "62",
     "qtc_ms": "440",
     "arrhythmia": "no",
-    "mi_past_year": "no",
+    "last_mi_date": "none",
     "symptomatic_cad_on_medication": "no",
     "severe_pulmonary_dysfunction": "no",
-    "vascular_event_past_year": "no",
-    "major_surgery_past_6_weeks": "no",
+    "last_vascular_event_date": "never",
+    "last_major_surgery_date": "none",
     "substance_abuse": "no",
     "hypersensitivity_to_study_drugs": "no",
     "active_infection_or_bleeding": "no",
@@ -126,7 +126,7 @@ async def test_full_screening_typed_and_buttons_ends_eligible(harness: Harness) 
     await chat.tap("Yes")  # b_all_cd19_positive, by button
     await answer_all(chat, harness, ELIGIBLE)
     assert chat.last_text().startswith("PRE-SCREEN PASSED")
-    assert "verdict: eligible · protocol blina-dli version 1.0" in chat.last_text()
+    assert "verdict: eligible · protocol blina-dli version 1.1" in chat.last_text()
     # every question message was edited to its answer and lost its buttons
     assert not [m for m in chat.messages() if m.get("reply_markup")]
     assert chat.messages()[0]["text"].endswith("→ 42")

@@ -124,9 +124,9 @@ def _exact_choice(question: Question, value: Any) -> str:
     choices = question.choices or []
     if isinstance(value, str) and value in choices:
         return value
-    if question.ordered and isinstance(value, int) and not isinstance(value, bool):
-        if str(value) in choices:
-            return str(value)
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if question.ordered and whole and str(value) in choices:
+        return str(value)
     raise AnswerError(f"expected one of {', '.join(choices)}")
 
 

@@ -12,15 +12,17 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from .answers import AnswerError, check_value, parse_text
+from .answers import AnswerError, check_value, parse_text, today
 from .protocol import Protocol
 from .session import REFERRAL_PATTERN
 
 InputFormat = Literal["auto", "json", "jsonl", "csv"]
 REFERRAL_KEY = "referral"
+SCREENED_ON_KEY = "screened_on"
 _REFERRAL = re.compile(REFERRAL_PATTERN)
 
 
@@ -28,6 +30,7 @@ _REFERRAL = re.compile(REFERRAL_PATTERN)
 class Row:
     number: int  # 1-based: the object's line in JSON Lines, the data row in CSV; 0: CSV header
     referral: str | None = None
+    screened_on: date = field(default_factory=today)
     answers: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -82,17 +85,37 @@ def _typed_row(number: int, record: Any, protocol: Protocol) -> Row:
     if not isinstance(record, dict):
         row.errors.append("expected a JSON object of answers")
         return row
+    _set_screened_on(row, record.get(SCREENED_ON_KEY))
     for key, value in record.items():
         if key == REFERRAL_KEY:
             _set_referral(row, value)
+        elif key == SCREENED_ON_KEY:
+            continue
         elif (question := protocol.questions.get(key)) is None:
             row.errors.append(_unknown_key(key, protocol))
         else:
             try:
-                row.answers[key] = check_value(question, value)
+                row.answers[key] = check_value(question, value, row.screened_on)
             except AnswerError as err:
-                row.errors.append(f"{key}: {value!r}: {err}")
+                row.errors.append(f"{key}: {_shown(value)}: {err}")
     return row
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _set_screened_on(row: Row, value: Any) -> None:
+    if value is None or value == "":
+        return
+    try:
+        row.screened_on = date.fromisoformat(value) if isinstance(value, str) else value
+        if not isinstance(row.screened_on, date):
+            raise ValueError
+    except ValueError:
+        row.screened_on = today()
+        row.errors.append(f"{SCREENED_ON_KEY}: {_shown(value)}: expected a date as YYYY-MM-DD")
 
 
 def _csv_rows(stream: IO[str], protocol: Protocol) -> Iterator[Row]:
@@ -104,7 +127,7 @@ def _csv_rows(stream: IO[str], protocol: Protocol) -> Iterator[Row]:
     unknown = [
         _unknown_key(h, protocol)
         for h in header
-        if h and h != REFERRAL_KEY and h not in protocol.questions
+        if h and h not in (REFERRAL_KEY, SCREENED_ON_KEY) and h not in protocol.questions
     ]
     if unknown:  # reported once; the known columns are still screened
         yield Row(0, errors=unknown)
@@ -112,15 +135,16 @@ def _csv_rows(stream: IO[str], protocol: Protocol) -> Iterator[Row]:
         row = Row(number)
         if len(cells) > len(header):
             row.errors.append(f"{len(cells)} cells but the header has {len(header)} columns")
-        for key, cell in zip(header, cells, strict=False):
-            cell = cell.strip()
+        cells_by_key = dict(zip(header, (c.strip() for c in cells), strict=False))
+        _set_screened_on(row, cells_by_key.get(SCREENED_ON_KEY))
+        for key, cell in cells_by_key.items():
             if key == REFERRAL_KEY:
                 _set_referral(row, cell or None)
             elif (question := protocol.questions.get(key)) is not None and cell:
                 try:
-                    row.answers[key] = parse_text(question, cell)
+                    row.answers[key] = parse_text(question, cell, row.screened_on)
                 except AnswerError as err:
-                    row.errors.append(f"{key}: {cell!r}: {err}")
+                    row.errors.append(f"{key}: {_shown(cell)}: {err}")
         yield row
 
 

@@ -14,6 +14,7 @@ import typer
 from .adapters.terminal import chat as terminal_chat
 from .batch import detect_format, read_rows
 from .cli_common import ProtocolOption, catalog, fail
+from .engine import loggable_answers
 from .log_cli import batch_log, open_log
 from .protocol import DialogFileError, iter_dialog_files, load
 from .protocol.catalog import ProtocolNotFound
@@ -62,7 +63,8 @@ def chat(
     with open_log() as log:  # opened first: a log that cannot be written fails before question 1
 
         def record(verdict: Verdict, session: Session) -> None:  # before the verdict is shown
-            entry = log.append(verdict, channel="cli", coordinator="cli", answers=session.values())
+            answers = loggable_answers(engine.protocol, session.values())
+            entry = log.append(verdict, channel="cli", coordinator="cli", answers=answers)
             numbers.append(entry.number)
 
         verdict = terminal_chat(engine, referral=referral, on_verdict=record)
@@ -119,9 +121,9 @@ def screen(
                 for error in row.errors:
                     typer.echo(f"{file}: {where}: {error}", err=True)
                 continue
-            verdict = build(chosen, row.answers, referral=row.referral)
+            verdict = build(chosen, row.answers, referral=row.referral, screened_on=row.screened_on)
             if log_writer is not None:
-                log_writer.add(verdict, row.answers)
+                log_writer.add(verdict, loggable_answers(chosen, row.answers))
             if output == OutputFormat.json:
                 record = {"row": row.number, **verdict.model_dump(mode="json")}
                 typer.echo(json.dumps(record, ensure_ascii=False))

@@ -16,9 +16,10 @@ from transitions import EventData, Machine
 from .answers import check_value, parse_text
 from .protocol import Protocol
 from .protocol.schema import Question
-from .rules.evaluation import Context, applicable_questions, context, statuses
-from .session import Answer, Session, utc_now
-from .verdict import Verdict, build
+from .rules.dates import NEVER
+from .rules.evaluation import OPEN, Context, applicable_questions, context, statuses
+from .session import Answer, Pending, Session, utc_now
+from .verdict import Verdict, build, unusual
 
 END_STATES = ("not_eligible", "unresolved", "eligible")
 
@@ -191,14 +192,16 @@ class Engine:
         """Record an answer (``None`` = unknown) and move to the next question.
 
         A value outside the question's plausibility limits is not recorded unless
-        ``confirmed``: it waits in ``session.pending`` and the reason is returned ("" when
-        the answer was recorded).
+        ``confirmed`` (or given again): it waits in ``session.pending`` and the reason is
+        returned ("" when the answer was recorded).
         """
         question = self.question(session)
         if question is None:
             raise RuntimeError("this screening is finished; start a new one or go back")
         value = check_value(question, value, session.screened_on)
-        session.pending = None
+        pending, session.pending = session.pending, None
+        if pending is not None and pending.variable == question.variable:
+            confirmed = confirmed or pending.value == value  # the same value typed again
         why = unusual(question, value) if isinstance(value, int | float) else ""
         if why and not confirmed and not isinstance(value, bool):
             session.pending = Pending(variable=question.variable, value=value)
@@ -285,3 +288,8 @@ def typed_values(protocol: Protocol, session: Session) -> dict[str, Any]:
                 value = tuple(value)
         values[variable] = value
     return values
+
+
+def loggable_answers(protocol: Protocol, values: dict[str, Any]) -> dict[str, Any]:
+    """Answers as the screening log keeps them: JSON values, and never a free-text answer."""
+    return {v: stored(x) for v, x in values.items() if v not in protocol.text_questions}

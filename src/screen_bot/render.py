@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from .engine import Engine
 from .protocol.schema import Question
 from .session import Session
-from .verdict import Reason, Verdict
+from .verdict import Estimate, Reason, Verdict
 
 VERDICT_HEADLINE = {
     "eligible": "PRE-SCREEN PASSED: eligible on every criterion checked. "
@@ -16,6 +17,13 @@ VERDICT_HEADLINE = {
     "unresolved": "UNRESOLVED: nothing failed, but some answers are still open",
 }
 RECOVERY = {"retest": "may pass on a retest", "wait": "may pass later"}
+
+
+OPEN_KIND = {
+    "missing": "missing data",
+    "judgment": "investigator judgment",
+    "confirm": "to confirm by measurement",
+}
 
 
 def format_value(value: Any) -> str:
@@ -27,14 +35,26 @@ def format_value(value: Any) -> str:
         return "unknown"
     if isinstance(value, float):
         return f"{value:.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) if value else "none of these"
     return str(value)
 
 
 def input_hint(question: Question) -> str:
     if question.type == "yes_no":
         return "yes / no / ?"
+    if question.type == "choice" and question.multiple:
+        return f"any of {', '.join(question.choices or [])}, separated by commas; none; ?"
     if question.type == "choice":
         return " / ".join([*(question.choices or []), "?"])
+    if question.type in ("date", "date_or_none"):
+        forms = "in 3 weeks" if question.future else "3 months ago"
+        never = "; none if never" if question.type == "date_or_none" else ""
+        return f"date, day first: 14.08.2026, 2026-08-14, 14 Aug 2026 or {forms}{never}; ?"
+    if question.type == "text":
+        return "free text for your own notes (never a name); ? to skip"
     unit = f" {question.unit}" if question.unit else ""
     extra = "".join(f", or in {alt.unit}" for alt in question.also_accepts)
     if question.uln_ratio:
@@ -68,9 +88,21 @@ def reason_text(reason: Reason) -> str:
     line = f"{reason.criterion} {reason.label}: {answers}\n   “{reason.source}”"
     if reason.recoverable:
         line += f"\n   {RECOVERY[reason.recoverable]}"
-        if reason.meets_from:
-            line += f" (met from {reason.meets_from.isoformat()})"
+    if reason.meets_from and reason.meets_from_anchor:
+        line += f" (met when {reason.meets_from_anchor} is on or after {reason.meets_from})"
+    elif reason.meets_from:
+        line += f" (met from {reason.meets_from.isoformat()})"
+    elif reason.window_closed:
+        line += "\n   the time window has passed: waiting will not make it pass"
     return line
+
+
+def estimate_text(estimate: Estimate) -> str:
+    inputs = ", ".join(f"{k} {format_value(v)}" for k, v in estimate.inputs.items())
+    return (
+        f"{estimate.name} ({estimate.label}) {estimate.value:.1f} {estimate.unit} by "
+        f"{estimate.formula.split(':')[0]} from {inputs}"
+    )
 
 
 def verdict_text(verdict: Verdict) -> str:
@@ -83,12 +115,13 @@ def verdict_text(verdict: Verdict) -> str:
     if verdict.open_items:
         lines.append("Open items:")
         lines += [
-            f"• {item.criterion} {item.label}: {item.variable} "
-            f"({'investigator judgment' if item.kind == 'judgment' else 'missing data'})"
+            f"• {item.variable} ({OPEN_KIND[item.kind]}"
+            + (f": {item.advice}" if item.advice else "")
+            + f") for {', '.join(item.criteria)} {item.label}"
             for item in verdict.open_items
         ]
-    if verdict.estimated:
-        lines.append(f"Estimated (calculated, not measured): {', '.join(verdict.estimated)}")
+    lines += [f"Estimated: {estimate_text(e)}" for e in verdict.estimates]
+    lines += [f"⚠ {w.message}" for w in verdict.warnings]
     lines.append(
         f"verdict: {verdict.verdict} · protocol {verdict.protocol.id} version "
         f"{verdict.protocol.version} ({verdict.protocol.sha256[:12]}) · screened "

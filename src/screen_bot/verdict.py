@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from .protocol import Protocol
 from .rules.calculators import CALCULATORS
@@ -47,11 +47,17 @@ class OpenItem(BaseModel):
     """What keeps an unresolved verdict open: one variable, and the criteria it decides."""
 
     criterion: str  # the first criterion it keeps open
-    criteria: list[str]  # every criterion it keeps open
+    criteria: list[str] = []  # every criterion it keeps open (records before 1.1: none)
     variable: str
     kind: OpenKind
     label: str  # the first criterion's label
     advice: str = ""  # for kind confirm: what to measure
+
+    @model_validator(mode="after")
+    def _at_least_its_criterion(self) -> OpenItem:
+        if not self.criteria:
+            self.criteria = [self.criterion]
+        return self
 
 
 class Estimate(BaseModel):

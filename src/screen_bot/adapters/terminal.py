@@ -54,9 +54,12 @@ def chat(
             write(COMMANDS)
             continue
         try:
-            engine.answer_text(session, text)
+            unusual = engine.answer_text(session, text)
         except AnswerError as err:
             write(str(err))
+            continue
+        if unusual:
+            write(f"{unusual}. Type it again to confirm, or type the corrected value.")
     verdict = engine.verdict(session)
     if on_verdict is not None:
         on_verdict(verdict, session)

@@ -146,7 +146,9 @@ class Checker:
         for index, q in enumerate(self.spec.questions):
             for alias in q.aliases:
                 key = alias.strip().lower()
-                taken = aliases.get(key) or (key if key in self.questions and key != q.variable else None)
+                taken = aliases.get(key) or (
+                    key if key in self.questions and key != q.variable else None
+                )
                 if taken:
                     self.problem(
                         ("questions", index, "aliases"),
@@ -193,7 +195,10 @@ class Checker:
                 key = None
                 if use.when is not None:
                     key = self._expression(
-                        f"estimate:{d.name}:{position}", (*loc, "when"), use.when, self._questions_only
+                        f"estimate:{d.name}:{position}",
+                        (*loc, "when"),
+                        use.when,
+                        self._questions_only,
                     )
                 self._calculator(d.name, d.unit, use.calculator, use.inputs, loc)
                 uses.append((use, key))
@@ -255,7 +260,7 @@ class Checker:
                     (*loc, "inputs", param),
                     f"'{calculator_name}' takes {param} in {wanted}, but '{variable}' is in "
                     f"{q.unit or 'no unit'}",
-                    f"give '{variable}' unit: {wanted} (other units can be accepted with also_accepts)",
+                    f"give '{variable}' unit: {wanted} (also_accepts converts other units)",
                 )
 
     def _tables(self) -> dict[str, list[tuple[str, float]]]:
@@ -509,7 +514,9 @@ class Checker:
         points |= {(a + b) / 2 for a, b in itertools.pairwise(ordered)}
         if q is not None and q.type == "int":
             points = {float(int(p)) for p in points}
-        return sorted(p for p in points if (low is None or p >= low) and (high is None or p <= high))
+        return sorted(
+            p for p in points if (low is None or p >= low) and (high is None or p <= high)
+        )
 
     def _suggest(self, name: str) -> str:
         names = list(self.kinds)
@@ -538,9 +545,9 @@ def _constants_of(node: Node, name: str) -> Iterator[float]:
     for n in walk(node):
         if isinstance(n, Compare):
             for a, b in ((n.left, n.right), (n.right, n.left)):
-                if isinstance(a, Name) and a.name == name and isinstance(b, Const):
-                    if isinstance(b.value, int | float) and not isinstance(b.value, bool):
-                        yield float(b.value)
+                number = isinstance(b, Const) and type(b.value) in (int, float)
+                if isinstance(a, Name) and a.name == name and number:
+                    yield float(b.value)  # type: ignore[attr-defined]
 
 
 def _size(domains: list[list[Any]]) -> int:

@@ -73,8 +73,7 @@ def _read(path: Path, shown: str) -> bytes:
                     Problem(
                         shown,
                         None,
-                        f"the file is {size:,} bytes; a dialog file is at most "
-                        f"{MAX_FILE_BYTES:,}",
+                        f"the file is {size:,} bytes; a dialog file is at most {MAX_FILE_BYTES:,}",
                         "check that this is a dialog file; split a protocol this large",
                     )
                 ]
@@ -126,9 +125,8 @@ def _yaml(raw: bytes, shown: str) -> Any:
 
 def _check_shape(text: str, shown: str) -> None:
     """Refuse aliases, deep nesting and huge documents from the event stream (no recursion)."""
-    depth = events = 0
-    for event in YAML(typ="rt").parse(text):
-        events += 1
+    depth = 0
+    for events, event in enumerate(YAML(typ="rt").parse(text), start=1):
         line = event.start_mark.line + 1 if event.start_mark else None
         if isinstance(event, AliasEvent):
             raise DialogFileError(

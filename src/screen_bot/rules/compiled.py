@@ -112,9 +112,8 @@ class _Writer:
         if isinstance(node, Member):
             collection = self.load(node.collection)
             test = "not in" if node.negated else "in"
-            return self.temp(
-                f"None if {collection} is None else ({self.constant(node.item)} {test} {collection})"
-            )
+            item = self.constant(node.item)
+            return self.temp(f"None if {collection} is None else ({item} {test} {collection})")
         if isinstance(node, AnyOf):
             collection = self.load(node.collection)
             found = " or ".join(f"{self.constant(i)} in {collection}" for i in node.items)
@@ -127,7 +126,9 @@ class _Writer:
 
     def compare(self, node: Compare) -> str:
         left, right = self.value(node.left), self.value(node.right)
-        unknown = [s for s, n in ((left, node.left), (right, node.right)) if not isinstance(n, Const)]
+        unknown = [
+            s for s, n in ((left, node.left), (right, node.right)) if not isinstance(n, Const)
+        ]
         test = f"{left} {node.op} {right}"
         if node.dates:
             nevers = " or ".join(f"{s} == _NEVER" for s in unknown)

@@ -236,6 +236,8 @@ def outcomes(protocol: Protocol, ctx: Context) -> list[Outcome]:
     return [_outcome(protocol, cid, rules[cid], ctx) for cid in protocol.criteria]
 
 
-def status_with(protocol: Protocol, criterion_id: str, ctx: Context, changes: dict[str, Any]) -> Status:
+def status_with(
+    protocol: Protocol, criterion_id: str, ctx: Context, changes: dict[str, Any]
+) -> Status:
     """The criterion's status if ``changes`` replaced some values (e.g. a later date)."""
     return _status(_plan(protocol).rules[criterion_id], ctx, {**ctx.env, **changes})

@@ -265,7 +265,9 @@ def parse_node(text: str) -> Node:
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as err:
-        raise ExpressionError(f"cannot parse {_short(source)!r}: {err.msg}", _syntax_hint(source))
+        raise ExpressionError(
+            f"cannot parse {_short(source)!r}: {err.msg}", _syntax_hint(source)
+        ) from None
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError(
             "the expression is too deeply nested to read", "simplify it"
@@ -483,9 +485,9 @@ def interpret(node: Node, env: Env) -> Any:
         left, right = interpret(node.left, env), interpret(node.right, env)
         if left is None or right is None:
             return None
-        if is_never(left) or is_never(right):
-            if node.dates or isinstance(left, date) or isinstance(right, date):
-                return False
+        never = is_never(left) or is_never(right)
+        if never and (node.dates or isinstance(left, date) or isinstance(right, date)):
+            return False
         return COMPARE[node.op](left, right)
     if isinstance(node, Shift):
         base = interpret(node.base, env)

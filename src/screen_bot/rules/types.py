@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from .expressions import And as AndNode
 from .expressions import (
     AnyOf,
     Compare,
@@ -26,7 +27,6 @@ from .expressions import (
     Shift,
     render,
 )
-from .expressions import And as AndNode
 from .expressions import Or as OrNode
 from .units import same_unit
 
@@ -158,13 +158,13 @@ class _Checker:
                     "screening_date >= transplant_date + months(2)",
                 )
         elif left.base == "number" and right.base == "number":
-            if isinstance(node.left, Name) and isinstance(node.right, Name):
-                if not same_unit(left.unit, right.unit):
-                    self.problem(
-                        f"'{text}' compares {left.unit or 'a plain number'} with "
-                        f"{right.unit or 'a plain number'}",
-                        "compare values in the same unit (convert one with a derived value)",
-                    )
+            both_named = isinstance(node.left, Name) and isinstance(node.right, Name)
+            if both_named and not same_unit(left.unit, right.unit):
+                self.problem(
+                    f"'{text}' compares {left.unit or 'a plain number'} with "
+                    f"{right.unit or 'a plain number'}",
+                    "compare values in the same unit (convert one with a derived value)",
+                )
         elif "choice" in (left.base, right.base):
             self._choice(node, left, right)
         elif "yes_no" in (left.base, right.base):
@@ -180,7 +180,9 @@ class _Checker:
         text = render(node)
         if isinstance(node.left, Const) or isinstance(node.right, Const):
             name_node, const_node = (
-                (node.left, node.right) if isinstance(node.right, Const) else (node.right, node.left)
+                (node.left, node.right)
+                if isinstance(node.right, Const)
+                else (node.right, node.left)
             )
             kind = left if name_node is node.left else right
             value = const_node.value  # type: ignore[attr-defined]
@@ -193,7 +195,9 @@ class _Checker:
                 )
                 return
             if _choice_constant(kind, value) is None:
-                self.problem(f"{value!r} is not a choice of '{name}'", f"use one of {list(kind.choices)}")
+                self.problem(
+                    f"{value!r} is not a choice of '{name}'", f"use one of {list(kind.choices)}"
+                )
                 return
             if node.op in ORDERING and not kind.ordered:
                 self.problem(
@@ -202,7 +206,9 @@ class _Checker:
                 )
             return
         if left.choices != right.choices:
-            self.problem(f"'{text}' compares choices of different lists", "compare with a 'quoted choice'")
+            self.problem(
+                f"'{text}' compares choices of different lists", "compare with a 'quoted choice'"
+            )
         elif node.op in ORDERING and not left.ordered:
             self.problem(f"'{text}' orders a choice answer", "mark its choices ordered: true")
 
@@ -241,9 +247,9 @@ def _choice_constant(kind: Kind, value: object) -> str | None:
     """The choice a constant names: the text itself, or a whole number of an ordered list."""
     if isinstance(value, str) and value in kind.choices:
         return value
-    if kind.ordered and isinstance(value, int) and not isinstance(value, bool):
-        if str(value) in kind.choices:
-            return str(value)
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if kind.ordered and whole and str(value) in kind.choices:
+        return str(value)
     return None
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ..protocol import Protocol
+from ..rules.dates import NEVER, shift
 from ..rules.evaluation import applicable_questions, evaluate
+from ..rules.expressions import SCREENING_DATE, Compare, Name, Node, Shift, walk
 from ..verdict import Verdict, VerdictValue, build
 from .thresholds import NUMERIC, Piece, Scale, scales
 
@@ -29,7 +32,7 @@ class Case:
     answers: dict[str, Any]  # applicable questions in dialog order; None = unknown
     focus: tuple[str, ...]  # the criteria the moves aimed at (empty: unchanged baseline)
     changed: tuple[str, ...]  # the variables the moves set
-    verdict: Verdict  # verdict.build on the answers
+    verdict: Verdict  # verdict.build on the answers, on the case's screening date
 
     @property
     def expected(self) -> VerdictValue:
@@ -59,24 +62,25 @@ def generate_cases(
     count: int = 20,
     seed: int | None = None,
     weak: Mapping[str, int] | None = None,
+    screened_on: date | None = None,
 ) -> list[Case]:
-    """``count`` cases; the same seed (and ``weak``) gives the same cases.
+    """``count`` cases; the same seed, ``weak`` and screening date give the same cases.
 
     ``weak`` counts the trainee's past mistakes per criterion; moves aimed at those
-    criteria are drawn more often.
+    criteria are drawn more often. Dates count back from ``screened_on`` (default today).
     """
     rng = random.Random(seed)
-    found = answer_scales(protocol)
-    pool = baselines(protocol, rng, found)
-    moves = _moves(protocol, found)
+    maker = _Maker(protocol, screened_on)
+    pool = maker.baselines(rng)
+    moves = maker.moves()
     weights = [m.weight * (1 + min((weak or {}).get(m.criterion, 0), 4)) for m in moves]
     cases = []
     while len(cases) < count:
         if not moves or rng.random() < UNCHANGED:
-            cases.append(_case(protocol, rng.choice(pool), (), ()))
+            cases.append(maker.case(rng.choice(pool), (), ()))
             continue
         first = rng.choices(moves, weights)[0]
-        applied = _apply_to_pool(protocol, found, pool, first, rng)
+        applied = maker.apply_to_pool(pool, first, rng)
         if applied is None:
             continue
         answers, changed = applied
@@ -84,114 +88,229 @@ def generate_cases(
         if rng.random() < SECOND_MOVE:
             second = rng.choices(moves, weights)[0]
             if second.criterion != first.criterion:
-                more = _apply(protocol, found, answers, second, rng)
+                more = maker.apply(answers, second, rng)
                 if more is not None:
                     answers, changed = more[0], changed + more[1]
                     focus.append(second.criterion)
-        cases.append(_case(protocol, answers, tuple(focus), changed))
+        cases.append(maker.case(answers, tuple(focus), changed))
     return cases
 
 
-def _case(
-    protocol: Protocol, answers: dict[str, Any], focus: tuple[str, ...], changed: tuple[str, ...]
-) -> Case:
-    return Case(dict(answers), focus, tuple(dict.fromkeys(changed)), build(protocol, answers))
-
-
-# -- baselines ------------------------------------------------------------------------------
-
-
 def baselines(
-    protocol: Protocol, rng: random.Random, found: dict[str, Scale] | None = None
+    protocol: Protocol, rng: random.Random, screened_on: date | None = None
 ) -> list[dict[str, Any]]:
     """Eligible patients, together asking every question that any patient can be asked."""
-    found = found or answer_scales(protocol)
-    options = {v: _options(protocol, found, v) for v in protocol.order}
-    pool = [_search(protocol, options, {}, set(protocol.order), rng)]
-    for variable in protocol.order:
-        if any(variable in b for b in pool):
-            continue
-        candidate = _search(protocol, options, {}, set(protocol.order), rng, target=variable)
-        if variable in candidate and _eligible(protocol, candidate):
-            pool.append(candidate)
-    pool.append(_search(protocol, options, {}, set(protocol.order), rng))  # one more, for variety
-    eligible = [b for b in pool if _eligible(protocol, b)]
-    return eligible or pool
+    return _Maker(protocol, screened_on).baselines(rng)
 
 
 def answer_scales(protocol: Protocol) -> dict[str, Scale]:
     """Numeric questions; a measured question also takes its derived value's thresholds."""
     found = scales(protocol)
     for d in protocol.spec.derived:
-        if d.measured and d.measured in found:
+        if d.measured and d.measured in found and d.name in found:
             own = found[d.measured]
             merged = tuple(sorted({*own.constants, *found[d.name].constants}))
             found[d.measured] = replace(own, constants=merged)
     return {name: found[name] for name in protocol.order if name in found}
 
 
-def _eligible(protocol: Protocol, answers: Mapping[str, Any]) -> bool:
-    return all(o.status == "met" for o in evaluate(protocol, answers))
+class _Maker:
+    """Cases of one protocol on one screening date."""
 
+    def __init__(self, protocol: Protocol, screened_on: date | None) -> None:
+        self.protocol = protocol
+        self.day = screened_on or datetime.now(UTC).date()
+        self.found = answer_scales(protocol)
 
-def _search(
-    protocol: Protocol,
-    options: dict[str, list[Any]],
-    start: dict[str, Any],
-    free: set[str],
-    rng: random.Random,
-    target: str | None = None,
-    sweeps: int = 4,
-) -> dict[str, Any]:
-    """Choose values for the free variables, question by question, fewest failures first.
+    def case(
+        self, answers: dict[str, Any], focus: tuple[str, ...], changed: tuple[str, ...]
+    ) -> Case:
+        verdict = build(self.protocol, answers, screened_on=self.day)
+        return Case(dict(answers), focus, tuple(dict.fromkeys(changed)), verdict)
 
-    With a ``target``, values that leave the target question asked are preferred, and an
-    unknown answer is allowed where it is what makes the target asked (``weight_kg`` is
-    asked only when ``crcl_ml_min`` is unknown).
-    """
-    answers = dict(start)
-    for _ in range(sweeps):
-        for variable in protocol.order:
-            if variable not in free or variable not in applicable_questions(protocol, answers):
+    # -- baselines ------------------------------------------------------------------------
+
+    def baselines(self, rng: random.Random) -> list[dict[str, Any]]:
+        order = self.protocol.order
+        options = {v: self.options(v) for v in order}
+        pool = [self.search(options, {}, set(order), rng)]
+        for variable in order:
+            if any(variable in b for b in pool) or self.protocol.questions[variable].type == "text":
                 continue
-            values = list(options[variable]) + ([None] if target else [])
-            rng.shuffle(values)
-            answers[variable] = min(
-                values, key=lambda value: _score(protocol, answers, variable, value, target)
-            )
-        answers = _asked(protocol, answers)
-        if _eligible(protocol, answers) and (target is None or target in answers):
-            break
-    return answers
+            candidate = self.search(options, {}, set(order), rng, target=variable)
+            if variable in candidate and self.eligible(candidate):
+                pool.append(candidate)
+        pool.append(self.search(options, {}, set(order), rng))  # one more, for variety
+        eligible = [b for b in pool if self.eligible(b)]
+        return eligible or pool
 
+    def eligible(self, answers: Mapping[str, Any]) -> bool:
+        return all(o.status == "met" for o in evaluate(self.protocol, answers, self.day))
 
-def _score(
-    protocol: Protocol, answers: dict[str, Any], variable: str, value: Any, target: str | None
-) -> tuple[int, int, int]:
-    trial = {**answers, variable: value}
-    failed = sum(o.status == "failed" for o in evaluate(protocol, trial))
-    missing = target is not None and target not in applicable_questions(protocol, trial)
-    return failed, int(missing), int(value is None)
+    def search(
+        self,
+        options: dict[str, list[Any]],
+        start: dict[str, Any],
+        free: set[str],
+        rng: random.Random,
+        target: str | None = None,
+        sweeps: int = 4,
+    ) -> dict[str, Any]:
+        """Choose values for the free variables, question by question, fewest failures first.
 
+        With a ``target``, values that leave the target question asked are preferred, and an
+        unknown answer is allowed where it is what makes the target asked (``weight_kg`` is
+        asked only when ``crcl_ml_min`` is unknown).
+        """
+        answers = dict(start)
+        for _ in range(sweeps):
+            for variable in self.protocol.order:
+                if variable not in free or variable not in self.applicable(answers):
+                    continue
+                values = list(options[variable]) + ([None] if target else [])
+                rng.shuffle(values)
+                answers[variable] = min(
+                    values, key=lambda value: self.score(answers, variable, value, target)
+                )
+            answers = self.asked(answers)
+            if self.eligible(answers) and (target is None or target in answers):
+                break
+        return answers
 
-def _asked(protocol: Protocol, answers: Mapping[str, Any]) -> dict[str, Any]:
-    """Only the questions asked given these answers, in dialog order (missing = unknown)."""
-    applicable = applicable_questions(protocol, answers)
-    return {v: answers.get(v) for v in protocol.order if v in applicable}
+    def score(
+        self, answers: dict[str, Any], variable: str, value: Any, target: str | None
+    ) -> tuple[int, int, int]:
+        trial = {**answers, variable: value}
+        failed = sum(o.status == "failed" for o in evaluate(self.protocol, trial, self.day))
+        missing = target is not None and target not in self.applicable(trial)
+        return failed, int(missing), int(value is None)
 
+    def applicable(self, answers: Mapping[str, Any]) -> frozenset[str]:
+        return applicable_questions(self.protocol, answers, self.day)
 
-def _options(protocol: Protocol, found: dict[str, Scale], variable: str) -> list[Any]:
-    """Plain values for a baseline: away from every threshold."""
-    question = protocol.questions[variable]
-    if question.type == "yes_no":
-        return [True, False]
-    if question.type == "choice":
-        return list(question.choices or [])
-    scale = found[variable]
-    if not scale.constants and scale.minimum is not None and scale.maximum is not None:
-        span = scale.maximum - scale.minimum
-        return [_round(scale, scale.minimum + span * f) for f in (0.02, 0.05, 0.1, 0.2)]
-    return [_typical(scale, p) for p in scale.pieces() if not p.is_point]
+    def asked(self, answers: Mapping[str, Any]) -> dict[str, Any]:
+        """Only the questions asked given these answers, in dialog order (missing = unknown)."""
+        applicable = self.applicable(answers)
+        return {v: answers.get(v) for v in self.protocol.order if v in applicable}
+
+    def options(self, variable: str) -> list[Any]:
+        """Plain values for a baseline: away from every threshold."""
+        question = self.protocol.questions[variable]
+        if question.type == "yes_no":
+            return [True, False]
+        if question.type == "choice" and question.multiple:
+            return [(), *((c,) for c in question.choices or [])]
+        if question.type == "choice":
+            return list(question.choices or [])
+        if question.type == "text":
+            return [None]  # kept for the coordinator; no rule reads it
+        if question.type in ("date", "date_or_none"):
+            if question.future:
+                return [shift(self.day, months, "months") for months in (1, 3)]
+            years_ago = [shift(self.day, -years, "years") for years in (3, 6)]
+            return ([NEVER] if question.type == "date_or_none" else []) + years_ago
+        scale = self.found[variable]
+        if not scale.constants and scale.minimum is not None and scale.maximum is not None:
+            span = scale.maximum - scale.minimum
+            return [_round(scale, scale.minimum + span * f) for f in (0.02, 0.05, 0.1, 0.2)]
+        return [_typical(scale, p) for p in scale.pieces() if not p.is_point]
+
+    # -- moves ----------------------------------------------------------------------------
+
+    def moves(self) -> list[Move]:
+        protocol = self.protocol
+        moves: list[Move] = []
+        for cid, expr in protocol.rules.items():
+            read: dict[str, list[Any]] = {}
+            for comparison in expr.comparisons:
+                variable = _answer_variable(protocol, comparison.variable)
+                if variable is None:
+                    continue
+                question = protocol.questions[variable]
+                if question.type in NUMERIC and not isinstance(comparison.constant, bool | str):
+                    scale = self.found[variable]
+                    at = (comparison.constant,) if scale.inside(comparison.constant) else ()
+                    near = _near(scale, comparison.constant)
+                    for kind, values in (("at", at), ("near", near)):
+                        if values:
+                            moves.append(Move(cid, kind, WEIGHTS[kind], ((variable, values),)))
+                    read.setdefault(variable, []).extend(at + near)
+                elif question.type == "choice" and not question.multiple:
+                    moves.append(Move(cid, "other", WEIGHTS["other"], ((variable, (OTHER,)),)))
+                    read[variable] = list(question.choices or [])
+            for variable, edge in self.date_edges(expr.node):
+                values = tuple(
+                    d for d in (edge - timedelta(days=1), edge, edge + timedelta(days=1))
+                )
+                values = tuple(d for d in values if self.possible_date(variable, d))
+                if values:
+                    moves.append(Move(cid, "at", WEIGHTS["at"], ((variable, values),)))
+                    read.setdefault(variable, []).extend(values)
+            for name in sorted(expr.bare_names):
+                if name in protocol.questions:
+                    moves.append(Move(cid, "flip", WEIGHTS["flip"], ((name, (FLIP,)),)))
+                    read[name] = [True, False]
+            if len(read) > 1:  # several answers at once: reaches "a or b" and "a and b" failures
+                options = tuple((v, tuple(read[v])) for v in protocol.order if v in read)
+                moves.append(Move(cid, "joint", WEIGHTS["joint"], options))
+            for variable in read:
+                weight = WEIGHTS["unknown"] / len(read)
+                moves.append(Move(cid, "unknown", weight, ((variable, (None,)),)))
+        return moves
+
+    def date_edges(self, tree: Node) -> list[tuple[str, date]]:
+        """For ``screening_date op x ± window``: the x on the window's edge, on this day."""
+        edges = []
+        for node in walk(tree):
+            if not isinstance(node, Compare):
+                continue
+            for clock, other in ((node.left, node.right), (node.right, node.left)):
+                if not (isinstance(clock, Name) and clock.name == SCREENING_DATE):
+                    continue
+                if isinstance(other, Shift) and isinstance(other.base, Name):
+                    edge = shift(self.day, -other.amount, other.unit)  # type: ignore[arg-type]
+                    edges.append((other.base.name, edge))
+                elif isinstance(other, Name) and other.name in self.protocol.questions:
+                    edges.append((other.name, self.day))
+        return edges
+
+    def possible_date(self, variable: str, day: date) -> bool:
+        question = self.protocol.questions.get(variable)
+        if question is None:
+            return False
+        return day >= self.day if question.future else day <= self.day
+
+    def apply_to_pool(
+        self, pool: list[dict[str, Any]], move: Move, rng: random.Random
+    ) -> tuple[dict[str, Any], tuple[str, ...]] | None:
+        """The move made on a baseline where its questions are asked (None if there is none)."""
+        for baseline in rng.sample(pool, len(pool)):
+            applied = self.apply(baseline, move, rng)
+            if applied is not None:
+                return applied
+        return None
+
+    def apply(
+        self, answers: dict[str, Any], move: Move, rng: random.Random
+    ) -> tuple[dict[str, Any], tuple[str, ...]] | None:
+        changed = dict(answers)
+        for variable, values in move.options:
+            value = rng.choice(values)
+            if value == FLIP:
+                value = (not changed[variable]) if changed.get(variable) is not None else True
+            elif value == OTHER:
+                choices = self.protocol.questions[variable].choices or []
+                value = rng.choice([c for c in choices if c != changed.get(variable)])
+            changed[variable] = value
+        names = tuple(v for v, _ in move.options)
+        asked = self.asked(changed)
+        if any(v not in asked for v in names):
+            return None
+        newly = {v for v in asked if v not in answers and v not in names}
+        if newly:  # questions the move made applicable get plain values
+            options = {v: self.options(v) for v in newly}
+            asked = self.search(options, asked, newly, rng, sweeps=2)
+        return asked, names
 
 
 def _typical(scale: Scale, piece: Piece) -> float:
@@ -216,9 +335,6 @@ def _round(scale: Scale, value: float) -> float:
     return round(value) if abs(value) >= 10 else round(value, 1)
 
 
-# -- moves ----------------------------------------------------------------------------------
-
-
 def _answer_variable(protocol: Protocol, name: str) -> str | None:
     """The question a rule's name is answered by (a derived value: its measured question)."""
     if name in protocol.questions:
@@ -233,80 +349,3 @@ def _near(scale: Scale, constant: float) -> tuple[float, ...]:
     return tuple(
         v for v in (round(constant - step, 4), round(constant + step, 4)) if scale.inside(v)
     )
-
-
-def _moves(protocol: Protocol, found: dict[str, Scale]) -> list[Move]:
-    moves: list[Move] = []
-    for cid, expr in protocol.rules.items():
-        read: dict[str, list[Any]] = {}
-        for comparison in expr.comparisons:
-            variable = _answer_variable(protocol, comparison.variable)
-            if variable is None:
-                continue
-            question = protocol.questions[variable]
-            if question.type in NUMERIC and not isinstance(comparison.constant, bool | str):
-                scale = found[variable]
-                at = (comparison.constant,) if scale.inside(comparison.constant) else ()
-                near = _near(scale, comparison.constant)
-                for kind, values in (("at", at), ("near", near)):
-                    if values:
-                        moves.append(Move(cid, kind, WEIGHTS[kind], ((variable, values),)))
-                read.setdefault(variable, []).extend(at + near)
-            elif question.type == "choice":
-                moves.append(Move(cid, "other", WEIGHTS["other"], ((variable, (OTHER,)),)))
-                read[variable] = list(question.choices or [])
-        for name in sorted(expr.bare_names):
-            if name in protocol.questions:
-                moves.append(Move(cid, "flip", WEIGHTS["flip"], ((name, (FLIP,)),)))
-                read[name] = [True, False]
-        if len(read) > 1:  # several answers at once: reaches "a or b" and "a and b" failures
-            options = tuple((v, tuple(read[v])) for v in protocol.order if v in read)
-            moves.append(Move(cid, "joint", WEIGHTS["joint"], options))
-        for variable in read:
-            weight = WEIGHTS["unknown"] / len(read)
-            moves.append(Move(cid, "unknown", weight, ((variable, (None,)),)))
-    return moves
-
-
-def _apply_to_pool(
-    protocol: Protocol,
-    found: dict[str, Scale],
-    pool: list[dict[str, Any]],
-    move: Move,
-    rng: random.Random,
-) -> tuple[dict[str, Any], tuple[str, ...]] | None:
-    """The move made on a baseline where its questions are asked (None if there is none)."""
-    for baseline in rng.sample(pool, len(pool)):
-        applied = _apply(protocol, found, baseline, move, rng)
-        if applied is not None:
-            return applied
-    return None
-
-
-def _apply(
-    protocol: Protocol,
-    found: dict[str, Scale],
-    answers: dict[str, Any],
-    move: Move,
-    rng: random.Random,
-) -> tuple[dict[str, Any], tuple[str, ...]] | None:
-    changed = dict(answers)
-    for variable, values in move.options:
-        value = rng.choice(values)
-        if value == FLIP:
-            value = (not changed[variable]) if changed.get(variable) is not None else True
-        elif value == OTHER:
-            others = [
-                c for c in protocol.questions[variable].choices or [] if c != changed.get(variable)
-            ]
-            value = rng.choice(others)
-        changed[variable] = value
-    names = tuple(v for v, _ in move.options)
-    asked = _asked(protocol, changed)
-    if any(v not in asked for v in names):
-        return None
-    newly = {v for v in asked if v not in answers and v not in names}
-    if newly:  # questions the move made applicable get plain values
-        options = {v: _options(protocol, found, v) for v in newly}
-        asked = _search(protocol, options, asked, newly, rng, sweeps=2)
-    return asked, names

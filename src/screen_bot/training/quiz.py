@@ -72,6 +72,8 @@ def parse_answer(text: str) -> Answer | None:
 def case_text(protocol: Protocol, case: Case, number: int | None = None, total: int = 0) -> str:
     head = f"Case {number}/{total}" if number is not None else "Case"
     lines = [head]
+    if any(protocol.questions[v].type in ("date", "date_or_none") for v in case.answers):
+        lines.append(f"  screening date: {case.verdict.screened_on.isoformat()}")
     for variable, value in case.answers.items():
         unit = protocol.questions[variable].unit
         shown = format_value(value)

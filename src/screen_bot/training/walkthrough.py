@@ -6,7 +6,9 @@ import itertools
 from dataclasses import dataclass
 
 from ..protocol import Protocol
+from ..protocol.schema import Derived
 from ..rules.calculators import CALCULATORS
+from ..rules.expressions import SCREENING_DATE, Compare, Name, Node, Shift, walk
 from .ids import id_matches
 from .thresholds import Threshold, cases_text, thresholds
 
@@ -40,6 +42,9 @@ class Step:
     derived: tuple[str, ...]  # how derived values the rule reads are obtained
     decides: tuple[Threshold, ...]  # thresholds of the numeric names the rule compares
     implied_by: tuple[str, ...] = ()  # criteria whose thresholds make this one always met
+    windows: tuple[str, ...] = ()  # the time windows the rule counts, in words
+    tables: tuple[str, ...] = ()  # lookup tables the rule reads, row by row
+    notes: tuple[str, ...] = ()  # the file's notes on this criterion (questions for the sponsor)
 
     @property
     def together(self) -> str:
@@ -77,17 +82,71 @@ def walkthrough(protocol: Protocol, criterion: str | None = None) -> list[Step]:
                     if v in variables
                 ),
                 derived=tuple(
-                    f"{d.name} ({d.label}): "
-                    + (f"{d.measured} when measured, else " if d.measured else "")
-                    + CALCULATORS[d.calculator].description
-                    for d in protocol.spec.derived
-                    if d.name in expr.names
+                    _derived_text(d) for d in protocol.spec.derived if d.name in expr.names
                 ),
                 decides=decides,
                 implied_by=_implied(protocol, cid, decides),
+                windows=tuple(windows(expr.node)),
+                tables=tuple(
+                    _table_text(protocol, name) for name in protocol.tables if name in expr.names
+                ),
+                notes=tuple(n.text for n in protocol.spec.notes if cid in n.criteria),
             )
         )
     return steps
+
+
+def _derived_text(derived: Derived) -> str:
+    estimates = []
+    for use in derived.uses:
+        when = f" when {use.when}" if use.when else ""
+        estimates.append(CALCULATORS[use.calculator].description + when)
+    measured = f"{derived.measured} when measured, else " if derived.measured else ""
+    return f"{derived.name} ({derived.label}, {derived.unit}): {measured}" + "; else ".join(
+        estimates
+    )
+
+
+def _table_text(protocol: Protocol, name: str) -> str:
+    table = protocol.table_specs[name]
+    unit = f" {table.unit}" if table.unit else ""
+    rows = "; ".join(f"{row.when}: {row.value:g}{unit}" for row in table.rows)
+    return f"{name} ({table.label}): {rows}"
+
+
+WINDOW_WORDS = {
+    ">=": "at least",
+    ">": "more than",
+    "<": "less than",
+    "<=": "at most",
+}
+FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def windows(tree: Node) -> list[str]:
+    """``clock op event + window`` comparisons in words: "transplant_date at least 2 months
+    before the screening date"."""
+    found = []
+    for node in walk(tree):
+        if not isinstance(node, Compare):
+            continue
+        clock, other, op = node.left, node.right, node.op
+        if isinstance(other, Name) and not isinstance(clock, Name):
+            clock, other, op = other, clock, FLIP[op]
+        if not (isinstance(clock, Name) and isinstance(other, Shift | Name)):
+            continue
+        event = other.base if isinstance(other, Shift) else other
+        if not isinstance(event, Name) or op not in WINDOW_WORDS:
+            continue
+        at = "the screening date" if clock.name == SCREENING_DATE else clock.name
+        if isinstance(other, Shift):
+            count = abs(other.amount)
+            amount = f"{count} {other.unit.rstrip('s') if count == 1 else other.unit}"
+            side = "before" if other.amount >= 0 else "after"
+            found.append(f"{event.name} {WINDOW_WORDS[op]} {amount} {side} {at}")
+        else:
+            found.append(f"{event.name} {op} {at}")
+    return found
 
 
 def _implied(protocol: Protocol, cid: str, decides: tuple[Threshold, ...]) -> tuple[str, ...]:
@@ -116,6 +175,8 @@ def step_text(protocol: Protocol, step: Step) -> str:
         lines.append(f"    · {asked.text} [{asked.variable}{when}]")
     lines += [f"    · {text}" for text in step.derived]
     lines.append(f"  Rule: {RULE_WORDS[step.kind]} {step.rule}")
+    lines += [f"  Time window: {w}" for w in step.windows]
+    lines += [f"  Table: {t}" for t in step.tables]
     if step.decides:
         lines.append(f"  What decides: {step.together}")
         lines += [f"    · {_origin(protocol, step, t)}" for t in step.decides]
@@ -131,6 +192,7 @@ def step_text(protocol: Protocol, step: Step) -> str:
         notes.append(RECOVERY[step.recoverable])
     if notes:
         lines.append(f"  Note: {'; '.join(notes)}")
+    lines += [f"  Question for the sponsor: {n}" for n in step.notes]
     return "\n".join(lines)
 
 

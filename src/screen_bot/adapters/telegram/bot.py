@@ -29,7 +29,7 @@ from telegram.ext import (
 )
 
 from ...answers import AnswerError, parse_text
-from ...engine import Engine
+from ...engine import Engine, loggable_answers
 from ...protocol.catalog import Catalog, ProtocolNotFound
 from ...protocol.schema import Question
 from ...render import verdict_text
@@ -350,7 +350,14 @@ class ScreeningBot:
         """Record the answer, save, show it in place of the question, then ask on."""
         question = engine.question(session)
         assert question is not None
-        engine.answer(session, value)
+        unusual = engine.answer(session, value)
+        if unusual:
+            self.store.save(chat_id, session)
+            await self._drop_buttons(context, chat_id, session.id)
+            await self._ask(
+                context, chat_id, engine, session, f"⚠ {unusual}. Type it again to confirm."
+            )
+            return
         verdict = self._persist(chat_id, engine, session)
         await self._edit(
             context, chat_id, message_id, say.answered_message(engine, question, value)
@@ -380,7 +387,10 @@ class ScreeningBot:
         verdict = engine.verdict(session)
         if self.on_verdict is not None:
             self.on_verdict(
-                verdict, channel="telegram", coordinator=str(chat_id), answers=session.values()
+                verdict,
+                channel="telegram",
+                coordinator=str(chat_id),
+                answers=loggable_answers(engine.protocol, session.values()),
             )
         self.store.delete(chat_id, session.id)
         return verdict
