@@ -349,6 +349,8 @@ class Checker:
                 def earlier(name: str, variable: str = q.variable) -> tuple[str, str] | None:
                     if name in asked_before or name == SCREENING_DATE:
                         return None
+                    if name in self.tables and self._table_inputs(name) <= asked_before:
+                        return None
                     return self._misplaced(variable, name)
 
                 key = self._expression(f"when:{q.variable}", loc, q.when, earlier)
@@ -380,8 +382,32 @@ class Checker:
                 f"read the questions it comes from instead: {', '.join(sources)}",
             )
         if name in self.tables:
-            return (f"{prefix} the table '{name}'", "read the questions it depends on instead")
+            later = sorted(
+                self._table_inputs(name)
+                - {
+                    q.variable
+                    for q in self.spec.questions[
+                        : self.spec.questions.index(self.questions[variable])
+                    ]
+                }
+            )
+            return (
+                f"{prefix} the table '{name}', which reads {', '.join(later)}, asked after it",
+                f"ask {', '.join(later)} before '{variable}'",
+            )
         return self._unknown_name(name, "")
+
+    def _table_inputs(self, name: str) -> set[str]:
+        """The questions a table's rows read (through derived values, their sources)."""
+        found: set[str] = set()
+        for row in self.tables[name].rows:
+            try:
+                read = _names(parse_node(row.when))
+            except ExpressionError:
+                continue  # reported where the row is checked
+            for n in read:
+                found |= set(self.derived[n].sources) if n in self.derived else {n}
+        return found - {SCREENING_DATE}
 
     def _rules(self) -> dict[str, str]:
         compiled: dict[str, str] = {}

@@ -111,9 +111,18 @@ def applicable_questions(
     for variable, condition, names in plan.conditional:
         env = {n: answers.get(n) for n in names if n in applicable}
         env[SCREENING_DATE] = screened_on
+        for name in names:
+            if name in protocol.tables:  # its rows read only questions asked before
+                asked = {n: answers.get(n) for n in protocol.inputs_of(name) if n in applicable}
+                env[name] = _look_up(protocol.tables[name], asked)
         value = condition(env)
         if value is True or (
-            value is None and any(n in applicable and answers.get(n) is None for n in names)
+            value is None
+            and any(
+                v in applicable and answers.get(v) is None
+                for n in names
+                for v in protocol.inputs_of(n)
+            )
         ):
             applicable.add(variable)
     return frozenset(applicable)

@@ -256,7 +256,8 @@ def parse(text: str) -> Expression:
 
 
 def parse_node(text: str) -> Node:
-    source = text.strip()
+    # A folded YAML scalar keeps some line breaks; a rule is one expression, on one line.
+    source = " ".join(text.split("\n")).strip()
     if len(source) > MAX_CHARACTERS:
         raise ExpressionError(
             f"the expression is {len(source)} characters long (at most {MAX_CHARACTERS})",
