@@ -175,7 +175,6 @@ class Case:
     screened_on: date = D
     estimate: float | None = None  # the GFR estimate shown, when the case names it
     refused: str | None = None  # the variable whose answer is refused
-    defect: tuple[str, str] | None = None  # (test, reason): a known engine defect makes it fail
 
     def answers(self) -> dict[str, Any]:
         return {**BASES[self.base], **self.changes}
@@ -224,19 +223,6 @@ def confirm(criterion: str, variable: str) -> tuple[str, str, str]:
 
 MALE_13 = {"sex": "male", "male_reproductive_potential": False, "age": 13}  # cases 46-50
 
-# Engine defects (format 2 says otherwise; src/ is the lead's): the case fails in that test.
-NONE_DATE_VS_UNKNOWN = (
-    "test_case",
-    "engine: a comparison with a 'none' date is false (format 2), but the engine returns "
-    "unknown when the other side is unknown, so C-E11 stays open with no DLI ever given",
-)
-UNASKED_ANCHOR = (
-    "test_case_met_from",
-    "engine: C-I1b fails whatever the planned infusion date, which was not asked; the "
-    "reason should say waiting cannot help (window_closed, anchor planned_infusion_date) "
-    "but says nothing (rules/windows.waiting skips an anchor without a date)",
-)
-
 # fmt: off
 CASES = [
     eligible(1, "A", {}, id="A-route-b"),
@@ -256,10 +242,10 @@ CASES = [
           Fail("C-I1b", on=date(2026, 2, 28), anchor=P), id="C-I1b-end-of-month-short"),
     eligible(9, "A", {"transplant_date": date(2025, 7, 20), P: date(2026, 1, 19),
                       "not_eligible_for_allo_hsct": True}, id="C-I1b-route-e-holds"),
-    opens(10, "A", {P: None}, missing("C-I1b", P), defect=NONE_DATE_VS_UNKNOWN,
+    opens(10, "A", {P: None}, missing("C-I1b", P),
           id="C-I1b-P-unknown"),
     fails(11, "A", {"prior_allo_hsct": False}, Fail("C-I1b", anchor=P, closed=True),
-          defect=UNASKED_ANCHOR, id="C-I1b-one-relapse-no-route"),
+          id="C-I1b-one-relapse-no-route"),
     eligible(12, "B", {"prior_allo_hsct": True, "transplant_date": date(2025, 12, 1),
                        P: date(2026, 2, 1), "last_dli_date": NO, "acute_gvhd_grade": "0",
                        "chronic_gvhd_extensive": False}, id="C-I1b-route-a-6mo-not-needed"),
@@ -269,7 +255,7 @@ CASES = [
     fails(14, "B", {"marrow_relapse_count": 1, "tki_lines_failed_or_not_tolerated": 1,
                     "tki_contraindicated": False, "not_eligible_for_allo_hsct": False,
                     "primary_refractory": False, "chemorefractory_relapse": False},
-          Fail("C-I1b", anchor=P, closed=True), defect=UNASKED_ANCHOR, id="C-I1b-route-d-1-line"),
+          Fail("C-I1b", anchor=P, closed=True), id="C-I1b-route-d-1-line"),
     eligible(15, "B", {"marrow_relapse_count": 1, "tki_lines_failed_or_not_tolerated": 1,
                        "tki_contraindicated": True, "not_eligible_for_allo_hsct": False,
                        "primary_refractory": False, "chemorefractory_relapse": False},
@@ -285,7 +271,7 @@ CASES = [
     fails(19, "B", {"marrow_relapse_count": 0, "primary_refractory": False,
                     "chemorefractory_relapse": False, "not_eligible_for_allo_hsct": True,
                     "tki_contraindicated": True},
-          Fail("C-I1b", anchor=P, closed=True), defect=UNASKED_ANCHOR,
+          Fail("C-I1b", anchor=P, closed=True),
           id="C-I1b-newly-diagnosed-stem-fails"),
     opens(20, "B", {"marrow_relapse_count": None, "primary_refractory": False,
                     "chemorefractory_relapse": False, "ph_negative": True,
@@ -501,18 +487,9 @@ CASES = [
 # fmt: on
 
 
-def params(test: str, *verdicts: str) -> list[Any]:
-    """The table's cases with these verdicts, marked where a known engine defect bites."""
-    found = []
-    for param in CASES:
-        case: Case = param.values[0]
-        if case.verdict not in verdicts:
-            continue
-        marks = []
-        if case.defect is not None and case.defect[0] == test:
-            marks.append(pytest.mark.xfail(strict=True, reason=case.defect[1]))
-        found.append(pytest.param(case, id=param.id, marks=marks))
-    return found
+def params(*verdicts: str) -> list[Any]:
+    """The table's cases with these verdicts."""
+    return [p for p in CASES if p.values[0].verdict in verdicts]
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -555,7 +532,7 @@ def test_base_answer_sets_name_every_question() -> None:
     assert set(B) == set(PROTOCOL.order)
 
 
-@pytest.mark.parametrize("case", params("test_case", "eligible", "not_eligible", "unresolved"))
+@pytest.mark.parametrize("case", params("eligible", "not_eligible", "unresolved"))
 def test_case(case: Case) -> None:
     verdict = build(PROTOCOL, case.answers(), screened_on=case.screened_on)
     assert verdict.verdict == case.verdict
@@ -565,7 +542,7 @@ def test_case(case: Case) -> None:
         assert [(e.name, e.value) for e in verdict.estimates] == [("gfr", case.estimate)]
 
 
-@pytest.mark.parametrize("case", params("test_case_met_from", "not_eligible"))
+@pytest.mark.parametrize("case", params("not_eligible"))
 def test_case_met_from(case: Case) -> None:
     """Each failure says whether it may pass later, and from which date (or never)."""
     verdict = build(PROTOCOL, case.answers(), screened_on=case.screened_on)
@@ -574,9 +551,7 @@ def test_case_met_from(case: Case) -> None:
         assert reason.recoverable == RECOVERABLE.get(reason.criterion), reason.criterion
 
 
-@pytest.mark.parametrize(
-    "case", params("test_case_dialog", "eligible", "not_eligible", "unresolved")
-)
+@pytest.mark.parametrize("case", params("eligible", "not_eligible", "unresolved"))
 def test_case_dialog(case: Case) -> None:
     """Answered question by question, the dialog reaches build()'s verdict."""
     answers = case.answers()
@@ -590,7 +565,7 @@ def test_case_dialog(case: Case) -> None:
         assert dialog == batch
 
 
-@pytest.mark.parametrize("case", params("test_refused_case", "refused"))
+@pytest.mark.parametrize("case", params("refused"))
 def test_refused_case(case: Case) -> None:
     assert case.refused is not None
     question = PROTOCOL.questions[case.refused]
@@ -602,7 +577,6 @@ def test_refused_case(case: Case) -> None:
     assert case.refused not in session.answers
 
 
-@pytest.mark.xfail(strict=True, reason=NONE_DATE_VS_UNKNOWN[1])
 def test_no_dli_ever_leaves_no_window_open_when_the_infusion_date_is_not_set() -> None:
     """Case 10's defect where it changes the verdict: route (a) holds, no DLI was ever given,
     the infusion date is not set yet; C-E11 cannot apply, so nothing is open."""
@@ -725,3 +699,12 @@ def test_random_answers_unresolved_has_open_items_and_the_dialog_agrees(
     else:
         assert opened(dialog) == opened(batch)
         assert dialog.reasons == batch.reasons
+
+
+def test_an_estimate_that_decided_nothing_is_not_shown() -> None:
+    """B (19) has a CKD-EPI estimate, but creatinine within its limit already meets C-I6a."""
+    verdict = build(PROTOCOL, BASES["B"], screened_on=D)
+    assert verdict.verdict == "eligible"
+    assert verdict.estimates == [] and verdict.estimated == []
+    above_limit = build(PROTOCOL, {**B, "serum_creatinine_mg_dl": 1.71}, screened_on=D)
+    assert [e.name for e in above_limit.estimates] == ["gfr"]  # now it decides (confirm)

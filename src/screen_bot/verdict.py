@@ -10,7 +10,7 @@ from pydantic import BaseModel, model_validator
 
 from .protocol import Protocol
 from .rules.calculators import CALCULATORS
-from .rules.evaluation import Context, Outcome, context, outcomes
+from .rules.evaluation import Context, Outcome, context, outcomes, status_with
 from .rules.expressions import SCREENING_DATE
 from .rules.windows import waiting
 
@@ -113,7 +113,7 @@ def build(
     found = outcomes(protocol, ctx)
     value = decide(found)
     reasons = [_reason(protocol, o, ctx) for o in found if o.status == "failed"]
-    used = {name for o in found for name in o.estimated}
+    used = {name for o in found if _decided_by_estimate(protocol, o, ctx) for name in o.estimated}
     return Verdict(
         referral=referral,
         verdict=value,
@@ -125,6 +125,14 @@ def build(
         protocol=ProtocolRef.of(protocol),
         screened_on=screened_on,
     )
+
+
+def _decided_by_estimate(protocol: Protocol, outcome: Outcome, ctx: Context) -> bool:
+    """Whether the criterion's status rests on its estimated values (else they were idle)."""
+    if not outcome.estimated:
+        return False
+    without = dict.fromkeys(outcome.estimated)
+    return status_with(protocol, outcome.criterion, ctx, without) != outcome.status
 
 
 def open_items(protocol: Protocol, found: list[Outcome]) -> list[OpenItem]:

@@ -130,14 +130,13 @@ class _Writer:
             s for s, n in ((left, node.left), (right, node.right)) if not isinstance(n, Const)
         ]
         test = f"{left} {node.op} {right}"
-        if node.dates:
+        if unknown:
+            missing = " or ".join(f"{s} is None" for s in unknown)
+            test = f"None if ({missing}) else ({test})"
+        if node.dates and unknown:  # a 'none' date lies in no window, even beside an unknown
             nevers = " or ".join(f"{s} == _NEVER" for s in unknown)
-            if nevers:
-                test = f"False if ({nevers}) else {test}"
-        if not unknown:
-            return self.temp(test)
-        missing = " or ".join(f"{s} is None" for s in unknown)
-        return self.temp(f"None if ({missing}) else ({test})")
+            test = f"False if ({nevers}) else ({test})"
+        return self.temp(test)
 
     def shift(self, node: Shift) -> str:
         base = self.value(node.base)

@@ -484,11 +484,12 @@ def interpret(node: Node, env: Env) -> Any:
         return None if value is None else not value
     if isinstance(node, Compare):
         left, right = interpret(node.left, env), interpret(node.right, env)
-        if left is None or right is None:
-            return None
+        # An event that never happened lies in no window, whatever the other side is.
         never = is_never(left) or is_never(right)
         if never and (node.dates or isinstance(left, date) or isinstance(right, date)):
             return False
+        if left is None or right is None:
+            return None
         return COMPARE[node.op](left, right)
     if isinstance(node, Shift):
         base = interpret(node.base, env)

@@ -33,10 +33,12 @@ def waiting(protocol: Protocol, criterion_id: str, ctx: Context) -> Waiting | No
     clocks = [SCREENING_DATE, *(a for a in protocol.spec.anchors)]
     tried: list[str] = []
     for clock in clocks:
-        now = ctx.env.get(clock)
-        if clock not in read or not isinstance(now, date):
+        if clock not in read:
             continue
         tried.append(clock)
+        now = ctx.env.get(clock)
+        if not isinstance(now, date):  # not asked, or unknown: it did not decide the failure
+            continue
         for day in _change_days(tree, clock, ctx):
             if day > now and status_with(protocol, criterion_id, ctx, {clock: day}) == "met":
                 return Waiting(day, clock)
