@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from transitions import EventData, Machine
 
@@ -42,6 +42,10 @@ class _Holder:
         return self._context
 
 
+def _holder(event: EventData) -> _Holder:
+    return cast(_Holder, event.model)  # transitions types its model as object
+
+
 @dataclass(frozen=True)
 class _Asked:
     """Condition: the question is applicable given the answers so far."""
@@ -58,7 +62,7 @@ class _Asked:
         return self.protocol.order.index(self.variable)
 
     def __call__(self, event: EventData) -> bool:
-        return self.variable in event.model.context().applicable
+        return self.variable in _holder(event).context().applicable
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,10 @@ class _Failed:
     __name__ = "a criterion failed"
 
     def __call__(self, event: EventData) -> bool:
-        answered = event.model.answered
+        answered = _holder(event).answered
         if answered is None:
             return False
-        ctx = event.model.context()
+        ctx = _holder(event).context()
         reading = self.protocol.criteria_reading[answered]
         return "failed" in statuses(self.protocol, ctx, reading)
 
@@ -83,7 +87,7 @@ class _Unresolved:
     __name__ = "an answer is unknown"
 
     def __call__(self, event: EventData) -> bool:
-        ctx = event.model.context()
+        ctx = _holder(event).context()
         found = statuses(self.protocol, ctx)
         return "failed" not in found and "unknown" in found  # verdict.decide: unresolved
 

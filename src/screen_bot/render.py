@@ -8,14 +8,7 @@ from .engine import Engine
 from .protocol.schema import Question
 from .session import Session
 from .verdict import Reason, Verdict
-
-VERDICT_HEADLINE = {
-    "eligible": "PRE-SCREEN PASSED: eligible on every criterion checked. "
-    "The investigator must still confirm eligibility.",
-    "not_eligible": "NOT ELIGIBLE",
-    "unresolved": "UNRESOLVED: nothing failed, but some answers are still open",
-}
-RECOVERY = {"retest": "may pass on a retest", "wait": "may pass later"}
+from .words import OPEN_KIND, RECOVERY, VERDICT_HEADLINE
 
 
 def format_value(value: Any) -> str:
@@ -83,8 +76,7 @@ def verdict_text(verdict: Verdict) -> str:
     if verdict.open_items:
         lines.append("Open items:")
         lines += [
-            f"• {item.criterion} {item.label}: {item.variable} "
-            f"({'investigator judgment' if item.kind == 'judgment' else 'missing data'})"
+            f"• {item.criterion} {item.label}: {item.variable} ({OPEN_KIND[item.kind]})"
             for item in verdict.open_items
         ]
     if verdict.estimated:

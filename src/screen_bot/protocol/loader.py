@@ -14,12 +14,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
+from ..errors import ScreenBotError
 from ..rules.calculators import CALCULATORS
 from ..rules.expressions import Expression, ExpressionError, parse
 from .schema import Criterion, Derived, DialogFile, Question
@@ -37,7 +38,7 @@ class Problem:
         return f"{place}: {self.message}" + (f"\n    fix: {self.fix}" if self.fix else "")
 
 
-class DialogFileError(Exception):
+class DialogFileError(ScreenBotError):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
@@ -153,9 +154,9 @@ def _line_of(data: Any, loc: Iterable[Any]) -> int | None:
     for key in loc:
         try:
             if isinstance(node, dict) and key in node:
-                line = node.lc.key(key)[0] + 1
+                line = cast(Any, node).lc.key(key)[0] + 1  # ruamel line info
             elif isinstance(node, list) and isinstance(key, int) and key < len(node):
-                line = node.lc.item(key)[0] + 1
+                line = cast(Any, node).lc.item(key)[0] + 1
             else:
                 break
             node = node[key]

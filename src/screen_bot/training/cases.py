@@ -70,7 +70,7 @@ def generate_cases(
     pool = baselines(protocol, rng, found)
     moves = _moves(protocol, found)
     weights = [m.weight * (1 + min((weak or {}).get(m.criterion, 0), 4)) for m in moves]
-    cases = []
+    cases: list[Case] = []
     while len(cases) < count:
         if not moves or rng.random() < UNCHANGED:
             cases.append(_case(protocol, rng.choice(pool), (), ()))

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from ..protocol import Protocol
 from ..rules.calculators import CALCULATORS
+from ..words import RECOVERY
 from .ids import id_matches
 from .thresholds import Threshold, cases_text, thresholds
 
 RULE_WORDS = {"inclusion": "met when", "exclusion": "excludes when"}
-RECOVERY = {"retest": "may pass on a retest", "wait": "may pass later"}
 
 
 @dataclass(frozen=True)

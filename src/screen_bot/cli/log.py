@@ -1,0 +1,172 @@
+"""``screen-bot log export | stats | verify | purge``: the screening log.
+
+Every command here reads an existing log: with no database yet, it says so (exit 2)
+instead of creating an empty one.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import options
+
+log_app = typer.Typer(
+    rich_markup_mode=None,  # plain help: no "<bool>" after flags, and no rich import
+    help="The screening log (ICH E6 8.3.20): one record per finished screening, no patient "
+    "identifiers. Export it, count it, check it, purge old records.",
+    no_args_is_help=True,
+)
+
+ProtocolFilter = Annotated[
+    str | None, typer.Option("--protocol", "-p", help="Only screenings under this protocol id.")
+]
+SinceFilter = Annotated[
+    datetime | None,
+    typer.Option(formats=["%Y-%m-%d"], help="Only screenings on or after this UTC date."),
+]
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+@log_app.command()
+def export(
+    protocol: ProtocolFilter = None,
+    since: SinceFilter = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="File format.")] = (
+        ExportFormat.csv
+    ),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Write the log a site files: one row per screening, oldest first.
+
+    Columns: screening number, date screened (UTC), referral, protocol, protocol version,
+    verdict, reasons for screen failure (criterion id and label, separated by '; '), open
+    items, may pass later. No answers and no patient identifiers.
+
+    CSV is UTF-8 with a byte-order mark and CRLF line ends, so a spreadsheet opened with a
+    double click shows ≥, µ and accents right (Excel needs the mark; LibreOffice and
+    Python's csv with encoding='utf-8-sig' read it too). A cell starting with = + - @, tab
+    or carriage return gets a leading apostrophe, so no spreadsheet runs it as a formula.
+    JSON Lines is UTF-8 without a mark, one object per line, lists kept as lists.
+    """
+    from ..reports import Reports, write_csv, write_jsonl
+
+    encoding = "utf-8-sig" if fmt == ExportFormat.csv else "utf-8"
+    write = write_csv if fmt == ExportFormat.csv else write_jsonl
+    with options.database(existing=True) as db:
+        records = Reports(db).records(protocol_id=protocol, since=_day(since))
+        if output is None:
+            stream = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, newline="")
+            try:
+                count = write(records, stream)
+            finally:
+                stream.flush()
+                stream.detach()  # leave stdout open
+        else:
+            partial = output.with_name(output.name + ".part")  # never a half export as FILE
+            try:
+                with partial.open("w", encoding=encoding, newline="") as part:
+                    count = write(records, part)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            partial.replace(output)
+    typer.echo(f"exported {count} screenings" + (f" to {output}" if output else ""), err=True)
+
+
+@log_app.command()
+def stats(
+    protocol: ProtocolFilter = None,
+    since: SinceFilter = None,
+    chart: Annotated[
+        Path | None, typer.Option(help="Also draw the screen failures as a bar chart (PNG).")
+    ] = None,
+) -> None:
+    """Counts for the CONSORT diagram: screened, eligible, not eligible, unresolved, and
+    screen failures by criterion.
+
+    Counts are of patients: a referral label screened again counts once, by its latest
+    screening (a screening without a label counts on its own). A patient failing several
+    criteria counts under each, so the criterion counts may add up to more than the
+    patients. One table per protocol.
+    """
+    from ..reports import Reports, chart_png, stats_text
+
+    with options.database(existing=True) as db:
+        found = Reports(db).stats(protocol_id=protocol, since=_day(since))
+    if found:
+        typer.echo("\n\n".join(stats_text(s) for s in found))
+    else:
+        typer.echo("no screenings logged" + (" that match" if protocol or since else ""))
+    if chart is not None:
+        chart.write_bytes(chart_png(found))
+        typer.echo(f"chart written to {chart}", err=True)
+
+
+@log_app.command()
+def verify() -> None:
+    """Check the hash chain: every record unchanged, none missing, none cut from the end.
+
+    Exit 1 listing each problem (which record, what is wrong), 0 when intact. The last
+    record's hash is printed: noted elsewhere (a report, an email), it also shows later
+    that nobody rewrote the whole log.
+    """
+    from ..storage import ledger
+
+    with options.database(existing=True) as db:
+        problems = ledger.verify(db.read())
+        number, digest = ledger.head(db.read()) if not problems else (0, "")
+    if problems:
+        for problem in problems:
+            typer.echo(problem)
+        typer.echo(f"the screening log is NOT intact ({len(problems)} problems)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"intact: last record {number}, hash {digest}")
+
+
+@log_app.command()
+def purge(
+    before: Annotated[
+        datetime,
+        typer.Option(formats=["%Y-%m-%d"], help="Remove records made before this UTC date."),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove old records (retention) and keep the chain verifiable.
+
+    Records are removed oldest first, up to the first record made on or after DATE. In
+    the same transaction the number and hash of the last removed record are kept as a
+    checkpoint in the log's head row; verify then checks the first remaining record
+    against the checkpoint, so a record deleted any other way is still found. Purge
+    refuses (exit 2) when verify finds a problem, so it cannot erase the evidence.
+    Screening numbers are never reused.
+    """
+    from ..storage import ledger
+
+    day = before.date()
+    with options.database(existing=True) as db:
+        if not yes:
+            typer.confirm(f"Remove every screening-log record made before {day}?", abort=True)
+        with db.transaction() as tx:
+            removed = ledger.purge(tx, day)
+    typer.echo(f"purged {removed} records made before {day}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(log_app, name="log")
