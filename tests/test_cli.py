@@ -5,22 +5,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from cli_runner import Ran, invoke, process
+from conftest import DIALOG, REPO
 from patients import ELIGIBLE
 
-REPO = Path(__file__).resolve().parents[1]
 DIALOGS = REPO / "dialogs"
-DIALOG = DIALOGS / "blina-dli.yaml"
-SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
-
 TOP_KEYS = [
     "row",
     "referral",
@@ -33,38 +26,17 @@ TOP_KEYS = [
 ]
 NOT_ELIGIBLE = re.compile(r"not[ _]eligible", re.I)
 
-pytestmark = pytest.mark.skipif(not SCREEN_BOT.exists(), reason=f"{SCREEN_BOT} is not installed")
+
+def run(tmp_path: Path, *args: str, stdin: str | None = None) -> Ran:
+    """In-process, like every CLI test but the smoke tests at the end."""
+    return invoke(*args, stdin=stdin)
 
 
-def run(
-    tmp_path: Path, *args: str, stdin: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "SCREEN_BOT_DIALOGS_DIR": str(DIALOGS),
-        "SCREEN_BOT_DATA_DIR": str(tmp_path / "data"),
-        "PYTHONIOENCODING": "utf-8",
-    }
-    env.pop("TELEGRAM_BOT_TOKEN", None)
-    result = subprocess.run(
-        [str(SCREEN_BOT), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=timeout,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
-    return result
-
-
-def screen(tmp_path: Path, file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def screen(tmp_path: Path, file: Path, *extra: str) -> Ran:
     return run(tmp_path, "screen", str(file), "--protocol", "blina-dli", *extra)
 
 
-def records(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+def records(result: Ran) -> list[dict[str, Any]]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
@@ -306,7 +278,7 @@ def question_texts() -> dict[str, str]:
     return dict(texts)
 
 
-def chat(tmp_path: Path, lines: list[str], *extra: str) -> subprocess.CompletedProcess[str]:
+def chat(tmp_path: Path, lines: list[str], *extra: str) -> Ran:
     return run(
         tmp_path, "chat", "--protocol", "blina-dli", *extra, stdin="".join(f"{x}\n" for x in lines)
     )
@@ -378,7 +350,7 @@ def test_chat_unknown_answer_leaves_the_verdict_unresolved(tmp_path: Path) -> No
 
 def test_chat_quit(tmp_path: Path) -> None:
     result = chat(tmp_path, ["40", "quit", "yes", "yes"])
-    assert result.returncode == 1
+    assert result.returncode == 0  # quitting is a normal end
     out = result.stdout
     texts = question_texts()
     assert texts[dialog_order()[1]] in out
@@ -407,3 +379,39 @@ def test_protocols(tmp_path: Path) -> None:
     assert ["blina-dli", "1.0"] in [line[:2] for line in lines]
     (title,) = [line[2] for line in lines if line[0] == "blina-dli"]
     assert "Blinatumomab" in title
+
+
+# -- real processes: start-up smoke tests ---------------------------------------------------
+
+
+def test_installed_command_starts_and_helps_without_bool_metavars() -> None:
+    result = process("--help")
+    assert result.returncode == 0
+    assert "chat" in result.stdout and "where" in result.stdout and "log" in result.stdout
+    screen_help = process("screen", "--help")
+    assert "--log" in screen_help.stdout and "<bool>" not in screen_help.stdout
+
+
+def test_installed_command_screens_in_the_terminal() -> None:
+    answers = [text_of(ELIGIBLE[v]) for v in dialog_order()]
+    result = process("chat", "--referral", "R-0423", stdin="".join(f"{a}\n" for a in answers))
+    assert result.returncode == 0, result.stderr
+    assert "PRE-SCREEN PASSED" in result.stdout and "Screening log: record 1." in result.stdout
+
+
+def test_where_prints_the_data_directory_and_database(isolated: Path) -> None:
+    result = invoke("where")
+    assert result.returncode == 0
+    assert f"data directory:    {isolated}" in result.stdout
+    assert f"{isolated / 'screen-bot.sqlite3'} (not created yet)" in result.stdout
+    assert str(DIALOGS) in result.stdout
+
+
+def test_default_data_directory_is_the_platforms(monkeypatch) -> None:
+    from platformdirs import user_data_dir
+
+    from screen_bot.settings import Settings
+
+    monkeypatch.delenv("SCREEN_BOT_DATA_DIR")
+    assert Settings().data_dir == Path(user_data_dir("screen-bot", appauthor=False))
+    assert Settings().data_dir.is_absolute()

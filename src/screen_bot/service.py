@@ -429,11 +429,11 @@ def _asked(engine: Engine, session: Session) -> Asked:
         question=question,
         progress=engine.progress(session),
         text=question_text(engine, session),
-        options=_options(question),
+        options=options(question),
     )
 
 
-def _options(question: Question) -> tuple[Option, ...]:
+def options(question: Question) -> tuple[Option, ...]:
     options: list[Option] = []
     if question.type == "yes_no":
         options += [Option(YES, "yes"), Option(NO, "no")]

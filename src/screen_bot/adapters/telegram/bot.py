@@ -41,7 +41,7 @@ from ...service import (
 )
 from ...settings import Settings
 from . import messages as say
-from .callback_data import SCREEN_PREFIX, decode
+from .callback_data import OTHER_PREFIX, SCREEN_PREFIX, decode
 from .turn import App, Context, Turn, answer_query, turn
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class ScreeningBot:
         for name, callback in commands.items():
             application.add_handler(CommandHandler(name, callback, filters=private))
         application.add_handler(CallbackQueryHandler(self.on_button, pattern=SCREEN_PREFIX))
+        application.add_handler(CallbackQueryHandler(self.on_other_button, pattern=OTHER_PREFIX))
         application.add_handler(
             MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.on_text)
         )
@@ -219,6 +220,11 @@ class ScreeningBot:
         shown_in = query.message.message_id if query.message is not None else None
         results = self.service.press(t.chat_id, press.session_id, press.step, press.key, shown_in)
         await self.show(t, results, query)
+
+    async def on_other_button(self, update: Update, context: Context) -> None:
+        """Button data of no scheme of ours: refused, nothing changes."""
+        if update.callback_query is not None:
+            await answer_query(update.callback_query, say.FORGED_TEXT)
 
     # -- showing results ------------------------------------------------------------------
 

@@ -6,8 +6,8 @@
 - walk-through ``l|<protocol id>|<index>``: the next criterion;
 - quiz ``q|<quiz id>|<position>|<code>``: a verdict (e, n, u), stop (x) or ``c:<criterion>``.
 
-Each ``*_PATTERN`` is what its handler is registered with, so handlers match only their
-own scheme and the order they are added in does not matter.
+Each handler is registered with its scheme's ``*_PREFIX`` (and one handler with
+``OTHER_PREFIX`` refuses data of no scheme), so the order they are added in does not matter.
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ LEARN_PATTERN = re.compile(r"^l\|(?P<protocol>[a-z0-9-]{1,40})\|(?P<index>\d{1,4
 QUIZ_PATTERN = re.compile(
     r"^q\|(?P<quiz>[0-9a-f]{8})\|(?P<position>\d{1,4})\|(?P<code>[enux]|c:.{1,20})$"
 )
-# Any screening-looking press (valid or forged) goes to the screening handler.
+# Handlers are registered by prefix: each decodes (and refuses) its own scheme's data,
+# and data of no scheme at all goes to OTHER_PREFIX's handler, which refuses it.
 SCREEN_PREFIX = re.compile(r"^v\|")
+LEARN_PREFIX = re.compile(r"^l\|")
+QUIZ_PREFIX = re.compile(r"^q\|")
+OTHER_PREFIX = re.compile(r"^(?![vlq]\|)")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from ...training.quiz import Answer, Quiz
 from ...training.scores import ScoreBook, progress_text
 from ...training.walkthrough import step_text, walkthrough
 from . import messages as say
-from .callback_data import LEARN_PATTERN, QUIZ_PATTERN, decode_learn, decode_quiz
+from .callback_data import LEARN_PREFIX, QUIZ_PREFIX, decode_learn, decode_quiz
 from .turn import App, Turn, answer_query, turn
 
 QUIZ_CASES = 20
@@ -39,8 +39,8 @@ class TrainingHandlers:
             "flow": self.flow,
         }.items():
             application.add_handler(CommandHandler(name, callback, filters=private))
-        application.add_handler(CallbackQueryHandler(self.on_learn, pattern=LEARN_PATTERN))
-        application.add_handler(CallbackQueryHandler(self.on_quiz, pattern=QUIZ_PATTERN))
+        application.add_handler(CallbackQueryHandler(self.on_learn, pattern=LEARN_PREFIX))
+        application.add_handler(CallbackQueryHandler(self.on_quiz, pattern=QUIZ_PREFIX))
 
     def _protocol_and_rest(self, args: list[str]) -> tuple[Protocol, list[str]]:
         protocol_id = args[0] if args and args[0] in self.catalog.protocols else None
