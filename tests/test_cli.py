@@ -415,3 +415,15 @@ def test_default_data_directory_is_the_platforms(monkeypatch) -> None:
     monkeypatch.delenv("SCREEN_BOT_DATA_DIR")
     assert Settings().data_dir == Path(user_data_dir("screen-bot", appauthor=False))
     assert Settings().data_dir.is_absolute()
+
+
+def test_the_readme_json_example_is_real_output(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```json\n(\{\"row\".*?)\n```", readme, re.S)
+    shown = json.loads(example)
+    file = tmp_path / "one.json"
+    file.write_text(json.dumps({**ELIGIBLE, "referral": "R-0423", "qtc_ms": 480}), encoding="utf-8")
+    (real,) = records(screen(tmp_path, file, "--format", "json"))
+    assert shown["protocol"].pop("sha256") == "…" and real["protocol"].pop("sha256")
+    assert shown.pop("screened_on") and real.pop("screened_on")
+    assert shown == real
