@@ -67,3 +67,17 @@ def eligible() -> dict[str, Any]:
 def cli() -> Callable[..., Ran]:
     """``cli("log", "stats", stdin=...)``: the command line in-process (code, stdout, stderr)."""
     return invoke
+
+
+# The longest tests (real processes, a benchmark smoke run) first: with several workers
+# (scripts/test runs pytest -n 3) they then overlap the many short ones instead of
+# starting last and making the run wait for them.
+LONGEST_FIRST = ("test_benchmarks_smoke.py", "test_e2e_bot.py", "test_dialog_properties.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within each file is kept

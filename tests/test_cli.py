@@ -6,8 +6,12 @@ import csv
 import hashlib
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
+from typer.testing import CliRunner
 
 from cli_runner import Ran, invoke, process
 from conftest import DIALOG, REPO
@@ -427,3 +431,25 @@ def test_the_readme_json_example_is_real_output(tmp_path: Path) -> None:
     assert shown["protocol"].pop("sha256") == "…" and real["protocol"].pop("sha256")
     assert shown.pop("screened_on") and real.pop("screened_on")
     assert shown == real
+
+
+def test_an_unexpected_error_is_one_line_and_a_trace_file(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from screen_bot.cli import dialogs
+    from screen_bot.cli.app import run
+
+    def broken() -> None:
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(dialogs.options, "catalog", broken)
+    with CliRunner().isolation() as (out, err, _):
+        code = run(["protocols"])
+        sys.stderr.flush()
+        stderr = err.getvalue().decode()
+    assert code == 1
+    (line,) = stderr.splitlines()
+    assert line.startswith("unexpected error: RuntimeError; full trace in ")
+    trace = Path(line.rsplit(" in ", 1)[1])
+    assert trace.parent == isolated and oct(trace.stat().st_mode & 0o777) == "0o600"
+    assert "Traceback" in trace.read_text() and "internal detail" not in stderr

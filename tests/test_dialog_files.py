@@ -12,11 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cli_runner import Ran, invoke
+from conftest import DIALOG
 from screen_bot.cli.app import app
 from screen_bot.protocol import DialogFileError, Problem, Protocol, load
 
-REPO = Path(__file__).resolve().parents[1]
-DIALOG = REPO / "dialogs" / "blina-dli.yaml"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "protocol"
 DICTIONARY = SHARED / "DATA-DICTIONARY.md"
 SOURCE = SHARED / "blina-dli-source.txt"

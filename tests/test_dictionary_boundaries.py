@@ -9,17 +9,16 @@ verdict and the exact set of failed criterion ids the dictionary gives.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import DIALOG
 from patients import ELIGIBLE
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.calculators import cockcroft_gault
 from screen_bot.verdict import Verdict, build
 
-DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
 TODAY = date(2026, 1, 15)
 
 

@@ -12,14 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DIALOG
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.evaluation import applicable_questions
 from screen_bot.training.cases import Case, baselines, generate_cases
 from screen_bot.verdict import build
-
-ROOT = Path(__file__).resolve().parents[1]
-DIALOG = ROOT / "dialogs" / "blina-dli.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from conftest import DIALOG
 from screen_bot.protocol import Protocol, load
 from screen_bot.storage import Database
 from screen_bot.training.cases import Case, baselines
@@ -18,8 +19,6 @@ from screen_bot.training.quiz import Answer, Quiz, case_text, grade, parse_answe
 from screen_bot.training.scores import ScoreBook, progress_text
 from screen_bot.training.terminal import run_quiz
 from screen_bot.verdict import build
-
-DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
 
 
 @pytest.fixture(scope="module")
