@@ -13,6 +13,7 @@ from cli_runner import Ran, invoke
 from patients import ELIGIBLE
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
+from screen_bot.protocol.catalog import Catalog
 from screen_bot.storage import Database
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +51,12 @@ def db(data_dir: Path) -> Iterator[Database]:
 def protocol() -> Protocol:
     """The blina-dli protocol, loaded once for the whole run."""
     return load(DIALOG)
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    """The repository's dialogs, loaded once (read-only; engines are shared anyway)."""
+    return Catalog(DIALOGS)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import DIALOGS
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.service import (
     NO_SCREENING,
@@ -30,8 +29,8 @@ OWNER = 5
 
 
 @pytest.fixture
-def service(db: Database) -> Iterator[ScreeningService]:
-    yield ScreeningService(Catalog(DIALOGS), db, channel="cli")
+def service(db: Database, catalog: Catalog) -> Iterator[ScreeningService]:
+    yield ScreeningService(catalog, db, channel="cli")
 
 
 def only(results: list[Result], kind: type) -> list:

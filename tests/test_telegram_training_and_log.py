@@ -16,7 +16,7 @@ from test_telegram_transcript import COORDINATOR, OTHER, TOKEN
 
 
 @pytest.fixture
-async def setup(tmp_path: Path):
+async def setup(tmp_path: Path, catalog: Catalog):
     settings = Settings(
         TELEGRAM_BOT_TOKEN=TOKEN,
         SCREEN_BOT_ALLOWED_USERS=f"{COORDINATOR},{OTHER}",
@@ -27,7 +27,7 @@ async def setup(tmp_path: Path):
     request = RecordingRequest()
     application, _ = build_application(
         settings,
-        Catalog(settings.dialogs_dir),
+        catalog,
         db,
         request=request,
         get_updates_request=RecordingRequest(),

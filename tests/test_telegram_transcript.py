@@ -67,14 +67,16 @@ ELIGIBLE = {
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, request: RecordingRequest | None = None):
+    def __init__(
+        self, tmp_path: Path, catalog: Catalog, request: RecordingRequest | None = None
+    ) -> None:
         self.settings = Settings(
             TELEGRAM_BOT_TOKEN=TOKEN,
             SCREEN_BOT_ALLOWED_USERS=f"{COORDINATOR},{OTHER}",
             SCREEN_BOT_DATA_DIR=tmp_path,
             SCREEN_BOT_DIALOGS_DIR=default_dialogs_dir(),
         )
-        self.catalog = Catalog(self.settings.dialogs_dir)
+        self.catalog = catalog
         self.db = Database(self.settings.database)
         self.request = request or RecordingRequest()  # Telegram's side outlives a restart
         self.application, self.bot = build_application(
@@ -107,8 +109,8 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(tmp_path: Path):
-    h = Harness(tmp_path)
+async def harness(tmp_path: Path, catalog: Catalog):
+    h = Harness(tmp_path, catalog)
     await h.application.initialize()
     yield h
     await h.application.shutdown()
@@ -276,8 +278,8 @@ async def test_two_coordinators_do_not_cross_talk(harness: Harness) -> None:
     assert harness.active(OTHER) is None
 
 
-async def test_restart_continues_where_it_stopped(tmp_path: Path) -> None:
-    first = Harness(tmp_path)
+async def test_restart_continues_where_it_stopped(tmp_path: Path, catalog: Catalog) -> None:
+    first = Harness(tmp_path, catalog)
     await first.application.initialize()
     chat = first.chat()
     await chat.send("/screen R-7")
@@ -286,7 +288,7 @@ async def test_restart_continues_where_it_stopped(tmp_path: Path) -> None:
     await first.application.shutdown()
     first.db.close()
 
-    second = Harness(tmp_path, first.request)
+    second = Harness(tmp_path, catalog, first.request)
     await second.application.initialize()
     chat = second.chat()
     await chat.send("yes")  # ph_negative, answered to the restarted bot

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -32,10 +34,19 @@ def settings() -> Settings:
 
 
 def catalog() -> Catalog:
-    """The protocols of the configured dialogs directory."""
+    """The protocols of the configured dialogs directory (loaded again when a file changed)."""
+    directory = settings().dialogs_dir
+    files = sorted(directory.glob("*.y*ml")) if directory.is_dir() else []
+    stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    return _catalog(directory, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _catalog(directory: Path, stamp: tuple[tuple[str, int, int], ...]) -> Catalog:
+    # One command per process in use; the cache matters where several run in one process.
     from ..protocol.catalog import Catalog
 
-    return Catalog(settings().dialogs_dir)
+    return Catalog(directory)
 
 
 def database(*, existing: bool = False) -> Database:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..protocol import Protocol
@@ -181,10 +182,12 @@ class Quiz:
         count: int = 20,
         seed: int | None = None,
         book: ScoreBook | None = None,
+        weak: Mapping[str, int] | None = None,
     ) -> Quiz:
-        """A new quiz; past mistakes in ``book`` make their criteria come up more often."""
+        """A new quiz; past mistakes (``weak``, else read from ``book``) come up more often."""
         seed = secrets.randbelow(10**6) if seed is None else seed
-        weak = book.misses(trainee, protocol.id) if book else {}
+        if weak is None:
+            weak = book.misses(trainee, protocol.id) if book else {}
         return cls(protocol, generate_cases(protocol, count, seed, weak), trainee, seed, book)
 
     @property

@@ -103,8 +103,10 @@ class TrainingHandlers:
         except ScreenBotError as err:
             await t.say(say.SEE_PROTOCOLS.format(error=err))
             return
+        trainee = str(t.user_id)
+        weak = self.book.misses(trainee, protocol.id)  # here: the database is this thread's
         quiz = await asyncio.to_thread(
-            Quiz.start, protocol, str(t.user_id), QUIZ_CASES, seed, self.book
+            Quiz.start, protocol, trainee, QUIZ_CASES, seed, self.book, weak
         )
         self.quizzes[t.chat_id] = quiz
         await t.say(say.quiz_intro(protocol.id, len(quiz.cases), quiz.seed))
