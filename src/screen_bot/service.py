@@ -20,8 +20,6 @@ the question.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -223,15 +221,16 @@ class ScreeningService:
             if current is not None and current.id != match.session_id:
                 results += self._retire(tx, owner, current.id, "dropped")
             sessions.activate(tx, owner, match.session_id)
-            with self._active(tx, owner) as loaded:
-                if isinstance(loaded, Refused):
-                    return [loaded]
-                engine, session = loaded
-                return [*results, Resumed(label(session)), _asked(engine, session)]
+            loaded = self._active(tx, owner)
+            if isinstance(loaded, Refused):
+                return [loaded]
+            engine, session = loaded
+            return [*results, Resumed(label(session)), _asked(engine, session)]
 
     def status(self, owner: int) -> Results:
         """Where the active screening stands: its current question, shown again."""
-        with self.db.transaction() as tx, self._active(tx, owner) as loaded:
+        with self.db.transaction() as tx:
+            loaded = self._active(tx, owner)
             if isinstance(loaded, Refused):
                 return [loaded]
             engine, session = loaded
@@ -253,7 +252,8 @@ class ScreeningService:
 
     def answer(self, owner: int, text: str) -> Results:
         """A typed answer to the active screening's current question."""
-        with self.db.transaction() as tx, self._active(tx, owner) as loaded:
+        with self.db.transaction() as tx:
+            loaded = self._active(tx, owner)
             if isinstance(loaded, Refused):
                 return [loaded]
             engine, session = loaded
@@ -272,7 +272,8 @@ class ScreeningService:
 
     def skip(self, owner: int) -> Results:
         """Answer the current question 'unknown'."""
-        with self.db.transaction() as tx, self._active(tx, owner) as loaded:
+        with self.db.transaction() as tx:
+            loaded = self._active(tx, owner)
             if isinstance(loaded, Refused):
                 return [loaded]
             return self._apply(tx, owner, *loaded, None)
@@ -311,14 +312,16 @@ class ScreeningService:
 
     def back(self, owner: int) -> Results:
         """Back to the question answered last, forgetting its answer."""
-        with self.db.transaction() as tx, self._active(tx, owner) as loaded:
+        with self.db.transaction() as tx:
+            loaded = self._active(tx, owner)
             if isinstance(loaded, Refused):
                 return [loaded]
             return self._back(tx, owner, *loaded)
 
     def restart(self, owner: int) -> Results:
         """Forget every answer of the active screening and begin again."""
-        with self.db.transaction() as tx, self._active(tx, owner) as loaded:
+        with self.db.transaction() as tx:
+            loaded = self._active(tx, owner)
             if isinstance(loaded, Refused):
                 return [loaded]
             engine, session = loaded
@@ -331,7 +334,8 @@ class ScreeningService:
 
     def cancel(self, owner: int) -> Results:
         """Cancel the active screening; nothing of it is kept."""
-        with self.db.transaction() as tx, self._active(tx, owner) as loaded:
+        with self.db.transaction() as tx:
+            loaded = self._active(tx, owner)
             if isinstance(loaded, Refused):
                 return [loaded]
             _, session = loaded
@@ -398,15 +402,13 @@ class ScreeningService:
         message_id = sessions.message(tx, owner, session_id)
         return [] if message_id is None else [Retired(message_id, how)]
 
-    @contextmanager
-    def _active(self, tx: Tx, owner: int) -> Iterator[tuple[Engine, Session] | Refused]:
+    def _active(self, tx: Tx, owner: int) -> tuple[Engine, Session] | Refused:
         """The owner's active screening and its engine, or why there is none."""
         session = sessions.active(tx, owner)
         if session is None:
-            yield Refused(NO_SCREENING)
-            return
+            return Refused(NO_SCREENING)
         engine = self._engine_for(tx, owner, session)
-        yield engine if isinstance(engine, Refused) else (engine, session)
+        return engine if isinstance(engine, Refused) else (engine, session)
 
     def _engine_for(self, tx: Tx, owner: int, session: Session) -> Engine | Refused:
         """The session's engine; a session whose dialog file changed is removed."""
