@@ -20,6 +20,7 @@ the question.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -229,16 +230,15 @@ class ScreeningService:
 
     def status(self, owner: int) -> Results:
         """Where the active screening stands: its current question, shown again."""
-        with self.db.transaction() as tx:
-            loaded = self._active(tx, owner)
-            if isinstance(loaded, Refused):
-                return [loaded]
-            engine, session = loaded
+
+        def show(tx: Tx, engine: Engine, session: Session) -> Results:
             return [
                 *self._retire(tx, owner, session.id, "dropped"),
                 Status(len(session.history)),
                 _asked(engine, session),
             ]
+
+        return self._on_active(owner, show)
 
     def list_open(self, owner: int) -> Results:
         return [Listing(tuple(sessions.list_open(self.db.read(), owner)))]
@@ -252,11 +252,8 @@ class ScreeningService:
 
     def answer(self, owner: int, text: str) -> Results:
         """A typed answer to the active screening's current question."""
-        with self.db.transaction() as tx:
-            loaded = self._active(tx, owner)
-            if isinstance(loaded, Refused):
-                return [loaded]
-            engine, session = loaded
+
+        def typed(tx: Tx, engine: Engine, session: Session) -> Results:
             question = engine.question(session)
             if question is None:
                 return self._after_change(tx, owner, engine, session)
@@ -270,13 +267,11 @@ class ScreeningService:
                 ]
             return self._apply(tx, owner, engine, session, value)
 
+        return self._on_active(owner, typed)
+
     def skip(self, owner: int) -> Results:
         """Answer the current question 'unknown'."""
-        with self.db.transaction() as tx:
-            loaded = self._active(tx, owner)
-            if isinstance(loaded, Refused):
-                return [loaded]
-            return self._apply(tx, owner, *loaded, None)
+        return self._on_active(owner, lambda tx, e, s: self._apply(tx, owner, e, s, None))
 
     def press(
         self, owner: int, session_id: str, step: int, key: str, message_id: int | None = None
@@ -312,36 +307,30 @@ class ScreeningService:
 
     def back(self, owner: int) -> Results:
         """Back to the question answered last, forgetting its answer."""
-        with self.db.transaction() as tx:
-            loaded = self._active(tx, owner)
-            if isinstance(loaded, Refused):
-                return [loaded]
-            return self._back(tx, owner, *loaded)
+        return self._on_active(owner, lambda tx, e, s: self._back(tx, owner, e, s))
 
     def restart(self, owner: int) -> Results:
         """Forget every answer of the active screening and begin again."""
-        with self.db.transaction() as tx:
-            loaded = self._active(tx, owner)
-            if isinstance(loaded, Refused):
-                return [loaded]
-            engine, session = loaded
+
+        def again(tx: Tx, engine: Engine, session: Session) -> Results:
             retired = self._retire(tx, owner, session.id, "dropped")
             engine.restart(session)
             sessions.save(tx, owner, session)
             return [*retired, _asked(engine, session)]
 
+        return self._on_active(owner, again)
+
     # -- ending -----------------------------------------------------------------------------
 
     def cancel(self, owner: int) -> Results:
         """Cancel the active screening; nothing of it is kept."""
-        with self.db.transaction() as tx:
-            loaded = self._active(tx, owner)
-            if isinstance(loaded, Refused):
-                return [loaded]
-            _, session = loaded
+
+        def drop(tx: Tx, engine: Engine, session: Session) -> Results:
             retired = self._retire(tx, owner, session.id, "cancelled")
             sessions.delete(tx, owner, session.id)
             return [*retired, Cancelled(label(session))]
+
+        return self._on_active(owner, drop)
 
     def forget(self, owner: int) -> Results:
         """Delete every unfinished screening of this owner (finished ones stay in the log)."""
@@ -401,6 +390,12 @@ class ScreeningService:
     ) -> Results:
         message_id = sessions.message(tx, owner, session_id)
         return [] if message_id is None else [Retired(message_id, how)]
+
+    def _on_active(self, owner: int, step: Callable[[Tx, Engine, Session], Results]) -> Results:
+        """Run ``step`` on the owner's active screening, in one transaction."""
+        with self.db.transaction() as tx:
+            loaded = self._active(tx, owner)
+            return [loaded] if isinstance(loaded, Refused) else step(tx, *loaded)
 
     def _active(self, tx: Tx, owner: int) -> tuple[Engine, Session] | Refused:
         """The owner's active screening and its engine, or why there is none."""
