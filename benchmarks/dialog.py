@@ -1,4 +1,4 @@
-"""2. Dialog step: latency of ``Engine.answer``, alone and with ``Store.save`` after it.
+"""2. Dialog step: latency of ``Engine.answer``, alone and with ``the session save`` after it.
 
 Baselines, measured interleaved with each step: a bare ``transitions`` trigger on a plain
 model (what the engine stands on) and a bare SQLite commit of the same session JSON with
@@ -8,6 +8,7 @@ CPU time leaves out the moments another process had the core.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from transitions import Machine
 
 from screen_bot.engine import Engine
 from screen_bot.session import Session
-from screen_bot.store import Store, connect
+from screen_bot.storage import Database, sessions
 
 from .common import Figure, percentile
 from .patients import patients, protocol
@@ -79,8 +80,10 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
         bare_wall.append(wall)
         bare_cpu.append(cpu)
 
-    store = Store(work / "store.sqlite3")
-    db = connect(work / "bare.sqlite3")
+    store = Database(work / "store.sqlite3")
+    db = sqlite3.connect(work / "bare.sqlite3", isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=5000"):
+        db.execute(f"PRAGMA {pragma}")  # the store's settings (storage/db.py)
     db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, body TEXT NOT NULL)")
 
     def commit(session: Session) -> None:
@@ -92,7 +95,8 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
 
     def answer_and_save(session: Session, value: Any) -> None:
         engine.answer(session, value)
-        store.save(1, session)
+        with store.transaction() as tx:
+            sessions.save(tx, 1, session)
 
     saved_ms, commit_ms = [], []
     for session, value in steps(engine, durable):
@@ -132,7 +136,7 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
         ),
         Figure(
             "dialog.store_p50_ms",
-            "dialog: answer + Store.save p50",
+            "dialog: answer + the session save p50",
             percentile(saved_ms, 50),
             "ms",
             sqlite,
@@ -140,7 +144,7 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
         ),
         Figure(
             "dialog.store_p99_ms",
-            "dialog: answer + Store.save p99",
+            "dialog: answer + the session save p99",
             percentile(saved_ms, 99),
             "ms",
             sqlite,

@@ -6,9 +6,9 @@ BENCH_NO_LIMIT=1: it shows what the bot itself costs when the 30 calls/s limit d
 
 import sys
 
-from screen_bot import cli
 from screen_bot.adapters.telegram import app
 from screen_bot.adapters.telegram.retry import RetryingRateLimiter
+from screen_bot.cli.app import main
 
 
 class Unthrottled(RetryingRateLimiter):
@@ -19,4 +19,4 @@ class Unthrottled(RetryingRateLimiter):
 if __name__ == "__main__":
     app.RetryingRateLimiter = Unthrottled  # type: ignore[misc]
     sys.argv = ["screen-bot", "run"]
-    cli.main()
+    main()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from conftest import DIALOG
 from screen_bot.answers import AnswerError, check_value, parse_text
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.schema import Question
-
-DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from cli_runner import Ran, invoke, process
+from conftest import DIALOG, REPO
 from patients import ELIGIBLE
 
-REPO = Path(__file__).resolve().parents[1]
 DIALOGS = REPO / "dialogs"
-DIALOG = DIALOGS / "blina-dli.yaml"
-SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
-
 TOP_KEYS = [
     "row",
     "referral",
@@ -35,34 +32,13 @@ TOP_KEYS = [
 ]
 NOT_ELIGIBLE = re.compile(r"not[ _]eligible", re.I)
 
-pytestmark = pytest.mark.skipif(not SCREEN_BOT.exists(), reason=f"{SCREEN_BOT} is not installed")
+
+def run(tmp_path: Path, *args: str, stdin: str | None = None) -> Ran:
+    """In-process, like every CLI test but the smoke tests at the end."""
+    return invoke(*args, stdin=stdin)
 
 
-def run(
-    tmp_path: Path, *args: str, stdin: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "SCREEN_BOT_DIALOGS_DIR": str(DIALOGS),
-        "SCREEN_BOT_DATA_DIR": str(tmp_path / "data"),
-        "PYTHONIOENCODING": "utf-8",
-    }
-    env.pop("TELEGRAM_BOT_TOKEN", None)
-    result = subprocess.run(
-        [str(SCREEN_BOT), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=timeout,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
-    return result
-
-
-def screen(tmp_path: Path, file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def screen(tmp_path: Path, file: Path, *extra: str) -> Ran:
     return run(tmp_path, "screen", str(file), "--protocol", "blina-dli", *extra)
 
 
@@ -71,7 +47,7 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
-def records(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+def records(result: Ran) -> list[dict[str, Any]]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
@@ -313,7 +289,7 @@ def question_texts() -> dict[str, str]:
     return dict(texts)
 
 
-def chat(tmp_path: Path, lines: list[str], *extra: str) -> subprocess.CompletedProcess[str]:
+def chat(tmp_path: Path, lines: list[str], *extra: str) -> Ran:
     return run(
         tmp_path, "chat", "--protocol", "blina-dli", *extra, stdin="".join(f"{x}\n" for x in lines)
     )
@@ -385,7 +361,7 @@ def test_chat_unknown_answer_leaves_the_verdict_unresolved(tmp_path: Path) -> No
 
 def test_chat_quit(tmp_path: Path) -> None:
     result = chat(tmp_path, ["40", "quit", "yes", "yes"])
-    assert result.returncode == 1
+    assert result.returncode == 0  # quitting is a normal end
     out = result.stdout
     texts = question_texts()
     assert texts[dialog_order()[1]] in out
@@ -414,3 +390,73 @@ def test_protocols(tmp_path: Path) -> None:
     assert ["blina-dli", "1.1"] in [line[:2] for line in lines]
     (title,) = [line[2] for line in lines if line[0] == "blina-dli"]
     assert "Blinatumomab" in title
+
+
+# -- real processes: start-up smoke tests ---------------------------------------------------
+
+
+def test_installed_command_starts_and_helps_without_bool_metavars() -> None:
+    result = process("--help")
+    assert result.returncode == 0
+    assert "chat" in result.stdout and "where" in result.stdout and "log" in result.stdout
+    screen_help = process("screen", "--help")
+    assert "--log" in screen_help.stdout and "<bool>" not in screen_help.stdout
+
+
+def test_installed_command_screens_in_the_terminal() -> None:
+    answers = [text_of(ELIGIBLE[v]) for v in dialog_order()]
+    result = process("chat", "--referral", "R-0423", stdin="".join(f"{a}\n" for a in answers))
+    assert result.returncode == 0, result.stderr
+    assert "PRE-SCREEN PASSED" in result.stdout and "Screening log: record 1." in result.stdout
+
+
+def test_where_prints_the_data_directory_and_database(isolated: Path) -> None:
+    result = invoke("where")
+    assert result.returncode == 0
+    assert f"data directory:    {isolated}" in result.stdout
+    assert f"{isolated / 'screen-bot.sqlite3'} (not created yet)" in result.stdout
+    assert str(DIALOGS) in result.stdout
+
+
+def test_default_data_directory_is_the_platforms(monkeypatch) -> None:
+    from platformdirs import user_data_dir
+
+    from screen_bot.settings import Settings
+
+    monkeypatch.delenv("SCREEN_BOT_DATA_DIR")
+    assert Settings().data_dir == Path(user_data_dir("screen-bot", appauthor=False))
+    assert Settings().data_dir.is_absolute()
+
+
+def test_the_readme_json_example_is_real_output(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```json\n(\{\"row\".*?)\n```", readme, re.S)
+    shown = json.loads(example)
+    file = tmp_path / "one.json"
+    file.write_text(dumps({**ELIGIBLE, "referral": "R-0423", "qtc_ms": 480}), encoding="utf-8")
+    (real,) = records(screen(tmp_path, file, "--format", "json"))
+    assert shown["protocol"].pop("sha256") == "…" and real["protocol"].pop("sha256")
+    assert shown.pop("screened_on") and real.pop("screened_on")
+    assert shown == real
+
+
+def test_an_unexpected_error_is_one_line_and_a_trace_file(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from screen_bot.cli import dialogs
+    from screen_bot.cli.app import run
+
+    def broken() -> None:
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(dialogs.options, "catalog", broken)
+    with CliRunner().isolation() as (out, err, _):
+        code = run(["protocols"])
+        sys.stderr.flush()
+        stderr = err.getvalue().decode()
+    assert code == 1
+    (line,) = stderr.splitlines()
+    assert line.startswith("unexpected error: RuntimeError; full trace in ")
+    trace = Path(line.rsplit(" in ", 1)[1])
+    assert trace.parent == isolated and oct(trace.stat().st_mode & 0o777) == "0o600"
+    assert "Traceback" in trace.read_text() and "internal detail" not in stderr

@@ -4,8 +4,6 @@ the protocol's source text and the data dictionary."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,15 +11,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from screen_bot.cli import app
+from cli_runner import Ran, invoke
+from conftest import DIALOG
+from screen_bot.cli.app import app
 from screen_bot.protocol import DialogFileError, Problem, Protocol, load
 
-REPO = Path(__file__).resolve().parents[1]
-DIALOG = REPO / "dialogs" / "blina-dli.yaml"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "protocol"
 DICTIONARY = SHARED / "DATA-DICTIONARY.md"
 SOURCE = SHARED / "blina-dli-source.txt"
-SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
 ORIGINAL = DIALOG.read_text(encoding="utf-8")
 
 
@@ -368,14 +365,8 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 # -- the command line ----------------------------------------------------------------------------
 
 
-def validate(*paths: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(SCREEN_BOT), "validate", *map(str, paths)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+def validate(*paths: Path) -> Ran:
+    return invoke("validate", *map(str, paths))
 
 
 def test_validate_accepts_the_real_dialog_file() -> None:

@@ -16,6 +16,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from conftest import DIALOG
 from patients import ELIGIBLE, SCREENED_ON
 from screen_bot.engine import END_STATES, Engine, typed_values
 from screen_bot.protocol import Protocol, load
@@ -24,7 +25,6 @@ from screen_bot.rules.evaluation import applicable_questions, evaluate
 from screen_bot.session import ProtocolChanged, Session
 from screen_bot.verdict import build, decide
 
-DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
 PROTOCOL: Protocol = load(DIALOG)
 ENGINE = Engine(PROTOCOL)
 TODAY = SCREENED_ON  # 2026-01-15

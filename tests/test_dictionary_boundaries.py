@@ -10,17 +10,16 @@ dictionary gives.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import DIALOG
 from patients import ELIGIBLE, SCREENED_ON
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.calculators import cockcroft_gault
 from screen_bot.verdict import Verdict, build
 
-DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
 TODAY = SCREENED_ON  # 2026-01-15
 
 

@@ -16,17 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from screen_bot import screening_log
-from screen_bot.screening_log import (
-    FIELDS,
-    LogCorrupt,
-    ScreeningLog,
-    chart_png,
-    export_row,
-    write_csv,
-)
+from screen_bot import reports
+from screen_bot.errors import LogCorrupt
+from screen_bot.reports import chart_png, export_row, write_csv
 from screen_bot.session import REFERRAL_PATTERN, Session
-from screen_bot.store import Store
+from screen_bot.storage import Database, ledger, sessions
+from screen_bot.storage import ledger as screening_log
+from screen_bot.storage.ledger import FIELDS, LogRecord, LogWriter
 from screen_bot.verdict import OpenItem, ProtocolRef, Reason, Verdict
 
 PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
@@ -74,6 +70,39 @@ def verdict(
         protocol=protocol,
         screened_on=date(2026, 3, 1),
     )
+
+
+class ScreeningLog:
+    """The ledger and reports on one database, each call its own transaction (test shorthand)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.database = Database(path)
+        self.db = sqlite3.connect(path, isolation_level=None)  # plain SQL, triggers in force
+
+    def append(self, verdict: Verdict, **kwargs: object) -> LogRecord:
+        with self.database.transaction() as tx:
+            return ledger.append(tx, verdict, **kwargs)  # type: ignore[arg-type]
+
+    def records(self, **filters: object) -> Iterator[LogRecord]:
+        return ledger.records(self.database.read(), **filters)  # type: ignore[arg-type]
+
+    def verify(self) -> list[str]:
+        return ledger.verify(self.database.read())
+
+    def purge(self, before: date) -> int:
+        with self.database.transaction() as tx:
+            return ledger.purge(tx, before)
+
+    def stats(self, **filters: object) -> list[reports.Stats]:
+        return reports.stats(self.database.read(), **filters)  # type: ignore[arg-type]
+
+    def writer(self, *, channel: str, coordinator: str, chunk: int) -> LogWriter:
+        return LogWriter(self.database, channel=channel, coordinator=coordinator, chunk=chunk)
+
+    def close(self) -> None:
+        self.db.close()
+        self.database.close()
 
 
 @pytest.fixture
@@ -484,26 +513,58 @@ def session(updated: datetime, state: str = "age") -> Session:
 
 def test_store_expire_and_forget_touch_nothing_else(tmp_path: Path) -> None:
     path = tmp_path / "screen-bot.sqlite3"
-    store, log = Store(path), ScreeningLog(path)
+    log = ScreeningLog(path)
+    db = log.database
     fill(log, 3)
     now = datetime(2026, 3, 10, tzinfo=UTC)
     old_1, new_1 = session(now - timedelta(days=5)), session(now)
     old_2, new_2 = session(now - timedelta(days=5)), session(now - timedelta(hours=1))
-    store.save(1, old_1, activate=False)
-    store.save(1, new_1)
-    store.save(2, old_2, activate=False)
-    store.save(2, new_2)
+    with db.transaction() as tx:
+        sessions.save(tx, 1, old_1, activate=False)
+        sessions.save(tx, 1, new_1)
+        sessions.save(tx, 2, old_2, activate=False)
+        sessions.save(tx, 2, new_2)
 
-    assert store.expire(now - timedelta(days=3)) == 2
-    assert [s.session_id for s in store.list(1)] == [new_1.id]
-    assert [s.session_id for s in store.list(2)] == [new_2.id]
-    assert store.active(1) == new_1 and store.active(2) == new_2
+    with db.transaction() as tx:
+        assert sessions.expire(tx, now - timedelta(days=3)) == 2
+    read = db.read()
+    assert [s.session_id for s in sessions.list_open(read, 1)] == [new_1.id]
+    assert [s.session_id for s in sessions.list_open(read, 2)] == [new_2.id]
+    assert sessions.active(read, 1) == new_1 and sessions.active(read, 2) == new_2
 
-    assert store.forget(1) == 1
-    assert store.list(1) == [] and store.active(1) is None
-    assert [s.session_id for s in store.list(2)] == [new_2.id]
+    with db.transaction() as tx:
+        assert sessions.forget(tx, 1) == 1
+    assert sessions.list_open(read, 1) == [] and sessions.active(read, 1) is None
+    assert [s.session_id for s in sessions.list_open(read, 2)] == [new_2.id]
 
     assert [r.number for r in log.records()] == [1, 2, 3]
     assert log.verify() == []
-    store.close()
+    log.close()
+
+
+def test_an_existing_world_readable_database_is_tightened(tmp_path: Path) -> None:
+    path = tmp_path / "screen-bot.sqlite3"
+    Database(path).close()
+    path.chmod(0o644)
+    Database(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_new_data_directory_is_owner_only(tmp_path: Path) -> None:
+    directory = tmp_path / "fresh" / "data"
+    Database(directory / "screen-bot.sqlite3").close()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_a_transaction_is_all_or_nothing(tmp_path: Path) -> None:
+    log = ScreeningLog(tmp_path / "screen-bot.sqlite3")
+    kept = session(datetime(2026, 3, 10, tzinfo=UTC))
+    with log.database.transaction() as tx:
+        sessions.save(tx, 1, kept)
+    with pytest.raises(RuntimeError), log.database.transaction() as tx:
+        ledger.append(tx, verdict("R-1"), channel="cli", coordinator="cli", answers={})
+        sessions.delete(tx, 1, kept.id)
+        raise RuntimeError("crash between the writes")
+    assert list(log.records()) == []
+    assert sessions.active(log.database.read(), 1) == kept
     log.close()

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import csv
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from screen_bot.screening_log import LogRecord, ScreeningLog
+from cli_runner import Ran, invoke
+from screen_bot.storage import Database, ledger
+from screen_bot.storage.ledger import LogRecord
 from screen_bot.verdict import ProtocolRef, Reason, Verdict
 
-SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
 GOOD_ROWS = (
     "referral,screened_on,age,transplant_date,qtc_ms,sex\n"
     "R-1,2026-01-15,70,2025-12-15,480,male\n"  # fails I1, I4a and E3c
@@ -23,34 +21,23 @@ GOOD_ROWS = (
     "R-3,2026-01-15,bad,,,\n"  # a bad row: not screened, not logged
     ",2026-01-15,40,,,\n"  # unresolved, no label
 )
-Run = Callable[..., subprocess.CompletedProcess[str]]
+Run = Callable[..., Ran]
 
 
 @pytest.fixture
-def run(tmp_path: Path) -> Run:
-    env = {**os.environ, "SCREEN_BOT_DATA_DIR": str(tmp_path / "data")}
-    env.pop("SCREEN_BOT_DIALOGS_DIR", None)
-
-    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [str(SCREEN_BOT), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            env=env,
-            cwd=tmp_path,  # no .env from the repository
-            timeout=60,
-        )
-        assert "Traceback" not in done.stderr, done.stderr
-        return done
+def run() -> Run:
+    def run(*args: str, stdin: str = "") -> Ran:
+        return invoke(*args, stdin=stdin)
 
     return run
 
 
 def records(tmp_path: Path) -> list[LogRecord]:
-    with ScreeningLog(tmp_path / "data" / "screen-bot.sqlite3") as log:
-        return list(log.records())
+    path = tmp_path / "data" / "screen-bot.sqlite3"
+    if not path.exists():
+        return []
+    with Database.existing(path) as db:
+        return list(ledger.records(db.read()))
 
 
 def test_chat_appends_exactly_one_record(run: Run, tmp_path: Path) -> None:
@@ -64,7 +51,7 @@ def test_chat_appends_exactly_one_record(run: Run, tmp_path: Path) -> None:
 
 
 def test_chat_quit_appends_nothing(run: Run, tmp_path: Path) -> None:
-    assert run("chat", stdin="30\nquit\n").returncode == 1
+    assert run("chat", stdin="30\nquit\n").returncode == 0
     assert run("chat", stdin="30\n").returncode == 1  # end of input
     assert records(tmp_path) == []
 
@@ -103,7 +90,7 @@ def test_export_stats_verify_purge(run: Run, tmp_path: Path) -> None:
     answers = tmp_path / "in.csv"
     answers.write_text(GOOD_ROWS, encoding="utf-8")
     run("screen", str(answers), "--log")
-    with ScreeningLog(tmp_path / "data" / "screen-bot.sqlite3") as log:
+    with Database(tmp_path / "data" / "screen-bot.sqlite3") as db, db.transaction() as tx:
         hostile = Verdict(
             referral='=cmd|" /C calc"!A0',
             verdict="not_eligible",
@@ -115,7 +102,7 @@ def test_export_stats_verify_purge(run: Run, tmp_path: Path) -> None:
             protocol=ProtocolRef(id="other", version="@2", sha256="00" * 32),
             screened_on="2026-03-01",  # type: ignore[arg-type]
         )
-        log.append(hostile, channel="telegram", coordinator="99", answers={})
+        ledger.append(tx, hostile, channel="telegram", coordinator="99", answers={})
 
     out = tmp_path / "log.csv"
     done = run("log", "export", "-o", str(out))
@@ -178,6 +165,18 @@ def test_bad_input_and_broken_database_give_plain_errors(run: Run, tmp_path: Pat
     (data / "screen-bot.sqlite3").write_bytes(b"this is not a database" * 100)
     for args in (["log", "verify"], ["log", "stats"], ["log", "export"]):
         done = run(*args)
-        assert done.returncode == 2 and done.stderr.startswith("error: screening log"), args
+        assert done.returncode == 2 and done.stderr.startswith("error: database"), args
     done = run("chat", stdin="70\n")
     assert done.returncode == 2 and "Age in whole years" not in done.stdout  # fails before asking
+
+
+def test_reading_commands_refuse_without_a_database_and_create_none(
+    run: Run, data_dir: Path
+) -> None:
+    for args in (["log", "verify"], ["log", "stats"], ["log", "export"]):
+        done = run(*args)
+        assert done.returncode == 2, args
+        assert (
+            done.stderr.startswith("error: no database yet") and "screen-bot where" in done.stderr
+        )
+    assert not (data_dir / "screen-bot.sqlite3").exists()

@@ -8,47 +8,42 @@ import pytest
 
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.screening_log import ScreeningLog
 from screen_bot.settings import Settings, default_dialogs_dir
-from screen_bot.store import Store
+from screen_bot.storage import Database, ledger, sessions
 from screen_bot.training.flow import missing_for_images
-from screen_bot.training.scores import ScoreBook
 from telegram_offline import Chat, RecordingRequest
 from test_telegram_transcript import COORDINATOR, OTHER, TOKEN
 
 
 @pytest.fixture
-async def setup(tmp_path: Path):
+async def setup(tmp_path: Path, catalog: Catalog):
     settings = Settings(
         TELEGRAM_BOT_TOKEN=TOKEN,
         SCREEN_BOT_ALLOWED_USERS=f"{COORDINATOR},{OTHER}",
         SCREEN_BOT_DATA_DIR=tmp_path,
         SCREEN_BOT_DIALOGS_DIR=default_dialogs_dir(),
     )
-    store, log = Store(settings.database), ScreeningLog(settings.database)
+    db = Database(settings.database)
     request = RecordingRequest()
     application, _ = build_application(
         settings,
-        Catalog(settings.dialogs_dir),
-        store,
-        screening_log=log,
-        score_book=ScoreBook(settings.database),
+        catalog,
+        db,
         request=request,
         get_updates_request=RecordingRequest(),
     )
     await application.initialize()
-    yield application, request, store, log
+    yield application, request, db
     await application.shutdown()
-    store.close()
-    log.close()
+    db.close()
 
 
 async def test_finished_chat_screening_is_logged_and_listed(setup) -> None:
-    application, request, store, log = setup
+    application, request, db = setup
     chat = Chat(application, request, COORDINATOR)
     await chat.send("/screen R-0423")
     await chat.send("70")  # I1 fails: the screening ends and is logged
-    (record,) = list(log.records())
+    (record,) = list(ledger.records(db.read()))
     assert (record.channel, record.coordinator, record.referral) == ("telegram", "111", "R-0423")
     assert [r.criterion for r in record.reasons] == ["I1"] and record.answers == {"age": 70}
     await chat.send("/log")
@@ -59,7 +54,7 @@ async def test_finished_chat_screening_is_logged_and_listed(setup) -> None:
 
 
 async def test_stats_sends_a_chart(setup) -> None:
-    application, request, _, _ = setup
+    application, request, _ = setup
     chat = Chat(application, request, COORDINATOR)
     await chat.send("/stats")
     assert "No screenings" in chat.last_text()
@@ -72,7 +67,7 @@ async def test_stats_sends_a_chart(setup) -> None:
 
 
 async def test_forget_deletes_only_own_unfinished_screenings(setup) -> None:
-    application, request, store, log = setup
+    application, request, db = setup
     mine, theirs = Chat(application, request, COORDINATOR), Chat(application, request, OTHER)
     await mine.send("/screen A-1")
     await mine.send("42")
@@ -82,13 +77,13 @@ async def test_forget_deletes_only_own_unfinished_screenings(setup) -> None:
     await mine.send("70")  # finished: in the log, not forgettable
     await mine.send("/forget")
     assert "Deleted 2 unfinished screenings" in mine.last_text()
-    assert store.list(COORDINATOR) == []
-    assert [o.referral for o in store.list(OTHER)] == ["B-1"]
-    assert len(list(log.records())) == 1
+    assert sessions.list_open(db.read(), COORDINATOR) == []
+    assert [o.referral for o in sessions.list_open(db.read(), OTHER)] == ["B-1"]
+    assert len(list(ledger.records(db.read()))) == 1
 
 
 async def test_learn_steps_through_criteria_with_deciding_threshold(setup) -> None:
-    application, request, _, _ = setup
+    application, request, _ = setup
     chat = Chat(application, request, COORDINATOR)
     await chat.send("/learn I8e")
     assert "I8e" in chat.last_text() and "lvef_percent ≥ 60" in chat.last_text()
@@ -99,7 +94,7 @@ async def test_learn_steps_through_criteria_with_deciding_threshold(setup) -> No
 
 
 async def test_quiz_by_buttons_grades_and_keeps_progress(setup) -> None:
-    application, request, _, _ = setup
+    application, request, _ = setup
     chat = Chat(application, request, COORDINATOR)
     await chat.send("/quiz 7")
     assert "seed 7" in chat.messages()[-2]["text"] and chat.last_text().startswith("Case 1/20")
@@ -118,7 +113,7 @@ async def test_quiz_by_buttons_grades_and_keeps_progress(setup) -> None:
 
 @pytest.mark.skipif(missing_for_images() is not None, reason=str(missing_for_images()))
 async def test_flow_sends_the_diagram(setup) -> None:
-    application, request, _, _ = setup
+    application, request, _ = setup
     chat = Chat(application, request, COORDINATOR)
     await chat.send("/flow")
     ((method, params),) = request.uploads

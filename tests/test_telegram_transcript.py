@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -10,8 +11,12 @@ import pytest
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.protocol.catalog import Catalog
+from screen_bot.service import Asked, options
+from screen_bot.session import Session
 from screen_bot.settings import Settings, default_dialogs_dir
-from screen_bot.store import Store
+from screen_bot.storage import Database, ledger, sessions
+from screen_bot.storage.ledger import LogRecord
+from screen_bot.storage.sessions import OpenScreening
 from telegram_offline import Chat, RecordingRequest
 
 TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz"
@@ -62,24 +67,24 @@ ELIGIBLE = {
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, verdicts: list, request: RecordingRequest | None = None):
+    def __init__(
+        self, tmp_path: Path, catalog: Catalog, request: RecordingRequest | None = None
+    ) -> None:
         self.settings = Settings(
             TELEGRAM_BOT_TOKEN=TOKEN,
             SCREEN_BOT_ALLOWED_USERS=f"{COORDINATOR},{OTHER}",
             SCREEN_BOT_DATA_DIR=tmp_path,
             SCREEN_BOT_DIALOGS_DIR=default_dialogs_dir(),
         )
-        self.catalog = Catalog(self.settings.dialogs_dir)
-        self.store = Store(self.settings.database)
+        self.catalog = catalog
+        self.db = Database(self.settings.database)
         self.request = request or RecordingRequest()  # Telegram's side outlives a restart
-        self.verdicts = verdicts
         self.application, self.bot = build_application(
             self.settings,
             self.catalog,
-            self.store,
+            self.db,
             request=self.request,
             get_updates_request=RecordingRequest(),
-            on_verdict=lambda verdict, **kw: verdicts.append((verdict, kw)),
         )
 
     def chat(self, user_id: int = COORDINATOR, **kwargs) -> Chat:
@@ -89,20 +94,33 @@ class Harness:
     def engine(self):
         return self.catalog.engine()
 
+    def active(self, owner: int) -> Session | None:
+        return sessions.active(self.db.read(), owner)
+
+    def list(self, owner: int) -> list[OpenScreening]:
+        return sessions.list_open(self.db.read(), owner)
+
+    def records(self) -> list[LogRecord]:
+        return list(ledger.records(self.db.read()))
+
+    def save(self, owner: int, session: Session, activate: bool = True) -> None:
+        with self.db.transaction() as tx:
+            sessions.save(tx, owner, session, activate=activate)
+
 
 @pytest.fixture
-async def harness(tmp_path: Path):
-    h = Harness(tmp_path, [])
+async def harness(tmp_path: Path, catalog: Catalog):
+    h = Harness(tmp_path, catalog)
     await h.application.initialize()
     yield h
     await h.application.shutdown()
-    h.store.close()
+    h.db.close()
 
 
 async def answer_all(chat: Chat, harness: Harness, answers: dict[str, str]) -> None:
     """Answer whatever the bot asks from ``answers`` until it gives a verdict."""
     for _ in range(60):
-        session = harness.store.active(chat.user_id)
+        session = harness.active(chat.user_id)
         if session is None:
             return
         await chat.send(answers[session.state])
@@ -130,12 +148,11 @@ async def test_full_screening_typed_and_buttons_ends_eligible(harness: Harness) 
     # every question message was edited to its answer and lost its buttons
     assert not [m for m in chat.messages() if m.get("reply_markup")]
     assert chat.messages()[0]["text"].endswith("→ 42")
-    assert harness.store.list(COORDINATOR) == []
-    ((verdict, meta),) = harness.verdicts
-    assert verdict.verdict == "eligible" and verdict.referral == "R-0423"
-    assert meta["channel"] == "telegram" and meta["answers"][
-        "serum_creatinine_mg_dl"
-    ] == pytest.approx(106 / 88.4)
+    assert harness.list(COORDINATOR) == []
+    (record,) = harness.records()
+    assert record.verdict == "eligible" and record.referral == "R-0423"
+    assert record.channel == "telegram" and record.coordinator == str(COORDINATOR)
+    assert record.answers["serum_creatinine_mg_dl"] == pytest.approx(106 / 88.4)
 
 
 async def test_knock_out_ends_early_with_reason(harness: Harness) -> None:
@@ -152,10 +169,10 @@ async def test_bad_answer_explained_and_same_question_again(harness: Harness) ->
     await chat.send("forty")
     text = chat.last_text()
     assert text.startswith("⚠") and "Age in whole years" in text
-    assert harness.store.active(COORDINATOR).state == "age"
+    assert harness.active(COORDINATOR).state == "age"
     await chat.send("130")
     assert "out of range" in chat.last_text()
-    assert harness.store.active(COORDINATOR).state == "age"
+    assert harness.active(COORDINATOR).state == "age"
 
 
 async def test_stale_and_forged_buttons_change_nothing(harness: Harness) -> None:
@@ -164,17 +181,17 @@ async def test_stale_and_forged_buttons_change_nothing(harness: Harness) -> None
     await chat.send("42")
     old = chat.last_with_buttons()  # b_all_cd19_positive
     await chat.tap("Yes")
-    state = harness.store.active(COORDINATOR)
+    state = harness.active(COORDINATOR)
     await chat.press(old, old["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
-    assert harness.request.answers()[-1]["text"] == say.STALE
+    assert harness.request.answers()[-1]["text"] == say.STALE_TEXT
     await chat.press(old, "v|deadbeef|1|y")
-    assert harness.request.answers()[-1]["text"] == say.GONE
+    assert harness.request.answers()[-1]["text"] == say.GONE_TEXT
     await chat.press(old, "anything else")
-    assert harness.request.answers()[-1]["text"] == say.FORGED
+    assert harness.request.answers()[-1]["text"] == say.FORGED_TEXT
     current = chat.last_with_buttons()["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     await chat.press(chat.last_with_buttons(), current.rsplit("|", 1)[0] + "|c7")
-    assert harness.request.answers()[-1]["text"] == say.FORGED
-    assert harness.store.active(COORDINATOR) == state
+    assert harness.request.answers()[-1]["text"] == say.FORGED_TEXT
+    assert harness.active(COORDINATOR) == state
     # every callback query was answered
     presses = sum(1 for e, _ in harness.request.calls if e == "answerCallbackQuery")
     assert presses == 5
@@ -187,8 +204,8 @@ async def test_button_of_finished_screening_is_refused(harness: Harness) -> None
     question = chat.last_with_buttons()
     await chat.send("/cancel")
     await chat.press(question, question["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
-    assert harness.request.answers()[-1]["text"] == say.GONE
-    assert harness.store.list(COORDINATOR) == []
+    assert harness.request.answers()[-1]["text"] == say.GONE_TEXT
+    assert harness.list(COORDINATOR) == []
 
 
 async def test_unauthorised_user_refused_and_nothing_stored(harness: Harness) -> None:
@@ -196,16 +213,15 @@ async def test_unauthorised_user_refused_and_nothing_stored(harness: Harness) ->
     await chat.send("/screen R-1")
     await chat.send("42")
     assert [m["text"] for m in chat.messages()] == [say.REFUSED, say.REFUSED]
-    rows = harness.store.db.execute("SELECT COUNT(*) FROM open_sessions").fetchone()[0]
-    assert rows == 0
-    assert harness.verdicts == []
+    assert sessions.count(harness.db.read()) == 0
+    assert harness.records() == []
 
 
 async def test_group_chat_refused(harness: Harness) -> None:
     chat = harness.chat(COORDINATOR, chat_type="group", chat_id=-100)
     await chat.send("/screen")
     assert chat.last_text() == say.PRIVATE_ONLY
-    assert harness.store.list(-100) == []
+    assert harness.list(-100) == []
 
 
 async def test_back_skip_status_cancel(harness: Harness) -> None:
@@ -213,21 +229,21 @@ async def test_back_skip_status_cancel(harness: Harness) -> None:
     await chat.send("/screen")
     await chat.send("42")
     await chat.send("/back")
-    session = harness.store.active(COORDINATOR)
+    session = harness.active(COORDINATOR)
     assert session.state == "age" and session.answers == {}
     await chat.send("/back")
     assert chat.last_text() == "This is the first question."
     await chat.send("43")
     await chat.send("/skip")
-    session = harness.store.active(COORDINATOR)
+    session = harness.active(COORDINATOR)
     assert session.answers["b_all_cd19_positive"].value is None
     await chat.tap("⬅ Back")
-    assert harness.store.active(COORDINATOR).state == "b_all_cd19_positive"
+    assert harness.active(COORDINATOR).state == "b_all_cd19_positive"
     await chat.send("/status")
     assert "1 answer so far" in chat.last_text()
     await chat.send("/cancel")
     assert "cancelled" in chat.last_text()
-    assert harness.store.active(COORDINATOR) is None
+    assert harness.active(COORDINATOR) is None
 
 
 async def test_list_and_resume_keep_two_screenings_apart(harness: Harness) -> None:
@@ -240,7 +256,7 @@ async def test_list_and_resume_keep_two_screenings_apart(harness: Harness) -> No
     await chat.send("/list")
     assert "R-1" in chat.last_text() and "▶ R-2" in chat.last_text()
     await chat.send("/resume R-1")
-    session = harness.store.active(COORDINATOR)
+    session = harness.active(COORDINATOR)
     assert session.referral == "R-1" and session.answers["age"].value == 42
 
 
@@ -248,7 +264,7 @@ async def test_name_like_labels_are_refused(harness: Harness) -> None:
     chat = harness.chat()
     await chat.send("/screen John Smith")
     assert "never a name" in chat.last_text()
-    assert harness.store.list(COORDINATOR) == []
+    assert harness.list(COORDINATOR) == []
 
 
 async def test_two_coordinators_do_not_cross_talk(harness: Harness) -> None:
@@ -258,34 +274,46 @@ async def test_two_coordinators_do_not_cross_talk(harness: Harness) -> None:
     await one.send("42")
     await two.send("70")
     assert two.last_text().startswith("NOT ELIGIBLE")
-    assert harness.store.active(COORDINATOR).answers["age"].value == 42
-    assert harness.store.active(OTHER) is None
+    assert harness.active(COORDINATOR).answers["age"].value == 42
+    assert harness.active(OTHER) is None
 
 
-async def test_restart_continues_where_it_stopped(tmp_path: Path) -> None:
-    first = Harness(tmp_path, [])
+async def test_restart_continues_where_it_stopped(tmp_path: Path, catalog: Catalog) -> None:
+    first = Harness(tmp_path, catalog)
     await first.application.initialize()
     chat = first.chat()
     await chat.send("/screen R-7")
     await chat.send("42")
     await chat.send("yes")
     await first.application.shutdown()
-    first.store.close()
+    first.db.close()
 
-    second = Harness(tmp_path, [], first.request)
+    second = Harness(tmp_path, catalog, first.request)
     await second.application.initialize()
     chat = second.chat()
     await chat.send("yes")  # ph_negative, answered to the restarted bot
-    session = second.store.active(COORDINATOR)
+    session = second.active(COORDINATOR)
     assert session.referral == "R-7"
     assert session.values() == {"age": 42, "b_all_cd19_positive": True, "ph_negative": True}
     await second.application.shutdown()
-    second.store.close()
+    second.db.close()
 
 
 async def test_commands_registered_and_expiry_runs(harness: Harness) -> None:
+    from datetime import timedelta
+
+    from screen_bot.session import utc_now
+
+    stale = harness.engine.start("OLD-2")
+    stale.updated_at = utc_now() - timedelta(hours=harness.settings.session_ttl_hours + 1)
+    harness.save(COORDINATOR, stale)
     await harness.bot.post_init(harness.application)
+    assert harness.list(COORDINATOR) == []  # expired at start-up
+    expiry = harness.bot._expiry
+    assert expiry is not None and not expiry.done()  # and again every few minutes
     await harness.bot.post_shutdown(harness.application)
+    await asyncio.sleep(0)
+    assert expiry.cancelled()
     (params,) = [p for e, p in harness.request.calls if e == "setMyCommands"]
     names = {c["command"] for c in params["commands"]}
     assert {"screen", "back", "skip", "cancel", "status", "list", "resume"} <= names
@@ -305,9 +333,17 @@ async def test_logs_hold_no_message_text_or_token(harness: Harness, caplog) -> N
 def test_keyboards_fit_telegram_limits(tmp_path: Path) -> None:
     engine = Catalog(default_dialogs_dir()).engine()
     session = engine.start("R-000000000000000000000000000001")
-    session.step = 999_999_999
     for question in engine.protocol.questions.values():
-        markup = say.keyboard(session, question)
+        asked = Asked(
+            session_id=session.id,
+            step=999_999_999,
+            referral=session.referral,
+            question=question,
+            progress=(1, 1),
+            text=question.text,
+            options=options(question),
+        )
+        markup = say.keyboard(asked)
         for row in markup.inline_keyboard:
             for button in row:
                 assert 1 <= len(button.callback_data.encode()) <= 64
@@ -328,11 +364,11 @@ async def test_unfinished_screenings_expire_after_the_ttl(harness: Harness) -> N
     engine = harness.engine
     old, recent = engine.start("OLD-1"), engine.start("NEW-1")
     old.updated_at = utc_now() - timedelta(hours=harness.settings.session_ttl_hours + 1)
-    harness.store.save(COORDINATOR, old, activate=False)
-    harness.store.save(COORDINATOR, recent)
+    harness.save(COORDINATOR, old, activate=False)
+    harness.save(COORDINATOR, recent)
     await harness.bot.post_init(harness.application)  # expiry runs at start-up
     await harness.bot.post_shutdown(harness.application)
-    assert [o.referral for o in harness.store.list(COORDINATOR)] == ["NEW-1"]
+    assert [o.referral for o in harness.list(COORDINATOR)] == ["NEW-1"]
     chat = harness.chat()
     await chat.send("/resume OLD-1")
     assert "No unfinished screening" in chat.last_text()

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DIALOG
+from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.evaluation import applicable_questions
 from screen_bot.training.cases import Case, baselines, generate_cases
 from screen_bot.verdict import build
-
-ROOT = Path(__file__).resolve().parents[1]
-DIALOG = ROOT / "dialogs" / "blina-dli.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +45,16 @@ def _numeric_thresholds(protocol: Protocol) -> set[tuple[str, float]]:
 
 
 def test_expected_answer_is_the_verdict(protocol: Protocol, draw: list[Case]) -> None:
-    for case in draw:
-        verdict = build(protocol, case.answers, screened_on=case.verdict.screened_on)
-        assert case.verdict == verdict
+    """The expected answer is what a screening of the case's answers ends with: the dialog
+    (the engine asking question by question, stopping early) is the independent check."""
+    engine = Engine(protocol)
+    for case in draw[:300]:
+        session = engine.start()
+        while (question := engine.question(session)) is not None:
+            engine.answer(session, case.answers.get(question.variable))
+        dialog = engine.verdict(session)
+        assert case.expected == dialog.verdict, case.answers
+        assert {r.criterion for r in dialog.reasons} <= set(case.failed)
 
 
 def test_cases_hold_only_questions_that_are_asked(protocol: Protocol, draw: list[Case]) -> None:

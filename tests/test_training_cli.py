@@ -2,43 +2,32 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from screen_bot.protocol import load
+from cli_runner import Ran, invoke
+from screen_bot.protocol import Protocol
 from screen_bot.training.cases import generate_cases
 from screen_bot.training.flow import missing_for_images
 
-BIN = Path(sys.executable).parent / "screen-bot"
-DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def run(
-    tmp_path: Path, *args: str, stdin: str = "", path: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SCREEN_BOT_DATA_DIR": str(tmp_path / "data")}
-    if path is not None:
-        env["PATH"] = path
-    result = subprocess.run(
-        [str(BIN), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
-    assert "Traceback" not in result.stdout + result.stderr
-    return result
+    tmp_path: Path,
+    *args: str,
+    stdin: str = "",
+    path: str | None = None,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+) -> Ran:
+    if path is not None and monkeypatch is not None:
+        monkeypatch.setenv("PATH", path)
+    return invoke(*args, stdin=stdin)
 
 
-def right_answers(count: int, seed: int) -> str:
-    cases = generate_cases(load(DIALOG), count, seed)
+def right_answers(protocol: Protocol, count: int, seed: int) -> str:
+    cases = generate_cases(protocol, count, seed)
     return "".join(
         f"not eligible {c.failed[0]}\n" if c.failed else f"{c.expected}\n" for c in cases
     )
@@ -53,8 +42,10 @@ def test_learn(tmp_path: Path) -> None:
     assert one.stdout.count("(17/38)") == 1 and "E3a" in one.stdout
 
 
-def test_quiz_scores_persist_across_runs(tmp_path: Path) -> None:
-    first = run(tmp_path, "quiz", "--count", "3", "--seed", "4", stdin=right_answers(3, 4))
+def test_quiz_scores_persist_across_runs(tmp_path: Path, protocol: Protocol) -> None:
+    first = run(
+        tmp_path, "quiz", "--count", "3", "--seed", "4", stdin=right_answers(protocol, 3, 4)
+    )
     assert first.returncode == 0, first.stderr
     assert "Score: 3/3 (100 %) — seed 4." in first.stdout
     assert first.stdout.count("✓ Correct") == 3
@@ -105,10 +96,12 @@ def test_graph_png(tmp_path: Path) -> None:
     assert (tmp_path / "flow.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
-def test_graph_png_without_dot_says_what_is_missing(tmp_path: Path) -> None:
+def test_graph_png_without_dot_says_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     empty = tmp_path / "empty-path"
     empty.mkdir()
-    result = run(tmp_path, "graph", "--format", "png", path=str(empty))
+    result = run(tmp_path, "graph", "--format", "png", path=str(empty), monkeypatch=monkeypatch)
     assert result.returncode == 2
     assert "'dot' program" in result.stderr and "apt-get install graphviz" in result.stderr
     assert not (tmp_path / "blina-dli-flow.png").exists()
@@ -134,3 +127,26 @@ def test_help(tmp_path: Path, command: str, words: list[str]) -> None:
     assert result.returncode == 0
     for word in words:
         assert word in result.stdout
+
+
+def test_learn_an_unknown_criterion_exits_2_naming_the_known_ones(tmp_path: Path) -> None:
+    result = run(tmp_path, "learn", "--criterion", "X9")
+    assert result.returncode == 2
+    assert "X9" in result.stderr and "I1, I2" in result.stderr and "E13" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("seed", [10, 12])  # an eligible case, a not-eligible one
+def test_quiz_of_one_case_says_case_and_takes_e_and_n(
+    tmp_path: Path, protocol: Protocol, seed: int
+) -> None:
+    (case,) = generate_cases(protocol, 1, seed)
+    short = "e" if case.expected == "eligible" else ("u" if case.expected == "unresolved" else "n")
+    criterion = f"{case.failed[0]}\n" if case.failed else ""
+    result = run(
+        tmp_path, "quiz", "--count", "1", "--seed", str(seed), stdin=f"{short}\n{criterion}"
+    )
+    assert result.returncode == 0
+    assert f"1 case (seed {seed})" in result.stdout and "1 cases" not in result.stdout
+    assert "✓ Correct" in result.stdout
+    assert "Please answer" not in result.stdout

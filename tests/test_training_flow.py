@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from conftest import DIALOG
 from screen_bot.engine import END_STATES, Engine
 from screen_bot.protocol import load
 from screen_bot.training import flow
 from screen_bot.training.flow import GraphUnavailable, image, mermaid, missing_for_images, png
 
-DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

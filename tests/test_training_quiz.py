@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import random
 import stat
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import DIALOG
 from screen_bot.protocol import Protocol, load
+from screen_bot.storage import Database
 from screen_bot.training.cases import Case, baselines
 from screen_bot.training.ids import id_matches
 from screen_bot.training.quiz import Answer, Quiz, case_text, grade, parse_answer
 from screen_bot.training.scores import ScoreBook, progress_text
 from screen_bot.training.terminal import run_quiz
 from screen_bot.verdict import build
-
-DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +127,7 @@ def test_case_text_shows_answers_not_the_verdict(
 
 def test_scores_persist_and_weigh_the_next_quiz(protocol: Protocol, tmp_path: Path) -> None:
     path = tmp_path / "nested" / "scores.sqlite3"
-    book = ScoreBook(path)
+    book = ScoreBook(Database(path))
     quiz = Quiz.start(protocol, "42", count=4, seed=3, book=book)
     answers = iter(["?"] * 4)  # "unresolved" for every case
     output: list[str] = []
@@ -134,12 +135,16 @@ def test_scores_persist_and_weigh_the_next_quiz(protocol: Protocol, tmp_path: Pa
     assert output[-1].startswith(f"Score: {quiz.correct}/4")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
-    again = ScoreBook(path)  # a second run, a new connection
+    again = ScoreBook(Database(path))  # a second run, a new connection
     progress = again.progress("42", protocol.id)
     assert (progress.quizzes, progress.answered, progress.correct) == (1, 4, quiz.correct)
     missed = again.misses("42", protocol.id)
     wrong = [c for c in quiz.cases if c.expected != "unresolved"]
-    assert sum(missed.values()) == sum(len(c.criteria) for c in wrong)
+    # only what each wrong answer missed: the failed criteria, or an eligible case's aim
+    expected = Counter(
+        cid for c in wrong for cid in (c.failed if c.expected == "not_eligible" else c.focus)
+    )
+    assert missed == expected
     assert again.progress("someone else", protocol.id).answered == 0
     assert f"{quiz.correct}/4 correct" in progress_text(progress)
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from conftest import DIALOG
 from screen_bot.protocol import Protocol, load
 from screen_bot.training.thresholds import thresholds
 from screen_bot.training.walkthrough import walkthrough, walkthrough_text
-
-DIALOG = Path(__file__).resolve().parents[1] / "dialogs" / "blina-dli.yaml"
 
 TOY = """
 id: toy

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import difflib
 import json
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,13 +16,13 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from .answers import AnswerError, check_value, parse_text, today
+from .errors import BadReferral
 from .protocol import Protocol
-from .session import REFERRAL_PATTERN
+from .referrals import check_referral
 
 InputFormat = Literal["auto", "json", "jsonl", "csv"]
 REFERRAL_KEY = "referral"
 SCREENED_ON_KEY = "screened_on"
-_REFERRAL = re.compile(REFERRAL_PATTERN)
 
 
 @dataclass
@@ -151,13 +150,12 @@ def _csv_rows(stream: IO[str], protocol: Protocol) -> Iterator[Row]:
 def _set_referral(row: Row, value: Any) -> None:
     if value is None:
         return
-    if isinstance(value, str) and _REFERRAL.match(value):
-        row.referral = value
-    else:
-        row.errors.append(
-            f"{REFERRAL_KEY}: expected a short code such as R-0423 (letters, digits, . _ / -; "
-            "no spaces, at most 32 characters), never a name"
-        )
+    try:
+        if not isinstance(value, str):
+            raise BadReferral(f"expected text, not {type(value).__name__}")
+        row.referral = check_referral(value)
+    except BadReferral as err:
+        row.errors.append(f"{REFERRAL_KEY}: {err}")
 
 
 def _unknown_key(key: str, protocol: Protocol) -> str:

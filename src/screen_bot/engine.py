@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from transitions import EventData, Machine
 
@@ -44,6 +44,10 @@ class _Holder:
         return self._context
 
 
+def _holder(event: EventData) -> _Holder:
+    return cast(_Holder, event.model)  # transitions types its model as object
+
+
 @dataclass(frozen=True)
 class _Asked:
     """Condition: the question is applicable given the answers so far."""
@@ -60,7 +64,7 @@ class _Asked:
         return self.protocol.order.index(self.variable)
 
     def __call__(self, event: EventData) -> bool:
-        return self.variable in event.model.context().applicable
+        return self.variable in _holder(event).context().applicable
 
 
 @dataclass(frozen=True)
@@ -71,10 +75,10 @@ class _Failed:
     __name__ = "a criterion failed"
 
     def __call__(self, event: EventData) -> bool:
-        answered = event.model.answered
+        answered = _holder(event).answered
         if answered is None:
             return False
-        ctx = event.model.context()
+        ctx = _holder(event).context()
         reading = self.protocol.criteria_reading[answered]
         return "failed" in statuses(self.protocol, ctx, reading)
 
@@ -85,7 +89,7 @@ class _Unresolved:
     __name__ = "an answer is unknown"
 
     def __call__(self, event: EventData) -> bool:
-        ctx = event.model.context()
+        ctx = _holder(event).context()
         found = statuses(self.protocol, ctx)
         return "failed" not in found and not OPEN.isdisjoint(found)  # verdict.decide: unresolved
 
@@ -279,7 +283,7 @@ def typed_values(protocol: Protocol, session: Session) -> dict[str, Any]:
     """The session's answers as the rules read them: dates as dates, sets as tuples."""
     values: dict[str, Any] = {}
     for variable, answer in session.answers.items():
-        value = answer.value
+        value: Any = answer.value
         question = protocol.questions.get(variable)
         if question is not None and value is not None:
             if question.type in ("date", "date_or_none") and value != NEVER:

@@ -9,21 +9,7 @@ from .engine import Engine
 from .protocol.schema import Question
 from .session import Session
 from .verdict import Estimate, Reason, Verdict
-
-VERDICT_HEADLINE = {
-    "eligible": "PRE-SCREEN PASSED: eligible on every criterion checked. "
-    "The investigator must still confirm eligibility.",
-    "not_eligible": "NOT ELIGIBLE",
-    "unresolved": "UNRESOLVED: nothing failed, but some answers are still open",
-}
-RECOVERY = {"retest": "may pass on a retest", "wait": "may pass later"}
-
-
-OPEN_KIND = {
-    "missing": "missing data",
-    "judgment": "investigator judgment",
-    "confirm": "to confirm by measurement",
-}
+from .words import OPEN_KIND, RECOVERY, VERDICT_HEADLINE
 
 
 def format_value(value: Any) -> str:

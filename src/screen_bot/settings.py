@@ -6,12 +6,18 @@ import re
 from pathlib import Path
 from typing import Annotated
 
+from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 REPO_DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 PACKAGED_DIALOGS = Path(__file__).resolve().parent / "dialogs"
+
+
+def default_data_dir() -> Path:
+    """The user's data directory (e.g. ~/.local/share/screen-bot), not the working directory."""
+    return Path(user_data_dir("screen-bot", appauthor=False))
 
 
 def default_dialogs_dir() -> Path:
@@ -32,7 +38,7 @@ class Settings(BaseSettings):
     allowed_users: Annotated[frozenset[int], NoDecode] = Field(
         frozenset(), alias="SCREEN_BOT_ALLOWED_USERS"
     )
-    data_dir: Path = Field(Path("data"), alias="SCREEN_BOT_DATA_DIR")
+    data_dir: Path = Field(default_factory=default_data_dir, alias="SCREEN_BOT_DATA_DIR")
     session_ttl_hours: float = Field(72, gt=0, alias="SCREEN_BOT_SESSION_TTL_HOURS")
     dialogs_dir: Path = Field(default_factory=default_dialogs_dir, alias="SCREEN_BOT_DIALOGS_DIR")
     webhook_secret: SecretStr | None = Field(None, alias="SCREEN_BOT_WEBHOOK_SECRET")

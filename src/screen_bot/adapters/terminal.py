@@ -1,68 +1,118 @@
-"""The terminal dialog: one question at a time, with progress, help, back and quit."""
+"""The terminal dialog: read a line, call the screening service, print what it returns."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..answers import AnswerError
-from ..engine import Engine
-from ..render import question_text, verdict_text
-from ..session import Session
-from ..verdict import Verdict
+from ..errors import ScreenBotError
+from ..service import (
+    FIRST_QUESTION,
+    TERMINAL,
+    Asked,
+    Finished,
+    Invalid,
+    Problem,
+    Refused,
+    Results,
+    ScreeningService,
+    Started,
+    Unusual,
+)
+from ..words import NOT_KEPT
 
 COMMANDS = (
     "Type the answer, ? if it is not known, 'back' for the previous question, "
     "'restart' to begin again, 'quit' to stop."
 )
+QUIT_WORDS = frozenset({"quit", "exit", "q"})
+REFUSALS = {FIRST_QUESTION: "This is the first question."}
+
+
+class Stopped(Exception):
+    """The user quit (or the input ended) before the screening finished."""
+
+    def __init__(self, by_quit: bool) -> None:
+        super().__init__(NOT_KEPT)
+        self.by_quit = by_quit
+
+
+CONFIRM_HINT = "Type it again to confirm, or type the corrected value."
 
 
 def chat(
-    engine: Engine,
+    service: ScreeningService,
+    protocol_id: str | None = None,
+    referral: str | None = None,
     read: Callable[[str], str] = input,
     write: Callable[[str], None] = print,
-    referral: str | None = None,
-    on_verdict: Callable[[Verdict, Session], None] | None = None,
-) -> Verdict | None:
-    """Run one screening; return its verdict, or None when the user quits.
+    owner: int = TERMINAL,
+) -> Finished:
+    """Run one screening to its verdict (logged by the service before it is shown).
 
-    ``on_verdict`` (e.g. the screening log) runs before the verdict is shown.
+    Raises :class:`Stopped` when the user quits or the input ends; the unfinished
+    screening is cancelled, so nothing of it is kept.
     """
-    session: Session = engine.start(referral)
-    write(f"{engine.protocol.spec.title} (version {engine.protocol.version})")
-    write("Pre-screen only: the investigator confirms eligibility. Never type patient names.")
-    write(COMMANDS)
-    while not engine.finished(session):
-        write("")
-        write(question_text(engine, session))
+    shown: list[Asked] = []
+
+    def show(results: Results) -> Finished | None:
+        for result in results:
+            match result:
+                case Started():
+                    write(f"{result.title} (version {result.protocol_version})")
+                    write(
+                        "Pre-screen only: the investigator confirms eligibility. "
+                        "Never type patient names."
+                    )
+                    write(COMMANDS)
+                case Asked():
+                    shown[:] = [result]
+                    write("")
+                    write(result.text)
+                case Invalid():
+                    write(result.message)
+                case Unusual():
+                    write(
+                        f"{result.message}. Type it again to confirm, or type the corrected value."
+                    )
+                case Refused():
+                    write(REFUSALS.get(result.reason, f"({result.reason.replace('_', ' ')})"))
+                    if shown:
+                        write("")
+                        write(shown[0].text)
+                case Problem():
+                    raise ScreenBotError(result.message)
+                case Finished():
+                    write("")
+                    write(result.text)
+                    return result
+        return None
+
+    show(service.start(owner, protocol_id, referral))
+    while True:
         try:
             text = read("> ")
         except (EOFError, KeyboardInterrupt):
-            write("\nStopped; this screening was not finished and is not kept.")
-            return None
+            write("")
+            _stop(service, owner, write)
+            raise Stopped(by_quit=False) from None
         command = text.strip().lower()
-        if command in ("quit", "exit", "q"):
-            write("Stopped; this screening was not finished and is not kept.")
-            return None
-        if command == "back":
-            if not engine.back(session):
-                write("This is the first question.")
-            continue
-        if command == "restart":
-            engine.restart(session)
-            continue
+        if command in QUIT_WORDS:
+            _stop(service, owner, write)
+            raise Stopped(by_quit=True)
         if command in ("help", "h"):
             write(COMMANDS)
             continue
-        try:
-            unusual = engine.answer_text(session, text)
-        except AnswerError as err:
-            write(str(err))
-            continue
-        if unusual:
-            write(f"{unusual}. Type it again to confirm, or type the corrected value.")
-    verdict = engine.verdict(session)
-    if on_verdict is not None:
-        on_verdict(verdict, session)
-    write("")
-    write(verdict_text(verdict))
-    return verdict
+        if command == "back":
+            results = service.back(owner)
+        elif command == "restart":
+            results = service.restart(owner)
+        else:
+            results = service.answer(owner, text)
+        finished = show(results)
+        if finished is not None:
+            return finished
+
+
+def _stop(service: ScreeningService, owner: int, write: Callable[[str], None]) -> None:
+    service.cancel(owner)
+    write(NOT_KEPT)

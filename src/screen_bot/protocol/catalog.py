@@ -6,10 +6,11 @@ from functools import cached_property
 from pathlib import Path
 
 from ..engine import Engine
+from ..errors import ScreenBotError
 from .loader import DialogFileError, Problem, Protocol, iter_dialog_files, load
 
 
-class ProtocolNotFound(LookupError):
+class ProtocolNotFound(ScreenBotError, LookupError):
     pass
 
 

@@ -12,13 +12,14 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
 
+from ..errors import ScreenBotError
 from .model import Protocol
 from .schema import DialogFile
 
@@ -39,7 +40,7 @@ class Problem:
         return f"{place}: {self.message}" + (f"\n    fix: {self.fix}" if self.fix else "")
 
 
-class DialogFileError(Exception):
+class DialogFileError(ScreenBotError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0))
         super().__init__("\n".join(str(p) for p in self.problems))
@@ -185,9 +186,9 @@ def line_of(data: Any, loc: Iterable[Any]) -> int | None:
     for key in loc:
         try:
             if isinstance(node, dict) and key in node:
-                line = node.lc.key(key)[0] + 1
+                line = cast(Any, node).lc.key(key)[0] + 1  # ruamel line info
             elif isinstance(node, list) and isinstance(key, int) and key < len(node):
-                line = node.lc.item(key)[0] + 1
+                line = cast(Any, node).lc.item(key)[0] + 1
             else:
                 break
             node = node[key]

@@ -74,7 +74,7 @@ def generate_cases(
     pool = maker.baselines(rng)
     moves = maker.moves()
     weights = [m.weight * (1 + min((weak or {}).get(m.criterion, 0), 4)) for m in moves]
-    cases = []
+    cases: list[Case] = []
     while len(cases) < count:
         if not moves or rng.random() < UNCHANGED:
             cases.append(maker.case(rng.choice(pool), (), ()))
@@ -239,13 +239,11 @@ class _Maker:
                     moves.append(Move(cid, "other", WEIGHTS["other"], ((variable, (OTHER,)),)))
                     read[variable] = list(question.choices or [])
             for variable, edge in self.date_edges(expr.node):
-                values = tuple(
-                    d for d in (edge - timedelta(days=1), edge, edge + timedelta(days=1))
-                )
-                values = tuple(d for d in values if self.possible_date(variable, d))
-                if values:
-                    moves.append(Move(cid, "at", WEIGHTS["at"], ((variable, values),)))
-                    read.setdefault(variable, []).extend(values)
+                around = (edge - timedelta(days=1), edge, edge + timedelta(days=1))
+                days = tuple(d for d in around if self.possible_date(variable, d))
+                if days:
+                    moves.append(Move(cid, "at", WEIGHTS["at"], ((variable, days),)))
+                    read.setdefault(variable, []).extend(days)
             for name in sorted(expr.bare_names):
                 if name in protocol.questions:
                     moves.append(Move(cid, "flip", WEIGHTS["flip"], ((name, (FLIP,)),)))

@@ -16,12 +16,13 @@ from transitions import State
 from transitions.extensions.diagrams import GraphMachine
 
 from ..engine import Engine
+from ..errors import ScreenBotError
 
 ImageFormat = Literal["png", "svg"]
 NOT_DRAWN = ("restart",)
 
 
-class GraphUnavailable(RuntimeError):
+class GraphUnavailable(ScreenBotError):
     """PNG/SVG needs Graphviz; the message says what is missing and how to get it."""
 
 
@@ -41,14 +42,14 @@ class _Model:
     """A throw-away model: transitions draws the graph of a model."""
 
 
-def _graph(engine: Engine, graph_engine: str) -> Any:
+def _graph(engine: Engine, graph_engine: Literal["graphviz", "mermaid"]) -> Any:
     order = engine.protocol.order
     states = [
         {"name": s, "label": f"{order.index(s) + 1}. {s}" if s in order else s.upper()}
         for s in engine.states
     ]
     transitions = [t for t in engine.transitions if t["trigger"] not in NOT_DRAWN]
-    model = _Model()
+    model: Any = _Model()  # transitions adds get_graph to it
     prefix = "title: " if graph_engine == "mermaid" else ""  # Mermaid's front matter is YAML
     machine = _FlowMachine(
         model=model,

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..protocol import Protocol
 from ..render import format_value
 from ..rules.evaluation import evaluate
 from ..verdict import VerdictValue
+from ..words import OPEN_KIND, VERDICT_NAME
 from .cases import Case, generate_cases
 from .ids import id_matches
 from .scores import ScoreBook
@@ -21,6 +23,7 @@ VERDICT_WORDS: dict[str, VerdictValue] = {
     "eligible": "eligible",
     "elig": "eligible",
     "el": "eligible",
+    "e": "eligible",
     "1": "eligible",
     "not eligible": "not_eligible",
     "ineligible": "not_eligible",
@@ -37,8 +40,8 @@ VERDICT_WORDS: dict[str, VerdictValue] = {
     "?": "unresolved",
     "3": "unresolved",
 }
-SHOWN = {"eligible": "ELIGIBLE", "not_eligible": "NOT ELIGIBLE", "unresolved": "UNRESOLVED"}
-PROMPT = "eligible / not eligible <criterion> / unresolved"
+SHOWN = VERDICT_NAME
+PROMPT = "eligible (e) / not eligible (n) <criterion> / unresolved (u)"
 _CRITERION = re.compile(r"^[a-z][a-z0-9_.-]*\d[a-z0-9_.-]*$", re.IGNORECASE)
 
 
@@ -115,7 +118,7 @@ def _explain(protocol: Protocol, case: Case) -> list[str]:
     if verdict.verdict == "unresolved":
         lines = ["Nothing failed, but these stay open:"]
         for item in verdict.open_items:
-            kind = "investigator judgment" if item.kind == "judgment" else "missing"
+            kind = OPEN_KIND[item.kind]
             source = protocol.criteria[item.criterion].source
             lines.append(
                 f"  {item.criterion} {item.label}: {item.variable} unknown ({kind}): “{source}”"
@@ -149,6 +152,17 @@ def _named(protocol: Protocol, case: Case, given: str) -> list[str]:
     return lines
 
 
+def missed(protocol: Protocol, case: Case, answer: Answer) -> list[str]:
+    """The criteria a wrong answer missed: those that failed, or stayed open, or (for an
+    eligible case) the one the trainee wrongly named, else those the case was aimed at."""
+    if case.expected == "not_eligible":
+        return case.failed
+    if case.expected == "unresolved":
+        return list(dict.fromkeys(i.criterion for i in case.verdict.open_items))
+    named = [c for c in protocol.criteria if answer.criterion and id_matches(answer.criterion, c)]
+    return named or list(case.focus)
+
+
 @dataclass
 class Quiz:
     """One trainee's run through a list of cases; ``submit`` grades and records each answer."""
@@ -170,10 +184,12 @@ class Quiz:
         count: int = 20,
         seed: int | None = None,
         book: ScoreBook | None = None,
+        weak: Mapping[str, int] | None = None,
     ) -> Quiz:
-        """A new quiz; past mistakes in ``book`` make their criteria come up more often."""
+        """A new quiz; past mistakes (``weak``, else read from ``book``) come up more often."""
         seed = secrets.randbelow(10**6) if seed is None else seed
-        weak = book.misses(trainee, protocol.id) if book else {}
+        if weak is None:
+            weak = book.misses(trainee, protocol.id) if book else {}
         return cls(protocol, generate_cases(protocol, count, seed, weak), trainee, seed, book)
 
     @property
@@ -203,7 +219,7 @@ class Quiz:
                 quiz_id=self.id,
                 expected=case.expected,
                 given=given,
-                criteria=case.criteria,
+                criteria=case.criteria if result.correct else missed(self.protocol, case, answer),
                 correct=result.correct,
             )
         self.position += 1

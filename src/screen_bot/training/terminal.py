@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..words import plural
 from .quiz import PROMPT, Answer, Quiz, parse_answer
 
 STOP_WORDS = frozenset({"q", "quit", "exit", "stop"})
@@ -16,7 +17,7 @@ def run_quiz(
 ) -> int:
     """Ask every case, give feedback at once, print the score; return the number answered."""
     write(
-        f"Quiz on {quiz.protocol.id}: {len(quiz.cases)} cases (seed {quiz.seed}). "
+        f"Quiz on {quiz.protocol.id}: {plural(len(quiz.cases), 'case')} (seed {quiz.seed}). "
         f"For each case answer {PROMPT}; q stops."
     )
     while not quiz.finished:

@@ -9,11 +9,11 @@ from ..protocol import Protocol
 from ..protocol.schema import Derived
 from ..rules.calculators import CALCULATORS
 from ..rules.expressions import SCREENING_DATE, Compare, Name, Node, Shift, walk
+from ..words import RECOVERY
 from .ids import id_matches
 from .thresholds import Threshold, cases_text, thresholds
 
 RULE_WORDS = {"inclusion": "met when", "exclusion": "excludes when"}
-RECOVERY = {"retest": "may pass on a retest", "wait": "may pass later"}
 
 
 @dataclass(frozen=True)

@@ -1,69 +1,63 @@
-"""Handlers of the screening bot. Dialog state lives in our SQLite store, never in PTB.
+"""Handlers of the screening bot: parse the update, call the screening service, show its result.
 
-Every change is saved before the reply that shows it. Updates run concurrently across
-chats; a lock per chat keeps one chat's updates in order.
+Dialog state lives in the service's store, never in python-telegram-bot. The service
+saves before it returns, so every reply shows a saved state. One chat's updates run one
+after the other (``ordering.py``), which keeps its replies in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections import defaultdict
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
-from telegram import CallbackQuery, Message, Update
+from telegram import Bot, CallbackQuery, Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
-    Application,
     ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     TypeHandler,
     filters,
 )
 
-from ...answers import AnswerError, parse_text
-from ...engine import Engine, loggable_answers
-from ...protocol.catalog import Catalog, ProtocolNotFound
-from ...protocol.schema import Question
-from ...render import verdict_text
-from ...session import REFERRAL_PATTERN, ProtocolChanged, Session, utc_now
+from ...service import (
+    Asked,
+    Cancelled,
+    Finished,
+    Forgotten,
+    Invalid,
+    Listing,
+    Problem,
+    Refused,
+    Results,
+    Resumed,
+    Retired,
+    ScreeningService,
+    Started,
+    Status,
+    Unusual,
+)
 from ...settings import Settings
-from ...store import Store
-from ...verdict import Verdict
 from . import messages as say
-from .callback_data import BACK, NO, UNKNOWN, YES, decode
+from .callback_data import OTHER_PREFIX, SCREEN_PREFIX, decode
+from .turn import App, Context, Turn, answer_query, turn
 
 logger = logging.getLogger(__name__)
-Context = ContextTypes.DEFAULT_TYPE
 EXPIRY_EVERY_SECONDS = 600
-_REFERRAL = re.compile(REFERRAL_PATTERN)
 
 
 class ScreeningBot:
-    def __init__(
-        self,
-        settings: Settings,
-        catalog: Catalog,
-        store: Store,
-        on_verdict: Callable[..., Any] | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, service: ScreeningService) -> None:
         self.settings = settings
-        self.catalog = catalog
-        self.store = store
-        self.on_verdict = on_verdict  # e.g. the screening log's append
-        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.service = service
         self._expiry: asyncio.Task[None] | None = None
 
     # -- wiring ---------------------------------------------------------------------------
 
-    def add_handlers(self, application: Application) -> None:
+    def add_handlers(self, application: App) -> None:
         application.add_handler(TypeHandler(Update, self.guard), group=-1)
         private = filters.ChatType.PRIVATE
         commands = {
@@ -80,14 +74,20 @@ class ScreeningBot:
         }
         for name, callback in commands.items():
             application.add_handler(CommandHandler(name, callback, filters=private))
-        application.add_handler(CallbackQueryHandler(self.on_button))
+        application.add_handler(CallbackQueryHandler(self.on_button, pattern=SCREEN_PREFIX))
+        application.add_handler(CallbackQueryHandler(self.on_other_button, pattern=OTHER_PREFIX))
         application.add_handler(
             MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.on_text)
         )
-        application.add_handler(MessageHandler(private & filters.COMMAND, self.help))
         application.add_error_handler(self.on_error)
 
-    async def post_init(self, application: Application) -> None:
+    def add_fallback(self, application: App) -> None:
+        """Unknown commands get the help: add this after every other handler set."""
+        private = filters.ChatType.PRIVATE
+        application.add_handler(MessageHandler(private & filters.COMMAND, self.unknown))
+
+    async def post_init(self, application: App) -> None:
+        """Publish the command list, expire old screenings now and every few minutes."""
         try:
             await application.bot.set_my_commands(say.bot_commands())
         except TelegramError as err:
@@ -95,12 +95,12 @@ class ScreeningBot:
         self.expire()
         self._expiry = asyncio.create_task(self._expire_regularly())
 
-    async def post_shutdown(self, application: Application) -> None:
+    async def post_shutdown(self, application: App) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
 
     def expire(self) -> int:
-        removed = self.store.expire(utc_now() - timedelta(hours=self.settings.session_ttl_hours))
+        removed = self.service.expire(timedelta(hours=self.settings.session_ttl_hours))
         if removed:
             logger.info("expired %d unfinished screenings", removed)
         return removed
@@ -112,7 +112,7 @@ class ScreeningBot:
             self.expire()
 
     async def on_error(self, update: object, context: Context) -> None:
-        # Type and update id only: a message text or the token must never reach the logs.
+        """Log the error's type and the update id only: never a message text or the token."""
         update_id = update.update_id if isinstance(update, Update) else None
         logger.error("update %s failed: %s", update_id, type(context.error).__name__)
 
@@ -131,7 +131,7 @@ class ScreeningBot:
         if refusal is None:
             return
         if update.callback_query is not None:
-            await answer_query(update.callback_query, refusal, show_alert=True)
+            await answer_query(update.callback_query, refusal, alert=True)
         elif update.effective_message is not None and (
             chat.type == ChatType.PRIVATE or _is_command(update.effective_message)
         ):
@@ -140,341 +140,156 @@ class ScreeningBot:
 
     # -- commands -------------------------------------------------------------------------
 
-    async def start(self, update: Update, context: Context) -> None:
-        await _reply(update, say.START + say.HELP)
+    @turn
+    async def start(self, t: Turn) -> None:
+        """/start: what the bot does, and the commands."""
+        await t.say(say.START + say.HELP)
 
-    async def help(self, update: Update, context: Context) -> None:
-        await _reply(update, say.HELP)
+    @turn
+    async def help(self, t: Turn) -> None:
+        """/help: how to answer, and the commands."""
+        await t.say(say.HELP)
 
-    async def protocols(self, update: Update, context: Context) -> None:
-        lines = [
-            f"{p.id} (version {p.version}): {p.spec.title}" for p in self.catalog.protocols.values()
-        ]
-        await _reply(update, "\n".join(lines) or "No protocols are installed.")
+    @turn
+    async def unknown(self, t: Turn) -> None:
+        """A command no handler knows: the help."""
+        await t.say(say.HELP)
 
-    async def screen(self, update: Update, context: Context) -> None:
-        """``/screen [protocol] [referral-label]``: start a screening; pause the open one."""
-        args = list(context.args or [])
-        protocol_id = args.pop(0) if args and args[0] in self.catalog.protocols else None
-        if len(args) > 1 or (args and not _REFERRAL.match(args[0])):
-            await _reply(
-                update,
-                "The referral label must be one short code such as R-0423 "
-                "(letters, digits, . _ / -), never a name.",
-            )
-            return
-        label = args[0] if args else None
-        chat_id = update.effective_chat.id
-        async with self._locks[chat_id]:
-            try:
-                engine = self.catalog.engine(protocol_id)
-            except ProtocolNotFound as err:
-                await _reply(update, f"{err}. /protocols lists them.")
-                return
-            open_ = self.store.list(chat_id)
-            if label and any(o.referral == label for o in open_):
-                await _reply(
-                    update,
-                    f"{label} already has an unfinished screening: "
-                    f"/resume {label}, or /cancel it after resuming.",
-                )
-                return
-            paused = next((o for o in open_ if o.active), None)
-            session = engine.start(label)
-            self.store.save(chat_id, session, activate=True)
-            if paused is not None:
-                await self._drop_buttons(context, chat_id, paused.session_id)
-            note = (
-                f"Screening {label or session.id} started ({engine.protocol.id} version "
-                f"{engine.protocol.version})."
-            )
-            if paused is not None:
-                note += (
-                    f" The screening {paused.referral or paused.session_id} is paused: "
-                    "/list, /resume."
-                )
-            await self._ask(context, chat_id, engine, session, note)
+    @turn
+    async def protocols(self, t: Turn) -> None:
+        """/protocols: the protocols installed."""
+        await t.say(say.protocols_text(self.service.protocols()))
 
-    async def status(self, update: Update, context: Context) -> None:
-        chat_id = update.effective_chat.id
-        async with self._locks[chat_id]:
-            loaded = await self._active(update, context)
-            if loaded:
-                engine, session = loaded
-                await self._drop_buttons(context, chat_id, session.id)
-                answered = len(session.history)
-                await self._ask(
-                    context,
-                    chat_id,
-                    engine,
-                    session,
-                    f"{answered} answer{'' if answered == 1 else 's'} so far; we are here.",
-                )
+    @turn
+    async def screen(self, t: Turn) -> None:
+        """/screen [protocol] [referral]: start a screening; the open one is paused."""
+        args = t.args
+        known = {pid for pid, _, _ in self.service.protocols()}
+        protocol_id = args.pop(0) if args and args[0] in known else None
+        referral = " ".join(args) if args else None  # "John Smith" is refused as one label
+        await self.show(t, self.service.start(t.chat_id, protocol_id, referral))
 
-    async def back(self, update: Update, context: Context) -> None:
-        chat_id = update.effective_chat.id
-        async with self._locks[chat_id]:
-            loaded = await self._active(update, context)
-            if loaded:
-                await self._go_back(context, chat_id, *loaded)
+    @turn
+    async def status(self, t: Turn) -> None:
+        """/status: the open screening's question again, with how far it is."""
+        await self.show(t, self.service.status(t.chat_id))
 
-    async def skip(self, update: Update, context: Context) -> None:
-        chat_id = update.effective_chat.id
-        async with self._locks[chat_id]:
-            loaded = await self._active(update, context)
-            if loaded:
-                await self._answer(
-                    context, chat_id, *loaded, None, self.store.message(chat_id, loaded[1].id)
-                )
+    @turn
+    async def back(self, t: Turn) -> None:
+        """/back: the previous question again, its answer forgotten."""
+        await self.show(t, self.service.back(t.chat_id))
 
-    async def cancel(self, update: Update, context: Context) -> None:
-        chat_id = update.effective_chat.id
-        async with self._locks[chat_id]:
-            loaded = await self._active(update, context)
-            if loaded:
-                _, session = loaded
-                message_id = self.store.message(chat_id, session.id)
-                self.store.delete(chat_id, session.id)
-                await self._edit(context, chat_id, message_id, "Screening cancelled.")
-                await _reply(
-                    update,
-                    f"Screening {session.referral or session.id} cancelled; nothing of it is kept.",
-                )
+    @turn
+    async def skip(self, t: Turn) -> None:
+        """/skip: answer the current question 'unknown'."""
+        await self.show(t, self.service.skip(t.chat_id))
 
-    async def list_open(self, update: Update, context: Context) -> None:
-        open_ = self.store.list(update.effective_chat.id)
-        if not open_:
-            await _reply(update, "No unfinished screenings.")
-            return
-        lines = [
-            f"{'▶ ' if o.active else ''}{o.referral or o.session_id} · {o.protocol_id} · "
-            f"at {o.state} · {o.updated_at:%Y-%m-%d %H:%M} UTC"
-            for o in open_
-        ]
-        await _reply(update, "Unfinished screenings (/resume LABEL):\n" + "\n".join(lines))
+    @turn
+    async def cancel(self, t: Turn) -> None:
+        """/cancel: drop the open screening; nothing of it is kept."""
+        await self.show(t, self.service.cancel(t.chat_id))
 
-    async def resume(self, update: Update, context: Context) -> None:
-        chat_id = update.effective_chat.id
-        wanted = (context.args or [""])[0]
-        async with self._locks[chat_id]:
-            match = next(
-                (
-                    o
-                    for o in self.store.list(chat_id)
-                    if wanted and wanted in (o.referral, o.session_id)
-                ),
-                None,
-            )
-            if match is None:
-                await _reply(update, "No unfinished screening with that label. /list shows them.")
-                return
-            current = self.store.active(chat_id)
-            if current is not None and current.id != match.session_id:
-                await self._drop_buttons(context, chat_id, current.id)
-            self.store.activate(chat_id, match.session_id)
-            loaded = await self._active(update, context)
-            if loaded:
-                await self._ask(context, chat_id, *loaded, note="Resumed.")
+    @turn
+    async def list_open(self, t: Turn) -> None:
+        """/list: this chat's unfinished screenings."""
+        await self.show(t, self.service.list_open(t.chat_id))
+
+    @turn
+    async def resume(self, t: Turn) -> None:
+        """/resume LABEL: continue an unfinished screening."""
+        await self.show(t, self.service.resume(t.chat_id, (t.args or [""])[0]))
 
     # -- answers --------------------------------------------------------------------------
 
-    async def on_text(self, update: Update, context: Context) -> None:
-        chat_id = update.effective_chat.id
-        async with self._locks[chat_id]:
-            loaded = await self._active(update, context)
-            if not loaded:
-                return
-            engine, session = loaded
-            question = engine.question(session)
-            assert question is not None  # finished screenings are never left open
-            try:
-                value = parse_text(question, update.effective_message.text or "")
-            except AnswerError as err:
-                await self._drop_buttons(context, chat_id, session.id)
-                await self._ask(context, chat_id, engine, session, f"⚠ {err}")
-                return
-            await self._answer(
-                context, chat_id, engine, session, value, self.store.message(chat_id, session.id)
-            )
+    @turn
+    async def on_text(self, t: Turn) -> None:
+        """A typed answer to the current question."""
+        message = t.update.effective_message
+        text = message.text if message is not None else None
+        await self.show(t, self.service.answer(t.chat_id, text or ""))
 
-    async def on_button(self, update: Update, context: Context) -> None:
-        query = update.callback_query
+    @turn
+    async def on_button(self, t: Turn) -> None:
+        """A screening button: applied only to the question it was shown with."""
+        query = t.update.callback_query
+        if query is None:
+            return
         press = decode(query.data)
         if press is None:
-            await answer_query(query, say.FORGED)
+            await answer_query(query, say.FORGED_TEXT)
             return
-        chat_id = update.effective_chat.id
-        async with self._locks[chat_id]:
-            session = self.store.get(chat_id, press.session_id)
-            active = self.store.active(chat_id)
-            problem = None
-            if session is None:
-                problem = say.GONE
-            elif active is None or active.id != session.id:
-                problem = say.PAUSED
-            elif session.step != press.step:
-                problem = say.STALE
-            if problem is not None:
-                await answer_query(query, problem)
-                if problem == say.GONE and query.message is not None:
-                    await self._edit(context, chat_id, query.message.message_id, None)
-                return
-            engine = self._engine_for(session)
-            question = engine.question(session) if engine else None
-            if engine is None or question is None:
-                await answer_query(query, say.GONE)
-                return
-            if press.code == BACK:
-                await answer_query(query)
-                await self._go_back(context, chat_id, engine, session)
-                return
-            valid, value = _button_value(question, press.code)
-            if not valid:
-                await answer_query(query, say.FORGED)
-                return
-            await answer_query(query)
-            message_id = query.message.message_id if query.message else None
-            await self._answer(context, chat_id, engine, session, value, message_id)
+        shown_in = query.message.message_id if query.message is not None else None
+        results = self.service.press(t.chat_id, press.session_id, press.step, press.key, shown_in)
+        await self.show(t, results, query)
 
-    # -- steps ----------------------------------------------------------------------------
+    async def on_other_button(self, update: Update, context: Context) -> None:
+        """Button data of no scheme of ours: refused, nothing changes."""
+        if update.callback_query is not None:
+            await answer_query(update.callback_query, say.FORGED_TEXT)
 
-    async def _answer(
-        self,
-        context: Context,
-        chat_id: int,
-        engine: Engine,
-        session: Session,
-        value: Any,
-        message_id: int | None,
-    ) -> None:
-        """Record the answer, save, show it in place of the question, then ask on."""
-        question = engine.question(session)
-        assert question is not None
-        unusual = engine.answer(session, value)
-        if unusual:
-            self.store.save(chat_id, session)
-            await self._drop_buttons(context, chat_id, session.id)
-            await self._ask(
-                context, chat_id, engine, session, f"⚠ {unusual}. Type it again to confirm."
+    # -- showing results ------------------------------------------------------------------
+
+    async def show(self, t: Turn, results: Results, query: CallbackQuery | None = None) -> None:
+        """Render the service's results in order; a button press is answered first."""
+        if query is not None:
+            first = results[0] if results else None
+            refused = (
+                say.refusal(first.reason, first.detail) if isinstance(first, Refused) else None
             )
-            return
-        verdict = self._persist(chat_id, engine, session)
-        await self._edit(
-            context, chat_id, message_id, say.answered_message(engine, question, value)
-        )
-        if verdict is None:
-            await self._ask(context, chat_id, engine, session)
-        else:
-            for part in say.split(verdict_text(verdict)):
-                await context.bot.send_message(chat_id, part)
-
-    async def _go_back(
-        self, context: Context, chat_id: int, engine: Engine, session: Session
-    ) -> None:
-        message_id = self.store.message(chat_id, session.id)
-        if not engine.back(session):
-            await context.bot.send_message(chat_id, "This is the first question.")
-            return
-        self.store.save(chat_id, session)
-        await self._edit(context, chat_id, message_id, "↩ Went back.")
-        await self._ask(context, chat_id, engine, session)
-
-    def _persist(self, chat_id: int, engine: Engine, session: Session) -> Verdict | None:
-        """Save an open session; log a finished one (and drop it) and return its verdict."""
-        if not engine.finished(session):
-            self.store.save(chat_id, session)
-            return None
-        verdict = engine.verdict(session)
-        if self.on_verdict is not None:
-            self.on_verdict(
-                verdict,
-                channel="telegram",
-                coordinator=str(chat_id),
-                answers=loggable_answers(engine.protocol, session.values()),
-            )
-        self.store.delete(chat_id, session.id)
-        return verdict
-
-    async def _ask(
-        self, context: Context, chat_id: int, engine: Engine, session: Session, note: str = ""
-    ) -> None:
-        question = engine.question(session)
-        assert question is not None
-        sent = await context.bot.send_message(
-            chat_id,
-            say.question_message(engine, session, note),
-            reply_markup=say.keyboard(session, question),
-        )
-        self.store.set_message(chat_id, session.id, sent.message_id)
-
-    async def _active(self, update: Update, context: Context) -> tuple[Engine, Session] | None:
-        """The chat's open screening and its engine, or a reply saying why there is none."""
-        session = self.store.active(update.effective_chat.id)
-        if session is None:
-            await _reply(update, say.NO_SCREENING)
-            return None
-        engine = self._engine_for(session)
-        if engine is None:
-            self.store.delete(update.effective_chat.id, session.id)
-            await _reply(
-                update,
-                "The protocol file changed since this screening began, so it "
-                "cannot go on safely; it was removed. /screen starts again.",
-            )
-            return None
-        return engine, session
-
-    def _engine_for(self, session: Session) -> Engine | None:
-        try:
-            engine = self.catalog.engine(session.protocol_id)
-            session.check_protocol(engine.protocol)
-        except (ProtocolNotFound, ProtocolChanged):
-            return None
-        return engine
-
-    async def _drop_buttons(self, context: Context, chat_id: int, session_id: str) -> None:
-        await self._edit(context, chat_id, self.store.message(chat_id, session_id), None)
-
-    async def _edit(
-        self, context: Context, chat_id: int, message_id: int | None, text: str | None
-    ) -> None:
-        """Show ``text`` in place of a question message, without buttons (None: only drop them)."""
-        if message_id is None:
-            return
-        try:
-            if text is None:
-                await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
-            else:
-                await context.bot.edit_message_text(text, chat_id, message_id, reply_markup=None)
-        except TelegramError as err:  # cosmetic: the answer is saved, the dialog goes on
-            logger.info("edit of message %s skipped: %s", message_id, type(err).__name__)
+            await answer_query(query, refused)
+            results = results[1:] if refused is not None else results
+        bot = t.context.bot
+        notes: list[str] = []
+        for result in results:
+            match result:
+                case Retired():
+                    await _edit(bot, t.chat_id, result.message_id, say.retired_text(result))
+                case Started():
+                    notes.append(say.started(result))
+                case Status():
+                    notes.append(say.status(result.answered))
+                case Resumed():
+                    notes.append(say.RESUMED)
+                case Invalid():
+                    notes.append(say.invalid(result.message))
+                case Unusual():
+                    notes.append(say.unusual(result.message))
+                case Asked():
+                    sent = await bot.send_message(
+                        t.chat_id,
+                        say.question_message(result, notes),
+                        reply_markup=say.keyboard(result),
+                    )
+                    notes = []
+                    self.service.shown(t.chat_id, result.session_id, sent.message_id)
+                case Finished():
+                    await t.say(result.text)
+                case Cancelled():
+                    await t.say(say.cancelled(result.label))
+                case Listing():
+                    await t.say(say.listing(result.screenings))
+                case Forgotten():
+                    await t.say(say.forgotten(result.count))
+                case Refused():
+                    await t.say(say.refusal(result.reason, result.detail))
+                case Problem():
+                    await t.say(result.message)
+                case _:
+                    logger.warning("no wording for %s", type(result).__name__)
+        if notes:
+            await t.say("\n\n".join(notes))
 
 
-def _button_value(question: Question, code: str) -> tuple[bool, Any]:
-    """(valid, value) of a pressed answer button for this question."""
-    if code == UNKNOWN:
-        return True, None
-    if code in (YES, NO):
-        return question.type == "yes_no", code == YES
-    choices = question.choices or []
-    index = int(code[1:])
-    return question.type == "choice" and index < len(choices), (
-        choices[index] if index < len(choices) else None
-    )
-
-
-async def answer_query(query: CallbackQuery, text: str | None = None, **kwargs: Any) -> None:
-    """Answer a button press at once; a failure to answer must not stop the dialog."""
+async def _edit(bot: Bot, chat_id: int, message_id: int, text: str | None) -> None:
+    """Show ``text`` in place of a question message, without buttons (None: only drop them)."""
     try:
-        await query.answer(text, **kwargs)
-    except TelegramError as err:
-        logger.info("answerCallbackQuery failed: %s", type(err).__name__)
+        if text is None:
+            await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+        else:
+            await bot.edit_message_text(text, chat_id, message_id, reply_markup=None)
+    except TelegramError as err:  # cosmetic: the answer is saved, the dialog goes on
+        logger.info("edit of message %s skipped: %s", message_id, type(err).__name__)
 
 
 def _is_command(message: Message) -> bool:
     return bool(message.text and message.text.startswith("/"))
-
-
-async def _reply(update: Update, text: str) -> None:
-    for part in say.split(text):
-        await update.effective_message.reply_text(part)

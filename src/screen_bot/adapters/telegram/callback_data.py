@@ -1,8 +1,13 @@
-"""Inline-button data: which session and step a press belongs to, and what it answers.
+"""Every inline-button scheme of the bot, with its encoding and decoding (≤ 64 bytes).
 
-Format ``v|<session id>|<step>|<code>`` (well under Telegram's 64 bytes). A press is
-applied only when the session is the chat's live one and still at that step, so an old
-button, a finished screening's button or forged data changes nothing.
+- screening ``v|<session id>|<step>|<key>``: a press is applied only when the session is
+  the chat's live one and still at that step, so an old button, a finished screening's
+  button or forged data changes nothing;
+- walk-through ``l|<protocol id>|<index>``: the next criterion;
+- quiz ``q|<quiz id>|<position>|<code>``: a verdict (e, n, u), stop (x) or ``c:<criterion>``.
+
+Each handler is registered with its scheme's ``*_PREFIX`` (and one handler with
+``OTHER_PREFIX`` refuses data of no scheme), so the order they are added in does not matter.
 """
 
 from __future__ import annotations
@@ -10,22 +15,64 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PATTERN = re.compile(r"^v\|(?P<session>[0-9a-f]{8})\|(?P<step>\d{1,9})\|(?P<code>[ynub]|c\d{1,2})$")
-YES, NO, UNKNOWN, BACK = "y", "n", "u", "b"
+SCREEN_PATTERN = re.compile(
+    r"^v\|(?P<session>[0-9a-f]{8})\|(?P<step>\d{1,9})\|(?P<key>[ynubk]|c\d{1,2})$"
+)
+LEARN_PATTERN = re.compile(r"^l\|(?P<protocol>[a-z0-9-]{1,40})\|(?P<index>\d{1,4})$")
+QUIZ_PATTERN = re.compile(
+    r"^q\|(?P<quiz>[0-9a-f]{8})\|(?P<position>\d{1,4})\|(?P<code>[enux]|c:.{1,20})$"
+)
+# Handlers are registered by prefix: each decodes (and refuses) its own scheme's data,
+# and data of no scheme at all goes to OTHER_PREFIX's handler, which refuses it.
+SCREEN_PREFIX = re.compile(r"^v\|")
+LEARN_PREFIX = re.compile(r"^l\|")
+QUIZ_PREFIX = re.compile(r"^q\|")
+OTHER_PREFIX = re.compile(r"^(?![vlq]\|)")
 
 
 @dataclass(frozen=True)
 class Press:
+    """A screening button: the session and step it belongs to, and the answer key."""
+
     session_id: str
     step: int
-    code: str
+    key: str
 
     def encode(self) -> str:
-        return f"v|{self.session_id}|{self.step}|{self.code}"
+        return f"v|{self.session_id}|{self.step}|{self.key}"
+
+
+@dataclass(frozen=True)
+class Learn:
+    protocol_id: str
+    index: int
+
+    def encode(self) -> str:
+        return f"l|{self.protocol_id}|{self.index}"
+
+
+@dataclass(frozen=True)
+class QuizPress:
+    quiz_id: str
+    position: int
+    code: str  # e, n, u, x, or c:<criterion>
+
+    def encode(self) -> str:
+        return f"q|{self.quiz_id}|{self.position}|{self.code}"
 
 
 def decode(data: str | None) -> Press | None:
-    match = PATTERN.match(data or "")
+    match = SCREEN_PATTERN.match(data or "")
     if match is None:
         return None
-    return Press(match["session"], int(match["step"]), match["code"])
+    return Press(match["session"], int(match["step"]), match["key"])
+
+
+def decode_learn(data: str | None) -> Learn | None:
+    match = LEARN_PATTERN.match(data or "")
+    return Learn(match["protocol"], int(match["index"])) if match else None
+
+
+def decode_quiz(data: str | None) -> QuizPress | None:
+    match = QUIZ_PATTERN.match(data or "")
+    return QuizPress(match["quiz"], int(match["position"]), match["code"]) if match else None

@@ -1,16 +1,41 @@
-"""What the bot says: fixed texts, keyboards and message splitting."""
+"""Everything the bot says: fixed texts, the wording of service results, keyboards, splitting.
+
+Wording shared with the terminal and the exports (verdicts, recoverability, open-item
+kinds, the referral rule) comes from :mod:`screen_bot.words`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 
-from ...engine import Engine
 from ...protocol.schema import Question
-from ...render import format_value, question_text
-from ...session import Session
-from .callback_data import BACK, NO, UNKNOWN, YES, Press
+from ...render import format_value
+from ...reports import Stats, stats_text
+from ...service import (
+    FIRST_QUESTION,
+    FORGED,
+    GONE,
+    NO_SCREENING,
+    NOT_OPEN,
+    PAUSED,
+    PROTOCOL_CHANGED,
+    REFERRAL_TAKEN,
+    STALE,
+    Asked,
+    Option,
+    Retired,
+    Started,
+)
+from ...storage.ledger import LogRecord
+from ...storage.sessions import OpenScreening
+from ...words import plural
+from .callback_data import Learn, Press, QuizPress
 
 MAX_MESSAGE = 4096
+MAX_CAPTION = 1024
 
 START = (
     "I pre-screen patients against clinical-trial protocols, one criterion question at a time, "
@@ -43,40 +68,208 @@ HELP = (
 )
 REFUSED = "Sorry, this bot is only for the trial team's authorised coordinators."
 PRIVATE_ONLY = "I work in private chats only, so that screening data stays between us."
-NO_SCREENING = "No screening is open. /screen starts one; /list shows unfinished ones."
-STALE = "That question was already answered."
-GONE = "That screening is finished, cancelled or expired."
-PAUSED = "That screening is paused; /resume it first."
-FORGED = "That button is not valid."
+NO_SCREENING_TEXT = "No screening is open. /screen starts one; /list shows unfinished ones."
+STALE_TEXT = "That question was already answered."
+GONE_TEXT = "That screening is finished, cancelled or expired."
+PAUSED_TEXT = "That screening is paused; /resume it first."
+FORGED_TEXT = "That button is not valid."
+REFUSALS = {
+    NO_SCREENING: NO_SCREENING_TEXT,
+    STALE: STALE_TEXT,
+    GONE: GONE_TEXT,
+    PAUSED: PAUSED_TEXT,
+    FORGED: FORGED_TEXT,
+    FIRST_QUESTION: "This is the first question.",
+    PROTOCOL_CHANGED: "The protocol file changed since this screening began, so it cannot go "
+    "on safely; it was removed. /screen starts again.",
+    NOT_OPEN: "No unfinished screening with that label. /list shows them.",
+}
+NO_PROTOCOLS = "No protocols are installed."
+SEE_PROTOCOLS = "{error}. /protocols lists them."
+CANCELLED_QUESTION = "Screening cancelled."
+WENT_BACK = "↩ Went back."
+RESUMED = "Resumed."
+NO_OPEN = "No unfinished screenings."
+BUTTON_LABELS = {"yes": "Yes", "no": "No", "unknown": "Unknown", "back": "⬅ Back"}
+# /log, /stats, /forget
+NO_RECORDS = "You have no finished screenings yet."
+NO_STATS = "No screenings are logged yet."
+# /learn, /quiz, /progress, /flow
+NO_CRITERION = "No criterion has that id."
+LAST_CRITERION = "That was the last criterion. /quiz to practise on generated cases."
+NEXT = "Next ▶"
+QUIZ_OVER = "That case was already answered, or the quiz is over."
+QUIZ_BUTTONS = [
+    [("Eligible", "e"), ("Not eligible…", "n")],
+    [("Unresolved", "u"), ("Stop quiz", "x")],
+]
+NO_DIAGRAM = "The diagram cannot be drawn here: {error}"
 
 
 def bot_commands() -> list[BotCommand]:
     return [BotCommand(name, text[:256]) for name, text in COMMANDS]
 
 
-def keyboard(session: Session, question: Question) -> InlineKeyboardMarkup:
-    def button(text: str, code: str) -> InlineKeyboardButton:
+def refusal(reason: str, detail: str = "") -> str:
+    if reason == REFERRAL_TAKEN:
+        return (
+            f"{detail} already has an unfinished screening: "
+            f"/resume {detail}, or /cancel it after resuming."
+        )
+    return REFUSALS.get(reason, FORGED_TEXT)
+
+
+def protocols_text(found: Sequence[tuple[str, str, str]]) -> str:
+    lines = [f"{pid} (version {version}): {title}" for pid, version, title in found]
+    return "\n".join(lines) or NO_PROTOCOLS
+
+
+def started(result: Started) -> str:
+    note = (
+        f"Screening {result.label} started ({result.protocol_id} version "
+        f"{result.protocol_version})."
+    )
+    if result.paused is not None:
+        note += f" The screening {result.paused} is paused: /list, /resume."
+    return note
+
+
+def status(answered: int) -> str:
+    return f"{plural(answered, 'answer')} so far; we are here."
+
+
+def invalid(message: str) -> str:
+    return f"⚠ {message}"
+
+
+def unusual(message: str) -> str:
+    return f"⚠ {message}. Tap ✓ if it is right, or type the corrected value."
+
+
+def cancelled(label: str) -> str:
+    return f"Screening {label} cancelled; nothing of it is kept."
+
+
+def listing(screenings: Sequence[OpenScreening]) -> str:
+    if not screenings:
+        return NO_OPEN
+    lines = [
+        f"{'▶ ' if o.active else ''}{o.referral or o.session_id} · {o.protocol_id} · "
+        f"at {o.state} · {o.updated_at:%Y-%m-%d %H:%M} UTC"
+        for o in screenings
+    ]
+    return "Unfinished screenings (/resume LABEL):\n" + "\n".join(lines)
+
+
+def forgotten(count: int) -> str:
+    return (
+        f"Deleted {plural(count, 'unfinished screening')}. "
+        "Finished screenings stay in the site's screening log."
+    )
+
+
+def keyboard(asked: Asked) -> InlineKeyboardMarkup:
+    def button(option: Option) -> InlineKeyboardButton:
+        text: str | None = BUTTON_LABELS.get(option.kind)
+        if option.kind == "confirm":
+            text = f"✓ {option.choice} is right"
+        elif option.kind == "choice":
+            text = option.choice
+        data = Press(asked.session_id, asked.step, option.key).encode()
+        return InlineKeyboardButton(text or "?", callback_data=data)
+
+    answers = [button(o) for o in asked.options if o.kind not in ("unknown", "back")]
+    always = [button(o) for o in asked.options if o.kind in ("unknown", "back")]
+    return InlineKeyboardMarkup([row for row in (answers, always) if row])
+
+
+def question_message(asked: Asked, notes: Sequence[str] = ()) -> str:
+    label = f"{asked.referral} · " if asked.referral else ""
+    text = f"{label}{asked.text}"
+    return "\n\n".join([*notes, text])
+
+
+def answered_message(question: Question, value: Any) -> str:
+    return f"{question.text}\n→ {format_value(value)}"
+
+
+def retired_text(retired: Retired) -> str | None:
+    """The new text of a retired question message (None: keep it, drop its buttons)."""
+    if retired.how == "answered" and retired.question is not None:
+        return answered_message(retired.question, retired.value)
+    return {"back": WENT_BACK, "cancelled": CANCELLED_QUESTION}.get(retired.how)
+
+
+def recent(records: Sequence[LogRecord]) -> str:
+    if not records:
+        return NO_RECORDS
+    lines = [
+        f"#{r.number} {r.at:%Y-%m-%d} {r.referral or '–'} {r.protocol.id} "
+        f"{r.protocol.version}: {r.verdict}"
+        + (f" ({', '.join(x.criterion for x in r.reasons)})" if r.reasons else "")
+        for r in records
+    ]
+    return f"Your last {plural(len(lines), 'screening')}:\n" + "\n".join(lines)
+
+
+def stats_caption(found: Sequence[Stats]) -> str:
+    return "\n".join(stats_text(s).splitlines()[0] for s in found)[:MAX_CAPTION]
+
+
+def stats_message(found: Sequence[Stats]) -> str:
+    return "\n\n".join(stats_text(s) for s in found)
+
+
+def learn_keyboard(protocol_id: str, index: int) -> InlineKeyboardMarkup:
+    data = Learn(protocol_id, index).encode()
+    return InlineKeyboardMarkup([[InlineKeyboardButton(NEXT, callback_data=data)]])
+
+
+def quiz_intro(protocol_id: str, cases: int, seed: int) -> str:
+    return (
+        f"Quiz on {protocol_id}: {plural(cases, 'case')} (seed {seed}). For each, "
+        "choose the verdict; for 'not eligible', the criterion that failed."
+    )
+
+
+def quiz_end(summary: str) -> str:
+    return summary + " /progress shows your record."
+
+
+def quiz_stopped(summary: str) -> str:
+    return "Quiz stopped. " + summary
+
+
+def verdict_buttons(quiz_id: str, position: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    text, callback_data=QuizPress(quiz_id, position, code).encode()
+                )
+                for text, code in row
+            ]
+            for row in QUIZ_BUTTONS
+        ]
+    )
+
+
+def criterion_buttons(quiz_id: str, position: int, ids: Sequence[str]) -> InlineKeyboardMarkup:
+    def button(cid: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(
-            text, callback_data=Press(session.id, session.step, code).encode()
+            cid, callback_data=QuizPress(quiz_id, position, f"c:{cid}").encode()
         )
 
-    rows: list[list[InlineKeyboardButton]] = []
-    if question.type == "yes_no":
-        rows.append([button("Yes", YES), button("No", NO)])
-    elif question.type == "choice":
-        rows.append([button(c, f"c{i}") for i, c in enumerate(question.choices or [])])
-    rows.append([button("Unknown", UNKNOWN), button("⬅ Back", BACK)])
-    return InlineKeyboardMarkup(rows)
+    return InlineKeyboardMarkup(
+        [[button(cid) for cid in ids[i : i + 6]] for i in range(0, len(ids), 6)]
+    )
 
 
-def question_message(engine: Engine, session: Session, note: str = "") -> str:
-    label = f"{session.referral} · " if session.referral else ""
-    text = f"{label}{question_text(engine, session)}"
-    return f"{note}\n\n{text}" if note else text
-
-
-def answered_message(engine: Engine, question: Question, value: object) -> str:
-    return f"{question.text}\n→ {format_value(value)}"
+def flow_caption(protocol_id: str, version: str) -> str:
+    return (
+        f"{protocol_id} version {version}: questions in order, the conditions that skip them, "
+        "and the early exits to not eligible."
+    )
 
 
 def split(text: str, limit: int = MAX_MESSAGE) -> list[str]:

@@ -4,57 +4,45 @@ from __future__ import annotations
 
 import asyncio
 
-from telegram import Update
-from telegram.ext import Application, CommandHandler, ContextTypes, filters
+from telegram.ext import CommandHandler, filters
 
-from ...screening_log import ScreeningLog, chart_png, stats_text
-from ...store import Store
+from ...reports import Reports, chart_png
+from ...service import ScreeningService
+from . import messages as say
+from .turn import App, Turn, turn
 
-Context = ContextTypes.DEFAULT_TYPE
 RECENT = 10
 
 
 class RecordHandlers:
-    def __init__(self, log: ScreeningLog, store: Store) -> None:
-        self.log, self.store = log, store
+    def __init__(self, reports: Reports, service: ScreeningService) -> None:
+        self.reports, self.service = reports, service
 
-    def add_handlers(self, application: Application) -> None:
+    def add_handlers(self, application: App) -> None:
         private = filters.ChatType.PRIVATE
         application.add_handler(CommandHandler("log", self.recent, filters=private))
         application.add_handler(CommandHandler("stats", self.stats, filters=private))
         application.add_handler(CommandHandler("forget", self.forget, filters=private))
 
-    async def recent(self, update: Update, context: Context) -> None:
-        """The coordinator's own latest screenings."""
-        records = list(self.log.records(coordinator=str(update.effective_user.id), limit=RECENT))
-        if not records:
-            await update.effective_message.reply_text("You have no finished screenings yet.")
-            return
-        lines = [
-            f"#{r.number} {r.at:%Y-%m-%d} {r.referral or '–'} {r.protocol.id} "
-            f"{r.protocol.version}: {r.verdict}"
-            + (f" ({', '.join(x.criterion for x in r.reasons)})" if r.reasons else "")
-            for r in records
-        ]
-        await update.effective_message.reply_text(
-            f"Your last {len(lines)} screenings:\n" + "\n".join(lines)
-        )
+    @turn
+    async def recent(self, t: Turn) -> None:
+        """/log: the coordinator's own latest screenings."""
+        await t.say(say.recent(self.reports.recent(coordinator=str(t.user_id), limit=RECENT)))
 
-    async def stats(self, update: Update, context: Context) -> None:
-        """Screened, eligible, not eligible, unresolved, and failures by criterion, as a chart."""
-        stats = self.log.stats()
-        if not stats:
-            await update.effective_message.reply_text("No screenings are logged yet.")
+    @turn
+    async def stats(self, t: Turn) -> None:
+        """/stats: counts and failures by criterion, as a chart and a table."""
+        found = self.reports.stats()
+        message = t.update.effective_message
+        if not found or message is None:
+            await t.say(say.NO_STATS)
             return
-        picture = await asyncio.to_thread(chart_png, stats)
-        caption = "\n".join(stats_text(s).splitlines()[0] for s in stats)[:1024]
-        await update.effective_message.reply_photo(picture, caption=caption)
-        await update.effective_message.reply_text("\n\n".join(stats_text(s) for s in stats))
+        picture = await asyncio.to_thread(chart_png, found)
+        await message.reply_photo(picture, caption=say.stats_caption(found))
+        await t.say(say.stats_message(found))
 
-    async def forget(self, update: Update, context: Context) -> None:
-        """Delete this user's unfinished screenings (finished ones belong to the site's log)."""
-        removed = self.store.forget(update.effective_chat.id)
-        await update.effective_message.reply_text(
-            f"Deleted {removed} unfinished screening{'s' if removed != 1 else ''}. "
-            "Finished screenings stay in the site's screening log."
-        )
+    @turn
+    async def forget(self, t: Turn) -> None:
+        """/forget: delete this user's unfinished screenings (finished ones stay in the log)."""
+        (result,) = self.service.forget(t.chat_id)
+        await t.say(say.forgotten(getattr(result, "count", 0)))

@@ -1,12 +1,13 @@
-"""``screen-bot log export | stats | verify | purge``, and the log's hooks for chat and screen."""
+"""``screen-bot log export | stats | verify | purge``: the screening log.
+
+Every command here reads an existing log: with no database yet, it says so (exit 2)
+instead of creating an empty one.
+"""
 
 from __future__ import annotations
 
 import io
-import sqlite3
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -14,19 +15,10 @@ from typing import Annotated
 
 import typer
 
-from .screening_log import (
-    LogCorrupt,
-    LogWriter,
-    ScreeningLog,
-    chart_png,
-    stats_text,
-    write_csv,
-    write_jsonl,
-)
-from .settings import Settings
+from . import options
 
 log_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,  # plain help: no "<bool>" after flags, and no rich import
     help="The screening log (ICH E6 8.3.20): one record per finished screening, no patient "
     "identifiers. Export it, count it, check it, purge old records.",
     no_args_is_help=True,
@@ -48,32 +40,6 @@ class ExportFormat(StrEnum):
 
 def _day(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
-
-
-@contextmanager
-def open_log() -> Iterator[ScreeningLog]:
-    """The screening log in the configured database; its errors end the command plainly."""
-    path = Settings().database
-    try:
-        with ScreeningLog(path) as log:
-            yield log
-    except LogCorrupt as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    except sqlite3.DatabaseError as err:
-        typer.echo(f"error: screening log {path}: {err}", err=True)
-        raise typer.Exit(2) from None
-
-
-@contextmanager
-def batch_log(enabled: bool) -> Iterator[LogWriter | None]:
-    """For ``screen --log``: a writer appending records in chunks, or None when not asked."""
-    if not enabled:
-        yield None
-        return
-    with open_log() as log, log.writer(channel="batch", coordinator="cli") as writer:
-        yield writer
-    typer.echo(f"screening log: {writer.written} records appended", err=True)
 
 
 @log_app.command()
@@ -99,10 +65,12 @@ def export(
     or carriage return gets a leading apostrophe, so no spreadsheet runs it as a formula.
     JSON Lines is UTF-8 without a mark, one object per line, lists kept as lists.
     """
+    from ..reports import Reports, write_csv, write_jsonl
+
     encoding = "utf-8-sig" if fmt == ExportFormat.csv else "utf-8"
     write = write_csv if fmt == ExportFormat.csv else write_jsonl
-    with open_log() as log:
-        records = log.records(protocol_id=protocol, since=_day(since))
+    with options.database(existing=True) as db:
+        records = Reports(db).records(protocol_id=protocol, since=_day(since))
         if output is None:
             stream = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, newline="")
             try:
@@ -113,8 +81,8 @@ def export(
         else:
             partial = output.with_name(output.name + ".part")  # never a half export as FILE
             try:
-                with partial.open("w", encoding=encoding, newline="") as stream:
-                    count = write(records, stream)
+                with partial.open("w", encoding=encoding, newline="") as part:
+                    count = write(records, part)
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
@@ -138,8 +106,10 @@ def stats(
     criteria counts under each, so the criterion counts may add up to more than the
     patients. One table per protocol.
     """
-    with open_log() as log:
-        found = log.stats(protocol_id=protocol, since=_day(since))
+    from ..reports import Reports, chart_png, stats_text
+
+    with options.database(existing=True) as db:
+        found = Reports(db).stats(protocol_id=protocol, since=_day(since))
     if found:
         typer.echo("\n\n".join(stats_text(s) for s in found))
     else:
@@ -157,9 +127,11 @@ def verify() -> None:
     record's hash is printed: noted elsewhere (a report, an email), it also shows later
     that nobody rewrote the whole log.
     """
-    with open_log() as log:
-        problems = log.verify()
-        number, digest = log.head() if not problems else (0, "")
+    from ..storage import ledger
+
+    with options.database(existing=True) as db:
+        problems = ledger.verify(db.read())
+        number, digest = ledger.head(db.read()) if not problems else (0, "")
     if problems:
         for problem in problems:
             typer.echo(problem)
@@ -185,11 +157,14 @@ def purge(
     refuses (exit 2) when verify finds a problem, so it cannot erase the evidence.
     Screening numbers are never reused.
     """
+    from ..storage import ledger
+
     day = before.date()
-    if not yes:
-        typer.confirm(f"Remove every screening-log record made before {day}?", abort=True)
-    with open_log() as log:
-        removed = log.purge(day)
+    with options.database(existing=True) as db:
+        if not yes:
+            typer.confirm(f"Remove every screening-log record made before {day}?", abort=True)
+        with db.transaction() as tx:
+            removed = ledger.purge(tx, day)
     typer.echo(f"purged {removed} records made before {day}")
 
 

@@ -1,0 +1,62 @@
+"""The preamble every handler shares, once: which chat and user an update is from."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from telegram import CallbackQuery, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, ContextTypes
+
+from .messages import split
+
+logger = logging.getLogger(__name__)
+Context = ContextTypes.DEFAULT_TYPE
+App = Application[Any, Any, Any, Any, Any, Any]
+Handlers = TypeVar("Handlers")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One update from a known chat and user."""
+
+    update: Update
+    context: Context
+    chat_id: int
+    user_id: int
+
+    @property
+    def args(self) -> list[str]:
+        return list(self.context.args or [])
+
+    async def say(self, text: str) -> None:
+        """Send ``text`` to the chat, split into messages Telegram accepts."""
+        for part in split(text):
+            await self.context.bot.send_message(self.chat_id, part)
+
+
+def turn(
+    handler: Callable[[Handlers, Turn], Awaitable[None]],
+) -> Callable[[Handlers, Update, Context], Coroutine[Any, Any, None]]:
+    """Make ``handler(self, turn)`` a python-telegram-bot callback ``(update, context)``."""
+
+    @functools.wraps(handler)
+    async def callback(self: Handlers, update: Update, context: Context) -> None:
+        chat, user = update.effective_chat, update.effective_user
+        if chat is None or user is None:  # e.g. a channel post: not ours
+            return
+        await handler(self, Turn(update, context, chat.id, user.id))
+
+    return callback
+
+
+async def answer_query(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
+    """Answer a button press at once; a failure to answer must not stop the dialog."""
+    try:
+        await query.answer(text, show_alert=alert)
+    except TelegramError as err:
+        logger.info("answerCallbackQuery failed: %s", type(err).__name__)

@@ -1,0 +1,72 @@
+"""The one entry point, ``screen-bot``, and the one place errors become output and exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from typer.main import get_command
+
+from ..errors import ScreenBotError
+from . import bot, dialogs, log, options, screening, training
+
+app = typer.Typer(
+    rich_markup_mode=None,  # plain help: no "<bool>" after flags, and no rich import
+    help="Pre-screen patients against clinical-trial protocols: in the terminal, in batch, "
+    "or as a Telegram bot. A pre-screen is not an eligibility decision.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+for group in (screening, dialogs, log, training, bot):
+    group.register(app)
+
+
+@app.command()
+def where() -> None:
+    """Print where screen-bot keeps its data (SCREEN_BOT_DATA_DIR overrides) and its dialogs."""
+    settings = options.settings()
+    typer.echo(f"data directory:    {settings.data_dir}")
+    missing = "" if settings.database.exists() else " (not created yet)"
+    typer.echo(f"database:          {settings.database}{missing}")
+    typer.echo(f"dialogs directory: {settings.dialogs_dir}")
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run one command line; return its exit code. Every error ends here, as one line."""
+    command = get_command(app)
+    try:  # standalone: Typer prints usage errors and turns typer.Exit into SystemExit
+        command.main(args=list(argv), prog_name="screen-bot", standalone_mode=True)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except ScreenBotError as err:
+        typer.echo(f"error: {err.message}", err=True)
+        return err.exit_code
+    except Exception as err:  # noqa: BLE001 - the one place an unexpected error is reported
+        where = _write_trace(err)
+        typer.echo(f"unexpected error: {type(err).__name__}; full trace in {where}", err=True)
+        return 1
+    return 0
+
+
+def _write_trace(err: Exception) -> Path | str:
+    """The plain traceback, in an owner-only file of the data directory."""
+    trace = "".join(traceback.format_exception(err))
+    try:
+        directory = options.settings().data_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"error-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.txt"
+        path.touch(mode=0o600)
+        path.write_text(trace, encoding="utf-8")
+        return path
+    except (OSError, ScreenBotError):
+        return "(not written: the data directory cannot be written)"
+
+
+def main() -> None:
+    """Console entry point: errors a user can act on, never a traceback."""
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,39 @@
+"""``screen-bot run``: the Telegram bot (python-telegram-bot is imported only here)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..errors import ScreenBotError
+from . import options
+
+
+def run(
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            help="Public HTTPS URL for webhook mode (default: long polling). "
+            "Telegram must send SCREEN_BOT_WEBHOOK_SECRET (random if unset)."
+        ),
+    ] = None,
+    listen: Annotated[str, typer.Option(help="Webhook mode: address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Webhook mode: port to listen on.")] = 8443,
+) -> None:
+    """Run the Telegram bot. Needs TELEGRAM_BOT_TOKEN (environment or .env)."""
+    settings = options.settings()
+    problem = settings.token_problem()
+    if problem:
+        raise ScreenBotError(problem)
+    if not settings.allowed_users:
+        typer.echo(
+            "warning: SCREEN_BOT_ALLOWED_USERS is empty, so the bot refuses everyone", err=True
+        )
+    from ..adapters.telegram.app import run as run_bot
+
+    run_bot(settings, webhook_url=webhook, listen=listen, port=port)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)

@@ -1,0 +1,107 @@
+"""``screen-bot validate | protocols | graph``: the dialog files and the flow they define."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..errors import ScreenBotError
+
+if TYPE_CHECKING:
+    from ..training.flow import ImageFormat
+from . import options
+from .options import ProtocolOption
+
+
+class GraphFormat(StrEnum):
+    mermaid = "mermaid"
+    png = "png"
+    svg = "svg"
+
+
+IMAGES: dict[GraphFormat, ImageFormat] = {GraphFormat.png: "png", GraphFormat.svg: "svg"}
+
+
+def validate(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Dialog files or directories (default: the dialogs directory)."),
+    ] = None,
+) -> None:
+    """Check dialog files; report every problem with file, line and fix. Exit 2 on a bad file."""
+    from ..protocol import DialogFileError, iter_dialog_files, load
+
+    files: list[Path] = []
+    for path in paths or [options.settings().dialogs_dir]:
+        files += list(iter_dialog_files(path)) if path.is_dir() else [path]
+    if not files:
+        raise ScreenBotError("no dialog files (*.yaml) found")
+    bad = 0
+    for file in files:
+        try:
+            protocol = load(file)
+        except DialogFileError as err:
+            bad += 1
+            typer.echo(str(err), err=True)
+            continue
+        typer.echo(
+            f"{file}: ok ({protocol.id} version {protocol.version}, "
+            f"{len(protocol.order)} questions, {len(protocol.criteria)} criteria)"
+        )
+    raise typer.Exit(2 if bad else 0)
+
+
+def protocols() -> None:
+    """List the protocols found in the dialogs directory."""
+    found = options.catalog()
+    for protocol in found.protocols.values():
+        typer.echo(f"{protocol.id}\t{protocol.version}\t{protocol.spec.title}")
+    for problem in found.problems:
+        typer.echo(f"skipped: {problem}", err=True)
+    if not found.protocols:
+        raise ScreenBotError(f"no valid dialog file in {found.directory}")
+
+
+def graph(
+    protocol: ProtocolOption = None,
+    output_format: Annotated[
+        GraphFormat,
+        typer.Option("--format", "-f", help="mermaid (text), or png/svg (needs Graphviz)."),
+    ] = GraphFormat.mermaid,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write (mermaid: default stdout; png/svg: <id>-flow.<fmt>).",
+        ),
+    ] = None,
+) -> None:
+    """Draw the dialog's flow from the state machine the engine runs.
+
+    Questions in order, the conditions that skip them ('asked when …'), the early exits to
+    not_eligible and the ends eligible / unresolved.
+    """
+    from ..training.flow import image, mermaid
+
+    engine = options.catalog().engine(protocol)
+    if output_format == GraphFormat.mermaid:
+        text = mermaid(engine)
+        if output is None:
+            typer.echo(text)
+        else:
+            output.write_text(text + "\n", encoding="utf-8")
+            typer.echo(f"wrote {output}")
+        return
+    data = image(engine, IMAGES[output_format])  # GraphUnavailable: exit 2, saying what is missing
+    target = output or Path(f"{engine.protocol.id}-flow.{output_format.value}")
+    target.write_bytes(data)
+    typer.echo(f"wrote {target}")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (validate, protocols, graph):
+        app.command()(command)

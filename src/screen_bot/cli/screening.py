@@ -1,0 +1,146 @@
+"""``screen-bot start | chat | screen``: screening one patient, or a file of them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import BadInput
+from . import options
+from .options import ProtocolOption
+
+
+class OutputFormat(StrEnum):
+    json = "json"
+    text = "text"
+
+
+class InputFormat(StrEnum):
+    auto = "auto"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def chat(
+    protocol: ProtocolOption = None,
+    referral: Annotated[
+        str | None, typer.Option(help="Referral label, a short code such as R-0423 (never a name).")
+    ] = None,
+) -> None:
+    """Screen one patient in the terminal, one question at a time; log the verdict.
+
+    'quit' stops (exit 0) and keeps nothing of the unfinished screening; so does the end
+    of the input (exit 1).
+    """
+    from ..adapters.terminal import Stopped
+    from ..adapters.terminal import chat as terminal_chat
+    from ..referrals import check_referral
+    from ..service import ScreeningService
+
+    if referral is not None:
+        check_referral(referral)
+    found = options.catalog()
+    # opened first: a database that cannot be written fails before question 1
+    with options.database() as db:
+        service = ScreeningService(found, db, channel="cli")
+        try:
+            finished = terminal_chat(service, protocol, referral)
+        except Stopped as stop:
+            raise typer.Exit(0 if stop.by_quit else 1) from None
+    typer.echo(f"Screening log: record {finished.log_number}.")
+
+
+def screen(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Answers: .json (one object or a list), "
+            ".jsonl, or .csv with a header row; - for stdin."
+        ),
+    ],
+    protocol: ProtocolOption = None,
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        OutputFormat.text
+    ),
+    input_format: Annotated[InputFormat, typer.Option(help="Input format (auto: by suffix).")] = (
+        InputFormat.auto
+    ),
+    log: Annotated[
+        bool,
+        typer.Option(
+            "--log", help="Append one screening-log record per screened row (channel batch)."
+        ),
+    ] = False,
+) -> None:
+    """Screen patients from a file without a dialog; every failed criterion is listed.
+
+    Keys/columns are the protocol's variable names, plus an optional 'referral' and an
+    optional 'screened_on' (ISO date, default today UTC). An absent key, null or an empty
+    cell is unknown; dates are YYYY-MM-DD or none. Exit code 2 if any row was bad, else 0.
+    With --log, records are written in transactions of up to 1000 rows.
+    """
+    from contextlib import nullcontext
+
+    from ..batch import detect_format, read_rows
+    from ..engine import loggable_answers
+    from ..render import verdict_text
+    from ..storage.ledger import LogWriter
+    from ..verdict import build
+
+    chosen = options.catalog().get(protocol)
+    fmt = (
+        input_format.value
+        if input_format != InputFormat.auto
+        else ("jsonl" if str(file) == "-" else detect_format(file))
+    )
+    try:
+        stream = sys.stdin if str(file) == "-" else file.open(encoding="utf-8-sig", newline="")
+    except OSError as err:
+        raise BadInput(f"cannot read {file}: {err.strerror}") from None
+    db = options.database() if log else None
+    writer = LogWriter(db, channel="batch", coordinator="cli") if db is not None else None
+    bad_rows = 0
+    with stream, db or nullcontext(), writer or nullcontext():
+        for row in read_rows(stream, chosen, fmt):  # type: ignore[arg-type]
+            if row.errors:
+                bad_rows += 1
+                where = "header" if row.number == 0 else f"row {row.number}"
+                for error in row.errors:
+                    typer.echo(f"{file}: {where}: {error}", err=True)
+                continue
+            verdict = build(chosen, row.answers, referral=row.referral, screened_on=row.screened_on)
+            if writer is not None:
+                writer.add(verdict, loggable_answers(chosen, row.answers))
+            if output == OutputFormat.json:
+                record = {"row": row.number, **verdict.model_dump(mode="json")}
+                typer.echo(json.dumps(record, ensure_ascii=False))
+            else:
+                typer.echo(f"--- row {row.number}" + (f" ({row.referral})" if row.referral else ""))
+                typer.echo(verdict_text(verdict))
+    if writer is not None:
+        typer.echo(f"screening log: {writer.written} records appended", err=True)
+    raise typer.Exit(2 if bad_rows else 0)
+
+
+def start() -> None:
+    """Start the main job: the Telegram bot when a token is set, else the terminal dialog."""
+    from .bot import run
+
+    if options.settings().telegram_bot_token is None:
+        typer.echo(
+            "No TELEGRAM_BOT_TOKEN set (see .env.example): starting the terminal dialog instead.\n"
+        )
+        chat(protocol=None, referral=None)
+        return
+    run(webhook=None)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (start, chat, screen):
+        app.command()(command)

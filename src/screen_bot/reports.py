@@ -1,0 +1,232 @@
+"""Reports read from the screening log: counts for CONSORT, exports a site files, a chart.
+
+Nothing here writes the log. The chart imports matplotlib only when one is drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import IO, Any
+
+from .storage import Database, Tx, ledger
+from .storage.ledger import LoggedReason, LogRecord
+from .verdict import OpenItem
+from .words import OPEN_KIND
+
+# OWASP CSV injection: these starts get an apostrophe; so does "'" itself, so that
+# removing one leading apostrophe always gives the stored text back.
+ESCAPED_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+@dataclass(frozen=True)
+class CriterionCount:
+    criterion: str
+    label: str
+    patients: int
+
+
+@dataclass
+class Stats:
+    """Counts of one protocol, per patient: a referral counts once, by its latest screening."""
+
+    protocol_id: str
+    screenings: int = 0
+    patients: int = 0
+    eligible: int = 0
+    not_eligible: int = 0
+    unresolved: int = 0
+    failures: list[CriterionCount] = field(default_factory=list)  # most frequent first
+
+
+class Reports:
+    """The reports of one database, each read on its own."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def recent(self, coordinator: str | None = None, limit: int = 10) -> list[LogRecord]:
+        return list(ledger.records(self.db.read(), coordinator=coordinator, limit=limit))
+
+    def stats(
+        self,
+        protocol_id: str | None = None,
+        since: date | None = None,
+        coordinator: str | None = None,
+    ) -> list[Stats]:
+        return stats(self.db.read(), protocol_id, since, coordinator)
+
+    def records(
+        self, protocol_id: str | None = None, since: date | None = None
+    ) -> Iterator[LogRecord]:
+        return ledger.records(self.db.read(), protocol_id, since)
+
+
+def stats(
+    tx: Tx,
+    protocol_id: str | None = None,
+    since: date | None = None,
+    coordinator: str | None = None,
+) -> list[Stats]:
+    """Counts per protocol (sorted by id), for the CONSORT diagram.
+
+    A patient is a referral label within a protocol, counted once by its latest
+    screening; a screening without a label is a patient of its own. A patient failing
+    several criteria counts under each of them.
+    """
+    latest: dict[tuple[str, str | int], tuple[str, list[LoggedReason]]] = {}
+    screenings: Counter[str] = Counter()
+    for record in ledger.records(tx, protocol_id, since, coordinator):
+        pid = record.protocol.id
+        screenings[pid] += 1
+        patient = record.referral if record.referral is not None else record.number
+        latest.pop((pid, patient), None)  # re-insert: dicts keep the latest order
+        latest[(pid, patient)] = (record.verdict, record.reasons)
+    result = {pid: Stats(pid, screenings=n) for pid, n in sorted(screenings.items())}
+    failed: dict[str, Counter[str]] = {pid: Counter() for pid in result}
+    labels: dict[tuple[str, str], str] = {}  # from the latest screening failing it
+    for (pid, _), (verdict, reasons) in latest.items():
+        counts = result[pid]
+        counts.patients += 1
+        setattr(counts, verdict, getattr(counts, verdict) + 1)
+        failed[pid].update({r.criterion for r in reasons})
+        labels |= {(pid, r.criterion): r.label for r in reasons}
+    for pid, counts in result.items():
+        counts.failures = [
+            CriterionCount(criterion, labels[(pid, criterion)], n)
+            for criterion, n in sorted(failed[pid].items(), key=lambda c: (-c[1], c[0]))
+        ]
+    return list(result.values())
+
+
+# -- export and chart ------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "screening number",
+    "date screened (UTC)",
+    "referral",
+    "protocol",
+    "protocol version",
+    "verdict",
+    "reasons for screen failure",
+    "open items",
+    "may pass later",
+)
+
+
+def cell(value: str) -> str:
+    """A spreadsheet cell never read as a formula; drop one leading "'" to get the text back."""
+    return "'" + value if value.startswith(ESCAPED_START) else value
+
+
+def _later(reason: LoggedReason) -> str:
+    if reason.meets_from:
+        return f"{reason.criterion} from {reason.meets_from.isoformat()}"
+    return f"{reason.criterion} {reason.recoverable}"
+
+
+def _open_items(items: list[OpenItem]) -> list[str]:
+    """One entry per criterion: 'I8d label: crcl_ml_min, weight_kg (missing data)'."""
+    variables: dict[tuple[str, str, str], list[str]] = {}
+    for item in items:
+        variables.setdefault((item.criterion, item.label, item.kind), []).append(item.variable)
+    return [
+        f"{criterion} {label}: {', '.join(names)} ({OPEN_KIND[kind]})"
+        for (criterion, label, kind), names in variables.items()
+    ]
+
+
+def export_row(record: LogRecord) -> dict[str, Any]:
+    """What a site files about one screening (no answers, no patient identifiers)."""
+    return {
+        "screening_number": record.number,
+        "date": record.at.date().isoformat(),
+        "referral": record.referral,
+        "protocol": record.protocol.id,
+        "protocol_version": record.protocol.version,
+        "verdict": record.verdict,
+        "reasons": [f"{r.criterion} {r.label}" for r in record.reasons],
+        "open_items": _open_items(record.open_items),
+        "may_pass_later": [_later(r) for r in record.reasons if r.recoverable],
+    }
+
+
+def write_csv(records: Iterable[LogRecord], stream: IO[str]) -> int:
+    """One row per screening; list cells joined with '; '. Open ``stream`` with newline=''."""
+    writer = csv.writer(stream)
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for record in records:
+        row = export_row(record)
+        values = [v if not isinstance(v, list) else "; ".join(v) for v in row.values()]
+        writer.writerow([cell(v) if isinstance(v, str) else v for v in values])
+        count += 1
+    return count
+
+
+def write_jsonl(records: Iterable[LogRecord], stream: IO[str]) -> int:
+    count = 0
+    for record in records:
+        stream.write(json.dumps(export_row(record), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def stats_text(stats: Stats) -> str:
+    """The counts as a plain-text table (monospace)."""
+    lines = [
+        f"{stats.protocol_id}: {stats.patients} patients screened "
+        f"({stats.screenings} screenings; a re-screened referral counts once, by its latest)",
+        f"  eligible      {stats.eligible:>6}",
+        f"  not eligible  {stats.not_eligible:>6}",
+        f"  unresolved    {stats.unresolved:>6}",
+    ]
+    if stats.failures:
+        lines.append(
+            "Screen failures by criterion (patients; one failing several counts under each):"
+        )
+        width = max(len(c.criterion) for c in stats.failures)
+        lines += [f"  {c.criterion:<{width}}  {c.patients:>6}  {c.label}" for c in stats.failures]
+    return "\n".join(lines)
+
+
+def chart_png(stats: Sequence[Stats]) -> bytes:
+    """A bar chart of screen failures by criterion, one panel per protocol, as PNG bytes."""
+    from matplotlib.figure import Figure  # no pyplot: no display, no global state
+    from matplotlib.ticker import MaxNLocator
+
+    heights = [max(len(s.failures), 1) for s in stats] or [1]
+    figure = Figure(
+        figsize=(9, 1.2 + 0.35 * sum(heights) + 0.9 * len(heights)), layout="constrained"
+    )
+    panels = figure.subplots(len(heights), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for axes, s in zip(panels, stats, strict=False):
+        axes.set_title(
+            f"{s.protocol_id}: {s.patients} patients screened ({s.screenings} screenings): "
+            f"{s.eligible} eligible, {s.not_eligible} not eligible, {s.unresolved} unresolved",
+            fontsize=10,
+            loc="left",
+        )
+        failures = s.failures[::-1]  # most frequent on top
+        bars = axes.barh(
+            [f"{c.criterion} {c.label}" for c in failures], [c.patients for c in failures]
+        )
+        axes.bar_label(bars, padding=2)
+        axes.margins(x=0.08)
+        axes.set_xlabel("patients failing the criterion (a patient may fail several)")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if not failures:
+            axes.text(
+                0.5, 0.5, "no screen failures", ha="center", va="center", transform=axes.transAxes
+            )
+    if not stats:
+        panels[0].text(0.5, 0.5, "no screenings logged", ha="center", va="center")
+        panels[0].set_axis_off()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=150)
+    return buffer.getvalue()

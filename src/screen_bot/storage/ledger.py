@@ -1,0 +1,408 @@
+"""The screening log (ICH E6 essential document 8.3.20) as a hash-chained ledger.
+
+Records are appended and never changed; a re-screen is a new record. Each record stores
+the SHA-256 of its own fields and of the record before it, and a one-row head table holds
+the number and hash of the last record, written in the same transaction as the records.
+So :func:`verify` finds a record changed, deleted from the middle, or cut from the end.
+:func:`purge` removes the oldest records and moves a checkpoint (the number and hash of
+the last purged record) into the head, so the chain stays verifiable from there.
+Triggers refuse UPDATE, and DELETE above the checkpoint, as a guard against accidents;
+the hash chain is what detects a deliberate change.
+
+No patient identifiers: a referral label, the coordinator (Telegram user id or ``cli``),
+the protocol, the verdict with its reasons and open items, and the answers by variable.
+Statistics, exports and charts of the records live in :mod:`screen_bot.reports`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import LogCorrupt
+from ..verdict import OpenItem, ProtocolRef, Verdict, VerdictValue
+from .db import Database, Tx, schema
+
+Channel = Literal["telegram", "cli", "batch"]
+CHANNELS: tuple[str, ...] = get_args(Channel)
+GENESIS = "0" * 64  # the "previous hash" of the first record ever written
+FIELDS = (
+    "number",
+    "at",
+    "channel",
+    "coordinator",
+    "referral",
+    "protocol_id",
+    "protocol_version",
+    "protocol_sha256",
+    "verdict",
+    "reasons",
+    "open_items",
+    "answers",
+)
+SELECT = f"SELECT {', '.join(FIELDS)}, prev_hash, hash FROM screening_log"
+INSERT = (
+    f"INSERT INTO screening_log ({', '.join(FIELDS)}, prev_hash, hash)"
+    f" VALUES ({', '.join('?' for _ in FIELDS)}, ?, ?)"
+)
+MISSING_HEAD = "the screening log head is missing; run 'screen-bot log verify'"
+
+
+@schema
+def create(tx: Tx) -> None:
+    tx.execute(
+        """CREATE TABLE IF NOT EXISTS screening_log (
+    number INTEGER PRIMARY KEY,       -- the screening number, never reused
+    at TEXT NOT NULL,                 -- ISO 8601 UTC, to the second
+    channel TEXT NOT NULL,
+    coordinator TEXT NOT NULL,
+    referral TEXT,
+    protocol_id TEXT NOT NULL,
+    protocol_version TEXT NOT NULL,
+    protocol_sha256 TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    reasons TEXT NOT NULL,            -- JSON list of LoggedReason
+    open_items TEXT NOT NULL,         -- JSON list of OpenItem
+    answers TEXT NOT NULL,            -- JSON object, variable -> value
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+)"""
+    )
+    tx.execute(
+        """CREATE TABLE IF NOT EXISTS screening_log_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    head_number INTEGER NOT NULL,     -- the last record written (0: none yet)
+    head_hash TEXT NOT NULL,
+    base_number INTEGER NOT NULL,     -- checkpoint: the last purged record (0: none)
+    base_hash TEXT NOT NULL,
+    purged_before TEXT,               -- the date of the last purge's --before
+    purged_at TEXT
+)"""
+    )
+    # Guards against accidents (SQLite trigger syntax; another back end has its own).
+    tx.execute(
+        "CREATE TRIGGER IF NOT EXISTS screening_log_no_update BEFORE UPDATE ON screening_log"
+        " BEGIN SELECT RAISE(ABORT, 'screening log records are never changed'); END"
+    )
+    tx.execute(
+        "CREATE TRIGGER IF NOT EXISTS screening_log_no_delete BEFORE DELETE ON screening_log"
+        " WHEN OLD.number > COALESCE((SELECT base_number FROM screening_log_head WHERE id = 1),"
+        " -1) BEGIN SELECT RAISE(ABORT, 'screening log records are removed only by purge'); END"
+    )
+    tx.execute(
+        "CREATE TRIGGER IF NOT EXISTS screening_log_head_forward BEFORE UPDATE ON"
+        " screening_log_head WHEN NEW.head_number < OLD.head_number OR NEW.base_number <"
+        " OLD.base_number BEGIN SELECT RAISE(ABORT, 'the screening log head only moves forward');"
+        " END"
+    )
+    # Only a new, empty log gets a head: a missing head beside records is a problem verify reports.
+    tx.execute(
+        "INSERT INTO screening_log_head (id, head_number, head_hash, base_number, base_hash)"
+        " SELECT 1, 0, ?, 0, ? WHERE NOT EXISTS (SELECT 1 FROM screening_log_head)"
+        " AND NOT EXISTS (SELECT 1 FROM screening_log)",
+        (GENESIS, GENESIS),
+    )
+
+
+class LoggedReason(BaseModel):
+    criterion: str
+    kind: Literal["inclusion", "exclusion"]
+    label: str
+    recoverable: Literal["retest", "wait"] | None = None
+    meets_from: date | None = None
+
+
+class LogRecord(BaseModel):
+    number: int
+    at: datetime
+    channel: Channel
+    coordinator: str
+    referral: str | None
+    protocol: ProtocolRef
+    verdict: VerdictValue
+    reasons: list[LoggedReason]
+    open_items: list[OpenItem]
+    answers: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _hash(fields: dict[str, Any], prev_hash: str) -> str:
+    """SHA-256 of the record's stored fields and the previous record's hash."""
+    return hashlib.sha256(_json({**fields, "prev_hash": prev_hash}).encode()).hexdigest()
+
+
+def utc_text(at: datetime | None) -> str:
+    if at is None:
+        at = datetime.now(UTC)
+    elif at.tzinfo is None:
+        raise ValueError("'at' must be timezone-aware (UTC)")
+    return at.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def day_start(day: date) -> str:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).isoformat(timespec="seconds")
+
+
+def entry(
+    verdict: Verdict,
+    *,
+    channel: str,
+    coordinator: str,
+    answers: dict[str, Any],
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The stored columns of a new record, all but its number (checked before any write)."""
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
+    if not coordinator:
+        raise ValueError("coordinator must not be empty")
+    reasons = [
+        LoggedReason.model_validate(r.model_dump(include=set(LoggedReason.model_fields)))
+        for r in verdict.reasons
+    ]
+    return {
+        "at": utc_text(at),
+        "channel": channel,
+        "coordinator": coordinator,
+        "referral": verdict.referral,
+        "protocol_id": verdict.protocol.id,
+        "protocol_version": verdict.protocol.version,
+        "protocol_sha256": verdict.protocol.sha256,
+        "verdict": verdict.verdict,
+        "reasons": _json([r.model_dump(mode="json") for r in reasons]),
+        "open_items": _json([i.model_dump(mode="json") for i in verdict.open_items]),
+        "answers": _json(answers),
+    }
+
+
+def _record(row: Sequence[Any]) -> LogRecord:
+    values = dict(zip(FIELDS, row[: len(FIELDS)], strict=True))
+    try:
+        return LogRecord(
+            number=values["number"],
+            at=values["at"],
+            channel=values["channel"],
+            coordinator=values["coordinator"],
+            referral=values["referral"],
+            protocol=ProtocolRef(
+                id=values["protocol_id"],
+                version=values["protocol_version"],
+                sha256=values["protocol_sha256"],
+            ),
+            verdict=values["verdict"],
+            reasons=json.loads(values["reasons"]),
+            open_items=json.loads(values["open_items"]),
+            answers=json.loads(values["answers"]),
+            prev_hash=row[-2],
+            hash=row[-1],
+        )
+    except (ValueError, ValidationError) as err:  # JSONDecodeError is a ValueError
+        raise LogCorrupt(
+            f"screening log record {values['number']} cannot be read "
+            f"({type(err).__name__}); run 'screen-bot log verify'"
+        ) from None
+
+
+def _head(tx: Tx) -> tuple[int, str, int, str] | None:
+    row = tx.one(
+        "SELECT head_number, head_hash, base_number, base_hash FROM screening_log_head WHERE id = 1"
+    )
+    return (row[0], row[1], row[2], row[3]) if row else None
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def append_entries(tx: Tx, entries: Sequence[dict[str, Any]]) -> list[LogRecord]:
+    """Chain and insert records (from :func:`entry`), moving the head; call inside a transaction."""
+    head = _head(tx)
+    if head is None:
+        raise LogCorrupt(MISSING_HEAD)
+    number, prev_hash = head[0], head[1]
+    written = []
+    for fields in entries:
+        number += 1
+        row = {"number": number, **fields}
+        digest = _hash(row, prev_hash)
+        tx.execute(INSERT, (*(row[f] for f in FIELDS), prev_hash, digest))
+        written.append(_record([*(row[f] for f in FIELDS), prev_hash, digest]))
+        prev_hash = digest
+    tx.execute(
+        "UPDATE screening_log_head SET head_number = ?, head_hash = ? WHERE id = 1",
+        (number, prev_hash),
+    )
+    return written
+
+
+def append(
+    tx: Tx,
+    verdict: Verdict,
+    *,
+    channel: str,
+    coordinator: str,
+    answers: dict[str, Any],
+    at: datetime | None = None,
+) -> LogRecord:
+    """Append one record and return it with its number; call inside a transaction."""
+    fields = entry(verdict, channel=channel, coordinator=coordinator, answers=answers, at=at)
+    return append_entries(tx, [fields])[-1]
+
+
+class LogWriter:
+    """Appends batch records in transactions of up to ``chunk`` records (or 2 s of them).
+
+    Records wait in memory (at most ``chunk``) and are written in one transaction, so the
+    database is locked only while writing and a crash loses whole chunks, never part of
+    one. Used as a context manager, what is pending is written on the way out, also after
+    an error in the caller's loop (those verdicts were shown, so they are logged).
+    """
+
+    max_delay = 2.0
+
+    def __init__(self, db: Database, *, channel: str, coordinator: str, chunk: int = 1000) -> None:
+        self.db, self.channel, self.coordinator, self.chunk = db, channel, coordinator, chunk
+        self.pending: list[dict[str, Any]] = []
+        self.since = 0.0
+        self.written = 0
+
+    def add(self, verdict: Verdict, answers: dict[str, Any], at: datetime | None = None) -> None:
+        if not self.pending:
+            self.since = time.monotonic()
+        self.pending.append(
+            entry(
+                verdict, channel=self.channel, coordinator=self.coordinator, answers=answers, at=at
+            )
+        )
+        if len(self.pending) >= self.chunk or time.monotonic() - self.since > self.max_delay:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        if pending:
+            with self.db.transaction() as tx:
+                append_entries(tx, pending)
+            self.written += len(pending)
+
+    def __enter__(self) -> LogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def records(
+    tx: Tx,
+    protocol_id: str | None = None,
+    since: date | None = None,
+    coordinator: str | None = None,
+    limit: int | None = None,
+) -> Iterator[LogRecord]:
+    """Matching records in screening-number order; with ``limit``, only the latest ones.
+
+    ``since`` is a UTC date, inclusive. Records are read one at a time.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if protocol_id is not None:
+        clauses.append("protocol_id = ?")
+        params.append(protocol_id)
+    if since is not None:
+        clauses.append("at >= ?")  # same ISO format throughout: text order is time order
+        params.append(day_start(since))
+    if coordinator is not None:
+        clauses.append("coordinator = ?")
+        params.append(coordinator)
+    where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    query = f"{SELECT}{where} ORDER BY number"
+    if limit is not None:
+        query = f"SELECT * FROM ({SELECT}{where} ORDER BY number DESC LIMIT ?) ORDER BY number"
+        params.append(limit)
+    for row in tx.execute(query, params):
+        yield _record(row)
+
+
+# -- integrity and retention ---------------------------------------------------------------
+
+
+def _span(first: int, last: int) -> str:
+    return f"record {first} is" if first == last else f"records {first}–{last} are"
+
+
+def verify(tx: Tx) -> list[str]:
+    """Problems found by walking the hash chain from the checkpoint; [] when intact."""
+    head = _head(tx)
+    if head is None:
+        found = tx.one("SELECT count(*) FROM screening_log")[0]
+        return [f"the log head is missing but {found} records remain"] if found else []
+    head_number, head_hash, last, prev_hash = head
+    problems = []
+    for row in tx.execute(f"{SELECT} ORDER BY number"):
+        fields = dict(zip(FIELDS, row[: len(FIELDS)], strict=True))
+        number, stored_prev, stored_hash = fields["number"], row[-2], row[-1]
+        if number <= last:
+            problems.append(f"record {number}: present although purged up to {last}")
+        elif number > last + 1:
+            problems.append(f"{_span(last + 1, number - 1)} missing (deleted)")
+        elif stored_prev != prev_hash:
+            problems.append(
+                f"record {number}: does not follow record {last} "
+                f"(record {last} was changed or replaced)"
+            )
+        if _hash(fields, stored_prev) != stored_hash:
+            problems.append(f"record {number}: changed after it was written")
+        last, prev_hash = max(last, number), stored_hash
+    if last < head_number:
+        problems.append(f"{_span(last + 1, head_number)} missing at the end (deleted)")
+    elif last > head_number:
+        problems.append(f"{_span(head_number + 1, last)} not in the log head (written outside)")
+    elif prev_hash != head_hash:
+        problems.append(f"record {last}: does not match the log head (changed or replaced)")
+    return problems
+
+
+def head(tx: Tx) -> tuple[int, str]:
+    """(number, hash) of the last record: note it elsewhere to anchor the chain."""
+    found = _head(tx)
+    if found is None:
+        raise LogCorrupt(MISSING_HEAD)
+    return found[0], found[1]
+
+
+def purge(tx: Tx, before: date) -> int:
+    """Remove the oldest records, up to the first one made on or after ``before`` (UTC).
+
+    Call inside a transaction. The number and hash of the last removed record become the
+    checkpoint the chain is verified from. Refuses (LogCorrupt) when the chain is broken:
+    purging must not erase the evidence. Returns how many records were removed.
+    """
+    problems = verify(tx)
+    if problems:
+        raise LogCorrupt("the screening log is not intact: " + "; ".join(problems))
+    head_number, _, base_number, _ = _head(tx) or (0, "", 0, "")
+    first_kept = tx.one(
+        "SELECT min(number) FROM screening_log WHERE at >= ?", (day_start(before),)
+    )[0]
+    last = head_number if first_kept is None else first_kept - 1
+    if last <= base_number:
+        return 0
+    (last_hash,) = tx.one("SELECT hash FROM screening_log WHERE number = ?", (last,))
+    tx.execute(
+        "UPDATE screening_log_head SET base_number = ?, base_hash = ?,"
+        " purged_before = ?, purged_at = ? WHERE id = 1",
+        (last, last_hash, before.isoformat(), utc_text(None)),
+    )
+    return tx.execute("DELETE FROM screening_log WHERE number <= ?", (last,)).rowcount

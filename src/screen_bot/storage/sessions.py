@@ -1,0 +1,137 @@
+"""Open screenings, so a chat resumes after a restart (even ``kill -9``).
+
+One row per unfinished screening; at most one per owner is *active* (the one answers go
+to), and each row remembers the message that shows its current question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..session import Session
+from .db import Tx, schema
+
+
+@schema
+def create(tx: Tx) -> None:
+    tx.execute(
+        """CREATE TABLE IF NOT EXISTS open_sessions (
+    owner INTEGER NOT NULL,           -- the chat (private chat id = Telegram user id); 0: terminal
+    session_id TEXT NOT NULL,
+    protocol_id TEXT NOT NULL,
+    referral TEXT,
+    state TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,         -- ISO 8601 UTC, for expiry
+    body TEXT NOT NULL,               -- the Session as JSON
+    message_id INTEGER,               -- the message showing the current question
+    PRIMARY KEY (owner, session_id)
+)"""
+    )
+    tx.execute("CREATE INDEX IF NOT EXISTS open_sessions_updated ON open_sessions (updated_at)")
+
+
+@dataclass(frozen=True)
+class OpenScreening:
+    session_id: str
+    protocol_id: str
+    referral: str | None
+    state: str
+    active: bool
+    updated_at: datetime
+
+
+def save(tx: Tx, owner: int, session: Session, *, activate: bool = True) -> None:
+    """Insert or update the session; with ``activate`` it becomes the owner's active one."""
+    if activate:
+        tx.execute("UPDATE open_sessions SET active = 0 WHERE owner = ?", (owner,))
+    tx.execute(
+        "INSERT INTO open_sessions (owner, session_id, protocol_id, referral, state,"
+        " active, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (owner, session_id) DO UPDATE SET state = excluded.state,"
+        " referral = excluded.referral, updated_at = excluded.updated_at,"
+        " body = excluded.body, active = MAX(active, excluded.active)",
+        (
+            owner,
+            session.id,
+            session.protocol_id,
+            session.referral,
+            session.state,
+            int(activate),
+            session.updated_at.isoformat(),
+            session.model_dump_json(),
+        ),
+    )
+
+
+def active(tx: Tx, owner: int) -> Session | None:
+    row = tx.one("SELECT body FROM open_sessions WHERE owner = ? AND active = 1", (owner,))
+    return Session.model_validate_json(row[0]) if row else None
+
+
+def get(tx: Tx, owner: int, session_id: str) -> Session | None:
+    row = tx.one(
+        "SELECT body FROM open_sessions WHERE owner = ? AND session_id = ?", (owner, session_id)
+    )
+    return Session.model_validate_json(row[0]) if row else None
+
+
+def activate(tx: Tx, owner: int, session_id: str) -> bool:
+    """Make this session the owner's active one; False when there is no such session."""
+    if tx.one(
+        "SELECT 1 FROM open_sessions WHERE owner = ? AND session_id = ?", (owner, session_id)
+    ):
+        tx.execute(
+            "UPDATE open_sessions SET active = (session_id = ?) WHERE owner = ?",
+            (session_id, owner),
+        )
+        return True
+    return False
+
+
+def list_open(tx: Tx, owner: int) -> list[OpenScreening]:
+    rows = tx.all(
+        "SELECT session_id, protocol_id, referral, state, active, updated_at"
+        " FROM open_sessions WHERE owner = ? ORDER BY updated_at DESC",
+        (owner,),
+    )
+    return [
+        OpenScreening(sid, pid, ref, state, bool(is_active), datetime.fromisoformat(updated))
+        for sid, pid, ref, state, is_active, updated in rows
+    ]
+
+
+def set_message(tx: Tx, owner: int, session_id: str, message_id: int | None) -> None:
+    tx.execute(
+        "UPDATE open_sessions SET message_id = ? WHERE owner = ? AND session_id = ?",
+        (message_id, owner, session_id),
+    )
+
+
+def message(tx: Tx, owner: int, session_id: str) -> int | None:
+    row = tx.one(
+        "SELECT message_id FROM open_sessions WHERE owner = ? AND session_id = ?",
+        (owner, session_id),
+    )
+    return row[0] if row else None
+
+
+def delete(tx: Tx, owner: int, session_id: str) -> None:
+    tx.execute("DELETE FROM open_sessions WHERE owner = ? AND session_id = ?", (owner, session_id))
+
+
+def forget(tx: Tx, owner: int) -> int:
+    """Delete every unfinished screening of this owner; return how many."""
+    return tx.execute("DELETE FROM open_sessions WHERE owner = ?", (owner,)).rowcount
+
+
+def expire(tx: Tx, before: datetime) -> int:
+    """Delete unfinished screenings last changed before ``before``; return how many."""
+    return tx.execute(
+        "DELETE FROM open_sessions WHERE updated_at < ?", (before.isoformat(),)
+    ).rowcount
+
+
+def count(tx: Tx) -> int:
+    return int(tx.one("SELECT COUNT(*) FROM open_sessions")[0])

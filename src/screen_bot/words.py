@@ -1,0 +1,30 @@
+"""Wording shared by every front end (terminal, Telegram, quiz, exports), said once."""
+
+from __future__ import annotations
+
+VERDICT_HEADLINE = {
+    "eligible": "PRE-SCREEN PASSED: eligible on every criterion checked. "
+    "The investigator must still confirm eligibility.",
+    "not_eligible": "NOT ELIGIBLE",
+    "unresolved": "UNRESOLVED: nothing failed, but some answers are still open",
+}
+VERDICT_NAME = {"eligible": "ELIGIBLE", "not_eligible": "NOT ELIGIBLE", "unresolved": "UNRESOLVED"}
+# A failure that may pass: on a retest (labs, LVEF, QTc) or later (time-based criteria).
+RECOVERY = {"retest": "may pass on a retest", "wait": "may pass later"}
+# Why an unresolved verdict stays open.
+OPEN_KIND = {
+    "missing": "missing data",
+    "judgment": "investigator judgment",
+    "confirm": "to confirm by measurement",
+}
+REFERRAL_RULE = (
+    "a short code such as R-0423 (letters, digits, . _ / -; no spaces, at most 32 "
+    "characters), never a name"
+)
+REFERRAL_REFUSED = f"The referral must be {REFERRAL_RULE}."
+NOT_KEPT = "Stopped; this screening was not finished and is not kept."
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 case``, ``2 cases``."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"

@@ -1,0 +1,90 @@
+"""Shared fixtures: an isolated environment for every test, the protocol, answers, the CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli_runner import Ran, invoke
+from patients import ELIGIBLE
+from screen_bot.engine import Engine
+from screen_bot.protocol import Protocol, load
+from screen_bot.protocol.catalog import Catalog
+from screen_bot.storage import Database
+
+REPO = Path(__file__).resolve().parents[1]
+DIALOGS = REPO / "dialogs"
+DIALOG = DIALOGS / "blina-dli.yaml"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test (and every process it starts) gets its own data directory and working
+    directory, the repository's dialogs and no bot token: nothing is ever written to the
+    user's real data directory, and no .env of a developer is read."""
+    data = tmp_path / "data"
+    for name in [n for n in os.environ if n.startswith(("SCREEN_BOT_", "TELEGRAM_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(data))
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(DIALOGS))
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "")
+    monkeypatch.chdir(tmp_path)
+    return data
+
+
+@pytest.fixture
+def data_dir(isolated: Path) -> Path:
+    return isolated
+
+
+@pytest.fixture
+def db(data_dir: Path) -> Iterator[Database]:
+    with Database(data_dir / "screen-bot.sqlite3") as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def protocol() -> Protocol:
+    """The blina-dli protocol, loaded once for the whole run."""
+    return load(DIALOG)
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    """The repository's dialogs, loaded once (read-only; engines are shared anyway)."""
+    return Catalog(DIALOGS)
+
+
+@pytest.fixture(scope="session")
+def engine(protocol: Protocol) -> Engine:
+    return Engine(protocol)
+
+
+@pytest.fixture
+def eligible() -> dict[str, Any]:
+    """Every variable answered for a woman eligible on every rule (a fresh copy)."""
+    return dict(ELIGIBLE)
+
+
+@pytest.fixture
+def cli() -> Callable[..., Ran]:
+    """``cli("log", "stats", stdin=...)``: the command line in-process (code, stdout, stderr)."""
+    return invoke
+
+
+# The longest tests (real processes, a benchmark smoke run) first: with several workers
+# (scripts/test runs pytest -n 3) they then overlap the many short ones instead of
+# starting last and making the run wait for them.
+LONGEST_FIRST = ("test_benchmarks_smoke.py", "test_e2e_bot.py", "test_dialog_properties.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within each file is kept

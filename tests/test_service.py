@@ -1,0 +1,160 @@
+"""The screening service on its own: results as data, saved before they are returned."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from screen_bot.protocol.catalog import Catalog
+from screen_bot.service import (
+    NO_SCREENING,
+    PAUSED,
+    PROTOCOL_CHANGED,
+    REFERRAL_TAKEN,
+    STALE,
+    Asked,
+    Finished,
+    Invalid,
+    Problem,
+    Refused,
+    Result,
+    Retired,
+    ScreeningService,
+    Started,
+    Unusual,
+)
+from screen_bot.storage import Database, ledger, sessions
+
+OWNER = 5
+
+
+@pytest.fixture
+def service(db: Database, catalog: Catalog) -> Iterator[ScreeningService]:
+    yield ScreeningService(catalog, db, channel="cli")
+
+
+def only(results: list[Result], kind: type) -> list:
+    return [r for r in results if isinstance(r, kind)]
+
+
+def test_start_asks_the_first_question_and_saves_it(
+    service: ScreeningService, db: Database
+) -> None:
+    results = service.start(OWNER, referral="R-1")
+    (started,) = only(results, Started)
+    (asked,) = only(results, Asked)
+    assert (started.label, started.paused) == ("R-1", None)
+    assert asked.question.variable == "age" and asked.progress[0] == 1
+    assert [o.kind for o in asked.options] == ["unknown", "back"]
+    saved = sessions.active(db.read(), OWNER)
+    assert saved is not None and saved.id == asked.session_id and saved.step == asked.step
+
+
+def test_refusals_change_nothing(service: ScreeningService, db: Database) -> None:
+    assert service.answer(OWNER, "42") == [Refused(NO_SCREENING)]
+    assert only(service.start(OWNER, referral="John Smith"), Problem)
+    assert only(service.start(OWNER, protocol_id="nope"), Problem)
+    assert sessions.count(db.read()) == 0
+    first = only(service.start(OWNER, referral="R-1"), Asked)[0]
+    assert service.start(OWNER, referral="R-1") == [Refused(REFERRAL_TAKEN, "R-1")]
+    second = service.start(OWNER, referral="R-2")
+    assert only(second, Started)[0].paused == "R-1"
+    assert service.press(OWNER, first.session_id, first.step, "u") == [Refused(PAUSED)]
+    current = only(second, Asked)[0]
+    assert service.press(OWNER, current.session_id, current.step + 1, "u") == [Refused(STALE)]
+    assert sessions.active(db.read(), OWNER).answers == {}
+
+
+def test_a_bad_answer_asks_again_and_a_good_one_moves_on(
+    service: ScreeningService, db: Database
+) -> None:
+    service.start(OWNER)
+    service.shown(OWNER, sessions.active(db.read(), OWNER).id, 41)
+    results = service.answer(OWNER, "forty")
+    assert [type(r) for r in results] == [Retired, Invalid, Asked]
+    assert only(results, Asked)[0].question.variable == "age"
+    moved = service.answer(OWNER, "42")
+    (retired,) = only(moved, Retired)
+    assert (retired.message_id, retired.how, retired.value) == (41, "answered", 42)
+    assert only(moved, Asked)[0].question.variable == "b_all_cd19_positive"
+
+
+def test_finishing_logs_once_and_closes_the_screening(
+    service: ScreeningService, db: Database
+) -> None:
+    service.start(OWNER, referral="R-9")
+    (finished,) = only(service.answer(OWNER, "70"), Finished)
+    assert finished.verdict.verdict == "not_eligible" and finished.log_number == 1
+    assert "NOT ELIGIBLE" in finished.text
+    (record,) = ledger.records(db.read())
+    assert (record.channel, record.coordinator, record.referral) == ("cli", "cli", "R-9")
+    assert sessions.count(db.read()) == 0
+
+
+def test_a_screening_under_a_changed_dialog_file_is_removed(
+    service: ScreeningService, db: Database
+) -> None:
+    service.start(OWNER)
+    with db.transaction() as tx:
+        session = sessions.active(tx, OWNER)
+        session.protocol_sha256 = "0" * 64
+        sessions.save(tx, OWNER, session)
+    assert service.answer(OWNER, "42") == [Refused(PROTOCOL_CHANGED)]
+    assert sessions.count(db.read()) == 0
+
+
+def answer_until(service: ScreeningService, db: Database, variable: str, answers: dict) -> None:
+    """Answer from ``answers`` (typed forms) until ``variable`` is the current question."""
+    for _ in range(60):
+        session = sessions.active(db.read(), OWNER)
+        if session.state == variable:
+            return
+        service.answer(OWNER, answers[session.state])
+    raise AssertionError(f"{variable} never asked")
+
+
+TYPED = {
+    "age": "40",
+    "b_all_cd19_positive": "yes",
+    "ph_negative": "yes",
+    "high_risk_features": "yes",
+    "transplant_date": "4 months ago",
+    "active_infection_or_bleeding": "no",
+    "lvef_percent": "62",
+}
+
+
+def test_an_unusual_value_waits_for_a_confirmation(service: ScreeningService, db: Database) -> None:
+    """Dictionary 1.1 plausibility: LVEF below 15 is valid but asked to be confirmed."""
+    service.start(OWNER)
+    answer_until(service, db, "lvef_percent", TYPED)
+    results = service.answer(OWNER, "12")
+    assert [type(r) for r in results][-2:] == [Unusual, Asked]
+    (asked,) = only(results, Asked)
+    assert asked.question.variable == "lvef_percent"  # asked again, nothing recorded
+    assert asked.options[0].kind == "confirm" and asked.options[0].choice == "12"
+    assert "lvef_percent" not in sessions.active(db.read(), OWNER).answers
+    # a corrected value replaces it; the same unusual value typed again confirms it
+    assert only(service.answer(OWNER, "13"), Unusual)
+    moved = service.answer(OWNER, "13")
+    assert not only(moved, Unusual) and only(moved, Finished)  # 13 % fails E3a: it ends
+    (record,) = ledger.records(db.read())
+    assert record.answers["lvef_percent"] == 13
+
+
+def test_the_confirm_button_records_the_waiting_value(
+    service: ScreeningService, db: Database
+) -> None:
+    service.start(OWNER)
+    answer_until(service, db, "lvef_percent", TYPED)
+    (asked,) = only(service.answer(OWNER, "12"), Asked)
+    stale = asked.step - 1
+    assert service.press(OWNER, asked.session_id, stale, "k") == [Refused(STALE)]
+    results = service.press(OWNER, asked.session_id, asked.step, "k")
+    assert not only(results, Unusual)
+    # 12 % fails E3a (LVEF < 60): the screening ends, logged once with the confirmed value
+    (finished,) = only(results, Finished)
+    assert {r.criterion for r in finished.verdict.reasons} == {"I8e", "E3a"}
+    (record,) = ledger.records(db.read())
+    assert record.answers["lvef_percent"] == 12
