@@ -10,11 +10,12 @@ route of an ``or``. When none of them meets it, waiting cannot help.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING
 
+from .dates import clamped_shift
 from .evaluation import Context, status_with
-from .expressions import SCREENING_DATE, Node, Shift, interpret, names_read, walk
+from .expressions import SCREENING_DATE, Name, Node, Shift, interpret, names_read, walk
 
 if TYPE_CHECKING:
     from ..protocol.model import Protocol
@@ -52,11 +53,9 @@ def _change_days(tree: Node, clock: str, ctx: Context) -> list[date]:
                 continue
             value = interpret(node, ctx.env)
             if isinstance(value, date):
-                days |= {value, value + timedelta(days=1)}
+                days |= {value, clamped_shift(value, 1, "days")}
     return sorted(days)
 
 
 def _is_date_name(node: Node, ctx: Context) -> bool:
-    from .expressions import Name
-
     return isinstance(node, Name) and isinstance(ctx.env.get(node.name), date)
