@@ -173,7 +173,7 @@ def _yaml_hint(problem: str) -> str:
             "check the indentation: keys of one mapping start in the same column, list items "
             "('- ') are indented under their key, and a value with ': ' in it needs quotes"
         )
-    if "tab" in problem:
+    if "tab" in problem or "'\\t'" in problem:  # ruamel: "found character '\\t' that …"
         return "indent with spaces, never tabs"
     return "fix the indentation or quoting on that line"
 
