@@ -9,6 +9,7 @@ it is built into objects.
 from __future__ import annotations
 
 import hashlib
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,12 @@ def load(path: str | Path) -> Protocol:
 
 def _read(path: Path, shown: str) -> bytes:
     try:
-        size = path.stat().st_size
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # opening a named pipe waits for a writer
+            raise DialogFileError(
+                [Problem(shown, None, "not a regular file", "give the path of a .yaml file")]
+            )
+        size = status.st_size
         if size > MAX_FILE_BYTES:
             raise DialogFileError(
                 [
@@ -79,11 +85,16 @@ def _read(path: Path, shown: str) -> bytes:
                 ]
             )
         with path.open("rb") as stream:
-            return stream.read(MAX_FILE_BYTES + 1)
+            raw = stream.read(MAX_FILE_BYTES + 1)
     except OSError as err:
         raise DialogFileError(
             [Problem(shown, None, f"cannot read the file: {err.strerror}", "check the path")]
         ) from None
+    if len(raw) > MAX_FILE_BYTES:  # it grew after stat()
+        raise DialogFileError(
+            [Problem(shown, None, f"the file is over {MAX_FILE_BYTES:,} bytes", "split it")]
+        )
+    return raw
 
 
 def _yaml(raw: bytes, shown: str) -> Any:
