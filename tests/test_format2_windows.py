@@ -248,6 +248,22 @@ def test_a_window_written_on_the_screening_date_side_gets_its_met_from(tmp_path:
     assert reason(protocol, {"event": date(2026, 1, 31)}, date(2026, 3, 1)) is None
 
 
+def test_an_anchor_within_weeks_of_the_screening_date_is_met_from_the_exact_day(
+    tmp_path: Path,
+) -> None:
+    """ "Infusion within 4 weeks of screening": a screening on 4 May 2026 (1 June − 28 days)
+    is the first that meets it, not one on the planned date itself."""
+    protocol = one_rule(
+        tmp_path,
+        "planned_infusion_date <= screening_date + weeks(4)",
+        a_date("planned_infusion_date", future=True),
+        anchors=["planned_infusion_date"],
+    )
+    failed = reason(protocol, {"planned_infusion_date": date(2026, 6, 1)}, SCREENED_ON)
+    assert failed is not None and failed.meets_from == date(2026, 5, 4)
+    assert reason(protocol, {"planned_infusion_date": date(2026, 6, 1)}, date(2026, 5, 4)) is None
+
+
 def test_a_window_beyond_the_calendar_does_not_crash(tmp_path: Path) -> None:
     """A planned date typed far in the future, a window of years: no OverflowError."""
     protocol = build(
