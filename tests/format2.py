@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -56,26 +58,24 @@ def text(variable: str, **extra: Any) -> dict[str, Any]:
     return {"variable": variable, "type": "text", "text": f"{variable}?", **extra}
 
 
-def inclusion(cid: str, rule: str, **extra: Any) -> dict[str, Any]:
+def criterion(cid: str, kind: str, rule: str, **extra: Any) -> dict[str, Any]:
+    field = "met_when" if kind == "inclusion" else "applies_when"
     return {
         "id": cid,
-        "kind": "inclusion",
+        "kind": kind,
         "label": f"label of {cid}",
         "source": f"source of {cid}",
-        "met_when": rule,
+        field: rule,
         **extra,
     }
+
+
+def inclusion(cid: str, rule: str, **extra: Any) -> dict[str, Any]:
+    return criterion(cid, "inclusion", rule, **extra)
 
 
 def exclusion(cid: str, rule: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "kind": "exclusion",
-        "label": f"label of {cid}",
-        "source": f"source of {cid}",
-        "applies_when": rule,
-        **extra,
-    }
+    return criterion(cid, "exclusion", rule, **extra)
 
 
 def dialog(
@@ -130,3 +130,13 @@ def line_of(source: str, marker: str, occurrence: int = 0) -> int:
     lines = [n for n, line in enumerate(source.splitlines(), start=1) if marker in line]
     assert len(lines) > occurrence, f"{marker!r} not in the source"
     return lines[occurrence]
+
+
+def validate(*paths: Path) -> subprocess.CompletedProcess[str]:
+    """``screen-bot validate PATH…`` as a user runs it."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "screen-bot"), "validate", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import subprocess
-import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from format2 import dialog, dump, inclusion, number, write, yes_no
+from format2 import dialog, dump, inclusion, number, validate, write, yes_no
 
-SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
 TIMEOUT = 20  # seconds; each of these finishes well within one
 
 
@@ -225,12 +222,7 @@ def test_validate_reports_the_broken_file_and_still_the_good_one(tmp_path: Path)
     broken = write(tmp_path, with_rule("not " * 10_000 + "a"), "broken.yaml")
     deep = tmp_path / "deep.yaml"
     deep.write_text("id: x\nquestions: " + "[" * 100_000 + "\n", encoding="utf-8")
-    result = subprocess.run(
-        [str(SCREEN_BOT), "validate", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = validate(tmp_path)
     assert result.returncode == 2
     assert f"{good}: ok (synthetic" in result.stdout
     assert f"{broken}:{RULE_LINE}: " in result.stderr

@@ -3,8 +3,6 @@ the smallest dialog file that shows it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,13 +18,13 @@ from format2 import (
     line_of,
     number,
     problems,
+    validate,
     write,
     yes_no,
 )
 from screen_bot import verdict
 from screen_bot.engine import Engine
 
-SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
 SEX = choice("sex", ["female", "male"])
 CHILDBEARING = yes_no("childbearing_potential", when="sex == 'female'")
 
@@ -238,15 +236,6 @@ def test_time_unit_of_format_1_gets_a_migration_hint(tmp_path: Path) -> None:
 
 
 # -- validate on a directory -------------------------------------------------------------------
-
-
-def validate(*paths: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(SCREEN_BOT), "validate", *map(str, paths)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.xfail(
