@@ -100,13 +100,15 @@ def _read(path: Path, shown: str) -> bytes:
 def _yaml(raw: bytes, shown: str) -> Any:
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1  # where the first byte that is not UTF-8 is
         raise DialogFileError(
-            [Problem(shown, None, "the file is not UTF-8 text", "save it as UTF-8")]
+            [Problem(shown, line, "the file is not UTF-8 text", "save it as UTF-8")]
         ) from None
     if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
         raise DialogFileError(
-            [Problem(shown, None, "the file contains NUL bytes", "save it as plain UTF-8 text")]
+            [Problem(shown, line, "the file contains NUL bytes", "save it as plain UTF-8 text")]
         )
     try:
         _check_shape(text, shown)
