@@ -182,20 +182,21 @@ def test_500_criteria_reading_conditional_questions_finish(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
-    ("name", "content", "message"),
+    ("name", "content", "message", "line"),
     [
-        ("nul", b"id: x\x00\ntitle: y\n", "NUL"),
-        ("latin-1", "id: café\ntitle: crème\n".encode("latin-1"), "UTF-8"),
-        ("binary", bytes(range(256)) * 4, ""),
+        ("nul", b"id: x\ntitle: y\x00\n", "NUL", 2),
+        ("latin-1", "id: x\ntitle: y\nsource: café\n".encode("latin-1"), "UTF-8", 3),
+        ("binary", bytes(range(256)) * 4, "UTF-8", 2),  # 0x80 comes after the \n (0x0a)
     ],
 )
-def test_bytes_that_are_no_text_are_refused(
-    tmp_path: Path, name: str, content: bytes, message: str
+def test_bytes_that_are_no_text_are_refused_at_their_line(
+    tmp_path: Path, name: str, content: bytes, message: str, line: int
 ) -> None:
     path = tmp_path / f"{name}.yaml"
     path.write_bytes(content)
-    (problem,) = refused(path, located=False)
+    (problem,) = refused(path)
     assert message in problem["message"]
+    assert problem["line"] == line
 
 
 def test_utf16_with_a_bom_is_read_or_refused_cleanly(tmp_path: Path) -> None:
