@@ -4,7 +4,8 @@ The checker gives every name a :class:`Kind`, parses every expression, reports e
 problem at its line with a fix, and builds the :class:`Protocol` with its expressions
 bound and compiled. Checks that depend on a part that already failed are skipped, so one
 mistake does not cascade into false reports. Every search over answer combinations is
-bounded: past :data:`MAX_COMBINATIONS` it falls back to a linear over-approximation.
+bounded: past :data:`MAX_COMBINATIONS` (or once one file's searches together have tried
+:data:`MAX_TOTAL_COMBINATIONS`) it falls back to a linear over-approximation.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from .model import Estimate, Protocol
 from .schema import NUMERIC, DialogFile, Question
 
 MAX_COMBINATIONS = 20_000
+# Per file: 500 criteria each reading questions asked conditionally could otherwise make
+# thousands of searches of MAX_COMBINATIONS each (minutes). Real files use a few thousand.
+MAX_TOTAL_COMBINATIONS = 100_000
 EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for searching answer combinations
 
 
@@ -56,6 +60,7 @@ class Checker:
         self.kinds = self._kinds()
         self.trees: dict[str, Node] = {}  # key -> bound tree, for one compile at the end
         self.texts: dict[str, str] = {}
+        self.budget = MAX_TOTAL_COMBINATIONS  # answer combinations left to search
 
     def problem(self, loc: tuple[Any, ...], message: str, fix: str = "") -> None:
         self.problems.append(Problem(self.file, line_of(self.data, loc), message, fix))
@@ -481,7 +486,7 @@ class Checker:
         names = sorted((_names(rule) | _names(condition)) - {variable, SCREENING_DATE})
         names = [n for n in names if n in self.questions]  # derived/tables follow from these
         domains = [self._domain(n, [rule, condition], unknown=False) for n in names]
-        if _size(domains) > MAX_COMBINATIONS:
+        if not self._afford(domains):
             return None  # cannot be checked exhaustively; the engine still lists an open item
         for values in itertools.product(*domains):
             env: dict[str, Any] = dict(zip(names, values, strict=True))
@@ -501,7 +506,7 @@ class Checker:
         """Whether some answers (known or unknown) make the expression true."""
         names = sorted(_names(node) - {SCREENING_DATE})
         domains = [self._domain(n, [node], unknown=True) for n in names]
-        if _size(domains) > MAX_COMBINATIONS:
+        if not self._afford(domains):
             return True in _possible(node)  # linear, never wrongly says "never"
         for values in itertools.product(*domains):
             env = dict(zip(names, values, strict=True))
@@ -509,6 +514,14 @@ class Checker:
             if interpret(node, env) is True:
                 return True
         return False
+
+    def _afford(self, domains: list[list[Any]]) -> bool:
+        """Whether an exhaustive search of ``domains`` fits the limits; if so, pay for it."""
+        size = _size(domains)
+        if size > MAX_COMBINATIONS or size > self.budget:
+            return False
+        self.budget -= size
+        return True
 
     def _domain(self, name: str, nodes: list[Node], unknown: bool) -> list[Any]:
         kind = self.kinds[name]

@@ -9,6 +9,7 @@ it is built into objects.
 from __future__ import annotations
 
 import hashlib
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,12 @@ def load(path: str | Path) -> Protocol:
 
 def _read(path: Path, shown: str) -> bytes:
     try:
-        size = path.stat().st_size
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # opening a named pipe waits for a writer
+            raise DialogFileError(
+                [Problem(shown, None, "not a regular file", "give the path of a .yaml file")]
+            )
+        size = status.st_size
         if size > MAX_FILE_BYTES:
             raise DialogFileError(
                 [
@@ -80,23 +86,30 @@ def _read(path: Path, shown: str) -> bytes:
                 ]
             )
         with path.open("rb") as stream:
-            return stream.read(MAX_FILE_BYTES + 1)
+            raw = stream.read(MAX_FILE_BYTES + 1)
     except OSError as err:
         raise DialogFileError(
             [Problem(shown, None, f"cannot read the file: {err.strerror}", "check the path")]
         ) from None
+    if len(raw) > MAX_FILE_BYTES:  # it grew after stat()
+        raise DialogFileError(
+            [Problem(shown, None, f"the file is over {MAX_FILE_BYTES:,} bytes", "split it")]
+        )
+    return raw
 
 
 def _yaml(raw: bytes, shown: str) -> Any:
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1  # where the first byte that is not UTF-8 is
         raise DialogFileError(
-            [Problem(shown, None, "the file is not UTF-8 text", "save it as UTF-8")]
+            [Problem(shown, line, "the file is not UTF-8 text", "save it as UTF-8")]
         ) from None
     if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
         raise DialogFileError(
-            [Problem(shown, None, "the file contains NUL bytes", "save it as plain UTF-8 text")]
+            [Problem(shown, line, "the file contains NUL bytes", "save it as plain UTF-8 text")]
         )
     try:
         _check_shape(text, shown)
@@ -174,7 +187,7 @@ def _yaml_hint(problem: str) -> str:
             "check the indentation: keys of one mapping start in the same column, list items "
             "('- ') are indented under their key, and a value with ': ' in it needs quotes"
         )
-    if "tab" in problem:
+    if "tab" in problem or "'\\t'" in problem:  # ruamel: "found character '\\t' that …"
         return "indent with spaces, never tabs"
     return "fix the indentation or quoting on that line"
 

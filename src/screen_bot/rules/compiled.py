@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import timedelta
 from typing import Any
 
-from .dates import NEVER, shift
+from .dates import NEVER, clamped_shift
 from .expressions import (
     And,
     AnyOf,
@@ -36,7 +35,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def compile_all(trees: Mapping[str, Node], label: str = "rules") -> dict[str, Function]:
     """One function per tree, keyed as ``trees`` is; compiled together."""
-    namespace: dict[str, Any] = {"_shift": shift, "_timedelta": timedelta, "_NEVER": NEVER}
+    namespace: dict[str, Any] = {"_shift": clamped_shift, "_NEVER": NEVER}
     sources = []
     names = {}
     for index, (key, tree) in enumerate(trees.items()):
@@ -140,9 +139,5 @@ class _Writer:
 
     def shift(self, node: Shift) -> str:
         base = self.value(node.base)
-        if node.unit in ("days", "weeks"):
-            days = node.amount * (7 if node.unit == "weeks" else 1)
-            moved = f"{base} + _timedelta(days={days})"
-        else:
-            moved = f"_shift({base}, {node.amount}, {node.unit!r})"
+        moved = f"_shift({base}, {node.amount}, {node.unit!r})"  # never past the calendar's end
         return self.temp(f"{base} if ({base} is None or {base} == _NEVER) else {moved}")

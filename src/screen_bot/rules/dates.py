@@ -89,6 +89,15 @@ def shift(day: date, amount: int, unit: DateUnit) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def clamped_shift(day: date, amount: int, unit: DateUnit) -> date:
+    """:func:`shift` for evaluating rules: a window that would leave the calendar (years
+    1–9999) stops at its first or last day, so an absurd date answer cannot crash a verdict."""
+    try:
+        return shift(day, amount, unit)
+    except OverflowError:
+        return date.max if amount > 0 else date.min
+
+
 def parse_date(
     text: str, screening_date: date, *, allow_none: bool = False, future: bool = False
 ) -> date | str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .dates import NEVER, shift
+from .dates import NEVER, clamped_shift
 
 Env = Mapping[str, Any]
 Compiled = Callable[[Env], Any]
@@ -336,10 +336,12 @@ class _Converter:
         if isinstance(value, bool | str):
             return Const(value)
         if isinstance(value, int | float):
+            fix = "write a threshold of at most 15 digits, e.g. 1000 or 0.5"
             if isinstance(value, float) and value != value or abs(value) == float("inf"):
-                raise ExpressionError(f"{ast.unparse(node)!r} is not a finite number")
+                # ast reads 1e999 as infinity, which it would show as 1e309: say it plainly
+                raise ExpressionError("a number in the expression is too large to be finite", fix)
             if isinstance(value, int) and abs(value) > 10**15:
-                raise ExpressionError(f"{_short(ast.unparse(node))!r} is too large a number")
+                raise ExpressionError(f"{_short(ast.unparse(node))!r} is too large a number", fix)
             return Const(value)
         raise ExpressionError(f"{_short(ast.unparse(node))!r} is not allowed in a rule", ALLOWED)
 
@@ -495,7 +497,7 @@ def interpret(node: Node, env: Env) -> Any:
         base = interpret(node.base, env)
         if base is None or is_never(base):
             return base
-        return shift(base, node.amount, node.unit)  # type: ignore[arg-type]
+        return clamped_shift(base, node.amount, node.unit)  # type: ignore[arg-type]
     if isinstance(node, Ordinal):
         value = env.get(node.name)
         return None if value is None else dict(node.positions)[value]

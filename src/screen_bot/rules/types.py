@@ -97,7 +97,7 @@ class _Checker:
         elif isinstance(node, Member | AnyOf):
             self._collection(node)
         elif isinstance(node, Known):
-            pass
+            self._value(Name(node.name))  # refuses a text answer: not even known() reads one
         elif isinstance(node, Name):
             kind = self.kinds.get(node.name)
             if kind is not None and kind.base != "yes_no":

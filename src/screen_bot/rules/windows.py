@@ -10,11 +10,12 @@ route of an ``or``. When none of them meets it, waiting cannot help.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING
 
+from .dates import clamped_shift
 from .evaluation import Context, status_with
-from .expressions import SCREENING_DATE, Node, Shift, interpret, names_read, walk
+from .expressions import SCREENING_DATE, Compare, Name, Node, Shift, interpret, names_read, walk
 
 if TYPE_CHECKING:
     from ..protocol.model import Protocol
@@ -54,11 +55,35 @@ def _change_days(tree: Node, clock: str, ctx: Context) -> list[date]:
                 continue
             value = interpret(node, ctx.env)
             if isinstance(value, date):
-                days |= {value, value + timedelta(days=1)}
+                days |= {value, clamped_shift(value, 1, "days")}
+        elif isinstance(node, Compare):
+            days |= _shifted_clock_days(node, clock, ctx)
     return sorted(days)
 
 
-def _is_date_name(node: Node, ctx: Context) -> bool:
-    from .expressions import Name
+def _shifted_clock_days(node: Compare, clock: str, ctx: Context) -> set[date]:
+    """``clock - months(1) >= event``: the days around ``event + months(1)``.
 
+    Moving by months may clamp a day by up to three days (31 → 28), so the day on which the
+    shifted clock reaches the other side lies within a few days of the inverse shift.
+    """
+    days: set[date] = set()
+    for side, other in ((node.left, node.right), (node.right, node.left)):
+        shifts = []
+        while isinstance(side, Shift):
+            shifts.append(side)
+            side = side.base
+        if not shifts or side != Name(clock) or clock in names_read(other):
+            continue
+        target = interpret(other, ctx.env)
+        if not isinstance(target, date):
+            continue
+        for outer in shifts:  # clock + a + b = target  ⇔  clock = target - b - a
+            target = clamped_shift(target, -outer.amount, outer.unit)  # type: ignore[arg-type]
+        margin = 4 * len(shifts)
+        days |= {clamped_shift(target, k, "days") for k in range(-margin, margin + 1)}
+    return days
+
+
+def _is_date_name(node: Node, ctx: Context) -> bool:
     return isinstance(node, Name) and isinstance(ctx.env.get(node.name), date)

@@ -1,0 +1,231 @@
+"""Hostile dialog files (issue #10, defect 4): each is refused with a clean DialogFileError
+naming the file, the line where there is one, and a fix, and loading finishes.
+
+Every load runs in a child process with a generous timeout, so a regression that hangs
+fails this test instead of hanging the suite; no test asserts a wall-clock figure.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from format2 import dialog, dump, inclusion, number, validate, write, yes_no
+
+TIMEOUT = 20  # seconds; each of these finishes well within one
+
+
+def _load_into(path: str, sender: Connection) -> None:
+    from screen_bot.protocol import DialogFileError, load
+
+    try:
+        protocol = load(path)
+    except DialogFileError as err:
+        found = [
+            {"file": p.file, "line": p.line, "message": p.message, "fix": p.fix}
+            for p in err.problems
+        ]
+        sender.send({"problems": found})
+    except BaseException as err:  # reported, not raised: the parent asserts there is none
+        sender.send({"crash": f"{type(err).__name__}: {err}"[:2000]})
+    else:
+        sender.send({"loaded": protocol.id})
+
+
+def load_apart(path: Path) -> dict[str, Any]:
+    """Load ``path`` in a forked child: its problems, or the id of the loaded protocol."""
+    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(target=_load_into, args=(str(path), sender))
+    child.start()
+    try:
+        assert receiver.poll(TIMEOUT), f"loading {path.name} did not finish in {TIMEOUT} s"
+        outcome: dict[str, Any] = receiver.recv()
+    finally:
+        child.kill()
+        child.join()
+    assert "crash" not in outcome, outcome["crash"]
+    return outcome
+
+
+def refused(path: Path, *, located: bool = True) -> list[dict[str, Any]]:
+    """The problems of a refused file; each names the file and has a fix (and a line)."""
+    outcome = load_apart(path)
+    assert "problems" in outcome, outcome
+    problems = outcome["problems"]
+    assert problems
+    for problem in problems:
+        assert problem["file"] == str(path)
+        assert problem["fix"].strip(), problem
+        if located:
+            assert isinstance(problem["line"], int) and problem["line"] >= 1, problem
+    return problems
+
+
+def with_rule(rule: str) -> dict[str, Any]:
+    return dialog(
+        [number("x"), yes_no("a")],
+        [inclusion("I1", rule), inclusion("I2", "a and x > 0")],
+    )
+
+
+RULE_LINE = dump(with_rule("RULE")).splitlines().index("    met_when: RULE") + 1
+
+
+@pytest.mark.parametrize(
+    ("name", "rule", "message"),
+    [
+        ("not-10000", "not " * 10_000 + "a", "characters long"),
+        ("minus-5000", "x > " + "-" * 5000 + "1", "characters long"),
+        ("and-nested-200", "(a and " * 200 + "a" + ")" * 200, "nested"),
+        ("not-nested-300", "not (" * 300 + "a" + ")" * 300, "nested"),
+        ("minus-300", "x > " + "-" * 300 + "1", "nested"),
+        ("parentheses-1000", "(" * 1000 + "a" + ")" * 1000, ""),
+        ("digits-400", "x > " + "9" * 400, "too large"),
+        ("digits-1990", "x > " + "9" * 1990, "too large"),
+        ("float-1e999", "x > 1e999", "finite"),
+        ("float-minus-1e999", "x < -1e999", "finite"),
+        ("parts-351", "a or " * 350 + "a", "parts"),
+    ],
+)
+def test_a_hostile_rule_is_refused_at_its_line(
+    tmp_path: Path, name: str, rule: str, message: str
+) -> None:
+    path = write(tmp_path, with_rule(rule), f"{name}.yaml")
+    problems = refused(path)
+    assert [p["line"] for p in problems] == [RULE_LINE]
+    assert message in problems[0]["message"]
+
+
+def test_200_parentheses_around_one_name_are_harmless(tmp_path: Path) -> None:
+    path = write(tmp_path, with_rule("(" * 200 + "a" + ")" * 200))
+    assert load_apart(path) == {"loaded": "synthetic"}
+
+
+def test_deeply_nested_yaml_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "brackets.yaml"
+    path.write_text("id: x\nquestions: " + "[" * 100_000 + "\n", encoding="utf-8")
+    (problem,) = refused(path)
+    assert "nested" in problem["message"]
+    assert problem["line"] == 2
+
+
+def test_deeply_nested_yaml_blocks_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "blocks.yaml"
+    path.write_text("a:\n" + "".join(" " * i + "- \n" for i in range(1, 400)), encoding="utf-8")
+    (problem,) = refused(path)
+    assert "nested" in problem["message"]
+
+
+def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
+    """The "billion laughs": nine levels of nine aliases each."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, 10):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]")
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (problem,) = refused(path)
+    assert "aliases" in problem["message"]
+    assert problem["line"] == 2
+
+
+def test_a_huge_file_is_refused_by_its_size_without_being_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from screen_bot.protocol import DialogFileError, load
+
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as stream:
+        stream.write(b"id: x\n# " + b"x" * 1_000_000 + b"\n")
+        stream.truncate(50 * 1024 * 1024)  # 50 MB
+    read = []
+    real_open = Path.open
+
+    def counting_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        stream = real_open(self, *args, **kwargs)
+        if self == path:
+            real_read = stream.read
+            stream.read = lambda size=-1: read.append(size) or real_read(size)  # type: ignore[method-assign]
+        return stream
+
+    monkeypatch.setattr(Path, "open", counting_open)
+    with pytest.raises(DialogFileError) as info:
+        load(path)
+    (problem,) = info.value.problems
+    assert "52,428,800 bytes" in problem.message
+    assert problem.fix
+    assert all(0 <= size <= 1_000_001 for size in read), read  # at most the limit, never all
+
+
+def test_a_condition_reading_18_yes_no_questions_finishes(tmp_path: Path) -> None:
+    """3^18 combinations of answers (yes, no, unknown) are far too many to try: the checker
+    stops at 20,000 and falls back to a linear check, which never wrongly says "never"."""
+    names = [f"q{i}" for i in range(18)]
+    questions = [yes_no(n) for n in names]
+    questions.append(yes_no("z", when=" and ".join(f"({n} or not {n})" for n in names)))
+    path = write(tmp_path, dialog(questions, [inclusion("I1", " and ".join([*names, "z"]))]))
+    assert load_apart(path) == {"loaded": "synthetic"}
+
+
+def test_500_criteria_reading_conditional_questions_finish(tmp_path: Path) -> None:
+    """Each criterion alone is a search of 2^14 combinations; together they are bounded too."""
+    base = [f"q{i}" for i in range(13)]
+    questions = [yes_no(n) for n in base] + [yes_no(f"z{j}", when="q0") for j in range(20)]
+    guard = " and ".join(base)
+    criteria = [inclusion(f"I{j}", f"{guard} and (z{j % 20} or not z{j % 20})") for j in range(500)]
+    path = write(tmp_path, dialog(questions, criteria))
+    assert load_apart(path) == {"loaded": "synthetic"}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message", "line"),
+    [
+        ("nul", b"id: x\ntitle: y\x00\n", "NUL", 2),
+        ("latin-1", "id: x\ntitle: y\nsource: café\n".encode("latin-1"), "UTF-8", 3),
+        ("binary", bytes(range(256)) * 4, "UTF-8", 2),  # 0x80 comes after the \n (0x0a)
+    ],
+)
+def test_bytes_that_are_no_text_are_refused_at_their_line(
+    tmp_path: Path, name: str, content: bytes, message: str, line: int
+) -> None:
+    path = tmp_path / f"{name}.yaml"
+    path.write_bytes(content)
+    (problem,) = refused(path)
+    assert message in problem["message"]
+    assert problem["line"] == line
+
+
+def test_utf16_with_a_bom_is_read_or_refused_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "utf16.yaml"
+    path.write_bytes(dump(with_rule("a")).encode("utf-16"))
+    outcome = load_apart(path)
+    if "problems" in outcome:
+        (problem,) = outcome["problems"]
+        assert "UTF-8" in problem["message"] and problem["fix"]
+    else:
+        assert outcome == {"loaded": "synthetic"}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "pipe.yaml"
+    os.mkfifo(path)
+    (problem,) = refused(path, located=False)
+    assert "not a regular file" in problem["message"]
+
+
+def test_validate_reports_the_broken_file_and_still_the_good_one(tmp_path: Path) -> None:
+    good = write(tmp_path, with_rule("a"), "good.yaml")
+    broken = write(tmp_path, with_rule("not " * 10_000 + "a"), "broken.yaml")
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("id: x\nquestions: " + "[" * 100_000 + "\n", encoding="utf-8")
+    result = validate(tmp_path)
+    assert result.returncode == 2
+    assert f"{good}: ok (synthetic" in result.stdout
+    assert f"{broken}:{RULE_LINE}: " in result.stderr
+    assert f"{deep}:2: " in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
