@@ -104,26 +104,10 @@ def test_learn_shows_the_table_rows(tabled: Protocol) -> None:
     assert line.index("0.6 mg/dL") < line.index("1.5 mg/dL") < line.index("1.4 mg/dL")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="training/walkthrough.windows() reads any comparison of two names as a time "
-    "window: 'serum_creatinine_mg_dl <= creatinine_limit_mg_dl' is shown as "
-    "'Time window: creatinine_limit_mg_dl <= serum_creatinine_mg_dl' (training/ is not "
-    "among the modules this branch may change)",
-)
 def test_learn_shows_no_time_window_for_a_table_comparison(tabled: Protocol) -> None:
     assert "Time window" not in walkthrough_text(tabled)
 
 
-LEARN_CRASH = (
-    "training/thresholds._passes tries every other name a rule reads with True/False or "
-    "found[name]: a date, screening_date or a table there raises (KeyError 'screening_date', "
-    "KeyError '<table>', AttributeError on the ctl019 draft); training/ is not among the "
-    "modules this branch may change"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=LEARN_CRASH)
 @pytest.mark.parametrize(
     ("rule", "extra"),
     [
@@ -142,6 +126,7 @@ def test_learn_shows_a_rule_mixing_a_threshold_with_a_window_or_a_table(
     reads_all = inclusion("I9", "age >= 0 and sex == 'male' and screening_date >= d")
     protocol = build(tmp_path, dialog(questions, [inclusion("I1", rule), reads_all], **extra))
     assert rule in walkthrough_text(protocol, "I1")
+    assert walkthrough_text(protocol)  # the whole walk-through, thresholds included
 
 
 def test_a_table_row_with_an_unknown_name_is_reported_at_its_line(tmp_path: Path) -> None:
@@ -314,3 +299,15 @@ def test_notes_do_not_change_the_verdict(tmp_path: Path) -> None:
     for consent in (True, False, None):
         answers = {"consent": consent}
         assert screen(plain, answers).verdict == screen(noted, answers).verdict
+
+
+def test_learn_walks_through_the_second_protocol() -> None:
+    """ctl019 mixes thresholds with windows, tables and estimates in one rule."""
+    from conftest import REPO
+    from screen_bot.protocol import load
+
+    draft = load(REPO / "dialogs" / "ctl019-rr-ball.yaml.draft")
+    text = walkthrough_text(draft)
+    assert "Time window: planned_infusion_date at least 6 months after" not in text
+    assert "Time window: transplant_date at least 6 months before planned_infusion_date" in text
+    assert "Table: creatinine_limit_mg_dl" in text

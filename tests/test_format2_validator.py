@@ -238,12 +238,6 @@ def test_time_unit_of_format_1_gets_a_migration_hint(tmp_path: Path) -> None:
 # -- validate on a directory -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.validate loads each file on its own and never compares protocol ids; the "
-    "catalog does (so `protocols` says 'skipped'), but `validate DIR` exits 0 (cli.py is not "
-    "among the modules this branch may change)",
-)
 def test_validate_refuses_two_files_with_one_protocol_id(tmp_path: Path) -> None:
     data = dialog([yes_no("consent")], [inclusion("I1", "consent")], id="same")
     first, second = write(tmp_path, data, "a.yaml"), write(tmp_path, data, "b.yaml")

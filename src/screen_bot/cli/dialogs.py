@@ -40,6 +40,7 @@ def validate(
     if not files:
         raise ScreenBotError("no dialog files (*.yaml) found")
     bad = 0
+    first_with_id: dict[str, Path] = {}
     for file in files:
         try:
             protocol = load(file)
@@ -47,6 +48,15 @@ def validate(
             bad += 1
             typer.echo(str(err), err=True)
             continue
+        if protocol.id in first_with_id:
+            bad += 1
+            typer.echo(
+                f"{file}: protocol id '{protocol.id}' is also used by {first_with_id[protocol.id]}"
+                "\n    fix: give each dialog file its own id",
+                err=True,
+            )
+            continue
+        first_with_id[protocol.id] = file
         typer.echo(
             f"{file}: ok ({protocol.id} version {protocol.version}, "
             f"{len(protocol.order)} questions, {len(protocol.criteria)} criteria)"

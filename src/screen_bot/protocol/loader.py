@@ -115,9 +115,9 @@ def _yaml(raw: bytes, shown: str) -> Any:
         _check_shape(text, shown)
         data = YAML(typ="rt").load(text)
     except MarkedYAMLError as err:
-        line = err.problem_mark.line + 1 if err.problem_mark else None
+        at = err.problem_mark.line + 1 if err.problem_mark else None
         raise DialogFileError(
-            [Problem(shown, line, f"YAML syntax: {err.problem}", _yaml_hint(str(err.problem)))]
+            [Problem(shown, at, f"YAML syntax: {err.problem}", _yaml_hint(str(err.problem)))]
         ) from None
     except (YAMLError, RecursionError, MemoryError) as err:
         raise DialogFileError(

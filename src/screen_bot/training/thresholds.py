@@ -15,11 +15,16 @@ import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from ..protocol import Protocol
+from ..rules.dates import NEVER
+from ..rules.expressions import SCREENING_DATE
 
 NUMERIC = ("int", "number")
+EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for trying date answers
+MAX_COMBINATIONS = 20_000
 ALL = ""  # the case key when the passing values do not depend on a choice
 
 
@@ -220,19 +225,40 @@ def _passes(
     wanted = protocol.criteria[criterion].kind == "inclusion"
     others = sorted(expr.names - {scale.name} - set(context))
     env = {scale.name: scale.representative(piece), **context}
-    for values in itertools.product(*(_domain(protocol, found, n) for n in others)):
+    domains = [list(_domain(protocol, found, n)) for n in others]
+    if math.prod(len(d) for d in domains) > MAX_COMBINATIONS:
+        return True  # too many to try: say nothing narrower than the rule itself
+    for values in itertools.product(*domains):
         if expr.evaluate({**env, **dict(zip(others, values, strict=True))}) is wanted:
             return True
     return False
 
 
 def _domain(protocol: Protocol, found: dict[str, Scale], name: str) -> Iterator[Any]:
+    """Values another name may take while one measure is tried (a few of each kind)."""
     if name in found:
         scale = found[name]
         yield from (scale.representative(p) for p in scale.pieces())
         return
-    question = protocol.questions[name]
-    yield from (question.choices or []) if question.type == "choice" else (True, False)
+    if name in protocol.tables:
+        yield from sorted({value for _, value in protocol.tables[name]})
+        return
+    kind = protocol.kinds[name]
+    if kind.base == "date":
+        if name == SCREENING_DATE:
+            yield EXAMPLE_DAY
+            return
+        yield from (EXAMPLE_DAY - timedelta(days=d) for d in (0, 30, 400, 4000))
+        if kind.never:
+            yield NEVER
+    elif kind.base == "set":
+        yield from ((), tuple(kind.choices))
+    elif kind.base == "choice":
+        yield from kind.choices
+    elif kind.base == "yes_no":
+        yield from (True, False)
+    else:
+        yield None
 
 
 def _describe(scale: Scale, pieces: list[Piece], row: list[bool]) -> str:

@@ -86,7 +86,7 @@ def walkthrough(protocol: Protocol, criterion: str | None = None) -> list[Step]:
                 ),
                 decides=decides,
                 implied_by=_implied(protocol, cid, decides),
-                windows=tuple(windows(expr.node)),
+                windows=tuple(windows(expr.node, protocol)),
                 tables=tuple(
                     _table_text(protocol, name) for name in protocol.tables if name in expr.names
                 ),
@@ -123,9 +123,10 @@ WINDOW_WORDS = {
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
-def windows(tree: Node) -> list[str]:
+def windows(tree: Node, protocol: Protocol) -> list[str]:
     """``clock op event + window`` comparisons in words: "transplant_date at least 2 months
-    before the screening date"."""
+    before the screening date" (clock: the screening date or an anchor)."""
+    clocks = {SCREENING_DATE, *protocol.spec.anchors}
     found = []
     for node in walk(tree):
         if not isinstance(node, Compare):
@@ -133,7 +134,9 @@ def windows(tree: Node) -> list[str]:
         clock, other, op = node.left, node.right, node.op
         if isinstance(other, Name) and not isinstance(clock, Name):
             clock, other, op = other, clock, FLIP[op]
-        if not (isinstance(clock, Name) and isinstance(other, Shift | Name)):
+        if not (isinstance(clock, Name) and clock.name in clocks):
+            continue
+        if not isinstance(other, Shift | Name):
             continue
         event = other.base if isinstance(other, Shift) else other
         if not isinstance(event, Name) or op not in WINDOW_WORDS:
