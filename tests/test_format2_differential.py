@@ -20,7 +20,7 @@ from screen_bot.rules.expressions import interpret
 DIALOGS = Path(__file__).resolve().parents[1] / "dialogs"
 PROTOCOLS = {
     "blina-dli": load(DIALOGS / "blina-dli.yaml"),
-    "ctl019": load(DIALOGS / "ctl019-rr-ball.yaml.draft"),
+    "ctl019": load(DIALOGS / "ctl019-rr-ball.yaml"),
 }
 SCREENED = st.dates(date(2025, 1, 1), date(2028, 12, 31))
 

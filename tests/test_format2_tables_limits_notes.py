@@ -306,7 +306,7 @@ def test_learn_walks_through_the_second_protocol() -> None:
     from conftest import REPO
     from screen_bot.protocol import load
 
-    draft = load(REPO / "dialogs" / "ctl019-rr-ball.yaml.draft")
+    draft = load(REPO / "dialogs" / "ctl019-rr-ball.yaml")
     text = walkthrough_text(draft)
     assert "Time window: planned_infusion_date at least 6 months after" not in text
     assert "Time window: transplant_date at least 6 months before planned_infusion_date" in text
