@@ -183,12 +183,12 @@ def pair(
 def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
     one = screening_texts(protocol())
     if quick:
-        coordinators, sequential = COORDINATORS[:2], ["/screen R-1", *one[:3]]
-        concurrent = {u: [f"/screen R-{u}", *one[:2]] for u in coordinators}
+        coordinators, sequential = COORDINATORS[:2], ["/screen blina-dli R-1", *one[:3]]
+        concurrent = {u: [f"/screen blina-dli R-{u}", *one[:2]] for u in coordinators}
     else:
         coordinators = COORDINATORS
-        sequential = [t for k in range(3) for t in (f"/screen R-{k}", *one)]
-        concurrent = {u: [f"/screen R-{u}", *one] for u in coordinators}
+        sequential = [t for k in range(3) for t in (f"/screen blina-dli R-{k}", *one)]
+        concurrent = {u: [f"/screen blina-dli R-{u}", *one] for u in coordinators}
     limited = pair(work, True, sequential, concurrent)
     unlimited = pair(work, False, sequential, concurrent)
     n = len(coordinators)

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from conftest import DIALOGS
 from fakebot import FakeBotApi
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.settings import default_dialogs_dir
 
 SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
-QUESTIONS = Catalog(default_dialogs_dir()).get().spec.questions
+QUESTIONS = Catalog(DIALOGS).get().spec.questions
 
 
 class BotProcess:
@@ -33,6 +33,7 @@ class BotProcess:
             TELEGRAM_API_FILE_URL=self.fake.file_url,
             SCREEN_BOT_ALLOWED_USERS=self.allowed,
             SCREEN_BOT_DATA_DIR=str(self.data_dir),
+            SCREEN_BOT_DIALOGS_DIR=str(DIALOGS),
         )
         return env
 

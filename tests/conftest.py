@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,24 @@ from screen_bot.protocol.catalog import Catalog
 from screen_bot.storage import Database
 
 REPO = Path(__file__).resolve().parents[1]
-DIALOGS = REPO / "dialogs"
-DIALOG = DIALOGS / "blina-dli.yaml"
+SHIPPED = REPO / "dialogs"  # the repository's protocols: any number of them
+DIALOG = SHIPPED / "blina-dli.yaml"
+
+
+def _one_protocol_directory() -> Path:
+    """A dialogs directory holding a copy of blina-dli only (removed at exit).
+
+    Most tests screen "the one protocol" without naming it; they run against this
+    directory, so adding protocol files to dialogs/ changes none of them. The tests of
+    several protocols side by side make their own directories.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="screen-bot-dialogs-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    shutil.copy2(DIALOG, directory / DIALOG.name)
+    return directory
+
+
+DIALOGS = _one_protocol_directory()
 
 
 @pytest.fixture(autouse=True)

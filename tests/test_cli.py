@@ -14,10 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli_runner import Ran, invoke, process
-from conftest import DIALOG, REPO
+from conftest import DIALOG, DIALOGS, REPO
 from patients import ELIGIBLE
 
-DIALOGS = REPO / "dialogs"
 TOP_KEYS = [
     "row",
     "referral",
