@@ -9,6 +9,10 @@ the last purged record) into the head, so the chain stays verifiable from there.
 Triggers refuse UPDATE, and DELETE above the checkpoint, as a guard against accidents;
 the hash chain is what detects a deliberate change.
 
+Records of one screening share its ``screening_id``: one record per protocol screened
+(a screening against ``all`` writes one per protocol). The column came after the first
+records: a record without it (NULL) is hashed exactly as before, so old chains verify.
+
 No patient identifiers: a referral label, the coordinator (Telegram user id or ``cli``),
 the protocol, the verdict with its reasons and open items, and the answers by variable.
 Statistics, exports and charts of the records live in :mod:`screen_bot.reports`.
@@ -46,10 +50,12 @@ FIELDS = (
     "open_items",
     "answers",
 )
-SELECT = f"SELECT {', '.join(FIELDS)}, prev_hash, hash FROM screening_log"
+# Hashed only when set, so records written before the column existed hash as they did.
+LINK = "screening_id"
+SELECT = f"SELECT {', '.join(FIELDS)}, {LINK}, prev_hash, hash FROM screening_log"
 INSERT = (
-    f"INSERT INTO screening_log ({', '.join(FIELDS)}, prev_hash, hash)"
-    f" VALUES ({', '.join('?' for _ in FIELDS)}, ?, ?)"
+    f"INSERT INTO screening_log ({', '.join(FIELDS)}, {LINK}, prev_hash, hash)"
+    f" VALUES ({', '.join('?' for _ in FIELDS)}, ?, ?, ?)"
 )
 MISSING_HEAD = "the screening log head is missing; run 'screen-bot log verify'"
 
@@ -71,9 +77,14 @@ def create(tx: Tx) -> None:
     open_items TEXT NOT NULL,         -- JSON list of OpenItem
     answers TEXT NOT NULL,            -- JSON object, variable -> value
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    screening_id TEXT                 -- links the records of one screening (NULL: older)
 )"""
     )
+    columns = {row[1] for row in tx.all("PRAGMA table_info(screening_log)")}
+    if LINK not in columns:  # a log written before screening ids: add the column (NULLs)
+        tx.execute(f"ALTER TABLE screening_log ADD COLUMN {LINK} TEXT")
+    tx.execute(f"CREATE INDEX IF NOT EXISTS screening_log_{LINK} ON screening_log ({LINK})")
     tx.execute(
         """CREATE TABLE IF NOT EXISTS screening_log_head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -129,6 +140,7 @@ class LogRecord(BaseModel):
     reasons: list[LoggedReason]
     open_items: list[OpenItem]
     answers: dict[str, Any]
+    screening_id: str | None = None
     prev_hash: str
     hash: str
 
@@ -138,8 +150,12 @@ def _json(value: Any) -> str:
 
 
 def _hash(fields: dict[str, Any], prev_hash: str) -> str:
-    """SHA-256 of the record's stored fields and the previous record's hash."""
-    return hashlib.sha256(_json({**fields, "prev_hash": prev_hash}).encode()).hexdigest()
+    """SHA-256 of the record's stored fields and the previous record's hash.
+
+    ``screening_id`` counts only when set: a record from before it hashes as it did.
+    """
+    hashed = {k: v for k, v in fields.items() if k in FIELDS or (k == LINK and v is not None)}
+    return hashlib.sha256(_json({**hashed, "prev_hash": prev_hash}).encode()).hexdigest()
 
 
 def utc_text(at: datetime | None) -> str:
@@ -161,6 +177,7 @@ def entry(
     coordinator: str,
     answers: dict[str, Any],
     at: datetime | None = None,
+    screening_id: str | None = None,
 ) -> dict[str, Any]:
     """The stored columns of a new record, all but its number (checked before any write)."""
     if channel not in CHANNELS:
@@ -183,11 +200,12 @@ def entry(
         "reasons": _json([r.model_dump(mode="json") for r in reasons]),
         "open_items": _json([i.model_dump(mode="json") for i in verdict.open_items]),
         "answers": _json(answers),
+        LINK: screening_id,
     }
 
 
 def _record(row: Sequence[Any]) -> LogRecord:
-    values = dict(zip(FIELDS, row[: len(FIELDS)], strict=True))
+    values = dict(zip((*FIELDS, LINK), row[: len(FIELDS) + 1], strict=True))
     try:
         return LogRecord(
             number=values["number"],
@@ -204,6 +222,7 @@ def _record(row: Sequence[Any]) -> LogRecord:
             reasons=json.loads(values["reasons"]),
             open_items=json.loads(values["open_items"]),
             answers=json.loads(values["answers"]),
+            screening_id=values[LINK],
             prev_hash=row[-2],
             hash=row[-1],
         )
@@ -235,8 +254,9 @@ def append_entries(tx: Tx, entries: Sequence[dict[str, Any]]) -> list[LogRecord]
         number += 1
         row = {"number": number, **fields}
         digest = _hash(row, prev_hash)
-        tx.execute(INSERT, (*(row[f] for f in FIELDS), prev_hash, digest))
-        written.append(_record([*(row[f] for f in FIELDS), prev_hash, digest]))
+        stored = (*(row[f] for f in FIELDS), row.get(LINK))
+        tx.execute(INSERT, (*stored, prev_hash, digest))
+        written.append(_record([*stored, prev_hash, digest]))
         prev_hash = digest
     tx.execute(
         "UPDATE screening_log_head SET head_number = ?, head_hash = ? WHERE id = 1",
@@ -253,9 +273,17 @@ def append(
     coordinator: str,
     answers: dict[str, Any],
     at: datetime | None = None,
+    screening_id: str | None = None,
 ) -> LogRecord:
     """Append one record and return it with its number; call inside a transaction."""
-    fields = entry(verdict, channel=channel, coordinator=coordinator, answers=answers, at=at)
+    fields = entry(
+        verdict,
+        channel=channel,
+        coordinator=coordinator,
+        answers=answers,
+        at=at,
+        screening_id=screening_id,
+    )
     return append_entries(tx, [fields])[-1]
 
 
@@ -276,12 +304,23 @@ class LogWriter:
         self.since = 0.0
         self.written = 0
 
-    def add(self, verdict: Verdict, answers: dict[str, Any], at: datetime | None = None) -> None:
+    def add(
+        self,
+        verdict: Verdict,
+        answers: dict[str, Any],
+        at: datetime | None = None,
+        screening_id: str | None = None,
+    ) -> None:
         if not self.pending:
             self.since = time.monotonic()
         self.pending.append(
             entry(
-                verdict, channel=self.channel, coordinator=self.coordinator, answers=answers, at=at
+                verdict,
+                channel=self.channel,
+                coordinator=self.coordinator,
+                answers=answers,
+                at=at,
+                screening_id=screening_id,
             )
         )
         if len(self.pending) >= self.chunk or time.monotonic() - self.since > self.max_delay:
@@ -351,7 +390,7 @@ def verify(tx: Tx) -> list[str]:
     head_number, head_hash, last, prev_hash = head
     problems = []
     for row in tx.execute(f"{SELECT} ORDER BY number"):
-        fields = dict(zip(FIELDS, row[: len(FIELDS)], strict=True))
+        fields = dict(zip((*FIELDS, LINK), row[: len(FIELDS) + 1], strict=True))
         number, stored_prev, stored_hash = fields["number"], row[-2], row[-1]
         if number <= last:
             problems.append(f"record {number}: present although purged up to {last}")
