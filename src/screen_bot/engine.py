@@ -2,14 +2,17 @@
 
 The pydantic :class:`Session` holds the data; a throw-away holder carries the machine's
 ``state`` while an event runs (transitions sets attributes on its model, which pydantic
-refuses), so sessions cost no machine of their own.
+refuses), so sessions cost no machine of their own. :class:`BaseEngine` holds what every
+dialog does with a session (answer, confirm, back, restart); :class:`Engine` runs one
+protocol, ``set_engine.SetEngine`` a set of them (``--protocol all``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
+from typing import Protocol as Shaped
 
 from transitions import EventData, Machine
 
@@ -22,6 +25,38 @@ from .session import Answer, Pending, Session, utc_now
 from .verdict import Verdict, build, unusual
 
 END_STATES = ("not_eligible", "unresolved", "eligible")
+
+
+class Screened(Shaped):
+    """What an engine runs: one protocol, or a set of them."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def order(self) -> list[str]: ...
+    @property
+    def questions(self) -> dict[str, Question]: ...
+    @property
+    def criteria_reading(self) -> dict[str, list[str]]: ...
+    @property
+    def text_questions(self) -> frozenset[str]: ...
+
+
+S = TypeVar("S", bound=Screened)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One protocol's verdict at the end of a screening, and the answers its log keeps."""
+
+    verdict: Verdict
+    answers: dict[str, Any]
 
 
 class _Holder:
@@ -94,63 +129,31 @@ class _Unresolved:
         return "failed" not in found and not OPEN.isdisjoint(found)  # verdict.decide: unresolved
 
 
-class Engine:
-    """Runs sessions of one protocol. Methods change the session they are given."""
+class BaseEngine(Generic[S]):
+    """Moves sessions through a shared Machine. Methods change the session they are given.
 
-    def __init__(self, protocol: Protocol) -> None:
-        self.protocol = protocol
-        self.states = [*protocol.order, *END_STATES]
-        self.transitions = self._transitions()
-        self.machine = Machine(
-            model=None,
-            states=self.states,
-            transitions=self.transitions,
-            initial=protocol.order[0],
-            send_event=True,
-            auto_transitions=False,
-        )
+    A subclass builds ``states``, ``transitions`` and ``machine`` and says how a question
+    is counted (:meth:`progress`) and how a finished screening is judged (:meth:`findings`).
+    """
 
-    def _transitions(self) -> list[dict[str, Any]]:
-        failed, unresolved = _Failed(self.protocol), _Unresolved(self.protocol)
-        order = self.protocol.order
-        transitions: list[dict[str, Any]] = []
-        for index, variable in enumerate(order):
-            transitions.append(
-                {
-                    "trigger": "next",
-                    "source": variable,
-                    "dest": "not_eligible",
-                    "conditions": [failed],
-                }
-            )
-            for later in order[index + 1 :]:
-                if later in self.protocol.when:
-                    transitions.append(
-                        {
-                            "trigger": "next",
-                            "source": variable,
-                            "dest": later,
-                            "conditions": [_Asked(self.protocol, later)],
-                        }
-                    )
-                else:
-                    transitions.append({"trigger": "next", "source": variable, "dest": later})
-                    break
-            else:
-                transitions.append(
-                    {
-                        "trigger": "next",
-                        "source": variable,
-                        "dest": "unresolved",
-                        "conditions": [unresolved],
-                    }
-                )
-                transitions.append({"trigger": "next", "source": variable, "dest": "eligible"})
-        transitions.append({"trigger": "restart", "source": "*", "dest": order[0]})
-        return transitions
+    protocol: S
+    states: list[str]
+    transitions: list[dict[str, Any]]
+    machine: Machine
+    end_states: tuple[str, ...]
+
+    def _holder(self, session: Session, answered: str | None) -> Any:
+        raise NotImplementedError
+
+    def progress(self, session: Session) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def findings(self, session: Session) -> list[Finding]:
+        """The verdicts of a finished screening, best first, with the answers to log."""
+        raise NotImplementedError
 
     def _fire(self, trigger: str, session: Session, answered: str | None = None) -> None:
-        holder = _Holder(session, self.protocol, answered)
+        holder = self._holder(session, answered)
         self.machine.events[trigger].trigger(holder)
         session.state = holder.state
 
@@ -169,21 +172,10 @@ class Engine:
         return session
 
     def finished(self, session: Session) -> bool:
-        return session.state in END_STATES
+        return session.state in self.end_states
 
     def question(self, session: Session) -> Question | None:
         return self.protocol.questions.get(session.state)
-
-    def progress(self, session: Session) -> tuple[int, int]:
-        """(number of the current question, questions in this screening as far as known)."""
-        if self.finished(session):
-            return len(session.history), len(session.history)
-        applicable = applicable_questions(
-            self.protocol, typed_values(self.protocol, session), session.screened_on
-        )
-        position = self.protocol.order.index(session.state)
-        remaining = sum(1 for v in self.protocol.order[position + 1 :] if v in applicable)
-        return len(session.history) + 1, len(session.history) + 1 + remaining
 
     def answer(
         self,
@@ -256,6 +248,83 @@ class Engine:
         self._fire("restart", session)
         self._changed(session, now)
 
+    @staticmethod
+    def _changed(session: Session, now: datetime | None) -> None:
+        session.step += 1
+        session.updated_at = now or utc_now()
+
+
+class Engine(BaseEngine[Protocol]):
+    """Runs sessions of one protocol."""
+
+    end_states = END_STATES
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        self.states = [*protocol.order, *END_STATES]
+        self.transitions = self._transitions()
+        self.machine = Machine(
+            model=None,
+            states=self.states,
+            transitions=self.transitions,
+            initial=protocol.order[0],
+            send_event=True,
+            auto_transitions=False,
+        )
+
+    def _transitions(self) -> list[dict[str, Any]]:
+        failed, unresolved = _Failed(self.protocol), _Unresolved(self.protocol)
+        order = self.protocol.order
+        transitions: list[dict[str, Any]] = []
+        for index, variable in enumerate(order):
+            transitions.append(
+                {
+                    "trigger": "next",
+                    "source": variable,
+                    "dest": "not_eligible",
+                    "conditions": [failed],
+                }
+            )
+            for later in order[index + 1 :]:
+                if later in self.protocol.when:
+                    transitions.append(
+                        {
+                            "trigger": "next",
+                            "source": variable,
+                            "dest": later,
+                            "conditions": [_Asked(self.protocol, later)],
+                        }
+                    )
+                else:
+                    transitions.append({"trigger": "next", "source": variable, "dest": later})
+                    break
+            else:
+                transitions.append(
+                    {
+                        "trigger": "next",
+                        "source": variable,
+                        "dest": "unresolved",
+                        "conditions": [unresolved],
+                    }
+                )
+                transitions.append({"trigger": "next", "source": variable, "dest": "eligible"})
+        transitions.append({"trigger": "restart", "source": "*", "dest": order[0]})
+        return transitions
+
+    def _holder(self, session: Session, answered: str | None) -> _Holder:
+        return _Holder(session, self.protocol, answered)
+
+    def progress(self, session: Session) -> tuple[int, int]:
+        """(number of the current question, questions in this screening as far as known)."""
+        if self.finished(session):
+            return len(session.history), len(session.history)
+        applicable = applicable_questions(
+            self.protocol, typed_values(self.protocol, session), session.screened_on
+        )
+        position = self.protocol.order.index(session.state)
+        remaining = sum(1 for v in self.protocol.order[position + 1 :] if v in applicable)
+        return len(session.history) + 1, len(session.history) + 1 + remaining
+
     def verdict(self, session: Session) -> Verdict:
         return build(
             self.protocol,
@@ -264,10 +333,9 @@ class Engine:
             screened_on=session.screened_on,
         )
 
-    @staticmethod
-    def _changed(session: Session, now: datetime | None) -> None:
-        session.step += 1
-        session.updated_at = now or utc_now()
+    def findings(self, session: Session) -> list[Finding]:
+        values = typed_values(self.protocol, session)
+        return [Finding(self.verdict(session), loggable_answers(self.protocol, values))]
 
 
 def stored(value: Any) -> Any:
@@ -279,7 +347,7 @@ def stored(value: Any) -> Any:
     return value
 
 
-def typed_values(protocol: Protocol, session: Session) -> dict[str, Any]:
+def typed_values(protocol: Screened, session: Session) -> dict[str, Any]:
     """The session's answers as the rules read them: dates as dates, sets as tuples."""
     values: dict[str, Any] = {}
     for variable, answer in session.answers.items():
@@ -294,6 +362,6 @@ def typed_values(protocol: Protocol, session: Session) -> dict[str, Any]:
     return values
 
 
-def loggable_answers(protocol: Protocol, values: dict[str, Any]) -> dict[str, Any]:
+def loggable_answers(protocol: Screened, values: dict[str, Any]) -> dict[str, Any]:
     """Answers as the screening log keeps them: JSON values, and never a free-text answer."""
     return {v: stored(x) for v, x in values.items() if v not in protocol.text_questions}

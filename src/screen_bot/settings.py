@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -40,7 +41,10 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default_factory=default_data_dir, alias="SCREEN_BOT_DATA_DIR")
     session_ttl_hours: float = Field(72, gt=0, alias="SCREEN_BOT_SESSION_TTL_HOURS")
-    dialogs_dir: Path = Field(default_factory=default_dialogs_dir, alias="SCREEN_BOT_DIALOGS_DIR")
+    # One directory or several, separated as in PATH (':' on Linux and macOS, ';' on Windows).
+    dialogs_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default_factory=lambda: (default_dialogs_dir(),), alias="SCREEN_BOT_DIALOGS_DIR"
+    )
     webhook_secret: SecretStr | None = Field(None, alias="SCREEN_BOT_WEBHOOK_SECRET")
 
     @field_validator("allowed_users", mode="before")
@@ -52,6 +56,16 @@ class Settings(BaseSettings):
             if bad:
                 raise ValueError(f"user ids must be numbers, got {bad}")
             return frozenset(int(p) for p in parts)
+        return value
+
+    @field_validator("dialogs_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: object) -> object:
+        if isinstance(value, str | Path):
+            parts = [p.strip() for p in str(value).split(os.pathsep) if p.strip()]
+            if not parts:
+                raise ValueError("give at least one directory")
+            return tuple(Path(p) for p in parts)
         return value
 
     @field_validator("telegram_bot_token", "webhook_secret", mode="before")

@@ -101,6 +101,15 @@ def decide(found: list[Outcome]) -> VerdictValue:
     return "eligible"
 
 
+RANK = {"eligible": 0, "unresolved": 1, "not_eligible": 2}
+
+
+def ranked(verdicts: list[Verdict]) -> list[Verdict]:
+    """Best first: eligible, then unresolved by number of open items, then not eligible
+    (a stable sort: equals keep their order)."""
+    return sorted(verdicts, key=lambda v: (RANK[v.verdict], len(v.open_items)))
+
+
 def build(
     protocol: Protocol,
     answers: Mapping[str, Any],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -33,7 +34,9 @@ def where() -> None:
     typer.echo(f"data directory:    {settings.data_dir}")
     missing = "" if settings.database.exists() else " (not created yet)"
     typer.echo(f"database:          {settings.database}{missing}")
-    typer.echo(f"dialogs directory: {settings.dialogs_dir}")
+    dialogs = os.pathsep.join(str(d) for d in settings.dialogs_dirs)
+    label = "directory: " if len(settings.dialogs_dirs) == 1 else "directories:"
+    typer.echo(f"dialogs {label}{dialogs}")
 
 
 def run(argv: Sequence[str]) -> int:

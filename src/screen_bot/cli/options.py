@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,7 +19,18 @@ if TYPE_CHECKING:
 
 ProtocolOption = Annotated[
     str | None,
-    typer.Option("--protocol", "-p", help="Protocol id (may be left out when there is only one)."),
+    typer.Option(
+        "--protocol",
+        "-p",
+        help="Protocol id, or 'all' to screen against every protocol at once "
+        "(left out: the only one, else you are asked).",
+    ),
+]
+OneProtocolOption = Annotated[
+    str | None,
+    typer.Option(
+        "--protocol", "-p", help="Protocol id (left out: the only one, else you are asked)."
+    ),
 ]
 
 
@@ -34,19 +46,58 @@ def settings() -> Settings:
 
 
 def catalog() -> Catalog:
-    """The protocols of the configured dialogs directory (loaded again when a file changed)."""
-    directory = settings().dialogs_dir
-    files = sorted(directory.glob("*.y*ml")) if directory.is_dir() else []
+    """The protocols of the configured dialogs directories (loaded again when a file changed)."""
+    directories = settings().dialogs_dirs
+    files = [f for d in directories if d.is_dir() for f in sorted(d.glob("*.y*ml"))]
     stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    return _catalog(directory, stamp)
+    return _catalog(directories, stamp)
 
 
 @functools.lru_cache(maxsize=4)
-def _catalog(directory: Path, stamp: tuple[tuple[str, int, int], ...]) -> Catalog:
+def _catalog(directories: tuple[Path, ...], stamp: tuple[tuple[str, int, int], ...]) -> Catalog:
     # One command per process in use; the cache matters where several run in one process.
     from ..protocol.catalog import Catalog
 
-    return Catalog(directory)
+    return Catalog(directories)
+
+
+def choose(given: str | None, *, with_all: bool = True, ask: bool = True) -> str:
+    """The protocol id to use (or ``all``): the one named, the only one, or the user's pick.
+
+    With several protocols and none named, the choices are listed by number on stderr and
+    one is read from standard input (unless ``ask`` is false, e.g. when the answers come on
+    standard input); no choice (end of input) is an error naming the choices.
+    """
+    from ..protocol.catalog import ProtocolChoiceNeeded
+
+    found = catalog()
+    try:
+        return found.resolve(given, with_all=with_all)
+    except ProtocolChoiceNeeded as several:
+        if not ask:
+            raise
+        choices = several.choices
+        typer.echo("Several protocols are installed:", err=True)
+        for number, choice in enumerate(choices, start=1):
+            protocol = found.protocols.get(choice)
+            what = (
+                f"{protocol.version}: {protocol.title}"
+                if protocol
+                else "every protocol in one screening"
+            )
+            typer.echo(f"  {number}. {choice} ({what})", err=True)
+        while True:
+            typer.echo("Protocol (number or id): ", err=True, nl=False)
+            line = sys.stdin.readline()
+            if not line:
+                typer.echo("", err=True)
+                raise
+            picked = line.strip()
+            if picked.isdigit() and 1 <= int(picked) <= len(choices):
+                return choices[int(picked) - 1]
+            if picked in choices:
+                return picked
+            typer.echo(f"'{picked}' is not one of them; type a number from the list.", err=True)
 
 
 def database(*, existing: bool = False) -> Database:

@@ -99,6 +99,10 @@ class Checker:
                 name: tuple(Estimate(use, expression(k) if k else None) for use, k in uses)
                 for name, uses in estimates.items()
             },
+            lines={
+                q.variable: line_of(self.data, ("questions", i, "variable"))
+                for i, q in enumerate(self.spec.questions)
+            },
         )
 
     # -- names ---------------------------------------------------------------------------

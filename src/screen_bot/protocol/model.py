@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -31,6 +31,7 @@ class Protocol:
     rules: dict[str, Expression]  # criterion id -> its rule
     tables: dict[str, tuple[tuple[Expression, float], ...]]
     estimates: dict[str, tuple[Estimate, ...]]  # derived name -> its estimates, in order
+    lines: dict[str, int | None] = field(default_factory=dict)  # question -> its line
 
     @property
     def id(self) -> str:
@@ -39,6 +40,10 @@ class Protocol:
     @property
     def version(self) -> str:
         return self.spec.version
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
 
     @cached_property
     def questions(self) -> dict[str, Question]:

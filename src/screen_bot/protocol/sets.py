@@ -1,0 +1,170 @@
+"""A set of protocols screened together (``--protocol all``): one question list for all.
+
+A variable shared by name means the same in every file (``validate`` checks it, see
+:mod:`.shared`), so its question is asked once and its answer read by every protocol.
+
+**The question order.** Each protocol's own order puts its knock-outs first; the set
+merges those orders and ranks each question by how many protocols it can end:
+
+1. a question *can end* a protocol when some answer to it, with every other answer still
+   unknown, makes one of that protocol's criteria fail (``age`` ends both shipped
+   protocols; ``prior_therapies`` ends ctl019-rr-ball only; ``sex`` ends none);
+2. questions that can end more protocols come first; among equals, the one placed
+   earlier in its own protocol (by relative position: question 3 of 40 before question
+   10 of 50) comes first;
+3. a question comes after every question its condition reads, in any protocol (so a
+   condition is decided the way it is when that protocol is screened alone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cached_property
+from typing import Any
+
+from ..errors import ScreenBotError
+from ..rules.dates import NEVER
+from ..rules.evaluation import context, statuses
+from ..rules.expressions import SCREENING_DATE
+from .model import Protocol
+from .schema import Question
+
+ALL = "all"  # the protocol id that names the set of every protocol
+# The day knock-outs are tried on; any fixed day gives the same ranking for the windows
+# of real protocols (a date is tried on that day and a century away).
+_TRIED_ON = date(2000, 1, 1)
+_CENTURY = timedelta(days=36525)
+
+
+class ProtocolSetError(ScreenBotError):
+    """The protocols cannot be screened together (their conditions need opposite orders)."""
+
+
+@dataclass(frozen=True)
+class ProtocolSet:
+    """Several protocols screened in one dialog; shaped like a :class:`Protocol` for it."""
+
+    members: tuple[Protocol, ...]
+
+    id = ALL
+
+    @property
+    def version(self) -> str:
+        return " + ".join(f"{m.id} {m.version}" for m in self.members)
+
+    @cached_property
+    def sha256(self) -> str:
+        """Changes when any member file changes, or a member is added or removed."""
+        joined = "\n".join(f"{m.id}:{m.sha256}" for m in self.members)
+        return hashlib.sha256(joined.encode()).hexdigest()
+
+    @property
+    def title(self) -> str:
+        return f"All protocols: {', '.join(m.id for m in self.members)}"
+
+    @cached_property
+    def questions(self) -> dict[str, Question]:
+        """Every variable once, as the first member that asks it words it."""
+        found: dict[str, Question] = {}
+        for member in self.members:
+            for variable, question in member.questions.items():
+                found.setdefault(variable, question)
+        return found
+
+    @cached_property
+    def owners(self) -> dict[str, tuple[Protocol, ...]]:
+        """For each variable, the members that ask it."""
+        return {v: tuple(m for m in self.members if v in m.questions) for v in self.questions}
+
+    @cached_property
+    def order(self) -> list[str]:
+        return merged_order(self.members)
+
+    @cached_property
+    def criteria_reading(self) -> dict[str, list[str]]:
+        return {
+            v: [cid for m in self.owners[v] for cid in m.criteria_reading[v]]
+            for v in self.questions
+        }
+
+    @cached_property
+    def text_questions(self) -> frozenset[str]:
+        return frozenset().union(*(m.text_questions for m in self.members))
+
+    def answers_of(self, member: Protocol, values: dict[str, Any]) -> dict[str, Any]:
+        """The answers one member reads (its own variables only)."""
+        return {v: x for v, x in values.items() if v in member.questions}
+
+
+def merged_order(members: Sequence[Protocol]) -> list[str]:
+    """The question order of a set: see the module docstring."""
+    ends: dict[str, int] = {}
+    position: dict[str, tuple[float, int]] = {}
+    needs: dict[str, set[str]] = {}
+    for rank, member in enumerate(members):
+        for index, variable in enumerate(member.order):
+            ends[variable] = ends.get(variable, 0) + can_end(member, variable)
+            place = (index / len(member.order), rank)
+            position[variable] = min(position.get(variable, place), place)
+            needs.setdefault(variable, set()).update(_condition_reads(member, variable))
+    ranked = sorted(ends, key=lambda v: (-ends[v], position[v]))
+    order: list[str] = []
+    placed: set[str] = set()
+    while ranked:
+        ready = next((v for v in ranked if needs[v] <= placed), None)
+        if ready is None:
+            blocked = ", ".join(
+                f"{v} (reads {', '.join(sorted(needs[v] - placed))})" for v in ranked
+            )
+            raise ProtocolSetError(
+                "these protocols cannot be screened together: their conditions need "
+                f"opposite question orders: {blocked}"
+            )
+        ranked.remove(ready)
+        order.append(ready)
+        placed.add(ready)
+    return order
+
+
+def _condition_reads(member: Protocol, variable: str) -> set[str]:
+    condition = member.when.get(variable)
+    if condition is None:
+        return set()
+    return {
+        v
+        for name in condition.names
+        if name != SCREENING_DATE
+        for v in member.inputs_of(name)
+        if v != variable
+    }
+
+
+def can_end(member: Protocol, variable: str) -> bool:
+    """Whether some answer to ``variable`` alone makes a criterion of ``member`` fail."""
+    reading = member.criteria_reading[variable]
+    if not reading:
+        return False
+    for value in _tried_values(member.questions[variable]):
+        ctx = context(member, {variable: value}, _TRIED_ON)
+        if "failed" in statuses(member, ctx, reading):
+            return True
+    return False
+
+
+def _tried_values(question: Question) -> list[Any]:
+    kind = question.type
+    if kind == "yes_no":
+        return [True, False]
+    if kind == "choice" and question.multiple:
+        return [(), *((c,) for c in question.choices or [])]
+    if kind == "choice":
+        return list(question.choices or [])
+    if kind in ("int", "number"):
+        return [question.min, question.max]
+    if kind in ("date", "date_or_none"):
+        away = _TRIED_ON + _CENTURY if question.future else _TRIED_ON - _CENTURY
+        return [_TRIED_ON, away] + ([NEVER] if kind == "date_or_none" else [])
+    return []  # free text is never read by a rule

@@ -1,0 +1,150 @@
+"""One screening against a set of protocols (``--protocol all``): one Machine for the set.
+
+The states are the set's questions in its merged order (:mod:`.protocol.sets`) and one
+end state. After each answer the dialog moves to the next question that some protocol
+still in the running asks: a protocol that has definitely failed contributes no more
+questions, and one whose remaining questions are not asked is done. The screening ends
+when no protocol has a question left; each protocol then gets its own verdict, built
+from the answers it reads, exactly as if it had been screened alone (a property test
+checks that the verdicts agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, cast
+
+from transitions import EventData, Machine
+
+from .engine import BaseEngine, Finding, loggable_answers, typed_values
+from .protocol import Protocol
+from .protocol.sets import ProtocolSet
+from .rules.evaluation import Context, context, statuses
+from .session import Session
+from .verdict import build, ranked
+
+SCREENED = "screened"  # the end state: every protocol has its verdict
+
+
+class _SetHolder:
+    """The transitions model while one event runs, with the members' contexts made once."""
+
+    __slots__ = ("state", "session", "answered", "protocols", "_contexts", "_live")
+
+    def __init__(self, session: Session, protocols: ProtocolSet, answered: str | None) -> None:
+        self.state = session.state
+        self.session = session
+        self.answered = answered
+        self.protocols = protocols
+        self._contexts: dict[str, Context] | None = None
+        self._live: tuple[Protocol, ...] | None = None
+
+    def contexts(self) -> dict[str, Context]:
+        if self._contexts is None:
+            values = typed_values(self.protocols, self.session)
+            on = self.session.screened_on
+            self._contexts = {m.id: context(m, values, on) for m in self.protocols.members}
+        return self._contexts
+
+    def live(self) -> tuple[Protocol, ...]:
+        """The members that have not definitely failed on the answers so far."""
+        if self._live is None:
+            contexts = self.contexts()
+            self._live = tuple(
+                m for m in self.protocols.members if "failed" not in statuses(m, contexts[m.id])
+            )
+        return self._live
+
+    def asked(self, variable: str) -> bool:
+        """Whether a protocol still in the running asks this question now."""
+        contexts = self.contexts()
+        return any(
+            variable in m.questions and variable in contexts[m.id].applicable for m in self.live()
+        )
+
+
+@dataclass(frozen=True)
+class _AskedBySome:
+    """Condition: a protocol that has not failed asks this question."""
+
+    variable: str
+
+    @property
+    def __name__(self) -> str:  # shown by transitions' diagrams
+        return "asked by a protocol still in the running"
+
+    def __call__(self, event: EventData) -> bool:
+        return cast(_SetHolder, event.model).asked(self.variable)
+
+
+class SetEngine(BaseEngine[ProtocolSet]):
+    """Runs sessions of a protocol set; a session's protocol id is the set's (``all``)."""
+
+    end_states = (SCREENED,)
+
+    def __init__(self, protocols: ProtocolSet) -> None:
+        self.protocol = protocols
+        order = protocols.order
+        self.states = [*order, SCREENED]
+        self.transitions = []
+        for index, variable in enumerate(order):
+            for later in order[index + 1 :]:
+                self.transitions.append(
+                    {
+                        "trigger": "next",
+                        "source": variable,
+                        "dest": later,
+                        "conditions": [_AskedBySome(later)],
+                    }
+                )
+            self.transitions.append({"trigger": "next", "source": variable, "dest": SCREENED})
+        self.transitions.append({"trigger": "restart", "source": "*", "dest": order[0]})
+        self.machine = Machine(
+            model=None,
+            states=self.states,
+            transitions=self.transitions,
+            initial=order[0],
+            send_event=True,
+            auto_transitions=False,
+        )
+
+    def _holder(self, session: Session, answered: str | None) -> _SetHolder:
+        return _SetHolder(session, self.protocol, answered)
+
+    def progress(self, session: Session) -> tuple[int, int]:
+        """(number of the current question, questions in this screening as far as known)."""
+        if self.finished(session):
+            return len(session.history), len(session.history)
+        holder = self._holder(session, None)
+        order = self.protocol.order
+        position = order.index(session.state)
+        remaining = sum(1 for v in order[position + 1 :] if holder.asked(v))
+        return len(session.history) + 1, len(session.history) + 1 + remaining
+
+    def live(self, session: Session) -> list[str]:
+        """The ids of the protocols still in the running."""
+        return [m.id for m in self._holder(session, None).live()]
+
+    def findings(self, session: Session) -> list[Finding]:
+        values = typed_values(self.protocol, session)
+        return findings_of(
+            self.protocol, values, referral=session.referral, screened_on=session.screened_on
+        )
+
+
+def findings_of(
+    protocols: ProtocolSet,
+    values: dict[str, Any],
+    *,
+    referral: str | None = None,
+    screened_on: date | None = None,
+) -> list[Finding]:
+    """Every member's verdict on the answers it reads (typed values), ranked: eligible,
+    then unresolved by number of open items, then not eligible."""
+    found = {}
+    for member in protocols.members:
+        own = protocols.answers_of(member, values)
+        verdict = build(member, own, referral=referral, screened_on=screened_on)
+        found[member.id] = Finding(verdict, loggable_answers(member, own))
+    return [found[v.protocol.id] for v in ranked([f.verdict for f in found.values()])]
