@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
 from .protocol.schema import Question
-from .rules.dates import DateError, parse_date, parse_iso_date
+from .rules.dates import EARLIEST_YEAR, DateError, parse_date, parse_iso_date
 from .rules.units import unit_key
 
 UNKNOWN_WORDS = frozenset(
@@ -114,6 +115,47 @@ def check_value(question: Question, value: Any, screened_on: date | None = None)
     return _in_range(question, value)
 
 
+Checker = Callable[[Any, date], Any]
+
+
+def checker(question: Question) -> Checker:
+    """``check_value`` for one question, with a fast path for values already well typed.
+
+    Batch rows are mostly plain JSON values of the right type: those are accepted without
+    the general checks; anything else goes through :func:`check_value` (same result).
+    """
+    kind = question.type
+
+    def general(value: Any, screened_on: date) -> Any:
+        return check_value(question, value, screened_on)
+
+    if kind == "yes_no":
+        return lambda v, d: v if v is True or v is False else general(v, d)
+    if kind in ("int", "number") and question.min is not None and question.max is not None:
+        low, high = question.min, question.max
+        exact = (int,) if kind == "int" else (int, float)
+        return lambda v, d: v if type(v) in exact and low <= v <= high else general(v, d)
+    if kind == "choice" and not question.multiple:
+        choices = frozenset(question.choices or ())
+        return lambda v, d: v if type(v) is str and v in choices else general(v, d)
+    if kind == "date":
+        if question.future:
+            return general
+
+        def iso_date(value: Any, screened_on: date) -> Any:
+            if type(value) is str and len(value) == 10 and value[4] == value[7] == "-":
+                try:
+                    day = date.fromisoformat(value)
+                except ValueError:
+                    return general(value, screened_on)
+                if day.year >= EARLIEST_YEAR and day <= screened_on:
+                    return day
+            return general(value, screened_on)
+
+        return iso_date
+    return general
+
+
 def _text(text: str) -> str:
     if len(text) > MAX_TEXT:
         raise AnswerError(f"Please keep it under {MAX_TEXT} characters.")
@@ -200,7 +242,9 @@ def _convert(question: Question, value: float, unit: str) -> float:
 
 
 def _in_range(question: Question, value: int | float) -> int | float:
-    if isinstance(value, int) and abs(value) > _LIMIT or not math.isfinite(value):
+    if isinstance(value, int) and abs(value) > _LIMIT:  # (formatting it could overflow)
+        raise AnswerError(f"the number is out of range{_range(question)}.")
+    if not math.isfinite(value):
         raise AnswerError(f"expected a finite number{_range(question)}")
     if question.type == "int":
         if value != int(value):
