@@ -330,8 +330,9 @@ async def test_logs_hold_no_message_text_or_token(harness: Harness, caplog) -> N
     assert TOKEN not in logged and TOKEN.split(":")[1] not in logged
 
 
-def test_keyboards_fit_telegram_limits(tmp_path: Path) -> None:
-    engine = Catalog(default_dialogs_dir()).engine()
+@pytest.mark.parametrize("protocol_id", list(Catalog(default_dialogs_dir()).protocols))
+def test_keyboards_fit_telegram_limits(tmp_path: Path, protocol_id: str) -> None:
+    engine = Catalog(default_dialogs_dir()).engine(protocol_id)
     session = engine.start("R-000000000000000000000000000001")
     for question in engine.protocol.questions.values():
         asked = Asked(

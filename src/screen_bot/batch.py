@@ -24,8 +24,10 @@ from typing import IO, Any, Literal
 from .answers import AnswerError, Checker, checker, parse_text, today
 from .errors import BadInput, BadReferral
 from .protocol import Protocol
+from .protocol.sets import ProtocolSet
 from .referrals import check_referral
 
+Protocols = Protocol | ProtocolSet  # one protocol's variables, or a set's (``all``)
 InputFormat = Literal["auto", "json", "jsonl", "csv"]
 Kind = Literal["json", "jsonl", "csv"]
 REFERRAL_KEY = "referral"
@@ -72,14 +74,14 @@ class Units:
     units: Iterator[Unit]
 
 
-def read_rows(raw: IO[bytes], protocol: Protocol, input_format: InputFormat) -> Iterator[Row]:
+def read_rows(raw: IO[bytes], protocol: Protocols, input_format: InputFormat) -> Iterator[Row]:
     """The rows of a byte stream (a file opened "rb", or stdin's buffer), typed."""
     found = read_units(raw, protocol, input_format)
     for unit in found.units:
         yield typed(unit, found.kind, found.header, protocol)
 
 
-def read_units(raw: IO[bytes], protocol: Protocol, input_format: InputFormat) -> Units:
+def read_units(raw: IO[bytes], protocol: Protocols, input_format: InputFormat) -> Units:
     """Split the input into rows (cheap: no typing yet); raise BadInput for a whole file."""
     if not hasattr(raw, "peek"):  # e.g. a BytesIO: read through a buffer that can peek
         raw = io.BufferedReader(raw)  # type: ignore[type-var]
@@ -94,7 +96,7 @@ def read_units(raw: IO[bytes], protocol: Protocol, input_format: InputFormat) ->
     return Units("jsonl", (), _jsonl_units(input_lines(raw)))
 
 
-def typed(unit: Unit, kind: Kind, header: tuple[str, ...], protocol: Protocol) -> Row:
+def typed(unit: Unit, kind: Kind, header: tuple[str, ...], protocol: Protocols) -> Row:
     """The unit as a typed row (or a bad row with its problems)."""
     if unit.problems:
         return Row(unit.number, errors=list(unit.problems))
@@ -202,7 +204,7 @@ def _json_units(raw: IO[bytes]) -> Iterator[Unit]:
         yield Unit(number, record)
 
 
-def _typed_row(number: int, record: Any, protocol: Protocol) -> Row:
+def _typed_row(number: int, record: Any, protocol: Protocols) -> Row:
     row = Row(number)
     if not isinstance(record, dict):
         row.errors.append("expected a JSON object of answers")
@@ -226,7 +228,7 @@ def _typed_row(number: int, record: Any, protocol: Protocol) -> Row:
     return row
 
 
-def _checkers(protocol: Protocol) -> dict[str, Checker]:
+def _checkers(protocol: Protocols) -> dict[str, Checker]:
     """Each question's value checker, made once per protocol (kept on it)."""
     found = protocol.__dict__.get("_batch_checkers")
     if found is None:
@@ -273,7 +275,7 @@ def _csv_header(reader: Iterator[list[str]]) -> tuple[str, ...] | None:
 
 
 def _csv_units(
-    reader: Iterator[list[str]], header: tuple[str, ...], protocol: Protocol
+    reader: Iterator[list[str]], header: tuple[str, ...], protocol: Protocols
 ) -> Iterator[Unit]:
     unknown = [
         _unknown_key(h, protocol)
@@ -301,7 +303,7 @@ def _next_or_problem(reader: Iterator[list[str]]) -> list[str] | str | None:
         return f"not valid CSV ({str(err)[:80]})"
 
 
-def _csv_row(number: int, header: tuple[str, ...], cells: list[str], protocol: Protocol) -> Row:
+def _csv_row(number: int, header: tuple[str, ...], cells: list[str], protocol: Protocols) -> Row:
     row = Row(number)
     if len(cells) > len(header):
         row.errors.append(f"{len(cells)} cells but the header has {len(header)} columns")
@@ -329,7 +331,7 @@ def _set_referral(row: Row, value: Any) -> None:
         row.errors.append(f"{REFERRAL_KEY}: {err}")
 
 
-def _unknown_key(key: str, protocol: Protocol) -> str:
+def _unknown_key(key: str, protocol: Protocols) -> str:
     close = difflib.get_close_matches(key, list(protocol.questions), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return f"{key[:60]}: not a variable of {protocol.id}{hint}"

@@ -4,12 +4,16 @@ With ``jobs`` > 1 the rows go in chunks to worker processes and come back in ord
 two chunks per worker are in flight, so memory stays flat however long the file is. Each
 good row gives one output (a compact JSON object, or the verdict as text) and, with a log,
 what the screening log keeps; each bad row gives its problems for standard error.
+
+Against a protocol set (``--protocol all``) a row gives one output object with a verdict
+per protocol, best first, and one log record per protocol under one screening id.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import secrets
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -18,10 +22,12 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Literal
 
-from .batch import InputFormat, Kind, Row, Unit, read_units, typed
+from .batch import InputFormat, Kind, Protocols, Row, Unit, read_units, typed
 from .engine import loggable_answers
-from .protocol import Protocol, load
-from .render import verdict_text
+from .protocol import load
+from .protocol.sets import ProtocolSet
+from .render import verdict_text, verdicts_text
+from .set_engine import findings_of
 from .verdict import Verdict, build
 
 Output = Literal["json", "text"]
@@ -36,10 +42,11 @@ class Chunk:
     text: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "header: …" / "row N: …"
     bad_rows: int = 0
-    logged: list[tuple[str, str]] = field(default_factory=list)  # (verdict JSON, answers JSON)
+    # (verdict JSON, answers JSON, screening id): one per protocol screened
+    logged: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def screen_rows(rows: Iterable[Row], protocol: Protocol, output: Output, log: bool) -> Chunk:
+def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: bool) -> Chunk:
     chunk = Chunk()
     for row in rows:
         if row.errors:
@@ -47,12 +54,37 @@ def screen_rows(rows: Iterable[Row], protocol: Protocol, output: Output, log: bo
             where = "header" if row.number == 0 else f"row {row.number}"
             chunk.problems += [f"{where}: {error}" for error in row.errors]
             continue
+        screening_id = secrets.token_hex(8) if log else ""
+        if isinstance(protocol, ProtocolSet):
+            _screen_against_all(chunk, row, protocol, output, screening_id)
+            continue
         verdict = build(protocol, row.answers, referral=row.referral, screened_on=row.screened_on)
         chunk.text.append(_shown(row, verdict, output))
         if log:
             answers = json.dumps(loggable_answers(protocol, row.answers))
-            chunk.logged.append((verdict.model_dump_json(), answers))
+            chunk.logged.append((verdict.model_dump_json(), answers, screening_id))
     return chunk
+
+
+def _screen_against_all(
+    chunk: Chunk, row: Row, protocols: ProtocolSet, output: Output, screening_id: str
+) -> None:
+    """One row against every protocol of the set: one output, a log entry per protocol."""
+    found = findings_of(protocols, row.answers, referral=row.referral, screened_on=row.screened_on)
+    verdicts = [f.verdict for f in found]
+    if output == "json":
+        head = json.dumps(
+            {"row": row.number, "referral": row.referral, "screened_on": str(row.screened_on)}
+        )
+        listed = ",".join(v.model_dump_json() for v in verdicts)
+        chunk.text.append(f'{head[:-1]},"verdicts":[{listed}]}}\n')
+    else:
+        label = f" ({row.referral})" if row.referral else ""
+        chunk.text.append(f"--- row {row.number}{label}\n{verdicts_text(verdicts)}\n")
+    if screening_id:
+        chunk.logged += [
+            (f.verdict.model_dump_json(), json.dumps(f.answers), screening_id) for f in found
+        ]
 
 
 def _shown(row: Row, verdict: Verdict, output: Output) -> str:
@@ -63,7 +95,7 @@ def _shown(row: Row, verdict: Verdict, output: Output) -> str:
 
 
 def screen_file(
-    raw: IO[bytes], protocol: Protocol, fmt: InputFormat, output: Output, log: bool, jobs: int
+    raw: IO[bytes], protocol: Protocols, fmt: InputFormat, output: Output, log: bool, jobs: int
 ) -> Iterator[Chunk]:
     """Screen every row, ``CHUNK`` rows at a time, in order."""
     found = read_units(raw, protocol, fmt)
@@ -74,8 +106,10 @@ def screen_file(
         return
     # Workers parse, type and screen; only splitting the input into rows stays here.
     context = multiprocessing.get_context("fork") if _FORK else None
+    members = protocol.members if isinstance(protocol, ProtocolSet) else (protocol,)
+    paths = tuple(m.path for m in members)
     with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_load, initargs=(protocol.path,)
+        jobs, mp_context=context, initializer=_load, initargs=(paths,)
     ) as pool:
         pending: deque[Future[Chunk]] = deque()
         while batch := list(islice(found.units, CHUNK)):
@@ -90,18 +124,19 @@ Shape = tuple[Kind, tuple[str, ...]]
 
 
 def screen_units(
-    units: list[Unit], shape: Shape, protocol: Protocol, output: Output, log: bool
+    units: list[Unit], shape: Shape, protocol: Protocols, output: Output, log: bool
 ) -> Chunk:
     rows = (typed(unit, *shape, protocol) for unit in units)
     return screen_rows(rows, protocol, output, log)
 
 
-_worker_protocol: Protocol | None = None
+_worker_protocol: Protocols | None = None
 
 
-def _load(path: Path) -> None:
+def _load(paths: tuple[Path, ...]) -> None:
     global _worker_protocol
-    _worker_protocol = load(path)
+    loaded = tuple(load(path) for path in paths)
+    _worker_protocol = loaded[0] if len(loaded) == 1 else ProtocolSet(loaded)
 
 
 def _screen_in_worker(units: list[Unit], shape: Shape, output: Output, log: bool) -> Chunk:

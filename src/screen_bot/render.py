@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from .engine import Engine
+from .engine import BaseEngine
 from .protocol.schema import Question
 from .session import Session
 from .verdict import Estimate, Reason, Verdict
-from .words import OPEN_KIND, RECOVERY, VERDICT_HEADLINE
+from .words import OPEN_KIND, RECOVERY, VERDICT_HEADLINE, VERDICT_NAME, plural
 
 
 def format_value(value: Any) -> str:
@@ -49,12 +50,12 @@ def input_hint(question: Question) -> str:
     return f"{kind} {question.min:g}–{question.max:g}{unit}{extra}; ? if unknown"
 
 
-def criteria_ids(engine: Engine, variable: str, limit: int = 3) -> str:
+def criteria_ids(engine: BaseEngine[Any], variable: str, limit: int = 3) -> str:
     ids = engine.protocol.criteria_reading.get(variable, [])
     return ", ".join(ids[:limit]) + ("…" if len(ids) > limit else "")
 
 
-def question_text(engine: Engine, session: Session) -> str:
+def question_text(engine: BaseEngine[Any], session: Session) -> str:
     question = engine.question(session)
     if question is None:
         return ""
@@ -113,4 +114,22 @@ def verdict_text(verdict: Verdict) -> str:
         f"{verdict.protocol.version} ({verdict.protocol.sha256[:12]}) · screened "
         f"{verdict.screened_on.isoformat()}"
     )
+    return "\n".join(lines)
+
+
+def verdicts_text(verdicts: Sequence[Verdict]) -> str:
+    """One verdict as :func:`verdict_text`; several (an ``all`` screening) as a ranked
+    summary, then each protocol's verdict in full."""
+    if len(verdicts) == 1:
+        return verdict_text(verdicts[0])
+    lines = [f"Screened against {len(verdicts)} protocols, best first:"]
+    for number, verdict in enumerate(verdicts, start=1):
+        line = f"{number}. {verdict.protocol.id}: {VERDICT_NAME[verdict.verdict]}"
+        if verdict.verdict == "unresolved":
+            line += f" ({plural(len(verdict.open_items), 'open item')})"
+        elif verdict.reasons:
+            line += f" ({', '.join(r.criterion for r in verdict.reasons)})"
+        lines.append(line)
+    for number, verdict in enumerate(verdicts, start=1):
+        lines += ["", f"── {number}. {verdict.protocol.id} ──", verdict_text(verdict)]
     return "\n".join(lines)

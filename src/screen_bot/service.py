@@ -20,18 +20,19 @@ the question.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
 from .answers import AnswerError, parse_text
-from .engine import Engine, loggable_answers
+from .engine import BaseEngine
 from .errors import ScreenBotError
-from .protocol.catalog import Catalog, ProtocolNotFound
+from .protocol.catalog import Catalog, ProtocolChoiceNeeded, ProtocolNotFound, ProtocolSetError
 from .protocol.schema import Question
 from .referrals import check_referral
-from .render import format_value, question_text, verdict_text
+from .render import format_value, question_text, verdicts_text
 from .session import ProtocolChanged, Session, utc_now
 from .storage import Database, Tx, ledger, sessions
 from .storage.ledger import Channel
@@ -82,11 +83,22 @@ class Asked(Result):
 
 @dataclass(frozen=True)
 class Finished(Result):
-    """The screening ended: its verdict, logged as record ``log_number``."""
+    """The screening ended: one verdict per protocol screened, best first, logged as
+    records ``log_numbers`` under one ``screening_id``."""
 
-    verdict: Verdict
-    log_number: int
-    text: str  # the shared wording of the verdict
+    verdicts: tuple[Verdict, ...]
+    log_numbers: tuple[int, ...]
+    text: str  # the shared wording of the verdicts
+    screening_id: str = ""
+
+    @property
+    def verdict(self) -> Verdict:
+        """The verdict (of a one-protocol screening; of a set's, the best)."""
+        return self.verdicts[0]
+
+    @property
+    def log_number(self) -> int:
+        return self.log_numbers[0]
 
 
 @dataclass(frozen=True)
@@ -164,6 +176,15 @@ class Refused(Result):
 
 
 @dataclass(frozen=True)
+class Choose(Result):
+    """Several protocols and none named: offer ``choices`` (ids, and ``all``), then start
+    again with the one chosen and the same ``referral``."""
+
+    choices: tuple[str, ...]
+    referral: str | None
+
+
+@dataclass(frozen=True)
 class Problem(Result):
     """An error the user can act on (unknown protocol, a name as referral), in words."""
 
@@ -171,6 +192,7 @@ class Problem(Result):
 
 
 Results = list[Result]
+Engine = BaseEngine[Any]  # one protocol's engine, or a protocol set's (``all``)
 
 
 def label(session: Session | OpenScreening) -> str:
@@ -199,6 +221,8 @@ class ScreeningService:
             if referral is not None:
                 check_referral(referral)
             engine = self.catalog.engine(protocol_id)
+        except ProtocolChoiceNeeded as several:
+            return [Choose(tuple(several.choices), referral)]
         except ScreenBotError as err:
             return [Problem(err.message)]
         with self.db.transaction() as tx:
@@ -215,7 +239,7 @@ class ScreeningService:
                 label(session),
                 engine.protocol.id,
                 engine.protocol.version,
-                engine.protocol.spec.title,
+                engine.protocol.title,
                 label(paused) if paused else None,
             )
             return [*results, started, _asked(engine, session)]
@@ -361,7 +385,16 @@ class ScreeningService:
 
     def protocols(self) -> list[tuple[str, str, str]]:
         """(id, version, title) of every protocol found."""
-        return [(p.id, p.version, p.spec.title) for p in self.catalog.protocols.values()]
+        return [(p.id, p.version, p.title) for p in self.catalog.protocols.values()]
+
+    def choices(self) -> list[str]:
+        """What /screen may name: every protocol id, and ``all`` when there are several."""
+        return self.catalog.choices()
+
+    def broken(self) -> list[str]:
+        """Each dialog file that could not be loaded, with its first problem; and the
+        shared variables that keep the protocols from being screened together."""
+        return [str(p) for p in [*self.catalog.broken().values(), *self.catalog.conflicts]]
 
     # -- steps (inside the caller's transaction) -------------------------------------------
 
@@ -384,16 +417,22 @@ class ScreeningService:
         if not engine.finished(session):
             sessions.save(tx, owner, session)
             return [_asked(engine, session)]
-        verdict = engine.verdict(session)
-        record = ledger.append(
-            tx,
-            verdict,
-            channel=self.channel,
-            coordinator=self.coordinator(owner),
-            answers=loggable_answers(engine.protocol, session.values()),
+        findings = engine.findings(session)
+        screening_id = secrets.token_hex(8)
+        numbers = tuple(
+            ledger.append(
+                tx,
+                found.verdict,
+                channel=self.channel,
+                coordinator=self.coordinator(owner),
+                answers=found.answers,
+                screening_id=screening_id,
+            ).number
+            for found in findings
         )
         sessions.delete(tx, owner, session.id)
-        return [Finished(verdict, record.number, verdict_text(verdict))]
+        verdicts = tuple(found.verdict for found in findings)
+        return [Finished(verdicts, numbers, verdicts_text(verdicts), screening_id)]
 
     def _back(self, tx: Tx, owner: int, engine: Engine, session: Session) -> Results:
         if not engine.back(session):
@@ -431,7 +470,7 @@ class ScreeningService:
         try:
             engine = self.catalog.engine(session.protocol_id)
             session.check_protocol(engine.protocol)
-        except (ProtocolNotFound, ProtocolChanged):
+        except (ProtocolNotFound, ProtocolChanged, ProtocolSetError):
             sessions.delete(tx, owner, session.id)
             return Refused(PROTOCOL_CHANGED)
         return engine

@@ -9,6 +9,7 @@ from ..service import (
     FIRST_QUESTION,
     TERMINAL,
     Asked,
+    Choose,
     Finished,
     Invalid,
     Problem,
@@ -81,6 +82,11 @@ def chat(
                         write(shown[0].text)
                 case Problem():
                     raise ScreenBotError(result.message)
+                case Choose():  # the command line asks before it starts (cli.options.choose)
+                    choices = ", ".join(result.choices)
+                    raise ScreenBotError(
+                        f"several protocols: choose one with --protocol ({choices})"
+                    )
                 case Finished():
                     write("")
                     write(result.text)

@@ -13,7 +13,7 @@ from ..errors import ScreenBotError
 if TYPE_CHECKING:
     from ..training.flow import ImageFormat
 from . import options
-from .options import ProtocolOption
+from .options import OneProtocolOption
 
 
 class GraphFormat(StrEnum):
@@ -31,16 +31,22 @@ def validate(
         typer.Argument(help="Dialog files or directories (default: the dialogs directory)."),
     ] = None,
 ) -> None:
-    """Check dialog files; report every problem with file, line and fix. Exit 2 on a bad file."""
-    from ..protocol import DialogFileError, iter_dialog_files, load
+    """Check dialog files; report every problem with file, line and fix. Exit 2 on a bad file.
+
+    Over several files (or a directory), a variable used by more than one protocol must
+    have the same type, unit, choices and range in each: a conflict names both places.
+    """
+    from ..protocol import DialogFileError, Protocol, iter_dialog_files, load
+    from ..protocol.shared import conflicts
 
     files: list[Path] = []
-    for path in paths or [options.settings().dialogs_dir]:
+    for path in paths or list(options.settings().dialogs_dirs):
         files += list(iter_dialog_files(path)) if path.is_dir() else [path]
     if not files:
         raise ScreenBotError("no dialog files (*.yaml) found")
     bad = 0
     first_with_id: dict[str, Path] = {}
+    valid: list[Protocol] = []
     for file in files:
         try:
             protocol = load(file)
@@ -57,26 +63,32 @@ def validate(
             )
             continue
         first_with_id[protocol.id] = file
+        valid.append(protocol)
         typer.echo(
             f"{file}: ok ({protocol.id} version {protocol.version}, "
             f"{len(protocol.order)} questions, {len(protocol.criteria)} criteria)"
         )
-    raise typer.Exit(2 if bad else 0)
+    shared = conflicts(valid)
+    for problem in shared:
+        typer.echo(str(problem), err=True)
+    raise typer.Exit(2 if bad or shared else 0)
 
 
 def protocols() -> None:
-    """List the protocols found in the dialogs directory."""
+    """List the protocols found in the dialogs directories, and the files that are broken."""
     found = options.catalog()
     for protocol in found.protocols.values():
-        typer.echo(f"{protocol.id}\t{protocol.version}\t{protocol.spec.title}")
-    for problem in found.problems:
-        typer.echo(f"skipped: {problem}", err=True)
+        typer.echo(f"{protocol.id}\t{protocol.version}\t{protocol.title}")
+    for file, problem in found.broken().items():
+        typer.echo(f"{file}\tbroken\t{problem.brief()}")
+    for problem in found.conflicts:
+        typer.echo(f"conflict: {problem}", err=True)
     if not found.protocols:
         raise ScreenBotError(f"no valid dialog file in {found.directory}")
 
 
 def graph(
-    protocol: ProtocolOption = None,
+    protocol: OneProtocolOption = None,
     output_format: Annotated[
         GraphFormat,
         typer.Option("--format", "-f", help="mermaid (text), or png/svg (needs Graphviz)."),
@@ -97,7 +109,7 @@ def graph(
     """
     from ..training.flow import image, mermaid
 
-    engine = options.catalog().engine(protocol)
+    engine = options.catalog().engine(options.choose(protocol, with_all=False))
     if output_format == GraphFormat.mermaid:
         text = mermaid(engine)
         if output is None:

@@ -46,6 +46,7 @@ def chat(
     if referral is not None:
         check_referral(referral)
     found = options.catalog()
+    protocol = options.choose(protocol)
     # opened first: a database that cannot be written fails before question 1
     with options.database() as db:
         service = ScreeningService(found, db, channel="cli")
@@ -53,7 +54,14 @@ def chat(
             finished = terminal_chat(service, protocol, referral)
         except Stopped as stop:
             raise typer.Exit(0 if stop.by_quit else 1) from None
-    typer.echo(f"Screening log: record {finished.log_number}.")
+    numbers = finished.log_numbers
+    if len(numbers) == 1:
+        typer.echo(f"Screening log: record {numbers[0]}.")
+    else:
+        typer.echo(
+            f"Screening log: records {', '.join(map(str, numbers))} "
+            f"(screening {finished.screening_id})."
+        )
 
 
 def screen(
@@ -90,6 +98,9 @@ def screen(
 ) -> None:
     """Screen patients from a file without a dialog; every failed criterion is listed.
 
+    With --protocol all, each row is screened against every protocol: one output object
+    per row with a verdict per protocol (best first), one log record per protocol.
+
     Keys/columns are the protocol's variable names, plus an optional 'referral' and an
     optional 'screened_on' (ISO date, default today UTC). An absent key, null or an empty
     cell is unknown; dates are YYYY-MM-DD or none. JSON output is one compact object per
@@ -101,10 +112,14 @@ def screen(
 
     from ..batch import detect_format
     from ..batch_screen import screen_file
+    from ..protocol.sets import ALL
     from ..storage.ledger import LogWriter
     from ..verdict import Verdict
 
-    chosen = options.catalog().get(protocol)
+    found = options.catalog()
+    # with the answers on standard input there is no asking which protocol
+    picked = options.choose(protocol, ask=str(file) != "-")
+    chosen = found.protocol_set if picked == ALL else found.protocols[picked]
     fmt = (
         input_format.value
         if input_format != InputFormat.auto
@@ -125,8 +140,12 @@ def screen(
                 typer.echo(f"{file}: {problem}", err=True)
             out.write("".join(chunk.text))  # buffered: typer.echo flushes every line
             if writer is not None:
-                for verdict, answers in chunk.logged:
-                    writer.add(Verdict.model_validate_json(verdict), json.loads(answers))
+                for verdict, answers, screening_id in chunk.logged:
+                    writer.add(
+                        Verdict.model_validate_json(verdict),
+                        json.loads(answers),
+                        screening_id=screening_id,
+                    )
     out.flush()
     if writer is not None:
         typer.echo(f"screening log: {writer.written} records appended", err=True)

@@ -9,11 +9,11 @@ import typer
 
 from ..errors import ScreenBotError
 from . import options
-from .options import ProtocolOption
+from .options import OneProtocolOption
 
 
 def learn(
-    protocol: ProtocolOption = None,
+    protocol: OneProtocolOption = None,
     criterion: Annotated[
         str | None,
         typer.Option(
@@ -28,7 +28,7 @@ def learn(
     """
     from ..training.walkthrough import walkthrough, walkthrough_text
 
-    chosen = options.catalog().get(protocol)
+    chosen = options.catalog().get(options.choose(protocol, with_all=False))
     if criterion and not walkthrough(chosen, criterion):
         known = ", ".join(chosen.criteria)
         raise ScreenBotError(
@@ -38,7 +38,7 @@ def learn(
 
 
 def quiz(
-    protocol: ProtocolOption = None,
+    protocol: OneProtocolOption = None,
     count: Annotated[int, typer.Option(min=1, max=200, help="Number of cases.")] = 20,
     seed: Annotated[
         int | None, typer.Option(help="Same seed, same cases (default: a new random seed).")
@@ -63,7 +63,7 @@ def quiz(
     from ..training.scores import ScoreBook, progress_text
     from ..training.terminal import run_quiz
 
-    chosen = options.catalog().get(protocol)
+    chosen = options.catalog().get(options.choose(protocol, with_all=False))
     with Database(database) if database else options.database() as db:
         book = ScoreBook(db)
         if progress:

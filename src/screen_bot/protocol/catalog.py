@@ -95,7 +95,8 @@ class Catalog:
     def choices(self, with_all: bool = True) -> list[str]:
         """What a user may choose from: every protocol id, and ``all`` when there are several."""
         ids = list(self.protocols)
-        return [*ids, ALL] if with_all and len(ids) > 1 else ids
+        together = with_all and len(ids) > 1 and not self.conflicts
+        return [*ids, ALL] if together else ids
 
     def resolve(self, protocol_id: str | None, *, with_all: bool = True) -> str:
         """The id to use: the one named (checked), else the only one; raises when unclear."""

@@ -40,6 +40,11 @@ class Problem:
         place = f"{self.file}:{self.line}" if self.line else self.file
         return f"{place}: {self.message}" + (f"\n    fix: {self.fix}" if self.fix else "")
 
+    def brief(self) -> str:
+        """On one line, without the file: ``line 12: what (fix: …)``."""
+        place = f"line {self.line}: " if self.line else ""
+        return f"{place}{self.message}" + (f" (fix: {self.fix})" if self.fix else "")
+
 
 class DialogFileError(ScreenBotError):
     def __init__(self, problems: list[Problem]) -> None:

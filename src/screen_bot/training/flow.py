@@ -15,7 +15,7 @@ from typing import Any, Literal
 from transitions import State
 from transitions.extensions.diagrams import GraphMachine
 
-from ..engine import Engine
+from ..engine import BaseEngine
 from ..errors import ScreenBotError
 
 ImageFormat = Literal["png", "svg"]
@@ -42,7 +42,7 @@ class _Model:
     """A throw-away model: transitions draws the graph of a model."""
 
 
-def _graph(engine: Engine, graph_engine: Literal["graphviz", "mermaid"]) -> Any:
+def _graph(engine: BaseEngine[Any], graph_engine: Literal["graphviz", "mermaid"]) -> Any:
     order = engine.protocol.order
     states = [
         {"name": s, "label": f"{order.index(s) + 1}. {s}" if s in order else s.upper()}
@@ -65,7 +65,7 @@ def _graph(engine: Engine, graph_engine: Literal["graphviz", "mermaid"]) -> Any:
     return model.get_graph()
 
 
-def mermaid(engine: Engine) -> str:
+def mermaid(engine: BaseEngine[Any]) -> str:
     """The flow as Mermaid ``stateDiagram-v2`` text (no system package needed)."""
     return str(_graph(engine, "mermaid").source)
 
@@ -82,7 +82,7 @@ def missing_for_images() -> str | None:
     return "PNG/SVG output needs " + " and ".join(missing) + "; --format mermaid needs neither"
 
 
-def image(engine: Engine, fmt: ImageFormat = "png") -> bytes:
+def image(engine: BaseEngine[Any], fmt: ImageFormat = "png") -> bytes:
     """The flow rendered by Graphviz ``dot``; raises :class:`GraphUnavailable` without it."""
     problem = missing_for_images()
     if problem:
@@ -95,6 +95,6 @@ def image(engine: Engine, fmt: ImageFormat = "png") -> bytes:
         raise GraphUnavailable(f"Graphviz 'dot' failed: {err}") from None
 
 
-def png(engine: Engine) -> bytes:
+def png(engine: BaseEngine[Any]) -> bytes:
     """PNG bytes of the flow, e.g. for a Telegram photo."""
     return image(engine, "png")

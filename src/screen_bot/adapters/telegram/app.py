@@ -82,15 +82,21 @@ def run(
 ) -> None:
     """Run until SIGINT/SIGTERM. Polling unless ``webhook_url`` is given."""
     configure_logging()
-    catalog = Catalog(settings.dialogs_dir)
+    catalog = Catalog(settings.dialogs_dirs)
     if not catalog.protocols:
         catalog.get()  # raises ProtocolNotFound, naming the problems found
+    log = logging.getLogger(__name__)
+    for file, problem in catalog.broken().items():  # listed, never silently dropped
+        log.warning("dialog file %s is broken: %s", file, problem.brief())
+    for problem in catalog.conflicts:
+        log.warning("'all' is not offered: %s", problem)
     with Database(settings.database) as db:
         application, _ = build_application(settings, catalog, db)
-        logging.getLogger(__name__).info(
-            "screen-bot starting (%s), %d protocol(s), %d authorised user(s)",
+        log.info(
+            "screen-bot starting (%s), %d protocol(s) (%s), %d authorised user(s)",
             "webhook" if webhook_url else "polling",
             len(catalog.protocols),
+            ", ".join(catalog.protocols),
             len(settings.allowed_users),
         )
         if webhook_url:

@@ -26,6 +26,7 @@ from telegram.ext import (
 from ...service import (
     Asked,
     Cancelled,
+    Choose,
     Finished,
     Forgotten,
     Invalid,
@@ -42,7 +43,14 @@ from ...service import (
 )
 from ...settings import Settings
 from . import messages as say
-from .callback_data import OTHER_PREFIX, SCREEN_PREFIX, decode
+from .callback_data import (
+    OTHER_PREFIX,
+    SCREEN_CHOICE_PREFIX,
+    SCREEN_PREFIX,
+    decode,
+    decode_choice,
+)
+from .choosing import split_protocol
 from .turn import App, Context, Turn, answer_query, turn
 
 logger = logging.getLogger(__name__)
@@ -75,6 +83,9 @@ class ScreeningBot:
         for name, callback in commands.items():
             application.add_handler(CommandHandler(name, callback, filters=private))
         application.add_handler(CallbackQueryHandler(self.on_button, pattern=SCREEN_PREFIX))
+        application.add_handler(
+            CallbackQueryHandler(self.on_protocol_chosen, pattern=SCREEN_CHOICE_PREFIX)
+        )
         application.add_handler(CallbackQueryHandler(self.on_other_button, pattern=OTHER_PREFIX))
         application.add_handler(
             MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.on_text)
@@ -158,16 +169,37 @@ class ScreeningBot:
     @turn
     async def protocols(self, t: Turn) -> None:
         """/protocols: the protocols installed."""
-        await t.say(say.protocols_text(self.service.protocols()))
+        with_all = "all" in self.service.choices()
+        await t.say(say.protocols_text(self.service.protocols(), self.service.broken(), with_all))
 
     @turn
     async def screen(self, t: Turn) -> None:
-        """/screen [protocol] [referral]: start a screening; the open one is paused."""
-        args = t.args
-        known = {pid for pid, _, _ in self.service.protocols()}
-        protocol_id = args.pop(0) if args and args[0] in known else None
+        """/screen [protocol|all] [referral]: start a screening; the open one is paused."""
+        protocol_id, args = split_protocol(t.args, self.service.choices())
         referral = " ".join(args) if args else None  # "John Smith" is refused as one label
         await self.show(t, self.service.start(t.chat_id, protocol_id, referral))
+
+    @turn
+    async def on_protocol_chosen(self, t: Turn) -> None:
+        """A protocol button of /screen: start the screening with it."""
+        query = t.update.callback_query
+        if query is None:
+            return
+        choice = decode_choice(query.data)
+        picked = choice.picked(self.service.choices()) if choice is not None else None
+        if choice is None or picked is None:
+            await answer_query(query, say.CHOICES_CHANGED)
+            return
+        await answer_query(query)
+        if query.message is not None:
+            await _edit(
+                bot=t.context.bot,
+                chat_id=t.chat_id,
+                message_id=query.message.message_id,
+                text=say.chosen(picked),
+            )
+        referral = choice.argument or None
+        await self.show(t, self.service.start(t.chat_id, picked, referral))
 
     @turn
     async def status(self, t: Turn) -> None:
@@ -274,6 +306,12 @@ class ScreeningBot:
                     await t.say(say.refusal(result.reason, result.detail))
                 case Problem():
                     await t.say(result.message)
+                case Choose():
+                    await bot.send_message(
+                        t.chat_id,
+                        say.CHOOSE_PROTOCOL,
+                        reply_markup=say.choice_keyboard("s", result.choices, result.referral),
+                    )
                 case _:
                     logger.warning("no wording for %s", type(result).__name__)
         if notes:

@@ -4,7 +4,11 @@
   the chat's live one and still at that step, so an old button, a finished screening's
   button or forged data changes nothing;
 - walk-through ``l|<protocol id>|<index>``: the next criterion;
-- quiz ``q|<quiz id>|<position>|<code>``: a verdict (e, n, u), stop (x) or ``c:<criterion>``.
+- quiz ``q|<quiz id>|<position>|<code>``: a verdict (e, n, u), stop (x) or ``c:<criterion>``;
+- protocol choice ``p|<command>|<list>|<index>|<argument>``: several protocols and none
+  named, the user picks one for /screen (s), /learn (l), /quiz (q) or /flow (f); ``list`` is
+  a fingerprint of the protocols offered (a press after they changed is refused) and
+  ``argument`` what the command was given besides (a referral, a criterion, a seed).
 
 Each handler is registered with its scheme's ``*_PREFIX`` (and one handler with
 ``OTHER_PREFIX`` refuses data of no scheme), so the order they are added in does not matter.
@@ -12,7 +16,9 @@ Each handler is registered with its scheme's ``*_PREFIX`` (and one handler with
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 SCREEN_PATTERN = re.compile(
@@ -22,12 +28,19 @@ LEARN_PATTERN = re.compile(r"^l\|(?P<protocol>[a-z0-9-]{1,40})\|(?P<index>\d{1,4
 QUIZ_PATTERN = re.compile(
     r"^q\|(?P<quiz>[0-9a-f]{8})\|(?P<position>\d{1,4})\|(?P<code>[enux]|c:.{1,20})$"
 )
+CHOICE_PATTERN = re.compile(
+    r"^p\|(?P<command>[slqf])\|(?P<offered>[0-9a-f]{4})\|(?P<index>\d{1,2})"
+    r"\|(?P<argument>[A-Za-z0-9._/-]{0,32})$"
+)
+ARGUMENT = re.compile(r"^[A-Za-z0-9._/-]{0,32}$")  # what a protocol button may carry along
 # Handlers are registered by prefix: each decodes (and refuses) its own scheme's data,
 # and data of no scheme at all goes to OTHER_PREFIX's handler, which refuses it.
 SCREEN_PREFIX = re.compile(r"^v\|")
 LEARN_PREFIX = re.compile(r"^l\|")
 QUIZ_PREFIX = re.compile(r"^q\|")
-OTHER_PREFIX = re.compile(r"^(?![vlq]\|)")
+SCREEN_CHOICE_PREFIX = re.compile(r"^p\|s\|")
+TRAINING_CHOICE_PREFIX = re.compile(r"^p\|[lqf]\|")
+OTHER_PREFIX = re.compile(r"^(?![vlqp]\|)")
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,36 @@ class QuizPress:
 
     def encode(self) -> str:
         return f"q|{self.quiz_id}|{self.position}|{self.code}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The protocol picked (``choices[index]``) for ``command``, with the command's argument."""
+
+    command: str  # s: /screen, l: /learn, q: /quiz, f: /flow
+    offered: str  # fingerprint of the choices shown
+    index: int
+    argument: str = ""
+
+    def encode(self) -> str:
+        return f"p|{self.command}|{self.offered}|{self.index}|{self.argument}"
+
+    def picked(self, choices: Sequence[str]) -> str | None:
+        """The protocol id chosen, or None when the choices offered are not these any more."""
+        if self.offered != fingerprint(choices) or self.index >= len(choices):
+            return None
+        return choices[self.index]
+
+
+def fingerprint(choices: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(choices).encode()).hexdigest()[:4]
+
+
+def decode_choice(data: str | None) -> Choice | None:
+    match = CHOICE_PATTERN.match(data or "")
+    if match is None:
+        return None
+    return Choice(match["command"], match["offered"], int(match["index"]), match["argument"])
 
 
 def decode(data: str | None) -> Press | None:

@@ -32,7 +32,7 @@ from ...service import (
 from ...storage.ledger import LogRecord
 from ...storage.sessions import OpenScreening
 from ...words import plural
-from .callback_data import Learn, Press, QuizPress
+from .callback_data import ARGUMENT, Choice, Learn, Press, QuizPress, fingerprint
 
 MAX_MESSAGE = 4096
 MAX_CAPTION = 1024
@@ -44,7 +44,7 @@ START = (
     "Never type patient names or other identifiers; use a referral code such as R-0423.\n\n"
 )
 COMMANDS = [
-    ("screen", "start a screening: /screen [protocol] [referral code]"),
+    ("screen", "start a screening: /screen [protocol or all] [referral code]"),
     ("status", "where the open screening stands"),
     ("back", "go back one question"),
     ("skip", "answer 'not known yet'"),
@@ -85,6 +85,10 @@ REFUSALS = {
     NOT_OPEN: "No unfinished screening with that label. /list shows them.",
 }
 NO_PROTOCOLS = "No protocols are installed."
+CHOOSE_PROTOCOL = "Several protocols are installed. Which one? (All: one screening against each.)"
+CHOICES_CHANGED = "The protocols changed since these buttons were shown; send the command again."
+CHOOSE_ONE_PROTOCOL = "Several protocols are installed. Which one?"
+ALL_LABEL = "All protocols"
 SEE_PROTOCOLS = "{error}. /protocols lists them."
 CANCELLED_QUESTION = "Screening cancelled."
 WENT_BACK = "↩ Went back."
@@ -119,9 +123,39 @@ def refusal(reason: str, detail: str = "") -> str:
     return REFUSALS.get(reason, FORGED_TEXT)
 
 
-def protocols_text(found: Sequence[tuple[str, str, str]]) -> str:
+def protocols_text(
+    found: Sequence[tuple[str, str, str]], broken: Sequence[str] = (), with_all: bool = False
+) -> str:
     lines = [f"{pid} (version {version}): {title}" for pid, version, title in found]
-    return "\n".join(lines) or NO_PROTOCOLS
+    if with_all:
+        lines.append("all: every protocol in one screening (/screen all)")
+    text = "\n".join(lines) or NO_PROTOCOLS
+    if broken:
+        text += "\n\nBroken, not offered (fix the file):\n" + "\n".join(f"• {b}" for b in broken)
+    return text
+
+
+def chosen(protocol_id: str) -> str:
+    return f"Protocol: {ALL_LABEL if protocol_id == 'all' else protocol_id}"
+
+
+def choice_keyboard(
+    command: str, choices: Sequence[str], argument: str | None = None
+) -> InlineKeyboardMarkup:
+    """One button per protocol (and 'All protocols'), for ``command`` (s, l, q, f)."""
+    offered = fingerprint(choices)
+    if argument is not None and not ARGUMENT.match(argument):
+        argument = None  # not something a button can carry: the command starts without it
+    rows = [
+        [
+            InlineKeyboardButton(
+                ALL_LABEL if pid == "all" else pid,
+                callback_data=Choice(command, offered, index, argument or "").encode(),
+            )
+        ]
+        for index, pid in enumerate(choices)
+    ]
+    return InlineKeyboardMarkup(rows)
 
 
 def started(result: Started) -> str:

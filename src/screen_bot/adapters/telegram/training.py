@@ -13,13 +13,21 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from ...errors import ScreenBotError
 from ...protocol import Protocol
-from ...protocol.catalog import Catalog
+from ...protocol.catalog import Catalog, ProtocolChoiceNeeded
 from ...training.flow import GraphUnavailable, png
 from ...training.quiz import Answer, Quiz
 from ...training.scores import ScoreBook, progress_text
 from ...training.walkthrough import step_text, walkthrough
 from . import messages as say
-from .callback_data import LEARN_PREFIX, QUIZ_PREFIX, decode_learn, decode_quiz
+from .callback_data import (
+    LEARN_PREFIX,
+    QUIZ_PREFIX,
+    TRAINING_CHOICE_PREFIX,
+    decode_choice,
+    decode_learn,
+    decode_quiz,
+)
+from .choosing import split_protocol
 from .turn import App, Turn, answer_query, turn
 
 QUIZ_CASES = 20
@@ -41,22 +49,58 @@ class TrainingHandlers:
             application.add_handler(CommandHandler(name, callback, filters=private))
         application.add_handler(CallbackQueryHandler(self.on_learn, pattern=LEARN_PREFIX))
         application.add_handler(CallbackQueryHandler(self.on_quiz, pattern=QUIZ_PREFIX))
+        application.add_handler(
+            CallbackQueryHandler(self.on_protocol_chosen, pattern=TRAINING_CHOICE_PREFIX)
+        )
 
-    def _protocol_and_rest(self, args: list[str]) -> tuple[Protocol, list[str]]:
-        protocol_id = args[0] if args and args[0] in self.catalog.protocols else None
-        rest = args[1:] if protocol_id else args
-        return self.catalog.get(protocol_id), rest
+    async def _protocol_and_rest(
+        self, t: Turn, command: str, args: list[str], argument: str = ""
+    ) -> tuple[Protocol, list[str]] | None:
+        """The protocol the words name (or the only one) and the other words; None when the
+        user was asked to choose (buttons) or told the protocol is unknown."""
+        protocol_id, rest = split_protocol(args, self.catalog.choices(with_all=False))
+        try:
+            return self.catalog.get(protocol_id), rest
+        except ProtocolChoiceNeeded as several:
+            await t.context.bot.send_message(
+                t.chat_id,
+                say.CHOOSE_ONE_PROTOCOL,
+                reply_markup=say.choice_keyboard(command, several.choices, argument or None),
+            )
+        except ScreenBotError as err:
+            await t.say(say.SEE_PROTOCOLS.format(error=err))
+        return None
+
+    @turn
+    async def on_protocol_chosen(self, t: Turn) -> None:
+        """A protocol button of /learn, /quiz or /flow: run the command with it."""
+        query = t.update.callback_query
+        if query is None:
+            return
+        choice = decode_choice(query.data)
+        choices = self.catalog.choices(with_all=False)
+        picked = choice.picked(choices) if choice is not None else None
+        if choice is None or picked is None:
+            await answer_query(query, say.CHOICES_CHANGED)
+            return
+        await answer_query(query)
+        await query.edit_message_reply_markup(None)
+        words = [picked, choice.argument] if choice.argument else [picked]
+        run = {"l": self._learn, "q": self._quiz, "f": self._flow}[choice.command]
+        await run(t, words)
 
     # -- walk-through ---------------------------------------------------------------------
 
     @turn
     async def learn(self, t: Turn) -> None:
         """/learn [protocol] [criterion]: one criterion at a time, with what decides."""
-        try:
-            protocol, rest = self._protocol_and_rest(t.args)
-        except ScreenBotError as err:
-            await t.say(say.SEE_PROTOCOLS.format(error=err))
+        await self._learn(t, t.args)
+
+    async def _learn(self, t: Turn, args: list[str]) -> None:
+        found = await self._protocol_and_rest(t, "l", args, args[-1] if args else "")
+        if found is None:
             return
+        protocol, rest = found
         steps = walkthrough(protocol, rest[0] if rest else None)
         if not steps:
             await t.say(say.NO_CRITERION)
@@ -96,13 +140,14 @@ class TrainingHandlers:
     @turn
     async def quiz(self, t: Turn) -> None:
         """/quiz [protocol] [seed]: generated cases, answered with buttons, scored."""
-        args = t.args
+        await self._quiz(t, t.args)
+
+    async def _quiz(self, t: Turn, args: list[str]) -> None:
         seed = int(args.pop()) if args and args[-1].isdigit() else None
-        try:
-            protocol, _ = self._protocol_and_rest(args)
-        except ScreenBotError as err:
-            await t.say(say.SEE_PROTOCOLS.format(error=err))
+        found = await self._protocol_and_rest(t, "q", args, "" if seed is None else str(seed))
+        if found is None:
             return
+        protocol, _ = found
         trainee = str(t.user_id)
         weak = self.book.misses(trainee, protocol.id)  # here: the database is this thread's
         quiz = await asyncio.to_thread(
@@ -169,19 +214,21 @@ class TrainingHandlers:
     @turn
     async def flow(self, t: Turn) -> None:
         """/flow [protocol]: the dialog's state machine as a picture."""
-        message = t.update.effective_message
+        await self._flow(t, t.args)
+
+    async def _flow(self, t: Turn, args: list[str]) -> None:
+        found = await self._protocol_and_rest(t, "f", args)
+        if found is None:
+            return
+        protocol, _ = found
         try:
-            protocol, _ = self._protocol_and_rest(t.args)
             picture = await asyncio.to_thread(png, self.catalog.engine(protocol.id))
         except GraphUnavailable as err:
             await t.say(say.NO_DIAGRAM.format(error=err))
             return
-        except ScreenBotError as err:
-            await t.say(say.SEE_PROTOCOLS.format(error=err))
-            return
-        if message is not None:
-            await message.reply_document(
-                picture,
-                filename=f"{protocol.id}-flow.png",
-                caption=say.flow_caption(protocol.id, protocol.version),
-            )
+        await t.context.bot.send_document(
+            t.chat_id,
+            picture,
+            filename=f"{protocol.id}-flow.png",
+            caption=say.flow_caption(protocol.id, protocol.version),
+        )

@@ -1,0 +1,29 @@
+"""Which protocol a command's words name: ``/screen [protocol] [referral]`` and the like.
+
+The first word names a protocol when it is one (or ``all``), or when it looks like a
+protocol id (a close spelling, or the start of one): a mistyped id is then reported as an
+unknown protocol with a suggestion, instead of being taken for a referral. Other words
+stay what they were ("/screen John Smith" is still refused as a name, not a protocol).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+LOOKS_ALIKE = 0.75  # difflib's ratio from which a word is taken for a misspelt protocol id
+
+
+def split_protocol(args: Sequence[str], choices: Sequence[str]) -> tuple[str | None, list[str]]:
+    """(the protocol named or None, the remaining words)."""
+    words = list(args)
+    if not words:
+        return None, words
+    first = words[0]
+    looks_like_one = bool(difflib.get_close_matches(first, choices, n=1, cutoff=LOOKS_ALIKE))
+    looks_like_one = looks_like_one or (
+        len(first) >= 3 and any(c.startswith(first.lower()) for c in choices)
+    )
+    if first in choices or looks_like_one:
+        return first, words[1:]
+    return None, words
