@@ -160,7 +160,9 @@ def choice_keyboard(
 
 def started(result: Started) -> str:
     note = (
-        f"Screening {result.label} started ({result.protocol_id} version "
+        f"Screening {result.label} started against all protocols ({result.protocol_version})."
+        if result.protocol_id == "all"
+        else f"Screening {result.label} started ({result.protocol_id} version "
         f"{result.protocol_version})."
     )
     if result.paused is not None:

@@ -1,0 +1,285 @@
+"""A site's many trials: three valid protocols (the two shipped and a third) side by side,
+in two dialogs directories with a broken file, run through the command line and the bot."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli_runner import invoke
+from conftest import SHIPPED
+from format2 import dialog, dump, inclusion, integer, yes_no
+from screen_bot.adapters.telegram import messages as say
+from screen_bot.adapters.telegram.app import build_application
+from screen_bot.adapters.telegram.callback_data import Choice
+from screen_bot.protocol.catalog import Catalog
+from screen_bot.settings import Settings
+from screen_bot.storage import Database, ledger, sessions
+from telegram_offline import Chat, RecordingRequest
+from test_telegram_transcript import COORDINATOR, TOKEN
+
+# A third protocol: shares `age` with both shipped ones (same type, range and unit).
+ELIANA = dialog(
+    [integer("age", unit="years"), yes_no("refractory")],
+    [inclusion("E-I1", "age >= 18"), inclusion("E-I2", "refractory")],
+    id="eliana",
+)
+CHOICES = ["blina-dli", "ctl019-rr-ball", "eliana", "all"]
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """Two dialogs directories: the three protocols, and one broken file."""
+    trials, more = tmp_path / "trials", tmp_path / "more"
+    trials.mkdir()
+    more.mkdir()
+    for name in ("blina-dli.yaml", "ctl019-rr-ball.yaml"):
+        shutil.copy2(SHIPPED / name, trials / name)
+    (trials / "eliana.yaml").write_text(dump(ELIANA), encoding="utf-8")
+    (more / "broken.yaml").write_text("id: broken\ntitle: [unclosed\n", encoding="utf-8")
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", f"{trials}{os.pathsep}{more}")
+    return trials, more
+
+
+def logged(data: Path) -> list[ledger.LogRecord]:
+    with Database.existing(data / "screen-bot.sqlite3") as db:
+        return list(ledger.records(db.read()))
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_protocols_lists_every_protocol_and_each_broken_file(site: tuple[Path, Path]) -> None:
+    done = invoke("protocols")
+    assert done.returncode == 0, done.stderr
+    ids = [line.split("\t")[0] for line in done.stdout.splitlines()]
+    assert ids[:3] == ["blina-dli", "ctl019-rr-ball", "eliana"]
+    (broken,) = [line for line in done.stdout.splitlines() if "\tbroken\t" in line]
+    assert broken.startswith(str(site[1] / "broken.yaml")) and "line 3: YAML syntax" in broken
+
+
+def test_validate_a_directory_of_three_is_clean(site: tuple[Path, Path]) -> None:
+    done = invoke("validate", str(site[0]))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(": ok (") == 3
+
+
+def test_chat_asks_which_protocol_by_number(site: tuple[Path, Path], data_dir: Path) -> None:
+    done = invoke("chat", "--referral", "R-1", stdin="3\n20\nyes\n")
+    assert done.returncode == 0, done.stderr
+    for number, choice in enumerate(CHOICES, start=1):
+        assert f"  {number}. {choice} (" in done.stderr
+    assert "PRE-SCREEN PASSED" in done.stdout and "protocol eliana version 1" in done.stdout
+    (record,) = logged(data_dir)
+    assert (record.protocol.id, record.verdict, record.referral) == ("eliana", "eligible", "R-1")
+
+
+def test_chat_asks_again_after_a_wrong_pick_and_ends_on_no_pick(site: tuple[Path, Path]) -> None:
+    done = invoke("chat", stdin="9\neliana\n20\nyes\n")
+    assert done.returncode == 0 and "'9' is not one of them" in done.stderr
+    done = invoke("chat", stdin="")
+    assert done.returncode == 2
+    assert "error: several protocols: choose one with --protocol" in done.stderr
+
+
+def test_a_mistyped_protocol_gets_a_suggestion_and_the_list(site: tuple[Path, Path]) -> None:
+    for command in (["chat"], ["learn"], ["screen", "-"], ["graph"]):
+        done = invoke(*command, "--protocol", "elianna", stdin="")
+        assert done.returncode == 2, command
+        assert "no protocol 'elianna' — did you mean 'eliana'?" in done.stderr, command
+        assert "blina-dli, ctl019-rr-ball, eliana" in done.stderr, command
+
+
+def test_start_with_several_protocols_asks_and_screens(site: tuple[Path, Path]) -> None:
+    done = invoke("start", stdin="3\n17\n")
+    assert done.returncode == 0, done.stderr
+    assert "NOT ELIGIBLE" in done.stdout and "E-I1" in done.stdout
+
+
+def test_chat_against_all_logs_one_record_per_protocol(
+    site: tuple[Path, Path], data_dir: Path
+) -> None:
+    done = invoke("chat", "--protocol", "all", "--referral", "R-2", stdin="?\n" * 150)
+    assert done.returncode == 0, done.stderr
+    assert "Screened against 3 protocols, best first:" in done.stdout
+    records = logged(data_dir)
+    assert sorted(r.protocol.id for r in records) == CHOICES[:3]
+    (screening,) = {r.screening_id for r in records}
+    assert screening and f"(screening {screening})" in done.stdout
+    assert {r.verdict for r in records} == {"unresolved"}
+
+
+def test_screen_asks_for_a_file_and_refuses_to_ask_on_stdin(
+    site: tuple[Path, Path], tmp_path: Path
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"age": 30, "refractory": true}\n', encoding="utf-8")
+    done = invoke("screen", str(rows), "--format", "json", stdin="3\n")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["protocol"]["id"] == "eliana"
+    done = invoke("screen", "-", stdin='{"age": 30}\n')
+    assert done.returncode == 2 and "several protocols" in done.stderr
+
+
+def test_screen_all_writes_one_object_per_row_with_a_verdict_per_protocol(
+    site: tuple[Path, Path], tmp_path: Path, data_dir: Path
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        '{"referral": "R-1", "screened_on": "2026-01-15", "age": 30, "refractory": true}\n'
+        '{"referral": "R-2", "screened_on": "2026-01-15", "age": 10}\n',
+        encoding="utf-8",
+    )
+    done = invoke("screen", str(rows), "--protocol", "all", "--format", "json", "--log")
+    assert done.returncode == 0, done.stderr
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    assert (first["row"], first["referral"], first["screened_on"]) == (1, "R-1", "2026-01-15")
+    assert [v["protocol"]["id"] for v in first["verdicts"]][0] == "eliana"  # eligible first
+    assert [v["verdict"] for v in first["verdicts"]] == [
+        "eligible",
+        "unresolved",
+        "unresolved",
+    ]
+    assert {v["protocol"]["id"] for v in second["verdicts"]} == set(CHOICES[:3])
+    records = logged(data_dir)
+    assert len(records) == 6
+    by_screening: dict[str | None, list[str]] = {}
+    for record in records:
+        by_screening.setdefault(record.screening_id, []).append(record.referral or "")
+    assert sorted(by_screening.values()) == [["R-1"] * 3, ["R-2"] * 3]
+    with Database.existing(data_dir / "screen-bot.sqlite3") as db:
+        assert ledger.verify(db.read()) == []
+
+
+def test_learn_quiz_and_graph_ask_which_protocol(site: tuple[Path, Path]) -> None:
+    learned = invoke("learn", stdin="3\n")
+    assert learned.returncode == 0 and "— eliana version 1" in learned.stdout
+    assert "4. all" not in learned.stderr  # one protocol at a time
+    drawn = invoke("graph", stdin="3\n")
+    assert drawn.returncode == 0 and "refractory" in drawn.stdout
+    quizzed = invoke("quiz", "--count", "1", "--seed", "3", stdin="3\ne\n")
+    assert quizzed.returncode == 0, quizzed.stderr
+    assert "Case 1/1" in quizzed.stdout
+
+
+def test_a_conflicting_shared_variable_names_both_places(
+    site: tuple[Path, Path], tmp_path: Path
+) -> None:
+    other = dialog([integer("age", high=99, unit="months")], [inclusion("O1", "age >= 6")])
+    clash = tmp_path / "clash.yaml"
+    clash.write_text(dump({**other, "id": "clash"}), encoding="utf-8")
+    eliana = site[0] / "eliana.yaml"
+    done = invoke("validate", str(eliana), str(clash))
+    assert done.returncode == 2
+    assert f"{clash}:" in done.stderr and f"({eliana}:" in done.stderr
+    assert "variable 'age' is shared with eliana" in done.stderr
+    assert "unit months here, years there" in done.stderr and "max 99 here, 120 there" in done.stderr
+    assert "fix: give 'age' the same unit, max in both files" in done.stderr
+
+
+# -- the bot ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def bot(site: tuple[Path, Path], tmp_path: Path) -> AsyncIterator[tuple[Any, Database]]:
+    settings = Settings(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        SCREEN_BOT_ALLOWED_USERS=str(COORDINATOR),
+        SCREEN_BOT_DATA_DIR=tmp_path / "bot",
+        SCREEN_BOT_DIALOGS_DIR=f"{site[0]}{os.pathsep}{site[1]}",
+    )
+    db = Database(settings.database)
+    request = RecordingRequest()
+    application, _ = build_application(
+        settings,
+        Catalog(settings.dialogs_dirs),
+        db,
+        request=request,
+        get_updates_request=RecordingRequest(),
+    )
+    await application.initialize()
+    yield Chat(application, request, COORDINATOR), db
+    await application.shutdown()
+    db.close()
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    return [b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
+
+
+async def test_bot_protocols_lists_all_and_the_broken_file(bot: tuple[Chat, Database]) -> None:
+    chat, _ = bot
+    await chat.send("/protocols")
+    text = chat.last_text()
+    for protocol_id in CHOICES[:3]:
+        assert f"{protocol_id} (version" in text
+    assert "all: every protocol in one screening" in text
+    assert "Broken, not offered" in text and "broken.yaml:3: YAML syntax" in text
+
+
+async def test_bot_screen_offers_the_protocols_as_buttons(bot: tuple[Chat, Database]) -> None:
+    chat, db = bot
+    await chat.send("/screen R-1")
+    offer = chat.last_with_buttons()
+    assert buttons(offer) == [*CHOICES[:3], say.ALL_LABEL]
+    await chat.tap("eliana")
+    assert chat.messages()[0]["text"] == "Protocol: eliana"  # the offer keeps the choice
+    await chat.send("20")
+    await chat.tap("Yes")
+    assert chat.last_text().startswith("PRE-SCREEN PASSED")
+    (record,) = ledger.records(db.read())
+    assert (record.protocol.id, record.referral) == ("eliana", "R-1")
+
+
+async def test_bot_a_mistyped_protocol_is_not_taken_for_a_referral(
+    bot: tuple[Chat, Database],
+) -> None:
+    chat, db = bot
+    await chat.send("/screen elianna R-T1")
+    assert "no protocol 'elianna' — did you mean 'eliana'?" in chat.last_text()
+    assert "never a name" not in chat.last_text()
+    await chat.send("/learn elianna")
+    assert "did you mean 'eliana'?" in chat.last_text()
+    assert sessions.list_open(db.read(), COORDINATOR) == []
+
+
+async def test_bot_screen_all_logs_one_record_per_protocol(bot: tuple[Chat, Database]) -> None:
+    chat, db = bot
+    await chat.send("/screen all R-2")
+    assert "started against all protocols" in chat.messages()[0]["text"]
+    for _ in range(150):
+        if not sessions.list_open(db.read(), COORDINATOR):
+            break
+        await chat.send("/skip")
+    assert "Screened against 3 protocols" in "\n".join(m["text"] for m in chat.messages())
+    records = list(ledger.records(db.read()))
+    assert sorted(r.protocol.id for r in records) == CHOICES[:3]
+    assert len({r.screening_id for r in records}) == 1
+
+
+async def test_bot_learn_and_quiz_offer_the_protocols(bot: tuple[Chat, Database]) -> None:
+    chat, _ = bot
+    await chat.send("/learn")
+    assert buttons(chat.last_with_buttons()) == CHOICES[:3]
+    await chat.tap("eliana")
+    assert chat.last_text().startswith("E-I1")
+    await chat.send("/quiz 7")
+    await chat.tap("ctl019-rr-ball")
+    assert "Quiz on ctl019-rr-ball" in chat.messages()[-2]["text"] and "seed 7" in (
+        chat.messages()[-2]["text"]
+    )
+
+
+async def test_bot_a_choice_from_another_list_changes_nothing(bot: tuple[Chat, Database]) -> None:
+    chat, db = bot
+    await chat.send("/screen R-3")
+    offer = chat.last_with_buttons()
+    await chat.press(offer, Choice("s", "0000", 0, "R-3").encode())
+    assert chat.request.answers()[-1]["text"] == say.CHOICES_CHANGED
+    assert sessions.list_open(db.read(), COORDINATOR) == []
