@@ -28,7 +28,9 @@ PARSE_ONLY = (
 
 
 def screen(path: Path, log: Path) -> tuple[float, int]:
-    return run_child([SCREEN_BOT, "screen", str(path), "--protocol", "blina-dli", "--format", "json"], log)
+    return run_child(
+        [SCREEN_BOT, "screen", str(path), "--protocol", "blina-dli", "--format", "json"], log
+    )
 
 
 def parse(path: Path, log: Path) -> tuple[float, int]:

@@ -179,7 +179,9 @@ def test_a_conflicting_shared_variable_names_both_places(
     assert done.returncode == 2
     assert f"{clash}:" in done.stderr and f"({eliana}:" in done.stderr
     assert "variable 'age' is shared with eliana" in done.stderr
-    assert "unit months here, years there" in done.stderr and "max 99 here, 120 there" in done.stderr
+    assert (
+        "unit months here, years there" in done.stderr and "max 99 here, 120 there" in done.stderr
+    )
     assert "fix: give 'age' the same unit, max in both files" in done.stderr
 
 
@@ -271,8 +273,9 @@ async def test_bot_learn_and_quiz_offer_the_protocols(bot: tuple[Chat, Database]
     assert chat.last_text().startswith("E-I1")
     await chat.send("/quiz 7")
     await chat.tap("ctl019-rr-ball")
-    assert "Quiz on ctl019-rr-ball" in chat.messages()[-2]["text"] and "seed 7" in (
-        chat.messages()[-2]["text"]
+    assert (
+        "Quiz on ctl019-rr-ball" in chat.messages()[-2]["text"]
+        and "seed 7" in (chat.messages()[-2]["text"])
     )
 
 
@@ -283,3 +286,18 @@ async def test_bot_a_choice_from_another_list_changes_nothing(bot: tuple[Chat, D
     await chat.press(offer, Choice("s", "0000", 0, "R-3").encode())
     assert chat.request.answers()[-1]["text"] == say.CHOICES_CHANGED
     assert sessions.list_open(db.read(), COORDINATOR) == []
+
+
+def test_screen_all_in_worker_processes_gives_the_same_rows(
+    site: tuple[Path, Path], tmp_path: Path
+) -> None:
+    rows = tmp_path / "rows.csv"
+    lines = ["referral,screened_on,age,refractory,ph_negative"]
+    lines += [f"R-{n},2026-01-15,{n % 80},{'yes' if n % 3 else 'no'},yes" for n in range(40)]
+    rows.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    one = invoke("screen", str(rows), "--protocol", "all", "--format", "json")
+    two = invoke("screen", str(rows), "--protocol", "all", "--format", "json", "--jobs", "2")
+    assert one.returncode == two.returncode == 0, one.stderr + two.stderr
+    assert one.stdout == two.stdout and len(one.stdout.splitlines()) == 40
+    text = invoke("screen", str(rows), "--protocol", "all")
+    assert text.stdout.count("Screened against 3 protocols, best first:") == 40

@@ -22,7 +22,8 @@ from screen_bot.protocol.sets import ProtocolSet, ProtocolSetError, can_end, mer
 from screen_bot.rules.evaluation import applicable_questions, context, statuses
 from screen_bot.session import Session
 from screen_bot.set_engine import SCREENED, SetEngine
-from screen_bot.verdict import Verdict, build as build_verdict, ranked
+from screen_bot.verdict import Verdict, ranked
+from screen_bot.verdict import build as build_verdict
 from test_ctl019_boundaries import A, B, D
 from test_format2_differential import thresholds, value_of
 
@@ -131,16 +132,12 @@ def test_a_shared_knock_out_goes_before_each_protocols_own_first(tmp_path: Path)
 def test_conditions_needing_opposite_orders_are_refused(tmp_path: Path) -> None:
     one = build(
         tmp_path,
-        dialog(
-            [yes_no("a"), yes_no("b", when="a")], [include("X1", "not (a) or b")], id="one"
-        ),
+        dialog([yes_no("a"), yes_no("b", when="a")], [include("X1", "not (a) or b")], id="one"),
         "one.yaml",
     )
     two = build(
         tmp_path,
-        dialog(
-            [yes_no("b"), yes_no("a", when="b")], [include("Y1", "not (b) or a")], id="two"
-        ),
+        dialog([yes_no("b"), yes_no("a", when="b")], [include("Y1", "not (b) or a")], id="two"),
         "two.yaml",
     )
     with pytest.raises(ProtocolSetError) as refused:

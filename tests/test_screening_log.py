@@ -424,6 +424,7 @@ def test_export_row_columns(log: ScreeningLog) -> None:
         "I4a ≥ 2 months post-transplant; E3c prolonged QTc",
         "",
         "I4a from 2026-05-02; E3c retest",
+        "",  # no screening id: appended on its own
     ]
 
 
@@ -459,7 +460,7 @@ def test_export_neutralises_formulas_and_round_trips(log: ScreeningLog, hostile:
         (hostile, hostile, reasons),
     )
     (_, row, direct) = exported(log)
-    assert len(row) == 9 and len(direct) == 9
+    assert len(row) == 10 and len(direct) == 10
     assert row[2] == expected_cell(hostile) and unescaped(row[2]) == hostile
     assert row[6] == "I1 " + hostile
     assert direct[2] == expected_cell(hostile) and direct[4] == expected_cell(hostile)

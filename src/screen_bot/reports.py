@@ -116,6 +116,7 @@ CSV_COLUMNS = (
     "reasons for screen failure",
     "open items",
     "may pass later",
+    "screening id",  # links the rows of one screening against several protocols
 )
 
 
@@ -153,6 +154,7 @@ def export_row(record: LogRecord) -> dict[str, Any]:
         "reasons": [f"{r.criterion} {r.label}" for r in record.reasons],
         "open_items": _open_items(record.open_items),
         "may_pass_later": [_later(r) for r in record.reasons if r.recoverable],
+        "screening_id": record.screening_id or "",
     }
 
 

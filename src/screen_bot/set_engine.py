@@ -19,6 +19,7 @@ from transitions import EventData, Machine
 
 from .engine import BaseEngine, Finding, loggable_answers, typed_values
 from .protocol import Protocol
+from .protocol.schema import Question
 from .protocol.sets import ProtocolSet
 from .rules.evaluation import Context, context, statuses
 from .session import Session
@@ -111,6 +112,17 @@ class SetEngine(BaseEngine[ProtocolSet]):
 
     def _holder(self, session: Session, answered: str | None) -> _SetHolder:
         return _SetHolder(session, self.protocol, answered)
+
+    def question(self, session: Session) -> Question | None:
+        """The current question, worded as the first protocol still in the running that asks
+        it words it (the meaning is the same in each: ``protocol.shared``)."""
+        owners = self.protocol.owners.get(session.state, ())
+        if len(owners) > 1:
+            live = {m.id for m in self._holder(session, None).live()}
+            for member in owners:
+                if member.id in live:
+                    return member.questions[session.state]
+        return self.protocol.questions.get(session.state)
 
     def progress(self, session: Session) -> tuple[int, int]:
         """(number of the current question, questions in this screening as far as known)."""
