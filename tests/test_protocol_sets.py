@@ -107,38 +107,28 @@ def test_can_end_is_what_one_answer_can_fail() -> None:
     assert not can_end(CTL019, "marrow_relapse_count")  # route (c) may still hold
 
 
+def protocol(directory: Path, name: str, questions: list[Any], rules: list[Any]) -> Protocol:
+    return build(directory, dialog(questions, rules, id=name), f"{name}.yaml")
+
+
 def test_a_shared_knock_out_goes_before_each_protocols_own_first(tmp_path: Path) -> None:
-    one = build(
-        tmp_path,
-        dialog(
-            [yes_no("first_of_one"), integer("age")],
-            [include("X1", "first_of_one"), include("X2", "age >= 18")],
-            id="one",
-        ),
-        "one.yaml",
+    first = [yes_no("first_of_one"), integer("age")]
+    one = protocol(
+        tmp_path, "one", first, [include("X1", "first_of_one"), include("X2", "age >= 18")]
     )
-    two = build(
-        tmp_path,
-        dialog(
-            [yes_no("first_of_two"), integer("age")],
-            [include("Y1", "first_of_two"), include("Y2", "age <= 65")],
-            id="two",
-        ),
-        "two.yaml",
+    second = [yes_no("first_of_two"), integer("age")]
+    two = protocol(
+        tmp_path, "two", second, [include("Y1", "first_of_two"), include("Y2", "age <= 65")]
     )
     assert merged_order([one, two]) == ["age", "first_of_one", "first_of_two"]
 
 
 def test_conditions_needing_opposite_orders_are_refused(tmp_path: Path) -> None:
-    one = build(
-        tmp_path,
-        dialog([yes_no("a"), yes_no("b", when="a")], [include("X1", "not (a) or b")], id="one"),
-        "one.yaml",
+    one = protocol(
+        tmp_path, "one", [yes_no("a"), yes_no("b", when="a")], [include("X1", "not (a) or b")]
     )
-    two = build(
-        tmp_path,
-        dialog([yes_no("b"), yes_no("a", when="b")], [include("Y1", "not (b) or a")], id="two"),
-        "two.yaml",
+    two = protocol(
+        tmp_path, "two", [yes_no("b"), yes_no("a", when="b")], [include("Y1", "not (b) or a")]
     )
     with pytest.raises(ProtocolSetError) as refused:
         merged_order([one, two])

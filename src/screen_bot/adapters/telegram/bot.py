@@ -43,14 +43,8 @@ from ...service import (
 )
 from ...settings import Settings
 from . import messages as say
-from .callback_data import (
-    OTHER_PREFIX,
-    SCREEN_CHOICE_PREFIX,
-    SCREEN_PREFIX,
-    decode,
-    decode_choice,
-)
-from .choosing import split_protocol
+from .callback_data import OTHER_PREFIX, SCREEN_CHOICE_PREFIX, SCREEN_PREFIX, decode
+from .choosing import chosen, split_protocol
 from .turn import App, Context, Turn, answer_query, turn
 
 logger = logging.getLogger(__name__)
@@ -182,22 +176,10 @@ class ScreeningBot:
     @turn
     async def on_protocol_chosen(self, t: Turn) -> None:
         """A protocol button of /screen: start the screening with it."""
-        query = t.update.callback_query
-        if query is None:
+        found = await chosen(t, self.service.choices())
+        if found is None:
             return
-        choice = decode_choice(query.data)
-        picked = choice.picked(self.service.choices()) if choice is not None else None
-        if choice is None or picked is None:
-            await answer_query(query, say.CHOICES_CHANGED)
-            return
-        await answer_query(query)
-        if query.message is not None:
-            await _edit(
-                bot=t.context.bot,
-                chat_id=t.chat_id,
-                message_id=query.message.message_id,
-                text=say.chosen(picked),
-            )
+        choice, picked = found
         referral = choice.argument or None
         await self.show(t, self.service.start(t.chat_id, picked, referral))
 

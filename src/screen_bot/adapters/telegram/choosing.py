@@ -9,7 +9,16 @@ stay what they were ("/screen John Smith" is still refused as a name, not a prot
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Sequence
+
+from telegram.error import TelegramError
+
+from . import messages as say
+from .callback_data import Choice, decode_choice
+from .turn import Turn, answer_query
+
+logger = logging.getLogger(__name__)
 
 LOOKS_ALIKE = 0.75  # difflib's ratio from which a word is taken for a misspelt protocol id
 
@@ -27,3 +36,25 @@ def split_protocol(args: Sequence[str], choices: Sequence[str]) -> tuple[str | N
     if first in choices or looks_like_one:
         return first, words[1:]
     return None, words
+
+
+async def chosen(t: Turn, choices: Sequence[str]) -> tuple[Choice, str] | None:
+    """The press of a protocol button among ``choices``: (the button, the protocol id picked).
+
+    The press is answered, and the offer shows the choice instead of its buttons; a button
+    from another list of protocols (they changed since) is refused: None.
+    """
+    query = t.update.callback_query
+    if query is None:
+        return None
+    choice = decode_choice(query.data)
+    picked = choice.picked(choices) if choice is not None else None
+    if choice is None or picked is None:
+        await answer_query(query, say.CHOICES_CHANGED)
+        return None
+    await answer_query(query)
+    try:
+        await query.edit_message_text(say.chosen(picked), reply_markup=None)
+    except TelegramError as err:  # cosmetic: the command runs anyway
+        logger.info("edit of a protocol offer skipped: %s", type(err).__name__)
+    return choice, picked

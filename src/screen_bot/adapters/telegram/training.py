@@ -23,11 +23,10 @@ from .callback_data import (
     LEARN_PREFIX,
     QUIZ_PREFIX,
     TRAINING_CHOICE_PREFIX,
-    decode_choice,
     decode_learn,
     decode_quiz,
 )
-from .choosing import split_protocol
+from .choosing import chosen, split_protocol
 from .turn import App, Turn, answer_query, turn
 
 QUIZ_CASES = 20
@@ -74,17 +73,10 @@ class TrainingHandlers:
     @turn
     async def on_protocol_chosen(self, t: Turn) -> None:
         """A protocol button of /learn, /quiz or /flow: run the command with it."""
-        query = t.update.callback_query
-        if query is None:
+        found = await chosen(t, self.catalog.choices(with_all=False))
+        if found is None:
             return
-        choice = decode_choice(query.data)
-        choices = self.catalog.choices(with_all=False)
-        picked = choice.picked(choices) if choice is not None else None
-        if choice is None or picked is None:
-            await answer_query(query, say.CHOICES_CHANGED)
-            return
-        await answer_query(query)
-        await query.edit_message_reply_markup(None)
+        choice, picked = found
         words = [picked, choice.argument] if choice.argument else [picked]
         run = {"l": self._learn, "q": self._quiz, "f": self._flow}[choice.command]
         await run(t, words)
