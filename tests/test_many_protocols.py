@@ -301,3 +301,15 @@ def test_screen_all_in_worker_processes_gives_the_same_rows(
     assert one.stdout == two.stdout and len(one.stdout.splitlines()) == 40
     text = invoke("screen", str(rows), "--protocol", "all")
     assert text.stdout.count("Screened against 3 protocols, best first:") == 40
+
+
+def test_the_bots_start_up_log_names_each_broken_file(
+    site: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    from screen_bot.adapters.telegram.app import report_catalog
+
+    caplog.set_level("INFO")
+    report_catalog(Catalog(Settings().dialogs_dirs))
+    assert "3 protocol(s): blina-dli, ctl019-rr-ball, eliana" in caplog.text
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "broken.yaml is broken: line 3: YAML syntax" in warning.getMessage()

@@ -73,6 +73,16 @@ def build_application(
     return application, screening_bot
 
 
+def report_catalog(catalog: Catalog) -> None:
+    """Log the protocols served, and each broken file with its first problem."""
+    log = logging.getLogger(__name__)
+    log.info("%d protocol(s): %s", len(catalog.protocols), ", ".join(catalog.protocols))
+    for file, problem in catalog.broken().items():  # listed, never silently dropped
+        log.warning("dialog file %s is broken: %s", file, problem.brief())
+    for problem in catalog.conflicts:
+        log.warning("'all' is not offered: %s", problem)
+
+
 def run(
     settings: Settings,
     *,
@@ -85,18 +95,12 @@ def run(
     catalog = Catalog(settings.dialogs_dirs)
     if not catalog.protocols:
         catalog.get()  # raises ProtocolNotFound, naming the problems found
-    log = logging.getLogger(__name__)
-    for file, problem in catalog.broken().items():  # listed, never silently dropped
-        log.warning("dialog file %s is broken: %s", file, problem.brief())
-    for problem in catalog.conflicts:
-        log.warning("'all' is not offered: %s", problem)
+    report_catalog(catalog)
     with Database(settings.database) as db:
         application, _ = build_application(settings, catalog, db)
-        log.info(
-            "screen-bot starting (%s), %d protocol(s) (%s), %d authorised user(s)",
+        logging.getLogger(__name__).info(
+            "screen-bot starting (%s), %d authorised user(s)",
             "webhook" if webhook_url else "polling",
-            len(catalog.protocols),
-            ", ".join(catalog.protocols),
             len(settings.allowed_users),
         )
         if webhook_url:
