@@ -62,7 +62,7 @@ def _jsonl_rows(lines: Iterable[str], protocol: Protocol) -> Iterator[Row]:
         except json.JSONDecodeError as err:
             yield Row(number, errors=[f"not valid JSON ({err.msg} at column {err.colno})"])
             continue
-        yield _typed_row(number, record, protocol)
+        yield record_row(number, record, protocol)
 
 
 def _json_rows(stream: IO[str], protocol: Protocol) -> Iterator[Row]:
@@ -77,10 +77,11 @@ def _json_rows(stream: IO[str], protocol: Protocol) -> Iterator[Row]:
         return
     records = document if isinstance(document, list) else [document]
     for number, record in enumerate(records, start=1):
-        yield _typed_row(number, record, protocol)
+        yield record_row(number, record, protocol)
 
 
-def _typed_row(number: int, record: Any, protocol: Protocol) -> Row:
+def record_row(number: int, record: Any, protocol: Protocol) -> Row:
+    """Type one JSON record (a dict of answers) as a row."""
     row = Row(number)
     if not isinstance(record, dict):
         row.errors.append("expected a JSON object of answers")
@@ -135,17 +136,23 @@ def _csv_rows(stream: IO[str], protocol: Protocol) -> Iterator[Row]:
         row = Row(number)
         if len(cells) > len(header):
             row.errors.append(f"{len(cells)} cells but the header has {len(header)} columns")
-        cells_by_key = dict(zip(header, (c.strip() for c in cells), strict=False))
-        _set_screened_on(row, cells_by_key.get(SCREENED_ON_KEY))
-        for key, cell in cells_by_key.items():
-            if key == REFERRAL_KEY:
-                _set_referral(row, cell or None)
-            elif (question := protocol.questions.get(key)) is not None and cell:
-                try:
-                    row.answers[key] = parse_text(question, cell, row.screened_on)
-                except AnswerError as err:
-                    row.errors.append(f"{key}: {_shown(cell)}: {err}")
-        yield row
+        yield csv_row(row, dict(zip(header, cells, strict=False)), protocol)
+
+
+def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocol) -> Row:
+    """Type one CSV row's cells (by column name) into ``row``; columns not of the protocol
+    are left to the header check."""
+    cells = {key: (cell or "").strip() for key, cell in cells_by_key.items()}
+    _set_screened_on(row, cells.get(SCREENED_ON_KEY))
+    for key, cell in cells.items():
+        if key == REFERRAL_KEY:
+            _set_referral(row, cell or None)
+        elif (question := protocol.questions.get(key)) is not None and cell:
+            try:
+                row.answers[key] = parse_text(question, cell, row.screened_on)
+            except AnswerError as err:
+                row.errors.append(f"{key}: {_shown(cell)}: {err}")
+    return row
 
 
 def _set_referral(row: Row, value: Any) -> None:

@@ -21,6 +21,7 @@ from .protocol.catalog import ProtocolNotFound
 from .render import verdict_text
 from .session import REFERRAL_PATTERN, Session
 from .settings import Settings
+from .sql_cli import Engine, screen_with_duckdb
 from .verdict import Verdict, build
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ class InputFormat(StrEnum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+    parquet = "parquet"  # --engine duckdb only
 
 
 @app.command()
@@ -95,6 +97,13 @@ def screen(
             "--log", help="Append one screening-log record per screened row (channel batch)."
         ),
     ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="python: the dialog's engine; duckdb: the protocol compiled to SQL, run by "
+            "DuckDB on the file (CSV, JSON Lines, JSON, Parquet)."
+        ),
+    ] = Engine.python,
 ) -> None:
     """Screen patients from a file without a dialog; every failed criterion is listed.
 
@@ -102,6 +111,15 @@ def screen(
     key, null or an empty cell is unknown. Exit code 2 if any row was bad, else 0.
     With --log, records are written in transactions of up to 1000 rows.
     """
+    # -- population pre-screening (sql_cli.py): --engine duckdb ------------------------------
+    if engine == Engine.duckdb:
+        if log:
+            raise fail("--log is not available with --engine duckdb yet; use --engine python")
+        as_json = output == OutputFormat.json
+        raise typer.Exit(screen_with_duckdb(protocol, file, as_json, input_format.value))
+    if input_format == InputFormat.parquet:
+        raise fail("Parquet is read by --engine duckdb only")
+    # ------------------------------------------------------------------------------------------
     chosen = catalog().get(protocol)
     fmt = (
         input_format.value
@@ -212,6 +230,9 @@ def start() -> None:
 
 
 from .log_cli import register as register_log  # noqa: E402
+from .sql_cli import register as register_sql  # noqa: E402
+
+register_sql(app)
 
 register_log(app)
 

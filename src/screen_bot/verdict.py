@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -12,7 +12,7 @@ from .protocol import Protocol
 from .rules.calculators import CALCULATORS
 from .rules.evaluation import Context, Outcome, context, outcomes
 from .rules.expressions import SCREENING_DATE
-from .rules.windows import waiting
+from .rules.windows import Waiting, waiting
 
 VerdictValue = Literal["eligible", "not_eligible", "unresolved"]
 OpenKind = Literal["missing", "judgment", "confirm"]
@@ -111,8 +111,23 @@ def build(
     screened_on = screened_on or datetime.now(UTC).date()
     ctx = context(protocol, answers, screened_on)
     found = outcomes(protocol, ctx)
+    return assemble(protocol, ctx, found, referral=referral, screened_on=screened_on)
+
+
+def assemble(
+    protocol: Protocol,
+    ctx: Context,
+    found: list[Outcome],
+    *,
+    referral: str | None,
+    screened_on: date,
+    waits: Callable[[str], Waiting | None] | None = None,
+) -> Verdict:
+    """The verdict of every criterion's outcome; ``waits`` gives a failed criterion's "met
+    from" when it was found elsewhere (the SQL engine), else it is computed here."""
     value = decide(found)
-    reasons = [_reason(protocol, o, ctx) for o in found if o.status == "failed"]
+    wait_of = waits or (lambda criterion: waiting(protocol, criterion, ctx))
+    reasons = [_reason(protocol, o, wait_of(o.criterion)) for o in found if o.status == "failed"]
     used = {name for o in found for name in o.estimated}
     return Verdict(
         referral=referral,
@@ -153,9 +168,8 @@ def open_items(protocol: Protocol, found: list[Outcome]) -> list[OpenItem]:
     return list(items.values())
 
 
-def _reason(protocol: Protocol, outcome: Outcome, ctx: Context) -> Reason:
+def _reason(protocol: Protocol, outcome: Outcome, wait: Waiting | None) -> Reason:
     criterion = protocol.criteria[outcome.criterion]
-    wait = waiting(protocol, outcome.criterion, ctx)
     anchor = None if wait is None or wait.anchor == SCREENING_DATE else wait.anchor
     return Reason(
         criterion=criterion.id,

@@ -325,6 +325,7 @@ def compile_protocol(
     *,
     table: str = "answers",
     detail: bool = False,
+    keep: Sequence[str] = (),
 ) -> Query:
     """The query screening every row of ``table`` against ``protocol``.
 
@@ -333,11 +334,12 @@ def compile_protocol(
     (``criterion:variable:kind`` items, space-separated; only when unresolved) and per
     time-based criterion ``meets_from:<id>``, ``window_closed:<id>`` (and
     ``meets_from_anchor:<id>`` when it reads an anchor). ``detail`` adds every answer as
-    the rules saw it, each derived value and table value (what the JSON verdict shows).
+    the rules saw it, each derived value and table value (what the JSON verdict shows);
+    ``keep`` names more columns of ``table`` to pass through.
     """
     if dialect not in DIALECTS:
         raise SqlError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
-    return _Compiler(protocol, dialect).query(table, detail)
+    return _Compiler(protocol, dialect).query(table, detail, tuple(keep))
 
 
 class _Compiler:
@@ -422,15 +424,18 @@ class _Compiler:
 
     # -- stages ---------------------------------------------------------------------------
 
-    def query(self, table: str, detail: bool) -> Query:
-        ctes: list[tuple[str, list[str]]] = [("_in", self._input_columns())]
+    def query(self, table: str, detail: bool, keep: tuple[str, ...]) -> Query:
+        kept = [f'{quote(name)} AS "k{i}"' for i, name in enumerate(keep)]
+        ctes: list[tuple[str, list[str]]] = [("_in", self._input_columns() + kept)]
         ctes += self._applicability()
         ctes.append(("_dv", self._derived()))
         ctes.append(("_tb", self._tables()))
         ctes.append(("_st", self._statuses()))
         timed, waiting_columns, final_waits = self._waiting()
-        ctes.append(("_mf", waiting_columns))
+        statuses = [f'"s{c}"' for c, *_ in self._criteria()]
+        ctes.append(("_mf", [f'{self._greatest(statuses)} AS "g"', *waiting_columns]))
         outputs = self._outputs() + final_waits
+        outputs += [f'"k{i}" AS {quote(name)}' for i, name in enumerate(keep)]
         info = Query(self.p.id, self.dialect, "", timed)
         if detail:
             outputs += self._detail(info)
@@ -590,8 +595,6 @@ class _Compiler:
                 f"(CASE {result} WHEN {met} THEN {MET} WHEN {fail} THEN {failed} "
                 f'ELSE {UNKNOWN} END) AS "s{c}"'
             )
-        statuses = [f'"s{c}"' for c, *_ in self._criteria()]
-        columns.append(f'{self._greatest(statuses)} AS "g"')
         return columns
 
     def _greatest(self, values: Sequence[str]) -> str:
