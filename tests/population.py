@@ -84,12 +84,12 @@ class Population:
         self.relations.setdefault(left, []).append((right, wr + _negated(wl)))
         self.relations.setdefault(right, []).append((left, wl + _negated(wr)))
 
-    def patients(self, count: int, seeds: int = 150) -> Iterator[Patient]:
+    def patients(self, count: int, seeds: int = 100, first: int = 0) -> Iterator[Patient]:
         """A third drawn at random (mostly not eligible, failing many rules); the rest are
         near-eligible patients with a few answers drawn again or left unknown, so every
         verdict, single failures, open items and confirmations are common."""
         pool = [self._near_eligible() for _ in range(min(seeds, count))]
-        for number in range(count):
+        for number in range(first, first + count):
             if self.random.random() < 0.3:
                 screened_on = self._screening_day()
                 answers = self._answers(screened_on)
@@ -102,10 +102,10 @@ class Population:
         """Answers chosen greedily, question by question, to fail as little as possible."""
         screened_on = self._screening_day()
         answers = self._answers(screened_on)
-        for _ in range(2):
-            for variable in self.protocol.order:
-                best, best_cost = answers.get(variable), self._cost(answers, screened_on)
-                for _ in range(6):
+        for variable in self.protocol.order:
+            best, best_cost = answers.get(variable), self._cost(answers, screened_on)
+            if best_cost:
+                for _ in range(4):
                     candidate = dict(answers)
                     value = self._checked(variable, screened_on, candidate)
                     if value is None:
@@ -114,10 +114,10 @@ class Population:
                     cost = self._cost(candidate, screened_on)
                     if cost < best_cost:
                         best, best_cost = value, cost
-                if best is None:
-                    answers.pop(variable, None)
-                else:
-                    answers[variable] = best
+            if best is None:
+                answers.pop(variable, None)
+            else:
+                answers[variable] = best
         return screened_on, answers
 
     def _cost(self, answers: dict[str, Any], screened_on: date) -> float:

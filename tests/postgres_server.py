@@ -56,7 +56,9 @@ def postgres_cluster() -> Iterator[str]:
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
-            raise Unavailable("running as root and there is no 'postgres' user to own the cluster")
+            raise Unavailable(
+                "running as root and there is no 'postgres' user to own the cluster"
+            ) from None
     directory = Path(tempfile.mkdtemp(prefix="screen-bot-pg-"))
     data, log = directory / "data", directory / "server.log"
     if owner is not None:
@@ -79,7 +81,7 @@ def postgres_cluster() -> Iterator[str]:
             "--locale=C", "--no-sync")  # fmt: skip
         options = (
             f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off"
+            "-c synchronous_commit=off -c full_page_writes=off -c jit=off"
         )
         run("pg_ctl", "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start")
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as err:

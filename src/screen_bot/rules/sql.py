@@ -238,6 +238,11 @@ class _Expr:
         return f"(NOT {found})" if negated else found
 
 
+def expression_sql(node: Node, slots: Env, dialect: Dialect = "duckdb") -> str:
+    """A bound condition as an SQL boolean over ``slots`` (each name's value as SQL)."""
+    return _Expr(dialect).boolean(node, slots)
+
+
 # -- calculators ------------------------------------------------------------------------------
 
 
