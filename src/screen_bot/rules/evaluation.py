@@ -165,7 +165,8 @@ def context(
     protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None = None
 ) -> Context:
     applicable = applicable_questions(protocol, answers, screened_on)
-    env: dict[str, Any] = {v: answers.get(v) for v in applicable}
+    # the answers given to questions asked (a missing name reads as unknown)
+    env: dict[str, Any] = {v: x for v, x in answers.items() if v in applicable}
     env[SCREENING_DATE] = screened_on
     estimated: dict[str, Used] = {}
     for d in protocol.spec.derived:
