@@ -106,8 +106,8 @@ def typed(unit: Unit, kind: Kind, header: tuple[str, ...], protocol: Protocols) 
         record, problem = _parse_json(unit.payload)
         if problem is not None:
             return Row(unit.number, errors=[problem])
-        return _typed_row(unit.number, record, protocol)
-    return _typed_row(unit.number, unit.payload, protocol)
+        return record_row(unit.number, record, protocol)
+    return record_row(unit.number, unit.payload, protocol)
 
 
 def _refuse_other_encodings(raw: IO[bytes]) -> None:
@@ -204,7 +204,8 @@ def _json_units(raw: IO[bytes]) -> Iterator[Unit]:
         yield Unit(number, record)
 
 
-def _typed_row(number: int, record: Any, protocol: Protocols) -> Row:
+def record_row(number: int, record: Any, protocol: Protocols) -> Row:
+    """A JSON object of answers as a typed row (or a bad row with its problems)."""
     row = Row(number)
     if not isinstance(record, dict):
         row.errors.append("expected a JSON object of answers")
@@ -307,9 +308,15 @@ def _csv_row(number: int, header: tuple[str, ...], cells: list[str], protocol: P
     row = Row(number)
     if len(cells) > len(header):
         row.errors.append(f"{len(cells)} cells but the header has {len(header)} columns")
-    cells_by_key = dict(zip(header, (c.strip() for c in cells), strict=False))
-    _set_screened_on(row, cells_by_key.get(SCREENED_ON_KEY))
-    for key, cell in cells_by_key.items():
+    return csv_row(row, dict(zip(header, cells, strict=False)), protocol)
+
+
+def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocols) -> Row:
+    """Type one CSV row's cells (by column name) into ``row``; columns not of the protocol
+    are left to the header check."""
+    cells = {key: (cell or "").strip() for key, cell in cells_by_key.items()}
+    _set_screened_on(row, cells.get(SCREENED_ON_KEY))
+    for key, cell in cells.items():
         if key == REFERRAL_KEY:
             _set_referral(row, cell or None)
         elif (question := protocol.questions.get(key)) is not None and cell:

@@ -59,7 +59,7 @@ def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: b
             _screen_against_all(chunk, row, protocol, output, screening_id)
             continue
         verdict = build(protocol, row.answers, referral=row.referral, screened_on=row.screened_on)
-        chunk.text.append(_shown(row, verdict, output))
+        chunk.text.append(shown(row.number, verdict, output))
         if log:
             answers = json.dumps(loggable_answers(protocol, row.answers))
             chunk.logged.append((verdict.model_dump_json(), answers, screening_id))
@@ -87,11 +87,12 @@ def _screen_against_all(
         ]
 
 
-def _shown(row: Row, verdict: Verdict, output: Output) -> str:
-    if output == "json":  # pydantic-core's JSON, with the row number first
-        return f'{{"row":{row.number},{verdict.model_dump_json()[1:]}\n'
-    label = f" ({row.referral})" if row.referral else ""
-    return f"--- row {row.number}{label}\n{verdict_text(verdict)}\n"
+def shown(number: int, verdict: Verdict, output: Output) -> str:
+    """A row's output: compact JSON (pydantic-core's, the row number first), or text."""
+    if output == "json":
+        return f'{{"row":{number},{verdict.model_dump_json()[1:]}\n'
+    label = f" ({verdict.referral})" if verdict.referral else ""
+    return f"--- row {number}{label}\n{verdict_text(verdict)}\n"
 
 
 def screen_file(

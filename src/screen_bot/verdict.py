@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -13,13 +13,14 @@ from .rules.calculators import CALCULATORS
 from .rules.evaluation import (
     Context,
     Outcome,
+    Status,
     context,
     estimates_used,
     outcome,
     status_of_each,
 )
 from .rules.expressions import SCREENING_DATE
-from .rules.windows import waiting
+from .rules.windows import Waiting, waiting
 
 VerdictValue = Literal["eligible", "not_eligible", "unresolved"]
 OpenKind = Literal["missing", "judgment", "confirm"]
@@ -132,14 +133,32 @@ def build(
     screened_on = screened_on or datetime.now(UTC).date()
     ctx = context(protocol, answers, screened_on)
     found = status_of_each(protocol, ctx)
-    value = decide_statuses(found.values())
     # details only for what did not pass: reasons, open items
     details = [outcome(protocol, cid, ctx) for cid, status in found.items() if status != "met"]
+    return assemble(protocol, ctx, found, details, referral=referral, screened_on=screened_on)
+
+
+def assemble(
+    protocol: Protocol,
+    ctx: Context,
+    found: Mapping[str, Status],
+    details: list[Outcome],
+    *,
+    referral: str | None,
+    screened_on: date,
+    waits: Callable[[str], Waiting | None] | None = None,
+) -> Verdict:
+    """The verdict from every criterion's status and the outcomes of those not met;
+    ``waits`` gives a failed criterion's "met from" when it was found elsewhere (the SQL
+    engine), else it is computed here."""
+    value = decide_statuses(found.values())
+    wait_of = waits or (lambda criterion: waiting(protocol, criterion, ctx))
     used = estimates_used(protocol, ctx, found) if ctx.estimated else []
+    failed = [o for o in details if o.status == "failed"]
     return Verdict(
         referral=referral,
         verdict=value,
-        reasons=[_reason(protocol, o, ctx) for o in details if o.status == "failed"],
+        reasons=[_reason(protocol, o, wait_of(o.criterion)) for o in failed],
         open_items=open_items(protocol, details) if value == "unresolved" else [],
         estimated=used,
         estimates=[_estimate(protocol, name, ctx) for name in used],
@@ -175,9 +194,8 @@ def open_items(protocol: Protocol, found: list[Outcome]) -> list[OpenItem]:
     return list(items.values())
 
 
-def _reason(protocol: Protocol, outcome: Outcome, ctx: Context) -> Reason:
+def _reason(protocol: Protocol, outcome: Outcome, wait: Waiting | None) -> Reason:
     criterion = protocol.criteria[outcome.criterion]
-    wait = waiting(protocol, outcome.criterion, ctx)
     anchor = None if wait is None or wait.anchor == SCREENING_DATE else wait.anchor
     return Reason(
         criterion=criterion.id,

@@ -13,6 +13,7 @@ import typer
 from ..errors import BadInput
 from . import options
 from .options import ProtocolOption
+from .population import Engine, screen_with_duckdb
 
 
 class OutputFormat(StrEnum):
@@ -25,6 +26,7 @@ class InputFormat(StrEnum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+    parquet = "parquet"  # --engine duckdb only
 
 
 def chat(
@@ -95,6 +97,13 @@ def screen(
             help="Worker processes (output stays in row order). Default 1.",
         ),
     ] = 1,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="python: the dialog's engine; duckdb: the protocol compiled to SQL, run by "
+            "DuckDB on the file (CSV, JSON Lines, JSON, Parquet)."
+        ),
+    ] = Engine.python,
 ) -> None:
     """Screen patients from a file without a dialog; every failed criterion is listed.
 
@@ -109,6 +118,13 @@ def screen(
     else 0. With --log, records are written in transactions of up to 1000 rows.
     """
     from contextlib import nullcontext
+
+    if engine == Engine.duckdb:
+        if log:
+            raise BadInput("--log is not available with --engine duckdb; use --engine python")
+        raise typer.Exit(screen_with_duckdb(protocol, file, output.value, input_format.value))
+    if input_format == InputFormat.parquet:
+        raise BadInput("Parquet is read by --engine duckdb only")
 
     from ..batch import detect_format
     from ..batch_screen import screen_file

@@ -106,6 +106,13 @@ class Protocol:
         )
 
     @cached_property
+    def dated_questions(self) -> frozenset[str]:
+        """Questions answered with a date (or 'none')."""
+        return frozenset(
+            q.variable for q in self.spec.questions if q.type in ("date", "date_or_none")
+        )
+
+    @cached_property
     def text_questions(self) -> frozenset[str]:
         """Free-text answers: kept for the coordinator, never logged or exported."""
         return frozenset(q.variable for q in self.spec.questions if q.type == "text")

@@ -94,6 +94,10 @@ class ProtocolSet:
     def text_questions(self) -> frozenset[str]:
         return frozenset().union(*(m.text_questions for m in self.members))
 
+    @cached_property
+    def dated_questions(self) -> frozenset[str]:
+        return frozenset().union(*(m.dated_questions for m in self.members))
+
     def answers_of(self, member: Protocol, values: dict[str, Any]) -> dict[str, Any]:
         """The answers one member reads (its own variables only)."""
         return {v: x for v, x in values.items() if v in member.questions}

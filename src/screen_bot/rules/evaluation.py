@@ -165,7 +165,8 @@ def context(
     protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None = None
 ) -> Context:
     applicable = applicable_questions(protocol, answers, screened_on)
-    env: dict[str, Any] = {v: answers.get(v) for v in applicable}
+    # the answers given to questions asked (a missing name reads as unknown)
+    env: dict[str, Any] = {v: x for v, x in answers.items() if v in applicable}
     env[SCREENING_DATE] = screened_on
     estimated: dict[str, Used] = {}
     for d in protocol.spec.derived:
@@ -244,9 +245,7 @@ def outcome(protocol: Protocol, criterion_id: str, ctx: Context) -> Outcome:
 def _outcome(protocol: Protocol, criterion_id: str, rule: _Rule, ctx: Context) -> Outcome:
     env = ctx.env
     status = _status(rule, ctx)
-    values = {n: v for n in rule.names if (v := env.get(n)) is not None}
-    values.pop(SCREENING_DATE, None)
-    estimated = tuple(n for n in rule.names if n in ctx.estimated)
+    values, estimated = _read(rule, ctx)
     open_variables: list[str] = []
     if status == "confirm":
         for name in estimated:
@@ -263,6 +262,25 @@ def _outcome(protocol: Protocol, criterion_id: str, rule: _Rule, ctx: Context) -
         if not open_variables:  # unknown only through what was not asked or has no table row
             open_variables = unknown
     return Outcome(criterion_id, status, values, estimated, tuple(open_variables))
+
+
+def _read(rule: _Rule, ctx: Context) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The known values a rule read (the screening date aside) and its estimated names."""
+    values = {n: v for n in rule.names if (v := ctx.env.get(n)) is not None}
+    values.pop(SCREENING_DATE, None)
+    return values, tuple(n for n in rule.names if n in ctx.estimated)
+
+
+def given(
+    protocol: Protocol,
+    criterion_id: str,
+    ctx: Context,
+    status: Status,
+    open_variables: tuple[str, ...] = (),
+) -> Outcome:
+    """An outcome decided elsewhere (the SQL engine), with what the rule read from ``ctx``."""
+    values, estimated = _read(_plan(protocol).rules[criterion_id], ctx)
+    return Outcome(criterion_id, status, values, estimated, open_variables)
 
 
 def evaluate(
