@@ -33,9 +33,8 @@ CASES_MD = DIALOGS / "ctl019-rr-ball.cases.md"
 
 
 def dialog_path() -> Path:
-    """The dialog file, under its final name once the draft is renamed."""
-    final = DIALOGS / "ctl019-rr-ball.yaml"
-    return final if final.is_file() else DIALOGS / "ctl019-rr-ball.yaml.draft"
+    """The dialog file."""
+    return DIALOGS / "ctl019-rr-ball.yaml"
 
 
 PROTOCOL: Protocol = load(dialog_path())

@@ -31,9 +31,8 @@ CRITERION_ID = re.compile(r"\bC-[IE]\d+[a-z]?\d?\b")
 
 
 def dialog_path() -> Path:
-    """The dialog file, under its final name once the lead renames the draft."""
-    final = DIALOGS / "ctl019-rr-ball.yaml"
-    return final if final.is_file() else DIALOGS / "ctl019-rr-ball.yaml.draft"
+    """The dialog file."""
+    return DIALOGS / "ctl019-rr-ball.yaml"
 
 
 @cache

@@ -277,6 +277,11 @@ async def test_bot_learn_and_quiz_offer_the_protocols(bot: tuple[Chat, Database]
         "Quiz on ctl019-rr-ball" in chat.messages()[-2]["text"]
         and "seed 7" in (chat.messages()[-2]["text"])
     )
+    await chat.send("/flow")
+    await chat.tap("eliana")
+    if shutil.which("dot"):  # else the bot says the diagram cannot be drawn here
+        ((method, params),) = chat.request.uploads
+        assert method == "sendDocument" and params["caption"].startswith("eliana version 1")
 
 
 async def test_bot_a_choice_from_another_list_changes_nothing(bot: tuple[Chat, Database]) -> None:

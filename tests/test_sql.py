@@ -33,7 +33,7 @@ from screen_bot.verdict import build
 
 ROOT = Path(__file__).resolve().parent.parent
 BLINA = ROOT / "dialogs" / "blina-dli.yaml"
-CTL019 = ROOT / "dialogs" / "ctl019-rr-ball.yaml.draft"
+CTL019 = ROOT / "dialogs" / "ctl019-rr-ball.yaml"
 SCREEN_BOT = str(Path(sys.executable).parent / "screen-bot")
 
 KINDS = {

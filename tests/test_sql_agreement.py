@@ -32,7 +32,7 @@ from screen_bot.verdict import build
 DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
 PROTOCOLS = {
     "blina-dli": DIALOGS / "blina-dli.yaml",
-    "ctl019-rr-ball": DIALOGS / "ctl019-rr-ball.yaml.draft",
+    "ctl019-rr-ball": DIALOGS / "ctl019-rr-ball.yaml",
 }
 SIZE = int(os.environ.get("SCREEN_BOT_SQL_AGREEMENT_SIZE", "100000"))
 ANSI_SIZE = min(SIZE, 10_000)
