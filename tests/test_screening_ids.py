@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -123,8 +124,15 @@ def test_a_changed_screening_id_breaks_the_chain(tmp_path: Path) -> None:
     assert "record 3: changed after it was written" in problems
 
 
-def test_an_all_screening_through_the_service_logs_each_protocol(db: Database) -> None:
-    service = ScreeningService(Catalog(SHIPPED), db, channel="cli")
+def test_an_all_screening_through_the_service_logs_each_protocol(
+    db: Database, tmp_path: Path
+) -> None:
+    both = tmp_path / "dialogs"
+    both.mkdir()
+    for name in ("blina-dli.yaml", "ctl019-rr-ball.yaml"):
+        shutil.copy2(SHIPPED / name, both / name)
+    catalog = Catalog(both)
+    service = ScreeningService(catalog, db, channel="cli")
     results = service.start(7, "all", "R-9")
     assert results[0].protocol_id == "all"  # type: ignore[attr-defined]
     results = service.answer(7, "10")  # age 10: blina-dli fails at once
@@ -139,7 +147,6 @@ def test_an_all_screening_through_the_service_logs_each_protocol(db: Database) -
     records = {r.protocol.id: r for r in ledger.records(db.read())}
     assert sorted(records) == ["blina-dli", "ctl019-rr-ball"]
     assert {r.screening_id for r in records.values()} == {done.screening_id}
-    catalog = Catalog(SHIPPED)
     for protocol_id, record in records.items():  # each record keeps its protocol's answers
         assert set(record.answers) <= set(catalog.protocols[protocol_id].questions)
         assert record.answers["age"] == 10
