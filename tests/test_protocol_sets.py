@@ -258,8 +258,13 @@ def test_back_and_restart_in_a_set_session() -> None:
     session = SET_ENGINE.start("R-1", screened_on=D)
     first = SET_ENGINE.question(session)
     assert first is not None and first.variable == BOTH.order[0]
+    assert set(SET_ENGINE.criteria_asking(session)) == {
+        *BLINA.criteria_reading["age"],
+        *CTL019.criteria_reading["age"],
+    }
     SET_ENGINE.answer(session, 10)  # age 10: blina-dli is out at once
     assert SET_ENGINE.live(session) == ["ctl019-rr-ball"]
+    assert SET_ENGINE.criteria_asking(session) == CTL019.criteria_reading[session.state]
     second = session.state
     SET_ENGINE.answer(session, True)
     assert SET_ENGINE.back(session) and session.state == second

@@ -181,6 +181,10 @@ class BaseEngine(Generic[S]):
     def question(self, session: Session) -> Question | None:
         return self.protocol.questions.get(session.state)
 
+    def criteria_asking(self, session: Session) -> list[str]:
+        """The ids of the criteria that read the current question."""
+        return self.protocol.criteria_reading.get(session.state, [])
+
     def answer(
         self,
         session: Session,

@@ -50,8 +50,10 @@ def input_hint(question: Question) -> str:
     return f"{kind} {question.min:g}–{question.max:g}{unit}{extra}; ? if unknown"
 
 
-def criteria_ids(engine: BaseEngine[Any], variable: str, limit: int = 3) -> str:
-    ids = engine.protocol.criteria_reading.get(variable, [])
+def criteria_ids(engine: BaseEngine[Any], session: Session, limit: int = 3) -> str:
+    """The criteria the current question decides (of an ``all`` screening: of the
+    protocols still in the running)."""
+    ids = engine.criteria_asking(session)
     return ", ".join(ids[:limit]) + ("…" if len(ids) > limit else "")
 
 
@@ -60,7 +62,7 @@ def question_text(engine: BaseEngine[Any], session: Session) -> str:
     if question is None:
         return ""
     position, total = engine.progress(session)
-    lines = [f"[{position}/{total}] {criteria_ids(engine, question.variable)} · {question.text}"]
+    lines = [f"[{position}/{total}] {criteria_ids(engine, session)} · {question.text}"]
     if question.help:
         lines.append(question.help)
     lines.append(f"({question.variable}: {input_hint(question)})")

@@ -124,6 +124,12 @@ class SetEngine(BaseEngine[ProtocolSet]):
                     return member.questions[session.state]
         return self.protocol.questions.get(session.state)
 
+    def criteria_asking(self, session: Session) -> list[str]:
+        """The ids of the criteria that read the current question, in the protocols still
+        in the running (a failed protocol's criteria no longer matter)."""
+        live = self._holder(session, None).live()
+        return [cid for m in live for cid in m.criteria_reading.get(session.state, [])]
+
     def progress(self, session: Session) -> tuple[int, int]:
         """(number of the current question, questions in this screening as far as known)."""
         if self.finished(session):
