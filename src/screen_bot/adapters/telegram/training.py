@@ -23,6 +23,7 @@ from .callback_data import LEARN_PREFIX, QUIZ_PREFIX, decode_learn, decode_quiz
 from .turn import App, Turn, answer_query, turn
 
 QUIZ_CASES = 20
+MAX_SEED_DIGITS = 18
 
 
 class TrainingHandlers:
@@ -97,7 +98,11 @@ class TrainingHandlers:
     async def quiz(self, t: Turn) -> None:
         """/quiz [protocol] [seed]: generated cases, answered with buttons, scored."""
         args = t.args
-        seed = int(args.pop()) if args and args[-1].isdigit() else None
+        numeric = bool(args) and args[-1].isascii() and args[-1].isdigit()
+        if numeric and len(args[-1]) > MAX_SEED_DIGITS:
+            await t.say(say.SEED_TOO_LONG)
+            return
+        seed = int(args.pop()) if numeric else None
         try:
             protocol, _ = self._protocol_and_rest(args)
         except ScreenBotError as err:
