@@ -22,6 +22,7 @@ class BotProcess:
         self.fake, self.data_dir, self.allowed, self.extra = fake, data_dir, allowed, extra
         self.log = data_dir / "bot.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.env_extra: dict[str, str] = {}
 
     def env(self) -> dict[str, str]:
         env = {
@@ -34,6 +35,7 @@ class BotProcess:
             SCREEN_BOT_ALLOWED_USERS=self.allowed,
             SCREEN_BOT_DATA_DIR=str(self.data_dir),
         )
+        env.update(self.env_extra)
         return env
 
     def start(self, wait_for_poll: bool = True) -> None:

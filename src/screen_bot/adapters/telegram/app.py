@@ -174,6 +174,7 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
                 await application.stop()
             with contextlib.suppress(TelegramError):
                 await application.shutdown()
+            await screening_bot.gate.idle()
             await api.shutdown()
             await screening_bot.gate.api.shutdown()
 

@@ -79,6 +79,10 @@ class StrangerGate:
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
+    async def idle(self) -> None:
+        """Wait for the refusals being sent."""
+        await asyncio.gather(*self._sending, return_exceptions=True)
+
     async def refuse_now(self, update: Update, why: Refusal) -> None:
         """Refuse and wait for the Bot API call (or drop)."""
         if self._admit(why):
