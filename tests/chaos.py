@@ -20,6 +20,7 @@ Used by ``tests/test_kill9.py`` (a few kills) and ``benchmarks/reliability.py`` 
 
 from __future__ import annotations
 
+import logging
 import random
 import sqlite3
 import threading
@@ -162,6 +163,7 @@ def run(
     time_limit: float = 240,
 ) -> Tally:
     """Run the coordinators against the bot while killing it ``kills`` times; count."""
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # kills cut requests short
     rng = random.Random(seed)
     users = list(range(1001, 1001 + chats))
     tally = Tally(chats=chats)

@@ -173,10 +173,6 @@ async def test_when_the_inbox_cannot_be_written_the_user_still_hears_it(harness:
 # -- strangers ------------------------------------------------------------------------------
 
 
-def stranger(user: int, update_id: int = 1) -> Update:
-    return Update.de_json(message(update_id, "hi", user=user), None)
-
-
 async def test_the_gate_refuses_once_per_period_within_a_budget_and_forgets_the_oldest() -> None:
     request = RecordingRequest()
     now = [0.0]
@@ -184,17 +180,17 @@ async def test_the_gate_refuses_once_per_period_within_a_budget_and_forgets_the_
         RawBotApi("http://api/bot" + TOKEN, request), remember=3, burst=2, clock=lambda: now[0]
     )
     for _ in range(5):
-        await gate.refuse_now(stranger(1), Refusal(1, say.REFUSED))
+        await gate.refuse_now(Refusal(1, say.REFUSED, chat_id=1))
     assert [p["chat_id"] for _, p in request.calls] == [1]  # once a day
     for user in (2, 3, 4):
-        await gate.refuse_now(stranger(user), Refusal(user, say.REFUSED))
+        await gate.refuse_now(Refusal(user, say.REFUSED, chat_id=user))
     assert [p["chat_id"] for _, p in request.calls] == [1, 2]  # the budget: dropped, no call
     now[0] += 3  # tokens again
-    await gate.refuse_now(stranger(3), Refusal(3, say.REFUSED))
-    await gate.refuse_now(stranger(4), Refusal(4, say.REFUSED))
+    await gate.refuse_now(Refusal(3, say.REFUSED, chat_id=3))
+    await gate.refuse_now(Refusal(4, say.REFUSED, chat_id=4))
     assert len(gate._refused) == 3 and 1 not in gate._refused  # bounded memory
     now[0] += 24 * 3600  # a day later
-    await gate.refuse_now(stranger(3), Refusal(3, say.REFUSED))
+    await gate.refuse_now(Refusal(3, say.REFUSED, chat_id=3))
     assert [p["chat_id"] for _, p in request.calls] == [1, 2, 3, 4, 3]
 
 

@@ -161,7 +161,7 @@ class ScreeningBot:
         """
         why = refusal(update, self.settings.allowed_users)
         if why is not None:
-            await self.gate.refuse_now(update, why)
+            await self.gate.refuse_now(why)
             raise ApplicationHandlerStop
         message = update.message
         if message is not None and message.forward_origin is not None:

@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -30,10 +31,16 @@ DAY = 24 * 3600.0
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why an update is not served: ``text`` to say (once), or "" to drop it silently."""
+    """Why an update is not served: ``text`` to say once, or "" to drop it silently.
 
-    key: int  # the chat (or user, for a button) the refusal is remembered for
+    ``key`` is whom it is remembered for (the chat, or the user for a button); the words
+    go to ``chat_id`` as a message, or answer the button press ``query_id``.
+    """
+
+    key: int
     text: str
+    chat_id: int | None = None
+    query_id: str | None = None
 
 
 def refusal(update: Update, allowed: frozenset[int]) -> Refusal | None:
@@ -46,10 +53,34 @@ def refusal(update: Update, allowed: frozenset[int]) -> Refusal | None:
         return None
     text = say.REFUSED if user.id not in allowed else say.PRIVATE_ONLY
     if update.callback_query is not None:
-        return Refusal(user.id, text)
+        return Refusal(user.id, text, query_id=update.callback_query.id)
     message = update.effective_message
     is_command = bool(message is not None and message.text and message.text.startswith("/"))
-    return Refusal(chat.id, text if private or is_command else "")
+    return Refusal(chat.id, text if private or is_command else "", chat_id=chat.id)
+
+
+def plain_stranger(item: dict[str, Any], allowed: frozenset[int]) -> Refusal | None:
+    """The refusal for a raw update plainly from someone not authorised, read without
+    parsing it (a flood costs little); None when it needs a closer look (parse it)."""
+    kind = "message" if isinstance(item.get("message"), dict) else "callback_query"
+    body = item.get(kind)
+    sender = body.get("from") if isinstance(body, dict) else None
+    user_id = sender.get("id") if isinstance(sender, dict) else None
+    if not isinstance(body, dict) or not isinstance(user_id, int) or user_id in allowed:
+        return None
+    if kind == "callback_query":
+        query_id = body.get("id")
+        if not isinstance(query_id, str):
+            return Refusal(user_id, "")
+        return Refusal(user_id, say.REFUSED, query_id=query_id)
+    chat = body.get("chat")
+    chat = chat if isinstance(chat, dict) else {}
+    chat_id = chat.get("id")
+    if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+        return Refusal(user_id, "")
+    text = body.get("text")
+    say_it = chat.get("type") == "private" or (isinstance(text, str) and text.startswith("/"))
+    return Refusal(chat_id, say.REFUSED if say_it else "", chat_id=chat_id)
 
 
 class StrangerGate:
@@ -72,10 +103,10 @@ class StrangerGate:
         self._sending: set[asyncio.Task[None]] = set()
         self.sent = self.dropped = 0
 
-    def refuse(self, update: Update, why: Refusal) -> None:
+    def refuse(self, why: Refusal) -> None:
         """Refuse in the background (or drop): never waits, never raises."""
         if self._admit(why) and len(self._sending) < self.burst:
-            task = asyncio.create_task(self._send(update, why.text))
+            task = asyncio.create_task(self._send(why))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
@@ -83,10 +114,10 @@ class StrangerGate:
         """Wait for the refusals being sent."""
         await asyncio.gather(*self._sending, return_exceptions=True)
 
-    async def refuse_now(self, update: Update, why: Refusal) -> None:
+    async def refuse_now(self, why: Refusal) -> None:
         """Refuse and wait for the Bot API call (or drop)."""
         if self._admit(why):
-            await self._send(update, why.text)
+            await self._send(why)
 
     def _admit(self, why: Refusal) -> bool:
         """Whether this refusal is due: text to say, not said lately, budget left."""
@@ -107,21 +138,17 @@ class StrangerGate:
             self._refused.popitem(last=False)
         return True
 
-    async def _send(self, update: Update, text: str) -> None:
+    async def _send(self, why: Refusal) -> None:
         try:
-            if update.callback_query is not None:
-                await self.api.call(
-                    "answerCallbackQuery",
-                    {
-                        "callback_query_id": update.callback_query.id,
-                        "text": text,
-                        "show_alert": True,
-                    },
-                )
-            elif update.effective_chat is not None:
-                await self.api.call(
-                    "sendMessage", {"chat_id": update.effective_chat.id, "text": text}
-                )
+            if why.query_id is not None:
+                params: dict[str, Any] = {
+                    "callback_query_id": why.query_id,
+                    "text": why.text,
+                    "show_alert": True,
+                }
+                await self.api.call("answerCallbackQuery", params)
+            elif why.chat_id is not None:
+                await self.api.call("sendMessage", {"chat_id": why.chat_id, "text": why.text})
             self.sent += 1
         except (ApiError, Unreachable) as err:
             logger.info("a refusal was not delivered: %s", type(err).__name__)

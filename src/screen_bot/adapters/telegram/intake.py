@@ -25,7 +25,7 @@ from ...storage import Database, inbox
 from ...storage.inbox import Received
 from ...storage.outbox import Undelivered
 from .bot import ScreeningBot
-from .gate import refusal
+from .gate import plain_stranger, refusal
 from .ordering import ChatQueues, Work
 from .turn import App
 
@@ -51,20 +51,25 @@ class Intake:
         """Take a batch of raw updates; return the offset that confirms them (or None)."""
         ids: list[int] = []
         keep: list[tuple[Received, Update]] = []
+        allowed, gate = self.screening_bot.settings.allowed_users, self.screening_bot.gate
         for item in raw:
             uid = update_id_of(item)
             if uid is None:
                 logger.warning("an update without a valid update_id was skipped")
                 continue
             ids.append(uid)
+            plain = plain_stranger(item, allowed)
+            if plain is not None:
+                gate.refuse(plain)
+                continue
             try:
                 update = Update.de_json(item, self.application.bot)
             except Exception as err:  # noqa: BLE001 - any shape a crafted update takes
                 logger.warning("update %d skipped: malformed (%s)", uid, type(err).__name__)
                 continue
-            why = refusal(update, self.screening_bot.settings.allowed_users)
+            why = refusal(update, allowed)
             if why is not None:
-                self.screening_bot.gate.refuse(update, why)
+                gate.refuse(why)
                 continue
             assert update.effective_chat is not None
             keep.append((Received(uid, update.effective_chat.id, json.dumps(item)), update))
