@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from cli_runner import Ran, invoke
 from patients import ELIGIBLE
@@ -15,6 +16,11 @@ from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.storage import Database
+
+# Tests assert behaviour, never wall-clock time: no per-example deadline (a busy CI machine
+# would otherwise fail a property that holds).
+settings.register_profile("screen-bot", deadline=None)
+settings.load_profile("screen-bot")
 
 REPO = Path(__file__).resolve().parents[1]
 DIALOGS = REPO / "dialogs"

@@ -290,3 +290,46 @@ def test_check_value_rejects(protocol: Protocol, variable: str, value: object) -
     with pytest.raises(AnswerError) as info:
         check_value(q(protocol, variable), value)
     assert "\n" not in str(info.value)
+
+
+# -- answers as people type them (issue #13) --------------------------------------------------
+
+TYPED_FORMS = [
+    ("arrhythmia", "yes.", True),
+    ("arrhythmia", "Yep", True),
+    ("arrhythmia", "да", True),
+    ("arrhythmia", "Нет", False),
+    ("arrhythmia", "nope!", False),
+    ("arrhythmia", "unk", None),
+    ("arrhythmia", "n/a", None),
+    ("ast_x_uln", "-", None),
+    ("age", "40y", 40),
+    ("age", "40 yrs", 40),
+    ("qtc_ms", "420 msec", 420),
+    ("lvef_percent", "55 percent", 55),
+    ("sex", "Man", "male"),
+    ("sex", "woman", "female"),
+    ("sex", "f", "female"),
+]
+
+
+@pytest.mark.parametrize(("variable", "text", "expected"), TYPED_FORMS)
+def test_answers_as_people_type_them(
+    protocol: Protocol, variable: str, text: str, expected: object
+) -> None:
+    assert parse_text(q(protocol, variable), text) == expected
+
+
+def test_the_yes_no_refusal_lists_what_is_accepted(protocol: Protocol) -> None:
+    with pytest.raises(AnswerError) as info:
+        parse_text(q(protocol, "arrhythmia"), "maybe")
+    assert "y / n" in str(info.value) and "да / нет" in str(info.value)
+
+
+def test_a_bare_number_out_of_range_hints_at_the_other_unit(protocol: Protocol) -> None:
+    with pytest.raises(AnswerError) as info:
+        parse_text(q(protocol, "serum_creatinine_mg_dl"), "106")
+    assert "Did you mean 106 µmol/L?" in str(info.value)
+    with pytest.raises(AnswerError) as info:
+        parse_text(q(protocol, "serum_creatinine_mg_dl"), "99999")  # fits no unit
+    assert "Did you mean" not in str(info.value)

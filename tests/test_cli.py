@@ -326,7 +326,7 @@ def test_chat_bad_answer_is_explained_and_asked_again(tmp_path: Path) -> None:
     assert out.count(texts[dialog_order()[1]]) == 2
     assert "0–120" in out
     assert "whole number" in out
-    assert "yes or no" in out
+    assert "yes / no" in out  # the refusal lists the accepted forms
     assert not NOT_ELIGIBLE.search(out)
 
 

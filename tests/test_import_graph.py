@@ -105,7 +105,7 @@ def test_importing_the_command_line_loads_no_heavy_library() -> None:
     import subprocess
     import sys
 
-    heavy = ("telegram", "matplotlib", "graphviz", "transitions", "ruamel")
+    heavy = ("telegram", "matplotlib", "graphviz", "transitions", "ruamel", "pydantic", "duckdb")
     code = f"import sys, screen_bot.cli.app; print([m for m in {heavy!r} if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
 from .protocol.schema import Question
-from .rules.dates import DateError, parse_date, parse_iso_date
-from .rules.units import unit_key
+from .rules.dates import EARLIEST_YEAR, DateError, parse_date, parse_iso_date
+from .rules.units import spoken_unit_key
 
 UNKNOWN_WORDS = frozenset(
     {"?", "unknown", "not known", "not known yet", "unsure", "dont know", "don't know", "skip"}
+    | {"unk", "n/a", "na", "-", "—", "idk", "not done", "not measured"}
 )
-YES_WORDS = frozenset({"yes", "y", "true", "1"})
-NO_WORDS = frozenset({"no", "n", "false", "0"})
-NONE_OF_THESE = frozenset({"none", "none of these", "-", "nothing"})
+YES_WORDS = frozenset({"yes", "y", "true", "1", "yep", "yeah", "ok", "да", "ja", "si", "oui"})
+NO_WORDS = frozenset({"no", "n", "false", "0", "nope", "нет", "nein", "non"})
+YES_NO_FORMS = "yes / no (y / n, да / нет), or ? if it is not known"
+NONE_OF_THESE = frozenset({"none", "none of these", "nothing"})
 MAX_TEXT = 500
 MAX_NUMBER_TEXT = 40  # characters of a typed number: more is not a measurement
 _NUMBER = re.compile(
@@ -36,8 +39,13 @@ class AnswerError(ValueError):
     """An answer that does not fit its question."""
 
 
+def _words(text: str) -> str:
+    """Lower case, single spaces, without a full stop or exclamation mark at the end."""
+    return " ".join(text.strip().lower().split()).rstrip(".!")
+
+
 def is_unknown_text(text: str) -> bool:
-    return " ".join(text.strip().lower().split()) in UNKNOWN_WORDS
+    return _words(text) in UNKNOWN_WORDS
 
 
 def today() -> date:
@@ -54,12 +62,12 @@ def parse_text(question: Question, text: str, screened_on: date | None = None) -
     if question.type == "text":
         return _text(cleaned)
     if question.type == "yes_no":
-        word = cleaned.lower()
+        word = _words(cleaned)
         if word in YES_WORDS:
             return True
         if word in NO_WORDS:
             return False
-        raise AnswerError("Please answer yes or no (or ? if it is not known).")
+        raise AnswerError(f"Please answer {YES_NO_FORMS}.")
     if question.type == "choice":
         if question.multiple:
             return _parse_choices(question, cleaned)
@@ -114,6 +122,47 @@ def check_value(question: Question, value: Any, screened_on: date | None = None)
     return _in_range(question, value)
 
 
+Checker = Callable[[Any, date], Any]
+
+
+def checker(question: Question) -> Checker:
+    """``check_value`` for one question, with a fast path for values already well typed.
+
+    Batch rows are mostly plain JSON values of the right type: those are accepted without
+    the general checks; anything else goes through :func:`check_value` (same result).
+    """
+    kind = question.type
+
+    def general(value: Any, screened_on: date) -> Any:
+        return check_value(question, value, screened_on)
+
+    if kind == "yes_no":
+        return lambda v, d: v if v is True or v is False else general(v, d)
+    if kind in ("int", "number") and question.min is not None and question.max is not None:
+        low, high = question.min, question.max
+        exact = (int,) if kind == "int" else (int, float)
+        return lambda v, d: v if type(v) in exact and low <= v <= high else general(v, d)
+    if kind == "choice" and not question.multiple:
+        choices = frozenset(question.choices or ())
+        return lambda v, d: v if type(v) is str and v in choices else general(v, d)
+    if kind == "date":
+        if question.future:
+            return general
+
+        def iso_date(value: Any, screened_on: date) -> Any:
+            if type(value) is str and len(value) == 10 and value[4] == value[7] == "-":
+                try:
+                    day = date.fromisoformat(value)
+                except ValueError:
+                    return general(value, screened_on)
+                if day.year >= EARLIEST_YEAR and day <= screened_on:
+                    return day
+            return general(value, screened_on)
+
+        return iso_date
+    return general
+
+
 def _text(text: str) -> str:
     if len(text) > MAX_TEXT:
         raise AnswerError(f"Please keep it under {MAX_TEXT} characters.")
@@ -132,7 +181,10 @@ def _exact_choice(question: Question, value: Any) -> str:
 
 def _parse_choice(question: Question, text: str) -> str:
     choices = question.choices or []
-    lowered = text.lower()
+    lowered = _words(text)
+    synonyms = {k.lower(): v for k, v in question.synonyms.items()}
+    if lowered in synonyms:
+        return synonyms[lowered]
     exact = [c for c in choices if c.lower() == lowered]
     prefixed = [c for c in choices if c.lower().startswith(lowered)]
     if exact:
@@ -171,7 +223,7 @@ def _parse_number(question: Question, text: str) -> int | float:
     if match is None:
         raise AnswerError(f"Please type a number{_range(question)}.")
     value = float(match["value"].replace(",", "."))
-    unit = unit_key(match["unit"])
+    unit = spoken_unit_key(match["unit"].rstrip("."))
     if match["uln"] is not None:
         if not question.uln_ratio:
             raise AnswerError(f"Please type one number{_range(question)}.")
@@ -188,10 +240,10 @@ def _parse_number(question: Question, text: str) -> int | float:
 
 
 def _convert(question: Question, value: float, unit: str) -> float:
-    if question.unit and unit == unit_key(question.unit):
+    if question.unit and unit == spoken_unit_key(question.unit):
         return value
     for alt in question.also_accepts:
-        if unit == unit_key(alt.unit):
+        if unit == spoken_unit_key(alt.unit):
             return value / alt.divide_by
     accepted = [u for u in [question.unit, *(a.unit for a in question.also_accepts)] if u]
     if accepted:
@@ -200,7 +252,9 @@ def _convert(question: Question, value: float, unit: str) -> float:
 
 
 def _in_range(question: Question, value: int | float) -> int | float:
-    if isinstance(value, int) and abs(value) > _LIMIT or not math.isfinite(value):
+    if isinstance(value, int) and abs(value) > _LIMIT:  # (formatting it could overflow)
+        raise AnswerError(f"the number is out of range{_range(question)}.")
+    if not math.isfinite(value):
         raise AnswerError(f"expected a finite number{_range(question)}")
     if question.type == "int":
         if value != int(value):
@@ -208,8 +262,19 @@ def _in_range(question: Question, value: int | float) -> int | float:
         value = int(value)
     low, high = question.min, question.max
     if low is not None and high is not None and not low <= value <= high:
-        raise AnswerError(f"{_fmt(value)} is out of range{_range(question)}.")
+        raise AnswerError(
+            f"{_fmt(value)} is out of range{_range(question)}.{_unit_hint(question, value)}"
+        )
     return value
+
+
+def _unit_hint(question: Question, value: float) -> str:
+    """For a bare number out of range: the other unit it would fit ("did you mean 106 µmol/L?")."""
+    low, high = question.min, question.max
+    for alt in question.also_accepts:
+        if low is not None and high is not None and low <= value / alt.divide_by <= high:
+            return f" Did you mean {_fmt(value)} {alt.unit}?"
+    return ""
 
 
 def _fmt(number: float) -> str:

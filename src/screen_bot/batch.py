@@ -1,28 +1,39 @@
-"""Screen many patients from a file: one JSON object, JSON Lines, or CSV with a header.
+"""Screen many patients from a file: one JSON document, JSON Lines, or CSV with a header.
 
-Rows are read and screened one at a time, so memory does not grow with the file. A bad
-row is reported with its row number and variable; the other rows are still screened.
+Rows are read and screened one at a time, so memory does not grow with the file. Input
+is read as bytes and checked before it is trusted: a UTF-16 or binary file is refused as
+a whole; a line longer than :data:`MAX_LINE`, bytes that are not UTF-8, JSON nested too
+deep, a number too long to be one, or a key given twice make that row bad. A bad row is
+reported with its row number (and variable); the other rows are still screened.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
+import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from .answers import AnswerError, check_value, parse_text, today
-from .errors import BadReferral
+from .answers import AnswerError, Checker, checker, parse_text, today
+from .errors import BadInput, BadReferral
 from .protocol import Protocol
 from .referrals import check_referral
 
 InputFormat = Literal["auto", "json", "jsonl", "csv"]
+Kind = Literal["json", "jsonl", "csv"]
 REFERRAL_KEY = "referral"
 SCREENED_ON_KEY = "screened_on"
+MAX_LINE = 1 << 20  # bytes of one line (one JSON Lines row, one CSV line)
+MAX_DOCUMENT = 64 << 20  # bytes of a whole .json document; larger files: use JSON Lines
+TOO_LONG = "\x00too long\x00"  # stands for a line longer than MAX_LINE (NUL is never text)
+_KEY = re.compile(r'"\s*:')
 
 
 @dataclass
@@ -43,64 +54,192 @@ def detect_format(path: Path) -> InputFormat:
     return "json"
 
 
-def read_rows(stream: IO[str], protocol: Protocol, input_format: InputFormat) -> Iterator[Row]:
+@dataclass(frozen=True)
+class Unit:
+    """One row as read, before typing: a JSON Lines line, a JSON object, or CSV cells."""
+
+    number: int
+    payload: Any  # str (a JSON Lines line), a parsed JSON value, or list[str] (CSV cells)
+    problems: tuple[str, ...] = ()  # why it cannot be read (a bad row)
+
+
+@dataclass(frozen=True)
+class Units:
+    """A file's rows as read: the CSV header (if any) and an iterator of units."""
+
+    kind: Kind
+    header: tuple[str, ...]
+    units: Iterator[Unit]
+
+
+def read_rows(raw: IO[bytes], protocol: Protocol, input_format: InputFormat) -> Iterator[Row]:
+    """The rows of a byte stream (a file opened "rb", or stdin's buffer), typed."""
+    found = read_units(raw, protocol, input_format)
+    for unit in found.units:
+        yield typed(unit, found.kind, found.header, protocol)
+
+
+def read_units(raw: IO[bytes], protocol: Protocol, input_format: InputFormat) -> Units:
+    """Split the input into rows (cheap: no typing yet); raise BadInput for a whole file."""
+    if not hasattr(raw, "peek"):  # e.g. a BytesIO: read through a buffer that can peek
+        raw = io.BufferedReader(raw)  # type: ignore[type-var]
+    _refuse_other_encodings(raw)
+    if input_format == "json":
+        return Units("json", (), _json_units(raw))
     if input_format == "csv":
-        yield from _csv_rows(stream, protocol)
-    elif input_format == "jsonl":
-        yield from _jsonl_rows(stream, protocol)
-    else:
-        yield from _json_rows(stream, protocol)
+        reader = _csv_reader(input_lines(raw))
+        header = _csv_header(reader)
+        units = _csv_units(reader, header, protocol) if header is not None else iter(())
+        return Units("csv", header or (), units)
+    return Units("jsonl", (), _jsonl_units(input_lines(raw)))
 
 
-def _jsonl_rows(lines: Iterable[str], protocol: Protocol) -> Iterator[Row]:
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+def typed(unit: Unit, kind: Kind, header: tuple[str, ...], protocol: Protocol) -> Row:
+    """The unit as a typed row (or a bad row with its problems)."""
+    if unit.problems:
+        return Row(unit.number, errors=list(unit.problems))
+    if kind == "csv":
+        return _csv_row(unit.number, header, unit.payload, protocol)
+    if kind == "jsonl":
+        record, problem = _parse_json(unit.payload)
+        if problem is not None:
+            return Row(unit.number, errors=[problem])
+        return record_row(unit.number, record, protocol)
+    return record_row(unit.number, unit.payload, protocol)
+
+
+def _refuse_other_encodings(raw: IO[bytes]) -> None:
+    head = raw.peek(4096)[:4096]  # type: ignore[attr-defined]
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise BadInput("the file is UTF-16 (or UTF-32) text: save it as UTF-8 (CSV UTF-8)")
+    if b"\x00" in head:
+        raise BadInput("this is not a text file (it holds NUL bytes): give JSON, JSON Lines or CSV")
+
+
+def input_lines(raw: IO[bytes]) -> Iterator[str]:
+    """Decoded lines, each at most MAX_LINE bytes (a longer one is TOO_LONG); a first UTF-8
+    byte-order mark is dropped; bytes that are not UTF-8 survive as surrogates (bad rows)."""
+    first = True
+    while line := raw.readline(MAX_LINE + 1):
+        if len(line) > MAX_LINE and not line.endswith(b"\n"):
+            while (rest := raw.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                pass
+            yield TOO_LONG + "\n"
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            yield Row(number, errors=[f"not valid JSON ({err.msg} at column {err.colno})"])
-            continue
-        yield _typed_row(number, record, protocol)
+        if first:
+            line, first = line.removeprefix(codecs.BOM_UTF8), False
+        yield line.decode("utf-8", "surrogateescape")
 
 
-def _json_rows(stream: IO[str], protocol: Protocol) -> Iterator[Row]:
-    text = stream.read()
+def _problems(problem: str | None) -> tuple[str, ...]:
+    return () if problem is None else (problem,)
+
+
+def unreadable(text: str) -> str | None:
+    """Why a line (or cell) cannot be read as text, or None."""
+    if text.isascii():
+        return "the line is longer than 1 MiB" if TOO_LONG in text else None
+    if TOO_LONG in text:
+        return "the line is longer than 1 MiB"
     try:
-        document = json.loads(text)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "not UTF-8 text (save the file as UTF-8)"
+    return None
+
+
+def _jsonl_units(lines: Iterable[str]) -> Iterator[Unit]:
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield Unit(number, line, _problems(unreadable(line)))
+
+
+def _parse_json(text: str) -> tuple[Any, str | None]:
+    try:
+        record = json.loads(text)
+        if isinstance(record, dict) and len(_KEY.findall(text)) > len(record):
+            record = json.loads(text, object_pairs_hook=_once)  # a key may be given twice
     except json.JSONDecodeError as err:
-        if text.lstrip().startswith("{") and "\n" in text.strip():
-            yield from _jsonl_rows(text.splitlines(), protocol)  # JSON Lines in a .json file
+        return None, f"not valid JSON ({err.msg} at line {err.lineno} column {err.colno})"
+    except RecursionError:
+        return None, "not valid JSON here (nested too deep)"
+    except ValueError as err:  # a key given twice; an integer too long to read
+        if "integer string conversion" in str(err):
+            return None, "not valid JSON here (a number too long to be an answer)"
+        return None, f"not valid JSON here ({str(err)[:80]})"
+    return record, None
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"the key {twice!r} is given twice")
+    return found
+
+
+def _json_units(raw: IO[bytes]) -> Iterator[Unit]:
+    data = raw.read(MAX_DOCUMENT + 1)
+    if len(data) > MAX_DOCUMENT:
+        raise BadInput(f"a JSON document over {MAX_DOCUMENT >> 20} MB: give JSON Lines (.jsonl)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise BadInput(f"not UTF-8 text (at line {line}): save the file as UTF-8") from None
+    document, problem = _parse_json(text)
+    if problem is not None:
+        if text.lstrip().startswith("{") and "\n" in text.strip():  # JSON Lines in a .json file
+            for unit in _jsonl_units(text.splitlines()):
+                record, bad = _parse_json(unit.payload) if not unit.problems else (None, None)
+                yield Unit(unit.number, record, unit.problems or _problems(bad))
             return
-        yield Row(1, errors=[f"not valid JSON ({err.msg} at line {err.lineno})"])
+        yield Unit(1, None, (problem,))
         return
     records = document if isinstance(document, list) else [document]
     for number, record in enumerate(records, start=1):
-        yield _typed_row(number, record, protocol)
+        yield Unit(number, record)
 
 
-def _typed_row(number: int, record: Any, protocol: Protocol) -> Row:
+def record_row(number: int, record: Any, protocol: Protocol) -> Row:
+    """A JSON object of answers as a typed row (or a bad row with its problems)."""
     row = Row(number)
     if not isinstance(record, dict):
         row.errors.append("expected a JSON object of answers")
         return row
     _set_screened_on(row, record.get(SCREENED_ON_KEY))
+    checkers, answers, day = _checkers(protocol), row.answers, row.screened_on
     for key, value in record.items():
-        if key == REFERRAL_KEY:
-            _set_referral(row, value)
-        elif key == SCREENED_ON_KEY:
-            continue
-        elif (question := protocol.questions.get(key)) is None:
-            row.errors.append(_unknown_key(key, protocol))
-        else:
+        check = checkers.get(key)
+        if check is not None:
+            if value is None:
+                answers[key] = None
+                continue
             try:
-                row.answers[key] = check_value(question, value, row.screened_on)
+                answers[key] = check(value, day)
             except AnswerError as err:
                 row.errors.append(f"{key}: {_shown(value)}: {err}")
+        elif key == REFERRAL_KEY:
+            _set_referral(row, value)
+        elif key != SCREENED_ON_KEY:
+            row.errors.append(_unknown_key(key, protocol))
     return row
 
 
+def _checkers(protocol: Protocol) -> dict[str, Checker]:
+    """Each question's value checker, made once per protocol (kept on it)."""
+    found = protocol.__dict__.get("_batch_checkers")
+    if found is None:
+        found = protocol.__dict__["_batch_checkers"] = {
+            v: checker(q) for v, q in protocol.questions.items()
+        }
+    return found
+
+
 def _shown(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**20:
+        return "a number too long to be an answer"
     text = repr(value)
     return text if len(text) <= 60 else text[:59] + "…"
 
@@ -117,34 +256,73 @@ def _set_screened_on(row: Row, value: Any) -> None:
         row.errors.append(f"{SCREENED_ON_KEY}: {_shown(value)}: expected a date as YYYY-MM-DD")
 
 
-def _csv_rows(stream: IO[str], protocol: Protocol) -> Iterator[Row]:
-    reader = csv.reader(stream)
-    header = next(reader, None)
+def _csv_reader(lines: Iterable[str]) -> Iterator[list[str]]:
+    csv.field_size_limit(MAX_LINE)
+    return csv.reader(lines)
+
+
+def _csv_header(reader: Iterator[list[str]]) -> tuple[str, ...] | None:
+    header = _next_or_problem(reader)
+    if isinstance(header, str):
+        raise BadInput(f"the header row cannot be read: {header}")
     if header is None:
-        return
-    header = [h.strip().lstrip("\ufeff") for h in header]
+        return None
+    problem = next(filter(None, map(unreadable, header)), None)
+    if problem is not None:
+        raise BadInput(f"the header row cannot be read: {problem}")
+    return tuple(h.strip() for h in header)
+
+
+def _csv_units(
+    reader: Iterator[list[str]], header: tuple[str, ...], protocol: Protocol
+) -> Iterator[Unit]:
     unknown = [
         _unknown_key(h, protocol)
         for h in header
         if h and h not in (REFERRAL_KEY, SCREENED_ON_KEY) and h not in protocol.questions
     ]
     if unknown:  # reported once; the known columns are still screened
-        yield Row(0, errors=unknown)
-    for number, cells in enumerate(reader, start=1):
-        row = Row(number)
-        if len(cells) > len(header):
-            row.errors.append(f"{len(cells)} cells but the header has {len(header)} columns")
-        cells_by_key = dict(zip(header, (c.strip() for c in cells), strict=False))
-        _set_screened_on(row, cells_by_key.get(SCREENED_ON_KEY))
-        for key, cell in cells_by_key.items():
-            if key == REFERRAL_KEY:
-                _set_referral(row, cell or None)
-            elif (question := protocol.questions.get(key)) is not None and cell:
-                try:
-                    row.answers[key] = parse_text(question, cell, row.screened_on)
-                except AnswerError as err:
-                    row.errors.append(f"{key}: {_shown(cell)}: {err}")
-        yield row
+        yield Unit(0, None, tuple(unknown))
+    number = 0
+    while (cells := _next_or_problem(reader)) is not None:
+        number += 1
+        if isinstance(cells, str):
+            yield Unit(number, None, (cells,))
+        else:
+            yield Unit(number, cells, _problems(next(filter(None, map(unreadable, cells)), None)))
+
+
+def _next_or_problem(reader: Iterator[list[str]]) -> list[str] | str | None:
+    """The next CSV row, or why it cannot be read (the reader goes on after it), or None."""
+    try:
+        return next(reader)
+    except StopIteration:
+        return None
+    except csv.Error as err:
+        return f"not valid CSV ({str(err)[:80]})"
+
+
+def _csv_row(number: int, header: tuple[str, ...], cells: list[str], protocol: Protocol) -> Row:
+    row = Row(number)
+    if len(cells) > len(header):
+        row.errors.append(f"{len(cells)} cells but the header has {len(header)} columns")
+    return csv_row(row, dict(zip(header, cells, strict=False)), protocol)
+
+
+def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocol) -> Row:
+    """Type one CSV row's cells (by column name) into ``row``; columns not of the protocol
+    are left to the header check."""
+    cells = {key: (cell or "").strip() for key, cell in cells_by_key.items()}
+    _set_screened_on(row, cells.get(SCREENED_ON_KEY))
+    for key, cell in cells.items():
+        if key == REFERRAL_KEY:
+            _set_referral(row, cell or None)
+        elif (question := protocol.questions.get(key)) is not None and cell:
+            try:
+                row.answers[key] = parse_text(question, cell, row.screened_on)
+            except AnswerError as err:
+                row.errors.append(f"{key}: {_shown(cell)}: {err}")
+    return row
 
 
 def _set_referral(row: Row, value: Any) -> None:
@@ -161,4 +339,4 @@ def _set_referral(row: Row, value: Any) -> None:
 def _unknown_key(key: str, protocol: Protocol) -> str:
     close = difflib.get_close_matches(key, list(protocol.questions), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"{key}: not a variable of {protocol.id}{hint}"
+    return f"{key[:60]}: not a variable of {protocol.id}{hint}"

@@ -17,9 +17,9 @@ from .answers import check_value, parse_text
 from .protocol import Protocol
 from .protocol.schema import Question
 from .rules.dates import NEVER
-from .rules.evaluation import OPEN, Context, applicable_questions, context, statuses
+from .rules.evaluation import Context, applicable_questions, context, status_of_each, statuses
 from .session import Answer, Pending, Session, utc_now
-from .verdict import Verdict, build, unusual
+from .verdict import Verdict, build, decide_statuses, unusual
 
 END_STATES = ("not_eligible", "unresolved", "eligible")
 
@@ -27,7 +27,7 @@ END_STATES = ("not_eligible", "unresolved", "eligible")
 class _Holder:
     """The transitions model while one event runs: a state and the session it belongs to."""
 
-    __slots__ = ("state", "session", "answered", "protocol", "_context")
+    __slots__ = ("state", "session", "answered", "protocol", "_context", "_failed")
 
     def __init__(self, session: Session, protocol: Protocol, answered: str | None = None) -> None:
         self.state = session.state
@@ -35,6 +35,7 @@ class _Holder:
         self.answered = answered
         self.protocol = protocol
         self._context: Context | None = None
+        self._failed: bool | None = None
 
     def context(self) -> Context:
         """The answers as the rules see them; made once per event (they do not change in it)."""
@@ -42,6 +43,13 @@ class _Holder:
             values = typed_values(self.protocol, self.session)
             self._context = context(self.protocol, values, self.session.screened_on)
         return self._context
+
+    def failed(self) -> bool:
+        """Whether the answer just given makes a criterion fail (once per event)."""
+        if self._failed is None:
+            reading = self.protocol.criteria_reading.get(self.answered or "", [])
+            self._failed = "failed" in statuses(self.protocol, self.context(), reading)
+        return self._failed
 
 
 def _holder(event: EventData) -> _Holder:
@@ -75,12 +83,7 @@ class _Failed:
     __name__ = "a criterion failed"
 
     def __call__(self, event: EventData) -> bool:
-        answered = _holder(event).answered
-        if answered is None:
-            return False
-        ctx = _holder(event).context()
-        reading = self.protocol.criteria_reading[answered]
-        return "failed" in statuses(self.protocol, ctx, reading)
+        return _holder(event).failed()
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,8 @@ class _Unresolved:
     __name__ = "an answer is unknown"
 
     def __call__(self, event: EventData) -> bool:
-        ctx = _holder(event).context()
-        found = statuses(self.protocol, ctx)
-        return "failed" not in found and not OPEN.isdisjoint(found)  # verdict.decide: unresolved
+        found = status_of_each(self.protocol, _holder(event).context()).values()
+        return decide_statuses(found) == "unresolved"
 
 
 class Engine:
@@ -111,41 +113,30 @@ class Engine:
         )
 
     def _transitions(self) -> list[dict[str, Any]]:
+        """From each question: on to the next question asked (or an end) unless the answer
+        made a criterion fail; then, as the fallback, to not_eligible (early exit). Trying
+        the common way first makes an answer one transition, not two."""
         failed, unresolved = _Failed(self.protocol), _Unresolved(self.protocol)
         order = self.protocol.order
         transitions: list[dict[str, Any]] = []
-        for index, variable in enumerate(order):
+
+        def on(source: str, dest: str, **conditions: Any) -> None:
             transitions.append(
-                {
-                    "trigger": "next",
-                    "source": variable,
-                    "dest": "not_eligible",
-                    "conditions": [failed],
-                }
+                {"trigger": "next", "source": source, "dest": dest, "unless": [failed]} | conditions
             )
+
+        for index, variable in enumerate(order):
             for later in order[index + 1 :]:
                 if later in self.protocol.when:
-                    transitions.append(
-                        {
-                            "trigger": "next",
-                            "source": variable,
-                            "dest": later,
-                            "conditions": [_Asked(self.protocol, later)],
-                        }
-                    )
+                    on(variable, later, conditions=[_Asked(self.protocol, later)])
                 else:
-                    transitions.append({"trigger": "next", "source": variable, "dest": later})
+                    on(variable, later)
                     break
             else:
-                transitions.append(
-                    {
-                        "trigger": "next",
-                        "source": variable,
-                        "dest": "unresolved",
-                        "conditions": [unresolved],
-                    }
-                )
-                transitions.append({"trigger": "next", "source": variable, "dest": "eligible"})
+                on(variable, "unresolved", conditions=[unresolved])
+                on(variable, "eligible")
+            exit_ = {"trigger": "next", "source": variable, "dest": "not_eligible"}
+            transitions.append(exit_ | {"conditions": [failed]})  # (failed is known by now)
         transitions.append({"trigger": "restart", "source": "*", "dest": order[0]})
         return transitions
 
@@ -281,16 +272,14 @@ def stored(value: Any) -> Any:
 
 def typed_values(protocol: Protocol, session: Session) -> dict[str, Any]:
     """The session's answers as the rules read them: dates as dates, sets as tuples."""
-    values: dict[str, Any] = {}
-    for variable, answer in session.answers.items():
-        value: Any = answer.value
-        question = protocol.questions.get(variable)
-        if question is not None and value is not None:
-            if question.type in ("date", "date_or_none") and value != NEVER:
-                value = date.fromisoformat(str(value))
-            elif isinstance(value, list):
-                value = tuple(value)
-        values[variable] = value
+    values: dict[str, Any] = {v: a.value for v, a in session.answers.items()}
+    for variable in protocol.dated_questions.intersection(values):
+        value = values[variable]
+        if value is not None and value != NEVER:
+            values[variable] = date.fromisoformat(str(value))
+    for variable, value in values.items():
+        if type(value) is list:
+            values[variable] = tuple(value)
     return values
 
 

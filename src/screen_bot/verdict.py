@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -10,9 +10,17 @@ from pydantic import BaseModel, model_validator
 
 from .protocol import Protocol
 from .rules.calculators import CALCULATORS
-from .rules.evaluation import Context, Outcome, context, outcomes, status_with
+from .rules.evaluation import (
+    Context,
+    Outcome,
+    Status,
+    context,
+    estimates_used,
+    outcome,
+    status_of_each,
+)
 from .rules.expressions import SCREENING_DATE
-from .rules.windows import waiting
+from .rules.windows import Waiting, waiting
 
 VerdictValue = Literal["eligible", "not_eligible", "unresolved"]
 OpenKind = Literal["missing", "judgment", "confirm"]
@@ -94,9 +102,14 @@ class Verdict(BaseModel):
 
 def decide(found: list[Outcome]) -> VerdictValue:
     """A definite failure outranks open items; eligible only when every rule is met."""
-    if any(o.status == "failed" for o in found):
+    return decide_statuses([o.status for o in found])
+
+
+def decide_statuses(statuses: Iterable[str]) -> VerdictValue:
+    seen = set(statuses)
+    if "failed" in seen:
         return "not_eligible"
-    if any(o.status != "met" for o in found):
+    if seen - {"met"}:
         return "unresolved"
     return "eligible"
 
@@ -110,29 +123,40 @@ def build(
 ) -> Verdict:
     screened_on = screened_on or datetime.now(UTC).date()
     ctx = context(protocol, answers, screened_on)
-    found = outcomes(protocol, ctx)
-    value = decide(found)
-    reasons = [_reason(protocol, o, ctx) for o in found if o.status == "failed"]
-    used = {name for o in found if _decided_by_estimate(protocol, o, ctx) for name in o.estimated}
+    found = status_of_each(protocol, ctx)
+    # details only for what did not pass: reasons, open items
+    details = [outcome(protocol, cid, ctx) for cid, status in found.items() if status != "met"]
+    return assemble(protocol, ctx, found, details, referral=referral, screened_on=screened_on)
+
+
+def assemble(
+    protocol: Protocol,
+    ctx: Context,
+    found: Mapping[str, Status],
+    details: list[Outcome],
+    *,
+    referral: str | None,
+    screened_on: date,
+    waits: Callable[[str], Waiting | None] | None = None,
+) -> Verdict:
+    """The verdict from every criterion's status and the outcomes of those not met;
+    ``waits`` gives a failed criterion's "met from" when it was found elsewhere (the SQL
+    engine), else it is computed here."""
+    value = decide_statuses(found.values())
+    wait_of = waits or (lambda criterion: waiting(protocol, criterion, ctx))
+    used = estimates_used(protocol, ctx, found) if ctx.estimated else []
+    failed = [o for o in details if o.status == "failed"]
     return Verdict(
         referral=referral,
         verdict=value,
-        reasons=reasons,
-        open_items=open_items(protocol, found) if value == "unresolved" else [],
-        estimated=sorted(used),
-        estimates=[_estimate(protocol, name, ctx) for name in sorted(used)],
+        reasons=[_reason(protocol, o, wait_of(o.criterion)) for o in failed],
+        open_items=open_items(protocol, details) if value == "unresolved" else [],
+        estimated=used,
+        estimates=[_estimate(protocol, name, ctx) for name in used],
         warnings=warnings(protocol, ctx),
-        protocol=ProtocolRef.of(protocol),
+        protocol=ProtocolRef(id=protocol.id, version=protocol.version, sha256=protocol.sha256),
         screened_on=screened_on,
     )
-
-
-def _decided_by_estimate(protocol: Protocol, outcome: Outcome, ctx: Context) -> bool:
-    """Whether the criterion's status rests on its estimated values (else they were idle)."""
-    if not outcome.estimated:
-        return False
-    without = dict.fromkeys(outcome.estimated)
-    return status_with(protocol, outcome.criterion, ctx, without) != outcome.status
 
 
 def open_items(protocol: Protocol, found: list[Outcome]) -> list[OpenItem]:
@@ -161,9 +185,8 @@ def open_items(protocol: Protocol, found: list[Outcome]) -> list[OpenItem]:
     return list(items.values())
 
 
-def _reason(protocol: Protocol, outcome: Outcome, ctx: Context) -> Reason:
+def _reason(protocol: Protocol, outcome: Outcome, wait: Waiting | None) -> Reason:
     criterion = protocol.criteria[outcome.criterion]
-    wait = waiting(protocol, outcome.criterion, ctx)
     anchor = None if wait is None or wait.anchor == SCREENING_DATE else wait.anchor
     return Reason(
         criterion=criterion.id,
@@ -196,14 +219,13 @@ def _estimate(protocol: Protocol, name: str, ctx: Context) -> Estimate:
 
 def warnings(protocol: Protocol, ctx: Context) -> list[Unusual]:
     found = []
-    for variable in protocol.order:
-        question = protocol.questions[variable]
-        value = ctx.env.get(variable)
-        if variable not in ctx.applicable or not isinstance(value, int | float):
-            continue
+    for question in protocol.limited_questions:
+        value = ctx.env.get(question.variable)
+        if value is None or isinstance(value, bool):
+            continue  # unknown, or not asked (ctx.env holds only asked questions)
         message = unusual(question, value)
         if message:
-            found.append(Unusual(variable=variable, value=value, message=message))
+            found.append(Unusual(variable=question.variable, value=value, message=message))
     return found
 
 

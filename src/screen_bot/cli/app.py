@@ -13,7 +13,7 @@ from typer.main import get_command
 
 from ..errors import ScreenBotError
 from ..redact import redact
-from . import bot, dialogs, log, options, screening, training
+from . import bot, dialogs, log, options, population, screening, training
 
 app = typer.Typer(
     rich_markup_mode=None,  # plain help: no "<bool>" after flags, and no rich import
@@ -23,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for group in (screening, dialogs, log, training, bot):
+for group in (screening, dialogs, log, training, bot, population):
     group.register(app)
 
 

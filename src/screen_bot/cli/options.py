@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
 from ..errors import ScreenBotError
-from ..settings import Settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `screen-bot --help` loads no pydantic
     from ..protocol.catalog import Catalog
+    from ..settings import Settings
     from ..storage import Database
 
 ProtocolOption = Annotated[
@@ -24,6 +23,10 @@ ProtocolOption = Annotated[
 
 def settings() -> Settings:
     """The settings from the environment and .env; a bad value is an error, not a traceback."""
+    from pydantic import ValidationError
+
+    from ..settings import Settings
+
     try:
         return Settings()
     except ValidationError as err:

@@ -13,6 +13,7 @@ import typer
 from ..errors import BadInput
 from . import options
 from .options import ProtocolOption
+from .population import Engine, screen_with_duckdb
 
 
 class OutputFormat(StrEnum):
@@ -25,6 +26,7 @@ class InputFormat(StrEnum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+    parquet = "parquet"  # --engine duckdb only
 
 
 def chat(
@@ -77,21 +79,46 @@ def screen(
             "--log", help="Append one screening-log record per screened row (channel batch)."
         ),
     ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            max=64,
+            help="Worker processes (output stays in row order). Default 1.",
+        ),
+    ] = 1,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="python: the dialog's engine; duckdb: the protocol compiled to SQL, run by "
+            "DuckDB on the file (CSV, JSON Lines, JSON, Parquet)."
+        ),
+    ] = Engine.python,
 ) -> None:
     """Screen patients from a file without a dialog; every failed criterion is listed.
 
     Keys/columns are the protocol's variable names, plus an optional 'referral' and an
     optional 'screened_on' (ISO date, default today UTC). An absent key, null or an empty
-    cell is unknown; dates are YYYY-MM-DD or none. Exit code 2 if any row was bad, else 0.
-    With --log, records are written in transactions of up to 1000 rows.
+    cell is unknown; dates are YYYY-MM-DD or none. JSON output is one compact object per
+    row. A bad row is reported on stderr with its row number and the others are still
+    screened; a file that is not UTF-8 text is refused. Exit code 2 if any row was bad,
+    else 0. With --log, records are written in transactions of up to 1000 rows.
     """
     from contextlib import nullcontext
 
-    from ..batch import detect_format, read_rows
-    from ..engine import loggable_answers
-    from ..render import verdict_text
+    if engine == Engine.duckdb:
+        if log:
+            raise BadInput("--log is not available with --engine duckdb; use --engine python")
+        raise typer.Exit(screen_with_duckdb(protocol, file, output.value, input_format.value))
+    if input_format == InputFormat.parquet:
+        raise BadInput("Parquet is read by --engine duckdb only")
+
+    from ..batch import detect_format
+    from ..batch_screen import screen_file
     from ..storage.ledger import LogWriter
-    from ..verdict import build
+    from ..verdict import Verdict
 
     chosen = options.catalog().get(protocol)
     fmt = (
@@ -100,29 +127,23 @@ def screen(
         else ("jsonl" if str(file) == "-" else detect_format(file))
     )
     try:
-        stream = sys.stdin if str(file) == "-" else file.open(encoding="utf-8-sig", newline="")
+        raw = sys.stdin.buffer if str(file) == "-" else file.open("rb")
     except OSError as err:
         raise BadInput(f"cannot read {file}: {err.strerror}") from None
     db = options.database() if log else None
     writer = LogWriter(db, channel="batch", coordinator="cli") if db is not None else None
     bad_rows = 0
-    with stream, db or nullcontext(), writer or nullcontext():
-        for row in read_rows(stream, chosen, fmt):  # type: ignore[arg-type]
-            if row.errors:
-                bad_rows += 1
-                where = "header" if row.number == 0 else f"row {row.number}"
-                for error in row.errors:
-                    typer.echo(f"{file}: {where}: {error}", err=True)
-                continue
-            verdict = build(chosen, row.answers, referral=row.referral, screened_on=row.screened_on)
+    out = sys.stdout
+    with raw, db or nullcontext(), writer or nullcontext():
+        for chunk in screen_file(raw, chosen, fmt, output.value, log, jobs):  # type: ignore[arg-type]
+            bad_rows += chunk.bad_rows
+            for problem in chunk.problems:
+                typer.echo(f"{file}: {problem}", err=True)
+            out.write("".join(chunk.text))  # buffered: typer.echo flushes every line
             if writer is not None:
-                writer.add(verdict, loggable_answers(chosen, row.answers))
-            if output == OutputFormat.json:
-                record = {"row": row.number, **verdict.model_dump(mode="json")}
-                typer.echo(json.dumps(record, ensure_ascii=False))
-            else:
-                typer.echo(f"--- row {row.number}" + (f" ({row.referral})" if row.referral else ""))
-                typer.echo(verdict_text(verdict))
+                for verdict, answers in chunk.logged:
+                    writer.add(Verdict.model_validate_json(verdict), json.loads(answers))
+    out.flush()
     if writer is not None:
         typer.echo(f"screening log: {writer.written} records appended", err=True)
     raise typer.Exit(2 if bad_rows else 0)

@@ -92,6 +92,22 @@ class Protocol:
         return reading
 
     @cached_property
+    def limited_questions(self) -> tuple[Question, ...]:
+        """Questions with plausibility limits (confirm_below / confirm_above)."""
+        return tuple(
+            q
+            for q in self.spec.questions
+            if q.confirm_below is not None or q.confirm_above is not None
+        )
+
+    @cached_property
+    def dated_questions(self) -> frozenset[str]:
+        """Questions answered with a date (or 'none')."""
+        return frozenset(
+            q.variable for q in self.spec.questions if q.type in ("date", "date_or_none")
+        )
+
+    @cached_property
     def text_questions(self) -> frozenset[str]:
         """Free-text answers: kept for the coordinator, never logged or exported."""
         return frozenset(q.variable for q in self.spec.questions if q.type == "text")

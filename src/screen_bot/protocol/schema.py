@@ -41,6 +41,9 @@ class Question(_Strict):
     confirm_above: float | None = None
     confirm_hint: str = Field("", max_length=200)
     aliases: list[str] = Field([], max_length=10)
+    synonyms: dict[str, str] = Field(
+        {}, max_length=30, description="choice: other words for a choice, e.g. {man: male}"
+    )
     when: str | None = None
 
     @model_validator(mode="after")
@@ -67,6 +70,11 @@ class Question(_Strict):
             raise ValueError("a choice question needs a list of distinct, non-empty choices")
         if self.type != "choice" and (self.choices or self.multiple or self.ordered):
             raise ValueError(f"a {self.type} question takes no choices, multiple or ordered")
+        if self.synonyms and self.type != "choice":
+            raise ValueError("synonyms are for choice questions")
+        wrong = [f"{k}: {v}" for k, v in self.synonyms.items() if v not in (self.choices or [])]
+        if wrong:
+            raise ValueError(f"a synonym must name one of the choices: {', '.join(wrong)}")
         if self.multiple and self.ordered:
             raise ValueError("a multi-select question cannot also be ordered")
         if self.future and self.type != "date":

@@ -35,7 +35,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def compile_all(trees: Mapping[str, Node], label: str = "rules") -> dict[str, Function]:
     """One function per tree, keyed as ``trees`` is; compiled together."""
-    namespace: dict[str, Any] = {"_shift": clamped_shift, "_NEVER": NEVER}
+    namespace = _namespace()
     sources = []
     names = {}
     for index, (key, tree) in enumerate(trees.items()):
@@ -47,8 +47,34 @@ def compile_all(trees: Mapping[str, Node], label: str = "rules") -> dict[str, Fu
     return {key: namespace[function] for key, function in names.items()}
 
 
+def _namespace() -> dict[str, Any]:
+    """What generated code may call: the calendar shift and the 'none' date."""
+    return {"_shift": clamped_shift, "_NEVER": NEVER}
+
+
 def compile_one(tree: Node, label: str = "rule") -> Function:
     return compile_all({"rule": tree}, label)["rule"]
+
+
+def compile_statuses(rules: list[tuple[Node, bool]], label: str = "rules") -> Function:
+    """One function returning every rule's status ("met", "failed", "unknown") as a tuple.
+
+    ``rules`` holds (tree, exclusion): an exclusion's rule says when it applies, so true
+    means failed. Each name is looked up once for all the rules.
+    """
+    namespace = _namespace()
+    namespace["_INCLUSION"] = {True: "met", False: "failed", None: "unknown"}
+    namespace["_EXCLUSION"] = {True: "failed", False: "met", None: "unknown"}
+    writer = _Writer(namespace, "_together")
+    results = [
+        f"{'_EXCLUSION' if exclusion else '_INCLUSION'}[{writer.value(tree)}]"
+        for tree, exclusion in rules
+    ]
+    body = "\n".join(f"    {line}" for line in writer.lines)
+    source = f"def _together(env):\n    get = env.get\n{body}\n    return ({', '.join(results)},)"
+    exec(compile(source, f"<{label}>", "exec"), namespace)  # from checked trees (see above)
+    function: Function = namespace["_together"]
+    return function
 
 
 class _Writer:

@@ -13,6 +13,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
 from .calculators import CALCULATORS
+from .compiled import compile_statuses
 from .expressions import SCREENING_DATE
 
 if TYPE_CHECKING:
@@ -60,19 +61,44 @@ class _Rule:
 
 
 @dataclass(frozen=True)
+class _Condition:
+    """A question's condition with what evaluating it needs, looked up once."""
+
+    variable: str
+    evaluate: Any
+    names: tuple[str, ...]  # questions it reads
+    tables: tuple[tuple[str, Any, tuple[str, ...]], ...]  # (table, rows, questions they read)
+    inputs: tuple[str, ...]  # every question it reads, through tables too
+
+    @classmethod
+    def of(cls, protocol: Protocol, variable: str) -> _Condition:
+        expr = protocol.when[variable]
+        names = tuple(sorted(n for n in expr.names if n in protocol.questions))
+        tables = tuple(
+            (n, protocol.tables[n], tuple(protocol.inputs_of(n)))
+            for n in sorted(expr.names)
+            if n in protocol.tables
+        )
+        inputs = tuple(dict.fromkeys([*names, *(q for t in tables for q in t[2])]))
+        return cls(variable, expr.evaluate, names, tables, inputs)
+
+
+@dataclass(frozen=True)
 class _Plan:
     """Per-protocol constants of evaluation (the protocol is read-only)."""
 
     always: frozenset[str]
-    conditional: tuple[tuple[str, Any, tuple[str, ...]], ...]  # (question, when, names)
+    conditional: tuple[_Condition, ...]  # in dialog order
     rules: dict[str, _Rule]
+    readers: dict[str, tuple[str, ...]]  # derived name -> the criteria whose rule reads it
+    together: Any  # env -> every rule's status, in criteria order (one compiled function)
+    confirming: tuple[str, ...]  # criteria whose failure may rest only on an estimate
+    clocks: dict[str, tuple[str, ...]]  # criterion -> the clocks its rule reads (dates)
 
     @classmethod
     def of(cls, protocol: Protocol) -> _Plan:
         conditional = tuple(
-            (v, protocol.when[v].evaluate, tuple(sorted(protocol.when[v].names)))
-            for v in protocol.order
-            if v in protocol.when
+            _Condition.of(protocol, v) for v in protocol.order if v in protocol.when
         )
         rules = {
             cid: _Rule(
@@ -84,7 +110,21 @@ class _Plan:
             )
             for cid, expr in protocol.rules.items()
         }
-        return cls(frozenset(protocol.order) - protocol.when.keys(), conditional, rules)
+        readers = {
+            name: tuple(cid for cid, rule in rules.items() if name in rule.names)
+            for name in protocol.derived
+        }
+        together = compile_statuses(
+            [(protocol.rules[cid].node, rule.exclusion) for cid, rule in rules.items()],
+            f"all rules of {protocol.id}",
+        )
+        always = frozenset(protocol.order) - protocol.when.keys()
+        confirming = tuple(cid for cid, rule in rules.items() if rule.confirm)
+        clocks = {
+            cid: tuple(c for c in (SCREENING_DATE, *protocol.spec.anchors) if c in rule.names)
+            for cid, rule in rules.items()
+        }
+        return cls(always, conditional, rules, readers, together, confirming, clocks)
 
 
 def _plan(protocol: Protocol) -> _Plan:
@@ -106,25 +146,18 @@ def applicable_questions(
     (``contraception_agreed`` is not asked of a man), while one a known part decides is
     followed (``sex == 'male' or childbearing_potential`` asks every man).
     """
-    plan = _plan(protocol)
-    applicable = set(plan.always)
-    for variable, condition, names in plan.conditional:
-        env = {n: answers.get(n) for n in names if n in applicable}
+    applicable = set(_plan(protocol).always)
+    for condition in _plan(protocol).conditional:
+        env = {n: answers.get(n) for n in condition.names if n in applicable}
         env[SCREENING_DATE] = screened_on
-        for name in names:
-            if name in protocol.tables:  # its rows read only questions asked before
-                asked = {n: answers.get(n) for n in protocol.inputs_of(name) if n in applicable}
-                env[name] = _look_up(protocol.tables[name], asked)
-        value = condition(env)
+        for table, rows, read in condition.tables:  # its rows read only earlier questions
+            env[table] = _look_up(rows, {n: answers.get(n) for n in read if n in applicable})
+        value = condition.evaluate(env)
         if value is True or (
             value is None
-            and any(
-                v in applicable and answers.get(v) is None
-                for n in names
-                for v in protocol.inputs_of(n)
-            )
+            and any(n in applicable and answers.get(n) is None for n in condition.inputs)
         ):
-            applicable.add(variable)
+            applicable.add(condition.variable)
     return frozenset(applicable)
 
 
@@ -132,7 +165,8 @@ def context(
     protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None = None
 ) -> Context:
     applicable = applicable_questions(protocol, answers, screened_on)
-    env: dict[str, Any] = {v: answers.get(v) for v in applicable}
+    # the answers given to questions asked (a missing name reads as unknown)
+    env: dict[str, Any] = {v: x for v, x in answers.items() if v in applicable}
     env[SCREENING_DATE] = screened_on
     estimated: dict[str, Used] = {}
     for d in protocol.spec.derived:
@@ -211,9 +245,7 @@ def outcome(protocol: Protocol, criterion_id: str, ctx: Context) -> Outcome:
 def _outcome(protocol: Protocol, criterion_id: str, rule: _Rule, ctx: Context) -> Outcome:
     env = ctx.env
     status = _status(rule, ctx)
-    values = {n: v for n in rule.names if (v := env.get(n)) is not None}
-    values.pop(SCREENING_DATE, None)
-    estimated = tuple(n for n in rule.names if n in ctx.estimated)
+    values, estimated = _read(rule, ctx)
     open_variables: list[str] = []
     if status == "confirm":
         for name in estimated:
@@ -232,6 +264,25 @@ def _outcome(protocol: Protocol, criterion_id: str, rule: _Rule, ctx: Context) -
     return Outcome(criterion_id, status, values, estimated, tuple(open_variables))
 
 
+def _read(rule: _Rule, ctx: Context) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The known values a rule read (the screening date aside) and its estimated names."""
+    values = {n: v for n in rule.names if (v := ctx.env.get(n)) is not None}
+    values.pop(SCREENING_DATE, None)
+    return values, tuple(n for n in rule.names if n in ctx.estimated)
+
+
+def given(
+    protocol: Protocol,
+    criterion_id: str,
+    ctx: Context,
+    status: Status,
+    open_variables: tuple[str, ...] = (),
+) -> Outcome:
+    """An outcome decided elsewhere (the SQL engine), with what the rule read from ``ctx``."""
+    values, estimated = _read(_plan(protocol).rules[criterion_id], ctx)
+    return Outcome(criterion_id, status, values, estimated, open_variables)
+
+
 def evaluate(
     protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None = None
 ) -> list[Outcome]:
@@ -243,6 +294,35 @@ def evaluate(
 def outcomes(protocol: Protocol, ctx: Context) -> list[Outcome]:
     rules = _plan(protocol).rules
     return [_outcome(protocol, cid, rules[cid], ctx) for cid in protocol.criteria]
+
+
+def status_of_each(protocol: Protocol, ctx: Context) -> dict[str, Status]:
+    """Every criterion's status, in the dialog file's order (no details: see ``outcome``)."""
+    plan = _plan(protocol)
+    found: dict[str, Status] = dict(zip(plan.rules, plan.together(ctx.env), strict=True))
+    for cid in plan.confirming:  # a failure may rest only on an estimate to be measured
+        if found[cid] == "failed":
+            found[cid] = _status(plan.rules[cid], ctx)
+    return found
+
+
+def clocks_read(protocol: Protocol, criterion_id: str) -> tuple[str, ...]:
+    """The screening date and anchors the criterion's rule reads, in that order."""
+    clocks: tuple[str, ...] = _plan(protocol).clocks[criterion_id]
+    return clocks
+
+
+def estimates_used(protocol: Protocol, ctx: Context, found: Mapping[str, Status]) -> list[str]:
+    """The estimated values some criterion's status rests on (an idle estimate is not used)."""
+    plan = _plan(protocol)
+    return sorted(
+        name
+        for name in ctx.estimated
+        if any(
+            _status(plan.rules[cid], ctx, {**ctx.env, name: None}) != found[cid]
+            for cid in plan.readers[name]
+        )
+    )
 
 
 def status_with(

@@ -25,6 +25,28 @@ def unit_key(unit: str) -> str:
     return unicodedata.normalize("NFKC", key)
 
 
+# Other ways people write a unit (keys as unit_key makes them), e.g. "40y", "420 msec".
+_ALIASES = {
+    "years": ("y", "yr", "yrs", "year", "yo", "yearsold"),
+    "ms": ("msec", "msecs", "millisecond", "milliseconds"),
+    "%": ("percent", "pct"),
+    "kg": ("kilo", "kilos", "kilogram", "kilograms"),
+    "cm": ("centimetre", "centimetres", "centimeter", "centimeters"),
+    "months": ("month", "mo", "mos"),
+    "weeks": ("week", "wk", "wks"),
+    "days": ("day", "d"),
+}
+_ALIAS_KEYS = {
+    unit_key(alias): unit_key(unit) for unit, aliases in _ALIASES.items() for alias in aliases
+}
+
+
+def spoken_unit_key(unit: str) -> str:
+    """The key of a unit as typed, with common spellings (``y``, ``msec``) mapped to theirs."""
+    key = unit_key(unit)
+    return _ALIAS_KEYS.get(key, key)
+
+
 def same_unit(a: str | None, b: str | None) -> bool:
     """Whether ``a`` and ``b`` name the same unit; no unit (None or blank) equals only no unit."""
     return (unit_key(a) if a else "") == (unit_key(b) if b else "")

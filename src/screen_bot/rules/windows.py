@@ -14,8 +14,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from .dates import clamped_shift
-from .evaluation import Context, status_with
-from .expressions import SCREENING_DATE, Compare, Name, Node, Shift, interpret, names_read, walk
+from .evaluation import Context, clocks_read, status_with
+from .expressions import Compare, Name, Node, Shift, interpret, names_read, walk
 
 if TYPE_CHECKING:
     from ..protocol.model import Protocol
@@ -30,13 +30,8 @@ class Waiting:
 def waiting(protocol: Protocol, criterion_id: str, ctx: Context) -> Waiting | None:
     """For a failed criterion that reads the screening date or an anchor; else None."""
     tree = protocol.rules[criterion_id].node
-    read = names_read(tree)
-    clocks = [SCREENING_DATE, *(a for a in protocol.spec.anchors)]
-    tried: list[str] = []
-    for clock in clocks:
-        if clock not in read:
-            continue
-        tried.append(clock)
+    tried = clocks_read(protocol, criterion_id)
+    for clock in tried:
         now = ctx.env.get(clock)
         if not isinstance(now, date):  # not asked, or unknown: it did not decide the failure
             continue

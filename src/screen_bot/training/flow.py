@@ -48,7 +48,13 @@ def _graph(engine: Engine, graph_engine: Literal["graphviz", "mermaid"]) -> Any:
         {"name": s, "label": f"{order.index(s) + 1}. {s}" if s in order else s.upper()}
         for s in engine.states
     ]
-    transitions = [t for t in engine.transitions if t["trigger"] not in NOT_DRAWN]
+    # Every "next" edge also holds "unless a criterion failed": drawn once, as the early
+    # exit to not_eligible, rather than on every edge.
+    transitions = [
+        {k: v for k, v in t.items() if k != "unless"}
+        for t in engine.transitions
+        if t["trigger"] not in NOT_DRAWN
+    ]
     model: Any = _Model()  # transitions adds get_graph to it
     prefix = "title: " if graph_engine == "mermaid" else ""  # Mermaid's front matter is YAML
     machine = _FlowMachine(

@@ -1,0 +1,510 @@
+"""Batch screening on DuckDB: the protocol's compiled query over a CSV, JSON (Lines) or
+Parquet file that DuckDB reads directly.
+
+The file becomes a view with one typed column per variable (the types of
+``rules.sql.input_columns``); each cell is checked in SQL as ``answers.check_value`` (JSON,
+Parquet) or ``answers.parse_text`` (CSV) would check it, for the plain forms: numbers,
+yes/no words, ISO dates, ``none``, choices (also by a unique prefix in CSV), comma-separated
+multi-selects. A row with a cell that fails is not screened: its errors are the Python
+engine's own messages (the row is re-typed by ``batch``), and a form only the Python engine
+reads (``133 µmol/L``, ``45/40``, ``3 months ago``) is named as such. Good rows go through
+the compiled query (``detail=True``); each result row becomes the same :class:`Verdict` the
+Python engine builds, from the SQL's verdict, failures, open items and "met from" dates,
+with the values the rules read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+
+from ..answers import MAX_TEXT, NO_WORDS, NONE_OF_THESE, UNKNOWN_WORDS, YES_WORDS
+from ..batch import REFERRAL_KEY, SCREENED_ON_KEY, Row, _unknown_key, csv_row, record_row
+from ..protocol import Protocol
+from ..protocol.schema import Question
+from ..rules.dates import EARLIEST_YEAR, NEVER
+from ..rules.evaluation import Context, Status, Used, given, status_of_each
+from ..rules.expressions import SCREENING_DATE
+from ..rules.sql import Query, compile_protocol, quote, text_literal
+from ..rules.windows import Waiting
+from ..session import REFERRAL_PATTERN
+from ..verdict import Verdict, assemble
+
+FileFormat = Literal["csv", "jsonl", "json", "parquet"]
+BATCH = 2048
+_NUMBER = r"^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)$"
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                  "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
+_PLAIN = (
+    "a value the DuckDB engine does not read (it reads plain numbers, yes/no, ISO dates, "
+    "none and the choices); --engine python reads free-text answers such as units or "
+    "'3 months ago'"
+)
+
+
+class DuckDBInputError(ValueError):
+    """A file DuckDB cannot read as a whole (the message says where)."""
+
+
+@dataclass
+class Screened:
+    number: int  # as the Python engine numbers rows: 0 is a CSV header
+    verdict: Verdict | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def detect(path: Path) -> FileFormat:
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    return "csv" if suffix == ".csv" else "json"
+
+
+def screen_file(
+    protocol: Protocol, path: Path, file_format: FileFormat, today: date
+) -> Iterator[Screened]:
+    """Every row of the file, screened, in the file's order."""
+    connection = duckdb.connect()
+    try:
+        reader = _Reader(protocol, path, file_format, today, connection)
+        yield from reader.header_errors()
+        query = compile_protocol(
+            protocol, "duckdb", table="_typed", detail=True, keep=("_bad", "_raw")
+        )
+        try:
+            connection.execute(f"CREATE TEMP VIEW {quote('_typed')} AS {reader.typed_sql()}")
+            result = connection.execute(query.text)
+        except duckdb.Error as err:
+            raise DuckDBInputError(f"{path}: {err}") from None
+        names = [d[0] for d in result.description or ()]
+        number = 0
+        while chunk := _fetch(result, path):
+            for values in chunk:
+                number += 1
+                row = dict(zip(names, values, strict=True))
+                if row["_bad"] is not None:
+                    yield Screened(number, errors=reader.errors(number, row["_bad"], row["_raw"]))
+                else:
+                    yield Screened(number, _verdict(protocol, query, row))
+    finally:
+        connection.close()
+
+
+def _fetch(result: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[Any, ...]]:
+    try:
+        return result.fetchmany(BATCH)
+    except duckdb.Error as err:
+        raise DuckDBInputError(f"{path}: {err}") from None
+
+
+# -- the typed view ---------------------------------------------------------------------------
+
+
+class _Reader:
+    """The SQL that reads the file and types each variable's column, with the bad cells."""
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        path: Path,
+        file_format: FileFormat,
+        today: date,
+        connection: duckdb.DuckDBPyConnection,
+    ) -> None:
+        self.p = protocol
+        self.format = file_format
+        self.today = today
+        location = text_literal(str(path), "duckdb")
+        if file_format == "csv":
+            self.source = (
+                f"read_csv({location}, header = true, all_varchar = true, delim = ',', "
+                "quote = '\"', escape = '\"')"
+            )
+        elif file_format == "parquet":
+            self.source = f"read_parquet({location})"
+        else:
+            shape = "newline_delimited" if file_format == "jsonl" else "auto"
+            self.source = f"read_json_objects({location}, format = '{shape}', ignore_errors = true)"
+        try:
+            described = connection.execute(f"DESCRIBE SELECT * FROM {self.source}").fetchall()
+        except duckdb.Error as err:
+            raise DuckDBInputError(f"{path}: {err}") from None
+        self.columns: dict[str, str] = {str(c[0]): str(c[1]) for c in described}
+
+    def header_errors(self) -> Iterator[Screened]:
+        if self.format == "json" or self.format == "jsonl":
+            return
+        known = {REFERRAL_KEY, SCREENED_ON_KEY, *self.p.questions}
+        unknown = [_unknown_key(c, self.p) for c in self.columns if c and c not in known]
+        if unknown and self.format == "csv":
+            yield Screened(0, errors=unknown)  # reported once; the known columns are screened
+        elif unknown:
+            yield Screened(0, errors=[f"{u} (column ignored)" for u in unknown])
+
+    # -- raw cells
+
+    def _raw(self, key: str) -> tuple[str, str]:
+        """(SQL of the cell, its kind): kind 'text' (CSV), 'json', or a DuckDB type."""
+        if self.format in ("json", "jsonl"):
+            return f"json_extract({quote('json')}, {text_literal('$.' + key, 'duckdb')})", "json"
+        if key not in self.columns:
+            return "CAST(NULL AS VARCHAR)", "VARCHAR"
+        if self.format == "csv":
+            return f"NULLIF(trim({quote(key)}), '')", "text"
+        return quote(key), self.columns[key]
+
+    def typed_sql(self) -> str:
+        """SELECT typed variables, ``referral``, ``screened_on``, ``_bad`` (the bad variables,
+        space-separated; NULL for a good row) and ``_raw`` (the row as JSON, when bad)."""
+        inner, outer, bad = [], [], []
+        day, day_bad = self._screened_on()
+        inner += [f"{day} AS {quote('_day')}", f"{day_bad} AS {quote('_day_bad')}"]
+        bad.append(f"CASE WHEN {quote('_day_bad')} THEN 'screened_on' END")
+        outer.append(f"{quote('_day')} AS {quote(SCREENED_ON_KEY)}")
+        referral, referral_bad = self._referral()
+        inner += [f"{referral} AS {quote('_ref')}", f"{referral_bad} AS {quote('_ref_bad')}"]
+        outer.append(f"{quote('_ref')} AS {quote(REFERRAL_KEY)}")
+        bad.append(f"CASE WHEN {quote('_ref_bad')} THEN 'referral' END")
+        for i, q in enumerate(self.p.spec.questions):
+            value, unreadable = self._convert(q)
+            inner += [f"{value} AS {quote(f'_c{i}')}", f"{unreadable} AS {quote(f'_u{i}')}"]
+            invalid = self._invalid(q, quote(f"_c{i}"), quote("_day"))
+            bad.append(
+                f"CASE WHEN {quote(f'_u{i}')} OR coalesce({invalid}, false) "
+                f"THEN {text_literal(q.variable, 'duckdb')} END"
+            )
+            typed = self._typed(q, quote(f"_c{i}"))
+            outer.append(f"{typed} AS {quote(q.variable)}")
+        if self.format in ("json", "jsonl"):
+            known = ", ".join(
+                text_literal(k, "duckdb")
+                for k in [REFERRAL_KEY, SCREENED_ON_KEY, *self.p.questions]
+            )
+            j = quote("json")
+            bad.append(f"CASE WHEN {j} IS NULL THEN '(json)' END")
+            bad.append(
+                f"CASE WHEN json_type({j}) <> 'OBJECT' OR len(list_filter(json_keys({j}), "
+                f"lambda k: NOT list_contains([{known}], k))) > 0 THEN '(keys)' END"
+            )
+            inner.append(f"{j} AS {quote('_json')}")
+            raw = f"CAST({quote('_json')} AS VARCHAR)"
+        else:
+            fields = ", ".join(f"{quote(c)} := {quote(c)}" for c in self.columns if c)
+            raw = f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
+            inner.append(f"{raw} AS {quote('_json')}")
+            raw = quote("_json")
+        flags = f"NULLIF(concat_ws(' ', {', '.join(bad)}), '')"
+        outer += [
+            f"{flags} AS {quote('_bad')}",
+            f"CASE WHEN {flags} IS NOT NULL THEN {raw} END AS {quote('_raw')}",
+        ]
+        return (
+            "SELECT "
+            + ", ".join(outer)
+            + " FROM (SELECT "
+            + ", ".join(inner)
+            + f", * FROM {self.source}) AS {quote('_cells')}"
+        )
+
+    def _screened_on(self) -> tuple[str, str]:
+        cell, kind = self._raw(SCREENED_ON_KEY)
+        today = f"DATE '{self.today.isoformat()}'"
+        if kind == "DATE":
+            return f"coalesce({cell}, {today})", "false"
+        text = self._text(cell, kind)
+        pattern = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+        iso = f"TRY_CAST(CASE WHEN regexp_full_match({text}, '{pattern}') THEN {text} END AS DATE)"
+        present = (
+            f"({cell} IS NOT NULL AND json_type({cell}) <> 'NULL')"
+            if kind == "json"
+            else f"({cell} IS NOT NULL)"
+        )
+        return f"coalesce({iso}, {today})", f"({present} AND {iso} IS NULL)"
+
+    def _referral(self) -> tuple[str, str]:
+        cell, kind = self._raw(REFERRAL_KEY)
+        text = self._text(cell, kind)
+        good = f"regexp_full_match({text}, {text_literal(REFERRAL_PATTERN.strip('^$'), 'duckdb')})"
+        wrong_type = f"json_type({cell}) NOT IN ('VARCHAR', 'NULL')" if kind == "json" else "false"
+        present = f"{text} IS NOT NULL"
+        return (
+            f"CASE WHEN {good} THEN {text} END",
+            f"(({present} AND NOT {good}) OR coalesce({wrong_type}, false))",
+        )
+
+    @staticmethod
+    def _text(cell: str, kind: str) -> str:
+        if kind == "json":
+            return (
+                f"(CASE WHEN json_type({cell}) = 'VARCHAR' "
+                f"THEN json_extract_string({cell}, '$') END)"
+            )
+        if kind in ("text", "VARCHAR"):
+            return cell
+        return f"CAST({cell} AS VARCHAR)"
+
+    # -- conversion of one cell
+
+    def _convert(self, q: Question) -> tuple[str, str]:
+        """(the cell as the variable's base SQL value or NULL, TRUE when present but not
+        readable as one). Dates convert to VARCHAR 'none' or an ISO date."""
+        cell, kind = self._raw(q.variable)
+        lenient = kind == "text"  # CSV: parse_text; else check_value
+        text = self._text(cell, kind)
+        present = (
+            f"({cell} IS NOT NULL AND json_type({cell}) <> 'NULL')"
+            if kind == "json"
+            else f"({cell} IS NOT NULL)"
+        )
+        if lenient:
+            unknown = ", ".join(text_literal(w, "duckdb") for w in sorted(UNKNOWN_WORDS))
+            squeezed = f"lower(regexp_replace({cell}, '\\s+', ' ', 'g'))"
+            present = f"({cell} IS NOT NULL AND {squeezed} NOT IN ({unknown}))"
+        value = self._value(q, cell, kind, text, lenient)
+        return f"(CASE WHEN {present} THEN {value} END)", f"({present} AND ({value}) IS NULL)"
+
+    def _value(self, q: Question, cell: str, kind: str, text: str, lenient: bool) -> str:
+        if q.type in ("int", "number"):
+            number = (
+                f"TRY_CAST(CASE WHEN regexp_full_match(trim({text}), '{_NUMBER}') "
+                f"THEN replace(trim({text}), ',', '.') END AS DOUBLE)"
+            )
+            if kind == "json":
+                return (
+                    f"(CASE WHEN json_type({cell}) IN ('BIGINT', 'UBIGINT', 'DOUBLE') "
+                    f"THEN CAST({cell} AS DOUBLE) ELSE {number} END)"
+                )
+            if kind.split("(")[0] in _NUMERIC_TYPES:
+                return f"CAST({cell} AS DOUBLE)"
+            return number if kind in ("text", "VARCHAR") else "CAST(NULL AS DOUBLE)"
+        if q.type == "yes_no":
+            if lenient:
+                yes = ", ".join(f"'{w}'" for w in sorted(YES_WORDS))
+                no = ", ".join(f"'{w}'" for w in sorted(NO_WORDS))
+                return (
+                    f"(CASE WHEN lower({text}) IN ({yes}) THEN TRUE "
+                    f"WHEN lower({text}) IN ({no}) THEN FALSE END)"
+                )
+            if kind == "json":
+                return f"(CASE WHEN json_type({cell}) = 'BOOLEAN' THEN CAST({cell} AS BOOLEAN) END)"
+            return cell if kind == "BOOLEAN" else "CAST(NULL AS BOOLEAN)"
+        choices = q.choices or []
+        listed = "[" + ", ".join(text_literal(c, "duckdb") for c in choices) + "]"
+        if q.type == "choice" and q.multiple:
+            return self._choices(cell, kind, text, lenient, listed)
+        if q.type == "choice":
+            if lenient:
+                return self._choice_of(text, listed)
+            exact = f"(CASE WHEN list_contains({listed}, {text}) THEN {text} END)"
+            if q.ordered:  # a whole number names an ordered choice ('2' of '0'..'4')
+                whole = "NULL"
+                if kind == "json":
+                    whole = (
+                        f"(CASE WHEN json_type({cell}) IN ('BIGINT', 'UBIGINT') "
+                        f"THEN CAST({cell} AS VARCHAR) END)"
+                    )
+                elif kind.split("(")[0] in _NUMERIC_TYPES[:9]:  # the integer types
+                    whole = f"CAST({cell} AS VARCHAR)"
+                named = f"CASE WHEN list_contains({listed}, {whole}) THEN {whole} END"
+                exact = f"coalesce({exact}, {named})"
+            return exact
+        if q.type in ("date", "date_or_none"):
+            return self._date(q, cell, kind, text, lenient)
+        # text: kept for the coordinator, checked for its length only
+        length = f"length(trim({text}))" if lenient else f"length({text})"
+        return f"(CASE WHEN {length} <= {MAX_TEXT} THEN {text} END)"
+
+    @staticmethod
+    def _choice_of(text: str, listed: str) -> str:
+        """A typed choice: the same text in any case, else the one choice it begins."""
+        lowered = f"lower(trim({text}))"
+        exact = f"list_filter({listed}, lambda c: lower(c) = {lowered})"
+        prefix = f"list_filter({listed}, lambda c: starts_with(lower(c), {lowered}))"
+        return (
+            f"(CASE WHEN len({exact}) > 0 THEN {exact}[1] "
+            f"WHEN len({prefix}) = 1 THEN {prefix}[1] END)"
+        )
+
+    def _choices(self, cell: str, kind: str, text: str, lenient: bool, listed: str) -> str:
+        """A multi-select as VARCHAR[] in the question's order (NULL when a part is not a
+        choice): a list of exact choices, or text separated by , ; or a line break."""
+        none_words = ", ".join(text_literal(w, "duckdb") for w in sorted(NONE_OF_THESE))
+        squeezed = f"lower(regexp_replace(trim({text}), '\\s+', ' ', 'g'))"
+        split = f"list_transform(string_split_regex({text}, '[,;\\n]'), lambda w: trim(w))"
+        words = f"list_filter({split}, lambda w: w <> '')"
+        # each word's choice (NULL when none matches)
+        picked = f"list_transform({words}, lambda w: {self._choice_of('w', listed)})"
+        lowered = f"list_transform({listed}, lambda c: lower(c))"
+        from_text = (
+            f"(CASE WHEN {squeezed} IN ({none_words}) AND NOT list_contains({lowered}, {squeezed}) "
+            f"THEN CAST([] AS VARCHAR[]) "
+            f"WHEN len(list_filter({picked}, lambda c: c IS NULL)) > 0 THEN NULL "
+            f"ELSE list_filter({listed}, lambda c: list_contains({picked}, c)) END)"
+        )
+        if kind == "json":
+            items = f"CAST({cell} AS JSON[])"
+            strings = (
+                f"len(list_filter({items}, lambda e: json_type(e) = 'VARCHAR')) = len({items})"
+            )
+            exact = f"list_transform({items}, lambda e: json_extract_string(e, '$'))"
+            strangers = f"list_filter({exact}, lambda e: NOT list_contains({listed}, e))"
+            from_list = (
+                f"(CASE WHEN {strings} AND len({strangers}) = 0 "
+                f"THEN list_filter({listed}, lambda c: list_contains({exact}, c)) END)"
+            )
+            return (
+                f"(CASE json_type({cell}) WHEN 'ARRAY' THEN {from_list} "
+                f"WHEN 'VARCHAR' THEN {from_text} END)"
+            )
+        if kind.endswith("[]"):
+            given_items = f"CAST({cell} AS VARCHAR[])"
+            strangers = (
+                f"list_filter({given_items}, lambda e: e IS NULL OR NOT list_contains({listed}, e))"
+            )
+            return (
+                f"(CASE WHEN len({strangers}) = 0 "
+                f"THEN list_filter({listed}, lambda c: list_contains({given_items}, c)) END)"
+            )
+        return from_text if kind in ("text", "VARCHAR") else "CAST(NULL AS VARCHAR[])"
+
+    @staticmethod
+    def _date(q: Question, cell: str, kind: str, text: str, lenient: bool) -> str:
+        digits = "[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}" if lenient else "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+        iso = (
+            f"CAST(TRY_CAST(CASE WHEN regexp_full_match(trim({text}), '{digits}') "
+            f"THEN trim({text}) END AS DATE) AS VARCHAR)"
+        )
+        never_words = "('none', 'never')" if lenient else "('none')"
+        if q.type == "date_or_none":
+            word = f"lower(regexp_replace(trim({text}), '\\s+', ' ', 'g'))"
+            iso = f"(CASE WHEN {word} IN {never_words} THEN '{NEVER}' ELSE {iso} END)"
+        if kind == "DATE":
+            return f"CAST({cell} AS VARCHAR)"
+        if kind in ("text", "VARCHAR", "json"):
+            return iso
+        return "CAST(NULL AS VARCHAR)"
+
+    # -- checks after conversion, and the typed column
+
+    @staticmethod
+    def _invalid(q: Question, value: str, day: str) -> str:
+        """TRUE when a converted value breaks the question's limits (NULL: nothing to check)."""
+        if q.type in ("int", "number"):
+            checks = [f"NOT isfinite({value})"]
+            if q.type == "int":
+                checks.append(f"{value} <> floor({value})")
+            if q.min is not None and q.max is not None:
+                checks.append(f"NOT ({value} BETWEEN {q.min!r} AND {q.max!r})")
+            return "(" + " OR ".join(checks) + ")"
+        if q.type in ("date", "date_or_none"):
+            as_date = f"TRY_CAST(NULLIF({value}, '{NEVER}') AS DATE)"
+            side = f"{as_date} < {day}" if q.future else f"{as_date} > {day}"
+            return f"(year({as_date}) < {EARLIEST_YEAR} OR {side})"
+        return "false"
+
+    @staticmethod
+    def _typed(q: Question, value: str) -> str:
+        if q.type == "int":
+            return f"CAST({value} AS BIGINT)"
+        if q.type == "date":
+            return f"CAST({value} AS DATE)"
+        return value
+
+    # -- messages for bad rows
+
+    def errors(self, number: int, bad: str, raw: str | None) -> list[str]:
+        """The Python engine's messages for a row SQL found bad (re-typed by ``batch``)."""
+        if raw is None:
+            return ["not valid JSON"]
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError:
+            return ["not valid JSON"]
+        if self.format == "csv" and isinstance(record, dict):
+            row = csv_row(Row(number), {k: v for k, v in record.items() if k}, self.p)
+        else:
+            row = record_row(number, record, self.p)
+        if row.errors:
+            return row.errors
+        names = [n for n in bad.split() if not n.startswith("(")]
+        return [f"{name}: {_PLAIN}" for name in names] or [_PLAIN]
+
+
+# -- verdicts from result rows -------------------------------------------------------------
+
+
+def _verdict(protocol: Protocol, query: Query, row: dict[str, Any]) -> Verdict:
+    ctx = _context(protocol, query, row)
+    failed = row["failed"].split()
+    opened: dict[str, tuple[str, list[str]]] = {}
+    for token in row["open"].split():
+        criterion, variable, kind = token.split(":")
+        status = "confirm" if kind == "confirm" else "unknown"
+        opened.setdefault(criterion, (status, []))[1].append(variable)
+    found: dict[str, Status] = {}
+    details = []  # the outcomes of the criteria not met
+    unlisted = status_of_each(protocol, ctx)  # the statuses the query's columns do not give
+    for cid in protocol.criteria:
+        if cid in failed:
+            found[cid] = "failed"
+            details.append(given(protocol, cid, ctx, "failed"))
+        elif cid in opened:
+            status, variables = opened[cid]
+            found[cid] = status  # type: ignore[assignment]
+            details.append(given(protocol, cid, ctx, status, tuple(variables)))  # type: ignore[arg-type]
+        else:  # met, or unknown in a not-eligible row (the query lists no open items then)
+            found[cid] = unlisted[cid]
+    waits = {
+        t.criterion: _waiting(row, t.meets_from, t.window_closed, t.anchor) for t in query.timed
+    }
+    return assemble(
+        protocol,
+        ctx,
+        found,
+        details,
+        referral=row[REFERRAL_KEY],
+        screened_on=row[SCREENED_ON_KEY],
+        waits=lambda criterion: waits.get(criterion),
+    )
+
+
+def _waiting(row: dict[str, Any], meets: str, closed: str, anchor: str | None) -> Waiting | None:
+    clock = (row[anchor] if anchor else None) or SCREENING_DATE
+    if row[meets] is not None:
+        return Waiting(row[meets], clock)
+    return Waiting(None, clock) if row[closed] else None
+
+
+def _context(protocol: Protocol, query: Query, row: dict[str, Any]) -> Context:
+    env: dict[str, Any] = {}
+    applicable = set()
+    for variable, (value, never, asked) in query.answers.items():
+        if asked is not None and not row[asked]:
+            continue
+        applicable.add(variable)
+        answer = row[value]
+        if never is not None and row[never]:
+            answer = NEVER
+        elif isinstance(answer, list):
+            answer = tuple(answer)
+        env[variable] = answer
+    env[SCREENING_DATE] = row[SCREENED_ON_KEY]
+    estimated = {}
+    for name, (value, index) in query.derived.items():
+        derived = protocol.derived[name]
+        measured = env.get(derived.measured) if derived.measured else None
+        env[name] = measured if measured is not None else row[value]  # the answer as given
+        if row[index] is not None:
+            use = protocol.estimates[name][row[index] - 1].use
+            estimated[name] = Used(use.calculator, {v: env.get(v) for v in use.inputs.values()})
+    for name, value in query.tables.items():
+        env[name] = row[value]
+    return Context(env, frozenset(applicable), estimated)

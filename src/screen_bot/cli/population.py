@@ -1,0 +1,89 @@
+"""``screen-bot sql`` and ``screen --engine duckdb``: protocols compiled to SQL, for
+population pre-screening where the data already lives."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import BadInput, ScreenBotError
+from . import options
+
+DIALECTS = ("duckdb", "postgres", "ansi")
+
+
+class Engine(StrEnum):
+    python = "python"
+    duckdb = "duckdb"
+
+
+class Dialect(StrEnum):
+    duckdb = "duckdb"
+    postgres = "postgres"
+    ansi = "ansi"
+
+
+def sql(
+    protocol: Annotated[
+        str | None,
+        typer.Option("--protocol", "-p", help="Protocol id, or 'all' (one query per protocol)."),
+    ] = None,
+    dialect: Annotated[Dialect, typer.Option(help="SQL dialect.")] = Dialect.duckdb,
+    table: Annotated[
+        str, typer.Option(help="The table of answers (schema.table allowed).")
+    ] = "answers",
+) -> None:
+    """Print the protocol as one SQL query for population pre-screening.
+
+    The table has one column per variable (NULL: unknown) plus referral and screened_on
+    (NULL: today); see README "Population pre-screening" for the column types. Per row the
+    query returns the verdict, the failed criterion ids, the open items
+    (criterion:variable:kind) and each failed time-based criterion's met-from date.
+    """
+    from ..rules.sql import SqlError, compile_protocol
+
+    found = options.catalog()
+    chosen = list(found.protocols.values()) if protocol == "all" else [found.get(protocol)]
+    try:
+        texts = [compile_protocol(p, dialect.value, table=table).text for p in chosen]
+    except SqlError as err:
+        raise ScreenBotError(str(err)) from None
+    typer.echo(";\n\n".join(texts) + ";")
+
+
+def screen_with_duckdb(chosen_id: str | None, file: Path, output: str, input_format: str) -> int:
+    """Screen ``file`` on DuckDB, printing what ``screen`` prints; the exit code."""
+    import sys
+
+    from ..adapters.duckdb_batch import DuckDBInputError, detect, screen_file
+    from ..answers import today
+    from ..batch_screen import shown
+
+    protocol = options.catalog().get(chosen_id)
+    if str(file) == "-":
+        raise BadInput("--engine duckdb reads a file (CSV, JSON Lines, JSON or Parquet), not stdin")
+    if not file.is_file():
+        raise BadInput(f"cannot read {file}: no such file")
+    fmt = detect(file) if input_format == "auto" else input_format
+    bad_rows = 0
+    out = sys.stdout
+    try:
+        for screened in screen_file(protocol, file, fmt, today()):  # type: ignore[arg-type]
+            if screened.verdict is None:
+                bad_rows += 1
+                where = "header" if screened.number == 0 else f"row {screened.number}"
+                for error in screened.errors:
+                    typer.echo(f"{file}: {where}: {error}", err=True)
+                continue
+            out.write(shown(screened.number, screened.verdict, output))  # type: ignore[arg-type]
+    except DuckDBInputError as err:
+        raise BadInput(str(err)) from None
+    out.flush()
+    return 2 if bad_rows else 0
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(sql)

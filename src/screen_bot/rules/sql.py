@@ -1,0 +1,784 @@
+"""A protocol's rules compiled to one SQL query, for pre-screening a whole population.
+
+The query reads a table with one column per variable (NULL: unknown) plus ``referral`` and
+``screened_on`` and returns, per row, what the Python engine (``verdict.build``) decides:
+the verdict, the failed criterion ids, the open items and, for each failed time-based
+criterion, the first day it is met. SQL's NULL logic is Kleene's, like ours, so ``and``,
+``or`` and ``not`` carry over; the rest is spelt out:
+
+- comparisons propagate NULL; a date compared with a ``none`` date is false (a
+  ``date_or_none`` column becomes a DATE plus a "never" flag);
+- a question's condition is evaluated on the answers asked before it (the first CTEs, one
+  level of conditions at a time); an unasked question reads as NULL afterwards;
+- derived values are the measured value, else the first applicable calculator, as SQL
+  arithmetic; lookup tables are the first row whose condition holds;
+- a status per criterion (0 met, 1 unknown, 2 confirm, 3 failed), the verdict from the
+  largest;
+- "met from": each date a rule compares with the clock (and the day after it) is tried as
+  the clock; the earliest one after today on which the rule is met is the answer.
+
+Every identifier is quoted and every constant written as an escaped literal; only names
+checked by the dialog-file checker and the tree's constants reach the text.
+``interpret`` (expressions.py) is the reference meaning; tests hold the query equal to
+``verdict.build`` on generated patients in DuckDB and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from .expressions import (
+    SCREENING_DATE,
+    And,
+    AnyOf,
+    Compare,
+    Const,
+    Known,
+    Member,
+    Name,
+    Node,
+    Not,
+    Or,
+    Ordinal,
+    Shift,
+    names_read,
+    walk,
+)
+
+if TYPE_CHECKING:
+    from ..protocol.model import Protocol
+    from ..protocol.schema import Question
+
+Dialect = Literal["duckdb", "postgres", "ansi"]
+DIALECTS: tuple[Dialect, ...] = ("duckdb", "postgres", "ansi")
+MET, UNKNOWN, CONFIRM, FAILED = 0, 1, 2, 3  # status codes; the verdict follows the largest
+REFERRAL = "referral"
+SCREENED_ON = "screened_on"
+_SENTINEL = "DATE '9999-12-31'"  # "no day found" inside LEAST (some engines' LEAST keeps NULL)
+_PG_IDENTIFIER_BYTES = 63
+
+
+class SqlError(ValueError):
+    """A protocol or name that cannot be written as SQL for the chosen dialect."""
+
+
+# -- literals and identifiers ----------------------------------------------------------------
+
+
+def quote(name: str) -> str:
+    """A quoted identifier (a dotted ``schema.table`` is quoted part by part)."""
+    if not name or "\x00" in name:
+        raise SqlError(f"not a usable SQL name: {name!r}")
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+
+
+def text_literal(value: str, dialect: Dialect) -> str:
+    """An escaped string literal; PostgreSQL gets E'' when a backslash must stay one."""
+    if "\x00" in value:
+        raise SqlError("a text with a NUL character cannot be written as SQL")
+    quoted = value.replace("'", "''")
+    if dialect == "postgres" and "\\" in value:
+        return "E'" + quoted.replace("\\", "\\\\") + "'"
+    return f"'{quoted}'"
+
+
+def _double(dialect: Dialect) -> str:
+    return "DOUBLE" if dialect == "duckdb" else "DOUBLE PRECISION"
+
+
+def literal(value: bool | int | float | str, dialect: Dialect) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # A plain 0.85 is DECIMAL/NUMERIC in DuckDB and PostgreSQL: the arithmetic and the
+        # comparisons must see the same double Python does.
+        return f"CAST({value!r} AS {_double(dialect)})"
+    if isinstance(value, str):
+        return text_literal(value, dialect)
+    raise SqlError(f"not a constant: {value!r}")
+
+
+def _null(sql_type: str) -> str:
+    return f"CAST(NULL AS {sql_type})"
+
+
+# -- column types ---------------------------------------------------------------------------
+
+
+def column_type(question: Question, dialect: Dialect) -> str:
+    """The SQL type a table's column for ``question`` must have."""
+    if question.type == "int":
+        return "BIGINT"
+    if question.type == "number":
+        return _double(dialect)
+    if question.type == "yes_no":
+        return "BOOLEAN"
+    if question.type == "choice" and question.multiple:
+        return "VARCHAR ARRAY" if dialect == "ansi" else "VARCHAR[]"
+    if question.type == "date":
+        return "DATE"
+    return "VARCHAR"  # choice, text, date_or_none ('YYYY-MM-DD' or 'none')
+
+
+def input_columns(protocol: Protocol, dialect: Dialect = "duckdb") -> dict[str, str]:
+    """Every column the query reads, with its SQL type (``referral`` and ``screened_on`` too)."""
+    columns = {REFERRAL: "VARCHAR", SCREENED_ON: "DATE"}
+    for q in protocol.spec.questions:
+        if q.type != "text":
+            columns[q.variable] = column_type(q, dialect)
+    return columns
+
+
+# -- values as SQL ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A name's value in SQL: ``value`` (NULL when unknown) and, for a date that may be
+    ``none``, ``never`` (TRUE: none, FALSE: a date, NULL: unknown; the value is then NULL)."""
+
+    value: str
+    never: str | None = None
+
+    def known(self) -> str:
+        return f"({self.never if self.never is not None else self.value} IS NOT NULL)"
+
+    def unknown(self) -> str:
+        return f"({self.never if self.never is not None else self.value} IS NULL)"
+
+
+Env = Mapping[str, Slot]
+_OPS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=", "!=": "<>"}
+
+
+class _Expr:
+    """Bound expression trees written as SQL over an environment of slots."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def boolean(self, node: Node, env: Env) -> str:
+        if isinstance(node, And | Or):
+            word = " AND " if isinstance(node, And) else " OR "
+            return "(" + word.join(self.boolean(p, env) for p in node.parts) + ")"
+        if isinstance(node, Not):
+            return f"(NOT {self.boolean(node.part, env)})"
+        if isinstance(node, Compare):
+            return self.compare(node, env)
+        if isinstance(node, Member):
+            return self.contains(env[node.collection].value, (node.item,), node.negated)
+        if isinstance(node, AnyOf):
+            return self.contains(env[node.collection].value, node.items, node.negated)
+        if isinstance(node, Known):
+            slot = env[node.name]
+            return slot.unknown() if node.negated else slot.known()
+        if isinstance(node, Name):
+            return env[node.name].value
+        if isinstance(node, Const) and isinstance(node.value, bool):
+            return literal(node.value, self.dialect)
+        raise SqlError(f"not a condition: {node!r}")
+
+    def value(self, node: Node, env: Env) -> Slot:
+        if isinstance(node, Name):
+            return env[node.name]
+        if isinstance(node, Const):
+            return Slot(literal(node.value, self.dialect))
+        if isinstance(node, Shift):
+            base = self.value(node.base, env)
+            return Slot(self.shift(base.value, node.amount, node.unit), base.never)
+        if isinstance(node, Ordinal):
+            cases = " ".join(
+                f"WHEN {text_literal(choice, self.dialect)} THEN {position}"
+                for choice, position in node.positions
+            )
+            return Slot(f"(CASE {env[node.name].value} {cases} END)")
+        raise SqlError(f"not a value: {node!r}")
+
+    def compare(self, node: Compare, env: Env) -> str:
+        left, right = self.value(node.left, env), self.value(node.right, env)
+        test = f"({left.value} {_OPS[node.op]} {right.value})"
+        nevers = [s.never for s in (left, right) if s.never is not None]
+        if not node.dates or not nevers:
+            return test  # NULL on either side gives NULL, as in interpret
+        # A 'none' date lies in no window, even beside an unknown (as in interpret).
+        unknown = " OR ".join(s.unknown() for s in (left, right))
+        never = " OR ".join(f"{n} IS TRUE" for n in nevers)
+        return (
+            f"(CASE WHEN {never} THEN FALSE WHEN {unknown} THEN {_null('BOOLEAN')} ELSE {test} END)"
+        )
+
+    def shift(self, base: str, amount: int, unit: str) -> str:
+        if unit in ("days", "weeks"):
+            days = amount * (7 if unit == "weeks" else 1)
+            if self.dialect != "ansi":
+                return f"({base} + {days})"
+            count, what = days, "DAY"
+        else:
+            count, what = amount * (12 if unit == "years" else 1), "MONTH"
+        sign = "+" if count >= 0 else "-"
+        # Both engines add calendar months with the end-of-month clamp, as dates.shift does.
+        return f"CAST({base} {sign} INTERVAL '{abs(count)}' {what} AS DATE)"
+
+    def contains(self, collection: str, items: Sequence[str], negated: bool) -> str:
+        literals = [text_literal(i, self.dialect) for i in items]
+        if self.dialect == "duckdb":
+            tests = [f"list_contains({collection}, {i})" for i in literals]
+        elif self.dialect == "postgres":
+            tests = [f"({i} = ANY({collection}))" for i in literals]
+        else:
+            wanted = ", ".join(literals)
+            tests = [
+                f"(CASE WHEN {collection} IS NULL THEN {_null('BOOLEAN')} ELSE EXISTS "
+                f"(SELECT 1 FROM UNNEST({collection}) AS u(c) WHERE u.c IN ({wanted})) END)"
+            ]
+        found = tests[0] if len(tests) == 1 else "(" + " OR ".join(tests) + ")"
+        return f"(NOT {found})" if negated else found
+
+
+def expression_sql(node: Node, slots: Env, dialect: Dialect = "duckdb") -> str:
+    """A bound condition as an SQL boolean over ``slots`` (each name's value as SQL)."""
+    return _Expr(dialect).boolean(node, slots)
+
+
+# -- calculators ------------------------------------------------------------------------------
+
+
+def _calculator_sql(name: str, inputs: Mapping[str, str], dialect: Dialect) -> str:
+    """The calculator as SQL arithmetic in the order ``calculators.py`` computes it; NULL
+    where the Python function refuses its inputs (a sex other than female/male, a value
+    that must be positive)."""
+    d = _double(dialect)
+
+    def num(value: float) -> str:
+        return f"CAST({value!r} AS {d})"
+
+    sex = inputs.get("sex")
+    female = f"({sex} = 'female')" if sex else ""
+    checks: list[str] = []
+    if sex:
+        checks.append(f"{sex} IN ('female', 'male')")
+    positive = {
+        "cockcroft_gault": ("weight_kg", "serum_creatinine_mg_dl"),
+        "ckd_epi_2021": ("serum_creatinine_mg_dl",),
+        "schwartz_bedside": ("height_cm", "serum_creatinine_mg_dl"),
+        "bmi": ("weight_kg", "height_cm"),
+        "bsa_mosteller": ("weight_kg", "height_cm"),
+    }[name]
+    checks += [f"{inputs[p]} > 0" for p in positive]
+    age = inputs.get("age")
+    if name == "cockcroft_gault":
+        w, scr = inputs["weight_kg"], inputs["serum_creatinine_mg_dl"]
+        base = f"((140 - {age}) * CAST({w} AS {d}) / (72 * CAST({scr} AS {d})))"
+        formula = f"(CASE WHEN {female} THEN {base} * {num(0.85)} ELSE {base} END)"
+    elif name == "ckd_epi_2021":
+        scr = inputs["serum_creatinine_mg_dl"]
+        kappa = f"(CASE WHEN {female} THEN {num(0.7)} ELSE {num(0.9)} END)"
+        alpha = f"(CASE WHEN {female} THEN {num(-0.241)} ELSE {num(-0.302)} END)"
+        ratio = f"(CAST({scr} AS {d}) / {kappa})"
+        egfr = (
+            f"(142 * POWER(LEAST({ratio}, {num(1.0)}), {alpha}) "
+            f"* POWER(GREATEST({ratio}, {num(1.0)}), {num(-1.2)}) "
+            f"* POWER({num(0.9938)}, CAST({age} AS {d})))"
+        )
+        formula = f"(CASE WHEN {female} THEN {egfr} * {num(1.012)} ELSE {egfr} END)"
+    elif name == "schwartz_bedside":
+        h, scr = inputs["height_cm"], inputs["serum_creatinine_mg_dl"]
+        formula = f"({num(0.413)} * CAST({h} AS {d}) / CAST({scr} AS {d}))"
+    elif name == "bmi":
+        w, h = inputs["weight_kg"], inputs["height_cm"]
+        formula = f"(CAST({w} AS {d}) / POWER(CAST({h} AS {d}) / 100, 2))"
+    else:  # bsa_mosteller
+        w, h = inputs["weight_kg"], inputs["height_cm"]
+        formula = f"SQRT(CAST({h} AS {d}) * CAST({w} AS {d}) / 3600)"
+    known = " AND ".join(f"{v} IS NOT NULL" for v in inputs.values())
+    return f"(CASE WHEN {known} AND {' AND '.join(checks)} THEN {formula} END)"
+
+
+# -- the query --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timed:
+    """The output columns of one time-based criterion."""
+
+    criterion: str
+    meets_from: str  # DATE: the first day it is met (NULL: not failed, or never)
+    window_closed: str  # BOOLEAN: failed, and waiting can never meet it
+    anchor: str | None  # VARCHAR: the anchor it counts from (only when the rule reads one)
+
+
+@dataclass(frozen=True)
+class Query:
+    """The SQL text and the names of its output columns."""
+
+    protocol_id: str
+    dialect: Dialect
+    text: str
+    timed: tuple[Timed, ...]
+    # detail columns (``detail=True``): variable -> (value, never or None, asked or None)
+    answers: dict[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
+    derived: dict[str, tuple[str, str]] = field(default_factory=dict)  # value, estimate index
+    tables: dict[str, str] = field(default_factory=dict)
+
+
+def compile_protocol(
+    protocol: Protocol,
+    dialect: Dialect = "duckdb",
+    *,
+    table: str = "answers",
+    detail: bool = False,
+    keep: Sequence[str] = (),
+) -> Query:
+    """The query screening every row of ``table`` against ``protocol``.
+
+    Output: ``referral``, ``screened_on``, ``verdict`` (eligible | not_eligible |
+    unresolved), ``failed`` (criterion ids, space-separated, in the file's order), ``open``
+    (``criterion:variable:kind`` items, space-separated; only when unresolved) and per
+    time-based criterion ``meets_from:<id>``, ``window_closed:<id>`` (and
+    ``meets_from_anchor:<id>`` when it reads an anchor). ``detail`` adds every answer as
+    the rules saw it, each derived value and table value (what the JSON verdict shows);
+    ``keep`` names more columns of ``table`` to pass through.
+    """
+    if dialect not in DIALECTS:
+        raise SqlError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
+    return _Compiler(protocol, dialect).query(table, detail, tuple(keep))
+
+
+class _Compiler:
+    def __init__(self, protocol: Protocol, dialect: Dialect) -> None:
+        self.p = protocol
+        self.dialect = dialect
+        self.x = _Expr(dialect)
+        self.index = {v: i for i, v in enumerate(protocol.order)}
+        self.level = self._levels()
+        if dialect == "postgres":
+            for name in input_columns(protocol, dialect):
+                if len(name.encode()) > _PG_IDENTIFIER_BYTES:
+                    raise SqlError(
+                        f"'{name}' is longer than PostgreSQL's {_PG_IDENTIFIER_BYTES}-byte names"
+                    )
+
+    # -- names and slots ------------------------------------------------------------------
+
+    def _question_slot(self, variable: str) -> Slot:
+        i = self.index[variable]
+        never = f'"n{i}"' if self.p.questions[variable].type == "date_or_none" else None
+        return Slot(f'"e{i}"', never)
+
+    def _asked(self, variable: str) -> str | None:
+        """SQL boolean: the question was asked (None: always asked)."""
+        return f'"a{self.index[variable]}"' if variable in self.p.when else None
+
+    def _sql_type(self, name: str) -> str:
+        kind = self.p.kinds[name]
+        if kind.base == "date":
+            return "DATE"
+        if kind.base == "number":
+            return _double(self.dialect)
+        if kind.base == "yes_no":
+            return "BOOLEAN"
+        return "VARCHAR[]" if kind.base == "set" else "VARCHAR"
+
+    def _questions_env(self) -> dict[str, Slot]:
+        env = {v: self._question_slot(v) for v in self.p.order if v in self.p.kinds}
+        env[SCREENING_DATE] = Slot('"d"')
+        return env
+
+    def rule_env(self) -> dict[str, Slot]:
+        env = self._questions_env()
+        for j, d in enumerate(self.p.spec.derived):
+            env[d.name] = Slot(f'"v{j}"')
+        for k, name in enumerate(self.p.tables):
+            env[name] = Slot(f'"t{k}"')
+        return env
+
+    def _condition_env(self) -> dict[str, Slot]:
+        """What a question's condition sees: earlier answers, the screening date, and a table
+        looked up on the asked answers alone (as ``applicable_questions`` does)."""
+        env = self._questions_env()
+        for name, rows in self.p.tables.items():
+            inputs = set(self.p.inputs_of(name))
+            table_env = {
+                n: (env[n] if n in inputs else Slot(_null(self._sql_type(n)))) for n in self.p.kinds
+            }
+            env[name] = Slot(self._look_up(rows, table_env))
+        return env
+
+    def _look_up(self, rows: Sequence[tuple[object, float]], env: Env) -> str:
+        sql = _null(_double(self.dialect))
+        for condition, value in reversed(rows):
+            test = self.x.boolean(condition.node, env)  # type: ignore[attr-defined]
+            found = literal(float(value), self.dialect)
+            sql = f"(CASE {test} WHEN TRUE THEN {found} WHEN FALSE THEN {sql} END)"
+        return sql
+
+    def _levels(self) -> dict[str, int]:
+        """0 for a question always asked; else one more than the deepest input its condition
+        reads (so each level's conditions read only answers settled before it)."""
+        level: dict[str, int] = {}
+        for v in self.p.order:
+            if v not in self.p.when:
+                level[v] = 0
+                continue
+            inputs = [i for n in self.p.when[v].names for i in self.p.inputs_of(n)]
+            level[v] = 1 + max((level[i] for i in inputs), default=0)
+        return level
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def query(self, table: str, detail: bool, keep: tuple[str, ...]) -> Query:
+        kept = [f'{quote(name)} AS "k{i}"' for i, name in enumerate(keep)]
+        ctes: list[tuple[str, list[str]]] = [("_in", self._input_columns() + kept)]
+        ctes += self._applicability()
+        ctes.append(("_dv", self._derived()))
+        ctes.append(("_tb", self._tables()))
+        ctes.append(("_st", self._statuses()))
+        timed, waiting_columns, final_waits = self._waiting()
+        statuses = [f'"s{c}"' for c, *_ in self._criteria()]
+        ctes.append(("_mf", [f'{self._greatest(statuses)} AS "g"', *waiting_columns]))
+        outputs = self._outputs() + final_waits
+        outputs += [f'"k{i}" AS {quote(name)}' for i, name in enumerate(keep)]
+        info = Query(self.p.id, self.dialect, "", timed)
+        if detail:
+            outputs += self._detail(info)
+        parts = []
+        previous = None
+        for name, columns in ctes:
+            select = ",\n    ".join((["*"] if previous else []) + columns) if columns else "*"
+            source = quote(table) if previous is None else quote(previous)
+            parts.append(f"{quote(name)} AS (\n  SELECT\n    {select}\n  FROM {source}\n)")
+            previous = name
+        text = (
+            f"-- {self.p.id} {self.p.version} (sha256 {self.p.sha256[:12]}), dialect "
+            f"{self.dialect}; generated by screen-bot, do not edit\n"
+            "WITH\n"
+            + ",\n".join(parts)
+            + "\nSELECT\n  "
+            + ",\n  ".join(outputs)
+            + f"\nFROM {quote(previous or '_in')}"
+        )
+        return Query(self.p.id, self.dialect, text, timed, info.answers, info.derived, info.tables)
+
+    def _input_columns(self) -> list[str]:
+        columns = [
+            f'{quote(REFERRAL)} AS "r"',
+            f'COALESCE(CAST({quote(SCREENED_ON)} AS DATE), CURRENT_DATE) AS "d"',
+        ]
+        for v in self.p.order:
+            q = self.p.questions[v]
+            if q.type == "text":
+                continue
+            i = self.index[v]
+            # a conditional question's raw answer (r) becomes its value (e) once asked
+            value, never = (f'"r{i}"', f'"rn{i}"') if v in self.p.when else (f'"e{i}"', f'"n{i}"')
+            column = quote(v)
+            if q.type == "date":
+                columns.append(f"CAST({column} AS DATE) AS {value}")
+            elif q.type == "date_or_none":
+                columns.append(
+                    f"(CASE WHEN {column} = 'none' THEN {_null('DATE')} "
+                    f"ELSE CAST({column} AS DATE) END) AS {value}"
+                )
+                columns.append(f"({column} = 'none') AS {never}")
+            else:
+                columns.append(f"{column} AS {value}")
+        return columns
+
+    def _applicability(self) -> list[tuple[str, list[str]]]:
+        env = self._condition_env()
+        top = max(self.level.values(), default=0)
+        stages: list[tuple[str, list[str]]] = []
+        for level in range(1, top + 1):
+            asked, settled = [], []
+            for v in self.p.order:
+                if self.level[v] != level or self.p.questions[v].type == "text":
+                    continue
+                i = self.index[v]
+                condition = self.p.when[v]
+                value = self.x.boolean(condition.node, env)
+                inputs = []
+                for n in sorted(condition.names):
+                    for inp in self.p.inputs_of(n):
+                        if inp not in inputs:
+                            inputs.append(inp)
+                open_inputs = [self._asked_unknown(inp) for inp in inputs]
+                undecided = " OR ".join(open_inputs) if open_inputs else "FALSE"
+                # true: asked; false: not; unknown: asked if an asked input is unknown
+                asked.append(f'COALESCE({value}, {undecided}) AS "a{i}"')
+                settled.append(f'(CASE WHEN "a{i}" THEN "r{i}" END) AS "e{i}"')
+                if self.p.questions[v].type == "date_or_none":
+                    settled.append(f'(CASE WHEN "a{i}" THEN "rn{i}" END) AS "n{i}"')
+            stages.append((f"_a{level}", asked))
+            stages.append((f"_e{level}", settled))
+        return stages
+
+    def _asked_unknown(self, variable: str) -> str:
+        """SQL boolean (never NULL): the question was asked and is unknown."""
+        slot = self._question_slot(variable)
+        asked = self._asked(variable)
+        return f"({asked} AND {slot.unknown()})" if asked else slot.unknown()
+
+    def _derived(self) -> list[str]:
+        """Each derived value (``v``) and the 1-based estimate it came from (``x``; NULL when
+        measured or not known), as ``evaluation.context`` computes them."""
+        env = self.rule_env()
+        double = _double(self.dialect)
+        columns = []
+        for j, d in enumerate(self.p.spec.derived):
+            values, indexes = [], []
+            if d.measured:
+                measured = env[d.measured]
+                values.append(f"WHEN {measured.known()} THEN CAST({measured.value} AS {double})")
+                indexes.append(f"WHEN {measured.known()} THEN {_null('INTEGER')}")
+            for position, estimate in enumerate(self.p.estimates[d.name], start=1):
+                inputs = {p: env[v].value for p, v in estimate.use.inputs.items()}
+                formula = _calculator_sql(estimate.use.calculator, inputs, self.dialect)
+                used = f"(CASE WHEN {formula} IS NOT NULL THEN {position} END)"
+                if estimate.when is None:
+                    values.append(f"ELSE {formula}")
+                    indexes.append(f"ELSE {used}")
+                    break
+                test = self.x.boolean(estimate.when.node, env)
+                # An unknown condition stops the search: which estimate applies is not known.
+                values += [
+                    f"WHEN {test} IS NULL THEN {_null(double)}",
+                    f"WHEN {test} THEN {formula}",
+                ]
+                indexes += [
+                    f"WHEN {test} IS NULL THEN {_null('INTEGER')}",
+                    f"WHEN {test} THEN {used}",
+                ]
+            columns.append(f'(CASE {" ".join(values)} END) AS "v{j}"')
+            columns.append(f'(CASE {" ".join(indexes)} END) AS "x{j}"')
+        return columns
+
+    def _tables(self) -> list[str]:
+        env = self.rule_env()
+        return [
+            f'{self._look_up(rows, env)} AS "t{k}"' for k, rows in enumerate(self.p.tables.values())
+        ]
+
+    # -- statuses -------------------------------------------------------------------------
+
+    def _criteria(self) -> list[tuple[int, str, Node, bool]]:
+        return [
+            (c, cid, self.p.rules[cid].node, self.p.criteria[cid].kind == "exclusion")
+            for c, cid in enumerate(self.p.criteria)
+        ]
+
+    def _without_estimates(self, env: Env, node: Node) -> dict[str, Slot] | None:
+        """The environment with each derived value the rule reads set to its measured value
+        (what it is when nothing was estimated); None when the rule reads none."""
+        derived = [n for n in sorted(names_read(node)) if n in self.p.derived]
+        if not derived:
+            return None
+        changed = dict(env)
+        for name in derived:
+            measured = self.p.derived[name].measured
+            changed[name] = (
+                Slot(f"CAST({env[measured].value} AS {_double(self.dialect)})")
+                if measured
+                else Slot(_null(_double(self.dialect)))
+            )
+        return changed
+
+    def _statuses(self) -> list[str]:
+        env = self.rule_env()
+        columns = []
+        for c, cid, node, exclusion in self._criteria():
+            result = self.x.boolean(node, env)
+            # failing: 1 when the rule fails, 0 when met, NULL when unknown; arithmetic
+            # rather than CASE, which costs DuckDB a selection per branch on every row
+            failing = (
+                f"CAST({result} AS INTEGER)" if exclusion else f"CAST(NOT {result} AS INTEGER)"
+            )
+            failed = str(FAILED)
+            without = self._without_estimates(env, node)
+            if self.p.criteria[cid].confirm_estimate is not None and without is not None:
+                other = self.x.boolean(node, without)
+                still = f"({other}) IS TRUE" if exclusion else f"({other}) IS FALSE"
+                failed = f"(CASE WHEN {still} THEN {FAILED} ELSE {CONFIRM} END)"
+            columns.append(f'COALESCE({failing} * {failed}, {UNKNOWN}) AS "s{c}"')
+        return columns
+
+    def _greatest(self, values: Sequence[str]) -> str:
+        return values[0] if len(values) == 1 else f"GREATEST({', '.join(values)})"
+
+    # -- met from -------------------------------------------------------------------------
+
+    def _clocks(self) -> list[str]:
+        return [SCREENING_DATE, *self.p.spec.anchors]
+
+    def _waiting(self) -> tuple[tuple[Timed, ...], list[str], list[str]]:
+        env = self.rule_env()
+        timed, columns, outputs = [], [], []
+        for c, cid, node, exclusion in self._criteria():
+            read = names_read(node)
+            clocks = [k for k in self._clocks() if k in read]
+            if not clocks:
+                continue
+            firsts = []
+            for n, clock in enumerate(clocks):
+                first = self._first_day(node, exclusion, clock, env)
+                columns.append(f'(CASE WHEN "s{c}" = {FAILED} THEN {first} END) AS "w{c}_{n}"')
+                firsts.append(f'"w{c}_{n}"')
+            meets = firsts[0] if len(firsts) == 1 else f"COALESCE({', '.join(firsts)})"
+            names = Timed(
+                cid,
+                f"meets_from:{cid}",
+                f"window_closed:{cid}",
+                f"meets_from_anchor:{cid}" if clocks != [SCREENING_DATE] else None,
+            )
+            timed.append(names)
+            outputs.append(f"{meets} AS {quote(names.meets_from)}")
+            # as windows.waiting: a failed rule reading a clock that no day meets says so,
+            # also when that clock's date was not asked (it did not decide the failure)
+            outputs.append(
+                f'(("s{c}" = {FAILED}) AND {meets} IS NULL) AS {quote(names.window_closed)}'
+            )
+            if names.anchor is not None:
+                outputs.append(f"{self._anchor(c, clocks, firsts)} AS {quote(names.anchor)}")
+        return tuple(timed), columns, outputs
+
+    def _anchor(self, c: int, clocks: list[str], firsts: list[str]) -> str:
+        """The anchor a failed rule's day counts from: the clock that found the day, else the
+        first clock the rule reads (NULL for the screening date, as the verdict shows)."""
+
+        def named(clock: str) -> str:
+            return (
+                _null("VARCHAR") if clock == SCREENING_DATE else text_literal(clock, self.dialect)
+            )
+
+        found = " ".join(
+            f"WHEN {f} IS NOT NULL THEN {named(k)}" for k, f in zip(clocks, firsts, strict=True)
+        )
+        otherwise = named(clocks[0])
+        return (
+            f'(CASE WHEN "s{c}" <> {FAILED} THEN {_null("VARCHAR")} {found} ELSE {otherwise} END)'
+        )
+
+    def _first_day(self, node: Node, exclusion: bool, clock: str, env: Env) -> str:
+        """The earliest candidate day after the clock on which the rule is met (NULL: none)."""
+        now = env[clock]
+        candidates: list[str] = []
+        for part in walk(node):
+            is_date_name = isinstance(part, Name) and self.p.kinds[part.name].base == "date"
+            if not (isinstance(part, Shift) or is_date_name) or clock in names_read(part):
+                continue
+            day = self.x.value(part, env).value  # NULL when unknown or a 'none' date
+            for candidate in (day, self.x.shift(day, 1, "days")):
+                if candidate not in candidates:
+                    candidates.append(candidate)
+        if not candidates:
+            return _null("DATE")
+        tests = []
+        for day in candidates:
+            moved = {**env, clock: Slot(day)}
+            result = self.x.boolean(node, moved)
+            met = f"({result}) IS FALSE" if exclusion else f"({result}) IS TRUE"
+            tests.append(
+                f"COALESCE(CASE WHEN {day} > {now.value} AND {met} THEN {day} END, {_SENTINEL})"
+            )
+        least = tests[0] if len(tests) == 1 else f"LEAST({', '.join(tests)})"
+        return f"NULLIF({least}, {_SENTINEL})"
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    def _join(self, pieces: Sequence[str]) -> str:
+        """Space-separated non-NULL pieces ('' when none)."""
+        if not pieces:
+            return "''"
+        if self.dialect == "ansi":
+            glued = " || ".join(f"COALESCE({p} || ' ', '')" for p in pieces)
+            return f"TRIM(TRAILING ' ' FROM {glued})"
+        return f"concat_ws(' ', {', '.join(pieces)})"
+
+    def _outputs(self) -> list[str]:
+        verdict = (
+            f"(CASE WHEN \"g\" = {FAILED} THEN 'not_eligible' WHEN \"g\" = {MET} THEN 'eligible' "
+            "ELSE 'unresolved' END)"
+        )
+        failed = [
+            f'(CASE WHEN "s{c}" = {FAILED} THEN {text_literal(cid, self.dialect)} END)'
+            for c, cid, *_ in self._criteria()
+        ]
+        open_items = [self._open(c, cid, node) for c, cid, node, _ in self._criteria()]
+        return [
+            f'"r" AS {quote(REFERRAL)}',
+            f'"d" AS {quote(SCREENED_ON)}',
+            f'{verdict} AS "verdict"',
+            f'{self._join(failed)} AS "failed"',
+            f'(CASE WHEN "g" IN ({UNKNOWN}, {CONFIRM}) THEN {self._join(open_items)} '
+            "ELSE '' END) AS \"open\"",
+        ]
+
+    def _open(self, c: int, cid: str, node: Node) -> str:
+        """The criterion's open items as ``criterion:variable:kind`` (``_outcome``'s order)."""
+        env = self.rule_env()
+        kind = "judgment" if self.p.criteria[cid].judgment else "missing"
+        names = sorted(names_read(node))
+
+        def token(variable: str, what: str) -> str:
+            return text_literal(f"{cid}:{variable}:{what}", self.dialect)
+
+        # unknown: each unknown name's asked-and-unknown inputs, once each, in order
+        primary: list[str] = []
+        conditions: list[str] = []
+        seen: dict[str, list[str]] = {}
+        for n in names:
+            if n == SCREENING_DATE:
+                continue
+            for v in self.p.inputs_of(n):
+                earlier = seen.setdefault(v, [])
+                test = " AND ".join(
+                    [env[n].unknown(), self._asked_unknown(v)]
+                    + [f"NOT {env[m].unknown()}" for m in earlier]
+                )
+                earlier.append(n)
+                conditions.append(f"({test})")
+                primary.append(f"(CASE WHEN {test} THEN {token(v, kind)} END)")
+        fallback = [
+            f"(CASE WHEN {env[n].unknown()} THEN {token(n, kind)} END)"
+            for n in names
+            if n != SCREENING_DATE
+        ]
+        unknown = self._join(fallback)
+        if primary:
+            unknown = (
+                f"(CASE WHEN {' OR '.join(conditions)} THEN {self._join(primary)} "
+                f"ELSE {unknown} END)"
+            )
+        confirm = [
+            f'(CASE WHEN "x{list(self.p.derived).index(n)}" IS NOT NULL THEN '
+            f"{token(self.p.derived[n].measured or n, 'confirm')} END)"
+            for n in names
+            if n in self.p.derived
+        ]
+        confirm_sql = self._join(confirm) if confirm else _null("VARCHAR")
+        return f'(CASE "s{c}" WHEN {UNKNOWN} THEN {unknown} WHEN {CONFIRM} THEN {confirm_sql} END)'
+
+    def _detail(self, info: Query) -> list[str]:
+        columns = []
+        for v in self.p.order:
+            if self.p.questions[v].type == "text":
+                continue
+            i = self.index[v]
+            slot = self._question_slot(v)
+            asked = self._asked(v)
+            info.answers[v] = (f"e{i}", f"n{i}" if slot.never else None, f"a{i}" if asked else None)
+            columns.append(f'"e{i}"')
+            if slot.never:
+                columns.append(f'"n{i}"')
+            if asked:
+                columns.append(f'"a{i}"')
+        for j, d in enumerate(self.p.spec.derived):
+            info.derived[d.name] = (f"v{j}", f"x{j}")
+            columns += [f'"v{j}"', f'"x{j}"']
+        for k, name in enumerate(self.p.tables):
+            info.tables[name] = f"t{k}"
+            columns.append(f'"t{k}"')
+        return columns

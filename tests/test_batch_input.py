@@ -1,0 +1,118 @@
+"""Batch input that is not what it should be: every bad row is reported, the others are
+screened, and nothing ends in a traceback (issue #10, defect 5); --jobs changes nothing but
+speed (issue #14)."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from pathlib import Path
+
+import pytest
+
+from cli_runner import Ran, invoke, process
+from patients import ELIGIBLE_JSON
+
+GOOD = json.dumps({**ELIGIBLE_JSON, "referral": "R-1", "screened_on": "2026-01-15"})
+
+
+def screen(path: Path, *extra: str) -> Ran:
+    return invoke("screen", str(path), "--protocol", "blina-dli", "--format", "json", *extra)
+
+
+def rows(result: Ran) -> list[int]:
+    return [json.loads(line)["row"] for line in result.stdout.splitlines()]
+
+
+# (name, the middle line of a three-line JSON Lines file, what stderr says about row 2)
+BAD_LINES = [
+    ("400-digit-number", '{"age": 1' + "0" * 400 + ".5}", "finite number"),
+    ("5000-digit-integer", '{"age": 1' + "0" * 5000 + "}", "too long to be an answer"),
+    ("deeply-nested", '{"age": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deep"),
+    ("duplicated-key", '{"age": 40, "age": 50}', "'age' is given twice"),
+    ("not-an-object", "[1, 2, 3]", "expected a JSON object"),
+    ("broken-json", '{"age": 40', "not valid JSON"),
+    ("line-over-1-mib", '{"referral": "' + "x" * (1 << 20) + '"}', "longer than 1 MiB"),
+    ("huge-int-value", '{"age": 100000000000000000000}', "out of range"),
+    ("text-for-a-number", '{"age": "forty"}', "age"),
+]
+
+
+@pytest.mark.parametrize(("name", "line", "said"), BAD_LINES, ids=[b[0] for b in BAD_LINES])
+def test_a_bad_json_line_is_a_bad_row_and_the_others_are_screened(
+    tmp_path: Path, name: str, line: str, said: str
+) -> None:
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text(f"{GOOD}\n{line}\n{GOOD}\n", encoding="utf-8")
+    result = screen(path)
+    assert result.returncode == 2
+    assert rows(result) == [1, 3]
+    assert "row 2: " in result.stderr and said in result.stderr
+    assert len(result.stderr) < 2000  # the offending text is not echoed back whole
+
+
+def test_bytes_that_are_not_utf8_make_their_row_bad(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(
+        f"{GOOD}\n".encode() + '{"referral": "R-é"}\n'.encode("latin-1") + f"{GOOD}\n".encode()
+    )
+    result = screen(path)
+    assert (result.returncode, rows(result)) == (2, [1, 3])
+    assert "row 2: not UTF-8 text" in result.stderr
+
+
+def test_a_csv_field_over_1_mib_is_a_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("referral,age\nR-1,40\nR-2," + "9" * (2 << 20) + "\nR-3,41\n", "utf-8")
+    result = screen(path)
+    assert result.returncode == 2
+    assert [json.loads(x)["referral"] for x in result.stdout.splitlines()] == ["R-1", "R-3"]
+    assert "row 2: the line is longer than 1 MiB" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "said"),
+    [
+        ("utf16", codecs.BOM_UTF16_LE + GOOD.encode("utf-16-le"), "UTF-16"),
+        ("binary", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "not a text file"),
+    ],
+)
+def test_an_undecodable_file_is_refused_as_a_whole(
+    tmp_path: Path, name: str, data: bytes, said: str
+) -> None:
+    path = tmp_path / f"{name}.jsonl"
+    path.write_bytes(data)
+    result = screen(path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert said in result.stderr
+
+
+def test_a_bom_is_accepted_on_stdin_as_in_files(tmp_path: Path) -> None:
+    data = codecs.BOM_UTF8 + f"{GOOD}\n{GOOD}\n".encode()
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(data)
+    from_file = screen(path)
+    from_stdin = process(
+        "screen", "-", "--protocol", "blina-dli", "--format", "json", stdin=data.decode("utf-8")
+    )
+    assert from_file.returncode == from_stdin.returncode == 0, from_stdin.stderr
+    assert from_file.stdout == from_stdin.stdout and rows(from_stdin) == [1, 2]
+
+
+def test_jobs_give_the_same_output_in_the_same_order(tmp_path: Path) -> None:
+    lines = []
+    for i in range(4500):  # more than two chunks of 2,000 rows
+        row = {**ELIGIBLE_JSON, "referral": f"R-{i}", "screened_on": "2026-01-15"}
+        if i % 7 == 0:
+            row["qtc_ms"] = 480
+        if i % 11 == 0:
+            row["lvef_percent"] = None
+        lines.append(json.dumps(row) if i % 1000 != 500 else '{"age": "bad"}')
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    one = process("screen", str(path), "--protocol", "blina-dli", "--format", "json")
+    two = process("screen", str(path), "--protocol", "blina-dli", "--format", "json", "-j", "2")
+    assert one.returncode == two.returncode == 2
+    assert one.stdout == two.stdout
+    assert one.stderr == two.stderr and one.stderr.count(": row ") == 4
+    assert rows(Ran(0, two.stdout, "")) == [n for n in range(1, 4501) if n % 1000 != 501]

@@ -1,0 +1,345 @@
+"""Small exact tests of the SQL compiler: each node type with its NULL cases against
+``interpret``, month ends, a hostile choice text, the ``sql`` command and
+``screen --engine duckdb`` against the Python engine, bad rows included."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from cli_runner import invoke
+from population import Population
+from screen_bot.protocol import load
+from screen_bot.rules.dates import NEVER
+from screen_bot.rules.expressions import interpret, parse_node
+from screen_bot.rules.sql import (
+    Slot,
+    SqlError,
+    compile_protocol,
+    expression_sql,
+    input_columns,
+    text_literal,
+)
+from screen_bot.rules.types import Kind, bind
+from screen_bot.verdict import build
+
+ROOT = Path(__file__).resolve().parent.parent
+BLINA = ROOT / "dialogs" / "blina-dli.yaml"
+CTL019 = ROOT / "dialogs" / "ctl019-rr-ball.yaml.draft"
+SCREEN_BOT = str(Path(sys.executable).parent / "screen-bot")
+
+KINDS = {
+    "n": Kind("number"),
+    "m": Kind("number"),
+    "b": Kind("yes_no"),
+    "c": Kind("yes_no"),
+    "d": Kind("date"),
+    "e": Kind("date", never=True),
+    "screening_date": Kind("date"),
+    "g": Kind("choice", choices=("0", "1", "2", "3"), ordered=True),
+    "s": Kind("set", choices=("x", "y", "z")),
+}
+
+
+def _slot(name: str, value: Any) -> Slot:
+    if value is None:
+        sql_type = {"number": "DOUBLE", "yes_no": "BOOLEAN", "date": "DATE", "set": "VARCHAR[]"}
+        slot_type = sql_type.get(KINDS[name].base, "VARCHAR")
+        never = "CAST(NULL AS BOOLEAN)" if KINDS[name].never else None
+        return Slot(f"CAST(NULL AS {slot_type})", never)
+    if value == NEVER:
+        return Slot("CAST(NULL AS DATE)", "TRUE")
+    if isinstance(value, date):
+        return Slot(f"DATE '{value.isoformat()}'", "FALSE" if KINDS[name].never else None)
+    if isinstance(value, tuple):
+        items = ", ".join(text_literal(v, "duckdb") for v in value)
+        return Slot(f"CAST([{items}] AS VARCHAR[])")
+    if isinstance(value, bool):
+        return Slot("TRUE" if value else "FALSE")
+    if isinstance(value, str):
+        return Slot(text_literal(value, "duckdb"))
+    return Slot(f"CAST({value!r} AS DOUBLE)")
+
+
+ENVS: list[dict[str, Any]] = [
+    {"n": 3, "m": 5, "b": True, "c": False, "d": date(2026, 1, 31), "e": date(2025, 2, 28)},
+    {"n": None, "m": 5, "b": None, "c": False, "d": None, "e": NEVER},
+    {"n": 5, "m": None, "b": False, "c": None, "d": date(2024, 2, 29), "e": None},
+    {"n": 3.5, "m": 3.5, "b": None, "c": True, "d": date(2026, 3, 31), "e": date(2026, 2, 28)},
+]
+for env in ENVS:
+    env["screening_date"] = date(2026, 3, 31)
+ENVS[0].update(g="2", s=("x",))
+ENVS[1].update(g=None, s=())
+ENVS[2].update(g="0", s=None)
+ENVS[3].update(g="3", s=("y", "z"))
+
+EXPRESSIONS = [
+    "n < m",
+    "n <= 3",
+    "n > 3",
+    "n >= 3.5",
+    "n == m",
+    "n != 5",
+    "b and c",
+    "b or c",
+    "not b",
+    "b and not c or n > 4",
+    "known(n)",
+    "unknown(b)",
+    "known(e)",
+    "unknown(e)",
+    "g >= 2",
+    "g < '1'",
+    "g == 3",
+    "'x' in s",
+    "'x' not in s",
+    "any_of(s, 'y', 'z')",
+    "none_of(s, 'x', 'y')",
+    "screening_date >= d + months(2)",
+    "screening_date < e + months(12)",
+    "screening_date >= e - years(1)",
+    "d + months(1) == screening_date",
+    "screening_date < e + days(42)",
+    "screening_date <= d + weeks(8)",
+    "e < d",
+    "e >= d - months(13) or b",
+    "not (screening_date < e + months(1))",
+]
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "ansi"])
+@pytest.mark.parametrize("text", EXPRESSIONS)
+def test_each_node_type_means_what_interpret_means(text: str, dialect: str) -> None:
+    node = bind(parse_node(text), KINDS)
+    connection = duckdb.connect()
+    for env in ENVS:
+        slots = {name: _slot(name, env.get(name)) for name in KINDS}
+        sql = expression_sql(node, slots, dialect)  # type: ignore[arg-type]
+        got = connection.execute(f"SELECT {sql}").fetchone()[0]  # type: ignore[index]
+        assert got == interpret(node, env), (text, env, sql)
+
+
+def test_months_clamp_to_the_month_end_as_python_does() -> None:
+    from screen_bot.rules.dates import shift
+
+    connection = duckdb.connect()
+    for day, months in [
+        (date(2026, 1, 31), 1),
+        (date(2024, 1, 31), 1),
+        (date(2024, 2, 29), 12),
+        (date(2026, 3, 31), -1),
+        (date(2026, 5, 31), -3),
+        (date(2025, 8, 31), 6),
+    ]:
+        window = f"+ months({months})" if months > 0 else f"- months({-months})"
+        node = bind(parse_node(f"screening_date == d {window}"), KINDS)
+        slots = {"screening_date": _slot("d", shift(day, months, "months")), "d": _slot("d", day)}
+        assert connection.execute(f"SELECT {expression_sql(node, slots)}").fetchone() == (True,)
+
+
+HOSTILE = ["it's", "a\\b", "x'); DROP TABLE answers; --", 'say "hi"']
+
+
+def _hostile_protocol(tmp_path: Path) -> Path:
+    choices = json.dumps(HOSTILE)
+    text = f"""
+id: hostile
+title: Choices with quotes and backslashes
+version: "1"
+questions:
+  - variable: pick
+    type: choice
+    choices: {choices}
+    text: Pick one?
+  - variable: picks
+    type: choice
+    multiple: true
+    choices: {choices}
+    text: Pick some?
+criteria:
+  - id: H1
+    kind: inclusion
+    label: the quoted one
+    source: a rule over a choice with a quote
+    met_when: pick == "it's" or pick == "a\\\\b"
+  - id: H2
+    kind: exclusion
+    label: the injection text
+    source: a rule over a hostile choice
+    applies_when: any_of(picks, "x'); DROP TABLE answers; --", 'say "hi"')
+"""
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_choice_with_quotes_or_sql_in_it_is_a_literal(tmp_path: Path) -> None:
+    protocol = load(_hostile_protocol(tmp_path))
+    rows = [(p, s) for p in [*HOSTILE, None] for s in [(), (HOSTILE[2],), tuple(HOSTILE), None]]
+    connection = duckdb.connect()
+    columns = input_columns(protocol)
+    connection.execute(
+        "CREATE TABLE answers (" + ", ".join(f'"{k}" {t}' for k, t in columns.items()) + ")"
+    )
+    for number, (pick, picks) in enumerate(rows):
+        connection.execute(
+            "INSERT INTO answers VALUES (?, ?, ?, ?)",
+            [f"R-{number}", date(2026, 1, 1), pick, list(picks) if picks is not None else None],
+        )
+    for dialect in ("duckdb", "ansi"):
+        query = compile_protocol(protocol, dialect)  # type: ignore[arg-type]
+        assert "DROP TABLE answers; --'" in query.text  # inside a literal, doubled quote
+        result = connection.execute(query.text).fetchall()
+        for (pick, picks), row in zip(rows, result, strict=True):
+            answers = {k: v for k, v in (("pick", pick), ("picks", picks)) if v is not None}
+            expected = build(protocol, answers, screened_on=date(2026, 1, 1))
+            assert row[2] == expected.verdict
+            assert row[3].split() == [r.criterion for r in expected.reasons]
+    assert connection.execute("SELECT count(*) FROM answers").fetchone() == (len(rows),)
+
+
+def test_postgres_literals_keep_a_backslash() -> None:
+    assert text_literal("a\\b", "postgres") == "E'a\\\\b'"
+    assert text_literal("it's", "postgres") == "'it''s'"
+    with pytest.raises(SqlError):
+        text_literal("nul\x00", "duckdb")
+
+
+def test_an_unknown_dialect_is_refused() -> None:
+    with pytest.raises(SqlError):
+        compile_protocol(load(BLINA), "oracle")  # type: ignore[arg-type]
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+
+def test_the_sql_command_prints_a_query_that_runs() -> None:
+    result = invoke("sql", "--protocol", "blina-dli")
+    assert result.returncode == 0, result.stderr
+    connection = duckdb.connect()
+    columns = input_columns(load(BLINA))
+    connection.execute(
+        "CREATE TABLE answers (" + ", ".join(f'"{k}" {t}' for k, t in columns.items()) + ")"
+    )
+    connection.execute("INSERT INTO answers (referral, age) VALUES ('R-1', 80)")
+    rows = connection.execute(result.stdout.rstrip().rstrip(";")).fetchall()
+    assert rows[0][2] == "not_eligible" and "I1" in rows[0][3].split()
+    other = invoke("sql", "-p", "blina-dli", "--dialect", "postgres", "--table", "ward.answers")
+    assert 'FROM "ward"."answers"' in other.stdout
+    every = invoke("sql", "--protocol", "all", "--dialect", "ansi")
+    assert every.returncode == 0 and every.stdout.count("generated by screen-bot") >= 1
+
+
+def _files(protocol_path: Path, directory: Path, count: int) -> dict[str, Path]:
+    """The same generated patients as JSON Lines, CSV and Parquet."""
+    protocol = load(protocol_path)
+    patients = list(Population(protocol, seed=7).patients(count, seeds=20))
+    jsonl, csv_file = directory / "p.jsonl", directory / "p.csv"
+
+    def js(v: Any) -> Any:
+        return v.isoformat() if isinstance(v, date) else list(v) if isinstance(v, tuple) else v
+
+    def cell(v: Any) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, tuple):
+            return ", ".join(v) if v else "none"
+        return v.isoformat() if isinstance(v, date) else str(v)
+
+    import csv
+
+    columns = ["referral", "screened_on", *protocol.order]
+    with jsonl.open("w") as out, csv_file.open("w", newline="") as table:
+        writer = csv.writer(table)
+        writer.writerow(columns)
+        for p in patients:
+            fixed = {"referral": p.referral, "screened_on": p.screened_on.isoformat()}
+            out.write(json.dumps({**fixed, **{k: js(v) for k, v in p.answers.items()}}) + "\n")
+            writer.writerow([fixed.get(c) or cell(p.answers.get(c)) for c in columns])
+    parquet = directory / "p.parquet"
+    spec = "{" + ", ".join(f"'{k}': '{t}'" for k, t in input_columns(protocol).items()) + "}"
+    duckdb.execute(
+        f"COPY (SELECT * FROM read_json('{jsonl}', format = 'newline_delimited', "
+        f"columns = {spec})) TO '{parquet}'"
+    )
+    return {"jsonl": jsonl, "csv": csv_file, "parquet": parquet}
+
+
+def _screen(path: Path, engine: str, protocol: str, dialogs: Path) -> tuple[int, list, str]:
+    result = subprocess.run(
+        [SCREEN_BOT, "screen", str(path), "-p", protocol, "--format", "json", "--engine", engine],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SCREEN_BOT_DIALOGS_DIR": str(dialogs)},
+        timeout=300,
+    )  # fmt: skip
+    return (
+        result.returncode,
+        [json.loads(line) for line in result.stdout.splitlines()],
+        (result.stderr),
+    )
+
+
+@pytest.mark.parametrize("protocol_path", [BLINA, CTL019], ids=["blina-dli", "ctl019-rr-ball"])
+def test_the_duckdb_engine_prints_what_the_python_engine_prints(
+    protocol_path: Path, tmp_path: Path
+) -> None:
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / f"{load(protocol_path).id}.yaml").write_text(protocol_path.read_text())
+    files = _files(protocol_path, tmp_path, 600)
+    protocol_id = load(protocol_path).id
+    reference = None
+    for fmt, path in files.items():
+        if fmt != "parquet":
+            code, python_rows, _ = _screen(path, "python", protocol_id, dialogs)
+            assert code == 0
+            reference = python_rows
+        code, duckdb_rows, errors = _screen(path, "duckdb", protocol_id, dialogs)
+        assert code == 0, errors
+        assert len(duckdb_rows) == 600
+        assert duckdb_rows == reference, fmt
+
+
+def test_bad_rows_get_the_python_engines_messages(tmp_path: Path) -> None:
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "blina-dli.yaml").write_text(BLINA.read_text())
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        "referral,age,sex,serum_creatinine_mg_dl,lvef_percent,mood\n"
+        "R-1,40,female,,55,\n"
+        "R-2,130,female,,55,\n"  # out of range
+        "R-3,40,robot,,55,\n"  # not a choice
+        "R-4,40,fem,1.2 mg/dL,55,\n"  # a prefix (read) and a unit (Python only)
+        "R 5,40,male,,55,\n"  # a referral with a space
+        "R-6,40,male,,abc,\n"  # not a number
+    )
+    code_py, rows_py, errors_py = _screen(path, "python", "blina-dli", dialogs)
+    code_db, rows_db, errors_db = _screen(path, "duckdb", "blina-dli", dialogs)
+    assert code_py == code_db == 2
+    assert [r["row"] for r in rows_db] == [1]
+    assert rows_db == [r for r in rows_py if r["row"] == 1]
+    python_lines = set(errors_py.splitlines())
+    duckdb_lines = errors_db.splitlines()
+    assert any("mood: not a variable of blina-dli" in line for line in duckdb_lines)
+    for row in (2, 3, 5, 6):
+        mine = {line for line in duckdb_lines if f": row {row}: " in line}
+        assert mine and mine == {line for line in python_lines if f": row {row}: " in line}
+    unit = [line for line in duckdb_lines if ": row 4: " in line]
+    assert unit == [
+        f"{path}: row 4: serum_creatinine_mg_dl: a value the DuckDB engine does not read "
+        "(it reads plain numbers, yes/no, ISO dates, none and the choices); --engine python "
+        "reads free-text answers such as units or '3 months ago'"
+    ]
