@@ -36,6 +36,13 @@ def deliver(service: ScreeningService, question: Asked, message_id: int, after: 
     service.shown(OWNER, question.session_id, message_id, question.step, after)
 
 
+def age_answered(service: ScreeningService) -> Asked:
+    """Start, show the first question, answer 42: the second question, not delivered yet."""
+    first = asked(service.start(OWNER))
+    deliver(service, first, message_id=2, after=1)
+    return asked(service.answer(OWNER, "42", arrived=3))
+
+
 def answers(db: Database) -> dict:
     session = sessions.active(db.read(), OWNER)
     assert session is not None
@@ -61,9 +68,7 @@ def test_an_answer_to_a_question_never_delivered_changes_nothing(
 def test_input_that_arrived_before_the_question_was_shown_is_not_taken_for_it(
     service: ScreeningService, db: Database
 ) -> None:
-    first = asked(service.start(OWNER))
-    deliver(service, first, message_id=2, after=1)
-    second = asked(service.answer(OWNER, "42", arrived=3))
+    second = age_answered(service)
     deliver(service, second, message_id=6, after=5)  # 4 and 5 had arrived meanwhile
     assert service.answer(OWNER, "42", arrived=4) == [Early(reshown=False)]
     assert service.skip(OWNER, arrived=5) == [Early(reshown=False)]
@@ -75,9 +80,7 @@ def test_input_that_arrived_before_the_question_was_shown_is_not_taken_for_it(
 def test_a_stale_button_shows_the_current_question_when_it_was_never_delivered(
     service: ScreeningService, db: Database
 ) -> None:
-    first = asked(service.start(OWNER))
-    deliver(service, first, message_id=2, after=1)
-    second = asked(service.answer(OWNER, "42", arrived=3))
+    second = age_answered(service)
     deliver(service, second, message_id=4, after=3)
     asked(service.press(OWNER, second.session_id, second.step, "y", 4))  # not delivered
     results = service.press(OWNER, second.session_id, second.step, "y", 4)  # pressed again

@@ -8,7 +8,6 @@ or a reply decided but not sent, survives ``kill -9``.
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bot_process import SCREEN_BOT, BotProcess, last_id, say, variable_of
+from bot_process import SCREEN_BOT, BotProcess, free_port, last_id, say, variable_of
 from fakebot import FakeBotApi
 from screen_bot.adapters.telegram import messages as words
 
@@ -65,12 +64,6 @@ def run_to_exit(
         timeout=timeout,
     )
     return done.returncode, done.stdout + done.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the token never shows --------------------------------------------------------------------

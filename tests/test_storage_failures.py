@@ -22,12 +22,16 @@ def fill(db: Database, rows: int = 200) -> None:
             tx.execute("INSERT INTO filler VALUES (?)", ("x" * 500,))
 
 
-def damage(path: Path) -> None:
-    """Overwrite one page in the middle of the file, as a failing disk would."""
+def damaged(path: Path) -> Path:
+    """A database at ``path`` with one page in the middle overwritten, as by a failing disk."""
+    with Database(path) as db:
+        fill(db)
+        db.read().execute("PRAGMA wal_checkpoint(TRUNCATE)")
     data = bytearray(path.read_bytes())
     for offset in range(4096 * 3, 4096 * 4, 7):
         data[offset] = 0x55
     path.write_bytes(bytes(data))
+    return path
 
 
 def test_a_full_disk_fails_the_whole_transaction_and_the_next_one_works(db: Database) -> None:
@@ -54,22 +58,14 @@ def test_a_read_only_database_is_a_storage_failure(db: Database) -> None:
 
 
 def test_a_damaged_database_is_refused_with_its_path_and_the_fix(tmp_path: Path) -> None:
-    path = tmp_path / "screen-bot.sqlite3"
-    with Database(path) as db:
-        fill(db)
-        db.read().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    damage(path)
+    path = damaged(tmp_path / "screen-bot.sqlite3")
     with Database(path) as db, pytest.raises(DatabaseBroken) as refused:
         db.check()
     assert str(path) in refused.value.message and "backup" in refused.value.message
 
 
 def test_the_bot_refuses_to_start_on_a_damaged_database(data_dir: Path) -> None:
-    path = data_dir / "screen-bot.sqlite3"
-    with Database(path) as db:
-        fill(db)
-        db.read().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    damage(path)
+    path = damaged(data_dir / "screen-bot.sqlite3")
     env = {
         "PATH": "/usr/bin:/bin",
         "SCREEN_BOT_DATA_DIR": str(data_dir),
