@@ -135,8 +135,9 @@ async def test_the_intake_skips_malformed_updates_and_keeps_strangers_out(
         {"update_id": "21"},
         message(22, "/screen SECRET-B", user=STRANGER),
         message(23, "/help"),
+        {"update_id": 24, "edited_message": message(24, "41")["message"]},  # never asked for
     ]
-    assert await intake.accept(batch) == 24
+    assert await intake.accept(batch) == 25
     assert await intake.queues.join(5)
     await harness.bot.gate.idle()
     stored = harness.db.read().all("SELECT update_id, done FROM inbox")

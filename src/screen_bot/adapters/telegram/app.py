@@ -133,17 +133,25 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
         try:
             try:
                 await application.initialize()
-            except TelegramError as err:
+            except Exception as err:  # noqa: BLE001 - its text may hold the token
                 raise ScreenBotError(
                     f"the Bot API failed at start-up ({type(err).__name__})"
                 ) from None
+            with db.transaction() as tx:
+                inbox.prune(tx)
+            intake.recover()  # first in each chat's queue, before anything new arrives
             if webhook_url:
                 secret = (
                     settings.webhook_secret.get_secret_value()
                     if settings.webhook_secret
                     else secrets.token_urlsafe(32)
                 )
-                server = webhook.serve(intake, secret, urlparse(webhook_url).path, listen, port)
+                try:
+                    server = webhook.serve(intake, secret, urlparse(webhook_url).path, listen, port)
+                except OSError as err:
+                    raise ScreenBotError(
+                        f"cannot listen on {listen}:{port} ({err.strerror or err})"
+                    ) from None
                 await set_webhook(api, webhook_url, secret)
             else:
                 await delete_webhook(api)
@@ -155,9 +163,6 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
             )
             await screening_bot.post_init(application)
             await application.start()
-            with db.transaction() as tx:
-                inbox.prune(tx)
-            intake.recover()
             polling = asyncio.create_task(Poller(api, intake).run()) if not webhook_url else None
             await _until(stop, polling)
         finally:
@@ -203,7 +208,7 @@ async def check_token(api: RawBotApi, base_url: str) -> None:
         except Unreachable as err:
             reason = str(err)
         else:
-            if isinstance(me, dict) and me.get("is_bot") is True:
+            if isinstance(me, dict) and isinstance(me.get("id"), int):
                 return
             raise ScreenBotError(
                 f"{base_url} answered getMe without a bot: "
@@ -239,7 +244,7 @@ async def delete_webhook(api: RawBotApi) -> None:
     try:
         await api.call("deleteWebhook", timeout=30)
     except ApiError as err:
-        fatal = rejected(err.code, "at start-up")
+        fatal = rejected(err.code, "at start-up") if err.code == 401 else None
         if fatal is not None:
             raise fatal from None
         logger.warning("deleteWebhook failed (%d %s)", err.code, err.description)

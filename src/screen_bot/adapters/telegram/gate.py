@@ -46,8 +46,8 @@ class Refusal:
 def refusal(update: Update, allowed: frozenset[int]) -> Refusal | None:
     """None for an authorised user in their own private chat; else how to refuse."""
     user, chat = update.effective_user, update.effective_chat
-    if user is None or chat is None:  # an update kind we never asked for
-        return Refusal(0, "")
+    if user is None or chat is None or (update.message or update.callback_query) is None:
+        return Refusal(0, "")  # an update kind we never asked for (edits, channel posts, …)
     private = chat.type == ChatType.PRIVATE
     if user.id in allowed and private and chat.id == user.id:
         return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from .turn import App
 
 logger = logging.getLogger(__name__)
 MAX_UPDATE_ID = 2**53  # update ids are 32-bit today; anything past this is not one
+PRUNE_EVERY = 3600.0  # seconds between forgetting handled updates older than two days
 
 
 def update_id_of(item: object) -> int | None:
@@ -45,6 +47,7 @@ class Intake:
         self.application, self.screening_bot, self.db = application, screening_bot, db
         self.queues = ChatQueues()
         self._unfinished: set[int] = set()  # handled, but the inbox could not be told
+        self._pruned = time.monotonic()
         screening_bot.received = self.queues.received
 
     async def accept(self, raw: Sequence[Any]) -> int | None:
@@ -81,6 +84,9 @@ class Intake:
         try:
             with self.db.transaction() as tx:
                 fresh = {r.update_id for r in inbox.receive(tx, [r for r, _ in keep])}
+                if time.monotonic() - self._pruned > PRUNE_EVERY:
+                    inbox.prune(tx)
+                    self._pruned = time.monotonic()
         except StorageFailed as err:
             logger.error("updates handled without the inbox: %s", err)
             await asyncio.gather(*(self._submit(u, stored=False) for _, u in keep))
