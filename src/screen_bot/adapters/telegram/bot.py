@@ -150,7 +150,16 @@ class ScreeningBot:
         """Send a verdict decided before a crash but never sent, then forget it."""
         for part in say.split(text):
             await bot.send_message(chat_id, part)
-        self.service.delivered(delivery)
+        self._note(self.service.delivered, delivery)
+
+    @staticmethod
+    def _note(record: Callable[..., None], *args: object) -> None:
+        """Record a delivery; if the database refuses, the delivery stands (the change the
+        user asked for was saved): at worst the question or verdict is sent again later."""
+        try:
+            record(*args)
+        except StorageFailed as err:
+            logger.error("a delivery was not recorded: %s", err)
 
     # -- access ---------------------------------------------------------------------------
 
@@ -296,13 +305,18 @@ class ScreeningBot:
                         reply_markup=say.keyboard(result),
                     )
                     notes = []
-                    self.service.shown(
-                        t.chat_id, result.session_id, sent.message_id, result.step, before
+                    self._note(
+                        self.service.shown,
+                        t.chat_id,
+                        result.session_id,
+                        sent.message_id,
+                        result.step,
+                        before,
                     )
                 case Finished():
                     await t.say(result.text)
                     if result.delivery is not None:
-                        self.service.delivered(result.delivery)
+                        self._note(self.service.delivered, result.delivery)
                 case Cancelled():
                     await t.say(say.cancelled(result.label))
                 case Listing():
