@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ class BotProcess:
         self.fake, self.data_dir, self.allowed, self.extra = fake, data_dir, allowed, extra
         self.log = data_dir / "bot.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.env_extra: dict[str, str] = {}
 
     def env(self) -> dict[str, str]:
         env = {
@@ -35,6 +37,7 @@ class BotProcess:
             SCREEN_BOT_DATA_DIR=str(self.data_dir),
             SCREEN_BOT_DIALOGS_DIR=str(DIALOGS),
         )
+        env.update(self.env_extra)
         return env
 
     def start(self, wait_for_poll: bool = True) -> None:
@@ -71,6 +74,12 @@ class BotProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def last_id(fake: FakeBotApi, chat_id: int) -> int:

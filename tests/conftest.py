@@ -104,7 +104,13 @@ def cli() -> Callable[..., Ran]:
 # The longest tests (real processes, a benchmark smoke run) first: with several workers
 # (scripts/test runs pytest -n 3) they then overlap the many short ones instead of
 # starting last and making the run wait for them.
-LONGEST_FIRST = ("test_benchmarks_smoke.py", "test_e2e_bot.py", "test_dialog_properties.py")
+LONGEST_FIRST = (
+    "test_benchmarks_smoke.py",
+    "test_e2e_hardening.py",
+    "test_kill9.py",
+    "test_e2e_bot.py",
+    "test_dialog_properties.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

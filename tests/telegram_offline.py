@@ -18,6 +18,8 @@ from telegram.ext import Application
 from telegram.request import BaseRequest, RequestData
 
 BOT_USER = {"id": 999, "is_bot": True, "first_name": "Screen", "username": "screen_test_bot"}
+# Telegram's update ids only grow, across chats and restarts: one counter for every Chat.
+_IDS = itertools.count(1)
 
 
 class RecordingRequest(BaseRequest):
@@ -103,7 +105,7 @@ class Chat:
     user_id: int
     chat_type: str = "private"
     chat_id: int | None = None
-    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _ids: itertools.count = field(default_factory=lambda: _IDS)
 
     @property
     def chat(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot_process import BotProcess, say, tap, variable_of
+from bot_process import BotProcess, free_port, say, tap, variable_of
 from fakebot import FakeBotApi
 from test_telegram_transcript import ELIGIBLE
 
@@ -140,7 +140,7 @@ def test_429_and_5xx_are_retried_and_nothing_lost(fake: FakeBotApi, bot: BotProc
 
 
 def test_webhook_mode_refuses_requests_without_secret(fake: FakeBotApi, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     process = BotProcess(
         fake,
         tmp_path,
@@ -176,14 +176,6 @@ def test_webhook_mode_refuses_requests_without_secret(fake: FakeBotApi, tmp_path
         assert "pre-screen" in reply["text"]
     finally:
         process.stop()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(url: str, update: dict, secret: str | None) -> int:

@@ -34,6 +34,10 @@ class DatabaseBroken(ScreenBotError):
     """The database file cannot be opened or read as a database."""
 
 
+class StorageFailed(ScreenBotError):
+    """A write to the database failed (full disk, read-only file): nothing of it was saved."""
+
+
 class LogCorrupt(ScreenBotError):
     """The screening log cannot be read or written as it is; ``log verify`` says why."""
 

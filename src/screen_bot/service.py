@@ -15,7 +15,12 @@ the Telegram adapter runs one chat's updates one after the other (``ordering.py`
 An answer applies only to the question the user was shown: a typed answer goes to the
 current question of the active screening; a button carries its session and step and is
 refused when the session is gone, paused, or past that step, or the button does not fit
-the question.
+the question. A front end that knows what it delivered (Telegram: ``shown`` with the step
+and the chat's newest update at that moment) passes each typed input's update id as
+``arrived``: input that arrived before the current question was delivered, or while it
+was never delivered (a crash between saving and sending), changes nothing (:class:`Early`).
+A front end that must deliver every verdict after a crash (``outbox=True``) gets each
+``Finished`` with a ``delivery`` id, kept until it calls :meth:`ScreeningService.delivered`.
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ from .protocol.schema import Question
 from .referrals import check_referral
 from .render import format_value, question_text, verdicts_text
 from .session import ProtocolChanged, Session, utc_now
-from .storage import Database, Tx, ledger, sessions
+from .storage import Database, Tx, ledger, outbox, sessions
 from .storage.ledger import Channel
+from .storage.outbox import Undelivered
 from .storage.sessions import OpenScreening
 from .verdict import Verdict
 
@@ -90,6 +96,7 @@ class Finished(Result):
     log_numbers: tuple[int, ...]
     text: str  # the shared wording of the verdicts
     screening_id: str = ""
+    delivery: int | None = None  # with outbox=True: pass to ``delivered`` once it was sent
 
     @property
     def verdict(self) -> Verdict:
@@ -140,6 +147,17 @@ class Unusual(Result):
     """
 
     message: str
+
+
+@dataclass(frozen=True)
+class Early(Result):
+    """Typed input that arrived before the current question was delivered: nothing changed.
+
+    ``reshown``: the question had never been delivered (a crash between saving the last
+    answer and sending it), so it follows, asked again; otherwise it is already on screen.
+    """
+
+    reshown: bool
 
 
 @dataclass(frozen=True)
@@ -205,8 +223,11 @@ def label(session: Session | OpenScreening) -> str:
 class ScreeningService:
     """Screenings of many owners (chats) on one database; see the module docstring."""
 
-    def __init__(self, catalog: Catalog, db: Database, channel: Channel) -> None:
+    def __init__(
+        self, catalog: Catalog, db: Database, channel: Channel, *, outbox: bool = False
+    ) -> None:
         self.catalog, self.db, self.channel = catalog, db, channel
+        self.outbox = outbox
 
     def coordinator(self, owner: int) -> str:
         return "cli" if self.channel == "cli" else str(owner)
@@ -279,15 +300,48 @@ class ScreeningService:
     def list_open(self, owner: int) -> Results:
         return [Listing(tuple(sessions.list_open(self.db.read(), owner)))]
 
-    def shown(self, owner: int, session_id: str, message_id: int | None) -> None:
-        """Remember which message shows the session's current question."""
+    def shown(
+        self,
+        owner: int,
+        session_id: str,
+        message_id: int | None,
+        step: int | None = None,
+        after: int | None = None,
+    ) -> None:
+        """Remember which message shows the session's current question.
+
+        With ``step`` (the :class:`Asked` step delivered) typed input is checked against
+        it; ``after`` is the chat's newest update received when it was delivered.
+        """
         with self.db.transaction() as tx:
-            sessions.set_message(tx, owner, session_id, message_id)
+            if step is None or message_id is None:
+                sessions.set_message(tx, owner, session_id, message_id)
+            else:
+                sessions.set_shown(tx, owner, session_id, message_id, step, after)
+
+    def where(self, owner: int) -> tuple[int, int] | None:
+        """The active screening's progress (question n of m), or None; never writes."""
+        session = sessions.active(self.db.read(), owner)
+        if session is None:
+            return None
+        try:
+            return self.catalog.engine(session.protocol_id).progress(session)
+        except ScreenBotError:
+            return None
+
+    def delivered(self, delivery: int) -> None:
+        """A ``Finished`` verdict kept for delivery was sent: forget it."""
+        with self.db.transaction() as tx:
+            outbox.delivered(tx, delivery)
+
+    def undelivered(self) -> list[Undelivered]:
+        """Verdicts decided but not sent before a crash (``outbox=True``), oldest first."""
+        return outbox.undelivered(self.db.read())
 
     # -- answers ----------------------------------------------------------------------------
 
-    def answer(self, owner: int, text: str) -> Results:
-        """A typed answer to the active screening's current question."""
+    def answer(self, owner: int, text: str, arrived: int | None = None) -> Results:
+        """A typed answer to the active screening's current question (update ``arrived``)."""
 
         def typed(tx: Tx, engine: Engine, session: Session) -> Results:
             question = engine.question(session)
@@ -303,11 +357,11 @@ class ScreeningService:
                 ]
             return self._apply(tx, owner, engine, session, value)
 
-        return self._on_active(owner, typed)
+        return self._on_shown(owner, arrived, typed)
 
-    def skip(self, owner: int) -> Results:
+    def skip(self, owner: int, arrived: int | None = None) -> Results:
         """Answer the current question 'unknown'."""
-        return self._on_active(owner, lambda tx, e, s: self._apply(tx, owner, e, s, None))
+        return self._on_shown(owner, arrived, lambda tx, e, s: self._apply(tx, owner, e, s, None))
 
     def press(
         self, owner: int, session_id: str, step: int, key: str, message_id: int | None = None
@@ -323,8 +377,8 @@ class ScreeningService:
                 return gone
             if active is None or active.id != session.id:
                 return [Refused(PAUSED)]
-            if session.step != step:
-                return [Refused(STALE)]
+            if session.step != step:  # and the current question again if it was never sent
+                return [Refused(STALE), *self._unshown(tx, owner, session)]
             loaded = self._engine_for(tx, owner, session)
             if isinstance(loaded, Refused):
                 return [loaded]
@@ -346,9 +400,9 @@ class ScreeningService:
                 return [Refused(FORGED)]
             return self._apply(tx, owner, engine, session, value)
 
-    def back(self, owner: int) -> Results:
+    def back(self, owner: int, arrived: int | None = None) -> Results:
         """Back to the question answered last, forgetting its answer."""
-        return self._on_active(owner, lambda tx, e, s: self._back(tx, owner, e, s))
+        return self._on_shown(owner, arrived, lambda tx, e, s: self._back(tx, owner, e, s))
 
     def restart(self, owner: int) -> Results:
         """Forget every answer of the active screening and begin again."""
@@ -432,7 +486,9 @@ class ScreeningService:
         )
         sessions.delete(tx, owner, session.id)
         verdicts = tuple(found.verdict for found in findings)
-        return [Finished(verdicts, numbers, verdicts_text(verdicts), screening_id)]
+        text = verdicts_text(verdicts)
+        delivery = outbox.put(tx, owner, text) if self.outbox else None
+        return [Finished(verdicts, numbers, text, screening_id, delivery)]
 
     def _back(self, tx: Tx, owner: int, engine: Engine, session: Session) -> Results:
         if not engine.back(session):
@@ -450,6 +506,34 @@ class ScreeningService:
     ) -> Results:
         message_id = sessions.message(tx, owner, session_id)
         return [] if message_id is None else [Retired(message_id, how)]
+
+    def _on_shown(
+        self, owner: int, arrived: int | None, step: Callable[[Tx, Engine, Session], Results]
+    ) -> Results:
+        """:meth:`_on_active` for typed input: only when it answers the question delivered."""
+
+        def checked(tx: Tx, engine: Engine, session: Session) -> Results:
+            if arrived is None:
+                return step(tx, engine, session)
+            shown_step, after = sessions.shown(tx, owner, session.id)
+            if shown_step != session.step:
+                return [Early(reshown=True), *self._reask(tx, owner, engine, session)]
+            if after is not None and arrived <= after:
+                return [Early(reshown=False)]
+            return step(tx, engine, session)
+
+        return self._on_active(owner, checked)
+
+    def _unshown(self, tx: Tx, owner: int, session: Session) -> Results:
+        """The current question, to send again, when it was never delivered; else nothing."""
+        shown_step, _ = sessions.shown(tx, owner, session.id)
+        if shown_step is None or shown_step == session.step:
+            return []  # delivered (or never tracked: a front end that does not say)
+        engine = self._engine_for(tx, owner, session)
+        return [] if isinstance(engine, Refused) else self._reask(tx, owner, engine, session)
+
+    def _reask(self, tx: Tx, owner: int, engine: Engine, session: Session) -> Results:
+        return [*self._retire(tx, owner, session.id, "dropped"), _asked(engine, session)]
 
     def _on_active(self, owner: int, step: Callable[[Tx, Engine, Session], Results]) -> Results:
         """Run ``step`` on the owner's active screening, in one transaction."""

@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     def database(self) -> Path:
         return self.data_dir / "screen-bot.sqlite3"
 
+    def secrets(self) -> list[str]:
+        """Texts that must never be shown or logged: the token, its secret half, the webhook
+        secret."""
+        found = []
+        if self.telegram_bot_token is not None:
+            token = self.telegram_bot_token.get_secret_value()
+            found += [token, token.partition(":")[2]]
+        if self.webhook_secret is not None:
+            found.append(self.webhook_secret.get_secret_value())
+        return [s for s in found if s]
+
     def token_problem(self) -> str | None:
         """Why the bot token cannot be used, or None when it looks right."""
         if self.telegram_bot_token is None:

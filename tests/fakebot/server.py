@@ -406,6 +406,15 @@ class FakeBotApi:
             self._enqueue({"callback_query": query})
             return query_id
 
+    def send_update(self, content: JsonDict) -> int:
+        """Enqueues an update with any content, even one no client would send; returns its id.
+
+        ``content`` is the update without its ``update_id`` (e.g. ``{"message": {...}}``).
+        """
+        with self._cond:
+            self._enqueue(content)
+            return int(self._updates[-1]["update_id"])
+
     def press(self, user_id: int, message: JsonDict, button_text: str) -> str:
         """Presses the inline button labelled `button_text` in the message's current keyboard."""
         chat_id, message_id = message["chat"]["id"], message["message_id"]

@@ -13,6 +13,7 @@ import typer
 from typer.main import get_command
 
 from ..errors import ScreenBotError
+from ..redact import redact
 from . import bot, dialogs, log, options, population, screening, training
 
 app = typer.Typer(
@@ -60,7 +61,9 @@ def _write_trace(err: Exception) -> Path | str:
     """The plain traceback, in an owner-only file of the data directory."""
     trace = "".join(traceback.format_exception(err))
     try:
-        directory = options.settings().data_dir
+        settings = options.settings()
+        trace = redact(trace, settings.secrets())  # a library's message may hold the token
+        directory = settings.data_dir
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"error-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.txt"
         path.touch(mode=0o600)

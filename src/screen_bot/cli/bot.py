@@ -21,7 +21,13 @@ def run(
     listen: Annotated[str, typer.Option(help="Webhook mode: address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Webhook mode: port to listen on.")] = 8443,
 ) -> None:
-    """Run the Telegram bot. Needs TELEGRAM_BOT_TOKEN (environment or .env)."""
+    """Run the Telegram bot. Needs TELEGRAM_BOT_TOKEN (environment or .env).
+
+    Exits 2 with one line when the Bot API rejects the token (401) or the URL (404), at
+    start-up or while running, when it cannot be reached at start-up, or when the
+    database is damaged: run it under a supervisor that restarts it. SIGINT or SIGTERM
+    stop it after the updates in progress (the rest are handled at the next start).
+    """
     settings = options.settings()
     problem = settings.token_problem()
     if problem:

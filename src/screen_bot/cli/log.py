@@ -7,6 +7,7 @@ instead of creating an empty one.
 from __future__ import annotations
 
 import io
+import os
 import sys
 from datetime import date, datetime
 from enum import StrEnum
@@ -64,6 +65,7 @@ def export(
     Python's csv with encoding='utf-8-sig' read it too). A cell starting with = + - @, tab
     or carriage return gets a leading apostrophe, so no spreadsheet runs it as a formula.
     JSON Lines is UTF-8 without a mark, one object per line, lists kept as lists.
+    A file written with -o is readable by its owner only (0600).
     """
     from ..reports import Reports, write_csv, write_jsonl
 
@@ -81,7 +83,9 @@ def export(
         else:
             partial = output.with_name(output.name + ".part")  # never a half export as FILE
             try:
-                with partial.open("w", encoding=encoding, newline="") as part:
+                partial.unlink(missing_ok=True)  # a new file, so it is created owner-only
+                handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with open(handle, "w", encoding=encoding, newline="") as part:
                     count = write(records, part)
             except BaseException:
                 partial.unlink(missing_ok=True)
@@ -119,25 +123,60 @@ def stats(
         typer.echo(f"chart written to {chart}", err=True)
 
 
+HASH_PATTERN = r"^[0-9a-fA-F]{64}$"
+
+
 @log_app.command()
-def verify() -> None:
+def verify(
+    head: Annotated[
+        str | None,
+        typer.Option(
+            "--head",
+            help="A head hash printed by an earlier verify and kept elsewhere: the log must "
+            "still hold that record unchanged (finds a log cut back or rewritten whole).",
+        ),
+    ] = None,
+) -> None:
     """Check the hash chain: every record unchanged, none missing, none cut from the end.
 
     Exit 1 listing each problem (which record, what is wrong), 0 when intact. The last
     record's hash is printed: noted elsewhere (a report, an email), it also shows later
-    that nobody rewrote the whole log.
+    that nobody rewrote the whole log or cut it back (--head HASH). After a purge the
+    chain is checked from its checkpoint, which is shown, so a purge you did not run
+    stands out.
     """
+    import re
+
+    from ..errors import BadInput
     from ..storage import ledger
 
+    if head is not None and not re.match(HASH_PATTERN, head.strip()):
+        raise BadInput("--head takes the 64-character hash that 'screen-bot log verify' printed")
     with options.database(existing=True) as db:
         problems = ledger.verify(db.read())
+        anchored, anchor_problems = (
+            ledger.anchor(db.read(), head) if head is not None else (None, [])
+        )
+        problems += anchor_problems
         number, digest = ledger.head(db.read()) if not problems else (0, "")
+        base = ledger.checkpoint(db.read())
     if problems:
         for problem in problems:
             typer.echo(problem)
         typer.echo(f"the screening log is NOT intact ({len(problems)} problems)", err=True)
         raise typer.Exit(1)
     typer.echo(f"intact: last record {number}, hash {digest}")
+    if base is not None:
+        typer.echo(
+            f"checked from the purge checkpoint: record {base.number} (hash {base.hash[:16]}…), "
+            f"purged before {base.purged_before} on {base.purged_at}; records up to "
+            f"{base.number} are no longer in the log"
+        )
+    else:
+        typer.echo("checked from the first record (nothing purged)")
+    if head is not None:
+        where = f"record {anchored}" if anchored is not None else "the start of the chain"
+        typer.echo(f"the head given ({head.strip()[:16]}…) is {where}: still in the log")
 
 
 @log_app.command()

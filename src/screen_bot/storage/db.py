@@ -8,6 +8,9 @@ one transaction::
     with database.transaction() as tx:
         ledger.append(tx, ...)
         sessions.delete(tx, ...)
+
+A failed write (a full disk, a read-only file) rolls the whole transaction back and is
+raised as :class:`StorageFailed`, so a front end can tell the user that nothing was saved.
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import DatabaseBroken, NoDatabase
+from ..errors import DatabaseBroken, NoDatabase, StorageFailed
 
 Params = Sequence[Any] | dict[str, Any]
 OWNER_ONLY_FILE, OWNER_ONLY_DIR = 0o600, 0o700
+_DAMAGED_FIX = (
+    ". Stop every screen-bot process, keep a copy of the file, then restore the latest "
+    "backup (or salvage it: sqlite3 DAMAGED .recover | sqlite3 NEW, and move NEW in its place)"
+)
 
 
 class Tx:
@@ -51,6 +58,25 @@ def schema(create: Callable[[Tx], None]) -> Callable[[Tx], None]:
     """Register a repository's ``create(tx)`` (idempotent DDL)."""
     _SCHEMAS.append(create)
     return create
+
+
+# Work every transaction carries just before it commits (the inbox marks the update being
+# handled as done in the same transaction as the change it caused).
+_RIDERS: list[Callable[[Tx], None]] = []
+
+
+def rider(work: Callable[[Tx], None]) -> Callable[[Tx], None]:
+    """Register ``work(tx)``, run inside every write transaction before its COMMIT."""
+    _RIDERS.append(work)
+    return work
+
+
+def add_columns(tx: Tx, table: str, columns: dict[str, str]) -> None:
+    """Add the columns a table of an older database lacks (name -> SQL type)."""
+    present = {row[1] for row in tx.all(f"PRAGMA table_info({table})")}
+    for name, sql_type in columns.items():
+        if name not in present:
+            tx.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
 
 
 def _owner_only(path: Path) -> None:
@@ -93,7 +119,7 @@ class Database:
                 for create_tables in _SCHEMAS:
                     create_tables(tx)
         except sqlite3.DatabaseError as err:
-            raise DatabaseBroken(f"database {self.path}: {err}") from None
+            raise DatabaseBroken(f"database {self.path}: {err}{_DAMAGED_FIX}") from None
         except OSError as err:
             raise DatabaseBroken(f"database {self.path}: {err.strerror or err}") from None
 
@@ -111,16 +137,42 @@ class Database:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def check(self) -> None:
+        """Refuse a damaged database (``PRAGMA quick_check``), naming the file and the fix."""
+        try:
+            problems = [row[0] for row in self._connection.execute("PRAGMA quick_check(5)")]
+        except sqlite3.DatabaseError as err:
+            problems = [str(err)]
+        if problems != ["ok"]:
+            raise DatabaseBroken(
+                f"the database {self.path} is damaged ({'; '.join(problems)[:300]})" + _DAMAGED_FIX
+            )
+
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any error: all of it, or none."""
-        self._connection.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error: all of it, or none.
+
+        A database error (full disk, read-only file, I/O error) is raised as StorageFailed,
+        also when it happens at COMMIT, and the connection is left ready for the next one.
+        """
         try:
-            yield Tx(self._connection)
-        except BaseException:
-            self._connection.execute("ROLLBACK")
+            self._connection.execute("BEGIN IMMEDIATE")
+            tx = Tx(self._connection)
+            try:
+                yield tx
+                for work in _RIDERS:
+                    work(tx)
+                self._connection.execute("COMMIT")
+            except BaseException:
+                if self._connection.in_transaction:  # SQLite may have rolled back already
+                    self._connection.execute("ROLLBACK")
+                raise
+        except sqlite3.ProgrammingError:
             raise
-        self._connection.execute("COMMIT")
+        except sqlite3.DatabaseError as err:
+            raise StorageFailed(
+                f"the database {self.path} could not be written ({err}); nothing was saved"
+            ) from err
 
     def read(self) -> Tx:
         """For reads outside a transaction (each statement sees committed data)."""

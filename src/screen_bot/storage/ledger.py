@@ -24,6 +24,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
 
@@ -389,6 +390,8 @@ def verify(tx: Tx) -> list[str]:
         return [f"the log head is missing but {found} records remain"] if found else []
     head_number, head_hash, last, prev_hash = head
     problems = []
+    if last and checkpoint(tx) is None:
+        problems.append(f"the checkpoint (record {last}) was not set by a purge (no purge date)")
     for row in tx.execute(f"{SELECT} ORDER BY number"):
         fields = dict(zip((*FIELDS, LINK), row[: len(FIELDS) + 1], strict=True))
         number, stored_prev, stored_hash = fields["number"], row[-2], row[-1]
@@ -411,6 +414,53 @@ def verify(tx: Tx) -> list[str]:
     elif prev_hash != head_hash:
         problems.append(f"record {last}: does not match the log head (changed or replaced)")
     return problems
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where verification starts after a purge: the last record removed, and the purge."""
+
+    number: int
+    hash: str
+    purged_before: str
+    purged_at: str
+
+
+def checkpoint(tx: Tx) -> Checkpoint | None:
+    """The purge checkpoint the chain is verified from; None when nothing was purged."""
+    row = tx.one(
+        "SELECT base_number, base_hash, purged_before, purged_at FROM screening_log_head"
+        " WHERE id = 1 AND base_number > 0 AND purged_before IS NOT NULL"
+    )
+    return Checkpoint(row[0], row[1], row[2], row[3] or "") if row else None
+
+
+def anchor(tx: Tx, digest: str) -> tuple[int | None, list[str]]:
+    """Check a head printed earlier (``log verify`` shows it) against the log now.
+
+    Returns (the record it names, or None for the empty log's or the checkpoint's hash;
+    problems). Its record must still be in the log with that hash: a log cut back to an
+    earlier head, rewritten, or purged past it by hand no longer has it.
+    """
+    digest = digest.strip().lower()
+    if digest == GENESIS:
+        return None, []
+    row = tx.one("SELECT number FROM screening_log WHERE hash = ?", (digest,))
+    if row is not None:
+        return row[0], []
+    base = checkpoint(tx)
+    if base is not None and base.hash == digest:
+        return None, []
+    detail = (
+        f"; a purge since then (checkpoint record {base.number}) may have removed it: "
+        "check against a head printed after that purge"
+        if base is not None
+        else ""
+    )
+    return None, [
+        f"the head {digest[:16]}… is not in the log: records were removed from the end or "
+        f"rewritten since it was printed{detail}"
+    ]
 
 
 def head(tx: Tx) -> tuple[int, str]:

@@ -1,7 +1,10 @@
 """Open screenings, so a chat resumes after a restart (even ``kill -9``).
 
 One row per unfinished screening; at most one per owner is *active* (the one answers go
-to), and each row remembers the message that shows its current question.
+to), and each row remembers the message that shows its current question, which step that
+message shows (``shown_step``: a step whose question was never delivered is not
+answerable by typing) and the newest update of the chat received before it was shown
+(``shown_after``: an answer that arrived earlier was not meant for it).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..session import Session
-from .db import Tx, schema
+from .db import Tx, add_columns, schema
 
 
 @schema
@@ -30,6 +33,7 @@ def create(tx: Tx) -> None:
 )"""
     )
     tx.execute("CREATE INDEX IF NOT EXISTS open_sessions_updated ON open_sessions (updated_at)")
+    add_columns(tx, "open_sessions", {"shown_step": "INTEGER", "shown_after": "INTEGER"})
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,26 @@ def set_message(tx: Tx, owner: int, session_id: str, message_id: int | None) -> 
         "UPDATE open_sessions SET message_id = ? WHERE owner = ? AND session_id = ?",
         (message_id, owner, session_id),
     )
+
+
+def set_shown(
+    tx: Tx, owner: int, session_id: str, message_id: int, step: int, after: int | None
+) -> None:
+    """``message_id`` shows the question of ``step``, delivered after update ``after``."""
+    tx.execute(
+        "UPDATE open_sessions SET message_id = ?, shown_step = ?, shown_after = ?"
+        " WHERE owner = ? AND session_id = ?",
+        (message_id, step, after, owner, session_id),
+    )
+
+
+def shown(tx: Tx, owner: int, session_id: str) -> tuple[int | None, int | None]:
+    """(the step whose question was delivered, the update it was delivered after)."""
+    row = tx.one(
+        "SELECT shown_step, shown_after FROM open_sessions WHERE owner = ? AND session_id = ?",
+        (owner, session_id),
+    )
+    return (row[0], row[1]) if row else (None, None)
 
 
 def message(tx: Tx, owner: int, session_id: str) -> int | None:

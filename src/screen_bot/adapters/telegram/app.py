@@ -1,39 +1,64 @@
-"""Build and run the python-telegram-bot Application (polling or webhook)."""
+"""Build and run the bot: the Application (handlers only, no Updater), the intake, and
+long polling or a webhook.
+
+python-telegram-bot's Updater confirms updates before they are handled; here our own
+poller (``polling.py``) or webhook (``webhook.py``) hands raw updates to the
+:class:`~.intake.Intake`, which stores them before they are confirmed and then runs the
+Application's handlers on them, one chat at a time.
+
+Start-up checks, in order: the database (``PRAGMA quick_check``), the dialog files (a
+broken file is logged and the good ones load), and the token and URL with a ``getMe``
+(401: token rejected, 404: URL wrong, exit 2 without retrying; no answer: a few retries,
+then exit 2). No output ever holds the token: logs go through a redacting formatter, and
+errors name the setting, not the URL with the token in it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
+import signal
 from urllib.parse import urlparse
 
-from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from ...errors import ScreenBotError
 from ...protocol.catalog import Catalog
+from ...redact import RedactingFormatter, redact
 from ...reports import Reports
 from ...service import ScreeningService
 from ...settings import Settings
-from ...storage import Database
+from ...storage import Database, inbox
 from ...training.scores import ScoreBook
+from . import webhook
 from .bot import ScreeningBot
-from .ordering import PerChatOrder
+from .botapi import ApiError, RawBotApi, Unreachable
+from .gate import StrangerGate
+from .intake import Intake
+from .polling import ALLOWED_UPDATES, Poller, rejected
 from .records import RecordHandlers
 from .retry import RetryingRateLimiter
 from .training import TrainingHandlers
 from .turn import App
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+logger = logging.getLogger(__name__)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+START_ATTEMPTS = 3  # getMe tries at start-up, 1 s then 2 s apart
+DRAIN_SECONDS = 10  # on shutdown, how long handlers in progress may take to finish
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
-    )
-    # httpx logs every request URL, and a Bot API URL contains the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+def configure_logging(hidden: list[str]) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter(LOG_FORMAT, hidden))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # httpx logs every request URL, and a Bot API URL contains the token; transitions logs
+    # every state change of every screening (the verdict state among them).
+    for name in ("httpx", "httpcore", "transitions", "tornado.access"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def build_application(
@@ -47,23 +72,22 @@ def build_application(
     """The Application with every handler set, on one screening service and database."""
     if settings.telegram_bot_token is None:
         raise ScreenBotError("TELEGRAM_BOT_TOKEN is not set")
-    service = ScreeningService(catalog, db, channel="telegram")
-    screening_bot = ScreeningBot(settings, service)
+    service = ScreeningService(catalog, db, channel="telegram", outbox=True)
     builder = (
         Application.builder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_api_file_url)
         .rate_limiter(RetryingRateLimiter())
-        .concurrent_updates(PerChatOrder())
-        .post_init(screening_bot.post_init)
-        .post_shutdown(screening_bot.post_shutdown)
+        .updater(None)  # our poller or webhook feeds the Application (intake.py)
     )
     if request is not None:
         builder = builder.request(request)
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     application = builder.build()
+    refusals = RawBotApi(application.bot.base_url, request or HTTPXRequest(connection_pool_size=2))
+    screening_bot = ScreeningBot(settings, service, StrangerGate(refusals))
     # Button handlers match their own callback-data pattern, so the order is free; only
     # the unknown-command fallback must come after every command.
     screening_bot.add_handlers(application)
@@ -91,31 +115,147 @@ def run(
     port: int = 8443,
 ) -> None:
     """Run until SIGINT/SIGTERM. Polling unless ``webhook_url`` is given."""
-    configure_logging()
+    hidden = settings.secrets()
+    configure_logging(hidden)
+    try:
+        asyncio.run(_serve(settings, webhook_url, listen, port))
+    except ScreenBotError as err:
+        raise ScreenBotError(redact(err.message, hidden), err.exit_code) from None
+
+
+async def _serve(settings: Settings, webhook_url: str | None, listen: str, port: int) -> None:
     catalog = Catalog(settings.dialogs_dirs)
     if not catalog.protocols:
         catalog.get()  # raises ProtocolNotFound, naming the problems found
     report_catalog(catalog)
     with Database(settings.database) as db:
-        application, _ = build_application(settings, catalog, db)
-        logging.getLogger(__name__).info(
-            "screen-bot starting (%s), %d authorised user(s)",
-            "webhook" if webhook_url else "polling",
-            len(settings.allowed_users),
-        )
-        if webhook_url:
-            secret = (
-                settings.webhook_secret.get_secret_value()
-                if settings.webhook_secret
-                else secrets.token_urlsafe(32)
+        db.check()
+        application, screening_bot = build_application(settings, catalog, db)
+        api = RawBotApi(application.bot.base_url, HTTPXRequest(connection_pool_size=2))
+        await check_token(api, settings.telegram_api_base_url)
+        intake = Intake(application, screening_bot, db)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        server, polling = None, None
+        try:
+            try:
+                await application.initialize()
+            except Exception as err:  # noqa: BLE001 - its text may hold the token
+                raise ScreenBotError(
+                    f"the Bot API failed at start-up ({type(err).__name__})"
+                ) from None
+            with db.transaction() as tx:
+                inbox.prune(tx)
+            intake.recover()  # first in each chat's queue, before anything new arrives
+            if webhook_url:
+                secret = (
+                    settings.webhook_secret.get_secret_value()
+                    if settings.webhook_secret
+                    else secrets.token_urlsafe(32)
+                )
+                try:
+                    server = webhook.serve(intake, secret, urlparse(webhook_url).path, listen, port)
+                except OSError as err:
+                    raise ScreenBotError(
+                        f"cannot listen on {listen}:{port} ({err.strerror or err})"
+                    ) from None
+                await set_webhook(api, webhook_url, secret)
+            else:
+                await delete_webhook(api)
+            logger.info(
+                "screen-bot starting (%s), %d protocol(s), %d authorised user(s)",
+                "webhook" if webhook_url else "polling",
+                len(catalog.protocols),
+                len(settings.allowed_users),
             )
-            application.run_webhook(
-                listen=listen,
-                port=port,
-                url_path=urlparse(webhook_url).path.lstrip("/"),
-                webhook_url=webhook_url,
-                secret_token=secret,
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            await screening_bot.post_init(application)
+            await application.start()
+            polling = asyncio.create_task(Poller(api, intake).run()) if not webhook_url else None
+            await _until(stop, polling)
+        finally:
+            if polling is not None:
+                polling.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ScreenBotError):
+                    await polling
+            if server is not None:
+                server.stop()
+            if not await intake.queues.join(DRAIN_SECONDS):
+                logger.warning("stopping with updates in progress; they are handled at restart")
+            await screening_bot.post_shutdown(application)
+            if application.running:
+                await application.stop()
+            with contextlib.suppress(TelegramError):
+                await application.shutdown()
+            await screening_bot.gate.idle()
+            await api.shutdown()
+            await screening_bot.gate.api.shutdown()
+
+
+async def _until(stop: asyncio.Event, polling: asyncio.Task[None] | None) -> None:
+    """Wait for SIGINT/SIGTERM, or for the poller to end (it raises why)."""
+    stopped = asyncio.create_task(stop.wait())
+    waiting = {stopped} if polling is None else {stopped, polling}
+    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if polling is not None and polling in done:
+        polling.result()
+
+
+async def check_token(api: RawBotApi, base_url: str) -> None:
+    """getMe: a rejected token or a wrong URL ends the start at once; silence, after retries."""
+    delay, reason = 1.0, ""
+    for attempt in range(START_ATTEMPTS):
+        try:
+            me = await api.call("getMe", timeout=10)
+        except ApiError as err:
+            fatal = rejected(err.code, "at start-up")
+            if fatal is not None:
+                raise fatal from None
+            reason = f"{err.code} {err.description}"
+        except Unreachable as err:
+            reason = str(err)
         else:
-            application.run_polling(allowed_updates=ALLOWED_UPDATES, bootstrap_retries=5)
+            if isinstance(me, dict) and isinstance(me.get("id"), int):
+                return
+            raise ScreenBotError(
+                f"{base_url} answered getMe without a bot: "
+                "is TELEGRAM_API_BASE_URL a Bot API server?"
+            )
+        if attempt + 1 < START_ATTEMPTS:
+            logger.warning("the Bot API did not answer (%s); retrying in %.0f s", reason, delay)
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise ScreenBotError(
+        f"the Bot API at {base_url} did not answer ({reason}); check the network and "
+        "TELEGRAM_API_BASE_URL"
+    )
+
+
+async def set_webhook(api: RawBotApi, url: str, secret: str) -> None:
+    params = {"url": url, "secret_token": secret, "allowed_updates": ALLOWED_UPDATES}
+    try:
+        await api.call("setWebhook", params, timeout=30)
+    except ApiError as err:
+        fatal = rejected(err.code, "setting the webhook")
+        raise fatal or ScreenBotError(
+            f"the Bot API refused the webhook ({err.code} {err.description}); check --webhook"
+        ) from None
+    except Unreachable as err:
+        raise ScreenBotError(
+            f"the webhook could not be set: the Bot API did not answer ({err})"
+        ) from None
+
+
+async def delete_webhook(api: RawBotApi) -> None:
+    """Polling needs no webhook set (getUpdates answers 409 while one is)."""
+    try:
+        await api.call("deleteWebhook", timeout=30)
+    except ApiError as err:
+        fatal = rejected(err.code, "at start-up") if err.code == 401 else None
+        if fatal is not None:
+            raise fatal from None
+        logger.warning("deleteWebhook failed (%d %s)", err.code, err.description)
+    except Unreachable as err:
+        logger.warning("deleteWebhook failed (%s)", err)

@@ -2,17 +2,20 @@
 
 Dialog state lives in the service's store, never in python-telegram-bot. The service
 saves before it returns, so every reply shows a saved state. One chat's updates run one
-after the other (``ordering.py``), which keeps its replies in order.
+after the other (``ordering.py``), which keeps its replies in order. Each question sent
+is reported back to the service with its step and the chat's newest update at that
+moment, and typed input carries its update id, so an answer is applied only to a
+question that was delivered before it arrived (see :mod:`screen_bot.service`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
-from telegram import Bot, CallbackQuery, Message, Update
-from telegram.constants import ChatType
+from telegram import Bot, CallbackQuery, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
@@ -23,10 +26,12 @@ from telegram.ext import (
     filters,
 )
 
+from ...errors import StorageFailed
 from ...service import (
     Asked,
     Cancelled,
     Choose,
+    Early,
     Finished,
     Forgotten,
     Invalid,
@@ -45,6 +50,7 @@ from ...settings import Settings
 from . import messages as say
 from .callback_data import OTHER_PREFIX, SCREEN_CHOICE_PREFIX, SCREEN_PREFIX, decode
 from .choosing import chosen, split_protocol
+from .gate import StrangerGate, refusal
 from .turn import App, Context, Turn, answer_query, turn
 
 logger = logging.getLogger(__name__)
@@ -52,9 +58,12 @@ EXPIRY_EVERY_SECONDS = 600
 
 
 class ScreeningBot:
-    def __init__(self, settings: Settings, service: ScreeningService) -> None:
+    def __init__(self, settings: Settings, service: ScreeningService, gate: StrangerGate) -> None:
         self.settings = settings
         self.service = service
+        self.gate = gate
+        # The newest update received for a chat (the intake's queues tell; None: only this one).
+        self.received: Callable[[int], int | None] = lambda chat_id: None
         self._expiry: asyncio.Task[None] | None = None
 
     # -- wiring ---------------------------------------------------------------------------
@@ -117,31 +126,61 @@ class ScreeningBot:
             self.expire()
 
     async def on_error(self, update: object, context: Context) -> None:
-        """Log the error's type and the update id only: never a message text or the token."""
+        """Tell the user in a line, and log the error's type and the update id only."""
+        error = context.error
         update_id = update.update_id if isinstance(update, Update) else None
-        logger.error("update %s failed: %s", update_id, type(context.error).__name__)
+        if isinstance(error, StorageFailed):  # its message names the file and SQLite's reason
+            logger.error("update %s: nothing saved: %s", update_id, error)
+        else:
+            logger.error("update %s failed: %s", update_id, type(error).__name__)
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        chat_id = update.effective_chat.id
+        try:
+            if isinstance(error, StorageFailed):
+                text = say.NOT_SAVED
+            else:
+                text = say.went_wrong(self.service.where(chat_id))
+        except Exception:  # noqa: BLE001 - the database may be what failed
+            text = say.went_wrong(None)
+        try:
+            if update.callback_query is not None:
+                await answer_query(update.callback_query, text, alert=True)
+            else:
+                await context.bot.send_message(chat_id, text)
+        except TelegramError as err:
+            logger.error("update %s: the error reply failed: %s", update_id, type(err).__name__)
+
+    async def deliver(self, chat_id: int, delivery: int, text: str, bot: Bot) -> None:
+        """Send a verdict decided before a crash but never sent, then forget it."""
+        for part in say.split(text):
+            await bot.send_message(chat_id, part)
+        self._note(self.service.delivered, delivery)
+
+    @staticmethod
+    def _note(record: Callable[..., None], *args: object) -> None:
+        """Record a delivery; if the database refuses, the delivery stands (the change the
+        user asked for was saved): at worst the question or verdict is sent again later."""
+        try:
+            record(*args)
+        except StorageFailed as err:
+            logger.error("a delivery was not recorded: %s", err)
 
     # -- access ---------------------------------------------------------------------------
 
     async def guard(self, update: Update, context: Context) -> None:
-        """Authorised users in private chats only; others get one refusal, nothing stored."""
-        user, chat = update.effective_user, update.effective_chat
-        if user is None or chat is None:
+        """Authorised users in their own private chat only; no forwarded input.
+
+        Strangers are refused once a day (the gate), and nothing about them is stored.
+        """
+        why = refusal(update, self.settings.allowed_users)
+        if why is not None:
+            await self.gate.refuse_now(why)
             raise ApplicationHandlerStop
-        refusal = None
-        if user.id not in self.settings.allowed_users:
-            refusal = say.REFUSED
-        elif chat.type != ChatType.PRIVATE:
-            refusal = say.PRIVATE_ONLY
-        if refusal is None:
-            return
-        if update.callback_query is not None:
-            await answer_query(update.callback_query, refusal, alert=True)
-        elif update.effective_message is not None and (
-            chat.type == ChatType.PRIVATE or _is_command(update.effective_message)
-        ):
-            await update.effective_message.reply_text(refusal)
-        raise ApplicationHandlerStop
+        message = update.message
+        if message is not None and message.forward_origin is not None:
+            await message.reply_text(say.FORWARDED)
+            raise ApplicationHandlerStop
 
     # -- commands -------------------------------------------------------------------------
 
@@ -191,12 +230,12 @@ class ScreeningBot:
     @turn
     async def back(self, t: Turn) -> None:
         """/back: the previous question again, its answer forgotten."""
-        await self.show(t, self.service.back(t.chat_id))
+        await self.show(t, self.service.back(t.chat_id, t.update.update_id))
 
     @turn
     async def skip(self, t: Turn) -> None:
         """/skip: answer the current question 'unknown'."""
-        await self.show(t, self.service.skip(t.chat_id))
+        await self.show(t, self.service.skip(t.chat_id, t.update.update_id))
 
     @turn
     async def cancel(self, t: Turn) -> None:
@@ -220,7 +259,7 @@ class ScreeningBot:
         """A typed answer to the current question."""
         message = t.update.effective_message
         text = message.text if message is not None else None
-        await self.show(t, self.service.answer(t.chat_id, text or ""))
+        await self.show(t, self.service.answer(t.chat_id, text or "", t.update.update_id))
 
     @turn
     async def on_button(self, t: Turn) -> None:
@@ -268,16 +307,30 @@ class ScreeningBot:
                     notes.append(say.invalid(result.message))
                 case Unusual():
                     notes.append(say.unusual(result.message))
+                case Early():
+                    notes.append(say.early(result.reshown))
                 case Asked():
+                    # Input received before the send cannot have been meant for this question
+                    # (what arrives during the call may have been typed after seeing it).
+                    before = max(self.received(t.chat_id) or 0, t.update.update_id)
                     sent = await bot.send_message(
                         t.chat_id,
                         say.question_message(result, notes),
                         reply_markup=say.keyboard(result),
                     )
                     notes = []
-                    self.service.shown(t.chat_id, result.session_id, sent.message_id)
+                    self._note(
+                        self.service.shown,
+                        t.chat_id,
+                        result.session_id,
+                        sent.message_id,
+                        result.step,
+                        before,
+                    )
                 case Finished():
                     await t.say(result.text)
+                    if result.delivery is not None:
+                        self._note(self.service.delivered, result.delivery)
                 case Cancelled():
                     await t.say(say.cancelled(result.label))
                 case Listing():
@@ -309,7 +362,3 @@ async def _edit(bot: Bot, chat_id: int, message_id: int, text: str | None) -> No
             await bot.edit_message_text(text, chat_id, message_id, reply_markup=None)
     except TelegramError as err:  # cosmetic: the answer is saved, the dialog goes on
         logger.info("edit of message %s skipped: %s", message_id, type(err).__name__)
-
-
-def _is_command(message: Message) -> bool:
-    return bool(message.text and message.text.startswith("/"))

@@ -68,6 +68,16 @@ HELP = (
 )
 REFUSED = "Sorry, this bot is only for the trial team's authorised coordinators."
 PRIVATE_ONLY = "I work in private chats only, so that screening data stays between us."
+FORWARDED = "I don't take forwarded messages as answers or commands; please type it yourself."
+NOT_SAVED = (
+    "⚠ That was NOT saved: the bot could not write to its database. Nothing changed; "
+    "please send it again later (the bot's log says why)."
+)
+EARLY_RESHOWN = "⚠ Nothing was recorded: this question had not reached you yet. Here it is:"
+EARLY = (
+    "⚠ Nothing was recorded for that message: it came before the question above was shown. "
+    "Answer that question if it was meant for it."
+)
 NO_SCREENING_TEXT = "No screening is open. /screen starts one; /list shows unfinished ones."
 STALE_TEXT = "That question was already answered."
 GONE_TEXT = "That screening is finished, cancelled or expired."
@@ -103,6 +113,7 @@ NO_CRITERION = "No criterion has that id."
 LAST_CRITERION = "That was the last criterion. /quiz to practise on generated cases."
 NEXT = "Next ▶"
 QUIZ_OVER = "That case was already answered, or the quiz is over."
+SEED_TOO_LONG = "A quiz seed is a whole number of at most 18 digits, e.g. /quiz 42."
 QUIZ_BUTTONS = [
     [("Eligible", "e"), ("Not eligible…", "n")],
     [("Unresolved", "u"), ("Stop quiz", "x")],
@@ -172,6 +183,20 @@ def started(result: Started) -> str:
 
 def status(answered: int) -> str:
     return f"{plural(answered, 'answer')} so far; we are here."
+
+
+def went_wrong(progress: tuple[int, int] | None) -> str:
+    """The reply to an input a handler failed on; the screening itself is saved."""
+    where = (
+        f"your screening is safe at question {progress[0]} of {progress[1]} (/status)"
+        if progress is not None
+        else "your screenings are safe (/list)"
+    )
+    return f"⚠ Something went wrong with that message; {where}."
+
+
+def early(reshown: bool) -> str:
+    return EARLY_RESHOWN if reshown else EARLY
 
 
 def invalid(message: str) -> str:

@@ -1,43 +1,81 @@
-"""One chat's updates one after the other; different chats at the same time.
+"""One chat's work one after the other, in the order it came; different chats at once.
 
 This is the bot's only lock per chat. A handler calls the screening service (which saves
 before it returns) and then sends its replies; running one chat's updates in order keeps
-those replies in order and every handler free of a lock preamble.
+those replies in order and every handler free of a lock preamble. A chat holds a worker
+only while it has work, and at most ``limit`` jobs run at the same time, so a chat with a
+long queue never holds slots that other chats' jobs need.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
 
-from telegram import Update
-from telegram.ext import BaseUpdateProcessor
+logger = logging.getLogger(__name__)
+Work = Callable[[], Awaitable[None]]
 
 
-class PerChatOrder(BaseUpdateProcessor):
-    def __init__(self, max_concurrent_updates: int = 256) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._users: dict[int, int] = {}  # updates holding or waiting for each lock
+class ChatQueues:
+    def __init__(self, limit: int = 64) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._queues: dict[int, deque[tuple[Work, asyncio.Future[None]]]] = {}
+        self._newest: dict[int, int] = {}  # per busy chat: the newest update id submitted
+        self._workers: set[asyncio.Task[None]] = set()
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            await coroutine
-            return
-        lock = self._locks.setdefault(chat.id, asyncio.Lock())
-        self._users[chat.id] = self._users.get(chat.id, 0) + 1
+    def submit(
+        self, chat_id: int, work: Work, update_id: int | None = None
+    ) -> asyncio.Future[None]:
+        """Queue ``work`` behind the chat's earlier work; the future is done when it ran."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if update_id is not None:
+            self._newest[chat_id] = max(update_id, self._newest.get(chat_id, update_id))
+        queue = self._queues.get(chat_id)
+        if queue is not None:
+            queue.append((work, done))
+            return done
+        self._queues[chat_id] = deque([(work, done)])
+        worker = asyncio.create_task(self._drain(chat_id))
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+        return done
+
+    def received(self, chat_id: int) -> int | None:
+        """The newest update id submitted for a chat that has work (None when idle)."""
+        return self._newest.get(chat_id)
+
+    @property
+    def busy(self) -> int:
+        return len(self._queues)
+
+    async def join(self, timeout: float) -> bool:
+        """Wait until every queue is empty (at most ``timeout`` s); False if some were not."""
         try:
-            async with lock:
-                await coroutine
+            await asyncio.wait_for(self._idle(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _idle(self) -> None:
+        while self._workers:
+            await asyncio.gather(*list(self._workers), return_exceptions=True)
+
+    async def _drain(self, chat_id: int) -> None:
+        queue = self._queues[chat_id]
+        try:
+            while queue:
+                work, done = queue[0]
+                try:
+                    async with self._slots:
+                        await work()
+                except Exception as err:  # a job's own errors are its business; go on
+                    logger.error("work for a chat failed: %s", type(err).__name__)
+                finally:
+                    queue.popleft()
+                    if not done.done():
+                        done.set_result(None)
         finally:
-            self._users[chat.id] -= 1
-            if not self._users[chat.id]:  # nobody waits: drop it, so idle chats cost nothing
-                del self._users[chat.id], self._locks[chat.id]
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
+            del self._queues[chat_id]
+            self._newest.pop(chat_id, None)

@@ -30,6 +30,7 @@ from .choosing import chosen, split_protocol
 from .turn import App, Turn, answer_query, turn
 
 QUIZ_CASES = 20
+MAX_SEED_DIGITS = 18
 
 
 class TrainingHandlers:
@@ -135,7 +136,11 @@ class TrainingHandlers:
         await self._quiz(t, t.args)
 
     async def _quiz(self, t: Turn, args: list[str]) -> None:
-        seed = int(args.pop()) if args and args[-1].isdigit() else None
+        numeric = bool(args) and args[-1].isascii() and args[-1].isdigit()
+        if numeric and len(args[-1]) > MAX_SEED_DIGITS:
+            await t.say(say.SEED_TOO_LONG)
+            return
+        seed = int(args.pop()) if numeric else None
         found = await self._protocol_and_rest(t, "q", args, "" if seed is None else str(seed))
         if found is None:
             return

@@ -1,0 +1,154 @@
+"""Who is served, and the refusals for everyone else: once a day each, a few per second.
+
+Only an authorised user in their own private chat (chat id = user id) is served. Anyone
+else is refused once per period (a day) per chat; the rest of their updates are dropped
+without a Bot API call. Refusals have their own small budget (a token bucket) and their
+own connections (:class:`~.botapi.RawBotApi`), outside the rate limiter the coordinators'
+replies wait in, and a refusal over budget is dropped, not queued: a flood of strangers
+can never delay an authorised user. Nothing about a stranger is stored; the memory of
+whom was refused is bounded (the oldest entries go first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import Update
+from telegram.constants import ChatType
+
+from . import messages as say
+from .botapi import ApiError, RawBotApi, Unreachable
+
+logger = logging.getLogger(__name__)
+DAY = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an update is not served: ``text`` to say once, or "" to drop it silently.
+
+    ``key`` is whom it is remembered for (the chat, or the user for a button); the words
+    go to ``chat_id`` as a message, or answer the button press ``query_id``.
+    """
+
+    key: int
+    text: str
+    chat_id: int | None = None
+    query_id: str | None = None
+
+
+def refusal(update: Update, allowed: frozenset[int]) -> Refusal | None:
+    """None for an authorised user in their own private chat; else how to refuse."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or (update.message or update.callback_query) is None:
+        return Refusal(0, "")  # an update kind we never asked for (edits, channel posts, …)
+    private = chat.type == ChatType.PRIVATE
+    if user.id in allowed and private and chat.id == user.id:
+        return None
+    text = say.REFUSED if user.id not in allowed else say.PRIVATE_ONLY
+    if update.callback_query is not None:
+        return Refusal(user.id, text, query_id=update.callback_query.id)
+    message = update.effective_message
+    is_command = bool(message is not None and message.text and message.text.startswith("/"))
+    return Refusal(chat.id, text if private or is_command else "", chat_id=chat.id)
+
+
+def plain_stranger(item: dict[str, Any], allowed: frozenset[int]) -> Refusal | None:
+    """The refusal for a raw update plainly from someone not authorised, read without
+    parsing it (a flood costs little); None when it needs a closer look (parse it)."""
+    kind = "message" if isinstance(item.get("message"), dict) else "callback_query"
+    body = item.get(kind)
+    sender = body.get("from") if isinstance(body, dict) else None
+    user_id = sender.get("id") if isinstance(sender, dict) else None
+    if not isinstance(body, dict) or not isinstance(user_id, int) or user_id in allowed:
+        return None
+    if kind == "callback_query":
+        query_id = body.get("id")
+        if not isinstance(query_id, str):
+            return Refusal(user_id, "")
+        return Refusal(user_id, say.REFUSED, query_id=query_id)
+    chat = body.get("chat")
+    chat = chat if isinstance(chat, dict) else {}
+    chat_id = chat.get("id")
+    if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+        return Refusal(user_id, "")
+    text = body.get("text")
+    say_it = chat.get("type") == "private" or (isinstance(text, str) and text.startswith("/"))
+    return Refusal(chat_id, say.REFUSED if say_it else "", chat_id=chat_id)
+
+
+class StrangerGate:
+    """Sends refusals within their own budget; see the module docstring."""
+
+    def __init__(
+        self,
+        api: RawBotApi,
+        *,
+        period: float = DAY,
+        remember: int = 10_000,
+        per_second: float = 1.0,
+        burst: int = 5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api, self.period, self.remember = api, period, remember
+        self.per_second, self.burst, self.clock = per_second, burst, clock
+        self._refused: OrderedDict[int, float] = OrderedDict()
+        self._tokens, self._filled_at = float(burst), clock()
+        self._sending: set[asyncio.Task[None]] = set()
+        self.sent = self.dropped = 0
+
+    def refuse(self, why: Refusal) -> None:
+        """Refuse in the background (or drop): never waits, never raises."""
+        if self._admit(why) and len(self._sending) < self.burst:
+            task = asyncio.create_task(self._send(why))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def idle(self) -> None:
+        """Wait for the refusals being sent."""
+        await asyncio.gather(*self._sending, return_exceptions=True)
+
+    async def refuse_now(self, why: Refusal) -> None:
+        """Refuse and wait for the Bot API call (or drop)."""
+        if self._admit(why):
+            await self._send(why)
+
+    def _admit(self, why: Refusal) -> bool:
+        """Whether this refusal is due: text to say, not said lately, budget left."""
+        now = self.clock()
+        last = self._refused.get(why.key)
+        if not why.text or (last is not None and now - last < self.period):
+            self.dropped += 1
+            return False
+        self._tokens = min(self.burst, self._tokens + (now - self._filled_at) * self.per_second)
+        self._filled_at = now
+        if self._tokens < 1:
+            self.dropped += 1
+            return False
+        self._tokens -= 1
+        self._refused[why.key] = now
+        self._refused.move_to_end(why.key)
+        while len(self._refused) > self.remember:
+            self._refused.popitem(last=False)
+        return True
+
+    async def _send(self, why: Refusal) -> None:
+        try:
+            if why.query_id is not None:
+                params: dict[str, Any] = {
+                    "callback_query_id": why.query_id,
+                    "text": why.text,
+                    "show_alert": True,
+                }
+                await self.api.call("answerCallbackQuery", params)
+            elif why.chat_id is not None:
+                await self.api.call("sendMessage", {"chat_id": why.chat_id, "text": why.text})
+            self.sent += 1
+        except (ApiError, Unreachable) as err:
+            logger.info("a refusal was not delivered: %s", type(err).__name__)

@@ -1,0 +1,95 @@
+"""Long polling with ``getUpdates``, confirming an update only once it is safe.
+
+Telegram counts an update as confirmed when ``getUpdates`` is called with an offset above
+its id. The offset moves only after the :class:`~.intake.Intake` has stored the batch
+(or handled it), so a crash at any point leaves every update stored or still on
+Telegram's side. The first call after a start carries no offset: Telegram then returns
+the updates not confirmed yet, and the inbox skips those it already has.
+
+A 401 (the token was revoked) or 404 (the URL is wrong) ends the bot with a clear error,
+so a supervisor can restart it once fixed; anything else (a network error, a 5xx, a
+409 conflict, a 429 with ``retry_after``) is retried with backoff, and said in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Update
+
+from ...errors import ScreenBotError
+from .botapi import ApiError, RawBotApi, Unreachable
+from .intake import Intake
+
+logger = logging.getLogger(__name__)
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+POLL_TIMEOUT = 25  # seconds a getUpdates call may wait for updates
+FIRST_DELAY, MAX_DELAY = 1.0, 30.0
+
+
+def rejected(code: int, while_doing: str) -> ScreenBotError | None:
+    """The error a 401 or 404 from the Bot API means, or None for any other code."""
+    if code == 401:
+        return ScreenBotError(
+            f"the Bot API rejected the token (401) {while_doing}: it is wrong or was revoked; "
+            "set TELEGRAM_BOT_TOKEN to the token @BotFather shows now"
+        )
+    if code == 404:
+        return ScreenBotError(
+            f"the API URL looks wrong (404) {while_doing}: check TELEGRAM_API_BASE_URL "
+            "(for example https://api.telegram.org/bot; the token is added to it)"
+        )
+    return None
+
+
+class Poller:
+    def __init__(
+        self,
+        api: RawBotApi,
+        intake: Intake,
+        *,
+        timeout: int = POLL_TIMEOUT,
+        first_delay: float = FIRST_DELAY,
+    ) -> None:
+        self.api, self.intake, self.timeout = api, intake, timeout
+        self.first_delay = first_delay
+        self.offset: int | None = None
+
+    async def run(self) -> None:
+        """Poll until cancelled; raise ScreenBotError when the Bot API refuses the bot."""
+        delay = self.first_delay
+        while True:
+            params = {
+                "offset": self.offset,
+                "timeout": self.timeout,
+                "allowed_updates": ALLOWED_UPDATES,
+            }
+            try:
+                batch = await self.api.call("getUpdates", params, timeout=self.timeout + 10)
+            except ApiError as err:
+                fatal = rejected(err.code, "while polling")
+                if fatal is not None:
+                    raise fatal from None
+                wait = err.retry_after if err.retry_after is not None else delay
+                logger.warning(
+                    "getUpdates failed (%d %s); retrying in %.0f s", err.code, err.description, wait
+                )
+            except Unreachable as err:
+                wait = delay
+                logger.warning("getUpdates failed (%s); retrying in %.0f s", err, wait)
+            else:
+                if not isinstance(batch, list):
+                    wait = delay
+                    logger.warning(
+                        "getUpdates answered no list of updates; retrying in %.0f s", wait
+                    )
+                else:
+                    offset = await self.intake.accept(batch)
+                    if offset is not None or not batch:
+                        self.offset = offset if offset is not None else self.offset
+                        delay = self.first_delay
+                        continue
+                    wait = delay  # only updates without an id: do not ask again at once
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, MAX_DELAY)

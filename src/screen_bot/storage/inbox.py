@@ -1,0 +1,99 @@
+"""Updates received from the Bot API, kept until handled, so ``kill -9`` loses none.
+
+The poller (or the webhook) writes each update here in one transaction *before* it
+confirms it to the Bot API (the next ``getUpdates`` offset), so an update is either here
+or still on Telegram's side. A handled update is marked done in the same transaction as
+the change it caused: while an update is being handled (:func:`handling`), every
+transaction marks it done before it commits (a :func:`~.db.rider`), and :func:`finish`
+marks it after a handler that wrote nothing. So after a crash an update is handled again
+only if nothing of it was saved, and never applied twice.
+
+A done row keeps its id (no text) for two days: Telegram keeps an unconfirmed update for
+at most 24 hours, so an update delivered again after a crash is recognised and skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..session import utc_now
+from .db import Tx, rider, schema
+
+KEEP_DONE = timedelta(days=2)
+_handling: ContextVar[int | None] = ContextVar("inbox_update", default=None)
+
+
+@schema
+def create(tx: Tx) -> None:
+    tx.execute(
+        """CREATE TABLE IF NOT EXISTS inbox (
+    update_id INTEGER PRIMARY KEY,    -- Telegram's update id
+    chat_id INTEGER NOT NULL,
+    body TEXT,                        -- the update as JSON; NULL once handled
+    received_at TEXT NOT NULL,        -- ISO 8601 UTC
+    done INTEGER NOT NULL DEFAULT 0
+)"""
+    )
+    tx.execute("CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (done, update_id)")
+
+
+@dataclass(frozen=True)
+class Received:
+    update_id: int
+    chat_id: int
+    body: str  # the update's JSON
+
+
+def receive(tx: Tx, updates: Sequence[Received], now: datetime | None = None) -> list[Received]:
+    """Store the updates not seen before; return those (the ones to handle)."""
+    at = (now or utc_now()).isoformat()
+    fresh = []
+    for update in updates:
+        cursor = tx.execute(
+            "INSERT OR IGNORE INTO inbox (update_id, chat_id, body, received_at)"
+            " VALUES (?, ?, ?, ?)",
+            (update.update_id, update.chat_id, update.body, at),
+        )
+        if cursor.rowcount:
+            fresh.append(update)
+    return fresh
+
+
+def pending(tx: Tx) -> list[Received]:
+    """Updates received but not handled yet, oldest first."""
+    rows = tx.all("SELECT update_id, chat_id, body FROM inbox WHERE done = 0 ORDER BY update_id")
+    return [Received(uid, chat, body or "{}") for uid, chat, body in rows]
+
+
+def finish(tx: Tx, update_id: int) -> None:
+    """Mark the update handled and drop its text (a no-op when already done)."""
+    tx.execute(
+        "UPDATE inbox SET done = 1, body = NULL WHERE update_id = ? AND done = 0", (update_id,)
+    )
+
+
+def prune(tx: Tx, now: datetime | None = None) -> int:
+    """Forget handled updates older than two days; return how many."""
+    before = ((now or utc_now()) - KEEP_DONE).isoformat()
+    return tx.execute("DELETE FROM inbox WHERE done = 1 AND received_at < ?", (before,)).rowcount
+
+
+@contextmanager
+def handling(update_id: int) -> Iterator[None]:
+    """While inside, every transaction also marks ``update_id`` done (see the module doc)."""
+    token = _handling.set(update_id)
+    try:
+        yield
+    finally:
+        _handling.reset(token)
+
+
+@rider
+def _mark_handled(tx: Tx) -> None:
+    update_id = _handling.get()
+    if update_id is not None:
+        finish(tx, update_id)

@@ -1,0 +1,249 @@
+"""kill -9 at random points while coordinators answer, then count what was lost or misplaced.
+
+Several coordinators (one thread each) screen a patient through the real ``screen-bot
+run`` process polling a :class:`FakeBotApi`: each answers the question it sees (typed, or
+a button when there is one, at random), waits for the bot's next message, and answers
+what it sees then, typing the same answer again when nothing came (as people do after a
+crash). Meanwhile the bot is killed with SIGKILL at random moments and restarted.
+
+Counted at the end, from the fake's record and the bot's database:
+
+- ``sent``: every typed answer and button press (``resent``: those sent again after no reply);
+- ``lost_updates``: updates the bot confirmed to the Bot API but never handled (an update is
+  confirmed by the next getUpdates offset; handled ones are marked done in the inbox);
+- ``lost_answers``: questions a coordinator answered whose answer is not stored at the end;
+- ``misplaced``: stored answers whose question had not been delivered when they were
+  stored, or whose value is not what the coordinator gave for that question.
+
+Used by ``tests/test_kill9.py`` (a few kills) and ``benchmarks/reliability.py`` (≥ 20).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot_process import BotProcess, last_id
+from conftest import DIALOGS
+from fakebot import FakeBotApi
+from screen_bot.answers import parse_text
+from screen_bot.engine import stored
+from screen_bot.protocol.catalog import Catalog
+from test_telegram_transcript import ELIGIBLE
+
+PROTOCOL = Catalog(DIALOGS).get()  # the one-protocol copy the bot processes serve
+QUESTIONS = PROTOCOL.spec.questions
+BUTTONS = {"yes": "Yes", "no": "No"}
+
+
+class RecordingFake(FakeBotApi):
+    """The fake, also recording when each question was delivered and each update queued."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered: dict[int, list[tuple[float, str]]] = defaultdict(list)
+        self.enqueued: list[int] = []
+
+    def _api_sendMessage(self, p: dict[str, Any]) -> dict[str, Any]:
+        message = super()._api_sendMessage(p)
+        variable = question_variable(message["text"])
+        if variable is not None:
+            self.delivered[message["chat"]["id"]].append((time.time(), variable))
+        return message
+
+    def _enqueue(self, content: dict[str, Any]) -> None:
+        super()._enqueue(content)
+        self.enqueued.append(self._updates[-1]["update_id"])
+
+    def unconfirmed(self) -> set[int]:
+        with self._lock:
+            return {u["update_id"] for u in self._updates}
+
+
+def question_variable(text: str) -> str | None:
+    found = [q.variable for q in QUESTIONS if q.text in text]
+    return found[0] if len(found) == 1 else None
+
+
+@dataclass
+class Tally:
+    chats: int = 0
+    kills: int = 0
+    sent: int = 0
+    resent: int = 0
+    typed: int = 0
+    pressed: int = 0
+    answered: int = 0  # distinct questions answered by the coordinators
+    stored: int = 0
+    lost_updates: int = 0
+    lost_answers: int = 0
+    misplaced: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "problems"}
+
+
+class Coordinator(threading.Thread):
+    """Answers what the bot shows, up to ``questions`` questions, until ``deadline``."""
+
+    def __init__(
+        self, fake: RecordingFake, user: int, questions: int, deadline: float, seed: int
+    ) -> None:
+        super().__init__(daemon=True)
+        self.fake, self.user, self.questions, self.deadline = fake, user, questions, deadline
+        self.rng = random.Random(seed)
+        self.intended: dict[str, str] = {}
+        self.sent = self.resent = self.typed = self.pressed = 0
+        self.reply_timeout = 3.0
+
+    def current(self) -> dict[str, Any] | None:
+        """The newest bot message with buttons that asks a question."""
+        for message in reversed(self.fake.messages(self.user)):
+            if message.get("reply_markup") and question_variable(message["text"]):
+                return message
+        return None
+
+    def send(self, text: str) -> bool:
+        after = last_id(self.fake, self.user)
+        self.fake.send_text(self.user, text)
+        return self.wait(after)
+
+    def wait(self, after: int) -> bool:
+        try:
+            self.fake.wait_for_message(self.user, after=after, timeout=self.reply_timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def run(self) -> None:
+        self.send(f"/screen R-{self.user}")
+        previous: str | None = None
+        while len(self.intended) < self.questions and time.monotonic() < self.deadline:
+            question = self.current()
+            if question is None:
+                self.send("/status")
+                continue
+            variable = question_variable(question["text"])
+            assert variable is not None
+            answer = ELIGIBLE[variable]
+            self.intended[variable] = answer
+            if variable == previous:
+                self.resent += 1
+            previous = variable
+            labels = {b["text"] for row in question["reply_markup"]["inline_keyboard"] for b in row}
+            label = BUTTONS.get(answer, answer)
+            after = last_id(self.fake, self.user)
+            if label in labels and self.rng.random() < 0.5:
+                self.fake.press(self.user, question, label)
+                self.pressed += 1
+            else:
+                self.fake.send_text(self.user, answer)
+                self.typed += 1
+            self.sent += 1
+            self.wait(after)
+
+
+def run(
+    work: Path,
+    *,
+    chats: int = 10,
+    kills: int = 20,
+    questions: int = 30,
+    seed: int = 1,
+    time_limit: float = 240,
+) -> Tally:
+    """Run the coordinators against the bot while killing it ``kills`` times; count."""
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # kills cut requests short
+    rng = random.Random(seed)
+    users = list(range(1001, 1001 + chats))
+    tally = Tally(chats=chats)
+    started = time.monotonic()
+    with RecordingFake() as fake:
+        bot = BotProcess(fake, work, ",".join(map(str, users)))
+        bot.start()
+        deadline = started + time_limit
+        coordinators = [
+            Coordinator(fake, u, questions, deadline, rng.randrange(2**32)) for u in users
+        ]
+        for coordinator in coordinators:
+            coordinator.start()
+        try:
+            for _ in range(kills):
+                if not any(c.is_alive() for c in coordinators):
+                    break
+                time.sleep(rng.uniform(0.2, 1.5))
+                bot.kill()
+                tally.kills += 1
+                bot.start()
+            for coordinator in coordinators:
+                coordinator.join(max(1.0, deadline - time.monotonic()))
+            time.sleep(1.0)  # the last replies
+        finally:
+            bot.stop()
+        tally.seconds = round(time.monotonic() - started, 1)
+        count(tally, fake, coordinators, work / "screen-bot.sqlite3")
+        if any(c.is_alive() for c in coordinators):
+            tally.problems.append("a coordinator did not finish in time")
+    return tally
+
+
+def count(
+    tally: Tally, fake: RecordingFake, coordinators: list[Coordinator], database: Path
+) -> None:
+    with sqlite3.connect(database) as db:
+        done = {row[0] for row in db.execute("SELECT update_id FROM inbox WHERE done = 1")}
+        bodies = dict(db.execute("SELECT owner, body FROM open_sessions WHERE active = 1"))
+    lost = set(fake.enqueued) - done - fake.unconfirmed()
+    tally.lost_updates = len(lost)
+    if lost:
+        tally.problems.append(f"updates confirmed but never handled: {sorted(lost)[:10]}")
+    from screen_bot.session import Session
+
+    for c in coordinators:
+        tally.sent += c.sent
+        tally.resent += c.resent
+        tally.typed += c.typed
+        tally.pressed += c.pressed
+        tally.answered += len(c.intended)
+        if c.user not in bodies:
+            tally.lost_answers += len(c.intended)
+            tally.problems.append(f"chat {c.user}: no open screening")
+            continue
+        session = Session.model_validate_json(bodies[c.user])
+        first_delivery: dict[str, float] = {}
+        for at, variable in fake.delivered[c.user]:
+            first_delivery.setdefault(variable, at)
+        for variable, answer in session.answers.items():
+            tally.stored += 1
+            typed = c.intended.get(variable)
+            question = PROTOCOL.questions[variable]
+            expected = stored(parse_text(question, typed, session.screened_on)) if typed else None
+            shown = first_delivery.get(variable)
+            when = answer.at.astimezone(UTC).timestamp()
+            if typed is None or answer.value != expected:
+                tally.misplaced += 1
+                tally.problems.append(
+                    f"chat {c.user}: {variable} = {answer.value!r}, meant {typed}"
+                )
+            elif shown is None or when < shown:
+                tally.misplaced += 1
+                tally.problems.append(
+                    f"chat {c.user}: {variable} stored at {datetime.fromtimestamp(when, UTC)} "
+                    f"before its question was delivered ({shown})"
+                )
+        # Every question answered but the one still waiting for its reply is stored.
+        waiting = session.state
+        missing = [v for v in c.intended if v not in session.answers and v != waiting]
+        tally.lost_answers += len(missing)
+        if missing:
+            tally.problems.append(f"chat {c.user}: answered but not stored: {missing}")

@@ -1,0 +1,114 @@
+"""An answer is applied only to a question delivered before it arrived; verdicts are kept
+until they were sent (the service's part of surviving ``kill -9``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from screen_bot.protocol.catalog import Catalog
+from screen_bot.service import (
+    STALE,
+    Asked,
+    Early,
+    Finished,
+    Refused,
+    Result,
+    ScreeningService,
+)
+from screen_bot.storage import Database, outbox, sessions
+
+OWNER = 7
+
+
+@pytest.fixture
+def service(db: Database, catalog: Catalog) -> Iterator[ScreeningService]:
+    yield ScreeningService(catalog, db, channel="telegram", outbox=True)
+
+
+def asked(results: list[Result]) -> Asked:
+    (question,) = [r for r in results if isinstance(r, Asked)]
+    return question
+
+
+def deliver(service: ScreeningService, question: Asked, message_id: int, after: int) -> None:
+    service.shown(OWNER, question.session_id, message_id, question.step, after)
+
+
+def age_answered(service: ScreeningService) -> Asked:
+    """Start, show the first question, answer 42: the second question, not delivered yet."""
+    first = asked(service.start(OWNER))
+    deliver(service, first, message_id=2, after=1)
+    return asked(service.answer(OWNER, "42", arrived=3))
+
+
+def answers(db: Database) -> dict:
+    session = sessions.active(db.read(), OWNER)
+    assert session is not None
+    return session.values()
+
+
+def test_an_answer_to_a_question_never_delivered_changes_nothing(
+    service: ScreeningService, db: Database
+) -> None:
+    first = asked(service.start(OWNER, referral="R-1"))
+    deliver(service, first, message_id=2, after=1)
+    second = asked(service.answer(OWNER, "42", arrived=3))  # saved; its sending "crashes"
+    results = service.answer(OWNER, "yes", arrived=4)  # a retype, meant for the age
+    assert results[0] == Early(reshown=True)
+    assert asked(results).question.variable == second.question.variable == "b_all_cd19_positive"
+    assert answers(db) == {"age": 42}
+    deliver(service, asked(results), message_id=6, after=5)
+    moved = asked(service.answer(OWNER, "yes", arrived=7))
+    assert moved.question.variable == "ph_negative"
+    assert answers(db) == {"age": 42, "b_all_cd19_positive": True}
+
+
+def test_input_that_arrived_before_the_question_was_shown_is_not_taken_for_it(
+    service: ScreeningService, db: Database
+) -> None:
+    second = age_answered(service)
+    deliver(service, second, message_id=6, after=5)  # 4 and 5 had arrived meanwhile
+    assert service.answer(OWNER, "42", arrived=4) == [Early(reshown=False)]
+    assert service.skip(OWNER, arrived=5) == [Early(reshown=False)]
+    assert service.back(OWNER, arrived=5) == [Early(reshown=False)]
+    assert answers(db) == {"age": 42}
+    assert asked(service.skip(OWNER, arrived=8)).question.variable == "ph_negative"
+
+
+def test_a_stale_button_shows_the_current_question_when_it_was_never_delivered(
+    service: ScreeningService, db: Database
+) -> None:
+    second = age_answered(service)
+    deliver(service, second, message_id=4, after=3)
+    asked(service.press(OWNER, second.session_id, second.step, "y", 4))  # not delivered
+    results = service.press(OWNER, second.session_id, second.step, "y", 4)  # pressed again
+    assert results[0] == Refused(STALE)
+    assert asked(results).question.variable == "ph_negative"
+    assert answers(db) == {"age": 42, "b_all_cd19_positive": True}
+
+
+def test_without_an_arrival_id_input_is_taken_as_before(service: ScreeningService) -> None:
+    asked(service.start(OWNER))
+    assert asked(service.answer(OWNER, "42")).question.variable == "b_all_cd19_positive"
+
+
+def test_a_verdict_waits_in_the_outbox_until_delivered(
+    service: ScreeningService, db: Database
+) -> None:
+    first = asked(service.start(OWNER, referral="R-9"))
+    deliver(service, first, message_id=2, after=1)
+    (finished,) = [r for r in service.answer(OWNER, "70", arrived=3) if isinstance(r, Finished)]
+    assert finished.delivery is not None
+    (waiting,) = service.undelivered()
+    assert (waiting.owner, waiting.text) == (OWNER, finished.text)
+    service.delivered(finished.delivery)
+    assert service.undelivered() == [] and outbox.undelivered(db.read()) == []
+
+
+def test_a_front_end_without_an_outbox_keeps_nothing(db: Database, catalog: Catalog) -> None:
+    service = ScreeningService(catalog, db, channel="cli")
+    asked(service.start(OWNER))
+    (finished,) = [r for r in service.answer(OWNER, "70") if isinstance(r, Finished)]
+    assert finished.delivery is None and service.undelivered() == []

@@ -1,0 +1,323 @@
+"""The real ``screen-bot run`` under attack and failure (issue #10), against the fake Bot API.
+
+No output of the bot ever holds the token; strangers cannot slow a coordinator; a crafted
+update is skipped once; a 401 while polling ends the process; an update being handled,
+or a reply decided but not sent, survives ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import statistics
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bot_process import SCREEN_BOT, BotProcess, free_port, last_id, say, variable_of
+from fakebot import FakeBotApi
+from screen_bot.adapters.telegram import messages as words
+
+COORDINATOR = 111
+STRANGERS = range(5000, 5300)
+DIALOGS = Path(__file__).resolve().parents[1] / "dialogs"
+
+
+@pytest.fixture
+def fake():
+    with FakeBotApi() as api:
+        yield api
+
+
+@pytest.fixture
+def bot(fake: FakeBotApi, tmp_path: Path):
+    process = BotProcess(fake, tmp_path, str(COORDINATOR))
+    process.start()
+    yield process
+    process.stop()
+
+
+def everything_written(output: str, data_dir: Path) -> str:
+    """The process output and every text file it left in its data directory."""
+    files = [p for p in data_dir.rglob("*") if p.is_file() and "sqlite3" not in p.name]
+    return output + "".join(p.read_text(errors="replace") for p in files)
+
+
+def assert_no_token(text: str, token: str) -> None:
+    assert token not in text and token.split(":", 1)[1] not in text
+
+
+def run_to_exit(
+    fake: FakeBotApi, data_dir: Path, *args: str, timeout: float = 60, **env: str
+) -> tuple[int, str]:
+    environment = BotProcess(fake, data_dir, str(COORDINATOR)).env() | env
+    done = subprocess.run(
+        [str(SCREEN_BOT), "run", *args],
+        env=environment,
+        cwd=data_dir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+# -- the token never shows --------------------------------------------------------------------
+
+OTHER_TOKEN = "654321:REVOKED-token_abcdefghijklmnopqrstuv"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("revoked token", "the Bot API rejected the token (401)"),
+        ("mistyped URL", "the API URL looks wrong (404)"),
+        ("network down", "did not answer"),
+        ("5xx at start", "did not answer (502"),
+        ("webhook refused", "refused the webhook"),
+    ],
+)
+def test_start_up_failures_exit_2_without_the_token(
+    fake: FakeBotApi, tmp_path: Path, case: str, expected: str
+) -> None:
+    env: dict[str, str] = {}
+    args: list[str] = []
+    token = fake.token
+    if case == "revoked token":
+        env["TELEGRAM_BOT_TOKEN"] = token = OTHER_TOKEN
+    elif case == "mistyped URL":
+        env["TELEGRAM_API_BASE_URL"] = fake.base_url.replace("/bot", "/typo/bot")
+    elif case == "network down":
+        env["TELEGRAM_API_BASE_URL"] = f"http://127.0.0.1:{free_port()}/bot"
+    elif case == "5xx at start":
+        fake.fail_next("getMe", 502, times=5)
+    else:
+        args = ["--webhook", "http://bot.example.org/hook", "--port", str(free_port())]
+    code, output = run_to_exit(fake, tmp_path, *args, **env)
+    assert code == 2, output
+    assert expected in output, output
+    assert "Traceback" not in output
+    assert_no_token(everything_written(output, tmp_path), token)
+
+
+def test_401_while_polling_ends_the_process_with_a_clear_line(
+    fake: FakeBotApi, bot: BotProcess
+) -> None:
+    fake.fail_next("getUpdates", 502)  # transient: retried, and said
+    say(fake, COORDINATOR, "/help")
+    fake.fail_next("getUpdates", 401)
+    fake.send_text(COORDINATOR, "/help")  # ends the long poll in progress
+    assert bot.process is not None
+    assert bot.process.wait(30) == 2
+    output = bot.output()
+    assert "getUpdates failed (502 Bad Gateway); retrying in 1 s" in output
+    assert "the Bot API rejected the token (401) while polling" in output
+    assert_no_token(everything_written(output, bot.data_dir), fake.token)
+
+
+# -- crafted updates ----------------------------------------------------------------------------
+
+
+def test_a_crafted_update_is_skipped_once_and_not_logged(fake: FakeBotApi, bot: BotProcess) -> None:
+    fake.add_chat(COORDINATOR)
+    chat = {"id": COORDINATOR, "type": "private"}
+    sender = {"id": COORDINATOR, "is_bot": False, "first_name": "C"}
+    crafted = [
+        fake.send_update({"message": "SECRET-ONE"}),
+        fake.send_update(
+            {"message": {"message_id": 9, "date": "x", "chat": chat, "text": "SECRET-TWO"}}
+        ),
+        fake.send_update({"callback_query": {"id": "1", "from": sender, "data": "SECRET-3"}}),
+    ]
+    polls = len(fake.calls("getUpdates"))
+    reply = say(fake, COORDINATOR, "/help")  # the next update is served as usual
+    assert "/screen" in reply["text"]
+    time.sleep(2)
+    assert len(fake.calls("getUpdates")) - polls < 10  # no spin
+    fake.wait_until(lambda: fake.pending_updates == 0)  # each confirmed once
+    log = bot.output()
+    for update_id in crafted:
+        assert log.count(f"update {update_id} skipped: malformed") == 1
+    assert "SECRET" not in log and len(log) < 20_000
+
+
+# -- strangers ----------------------------------------------------------------------------------
+
+
+def latency(fake: FakeBotApi, text: str = "/help") -> float:
+    started = time.monotonic()
+    say(fake, COORDINATOR, text, timeout=30)
+    return time.monotonic() - started
+
+
+def test_a_stranger_flood_does_not_slow_a_coordinator(fake: FakeBotApi, bot: BotProcess) -> None:
+    idle = statistics.median(latency(fake) for _ in range(5))
+    for stranger in STRANGERS:
+        fake.send_text(stranger, "/screen")
+    flooded = latency(fake)
+    assert flooded <= 5 * idle + 0.5, (idle, flooded)
+    time.sleep(1)
+    refusals = [c for c in fake.calls("sendMessage") if c["params"]["chat_id"] in STRANGERS]
+    assert 1 <= len(refusals) <= 10  # a small budget; the rest dropped without a call
+    with sqlite3.connect(bot.data_dir / "screen-bot.sqlite3") as db:
+        stored = db.execute("SELECT COUNT(*) FROM inbox WHERE chat_id >= 5000").fetchone()[0]
+    assert stored == 0
+
+
+def test_one_stranger_is_refused_once_a_day(fake: FakeBotApi, bot: BotProcess) -> None:
+    for _ in range(50):
+        fake.send_text(4242, "hello")
+    say(fake, COORDINATOR, "/help")
+    time.sleep(0.5)
+    assert [m["text"] for m in fake.messages(4242)] == [words.REFUSED]
+
+
+# -- kill -9 --------------------------------------------------------------------------------------
+
+
+def started_sending(fake: FakeBotApi, count: int) -> None:
+    fake.wait_until(lambda: len(fake.calls("sendMessage")) > count, timeout=15)
+
+
+def test_an_update_being_handled_survives_kill_9(fake: FakeBotApi, bot: BotProcess) -> None:
+    first = say(fake, COORDINATOR, "/screen R-1")
+    assert variable_of(first) == "age"
+    sends = len(fake.calls("sendMessage"))
+    fake.delay_next("sendMessage", 60)  # the reply to 42 hangs: the update is in the handler
+    fake.send_text(COORDINATOR, "42")
+    started_sending(fake, sends)
+    fake.wait_until(lambda: fake.pending_updates == 0)  # 42 is confirmed now
+    bot.kill()
+    bot.start()
+    # The answer was saved before the reply hung: the first contact shows the next question.
+    reply = say(fake, COORDINATOR, "yes")
+    assert reply["text"].startswith(words.EARLY_RESHOWN), reply["text"]
+    assert variable_of(reply) == "b_all_cd19_positive"
+    nxt = say(fake, COORDINATOR, "yes")
+    assert variable_of(nxt) == "ph_negative"
+    with sqlite3.connect(bot.data_dir / "screen-bot.sqlite3") as db:
+        (body,) = db.execute("SELECT body FROM open_sessions").fetchone()
+    assert json.loads(body)["history"] == ["age", "b_all_cd19_positive"]
+
+
+def test_an_update_confirmed_but_not_handled_is_handled_after_kill_9(
+    fake: FakeBotApi, bot: BotProcess
+) -> None:
+    say(fake, COORDINATOR, "/help")
+    sends = len(fake.calls("sendMessage"))
+    fake.delay_next("sendMessage", 60)  # the handler hangs before the update is done
+    fake.send_text(COORDINATOR, "/protocols")
+    started_sending(fake, sends)
+    fake.wait_until(lambda: fake.pending_updates == 0)  # confirmed: only the inbox has it
+    bot.kill()
+    after = last_id(fake, COORDINATOR)
+    bot.start()
+    reply = fake.wait_for_message(COORDINATOR, after=after, timeout=15)
+    assert "blina-dli" in reply["text"]
+
+
+def test_a_verdict_decided_but_not_sent_is_sent_after_kill_9(
+    fake: FakeBotApi, bot: BotProcess
+) -> None:
+    say(fake, COORDINATOR, "/screen R-3")
+    sends = len(fake.calls("sendMessage"))
+    fake.delay_next("sendMessage", 60)
+    fake.send_text(COORDINATOR, "70")  # too old: the screening ends, not eligible
+    started_sending(fake, sends)
+    bot.kill()
+    after = last_id(fake, COORDINATOR)
+    bot.start()
+    verdict = fake.wait_for_message(COORDINATOR, after=after, timeout=15)
+    assert verdict["text"].startswith("NOT ELIGIBLE") and "I1" in verdict["text"]
+    assert count_rows(bot, "screening_log") == 1
+    deadline = time.monotonic() + 10
+    while count_rows(bot, "outbox") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert count_rows(bot, "outbox") == 0  # sent, so forgotten
+
+
+def count_rows(bot: BotProcess, table: str) -> int:
+    with sqlite3.connect(bot.data_dir / "screen-bot.sqlite3") as db:
+        return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+# -- webhook ------------------------------------------------------------------------------------
+
+
+def post(url: str, body: bytes, secret: str | None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    request = urllib.request.Request(url, body, headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_webhook_refuses_malformed_bodies_and_stores_before_200(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    port = free_port()
+    args = ("--webhook", "https://bot.example.org:8443/hook", "--port", str(port))
+    process = BotProcess(fake, tmp_path, str(COORDINATOR), *args)
+    process.start(wait_for_poll=False)
+    url = f"http://127.0.0.1:{port}/hook"
+    try:
+        fake.wait_until(lambda: bool(fake.webhook_url), timeout=30)
+        secret = fake.calls("setWebhook")[-1]["params"]["secret_token"]
+        assert post(url, b"{}", None) == 403
+        assert post(url, b'{"SECRET-BODY": 1', secret) == 400
+        assert post(url, b'["SECRET-BODY"]', secret) == 400
+        fake.add_chat(COORDINATOR)
+        message = {
+            "message_id": 1,
+            "date": 1,
+            "chat": {"id": COORDINATOR, "type": "private"},
+            "from": {"id": COORDINATOR, "is_bot": False, "first_name": "C"},
+            "text": "/start",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+        }
+        fake.delay_next("sendMessage", 60)  # the handler hangs after the 200
+        assert post(url, json.dumps({"update_id": 7, "message": message}).encode(), secret) == 200
+        fake.wait_until(lambda: len(fake.calls("sendMessage")) == 1)
+        process.kill()
+        process.start(wait_for_poll=False)  # the stored update is handled after the restart
+        reply = fake.wait_for_message(COORDINATOR, timeout=30)
+        assert "pre-screen" in reply["text"]
+    finally:
+        process.stop()
+    assert "SECRET" not in process.output()
+    assert process.output().count("a request that is not an update was refused") == 2
+
+
+# -- start-up -----------------------------------------------------------------------------------
+
+
+def test_a_broken_dialog_file_is_logged_and_the_good_ones_serve(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "blina-dli.yaml").write_bytes((DIALOGS / "blina-dli.yaml").read_bytes())
+    (dialogs / "broken.yaml").write_text("id: broken\nquestions: [\n")
+    process = BotProcess(fake, tmp_path, str(COORDINATOR))
+    process.env_extra = {"SCREEN_BOT_DIALOGS_DIR": str(dialogs)}
+    process.start()
+    try:
+        assert "blina-dli" in say(fake, COORDINATOR, "/protocols")["text"]
+    finally:
+        process.stop()
+    assert "is broken: " in process.output()
+    assert "broken.yaml" in process.output()
+
+
+def test_the_bot_log_has_no_state_machine_chatter(fake: FakeBotApi, bot: BotProcess) -> None:
+    say(fake, COORDINATOR, "/screen")
+    say(fake, COORDINATOR, "70")
+    assert " transitions." not in bot.output()

@@ -1,0 +1,20 @@
+"""kill -9 at random points while ten coordinators answer: nothing lost, nothing misplaced.
+
+A few kills here; ``python -m benchmarks.reliability`` runs the ≥ 20-kill measurement the
+README reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chaos import run
+
+
+def test_random_kills_lose_and_misplace_no_answer(tmp_path: Path) -> None:
+    tally = run(tmp_path, chats=10, kills=4, questions=12, seed=7)
+    assert tally.kills == 4
+    assert tally.sent >= tally.answered >= 10 * 12
+    assert (tally.lost_updates, tally.lost_answers, tally.misplaced) == (0, 0, 0), tally.problems
+    assert tally.stored >= 10 * 11, tally.problems  # all but each chat's last, maybe in flight
+    assert not tally.problems

@@ -1,0 +1,97 @@
+"""Storage under failure: a full disk or read-only file is a StorageFailed with nothing
+half-written and the connection still usable; a damaged file is refused at start-up; the
+inbox marks an update done in the transaction of its change, and only then."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot_process import SCREEN_BOT
+from screen_bot.errors import DatabaseBroken, StorageFailed
+from screen_bot.storage import Database, inbox, sessions
+from screen_bot.storage.inbox import Received
+
+
+def fill(db: Database, rows: int = 200) -> None:
+    with db.transaction() as tx:
+        tx.execute("CREATE TABLE IF NOT EXISTS filler (a TEXT)")
+        for _ in range(rows):
+            tx.execute("INSERT INTO filler VALUES (?)", ("x" * 500,))
+
+
+def damaged(path: Path) -> Path:
+    """A database at ``path`` with one page in the middle overwritten, as by a failing disk."""
+    with Database(path) as db:
+        fill(db)
+        db.read().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    for offset in range(4096 * 3, 4096 * 4, 7):
+        data[offset] = 0x55
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_full_disk_fails_the_whole_transaction_and_the_next_one_works(db: Database) -> None:
+    fill(db)
+    pages = db.read().one("PRAGMA page_count")[0]
+    db.read().execute(f"PRAGMA max_page_count = {pages}")  # the disk is full now
+    with pytest.raises(StorageFailed, match="could not be written .*full"), db.transaction() as tx:
+        inbox.receive(tx, [Received(1, 5, "{}")])
+        tx.execute("INSERT INTO filler VALUES (?)", ("y" * 100_000,))
+    assert inbox.pending(db.read()) == []  # nothing of it was kept
+    db.read().execute(f"PRAGMA max_page_count = {pages * 10}")  # space again
+    with db.transaction() as tx:
+        inbox.receive(tx, [Received(1, 5, "{}")])
+    assert [r.update_id for r in inbox.pending(db.read())] == [1]
+
+
+def test_a_read_only_database_is_a_storage_failure(db: Database) -> None:
+    db.read().execute("PRAGMA query_only = ON")
+    with pytest.raises(StorageFailed, match="nothing was saved"), db.transaction() as tx:
+        sessions.forget(tx, 5)
+    db.read().execute("PRAGMA query_only = OFF")
+    with db.transaction() as tx:
+        sessions.forget(tx, 5)
+
+
+def test_a_damaged_database_is_refused_with_its_path_and_the_fix(tmp_path: Path) -> None:
+    path = damaged(tmp_path / "screen-bot.sqlite3")
+    with Database(path) as db, pytest.raises(DatabaseBroken) as refused:
+        db.check()
+    assert str(path) in refused.value.message and "backup" in refused.value.message
+
+
+def test_the_bot_refuses_to_start_on_a_damaged_database(data_dir: Path) -> None:
+    path = damaged(data_dir / "screen-bot.sqlite3")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SCREEN_BOT_DATA_DIR": str(data_dir),
+        "TELEGRAM_BOT_TOKEN": "123456:TEST-token_abcdefghijklmnopqrstuvwxyz",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",  # never reached
+    }
+    done = subprocess.run(
+        [str(SCREEN_BOT), "run"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert f"the database {path} is damaged" in done.stderr and "backup" in done.stderr
+
+
+def test_an_update_is_marked_done_by_the_transaction_of_its_change(db: Database) -> None:
+    with db.transaction() as tx:
+        inbox.receive(tx, [Received(10, 5, '{"a": 1}'), Received(11, 5, "{}")])
+    with inbox.handling(10):
+        with pytest.raises(RuntimeError), db.transaction() as tx:
+            sessions.forget(tx, 5)
+            raise RuntimeError("the change failed")
+        assert [r.update_id for r in inbox.pending(db.read())] == [10, 11]  # rolled back too
+        with db.transaction() as tx:
+            sessions.forget(tx, 5)
+    assert [r.update_id for r in inbox.pending(db.read())] == [11]
+    assert db.read().one("SELECT body FROM inbox WHERE update_id = 10")[0] is None  # no text
+    with db.transaction() as tx:
+        assert inbox.receive(tx, [Received(10, 5, "{}"), Received(12, 5, "{}")]) == [
+            Received(12, 5, "{}")
+        ]  # delivered again after a crash: recognised

@@ -1,0 +1,236 @@
+"""The Telegram adapter against hostile or failing input, offline (no network).
+
+Forwarded messages and chats that are not the user's own are refused; every handler
+error gets a short reply and a log line without content; a failed write says that
+nothing was saved; the intake skips a malformed update, keeps strangers out of the
+store, and hands what a crash left over to the handlers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+from telegram import Update
+
+from screen_bot.adapters.telegram import messages as say
+from screen_bot.adapters.telegram.botapi import RawBotApi
+from screen_bot.adapters.telegram.gate import Refusal, StrangerGate
+from screen_bot.adapters.telegram.intake import Intake
+from screen_bot.adapters.telegram.ordering import ChatQueues
+from screen_bot.protocol.catalog import Catalog
+from screen_bot.redact import RedactingFormatter, redact
+from screen_bot.storage import inbox
+from screen_bot.storage.inbox import Received
+from telegram_offline import BOT_USER, RecordingRequest
+from test_telegram_transcript import COORDINATOR, STRANGER, TOKEN, Harness
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, catalog: Catalog):
+    h = Harness(tmp_path, catalog)
+    await h.application.initialize()
+    yield h
+    await h.application.shutdown()
+    h.db.close()
+
+
+def message(update_id: int, text: str, user: int = COORDINATOR, **extra: object) -> dict:
+    body: dict = {
+        "message_id": update_id,
+        "date": int(time.time()),
+        "chat": {"id": user, "type": "private"},
+        "from": {"id": user, "is_bot": False, "first_name": "C"},
+        "text": text,
+        **extra,
+    }
+    if text.startswith("/"):
+        body["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    return {"update_id": update_id, "message": body}
+
+
+# -- access ---------------------------------------------------------------------------------
+
+
+async def test_a_forwarded_message_is_neither_an_answer_nor_a_command(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    origin = {"type": "user", "date": 1, "sender_user": {**BOT_USER, "id": 5, "is_bot": False}}
+    for text in ("42", "/cancel"):
+        update = message(9000 + len(text), text, forward_origin=origin)
+        await harness.application.process_update(Update.de_json(update, harness.application.bot))
+        assert chat.last_text() == say.FORWARDED
+    session = harness.active(COORDINATOR)
+    assert session is not None and session.answers == {}
+
+
+async def test_a_private_chat_that_is_not_the_users_own_is_refused(harness: Harness) -> None:
+    chat = harness.chat(COORDINATOR, chat_id=COORDINATOR + 1)
+    await chat.send("/screen R-1")
+    assert chat.last_text() == say.PRIVATE_ONLY
+    assert harness.list(COORDINATOR + 1) == [] and harness.list(COORDINATOR) == []
+
+
+# -- handler errors -------------------------------------------------------------------------
+
+
+async def test_a_400_digit_age_is_explained(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen")
+    await chat.send("9" * 400)
+    assert chat.last_text().startswith("⚠") and "Please type a number" in chat.last_text()
+    assert harness.active(COORDINATOR).state == "age"
+
+
+async def test_a_5000_digit_quiz_seed_is_explained(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/quiz " + "5" * 5000)
+    assert chat.last_text() == say.SEED_TOO_LONG
+
+
+async def test_a_handler_error_gets_a_short_reply_and_a_line_without_content(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    chat = harness.chat()
+    await chat.send("/screen")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OverflowError("int too large: secret-content-42")
+
+    monkeypatch.setattr(harness.bot.service, "answer", broken)
+    caplog.set_level(logging.INFO)
+    await chat.send("secret-content-42")
+    assert chat.last_text() == say.went_wrong((1, 39))
+    assert "safe at question 1 of 39" in chat.last_text()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "failed: OverflowError" in logged and "secret-content" not in logged
+
+
+async def test_a_failed_write_tells_the_user_nothing_was_saved(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen")
+    harness.db.read().execute("PRAGMA query_only = ON")  # the disk refuses every write
+    await chat.send("42")
+    assert chat.last_text() == say.NOT_SAVED
+    harness.db.read().execute("PRAGMA query_only = OFF")
+    assert harness.active(COORDINATOR).answers == {}
+    await chat.send("42")
+    assert harness.active(COORDINATOR).values() == {"age": 42}
+
+
+# -- intake ---------------------------------------------------------------------------------
+
+
+async def test_the_intake_skips_malformed_updates_and_keeps_strangers_out(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    intake = Intake(harness.application, harness.bot, harness.db)
+    caplog.set_level(logging.INFO)
+    batch = [
+        {"update_id": 20, "message": "SECRET-A"},
+        {"update_id": "21"},
+        message(22, "/screen SECRET-B", user=STRANGER),
+        message(23, "/help"),
+        {"update_id": 24, "edited_message": message(24, "41")["message"]},  # never asked for
+    ]
+    assert await intake.accept(batch) == 25
+    assert await intake.queues.join(5)
+    await harness.bot.gate.idle()
+    stored = harness.db.read().all("SELECT update_id, done FROM inbox")
+    assert stored == [(23, 1)]
+    assert "/screen" in harness.chat().last_text()
+    assert harness.chat(STRANGER).last_text() == say.REFUSED
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "update 20 skipped: malformed (AttributeError)" in logged
+    assert "without a valid update_id" in logged and "SECRET" not in logged
+    assert await intake.accept([message(23, "/help")]) == 24  # delivered again: not handled
+    assert await intake.queues.join(5)
+    assert sum(1 for m in harness.chat().messages() if "/screen" in m["text"]) == 1
+
+
+async def test_updates_a_crash_left_are_handled_at_start_up(harness: Harness) -> None:
+    with harness.db.transaction() as tx:
+        inbox.receive(tx, [Received(30, COORDINATOR, json.dumps(message(30, "/help")))])
+    intake = Intake(harness.application, harness.bot, harness.db)
+    assert intake.recover() == 1
+    assert await intake.queues.join(5)
+    assert "/screen" in harness.chat().last_text()
+    assert inbox.pending(harness.db.read()) == []
+
+
+async def test_when_the_inbox_cannot_be_written_the_user_still_hears_it(harness: Harness) -> None:
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(40, "/screen R-4")])
+    assert await intake.queues.join(5)
+    harness.db.read().execute("PRAGMA query_only = ON")
+    assert await intake.accept([message(41, "42")]) == 42  # handled before it is confirmed
+    assert harness.chat().last_text() == say.NOT_SAVED
+
+
+# -- strangers ------------------------------------------------------------------------------
+
+
+async def test_the_gate_refuses_once_per_period_within_a_budget_and_forgets_the_oldest() -> None:
+    request = RecordingRequest()
+    now = [0.0]
+    gate = StrangerGate(
+        RawBotApi("http://api/bot" + TOKEN, request), remember=3, burst=2, clock=lambda: now[0]
+    )
+    for _ in range(5):
+        await gate.refuse_now(Refusal(1, say.REFUSED, chat_id=1))
+    assert [p["chat_id"] for _, p in request.calls] == [1]  # once a day
+    for user in (2, 3, 4):
+        await gate.refuse_now(Refusal(user, say.REFUSED, chat_id=user))
+    assert [p["chat_id"] for _, p in request.calls] == [1, 2]  # the budget: dropped, no call
+    now[0] += 3  # tokens again
+    await gate.refuse_now(Refusal(3, say.REFUSED, chat_id=3))
+    await gate.refuse_now(Refusal(4, say.REFUSED, chat_id=4))
+    assert len(gate._refused) == 3 and 1 not in gate._refused  # bounded memory
+    now[0] += 24 * 3600  # a day later
+    await gate.refuse_now(Refusal(3, say.REFUSED, chat_id=3))
+    assert [p["chat_id"] for _, p in request.calls] == [1, 2, 3, 4, 3]
+
+
+# -- ordering and redaction ----------------------------------------------------------------
+
+
+async def test_one_chat_in_order_two_chats_at_once() -> None:
+    queues = ChatQueues()
+    events: list[str] = []
+
+    def job(name: str, delay: float):
+        async def work() -> None:
+            events.append(f"{name} start")
+            await asyncio.sleep(delay)
+            events.append(f"{name} end")
+
+        return work
+
+    queues.submit(7, job("a1", 0.05), update_id=1)  # slow, first
+    queues.submit(7, job("a2", 0), update_id=2)  # same chat: waits for a1
+    queues.submit(8, job("b1", 0), update_id=3)  # another chat: does not wait
+    assert queues.received(7) == 2
+    assert await queues.join(5)
+    assert events.index("a1 end") < events.index("a2 start")
+    assert events.index("b1 end") < events.index("a1 end")
+    assert queues.busy == 0 and queues.received(7) is None  # idle chats cost nothing
+
+
+def test_no_log_line_or_trace_shows_a_secret() -> None:
+    secret_half = TOKEN.split(":")[1]
+    assert redact(f"url /bot{TOKEN}/getMe and {secret_half}", [TOKEN, secret_half]) == (
+        "url /bot<secret>/getMe and <secret>"
+    )
+    formatter = RedactingFormatter("%(message)s", [TOKEN, secret_half])
+    try:
+        raise ValueError(f"The token `{TOKEN}` was rejected")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, "f", 1, "token %s", (TOKEN,), sys.exc_info())
+    text = formatter.format(record)
+    assert "Traceback" in text and TOKEN not in text and secret_half not in text
