@@ -39,7 +39,7 @@ from .protocol.schema import Question
 from .referrals import check_referral
 from .render import format_value, question_text, verdicts_text
 from .session import ProtocolChanged, Session, utc_now
-from .storage import Database, Tx, ledger, outbox, sessions
+from .storage import Store, Tx, ledger, outbox, sessions
 from .storage.ledger import Channel
 from .storage.outbox import Undelivered
 from .storage.sessions import OpenScreening
@@ -224,7 +224,7 @@ class ScreeningService:
     """Screenings of many owners (chats) on one database; see the module docstring."""
 
     def __init__(
-        self, catalog: Catalog, db: Database, channel: Channel, *, outbox: bool = False
+        self, catalog: Catalog, db: Store, channel: Channel, *, outbox: bool = False
     ) -> None:
         self.catalog, self.db, self.channel = catalog, db, channel
         self.outbox = outbox

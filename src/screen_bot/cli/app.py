@@ -33,8 +33,13 @@ def where() -> None:
     """Print where screen-bot keeps its data (SCREEN_BOT_DATA_DIR overrides) and its dialogs."""
     settings = options.settings()
     typer.echo(f"data directory:    {settings.data_dir}")
-    missing = "" if settings.database.exists() else " (not created yet)"
-    typer.echo(f"database:          {settings.database}{missing}")
+    if settings.database_url_text:
+        from ..storage.postgres import display
+
+        typer.echo(f"database:          {display(settings.database_url_text)} (PostgreSQL)")
+    else:
+        missing = "" if settings.database.exists() else " (not created yet)"
+        typer.echo(f"database:          {settings.database}{missing}")
     dialogs = os.pathsep.join(str(d) for d in settings.dialogs_dirs)
     label = "directory: " if len(settings.dialogs_dirs) == 1 else "directories:"
     typer.echo(f"dialogs {label}{dialogs}")
