@@ -156,6 +156,11 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
                     if settings.webhook_secret
                     else secrets.token_urlsafe(32)
                 )
+                if db.shared and settings.webhook_secret is None:
+                    logger.warning(
+                        "the webhook secret is made up for this process only: give every "
+                        "instance behind the URL the same SCREEN_BOT_WEBHOOK_SECRET"
+                    )
                 try:
                     server = webhook.serve(intake, secret, urlparse(webhook_url).path, listen, port)
                 except OSError as err:
