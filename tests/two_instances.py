@@ -196,7 +196,10 @@ def run(
     ports = [free_port(), free_port()]
     started = time.monotonic()
     with FakeBotApi() as fake:
-        a, b = (instance(fake, store, users, p, f"bot-{n}.log") for p, n in zip(ports, "ab"))
+        a, b = (
+            instance(fake, store, users, p, f"bot-{n}.log")
+            for p, n in zip(ports, "ab", strict=True)
+        )
         for process, port in ((a, ports[0]), (b, ports[1])):
             start(process, port)
         backends = [f"http://127.0.0.1:{p}/hook" for p in ports]
