@@ -119,6 +119,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUnderTest:
 
 
 @pytest.fixture
+def postgres_store(postgres_server: str, tmp_path: Path) -> StoreUnderTest:
+    """A new PostgreSQL database (for what only PostgreSQL does: several processes)."""
+    return StoreUnderTest("postgres", tmp_path, new_database(postgres_server))
+
+
+@pytest.fixture
 def cli() -> Callable[..., Ran]:
     """``cli("log", "stats", stdin=...)``: the command line in-process (code, stdout, stderr)."""
     return invoke

@@ -17,9 +17,17 @@ from screen_bot.service import (
     Result,
     ScreeningService,
 )
-from screen_bot.storage import Database, outbox, sessions
+from screen_bot.storage import Database, Store, outbox, sessions
+from stores import StoreUnderTest
 
 OWNER = 7
+
+
+@pytest.fixture
+def db(store: StoreUnderTest) -> Iterator[Store]:
+    """The service on each store: the SQLite file, a PostgreSQL database."""
+    with store.open() as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -4,20 +4,10 @@ loses nothing (see ``two_instances.py`` for the set-up and what is counted)."""
 
 from __future__ import annotations
 
-import pytest
-
 import two_instances
 from stores import StoreUnderTest
 
 
-@pytest.fixture
-def postgres_store(store: StoreUnderTest) -> StoreUnderTest:
-    if store.kind != "postgres":
-        pytest.skip("two processes share a database only on PostgreSQL")
-    return store
-
-
-@pytest.mark.parametrize("store", ["postgres"], indirect=True)
 def test_two_instances_killed_in_turn_lose_nothing_and_keep_each_chats_order(
     postgres_store: StoreUnderTest,
 ) -> None:
