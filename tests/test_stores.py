@@ -87,6 +87,25 @@ def test_reading_commands_refuse_a_database_without_tables(store: StoreUnderTest
         open_store(store.data_dir / "none.sqlite3", store.url, existing=True)
 
 
+def test_work_on_commit_runs_only_after_a_commit(store: StoreUnderTest) -> None:
+    ran: list[str] = []
+    with store.open() as db:
+        with db.transaction() as tx:
+            tx.on_commit(lambda: ran.append("kept"))
+            assert ran == []
+        with pytest.raises(RuntimeError), db.transaction() as tx:
+            tx.on_commit(lambda: ran.append("rolled back"))
+            raise RuntimeError("the work failed")
+        with inbox.handling(5) as handled:
+            with db.transaction() as tx:
+                inbox.receive(tx, [Received(5, 11, "{}")])
+            assert handled.done  # marked in that transaction
+            with db.transaction() as tx:  # a later transaction does not mark it again
+                tx.execute("UPDATE inbox SET done = 0 WHERE update_id = 5")
+            assert [r.update_id for r in inbox.pending(db.read())] == [5]
+    assert ran == ["kept"]
+
+
 # -- the screening log on PostgreSQL -------------------------------------------------------------
 
 

@@ -69,6 +69,16 @@ class Tx:
 
     def __init__(self, connection: Any) -> None:
         self._connection = connection
+        self._on_commit: list[Callable[[], None]] = []
+
+    def on_commit(self, work: Callable[[], None]) -> None:
+        """Run ``work()`` once this transaction has committed (never if it did not)."""
+        self._on_commit.append(work)
+
+    def committed(self) -> None:
+        """Called by the store after COMMIT."""
+        for work in self._on_commit:
+            work()
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:
         cursor: Cursor = self._connection.execute(sql, params)
@@ -337,6 +347,7 @@ class Database(Store):
             raise StorageFailed(
                 f"the database {self.path} could not be written ({err}); nothing was saved"
             ) from err
+        tx.committed()
 
     def read(self) -> Tx:
         return Tx(self._connection)

@@ -24,7 +24,19 @@ from ..session import utc_now
 from .db import Tx, rider, schema
 
 KEEP_DONE = timedelta(days=2)
-_handling: ContextVar[int | None] = ContextVar("inbox_update", default=None)
+
+
+class Handling:
+    """The update being handled; ``done`` once a committed transaction marked it."""
+
+    def __init__(self, update_id: int) -> None:
+        self.update_id, self.done = update_id, False
+
+    def marked(self) -> None:
+        self.done = True
+
+
+_handling: ContextVar[Handling | None] = ContextVar("inbox_update", default=None)
 
 
 schema(
@@ -129,17 +141,20 @@ def prune(tx: Tx, now: datetime | None = None) -> int:
 
 
 @contextmanager
-def handling(update_id: int) -> Iterator[None]:
-    """While inside, every transaction also marks ``update_id`` done (see the module doc)."""
-    token = _handling.set(update_id)
+def handling(update_id: int) -> Iterator[Handling]:
+    """While inside, every transaction also marks ``update_id`` done, until one that did
+    committed (see the module doc); ``done`` on what it yields tells whether one did."""
+    state = Handling(update_id)
+    token = _handling.set(state)
     try:
-        yield
+        yield state
     finally:
         _handling.reset(token)
 
 
 @rider
 def _mark_handled(tx: Tx) -> None:
-    update_id = _handling.get()
-    if update_id is not None:
-        finish(tx, update_id)
+    state = _handling.get()
+    if state is not None and not state.done:
+        finish(tx, state.update_id)
+        tx.on_commit(state.marked)

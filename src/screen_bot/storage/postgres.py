@@ -36,6 +36,14 @@ if TYPE_CHECKING:
     import psycopg
 
 WRITE_LOCK = "screen-bot/write"
+
+
+def lock_key_of(name: str) -> int:
+    """A signed 64-bit advisory-lock key for ``name`` (the server's bigint)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 LOCK_TIMEOUT_MS = 5000  # as SQLite's busy timeout: a writer waits this long, then fails
 # Session settings: a lock waited for too long fails; a vanished client's session (and
 # its locks) ends after ~10 s idle + 3 probes 5 s apart.
@@ -43,6 +51,8 @@ SESSION = (
     f"-c lock_timeout={LOCK_TIMEOUT_MS} -c tcp_keepalives_idle=10 "
     "-c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c application_name=screen-bot"
 )
+# The transaction and its write lock (a number of ours, so a literal: one simple query).
+_BEGIN = f"BEGIN; SELECT pg_advisory_xact_lock({lock_key_of(WRITE_LOCK)})"
 _QUOTED = re.compile(r"('(?:[^']|'')*')")
 
 
@@ -53,12 +63,6 @@ def placeholders(sql: str) -> str:
     for i in range(0, len(parts), 2):  # even parts are outside quotes
         parts[i] = parts[i].replace("%", "%%").replace("?", "%s")
     return "".join(parts)
-
-
-def lock_key(name: str) -> int:
-    """A signed 64-bit advisory-lock key for ``name`` (the server's bigint)."""
-    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def display(url: str) -> str:
@@ -172,12 +176,18 @@ class PostgresDatabase(Store):
             connection = self._connected()
         except DatabaseBroken as err:
             raise StorageFailed(f"{err.message}; nothing was saved") from None
+        tx = PgTx(connection)
         try:
-            with connection.transaction():
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(WRITE_LOCK),))
-                tx = PgTx(connection)
+            connection.execute(_BEGIN)  # one round trip for both
+            try:
                 yield tx
                 run_riders(tx)
+                connection.execute("COMMIT")
+            except BaseException:
+                if not connection.broken:
+                    with contextlib.suppress(self._pg.Error):
+                        connection.execute("ROLLBACK")
+                raise
         except self._pg.Error as err:
             if _is_bug(err):
                 raise
@@ -185,6 +195,7 @@ class PostgresDatabase(Store):
                 f"the database at {self.where} could not be written ({_first_line(err)}); "
                 "nothing was saved"
             ) from err
+        tx.committed()
 
     def read(self) -> Tx:
         return PgTx(self._connected())
@@ -193,7 +204,7 @@ class PostgresDatabase(Store):
         try:
             if self._locks is None or self._locks.closed or self._locks.broken:
                 self._locks = self._connect()
-            cursor = self._locks.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(name),))
+            cursor = self._locks.execute("SELECT pg_try_advisory_lock(%s)", (lock_key_of(name),))
             row = cursor.fetchone()
             return row is not None and bool(row[0])
         except (self._pg.Error, DatabaseBroken) as err:
@@ -203,7 +214,7 @@ class PostgresDatabase(Store):
         if self._locks is None or self._locks.closed or self._locks.broken:
             return  # the server ended that session, and its locks with it
         with contextlib.suppress(self._pg.Error):  # a broken session: its locks went with it
-            self._locks.execute("SELECT pg_advisory_unlock(%s)", (lock_key(name),))
+            self._locks.execute("SELECT pg_advisory_unlock(%s)", (lock_key_of(name),))
 
 
 def _has_tables(connection: Any) -> bool:

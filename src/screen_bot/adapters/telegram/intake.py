@@ -220,9 +220,10 @@ class Intake:
             self._finish(row.update_id)
             return
         self._retry_unfinished()
-        with inbox.handling(row.update_id):
+        with inbox.handling(row.update_id) as handled:
             await self.application.process_update(update)
-        self._finish(row.update_id)
+        if not handled.done:  # the handler wrote nothing (or its write failed)
+            self._finish(row.update_id)
 
     def _delivery(self, verdict: Undelivered) -> Work:
         async def deliver() -> None:
