@@ -137,6 +137,7 @@ LONGEST_FIRST = (
     "test_benchmarks_smoke.py",
     "test_e2e_hardening.py",
     "test_kill9.py",
+    "test_two_instances.py",
     "test_e2e_bot.py",
     "test_dialog_properties.py",
 )

@@ -13,6 +13,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -102,3 +104,43 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
     assert all(report["details"]["batch"]["mix"].values())
     assert all(v > 0 for v in report["details"]["batch"]["breakdown_us_per_row"].values())
     assert {"nproc", "python", "cpu"} <= set(report["machine"])
+
+
+STORE_FIGURES = [
+    f"store.{name}"
+    for name in (
+        "update_p50_ms",
+        "update_p99_ms",
+        "e2e_seq_messages_per_s",
+        "e2e_seq_p50_ms",
+        "e2e_seq_p99_ms",
+        "e2e_conc_messages_per_s",
+        "e2e_conc_p50_ms",
+        "e2e_conc_p99_ms",
+    )
+]
+
+
+def test_store_quick_run_compares_postgres_with_sqlite(tmp_path: Path) -> None:
+    from postgres_server import server_binaries
+
+    if server_binaries() is None:
+        pytest.skip("the PostgreSQL server binaries are not installed: apt-get install postgresql")
+    out = tmp_path / "store.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.store", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert sorted(report["figures"]) == sorted(STORE_FIGURES)
+    for key, f in report["figures"].items():
+        assert math.isfinite(f["value"]) and f["value"] > 0, key
+        assert f["baseline"] == "SQLite file, same run" and f["baseline_value"] > 0, key
+    (run,) = report["details"]["two_instances"]
+    assert run["posted"] == 4 * 6 and run["kills"] == 2
+    assert (run["lost"], run["twice"], run["out_of_order"]) == (0, 0, 0), run["problems"]
+    assert "0 lost, 0 handled twice, 0 out of order" in done.stdout
