@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     screenings = 2 if args.quick else 30
     try:
-        cluster = postgres_cluster(durable=True)
+        cluster = postgres_cluster(durable=not args.quick)  # quick: a smoke run, no fsync
         dsn = cluster.__enter__()
     except Unavailable as err:
         raise SystemExit(f"no PostgreSQL here: {err}") from None
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
                 place = work / f"two-{run}"
                 place.mkdir()
                 shared = StoreUnderTest("postgres", place, new_database(server))
-                chats, per_chat = (4, 6) if args.quick else (8, 12)
+                chats, per_chat = (3, 4) if args.quick else (8, 12)
                 burst = two_instances.run(place, shared, chats=chats, per_chat=per_chat)
                 kills.append({k: v for k, v in vars(burst).items() if k != "problems"})
                 kills[-1]["problems"] = burst.problems[:10]

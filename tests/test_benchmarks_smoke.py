@@ -141,6 +141,6 @@ def test_store_quick_run_compares_postgres_with_sqlite(tmp_path: Path) -> None:
         assert math.isfinite(f["value"]) and f["value"] > 0, key
         assert f["baseline"] == "SQLite file, same run" and f["baseline_value"] > 0, key
     (run,) = report["details"]["two_instances"]
-    assert run["posted"] == 4 * 6 and run["kills"] == 2
+    assert run["posted"] == 3 * 4 and run["kills"] == 2
     assert (run["lost"], run["twice"], run["out_of_order"]) == (0, 0, 0), run["problems"]
     assert "0 lost, 0 handled twice, 0 out of order" in done.stdout
