@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from screen_bot.errors import DatabaseBroken, NoDatabase, StorageFailed
+from screen_bot.errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
 from screen_bot.settings import Settings
 from screen_bot.storage import Database, Store, inbox, ledger, open_store, outbox, sessions
 from screen_bot.storage.db import versions
@@ -294,6 +294,12 @@ def test_the_commands_use_postgres_when_the_url_is_set(
     where = cli("where")
     assert f"database:          {postgres.url} (PostgreSQL)" in where.stdout
     assert not (postgres.data_dir / "data" / "screen-bot.sqlite3").exists()
+
+
+def test_without_psycopg_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    with pytest.raises(ScreenBotError, match=r"pip install 'screen-bot\[postgres\]'"):
+        open_store(Path("unused"), "postgresql://screen@127.0.0.1:1/none")
 
 
 def test_placeholders_become_psycopgs_outside_quoted_text() -> None:
