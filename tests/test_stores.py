@@ -8,11 +8,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
+from cli_runner import Ran
 from screen_bot.errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
 from screen_bot.settings import Settings
 from screen_bot.storage import Database, Store, inbox, ledger, open_store, outbox, sessions
@@ -200,6 +202,36 @@ def test_inbox_outbox_and_sessions_behave_alike(store: StoreUnderTest) -> None:
         active = sessions.active(db.read(), big_chat)
         assert active is not None and active.id == first.id
         assert [o.active for o in sessions.list_open(db.read(), big_chat)].count(True) == 1
+
+
+def test_the_bot_may_run_as_a_role_that_can_neither_create_tables_nor_drop_the_guards(
+    postgres: StoreUnderTest, cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    assert postgres.url is not None
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", postgres.url)  # the owner creates them
+    made = cli("migrate")
+    assert made.returncode == 0 and "screening_log: version 1 (applied now)" in made.stdout
+    again = cli("migrate")
+    assert "screening_log: version 1\n" in again.stdout and "applied now" not in again.stdout
+    role = f"bot_{postgres.url.rsplit('/', 1)[1]}"
+    with psycopg.connect(postgres.url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+        owner.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        owner.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    as_bot = postgres.url.replace("://screen@", f"://{role}@")
+    with open_store(Path("unused"), as_bot) as db:
+        append(db, "R-1")
+        assert ledger.verify(db.read()) == []
+    with psycopg.connect(as_bot, autocommit=True) as raw:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            raw.execute("DROP TRIGGER screening_log_no_change ON screening_log")
+        with pytest.raises(psycopg.errors.RaiseException, match="never changed"):
+            raw.execute("UPDATE screening_log SET verdict = 'x'")
 
 
 # -- between processes -----------------------------------------------------------------------------

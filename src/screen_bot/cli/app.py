@@ -45,6 +45,21 @@ def where() -> None:
     typer.echo(f"dialogs {label}{dialogs}")
 
 
+@app.command()
+def migrate() -> None:
+    """Create the database's tables, or bring them to this screen-bot's versions, and print
+    each table group's version (every command does this when it opens the database; run it
+    with the owner's SCREEN_BOT_DATABASE_URL when the bot's own role may not create tables).
+    """
+    from ..storage.db import versions
+
+    with options.database() as db:
+        typer.echo(f"database: {db.where}")
+        for name, version in sorted(versions(db.read()).items()):
+            changed = " (applied now)" if name in db.applied else ""
+            typer.echo(f"  {name}: version {version}{changed}")
+
+
 def run(argv: Sequence[str]) -> int:
     """Run one command line; return its exit code. Every error ends here, as one line."""
     command = get_command(app)

@@ -84,6 +84,12 @@ class Tx:
         cursor: Cursor = self._connection.execute(sql, params)
         return cursor
 
+    def has_table(self, name: str) -> bool:
+        return (
+            self.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+            is not None
+        )
+
     def one(self, sql: str, params: Params = ()) -> Any:
         """The first row, or None."""
         return self.execute(sql, params).fetchone()
@@ -140,12 +146,11 @@ def migrate(tx: Tx) -> dict[str, int]:
     """Bring every registered schema to its newest version; return the versions applied.
 
     A schema newer than this program knows (a database written by a later screen-bot)
-    is refused rather than used half-understood.
+    is refused rather than used half-understood. A database already at the newest
+    versions gets no DDL at all, so the bot may run as a role that may not create tables.
     """
-    tx.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (name TEXT PRIMARY KEY,"
-        " version INTEGER NOT NULL)"
-    )
+    if not tx.has_table("schema_version"):
+        tx.execute("CREATE TABLE schema_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL)")
     found = {name: version for name, version in tx.all("SELECT name, version FROM schema_version")}
     applied: dict[str, int] = {}
     for registered in _SCHEMAS:
@@ -208,6 +213,8 @@ class Store(ABC):
     dialect: str
     # Several processes may share this store (and so need :meth:`try_lock` between them).
     shared: bool = False
+    # The schema versions this open applied (name -> version); empty when up to date.
+    applied: dict[str, int] = {}
 
     @property
     @abstractmethod
@@ -289,7 +296,7 @@ class Database(Store):
             self._connection.execute("PRAGMA synchronous=FULL")
             self._connection.execute("PRAGMA busy_timeout=5000")
             with self.transaction() as tx:
-                migrate(tx)
+                self.applied = migrate(tx)
         except sqlite3.DatabaseError as err:
             raise DatabaseBroken(f"database {self.path}: {err}{_DAMAGED_FIX}") from None
         except StorageFailed as err:

@@ -100,6 +100,9 @@ class PgTx(Tx):
     dialect = "postgres"
     for_update = " FOR UPDATE"
 
+    def has_table(self, name: str) -> bool:
+        return bool(self.one("SELECT to_regclass(?) IS NOT NULL", (name,))[0])
+
     def execute(self, sql: str, params: Params = ()) -> Cursor:
         if not params:
             cursor: Cursor = self._connection.execute(sql)
@@ -120,14 +123,14 @@ class PostgresDatabase(Store):
         self._connection: psycopg.Connection[Any] | None = None
         self._locks: psycopg.Connection[Any] | None = None
         connection = self._connected()
-        if not create and not _has_tables(connection):
+        if not create and not PgTx(connection).has_table("schema_version"):
             self.close()
             raise NoDatabase(
                 f"no screen-bot tables yet in {self.where}: nothing has been logged there"
             )
         try:
             with self.transaction() as tx:
-                migrate(tx)
+                self.applied = migrate(tx)
         except StorageFailed as err:
             self.close()
             raise DatabaseBroken(f"{err.message} (while creating the tables)") from None
@@ -215,11 +218,6 @@ class PostgresDatabase(Store):
             return  # the server ended that session, and its locks with it
         with contextlib.suppress(self._pg.Error):  # a broken session: its locks went with it
             self._locks.execute("SELECT pg_advisory_unlock(%s)", (lock_key_of(name),))
-
-
-def _has_tables(connection: Any) -> bool:
-    row = connection.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
-    return bool(row[0])
 
 
 def _first_line(err: Exception) -> str:
