@@ -78,17 +78,21 @@ def test_generated_patients_get_the_verdict_they_were_made_for() -> None:
     assert len(screening_texts(proto)) > 30
 
 
-def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "quick.json"
+def quick_run(module: str, out: Path) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """``python -m MODULE --quick``: the process (stdout) and the report it wrote."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        [sys.executable, "-m", module, "--quick", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(out.read_text())
+    return done, json.loads(out.read_text())
+
+
+def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
+    done, report = quick_run("benchmarks", tmp_path / "quick.json")
     figures = report["figures"]
     assert sorted(figures) == sorted(FIGURES)
     for key, f in figures.items():
@@ -135,16 +139,7 @@ def test_store_quick_run_compares_postgres_with_sqlite(tmp_path: Path) -> None:
 
     if server_binaries() is None:
         pytest.skip("the PostgreSQL server binaries are not installed: apt-get install postgresql")
-    out = tmp_path / "store.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.store", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(out.read_text())
+    done, report = quick_run("benchmarks.store", tmp_path / "store.json")
     assert sorted(report["figures"]) == sorted(STORE_FIGURES)
     for key, f in report["figures"].items():
         assert math.isfinite(f["value"]) and f["value"] > 0, key

@@ -64,10 +64,10 @@ ONLY_BY_PURGE = "screening log records are removed only by purge"
 ONLY_FORWARD = "the screening log head only moves forward"
 
 
-def _create_sqlite(tx: Tx) -> None:
-    tx.execute(
-        """CREATE TABLE IF NOT EXISTS screening_log (
-    number INTEGER PRIMARY KEY,       -- the screening number, never reused
+def _log_table(number: str) -> str:
+    """The log's columns; ``number``: the SQL type of a number that may pass 2^31."""
+    return f"""screening_log (
+    number {number} PRIMARY KEY,      -- the screening number, never reused
     at TEXT NOT NULL,                 -- ISO 8601 UTC, to the second
     channel TEXT NOT NULL,
     coordinator TEXT NOT NULL,
@@ -81,24 +81,29 @@ def _create_sqlite(tx: Tx) -> None:
     answers TEXT NOT NULL,            -- JSON object, variable -> value
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
-    screening_id TEXT                 -- links the records of one screening (NULL: older)
+    {LINK} TEXT                 -- links the records of one screening (NULL: older)
 )"""
-    )
-    columns = {row[1] for row in tx.all("PRAGMA table_info(screening_log)")}
-    if LINK not in columns:  # a log written before screening ids: add the column (NULLs)
-        tx.execute(f"ALTER TABLE screening_log ADD COLUMN {LINK} TEXT")
-    tx.execute(f"CREATE INDEX IF NOT EXISTS screening_log_{LINK} ON screening_log ({LINK})")
-    tx.execute(
-        """CREATE TABLE IF NOT EXISTS screening_log_head (
+
+
+def _head_table(number: str) -> str:
+    return f"""screening_log_head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    head_number INTEGER NOT NULL,     -- the last record written (0: none yet)
+    head_number {number} NOT NULL,     -- the last record written (0: none yet)
     head_hash TEXT NOT NULL,
-    base_number INTEGER NOT NULL,     -- checkpoint: the last purged record (0: none)
+    base_number {number} NOT NULL,     -- checkpoint: the last purged record (0: none)
     base_hash TEXT NOT NULL,
     purged_before TEXT,               -- the date of the last purge's --before
     purged_at TEXT
 )"""
-    )
+
+
+def _create_sqlite(tx: Tx) -> None:
+    tx.execute(f"CREATE TABLE IF NOT EXISTS {_log_table('INTEGER')}")
+    columns = {row[1] for row in tx.all("PRAGMA table_info(screening_log)")}
+    if LINK not in columns:  # a log written before screening ids: add the column (NULLs)
+        tx.execute(f"ALTER TABLE screening_log ADD COLUMN {LINK} TEXT")
+    tx.execute(f"CREATE INDEX IF NOT EXISTS screening_log_{LINK} ON screening_log ({LINK})")
+    tx.execute(f"CREATE TABLE IF NOT EXISTS {_head_table('INTEGER')}")
     # Guards against accidents.
     tx.execute(
         "CREATE TRIGGER IF NOT EXISTS screening_log_no_update BEFORE UPDATE ON screening_log"
@@ -119,33 +124,9 @@ def _create_sqlite(tx: Tx) -> None:
 # The same tables and guards in PostgreSQL: trigger functions in PL/pgSQL, and TRUNCATE
 # (which fires no row trigger) refused as well.
 _CREATE_POSTGRES = (
-    f"""CREATE TABLE screening_log (
-    number BIGINT PRIMARY KEY,
-    at TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    coordinator TEXT NOT NULL,
-    referral TEXT,
-    protocol_id TEXT NOT NULL,
-    protocol_version TEXT NOT NULL,
-    protocol_sha256 TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    reasons TEXT NOT NULL,
-    open_items TEXT NOT NULL,
-    answers TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    {LINK} TEXT
-)""",
+    f"CREATE TABLE {_log_table('BIGINT')}",
     f"CREATE INDEX screening_log_{LINK} ON screening_log ({LINK})",
-    """CREATE TABLE screening_log_head (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    head_number BIGINT NOT NULL,
-    head_hash TEXT NOT NULL,
-    base_number BIGINT NOT NULL,
-    base_hash TEXT NOT NULL,
-    purged_before TEXT,
-    purged_at TEXT
-)""",
+    f"CREATE TABLE {_head_table('BIGINT')}",
     f"""CREATE FUNCTION screening_log_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
