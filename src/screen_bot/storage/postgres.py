@@ -51,6 +51,16 @@ SESSION = (
     f"-c lock_timeout={LOCK_TIMEOUT_MS} -c tcp_keepalives_idle=10 "
     "-c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c application_name=screen-bot"
 )
+# The client's side of the same: a server that stops answering (a cut network) fails the
+# statement within about half a minute instead of hanging the bot.
+CLIENT = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms
+}
 # The transaction and its write lock (a number of ours, so a literal: one simple query).
 _BEGIN = f"BEGIN; SELECT pg_advisory_xact_lock({lock_key_of(WRITE_LOCK)})"
 _QUOTED = re.compile(r"('(?:[^']|'')*')")
@@ -145,7 +155,7 @@ class PostgresDatabase(Store):
     def _connect(self) -> psycopg.Connection[Any]:
         try:
             connection: psycopg.Connection[Any] = self._pg.connect(
-                self.url, autocommit=True, options=SESSION, connect_timeout=10
+                self.url, autocommit=True, options=SESSION, **CLIENT
             )
         except self._pg.Error as err:
             raise DatabaseBroken(
