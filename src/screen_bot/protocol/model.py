@@ -142,4 +142,4 @@ class Protocol:
 
 def name_key(name: str) -> str:
     """How a typed name is compared with variables and aliases: case and - / _ aside."""
-    return name.strip().lower().replace("-", "_")
+    return "_".join(name.lower().replace("-", "_").split())

@@ -4,7 +4,7 @@ Importing the package registers every repository's schema, so a :class:`Database
 opened anywhere has all its tables.
 """
 
-from . import inbox, ledger, outbox, scores, sessions
+from . import inbox, ledger, outbox, owners, scores, sessions
 from .db import Database, Tx
 
-__all__ = ["Database", "Tx", "inbox", "ledger", "outbox", "scores", "sessions"]
+__all__ = ["Database", "Tx", "inbox", "ledger", "outbox", "owners", "scores", "sessions"]
