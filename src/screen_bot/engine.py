@@ -447,7 +447,13 @@ class BaseEngine(Generic[S]):
             done += not answer.filled
         if self.finished(session):
             return done, done
-        asks = self._askable(session)
+        expected = session  # with the pre-filled answers given: they decide conditions too
+        if session.prefilled:
+            waiting = {
+                v: Answer(value=x, at=session.updated_at) for v, x in session.prefilled.items()
+            }
+            expected = session.model_copy(update={"answers": {**session.answers, **waiting}})
+        asks = self._askable(expected)
         current = set(self.step_items(session))
         order = self.protocol.order
         checklists = self.protocol.checklists

@@ -201,8 +201,10 @@ def check_text(reading: Reading, judged: Sequence[Judged]) -> str:
         else:
             lines.append("Nothing fails so far.")
         lines.append(f"Still unknown ({len(missing)}): " + ", ".join(i.variable for i in missing))
-        other = [i for i in found.open_items if i.kind != "missing"]
-        lines += [f"• {open_item_text(i)}" for i in other]
+        judgment = [i.variable for i in found.open_items if i.kind == "judgment"]
+        if judgment:
+            lines.append(f"The investigator's judgment ({len(judgment)}): {', '.join(judgment)}")
+        lines += [f"• {open_item_text(i)}" for i in found.open_items if i.kind == "confirm"]
         lines += [f"Estimated: {estimate_text(e)}" for e in verdict.estimates]
         lines += [f"⚠ {w.message}" for w in verdict.warnings]
     return "\n".join(lines)

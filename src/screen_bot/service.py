@@ -709,7 +709,7 @@ class ScreeningService:
     ) -> Results:
         """The referral code typed (None or a 'skip' word: none), then question 1."""
         referral = None
-        if text is not None and _words(text) not in NO_REFERRAL and not is_unknown_text(text):
+        if text and text.strip() and _words(text) not in NO_REFERRAL and not is_unknown_text(text):
             try:
                 referral = check_referral(text.strip())
             except BadReferral as err:
