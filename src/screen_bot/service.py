@@ -174,7 +174,7 @@ class Checked(Result):
     text: str
     judged: tuple[Judged, ...]
     check_id: str | None
-    decided: bool  # every protocol's verdict is known: continuing only logs it
+    decided: bool  # nothing is missing: continuing asks nothing (but the referral) and logs it
 
 
 @dataclass(frozen=True)
@@ -548,10 +548,7 @@ class ScreeningService:
         today = utc_now().date()
         reading = read(protocol, text, today)
         judged = tuple(judge(protocol, reading, today))
-        decided = all(
-            j.verdict.verdict == "not_eligible" or all(i.kind != "missing" for i in j.open_items)
-            for j in judged
-        )
+        decided = all(i.kind != "missing" for j in judged for i in j.open_items)
         check_id = None
         if reading.given or reading.referral:
             check_id = secrets.token_hex(4)

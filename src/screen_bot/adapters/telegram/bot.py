@@ -403,6 +403,9 @@ class ScreeningBot:
                 case Details():
                     await t.say(say.details(result.on))
                 case Finished():
+                    if notes:  # (a screening that ended at once: "started" comes first)
+                        await t.say("\n\n".join(notes))
+                        notes = []
                     await t.say(result.text)
                     if result.delivery is not None:
                         self._note(self.service.delivered, result.delivery)
