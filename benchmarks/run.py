@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import batch, dialog, e2e, sessions, startup
+from . import batch, dialog, e2e, growth, sessions, startup
 from .common import ROOT, Figure
 
 SECTIONS = {
@@ -23,6 +23,7 @@ SECTIONS = {
     "sessions": sessions.run,
     "e2e": e2e.run,
     "startup": startup.run,
+    "growth": growth.run,
 }
 
 

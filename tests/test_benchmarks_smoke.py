@@ -53,6 +53,15 @@ FIGURES = [
     "startup.help_vs_telegram_ms",
     "startup.first_poll_ms",
     "startup.first_poll_vs_echo_ms",
+    # quick sizes: 1, 2, 5 protocols; 40 and 200 criteria
+    "growth.batch_all_1",
+    "growth.batch_all_2",
+    "growth.batch_all_5",
+    "growth.batch_per_protocol_1",
+    "growth.batch_per_protocol_2",
+    "growth.batch_per_protocol_5",
+    "growth.engine_p99_40",
+    "growth.engine_p99_200",
 ]
 
 

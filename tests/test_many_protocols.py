@@ -115,16 +115,34 @@ def test_chat_against_all_logs_one_record_per_protocol(
     assert {r.verdict for r in records} == {"unresolved"}
 
 
-def test_screen_asks_for_a_file_and_refuses_to_ask_on_stdin(
+def test_screen_asks_at_a_terminal_and_refuses_to_ask_otherwise(
     site: tuple[Path, Path], tmp_path: Path
 ) -> None:
+    import pty
+    import subprocess
+    import sys
+
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"age": 30, "refractory": true}\n', encoding="utf-8")
-    done = invoke("screen", str(rows), "--format", "json", stdin="3\n")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["protocol"]["id"] == "eliana"
-    done = invoke("screen", "-", stdin='{"age": 30}\n')
+    done = invoke("screen", str(rows), "--format", "json", stdin="3\n")  # no terminal
     assert done.returncode == 2 and "several protocols" in done.stderr
+    done = invoke("screen", "-", stdin='{"age": 30}\n')  # the rows are on stdin: never asks
+    assert done.returncode == 2 and "several protocols" in done.stderr
+    terminal, stdin = pty.openpty()  # a person at a terminal picks from the list
+    os.write(terminal, b"3\n")
+    screen_bot = Path(sys.executable).parent / "screen-bot"
+    asked = subprocess.run(
+        [str(screen_bot), "screen", str(rows), "--format", "json"],
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    os.close(terminal)
+    os.close(stdin)
+    assert asked.returncode == 0, asked.stderr
+    assert "Several protocols" in asked.stderr
+    assert json.loads(asked.stdout)["protocol"]["id"] == "eliana"
 
 
 def test_screen_all_writes_one_object_per_row_with_a_verdict_per_protocol(
@@ -318,3 +336,23 @@ def test_the_bots_start_up_log_names_each_broken_file(
     assert "3 protocol(s): blina-dli, ctl019-rr-ball, eliana" in caplog.text
     (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
     assert "broken.yaml is broken: line 3: YAML syntax" in warning.getMessage()
+
+
+def test_a_batch_run_without_a_terminal_is_told_to_name_a_protocol(tmp_path: Path) -> None:
+    """A script's stdin may stay open: screen asks only a person at a terminal."""
+    import subprocess
+    import sys
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"age": 40}\n', encoding="utf-8")
+    screen_bot = Path(sys.executable).parent / "screen-bot"
+    done = subprocess.run(
+        [str(screen_bot), "screen", str(rows)],
+        stdin=subprocess.PIPE,  # open, never written: a prompt here would wait forever
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "SCREEN_BOT_DIALOGS_DIR": str(SHIPPED)},
+    )
+    assert done.returncode == 2
+    assert "choose one with --protocol" in done.stderr and "Several protocols" not in done.stderr

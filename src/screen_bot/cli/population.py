@@ -64,7 +64,7 @@ def screen_with_duckdb(chosen_id: str | None, file: Path, output: str, input_for
     from ..batch_screen import shown
 
     protocol = options.catalog().get(
-        options.choose(chosen_id, with_all=False, ask=str(file) != "-")
+        options.choose(chosen_id, with_all=False, ask=str(file) != "-" and sys.stdin.isatty())
     )
     if str(file) == "-":
         raise BadInput("--engine duckdb reads a file (CSV, JSON Lines, JSON or Parquet), not stdin")

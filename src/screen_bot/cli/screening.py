@@ -212,7 +212,8 @@ def screen(
 
     found = options.catalog()
     # with the answers on standard input there is no asking which protocol
-    picked = options.choose(protocol, ask=str(file) != "-")
+    # a batch run asks only a person at a terminal; a script gets the error at once
+    picked = options.choose(protocol, ask=str(file) != "-" and sys.stdin.isatty())
     chosen = found.protocol_set if picked == ALL else found.protocols[picked]
     fmt = (
         input_format.value
