@@ -382,3 +382,19 @@ async def test_details_on_and_off(harness: Harness) -> None:
     await chat.send("/details off")
     await chat.send("/details")
     assert chat.last_text().startswith(say.DETAILS_OFF)
+
+
+async def test_check_all_checks_every_protocol(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, Catalog(SHIPPED))
+    await harness.application.initialize()
+    chat = harness.chat()
+    await chat.send("/check all age 70, lvef 55")
+    text = chat.last_text()
+    assert "── blina-dli 1.1 ──" in text and "── ctl019-rr-ball" in text
+    assert "I1 age 14–65 inclusive" in text  # blina-dli fails on age
+    await chat.tap(say.CONTINUE)
+    await chat.send("skip")
+    session = harness.active(COORDINATOR)
+    assert session.protocol_id == "all"
+    await harness.application.shutdown()
+    harness.db.close()

@@ -277,7 +277,7 @@ class BaseEngine(Generic[S]):
                 self._record(session, variable, value, now, group=checklist.name)
                 self.fill(session, now, group=checklist.name)
             else:
-                self._keep(session, variable, value, now, group=checklist.name)
+                self._record(session, variable, value, now, group=checklist.name, move=False)
         session.draft = None
 
     def fill(self, session: Session, now: datetime | None = None, group: str | None = None) -> None:
@@ -305,25 +305,15 @@ class BaseEngine(Generic[S]):
         *,
         group: str | None = None,
         filled: bool = False,
+        move: bool = True,
     ) -> None:
-        self._keep(session, variable, value, now, group=group, filled=filled)
-        self._fire("next", session, answered=variable)
-
-    def _keep(
-        self,
-        session: Session,
-        variable: str,
-        value: Any,
-        now: datetime | None,
-        *,
-        group: str | None = None,
-        filled: bool = False,
-    ) -> None:
-        """Record an answer without moving the machine."""
+        """Record an answer and (with ``move``) move the machine on from its question."""
         at = now or utc_now()
         session.answers[variable] = Answer(value=stored(value), at=at, group=group, filled=filled)
         session.history.append(variable)
         self._changed(session, now)
+        if move:
+            self._fire("next", session, answered=variable)
 
     def confirm(self, session: Session, now: datetime | None = None) -> bool:
         """Record the unusual value waiting for confirmation; False when there is none."""

@@ -235,8 +235,10 @@ class ScreeningBot:
         rest = words[1] if len(words) > 1 else ""
         first = rest.split(maxsplit=1)
         protocol_id = None
-        if first and first[0] in self.service.choices():
+        if first and (first[0] in self.service.choices() or first[0] == "all"):
             protocol_id, rest = first[0], first[1] if len(first) > 1 else ""
+            if protocol_id not in self.service.choices():  # all of one protocol: that one
+                protocol_id = None
         if not rest.strip():
             await t.say(say.CHECK_USAGE)
             return
