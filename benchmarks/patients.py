@@ -123,8 +123,17 @@ def screening_texts(proto: Protocol) -> list[str]:
     session = engine.start()
     texts = []
     while (question := engine.question(session)) is not None:
-        texts.append(TYPED[question.variable])
-        engine.answer_text(session, TYPED[question.variable])
+        checklist = engine.checklist(session)
+        if checklist is None:
+            texts.append(TYPED[question.variable])
+            engine.answer_text(session, TYPED[question.variable])
+            continue
+        items = engine.step_items(session)  # one line: the exceptions to the default, or 0
+        ticks = {v: TYPED[v] == "yes" for v in items}
+        texts.append(
+            " ".join(str(n) for n, v in enumerate(items, 1) if ticks[v] != checklist.default) or "0"
+        )
+        engine.answer_items(session, ticks)
     assert engine.verdict(session).verdict == "eligible"
     return texts
 

@@ -13,10 +13,12 @@ from typing import Any
 from conftest import DIALOGS
 from fakebot import FakeBotApi
 from screen_bot.protocol.catalog import Catalog
+from steps import checklist_line
 from stores import StoreUnderTest
 
 SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
-QUESTIONS = Catalog(DIALOGS).get().spec.questions
+PROTOCOL = Catalog(DIALOGS).get()
+QUESTIONS = PROTOCOL.spec.questions
 
 
 class BotProcess:
@@ -109,8 +111,30 @@ def tap(fake: FakeBotApi, user: int, message: dict[str, Any], label: str) -> dic
     return fake.wait_for_message(user, after=after, timeout=15)
 
 
-def variable_of(message: dict[str, Any]) -> str:
-    """Which question a bot message asks (by the dialog file's own wording)."""
+def variables_of(message: dict[str, Any]) -> list[str]:
+    """The questions a bot message asks (by the dialog file's own wording): one, or the
+    items of a checklist."""
     matches = [q.variable for q in QUESTIONS if q.text in message["text"]]
-    assert len(matches) == 1, message["text"]
-    return matches[0]
+    assert matches, message["text"]
+    assert len(matches) == 1 or matches[0] in PROTOCOL.checklists, message["text"]
+    return matches
+
+
+def variable_of(message: dict[str, Any]) -> str:
+    """Which question a bot message asks (of a checklist: its first item)."""
+    return variables_of(message)[0]
+
+
+def reply_for(message: dict[str, Any], answers: dict[str, Any]) -> tuple[str, str]:
+    """How the coordinator answers a question message: ("tap", label) or ("say", text).
+    A checklist with nothing to change is one tap; otherwise its line is typed."""
+    items = variables_of(message)
+    checklist = PROTOCOL.checklists.get(items[0])
+    labels = {b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row}
+    if checklist is not None:
+        line = checklist_line(checklist, items, answers)
+        finish = "✓ All of these hold" if checklist.default else "✓ None of these"
+        return ("tap", finish) if line == "0" and finish in labels else ("say", line)
+    answer = str(answers[items[0]])
+    button = {"yes": "Yes", "no": "No", "none": "None (never)"}.get(answer, answer)
+    return ("tap", button) if button in labels else ("say", answer)

@@ -42,6 +42,7 @@ from test_telegram_transcript import ELIGIBLE
 PROTOCOL = Catalog(DIALOGS).get()  # the one-protocol copy the bot processes serve
 QUESTIONS = PROTOCOL.spec.questions
 BUTTONS = {"yes": "Yes", "no": "No"}
+FINISH = {"all_hold": "✓ All of these hold", "none_apply": "✓ None of these"}
 
 
 class RecordingFake(FakeBotApi):
@@ -54,8 +55,7 @@ class RecordingFake(FakeBotApi):
 
     def _api_sendMessage(self, p: dict[str, Any]) -> dict[str, Any]:
         message = super()._api_sendMessage(p)
-        variable = question_variable(message["text"])
-        if variable is not None:
+        for variable in question_variables(message["text"]):
             self.delivered[message["chat"]["id"]].append((time.time(), variable))
         return message
 
@@ -68,9 +68,10 @@ class RecordingFake(FakeBotApi):
             return {u["update_id"] for u in self._updates}
 
 
-def question_variable(text: str) -> str | None:
+def question_variables(text: str) -> list[str]:
+    """The question a message asks, or the items of the checklist it shows ([]: none)."""
     found = [q.variable for q in QUESTIONS if q.text in text]
-    return found[0] if len(found) == 1 else None
+    return found if len(found) == 1 or (found and found[0] in PROTOCOL.checklists) else []
 
 
 @dataclass
@@ -109,7 +110,7 @@ class Coordinator(threading.Thread):
     def current(self) -> dict[str, Any] | None:
         """The newest bot message with buttons that asks a question."""
         for message in reversed(self.fake.messages(self.user)):
-            if message.get("reply_markup") and question_variable(message["text"]):
+            if message.get("reply_markup") and question_variables(message["text"]):
                 return message
         return None
 
@@ -133,15 +134,17 @@ class Coordinator(threading.Thread):
             if question is None:
                 self.send("/status")
                 continue
-            variable = question_variable(question["text"])
-            assert variable is not None
+            variables = question_variables(question["text"])
+            variable = variables[0]
             answer = ELIGIBLE[variable]
-            self.intended[variable] = answer
+            label = BUTTONS.get(answer, answer)
+            if len(variables) > 1:  # a checklist: nothing to change, one line or one tap
+                answer, label = "0", FINISH[PROTOCOL.checklists[variable].mode]
+            self.intended.update({v: ELIGIBLE[v] for v in variables})
             if variable == previous:
                 self.resent += 1
             previous = variable
             labels = {b["text"] for row in question["reply_markup"]["inline_keyboard"] for b in row}
-            label = BUTTONS.get(answer, answer)
             after = last_id(self.fake, self.user)
             if label in labels and self.rng.random() < 0.5:
                 self.fake.press(self.user, question, label)
@@ -246,8 +249,9 @@ def count(
                     f"before its question was delivered ({shown})"
                 )
         # Every question answered but the one still waiting for its reply is stored.
-        waiting = session.state
-        missing = [v for v in c.intended if v not in session.answers and v != waiting]
+        in_checklist = PROTOCOL.checklists.get(session.state)
+        waiting = set(in_checklist.items) if in_checklist else {session.state}
+        missing = [v for v in c.intended if v not in session.answers and v not in waiting]
         tally.lost_answers += len(missing)
         if missing:
             tally.problems.append(f"chat {c.user}: answered but not stored: {missing}")

@@ -16,6 +16,9 @@ from typer.testing import CliRunner
 from cli_runner import Ran, invoke, process
 from conftest import DIALOG, DIALOGS, REPO
 from patients import ELIGIBLE
+from screen_bot.engine import Engine
+from screen_bot.protocol import load
+from steps import lines_for
 
 TOP_KEYS = [
     "row",
@@ -289,9 +292,24 @@ def question_texts() -> dict[str, str]:
 
 
 def chat(tmp_path: Path, lines: list[str], *extra: str) -> Ran:
+    """The terminal dialog; without --referral the first line answers the referral prompt
+    (empty: skipped)."""
+    if "--referral" not in extra:
+        lines = ["", *lines]
     return run(
         tmp_path, "chat", "--protocol", "blina-dli", *extra, stdin="".join(f"{x}\n" for x in lines)
     )
+
+
+def step_lines(answers: dict[str, Any]) -> list[str]:
+    """What the coordinator types, step by step (a checklist is one line)."""
+    return [line for _, line in lines_for(Engine(load(DIALOG)), answers, text_of)]
+
+
+def step_of(answers: dict[str, Any], variable: str) -> int:
+    """The index of the step that asks ``variable``."""
+    steps = lines_for(Engine(load(DIALOG)), answers, text_of)
+    return next(i for i, (items, _) in enumerate(steps) if variable in items)
 
 
 def test_dialog_order_covers_the_asked_questions() -> None:
@@ -300,8 +318,7 @@ def test_dialog_order_covers_the_asked_questions() -> None:
 
 
 def test_chat_full_eligible_screening(tmp_path: Path) -> None:
-    answers = [text_of(ELIGIBLE[v]) for v in dialog_order()]
-    result = chat(tmp_path, answers, "--referral", "R-0423")
+    result = chat(tmp_path, step_lines(ELIGIBLE), "--referral", "R-0423")
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     texts = question_texts()
@@ -315,14 +332,16 @@ def test_chat_full_eligible_screening(tmp_path: Path) -> None:
 
 
 def test_chat_bad_answer_is_explained_and_asked_again(tmp_path: Path) -> None:
-    answers = [text_of(ELIGIBLE[v]) for v in dialog_order()]
-    lines = ["forty", "12.5", *answers[:1], "maybe", *answers[1:]]
+    answers = step_lines(ELIGIBLE)
+    yes_no = step_of(ELIGIBLE, "childbearing_potential")  # a yes/no question on its own
+    lines = ["forty", "12.5", *answers[:yes_no], "maybe", "twelve", *answers[yes_no:]]
     result = chat(tmp_path, lines)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     texts = question_texts()
     assert out.count(texts["age"]) == 3  # asked, then again after each bad answer
-    assert out.count(texts[dialog_order()[1]]) == 2
+    assert out.count(texts["childbearing_potential"]) == 3
+    assert "numbers (1–8)" not in out  # no checklist line was refused
     assert "0–120" in out
     assert "whole number" in out
     assert "yes / no" in out  # the refusal lists the accepted forms
@@ -348,9 +367,7 @@ def test_chat_back_at_the_first_question(tmp_path: Path) -> None:
 
 
 def test_chat_unknown_answer_leaves_the_verdict_unresolved(tmp_path: Path) -> None:
-    order = dialog_order()
-    answers = ["?" if v == "karnofsky" else text_of(ELIGIBLE[v]) for v in order]
-    result = chat(tmp_path, answers)
+    result = chat(tmp_path, step_lines({**ELIGIBLE, "karnofsky": "?"}))
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert re.search(r"unresolved", out, re.I)
@@ -363,8 +380,8 @@ def test_chat_quit(tmp_path: Path) -> None:
     assert result.returncode == 0  # quitting is a normal end
     out = result.stdout
     texts = question_texts()
-    assert texts[dialog_order()[1]] in out
-    assert texts[dialog_order()[2]] not in out  # nothing is read after quit
+    assert texts["b_all_cd19_positive"] in out  # in the checklist after age
+    assert texts["transplant_date"] not in out  # nothing is read after quit
     assert not re.search(r"\beligible\b", out, re.I)
 
 
@@ -403,7 +420,7 @@ def test_installed_command_starts_and_helps_without_bool_metavars() -> None:
 
 
 def test_installed_command_screens_in_the_terminal() -> None:
-    answers = [text_of(ELIGIBLE[v]) for v in dialog_order()]
+    answers = step_lines(ELIGIBLE)
     result = process("chat", "--referral", "R-0423", stdin="".join(f"{a}\n" for a in answers))
     assert result.returncode == 0, result.stderr
     assert "PRE-SCREEN PASSED" in result.stdout and "Screening log: record 1." in result.stdout

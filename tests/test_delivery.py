@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from conftest import DIALOG
+from screen_bot.protocol import load
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.service import (
     STALE,
@@ -21,6 +23,7 @@ from screen_bot.storage import Database, Store, outbox, sessions
 from stores import StoreUnderTest
 
 OWNER = 7
+CONFIRMATIONS = load(DIALOG).checklists["b_all_cd19_positive"].items  # the step after age
 
 
 @pytest.fixture
@@ -68,9 +71,9 @@ def test_an_answer_to_a_question_never_delivered_changes_nothing(
     assert asked(results).question.variable == second.question.variable == "b_all_cd19_positive"
     assert answers(db) == {"age": 42}
     deliver(service, asked(results), message_id=6, after=5)
-    moved = asked(service.answer(OWNER, "yes", arrived=7))
-    assert moved.question.variable == "ph_negative"
-    assert answers(db) == {"age": 42, "b_all_cd19_positive": True}
+    moved = asked(service.answer(OWNER, "yes", arrived=7))  # every confirmation holds
+    assert moved.question.variable == "transplant_date"
+    assert answers(db) == {"age": 42, **dict.fromkeys(CONFIRMATIONS, True)}
 
 
 def test_input_that_arrived_before_the_question_was_shown_is_not_taken_for_it(
@@ -82,7 +85,7 @@ def test_input_that_arrived_before_the_question_was_shown_is_not_taken_for_it(
     assert service.skip(OWNER, arrived=5) == [Early(reshown=False)]
     assert service.back(OWNER, arrived=5) == [Early(reshown=False)]
     assert answers(db) == {"age": 42}
-    assert asked(service.skip(OWNER, arrived=8)).question.variable == "ph_negative"
+    assert asked(service.skip(OWNER, arrived=8)).question.variable == "transplant_date"
 
 
 def test_a_stale_button_shows_the_current_question_when_it_was_never_delivered(
@@ -90,11 +93,11 @@ def test_a_stale_button_shows_the_current_question_when_it_was_never_delivered(
 ) -> None:
     second = age_answered(service)
     deliver(service, second, message_id=4, after=3)
-    asked(service.press(OWNER, second.session_id, second.step, "y", 4))  # not delivered
-    results = service.press(OWNER, second.session_id, second.step, "y", 4)  # pressed again
+    asked(service.press(OWNER, second.session_id, second.step, "a", 4))  # not delivered
+    results = service.press(OWNER, second.session_id, second.step, "a", 4)  # pressed again
     assert results[0] == Refused(STALE)
-    assert asked(results).question.variable == "ph_negative"
-    assert answers(db) == {"age": 42, "b_all_cd19_positive": True}
+    assert asked(results).question.variable == "transplant_date"
+    assert answers(db) == {"age": 42, **dict.fromkeys(CONFIRMATIONS, True)}
 
 
 def test_without_an_arrival_id_input_is_taken_as_before(service: ScreeningService) -> None:

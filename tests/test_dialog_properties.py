@@ -23,7 +23,7 @@ from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.schema import Question
 from screen_bot.rules.evaluation import applicable_questions, evaluate
 from screen_bot.session import ProtocolChanged, Session
-from screen_bot.verdict import build, decide
+from screen_bot.verdict import build, decide, unusual
 
 PROTOCOL: Protocol = load(DIALOG)
 ENGINE = Engine(PROTOCOL)
@@ -301,14 +301,46 @@ class DialogMachine(RuleBasedStateMachine):
         ENGINE.skip(self.session)
         assert self.session.answers[variable].value is None
 
+    @precondition(lambda self: ENGINE.checklist(self.session) is not None)
+    @rule(data=st.data())
+    def answer_checklist(self, data: st.DataObject) -> None:
+        """A checklist step: every item at once (yes, no or unknown)."""
+        items = ENGINE.step_items(self.session)
+        ticks = {v: data.draw(st.one_of(st.none(), st.booleans()), label=v) for v in items}
+        group = ENGINE.checklist(self.session).name  # type: ignore[union-attr]
+        ENGINE.answer_items(self.session, ticks)
+        for variable, value in ticks.items():
+            answer = self.session.answers[variable]
+            assert answer.value == value and answer.group == group
+        assert self.session.draft is None
+
+    @precondition(lambda self: ENGINE.checklist(self.session) is not None)
+    @rule(data=st.data())
+    def toggle(self, data: st.DataObject) -> None:
+        """Ticks change the draft only: no answer, no step."""
+        before = self.session.model_copy(deep=True)
+        items = ENGINE.step_items(self.session)
+        assert ENGINE.toggle(self.session, data.draw(st.integers(0, len(items) - 1)))
+        assert self.session.answers == before.answers and self.session.step == before.step
+        assert not ENGINE.toggle(self.session, len(items))
+
     @rule()
     def back(self) -> None:
         history = list(self.session.history)
+        answers = dict(self.session.answers)
         went_back = ENGINE.back(self.session)
         assert went_back == bool(history)
         if history:
-            assert self.session.state == history[-1]
-            assert history[-1] not in self.session.answers
+            group = answers[history[-1]].group
+            run = [history[-1]]
+            while group is not None and len(run) < len(history):
+                if answers[history[-len(run) - 1]].group != group:
+                    break
+                run.insert(0, history[-len(run) - 1])
+            assert self.session.state == run[0]  # a checklist comes back whole
+            assert not set(run) & set(self.session.answers)
+            if group is not None:  # … with its ticks as answered
+                assert ENGINE.item_values(self.session) == {v: answers[v].value for v in run}
 
     @rule()
     def restart(self) -> None:
@@ -358,6 +390,100 @@ class DialogMachine(RuleBasedStateMachine):
 
 DialogMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
 TestDialogMachine = DialogMachine.TestCase
+
+
+# -- checklists and pre-filled answers -------------------------------------------------------------
+
+
+def drive_steps(
+    answers: dict[str, Any], prefilled: dict[str, Any] | None = None
+) -> tuple[Session, list[tuple[int, int]]]:
+    """A screening answered step by step (a checklist at once), from ``answers``; the
+    progress shown at each step."""
+    session = ENGINE.start(screened_on=TODAY, prefilled=prefilled)
+    ENGINE.fill(session, NOW)
+    if session.pending is not None:
+        assert ENGINE.confirm(session, NOW)
+    shown = []
+    while not ENGINE.finished(session):
+        shown.append(ENGINE.progress(session))
+        if ENGINE.checklist(session) is not None:
+            items = ENGINE.step_items(session)
+            ENGINE.answer_items(session, {v: answers.get(v) for v in items}, NOW)
+        else:
+            put(session, answers.get(ENGINE.question(session).variable))  # type: ignore[union-attr]
+        if session.pending is not None:  # a pre-filled unusual value waits, as typed ones do
+            assert ENGINE.confirm(session, NOW)
+        assert len(shown) <= len(PROTOCOL.order)
+    return session, shown
+
+
+@settings(max_examples=200, deadline=None)
+@given(answers=answer_sets())
+def test_checklist_steps_early_exit_verdict_equals_batch(answers: dict[str, Any]) -> None:
+    session, shown = drive_steps(answers)
+    dialog = ENGINE.verdict(session)
+    batch = build(PROTOCOL, answers, screened_on=TODAY)
+    assert dialog.verdict == batch.verdict == session.state
+    assert {r.criterion for r in dialog.reasons} <= {r.criterion for r in batch.reasons}
+    assert session.history == [v for v in PROTOCOL.order if v in session.history]
+    if dialog.verdict != "not_eligible":
+        applicable = applicable_questions(PROTOCOL, answers, TODAY)
+        assert session.history == [v for v in PROTOCOL.order if v in applicable]
+        assert dialog == batch
+    # progress: one more step each time, and the total never grows
+    assert [p for p, _ in shown] == list(range(1, len(shown) + 1))
+    totals = [t for _, t in shown]
+    assert totals == sorted(totals, reverse=True) and all(p <= t for p, t in shown)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answers=answer_sets(), data=st.data())
+def test_prefilled_answers_equal_the_same_answers_typed(
+    answers: dict[str, Any], data: st.DataObject
+) -> None:
+    """A quick check's answers filled in give the screening answering them would give:
+    the same answers, history order and verdict; only what is missing is asked."""
+    given_ = data.draw(st.sets(st.sampled_from(PROTOCOL.order)), label="pre-filled")
+    typed, _ = drive_steps(answers)
+    filled, _ = drive_steps(answers, {v: answers.get(v) for v in given_})
+    assert filled.state == typed.state
+    if typed.state != "not_eligible":  # (an early exit may come at another item of a step)
+        assert filled.values() == typed.values()
+        assert filled.history == typed.history
+        assert ENGINE.verdict(filled) == ENGINE.verdict(typed)
+    for variable in filled.history:  # a given value is used without asking, unless unusual
+        value = typed_values(PROTOCOL, filled)[variable]
+        question = PROTOCOL.questions[variable]
+        odd = isinstance(value, int | float) and not isinstance(value, bool)
+        confirmed = odd and bool(unusual(question, value))
+        assert filled.answers[variable].filled == (variable in given_ and not confirmed)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answers=answer_sets(), data=st.data())
+def test_back_into_a_checklist_then_the_same_ticks_equals_once(
+    answers: dict[str, Any], data: st.DataObject
+) -> None:
+    session = start()
+    while not ENGINE.finished(session) and ENGINE.checklist(session) is None:
+        put(session, answers.get(ENGINE.question(session).variable))  # type: ignore[union-attr]
+    if ENGINE.finished(session):
+        return
+    items = ENGINE.step_items(session)
+    ticks = {v: data.draw(st.one_of(st.none(), st.booleans()), label=v) for v in items}
+    once = session.model_copy(deep=True)
+    ENGINE.answer_items(once, ticks, NOW)
+    twice = session.model_copy(deep=True)
+    ENGINE.answer_items(twice, {v: not x if x is not None else True for v, x in ticks.items()})
+    assert ENGINE.back(twice, NOW)
+    assert twice.state == session.state and twice.history == session.history
+    assert twice.answers == session.answers
+    for index, variable in enumerate(items):  # tick them as they should be
+        while ENGINE.item_values(twice)[variable] != ticks[variable]:
+            assert ENGINE.toggle(twice, index, NOW)
+    ENGINE.answer_items(twice, ENGINE.item_values(twice), NOW)
+    assert comparable(twice) == comparable(once)
 
 
 # -- protocol changes ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from bot_process import BotProcess, free_port, say, tap, variable_of
+from bot_process import BotProcess, free_port, reply_for, say, tap, variable_of, variables_of
 from fakebot import FakeBotApi
 from stores import StoreUnderTest
 from test_telegram_transcript import ELIGIBLE
@@ -34,15 +34,18 @@ def bot(fake: FakeBotApi, store: StoreUnderTest):
     process.stop()
 
 
-def finish_screening(fake: FakeBotApi, user: int, message: dict, answers: dict) -> dict:
-    """Answer each question (buttons where the answer is one, typing otherwise)."""
+def finish_screening(
+    fake: FakeBotApi, user: int, message: dict, answers: dict, taps: list[str] | None = None
+) -> dict:
+    """Answer each question (buttons where the answer is one, typing otherwise); the labels
+    tapped are added to ``taps``."""
     for _ in range(60):
         if not message.get("reply_markup"):
             return message
-        answer = answers[variable_of(message)]
-        labels = {b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row}
-        button = {"yes": "Yes", "no": "No"}.get(answer, answer)
-        message = tap(fake, user, message, button) if button in labels else say(fake, user, answer)
+        how, what = reply_for(message, answers)
+        if how == "tap" and taps is not None:
+            taps.append(what)
+        message = tap(fake, user, message, what) if how == "tap" else say(fake, user, what)
     raise AssertionError("no verdict")
 
 
@@ -51,14 +54,13 @@ def test_full_screening_by_buttons_and_typing(
 ) -> None:
     first = say(fake, COORDINATOR, "/screen R-0423")
     assert variable_of(first) == "age"
-    verdict = finish_screening(fake, COORDINATOR, first, ELIGIBLE)
+    taps: list[str] = []
+    verdict = finish_screening(fake, COORDINATOR, first, ELIGIBLE, taps)
     assert verdict["text"].startswith("PRE-SCREEN PASSED"), fake.transcript(COORDINATOR)
     assert not any(m.get("reply_markup") for m in fake.messages(COORDINATOR))
     assert {c["command"] for c in fake.my_commands} >= {"screen", "back", "skip", "cancel"}
-    presses = sum(
-        1 for m in fake.messages(COORDINATOR) if m["text"].endswith(("→ yes", "→ no", "→ female"))
-    )
-    assert presses > 20 and len(fake.answered_callbacks) == presses
+    assert {"✓ All of these hold", "✓ None of these", "female", "None (never)"} <= set(taps)
+    assert len(fake.answered_callbacks) == len(taps)
     logged = store.rows("SELECT verdict, referral, channel FROM screening_log")
     assert logged == [("eligible", "R-0423", "telegram")]
     assert store.rows("SELECT COUNT(*) FROM inbox WHERE done = 0") == [(0,)]
@@ -68,16 +70,16 @@ def test_full_screening_by_buttons_and_typing(
 
 
 def test_stale_button_changes_nothing(fake: FakeBotApi, bot: BotProcess) -> None:
-    say(fake, COORDINATOR, "/screen")
+    say(fake, COORDINATOR, "/screen R-1")
     question = say(fake, COORDINATOR, "42")
-    tap(fake, COORDINATOR, question, "Yes")
+    tap(fake, COORDINATOR, question, "✓ All of these hold")
     fake.wait_until(lambda: len(fake.answered_callbacks) == 1)
     stale = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     query = fake.press_button(COORDINATOR, question["message_id"], stale)
     fake.wait_until(lambda: query in fake.answered_callbacks)
     assert "already answered" in fake.answered_callbacks[query]["text"]
     current = fake.messages(COORDINATOR)[-1]
-    assert variable_of(current) == "ph_negative" and current.get("reply_markup")
+    assert variable_of(current) == "transplant_date" and current.get("reply_markup")
 
 
 def test_unauthorised_user_refused_and_not_stored(
@@ -91,15 +93,45 @@ def test_unauthorised_user_refused_and_not_stored(
 
 def test_kill_9_mid_screening_then_restart_goes_on(fake: FakeBotApi, bot: BotProcess) -> None:
     say(fake, COORDINATOR, "/screen R-1")
-    say(fake, COORDINATOR, "42")
-    question = say(fake, COORDINATOR, "yes")
-    assert variable_of(question) == "ph_negative"
+    question = say(fake, COORDINATOR, "42")
+    assert variables_of(question)[:2] == ["b_all_cd19_positive", "ph_negative"]
+    toggle(fake, question, "☑ 2")  # Ph-negative does not hold: kept in the session
     bot.kill()
     bot.start()
-    nxt = tap(fake, COORDINATOR, question, "Yes")  # the button sent before the crash still works
-    assert variable_of(nxt) == "high_risk_features"
+    redrawn = fake.messages(COORDINATOR)[-1]
+    assert "☐ 2. Philadelphia" in redrawn["text"]
+    nxt = tap(fake, COORDINATOR, redrawn, "✓ Done")  # the keyboard sent before the crash works
+    assert nxt["text"].startswith("NOT ELIGIBLE") and "I3a" in nxt["text"]
+    checklist = [m for m in fake.messages(COORDINATOR) if m["message_id"] == question["message_id"]]
+    assert checklist[0]["text"].startswith("☑ B-ALL") and "☐ Philadelphia" in checklist[0]["text"]
+
+
+def test_a_checklist_step_by_toggles_and_back(fake: FakeBotApi, bot: BotProcess) -> None:
+    """One checklist through the real process: toggle, unknown, back into it, done."""
+    say(fake, COORDINATOR, "/screen R-2")
+    question = say(fake, COORDINATOR, "42")
+    toggle(fake, question, "☑ 3")  # high-risk features: no
+    toggle(fake, fake.messages(COORDINATOR)[-1], "☐ 3")  # … unknown
+    after = tap(fake, COORDINATOR, fake.messages(COORDINATOR)[-1], "✓ Done")
+    assert variable_of(after) == "transplant_date"
+    back = tap(fake, COORDINATOR, after, "⬅ Back")
+    assert "❓ 3. High-risk" in back["text"] and "☑ 1. B-ALL" in back["text"]
+    again = tap(fake, COORDINATOR, back, "✓ Done")
+    assert variable_of(again) == "transplant_date"
     status = say(fake, COORDINATOR, "/status")
-    assert "3 answers so far" in status["text"]
+    assert "9 answers so far" in status["text"]
+
+
+def toggle(fake: FakeBotApi, message: dict, label: str) -> None:
+    """Tap a toggle: the bot answers the press and redraws the same message."""
+    query = fake.press(COORDINATOR, message, label)
+    fake.wait_until(lambda: query in fake.answered_callbacks)
+    fake.wait_until(
+        lambda: (
+            fake.messages(COORDINATOR)[-1].get("edit_date") is not None
+            and fake.messages(COORDINATOR)[-1]["text"] != message["text"]
+        )
+    )
 
 
 def test_two_coordinators_at_once_no_cross_talk(fake: FakeBotApi, bot: BotProcess) -> None:
@@ -125,16 +157,16 @@ def test_two_coordinators_at_once_no_cross_talk(fake: FakeBotApi, bot: BotProces
 
 
 def test_429_and_5xx_are_retried_and_nothing_lost(fake: FakeBotApi, bot: BotProcess) -> None:
-    say(fake, COORDINATOR, "/screen")
+    say(fake, COORDINATOR, "/screen R-1")
     fake.fail_next("sendMessage", 429, retry_after=1)
     first = say(fake, COORDINATOR, "42")
     assert variable_of(first) == "b_all_cd19_positive"
     fake.fail_next("sendMessage", 502)
     fake.fail_next("editMessageText", 500)
-    second = tap(fake, COORDINATOR, first, "Yes")
-    assert variable_of(second) == "ph_negative"
+    second = tap(fake, COORDINATOR, first, "✓ All of these hold")
+    assert variable_of(second) == "transplant_date"
     edited = [m for m in fake.messages(COORDINATOR) if m["message_id"] == first["message_id"]]
-    assert edited[0]["text"].endswith("→ yes")
+    assert edited[0]["text"].startswith("☑ B-ALL")
     failed = [c for c in fake.calls() if c.get("error_code")]
     assert {c["error_code"] for c in failed} == {429, 502, 500}
 
@@ -207,8 +239,10 @@ def _wait_listening(url: str) -> None:
 def test_failed_edit_or_callback_answer_does_not_stop_the_dialog(
     fake: FakeBotApi, bot: BotProcess
 ) -> None:
-    say(fake, COORDINATOR, "/screen")
+    say(fake, COORDINATOR, "/screen R-1")
     question = say(fake, COORDINATOR, "42")
     fake.fail_next("answerCallbackQuery", 400, "Bad Request: query is too old")
     fake.fail_next("editMessageText", 400, "Bad Request: message can't be edited")
-    assert variable_of(tap(fake, COORDINATOR, question, "Yes")) == "ph_negative"
+    assert variable_of(tap(fake, COORDINATOR, question, "✓ All of these hold")) == (
+        "transplant_date"
+    )

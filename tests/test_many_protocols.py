@@ -81,7 +81,7 @@ def test_chat_asks_which_protocol_by_number(site: tuple[Path, Path], data_dir: P
 
 
 def test_chat_asks_again_after_a_wrong_pick_and_ends_on_no_pick(site: tuple[Path, Path]) -> None:
-    done = invoke("chat", stdin="9\neliana\n20\nyes\n")
+    done = invoke("chat", stdin="9\neliana\n\n20\nyes\n")  # (an empty referral: none)
     assert done.returncode == 0 and "'9' is not one of them" in done.stderr
     done = invoke("chat", stdin="")
     assert done.returncode == 2
@@ -97,7 +97,7 @@ def test_a_mistyped_protocol_gets_a_suggestion_and_the_list(site: tuple[Path, Pa
 
 
 def test_start_with_several_protocols_asks_and_screens(site: tuple[Path, Path]) -> None:
-    done = invoke("start", stdin="3\n17\n")
+    done = invoke("start", stdin="3\nR-17\n17\n")
     assert done.returncode == 0, done.stderr
     assert "NOT ELIGIBLE" in done.stdout and "E-I1" in done.stdout
 

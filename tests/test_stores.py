@@ -24,7 +24,14 @@ from screen_bot.storage.postgres import display, placeholders
 from screen_bot.verdict import ProtocolRef, Verdict
 from stores import StoreUnderTest, new_database
 
-NEWEST = {"inbox": 2, "screening_log": 1, "outbox": 1, "quiz_scores": 1, "open_sessions": 1}
+NEWEST = {
+    "inbox": 2,
+    "screening_log": 1,
+    "outbox": 1,
+    "owner_settings": 1,
+    "quiz_scores": 1,
+    "open_sessions": 1,
+}
 PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
 
 

@@ -81,7 +81,7 @@ async def test_a_private_chat_that_is_not_the_users_own_is_refused(harness: Harn
 
 async def test_a_400_digit_age_is_explained(harness: Harness) -> None:
     chat = harness.chat()
-    await chat.send("/screen")
+    await chat.send("/screen R-1")
     await chat.send("9" * 400)
     assert chat.last_text().startswith("⚠") and "Please type a number" in chat.last_text()
     assert harness.active(COORDINATOR).state == "age"
@@ -97,7 +97,7 @@ async def test_a_handler_error_gets_a_short_reply_and_a_line_without_content(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     chat = harness.chat()
-    await chat.send("/screen")
+    await chat.send("/screen R-1")
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OverflowError("int too large: secret-content-42")
@@ -105,15 +105,17 @@ async def test_a_handler_error_gets_a_short_reply_and_a_line_without_content(
     monkeypatch.setattr(harness.bot.service, "answer", broken)
     caplog.set_level(logging.INFO)
     await chat.send("secret-content-42")
-    assert chat.last_text() == say.went_wrong((1, 39))
-    assert "safe at question 1 of 39" in chat.last_text()
+    position, total = harness.engine.progress(harness.active(COORDINATOR))
+    assert (position, total) == (1, 22)  # steps: a checklist counts once
+    assert chat.last_text() == say.went_wrong((position, total))
+    assert "safe at question 1 of 22" in chat.last_text()
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "failed: OverflowError" in logged and "secret-content" not in logged
 
 
 async def test_a_failed_write_tells_the_user_nothing_was_saved(harness: Harness) -> None:
     chat = harness.chat()
-    await chat.send("/screen")
+    await chat.send("/screen R-1")
     harness.db.read().execute("PRAGMA query_only = ON")  # the disk refuses every write
     await chat.send("42")
     assert chat.last_text() == say.NOT_SAVED

@@ -58,7 +58,7 @@ async def test_stats_sends_a_chart(setup) -> None:
     chat = Chat(application, request, COORDINATOR)
     await chat.send("/stats")
     assert "No screenings" in chat.last_text()
-    await chat.send("/screen")
+    await chat.send("/screen R-1")
     await chat.send("70")
     await chat.send("/stats")
     ((method, params),) = request.uploads

@@ -17,6 +17,7 @@ from screen_bot.settings import Settings, default_dialogs_dir
 from screen_bot.storage import Database, ledger, sessions
 from screen_bot.storage.ledger import LogRecord
 from screen_bot.storage.sessions import OpenScreening
+from steps import step_line
 from telegram_offline import Chat, RecordingRequest
 
 TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz"
@@ -118,12 +119,13 @@ async def harness(tmp_path: Path, catalog: Catalog):
 
 
 async def answer_all(chat: Chat, harness: Harness, answers: dict[str, str]) -> None:
-    """Answer whatever the bot asks from ``answers`` until it gives a verdict."""
+    """Answer whatever the bot asks from ``answers`` until it gives a verdict (a checklist
+    as one typed line)."""
     for _ in range(60):
         session = harness.active(chat.user_id)
         if session is None:
             return
-        await chat.send(answers[session.state])
+        await chat.send(step_line(harness.engine, session, answers))
     raise AssertionError("the screening never ended")
 
 
@@ -139,9 +141,9 @@ async def test_full_screening_typed_and_buttons_ends_eligible(harness: Harness) 
     chat = harness.chat()
     await chat.send("/screen R-0423")
     first = chat.last_with_buttons()
-    assert "[1/" in first["text"] and "I1" in first["text"]
+    assert "[1/" in first["text"] and "Age in whole years" in first["text"]
     await chat.send("42")
-    await chat.tap("Yes")  # b_all_cd19_positive, by button
+    await chat.tap("✓ All of these hold")  # the confirmations checklist, one tap
     await answer_all(chat, harness, ELIGIBLE)
     assert chat.last_text().startswith("PRE-SCREEN PASSED")
     assert "verdict: eligible · protocol blina-dli version 1.1" in chat.last_text()
@@ -157,7 +159,7 @@ async def test_full_screening_typed_and_buttons_ends_eligible(harness: Harness) 
 
 async def test_knock_out_ends_early_with_reason(harness: Harness) -> None:
     chat = harness.chat()
-    await chat.send("/screen")
+    await chat.send("/screen R-1")
     await chat.send("70")
     text = chat.last_text()
     assert text.startswith("NOT ELIGIBLE") and "I1" in text and "Age 14-65 years" in text
@@ -165,7 +167,7 @@ async def test_knock_out_ends_early_with_reason(harness: Harness) -> None:
 
 async def test_bad_answer_explained_and_same_question_again(harness: Harness) -> None:
     chat = harness.chat()
-    await chat.send("/screen")
+    await chat.send("/screen R-1")
     await chat.send("forty")
     text = chat.last_text()
     assert text.startswith("⚠") and "Age in whole years" in text
@@ -177,10 +179,10 @@ async def test_bad_answer_explained_and_same_question_again(harness: Harness) ->
 
 async def test_stale_and_forged_buttons_change_nothing(harness: Harness) -> None:
     chat = harness.chat()
-    await chat.send("/screen")
+    await chat.send("/screen R-1")
     await chat.send("42")
-    old = chat.last_with_buttons()  # b_all_cd19_positive
-    await chat.tap("Yes")
+    old = chat.last_with_buttons()  # the confirmations checklist
+    await chat.tap("✓ All of these hold")
     state = harness.active(COORDINATOR)
     await chat.press(old, old["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
     assert harness.request.answers()[-1]["text"] == say.STALE_TEXT
@@ -199,7 +201,7 @@ async def test_stale_and_forged_buttons_change_nothing(harness: Harness) -> None
 
 async def test_button_of_finished_screening_is_refused(harness: Harness) -> None:
     chat = harness.chat()
-    await chat.send("/screen")
+    await chat.send("/screen R-1")
     await chat.send("42")
     question = chat.last_with_buttons()
     await chat.send("/cancel")
@@ -219,14 +221,14 @@ async def test_unauthorised_user_refused_once_and_nothing_stored(harness: Harnes
 
 async def test_group_chat_refused(harness: Harness) -> None:
     chat = harness.chat(COORDINATOR, chat_type="group", chat_id=-100)
-    await chat.send("/screen")
+    await chat.send("/screen R-1")
     assert chat.last_text() == say.PRIVATE_ONLY
     assert harness.list(-100) == []
 
 
 async def test_back_skip_status_cancel(harness: Harness) -> None:
     chat = harness.chat()
-    await chat.send("/screen")
+    await chat.send("/screen R-1")
     await chat.send("42")
     await chat.send("/back")
     session = harness.active(COORDINATOR)
@@ -284,17 +286,22 @@ async def test_restart_continues_where_it_stopped(tmp_path: Path, catalog: Catal
     chat = first.chat()
     await chat.send("/screen R-7")
     await chat.send("42")
-    await chat.send("yes")
+    await chat.send("yes")  # all of the confirmations hold
     await first.application.shutdown()
     first.db.close()
 
     second = Harness(tmp_path, catalog, first.request)
     await second.application.initialize()
     chat = second.chat()
-    await chat.send("yes")  # ph_negative, answered to the restarted bot
+    await chat.send("2025-10-01")  # transplant_date, answered to the restarted bot
     session = second.active(COORDINATOR)
     assert session.referral == "R-7"
-    assert session.values() == {"age": 42, "b_all_cd19_positive": True, "ph_negative": True}
+    confirmations = second.engine.protocol.spec.checklists[0].items
+    assert session.values() == {
+        "age": 42,
+        **dict.fromkeys(confirmations, True),
+        "transplant_date": "2025-10-01",
+    }
     await second.application.shutdown()
     second.db.close()
 

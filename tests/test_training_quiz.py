@@ -28,8 +28,12 @@ def protocol() -> Protocol:
 
 @pytest.fixture(scope="module")
 def baseline(protocol: Protocol) -> dict[str, Any]:
-    pool = baselines(protocol, random.Random(1))
-    return next(b for b in pool if b.get("sex") == "male" and b.get("crcl_ml_min") is not None)
+    for seed in range(1, 40):  # the random search finds such a man for most seeds
+        pool = baselines(protocol, random.Random(seed))
+        found = [b for b in pool if b.get("sex") == "male" and b.get("crcl_ml_min") is not None]
+        if found:
+            return found[0]
+    raise AssertionError("no eligible man with a measured clearance in 39 seeds")
 
 
 def make_case(protocol: Protocol, baseline: dict[str, Any], **changes: Any) -> Case:

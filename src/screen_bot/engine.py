@@ -9,6 +9,7 @@ protocol, ``set_engine.SetEngine`` a set of them (``--protocol all``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar, cast
@@ -18,10 +19,10 @@ from transitions import EventData, Machine
 
 from .answers import check_value, parse_text
 from .protocol import Protocol
-from .protocol.schema import Question
+from .protocol.schema import Checklist, Question
 from .rules.dates import NEVER
 from .rules.evaluation import Context, applicable_questions, context, status_of_each, statuses
-from .session import Answer, Pending, Session, utc_now
+from .session import Answer, Draft, Pending, Session, utc_now
 from .verdict import Verdict, build, decide_statuses, unusual
 
 END_STATES = ("not_eligible", "unresolved", "eligible")
@@ -48,6 +49,8 @@ class Screened(Shaped):
     def text_questions(self) -> frozenset[str]: ...
     @property
     def dated_questions(self) -> frozenset[str]: ...
+    @property
+    def checklists(self) -> dict[str, Checklist]: ...
 
 
 S = TypeVar("S", bound=Screened)
@@ -136,8 +139,20 @@ class _Unresolved:
 class BaseEngine(Generic[S]):
     """Moves sessions through a shared Machine. Methods change the session they are given.
 
-    A subclass builds ``states``, ``transitions`` and ``machine`` and says how a question
-    is counted (:meth:`progress`) and how a finished screening is judged (:meth:`findings`).
+    A subclass builds ``states``, ``transitions`` and ``machine`` and says which questions
+    can still be asked (:meth:`_askable`) and how a finished screening is judged
+    (:meth:`findings`).
+
+    **Steps.** A step is what the user answers at once: one question, or the remaining
+    items of a checklist (:meth:`step_items`, answered by :meth:`answer_items`). The machine
+    still moves one question at a time, so each item is its own answer, read by its own
+    rules, with the early exit after each. ``back`` undoes a whole step.
+
+    **Pre-filled answers** (a quick check, ``start(prefilled=...)``) wait in
+    ``session.prefilled`` and are applied when the dialog reaches their question
+    (:meth:`fill`), exactly as if typed there; a question whose condition rules it out
+    never uses its value. They are in the history, so ``back`` reaches them: the question
+    is then asked (its pre-filled value forgotten), or, in a checklist, shown ticked.
     """
 
     protocol: S
@@ -149,7 +164,8 @@ class BaseEngine(Generic[S]):
     def _holder(self, session: Session, answered: str | None) -> Any:
         raise NotImplementedError
 
-    def progress(self, session: Session) -> tuple[int, int]:
+    def _askable(self, session: Session) -> Callable[[str], bool]:
+        """Whether a question can still be asked, given the session's answers."""
         raise NotImplementedError
 
     def findings(self, session: Session) -> list[Finding]:
@@ -163,7 +179,13 @@ class BaseEngine(Generic[S]):
 
     # -- sessions ---------------------------------------------------------------------------
 
-    def start(self, referral: str | None = None, screened_on: date | None = None) -> Session:
+    def start(
+        self,
+        referral: str | None = None,
+        screened_on: date | None = None,
+        prefilled: Mapping[str, Any] | None = None,
+    ) -> Session:
+        """A new session at question 1; ``prefilled`` answers wait for :meth:`fill`."""
         session = Session(
             protocol_id=self.protocol.id,
             protocol_version=self.protocol.version,
@@ -173,6 +195,9 @@ class BaseEngine(Generic[S]):
         )
         if screened_on is not None:
             session.screened_on = screened_on
+        if prefilled:
+            known = self.protocol.questions
+            session.prefilled = {v: stored(x) for v, x in prefilled.items() if v in known}
         return session
 
     def finished(self, session: Session) -> bool:
@@ -184,6 +209,22 @@ class BaseEngine(Generic[S]):
     def criteria_asking(self, session: Session) -> list[str]:
         """The ids of the criteria that read the current question."""
         return self.protocol.criteria_reading.get(session.state, [])
+
+    def checklist(self, session: Session) -> Checklist | None:
+        """The checklist the current step asks, or None (one question)."""
+        return None if self.finished(session) else self.protocol.checklists.get(session.state)
+
+    def step_items(self, session: Session) -> list[str]:
+        """The questions of the current step: the current one, and for a checklist the
+        items after it that are asked and not pre-filled."""
+        checklist = self.checklist(session)
+        if checklist is None:
+            return [] if self.finished(session) else [session.state]
+        asks = self._askable(session)
+        later = checklist.items[checklist.items.index(session.state) + 1 :]
+        return [session.state] + [
+            v for v in later if v not in session.prefilled and v not in session.answers and asks(v)
+        ]
 
     def answer(
         self,
@@ -211,11 +252,68 @@ class BaseEngine(Generic[S]):
             session.pending = Pending(variable=question.variable, value=value)
             self._changed(session, now)
             return why
-        session.answers[question.variable] = Answer(value=stored(value), at=now or utc_now())
-        session.history.append(question.variable)
-        self._changed(session, now)
-        self._fire("next", session, answered=question.variable)
+        self._record(session, question.variable, value, now)
+        self.fill(session, now)
         return ""
+
+    def answer_items(
+        self, session: Session, values: Mapping[str, bool | None], now: datetime | None = None
+    ) -> None:
+        """Answer the current checklist step: a value (None: unknown) for each of its items.
+
+        Items are recorded in order, each moving the machine as a single answer would. When
+        an item ends the screening (or, in a set, the others are no longer asked), the items
+        after it are still recorded: the user answered them, and the verdict shows them.
+        """
+        checklist = self.checklist(session)
+        items = self.step_items(session)
+        if checklist is None or set(values) != set(items):
+            raise ValueError("the answers do not match the checklist's items")
+        session.pending = None
+        for variable in items:
+            question = self.protocol.questions[variable]
+            value = check_value(question, values[variable], session.screened_on)
+            if session.state == variable:
+                self._record(session, variable, value, now, group=checklist.name)
+                self.fill(session, now, group=checklist.name)
+            else:
+                self._record(session, variable, value, now, group=checklist.name, move=False)
+        session.draft = None
+
+    def fill(self, session: Session, now: datetime | None = None, group: str | None = None) -> None:
+        """Apply pre-filled answers while the current question has one. An unusual value
+        waits for confirmation (``session.pending``) as a typed one would."""
+        while not self.finished(session) and session.state in session.prefilled:
+            variable = session.state
+            question = self.protocol.questions[variable]
+            raw = session.prefilled.pop(variable)
+            value = check_value(
+                question, typed_value(self.protocol, variable, raw), session.screened_on
+            )
+            why = unusual(question, value) if isinstance(value, int | float) else ""
+            if why and not isinstance(value, bool):
+                session.pending = Pending(variable=variable, value=value)
+                return
+            self._record(session, variable, value, now, group=group, filled=True)
+
+    def _record(
+        self,
+        session: Session,
+        variable: str,
+        value: Any,
+        now: datetime | None,
+        *,
+        group: str | None = None,
+        filled: bool = False,
+        move: bool = True,
+    ) -> None:
+        """Record an answer and (with ``move``) move the machine on from its question."""
+        at = now or utc_now()
+        session.answers[variable] = Answer(value=stored(value), at=at, group=group, filled=filled)
+        session.history.append(variable)
+        self._changed(session, now)
+        if move:
+            self._fire("next", session, answered=variable)
 
     def confirm(self, session: Session, now: datetime | None = None) -> bool:
         """Record the unusual value waiting for confirmation; False when there is none."""
@@ -233,28 +331,131 @@ class BaseEngine(Generic[S]):
         return self.answer(session, parse_text(question, text, session.screened_on), now)
 
     def skip(self, session: Session, now: datetime | None = None) -> None:
-        self.answer(session, None, now)
+        """Answer the current step 'unknown' (every item of a checklist)."""
+        if self.checklist(session) is not None:
+            self.answer_items(session, dict.fromkeys(self.step_items(session)), now)
+        else:
+            self.answer(session, None, now)
 
     def back(self, session: Session, now: datetime | None = None) -> bool:
-        """Return to the question answered last (the one the user saw), forgetting its answer."""
+        """Return to the step answered last (the one the user saw), forgetting its answers.
+
+        A checklist comes back whole, its items ticked as they were answered.
+        """
         if session.pending is not None:  # back from "confirm this value" is the question itself
             session.pending = None
             self._changed(session, now)
             return True
         if not session.history:
             return False
-        previous = session.history.pop()
-        del session.answers[previous]
-        session.state = previous
+        popped = [session.history.pop()]
+        group = session.answers[popped[0]].group
+        while group is not None and session.history:
+            if session.answers[session.history[-1]].group != group:
+                break
+            popped.append(session.history.pop())
+        popped.reverse()
+        values = {v: session.answers.pop(v).value for v in popped}
+        session.state = popped[0]
+        session.draft = None
         self._changed(session, now)
+        if group is not None:
+            ticked = {v: x for v, x in values.items() if isinstance(x, bool) or x is None}
+            session.draft = Draft(step=session.step, items=ticked)
         return True
 
     def restart(self, session: Session, now: datetime | None = None) -> None:
         session.pending = None
+        session.draft = None
+        session.prefilled = {}
         session.answers.clear()
         session.history.clear()
         self._fire("restart", session)
         self._changed(session, now)
+
+    # -- checklist and multi-select drafts --------------------------------------------------
+
+    def item_values(self, session: Session) -> dict[str, bool | None]:
+        """The current checklist step's items as ticked so far (untouched: the default)."""
+        checklist = self.checklist(session)
+        if checklist is None:
+            return {}
+        draft = self._draft(session)
+        return {v: draft.items.get(v, checklist.default) for v in self.step_items(session)}
+
+    def chosen(self, session: Session) -> list[str]:
+        """The choices ticked so far at a multi-select question."""
+        return list(self._draft(session).chosen)
+
+    def toggle(self, session: Session, index: int, now: datetime | None = None) -> bool:
+        """Change item ``index`` of a checklist step (default → the other answer → unknown
+        → default), or tick/untick choice ``index`` of a multi-select; False if none."""
+        draft = self._draft(session)
+        checklist = self.checklist(session)
+        question = self.question(session)
+        if checklist is not None:
+            items = self.step_items(session)
+            if not 0 <= index < len(items):
+                return False
+            variable = items[index]
+            current = draft.items.get(variable, checklist.default)
+            following = {checklist.default: not checklist.default, not checklist.default: None}
+            draft.items[variable] = following.get(current, checklist.default)  # type: ignore[arg-type]
+        elif question is not None and question.type == "choice" and question.multiple:
+            choices = question.choices or []
+            if not 0 <= index < len(choices):
+                return False
+            picked = set(draft.chosen) ^ {choices[index]}
+            draft.chosen = [c for c in choices if c in picked]
+        else:
+            return False
+        session.draft = draft
+        session.updated_at = now or utc_now()
+        return True
+
+    def _draft(self, session: Session) -> Draft:
+        draft = session.draft
+        if draft is None or draft.step != session.step:
+            return Draft(step=session.step)
+        return draft.model_copy(deep=True)
+
+    # -- progress ---------------------------------------------------------------------------
+
+    def progress(self, session: Session) -> tuple[int, int]:
+        """(number of the current step, steps in this screening as far as known).
+
+        Steps answered by the user count (a checklist once, pre-filled answers not); the
+        steps to come are the questions that can still be asked and are not pre-filled,
+        a checklist counted once.
+        """
+        done, run = 0, None
+        for variable in session.history:
+            answer = session.answers[variable]
+            if answer.group is not None and answer.group == run:
+                continue
+            run = answer.group
+            done += not answer.filled
+        if self.finished(session):
+            return done, done
+        expected = session  # with the pre-filled answers given: they decide conditions too
+        if session.prefilled:
+            waiting = {
+                v: Answer(value=x, at=session.updated_at) for v, x in session.prefilled.items()
+            }
+            expected = session.model_copy(update={"answers": {**session.answers, **waiting}})
+        asks = self._askable(expected)
+        current = set(self.step_items(session))
+        order = self.protocol.order
+        checklists = self.protocol.checklists
+        later = {
+            checklists[v].name if v in checklists else f"question {v}"
+            for v in order[order.index(session.state) + 1 :]
+            if v not in current
+            and v not in session.prefilled
+            and v not in session.answers
+            and asks(v)
+        }
+        return done + 1, done + 1 + len(later)
 
     @staticmethod
     def _changed(session: Session, now: datetime | None) -> None:
@@ -311,16 +512,11 @@ class Engine(BaseEngine[Protocol]):
     def _holder(self, session: Session, answered: str | None) -> _Holder:
         return _Holder(session, self.protocol, answered)
 
-    def progress(self, session: Session) -> tuple[int, int]:
-        """(number of the current question, questions in this screening as far as known)."""
-        if self.finished(session):
-            return len(session.history), len(session.history)
+    def _askable(self, session: Session) -> Callable[[str], bool]:
         applicable = applicable_questions(
             self.protocol, typed_values(self.protocol, session), session.screened_on
         )
-        position = self.protocol.order.index(session.state)
-        remaining = sum(1 for v in self.protocol.order[position + 1 :] if v in applicable)
-        return len(session.history) + 1, len(session.history) + 1 + remaining
+        return applicable.__contains__
 
     def verdict(self, session: Session) -> Verdict:
         return build(
@@ -342,6 +538,13 @@ def stored(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
+
+
+def typed_value(protocol: Screened, variable: str, value: Any) -> Any:
+    """One stored answer as the rules read it (see :func:`typed_values`)."""
+    if variable in protocol.dated_questions and value is not None and value != NEVER:
+        return date.fromisoformat(str(value))
+    return tuple(value) if type(value) is list else value
 
 
 def typed_values(protocol: Screened, session: Session) -> dict[str, Any]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .engine import BaseEngine
-from .protocol.schema import Question
+from .protocol.schema import Checklist, Question
 from .session import Session
-from .verdict import Estimate, Reason, Verdict
+
+if TYPE_CHECKING:
+    from .quick_check import Judged, Reading
+from .verdict import Estimate, OpenItem, Reason, Verdict
 from .words import OPEN_KIND, RECOVERY, VERDICT_HEADLINE, VERDICT_NAME, plural
 
 
@@ -57,16 +60,48 @@ def criteria_ids(engine: BaseEngine[Any], session: Session, limit: int = 3) -> s
     return ", ".join(ids[:limit]) + ("…" if len(ids) > limit else "")
 
 
-def question_text(engine: BaseEngine[Any], session: Session) -> str:
+def question_text(engine: BaseEngine[Any], session: Session, details: bool = False) -> str:
+    """The current step in words: progress, the question (or the checklist) and one help
+    line; with ``details`` also the criteria it decides and the variable names."""
     question = engine.question(session)
     if question is None:
         return ""
     position, total = engine.progress(session)
+    checklist = engine.checklist(session)
+    if checklist is not None:
+        return checklist_text(engine, session, checklist, details)
+    if not details:
+        return f"[{position}/{total}] {question.text}\n{question.help or input_hint(question)}"
     lines = [f"[{position}/{total}] {criteria_ids(engine, session)} · {question.text}"]
     if question.help:
         lines.append(question.help)
     lines.append(f"({question.variable}: {input_hint(question)})")
     return "\n".join(lines)
+
+
+def checklist_text(
+    engine: BaseEngine[Any], session: Session, checklist: Checklist, details: bool = False
+) -> str:
+    """A checklist step: its title, the items numbered with their ticks, one help line."""
+    position, total = engine.progress(session)
+    lines = [f"[{position}/{total}] {checklist.text}"]
+    for number, (variable, value) in enumerate(engine.item_values(session).items(), start=1):
+        line = f"{TICK[value]} {number}. {engine.protocol.questions[variable].text}"
+        if details:
+            ids = ", ".join(engine.protocol.criteria_reading.get(variable, []))
+            line += f" ({variable} · {ids})"
+        lines.append(line)
+    lines.append(checklist.help or CHECKLIST_HINT[checklist.mode])
+    return "\n".join(lines)
+
+
+TICK: dict[bool | None, str] = {True: "☑", False: "☐", None: "❓"}
+CHECKLIST_HINT = {
+    "none_apply": "Numbers of those that apply (2 5), 0 if none; 3? marks one unknown, "
+    "? all unknown.",
+    "all_hold": "Numbers of those that do NOT hold (2 5), 0 if all hold; 3? marks one "
+    "unknown, ? all unknown.",
+}
 
 
 def reason_text(reason: Reason) -> str:
@@ -86,11 +121,17 @@ def reason_text(reason: Reason) -> str:
     return line
 
 
+def open_item_text(item: OpenItem) -> str:
+    advice = f": {item.advice}" if item.advice else ""
+    criteria = ", ".join(item.criteria)
+    return f"{item.variable} ({OPEN_KIND[item.kind]}{advice}) for {criteria} {item.label}"
+
+
 def estimate_text(estimate: Estimate) -> str:
     inputs = ", ".join(f"{k} {format_value(v)}" for k, v in estimate.inputs.items())
     return (
-        f"{estimate.name} ({estimate.label}) {estimate.value:.1f} {estimate.unit} by "
-        f"{estimate.formula.split(':')[0]} from {inputs}"
+        f"{estimate.name} ({estimate.label}) {estimate.value:.1f} {estimate.unit} (rounded to "
+        f"0.1; the unrounded value decides) by {estimate.formula.split(':')[0]} from {inputs}"
     )
 
 
@@ -103,12 +144,7 @@ def verdict_text(verdict: Verdict) -> str:
         lines += [f"• {reason_text(r)}" for r in verdict.reasons]
     if verdict.open_items:
         lines.append("Open items:")
-        lines += [
-            f"• {item.variable} ({OPEN_KIND[item.kind]}"
-            + (f": {item.advice}" if item.advice else "")
-            + f") for {', '.join(item.criteria)} {item.label}"
-            for item in verdict.open_items
-        ]
+        lines += [f"• {open_item_text(item)}" for item in verdict.open_items]
     lines += [f"Estimated: {estimate_text(e)}" for e in verdict.estimates]
     lines += [f"⚠ {w.message}" for w in verdict.warnings]
     lines.append(
@@ -134,4 +170,41 @@ def verdicts_text(verdicts: Sequence[Verdict]) -> str:
         lines.append(line)
     for number, verdict in enumerate(verdicts, start=1):
         lines += ["", f"── {number}. {verdict.protocol.id} ──", verdict_text(verdict)]
+    return "\n".join(lines)
+
+
+def check_text(reading: Reading, judged: Sequence[Judged]) -> str:
+    """A quick check in words: what was read, what was not (and why), then per protocol
+    what already fails and what is still unknown; a check with nothing missing gets the
+    verdict in full."""
+    lines = []
+    if reading.given:
+        read = " · ".join(f"{g.variable} {format_value(g.value)}" for g in reading.given)
+        lines.append(f"Read: {read}")
+    else:
+        lines.append("Nothing could be read as a value.")
+    if reading.referral:
+        lines.append(f"Referral: {reading.referral}")
+    if reading.unread:
+        lines.append("Not used:")
+        lines += [f"• '{u.part}' — {u.why}" for u in reading.unread]
+    for found in judged:
+        verdict = found.verdict
+        lines += ["", f"── {verdict.protocol.id} {verdict.protocol.version} ──"]
+        missing = [i for i in found.open_items if i.kind == "missing"]
+        if not missing:
+            lines.append(verdict_text(verdict))
+            continue
+        if verdict.reasons:
+            lines.append(f"{VERDICT_HEADLINE['not_eligible']}: already failing")
+            lines += [f"• {reason_text(r)}" for r in verdict.reasons]
+        else:
+            lines.append("Nothing fails so far.")
+        lines.append(f"Still unknown ({len(missing)}): " + ", ".join(i.variable for i in missing))
+        judgment = [i.variable for i in found.open_items if i.kind == "judgment"]
+        if judgment:
+            lines.append(f"The investigator's judgment ({len(judgment)}): {', '.join(judgment)}")
+        lines += [f"• {open_item_text(i)}" for i in found.open_items if i.kind == "confirm"]
+        lines += [f"Estimated: {estimate_text(e)}" for e in verdict.estimates]
+        lines += [f"⚠ {w.message}" for w in verdict.warnings]
     return "\n".join(lines)

@@ -25,29 +25,47 @@ A front end that must deliver every verdict after a crash (``outbox=True``) gets
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from .answers import AnswerError, parse_text
-from .engine import BaseEngine
-from .errors import ScreenBotError
+from .answers import AnswerError, is_unknown_text, parse_text
+from .checklists import parse_checklist
+from .engine import BaseEngine, stored
+from .errors import BadReferral, ScreenBotError
 from .protocol.catalog import Catalog, ProtocolChoiceNeeded, ProtocolNotFound, ProtocolSetError
-from .protocol.schema import Question
+from .protocol.schema import Checklist, Question
+from .quick_check import Judged, judge, read
 from .referrals import check_referral
-from .render import format_value, question_text, verdicts_text
+from .render import check_text, format_value, question_text, verdicts_text
+from .rules.dates import NEVER as NEVER_VALUE
 from .session import ProtocolChanged, Session, utc_now
-from .storage import Store, Tx, ledger, outbox, sessions
+from .storage import Store, Tx, ledger, outbox, owners, sessions
 from .storage.ledger import Channel
 from .storage.outbox import Undelivered
 from .storage.sessions import OpenScreening
-from .verdict import Verdict
+from .verdict import Verdict, unusual
+from .words import REFERRAL_RULE
 
 TERMINAL = 0  # the owner of terminal screenings (a Telegram chat id is never 0)
 # Button keys; a choice is "c<index>"; CONFIRM records the unusual value waiting.
 YES, NO, UNKNOWN, BACK, CONFIRM = "y", "n", "u", "b", "k"
+# A toggle is "t<index>" (a checklist item or a multi-select choice); ALL answers the
+# checklist "none of these" / "all of these hold" (a multi-select: none of them); DONE
+# answers it as ticked; NEVER answers a date-or-none question "none".
+ALL, DONE, NEVER = "a", "d", "o"
+NO_REFERRAL = frozenset({"none", "no", "skip", "no referral", "without"})
+NO_REFERRAL_SHOWN = "(none)"
+ALL_PROTOCOLS = "all"
+REFERRAL_QUESTION = Question(
+    variable="referral",
+    type="text",
+    text="Referral code for this screening?",
+    help=f"Type {REFERRAL_RULE}, or skip.",
+)
 
 # Why nothing changed (an adapter words each one).
 NO_SCREENING = "no_screening"
@@ -59,6 +77,8 @@ FIRST_QUESTION = "first_question"
 REFERRAL_TAKEN = "referral_taken"  # detail: the referral
 PROTOCOL_CHANGED = "protocol_changed"  # the dialog file changed; the screening was removed
 NOT_OPEN = "not_open"  # /resume of a label that is not open
+NO_CHECK = "no_check"  # "continue" of a quick check that was replaced or expired
+NOTHING_TICKED = "nothing_ticked"  # "done" at a multi-select with no choice ticked
 
 
 class Result:
@@ -70,8 +90,21 @@ class Option(Result):
     """A button of the current question: ``key`` goes back in :meth:`ScreeningService.press`."""
 
     key: str
-    kind: Literal["yes", "no", "choice", "unknown", "back", "confirm"]
+    kind: Literal[
+        "yes",
+        "no",
+        "choice",
+        "unknown",
+        "back",
+        "confirm",
+        "toggle",
+        "all",
+        "done",
+        "never",
+        "skip",
+    ]
     choice: str | None = None  # a choice's text; for confirm, the value to confirm
+    state: bool | None = None  # a toggle's tick: yes, no, or unknown (None)
 
 
 @dataclass(frozen=True)
@@ -83,8 +116,10 @@ class Asked(Result):
     referral: str | None
     question: Question
     progress: tuple[int, int]
-    text: str  # the shared wording: progress, criterion ids, question, help, input hint
+    text: str  # the shared wording: progress, question (or checklist), help line
     options: tuple[Option, ...]
+    checklist: Checklist | None = None  # a checklist step: its items are ``items``
+    items: tuple[Question, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +155,33 @@ class Retired(Result):
     how: Literal["answered", "back", "cancelled", "dropped"]
     question: Question | None = None
     value: Any = None
+    answers: tuple[tuple[Question, Any], ...] = ()  # a checklist's items and their answers
+
+
+@dataclass(frozen=True)
+class Redrawn(Result):
+    """A tick changed: show ``asked`` in place of message ``message_id`` (same step)."""
+
+    message_id: int | None
+    asked: Asked
+
+
+@dataclass(frozen=True)
+class Checked(Result):
+    """A quick check: ``text`` says what was read and what it decides; ``check_id`` (when
+    something was read) lets :meth:`ScreeningService.continue_check` start from it."""
+
+    text: str
+    judged: tuple[Judged, ...]
+    check_id: str | None
+    decided: bool  # nothing is missing: continuing asks nothing (but the referral) and logs it
+
+
+@dataclass(frozen=True)
+class Details(Result):
+    """The /details setting, now."""
+
+    on: bool
 
 
 @dataclass(frozen=True)
@@ -224,10 +286,17 @@ class ScreeningService:
     """Screenings of many owners (chats) on one database; see the module docstring."""
 
     def __init__(
-        self, catalog: Catalog, db: Store, channel: Channel, *, outbox: bool = False
+        self,
+        catalog: Catalog,
+        db: Store,
+        channel: Channel,
+        *,
+        outbox: bool = False,
+        details: bool | None = None,
     ) -> None:
         self.catalog, self.db, self.channel = catalog, db, channel
         self.outbox = outbox
+        self.details = details  # None: each owner's /details setting (default off)
 
     def coordinator(self, owner: int) -> str:
         return "cli" if self.channel == "cli" else str(owner)
@@ -235,9 +304,15 @@ class ScreeningService:
     # -- starting and moving between screenings -------------------------------------------
 
     def start(
-        self, owner: int, protocol_id: str | None = None, referral: str | None = None
+        self,
+        owner: int,
+        protocol_id: str | None = None,
+        referral: str | None = None,
+        *,
+        ask_referral: bool = False,
     ) -> Results:
-        """Start a screening (it becomes the active one; an open one is paused)."""
+        """Start a screening (it becomes the active one; an open one is paused). With
+        ``ask_referral`` and no referral, the referral code is asked first."""
         try:
             if referral is not None:
                 check_referral(referral)
@@ -247,23 +322,35 @@ class ScreeningService:
         except ScreenBotError as err:
             return [Problem(err.message)]
         with self.db.transaction() as tx:
-            open_ = sessions.list_open(tx, owner)
-            if referral and any(o.referral == referral for o in open_):
-                return [Refused(REFERRAL_TAKEN, referral)]
-            paused = next((o for o in open_ if o.active), None)
-            session = engine.start(referral)
-            sessions.save(tx, owner, session, activate=True)
-            results: Results = []
-            if paused is not None:
-                results += self._retire(tx, owner, paused.session_id, "dropped")
-            started = Started(
+            return self._start(tx, owner, engine, engine.start(referral), ask_referral)
+
+    def _start(
+        self, tx: Tx, owner: int, engine: Engine, session: Session, ask_referral: bool
+    ) -> Results:
+        open_ = sessions.list_open(tx, owner)
+        referral = session.referral
+        if referral and any(o.referral == referral for o in open_):
+            return [Refused(REFERRAL_TAKEN, referral)]
+        session.awaiting_referral = ask_referral and referral is None
+        paused = next((o for o in open_ if o.active), None)
+        results: Results = []
+        if paused is not None:
+            results += self._retire(tx, owner, paused.session_id, "dropped")
+        results.append(
+            Started(
                 label(session),
                 engine.protocol.id,
                 engine.protocol.version,
                 engine.protocol.title,
                 label(paused) if paused else None,
             )
-            return [*results, started, _asked(engine, session)]
+        )
+        if session.awaiting_referral:
+            sessions.save(tx, owner, session, activate=True)
+            return [*results, _referral_asked(session)]
+        engine.fill(session)  # pre-filled answers up to the first question to ask
+        sessions.save(tx, owner, session, activate=True)
+        return results + self._after_change(tx, owner, engine, session)
 
     def resume(self, owner: int, wanted: str) -> Results:
         """Make the open screening with this referral (or id) the active one."""
@@ -283,7 +370,7 @@ class ScreeningService:
             if isinstance(loaded, Refused):
                 return [loaded]
             engine, session = loaded
-            return [*results, Resumed(label(session)), _asked(engine, session)]
+            return [*results, Resumed(label(session)), self._ask(tx, owner, engine, session)]
 
     def status(self, owner: int) -> Results:
         """Where the active screening stands: its current question, shown again."""
@@ -292,7 +379,7 @@ class ScreeningService:
             return [
                 *self._retire(tx, owner, session.id, "dropped"),
                 Status(len(session.history)),
-                _asked(engine, session),
+                self._ask(tx, owner, engine, session),
             ]
 
         return self._on_active(owner, show)
@@ -341,32 +428,50 @@ class ScreeningService:
     # -- answers ----------------------------------------------------------------------------
 
     def answer(self, owner: int, text: str, arrived: int | None = None) -> Results:
-        """A typed answer to the active screening's current question (update ``arrived``)."""
+        """A typed answer to the active screening's current step (update ``arrived``)."""
 
         def typed(tx: Tx, engine: Engine, session: Session) -> Results:
+            if session.awaiting_referral:
+                return self._referral(tx, owner, engine, session, text)
             question = engine.question(session)
             if question is None:
                 return self._after_change(tx, owner, engine, session)
+            checklist = engine.checklist(session)
             try:
+                if checklist is not None:
+                    items = engine.step_items(session)
+                    ticks = parse_checklist(checklist, len(items), text)
+                    return self._apply_items(
+                        tx, owner, engine, session, dict(zip(items, ticks, strict=True))
+                    )
                 value = parse_text(question, text, session.screened_on)
             except AnswerError as err:
                 return [
                     *self._retire(tx, owner, session.id, "dropped"),
                     Invalid(str(err)),
-                    _asked(engine, session),
+                    self._ask(tx, owner, engine, session),
                 ]
             return self._apply(tx, owner, engine, session, value)
 
         return self._on_shown(owner, arrived, typed)
 
     def skip(self, owner: int, arrived: int | None = None) -> Results:
-        """Answer the current question 'unknown'."""
-        return self._on_shown(owner, arrived, lambda tx, e, s: self._apply(tx, owner, e, s, None))
+        """Answer the current step 'unknown' (every item of a checklist; no referral)."""
+
+        def unknown(tx: Tx, engine: Engine, session: Session) -> Results:
+            if session.awaiting_referral:
+                return self._referral(tx, owner, engine, session, None)
+            if engine.checklist(session) is not None:
+                items = dict.fromkeys(engine.step_items(session))
+                return self._apply_items(tx, owner, engine, session, items)
+            return self._apply(tx, owner, engine, session, None)
+
+        return self._on_shown(owner, arrived, unknown)
 
     def press(
         self, owner: int, session_id: str, step: int, key: str, message_id: int | None = None
     ) -> Results:
-        """A button of question ``step`` of ``session_id`` (pressed on ``message_id``)."""
+        """A button of step ``step`` of ``session_id`` (pressed on ``message_id``)."""
         with self.db.transaction() as tx:
             session = sessions.get(tx, owner, session_id)
             active = sessions.active(tx, owner)
@@ -388,6 +493,10 @@ class ScreeningService:
                 return [Refused(GONE)]
             if message_id is not None:  # the user sees this message: it is the one to edit
                 sessions.set_message(tx, owner, session.id, message_id)
+            if session.awaiting_referral:
+                if key == UNKNOWN:
+                    return self._referral(tx, owner, engine, session, None)
+                return [Refused(FIRST_QUESTION if key == BACK else FORGED)]
             if key == BACK:
                 return self._back(tx, owner, engine, session)
             if key == CONFIRM:
@@ -395,10 +504,94 @@ class ScreeningService:
                 if pending is None or pending.variable != question.variable:
                     return [Refused(FORGED)]
                 return self._apply(tx, owner, engine, session, pending.value)
+            if key[:1] == "t" and key[1:].isdigit():
+                if not engine.toggle(session, int(key[1:])):
+                    return [Refused(FORGED)]
+                sessions.save(tx, owner, session)
+                return [Redrawn(message_id, self._ask(tx, owner, engine, session))]
+            checklist = engine.checklist(session)
+            if checklist is not None:
+                items = engine.step_items(session)
+                ticks: dict[str, bool | None]
+                if key == ALL:
+                    ticks = dict.fromkeys(items, checklist.default)
+                elif key == DONE:
+                    ticks = engine.item_values(session)
+                elif key == UNKNOWN:
+                    ticks = dict.fromkeys(items)
+                else:
+                    return [Refused(FORGED)]
+                return self._apply_items(tx, owner, engine, session, ticks)
+            if question.type == "choice" and question.multiple and key in (ALL, DONE):
+                chosen = engine.chosen(session) if key == DONE else []
+                if key == DONE and not chosen:
+                    return [Refused(NOTHING_TICKED)]
+                return self._apply(tx, owner, engine, session, tuple(chosen))
             valid, value = _button_value(question, key)
             if not valid:
                 return [Refused(FORGED)]
             return self._apply(tx, owner, engine, session, value)
+
+    # -- quick checks and settings ----------------------------------------------------------
+
+    def check(self, owner: int, text: str, protocol_id: str | None = None) -> Results:
+        """A quick check of known values (one message) against a protocol, or against
+        every protocol when none is named and there are several; kept for
+        :meth:`continue_check` when something was read."""
+        try:
+            engine = self.catalog.engine(protocol_id)
+        except ProtocolChoiceNeeded:
+            engine = self.catalog.engine(ALL_PROTOCOLS)
+        except ScreenBotError as err:
+            return [Problem(err.message)]
+        protocol = engine.protocol
+        today = utc_now().date()
+        reading = read(protocol, text, today)
+        judged = tuple(judge(protocol, reading, today))
+        decided = all(i.kind != "missing" for j in judged for i in j.open_items)
+        check_id = None
+        if reading.given or reading.referral:
+            check_id = secrets.token_hex(4)
+            body = {
+                "id": check_id,
+                "protocol": protocol.id,
+                "sha256": protocol.sha256,
+                "referral": reading.referral,
+                "values": {g.variable: stored(g.value) for g in reading.given},
+            }
+            with self.db.transaction() as tx:
+                owners.keep_check(tx, owner, json.dumps(body), utc_now())
+        return [Checked(check_text(reading, judged), judged, check_id, decided)]
+
+    def continue_check(self, owner: int, check_id: str) -> Results:
+        """Start a screening from the owner's latest quick check: its values are filled in
+        and only what is missing is asked (the referral first, unless the check had one)."""
+        with self.db.transaction() as tx:
+            body = owners.check(tx, owner)
+            kept = json.loads(body) if body else None
+            if not isinstance(kept, dict) or kept.get("id") != check_id:
+                return [Refused(NO_CHECK)]
+            try:
+                engine = self.catalog.engine(kept["protocol"])
+            except ScreenBotError:
+                return [Refused(PROTOCOL_CHANGED)]
+            if engine.protocol.sha256 != kept["sha256"]:
+                owners.drop_check(tx, owner)
+                return [Refused(PROTOCOL_CHANGED)]
+            session = engine.start(kept["referral"], prefilled=kept["values"])
+            owners.drop_check(tx, owner)
+            return self._start(tx, owner, engine, session, ask_referral=True)
+
+    def set_details(self, owner: int, on: bool) -> Results:
+        """Show criterion ids and variable names beside questions (kept per owner)."""
+        with self.db.transaction() as tx:
+            owners.set_details(tx, owner, on)
+        return [Details(on)]
+
+    def show_details(self, owner: int) -> bool:
+        if self.details is not None:
+            return self.details
+        return bool(owners.details(self.db.read(), owner))
 
     def back(self, owner: int, arrived: int | None = None) -> Results:
         """Back to the question answered last, forgetting its answer."""
@@ -411,7 +604,7 @@ class ScreeningService:
             retired = self._retire(tx, owner, session.id, "dropped")
             engine.restart(session)
             sessions.save(tx, owner, session)
-            return [*retired, _asked(engine, session)]
+            return [*retired, self._ask(tx, owner, engine, session)]
 
         return self._on_active(owner, again)
 
@@ -430,11 +623,13 @@ class ScreeningService:
     def forget(self, owner: int) -> Results:
         """Delete every unfinished screening of this owner (finished ones stay in the log)."""
         with self.db.transaction() as tx:
+            owners.drop_check(tx, owner)
             return [Forgotten(sessions.forget(tx, owner))]
 
     def expire(self, older_than: timedelta) -> int:
         """Delete unfinished screenings unchanged for ``older_than``; return how many."""
         with self.db.transaction() as tx:
+            owners.expire_checks(tx, utc_now() - older_than)
             return sessions.expire(tx, utc_now() - older_than)
 
     def protocols(self) -> list[tuple[str, str, str]]:
@@ -460,7 +655,7 @@ class ScreeningService:
         if unusual:  # nothing recorded: the value waits for a confirmation
             sessions.save(tx, owner, session)
             dropped = [] if message_id is None else [Retired(message_id, "dropped")]
-            return [*dropped, Unusual(unusual), _asked(engine, session)]
+            return [*dropped, Unusual(unusual), self._ask(tx, owner, engine, session)]
         retired: Results = []
         if message_id is not None:
             retired.append(Retired(message_id, "answered", question, value))
@@ -470,7 +665,11 @@ class ScreeningService:
         """Save an open screening and ask on; log a finished one and drop it, together."""
         if not engine.finished(session):
             sessions.save(tx, owner, session)
-            return [_asked(engine, session)]
+            asked = self._ask(tx, owner, engine, session)
+            pending = session.pending
+            if pending is not None and pending.variable == asked.question.variable:
+                return [Unusual(unusual(asked.question, pending.value)), asked]  # pre-filled
+            return [asked]
         findings = engine.findings(session)
         screening_id = secrets.token_hex(8)
         numbers = tuple(
@@ -490,12 +689,61 @@ class ScreeningService:
         delivery = outbox.put(tx, owner, text) if self.outbox else None
         return [Finished(verdicts, numbers, text, screening_id, delivery)]
 
+    def _apply_items(
+        self, tx: Tx, owner: int, engine: Engine, session: Session, ticks: dict[str, Any]
+    ) -> Results:
+        """Answer a checklist step (every item) and go on."""
+        message_id = sessions.message(tx, owner, session.id)
+        shown = tuple((engine.protocol.questions[v], ticks[v]) for v in engine.step_items(session))
+        engine.answer_items(session, ticks)
+        retired: Results = []
+        if message_id is not None:
+            retired.append(Retired(message_id, "answered", answers=shown))
+        return retired + self._after_change(tx, owner, engine, session)
+
+    def _referral(
+        self, tx: Tx, owner: int, engine: Engine, session: Session, text: str | None
+    ) -> Results:
+        """The referral code typed (None or a 'skip' word: none), then question 1."""
+        referral = None
+        if text and text.strip() and _words(text) not in NO_REFERRAL and not is_unknown_text(text):
+            try:
+                referral = check_referral(text.strip())
+            except BadReferral as err:
+                dropped = self._retire(tx, owner, session.id, "dropped")
+                return [*dropped, Invalid(err.message), _referral_asked(session)]
+            taken = any(
+                o.referral == referral and o.session_id != session.id
+                for o in sessions.list_open(tx, owner)
+            )
+            if taken:
+                dropped = self._retire(tx, owner, session.id, "dropped")
+                return [*dropped, Refused(REFERRAL_TAKEN, referral), _referral_asked(session)]
+        message_id = sessions.message(tx, owner, session.id)
+        session.referral = referral
+        session.awaiting_referral = False
+        session.step += 1
+        session.updated_at = utc_now()
+        engine.fill(session)
+        retired: Results = []
+        if message_id is not None:
+            shown = referral or NO_REFERRAL_SHOWN
+            retired.append(Retired(message_id, "answered", REFERRAL_QUESTION, shown))
+        return retired + self._after_change(tx, owner, engine, session)
+
+    def _ask(self, tx: Tx, owner: int, engine: Engine, session: Session) -> Asked:
+        """The current step, worded with the owner's /details setting."""
+        if session.awaiting_referral:
+            return _referral_asked(session)
+        details = self.details if self.details is not None else bool(owners.details(tx, owner))
+        return _asked(engine, session, details)
+
     def _back(self, tx: Tx, owner: int, engine: Engine, session: Session) -> Results:
         if not engine.back(session):
             return [Refused(FIRST_QUESTION)]
         retired = self._retire(tx, owner, session.id, "back")
         sessions.save(tx, owner, session)
-        return [*retired, _asked(engine, session)]
+        return [*retired, self._ask(tx, owner, engine, session)]
 
     def _retire(
         self,
@@ -533,7 +781,10 @@ class ScreeningService:
         return [] if isinstance(engine, Refused) else self._reask(tx, owner, engine, session)
 
     def _reask(self, tx: Tx, owner: int, engine: Engine, session: Session) -> Results:
-        return [*self._retire(tx, owner, session.id, "dropped"), _asked(engine, session)]
+        return [
+            *self._retire(tx, owner, session.id, "dropped"),
+            self._ask(tx, owner, engine, session),
+        ]
 
     def _on_active(self, owner: int, step: Callable[[Tx, Engine, Session], Results]) -> Results:
         """Run ``step`` on the owner's active screening, in one transaction."""
@@ -560,18 +811,64 @@ class ScreeningService:
         return engine
 
 
-def _asked(engine: Engine, session: Session) -> Asked:
+def _asked(engine: Engine, session: Session, details: bool = False) -> Asked:
     question = engine.question(session)
     assert question is not None  # an open screening always has a current question
+    checklist = engine.checklist(session)
+    items = engine.step_items(session) if checklist is not None else []
     return Asked(
         session_id=session.id,
         step=session.step,
         referral=session.referral,
         question=question,
         progress=engine.progress(session),
-        text=question_text(engine, session),
-        options=options(question, session),
+        text=question_text(engine, session, details),
+        options=_step_options(engine, session),
+        checklist=checklist,
+        items=tuple(engine.protocol.questions[v] for v in items),
     )
+
+
+def _referral_asked(session: Session) -> Asked:
+    return Asked(
+        session_id=session.id,
+        step=session.step,
+        referral=None,
+        question=REFERRAL_QUESTION,
+        progress=(0, 0),
+        text=f"{REFERRAL_QUESTION.text}\n{REFERRAL_QUESTION.help}",
+        options=(Option(UNKNOWN, "skip"),),
+    )
+
+
+def _step_options(engine: Engine, session: Session) -> tuple[Option, ...]:
+    """The buttons of the current step: a checklist's or a multi-select's toggles, then
+    one button that finishes it (none / all hold while untouched, else done)."""
+    always = (Option(UNKNOWN, "unknown"), Option(BACK, "back"))
+    checklist = engine.checklist(session)
+    if checklist is not None:
+        ticks = engine.item_values(session)
+        toggles = [
+            Option(f"t{i}", "toggle", str(i + 1), state) for i, state in enumerate(ticks.values())
+        ]
+        untouched = all(v == checklist.default for v in ticks.values())
+        mode = "all" if checklist.default else "none"
+        finish = Option(ALL, "all", mode) if untouched else Option(DONE, "done")
+        return (*toggles, finish, *always)
+    question = engine.question(session)
+    assert question is not None
+    if question.type == "choice" and question.multiple:
+        chosen = engine.chosen(session)
+        toggles = [
+            Option(f"t{i}", "toggle", c, c in chosen) for i, c in enumerate(question.choices or [])
+        ]
+        finish = Option(DONE, "done") if chosen else Option(ALL, "all", "none")
+        return (*toggles, finish, *always)
+    return options(question, session)
+
+
+def _words(text: str) -> str:
+    return " ".join(text.strip().lower().split()).rstrip(".!")
 
 
 def options(question: Question, session: Session | None = None) -> tuple[Option, ...]:
@@ -581,8 +878,10 @@ def options(question: Question, session: Session | None = None) -> tuple[Option,
         options.append(Option(CONFIRM, "confirm", format_value(pending.value)))
     if question.type == "yes_no":
         options += [Option(YES, "yes"), Option(NO, "no")]
-    elif question.type == "choice" and not question.multiple:  # a multi-select is typed
+    elif question.type == "choice" and not question.multiple:  # a multi-select toggles
         options += [Option(f"c{i}", "choice", c) for i, c in enumerate(question.choices or [])]
+    elif question.type == "date_or_none":
+        options.append(Option(NEVER, "never"))
     return (*options, Option(UNKNOWN, "unknown"), Option(BACK, "back"))
 
 
@@ -592,8 +891,10 @@ def _button_value(question: Question, key: str) -> tuple[bool, Any]:
         return True, None
     if key in (YES, NO):
         return question.type == "yes_no", key == YES
+    if key == NEVER:
+        return question.type == "date_or_none", NEVER_VALUE
     choices = question.choices or []
     index = int(key[1:]) if key[:1] == "c" and key[1:].isdigit() else len(choices)
-    if question.type == "choice" and index < len(choices):
+    if question.type == "choice" and not question.multiple and index < len(choices):
         return True, choices[index]
     return False, None

@@ -21,10 +21,26 @@ class ProtocolChanged(Exception):
     """A stored session was made under another version of its dialog file."""
 
 
+Value = bool | int | float | str | list[str] | None
+
+
 class Answer(BaseModel):
     # Dates are kept as ISO text and multi-select answers as lists; the engine types them.
-    value: bool | int | float | str | list[str] | None
+    value: Value
     at: datetime
+    group: str | None = None  # the checklist it was answered in (one step; back undoes it)
+    filled: bool = False  # taken from a quick check, not asked
+
+
+class Draft(BaseModel):
+    """A checklist or multi-select step being ticked: kept so taps survive a restart.
+
+    Valid only while the session is at ``step`` (any answer or back moves it on).
+    """
+
+    step: int
+    items: dict[str, bool | None] = {}  # checklist: the items changed from the default
+    chosen: list[str] = []  # multi-select: the choices ticked
 
 
 class Pending(BaseModel):
@@ -43,6 +59,9 @@ class Session(BaseModel):
     state: str
     screened_on: date = Field(default_factory=lambda: utc_now().date())
     pending: Pending | None = None
+    awaiting_referral: bool = False  # the referral code is asked before question 1
+    prefilled: dict[str, Value] = {}  # quick-check answers, applied when their question comes
+    draft: Draft | None = None
     answers: dict[str, Answer] = {}
     history: list[str] = []
     step: int = 0

@@ -11,6 +11,7 @@ checks that the verdicts agree).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -130,15 +131,8 @@ class SetEngine(BaseEngine[ProtocolSet]):
         live = self._holder(session, None).live()
         return [cid for m in live for cid in m.criteria_reading.get(session.state, [])]
 
-    def progress(self, session: Session) -> tuple[int, int]:
-        """(number of the current question, questions in this screening as far as known)."""
-        if self.finished(session):
-            return len(session.history), len(session.history)
-        holder = self._holder(session, None)
-        order = self.protocol.order
-        position = order.index(session.state)
-        remaining = sum(1 for v in order[position + 1 :] if holder.asked(v))
-        return len(session.history) + 1, len(session.history) + 1 + remaining
+    def _askable(self, session: Session) -> Callable[[str], bool]:
+        return self._holder(session, None).asked
 
     def live(self, session: Session) -> list[str]:
         """The ids of the protocols still in the running."""

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import ScreenBotError
+from ..render import CHECKLIST_HINT
 from ..service import (
     FIRST_QUESTION,
+    NO_CHECK,
+    REFERRAL_TAKEN,
     TERMINAL,
     Asked,
     Choose,
@@ -22,7 +25,7 @@ from ..service import (
 from ..words import NOT_KEPT
 
 COMMANDS = (
-    "Type the answer, ? if it is not known, 'back' for the previous question, "
+    "Type the answer, ? if it is not known, 'back' for the previous step, "
     "'restart' to begin again, 'quit' to stop."
 )
 QUIT_WORDS = frozenset({"quit", "exit", "q"})
@@ -47,8 +50,13 @@ def chat(
     read: Callable[[str], str] = input,
     write: Callable[[str], None] = print,
     owner: int = TERMINAL,
+    check_id: str | None = None,
 ) -> Finished:
     """Run one screening to its verdict (logged by the service before it is shown).
+
+    Without a referral the referral code is asked first (an empty line skips it). With
+    ``check_id`` the screening continues the owner's quick check: its values are filled
+    in and only what is missing is asked.
 
     Raises :class:`Stopped` when the user quits or the input ends; the unfinished
     screening is cancelled, so nothing of it is kept.
@@ -69,12 +77,18 @@ def chat(
                     shown[:] = [result]
                     write("")
                     write(result.text)
+                    if result.checklist is not None and result.checklist.help:
+                        write(CHECKLIST_HINT[result.checklist.mode])
                 case Invalid():
                     write(result.message)
                 case Unusual():
                     write(
                         f"{result.message}. Type it again to confirm, or type the corrected value."
                     )
+                case Refused() if result.reason == REFERRAL_TAKEN:
+                    write(f"{result.detail} already has an unfinished screening.")
+                case Refused() if result.reason == NO_CHECK:
+                    raise ScreenBotError("no quick check to continue")
                 case Refused():
                     write(REFUSALS.get(result.reason, f"({result.reason.replace('_', ' ')})"))
                     if shown:
@@ -93,7 +107,13 @@ def chat(
                     return result
         return None
 
-    show(service.start(owner, protocol_id, referral))
+    if check_id is not None:
+        first = service.continue_check(owner, check_id)
+    else:
+        first = service.start(owner, protocol_id, referral, ask_referral=referral is None)
+    finished = show(first)
+    if finished is not None:
+        return finished
     while True:
         try:
             text = read("> ")

@@ -29,31 +29,109 @@ class InputFormat(StrEnum):
     parquet = "parquet"  # --engine duckdb only
 
 
+Details = Annotated[
+    bool,
+    typer.Option(
+        "--details/--no-details",
+        help="Show beside each question the criteria it decides and the variable names.",
+    ),
+]
+
+
 def chat(
     protocol: ProtocolOption = None,
     referral: Annotated[
-        str | None, typer.Option(help="Referral label, a short code such as R-0423 (never a name).")
+        str | None,
+        typer.Option(
+            help="Referral label, a short code such as R-0423 (never a name); "
+            "asked first when not given (an empty line skips it)."
+        ),
     ] = None,
+    details: Details = False,
 ) -> None:
-    """Screen one patient in the terminal, one question at a time; log the verdict.
+    """Screen one patient in the terminal, one step at a time; log the verdict.
 
+    A step is one question, or a checklist of yes/no questions answered in one line.
     'quit' stops (exit 0) and keeps nothing of the unfinished screening; so does the end
     of the input (exit 1).
     """
-    from ..adapters.terminal import Stopped
-    from ..adapters.terminal import chat as terminal_chat
     from ..referrals import check_referral
-    from ..service import ScreeningService
 
     if referral is not None:
         check_referral(referral)
     found = options.catalog()
     protocol = options.choose(protocol)
+    _converse(found, details, protocol=protocol, referral=referral)
+
+
+def check(
+    values: Annotated[
+        str | None,
+        typer.Argument(
+            help="The values known, e.g. 'age 40, male, lvef 55, qtc 430'; one 'name value' "
+            "per line also works. Without it, read from standard input."
+        ),
+    ] = None,
+    protocol: ProtocolOption = None,
+    go_on: Annotated[
+        bool,
+        typer.Option(
+            "--continue",
+            help="Then screen the patient in the terminal, asking only what is missing.",
+        ),
+    ] = False,
+    details: Details = False,
+) -> None:
+    """Quick check: what the values known already decide, and what is still unknown.
+
+    Names are the protocol's variables or their aliases (learn lists them); a bare choice
+    word ('male') answers the one question it is a choice of; 'ref R-0423' gives the
+    referral. Everything that cannot be used is listed with the reason. With several
+    protocols and no --protocol, every protocol is checked. Exit 0; 2 if nothing could be
+    read.
+    """
+    import sys
+
+    from ..service import TERMINAL, Checked, Problem, ScreeningService
+
+    if go_on and values is None:
+        raise BadInput("with --continue, give the values as an argument (the answers follow)")
+    text = values if values is not None else sys.stdin.read()
+    found = options.catalog()
+    with options.database() as db:
+        service = ScreeningService(found, db, channel="cli", details=details)
+        (result,) = service.check(TERMINAL, text, protocol)
+        if isinstance(result, Problem):
+            raise BadInput(result.message)
+        assert isinstance(result, Checked)
+        typer.echo(result.text)
+        if result.check_id is None:
+            raise typer.Exit(2)
+    if go_on:
+        typer.echo("")
+        _converse(found, details, check_id=result.check_id)
+
+
+def _converse(
+    found: object,
+    details: bool,
+    *,
+    protocol: str | None = None,
+    referral: str | None = None,
+    check_id: str | None = None,
+) -> None:
+    """Run the terminal dialog to its verdict and say which log records it made."""
+    from ..adapters.terminal import Stopped
+    from ..adapters.terminal import chat as terminal_chat
+    from ..protocol.catalog import Catalog
+    from ..service import ScreeningService
+
+    assert isinstance(found, Catalog)
     # opened first: a database that cannot be written fails before question 1
     with options.database() as db:
-        service = ScreeningService(found, db, channel="cli")
+        service = ScreeningService(found, db, channel="cli", details=details)
         try:
-            finished = terminal_chat(service, protocol, referral)
+            finished = terminal_chat(service, protocol, referral, check_id=check_id)
         except Stopped as stop:
             raise typer.Exit(0 if stop.by_quit else 1) from None
     numbers = finished.log_numbers
@@ -177,11 +255,11 @@ def start() -> None:
         typer.echo(
             "No TELEGRAM_BOT_TOKEN set (see .env.example): starting the terminal dialog instead.\n"
         )
-        chat(protocol=None, referral=None)
+        chat(protocol=None, referral=None, details=False)
         return
     run(webhook=None)
 
 
 def register(app: typer.Typer) -> None:
-    for command in (start, chat, screen):
+    for command in (start, chat, check, screen):
         app.command()(command)

@@ -40,7 +40,7 @@ from ..rules.expressions import (
 from ..rules.types import Kind, bind, check
 from ..rules.units import same_unit
 from .loader import Problem, line_of
-from .model import Estimate, Protocol
+from .model import Estimate, Protocol, name_key
 from .schema import NUMERIC, DialogFile, Question
 
 MAX_COMBINATIONS = 20_000
@@ -72,6 +72,7 @@ class Checker:
         estimates = self._derived()
         tables = self._tables()
         when = self._conditions()
+        self._checklists(when)
         rules = self._rules()
         if self.problems:  # later checks read all of the above: avoid a cascade
             return None
@@ -154,7 +155,7 @@ class Checker:
         aliases: dict[str, str] = {}
         for index, q in enumerate(self.spec.questions):
             for alias in q.aliases:
-                key = alias.strip().lower()
+                key = name_key(alias)
                 taken = aliases.get(key) or (
                     key if key in self.questions and key != q.variable else None
                 )
@@ -188,6 +189,71 @@ class Checker:
                         ("notes", index, "criteria"),
                         f"note names criterion '{cid}', which does not exist",
                         f"did you mean '{close[0]}'?" if close else "use a criterion id",
+                    )
+
+    def _checklists(self, when: dict[str, str]) -> None:
+        """Checklist items: yes/no questions, consecutive, each in one checklist, and asked
+        or not by conditions decided before the checklist is shown."""
+        order = [q.variable for q in self.spec.questions]
+        owner: dict[str, str] = {}
+        names: set[str] = set()
+        for index, checklist in enumerate(self.spec.checklists):
+            loc = ("checklists", index)
+            if checklist.name in names:
+                self.problem(
+                    (*loc, "name"),
+                    f"two checklists are named '{checklist.name}'",
+                    "give each checklist its own name",
+                )
+            names.add(checklist.name)
+            good = True
+            for position, item in enumerate(checklist.items):
+                where = (*loc, "items", position)
+                q = self.questions.get(item)
+                if q is None:
+                    self.problem(
+                        where, f"checklist item '{item}' is not a question", self._suggest(item)
+                    )
+                    good = False
+                elif q.type != "yes_no":
+                    self.problem(
+                        where,
+                        f"checklist item '{item}' is a {q.type} question",
+                        "a checklist holds yes/no questions only; ask it on its own",
+                    )
+                    good = False
+                elif item in owner:
+                    self.problem(
+                        where,
+                        f"'{item}' is already in checklist '{owner[item]}'",
+                        "put each question in one checklist at most",
+                    )
+                    good = False
+                else:
+                    owner[item] = checklist.name
+            if not good:
+                continue
+            places = [order.index(item) for item in checklist.items]
+            if places != list(range(places[0], places[0] + len(places))):
+                wanted = ", ".join(sorted(checklist.items, key=order.index))
+                self.problem(
+                    (*loc, "items"),
+                    f"the items of checklist '{checklist.name}' are not consecutive questions "
+                    "in this order",
+                    "list them in the order of the questions, and move the questions so "
+                    f"that they follow each other: {wanted}",
+                )
+                continue
+            for item in checklist.items:
+                key = when.get(item)
+                read = _names(self.trees[key]) & set(checklist.items) if key else set()
+                if read:
+                    self.problem(
+                        ("questions", order.index(item), "when"),
+                        f"the condition of '{item}' reads {', '.join(sorted(read))}, in the "
+                        f"same checklist '{checklist.name}'",
+                        "a checklist is answered at once: its items' conditions may read only "
+                        "questions asked before it; take the item out of the checklist",
                     )
 
     # -- derived values and tables ---------------------------------------------------------

@@ -8,7 +8,15 @@ from pathlib import Path
 
 from ..rules.expressions import SCREENING_DATE, Expression
 from ..rules.types import Kind
-from .schema import CalculatorUse, Criterion, Derived, DialogFile, Question, Table
+from .schema import (
+    CalculatorUse,
+    Checklist,
+    Criterion,
+    Derived,
+    DialogFile,
+    Question,
+    Table,
+)
 
 
 @dataclass(frozen=True)
@@ -116,3 +124,22 @@ class Protocol:
     def text_questions(self) -> frozenset[str]:
         """Free-text answers: kept for the coordinator, never logged or exported."""
         return frozenset(q.variable for q in self.spec.questions if q.type == "text")
+
+    @cached_property
+    def checklists(self) -> dict[str, Checklist]:
+        """For each question asked in a checklist, its checklist."""
+        return {item: c for c in self.spec.checklists for item in c.items}
+
+    @cached_property
+    def aliases(self) -> dict[str, str]:
+        """Every name a quick check may use for a question (lower case) -> its variable."""
+        found = {q.variable: q.variable for q in self.spec.questions}
+        for q in self.spec.questions:
+            for alias in q.aliases:
+                found.setdefault(name_key(alias), q.variable)
+        return found
+
+
+def name_key(name: str) -> str:
+    """How a typed name is compared with variables and aliases: case and - / _ aside."""
+    return "_".join(name.lower().replace("-", "_").split())

@@ -182,6 +182,27 @@ class Note(_Strict):
     criteria: list[str] = []
 
 
+class Checklist(_Strict):
+    """Consecutive yes/no questions asked as one step: one list, a toggle per item.
+
+    ``none_apply``: the items are things that usually do not apply (rare exclusions); an
+    untouched item is "no", and one tap answers "none of these". ``all_hold``: the items
+    usually hold (inclusion confirmations); an untouched item is "yes", and one tap
+    answers "all of these hold". Each item stays its own answer, read by its own rules.
+    """
+
+    name: str = Identifier
+    text: str = Field(min_length=1, max_length=300)
+    help: str = Field("", max_length=300)
+    mode: Literal["none_apply", "all_hold"]
+    items: list[str] = Field(min_length=2, max_length=20)
+
+    @property
+    def default(self) -> bool:
+        """The answer of an item left untouched."""
+        return self.mode == "all_hold"
+
+
 class DialogFile(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
     title: str = Field(min_length=1, max_length=200)
@@ -190,6 +211,7 @@ class DialogFile(_Strict):
     anchors: list[str] = Field([], description="planned dates that windows may count from")
     notes: list[Note] = []
     questions: list[Question] = Field(min_length=1, max_length=500)
+    checklists: list[Checklist] = Field([], max_length=50)
     tables: list[Table] = Field([], max_length=50)
     derived: list[Derived] = Field([], max_length=50)
     criteria: list[Criterion] = Field(min_length=1, max_length=500)

@@ -30,7 +30,7 @@ from ..rules.dates import NEVER
 from ..rules.evaluation import context, statuses
 from ..rules.expressions import SCREENING_DATE
 from .model import Protocol
-from .schema import Question
+from .schema import Checklist, Question
 
 ALL = "all"  # the protocol id that names the set of every protocol
 # The day knock-outs are tried on; any fixed day gives the same ranking for the windows
@@ -97,6 +97,21 @@ class ProtocolSet:
     @cached_property
     def dated_questions(self) -> frozenset[str]:
         return frozenset().union(*(m.dated_questions for m in self.members))
+
+    @cached_property
+    def checklists(self) -> dict[str, Checklist]:
+        """The members' checklists whose items follow each other in the set's order (the
+        others are asked one question at a time)."""
+        order = self.order
+        found: dict[str, Checklist] = {}
+        for member in self.members:
+            for checklist in member.spec.checklists:
+                if any(item in found for item in checklist.items):
+                    continue
+                places = [order.index(item) for item in checklist.items]
+                if places == list(range(places[0], places[0] + len(places))):
+                    found.update(dict.fromkeys(checklist.items, checklist))
+        return found
 
     def answers_of(self, member: Protocol, values: dict[str, Any]) -> dict[str, Any]:
         """The answers one member reads (its own variables only)."""

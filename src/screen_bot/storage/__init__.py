@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import inbox, ledger, outbox, scores, sessions
+from . import inbox, ledger, outbox, owners, scores, sessions
 from .db import Database, Store, Tx
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "ledger",
     "open_store",
     "outbox",
+    "owners",
     "scores",
     "sessions",
 ]

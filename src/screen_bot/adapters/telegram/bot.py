@@ -30,13 +30,16 @@ from ...errors import StorageFailed
 from ...service import (
     Asked,
     Cancelled,
+    Checked,
     Choose,
+    Details,
     Early,
     Finished,
     Forgotten,
     Invalid,
     Listing,
     Problem,
+    Redrawn,
     Refused,
     Results,
     Resumed,
@@ -48,7 +51,14 @@ from ...service import (
 )
 from ...settings import Settings
 from . import messages as say
-from .callback_data import OTHER_PREFIX, SCREEN_CHOICE_PREFIX, SCREEN_PREFIX, decode
+from .callback_data import (
+    CHECK_PREFIX,
+    OTHER_PREFIX,
+    SCREEN_CHOICE_PREFIX,
+    SCREEN_PREFIX,
+    decode,
+    decode_check,
+)
 from .choosing import chosen, split_protocol
 from .gate import StrangerGate, refusal
 from .turn import App, Context, Turn, answer_query, turn
@@ -76,6 +86,8 @@ class ScreeningBot:
             "help": self.help,
             "protocols": self.protocols,
             "screen": self.screen,
+            "check": self.check,
+            "details": self.details,
             "status": self.status,
             "back": self.back,
             "skip": self.skip,
@@ -89,6 +101,7 @@ class ScreeningBot:
         application.add_handler(
             CallbackQueryHandler(self.on_protocol_chosen, pattern=SCREEN_CHOICE_PREFIX)
         )
+        application.add_handler(CallbackQueryHandler(self.on_continue, pattern=CHECK_PREFIX))
         application.add_handler(CallbackQueryHandler(self.on_other_button, pattern=OTHER_PREFIX))
         application.add_handler(
             MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.on_text)
@@ -207,10 +220,54 @@ class ScreeningBot:
 
     @turn
     async def screen(self, t: Turn) -> None:
-        """/screen [protocol|all] [referral]: start a screening; the open one is paused."""
+        """/screen [protocol|all] [referral]: start a screening; the open one is paused.
+        Without a referral code, it is asked first (or skipped)."""
         protocol_id, args = split_protocol(t.args, self.service.choices())
         referral = " ".join(args) if args else None  # "John Smith" is refused as one label
-        await self.show(t, self.service.start(t.chat_id, protocol_id, referral))
+        start = self.service.start(t.chat_id, protocol_id, referral, ask_referral=True)
+        await self.show(t, start)
+
+    @turn
+    async def check(self, t: Turn) -> None:
+        """/check [protocol|all] values…: a quick check of the values known (one message)."""
+        message = t.update.effective_message
+        words = (message.text or "" if message is not None else "").split(maxsplit=1)
+        rest = words[1] if len(words) > 1 else ""
+        first = rest.split(maxsplit=1)
+        protocol_id = None
+        if first and (first[0] in self.service.choices() or first[0] == "all"):
+            protocol_id, rest = first[0], first[1] if len(first) > 1 else ""
+            if protocol_id not in self.service.choices():  # all of one protocol: that one
+                protocol_id = None
+        if not rest.strip():
+            await t.say(say.CHECK_USAGE)
+            return
+        await self.show(t, self.service.check(t.chat_id, rest, protocol_id))
+
+    @turn
+    async def on_continue(self, t: Turn) -> None:
+        """The button under a quick check: start the screening with its values filled in."""
+        query = t.update.callback_query
+        if query is None:
+            return
+        press = decode_check(query.data)
+        if press is None:
+            await answer_query(query, say.FORGED_TEXT)
+            return
+        results = self.service.continue_check(t.chat_id, press.check_id)
+        if query.message is not None and not isinstance(results[0], Refused):
+            await _edit(t.context.bot, t.chat_id, query.message.message_id, None)
+        await self.show(t, results, query)
+
+    @turn
+    async def details(self, t: Turn) -> None:
+        """/details on|off: criterion ids and variable names beside each question."""
+        wanted = (t.args or [""])[0].lower()
+        if wanted in ("on", "off"):
+            await self.show(t, self.service.set_details(t.chat_id, wanted == "on"))
+        else:
+            on = self.service.show_details(t.chat_id)
+            await t.say(f"{say.details(on)}\n{say.DETAILS_USAGE}")
 
     @turn
     async def on_protocol_chosen(self, t: Turn) -> None:
@@ -220,7 +277,8 @@ class ScreeningBot:
             return
         choice, picked = found
         referral = choice.argument or None
-        await self.show(t, self.service.start(t.chat_id, picked, referral))
+        start = self.service.start(t.chat_id, picked, referral, ask_referral=True)
+        await self.show(t, start)
 
     @turn
     async def status(self, t: Turn) -> None:
@@ -327,7 +385,29 @@ class ScreeningBot:
                         result.step,
                         before,
                     )
+                case Redrawn():
+                    if result.message_id is None:
+                        await bot.send_message(
+                            t.chat_id,
+                            say.question_message(result.asked),
+                            reply_markup=say.keyboard(result.asked),
+                        )
+                    else:
+                        await _redraw(bot, t.chat_id, result.message_id, result.asked)
+                case Checked():
+                    for part in say.split(result.text)[:-1]:
+                        await bot.send_message(t.chat_id, part)
+                    await bot.send_message(
+                        t.chat_id,
+                        say.split(result.text)[-1],
+                        reply_markup=say.check_keyboard(result),
+                    )
+                case Details():
+                    await t.say(say.details(result.on))
                 case Finished():
+                    if notes:  # (a screening that ended at once: "started" comes first)
+                        await t.say("\n\n".join(notes))
+                        notes = []
                     await t.say(result.text)
                     if result.delivery is not None:
                         self._note(self.service.delivered, result.delivery)
@@ -362,3 +442,13 @@ async def _edit(bot: Bot, chat_id: int, message_id: int, text: str | None) -> No
             await bot.edit_message_text(text, chat_id, message_id, reply_markup=None)
     except TelegramError as err:  # cosmetic: the answer is saved, the dialog goes on
         logger.info("edit of message %s skipped: %s", message_id, type(err).__name__)
+
+
+async def _redraw(bot: Bot, chat_id: int, message_id: int, asked: Asked) -> None:
+    """Show a step again in its own message, with its ticks as they are now."""
+    try:
+        await bot.edit_message_text(
+            say.question_message(asked), chat_id, message_id, reply_markup=say.keyboard(asked)
+        )
+    except TelegramError as err:  # the ticks are saved; the next tap shows them
+        logger.info("redraw of message %s skipped: %s", message_id, type(err).__name__)

@@ -2,7 +2,10 @@
 
 - screening ``v|<session id>|<step>|<key>``: a press is applied only when the session is
   the chat's live one and still at that step, so an old button, a finished screening's
-  button or forged data changes nothing;
+  button or forged data changes nothing (a checklist's or multi-select's toggles ``t<n>``
+  keep the step: the ticks so far are kept in the session, so they survive a restart);
+- quick check ``k|<check id>``: continue the screening from the chat's latest check (an
+  older check's button is refused);
 - walk-through ``l|<protocol id>|<index>``: the next criterion;
 - quiz ``q|<quiz id>|<position>|<code>``: a verdict (e, n, u), stop (x) or ``c:<criterion>``;
 - protocol choice ``p|<command>|<list>|<index>|<argument>``: several protocols and none
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 SCREEN_PATTERN = re.compile(
-    r"^v\|(?P<session>[0-9a-f]{8})\|(?P<step>\d{1,9})\|(?P<key>[ynubk]|c\d{1,2})$"
+    r"^v\|(?P<session>[0-9a-f]{8})\|(?P<step>\d{1,9})\|(?P<key>[ynubkado]|[ct]\d{1,2})$"
 )
 LEARN_PATTERN = re.compile(r"^l\|(?P<protocol>[a-z0-9-]{1,40})\|(?P<index>\d{1,4})$")
 QUIZ_PATTERN = re.compile(
@@ -32,6 +35,7 @@ CHOICE_PATTERN = re.compile(
     r"^p\|(?P<command>[slqf])\|(?P<offered>[0-9a-f]{4})\|(?P<index>\d{1,2})"
     r"\|(?P<argument>[A-Za-z0-9._/-]{0,32})$"
 )
+CHECK_PATTERN = re.compile(r"^k\|(?P<check>[0-9a-f]{8})$")
 ARGUMENT = re.compile(r"^[A-Za-z0-9._/-]{0,32}$")  # what a protocol button may carry along
 # Handlers are registered by prefix: each decodes (and refuses) its own scheme's data,
 # and data of no scheme at all goes to OTHER_PREFIX's handler, which refuses it.
@@ -40,7 +44,8 @@ LEARN_PREFIX = re.compile(r"^l\|")
 QUIZ_PREFIX = re.compile(r"^q\|")
 SCREEN_CHOICE_PREFIX = re.compile(r"^p\|s\|")
 TRAINING_CHOICE_PREFIX = re.compile(r"^p\|[lqf]\|")
-OTHER_PREFIX = re.compile(r"^(?![vlqp]\|)")
+CHECK_PREFIX = re.compile(r"^k\|")
+OTHER_PREFIX = re.compile(r"^(?![vlqpk]\|)")
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,21 @@ class Press:
 
     def encode(self) -> str:
         return f"v|{self.session_id}|{self.step}|{self.key}"
+
+
+@dataclass(frozen=True)
+class ContinueCheck:
+    """Continue the screening from quick check ``check_id``."""
+
+    check_id: str
+
+    def encode(self) -> str:
+        return f"k|{self.check_id}"
+
+
+def decode_check(data: str | None) -> ContinueCheck | None:
+    match = CHECK_PATTERN.match(data or "")
+    return ContinueCheck(match["check"]) if match else None
 
 
 @dataclass(frozen=True)

@@ -12,19 +12,22 @@ from typing import Any
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 
 from ...protocol.schema import Question
-from ...render import format_value
+from ...render import TICK, format_value
 from ...reports import Stats, stats_text
 from ...service import (
     FIRST_QUESTION,
     FORGED,
     GONE,
+    NO_CHECK,
     NO_SCREENING,
     NOT_OPEN,
+    NOTHING_TICKED,
     PAUSED,
     PROTOCOL_CHANGED,
     REFERRAL_TAKEN,
     STALE,
     Asked,
+    Checked,
     Option,
     Retired,
     Started,
@@ -32,7 +35,7 @@ from ...service import (
 from ...storage.ledger import LogRecord
 from ...storage.sessions import OpenScreening
 from ...words import plural
-from .callback_data import ARGUMENT, Choice, Learn, Press, QuizPress, fingerprint
+from .callback_data import ARGUMENT, Choice, ContinueCheck, Learn, Press, QuizPress, fingerprint
 
 MAX_MESSAGE = 4096
 MAX_CAPTION = 1024
@@ -45,6 +48,7 @@ START = (
 )
 COMMANDS = [
     ("screen", "start a screening: /screen [protocol or all] [referral code]"),
+    ("check", "quick check of known values: /check age 40, male, lvef 55, qtc 430"),
     ("status", "where the open screening stands"),
     ("back", "go back one question"),
     ("skip", "answer 'not known yet'"),
@@ -59,6 +63,7 @@ COMMANDS = [
     ("quiz", "practise on generated cases"),
     ("progress", "your quiz record"),
     ("flow", "the screening flow as a picture"),
+    ("details", "/details on: criterion ids and variable names beside questions; off"),
     ("help", "how to use me"),
 ]
 HELP = (
@@ -93,6 +98,8 @@ REFUSALS = {
     PROTOCOL_CHANGED: "The protocol file changed since this screening began, so it cannot go "
     "on safely; it was removed. /screen starts again.",
     NOT_OPEN: "No unfinished screening with that label. /list shows them.",
+    NO_CHECK: "That quick check was replaced by a newer one or has expired; /check again.",
+    NOTHING_TICKED: "Nothing is ticked: tick the ones that apply, or tap 'None of these'.",
 }
 NO_PROTOCOLS = "No protocols are installed."
 CHOOSE_PROTOCOL = "Several protocols are installed. Which one? (All: one screening against each.)"
@@ -104,7 +111,27 @@ CANCELLED_QUESTION = "Screening cancelled."
 WENT_BACK = "↩ Went back."
 RESUMED = "Resumed."
 NO_OPEN = "No unfinished screenings."
-BUTTON_LABELS = {"yes": "Yes", "no": "No", "unknown": "Unknown", "back": "⬅ Back"}
+BUTTON_LABELS = {
+    "yes": "Yes",
+    "no": "No",
+    "unknown": "Unknown",
+    "back": "⬅ Back",
+    "done": "✓ Done",
+    "never": "None (never)",
+    "skip": "Skip (no referral code)",
+}
+FINISH_LABELS = {"none": "✓ None of these", "all": "✓ All of these hold"}
+TOGGLES_PER_ROW = 4
+CONTINUE = "▶ Continue the screening"
+LOG_IT = "▶ Screen and log this"
+CHECK_USAGE = (
+    "Send the values you know with the command, e.g.\n"
+    "/check age 40, male, lvef 55, qtc 430, alt 1.2, crcl 95\n"
+    "or one 'name value' per line after /check. /check all checks every protocol."
+)
+DETAILS_ON = "Details on: questions show the criteria they decide and the variable names."
+DETAILS_OFF = "Details off: questions show progress, the question and one help line."
+DETAILS_USAGE = "/details on or /details off"
 # /log, /stats, /forget
 NO_RECORDS = "You have no finished screenings yet."
 NO_STATS = "No screenings are logged yet."
@@ -230,18 +257,42 @@ def forgotten(count: int) -> str:
 
 
 def keyboard(asked: Asked) -> InlineKeyboardMarkup:
+    """The buttons of a step: answers (or toggles, in rows), the finishing button, then
+    unknown and back."""
+
     def button(option: Option) -> InlineKeyboardButton:
         text: str | None = BUTTON_LABELS.get(option.kind)
         if option.kind == "confirm":
             text = f"✓ {option.choice} is right"
         elif option.kind == "choice":
             text = option.choice
+        elif option.kind == "toggle":
+            text = f"{TICK[option.state]} {option.choice}"
+        elif option.kind == "all":
+            text = FINISH_LABELS.get(option.choice or "none")
         data = Press(asked.session_id, asked.step, option.key).encode()
         return InlineKeyboardButton(text or "?", callback_data=data)
 
-    answers = [button(o) for o in asked.options if o.kind not in ("unknown", "back")]
-    always = [button(o) for o in asked.options if o.kind in ("unknown", "back")]
-    return InlineKeyboardMarkup([row for row in (answers, always) if row])
+    toggles = [button(o) for o in asked.options if o.kind == "toggle"]
+    per_row = TOGGLES_PER_ROW if asked.checklist is not None else 1
+    rows = [toggles[i : i + per_row] for i in range(0, len(toggles), per_row)]
+    last = ("unknown", "back", "skip")
+    answers = [button(o) for o in asked.options if o.kind not in (*last, "toggle")]
+    always = [button(o) for o in asked.options if o.kind in last]
+    return InlineKeyboardMarkup([row for row in (*rows, answers, always) if row])
+
+
+def check_keyboard(checked: Checked) -> InlineKeyboardMarkup | None:
+    """The button that continues a quick check as a screening (none if nothing was read)."""
+    if checked.check_id is None:
+        return None
+    label = LOG_IT if checked.decided else CONTINUE
+    data = ContinueCheck(checked.check_id).encode()
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)]])
+
+
+def details(on: bool) -> str:
+    return DETAILS_ON if on else DETAILS_OFF
 
 
 def question_message(asked: Asked, notes: Sequence[str] = ()) -> str:
@@ -256,6 +307,8 @@ def answered_message(question: Question, value: Any) -> str:
 
 def retired_text(retired: Retired) -> str | None:
     """The new text of a retired question message (None: keep it, drop its buttons)."""
+    if retired.how == "answered" and retired.answers:
+        return "\n".join(f"{TICK[v]} {q.text}" for q, v in retired.answers)
     if retired.how == "answered" and retired.question is not None:
         return answered_message(retired.question, retired.value)
     return {"back": WENT_BACK, "cancelled": CANCELLED_QUESTION}.get(retired.how)

@@ -1,0 +1,289 @@
+"""The quick check: one free-form message of known values, read and judged at once.
+
+``age 40, male, lvef 55, qtc 430, alt 1.2, crcl 95`` or one ``name value`` /
+``name=value`` / ``name: value`` per line. A name is a question's variable or one of its
+``aliases`` (case, ``-``/``_`` and spaces aside); a bare word that is a choice (or a
+synonym) of exactly one choice question answers it (``male``); ``ref R-0423`` gives the
+referral. Values are typed exactly as the dialog types them (:func:`answers.parse_text`
+with the screening date). Nothing is dropped silently: a part that cannot be read, a
+value given twice with different values, and a value for a question that is not asked
+under the other answers are each listed with the reason.
+
+With a set of protocols (``all``) a name is looked up in each; a name that means two
+different variables is fine when no protocol asks both (``lvef`` is ``lvef_percent`` in
+one file and ``ejection_fraction_percent`` in the other), else it is refused as ambiguous.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from .answers import AnswerError, parse_text
+from .errors import BadReferral
+from .protocol.model import Protocol, name_key
+from .protocol.schema import Question
+from .protocol.sets import ProtocolSet
+from .referrals import check_referral
+from .render import format_value
+from .rules.evaluation import OPEN, applicable_questions, evaluate
+from .verdict import OpenItem, Verdict, build, open_items, ranked
+
+REFERRAL_NAMES = frozenset({"ref", "referral", "code", "referral_code"})
+MAX_PARTS = 200
+MAX_SHOWN = 60  # characters of an unreadable part quoted back
+# Parts are separated by new lines, semicolons, and commas that are not decimal commas.
+_PARTS = re.compile(r"\n|;|(?<!\d),|,(?!\d)")
+_NAMED = re.compile(r"^(?P<name>[^:=]{1,60}?)\s*[:=]\s*(?P<value>.*)$")
+
+
+@dataclass(frozen=True)
+class Given:
+    """A value read: the words typed, the variable they name and the typed value."""
+
+    part: str
+    variable: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A part of the message that is not used, and why."""
+
+    part: str
+    why: str
+
+
+@dataclass
+class Reading:
+    """What a quick check read: values for the questions they answer, and the rest."""
+
+    given: list[Given] = field(default_factory=list)
+    unread: list[Unread] = field(default_factory=list)
+    referral: str | None = None
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {g.variable: g.value for g in self.given}
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One protocol's verdict on the values read, and what is still open."""
+
+    verdict: Verdict
+    open_items: tuple[OpenItem, ...]
+
+
+def members(protocol: Protocol | ProtocolSet) -> tuple[Protocol, ...]:
+    return protocol.members if isinstance(protocol, ProtocolSet) else (protocol,)
+
+
+def read(protocol: Protocol | ProtocolSet, text: str, screened_on: date) -> Reading:
+    """Read the values of a quick-check message (see the module docstring)."""
+    reading = Reading()
+    names = _names(members(protocol))
+    seen: dict[str, Given] = {}
+    twice: set[str] = set()
+    parts = [p.strip() for p in _PARTS.split(text) if p.strip()]
+    for part in parts[:MAX_PARTS]:
+        found = _read_part(protocol, names, part, screened_on, reading)
+        for given in found:
+            earlier = seen.get(given.variable)
+            if earlier is None:
+                seen[given.variable] = given
+            elif earlier.value == given.value:
+                reading.unread.append(
+                    Unread(_shown(part), f"{given.variable} was given twice; used once")
+                )
+            else:
+                twice.add(given.variable)
+                reading.unread.append(
+                    Unread(
+                        _shown(part),
+                        f"{given.variable} was given twice ({_value(earlier.value)} and "
+                        f"{_value(given.value)}): neither is used",
+                    )
+                )
+    if len(parts) > MAX_PARTS:
+        reading.unread.append(Unread(f"{len(parts) - MAX_PARTS} more parts", "too many parts"))
+    reading.given = [g for v, g in seen.items() if v not in twice]
+    _drop_unasked(protocol, reading, screened_on)
+    return reading
+
+
+def judge(protocol: Protocol | ProtocolSet, reading: Reading, screened_on: date) -> list[Judged]:
+    """Each protocol's verdict on the values read (best first), with its open items
+    (listed also when something already failed: what a full screening would still ask)."""
+    values = reading.values
+    found = []
+    for member in members(protocol):
+        own = {v: x for v, x in values.items() if v in member.questions}
+        verdict = build(member, own, referral=reading.referral, screened_on=screened_on)
+        items = verdict.open_items or open_items(
+            member, [o for o in evaluate(member, own, screened_on) if o.status in OPEN]
+        )
+        found.append(Judged(verdict, tuple(items)))
+    order = ranked([j.verdict for j in found])
+    return sorted(found, key=lambda j: order.index(j.verdict))
+
+
+# -- reading one part -----------------------------------------------------------------------
+
+Names = dict[str, dict[str, str]]  # name key -> {protocol id: variable}
+
+
+def _names(protocols: Sequence[Protocol]) -> Names:
+    found: Names = {}
+    for member in protocols:
+        for name, variable in member.aliases.items():
+            found.setdefault(name, {})[member.id] = variable
+    return found
+
+
+def _read_part(
+    protocol: Protocol | ProtocolSet, names: Names, part: str, on: date, reading: Reading
+) -> list[Given]:
+    named = _NAMED.match(part)
+    if named is not None:
+        name, value = named["name"], named["value"]
+    else:
+        words = part.split()
+        name, value = _longest_name(names, words)
+        if not name:
+            choice = _choice_word(protocol, part)
+            if isinstance(choice, Given):
+                return [choice]
+            if choice:
+                reading.unread.append(Unread(_shown(part), choice))
+                return []
+            name, value = words[0], " ".join(words[1:])
+    key = name_key(name)
+    if key in REFERRAL_NAMES:
+        try:
+            reading.referral = check_referral(value.strip())
+        except BadReferral as err:
+            reading.unread.append(Unread(_shown(part), err.message))
+        return []
+    variables = names.get(key)
+    if variables is None:
+        reading.unread.append(Unread(_shown(part), _unknown_name(names, name)))
+        return []
+    if not value.strip():
+        reading.unread.append(Unread(_shown(part), f"no value for {name}"))
+        return []
+    why = _ambiguous(protocol, variables)
+    if why:
+        reading.unread.append(Unread(_shown(part), why))
+        return []
+    found = []
+    for variable in dict.fromkeys(variables.values()):
+        question = _question(protocol, variable)
+        try:
+            typed = parse_text(question, value, on)
+        except AnswerError as err:
+            reading.unread.append(Unread(_shown(part), f"{variable}: {str(err).rstrip('.')}"))
+            return []
+        found.append(Given(part, variable, typed))
+    return found
+
+
+def _longest_name(names: Names, words: list[str]) -> tuple[str, str]:
+    """The longest run of leading words that is a name, and the rest ("", "" if none)."""
+    for length in range(len(words) - 1, 0, -1):
+        name = " ".join(words[:length])
+        if name_key(name) in names or name_key(name) in REFERRAL_NAMES:
+            return name, " ".join(words[length:])
+    return "", ""
+
+
+def _choice_word(protocol: Protocol | ProtocolSet, part: str) -> Given | str:
+    """A bare word naming a choice of exactly one choice question (or why not; "" when it
+    names none)."""
+    word = " ".join(part.lower().split())
+    hits: dict[str, str] = {}
+    for member in members(protocol):
+        for q in member.spec.questions:
+            if q.type != "choice" or q.multiple:
+                continue
+            synonyms = {k.lower(): v for k, v in q.synonyms.items()}
+            choice = synonyms.get(word) or next(
+                (c for c in q.choices or [] if c.lower() == word), None
+            )
+            if choice is not None:
+                hits.setdefault(q.variable, choice)
+    if len(hits) == 1:
+        ((variable, choice),) = hits.items()
+        return Given(part, variable, choice)
+    if hits:
+        return f"'{word}' is a choice of {', '.join(sorted(hits))}: write which, e.g. " + (
+            f"{sorted(hits)[0]} {word}"
+        )
+    return ""
+
+
+def _unknown_name(names: Names, name: str) -> str:
+    close = difflib.get_close_matches(name_key(name), list(names), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]}?"
+    return "not a question of this protocol (its variable names and aliases are listed by learn)"
+
+
+def _ambiguous(protocol: Protocol | ProtocolSet, variables: dict[str, str]) -> str:
+    """Why a name meaning different variables in different protocols cannot be used."""
+    distinct = set(variables.values())
+    if len(distinct) < 2:
+        return ""
+    for member in members(protocol):
+        asked = sorted(distinct & set(member.questions))
+        if len(asked) > 1:
+            meanings = ", ".join(f"{v} in {p}" for p, v in variables.items())
+            return f"this name means {meanings}: write the variable name instead"
+    return ""
+
+
+def _question(protocol: Protocol | ProtocolSet, variable: str) -> Question:
+    return protocol.questions[variable]
+
+
+def _drop_unasked(protocol: Protocol | ProtocolSet, reading: Reading, on: date) -> None:
+    """Leave out values of questions the dialog would not ask under the other answers (a
+    weight when a measured clearance is given), until none is left."""
+    while True:
+        values = reading.values
+        asked: set[str] = set()
+        for member in members(protocol):
+            own = {v: x for v, x in values.items() if v in member.questions}
+            asked |= applicable_questions(member, own, on)
+        dropped = [g for g in reading.given if g.variable not in asked]
+        if not dropped:
+            return
+        for given in dropped:
+            reading.unread.append(
+                Unread(
+                    _shown(given.part),
+                    f"{given.variable} is not asked under the other answers "
+                    f"({_condition(protocol, given.variable)}): not used",
+                )
+            )
+        reading.given = [g for g in reading.given if g not in dropped]
+
+
+def _condition(protocol: Protocol | ProtocolSet, variable: str) -> str:
+    for member in members(protocol):
+        question = member.questions.get(variable)
+        if question is not None and question.when:
+            return f"asked when {question.when}"
+    return "its condition is false"
+
+
+def _shown(part: str) -> str:
+    return part if len(part) <= MAX_SHOWN else part[: MAX_SHOWN - 1] + "…"
+
+
+def _value(value: Any) -> str:
+    return format_value(value)

@@ -1,0 +1,161 @@
+"""The quick check's reading, the checklist validator, and `screen-bot check`."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from cli_runner import invoke
+from conftest import DIALOG, SHIPPED
+from screen_bot.checklists import parse_checklist
+from screen_bot.protocol import DialogFileError, load
+from screen_bot.protocol.catalog import Catalog
+from screen_bot.quick_check import judge, read
+
+ON = date(2026, 1, 15)
+PROTOCOL = load(DIALOG)
+
+
+def test_names_aliases_forms_and_decimal_commas() -> None:
+    reading = read(
+        PROTOCOL,
+        "Age: 40; MAN, alt 1,2, AST=45/40\nTransplant date 2025-10-15\nCrCl 95 mL/min",
+        ON,
+    )
+    assert reading.values == {
+        "age": 40,
+        "sex": "male",
+        "alt_x_uln": 1.2,
+        "ast_x_uln": 1.125,
+        "transplant_date": date(2025, 10, 15),
+        "crcl_ml_min": 95.0,
+    }
+    assert reading.unread == []
+
+
+def test_every_unusable_part_is_listed_with_its_reason() -> None:
+    reading = read(PROTOCOL, "lvf 55, age 200, weight 70, crcl 95, qtc, female, female", ON)
+    why = {u.part: u.why for u in reading.unread}
+    assert why["lvf 55"] == "did you mean lvef?"
+    assert "out of range" in why["age 200"]
+    assert "not asked under the other answers" in why["weight 70"]
+    assert why["qtc"] == "no value for qtc"
+    assert "given twice; used once" in why["female"]
+    assert reading.values == {"crcl_ml_min": 95.0, "sex": "female"}
+
+
+def test_a_referral_in_the_check_and_a_name_refused() -> None:
+    assert read(PROTOCOL, "ref R-0423, age 40", ON).referral == "R-0423"
+    reading = read(PROTOCOL, "referral John Smith", ON)
+    assert reading.referral is None and "never a name" in reading.unread[0].why
+
+
+def test_check_against_all_reads_each_protocols_names() -> None:
+    protocols = Catalog(SHIPPED).protocol_set
+    reading = read(protocols, "age 40, lvef 55, creatinine 1.1", ON)
+    assert reading.values["lvef_percent"] == reading.values["ejection_fraction_percent"] == 55
+    (creatinine,) = reading.unread
+    assert "write the variable name instead" in creatinine.why  # two meanings in blina-dli
+    judged = judge(protocols, reading, ON)
+    assert {j.verdict.protocol.id for j in judged} == {"blina-dli", "ctl019-rr-ball"}
+
+
+def test_a_complete_check_has_the_verdict_and_no_open_item() -> None:
+    from patients import ELIGIBLE
+
+    text = ", ".join(
+        f"{v} {x.isoformat() if isinstance(x, date) else x}" for v, x in ELIGIBLE.items()
+    )
+    reading = read(PROTOCOL, text.replace("True", "yes").replace("False", "no"), ON)
+    (judged,) = judge(PROTOCOL, reading, ON)
+    assert judged.verdict.verdict == "eligible" and judged.open_items == ()
+
+
+@pytest.mark.parametrize(
+    ("mode", "typed", "expected"),
+    [
+        ("none_apply", "0", [False, False, False]),
+        ("none_apply", "none", [False, False, False]),
+        ("none_apply", "2", [False, True, False]),
+        ("none_apply", "1, 3?", [True, False, None]),
+        ("all_hold", "yes", [True, True, True]),
+        ("all_hold", "2", [True, False, True]),
+        ("all_hold", "?", [None, None, None]),
+    ],
+)
+def test_a_checklist_typed(mode: str, typed: str, expected: list[bool | None]) -> None:
+    checklist = next(c for c in PROTOCOL.spec.checklists if c.mode == mode)
+    assert parse_checklist(checklist, 3, typed) == expected
+
+
+@pytest.mark.parametrize("typed", ["4", "1 x", "-1", "0 2"])
+def test_a_checklist_line_out_of_range_is_refused(typed: str) -> None:
+    from screen_bot.answers import AnswerError
+
+    with pytest.raises(AnswerError, match="numbers"):
+        parse_checklist(PROTOCOL.spec.checklists[0], 3, typed)
+
+
+CHECKLIST = """
+checklists:
+  - name: history
+    mode: none_apply
+    text: Any of these?
+    items: [{items}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ("arrhythmia, lvef_percent", "checklist item 'lvef_percent' is a number question"),
+        ("arrhythmia, arrythmia", "checklist item 'arrythmia' is not a question"),
+        ("arrhythmia, substance_abuse", "are not consecutive questions"),
+        ("symptomatic_cad_on_medication, arrhythmia", "are not consecutive questions"),
+        ("sex, childbearing_potential", "is a choice question"),
+    ],
+)
+def test_the_validator_checks_checklists(tmp_path: Path, items: str, message: str) -> None:
+    text = DIALOG.read_text(encoding="utf-8")
+    start, end = text.index("\nchecklists:"), text.index("\ncriteria:\n")
+    text = text[:start] + CHECKLIST.format(items=items) + text[end:]  # only the test's
+    path = tmp_path / "broken.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DialogFileError) as info:
+        load(path)
+    assert any(message in p.message for p in info.value.problems), info.value.problems
+
+
+def test_a_condition_inside_a_checklist_is_refused(tmp_path: Path) -> None:
+    text = DIALOG.read_text(encoding="utf-8").replace(
+        "  - variable: active_gvhd\n",
+        "  - variable: active_gvhd\n    when: gvhd_grade_3_4_history\n",
+    )
+    path = tmp_path / "broken.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DialogFileError) as info:
+        load(path)
+    assert any("in the same checklist 'history'" in p.message for p in info.value.problems)
+
+
+def test_screen_bot_check_from_an_argument_and_from_stdin() -> None:
+    done = invoke("check", "age 40, male, lvf 55")
+    assert done.returncode == 0, done.stderr
+    assert "Read: age 40 · sex male" in done.stdout and "did you mean lvef?" in done.stdout
+    done = invoke("check", stdin="age 70\n")
+    assert done.returncode == 0 and "I1 age 14–65 inclusive" in done.stdout
+    done = invoke("check", "hello")
+    assert done.returncode == 2 and "Nothing could be read" in done.stdout
+
+
+def test_screen_bot_check_continue_asks_only_what_is_missing() -> None:
+    values = (
+        "age 35, male, transplant 4 months ago, ecog 1, kps 80, ast 1, alt 1, bili 1, "
+        "creat 1, crcl 95, lvef 62, qtc 430"
+    )
+    done = invoke("check", values, "--continue", stdin="R-1\n0\n0\nnone\nnone\nnone\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PRE-SCREEN PASSED" in done.stdout and "Screening log: record 1." in done.stdout
+    assert "Age in whole years" not in done.stdout  # given: not asked

@@ -1,0 +1,400 @@
+"""Transcripts of the short paths (issue 13): /check, checklists, multi-select toggles, the
+referral asked first, /details; and the measured messages and taps from /screen (or
+/check) to the verdict, which the README quotes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import SHIPPED
+from screen_bot.adapters.telegram import messages as say
+from screen_bot.protocol.catalog import Catalog
+from steps import checklist_line
+from telegram_offline import Chat
+from test_telegram_transcript import COORDINATOR, Harness
+
+CONFIRMATIONS = [
+    "b_all_cd19_positive",
+    "ph_negative",
+    "high_risk_features",
+    "hematopoietic_reconstitution",
+    "marrow_remission",
+    "mrd_negative",
+    "expected_survival_over_3_months",
+    "consent_willing",
+]
+HISTORY = [
+    "active_infection_or_bleeding",
+    "gvhd_grade_3_4_history",
+    "active_gvhd",
+    "prior_solid_organ_transplant",
+    "arrhythmia",
+    "symptomatic_cad_on_medication",
+    "severe_pulmonary_dysfunction",
+    "substance_abuse",
+    "hypersensitivity_to_study_drugs",
+    "psychiatric_condition_impairing_consent",
+    "other_investigator_concern",
+]
+# An eligible man of 35 with a measured clearance, as a coordinator types the answers.
+MAN: dict[str, str] = {
+    "age": "35",
+    "sex": "male",
+    "transplant_date": "4 months ago",
+    "ecog": "1",
+    "karnofsky": "80",
+    "ast_x_uln": "1.1",
+    "alt_x_uln": "1.2",
+    "bilirubin_x_uln": "1",
+    "creatinine_x_uln": "1",
+    "crcl_ml_min": "95",
+    "lvef_percent": "62",
+    "qtc_ms": "430",
+    "last_mi_date": "none",
+    "last_vascular_event_date": "none",
+    "last_major_surgery_date": "none",
+    **dict.fromkeys(CONFIRMATIONS, "yes"),
+    **dict.fromkeys(HISTORY, "no"),
+}
+# An eligible woman of childbearing potential without a measured clearance.
+WOMAN: dict[str, str] = {
+    **MAN,
+    "sex": "female",
+    "childbearing_potential": "yes",
+    "pregnant_or_lactating": "no",
+    "contraception_agreed": "yes",
+    "crcl_ml_min": "?",
+    "weight_kg": "60",
+    "serum_creatinine_mg_dl": "0.9",
+}
+LAB_SHEET = (
+    "age 35\nsex male\ntransplant date: 4 months ago\nECOG 1\nKPS 80\nAST 1.1\nALT 45/40\n"
+    "bili 1.0\ncreatinine 1.0\nCrCl 95 mL/min\nLVEF 62%\nQTc 430 ms"
+)
+
+
+class Counting(Chat):
+    """A chat that counts what the coordinator does: messages sent and buttons pressed."""
+
+    actions = 0
+
+    async def send(self, text: str) -> None:
+        self.actions += 1
+        await super().send(text)
+
+    async def press(self, message: dict[str, Any], data: str) -> None:
+        self.actions += 1
+        await super().press(message, data)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, catalog: Catalog):
+    h = Harness(tmp_path, catalog)
+    await h.application.initialize()
+    yield h
+    await h.application.shutdown()
+    h.db.close()
+
+
+def counting(harness: Harness) -> Counting:
+    return Counting(harness.application, harness.request, COORDINATOR)
+
+
+def labels(message: dict[str, Any]) -> list[str]:
+    return [b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
+
+
+async def play(chat: Chat, harness: Harness, answers: dict[str, str]) -> None:
+    """Answer as a coordinator on a phone would: a button where the answer is one (a
+    checklist with nothing to change is one tap), typing otherwise."""
+    for _ in range(60):
+        session = harness.active(chat.user_id)
+        if session is None:
+            return
+        engine = harness.engine
+        shown = labels(chat.last_with_buttons())
+        checklist = engine.checklist(session)
+        if checklist is not None:
+            line = checklist_line(checklist, engine.step_items(session), answers)
+            finish = say.FINISH_LABELS["all" if checklist.default else "none"]
+            await (chat.tap(finish) if line == "0" else chat.send(line))
+            continue
+        answer = answers[session.state]
+        button = {"yes": "Yes", "no": "No", "none": "None (never)"}.get(answer, answer)
+        await (chat.tap(button) if button in shown else chat.send(answer))
+    raise AssertionError("the screening never ended")
+
+
+# -- the measurements the README quotes ---------------------------------------------------------
+
+
+async def test_eligible_man_takes_at_most_20_messages_and_taps(harness: Harness) -> None:
+    chat = counting(harness)
+    await chat.send("/screen R-0423")
+    await play(chat, harness, MAN)
+    assert chat.last_text().startswith("PRE-SCREEN PASSED")
+    assert chat.actions == 18  # README, "Short paths"; the issue asks for ≤ 20 (from 34)
+
+
+async def test_woman_without_a_measured_clearance_takes_at_most_24(harness: Harness) -> None:
+    chat = counting(harness)
+    await chat.send("/screen R-0424")
+    await play(chat, harness, WOMAN)
+    text = chat.last_text()
+    assert text.startswith("PRE-SCREEN PASSED")
+    assert "by Cockcroft-Gault" in text and "rounded to 0.1" in text  # the estimate shown
+    assert chat.actions == 23  # ≤ 24
+
+
+async def test_bedside_check_then_continue_takes_at_most_8(harness: Harness) -> None:
+    chat = counting(harness)
+    await chat.send(f"/check {LAB_SHEET}")
+    report = chat.last_text()
+    assert "Not used" not in report  # every line of the sheet was read
+    assert "alt_x_uln 1.12" in report  # 45/40, typed as the dialog types it
+    await chat.tap(say.CONTINUE)
+    assert "Referral code" in chat.last_text()
+    await chat.send("R-0425")
+    await play(chat, harness, MAN)
+    assert chat.last_text().startswith("PRE-SCREEN PASSED")
+    assert chat.actions == 8  # /check, continue, referral, 2 checklists, 3 dates: ≤ 8
+    (record,) = harness.records()
+    assert record.referral == "R-0425" and record.answers["crcl_ml_min"] == 95
+
+
+# -- /check ------------------------------------------------------------------------------------
+
+
+async def test_check_lists_what_it_cannot_use_with_the_reason(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/check age 40, male, lvf 55, qtc 430, age 41, weight 70, crcl 95, ecog=1")
+    text = chat.last_text()
+    assert "'lvf 55' — did you mean lvef?" in text
+    assert "age was given twice (40 and 41): neither is used" in text
+    assert "'weight 70' — weight_kg is not asked under the other answers" in text
+    assert "Read: sex male · qtc_ms 430 · crcl_ml_min 95 · ecog 1" in text
+    assert "Nothing fails so far." in text and "Still unknown" in text
+    assert say.CONTINUE in labels(chat.messages()[-1])
+    assert harness.active(COORDINATOR) is None  # a check is not a screening
+
+
+async def test_check_says_what_already_fails(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/check\nage: 40\nsex = female\nqtc 480\nlvef 45")
+    text = chat.last_text()
+    assert "NOT ELIGIBLE: already failing" in text
+    assert "E3c prolonged QTc" in text and "I8e LVEF ≥ 50 %" in text
+    await chat.tap(say.CONTINUE)  # the dialog's order: it ends when LVEF's turn comes
+    await chat.send("skip")
+    await chat.tap(say.FINISH_LABELS["all"])
+    await chat.send("4 months ago")
+    await chat.tap(say.FINISH_LABELS["none"])
+    assert chat.last_text().startswith("NOT ELIGIBLE") and "I8e" in chat.last_text()
+    assert harness.records()[0].verdict == "not_eligible"
+
+
+async def test_a_complete_check_is_logged_in_one_tap(harness: Harness) -> None:
+    chat = harness.chat()
+    everything = ", ".join(f"{v} {x}" for v, x in MAN.items())
+    await chat.send(f"/check ref R-70, {everything}")
+    assert chat.last_text().split("── blina-dli 1.1 ──\n")[1].startswith("PRE-SCREEN PASSED")
+    await chat.tap(say.LOG_IT)  # the referral was in the check: nothing is asked
+    assert chat.last_text().startswith("PRE-SCREEN PASSED")
+    (record,) = harness.records()
+    assert record.referral == "R-70" and record.verdict == "eligible"
+
+
+async def test_check_with_nothing_readable_offers_no_continue(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/check hello there")
+    assert "Nothing could be read" in chat.last_text()
+    assert "'hello there' —" in chat.last_text()
+    assert not chat.messages()[-1].get("reply_markup")
+    await chat.send("/check")
+    assert chat.last_text() == say.CHECK_USAGE
+
+
+async def test_an_older_check_cannot_be_continued(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/check age 40")
+    old = chat.messages()[-1]
+    await chat.send("/check age 41")
+    await chat.press(old, labels_data(old)[say.CONTINUE])
+    assert harness.request.answers()[-1]["text"] == say.REFUSALS["no_check"]
+    assert harness.active(COORDINATOR) is None
+
+
+def labels_data(message: dict[str, Any]) -> dict[str, str]:
+    return {
+        b["text"]: b["callback_data"]
+        for row in message["reply_markup"]["inline_keyboard"]
+        for b in row
+    }
+
+
+async def test_continued_screening_asks_only_what_is_missing_and_back_reaches_it(
+    harness: Harness,
+) -> None:
+    chat = harness.chat()
+    await chat.send("/check ref R-31, age 35, male, lvef 62")
+    await chat.tap(say.CONTINUE)
+    session = harness.active(COORDINATOR)
+    assert session.referral == "R-31" and session.state == "b_all_cd19_positive"  # no prompt
+    assert session.values() == {"age": 35}  # the others wait for their questions
+    await chat.tap("⬅ Back")  # back reaches a pre-filled answer: it is asked again
+    assert harness.active(COORDINATOR).state == "age"
+    await chat.send("36")
+    await chat.tap(say.FINISH_LABELS["all"])
+    await chat.send("4 months ago")
+    await chat.tap(say.FINISH_LABELS["none"])
+    session = harness.active(COORDINATOR)
+    assert session.state == "ecog"  # lvef and sex came from the check
+    assert session.answers["lvef_percent"].filled and session.values()["age"] == 36
+
+
+# -- checklists --------------------------------------------------------------------------------
+
+
+async def test_checklist_toggle_unknown_none_and_back(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-40")
+    await chat.send("35")
+    await chat.tap("☑ 3")  # high-risk features: no …
+    await chat.tap("☐ 3")  # … unknown
+    message = chat.last_with_buttons()
+    assert "❓ 3. High-risk features?" in message["text"] and "✓ Done" in labels(message)
+    assert harness.active(COORDINATOR).answers.keys() == {"age"}  # ticks are not answers
+    await chat.tap("✓ Done")
+    session = harness.active(COORDINATOR)
+    assert session.values()["high_risk_features"] is None
+    assert session.values()["ph_negative"] is True and session.state == "transplant_date"
+    await chat.send("4 months ago")
+    await chat.tap("✓ None of these")  # eleven exclusions, one tap
+    session = harness.active(COORDINATOR)
+    assert all(session.values()[v] is False for v in HISTORY)
+    await chat.send("/back")  # back into the checklist, its ticks as answered
+    await chat.tap("☐ 3")  # GVHD active now: yes
+    assert "✓ Done" in labels(chat.last_with_buttons())
+    await chat.tap("✓ Done")
+    text = chat.last_text()
+    assert text.startswith("NOT ELIGIBLE") and "I7b" in text
+
+
+async def test_a_checklist_typed(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-41")
+    await chat.send("35")
+    await chat.send("9")
+    assert "numbers (1–8)" in chat.last_text()  # refused, asked again
+    await chat.send("2 5?")  # Ph-negative does not hold, remission unknown: not eligible
+    assert chat.last_text().startswith("NOT ELIGIBLE") and "I3a" in chat.last_text()
+    (record,) = harness.records()
+    assert record.answers["ph_negative"] is False and record.answers["marrow_remission"] is None
+    assert record.answers["mrd_negative"] is True  # the items after it are kept too
+
+
+async def test_stale_toggles_after_a_restart(tmp_path: Path, catalog: Catalog) -> None:
+    first = Harness(tmp_path, catalog)
+    await first.application.initialize()
+    chat = first.chat()
+    await chat.send("/screen R-42")
+    await chat.send("35")
+    keyboard = chat.last_with_buttons()
+    await chat.tap("☑ 2")
+    await first.application.shutdown()
+    first.db.close()
+
+    second = Harness(tmp_path, catalog, first.request)
+    await second.application.initialize()
+    chat = second.chat()
+    data = labels_data(keyboard)  # the keyboard as first sent: before the tick
+    await chat.press(keyboard, data["☑ 4"])  # same step: applies to the kept ticks
+    ticks = second.engine.item_values(second.active(COORDINATOR))
+    assert ticks["ph_negative"] is False and ticks["hematopoietic_reconstitution"] is False
+    await chat.press(keyboard, data[say.FINISH_LABELS["all"]])  # says "all hold": does that
+    session = second.active(COORDINATOR)
+    assert all(session.values()[v] is True for v in CONFIRMATIONS)
+    await chat.press(keyboard, data["☑ 1"])  # a toggle of a step already answered
+    assert second.request.answers()[-1]["text"] == say.STALE_TEXT
+    assert second.active(COORDINATOR).answers == session.answers
+    await second.application.shutdown()
+    second.db.close()
+
+
+# -- multi-select, referral, details -------------------------------------------------------------
+
+
+async def test_multi_select_by_toggles(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, Catalog(SHIPPED))
+    await harness.application.initialize()
+    chat = harness.chat()
+    await chat.send("/screen ctl019-rr-ball R-50")
+    await chat.send("2")  # marrow relapses
+    message = chat.last_with_buttons()
+    assert "Ever received any of these?" in message["text"]
+    assert {"☐ blinatumomab", "✓ None of these"} <= set(labels(message))
+    await chat.tap("✓ None of these")
+    assert harness.active(COORDINATOR).values()["prior_therapies"] == []
+    await chat.send("/back")
+    await chat.tap("☐ blinatumomab")
+    await chat.tap("☐ cd19_car_t")
+    await chat.tap("☑ cd19_car_t")
+    assert "☑ blinatumomab" in labels(chat.last_with_buttons())
+    await chat.tap("✓ Done")
+    assert chat.messages()[-2]["text"].endswith("→ blinatumomab")
+    assert "C-E1" in chat.last_text() or harness.records()[0].verdict == "not_eligible"
+    await harness.application.shutdown()
+    harness.db.close()
+
+
+async def test_screen_without_a_code_asks_for_one(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen")
+    assert "Referral code" in chat.last_text()
+    assert labels(chat.last_with_buttons()) == [say.BUTTON_LABELS["skip"]]
+    await chat.send("John Smith")
+    assert "never a name" in chat.last_text()
+    assert harness.active(COORDINATOR).referral is None
+    await chat.send("R-0423")
+    session = harness.active(COORDINATOR)
+    assert session.referral == "R-0423" and session.state == "age"
+    await chat.send("/screen")
+    await chat.tap(say.BUTTON_LABELS["skip"])
+    assert harness.active(COORDINATOR).referral is None
+    assert harness.active(COORDINATOR).state == "age"
+
+
+async def test_details_on_and_off(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-60")
+    compact = chat.last_with_buttons()["text"]
+    assert "I1" not in compact and "(age:" not in compact and "Age in whole years" in compact
+    await chat.send("/details on")
+    assert chat.last_text() == say.DETAILS_ON
+    await chat.send("/status")
+    detailed = chat.last_with_buttons()["text"]
+    assert "I1, I8d, E6b · Age in whole years" in detailed and "(age: whole number" in detailed
+    await chat.send("35")
+    assert "(b_all_cd19_positive · I2)" in chat.last_with_buttons()["text"]
+    await chat.send("/details off")
+    await chat.send("/details")
+    assert chat.last_text().startswith(say.DETAILS_OFF)
+
+
+async def test_check_all_checks_every_protocol(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, Catalog(SHIPPED))
+    await harness.application.initialize()
+    chat = harness.chat()
+    await chat.send("/check all age 70, lvef 55")
+    text = chat.last_text()
+    assert "── blina-dli 1.1 ──" in text and "── ctl019-rr-ball" in text
+    assert "I1 age 14–65 inclusive" in text  # blina-dli fails on age
+    await chat.tap(say.CONTINUE)
+    await chat.send("skip")
+    session = harness.active(COORDINATOR)
+    assert session.protocol_id == "all"
+    await harness.application.shutdown()
+    harness.db.close()
