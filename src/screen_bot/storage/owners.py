@@ -11,7 +11,6 @@ from datetime import datetime
 
 from .db import Tx, schema
 
-
 schema(
     "owner_settings",
     sqlite=[
