@@ -14,6 +14,7 @@ from conftest import DIALOGS
 from fakebot import FakeBotApi
 from screen_bot.protocol.catalog import Catalog
 from steps import checklist_line
+from stores import StoreUnderTest
 
 SCREEN_BOT = Path(sys.executable).parent / "screen-bot"
 PROTOCOL = Catalog(DIALOGS).get()
@@ -21,11 +22,19 @@ QUESTIONS = PROTOCOL.spec.questions
 
 
 class BotProcess:
-    def __init__(self, fake: FakeBotApi, data_dir: Path, allowed: str, *extra: str) -> None:
+    def __init__(
+        self,
+        fake: FakeBotApi,
+        data_dir: Path,
+        allowed: str,
+        *extra: str,
+        store: StoreUnderTest | None = None,
+        log_name: str = "bot.log",
+    ) -> None:
         self.fake, self.data_dir, self.allowed, self.extra = fake, data_dir, allowed, extra
-        self.log = data_dir / "bot.log"
+        self.log = data_dir / log_name
         self.process: subprocess.Popen[bytes] | None = None
-        self.env_extra: dict[str, str] = {}
+        self.env_extra: dict[str, str] = store.env() if store is not None else {}
 
     def env(self) -> dict[str, str]:
         env = {

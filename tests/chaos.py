@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import random
-import sqlite3
 import threading
 import time
 from collections import defaultdict
@@ -37,6 +36,7 @@ from fakebot import FakeBotApi
 from screen_bot.answers import parse_text
 from screen_bot.engine import stored
 from screen_bot.protocol.catalog import Catalog
+from stores import StoreUnderTest
 from test_telegram_transcript import ELIGIBLE
 
 PROTOCOL = Catalog(DIALOGS).get()  # the one-protocol copy the bot processes serve
@@ -164,15 +164,20 @@ def run(
     questions: int = 30,
     seed: int = 1,
     time_limit: float = 240,
+    store: StoreUnderTest | None = None,
 ) -> Tally:
-    """Run the coordinators against the bot while killing it ``kills`` times; count."""
+    """Run the coordinators against the bot while killing it ``kills`` times; count.
+
+    The bot keeps its data in ``store`` (default: the SQLite file in ``work``).
+    """
+    store = store or StoreUnderTest("sqlite", work)
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # kills cut requests short
     rng = random.Random(seed)
     users = list(range(1001, 1001 + chats))
     tally = Tally(chats=chats)
     started = time.monotonic()
     with RecordingFake() as fake:
-        bot = BotProcess(fake, work, ",".join(map(str, users)))
+        bot = BotProcess(fake, work, ",".join(map(str, users)), store=store)
         bot.start()
         deadline = started + time_limit
         coordinators = [
@@ -194,18 +199,17 @@ def run(
         finally:
             bot.stop()
         tally.seconds = round(time.monotonic() - started, 1)
-        count(tally, fake, coordinators, work / "screen-bot.sqlite3")
+        count(tally, fake, coordinators, store)
         if any(c.is_alive() for c in coordinators):
             tally.problems.append("a coordinator did not finish in time")
     return tally
 
 
 def count(
-    tally: Tally, fake: RecordingFake, coordinators: list[Coordinator], database: Path
+    tally: Tally, fake: RecordingFake, coordinators: list[Coordinator], store: StoreUnderTest
 ) -> None:
-    with sqlite3.connect(database) as db:
-        done = {row[0] for row in db.execute("SELECT update_id FROM inbox WHERE done = 1")}
-        bodies = dict(db.execute("SELECT owner, body FROM open_sessions WHERE active = 1"))
+    done = {row[0] for row in store.rows("SELECT update_id FROM inbox WHERE done = 1")}
+    bodies = dict(store.rows("SELECT owner, body FROM open_sessions WHERE active = 1"))
     lost = set(fake.enqueued) - done - fake.unconfirmed()
     tally.lost_updates = len(lost)
     if lost:

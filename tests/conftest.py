@@ -15,10 +15,12 @@ from hypothesis import settings
 
 from cli_runner import Ran, invoke
 from patients import ELIGIBLE
+from postgres_server import Unavailable, postgres_cluster
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.storage import Database
+from stores import StoreUnderTest, cluster_url, new_database
 
 # Tests assert behaviour, never wall-clock time: no per-example deadline (a busy CI machine
 # would otherwise fail a property that holds).
@@ -95,6 +97,33 @@ def eligible() -> dict[str, Any]:
     return dict(ELIGIBLE)
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One throwaway PostgreSQL cluster per test worker: the URL of its ``postgres``
+    database (skipped, with the reason, where the server cannot be started)."""
+    try:
+        with postgres_cluster() as dsn:
+            yield cluster_url(dsn)
+    except Unavailable as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUnderTest:
+    """A bot process's store (its data directory: ``tmp_path``), once the SQLite file and
+    once a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return StoreUnderTest("sqlite", tmp_path)
+    url = new_database(request.getfixturevalue("postgres_server"))
+    return StoreUnderTest("postgres", tmp_path, url)
+
+
+@pytest.fixture
+def postgres_store(postgres_server: str, tmp_path: Path) -> StoreUnderTest:
+    """A new PostgreSQL database (for what only PostgreSQL does: several processes)."""
+    return StoreUnderTest("postgres", tmp_path, new_database(postgres_server))
+
+
 @pytest.fixture
 def cli() -> Callable[..., Ran]:
     """``cli("log", "stats", stdin=...)``: the command line in-process (code, stdout, stderr)."""
@@ -108,6 +137,7 @@ LONGEST_FIRST = (
     "test_benchmarks_smoke.py",
     "test_e2e_hardening.py",
     "test_kill9.py",
+    "test_two_instances.py",
     "test_e2e_bot.py",
     "test_dialog_properties.py",
 )

@@ -42,9 +42,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def postgres_cluster() -> Iterator[str]:
+def postgres_cluster(durable: bool = False) -> Iterator[str]:
     """Start a cluster and yield its connection string (user ``screen``, database
-    ``postgres``, trust authentication on 127.0.0.1 only); stop and delete it afterwards."""
+    ``postgres``, trust authentication on 127.0.0.1 only); stop and delete it afterwards.
+
+    Tests run it without fsync (nothing of it must survive); ``durable`` keeps the server's
+    defaults (fsync, synchronous commit, full-page writes on), for benchmarks that compare
+    it with SQLite's ``synchronous=FULL``.
+    """
     binaries = server_binaries()
     if binaries is None:
         raise Unavailable(
@@ -78,11 +83,10 @@ def postgres_cluster() -> Iterator[str]:
 
     try:
         run("initdb", "-D", str(data), "-A", "trust", "-U", "screen", "-E", "UTF8",
-            "--locale=C", "--no-sync")  # fmt: skip
-        options = (
-            f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c jit=off"
-        )
+            "--locale=C", *([] if durable else ["--no-sync"]))  # fmt: skip
+        options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c jit=off"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         run("pg_ctl", "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start")
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as err:
         detail = getattr(err, "stderr", b"") or b""

@@ -13,6 +13,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -76,17 +78,21 @@ def test_generated_patients_get_the_verdict_they_were_made_for() -> None:
     assert len(screening_texts(proto)) > 15  # steps: a checklist is one line
 
 
-def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "quick.json"
+def quick_run(module: str, out: Path) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """``python -m MODULE --quick``: the process (stdout) and the report it wrote."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        [sys.executable, "-m", module, "--quick", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(out.read_text())
+    return done, json.loads(out.read_text())
+
+
+def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
+    done, report = quick_run("benchmarks", tmp_path / "quick.json")
     figures = report["figures"]
     assert sorted(figures) == sorted(FIGURES)
     for key, f in figures.items():
@@ -111,3 +117,34 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
     assert all(report["details"]["batch"]["mix"].values())
     assert all(v > 0 for v in report["details"]["batch"]["breakdown_us_per_row"].values())
     assert {"nproc", "python", "cpu"} <= set(report["machine"])
+
+
+STORE_FIGURES = [
+    f"store.{name}"
+    for name in (
+        "update_p50_ms",
+        "update_p99_ms",
+        "e2e_seq_messages_per_s",
+        "e2e_seq_p50_ms",
+        "e2e_seq_p99_ms",
+        "e2e_conc_messages_per_s",
+        "e2e_conc_p50_ms",
+        "e2e_conc_p99_ms",
+    )
+]
+
+
+def test_store_quick_run_compares_postgres_with_sqlite(tmp_path: Path) -> None:
+    from postgres_server import server_binaries
+
+    if server_binaries() is None:
+        pytest.skip("the PostgreSQL server binaries are not installed: apt-get install postgresql")
+    done, report = quick_run("benchmarks.store", tmp_path / "store.json")
+    assert sorted(report["figures"]) == sorted(STORE_FIGURES)
+    for key, f in report["figures"].items():
+        assert math.isfinite(f["value"]) and f["value"] > 0, key
+        assert f["baseline"] == "SQLite file, same run" and f["baseline_value"] > 0, key
+    (run,) = report["details"]["two_instances"]
+    assert run["posted"] == 3 * 4 and run["kills"] == 2
+    assert (run["lost"], run["twice"], run["out_of_order"]) == (0, 0, 0), run["problems"]
+    assert "0 lost, 0 handled twice, 0 out of order" in done.stdout

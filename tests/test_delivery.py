@@ -19,10 +19,18 @@ from screen_bot.service import (
     Result,
     ScreeningService,
 )
-from screen_bot.storage import Database, outbox, sessions
+from screen_bot.storage import Database, Store, outbox, sessions
+from stores import StoreUnderTest
 
 OWNER = 7
 CONFIRMATIONS = load(DIALOG).checklists["b_all_cd19_positive"].items  # the step after age
+
+
+@pytest.fixture
+def db(store: StoreUnderTest) -> Iterator[Store]:
+    """The service on each store: the SQLite file, a PostgreSQL database."""
+    with store.open() as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -1,18 +1,20 @@
-"""End to end: the real ``screen-bot run`` process, polling a fake Bot API on 127.0.0.1."""
+"""End to end: the real ``screen-bot run`` process, polling a fake Bot API on 127.0.0.1.
+
+Every test here runs on both stores: the SQLite file and a PostgreSQL database.
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from bot_process import BotProcess, free_port, reply_for, say, tap, variable_of, variables_of
 from fakebot import FakeBotApi
+from stores import StoreUnderTest
 from test_telegram_transcript import ELIGIBLE
 
 COORDINATOR, SECOND, STRANGER = 111, 222, 333
@@ -25,8 +27,8 @@ def fake():
 
 
 @pytest.fixture
-def bot(fake: FakeBotApi, tmp_path: Path):
-    process = BotProcess(fake, tmp_path, f"{COORDINATOR},{SECOND}")
+def bot(fake: FakeBotApi, store: StoreUnderTest):
+    process = BotProcess(fake, store.data_dir, f"{COORDINATOR},{SECOND}", store=store)
     process.start()
     yield process
     process.stop()
@@ -47,7 +49,9 @@ def finish_screening(
     raise AssertionError("no verdict")
 
 
-def test_full_screening_by_buttons_and_typing(fake: FakeBotApi, bot: BotProcess) -> None:
+def test_full_screening_by_buttons_and_typing(
+    fake: FakeBotApi, bot: BotProcess, store: StoreUnderTest
+) -> None:
     first = say(fake, COORDINATOR, "/screen R-0423")
     assert variable_of(first) == "age"
     taps: list[str] = []
@@ -57,9 +61,9 @@ def test_full_screening_by_buttons_and_typing(fake: FakeBotApi, bot: BotProcess)
     assert {c["command"] for c in fake.my_commands} >= {"screen", "back", "skip", "cancel"}
     assert {"✓ All of these hold", "✓ None of these", "female", "None (never)"} <= set(taps)
     assert len(fake.answered_callbacks) == len(taps)
-    with sqlite3.connect(bot.data_dir / "screen-bot.sqlite3") as db:
-        logged = db.execute("SELECT verdict, referral, channel FROM screening_log").fetchall()
+    logged = store.rows("SELECT verdict, referral, channel FROM screening_log")
     assert logged == [("eligible", "R-0423", "telegram")]
+    assert store.rows("SELECT COUNT(*) FROM inbox WHERE done = 0") == [(0,)]
     log = bot.output()
     assert fake.token not in log and fake.token.split(":")[1] not in log
     assert "106 µmol/L" not in log and "R-0423" not in log
@@ -79,16 +83,12 @@ def test_stale_button_changes_nothing(fake: FakeBotApi, bot: BotProcess) -> None
 
 
 def test_unauthorised_user_refused_and_not_stored(
-    fake: FakeBotApi, bot: BotProcess, tmp_path: Path
+    fake: FakeBotApi, bot: BotProcess, store: StoreUnderTest
 ) -> None:
     reply = say(fake, STRANGER, "/screen R-9")
     assert "only for the trial team" in reply["text"]
-    database = tmp_path / "screen-bot.sqlite3"
-    with sqlite3.connect(database) as db:
-        rows = db.execute(
-            "SELECT COUNT(*) FROM open_sessions WHERE owner = ?", (STRANGER,)
-        ).fetchone()[0]
-    assert rows == 0
+    assert store.rows("SELECT COUNT(*) FROM open_sessions WHERE owner = ?", (STRANGER,)) == [(0,)]
+    assert store.rows("SELECT COUNT(*) FROM inbox WHERE chat_id = ?", (STRANGER,)) == [(0,)]
 
 
 def test_kill_9_mid_screening_then_restart_goes_on(fake: FakeBotApi, bot: BotProcess) -> None:
@@ -171,16 +171,19 @@ def test_429_and_5xx_are_retried_and_nothing_lost(fake: FakeBotApi, bot: BotProc
     assert {c["error_code"] for c in failed} == {429, 502, 500}
 
 
-def test_webhook_mode_refuses_requests_without_secret(fake: FakeBotApi, tmp_path: Path) -> None:
+def test_webhook_mode_refuses_requests_without_secret(
+    fake: FakeBotApi, store: StoreUnderTest
+) -> None:
     port = free_port()
     process = BotProcess(
         fake,
-        tmp_path,
+        store.data_dir,
         str(COORDINATOR),
         "--webhook",
         "https://bot.example.org:8443/hook",
         "--port",
         str(port),
+        store=store,
     )
     process.start(wait_for_poll=False)
     try:

@@ -3,12 +3,14 @@
 No output of the bot ever holds the token; strangers cannot slow a coordinator; a crafted
 update is skipped once; a 401 while polling ends the process; an update being handled,
 or a reply decided but not sent, survives ``kill -9``.
+
+The tests of a running bot run on both stores (the SQLite file and a PostgreSQL database);
+those of start-up failures, which end before any screening, on SQLite.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import statistics
 import subprocess
 import time
@@ -21,6 +23,7 @@ import pytest
 from bot_process import SCREEN_BOT, BotProcess, free_port, last_id, say, variable_of
 from fakebot import FakeBotApi
 from screen_bot.adapters.telegram import messages as words
+from stores import StoreUnderTest
 
 COORDINATOR = 111
 STRANGERS = range(5000, 5300)
@@ -34,8 +37,8 @@ def fake():
 
 
 @pytest.fixture
-def bot(fake: FakeBotApi, tmp_path: Path):
-    process = BotProcess(fake, tmp_path, str(COORDINATOR))
+def bot(fake: FakeBotApi, store: StoreUnderTest):
+    process = BotProcess(fake, store.data_dir, str(COORDINATOR), store=store)
     process.start()
     yield process
     process.stop()
@@ -154,7 +157,9 @@ def latency(fake: FakeBotApi, text: str = "/help") -> float:
     return time.monotonic() - started
 
 
-def test_a_stranger_flood_does_not_slow_a_coordinator(fake: FakeBotApi, bot: BotProcess) -> None:
+def test_a_stranger_flood_does_not_slow_a_coordinator(
+    fake: FakeBotApi, bot: BotProcess, store: StoreUnderTest
+) -> None:
     idle = statistics.median(latency(fake) for _ in range(5))
     for stranger in STRANGERS:
         fake.send_text(stranger, "/screen")
@@ -163,9 +168,7 @@ def test_a_stranger_flood_does_not_slow_a_coordinator(fake: FakeBotApi, bot: Bot
     time.sleep(1)
     refusals = [c for c in fake.calls("sendMessage") if c["params"]["chat_id"] in STRANGERS]
     assert 1 <= len(refusals) <= 10  # a small budget; the rest dropped without a call
-    with sqlite3.connect(bot.data_dir / "screen-bot.sqlite3") as db:
-        stored = db.execute("SELECT COUNT(*) FROM inbox WHERE chat_id >= 5000").fetchone()[0]
-    assert stored == 0
+    assert store.rows("SELECT COUNT(*) FROM inbox WHERE chat_id >= 5000") == [(0,)]
 
 
 def test_one_stranger_is_refused_once_a_day(fake: FakeBotApi, bot: BotProcess) -> None:
@@ -183,7 +186,9 @@ def started_sending(fake: FakeBotApi, count: int) -> None:
     fake.wait_until(lambda: len(fake.calls("sendMessage")) > count, timeout=15)
 
 
-def test_an_update_being_handled_survives_kill_9(fake: FakeBotApi, bot: BotProcess) -> None:
+def test_an_update_being_handled_survives_kill_9(
+    fake: FakeBotApi, bot: BotProcess, store: StoreUnderTest
+) -> None:
     first = say(fake, COORDINATOR, "/screen R-1")
     assert variable_of(first) == "age"
     sends = len(fake.calls("sendMessage"))
@@ -199,8 +204,7 @@ def test_an_update_being_handled_survives_kill_9(fake: FakeBotApi, bot: BotProce
     assert variable_of(reply) == "b_all_cd19_positive"
     nxt = say(fake, COORDINATOR, "yes")  # every confirmation holds
     assert variable_of(nxt) == "transplant_date"
-    with sqlite3.connect(bot.data_dir / "screen-bot.sqlite3") as db:
-        (body,) = db.execute("SELECT body FROM open_sessions").fetchone()
+    [(body,)] = store.rows("SELECT body FROM open_sessions")
     assert json.loads(body)["history"][:3] == ["age", "b_all_cd19_positive", "ph_negative"]
     assert len(json.loads(body)["history"]) == 9
 
@@ -222,7 +226,7 @@ def test_an_update_confirmed_but_not_handled_is_handled_after_kill_9(
 
 
 def test_a_verdict_decided_but_not_sent_is_sent_after_kill_9(
-    fake: FakeBotApi, bot: BotProcess
+    fake: FakeBotApi, bot: BotProcess, store: StoreUnderTest
 ) -> None:
     say(fake, COORDINATOR, "/screen R-3")
     sends = len(fake.calls("sendMessage"))
@@ -234,16 +238,12 @@ def test_a_verdict_decided_but_not_sent_is_sent_after_kill_9(
     bot.start()
     verdict = fake.wait_for_message(COORDINATOR, after=after, timeout=15)
     assert verdict["text"].startswith("NOT ELIGIBLE") and "I1" in verdict["text"]
-    assert count_rows(bot, "screening_log") == 1
+    assert store.count("screening_log") == 1
     deadline = time.monotonic() + 10
-    while count_rows(bot, "outbox") and time.monotonic() < deadline:
+    while store.count("outbox") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert count_rows(bot, "outbox") == 0  # sent, so forgotten
-
-
-def count_rows(bot: BotProcess, table: str) -> int:
-    with sqlite3.connect(bot.data_dir / "screen-bot.sqlite3") as db:
-        return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    assert store.count("outbox") == 0  # sent, so forgotten
+    assert [m["text"] for m in fake.messages(COORDINATOR)].count(verdict["text"]) == 1
 
 
 # -- webhook ------------------------------------------------------------------------------------
@@ -262,11 +262,11 @@ def post(url: str, body: bytes, secret: str | None) -> int:
 
 
 def test_webhook_refuses_malformed_bodies_and_stores_before_200(
-    fake: FakeBotApi, tmp_path: Path
+    fake: FakeBotApi, store: StoreUnderTest
 ) -> None:
     port = free_port()
     args = ("--webhook", "https://bot.example.org:8443/hook", "--port", str(port))
-    process = BotProcess(fake, tmp_path, str(COORDINATOR), *args)
+    process = BotProcess(fake, store.data_dir, str(COORDINATOR), *args, store=store)
     process.start(wait_for_poll=False)
     url = f"http://127.0.0.1:{port}/hook"
     try:
@@ -293,7 +293,7 @@ def test_webhook_refuses_malformed_bodies_and_stores_before_200(
         assert "pre-screen" in reply["text"]
     finally:
         process.stop()
-    assert "SECRET" not in process.output()
+    assert "SECRET-BODY" not in process.output()  # (the settings may name *_SECRET)
     assert process.output().count("a request that is not an update was refused") == 2
 
 

@@ -24,9 +24,17 @@ from screen_bot.service import (
     Started,
     Unusual,
 )
-from screen_bot.storage import Database, ledger, sessions
+from screen_bot.storage import Database, Store, ledger, sessions
+from stores import StoreUnderTest
 
 OWNER = 5
+
+
+@pytest.fixture
+def db(store: StoreUnderTest) -> Iterator[Store]:
+    """The service on each store: the SQLite file, a PostgreSQL database."""
+    with store.open() as opened:
+        yield opened
 
 
 @pytest.fixture

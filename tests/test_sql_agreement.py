@@ -24,10 +24,10 @@ import duckdb
 import pytest
 
 from population import Patient, Population
-from postgres_server import Unavailable, postgres_cluster
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.sql import Dialect, Query, compile_protocol, input_columns
 from screen_bot.verdict import build
+from stores import new_database
 
 DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
 PROTOCOLS = {
@@ -78,12 +78,9 @@ def sample(request: pytest.FixtureRequest) -> Sample:
 
 
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    try:
-        with postgres_cluster() as dsn:
-            yield dsn
-    except Unavailable as err:
-        pytest.skip(str(err))
+def postgres(postgres_server: str) -> str:
+    """A database of its own on the test worker's PostgreSQL cluster (conftest.py)."""
+    return new_database(postgres_server)
 
 
 # -- loading the patients ----------------------------------------------------------------------

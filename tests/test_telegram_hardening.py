@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from screen_bot.adapters.telegram.intake import Intake
 from screen_bot.adapters.telegram.ordering import ChatQueues
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.redact import RedactingFormatter, redact
-from screen_bot.storage import inbox
+from screen_bot.storage import inbox, outbox
 from screen_bot.storage.inbox import Received
 from telegram_offline import BOT_USER, RecordingRequest
 from test_telegram_transcript import COORDINATOR, STRANGER, TOKEN, Harness
@@ -162,6 +163,28 @@ async def test_updates_a_crash_left_are_handled_at_start_up(harness: Harness) ->
     assert await intake.queues.join(5)
     assert "/screen" in harness.chat().last_text()
     assert inbox.pending(harness.db.read()) == []
+
+
+async def test_the_sweep_handles_updates_and_verdicts_another_process_left(
+    harness: Harness,
+) -> None:
+    """Another instance stored an update and decided a verdict, then died: no new update
+    comes for that chat, and the sweep picks both up once they have waited a while."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    long_ago = datetime.now(UTC) - timedelta(minutes=1)
+    with harness.db.transaction() as tx:
+        inbox.receive(tx, [Received(50, COORDINATOR, json.dumps(message(50, "/help")))], long_ago)
+        inbox.receive(tx, [Received(51, STRANGER, json.dumps(message(51, "/help")))])  # fresh
+        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — left by the other instance")
+        tx.execute("UPDATE outbox SET created_at = ?", (long_ago.isoformat(),))
+    assert intake.sweep() == 1  # only the update that waited
+    assert await intake.queues.join(5)
+    texts = [m["text"] for m in harness.chat().messages()]
+    assert "NOT ELIGIBLE — left by the other instance" in texts
+    assert any("/screen" in t for t in texts)
+    assert [r.update_id for r in inbox.pending(harness.db.read())] == [51]
+    assert outbox.undelivered(harness.db.read()) == []
+    assert intake.sweep() == 0  # nothing waited long enough now
 
 
 async def test_when_the_inbox_cannot_be_written_the_user_still_hears_it(harness: Harness) -> None:

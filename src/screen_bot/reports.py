@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any
 
-from .storage import Database, Tx, ledger
+from .storage import Store, Tx, ledger
 from .storage.ledger import LoggedReason, LogRecord
 from .verdict import OpenItem
 from .words import OPEN_KIND
@@ -47,7 +47,7 @@ class Stats:
 class Reports:
     """The reports of one database, each read on its own."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Store) -> None:
         self.db = db
 
     def recent(self, coordinator: str | None = None, limit: int = 10) -> list[LogRecord]:

@@ -43,7 +43,7 @@ from .referrals import check_referral
 from .render import check_text, format_value, question_text, verdicts_text
 from .rules.dates import NEVER as NEVER_VALUE
 from .session import ProtocolChanged, Session, utc_now
-from .storage import Database, Tx, ledger, outbox, owners, sessions
+from .storage import Store, Tx, ledger, outbox, owners, sessions
 from .storage.ledger import Channel
 from .storage.outbox import Undelivered
 from .storage.sessions import OpenScreening
@@ -288,7 +288,7 @@ class ScreeningService:
     def __init__(
         self,
         catalog: Catalog,
-        db: Database,
+        db: Store,
         channel: Channel,
         *,
         outbox: bool = False,

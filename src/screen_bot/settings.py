@@ -6,14 +6,23 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qs, urlsplit
 
 from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 REPO_DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 PACKAGED_DIALOGS = Path(__file__).resolve().parent / "dialogs"
+
+
+def database_password(url: str) -> str | None:
+    """The password a database URL carries (in its user part or as ?password=), if any."""
+    parts = urlsplit(url)
+    given = parse_qs(parts.query).get("password")
+    return parts.password or (given[0] if given else None)
 
 
 def default_data_dir() -> Path:
@@ -46,6 +55,8 @@ class Settings(BaseSettings):
         default_factory=lambda: (default_dialogs_dir(),), alias="SCREEN_BOT_DIALOGS_DIR"
     )
     webhook_secret: SecretStr | None = Field(None, alias="SCREEN_BOT_WEBHOOK_SECRET")
+    # Unset: the SQLite file in the data directory. A postgresql:// URL: that database.
+    database_url: SecretStr | None = Field(None, alias="SCREEN_BOT_DATABASE_URL")
 
     @field_validator("allowed_users", mode="before")
     @classmethod
@@ -68,24 +79,41 @@ class Settings(BaseSettings):
             return tuple(Path(p) for p in parts)
         return value
 
-    @field_validator("telegram_bot_token", "webhook_secret", mode="before")
+    @field_validator("telegram_bot_token", "webhook_secret", "database_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(POSTGRES_SCHEMES):
+            raise ValueError(
+                "give a postgresql://user:password@host:port/database URL, or leave it unset "
+                "for the SQLite file in the data directory"
+            )
+        return value
+
     @property
     def database(self) -> Path:
+        """The SQLite file (used unless SCREEN_BOT_DATABASE_URL is set)."""
         return self.data_dir / "screen-bot.sqlite3"
+
+    @property
+    def database_url_text(self) -> str | None:
+        return self.database_url.get_secret_value() if self.database_url else None
 
     def secrets(self) -> list[str]:
         """Texts that must never be shown or logged: the token, its secret half, the webhook
-        secret."""
+        secret, the database password."""
         found = []
         if self.telegram_bot_token is not None:
             token = self.telegram_bot_token.get_secret_value()
             found += [token, token.partition(":")[2]]
         if self.webhook_secret is not None:
             found.append(self.webhook_secret.get_secret_value())
+        if self.database_url is not None:
+            found.append(database_password(self.database_url.get_secret_value()) or "")
         return [s for s in found if s]
 
     def token_problem(self) -> str | None:

@@ -33,11 +33,31 @@ def where() -> None:
     """Print where screen-bot keeps its data (SCREEN_BOT_DATA_DIR overrides) and its dialogs."""
     settings = options.settings()
     typer.echo(f"data directory:    {settings.data_dir}")
-    missing = "" if settings.database.exists() else " (not created yet)"
-    typer.echo(f"database:          {settings.database}{missing}")
+    if settings.database_url_text:
+        from ..storage.postgres import display
+
+        typer.echo(f"database:          {display(settings.database_url_text)} (PostgreSQL)")
+    else:
+        missing = "" if settings.database.exists() else " (not created yet)"
+        typer.echo(f"database:          {settings.database}{missing}")
     dialogs = os.pathsep.join(str(d) for d in settings.dialogs_dirs)
     label = "directory: " if len(settings.dialogs_dirs) == 1 else "directories:"
     typer.echo(f"dialogs {label}{dialogs}")
+
+
+@app.command()
+def migrate() -> None:
+    """Create the database's tables, or bring them to this screen-bot's versions, and print
+    each table group's version (every command does this when it opens the database; run it
+    with the owner's SCREEN_BOT_DATABASE_URL when the bot's own role may not create tables).
+    """
+    from ..storage.db import versions
+
+    with options.database() as db:
+        typer.echo(f"database: {db.where}")
+        for name, version in sorted(versions(db.read()).items()):
+            changed = " (applied now)" if name in db.applied else ""
+            typer.echo(f"  {name}: version {version}{changed}")
 
 
 def run(argv: Sequence[str]) -> int:

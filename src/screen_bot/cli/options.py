@@ -14,7 +14,7 @@ from ..errors import ScreenBotError
 if TYPE_CHECKING:  # imported where used: `screen-bot --help` loads no pydantic
     from ..protocol.catalog import Catalog
     from ..settings import Settings
-    from ..storage import Database
+    from ..storage import Store
 
 ProtocolOption = Annotated[
     str | None,
@@ -103,9 +103,10 @@ def choose(given: str | None, *, with_all: bool = True, ask: bool = True) -> str
             typer.echo(f"'{picked}' is not one of them; type a number from the list.", err=True)
 
 
-def database(*, existing: bool = False) -> Database:
-    """The configured database; with ``existing``, refuse (exit 2) when there is none yet."""
-    from ..storage import Database
+def database(*, existing: bool = False) -> Store:
+    """The configured database (SQLite file, or SCREEN_BOT_DATABASE_URL's PostgreSQL); with
+    ``existing``, refuse (exit 2) when there is none yet."""
+    from ..storage import open_store
 
-    path = settings().database
-    return Database.existing(path) if existing else Database(path)
+    configured = settings()
+    return open_store(configured.database, configured.database_url_text, existing=existing)

@@ -58,13 +58,14 @@ def quiz(
     answer is always the screening verdict itself. Answers are read from standard input;
     criteria you missed before come up more often.
     """
-    from ..storage import Database
+    from ..storage import Database, Store
     from ..training.quiz import Quiz
     from ..training.scores import ScoreBook, progress_text
     from ..training.terminal import run_quiz
 
     chosen = options.catalog().get(options.choose(protocol, with_all=False))
-    with Database(database) if database else options.database() as db:
+    store: Store = Database(database) if database else options.database()
+    with store as db:
         book = ScoreBook(db)
         if progress:
             typer.echo(progress_text(book.progress(trainee, chosen.id)))

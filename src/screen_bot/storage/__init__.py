@@ -1,10 +1,38 @@
-"""Persistence: one connection helper and a repository per table.
+"""Persistence: a store per dialect (SQLite file, PostgreSQL server) and a repository per table.
 
-Importing the package registers every repository's schema, so a :class:`Database`
-opened anywhere has all its tables.
+Importing the package registers every repository's schema, so a store opened anywhere
+has all its tables (see :mod:`.db` for the migrations).
 """
 
-from . import inbox, ledger, outbox, owners, scores, sessions
-from .db import Database, Tx
+from __future__ import annotations
 
-__all__ = ["Database", "Tx", "inbox", "ledger", "outbox", "owners", "scores", "sessions"]
+from pathlib import Path
+
+from . import inbox, ledger, outbox, owners, scores, sessions
+from .db import Database, Store, Tx
+
+__all__ = [
+    "Database",
+    "Store",
+    "Tx",
+    "inbox",
+    "ledger",
+    "open_store",
+    "outbox",
+    "owners",
+    "scores",
+    "sessions",
+]
+
+
+def open_store(path: Path, url: str | None = None, *, existing: bool = False) -> Store:
+    """The PostgreSQL database at ``url`` when one is given, else the SQLite file ``path``.
+
+    With ``existing``, a store that has no tables yet is refused (NoDatabase): commands
+    that only read never create an empty one.
+    """
+    if url:
+        from .postgres import PostgresDatabase
+
+        return PostgresDatabase(url, create=not existing)
+    return Database.existing(path) if existing else Database(path)

@@ -1,16 +1,24 @@
-"""The one way to the database: connect, create owner-only files, run transactions.
+"""The one way to the database: a :class:`Store` per dialect, transactions, migrations.
 
-SQLite today (WAL, ``synchronous=FULL``, a busy timeout); every SQLite-only statement is
-here. Repositories (:mod:`.sessions`, :mod:`.ledger`, :mod:`.scores`) hold their own
-table's SQL with ``?`` placeholders and take a :class:`Tx`, so several writes compose into
-one transaction::
+:class:`Database` is the embedded SQLite file (the default: WAL, ``synchronous=FULL``,
+owner-only files, a busy timeout); :class:`~.postgres.PostgresDatabase` is a PostgreSQL
+server (``SCREEN_BOT_DATABASE_URL``). Repositories (:mod:`.sessions`, :mod:`.ledger`, …)
+write their queries once, with ``?`` placeholders (a store translates them), take a
+:class:`Tx`, and keep what differs per dialect (DDL, triggers) in their migrations. So
+several writes compose into one transaction, on either store::
 
     with database.transaction() as tx:
         ledger.append(tx, ...)
         sessions.delete(tx, ...)
 
-A failed write (a full disk, a read-only file) rolls the whole transaction back and is
-raised as :class:`StorageFailed`, so a front end can tell the user that nothing was saved.
+Write transactions run one at a time (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a
+transaction-scoped advisory lock), across processes too. A failed write (a full disk, a
+read-only file, a lost server) rolls the whole transaction back and is raised as
+:class:`StorageFailed`, so a front end can tell the user that nothing was saved.
+
+Each repository registers its schema as numbered versions per dialect (:func:`schema`);
+opening a store applies the versions it lacks, in one transaction, and records them in
+``schema_version`` (so two processes starting together migrate once).
 """
 
 from __future__ import annotations
@@ -18,14 +26,16 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import DatabaseBroken, NoDatabase, StorageFailed
 
-Params = Sequence[Any] | dict[str, Any]
+Params = Sequence[Any]
 OWNER_ONLY_FILE, OWNER_ONLY_DIR = 0o600, 0o700
 _DAMAGED_FIX = (
     ". Stop every screen-bot process, keep a copy of the file, then restore the latest "
@@ -33,31 +43,141 @@ _DAMAGED_FIX = (
 )
 
 
+class Cursor(Protocol):
+    """What a statement returns, on either store."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
 class Tx:
-    """A unit of work on one connection: inside ``transaction()`` or a plain read."""
+    """A unit of work on one connection: inside ``transaction()`` or a plain read.
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    ``dialect`` names the store ("sqlite" or "postgres"); ``for_update`` is the suffix that
+    locks the rows a SELECT reads until the transaction ends (nothing on SQLite, where a
+    write transaction already excludes every other writer).
+    """
+
+    dialect = "sqlite"
+    for_update = ""
+
+    def __init__(self, connection: Any) -> None:
         self._connection = connection
+        self._on_commit: list[Callable[[], None]] = []
 
-    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
-        return self._connection.execute(sql, params)
+    def on_commit(self, work: Callable[[], None]) -> None:
+        """Run ``work()`` once this transaction has committed (never if it did not)."""
+        self._on_commit.append(work)
+
+    def committed(self) -> None:
+        """Called by the store after COMMIT."""
+        for work in self._on_commit:
+            work()
+
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        cursor: Cursor = self._connection.execute(sql, params)
+        return cursor
+
+    def has_table(self, name: str) -> bool:
+        return (
+            self.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+            is not None
+        )
 
     def one(self, sql: str, params: Params = ()) -> Any:
         """The first row, or None."""
-        return self._connection.execute(sql, params).fetchone()
+        return self.execute(sql, params).fetchone()
 
     def all(self, sql: str, params: Params = ()) -> list[Any]:
-        return self._connection.execute(sql, params).fetchall()
+        return self.execute(sql, params).fetchall()
 
 
-# Each repository registers its schema; a database creates them all when it opens.
-_SCHEMAS: list[Callable[[Tx], None]] = []
+# -- schemas and migrations ---------------------------------------------------------------------
+
+# A version of a schema: SQL statements, or a function for what SQL alone cannot say.
+Step = str | tuple[str, ...] | Callable[[Tx], None]
+DIALECTS = ("sqlite", "postgres")
 
 
-def schema(create: Callable[[Tx], None]) -> Callable[[Tx], None]:
-    """Register a repository's ``create(tx)`` (idempotent DDL)."""
-    _SCHEMAS.append(create)
-    return create
+@dataclass(frozen=True)
+class Schema:
+    """A repository's tables: version n is ``versions[dialect][n - 1]``."""
+
+    name: str
+    versions: dict[str, tuple[Step, ...]]
+
+
+_SCHEMAS: list[Schema] = []
+# Idempotent work done at every open, after the migrations (the ledger's head row).
+_ON_OPEN: list[Callable[[Tx], None]] = []
+
+
+def schema(name: str, *, sqlite: Sequence[Step], postgres: Sequence[Step]) -> None:
+    """Register a repository's schema versions, one list per dialect (the same length:
+    version n means the same change on both)."""
+    if len(sqlite) != len(postgres):
+        raise ValueError(f"schema {name}: one step per version and dialect")
+    _SCHEMAS.append(Schema(name, {"sqlite": tuple(sqlite), "postgres": tuple(postgres)}))
+
+
+def on_open(work: Callable[[Tx], None]) -> Callable[[Tx], None]:
+    """Register ``work(tx)`` (idempotent), run at every open after the migrations."""
+    _ON_OPEN.append(work)
+    return work
+
+
+def _apply(tx: Tx, step: Step) -> None:
+    if isinstance(step, str):
+        tx.execute(step)
+    elif isinstance(step, tuple):
+        for statement in step:
+            tx.execute(statement)
+    else:
+        step(tx)
+
+
+def migrate(tx: Tx) -> dict[str, int]:
+    """Bring every registered schema to its newest version; return the versions applied.
+
+    A schema newer than this program knows (a database written by a later screen-bot)
+    is refused rather than used half-understood. A database already at the newest
+    versions gets no DDL at all, so the bot may run as a role that may not create tables.
+    """
+    if not tx.has_table("schema_version"):
+        tx.execute("CREATE TABLE schema_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+    found = {name: version for name, version in tx.all("SELECT name, version FROM schema_version")}
+    applied: dict[str, int] = {}
+    for registered in _SCHEMAS:
+        steps = registered.versions[tx.dialect]
+        have = found.get(registered.name, 0)
+        if have > len(steps):
+            raise DatabaseBroken(
+                f"the database has version {have} of the {registered.name} tables, newer than "
+                f"this screen-bot knows ({len(steps)}): run the newer screen-bot that wrote it"
+            )
+        for step in steps[have:]:
+            _apply(tx, step)
+        if have < len(steps):
+            tx.execute(
+                "INSERT INTO schema_version (name, version) VALUES (?, ?) ON CONFLICT (name)"
+                " DO UPDATE SET version = excluded.version",
+                (registered.name, len(steps)),
+            )
+            applied[registered.name] = len(steps)
+    for work in _ON_OPEN:
+        work(tx)
+    return applied
+
+
+def versions(tx: Tx) -> dict[str, int]:
+    """The schema versions recorded in the database."""
+    return {name: version for name, version in tx.all("SELECT name, version FROM schema_version")}
 
 
 # Work every transaction carries just before it commits (the inbox marks the update being
@@ -71,12 +191,70 @@ def rider(work: Callable[[Tx], None]) -> Callable[[Tx], None]:
     return work
 
 
+def run_riders(tx: Tx) -> None:
+    for work in _RIDERS:
+        work(tx)
+
+
 def add_columns(tx: Tx, table: str, columns: dict[str, str]) -> None:
-    """Add the columns a table of an older database lacks (name -> SQL type)."""
+    """Add the columns a table of an older SQLite database lacks (name -> SQL type)."""
     present = {row[1] for row in tx.all(f"PRAGMA table_info({table})")}
     for name, sql_type in columns.items():
         if name not in present:
             tx.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+
+
+# -- the store interface --------------------------------------------------------------------------
+
+
+class Store(ABC):
+    """What the service, the reports and the bot need of a database, on any dialect."""
+
+    dialect: str
+    # Several processes may share this store (and so need :meth:`try_lock` between them).
+    shared: bool = False
+    # The schema versions this open applied (name -> version); empty when up to date.
+    applied: dict[str, int] = {}
+
+    @property
+    @abstractmethod
+    def where(self) -> str:
+        """Where the data is, for messages (never a password)."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """One write transaction: all of it, or none (StorageFailed when a write fails)."""
+
+    @abstractmethod
+    def read(self) -> Tx:
+        """For reads outside a transaction (each statement sees committed data)."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Refuse a damaged or unreachable database (DatabaseBroken), naming the fix."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def try_lock(self, name: str) -> bool:
+        """Take the lock ``name`` shared with every other process on this store, if free.
+
+        Held until :meth:`unlock` (or until this process ends, even by ``kill -9``). An
+        embedded store has one process, so its locks are always free.
+        """
+        return True
+
+    def unlock(self, name: str) -> None:  # noqa: B027 - nothing to release on one process
+        """Release a lock taken with :meth:`try_lock`."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- SQLite -------------------------------------------------------------------------------------
 
 
 def _owner_only(path: Path) -> None:
@@ -96,8 +274,10 @@ def _make_directory(directory: Path) -> None:
         directory.chmod(OWNER_ONLY_DIR)  # mkdir's mode is cut by the umask
 
 
-class Database:
-    """One connection to the database file, with every repository's tables in it."""
+class Database(Store):
+    """The SQLite file (the embedded default), with every repository's tables in it."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = Path(path)
@@ -116,10 +296,11 @@ class Database:
             self._connection.execute("PRAGMA synchronous=FULL")
             self._connection.execute("PRAGMA busy_timeout=5000")
             with self.transaction() as tx:
-                for create_tables in _SCHEMAS:
-                    create_tables(tx)
+                self.applied = migrate(tx)
         except sqlite3.DatabaseError as err:
             raise DatabaseBroken(f"database {self.path}: {err}{_DAMAGED_FIX}") from None
+        except StorageFailed as err:
+            raise DatabaseBroken(f"database {self.path}: {err.__cause__}{_DAMAGED_FIX}") from None
         except OSError as err:
             raise DatabaseBroken(f"database {self.path}: {err.strerror or err}") from None
 
@@ -128,14 +309,15 @@ class Database:
         """Open a database that must exist already (commands that only read)."""
         return cls(path, create=False)
 
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
     def close(self) -> None:
         self._connection.close()
 
     def __enter__(self) -> Database:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def check(self) -> None:
         """Refuse a damaged database (``PRAGMA quick_check``), naming the file and the fix."""
@@ -160,8 +342,7 @@ class Database:
             tx = Tx(self._connection)
             try:
                 yield tx
-                for work in _RIDERS:
-                    work(tx)
+                run_riders(tx)
                 self._connection.execute("COMMIT")
             except BaseException:
                 if self._connection.in_transaction:  # SQLite may have rolled back already
@@ -173,7 +354,7 @@ class Database:
             raise StorageFailed(
                 f"the database {self.path} could not be written ({err}); nothing was saved"
             ) from err
+        tx.committed()
 
     def read(self) -> Tx:
-        """For reads outside a transaction (each statement sees committed data)."""
         return Tx(self._connection)

@@ -24,21 +24,51 @@ from ..session import utc_now
 from .db import Tx, rider, schema
 
 KEEP_DONE = timedelta(days=2)
-_handling: ContextVar[int | None] = ContextVar("inbox_update", default=None)
 
 
-@schema
-def create(tx: Tx) -> None:
-    tx.execute(
-        """CREATE TABLE IF NOT EXISTS inbox (
+class Handling:
+    """The update being handled; ``done`` once a committed transaction marked it."""
+
+    def __init__(self, update_id: int) -> None:
+        self.update_id, self.done = update_id, False
+
+    def marked(self) -> None:
+        self.done = True
+
+
+_handling: ContextVar[Handling | None] = ContextVar("inbox_update", default=None)
+
+
+schema(
+    "inbox",
+    sqlite=[
+        (
+            """CREATE TABLE IF NOT EXISTS inbox (
     update_id INTEGER PRIMARY KEY,    -- Telegram's update id
     chat_id INTEGER NOT NULL,
     body TEXT,                        -- the update as JSON; NULL once handled
     received_at TEXT NOT NULL,        -- ISO 8601 UTC
     done INTEGER NOT NULL DEFAULT 0
-)"""
-    )
-    tx.execute("CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (done, update_id)")
+)""",
+            "CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (done, update_id)",
+        ),
+        # 2: a chat's waiting updates, for the bot processes sharing a database
+        "CREATE INDEX IF NOT EXISTS inbox_chat ON inbox (chat_id, done, update_id)",
+    ],
+    postgres=[
+        (
+            """CREATE TABLE inbox (
+    update_id BIGINT PRIMARY KEY,
+    chat_id BIGINT NOT NULL,
+    body TEXT,
+    received_at TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0
+)""",
+            "CREATE INDEX inbox_pending ON inbox (done, update_id)",
+        ),
+        "CREATE INDEX inbox_chat ON inbox (chat_id, done, update_id)",
+    ],
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +84,8 @@ def receive(tx: Tx, updates: Sequence[Received], now: datetime | None = None) ->
     fresh = []
     for update in updates:
         cursor = tx.execute(
-            "INSERT OR IGNORE INTO inbox (update_id, chat_id, body, received_at)"
-            " VALUES (?, ?, ?, ?)",
+            "INSERT INTO inbox (update_id, chat_id, body, received_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (update_id) DO NOTHING",
             (update.update_id, update.chat_id, update.body, at),
         )
         if cursor.rowcount:
@@ -67,6 +97,34 @@ def pending(tx: Tx) -> list[Received]:
     """Updates received but not handled yet, oldest first."""
     rows = tx.all("SELECT update_id, chat_id, body FROM inbox WHERE done = 0 ORDER BY update_id")
     return [Received(uid, chat, body or "{}") for uid, chat, body in rows]
+
+
+def chats_waiting(tx: Tx, before: datetime | None = None) -> list[int]:
+    """The chats with updates not handled yet (received before ``before``, if given)."""
+    if before is None:
+        rows = tx.all("SELECT DISTINCT chat_id FROM inbox WHERE done = 0")
+    else:
+        rows = tx.all(
+            "SELECT DISTINCT chat_id FROM inbox WHERE done = 0 AND received_at < ?",
+            (before.isoformat(),),
+        )
+    return sorted(chat for (chat,) in rows)
+
+
+def pending_in(tx: Tx, chat_id: int, after: int = -1) -> list[Received]:
+    """The chat's updates not handled yet with ids above ``after``, oldest first."""
+    rows = tx.all(
+        "SELECT update_id, body FROM inbox WHERE chat_id = ? AND done = 0 AND update_id > ?"
+        " ORDER BY update_id",
+        (chat_id, after),
+    )
+    return [Received(uid, chat_id, body or "{}") for uid, body in rows]
+
+
+def newest(tx: Tx, chat_id: int) -> int | None:
+    """The id of the newest update received from the chat (handled or not)."""
+    row = tx.one("SELECT max(update_id) FROM inbox WHERE chat_id = ?", (chat_id,))
+    return row[0] if row else None
 
 
 def finish(tx: Tx, update_id: int) -> None:
@@ -83,17 +141,20 @@ def prune(tx: Tx, now: datetime | None = None) -> int:
 
 
 @contextmanager
-def handling(update_id: int) -> Iterator[None]:
-    """While inside, every transaction also marks ``update_id`` done (see the module doc)."""
-    token = _handling.set(update_id)
+def handling(update_id: int) -> Iterator[Handling]:
+    """While inside, every transaction also marks ``update_id`` done, until one that did
+    committed (see the module doc); ``done`` on what it yields tells whether one did."""
+    state = Handling(update_id)
+    token = _handling.set(state)
     try:
-        yield
+        yield state
     finally:
         _handling.reset(token)
 
 
 @rider
 def _mark_handled(tx: Tx) -> None:
-    update_id = _handling.get()
-    if update_id is not None:
-        finish(tx, update_id)
+    state = _handling.get()
+    if state is not None and not state.done:
+        finish(tx, state.update_id)
+        tx.on_commit(state.marked)

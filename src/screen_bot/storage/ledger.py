@@ -32,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import LogCorrupt
 from ..verdict import OpenItem, ProtocolRef, Verdict, VerdictValue
-from .db import Database, Tx, schema
+from .db import Store, Tx, on_open, schema
 
 Channel = Literal["telegram", "cli", "batch"]
 CHANNELS: tuple[str, ...] = get_args(Channel)
@@ -59,13 +59,15 @@ INSERT = (
     f" VALUES ({', '.join('?' for _ in FIELDS)}, ?, ?, ?)"
 )
 MISSING_HEAD = "the screening log head is missing; run 'screen-bot log verify'"
+NEVER_CHANGED = "screening log records are never changed"
+ONLY_BY_PURGE = "screening log records are removed only by purge"
+ONLY_FORWARD = "the screening log head only moves forward"
 
 
-@schema
-def create(tx: Tx) -> None:
-    tx.execute(
-        """CREATE TABLE IF NOT EXISTS screening_log (
-    number INTEGER PRIMARY KEY,       -- the screening number, never reused
+def _log_table(number: str) -> str:
+    """The log's columns; ``number``: the SQL type of a number that may pass 2^31."""
+    return f"""screening_log (
+    number {number} PRIMARY KEY,      -- the screening number, never reused
     at TEXT NOT NULL,                 -- ISO 8601 UTC, to the second
     channel TEXT NOT NULL,
     coordinator TEXT NOT NULL,
@@ -79,41 +81,85 @@ def create(tx: Tx) -> None:
     answers TEXT NOT NULL,            -- JSON object, variable -> value
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
-    screening_id TEXT                 -- links the records of one screening (NULL: older)
+    {LINK} TEXT                 -- links the records of one screening (NULL: older)
 )"""
-    )
-    columns = {row[1] for row in tx.all("PRAGMA table_info(screening_log)")}
-    if LINK not in columns:  # a log written before screening ids: add the column (NULLs)
-        tx.execute(f"ALTER TABLE screening_log ADD COLUMN {LINK} TEXT")
-    tx.execute(f"CREATE INDEX IF NOT EXISTS screening_log_{LINK} ON screening_log ({LINK})")
-    tx.execute(
-        """CREATE TABLE IF NOT EXISTS screening_log_head (
+
+
+def _head_table(number: str) -> str:
+    return f"""screening_log_head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    head_number INTEGER NOT NULL,     -- the last record written (0: none yet)
+    head_number {number} NOT NULL,     -- the last record written (0: none yet)
     head_hash TEXT NOT NULL,
-    base_number INTEGER NOT NULL,     -- checkpoint: the last purged record (0: none)
+    base_number {number} NOT NULL,     -- checkpoint: the last purged record (0: none)
     base_hash TEXT NOT NULL,
     purged_before TEXT,               -- the date of the last purge's --before
     purged_at TEXT
 )"""
-    )
-    # Guards against accidents (SQLite trigger syntax; another back end has its own).
+
+
+def _create_sqlite(tx: Tx) -> None:
+    tx.execute(f"CREATE TABLE IF NOT EXISTS {_log_table('INTEGER')}")
+    columns = {row[1] for row in tx.all("PRAGMA table_info(screening_log)")}
+    if LINK not in columns:  # a log written before screening ids: add the column (NULLs)
+        tx.execute(f"ALTER TABLE screening_log ADD COLUMN {LINK} TEXT")
+    tx.execute(f"CREATE INDEX IF NOT EXISTS screening_log_{LINK} ON screening_log ({LINK})")
+    tx.execute(f"CREATE TABLE IF NOT EXISTS {_head_table('INTEGER')}")
+    # Guards against accidents.
     tx.execute(
         "CREATE TRIGGER IF NOT EXISTS screening_log_no_update BEFORE UPDATE ON screening_log"
-        " BEGIN SELECT RAISE(ABORT, 'screening log records are never changed'); END"
+        f" BEGIN SELECT RAISE(ABORT, '{NEVER_CHANGED}'); END"
     )
     tx.execute(
         "CREATE TRIGGER IF NOT EXISTS screening_log_no_delete BEFORE DELETE ON screening_log"
         " WHEN OLD.number > COALESCE((SELECT base_number FROM screening_log_head WHERE id = 1),"
-        " -1) BEGIN SELECT RAISE(ABORT, 'screening log records are removed only by purge'); END"
+        f" -1) BEGIN SELECT RAISE(ABORT, '{ONLY_BY_PURGE}'); END"
     )
     tx.execute(
         "CREATE TRIGGER IF NOT EXISTS screening_log_head_forward BEFORE UPDATE ON"
         " screening_log_head WHEN NEW.head_number < OLD.head_number OR NEW.base_number <"
-        " OLD.base_number BEGIN SELECT RAISE(ABORT, 'the screening log head only moves forward');"
-        " END"
+        f" OLD.base_number BEGIN SELECT RAISE(ABORT, '{ONLY_FORWARD}'); END"
     )
-    # Only a new, empty log gets a head: a missing head beside records is a problem verify reports.
+
+
+# The same tables and guards in PostgreSQL: trigger functions in PL/pgSQL, and TRUNCATE
+# (which fires no row trigger) refused as well.
+_CREATE_POSTGRES = (
+    f"CREATE TABLE {_log_table('BIGINT')}",
+    f"CREATE INDEX screening_log_{LINK} ON screening_log ({LINK})",
+    f"CREATE TABLE {_head_table('BIGINT')}",
+    f"""CREATE FUNCTION screening_log_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        RAISE EXCEPTION '{NEVER_CHANGED}';
+    END IF;
+    IF TG_OP = 'TRUNCATE' OR OLD.number > COALESCE(
+        (SELECT base_number FROM screening_log_head WHERE id = 1), -1) THEN
+        RAISE EXCEPTION '{ONLY_BY_PURGE}';
+    END IF;
+    RETURN OLD;
+END $$""",
+    "CREATE TRIGGER screening_log_no_change BEFORE UPDATE OR DELETE ON screening_log"
+    " FOR EACH ROW EXECUTE FUNCTION screening_log_guard()",
+    "CREATE TRIGGER screening_log_no_truncate BEFORE TRUNCATE ON screening_log"
+    " FOR EACH STATEMENT EXECUTE FUNCTION screening_log_guard()",
+    f"""CREATE FUNCTION screening_log_head_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.head_number < OLD.head_number OR NEW.base_number < OLD.base_number THEN
+        RAISE EXCEPTION '{ONLY_FORWARD}';
+    END IF;
+    RETURN NEW;
+END $$""",
+    "CREATE TRIGGER screening_log_head_forward BEFORE UPDATE ON screening_log_head"
+    " FOR EACH ROW EXECUTE FUNCTION screening_log_head_guard()",
+)
+
+schema("screening_log", sqlite=[_create_sqlite], postgres=[_CREATE_POSTGRES])
+
+
+@on_open
+def _start_head(tx: Tx) -> None:
+    """Only a new, empty log gets a head: a missing head beside records is a problem
+    verify reports."""
     tx.execute(
         "INSERT INTO screening_log_head (id, head_number, head_hash, base_number, base_hash)"
         " SELECT 1, 0, ?, 0, ? WHERE NOT EXISTS (SELECT 1 FROM screening_log_head)"
@@ -234,9 +280,12 @@ def _record(row: Sequence[Any]) -> LogRecord:
         ) from None
 
 
-def _head(tx: Tx) -> tuple[int, str, int, str] | None:
+def _head(tx: Tx, *, lock: bool = False) -> tuple[int, str, int, str] | None:
+    """The head row; with ``lock``, kept from other writers until the transaction ends
+    (the chain is appended to by one writer at a time)."""
     row = tx.one(
-        "SELECT head_number, head_hash, base_number, base_hash FROM screening_log_head WHERE id = 1"
+        "SELECT head_number, head_hash, base_number, base_hash FROM screening_log_head"
+        " WHERE id = 1" + (tx.for_update if lock else "")
     )
     return (row[0], row[1], row[2], row[3]) if row else None
 
@@ -246,7 +295,7 @@ def _head(tx: Tx) -> tuple[int, str, int, str] | None:
 
 def append_entries(tx: Tx, entries: Sequence[dict[str, Any]]) -> list[LogRecord]:
     """Chain and insert records (from :func:`entry`), moving the head; call inside a transaction."""
-    head = _head(tx)
+    head = _head(tx, lock=True)
     if head is None:
         raise LogCorrupt(MISSING_HEAD)
     number, prev_hash = head[0], head[1]
@@ -299,7 +348,7 @@ class LogWriter:
 
     max_delay = 2.0
 
-    def __init__(self, db: Database, *, channel: str, coordinator: str, chunk: int = 1000) -> None:
+    def __init__(self, db: Store, *, channel: str, coordinator: str, chunk: int = 1000) -> None:
         self.db, self.channel, self.coordinator, self.chunk = db, channel, coordinator, chunk
         self.pending: list[dict[str, Any]] = []
         self.since = 0.0
@@ -369,7 +418,10 @@ def records(
     where = " WHERE " + " AND ".join(clauses) if clauses else ""
     query = f"{SELECT}{where} ORDER BY number"
     if limit is not None:
-        query = f"SELECT * FROM ({SELECT}{where} ORDER BY number DESC LIMIT ?) ORDER BY number"
+        query = (
+            f"SELECT * FROM ({SELECT}{where} ORDER BY number DESC LIMIT ?) AS latest"
+            " ORDER BY number"
+        )
         params.append(limit)
     for row in tx.execute(query, params):
         yield _record(row)
@@ -478,6 +530,7 @@ def purge(tx: Tx, before: date) -> int:
     checkpoint the chain is verified from. Refuses (LogCorrupt) when the chain is broken:
     purging must not erase the evidence. Returns how many records were removed.
     """
+    _head(tx, lock=True)  # no append in between
     problems = verify(tx)
     if problems:
         raise LogCorrupt("the screening log is not intact: " + "; ".join(problems))

@@ -8,21 +8,30 @@ in between, the rows left are sent on start-up, so no verdict is decided and nev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..session import utc_now
 from .db import Tx, schema
 
-
-@schema
-def create(tx: Tx) -> None:
-    tx.execute(
+schema(
+    "outbox",
+    sqlite=[
         """CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
     owner INTEGER NOT NULL,           -- the chat to send it to
     text TEXT NOT NULL,
     created_at TEXT NOT NULL          -- ISO 8601 UTC
 )"""
-    )
+    ],
+    postgres=[
+        """CREATE TABLE outbox (
+    id BIGSERIAL PRIMARY KEY,
+    owner BIGINT NOT NULL,
+    text TEXT NOT NULL,
+    created_at TEXT NOT NULL
+)"""
+    ],
+)
 
 
 @dataclass(frozen=True)
@@ -34,18 +43,29 @@ class Undelivered:
 
 def put(tx: Tx, owner: int, text: str) -> int:
     """Keep ``text`` for ``owner`` until :func:`delivered`; return its id."""
-    cursor = tx.execute(
-        "INSERT INTO outbox (owner, text, created_at) VALUES (?, ?, ?)",
+    [(delivery,)] = tx.all(
+        "INSERT INTO outbox (owner, text, created_at) VALUES (?, ?, ?) RETURNING id",
         (owner, text, utc_now().isoformat()),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    return int(delivery)
 
 
 def delivered(tx: Tx, delivery: int) -> None:
     tx.execute("DELETE FROM outbox WHERE id = ?", (delivery,))
 
 
-def undelivered(tx: Tx) -> list[Undelivered]:
-    rows = tx.all("SELECT id, owner, text FROM outbox ORDER BY id")
+def undelivered(tx: Tx, before: datetime | None = None) -> list[Undelivered]:
+    """Replies not sent yet, oldest first (only those put before ``before``, if given)."""
+    if before is None:
+        rows = tx.all("SELECT id, owner, text FROM outbox ORDER BY id")
+    else:
+        rows = tx.all(
+            "SELECT id, owner, text FROM outbox WHERE created_at < ? ORDER BY id",
+            (before.isoformat(),),
+        )
     return [Undelivered(i, owner, text) for i, owner, text in rows]
+
+
+def waiting(tx: Tx, delivery: int) -> bool:
+    """Whether the reply is still to be sent (another process may have sent it)."""
+    return tx.one("SELECT 1 FROM outbox WHERE id = ?", (delivery,)) is not None

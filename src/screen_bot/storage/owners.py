@@ -11,17 +11,25 @@ from datetime import datetime
 
 from .db import Tx, schema
 
-
-@schema
-def create(tx: Tx) -> None:
-    tx.execute(
+schema(
+    "owner_settings",
+    sqlite=[
         """CREATE TABLE IF NOT EXISTS owner_settings (
     owner INTEGER PRIMARY KEY,        -- the chat (private chat id = Telegram user id); 0: terminal
     details INTEGER,                  -- 1: criterion ids and variable names beside questions
     quick_check TEXT,                 -- the latest quick check, as JSON
     checked_at TEXT                   -- ISO 8601 UTC, for expiry
 )"""
-    )
+    ],
+    postgres=[
+        """CREATE TABLE owner_settings (
+    owner BIGINT PRIMARY KEY,
+    details INTEGER,
+    quick_check TEXT,
+    checked_at TEXT
+)"""
+    ],
+)
 
 
 def details(tx: Tx, owner: int) -> bool | None:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 from .db import Tx, schema
 
-
-@schema
-def create(tx: Tx) -> None:
-    tx.execute(
-        """CREATE TABLE IF NOT EXISTS quiz_scores (
+schema(
+    "quiz_scores",
+    sqlite=[
+        (
+            """CREATE TABLE IF NOT EXISTS quiz_scores (
     id INTEGER PRIMARY KEY,
     trainee TEXT NOT NULL,            -- Telegram user id, or "cli"
     protocol_id TEXT NOT NULL,
@@ -22,11 +22,27 @@ def create(tx: Tx) -> None:
     given TEXT NOT NULL,
     criteria TEXT NOT NULL,           -- the case's criteria, space-separated
     correct INTEGER NOT NULL
-)"""
-    )
-    tx.execute(
-        "CREATE INDEX IF NOT EXISTS quiz_scores_trainee ON quiz_scores (trainee, protocol_id)"
-    )
+)""",
+            "CREATE INDEX IF NOT EXISTS quiz_scores_trainee ON quiz_scores (trainee, protocol_id)",
+        )
+    ],
+    postgres=[
+        (
+            """CREATE TABLE quiz_scores (
+    id BIGSERIAL PRIMARY KEY,
+    trainee TEXT NOT NULL,
+    protocol_id TEXT NOT NULL,
+    quiz_id TEXT NOT NULL,
+    answered_at TEXT NOT NULL,
+    expected TEXT NOT NULL,
+    given TEXT NOT NULL,
+    criteria TEXT NOT NULL,
+    correct INTEGER NOT NULL
+)""",
+            "CREATE INDEX quiz_scores_trainee ON quiz_scores (trainee, protocol_id)",
+        )
+    ],
+)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ from ..session import Session
 from .db import Tx, add_columns, schema
 
 
-@schema
-def create(tx: Tx) -> None:
+def _create_sqlite(tx: Tx) -> None:
     tx.execute(
         """CREATE TABLE IF NOT EXISTS open_sessions (
     owner INTEGER NOT NULL,           -- the chat (private chat id = Telegram user id); 0: terminal
@@ -33,7 +32,33 @@ def create(tx: Tx) -> None:
 )"""
     )
     tx.execute("CREATE INDEX IF NOT EXISTS open_sessions_updated ON open_sessions (updated_at)")
+    # a database from before delivered-step tracking
     add_columns(tx, "open_sessions", {"shown_step": "INTEGER", "shown_after": "INTEGER"})
+
+
+schema(
+    "open_sessions",
+    sqlite=[_create_sqlite],
+    postgres=[
+        (
+            """CREATE TABLE open_sessions (
+    owner BIGINT NOT NULL,
+    session_id TEXT NOT NULL,
+    protocol_id TEXT NOT NULL,
+    referral TEXT,
+    state TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    message_id BIGINT,
+    shown_step INTEGER,
+    shown_after BIGINT,
+    PRIMARY KEY (owner, session_id)
+)""",
+            "CREATE INDEX open_sessions_updated ON open_sessions (updated_at)",
+        )
+    ],
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +80,8 @@ def save(tx: Tx, owner: int, session: Session, *, activate: bool = True) -> None
         " active, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (owner, session_id) DO UPDATE SET state = excluded.state,"
         " referral = excluded.referral, updated_at = excluded.updated_at,"
-        " body = excluded.body, active = MAX(active, excluded.active)",
+        " body = excluded.body,"
+        " active = CASE WHEN excluded.active = 1 THEN 1 ELSE open_sessions.active END",
         (
             owner,
             session.id,
@@ -87,7 +113,8 @@ def activate(tx: Tx, owner: int, session_id: str) -> bool:
         "SELECT 1 FROM open_sessions WHERE owner = ? AND session_id = ?", (owner, session_id)
     ):
         tx.execute(
-            "UPDATE open_sessions SET active = (session_id = ?) WHERE owner = ?",
+            "UPDATE open_sessions SET active = CASE WHEN session_id = ? THEN 1 ELSE 0 END"
+            " WHERE owner = ?",
             (session_id, owner),
         )
         return True

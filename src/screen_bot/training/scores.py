@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..storage import Database, scores
+from ..storage import Store, scores
 from ..storage.scores import Progress
 from ..words import plural
 
@@ -14,7 +14,7 @@ __all__ = ["Progress", "ScoreBook", "progress_text"]
 class ScoreBook:
     """Records quiz answers and reads them back, each call its own transaction."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Store) -> None:
         self.db = db
 
     def record(

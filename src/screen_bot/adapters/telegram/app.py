@@ -6,7 +6,8 @@ poller (``polling.py``) or webhook (``webhook.py``) hands raw updates to the
 :class:`~.intake.Intake`, which stores them before they are confirmed and then runs the
 Application's handlers on them, one chat at a time.
 
-Start-up checks, in order: the database (``PRAGMA quick_check``), the dialog files (a
+Start-up checks, in order: the database (SQLite: ``PRAGMA quick_check``; PostgreSQL: it
+answers and has the tables), the dialog files (a
 broken file is logged and the good ones load), and the token and URL with a ``getMe``
 (401: token rejected, 404: URL wrong, exit 2 without retrying; no answer: a few retries,
 then exit 2). No output ever holds the token: logs go through a redacting formatter, and
@@ -32,7 +33,7 @@ from ...redact import RedactingFormatter, redact
 from ...reports import Reports
 from ...service import ScreeningService
 from ...settings import Settings
-from ...storage import Database, inbox
+from ...storage import Store, inbox, open_store
 from ...training.scores import ScoreBook
 from . import webhook
 from .bot import ScreeningBot
@@ -64,7 +65,7 @@ def configure_logging(hidden: list[str]) -> None:
 def build_application(
     settings: Settings,
     catalog: Catalog,
-    db: Database,
+    db: Store,
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
@@ -128,7 +129,7 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
     if not catalog.protocols:
         catalog.get()  # raises ProtocolNotFound, naming the problems found
     report_catalog(catalog)
-    with Database(settings.database) as db:
+    with open_store(settings.database, settings.database_url_text) as db:
         db.check()
         application, screening_bot = build_application(settings, catalog, db)
         api = RawBotApi(application.bot.base_url, HTTPXRequest(connection_pool_size=2))
@@ -138,7 +139,7 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        server, polling = None, None
+        server, polling, sweeping = None, None, None
         try:
             try:
                 await application.initialize()
@@ -155,6 +156,11 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
                     if settings.webhook_secret
                     else secrets.token_urlsafe(32)
                 )
+                if db.shared and settings.webhook_secret is None:
+                    logger.warning(
+                        "the webhook secret is made up for this process only: give every "
+                        "instance behind the URL the same SCREEN_BOT_WEBHOOK_SECRET"
+                    )
                 try:
                     server = webhook.serve(intake, secret, urlparse(webhook_url).path, listen, port)
                 except OSError as err:
@@ -173,8 +179,11 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
             await screening_bot.post_init(application)
             await application.start()
             polling = asyncio.create_task(Poller(api, intake).run()) if not webhook_url else None
+            sweeping = asyncio.create_task(intake.watch())
             await _until(stop, polling)
         finally:
+            if sweeping is not None:
+                sweeping.cancel()
             if polling is not None:
                 polling.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ScreenBotError):

@@ -4,10 +4,19 @@ Used by the poller and by the webhook alike. Each update is parsed on its own: a
 malformed one is skipped (logged by its id only) and still confirmed, so it can neither
 stop nor spin the poller. Updates from strangers go to the :class:`~.gate.StrangerGate`
 and are never stored. The rest are written to the inbox (:mod:`screen_bot.storage.inbox`)
-in one transaction, and only then does the caller confirm them to the Bot API; each is
-then handled in its chat's order and marked done in the transaction of the change it
-caused. When the inbox cannot be written (a full disk), the updates are handled at once
-instead, before they are confirmed, so the user still hears that nothing was saved.
+in one transaction, and only then does the caller confirm them to the Bot API. When the
+inbox cannot be written (a full disk), the updates are handled at once instead, before
+they are confirmed, so the user still hears that nothing was saved.
+
+Stored updates are handled from the inbox, a chat at a time: a chat's job takes the
+chat's lock on the store (:meth:`~screen_bot.storage.db.Store.try_lock`), handles every
+update of the chat still waiting, oldest first, each marked done in the transaction of the
+change it caused, and lets the lock go. With PostgreSQL several bot processes share the
+inbox: whichever holds a chat's lock handles its updates, in update-id order, and the
+other one waits until they are done (an update it stored is then handled already). A
+process that dies loses its locks with its connection; what it left waiting is handled
+by the next update of that chat, or within seconds by the :meth:`Intake.sweep` of any
+process still running (and a verdict it decided but did not send, too).
 """
 
 from __future__ import annotations
@@ -17,12 +26,14 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from telegram import Update
 
 from ...errors import StorageFailed
-from ...storage import Database, inbox
+from ...session import utc_now
+from ...storage import Store, inbox, outbox
 from ...storage.inbox import Received
 from ...storage.outbox import Undelivered
 from .bot import ScreeningBot
@@ -33,6 +44,9 @@ from .turn import App
 logger = logging.getLogger(__name__)
 MAX_UPDATE_ID = 2**53  # update ids are 32-bit today; anything past this is not one
 PRUNE_EVERY = 3600.0  # seconds between forgetting handled updates older than two days
+SWEEP_EVERY = 2.0  # seconds between looks for work another process left (or could not do)
+LEFT_FOR = timedelta(seconds=2)  # an update waiting this long is anyone's to handle
+LOCK_WAIT_FIRST, LOCK_WAIT_MAX = 0.02, 0.5  # seconds between tries of a busy chat's lock
 
 
 def update_id_of(item: object) -> int | None:
@@ -42,13 +56,18 @@ def update_id_of(item: object) -> int | None:
     return None
 
 
+def chat_lock(chat_id: int) -> str:
+    return f"screen-bot/chat/{chat_id}"
+
+
 class Intake:
-    def __init__(self, application: App, screening_bot: ScreeningBot, db: Database) -> None:
+    def __init__(self, application: App, screening_bot: ScreeningBot, db: Store) -> None:
         self.application, self.screening_bot, self.db = application, screening_bot, db
         self.queues = ChatQueues()
         self._unfinished: set[int] = set()  # handled, but the inbox could not be told
+        self._swept_deliveries: set[int] = set()  # each left verdict is tried once a run
         self._pruned = time.monotonic()
-        screening_bot.received = self.queues.received
+        screening_bot.received = self.newest
 
     async def accept(self, raw: Sequence[Any]) -> int | None:
         """Take a batch of raw updates; return the offset that confirms them (or None)."""
@@ -83,58 +102,145 @@ class Intake:
     async def _store_and_submit(self, keep: list[tuple[Received, Update]]) -> None:
         try:
             with self.db.transaction() as tx:
-                fresh = {r.update_id for r in inbox.receive(tx, [r for r, _ in keep])}
+                fresh = inbox.receive(tx, [r for r, _ in keep])
                 if time.monotonic() - self._pruned > PRUNE_EVERY:
                     inbox.prune(tx)
                     self._pruned = time.monotonic()
         except StorageFailed as err:
             logger.error("updates handled without the inbox: %s", err)
-            await asyncio.gather(*(self._submit(u, stored=False) for _, u in keep))
+            await asyncio.gather(*(self._submit_unstored(u) for _, u in keep))
             return
-        for received, update in keep:
-            if received.update_id in fresh:
-                self._submit(update)
+        newest: dict[int, int] = {}
+        for received in fresh:
+            newest[received.chat_id] = max(received.update_id, newest.get(received.chat_id, 0))
+        for chat_id, update_id in newest.items():
+            self._drain_later(chat_id, update_id)
+
+    def newest(self, chat_id: int) -> int | None:
+        """The newest update received from the chat, by this process or another."""
+        queued = self.queues.received(chat_id)
+        try:
+            stored = inbox.newest(self.db.read(), chat_id)
+        except Exception as err:  # noqa: BLE001 - a read that fails only makes this coarser
+            logger.warning("the inbox could not be read: %s", type(err).__name__)
+            stored = None
+        known = [n for n in (queued, stored) if n is not None]
+        return max(known) if known else None
 
     def recover(self) -> int:
         """Queue what a crash left: updates stored but not handled, verdicts not sent."""
         left = inbox.pending(self.db.read())
-        for row in left:
-            try:
-                update = Update.de_json(json.loads(row.body), self.application.bot)
-            except Exception as err:  # noqa: BLE001 - stored by an older version, or damaged
-                logger.warning(
-                    "update %d skipped: malformed (%s)", row.update_id, type(err).__name__
-                )
-                self._finish(row.update_id)
-                continue
-            self._submit(update)
+        for chat_id in dict.fromkeys(row.chat_id for row in left):
+            self._drain_later(chat_id)
         for verdict in self.screening_bot.service.undelivered():
-            self.queues.submit(verdict.owner, self._delivery(verdict))
+            self._deliver_later(verdict)
         if left:
             logger.info("%d update(s) left by the last run are handled now", len(left))
         return len(left)
 
+    def sweep(self) -> int:
+        """Queue the chats whose updates have waited a while and are not queued here (a
+        process that died left them), and verdicts left unsent; return how many chats."""
+        chats = [
+            chat_id
+            for chat_id in inbox.chats_waiting(self.db.read(), utc_now() - LEFT_FOR)
+            if self.queues.received(chat_id) is None
+        ]
+        for chat_id in chats:
+            self._drain_later(chat_id)
+        for verdict in outbox.undelivered(self.db.read(), utc_now() - LEFT_FOR):
+            idle = self.queues.received(verdict.owner) is None
+            if idle and verdict.id not in self._swept_deliveries:
+                self._swept_deliveries.add(verdict.id)
+                self._deliver_later(verdict)
+        return len(chats)
+
+    async def watch(self, every: float = SWEEP_EVERY) -> None:
+        """Sweep every ``every`` seconds until cancelled (a failed read is tried again)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.sweep()
+            except Exception as err:  # noqa: BLE001 - the next sweep tries again
+                logger.warning("the inbox sweep failed: %s", type(err).__name__)
+
+    # -- a chat's work, under its lock ---------------------------------------------------------
+
+    def _drain_later(self, chat_id: int, update_id: int | None = None) -> asyncio.Future[None]:
+        return self.queues.submit(
+            chat_id, lambda: self._locked(chat_id, lambda: self._drain(chat_id)), update_id
+        )
+
+    def _deliver_later(self, verdict: Undelivered) -> None:
+        self.queues.submit(
+            verdict.owner, lambda: self._locked(verdict.owner, self._delivery(verdict))
+        )
+
+    async def _locked(self, chat_id: int, work: Work) -> None:
+        """Run ``work`` holding the chat's lock; while another process holds it, wait, or
+        stop waiting once the chat has nothing left to handle (the other one did it)."""
+        delay = LOCK_WAIT_FIRST
+        while not self.db.try_lock(chat_lock(chat_id)):
+            if not self._waiting(chat_id):
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LOCK_WAIT_MAX)
+        try:
+            await work()
+        finally:
+            self.db.unlock(chat_lock(chat_id))
+
+    def _waiting(self, chat_id: int) -> bool:
+        """Whether the chat has updates or verdicts this process could still handle."""
+        read = self.db.read()
+        left = self._unfinished
+        updates = [r for r in inbox.pending_in(read, chat_id) if r.update_id not in left]
+        return bool(updates) or any(v.owner == chat_id for v in outbox.undelivered(read))
+
+    async def _drain(self, chat_id: int) -> None:
+        """Handle the chat's waiting updates, oldest first, until none is left."""
+        after = -1
+        while True:
+            rows = [
+                r
+                for r in inbox.pending_in(self.db.read(), chat_id, after)
+                if r.update_id not in self._unfinished
+            ]
+            if not rows:
+                return
+            for row in rows:
+                await self._handle_row(row)
+                after = row.update_id
+
+    async def _handle_row(self, row: Received) -> None:
+        try:
+            update = Update.de_json(json.loads(row.body), self.application.bot)
+        except Exception as err:  # noqa: BLE001 - stored by an older version, or damaged
+            logger.warning("update %d skipped: malformed (%s)", row.update_id, type(err).__name__)
+            self._finish(row.update_id)
+            return
+        self._retry_unfinished()
+        with inbox.handling(row.update_id) as handled:
+            await self.application.process_update(update)
+        if not handled.done:  # the handler wrote nothing (or its write failed)
+            self._finish(row.update_id)
+
     def _delivery(self, verdict: Undelivered) -> Work:
         async def deliver() -> None:
+            if not outbox.waiting(self.db.read(), verdict.id):
+                return  # sent by another process meanwhile
             bot = self.application.bot
             await self.screening_bot.deliver(verdict.owner, verdict.id, verdict.text, bot)
 
         return deliver
 
-    def _submit(self, update: Update, stored: bool = True) -> asyncio.Future[None]:
+    def _submit_unstored(self, update: Update) -> asyncio.Future[None]:
         assert update.effective_chat is not None
         return self.queues.submit(
-            update.effective_chat.id, lambda: self._handle(update, stored), update.update_id
+            update.effective_chat.id,
+            lambda: self.application.process_update(update),
+            update.update_id,
         )
-
-    async def _handle(self, update: Update, stored: bool) -> None:
-        self._retry_unfinished()
-        if not stored:
-            await self.application.process_update(update)
-            return
-        with inbox.handling(update.update_id):
-            await self.application.process_update(update)
-        self._finish(update.update_id)
 
     def _finish(self, update_id: int) -> None:
         try:

@@ -1,8 +1,9 @@
 """One chat's work one after the other, in the order it came; different chats at once.
 
-This is the bot's only lock per chat. A handler calls the screening service (which saves
-before it returns) and then sends its replies; running one chat's updates in order keeps
-those replies in order and every handler free of a lock preamble. A chat holds a worker
+This is the bot's lock per chat within a process (the intake adds the store's lock per
+chat, for processes sharing a PostgreSQL database). A handler calls the screening service
+(which saves before it returns) and then sends its replies; running one chat's updates in
+order keeps those replies in order and every handler free of a lock preamble. A chat holds a worker
 only while it has work, and at most ``limit`` jobs run at the same time, so a chat with a
 long queue never holds slots that other chats' jobs need.
 """

@@ -1,0 +1,235 @@
+"""The store on a PostgreSQL server (``SCREEN_BOT_DATABASE_URL=postgresql://…``).
+
+Same tables, same queries and the same guarantees as the SQLite file, so several bot
+processes can share one database:
+
+- write transactions run one at a time, like SQLite's ``BEGIN IMMEDIATE``: each takes a
+  transaction-scoped advisory lock first (READ COMMITTED then sees every commit before
+  it), so a load-change-save of the service is never interleaved with another's;
+- :meth:`PostgresDatabase.try_lock` is a session-level advisory lock on a second
+  connection: the bot holds one per chat while it handles that chat's updates, and the
+  server releases it when the process ends, ``kill -9`` included (TCP keepalives set
+  below make a vanished machine's locks go within about half a minute);
+- a lost connection fails the transaction in progress (StorageFailed: nothing saved) and
+  the next one connects again.
+
+Queries are written with ``?`` placeholders; they become ``%s`` here (and a literal
+``%`` becomes ``%%``), outside quoted strings only. psycopg 3 is imported only when a
+PostgreSQL URL is used (``pip install 'screen-bot[postgres]'``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ..errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
+from .db import Cursor, Params, Store, Tx, migrate, run_riders
+
+if TYPE_CHECKING:
+    import psycopg
+
+WRITE_LOCK = "screen-bot/write"
+
+
+def lock_key_of(name: str) -> int:
+    """A signed 64-bit advisory-lock key for ``name`` (the server's bigint)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+LOCK_TIMEOUT_MS = 5000  # as SQLite's busy timeout: a writer waits this long, then fails
+# Session settings: a lock waited for too long fails; a vanished client's session (and
+# its locks) ends after ~10 s idle + 3 probes 5 s apart.
+SESSION = (
+    f"-c lock_timeout={LOCK_TIMEOUT_MS} -c tcp_keepalives_idle=10 "
+    "-c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c application_name=screen-bot"
+)
+# The client's side of the same: a server that stops answering (a cut network) fails the
+# statement within about half a minute instead of hanging the bot.
+CLIENT = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms
+}
+# The transaction and its write lock (a number of ours, so a literal: one simple query).
+_BEGIN = f"BEGIN; SELECT pg_advisory_xact_lock({lock_key_of(WRITE_LOCK)})"
+_QUOTED = re.compile(r"('(?:[^']|'')*')")
+
+
+@lru_cache(maxsize=512)
+def placeholders(sql: str) -> str:
+    """``?`` -> ``%s`` and ``%`` -> ``%%`` outside quoted strings (psycopg's format)."""
+    parts = _QUOTED.split(sql)
+    for i in range(0, len(parts), 2):  # even parts are outside quotes
+        parts[i] = parts[i].replace("%", "%%").replace("?", "%s")
+    return "".join(parts)
+
+
+def display(url: str) -> str:
+    """The URL (or key=value string) without its password, for messages."""
+    if "://" not in url:
+        return re.sub(r"password\s*=\s*\S+", "password=***", url)
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise ScreenBotError(
+            "SCREEN_BOT_DATABASE_URL names a PostgreSQL database, but psycopg is not "
+            "installed: pip install 'screen-bot[postgres]'"
+        ) from None
+    return psycopg
+
+
+def _is_bug(err: Exception) -> bool:
+    """An error in our SQL (raised, not reported as a failed write)."""
+    sqlstate = getattr(err, "sqlstate", None)
+    if sqlstate is None:  # raised by psycopg itself: wrong parameters
+        return type(err).__name__ == "ProgrammingError"
+    return sqlstate.startswith("42") and sqlstate != "42501"  # not 'insufficient privilege'
+
+
+class PgTx(Tx):
+    dialect = "postgres"
+    for_update = " FOR UPDATE"
+
+    def has_table(self, name: str) -> bool:
+        return bool(self.one("SELECT to_regclass(?) IS NOT NULL", (name,))[0])
+
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        if not params:
+            cursor: Cursor = self._connection.execute(sql)
+        else:
+            cursor = self._connection.execute(placeholders(sql), params)
+        return cursor
+
+
+class PostgresDatabase(Store):
+    """A PostgreSQL database shared by any number of screen-bot processes."""
+
+    dialect = "postgres"
+    shared = True
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self._pg = _psycopg()
+        self._connection: psycopg.Connection[Any] | None = None
+        self._locks: psycopg.Connection[Any] | None = None
+        connection = self._connected()
+        if not create and not PgTx(connection).has_table("schema_version"):
+            self.close()
+            raise NoDatabase(
+                f"no screen-bot tables yet in {self.where}: nothing has been logged there"
+            )
+        try:
+            with self.transaction() as tx:
+                self.applied = migrate(tx)
+        except StorageFailed as err:
+            self.close()
+            raise DatabaseBroken(f"{err.message} (while creating the tables)") from None
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def where(self) -> str:
+        return display(self.url)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            connection: psycopg.Connection[Any] = self._pg.connect(
+                self.url, autocommit=True, options=SESSION, **CLIENT
+            )
+        except self._pg.Error as err:
+            raise DatabaseBroken(
+                f"cannot connect to PostgreSQL at {self.where}: {_first_line(err)}"
+            ) from None
+        return connection
+
+    def _connected(self) -> psycopg.Connection[Any]:
+        """The connection for transactions and reads, connected again if it was lost."""
+        if self._connection is None or self._connection.closed or self._connection.broken:
+            self._connection = self._connect()
+        return self._connection
+
+    def close(self) -> None:
+        for connection in (self._connection, self._locks):
+            if connection is not None:
+                connection.close()
+        self._connection = self._locks = None
+
+    def check(self) -> None:
+        """The server answers, and the tables are there (created at open)."""
+        try:
+            self._connected().execute("SELECT 1 FROM schema_version LIMIT 1")
+        except self._pg.Error as err:
+            raise DatabaseBroken(f"PostgreSQL at {self.where}: {_first_line(err)}") from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """BEGIN; the write lock; the work; COMMIT. Rolled back on any error."""
+        try:
+            connection = self._connected()
+        except DatabaseBroken as err:
+            raise StorageFailed(f"{err.message}; nothing was saved") from None
+        tx = PgTx(connection)
+        try:
+            connection.execute(_BEGIN)  # one round trip for both
+            try:
+                yield tx
+                run_riders(tx)
+                connection.execute("COMMIT")
+            except BaseException:
+                if not connection.broken:
+                    with contextlib.suppress(self._pg.Error):
+                        connection.execute("ROLLBACK")
+                raise
+        except self._pg.Error as err:
+            if _is_bug(err):
+                raise
+            raise StorageFailed(
+                f"the database at {self.where} could not be written ({_first_line(err)}); "
+                "nothing was saved"
+            ) from err
+        tx.committed()
+
+    def read(self) -> Tx:
+        return PgTx(self._connected())
+
+    def try_lock(self, name: str) -> bool:
+        try:
+            if self._locks is None or self._locks.closed or self._locks.broken:
+                self._locks = self._connect()
+            cursor = self._locks.execute("SELECT pg_try_advisory_lock(%s)", (lock_key_of(name),))
+            row = cursor.fetchone()
+            return row is not None and bool(row[0])
+        except (self._pg.Error, DatabaseBroken) as err:
+            raise StorageFailed(f"the lock {name!r} could not be taken: {err}") from None
+
+    def unlock(self, name: str) -> None:
+        if self._locks is None or self._locks.closed or self._locks.broken:
+            return  # the server ended that session, and its locks with it
+        with contextlib.suppress(self._pg.Error):  # a broken session: its locks went with it
+            self._locks.execute("SELECT pg_advisory_unlock(%s)", (lock_key_of(name),))
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -1,0 +1,355 @@
+"""The two stores behind one interface: migrations, the screening log's guards and chain,
+locks between processes, a lost connection, and choosing the store from the settings."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from cli_runner import Ran
+from screen_bot.errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
+from screen_bot.settings import Settings
+from screen_bot.storage import Database, Store, inbox, ledger, open_store, outbox, sessions
+from screen_bot.storage.db import versions
+from screen_bot.storage.inbox import Received
+from screen_bot.storage.postgres import display, placeholders
+from screen_bot.verdict import ProtocolRef, Verdict
+from stores import StoreUnderTest, new_database
+
+NEWEST = {
+    "inbox": 2,
+    "screening_log": 1,
+    "outbox": 1,
+    "owner_settings": 1,
+    "quiz_scores": 1,
+    "open_sessions": 1,
+}
+PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
+
+
+def verdict(referral: str) -> Verdict:
+    return Verdict(
+        referral=referral,
+        verdict="eligible",
+        reasons=[],
+        open_items=[],
+        protocol=PROTOCOL,
+        screened_on=date(2026, 3, 1),
+    )
+
+
+def append(db: Store, referral: str) -> ledger.LogRecord:
+    with db.transaction() as tx:
+        return ledger.append(tx, verdict(referral), channel="cli", coordinator="cli", answers={})
+
+
+@pytest.fixture
+def postgres(postgres_store: StoreUnderTest) -> StoreUnderTest:
+    return postgres_store
+
+
+# -- migrations -------------------------------------------------------------------------------
+
+
+def test_every_schema_is_at_its_newest_version_and_opening_again_changes_nothing(
+    store: StoreUnderTest,
+) -> None:
+    with store.open() as db:
+        assert versions(db.read()) == NEWEST
+        append(db, "R-1")
+    with store.open() as again:
+        assert versions(again.read()) == NEWEST
+        assert [r.referral for r in ledger.records(again.read())] == ["R-1"]
+        assert ledger.verify(again.read()) == []
+
+
+def test_a_database_of_a_newer_screen_bot_is_refused(store: StoreUnderTest) -> None:
+    with store.open() as db, db.transaction() as tx:
+        tx.execute("UPDATE schema_version SET version = 9 WHERE name = 'inbox'")
+    with pytest.raises(DatabaseBroken, match="version 9 of the inbox tables, newer than"):
+        store.open()
+
+
+def test_an_sqlite_file_from_before_schema_versions_gets_them(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with Database(path) as db:
+        append(db, "R-1")
+        db.read().execute("DROP TABLE schema_version")  # as the releases before it
+        db.read().execute("DROP INDEX inbox_chat")
+    with Database(path) as db:
+        assert versions(db.read()) == NEWEST
+        indexes = {row[1] for row in db.read().all("PRAGMA index_list(inbox)")}
+        assert "inbox_chat" in indexes
+        assert ledger.verify(db.read()) == [] and ledger.head(db.read())[0] == 1
+
+
+def test_reading_commands_refuse_a_database_without_tables(store: StoreUnderTest) -> None:
+    with pytest.raises(NoDatabase):
+        open_store(store.data_dir / "none.sqlite3", store.url, existing=True)
+
+
+def test_work_on_commit_runs_only_after_a_commit(store: StoreUnderTest) -> None:
+    ran: list[str] = []
+    with store.open() as db:
+        with db.transaction() as tx:
+            tx.on_commit(lambda: ran.append("kept"))
+            assert ran == []
+        with pytest.raises(RuntimeError), db.transaction() as tx:
+            tx.on_commit(lambda: ran.append("rolled back"))
+            raise RuntimeError("the work failed")
+        with inbox.handling(5) as handled:
+            with db.transaction() as tx:
+                inbox.receive(tx, [Received(5, 11, "{}")])
+            assert handled.done  # marked in that transaction
+            with db.transaction() as tx:  # a later transaction does not mark it again
+                tx.execute("UPDATE inbox SET done = 0 WHERE update_id = 5")
+            assert [r.update_id for r in inbox.pending(db.read())] == [5]
+    assert ran == ["kept"]
+
+
+# -- the screening log on PostgreSQL -------------------------------------------------------------
+
+
+def test_the_log_guards_are_triggers_on_postgres_too(postgres: StoreUnderTest) -> None:
+    import psycopg
+
+    with postgres.open() as db:
+        for n in range(3):
+            append(db, f"R-{n}")
+    with psycopg.connect(postgres.url, autocommit=True) as raw:  # plain SQL, as psql
+        for sql, refusal in [
+            ("UPDATE screening_log SET verdict = 'x' WHERE number = 1", "never changed"),
+            ("DELETE FROM screening_log WHERE number = 3", "only by purge"),
+            ("TRUNCATE screening_log", "only by purge"),
+            ("UPDATE screening_log_head SET head_number = 1", "only moves forward"),
+        ]:
+            with pytest.raises(psycopg.errors.RaiseException, match=refusal):
+                raw.execute(sql)
+        raw.execute("ALTER TABLE screening_log DISABLE TRIGGER USER")  # what a guard is not
+        raw.execute("UPDATE screening_log SET verdict = 'not_eligible' WHERE number = 2")
+    with postgres.open() as db:
+        assert ledger.verify(db.read()) == ["record 2: changed after it was written"]
+
+
+def test_purge_moves_the_checkpoint_on_postgres(postgres: StoreUnderTest) -> None:
+    with postgres.open() as db:
+        for n in range(3):
+            append(db, f"R-{n}")
+        with db.transaction() as tx:
+            assert ledger.purge(tx, date(2999, 1, 1)) == 3
+        assert ledger.verify(db.read()) == []
+        assert append(db, "R-3").number == 4  # numbers are never reused
+        assert ledger.verify(db.read()) == []
+
+
+def test_appends_from_two_connections_at_once_make_one_chain(postgres: StoreUnderTest) -> None:
+    """Each append reads the head and moves it: two writers must not read the same head."""
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            with postgres.open() as db:
+                for n in range(40):
+                    append(db, f"{name}-{n}")
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(name,)) for name in ("A", "B")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    with postgres.open() as db:
+        numbers = [r.number for r in ledger.records(db.read())]
+        assert numbers == list(range(1, 81))
+        assert ledger.verify(db.read()) == []
+
+
+# -- the rest of the tables, the same on both ----------------------------------------------------
+
+
+def test_inbox_outbox_and_sessions_behave_alike(store: StoreUnderTest) -> None:
+    from screen_bot.session import Session
+
+    with store.open() as db:
+        with db.transaction() as tx:
+            got = inbox.receive(tx, [Received(5, 11, "{}"), Received(6, 11, "{}")])
+            again = inbox.receive(tx, [Received(5, 11, "{}"), Received(7, 12, "{}")])
+            delivery = outbox.put(tx, 11, "verdict")
+            inbox.finish(tx, 5)
+        assert [r.update_id for r in got] == [5, 6] and [r.update_id for r in again] == [7]
+        read = db.read()
+        assert [r.update_id for r in inbox.pending_in(read, 11)] == [6]
+        assert inbox.newest(read, 11) == 6 and inbox.newest(read, 99) is None
+        assert inbox.chats_waiting(read) == [11, 12]
+        assert outbox.waiting(read, delivery) and [u.id for u in outbox.undelivered(read)] == [
+            delivery
+        ]
+        later = datetime(2999, 1, 1, tzinfo=UTC)
+        assert inbox.chats_waiting(read, later) == [11, 12] and not inbox.chats_waiting(
+            read, datetime(2000, 1, 1, tzinfo=UTC)
+        )
+        first = Session(protocol_id="p", protocol_version="1", protocol_sha256="x", state="age")
+        second = Session(protocol_id="p", protocol_version="1", protocol_sha256="x", state="age")
+        big_chat = 2**40 + 1  # Telegram ids do not fit 32 bits
+        with db.transaction() as tx:
+            sessions.save(tx, big_chat, first)
+            sessions.save(tx, big_chat, second)  # the active one now
+            sessions.save(tx, big_chat, first, activate=False)  # stays paused
+            assert sessions.activate(tx, big_chat, first.id)
+        active = sessions.active(db.read(), big_chat)
+        assert active is not None and active.id == first.id
+        assert [o.active for o in sessions.list_open(db.read(), big_chat)].count(True) == 1
+
+
+def test_the_bot_may_run_as_a_role_that_can_neither_create_tables_nor_drop_the_guards(
+    postgres: StoreUnderTest, cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    assert postgres.url is not None
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", postgres.url)  # the owner creates them
+    made = cli("migrate")
+    assert made.returncode == 0 and "screening_log: version 1 (applied now)" in made.stdout
+    again = cli("migrate")
+    assert "screening_log: version 1\n" in again.stdout and "applied now" not in again.stdout
+    role = f"bot_{postgres.url.rsplit('/', 1)[1]}"
+    with psycopg.connect(postgres.url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+        owner.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        owner.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    as_bot = postgres.url.replace("://screen@", f"://{role}@")
+    with open_store(Path("unused"), as_bot) as db:
+        append(db, "R-1")
+        assert ledger.verify(db.read()) == []
+    with psycopg.connect(as_bot, autocommit=True) as raw:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            raw.execute("DROP TRIGGER screening_log_no_change ON screening_log")
+        with pytest.raises(psycopg.errors.RaiseException, match="never changed"):
+            raw.execute("UPDATE screening_log SET verdict = 'x'")
+
+
+# -- between processes -----------------------------------------------------------------------------
+
+HOLDER = """
+import sys, time
+from screen_bot.storage import open_store
+db = open_store(None, sys.argv[1])
+assert db.try_lock("screen-bot/chat/1")
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_chat_lock_is_free_again_when_its_holder_is_killed(postgres: StoreUnderTest) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(postgres.url)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with postgres.open() as db:
+            assert not db.try_lock("screen-bot/chat/1")
+            assert db.try_lock("screen-bot/chat/2")  # another chat's lock is free
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(10)
+            deadline = time.monotonic() + 10
+            while not db.try_lock("screen-bot/chat/1"):
+                assert time.monotonic() < deadline, "the lock outlived its holder"
+                time.sleep(0.05)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lost_connection_fails_one_write_and_the_next_connects_again(
+    postgres: StoreUnderTest,
+) -> None:
+    import psycopg
+
+    with postgres.open() as db:
+        append(db, "R-1")
+        (pid,) = db.read().one("SELECT pg_backend_pid()")
+        with psycopg.connect(postgres.url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(StorageFailed, match="nothing was saved"):
+            append(db, "R-2")
+        assert append(db, "R-3").number == 2
+        assert ledger.verify(db.read()) == []
+
+
+def test_an_unreachable_server_is_one_line_naming_it_without_the_password() -> None:
+    url = "postgresql://screen:hunter2@127.0.0.1:1/nowhere"
+    with pytest.raises(DatabaseBroken) as refused:
+        open_store(Path("unused"), url)
+    assert "cannot connect to PostgreSQL at postgresql://screen:***@127.0.0.1:1/nowhere" in str(
+        refused.value
+    )
+    assert "hunter2" not in str(refused.value)
+
+
+# -- choosing the store ------------------------------------------------------------------------
+
+
+def test_the_url_setting_chooses_postgres_and_its_password_is_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", "postgresql://bot:s3cret-pw@db.example:5432/sb")
+    settings = Settings()
+    assert settings.database_url_text == "postgresql://bot:s3cret-pw@db.example:5432/sb"
+    assert "s3cret-pw" in settings.secrets()
+    assert display(settings.database_url_text) == "postgresql://bot:***@db.example:5432/sb"
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", "postgresql://bot@db/sb?password=qs-pw")
+    assert "qs-pw" in Settings().secrets()
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", "")
+    assert Settings().database_url_text is None  # empty: the SQLite file
+
+
+def test_a_url_that_is_not_postgres_is_refused(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", "mysql://bot@db/sb")
+    ran = cli("log", "verify")
+    assert ran.returncode == 2 and "give a postgresql://" in ran.stderr
+
+
+def test_the_commands_use_postgres_when_the_url_is_set(
+    postgres: StoreUnderTest, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with postgres.open() as db:
+        append(db, "R-7")
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", str(postgres.url))
+    ran = cli("log", "verify")
+    assert ran.returncode == 0 and ran.stdout.startswith("intact: last record 1"), ran.stderr
+    where = cli("where")
+    assert f"database:          {postgres.url} (PostgreSQL)" in where.stdout
+    assert not (postgres.data_dir / "data" / "screen-bot.sqlite3").exists()
+
+
+def test_without_psycopg_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    with pytest.raises(ScreenBotError, match=r"pip install 'screen-bot\[postgres\]'"):
+        open_store(Path("unused"), "postgresql://screen@127.0.0.1:1/none")
+
+
+def test_placeholders_become_psycopgs_outside_quoted_text() -> None:
+    sql = "SELECT '?', '50%', x FROM t WHERE a = ? AND b LIKE 'it''s ?' AND c = ? -- 5%"
+    assert placeholders(sql) == (
+        "SELECT '?', '50%', x FROM t WHERE a = %s AND b LIKE 'it''s ?' AND c = %s -- 5%%"
+    )
+
+
+def test_a_second_database_on_the_same_server_is_separate(postgres_server: str) -> None:
+    first, second = new_database(postgres_server), new_database(postgres_server)
+    with open_store(Path("unused"), first) as a, open_store(Path("unused"), second) as b:
+        append(a, "R-1")
+        assert list(ledger.records(b.read())) == []
