@@ -400,7 +400,8 @@ class ScreeningService:
         With ``step`` (the :class:`Asked` step delivered) typed input is checked against
         it; ``after`` is the chat's newest update received when it was delivered.
         """
-        with self.db.transaction() as tx:
+        # Safe to lose in a power cut: the typed-input guard then shows the question again.
+        with self.db.transaction(durable=False) as tx:
             if step is None or message_id is None:
                 sessions.set_message(tx, owner, session_id, message_id)
             else:
@@ -418,7 +419,8 @@ class ScreeningService:
 
     def delivered(self, delivery: int) -> None:
         """A ``Finished`` verdict kept for delivery was sent: forget it."""
-        with self.db.transaction() as tx:
+        # Safe to lose in a power cut: the verdict is then sent once more after the restart.
+        with self.db.transaction(durable=False) as tx:
             outbox.delivered(tx, delivery)
 
     def undelivered(self) -> list[Undelivered]:
