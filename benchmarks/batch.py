@@ -85,7 +85,7 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
             "patients/s",
             "json.loads per line",
             base_best,
-            "value >= 10000",
+            "ratio >= 0.25",
         ),
         Figure(
             "batch.rss_mb",

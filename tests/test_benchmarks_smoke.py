@@ -53,6 +53,7 @@ FIGURES = [
     "e2e.api_calls_per_reply",
     "startup.help_ms",
     "startup.help_vs_telegram_ms",
+    "startup.help_vs_typer_ms",
     "startup.first_poll_ms",
     "startup.first_poll_vs_echo_ms",
     # quick sizes: 1, 2, 5 protocols; 40 and 200 criteria
