@@ -30,7 +30,7 @@ NEWEST = {
     "outbox": 1,
     "owner_settings": 1,
     "quiz_scores": 1,
-    "open_sessions": 1,
+    "open_sessions": 2,
 }
 PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
 
