@@ -51,6 +51,7 @@ from .verdict import Verdict, unusual
 from .words import REFERRAL_RULE
 
 TERMINAL = 0  # the owner of terminal screenings (a Telegram chat id is never 0)
+DAY = 86_400  # seconds; Telegram keeps updates not fetched for 24 hours
 # Button keys; a choice is "c<index>"; CONFIRM records the unusual value waiting.
 YES, NO, UNKNOWN, BACK, CONFIRM = "y", "n", "u", "b", "k"
 # A toggle is "t<index>" (a checklist item or a multi-select choice); ALL answers the
@@ -780,6 +781,8 @@ class ScreeningService:
         sent (by update id: the question was sent after it arrived) and was not sent by
         the user a whole second before it (by date: input that reached the bot late, e.g.
         typed while the bot was down and handled after the restart showed a new question).
+        A date a day or more older is not trusted: input is not held that long, so it is a
+        clock or a Bot API that does not date messages, and refusing would refuse everything.
         """
 
         def checked(tx: Tx, engine: Engine, session: Session) -> Results:
@@ -790,7 +793,7 @@ class ScreeningService:
                 return [Early(reshown=True), *self._reask(tx, owner, engine, session)]
             if shown.after is not None and arrived <= shown.after:
                 return [Early(reshown=False)]
-            if shown.at is not None and sent_at is not None and sent_at < shown.at:
+            if shown.at is not None and sent_at is not None and 0 < shown.at - sent_at < DAY:
                 return [Early(reshown=False)]
             return step(tx, engine, session)
 
