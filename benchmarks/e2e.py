@@ -209,7 +209,7 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
                     "msg/s",
                     base,
                     e["messages_per_s"],
-                    "ratio >= 0.8" if limit else None,
+                    None if limit else "ratio >= 0.7",
                 ),
                 Figure(
                     f"e2e.{short}_p50_ms",
@@ -218,6 +218,7 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
                     "ms",
                     base,
                     e["p50_ms"],
+                    None if limit else "ratio <= 1.5",
                 ),
                 Figure(
                     f"e2e.{short}_p99_ms",

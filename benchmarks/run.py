@@ -75,11 +75,25 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def markdown(figures: list[Figure]) -> str:
+    """The table as Markdown, for the README's Performance section."""
+    lines = ["| figure | value | baseline (same run) | ratio | aim |", "|---|---|---|---|---|"]
+    for f in figures:
+        met = {True: " yes", False: " **no**", None: ""}[f.met]
+        base = f"{f.baseline}: {number(f.baseline_value)}" if f.baseline else "–"
+        ratio = "–" if f.ratio is None else f"{f.ratio:.3g}"
+        lines.append(
+            f"| {f.label} | {number(f.value)} {f.unit} | {base} | {ratio} | {f.aim or ''}{met} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/latest.json")
     parser.add_argument("--only", nargs="+", choices=list(SECTIONS), help="run these sections")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     report: dict[str, Any] = {
@@ -105,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     report["machine"]["load_average_after"] = os.getloadavg()
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["figures"] = {f.key: f.as_json() for f in figures}
-    print(table(figures))
+    print(markdown(figures) if args.markdown else table(figures))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{len(figures)} figures in {report['seconds']} s; written to {args.out}")

@@ -1,7 +1,8 @@
 """5. Start-up: ``screen-bot --help``, and process start to the bot's first getUpdates poll.
 
-Baselines: ``python -c pass`` and ``python -c "import telegram"``; for the first poll also
-the bare echo bot. Each figure is the median of its rounds, rounds interleaved.
+Baselines: ``python -c pass``, ``python -c "import telegram"`` and the ``--help`` of a minimal
+two-command Typer app; for the first poll also the bare echo bot. Each figure is the median
+of its rounds, rounds interleaved.
 """
 
 from __future__ import annotations
@@ -13,6 +14,18 @@ from typing import Any
 from .common import PYTHON, SCREEN_BOT, Figure, run_child
 from .e2e import Fake, echo_bot, screening_bot
 
+MINIMAL_TYPER_APP = """
+import typer
+app = typer.Typer()
+@app.command()
+def hello(name: str) -> None:
+    print(name)
+@app.command()
+def bye() -> None:
+    pass
+app()
+"""
+
 
 def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
     rounds, poll_rounds = (2, 1) if quick else (7, 3)
@@ -21,6 +34,7 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
         "help": [SCREEN_BOT, "--help"],
         "pass": [PYTHON, "-c", "pass"],
         "telegram": [PYTHON, "-c", "import telegram"],
+        "typer": [PYTHON, "-c", MINIMAL_TYPER_APP, "--help"],
     }
     times: dict[str, list[float]] = {name: [] for name in [*commands, "bot", "echo"]}
     for _ in range(rounds):
@@ -53,6 +67,15 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
             ms["telegram"],
         ),
         Figure(
+            "startup.help_vs_typer_ms",
+            "start-up: screen-bot --help",
+            ms["help"],
+            "ms",
+            "minimal two-command Typer app --help",
+            ms["typer"],
+            "ratio <= 1.3",
+        ),
+        Figure(
             "startup.first_poll_ms",
             "start-up: screen-bot run to first poll",
             ms["bot"],
@@ -67,6 +90,7 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
             "ms",
             "PTB echo bot to first poll",
             ms["echo"],
+            "ratio <= 1.3",
         ),
     ]
     return figures, {"rounds": rounds, "poll_rounds": poll_rounds, "seconds": times}

@@ -20,6 +20,7 @@ Used by ``tests/test_kill9.py`` (a few kills) and ``benchmarks/reliability.py`` 
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -223,8 +224,29 @@ def count(
         tally.pressed += c.pressed
         tally.answered += len(c.intended)
         if c.user not in bodies:
-            tally.lost_answers += len(c.intended)
-            tally.problems.append(f"chat {c.user}: no open screening")
+            finished = store.rows(
+                "SELECT verdict, answers FROM screening_log WHERE coordinator = ?", (str(c.user),)
+            )
+            if not finished:
+                tally.lost_answers += len(c.intended)
+                tally.problems.append(f"chat {c.user}: no open screening")
+                continue
+            # It ended: an answer taken for the wrong question can end one (not eligible).
+            for verdict, logged in finished:
+                for variable, value in json.loads(logged).items():
+                    tally.stored += 1
+                    typed = c.intended.get(variable)
+                    question = PROTOCOL.questions[variable]
+                    expected = (
+                        parse_text(question, typed, datetime.now(UTC).date()) if typed else None
+                    )
+                    if typed is None or value != json.loads(
+                        json.dumps(stored(expected), default=str)
+                    ):
+                        tally.misplaced += 1
+                        tally.problems.append(
+                            f"chat {c.user}: {variable} = {value!r}, meant {typed} ({verdict})"
+                        )
             continue
         session = Session.model_validate_json(bodies[c.user])
         first_delivery: dict[str, float] = {}

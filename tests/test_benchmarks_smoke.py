@@ -24,6 +24,8 @@ from screen_bot.verdict import build  # noqa: E402
 
 FIGURES = [
     "batch.patients_per_s",
+    "batch.patients_per_s_jobs2",
+    "batch.jobs2_scaling",
     "batch.rss_mb",
     "batch.rss_large_mb",
     "dialog.engine_p50_us",
@@ -53,6 +55,7 @@ FIGURES = [
     "e2e.api_calls_per_reply",
     "startup.help_ms",
     "startup.help_vs_telegram_ms",
+    "startup.help_vs_typer_ms",
     "startup.first_poll_ms",
     "startup.first_poll_vs_echo_ms",
     # quick sizes: 1, 2, 5 protocols; 40 and 200 criteria
@@ -148,3 +151,19 @@ def test_store_quick_run_compares_postgres_with_sqlite(tmp_path: Path) -> None:
     assert run["posted"] == 3 * 4 and run["kills"] == 2
     assert (run["lost"], run["twice"], run["out_of_order"]) == (0, 0, 0), run["problems"]
     assert "0 lost, 0 handled twice, 0 out of order" in done.stdout
+
+
+def test_the_markdown_table_shows_each_aim_met_or_not() -> None:
+    from benchmarks.common import Figure
+    from benchmarks.run import markdown
+
+    table = markdown(
+        [
+            Figure("a.fast", "fast thing", 3.0, "x/s", "baseline", 2.0, "ratio >= 1.2"),
+            Figure("a.slow", "slow thing", 1.0, "x/s", "baseline", 2.0, "ratio >= 0.7"),
+            Figure("a.plain", "plain thing", 5.0, "ms"),
+        ]
+    ).splitlines()
+    assert table[2] == "| fast thing | 3 x/s | baseline: 2 | 1.5 | ratio >= 1.2 yes |"
+    assert table[3] == "| slow thing | 1 x/s | baseline: 2 | 0.5 | ratio >= 0.7 **no** |"
+    assert table[4] == "| plain thing | 5 ms | – | – |  |"

@@ -88,6 +88,30 @@ def test_input_that_arrived_before_the_question_was_shown_is_not_taken_for_it(
     assert asked(service.skip(OWNER, arrived=8)).question.variable == "transplant_date"
 
 
+def test_input_sent_a_second_before_the_question_was_is_not_taken_for_it(
+    service: ScreeningService, db: Database
+) -> None:
+    # Typed while the bot was down, it reaches the bot after the restart showed the next
+    # question: by update id it came later, by its date it was sent before that question.
+    second = age_answered(service)
+    service.shown(OWNER, second.session_id, 6, second.step, after=5, at=1_000)
+    assert service.answer(OWNER, "yes", arrived=7, sent_at=999) == [Early(reshown=False)]
+    assert service.skip(OWNER, arrived=8, sent_at=999) == [Early(reshown=False)]
+    assert answers(db) == {"age": 42}
+    # the same second cannot tell: by update id it came after the question was sent
+    moved = asked(service.answer(OWNER, "yes", arrived=9, sent_at=1_000))
+    assert moved.question.variable == "transplant_date"
+
+
+def test_input_dated_a_day_before_its_question_is_taken_by_update_id_alone(
+    service: ScreeningService, db: Database
+) -> None:
+    # A Bot API that dates input 0 (or a clock a day off): refusing would refuse everything.
+    second = age_answered(service)
+    service.shown(OWNER, second.session_id, 6, second.step, after=5, at=1_764_000_000)
+    assert asked(service.answer(OWNER, "yes", arrived=7, sent_at=0)).step > second.step
+
+
 def test_a_stale_button_shows_the_current_question_when_it_was_never_delivered(
     service: ScreeningService, db: Database
 ) -> None:

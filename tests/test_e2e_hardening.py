@@ -20,7 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from bot_process import SCREEN_BOT, BotProcess, free_port, last_id, say, variable_of
+from bot_process import (
+    SCREEN_BOT,
+    BotProcess,
+    free_port,
+    last_id,
+    say,
+    variable_of,
+    variables_of,
+)
 from fakebot import FakeBotApi
 from screen_bot.adapters.telegram import messages as words
 from stores import StoreUnderTest
@@ -223,6 +231,39 @@ def test_an_update_confirmed_but_not_handled_is_handled_after_kill_9(
     bot.start()
     reply = fake.wait_for_message(COORDINATOR, after=after, timeout=15)
     assert "blina-dli" in reply["text"]
+
+
+def test_an_answer_typed_while_the_bot_was_down_is_not_taken_for_a_later_question(
+    fake: FakeBotApi, bot: BotProcess, store: StoreUnderTest
+) -> None:
+    first = say(fake, COORDINATOR, "/screen R-4")
+    assert variable_of(first) == "age"
+    sends = len(fake.calls("sendMessage"))
+    fake.delay_next("sendMessage", 60)
+    fake.send_text(COORDINATOR, "/status")  # its reply hangs: the chat's next update waits
+    started_sending(fake, sends)
+    fake.send_text(COORDINATOR, "42")  # stored, not handled
+    fake.wait_until(lambda: fake.pending_updates == 0)
+    bot.kill()
+    # No reply came: the coordinator goes on as if the next question were the confirmations.
+    fake.send_text(COORDINATOR, "yes")
+    after = last_id(fake, COORDINATOR)
+    bot.start()
+    fake.wait_until(
+        lambda: any(
+            variables_of(m)[:1] == ["b_all_cd19_positive"] for m in new_messages(fake, after)
+        ),
+        timeout=15,
+    )
+    time.sleep(1.0)  # time for the "yes" to be handled
+    [(body,)] = store.rows("SELECT body FROM open_sessions")
+    assert json.loads(body)["history"] == ["age"]  # 42 for the age; the "yes" for nothing
+    reply = say(fake, COORDINATOR, "yes")  # typed after seeing the confirmations: taken
+    assert variable_of(reply) == "transplant_date"
+
+
+def new_messages(fake: FakeBotApi, after: int) -> list[dict]:
+    return [m for m in fake.messages(COORDINATOR) if m["message_id"] > after]
 
 
 def test_a_verdict_decided_but_not_sent_is_sent_after_kill_9(

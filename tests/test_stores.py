@@ -18,7 +18,7 @@ from cli_runner import Ran
 from screen_bot.errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
 from screen_bot.settings import Settings
 from screen_bot.storage import Database, Store, inbox, ledger, open_store, outbox, sessions
-from screen_bot.storage.db import versions
+from screen_bot.storage.db import Tx, versions
 from screen_bot.storage.inbox import Received
 from screen_bot.storage.postgres import display, placeholders
 from screen_bot.verdict import ProtocolRef, Verdict
@@ -30,7 +30,7 @@ NEWEST = {
     "outbox": 1,
     "owner_settings": 1,
     "quiz_scores": 1,
-    "open_sessions": 1,
+    "open_sessions": 2,
 }
 PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
 
@@ -113,6 +113,33 @@ def test_work_on_commit_runs_only_after_a_commit(store: StoreUnderTest) -> None:
                 tx.execute("UPDATE inbox SET done = 0 WHERE update_id = 5")
             assert [r.update_id for r in inbox.pending(db.read())] == [5]
     assert ran == ["kept"]
+
+
+def _forced_to_disk(tx: Tx) -> bool:
+    """Whether this transaction's commit waits for the disk (FULL / synchronous commit)."""
+    if tx.dialect == "sqlite":
+        return int(tx.one("PRAGMA synchronous")[0]) == 2  # FULL
+    return str(tx.one("SHOW synchronous_commit")[0]) == "on"
+
+
+def test_only_a_transaction_asked_not_to_be_durable_skips_the_wait_for_the_disk(
+    store: StoreUnderTest,
+) -> None:
+    with store.open() as db:
+        if db.dialect == "postgres":  # the test cluster's default is off: the real one's is on
+            db.read().execute("SET synchronous_commit = on")
+        with db.transaction() as tx:
+            assert _forced_to_disk(tx)
+        with db.transaction(durable=False) as tx:
+            assert not _forced_to_disk(tx)
+            outbox.put(tx, 7, "the verdict")
+        with db.transaction() as tx:  # back to durable, also after a failed relaxed one
+            assert _forced_to_disk(tx)
+        with pytest.raises(RuntimeError), db.transaction(durable=False):
+            raise RuntimeError("the work failed")
+        with db.transaction() as tx:
+            assert _forced_to_disk(tx)
+        assert [v.owner for v in outbox.undelivered(db.read())] == [7]  # committed all the same
 
 
 # -- the screening log on PostgreSQL -------------------------------------------------------------

@@ -51,6 +51,7 @@ from .verdict import Verdict, unusual
 from .words import REFERRAL_RULE
 
 TERMINAL = 0  # the owner of terminal screenings (a Telegram chat id is never 0)
+DAY = 86_400  # seconds; Telegram keeps updates not fetched for 24 hours
 # Button keys; a choice is "c<index>"; CONFIRM records the unusual value waiting.
 YES, NO, UNKNOWN, BACK, CONFIRM = "y", "n", "u", "b", "k"
 # A toggle is "t<index>" (a checklist item or a multi-select choice); ALL answers the
@@ -394,17 +395,21 @@ class ScreeningService:
         message_id: int | None,
         step: int | None = None,
         after: int | None = None,
+        at: int | None = None,
     ) -> None:
         """Remember which message shows the session's current question.
 
         With ``step`` (the :class:`Asked` step delivered) typed input is checked against
-        it; ``after`` is the chat's newest update received when it was delivered.
+        it; ``after`` is the chat's newest update received when it was delivered, ``at``
+        when it was sent (unix seconds, on the clock that dates the input: the Bot API's).
         """
-        with self.db.transaction() as tx:
+        # Safe to lose in a power cut: the typed-input guard then shows the question again.
+        with self.db.transaction(durable=False) as tx:
             if step is None or message_id is None:
                 sessions.set_message(tx, owner, session_id, message_id)
             else:
-                sessions.set_shown(tx, owner, session_id, message_id, step, after)
+                shown = sessions.Shown(step, after, at)
+                sessions.set_shown(tx, owner, session_id, message_id, shown)
 
     def where(self, owner: int) -> tuple[int, int] | None:
         """The active screening's progress (question n of m), or None; never writes."""
@@ -418,7 +423,8 @@ class ScreeningService:
 
     def delivered(self, delivery: int) -> None:
         """A ``Finished`` verdict kept for delivery was sent: forget it."""
-        with self.db.transaction() as tx:
+        # Safe to lose in a power cut: the verdict is then sent once more after the restart.
+        with self.db.transaction(durable=False) as tx:
             outbox.delivered(tx, delivery)
 
     def undelivered(self) -> list[Undelivered]:
@@ -427,8 +433,11 @@ class ScreeningService:
 
     # -- answers ----------------------------------------------------------------------------
 
-    def answer(self, owner: int, text: str, arrived: int | None = None) -> Results:
-        """A typed answer to the active screening's current step (update ``arrived``)."""
+    def answer(
+        self, owner: int, text: str, arrived: int | None = None, sent_at: int | None = None
+    ) -> Results:
+        """A typed answer to the active screening's current step (update ``arrived``, sent
+        by the user at ``sent_at``, unix seconds)."""
 
         def typed(tx: Tx, engine: Engine, session: Session) -> Results:
             if session.awaiting_referral:
@@ -453,9 +462,9 @@ class ScreeningService:
                 ]
             return self._apply(tx, owner, engine, session, value)
 
-        return self._on_shown(owner, arrived, typed)
+        return self._on_shown(owner, arrived, sent_at, typed)
 
-    def skip(self, owner: int, arrived: int | None = None) -> Results:
+    def skip(self, owner: int, arrived: int | None = None, sent_at: int | None = None) -> Results:
         """Answer the current step 'unknown' (every item of a checklist; no referral)."""
 
         def unknown(tx: Tx, engine: Engine, session: Session) -> Results:
@@ -466,7 +475,7 @@ class ScreeningService:
                 return self._apply_items(tx, owner, engine, session, items)
             return self._apply(tx, owner, engine, session, None)
 
-        return self._on_shown(owner, arrived, unknown)
+        return self._on_shown(owner, arrived, sent_at, unknown)
 
     def press(
         self, owner: int, session_id: str, step: int, key: str, message_id: int | None = None
@@ -593,9 +602,13 @@ class ScreeningService:
             return self.details
         return bool(owners.details(self.db.read(), owner))
 
-    def back(self, owner: int, arrived: int | None = None) -> Results:
+    def back(self, owner: int, arrived: int | None = None, sent_at: int | None = None) -> Results:
         """Back to the question answered last, forgetting its answer."""
-        return self._on_shown(owner, arrived, lambda tx, e, s: self._back(tx, owner, e, s))
+
+        def back(tx: Tx, engine: Engine, session: Session) -> Results:
+            return self._back(tx, owner, engine, session)
+
+        return self._on_shown(owner, arrived, sent_at, back)
 
     def restart(self, owner: int) -> Results:
         """Forget every answer of the active screening and begin again."""
@@ -756,17 +769,31 @@ class ScreeningService:
         return [] if message_id is None else [Retired(message_id, how)]
 
     def _on_shown(
-        self, owner: int, arrived: int | None, step: Callable[[Tx, Engine, Session], Results]
+        self,
+        owner: int,
+        arrived: int | None,
+        sent_at: int | None,
+        step: Callable[[Tx, Engine, Session], Results],
     ) -> Results:
-        """:meth:`_on_active` for typed input: only when it answers the question delivered."""
+        """:meth:`_on_active` for typed input: only when it answers the question delivered.
+
+        Input is for the question on screen only if it arrived after that question was
+        sent (by update id: the question was sent after it arrived) and was not sent by
+        the user a whole second before it (by date: input that reached the bot late, e.g.
+        typed while the bot was down and handled after the restart showed a new question).
+        A date a day or more older is not trusted: input is not held that long, so it is a
+        clock or a Bot API that does not date messages, and refusing would refuse everything.
+        """
 
         def checked(tx: Tx, engine: Engine, session: Session) -> Results:
             if arrived is None:
                 return step(tx, engine, session)
-            shown_step, after = sessions.shown(tx, owner, session.id)
-            if shown_step != session.step:
+            shown = sessions.shown(tx, owner, session.id)
+            if shown.step != session.step:
                 return [Early(reshown=True), *self._reask(tx, owner, engine, session)]
-            if after is not None and arrived <= after:
+            if shown.after is not None and arrived <= shown.after:
+                return [Early(reshown=False)]
+            if shown.at is not None and sent_at is not None and 0 < shown.at - sent_at < DAY:
                 return [Early(reshown=False)]
             return step(tx, engine, session)
 
@@ -774,7 +801,7 @@ class ScreeningService:
 
     def _unshown(self, tx: Tx, owner: int, session: Session) -> Results:
         """The current question, to send again, when it was never delivered; else nothing."""
-        shown_step, _ = sessions.shown(tx, owner, session.id)
+        shown_step = sessions.shown(tx, owner, session.id).step
         if shown_step is None or shown_step == session.step:
             return []  # delivered (or never tracked: a front end that does not say)
         engine = self._engine_for(tx, owner, session)

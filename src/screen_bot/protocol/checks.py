@@ -17,6 +17,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml.nodes import Node as YamlNode
+
 from ..rules.calculators import CALCULATORS
 from ..rules.compiled import compile_all
 from ..rules.dates import NEVER
@@ -51,8 +53,8 @@ EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for searching answer combina
 
 
 class Checker:
-    def __init__(self, file: str, data: Any, spec: DialogFile) -> None:
-        self.file, self.data, self.spec = file, data, spec
+    def __init__(self, file: str, tree: YamlNode, spec: DialogFile) -> None:
+        self.file, self.tree, self.spec = file, tree, spec
         self.problems: list[Problem] = []
         self.questions = {q.variable: q for q in spec.questions}
         self.derived = {d.name: d for d in spec.derived}
@@ -63,7 +65,7 @@ class Checker:
         self.budget = MAX_TOTAL_COMBINATIONS  # answer combinations left to search
 
     def problem(self, loc: tuple[Any, ...], message: str, fix: str = "") -> None:
-        self.problems.append(Problem(self.file, line_of(self.data, loc), message, fix))
+        self.problems.append(Problem(self.file, line_of(self.tree, loc), message, fix))
 
     def run(self, path: Path, sha256: str) -> Protocol | None:
         self._duplicates()
@@ -101,7 +103,7 @@ class Checker:
                 for name, uses in estimates.items()
             },
             lines={
-                q.variable: line_of(self.data, ("questions", i, "variable"))
+                q.variable: line_of(self.tree, ("questions", i, "variable"))
                 for i, q in enumerate(self.spec.questions)
             },
         )
@@ -135,7 +137,7 @@ class Checker:
                     self.problem(
                         loc,
                         f"'{value}' is defined twice (also in {other_field} at line "
-                        f"{line_of(self.data, other_loc)})",
+                        f"{line_of(self.tree, other_loc)})",
                         "give each question, derived value and table its own name",
                     )
                 else:
@@ -144,7 +146,7 @@ class Checker:
         for index, c in enumerate(self.spec.criteria):
             loc = ("criteria", index, "id")
             if c.id in seen:
-                other = line_of(self.data, ("criteria", seen[c.id], "id"))
+                other = line_of(self.tree, ("criteria", seen[c.id], "id"))
                 self.problem(
                     loc,
                     f"duplicate id '{c.id}' (also at line {other})",

@@ -13,12 +13,13 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from ..errors import ScreenBotError
 from .model import Protocol
@@ -59,12 +60,12 @@ def load(path: str | Path) -> Protocol:
     path = Path(path)
     shown = str(path)
     raw = _read(path, shown)
-    data = _yaml(raw, shown)
+    tree, data = _yaml(raw, shown)
     try:
         spec = DialogFile.model_validate(data)
     except ValidationError as err:
-        raise DialogFileError([_schema_problem(shown, data, e) for e in err.errors()]) from None
-    checker = Checker(shown, data, spec)
+        raise DialogFileError([_schema_problem(shown, tree, e) for e in err.errors()]) from None
+    checker = Checker(shown, tree, spec)
     protocol = checker.run(path, hashlib.sha256(raw).hexdigest())
     if checker.problems or protocol is None:
         raise DialogFileError(checker.problems)
@@ -103,7 +104,13 @@ def _read(path: Path, shown: str) -> bytes:
     return raw
 
 
-def _yaml(raw: bytes, shown: str) -> Any:
+def _yaml(raw: bytes, shown: str) -> tuple[Node, Any]:
+    """The document's node tree (for line numbers) and its data (plain dicts and lists).
+
+    libyaml does the parsing where ``ruamel.yaml.clib`` is installed (about 15 times
+    faster: every command and the bot's start load every dialog file); a syntax error
+    is parsed again by ruamel's own parser, so its message is the same either way.
+    """
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -117,8 +124,10 @@ def _yaml(raw: bytes, shown: str) -> Any:
             [Problem(shown, line, "the file contains NUL bytes", "save it as plain UTF-8 text")]
         )
     try:
-        _check_shape(text, shown)
-        data = YAML(typ="rt").load(text)
+        try:
+            return _parsed(text, shown, YAML(typ="safe"))
+        except YAMLError:
+            return _parsed(text, shown, YAML(typ="safe", pure=True))
     except MarkedYAMLError as err:
         at = err.problem_mark.line + 1 if err.problem_mark else None
         raise DialogFileError(
@@ -128,6 +137,12 @@ def _yaml(raw: bytes, shown: str) -> Any:
         raise DialogFileError(
             [Problem(shown, None, f"YAML: {type(err).__name__}", "check the file's structure")]
         ) from None
+
+
+def _parsed(text: str, shown: str, yaml: YAML) -> tuple[Node, Any]:
+    _check_shape(text, shown, yaml)
+    tree = yaml.compose(text)
+    data = yaml.constructor.construct_document(tree) if tree is not None else None
     if not isinstance(data, dict):
         raise DialogFileError(
             [
@@ -139,13 +154,13 @@ def _yaml(raw: bytes, shown: str) -> Any:
                 )
             ]
         )
-    return data
+    return tree, data
 
 
-def _check_shape(text: str, shown: str) -> None:
+def _check_shape(text: str, shown: str, yaml: YAML) -> None:
     """Refuse aliases, deep nesting and huge documents from the event stream (no recursion)."""
     depth = 0
-    for events, event in enumerate(YAML(typ="rt").parse(text), start=1):
+    for events, event in enumerate(yaml.parse(text), start=1):
         line = event.start_mark.line + 1 if event.start_mark else None
         if isinstance(event, AliasEvent):
             raise DialogFileError(
@@ -197,23 +212,22 @@ def _yaml_hint(problem: str) -> str:
     return "fix the indentation or quoting on that line"
 
 
-def line_of(data: Any, loc: Iterable[Any]) -> int | None:
-    """The 1-based line of the node at ``loc`` in a ruamel round-trip document."""
-    line = None
-    node = data
+def line_of(tree: Node, loc: Iterable[Any]) -> int | None:
+    """The 1-based line of what is at ``loc`` (keys and list indices) in the node tree: the
+    line of the deepest key or item found, or the document's first line."""
+    line = tree.start_mark.line + 1
+    node = tree
     for key in loc:
-        try:
-            if isinstance(node, dict) and key in node:
-                line = cast(Any, node).lc.key(key)[0] + 1  # ruamel line info
-            elif isinstance(node, list) and isinstance(key, int) and key < len(node):
-                line = cast(Any, node).lc.item(key)[0] + 1
-            else:
+        if isinstance(node, MappingNode):
+            found = [(k, v) for k, v in node.value if k.value == str(key)]
+            if not found:
                 break
-            node = node[key]
-        except (AttributeError, KeyError, TypeError, IndexError):
+            key_node, node = found[0]
+        elif isinstance(node, SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = key_node = node.value[key]
+        else:
             break
-    if line is None and hasattr(data, "lc"):
-        line = data.lc.line + 1
+        line = key_node.start_mark.line + 1
     return line
 
 

@@ -23,6 +23,7 @@ opening a store applies the versions it lacks, in one transaction, and records t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -222,8 +223,14 @@ class Store(ABC):
         """Where the data is, for messages (never a password)."""
 
     @abstractmethod
-    def transaction(self) -> AbstractContextManager[Tx]:
-        """One write transaction: all of it, or none (StorageFailed when a write fails)."""
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
+        """One write transaction: all of it, or none (StorageFailed when a write fails).
+
+        ``durable=False`` is for bookkeeping that is safe to lose in a power cut (which
+        message shows a question; that a verdict was sent): committed, and kept across a
+        crash of the process, but not forced to disk before the call returns. The next
+        durable commit forces it too, so nothing committed later survives without it.
+        """
 
     @abstractmethod
     def read(self) -> Tx:
@@ -331,13 +338,19 @@ class Database(Store):
             )
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any error: all of it, or none.
+
+        Not ``durable``: the commit is appended to the WAL without waiting for the disk
+        (``synchronous=NORMAL``; the WAL keeps commits in order, so a later FULL commit's
+        sync covers it).
 
         A database error (full disk, read-only file, I/O error) is raised as StorageFailed,
         also when it happens at COMMIT, and the connection is left ready for the next one.
         """
         try:
+            if not durable:
+                self._connection.execute("PRAGMA synchronous=NORMAL")
             self._connection.execute("BEGIN IMMEDIATE")
             tx = Tx(self._connection)
             try:
@@ -354,6 +367,10 @@ class Database(Store):
             raise StorageFailed(
                 f"the database {self.path} could not be written ({err}); nothing was saved"
             ) from err
+        finally:
+            if not durable:
+                with contextlib.suppress(sqlite3.Error):  # a broken connection fails anyway
+                    self._connection.execute("PRAGMA synchronous=FULL")
         tx.committed()
 
     def read(self) -> Tx:

@@ -63,6 +63,7 @@ CLIENT = {
 }
 # The transaction and its write lock (a number of ours, so a literal: one simple query).
 _BEGIN = f"BEGIN; SELECT pg_advisory_xact_lock({lock_key_of(WRITE_LOCK)})"
+_BEGIN_RELAXED = f"{_BEGIN}; SET LOCAL synchronous_commit = off"
 _QUOTED = re.compile(r"('(?:[^']|'')*')")
 
 
@@ -183,15 +184,19 @@ class PostgresDatabase(Store):
             raise DatabaseBroken(f"PostgreSQL at {self.where}: {_first_line(err)}") from None
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """BEGIN; the write lock; the work; COMMIT. Rolled back on any error."""
+    def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
+        """BEGIN; the write lock; the work; COMMIT. Rolled back on any error.
+
+        Not ``durable``: ``synchronous_commit`` off for this transaction only (the server
+        acknowledges before its WAL is flushed; a crash of the server, not of the bot, can
+        lose it, and WAL order means nothing committed later survives without it)."""
         try:
             connection = self._connected()
         except DatabaseBroken as err:
             raise StorageFailed(f"{err.message}; nothing was saved") from None
         tx = PgTx(connection)
         try:
-            connection.execute(_BEGIN)  # one round trip for both
+            connection.execute(_BEGIN if durable else _BEGIN_RELAXED)  # one round trip
             try:
                 yield tx
                 run_riders(tx)

@@ -38,7 +38,7 @@ def _create_sqlite(tx: Tx) -> None:
 
 schema(
     "open_sessions",
-    sqlite=[_create_sqlite],
+    sqlite=[_create_sqlite, lambda tx: add_columns(tx, "open_sessions", {"shown_at": "INTEGER"})],
     postgres=[
         (
             """CREATE TABLE open_sessions (
@@ -56,7 +56,9 @@ schema(
     PRIMARY KEY (owner, session_id)
 )""",
             "CREATE INDEX open_sessions_updated ON open_sessions (updated_at)",
-        )
+        ),
+        # when the message showing the question was sent (unix seconds, the Bot API's clock)
+        "ALTER TABLE open_sessions ADD COLUMN shown_at BIGINT",
     ],
 )
 
@@ -140,24 +142,36 @@ def set_message(tx: Tx, owner: int, session_id: str, message_id: int | None) -> 
     )
 
 
-def set_shown(
-    tx: Tx, owner: int, session_id: str, message_id: int, step: int, after: int | None
-) -> None:
-    """``message_id`` shows the question of ``step``, delivered after update ``after``."""
+@dataclass(frozen=True)
+class Shown:
+    """The question delivered: its step, the newest update received before it was sent,
+    and when it was sent (unix seconds, on the clock of the updates' own dates)."""
+
+    step: int | None = None
+    after: int | None = None
+    at: int | None = None
+
+
+def set_shown(tx: Tx, owner: int, session_id: str, message_id: int, shown: Shown) -> None:
+    """``message_id`` shows the question of ``shown.step``. A step shown again (``/status``)
+    keeps its first delivery's ``after`` and ``at``: input typed since then was typed
+    with the question on screen."""
     tx.execute(
-        "UPDATE open_sessions SET message_id = ?, shown_step = ?, shown_after = ?"
-        " WHERE owner = ? AND session_id = ?",
-        (message_id, step, after, owner, session_id),
+        "UPDATE open_sessions SET message_id = ?,"
+        " shown_after = CASE WHEN shown_step = ? THEN shown_after ELSE ? END,"
+        " shown_at = CASE WHEN shown_step = ? THEN shown_at ELSE ? END,"
+        " shown_step = ? WHERE owner = ? AND session_id = ?",
+        (message_id, shown.step, shown.after, shown.step, shown.at, shown.step, owner, session_id),
     )
 
 
-def shown(tx: Tx, owner: int, session_id: str) -> tuple[int | None, int | None]:
-    """(the step whose question was delivered, the update it was delivered after)."""
+def shown(tx: Tx, owner: int, session_id: str) -> Shown:
     row = tx.one(
-        "SELECT shown_step, shown_after FROM open_sessions WHERE owner = ? AND session_id = ?",
+        "SELECT shown_step, shown_after, shown_at FROM open_sessions"
+        " WHERE owner = ? AND session_id = ?",
         (owner, session_id),
     )
-    return (row[0], row[1]) if row else (None, None)
+    return Shown(*row) if row else Shown()
 
 
 def message(tx: Tx, owner: int, session_id: str) -> int | None:

@@ -149,6 +149,8 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
                 ) from None
             with db.transaction() as tx:
                 inbox.prune(tx)
+            if not webhook_url:
+                intake.caught_up.clear()  # until the first poll: see intake.py
             intake.recover()  # first in each chat's queue, before anything new arrives
             if webhook_url:
                 secret = (

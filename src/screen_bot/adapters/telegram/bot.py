@@ -288,12 +288,12 @@ class ScreeningBot:
     @turn
     async def back(self, t: Turn) -> None:
         """/back: the previous question again, its answer forgotten."""
-        await self.show(t, self.service.back(t.chat_id, t.update.update_id))
+        await self.show(t, self.service.back(t.chat_id, t.update.update_id, t.sent_at))
 
     @turn
     async def skip(self, t: Turn) -> None:
         """/skip: answer the current question 'unknown'."""
-        await self.show(t, self.service.skip(t.chat_id, t.update.update_id))
+        await self.show(t, self.service.skip(t.chat_id, t.update.update_id, t.sent_at))
 
     @turn
     async def cancel(self, t: Turn) -> None:
@@ -317,7 +317,8 @@ class ScreeningBot:
         """A typed answer to the current question."""
         message = t.update.effective_message
         text = message.text if message is not None else None
-        await self.show(t, self.service.answer(t.chat_id, text or "", t.update.update_id))
+        answer = self.service.answer(t.chat_id, text or "", t.update.update_id, t.sent_at)
+        await self.show(t, answer)
 
     @turn
     async def on_button(self, t: Turn) -> None:
@@ -384,6 +385,7 @@ class ScreeningBot:
                         sent.message_id,
                         result.step,
                         before,
+                        int(sent.date.timestamp()),
                     )
                 case Redrawn():
                     if result.message_id is None:

@@ -17,6 +17,11 @@ other one waits until they are done (an update it stored is then handled already
 process that dies loses its locks with its connection; what it left waiting is handled
 by the next update of that chat, or within seconds by the :meth:`Intake.sweep` of any
 process still running (and a verdict it decided but did not send, too).
+
+After a restart in polling mode, stored updates wait until the first ``getUpdates`` has
+brought in what Telegram kept meanwhile (:attr:`Intake.caught_up`): an answer typed while
+the bot was down then counts as received before the questions the restart goes on to
+show, so it is never taken for one of them.
 """
 
 from __future__ import annotations
@@ -68,6 +73,9 @@ class Intake:
         self._swept_deliveries: set[int] = set()  # each left verdict is tried once a run
         self._pruned = time.monotonic()
         screening_bot.received = self.newest
+        # Cleared by the poller's owner until the first poll is in: stored updates wait.
+        self.caught_up = asyncio.Event()
+        self.caught_up.set()
 
     async def accept(self, raw: Sequence[Any]) -> int | None:
         """Take a batch of raw updates; return the offset that confirms them (or None)."""
@@ -199,6 +207,7 @@ class Intake:
 
     async def _drain(self, chat_id: int) -> None:
         """Handle the chat's waiting updates, oldest first, until none is left."""
+        await self.caught_up.wait()
         after = -1
         while True:
             rows = [

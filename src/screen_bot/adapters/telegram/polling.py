@@ -60,13 +60,15 @@ class Poller:
         """Poll until cancelled; raise ScreenBotError when the Bot API refuses the bot."""
         delay = self.first_delay
         while True:
+            # The first poll after a start does not wait: stored updates wait for it.
+            timeout = self.timeout if self.intake.caught_up.is_set() else 0
             params = {
                 "offset": self.offset,
-                "timeout": self.timeout,
+                "timeout": timeout,
                 "allowed_updates": ALLOWED_UPDATES,
             }
             try:
-                batch = await self.api.call("getUpdates", params, timeout=self.timeout + 10)
+                batch = await self.api.call("getUpdates", params, timeout=timeout + 10)
             except ApiError as err:
                 fatal = rejected(err.code, "while polling")
                 if fatal is not None:
@@ -86,10 +88,12 @@ class Poller:
                     )
                 else:
                     offset = await self.intake.accept(batch)
+                    self.intake.caught_up.set()
                     if offset is not None or not batch:
                         self.offset = offset if offset is not None else self.offset
                         delay = self.first_delay
                         continue
                     wait = delay  # only updates without an id: do not ask again at once
+            self.intake.caught_up.set()  # a failed first poll: handle what is stored anyway
             await asyncio.sleep(wait)
             delay = min(delay * 2, MAX_DELAY)

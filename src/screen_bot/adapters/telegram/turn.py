@@ -33,6 +33,12 @@ class Turn:
     def args(self) -> list[str]:
         return list(self.context.args or [])
 
+    @property
+    def sent_at(self) -> int | None:
+        """When the user sent the message (unix seconds, the Bot API's clock)."""
+        message = self.update.effective_message
+        return int(message.date.timestamp()) if message is not None else None
+
     async def say(self, text: str) -> None:
         """Send ``text`` to the chat, split into messages Telegram accepts."""
         for part in split(text):
