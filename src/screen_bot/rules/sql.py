@@ -12,8 +12,10 @@ criterion, the first day it is met. SQL's NULL logic is Kleene's, like ours, so 
   level of conditions at a time); an unasked question reads as NULL afterwards;
 - derived values are the measured value, else the first applicable calculator, as SQL
   arithmetic; lookup tables are the first row whose condition holds;
-- a status per criterion (0 met, 1 unknown, 2 confirm, 3 failed), the verdict from the
-  largest;
+- a status per criterion, computed once per row as a Kleene boolean (TRUE failed, FALSE met,
+  NULL open: unknown or waiting for a confirmation); the verdict is their ``OR`` (TRUE: not
+  eligible, FALSE: eligible, NULL: unresolved), and the outputs read these columns;
+- each shifted date a rule reads (``d + months(2)``) is computed once per row, as a column;
 - "met from": each date a rule compares with the clock (and the day after it) is tried as
   the clock; the earliest one after today on which the rule is met is the answer.
 
@@ -53,9 +55,9 @@ if TYPE_CHECKING:
 
 Dialect = Literal["duckdb", "postgres", "ansi"]
 DIALECTS: tuple[Dialect, ...] = ("duckdb", "postgres", "ansi")
-MET, UNKNOWN, CONFIRM, FAILED = 0, 1, 2, 3  # status codes; the verdict follows the largest
 REFERRAL = "referral"
 SCREENED_ON = "screened_on"
+_GROUP = 8  # criteria per lookup array of the failed text (2**8 texts each)
 _SENTINEL = "DATE '9999-12-31'"  # "no day found" inside LEAST (some engines' LEAST keeps NULL)
 _PG_IDENTIFIER_BYTES = 63
 
@@ -160,6 +162,8 @@ class _Expr:
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+        # a shifted date's SQL -> the column already holding it (filled by _Compiler._shifts)
+        self.shifted: dict[str, str] = {}
 
     def boolean(self, node: Node, env: Env) -> str:
         if isinstance(node, And | Or):
@@ -204,24 +208,23 @@ class _Expr:
         nevers = [s.never for s in (left, right) if s.never is not None]
         if not node.dates or not nevers:
             return test  # NULL on either side gives NULL, as in interpret
-        # A 'none' date lies in no window, even beside an unknown (as in interpret).
-        unknown = " OR ".join(s.unknown() for s in (left, right))
-        never = " OR ".join(f"{n} IS TRUE" for n in nevers)
-        return (
-            f"(CASE WHEN {never} THEN FALSE WHEN {unknown} THEN {_null('BOOLEAN')} ELSE {test} END)"
-        )
+        # A 'none' date lies in no window, even beside an unknown (as in interpret): FALSE
+        # AND anything is FALSE. An unknown date has a NULL flag and value, so NULL follows;
+        # cheaper than a CASE.
+        return "(" + " AND ".join([f"(NOT {n})" for n in nevers] + [test]) + ")"
 
     def shift(self, base: str, amount: int, unit: str) -> str:
         if unit in ("days", "weeks"):
             days = amount * (7 if unit == "weeks" else 1)
             if self.dialect != "ansi":
-                return f"({base} + {days})"
+                return self.shifted.get(sql := f"({base} + {days})", sql)
             count, what = days, "DAY"
         else:
             count, what = amount * (12 if unit == "years" else 1), "MONTH"
         sign = "+" if count >= 0 else "-"
         # Both engines add calendar months with the end-of-month clamp, as dates.shift does.
-        return f"CAST({base} {sign} INTERVAL '{abs(count)}' {what} AS DATE)"
+        sql = f"CAST({base} {sign} INTERVAL '{abs(count)}' {what} AS DATE)"
+        return self.shifted.get(sql, sql)
 
     def contains(self, collection: str, items: Sequence[str], negated: bool) -> str:
         literals = [text_literal(i, self.dialect) for i in items]
@@ -434,12 +437,14 @@ class _Compiler:
         kept = [f'{quote(name)} AS "k{i}"' for i, name in enumerate(keep)]
         ctes: list[tuple[str, list[str]]] = [("_in", self._input_columns() + kept)]
         ctes += self._applicability()
-        ctes.append(("_dv", self._derived()))
-        ctes.append(("_tb", self._tables()))
+        values, indexes = self._derived()
+        ctes.append(("_dv", values))
+        ctes.append(("_tb", indexes + self._tables()))
+        ctes.append(("_sh", self._shifts()))
         ctes.append(("_st", self._statuses()))
         timed, waiting_columns, final_waits = self._waiting()
-        statuses = [f'"s{c}"' for c, *_ in self._criteria()]
-        ctes.append(("_mf", [f'{self._greatest(statuses)} AS "g"', *waiting_columns]))
+        failing = " OR ".join(f'"s{c}"' for c, *_ in self._criteria()) or "FALSE"
+        ctes.append(("_mf", [f'({failing}) AS "g"', *waiting_columns]))
         outputs = self._outputs() + final_waits
         outputs += [f'"k{i}" AS {quote(name)}' for i, name in enumerate(keep)]
         info = Query(self.p.id, self.dialect, "", timed)
@@ -522,12 +527,13 @@ class _Compiler:
         asked = self._asked(variable)
         return f"({asked} AND {slot.unknown()})" if asked else slot.unknown()
 
-    def _derived(self) -> list[str]:
+    def _derived(self) -> tuple[list[str], list[str]]:
         """Each derived value (``v``) and the 1-based estimate it came from (``x``; NULL when
-        measured or not known), as ``evaluation.context`` computes them."""
+        measured or not known), as ``evaluation.context`` computes them. ``x`` reads ``v``
+        (a later CTE): the chosen estimate's formula is not computed a second time."""
         env = self.rule_env()
         double = _double(self.dialect)
-        columns = []
+        values_columns, index_columns = [], []
         for j, d in enumerate(self.p.spec.derived):
             values, indexes = [], []
             if d.measured:
@@ -537,7 +543,8 @@ class _Compiler:
             for position, estimate in enumerate(self.p.estimates[d.name], start=1):
                 inputs = {p: env[v].value for p, v in estimate.use.inputs.items()}
                 formula = _calculator_sql(estimate.use.calculator, inputs, self.dialect)
-                used = f"(CASE WHEN {formula} IS NOT NULL THEN {position} END)"
+                # in this estimate's branch the value is its formula's
+                used = f'(CASE WHEN "v{j}" IS NOT NULL THEN {position} END)'
                 if estimate.when is None:
                     values.append(f"ELSE {formula}")
                     indexes.append(f"ELSE {used}")
@@ -552,9 +559,9 @@ class _Compiler:
                     f"WHEN {test} IS NULL THEN {_null('INTEGER')}",
                     f"WHEN {test} THEN {used}",
                 ]
-            columns.append(f'(CASE {" ".join(values)} END) AS "v{j}"')
-            columns.append(f'(CASE {" ".join(indexes)} END) AS "x{j}"')
-        return columns
+            values_columns.append(f'(CASE {" ".join(values)} END) AS "v{j}"')
+            index_columns.append(f'(CASE {" ".join(indexes)} END) AS "x{j}"')
+        return values_columns, index_columns
 
     def _tables(self) -> list[str]:
         env = self.rule_env()
@@ -586,27 +593,47 @@ class _Compiler:
             )
         return changed
 
-    def _statuses(self) -> list[str]:
+    def _shifts(self) -> list[str]:
+        """Each date a rule shifts, once per row as a column ``h<k>``; from here on the
+        expressions read the column. Month arithmetic costs DuckDB a timestamp round trip,
+        and a time-based rule's status and met-from days read the same shift many times."""
         env = self.rule_env()
+        found: list[str] = []
+        for *_, node, _ in self._criteria():
+            for part in walk(node):
+                if isinstance(part, Shift) and (sql := self.x.value(part, env).value) not in found:
+                    found.append(sql)
+        self.x.shifted = {sql: f'"h{k}"' for k, sql in enumerate(found)}
+        return [f'{sql} AS "h{k}"' for k, sql in enumerate(found)]
+
+    def _failing(self, node: Node, exclusion: bool) -> str:
+        """SQL boolean: TRUE when the rule fails the criterion, FALSE when it meets it, NULL
+        when unknown."""
+        result = self.x.boolean(node, self.rule_env())
+        return result if exclusion else f"(NOT {result})"
+
+    def _confirmable(self, cid: str, node: Node) -> Env | None:
+        """The environment without estimates when a failure on an estimate waits for the
+        measured value (``confirm_estimate``); None when it is a plain failure."""
+        if self.p.criteria[cid].confirm_estimate is None:
+            return None
+        return self._without_estimates(self.rule_env(), node)
+
+    def _statuses(self) -> list[str]:
+        """Per criterion ``s<c>``: TRUE failed, FALSE met, NULL open (unknown, or failed on an
+        estimate that the measured value must confirm). Booleans, not status codes: DuckDB's
+        boolean ``OR`` over them is several times cheaper than CAST, COALESCE and GREATEST."""
         columns = []
         for c, cid, node, exclusion in self._criteria():
-            result = self.x.boolean(node, env)
-            # failing: 1 when the rule fails, 0 when met, NULL when unknown; arithmetic
-            # rather than CASE, which costs DuckDB a selection per branch on every row
-            failing = (
-                f"CAST({result} AS INTEGER)" if exclusion else f"CAST(NOT {result} AS INTEGER)"
-            )
-            failed = str(FAILED)
-            without = self._without_estimates(env, node)
-            if self.p.criteria[cid].confirm_estimate is not None and without is not None:
+            failing = self._failing(node, exclusion)
+            without = self._confirmable(cid, node)
+            if without is not None:
                 other = self.x.boolean(node, without)
                 still = f"({other}) IS TRUE" if exclusion else f"({other}) IS FALSE"
-                failed = f"(CASE WHEN {still} THEN {FAILED} ELSE {CONFIRM} END)"
-            columns.append(f'COALESCE({failing} * {failed}, {UNKNOWN}) AS "s{c}"')
+                # failed only if the rule also fails without the estimate, else open (NULL)
+                failing = f"({failing} AND ({still} OR {_null('BOOLEAN')}))"
+            columns.append(f'{failing} AS "s{c}"')
         return columns
-
-    def _greatest(self, values: Sequence[str]) -> str:
-        return values[0] if len(values) == 1 else f"GREATEST({', '.join(values)})"
 
     # -- met from -------------------------------------------------------------------------
 
@@ -624,7 +651,7 @@ class _Compiler:
             firsts = []
             for n, clock in enumerate(clocks):
                 first = self._first_day(node, exclusion, clock, env)
-                columns.append(f'(CASE WHEN "s{c}" = {FAILED} THEN {first} END) AS "w{c}_{n}"')
+                columns.append(f'(CASE WHEN "s{c}" THEN {first} END) AS "w{c}_{n}"')
                 firsts.append(f'"w{c}_{n}"')
             meets = firsts[0] if len(firsts) == 1 else f"COALESCE({', '.join(firsts)})"
             names = Timed(
@@ -637,9 +664,7 @@ class _Compiler:
             outputs.append(f"{meets} AS {quote(names.meets_from)}")
             # as windows.waiting: a failed rule reading a clock that no day meets says so,
             # also when that clock's date was not asked (it did not decide the failure)
-            outputs.append(
-                f'(("s{c}" = {FAILED}) AND {meets} IS NULL) AS {quote(names.window_closed)}'
-            )
+            outputs.append(f'("s{c}" IS TRUE AND {meets} IS NULL) AS {quote(names.window_closed)}')
             if names.anchor is not None:
                 outputs.append(f"{self._anchor(c, clocks, firsts)} AS {quote(names.anchor)}")
         return tuple(timed), columns, outputs
@@ -658,7 +683,7 @@ class _Compiler:
         )
         otherwise = named(clocks[0])
         return (
-            f'(CASE WHEN "s{c}" <> {FAILED} THEN {_null("VARCHAR")} {found} ELSE {otherwise} END)'
+            f'(CASE WHEN "s{c}" IS NOT TRUE THEN {_null("VARCHAR")} {found} ELSE {otherwise} END)'
         )
 
     def _first_day(self, node: Node, exclusion: bool, clock: str, env: Env) -> str:
@@ -681,7 +706,7 @@ class _Compiler:
             result = self.x.boolean(node, moved)
             met = f"({result}) IS FALSE" if exclusion else f"({result}) IS TRUE"
             tests.append(
-                f"COALESCE(CASE WHEN {day} > {now.value} AND {met} THEN {day} END, {_SENTINEL})"
+                f"(CASE WHEN {day} > {now.value} AND {met} THEN {day} ELSE {_SENTINEL} END)"
             )
         least = tests[0] if len(tests) == 1 else f"LEAST({', '.join(tests)})"
         return f"NULLIF({least}, {_SENTINEL})"
@@ -699,24 +724,53 @@ class _Compiler:
 
     def _outputs(self) -> list[str]:
         verdict = (
-            f"(CASE WHEN \"g\" = {FAILED} THEN 'not_eligible' WHEN \"g\" = {MET} THEN 'eligible' "
+            "(CASE WHEN \"g\" THEN 'not_eligible' WHEN NOT \"g\" THEN 'eligible' "
             "ELSE 'unresolved' END)"
         )
-        failed = [
-            f'(CASE WHEN "s{c}" = {FAILED} THEN {text_literal(cid, self.dialect)} END)'
-            for c, cid, *_ in self._criteria()
+        open_items = [
+            self._open(c, cid, node, exclusion) for c, cid, node, exclusion in self._criteria()
         ]
-        open_items = [self._open(c, cid, node) for c, cid, node, _ in self._criteria()]
         return [
             f'"r" AS {quote(REFERRAL)}',
             f'"d" AS {quote(SCREENED_ON)}',
             f'{verdict} AS "verdict"',
-            f'{self._join(failed)} AS "failed"',
-            f'(CASE WHEN "g" IN ({UNKNOWN}, {CONFIRM}) THEN {self._join(open_items)} '
-            "ELSE '' END) AS \"open\"",
+            f'{self._failed()} AS "failed"',
+            f'(CASE WHEN "g" IS NULL THEN {self._join(open_items)} ELSE \'\' END) AS "open"',
         ]
 
-    def _open(self, c: int, cid: str, node: Node) -> str:
+    def _failed(self) -> str:
+        """The failed criterion ids, space-separated, in the file's order. DuckDB and
+        PostgreSQL look each group of criteria up in an array of every combination's text,
+        indexed by the group's failures as bits: a few array reads and a short
+        ``concat_ws`` instead of one CASE per criterion and a ``concat_ws`` over them all,
+        which cost DuckDB more than all the rules together. ANSI: the plain form."""
+        criteria = [(c, cid) for c, cid, *_ in self._criteria()]
+        if self.dialect == "ansi":
+            return self._join(
+                [
+                    f'(CASE WHEN "s{c}" THEN {text_literal(cid, self.dialect)} END)'
+                    for c, cid in criteria
+                ]
+            )
+        parts = []
+        bit = "DOUBLE" if self.dialect == "duckdb" else "INTEGER"  # PostgreSQL: no bool to double
+        for start in range(0, len(criteria), _GROUP):
+            group = criteria[start : start + _GROUP]
+            # DOUBLE in DuckDB: its INTEGER arithmetic checks every step for overflow
+            bits = " + ".join(
+                f'CAST("s{c}" IS TRUE AS {bit}) * {1 << j}' for j, (c, _) in enumerate(group)
+            )
+            texts = [
+                " ".join(cid for j, (_, cid) in enumerate(group) if failures >> j & 1)
+                for failures in range(1 << len(group))
+            ]
+            listed = ", ".join(
+                text_literal(t, self.dialect) if t else _null("VARCHAR") for t in texts
+            )
+            parts.append(f"(ARRAY[{listed}])[CAST(1 + {bits} AS INTEGER)]")
+        return self._join(parts)
+
+    def _open(self, c: int, cid: str, node: Node, exclusion: bool) -> str:
         """The criterion's open items as ``criterion:variable:kind`` (``_outcome``'s order)."""
         env = self.rule_env()
         kind = "judgment" if self.p.criteria[cid].judgment else "missing"
@@ -758,8 +812,15 @@ class _Compiler:
             for n in names
             if n in self.p.derived
         ]
-        confirm_sql = self._join(confirm) if confirm else _null("VARCHAR")
-        return f'(CASE "s{c}" WHEN {UNKNOWN} THEN {unknown} WHEN {CONFIRM} THEN {confirm_sql} END)'
+        if self._confirmable(cid, node) is None:
+            return f'(CASE WHEN "s{c}" IS NULL THEN {unknown} END)'  # open: unknown
+        # open and known: failed on an estimate the measured value must confirm (the rule
+        # reads a derived value, so there is a confirm item)
+        failing = self._failing(node, exclusion)
+        return (
+            f'(CASE WHEN "s{c}" IS NULL THEN (CASE WHEN {failing} IS NULL THEN {unknown} '
+            f"ELSE {self._join(confirm)} END) END)"
+        )
 
     def _detail(self, info: Query) -> list[str]:
         columns = []
