@@ -1,6 +1,7 @@
 """7. Cost growth: batch time per row with 1, 2, 5 and 20 protocols (generated, each 40
 criteria), screened alone and all together; engine answer p99 against 40, 200 and 500
-criteria (the most a dialog file may have). Everything in this process, CPU time (the curve's shape matters, not the level).
+criteria (the most a dialog file may have). Everything in this process, CPU time (the
+curve's shape matters, not the level).
 """
 
 from __future__ import annotations
