@@ -6,7 +6,7 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from hypothesis import settings
 
 from cli_runner import Ran, invoke
+from fakebot import FakeBotApi
 from patients import ELIGIBLE
 from postgres_server import Unavailable, postgres_cluster
 from screen_bot.engine import Engine
@@ -122,6 +123,25 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUnderTest:
 def postgres_store(postgres_server: str, tmp_path: Path) -> StoreUnderTest:
     """A new PostgreSQL database (for what only PostgreSQL does: several processes)."""
     return StoreUnderTest("postgres", tmp_path, new_database(postgres_server))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBotApi]:
+    """The fake Bot API (``tests/fakebot``), served on loopback for the test."""
+    with FakeBotApi() as api:
+        yield api
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, catalog: Catalog) -> AsyncIterator[Any]:
+    """The bot's Application on the offline Telegram harness (no HTTP at all)."""
+    from test_telegram_transcript import Harness  # imports python-telegram-bot: only here
+
+    h = Harness(tmp_path, catalog)
+    await h.application.initialize()
+    yield h
+    await h.application.shutdown()
+    h.db.close()
 
 
 @pytest.fixture

@@ -21,12 +21,6 @@ COORDINATOR, SECOND, STRANGER = 111, 222, 333
 
 
 @pytest.fixture
-def fake():
-    with FakeBotApi() as api:
-        yield api
-
-
-@pytest.fixture
 def bot(fake: FakeBotApi, store: StoreUnderTest):
     process = BotProcess(fake, store.data_dir, f"{COORDINATOR},{SECOND}", store=store)
     process.start()

@@ -39,12 +39,6 @@ DIALOGS = Path(__file__).resolve().parents[1] / "dialogs"
 
 
 @pytest.fixture
-def fake():
-    with FakeBotApi() as api:
-        yield api
-
-
-@pytest.fixture
 def bot(fake: FakeBotApi, store: StoreUnderTest):
     process = BotProcess(fake, store.data_dir, str(COORDINATOR), store=store)
     process.start()

@@ -28,12 +28,6 @@ def _close_http() -> Iterator[None]:
     HTTP.close()
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeBotApi]:
-    with FakeBotApi() as api:
-        yield api
-
-
 def call(fake: FakeBotApi, method: str, **kwargs: object) -> httpx.Response:
     return HTTP.post(f"{fake.base_url}{fake.token}/{method}", **kwargs)  # type: ignore[arg-type]
 

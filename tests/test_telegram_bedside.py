@@ -7,8 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from conftest import SHIPPED
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.protocol.catalog import Catalog
@@ -88,15 +86,6 @@ class Counting(Chat):
     async def press(self, message: dict[str, Any], data: str) -> None:
         self.actions += 1
         await super().press(message, data)
-
-
-@pytest.fixture
-async def harness(tmp_path: Path, catalog: Catalog):
-    h = Harness(tmp_path, catalog)
-    await h.application.initialize()
-    yield h
-    await h.application.shutdown()
-    h.db.close()
 
 
 def counting(harness: Harness) -> Counting:

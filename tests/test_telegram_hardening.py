@@ -13,7 +13,6 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from telegram import Update
@@ -23,21 +22,11 @@ from screen_bot.adapters.telegram.botapi import RawBotApi
 from screen_bot.adapters.telegram.gate import Refusal, StrangerGate
 from screen_bot.adapters.telegram.intake import Intake
 from screen_bot.adapters.telegram.ordering import ChatQueues
-from screen_bot.protocol.catalog import Catalog
 from screen_bot.redact import RedactingFormatter, redact
 from screen_bot.storage import inbox, outbox
 from screen_bot.storage.inbox import Received
 from telegram_offline import BOT_USER, RecordingRequest
 from test_telegram_transcript import COORDINATOR, STRANGER, TOKEN, Harness
-
-
-@pytest.fixture
-async def harness(tmp_path: Path, catalog: Catalog):
-    h = Harness(tmp_path, catalog)
-    await h.application.initialize()
-    yield h
-    await h.application.shutdown()
-    h.db.close()
 
 
 def message(update_id: int, text: str, user: int = COORDINATOR, **extra: object) -> dict:

@@ -109,15 +109,6 @@ class Harness:
             sessions.save(tx, owner, session, activate=activate)
 
 
-@pytest.fixture
-async def harness(tmp_path: Path, catalog: Catalog):
-    h = Harness(tmp_path, catalog)
-    await h.application.initialize()
-    yield h
-    await h.application.shutdown()
-    h.db.close()
-
-
 async def answer_all(chat: Chat, harness: Harness, answers: dict[str, str]) -> None:
     """Answer whatever the bot asks from ``answers`` until it gives a verdict (a checklist
     as one typed line)."""
