@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from .protocol.schema import Question
-from .rules.dates import EARLIEST_YEAR, DateError, parse_date, parse_iso_date
+from .rules.dates import EARLIEST_YEAR, NEVER, DateError, parse_date, parse_iso_date
 from .rules.units import spoken_unit_key
 
 UNKNOWN_WORDS = frozenset(
@@ -145,11 +145,14 @@ def checker(question: Question) -> Checker:
     if kind == "choice" and not question.multiple:
         choices = frozenset(question.choices or ())
         return lambda v, d: v if type(v) is str and v in choices else general(v, d)
-    if kind == "date":
+    if kind in ("date", "date_or_none"):
         if question.future:
             return general
+        never = NEVER if kind == "date_or_none" else None
 
         def iso_date(value: Any, screened_on: date) -> Any:
+            if value == never:
+                return never
             if type(value) is str and len(value) == 10 and value[4] == value[7] == "-":
                 try:
                     day = date.fromisoformat(value)

@@ -21,6 +21,8 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import orjson
+
 from .answers import AnswerError, Checker, checker, parse_text, today
 from .errors import BadInput, BadReferral
 from .protocol import Protocol
@@ -157,9 +159,21 @@ def _jsonl_units(lines: Iterable[str]) -> Iterator[Unit]:
 
 
 def _parse_json(text: str) -> tuple[Any, str | None]:
+    record = _flat_record(text)
+    if record is not None:
+        return record, None
+    return parse_with_json(text)
+
+
+def parse_with_json(text: str) -> tuple[Any, str | None]:
+    """The JSON value of ``text``, or why it is not valid: the reference reading."""
     try:
         record = json.loads(text)
-        if isinstance(record, dict) and len(_KEY.findall(text)) > len(record):
+        if (
+            isinstance(record, dict)
+            and text.count(":") > len(record)  # else each colon is a key's: none twice
+            and len(_KEY.findall(text)) > len(record)
+        ):
             record = json.loads(text, object_pairs_hook=_once)  # a key may be given twice
     except json.JSONDecodeError as err:
         return None, f"not valid JSON ({err.msg} at line {err.lineno} column {err.colno})"
@@ -170,6 +184,35 @@ def _parse_json(text: str) -> tuple[Any, str | None]:
             return None, "not valid JSON here (a number too long to be an answer)"
         return None, f"not valid JSON here ({str(err)[:80]})"
     return record, None
+
+
+_FLAT = frozenset({str, int, bool, float, type(None), list})
+_BIG = float(2**63)  # orjson reads an integer past 64 bits as a float; json as an int
+
+
+def _flat_record(text: str) -> dict[str, Any] | None:
+    """The row's object when orjson reads it exactly as json.loads would, else None.
+
+    Only a flat object qualifies: scalar values (and lists of strings), no float that could
+    have been an integer too long for orjson, and no key given twice (a colon per key is
+    proof). Anything else, valid or not, is read again by :mod:`json`, so what is accepted
+    and every message about a bad row stay json's.
+    """
+    try:
+        record = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(record) is not dict or text.count(":") > len(record):
+        return None
+    kinds = set(map(type, record.values()))
+    if not kinds <= _FLAT:
+        return None
+    values = record.values()
+    if float in kinds and not all(-_BIG < v < _BIG for v in values if type(v) is float):
+        return None
+    if list in kinds and not all(type(s) is str for v in values if type(v) is list for s in v):
+        return None
+    return record
 
 
 def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -315,14 +315,12 @@ def clocks_read(protocol: Protocol, criterion_id: str) -> tuple[str, ...]:
 def estimates_used(protocol: Protocol, ctx: Context, found: Mapping[str, Status]) -> list[str]:
     """The estimated values some criterion's status rests on (an idle estimate is not used)."""
     plan = _plan(protocol)
-    return sorted(
-        name
-        for name in ctx.estimated
-        if any(
-            _status(plan.rules[cid], ctx, {**ctx.env, name: None}) != found[cid]
-            for cid in plan.readers[name]
-        )
-    )
+    used = []
+    for name in ctx.estimated:
+        without = {**ctx.env, name: None}
+        if any(_status(plan.rules[cid], ctx, without) != found[cid] for cid in plan.readers[name]):
+            used.append(name)
+    return sorted(used)
 
 
 def status_with(

@@ -1,0 +1,117 @@
+"""The batch's fast paths give exactly what the reference paths give (issue #14).
+
+A row's JSON is read by orjson when that reading is provably json's; the reference is
+json.loads (``parse_with_json``). The comparison is by ``repr``, so ``1``, ``1.0`` and
+``True`` or ``0.0`` and ``-0.0`` are told apart.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from conftest import SHIPPED
+from screen_bot.answers import AnswerError, check_value, checker
+from screen_bot.batch import _parse_json, parse_with_json
+from screen_bot.protocol import Protocol, load
+
+PROTOCOLS = [load(path) for path in sorted(SHIPPED.glob("*.yaml"))]
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**62, max_value=2**70).map(lambda n: n * 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+_records = st.dictionaries(st.text(max_size=8), _values, max_size=6)
+
+
+def same(text: str) -> None:
+    fast, reference = _parse_json(text), parse_with_json(text)
+    assert repr(fast) == repr(reference)
+
+
+@given(_records, st.booleans())
+def test_a_generated_object_reads_as_json_reads_it(record: dict[str, Any], ascii: bool) -> None:
+    same(json.dumps(record, ensure_ascii=ascii) + "\n")
+
+
+@given(_records, st.integers(min_value=0, max_value=5))
+def test_a_key_given_twice_is_refused_as_before(record: dict[str, Any], at: int) -> None:
+    pairs = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in record.items()]
+    if pairs:
+        pairs.insert(min(at, len(pairs)), pairs[0])  # the first key once more
+    same("{" + ", ".join(pairs) + "}")
+
+
+@given(st.text(max_size=40))
+@example('{"age": 123456789012345678901}')  # orjson: a float; json: an int (out of range)
+@example('{"age": 9223372036854775808}')  # 2**63
+@example('{"age": -9223372036854775809}')
+@example('{"age": 18446744073709551616}')  # 2**64
+@example('{"age": 1e400}')
+@example('{"age": NaN}')
+@example('{"age": -Infinity}')
+@example('{"referral": "\\ud800"}')  # a lone surrogate: json keeps it, orjson refuses
+@example('{"referral": "a\\u0000b"}')
+@example('\ufeff{"age": 40}')
+@example('{"age": 40, "age": 41}')
+@example('{"a": {"b": 1, "b": 2}}')
+@example('{"referral": "R:1", "age": 40}')  # a colon in a value
+@example('{"age": -0}')
+@example('{"age": -0.0, "weight_kg": 1E2}')
+@example('{"age": 1.7976931348623157e308}')
+@example('{"age": 5e-324, "x": 4.9e-325}')
+@example("[1, 2]")
+@example('"text"')
+@example('{"age": 40}\x0c')
+@example('{"age": [' * 50 + "]" * 50 + "}")
+def test_any_text_reads_as_json_reads_it(text: str) -> None:
+    same(text)
+
+
+@pytest.mark.parametrize("depth", [100, 900, 1_000, 1_100, 5_000])
+def test_deep_nesting_reads_as_json_reads_it(depth: int) -> None:
+    same('{"age": ' + "[" * depth + "]" * depth + "}")
+
+
+_DAY = date(2026, 3, 31)
+_answers = (
+    _scalars
+    | st.sampled_from(["none", "None", " none", "never", "yes", "no", "female", "2026-02-29"])
+    | st.integers(-400, 400).map(lambda n: (_DAY + timedelta(days=n)).isoformat())
+    | st.dates().map(date.isoformat)
+    | st.lists(st.text(max_size=8), max_size=3)
+)
+
+
+def _checked(check: Any, *args: Any) -> str:
+    try:
+        return repr(check(*args))
+    except AnswerError as err:
+        return f"refused: {err}"
+
+
+_choices = st.sampled_from(
+    sorted({c for p in PROTOCOLS for q in p.questions.values() for c in q.choices or ()})
+)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
+@given(value=_answers | _choices)
+def test_each_questions_checker_agrees_with_check_value(protocol: Protocol, value: Any) -> None:
+    for question in protocol.questions.values():
+        fast = _checked(checker(question), value, _DAY)
+        assert fast == _checked(check_value, question, value, _DAY), question.variable
