@@ -7,6 +7,7 @@ json.loads (``parse_with_json``). The comparison is by ``repr``, so ``1``, ``1.0
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date, timedelta
 from typing import Any
@@ -16,8 +17,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conftest import SHIPPED
+from screen_bot import batch
 from screen_bot.answers import AnswerError, check_value, checker
 from screen_bot.batch import _parse_json, parse_with_json
+from screen_bot.errors import BadInput
 from screen_bot.protocol import Protocol, load
 
 PROTOCOLS = [load(path) for path in sorted(SHIPPED.glob("*.yaml"))]
@@ -115,3 +118,38 @@ def test_each_questions_checker_agrees_with_check_value(protocol: Protocol, valu
     for question in protocol.questions.values():
         fast = _checked(checker(question), value, _DAY)
         assert fast == _checked(check_value, question, value, _DAY), question.variable
+
+
+_lines = st.lists(
+    st.sampled_from([b"", b"\xef\xbb\xbf", b'{"a": 1}', b"\xff\xfe", b"x" * 15, b"y" * 17, b"z" * 40])
+    | st.binary(max_size=40).map(lambda b: b.replace(b"\x00", b"")),
+    max_size=12,
+)
+
+
+@given(lines=_lines, size=st.integers(1, 50), newline_at_end=st.booleans())
+def test_blocks_give_the_rows_reading_the_whole_input_gives(
+    lines: list[bytes], size: int, newline_at_end: bool
+) -> None:
+    data = b"\n".join(lines) + (b"\n" if newline_at_end else b"")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batch, "MAX_LINE", 16)  # lines longer than a block, cut across blocks
+        assert _block_rows(data, size) == _rows(data)
+
+
+def _rows(data: bytes) -> list[batch.Unit] | str:
+    try:
+        return list(batch.read_units(io.BytesIO(data), PROTOCOLS[0], "jsonl").units)
+    except BadInput as err:
+        return str(err)
+
+
+def _block_rows(data: bytes, size: int) -> list[batch.Unit] | str:
+    found, number = [], 1
+    try:
+        for index, block in enumerate(batch.jsonl_blocks(io.BytesIO(data), size)):
+            found += batch.jsonl_block_units(block, number, index == 0)
+            number += block.count(b"\n")
+    except BadInput as err:
+        return str(err)
+    return found

@@ -120,14 +120,15 @@ def _refuse_other_encodings(raw: IO[bytes]) -> None:
         raise BadInput("this is not a text file (it holds NUL bytes): give JSON, JSON Lines or CSV")
 
 
-def input_lines(raw: IO[bytes]) -> Iterator[str]:
-    """Decoded lines, each at most MAX_LINE bytes (a longer one is TOO_LONG); a first UTF-8
-    byte-order mark is dropped; bytes that are not UTF-8 survive as surrogates (bad rows)."""
-    first = True
+def input_lines(raw: IO[bytes], first: bool = True) -> Iterator[str]:
+    """Decoded lines, each at most MAX_LINE bytes (a longer one is TOO_LONG); a UTF-8
+    byte-order mark on the ``first`` line is dropped; bytes that are not UTF-8 survive as
+    surrogates (bad rows)."""
     while line := raw.readline(MAX_LINE + 1):
         if len(line) > MAX_LINE and not line.endswith(b"\n"):
             while (rest := raw.readline(MAX_LINE)) and not rest.endswith(b"\n"):
                 pass
+            first = False  # a mark on the line after is not at the start of the input
             yield TOO_LONG + "\n"
             continue
         if first:
@@ -152,8 +153,32 @@ def unreadable(text: str) -> str | None:
     return None
 
 
-def _jsonl_units(lines: Iterable[str]) -> Iterator[Unit]:
-    for number, line in enumerate(lines, start=1):
+def jsonl_blocks(raw: IO[bytes], size: int) -> Iterator[bytes]:
+    """The input in blocks of whole lines, about ``size`` bytes each (raise BadInput for a
+    whole file as :func:`read_units` does). Reading a block's lines with :func:`input_lines`
+    gives the lines reading the whole input would: a line cut at MAX_LINE + 1 bytes is still
+    too long, and a too-long line's rest is skipped here."""
+    if not hasattr(raw, "peek"):
+        raw = io.BufferedReader(raw)  # type: ignore[type-var]
+    _refuse_other_encodings(raw)
+    while block := raw.read(size):
+        if not block.endswith(b"\n"):
+            tail = raw.readline(MAX_LINE + 1)
+            if len(tail) > MAX_LINE and not tail.endswith(b"\n"):
+                while (rest := raw.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                    pass
+                tail += b"\n"
+            block += tail
+        yield block
+
+
+def jsonl_block_units(block: bytes, first_number: int, first: bool) -> Iterator[Unit]:
+    """The rows of one of :func:`jsonl_blocks`'s blocks, numbered from ``first_number``."""
+    return _jsonl_units(input_lines(io.BufferedReader(io.BytesIO(block)), first), first_number)
+
+
+def _jsonl_units(lines: Iterable[str], start: int = 1) -> Iterator[Unit]:
+    for number, line in enumerate(lines, start=start):
         if line.strip():
             yield Unit(number, line, _problems(unreadable(line)))
 

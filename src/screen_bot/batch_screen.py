@@ -22,7 +22,17 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Literal
 
-from .batch import InputFormat, Kind, Protocols, Row, Unit, read_units, typed
+from .batch import (
+    InputFormat,
+    Kind,
+    Protocols,
+    Row,
+    Unit,
+    jsonl_block_units,
+    jsonl_blocks,
+    read_units,
+    typed,
+)
 from .engine import loggable_answers
 from .protocol import load
 from .protocol.sets import ProtocolSet
@@ -32,6 +42,7 @@ from .verdict import Verdict, build
 
 Output = Literal["json", "text"]
 CHUNK = 2_000  # rows per task of a worker
+BLOCK = 1 << 21  # bytes of JSON Lines per task of a worker (about 2,000 rows of 1 KB)
 _FORK = "fork" in multiprocessing.get_all_start_methods()  # workers inherit what is loaded
 
 
@@ -99,6 +110,9 @@ def screen_file(
     raw: IO[bytes], protocol: Protocols, fmt: InputFormat, output: Output, log: bool, jobs: int
 ) -> Iterator[Chunk]:
     """Screen every row, ``CHUNK`` rows at a time, in order."""
+    if jobs > 1 and fmt == "jsonl":
+        yield from _screen_blocks(raw, protocol, output, log, jobs)
+        return
     found = read_units(raw, protocol, fmt)
     shape = (found.kind, found.header)  # what typing a unit needs besides the unit
     if jobs <= 1:
@@ -106,19 +120,46 @@ def screen_file(
             yield screen_units(batch, shape, protocol, output, log)
         return
     # Workers parse, type and screen; only splitting the input into rows stays here.
+    with _pool(protocol, jobs) as pool:
+        tasks = (
+            pool.submit(_screen_in_worker, batch, shape, output, log)
+            for batch in iter(lambda: list(islice(found.units, CHUNK)), [])
+        )
+        yield from _in_order(tasks, jobs)
+
+
+def _screen_blocks(
+    raw: IO[bytes], protocol: Protocols, output: Output, log: bool, jobs: int
+) -> Iterator[Chunk]:
+    """JSON Lines in blocks of whole lines: the workers split, parse, type and screen them;
+    here only the lines are counted (for the row numbers), in C."""
+    with _pool(protocol, jobs) as pool:
+
+        def tasks() -> Iterator[Future[Chunk]]:
+            number = 1
+            for index, block in enumerate(jsonl_blocks(raw, BLOCK)):
+                yield pool.submit(_screen_block_in_worker, block, number, index == 0, output, log)
+                number += block.count(b"\n")
+
+        yield from _in_order(tasks(), jobs)
+
+
+def _pool(protocol: Protocols, jobs: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("fork") if _FORK else None
     members = protocol.members if isinstance(protocol, ProtocolSet) else (protocol,)
     paths = tuple(m.path for m in members)
-    with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_load, initargs=(paths,)
-    ) as pool:
-        pending: deque[Future[Chunk]] = deque()
-        while batch := list(islice(found.units, CHUNK)):
-            pending.append(pool.submit(_screen_in_worker, batch, shape, output, log))
-            if len(pending) >= 2 * jobs:
-                yield pending.popleft().result()
-        while pending:
+    return ProcessPoolExecutor(jobs, mp_context=context, initializer=_load, initargs=(paths,))
+
+
+def _in_order(tasks: Iterator[Future[Chunk]], jobs: int) -> Iterator[Chunk]:
+    """Each task's chunk in submission order, with at most two tasks per worker in flight."""
+    pending: deque[Future[Chunk]] = deque()
+    for task in tasks:
+        pending.append(task)
+        if len(pending) >= 2 * jobs:
             yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 Shape = tuple[Kind, tuple[str, ...]]
@@ -142,4 +183,18 @@ def _load(paths: tuple[Path, ...]) -> None:
 
 def _screen_in_worker(units: list[Unit], shape: Shape, output: Output, log: bool) -> Chunk:
     assert _worker_protocol is not None  # set by the pool's initializer
-    return screen_units(units, shape, _worker_protocol, output, log)
+    return _joined(screen_units(units, shape, _worker_protocol, output, log))
+
+
+def _screen_block_in_worker(
+    block: bytes, first_number: int, first: bool, output: Output, log: bool
+) -> Chunk:
+    assert _worker_protocol is not None  # set by the pool's initializer
+    units = list(jsonl_block_units(block, first_number, first))
+    return _joined(screen_units(units, ("jsonl", ()), _worker_protocol, output, log))
+
+
+def _joined(chunk: Chunk) -> Chunk:
+    """The chunk with its output as one text: one string to send back, not thousands."""
+    chunk.text = ["".join(chunk.text)]
+    return chunk
