@@ -13,15 +13,18 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import example, given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import SHIPPED
+from population import Population
 from screen_bot import batch
 from screen_bot.answers import AnswerError, check_value, checker
 from screen_bot.batch import _parse_json, parse_with_json
 from screen_bot.errors import BadInput
 from screen_bot.protocol import Protocol, load
+from screen_bot.verdict import Verdict, build, fields_of, verdict_json
+from test_format2_differential import cases
 
 PROTOCOLS = [load(path) for path in sorted(SHIPPED.glob("*.yaml"))]
 
@@ -121,7 +124,9 @@ def test_each_questions_checker_agrees_with_check_value(protocol: Protocol, valu
 
 
 _lines = st.lists(
-    st.sampled_from([b"", b"\xef\xbb\xbf", b'{"a": 1}', b"\xff\xfe", b"x" * 15, b"y" * 17, b"z" * 40])
+    st.sampled_from(
+        [b"", b"\xef\xbb\xbf", b'{"a": 1}', b"\xff\xfe", b"x" * 15, b"y" * 17, b"z" * 40]
+    )
     | st.binary(max_size=40).map(lambda b: b.replace(b"\x00", b"")),
     max_size=12,
 )
@@ -153,3 +158,43 @@ def _block_rows(data: bytes, size: int) -> list[batch.Unit] | str:
     except BadInput as err:
         return str(err)
     return found
+
+
+def _reference_json(protocol: Protocol, answers: dict[str, Any], screened: date) -> str:
+    return build(protocol, answers, referral="R-1", screened_on=screened).model_dump_json()
+
+
+def _fast_json(protocol: Protocol, answers: dict[str, Any], screened: date) -> str:
+    return verdict_json(fields_of(protocol, answers, referral="R-1", screened_on=screened))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
+def test_verdict_json_equals_the_models_on_a_seeded_population(protocol: Protocol) -> None:
+    verdicts = set()
+    for patient in Population(protocol, seed=14).patients(1_500):
+        fast = _fast_json(protocol, patient.answers, patient.screened_on)
+        assert fast == _reference_json(protocol, patient.answers, patient.screened_on)
+        verdicts.add(json.loads(fast)["verdict"])
+    assert verdicts == {"eligible", "not_eligible", "unresolved"}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_verdict_json_equals_the_models_on_generated_answers(
+    protocol: Protocol, data: st.DataObject
+) -> None:
+    answers, screened = data.draw(cases(protocol))
+    assert _fast_json(protocol, answers, screened) == _reference_json(protocol, answers, screened)
+
+
+def test_what_orjson_cannot_write_goes_through_the_model() -> None:
+    protocol = PROTOCOLS[0]
+    failing = (
+        fields_of(protocol, p.answers, screened_on=p.screened_on)
+        for p in Population(protocol).patients(100)
+    )
+    fields = next(f for f in failing if f["reasons"])
+    fields["reasons"][0]["answers"] = {"age": 2**70, "picked": frozenset({"a"})}
+    assert verdict_json(fields) == Verdict(**fields).model_dump_json()
+    assert '"age":1180591620717411303424' in verdict_json(fields)

@@ -38,7 +38,7 @@ from .protocol import load
 from .protocol.sets import ProtocolSet
 from .render import verdict_text, verdicts_text
 from .set_engine import findings_of
-from .verdict import Verdict, build
+from .verdict import Verdict, fields_of, verdict_json
 
 Output = Literal["json", "text"]
 CHUNK = 2_000  # rows per task of a worker
@@ -69,11 +69,17 @@ def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: b
         if isinstance(protocol, ProtocolSet):
             _screen_against_all(chunk, row, protocol, output, screening_id)
             continue
-        verdict = build(protocol, row.answers, referral=row.referral, screened_on=row.screened_on)
-        chunk.text.append(shown(row.number, verdict, output))
+        fields = fields_of(
+            protocol, row.answers, referral=row.referral, screened_on=row.screened_on
+        )
+        written = verdict_json(fields) if output == "json" or log else ""
+        if output == "json":
+            chunk.text.append(json_row(row.number, written))
+        else:
+            chunk.text.append(shown(row.number, Verdict(**fields), output))
         if log:
             answers = json.dumps(loggable_answers(protocol, row.answers))
-            chunk.logged.append((verdict.model_dump_json(), answers, screening_id))
+            chunk.logged.append((written, answers, screening_id))
     return chunk
 
 
@@ -101,9 +107,13 @@ def _screen_against_all(
 def shown(number: int, verdict: Verdict, output: Output) -> str:
     """A row's output: compact JSON (pydantic-core's, the row number first), or text."""
     if output == "json":
-        return f'{{"row":{number},{verdict.model_dump_json()[1:]}\n'
+        return json_row(number, verdict.model_dump_json())
     label = f" ({verdict.referral})" if verdict.referral else ""
     return f"--- row {number}{label}\n{verdict_text(verdict)}\n"
+
+
+def json_row(number: int, verdict_json: str) -> str:
+    return f'{{"row":{number},{verdict_json[1:]}\n'
 
 
 def screen_file(

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, model_validator
 
 from .protocol import Protocol
@@ -130,12 +131,33 @@ def build(
     referral: str | None = None,
     screened_on: date | None = None,
 ) -> Verdict:
+    return Verdict(**fields_of(protocol, answers, referral=referral, screened_on=screened_on))
+
+
+def fields_of(
+    protocol: Protocol,
+    answers: Mapping[str, Any],
+    *,
+    referral: str | None = None,
+    screened_on: date | None = None,
+) -> dict[str, Any]:
+    """The verdict's fields as plain data, in the model's order (see :func:`verdict_json`)."""
     screened_on = screened_on or datetime.now(UTC).date()
     ctx = context(protocol, answers, screened_on)
     found = status_of_each(protocol, ctx)
     # details only for what did not pass: reasons, open items
     details = [outcome(protocol, cid, ctx) for cid, status in found.items() if status != "met"]
-    return assemble(protocol, ctx, found, details, referral=referral, screened_on=screened_on)
+    return _fields(protocol, ctx, found, details, referral=referral, screened_on=screened_on)
+
+
+def verdict_json(fields: dict[str, Any]) -> str:
+    """``Verdict(**fields).model_dump_json()``, faster: orjson writes the same compact JSON
+    for these plain values (a test holds it to pydantic's); what it cannot write (an
+    integer past 64 bits, a set) goes through the model."""
+    try:
+        return orjson.dumps(fields).decode()
+    except orjson.JSONEncodeError:
+        return Verdict(**fields).model_dump_json()
 
 
 def assemble(
@@ -151,26 +173,46 @@ def assemble(
     """The verdict from every criterion's status and the outcomes of those not met;
     ``waits`` gives a failed criterion's "met from" when it was found elsewhere (the SQL
     engine), else it is computed here."""
+    fields = _fields(
+        protocol, ctx, found, details, referral=referral, screened_on=screened_on, waits=waits
+    )
+    return Verdict(**fields)
+
+
+def _fields(
+    protocol: Protocol,
+    ctx: Context,
+    found: Mapping[str, Status],
+    details: list[Outcome],
+    *,
+    referral: str | None,
+    screened_on: date,
+    waits: Callable[[str], Waiting | None] | None = None,
+) -> dict[str, Any]:
     value = decide_statuses(found.values())
     wait_of = waits or (lambda criterion: waiting(protocol, criterion, ctx))
     used = estimates_used(protocol, ctx, found) if ctx.estimated else []
     failed = [o for o in details if o.status == "failed"]
-    return Verdict(
-        referral=referral,
-        verdict=value,
-        reasons=[_reason(protocol, o, wait_of(o.criterion)) for o in failed],
-        open_items=open_items(protocol, details) if value == "unresolved" else [],
-        estimated=used,
-        estimates=[_estimate(protocol, name, ctx) for name in used],
-        warnings=warnings(protocol, ctx),
-        protocol=ProtocolRef(id=protocol.id, version=protocol.version, sha256=protocol.sha256),
-        screened_on=screened_on,
-    )
+    return {
+        "referral": referral,
+        "verdict": value,
+        "reasons": [_reason(protocol, o, wait_of(o.criterion)) for o in failed],
+        "open_items": _open_items(protocol, details) if value == "unresolved" else [],
+        "estimated": used,
+        "estimates": [_estimate(protocol, name, ctx) for name in used],
+        "warnings": _warnings(protocol, ctx),
+        "protocol": {"id": protocol.id, "version": protocol.version, "sha256": protocol.sha256},
+        "screened_on": screened_on,
+    }
 
 
 def open_items(protocol: Protocol, found: list[Outcome]) -> list[OpenItem]:
     """One item per variable and kind, naming every criterion it keeps open."""
-    items: dict[tuple[str, str], OpenItem] = {}
+    return [OpenItem(**item) for item in _open_items(protocol, found)]
+
+
+def _open_items(protocol: Protocol, found: list[Outcome]) -> list[dict[str, Any]]:
+    items: dict[tuple[str, str], dict[str, Any]] = {}
     for o in found:
         if o.status not in ("unknown", "confirm"):
             continue
@@ -181,52 +223,51 @@ def open_items(protocol: Protocol, found: list[Outcome]) -> list[OpenItem]:
         for variable in o.open_variables:
             item = items.get((variable, kind))
             if item is None:
-                items[(variable, kind)] = OpenItem(
-                    criterion=o.criterion,
-                    criteria=[o.criterion],
-                    variable=variable,
-                    kind=kind,
-                    label=criterion.label,
-                    advice=(criterion.confirm_estimate or "") if kind == "confirm" else "",
-                )
-            elif o.criterion not in item.criteria:
-                item.criteria.append(o.criterion)
+                items[(variable, kind)] = {
+                    "criterion": o.criterion,
+                    "criteria": [o.criterion],
+                    "variable": variable,
+                    "kind": kind,
+                    "label": criterion.label,
+                    "advice": (criterion.confirm_estimate or "") if kind == "confirm" else "",
+                }
+            elif o.criterion not in item["criteria"]:
+                item["criteria"].append(o.criterion)
     return list(items.values())
 
 
-def _reason(protocol: Protocol, outcome: Outcome, wait: Waiting | None) -> Reason:
+def _reason(protocol: Protocol, outcome: Outcome, wait: Waiting | None) -> dict[str, Any]:
     criterion = protocol.criteria[outcome.criterion]
     anchor = None if wait is None or wait.anchor == SCREENING_DATE else wait.anchor
-    return Reason(
-        criterion=criterion.id,
-        kind=criterion.kind,
-        label=criterion.label,
-        source=criterion.source,
-        answers=outcome.values,
-        estimated=list(outcome.estimated),
-        recoverable=criterion.recoverable,
-        meets_from=wait.meets_from if wait else None,
-        meets_from_anchor=anchor,
-        window_closed=wait is not None and wait.meets_from is None,
-    )
+    return {
+        "criterion": criterion.id,
+        "kind": criterion.kind,
+        "label": criterion.label,
+        "source": criterion.source,
+        "answers": outcome.values,
+        "estimated": list(outcome.estimated),
+        "recoverable": criterion.recoverable,
+        "meets_from": wait.meets_from if wait else None,
+        "meets_from_anchor": anchor,
+        "window_closed": wait is not None and wait.meets_from is None,
+    }
 
 
-def _estimate(protocol: Protocol, name: str, ctx: Context) -> Estimate:
+def _estimate(protocol: Protocol, name: str, ctx: Context) -> dict[str, Any]:
     derived = protocol.derived[name]
     used = ctx.estimated[name]
-    calculator = CALCULATORS[used.calculator]
-    return Estimate(
-        name=name,
-        label=derived.label,
-        value=round(ctx.env[name], 1),
-        unit=derived.unit,
-        calculator=used.calculator,
-        formula=calculator.description,
-        inputs=used.inputs,
-    )
+    return {
+        "name": name,
+        "label": derived.label,
+        "value": float(round(ctx.env[name], 1)),
+        "unit": derived.unit,
+        "calculator": used.calculator,
+        "formula": CALCULATORS[used.calculator].description,
+        "inputs": used.inputs,
+    }
 
 
-def warnings(protocol: Protocol, ctx: Context) -> list[Unusual]:
+def _warnings(protocol: Protocol, ctx: Context) -> list[dict[str, Any]]:
     found = []
     for question in protocol.limited_questions:
         value = ctx.env.get(question.variable)
@@ -234,7 +275,7 @@ def warnings(protocol: Protocol, ctx: Context) -> list[Unusual]:
             continue  # unknown, or not asked (ctx.env holds only asked questions)
         message = unusual(question, value)
         if message:
-            found.append(Unusual(variable=question.variable, value=value, message=message))
+            found.append({"variable": question.variable, "value": float(value), "message": message})
     return found
 
 
