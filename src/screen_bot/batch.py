@@ -233,7 +233,7 @@ def _flat_record(text: str) -> dict[str, Any] | None:
     if not kinds <= _FLAT:
         return None
     values = record.values()
-    if float in kinds and not all(-_BIG < v < _BIG for v in values if type(v) is float):
+    if float in kinds and [v for v in values if type(v) is float and not -_BIG < v < _BIG]:
         return None
     if list in kinds and not all(type(s) is str for v in values if type(v) is list for s in v):
         return None

@@ -11,6 +11,7 @@ per protocol, best first, and one log record per protocol under one screening id
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import secrets
@@ -120,6 +121,18 @@ def screen_file(
     raw: IO[bytes], protocol: Protocols, fmt: InputFormat, output: Output, log: bool, jobs: int
 ) -> Iterator[Chunk]:
     """Screen every row, ``CHUNK`` rows at a time, in order."""
+    # What is loaded now outlives the run: the collector need not scan it again and again
+    # for each row's short-lived objects (~5 % of the time per row).
+    gc.freeze()
+    try:
+        yield from _screen_file(raw, protocol, fmt, output, log, jobs)
+    finally:
+        gc.unfreeze()
+
+
+def _screen_file(
+    raw: IO[bytes], protocol: Protocols, fmt: InputFormat, output: Output, log: bool, jobs: int
+) -> Iterator[Chunk]:
     if jobs > 1 and fmt == "jsonl":
         yield from _screen_blocks(raw, protocol, output, log, jobs)
         return
@@ -189,6 +202,7 @@ def _load(paths: tuple[Path, ...]) -> None:
     global _worker_protocol
     loaded = tuple(load(path) for path in paths)
     _worker_protocol = loaded[0] if len(loaded) == 1 else ProtocolSet(loaded)
+    gc.freeze()  # as in screen_file: the worker's protocols live as long as it does
 
 
 def _screen_in_worker(units: list[Unit], shape: Shape, output: Output, log: bool) -> Chunk:
