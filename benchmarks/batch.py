@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from screen_bot.batch import read_rows
-from screen_bot.verdict import build
+from screen_bot.verdict import build, fields_of, verdict_json
 
 from .common import PYTHON, SCREEN_BOT, Figure, run_child
 from .patients import protocol, write_jsonl
@@ -40,19 +40,27 @@ def parse(path: Path, log: Path) -> tuple[float, int]:
 
 
 def breakdown(path: Path, rows: int = 2_000) -> dict[str, float]:
-    """In-process µs per row of each stage of the CLI's loop (best of 3), to see where it goes."""
+    """In-process µs per row of each stage of the CLI's loop (best of 3), to see where it goes;
+    the last stage is the reference path the CLI's JSON is tested against."""
     proto = protocol()
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
     data = "".join(lines).encode()
     typed = list(read_rows(io.BufferedReader(io.BytesIO(data)), proto, "jsonl"))
-    verdicts = [build(proto, r.answers, referral=r.referral) for r in typed]
+    answered = [
+        {"answers": r.answers, "referral": r.referral, "screened_on": r.screened_on} for r in typed
+    ]
     stages = {
         "json.loads": lambda: [json.loads(line) for line in lines],
-        "read_rows (json.loads + typed)": lambda: list(
+        "read_rows (parse + typed)": lambda: list(
             read_rows(io.BufferedReader(io.BytesIO(data)), proto, "jsonl")
         ),
-        "verdict.build": lambda: [build(proto, r.answers, referral=r.referral) for r in typed],
-        "model_dump_json": lambda: [v.model_dump_json() for v in verdicts],
+        "verdict.fields_of (evaluation)": lambda: [fields_of(proto, **f) for f in answered],
+        "fields_of + verdict_json (orjson)": lambda: [
+            verdict_json(fields_of(proto, **f)) for f in answered
+        ],
+        "reference: build + model_dump_json": lambda: [
+            build(proto, **f).model_dump_json() for f in answered
+        ],
     }
     return {
         name: min(timeit.repeat(stage, number=1, repeat=3)) / len(lines) * 1e6
