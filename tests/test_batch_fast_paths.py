@@ -10,12 +10,14 @@ from __future__ import annotations
 import io
 import json
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from cli_runner import invoke
 from conftest import SHIPPED
 from population import Population
 from screen_bot import batch
@@ -160,8 +162,10 @@ def _block_rows(data: bytes, size: int) -> list[batch.Unit] | str:
     return found
 
 
-def _reference_json(protocol: Protocol, answers: dict[str, Any], screened: date) -> str:
-    return build(protocol, answers, referral="R-1", screened_on=screened).model_dump_json()
+def _reference_json(
+    protocol: Protocol, answers: dict[str, Any], screened: date, referral: str = "R-1"
+) -> str:
+    return build(protocol, answers, referral=referral, screened_on=screened).model_dump_json()
 
 
 def _fast_json(protocol: Protocol, answers: dict[str, Any], screened: date) -> str:
@@ -198,3 +202,35 @@ def test_what_orjson_cannot_write_goes_through_the_model() -> None:
     fields["reasons"][0]["answers"] = {"age": 2**70, "picked": frozenset({"a"})}
     assert verdict_json(fields) == Verdict(**fields).model_dump_json()
     assert '"age":1180591620717411303424' in verdict_json(fields)
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    return list(value) if isinstance(value, tuple) else value
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
+def test_the_cli_writes_the_reference_verdict_alone_and_beside_every_protocol(
+    protocol: Protocol, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(SHIPPED))
+    patients = list(Population(protocol, seed=3).patients(300))
+    path = tmp_path / "rows.jsonl"
+    rows = [
+        {k: _as_json(v) for k, v in p.answers.items()}
+        | {"referral": p.referral, "screened_on": str(p.screened_on)}
+        for p in patients
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    alone = invoke("screen", str(path), "--protocol", protocol.id, "--format", "json")
+    beside = invoke("screen", str(path), "--protocol", "all", "--format", "json", "-j", "2")
+    assert alone.returncode == beside.returncode == 0, alone.stderr + beside.stderr
+    lines = zip(alone.stdout.splitlines(), beside.stdout.splitlines(), strict=True)
+    for number, (p, (line, line_of_all)) in enumerate(zip(patients, lines, strict=True), 1):
+        reference = _reference_json(protocol, p.answers, p.screened_on, p.referral)
+        assert line == f'{{"row":{number},{reference[1:]}'
+        verdicts = json.loads(line_of_all)["verdicts"]
+        assert [v for v in verdicts if v["protocol"]["id"] == protocol.id] == [
+            json.loads(reference)
+        ]
