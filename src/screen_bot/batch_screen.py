@@ -113,8 +113,9 @@ def shown(number: int, verdict: Verdict, output: Output) -> str:
     return f"--- row {number}{label}\n{verdict_text(verdict)}\n"
 
 
-def json_row(number: int, verdict_json: str) -> str:
-    return f'{{"row":{number},{verdict_json[1:]}\n'
+def json_row(number: int, verdict: str) -> str:
+    """A row's JSON output: the verdict's compact JSON with the row number first."""
+    return f'{{"row":{number},{verdict[1:]}\n'
 
 
 def screen_file(
@@ -122,7 +123,7 @@ def screen_file(
 ) -> Iterator[Chunk]:
     """Screen every row, ``CHUNK`` rows at a time, in order."""
     # What is loaded now outlives the run: the collector need not scan it again and again
-    # for each row's short-lived objects (~5 % of the time per row).
+    # for each row's short-lived objects (a few per cent of the time per row).
     gc.freeze()
     try:
         yield from _screen_file(raw, protocol, fmt, output, log, jobs)
