@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 
 from telegram.error import TelegramError
 from telegram.ext import Application
-from telegram.request import BaseRequest, HTTPXRequest
+from telegram.request import BaseRequest
 
 from ...errors import ScreenBotError
 from ...protocol.catalog import Catalog
@@ -39,6 +39,7 @@ from . import webhook
 from .bot import ScreeningBot
 from .botapi import ApiError, RawBotApi, Unreachable
 from .gate import StrangerGate
+from .https import BOT_POOL, POLLING_POOL, https_request
 from .intake import Intake
 from .polling import ALLOWED_UPDATES, Poller, rejected
 from .records import RecordHandlers
@@ -70,7 +71,11 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
 ) -> tuple[App, ScreeningBot]:
-    """The Application with every handler set, on one screening service and database."""
+    """The Application with every handler set, on one screening service and database.
+
+    Without ``request``, every HTTPS client (the Application's two and the refusals') is
+    made here, on the process's one TLS context (``https.py``).
+    """
     if settings.telegram_bot_token is None:
         raise ScreenBotError("TELEGRAM_BOT_TOKEN is not set")
     service = ScreeningService(catalog, db, channel="telegram", outbox=True)
@@ -82,12 +87,10 @@ def build_application(
         .rate_limiter(RetryingRateLimiter())
         .updater(None)  # our poller or webhook feeds the Application (intake.py)
     )
-    if request is not None:
-        builder = builder.request(request)
-    if get_updates_request is not None:
-        builder = builder.get_updates_request(get_updates_request)
+    builder = builder.request(request or https_request(BOT_POOL))
+    builder = builder.get_updates_request(get_updates_request or https_request(POLLING_POOL))
     application = builder.build()
-    refusals = RawBotApi(application.bot.base_url, request or HTTPXRequest(connection_pool_size=2))
+    refusals = RawBotApi(application.bot.base_url, request or https_request(2))
     screening_bot = ScreeningBot(settings, service, StrangerGate(refusals))
     # Button handlers match their own callback-data pattern, so the order is free; only
     # the unknown-command fallback must come after every command.
@@ -131,8 +134,14 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
     report_catalog(catalog)
     with open_store(settings.database, settings.database_url_text) as db:
         db.check()
-        application, screening_bot = build_application(settings, catalog, db)
-        api = RawBotApi(application.bot.base_url, HTTPXRequest(connection_pool_size=2))
+        # getMe, the webhook calls and our poller's getUpdates. The Application never polls
+        # (no Updater), so this is also its getUpdates client rather than one more unused
+        # one; the Application closes it at shutdown, after the poller has stopped.
+        polling_request = https_request(2)
+        application, screening_bot = build_application(
+            settings, catalog, db, get_updates_request=polling_request
+        )
+        api = RawBotApi(application.bot.base_url, polling_request)
         await check_token(api, settings.telegram_api_base_url)
         intake = Intake(application, screening_bot, db)
         stop = asyncio.Event()

@@ -1,0 +1,61 @@
+"""What ``screen-bot run`` does before its first poll: one CA load, no library it does not need."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from screen_bot.adapters.telegram import https
+from screen_bot.adapters.telegram.app import build_application
+from screen_bot.protocol.catalog import Catalog
+from screen_bot.settings import Settings, default_dialogs_dir
+from screen_bot.storage import Database
+
+TOKEN = "123456:TEST-token"
+
+
+def test_the_bots_https_clients_load_the_ca_store_once(
+    tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[ssl.SSLContext] = []
+    create = ssl.create_default_context
+
+    def counting(*args: object, **kwargs: object) -> ssl.SSLContext:
+        made.append(create(*args, **kwargs))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    https.tls_context.cache_clear()
+    settings = Settings(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        SCREEN_BOT_DATA_DIR=tmp_path,
+        SCREEN_BOT_DIALOGS_DIR=default_dialogs_dir(),
+    )
+    db = Database(settings.database)
+    try:
+        polling = https.https_request(2)
+        application, screening_bot = build_application(
+            settings, catalog, db, get_updates_request=polling
+        )
+    finally:
+        db.close()
+        https.tls_context.cache_clear()
+    # the Application's request, the poller's (its getUpdates slot) and the refusals': one
+    # context between them, which still checks certificates and host names
+    assert application.bot.request is not screening_bot.gate.api.request
+    (context,) = made
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+def test_the_start_path_imports_no_plotting_or_analytics_library() -> None:
+    heavy = ("matplotlib", "graphviz", "duckdb", "psycopg", "numpy")
+    code = (
+        "import sys, screen_bot.cli.app, screen_bot.cli.bot, screen_bot.adapters.telegram.app; "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
