@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import ssl
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from cli_runner import Ran
 from screen_bot.adapters.telegram import https
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.protocol.catalog import Catalog
@@ -18,9 +21,9 @@ from screen_bot.storage import Database
 TOKEN = "123456:TEST-token"
 
 
-def test_the_bots_https_clients_load_the_ca_store_once(
-    tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def contexts_made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ssl.SSLContext]]:
+    """Every CA-loaded TLS context made (httpx makes them with ssl.create_default_context)."""
     made: list[ssl.SSLContext] = []
     create = ssl.create_default_context
 
@@ -29,7 +32,14 @@ def test_the_bots_https_clients_load_the_ca_store_once(
         return made[-1]
 
     monkeypatch.setattr(ssl, "create_default_context", counting)
-    https.tls_context.cache_clear()
+    https.forget()
+    yield made
+    https.forget()
+
+
+def test_the_bots_https_clients_load_the_ca_store_once(
+    tmp_path: Path, catalog: Catalog, contexts_made: list[ssl.SSLContext]
+) -> None:
     settings = Settings(
         TELEGRAM_BOT_TOKEN=TOKEN,
         SCREEN_BOT_DATA_DIR=tmp_path,
@@ -43,12 +53,19 @@ def test_the_bots_https_clients_load_the_ca_store_once(
         )
     finally:
         db.close()
-        https.tls_context.cache_clear()
     # the Application's request, the poller's (its getUpdates slot) and the refusals': one
     # context between them, which still checks certificates and host names
     assert application.bot.request is not screening_bot.gate.api.request
-    (context,) = made
+    (context,) = contexts_made
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+def test_a_preloaded_context_is_the_one_every_client_gets(
+    contexts_made: list[ssl.SSLContext],
+) -> None:
+    https.preload()
+    first, second = https.tls_context(), https.tls_context()
+    assert contexts_made == [first] and second is first
 
 
 def test_the_start_path_imports_no_plotting_or_analytics_library() -> None:
@@ -59,3 +76,13 @@ def test_the_start_path_imports_no_plotting_or_analytics_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_a_start_that_fails_leaves_the_cyclic_collector_on(
+    cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "not-a-token")
+    assert gc.isenabled()
+    ran = cli("run")
+    assert ran.returncode == 2 and "does not look like a bot token" in ran.stderr
+    assert gc.isenabled()  # off during start-up only (cli/bot.py)

@@ -36,7 +36,7 @@ from ...service import ScreeningService
 from ...settings import Settings
 from ...storage import Store, inbox, open_store
 from ...training.scores import ScoreBook
-from . import webhook
+from . import https, webhook
 from .bot import ScreeningBot
 from .botapi import ApiError, RawBotApi, Unreachable
 from .gate import StrangerGate
@@ -129,6 +129,7 @@ def run(
 
 
 async def _serve(settings: Settings, webhook_url: str | None, listen: str, port: int) -> None:
+    https.preload()  # the CA store loads on a thread while the dialog files are checked
     catalog = Catalog(settings.dialogs_dirs)
     if not catalog.protocols:
         catalog.get()  # raises ProtocolNotFound, naming the problems found
