@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_runner import Ran
+from cli_runner import Ran, process
 from screen_bot.adapters.telegram import https
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.protocol.catalog import Catalog
@@ -86,3 +86,26 @@ def test_a_start_that_fails_leaves_the_cyclic_collector_on(
     ran = cli("run")
     assert ran.returncode == 2 and "does not look like a bot token" in ran.stderr
     assert gc.isenabled()  # off during start-up only (cli/bot.py)
+
+
+def test_with_no_valid_dialog_file_the_start_ends_on_that_though_the_database_opens_meanwhile(
+    tmp_path: Path,
+) -> None:
+    dialogs, data = tmp_path / "dialogs", tmp_path / "data"
+    dialogs.mkdir()
+    data.mkdir()
+    (dialogs / "broken.yaml").write_text("id: broken\ntitle: [unclosed\n", encoding="utf-8")
+    (data / "screen-bot.sqlite3").write_bytes(b"not a database " * 500)
+    env = {
+        "SCREEN_BOT_DATA_DIR": str(data),
+        "SCREEN_BOT_DIALOGS_DIR": str(dialogs),
+        "TELEGRAM_BOT_TOKEN": TOKEN + "_abcdefghijklmnopqrstuvwxyz",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",  # never reached
+    }
+    ran = process("run", **env)
+    assert ran.returncode == 2
+    assert "no valid dialog file" in ran.stderr and "broken.yaml" in ran.stderr
+    assert "database" not in ran.stderr.split("error:")[-1]
+    env["SCREEN_BOT_DIALOGS_DIR"] = str(default_dialogs_dir())
+    ran = process("run", **env)
+    assert ran.returncode == 2 and "screen-bot.sqlite3" in ran.stderr

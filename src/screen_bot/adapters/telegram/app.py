@@ -6,12 +6,12 @@ poller (``polling.py``) or webhook (``webhook.py``) hands raw updates to the
 :class:`~.intake.Intake`, which stores them before they are confirmed and then runs the
 Application's handlers on them, one chat at a time.
 
-Start-up checks, in order: the database (SQLite: ``PRAGMA quick_check``; PostgreSQL: it
-answers and has the tables), the dialog files (a
-broken file is logged and the good ones load), and the token and URL with a ``getMe``
-(401: token rejected, 404: URL wrong, exit 2 without retrying; no answer: a few retries,
-then exit 2). No output ever holds the token: logs go through a redacting formatter, and
-errors name the setting, not the URL with the token in it.
+Start-up checks: the dialog files (a broken file is logged and the good ones load; with
+none valid the start ends, whatever the database) and meanwhile, on a thread, the database
+(SQLite: ``PRAGMA quick_check``; PostgreSQL: it answers and has the tables); then the token
+and URL with a ``getMe`` (401: token rejected, 404: URL wrong, exit 2 without retrying; no
+answer: a few retries, then exit 2). No output ever holds the token: logs go through a
+redacting formatter, and errors name the setting, not the URL with the token in it.
 """
 
 from __future__ import annotations
@@ -129,13 +129,22 @@ def run(
 
 
 async def _serve(settings: Settings, webhook_url: str | None, listen: str, port: int) -> None:
-    https.preload()  # the CA store loads on a thread while the dialog files are checked
-    catalog = Catalog(settings.dialogs_dirs)
-    if not catalog.protocols:
-        catalog.get()  # raises ProtocolNotFound, naming the problems found
+    # While the dialog files are checked (Python, on this thread), the CA store loads and the
+    # database opens on threads: both wait on C code or the disk (creating the database
+    # flushes it several times), not on the GIL. A broken dialog set is still reported
+    # first, as when they ran one after the other.
+    https.preload()
+    opening = asyncio.get_running_loop().run_in_executor(None, _open_checked, settings)
+    try:
+        catalog = Catalog(settings.dialogs_dirs)
+        if not catalog.protocols:
+            catalog.get()  # raises ProtocolNotFound, naming the problems found
+    except BaseException:
+        with contextlib.suppress(Exception):
+            (await opening).close()
+        raise
     report_catalog(catalog)
-    with open_store(settings.database, settings.database_url_text) as db:
-        db.check()
+    with await opening as db:
         # getMe, the webhook calls and our poller's getUpdates. The Application never polls
         # (no Updater), so this is also its getUpdates client rather than one more unused
         # one; the Application closes it at shutdown, after the poller has stopped.
@@ -214,6 +223,17 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
             await screening_bot.gate.idle()
             await api.shutdown()
             await screening_bot.gate.api.shutdown()
+
+
+def _open_checked(settings: Settings) -> Store:
+    """The database, opened (created the first time) and checked; the caller closes it."""
+    db = open_store(settings.database, settings.database_url_text)
+    try:
+        db.check()
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def started() -> None:
