@@ -6,18 +6,19 @@ poller (``polling.py``) or webhook (``webhook.py``) hands raw updates to the
 :class:`~.intake.Intake`, which stores them before they are confirmed and then runs the
 Application's handlers on them, one chat at a time.
 
-Start-up checks, in order: the database (SQLite: ``PRAGMA quick_check``; PostgreSQL: it
-answers and has the tables), the dialog files (a
-broken file is logged and the good ones load), and the token and URL with a ``getMe``
-(401: token rejected, 404: URL wrong, exit 2 without retrying; no answer: a few retries,
-then exit 2). No output ever holds the token: logs go through a redacting formatter, and
-errors name the setting, not the URL with the token in it.
+Start-up checks: the dialog files (a broken file is logged and the good ones load; with
+none valid the start ends, whatever the database) and meanwhile, on a thread, the database
+(SQLite: ``PRAGMA quick_check``; PostgreSQL: it answers and has the tables); then the token
+and URL with a ``getMe`` (401: token rejected, 404: URL wrong, exit 2 without retrying; no
+answer: a few retries, then exit 2). No output ever holds the token: logs go through a
+redacting formatter, and errors name the setting, not the URL with the token in it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 import signal
@@ -25,7 +26,7 @@ from urllib.parse import urlparse
 
 from telegram.error import TelegramError
 from telegram.ext import Application
-from telegram.request import BaseRequest, HTTPXRequest
+from telegram.request import BaseRequest
 
 from ...errors import ScreenBotError
 from ...protocol.catalog import Catalog
@@ -35,10 +36,11 @@ from ...service import ScreeningService
 from ...settings import Settings
 from ...storage import Store, inbox, open_store
 from ...training.scores import ScoreBook
-from . import webhook
+from . import https, webhook
 from .bot import ScreeningBot
 from .botapi import ApiError, RawBotApi, Unreachable
 from .gate import StrangerGate
+from .https import BOT_POOL, POLLING_POOL, https_request
 from .intake import Intake
 from .polling import ALLOWED_UPDATES, Poller, rejected
 from .records import RecordHandlers
@@ -70,7 +72,11 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
 ) -> tuple[App, ScreeningBot]:
-    """The Application with every handler set, on one screening service and database."""
+    """The Application with every handler set, on one screening service and database.
+
+    Without ``request``, every HTTPS client (the Application's two and the refusals') is
+    made here, on the process's one TLS context (``https.py``).
+    """
     if settings.telegram_bot_token is None:
         raise ScreenBotError("TELEGRAM_BOT_TOKEN is not set")
     service = ScreeningService(catalog, db, channel="telegram", outbox=True)
@@ -82,12 +88,10 @@ def build_application(
         .rate_limiter(RetryingRateLimiter())
         .updater(None)  # our poller or webhook feeds the Application (intake.py)
     )
-    if request is not None:
-        builder = builder.request(request)
-    if get_updates_request is not None:
-        builder = builder.get_updates_request(get_updates_request)
+    builder = builder.request(request or https_request(BOT_POOL))
+    builder = builder.get_updates_request(get_updates_request or https_request(POLLING_POOL))
     application = builder.build()
-    refusals = RawBotApi(application.bot.base_url, request or HTTPXRequest(connection_pool_size=2))
+    refusals = RawBotApi(application.bot.base_url, request or https_request(2))
     screening_bot = ScreeningBot(settings, service, StrangerGate(refusals))
     # Button handlers match their own callback-data pattern, so the order is free; only
     # the unknown-command fallback must come after every command.
@@ -125,14 +129,30 @@ def run(
 
 
 async def _serve(settings: Settings, webhook_url: str | None, listen: str, port: int) -> None:
-    catalog = Catalog(settings.dialogs_dirs)
-    if not catalog.protocols:
-        catalog.get()  # raises ProtocolNotFound, naming the problems found
+    # While the dialog files are checked (Python, on this thread), the CA store loads and the
+    # database opens on threads: both wait on C code or the disk (creating the database
+    # flushes it several times), not on the GIL. A broken dialog set is still reported
+    # first, as when they ran one after the other.
+    https.preload()
+    opening = asyncio.get_running_loop().run_in_executor(None, _open_checked, settings)
+    try:
+        catalog = Catalog(settings.dialogs_dirs)
+        if not catalog.protocols:
+            catalog.get()  # raises ProtocolNotFound, naming the problems found
+    except BaseException:
+        with contextlib.suppress(Exception):
+            (await opening).close()
+        raise
     report_catalog(catalog)
-    with open_store(settings.database, settings.database_url_text) as db:
-        db.check()
-        application, screening_bot = build_application(settings, catalog, db)
-        api = RawBotApi(application.bot.base_url, HTTPXRequest(connection_pool_size=2))
+    with await opening as db:
+        # getMe, the webhook calls and our poller's getUpdates. The Application never polls
+        # (no Updater), so this is also its getUpdates client rather than one more unused
+        # one; the Application closes it at shutdown, after the poller has stopped.
+        polling_request = https_request(2)
+        application, screening_bot = build_application(
+            settings, catalog, db, get_updates_request=polling_request
+        )
+        api = RawBotApi(application.bot.base_url, polling_request)
         await check_token(api, settings.telegram_api_base_url)
         intake = Intake(application, screening_bot, db)
         stop = asyncio.Event()
@@ -180,6 +200,7 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
             )
             await screening_bot.post_init(application)
             await application.start()
+            started()
             polling = asyncio.create_task(Poller(api, intake).run()) if not webhook_url else None
             sweeping = asyncio.create_task(intake.watch())
             await _until(stop, polling)
@@ -202,6 +223,25 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
             await screening_bot.gate.idle()
             await api.shutdown()
             await screening_bot.gate.api.shutdown()
+
+
+def _open_checked(settings: Settings) -> Store:
+    """The database, opened (created the first time) and checked; the caller closes it."""
+    db = open_store(settings.database, settings.database_url_text)
+    try:
+        db.check()
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def started() -> None:
+    """Start-up is over: what it made lives as long as the process, so no later collection
+    walks it (``gc.freeze``; the few hundred unreachable objects among it stay); the
+    collector, off since ``cli.bot.run``, is on again."""
+    gc.freeze()
+    gc.enable()
 
 
 async def _until(stop: asyncio.Event, polling: asyncio.Task[None] | None) -> None:

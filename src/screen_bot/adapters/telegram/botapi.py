@@ -17,10 +17,12 @@ import json
 from typing import Any
 
 from telegram.error import TelegramError
-from telegram.request import BaseRequest, HTTPXRequest, RequestData
+from telegram.request import BaseRequest, RequestData
 
 # How python-telegram-bot itself turns keyword arguments into a request (pinned to 22.x).
 from telegram.request._requestparameter import RequestParameter
+
+from .https import https_request
 
 
 class ApiError(Exception):
@@ -40,7 +42,7 @@ class RawBotApi:
 
     def __init__(self, url: str, request: BaseRequest | None = None) -> None:
         self._url = url  # base URL with the token: never logged or shown
-        self.request = request or HTTPXRequest(connection_pool_size=4)
+        self.request = request or https_request(4)
 
     async def initialize(self) -> None:
         await self.request.initialize()

@@ -1,0 +1,111 @@
+"""What ``screen-bot run`` does before its first poll: one CA load, no library it does not need."""
+
+from __future__ import annotations
+
+import gc
+import ssl
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cli_runner import Ran, process
+from screen_bot.adapters.telegram import https
+from screen_bot.adapters.telegram.app import build_application
+from screen_bot.protocol.catalog import Catalog
+from screen_bot.settings import Settings, default_dialogs_dir
+from screen_bot.storage import Database
+
+TOKEN = "123456:TEST-token"
+
+
+@pytest.fixture
+def contexts_made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ssl.SSLContext]]:
+    """Every CA-loaded TLS context made (httpx makes them with ssl.create_default_context)."""
+    made: list[ssl.SSLContext] = []
+    create = ssl.create_default_context
+
+    def counting(*args: object, **kwargs: object) -> ssl.SSLContext:
+        made.append(create(*args, **kwargs))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    https.forget()
+    yield made
+    https.forget()
+
+
+def test_the_bots_https_clients_load_the_ca_store_once(
+    tmp_path: Path, catalog: Catalog, contexts_made: list[ssl.SSLContext]
+) -> None:
+    settings = Settings(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        SCREEN_BOT_DATA_DIR=tmp_path,
+        SCREEN_BOT_DIALOGS_DIR=default_dialogs_dir(),
+    )
+    db = Database(settings.database)
+    try:
+        polling = https.https_request(2)
+        application, screening_bot = build_application(
+            settings, catalog, db, get_updates_request=polling
+        )
+    finally:
+        db.close()
+    # the Application's request, the poller's (its getUpdates slot) and the refusals': one
+    # context between them, which still checks certificates and host names
+    assert application.bot.request is not screening_bot.gate.api.request
+    (context,) = contexts_made
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+def test_a_preloaded_context_is_the_one_every_client_gets(
+    contexts_made: list[ssl.SSLContext],
+) -> None:
+    https.preload()
+    first, second = https.tls_context(), https.tls_context()
+    assert contexts_made == [first] and second is first
+
+
+def test_the_start_path_imports_no_plotting_or_analytics_library() -> None:
+    heavy = ("matplotlib", "graphviz", "duckdb", "psycopg", "numpy")
+    code = (
+        "import sys, screen_bot.cli.app, screen_bot.cli.bot, screen_bot.adapters.telegram.app; "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_a_start_that_fails_leaves_the_cyclic_collector_on(
+    cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "not-a-token")
+    assert gc.isenabled()
+    ran = cli("run")
+    assert ran.returncode == 2 and "does not look like a bot token" in ran.stderr
+    assert gc.isenabled()  # off during start-up only (cli/bot.py)
+
+
+def test_with_no_valid_dialog_file_the_start_ends_on_that_though_the_database_opens_meanwhile(
+    tmp_path: Path,
+) -> None:
+    dialogs, data = tmp_path / "dialogs", tmp_path / "data"
+    dialogs.mkdir()
+    data.mkdir()
+    (dialogs / "broken.yaml").write_text("id: broken\ntitle: [unclosed\n", encoding="utf-8")
+    (data / "screen-bot.sqlite3").write_bytes(b"not a database " * 500)
+    env = {
+        "SCREEN_BOT_DATA_DIR": str(data),
+        "SCREEN_BOT_DIALOGS_DIR": str(dialogs),
+        "TELEGRAM_BOT_TOKEN": TOKEN + "_abcdefghijklmnopqrstuvwxyz",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",  # never reached
+    }
+    ran = process("run", **env)
+    assert ran.returncode == 2
+    assert "no valid dialog file" in ran.stderr and "broken.yaml" in ran.stderr
+    assert "database" not in ran.stderr.split("error:")[-1]
+    env["SCREEN_BOT_DIALOGS_DIR"] = str(default_dialogs_dir())
+    ran = process("run", **env)
+    assert ran.returncode == 2 and "screen-bot.sqlite3" in ran.stderr
