@@ -607,7 +607,7 @@ def typed_values(protocol: Screened, session: Session) -> dict[str, Any]:
     dated = protocol.dated_questions
     values: dict[str, Any] = {}
     for variable, answer in session.answers.items():  # one pass: this runs at every answer
-        value = answer.value
+        value: Any = answer.value
         if variable in dated and value is not None and value != NEVER:
             value = date.fromisoformat(str(value))
         elif type(value) is list:
