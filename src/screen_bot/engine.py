@@ -22,7 +22,14 @@ from .protocol import Protocol
 from .protocol.schema import Checklist, Question
 from .rules.dates import NEVER
 from .rules.demand import Demand, demand, part_context
-from .rules.evaluation import Context, applicable_questions, context, status_of_each, statuses
+from .rules.evaluation import (
+    Context,
+    Status,
+    applicable_questions,
+    context,
+    status_of_each,
+    statuses,
+)
 from .session import Answer, Draft, Pending, Session, utc_now
 from .verdict import Verdict, build, decide_statuses, unusual
 
@@ -73,7 +80,17 @@ class _Holder:
     questions that may come next (a :class:`Demand`); :meth:`part` evaluates only that.
     """
 
-    __slots__ = ("state", "session", "answered", "protocol", "need", "_context", "_part", "_failed")
+    __slots__ = (
+        "state",
+        "session",
+        "answered",
+        "protocol",
+        "need",
+        "_context",
+        "_part",
+        "_found",
+        "_failed",
+    )
 
     def __init__(
         self,
@@ -89,6 +106,7 @@ class _Holder:
         self.need = need
         self._context: Context | None = None
         self._part: Context | None = None
+        self._found: dict[str, Status] | None = None
         self._failed: bool | None = None
 
     def context(self) -> Context:
@@ -112,13 +130,23 @@ class _Holder:
             self._part = part_context(protocol, self.need, values, self.session.screened_on)
         return self._part
 
+    def found(self) -> dict[str, Status]:
+        """Every criterion's status (once per event)."""
+        if self._found is None:
+            self._found = status_of_each(self.protocol, self.context())
+        return self._found
+
     def failed(self) -> bool:
         """Whether the answer just given makes a criterion fail (once per event)."""
         if self._failed is None:
             reading = self.protocol.criteria_reading.get(self.answered or "", [])
-            self._failed = bool(reading) and "failed" in statuses(
-                self.protocol, self.part(), reading
-            )
+            if self._found is not None and self.need is not None:
+                # targeted, at the last question: every status is known already
+                self._failed = any(self._found[cid] == "failed" for cid in reading)
+            else:
+                self._failed = bool(reading) and "failed" in statuses(
+                    self.protocol, self.part(), reading
+                )
         return self._failed
 
 
@@ -162,8 +190,7 @@ class _Unresolved:
     __name__ = "an answer is unknown"
 
     def __call__(self, event: EventData) -> bool:
-        found = status_of_each(self.protocol, _holder(event).context()).values()
-        return decide_statuses(found) == "unresolved"
+        return decide_statuses(_holder(event).found().values()) == "unresolved"
 
 
 class BaseEngine(Generic[S]):
