@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 class Demand:
     """What the values of some names depend on, in evaluation order."""
 
+    always: frozenset[str]  # the unconditional questions among ``questions``
     conditions: tuple[_Condition, ...]  # conditional questions to decide, in dialog order
     questions: frozenset[str]  # questions whose answers are read
     derived: tuple[Derived, ...]  # in the file's order
@@ -55,9 +56,11 @@ def demand(protocol: Protocol, names: Iterable[str]) -> Demand:
                 todo += estimate.when.names if estimate.when is not None else ()
         for condition, _ in protocol.tables.get(name, ()):
             todo += condition.names
+    questions = frozenset(seen.intersection(protocol.questions))
     return Demand(
+        always=plan.always & questions,
         conditions=tuple(c for c in plan.conditional if c.variable in seen),
-        questions=frozenset(seen.intersection(protocol.questions)),
+        questions=questions,
         derived=tuple(d for d in protocol.spec.derived if d.name in seen),
         tables=tuple(t for t in protocol.tables if t in seen),
     )
@@ -68,10 +71,9 @@ def part_context(
 ) -> Context:
     """The context of ``answers`` as far as ``need`` goes (``answers`` may hold only the
     questions ``need`` reads)."""
-    applicable = applicable_among(_plan(protocol).always, need.conditions, answers, screened_on)
-    env: dict[str, Any] = {
-        v: x for v, x in answers.items() if v in applicable and v in need.questions
-    }
+    # the conditions read only questions in need.questions: the rest of `always` is not read
+    applicable = applicable_among(need.always, need.conditions, answers, screened_on)
+    env: dict[str, Any] = {v: x for v, x in answers.items() if v in applicable}
     env[SCREENING_DATE] = screened_on
     estimated = derive(protocol, env, need.derived, need.tables)
     return Context(env, frozenset(applicable), estimated)
