@@ -533,7 +533,8 @@ class Engine(BaseEngine[Protocol]):
     def __init__(self, protocol: Protocol, *, targeted: bool = True) -> None:
         self.protocol = protocol
         self.targeted = targeted
-        self._needs: dict[str, Demand] = {}
+        # made here, not at the first answer to each question: that answer would be an outlier
+        self._needs = {v: self._need(v) for v in protocol.order} if targeted else {}
         self.states = [*protocol.order, *END_STATES]
         self.transitions = self._transitions()
         self.machine = Machine(
@@ -576,13 +577,13 @@ class Engine(BaseEngine[Protocol]):
     def _holder(self, session: Session, answered: str | None) -> _Holder:
         need = None
         if self.targeted and answered is not None and answered == session.state:
-            need = self._needs.get(answered) or self._need(answered)
+            need = self._needs[answered]
         return _Holder(session, self.protocol, answered, need)
 
     def _need(self, answered: str) -> Demand:
         """What the checks after answering ``answered`` read (the final verdict's aside): the
         rules of the criteria reading it and the conditions of the questions that may come
-        next. Made once per question."""
+        next."""
         protocol = self.protocol
         names = [
             n for cid in protocol.criteria_reading[answered] for n in protocol.rules[cid].names
@@ -591,8 +592,7 @@ class Engine(BaseEngine[Protocol]):
             if later not in protocol.when:
                 break
             names.append(later)
-        need = self._needs[answered] = demand(protocol, names)
-        return need
+        return demand(protocol, names)
 
     def _askable(self, session: Session) -> Callable[[str], bool]:
         applicable = applicable_questions(
