@@ -21,7 +21,15 @@ from .answers import check_value, parse_text
 from .protocol import Protocol
 from .protocol.schema import Checklist, Question
 from .rules.dates import NEVER
-from .rules.evaluation import Context, applicable_questions, context, status_of_each, statuses
+from .rules.demand import Demand, demand, part_context
+from .rules.evaluation import (
+    Context,
+    Status,
+    applicable_questions,
+    context,
+    status_of_each,
+    statuses,
+)
 from .session import Answer, Draft, Pending, Session, utc_now
 from .verdict import Verdict, build, decide_statuses, unusual
 
@@ -65,16 +73,40 @@ class Finding:
 
 
 class _Holder:
-    """The transitions model while one event runs: a state and the session it belongs to."""
+    """The transitions model while one event runs: a state and the session it belongs to.
 
-    __slots__ = ("state", "session", "answered", "protocol", "_context", "_failed")
+    ``need`` (None: always the whole context) is what the event's checks read, the final
+    verdict's aside: the rules reading the question answered and the conditions of the
+    questions that may come next (a :class:`Demand`); :meth:`part` evaluates only that.
+    """
 
-    def __init__(self, session: Session, protocol: Protocol, answered: str | None = None) -> None:
+    __slots__ = (
+        "state",
+        "session",
+        "answered",
+        "protocol",
+        "need",
+        "_context",
+        "_part",
+        "_found",
+        "_failed",
+    )
+
+    def __init__(
+        self,
+        session: Session,
+        protocol: Protocol,
+        answered: str | None = None,
+        need: Demand | None = None,
+    ) -> None:
         self.state = session.state
         self.session = session
         self.answered = answered
         self.protocol = protocol
+        self.need = need
         self._context: Context | None = None
+        self._part: Context | None = None
+        self._found: dict[str, Status] | None = None
         self._failed: bool | None = None
 
     def context(self) -> Context:
@@ -84,11 +116,37 @@ class _Holder:
             self._context = context(self.protocol, values, self.session.screened_on)
         return self._context
 
+    def part(self) -> Context:
+        """Enough of the context for ``need``'s names (the whole one when made already)."""
+        if self._context is not None or self.need is None:
+            return self.context()
+        if self._part is None:
+            answers, protocol = self.session.answers, self.protocol
+            values = {
+                v: typed_value(protocol, v, a.value)
+                for v in self.need.questions
+                if (a := answers.get(v)) is not None
+            }
+            self._part = part_context(protocol, self.need, values, self.session.screened_on)
+        return self._part
+
+    def found(self) -> dict[str, Status]:
+        """Every criterion's status (once per event)."""
+        if self._found is None:
+            self._found = status_of_each(self.protocol, self.context())
+        return self._found
+
     def failed(self) -> bool:
         """Whether the answer just given makes a criterion fail (once per event)."""
         if self._failed is None:
             reading = self.protocol.criteria_reading.get(self.answered or "", [])
-            self._failed = "failed" in statuses(self.protocol, self.context(), reading)
+            if self._found is not None and self.need is not None:
+                # targeted, at the last question: every status is known already
+                self._failed = any(self._found[cid] == "failed" for cid in reading)
+            else:
+                self._failed = bool(reading) and "failed" in statuses(
+                    self.protocol, self.part(), reading
+                )
         return self._failed
 
 
@@ -112,7 +170,7 @@ class _Asked:
         return self.protocol.order.index(self.variable)
 
     def __call__(self, event: EventData) -> bool:
-        return self.variable in _holder(event).context().applicable
+        return self.variable in _holder(event).part().applicable
 
 
 @dataclass(frozen=True)
@@ -132,8 +190,7 @@ class _Unresolved:
     __name__ = "an answer is unknown"
 
     def __call__(self, event: EventData) -> bool:
-        found = status_of_each(self.protocol, _holder(event).context()).values()
-        return decide_statuses(found) == "unresolved"
+        return decide_statuses(_holder(event).found().values()) == "unresolved"
 
 
 class BaseEngine(Generic[S]):
@@ -464,12 +521,20 @@ class BaseEngine(Generic[S]):
 
 
 class Engine(BaseEngine[Protocol]):
-    """Runs sessions of one protocol."""
+    """Runs sessions of one protocol.
+
+    An answer's checks (did a criterion fail, which question comes next) evaluate only what
+    they read (:mod:`.rules.demand`); ``targeted=False`` evaluates the whole context for
+    each, the plain way the tests compare the targeted one with.
+    """
 
     end_states = END_STATES
 
-    def __init__(self, protocol: Protocol) -> None:
+    def __init__(self, protocol: Protocol, *, targeted: bool = True) -> None:
         self.protocol = protocol
+        self.targeted = targeted
+        # made here, not at the first answer to each question: that answer would be an outlier
+        self._needs = {v: self._need(v) for v in protocol.order} if targeted else {}
         self.states = [*protocol.order, *END_STATES]
         self.transitions = self._transitions()
         self.machine = Machine(
@@ -510,7 +575,24 @@ class Engine(BaseEngine[Protocol]):
         return transitions
 
     def _holder(self, session: Session, answered: str | None) -> _Holder:
-        return _Holder(session, self.protocol, answered)
+        need = None
+        if self.targeted and answered is not None and answered == session.state:
+            need = self._needs[answered]
+        return _Holder(session, self.protocol, answered, need)
+
+    def _need(self, answered: str) -> Demand:
+        """What the checks after answering ``answered`` read (the final verdict's aside): the
+        rules of the criteria reading it and the conditions of the questions that may come
+        next."""
+        protocol = self.protocol
+        names = [
+            n for cid in protocol.criteria_reading[answered] for n in protocol.rules[cid].names
+        ]
+        for later in protocol.order[protocol.order.index(answered) + 1 :]:
+            if later not in protocol.when:
+                break
+            names.append(later)
+        return demand(protocol, names)
 
     def _askable(self, session: Session) -> Callable[[str], bool]:
         applicable = applicable_questions(
@@ -549,14 +631,15 @@ def typed_value(protocol: Screened, variable: str, value: Any) -> Any:
 
 def typed_values(protocol: Screened, session: Session) -> dict[str, Any]:
     """The session's answers as the rules read them: dates as dates, sets as tuples."""
-    values: dict[str, Any] = {v: a.value for v, a in session.answers.items()}
-    for variable in protocol.dated_questions.intersection(values):
-        value = values[variable]
-        if value is not None and value != NEVER:
-            values[variable] = date.fromisoformat(str(value))
-    for variable, value in values.items():
-        if type(value) is list:
-            values[variable] = tuple(value)
+    dated = protocol.dated_questions
+    values: dict[str, Any] = {}
+    for variable, answer in session.answers.items():  # one pass: this runs at every answer
+        value: Any = answer.value
+        if variable in dated and value is not None and value != NEVER:
+            value = date.fromisoformat(str(value))
+        elif type(value) is list:
+            value = tuple(value)
+        values[variable] = value
     return values
 
 

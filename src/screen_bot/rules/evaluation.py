@@ -7,7 +7,7 @@ call) and ``confirm`` (it fails only on an estimate the protocol wants measured)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,6 +18,7 @@ from .expressions import SCREENING_DATE
 
 if TYPE_CHECKING:
     from ..protocol.model import Protocol
+    from ..protocol.schema import Derived
 
 Status = Literal["met", "failed", "unknown", "confirm"]
 OPEN: frozenset[str] = frozenset({"unknown", "confirm"})
@@ -146,8 +147,21 @@ def applicable_questions(
     (``contraception_agreed`` is not asked of a man), while one a known part decides is
     followed (``sex == 'male' or childbearing_potential`` asks every man).
     """
-    applicable = set(_plan(protocol).always)
-    for condition in _plan(protocol).conditional:
+    plan = _plan(protocol)
+    return frozenset(applicable_among(plan.always, plan.conditional, answers, screened_on))
+
+
+def applicable_among(
+    always: frozenset[str],
+    conditional: tuple[_Condition, ...],
+    answers: Mapping[str, Any],
+    screened_on: date | None,
+) -> set[str]:
+    """``always`` and those of the ``conditional`` questions (in dialog order) that are
+    asked. A subset holding every conditional question its conditions read decides its
+    questions as the whole list does: each in the same order, from the same answers."""
+    applicable = set(always)
+    for condition in conditional:
         env = {n: answers.get(n) for n in condition.names if n in applicable}
         env[SCREENING_DATE] = screened_on
         for table, rows, read in condition.tables:  # its rows read only earlier questions
@@ -158,7 +172,7 @@ def applicable_questions(
             and any(n in applicable and answers.get(n) is None for n in condition.inputs)
         ):
             applicable.add(condition.variable)
-    return frozenset(applicable)
+    return applicable
 
 
 def context(
@@ -168,8 +182,17 @@ def context(
     # the answers given to questions asked (a missing name reads as unknown)
     env: dict[str, Any] = {v: x for v, x in answers.items() if v in applicable}
     env[SCREENING_DATE] = screened_on
+    estimated = derive(protocol, env, protocol.spec.derived, protocol.tables)
+    return Context(env, applicable, estimated)
+
+
+def derive(
+    protocol: Protocol, env: dict[str, Any], derived: Iterable[Derived], tables: Iterable[str]
+) -> dict[str, Used]:
+    """Add the ``derived`` values (in the file's order), then the ``tables`` (in the
+    protocol's order), to ``env``; return how the estimated ones were obtained."""
     estimated: dict[str, Used] = {}
-    for d in protocol.spec.derived:
+    for d in derived:
         measured = env.get(d.measured) if d.measured else None
         if measured is not None:
             env[d.name] = measured
@@ -189,9 +212,9 @@ def context(
                     shown = {estimate.use.inputs[p]: v for p, v in inputs.items()}
                     estimated[d.name] = Used(estimate.use.calculator, shown)
             break
-    for name, rows in protocol.tables.items():
-        env[name] = _look_up(rows, env)
-    return Context(env, applicable, estimated)
+    for name in tables:
+        env[name] = _look_up(protocol.tables[name], env)
+    return estimated
 
 
 def _calculate(calculator: str, inputs: dict[str, Any]) -> float | None:
