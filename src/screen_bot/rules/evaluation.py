@@ -68,20 +68,25 @@ class _Condition:
     variable: str
     evaluate: Any
     names: tuple[str, ...]  # questions it reads
-    tables: tuple[tuple[str, Any, tuple[str, ...]], ...]  # (table, rows, questions they read)
+    # (table, rows, the questions they read, None when the rows read only questions)
+    tables: tuple[tuple[str, Any, tuple[str, ...] | None], ...]
     inputs: tuple[str, ...]  # every question it reads, through tables too
 
     @classmethod
     def of(cls, protocol: Protocol, variable: str) -> _Condition:
         expr = protocol.when[variable]
         names = tuple(sorted(n for n in expr.names if n in protocol.questions))
-        tables = tuple(
-            (n, protocol.tables[n], tuple(protocol.inputs_of(n)))
-            for n in sorted(expr.names)
-            if n in protocol.tables
+        tables = []
+        for n in sorted(expr.names):
+            if n in protocol.tables:
+                rows = protocol.tables[n]
+                read = tuple(protocol.inputs_of(n))
+                plain = all(c.names <= protocol.questions.keys() for c, _ in rows)
+                tables.append((n, rows, None if plain else read))
+        inputs = tuple(
+            dict.fromkeys([*names, *(q for n, *_ in tables for q in protocol.inputs_of(n))])
         )
-        inputs = tuple(dict.fromkeys([*names, *(q for t in tables for q in t[2])]))
-        return cls(variable, expr.evaluate, names, tables, inputs)
+        return cls(variable, expr.evaluate, names, tuple(tables), inputs)
 
 
 @dataclass(frozen=True)
@@ -160,30 +165,56 @@ def applicable_among(
     """``always`` and those of the ``conditional`` questions (in dialog order) that are
     asked. A subset holding every conditional question its conditions read decides its
     questions as the whole list does: each in the same order, from the same answers."""
+    return _asked(always, conditional, answers, screened_on)[0]
+
+
+def _asked(
+    always: frozenset[str],
+    conditional: tuple[_Condition, ...],
+    answers: Mapping[str, Any],
+    screened_on: date | None,
+) -> tuple[set[str], dict[str, Any]]:
+    """:func:`applicable_among`, and the env of the questions asked: their answers (a
+    missing one reads as unknown) and the screening date.
+
+    Every condition is evaluated on that one env, grown as questions turn out asked: a
+    question not (yet) asked is absent from it, so it reads as unknown, as in a condition's
+    own env of the asked questions it reads. A table whose rows read only questions is
+    looked up on it too; one whose rows read more (a derived value, the screening date)
+    on its questions alone, where the rest reads as unknown.
+    """
     applicable = set(always)
+    env: dict[str, Any] = {v: x for v, x in answers.items() if v in applicable}
+    env[SCREENING_DATE] = screened_on
+    get = env.get
     for condition in conditional:
-        env = {n: answers.get(n) for n in condition.names if n in applicable}
-        env[SCREENING_DATE] = screened_on
-        for table, rows, read in condition.tables:  # its rows read only earlier questions
-            env[table] = _look_up(rows, {n: answers.get(n) for n in read if n in applicable})
-        value = condition.evaluate(env)
+        if condition.tables:
+            for table, rows, read in condition.tables:  # rows read only earlier questions
+                sees = env if read is None else {n: env[n] for n in read if n in env}
+                env[table] = _look_up(rows, sees)
+            value = condition.evaluate(env)
+            for table, *_ in condition.tables:
+                del env[table]
+        else:
+            value = condition.evaluate(env)
         if value is True or (
-            value is None
-            and any(n in applicable and answers.get(n) is None for n in condition.inputs)
+            value is None and any(n in applicable and get(n) is None for n in condition.inputs)
         ):
-            applicable.add(condition.variable)
-    return applicable
+            variable = condition.variable
+            applicable.add(variable)
+            if variable in answers:
+                env[variable] = answers[variable]
+    return applicable, env
 
 
 def context(
     protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None = None
 ) -> Context:
-    applicable = applicable_questions(protocol, answers, screened_on)
+    plan = _plan(protocol)
     # the answers given to questions asked (a missing name reads as unknown)
-    env: dict[str, Any] = {v: x for v, x in answers.items() if v in applicable}
-    env[SCREENING_DATE] = screened_on
+    applicable, env = _asked(plan.always, plan.conditional, answers, screened_on)
     estimated = derive(protocol, env, protocol.spec.derived, protocol.tables)
-    return Context(env, applicable, estimated)
+    return Context(env, frozenset(applicable), estimated)
 
 
 def derive(
