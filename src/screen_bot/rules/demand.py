@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from .evaluation import Context, _asked, _Condition, _plan, derive
+from .evaluation import Context, _Condition, _plan, asked, derive
 
 if TYPE_CHECKING:
     from ..protocol.model import Protocol
@@ -71,6 +71,6 @@ def part_context(
     """The context of ``answers`` as far as ``need`` goes (``answers`` may hold only the
     questions ``need`` reads)."""
     # the conditions read only questions in need.questions: the rest of `always` is not read
-    applicable, env = _asked(need.always, need.conditions, answers, screened_on)
+    applicable, env = asked(need.always, need.conditions, answers, screened_on)
     estimated = derive(protocol, env, need.derived, need.tables)
-    return Context(env, frozenset(applicable), estimated)
+    return Context(env, applicable, estimated)

@@ -153,29 +153,21 @@ def applicable_questions(
     followed (``sex == 'male' or childbearing_potential`` asks every man).
     """
     plan = _plan(protocol)
-    return frozenset(applicable_among(plan.always, plan.conditional, answers, screened_on))
+    return asked(plan.always, plan.conditional, answers, screened_on)[0]
 
 
-def applicable_among(
+def asked(
     always: frozenset[str],
     conditional: tuple[_Condition, ...],
     answers: Mapping[str, Any],
     screened_on: date | None,
-) -> set[str]:
-    """``always`` and those of the ``conditional`` questions (in dialog order) that are
-    asked. A subset holding every conditional question its conditions read decides its
-    questions as the whole list does: each in the same order, from the same answers."""
-    return _asked(always, conditional, answers, screened_on)[0]
+) -> tuple[frozenset[str], dict[str, Any]]:
+    """The questions asked: ``always`` and those of the ``conditional`` ones (in dialog
+    order) whose condition asks them (see :func:`applicable_questions`); and the env of the
+    questions asked, their answers (a missing one reads as unknown) and the screening date.
 
-
-def _asked(
-    always: frozenset[str],
-    conditional: tuple[_Condition, ...],
-    answers: Mapping[str, Any],
-    screened_on: date | None,
-) -> tuple[set[str], dict[str, Any]]:
-    """:func:`applicable_among`, and the env of the questions asked: their answers (a
-    missing one reads as unknown) and the screening date.
+    A subset holding every conditional question its conditions read decides its questions
+    as the whole list does: each in the same order, from the same answers.
 
     Every condition is evaluated on that one env, grown as questions turn out asked: a
     question not (yet) asked is absent from it, so it reads as unknown, as in a condition's
@@ -183,8 +175,8 @@ def _asked(
     looked up on it too; one whose rows read more (a derived value, the screening date)
     on its questions alone, where the rest reads as unknown.
     """
-    applicable = set(always)
-    env: dict[str, Any] = {v: x for v, x in answers.items() if v in applicable}
+    added: set[str] = set()
+    env: dict[str, Any] = {v: x for v, x in answers.items() if v in always}
     env[SCREENING_DATE] = screened_on
     get = env.get
     for condition in conditional:
@@ -198,13 +190,14 @@ def _asked(
         else:
             value = condition.evaluate(env)
         if value is True or (
-            value is None and any(n in applicable and get(n) is None for n in condition.inputs)
+            value is None
+            and any((n in always or n in added) and get(n) is None for n in condition.inputs)
         ):
             variable = condition.variable
-            applicable.add(variable)
+            added.add(variable)
             if variable in answers:
                 env[variable] = answers[variable]
-    return applicable, env
+    return (always.union(added) if added else always), env
 
 
 def context(
@@ -212,9 +205,9 @@ def context(
 ) -> Context:
     plan = _plan(protocol)
     # the answers given to questions asked (a missing name reads as unknown)
-    applicable, env = _asked(plan.always, plan.conditional, answers, screened_on)
+    applicable, env = asked(plan.always, plan.conditional, answers, screened_on)
     estimated = derive(protocol, env, protocol.spec.derived, protocol.tables)
-    return Context(env, frozenset(applicable), estimated)
+    return Context(env, applicable, estimated)
 
 
 def derive(
