@@ -27,7 +27,8 @@ from .rules.evaluation import (
     Status,
     applicable_questions,
     context,
-    status_of_each,
+    each_status,
+    positions,
     statuses,
 )
 from .session import Answer, Draft, Pending, Session, utc_now
@@ -106,7 +107,7 @@ class _Holder:
         self.need = need
         self._context: Context | None = None
         self._part: Context | None = None
-        self._found: dict[str, Status] | None = None
+        self._found: tuple[Status, ...] | None = None
         self._failed: bool | None = None
 
     def context(self) -> Context:
@@ -130,10 +131,10 @@ class _Holder:
             self._part = part_context(protocol, self.need, values, self.session.screened_on)
         return self._part
 
-    def found(self) -> dict[str, Status]:
-        """Every criterion's status (once per event)."""
+    def found(self) -> tuple[Status, ...]:
+        """Every criterion's status, in the dialog file's order (once per event)."""
         if self._found is None:
-            self._found = status_of_each(self.protocol, self.context())
+            self._found = each_status(self.protocol, self.context())
         return self._found
 
     def failed(self) -> bool:
@@ -142,7 +143,8 @@ class _Holder:
             reading = self.protocol.criteria_reading.get(self.answered or "", [])
             if self._found is not None and self.need is not None:
                 # targeted, at the last question: every status is known already
-                self._failed = any(self._found[cid] == "failed" for cid in reading)
+                at = positions(self.protocol)
+                self._failed = any(self._found[at[cid]] == "failed" for cid in reading)
             else:
                 self._failed = bool(reading) and "failed" in statuses(
                     self.protocol, self.part(), reading
@@ -190,7 +192,7 @@ class _Unresolved:
     __name__ = "an answer is unknown"
 
     def __call__(self, event: EventData) -> bool:
-        return decide_statuses(_holder(event).found().values()) == "unresolved"
+        return decide_statuses(_holder(event).found()) == "unresolved"
 
 
 class BaseEngine(Generic[S]):

@@ -7,7 +7,7 @@ call) and ``confirm`` (it fails only on an estimate the protocol wants measured)
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,7 +17,7 @@ from .compiled import compile_statuses
 from .expressions import SCREENING_DATE
 
 if TYPE_CHECKING:
-    from ..protocol.model import Protocol
+    from ..protocol.model import Estimate, Protocol
     from ..protocol.schema import Derived
 
 Status = Literal["met", "failed", "unknown", "confirm"]
@@ -90,6 +90,24 @@ class _Condition:
 
 
 @dataclass(frozen=True)
+class _Estimate:
+    """One way to estimate a derived value, looked up once."""
+
+    when: Any  # its condition's evaluator; None: always applicable
+    calculator: str
+    function: Callable[..., float]
+    inputs: tuple[tuple[str, str], ...]  # (the calculator's parameter, the name it reads)
+
+    @classmethod
+    def of(cls, estimate: Estimate) -> _Estimate:
+        when = None if estimate.when is None else estimate.when.evaluate
+        use = estimate.use
+        return cls(
+            when, use.calculator, CALCULATORS[use.calculator].function, tuple(use.inputs.items())
+        )
+
+
+@dataclass(frozen=True)
 class _Plan:
     """Per-protocol constants of evaluation (the protocol is read-only)."""
 
@@ -98,7 +116,10 @@ class _Plan:
     rules: dict[str, _Rule]
     readers: dict[str, tuple[str, ...]]  # derived name -> the criteria whose rule reads it
     together: Any  # env -> every rule's status, in criteria order (one compiled function)
-    confirming: tuple[str, ...]  # criteria whose failure may rest only on an estimate
+    # (position, rule) of the criteria whose failure may rest only on an estimate
+    confirming: tuple[tuple[int, _Rule], ...]
+    positions: dict[str, int]  # criterion -> its position in the dialog file
+    estimates: dict[str, tuple[_Estimate, ...]]  # derived name -> its estimates, in order
     clocks: dict[str, tuple[str, ...]]  # criterion -> the clocks its rule reads (dates)
 
     @classmethod
@@ -125,12 +146,19 @@ class _Plan:
             f"all rules of {protocol.id}",
         )
         always = frozenset(protocol.order) - protocol.when.keys()
-        confirming = tuple(cid for cid, rule in rules.items() if rule.confirm)
+        confirming = tuple((i, rule) for i, rule in enumerate(rules.values()) if rule.confirm)
+        positions = {cid: i for i, cid in enumerate(rules)}
+        estimates = {
+            name: tuple(_Estimate.of(e) for e in found)
+            for name, found in protocol.estimates.items()
+        }
         clocks = {
             cid: tuple(c for c in (SCREENING_DATE, *protocol.spec.anchors) if c in rule.names)
             for cid, rule in rules.items()
         }
-        return cls(always, conditional, rules, readers, together, confirming, clocks)
+        return cls(
+            always, conditional, rules, readers, together, confirming, positions, estimates, clocks
+        )
 
 
 def _plan(protocol: Protocol) -> _Plan:
@@ -216,34 +244,40 @@ def derive(
     """Add the ``derived`` values (in the file's order), then the ``tables`` (in the
     protocol's order), to ``env``; return how the estimated ones were obtained."""
     estimated: dict[str, Used] = {}
+    estimates = _plan(protocol).estimates
+    get = env.get
     for d in derived:
-        measured = env.get(d.measured) if d.measured else None
+        measured = get(d.measured) if d.measured else None
         if measured is not None:
             env[d.name] = measured
             continue
         env[d.name] = None
-        for estimate in protocol.estimates[d.name]:
-            condition = True if estimate.when is None else estimate.when.evaluate(env)
+        for estimate in estimates[d.name]:
+            condition = True if estimate.when is None else estimate.when(env)
             if condition is None:
                 break  # which estimate applies is not known
             if condition is False:
                 continue
-            inputs = {p: env.get(v) for p, v in estimate.use.inputs.items()}
-            if all(v is not None for v in inputs.values()):
-                value = _calculate(estimate.use.calculator, inputs)
-                if value is not None:
-                    env[d.name] = value
-                    shown = {estimate.use.inputs[p]: v for p, v in inputs.items()}
-                    estimated[d.name] = Used(estimate.use.calculator, shown)
+            inputs = {}
+            for parameter, name in estimate.inputs:
+                if (value := get(name)) is None:
+                    break
+                inputs[parameter] = value
+            else:
+                result = _calculate(estimate.function, inputs)
+                if result is not None:
+                    env[d.name] = result
+                    shown = {name: inputs[parameter] for parameter, name in estimate.inputs}
+                    estimated[d.name] = Used(estimate.calculator, shown)
             break
     for name in tables:
         env[name] = _look_up(protocol.tables[name], env)
     return estimated
 
 
-def _calculate(calculator: str, inputs: dict[str, Any]) -> float | None:
+def _calculate(function: Callable[..., float], inputs: dict[str, Any]) -> float | None:
     try:
-        value = float(CALCULATORS[calculator].function(**inputs))
+        value = float(function(**inputs))
     except (ArithmeticError, ValueError, TypeError):
         return None
     return value if math.isfinite(value) else None
@@ -345,11 +379,25 @@ def outcomes(protocol: Protocol, ctx: Context) -> list[Outcome]:
 
 def status_of_each(protocol: Protocol, ctx: Context) -> dict[str, Status]:
     """Every criterion's status, in the dialog file's order (no details: see ``outcome``)."""
+    return dict(zip(_plan(protocol).rules, each_status(protocol, ctx), strict=True))
+
+
+def each_status(protocol: Protocol, ctx: Context) -> tuple[Status, ...]:
+    """:func:`status_of_each` without the criteria's ids (see :func:`positions`)."""
     plan = _plan(protocol)
-    found: dict[str, Status] = dict(zip(plan.rules, plan.together(ctx.env), strict=True))
-    for cid in plan.confirming:  # a failure may rest only on an estimate to be measured
-        if found[cid] == "failed":
-            found[cid] = _status(plan.rules[cid], ctx)
+    found: tuple[Status, ...] = plan.together(ctx.env)
+    if plan.confirming and "failed" in found:
+        fixed = list(found)
+        for index, rule in plan.confirming:  # a failure may rest only on an estimate
+            if fixed[index] == "failed":
+                fixed[index] = _status(rule, ctx)
+        found = tuple(fixed)
+    return found
+
+
+def positions(protocol: Protocol) -> dict[str, int]:
+    """Each criterion's position in :func:`each_status`'s tuple (the dialog file's order)."""
+    found: dict[str, int] = _plan(protocol).positions
     return found
 
 
