@@ -33,7 +33,7 @@ from screen_bot.rules.evaluation import (
     derive,
 )
 from screen_bot.rules.expressions import SCREENING_DATE
-from test_format2_differential import SCREENED, thresholds, value_of
+from test_engine_targeted import mostly_known
 
 PROTOCOLS = {path.stem: load(path) for path in sorted(SHIPPED.glob("*.yaml"))}
 
@@ -136,20 +136,6 @@ def context_reference(protocol: Protocol, answers: dict[str, Any], screened: dat
     return Context(env, frozenset(applicable), estimated)
 
 
-@st.composite
-def answer_sets(draw: st.DrawFn, protocol: Protocol) -> tuple[dict[str, Any], date]:
-    """Answers to any questions, each known, unknown (None) or not answered."""
-    screened = draw(SCREENED)
-    marks = thresholds(protocol)
-    answers: dict[str, Any] = {}
-    for q in protocol.spec.questions:
-        how = draw(st.sampled_from(["known"] * 5 + ["unknown", "not answered"]))
-        if how != "not answered":
-            known = value_of(q, marks.get(q.variable, set()), screened)
-            answers[q.variable] = draw(known) if how == "known" else None
-    return answers, screened
-
-
 _ENGINES: dict[int, Engine] = {}
 
 
@@ -185,7 +171,7 @@ def check(protocol: Protocol, answers: dict[str, Any], screened: date) -> None:
 @given(data=st.data())
 def test_the_context_equals_the_reference(name: str, data: st.DataObject) -> None:
     protocol = PROTOCOLS[name]
-    check(protocol, *data.draw(answer_sets(protocol)))
+    check(protocol, *data.draw(mostly_known(protocol)))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -193,7 +179,7 @@ def test_the_context_equals_the_reference(name: str, data: st.DataObject) -> Non
 def test_nested_conditions_and_tables_equal_the_reference(
     nested: Protocol, data: st.DataObject
 ) -> None:
-    check(nested, *data.draw(answer_sets(nested)))
+    check(nested, *data.draw(mostly_known(nested)))
 
 
 def test_the_synthetic_protocol_covers_every_kind_of_condition(nested: Protocol) -> None:
