@@ -633,15 +633,12 @@ def typed_value(protocol: Screened, variable: str, value: Any) -> Any:
 
 def typed_values(protocol: Screened, session: Session) -> dict[str, Any]:
     """The session's answers as the rules read them: dates as dates, sets as tuples."""
-    dated = protocol.dated_questions
-    values: dict[str, Any] = {}
-    for variable, answer in session.answers.items():  # one pass: this runs at every answer
-        value: Any = answer.value
-        if variable in dated and value is not None and value != NEVER:
-            value = date.fromisoformat(str(value))
-        elif type(value) is list:
-            value = tuple(value)
-        values[variable] = value
+    # this runs at every answer: one comprehension, then the few dated questions
+    values = {v: tuple(x) if type(x := a.value) is list else x for v, a in session.answers.items()}
+    for variable in protocol.dated_questions & values.keys():
+        value = values[variable]
+        if value is not None and value != NEVER:
+            values[variable] = date.fromisoformat(str(value))
     return values
 
 
