@@ -634,7 +634,9 @@ def typed_value(protocol: Screened, variable: str, value: Any) -> Any:
 def typed_values(protocol: Screened, session: Session) -> dict[str, Any]:
     """The session's answers as the rules read them: dates as dates, sets as tuples."""
     # this runs at every answer: one comprehension, then the few dated questions
-    values = {v: tuple(x) if type(x := a.value) is list else x for v, a in session.answers.items()}
+    values: dict[str, Any] = {
+        v: tuple(x) if type(x := a.value) is list else x for v, a in session.answers.items()
+    }
     for variable in protocol.dated_questions & values.keys():
         value = values[variable]
         if value is not None and value != NEVER:
