@@ -303,3 +303,21 @@ def test_the_readmes_question_counts_are_measured() -> None:
     ]:
         together, separately = counts(answers, on)
         assert f"| {label} | {separately} | {together} |" in readme, (label, together, separately)
+
+
+# -- each member's answers ---------------------------------------------------------------------
+
+EVERY_VARIABLE = sorted({v for m in BOTH.members for v in m.questions} | {"not_a_question"})
+
+
+@given(st.permutations(EVERY_VARIABLE), st.data())
+def test_each_member_gets_its_own_answers_in_the_rows_order(
+    order: list[str], data: st.DataObject
+) -> None:
+    kept = data.draw(st.lists(st.sampled_from(order), unique=True))
+    values = {v: index for index, v in enumerate(order) if v in kept}
+    found = BOTH.answers_of_each(values)
+    assert [member for member, _ in found] == list(BOTH.members)
+    for member, own in found:
+        expected = {v: x for v, x in values.items() if v in member.questions}
+        assert list(own.items()) == list(expected.items())

@@ -38,7 +38,7 @@ from .engine import loggable_answers
 from .protocol import load
 from .protocol.sets import ProtocolSet
 from .render import verdict_text, verdicts_text
-from .set_engine import findings_of
+from .set_engine import fields_of_each
 from .verdict import Verdict, fields_of, verdict_json
 
 Output = Literal["json", "text"]
@@ -88,20 +88,23 @@ def _screen_against_all(
     chunk: Chunk, row: Row, protocols: ProtocolSet, output: Output, screening_id: str
 ) -> None:
     """One row against every protocol of the set: one output, a log entry per protocol."""
-    found = findings_of(protocols, row.answers, referral=row.referral, screened_on=row.screened_on)
-    verdicts = [f.verdict for f in found]
+    found = fields_of_each(
+        protocols, row.answers, referral=row.referral, screened_on=row.screened_on
+    )
+    written = [verdict_json(f) for _, f, _ in found] if output == "json" or screening_id else []
     if output == "json":
         head = json.dumps(
             {"row": row.number, "referral": row.referral, "screened_on": str(row.screened_on)}
         )
-        listed = ",".join(v.model_dump_json() for v in verdicts)
-        chunk.text.append(f'{head[:-1]},"verdicts":[{listed}]}}\n')
+        chunk.text.append(f'{head[:-1]},"verdicts":[{",".join(written)}]}}\n')
     else:
         label = f" ({row.referral})" if row.referral else ""
+        verdicts = [Verdict(**fields) for _, fields, _ in found]
         chunk.text.append(f"--- row {row.number}{label}\n{verdicts_text(verdicts)}\n")
     if screening_id:
         chunk.logged += [
-            (f.verdict.model_dump_json(), json.dumps(f.answers), screening_id) for f in found
+            (text, json.dumps(loggable_answers(member, own)), screening_id)
+            for text, (member, _, own) in zip(written, found, strict=True)
         ]
 
 

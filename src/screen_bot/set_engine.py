@@ -24,7 +24,7 @@ from .protocol.schema import Question
 from .protocol.sets import ProtocolSet
 from .rules.evaluation import Context, context, statuses
 from .session import Session
-from .verdict import build, ranked
+from .verdict import Verdict, fields_of, rank
 
 SCREENED = "screened"  # the end state: every protocol has its verdict
 
@@ -154,9 +154,23 @@ def findings_of(
 ) -> list[Finding]:
     """Every member's verdict on the answers it reads (typed values), ranked: eligible,
     then unresolved by number of open items, then not eligible."""
-    found = {}
-    for member in protocols.members:
-        own = protocols.answers_of(member, values)
-        verdict = build(member, own, referral=referral, screened_on=screened_on)
-        found[member.id] = Finding(verdict, loggable_answers(member, own))
-    return [found[v.protocol.id] for v in ranked([f.verdict for f in found.values()])]
+    found = fields_of_each(protocols, values, referral=referral, screened_on=screened_on)
+    return [
+        Finding(Verdict(**fields), loggable_answers(member, own)) for member, fields, own in found
+    ]
+
+
+def fields_of_each(
+    protocols: ProtocolSet,
+    values: dict[str, Any],
+    *,
+    referral: str | None = None,
+    screened_on: date | None = None,
+) -> list[tuple[Protocol, dict[str, Any], dict[str, Any]]]:
+    """:func:`findings_of` as plain data (the member, its verdict's fields, the answers it
+    read), in the same order: for the batch, which writes the fields without models."""
+    found = [
+        (member, fields_of(member, own, referral=referral, screened_on=screened_on), own)
+        for member, own in protocols.answers_of_each(values)
+    ]
+    return sorted(found, key=lambda f: rank(f[1]["verdict"], f[1]["open_items"]))

@@ -121,7 +121,12 @@ RANK = {"eligible": 0, "unresolved": 1, "not_eligible": 2}
 def ranked(verdicts: list[Verdict]) -> list[Verdict]:
     """Best first: eligible, then unresolved by number of open items, then not eligible
     (a stable sort: equals keep their order)."""
-    return sorted(verdicts, key=lambda v: (RANK[v.verdict], len(v.open_items)))
+    return sorted(verdicts, key=lambda v: rank(v.verdict, v.open_items))
+
+
+def rank(verdict: VerdictValue, open_items: list[Any]) -> tuple[int, int]:
+    """Where a verdict stands in :func:`ranked`'s order (lower is better)."""
+    return RANK[verdict], len(open_items)
 
 
 def build(

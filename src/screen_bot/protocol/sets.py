@@ -113,9 +113,24 @@ class ProtocolSet:
                     found.update(dict.fromkeys(checklist.items, checklist))
         return found
 
-    def answers_of(self, member: Protocol, values: dict[str, Any]) -> dict[str, Any]:
-        """The answers one member reads (its own variables only)."""
-        return {v: x for v, x in values.items() if v in member.questions}
+    def answers_of_each(self, values: dict[str, Any]) -> list[tuple[Protocol, dict[str, Any]]]:
+        """Each member with the answers it reads (its own variables only, in ``values``'
+        order), in one pass over ``values``: a row against 20 protocols holds hundreds."""
+        owns: list[dict[str, Any]] = [{} for _ in self.members]
+        readers = self._readers
+        for variable, value in values.items():
+            for index in readers.get(variable, ()):
+                owns[index][variable] = value
+        return list(zip(self.members, owns, strict=True))
+
+    @cached_property
+    def _readers(self) -> dict[str, tuple[int, ...]]:
+        """Each variable with the positions of the members that ask it."""
+        found: dict[str, list[int]] = {}
+        for index, member in enumerate(self.members):
+            for variable in member.questions:
+                found.setdefault(variable, []).append(index)
+        return {variable: tuple(indexes) for variable, indexes in found.items()}
 
 
 def merged_order(members: Sequence[Protocol]) -> list[str]:
