@@ -234,3 +234,27 @@ def test_the_cli_writes_the_reference_verdict_alone_and_beside_every_protocol(
         assert [v for v in verdicts if v["protocol"]["id"] == protocol.id] == [
             json.loads(reference)
         ]
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked workers", "spawned workers"])
+def test_workers_screen_as_one_process_does_forked_or_spawned(
+    fork: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forked workers are handed the loaded protocol; spawned ones (where fork is not
+    available) load it from its file: both give one process's output."""
+    from screen_bot import batch_screen
+
+    protocol = PROTOCOLS[0]
+    rows = [
+        {k: _as_json(v) for k, v in p.answers.items()} | {"screened_on": str(p.screened_on)}
+        for p in Population(protocol, seed=5).patients(200)
+    ]
+    data = "".join(json.dumps(row) + "\n" for row in rows).encode()
+
+    def output(jobs: int) -> str:
+        chunks = batch_screen.screen_file(io.BytesIO(data), protocol, "jsonl", "json", True, jobs)
+        return "".join("".join(chunk.text) for chunk in chunks)
+
+    monkeypatch.setattr(batch_screen, "_FORK", fork)
+    monkeypatch.setattr(batch_screen, "BLOCK", 4096)  # several blocks, so both workers work
+    assert output(2) == output(1)

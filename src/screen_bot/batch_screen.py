@@ -172,10 +172,12 @@ def _screen_blocks(
 
 
 def _pool(protocol: Protocols, jobs: int) -> ProcessPoolExecutor:
-    context = multiprocessing.get_context("fork") if _FORK else None
+    if _FORK:  # a forked worker is handed the loaded protocols as they are (no pickling)
+        fork = multiprocessing.get_context("fork")
+        return ProcessPoolExecutor(jobs, mp_context=fork, initializer=_use, initargs=(protocol,))
     members = protocol.members if isinstance(protocol, ProtocolSet) else (protocol,)
     paths = tuple(m.path for m in members)
-    return ProcessPoolExecutor(jobs, mp_context=context, initializer=_load, initargs=(paths,))
+    return ProcessPoolExecutor(jobs, initializer=_load, initargs=(paths,))
 
 
 def _in_order(tasks: Iterator[Future[Chunk]], jobs: int) -> Iterator[Chunk]:
@@ -203,9 +205,13 @@ _worker_protocol: Protocols | None = None
 
 
 def _load(paths: tuple[Path, ...]) -> None:
-    global _worker_protocol
     loaded = tuple(load(path) for path in paths)
-    _worker_protocol = loaded[0] if len(loaded) == 1 else ProtocolSet(loaded)
+    _use(loaded[0] if len(loaded) == 1 else ProtocolSet(loaded))
+
+
+def _use(protocol: Protocols) -> None:
+    global _worker_protocol
+    _worker_protocol = protocol
     gc.freeze()  # as in screen_file: the worker's protocols live as long as it does
 
 
