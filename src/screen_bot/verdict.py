@@ -152,7 +152,9 @@ def fields_of(
     found = status_of_each(protocol, ctx)
     # details only for what did not pass: reasons, open items
     details = [outcome(protocol, cid, ctx) for cid, status in found.items() if status != "met"]
-    return _fields(protocol, ctx, found, details, referral=referral, screened_on=screened_on)
+    return assembled_fields(
+        protocol, ctx, found, details, referral=referral, screened_on=screened_on
+    )
 
 
 def verdict_json(fields: dict[str, Any]) -> str:
@@ -165,26 +167,7 @@ def verdict_json(fields: dict[str, Any]) -> str:
         return Verdict(**fields).model_dump_json()
 
 
-def assemble(
-    protocol: Protocol,
-    ctx: Context,
-    found: Mapping[str, Status],
-    details: list[Outcome],
-    *,
-    referral: str | None,
-    screened_on: date,
-    waits: Callable[[str], Waiting | None] | None = None,
-) -> Verdict:
-    """The verdict from every criterion's status and the outcomes of those not met;
-    ``waits`` gives a failed criterion's "met from" when it was found elsewhere (the SQL
-    engine), else it is computed here."""
-    fields = _fields(
-        protocol, ctx, found, details, referral=referral, screened_on=screened_on, waits=waits
-    )
-    return Verdict(**fields)
-
-
-def _fields(
+def assembled_fields(
     protocol: Protocol,
     ctx: Context,
     found: Mapping[str, Status],
@@ -194,6 +177,9 @@ def _fields(
     screened_on: date,
     waits: Callable[[str], Waiting | None] | None = None,
 ) -> dict[str, Any]:
+    """The verdict's fields from every criterion's status and the outcomes of those not met
+    (``Verdict(**fields)`` is the model); ``waits`` gives a failed criterion's "met from"
+    when it was found elsewhere (the SQL engine), else it is computed here."""
     value = decide_statuses(found.values())
     wait_of = waits or (lambda criterion: waiting(protocol, criterion, ctx))
     used = estimates_used(protocol, ctx, found) if ctx.estimated else []

@@ -34,7 +34,7 @@ from ..rules.expressions import SCREENING_DATE
 from ..rules.sql import Query, compile_protocol, quote, text_literal
 from ..rules.windows import Waiting
 from ..session import REFERRAL_PATTERN
-from ..verdict import Verdict, assemble
+from ..verdict import Verdict, assembled_fields
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 BATCH = 2048
@@ -465,7 +465,7 @@ def _verdict(protocol: Protocol, query: Query, row: dict[str, Any]) -> Verdict:
     waits = {
         t.criterion: _waiting(row, t.meets_from, t.window_closed, t.anchor) for t in query.timed
     }
-    return assemble(
+    fields = assembled_fields(
         protocol,
         ctx,
         found,
@@ -474,6 +474,7 @@ def _verdict(protocol: Protocol, query: Query, row: dict[str, Any]) -> Verdict:
         screened_on=row[SCREENED_ON_KEY],
         waits=lambda criterion: waits.get(criterion),
     )
+    return Verdict(**fields)
 
 
 def _waiting(row: dict[str, Any], meets: str, closed: str, anchor: str | None) -> Waiting | None:
