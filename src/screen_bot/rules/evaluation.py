@@ -116,8 +116,8 @@ class _Plan:
     rules: dict[str, _Rule]
     readers: dict[str, tuple[str, ...]]  # derived name -> the criteria whose rule reads it
     together: Any  # env -> every rule's status, in criteria order (one compiled function)
-    # (id, position, rule) of the criteria whose failure may rest only on an estimate
-    confirming: tuple[tuple[str, int, _Rule], ...]
+    # (position, rule) of the criteria whose failure may rest only on an estimate
+    confirming: tuple[tuple[int, _Rule], ...]
     positions: dict[str, int]  # criterion -> its position in the dialog file
     estimates: dict[str, tuple[_Estimate, ...]]  # derived name -> its estimates, in order
     clocks: dict[str, tuple[str, ...]]  # criterion -> the clocks its rule reads (dates)
@@ -146,9 +146,7 @@ class _Plan:
             f"all rules of {protocol.id}",
         )
         always = frozenset(protocol.order) - protocol.when.keys()
-        confirming = tuple(
-            (cid, i, rule) for i, (cid, rule) in enumerate(rules.items()) if rule.confirm
-        )
+        confirming = tuple((i, rule) for i, rule in enumerate(rules.values()) if rule.confirm)
         positions = {cid: i for i, cid in enumerate(rules)}
         estimates = {
             name: tuple(_Estimate.of(e) for e in found)
@@ -381,21 +379,16 @@ def outcomes(protocol: Protocol, ctx: Context) -> list[Outcome]:
 
 def status_of_each(protocol: Protocol, ctx: Context) -> dict[str, Status]:
     """Every criterion's status, in the dialog file's order (no details: see ``outcome``)."""
-    plan = _plan(protocol)
-    found: dict[str, Status] = dict(zip(plan.rules, plan.together(ctx.env), strict=True))
-    for cid, _, rule in plan.confirming:  # a failure may rest only on an estimate
-        if found[cid] == "failed":
-            found[cid] = _status(rule, ctx)
-    return found
+    return dict(zip(_plan(protocol).rules, each_status(protocol, ctx), strict=True))
 
 
 def each_status(protocol: Protocol, ctx: Context) -> tuple[Status, ...]:
     """:func:`status_of_each` without the criteria's ids (see :func:`positions`)."""
     plan = _plan(protocol)
     found: tuple[Status, ...] = plan.together(ctx.env)
-    if plan.confirming and "failed" in found:
+    if plan.confirming and "failed" in found:  # a failure may rest only on an estimate
         fixed = list(found)
-        for _, index, rule in plan.confirming:
+        for index, rule in plan.confirming:
             if fixed[index] == "failed":
                 fixed[index] = _status(rule, ctx)
         found = tuple(fixed)
