@@ -343,3 +343,25 @@ def test_bad_rows_get_the_python_engines_messages(tmp_path: Path) -> None:
         "(it reads plain numbers, yes/no, ISO dates, none and the choices); --engine python "
         "reads free-text answers such as units or '3 months ago'"
     ]
+
+
+def test_duckdbs_progress_bar_never_reaches_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB draws a progress bar on standard output (the file descriptor) for a query
+    over ``progress_bar_time``: 2 s by default, 1 ms here so a small file shows it."""
+    from screen_bot.adapters import duckdb_batch
+
+    real = duckdb.connect
+
+    def impatient(*args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+        connection = real(*args, **kwargs)
+        connection.execute("SET progress_bar_time = 1")  # this also turns the bar on
+        return connection
+
+    monkeypatch.setattr(duckdb, "connect", impatient)
+    path = _files(BLINA, tmp_path, 300)["jsonl"]
+    screened = list(duckdb_batch.screen_file(load(BLINA), path, "jsonl", date(2026, 3, 1)))
+    assert len(screened) == 300
+    drawn = capfd.readouterr()
+    assert "%" not in drawn.out and "elapsed" not in drawn.out + drawn.err

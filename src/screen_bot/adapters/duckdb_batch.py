@@ -72,7 +72,7 @@ def screen_file(
     protocol: Protocol, path: Path, file_format: FileFormat, today: date
 ) -> Iterator[Screened]:
     """Every row of the file, screened, in the file's order."""
-    connection = duckdb.connect()
+    connection = connect()
     try:
         reader = _Reader(protocol, path, file_format, today, connection)
         yield from reader.header_errors()
@@ -96,6 +96,14 @@ def screen_file(
                     yield Screened(number, _verdict(protocol, query, row))
     finally:
         connection.close()
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that never draws its progress bar: DuckDB draws it on standard
+    output once a query runs over 2 s, in the middle of the verdicts written there."""
+    connection = duckdb.connect()
+    connection.execute("SET enable_progress_bar = false")
+    return connection
 
 
 def _fetch(result: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[Any, ...]]:
