@@ -109,3 +109,63 @@ def test_with_no_valid_dialog_file_the_start_ends_on_that_though_the_database_op
     env["SCREEN_BOT_DIALOGS_DIR"] = str(default_dialogs_dir())
     ran = process("run", **env)
     assert ran.returncode == 2 and "screen-bot.sqlite3" in ran.stderr
+
+
+def _collections_during(*args: str) -> tuple[int, str]:
+    """Cyclic collections run while ``screen-bot ARGS`` ran (through the console entry)."""
+    code = (
+        "import atexit, gc, sys\n"
+        "from screen_bot.cli.entry import main\n"
+        "count = lambda: sum(s['collections'] for s in gc.get_stats())\n"
+        "before = count()\n"
+        "atexit.register(lambda: print('collections', count() - before))\n"
+        f"sys.argv = ['screen-bot', *{list(args)!r}]\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("collections "), done.stdout + done.stderr
+    return int(last.split()[1]), done.stderr
+
+
+def test_the_console_script_is_the_entry_module() -> None:
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="screen-bot")
+    assert script.value == "screen_bot.cli.entry:main"
+
+
+def test_run_imports_typer_and_pydantic_with_the_collector_already_off() -> None:
+    # `--port x` is refused by Typer's check of the option, which imports pydantic first
+    collections, stderr = _collections_during("run", "--port", "x")
+    assert "Invalid value for '--port'" in stderr
+    assert collections == 0
+    # any other command runs with the collector on, as before
+    collections, _ = _collections_during("migrate", "--help")
+    assert collections > 0
+
+
+def test_the_console_script_loads_no_pydantic_plugin_unless_told_to(tmp_path: Path) -> None:
+    """A plugin would see every value validated, patients' answers among them."""
+    site, mark = tmp_path / "site", tmp_path / "plugin-was-used"
+    (site / "spy_plugin-1.0.dist-info").mkdir(parents=True)
+    (site / "spy_plugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: spy-plugin\nVersion: 1.0\n", encoding="utf-8"
+    )
+    (site / "spy_plugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[pydantic]\nspy = spy_plugin:plugin\n", encoding="utf-8"
+    )
+    (site / "spy_plugin.py").write_text(
+        "import pathlib\n"
+        "class Spy:\n"
+        "    def new_schema_validator(self, *args, **kwargs):\n"
+        f"        pathlib.Path({str(mark)!r}).touch()\n"
+        "        return None, None, None\n"
+        "plugin = Spy()\n",
+        encoding="utf-8",
+    )
+    env = {"PYTHONPATH": str(site), "SCREEN_BOT_DATA_DIR": str(tmp_path / "data")}
+    ran = process("where", **env)
+    assert ran.returncode == 0 and not mark.exists()
+    ran = process("where", **env, PYDANTIC_DISABLE_PLUGINS="")  # an explicit value is kept
+    assert ran.returncode == 0 and mark.exists()
