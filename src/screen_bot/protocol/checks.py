@@ -555,21 +555,22 @@ class Checker:
         self, rule: Node, variable: str, condition: Node
     ) -> dict[str, Any] | None:
         """Known answers under which ``variable`` is not asked and ``rule`` stays unknown."""
-        names = sorted((_names(rule) | _names(condition)) - {variable, SCREENING_DATE})
+        read, guarded = _names(rule), _names(condition)
+        names = sorted((read | guarded) - {variable, SCREENING_DATE})
         names = [n for n in names if n in self.questions]  # derived/tables follow from these
         domains = [self._domain(n, [rule, condition], unknown=False) for n in names]
         if not self._afford(domains):
             return None  # cannot be checked exhaustively; the engine still lists an open item
+        if any(n in self.derived or n in self.tables for n in read):
+            return None  # estimated values: left to the engine's guarantee
         for values in itertools.product(*domains):
             env: dict[str, Any] = dict(zip(names, values, strict=True))
             env[SCREENING_DATE] = EXAMPLE_DAY
             if interpret(condition, env) is not False:
                 continue
             env[variable] = None
-            if any(n in self.derived or n in self.tables for n in _names(rule)):
-                continue  # estimated values: left to the engine's guarantee
             if interpret(rule, env) is None:
-                return {n: env[n] for n in names if n in _names(condition) or env[n] is not None}
+                return {n: env[n] for n in names if n in guarded or env[n] is not None}
         return None
 
     # -- satisfiability ------------------------------------------------------------------
