@@ -46,6 +46,8 @@ class BotProcess:
             TELEGRAM_API_FILE_URL=self.fake.file_url,
             SCREEN_BOT_ALLOWED_USERS=self.allowed,
             SCREEN_BOT_DATA_DIR=str(self.data_dir),
+            # the test's own (conftest), never the user's
+            SCREEN_BOT_CACHE_DIR=os.environ.get("SCREEN_BOT_CACHE_DIR", f"{self.data_dir}/cache"),
             SCREEN_BOT_DIALOGS_DIR=str(DIALOGS),
         )
         env.update(self.env_extra)

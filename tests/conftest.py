@@ -52,12 +52,14 @@ DIALOGS = _one_protocol_directory()
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test (and every process it starts) gets its own data directory and working
-    directory, the repository's dialogs and no bot token: nothing is ever written to the
-    user's real data directory, and no .env of a developer is read."""
+    directory, its own cache directory, the repository's dialogs and no bot token: nothing
+    is ever written to the user's real data or cache directory, and no .env of a developer
+    is read."""
     data = tmp_path / "data"
     for name in [n for n in os.environ if n.startswith(("SCREEN_BOT_", "TELEGRAM_"))]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(data))
+    monkeypatch.setenv("SCREEN_BOT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(DIALOGS))
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "")
     monkeypatch.chdir(tmp_path)

@@ -169,3 +169,20 @@ def test_the_console_script_loads_no_pydantic_plugin_unless_told_to(tmp_path: Pa
     assert ran.returncode == 0 and not mark.exists()
     ran = process("where", **env, PYDANTIC_DISABLE_PLUGINS="")  # an explicit value is kept
     assert ran.returncode == 0 and mark.exists()
+
+
+def test_the_bot_keeps_its_checked_dialog_files_for_the_next_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "screen-bot.sqlite3").write_bytes(b"not a database " * 500)  # ends the start
+    kept = tmp_path / "cache" / "dialogs"  # conftest's SCREEN_BOT_CACHE_DIR
+    env = {
+        "SCREEN_BOT_DATA_DIR": str(data),
+        "SCREEN_BOT_DIALOGS_DIR": str(default_dialogs_dir()),
+        "TELEGRAM_BOT_TOKEN": TOKEN + "_abcdefghijklmnopqrstuvwxyz",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",  # never reached
+    }
+    assert not kept.exists()
+    assert process("run", **env).returncode == 2
+    shipped = sorted(default_dialogs_dir().glob("*.yaml"))
+    assert len(list(kept.glob("*.pickle"))) == len(shipped)

@@ -4,6 +4,7 @@ inbox marks an update done in the transaction of its change, and only then."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -69,6 +70,7 @@ def test_the_bot_refuses_to_start_on_a_damaged_database(data_dir: Path) -> None:
     env = {
         "PATH": "/usr/bin:/bin",
         "SCREEN_BOT_DATA_DIR": str(data_dir),
+        "SCREEN_BOT_CACHE_DIR": os.environ["SCREEN_BOT_CACHE_DIR"],  # the test's (conftest)
         "TELEGRAM_BOT_TOKEN": "123456:TEST-token_abcdefghijklmnopqrstuvwxyz",
         "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",  # never reached
     }

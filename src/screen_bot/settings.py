@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qs, urlsplit
 
-from platformdirs import user_data_dir
+from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -30,6 +30,11 @@ def default_data_dir() -> Path:
     return Path(user_data_dir("screen-bot", appauthor=False))
 
 
+def default_cache_dir() -> Path:
+    """The user's cache directory (e.g. ~/.cache/screen-bot): dialog files already checked."""
+    return Path(user_cache_dir("screen-bot", appauthor=False))
+
+
 def default_dialogs_dir() -> Path:
     """The repository's ``dialogs/`` (editable install), else the copy inside the wheel."""
     return REPO_DIALOGS if REPO_DIALOGS.is_dir() else PACKAGED_DIALOGS
@@ -49,6 +54,7 @@ class Settings(BaseSettings):
         frozenset(), alias="SCREEN_BOT_ALLOWED_USERS"
     )
     data_dir: Path = Field(default_factory=default_data_dir, alias="SCREEN_BOT_DATA_DIR")
+    cache_dir: Path = Field(default_factory=default_cache_dir, alias="SCREEN_BOT_CACHE_DIR")
     session_ttl_hours: float = Field(72, gt=0, alias="SCREEN_BOT_SESSION_TTL_HOURS")
     # One directory or several, separated as in PATH (':' on Linux and macOS, ';' on Windows).
     dialogs_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(

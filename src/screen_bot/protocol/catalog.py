@@ -37,8 +37,10 @@ class ProtocolChoiceNeeded(ProtocolNotFound):
 
 
 class Catalog:
-    def __init__(self, directories: Path | Sequence[Path]) -> None:
+    def __init__(self, directories: Path | Sequence[Path], cache: Path | None = None) -> None:
+        """``cache``: where checked files are kept between processes (``cache.py``)."""
         self.directories = (directories,) if isinstance(directories, Path) else tuple(directories)
+        self.cache = cache
         self._engines: dict[str, BaseEngine[Any]] = {}
 
     @property
@@ -53,7 +55,7 @@ class Catalog:
         for directory in self.directories:
             for path in iter_dialog_files(directory):
                 try:
-                    protocol = load(path)
+                    protocol = load(path, self.cache)
                 except DialogFileError as err:
                     problems += err.problems
                     continue

@@ -13,17 +13,17 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
-from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from ..errors import ScreenBotError
 from .model import Protocol
 from .schema import DialogFile
+
+if TYPE_CHECKING:  # imported where a file is parsed: a start with every file cached skips it
+    from ruamel.yaml import YAML
+    from ruamel.yaml.nodes import Node
 
 MAX_FILE_BYTES = 1_000_000
 MAX_YAML_DEPTH = 12
@@ -53,20 +53,37 @@ class DialogFileError(ScreenBotError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def load(path: str | Path) -> Protocol:
-    """Load and check one dialog file; raise :class:`DialogFileError` with every problem."""
+def load(path: str | Path, cache: Path | None = None) -> Protocol:
+    """Load and check one dialog file; raise :class:`DialogFileError` with every problem.
+
+    With a ``cache`` directory, a file already checked there (same bytes, same screen-bot)
+    is not parsed or checked again (``cache.py``); a new or changed one is, then kept.
+    """
+    path = Path(path)
+    raw = _read(path, str(path))
+    sha256 = hashlib.sha256(raw).hexdigest()
+    if cache is None:
+        return _checked(path, raw, sha256)
+    from . import cache as checked_files
+
+    protocol = checked_files.recall(cache, path, sha256)
+    if protocol is None:
+        protocol = _checked(path, raw, sha256)
+        checked_files.remember(cache, protocol)
+    return protocol
+
+
+def _checked(path: Path, raw: bytes, sha256: str) -> Protocol:
     from .checks import Checker  # the checks import the rules package; keep loading light
 
-    path = Path(path)
     shown = str(path)
-    raw = _read(path, shown)
     tree, data = _yaml(raw, shown)
     try:
         spec = DialogFile.model_validate(data)
     except ValidationError as err:
         raise DialogFileError([_schema_problem(shown, tree, e) for e in err.errors()]) from None
     checker = Checker(shown, tree, spec)
-    protocol = checker.run(path, hashlib.sha256(raw).hexdigest())
+    protocol = checker.run(path, sha256)
     if checker.problems or protocol is None:
         raise DialogFileError(checker.problems)
     return protocol
@@ -111,6 +128,9 @@ def _yaml(raw: bytes, shown: str) -> tuple[Node, Any]:
     faster: every command and the bot's start load every dialog file); a syntax error
     is parsed again by ruamel's own parser, so its message is the same either way.
     """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -159,6 +179,8 @@ def _parsed(text: str, shown: str, yaml: YAML) -> tuple[Node, Any]:
 
 def _check_shape(text: str, shown: str, yaml: YAML) -> None:
     """Refuse aliases, deep nesting and huge documents from the event stream (no recursion)."""
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
+
     depth = 0
     for events, event in enumerate(yaml.parse(text), start=1):
         line = event.start_mark.line + 1 if event.start_mark else None
@@ -215,6 +237,8 @@ def _yaml_hint(problem: str) -> str:
 def line_of(tree: Node, loc: Iterable[Any]) -> int | None:
     """The 1-based line of what is at ``loc`` (keys and list indices) in the node tree: the
     line of the deepest key or item found, or the document's first line."""
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
     line = tree.start_mark.line + 1
     node = tree
     for key in loc:

@@ -136,7 +136,7 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
     https.preload()
     opening = asyncio.get_running_loop().run_in_executor(None, _open_checked, settings)
     try:
-        catalog = Catalog(settings.dialogs_dirs)
+        catalog = Catalog(settings.dialogs_dirs, cache=settings.cache_dir / "dialogs")
         if not catalog.protocols:
             catalog.get()  # raises ProtocolNotFound, naming the problems found
     except BaseException:

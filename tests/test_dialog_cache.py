@@ -1,0 +1,225 @@
+"""Checked dialog files kept between starts (protocol/cache.py): a kept protocol is the one
+loading gives, and anything doubtful about an entry means loading the file in full."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import screen_bot
+from conftest import SHIPPED
+from screen_bot import verdict
+from screen_bot.protocol import DialogFileError, Protocol, load, loader
+from screen_bot.protocol import cache as checked_files
+from screen_bot.protocol.catalog import Catalog
+from screen_bot.rules.evaluation import context
+from test_format2_differential import cases, same
+
+FILES = sorted(SHIPPED.glob("*.yaml"))
+
+
+@pytest.fixture
+def kept(tmp_path: Path) -> Path:
+    return tmp_path / "kept"
+
+
+@pytest.fixture
+def copies(tmp_path: Path) -> list[Path]:
+    """The shipped dialog files, in a directory of the test's own."""
+    directory = tmp_path / "dialogs"
+    directory.mkdir()
+    return [Path(shutil.copy2(f, directory / f.name)) for f in FILES]
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every file loaded in full (parsed and checked) rather than taken from the cache."""
+    loaded: list[Path] = []
+    checked = loader._checked
+
+    def counting(path: Path, raw: bytes, sha256: str) -> Protocol:
+        loaded.append(path)
+        return checked(path, raw, sha256)
+
+    monkeypatch.setattr(loader, "_checked", counting)
+    return loaded
+
+
+def expressions(protocol: Protocol) -> list[Any]:
+    found = [*protocol.rules.values(), *protocol.when.values()]
+    found += [condition for rows in protocol.tables.values() for condition, _ in rows]
+    found += [e.when for uses in protocol.estimates.values() for e in uses if e.when]
+    return found
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
+def test_a_kept_protocol_equals_the_loaded_one(path: Path, kept: Path, parses: list[Path]) -> None:
+    fresh = load(path)
+    first = load(path, kept)
+    again = load(path, kept)
+    assert parses == [path, path]  # loaded twice in full: without the cache, and to fill it
+    assert again is not first and again == first == fresh
+    assert again.spec == fresh.spec and again.lines == fresh.lines
+    assert [e.text for e in expressions(again)] == [e.text for e in expressions(fresh)]
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_kept_protocol_decides_as_the_loaded_one(
+    path: Path, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    kept = tmp_path_factory.mktemp("kept")
+    fresh = load(path)
+    load(path, kept)
+    again = checked_files.recall(kept, path, fresh.sha256)
+    assert again is not None
+    answers, screened = data.draw(cases(fresh))
+    env = context(fresh, answers, screened).env
+    assert context(again, answers, screened).env == env
+    for mine, theirs in zip(expressions(again), expressions(fresh), strict=True):
+        assert same(mine.evaluate(env), theirs.evaluate(env)), mine.text
+    found, expected = (verdict.build(p, answers, screened_on=screened) for p in (again, fresh))
+    assert found.model_dump() == expected.model_dump()
+
+
+def test_a_changed_file_is_checked_again_and_a_broken_one_still_refused(
+    copies: list[Path], kept: Path, parses: list[Path]
+) -> None:
+    path = copies[0]
+    load(path, kept)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("title:", "title: Changed", 1), encoding="utf-8")
+    assert load(path, kept).title.startswith("Changed")
+    assert parses == [path, path]
+    path.write_text(text + "\nquestions: [unclosed\n", encoding="utf-8")
+    with pytest.raises(DialogFileError):
+        load(path, kept)
+    path.write_text(text, encoding="utf-8")  # the first version again: checked again too
+    load(path, kept)
+    assert len(parses) == 4
+
+
+def test_the_bot_start_with_every_file_broken_ends_though_they_were_kept(
+    copies: list[Path], kept: Path
+) -> None:
+    assert len(Catalog(copies[0].parent, cache=kept).protocols) == len(copies)
+    for path in copies:
+        path.write_text("id: broken\ntitle: [unclosed\n", encoding="utf-8")
+    catalog = Catalog(copies[0].parent, cache=kept)
+    assert catalog.protocols == {} and len(catalog.broken()) == len(copies)
+
+
+def test_a_damaged_entry_is_a_miss_and_is_written_again(
+    copies: list[Path], kept: Path, parses: list[Path]
+) -> None:
+    path = copies[0]
+    fresh = load(path, kept)
+    (entry,) = kept.glob("*.pickle")
+    whole = entry.read_bytes()
+    for damaged in (whole[: len(whole) // 2], whole[:-1] + b"!", whole[:40], b""):
+        entry.write_bytes(damaged)
+        assert load(path, kept) == fresh
+    assert len(parses) == 5
+    assert entry.read_bytes() == whole  # written again: the next start takes it
+    assert load(path, kept) == fresh and len(parses) == 5
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: m.setattr(screen_bot, "__version__", "99.0"),
+        lambda m: m.setattr(sys, "version", sys.version + " (another build)"),
+        lambda m: m.setattr(checked_files, "MAGIC", b"screen-bot checked dialog file 0\n"),
+    ],
+    ids=["screen-bot version", "Python version", "format"],
+)
+def test_another_version_does_not_take_the_entry(
+    change: Any, copies: list[Path], kept: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = copies[0]
+    sha256 = load(path, kept).sha256
+    assert checked_files.recall(kept, path, sha256) is not None
+    checked_files._code.cache_clear()
+    with monkeypatch.context() as m:
+        change(m)
+        assert checked_files.recall(kept, path, sha256) is None
+        checked_files._code.cache_clear()
+    assert checked_files.recall(kept, path, sha256) is not None
+
+
+def test_an_edited_source_file_does_not_take_the_entry(
+    copies: list[Path], kept: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = copies[0]
+    sha256 = load(path, kept).sha256
+    real = os.stat
+    checks = str(Path(loader.__file__).with_name("checks.py"))
+
+    def touched(where: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        found = real(where, *args, **kwargs)
+        if str(where) != checks:
+            return found
+        return os.stat_result((*found[:8], found.st_mtime + 1, found.st_ctime))
+
+    checked_files._code.cache_clear()
+    monkeypatch.setattr(os, "stat", touched)
+    try:
+        assert checked_files.recall(kept, path, sha256) is None
+    finally:
+        monkeypatch.undo()
+        checked_files._code.cache_clear()
+
+
+def test_another_path_does_not_take_the_entry(copies: list[Path], kept: Path) -> None:
+    path = copies[0]
+    sha256 = load(path, kept).sha256
+    twin = path.with_name("twin.yaml")
+    shutil.copy2(path, twin)
+    assert checked_files.recall(kept, twin, sha256) is None
+    assert load(twin, kept).path == twin
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="needs user ids")
+def test_an_entry_others_may_write_is_not_read(
+    copies: list[Path], kept: Path, parses: list[Path]
+) -> None:
+    path = copies[0]
+    sha256 = load(path, kept).sha256
+    (entry,) = kept.glob("*.pickle")
+    assert entry.stat().st_mode & 0o777 == 0o600 and kept.stat().st_mode & 0o777 == 0o700
+    entry.chmod(0o666)
+    assert checked_files.recall(kept, path, sha256) is None
+    entry.chmod(0o600)
+    kept.chmod(0o777)
+    assert checked_files.recall(kept, path, sha256) is None
+    kept.chmod(0o700)
+    assert checked_files.recall(kept, path, sha256) is not None
+
+
+def test_a_cache_that_cannot_be_written_is_not_used(copies: list[Path], tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory", encoding="utf-8")
+    assert load(copies[0], blocked / "kept") == load(copies[0])
+    assert blocked.read_text(encoding="utf-8") == "not a directory"
+
+
+def test_a_start_with_every_file_kept_parses_no_yaml(copies: list[Path], kept: Path) -> None:
+    import subprocess
+
+    Catalog(copies[0].parent, cache=kept).protocols  # noqa: B018 - fills the cache
+    code = (
+        "import sys; from pathlib import Path; from screen_bot.protocol.catalog import Catalog; "
+        f"c = Catalog(Path({str(copies[0].parent)!r}), cache=Path({str(kept)!r})); "
+        "print(len(c.protocols), [m for m in ('ruamel.yaml', 'screen_bot.protocol.checks') "
+        "if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split(" ", 1) == [str(len(copies)), "[]\n"], done.stdout + done.stderr
