@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import os
 import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -186,3 +188,34 @@ def test_the_bot_keeps_its_checked_dialog_files_for_the_next_start(tmp_path: Pat
     assert process("run", **env).returncode == 2
     shipped = sorted(default_dialogs_dir().glob("*.yaml"))
     assert len(list(kept.glob("*.pickle"))) == len(shipped)
+
+
+def test_a_second_preload_starts_no_second_load(
+    contexts_made: list[ssl.SSLContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    monkeypatch.setattr(https, "_load", release.wait)  # the load stays in progress
+    https.preload()
+    https.preload()  # e.g. cli/bot.py's, then the app's
+    loading = [t for t in threading.enumerate() if t.name == "tls-context"]
+    release.set()
+    assert len(loading) == 1
+
+
+def test_run_starts_loading_the_ca_store_before_it_imports_the_bot() -> None:
+    code = (
+        "import sys\n"
+        "from screen_bot.adapters.telegram import https\n"
+        "started = https.preload\n"
+        "def preload():\n"
+        "    print('preload; bot imported:', 'screen_bot.adapters.telegram.app' in sys.modules)\n"
+        "    started()\n"
+        "https.preload = preload\n"
+        "from screen_bot.cli.app import main\n"
+        "sys.argv = ['screen-bot', 'run']\n"
+        "main()\n"
+    )
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": ""}  # the start ends before the bot is built
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and "TELEGRAM_BOT_TOKEN is not set" in done.stderr
+    assert done.stdout.splitlines() == ["preload; bot imported: False"], done.stdout + done.stderr

@@ -34,6 +34,11 @@ def run(
     # made, about a tenth of the time to the first poll. It is off until the bot is started;
     # then they are frozen out of later collections and it is on again (app.started).
     gc.disable()
+    # The CA bundle loads on a thread meanwhile (https.py): it is needed before the first
+    # request, and the imports and checks of the bot take the main thread until then.
+    from ..adapters.telegram import https
+
+    https.preload()
     try:
         _run(webhook, listen, port)
     finally:

@@ -7,8 +7,9 @@ The context is built once per process the way httpx builds it (certifi's CAs, or
 before. httpcore sets the ALPN protocols on the context at each connection; every client
 here speaks HTTP/1.1, so they all set the same value.
 
-Loading the CA bundle releases the GIL, so ``preload`` starts it on a thread while the
-dialog files are checked on the main one.
+Loading the CA bundle releases the GIL, so ``preload`` starts it on a thread as soon as
+``screen-bot run`` starts (``cli/bot.py``), while the rest of the bot's code is imported
+and the dialog files are checked on the main thread.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ BOT_POOL = 256
 POLLING_POOL = 1
 
 
-_lock = threading.Lock()
+_lock, _starting = threading.Lock(), threading.Lock()
 _context: ssl.SSLContext | None = None
+_loading: threading.Thread | None = None  # preload's thread, once started
 
 
 def tls_context() -> ssl.SSLContext:
@@ -39,21 +41,26 @@ def tls_context() -> ssl.SSLContext:
 
 
 def preload() -> None:
-    """Start making the context on a thread; ``tls_context`` waits for it."""
+    """Start making the context on a thread (once); ``tls_context`` waits for it."""
+    global _loading
+    with _starting:  # not _lock: the thread holds that one while it loads
+        if _loading is not None:
+            return
+        _loading = threading.Thread(target=_load, name="tls-context", daemon=True)
+    _loading.start()
 
-    def load() -> None:
-        # an error here is met again, and reported, by the main thread's call
-        with contextlib.suppress(Exception):
-            tls_context()
 
-    threading.Thread(target=load, name="tls-context", daemon=True).start()
+def _load() -> None:
+    # an error here is met again, and reported, by the main thread's call
+    with contextlib.suppress(Exception):
+        tls_context()
 
 
 def forget() -> None:
     """Drop the context (tests: the next call makes a new one)."""
-    global _context
+    global _context, _loading
     with _lock:
-        _context = None
+        _context, _loading = None, None
 
 
 def https_request(connection_pool_size: int) -> HTTPXRequest:
