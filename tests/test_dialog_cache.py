@@ -124,12 +124,15 @@ def test_a_damaged_entry_is_a_miss_and_is_written_again(
     fresh = load(path, kept)
     (entry,) = kept.glob("*.pickle")
     whole = entry.read_bytes()
-    for damaged in (whole[: len(whole) // 2], whole[:-1] + b"!", whole[:40], b""):
+    title = fresh.title.encode()
+    assert whole.count(title) == 1
+    flipped = whole.replace(title, title[:-1] + bytes([title[-1] ^ 1]))  # still a pickle
+    for damaged in (whole[: len(whole) // 2], whole[:-1] + b"!", whole[:40], b"", flipped):
         entry.write_bytes(damaged)
         assert load(path, kept) == fresh
-    assert len(parses) == 5
+    assert len(parses) == 6
     assert entry.read_bytes() == whole  # written again: the next start takes it
-    assert load(path, kept) == fresh and len(parses) == 5
+    assert load(path, kept) == fresh and len(parses) == 6
 
 
 @pytest.mark.parametrize(

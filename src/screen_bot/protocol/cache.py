@@ -23,6 +23,7 @@ import functools
 import hashlib
 import importlib.util
 import io
+import marshal
 import os
 import pickle
 import sys
@@ -30,11 +31,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..rules.compiled import compile_all
+from ..rules.compiled import compile_module, run_module
 from ..rules.expressions import Expression
 from .model import Protocol
 
 MAGIC = b"screen-bot checked dialog file 1\n"
+DIGEST = 32  # bytes of the entry's own sha256, after its key
 
 
 def recall(directory: Path, path: Path, sha256: str) -> Protocol | None:
@@ -47,10 +49,11 @@ def recall(directory: Path, path: Path, sha256: str) -> Protocol | None:
     except OSError:
         return None
     head = MAGIC + _key(path, sha256)
-    if not data.startswith(head):
-        return None
+    body = data[len(head) + DIGEST :]
+    if data[: len(head)] != head or data[len(head) : len(head) + DIGEST] != _digest(body):
+        return None  # another file or version, or damaged (a flipped bit is caught here)
     try:
-        protocol = _loads(data[len(head) :])
+        protocol = _loads(body)
     except Exception:  # noqa: BLE001 - a damaged entry is only a cache miss
         return None
     return protocol if isinstance(protocol, Protocol) else None
@@ -67,7 +70,7 @@ def remember(directory: Path, protocol: Protocol) -> None:
         directory.chmod(0o700)
         handle, temporary = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")  # 0600
         with os.fdopen(handle, "wb") as stream:
-            stream.write(MAGIC + _key(protocol.path, protocol.sha256) + body)
+            stream.write(MAGIC + _key(protocol.path, protocol.sha256) + _digest(body) + body)
         os.replace(temporary, _entry(directory, protocol.path))
         temporary = None
     except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
@@ -79,6 +82,10 @@ def remember(directory: Path, protocol: Protocol) -> None:
 
 def _entry(directory: Path, path: Path) -> Path:
     return directory / f"{hashlib.sha256(os.fsencode(path)).hexdigest()[:32]}.pickle"
+
+
+def _digest(body: bytes) -> bytes:
+    return hashlib.sha256(body).digest()
 
 
 def _key(path: Path, sha256: str) -> bytes:
@@ -126,18 +133,20 @@ def _trusted(found: os.stat_result) -> bool:
 
 
 def _dumps(protocol: Protocol) -> bytes:
-    """The protocol pickled, each expression as its text and tree (no compiled function)."""
+    """The protocol pickled, each expression as its text and tree, with the module of their
+    compiled functions (made as the checker makes it: together, from the checked trees)."""
     body = io.BytesIO()
     pickler = _Pickler(body)
     pickler.dump(protocol)
-    label = f"rules of {protocol.id}"  # as the checker names them
-    return pickle.dumps((label, pickler.expressions, body.getvalue()), pickle.HIGHEST_PROTOCOL)
+    trees = {str(n): node for n, (_, node) in enumerate(pickler.expressions)}
+    code, namespace, names = compile_module(trees, f"rules of {protocol.id}")
+    kept = (marshal.dumps(code), namespace, names, pickler.expressions, body.getvalue())
+    return pickle.dumps(kept, pickle.HIGHEST_PROTOCOL)
 
 
 def _loads(data: bytes) -> Any:
-    label, expressions, body = pickle.loads(data)
-    # compiled as the checker compiles them: together, from the checked trees
-    functions = compile_all({str(n): node for n, (_, node) in enumerate(expressions)}, label)
+    code, namespace, names, expressions, body = pickle.loads(data)
+    functions = run_module(marshal.loads(code), namespace, names)
     made = [Expression(text, node, functions[str(n)]) for n, (text, node) in enumerate(expressions)]
     return _Unpickler(body, made).load()
 

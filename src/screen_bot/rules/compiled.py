@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from types import CodeType
 from typing import Any
 
 from .dates import NEVER, clamped_shift
@@ -35,6 +36,14 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def compile_all(trees: Mapping[str, Node], label: str = "rules") -> dict[str, Function]:
     """One function per tree, keyed as ``trees`` is; compiled together."""
+    return run_module(*compile_module(trees, label))
+
+
+def compile_module(
+    trees: Mapping[str, Node], label: str = "rules"
+) -> tuple[CodeType, dict[str, Any], dict[str, str]]:
+    """``compile_all``'s module, compiled but not run: its code, the names the code uses
+    besides the builtins, and each tree's function (``protocol/cache.py`` keeps them)."""
     namespace = _namespace()
     sources = []
     names = {}
@@ -42,7 +51,13 @@ def compile_all(trees: Mapping[str, Node], label: str = "rules") -> dict[str, Fu
         function = f"_f{index}"
         names[key] = function
         sources.append(_Writer(namespace, function).function(tree))
-    code = compile("\n\n".join(sources) or "pass", f"<{label}>", "exec")
+    return compile("\n\n".join(sources) or "pass", f"<{label}>", "exec"), namespace, names
+
+
+def run_module(
+    code: CodeType, namespace: dict[str, Any], names: dict[str, str]
+) -> dict[str, Function]:
+    """The functions of a module made by ``compile_module``, keyed as its trees were."""
     exec(code, namespace)  # the source is generated from checked trees only (see above)
     return {key: namespace[function] for key, function in names.items()}
 
