@@ -432,6 +432,16 @@ def test_where_prints_the_data_directory_and_database(isolated: Path) -> None:
     assert f"data directory:    {isolated}" in result.stdout
     assert f"{isolated / 'screen-bot.sqlite3'} (not created yet)" in result.stdout
     assert str(DIALOGS) in result.stdout
+    assert f"cache directory:   {isolated.parent / 'cache'}" in result.stdout  # conftest's
+
+
+def test_default_cache_directory_is_the_platforms(monkeypatch) -> None:
+    from platformdirs import user_cache_dir
+
+    from screen_bot.settings import Settings
+
+    monkeypatch.delenv("SCREEN_BOT_CACHE_DIR")
+    assert Settings().cache_dir == Path(user_cache_dir("screen-bot", appauthor=False))
 
 
 def test_default_data_directory_is_the_platforms(monkeypatch) -> None:

@@ -30,7 +30,8 @@ for group in (screening, dialogs, log, training, bot, population):
 
 @app.command()
 def where() -> None:
-    """Print where screen-bot keeps its data (SCREEN_BOT_DATA_DIR overrides) and its dialogs."""
+    """Print where screen-bot keeps its data (SCREEN_BOT_DATA_DIR overrides), its dialogs and
+    its cache."""
     settings = options.settings()
     typer.echo(f"data directory:    {settings.data_dir}")
     if settings.database_url_text:
@@ -43,6 +44,7 @@ def where() -> None:
     dialogs = os.pathsep.join(str(d) for d in settings.dialogs_dirs)
     label = "directory: " if len(settings.dialogs_dirs) == 1 else "directories:"
     typer.echo(f"dialogs {label}{dialogs}")
+    typer.echo(f"cache directory:   {settings.cache_dir} (dialog files already checked)")
 
 
 @app.command()
