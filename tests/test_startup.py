@@ -219,3 +219,35 @@ def test_run_starts_loading_the_ca_store_before_it_imports_the_bot() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 2 and "TELEGRAM_BOT_TOKEN is not set" in done.stderr
     assert done.stdout.splitlines() == ["preload; bot imported: False"], done.stdout + done.stderr
+
+
+def test_run_starts_opening_the_database_before_it_imports_the_bot(tmp_path: Path) -> None:
+    code = (
+        "import sys, threading\n"
+        "import screen_bot.storage as storage\n"
+        "from screen_bot.errors import ScreenBotError\n"
+        "opening = threading.Event()\n"
+        "def open_checked(path, url=None):\n"
+        "    opening.set()\n"
+        "    raise ScreenBotError('the test stops the start here')\n"
+        "storage.open_checked = open_checked\n"
+        "class Watch:\n"  # waits, at the bot's import, for the database to be opening
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'screen_bot.adapters.telegram.app':\n"
+        "            print('opening before the import:', opening.wait(10))\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        "from screen_bot.cli.app import main\n"
+        "sys.argv = ['screen-bot', 'run']\n"
+        "main()\n"
+    )
+    env = {
+        **os.environ,
+        "SCREEN_BOT_DATA_DIR": str(tmp_path / "data"),
+        "SCREEN_BOT_DIALOGS_DIR": str(default_dialogs_dir()),
+        "TELEGRAM_BOT_TOKEN": TOKEN + "_abcdefghijklmnopqrstuvwxyz",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",  # never reached
+    }
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "the test stops the start here" in done.stderr  # raised when it is awaited
+    assert done.stdout.splitlines() == ["opening before the import: True"], done.stdout

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import gc
-from typing import Annotated
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import ScreenBotError
 from . import options
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+    from ..storage import Store
 
 
 def run(
@@ -54,9 +59,20 @@ def _run(webhook: str | None, listen: str, port: int) -> None:
         typer.echo(
             "warning: SCREEN_BOT_ALLOWED_USERS is empty, so the bot refuses everyone", err=True
         )
+    # The database opens on a thread meanwhile too (created the first time: several flushes
+    # to the disk); a problem with it is reported once the dialog files are checked.
+    opening = ThreadPoolExecutor(1, thread_name_prefix="database")
+    database = opening.submit(_open_database, settings)
+    opening.shutdown(wait=False)
     from ..adapters.telegram.app import run as run_bot
 
-    run_bot(settings, webhook_url=webhook, listen=listen, port=port)
+    run_bot(settings, webhook_url=webhook, listen=listen, port=port, database=database)
+
+
+def _open_database(settings: Settings) -> Store:
+    from ..storage import open_checked
+
+    return open_checked(settings.database, settings.database_url_text)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "Tx",
     "inbox",
     "ledger",
+    "open_checked",
     "open_store",
     "outbox",
     "owners",
@@ -36,3 +37,15 @@ def open_store(path: Path, url: str | None = None, *, existing: bool = False) ->
 
         return PostgresDatabase(url, create=not existing)
     return Database.existing(path) if existing else Database(path)
+
+
+def open_checked(path: Path, url: str | None = None) -> Store:
+    """``open_store``'s store, opened (created the first time) and checked; the caller
+    closes it. The bot opens it on a thread while it starts (``cli/bot.py``)."""
+    db = open_store(path, url)
+    try:
+        db.check()
+    except BaseException:
+        db.close()
+        raise
+    return db

@@ -22,6 +22,7 @@ import gc
 import logging
 import secrets
 import signal
+from concurrent.futures import Future
 from urllib.parse import urlparse
 
 from telegram.error import TelegramError
@@ -34,7 +35,7 @@ from ...redact import RedactingFormatter, redact
 from ...reports import Reports
 from ...service import ScreeningService
 from ...settings import Settings
-from ...storage import Store, inbox, open_store
+from ...storage import Store, inbox, open_checked
 from ...training.scores import ScoreBook
 from . import https, webhook
 from .bot import ScreeningBot
@@ -118,23 +119,38 @@ def run(
     webhook_url: str | None = None,
     listen: str = "127.0.0.1",
     port: int = 8443,
+    database: Future[Store] | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM. Polling unless ``webhook_url`` is given."""
+    """Run until SIGINT/SIGTERM. Polling unless ``webhook_url`` is given. ``database``: the
+    store already being opened (``storage.open_checked`` on a thread), else it is opened here."""
     hidden = settings.secrets()
     configure_logging(hidden)
     try:
-        asyncio.run(_serve(settings, webhook_url, listen, port))
+        asyncio.run(_serve(settings, webhook_url, listen, port, database))
     except ScreenBotError as err:
         raise ScreenBotError(redact(err.message, hidden), err.exit_code) from None
 
 
-async def _serve(settings: Settings, webhook_url: str | None, listen: str, port: int) -> None:
+async def _serve(
+    settings: Settings,
+    webhook_url: str | None,
+    listen: str,
+    port: int,
+    database: Future[Store] | None = None,
+) -> None:
     # While the dialog files are checked (Python, on this thread), the CA store loads and the
-    # database opens on threads: both wait on C code or the disk (creating the database
-    # flushes it several times), not on the GIL. A broken dialog set is still reported
-    # first, as when they ran one after the other.
+    # database opens on threads (started by cli/bot.py already, before the bot's imports):
+    # both wait on C code or the disk (creating the database flushes it several times), not
+    # on the GIL. A broken dialog set is still reported first, as when they ran one after
+    # the other.
     https.preload()
-    opening = asyncio.get_running_loop().run_in_executor(None, _open_checked, settings)
+    opening = (
+        asyncio.wrap_future(database)
+        if database is not None
+        else asyncio.get_running_loop().run_in_executor(
+            None, open_checked, settings.database, settings.database_url_text
+        )
+    )
     try:
         catalog = Catalog(settings.dialogs_dirs, cache=settings.cache_dir / "dialogs")
         if not catalog.protocols:
@@ -223,17 +239,6 @@ async def _serve(settings: Settings, webhook_url: str | None, listen: str, port:
             await screening_bot.gate.idle()
             await api.shutdown()
             await screening_bot.gate.api.shutdown()
-
-
-def _open_checked(settings: Settings) -> Store:
-    """The database, opened (created the first time) and checked; the caller closes it."""
-    db = open_store(settings.database, settings.database_url_text)
-    try:
-        db.check()
-    except BaseException:
-        db.close()
-        raise
-    return db
 
 
 def started() -> None:
