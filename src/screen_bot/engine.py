@@ -9,7 +9,7 @@ protocol, ``set_engine.SetEngine`` a set of them (``--protocol all``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar, cast
@@ -33,6 +33,7 @@ from .rules.evaluation import (
     positions,
     statuses,
 )
+from .rules.final import stored_statuses
 from .session import Answer, Draft, Pending, Session, utc_now
 from .verdict import Verdict, build, decide_statuses, unusual
 
@@ -136,6 +137,9 @@ class _Holder:
 
     def found(self) -> tuple[Status, ...]:
         """Every criterion's status, in the dialog file's order (once per event)."""
+        if self._found is None and self.need is not None and self._context is None:
+            session = self.session  # compiled from the stored answers, where it can be
+            self._found = stored_statuses(self.protocol, session.answers, session.screened_on)
         if self._found is None:
             self._found = each_status(self.protocol, self.context())
         return self._found
@@ -373,7 +377,7 @@ class BaseEngine(Generic[S]):
         at = now or utc_now()
         session.answers[variable] = Answer(value=stored(value), at=at, group=group, filled=filled)
         session.history.append(variable)
-        self._changed(session, now)
+        self._changed(session, at)
         if move:
             self._fire("next", session, answered=variable)
 
@@ -634,46 +638,33 @@ def typed_value(protocol: Screened, variable: str, value: Any) -> Any:
     return tuple(value) if type(value) is list else value
 
 
-class _Typed(Mapping[str, Any]):
-    """A session's stored answers, each typed (:func:`typed_value`) when it is read."""
-
-    __slots__ = ("protocol", "answers")
-
-    def __init__(self, protocol: Screened, answers: dict[str, Answer]) -> None:
-        self.protocol = protocol
-        self.answers = answers
-
-    def __contains__(self, variable: object) -> bool:
-        return variable in self.answers
-
-    def __getitem__(self, variable: str) -> Any:
-        return typed_value(self.protocol, variable, self.answers[variable].value)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.answers)
-
-    def __len__(self) -> int:
-        return len(self.answers)
-
-
 def stored_context(protocol: Protocol, need: Demand, session: Session) -> Context:
     """``part_context(protocol, need, values, session.screened_on)`` with ``values`` the
-    session's answers typed (:func:`typed_values`), in one pass over the stored answers:
-    only the answers the context holds are typed. With :func:`~.rules.demand.whole`'s
-    demand it is the whole context."""
+    session's answers typed (:func:`typed_values`), made from the stored answers in one
+    pass: the answers of ``need``'s questions are typed, no others. With
+    :func:`~.rules.demand.whole`'s demand it is the whole context."""
     answers, dated = session.answers, protocol.dated_questions
-    env: dict[str, Any] = {}
-    for variable in need.always:  # as typed_value does, inline: this runs at every answer
+    env = _typed(need.always, answers, dated)
+    later = _typed([c.variable for c in need.conditions], answers, dated)
+    applicable, env = grown(need.always, need.conditions, env, later, session.screened_on)
+    return Context(env, applicable, derive(protocol, env, need.derived, need.tables))
+
+
+def _typed(
+    variables: Iterable[str], answers: dict[str, Answer], dated: frozenset[str]
+) -> dict[str, Any]:
+    """The answers to ``variables`` as :func:`typed_value` gives them (inline: this runs at
+    every answer)."""
+    found: dict[str, Any] = {}
+    for variable in variables:
         if (answer := answers.get(variable)) is not None:
             value: Any = answer.value
             if variable in dated and value is not None and value != NEVER:
                 value = date.fromisoformat(str(value))
             elif type(value) is list:
                 value = tuple(value)
-            env[variable] = value
-    typed = _Typed(protocol, answers)
-    applicable, env = grown(need.always, need.conditions, env, typed, session.screened_on)
-    return Context(env, applicable, derive(protocol, env, need.derived, need.tables))
+            found[variable] = value
+    return found
 
 
 def typed_values(protocol: Screened, session: Session) -> dict[str, Any]:
