@@ -33,7 +33,7 @@ from .rules.evaluation import (
     positions,
     statuses,
 )
-from .rules.final import stored_statuses
+from .rules.stored import Step, step_checks, stored_statuses
 from .session import Answer, Draft, Pending, Session, utc_now
 from .verdict import Verdict, build, decide_statuses, unusual
 
@@ -82,7 +82,9 @@ class _Holder:
     ``need`` (None: always the whole context) is what the event's checks read, the final
     verdict's aside: the rules reading the question answered and the conditions of the
     questions that may come next (a :class:`Demand`); :meth:`part` evaluates only that.
-    With ``need``, contexts are made from the stored answers in one pass
+    With ``need``, the checks run straight on the stored answers where the protocol is
+    compiled for it (``step``, and :func:`~.rules.stored.stored_statuses` at the last
+    question), and contexts are made from the stored answers in one pass
     (:func:`stored_context`); without, the plain way (:func:`typed_values`, then
     :func:`~.rules.evaluation.context`), which the tests compare it with.
     """
@@ -93,6 +95,8 @@ class _Holder:
         "answered",
         "protocol",
         "need",
+        "step",
+        "_checks",
         "_context",
         "_part",
         "_found",
@@ -105,12 +109,15 @@ class _Holder:
         protocol: Protocol,
         answered: str | None = None,
         need: Demand | None = None,
+        step: Step | None = None,
     ) -> None:
         self.state = session.state
         self.session = session
         self.answered = answered
         self.protocol = protocol
         self.need = need
+        self.step = step
+        self._checks: tuple[tuple[Status, ...], tuple[bool, ...]] | None = None
         self._context: Context | None = None
         self._part: Context | None = None
         self._found: tuple[Status, ...] | None = None
@@ -135,6 +142,23 @@ class _Holder:
             self._part = stored_context(self.protocol, self.need, self.session)
         return self._part
 
+    def checks(self) -> tuple[tuple[Status, ...], tuple[bool, ...]] | None:
+        """The step's compiled checks (once per event): the statuses of the criteria reading
+        the question answered, and whether each question that may come next is asked; None
+        when the general path decides (:meth:`part`)."""
+        if self._checks is None and self.step is not None:
+            self._checks = self.step(self.session.answers, self.session.screened_on)
+            if self._checks is None:
+                self.step = None  # the general path decides this event
+        return self._checks
+
+    def asks(self, variable: str) -> bool:
+        """Whether a question that may come next is asked."""
+        checks, step = self.checks(), self.step
+        if checks is not None and step is not None:
+            return checks[1][step.later[variable]]
+        return variable in self.part().applicable
+
     def found(self) -> tuple[Status, ...]:
         """Every criterion's status, in the dialog file's order (once per event)."""
         if self._found is None and self.need is not None and self._context is None:
@@ -152,6 +176,8 @@ class _Holder:
                 # targeted, at the last question: every status is known already
                 at = positions(self.protocol)
                 self._failed = any(self._found[at[cid]] == "failed" for cid in reading)
+            elif (checks := self.checks()) is not None:
+                self._failed = "failed" in checks[0]  # the statuses of `reading`
             else:
                 self._failed = bool(reading) and "failed" in statuses(
                     self.protocol, self.part(), reading
@@ -179,7 +205,7 @@ class _Asked:
         return self.protocol.order.index(self.variable)
 
     def __call__(self, event: EventData) -> bool:
-        return self.variable in _holder(event).part().applicable
+        return _holder(event).asks(self.variable)
 
 
 @dataclass(frozen=True)
@@ -544,6 +570,10 @@ class Engine(BaseEngine[Protocol]):
         self.targeted = targeted
         # made here, not at the first answer to each question: that answer would be an outlier
         self._needs = {v: self._need(v) for v in protocol.order} if targeted else {}
+        self._steps = {
+            v: step_checks(protocol, need, protocol.criteria_reading[v], self._later(v))
+            for v, need in self._needs.items()
+        }
         self.states = [*protocol.order, *END_STATES]
         self.transitions = self._transitions()
         self.machine = Machine(
@@ -584,10 +614,10 @@ class Engine(BaseEngine[Protocol]):
         return transitions
 
     def _holder(self, session: Session, answered: str | None) -> _Holder:
-        need = None
         if self.targeted and answered is not None and answered == session.state:
-            need = self._needs[answered]
-        return _Holder(session, self.protocol, answered, need)
+            need, step = self._needs[answered], self._steps[answered]
+            return _Holder(session, self.protocol, answered, need, step)
+        return _Holder(session, self.protocol, answered)
 
     def _need(self, answered: str) -> Demand:
         """What the checks after answering ``answered`` read (the final verdict's aside): the
@@ -597,11 +627,17 @@ class Engine(BaseEngine[Protocol]):
         names = [
             n for cid in protocol.criteria_reading[answered] for n in protocol.rules[cid].names
         ]
-        for later in protocol.order[protocol.order.index(answered) + 1 :]:
-            if later not in protocol.when:
+        return demand(protocol, names + self._later(answered))
+
+    def _later(self, answered: str) -> list[str]:
+        """The conditional questions that may come after ``answered`` (up to the next one
+        always asked): the machine checks whether each is asked."""
+        order, found = self.protocol.order, []
+        for later in order[order.index(answered) + 1 :]:
+            if later not in self.protocol.when:
                 break
-            names.append(later)
-        return demand(protocol, names)
+            found.append(later)
+        return found
 
     def _askable(self, session: Session) -> Callable[[str], bool]:
         applicable = applicable_questions(

@@ -1,6 +1,8 @@
-"""The statuses a dialog's last answer computes straight from the stored answers
-(rules/final.py) equal the general path's, ``each_status`` on ``context`` of the typed
-answers: on every shipped protocol it compiles, and on a synthetic one with conditions
+"""The checks compiled to run straight on the stored answers (rules/stored.py) equal the
+general path's: the statuses at a dialog's last answer, ``each_status`` on ``context`` of
+the typed answers; and each step's, the statuses of the criteria reading the question
+answered and whether each question that may come next is asked, on ``part_context`` of
+the step's demand. On every shipped protocol it compiles, and on a synthetic one with conditions
 reading conditional questions and the screening date, a derived value measured by a
 conditional question or estimated, dates and "none" dates, a multi-select question and a
 criterion whose failure may rest on an estimate.
@@ -30,8 +32,9 @@ from format2 import (
 )
 from screen_bot.engine import Engine, stored, typed_values
 from screen_bot.protocol import Protocol, load
-from screen_bot.rules.evaluation import _plan, context, each_status
-from screen_bot.rules.final import final_statuses, stored_statuses
+from screen_bot.rules.demand import part_context
+from screen_bot.rules.evaluation import _plan, context, each_status, statuses
+from screen_bot.rules.stored import final_statuses, stored_statuses
 from screen_bot.session import Answer, Session
 from test_engine_targeted import mostly_known
 
@@ -104,6 +107,26 @@ def check(protocol: Protocol, answers: dict[str, Any], screened: date) -> None:
         assert _plan(protocol).confirming
     else:
         assert found == expected
+    # each step's checks
+    engine = Engine(protocol)
+    values = typed_values(protocol, session)
+    for variable in protocol.order:
+        step, need = engine._steps[variable], engine._needs[variable]
+        assert step is not None, variable
+        reading = protocol.criteria_reading[variable]
+        part = part_context(
+            protocol, need, {v: x for v, x in values.items() if v in need.questions}, screened
+        )
+        general = statuses(protocol, part, reading)
+        checks = step(session.answers, screened)
+        if checks is None:  # a failure that may rest on an estimate: the general path
+            assert any(_plan(protocol).rules[c].confirm for c in reading)
+            assert "failed" in general or "confirm" in general
+            continue
+        assert list(checks[0]) == general, variable
+        later = engine._later(variable)
+        assert checks[1] == tuple(v in part.applicable for v in later), variable
+        assert checks[1] == tuple(v in ctx.applicable for v in later), variable
 
 
 def test_which_protocols_are_compiled(flat: Protocol) -> None:
