@@ -33,7 +33,7 @@ from .rules.evaluation import (
     positions,
     statuses,
 )
-from .rules.stored import Step, step_checks, stored_statuses
+from .rules.stored import Step, final_statuses, step_checks, stored_statuses
 from .session import Answer, Draft, Pending, Session, utc_now
 from .verdict import Verdict, build, decide_statuses, unusual
 
@@ -571,9 +571,10 @@ class Engine(BaseEngine[Protocol]):
         # made here, not at the first answer to each question: that answer would be an outlier
         self._needs = {v: self._need(v) for v in protocol.order} if targeted else {}
         self._steps = {
-            v: step_checks(protocol, need, protocol.criteria_reading[v], self._later(v))
-            for v, need in self._needs.items()
+            v: step_checks(protocol, v, need, self._later(v)) for v, need in self._needs.items()
         }
+        if targeted:
+            final_statuses(protocol)
         self.states = [*protocol.order, *END_STATES]
         self.transitions = self._transitions()
         self.machine = Machine(

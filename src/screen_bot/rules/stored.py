@@ -89,13 +89,20 @@ class Step:
         return found
 
 
-def step_checks(
-    protocol: Protocol, need: Demand, criteria: list[str], later: list[str]
-) -> Step | None:
-    """The statuses of ``criteria`` (as :func:`~.evaluation.statuses` gives them on
-    :func:`~.demand.part_context` of ``need``) and whether each of ``later`` is asked
-    (in that context's ``applicable``), from the stored answers; None when not compiled
-    (the protocol, or ``need`` not holding every name they read)."""
+def step_checks(protocol: Protocol, answered: str, need: Demand, later: list[str]) -> Step | None:
+    """The statuses of the criteria reading ``answered`` (as :func:`~.evaluation.statuses`
+    gives them on :func:`~.demand.part_context` of ``need``, the demand of its checks) and
+    whether each of ``later`` is asked (in that context's ``applicable``), from the stored
+    answers; None when not compiled (the protocol, or ``need`` not holding every name they
+    read). Made once per question and kept on the protocol, as its rules' plan is."""
+    steps = protocol.__dict__.setdefault("_stored_steps", {})
+    if answered not in steps:
+        steps[answered] = _step(protocol, protocol.criteria_reading[answered], need, later)
+    found: Step | None = steps[answered]
+    return found
+
+
+def _step(protocol: Protocol, criteria: list[str], need: Demand, later: list[str]) -> Step | None:
     plan = _plan(protocol)
     read = {n for cid in criteria for n in plan.rules[cid].names}
     inside = need.questions | {d.name for d in need.derived} | {SCREENING_DATE}
