@@ -176,7 +176,7 @@ class _Holder:
                 # targeted, at the last question: every status is known already
                 at = positions(self.protocol)
                 self._failed = any(self._found[at[cid]] == "failed" for cid in reading)
-            elif (checks := self.checks()) is not None:
+            elif self.step is not None and (checks := self.checks()) is not None:
                 self._failed = "failed" in checks[0]  # the statuses of `reading`
             else:
                 self._failed = bool(reading) and "failed" in statuses(
