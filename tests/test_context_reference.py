@@ -170,17 +170,17 @@ def check(protocol: Protocol, answers: dict[str, Any], screened: date) -> None:
     check_stored(protocol, answers, screened)
 
 
-def check_stored(protocol: Protocol, answers: dict[str, Any], screened: date) -> None:
-    """The contexts the engine makes from stored answers equal the plain ones."""
-    session = Session(
-        protocol_id=protocol.id,
-        protocol_version=protocol.version,
-        protocol_sha256=protocol.sha256,
-        state=protocol.order[0],
-        screened_on=screened,
-    )
+def session_of(protocol: Protocol, answers: dict[str, Any], screened: date) -> Session:
+    """A session holding ``answers`` as the engine stores them."""
+    session = _engine(protocol).start(screened_on=screened)
     at = datetime(2026, 1, 15, tzinfo=UTC)
     session.answers = {v: Answer(value=stored(x), at=at) for v, x in answers.items()}
+    return session
+
+
+def check_stored(protocol: Protocol, answers: dict[str, Any], screened: date) -> None:
+    """The contexts the engine makes from stored answers equal the plain ones."""
+    session = session_of(protocol, answers, screened)
     values = typed_values(protocol, session)
     assert stored_context(protocol, whole(protocol), session) == context(protocol, values, screened)
     for variable in protocol.order:

@@ -30,29 +30,17 @@ from format2 import (
     number,
     yes_no,
 )
-from screen_bot.engine import Engine, stored, typed_values
+from screen_bot.engine import Engine, typed_values
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.demand import part_context
 from screen_bot.rules.evaluation import _plan, context, each_status, statuses
 from screen_bot.rules.stored import final_statuses, stored_statuses
-from screen_bot.session import Answer, Session
+from test_context_reference import GFR, session_of
 from test_engine_targeted import mostly_known
 
 PROTOCOLS = {path.stem: load(path) for path in sorted(SHIPPED.glob("*.yaml"))}
 AT = datetime(2026, 1, 15, tzinfo=UTC)
 
-GFR = {
-    "name": "gfr",
-    "label": "glomerular filtration rate",
-    "unit": "mL/min/1.73 m²",
-    "measured": "measured_gfr",
-    "calculators": [
-        {
-            "calculator": "ckd_epi_2021",
-            "inputs": {"age": "age", "sex": "sex", "serum_creatinine_mg_dl": "creatinine"},
-        }
-    ],
-}
 QUESTIONS = [
     integer("age", unit="years"),
     choice("sex", ["female", "male"]),
@@ -85,12 +73,6 @@ CRITERIA = [
 def flat(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
     data = dialog(QUESTIONS, CRITERIA, derived=[GFR])
     return build(tmp_path_factory.mktemp("flat"), data)
-
-
-def session_of(protocol: Protocol, answers: dict[str, Any], screened: date) -> Session:
-    session = Engine(protocol).start(screened_on=screened)
-    session.answers = {v: Answer(value=stored(x), at=AT) for v, x in answers.items()}
-    return session
 
 
 def check(protocol: Protocol, answers: dict[str, Any], screened: date) -> None:
