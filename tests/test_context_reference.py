@@ -2,7 +2,9 @@
 plain reference below, on every shipped protocol and on a synthetic one with nested
 conditions and conditions reading tables (rows reading questions only, a derived value,
 the screening date), for answer sets with unknown and unanswered questions; and so does
-the part of it a dialog step evaluates (rules/demand.py).
+the part of it a dialog step evaluates (rules/demand.py); and both, made by the engine
+from a session's stored answers in one pass (``stored_context``), equal those made from
+the typed answers (``typed_values``, then ``context`` or ``part_context``).
 
 The reference is the evaluation as first written: each condition on a fresh env of the
 asked questions it reads, the screening date and its tables, each table looked up on the
@@ -11,7 +13,7 @@ asked questions its rows read; then the context's env of the asked questions' an
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -20,9 +22,9 @@ from hypothesis import strategies as st
 
 from conftest import SHIPPED
 from format2 import a_date, build, choice, dialog, inclusion, integer, number, yes_no
-from screen_bot.engine import Engine
+from screen_bot.engine import Engine, stored, stored_context, typed_values
 from screen_bot.protocol import Protocol, load
-from screen_bot.rules.demand import part_context
+from screen_bot.rules.demand import part_context, whole
 from screen_bot.rules.evaluation import (
     Context,
     _Condition,
@@ -33,6 +35,7 @@ from screen_bot.rules.evaluation import (
     derive,
 )
 from screen_bot.rules.expressions import SCREENING_DATE
+from screen_bot.session import Answer, Session
 from test_engine_targeted import mostly_known
 
 PROTOCOLS = {path.stem: load(path) for path in sorted(SHIPPED.glob("*.yaml"))}
@@ -164,6 +167,28 @@ def check(protocol: Protocol, answers: dict[str, Any], screened: date) -> None:
         assert part.applicable == applicable
         assert part.env == env
         assert part.estimated == estimated
+    check_stored(protocol, answers, screened)
+
+
+def session_of(protocol: Protocol, answers: dict[str, Any], screened: date) -> Session:
+    """A session holding ``answers`` as the engine stores them."""
+    session = _engine(protocol).start(screened_on=screened)
+    at = datetime(2026, 1, 15, tzinfo=UTC)
+    session.answers = {v: Answer(value=stored(x), at=at) for v, x in answers.items()}
+    return session
+
+
+def check_stored(protocol: Protocol, answers: dict[str, Any], screened: date) -> None:
+    """The contexts the engine makes from stored answers equal the plain ones."""
+    session = session_of(protocol, answers, screened)
+    values = typed_values(protocol, session)
+    assert stored_context(protocol, whole(protocol), session) == context(protocol, values, screened)
+    for variable in protocol.order:
+        need = _engine(protocol)._needs[variable]
+        given_ = {v: x for v, x in values.items() if v in need.questions}
+        assert stored_context(protocol, need, session) == part_context(
+            protocol, need, given_, screened
+        )
 
 
 @pytest.mark.parametrize("name", sorted(PROTOCOLS))
@@ -180,6 +205,24 @@ def test_nested_conditions_and_tables_equal_the_reference(
     nested: Protocol, data: st.DataObject
 ) -> None:
     check(nested, *data.draw(mostly_known(nested)))
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOLS))
+def test_the_whole_demand_is_every_question_derived_value_and_table(name: str) -> None:
+    protocol = PROTOCOLS[name]
+    everything = whole(protocol)
+    plan = _plan(protocol)
+    assert everything.always == plan.always
+    assert everything.conditions == plan.conditional
+    assert everything.questions == set(protocol.order)
+    assert everything.derived == tuple(protocol.spec.derived)
+    assert everything.tables == tuple(protocol.tables)
+
+
+def test_stored_answers_typed_as_the_rules_read_them(nested: Protocol) -> None:
+    # a date, a date kept as text, an unknown: the stored forms stored_context types
+    answers = {"age": 30, "sex": "female", "diagnosed": date(2025, 12, 15), "creatinine": None}
+    check_stored(nested, answers, date(2026, 1, 15))
 
 
 def test_the_synthetic_protocol_covers_every_kind_of_condition(nested: Protocol) -> None:

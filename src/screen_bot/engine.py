@@ -9,7 +9,7 @@ protocol, ``set_engine.SetEngine`` a set of them (``--protocol all``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar, cast
@@ -21,16 +21,19 @@ from .answers import check_value, parse_text
 from .protocol import Protocol
 from .protocol.schema import Checklist, Question
 from .rules.dates import NEVER
-from .rules.demand import Demand, demand, part_context
+from .rules.demand import Demand, demand, whole
 from .rules.evaluation import (
     Context,
     Status,
     applicable_questions,
     context,
+    derive,
     each_status,
+    grown,
     positions,
     statuses,
 )
+from .rules.stored import Step, final_statuses, step_checks, stored_statuses
 from .session import Answer, Draft, Pending, Session, utc_now
 from .verdict import Verdict, build, decide_statuses, unusual
 
@@ -79,6 +82,11 @@ class _Holder:
     ``need`` (None: always the whole context) is what the event's checks read, the final
     verdict's aside: the rules reading the question answered and the conditions of the
     questions that may come next (a :class:`Demand`); :meth:`part` evaluates only that.
+    With ``need``, the checks run straight on the stored answers where the protocol is
+    compiled for it (``step``, and :func:`~.rules.stored.stored_statuses` at the last
+    question), and contexts are made from the stored answers in one pass
+    (:func:`stored_context`); without, the plain way (:func:`typed_values`, then
+    :func:`~.rules.evaluation.context`), which the tests compare it with.
     """
 
     __slots__ = (
@@ -87,6 +95,8 @@ class _Holder:
         "answered",
         "protocol",
         "need",
+        "step",
+        "_checks",
         "_context",
         "_part",
         "_found",
@@ -99,12 +109,15 @@ class _Holder:
         protocol: Protocol,
         answered: str | None = None,
         need: Demand | None = None,
+        step: Step | None = None,
     ) -> None:
         self.state = session.state
         self.session = session
         self.answered = answered
         self.protocol = protocol
         self.need = need
+        self.step = step
+        self._checks: tuple[tuple[Status, ...], tuple[bool, ...]] | None = None
         self._context: Context | None = None
         self._part: Context | None = None
         self._found: tuple[Status, ...] | None = None
@@ -113,8 +126,12 @@ class _Holder:
     def context(self) -> Context:
         """The answers as the rules see them; made once per event (they do not change in it)."""
         if self._context is None:
-            values = typed_values(self.protocol, self.session)
-            self._context = context(self.protocol, values, self.session.screened_on)
+            session, protocol = self.session, self.protocol
+            if self.need is None:
+                values = typed_values(protocol, session)
+                self._context = context(protocol, values, session.screened_on)
+            else:
+                self._context = stored_context(protocol, whole(protocol), session)
         return self._context
 
     def part(self) -> Context:
@@ -122,17 +139,31 @@ class _Holder:
         if self._context is not None or self.need is None:
             return self.context()
         if self._part is None:
-            answers, protocol = self.session.answers, self.protocol
-            values = {
-                v: typed_value(protocol, v, a.value)
-                for v in self.need.questions
-                if (a := answers.get(v)) is not None
-            }
-            self._part = part_context(protocol, self.need, values, self.session.screened_on)
+            self._part = stored_context(self.protocol, self.need, self.session)
         return self._part
+
+    def checks(self) -> tuple[tuple[Status, ...], tuple[bool, ...]] | None:
+        """The step's compiled checks (once per event): the statuses of the criteria reading
+        the question answered, and whether each question that may come next is asked; None
+        when the general path decides (:meth:`part`)."""
+        if self._checks is None and self.step is not None:
+            self._checks = self.step(self.session.answers, self.session.screened_on)
+            if self._checks is None:
+                self.step = None  # the general path decides this event
+        return self._checks
+
+    def asks(self, variable: str) -> bool:
+        """Whether a question that may come next is asked."""
+        checks, step = self.checks(), self.step
+        if checks is not None and step is not None:
+            return checks[1][step.later[variable]]
+        return variable in self.part().applicable
 
     def found(self) -> tuple[Status, ...]:
         """Every criterion's status, in the dialog file's order (once per event)."""
+        if self._found is None and self.need is not None and self._context is None:
+            session = self.session  # compiled from the stored answers, where it can be
+            self._found = stored_statuses(self.protocol, session.answers, session.screened_on)
         if self._found is None:
             self._found = each_status(self.protocol, self.context())
         return self._found
@@ -145,6 +176,8 @@ class _Holder:
                 # targeted, at the last question: every status is known already
                 at = positions(self.protocol)
                 self._failed = any(self._found[at[cid]] == "failed" for cid in reading)
+            elif self.step is not None and (checks := self.checks()) is not None:
+                self._failed = "failed" in checks[0]  # the statuses of `reading`
             else:
                 self._failed = bool(reading) and "failed" in statuses(
                     self.protocol, self.part(), reading
@@ -172,7 +205,7 @@ class _Asked:
         return self.protocol.order.index(self.variable)
 
     def __call__(self, event: EventData) -> bool:
-        return self.variable in _holder(event).part().applicable
+        return _holder(event).asks(self.variable)
 
 
 @dataclass(frozen=True)
@@ -370,7 +403,7 @@ class BaseEngine(Generic[S]):
         at = now or utc_now()
         session.answers[variable] = Answer(value=stored(value), at=at, group=group, filled=filled)
         session.history.append(variable)
-        self._changed(session, now)
+        self._changed(session, at)
         if move:
             self._fire("next", session, answered=variable)
 
@@ -537,6 +570,11 @@ class Engine(BaseEngine[Protocol]):
         self.targeted = targeted
         # made here, not at the first answer to each question: that answer would be an outlier
         self._needs = {v: self._need(v) for v in protocol.order} if targeted else {}
+        self._steps = {
+            v: step_checks(protocol, v, need, self._later(v)) for v, need in self._needs.items()
+        }
+        if targeted:
+            final_statuses(protocol)
         self.states = [*protocol.order, *END_STATES]
         self.transitions = self._transitions()
         self.machine = Machine(
@@ -577,10 +615,10 @@ class Engine(BaseEngine[Protocol]):
         return transitions
 
     def _holder(self, session: Session, answered: str | None) -> _Holder:
-        need = None
         if self.targeted and answered is not None and answered == session.state:
-            need = self._needs[answered]
-        return _Holder(session, self.protocol, answered, need)
+            need, step = self._needs[answered], self._steps[answered]
+            return _Holder(session, self.protocol, answered, need, step)
+        return _Holder(session, self.protocol, answered)
 
     def _need(self, answered: str) -> Demand:
         """What the checks after answering ``answered`` read (the final verdict's aside): the
@@ -590,11 +628,17 @@ class Engine(BaseEngine[Protocol]):
         names = [
             n for cid in protocol.criteria_reading[answered] for n in protocol.rules[cid].names
         ]
-        for later in protocol.order[protocol.order.index(answered) + 1 :]:
-            if later not in protocol.when:
+        return demand(protocol, names + self._later(answered))
+
+    def _later(self, answered: str) -> list[str]:
+        """The conditional questions that may come after ``answered`` (up to the next one
+        always asked): the machine checks whether each is asked."""
+        order, found = self.protocol.order, []
+        for later in order[order.index(answered) + 1 :]:
+            if later not in self.protocol.when:
                 break
-            names.append(later)
-        return demand(protocol, names)
+            found.append(later)
+        return found
 
     def _askable(self, session: Session) -> Callable[[str], bool]:
         applicable = applicable_questions(
@@ -629,6 +673,35 @@ def typed_value(protocol: Screened, variable: str, value: Any) -> Any:
     if variable in protocol.dated_questions and value is not None and value != NEVER:
         return date.fromisoformat(str(value))
     return tuple(value) if type(value) is list else value
+
+
+def stored_context(protocol: Protocol, need: Demand, session: Session) -> Context:
+    """``part_context(protocol, need, values, session.screened_on)`` with ``values`` the
+    session's answers typed (:func:`typed_values`), made from the stored answers in one
+    pass: the answers of ``need``'s questions are typed, no others. With
+    :func:`~.rules.demand.whole`'s demand it is the whole context."""
+    answers, dated = session.answers, protocol.dated_questions
+    env = _typed(need.always, answers, dated)
+    later = _typed([c.variable for c in need.conditions], answers, dated)
+    applicable, env = grown(need.always, need.conditions, env, later, session.screened_on)
+    return Context(env, applicable, derive(protocol, env, need.derived, need.tables))
+
+
+def _typed(
+    variables: Iterable[str], answers: dict[str, Answer], dated: frozenset[str]
+) -> dict[str, Any]:
+    """The answers to ``variables`` as :func:`typed_value` gives them (inline: this runs at
+    every answer)."""
+    found: dict[str, Any] = {}
+    for variable in variables:
+        if (answer := answers.get(variable)) is not None:
+            value: Any = answer.value
+            if variable in dated and value is not None and value != NEVER:
+                value = date.fromisoformat(str(value))
+            elif type(value) is list:
+                value = tuple(value)
+            found[variable] = value
+    return found
 
 
 def typed_values(protocol: Screened, session: Session) -> dict[str, Any]:

@@ -74,3 +74,13 @@ def part_context(
     applicable, env = asked(need.always, need.conditions, answers, screened_on)
     estimated = derive(protocol, env, need.derived, need.tables)
     return Context(env, applicable, estimated)
+
+
+def whole(protocol: Protocol) -> Demand:
+    """What every name depends on: :func:`part_context` with it is the whole context
+    (made once and kept on the protocol, as its rules' plan is)."""
+    found = protocol.__dict__.get("_whole_demand")
+    if found is None:
+        names = [*protocol.order, *protocol.derived, *protocol.tables]
+        found = protocol.__dict__["_whole_demand"] = demand(protocol, names)
+    return found

@@ -203,8 +203,20 @@ def asked(
     looked up on it too; one whose rows read more (a derived value, the screening date)
     on its questions alone, where the rest reads as unknown.
     """
-    added: set[str] = set()
     env: dict[str, Any] = {v: x for v, x in answers.items() if v in always}
+    return grown(always, conditional, env, answers, screened_on)
+
+
+def grown(
+    always: frozenset[str],
+    conditional: tuple[_Condition, ...],
+    env: dict[str, Any],
+    answers: Mapping[str, Any],
+    screened_on: date | None,
+) -> tuple[frozenset[str], dict[str, Any]]:
+    """:func:`asked` from ``env``, the answers of the questions of ``always`` already; ``answers``
+    is read only for the conditional questions asked (``in``, then ``[]``)."""
+    added: set[str] = set()
     env[SCREENING_DATE] = screened_on
     get = env.get
     for condition in conditional:

@@ -1,0 +1,238 @@
+"""An answer's checks, compiled per protocol to run straight on a session's stored answers.
+
+The general path makes a context (a dict: the typed answers, then the conditional
+questions decided, then the derived values) and runs each rule reading names from it.
+A function generated here does the same in local variables: each stored answer typed as
+``typed_value`` types it, each conditional question decided in dialog order as
+:func:`~.evaluation.grown` decides it (a question not asked reads as unknown), each
+derived value made as :func:`~.evaluation.derive` makes it, then the rules, as
+:mod:`.compiled` writes them, on those locals. It covers what a :class:`~.demand.Demand`
+covers, so a dialog step evaluates only what its checks read, as
+:func:`~.demand.part_context` does.
+
+Two uses: :func:`stored_statuses`, every criterion at a dialog's last answer (whose end
+state is the verdict), and :func:`step_checks`, a step's checks (the statuses of the
+criteria reading the question answered, and whether each question that may come next is
+asked). Only protocols without tables whose estimates have no ``when`` are compiled;
+others keep the general path (None here). A status of "failed" that may rest only on an
+estimate needs the estimates (the ``confirm`` fix): then the general path decides too.
+Tests compare both with the general path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from .compiled import _namespace, _Writer
+from .demand import Demand, whole
+from .evaluation import Status, _calculate, _plan
+from .expressions import SCREENING_DATE
+
+if TYPE_CHECKING:
+    from ..protocol.model import Protocol
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+Final = Callable[[Mapping[str, Any], date | None], tuple[Status, ...]]
+Checks = Callable[[Mapping[str, Any], date | None], tuple[tuple[Status, ...], tuple[bool, ...]]]
+
+
+def stored_statuses(
+    protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None
+) -> tuple[Status, ...] | None:
+    """:func:`~.evaluation.each_status` on the whole context of the stored ``answers``
+    (Answer by question); None when the general path must give it (the protocol is not
+    compiled, or a failure may rest only on an estimate)."""
+    function = final_statuses(protocol)
+    if function is None:
+        return None
+    found: tuple[Status, ...] = function(answers, screened_on)
+    if "failed" in found and _plan(protocol).confirming:
+        return None
+    return found
+
+
+def final_statuses(protocol: Protocol) -> Final | None:
+    """``f(answers, screened_on)``: the statuses ``together`` gives on the whole context of
+    the stored ``answers`` (before the ``confirm`` fix); None when the protocol is not
+    compiled. Made once and kept on the protocol, as its rules' plan is."""
+    if "_final_statuses" not in protocol.__dict__:
+        function = None
+        if _simple(protocol):
+            criteria = tuple(_plan(protocol).rules)
+            function = _compile(protocol, whole(protocol), criteria, None, tables=True)
+        protocol.__dict__["_final_statuses"] = function
+    found: Final | None = protocol.__dict__["_final_statuses"]
+    return found
+
+
+@dataclass(frozen=True)
+class Step:
+    """A dialog step's checks, compiled: see :func:`step_checks`."""
+
+    run: Checks  # (answers, screened_on) -> (statuses of `criteria`, asked flags of `later`)
+    criteria: tuple[str, ...]
+    later: dict[str, int]  # question -> its position in the asked flags
+    confirming: tuple[int, ...]  # positions of the criteria a failure may rest on an estimate
+
+    def __call__(
+        self, answers: Mapping[str, Any], screened_on: date | None
+    ) -> tuple[tuple[Status, ...], tuple[bool, ...]] | None:
+        """The checks, or None when the general path must decide (the ``confirm`` fix)."""
+        found = self.run(answers, screened_on)
+        if self.confirming and any(found[0][i] == "failed" for i in self.confirming):
+            return None
+        return found
+
+
+def step_checks(protocol: Protocol, answered: str, need: Demand, later: list[str]) -> Step | None:
+    """The statuses of the criteria reading ``answered`` (as :func:`~.evaluation.statuses`
+    gives them on :func:`~.demand.part_context` of ``need``, the demand of its checks) and
+    whether each of ``later`` is asked (in that context's ``applicable``), from the stored
+    answers; None when not compiled (the protocol, or ``need`` not holding every name they
+    read). Made once per question and kept on the protocol, as its rules' plan is."""
+    steps = protocol.__dict__.setdefault("_stored_steps", {})
+    if answered not in steps:
+        steps[answered] = _step(protocol, protocol.criteria_reading[answered], need, later)
+    found: Step | None = steps[answered]
+    return found
+
+
+def _step(protocol: Protocol, criteria: list[str], need: Demand, later: list[str]) -> Step | None:
+    plan = _plan(protocol)
+    read = {n for cid in criteria for n in plan.rules[cid].names}
+    inside = need.questions | {d.name for d in need.derived} | {SCREENING_DATE}
+    conditional = {c.variable for c in need.conditions}
+    if not _simple(protocol) or not read <= inside or not set(later) <= conditional:
+        return None
+    run = _compile(protocol, need, tuple(criteria), tuple(later), tables=False)
+    confirming = tuple(i for i, cid in enumerate(criteria) if plan.rules[cid].confirm)
+    return Step(run, tuple(criteria), {v: i for i, v in enumerate(later)}, confirming)
+
+
+def _simple(protocol: Protocol) -> bool:
+    names = [*protocol.questions, *protocol.derived]
+    return (
+        not protocol.tables
+        and all(e.when is None for found in protocol.estimates.values() for e in found)
+        and all(_NAME.match(n) for n in names)
+    )
+
+
+class _Locals(_Writer):
+    """A writer reading names from local variables, not from ``env``."""
+
+    def __init__(self, namespace: dict[str, Any], names: dict[str, str], prefix: str) -> None:
+        super().__init__(namespace, "")
+        self.names = names  # name -> the local (or literal) holding its value
+        self.prefix = prefix  # of the temporaries, so that writers do not share them
+
+    def load(self, name: str) -> str:
+        return self.names.get(name, "None")  # absent from the env: unknown
+
+    def temp(self, expression: str) -> str:
+        name = f"{self.prefix}{self.count}"
+        self.count += 1
+        self.lines.append(f"{name} = {expression}")
+        return name
+
+
+def _compile(
+    protocol: Protocol,
+    need: Demand,
+    criteria: tuple[str, ...],
+    later: tuple[str, ...] | None,
+    *,
+    tables: bool,
+) -> Any:
+    """The checks of ``criteria`` and ``later`` on what ``need`` holds (a :data:`Checks`;
+    with ``later`` None, the statuses alone: a :data:`Final`). ``tables``: statuses as
+    ``compile_statuses`` writes them (the whole context's ``together``), else as
+    ``_polarity`` gives them (``statuses``)."""
+    plan = _plan(protocol)
+    namespace = _namespace()
+    namespace.update(
+        _date=date.fromisoformat,
+        _calculate=_calculate,
+        _INCLUSION={True: "met", False: "failed", None: "unknown"},
+        _EXCLUSION={True: "failed", False: "met", None: "unknown"},
+    )
+    lines = ["get = answers.get"]
+    dated = protocol.dated_questions
+    # the answers need reads, typed as typed_value types them, in r_<name>
+    for variable in protocol.order:
+        if variable not in need.questions:
+            continue
+        lines.append(f"a = get({variable!r})")
+        lines.append(f"r_{variable} = None if a is None else a.value")
+        if variable in dated:
+            lines.append(
+                f"if r_{variable} is not None and r_{variable} != _NEVER:"
+                f" r_{variable} = _date(str(r_{variable}))"
+            )
+            lines.append(f"elif type(r_{variable}) is list: r_{variable} = tuple(r_{variable})")
+        else:
+            lines.append(f"if type(r_{variable}) is list: r_{variable} = tuple(r_{variable})")
+    # the questions asked: always ones hold their answer; conditional ones None until asked
+    names: dict[str, str] = {SCREENING_DATE: "screened_on"}
+    names.update((v, f"r_{v}") for v in need.always)
+    for condition in need.conditions:
+        lines.append(f"q_{condition.variable} = None")
+        lines.append(f"asked_{condition.variable} = False")
+        names[condition.variable] = f"q_{condition.variable}"
+    conditional = {c.variable for c in need.conditions}
+    for index, condition in enumerate(need.conditions):
+        writer = _Locals(namespace, names, f"c{index}_")
+        value = writer.value(protocol.when[condition.variable].node)
+        lines += writer.lines
+        unknown = [
+            f"r_{n} is None" if n in need.always else f"(asked_{n} and q_{n} is None)"
+            for n in condition.inputs
+            if n in need.always or n in conditional  # others are never asked here
+        ]
+        why = f"{value} is True"
+        if unknown:
+            why += f" or ({value} is None and ({' or '.join(unknown)}))"
+        lines.append(f"if {why}:")
+        lines.append(f"    asked_{condition.variable} = True")
+        lines.append(f"    q_{condition.variable} = r_{condition.variable}")
+    # the derived values, in the file's order (an input not made yet reads as unknown)
+    for index, d in enumerate(need.derived):
+        local = f"d_{d.name}"
+        lines.append(f"{local} = {names.get(d.measured, 'None') if d.measured else 'None'}")
+        estimates = plan.estimates[d.name]
+        if estimates:  # no `when`: the first estimate is the one used
+            estimate = estimates[0]
+            namespace[f"_fn{index}"] = estimate.function
+            inputs = [(p, names.get(n, "None")) for p, n in estimate.inputs]
+            known = " and ".join(f"{v} is not None" for _, v in inputs) or "True"
+            given = ", ".join(f"{p!r}: {v}" for p, v in inputs)
+            lines.append(f"if {local} is None and {known}:")
+            lines.append(f"    {local} = _calculate(_fn{index}, {{{given}}})")
+        names[d.name] = local
+    # the rules on the locals
+    writer = _Locals(namespace, names, "t")
+    results = []
+    for cid in criteria:
+        rule = plan.rules[cid]
+        value = writer.value(protocol.rules[cid].node)
+        if tables:
+            results.append(f"{'_EXCLUSION' if rule.exclusion else '_INCLUSION'}[{value}]")
+        else:
+            yes, no = ("'failed'", "'met'") if rule.exclusion else ("'met'", "'failed'")
+            results.append(f"('unknown' if {value} is None else ({yes} if {value} else {no}))")
+    lines += writer.lines
+    statuses = f"({', '.join(results)},)" if results else "()"
+    if later is None:
+        lines.append(f"return {statuses}")
+    else:
+        asked = f"({', '.join(f'asked_{v}' for v in later)},)" if later else "()"
+        lines.append(f"return {statuses}, {asked}")
+    body = "\n".join(f"    {line}" for line in lines)
+    source = f"def _checks(answers, screened_on):\n{body}"
+    # names are checked identifiers and constants pass through repr (see compiled.py)
+    exec(compile(source, f"<stored checks of {protocol.id}>", "exec"), namespace)
+    return namespace["_checks"]
