@@ -3,6 +3,7 @@ loading gives, and anything doubtful about an entry means loading the file in fu
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -226,3 +227,19 @@ def test_a_start_with_every_file_kept_parses_no_yaml(copies: list[Path], kept: P
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split(" ", 1) == [str(len(copies)), "[]\n"], done.stdout + done.stderr
+
+
+def test_what_users_keep_on_a_protocol_is_not_kept_in_the_cache(
+    copies: list[Path], kept: Path
+) -> None:
+    from screen_bot.engine import Engine
+
+    path = copies[0]
+    protocol = load(path)
+    Engine(protocol)  # keeps compiled checks on the protocol (functions: not picklable)
+    protocol.questions  # noqa: B018 - a cached property
+    assert len(protocol.__dict__) > len(dataclasses.fields(Protocol))
+    checked_files.remember(kept, protocol)
+    again = checked_files.recall(kept, path, protocol.sha256)
+    assert again == protocol
+    assert set(again.__dict__) == {f.name for f in dataclasses.fields(Protocol)}

@@ -19,6 +19,7 @@ without user ids, never).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib.util
@@ -156,6 +157,13 @@ class _Pickler(pickle.Pickler):
         super().__init__(stream, protocol=pickle.HIGHEST_PROTOCOL)
         self.expressions: list[tuple[str, Any]] = []
         self.numbers: dict[int, int] = {}
+
+    def reducer_override(self, obj: Any) -> Any:
+        # A protocol is kept as its fields only: what its users compute and keep on it
+        # later (plans, compiled checks: functions) is made again after a restart.
+        if type(obj) is Protocol:
+            return Protocol, tuple(getattr(obj, f.name) for f in dataclasses.fields(Protocol))
+        return NotImplemented
 
     def persistent_id(self, obj: Any) -> int | None:
         if type(obj) is not Expression:
