@@ -169,7 +169,8 @@ def _reference_json(
 
 
 def _fast_json(protocol: Protocol, answers: dict[str, Any], screened: date) -> str:
-    return verdict_json(fields_of(protocol, answers, referral="R-1", screened_on=screened))
+    written = verdict_json(fields_of(protocol, answers, referral="R-1", screened_on=screened))
+    return written.decode()
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
@@ -200,8 +201,8 @@ def test_what_orjson_cannot_write_goes_through_the_model() -> None:
     )
     fields = next(f for f in failing if f["reasons"])
     fields["reasons"][0]["answers"] = {"age": 2**70, "picked": frozenset({"a"})}
-    assert verdict_json(fields) == Verdict(**fields).model_dump_json()
-    assert '"age":1180591620717411303424' in verdict_json(fields)
+    assert verdict_json(fields) == Verdict(**fields).model_dump_json().encode()
+    assert b'"age":1180591620717411303424' in verdict_json(fields)
 
 
 def _as_json(value: Any) -> Any:
@@ -251,9 +252,9 @@ def test_workers_screen_as_one_process_does_forked_or_spawned(
     ]
     data = "".join(json.dumps(row) + "\n" for row in rows).encode()
 
-    def output(jobs: int) -> str:
+    def output(jobs: int) -> bytes:
         chunks = batch_screen.screen_file(io.BytesIO(data), protocol, "jsonl", "json", True, jobs)
-        return "".join("".join(chunk.text) for chunk in chunks)
+        return b"".join(b"".join(chunk.output) for chunk in chunks)
 
     monkeypatch.setattr(batch_screen, "_FORK", fork)
     monkeypatch.setattr(batch_screen, "BLOCK", 4096)  # several blocks, so both workers work

@@ -2,8 +2,9 @@
 
 With ``jobs`` > 1 the rows go in chunks to worker processes and come back in order; at most
 two chunks per worker are in flight, so memory stays flat however long the file is. Each
-good row gives one output (a compact JSON object, or the verdict as text) and, with a log,
-what the screening log keeps; each bad row gives its problems for standard error.
+good row gives one output (a compact JSON object, or the verdict as text), as UTF-8 bytes
+made once where the row is screened, and, with a log, what the screening log keeps; each
+bad row gives its problems for standard error.
 
 Against a protocol set (``--protocol all``) a row gives one output object with a verdict
 per protocol, best first, and one log record per protocol under one screening id.
@@ -49,9 +50,9 @@ _FORK = "fork" in multiprocessing.get_all_start_methods()  # workers inherit wha
 
 @dataclass
 class Chunk:
-    """What a run of rows gives: output text, problems, and what the log would keep."""
+    """What a run of rows gives: output (UTF-8), problems, and what the log would keep."""
 
-    text: list[str] = field(default_factory=list)
+    output: list[bytes] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "header: …" / "row N: …"
     bad_rows: int = 0
     # (verdict JSON, answers JSON, screening id): one per protocol screened
@@ -73,14 +74,14 @@ def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: b
         fields = fields_of(
             protocol, row.answers, referral=row.referral, screened_on=row.screened_on
         )
-        written = verdict_json(fields) if output == "json" or log else ""
+        written = verdict_json(fields) if output == "json" or log else b""
         if output == "json":
-            chunk.text.append(json_row(row.number, written))
+            chunk.output.append(b'{"row":%d,%s\n' % (row.number, written[1:]))
         else:
-            chunk.text.append(shown(row.number, Verdict(**fields), output))
+            chunk.output.append(shown(row.number, Verdict(**fields), output).encode())
         if log:
             answers = json.dumps(loggable_answers(protocol, row.answers))
-            chunk.logged.append((written, answers, screening_id))
+            chunk.logged.append((written.decode(), answers, screening_id))
     return chunk
 
 
@@ -95,15 +96,15 @@ def _screen_against_all(
     if output == "json":
         head = json.dumps(
             {"row": row.number, "referral": row.referral, "screened_on": str(row.screened_on)}
-        )
-        chunk.text.append(f'{head[:-1]},"verdicts":[{",".join(written)}]}}\n')
+        ).encode()
+        chunk.output.append(b'%s,"verdicts":[%s]}\n' % (head[:-1], b",".join(written)))
     else:
         label = f" ({row.referral})" if row.referral else ""
         verdicts = [Verdict(**fields) for _, fields, _ in found]
-        chunk.text.append(f"--- row {row.number}{label}\n{verdicts_text(verdicts)}\n")
+        chunk.output.append(f"--- row {row.number}{label}\n{verdicts_text(verdicts)}\n".encode())
     if screening_id:
         chunk.logged += [
-            (text, json.dumps(loggable_answers(member, own)), screening_id)
+            (text.decode(), json.dumps(loggable_answers(member, own)), screening_id)
             for text, (member, _, own) in zip(written, found, strict=True)
         ]
 
@@ -111,14 +112,9 @@ def _screen_against_all(
 def shown(number: int, verdict: Verdict, output: Output) -> str:
     """A row's output: compact JSON (pydantic-core's, the row number first), or text."""
     if output == "json":
-        return json_row(number, verdict.model_dump_json())
+        return f'{{"row":{number},{verdict.model_dump_json()[1:]}\n'
     label = f" ({verdict.referral})" if verdict.referral else ""
     return f"--- row {number}{label}\n{verdict_text(verdict)}\n"
-
-
-def json_row(number: int, verdict: str) -> str:
-    """A row's JSON output: the verdict's compact JSON with the row number first."""
-    return f'{{"row":{number},{verdict[1:]}\n'
 
 
 def screen_file(
@@ -229,6 +225,6 @@ def _screen_block_in_worker(
 
 
 def _joined(chunk: Chunk) -> Chunk:
-    """The chunk with its output as one text: one string to send back, not thousands."""
-    chunk.text = ["".join(chunk.text)]
+    """The chunk with its output as one bytes object: one to send back, not thousands."""
+    chunk.output = [b"".join(chunk.output)]
     return chunk
