@@ -259,3 +259,50 @@ def test_workers_screen_as_one_process_does_forked_or_spawned(
     monkeypatch.setattr(batch_screen, "_FORK", fork)
     monkeypatch.setattr(batch_screen, "BLOCK", 4096)  # several blocks, so both workers work
     assert output(2) == output(1)
+
+
+def _reference_row(number: int, record: Any, protocol: Protocol) -> batch.Row:
+    """record_row with the generated typing switched off: the key-by-key loop alone."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batch, "_row_typer", lambda protocol: None)
+        return batch.record_row(number, record, protocol)
+
+
+def _record_of(protocol: Protocol) -> st.SearchStrategy[dict[str, Any]]:
+    """Rows of the protocol's keys in any order (plus referral, screened_on and strangers),
+    with values of every kind: well typed ones (the fast path), and anything else."""
+    keys = [*protocol.questions, "referral", "screened_on", "stranger", "Age"]
+    typed = st.sampled_from(
+        [True, False, None, 0, 1, 40, 40.0, -1, 10**6, 1.5, "none", "yes", "2026-03-01"]
+        + sorted({c for q in protocol.questions.values() for c in q.choices or ()})
+    )
+    pairs = st.lists(st.tuples(st.sampled_from(keys), typed | _answers), max_size=len(keys))
+    return pairs.map(dict)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_generated_row_typing_gives_the_key_by_key_rows(
+    protocol: Protocol, data: st.DataObject
+) -> None:
+    record = data.draw(_record_of(protocol))
+    assert repr(batch.record_row(7, record, protocol)) == repr(_reference_row(7, record, protocol))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
+def test_generated_row_typing_types_a_seeded_population_as_the_loop_does(
+    protocol: Protocol,
+) -> None:
+    typer = batch._row_typer(protocol)
+    assert typer is not None
+    taken = 0
+    for patient in Population(protocol, seed=9).patients(400):
+        record = {k: _as_json(v) for k, v in patient.answers.items()} | {
+            "referral": patient.referral,
+            "screened_on": str(patient.screened_on),
+        }
+        taken += typer(record, patient.screened_on) is not None
+        fast, reference = batch.record_row(1, record, protocol), _reference_row(1, record, protocol)
+        assert repr(fast) == repr(reference)
+    assert taken == 400  # rows as the generator writes them all take the fast path

@@ -28,6 +28,7 @@ from .errors import BadInput, BadReferral
 from .protocol import Protocol
 from .protocol.sets import ProtocolSet
 from .referrals import check_referral
+from .row_typing import Typer, row_typer
 
 Protocols = Protocol | ProtocolSet  # one protocol's variables, or a set's (``all``)
 InputFormat = Literal["auto", "json", "jsonl", "csv"]
@@ -279,6 +280,17 @@ def record_row(number: int, record: Any, protocol: Protocols) -> Row:
         row.errors.append("expected a JSON object of answers")
         return row
     _set_screened_on(row, record.get(SCREENED_ON_KEY))
+    typer = _row_typer(protocol)
+    if typer is not None and (answers := typer(record, row.screened_on)) is not None:
+        row.answers = answers  # what the loop below gives (a test holds them equal)
+        _set_referral(row, record.get(REFERRAL_KEY))
+        return row
+    return typed_by_each_key(row, record, protocol)
+
+
+def typed_by_each_key(row: Row, record: dict[str, Any], protocol: Protocols) -> Row:
+    """Type the record's answers key by key into ``row``, whose screening date is set: the
+    general reading, and the reference of :mod:`.row_typing`'s fast one."""
     checkers, answers, day = _checkers(protocol), row.answers, row.screened_on
     for key, value in record.items():
         check = checkers.get(key)
@@ -304,6 +316,17 @@ def _checkers(protocol: Protocols) -> dict[str, Checker]:
         found = protocol.__dict__["_batch_checkers"] = {
             v: checker(q) for v, q in protocol.questions.items()
         }
+    return found
+
+
+def _row_typer(protocol: Protocols) -> Typer | None:
+    """The protocol's generated row typing, made once (kept on it); None when a question
+    bears the name of a key of its own (``referral``, ``screened_on``)."""
+    if "_row_typer" not in protocol.__dict__:
+        extra = frozenset({REFERRAL_KEY, SCREENED_ON_KEY})
+        clash = extra & protocol.questions.keys()
+        protocol.__dict__["_row_typer"] = None if clash else row_typer(protocol.questions, extra)
+    found: Typer | None = protocol.__dict__["_row_typer"]
     return found
 
 
