@@ -22,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from .batch import (
     InputFormat,
@@ -35,11 +35,8 @@ from .batch import (
     read_units,
     typed,
 )
-from .engine import loggable_answers
-from .protocol import load
+from .protocol import Protocol, load
 from .protocol.sets import ProtocolSet
-from .render import verdict_text, verdicts_text
-from .set_engine import fields_of_each
 from .verdict import Verdict, fields_of, verdict_json
 
 Output = Literal["json", "text"]
@@ -80,7 +77,7 @@ def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: b
         else:
             chunk.output.append(shown(row.number, Verdict(**fields), output).encode())
         if log:
-            answers = json.dumps(loggable_answers(protocol, row.answers))
+            answers = json.dumps(_loggable(protocol, row.answers))
             chunk.logged.append((written.decode(), answers, screening_id))
     return chunk
 
@@ -89,6 +86,8 @@ def _screen_against_all(
     chunk: Chunk, row: Row, protocols: ProtocolSet, output: Output, screening_id: str
 ) -> None:
     """One row against every protocol of the set: one output, a log entry per protocol."""
+    from .set_engine import fields_of_each  # with the dialog engine: only for a set
+
     found = fields_of_each(
         protocols, row.answers, referral=row.referral, screened_on=row.screened_on
     )
@@ -99,20 +98,31 @@ def _screen_against_all(
         ).encode()
         chunk.output.append(b'%s,"verdicts":[%s]}\n' % (head[:-1], b",".join(written)))
     else:
+        from .render import verdicts_text  # text output only: it imports the dialog engine
+
         label = f" ({row.referral})" if row.referral else ""
         verdicts = [Verdict(**fields) for _, fields, _ in found]
         chunk.output.append(f"--- row {row.number}{label}\n{verdicts_text(verdicts)}\n".encode())
     if screening_id:
         chunk.logged += [
-            (text.decode(), json.dumps(loggable_answers(member, own)), screening_id)
+            (text.decode(), json.dumps(_loggable(member, own)), screening_id)
             for text, (member, _, own) in zip(written, found, strict=True)
         ]
+
+
+def _loggable(protocol: Protocol, answers: dict[str, Any]) -> dict[str, Any]:
+    """``engine.loggable_answers``: the dialog engine's modules are imported only for a log."""
+    from .engine import loggable_answers
+
+    return loggable_answers(protocol, answers)
 
 
 def shown(number: int, verdict: Verdict, output: Output) -> str:
     """A row's output: compact JSON (pydantic-core's, the row number first), or text."""
     if output == "json":
         return f'{{"row":{number},{verdict.model_dump_json()[1:]}\n'
+    from .render import verdict_text  # text output only: it imports the dialog engine
+
     label = f" ({verdict.referral})" if verdict.referral else ""
     return f"--- row {number}{label}\n{verdict_text(verdict)}\n"
 

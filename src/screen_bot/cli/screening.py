@@ -211,7 +211,6 @@ def screen(
     from ..batch_screen import screen_file
     from ..heap import keep_freed_memory
     from ..protocol.sets import ALL
-    from ..storage.ledger import LogWriter
     from ..verdict import Verdict
 
     found = options.catalog()
@@ -229,7 +228,12 @@ def screen(
     except OSError as err:
         raise BadInput(f"cannot read {file}: {err.strerror}") from None
     db = options.database() if log else None
-    writer = LogWriter(db, channel="batch", coordinator="cli") if db is not None else None
+    if db is not None:  # the store's modules are imported only for a run that logs
+        from ..storage.ledger import LogWriter
+
+        writer = LogWriter(db, channel="batch", coordinator="cli")
+    else:
+        writer = None
     bad_rows = 0
     out = sys.stdout
     write = utf8_writer(out)
