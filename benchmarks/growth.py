@@ -1,7 +1,7 @@
 """7. Cost growth: batch time per row with 1, 2, 5 and 20 protocols (generated, each 40
 criteria), screened alone and all together; engine answer p99 against 40, 200 and 500
-criteria (the most a dialog file may have). Everything in this process, CPU time (the
-curve's shape matters, not the level).
+criteria (the most a dialog file may have; best of 3 passes). Everything in this process,
+CPU time (the curve's shape matters, not the level).
 """
 
 from __future__ import annotations
@@ -67,23 +67,32 @@ def engine_growth(work: Path, sizes: tuple[int, ...], screenings: int) -> dict[s
         with path.open("w", encoding="utf-8") as out:
             YAML().dump(generated_protocol(0, size), out)
         engine = Engine(load(path))
-        times = []
-        for round_ in range(screenings + 1):  # the first is a warm-up, not timed
-            timed = round_ > 0
-            session = engine.start(screened_on=DAY)
-            while (question := engine.question(session)) is not None:
-                value = _passing(question)
-                start = time.thread_time_ns()
-                engine.answer(session, value, confirmed=True)
-                if timed:
-                    times.append((time.thread_time_ns() - start) / 1e3)
+        _screen(engine, 1)  # warm-up: the first answers to each question are not steps
+        # best of 3 passes, as for the batch: a p99 of a few hundred answers is otherwise
+        # set by whatever else the machine did during one pass
+        passes = [_screen(engine, screenings) for _ in range(3)]
+        best = min(passes, key=lambda times: percentile(times, 99))
         found[str(size)] = {
             "questions": len(engine.protocol.order),
-            "answers": len(times),
-            "p50_us": percentile(times, 50),
-            "p99_us": percentile(times, 99),
+            "answers": len(best),
+            "p50_us": percentile(best, 50),
+            "p99_us": percentile(best, 99),
+            "p99_us_each_pass": [percentile(times, 99) for times in passes],
         }
     return found
+
+
+def _screen(engine: Engine, screenings: int) -> list[float]:
+    """Thread CPU µs of every answer of ``screenings`` passing screenings."""
+    times = []
+    for _ in range(screenings):
+        session = engine.start(screened_on=DAY)
+        while (question := engine.question(session)) is not None:
+            value = _passing(question)
+            start = time.thread_time_ns()
+            engine.answer(session, value, confirmed=True)
+            times.append((time.thread_time_ns() - start) / 1e3)
+    return times
 
 
 def _passing(question: Any) -> Any:
