@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from .dates import NEVER, clamped_shift
+from .dates import NEVER, DateUnit, clamped_shift
 from .expressions import (
     And,
     AnyOf,
@@ -48,14 +49,17 @@ def compile_all(trees: Mapping[str, Node], label: str = "rules") -> dict[str, Fu
     return {key: namespace[function] for key, function in names.items()}
 
 
-# A window's shift of a date answer, remembered: a file of patients repeats the same dates
-# (a transplant day, a month), and a shift by months looks the month up in the calendar.
-_remembered_shift = lru_cache(maxsize=4096)(clamped_shift)
+@lru_cache(maxsize=4096)
+def remembered_shift(day: date, amount: int, unit: DateUnit) -> date:
+    """:func:`clamped_shift`, remembered: a file of patients repeats the same dates (a
+    transplant day, a month), and a shift by months looks the month up in the calendar.
+    A module-level name, so a namespace holding it pickles (by reference)."""
+    return clamped_shift(day, amount, unit)
 
 
 def _namespace() -> dict[str, Any]:
     """What generated code may call: the calendar shift and the 'none' date."""
-    return {"_shift": _remembered_shift, "_NEVER": NEVER}
+    return {"_shift": remembered_shift, "_NEVER": NEVER}
 
 
 def compile_one(tree: Node, label: str = "rule") -> Function:
