@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import date
-from functools import lru_cache
 from typing import Any
 
-from .dates import NEVER, DateUnit, clamped_shift
+from .dates import NEVER, remembered_shift
 from .expressions import (
     And,
     AnyOf,
@@ -47,14 +45,6 @@ def compile_all(trees: Mapping[str, Node], label: str = "rules") -> dict[str, Fu
     code = compile("\n\n".join(sources) or "pass", f"<{label}>", "exec")
     exec(code, namespace)  # the source is generated from checked trees only (see above)
     return {key: namespace[function] for key, function in names.items()}
-
-
-@lru_cache(maxsize=4096)
-def remembered_shift(day: date, amount: int, unit: DateUnit) -> date:
-    """:func:`clamped_shift`, remembered: a file of patients repeats the same dates (a
-    transplant day, a month), and a shift by months looks the month up in the calendar.
-    A module-level name, so a namespace holding it pickles (by reference)."""
-    return clamped_shift(day, amount, unit)
 
 
 def _namespace() -> dict[str, Any]:
