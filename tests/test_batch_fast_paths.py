@@ -261,6 +261,15 @@ def test_workers_screen_as_one_process_does_forked_or_spawned(
     assert output(2) == output(1)
 
 
+def _population_records(protocol: Protocol, seed: int, size: int) -> list[dict[str, Any]]:
+    """Generated patients as batch rows: their answers, referral and screening date."""
+    return [
+        {k: _as_json(v) for k, v in p.answers.items()}
+        | {"referral": p.referral, "screened_on": str(p.screened_on)}
+        for p in Population(protocol, seed=seed).patients(size)
+    ]
+
+
 def _reference_row(number: int, record: Any, protocol: Protocol) -> batch.Row:
     """record_row with the generated typing switched off: the key-by-key loop alone."""
     with pytest.MonkeyPatch.context() as patch:
@@ -297,12 +306,8 @@ def test_generated_row_typing_types_a_seeded_population_as_the_loop_does(
     typer = batch._row_typer(protocol)
     assert typer is not None
     taken = 0
-    for patient in Population(protocol, seed=9).patients(400):
-        record = {k: _as_json(v) for k, v in patient.answers.items()} | {
-            "referral": patient.referral,
-            "screened_on": str(patient.screened_on),
-        }
-        taken += typer(record, patient.screened_on) is not None
+    for record in _population_records(protocol, seed=9, size=400):
+        taken += typer(record, date.fromisoformat(record["screened_on"])) is not None
         fast, reference = batch.record_row(1, record, protocol), _reference_row(1, record, protocol)
         assert repr(fast) == repr(reference)
     assert taken == 400  # rows as the generator writes them all take the fast path
@@ -316,15 +321,7 @@ def _reference_line(number: int, text: str, protocol: Protocol) -> batch.Row:
     return _reference_row(number, record, protocol)
 
 
-def _population_records(protocol: Protocol) -> list[dict[str, Any]]:
-    return [
-        {k: _as_json(v) for k, v in p.answers.items()}
-        | {"referral": p.referral, "screened_on": str(p.screened_on)}
-        for p in Population(protocol, seed=8).patients(60)
-    ]
-
-
-_RECORDS = {p.id: _population_records(p) for p in PROTOCOLS}
+_RECORDS = {p.id: _population_records(p, seed=8, size=60) for p in PROTOCOLS}
 
 
 _ODD = (
@@ -369,11 +366,8 @@ def test_a_line_read_in_one_pass_gives_the_reference_row(
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
 def test_a_seeded_populations_lines_are_read_in_one_pass(protocol: Protocol) -> None:
-    for patient in Population(protocol, seed=4).patients(300):
-        record = {k: _as_json(v) for k, v in patient.answers.items()}
-        text = json.dumps(
-            record | {"referral": patient.referral, "screened_on": str(patient.screened_on)}
-        )
+    for record in _population_records(protocol, seed=4, size=300):
+        text = json.dumps(record)
         fast = batch.read_fast(1, text, protocol)
         assert fast is not None, text
         assert repr(fast) == repr(_reference_line(1, text, protocol))
