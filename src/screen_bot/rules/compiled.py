@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .dates import NEVER, clamped_shift
+from .dates import NEVER, remembered_shift
 from .expressions import (
     And,
     AnyOf,
@@ -49,7 +49,7 @@ def compile_all(trees: Mapping[str, Node], label: str = "rules") -> dict[str, Fu
 
 def _namespace() -> dict[str, Any]:
     """What generated code may call: the calendar shift and the 'none' date."""
-    return {"_shift": clamped_shift, "_NEVER": NEVER}
+    return {"_shift": remembered_shift, "_NEVER": NEVER}
 
 
 def compile_one(tree: Node, label: str = "rule") -> Function:
