@@ -169,7 +169,8 @@ def _reference_json(
 
 
 def _fast_json(protocol: Protocol, answers: dict[str, Any], screened: date) -> str:
-    return verdict_json(fields_of(protocol, answers, referral="R-1", screened_on=screened))
+    written = verdict_json(fields_of(protocol, answers, referral="R-1", screened_on=screened))
+    return written.decode()
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
@@ -200,8 +201,8 @@ def test_what_orjson_cannot_write_goes_through_the_model() -> None:
     )
     fields = next(f for f in failing if f["reasons"])
     fields["reasons"][0]["answers"] = {"age": 2**70, "picked": frozenset({"a"})}
-    assert verdict_json(fields) == Verdict(**fields).model_dump_json()
-    assert '"age":1180591620717411303424' in verdict_json(fields)
+    assert verdict_json(fields) == Verdict(**fields).model_dump_json().encode()
+    assert b'"age":1180591620717411303424' in verdict_json(fields)
 
 
 def _as_json(value: Any) -> Any:
@@ -251,10 +252,137 @@ def test_workers_screen_as_one_process_does_forked_or_spawned(
     ]
     data = "".join(json.dumps(row) + "\n" for row in rows).encode()
 
-    def output(jobs: int) -> str:
+    def output(jobs: int) -> bytes:
         chunks = batch_screen.screen_file(io.BytesIO(data), protocol, "jsonl", "json", True, jobs)
-        return "".join("".join(chunk.text) for chunk in chunks)
+        return b"".join(b"".join(chunk.output) for chunk in chunks)
 
     monkeypatch.setattr(batch_screen, "_FORK", fork)
     monkeypatch.setattr(batch_screen, "BLOCK", 4096)  # several blocks, so both workers work
     assert output(2) == output(1)
+
+
+def _population_records(protocol: Protocol, seed: int, size: int) -> list[dict[str, Any]]:
+    """Generated patients as batch rows: their answers, referral and screening date."""
+    return [
+        {k: _as_json(v) for k, v in p.answers.items()}
+        | {"referral": p.referral, "screened_on": str(p.screened_on)}
+        for p in Population(protocol, seed=seed).patients(size)
+    ]
+
+
+def _reference_row(number: int, record: Any, protocol: Protocol) -> batch.Row:
+    """record_row with the generated typing switched off: the key-by-key loop alone."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batch, "_row_typer", lambda protocol: None)
+        return batch.record_row(number, record, protocol)
+
+
+def _record_of(protocol: Protocol) -> st.SearchStrategy[dict[str, Any]]:
+    """Rows of the protocol's keys in any order (plus referral, screened_on and strangers),
+    with values of every kind: well typed ones (the fast path), and anything else."""
+    keys = [*protocol.questions, "referral", "screened_on", "stranger", "Age"]
+    typed = st.sampled_from(
+        [True, False, None, 0, 1, 40, 40.0, -1, 10**6, 1.5, "none", "yes", "2026-03-01"]
+        + sorted({c for q in protocol.questions.values() for c in q.choices or ()})
+    )
+    pairs = st.lists(st.tuples(st.sampled_from(keys), typed | _answers), max_size=len(keys))
+    return pairs.map(dict)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_generated_row_typing_gives_the_key_by_key_rows(
+    protocol: Protocol, data: st.DataObject
+) -> None:
+    record = data.draw(_record_of(protocol))
+    assert repr(batch.record_row(7, record, protocol)) == repr(_reference_row(7, record, protocol))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
+def test_generated_row_typing_types_a_seeded_population_as_the_loop_does(
+    protocol: Protocol,
+) -> None:
+    typer = batch._row_typer(protocol)
+    assert typer is not None
+    taken = 0
+    for record in _population_records(protocol, seed=9, size=400):
+        taken += typer(record, date.fromisoformat(record["screened_on"])) is not None
+        fast, reference = batch.record_row(1, record, protocol), _reference_row(1, record, protocol)
+        assert repr(fast) == repr(reference)
+    assert taken == 400  # rows as the generator writes them all take the fast path
+
+
+def _reference_line(number: int, text: str, protocol: Protocol) -> batch.Row:
+    """A JSON Lines row read by json.loads and typed key by key: the reference reading."""
+    record, problem = parse_with_json(text)
+    if problem is not None:
+        return batch.Row(number, errors=[problem])
+    return _reference_row(number, record, protocol)
+
+
+_RECORDS = {p.id: _population_records(p, seed=8, size=60) for p in PROTOCOLS}
+
+
+_ODD = (
+    ["123456789012345678901", "9223372036854775808", "18446744073709551616", "1e400", "-0.0",
+     "1E2", "4.0", "7", "-9223372036854775809", '"\\ud800"', '{"a": 1}', "[1, 2]", '["a", "b"]',
+     "NaN", '"2026-02-30"', "true", '"none"', '"R-1"', "null", '"2026-01-01"', "1.5e19"]
+)  # fmt: skip
+
+
+def _line_of(protocol: Protocol) -> st.SearchStrategy[str]:
+    """Lines of good rows (or generated ones) with values json and orjson could read apart
+    spliced in: integers past 64 bits, long floats, a key given twice, lone surrogates,
+    nesting, a referral or a date that is not text."""
+    odd = st.sampled_from(_ODD)
+    keys = st.sampled_from([*protocol.questions, "referral", "screened_on", "stranger"])
+    records = st.sampled_from(_RECORDS[protocol.id]) | _record_of(protocol)
+    spliced = st.lists(st.tuples(keys, odd), max_size=2)
+    return st.tuples(records, st.booleans(), spliced, st.booleans()).map(_spliced)
+
+
+def _spliced(drawn: tuple[dict[str, Any], bool, list[tuple[str, str]], bool]) -> str:
+    """The record's JSON with the (key, JSON value) pairs added: in place of the record's
+    own value of that key, or (``twice``) as a second one."""
+    record, ascii, pairs, twice = drawn
+    kept = {k: v for k, v in record.items() if twice or k not in dict(pairs)}
+    parts = [json.dumps(kept, ensure_ascii=ascii)[1:-1], *(f'"{k}": {v}' for k, v in pairs)]
+    return "{" + ", ".join(p for p in parts if p) + "}"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_line_read_in_one_pass_gives_the_reference_row(
+    protocol: Protocol, data: st.DataObject
+) -> None:
+    text = data.draw(_line_of(protocol))
+    unit = batch.Unit(3, text)
+    assert repr(batch.typed(unit, "jsonl", (), protocol)) == repr(
+        _reference_line(3, text, protocol)
+    )
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
+def test_a_seeded_populations_lines_are_read_in_one_pass(protocol: Protocol) -> None:
+    for record in _population_records(protocol, seed=4, size=300):
+        text = json.dumps(record)
+        fast = batch.read_fast(1, text, protocol)
+        assert fast is not None, text
+        assert repr(fast) == repr(_reference_line(1, text, protocol))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
+def test_each_odd_value_in_each_key_of_a_good_line_gives_the_reference_row(
+    protocol: Protocol,
+) -> None:
+    # the earliest screening date: its dates stay valid when a bad screened_on means today
+    record = min(_RECORDS[protocol.id], key=lambda r: str(r["screened_on"]))
+    assert batch.read_fast(1, json.dumps(record), protocol) is not None
+    for key in [*protocol.questions, "referral", "screened_on", "stranger"]:
+        for value in _ODD:
+            for twice in (False, True):
+                text = _spliced((record, True, [(key, value)], twice))
+                fast = batch.typed(batch.Unit(2, text), "jsonl", (), protocol)
+                assert repr(fast) == repr(_reference_line(2, text, protocol)), text

@@ -2,8 +2,9 @@
 
 With ``jobs`` > 1 the rows go in chunks to worker processes and come back in order; at most
 two chunks per worker are in flight, so memory stays flat however long the file is. Each
-good row gives one output (a compact JSON object, or the verdict as text) and, with a log,
-what the screening log keeps; each bad row gives its problems for standard error.
+good row gives one output (a compact JSON object, or the verdict as text), as UTF-8 bytes
+made once where the row is screened, and, with a log, what the screening log keeps; each
+bad row gives its problems for standard error.
 
 Against a protocol set (``--protocol all``) a row gives one output object with a verdict
 per protocol, best first, and one log record per protocol under one screening id.
@@ -21,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from .batch import (
     InputFormat,
@@ -34,11 +35,8 @@ from .batch import (
     read_units,
     typed,
 )
-from .engine import loggable_answers
-from .protocol import load
+from .protocol import Protocol, load
 from .protocol.sets import ProtocolSet
-from .render import verdict_text, verdicts_text
-from .set_engine import fields_of_each
 from .verdict import Verdict, fields_of, verdict_json
 
 Output = Literal["json", "text"]
@@ -49,9 +47,9 @@ _FORK = "fork" in multiprocessing.get_all_start_methods()  # workers inherit wha
 
 @dataclass
 class Chunk:
-    """What a run of rows gives: output text, problems, and what the log would keep."""
+    """What a run of rows gives: output (UTF-8), problems, and what the log would keep."""
 
-    text: list[str] = field(default_factory=list)
+    output: list[bytes] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "header: …" / "row N: …"
     bad_rows: int = 0
     # (verdict JSON, answers JSON, screening id): one per protocol screened
@@ -73,14 +71,14 @@ def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: b
         fields = fields_of(
             protocol, row.answers, referral=row.referral, screened_on=row.screened_on
         )
-        written = verdict_json(fields) if output == "json" or log else ""
+        written = verdict_json(fields) if output == "json" or log else b""
         if output == "json":
-            chunk.text.append(json_row(row.number, written))
+            chunk.output.append(b'{"row":%d,%s\n' % (row.number, written[1:]))
         else:
-            chunk.text.append(shown(row.number, Verdict(**fields), output))
+            chunk.output.append(shown(row.number, Verdict(**fields), output).encode())
         if log:
-            answers = json.dumps(loggable_answers(protocol, row.answers))
-            chunk.logged.append((written, answers, screening_id))
+            answers = json.dumps(_loggable(protocol, row.answers))
+            chunk.logged.append((written.decode(), answers, screening_id))
     return chunk
 
 
@@ -88,6 +86,8 @@ def _screen_against_all(
     chunk: Chunk, row: Row, protocols: ProtocolSet, output: Output, screening_id: str
 ) -> None:
     """One row against every protocol of the set: one output, a log entry per protocol."""
+    from .set_engine import fields_of_each  # with the dialog engine: only for a set
+
     found = fields_of_each(
         protocols, row.answers, referral=row.referral, screened_on=row.screened_on
     )
@@ -95,30 +95,36 @@ def _screen_against_all(
     if output == "json":
         head = json.dumps(
             {"row": row.number, "referral": row.referral, "screened_on": str(row.screened_on)}
-        )
-        chunk.text.append(f'{head[:-1]},"verdicts":[{",".join(written)}]}}\n')
+        ).encode()
+        chunk.output.append(b'%s,"verdicts":[%s]}\n' % (head[:-1], b",".join(written)))
     else:
+        from .render import verdicts_text  # text output only: it imports the dialog engine
+
         label = f" ({row.referral})" if row.referral else ""
         verdicts = [Verdict(**fields) for _, fields, _ in found]
-        chunk.text.append(f"--- row {row.number}{label}\n{verdicts_text(verdicts)}\n")
+        chunk.output.append(f"--- row {row.number}{label}\n{verdicts_text(verdicts)}\n".encode())
     if screening_id:
         chunk.logged += [
-            (text, json.dumps(loggable_answers(member, own)), screening_id)
+            (text.decode(), json.dumps(_loggable(member, own)), screening_id)
             for text, (member, _, own) in zip(written, found, strict=True)
         ]
+
+
+def _loggable(protocol: Protocol, answers: dict[str, Any]) -> dict[str, Any]:
+    """``engine.loggable_answers``: the dialog engine's modules are imported only for a log."""
+    from .engine import loggable_answers
+
+    return loggable_answers(protocol, answers)
 
 
 def shown(number: int, verdict: Verdict, output: Output) -> str:
     """A row's output: compact JSON (pydantic-core's, the row number first), or text."""
     if output == "json":
-        return json_row(number, verdict.model_dump_json())
+        return f'{{"row":{number},{verdict.model_dump_json()[1:]}\n'
+    from .render import verdict_text  # text output only: it imports the dialog engine
+
     label = f" ({verdict.referral})" if verdict.referral else ""
     return f"--- row {number}{label}\n{verdict_text(verdict)}\n"
-
-
-def json_row(number: int, verdict: str) -> str:
-    """A row's JSON output: the verdict's compact JSON with the row number first."""
-    return f'{{"row":{number},{verdict[1:]}\n'
 
 
 def screen_file(
@@ -229,6 +235,6 @@ def _screen_block_in_worker(
 
 
 def _joined(chunk: Chunk) -> Chunk:
-    """The chunk with its output as one text: one string to send back, not thousands."""
-    chunk.text = ["".join(chunk.text)]
+    """The chunk with its output as one bytes object: one to send back, not thousands."""
+    chunk.output = [b"".join(chunk.output)]
     return chunk

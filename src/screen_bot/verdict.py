@@ -157,14 +157,14 @@ def fields_of(
     )
 
 
-def verdict_json(fields: dict[str, Any]) -> str:
-    """``Verdict(**fields).model_dump_json()``, faster: orjson writes the same compact JSON
-    for these plain values (a test holds it to pydantic's); what it cannot write (an
-    integer past 64 bits, a set) goes through the model."""
+def verdict_json(fields: dict[str, Any]) -> bytes:
+    """``Verdict(**fields).model_dump_json()`` as UTF-8, faster: orjson writes the same
+    compact JSON for these plain values (a test holds it to pydantic's); what it cannot
+    write (an integer past 64 bits, a set) goes through the model."""
     try:
-        return orjson.dumps(fields).decode()
+        return orjson.dumps(fields)
     except orjson.JSONEncodeError:
-        return Verdict(**fields).model_dump_json()
+        return Verdict(**fields).model_dump_json().encode()
 
 
 def assembled_fields(

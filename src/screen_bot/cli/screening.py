@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+import os
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO, TextIO
 
 import typer
 
@@ -206,8 +209,8 @@ def screen(
 
     from ..batch import detect_format
     from ..batch_screen import screen_file
+    from ..heap import keep_freed_memory
     from ..protocol.sets import ALL
-    from ..storage.ledger import LogWriter
     from ..verdict import Verdict
 
     found = options.catalog()
@@ -225,15 +228,22 @@ def screen(
     except OSError as err:
         raise BadInput(f"cannot read {file}: {err.strerror}") from None
     db = options.database() if log else None
-    writer = LogWriter(db, channel="batch", coordinator="cli") if db is not None else None
+    if db is not None:  # the store's modules are imported only for a run that logs
+        from ..storage.ledger import LogWriter
+
+        writer = LogWriter(db, channel="batch", coordinator="cli")
+    else:
+        writer = None
     bad_rows = 0
     out = sys.stdout
+    write = utf8_writer(out)
+    keep_freed_memory()
     with raw, db or nullcontext(), writer or nullcontext():
         for chunk in screen_file(raw, chosen, fmt, output.value, log, jobs):  # type: ignore[arg-type]
             bad_rows += chunk.bad_rows
             for problem in chunk.problems:
                 typer.echo(f"{file}: {problem}", err=True)
-            out.write("".join(chunk.text))  # buffered: typer.echo flushes every line
+            write(b"".join(chunk.output))  # a chunk at a time: typer.echo flushes every line
             if writer is not None:
                 for verdict, answers, screening_id in chunk.logged:
                     writer.add(
@@ -245,6 +255,31 @@ def screen(
     if writer is not None:
         typer.echo(f"screening log: {writer.written} records appended", err=True)
     raise typer.Exit(2 if bad_rows else 0)
+
+
+def utf8_writer(out: TextIO) -> Callable[[bytes], None]:
+    """Writes UTF-8 output to ``out``: straight to its bytes underneath when ``out`` would
+    encode text as UTF-8 without changing newlines (what it holds is flushed first), else
+    as text, so the bytes written are those ``out.write`` would write."""
+    buffer: BinaryIO | None = getattr(out, "buffer", None)
+    encoding = getattr(out, "encoding", None) or ""
+    direct = buffer is not None and os.linesep == "\n" and _codec(encoding) == "utf-8"
+
+    def write(data: bytes) -> None:
+        if buffer is not None and direct:
+            out.flush()
+            buffer.write(data)
+        else:
+            out.write(data.decode())
+
+    return write
+
+
+def _codec(encoding: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        return ""
 
 
 def start() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from types import CodeType
 from typing import Any
 
-from .dates import NEVER, clamped_shift
+from .dates import NEVER, remembered_shift
 from .expressions import (
     And,
     AnyOf,
@@ -64,7 +64,7 @@ def run_module(
 
 def _namespace() -> dict[str, Any]:
     """What generated code may call: the calendar shift and the 'none' date."""
-    return {"_shift": clamped_shift, "_NEVER": NEVER}
+    return {"_shift": remembered_shift, "_NEVER": NEVER}
 
 
 def compile_one(tree: Node, label: str = "rule") -> Function:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 NEVER = "none"
@@ -96,6 +97,14 @@ def clamped_shift(day: date, amount: int, unit: DateUnit) -> date:
         return shift(day, amount, unit)
     except OverflowError:
         return date.max if amount > 0 else date.min
+
+
+@lru_cache(maxsize=4096)
+def remembered_shift(day: date, amount: int, unit: DateUnit) -> date:
+    """:func:`clamped_shift`, remembered, for the compiled rules: a file of patients repeats
+    the same dates (a transplant day, a month), and a shift by months looks the month up in
+    the calendar. A module-level name, so a namespace holding it pickles by reference."""
+    return clamped_shift(day, amount, unit)
 
 
 def parse_date(

@@ -1,0 +1,98 @@
+"""A batch row's answers typed by one function generated per protocol, for the common row.
+
+Most rows hold only the protocol's variables (and ``referral``, ``screened_on``), each
+value already of its type: a yes/no a JSON boolean, a number in range, a choice one of
+the choices. For those, one straight-line function checks every variable in turn and
+returns the answers; the dates (and any other type) go through their question's
+:func:`~screen_bot.answers.checker`, given as text or a list of texts. Anything else, an
+unknown key or a value the fast tests do not take, gives None, and the row is typed by
+the general loop (``batch.record_row``), which gives every message about a bad row. A
+test holds the two to the same answers on generated rows of every shipped protocol.
+
+What the function takes is also read alike by orjson and :mod:`json` (booleans, texts,
+lists of texts, integers and floats within 64 bits, so no integer too long for orjson):
+a row it takes needs no other check of its orjson reading (``batch.read_fast``).
+
+The source holds generated names and the variables' names through :func:`repr` (checked
+against ``^[a-z][a-z0-9_]*$``); limits, choices and checkers are in its namespace.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+from .answers import AnswerError, checker
+from .protocol.schema import Question
+
+Typer = Callable[[Mapping[str, Any], date], "dict[str, Any] | None"]
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_BIG = float(2**63)  # limits beyond: a float read by orjson could be json's long integer
+
+
+def row_typer(questions: Mapping[str, Question], extra: frozenset[str]) -> Typer:
+    """The function typing a record's answers to ``questions`` (None: use the general
+    loop); ``extra`` are the other keys a row may hold, left out of the answers."""
+    namespace: dict[str, Any] = {
+        "_AnswerError": AnswerError,
+        "_KEYS": extra | questions.keys(),
+        "_all_text": _all_text,
+    }
+    lines = ["if not record.keys() <= _KEYS:", "    return None", "get = record.get"]
+    converted = []
+    for index, (variable, question) in enumerate(questions.items()):
+        if not _NAME.match(variable):
+            raise ValueError(f"not a checked name: {variable!r}")
+        test = _fast_test(question, index, namespace)
+        if test is None:
+            namespace[f"_check{index}"] = checker(question)
+            converted.append((variable, index))
+            continue
+        lines += [f"v = get({variable!r})", f"if v is not None and not ({test}):"]
+        lines.append("    return None")
+    lines.append("answers = dict(record)")
+    lines += [f"answers.pop({key!r}, None)" for key in sorted(extra)]
+    for variable, index in converted:
+        lines += [
+            f"v = get({variable!r})",
+            "if v is not None:",
+            "    if type(v) is not str and not (type(v) is list and _all_text(v)):",
+            "        return None",
+            "    try:",
+            f"        answers[{variable!r}] = _check{index}(v, day)",
+            "    except _AnswerError:",
+            "        return None",
+        ]
+    lines.append("return answers")
+    source = "def _typed(record, day):\n" + "\n".join(f"    {line}" for line in lines)
+    exec(compile(source, "<row typing>", "exec"), namespace)  # generated names only (above)
+    function: Typer = namespace["_typed"]
+    return function
+
+
+def _all_text(items: list[Any]) -> bool:
+    return all(type(item) is str for item in items)
+
+
+def _fast_test(question: Question, index: int, namespace: dict[str, Any]) -> str | None:
+    """The test under which ``checker(question)`` returns the value as it is, or None
+    when its value needs the checker (a date, a list, text, an open range)."""
+    kind = question.type
+    if kind == "yes_no":
+        return "v is True or v is False"
+    low, high = question.min, question.max
+    if (
+        kind in ("int", "number")
+        and low is not None
+        and high is not None
+        and -_BIG < low <= high < _BIG
+    ):
+        namespace[f"_low{index}"], namespace[f"_high{index}"] = question.min, question.max
+        exact = "type(v) is int" if kind == "int" else "(type(v) is int or type(v) is float)"
+        return f"{exact} and _low{index} <= v <= _high{index}"
+    if kind == "choice" and not question.multiple:
+        namespace[f"_choices{index}"] = frozenset(question.choices or ())
+        return f"type(v) is str and v in _choices{index}"
+    return None
