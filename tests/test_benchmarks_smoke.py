@@ -58,6 +58,7 @@ FIGURES = [
     "startup.help_vs_typer_ms",
     "startup.first_poll_ms",
     "startup.first_poll_vs_echo_ms",
+    "startup.first_poll_cold_ms",
     # quick sizes: 1, 2, 5 protocols; 40 and 200 criteria
     "growth.batch_all_1",
     "growth.batch_all_2",
