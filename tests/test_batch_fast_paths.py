@@ -368,7 +368,9 @@ def test_a_line_read_in_one_pass_gives_the_reference_row(
 def test_a_seeded_populations_lines_are_read_in_one_pass(protocol: Protocol) -> None:
     for record in _population_records(protocol, seed=4, size=300):
         text = json.dumps(record)
-        fast = batch.read_fast(1, text, protocol)
+        record = batch.orjson_object(text)
+        assert record is not None, text
+        fast = batch.typed_fast(1, record, protocol)
         assert fast is not None, text
         assert repr(fast) == repr(_reference_line(1, text, protocol))
 
@@ -379,7 +381,8 @@ def test_each_odd_value_in_each_key_of_a_good_line_gives_the_reference_row(
 ) -> None:
     # the earliest screening date: its dates stay valid when a bad screened_on means today
     record = min(_RECORDS[protocol.id], key=lambda r: str(r["screened_on"]))
-    assert batch.read_fast(1, json.dumps(record), protocol) is not None
+    read = batch.orjson_object(json.dumps(record))
+    assert read is not None and batch.typed_fast(1, read, protocol) is not None  # the fast path
     for key in [*protocol.questions, "referral", "screened_on", "stranger"]:
         for value in _ODD:
             for twice in (False, True):

@@ -106,12 +106,14 @@ def typed(unit: Unit, kind: Kind, header: tuple[str, ...], protocol: Protocols) 
     if kind == "csv":
         return _csv_row(unit.number, header, unit.payload, protocol)
     if kind == "jsonl":
-        fast = read_fast(unit.number, unit.payload, protocol)
+        record = orjson_object(unit.payload)  # read once, whichever way the row goes on
+        fast = None if record is None else typed_fast(unit.number, record, protocol)
         if fast is not None:
             return fast
-        record, problem = _parse_json(unit.payload)
-        if problem is not None:
-            return Row(unit.number, errors=[problem])
+        if record is None or not _flat(record):
+            record, problem = parse_with_json(unit.payload)
+            if problem is not None:
+                return Row(unit.number, errors=[problem])
         return record_row(unit.number, record, protocol)
     return record_row(unit.number, unit.payload, protocol)
 
@@ -187,16 +189,10 @@ def _jsonl_units(lines: Iterable[str], start: int = 1) -> Iterator[Unit]:
             yield Unit(number, line, _problems(unreadable(line)))
 
 
-def read_fast(number: int, text: str, protocol: Protocols) -> Row | None:
-    """The row of a JSON Lines line in one pass, when orjson reads it and the protocol's
-    row typing takes it (see :mod:`.row_typing`: then orjson's reading is json's); else
-    None, and the line is read as :func:`typed` reads any line. The same row: a test."""
-    try:
-        record = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    if type(record) is not dict or text.count(":") > len(record):  # a key may be given twice
-        return None
+def typed_fast(number: int, record: dict[str, Any], protocol: Protocols) -> Row | None:
+    """The row of a JSON Lines line that :func:`orjson_object` read, when the protocol's row
+    typing takes it (see :mod:`.row_typing`: then orjson's reading is json's); else None,
+    and the line is read as :func:`typed` reads any line. The same row: a test."""
     referral, screened_on = record.get(REFERRAL_KEY), record.get(SCREENED_ON_KEY)
     if not (referral is None or type(referral) is str):
         return None
@@ -216,8 +212,8 @@ def read_fast(number: int, text: str, protocol: Protocols) -> Row | None:
 
 
 def _parse_json(text: str) -> tuple[Any, str | None]:
-    record = _flat_record(text)
-    if record is not None:
+    record = orjson_object(text)
+    if record is not None and _flat(record):
         return record, None
     return parse_with_json(text)
 
@@ -247,29 +243,33 @@ _FLAT = frozenset({str, int, bool, float, type(None), list})
 _BIG = float(2**63)  # orjson reads an integer past 64 bits as a float; json as an int
 
 
-def _flat_record(text: str) -> dict[str, Any] | None:
-    """The row's object when orjson reads it exactly as json.loads would, else None.
-
-    Only a flat object qualifies: scalar values (and lists of strings), no float that could
-    have been an integer too long for orjson, and no key given twice (a colon per key is
-    proof). Anything else, valid or not, is read again by :mod:`json`, so what is accepted
-    and every message about a bad row stay json's.
-    """
+def orjson_object(text: str) -> dict[str, Any] | None:
+    """The line's object as orjson reads it, when it is an object with no key given twice (a
+    colon per key is proof), else None. Whether json.loads reads it alike is
+    :func:`_flat`'s question (or :mod:`.row_typing`'s, for a row its typing takes)."""
     try:
         record = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
     if type(record) is not dict or text.count(":") > len(record):
         return None
+    return record
+
+
+def _flat(record: dict[str, Any]) -> bool:
+    """Whether json.loads reads the text of :func:`orjson_object`'s ``record`` alike.
+
+    Only a flat object qualifies: scalar values (and lists of strings), and no float that
+    could have been an integer too long for orjson. Anything else, valid or not, is read
+    again by :mod:`json`, so what is accepted and every message about a bad row stay json's.
+    """
     kinds = set(map(type, record.values()))
     if not kinds <= _FLAT:
-        return None
+        return False
     values = record.values()
     if float in kinds and [v for v in values if type(v) is float and not -_BIG < v < _BIG]:
-        return None
-    if list in kinds and not all(type(s) is str for v in values if type(v) is list for s in v):
-        return None
-    return record
+        return False
+    return list not in kinds or all(type(s) is str for v in values if type(v) is list for s in v)
 
 
 def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ test holds the two to the same answers on generated rows of every shipped protoc
 
 What the function takes is also read alike by orjson and :mod:`json` (booleans, texts,
 lists of texts, integers and floats within 64 bits, so no integer too long for orjson):
-a row it takes needs no other check of its orjson reading (``batch.read_fast``).
+a row it takes needs no other check of its orjson reading (``batch.typed_fast``).
 
 The source holds generated names and the variables' names through :func:`repr` (checked
 against ``^[a-z][a-z0-9_]*$``); limits, choices and checkers are in its namespace.
