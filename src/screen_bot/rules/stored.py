@@ -63,7 +63,7 @@ def final_statuses(protocol: Protocol) -> Final | None:
         function = None
         if _simple(protocol):
             criteria = tuple(_plan(protocol).rules)
-            function = _compile(protocol, whole(protocol), criteria, None, tables=True)
+            function = _compile(protocol, whole(protocol), criteria, None)
         protocol.__dict__["_final_statuses"] = function
     found: Final | None = protocol.__dict__["_final_statuses"]
     return found
@@ -73,8 +73,7 @@ def final_statuses(protocol: Protocol) -> Final | None:
 class Step:
     """A dialog step's checks, compiled: see :func:`step_checks`."""
 
-    run: Checks  # (answers, screened_on) -> (statuses of `criteria`, asked flags of `later`)
-    criteria: tuple[str, ...]
+    run: Checks  # (answers, screened_on) -> (statuses of the criteria, asked flags of `later`)
     later: dict[str, int]  # question -> its position in the asked flags
     confirming: tuple[int, ...]  # positions of the criteria a failure may rest on an estimate
 
@@ -108,9 +107,9 @@ def _step(protocol: Protocol, criteria: list[str], need: Demand, later: list[str
     conditional = {c.variable for c in need.conditions}
     if not _simple(protocol) or not read <= inside or not set(later) <= conditional:
         return None
-    run = _compile(protocol, need, tuple(criteria), tuple(later), tables=False)
+    run = _compile(protocol, need, tuple(criteria), tuple(later))
     confirming = tuple(i for i, cid in enumerate(criteria) if plan.rules[cid].confirm)
-    return Step(run, tuple(criteria), {v: i for i, v in enumerate(later)}, confirming)
+    return Step(run, {v: i for i, v in enumerate(later)}, confirming)
 
 
 def _simple(protocol: Protocol) -> bool:
@@ -145,20 +144,15 @@ def _compile(
     need: Demand,
     criteria: tuple[str, ...],
     later: tuple[str, ...] | None,
-    *,
-    tables: bool,
 ) -> Any:
     """The checks of ``criteria`` and ``later`` on what ``need`` holds (a :data:`Checks`;
-    with ``later`` None, the statuses alone: a :data:`Final`). ``tables``: statuses as
-    ``compile_statuses`` writes them (the whole context's ``together``), else as
-    ``_polarity`` gives them (``statuses``)."""
+    with ``later`` None, the statuses alone: a :data:`Final`); statuses as ``_polarity``
+    gives them."""
     plan = _plan(protocol)
     namespace = _namespace()
     namespace.update(
         _date=date.fromisoformat,
         _calculate=_calculate,
-        _INCLUSION={True: "met", False: "failed", None: "unknown"},
-        _EXCLUSION={True: "failed", False: "met", None: "unknown"},
     )
     lines = ["get = answers.get"]
     dated = protocol.dated_questions
@@ -219,11 +213,8 @@ def _compile(
     for cid in criteria:
         rule = plan.rules[cid]
         value = writer.value(protocol.rules[cid].node)
-        if tables:
-            results.append(f"{'_EXCLUSION' if rule.exclusion else '_INCLUSION'}[{value}]")
-        else:
-            yes, no = ("'failed'", "'met'") if rule.exclusion else ("'met'", "'failed'")
-            results.append(f"('unknown' if {value} is None else ({yes} if {value} else {no}))")
+        yes, no = ("'failed'", "'met'") if rule.exclusion else ("'met'", "'failed'")
+        results.append(f"('unknown' if {value} is None else ({yes} if {value} else {no}))")
     lines += writer.lines
     statuses = f"({', '.join(results)},)" if results else "()"
     if later is None:
