@@ -261,23 +261,12 @@ def _estimate(protocol: Protocol, name: str, ctx: Context) -> dict[str, Any]:
 def _warnings(protocol: Protocol, ctx: Context) -> list[dict[str, Any]]:
     found = []
     get = ctx.env.get
-    for question, low, high in _limits(protocol):
+    for question in protocol.limited_questions:
         value = get(question.variable)
         if value is None or isinstance(value, bool):
             continue  # unknown, or not asked (ctx.env holds only asked questions)
-        if not ((low is None or value >= low) and (high is None or value <= high)):
-            message = unusual(question, value)  # the same test, then the words
+        if message := unusual(question, value):
             found.append({"variable": question.variable, "value": float(value), "message": message})
-    return found
-
-
-def _limits(protocol: Protocol) -> list[tuple[Any, float | None, float | None]]:
-    """Each limited question with its limits, made once per protocol (kept on it)."""
-    found = protocol.__dict__.get("_verdict_limits")
-    if found is None:
-        found = protocol.__dict__["_verdict_limits"] = [
-            (q, q.confirm_below, q.confirm_above) for q in protocol.limited_questions
-        ]
     return found
 
 
