@@ -37,7 +37,7 @@ from .batch import (
 )
 from .protocol import Protocol, load
 from .protocol.sets import ProtocolSet
-from .verdict import Verdict, fields_of, verdict_json
+from .verdict import Verdict, row_fields, verdict_json
 
 Output = Literal["json", "text"]
 CHUNK = 2_000  # rows per task of a worker
@@ -68,7 +68,7 @@ def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: b
         if isinstance(protocol, ProtocolSet):
             _screen_against_all(chunk, row, protocol, output, screening_id)
             continue
-        fields = fields_of(
+        fields = row_fields(
             protocol, row.answers, referral=row.referral, screened_on=row.screened_on
         )
         written = verdict_json(fields) if output == "json" or log else b""

@@ -24,7 +24,7 @@ from .protocol.schema import Question
 from .protocol.sets import ProtocolSet
 from .rules.evaluation import Context, context, statuses
 from .session import Session
-from .verdict import Verdict, fields_of, rank
+from .verdict import Verdict, rank, row_fields
 
 SCREENED = "screened"  # the end state: every protocol has its verdict
 
@@ -170,7 +170,7 @@ def fields_of_each(
     """:func:`findings_of` as plain data (the member, its verdict's fields, the answers it
     read), in the same order: for the batch, which writes the fields without models."""
     found = [
-        (member, fields_of(member, own, referral=referral, screened_on=screened_on), own)
+        (member, row_fields(member, own, referral=referral, screened_on=screened_on), own)
         for member, own in protocols.answers_of_each(values)
     ]
     return sorted(found, key=lambda f: rank(f[1]["verdict"], f[1]["open_items"]))

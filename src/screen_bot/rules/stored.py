@@ -22,7 +22,7 @@ Tests compare both with the general path.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -148,6 +148,33 @@ def _compile(
     """The checks of ``criteria`` and ``later`` on what ``need`` holds (a :data:`Checks`;
     with ``later`` None, the statuses alone: a :data:`Final`); statuses as ``_polarity``
     gives them."""
+    namespace, lines, names = reading(protocol, need, stored=True)
+    found = rule_statuses(protocol, namespace, names, criteria, lines)
+    statuses = f"({', '.join(found)},)" if found else "()"
+    if later is None:
+        lines.append(f"return {statuses}")
+    else:
+        asked = f"({', '.join(f'asked_{v}' for v in later)},)" if later else "()"
+        lines.append(f"return {statuses}, {asked}")
+    return function_of(namespace, lines, f"<stored checks of {protocol.id}>")
+
+
+def function_of(namespace: dict[str, Any], lines: list[str], label: str) -> Any:
+    """``def _checks(answers, screened_on)`` with the body ``lines``, compiled in ``namespace``."""
+    body = "\n".join(f"    {line}" for line in lines)
+    source = f"def _checks(answers, screened_on):\n{body}"
+    # names are checked identifiers and constants pass through repr (see compiled.py)
+    exec(compile(source, label, "exec"), namespace)
+    return namespace["_checks"]
+
+
+def reading(
+    protocol: Protocol, need: Demand, stored: bool
+) -> tuple[dict[str, Any], list[str], dict[str, str]]:
+    """The namespace and first lines of a function of ``(answers, screened_on)`` putting
+    what ``need`` holds in locals, and the local (or literal) holding each name's value.
+    ``answers`` are stored answers (``stored``: an :class:`~..session.Answer` by question)
+    or values already typed as ``typed_value`` types them (a batch row's)."""
     plan = _plan(protocol)
     namespace = _namespace()
     namespace.update(
@@ -159,6 +186,9 @@ def _compile(
     # the answers need reads, typed as typed_value types them, in r_<name>
     for variable in protocol.order:
         if variable not in need.questions:
+            continue
+        if not stored:
+            lines.append(f"r_{variable} = get({variable!r})")
             continue
         lines.append(f"a = get({variable!r})")
         lines.append(f"r_{variable} = None if a is None else a.value")
@@ -207,23 +237,25 @@ def _compile(
             lines.append(f"if {local} is None and {known}:")
             lines.append(f"    {local} = _calculate(_fn{index}, {{{given}}})")
         names[d.name] = local
-    # the rules on the locals
-    writer = _Locals(namespace, names, "t")
+    return namespace, lines, names
+
+
+def rule_statuses(
+    protocol: Protocol,
+    namespace: dict[str, Any],
+    names: dict[str, str],
+    criteria: Iterable[str],
+    lines: list[str],
+    prefix: str = "t",
+) -> list[str]:
+    """An expression of each criterion's status (as ``_polarity`` gives it) on the locals
+    ``names`` gives; the lines computing them are added to ``lines``."""
+    plan = _plan(protocol)
+    writer = _Locals(namespace, names, prefix)
     results = []
     for cid in criteria:
-        rule = plan.rules[cid]
         value = writer.value(protocol.rules[cid].node)
-        yes, no = ("'failed'", "'met'") if rule.exclusion else ("'met'", "'failed'")
+        yes, no = ("'failed'", "'met'") if plan.rules[cid].exclusion else ("'met'", "'failed'")
         results.append(f"('unknown' if {value} is None else ({yes} if {value} else {no}))")
     lines += writer.lines
-    statuses = f"({', '.join(results)},)" if results else "()"
-    if later is None:
-        lines.append(f"return {statuses}")
-    else:
-        asked = f"({', '.join(f'asked_{v}' for v in later)},)" if later else "()"
-        lines.append(f"return {statuses}, {asked}")
-    body = "\n".join(f"    {line}" for line in lines)
-    source = f"def _checks(answers, screened_on):\n{body}"
-    # names are checked identifiers and constants pass through repr (see compiled.py)
-    exec(compile(source, f"<stored checks of {protocol.id}>", "exec"), namespace)
-    return namespace["_checks"]
+    return results
