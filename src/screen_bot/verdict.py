@@ -16,7 +16,6 @@ from .rules.evaluation import (
     Outcome,
     Status,
     Used,
-    clocks_read,
     context,
     estimates_used,
     outcome,
@@ -186,7 +185,7 @@ def assembled_fields(
     value = decide_statuses(found.values())
     used = estimates_used(protocol, ctx, found) if ctx.estimated else []
     wait_of = waits or (lambda criterion: waiting(protocol, criterion, ctx))
-    reasons, items = _details(protocol, value, details, wait_of)
+    reasons, items = _details(protocol, value, details, lambda o: wait_of(o.criterion))
     return _fields(
         protocol,
         value,
@@ -208,27 +207,27 @@ def row_fields(
     screened_on: date | None = None,
 ) -> dict[str, Any]:
     """:func:`fields_of`, faster: a protocol's whole-row checks (``rules/whole_row.py``)
-    give the statuses, the estimates used and the unusual answers; a context is made only
-    for the reasons and open items of a row with criteria not met. Tests hold both equal."""
+    give the statuses, the estimates used, the unusual answers and the outcomes of the
+    criteria not met; a context is made only to find when a failed time window is met.
+    Tests hold both equal."""
     screened_on = screened_on or datetime.now(UTC).date()
     checks = row_checks(protocol)
     parts = None if checks is None else checks(answers, screened_on)
     if checks is None or parts is None:
         return fields_of(protocol, answers, referral=referral, screened_on=screened_on)
     statuses, used, unusual_answers, _, _, made, details = parts
-    value = decide_statuses(statuses)
+    value: VerdictValue = "eligible"  # details: the outcomes of the criteria not met
     reasons: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     if details:
-
-        def wait_of(criterion: str) -> Waiting | None:  # a context only for a time window
-            if not clocks_read(protocol, criterion):
-                return None
-            return waiting(protocol, criterion, checks.context(parts))
-
-        reasons, items = _details(protocol, value, details, wait_of)
-    warnings = [_warning(question, answer) for question, answer in unusual_answers]
-    kept = [w for w in warnings if w is not None] if warnings else []
+        value = "not_eligible" if "failed" in statuses else "unresolved"
+        reasons, items = _details(
+            protocol, value, details, lambda o: checks.waiting(protocol, o, parts, screened_on)
+        )
+    warnings = []
+    for question, answer in unusual_answers:
+        if (warning := _warning(question, answer)) is not None:
+            warnings.append(warning)
     return _fields(
         protocol,
         value,
@@ -236,7 +235,7 @@ def row_fields(
         items,
         used,
         [_estimate(protocol, name, *made[name]) for name in used],
-        kept,
+        warnings,
         referral,
         screened_on,
     )
@@ -246,11 +245,11 @@ def _details(
     protocol: Protocol,
     value: VerdictValue,
     details: list[Outcome],
-    wait_of: Callable[[str], Waiting | None],
+    wait_of: Callable[[Outcome], Waiting | None],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The reasons and open items from the outcomes of the criteria not met."""
     failed = [o for o in details if o.status == "failed"]
-    reasons = [_reason(protocol, o, wait_of(o.criterion)) for o in failed]
+    reasons = [_reason(protocol, o, wait_of(o)) for o in failed]
     return reasons, _open_items(protocol, details) if value == "unresolved" else []
 
 

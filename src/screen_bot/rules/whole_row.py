@@ -24,9 +24,10 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from .demand import Demand, whole
-from .evaluation import Context, Outcome, Status, Used, _plan
+from .evaluation import Context, Outcome, Status, Used, _plan, clocks_read
 from .expressions import SCREENING_DATE
 from .stored import _simple, function_of, reading, rule_statuses
+from .windows import Waiting, waiting
 
 if TYPE_CHECKING:
     from ..protocol.model import Protocol
@@ -57,6 +58,7 @@ class Row:
     always: frozenset[str]
     conditional: tuple[str, ...]
     _applicable: dict[tuple[bool, ...], frozenset[str]] = field(default_factory=dict)
+    _waits: dict[Any, Waiting | None] = field(default_factory=dict)
 
     def __call__(self, answers: Mapping[str, Any], screened_on: date) -> Parts | None:
         """The row's parts, or None when the general path must decide (the ``confirm`` fix)."""
@@ -80,6 +82,28 @@ class Row:
                 self._applicable[asked] = applicable
         estimated = {name: Used(calculator, shown) for name, (_, calculator, shown) in made.items()}
         return Context(dict(zip(self.names, values, strict=True)), applicable, estimated)
+
+    def waiting(
+        self, protocol: Protocol, failed: Outcome, parts: Parts, screened_on: date
+    ) -> Waiting | None:
+        """:func:`~.windows.waiting` for a failed criterion of the row ``parts`` came from,
+        remembered by what decides it: the values its rule read (known ones in ``failed``),
+        its estimated names and the screening date, which a batch's rows often share."""
+        if not clocks_read(protocol, failed.criterion):
+            return None  # no time window
+        key = (failed.criterion, screened_on, tuple(failed.values.items()), failed.estimated)
+        try:
+            found = self._waits.get(key, _UNSEEN)
+        except TypeError:  # a value that cannot be a key
+            return waiting(protocol, failed.criterion, self.context(parts))
+        if found is _UNSEEN:
+            found = waiting(protocol, failed.criterion, self.context(parts))
+            if len(self._waits) < 65_536:
+                self._waits[key] = found
+        return found  # type: ignore[return-value]
+
+
+_UNSEEN = object()
 
 
 def row_checks(protocol: Protocol) -> Row | None:
