@@ -168,3 +168,25 @@ def test_warnings_and_estimates_come_from_the_whole_row(synthetic: dict[str, Pro
         "weight": 250.0,
         "creatinine": 0.9,
     }
+
+
+def test_a_time_windows_first_day_is_remembered_by_what_decides_it() -> None:
+    protocol = PROTOCOLS["blina-dli"]
+    checks = row_checks(protocol)
+    assert checks is not None
+    base = next(
+        p.answers
+        for p in Population(protocol, seed=14).patients(1_000)
+        if fields_of(protocol, p.answers, screened_on=date(2026, 11, 25))["verdict"] == "eligible"
+    )
+    transplants = [date(2026, 10, 1), date(2026, 10, 20), date(2026, 10, 1), date(2026, 11, 2)]
+    days = [date(2026, 11, 25), date(2026, 11, 25), date(2026, 11, 20), date(2026, 11, 25)]
+    firsts = []
+    for transplant, screened in zip(transplants, days, strict=True):
+        answers = {**base, "transplant_date": transplant}  # within two months: I4a fails
+        assert check(protocol, answers, screened)
+        reason = row_fields(protocol, answers, screened_on=screened)["reasons"][0]
+        assert reason["criterion"] == "I4a"
+        firsts.append(reason["meets_from"])
+    assert firsts == [date(2026, 12, 1), date(2026, 12, 20), date(2026, 12, 1), date(2027, 1, 2)]
+    assert checks._waits  # remembered
