@@ -243,3 +243,24 @@ def test_what_users_keep_on_a_protocol_is_not_kept_in_the_cache(
     again = checked_files.recall(kept, path, protocol.sha256)
     assert again == protocol
     assert set(again.__dict__) == {f.name for f in dataclasses.fields(Protocol)}
+
+
+def test_the_command_lines_protocols_come_from_the_cache(
+    copies: list[Path], parses: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from screen_bot.cli import options
+
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(copies[0].parent))
+    monkeypatch.setenv("SCREEN_BOT_CACHE_DIR", str(tmp_path / "cache"))
+    options._catalog.cache_clear()  # one catalog per process: as if each were a new one
+    first = options.catalog().protocols
+    assert sorted(parses) == sorted(copies)  # checked in full, then kept
+    options._catalog.cache_clear()
+    again = options.catalog().protocols
+    assert sorted(parses) == sorted(copies)  # not parsed or checked again
+    assert again == first
+    copies[0].write_text(copies[0].read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    options._catalog.cache_clear()
+    options.catalog().protocols  # noqa: B018 - loads them
+    assert sorted(parses) == sorted([*copies, copies[0]])  # the changed file, checked again
+    options._catalog.cache_clear()

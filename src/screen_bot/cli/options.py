@@ -49,19 +49,23 @@ def settings() -> Settings:
 
 
 def catalog() -> Catalog:
-    """The protocols of the configured dialogs directories (loaded again when a file changed)."""
-    directories = settings().dialogs_dirs
+    """The protocols of the configured dialogs directories (loaded again when a file changed),
+    the files already checked taken from the cache directory, as the bot takes them."""
+    found = settings()
+    directories = found.dialogs_dirs
     files = [f for d in directories if d.is_dir() for f in sorted(d.glob("*.y*ml"))]
     stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    return _catalog(directories, stamp)
+    return _catalog(directories, stamp, found.cache_dir / "dialogs")
 
 
 @functools.lru_cache(maxsize=4)
-def _catalog(directories: tuple[Path, ...], stamp: tuple[tuple[str, int, int], ...]) -> Catalog:
+def _catalog(
+    directories: tuple[Path, ...], stamp: tuple[tuple[str, int, int], ...], cache: Path
+) -> Catalog:
     # One command per process in use; the cache matters where several run in one process.
     from ..protocol.catalog import Catalog
 
-    return Catalog(directories)
+    return Catalog(directories, cache)
 
 
 def choose(given: str | None, *, with_all: bool = True, ask: bool = True) -> str:
