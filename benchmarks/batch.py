@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from screen_bot.batch import read_rows
-from screen_bot.verdict import build, fields_of, verdict_json
+from screen_bot.verdict import build, fields_of, row_fields, verdict_json
 
 from .common import PYTHON, SCREEN_BOT, Figure, run_child
 from .patients import protocol, write_jsonl
@@ -44,7 +44,8 @@ def parse(path: Path, log: Path) -> tuple[float, int]:
 
 def breakdown(path: Path, rows: int = 2_000) -> dict[str, float]:
     """In-process µs per row of each stage of the CLI's loop (best of 3), to see where it goes;
-    the last stage is the reference path the CLI's JSON is tested against."""
+    the general evaluation and the reference path (the last stage) are what the CLI's
+    fields and JSON are tested against."""
     proto = protocol()
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
     data = "".join(lines).encode()
@@ -57,9 +58,14 @@ def breakdown(path: Path, rows: int = 2_000) -> dict[str, float]:
         "read_rows (parse + typed)": lambda: list(
             read_rows(io.BufferedReader(io.BytesIO(data)), proto, "jsonl")
         ),
-        "verdict.fields_of (evaluation)": lambda: [fields_of(proto, **f) for f in answered],
-        "fields_of + verdict_json (orjson)": lambda: [
-            verdict_json(fields_of(proto, **f)) for f in answered
+        "verdict.row_fields (the CLI's evaluation)": lambda: [
+            row_fields(proto, **f) for f in answered
+        ],
+        "row_fields + verdict_json (the CLI's JSON)": lambda: [
+            verdict_json(row_fields(proto, **f)) for f in answered
+        ],
+        "verdict.fields_of (the general evaluation)": lambda: [
+            fields_of(proto, **f) for f in answered
         ],
         "reference: build + model_dump_json": lambda: [
             build(proto, **f).model_dump_json() for f in answered
