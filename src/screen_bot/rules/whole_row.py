@@ -78,7 +78,7 @@ class Row:
             applicable = self.always.union(
                 q for q, a in zip(self.conditional, asked, strict=True) if a
             )
-            if len(self._applicable) < 4096:  # 2 ** conditional questions at most
+            if len(self._applicable) < 4096:  # at most 2 ** the conditional questions
                 self._applicable[asked] = applicable
         estimated = {name: Used(calculator, shown) for name, (_, calculator, shown) in made.items()}
         return Context(dict(zip(self.names, values, strict=True)), applicable, estimated)
@@ -98,7 +98,7 @@ class Row:
             return waiting(protocol, failed.criterion, self.context(parts))
         if found is _UNSEEN:
             found = waiting(protocol, failed.criterion, self.context(parts))
-            if len(self._waits) < 65_536:
+            if len(self._waits) < 4096:  # a few distinct dates per criterion, usually
                 self._waits[key] = found
         return found  # type: ignore[return-value]
 
