@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bot_process import BotProcess, say
 from cli_runner import Ran, process
+from fakebot import FakeBotApi
 from screen_bot.adapters.telegram import https
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.protocol.catalog import Catalog
@@ -78,6 +80,56 @@ def test_the_start_path_imports_no_plotting_or_analytics_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_start_path_imports_no_module_of_a_command_used_later() -> None:
+    # /quiz, /learn, /flow, /log, /stats and /check import theirs at their first use
+    later = (
+        "screen_bot.training.quiz",
+        "screen_bot.training.cases",
+        "screen_bot.training.walkthrough",
+        "screen_bot.training.flow",
+        "screen_bot.reports",
+        "screen_bot.quick_check",
+    )
+    code = (
+        "import sys, screen_bot.cli.app, screen_bot.cli.bot, screen_bot.adapters.telegram.app; "
+        f"print([m for m in {later!r} if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_start_asks_getme_once_and_publishes_the_commands_without_waiting(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    fake.delay_next("setMyCommands", 2.0)  # the first poll does not wait for its answer
+    bot = BotProcess(fake, tmp_path, "111")
+    bot.start()
+    try:
+        calls = fake.calls()
+        first_poll = [c["method"] for c in calls].index("getUpdates")
+        before = [c["method"] for c in calls[:first_poll]]
+        assert before.count("getMe") == 1 and "deleteWebhook" in before
+        answered = [c for c in calls[:first_poll] if c["method"] == "setMyCommands" and "ok" in c]
+        assert answered == []  # asked (or not yet), never waited for
+        fake.wait_until(lambda: any(c["method"] == "setMyCommands" for c in fake.calls()))
+        assert say(fake, 111, "/help")["text"]  # python-telegram-bot knows its user
+    finally:
+        bot.stop()
+    assert bot.process is not None and bot.process.returncode == 0, bot.output()
+    assert len(fake.calls("setMyCommands")) == 1 and len(fake.calls("getMe")) == 1
+
+
+def test_a_refused_setmycommands_is_only_logged(fake: FakeBotApi, tmp_path: Path) -> None:
+    fake.fail_next("setMyCommands", 400, "Bad Request: commands are bad")
+    bot = BotProcess(fake, tmp_path, "111")
+    bot.start()
+    try:
+        assert say(fake, 111, "/help")["text"]
+    finally:
+        bot.stop()
+    assert "setMyCommands failed: BadRequest" in bot.output()
 
 
 def test_a_start_that_fails_leaves_the_cyclic_collector_on(
