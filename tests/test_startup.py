@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -130,6 +131,89 @@ def test_a_refused_setmycommands_is_only_logged(fake: FakeBotApi, tmp_path: Path
     finally:
         bot.stop()
     assert "setMyCommands failed: BadRequest" in bot.output()
+
+
+def _start(mode: str, *options: str, **env: str) -> tuple[int, str]:
+    """``screen-bot run OPTIONS`` through the console entry, its settings' load made to fail
+    as ``mode`` says (or not: "real"); the exit code and standard error."""
+    code = (
+        "import sys\n"
+        "import screen_bot.settings as settings\n"
+        f"mode, real = {mode!r}, settings.load\n"
+        "def load():\n"
+        "    global mode\n"
+        "    if mode == 'interrupt':\n"
+        "        raise KeyboardInterrupt\n"
+        "    if mode == 'end of input':\n"
+        "        raise EOFError\n"
+        "    if mode == 'bug':\n"
+        "        mode = 'real'  # once: the trace's writer loads them again\n"
+        "        raise RuntimeError('a bug')\n"
+        "    return real()\n"
+        "settings.load = load\n"
+        "from screen_bot.cli.entry import main\n"
+        "sys.argv = ['screen-bot', 'run', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *options],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("mode", "env", "code", "said"),
+    [
+        ("real", {"TELEGRAM_BOT_TOKEN": ""}, 2, "error: TELEGRAM_BOT_TOKEN is not set"),
+        ("real", {"SCREEN_BOT_SESSION_TTL_HOURS": "-1"}, 2, "error: settings: "),
+        ("real", {"SCREEN_BOT_DIALOGS_DIR": "{empty}"}, 2, "refuses everyone"),
+        ("interrupt", {}, 130, ""),
+        ("end of input", {}, 1, "\nAborted!\n"),
+        ("bug", {}, 1, "unexpected error: RuntimeError; full trace in "),
+    ],
+)
+def test_a_bare_run_ends_as_a_run_read_by_typer(
+    tmp_path: Path, mode: str, env: dict[str, str], code: int, said: str
+) -> None:
+    """``screen-bot run`` skips Typer (cli/serve.py); with an option, Typer reads it."""
+    (tmp_path / "empty").mkdir()
+    env = {k: v.format(empty=tmp_path / "empty") for k, v in env.items()}
+    env = {
+        "SCREEN_BOT_DATA_DIR": str(tmp_path / "data"),
+        "SCREEN_BOT_DIALOGS_DIR": str(default_dialogs_dir()),
+        "SCREEN_BOT_ALLOWED_USERS": "",
+        "TELEGRAM_BOT_TOKEN": TOKEN + "_abcdefghijklmnopqrstuvwxyz",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",  # never reached
+        **env,
+    }
+    bare = _start(mode, **env)
+    typer_read = _start(mode, "--port", "8443", **env)
+    assert bare[0] == typer_read[0] == code
+    assert said in bare[1]
+    trace = re.compile(r"full trace in \S+")
+    assert trace.sub("", bare[1]) == trace.sub("", typer_read[1])
+
+
+def test_a_bare_run_imports_no_typer() -> None:
+    code = (
+        "import sys\n"
+        "import screen_bot.settings as settings\n"
+        "from screen_bot.errors import ScreenBotError\n"
+        "def load():\n"
+        "    print('typer imported:', 'typer' in sys.modules)\n"
+        "    raise ScreenBotError('the test stops the start here')\n"
+        "settings.load = load\n"
+        "from screen_bot.cli.entry import main\n"
+        "sys.argv = ['screen-bot', 'run']\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2 and "error: the test stops the start here" in done.stderr
+    assert done.stdout.splitlines() == ["typer imported: False"], done.stdout + done.stderr
 
 
 def test_a_start_that_fails_leaves_the_cyclic_collector_on(
