@@ -223,7 +223,7 @@ def test_a_start_that_fails_leaves_the_cyclic_collector_on(
     assert gc.isenabled()
     ran = cli("run")
     assert ran.returncode == 2 and "does not look like a bot token" in ran.stderr
-    assert gc.isenabled()  # off during start-up only (cli/bot.py)
+    assert gc.isenabled()  # off during start-up only (cli/serve.py)
 
 
 def test_with_no_valid_dialog_file_the_start_ends_on_that_though_the_database_opens_meanwhile(
@@ -332,7 +332,7 @@ def test_a_second_preload_starts_no_second_load(
     release = threading.Event()
     monkeypatch.setattr(https, "_load", release.wait)  # the load stays in progress
     https.preload()
-    https.preload()  # e.g. cli/bot.py's, then the app's
+    https.preload()  # e.g. cli/serve.py's, then the app's
     loading = [t for t in threading.enumerate() if t.name == "tls-context"]
     release.set()
     assert len(loading) == 1

@@ -5,7 +5,7 @@ Kept to the standard library (``gc``, ``os``, ``sys``) so that it runs first:
 - ``screen-bot run`` starts with the cyclic garbage collector off from its first import.
   Typer, pydantic, python-telegram-bot and our own modules make most of the ~140,000
   objects start-up leaves behind, all long-lived, and every collection walks them again
-  (~30 ms of CPU before the first poll). ``cli/bot.py`` keeps it off until the bot is
+  (~30 ms of CPU before the first poll). ``cli/serve.py`` keeps it off until the bot is
   started and then freezes them out of later collections (``adapters/telegram/app.py``),
   or turns it on again when the start fails. Every other command runs as before.
 - A bare ``screen-bot run`` (no option: how a service runs the bot) starts the bot without
@@ -35,7 +35,7 @@ def main() -> None:
         if sys.argv[2:] == [] and COMPLETION not in os.environ:
             from .serve import main as serve
 
-            serve()
+            serve()  # exits
     from .app import main as command_line
 
     command_line()

@@ -139,7 +139,7 @@ async def _serve(
     database: Future[Store] | None = None,
 ) -> None:
     # While the dialog files are checked (Python, on this thread), the CA store loads and the
-    # database opens on threads (started by cli/bot.py already, before the bot's imports):
+    # database opens on threads (started by cli/serve.py already, before the bot's imports):
     # both wait on C code or the disk (creating the database flushes it several times), not
     # on the GIL. A broken dialog set is still reported first, as when they ran one after
     # the other.
@@ -246,7 +246,7 @@ async def _serve(
 def started() -> None:
     """Start-up is over: what it made lives as long as the process, so no later collection
     walks it (``gc.freeze``; the few hundred unreachable objects among it stay); the
-    collector, off since ``cli.bot.run``, is on again."""
+    collector, off since ``cli.serve.serve``, is on again."""
     gc.freeze()
     gc.enable()
 

@@ -8,7 +8,7 @@ before. httpcore sets the ALPN protocols on the context at each connection; ever
 here speaks HTTP/1.1, so they all set the same value.
 
 Loading the CA bundle releases the GIL, so ``preload`` starts it on a thread as soon as
-``screen-bot run`` starts (``cli/bot.py``), while the rest of the bot's code is imported
+``screen-bot run`` starts (``cli/serve.py``), while the rest of the bot's code is imported
 and the dialog files are checked on the main thread.
 """
 
