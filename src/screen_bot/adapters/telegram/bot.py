@@ -66,7 +66,7 @@ from .turn import App, Context, Turn, answer_query, turn
 
 logger = logging.getLogger(__name__)
 EXPIRY_EVERY_SECONDS = 600
-COMMANDS_WAIT_SECONDS = 10  # at shutdown, how long a setMyCommands still in flight may take
+COMMANDS_WAIT_SECONDS = 5  # at shutdown, how long a setMyCommands still in flight may take
 
 
 class ScreeningBot:
