@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -264,3 +265,25 @@ def test_the_command_lines_protocols_come_from_the_cache(
     options.catalog().protocols  # noqa: B018 - loads them
     assert sorted(parses) == sorted([*copies, copies[0]])  # the changed file, checked again
     options._catalog.cache_clear()
+
+
+def test_a_start_from_kept_files_builds_no_dialog_schema(copies: list[Path], kept: Path) -> None:
+    """The schema's models are built at their first validation (defer_build): a start whose
+    files are all kept validates none, and its protocols are whole without them."""
+    ids = sorted(Catalog([copies[0].parent], cache=kept).protocols)  # keeps them
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from screen_bot.protocol import schema\n"
+        "from screen_bot.protocol.catalog import Catalog\n"
+        "found = Catalog([Path(sys.argv[1])], cache=Path(sys.argv[2])).protocols\n"
+        "print(sorted(found), schema.DialogFile.__pydantic_complete__,\n"
+        "      all(p.spec.questions for p in found.values()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(copies[0].parent), str(kept)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.stdout.split("] ")[1].split() == ["False", "True"], done.stdout + done.stderr
+    assert done.stdout.startswith(repr(ids)[:-1]), done.stdout

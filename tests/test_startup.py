@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from bot_process import BotProcess, say
 from cli_runner import Ran, process
+from fakebot import FakeBotApi
 from screen_bot.adapters.telegram import https
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.protocol.catalog import Catalog
@@ -80,6 +83,139 @@ def test_the_start_path_imports_no_plotting_or_analytics_library() -> None:
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
+def test_the_start_path_imports_no_module_of_a_command_used_later() -> None:
+    # /quiz, /learn, /flow, /log, /stats and /check import theirs at their first use
+    later = (
+        "screen_bot.training.quiz",
+        "screen_bot.training.cases",
+        "screen_bot.training.walkthrough",
+        "screen_bot.training.flow",
+        "screen_bot.reports",
+        "screen_bot.quick_check",
+    )
+    code = (
+        "import sys, screen_bot.cli.app, screen_bot.cli.bot, screen_bot.adapters.telegram.app; "
+        f"print([m for m in {later!r} if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_start_asks_getme_once_and_publishes_the_commands_without_waiting(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    fake.delay_next("setMyCommands", 2.0)  # the first poll does not wait for its answer
+    bot = BotProcess(fake, tmp_path, "111")
+    bot.start()
+    try:
+        calls = fake.calls()
+        first_poll = [c["method"] for c in calls].index("getUpdates")
+        before = [c["method"] for c in calls[:first_poll]]
+        assert before.count("getMe") == 1 and "deleteWebhook" in before
+        answered = [c for c in calls[:first_poll] if c["method"] == "setMyCommands" and "ok" in c]
+        assert answered == []  # asked (or not yet), never waited for
+        fake.wait_until(lambda: any(c["method"] == "setMyCommands" for c in fake.calls()))
+        assert say(fake, 111, "/help")["text"]  # python-telegram-bot knows its user
+    finally:
+        bot.stop()
+    assert bot.process is not None and bot.process.returncode == 0, bot.output()
+    assert len(fake.calls("setMyCommands")) == 1 and len(fake.calls("getMe")) == 1
+
+
+def test_a_refused_setmycommands_is_only_logged(fake: FakeBotApi, tmp_path: Path) -> None:
+    fake.fail_next("setMyCommands", 400, "Bad Request: commands are bad")
+    bot = BotProcess(fake, tmp_path, "111")
+    bot.start()
+    try:
+        assert say(fake, 111, "/help")["text"]
+    finally:
+        bot.stop()
+    assert "setMyCommands failed: BadRequest" in bot.output()
+
+
+def _start(mode: str, *options: str, **env: str) -> tuple[int, str]:
+    """``screen-bot run OPTIONS`` through the console entry, its settings' load made to fail
+    as ``mode`` says (or not: "real"); the exit code and standard error."""
+    code = (
+        "import sys\n"
+        "import screen_bot.settings as settings\n"
+        f"mode, real = {mode!r}, settings.load\n"
+        "def load():\n"
+        "    global mode\n"
+        "    if mode == 'interrupt':\n"
+        "        raise KeyboardInterrupt\n"
+        "    if mode == 'end of input':\n"
+        "        raise EOFError\n"
+        "    if mode == 'bug':\n"
+        "        mode = 'real'  # once: the trace's writer loads them again\n"
+        "        raise RuntimeError('a bug')\n"
+        "    return real()\n"
+        "settings.load = load\n"
+        "from screen_bot.cli.entry import main\n"
+        "sys.argv = ['screen-bot', 'run', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *options],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("mode", "env", "code", "said"),
+    [
+        ("real", {"TELEGRAM_BOT_TOKEN": ""}, 2, "error: TELEGRAM_BOT_TOKEN is not set"),
+        ("real", {"SCREEN_BOT_SESSION_TTL_HOURS": "-1"}, 2, "error: settings: "),
+        ("real", {"SCREEN_BOT_DIALOGS_DIR": "{empty}"}, 2, "refuses everyone"),
+        ("interrupt", {}, 130, ""),
+        ("end of input", {}, 1, "\nAborted!\n"),
+        ("bug", {}, 1, "unexpected error: RuntimeError; full trace in "),
+    ],
+)
+def test_a_bare_run_ends_as_a_run_read_by_typer(
+    tmp_path: Path, mode: str, env: dict[str, str], code: int, said: str
+) -> None:
+    """``screen-bot run`` skips Typer (cli/serve.py); with an option, Typer reads it."""
+    (tmp_path / "empty").mkdir()
+    env = {k: v.format(empty=tmp_path / "empty") for k, v in env.items()}
+    env = {
+        "SCREEN_BOT_DATA_DIR": str(tmp_path / "data"),
+        "SCREEN_BOT_DIALOGS_DIR": str(default_dialogs_dir()),
+        "SCREEN_BOT_ALLOWED_USERS": "",
+        "TELEGRAM_BOT_TOKEN": TOKEN + "_abcdefghijklmnopqrstuvwxyz",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",  # never reached
+        **env,
+    }
+    bare = _start(mode, **env)
+    typer_read = _start(mode, "--port", "8443", **env)
+    assert bare[0] == typer_read[0] == code
+    assert said in bare[1]
+    trace = re.compile(r"full trace in \S+")
+    assert trace.sub("", bare[1]) == trace.sub("", typer_read[1])
+
+
+def test_a_bare_run_imports_no_typer() -> None:
+    code = (
+        "import sys\n"
+        "import screen_bot.settings as settings\n"
+        "from screen_bot.errors import ScreenBotError\n"
+        "def load():\n"
+        "    print('typer imported:', 'typer' in sys.modules)\n"
+        "    raise ScreenBotError('the test stops the start here')\n"
+        "settings.load = load\n"
+        "from screen_bot.cli.entry import main\n"
+        "sys.argv = ['screen-bot', 'run']\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2 and "error: the test stops the start here" in done.stderr
+    assert done.stdout.splitlines() == ["typer imported: False"], done.stdout + done.stderr
+
+
 def test_a_start_that_fails_leaves_the_cyclic_collector_on(
     cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -87,7 +223,7 @@ def test_a_start_that_fails_leaves_the_cyclic_collector_on(
     assert gc.isenabled()
     ran = cli("run")
     assert ran.returncode == 2 and "does not look like a bot token" in ran.stderr
-    assert gc.isenabled()  # off during start-up only (cli/bot.py)
+    assert gc.isenabled()  # off during start-up only (cli/serve.py)
 
 
 def test_with_no_valid_dialog_file_the_start_ends_on_that_though_the_database_opens_meanwhile(
@@ -196,7 +332,7 @@ def test_a_second_preload_starts_no_second_load(
     release = threading.Event()
     monkeypatch.setattr(https, "_load", release.wait)  # the load stays in progress
     https.preload()
-    https.preload()  # e.g. cli/bot.py's, then the app's
+    https.preload()  # e.g. cli/serve.py's, then the app's
     loading = [t for t in threading.enumerate() if t.name == "tls-context"]
     release.set()
     assert len(loading) == 1

@@ -30,7 +30,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .answers import AnswerError, is_unknown_text, parse_text
 from .checklists import parse_checklist
@@ -38,7 +38,6 @@ from .engine import BaseEngine, stored
 from .errors import BadReferral, ScreenBotError
 from .protocol.catalog import Catalog, ProtocolChoiceNeeded, ProtocolNotFound, ProtocolSetError
 from .protocol.schema import Checklist, Question
-from .quick_check import Judged, judge, read
 from .referrals import check_referral
 from .render import check_text, format_value, question_text, verdicts_text
 from .rules.dates import NEVER as NEVER_VALUE
@@ -49,6 +48,9 @@ from .storage.outbox import Undelivered
 from .storage.sessions import OpenScreening
 from .verdict import Verdict, unusual
 from .words import REFERRAL_RULE
+
+if TYPE_CHECKING:  # imported at the first quick check
+    from .quick_check import Judged
 
 TERMINAL = 0  # the owner of terminal screenings (a Telegram chat id is never 0)
 DAY = 86_400  # seconds; Telegram keeps updates not fetched for 24 hours
@@ -553,6 +555,8 @@ class ScreeningService:
             engine = self.catalog.engine(ALL_PROTOCOLS)
         except ScreenBotError as err:
             return [Problem(err.message)]
+        from .quick_check import judge, read
+
         protocol = engine.protocol
         today = utc_now().date()
         reading = read(protocol, text, today)

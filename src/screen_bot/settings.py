@@ -9,8 +9,10 @@ from typing import Annotated
 from urllib.parse import parse_qs, urlsplit
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import ScreenBotError
 
 TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -131,3 +133,14 @@ class Settings(BaseSettings):
                 "TELEGRAM_BOT_TOKEN does not look like a bot token (123456789:AA… from BotFather)"
             )
         return None
+
+
+def load() -> Settings:
+    """The settings from the environment and .env; a bad value is an error, not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors(include_url=False)
+        )
+        raise ScreenBotError(f"settings: {problems}") from None

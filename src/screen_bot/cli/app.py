@@ -1,20 +1,16 @@
-"""The one entry point, ``screen-bot``, and the one place errors become output and exit codes."""
+"""The one entry point, ``screen-bot``: the Typer app (errors become output in ``outcome.py``)."""
 
 from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
 
 import typer
 from typer.main import get_command
 
-from ..errors import ScreenBotError
-from ..redact import redact
 from . import bot, dialogs, log, options, population, screening, training
+from .outcome import exit_code
 
 app = typer.Typer(
     rich_markup_mode=None,  # plain help: no "<bool>" after flags, and no rich import
@@ -65,34 +61,15 @@ def migrate() -> None:
 def run(argv: Sequence[str]) -> int:
     """Run one command line; return its exit code. Every error ends here, as one line."""
     command = get_command(app)
-    try:  # standalone: Typer prints usage errors and turns typer.Exit into SystemExit
-        command.main(args=list(argv), prog_name="screen-bot", standalone_mode=True)
-    except SystemExit as done:
-        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    except ScreenBotError as err:
-        typer.echo(f"error: {err.message}", err=True)
-        return err.exit_code
-    except Exception as err:  # noqa: BLE001 - the one place an unexpected error is reported
-        where = _write_trace(err)
-        typer.echo(f"unexpected error: {type(err).__name__}; full trace in {where}", err=True)
-        return 1
-    return 0
+    # standalone: Typer prints usage errors and turns typer.Exit into SystemExit
+    return exit_code(
+        lambda: command.main(args=list(argv), prog_name="screen-bot", standalone_mode=True),
+        _echo,
+    )
 
 
-def _write_trace(err: Exception) -> Path | str:
-    """The plain traceback, in an owner-only file of the data directory."""
-    trace = "".join(traceback.format_exception(err))
-    try:
-        settings = options.settings()
-        trace = redact(trace, settings.secrets())  # a library's message may hold the token
-        directory = settings.data_dir
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"error-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.txt"
-        path.touch(mode=0o600)
-        path.write_text(trace, encoding="utf-8")
-        return path
-    except (OSError, ScreenBotError):
-        return "(not written: the data directory cannot be written)"
+def _echo(text: str) -> None:
+    typer.echo(text, err=True)
 
 
 def main() -> None:

@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import ScreenBotError
-
 if TYPE_CHECKING:  # imported where used: `screen-bot --help` loads no pydantic
     from ..protocol.catalog import Catalog
     from ..settings import Settings
@@ -35,17 +33,9 @@ OneProtocolOption = Annotated[
 
 def settings() -> Settings:
     """The settings from the environment and .env; a bad value is an error, not a traceback."""
-    from pydantic import ValidationError
+    from ..settings import load
 
-    from ..settings import Settings
-
-    try:
-        return Settings()
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors(include_url=False)
-        )
-        raise ScreenBotError(f"settings: {problems}") from None
+    return load()
 
 
 def catalog() -> Catalog:

@@ -13,7 +13,9 @@ DATES = ("date", "date_or_none")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built at the first validation, not at import: a bot whose dialog files are kept checked
+    # (protocol/cache.py) unpickles them and validates none before its first poll.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class AltUnit(_Strict):

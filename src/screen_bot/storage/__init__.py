@@ -41,7 +41,7 @@ def open_store(path: Path, url: str | None = None, *, existing: bool = False) ->
 
 def open_checked(path: Path, url: str | None = None) -> Store:
     """``open_store``'s store, opened (created the first time) and checked; the caller
-    closes it. The bot opens it on a thread while it starts (``cli/bot.py``)."""
+    closes it. The bot opens it on a thread while it starts (``cli/serve.py``)."""
     db = open_store(path, url)
     try:
         db.check()

@@ -23,6 +23,7 @@ import logging
 import secrets
 import signal
 from concurrent.futures import Future
+from typing import Any
 from urllib.parse import urlparse
 
 from telegram.error import TelegramError
@@ -32,7 +33,6 @@ from telegram.request import BaseRequest
 from ...errors import ScreenBotError
 from ...protocol.catalog import Catalog
 from ...redact import RedactingFormatter, redact
-from ...reports import Reports
 from ...service import ScreeningService
 from ...settings import Settings
 from ...storage import Store, inbox, open_checked
@@ -41,7 +41,7 @@ from . import https, webhook
 from .bot import ScreeningBot
 from .botapi import ApiError, RawBotApi, Unreachable
 from .gate import StrangerGate
-from .https import BOT_POOL, POLLING_POOL, https_request
+from .https import BOT_POOL, POLLING_POOL, KnownAnswers, https_request
 from .intake import Intake
 from .polling import ALLOWED_UPDATES, Poller, rejected
 from .records import RecordHandlers
@@ -98,7 +98,7 @@ def build_application(
     # the unknown-command fallback must come after every command.
     screening_bot.add_handlers(application)
     TrainingHandlers(catalog, ScoreBook(db)).add_handlers(application)
-    RecordHandlers(Reports(db), service).add_handlers(application)
+    RecordHandlers(db, service).add_handlers(application)
     screening_bot.add_fallback(application)
     return application, screening_bot
 
@@ -139,7 +139,7 @@ async def _serve(
     database: Future[Store] | None = None,
 ) -> None:
     # While the dialog files are checked (Python, on this thread), the CA store loads and the
-    # database opens on threads (started by cli/bot.py already, before the bot's imports):
+    # database opens on threads (started by cli/serve.py already, before the bot's imports):
     # both wait on C code or the disk (creating the database flushes it several times), not
     # on the GIL. A broken dialog set is still reported first, as when they ran one after
     # the other.
@@ -169,7 +169,9 @@ async def _serve(
             settings, catalog, db, get_updates_request=polling_request
         )
         api = RawBotApi(application.bot.base_url, polling_request)
-        await check_token(api, settings.telegram_api_base_url)
+        me = await check_token(api, settings.telegram_api_base_url)
+        if isinstance(application.bot.request, KnownAnswers):  # initialize's getMe: no 2nd call
+            application.bot.request.known("getMe", me)
         intake = Intake(application, screening_bot, db)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -244,7 +246,7 @@ async def _serve(
 def started() -> None:
     """Start-up is over: what it made lives as long as the process, so no later collection
     walks it (``gc.freeze``; the few hundred unreachable objects among it stay); the
-    collector, off since ``cli.bot.run``, is on again."""
+    collector, off since ``cli.serve.serve``, is on again."""
     gc.freeze()
     gc.enable()
 
@@ -259,8 +261,9 @@ async def _until(stop: asyncio.Event, polling: asyncio.Task[None] | None) -> Non
         polling.result()
 
 
-async def check_token(api: RawBotApi, base_url: str) -> None:
-    """getMe: a rejected token or a wrong URL ends the start at once; silence, after retries."""
+async def check_token(api: RawBotApi, base_url: str) -> dict[str, Any]:
+    """getMe: a rejected token or a wrong URL ends the start at once; silence, after retries.
+    Returns the bot's user, as the Bot API gave it."""
     delay, reason = 1.0, ""
     for attempt in range(START_ATTEMPTS):
         try:
@@ -274,7 +277,7 @@ async def check_token(api: RawBotApi, base_url: str) -> None:
             reason = str(err)
         else:
             if isinstance(me, dict) and isinstance(me.get("id"), int):
-                return
+                return me
             raise ScreenBotError(
                 f"{base_url} answered getMe without a bot: "
                 "is TELEGRAM_API_BASE_URL a Bot API server?"

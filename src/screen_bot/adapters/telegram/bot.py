@@ -11,6 +11,7 @@ question that was delivered before it arrived (see :mod:`screen_bot.service`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -65,6 +66,7 @@ from .turn import App, Context, Turn, answer_query, turn
 
 logger = logging.getLogger(__name__)
 EXPIRY_EVERY_SECONDS = 600
+COMMANDS_WAIT_SECONDS = 5  # at shutdown, how long a setMyCommands still in flight may take
 
 
 class ScreeningBot:
@@ -75,6 +77,7 @@ class ScreeningBot:
         # The newest update received for a chat (the intake's queues tell; None: only this one).
         self.received: Callable[[int], int | None] = lambda chat_id: None
         self._expiry: asyncio.Task[None] | None = None
+        self._commands: asyncio.Task[None] | None = None
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -114,17 +117,25 @@ class ScreeningBot:
         application.add_handler(MessageHandler(private & filters.COMMAND, self.unknown))
 
     async def post_init(self, application: App) -> None:
-        """Publish the command list, expire old screenings now and every few minutes."""
-        try:
-            await application.bot.set_my_commands(say.bot_commands())
-        except TelegramError as err:
-            logger.warning("setMyCommands failed: %s", type(err).__name__)
+        """Publish the command list (meanwhile: the start does not wait for the Bot API's
+        answer), expire old screenings now and every few minutes."""
+        self._commands = asyncio.create_task(self._publish_commands(application))
         self.expire()
         self._expiry = asyncio.create_task(self._expire_regularly())
 
     async def post_shutdown(self, application: App) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
+        if self._commands is not None:  # a stop right after the start lets it be answered
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._commands), COMMANDS_WAIT_SECONDS)
+            self._commands.cancel()
+
+    async def _publish_commands(self, application: App) -> None:
+        try:
+            await application.bot.set_my_commands(say.bot_commands())
+        except TelegramError as err:  # the menu is a convenience: the bot works without it
+            logger.warning("setMyCommands failed: %s", type(err).__name__)
 
     def expire(self) -> int:
         removed = self.service.expire(timedelta(hours=self.settings.session_ttl_hours))

@@ -8,18 +8,21 @@ before. httpcore sets the ALPN protocols on the context at each connection; ever
 here speaks HTTP/1.1, so they all set the same value.
 
 Loading the CA bundle releases the GIL, so ``preload`` starts it on a thread as soon as
-``screen-bot run`` starts (``cli/bot.py``), while the rest of the bot's code is imported
+``screen-bot run`` starts (``cli/serve.py``), while the rest of the bot's code is imported
 and the dialog files are checked on the main thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import ssl
 import threading
+from http import HTTPStatus
+from typing import Any
 
 import httpx
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 # python-telegram-bot's own pool sizes (ApplicationBuilder): requests, and getUpdates.
 BOT_POOL = 256
@@ -63,8 +66,43 @@ def forget() -> None:
         _context, _loading = None, None
 
 
-def https_request(connection_pool_size: int) -> HTTPXRequest:
+class KnownAnswers(HTTPXRequest):
+    """python-telegram-bot's HTTPX request, which can be told a Bot API answer the process
+    already has: the next call of that method gets it without asking the Bot API again.
+
+    The bot's start-up check of the token (``app.check_token``) asks ``getMe`` itself, for
+    its own errors; python-telegram-bot's ``Application.initialize`` asks it again to learn
+    the bot's user. Given the check's answer, the second call costs no round trip.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._known: dict[str, bytes] = {}
+
+    def known(self, method: str, result: object) -> None:
+        """Answer the next ``method`` call with ``result`` (as an ``ok`` Bot API answer)."""
+        self._known[method] = json.dumps({"ok": True, "result": result}).encode()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        answer = self._known.pop(url.rpartition("/")[2], None) if self._known else None
+        if answer is not None:
+            return HTTPStatus.OK, answer
+        return await super().do_request(
+            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
+        )
+
+
+def https_request(connection_pool_size: int) -> KnownAnswers:
     """python-telegram-bot's HTTPX request with its defaults, on the shared TLS context."""
-    return HTTPXRequest(
+    return KnownAnswers(
         connection_pool_size=connection_pool_size, httpx_kwargs={"verify": tls_context()}
     )

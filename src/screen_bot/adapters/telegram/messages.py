@@ -7,13 +7,12 @@ kinds, the referral rule) comes from :mod:`screen_bot.words`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 
 from ...protocol.schema import Question
 from ...render import TICK, format_value
-from ...reports import Stats, stats_text
 from ...service import (
     FIRST_QUESTION,
     FORGED,
@@ -36,6 +35,9 @@ from ...storage.ledger import LogRecord
 from ...storage.sessions import OpenScreening
 from ...words import plural
 from .callback_data import ARGUMENT, Choice, ContinueCheck, Learn, Press, QuizPress, fingerprint
+
+if TYPE_CHECKING:  # the reports are imported at the first /stats (records.py)
+    from ...reports import Stats
 
 MAX_MESSAGE = 4096
 MAX_CAPTION = 1024
@@ -327,10 +329,14 @@ def recent(records: Sequence[LogRecord]) -> str:
 
 
 def stats_caption(found: Sequence[Stats]) -> str:
+    from ...reports import stats_text
+
     return "\n".join(stats_text(s).splitlines()[0] for s in found)[:MAX_CAPTION]
 
 
 def stats_message(found: Sequence[Stats]) -> str:
+    from ...reports import stats_text
+
     return "\n\n".join(stats_text(s) for s in found)
 
 

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from telegram.ext import CommandHandler, filters
 
-from ...reports import Reports, chart_png
 from ...service import ScreeningService
+from ...storage import Store
 from . import messages as say
 from .turn import App, Turn, turn
+
+if TYPE_CHECKING:
+    from ...reports import Reports
 
 RECENT = 10
 
 
 class RecordHandlers:
-    def __init__(self, reports: Reports, service: ScreeningService) -> None:
-        self.reports, self.service = reports, service
+    def __init__(self, db: Store, service: ScreeningService) -> None:
+        self.db, self.service = db, service
+
+    @cached_property
+    def reports(self) -> Reports:
+        """The log's reports, imported at the first /log or /stats (not at start-up)."""
+        from ...reports import Reports
+
+        return Reports(self.db)
 
     def add_handlers(self, application: App) -> None:
         private = filters.ChatType.PRIVATE
@@ -37,6 +49,8 @@ class RecordHandlers:
         if not found or message is None:
             await t.say(say.NO_STATS)
             return
+        from ...reports import chart_png
+
         picture = await asyncio.to_thread(chart_png, found)
         await message.reply_photo(picture, caption=say.stats_caption(found))
         await t.say(say.stats_message(found))

@@ -8,16 +8,14 @@ screening data, and its scores are saved after every answer.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from ...errors import ScreenBotError
 from ...protocol import Protocol
 from ...protocol.catalog import Catalog, ProtocolChoiceNeeded
-from ...training.flow import GraphUnavailable, png
-from ...training.quiz import Answer, Quiz
 from ...training.scores import ScoreBook, progress_text
-from ...training.walkthrough import step_text, walkthrough
 from . import messages as say
 from .callback_data import (
     LEARN_PREFIX,
@@ -28,6 +26,9 @@ from .callback_data import (
 )
 from .choosing import chosen, split_protocol
 from .turn import App, Turn, answer_query, turn
+
+if TYPE_CHECKING:  # the quiz, the walk-through and the flow are imported at their first use
+    from ...training.quiz import Quiz
 
 QUIZ_CASES = 20
 MAX_SEED_DIGITS = 18
@@ -94,6 +95,8 @@ class TrainingHandlers:
         if found is None:
             return
         protocol, rest = found
+        from ...training.walkthrough import step_text, walkthrough
+
         steps = walkthrough(protocol, rest[0] if rest else None)
         if not steps:
             await t.say(say.NO_CRITERION)
@@ -116,6 +119,8 @@ class TrainingHandlers:
             await self._send_step(t, press.protocol_id, press.index)
 
     async def _send_step(self, t: Turn, protocol_id: str, index: int) -> None:
+        from ...training.walkthrough import step_text, walkthrough
+
         protocol = self.catalog.get(protocol_id)
         steps = walkthrough(protocol)
         if index >= len(steps):
@@ -145,6 +150,8 @@ class TrainingHandlers:
         if found is None:
             return
         protocol, _ = found
+        from ...training.quiz import Quiz
+
         trainee = str(t.user_id)
         weak = self.book.misses(trainee, protocol.id)  # here: the database is this thread's
         quiz = await asyncio.to_thread(
@@ -194,6 +201,8 @@ class TrainingHandlers:
                 say.criterion_buttons(quiz.id, quiz.position, ids)
             )
             return
+        from ...training.quiz import Answer
+
         verdicts = {"e": Answer("eligible"), "u": Answer("unresolved")}
         answer = verdicts.get(press.code) or Answer("not_eligible", press.code[2:])
         grade = quiz.submit(answer)
@@ -218,6 +227,8 @@ class TrainingHandlers:
         if found is None:
             return
         protocol, _ = found
+        from ...training.flow import GraphUnavailable, png
+
         try:
             picture = await asyncio.to_thread(png, self.catalog.engine(protocol.id))
         except GraphUnavailable as err:

@@ -1,0 +1,47 @@
+"""The one place errors become output and exit codes, for the Typer app (``app.py``) and for
+a bare ``screen-bot run``, which starts the bot without building the command line
+(``serve.py``). Typer is not imported here: ``echo`` writes the lines."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..errors import ScreenBotError
+from ..redact import redact
+
+
+def exit_code(call: Callable[[], object], echo: Callable[[str], None]) -> int:
+    """Run ``call``; return its exit code. Every error ends here, as one line."""
+    try:
+        call()
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except ScreenBotError as err:
+        echo(f"error: {err.message}")
+        return err.exit_code
+    except Exception as err:  # noqa: BLE001 - the one place an unexpected error is reported
+        where = write_trace(err)
+        echo(f"unexpected error: {type(err).__name__}; full trace in {where}")
+        return 1
+    return 0
+
+
+def write_trace(err: Exception) -> Path | str:
+    """The plain traceback, in an owner-only file of the data directory."""
+    from ..settings import load
+
+    trace = "".join(traceback.format_exception(err))
+    try:
+        settings = load()
+        trace = redact(trace, settings.secrets())  # a library's message may hold the token
+        directory = settings.data_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"error-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.txt"
+        path.touch(mode=0o600)
+        path.write_text(trace, encoding="utf-8")
+        return path
+    except (OSError, ScreenBotError):
+        return "(not written: the data directory cannot be written)"
