@@ -15,7 +15,7 @@ import difflib
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -159,15 +159,16 @@ def unreadable(text: str) -> str | None:
     return None
 
 
-def jsonl_blocks(raw: IO[bytes], size: int) -> Iterator[bytes]:
-    """The input in blocks of whole lines, about ``size`` bytes each (raise BadInput for a
-    whole file as :func:`read_units` does). Reading a block's lines with :func:`input_lines`
-    gives the lines reading the whole input would: a line cut at MAX_LINE + 1 bytes is still
-    too long, and a too-long line's rest is skipped here."""
+def jsonl_blocks(raw: IO[bytes], size: int | Callable[[], int]) -> Iterator[bytes]:
+    """The input in blocks of whole lines, about ``size`` bytes each, or ``size()`` bytes
+    for each next block (raise BadInput for a whole file as :func:`read_units` does).
+    Reading a block's lines with :func:`input_lines` gives the lines reading the whole input
+    would: a line cut at MAX_LINE + 1 bytes is still too long, and a too-long line's rest is
+    skipped here."""
     if not hasattr(raw, "peek"):
         raw = io.BufferedReader(raw)  # type: ignore[type-var]
     _refuse_other_encodings(raw)
-    while block := raw.read(size):
+    while block := raw.read(size if isinstance(size, int) else size()):
         if not block.endswith(b"\n"):
             tail = raw.readline(MAX_LINE + 1)
             if len(tail) > MAX_LINE and not tail.endswith(b"\n"):

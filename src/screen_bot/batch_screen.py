@@ -1,10 +1,11 @@
 """Screen the rows of a file, in this process or in several, writing results in row order.
 
-With ``jobs`` > 1 the rows go in chunks to worker processes and come back in order; at most
-two chunks per worker are in flight, so memory stays flat however long the file is. Each
-good row gives one output (a compact JSON object, or the verdict as text), as UTF-8 bytes
-made once where the row is screened, and, with a log, what the screening log keeps; each
-bad row gives its problems for standard error.
+With ``jobs`` > 1 the rows go in chunks to ``jobs - 1`` worker processes, and this process
+screens a chunk itself whenever they all are busy; the chunks come back in order, and only
+a few per process are held, so memory stays flat however long the file is. Each good row
+gives one output (a compact JSON object, or the verdict as text), as UTF-8 bytes made once
+where the row is screened, and, with a log, what the screening log keeps; each bad row
+gives its problems for standard error.
 
 Against a protocol set (``--protocol all``) a row gives one output object with a verdict
 per protocol, best first, and one log record per protocol under one screening id.
@@ -15,14 +16,22 @@ from __future__ import annotations
 import gc
 import json
 import multiprocessing
+import os
 import secrets
+import stat
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Literal
+
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None  # type: ignore[assignment]
 
 from .batch import (
     InputFormat,
@@ -41,7 +50,13 @@ from .verdict import Verdict, row_fields, verdict_json
 
 Output = Literal["json", "text"]
 CHUNK = 2_000  # rows per task of a worker
-BLOCK = 1 << 21  # bytes of JSON Lines per task of a worker (about 2,000 rows of 1 KB)
+BLOCK = 1 << 20  # bytes of JSON Lines per task of a worker (about 1,000 rows of 1 KB)
+LAST_BLOCK = 1 << 16  # the smallest, at the end of a file
+# Works in flight per worker: a worker's result is seen here up to a few ms late (the pool's
+# thread waits for the GIL), and with two the worker then often ran out of work.
+IN_FLIGHT = 3
+HELD = 4  # works held at most per process (in flight, or done and waiting for their turn)
+RESULTS_PIPE = 1 << 20  # bytes; Linux's most for a user (/proc/sys/fs/pipe-max-size)
 _FORK = "fork" in multiprocessing.get_all_start_methods()  # workers inherit what is loaded
 
 
@@ -153,48 +168,121 @@ def _screen_file(
             yield screen_units(batch, shape, protocol, output, log)
         return
     # Workers parse, type and screen; only splitting the input into rows stays here.
-    with _pool(protocol, jobs) as pool:
-        tasks = (
-            pool.submit(_screen_in_worker, batch, shape, output, log)
-            for batch in iter(lambda: list(islice(found.units, CHUNK)), [])
-        )
-        yield from _in_order(tasks, jobs)
+    batches = iter(lambda: list(islice(found.units, CHUNK)), [])
+    with _pool(protocol, jobs - 1) as pool:
+        works = (((batch, shape, output, log),) * 2 for batch in batches)  # here, as sent
+        yield from _shared(pool, jobs, protocol, _screen_units_of, works)
 
 
 def _screen_blocks(
     raw: IO[bytes], protocol: Protocols, output: Output, log: bool, jobs: int
 ) -> Iterator[Chunk]:
-    """JSON Lines in blocks of whole lines: the workers split, parse, type and screen them;
-    here only the lines are counted (for the row numbers), in C."""
-    with _pool(protocol, jobs) as pool:
+    """JSON Lines in blocks of whole lines: the workers (and this process) split, parse, type
+    and screen them; here only the lines are counted (for the row numbers), in C. A forked
+    worker reads a block of a regular file itself (os.pread), given where it is, unless the
+    block is not the file's bytes (a line over MAX_LINE, cut): no copying through a pipe."""
+    size = _block_size(raw, jobs)
+    fd = raw.fileno() if _FORK and not isinstance(size, int) and hasattr(raw, "peek") else -1
 
-        def tasks() -> Iterator[Future[Chunk]]:
-            number = 1
-            for index, block in enumerate(jsonl_blocks(raw, BLOCK)):
-                yield pool.submit(_screen_block_in_worker, block, number, index == 0, output, log)
-                number += block.count(b"\n")
+    def works() -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+        number = 1
+        start = raw.tell() if fd >= 0 else 0
+        for index, block in enumerate(jsonl_blocks(raw, size)):
+            here = (block, number, index == 0, output, log)
+            end = raw.tell() if fd >= 0 else 0
+            if fd >= 0 and end - start == len(block):
+                yield here, ((fd, start, len(block)), *here[1:])
+            else:
+                yield here, here
+            start = end
+            number += block.count(b"\n")
 
-        yield from _in_order(tasks(), jobs)
+    with _pool(protocol, jobs - 1) as pool:
+        yield from _shared(pool, jobs, protocol, screen_block, works())
+
+
+def _block_size(raw: IO[bytes], jobs: int) -> int | Callable[[], int]:
+    """BLOCK bytes a block; for a regular file, smaller ones over its last ``HELD * jobs``
+    blocks, so that the processes run out of work together (a worker's last works are
+    short, and this process does not wait long for them)."""
+    try:
+        found = os.fstat(raw.fileno())
+    except (AttributeError, OSError, ValueError):  # no file underneath (e.g. io.BytesIO)
+        return BLOCK
+    if not stat.S_ISREG(found.st_mode):
+        return BLOCK
+    end = found.st_size
+
+    def size() -> int:
+        return max(LAST_BLOCK, min(BLOCK, (end - raw.tell()) // (HELD * jobs)))
+
+    return size
 
 
 def _pool(protocol: Protocols, jobs: int) -> ProcessPoolExecutor:
     if _FORK:  # a forked worker is handed the loaded protocols as they are (no pickling)
         fork = multiprocessing.get_context("fork")
-        return ProcessPoolExecutor(jobs, mp_context=fork, initializer=_use, initargs=(protocol,))
-    members = protocol.members if isinstance(protocol, ProtocolSet) else (protocol,)
-    paths = tuple(m.path for m in members)
-    return ProcessPoolExecutor(jobs, initializer=_load, initargs=(paths,))
+        pool = ProcessPoolExecutor(jobs, mp_context=fork, initializer=_use, initargs=(protocol,))
+    else:
+        members = protocol.members if isinstance(protocol, ProtocolSet) else (protocol,)
+        paths = tuple(m.path for m in members)
+        pool = ProcessPoolExecutor(jobs, initializer=_load, initargs=(paths,))
+    _widen_results_pipe(pool)
+    return pool
 
 
-def _in_order(tasks: Iterator[Future[Chunk]], jobs: int) -> Iterator[Chunk]:
-    """Each task's chunk in submission order, with at most two tasks per worker in flight."""
-    pending: deque[Future[Chunk]] = deque()
-    for task in tasks:
-        pending.append(task)
-        if len(pending) >= 2 * jobs:
-            yield pending.popleft().result()
+def _widen_results_pipe(pool: ProcessPoolExecutor) -> None:
+    """Let a worker's result (a block's output, about 0.7 MB) fit in the pipe (Linux).
+
+    The pool's thread that reads results needs the GIL for each 64 KB read of a pipe of
+    the default size; this process holds it while it screens, passing it on every 5 ms,
+    so a worker stayed blocked writing its result for tens of ms. The pipe is the pool's
+    (a private attribute): where it is not there, or cannot grow, nothing changes."""
+    reader = getattr(getattr(pool, "_result_queue", None), "_reader", None)
+    widen = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if reader is None or widen is None:
+        return
+    with suppress(OSError):
+        fcntl.fcntl(reader.fileno(), widen, RESULTS_PIPE)
+
+
+def _shared(
+    pool: ProcessPoolExecutor,
+    jobs: int,
+    protocol: Protocols,
+    screen: Callable[..., Chunk],
+    works: Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]],
+) -> Iterator[Chunk]:
+    """``screen(protocol, *work)`` of each work, in the works' order, by the pool's
+    ``jobs - 1`` workers or by this process, ``jobs`` processes in all; ``works`` gives each
+    work as screened here and as sent to a worker (the same, or lighter to send). The
+    workers are kept fed (``IN_FLIGHT`` works each); whenever they all are busy and the
+    oldest work is not done, this process screens the next work itself instead of waiting
+    (it also writes the output, so it takes fewer). At most ``HELD * jobs`` works are held:
+    memory stays flat."""
+    workers, held = jobs - 1, HELD * jobs
+    pending: deque[Future[Chunk] | Chunk] = deque()
+    for work, sent in works:
+        while pending and _ready(pending[0]):
+            yield _result(pending.popleft())
+        busy = sum(isinstance(p, Future) and not p.done() for p in pending)
+        if busy < IN_FLIGHT * workers and len(pending) < held:
+            pending.append(pool.submit(_in_worker, screen, *sent))
+        elif len(pending) < held:
+            pending.append(screen(protocol, *work))
+        else:  # all held already: wait for the oldest, then hand this work on
+            yield _result(pending.popleft())
+            pending.append(pool.submit(_in_worker, screen, *sent))
     while pending:
-        yield pending.popleft().result()
+        yield _result(pending.popleft())
+
+
+def _ready(item: Future[Chunk] | Chunk) -> bool:
+    return not isinstance(item, Future) or item.done()
+
+
+def _result(item: Future[Chunk] | Chunk) -> Chunk:
+    return item.result() if isinstance(item, Future) else item
 
 
 Shape = tuple[Kind, tuple[str, ...]]
@@ -221,20 +309,38 @@ def _use(protocol: Protocols) -> None:
     gc.freeze()  # as in screen_file: the worker's protocols live as long as it does
 
 
-def _screen_in_worker(units: list[Unit], shape: Shape, output: Output, log: bool) -> Chunk:
+def _in_worker(screen: Callable[..., Chunk], *work: Any) -> Chunk:
     assert _worker_protocol is not None  # set by the pool's initializer
-    return _joined(screen_units(units, shape, _worker_protocol, output, log))
-
-
-def _screen_block_in_worker(
-    block: bytes, first_number: int, first: bool, output: Output, log: bool
-) -> Chunk:
-    assert _worker_protocol is not None  # set by the pool's initializer
-    units = list(jsonl_block_units(block, first_number, first))
-    return _joined(screen_units(units, ("jsonl", ()), _worker_protocol, output, log))
-
-
-def _joined(chunk: Chunk) -> Chunk:
-    """The chunk with its output as one bytes object: one to send back, not thousands."""
-    chunk.output = [b"".join(chunk.output)]
+    chunk = screen(_worker_protocol, *work)
+    chunk.output = [b"".join(chunk.output)]  # one bytes object to send back, not thousands
     return chunk
+
+
+def _screen_units_of(
+    protocol: Protocols, units: list[Unit], shape: Shape, output: Output, log: bool
+) -> Chunk:
+    return screen_units(units, shape, protocol, output, log)
+
+
+def _pread(fd: int, offset: int, length: int) -> bytes:
+    parts = []
+    while length > 0 and (part := os.pread(fd, length, offset)):
+        parts.append(part)
+        offset += len(part)
+        length -= len(part)
+    return b"".join(parts)
+
+
+def screen_block(
+    protocol: Protocols,
+    block: bytes | tuple[int, int, int],
+    first_number: int,
+    first: bool,
+    output: Output,
+    log: bool,
+) -> Chunk:
+    """The rows of one of :func:`jsonl_blocks`'s blocks, numbered from ``first_number``."""
+    if isinstance(block, tuple):
+        block = _pread(*block)
+    units = list(jsonl_block_units(block, first_number, first))
+    return screen_units(units, ("jsonl", ()), protocol, output, log)

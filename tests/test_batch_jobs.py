@@ -1,0 +1,157 @@
+"""``screen --jobs N``: N processes screen, this one among them (it takes blocks whenever the
+workers are all busy), and the output, the problems and the log are one process's, in row
+order (issue #14); a worker that dies ends the run with an error, never a hang."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli_runner import invoke
+from conftest import SHIPPED
+from patients import ELIGIBLE_JSON
+from screen_bot import batch_screen
+from screen_bot.protocol import Protocol, load
+from screen_bot.protocol.sets import ProtocolSet
+from screen_bot.storage import Database, ledger
+
+BLINA = load(SHIPPED / "blina-dli.yaml")
+BAD = 97  # every 97th row is bad
+
+
+def _lines(count: int) -> list[str]:
+    """Good rows of several verdicts, with bad rows and blank lines."""
+    lines = []
+    for i in range(count):
+        row: dict[str, Any] = {**ELIGIBLE_JSON, "referral": f"R-{i}", "screened_on": "2026-01-15"}
+        if i % 7 == 0:
+            row["qtc_ms"] = 480
+        if i % 11 == 0:
+            row["lvef_percent"] = None
+        lines.append(json.dumps(row))
+        if i % BAD == 3:
+            lines.append('{"age": "forty"}')  # a bad row
+        if i % 131 == 5:
+            lines.append("")  # a blank line: numbered, not screened
+    return lines
+
+
+_PARENT, _SCREEN_BLOCK = os.getpid(), batch_screen.screen_block
+_HERE: list[int] = []  # the first row numbers of the blocks this process screened
+
+
+def _counted(*args: Any) -> batch_screen.Chunk:
+    if os.getpid() == _PARENT:  # a worker's list stays in the worker
+        _HERE.append(args[2])
+    return _SCREEN_BLOCK(*args)
+
+
+def _run(
+    source: Any, protocol: Protocol | ProtocolSet, jobs: int, output: str = "json"
+) -> tuple[Any, ...]:
+    chunks = list(batch_screen.screen_file(source, protocol, "jsonl", output, True, jobs))
+    logged = [(verdict, answers) for c in chunks for verdict, answers, _ in c.logged]
+    return (
+        b"".join(b"".join(c.output) for c in chunks),
+        [p for c in chunks for p in c.problems],
+        sum(c.bad_rows for c in chunks),
+        logged,  # the screening ids are random
+    )
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_this_process_and_the_workers_share_the_blocks_and_keep_the_order(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tiny blocks, so that this process takes some: row numbers, order, problems and log
+    records are those of one process. From a file the workers read their blocks themselves
+    (a block with a line over 1 MiB, which is not the file's bytes, is sent instead)."""
+    protocol = BLINA
+    lines = _lines(1500)
+    lines.insert(700, '{"referral": "' + "x" * (1 << 20) + '"}')  # too long: a bad row
+    data = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(data)
+
+    def source() -> Any:
+        return path.open("rb") if where == "file" else io.BytesIO(data)
+
+    with source() as raw:
+        alone = _run(raw, protocol, 1)
+    _HERE.clear()
+    monkeypatch.setattr(batch_screen, "screen_block", _counted)
+    monkeypatch.setattr(batch_screen, "BLOCK", 8192)
+    monkeypatch.setattr(batch_screen, "LAST_BLOCK", 1024)
+    with source() as raw:
+        shared = _run(raw, protocol, 2)
+    assert shared == alone
+    assert alone[2] == len([i for i in range(1500) if i % BAD == 3]) + 1
+    assert len(alone[3]) == 1500
+    assert 0 < len(_HERE) < len(data) // 8192  # this process took some blocks, a worker others
+    with source() as raw:  # three processes on two cores: still one process's output
+        assert _run(raw, protocol, 3) == alone
+
+
+def test_text_output_and_a_protocol_set_are_shared_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    protocols = ProtocolSet(tuple(load(path) for path in sorted(SHIPPED.glob("*.yaml"))))
+    data = ("\n".join(_lines(300)) + "\n").encode()
+    monkeypatch.setattr(batch_screen, "BLOCK", 4096)
+    for output in ("json", "text"):
+        alone = _run(io.BytesIO(data), protocols, 1, output)
+        assert _run(io.BytesIO(data), protocols, 2, output) == alone
+
+
+def test_jobs_log_the_records_one_process_logs(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(_lines(2500)) + "\n", encoding="utf-8")
+
+    def logged(*jobs: str) -> list[tuple[Any, ...]]:
+        done = invoke("screen", str(path), "--protocol", "blina-dli", "--log", *jobs)
+        assert done.returncode == 2  # the bad rows
+        with Database.existing(tmp_path / "data" / "screen-bot.sqlite3") as db:
+            found = [
+                (r.referral, r.verdict, r.answers, [x.criterion for x in r.reasons])
+                for r in ledger.records(db.read())
+            ]
+        (tmp_path / "data" / "screen-bot.sqlite3").unlink()
+        return found
+
+    one = logged()
+    assert len(one) == 2500 and one[0][0] == "R-0" and one[-1][0] == "R-2499"
+    assert logged("--jobs", "2") == one
+
+
+CRASH = """
+import os, sys
+from screen_bot import batch_screen
+from screen_bot.cli.app import run
+
+parent, screen_block = os.getpid(), batch_screen.screen_block
+
+def crash(*args):
+    if os.getpid() != parent:
+        os._exit(3)  # a worker dies (as when the system kills it)
+    return screen_block(*args)
+
+batch_screen.screen_block = crash
+batch_screen.BLOCK = 4096
+sys.exit(run(sys.argv[1:]))
+"""
+
+
+def test_a_worker_that_dies_ends_the_run_with_an_error_not_a_hang(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(_lines(400)) + "\n", encoding="utf-8")
+    args = ["screen", str(path), "--protocol", "blina-dli", "--format", "json", "--jobs", "2"]
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH, *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert "unexpected error: BrokenProcessPool" in done.stderr
