@@ -216,11 +216,10 @@ def row_fields(
     if checks is None or parts is None:
         return fields_of(protocol, answers, referral=referral, screened_on=screened_on)
     statuses, used, unusual_answers, _, _, made, details = parts
-    value: VerdictValue = "eligible"  # details: the outcomes of the criteria not met
+    value = decide_statuses(statuses)
     reasons: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
-    if details:
-        value = "not_eligible" if "failed" in statuses else "unresolved"
+    if details:  # the outcomes of the criteria not met
         reasons, items = _details(
             protocol, value, details, lambda o: checks.waiting(protocol, o, parts, screened_on)
         )
