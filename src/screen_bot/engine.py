@@ -33,7 +33,13 @@ from .rules.evaluation import (
     positions,
     statuses,
 )
-from .rules.stored import Step, final_statuses, step_checks, stored_statuses
+from .rules.stored import (
+    Step,
+    final_decision,
+    step_checks,
+    stored_decision,
+    stored_statuses,
+)
 from .session import Answer, Draft, Pending, Session, utc_now
 from .verdict import Verdict, build, decide_statuses, unusual
 
@@ -101,6 +107,7 @@ class _Holder:
         "_part",
         "_found",
         "_failed",
+        "_decided",
     )
 
     def __init__(
@@ -122,6 +129,7 @@ class _Holder:
         self._part: Context | None = None
         self._found: tuple[Status, ...] | None = None
         self._failed: bool | None = None
+        self._decided: str | None = None
 
     def context(self) -> Context:
         """The answers as the rules see them; made once per event (they do not change in it)."""
@@ -168,11 +176,29 @@ class _Holder:
             self._found = each_status(self.protocol, self.context())
         return self._found
 
+    def decided(self) -> str:
+        """The verdict every criterion's status gives (:func:`decide_statuses` of
+        :meth:`found`), once per event. Targeted, it is compiled from the stored answers
+        where it can be (:func:`~.rules.stored.stored_decision`), and the statuses are made
+        only when a criterion fails."""
+        if self._decided is None:
+            if self.need is not None and self._context is None and self._found is None:
+                session = self.session
+                found = stored_decision(self.protocol, session.answers, session.screened_on)
+                if isinstance(found, str):
+                    self._decided = found
+                    return found
+                self._found = each_status(self.protocol, self.context()) if found is None else found
+            self._decided = decide_statuses(self.found())
+        return self._decided
+
     def failed(self) -> bool:
         """Whether the answer just given makes a criterion fail (once per event)."""
         if self._failed is None:
             reading = self.protocol.criteria_reading.get(self.answered or "", [])
-            if self._found is not None and self.need is not None:
+            if self._decided in ("eligible", "unresolved") and self._found is None:
+                self._failed = False  # decided without statuses: no criterion fails
+            elif self._found is not None and self.need is not None:
                 # targeted, at the last question: every status is known already
                 at = positions(self.protocol)
                 self._failed = any(self._found[at[cid]] == "failed" for cid in reading)
@@ -225,7 +251,7 @@ class _Unresolved:
     __name__ = "an answer is unknown"
 
     def __call__(self, event: EventData) -> bool:
-        return decide_statuses(_holder(event).found()) == "unresolved"
+        return _holder(event).decided() == "unresolved"
 
 
 class BaseEngine(Generic[S]):
@@ -574,7 +600,7 @@ class Engine(BaseEngine[Protocol]):
             v: step_checks(protocol, v, need, self._later(v)) for v, need in self._needs.items()
         }
         if targeted:
-            final_statuses(protocol)
+            final_decision(protocol)
         self.states = [*protocol.order, *END_STATES]
         self.transitions = self._transitions()
         self.machine = Machine(

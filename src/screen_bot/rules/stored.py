@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 Final = Callable[[Mapping[str, Any], date | None], tuple[Status, ...]]
+Decision = Callable[[Mapping[str, Any], date | None], str | tuple[Status, ...]]
 Checks = Callable[[Mapping[str, Any], date | None], tuple[tuple[Status, ...], tuple[bool, ...]]]
 
 
@@ -67,6 +68,53 @@ def final_statuses(protocol: Protocol) -> Final | None:
         protocol.__dict__["_final_statuses"] = function
     found: Final | None = protocol.__dict__["_final_statuses"]
     return found
+
+
+def stored_decision(
+    protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None
+) -> str | tuple[Status, ...] | None:
+    """What a dialog's last answer needs: the verdict :func:`~..verdict.decide_statuses`
+    gives on every criterion's status, "eligible" or "unresolved", when no criterion fails
+    (no statuses made); when one fails, the statuses, as :func:`stored_statuses` gives them
+    (None: the general path must give them, as when the protocol is not compiled)."""
+    function = final_decision(protocol)
+    if function is None:
+        return None
+    found: str | tuple[Status, ...] = function(answers, screened_on)
+    if type(found) is tuple and _plan(protocol).confirming:
+        return None  # a failure (there is one) may rest only on an estimate
+    return found
+
+
+def final_decision(protocol: Protocol) -> Decision | None:
+    """``f(answers, screened_on)`` on the whole context of the stored ``answers``: "eligible"
+    when every criterion is met, the statuses ``together`` gives when one fails (before the
+    ``confirm`` fix), else "unresolved"; None when the protocol is not compiled. Made once
+    and kept on the protocol, as its rules' plan is."""
+    if "_final_decision" not in protocol.__dict__:
+        function = None
+        if _simple(protocol):
+            criteria = tuple(_plan(protocol).rules)
+            namespace, lines, names = reading(protocol, whole(protocol), stored=True)
+            values = rule_values(protocol, namespace, names, criteria, lines)
+            # the common case first: every criterion met (an exclusion's rule known, false)
+            met = [f"({v} is not None and not {v})" if e else v for v, e in values]
+            fails = [v if e else f"({v} is not None and not {v})" for v, e in values]
+            lines.append(f"if {' and '.join(met) or 'True'}:")
+            lines.append("    return 'eligible'")
+            lines.append(f"if {' or '.join(fails) or 'False'}:")
+            lines.append(f"    return {_tuple(_status(v, e) for v, e in values)}")
+            lines.append("return 'unresolved'")
+            function = function_of(namespace, lines, f"<stored decision of {protocol.id}>")
+        protocol.__dict__["_final_decision"] = function
+    found: Decision | None = protocol.__dict__["_final_decision"]
+    return found
+
+
+def _tuple(items: Iterable[str]) -> str:
+    """Python source of a tuple of the expressions ``items``."""
+    found = list(items)
+    return f"({', '.join(found)},)" if found else "()"
 
 
 @dataclass(frozen=True)
@@ -121,6 +169,17 @@ def _simple(protocol: Protocol) -> bool:
     )
 
 
+class _Unanswered:
+    """What a question not answered reads as: one attribute lookup, no test, in the
+    generated code (``answers.get(name, _UNANSWERED).value``)."""
+
+    __slots__ = ()
+    value = None
+
+
+_UNANSWERED = _Unanswered()
+
+
 class _Locals(_Writer):
     """A writer reading names from local variables, not from ``env``."""
 
@@ -150,12 +209,10 @@ def _compile(
     gives them."""
     namespace, lines, names = reading(protocol, need, stored=True)
     found = rule_statuses(protocol, namespace, names, criteria, lines)
-    statuses = f"({', '.join(found)},)" if found else "()"
     if later is None:
-        lines.append(f"return {statuses}")
+        lines.append(f"return {_tuple(found)}")
     else:
-        asked = f"({', '.join(f'asked_{v}' for v in later)},)" if later else "()"
-        lines.append(f"return {statuses}, {asked}")
+        lines.append(f"return {_tuple(found)}, {_tuple(f'asked_{v}' for v in later)}")
     return function_of(namespace, lines, f"<stored checks of {protocol.id}>")
 
 
@@ -180,6 +237,7 @@ def reading(
     namespace.update(
         _date=date.fromisoformat,
         _calculate=_calculate,
+        _UNANSWERED=_UNANSWERED,
     )
     lines = ["get = answers.get"]
     dated = protocol.dated_questions
@@ -190,8 +248,7 @@ def reading(
         if not stored:
             lines.append(f"r_{variable} = get({variable!r})")
             continue
-        lines.append(f"a = get({variable!r})")
-        lines.append(f"r_{variable} = None if a is None else a.value")
+        lines.append(f"r_{variable} = get({variable!r}, _UNANSWERED).value")
         if variable in dated:
             lines.append(
                 f"if r_{variable} is not None and r_{variable} != _NEVER:"
@@ -250,12 +307,31 @@ def rule_statuses(
 ) -> list[str]:
     """An expression of each criterion's status (as ``_polarity`` gives it) on the locals
     ``names`` gives; the lines computing them are added to ``lines``."""
+    return [
+        _status(v, e) for v, e in rule_values(protocol, namespace, names, criteria, lines, prefix)
+    ]
+
+
+def _status(value: str, excludes: bool) -> str:
+    """The status (as ``_polarity`` gives it) of a criterion whose rule's value is ``value``."""
+    yes, no = ("'failed'", "'met'") if excludes else ("'met'", "'failed'")
+    return f"('unknown' if {value} is None else ({yes} if {value} else {no}))"
+
+
+def rule_values(
+    protocol: Protocol,
+    namespace: dict[str, Any],
+    names: dict[str, str],
+    criteria: Iterable[str],
+    lines: list[str],
+    prefix: str = "t",
+) -> list[tuple[str, bool]]:
+    """An expression of each criterion's rule value (None: unknown), a local or a constant,
+    and whether the criterion excludes; the lines computing them are added to ``lines``."""
     plan = _plan(protocol)
     writer = _Locals(namespace, names, prefix)
     results = []
     for cid in criteria:
-        value = writer.value(protocol.rules[cid].node)
-        yes, no = ("'failed'", "'met'") if plan.rules[cid].exclusion else ("'met'", "'failed'")
-        results.append(f"('unknown' if {value} is None else ({yes} if {value} else {no}))")
+        results.append((writer.value(protocol.rules[cid].node), plan.rules[cid].exclusion))
     lines += writer.lines
     return results
