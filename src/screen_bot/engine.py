@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, Generic, TypeVar, cast
 from typing import Protocol as Shaped
 
-from transitions import EventData, Machine
+from transitions import EventData, Machine, Transition
+from transitions.core import Condition
 
-from .answers import check_value, parse_text
+from .answers import Checker, checker, parse_text
 from .protocol import Protocol
 from .protocol.schema import Checklist, Question
 from .rules.dates import NEVER
@@ -254,6 +256,24 @@ class _Unresolved:
         return _holder(event).decided() == "unresolved"
 
 
+class _Called(Condition):
+    """A condition called straight: every condition here is a callable of the event (no
+    name to resolve on the model), and the machine sends the event."""
+
+    def check(self, event_data: EventData) -> bool:
+        return self.func(event_data) == self.target  # type: ignore[operator]
+
+
+class _Transition(Transition):
+    condition_cls = _Called
+
+
+class _Machine(Machine):
+    """The engine's Machine: conditions are called without transitions' name lookup."""
+
+    transition_cls = _Transition
+
+
 class BaseEngine(Generic[S]):
     """Moves sessions through a shared Machine. Methods change the session they are given.
 
@@ -281,6 +301,11 @@ class BaseEngine(Generic[S]):
 
     def _holder(self, session: Session, answered: str | None) -> Any:
         raise NotImplementedError
+
+    @cached_property
+    def _checkers(self) -> dict[str, Checker]:
+        """:func:`~.answers.check_value` for each question (fast for well-typed values)."""
+        return {v: checker(q) for v, q in self.protocol.questions.items()}
 
     def _askable(self, session: Session) -> Callable[[str], bool]:
         """Whether a question can still be asked, given the session's answers."""
@@ -361,7 +386,7 @@ class BaseEngine(Generic[S]):
         question = self.question(session)
         if question is None:
             raise RuntimeError("this screening is finished; start a new one or go back")
-        value = check_value(question, value, session.screened_on)
+        value = self._checkers[question.variable](value, session.screened_on)
         pending, session.pending = session.pending, None
         if pending is not None and pending.variable == question.variable:
             confirmed = confirmed or pending.value == value  # the same value typed again
@@ -389,8 +414,7 @@ class BaseEngine(Generic[S]):
             raise ValueError("the answers do not match the checklist's items")
         session.pending = None
         for variable in items:
-            question = self.protocol.questions[variable]
-            value = check_value(question, values[variable], session.screened_on)
+            value = self._checkers[variable](values[variable], session.screened_on)
             if session.state == variable:
                 self._record(session, variable, value, now, group=checklist.name)
                 self.fill(session, now, group=checklist.name)
@@ -405,9 +429,8 @@ class BaseEngine(Generic[S]):
             variable = session.state
             question = self.protocol.questions[variable]
             raw = session.prefilled.pop(variable)
-            value = check_value(
-                question, typed_value(self.protocol, variable, raw), session.screened_on
-            )
+            typed = typed_value(self.protocol, variable, raw)
+            value = self._checkers[variable](typed, session.screened_on)
             why = unusual(question, value) if isinstance(value, int | float) else ""
             if why and not isinstance(value, bool):
                 session.pending = Pending(variable=variable, value=value)
@@ -599,11 +622,12 @@ class Engine(BaseEngine[Protocol]):
         self._steps = {
             v: step_checks(protocol, v, need, self._later(v)) for v, need in self._needs.items()
         }
+        self._checkers  # noqa: B018 - made now, not at the first answer to each question
         if targeted:
             final_decision(protocol)
         self.states = [*protocol.order, *END_STATES]
         self.transitions = self._transitions()
-        self.machine = Machine(
+        self.machine = _Machine(
             model=None,
             states=self.states,
             transitions=self.transitions,
