@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any, Generic, TypeVar, cast
 from typing import Protocol as Shaped
 
+from pydantic import BaseModel
 from transitions import EventData, Machine, Transition
 from transitions.core import Condition
 
@@ -450,7 +451,7 @@ class BaseEngine(Generic[S]):
     ) -> None:
         """Record an answer and (with ``move``) move the machine on from its question."""
         at = now or utc_now()
-        session.answers[variable] = Answer(value=stored(value), at=at, group=group, filled=filled)
+        session.answers[variable] = _answer(stored(value), at, group, filled)
         session.history.append(variable)
         self._changed(session, at)
         if move:
@@ -600,8 +601,7 @@ class BaseEngine(Generic[S]):
 
     @staticmethod
     def _changed(session: Session, now: datetime | None) -> None:
-        session.step += 1
-        session.updated_at = now or utc_now()
+        _assign(session, {"step": session.step + 1, "updated_at": now or utc_now()})
 
 
 class Engine(BaseEngine[Protocol]):
@@ -707,6 +707,39 @@ class Engine(BaseEngine[Protocol]):
     def findings(self, session: Session) -> list[Finding]:
         values = typed_values(self.protocol, session)
         return [Finding(self.verdict(session), loggable_answers(self.protocol, values))]
+
+
+def _assign(model: BaseModel, fields: dict[str, Any]) -> None:
+    """``setattr`` of each field, as pydantic does it for a model that validates no
+    assignment (a Session: a test keeps it so), at once: the values into the model's
+    ``__dict__``, the names into its fields set (this runs at every answer)."""
+    model.__dict__.update(fields)
+    model.__pydantic_fields_set__.update(fields)
+
+
+_KEPT = frozenset({bool, int, float, str, type(None)})  # validated to themselves
+_new, _set = object.__new__, object.__setattr__
+_ANSWER_FIELDS = tuple(Answer.model_fields)
+
+
+def _answer(value: Any, at: datetime, group: str | None, filled: bool) -> Answer:
+    """``Answer(value=value, at=at, group=group, filled=filled)``. Where validation would
+    keep every field as it is (a value of an exact JSON scalar type, a datetime, a text or
+    no group, a bool), the model is made as pydantic makes it, without running the
+    validation (this runs at every answer; a test compares the two); else validated."""
+    if (
+        type(value) in _KEPT
+        and type(at) is datetime
+        and type(filled) is bool
+        and (group is None or type(group) is str)
+    ):
+        answer = _new(Answer)
+        _set(answer, "__dict__", {"value": value, "at": at, "group": group, "filled": filled})
+        _set(answer, "__pydantic_fields_set__", set(_ANSWER_FIELDS))
+        _set(answer, "__pydantic_extra__", None)
+        _set(answer, "__pydantic_private__", None)
+        return answer
+    return Answer(value=value, at=at, group=group, filled=filled)
 
 
 def stored(value: Any) -> Any:

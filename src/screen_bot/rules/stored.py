@@ -21,6 +21,7 @@ Tests compare both with the general path.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .compiled import _namespace, _Writer
 from .demand import Demand, whole
-from .evaluation import Status, _calculate, _plan
+from .evaluation import Status, _plan
 from .expressions import SCREENING_DATE
 
 if TYPE_CHECKING:
@@ -236,7 +237,8 @@ def reading(
     namespace = _namespace()
     namespace.update(
         _date=date.fromisoformat,
-        _calculate=_calculate,
+        _float=float,
+        _isfinite=math.isfinite,
         _UNANSWERED=_UNANSWERED,
     )
     lines = ["get = answers.get"]
@@ -290,9 +292,18 @@ def reading(
             namespace[f"_fn{index}"] = estimate.function
             inputs = [(p, names.get(n, "None")) for p, n in estimate.inputs]
             known = " and ".join(f"{v} is not None" for _, v in inputs) or "True"
-            given = ", ".join(f"{p!r}: {v}" for p, v in inputs)
+            if not all(p.isidentifier() for p, _ in inputs):
+                raise ValueError(f"not a parameter name: {inputs!r}")
+            given = ", ".join(f"{p}={v}" for p, v in inputs)  # the calculator's own names
+            # _calculate, written out (this runs at most dialog steps): a calculator refusing
+            # its inputs, or a result that is not a finite number, gives no estimate
             lines.append(f"if {local} is None and {known}:")
-            lines.append(f"    {local} = _calculate(_fn{index}, {{{given}}})")
+            lines.append("    try:")
+            lines.append(f"        {local} = _float(_fn{index}({given}))")
+            lines.append("    except (ArithmeticError, ValueError, TypeError):")
+            lines.append(f"        {local} = None")
+            lines.append(f"    if {local} is not None and not _isfinite({local}):")
+            lines.append(f"        {local} = None")
         names[d.name] = local
     return namespace, lines, names
 
