@@ -13,12 +13,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 from typing import Protocol as Shaped
 
 from pydantic import BaseModel
-from transitions import EventData, Machine, Transition
-from transitions.core import Condition
+from transitions import EventData, Machine
 
 from .answers import Checker, checker, parse_text
 from .protocol import Protocol
@@ -214,8 +213,8 @@ class _Holder:
         return self._failed
 
 
-def _holder(event: EventData) -> _Holder:
-    return cast(_Holder, event.model)  # transitions types its model as object
+# The conditions: each reads the event's model, the event's _Holder (typed as an object by
+# transitions), straight (no cast: they run at every answer).
 
 
 @dataclass(frozen=True)
@@ -234,7 +233,7 @@ class _Asked:
         return self.protocol.order.index(self.variable)
 
     def __call__(self, event: EventData) -> bool:
-        return _holder(event).asks(self.variable)
+        return event.model.asks(self.variable)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -245,7 +244,7 @@ class _Failed:
     __name__ = "a criterion failed"
 
     def __call__(self, event: EventData) -> bool:
-        return _holder(event).failed()
+        return event.model.failed()  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -254,25 +253,7 @@ class _Unresolved:
     __name__ = "an answer is unknown"
 
     def __call__(self, event: EventData) -> bool:
-        return _holder(event).decided() == "unresolved"
-
-
-class _Called(Condition):
-    """A condition called straight: every condition here is a callable of the event (no
-    name to resolve on the model), and the machine sends the event."""
-
-    def check(self, event_data: EventData) -> bool:
-        return self.func(event_data) == self.target  # type: ignore[operator]
-
-
-class _Transition(Transition):
-    condition_cls = _Called
-
-
-class _Machine(Machine):
-    """The engine's Machine: conditions are called without transitions' name lookup."""
-
-    transition_cls = _Transition
+        return event.model.decided() == "unresolved"  # type: ignore[attr-defined]
 
 
 class BaseEngine(Generic[S]):
@@ -426,7 +407,7 @@ class BaseEngine(Generic[S]):
     def fill(self, session: Session, now: datetime | None = None, group: str | None = None) -> None:
         """Apply pre-filled answers while the current question has one. An unusual value
         waits for confirmation (``session.pending``) as a typed one would."""
-        while not self.finished(session) and session.state in session.prefilled:
+        while session.prefilled and session.state in session.prefilled:  # (none at an end)
             variable = session.state
             question = self.protocol.questions[variable]
             raw = session.prefilled.pop(variable)
@@ -627,7 +608,7 @@ class Engine(BaseEngine[Protocol]):
             final_decision(protocol)
         self.states = [*protocol.order, *END_STATES]
         self.transitions = self._transitions()
-        self.machine = _Machine(
+        self.machine = Machine(
             model=None,
             states=self.states,
             transitions=self.transitions,
