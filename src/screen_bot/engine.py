@@ -213,47 +213,34 @@ class _Holder:
         return self._failed
 
 
-# The conditions: each reads the event's model, the event's _Holder (typed as an object by
-# transitions), straight (no cast: they run at every answer).
+# The conditions: plain functions of the event (they run at every answer), each named as
+# transitions' diagrams show it, reading the event's model, the event's _Holder (typed as
+# an object by transitions), straight.
 
 
-@dataclass(frozen=True)
-class _Asked:
+def _asked(protocol: Protocol, variable: str) -> Callable[[EventData], bool]:
     """Condition: the question is applicable given the answers so far."""
 
-    protocol: Protocol
-    variable: str
+    def asked(event: EventData) -> bool:
+        return event.model.asks(variable)  # type: ignore[attr-defined]
 
-    @property
-    def __name__(self) -> str:  # shown by transitions' diagrams
-        return f"asked when {self.protocol.spec.questions[self._index].when}"
-
-    @property
-    def _index(self) -> int:
-        return self.protocol.order.index(self.variable)
-
-    def __call__(self, event: EventData) -> bool:
-        return event.model.asks(self.variable)  # type: ignore[attr-defined]
+    when = protocol.spec.questions[protocol.order.index(variable)].when
+    asked.__name__ = f"asked when {when}"
+    return asked
 
 
-@dataclass(frozen=True)
-class _Failed:
+def _failed(event: EventData) -> bool:
     """Condition: the answer just given makes a criterion fail (early exit)."""
-
-    protocol: Protocol
-    __name__ = "a criterion failed"
-
-    def __call__(self, event: EventData) -> bool:
-        return event.model.failed()  # type: ignore[attr-defined]
+    return event.model.failed()  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class _Unresolved:
-    protocol: Protocol
-    __name__ = "an answer is unknown"
+def _unresolved(event: EventData) -> bool:
+    """Condition: every criterion's status leaves the verdict open."""
+    return event.model.decided() == "unresolved"  # type: ignore[attr-defined]
 
-    def __call__(self, event: EventData) -> bool:
-        return event.model.decided() == "unresolved"  # type: ignore[attr-defined]
+
+_failed.__name__ = "a criterion failed"
+_unresolved.__name__ = "an answer is unknown"
 
 
 class BaseEngine(Generic[S]):
@@ -621,7 +608,7 @@ class Engine(BaseEngine[Protocol]):
         """From each question: on to the next question asked (or an end) unless the answer
         made a criterion fail; then, as the fallback, to not_eligible (early exit). Trying
         the common way first makes an answer one transition, not two."""
-        failed, unresolved = _Failed(self.protocol), _Unresolved(self.protocol)
+        failed, unresolved = _failed, _unresolved
         order = self.protocol.order
         transitions: list[dict[str, Any]] = []
 
@@ -633,7 +620,7 @@ class Engine(BaseEngine[Protocol]):
         for index, variable in enumerate(order):
             for later in order[index + 1 :]:
                 if later in self.protocol.when:
-                    on(variable, later, conditions=[_Asked(self.protocol, later)])
+                    on(variable, later, conditions=[_asked(self.protocol, later)])
                 else:
                     on(variable, later)
                     break
