@@ -4,6 +4,10 @@ The driver (threads in this process) types a full screening per coordinator and 
 each message until the bot's next new message appears in the fake (the reply). Both bots
 use AIORateLimiter: 30 API calls/s overall, which counts sendMessage and editMessageText
 alike. A screening answer costs an edit plus a send, an echo one send.
+
+Without the limiter a third bot runs too, ``echo_edit_bot.py``: the echo bot doing only what
+issue 3 asks of every reply (the answered question edited, awaited, then the next one sent).
+Its ratio to the echo is the best any bot keeping that rule could show on PTB's stack.
 """
 
 from __future__ import annotations
@@ -159,13 +163,20 @@ def check(scripts: dict[int, list[str]], replies: dict[int, list[str]], echo: bo
             raise RuntimeError(f"no eligible verdict for {user}: {replies[user][-1]!r}")
 
 
+def floor_bot(fake: Fake, work: Path, allowed: list[int], limit: bool = False) -> BotProcess:
+    """The echo that edits the last "question" and then sends the next (no limiter)."""
+    return BotProcess([PYTHON, str(ROOT / "benchmarks/echo_edit_bot.py")], fake, work, allowed)
+
+
 def pair(
     work: Path, limit: bool, sequential: list[str], concurrent: dict[int, list[str]]
 ) -> dict[str, dict[str, Any]]:
-    """Both bots, one after the other, each on a fresh fake: sequential, then concurrent."""
+    """The bots, one after the other, each on a fresh fake: sequential, then concurrent
+    (the screening bot and the echo; without the limiter the floor bot too)."""
     allowed = [SEQUENTIAL_USER, *concurrent]
     results: dict[str, dict[str, Any]] = {}
-    for name, make in (("bot", screening_bot), ("echo", echo_bot)):
+    bots = [("bot", screening_bot), ("echo", echo_bot)]
+    for name, make in bots if limit else [*bots, ("floor", floor_bot)]:
         with Fake() as fake:
             bot = make(fake, work / f"{name}-{'limited' if limit else 'unlimited'}", allowed, limit)
             bot.start()
@@ -175,7 +186,7 @@ def pair(
             finally:
                 bot.stop()
         for result, scripts in ((seq, {SEQUENTIAL_USER: sequential}), (conc, concurrent)):
-            check(scripts, result.pop("replies"), echo=name == "echo")
+            check(scripts, result.pop("replies"), echo=name != "bot")
         results[name] = {"sequential": seq, "concurrent": conc}
     return results
 
@@ -240,6 +251,30 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
                         e["api_calls_per_s"],
                     )
                 )
+    floor, echo = unlimited["floor"], unlimited["echo"]
+    for key in ("sequential", "concurrent"):
+        short = "seq" if key == "sequential" else "conc"
+        label = "e2e floor " + ("sequential" if key == "sequential" else f"{n} coordinators")
+        label += ", no limiter (echo that edits, then sends)"
+        base = "PTB echo bot, no limiter"
+        figures += [
+            Figure(
+                f"e2e.floor_{short}_messages_per_s",
+                f"{label}: messages/s",
+                floor[key]["messages_per_s"],
+                "msg/s",
+                base,
+                echo[key]["messages_per_s"],
+            ),
+            Figure(
+                f"e2e.floor_{short}_p50_ms",
+                f"{label}: reply latency p50",
+                floor[key]["p50_ms"],
+                "ms",
+                base,
+                echo[key]["p50_ms"],
+            ),
+        ]
     figures.append(
         Figure(
             "e2e.api_calls_per_reply",

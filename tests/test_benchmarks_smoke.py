@@ -53,6 +53,10 @@ FIGURES = [
     "e2e.conc_nolimit_p50_ms",
     "e2e.conc_nolimit_p99_ms",
     "e2e.api_calls_per_reply",
+    "e2e.floor_seq_messages_per_s",
+    "e2e.floor_seq_p50_ms",
+    "e2e.floor_conc_messages_per_s",
+    "e2e.floor_conc_p50_ms",
     "startup.help_ms",
     "startup.help_vs_telegram_ms",
     "startup.help_vs_typer_ms",
@@ -117,6 +121,8 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
     assert figures["batch.rss_mb"]["value"] > 10
     assert figures["e2e.api_calls_per_reply"]["baseline_value"] == 1
     assert 1 < figures["e2e.api_calls_per_reply"]["value"] <= 3
+    floor = report["details"]["e2e"]["unlimited"]["floor"]["sequential"]
+    assert 1.5 < floor["api_calls_per_reply"] <= 2  # it edits before each send but the first
     assert figures["dialog.engine_p99_us"]["value"] >= figures["dialog.engine_p50_us"]["value"]
     assert all(report["details"]["batch"]["mix"].values())
     assert all(v > 0 for v in report["details"]["batch"]["breakdown_us_per_row"].values())
