@@ -91,8 +91,9 @@ class _Holder:
     verdict's aside: the rules reading the question answered and the conditions of the
     questions that may come next (a :class:`Demand`); :meth:`part` evaluates only that.
     With ``need``, the checks run straight on the stored answers where the protocol is
-    compiled for it (``step``, and :func:`~.rules.stored.stored_statuses` at the last
-    question), and contexts are made from the stored answers in one pass
+    compiled for it (``step``; at the last question :func:`~.rules.stored.stored_decision`,
+    the verdict, with every status made only when a criterion fails), and contexts are
+    made from the stored answers in one pass
     (:func:`stored_context`); without, the plain way (:func:`typed_values`, then
     :func:`~.rules.evaluation.context`), which the tests compare it with.
     """

@@ -10,10 +10,12 @@ derived value made as :func:`~.evaluation.derive` makes it, then the rules, as
 covers, so a dialog step evaluates only what its checks read, as
 :func:`~.demand.part_context` does.
 
-Two uses: :func:`stored_statuses`, every criterion at a dialog's last answer (whose end
-state is the verdict), and :func:`step_checks`, a step's checks (the statuses of the
-criteria reading the question answered, and whether each question that may come next is
-asked). Only protocols without tables whose estimates have no ``when`` are compiled;
+Two uses: :func:`stored_decision`, at a dialog's last answer (whose end state is the
+verdict): the verdict every criterion's status gives, every criterion met tested first,
+the statuses made only when one fails (all of them: :func:`stored_statuses`, which it
+is tested against); and :func:`step_checks`, a step's checks (the statuses of the
+criteria reading the question answered, and whether each question that may come next
+is asked). Only protocols without tables whose estimates have no ``when`` are compiled;
 others keep the general path (None here). A status of "failed" that may rest only on an
 estimate needs the estimates (the ``confirm`` fix): then the general path decides too.
 Tests compare both with the general path.
