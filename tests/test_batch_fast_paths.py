@@ -103,6 +103,10 @@ _answers = (
     | st.dates().map(date.isoformat)
     | st.lists(st.text(max_size=8), max_size=3)
 )
+# a dialog's typed answers (not JSON): dates, and datetimes (refused), around the screening date
+_typed_dates = (
+    st.integers(-400, 400).map(lambda n: _DAY + timedelta(days=n)) | st.dates() | st.datetimes()
+)
 
 
 def _checked(check: Any, *args: Any) -> str:
@@ -118,7 +122,7 @@ _choices = st.sampled_from(
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
-@given(value=_answers | _choices)
+@given(value=_answers | _choices | _typed_dates)
 def test_each_questions_checker_agrees_with_check_value(protocol: Protocol, value: Any) -> None:
     for question in protocol.questions.values():
         fast = _checked(checker(question), value, _DAY)

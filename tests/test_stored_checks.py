@@ -6,6 +6,11 @@ the step's demand. On every shipped protocol it compiles, and on a synthetic one
 reading conditional questions and the screening date, a derived value measured by a
 conditional question or estimated, dates and "none" dates, a multi-select question and a
 criterion whose failure may rest on an estimate.
+
+At a dialog's last answer the engine needs only the verdict: compiled, it is decided
+without the statuses unless a criterion fails (``stored_decision``, then the statuses).
+It equals the verdict of the general path's statuses, and whole dialogs (answers near an eligible
+patient's, so that all three verdicts come up) end as the plain engine's do.
 """
 
 from __future__ import annotations
@@ -30,13 +35,20 @@ from format2 import (
     number,
     yes_no,
 )
+from patients import ELIGIBLE, SCREENED_ON
 from screen_bot.engine import Engine, typed_values
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.demand import part_context
 from screen_bot.rules.evaluation import _plan, context, each_status, statuses
-from screen_bot.rules.stored import final_statuses, stored_statuses
+from screen_bot.rules.stored import (
+    final_decision,
+    final_statuses,
+    stored_decision,
+    stored_statuses,
+)
+from screen_bot.verdict import decide_statuses
 from test_context_reference import GFR, session_of
-from test_engine_targeted import mostly_known
+from test_engine_targeted import NOW, answer_of, mostly_known
 
 PROTOCOLS = {path.stem: load(path) for path in sorted(SHIPPED.glob("*.yaml"))}
 AT = datetime(2026, 1, 15, tzinfo=UTC)
@@ -75,6 +87,13 @@ def flat(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
     return build(tmp_path_factory.mktemp("flat"), data)
 
 
+@pytest.fixture(scope="module")
+def unconfirmed(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
+    """``flat`` with no failure resting on an estimate: its statuses are compiled whole."""
+    criteria = [inclusion("I1", "gfr >= 60 and creatinine <= 1.5"), *CRITERIA[1:]]
+    return build(tmp_path_factory.mktemp("unconfirmed"), dialog(QUESTIONS, criteria, derived=[GFR]))
+
+
 def check(protocol: Protocol, answers: dict[str, Any], screened: date) -> None:
     session = session_of(protocol, answers, screened)
     ctx = context(protocol, typed_values(protocol, session), screened)
@@ -89,6 +108,20 @@ def check(protocol: Protocol, answers: dict[str, Any], screened: date) -> None:
         assert _plan(protocol).confirming
     else:
         assert found == expected
+    # the last answer's: the verdict, without the statuses unless a criterion fails
+    together = _plan(protocol).together(ctx.env)
+    decided = final_decision(protocol)
+    assert decided is not None
+    if "failed" in together:
+        assert decided(session.answers, screened) == together
+    else:
+        assert decided(session.answers, screened) == decide_statuses(together)
+    decision = stored_decision(protocol, session.answers, screened)
+    if "failed" in together:
+        assert decision == found  # the statuses (None: the general path gives them)
+    else:
+        assert decision == decide_statuses(expected)
+        assert decision in ("eligible", "unresolved")
     # each step's checks
     engine = Engine(protocol)
     values = typed_values(protocol, session)
@@ -116,6 +149,95 @@ def test_which_protocols_are_compiled(flat: Protocol) -> None:
     assert final_statuses(PROTOCOLS["ctl019-rr-ball"]) is None  # it has tables
     assert final_statuses(flat) is not None
     assert _plan(flat).confirming
+    for protocol in [*PROTOCOLS.values(), flat]:
+        assert (final_decision(protocol) is None) == (final_statuses(protocol) is None)
+
+
+@st.composite
+def near_eligible(draw: st.DrawFn, protocol: Protocol) -> tuple[dict[str, Any], Any]:
+    """An eligible patient's answers (tests/patients.py) with up to three changed: another
+    value, unknown, or not answered; most are still eligible, or unresolved, or fail one
+    criterion."""
+    answers = dict(ELIGIBLE)
+    for variable in draw(st.lists(st.sampled_from(protocol.order), max_size=3, unique=True)):
+        how = draw(st.sampled_from(["value", "value", "unknown", "not answered"]))
+        if how == "not answered":
+            del answers[variable]
+        else:
+            answers[variable] = None
+            if how == "value":
+                answers[variable] = draw(answer_of(protocol, variable, SCREENED_ON))
+    return answers, SCREENED_ON
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_near_eligible_answers_equal_the_general_path(data: st.DataObject) -> None:
+    protocol = PROTOCOLS["blina-dli"]
+    assert set(ELIGIBLE) == set(protocol.order)  # every question answered, as given
+    check(protocol, *data.draw(near_eligible(protocol)))
+
+
+def run_dialog(
+    engine: Engine, answers: dict[str, Any], screened: date, prefilled: dict[str, Any]
+) -> list[str]:
+    """Answer every question asked from ``answers`` (unusual values confirmed), as one
+    value or a checklist's items at once; the session's JSON after each step."""
+    session = engine.start("R-1", screened_on=screened, prefilled=prefilled)
+    session.id, session.created_at, session.updated_at = "s", NOW, NOW
+    engine.fill(session, NOW)
+    kept = [session.model_dump_json()]
+    while (question := engine.question(session)) is not None:
+        if engine.checklist(session) is not None:
+            items = engine.step_items(session)
+            engine.answer_items(session, {v: answers.get(v) for v in items}, NOW)
+        else:
+            engine.answer(session, answers.get(question.variable), NOW, confirmed=True)
+        kept.append(session.model_dump_json())
+    kept.append(engine.verdict(session).model_dump_json())
+    return kept
+
+
+def dialog_compared(
+    protocol: Protocol, data: st.DataObject, answers: dict[str, Any], screened: date
+) -> None:
+    """The targeted engine's dialog equals the plain one's, step by step and verdict."""
+    prefilled = {
+        v: answers[v]
+        for v in data.draw(st.lists(st.sampled_from(sorted(answers)), max_size=2))
+        if v in answers
+    }
+    targeted, plain = Engine(protocol), Engine(protocol, targeted=False)
+    assert run_dialog(targeted, answers, screened, prefilled) == run_dialog(
+        plain, answers, screened, prefilled
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_near_eligible_dialogs_end_as_the_plain_engines(data: st.DataObject) -> None:
+    protocol = PROTOCOLS["blina-dli"]
+    dialog_compared(protocol, data, *data.draw(near_eligible(protocol)))
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOLS))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_dialogs_end_as_the_plain_engines(name: str, data: st.DataObject) -> None:
+    protocol = PROTOCOLS[name]
+    dialog_compared(protocol, data, *data.draw(mostly_known(protocol)))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_synthetic_dialogs_end_as_the_plain_engines(
+    flat: Protocol, unconfirmed: Protocol, data: st.DataObject
+) -> None:
+    assert not _plan(unconfirmed).confirming  # a failure's statuses come compiled
+    for protocol in (flat, unconfirmed):
+        answers, screened = data.draw(mostly_known(protocol))
+        check(protocol, answers, screened)
+        dialog_compared(protocol, data, answers, screened)
 
 
 @pytest.mark.parametrize(

@@ -128,8 +128,9 @@ Checker = Callable[[Any, date], Any]
 def checker(question: Question) -> Checker:
     """``check_value`` for one question, with a fast path for values already well typed.
 
-    Batch rows are mostly plain JSON values of the right type: those are accepted without
-    the general checks; anything else goes through :func:`check_value` (same result).
+    Batch rows and a dialog's typed answers are mostly values of the right type: those are
+    accepted without the general checks; anything else goes through :func:`check_value`
+    (same result).
     """
     kind = question.type
 
@@ -153,6 +154,10 @@ def checker(question: Question) -> Checker:
         def iso_date(value: Any, screened_on: date) -> Any:
             if value == never:
                 return never
+            if type(value) is date:  # a dialog's typed answer (not a datetime)
+                if value.year >= EARLIEST_YEAR and value <= screened_on:
+                    return value
+                return general(value, screened_on)
             if type(value) is str and len(value) == 10 and value[4] == value[7] == "-":
                 try:
                     day = date.fromisoformat(value)

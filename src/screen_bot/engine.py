@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar, cast
+from functools import cached_property
+from typing import Any, Generic, TypeVar
 from typing import Protocol as Shaped
 
+from pydantic import BaseModel
 from transitions import EventData, Machine
 
-from .answers import check_value, parse_text
+from .answers import Checker, checker, parse_text
 from .protocol import Protocol
 from .protocol.schema import Checklist, Question
 from .rules.dates import NEVER
@@ -33,7 +35,13 @@ from .rules.evaluation import (
     positions,
     statuses,
 )
-from .rules.stored import Step, final_statuses, step_checks, stored_statuses
+from .rules.stored import (
+    Step,
+    final_decision,
+    step_checks,
+    stored_decision,
+    stored_statuses,
+)
 from .session import Answer, Draft, Pending, Session, utc_now
 from .verdict import Verdict, build, decide_statuses, unusual
 
@@ -83,8 +91,9 @@ class _Holder:
     verdict's aside: the rules reading the question answered and the conditions of the
     questions that may come next (a :class:`Demand`); :meth:`part` evaluates only that.
     With ``need``, the checks run straight on the stored answers where the protocol is
-    compiled for it (``step``, and :func:`~.rules.stored.stored_statuses` at the last
-    question), and contexts are made from the stored answers in one pass
+    compiled for it (``step``; at the last question :func:`~.rules.stored.stored_decision`,
+    the verdict, with every status made only when a criterion fails), and contexts are
+    made from the stored answers in one pass
     (:func:`stored_context`); without, the plain way (:func:`typed_values`, then
     :func:`~.rules.evaluation.context`), which the tests compare it with.
     """
@@ -101,6 +110,7 @@ class _Holder:
         "_part",
         "_found",
         "_failed",
+        "_decided",
     )
 
     def __init__(
@@ -122,6 +132,7 @@ class _Holder:
         self._part: Context | None = None
         self._found: tuple[Status, ...] | None = None
         self._failed: bool | None = None
+        self._decided: str | None = None
 
     def context(self) -> Context:
         """The answers as the rules see them; made once per event (they do not change in it)."""
@@ -168,11 +179,29 @@ class _Holder:
             self._found = each_status(self.protocol, self.context())
         return self._found
 
+    def decided(self) -> str:
+        """The verdict every criterion's status gives (:func:`decide_statuses` of
+        :meth:`found`), once per event. Targeted, it is compiled from the stored answers
+        where it can be (:func:`~.rules.stored.stored_decision`), and the statuses are made
+        only when a criterion fails."""
+        if self._decided is None:
+            if self.need is not None and self._context is None and self._found is None:
+                session = self.session
+                found = stored_decision(self.protocol, session.answers, session.screened_on)
+                if isinstance(found, str):
+                    self._decided = found
+                    return found
+                self._found = each_status(self.protocol, self.context()) if found is None else found
+            self._decided = decide_statuses(self.found())
+        return self._decided
+
     def failed(self) -> bool:
         """Whether the answer just given makes a criterion fail (once per event)."""
         if self._failed is None:
             reading = self.protocol.criteria_reading.get(self.answered or "", [])
-            if self._found is not None and self.need is not None:
+            if self._decided in ("eligible", "unresolved") and self._found is None:
+                self._failed = False  # decided without statuses: no criterion fails
+            elif self._found is not None and self.need is not None:
                 # targeted, at the last question: every status is known already
                 at = positions(self.protocol)
                 self._failed = any(self._found[at[cid]] == "failed" for cid in reading)
@@ -185,47 +214,34 @@ class _Holder:
         return self._failed
 
 
-def _holder(event: EventData) -> _Holder:
-    return cast(_Holder, event.model)  # transitions types its model as object
+# The conditions: plain functions of the event (they run at every answer), each named as
+# transitions' diagrams show it, reading the event's model, the event's _Holder (typed as
+# an object by transitions), straight.
 
 
-@dataclass(frozen=True)
-class _Asked:
+def _asked(protocol: Protocol, variable: str) -> Callable[[EventData], bool]:
     """Condition: the question is applicable given the answers so far."""
 
-    protocol: Protocol
-    variable: str
+    def asked(event: EventData) -> bool:
+        return event.model.asks(variable)  # type: ignore[attr-defined]
 
-    @property
-    def __name__(self) -> str:  # shown by transitions' diagrams
-        return f"asked when {self.protocol.spec.questions[self._index].when}"
-
-    @property
-    def _index(self) -> int:
-        return self.protocol.order.index(self.variable)
-
-    def __call__(self, event: EventData) -> bool:
-        return _holder(event).asks(self.variable)
+    when = protocol.spec.questions[protocol.order.index(variable)].when
+    asked.__name__ = f"asked when {when}"
+    return asked
 
 
-@dataclass(frozen=True)
-class _Failed:
+def _failed(event: EventData) -> bool:
     """Condition: the answer just given makes a criterion fail (early exit)."""
-
-    protocol: Protocol
-    __name__ = "a criterion failed"
-
-    def __call__(self, event: EventData) -> bool:
-        return _holder(event).failed()
+    return event.model.failed()  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class _Unresolved:
-    protocol: Protocol
-    __name__ = "an answer is unknown"
+def _unresolved(event: EventData) -> bool:
+    """Condition: every criterion's status leaves the verdict open."""
+    return event.model.decided() == "unresolved"  # type: ignore[attr-defined]
 
-    def __call__(self, event: EventData) -> bool:
-        return decide_statuses(_holder(event).found()) == "unresolved"
+
+_failed.__name__ = "a criterion failed"
+_unresolved.__name__ = "an answer is unknown"
 
 
 class BaseEngine(Generic[S]):
@@ -255,6 +271,11 @@ class BaseEngine(Generic[S]):
 
     def _holder(self, session: Session, answered: str | None) -> Any:
         raise NotImplementedError
+
+    @cached_property
+    def _checkers(self) -> dict[str, Checker]:
+        """:func:`~.answers.check_value` for each question (fast for well-typed values)."""
+        return {v: checker(q) for v, q in self.protocol.questions.items()}
 
     def _askable(self, session: Session) -> Callable[[str], bool]:
         """Whether a question can still be asked, given the session's answers."""
@@ -335,7 +356,7 @@ class BaseEngine(Generic[S]):
         question = self.question(session)
         if question is None:
             raise RuntimeError("this screening is finished; start a new one or go back")
-        value = check_value(question, value, session.screened_on)
+        value = self._checkers[question.variable](value, session.screened_on)
         pending, session.pending = session.pending, None
         if pending is not None and pending.variable == question.variable:
             confirmed = confirmed or pending.value == value  # the same value typed again
@@ -363,8 +384,7 @@ class BaseEngine(Generic[S]):
             raise ValueError("the answers do not match the checklist's items")
         session.pending = None
         for variable in items:
-            question = self.protocol.questions[variable]
-            value = check_value(question, values[variable], session.screened_on)
+            value = self._checkers[variable](values[variable], session.screened_on)
             if session.state == variable:
                 self._record(session, variable, value, now, group=checklist.name)
                 self.fill(session, now, group=checklist.name)
@@ -375,13 +395,12 @@ class BaseEngine(Generic[S]):
     def fill(self, session: Session, now: datetime | None = None, group: str | None = None) -> None:
         """Apply pre-filled answers while the current question has one. An unusual value
         waits for confirmation (``session.pending``) as a typed one would."""
-        while not self.finished(session) and session.state in session.prefilled:
+        while session.prefilled and session.state in session.prefilled:  # (none at an end)
             variable = session.state
             question = self.protocol.questions[variable]
             raw = session.prefilled.pop(variable)
-            value = check_value(
-                question, typed_value(self.protocol, variable, raw), session.screened_on
-            )
+            typed = typed_value(self.protocol, variable, raw)
+            value = self._checkers[variable](typed, session.screened_on)
             why = unusual(question, value) if isinstance(value, int | float) else ""
             if why and not isinstance(value, bool):
                 session.pending = Pending(variable=variable, value=value)
@@ -401,7 +420,7 @@ class BaseEngine(Generic[S]):
     ) -> None:
         """Record an answer and (with ``move``) move the machine on from its question."""
         at = now or utc_now()
-        session.answers[variable] = Answer(value=stored(value), at=at, group=group, filled=filled)
+        session.answers[variable] = _answer(stored(value), at, group, filled)
         session.history.append(variable)
         self._changed(session, at)
         if move:
@@ -551,8 +570,7 @@ class BaseEngine(Generic[S]):
 
     @staticmethod
     def _changed(session: Session, now: datetime | None) -> None:
-        session.step += 1
-        session.updated_at = now or utc_now()
+        _assign(session, {"step": session.step + 1, "updated_at": now or utc_now()})
 
 
 class Engine(BaseEngine[Protocol]):
@@ -573,8 +591,9 @@ class Engine(BaseEngine[Protocol]):
         self._steps = {
             v: step_checks(protocol, v, need, self._later(v)) for v, need in self._needs.items()
         }
+        self._checkers  # noqa: B018 - made now, not at the first answer to each question
         if targeted:
-            final_statuses(protocol)
+            final_decision(protocol)
         self.states = [*protocol.order, *END_STATES]
         self.transitions = self._transitions()
         self.machine = Machine(
@@ -590,7 +609,7 @@ class Engine(BaseEngine[Protocol]):
         """From each question: on to the next question asked (or an end) unless the answer
         made a criterion fail; then, as the fallback, to not_eligible (early exit). Trying
         the common way first makes an answer one transition, not two."""
-        failed, unresolved = _Failed(self.protocol), _Unresolved(self.protocol)
+        failed, unresolved = _failed, _unresolved
         order = self.protocol.order
         transitions: list[dict[str, Any]] = []
 
@@ -602,7 +621,7 @@ class Engine(BaseEngine[Protocol]):
         for index, variable in enumerate(order):
             for later in order[index + 1 :]:
                 if later in self.protocol.when:
-                    on(variable, later, conditions=[_Asked(self.protocol, later)])
+                    on(variable, later, conditions=[_asked(self.protocol, later)])
                 else:
                     on(variable, later)
                     break
@@ -657,6 +676,39 @@ class Engine(BaseEngine[Protocol]):
     def findings(self, session: Session) -> list[Finding]:
         values = typed_values(self.protocol, session)
         return [Finding(self.verdict(session), loggable_answers(self.protocol, values))]
+
+
+def _assign(model: BaseModel, fields: dict[str, Any]) -> None:
+    """``setattr`` of each field, as pydantic does it for a model that validates no
+    assignment (a Session: a test keeps it so), at once: the values into the model's
+    ``__dict__``, the names into its fields set (this runs at every answer)."""
+    model.__dict__.update(fields)
+    model.__pydantic_fields_set__.update(fields)
+
+
+_KEPT = frozenset({bool, int, float, str, type(None)})  # validated to themselves
+_new, _set = object.__new__, object.__setattr__
+_ANSWER_FIELDS = tuple(Answer.model_fields)
+
+
+def _answer(value: Any, at: datetime, group: str | None, filled: bool) -> Answer:
+    """``Answer(value=value, at=at, group=group, filled=filled)``. Where validation would
+    keep every field as it is (a value of an exact JSON scalar type, a datetime, a text or
+    no group, a bool), the model is made as pydantic makes it, without running the
+    validation (this runs at every answer; a test compares the two); else validated."""
+    if (
+        type(value) in _KEPT
+        and type(at) is datetime
+        and type(filled) is bool
+        and (group is None or type(group) is str)
+    ):
+        answer = _new(Answer)
+        _set(answer, "__dict__", {"value": value, "at": at, "group": group, "filled": filled})
+        _set(answer, "__pydantic_fields_set__", set(_ANSWER_FIELDS))
+        _set(answer, "__pydantic_extra__", None)
+        _set(answer, "__pydantic_private__", None)
+        return answer
+    return Answer(value=value, at=at, group=group, filled=filled)
 
 
 def stored(value: Any) -> Any:

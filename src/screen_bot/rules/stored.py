@@ -10,10 +10,12 @@ derived value made as :func:`~.evaluation.derive` makes it, then the rules, as
 covers, so a dialog step evaluates only what its checks read, as
 :func:`~.demand.part_context` does.
 
-Two uses: :func:`stored_statuses`, every criterion at a dialog's last answer (whose end
-state is the verdict), and :func:`step_checks`, a step's checks (the statuses of the
-criteria reading the question answered, and whether each question that may come next is
-asked). Only protocols without tables whose estimates have no ``when`` are compiled;
+Two uses: :func:`stored_decision`, at a dialog's last answer (whose end state is the
+verdict): the verdict every criterion's status gives, every criterion met tested first,
+the statuses made only when one fails (all of them: :func:`stored_statuses`, which it
+is tested against); and :func:`step_checks`, a step's checks (the statuses of the
+criteria reading the question answered, and whether each question that may come next
+is asked). Only protocols without tables whose estimates have no ``when`` are compiled;
 others keep the general path (None here). A status of "failed" that may rest only on an
 estimate needs the estimates (the ``confirm`` fix): then the general path decides too.
 Tests compare both with the general path.
@@ -21,6 +23,7 @@ Tests compare both with the general path.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .compiled import _namespace, _Writer
 from .demand import Demand, whole
-from .evaluation import Status, _calculate, _plan
+from .evaluation import Status, _plan
 from .expressions import SCREENING_DATE
 
 if TYPE_CHECKING:
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 Final = Callable[[Mapping[str, Any], date | None], tuple[Status, ...]]
+Decision = Callable[[Mapping[str, Any], date | None], str | tuple[Status, ...]]
 Checks = Callable[[Mapping[str, Any], date | None], tuple[tuple[Status, ...], tuple[bool, ...]]]
 
 
@@ -69,6 +73,53 @@ def final_statuses(protocol: Protocol) -> Final | None:
     return found
 
 
+def stored_decision(
+    protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None
+) -> str | tuple[Status, ...] | None:
+    """What a dialog's last answer needs: the verdict :func:`~..verdict.decide_statuses`
+    gives on every criterion's status, "eligible" or "unresolved", when no criterion fails
+    (no statuses made); when one fails, the statuses, as :func:`stored_statuses` gives them
+    (None: the general path must give them, as when the protocol is not compiled)."""
+    function = final_decision(protocol)
+    if function is None:
+        return None
+    found: str | tuple[Status, ...] = function(answers, screened_on)
+    if type(found) is tuple and _plan(protocol).confirming:
+        return None  # a failure (there is one) may rest only on an estimate
+    return found
+
+
+def final_decision(protocol: Protocol) -> Decision | None:
+    """``f(answers, screened_on)`` on the whole context of the stored ``answers``: "eligible"
+    when every criterion is met, the statuses ``together`` gives when one fails (before the
+    ``confirm`` fix), else "unresolved"; None when the protocol is not compiled. Made once
+    and kept on the protocol, as its rules' plan is."""
+    if "_final_decision" not in protocol.__dict__:
+        function = None
+        if _simple(protocol):
+            criteria = tuple(_plan(protocol).rules)
+            namespace, lines, names = reading(protocol, whole(protocol), stored=True)
+            values = rule_values(protocol, namespace, names, criteria, lines)
+            # the common case first: every criterion met (an exclusion's rule known, false)
+            met = [f"({v} is not None and not {v})" if e else v for v, e in values]
+            fails = [v if e else f"({v} is not None and not {v})" for v, e in values]
+            lines.append(f"if {' and '.join(met) or 'True'}:")
+            lines.append("    return 'eligible'")
+            lines.append(f"if {' or '.join(fails) or 'False'}:")
+            lines.append(f"    return {_tuple(_status(v, e) for v, e in values)}")
+            lines.append("return 'unresolved'")
+            function = function_of(namespace, lines, f"<stored decision of {protocol.id}>")
+        protocol.__dict__["_final_decision"] = function
+    found: Decision | None = protocol.__dict__["_final_decision"]
+    return found
+
+
+def _tuple(items: Iterable[str]) -> str:
+    """Python source of a tuple of the expressions ``items``."""
+    found = list(items)
+    return f"({', '.join(found)},)" if found else "()"
+
+
 @dataclass(frozen=True)
 class Step:
     """A dialog step's checks, compiled: see :func:`step_checks`."""
@@ -82,8 +133,9 @@ class Step:
     ) -> tuple[tuple[Status, ...], tuple[bool, ...]] | None:
         """The checks, or None when the general path must decide (the ``confirm`` fix)."""
         found = self.run(answers, screened_on)
-        if self.confirming and any(found[0][i] == "failed" for i in self.confirming):
-            return None
+        for i in self.confirming:  # (a loop, not any(): this runs at most dialog steps)
+            if found[0][i] == "failed":
+                return None
         return found
 
 
@@ -121,6 +173,17 @@ def _simple(protocol: Protocol) -> bool:
     )
 
 
+class _Unanswered:
+    """What a question not answered reads as: one attribute lookup, no test, in the
+    generated code (``answers.get(name, _UNANSWERED).value``)."""
+
+    __slots__ = ()
+    value = None
+
+
+_UNANSWERED = _Unanswered()
+
+
 class _Locals(_Writer):
     """A writer reading names from local variables, not from ``env``."""
 
@@ -150,12 +213,10 @@ def _compile(
     gives them."""
     namespace, lines, names = reading(protocol, need, stored=True)
     found = rule_statuses(protocol, namespace, names, criteria, lines)
-    statuses = f"({', '.join(found)},)" if found else "()"
     if later is None:
-        lines.append(f"return {statuses}")
+        lines.append(f"return {_tuple(found)}")
     else:
-        asked = f"({', '.join(f'asked_{v}' for v in later)},)" if later else "()"
-        lines.append(f"return {statuses}, {asked}")
+        lines.append(f"return {_tuple(found)}, {_tuple(f'asked_{v}' for v in later)}")
     return function_of(namespace, lines, f"<stored checks of {protocol.id}>")
 
 
@@ -179,7 +240,9 @@ def reading(
     namespace = _namespace()
     namespace.update(
         _date=date.fromisoformat,
-        _calculate=_calculate,
+        _float=float,
+        _isfinite=math.isfinite,
+        _UNANSWERED=_UNANSWERED,
     )
     lines = ["get = answers.get"]
     dated = protocol.dated_questions
@@ -190,8 +253,7 @@ def reading(
         if not stored:
             lines.append(f"r_{variable} = get({variable!r})")
             continue
-        lines.append(f"a = get({variable!r})")
-        lines.append(f"r_{variable} = None if a is None else a.value")
+        lines.append(f"r_{variable} = get({variable!r}, _UNANSWERED).value")
         if variable in dated:
             lines.append(
                 f"if r_{variable} is not None and r_{variable} != _NEVER:"
@@ -233,9 +295,18 @@ def reading(
             namespace[f"_fn{index}"] = estimate.function
             inputs = [(p, names.get(n, "None")) for p, n in estimate.inputs]
             known = " and ".join(f"{v} is not None" for _, v in inputs) or "True"
-            given = ", ".join(f"{p!r}: {v}" for p, v in inputs)
+            if not all(p.isidentifier() for p, _ in inputs):
+                raise ValueError(f"not a parameter name: {inputs!r}")
+            given = ", ".join(f"{p}={v}" for p, v in inputs)  # the calculator's own names
+            # _calculate, written out (this runs at most dialog steps): a calculator refusing
+            # its inputs, or a result that is not a finite number, gives no estimate
             lines.append(f"if {local} is None and {known}:")
-            lines.append(f"    {local} = _calculate(_fn{index}, {{{given}}})")
+            lines.append("    try:")
+            lines.append(f"        {local} = _float(_fn{index}({given}))")
+            lines.append("    except (ArithmeticError, ValueError, TypeError):")
+            lines.append(f"        {local} = None")
+            lines.append(f"    if {local} is not None and not _isfinite({local}):")
+            lines.append(f"        {local} = None")
         names[d.name] = local
     return namespace, lines, names
 
@@ -250,12 +321,31 @@ def rule_statuses(
 ) -> list[str]:
     """An expression of each criterion's status (as ``_polarity`` gives it) on the locals
     ``names`` gives; the lines computing them are added to ``lines``."""
+    return [
+        _status(v, e) for v, e in rule_values(protocol, namespace, names, criteria, lines, prefix)
+    ]
+
+
+def _status(value: str, excludes: bool) -> str:
+    """The status (as ``_polarity`` gives it) of a criterion whose rule's value is ``value``."""
+    yes, no = ("'failed'", "'met'") if excludes else ("'met'", "'failed'")
+    return f"('unknown' if {value} is None else ({yes} if {value} else {no}))"
+
+
+def rule_values(
+    protocol: Protocol,
+    namespace: dict[str, Any],
+    names: dict[str, str],
+    criteria: Iterable[str],
+    lines: list[str],
+    prefix: str = "t",
+) -> list[tuple[str, bool]]:
+    """An expression of each criterion's rule value (None: unknown), a local or a constant,
+    and whether the criterion excludes; the lines computing them are added to ``lines``."""
     plan = _plan(protocol)
     writer = _Locals(namespace, names, prefix)
     results = []
     for cid in criteria:
-        value = writer.value(protocol.rules[cid].node)
-        yes, no = ("'failed'", "'met'") if plan.rules[cid].exclusion else ("'met'", "'failed'")
-        results.append(f"('unknown' if {value} is None else ({yes} if {value} else {no}))")
+        results.append((writer.value(protocol.rules[cid].node), plan.rules[cid].exclusion))
     lines += writer.lines
     return results

@@ -18,7 +18,7 @@ would need the fix). ``verdict.row_fields`` puts the parts together; tests compa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .demand import Demand, whole
 from .evaluation import Context, Outcome, Status, Used, _plan, clocks_read
 from .expressions import SCREENING_DATE
-from .stored import _simple, function_of, reading, rule_statuses
+from .stored import _simple, _tuple, function_of, reading, rule_statuses
 from .windows import Waiting, waiting
 
 if TYPE_CHECKING:
@@ -240,8 +240,3 @@ def open_variables(
         if value is None:
             found += [v for v, asked, x in inputs if asked and x is None and v not in found]
     return tuple(found) or tuple(name for name, value, _ in read if value is None)
-
-
-def _tuple(items: Iterable[str]) -> str:
-    found = list(items)
-    return f"({', '.join(found)},)" if found else "()"
