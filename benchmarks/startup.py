@@ -47,7 +47,7 @@ def compile_package() -> bool:
 
 
 def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
-    rounds, poll_rounds = (2, 1) if quick else (7, 3)
+    rounds, poll_rounds = (2, 1) if quick else (7, 7)
     compiled = compile_package()
     log = work / "stderr.log"
     commands = {
