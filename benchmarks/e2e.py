@@ -165,7 +165,9 @@ def check(scripts: dict[int, list[str]], replies: dict[int, list[str]], echo: bo
 
 def floor_bot(fake: Fake, work: Path, allowed: list[int], limit: bool = False) -> BotProcess:
     """The echo that edits the last "question" and then sends the next (no limiter)."""
-    return BotProcess([PYTHON, str(ROOT / "benchmarks/echo_edit_bot.py")], fake, work, allowed)
+    bot = BotProcess([PYTHON, str(ROOT / "benchmarks/echo_edit_bot.py")], fake, work, allowed)
+    bot.env["BENCH_NO_LIMIT"] = "1"
+    return bot
 
 
 def pair(

@@ -7,6 +7,8 @@ text: one sendMessage per message. With BENCH_NO_LIMIT=1 the limiter's rates are
 
 import logging
 import os
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ContextTypes, MessageHandler, filters
@@ -17,7 +19,10 @@ async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await context.bot.send_message(update.effective_chat.id, update.effective_message.text)
 
 
-def main() -> None:
+def main(
+    reply: Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]] = echo,
+) -> None:
+    """Poll until stopped, answering every text with ``reply`` (the echo)."""
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
     )
@@ -35,7 +40,7 @@ def main() -> None:
         .concurrent_updates(True)
         .build()
     )
-    application.add_handler(MessageHandler(filters.TEXT, echo))
+    application.add_handler(MessageHandler(filters.TEXT, reply))
     application.run_polling(allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
 
 
