@@ -76,6 +76,22 @@ def test_stale_button_changes_nothing(fake: FakeBotApi, bot: BotProcess) -> None
     assert variable_of(current) == "transplant_date" and current.get("reply_markup")
 
 
+def test_a_press_is_answered_beside_the_next_question_not_before_it(
+    fake: FakeBotApi, bot: BotProcess
+) -> None:
+    """The answer to a press only stops its spinner: the edit and the next question do not
+    wait for it (one Bot API round trip less a tap), and it is still made."""
+    say(fake, COORDINATOR, "/screen R-1")
+    question = say(fake, COORDINATOR, "42")
+    fake.delay_next("answerCallbackQuery", 2)
+    following = tap(fake, COORDINATOR, question, "✓ All of these hold")
+    assert variable_of(following) == "transplant_date"
+    assert fake.answered_callbacks == {}  # the next question came while it still hung
+    answered = [m for m in fake.messages(COORDINATOR) if m["message_id"] == question["message_id"]]
+    assert not answered[0].get("reply_markup")  # retired before the next question, as ever
+    fake.wait_until(lambda: len(fake.answered_callbacks) == 1, timeout=15)
+
+
 def test_unauthorised_user_refused_and_not_stored(
     fake: FakeBotApi, bot: BotProcess, store: StoreUnderTest
 ) -> None:

@@ -353,14 +353,24 @@ class ScreeningBot:
     # -- showing results ------------------------------------------------------------------
 
     async def show(self, t: Turn, results: Results, query: CallbackQuery | None = None) -> None:
-        """Render the service's results in order; a button press is answered first."""
+        """Render the service's results in order. A button press is answered at once: with
+        the refusal before anything else, or else beside the rest (the answer only stops
+        the spinner on the button, so the edit and the next question do not wait for it)."""
+        answering: asyncio.Future[None] | None = None
         if query is not None:
             first = results[0] if results else None
-            refused = (
-                say.refusal(first.reason, first.detail) if isinstance(first, Refused) else None
-            )
-            await answer_query(query, refused)
-            results = results[1:] if refused is not None else results
+            if isinstance(first, Refused):
+                await answer_query(query, say.refusal(first.reason, first.detail))
+                results = results[1:]
+            else:
+                answering = asyncio.ensure_future(answer_query(query))
+        try:
+            await self._render(t, results)
+        finally:
+            if answering is not None:
+                await answering
+
+    async def _render(self, t: Turn, results: Results) -> None:
         bot = t.context.bot
         notes: list[str] = []
         for result in results:
