@@ -12,7 +12,16 @@ import urllib.request
 
 import pytest
 
-from bot_process import BotProcess, free_port, reply_for, say, tap, variable_of, variables_of
+from bot_process import (
+    BotProcess,
+    free_port,
+    last_id,
+    reply_for,
+    say,
+    tap,
+    variable_of,
+    variables_of,
+)
 from fakebot import FakeBotApi
 from stores import StoreUnderTest
 from test_telegram_transcript import ELIGIBLE
@@ -76,20 +85,27 @@ def test_stale_button_changes_nothing(fake: FakeBotApi, bot: BotProcess) -> None
     assert variable_of(current) == "transplant_date" and current.get("reply_markup")
 
 
-def test_a_press_is_answered_beside_the_next_question_not_before_it(
+def test_a_press_is_answered_beside_the_edit_and_before_the_next_question(
     fake: FakeBotApi, bot: BotProcess
 ) -> None:
-    """The answer to a press only stops its spinner: the edit and the next question do not
-    wait for it (one Bot API round trip less a tap), and it is still made."""
+    """The edit of the question pressed does not wait for the press's answer (one Bot API
+    round trip less a tap); the next question waits for both."""
     say(fake, COORDINATOR, "/screen R-1")
     question = say(fake, COORDINATOR, "42")
-    fake.delay_next("answerCallbackQuery", 2)
-    following = tap(fake, COORDINATOR, question, "✓ All of these hold")
+    after = last_id(fake, COORDINATOR)
+
+    def shown() -> dict:
+        (found,) = [m for m in fake.messages(COORDINATOR) if m["message_id"] == pressed]
+        return found
+
+    pressed = question["message_id"]
+    fake.delay_next("answerCallbackQuery", 4)
+    fake.press(COORDINATOR, question, "✓ All of these hold")
+    fake.wait_until(lambda: not shown().get("reply_markup"), timeout=3)  # retired meanwhile
+    assert fake.answered_callbacks == {}  # the answer still hangs
+    following = fake.wait_for_message(COORDINATOR, after=after, timeout=15)
+    assert len(fake.answered_callbacks) == 1  # answered before the next question came
     assert variable_of(following) == "transplant_date"
-    assert fake.answered_callbacks == {}  # the next question came while it still hung
-    answered = [m for m in fake.messages(COORDINATOR) if m["message_id"] == question["message_id"]]
-    assert not answered[0].get("reply_markup")  # retired before the next question, as ever
-    fake.wait_until(lambda: len(fake.answered_callbacks) == 1, timeout=15)
 
 
 def test_unauthorised_user_refused_and_not_stored(

@@ -354,21 +354,22 @@ class ScreeningBot:
 
     async def show(self, t: Turn, results: Results, query: CallbackQuery | None = None) -> None:
         """Render the service's results in order. A button press is answered at once: with
-        the refusal before anything else, or else beside the rest (the answer only stops
-        the spinner on the button, so the edit and the next question do not wait for it)."""
-        answering: asyncio.Future[None] | None = None
+        the refusal before anything else; else beside the edit of the message pressed when
+        that comes first (the question retired, a checklist's ticks redrawn), one round
+        trip less a tap. Anything after them waits until both are done."""
         if query is not None:
             first = results[0] if results else None
             if isinstance(first, Refused):
                 await answer_query(query, say.refusal(first.reason, first.detail))
                 results = results[1:]
+            elif isinstance(first, Retired) or (
+                isinstance(first, Redrawn) and first.message_id is not None
+            ):
+                await asyncio.gather(answer_query(query), self._render(t, results[:1]))
+                results = results[1:]
             else:
-                answering = asyncio.ensure_future(answer_query(query))
-        try:
-            await self._render(t, results)
-        finally:
-            if answering is not None:
-                await answering
+                await answer_query(query)
+        await self._render(t, results)
 
     async def _render(self, t: Turn, results: Results) -> None:
         bot = t.context.bot
