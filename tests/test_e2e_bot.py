@@ -92,13 +92,12 @@ def test_a_press_is_answered_beside_the_edit_and_before_the_next_question(
     round trip less a tap); the next question waits for both."""
     say(fake, COORDINATOR, "/screen R-1")
     question = say(fake, COORDINATOR, "42")
-    after = last_id(fake, COORDINATOR)
+    after, pressed = last_id(fake, COORDINATOR), question["message_id"]
 
     def shown() -> dict:
         (found,) = [m for m in fake.messages(COORDINATOR) if m["message_id"] == pressed]
         return found
 
-    pressed = question["message_id"]
     fake.delay_next("answerCallbackQuery", 4)
     fake.press(COORDINATOR, question, "✓ All of these hold")
     fake.wait_until(lambda: not shown().get("reply_markup"), timeout=3)  # retired meanwhile
