@@ -258,25 +258,20 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
         short = "seq" if key == "sequential" else "conc"
         label = "e2e floor " + ("sequential" if key == "sequential" else f"{n} coordinators")
         label += ", no limiter (echo that edits, then sends)"
-        base = "PTB echo bot, no limiter"
-        figures += [
-            Figure(
-                f"e2e.floor_{short}_messages_per_s",
-                f"{label}: messages/s",
-                floor[key]["messages_per_s"],
-                "msg/s",
-                base,
-                echo[key]["messages_per_s"],
-            ),
-            Figure(
-                f"e2e.floor_{short}_p50_ms",
-                f"{label}: reply latency p50",
-                floor[key]["p50_ms"],
-                "ms",
-                base,
-                echo[key]["p50_ms"],
-            ),
-        ]
+        for metric, what, unit in (
+            ("messages_per_s", "messages/s", "msg/s"),
+            ("p50_ms", "reply latency p50", "ms"),
+        ):
+            figures.append(
+                Figure(
+                    f"e2e.floor_{short}_{metric}",
+                    f"{label}: {what}",
+                    floor[key][metric],
+                    unit,
+                    "PTB echo bot, no limiter",
+                    echo[key][metric],
+                )
+            )
     figures.append(
         Figure(
             "e2e.api_calls_per_reply",

@@ -35,13 +35,7 @@ from .rules.evaluation import (
     positions,
     statuses,
 )
-from .rules.stored import (
-    Step,
-    final_decision,
-    step_checks,
-    stored_decision,
-    stored_statuses,
-)
+from .rules.stored import Step, final_decision, step_checks, stored_decision
 from .session import Answer, Draft, Pending, Session, utc_now
 from .verdict import Verdict, build, decide_statuses, unusual
 
@@ -171,10 +165,8 @@ class _Holder:
         return variable in self.part().applicable
 
     def found(self) -> tuple[Status, ...]:
-        """Every criterion's status, in the dialog file's order (once per event)."""
-        if self._found is None and self.need is not None and self._context is None:
-            session = self.session  # compiled from the stored answers, where it can be
-            self._found = stored_statuses(self.protocol, session.answers, session.screened_on)
+        """Every criterion's status, in the dialog file's order (once per event; targeted,
+        :meth:`decided` gives them first, compiled where it can)."""
         if self._found is None:
             self._found = each_status(self.protocol, self.context())
         return self._found

@@ -12,13 +12,12 @@ covers, so a dialog step evaluates only what its checks read, as
 
 Two uses: :func:`stored_decision`, at a dialog's last answer (whose end state is the
 verdict): the verdict every criterion's status gives, every criterion met tested first,
-the statuses made only when one fails (all of them: :func:`stored_statuses`, which it
-is tested against); and :func:`step_checks`, a step's checks (the statuses of the
-criteria reading the question answered, and whether each question that may come next
-is asked). Only protocols without tables whose estimates have no ``when`` are compiled;
-others keep the general path (None here). A status of "failed" that may rest only on an
-estimate needs the estimates (the ``confirm`` fix): then the general path decides too.
-Tests compare both with the general path.
+the statuses made (all of them) only when one fails; and :func:`step_checks`, a step's
+checks (the statuses of the criteria reading the question answered, and whether each
+question that may come next is asked). Only protocols without tables whose estimates
+have no ``when`` are compiled; others keep the general path (None here). A status of
+"failed" that may rest only on an estimate needs the estimates (the ``confirm`` fix): then
+the general path decides too. Tests compare both with the general path.
 """
 
 from __future__ import annotations
@@ -39,38 +38,8 @@ if TYPE_CHECKING:
     from ..protocol.model import Protocol
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-Final = Callable[[Mapping[str, Any], date | None], tuple[Status, ...]]
 Decision = Callable[[Mapping[str, Any], date | None], str | tuple[Status, ...]]
 Checks = Callable[[Mapping[str, Any], date | None], tuple[tuple[Status, ...], tuple[bool, ...]]]
-
-
-def stored_statuses(
-    protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None
-) -> tuple[Status, ...] | None:
-    """:func:`~.evaluation.each_status` on the whole context of the stored ``answers``
-    (Answer by question); None when the general path must give it (the protocol is not
-    compiled, or a failure may rest only on an estimate)."""
-    function = final_statuses(protocol)
-    if function is None:
-        return None
-    found: tuple[Status, ...] = function(answers, screened_on)
-    if "failed" in found and _plan(protocol).confirming:
-        return None
-    return found
-
-
-def final_statuses(protocol: Protocol) -> Final | None:
-    """``f(answers, screened_on)``: the statuses ``together`` gives on the whole context of
-    the stored ``answers`` (before the ``confirm`` fix); None when the protocol is not
-    compiled. Made once and kept on the protocol, as its rules' plan is."""
-    if "_final_statuses" not in protocol.__dict__:
-        function = None
-        if _simple(protocol):
-            criteria = tuple(_plan(protocol).rules)
-            function = _compile(protocol, whole(protocol), criteria, None)
-        protocol.__dict__["_final_statuses"] = function
-    found: Final | None = protocol.__dict__["_final_statuses"]
-    return found
 
 
 def stored_decision(
@@ -78,8 +47,9 @@ def stored_decision(
 ) -> str | tuple[Status, ...] | None:
     """What a dialog's last answer needs: the verdict :func:`~..verdict.decide_statuses`
     gives on every criterion's status, "eligible" or "unresolved", when no criterion fails
-    (no statuses made); when one fails, the statuses, as :func:`stored_statuses` gives them
-    (None: the general path must give them, as when the protocol is not compiled)."""
+    (no statuses made); when one fails, every criterion's status, as
+    :func:`~.evaluation.each_status` gives it (None: the general path must give them, as
+    when the protocol is not compiled, or when the failure may rest only on an estimate)."""
     function = final_decision(protocol)
     if function is None:
         return None
@@ -206,17 +176,13 @@ def _compile(
     protocol: Protocol,
     need: Demand,
     criteria: tuple[str, ...],
-    later: tuple[str, ...] | None,
+    later: tuple[str, ...],
 ) -> Any:
-    """The checks of ``criteria`` and ``later`` on what ``need`` holds (a :data:`Checks`;
-    with ``later`` None, the statuses alone: a :data:`Final`); statuses as ``_polarity``
-    gives them."""
+    """The checks of ``criteria`` and ``later`` on what ``need`` holds (a :data:`Checks`);
+    statuses as ``_polarity`` gives them."""
     namespace, lines, names = reading(protocol, need, stored=True)
     found = rule_statuses(protocol, namespace, names, criteria, lines)
-    if later is None:
-        lines.append(f"return {_tuple(found)}")
-    else:
-        lines.append(f"return {_tuple(found)}, {_tuple(f'asked_{v}' for v in later)}")
+    lines.append(f"return {_tuple(found)}, {_tuple(f'asked_{v}' for v in later)}")
     return function_of(namespace, lines, f"<stored checks of {protocol.id}>")
 
 
