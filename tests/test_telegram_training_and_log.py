@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,30 @@ from telegram_offline import Chat, RecordingRequest
 from test_telegram_transcript import COORDINATOR, OTHER, TOKEN
 
 
+class RefusingEdits(RecordingRequest):
+    """Telegram refusing every edit, as it does for a message too old to edit."""
+
+    async def do_request(self, url: str, method: str, request_data=None, *args, **kwargs):
+        if url.rsplit("/", 1)[-1].startswith("editMessage"):
+            self.calls.append((url.rsplit("/", 1)[-1], {}))
+            refusal = {"ok": False, "error_code": 400, "description": "Bad Request: no edit"}
+            return 400, json.dumps(refusal).encode()
+        return await super().do_request(url, method, request_data, *args, **kwargs)
+
+
 @pytest.fixture
 async def setup(tmp_path: Path, catalog: Catalog):
+    async for made in _application(tmp_path, catalog, RecordingRequest()):
+        yield made
+
+
+@pytest.fixture
+async def refusing_edits(tmp_path: Path, catalog: Catalog):
+    async for made in _application(tmp_path, catalog, RefusingEdits()):
+        yield made
+
+
+async def _application(tmp_path: Path, catalog: Catalog, request: RecordingRequest):
     settings = Settings(
         TELEGRAM_BOT_TOKEN=TOKEN,
         SCREEN_BOT_ALLOWED_USERS=f"{COORDINATOR},{OTHER}",
@@ -24,7 +47,6 @@ async def setup(tmp_path: Path, catalog: Catalog):
         SCREEN_BOT_DIALOGS_DIR=default_dialogs_dir(),
     )
     db = Database(settings.database)
-    request = RecordingRequest()
     application, _ = build_application(
         settings,
         catalog,
@@ -109,6 +131,18 @@ async def test_quiz_by_buttons_grades_and_keeps_progress(setup) -> None:
     assert chat.messages()[-2]["text"].startswith(("✓", "✗"))
     await chat.tap("Stop quiz")
     assert chat.last_text().startswith("Quiz stopped.")
+
+
+async def test_a_quiz_goes_on_when_telegram_refuses_to_edit_its_buttons(refusing_edits) -> None:
+    application, request, _ = refusing_edits
+    chat = Chat(application, request, COORDINATOR)
+    await chat.send("/quiz 7")
+    await chat.tap("Eligible")
+    assert [e for e, _ in request.calls].count("editMessageReplyMarkup") == 1
+    assert chat.messages()[-2]["text"].startswith(("✓", "✗"))  # the grade, then the next case
+    assert chat.last_text().startswith("Case 2/20") and len(request.answers()) == 1
+    await chat.tap("Stop quiz")
+    assert chat.last_text().startswith("Quiz stopped.") and len(request.answers()) == 2
 
 
 @pytest.mark.skipif(missing_for_images() is not None, reason=str(missing_for_images()))

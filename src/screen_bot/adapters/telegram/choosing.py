@@ -9,16 +9,11 @@ stay what they were ("/screen John Smith" is still refused as a name, not a prot
 from __future__ import annotations
 
 import difflib
-import logging
 from collections.abc import Sequence
-
-from telegram.error import TelegramError
 
 from . import messages as say
 from .callback_data import Choice, decode_choice
-from .turn import Turn, answer_query
-
-logger = logging.getLogger(__name__)
+from .turn import Turn, answer_and_edit, answer_query
 
 LOOKS_ALIKE = 0.75  # difflib's ratio from which a word is taken for a misspelt protocol id
 
@@ -52,9 +47,5 @@ async def chosen(t: Turn, choices: Sequence[str]) -> tuple[Choice, str] | None:
     if choice is None or picked is None:
         await answer_query(query, say.CHOICES_CHANGED)
         return None
-    await answer_query(query)
-    try:
-        await query.edit_message_text(say.chosen(picked), reply_markup=None)
-    except TelegramError as err:  # cosmetic: the command runs anyway
-        logger.info("edit of a protocol offer skipped: %s", type(err).__name__)
+    await answer_and_edit(query, say.chosen(picked))
     return choice, picked

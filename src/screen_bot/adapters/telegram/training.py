@@ -25,7 +25,7 @@ from .callback_data import (
     decode_quiz,
 )
 from .choosing import chosen, split_protocol
-from .turn import App, Turn, answer_query, turn
+from .turn import App, Turn, answer_and_edit, answer_query, edit_pressed, turn
 
 if TYPE_CHECKING:  # the quiz, the walk-through and the flow are imported at their first use
     from ...training.quiz import Quiz
@@ -189,24 +189,22 @@ class TrainingHandlers:
         ):
             await answer_query(query, say.QUIZ_OVER)
             return
-        await answer_query(query)
         if press.code == "x":
             del self.quizzes[t.chat_id]
-            await query.edit_message_reply_markup(None)
+            await answer_and_edit(query)
             await t.say(say.quiz_stopped(quiz.summary()))
             return
         if press.code == "n":  # ask which criterion failed
             ids = list(quiz.protocol.criteria)
-            await query.edit_message_reply_markup(
-                say.criterion_buttons(quiz.id, quiz.position, ids)
-            )
+            await answer_and_edit(query, markup=say.criterion_buttons(quiz.id, quiz.position, ids))
             return
         from ...training.quiz import Answer
 
         verdicts = {"e": Answer("eligible"), "u": Answer("unresolved")}
         answer = verdicts.get(press.code) or Answer("not_eligible", press.code[2:])
+        await answer_query(query)  # at once: grading writes the score first
         grade = quiz.submit(answer)
-        await query.edit_message_reply_markup(None)
+        await edit_pressed(query)
         await t.say(grade.feedback)
         await self._send_case(t, quiz)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from telegram import CallbackQuery, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
@@ -66,3 +67,24 @@ async def answer_query(query: CallbackQuery, text: str | None = None, alert: boo
         await query.answer(text, show_alert=alert)
     except TelegramError as err:
         logger.info("answerCallbackQuery failed: %s", type(err).__name__)
+
+
+async def edit_pressed(
+    query: CallbackQuery, text: str | None = None, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Show ``text`` (None: keep the text) and ``markup`` in the message a button was pressed
+    in. Cosmetic: what the press did is kept, so a failed edit only gets logged."""
+    try:
+        if text is None:
+            await query.edit_message_reply_markup(markup)
+        else:
+            await query.edit_message_text(text, reply_markup=markup)
+    except TelegramError as err:
+        logger.info("edit of a pressed message skipped: %s", type(err).__name__)
+
+
+async def answer_and_edit(
+    query: CallbackQuery, text: str | None = None, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Answer a press beside the edit of its message: one round trip, not two."""
+    await asyncio.gather(answer_query(query), edit_pressed(query, text, markup))
