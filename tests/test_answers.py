@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import DIALOG
 from screen_bot.answers import AnswerError, check_value, parse_text
@@ -97,6 +101,30 @@ def test_unknown_unit_is_rejected_and_names_the_units(protocol: Protocol) -> Non
 )
 def test_times_uln(protocol: Protocol, variable: str, text: str, expected: float) -> None:
     assert parse_text(q(protocol, variable), text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("4.2/1.4", 3), ("2.10/0.70", 3), ("30.6/10.2", 3)])
+def test_a_ratio_of_exactly_3_is_3(protocol: Protocol, text: str, expected: float) -> None:
+    # 4.2 / 1.4 is 3.0000000000000004 in binary floating point: I8a's "≤ 3" would fail.
+    assert parse_text(q(protocol, "ast_x_uln"), text) == expected
+
+
+@given(
+    ratio_hundredths=st.integers(min_value=0, max_value=100_000),
+    uln_tenths=st.integers(min_value=1, max_value=10_000),
+)
+def test_a_ratio_is_the_decimal_quotient(
+    protocol: Protocol, ratio_hundredths: int, uln_tenths: int
+) -> None:
+    """value/ULN typed as decimals reads as the ratio's own decimal, not a float near it."""
+    ratio, uln = Decimal(ratio_hundredths) / 100, Decimal(uln_tenths) / 10
+    assert parse_text(q(protocol, "alt_x_uln"), f"{ratio * uln}/{uln}") == float(ratio)
+
+
+def test_a_converted_unit_is_the_decimal_quotient(protocol: Protocol) -> None:
+    question = q(protocol, "serum_creatinine_mg_dl")
+    assert parse_text(question, "132.6 µmol/L") == 1.5  # 1.4999999999999998 in floats
+    assert parse_text(question, "106 µmol/L") == float(Decimal(106) / Decimal("88.4"))
 
 
 def test_ratio_only_for_times_uln_questions(protocol: Protocol) -> None:

@@ -9,7 +9,9 @@ worked by hand below, step by step, from the equation as the paper and the NKF p
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 
 from screen_bot.rules.calculators import (
     CALCULATORS,
+    SEXES,
     Calculator,
     bmi,
     bsa_mosteller,
@@ -311,3 +314,16 @@ def test_a_calculator_must_list_its_functions_parameters() -> None:
         Calculator(bmi, ("height_cm", "weight_kg"), "kg/m²", "BMI", "-", {})
     with pytest.raises(ValueError, match="parameters must be"):
         Calculator(bmi, ("weight_kg", "height_cm"), "kg/m²", "BMI", "-", {"weight_kg": "kg"})
+
+
+def test_an_exact_cockcroft_gault_boundary_is_exact() -> None:
+    """Every adult input (whole kg, SCr in hundredths) whose estimate is exactly 50 gives 50."""
+    off = []
+    for age, sex, centi_scr in itertools.product(range(18, 121), SEXES, range(5, 301)):
+        factor = Fraction(85, 100) if sex == "female" else 1
+        weight = 50 * 72 * Fraction(centi_scr, 100) / ((140 - age) * factor)
+        if weight.denominator != 1 or not 20 <= weight <= 300:
+            continue
+        if cockcroft_gault(age, sex, int(weight), centi_scr / 100) != 50:
+            off.append((age, sex, int(weight), centi_scr / 100))
+    assert off == []

@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from cli_runner import invoke
+from patients import ELIGIBLE_JSON
 from population import Population
 from screen_bot.protocol import load
 from screen_bot.rules.dates import NEVER
@@ -365,3 +366,25 @@ def test_duckdbs_progress_bar_never_reaches_the_output(
     assert len(screened) == 300
     drawn = capfd.readouterr()
     assert "%" not in drawn.out and "elapsed" not in drawn.out + drawn.err
+
+
+def test_an_estimate_of_exactly_50_is_50_in_sql_too(tmp_path: Path) -> None:
+    # (140 - 20) x 63 / (72 x 2.1) = 50, and 49.99999999999999 in binary floating point:
+    # the query drops the float error as calculators.py does.
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "blina-dli.yaml").write_text(BLINA.read_text())
+    path = tmp_path / "fifty.jsonl"
+    inputs = [(20, "male", 63, 2.1), (14, "male", 30, 1.05), (44, "female", 60, 1.36)]
+    path.write_text(
+        "".join(
+            json.dumps({**ELIGIBLE_JSON, "screened_on": "2026-01-15", "crcl_ml_min": None}
+                       | {"age": a, "sex": s, "weight_kg": w, "serum_creatinine_mg_dl": c}) + "\n"
+            for a, s, w, c in inputs
+        )
+    )  # fmt: skip
+    for engine in ("python", "duckdb"):
+        code, rows, errors = _screen(path, engine, "blina-dli", dialogs)
+        assert code == 0, errors
+        assert [(r["verdict"], r["open_items"]) for r in rows] == [("eligible", [])] * 3, engine
+        assert [r["estimates"][0]["value"] for r in rows] == [50.0] * 3

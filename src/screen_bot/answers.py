@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from .protocol.schema import Question
@@ -230,12 +231,15 @@ def _parse_number(question: Question, text: str) -> int | float:
     match = _NUMBER.match(text) if len(text) <= MAX_NUMBER_TEXT else None
     if match is None:
         raise AnswerError(f"Please type a number{_range(question)}.")
-    value = float(match["value"].replace(",", "."))
+    # Decimal, as typed: 51.3 µmol/L ÷ 17.1 is 3 mg/dL exactly, and 30.6/10.2 is 3 × ULN;
+    # in binary floating point they would be 2.9999999999999996 and 3.0000000000000004,
+    # the wrong side of a "< 3" or "≤ 3" limit.
+    value = Decimal(match["value"].replace(",", "."))
     unit = spoken_unit_key(match["unit"].rstrip("."))
     if match["uln"] is not None:
         if not question.uln_ratio:
             raise AnswerError(f"Please type one number{_range(question)}.")
-        uln = float(match["uln"].replace(",", "."))
+        uln = Decimal(match["uln"].replace(",", "."))
         if uln == 0:
             raise AnswerError("The upper limit of normal cannot be 0.")
         value /= uln
@@ -244,15 +248,15 @@ def _parse_number(question: Question, text: str) -> int | float:
             raise AnswerError("Type the value and its upper limit of normal, e.g. 45/40.")
     elif unit and not (question.uln_ratio and unit in _ULN_UNITS):
         value = _convert(question, value, unit)
-    return _in_range(question, value)
+    return _in_range(question, float(value))
 
 
-def _convert(question: Question, value: float, unit: str) -> float:
+def _convert(question: Question, value: Decimal, unit: str) -> Decimal:
     if question.unit and unit == spoken_unit_key(question.unit):
         return value
     for alt in question.also_accepts:
         if unit == spoken_unit_key(alt.unit):
-            return value / alt.divide_by
+            return value / Decimal(repr(alt.divide_by))  # the factor as the file writes it
     accepted = [u for u in [question.unit, *(a.unit for a in question.also_accepts)] if u]
     if accepted:
         raise AnswerError(f"Unit not recognised; use {' or '.join(accepted)}.")

@@ -12,6 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 SEXES = ("female", "male")
+DECIMALS = 9  # a result's decimals: see _exact
+
+
+def _exact(value: float) -> float:
+    """``value`` without binary floating-point error: (140 − 14) × 30 / (72 × 1.05) is 50
+    exactly, and 49.99999999999999 in floats, the wrong side of "≥ 50". Answers carry a few
+    decimals, so no decision rests on what lies past the ninth."""
+    return round(value, DECIMALS)
 
 
 def cockcroft_gault(age: int, sex: str, weight_kg: float, serum_creatinine_mg_dl: float) -> float:
@@ -19,7 +27,7 @@ def cockcroft_gault(age: int, sex: str, weight_kg: float, serum_creatinine_mg_dl
     _check_sex(sex)
     _check_positive(weight_kg=weight_kg, serum_creatinine_mg_dl=serum_creatinine_mg_dl)
     clearance = (140 - age) * weight_kg / (72 * serum_creatinine_mg_dl)
-    return clearance * 0.85 if sex == "female" else clearance
+    return _exact(clearance * 0.85 if sex == "female" else clearance)
 
 
 def ckd_epi_2021(age: int, sex: str, serum_creatinine_mg_dl: float) -> float:
@@ -30,25 +38,25 @@ def ckd_epi_2021(age: int, sex: str, serum_creatinine_mg_dl: float) -> float:
     kappa, alpha = (0.7, -0.241) if female else (0.9, -0.302)
     ratio = serum_creatinine_mg_dl / kappa
     egfr: float = 142 * min(ratio, 1) ** alpha * max(ratio, 1) ** -1.200 * 0.9938**age
-    return egfr * 1.012 if female else egfr
+    return _exact(egfr * 1.012 if female else egfr)
 
 
 def schwartz_bedside(height_cm: float, serum_creatinine_mg_dl: float) -> float:
     """eGFR in mL/min/1.73 m² for children: 0.413 × height cm / SCr (bedside Schwartz 2009)."""
     _check_positive(height_cm=height_cm, serum_creatinine_mg_dl=serum_creatinine_mg_dl)
-    return 0.413 * height_cm / serum_creatinine_mg_dl
+    return _exact(0.413 * height_cm / serum_creatinine_mg_dl)
 
 
 def bmi(weight_kg: float, height_cm: float) -> float:
     """Body-mass index in kg/m²: weight kg / (height m)²."""
     _check_positive(weight_kg=weight_kg, height_cm=height_cm)
-    return weight_kg / (height_cm / 100) ** 2
+    return _exact(weight_kg / (height_cm / 100) ** 2)
 
 
 def bsa_mosteller(weight_kg: float, height_cm: float) -> float:
     """Body-surface area in m² by Mosteller: √(height cm × weight kg / 3600)."""
     _check_positive(weight_kg=weight_kg, height_cm=height_cm)
-    return math.sqrt(height_cm * weight_kg / 3600)
+    return _exact(math.sqrt(height_cm * weight_kg / 3600))
 
 
 def _check_sex(sex: str) -> None:

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from .calculators import DECIMALS
 from .expressions import (
     SCREENING_DATE,
     And,
@@ -298,7 +299,8 @@ def _calculator_sql(name: str, inputs: Mapping[str, str], dialect: Dialect) -> s
         w, h = inputs["weight_kg"], inputs["height_cm"]
         formula = f"SQRT(CAST({h} AS {d}) * CAST({w} AS {d}) / 3600)"
     known = " AND ".join(f"{v} IS NOT NULL" for v in inputs.values())
-    return f"(CASE WHEN {known} AND {' AND '.join(checks)} THEN {formula} END)"
+    exact = f"CAST(CAST({formula} AS DECIMAL(38, {DECIMALS})) AS {d})"  # calculators._exact
+    return f"(CASE WHEN {known} AND {' AND '.join(checks)} THEN {exact} END)"
 
 
 # -- the query --------------------------------------------------------------------------------
