@@ -13,6 +13,6 @@ _REFERRAL = re.compile(REFERRAL_PATTERN)
 
 def check_referral(text: str) -> str:
     """The referral as given, or :class:`BadReferral` with the one wording for it."""
-    if not _REFERRAL.match(text):
+    if not _REFERRAL.fullmatch(text):  # ($ would let a final newline in)
         raise BadReferral(REFERRAL_REFUSED)
     return text

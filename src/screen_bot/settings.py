@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default_factory=default_data_dir, alias="SCREEN_BOT_DATA_DIR")
     cache_dir: Path = Field(default_factory=default_cache_dir, alias="SCREEN_BOT_CACHE_DIR")
-    session_ttl_hours: float = Field(72, gt=0, alias="SCREEN_BOT_SESSION_TTL_HOURS")
+    # At most a year: an unfinished screening is health data that must expire.
+    session_ttl_hours: float = Field(72, gt=0, le=8760, alias="SCREEN_BOT_SESSION_TTL_HOURS")
     # One directory or several, separated as in PATH (':' on Linux and macOS, ';' on Windows).
     dialogs_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(
         default_factory=lambda: (default_dialogs_dir(),), alias="SCREEN_BOT_DIALOGS_DIR"
@@ -71,9 +72,9 @@ class Settings(BaseSettings):
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
             parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
-            bad = [p for p in parts if not p.lstrip("-").isdigit()]
-            if bad:
-                raise ValueError(f"user ids must be numbers, got {bad}")
+            bad = [n for n, p in enumerate(parts, 1) if not p.lstrip("-").isdigit()]
+            if bad:  # the entries are not shown: a token pasted here must not be printed
+                raise ValueError(f"user ids must be numbers; entry {bad[0]} of {len(parts)} is not")
             return frozenset(int(p) for p in parts)
         return value
 
@@ -128,7 +129,7 @@ class Settings(BaseSettings):
         """Why the bot token cannot be used, or None when it looks right."""
         if self.telegram_bot_token is None:
             return "TELEGRAM_BOT_TOKEN is not set (put it in .env; see .env.example)"
-        if not TOKEN_PATTERN.match(self.telegram_bot_token.get_secret_value()):
+        if not TOKEN_PATTERN.fullmatch(self.telegram_bot_token.get_secret_value()):
             return (
                 "TELEGRAM_BOT_TOKEN does not look like a bot token (123456789:AA… from BotFather)"
             )
@@ -139,6 +140,8 @@ def load() -> Settings:
     """The settings from the environment and .env; a bad value is an error, not a traceback."""
     try:
         return Settings()
+    except UnicodeDecodeError:
+        raise ScreenBotError("settings: .env is not UTF-8 text; save it as UTF-8") from None
     except ValidationError as err:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors(include_url=False)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..training.flow import ImageFormat
 from . import options
 from .options import OneProtocolOption
+from .output import writing
 
 
 class GraphFormat(StrEnum):
@@ -115,12 +116,14 @@ def graph(
         if output is None:
             typer.echo(text)
         else:
-            output.write_text(text + "\n", encoding="utf-8")
+            with writing(output):
+                output.write_text(text + "\n", encoding="utf-8")
             typer.echo(f"wrote {output}")
         return
     data = image(engine, IMAGES[output_format])  # GraphUnavailable: exit 2, saying what is missing
     target = output or Path(f"{engine.protocol.id}-flow.{output_format.value}")
-    target.write_bytes(data)
+    with writing(target):
+        target.write_bytes(data)
     typer.echo(f"wrote {target}")
 
 

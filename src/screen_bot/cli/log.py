@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from . import options
+from .output import is_special, writing
 
 log_app = typer.Typer(
     rich_markup_mode=None,  # plain help: no "<bool>" after flags, and no rich import
@@ -80,17 +81,21 @@ def export(
             finally:
                 stream.flush()
                 stream.detach()  # leave stdout open
+        elif is_special(output):
+            with writing(output), output.open("w", encoding=encoding, newline="") as stream:
+                count = write(records, stream)
         else:
-            partial = output.with_name(output.name + ".part")  # never a half export as FILE
-            try:
-                partial.unlink(missing_ok=True)  # a new file, so it is created owner-only
-                handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with open(handle, "w", encoding=encoding, newline="") as part:
-                    count = write(records, part)
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
-            partial.replace(output)
+            with writing(output):
+                partial = output.with_name(output.name + ".part")  # never a half export as FILE
+                try:
+                    partial.unlink(missing_ok=True)  # a new file, so it is created owner-only
+                    handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with open(handle, "w", encoding=encoding, newline="") as part:
+                        count = write(records, part)
+                except BaseException:
+                    partial.unlink(missing_ok=True)
+                    raise
+                partial.replace(output)
     typer.echo(f"exported {count} screenings" + (f" to {output}" if output else ""), err=True)
 
 
@@ -119,7 +124,9 @@ def stats(
     else:
         typer.echo("no screenings logged" + (" that match" if protocol or since else ""))
     if chart is not None:
-        chart.write_bytes(chart_png(found))
+        picture = chart_png(found)
+        with writing(chart):
+            chart.write_bytes(picture)
         typer.echo(f"chart written to {chart}", err=True)
 
 

@@ -4,6 +4,7 @@ a bare ``screen-bot run``, which starts the bot without building the command lin
 
 from __future__ import annotations
 
+import tempfile
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -39,9 +40,10 @@ def write_trace(err: Exception) -> Path | str:
         trace = redact(trace, settings.secrets())  # a library's message may hold the token
         directory = settings.data_dir
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"error-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.txt"
-        path.touch(mode=0o600)
-        path.write_text(trace, encoding="utf-8")
-        return path
+        stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        handle, name = tempfile.mkstemp(prefix=f"error-{stamp}-", suffix=".txt", dir=directory)
+        with open(handle, "w", encoding="utf-8") as file:  # mkstemp: a new file, owner-only
+            file.write(trace)
+        return Path(name)
     except (OSError, ScreenBotError):
         return "(not written: the data directory cannot be written)"
