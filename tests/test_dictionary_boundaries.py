@@ -17,6 +17,7 @@ import pytest
 from conftest import DIALOG
 from patients import ELIGIBLE, SCREENED_ON
 from screen_bot.protocol import Protocol, load
+from screen_bot.render import reason_text
 from screen_bot.rules.calculators import cockcroft_gault
 from screen_bot.verdict import Verdict, build
 
@@ -708,6 +709,17 @@ def test_lvef_failure_is_not_a_retest(protocol: Protocol) -> None:
     verdict = screen(protocol, ELIGIBLE, lvef_percent=55)
     (reason,) = verdict.reasons
     assert (reason.criterion, reason.recoverable, reason.meets_from) == ("E3a", None, None)
+
+
+def test_each_reason_says_whether_it_may_pass_later(protocol: Protocol) -> None:
+    # "A failure's reason says whether a later screening could pass": "no" is said too.
+    verdict = screen(protocol, ELIGIBLE, lvef_percent=45, ast_x_uln=3.5)
+    said = {r.criterion: reason_text(r).splitlines()[-1].strip() for r in verdict.reasons}
+    assert said == {
+        "I8a": "may pass on a retest",
+        "I8e": "will not pass later",
+        "E3a": "will not pass later",
+    }
 
 
 def test_judgment_items_are_the_dictionarys(protocol: Protocol) -> None:

@@ -13,7 +13,7 @@ from .session import Session
 if TYPE_CHECKING:
     from .quick_check import Judged, Reading
 from .verdict import Estimate, OpenItem, Reason, Verdict
-from .words import OPEN_KIND, RECOVERY, VERDICT_HEADLINE, VERDICT_NAME, plural
+from .words import NO_RECOVERY, OPEN_KIND, RECOVERY, VERDICT_HEADLINE, VERDICT_NAME, plural
 
 
 def format_value(value: Any) -> str:
@@ -110,8 +110,7 @@ def reason_text(reason: Reason) -> str:
         for name, value in reason.answers.items()
     )
     line = f"{reason.criterion} {reason.label}: {answers}\n   “{reason.source}”"
-    if reason.recoverable:
-        line += f"\n   {RECOVERY[reason.recoverable]}"
+    line += f"\n   {RECOVERY[reason.recoverable] if reason.recoverable else NO_RECOVERY}"
     if reason.meets_from and reason.meets_from_anchor:
         line += f" (met when {reason.meets_from_anchor} is on or after {reason.meets_from})"
     elif reason.meets_from:

@@ -11,6 +11,7 @@ VERDICT_HEADLINE = {
 VERDICT_NAME = {"eligible": "ELIGIBLE", "not_eligible": "NOT ELIGIBLE", "unresolved": "UNRESOLVED"}
 # A failure that may pass: on a retest (labs, LVEF, QTc) or later (time-based criteria).
 RECOVERY = {"retest": "may pass on a retest", "wait": "may pass later"}
+NO_RECOVERY = "will not pass later"  # the dictionary's "may pass later: no"
 # Why an unresolved verdict stays open.
 OPEN_KIND = {
     "missing": "missing data",
