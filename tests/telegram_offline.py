@@ -30,6 +30,8 @@ class RecordingRequest(BaseRequest):
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.uploads: list[tuple[str, dict[str, Any]]] = []
         self._ids = itertools.count(1000)
+        self.failing: dict[str, int] = {}  # method -> how many calls still end in a 400
+        self._answered: set[str] = set()
 
     @property
     def read_timeout(self) -> float | None:
@@ -52,6 +54,15 @@ class RecordingRequest(BaseRequest):
         endpoint = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data else {}
         self.calls.append((endpoint, params))
+        if self.failing.get(endpoint):
+            self.failing[endpoint] -= 1
+            return 400, json.dumps({"ok": False, "description": "Bad Request: refused"}).encode()
+        if endpoint == "answerCallbackQuery":  # the Bot API takes one answer per query
+            query_id = str(params["callback_query_id"])
+            if query_id in self._answered:
+                body = {"ok": False, "description": "Bad Request: query is too old"}
+                return 400, json.dumps(body).encode()
+            self._answered.add(query_id)
         result = self._answer(endpoint, params)
         return 200, json.dumps({"ok": True, "result": result}).encode()
 

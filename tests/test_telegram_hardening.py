@@ -102,6 +102,20 @@ async def test_a_handler_error_gets_a_short_reply_and_a_line_without_content(
     assert "failed: OverflowError" in logged and "secret-content" not in logged
 
 
+async def test_an_error_after_a_press_was_answered_still_reaches_the_chat(
+    harness: Harness,
+) -> None:
+    """The press is answered first; when the next question then cannot be sent, the Bot
+    API refuses a second answer, so the words must come as a message."""
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    await chat.send("42")
+    harness.request.failing["sendMessage"] = 1  # the next question, refused for good
+    await chat.tap("✓ All of these hold")
+    assert chat.last_text() == say.went_wrong(harness.bot.service.where(COORDINATOR))
+    assert len(harness.request.answers()) == 2  # the press, and the refused second answer
+
+
 async def test_a_failed_write_tells_the_user_nothing_was_saved(harness: Harness) -> None:
     chat = harness.chat()
     await chat.send("/screen R-1")

@@ -169,9 +169,10 @@ class ScreeningBot:
             text = say.went_wrong(None)
         try:
             if update.callback_query is not None:
-                await answer_query(update.callback_query, text, alert=True)
-            else:
-                await context.bot.send_message(chat_id, text)
+                # The press may have been answered before the error (a second answer is
+                # refused), so the words go to the chat; the answer stops a spinner left.
+                await answer_query(update.callback_query)
+            await context.bot.send_message(chat_id, text)
         except TelegramError as err:
             logger.error("update %s: the error reply failed: %s", update_id, type(err).__name__)
 
