@@ -57,6 +57,8 @@ class RecordingRequest(BaseRequest):
         if self.failing.get(endpoint):
             self.failing[endpoint] -= 1
             return 400, json.dumps({"ok": False, "description": "Bad Request: refused"}).encode()
+        if len(str(params.get("text", ""))) > 4096:  # as the Bot API: no longer message
+            return 400, json.dumps({"ok": False, "description": "message is too long"}).encode()
         if endpoint == "answerCallbackQuery":  # the Bot API takes one answer per query
             query_id = str(params["callback_query_id"])
             if query_id in self._answered:

@@ -62,7 +62,7 @@ from .callback_data import (
 )
 from .choosing import chosen, split_protocol
 from .gate import StrangerGate, refusal
-from .turn import App, Context, Turn, answer_query, turn
+from .turn import App, Context, Turn, answer_query, send_parts, turn
 
 logger = logging.getLogger(__name__)
 EXPIRY_EVERY_SECONDS = 600
@@ -395,11 +395,11 @@ class ScreeningBot:
                     # Input received before the send cannot have been meant for this question
                     # (what arrives during the call may have been typed after seeing it).
                     before = max(self.received(t.chat_id) or 0, t.update.update_id)
-                    sent = await bot.send_message(
-                        t.chat_id,
-                        say.question_message(result, notes),
-                        reply_markup=say.keyboard(result),
-                    )
+                    text = say.question_message(result, notes)
+                    if notes and len(text) > say.MAX_MESSAGE:  # split as a redraw will
+                        await t.say("\n\n".join(notes))
+                        text = say.question_message(result)
+                    sent = await send_parts(bot, t.chat_id, text, say.keyboard(result))
                     notes = []
                     self._note(
                         self.service.shown,
@@ -412,21 +412,14 @@ class ScreeningBot:
                     )
                 case Redrawn():
                     if result.message_id is None:
-                        await bot.send_message(
-                            t.chat_id,
-                            say.question_message(result.asked),
-                            reply_markup=say.keyboard(result.asked),
+                        asked = result.asked
+                        await send_parts(
+                            bot, t.chat_id, say.question_message(asked), say.keyboard(asked)
                         )
                     else:
                         await _redraw(bot, t.chat_id, result.message_id, result.asked)
                 case Checked():
-                    for part in say.split(result.text)[:-1]:
-                        await bot.send_message(t.chat_id, part)
-                    await bot.send_message(
-                        t.chat_id,
-                        say.split(result.text)[-1],
-                        reply_markup=say.check_keyboard(result),
-                    )
+                    await send_parts(bot, t.chat_id, result.text, say.check_keyboard(result))
                 case Details():
                     await t.say(say.details(result.on))
                 case Finished():
@@ -460,6 +453,8 @@ class ScreeningBot:
 
 async def _edit(bot: Bot, chat_id: int, message_id: int, text: str | None) -> None:
     """Show ``text`` in place of a question message, without buttons (None: only drop them)."""
+    if text is not None:  # a long question was sent in parts: this is the last one
+        text = say.split(text)[-1]
     try:
         if text is None:
             await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
@@ -470,10 +465,10 @@ async def _edit(bot: Bot, chat_id: int, message_id: int, text: str | None) -> No
 
 
 async def _redraw(bot: Bot, chat_id: int, message_id: int, asked: Asked) -> None:
-    """Show a step again in its own message, with its ticks as they are now."""
+    """Show a step again in its own message, with its ticks as they are now (a step sent
+    in parts: its last part, the one with the buttons; the ticks are on them too)."""
+    text = say.split(say.question_message(asked))[-1]
     try:
-        await bot.edit_message_text(
-            say.question_message(asked), chat_id, message_id, reply_markup=say.keyboard(asked)
-        )
+        await bot.edit_message_text(text, chat_id, message_id, reply_markup=say.keyboard(asked))
     except TelegramError as err:  # the ticks are saved; the next tap shows them
         logger.info("redraw of message %s skipped: %s", message_id, type(err).__name__)
