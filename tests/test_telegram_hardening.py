@@ -58,6 +58,36 @@ async def test_a_forwarded_message_is_neither_an_answer_nor_a_command(harness: H
     assert session is not None and session.answers == {}
 
 
+async def test_a_message_without_text_is_answered_in_a_line_and_changes_nothing(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    photo = {"file_id": "f1", "file_unique_id": "u1", "width": 9, "height": 9}
+    kinds = [
+        {"photo": [photo], "caption": "45 SECRET"},
+        {"voice": {"file_id": "v1", "file_unique_id": "u2", "duration": 2}},
+        {"sticker": {**photo, "type": "regular", "is_animated": False, "is_video": False}},
+        {"document": {"file_id": "d1", "file_unique_id": "u3"}},
+        {"contact": {"phone_number": "+15550100", "first_name": "SECRET"}},
+    ]
+    caplog.set_level(logging.INFO)
+    for n, kind in enumerate(kinds):
+        update = message(9100 + n, "", **kind)
+        del update["message"]["text"]
+        before = len(chat.messages())
+        await harness.application.process_update(Update.de_json(update, harness.application.bot))
+        assert len(chat.messages()) == before + 1 and chat.last_text() == say.NOT_TEXT
+    session = harness.active(COORDINATOR)
+    assert session is not None and session.values() == {}
+    stranger = message(9200, "", user=STRANGER, voice=kinds[1]["voice"])
+    del stranger["message"]["text"]
+    await harness.application.process_update(Update.de_json(stranger, harness.application.bot))
+    assert harness.chat(STRANGER).last_text() == say.REFUSED
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "SECRET" not in logged and "+1555" not in logged
+
+
 async def test_a_private_chat_that_is_not_the_users_own_is_refused(harness: Harness) -> None:
     chat = harness.chat(COORDINATOR, chat_id=COORDINATOR + 1)
     await chat.send("/screen R-1")

@@ -109,6 +109,10 @@ class ScreeningBot:
         application.add_handler(
             MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.on_text)
         )
+        not_text = ~filters.TEXT & ~filters.StatusUpdate.ALL  # photo, voice, sticker, file…
+        application.add_handler(
+            MessageHandler(filters.UpdateType.MESSAGE & private & not_text, self.on_not_text)
+        )
         application.add_error_handler(self.on_error)
 
     def add_fallback(self, application: App) -> None:
@@ -331,6 +335,11 @@ class ScreeningBot:
         text = message.text if message is not None else None
         answer = self.service.answer(t.chat_id, text or "", t.update.update_id, t.sent_at)
         await self.show(t, answer)
+
+    @turn
+    async def on_not_text(self, t: Turn) -> None:
+        """A photo, voice message, sticker, file, contact…: not an answer; say so."""
+        await t.say(say.NOT_TEXT)
 
     @turn
     async def on_button(self, t: Turn) -> None:
