@@ -127,7 +127,8 @@ class Chat:
     def _user(self) -> dict[str, Any]:
         return {"id": self.user_id, "is_bot": False, "first_name": "Coord"}
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str, reply_to: dict[str, Any] | None = None) -> None:
+        """Type ``text`` (as a reply to message ``reply_to``: a swipe-reply)."""
         message: dict[str, Any] = {
             "message_id": next(self._ids),
             "date": int(time.time()),
@@ -138,6 +139,8 @@ class Chat:
         if text.startswith("/"):
             length = len(text.split()[0])
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
         await self._process({"update_id": next(self._ids), "message": message})
 
     async def press(self, message: dict[str, Any], data: str) -> None:

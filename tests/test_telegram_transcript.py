@@ -371,3 +371,30 @@ async def test_unfinished_screenings_expire_after_the_ttl(harness: Harness) -> N
     chat = harness.chat()
     await chat.send("/resume OLD-1")
     assert "No unfinished screening" in chat.last_text()
+
+
+async def test_a_reply_to_an_earlier_question_is_not_taken_for_the_current_one(
+    harness: Harness,
+) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    await chat.send("42", reply_to=chat.last_with_buttons())  # to the current question: taken
+    await chat.tap("✓ All of these hold")
+    await chat.send("2026-01-02")
+    await chat.tap("✓ None of these")
+    lvef = chat.last_with_buttons()
+    await chat.send("65")
+    await chat.send("1")  # ECOG; Karnofsky now
+    current = chat.last_with_buttons()
+    before = harness.active(COORDINATOR)
+    assert before.values()["lvef_percent"] == 65 and before.state == "karnofsky"
+    await chat.send("62", reply_to=lvef)  # a correction of the LVEF, as a reply: not Karnofsky
+    assert harness.active(COORDINATOR).values() == before.values()
+    again = chat.last_with_buttons()
+    assert again["text"].startswith(say.invalid(say.EARLIER_QUESTION))
+    assert again["text"].endswith(current["text"]) and again["message_id"] > current["message_id"]
+    await chat.send("80", reply_to=again)  # a reply to the current question: taken
+    assert harness.active(COORDINATOR).values()["karnofsky"] == 80
+    history = len(harness.active(COORDINATOR).history)
+    await chat.send("female")  # no reply at all: taken as ever
+    assert len(harness.active(COORDINATOR).history) == history + 1

@@ -423,6 +423,13 @@ class ScreeningService:
         except ScreenBotError:
             return None
 
+    def question_message(self, owner: int) -> int | None:
+        """The message showing the active screening's current question, if known; never
+        writes."""
+        read = self.db.read()
+        session = sessions.active(read, owner)
+        return None if session is None else sessions.message(read, owner, session.id)
+
     def delivered(self, delivery: int) -> None:
         """A ``Finished`` verdict kept for delivery was sent: forget it."""
         # Safe to lose in a power cut: the verdict is then sent once more after the restart.

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from telegram import Bot, CallbackQuery, Update
+from telegram import Bot, CallbackQuery, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
@@ -330,11 +330,24 @@ class ScreeningBot:
 
     @turn
     async def on_text(self, t: Turn) -> None:
-        """A typed answer to the current question."""
+        """A typed answer to the current question (not a reply to an earlier one)."""
         message = t.update.effective_message
         text = message.text if message is not None else None
+        if message is not None and self._replies_to_earlier_question(t.chat_id, message):
+            again = [r for r in self.service.status(t.chat_id) if not isinstance(r, Status)]
+            await self.show(t, [Invalid(say.EARLIER_QUESTION), *again])
+            return
         answer = self.service.answer(t.chat_id, text or "", t.update.update_id, t.sent_at)
         await self.show(t, answer)
+
+    def _replies_to_earlier_question(self, chat_id: int, message: Message) -> bool:
+        """Whether ``message`` is a reply to one of ours older than the current question
+        (an answer meant for a question already answered)."""
+        to = message.reply_to_message
+        if to is None or to.from_user is None or not to.from_user.is_bot:
+            return False
+        current = self.service.question_message(chat_id)
+        return current is not None and to.message_id < current
 
     @turn
     async def on_not_text(self, t: Turn) -> None:
