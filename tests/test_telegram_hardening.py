@@ -253,6 +253,22 @@ async def test_the_gate_refuses_once_per_period_within_a_budget_and_forgets_the_
     assert [p["chat_id"] for _, p in request.calls] == [1, 2, 3, 4, 3]
 
 
+async def test_every_press_of_a_stranger_is_answered_the_words_once_a_day() -> None:
+    """E.g. a coordinator removed from the allowed users taps old buttons: the Bot API wants
+    an answer to every press (else the client spins), the refusal is said once."""
+    request = RecordingRequest()
+    gate = StrangerGate(RawBotApi("http://api/bot" + TOKEN, request), clock=lambda: 0.0)
+    for n in range(3):
+        await gate.refuse_now(Refusal(COORDINATOR, say.REFUSED, query_id=f"q{n}"))
+    assert request.answers() == [
+        {"callback_query_id": "q0", "text": say.REFUSED, "show_alert": True},
+        {"callback_query_id": "q1"},
+        {"callback_query_id": "q2"},
+    ]
+    assert [e for e, _ in request.calls] == ["answerCallbackQuery"] * 3  # no chat message
+    assert list(gate._refused) == [COORDINATOR]  # remembered once, as before
+
+
 # -- ordering and redaction ----------------------------------------------------------------
 
 
