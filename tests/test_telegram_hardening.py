@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from telegram import Update
@@ -22,6 +23,7 @@ from screen_bot.adapters.telegram.botapi import RawBotApi
 from screen_bot.adapters.telegram.gate import Refusal, StrangerGate
 from screen_bot.adapters.telegram.intake import Intake
 from screen_bot.adapters.telegram.ordering import ChatQueues
+from screen_bot.adapters.telegram.polling import Poller
 from screen_bot.redact import RedactingFormatter, redact
 from screen_bot.storage import inbox, outbox
 from screen_bot.storage.inbox import Received
@@ -171,7 +173,7 @@ async def test_the_intake_skips_malformed_updates_and_keeps_strangers_out(
         {"update_id": "21"},
         message(22, "/screen SECRET-B", user=STRANGER),
         message(23, "/help"),
-        {"update_id": 24, "edited_message": message(24, "41")["message"]},  # never asked for
+        {"update_id": 24, "channel_post": message(24, "41")["message"]},  # never asked for
     ]
     assert await intake.accept(batch) == 25
     assert await intake.queues.join(5)
@@ -186,6 +188,44 @@ async def test_the_intake_skips_malformed_updates_and_keeps_strangers_out(
     assert await intake.accept([message(23, "/help")]) == 24  # delivered again: not handled
     assert await intake.queues.join(5)
     assert sum(1 for m in harness.chat().messages() if "/screen" in m["text"]) == 1
+
+
+async def test_an_edited_answer_is_never_applied_and_the_coordinator_is_told(
+    harness: Harness,
+) -> None:
+    """'65' edited to '55': the chat shows 55, so the bot says the edit was not taken."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(60, "/screen R-6")])
+    assert await intake.queues.join(5)
+    await intake.accept([message(61, "65")])
+    assert await intake.queues.join(5)
+    edited = {**message(61, "55")["message"], "edit_date": int(time.time())}
+    stranger = {**message(63, "55", user=STRANGER)["message"], "edit_date": int(time.time())}
+    batch = [
+        {"update_id": 62, "edited_message": edited},
+        {"update_id": 63, "edited_message": stranger},
+    ]
+    assert await intake.accept(batch) == 64
+    assert await intake.queues.join(5)
+    await harness.bot.gate.idle()
+    assert harness.chat().last_text() == say.EDITED
+    assert harness.active(COORDINATOR).values()["age"] == 65
+    assert harness.chat(STRANGER).messages() == []  # a stranger's edit: dropped, not stored
+    assert [u for (u,) in harness.db.read().all("SELECT update_id FROM inbox")] == [60, 61, 62]
+
+
+async def test_polling_asks_for_edited_messages() -> None:
+    class OnePoll:
+        params: dict = {}
+
+        async def call(self, method: str, params: dict, timeout: float = 0) -> list:
+            OnePoll.params = params
+            raise asyncio.CancelledError
+
+    poller = Poller(OnePoll(), SimpleNamespace(caught_up=asyncio.Event()))  # type: ignore[arg-type]
+    with pytest.raises(asyncio.CancelledError):
+        await poller.run()
+    assert "edited_message" in OnePoll.params["allowed_updates"]
 
 
 async def test_updates_a_crash_left_are_handled_at_start_up(harness: Harness) -> None:

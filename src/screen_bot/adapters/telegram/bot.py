@@ -198,13 +198,16 @@ class ScreeningBot:
     # -- access ---------------------------------------------------------------------------
 
     async def guard(self, update: Update, context: Context) -> None:
-        """Authorised users in their own private chat only; no forwarded input.
+        """Authorised users in their own private chat only; no forwarded input, no edits.
 
         Strangers are refused once a day (the gate), and nothing about them is stored.
         """
         why = refusal(update, self.settings.allowed_users)
         if why is not None:
             await self.gate.refuse_now(why)
+            raise ApplicationHandlerStop
+        if update.edited_message is not None:  # never applied, whatever it edits
+            await update.edited_message.reply_text(say.EDITED)
             raise ApplicationHandlerStop
         message = update.message
         if message is not None and message.forward_origin is not None:

@@ -47,11 +47,14 @@ class Refusal:
 def refusal(update: Update, allowed: frozenset[int]) -> Refusal | None:
     """None for an authorised user in their own private chat; else how to refuse."""
     user, chat = update.effective_user, update.effective_chat
-    if user is None or chat is None or (update.message or update.callback_query) is None:
-        return Refusal(0, "")  # an update kind we never asked for (edits, channel posts, …)
+    message_or_press = update.message or update.edited_message or update.callback_query
+    if user is None or chat is None or message_or_press is None:
+        return Refusal(0, "")  # an update kind we never asked for (channel posts, …)
     private = chat.type == ChatType.PRIVATE
     if user.id in allowed and private and chat.id == user.id:
         return None
+    if update.edited_message is not None:  # the message itself was refused (or dropped)
+        return Refusal(chat.id, "")
     text = say.REFUSED if user.id not in allowed else say.PRIVATE_ONLY
     if update.callback_query is not None:
         return Refusal(user.id, text, query_id=update.callback_query.id)
@@ -63,12 +66,15 @@ def refusal(update: Update, allowed: frozenset[int]) -> Refusal | None:
 def plain_stranger(item: dict[str, Any], allowed: frozenset[int]) -> Refusal | None:
     """The refusal for a raw update plainly from someone not authorised, read without
     parsing it (a flood costs little); None when it needs a closer look (parse it)."""
-    kind = "message" if isinstance(item.get("message"), dict) else "callback_query"
+    kinds = ("message", "edited_message", "callback_query")
+    kind = next((k for k in kinds if isinstance(item.get(k), dict)), "callback_query")
     body = item.get(kind)
     sender = body.get("from") if isinstance(body, dict) else None
     user_id = sender.get("id") if isinstance(sender, dict) else None
     if not isinstance(body, dict) or not isinstance(user_id, int) or user_id in allowed:
         return None
+    if kind == "edited_message":
+        return Refusal(user_id, "")
     if kind == "callback_query":
         query_id = body.get("id")
         if not isinstance(query_id, str):
