@@ -228,6 +228,19 @@ async def test_polling_asks_for_edited_messages() -> None:
     assert "edited_message" in OnePoll.params["allowed_updates"]
 
 
+async def test_an_update_id_reused_after_a_quiet_week_is_handled(harness: Harness) -> None:
+    """Bot API: after a week without updates, ids start anew; one may equal an update
+    handled before the quiet week, still in the inbox until it is pruned."""
+    week_ago = datetime.now(UTC) - timedelta(days=8)
+    with harness.db.transaction() as tx:
+        inbox.receive(tx, [Received(70, COORDINATOR, json.dumps(message(70, "/cancel")))], week_ago)
+        inbox.finish(tx, 70)
+    intake = Intake(harness.application, harness.bot, harness.db)  # a restart after the week
+    assert await intake.accept([message(70, "/help")]) == 71
+    assert await intake.queues.join(5)
+    assert "/screen" in harness.chat().last_text()
+
+
 async def test_updates_a_crash_left_are_handled_at_start_up(harness: Harness) -> None:
     with harness.db.transaction() as tx:
         inbox.receive(tx, [Received(30, COORDINATOR, json.dumps(message(30, "/help")))])

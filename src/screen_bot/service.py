@@ -794,6 +794,8 @@ class ScreeningService:
         typed while the bot was down and handled after the restart showed a new question).
         A date a day or more older is not trusted: input is not held that long, so it is a
         clock or a Bot API that does not date messages, and refusing would refuse everything.
+        Input sent a day or more after the question came after it whatever its update id:
+        after a week without updates the Bot API starts its ids anew, maybe lower.
         """
 
         def checked(tx: Tx, engine: Engine, session: Session) -> Results:
@@ -802,7 +804,8 @@ class ScreeningService:
             shown = sessions.shown(tx, owner, session.id)
             if shown.step != session.step:
                 return [Early(reshown=True), *self._reask(tx, owner, engine, session)]
-            if shown.after is not None and arrived <= shown.after:
+            days_later = shown.at is not None and sent_at is not None and sent_at - shown.at >= DAY
+            if shown.after is not None and arrived <= shown.after and not days_later:
                 return [Early(reshown=False)]
             if shown.at is not None and sent_at is not None and 0 < shown.at - sent_at < DAY:
                 return [Early(reshown=False)]
