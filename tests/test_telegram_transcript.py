@@ -398,3 +398,23 @@ async def test_a_reply_to_an_earlier_question_is_not_taken_for_the_current_one(
     history = len(harness.active(COORDINATOR).history)
     await chat.send("female")  # no reply at all: taken as ever
     assert len(harness.active(COORDINATOR).history) == history + 1
+
+
+async def test_a_second_copy_of_an_answered_question_loses_its_buttons_when_pressed(
+    harness: Harness,
+) -> None:
+    """A send that timed out after Telegram delivered it is sent again: two copies, and only
+    the second's id is known, so answering the question retires that one only."""
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    await chat.send("42")
+    tracked = chat.last_with_buttons()
+    copy = {**tracked, "message_id": 999_999}  # the copy whose send timed out: id never known
+    harness.request.messages[(COORDINATOR, copy["message_id"])] = copy
+    await chat.press(tracked, tracked["reply_markup"]["inline_keyboard"][-2][0]["callback_data"])
+    state = harness.active(COORDINATOR)
+    assert state is not None and state.state == "transplant_date"
+    await chat.press(copy, copy["reply_markup"]["inline_keyboard"][-2][0]["callback_data"])
+    assert harness.request.answers()[-1]["text"] == say.STALE_TEXT
+    assert not harness.request.messages[(COORDINATOR, copy["message_id"])].get("reply_markup")
+    assert harness.active(COORDINATOR) == state

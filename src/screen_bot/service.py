@@ -501,7 +501,12 @@ class ScreeningService:
             if active is None or active.id != session.id:
                 return [Refused(PAUSED)]
             if session.step != step:  # and the current question again if it was never sent
-                return [Refused(STALE), *self._unshown(tx, owner, session)]
+                stale: Results = [Refused(STALE)]
+                if message_id is not None and message_id != sessions.message(tx, owner, session_id):
+                    # e.g. a copy of an answered question that a send retried after a timeout
+                    # left behind: it loses its buttons (the one tracked was retired)
+                    stale.append(Retired(message_id, "dropped"))
+                return [*stale, *self._unshown(tx, owner, session)]
             loaded = self._engine_for(tx, owner, session)
             if isinstance(loaded, Refused):
                 return [loaded]
