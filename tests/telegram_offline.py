@@ -30,6 +30,8 @@ class RecordingRequest(BaseRequest):
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.uploads: list[tuple[str, dict[str, Any]]] = []
         self._ids = itertools.count(1000)
+        self.failing: dict[str, int] = {}  # method -> how many calls still end in a 400
+        self._answered: set[str] = set()
 
     @property
     def read_timeout(self) -> float | None:
@@ -52,6 +54,17 @@ class RecordingRequest(BaseRequest):
         endpoint = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data else {}
         self.calls.append((endpoint, params))
+        if self.failing.get(endpoint):
+            self.failing[endpoint] -= 1
+            return 400, json.dumps({"ok": False, "description": "Bad Request: refused"}).encode()
+        if len(str(params.get("text", ""))) > 4096:  # as the Bot API: no longer message
+            return 400, json.dumps({"ok": False, "description": "message is too long"}).encode()
+        if endpoint == "answerCallbackQuery":  # the Bot API takes one answer per query
+            query_id = str(params["callback_query_id"])
+            if query_id in self._answered:
+                body = {"ok": False, "description": "Bad Request: query is too old"}
+                return 400, json.dumps(body).encode()
+            self._answered.add(query_id)
         result = self._answer(endpoint, params)
         return 200, json.dumps({"ok": True, "result": result}).encode()
 
@@ -114,7 +127,8 @@ class Chat:
     def _user(self) -> dict[str, Any]:
         return {"id": self.user_id, "is_bot": False, "first_name": "Coord"}
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str, reply_to: dict[str, Any] | None = None) -> None:
+        """Type ``text`` (as a reply to message ``reply_to``: a swipe-reply)."""
         message: dict[str, Any] = {
             "message_id": next(self._ids),
             "date": int(time.time()),
@@ -125,6 +139,8 @@ class Chat:
         if text.startswith("/"):
             length = len(text.split()[0])
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
         await self._process({"update_id": next(self._ids), "message": message})
 
     async def press(self, message: dict[str, Any], data: str) -> None:

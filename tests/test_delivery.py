@@ -112,6 +112,21 @@ def test_input_dated_a_day_before_its_question_is_taken_by_update_id_alone(
     assert asked(service.answer(OWNER, "yes", arrived=7, sent_at=0)).step > second.step
 
 
+def test_input_sent_days_after_its_question_is_taken_whatever_its_update_id(
+    service: ScreeningService, db: Database
+) -> None:
+    # Bot API: after a week without updates, update ids start anew, maybe lower. A
+    # screening kept longer (SCREEN_BOT_SESSION_TTL_HOURS over 168) must still take answers.
+    second = age_answered(service)
+    week = 7 * 86_400
+    service.shown(OWNER, second.session_id, 6, second.step, after=700_001, at=1_764_000_000)
+    assert service.answer(OWNER, "yes", arrived=1_000, sent_at=1_764_000_100) == [
+        Early(reshown=False)  # minutes later: a lower id is input that came first
+    ]
+    moved = asked(service.answer(OWNER, "yes", arrived=1_001, sent_at=1_764_000_000 + week))
+    assert moved.question.variable == "transplant_date"
+
+
 def test_a_stale_button_shows_the_current_question_when_it_was_never_delivered(
     service: ScreeningService, db: Database
 ) -> None:

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from telegram import Update
@@ -22,6 +23,7 @@ from screen_bot.adapters.telegram.botapi import RawBotApi
 from screen_bot.adapters.telegram.gate import Refusal, StrangerGate
 from screen_bot.adapters.telegram.intake import Intake
 from screen_bot.adapters.telegram.ordering import ChatQueues
+from screen_bot.adapters.telegram.polling import Poller
 from screen_bot.redact import RedactingFormatter, redact
 from screen_bot.storage import inbox, outbox
 from screen_bot.storage.inbox import Received
@@ -56,6 +58,36 @@ async def test_a_forwarded_message_is_neither_an_answer_nor_a_command(harness: H
         assert chat.last_text() == say.FORWARDED
     session = harness.active(COORDINATOR)
     assert session is not None and session.answers == {}
+
+
+async def test_a_message_without_text_is_answered_in_a_line_and_changes_nothing(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    photo = {"file_id": "f1", "file_unique_id": "u1", "width": 9, "height": 9}
+    kinds = [
+        {"photo": [photo], "caption": "45 SECRET"},
+        {"voice": {"file_id": "v1", "file_unique_id": "u2", "duration": 2}},
+        {"sticker": {**photo, "type": "regular", "is_animated": False, "is_video": False}},
+        {"document": {"file_id": "d1", "file_unique_id": "u3"}},
+        {"contact": {"phone_number": "+15550100", "first_name": "SECRET"}},
+    ]
+    caplog.set_level(logging.INFO)
+    for n, kind in enumerate(kinds):
+        update = message(9100 + n, "", **kind)
+        del update["message"]["text"]
+        before = len(chat.messages())
+        await harness.application.process_update(Update.de_json(update, harness.application.bot))
+        assert len(chat.messages()) == before + 1 and chat.last_text() == say.NOT_TEXT
+    session = harness.active(COORDINATOR)
+    assert session is not None and session.values() == {}
+    stranger = message(9200, "", user=STRANGER, voice=kinds[1]["voice"])
+    del stranger["message"]["text"]
+    await harness.application.process_update(Update.de_json(stranger, harness.application.bot))
+    assert harness.chat(STRANGER).last_text() == say.REFUSED
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "SECRET" not in logged and "+1555" not in logged
 
 
 async def test_a_private_chat_that_is_not_the_users_own_is_refused(harness: Harness) -> None:
@@ -102,6 +134,20 @@ async def test_a_handler_error_gets_a_short_reply_and_a_line_without_content(
     assert "failed: OverflowError" in logged and "secret-content" not in logged
 
 
+async def test_an_error_after_a_press_was_answered_still_reaches_the_chat(
+    harness: Harness,
+) -> None:
+    """The press is answered first; when the next question then cannot be sent, the Bot
+    API refuses a second answer, so the words must come as a message."""
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    await chat.send("42")
+    harness.request.failing["sendMessage"] = 1  # the next question, refused for good
+    await chat.tap("✓ All of these hold")
+    assert chat.last_text() == say.went_wrong(harness.bot.service.where(COORDINATOR))
+    assert len(harness.request.answers()) == 2  # the press, and the refused second answer
+
+
 async def test_a_failed_write_tells_the_user_nothing_was_saved(harness: Harness) -> None:
     chat = harness.chat()
     await chat.send("/screen R-1")
@@ -127,7 +173,7 @@ async def test_the_intake_skips_malformed_updates_and_keeps_strangers_out(
         {"update_id": "21"},
         message(22, "/screen SECRET-B", user=STRANGER),
         message(23, "/help"),
-        {"update_id": 24, "edited_message": message(24, "41")["message"]},  # never asked for
+        {"update_id": 24, "channel_post": message(24, "41")["message"]},  # never asked for
     ]
     assert await intake.accept(batch) == 25
     assert await intake.queues.join(5)
@@ -142,6 +188,57 @@ async def test_the_intake_skips_malformed_updates_and_keeps_strangers_out(
     assert await intake.accept([message(23, "/help")]) == 24  # delivered again: not handled
     assert await intake.queues.join(5)
     assert sum(1 for m in harness.chat().messages() if "/screen" in m["text"]) == 1
+
+
+async def test_an_edited_answer_is_never_applied_and_the_coordinator_is_told(
+    harness: Harness,
+) -> None:
+    """'65' edited to '55': the chat shows 55, so the bot says the edit was not taken."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(60, "/screen R-6")])
+    assert await intake.queues.join(5)
+    await intake.accept([message(61, "65")])
+    assert await intake.queues.join(5)
+    edited = {**message(61, "55")["message"], "edit_date": int(time.time())}
+    stranger = {**message(63, "55", user=STRANGER)["message"], "edit_date": int(time.time())}
+    batch = [
+        {"update_id": 62, "edited_message": edited},
+        {"update_id": 63, "edited_message": stranger},
+    ]
+    assert await intake.accept(batch) == 64
+    assert await intake.queues.join(5)
+    await harness.bot.gate.idle()
+    assert harness.chat().last_text() == say.EDITED
+    assert harness.active(COORDINATOR).values()["age"] == 65
+    assert harness.chat(STRANGER).messages() == []  # a stranger's edit: dropped, not stored
+    assert [u for (u,) in harness.db.read().all("SELECT update_id FROM inbox")] == [60, 61, 62]
+
+
+async def test_polling_asks_for_edited_messages() -> None:
+    class OnePoll:
+        params: dict = {}
+
+        async def call(self, method: str, params: dict, timeout: float = 0) -> list:
+            OnePoll.params = params
+            raise asyncio.CancelledError
+
+    poller = Poller(OnePoll(), SimpleNamespace(caught_up=asyncio.Event()))  # type: ignore[arg-type]
+    with pytest.raises(asyncio.CancelledError):
+        await poller.run()
+    assert "edited_message" in OnePoll.params["allowed_updates"]
+
+
+async def test_an_update_id_reused_after_a_quiet_week_is_handled(harness: Harness) -> None:
+    """Bot API: after a week without updates, ids start anew; one may equal an update
+    handled before the quiet week, still in the inbox until it is pruned."""
+    week_ago = datetime.now(UTC) - timedelta(days=8)
+    with harness.db.transaction() as tx:
+        inbox.receive(tx, [Received(70, COORDINATOR, json.dumps(message(70, "/cancel")))], week_ago)
+        inbox.finish(tx, 70)
+    intake = Intake(harness.application, harness.bot, harness.db)  # a restart after the week
+    assert await intake.accept([message(70, "/help")]) == 71
+    assert await intake.queues.join(5)
+    assert "/screen" in harness.chat().last_text()
 
 
 async def test_updates_a_crash_left_are_handled_at_start_up(harness: Harness) -> None:
@@ -207,6 +304,22 @@ async def test_the_gate_refuses_once_per_period_within_a_budget_and_forgets_the_
     now[0] += 24 * 3600  # a day later
     await gate.refuse_now(Refusal(3, say.REFUSED, chat_id=3))
     assert [p["chat_id"] for _, p in request.calls] == [1, 2, 3, 4, 3]
+
+
+async def test_every_press_of_a_stranger_is_answered_the_words_once_a_day() -> None:
+    """E.g. a coordinator removed from the allowed users taps old buttons: the Bot API wants
+    an answer to every press (else the client spins), the refusal is said once."""
+    request = RecordingRequest()
+    gate = StrangerGate(RawBotApi("http://api/bot" + TOKEN, request), clock=lambda: 0.0)
+    for n in range(3):
+        await gate.refuse_now(Refusal(COORDINATOR, say.REFUSED, query_id=f"q{n}"))
+    assert request.answers() == [
+        {"callback_query_id": "q0", "text": say.REFUSED, "show_alert": True},
+        {"callback_query_id": "q1"},
+        {"callback_query_id": "q2"},
+    ]
+    assert [e for e, _ in request.calls] == ["answerCallbackQuery"] * 3  # no chat message
+    assert list(gate._refused) == [COORDINATOR]  # remembered once, as before
 
 
 # -- ordering and redaction ----------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,18 @@ async def test_flow_sends_the_diagram(setup) -> None:
     await chat.send("/flow")
     ((method, params),) = request.uploads
     assert method == "sendDocument" and "blina-dli" in params["caption"]
+
+
+def test_a_quiz_button_for_the_longest_criterion_id_the_schema_allows_decodes() -> None:
+    from screen_bot.adapters.telegram import messages as say
+    from screen_bot.adapters.telegram.callback_data import decode_quiz
+    from screen_bot.protocol.schema import Criterion
+
+    pattern = Criterion.model_fields["id"].metadata[0].pattern
+    longest = "E" + "x" * 31
+    assert re.match(pattern, longest) and not re.match(pattern, longest + "x")
+    markup = say.criterion_buttons("0123abcd", 9999, [longest])
+    data = markup.inline_keyboard[0][0].callback_data
+    assert isinstance(data, str) and len(data.encode()) <= 64  # the Bot API's limit
+    press = decode_quiz(data)
+    assert press is not None and press.code == f"c:{longest}" and press.position == 9999

@@ -371,3 +371,50 @@ async def test_unfinished_screenings_expire_after_the_ttl(harness: Harness) -> N
     chat = harness.chat()
     await chat.send("/resume OLD-1")
     assert "No unfinished screening" in chat.last_text()
+
+
+async def test_a_reply_to_an_earlier_question_is_not_taken_for_the_current_one(
+    harness: Harness,
+) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    await chat.send("42", reply_to=chat.last_with_buttons())  # to the current question: taken
+    await chat.tap("✓ All of these hold")
+    await chat.send("2026-01-02")
+    await chat.tap("✓ None of these")
+    lvef = chat.last_with_buttons()
+    await chat.send("65")
+    await chat.send("1")  # ECOG; Karnofsky now
+    current = chat.last_with_buttons()
+    before = harness.active(COORDINATOR)
+    assert before.values()["lvef_percent"] == 65 and before.state == "karnofsky"
+    await chat.send("62", reply_to=lvef)  # a correction of the LVEF, as a reply: not Karnofsky
+    assert harness.active(COORDINATOR).values() == before.values()
+    again = chat.last_with_buttons()
+    assert again["text"].startswith(say.invalid(say.EARLIER_QUESTION))
+    assert again["text"].endswith(current["text"]) and again["message_id"] > current["message_id"]
+    await chat.send("80", reply_to=again)  # a reply to the current question: taken
+    assert harness.active(COORDINATOR).values()["karnofsky"] == 80
+    history = len(harness.active(COORDINATOR).history)
+    await chat.send("female")  # no reply at all: taken as ever
+    assert len(harness.active(COORDINATOR).history) == history + 1
+
+
+async def test_a_second_copy_of_an_answered_question_loses_its_buttons_when_pressed(
+    harness: Harness,
+) -> None:
+    """A send that timed out after Telegram delivered it is sent again: two copies, and only
+    the second's id is known, so answering the question retires that one only."""
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    await chat.send("42")
+    tracked = chat.last_with_buttons()
+    copy = {**tracked, "message_id": 999_999}  # the copy whose send timed out: id never known
+    harness.request.messages[(COORDINATOR, copy["message_id"])] = copy
+    await chat.press(tracked, tracked["reply_markup"]["inline_keyboard"][-2][0]["callback_data"])
+    state = harness.active(COORDINATOR)
+    assert state is not None and state.state == "transplant_date"
+    await chat.press(copy, copy["reply_markup"]["inline_keyboard"][-2][0]["callback_data"])
+    assert harness.request.answers()[-1]["text"] == say.STALE_TEXT
+    assert not harness.request.messages[(COORDINATOR, copy["message_id"])].get("reply_markup")
+    assert harness.active(COORDINATOR) == state

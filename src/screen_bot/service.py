@@ -423,6 +423,13 @@ class ScreeningService:
         except ScreenBotError:
             return None
 
+    def question_message(self, owner: int) -> int | None:
+        """The message showing the active screening's current question, if known; never
+        writes."""
+        read = self.db.read()
+        session = sessions.active(read, owner)
+        return None if session is None else sessions.message(read, owner, session.id)
+
     def delivered(self, delivery: int) -> None:
         """A ``Finished`` verdict kept for delivery was sent: forget it."""
         # Safe to lose in a power cut: the verdict is then sent once more after the restart.
@@ -494,7 +501,12 @@ class ScreeningService:
             if active is None or active.id != session.id:
                 return [Refused(PAUSED)]
             if session.step != step:  # and the current question again if it was never sent
-                return [Refused(STALE), *self._unshown(tx, owner, session)]
+                stale: Results = [Refused(STALE)]
+                if message_id is not None and message_id != sessions.message(tx, owner, session_id):
+                    # e.g. a copy of an answered question that a send retried after a timeout
+                    # left behind: it loses its buttons (the one tracked was retired)
+                    stale.append(Retired(message_id, "dropped"))
+                return [*stale, *self._unshown(tx, owner, session)]
             loaded = self._engine_for(tx, owner, session)
             if isinstance(loaded, Refused):
                 return [loaded]
@@ -787,6 +799,8 @@ class ScreeningService:
         typed while the bot was down and handled after the restart showed a new question).
         A date a day or more older is not trusted: input is not held that long, so it is a
         clock or a Bot API that does not date messages, and refusing would refuse everything.
+        Input sent a day or more after the question came after it whatever its update id:
+        after a week without updates the Bot API starts its ids anew, maybe lower.
         """
 
         def checked(tx: Tx, engine: Engine, session: Session) -> Results:
@@ -795,7 +809,8 @@ class ScreeningService:
             shown = sessions.shown(tx, owner, session.id)
             if shown.step != session.step:
                 return [Early(reshown=True), *self._reask(tx, owner, engine, session)]
-            if shown.after is not None and arrived <= shown.after:
+            days_later = shown.at is not None and sent_at is not None and sent_at - shown.at >= DAY
+            if shown.after is not None and arrived <= shown.after and not days_later:
                 return [Early(reshown=False)]
             if shown.at is not None and sent_at is not None and 0 < shown.at - sent_at < DAY:
                 return [Early(reshown=False)]

@@ -93,6 +93,22 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("telegram_api_base_url", "telegram_api_file_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        """An http(s) URL with a host and a valid port, e.g. https://api.telegram.org/bot
+        (a typo found here is named; found by the HTTP client it would end in a trace)."""
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises for a port out of range
+        except ValueError as err:
+            raise ValueError(
+                f"not a valid URL ({err}); e.g. https://api.telegram.org/bot"
+            ) from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+            raise ValueError("give an http(s) URL with a host, e.g. https://api.telegram.org/bot")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:

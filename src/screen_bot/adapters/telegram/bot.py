@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from telegram import Bot, CallbackQuery, Update
+from telegram import Bot, CallbackQuery, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
@@ -62,7 +62,7 @@ from .callback_data import (
 )
 from .choosing import chosen, split_protocol
 from .gate import StrangerGate, refusal
-from .turn import App, Context, Turn, answer_query, turn
+from .turn import App, Context, Turn, answer_query, send_parts, turn
 
 logger = logging.getLogger(__name__)
 EXPIRY_EVERY_SECONDS = 600
@@ -108,6 +108,10 @@ class ScreeningBot:
         application.add_handler(CallbackQueryHandler(self.on_other_button, pattern=OTHER_PREFIX))
         application.add_handler(
             MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.on_text)
+        )
+        not_text = ~filters.TEXT & ~filters.StatusUpdate.ALL  # photo, voice, sticker, file…
+        application.add_handler(
+            MessageHandler(filters.UpdateType.MESSAGE & private & not_text, self.on_not_text)
         )
         application.add_error_handler(self.on_error)
 
@@ -169,9 +173,10 @@ class ScreeningBot:
             text = say.went_wrong(None)
         try:
             if update.callback_query is not None:
-                await answer_query(update.callback_query, text, alert=True)
-            else:
-                await context.bot.send_message(chat_id, text)
+                # The press may have been answered before the error (a second answer is
+                # refused), so the words go to the chat; the answer stops a spinner left.
+                await answer_query(update.callback_query)
+            await context.bot.send_message(chat_id, text)
         except TelegramError as err:
             logger.error("update %s: the error reply failed: %s", update_id, type(err).__name__)
 
@@ -193,13 +198,16 @@ class ScreeningBot:
     # -- access ---------------------------------------------------------------------------
 
     async def guard(self, update: Update, context: Context) -> None:
-        """Authorised users in their own private chat only; no forwarded input.
+        """Authorised users in their own private chat only; no forwarded input, no edits.
 
         Strangers are refused once a day (the gate), and nothing about them is stored.
         """
         why = refusal(update, self.settings.allowed_users)
         if why is not None:
             await self.gate.refuse_now(why)
+            raise ApplicationHandlerStop
+        if update.edited_message is not None:  # never applied, whatever it edits
+            await update.edited_message.reply_text(say.EDITED)
             raise ApplicationHandlerStop
         message = update.message
         if message is not None and message.forward_origin is not None:
@@ -325,11 +333,29 @@ class ScreeningBot:
 
     @turn
     async def on_text(self, t: Turn) -> None:
-        """A typed answer to the current question."""
+        """A typed answer to the current question (not a reply to an earlier one)."""
         message = t.update.effective_message
         text = message.text if message is not None else None
+        if message is not None and self._replies_to_earlier_question(t.chat_id, message):
+            again = [r for r in self.service.status(t.chat_id) if not isinstance(r, Status)]
+            await self.show(t, [Invalid(say.EARLIER_QUESTION), *again])
+            return
         answer = self.service.answer(t.chat_id, text or "", t.update.update_id, t.sent_at)
         await self.show(t, answer)
+
+    def _replies_to_earlier_question(self, chat_id: int, message: Message) -> bool:
+        """Whether ``message`` is a reply to one of ours older than the current question
+        (an answer meant for a question already answered)."""
+        to = message.reply_to_message
+        if to is None or to.from_user is None or not to.from_user.is_bot:
+            return False
+        current = self.service.question_message(chat_id)
+        return current is not None and to.message_id < current
+
+    @turn
+    async def on_not_text(self, t: Turn) -> None:
+        """A photo, voice message, sticker, file, contact…: not an answer; say so."""
+        await t.say(say.NOT_TEXT)
 
     @turn
     async def on_button(self, t: Turn) -> None:
@@ -394,11 +420,11 @@ class ScreeningBot:
                     # Input received before the send cannot have been meant for this question
                     # (what arrives during the call may have been typed after seeing it).
                     before = max(self.received(t.chat_id) or 0, t.update.update_id)
-                    sent = await bot.send_message(
-                        t.chat_id,
-                        say.question_message(result, notes),
-                        reply_markup=say.keyboard(result),
-                    )
+                    text = say.question_message(result, notes)
+                    if notes and len(text) > say.MAX_MESSAGE:  # split as a redraw will
+                        await t.say("\n\n".join(notes))
+                        text = say.question_message(result)
+                    sent = await send_parts(bot, t.chat_id, text, say.keyboard(result))
                     notes = []
                     self._note(
                         self.service.shown,
@@ -411,21 +437,14 @@ class ScreeningBot:
                     )
                 case Redrawn():
                     if result.message_id is None:
-                        await bot.send_message(
-                            t.chat_id,
-                            say.question_message(result.asked),
-                            reply_markup=say.keyboard(result.asked),
+                        asked = result.asked
+                        await send_parts(
+                            bot, t.chat_id, say.question_message(asked), say.keyboard(asked)
                         )
                     else:
                         await _redraw(bot, t.chat_id, result.message_id, result.asked)
                 case Checked():
-                    for part in say.split(result.text)[:-1]:
-                        await bot.send_message(t.chat_id, part)
-                    await bot.send_message(
-                        t.chat_id,
-                        say.split(result.text)[-1],
-                        reply_markup=say.check_keyboard(result),
-                    )
+                    await send_parts(bot, t.chat_id, result.text, say.check_keyboard(result))
                 case Details():
                     await t.say(say.details(result.on))
                 case Finished():
@@ -459,6 +478,8 @@ class ScreeningBot:
 
 async def _edit(bot: Bot, chat_id: int, message_id: int, text: str | None) -> None:
     """Show ``text`` in place of a question message, without buttons (None: only drop them)."""
+    if text is not None:  # a long question was sent in parts: this is the last one
+        text = say.split(text)[-1]
     try:
         if text is None:
             await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
@@ -469,10 +490,10 @@ async def _edit(bot: Bot, chat_id: int, message_id: int, text: str | None) -> No
 
 
 async def _redraw(bot: Bot, chat_id: int, message_id: int, asked: Asked) -> None:
-    """Show a step again in its own message, with its ticks as they are now."""
+    """Show a step again in its own message, with its ticks as they are now (a step sent
+    in parts: its last part, the one with the buttons; the ticks are on them too)."""
+    text = say.split(say.question_message(asked))[-1]
     try:
-        await bot.edit_message_text(
-            say.question_message(asked), chat_id, message_id, reply_markup=say.keyboard(asked)
-        )
+        await bot.edit_message_text(text, chat_id, message_id, reply_markup=say.keyboard(asked))
     except TelegramError as err:  # the ticks are saved; the next tap shows them
         logger.info("redraw of message %s skipped: %s", message_id, type(err).__name__)

@@ -28,8 +28,9 @@ SCREEN_PATTERN = re.compile(
     r"^v\|(?P<session>[0-9a-f]{8})\|(?P<step>\d{1,9})\|(?P<key>[ynubkado]|[ct]\d{1,2})$"
 )
 LEARN_PATTERN = re.compile(r"^l\|(?P<protocol>[a-z0-9-]{1,40})\|(?P<index>\d{1,4})$")
+CRITERION = r"[A-Za-z][A-Za-z0-9_.-]{0,31}"  # a criterion id, as the dialog schema has it
 QUIZ_PATTERN = re.compile(
-    r"^q\|(?P<quiz>[0-9a-f]{8})\|(?P<position>\d{1,4})\|(?P<code>[enux]|c:.{1,20})$"
+    rf"^q\|(?P<quiz>[0-9a-f]{{8}})\|(?P<position>\d{{1,4}})\|(?P<code>[enux]|c:{CRITERION})$"
 )
 CHOICE_PATTERN = re.compile(
     r"^p\|(?P<command>[slqf])\|(?P<offered>[0-9a-f]{4})\|(?P<index>\d{1,2})"

@@ -2,11 +2,12 @@
 
 Only an authorised user in their own private chat (chat id = user id) is served. Anyone
 else is refused once per period (a day) per chat; the rest of their updates are dropped
-without a Bot API call. Refusals have their own small budget (a token bucket) and their
-own connections (:class:`~.botapi.RawBotApi`), outside the rate limiter the coordinators'
-replies wait in, and a refusal over budget is dropped, not queued: a flood of strangers
-can never delay an authorised user. Nothing about a stranger is stored; the memory of
-whom was refused is bounded (the oldest entries go first).
+without a Bot API call, except button presses, which are answered without words (the Bot
+API requires an answer to every press). Refusals have their own small budget (a token
+bucket) and their own connections (:class:`~.botapi.RawBotApi`), outside the rate limiter
+the coordinators' replies wait in, and a refusal over budget is dropped, not queued: a
+flood of strangers can never delay an authorised user. Nothing about a stranger is stored;
+the memory of whom was refused is bounded (the oldest entries go first).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from telegram import Update
@@ -46,11 +47,14 @@ class Refusal:
 def refusal(update: Update, allowed: frozenset[int]) -> Refusal | None:
     """None for an authorised user in their own private chat; else how to refuse."""
     user, chat = update.effective_user, update.effective_chat
-    if user is None or chat is None or (update.message or update.callback_query) is None:
-        return Refusal(0, "")  # an update kind we never asked for (edits, channel posts, …)
+    message_or_press = update.message or update.edited_message or update.callback_query
+    if user is None or chat is None or message_or_press is None:
+        return Refusal(0, "")  # an update kind we never asked for (channel posts, …)
     private = chat.type == ChatType.PRIVATE
     if user.id in allowed and private and chat.id == user.id:
         return None
+    if update.edited_message is not None:  # the message itself was refused (or dropped)
+        return Refusal(chat.id, "")
     text = say.REFUSED if user.id not in allowed else say.PRIVATE_ONLY
     if update.callback_query is not None:
         return Refusal(user.id, text, query_id=update.callback_query.id)
@@ -62,12 +66,15 @@ def refusal(update: Update, allowed: frozenset[int]) -> Refusal | None:
 def plain_stranger(item: dict[str, Any], allowed: frozenset[int]) -> Refusal | None:
     """The refusal for a raw update plainly from someone not authorised, read without
     parsing it (a flood costs little); None when it needs a closer look (parse it)."""
-    kind = "message" if isinstance(item.get("message"), dict) else "callback_query"
+    kinds = ("message", "edited_message", "callback_query")
+    kind = next((k for k in kinds if isinstance(item.get(k), dict)), "callback_query")
     body = item.get(kind)
     sender = body.get("from") if isinstance(body, dict) else None
     user_id = sender.get("id") if isinstance(sender, dict) else None
     if not isinstance(body, dict) or not isinstance(user_id, int) or user_id in allowed:
         return None
+    if kind == "edited_message":
+        return Refusal(user_id, "")
     if kind == "callback_query":
         query_id = body.get("id")
         if not isinstance(query_id, str):
@@ -105,8 +112,9 @@ class StrangerGate:
 
     def refuse(self, why: Refusal) -> None:
         """Refuse in the background (or drop): never waits, never raises."""
-        if self._admit(why) and len(self._sending) < self.burst:
-            task = asyncio.create_task(self._send(why))
+        due = self._admit(why)
+        if due is not None and len(self._sending) < self.burst:
+            task = asyncio.create_task(self._send(due))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
@@ -116,36 +124,41 @@ class StrangerGate:
 
     async def refuse_now(self, why: Refusal) -> None:
         """Refuse and wait for the Bot API call (or drop)."""
-        if self._admit(why):
-            await self._send(why)
+        due = self._admit(why)
+        if due is not None:
+            await self._send(due)
 
-    def _admit(self, why: Refusal) -> bool:
-        """Whether this refusal is due: text to say, not said lately, budget left."""
+    def _admit(self, why: Refusal) -> Refusal | None:
+        """The call due for this refusal, budget left: the words if not said lately; a
+        button press without them (every press must be answered, or its client spins);
+        None: nothing to send."""
         now = self.clock()
         last = self._refused.get(why.key)
-        if not why.text or (last is not None and now - last < self.period):
+        said_lately = last is not None and now - last < self.period
+        if why.query_id is not None and (said_lately or not why.text):
+            why = replace(why, text="")
+        elif not why.text or said_lately:
             self.dropped += 1
-            return False
+            return None
         self._tokens = min(self.burst, self._tokens + (now - self._filled_at) * self.per_second)
         self._filled_at = now
         if self._tokens < 1:
             self.dropped += 1
-            return False
+            return None
         self._tokens -= 1
-        self._refused[why.key] = now
-        self._refused.move_to_end(why.key)
-        while len(self._refused) > self.remember:
-            self._refused.popitem(last=False)
-        return True
+        if why.text:
+            self._refused[why.key] = now
+            self._refused.move_to_end(why.key)
+            while len(self._refused) > self.remember:
+                self._refused.popitem(last=False)
+        return why
 
     async def _send(self, why: Refusal) -> None:
         try:
             if why.query_id is not None:
-                params: dict[str, Any] = {
-                    "callback_query_id": why.query_id,
-                    "text": why.text,
-                    "show_alert": True,
-                }
+                params: dict[str, Any] = {"callback_query_id": why.query_id}
+                if why.text:
+                    params |= {"text": why.text, "show_alert": True}
                 await self.api.call("answerCallbackQuery", params)
             elif why.chat_id is not None:
                 await self.api.call("sendMessage", {"chat_id": why.chat_id, "text": why.text})

@@ -71,7 +71,7 @@ class Intake:
         self.queues = ChatQueues()
         self._unfinished: set[int] = set()  # handled, but the inbox could not be told
         self._swept_deliveries: set[int] = set()  # each left verdict is tried once a run
-        self._pruned = time.monotonic()
+        self._pruned = -PRUNE_EVERY  # the first batch prunes: the inbox may be a week old
         screening_bot.received = self.newest
         # Cleared by the poller's owner until the first poll is in: stored updates wait.
         self.caught_up = asyncio.Event()
@@ -110,10 +110,12 @@ class Intake:
     async def _store_and_submit(self, keep: list[tuple[Received, Update]]) -> None:
         try:
             with self.db.transaction() as tx:
-                fresh = inbox.receive(tx, [r for r, _ in keep])
+                # Pruned first: after a week without updates the Bot API may start its ids
+                # anew, and one equal to an old handled update must not pass for it.
                 if time.monotonic() - self._pruned > PRUNE_EVERY:
                     inbox.prune(tx)
                     self._pruned = time.monotonic()
+                fresh = inbox.receive(tx, [r for r, _ in keep])
         except StorageFailed as err:
             logger.error("updates handled without the inbox: %s", err)
             await asyncio.gather(*(self._submit_unstored(u) for _, u in keep))

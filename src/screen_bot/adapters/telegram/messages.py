@@ -76,6 +76,15 @@ HELP = (
 REFUSED = "Sorry, this bot is only for the trial team's authorised coordinators."
 PRIVATE_ONLY = "I work in private chats only, so that screening data stays between us."
 FORWARDED = "I don't take forwarded messages as answers or commands; please type it yourself."
+EARLIER_QUESTION = (
+    "That reply is to an earlier question, so it was not taken; /back changes an earlier "
+    "answer. The current question:"
+)
+EDITED = (
+    "Edits are not taken: the answer stays as first sent. Type the answer again, "
+    "or /back to change an earlier one."
+)
+NOT_TEXT = "I read only typed text and the buttons: please type the answer, or tap a button."
 NOT_SAVED = (
     "⚠ That was NOT saved: the bot could not write to its database. Nothing changed; "
     "please send it again later (the bot's log says why)."

@@ -17,7 +17,8 @@ class RetryingRateLimiter(AIORateLimiter):
 
     ``BadRequest`` is a ``NetworkError`` in python-telegram-bot but is final, so it is
     not retried. A retried send after a timeout may arrive twice; that is preferred over
-    an answer that never arrives.
+    an answer that never arrives. (A question's untracked copy keeps its buttons until one
+    is pressed: the press is refused as already answered and the buttons are dropped.)
     """
 
     def __init__(self, attempts: int = 5, first_delay: float = 0.5, **kwargs: Any) -> None:

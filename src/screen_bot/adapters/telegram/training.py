@@ -25,7 +25,7 @@ from .callback_data import (
     decode_quiz,
 )
 from .choosing import chosen, split_protocol
-from .turn import App, Turn, answer_and_edit, answer_query, edit_pressed, turn
+from .turn import App, Turn, answer_and_edit, answer_query, edit_pressed, send_parts, turn
 
 if TYPE_CHECKING:  # the quiz, the walk-through and the flow are imported at their first use
     from ...training.quiz import Quiz
@@ -126,12 +126,8 @@ class TrainingHandlers:
         if index >= len(steps):
             await t.say(say.LAST_CRITERION)
             return
-        parts = say.split(step_text(protocol, steps[index]))
-        for part in parts[:-1]:
-            await t.say(part)
-        await t.context.bot.send_message(
-            t.chat_id, parts[-1], reply_markup=say.learn_keyboard(protocol_id, index + 1)
-        )
+        markup = say.learn_keyboard(protocol_id, index + 1)
+        await send_parts(t.context.bot, t.chat_id, step_text(protocol, steps[index]), markup)
 
     # -- quiz -----------------------------------------------------------------------------
 
@@ -166,9 +162,8 @@ class TrainingHandlers:
             del self.quizzes[t.chat_id]
             await t.say(say.quiz_end(quiz.summary()))
             return
-        await t.context.bot.send_message(
-            t.chat_id, quiz.question(), reply_markup=say.verdict_buttons(quiz.id, quiz.position)
-        )
+        markup = say.verdict_buttons(quiz.id, quiz.position)
+        await send_parts(t.context.bot, t.chat_id, quiz.question(), markup)
 
     @turn
     async def on_quiz(self, t: Turn) -> None:

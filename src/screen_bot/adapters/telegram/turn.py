@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
@@ -44,6 +44,17 @@ class Turn:
         """Send ``text`` to the chat, split into messages Telegram accepts."""
         for part in split(text):
             await self.context.bot.send_message(self.chat_id, part)
+
+
+async def send_parts(
+    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+) -> Message:
+    """Send ``text`` split into messages Telegram accepts, ``markup`` under the last part;
+    return that last message (the one a press comes from, to edit later)."""
+    parts = split(text)
+    for part in parts[:-1]:
+        await bot.send_message(chat_id, part)
+    return await bot.send_message(chat_id, parts[-1], reply_markup=markup)
 
 
 def turn(
