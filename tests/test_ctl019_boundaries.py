@@ -482,6 +482,13 @@ CASES = [
     refused(140, "A", {P: date(2026, 1, 14)}, P, id="refused-planned-date-before-D"),
     refused(141, "A", {"transplant_date": date(2026, 1, 16)}, "transplant_date",
             id="refused-date-after-D"),
+    # route (b) failing on its date alone while another of its answers is unknown
+    fails(142, "A", {"marrow_relapse_after_allo_hsct": None,
+                     "transplant_date": date(2025, 7, 20), P: date(2026, 1, 19)},
+          Fail("C-I1b", on=date(2026, 1, 20), anchor=P), id="C-I1b-P-short-relapse-unknown"),
+    fails(143, "A", {"prior_allo_hsct": None, "transplant_date": date(2025, 7, 20),
+                     P: date(2026, 1, 19)},
+          Fail("C-I1b", on=date(2026, 1, 20), anchor=P), id="C-I1b-P-short-transplant-unknown"),
 ]
 # fmt: on
 
@@ -548,6 +555,14 @@ def test_case_met_from(case: Case) -> None:
     assert timing(verdict) == {f.criterion: (f.on, f.anchor, f.closed) for f in case.fails}
     for reason in verdict.reasons:
         assert reason.recoverable == RECOVERABLE.get(reason.criterion), reason.criterion
+        if reason.meets_from is not None:  # from that day on it no longer fails
+            answers, on = case.answers(), case.screened_on
+            if reason.meets_from_anchor is None:
+                on = reason.meets_from
+            else:
+                answers[reason.meets_from_anchor] = reason.meets_from
+            later = build(PROTOCOL, answers, screened_on=on)
+            assert reason.criterion not in failed(later)
 
 
 @pytest.mark.parametrize("case", params("eligible", "not_eligible", "unresolved"))

@@ -606,11 +606,27 @@ class _Compiler:
         self.x.shifted = {sql: f'"h{k}"' for k, sql in enumerate(found)}
         return [f'{sql} AS "h{k}"' for k, sql in enumerate(found)]
 
-    def _failing(self, node: Node, exclusion: bool) -> str:
+    def _failing(self, node: Node, exclusion: bool, env: Env | None = None) -> str:
         """SQL boolean: TRUE when the rule fails the criterion, FALSE when it meets it, NULL
         when unknown."""
-        result = self.x.boolean(node, self.rule_env())
+        result = self.x.boolean(node, self.rule_env() if env is None else env)
         return result if exclusion else f"(NOT {result})"
+
+    def _status(self, cid: str, node: Node, exclusion: bool, env: Env | None = None) -> str:
+        """The criterion's status ``s<c>`` on ``env`` (the row's values when None): TRUE
+        failed, FALSE met, NULL open (unknown, or failed on an estimate that the measured
+        value must confirm)."""
+        env = self.rule_env() if env is None else env
+        failing = self._failing(node, exclusion, env)
+        if self.p.criteria[cid].confirm_estimate is None:
+            return failing
+        without = self._without_estimates(env, node)
+        if without is None:
+            return failing
+        other = self.x.boolean(node, without)
+        still = f"({other}) IS TRUE" if exclusion else f"({other}) IS FALSE"
+        # failed only if the rule also fails without the estimate, else open (NULL)
+        return f"({failing} AND ({still} OR {_null('BOOLEAN')}))"
 
     def _confirmable(self, cid: str, node: Node) -> Env | None:
         """The environment without estimates when a failure on an estimate waits for the
@@ -623,17 +639,10 @@ class _Compiler:
         """Per criterion ``s<c>``: TRUE failed, FALSE met, NULL open (unknown, or failed on an
         estimate that the measured value must confirm). Booleans, not status codes: DuckDB's
         boolean ``OR`` over them is several times cheaper than CAST, COALESCE and GREATEST."""
-        columns = []
-        for c, cid, node, exclusion in self._criteria():
-            failing = self._failing(node, exclusion)
-            without = self._confirmable(cid, node)
-            if without is not None:
-                other = self.x.boolean(node, without)
-                still = f"({other}) IS TRUE" if exclusion else f"({other}) IS FALSE"
-                # failed only if the rule also fails without the estimate, else open (NULL)
-                failing = f"({failing} AND ({still} OR {_null('BOOLEAN')}))"
-            columns.append(f'{failing} AS "s{c}"')
-        return columns
+        return [
+            f'{self._status(cid, node, exclusion)} AS "s{c}"'
+            for c, cid, node, exclusion in self._criteria()
+        ]
 
     # -- met from -------------------------------------------------------------------------
 
@@ -650,7 +659,7 @@ class _Compiler:
                 continue
             firsts = []
             for n, clock in enumerate(clocks):
-                first = self._first_day(node, exclusion, clock, env)
+                first = self._first_day(cid, node, exclusion, clock, env)
                 columns.append(f'(CASE WHEN "s{c}" THEN {first} END) AS "w{c}_{n}"')
                 firsts.append(f'"w{c}_{n}"')
             meets = firsts[0] if len(firsts) == 1 else f"COALESCE({', '.join(firsts)})"
@@ -686,8 +695,9 @@ class _Compiler:
             f'(CASE WHEN "s{c}" IS NOT TRUE THEN {_null("VARCHAR")} {found} ELSE {otherwise} END)'
         )
 
-    def _first_day(self, node: Node, exclusion: bool, clock: str, env: Env) -> str:
-        """The earliest candidate day after the clock on which the rule is met (NULL: none)."""
+    def _first_day(self, cid: str, node: Node, exclusion: bool, clock: str, env: Env) -> str:
+        """The earliest candidate day after the clock on which the criterion no longer fails
+        (met, or open; NULL: none)."""
         now = env[clock]
         candidates: list[str] = []
         for part in walk(node):
@@ -702,11 +712,11 @@ class _Compiler:
             return _null("DATE")
         tests = []
         for day in candidates:
-            moved = {**env, clock: Slot(day)}
-            result = self.x.boolean(node, moved)
-            met = f"({result}) IS FALSE" if exclusion else f"({result}) IS TRUE"
+            unfailed = (
+                f"({self._status(cid, node, exclusion, {**env, clock: Slot(day)})}) IS NOT TRUE"
+            )
             tests.append(
-                f"(CASE WHEN {day} > {now.value} AND {met} THEN {day} ELSE {_SENTINEL} END)"
+                f"(CASE WHEN {day} > {now.value} AND {unfailed} THEN {day} ELSE {_SENTINEL} END)"
             )
         least = tests[0] if len(tests) == 1 else f"LEAST({', '.join(tests)})"
         return f"NULLIF({least}, {_SENTINEL})"

@@ -1,10 +1,11 @@
-"""When a failed time-based criterion will be met: the exact first day, or never.
+"""When a failed time-based criterion will no longer fail: the exact first day, or never.
 
 A rule compares the screening date (or an anchor such as the planned infusion date) with
 dates taken from the answers, moved by calendar windows. Its truth can change only on
 those dates or the day after them, so trying each of them in order, later than today,
-finds the first day the whole criterion is met — also when the time-based part is one
-route of an ``or``. When none of them meets it, waiting cannot help.
+finds the first day the whole criterion no longer fails (met, or open on an answer still
+unknown) — also when the time-based part is one route of an ``or``. When none of them
+does, waiting cannot help.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Waiting:
-    meets_from: date | None  # the first day it is met (None: never, by waiting)
+    meets_from: date | None  # the first day it no longer fails (None: never, by waiting)
     anchor: str  # SCREENING_DATE, or the anchor whose date must move
 
 
@@ -36,8 +37,8 @@ def waiting(protocol: Protocol, criterion_id: str, ctx: Context) -> Waiting | No
         if not isinstance(now, date):  # not asked, or unknown: it did not decide the failure
             continue
         for day in _change_days(tree, clock, ctx):
-            if day > now and status_with(protocol, criterion_id, ctx, {clock: day}) == "met":
-                return Waiting(day, clock)
+            if day > now and status_with(protocol, criterion_id, ctx, {clock: day}) != "failed":
+                return Waiting(day, clock)  # met, or open on an answer still unknown
     return Waiting(None, tried[0]) if tried else None
 
 
