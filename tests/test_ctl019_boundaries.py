@@ -10,6 +10,7 @@ not from the implementation.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,6 +21,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from screen_bot.adapters import duckdb_batch
 from screen_bot.answers import AnswerError, check_value
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
@@ -243,7 +245,7 @@ CASES = [
                       "not_eligible_for_allo_hsct": True}, id="C-I1b-route-e-holds"),
     opens(10, "A", {P: None}, missing("C-I1b", P),
           id="C-I1b-P-unknown"),
-    fails(11, "A", {"prior_allo_hsct": False}, Fail("C-I1b", anchor=P, closed=True),
+    fails(11, "A", {"prior_allo_hsct": False}, Fail("C-I1b", anchor=P),
           id="C-I1b-one-relapse-no-route"),
     eligible(12, "B", {"prior_allo_hsct": True, "transplant_date": date(2025, 12, 1),
                        P: date(2026, 2, 1), "last_dli_date": NO, "acute_gvhd_grade": "0",
@@ -254,7 +256,7 @@ CASES = [
     fails(14, "B", {"marrow_relapse_count": 1, "tki_lines_failed_or_not_tolerated": 1,
                     "tki_contraindicated": False, "not_eligible_for_allo_hsct": False,
                     "primary_refractory": False, "chemorefractory_relapse": False},
-          Fail("C-I1b", anchor=P, closed=True), id="C-I1b-route-d-1-line"),
+          Fail("C-I1b", anchor=P), id="C-I1b-route-d-1-line"),
     eligible(15, "B", {"marrow_relapse_count": 1, "tki_lines_failed_or_not_tolerated": 1,
                        "tki_contraindicated": True, "not_eligible_for_allo_hsct": False,
                        "primary_refractory": False, "chemorefractory_relapse": False},
@@ -270,8 +272,7 @@ CASES = [
     fails(19, "B", {"marrow_relapse_count": 0, "primary_refractory": False,
                     "chemorefractory_relapse": False, "not_eligible_for_allo_hsct": True,
                     "tki_contraindicated": True},
-          Fail("C-I1b", anchor=P, closed=True),
-          id="C-I1b-newly-diagnosed-stem-fails"),
+          Fail("C-I1b", anchor=P), id="C-I1b-newly-diagnosed-stem-fails"),
     opens(20, "B", {"marrow_relapse_count": None, "primary_refractory": False,
                     "chemorefractory_relapse": False, "ph_negative": True,
                     "not_eligible_for_allo_hsct": False},
@@ -280,13 +281,12 @@ CASES = [
     fails(21, "A", {"cd19_flow_date": date(2025, 10, 15)}, Fail("C-I2", closed=True),
           id="C-I2-sample-3mo-old"),
     eligible(22, "A", {"cd19_flow_date": date(2025, 10, 16)}, id="C-I2-last-day-inside"),
-    fails(23, "A", {"cd19_flow_positive": False}, Fail("C-I2", closed=True),
-          id="C-I2-negative"),
-    fails(24, "A", {"cd19_flow_date": NO}, Fail("C-I2", closed=True), id="C-I2-no-sample"),
+    fails(23, "A", {"cd19_flow_positive": False}, "C-I2", id="C-I2-negative"),
+    fails(24, "A", {"cd19_flow_date": NO}, "C-I2", id="C-I2-no-sample"),
     opens(25, "A", {"cd19_flow_date": None}, missing("C-I2", "cd19_flow_date"),
           id="C-I2-date-unknown"),
-    fails(26, "A", {"cd19_flow_date": None, "cd19_flow_positive": False},
-          Fail("C-I2", closed=True), id="C-I2-date-unknown-negative"),
+    fails(26, "A", {"cd19_flow_date": None, "cd19_flow_positive": False}, "C-I2",
+          id="C-I2-date-unknown-negative"),
     fails(27, "A", {"cd19_flow_date": date(2025, 11, 30), P: date(2026, 3, 20)},
           Fail("C-I2", closed=True), screened_on=date(2026, 2, 28), id="C-I2-end-of-month"),
     eligible(28, "A", {"cd19_flow_date": date(2025, 11, 30), P: date(2026, 3, 20)},
@@ -563,6 +563,30 @@ def test_case_met_from(case: Case) -> None:
                 answers[reason.meets_from_anchor] = reason.meets_from
             later = build(PROTOCOL, answers, screened_on=on)
             assert reason.criterion not in failed(later)
+
+
+def test_duckdb_gives_the_cases_reasons_and_open_items(tmp_path: Path) -> None:
+    """The SQL engine (DuckDB) gives each case's reasons, "from" dates, closed windows and
+    open items as build() does."""
+    cases = [p.values[0] for p in params("eligible", "not_eligible", "unresolved")]
+    rows = tmp_path / "cases.jsonl"
+
+    def plain(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, date) else value
+
+    with rows.open("w", encoding="utf-8") as out:
+        for case in cases:
+            row = {
+                k: list(v) if isinstance(v, tuple) else plain(v) for k, v in case.answers().items()
+            }
+            out.write(json.dumps({**row, "screened_on": case.screened_on.isoformat()}) + "\n")
+    found = list(duckdb_batch.screen_file(PROTOCOL, rows, "jsonl", D))
+    assert len(found) == len(cases)
+    for case, screened in zip(cases, found, strict=True):
+        assert screened.verdict is not None, screened.errors
+        expected = build(PROTOCOL, case.answers(), screened_on=case.screened_on)
+        assert screened.verdict.reasons == expected.reasons, case.number
+        assert screened.verdict.open_items == expected.open_items, case.number
 
 
 @pytest.mark.parametrize("case", params("eligible", "not_eligible", "unresolved"))

@@ -51,7 +51,7 @@ class Reason(BaseModel):
     recoverable: Literal["retest", "wait"] | None = None
     meets_from: date | None = None  # the first day it is met, when a date follows
     meets_from_anchor: str | None = None  # None: the screening date; else the planned date
-    window_closed: bool = False  # a time window that waiting can never reopen
+    window_closed: bool = False  # failed on a time window that only past days would meet
 
 
 class OpenItem(BaseModel):
@@ -319,7 +319,7 @@ def _reason(protocol: Protocol, outcome: Outcome, wait: Waiting | None) -> dict[
         "recoverable": criterion.recoverable,
         "meets_from": wait.meets_from if wait else None,
         "meets_from_anchor": anchor,
-        "window_closed": wait is not None and wait.meets_from is None,
+        "window_closed": wait is not None and wait.closed,
     }
 
 

@@ -657,11 +657,12 @@ class _Compiler:
             clocks = [k for k in self._clocks() if k in read]
             if not clocks:
                 continue
-            firsts = []
+            firsts, past = [], []
             for n, clock in enumerate(clocks):
                 first = self._first_day(cid, node, exclusion, clock, env)
                 columns.append(f'(CASE WHEN "s{c}" THEN {first} END) AS "w{c}_{n}"')
                 firsts.append(f'"w{c}_{n}"')
+                past.append(self._past_day(cid, node, exclusion, clock, env))
             meets = firsts[0] if len(firsts) == 1 else f"COALESCE({', '.join(firsts)})"
             names = Timed(
                 cid,
@@ -671,9 +672,13 @@ class _Compiler:
             )
             timed.append(names)
             outputs.append(f"{meets} AS {quote(names.meets_from)}")
-            # as windows.waiting: a failed rule reading a clock that no day meets says so,
-            # also when that clock's date was not asked (it did not decide the failure)
-            outputs.append(f'("s{c}" IS TRUE AND {meets} IS NULL) AS {quote(names.window_closed)}')
+            # as windows.waiting: failed, no day ahead, and a day before the screening date
+            # would not have failed (the failure rests on the window)
+            closed = f"({' OR '.join(past)}) IS TRUE"
+            outputs.append(
+                f'(CASE WHEN "s{c}" IS TRUE AND {meets} IS NULL THEN {closed} ELSE FALSE END)'
+                f" AS {quote(names.window_closed)}"
+            )
             if names.anchor is not None:
                 outputs.append(f"{self._anchor(c, clocks, firsts)} AS {quote(names.anchor)}")
         return tuple(timed), columns, outputs
@@ -699,15 +704,7 @@ class _Compiler:
         """The earliest candidate day after the clock on which the criterion no longer fails
         (met, or open; NULL: none)."""
         now = env[clock]
-        candidates: list[str] = []
-        for part in walk(node):
-            is_date_name = isinstance(part, Name) and self.p.kinds[part.name].base == "date"
-            if not (isinstance(part, Shift) or is_date_name) or clock in names_read(part):
-                continue
-            day = self.x.value(part, env).value  # NULL when unknown or a 'none' date
-            for candidate in (day, self.x.shift(day, 1, "days")):
-                if candidate not in candidates:
-                    candidates.append(candidate)
+        candidates = self._change_days(node, clock, env, (0, 1))
         if not candidates:
             return _null("DATE")
         tests = []
@@ -720,6 +717,35 @@ class _Compiler:
             )
         least = tests[0] if len(tests) == 1 else f"LEAST({', '.join(tests)})"
         return f"NULLIF({least}, {_SENTINEL})"
+
+    def _past_day(self, cid: str, node: Node, exclusion: bool, clock: str, env: Env) -> str:
+        """Boolean: some candidate day before the screening date (the day before each date
+        too: the days before the first one are one stretch) on which the criterion would
+        not fail, the clock being known (FALSE when no date is read)."""
+        now, today = env[clock], env[SCREENING_DATE]
+        tests = [
+            f"({day} < {today.value} AND "
+            f"({self._status(cid, node, exclusion, {**env, clock: Slot(day)})}) IS NOT TRUE)"
+            for day in self._change_days(node, clock, env, (-1, 0, 1))
+        ]
+        if not tests:
+            return "FALSE"
+        return f"({now.value} IS NOT NULL AND ({' OR '.join(tests)}))"
+
+    def _change_days(self, node: Node, clock: str, env: Env, moves: tuple[int, ...]) -> list[str]:
+        """Each date the rule compares with ``clock`` (NULL when unknown or a 'none' date),
+        moved by each of ``moves`` days, once each."""
+        found: list[str] = []
+        for part in walk(node):
+            is_date_name = isinstance(part, Name) and self.p.kinds[part.name].base == "date"
+            if not (isinstance(part, Shift) or is_date_name) or clock in names_read(part):
+                continue
+            day = self.x.value(part, env).value
+            for move in moves:
+                candidate = day if move == 0 else self.x.shift(day, move, "days")
+                if candidate not in found:
+                    found.append(candidate)
+        return found
 
     # -- outputs ----------------------------------------------------------------------------
 
