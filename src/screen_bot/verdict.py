@@ -309,6 +309,9 @@ def _open_items(protocol: Protocol, found: list[Outcome]) -> list[dict[str, Any]
 def _reason(protocol: Protocol, outcome: Outcome, wait: Waiting | None) -> dict[str, Any]:
     criterion = protocol.criteria[outcome.criterion]
     anchor = None if wait is None or wait.anchor == SCREENING_DATE else wait.anchor
+    recoverable = criterion.recoverable
+    if recoverable == "wait" and wait is not None and wait.meets_from is None:
+        recoverable = None  # a time-based rule that no day ahead meets: waiting cannot help
     return {
         "criterion": criterion.id,
         "kind": criterion.kind,
@@ -316,7 +319,7 @@ def _reason(protocol: Protocol, outcome: Outcome, wait: Waiting | None) -> dict[
         "source": criterion.source,
         "answers": outcome.values,
         "estimated": list(outcome.estimated),
-        "recoverable": criterion.recoverable,
+        "recoverable": recoverable,
         "meets_from": wait.meets_from if wait else None,
         "meets_from_anchor": anchor,
         "window_closed": wait is not None and wait.closed,
