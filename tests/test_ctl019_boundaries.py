@@ -493,6 +493,13 @@ CASES = [
           Fail("C-I1b", on=date(2026, 1, 20), anchor=P), id="C-I1b-P-short-transplant-unknown"),
     fails(144, "A", {"marrow_relapse_after_allo_hsct": False},
           Fail("C-I1b", anchor=P, later=None), id="C-I1b-relapse-before-transplant"),
+    # C-E8b: only the classification of chronic GVHD is the investigator's judgment
+    opens(145, "A", {"prior_allo_hsct": None, "chronic_gvhd_extensive": None},
+          missing("C-I1b", "prior_allo_hsct"), missing("C-E8b", "prior_allo_hsct"),
+          judgment("C-E8b", "chronic_gvhd_extensive"), id="C-E8b-transplant-unknown"),
+    opens(146, "A", {"marrow_relapse_count": 2, "prior_allo_hsct": None,
+                     "chronic_gvhd_extensive": True},
+          missing("C-E8b", "prior_allo_hsct"), id="C-E8b-transplant-unknown-extensive"),
 ]
 # fmt: on
 
@@ -548,6 +555,8 @@ def test_case(case: Case) -> None:
     assert verdict.verdict == case.verdict
     assert failed(verdict) == {f.criterion for f in case.fails}
     assert opened(verdict) == set(case.items)
+    variables = [o.variable for o in verdict.open_items]
+    assert len(variables) == len(set(variables))  # one open item per variable
     if case.estimate is not None:
         assert [(e.name, e.value) for e in verdict.estimates] == [("gfr", case.estimate)]
 

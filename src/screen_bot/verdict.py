@@ -287,10 +287,14 @@ def _open_items(protocol: Protocol, found: list[Outcome]) -> list[dict[str, Any]
         if o.status not in ("unknown", "confirm"):
             continue
         criterion = protocol.criteria[o.criterion]
-        kind: OpenKind = (
-            "confirm" if o.status == "confirm" else "judgment" if criterion.judgment else "missing"
-        )
         for variable in o.open_variables:
+            kind: OpenKind = (
+                "confirm"
+                if o.status == "confirm"
+                else "judgment"
+                if criterion.judged(variable)
+                else "missing"
+            )
             item = items.get((variable, kind))
             if item is None:
                 items[(variable, kind)] = {

@@ -809,11 +809,14 @@ class _Compiler:
     def _open(self, c: int, cid: str, node: Node, exclusion: bool) -> str:
         """The criterion's open items as ``criterion:variable:kind`` (``_outcome``'s order)."""
         env = self.rule_env()
-        kind = "judgment" if self.p.criteria[cid].judgment else "missing"
+        criterion = self.p.criteria[cid]
         names = sorted(names_read(node))
 
         def token(variable: str, what: str) -> str:
             return text_literal(f"{cid}:{variable}:{what}", self.dialect)
+
+        def kind(variable: str) -> str:
+            return "judgment" if criterion.judged(variable) else "missing"
 
         # unknown: each unknown name's asked-and-unknown inputs, once each, in order
         primary: list[str] = []
@@ -830,9 +833,9 @@ class _Compiler:
                 )
                 earlier.append(n)
                 conditions.append(f"({test})")
-                primary.append(f"(CASE WHEN {test} THEN {token(v, kind)} END)")
+                primary.append(f"(CASE WHEN {test} THEN {token(v, kind(v))} END)")
         fallback = [
-            f"(CASE WHEN {env[n].unknown()} THEN {token(n, kind)} END)"
+            f"(CASE WHEN {env[n].unknown()} THEN {token(n, kind(n))} END)"
             for n in names
             if n != SCREENING_DATE
         ]
