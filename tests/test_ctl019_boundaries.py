@@ -28,7 +28,7 @@ from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.schema import Question
 from screen_bot.rules.evaluation import applicable_questions
 from screen_bot.session import Session
-from screen_bot.verdict import Verdict, build
+from screen_bot.verdict import Verdict, build, row_fields
 
 DIALOGS = Path(__file__).resolve().parents[1] / "dialogs"
 CASES_MD = DIALOGS / "ctl019-rr-ball.cases.md"
@@ -500,6 +500,11 @@ CASES = [
     opens(146, "A", {"marrow_relapse_count": 2, "prior_allo_hsct": None,
                      "chronic_gvhd_extensive": True},
           missing("C-E8b", "prior_allo_hsct"), id="C-E8b-transplant-unknown-extensive"),
+    # C-I6a open on the limit (sex unknown) with a low estimate: the measured GFR decides too
+    opens(147, "A", {"sex": None, "male_reproductive_potential": False, "age": 16,
+                     "karnofsky": 80, "serum_creatinine_mg_dl": 1.41, "height_cm": 170},
+          missing("C-I6a", "sex"), missing("C-I6a", "measured_gfr_ml_min_173"),
+          id="C-I6a-sex-unknown-low-estimate"),
 ]
 # fmt: on
 
@@ -580,6 +585,13 @@ def test_case_met_from(case: Case) -> None:
                 answers[reason.meets_from_anchor] = reason.meets_from
             later = build(PROTOCOL, answers, screened_on=on)
             assert reason.criterion not in failed(later)
+
+
+@pytest.mark.parametrize("case", params("eligible", "not_eligible", "unresolved"))
+def test_case_whole_row(case: Case) -> None:
+    """The batch's whole-row checks give build()'s verdict."""
+    expected = build(PROTOCOL, case.answers(), screened_on=case.screened_on)
+    assert Verdict(**row_fields(PROTOCOL, case.answers(), screened_on=case.screened_on)) == expected
 
 
 def test_duckdb_gives_the_cases_reasons_and_open_items(tmp_path: Path) -> None:

@@ -822,16 +822,18 @@ class _Compiler:
         primary: list[str] = []
         conditions: list[str] = []
         seen: dict[str, list[str]] = {}
+        wants_measured = criterion.confirm_estimate is not None
         for n in names:
             if n == SCREENING_DATE:
                 continue
+            measured = self.p.derived[n].measured if n in self.p.derived else None
             for v in self.p.inputs_of(n):
+                lists = env[n].unknown()
+                if wants_measured and v == measured:  # also read in place of an estimate
+                    lists = f'({lists} OR "x{list(self.p.derived).index(n)}" IS NOT NULL)'
                 earlier = seen.setdefault(v, [])
-                test = " AND ".join(
-                    [env[n].unknown(), self._asked_unknown(v)]
-                    + [f"NOT {env[m].unknown()}" for m in earlier]
-                )
-                earlier.append(n)
+                test = " AND ".join([lists, self._asked_unknown(v)] + [f"NOT {e}" for e in earlier])
+                earlier.append(lists)
                 conditions.append(f"({test})")
                 primary.append(f"(CASE WHEN {test} THEN {token(v, kind(v))} END)")
         fallback = [
