@@ -392,6 +392,18 @@ def test_sponsor_questions_are_the_dialogs_notes() -> None:
         assert set(note["criteria"]) <= set(criteria()), note["criteria"]
 
 
+def test_readings_chosen_without_the_source_are_notes() -> None:
+    """Readings the audit found chosen silently are each said in a note of their criterion."""
+    notes = dialog()["notes"]
+
+    def said(criterion: str, words: str) -> bool:
+        return any(criterion in n["criteria"] and words in n["text"] for n in notes)
+
+    assert said("C-I6a", "normalised to 1.73 m²")
+    assert said("C-I1b", "most recent allogeneic transplant")
+    assert said("C-E1", "is the present relapse")
+
+
 def test_interpretations_match_the_sponsor_questions() -> None:
     interpretations = re.findall(r"^(\d+)\. ", reading()["Interpretations"], re.M)
     asked = re.findall(r"^(\d+)\. ", reading()["Questions for the sponsor"], re.M)
