@@ -10,6 +10,7 @@ not from the implementation.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,13 +21,14 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from screen_bot.adapters import duckdb_batch
 from screen_bot.answers import AnswerError, check_value
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.schema import Question
 from screen_bot.rules.evaluation import applicable_questions
 from screen_bot.session import Session
-from screen_bot.verdict import Verdict, build
+from screen_bot.verdict import Verdict, build, row_fields
 
 DIALOGS = Path(__file__).resolve().parents[1] / "dialogs"
 CASES_MD = DIALOGS / "ctl019-rr-ball.cases.md"
@@ -131,7 +133,8 @@ B: dict[str, Any] = {
 }
 BASES = {"A": A, "B": B}
 
-# The reading's "May pass later" table: what every failure of a criterion says.
+# The reading's "May pass later" table: what a failure of a criterion says (C-I1b: "wait" only
+# when route (b) fails on its date alone; any other failure of it: no, written in its case).
 RECOVERABLE: dict[str, str | None] = {
     "C-I1b": "wait",
     "C-E11": "wait",
@@ -161,6 +164,7 @@ class Fail:
     on: date | None = None
     anchor: str | None = None
     closed: bool = False
+    later: str | None = "as the table"  # may pass later: RECOVERABLE's, or this case's
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,7 @@ CASES = [
                       "not_eligible_for_allo_hsct": True}, id="C-I1b-route-e-holds"),
     opens(10, "A", {P: None}, missing("C-I1b", P),
           id="C-I1b-P-unknown"),
-    fails(11, "A", {"prior_allo_hsct": False}, Fail("C-I1b", anchor=P, closed=True),
+    fails(11, "A", {"prior_allo_hsct": False}, Fail("C-I1b", anchor=P, later=None),
           id="C-I1b-one-relapse-no-route"),
     eligible(12, "B", {"prior_allo_hsct": True, "transplant_date": date(2025, 12, 1),
                        P: date(2026, 2, 1), "last_dli_date": NO, "acute_gvhd_grade": "0",
@@ -254,7 +258,7 @@ CASES = [
     fails(14, "B", {"marrow_relapse_count": 1, "tki_lines_failed_or_not_tolerated": 1,
                     "tki_contraindicated": False, "not_eligible_for_allo_hsct": False,
                     "primary_refractory": False, "chemorefractory_relapse": False},
-          Fail("C-I1b", anchor=P, closed=True), id="C-I1b-route-d-1-line"),
+          Fail("C-I1b", anchor=P, later=None), id="C-I1b-route-d-1-line"),
     eligible(15, "B", {"marrow_relapse_count": 1, "tki_lines_failed_or_not_tolerated": 1,
                        "tki_contraindicated": True, "not_eligible_for_allo_hsct": False,
                        "primary_refractory": False, "chemorefractory_relapse": False},
@@ -270,8 +274,7 @@ CASES = [
     fails(19, "B", {"marrow_relapse_count": 0, "primary_refractory": False,
                     "chemorefractory_relapse": False, "not_eligible_for_allo_hsct": True,
                     "tki_contraindicated": True},
-          Fail("C-I1b", anchor=P, closed=True),
-          id="C-I1b-newly-diagnosed-stem-fails"),
+          Fail("C-I1b", anchor=P, later=None), id="C-I1b-newly-diagnosed-stem-fails"),
     opens(20, "B", {"marrow_relapse_count": None, "primary_refractory": False,
                     "chemorefractory_relapse": False, "ph_negative": True,
                     "not_eligible_for_allo_hsct": False},
@@ -280,13 +283,12 @@ CASES = [
     fails(21, "A", {"cd19_flow_date": date(2025, 10, 15)}, Fail("C-I2", closed=True),
           id="C-I2-sample-3mo-old"),
     eligible(22, "A", {"cd19_flow_date": date(2025, 10, 16)}, id="C-I2-last-day-inside"),
-    fails(23, "A", {"cd19_flow_positive": False}, Fail("C-I2", closed=True),
-          id="C-I2-negative"),
-    fails(24, "A", {"cd19_flow_date": NO}, Fail("C-I2", closed=True), id="C-I2-no-sample"),
+    fails(23, "A", {"cd19_flow_positive": False}, "C-I2", id="C-I2-negative"),
+    fails(24, "A", {"cd19_flow_date": NO}, "C-I2", id="C-I2-no-sample"),
     opens(25, "A", {"cd19_flow_date": None}, missing("C-I2", "cd19_flow_date"),
           id="C-I2-date-unknown"),
-    fails(26, "A", {"cd19_flow_date": None, "cd19_flow_positive": False},
-          Fail("C-I2", closed=True), id="C-I2-date-unknown-negative"),
+    fails(26, "A", {"cd19_flow_date": None, "cd19_flow_positive": False}, "C-I2",
+          id="C-I2-date-unknown-negative"),
     fails(27, "A", {"cd19_flow_date": date(2025, 11, 30), P: date(2026, 3, 20)},
           Fail("C-I2", closed=True), screened_on=date(2026, 2, 28), id="C-I2-end-of-month"),
     eligible(28, "A", {"cd19_flow_date": date(2025, 11, 30), P: date(2026, 3, 20)},
@@ -482,6 +484,27 @@ CASES = [
     refused(140, "A", {P: date(2026, 1, 14)}, P, id="refused-planned-date-before-D"),
     refused(141, "A", {"transplant_date": date(2026, 1, 16)}, "transplant_date",
             id="refused-date-after-D"),
+    # route (b) failing on its date alone while another of its answers is unknown
+    fails(142, "A", {"marrow_relapse_after_allo_hsct": None,
+                     "transplant_date": date(2025, 7, 20), P: date(2026, 1, 19)},
+          Fail("C-I1b", on=date(2026, 1, 20), anchor=P), id="C-I1b-P-short-relapse-unknown"),
+    fails(143, "A", {"prior_allo_hsct": None, "transplant_date": date(2025, 7, 20),
+                     P: date(2026, 1, 19)},
+          Fail("C-I1b", on=date(2026, 1, 20), anchor=P), id="C-I1b-P-short-transplant-unknown"),
+    fails(144, "A", {"marrow_relapse_after_allo_hsct": False},
+          Fail("C-I1b", anchor=P, later=None), id="C-I1b-relapse-before-transplant"),
+    # C-E8b: only the classification of chronic GVHD is the investigator's judgment
+    opens(145, "A", {"prior_allo_hsct": None, "chronic_gvhd_extensive": None},
+          missing("C-I1b", "prior_allo_hsct"), missing("C-E8b", "prior_allo_hsct"),
+          judgment("C-E8b", "chronic_gvhd_extensive"), id="C-E8b-transplant-unknown"),
+    opens(146, "A", {"marrow_relapse_count": 2, "prior_allo_hsct": None,
+                     "chronic_gvhd_extensive": True},
+          missing("C-E8b", "prior_allo_hsct"), id="C-E8b-transplant-unknown-extensive"),
+    # C-I6a open on the limit (sex unknown) with a low estimate: the measured GFR decides too
+    opens(147, "A", {"sex": None, "male_reproductive_potential": False, "age": 16,
+                     "karnofsky": 80, "serum_creatinine_mg_dl": 1.41, "height_cm": 170},
+          missing("C-I6a", "sex"), missing("C-I6a", "measured_gfr_ml_min_173"),
+          id="C-I6a-sex-unknown-low-estimate"),
 ]
 # fmt: on
 
@@ -537,6 +560,8 @@ def test_case(case: Case) -> None:
     assert verdict.verdict == case.verdict
     assert failed(verdict) == {f.criterion for f in case.fails}
     assert opened(verdict) == set(case.items)
+    variables = [o.variable for o in verdict.open_items]
+    assert len(variables) == len(set(variables))  # one open item per variable
     if case.estimate is not None:
         assert [(e.name, e.value) for e in verdict.estimates] == [("gfr", case.estimate)]
 
@@ -546,8 +571,51 @@ def test_case_met_from(case: Case) -> None:
     """Each failure says whether it may pass later, and from which date (or never)."""
     verdict = build(PROTOCOL, case.answers(), screened_on=case.screened_on)
     assert timing(verdict) == {f.criterion: (f.on, f.anchor, f.closed) for f in case.fails}
+    later = {f.criterion: f.later for f in case.fails}
     for reason in verdict.reasons:
-        assert reason.recoverable == RECOVERABLE.get(reason.criterion), reason.criterion
+        expected = later[reason.criterion]
+        if expected == "as the table":
+            expected = RECOVERABLE.get(reason.criterion)
+        assert reason.recoverable == expected, reason.criterion
+        if reason.meets_from is not None:  # from that day on it no longer fails
+            answers, on = case.answers(), case.screened_on
+            if reason.meets_from_anchor is None:
+                on = reason.meets_from
+            else:
+                answers[reason.meets_from_anchor] = reason.meets_from
+            later = build(PROTOCOL, answers, screened_on=on)
+            assert reason.criterion not in failed(later)
+
+
+@pytest.mark.parametrize("case", params("eligible", "not_eligible", "unresolved"))
+def test_case_whole_row(case: Case) -> None:
+    """The batch's whole-row checks give build()'s verdict."""
+    expected = build(PROTOCOL, case.answers(), screened_on=case.screened_on)
+    assert Verdict(**row_fields(PROTOCOL, case.answers(), screened_on=case.screened_on)) == expected
+
+
+def test_duckdb_gives_the_cases_reasons_and_open_items(tmp_path: Path) -> None:
+    """The SQL engine (DuckDB) gives each case's reasons, "from" dates, closed windows and
+    open items as build() does."""
+    cases = [p.values[0] for p in params("eligible", "not_eligible", "unresolved")]
+    rows = tmp_path / "cases.jsonl"
+
+    def plain(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, date) else value
+
+    with rows.open("w", encoding="utf-8") as out:
+        for case in cases:
+            row = {
+                k: list(v) if isinstance(v, tuple) else plain(v) for k, v in case.answers().items()
+            }
+            out.write(json.dumps({**row, "screened_on": case.screened_on.isoformat()}) + "\n")
+    found = list(duckdb_batch.screen_file(PROTOCOL, rows, "jsonl", D))
+    assert len(found) == len(cases)
+    for case, screened in zip(cases, found, strict=True):
+        assert screened.verdict is not None, screened.errors
+        expected = build(PROTOCOL, case.answers(), screened_on=case.screened_on)
+        assert screened.verdict.reasons == expected.reasons, case.number
+        assert screened.verdict.open_items == expected.open_items, case.number
 
 
 @pytest.mark.parametrize("case", params("eligible", "not_eligible", "unresolved"))

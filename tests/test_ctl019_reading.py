@@ -98,11 +98,11 @@ def reading_variables() -> dict[str, tuple[str, str, str]]:
 
 
 @cache
-def reading_rules() -> dict[str, tuple[str, bool]]:
-    """id -> (rule cell, judgment item)."""
+def reading_rules() -> dict[str, tuple[str, bool | list[str]]]:
+    """id -> (rule cell, judgment item: yes, the variables named after "yes:", or no)."""
     rules = [t for t in tables(reading()["Rules"]) if CRITERION_ID.fullmatch(t[0][0])]
     assert len(rules) == 1, "expected one rules table in the reading's Rules section"
-    return {r[0]: (r[2], r[3] == "yes") for r in rules[0]}
+    return {r[0]: (r[2], ticked(r[3]) or r[3] == "yes") for r in rules[0]}
 
 
 def names(cell: str, known: set[str]) -> set[str]:
@@ -349,7 +349,7 @@ def test_computed_values_are_described_in_the_reading() -> None:
 
 def test_judgment_items_equal_the_readings() -> None:
     for cid, (_, judgment) in reading_rules().items():
-        assert criteria()[cid].get("judgment", False) is judgment, cid
+        assert criteria()[cid].get("judgment", False) == judgment, cid
 
 
 def test_recoverable_equals_may_pass_later() -> None:
@@ -390,6 +390,18 @@ def test_sponsor_questions_are_the_dialogs_notes() -> None:
         assert all(any(c.startswith(p) for p in prefixes) for c in note["criteria"]), ids
         assert all(any(c.startswith(p) for c in note["criteria"]) for p in prefixes), ids
         assert set(note["criteria"]) <= set(criteria()), note["criteria"]
+
+
+def test_readings_chosen_without_the_source_are_notes() -> None:
+    """Readings the audit found chosen silently are each said in a note of their criterion."""
+    notes = dialog()["notes"]
+
+    def said(criterion: str, words: str) -> bool:
+        return any(criterion in n["criteria"] and words in n["text"] for n in notes)
+
+    assert said("C-I6a", "normalised to 1.73 m²")
+    assert said("C-I1b", "most recent allogeneic transplant")
+    assert said("C-E1", "is the present relapse")
 
 
 def test_interpretations_match_the_sponsor_questions() -> None:
@@ -449,7 +461,12 @@ def test_cases_name_real_variables_and_criteria() -> None:
 
 
 def test_case_outcomes_fit_their_verdicts() -> None:
-    judgment = {cid for cid, (_, j) in reading_rules().items() if j}
+    judgment = {cid: j for cid, (_, j) in reading_rules().items() if j}
+
+    def judged(cid: str, variable: str) -> bool:
+        named = judgment.get(cid, False)
+        return named if isinstance(named, bool) else variable in named
+
     for number, _, _, verdict, outcome, _ in cases():
         items = OPEN_ITEM.findall(outcome)
         if verdict == "eligible":
@@ -459,8 +476,8 @@ def test_case_outcomes_fit_their_verdicts() -> None:
         elif verdict == "unresolved":
             assert items, number
             assert len(items) == len(CRITERION_ID.findall(outcome)), number
-            for cid, _, kind in items:
-                assert (kind == "judgment") == (cid in judgment) or kind == "confirm", number
+            for cid, variable, kind in items:
+                assert (kind == "judgment") == judged(cid, variable) or kind == "confirm", number
                 assert kind != "confirm" or "confirm_estimate" in criteria()[cid], number
 
 

@@ -244,3 +244,23 @@ def test_validate_refuses_two_files_with_one_protocol_id(tmp_path: Path) -> None
     result = validate(tmp_path)
     assert result.returncode == 2
     assert str(first) in result.stderr and str(second) in result.stderr
+
+
+def test_judgment_may_name_the_questions_whose_open_items_are_the_investigators(
+    tmp_path: Path,
+) -> None:
+    """A rule that reads a plain fact beside the investigator's call: an unknown fact is
+    missing data, an unknown call a judgment, and the fact has one open item."""
+    rule = "prior_allo_hsct and chronic_gvhd_extensive"
+    questions = [yes_no("prior_allo_hsct"), yes_no("chronic_gvhd_extensive")]
+    judged = exclusion("E1", rule, judgment=["chronic_gvhd_extensive"])
+    protocol = build(tmp_path, dialog(questions, [inclusion("I1", "not prior_allo_hsct"), judged]))
+    found = verdict.build(protocol, {})
+    assert [(i.variable, i.kind, i.criteria) for i in found.open_items] == [
+        ("prior_allo_hsct", "missing", ["I1", "E1"]),
+        ("chronic_gvhd_extensive", "judgment", ["E1"]),
+    ]
+    wrong = exclusion("E1", rule, judgment=["prior_allo_hsct", "weight_kg"])
+    (problem,) = problems(tmp_path, dialog(questions, [wrong]), "wrong.yaml")
+    assert "E1's judgment names 'weight_kg', not a question its rule reads" in problem.message
+    assert problem.fix == "name questions of its rule: chronic_gvhd_extensive, prior_allo_hsct"

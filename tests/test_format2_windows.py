@@ -114,7 +114,8 @@ def test_a_none_date_compares_false(tmp_path: Path) -> None:
     answers = {"last_mi_date": "none", "last_dli_date": "none"}
     found = verdict.build(protocol, answers, screened_on=SCREENED_ON)
     assert [r.criterion for r in found.reasons] == ["I1"]  # I1 needs a DLI at least 6 weeks ago
-    assert found.reasons[0].window_closed  # no date to wait for
+    # no date to wait for, and no window that has passed: no day would ever meet it
+    assert found.reasons[0].meets_from is None and not found.reasons[0].window_closed
 
 
 # -- anchors -----------------------------------------------------------------------------------

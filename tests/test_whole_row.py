@@ -190,3 +190,24 @@ def test_a_time_windows_first_day_is_remembered_by_what_decides_it() -> None:
         firsts.append(reason["meets_from"])
     assert firsts == [date(2026, 12, 1), date(2026, 12, 20), date(2026, 12, 1), date(2027, 1, 2)]
     assert checks._waits  # remembered
+
+
+def test_a_rule_wanting_the_measurement_names_it_beside_the_estimate(tmp_path: Path) -> None:
+    """Open on another part while its estimate fails: the measured value, asked and unknown,
+    would decide the rule too, so it is named (as C-I6a of ctl019 names its measured GFR)."""
+    questions = [
+        integer("age", unit="years"),
+        choice("sex", ["female", "male"]),
+        number("creatinine", 0.1, 20, unit="mg/dL"),
+        number("weight", 1, 300, unit="kg"),
+        number("measured_crcl", 0, 300, unit="mL/min"),
+        number("creatinine_x_uln", 0, 100),
+    ]
+    rule = inclusion("I1", "crcl >= 50 or creatinine_x_uln <= 2", confirm_estimate="measure it")
+    protocol = build(tmp_path, dialog(questions, [rule], derived=[CRCL]))
+    answers = {"age": 70, "sex": "male", "creatinine": 2.0, "weight": 60}  # estimate 29.2
+    screened = date(2026, 1, 15)
+    assert check(protocol, answers, screened)  # the whole-row checks gave it
+    fields = row_fields(protocol, answers, screened_on=screened)
+    assert fields["verdict"] == "unresolved"
+    assert [i["variable"] for i in fields["open_items"]] == ["measured_crcl", "creatinine_x_uln"]

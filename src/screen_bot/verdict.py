@@ -51,7 +51,7 @@ class Reason(BaseModel):
     recoverable: Literal["retest", "wait"] | None = None
     meets_from: date | None = None  # the first day it is met, when a date follows
     meets_from_anchor: str | None = None  # None: the screening date; else the planned date
-    window_closed: bool = False  # a time window that waiting can never reopen
+    window_closed: bool = False  # failed on a time window that only past days would meet
 
 
 class OpenItem(BaseModel):
@@ -287,10 +287,14 @@ def _open_items(protocol: Protocol, found: list[Outcome]) -> list[dict[str, Any]
         if o.status not in ("unknown", "confirm"):
             continue
         criterion = protocol.criteria[o.criterion]
-        kind: OpenKind = (
-            "confirm" if o.status == "confirm" else "judgment" if criterion.judgment else "missing"
-        )
         for variable in o.open_variables:
+            kind: OpenKind = (
+                "confirm"
+                if o.status == "confirm"
+                else "judgment"
+                if criterion.judged(variable)
+                else "missing"
+            )
             item = items.get((variable, kind))
             if item is None:
                 items[(variable, kind)] = {
@@ -309,6 +313,9 @@ def _open_items(protocol: Protocol, found: list[Outcome]) -> list[dict[str, Any]
 def _reason(protocol: Protocol, outcome: Outcome, wait: Waiting | None) -> dict[str, Any]:
     criterion = protocol.criteria[outcome.criterion]
     anchor = None if wait is None or wait.anchor == SCREENING_DATE else wait.anchor
+    recoverable = criterion.recoverable
+    if recoverable == "wait" and wait is not None and wait.meets_from is None:
+        recoverable = None  # a time-based rule that no day ahead meets: waiting cannot help
     return {
         "criterion": criterion.id,
         "kind": criterion.kind,
@@ -316,10 +323,10 @@ def _reason(protocol: Protocol, outcome: Outcome, wait: Waiting | None) -> dict[
         "source": criterion.source,
         "answers": outcome.values,
         "estimated": list(outcome.estimated),
-        "recoverable": criterion.recoverable,
+        "recoverable": recoverable,
         "meets_from": wait.meets_from if wait else None,
         "meets_from_anchor": anchor,
-        "window_closed": wait is not None and wait.meets_from is None,
+        "window_closed": wait is not None and wait.closed,
     }
 
 

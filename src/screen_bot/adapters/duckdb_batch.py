@@ -487,9 +487,7 @@ def _verdict(protocol: Protocol, query: Query, row: dict[str, Any]) -> Verdict:
 
 def _waiting(row: dict[str, Any], meets: str, closed: str, anchor: str | None) -> Waiting | None:
     clock = (row[anchor] if anchor else None) or SCREENING_DATE
-    if row[meets] is not None:
-        return Waiting(row[meets], clock)
-    return Waiting(None, clock) if row[closed] else None
+    return Waiting(row[meets], clock, bool(row[closed]))
 
 
 def _context(protocol: Protocol, query: Query, row: dict[str, Any]) -> Context:

@@ -494,6 +494,15 @@ class Checker:
             if key is None:
                 continue
             compiled[c.id] = key
+            if isinstance(c.judgment, list):
+                asked = sorted(_names(self.trees[key]) & self.questions.keys())
+                for name in c.judgment:
+                    if name not in asked:
+                        self.problem(
+                            ("criteria", index, "judgment"),
+                            f"{c.id}'s judgment names '{name}', not a question its rule reads",
+                            f"name questions of its rule: {', '.join(asked)}",
+                        )
             if c.confirm_estimate is not None:
                 estimated = [n for n in _names(self.trees[key]) if n in self.derived]
                 if not estimated:

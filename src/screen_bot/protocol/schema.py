@@ -150,7 +150,11 @@ class Criterion(_Strict):
     source: str = Field(min_length=1, description="the protocol's own words")
     met_when: str | None = None
     applies_when: str | None = None
-    judgment: bool = False
+    judgment: bool | list[str] = Field(
+        False,
+        description="true: its open items are the investigator's judgment; a list: only those"
+        " on these questions (the rest are missing data)",
+    )
     recoverable: Literal["retest", "wait"] | None = None
     confirm_estimate: str | None = Field(
         None,
@@ -165,6 +169,13 @@ class Criterion(_Strict):
         if self.kind == "exclusion" and (self.applies_when is None or self.met_when is not None):
             raise ValueError("an exclusion criterion needs applies_when (and no met_when)")
         return self
+
+    def judged(self, variable: str) -> bool:
+        """Whether an open item of this criterion on ``variable`` is the investigator's
+        judgment (else missing data)."""
+        if isinstance(self.judgment, bool):
+            return self.judgment
+        return variable in self.judgment
 
     @property
     def rule(self) -> str:

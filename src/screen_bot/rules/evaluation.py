@@ -346,10 +346,17 @@ def _outcome(protocol: Protocol, criterion_id: str, rule: _Rule, ctx: Context) -
             open_variables.append(measured or name)
     elif status == "unknown":
         unknown = [n for n in rule.names if env.get(n) is None]
-        for name in unknown:
+        for name in rule.names:
+            if env.get(name) is None:
+                behind = rule.inputs[name]
+            elif rule.confirm and name in ctx.estimated:
+                # the rule wants the measured value, read and unknown, in place of the estimate
+                behind = [m] if (m := protocol.derived[name].measured) else []
+            else:
+                continue
             open_variables += [
                 v
-                for v in rule.inputs[name]
+                for v in behind
                 if v in ctx.applicable and env.get(v) is None and v not in open_variables
             ]
         if not open_variables:  # unknown only through what was not asked or has no table row

@@ -608,11 +608,27 @@ class _Compiler:
         self.x.shifted = {sql: f'"h{k}"' for k, sql in enumerate(found)}
         return [f'{sql} AS "h{k}"' for k, sql in enumerate(found)]
 
-    def _failing(self, node: Node, exclusion: bool) -> str:
+    def _failing(self, node: Node, exclusion: bool, env: Env | None = None) -> str:
         """SQL boolean: TRUE when the rule fails the criterion, FALSE when it meets it, NULL
         when unknown."""
-        result = self.x.boolean(node, self.rule_env())
+        result = self.x.boolean(node, self.rule_env() if env is None else env)
         return result if exclusion else f"(NOT {result})"
+
+    def _status(self, cid: str, node: Node, exclusion: bool, env: Env | None = None) -> str:
+        """The criterion's status ``s<c>`` on ``env`` (the row's values when None): TRUE
+        failed, FALSE met, NULL open (unknown, or failed on an estimate that the measured
+        value must confirm)."""
+        env = self.rule_env() if env is None else env
+        failing = self._failing(node, exclusion, env)
+        if self.p.criteria[cid].confirm_estimate is None:
+            return failing
+        without = self._without_estimates(env, node)
+        if without is None:
+            return failing
+        other = self.x.boolean(node, without)
+        still = f"({other}) IS TRUE" if exclusion else f"({other}) IS FALSE"
+        # failed only if the rule also fails without the estimate, else open (NULL)
+        return f"({failing} AND ({still} OR {_null('BOOLEAN')}))"
 
     def _confirmable(self, cid: str, node: Node) -> Env | None:
         """The environment without estimates when a failure on an estimate waits for the
@@ -625,17 +641,10 @@ class _Compiler:
         """Per criterion ``s<c>``: TRUE failed, FALSE met, NULL open (unknown, or failed on an
         estimate that the measured value must confirm). Booleans, not status codes: DuckDB's
         boolean ``OR`` over them is several times cheaper than CAST, COALESCE and GREATEST."""
-        columns = []
-        for c, cid, node, exclusion in self._criteria():
-            failing = self._failing(node, exclusion)
-            without = self._confirmable(cid, node)
-            if without is not None:
-                other = self.x.boolean(node, without)
-                still = f"({other}) IS TRUE" if exclusion else f"({other}) IS FALSE"
-                # failed only if the rule also fails without the estimate, else open (NULL)
-                failing = f"({failing} AND ({still} OR {_null('BOOLEAN')}))"
-            columns.append(f'{failing} AS "s{c}"')
-        return columns
+        return [
+            f'{self._status(cid, node, exclusion)} AS "s{c}"'
+            for c, cid, node, exclusion in self._criteria()
+        ]
 
     # -- met from -------------------------------------------------------------------------
 
@@ -650,11 +659,12 @@ class _Compiler:
             clocks = [k for k in self._clocks() if k in read]
             if not clocks:
                 continue
-            firsts = []
+            firsts, past = [], []
             for n, clock in enumerate(clocks):
-                first = self._first_day(node, exclusion, clock, env)
+                first = self._first_day(cid, node, exclusion, clock, env)
                 columns.append(f'(CASE WHEN "s{c}" THEN {first} END) AS "w{c}_{n}"')
                 firsts.append(f'"w{c}_{n}"')
+                past.append(self._past_day(cid, node, exclusion, clock, env))
             meets = firsts[0] if len(firsts) == 1 else f"COALESCE({', '.join(firsts)})"
             names = Timed(
                 cid,
@@ -664,9 +674,13 @@ class _Compiler:
             )
             timed.append(names)
             outputs.append(f"{meets} AS {quote(names.meets_from)}")
-            # as windows.waiting: a failed rule reading a clock that no day meets says so,
-            # also when that clock's date was not asked (it did not decide the failure)
-            outputs.append(f'("s{c}" IS TRUE AND {meets} IS NULL) AS {quote(names.window_closed)}')
+            # as windows.waiting: failed, no day ahead, and a day before the screening date
+            # would not have failed (the failure rests on the window)
+            closed = f"({' OR '.join(past)}) IS TRUE"
+            outputs.append(
+                f'(CASE WHEN "s{c}" IS TRUE AND {meets} IS NULL THEN {closed} ELSE FALSE END)'
+                f" AS {quote(names.window_closed)}"
+            )
             if names.anchor is not None:
                 outputs.append(f"{self._anchor(c, clocks, firsts)} AS {quote(names.anchor)}")
         return tuple(timed), columns, outputs
@@ -688,30 +702,52 @@ class _Compiler:
             f'(CASE WHEN "s{c}" IS NOT TRUE THEN {_null("VARCHAR")} {found} ELSE {otherwise} END)'
         )
 
-    def _first_day(self, node: Node, exclusion: bool, clock: str, env: Env) -> str:
-        """The earliest candidate day after the clock on which the rule is met (NULL: none)."""
+    def _first_day(self, cid: str, node: Node, exclusion: bool, clock: str, env: Env) -> str:
+        """The earliest candidate day after the clock on which the criterion no longer fails
+        (met, or open; NULL: none)."""
         now = env[clock]
-        candidates: list[str] = []
-        for part in walk(node):
-            is_date_name = isinstance(part, Name) and self.p.kinds[part.name].base == "date"
-            if not (isinstance(part, Shift) or is_date_name) or clock in names_read(part):
-                continue
-            day = self.x.value(part, env).value  # NULL when unknown or a 'none' date
-            for candidate in (day, self.x.shift(day, 1, "days")):
-                if candidate not in candidates:
-                    candidates.append(candidate)
+        candidates = self._change_days(node, clock, env, (0, 1))
         if not candidates:
             return _null("DATE")
         tests = []
         for day in candidates:
-            moved = {**env, clock: Slot(day)}
-            result = self.x.boolean(node, moved)
-            met = f"({result}) IS FALSE" if exclusion else f"({result}) IS TRUE"
+            unfailed = (
+                f"({self._status(cid, node, exclusion, {**env, clock: Slot(day)})}) IS NOT TRUE"
+            )
             tests.append(
-                f"(CASE WHEN {day} > {now.value} AND {met} THEN {day} ELSE {_SENTINEL} END)"
+                f"(CASE WHEN {day} > {now.value} AND {unfailed} THEN {day} ELSE {_SENTINEL} END)"
             )
         least = tests[0] if len(tests) == 1 else f"LEAST({', '.join(tests)})"
         return f"NULLIF({least}, {_SENTINEL})"
+
+    def _past_day(self, cid: str, node: Node, exclusion: bool, clock: str, env: Env) -> str:
+        """Boolean: some candidate day before the screening date (the day before each date
+        too: the days before the first one are one stretch) on which the criterion would
+        not fail, the clock being known (FALSE when no date is read)."""
+        now, today = env[clock], env[SCREENING_DATE]
+        tests = [
+            f"({day} < {today.value} AND "
+            f"({self._status(cid, node, exclusion, {**env, clock: Slot(day)})}) IS NOT TRUE)"
+            for day in self._change_days(node, clock, env, (-1, 0, 1))
+        ]
+        if not tests:
+            return "FALSE"
+        return f"({now.value} IS NOT NULL AND ({' OR '.join(tests)}))"
+
+    def _change_days(self, node: Node, clock: str, env: Env, moves: tuple[int, ...]) -> list[str]:
+        """Each date the rule compares with ``clock`` (NULL when unknown or a 'none' date),
+        moved by each of ``moves`` days, once each."""
+        found: list[str] = []
+        for part in walk(node):
+            is_date_name = isinstance(part, Name) and self.p.kinds[part.name].base == "date"
+            if not (isinstance(part, Shift) or is_date_name) or clock in names_read(part):
+                continue
+            day = self.x.value(part, env).value
+            for move in moves:
+                candidate = day if move == 0 else self.x.shift(day, move, "days")
+                if candidate not in found:
+                    found.append(candidate)
+        return found
 
     # -- outputs ----------------------------------------------------------------------------
 
@@ -775,30 +811,35 @@ class _Compiler:
     def _open(self, c: int, cid: str, node: Node, exclusion: bool) -> str:
         """The criterion's open items as ``criterion:variable:kind`` (``_outcome``'s order)."""
         env = self.rule_env()
-        kind = "judgment" if self.p.criteria[cid].judgment else "missing"
+        criterion = self.p.criteria[cid]
         names = sorted(names_read(node))
 
         def token(variable: str, what: str) -> str:
             return text_literal(f"{cid}:{variable}:{what}", self.dialect)
 
+        def kind(variable: str) -> str:
+            return "judgment" if criterion.judged(variable) else "missing"
+
         # unknown: each unknown name's asked-and-unknown inputs, once each, in order
         primary: list[str] = []
         conditions: list[str] = []
         seen: dict[str, list[str]] = {}
+        wants_measured = criterion.confirm_estimate is not None
         for n in names:
             if n == SCREENING_DATE:
                 continue
+            measured = self.p.derived[n].measured if n in self.p.derived else None
             for v in self.p.inputs_of(n):
+                lists = env[n].unknown()
+                if wants_measured and v == measured:  # also read in place of an estimate
+                    lists = f'({lists} OR "x{list(self.p.derived).index(n)}" IS NOT NULL)'
                 earlier = seen.setdefault(v, [])
-                test = " AND ".join(
-                    [env[n].unknown(), self._asked_unknown(v)]
-                    + [f"NOT {env[m].unknown()}" for m in earlier]
-                )
-                earlier.append(n)
+                test = " AND ".join([lists, self._asked_unknown(v)] + [f"NOT {e}" for e in earlier])
+                earlier.append(lists)
                 conditions.append(f"({test})")
-                primary.append(f"(CASE WHEN {test} THEN {token(v, kind)} END)")
+                primary.append(f"(CASE WHEN {test} THEN {token(v, kind(v))} END)")
         fallback = [
-            f"(CASE WHEN {env[n].unknown()} THEN {token(n, kind)} END)"
+            f"(CASE WHEN {env[n].unknown()} THEN {token(n, kind(n))} END)"
             for n in names
             if n != SCREENING_DATE
         ]

@@ -208,7 +208,8 @@ def _details(
         made = [n for n in rule.names if n in estimable]
         estimated = f"tuple(n for n in {tuple(made)!r} if n in estimated)" if made else "()"
         inputs = [
-            f"({n!r}, {local}, ({''.join(_input(need, names, v) for v in rule.inputs[n])}))"
+            f"({n!r}, {local}, ({''.join(_input(need, names, v) for v in rule.inputs[n])}),"
+            f" {_measured(protocol, need, names, n) if rule.confirm else '()'})"
             for n, local in read
         ]
         lines.append(f"    if s{i} != 'met':")
@@ -216,6 +217,15 @@ def _details(
             f"        details.append(_Outcome({cid!r}, s{i}, {values}, {estimated},"
             f" _open(({', '.join(inputs)},)) if s{i} == 'unknown' else ()))"
         )
+
+
+def _measured(protocol: Protocol, need: Demand, names: dict[str, str], name: str) -> str:
+    """The measured question behind ``name`` when it was estimated, for :func:`open_variables`
+    (a rule wanting the measurement, ``confirm_estimate``, reads it in place of the estimate)."""
+    derived = protocol.derived.get(name)
+    if derived is None or not derived.measured:
+        return "()"
+    return f"(({_input(need, names, derived.measured)}) if {name!r} in estimated else ())"
 
 
 def _input(need: Demand, names: dict[str, str], question: str) -> str:
@@ -229,14 +239,16 @@ def _input(need: Demand, names: dict[str, str], question: str) -> str:
     return f"({question!r}, {asked}, {names.get(question, 'None')}), "
 
 
-def open_variables(
-    read: tuple[tuple[str, Any, tuple[tuple[str, bool, Any], ...]], ...],
-) -> tuple[str, ...]:
+Behind = tuple[tuple[str, bool, Any], ...]  # questions as (question, asked, value)
+
+
+def open_variables(read: tuple[tuple[str, Any, Behind, Behind], ...]) -> tuple[str, ...]:
     """What to ask or measure to decide an unknown criterion, as ``_outcome`` finds it,
-    from (name, value, its inputs as (question, asked, value)) of each name its rule reads:
-    the questions asked but not answered behind an unknown name; else the unknown names."""
+    from (name, value, its inputs, its measured question when it was estimated and the rule
+    wants the measurement) of each name its rule reads: the questions asked but not answered
+    behind an unknown name or an estimate; else the unknown names."""
     found: list[str] = []
-    for _, value, inputs in read:
-        if value is None:
-            found += [v for v, asked, x in inputs if asked and x is None and v not in found]
-    return tuple(found) or tuple(name for name, value, _ in read if value is None)
+    for _, value, inputs, measured in read:
+        behind = inputs if value is None else measured
+        found += [v for v, asked, x in behind if asked and x is None and v not in found]
+    return tuple(found) or tuple(name for name, value, *_ in read if value is None)

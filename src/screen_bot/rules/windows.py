@@ -1,10 +1,12 @@
-"""When a failed time-based criterion will be met: the exact first day, or never.
+"""When a failed time-based criterion will no longer fail: the exact first day, or never.
 
 A rule compares the screening date (or an anchor such as the planned infusion date) with
 dates taken from the answers, moved by calendar windows. Its truth can change only on
 those dates or the day after them, so trying each of them in order, later than today,
-finds the first day the whole criterion is met — also when the time-based part is one
-route of an ``or``. When none of them meets it, waiting cannot help.
+finds the first day the whole criterion no longer fails (met, or open on an answer still
+unknown) — also when the time-based part is one route of an ``or``. When none of them
+does, waiting cannot help; the window has closed only when a day before the screening
+date would have done it (else the failure does not rest on the window at all).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .dates import clamped_shift
 from .evaluation import Context, clocks_read, status_with
-from .expressions import Compare, Name, Node, Shift, interpret, names_read, walk
+from .expressions import SCREENING_DATE, Compare, Name, Node, Shift, interpret, names_read, walk
 
 if TYPE_CHECKING:
     from ..protocol.model import Protocol
@@ -23,22 +25,39 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Waiting:
-    meets_from: date | None  # the first day it is met (None: never, by waiting)
+    meets_from: date | None  # the first day it no longer fails (None: never, by waiting)
     anchor: str  # SCREENING_DATE, or the anchor whose date must move
+    closed: bool = False  # no such day, but a day before the screening date would have been
 
 
 def waiting(protocol: Protocol, criterion_id: str, ctx: Context) -> Waiting | None:
     """For a failed criterion that reads the screening date or an anchor; else None."""
     tree = protocol.rules[criterion_id].node
     tried = clocks_read(protocol, criterion_id)
+    today = ctx.env.get(SCREENING_DATE)
+    closed = False
     for clock in tried:
         now = ctx.env.get(clock)
         if not isinstance(now, date):  # not asked, or unknown: it did not decide the failure
             continue
-        for day in _change_days(tree, clock, ctx):
-            if day > now and status_with(protocol, criterion_id, ctx, {clock: day}) == "met":
+        days = _change_days(tree, clock, ctx)
+        for day in days:
+            if day > now and _unfailed(protocol, criterion_id, ctx, clock, day):
                 return Waiting(day, clock)
-    return Waiting(None, tried[0]) if tried else None
+        if not closed and isinstance(today, date):
+            # the days before the first change day are one stretch: try the day before it
+            past = {d for day in days for d in (clamped_shift(day, -1, "days"), day)}
+            closed = any(
+                day < today and _unfailed(protocol, criterion_id, ctx, clock, day)
+                for day in sorted(past)
+            )
+    return Waiting(None, tried[0], closed) if tried else None
+
+
+def _unfailed(protocol: Protocol, criterion_id: str, ctx: Context, clock: str, day: date) -> bool:
+    """Whether the criterion would not fail with ``clock`` on ``day``: met, or open on an
+    answer still unknown."""
+    return status_with(protocol, criterion_id, ctx, {clock: day}) != "failed"
 
 
 def _change_days(tree: Node, clock: str, ctx: Context) -> list[date]:

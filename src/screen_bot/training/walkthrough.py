@@ -74,7 +74,7 @@ def walkthrough(protocol: Protocol, criterion: str | None = None) -> list[Step]:
                 label=c.label,
                 source=c.source,
                 rule=c.rule,
-                judgment=c.judgment,
+                judgment=c.judgment is not False,
                 recoverable=c.recoverable,
                 asked=tuple(
                     Asked(v, protocol.questions[v].text, protocol.questions[v].when)
