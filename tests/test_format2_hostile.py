@@ -254,3 +254,15 @@ def test_a_value_yaml_cannot_build_is_refused_at_its_line(
     (problem,) = refused(path)
     assert message in problem["message"]
     assert problem["line"] == len(text.splitlines()) + 1
+
+
+@pytest.mark.parametrize(("character", "code"), [("\x0b", "U+000B"), ("\x7f", "U+007F")])
+def test_a_control_character_is_refused_at_its_line_and_column(
+    tmp_path: Path, character: str, code: str
+) -> None:
+    text = dump(with_rule("a")).replace("title: A synthetic", f"title: A{character}synthetic")
+    path = write(tmp_path, text)
+    (problem,) = refused(path)
+    assert problem["line"] == 2
+    assert f"character {code} (column 9) is not allowed" in problem["message"]
+    assert "delete it" in problem["fix"]

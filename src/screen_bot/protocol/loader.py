@@ -24,6 +24,7 @@ from .schema import DialogFile
 if TYPE_CHECKING:  # imported where a file is parsed: a start with every file cached skips it
     from ruamel.yaml import YAML
     from ruamel.yaml.nodes import Node
+    from ruamel.yaml.reader import ReaderError
 
 MAX_FILE_BYTES = 1_000_000
 MAX_YAML_DEPTH = 12
@@ -130,6 +131,7 @@ def _yaml(raw: bytes, shown: str) -> tuple[Node, Any]:
     """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     try:
         text = raw.decode("utf-8-sig")
@@ -153,6 +155,8 @@ def _yaml(raw: bytes, shown: str) -> tuple[Node, Any]:
         raise DialogFileError(
             [Problem(shown, at, f"YAML syntax: {err.problem}", _yaml_hint(str(err.problem)))]
         ) from None
+    except ReaderError as err:
+        raise DialogFileError([_unreadable_character(text, shown, err)]) from None
     except (YAMLError, RecursionError, MemoryError) as err:
         raise DialogFileError(
             [Problem(shown, None, f"YAML: {type(err).__name__}", "check the file's structure")]
@@ -230,6 +234,20 @@ def _unbuildable(tree: Node, shown: str) -> Problem:
         fix = "correct the value" if kind != "timestamp" else "write a real date as YYYY-MM-DD"
         fix += "; to keep it as text, put it in quotes (and remove any '!!' tag before it)"
     return Problem(shown, node.start_mark.line + 1, what, fix)
+
+
+def _unreadable_character(text: str, shown: str, err: ReaderError) -> Problem:
+    """A character YAML does not allow (a control character such as U+000B), at its line."""
+    before = text[: err.position]
+    line = before.count("\n") + 1
+    column = err.position - (before.rfind("\n") + 1) + 1
+    return Problem(
+        shown,
+        line,
+        f"the character U+{err.character:04X} (column {column}) is not allowed in YAML",
+        "delete it or retype the text around it: it is invisible in most editors and often "
+        "comes with text pasted from a PDF or a word processor",
+    )
 
 
 def _check_shape(text: str, shown: str, yaml: YAML) -> None:
