@@ -344,6 +344,8 @@ def _schema_problem(file: str, data: Any, error: Any) -> Problem:
         fix = REMOVED.get(str(loc[-1]), f"remove '{loc[-1]}' or correct its spelling")
     elif kind == "literal_error":
         fix = f"use one of {error['ctx']['expected']}"
+    elif kind == "finite_number":
+        fix = "write an ordinary number: not .nan or .inf, nor one too large to store (1e400)"
     elif kind == "string_pattern_mismatch":
         fix = "use lower-case letters, digits and _ (criterion ids: letters and digits, e.g. I8c)"
     else:
