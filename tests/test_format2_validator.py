@@ -281,3 +281,11 @@ def test_validate_refuses_two_files_with_one_protocol_id(tmp_path: Path) -> None
     result = validate(tmp_path)
     assert result.returncode == 2
     assert str(first) in result.stderr and str(second) in result.stderr
+
+
+def test_the_reserved_id_all_is_refused(tmp_path: Path) -> None:
+    """``--protocol all`` means every protocol: a protocol with that id could not be chosen."""
+    data = dialog([yes_no("consent")], [inclusion("I1", "consent")], id="all")
+    (problem,) = problems(tmp_path, data)
+    assert "'all' is reserved" in problem.message
+    assert problem.line == 1
