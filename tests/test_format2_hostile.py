@@ -229,3 +229,40 @@ def test_validate_reports_the_broken_file_and_still_the_good_one(tmp_path: Path)
     assert f"{broken}:{RULE_LINE}: " in result.stderr
     assert f"{deep}:2: " in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2025-02-29", "YAML cannot read '2025-02-29' as a date"),
+        ("2026-13-01", "YAML cannot read '2026-13-01' as a date"),
+        ("9" * 5000, "as a whole number"),
+        ("!!int abc", "YAML cannot read 'abc' as a whole number"),
+        ("!!float abc", "YAML cannot read 'abc' as a number"),
+        ("!!bool abc", "YAML cannot read 'abc' as true or false"),
+        ("!!omap [a: 1, a: 2]", "YAML cannot build this !!omap"),
+        ("[1, !!int 0x]", "YAML cannot read '0x' as a whole number"),
+    ],
+    ids=["feb-29", "month-13", "5000-digits", "int-tag", "float-tag", "bool-tag", "omap", "nested"],
+)
+def test_a_value_yaml_cannot_build_is_refused_at_its_line(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    """ruamel raises ValueError, KeyError or AssertionError for these, not a YAML error."""
+    text = dump(with_rule("a"))
+    path = write(tmp_path, text + f"extra: {value}\n")
+    (problem,) = refused(path)
+    assert message in problem["message"]
+    assert problem["line"] == len(text.splitlines()) + 1
+
+
+@pytest.mark.parametrize(("character", "code"), [("\x0b", "U+000B"), ("\x7f", "U+007F")])
+def test_a_control_character_is_refused_at_its_line_and_column(
+    tmp_path: Path, character: str, code: str
+) -> None:
+    text = dump(with_rule("a")).replace("title: A synthetic", f"title: A{character}synthetic")
+    path = write(tmp_path, text)
+    (problem,) = refused(path)
+    assert problem["line"] == 2
+    assert f"character {code} (column 9) is not allowed" in problem["message"]
+    assert "delete it" in problem["fix"]

@@ -235,6 +235,43 @@ def test_time_unit_of_format_1_gets_a_migration_hint(tmp_path: Path) -> None:
     assert problem.line == line_of(dump(data), "time_unit:")
 
 
+# -- numbers that are not finite ----------------------------------------------------------------
+
+X_WITH_LIMITS = dialog(
+    [
+        yes_no("a"),
+        number("x", 0, 777, confirm_below=1, also_accepts=[{"unit": "g", "divide_by": 1000}]),
+    ],
+    [inclusion("I1", "a and x > limit")],
+    tables=[{"name": "limit", "label": "a limit", "rows": [{"when": "a", "value": 5}]}],
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("max: 777", "max: .nan"),
+        ("max: 777", "max: 1e400"),
+        ("max: 777", "max: .inf"),
+        ("confirm_below: 1", "confirm_below: .nan"),
+        ("divide_by: 1000", "divide_by: .inf"),
+        ("value: 5", "value: .inf"),
+        ("value: 5", "value: -.inf"),
+        ("value: 5", "value: .nan"),
+    ],
+)
+def test_a_number_that_is_not_finite_is_refused_at_its_line(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    """.nan as a limit refused every answer; .inf in a table broke the SQL engine's query."""
+    source = dump(X_WITH_LIMITS)
+    assert build(tmp_path, source).id == "synthetic"  # the file with finite numbers loads
+    (problem,) = problems(tmp_path, source.replace(old, new))
+    assert "finite number" in problem.message
+    assert ".nan or .inf" in problem.fix
+    assert problem.line == line_of(source, old)
+
+
 # -- validate on a directory -------------------------------------------------------------------
 
 
@@ -264,3 +301,11 @@ def test_judgment_may_name_the_questions_whose_open_items_are_the_investigators(
     (problem,) = problems(tmp_path, dialog(questions, [wrong]), "wrong.yaml")
     assert "E1's judgment names 'weight_kg', not a question its rule reads" in problem.message
     assert problem.fix == "name questions of its rule: chronic_gvhd_extensive, prior_allo_hsct"
+
+
+def test_the_reserved_id_all_is_refused(tmp_path: Path) -> None:
+    """``--protocol all`` means every protocol: a protocol with that id could not be chosen."""
+    data = dialog([yes_no("consent")], [inclusion("I1", "consent")], id="all")
+    (problem,) = problems(tmp_path, data)
+    assert "'all' is reserved" in problem.message
+    assert problem.line == 1

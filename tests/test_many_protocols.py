@@ -338,6 +338,24 @@ def test_the_bots_start_up_log_names_each_broken_file(
     assert "broken.yaml is broken: line 3: YAML syntax" in warning.getMessage()
 
 
+def test_a_value_yaml_cannot_build_breaks_only_its_own_file(
+    site: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An impossible date (ruamel raises ValueError) makes its file broken, not every command."""
+    from screen_bot.adapters.telegram.app import report_catalog
+
+    dated = dump(ELIANA).replace("id: eliana", "id: dated")
+    (site[1] / "dated.yaml").write_text(dated + "notes_date: 2025-02-29\n", encoding="utf-8")
+    done = invoke("protocols")
+    assert done.returncode == 0 and "dated\t" not in done.stdout
+    (dated_line,) = [line for line in done.stdout.splitlines() if "dated.yaml\tbroken" in line]
+    assert "cannot read '2025-02-29' as a date" in dated_line
+    assert invoke("check", "--protocol", "eliana", "age 40").returncode == 0
+    caplog.set_level("INFO")
+    report_catalog(Catalog(Settings().dialogs_dirs))  # the bot's start
+    assert "3 protocol(s): blina-dli, ctl019-rr-ball, eliana" in caplog.text
+
+
 def test_a_batch_run_without_a_terminal_is_told_to_name_a_protocol(tmp_path: Path) -> None:
     """A script's stdin may stay open: screen asks only a person at a terminal."""
     import subprocess

@@ -278,3 +278,50 @@ def test_stored_forms_are_typed(flat: Protocol) -> None:
     assert found[criteria.index("E2")] == "met"  # no event
     assert found[criteria.index("I2")] == "met"  # recent (weight, 30, not asked, not read)
     check(flat, answers, screened)
+
+
+def test_many_long_criteria_compile_within_the_budget_and_decide_as_the_general_path(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each step compiles the rules of every criterion reading its question: 100 criteria each
+    reading all 40 questions were 40 functions of 100 long rules (a file within every limit
+    took a minute to make its engine). The nodes compiled stay within the budget; the steps
+    past it decide as the general path does."""
+    from screen_bot.rules import stored
+
+    n = 40
+    questions = [yes_no(f"q{i}") for i in range(n)] + [yes_no(f"r{k}") for k in range(5)]
+    criteria = (
+        [inclusion(f"R{k}", f"r{k}") for k in range(5)]
+        + [
+            inclusion(f"I{j}", " or ".join(f"(q{i} and not q{(i + j) % n})" for i in range(n)))
+            for j in range(1, 51)
+        ]
+        + [
+            exclusion(f"E{j}", " and ".join(f"(q{i} or q{(i + j) % n})" for i in range(n)))
+            for j in range(1, 51)
+        ]
+    )
+    protocol = build(tmp_path, dialog(questions, criteria))
+    compiled: list[int] = []
+    function_of = stored.function_of
+
+    def counted(namespace: dict[str, Any], lines: list[str], label: str) -> Any:
+        compiled.append(len(lines))
+        return function_of(namespace, lines, label)
+
+    monkeypatch.setattr(stored, "function_of", counted)
+    targeted, plain = Engine(protocol), Engine(protocol, targeted=False)
+    assert 0 < sum(compiled) <= 10_000  # lines: the final decision's, and 4 for each r step
+    assert {v for v, step in targeted._steps.items() if step} == {f"r{k}" for k in range(5)}
+    for answers in (
+        {f"q{i}": True for i in range(n)},
+        {f"q{i}": i % 2 == 0 for i in range(n)},
+        {f"q{i}": i % 3 != 0 for i in range(n)},
+        {f"q{i}": None if i % 5 else True for i in range(n)},
+        {f"q{i}": False for i in range(n)},
+    ):
+        answers |= {f"r{k}": k != 4 for k in range(5)}
+        assert run_dialog(targeted, answers, SCREENED_ON, {}) == run_dialog(
+            plain, answers, SCREENED_ON, {}
+        )

@@ -580,12 +580,12 @@ class Engine(BaseEngine[Protocol]):
         self.targeted = targeted
         # made here, not at the first answer to each question: that answer would be an outlier
         self._needs = {v: self._need(v) for v in protocol.order} if targeted else {}
+        if targeted:  # first: the steps' functions share its budget (MAX_COMPILED_NODES)
+            final_decision(protocol)
         self._steps = {
             v: step_checks(protocol, v, need, self._later(v)) for v, need in self._needs.items()
         }
         self._checkers  # noqa: B018 - made now, not at the first answer to each question
-        if targeted:
-            final_decision(protocol)
         self.states = [*protocol.order, *END_STATES]
         self.transitions = self._transitions()
         self.machine = Machine(

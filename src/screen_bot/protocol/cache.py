@@ -8,7 +8,7 @@ as the loader compiles them). Each dialog path has one entry; it is used only wh
 matches: a hash of the file's bytes, its path, screen-bot's version and the size and time
 of every one of its source files (so an edited checker is never bypassed), the YAML and
 validation libraries' versions, and Python's. A file that changed, or failed, is loaded
-and checked in full as without the cache, and so a broken file stops the bot as before.
+and checked in full as without the cache, and so a broken file is reported as before.
 
 Anything wrong with an entry (missing, stale, truncated, unreadable, from another version)
 means the file is loaded as without the cache, and the entry is written again; a cache

@@ -44,6 +44,7 @@ from ..rules.units import same_unit
 from .loader import Problem, line_of
 from .model import Estimate, Protocol, name_key
 from .schema import NUMERIC, DialogFile, Question
+from .sets import ALL
 
 MAX_COMBINATIONS = 20_000
 # Per file: 500 criteria each reading questions asked conditionally could otherwise make
@@ -68,6 +69,12 @@ class Checker:
         self.problems.append(Problem(self.file, line_of(self.tree, loc), message, fix))
 
     def run(self, path: Path, sha256: str) -> Protocol | None:
+        if self.spec.id == ALL:
+            self.problem(
+                ("id",),
+                f"the id '{ALL}' is reserved: --protocol {ALL} names every protocol together",
+                "give the protocol its own id, e.g. the trial's short name",
+            )
         self._duplicates()
         self._anchors()
         self._notes()

@@ -24,6 +24,7 @@ from .schema import DialogFile
 if TYPE_CHECKING:  # imported where a file is parsed: a start with every file cached skips it
     from ruamel.yaml import YAML
     from ruamel.yaml.nodes import Node
+    from ruamel.yaml.reader import ReaderError
 
 MAX_FILE_BYTES = 1_000_000
 MAX_YAML_DEPTH = 12
@@ -130,6 +131,7 @@ def _yaml(raw: bytes, shown: str) -> tuple[Node, Any]:
     """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     try:
         text = raw.decode("utf-8-sig")
@@ -153,6 +155,8 @@ def _yaml(raw: bytes, shown: str) -> tuple[Node, Any]:
         raise DialogFileError(
             [Problem(shown, at, f"YAML syntax: {err.problem}", _yaml_hint(str(err.problem)))]
         ) from None
+    except ReaderError as err:
+        raise DialogFileError([_unreadable_character(text, shown, err)]) from None
     except (YAMLError, RecursionError, MemoryError) as err:
         raise DialogFileError(
             [Problem(shown, None, f"YAML: {type(err).__name__}", "check the file's structure")]
@@ -160,9 +164,16 @@ def _yaml(raw: bytes, shown: str) -> tuple[Node, Any]:
 
 
 def _parsed(text: str, shown: str, yaml: YAML) -> tuple[Node, Any]:
+    from ruamel.yaml.error import YAMLError
+
     _check_shape(text, shown, yaml)
     tree = yaml.compose(text)
-    data = yaml.constructor.construct_document(tree) if tree is not None else None
+    try:
+        data = yaml.constructor.construct_document(tree) if tree is not None else None
+    except YAMLError:
+        raise
+    except Exception:  # noqa: BLE001 - ruamel raises ValueError, KeyError, AssertionError…
+        raise DialogFileError([_unbuildable(tree, shown)]) from None
     if not isinstance(data, dict):
         raise DialogFileError(
             [
@@ -175,6 +186,68 @@ def _parsed(text: str, shown: str, yaml: YAML) -> tuple[Node, Any]:
             ]
         )
     return tree, data
+
+
+VALUE_KINDS = {
+    "timestamp": "a date",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+}
+
+
+def _unbuildable(tree: Node, shown: str) -> Problem:
+    """The first value YAML cannot build into data: an impossible date (2025-02-29), a
+    whole number of over 4,300 digits, a wrong '!!' tag (!!int abc, !!omap with a key twice)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    constructor = YAML(typ="safe", pure=True).constructor
+
+    def first_failing(node: Node) -> Node | None:  # the innermost, so children first
+        if isinstance(node, MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = node.value if isinstance(node, SequenceNode) else []
+        for child in children:
+            found = first_failing(child)
+            if found is not None:
+                return found
+        try:
+            constructor.construct_object(node, deep=True)
+        except Exception:  # noqa: BLE001 - the failure is what is being looked for
+            return node
+        return None
+
+    node = first_failing(tree)
+    if node is None:  # not expected: every failure is at some node
+        return Problem(shown, None, "YAML: a value cannot be read", "check the file's values")
+    kind = str(node.tag).rsplit(":", 1)[-1]
+    if not isinstance(node, ScalarNode):
+        what, fix = (
+            f"YAML cannot build this !!{kind}",
+            f"remove the '!!{kind}': no dialog file needs it",
+        )
+    else:
+        value = node.value if len(node.value) <= 40 else node.value[:40] + "…"
+        what = f"YAML cannot read {value!r} as {VALUE_KINDS.get(kind, kind)}"
+        fix = "correct the value" if kind != "timestamp" else "write a real date as YYYY-MM-DD"
+        fix += "; to keep it as text, put it in quotes (and remove any '!!' tag before it)"
+    return Problem(shown, node.start_mark.line + 1, what, fix)
+
+
+def _unreadable_character(text: str, shown: str, err: ReaderError) -> Problem:
+    """A character YAML does not allow (a control character such as U+000B), at its line."""
+    before = text[: err.position]
+    line = before.count("\n") + 1
+    column = err.position - (before.rfind("\n") + 1) + 1
+    return Problem(
+        shown,
+        line,
+        f"the character U+{err.character:04X} (column {column}) is not allowed in YAML",
+        "delete it or retype the text around it: it is invisible in most editors and often "
+        "comes with text pasted from a PDF or a word processor",
+    )
 
 
 def _check_shape(text: str, shown: str, yaml: YAML) -> None:
@@ -271,6 +344,8 @@ def _schema_problem(file: str, data: Any, error: Any) -> Problem:
         fix = REMOVED.get(str(loc[-1]), f"remove '{loc[-1]}' or correct its spelling")
     elif kind == "literal_error":
         fix = f"use one of {error['ctx']['expected']}"
+    elif kind == "finite_number":
+        fix = "write an ordinary number: not .nan or .inf, nor one too large to store (1e400)"
     elif kind == "string_pattern_mismatch":
         fix = "use lower-case letters, digits and _ (criterion ids: letters and digits, e.g. I8c)"
     else:

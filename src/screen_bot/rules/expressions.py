@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from .dates import NEVER, clamped_shift
@@ -205,7 +206,7 @@ class Expression:
     node: Node
     evaluate: Compiled = field(repr=False, compare=False)
 
-    @property
+    @cached_property  # read for every criterion at every step an engine prepares
     def names(self) -> frozenset[str]:
         return names_read(self.node)
 

@@ -32,12 +32,18 @@ from typing import TYPE_CHECKING, Any
 from .compiled import _namespace, _Writer
 from .demand import Demand, whole
 from .evaluation import Status, _plan
-from .expressions import SCREENING_DATE
+from .expressions import SCREENING_DATE, walk
 
 if TYPE_CHECKING:
     from ..protocol.model import Protocol
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# The nodes of rules and conditions one protocol's stored checks may compile, all functions
+# together (the shipped file compiled, blina-dli, uses about 500). Each step compiles the
+# rules of every criterion reading its question, and Python's compiler takes more than
+# linear time in a function's size: 400 long criteria each reading 60 questions made a
+# minute of compiling. Past the budget a function is not made; the general path decides.
+MAX_COMPILED_NODES = 20_000
 Decision = Callable[[Mapping[str, Any], date | None], str | tuple[Status, ...]]
 Checks = Callable[[Mapping[str, Any], date | None], tuple[tuple[Status, ...], tuple[bool, ...]]]
 
@@ -66,8 +72,8 @@ def final_decision(protocol: Protocol) -> Decision | None:
     and kept on the protocol, as its rules' plan is."""
     if "_final_decision" not in protocol.__dict__:
         function = None
-        if _simple(protocol):
-            criteria = tuple(_plan(protocol).rules)
+        criteria = tuple(_plan(protocol).rules)
+        if _simple(protocol) and _affordable(protocol, whole(protocol), criteria):
             namespace, lines, names = reading(protocol, whole(protocol), stored=True)
             values = rule_values(protocol, namespace, names, criteria, lines)
             # the common case first: every criterion met (an exclusion's rule known, false)
@@ -129,6 +135,8 @@ def _step(protocol: Protocol, criteria: list[str], need: Demand, later: list[str
     conditional = {c.variable for c in need.conditions}
     if not _simple(protocol) or not read <= inside or not set(later) <= conditional:
         return None
+    if not _affordable(protocol, need, criteria):
+        return None
     run = _compile(protocol, need, tuple(criteria), tuple(later))
     confirming = tuple(i for i, cid in enumerate(criteria) if plan.rules[cid].confirm)
     return Step(run, {v: i for i, v in enumerate(later)}, confirming)
@@ -141,6 +149,24 @@ def _simple(protocol: Protocol) -> bool:
         and all(e.when is None for found in protocol.estimates.values() for e in found)
         and all(_NAME.match(n) for n in names)
     )
+
+
+def _affordable(protocol: Protocol, need: Demand, criteria: Iterable[str]) -> bool:
+    """Whether a function of the rules of ``criteria`` on what ``need`` holds fits in what
+    is left of the protocol's :data:`MAX_COMPILED_NODES` (then taken from it)."""
+    nodes = protocol.__dict__.get("_node_counts")
+    if nodes is None:
+        rules = [(("rule", cid), e) for cid, e in protocol.rules.items()]
+        conditions = [(("when", v), e) for v, e in protocol.when.items()]
+        nodes = {key: sum(1 for _ in walk(e.node)) for key, e in rules + conditions}
+        protocol.__dict__["_node_counts"] = nodes
+    cost = len(need.questions) + sum(nodes["rule", cid] for cid in criteria)
+    cost += sum(nodes["when", c.variable] for c in need.conditions)
+    left: int = protocol.__dict__.get("_compile_budget", MAX_COMPILED_NODES)
+    if cost > left:
+        return False
+    protocol.__dict__["_compile_budget"] = left - cost
+    return True
 
 
 class _Unanswered:
