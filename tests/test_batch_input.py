@@ -116,3 +116,15 @@ def test_jobs_give_the_same_output_in_the_same_order(tmp_path: Path) -> None:
     assert one.stdout == two.stdout
     assert one.stderr == two.stderr and one.stderr.count(": row ") == 4
     assert rows(Ran(0, two.stdout, "")) == [n for n in range(1, 4501) if n % 1000 != 501]
+
+
+def test_a_key_with_terminal_control_characters_is_reported_escaped(tmp_path: Path) -> None:
+    path = tmp_path / "escape.jsonl"
+    path.write_text(json.dumps({"\x1b[2J\x1b]0;x\x07": 1, "referral": "R-1"}) + "\n")
+    result = screen(path)
+    assert result.returncode == 2 and "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "row 1: \\x1b[2J\\x1b]0;x\\x07: not a variable" in result.stderr
+    path = tmp_path / "escape.csv"
+    path.write_text("referral,\x1b[31mred\n")
+    result = screen(path)
+    assert "header: \\x1b[31mred: not a variable" in result.stderr

@@ -29,6 +29,7 @@ from .protocol import Protocol
 from .protocol.sets import ProtocolSet
 from .referrals import check_referral
 from .row_typing import Typer, row_typer
+from .words import printable
 
 Protocols = Protocol | ProtocolSet  # one protocol's variables, or a set's (``all``)
 InputFormat = Literal["auto", "json", "jsonl", "csv"]
@@ -464,4 +465,4 @@ def _set_referral(row: Row, value: Any) -> None:
 def _unknown_key(key: str, protocol: Protocols) -> str:
     close = difflib.get_close_matches(key, list(protocol.questions), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"{key[:60]}: not a variable of {protocol.id}{hint}"
+    return f"{printable(key[:60])}: not a variable of {protocol.id}{hint}"
