@@ -128,3 +128,12 @@ def test_a_key_with_terminal_control_characters_is_reported_escaped(tmp_path: Pa
     path.write_text("referral,\x1b[31mred\n")
     result = screen(path)
     assert "header: \\x1b[31mred: not a variable" in result.stderr
+
+
+def test_json_lines_in_a_json_file_are_split_at_line_feeds_only(tmp_path: Path) -> None:
+    path = tmp_path / "rows.json"  # U+2028 inside a string is text, not a line break
+    path.write_text('{"age": 40, "sex": "fe\u2028male"}\n{"referral": "R-2", "age": "x"}\n')
+    result = screen(path)
+    assert result.returncode == 2 and "row 3" not in result.stderr
+    assert "row 1: sex: 'fe\\u2028male'" in result.stderr and "row 2: age: 'x'" in result.stderr
+

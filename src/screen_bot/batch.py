@@ -295,7 +295,7 @@ def _json_units(raw: IO[bytes]) -> Iterator[Unit]:
     document, problem = _parse_json(text)
     if problem is not None:
         if text.lstrip().startswith("{") and "\n" in text.strip():  # JSON Lines in a .json file
-            for unit in _jsonl_units(text.splitlines()):
+            for unit in _jsonl_units(text.split("\n")):  # not splitlines(): U+2028 is text
                 record, bad = _parse_json(unit.payload) if not unit.problems else (None, None)
                 yield Unit(unit.number, record, unit.problems or _problems(bad))
             return
