@@ -40,6 +40,7 @@ MAX_LINE = 1 << 20  # bytes of one line (one JSON Lines row, one CSV line)
 MAX_DOCUMENT = 64 << 20  # bytes of a whole .json document; larger files: use JSON Lines
 TOO_LONG = "\x00too long\x00"  # stands for a line longer than MAX_LINE (NUL is never text)
 _KEY = re.compile(r'"\s*:')
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 @dataclass
@@ -374,9 +375,9 @@ def _set_screened_on(row: Row, value: Any) -> None:
     if value is None or value == "":
         return
     try:
-        row.screened_on = date.fromisoformat(value) if isinstance(value, str) else value
-        if not isinstance(row.screened_on, date):
-            raise ValueError
+        if not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+            raise ValueError  # fromisoformat also reads 2026-W03-4 and 20260115
+        row.screened_on = date.fromisoformat(value)
     except ValueError:
         row.screened_on = today()
         row.errors.append(f"{SCREENED_ON_KEY}: {_shown(value)}: expected a date as YYYY-MM-DD")
