@@ -226,11 +226,13 @@ def parse_with_json(text: str) -> tuple[Any, str | None]:
     try:
         record = json.loads(text)
         if (
-            isinstance(record, dict)
-            and text.count(":") > len(record)  # else each colon is a key's: none twice
-            and len(_KEY.findall(text)) > len(record)
+            isinstance(record, dict | list)
+            and text.count(":") > (keys := _keys(record))  # else each colon is a key's
+            and len(_KEY.findall(text)) > keys
         ):
-            record = json.loads(text, object_pairs_hook=_once)  # a key may be given twice
+            record = json.loads(text, object_pairs_hook=_marked)  # a key may be given twice
+        if isinstance(record, _Twice):
+            raise ValueError(record.problem)
     except json.JSONDecodeError as err:
         return None, f"not valid JSON ({err.msg} at line {err.lineno} column {err.colno})"
     except RecursionError:
@@ -275,13 +277,31 @@ def _flat(record: dict[str, Any]) -> bool:
     return list not in kinds or all(type(s) is str for v in values if type(v) is list for s in v)
 
 
-def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+class _Twice(dict[str, Any]):
+    """A JSON object in which a key is given twice (``problem`` says which)."""
+
+    problem = ""
+
+
+def _marked(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The object of ``pairs``; a :class:`_Twice` when a key is given twice, so that in a
+    list of objects only that object's row is bad."""
     found = dict(pairs)
     if len(found) < len(pairs):
         seen: set[str] = set()
         twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise ValueError(f"the key {twice!r} is given twice")
+        found = _Twice(found)
+        found.problem = f"the key {twice!r} is given twice"
     return found
+
+
+def _keys(value: Any) -> int:
+    """How many keys the objects in ``value`` hold, at any depth."""
+    if isinstance(value, dict):
+        return len(value) + sum(map(_keys, value.values()))
+    if isinstance(value, list):
+        return sum(map(_keys, value))
+    return 0
 
 
 def _json_units(raw: IO[bytes]) -> Iterator[Unit]:
@@ -304,7 +324,10 @@ def _json_units(raw: IO[bytes]) -> Iterator[Unit]:
         return
     records = document if isinstance(document, list) else [document]
     for number, record in enumerate(records, start=1):
-        yield Unit(number, record)
+        if isinstance(record, _Twice):
+            yield Unit(number, None, (f"not valid JSON here ({record.problem})",))
+        else:
+            yield Unit(number, record)
 
 
 def record_row(number: int, record: Any, protocol: Protocols) -> Row:
@@ -383,6 +406,15 @@ def _set_screened_on(row: Row, value: Any) -> None:
         row.errors.append(f"{SCREENED_ON_KEY}: {_shown(value)}: expected a date as YYYY-MM-DD")
 
 
+def csv_header(raw: IO[bytes]) -> tuple[str, ...] | None:
+    """The CSV header row of a byte stream (None: no rows); raise BadInput as the Python
+    engine refuses a file for its header (the DuckDB engine reads it here too)."""
+    if not hasattr(raw, "peek"):
+        raw = io.BufferedReader(raw)  # type: ignore[type-var]
+    _refuse_other_encodings(raw)
+    return _csv_header(_csv_reader(input_lines(raw)))
+
+
 def _csv_reader(lines: Iterable[str]) -> Iterator[list[str]]:
     csv.field_size_limit(MAX_LINE)
     return csv.reader(lines)
@@ -397,7 +429,11 @@ def _csv_header(reader: Iterator[list[str]]) -> tuple[str, ...] | None:
     problem = next(filter(None, map(unreadable, header)), None)
     if problem is not None:
         raise BadInput(f"the header row cannot be read: {problem}")
-    return tuple(h.strip() for h in header)
+    names = tuple(h.strip() for h in header)
+    twice = next((n for i, n in enumerate(names) if n and n in names[:i]), None)
+    if twice is not None:  # which of its cells would be the answer?
+        raise BadInput(f"the header row gives the column {twice[:60]!r} twice")
+    return names
 
 
 def _csv_units(

@@ -15,7 +15,6 @@ with the values the rules read.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,7 +24,16 @@ from typing import Any, Literal
 import duckdb
 
 from ..answers import MAX_TEXT, NO_WORDS, NONE_OF_THESE, UNKNOWN_WORDS, YES_WORDS
-from ..batch import REFERRAL_KEY, SCREENED_ON_KEY, Row, _unknown_key, csv_row, record_row
+from ..batch import (
+    REFERRAL_KEY,
+    SCREENED_ON_KEY,
+    Row,
+    _unknown_key,
+    csv_header,
+    csv_row,
+    parse_with_json,
+    record_row,
+)
 from ..protocol import Protocol
 from ..protocol.schema import Question
 from ..rules.dates import EARLIEST_YEAR, NEVER
@@ -132,6 +140,8 @@ class _Reader:
         self.today = today
         location = text_literal(str(path), "duckdb")
         if file_format == "csv":
+            with path.open("rb") as raw:  # as the Python engine: a column given twice, …
+                csv_header(raw)  # … a header that is not UTF-8 refuse the file
             self.source = (
                 f"read_csv({location}, header = true, all_varchar = true, delim = ',', "
                 "quote = '\"', escape = '\"')"
@@ -198,9 +208,11 @@ class _Reader:
             )
             j = quote("json")
             bad.append(f"CASE WHEN {j} IS NULL THEN '(json)' END")
+            keys = f"json_keys({j})"
             bad.append(
-                f"CASE WHEN json_type({j}) <> 'OBJECT' OR len(list_filter(json_keys({j}), "
-                f"lambda k: NOT list_contains([{known}], k))) > 0 THEN '(keys)' END"
+                f"CASE WHEN json_type({j}) <> 'OBJECT' OR len(list_filter({keys}, "
+                f"lambda k: NOT list_contains([{known}], k))) > 0 "
+                f"OR len({keys}) <> len(list_distinct({keys})) THEN '(keys)' END"
             )
             inner.append(f"{j} AS {quote('_json')}")
             raw = f"CAST({quote('_json')} AS VARCHAR)"
@@ -432,10 +444,9 @@ class _Reader:
         """The Python engine's messages for a row SQL found bad (re-typed by ``batch``)."""
         if raw is None:
             return ["not valid JSON"]
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError:
-            return ["not valid JSON"]
+        record, problem = parse_with_json(raw)  # DuckDB's text of the row (JSON: as given)
+        if problem is not None:
+            return [problem]
         if self.format == "csv" and isinstance(record, dict):
             row = csv_row(Row(number), {k: v for k, v in record.items() if k}, self.p)
         else:
