@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from cli_runner import Ran, invoke
@@ -47,3 +48,68 @@ def test_a_csv_column_given_twice_refuses_the_file(tmp_path: Path, engine: str) 
     result = screen(path, engine)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip() == "error: the header row gives the column 'age' twice"
+
+
+def good_csv_row(i: int) -> str:
+    return f"R-{i},2026-01-15,{40 + i % 20},female,{50 + i % 30}\n"
+
+
+def good_json_row(i: int) -> str:
+    row = {"referral": f"R-{i}", "screened_on": "2026-01-15", "age": 40 + i % 20, "sex": "female"}
+    return json.dumps(row) + "\n"
+
+
+BAD_ROWS = {  # file name: its bad row (latin1: written as Latin-1)
+    "nan.jsonl": '{"referral": "R-BAD", "age": NaN}\n',
+    "infinity.jsonl": '{"referral": "R-BAD", "age": -Infinity}\n',
+    "huge.jsonl": '{"referral": "R-BAD", "age": 99999999999999999999}\n',
+    "huge.csv": "R-BAD,2026-01-15,99999999999999999999,female,50\n",
+    "short.csv": "R-BAD,2026-01-15,40\n",
+    "long.csv": "R-BAD,2026-01-15,40,female,50,60\n",
+    "latin1.csv": "R-BAD,2026-01-15,40,f\u00e9male,50\n",
+    "line-over-2-mb.csv": "R-BAD,2026-01-15,40,female," + "5" * (3 << 20) + "\n",
+}
+
+
+@pytest.mark.parametrize("where", [1, 2100], ids=["first-row", "past-duckdbs-first-batch"])
+@pytest.mark.parametrize("name", list(BAD_ROWS))
+def test_duckdb_engine_reports_the_bad_row_and_screens_the_others(
+    tmp_path: Path, name: str, where: int
+) -> None:
+    good = good_csv_row if name.endswith(".csv") else good_json_row
+    lines = [good(i) for i in range(1, 2200)]
+    lines[where - 1] = BAD_ROWS[name]
+    head = "referral,screened_on,age,sex,lvef_percent\n" if name.endswith(".csv") else ""
+    path = tmp_path / name
+    path.write_bytes((head + "".join(lines)).encode("latin-1" if "latin1" in name else "utf-8"))
+    python, duckdb = screen(path, "python"), screen(path, "duckdb")
+    assert duckdb.stderr == python.stderr and len(duckdb.stderr.splitlines()) <= 1
+    assert duckdb.stdout == python.stdout and len(python.stdout.splitlines()) >= 2198
+    assert duckdb.returncode == python.returncode
+
+
+def test_duckdb_engine_reports_the_bad_parquet_row_and_screens_the_others(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ages.parquet"
+    connection = duckdb.connect()
+    connection.execute(
+        "COPY (SELECT * FROM (VALUES ('R-1', 'nan'::DOUBLE), ('R-2', 1e20), ('R-3', 40.0)) "
+        f"AS t(referral, age)) TO '{path}'"
+    )
+    connection.close()
+    result = screen(path, "duckdb")
+    assert result.returncode == 2 and referrals(result) == ["R-3"]
+    assert result.stderr.splitlines() == [
+        f"{path}: row 1: age: nan: expected a finite number (0–120 years)",
+        f"{path}: row 2: age: 1e+20: 1e+20 is out of range (0–120 years).",
+    ]
+
+
+def test_a_file_duckdb_cannot_read_is_one_line_without_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1" + b"R-1,secret health data\n" * 10 + b"PAR1")
+    result = screen(path, "duckdb")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "secret" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert str(path) in result.stderr and "DuckDB cannot read the file as parquet" in result.stderr

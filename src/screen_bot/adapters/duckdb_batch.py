@@ -32,6 +32,7 @@ from ..batch import (
     csv_header,
     csv_row,
     parse_with_json,
+    read_rows,
     record_row,
 )
 from ..protocol import Protocol
@@ -42,7 +43,7 @@ from ..rules.expressions import SCREENING_DATE
 from ..rules.sql import Query, compile_protocol, quote, text_literal
 from ..rules.windows import Waiting
 from ..session import REFERRAL_PATTERN
-from ..verdict import Verdict, assembled_fields
+from ..verdict import Verdict, assembled_fields, row_fields
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 BATCH = 2048
@@ -79,7 +80,23 @@ def detect(path: Path) -> FileFormat:
 def screen_file(
     protocol: Protocol, path: Path, file_format: FileFormat, today: date
 ) -> Iterator[Screened]:
-    """Every row of the file, screened, in the file's order."""
+    """Every row of the file, screened, in the file's order. Where DuckDB cannot read a row
+    of a CSV or JSON file (a CSV row with too few or too many cells, bytes that are not
+    UTF-8, a line over 2 MB), it stops the whole query: the rows from the first one not
+    yet given are then screened by the Python engine, which reports just the bad rows."""
+    given = Screened(-1)  # the last row given (0: the CSV header's problems, if any)
+    try:
+        for given in _screened_by_duckdb(protocol, path, file_format, today):
+            yield given
+    except DuckDBInputError:
+        if file_format == "parquet":
+            raise
+        yield from _screened_by_python(protocol, path, file_format, given.number)
+
+
+def _screened_by_duckdb(
+    protocol: Protocol, path: Path, file_format: FileFormat, today: date
+) -> Iterator[Screened]:
     connection = connect()
     try:
         reader = _Reader(protocol, path, file_format, today, connection)
@@ -91,10 +108,10 @@ def screen_file(
             connection.execute(f"CREATE TEMP VIEW {quote('_typed')} AS {reader.typed_sql()}")
             result = connection.execute(query.text)
         except duckdb.Error as err:
-            raise DuckDBInputError(f"{path}: {err}") from None
+            raise _unreadable(path, file_format, err) from None
         names = [d[0] for d in result.description or ()]
         number = 0
-        while chunk := _fetch(result, path):
+        while chunk := _fetch(result, path, file_format):
             for values in chunk:
                 number += 1
                 row = dict(zip(names, values, strict=True))
@@ -106,6 +123,36 @@ def screen_file(
         connection.close()
 
 
+def _screened_by_python(
+    protocol: Protocol, path: Path, file_format: FileFormat, after: int
+) -> Iterator[Screened]:
+    """The rows after row ``after`` (-1: all, with the CSV header's problems) as the Python
+    engine screens them (a row without screened_on: today, as ``answers.today``)."""
+    with path.open("rb") as raw:
+        for row in read_rows(raw, protocol, file_format):  # type: ignore[arg-type]
+            if row.number <= after:
+                continue
+            if row.errors:
+                yield Screened(row.number, errors=row.errors)
+                continue
+            fields = row_fields(
+                protocol, row.answers, referral=row.referral, screened_on=row.screened_on
+            )
+            yield Screened(row.number, Verdict(**fields))
+
+
+def _unreadable(path: Path, file_format: FileFormat, err: duckdb.Error) -> DuckDBInputError:
+    """One line naming the file: DuckDB's own message may quote a row of it (health data)."""
+    if isinstance(err, duckdb.IOException):
+        return DuckDBInputError(f"{path}: DuckDB cannot open the file")
+    return DuckDBInputError(
+        f"{path}: DuckDB cannot read the file as {file_format} (check the file, or convert "
+        "it to CSV or JSON Lines and use --engine python)"
+        if file_format == "parquet"
+        else f"{path}: DuckDB cannot read the file as {file_format}; use --engine python"
+    )
+
+
 def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that never draws its progress bar: DuckDB draws it on standard
     output once a query runs over 2 s, in the middle of the verdicts written there."""
@@ -114,11 +161,13 @@ def connect() -> duckdb.DuckDBPyConnection:
     return connection
 
 
-def _fetch(result: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[Any, ...]]:
+def _fetch(
+    result: duckdb.DuckDBPyConnection, path: Path, file_format: FileFormat
+) -> list[tuple[Any, ...]]:
     try:
         return result.fetchmany(BATCH)
     except duckdb.Error as err:
-        raise DuckDBInputError(f"{path}: {err}") from None
+        raise _unreadable(path, file_format, err) from None
 
 
 # -- the typed view ---------------------------------------------------------------------------
@@ -154,7 +203,7 @@ class _Reader:
         try:
             described = connection.execute(f"DESCRIBE SELECT * FROM {self.source}").fetchall()
         except duckdb.Error as err:
-            raise DuckDBInputError(f"{path}: {err}") from None
+            raise _unreadable(path, file_format, err) from None
         self.columns: dict[str, str] = {str(c[0]): str(c[1]) for c in described}
 
     def header_errors(self) -> Iterator[Screened]:
@@ -420,7 +469,7 @@ class _Reader:
         if q.type in ("int", "number"):
             checks = [f"NOT isfinite({value})"]
             if q.type == "int":
-                checks.append(f"{value} <> floor({value})")
+                checks.append(f"{value} <> floor({value}) OR abs({value}) >= {float(2**63)!r}")
             if q.min is not None and q.max is not None:
                 checks.append(f"NOT ({value} BETWEEN {q.min!r} AND {q.max!r})")
             return "(" + " OR ".join(checks) + ")"
@@ -432,8 +481,8 @@ class _Reader:
 
     @staticmethod
     def _typed(q: Question, value: str) -> str:
-        if q.type == "int":
-            return f"CAST({value} AS BIGINT)"
+        if q.type == "int":  # NULL for NaN or past 64 bits: _invalid has made the row bad
+            return f"TRY_CAST({value} AS BIGINT)"
         if q.type == "date":
             return f"CAST({value} AS DATE)"
         return value
