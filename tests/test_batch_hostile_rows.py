@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from cli_runner import Ran, invoke
+from patients import ELIGIBLE_JSON
 
 ENGINES = ["python", "duckdb"]
 
@@ -113,3 +114,26 @@ def test_a_file_duckdb_cannot_read_is_one_line_without_its_data(tmp_path: Path) 
     assert result.returncode == 2 and result.stdout == ""
     assert "secret" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert str(path) in result.stderr and "DuckDB cannot read the file as parquet" in result.stderr
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_mi_the_day_before_screening_excludes_in_year_9999(tmp_path: Path, engine: str) -> None:
+    # the year after the MI ends in 10000: on 9999-12-31 it has not passed (E3d applies)
+    rows = [
+        dict(ELIGIBLE_JSON, referral=f"R-{i}", screened_on=on, last_mi_date=mi, transplant_date=tx)
+        for i, (on, mi, tx) in enumerate(
+            [
+                ("9999-12-31", "9999-12-30", "9999-10-01"),
+                ("9999-06-15", "9999-06-14", "9999-03-15"),
+                ("9999-12-31", "9998-12-31", "9999-10-01"),  # a year to the day: passed
+            ]
+        )
+    ]
+    path = tmp_path / "year-9999.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = screen(path, engine)
+    verdicts = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [v["verdict"] for v in verdicts] == ["not_eligible", "not_eligible", "eligible"]
+    for verdict in verdicts[:2]:
+        (reason,) = verdict["reasons"]
+        assert reason["criterion"] == "E3d" and reason["meets_from"] is None  # no such day
