@@ -137,3 +137,26 @@ def test_mi_the_day_before_screening_excludes_in_year_9999(tmp_path: Path, engin
     for verdict in verdicts[:2]:
         (reason,) = verdict["reasons"]
         assert reason["criterion"] == "E3d" and reason["meets_from"] is None  # no such day
+
+
+LINES = {  # file name: lines around which good rows are screened (latin1: as Latin-1 bytes)
+    "blank.jsonl": ["\n", '{"referral": "R-BAD", "age": "x"}\n'],
+    "spaces.jsonl": [" \t\r\n", '{"referral": "R-BAD", "age": "x"}\n'],
+    "blank.csv": ["\n", "R-BAD,2026-01-15,x,female,50\n"],
+    "broken.jsonl": ['{"referral": "R-BAD", "age": 40\n'],
+    "latin1.jsonl": ['{"referral": "R-BAD", "sex": "f\u00e9male"}\n'],
+}
+
+
+@pytest.mark.parametrize("name", list(LINES))
+def test_duckdb_engine_numbers_and_words_bad_lines_as_the_python_engine(
+    tmp_path: Path, name: str
+) -> None:
+    good = good_csv_row if name.endswith(".csv") else good_json_row
+    head = "referral,screened_on,age,sex,lvef_percent\n" if name.endswith(".csv") else ""
+    path = tmp_path / name
+    text = head + good(1) + "".join(LINES[name]) + good(2) + good(3)
+    path.write_bytes(text.encode("latin-1" if "latin1" in name else "utf-8"))
+    python, duckdb = screen(path, "python"), screen(path, "duckdb")
+    assert python.returncode == 2 and len(python.stdout.splitlines()) == 3
+    assert (duckdb.returncode, duckdb.stdout, duckdb.stderr) == (2, python.stdout, python.stderr)

@@ -451,6 +451,8 @@ def _csv_units(
         number += 1
         if isinstance(cells, str):
             yield Unit(number, None, (cells,))
+        elif len(cells) <= 1 and not "".join(cells).strip():
+            continue  # a blank line is no patient (counted, as in JSON Lines)
         else:
             yield Unit(number, cells, _problems(next(filter(None, map(unreadable, cells)), None)))
 

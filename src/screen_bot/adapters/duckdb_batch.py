@@ -15,6 +15,7 @@ with the values the rules read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -84,6 +85,10 @@ def screen_file(
     of a CSV or JSON file (a CSV row with too few or too many cells, bytes that are not
     UTF-8, a line over 2 MB), it stops the whole query: the rows from the first one not
     yet given are then screened by the Python engine, which reports just the bad rows."""
+    if file_format in ("csv", "jsonl") and _has_blank_line(path):
+        # DuckDB skips a blank line without counting it: every later row number would be off
+        yield from _screened_by_python(protocol, path, file_format, -1)
+        return
     given = Screened(-1)  # the last row given (0: the CSV header's problems, if any)
     try:
         for given in _screened_by_duckdb(protocol, path, file_format, today):
@@ -115,6 +120,8 @@ def _screened_by_duckdb(
             for values in chunk:
                 number += 1
                 row = dict(zip(names, values, strict=True))
+                if row["_bad"] is not None and row["_raw"] is None:  # not JSON: why, DuckDB
+                    raise DuckDBInputError(f"{path}: row {number}")  # does not say
                 if row["_bad"] is not None:
                     yield Screened(number, errors=reader.errors(number, row["_bad"], row["_raw"]))
                 else:
@@ -139,6 +146,22 @@ def _screened_by_python(
                 protocol, row.answers, referral=row.referral, screened_on=row.screened_on
             )
             yield Screened(row.number, Verdict(**fields))
+
+
+_BLANK_LINE = re.compile(rb"\n[ \t\r\f\v]*\n")
+
+
+def _has_blank_line(path: Path) -> bool:
+    """Whether a line of the file is empty or only spaces (the first line included)."""
+    with path.open("rb") as raw:
+        carry = b"\n"  # the file starts a line
+        while block := raw.read(1 << 20):
+            text = carry + block
+            if _BLANK_LINE.search(text):
+                return True
+            start = text.rfind(b"\n")  # the last line so far: blank yet, or not
+            carry = text[start:] if start >= 0 and not text[start:].strip() else b""
+    return False
 
 
 def _unreadable(path: Path, file_format: FileFormat, err: duckdb.Error) -> DuckDBInputError:
