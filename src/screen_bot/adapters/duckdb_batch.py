@@ -83,8 +83,9 @@ def screen_file(
 ) -> Iterator[Screened]:
     """Every row of the file, screened, in the file's order. Where DuckDB cannot read a row
     of a CSV or JSON file (a CSV row with too few or too many cells, bytes that are not
-    UTF-8, a line over 2 MB), it stops the whole query: the rows from the first one not
-    yet given are then screened by the Python engine, which reports just the bad rows."""
+    UTF-8, a line over 2 MB, a line that is not JSON), the rows from the first one not yet
+    given are screened by the Python engine, which reports just the bad rows; DuckDB would
+    stop the whole query, or not say why."""
     if file_format in ("csv", "jsonl") and _has_blank_line(path):
         # DuckDB skips a blank line without counting it: every later row number would be off
         yield from _screened_by_python(protocol, path, file_format, -1)
@@ -512,10 +513,8 @@ class _Reader:
 
     # -- messages for bad rows
 
-    def errors(self, number: int, bad: str, raw: str | None) -> list[str]:
+    def errors(self, number: int, bad: str, raw: str) -> list[str]:
         """The Python engine's messages for a row SQL found bad (re-typed by ``batch``)."""
-        if raw is None:
-            return ["not valid JSON"]
         record, problem = parse_with_json(raw)  # DuckDB's text of the row (JSON: as given)
         if problem is not None:
             return [problem]
