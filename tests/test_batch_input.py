@@ -116,3 +116,35 @@ def test_jobs_give_the_same_output_in_the_same_order(tmp_path: Path) -> None:
     assert one.stdout == two.stdout
     assert one.stderr == two.stderr and one.stderr.count(": row ") == 4
     assert rows(Ran(0, two.stdout, "")) == [n for n in range(1, 4501) if n % 1000 != 501]
+
+
+def test_a_key_with_terminal_control_characters_is_reported_escaped(tmp_path: Path) -> None:
+    path = tmp_path / "escape.jsonl"
+    path.write_text(json.dumps({"\x1b[2J\x1b]0;x\x07": 1, "referral": "R-1"}) + "\n")
+    result = screen(path)
+    assert result.returncode == 2 and "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "row 1: \\x1b[2J\\x1b]0;x\\x07: not a variable" in result.stderr
+    path = tmp_path / "escape.csv"
+    path.write_text("referral,\x1b[31mred\n")
+    result = screen(path)
+    assert "header: \\x1b[31mred: not a variable" in result.stderr
+
+
+def test_json_lines_in_a_json_file_are_split_at_line_feeds_only(tmp_path: Path) -> None:
+    path = tmp_path / "rows.json"  # U+2028 inside a string is text, not a line break
+    path.write_text('{"age": 40, "sex": "fe\u2028male"}\n{"referral": "R-2", "age": "x"}\n')
+    result = screen(path)
+    assert result.returncode == 2 and "row 3" not in result.stderr
+    assert "row 1: sex: 'fe\\u2028male'" in result.stderr and "row 2: age: 'x'" in result.stderr
+
+
+@pytest.mark.parametrize("day", ["2026-W03-4", "20260115", "2026-01-15T00:00", "２０２６-01-15"])
+def test_screened_on_is_read_as_yyyy_mm_dd_only(tmp_path: Path, day: str) -> None:
+    for suffix, text in [
+        (".jsonl", json.dumps({**ELIGIBLE_JSON, "screened_on": day}) + "\n"),
+        (".csv", f"age,screened_on\n40,{day}\n"),
+    ]:
+        path = tmp_path / f"day{suffix}"
+        path.write_text(text, encoding="utf-8")
+        result = screen(path)
+        assert result.returncode == 2 and "row 1: screened_on:" in result.stderr, result.stderr

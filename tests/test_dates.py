@@ -17,10 +17,12 @@ from hypothesis import strategies as st
 from screen_bot.rules.dates import (
     NEVER,
     DateError,
+    DateUnit,
     format_date,
     parse_date,
     parse_iso_date,
     shift,
+    window_shift,
 )
 
 SCREENED = date(2026, 11, 25)
@@ -520,3 +522,37 @@ def test_format_date() -> None:
     assert iso(format_date(NEVER), allow_none=True) == NEVER
     with pytest.raises(ValueError, match="not a date answer"):
         format_date("yesterday")
+
+
+def test_a_window_past_the_calendars_end_has_not_passed_on_its_last_day() -> None:
+    # MI on 9999-12-30: the year after it ends on 10000-12-30, after 9999-12-31
+    end = window_shift(date(9999, 12, 30), 12, "months")
+    assert date.max < end and not end <= date.max and end != date.max
+    assert repr(end) == "OffCalendar(10000-12-30)"
+    assert window_shift(date(9999, 12, 31), 1, "days") < end
+    assert window_shift(end, -12, "months") == date(9999, 12, 30)  # and back on the calendar
+    # 10000 is a leap year (divisible by 400): Feb 29 exists, and Mar 31 - 1 month clamps to it
+    assert repr(window_shift(date(9999, 3, 31), 11, "months")) == "OffCalendar(10000-02-29)"
+    assert window_shift(date(9999, 12, 31), 1, "weeks") > window_shift(
+        date(9999, 12, 31), 6, "days"
+    )
+    before = window_shift(date(1, 1, 1), -1, "days")
+    assert before < date.min and repr(before) == "OffCalendar(00000-12-31)"
+    assert window_shift(date(2026, 1, 31), 1, "months") == date(2026, 2, 28)
+
+
+@given(
+    day=st.dates(min_value=date(9000, 1, 1)),
+    amount=st.integers(min_value=0, max_value=2400),
+    unit=st.sampled_from(UNITS),
+)
+def test_a_shift_past_the_calendar_is_the_calendar_4000_years_earlier(
+    day: date, amount: int, unit: DateUnit
+) -> None:
+    # the Gregorian calendar repeats every 400 years: past 9999 it goes on as 4000 years before
+    far = window_shift(day, amount, unit)
+    near = shift(day.replace(year=day.year - 4000), amount, unit)
+    if isinstance(far, date):
+        assert far == near.replace(year=near.year + 4000)
+    else:
+        assert repr(far) == f"OffCalendar({near.year + 4000:05d}-{near.month:02d}-{near.day:02d})"

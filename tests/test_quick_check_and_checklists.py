@@ -159,3 +159,14 @@ def test_screen_bot_check_continue_asks_only_what_is_missing() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PRE-SCREEN PASSED" in done.stdout and "Screening log: record 1." in done.stdout
     assert "Age in whole years" not in done.stdout  # given: not asked
+
+
+def test_check_reads_standard_input_with_a_byte_order_mark() -> None:
+    done = invoke("check", stdin="\ufeffage 40\nsex male\n")
+    assert done.stdout.splitlines()[0] == "Read: age 40 · sex male", done.stdout
+
+
+def test_check_shows_terminal_control_characters_escaped() -> None:
+    done = invoke("check", "age 40, \x1b]0;owned\x07 lvf 55")
+    assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+    assert "'\\x1b]0' —" in done.stdout and "'owned\\x07 lvf 55' —" in done.stdout

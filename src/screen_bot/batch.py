@@ -29,6 +29,7 @@ from .protocol import Protocol
 from .protocol.sets import ProtocolSet
 from .referrals import check_referral
 from .row_typing import Typer, row_typer
+from .words import printable
 
 Protocols = Protocol | ProtocolSet  # one protocol's variables, or a set's (``all``)
 InputFormat = Literal["auto", "json", "jsonl", "csv"]
@@ -39,6 +40,7 @@ MAX_LINE = 1 << 20  # bytes of one line (one JSON Lines row, one CSV line)
 MAX_DOCUMENT = 64 << 20  # bytes of a whole .json document; larger files: use JSON Lines
 TOO_LONG = "\x00too long\x00"  # stands for a line longer than MAX_LINE (NUL is never text)
 _KEY = re.compile(r'"\s*:')
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 @dataclass
@@ -224,11 +226,13 @@ def parse_with_json(text: str) -> tuple[Any, str | None]:
     try:
         record = json.loads(text)
         if (
-            isinstance(record, dict)
-            and text.count(":") > len(record)  # else each colon is a key's: none twice
-            and len(_KEY.findall(text)) > len(record)
+            isinstance(record, dict | list)
+            and text.count(":") > (keys := _keys(record))  # else each colon is a key's
+            and len(_KEY.findall(text)) > keys
         ):
-            record = json.loads(text, object_pairs_hook=_once)  # a key may be given twice
+            record = json.loads(text, object_pairs_hook=_marked)  # a key may be given twice
+        if isinstance(record, _Twice):
+            raise ValueError(record.problem)
     except json.JSONDecodeError as err:
         return None, f"not valid JSON ({err.msg} at line {err.lineno} column {err.colno})"
     except RecursionError:
@@ -273,13 +277,31 @@ def _flat(record: dict[str, Any]) -> bool:
     return list not in kinds or all(type(s) is str for v in values if type(v) is list for s in v)
 
 
-def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+class _Twice(dict[str, Any]):
+    """A JSON object in which a key is given twice (``problem`` says which)."""
+
+    problem = ""
+
+
+def _marked(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The object of ``pairs``; a :class:`_Twice` when a key is given twice, so that in a
+    list of objects only that object's row is bad."""
     found = dict(pairs)
     if len(found) < len(pairs):
         seen: set[str] = set()
         twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise ValueError(f"the key {twice!r} is given twice")
+        found = _Twice(found)
+        found.problem = f"the key {twice!r} is given twice"
     return found
+
+
+def _keys(value: Any) -> int:
+    """How many keys the objects in ``value`` hold, at any depth."""
+    if isinstance(value, dict):
+        return len(value) + sum(map(_keys, value.values()))
+    if isinstance(value, list):
+        return sum(map(_keys, value))
+    return 0
 
 
 def _json_units(raw: IO[bytes]) -> Iterator[Unit]:
@@ -294,7 +316,7 @@ def _json_units(raw: IO[bytes]) -> Iterator[Unit]:
     document, problem = _parse_json(text)
     if problem is not None:
         if text.lstrip().startswith("{") and "\n" in text.strip():  # JSON Lines in a .json file
-            for unit in _jsonl_units(text.splitlines()):
+            for unit in _jsonl_units(text.split("\n")):  # not splitlines(): U+2028 is text
                 record, bad = _parse_json(unit.payload) if not unit.problems else (None, None)
                 yield Unit(unit.number, record, unit.problems or _problems(bad))
             return
@@ -302,7 +324,10 @@ def _json_units(raw: IO[bytes]) -> Iterator[Unit]:
         return
     records = document if isinstance(document, list) else [document]
     for number, record in enumerate(records, start=1):
-        yield Unit(number, record)
+        if isinstance(record, _Twice):
+            yield Unit(number, None, (f"not valid JSON here ({record.problem})",))
+        else:
+            yield Unit(number, record)
 
 
 def record_row(number: int, record: Any, protocol: Protocols) -> Row:
@@ -373,12 +398,21 @@ def _set_screened_on(row: Row, value: Any) -> None:
     if value is None or value == "":
         return
     try:
-        row.screened_on = date.fromisoformat(value) if isinstance(value, str) else value
-        if not isinstance(row.screened_on, date):
-            raise ValueError
+        if not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+            raise ValueError  # fromisoformat also reads 2026-W03-4 and 20260115
+        row.screened_on = date.fromisoformat(value)
     except ValueError:
         row.screened_on = today()
         row.errors.append(f"{SCREENED_ON_KEY}: {_shown(value)}: expected a date as YYYY-MM-DD")
+
+
+def csv_header(raw: IO[bytes]) -> tuple[str, ...] | None:
+    """The CSV header row of a byte stream (None: no rows); raise BadInput as the Python
+    engine refuses a file for its header (the DuckDB engine reads it here too)."""
+    if not hasattr(raw, "peek"):
+        raw = io.BufferedReader(raw)  # type: ignore[type-var]
+    _refuse_other_encodings(raw)
+    return _csv_header(_csv_reader(input_lines(raw)))
 
 
 def _csv_reader(lines: Iterable[str]) -> Iterator[list[str]]:
@@ -395,7 +429,11 @@ def _csv_header(reader: Iterator[list[str]]) -> tuple[str, ...] | None:
     problem = next(filter(None, map(unreadable, header)), None)
     if problem is not None:
         raise BadInput(f"the header row cannot be read: {problem}")
-    return tuple(h.strip() for h in header)
+    names = tuple(h.strip() for h in header)
+    twice = next((n for i, n in enumerate(names) if n and n in names[:i]), None)
+    if twice is not None:  # which of its cells would be the answer?
+        raise BadInput(f"the header row gives the column {twice[:60]!r} twice")
+    return names
 
 
 def _csv_units(
@@ -413,6 +451,8 @@ def _csv_units(
         number += 1
         if isinstance(cells, str):
             yield Unit(number, None, (cells,))
+        elif len(cells) <= 1 and not "".join(cells).strip():
+            continue  # a blank line is no patient (counted, as in JSON Lines)
         else:
             yield Unit(number, cells, _problems(next(filter(None, map(unreadable, cells)), None)))
 
@@ -464,4 +504,4 @@ def _set_referral(row: Row, value: Any) -> None:
 def _unknown_key(key: str, protocol: Protocols) -> str:
     close = difflib.get_close_matches(key, list(protocol.questions), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"{key[:60]}: not a variable of {protocol.id}{hint}"
+    return f"{printable(key[:60])}: not a variable of {protocol.id}{hint}"

@@ -29,3 +29,12 @@ NOT_KEPT = "Stopped; this screening was not finished and is not kept."
 def plural(count: int, word: str, many: str | None = None) -> str:
     """``1 case``, ``2 cases``."""
     return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def printable(text: str) -> str:
+    """``text`` with each character a terminal would act on (escape sequences, bell, line
+    breaks) written as its escape, as :func:`repr` writes it: input quoted back is shown,
+    never run."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

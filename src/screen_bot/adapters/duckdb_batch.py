@@ -15,7 +15,7 @@ with the values the rules read.
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,7 +25,17 @@ from typing import Any, Literal
 import duckdb
 
 from ..answers import MAX_TEXT, NO_WORDS, NONE_OF_THESE, UNKNOWN_WORDS, YES_WORDS
-from ..batch import REFERRAL_KEY, SCREENED_ON_KEY, Row, _unknown_key, csv_row, record_row
+from ..batch import (
+    REFERRAL_KEY,
+    SCREENED_ON_KEY,
+    Row,
+    _unknown_key,
+    csv_header,
+    csv_row,
+    parse_with_json,
+    read_rows,
+    record_row,
+)
 from ..protocol import Protocol
 from ..protocol.schema import Question
 from ..rules.dates import EARLIEST_YEAR, NEVER
@@ -34,7 +44,7 @@ from ..rules.expressions import SCREENING_DATE
 from ..rules.sql import Query, compile_protocol, quote, text_literal
 from ..rules.windows import Waiting
 from ..session import REFERRAL_PATTERN
-from ..verdict import Verdict, assembled_fields
+from ..verdict import Verdict, assembled_fields, row_fields
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 BATCH = 2048
@@ -71,7 +81,28 @@ def detect(path: Path) -> FileFormat:
 def screen_file(
     protocol: Protocol, path: Path, file_format: FileFormat, today: date
 ) -> Iterator[Screened]:
-    """Every row of the file, screened, in the file's order."""
+    """Every row of the file, screened, in the file's order. Where DuckDB cannot read a row
+    of a CSV or JSON file (a CSV row with too few or too many cells, bytes that are not
+    UTF-8, a line over 2 MB, a line that is not JSON), the rows from the first one not yet
+    given are screened by the Python engine, which reports just the bad rows; DuckDB would
+    stop the whole query, or not say why."""
+    if file_format in ("csv", "jsonl") and _has_blank_line(path):
+        # DuckDB skips a blank line without counting it: every later row number would be off
+        yield from _screened_by_python(protocol, path, file_format, -1)
+        return
+    given = Screened(-1)  # the last row given (0: the CSV header's problems, if any)
+    try:
+        for given in _screened_by_duckdb(protocol, path, file_format, today):
+            yield given
+    except DuckDBInputError:
+        if file_format == "parquet":
+            raise
+        yield from _screened_by_python(protocol, path, file_format, given.number)
+
+
+def _screened_by_duckdb(
+    protocol: Protocol, path: Path, file_format: FileFormat, today: date
+) -> Iterator[Screened]:
     connection = connect()
     try:
         reader = _Reader(protocol, path, file_format, today, connection)
@@ -83,19 +114,67 @@ def screen_file(
             connection.execute(f"CREATE TEMP VIEW {quote('_typed')} AS {reader.typed_sql()}")
             result = connection.execute(query.text)
         except duckdb.Error as err:
-            raise DuckDBInputError(f"{path}: {err}") from None
+            raise _unreadable(path, file_format, err) from None
         names = [d[0] for d in result.description or ()]
         number = 0
-        while chunk := _fetch(result, path):
+        while chunk := _fetch(result, path, file_format):
             for values in chunk:
                 number += 1
                 row = dict(zip(names, values, strict=True))
+                if row["_bad"] is not None and row["_raw"] is None:  # not JSON: why, DuckDB
+                    raise DuckDBInputError(f"{path}: row {number}")  # does not say
                 if row["_bad"] is not None:
                     yield Screened(number, errors=reader.errors(number, row["_bad"], row["_raw"]))
                 else:
                     yield Screened(number, _verdict(protocol, query, row))
     finally:
         connection.close()
+
+
+def _screened_by_python(
+    protocol: Protocol, path: Path, file_format: FileFormat, after: int
+) -> Iterator[Screened]:
+    """The rows after row ``after`` (-1: all, with the CSV header's problems) as the Python
+    engine screens them (a row without screened_on: today, as ``answers.today``)."""
+    with path.open("rb") as raw:
+        for row in read_rows(raw, protocol, file_format):  # type: ignore[arg-type]
+            if row.number <= after:
+                continue
+            if row.errors:
+                yield Screened(row.number, errors=row.errors)
+                continue
+            fields = row_fields(
+                protocol, row.answers, referral=row.referral, screened_on=row.screened_on
+            )
+            yield Screened(row.number, Verdict(**fields))
+
+
+_BLANK_LINE = re.compile(rb"\n[ \t\r\f\v]*\n")
+
+
+def _has_blank_line(path: Path) -> bool:
+    """Whether a line of the file is empty or only spaces (the first line included)."""
+    with path.open("rb") as raw:
+        carry = b"\n"  # the file starts a line
+        while block := raw.read(1 << 20):
+            text = carry + block
+            if _BLANK_LINE.search(text):
+                return True
+            start = text.rfind(b"\n")  # the last line so far: blank yet, or not
+            carry = text[start:] if start >= 0 and not text[start:].strip() else b""
+    return False
+
+
+def _unreadable(path: Path, file_format: FileFormat, err: duckdb.Error) -> DuckDBInputError:
+    """One line naming the file: DuckDB's own message may quote a row of it (health data)."""
+    if isinstance(err, duckdb.IOException):
+        return DuckDBInputError(f"{path}: DuckDB cannot open the file")
+    return DuckDBInputError(
+        f"{path}: DuckDB cannot read the file as {file_format} (check the file, or convert "
+        "it to CSV or JSON Lines and use --engine python)"
+        if file_format == "parquet"
+        else f"{path}: DuckDB cannot read the file as {file_format}; use --engine python"
+    )
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -106,11 +185,13 @@ def connect() -> duckdb.DuckDBPyConnection:
     return connection
 
 
-def _fetch(result: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[Any, ...]]:
+def _fetch(
+    result: duckdb.DuckDBPyConnection, path: Path, file_format: FileFormat
+) -> list[tuple[Any, ...]]:
     try:
         return result.fetchmany(BATCH)
     except duckdb.Error as err:
-        raise DuckDBInputError(f"{path}: {err}") from None
+        raise _unreadable(path, file_format, err) from None
 
 
 # -- the typed view ---------------------------------------------------------------------------
@@ -132,6 +213,8 @@ class _Reader:
         self.today = today
         location = text_literal(str(path), "duckdb")
         if file_format == "csv":
+            with path.open("rb") as raw:  # as the Python engine: a column given twice, …
+                csv_header(raw)  # … a header that is not UTF-8 refuse the file
             self.source = (
                 f"read_csv({location}, header = true, all_varchar = true, delim = ',', "
                 "quote = '\"', escape = '\"')"
@@ -144,7 +227,7 @@ class _Reader:
         try:
             described = connection.execute(f"DESCRIBE SELECT * FROM {self.source}").fetchall()
         except duckdb.Error as err:
-            raise DuckDBInputError(f"{path}: {err}") from None
+            raise _unreadable(path, file_format, err) from None
         self.columns: dict[str, str] = {str(c[0]): str(c[1]) for c in described}
 
     def header_errors(self) -> Iterator[Screened]:
@@ -198,9 +281,11 @@ class _Reader:
             )
             j = quote("json")
             bad.append(f"CASE WHEN {j} IS NULL THEN '(json)' END")
+            keys = f"json_keys({j})"
             bad.append(
-                f"CASE WHEN json_type({j}) <> 'OBJECT' OR len(list_filter(json_keys({j}), "
-                f"lambda k: NOT list_contains([{known}], k))) > 0 THEN '(keys)' END"
+                f"CASE WHEN json_type({j}) <> 'OBJECT' OR len(list_filter({keys}, "
+                f"lambda k: NOT list_contains([{known}], k))) > 0 "
+                f"OR len({keys}) <> len(list_distinct({keys})) THEN '(keys)' END"
             )
             inner.append(f"{j} AS {quote('_json')}")
             raw = f"CAST({quote('_json')} AS VARCHAR)"
@@ -408,7 +493,7 @@ class _Reader:
         if q.type in ("int", "number"):
             checks = [f"NOT isfinite({value})"]
             if q.type == "int":
-                checks.append(f"{value} <> floor({value})")
+                checks.append(f"{value} <> floor({value}) OR abs({value}) >= {float(2**63)!r}")
             if q.min is not None and q.max is not None:
                 checks.append(f"NOT ({value} BETWEEN {q.min!r} AND {q.max!r})")
             return "(" + " OR ".join(checks) + ")"
@@ -420,22 +505,19 @@ class _Reader:
 
     @staticmethod
     def _typed(q: Question, value: str) -> str:
-        if q.type == "int":
-            return f"CAST({value} AS BIGINT)"
+        if q.type == "int":  # NULL for NaN or past 64 bits: _invalid has made the row bad
+            return f"TRY_CAST({value} AS BIGINT)"
         if q.type == "date":
             return f"CAST({value} AS DATE)"
         return value
 
     # -- messages for bad rows
 
-    def errors(self, number: int, bad: str, raw: str | None) -> list[str]:
+    def errors(self, number: int, bad: str, raw: str) -> list[str]:
         """The Python engine's messages for a row SQL found bad (re-typed by ``batch``)."""
-        if raw is None:
-            return ["not valid JSON"]
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError:
-            return ["not valid JSON"]
+        record, problem = parse_with_json(raw)  # DuckDB's text of the row (JSON: as given)
+        if problem is not None:
+            return [problem]
         if self.format == "csv" and isinstance(record, dict):
             row = csv_row(Row(number), {k: v for k, v in record.items() if k}, self.p)
         else:

@@ -99,7 +99,7 @@ def check(
 
     if go_on and values is None:
         raise BadInput("with --continue, give the values as an argument (the answers follow)")
-    text = values if values is not None else sys.stdin.read()
+    text = (values if values is not None else sys.stdin.read()).removeprefix("\ufeff")
     found = options.catalog()
     with options.database() as db:
         service = ScreeningService(found, db, channel="cli", details=details)

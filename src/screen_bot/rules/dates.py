@@ -91,20 +91,104 @@ def shift(day: date, amount: int, unit: DateUnit) -> date:
 
 
 def clamped_shift(day: date, amount: int, unit: DateUnit) -> date:
-    """:func:`shift` for evaluating rules: a window that would leave the calendar (years
-    1–9999) stops at its first or last day, so an absurd date answer cannot crash a verdict."""
+    """:func:`shift` for days tried as a clock: one that would leave the calendar (years
+    1–9999) stops at its first or last day."""
     try:
         return shift(day, amount, unit)
     except OverflowError:
         return date.max if amount > 0 else date.min
 
 
+_CYCLE = 146_097  # the days of 400 Gregorian years, after which the calendar repeats
+_LAST = date.max.toordinal()
+
+
+class OffCalendar:
+    """A day before year 1 or after 9999: the end of a window moved past the calendar's end
+    (``screening_date < last_mi_date + months(12)`` with the MI on 9999-12-30). It holds
+    the day's count as :meth:`date.toordinal` would go on counting, and compares by it
+    with dates and with its kind, as SQL compares such days: that window has not passed on
+    9999-12-31. Not a date, so it is never a day to wait for."""
+
+    __slots__ = ("ordinal",)
+
+    def __init__(self, ordinal: int) -> None:
+        self.ordinal = ordinal
+
+    @staticmethod
+    def _count(other: object) -> int | None:
+        if isinstance(other, OffCalendar):
+            return other.ordinal
+        return other.toordinal() if isinstance(other, date) else None
+
+    def __eq__(self, other: object) -> bool:
+        count = self._count(other)
+        return NotImplemented if count is None else self.ordinal == count
+
+    def __lt__(self, other: object) -> bool:
+        count = self._count(other)
+        return NotImplemented if count is None else self.ordinal < count
+
+    def __le__(self, other: object) -> bool:
+        count = self._count(other)
+        return NotImplemented if count is None else self.ordinal <= count
+
+    def __gt__(self, other: object) -> bool:
+        count = self._count(other)
+        return NotImplemented if count is None else self.ordinal > count
+
+    def __ge__(self, other: object) -> bool:
+        count = self._count(other)
+        return NotImplemented if count is None else self.ordinal >= count
+
+    def __hash__(self) -> int:
+        return hash(self.ordinal)
+
+    def __repr__(self) -> str:
+        year, month, day = _year_month_day(self.ordinal)
+        return f"OffCalendar({year:05d}-{month:02d}-{day:02d})"
+
+
+def window_shift(day: date | OffCalendar, amount: int, unit: DateUnit) -> date | OffCalendar:
+    """:func:`shift` for evaluating rules: past the calendar (years 1–9999) the result is an
+    :class:`OffCalendar` day, counted on as the calendar would go on, so an absurd date
+    answer cannot crash a verdict and a window reaching past 9999 is not cut short."""
+    if isinstance(day, date):
+        try:
+            return shift(day, amount, unit)
+        except OverflowError:
+            pass
+    ordinal = day.toordinal() if isinstance(day, date) else day.ordinal
+    if unit in ("days", "weeks"):
+        ordinal += amount * (7 if unit == "weeks" else 1)
+    elif unit in ("months", "years"):
+        year, month, number = _year_month_day(ordinal)
+        months = amount * 12 if unit == "years" else amount
+        year, month_index = divmod(year * 12 + month - 1 + months, 12)
+        days = calendar.monthrange(2000 + year % 400, month_index + 1)[1]  # same leap years
+        ordinal = _ordinal(year, month_index + 1, min(number, days))
+    else:
+        raise ValueError(f"unknown unit {unit!r}; use days, weeks, months or years")
+    return date.fromordinal(ordinal) if 1 <= ordinal <= _LAST else OffCalendar(ordinal)
+
+
+def _ordinal(year: int, month: int, day: int) -> int:
+    cycles = (year - 1) // 400  # whole 400-year cycles moved into the years 1–400
+    return date(year - 400 * cycles, month, day).toordinal() + cycles * _CYCLE
+
+
+def _year_month_day(ordinal: int) -> tuple[int, int, int]:
+    cycles = (ordinal - 1) // _CYCLE
+    day = date.fromordinal(ordinal - cycles * _CYCLE)
+    return day.year + 400 * cycles, day.month, day.day
+
+
 @lru_cache(maxsize=4096)
-def remembered_shift(day: date, amount: int, unit: DateUnit) -> date:
-    """:func:`clamped_shift`, remembered, for the compiled rules: a file of patients repeats
+def remembered_shift(day: date | OffCalendar, amount: int, unit: DateUnit) -> date | OffCalendar:
+    """:func:`window_shift`, remembered, for the compiled rules: a file of patients repeats
     the same dates (a transplant day, a month), and a shift by months looks the month up in
     the calendar. A module-level name, so a namespace holding it pickles by reference."""
-    return clamped_shift(day, amount, unit)
+    return window_shift(day, amount, unit)
 
 
 def parse_date(

@@ -21,7 +21,7 @@ from datetime import date
 from functools import cached_property
 from typing import Any
 
-from .dates import NEVER, clamped_shift
+from .dates import NEVER, window_shift
 
 Env = Mapping[str, Any]
 Compiled = Callable[[Env], Any]
@@ -498,7 +498,7 @@ def interpret(node: Node, env: Env) -> Any:
         base = interpret(node.base, env)
         if base is None or is_never(base):
             return base
-        return clamped_shift(base, node.amount, node.unit)  # type: ignore[arg-type]
+        return window_shift(base, node.amount, node.unit)  # type: ignore[arg-type]
     if isinstance(node, Ordinal):
         value = env.get(node.name)
         return None if value is None else dict(node.positions)[value]
