@@ -57,7 +57,8 @@ class RecordingRequest(BaseRequest):
         if self.failing.get(endpoint):
             self.failing[endpoint] -= 1
             return 400, json.dumps({"ok": False, "description": "Bad Request: refused"}).encode()
-        if len(str(params.get("text", ""))) > 4096:  # as the Bot API: no longer message
+        text = str(params.get("text", ""))  # the Bot API counts UTF-16 code units
+        if len(text.encode("utf-16-le")) // 2 > 4096:  # as the Bot API: no longer message
             return 400, json.dumps({"ok": False, "description": "message is too long"}).encode()
         if endpoint == "answerCallbackQuery":  # the Bot API takes one answer per query
             query_id = str(params["callback_query_id"])

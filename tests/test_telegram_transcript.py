@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.app import build_application
@@ -353,6 +355,19 @@ def test_split_respects_4096_and_keeps_everything() -> None:
     parts = say.split(text)
     assert all(0 < len(p) <= 4096 for p in parts)
     assert "".join(parts).replace("\n", "") == text.replace("\n", "")
+
+
+@given(st.text(st.characters(codec="utf-8"), max_size=400), st.integers(2, 60))
+def test_split_counts_as_telegram_counts(text: str, limit: int) -> None:
+    """Parts fit in ``limit`` UTF-16 code units (an emoji past U+FFFF is two); nothing lost."""
+    parts = say.split(text, limit)
+    assert all(len(p.encode("utf-16-le")) // 2 <= limit for p in parts)
+    assert "".join(parts).replace("\n", "") == text.replace("\n", "")
+
+
+def test_a_text_of_emoji_is_split_within_4096_utf16_units() -> None:
+    parts = say.split("🙂" * 3000)
+    assert [len(p) for p in parts] == [2048, 952]
 
 
 async def test_unfinished_screenings_expire_after_the_ttl(harness: Harness) -> None:

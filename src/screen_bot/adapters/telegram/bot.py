@@ -421,7 +421,7 @@ class ScreeningBot:
                     # (what arrives during the call may have been typed after seeing it).
                     before = max(self.received(t.chat_id) or 0, t.update.update_id)
                     text = say.question_message(result, notes)
-                    if notes and len(text) > say.MAX_MESSAGE:  # split as a redraw will
+                    if notes and len(say.split(text)) > 1:  # split as a redraw will
                         await t.say("\n\n".join(notes))
                         text = say.question_message(result)
                     sent = await send_parts(bot, t.chat_id, text, say.keyboard(result))

@@ -402,18 +402,20 @@ def flow_caption(protocol_id: str, version: str) -> str:
 
 
 def split(text: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Split at line breaks into parts of at most ``limit`` characters."""
+    """Split at line breaks into parts of at most ``limit`` characters as Telegram counts
+    them (UTF-16 code units: an emoji past U+FFFF is two)."""
     parts: list[str] = []
     current = ""
     for line in text.split("\n"):
-        while len(line) > limit:
+        while _width(line) > limit:
             if current:
                 parts.append(current)
                 current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
+            cut = _fitting(line, limit)
+            parts.append(line[:cut])
+            line = line[cut:]
         candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
+        if _width(candidate) > limit:
             parts.append(current)
             current = line
         else:
@@ -421,3 +423,17 @@ def split(text: str, limit: int = MAX_MESSAGE) -> list[str]:
     if current or not parts:
         parts.append(current)
     return parts
+
+
+def _width(text: str) -> int:
+    return len(text) + sum(1 for c in text if c > "\uffff")
+
+
+def _fitting(line: str, limit: int) -> int:
+    """How many of ``line``'s characters fit in ``limit`` UTF-16 code units."""
+    width = 0
+    for index, character in enumerate(line):
+        width += 2 if character > "\uffff" else 1
+        if width > limit:
+            return index
+    return len(line)
