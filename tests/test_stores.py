@@ -13,8 +13,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from cli_runner import Ran
+from cli_runner import Ran, process
+from screen_bot.dburl import passwords
 from screen_bot.errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
 from screen_bot.settings import Settings
 from screen_bot.storage import Database, Store, inbox, ledger, open_store, outbox, sessions
@@ -380,3 +383,31 @@ def test_a_second_database_on_the_same_server_is_separate(postgres_server: str) 
     with open_store(Path("unused"), first) as a, open_store(Path("unused"), second) as b:
         append(a, "R-1")
         assert list(ledger.records(b.read())) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://screen:pa#SECRETLONG@127.0.0.1:1/db",  # libpq takes '#' and '?' as they are
+        "postgresql://screen:pa?SECRETLONG@127.0.0.1:1/db",
+        "postgresql://screen:pa@SECRETLONG@127.0.0.1:1/db",  # libpq: the rest is "the host"
+        "postgresql://screen@127.0.0.1:1/db?sslmode=disable&password=SECRETLONG",
+        "postgresql://screen:pw%zzSECRETLONG@127.0.0.1:1/db",  # not percent-encoded
+        "postgresql://screen:pwSECRETLONG@[::1/db",  # a typo in the host
+    ],
+)
+def test_a_password_is_never_shown_however_the_url_is_written(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "SECRETLONG" not in display(url)
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", url)
+    for command in (["where"], ["log", "verify"], ["chat", "-p", "blina-dli"]):
+        ran = process(*command, stdin="")
+        assert "SECRETLONG" not in ran.stdout + ran.stderr, command
+
+
+@given(st.text(st.characters(exclude_characters="/@\n", codec="utf-8"), min_size=4, max_size=30))
+def test_any_password_is_hidden_and_known_as_a_secret(password: str) -> None:
+    url = f"postgresql://screen:{password}@db.example:5432/sb"
+    assert display(url) == "postgresql://screen:***@db.example:5432/sb"
+    assert password in passwords(url)

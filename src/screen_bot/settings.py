@@ -6,25 +6,19 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .dburl import passwords
 from .errors import ScreenBotError
 
 TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 REPO_DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 PACKAGED_DIALOGS = Path(__file__).resolve().parent / "dialogs"
-
-
-def database_password(url: str) -> str | None:
-    """The password a database URL carries (in its user part or as ?password=), if any."""
-    parts = urlsplit(url)
-    given = parse_qs(parts.query).get("password")
-    return parts.password or (given[0] if given else None)
 
 
 def default_data_dir() -> Path:
@@ -138,7 +132,7 @@ class Settings(BaseSettings):
         if self.webhook_secret is not None:
             found.append(self.webhook_secret.get_secret_value())
         if self.database_url is not None:
-            found.append(database_password(self.database_url.get_secret_value()) or "")
+            found += passwords(self.database_url.get_secret_value())
         return [s for s in found if s]
 
     def token_problem(self) -> str | None:

@@ -21,13 +21,22 @@ def exit_code(call: Callable[[], object], echo: Callable[[str], None]) -> int:
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except ScreenBotError as err:
-        echo(f"error: {err.message}")
+        echo(f"error: {redact(err.message, _secrets())}")  # a driver's message may quote one
         return err.exit_code
     except Exception as err:  # noqa: BLE001 - the one place an unexpected error is reported
         where = write_trace(err)
         echo(f"unexpected error: {type(err).__name__}; full trace in {where}")
         return 1
     return 0
+
+
+def _secrets() -> list[str]:
+    from ..settings import load
+
+    try:
+        return load().secrets()
+    except ScreenBotError:  # the settings themselves are what is wrong: nothing to hide yet
+        return []
 
 
 def write_trace(err: Exception) -> Path | str:
@@ -39,7 +48,7 @@ def write_trace(err: Exception) -> Path | str:
         settings = load()
         trace = redact(trace, settings.secrets())  # a library's message may hold the token
         directory = settings.data_dir
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # as Database makes it
         stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         handle, name = tempfile.mkstemp(prefix=f"error-{stamp}-", suffix=".txt", dir=directory)
         with open(handle, "w", encoding="utf-8") as file:  # mkstemp: a new file, owner-only

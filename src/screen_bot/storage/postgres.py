@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from ..dburl import hidden
 from ..errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
 from .db import Cursor, Params, Store, Tx, migrate, run_riders
 
@@ -80,12 +80,7 @@ def display(url: str) -> str:
     """The URL (or key=value string) without its password, for messages."""
     if "://" not in url:
         return re.sub(r"password\s*=\s*\S+", "password=***", url)
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
+    return hidden(url)
 
 
 def _psycopg() -> Any:
