@@ -42,7 +42,7 @@ from .referrals import check_referral
 from .render import check_text, format_value, question_text, verdicts_text
 from .rules.dates import NEVER as NEVER_VALUE
 from .session import ProtocolChanged, Session, utc_now
-from .storage import Store, Tx, ledger, outbox, owners, sessions
+from .storage import Store, Tx, expiry, ledger, outbox, owners, sessions
 from .storage.ledger import Channel
 from .storage.outbox import Undelivered
 from .storage.sessions import OpenScreening
@@ -653,13 +653,14 @@ class ScreeningService:
         """Delete every unfinished screening of this owner (finished ones stay in the log)."""
         with self.db.transaction() as tx:
             owners.drop_check(tx, owner)
-            return [Forgotten(sessions.forget(tx, owner))]
+            forgotten: Results = [Forgotten(sessions.forget(tx, owner))]
+        self.db.forget_deleted()
+        return forgotten
 
     def expire(self, older_than: timedelta) -> int:
-        """Delete unfinished screenings unchanged for ``older_than``; return how many."""
-        with self.db.transaction() as tx:
-            owners.expire_checks(tx, utc_now() - older_than)
-            return sessions.expire(tx, utc_now() - older_than)
+        """Delete unfinished screenings (and quick checks, undelivered verdicts) unchanged
+        for ``older_than``; return how many screenings."""
+        return expiry.expire(self.db, older_than)
 
     def protocols(self) -> list[tuple[str, str, str]]:
         """(id, version, title) of every protocol found."""

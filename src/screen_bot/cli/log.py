@@ -211,6 +211,7 @@ def purge(
             typer.confirm(f"Remove every screening-log record made before {day}?", abort=True)
         with db.transaction() as tx:
             removed = ledger.purge(tx, day)
+        db.forget_deleted()
     typer.echo(f"purged {removed} records made before {day}")
 
 

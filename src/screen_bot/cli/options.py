@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -100,7 +101,15 @@ def choose(given: str | None, *, with_all: bool = True, ask: bool = True) -> str
 def database(*, existing: bool = False) -> Store:
     """The configured database (SQLite file, or SCREEN_BOT_DATABASE_URL's PostgreSQL); with
     ``existing``, refuse (exit 2) when there is none yet."""
-    from ..storage import open_store
+    from datetime import timedelta
+
+    from ..errors import StorageFailed
+    from ..storage import expiry, open_store
 
     configured = settings()
-    return open_store(configured.database, configured.database_url_text, existing=existing)
+    store = open_store(configured.database, configured.database_url_text, existing=existing)
+    # What the terminal left unfinished expires as the bot's does, not only while a bot runs
+    # (a read-only file: the command may still read it).
+    with contextlib.suppress(StorageFailed):
+        expiry.expire(store, timedelta(hours=configured.session_ttl_hours))
+    return store

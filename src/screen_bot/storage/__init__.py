@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import inbox, ledger, outbox, owners, scores, sessions
+from . import expiry, inbox, ledger, outbox, owners, scores, sessions
 from .db import Database, Store, Tx
 
 __all__ = [
     "Database",
     "Store",
     "Tx",
+    "expiry",
     "inbox",
     "ledger",
     "open_checked",

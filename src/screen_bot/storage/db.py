@@ -24,6 +24,7 @@ opening a store applies the versions it lacks, in one transaction, and records t
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import stat
@@ -37,7 +38,9 @@ from typing import Any, Protocol
 from ..errors import DatabaseBroken, NoDatabase, StorageFailed
 
 Params = Sequence[Any]
+logger = logging.getLogger(__name__)
 OWNER_ONLY_FILE, OWNER_ONLY_DIR = 0o600, 0o700
+BUSY_MS = 5000  # how long a write waits for another process's
 _DAMAGED_FIX = (
     ". Stop every screen-bot process, keep a copy of the file, then restore the latest "
     "backup (or salvage it: sqlite3 DAMAGED .recover | sqlite3 NEW, and move NEW in its place)"
@@ -254,6 +257,9 @@ class Store(ABC):
     def unlock(self, name: str) -> None:  # noqa: B027 - nothing to release on one process
         """Release a lock taken with :meth:`try_lock`."""
 
+    def forget_deleted(self) -> None:  # noqa: B027 - nothing to do where rows leave no copy
+        """Let what was deleted leave the disk too, as far as the store allows at once."""
+
     def __enter__(self) -> Store:
         return self
 
@@ -301,7 +307,10 @@ class Database(Store):
             )
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=FULL")
-            self._connection.execute("PRAGMA busy_timeout=5000")
+            self._connection.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+            # Deleted rows are overwritten with zeros, not left in free pages: a forgotten
+            # screening must not stay readable in the file (SQLite's default is off).
+            self._connection.execute("PRAGMA secure_delete=ON")
             with self.transaction() as tx:
                 self.applied = migrate(tx)
         except sqlite3.DatabaseError as err:
@@ -322,6 +331,18 @@ class Database(Store):
 
     def close(self) -> None:
         self._connection.close()
+
+    def forget_deleted(self) -> None:
+        """Empty the write-ahead log into the file and truncate it: the log still holds the
+        pages as they were before a deletion (an update's raw text, a forgotten screening)
+        until it wraps. Skipped at once, not waited for, while another connection writes."""
+        self._connection.execute("PRAGMA busy_timeout=0")
+        try:
+            self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as err:
+            logger.info("write-ahead log not emptied now: %s", type(err).__name__)
+        finally:
+            self._connection.execute(f"PRAGMA busy_timeout={BUSY_MS}")
 
     def __enter__(self) -> Database:
         return self

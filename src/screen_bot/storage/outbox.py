@@ -69,3 +69,9 @@ def undelivered(tx: Tx, before: datetime | None = None) -> list[Undelivered]:
 def waiting(tx: Tx, delivery: int) -> bool:
     """Whether the reply is still to be sent (another process may have sent it)."""
     return tx.one("SELECT 1 FROM outbox WHERE id = ?", (delivery,)) is not None
+
+
+def expire(tx: Tx, before: datetime) -> int:
+    """Forget replies put before ``before`` and never delivered (e.g. the user blocked the
+    bot): a verdict is health data, and it is in the screening log; return how many."""
+    return tx.execute("DELETE FROM outbox WHERE created_at < ?", (before.isoformat(),)).rowcount

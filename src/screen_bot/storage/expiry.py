@@ -1,0 +1,22 @@
+"""Unfinished work expires: open screenings, quick checks and undelivered verdicts that
+nobody touched for the sessions' lifetime (SCREEN_BOT_SESSION_TTL_HOURS)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ..session import utc_now
+from . import outbox, owners, sessions
+from .db import Store
+
+
+def expire(store: Store, older_than: timedelta) -> int:
+    """Delete what is unfinished and older than ``older_than``, then let it leave the disk;
+    return how many open screenings went."""
+    before = utc_now() - older_than
+    with store.transaction() as tx:
+        owners.expire_checks(tx, before)
+        outbox.expire(tx, before)
+        removed = sessions.expire(tx, before)
+    store.forget_deleted()
+    return removed
