@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..session import utc_now
-from . import outbox, owners, sessions
 from .db import Store
+from .outbox import expire as expire_undelivered
+from .owners import expire_checks
+from .sessions import expire as expire_sessions
 
 
 def expire(store: Store, older_than: timedelta) -> int:
@@ -15,8 +17,8 @@ def expire(store: Store, older_than: timedelta) -> int:
     return how many open screenings went."""
     before = utc_now() - older_than
     with store.transaction() as tx:
-        owners.expire_checks(tx, before)
-        outbox.expire(tx, before)
-        removed = sessions.expire(tx, before)
+        expire_checks(tx, before)
+        expire_undelivered(tx, before)
+        removed = expire_sessions(tx, before)
     store.forget_deleted()
     return removed
