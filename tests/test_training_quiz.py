@@ -118,6 +118,21 @@ def test_unresolved_case(protocol: Protocol, baseline: dict[str, Any]) -> None:
     assert not grade(protocol, case, Answer("eligible")).correct
 
 
+def test_naming_a_criterion_open_to_confirm_is_graded_wrong_with_why(
+    protocol: Protocol, baseline: dict[str, Any]
+) -> None:
+    # no measured clearance; the Cockcroft-Gault estimate is low, so E6b is open to confirm
+    case = make_case(protocol, baseline, crcl_ml_min=None, weight_kg=48, serum_creatinine_mg_dl=6)
+    assert case.expected == "unresolved"
+    assert [(i.criterion, i.kind) for i in case.verdict.open_items] == [("E6b", "confirm")]
+    result = grade(protocol, case, Answer("not_eligible", "E6b"))
+    assert not result.correct and not result.verdict_correct
+    assert "The answer is UNRESOLVED" in result.feedback
+    assert "You named E6b CrCl < 50 mL/min: open to confirm by measurement" in result.feedback
+    assert "not failed" in result.feedback
+    assert "To settle it: measure a 24-hour creatinine clearance." in result.feedback
+
+
 def test_case_text_shows_answers_not_the_verdict(
     protocol: Protocol, baseline: dict[str, Any]
 ) -> None:
