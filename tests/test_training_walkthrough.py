@@ -168,3 +168,19 @@ def test_any_protocol_gets_its_thresholds_from_its_rules(toy: Protocol) -> None:
     assert found["dose"].deciding == ("I1", "E1")  # each sets one side
     assert found["grade"].passing == {"": "≤ 2"}
     assert found["hb"].passing == {"sex = female": "≥ 12 g/dL", "sex = male": "≥ 13 g/dL"}
+
+
+def test_every_criterion_says_whether_it_may_pass_later(protocol: Protocol) -> None:
+    # as the verdict does: a criterion with no recovery "will not pass later"
+    for cid in ("I8e", "E3a"):
+        assert protocol.criteria[cid].recoverable is None
+        assert "Note: will not pass later" in walkthrough_text(protocol, cid)
+    assert "Note: may pass on a retest" in walkthrough_text(protocol, "E3c")
+    for step in walkthrough(protocol):
+        text = walkthrough_text(protocol, step.criterion)
+        said = [
+            w
+            for w in ("may pass on a retest", "may pass later", "will not pass later")
+            if w in text
+        ]
+        assert len(said) == 1, (step.criterion, said)

@@ -9,7 +9,7 @@ from ..protocol import Protocol
 from ..protocol.schema import Derived
 from ..rules.calculators import CALCULATORS
 from ..rules.expressions import SCREENING_DATE, Compare, Name, Node, Shift, walk
-from ..words import RECOVERY
+from ..words import NO_RECOVERY, RECOVERY
 from .ids import id_matches
 from .thresholds import Threshold, cases_text, thresholds
 
@@ -207,10 +207,8 @@ def step_text(protocol: Protocol, step: Step) -> str:
     notes = []
     if step.judgment:
         notes.append("the investigator's judgment")
-    if step.recoverable:
-        notes.append(RECOVERY[step.recoverable])
-    if notes:
-        lines.append(f"  Note: {'; '.join(notes)}")
+    notes.append(RECOVERY[step.recoverable] if step.recoverable else NO_RECOVERY)  # as a verdict
+    lines.append(f"  Note: {'; '.join(notes)}")
     lines += [f"  Question for the sponsor: {n}" for n in step.notes]
     return "\n".join(lines)
 
