@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 import stat
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import DIALOG
+from conftest import DIALOG, SHIPPED
 from screen_bot.protocol import Protocol, load
 from screen_bot.storage import Database
 from screen_bot.training.cases import Case, baselines
@@ -203,3 +204,17 @@ def test_terminal_asks_for_the_criterion(protocol: Protocol, baseline: dict[str,
     assert prompts == ["Your verdict? ", "Your verdict? ", "Which criterion failed? "]
     assert any(line.startswith("Please answer") for line in output)
     assert quiz.correct == 1
+
+
+def test_feedback_reads_the_case_on_its_own_screening_date() -> None:
+    # a Telegram quiz may run past midnight: a CD19 sample 30 days old on the case's date
+    # (C-I2: within 3 months) is what the case is about, whatever today is
+    ctl = load(SHIPPED / "ctl019-rr-ball.yaml")
+    day = date(2026, 1, 15)
+    pool = baselines(ctl, random.Random(1), screened_on=day)
+    answers = next(b for b in pool if b.get("cd19_flow_date") is not None)
+    answers |= {"cd19_flow_date": day - timedelta(days=30), "cd19_flow_positive": True}
+    case = Case(answers, ("C-I2",), ("cd19_flow_date",), build(ctl, answers, screened_on=day))
+    assert case.expected == "eligible"
+    result = grade(ctl, case, Answer("not_eligible", "C-I2"))
+    assert "You named C-I2 relapsed - CD19 by flow within 3 months: met (" in result.feedback

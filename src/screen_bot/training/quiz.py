@@ -134,7 +134,7 @@ def _explain(protocol: Protocol, case: Case) -> list[str]:
                 lines.append(f"    To settle it: {item.advice}.")
         return lines
     lines = ["Every criterion is met."]
-    outcomes = {o.criterion: o for o in evaluate(protocol, case.answers)}
+    outcomes = {o.criterion: o for o in evaluate(protocol, case.answers, case.verdict.screened_on)}
     for cid in case.focus:
         values = ", ".join(f"{k} = {format_value(v)}" for k, v in outcomes[cid].values.items())
         c = protocol.criteria[cid]
@@ -145,7 +145,7 @@ def _explain(protocol: Protocol, case: Case) -> list[str]:
 
 def _named(protocol: Protocol, case: Case, given: str) -> list[str]:
     """What became of the criterion the trainee named."""
-    outcomes = {o.criterion: o for o in evaluate(protocol, case.answers)}
+    outcomes = {o.criterion: o for o in evaluate(protocol, case.answers, case.verdict.screened_on)}
     named = [cid for cid in protocol.criteria if id_matches(given, cid)]
     if not named:
         return [f"  ({given} is not a criterion of {protocol.id})"]
