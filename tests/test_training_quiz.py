@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 import stat
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import DIALOG
+from conftest import DIALOG, SHIPPED
 from screen_bot.protocol import Protocol, load
 from screen_bot.storage import Database
 from screen_bot.training.cases import Case, baselines
@@ -118,6 +119,21 @@ def test_unresolved_case(protocol: Protocol, baseline: dict[str, Any]) -> None:
     assert not grade(protocol, case, Answer("eligible")).correct
 
 
+def test_naming_a_criterion_open_to_confirm_is_graded_wrong_with_why(
+    protocol: Protocol, baseline: dict[str, Any]
+) -> None:
+    # no measured clearance; the Cockcroft-Gault estimate is low, so E6b is open to confirm
+    case = make_case(protocol, baseline, crcl_ml_min=None, weight_kg=48, serum_creatinine_mg_dl=6)
+    assert case.expected == "unresolved"
+    assert [(i.criterion, i.kind) for i in case.verdict.open_items] == [("E6b", "confirm")]
+    result = grade(protocol, case, Answer("not_eligible", "E6b"))
+    assert not result.correct and not result.verdict_correct
+    assert "The answer is UNRESOLVED" in result.feedback
+    assert "You named E6b CrCl < 50 mL/min: open to confirm by measurement" in result.feedback
+    assert "not failed" in result.feedback
+    assert "To settle it: measure a 24-hour creatinine clearance." in result.feedback
+
+
 def test_case_text_shows_answers_not_the_verdict(
     protocol: Protocol, baseline: dict[str, Any]
 ) -> None:
@@ -188,3 +204,17 @@ def test_terminal_asks_for_the_criterion(protocol: Protocol, baseline: dict[str,
     assert prompts == ["Your verdict? ", "Your verdict? ", "Which criterion failed? "]
     assert any(line.startswith("Please answer") for line in output)
     assert quiz.correct == 1
+
+
+def test_feedback_reads_the_case_on_its_own_screening_date() -> None:
+    # a Telegram quiz may run past midnight: a CD19 sample 30 days old on the case's date
+    # (C-I2: within 3 months) is what the case is about, whatever today is
+    ctl = load(SHIPPED / "ctl019-rr-ball.yaml")
+    day = date(2026, 1, 15)
+    pool = baselines(ctl, random.Random(1), screened_on=day)
+    answers = next(b for b in pool if b.get("cd19_flow_date") is not None)
+    answers |= {"cd19_flow_date": day - timedelta(days=30), "cd19_flow_positive": True}
+    case = Case(answers, ("C-I2",), ("cd19_flow_date",), build(ctl, answers, screened_on=day))
+    assert case.expected == "eligible"
+    result = grade(ctl, case, Answer("not_eligible", "C-I2"))
+    assert "You named C-I2 relapsed - CD19 by flow within 3 months: met (" in result.feedback

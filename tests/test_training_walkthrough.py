@@ -79,16 +79,24 @@ def test_no_other_numeric_measure_is_compared(protocol: Protocol) -> None:
     [
         ("lvef_percent", ("E3a",), "I8e", "≥ 50 %"),
         ("bilirubin_x_uln", ("I8c",), "E5", "≤ 3 × ULN"),
-        ("creatinine_x_uln", ("E6a",), "I8d", "any value"),
-        ("crcl", ("E6b",), "I8d", "any value"),
+        # I8d's "creatinine ≤ 2 × ULN or CrCl ≥ 50" alone sets no single threshold of either
+        ("creatinine_x_uln", ("E6a",), "I8d", None),
+        ("crcl", ("E6b",), "I8d", None),
     ],
 )
 def test_the_stricter_criterion_decides(
-    protocol: Protocol, name: str, deciding: tuple[str, ...], looser: str, looser_allows: str
+    protocol: Protocol,
+    name: str,
+    deciding: tuple[str, ...],
+    looser: str,
+    looser_allows: str | None,
 ) -> None:
     threshold = thresholds(protocol)[name]
     assert threshold.deciding == deciding
-    assert threshold.own[looser] == {"": looser_allows}
+    if looser_allows is None:
+        assert looser in threshold.conditional and looser not in threshold.own
+    else:
+        assert threshold.own[looser] == {"": looser_allows}
 
 
 def test_alt_is_set_by_inclusion_and_exclusion_alike(protocol: Protocol) -> None:
@@ -160,3 +168,19 @@ def test_any_protocol_gets_its_thresholds_from_its_rules(toy: Protocol) -> None:
     assert found["dose"].deciding == ("I1", "E1")  # each sets one side
     assert found["grade"].passing == {"": "≤ 2"}
     assert found["hb"].passing == {"sex = female": "≥ 12 g/dL", "sex = male": "≥ 13 g/dL"}
+
+
+def test_every_criterion_says_whether_it_may_pass_later(protocol: Protocol) -> None:
+    # as the verdict does: a criterion with no recovery "will not pass later"
+    for cid in ("I8e", "E3a"):
+        assert protocol.criteria[cid].recoverable is None
+        assert "Note: will not pass later" in walkthrough_text(protocol, cid)
+    assert "Note: may pass on a retest" in walkthrough_text(protocol, "E3c")
+    for step in walkthrough(protocol):
+        text = walkthrough_text(protocol, step.criterion)
+        said = [
+            w
+            for w in ("may pass on a retest", "may pass later", "will not pass later")
+            if w in text
+        ]
+        assert len(said) == 1, (step.criterion, said)

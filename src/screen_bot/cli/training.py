@@ -24,7 +24,8 @@ def learn(
     """Walk through the criteria: the protocol's words, what the bot asks, what decides.
 
     'What decides' is derived from the rules: where an exclusion is stricter than the
-    inclusion criterion for the same measure (LVEF ≥ 50 % vs < 60 %), the stricter one.
+    inclusion criterion for the same measure (LVEF ≥ 50 % vs < 60 %), the stricter one;
+    where no single threshold decides, it says so and the rule's own condition decides.
     """
     from ..training.walkthrough import walkthrough, walkthrough_text
 

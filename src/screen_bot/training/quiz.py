@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..protocol import Protocol
 from ..render import format_value
-from ..rules.evaluation import evaluate
+from ..rules.evaluation import Status, evaluate
 from ..verdict import VerdictValue
 from ..words import OPEN_KIND, VERDICT_NAME
 from .cases import Case, generate_cases
@@ -41,6 +41,13 @@ VERDICT_WORDS: dict[str, VerdictValue] = {
     "3": "unresolved",
 }
 SHOWN = VERDICT_NAME
+# What became of a criterion the trainee named, by its status in rules.evaluation.
+NAMED_STATUS: dict[Status, str] = {
+    "met": "met",
+    "failed": "failed",
+    "unknown": "open",
+    "confirm": "open to confirm by measurement (it fails only on an estimate), not failed",
+}
 PROMPT = "eligible (e) / not eligible (n) <criterion> / unresolved (u)"
 _CRITERION = re.compile(r"^[a-z][a-z0-9_.-]*\d[a-z0-9_.-]*$", re.IGNORECASE)
 
@@ -123,9 +130,11 @@ def _explain(protocol: Protocol, case: Case) -> list[str]:
             lines.append(
                 f"  {item.criterion} {item.label}: {item.variable} unknown ({kind}): “{source}”"
             )
+            if item.advice:
+                lines.append(f"    To settle it: {item.advice}.")
         return lines
     lines = ["Every criterion is met."]
-    outcomes = {o.criterion: o for o in evaluate(protocol, case.answers)}
+    outcomes = {o.criterion: o for o in evaluate(protocol, case.answers, case.verdict.screened_on)}
     for cid in case.focus:
         values = ", ".join(f"{k} = {format_value(v)}" for k, v in outcomes[cid].values.items())
         c = protocol.criteria[cid]
@@ -136,17 +145,16 @@ def _explain(protocol: Protocol, case: Case) -> list[str]:
 
 def _named(protocol: Protocol, case: Case, given: str) -> list[str]:
     """What became of the criterion the trainee named."""
-    outcomes = {o.criterion: o for o in evaluate(protocol, case.answers)}
+    outcomes = {o.criterion: o for o in evaluate(protocol, case.answers, case.verdict.screened_on)}
     named = [cid for cid in protocol.criteria if id_matches(given, cid)]
     if not named:
         return [f"  ({given} is not a criterion of {protocol.id})"]
-    words = {"met": "met", "failed": "failed", "unknown": "open"}
     lines = []
     for cid in named:
         o = outcomes[cid]
         values = ", ".join(f"{k} = {format_value(v)}" for k, v in o.values.items())
         lines.append(
-            f"  You named {cid} {protocol.criteria[cid].label}: {words[o.status]}"
+            f"  You named {cid} {protocol.criteria[cid].label}: {NAMED_STATUS[o.status]}"
             + (f" ({values})" if values else "")
         )
     return lines

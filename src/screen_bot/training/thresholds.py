@@ -4,9 +4,13 @@ For every numeric name a rule compares (a question such as ``lvef_percent`` or a
 value such as ``crcl``), the number line is cut at the rules' constants and the question's
 range into pieces (points and open intervals), and each piece is tested against every
 criterion comparing that name: an inclusion must be met, an exclusion must not apply.
-The other names a rule reads are given whatever value lets it pass, so a rule such as
-``alt_x_uln > 3 or bilirubin_x_uln > 3`` constrains each measure on its own. Where a
-rule also reads a choice (``sex`` in the QTc rule), the passing values are given per choice.
+The choice and yes/no answers the rules read are tried case by case (``sex`` in the QTc
+rule, ``gilbert_syndrome`` in a bilirubin rule), and the other names a rule reads take each
+of a few values. A criterion sets a threshold only where the name's passing values are the
+same whatever those other values are (when the name matters at all): ``alt_x_uln > 3 or
+bilirubin_x_uln > 3`` limits each measure on its own. Where they differ (``shortening
+fraction ≥ 28 or ejection fraction ≥ 45``) no single threshold decides, and the criterion is
+listed as ``conditional``: its rule's own condition decides.
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ from datetime import date, timedelta
 from typing import Any
 
 from ..protocol import Protocol
+from ..render import format_value
 from ..rules.dates import NEVER
 from ..rules.expressions import SCREENING_DATE
 
 NUMERIC = ("int", "number")
 EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for trying date answers
 MAX_COMBINATIONS = 20_000
+MAX_CASES = 16  # cases of choice and yes/no answers tried per name
 ALL = ""  # the case key when the passing values do not depend on a choice
+NOTHING = "no value passes"
 
 
 @dataclass(frozen=True)
@@ -92,11 +99,12 @@ class Threshold:
 
     name: str
     unit: str
-    criteria: tuple[str, ...]  # criteria whose rule compares the name
+    criteria: tuple[str, ...]  # criteria whose rule limits the name by a threshold
     passing: dict[str, str]  # case ("" or e.g. "sex = male") -> passing values, "≥ 60 %"
     own: dict[str, dict[str, str]]  # criterion -> case -> what that criterion alone allows
     deciding: tuple[str, ...]  # the criteria that set the passing values
     samples: tuple[float, ...] = ()  # a value from each passing piece (when no choice matters)
+    conditional: tuple[str, ...] = ()  # criteria comparing the name with no single threshold
 
     def text(self) -> str:
         """``lvef_percent ≥ 60 %`` or ``qtc_ms ≤ 470 ms if sex = female; ≤ 450 ms if …``."""
@@ -151,28 +159,36 @@ def thresholds(protocol: Protocol) -> dict[str, Threshold]:
 
 
 def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Threshold:
-    criteria = tuple(
+    comparing = tuple(
         cid
         for cid, expr in protocol.rules.items()
         if any(c.variable == scale.name for c in expr.comparisons)
     )
-    choices = sorted(
+    split = sorted(
         {
             name
-            for cid in criteria
+            for cid in comparing
             for name in protocol.rules[cid].names
-            if name in protocol.questions and protocol.questions[name].type == "choice"
+            if name in protocol.questions and protocol.questions[name].type in ("choice", "yes_no")
         }
+        - {scale.name}
     )
+    cases = {name: list(_case_values(protocol, name)) for name in split}
+    if math.prod(len(v) for v in cases.values()) > MAX_CASES:  # too many: choices only
+        cases = {n: v for n, v in cases.items() if protocol.questions[n].type == "choice"}
     pieces = scale.pieces()
     contexts = [
-        dict(zip(choices, values, strict=True))
-        for values in itertools.product(*(protocol.questions[c].choices or [] for c in choices))
+        dict(zip(cases, values, strict=True)) for values in itertools.product(*cases.values())
     ]
-    # flags[criterion][context][piece]: does the criterion pass there?
-    flags = {
-        cid: [[_passes(protocol, found, cid, scale, p, ctx) for p in pieces] for ctx in contexts]
-        for cid in criteria
+    # flags[criterion][context][piece]: does the criterion pass there (None: no single threshold)?
+    tried = {
+        cid: [_passing(protocol, found, cid, scale, pieces, ctx) for ctx in contexts]
+        for cid in comparing
+    }
+    conditional = tuple(cid for cid in comparing if any(row is None for row in tried[cid]))
+    criteria = tuple(cid for cid in comparing if cid not in conditional)
+    flags: dict[str, list[list[bool]]] = {
+        cid: [row for row in tried[cid] if row is not None] for cid in criteria
     }
 
     def together(chosen: list[str]) -> list[list[bool]]:
@@ -182,12 +198,22 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
         ]
 
     def by_case(rows: list[list[bool]]) -> dict[str, str]:
-        texts = [_describe(scale, pieces, row) for row in rows]
-        if len(set(texts)) == 1:
-            return {ALL: texts[0]}
+        texts = {
+            tuple(ctx.items()): _describe(scale, pieces, row)
+            for ctx, row in zip(contexts, rows, strict=True)
+        }
+        if any(t != NOTHING for t in texts.values()):  # a case no value passes is not this name's
+            texts = {k: t for k, t in texts.items() if t != NOTHING}
+        for name in list(cases):  # leave out the answers the text does not depend on
+            merged: dict[tuple[tuple[str, Any], ...], set[str]] = {}
+            for key, t in texts.items():
+                merged.setdefault(tuple(kv for kv in key if kv[0] != name), set()).add(t)
+            if all(len(v) == 1 for v in merged.values()):
+                texts = {k: v.pop() for k, v in merged.items()}
+        if len(set(texts.values())) == 1:
+            return {ALL: next(iter(texts.values()))}
         return {
-            ", ".join(f"{k} = {v}" for k, v in ctx.items()): text
-            for ctx, text in zip(contexts, texts, strict=True)
+            ", ".join(f"{k} = {format_value(v)}" for k, v in key): t for key, t in texts.items()
         }
 
     combined = together(list(criteria))
@@ -201,37 +227,51 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
         name=scale.name,
         unit=scale.unit,
         criteria=criteria,
-        passing=by_case(combined),
+        passing=by_case(combined) if criteria else {},
         own={cid: by_case(flags[cid]) for cid in criteria},
         deciding=deciding,
         samples=tuple(
             scale.representative(p)  # type: ignore[misc]
             for p, ok in zip(pieces, combined[0], strict=True)
-            if ok and uniform
+            if ok and uniform and criteria
         ),
+        conditional=conditional,
     )
 
 
-def _passes(
+def _case_values(protocol: Protocol, name: str) -> list[Any]:
+    if protocol.questions[name].type == "yes_no":
+        return [False, True]
+    return list(protocol.questions[name].choices or [])
+
+
+def _passing(
     protocol: Protocol,
     found: dict[str, Scale],
     criterion: str,
     scale: Scale,
-    piece: Piece,
+    pieces: list[Piece],
     context: dict[str, Any],
-) -> bool:
-    """Whether the criterion can pass with the name in this piece (other names as needed)."""
+) -> list[bool] | None:
+    """In which pieces the criterion passes, the same for every value of the other names the
+    rule reads that lets the name matter; None when that differs (no single threshold)."""
     expr = protocol.rules[criterion]
     wanted = protocol.criteria[criterion].kind == "inclusion"
     others = sorted(expr.names - {scale.name} - set(context))
-    env = {scale.name: scale.representative(piece), **context}
     domains = [list(_domain(protocol, found, n)) for n in others]
-    if math.prod(len(d) for d in domains) > MAX_COMBINATIONS:
-        return True  # too many to try: say nothing narrower than the rule itself
-    for values in itertools.product(*domains):
-        if expr.evaluate({**env, **dict(zip(others, values, strict=True))}) is wanted:
-            return True
-    return False
+    if math.prod(len(d) for d in domains) * len(pieces) > MAX_COMBINATIONS:
+        return None  # too many to try: claim no threshold
+    values = [scale.representative(p) for p in pieces]
+    seen: list[bool] | None = None
+    for other in itertools.product(*domains):
+        env = {**context, **dict(zip(others, other, strict=True))}
+        row = [expr.evaluate({**env, scale.name: v}) is wanted for v in values]
+        if not any(row):
+            continue  # fails whatever the name is: says nothing about it
+        if seen is not None and row != seen:
+            return None
+        seen = row
+    return seen if seen is not None else [False] * len(pieces)
 
 
 def _domain(protocol: Protocol, found: dict[str, Scale], name: str) -> Iterator[Any]:
@@ -272,7 +312,7 @@ def _describe(scale: Scale, pieces: list[Piece], row: list[bool]) -> str:
         else:
             runs.append((piece, piece))
     if not runs:
-        return "no value passes"
+        return NOTHING
     return " or ".join(_run_text(scale, first, last) for first, last in runs)
 
 

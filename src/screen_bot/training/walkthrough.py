@@ -9,7 +9,7 @@ from ..protocol import Protocol
 from ..protocol.schema import Derived
 from ..rules.calculators import CALCULATORS
 from ..rules.expressions import SCREENING_DATE, Compare, Name, Node, Shift, walk
-from ..words import RECOVERY
+from ..words import NO_RECOVERY, RECOVERY
 from .ids import id_matches
 from .thresholds import Threshold, cases_text, thresholds
 
@@ -40,11 +40,12 @@ class Step:
     recoverable: str | None
     asked: tuple[Asked, ...]
     derived: tuple[str, ...]  # how derived values the rule reads are obtained
-    decides: tuple[Threshold, ...]  # thresholds of the numeric names the rule compares
+    decides: tuple[Threshold, ...]  # thresholds of the numeric names the rule limits alone
     implied_by: tuple[str, ...] = ()  # criteria whose thresholds make this one always met
     windows: tuple[str, ...] = ()  # the time windows the rule counts, in words
     tables: tuple[str, ...] = ()  # lookup tables the rule reads, row by row
     notes: tuple[str, ...] = ()  # the file's notes on this criterion (questions for the sponsor)
+    conditional: tuple[str, ...] = ()  # numeric names the rule compares with no single threshold
 
     @property
     def together(self) -> str:
@@ -64,7 +65,14 @@ def walkthrough(protocol: Protocol, criterion: str | None = None) -> list[Step]:
         expr = protocol.rules[cid]
         variables = {v for name in expr.names for v in protocol.inputs_of(name)}
         compared = dict.fromkeys(comparison.variable for comparison in expr.comparisons)
-        decides = tuple(found[name] for name in compared if name in found)
+        decides = tuple(found[name] for name in compared if name in found and found[name].criteria)
+        implied_by = _implied(protocol, cid, decides)
+        conditional: tuple[str, ...] = ()
+        if not implied_by:  # say only what this rule's own thresholds decide
+            decides = tuple(t for t in decides if cid in t.criteria)
+            conditional = tuple(
+                name for name in compared if name in found and cid in found[name].conditional
+            )
         steps.append(
             Step(
                 number=number,
@@ -85,12 +93,13 @@ def walkthrough(protocol: Protocol, criterion: str | None = None) -> list[Step]:
                     _derived_text(d) for d in protocol.spec.derived if d.name in expr.names
                 ),
                 decides=decides,
-                implied_by=_implied(protocol, cid, decides),
+                implied_by=implied_by,
                 windows=tuple(windows(expr.node, protocol)),
                 tables=tuple(
                     _table_text(protocol, name) for name in protocol.tables if name in expr.names
                 ),
                 notes=tuple(n.text for n in protocol.spec.notes if cid in n.criteria),
+                conditional=conditional,
             )
         )
     return steps
@@ -188,13 +197,18 @@ def step_text(protocol: Protocol, step: Step) -> str:
                 f"    · within these thresholds this criterion is always met: "
                 f"{', '.join(step.implied_by)} decide{'s' if len(step.implied_by) == 1 else ''}"
             )
+    if step.conditional:
+        names = " and ".join(step.conditional)
+        decides = f"no single threshold of {names}: the rule's own condition decides"
+        if step.decides:
+            lines.append(f"    · {decides}")
+        else:
+            lines.append(f"  What decides: {decides}")
     notes = []
     if step.judgment:
         notes.append("the investigator's judgment")
-    if step.recoverable:
-        notes.append(RECOVERY[step.recoverable])
-    if notes:
-        lines.append(f"  Note: {'; '.join(notes)}")
+    notes.append(RECOVERY[step.recoverable] if step.recoverable else NO_RECOVERY)  # as a verdict
+    lines.append(f"  Note: {'; '.join(notes)}")
     lines += [f"  Question for the sponsor: {n}" for n in step.notes]
     return "\n".join(lines)
 
@@ -216,8 +230,11 @@ def _origin(protocol: Protocol, step: Step, threshold: Threshold) -> str:
                 for c in looser
             )
         )
-    own = cases_text(threshold.own[step.criterion])
-    alone = "allows any value" if own == "any value" else f"allows {own}"
+    if step.criterion in threshold.own:
+        own = cases_text(threshold.own[step.criterion])
+        alone = "allows any value" if own == "any value" else f"allows {own}"
+    else:
+        alone = "sets no single threshold of it"
     return f"{prefix}set by {named}, stricter than this criterion, which alone {alone}"
 
 
@@ -237,5 +254,9 @@ def walkthrough_text(protocol: Protocol, criterion: str | None = None) -> str:
     if criterion:
         return "\n".join(head) + "\n" + body
     summary = ["", "", "Thresholds that decide:"]
-    summary += [f"  {t.text()}  ({', '.join(t.deciding)})" for t in thresholds(protocol).values()]
+    summary += [
+        f"  {t.text()}  ({', '.join(t.deciding)})"
+        for t in thresholds(protocol).values()
+        if t.criteria
+    ]
     return "\n".join(head) + "\n" + body + "\n".join(summary)
