@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from cli_runner import invoke
-from conftest import DIALOG, SHIPPED
+from conftest import DIALOG, DIALOGS, SHIPPED
 from screen_bot.checklists import parse_checklist
 from screen_bot.protocol import DialogFileError, load
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.quick_check import judge, read
+from screen_bot.service import TERMINAL, ScreeningService
+from screen_bot.storage.db import Database
 
 ON = date(2026, 1, 15)
 PROTOCOL = load(DIALOG)
@@ -170,3 +172,30 @@ def test_check_shows_terminal_control_characters_escaped() -> None:
     done = invoke("check", "age 40, \x1b]0;owned\x07 lvf 55")
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
     assert "'\\x1b]0' —" in done.stdout and "'owned\\x07 lvf 55' —" in done.stdout
+
+
+def _left_open(referral: str, age: str) -> None:
+    """A terminal screening of ``referral`` left open, as by a dialog killed after its first
+    answer (the service's calls of `screen-bot chat --referral`, without the quit)."""
+    with Database(Path("data") / "screen-bot.sqlite3") as db:
+        service = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+        service.start(TERMINAL, None, referral)
+        service.answer(TERMINAL, age)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("check", "ref R-8, age 40, male", "--continue"), ("chat", "--referral", "R-8")],
+)
+def test_input_never_goes_to_a_screening_left_open_with_the_same_referral(
+    command: tuple[str, ...],
+) -> None:
+    _left_open("R-8", "50")
+    done = invoke(*command, stdin="2\n" * 40)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "screen-bot chat --resume R-8" in done.stderr
+    assert "Screening log" not in done.stdout
+    assert "exported 0 screenings" in invoke("log", "export").stderr  # nothing logged
+    resumed = invoke("chat", "--resume", "R-8", stdin="quit\n")  # shown, then dropped
+    assert resumed.returncode == 0 and "Resuming R-8 at its current question." in resumed.stdout
+    assert "unfinished" not in invoke("chat", "--referral", "R-8", stdin="quit\n").stderr
