@@ -64,6 +64,16 @@ def test_check_against_all_reads_each_protocols_names() -> None:
     assert {j.verdict.protocol.id for j in judged} == {"blina-dli", "ctl019-rr-ball"}
 
 
+def test_a_bare_number_or_none_is_not_taken_for_a_choice() -> None:
+    protocols = Catalog(SHIPPED).protocol_set  # ctl019's acute_gvhd_grade is "0".."4"
+    reading = read(protocols, "age 19, male, prior_allo_hsct yes, ecog 1, 2, none", ON)
+    assert "acute_gvhd_grade" not in reading.values and "prior_malignancy" not in reading.values
+    why = {u.part: u.why for u in reading.unread}
+    assert why["2"].startswith("'2' alone could also answer") and "acute_gvhd_grade 2" in why["2"]
+    assert "prior_malignancy none" in why["none"]
+    assert reading.values["sex"] == "male"  # a word that answers nothing else still does
+
+
 def test_a_complete_check_has_the_verdict_and_no_open_item() -> None:
     from patients import ELIGIBLE
 

@@ -3,7 +3,8 @@
 ``age 40, male, lvef 55, qtc 430, alt 1.2, crcl 95`` or one ``name value`` /
 ``name=value`` / ``name: value`` per line. A name is a question's variable or one of its
 ``aliases`` (case, ``-``/``_`` and spaces aside); a bare word that is a choice (or a
-synonym) of exactly one choice question answers it (``male``); ``ref R-0423`` gives the
+synonym) of exactly one choice question, and answers no other question, answers it
+(``male``; a bare ``2`` or ``none`` is listed as not placed); ``ref R-0423`` gives the
 referral. Values are typed exactly as the dialog types them (:func:`answers.parse_text`
 with the screening date). Nothing is dropped silently: a part that cannot be read, a
 value given twice with different values, and a value for a question that is not asked
@@ -219,11 +220,29 @@ def _choice_word(protocol: Protocol | ProtocolSet, part: str) -> Given | str:
                 hits.setdefault(q.variable, choice)
     if len(hits) == 1:
         ((variable, choice),) = hits.items()
+        other = _other_answer(protocol, variable, part)
+        if other:  # a number or "none" alone is no choice word: it could answer another
+            return f"'{word}' alone could also answer {other}: write which, e.g. {variable} {word}"
         return Given(part, variable, choice)
     if hits:
         return f"'{word}' is a choice of {', '.join(sorted(hits))}: write which, e.g. " + (
             f"{sorted(hits)[0]} {word}"
         )
+    return ""
+
+
+def _other_answer(protocol: Protocol | ProtocolSet, variable: str, word: str) -> str:
+    """A question other than ``variable`` that ``word`` alone would also answer ("" if none;
+    free-text questions take anything and are left out)."""
+    for member in members(protocol):
+        for q in member.spec.questions:
+            if q.variable == variable or q.type == "text":
+                continue
+            try:
+                parse_text(q, word)
+            except AnswerError:
+                continue
+            return q.variable
     return ""
 
 
