@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import SHIPPED
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.protocol.catalog import Catalog
@@ -194,6 +196,27 @@ async def test_a_complete_check_is_logged_in_one_tap(harness: Harness) -> None:
     assert chat.last_text().startswith("PRE-SCREEN PASSED")
     (record,) = harness.records()
     assert record.referral == "R-70" and record.verdict == "eligible"
+
+
+@pytest.mark.parametrize(
+    "left_open",
+    [
+        {"expected_survival_over_3_months", "high_risk_features", "arrhythmia"},  # judgment
+        {"crcl_ml_min"},  # estimated from age 60, 70 kg, creatinine 2: measure it (confirm)
+    ],
+)
+async def test_screen_and_log_only_when_continuing_asks_nothing(
+    harness: Harness, left_open: set[str]
+) -> None:
+    chat = harness.chat()
+    known = {v: x for v, x in MAN.items() if v not in left_open}
+    if "crcl_ml_min" in left_open:
+        known |= {"age": "60", "weight_kg": "70", "serum_creatinine_mg_dl": "2"}
+    await chat.send("/check ref R-10, " + ", ".join(f"{v} {x}" for v, x in known.items()))
+    assert "Still unknown" not in chat.last_text()  # nothing of kind "missing" is open
+    assert labels(chat.messages()[-1]) == [say.CONTINUE]  # not "Screen and log this"
+    await chat.tap(say.CONTINUE)
+    assert harness.active(COORDINATOR) is not None and not harness.records()  # it asks
 
 
 async def test_check_with_nothing_readable_offers_no_continue(harness: Harness) -> None:

@@ -573,7 +573,10 @@ class ScreeningService:
         today = utc_now().date()
         reading = read(protocol, text, today)
         judged = tuple(judge(protocol, reading, today))
-        decided = all(i.kind != "missing" for j in judged for i in j.open_items)
+        # decided as continuing will: judgment, confirm and unusual values are asked too
+        trial = engine.start(prefilled={g.variable: stored(g.value) for g in reading.given})
+        engine.fill(trial)
+        decided = engine.finished(trial)
         check_id = None
         if reading.given or reading.referral:
             check_id = secrets.token_hex(4)
