@@ -239,6 +239,20 @@ async def test_an_older_check_cannot_be_continued(harness: Harness) -> None:
     assert harness.active(COORDINATOR) is None
 
 
+async def test_a_refused_continue_keeps_the_check(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-5")
+    await chat.send("/check ref R-5, age 40, male, lvef 62")
+    report = chat.messages()[-1]
+    await chat.tap(say.CONTINUE)
+    assert harness.request.answers()[-1]["text"] == say.refusal("referral_taken", "R-5")
+    await chat.send("/cancel")  # the other screening of R-5
+    await chat.press(report, labels_data(report)[say.CONTINUE])
+    session = harness.active(COORDINATOR)
+    assert session is not None and session.referral == "R-5"
+    assert session.answers["age"].value == 40  # the check's values, filled in
+
+
 def labels_data(message: dict[str, Any]) -> dict[str, str]:
     return {
         b["text"]: b["callback_data"]

@@ -607,8 +607,10 @@ class ScreeningService:
                 owners.drop_check(tx, owner)
                 return [Refused(PROTOCOL_CHANGED)]
             session = engine.start(kept["referral"], prefilled=kept["values"])
-            owners.drop_check(tx, owner)
-            return self._start(tx, owner, engine, session, ask_referral=True)
+            started = self._start(tx, owner, engine, session, ask_referral=True)
+            if not isinstance(started[0], Refused):  # a refused one may be continued later
+                owners.drop_check(tx, owner)
+            return started
 
     def set_details(self, owner: int, on: bool) -> Results:
         """Show criterion ids and variable names beside questions (kept per owner)."""
