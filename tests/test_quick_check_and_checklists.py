@@ -74,6 +74,16 @@ def test_a_bare_number_or_none_is_not_taken_for_a_choice() -> None:
     assert reading.values["sex"] == "male"  # a word that answers nothing else still does
 
 
+def test_a_multi_select_is_read_whole_across_its_commas() -> None:
+    ctl019 = Catalog(SHIPPED).protocols["ctl019-rr-ball"]
+    text = "age 19, prior_therapies gene_therapy, blinatumomab, male; cns_status CNS1, cd19_car_t"
+    reading = read(ctl019, text, ON)
+    assert reading.values["prior_therapies"] == ("gene_therapy", "blinatumomab")
+    assert reading.values["sex"] == "male"
+    (stray,) = reading.unread  # a choice away from its name is listed, not dropped or cut
+    assert stray.part == "cd19_car_t" and "prior_therapies cd19_car_t" in stray.why
+
+
 def test_a_complete_check_has_the_verdict_and_no_open_item() -> None:
     from patients import ELIGIBLE
 

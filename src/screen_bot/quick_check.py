@@ -91,7 +91,7 @@ def read(protocol: Protocol | ProtocolSet, text: str, screened_on: date) -> Read
     names = _names(members(protocol))
     seen: dict[str, Given] = {}
     twice: set[str] = set()
-    parts = [p.strip() for p in _PARTS.split(text) if p.strip()]
+    parts = _join_choices(protocol, names, [p.strip() for p in _PARTS.split(text) if p.strip()])
     for part in parts[:MAX_PARTS]:
         found = _read_part(protocol, names, part, screened_on, reading)
         for given in found:
@@ -194,6 +194,37 @@ def _read_part(
     return found
 
 
+def _join_choices(protocol: Protocol | ProtocolSet, names: Names, parts: list[str]) -> list[str]:
+    """Join a multi-select's further choices back to the part naming it: the commas that
+    separate its choices (``prior_therapies gene_therapy, blinatumomab``) split parts too."""
+    joined: list[str] = []
+    multi: Question | None = None  # the multi-select the last part names
+    for part in parts:
+        if multi is not None and _is_choice(multi, part):
+            joined[-1] += ", " + part
+            continue
+        joined.append(part)
+        multi = _multi_select(protocol, names, part)
+    return joined
+
+
+def _multi_select(protocol: Protocol | ProtocolSet, names: Names, part: str) -> Question | None:
+    named = _NAMED.match(part)
+    name = named["name"] if named is not None else _longest_name(names, part.split())[0]
+    variables = set(names.get(name_key(name), {}).values()) if name else set()
+    if len(variables) != 1:
+        return None
+    question = _question(protocol, variables.pop())
+    return question if question.type == "choice" and question.multiple else None
+
+
+def _is_choice(question: Question, part: str) -> bool:
+    """Whether ``part`` is exactly one of the question's choices or synonyms."""
+    word = " ".join(part.lower().split())
+    known = [c.lower() for c in question.choices or []] + [k.lower() for k in question.synonyms]
+    return word in known
+
+
 def _longest_name(names: Names, words: list[str]) -> tuple[str, str]:
     """The longest run of leading words that is a name, and the rest ("", "" if none)."""
     for length in range(len(words) - 1, 0, -1):
@@ -208,9 +239,13 @@ def _choice_word(protocol: Protocol | ProtocolSet, part: str) -> Given | str:
     names none)."""
     word = " ".join(part.lower().split())
     hits: dict[str, str] = {}
+    multi: list[str] = []  # multi-selects it is a choice of
     for member in members(protocol):
         for q in member.spec.questions:
-            if q.type != "choice" or q.multiple:
+            if q.type != "choice":
+                continue
+            if q.multiple:
+                multi += [q.variable] if _is_choice(q, word) else []
                 continue
             synonyms = {k.lower(): v for k, v in q.synonyms.items()}
             choice = synonyms.get(word) or next(
@@ -228,6 +263,8 @@ def _choice_word(protocol: Protocol | ProtocolSet, part: str) -> Given | str:
         return f"'{word}' is a choice of {', '.join(sorted(hits))}: write which, e.g. " + (
             f"{sorted(hits)[0]} {word}"
         )
+    if multi:
+        return f"'{word}' is a choice of {multi[0]}: write it after the name ({multi[0]} {word})"
     return ""
 
 
