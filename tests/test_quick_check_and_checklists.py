@@ -54,6 +54,18 @@ def test_a_referral_in_the_check_and_a_name_refused() -> None:
     assert reading.referral is None and "never a name" in reading.unread[0].why
 
 
+def test_a_referral_given_twice_is_listed_as_any_value_is() -> None:
+    reading = read(PROTOCOL, "ref R-1, age 40, ref R-2, referral R-3", ON)
+    assert reading.referral is None  # continuing asks it
+    assert [u.why for u in reading.unread] == [
+        "the referral was given twice (R-1 and R-2): neither is used",
+        "the referral was given twice: neither is used",
+    ]
+    reading = read(PROTOCOL, "ref R-1, age 40, code R-1", ON)
+    assert reading.referral == "R-1"
+    assert [u.why for u in reading.unread] == ["the referral was given twice; used once"]
+
+
 def test_check_against_all_reads_each_protocols_names() -> None:
     protocols = Catalog(SHIPPED).protocol_set
     reading = read(protocols, "age 40, lvef 55, creatinine 1.1", ON)

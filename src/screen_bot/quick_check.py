@@ -67,6 +67,7 @@ class Reading:
     given: list[Given] = field(default_factory=list)
     unread: list[Unread] = field(default_factory=list)
     referral: str | None = None
+    referral_twice: bool = False  # given twice with two codes: neither is used
 
     @property
     def values(self) -> dict[str, Any]:
@@ -167,7 +168,7 @@ def _read_part(
     key = name_key(name)
     if key in REFERRAL_NAMES:
         try:
-            reading.referral = check_referral(value.strip())
+            _give_referral(reading, part, check_referral(value.strip()))
         except BadReferral as err:
             reading.unread.append(Unread(_shown(part), err.message))
         return []
@@ -192,6 +193,21 @@ def _read_part(
             return []
         found.append(Given(part, variable, typed))
     return found
+
+
+def _give_referral(reading: Reading, part: str, referral: str) -> None:
+    """The referral, as a value given twice is: once if the same, neither if two."""
+    earlier = reading.referral
+    if earlier is None and not reading.referral_twice:
+        reading.referral = referral
+    elif earlier == referral:
+        reading.unread.append(Unread(_shown(part), "the referral was given twice; used once"))
+    else:
+        shown = f" ({earlier} and {referral})" if earlier else ""
+        reading.unread.append(
+            Unread(_shown(part), f"the referral was given twice{shown}: neither is used")
+        )
+        reading.referral, reading.referral_twice = None, True
 
 
 def _join_choices(protocol: Protocol | ProtocolSet, names: Names, parts: list[str]) -> list[str]:
