@@ -96,6 +96,16 @@ def test_a_multi_select_is_read_whole_across_its_commas() -> None:
     assert stray.part == "cd19_car_t" and "prior_therapies cd19_car_t" in stray.why
 
 
+def test_an_estimate_in_a_reason_is_shown_rounded_and_kept_unrounded() -> None:
+    from screen_bot.render import reason_text
+
+    reading = read(PROTOCOL, "age 60, male, weight 70, scr 2, creat 2.5", ON)
+    (judged,) = judge(PROTOCOL, reading, ON)
+    (reason,) = [r for r in judged.verdict.reasons if r.criterion == "I8d"]
+    assert reason.answers["crcl"] == pytest.approx(80 * 70 / 144)  # 38.888…, as it decided
+    assert "crcl (estimated) = 38.9, creatinine_x_uln = 2.5" in reason_text(reason)
+
+
 def test_a_complete_check_has_the_verdict_and_no_open_item() -> None:
     from patients import ELIGIBLE
 
