@@ -276,6 +276,22 @@ def test_back_and_restart_in_a_set_session() -> None:
     assert Session.model_validate_json(session.model_dump_json()) == session
 
 
+def test_a_question_is_worded_by_a_protocol_that_still_asks_it() -> None:
+    # with a measured clearance blina-dli no longer asks serum creatinine; ctl019-rr-ball,
+    # for a second relapse with 30 % blasts, diagnosed at 20, does
+    relapse = {"marrow_relapse_count": 2, "marrow_blasts_percent": 30, "age_at_diagnosis": 20}
+    patient = {**BLINA_PATIENT, **relapse}
+    session = SET_ENGINE.start(None, screened_on=D)
+    while session.state != "serum_creatinine_mg_dl":
+        question = SET_ENGINE.question(session)
+        assert question is not None, "serum creatinine was never asked"
+        SET_ENGINE.answer(session, patient.get(question.variable), confirmed=True)
+    assert patient["crcl_ml_min"] is not None
+    assert SET_ENGINE.live(session) == ["blina-dli", "ctl019-rr-ball"]
+    assert SET_ENGINE.question(session) is CTL019.questions["serum_creatinine_mg_dl"]
+    assert SET_ENGINE.criteria_asking(session) == CTL019.criteria_reading["serum_creatinine_mg_dl"]
+
+
 def test_progress_counts_what_the_protocols_still_in_the_running_ask() -> None:
     session = SET_ENGINE.start(None, screened_on=D)
     _, total_at_start = SET_ENGINE.progress(session)

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from cli_runner import invoke
-from conftest import DIALOG, SHIPPED
+from conftest import DIALOG, DIALOGS, SHIPPED
 from screen_bot.checklists import parse_checklist
 from screen_bot.protocol import DialogFileError, load
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.quick_check import judge, read
+from screen_bot.service import TERMINAL, ScreeningService
+from screen_bot.storage.db import Database
 
 ON = date(2026, 1, 15)
 PROTOCOL = load(DIALOG)
@@ -52,6 +54,18 @@ def test_a_referral_in_the_check_and_a_name_refused() -> None:
     assert reading.referral is None and "never a name" in reading.unread[0].why
 
 
+def test_a_referral_given_twice_is_listed_as_any_value_is() -> None:
+    reading = read(PROTOCOL, "ref R-1, age 40, ref R-2, referral R-3", ON)
+    assert reading.referral is None  # continuing asks it
+    assert [u.why for u in reading.unread] == [
+        "the referral was given twice (R-1 and R-2): neither is used",
+        "the referral was given twice: neither is used",
+    ]
+    reading = read(PROTOCOL, "ref R-1, age 40, code R-1", ON)
+    assert reading.referral == "R-1"
+    assert [u.why for u in reading.unread] == ["the referral was given twice; used once"]
+
+
 def test_check_against_all_reads_each_protocols_names() -> None:
     protocols = Catalog(SHIPPED).protocol_set
     reading = read(protocols, "age 40, lvef 55, creatinine 1.1", ON)
@@ -60,6 +74,36 @@ def test_check_against_all_reads_each_protocols_names() -> None:
     assert "write the variable name instead" in creatinine.why  # two meanings in blina-dli
     judged = judge(protocols, reading, ON)
     assert {j.verdict.protocol.id for j in judged} == {"blina-dli", "ctl019-rr-ball"}
+
+
+def test_a_bare_number_or_none_is_not_taken_for_a_choice() -> None:
+    protocols = Catalog(SHIPPED).protocol_set  # ctl019's acute_gvhd_grade is "0".."4"
+    reading = read(protocols, "age 19, male, prior_allo_hsct yes, ecog 1, 2, none", ON)
+    assert "acute_gvhd_grade" not in reading.values and "prior_malignancy" not in reading.values
+    why = {u.part: u.why for u in reading.unread}
+    assert why["2"].startswith("'2' alone could also answer") and "acute_gvhd_grade 2" in why["2"]
+    assert "prior_malignancy none" in why["none"]
+    assert reading.values["sex"] == "male"  # a word that answers nothing else still does
+
+
+def test_a_multi_select_is_read_whole_across_its_commas() -> None:
+    ctl019 = Catalog(SHIPPED).protocols["ctl019-rr-ball"]
+    text = "age 19, prior_therapies gene_therapy, blinatumomab, male; cns_status CNS1, cd19_car_t"
+    reading = read(ctl019, text, ON)
+    assert reading.values["prior_therapies"] == ("gene_therapy", "blinatumomab")
+    assert reading.values["sex"] == "male"
+    (stray,) = reading.unread  # a choice away from its name is listed, not dropped or cut
+    assert stray.part == "cd19_car_t" and "prior_therapies cd19_car_t" in stray.why
+
+
+def test_an_estimate_in_a_reason_is_shown_rounded_and_kept_unrounded() -> None:
+    from screen_bot.render import reason_text
+
+    reading = read(PROTOCOL, "age 60, male, weight 70, scr 2, creat 2.5", ON)
+    (judged,) = judge(PROTOCOL, reading, ON)
+    (reason,) = [r for r in judged.verdict.reasons if r.criterion == "I8d"]
+    assert reason.answers["crcl"] == pytest.approx(80 * 70 / 144)  # 38.888…, as it decided
+    assert "crcl (estimated) = 38.9, creatinine_x_uln = 2.5" in reason_text(reason)
 
 
 def test_a_complete_check_has_the_verdict_and_no_open_item() -> None:
@@ -170,3 +214,30 @@ def test_check_shows_terminal_control_characters_escaped() -> None:
     done = invoke("check", "age 40, \x1b]0;owned\x07 lvf 55")
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
     assert "'\\x1b]0' —" in done.stdout and "'owned\\x07 lvf 55' —" in done.stdout
+
+
+def _left_open(referral: str, age: str) -> None:
+    """A terminal screening of ``referral`` left open, as by a dialog killed after its first
+    answer (the service's calls of `screen-bot chat --referral`, without the quit)."""
+    with Database(Path("data") / "screen-bot.sqlite3") as db:
+        service = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+        service.start(TERMINAL, None, referral)
+        service.answer(TERMINAL, age)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("check", "ref R-8, age 40, male", "--continue"), ("chat", "--referral", "R-8")],
+)
+def test_input_never_goes_to_a_screening_left_open_with_the_same_referral(
+    command: tuple[str, ...],
+) -> None:
+    _left_open("R-8", "50")
+    done = invoke(*command, stdin="2\n" * 40)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "screen-bot chat --resume R-8" in done.stderr
+    assert "Screening log" not in done.stdout
+    assert "exported 0 screenings" in invoke("log", "export").stderr  # nothing logged
+    resumed = invoke("chat", "--resume", "R-8", stdin="quit\n")  # shown, then dropped
+    assert resumed.returncode == 0 and "Resuming R-8 at its current question." in resumed.stdout
+    assert "unfinished" not in invoke("chat", "--referral", "R-8", stdin="quit\n").stderr

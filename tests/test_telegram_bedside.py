@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import SHIPPED
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.protocol.catalog import Catalog
@@ -196,6 +198,27 @@ async def test_a_complete_check_is_logged_in_one_tap(harness: Harness) -> None:
     assert record.referral == "R-70" and record.verdict == "eligible"
 
 
+@pytest.mark.parametrize(
+    "left_open",
+    [
+        {"expected_survival_over_3_months", "high_risk_features", "arrhythmia"},  # judgment
+        {"crcl_ml_min"},  # estimated from age 60, 70 kg, creatinine 2: measure it (confirm)
+    ],
+)
+async def test_screen_and_log_only_when_continuing_asks_nothing(
+    harness: Harness, left_open: set[str]
+) -> None:
+    chat = harness.chat()
+    known = {v: x for v, x in MAN.items() if v not in left_open}
+    if "crcl_ml_min" in left_open:
+        known |= {"age": "60", "weight_kg": "70", "serum_creatinine_mg_dl": "2"}
+    await chat.send("/check ref R-10, " + ", ".join(f"{v} {x}" for v, x in known.items()))
+    assert "Still unknown" not in chat.last_text()  # nothing of kind "missing" is open
+    assert labels(chat.messages()[-1]) == [say.CONTINUE]  # not "Screen and log this"
+    await chat.tap(say.CONTINUE)
+    assert harness.active(COORDINATOR) is not None and not harness.records()  # it asks
+
+
 async def test_check_with_nothing_readable_offers_no_continue(harness: Harness) -> None:
     chat = harness.chat()
     await chat.send("/check hello there")
@@ -214,6 +237,20 @@ async def test_an_older_check_cannot_be_continued(harness: Harness) -> None:
     await chat.press(old, labels_data(old)[say.CONTINUE])
     assert harness.request.answers()[-1]["text"] == say.REFUSALS["no_check"]
     assert harness.active(COORDINATOR) is None
+
+
+async def test_a_refused_continue_keeps_the_check(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-5")
+    await chat.send("/check ref R-5, age 40, male, lvef 62")
+    report = chat.messages()[-1]
+    await chat.tap(say.CONTINUE)
+    assert harness.request.answers()[-1]["text"] == say.refusal("referral_taken", "R-5")
+    await chat.send("/cancel")  # the other screening of R-5
+    await chat.press(report, labels_data(report)[say.CONTINUE])
+    session = harness.active(COORDINATOR)
+    assert session is not None and session.referral == "R-5"
+    assert session.answers["age"].value == 40  # the check's values, filled in
 
 
 def labels_data(message: dict[str, Any]) -> dict[str, str]:

@@ -3,7 +3,8 @@
 ``age 40, male, lvef 55, qtc 430, alt 1.2, crcl 95`` or one ``name value`` /
 ``name=value`` / ``name: value`` per line. A name is a question's variable or one of its
 ``aliases`` (case, ``-``/``_`` and spaces aside); a bare word that is a choice (or a
-synonym) of exactly one choice question answers it (``male``); ``ref R-0423`` gives the
+synonym) of exactly one choice question, and answers no other question, answers it
+(``male``; a bare ``2`` or ``none`` is listed as not placed); ``ref R-0423`` gives the
 referral. Values are typed exactly as the dialog types them (:func:`answers.parse_text`
 with the screening date). Nothing is dropped silently: a part that cannot be read, a
 value given twice with different values, and a value for a question that is not asked
@@ -66,6 +67,7 @@ class Reading:
     given: list[Given] = field(default_factory=list)
     unread: list[Unread] = field(default_factory=list)
     referral: str | None = None
+    referral_twice: bool = False  # given twice with two codes: neither is used
 
     @property
     def values(self) -> dict[str, Any]:
@@ -90,7 +92,7 @@ def read(protocol: Protocol | ProtocolSet, text: str, screened_on: date) -> Read
     names = _names(members(protocol))
     seen: dict[str, Given] = {}
     twice: set[str] = set()
-    parts = [p.strip() for p in _PARTS.split(text) if p.strip()]
+    parts = _join_choices(protocol, names, [p.strip() for p in _PARTS.split(text) if p.strip()])
     for part in parts[:MAX_PARTS]:
         found = _read_part(protocol, names, part, screened_on, reading)
         for given in found:
@@ -166,7 +168,7 @@ def _read_part(
     key = name_key(name)
     if key in REFERRAL_NAMES:
         try:
-            reading.referral = check_referral(value.strip())
+            _give_referral(reading, part, check_referral(value.strip()))
         except BadReferral as err:
             reading.unread.append(Unread(_shown(part), err.message))
         return []
@@ -193,6 +195,52 @@ def _read_part(
     return found
 
 
+def _give_referral(reading: Reading, part: str, referral: str) -> None:
+    """The referral, as a value given twice is: once if the same, neither if two."""
+    earlier = reading.referral
+    if earlier is None and not reading.referral_twice:
+        reading.referral = referral
+    elif earlier == referral:
+        reading.unread.append(Unread(_shown(part), "the referral was given twice; used once"))
+    else:
+        shown = f" ({earlier} and {referral})" if earlier else ""
+        reading.unread.append(
+            Unread(_shown(part), f"the referral was given twice{shown}: neither is used")
+        )
+        reading.referral, reading.referral_twice = None, True
+
+
+def _join_choices(protocol: Protocol | ProtocolSet, names: Names, parts: list[str]) -> list[str]:
+    """Join a multi-select's further choices back to the part naming it: the commas that
+    separate its choices (``prior_therapies gene_therapy, blinatumomab``) split parts too."""
+    joined: list[str] = []
+    multi: Question | None = None  # the multi-select the last part names
+    for part in parts:
+        if multi is not None and _is_choice(multi, part):
+            joined[-1] += ", " + part
+            continue
+        joined.append(part)
+        multi = _multi_select(protocol, names, part)
+    return joined
+
+
+def _multi_select(protocol: Protocol | ProtocolSet, names: Names, part: str) -> Question | None:
+    named = _NAMED.match(part)
+    name = named["name"] if named is not None else _longest_name(names, part.split())[0]
+    variables = set(names.get(name_key(name), {}).values()) if name else set()
+    if len(variables) != 1:
+        return None
+    question = _question(protocol, variables.pop())
+    return question if question.type == "choice" and question.multiple else None
+
+
+def _is_choice(question: Question, part: str) -> bool:
+    """Whether ``part`` is exactly one of the question's choices or synonyms."""
+    word = " ".join(part.lower().split())
+    known = [c.lower() for c in question.choices or []] + [k.lower() for k in question.synonyms]
+    return word in known
+
+
 def _longest_name(names: Names, words: list[str]) -> tuple[str, str]:
     """The longest run of leading words that is a name, and the rest ("", "" if none)."""
     for length in range(len(words) - 1, 0, -1):
@@ -207,9 +255,13 @@ def _choice_word(protocol: Protocol | ProtocolSet, part: str) -> Given | str:
     names none)."""
     word = " ".join(part.lower().split())
     hits: dict[str, str] = {}
+    multi: list[str] = []  # multi-selects it is a choice of
     for member in members(protocol):
         for q in member.spec.questions:
-            if q.type != "choice" or q.multiple:
+            if q.type != "choice":
+                continue
+            if q.multiple:
+                multi += [q.variable] if _is_choice(q, word) else []
                 continue
             synonyms = {k.lower(): v for k, v in q.synonyms.items()}
             choice = synonyms.get(word) or next(
@@ -219,11 +271,31 @@ def _choice_word(protocol: Protocol | ProtocolSet, part: str) -> Given | str:
                 hits.setdefault(q.variable, choice)
     if len(hits) == 1:
         ((variable, choice),) = hits.items()
+        other = _other_answer(protocol, variable, part)
+        if other:  # a number or "none" alone is no choice word: it could answer another
+            return f"'{word}' alone could also answer {other}: write which, e.g. {variable} {word}"
         return Given(part, variable, choice)
     if hits:
         return f"'{word}' is a choice of {', '.join(sorted(hits))}: write which, e.g. " + (
             f"{sorted(hits)[0]} {word}"
         )
+    if multi:
+        return f"'{word}' is a choice of {multi[0]}: write it after the name ({multi[0]} {word})"
+    return ""
+
+
+def _other_answer(protocol: Protocol | ProtocolSet, variable: str, word: str) -> str:
+    """A question other than ``variable`` that ``word`` alone would also answer ("" if none;
+    free-text questions take anything and are left out)."""
+    for member in members(protocol):
+        for q in member.spec.questions:
+            if q.variable == variable or q.type == "text":
+                continue
+            try:
+                parse_text(q, word)
+            except AnswerError:
+                continue
+            return q.variable
     return ""
 
 

@@ -32,6 +32,13 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def _rounded(value: Any) -> str:
+    """A calculated value as the Estimated line shows it: to one decimal (the dictionary)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return format_value(value)
+    return f"{value:.1f}"
+
+
 def input_hint(question: Question) -> str:
     if question.type == "yes_no":
         return "yes / no / ?"
@@ -106,7 +113,9 @@ CHECKLIST_HINT = {
 
 def reason_text(reason: Reason) -> str:
     answers = ", ".join(
-        f"{name}{' (estimated)' if name in reason.estimated else ''} = {format_value(value)}"
+        f"{name} (estimated) = {_rounded(value)}"
+        if name in reason.estimated
+        else f"{name} = {format_value(value)}"
         for name, value in reason.answers.items()
     )
     line = f"{reason.criterion} {reason.label}: {answers}\n   “{reason.source}”"

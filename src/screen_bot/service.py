@@ -573,7 +573,10 @@ class ScreeningService:
         today = utc_now().date()
         reading = read(protocol, text, today)
         judged = tuple(judge(protocol, reading, today))
-        decided = all(i.kind != "missing" for j in judged for i in j.open_items)
+        # decided as continuing will: judgment, confirm and unusual values are asked too
+        trial = engine.start(prefilled={g.variable: stored(g.value) for g in reading.given})
+        engine.fill(trial)
+        decided = engine.finished(trial)
         check_id = None
         if reading.given or reading.referral:
             check_id = secrets.token_hex(4)
@@ -604,8 +607,10 @@ class ScreeningService:
                 owners.drop_check(tx, owner)
                 return [Refused(PROTOCOL_CHANGED)]
             session = engine.start(kept["referral"], prefilled=kept["values"])
-            owners.drop_check(tx, owner)
-            return self._start(tx, owner, engine, session, ask_referral=True)
+            started = self._start(tx, owner, engine, session, ask_referral=True)
+            if not isinstance(started[0], Refused):  # a refused one may be continued later
+                owners.drop_check(tx, owner)
+            return started
 
     def set_details(self, owner: int, on: bool) -> Results:
         """Show criterion ids and variable names beside questions (kept per owner)."""

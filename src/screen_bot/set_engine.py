@@ -65,6 +65,15 @@ class _SetHolder:
             variable in m.questions and variable in contexts[m.id].applicable for m in self.live()
         )
 
+    def askers(self, variable: str) -> list[Protocol]:
+        """The protocols still in the running that ask this question now."""
+        contexts = self.contexts()
+        return [
+            m
+            for m in self.live()
+            if variable in m.questions and variable in contexts[m.id].applicable
+        ]
+
 
 @dataclass(frozen=True)
 class _AskedBySome:
@@ -116,20 +125,27 @@ class SetEngine(BaseEngine[ProtocolSet]):
 
     def question(self, session: Session) -> Question | None:
         """The current question, worded as the first protocol still in the running that asks
-        it words it (the meaning is the same in each: ``protocol.shared``)."""
+        it words it (the meaning is the same in each: ``protocol.shared``); one that no
+        longer asks it (its condition false under the answers so far) does not word it."""
         owners = self.protocol.owners.get(session.state, ())
         if len(owners) > 1:
-            live = {m.id for m in self._holder(session, None).live()}
-            for member in owners:
-                if member.id in live:
-                    return member.questions[session.state]
+            for member in self._asking(session):
+                return member.questions[session.state]
         return self.protocol.questions.get(session.state)
 
     def criteria_asking(self, session: Session) -> list[str]:
         """The ids of the criteria that read the current question, in the protocols still
-        in the running (a failed protocol's criteria no longer matter)."""
-        live = self._holder(session, None).live()
-        return [cid for m in live for cid in m.criteria_reading.get(session.state, [])]
+        in the running that ask it (a failed protocol's criteria no longer matter)."""
+        state = session.state
+        return [cid for m in self._asking(session) for cid in m.criteria_reading.get(state, [])]
+
+    def _asking(self, session: Session) -> list[Protocol]:
+        """The protocols that ask the current question now (else those still in the running
+        that have it, as before a condition is decided)."""
+        holder = self._holder(session, None)
+        return holder.askers(session.state) or [
+            m for m in holder.live() if session.state in m.questions
+        ]
 
     def _askable(self, session: Session) -> Callable[[str], bool]:
         return self._holder(session, None).asked

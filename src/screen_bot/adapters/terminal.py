@@ -9,6 +9,8 @@ from ..render import CHECKLIST_HINT
 from ..service import (
     FIRST_QUESTION,
     NO_CHECK,
+    NOT_OPEN,
+    PROTOCOL_CHANGED,
     REFERRAL_TAKEN,
     TERMINAL,
     Asked,
@@ -18,6 +20,7 @@ from ..service import (
     Problem,
     Refused,
     Results,
+    Resumed,
     ScreeningService,
     Started,
     Unusual,
@@ -51,12 +54,19 @@ def chat(
     write: Callable[[str], None] = print,
     owner: int = TERMINAL,
     check_id: str | None = None,
+    resume: str | None = None,
 ) -> Finished:
     """Run one screening to its verdict (logged by the service before it is shown).
 
     Without a referral the referral code is asked first (an empty line skips it). With
     ``check_id`` the screening continues the owner's quick check: its values are filled
-    in and only what is missing is asked.
+    in and only what is missing is asked. With ``resume`` (a referral or id) the owner's
+    unfinished screening of that name goes on at its current question (one left open by a
+    terminal dialog that was killed).
+
+    A screening that cannot start (its referral already has an unfinished screening)
+    raises :class:`ScreenBotError` saying what to do: typed input only ever answers a
+    question this dialog showed, never another screening's.
 
     Raises :class:`Stopped` when the user quits or the input ends; the unfinished
     screening is cancelled, so nothing of it is kept.
@@ -85,10 +95,17 @@ def chat(
                     write(
                         f"{result.message}. Type it again to confirm, or type the corrected value."
                     )
+                case Resumed():
+                    write(f"Resuming {result.label} at its current question.")
+                    write(COMMANDS)
+                case Refused() if not shown:  # nothing started: stop, input would go astray
+                    raise ScreenBotError(not_started(result))
                 case Refused() if result.reason == REFERRAL_TAKEN:
-                    write(f"{result.detail} already has an unfinished screening.")
-                case Refused() if result.reason == NO_CHECK:
-                    raise ScreenBotError("no quick check to continue")
+                    write(
+                        f"{result.detail} already has an unfinished screening: type another "
+                        f"code, or skip ('screen-bot chat --resume {result.detail}' goes on "
+                        "with that one)."
+                    )
                 case Refused():
                     write(REFUSALS.get(result.reason, f"({result.reason.replace('_', ' ')})"))
                     if shown:
@@ -107,13 +124,17 @@ def chat(
                     return result
         return None
 
-    if check_id is not None:
+    if resume is not None:
+        first = service.resume(owner, resume)
+    elif check_id is not None:
         first = service.continue_check(owner, check_id)
     else:
         first = service.start(owner, protocol_id, referral, ask_referral=referral is None)
     finished = show(first)
     if finished is not None:
         return finished
+    if not shown:  # never: a start shows a question, a verdict or a refusal (raised above)
+        raise ScreenBotError("no screening started")
     while True:
         try:
             text = read("> ")
@@ -137,6 +158,23 @@ def chat(
         finished = show(results)
         if finished is not None:
             return finished
+
+
+def not_started(refused: Refused) -> str:
+    """Why no screening started, and what to do, in one line."""
+    if refused.reason == REFERRAL_TAKEN:
+        return (
+            f"{refused.detail} already has an unfinished screening (a terminal dialog that did "
+            f"not end): 'screen-bot chat --resume {refused.detail}' goes on with it ('quit' "
+            "there drops it)"
+        )
+    if refused.reason == NO_CHECK:
+        return "no quick check to continue"
+    if refused.reason == NOT_OPEN:
+        return f"no unfinished screening named '{refused.detail}'"
+    if refused.reason == PROTOCOL_CHANGED:
+        return "the protocol file changed since that screening began, so it was removed"
+    return refused.reason.replace("_", " ")
 
 
 def _stop(service: ScreeningService, owner: int, write: Callable[[str], None]) -> None:

@@ -51,6 +51,13 @@ def chat(
         ),
     ] = None,
     details: Details = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Go on with the unfinished screening of this referral code (one left open "
+            "by a terminal dialog that was killed) at its current question."
+        ),
+    ] = None,
 ) -> None:
     """Screen one patient in the terminal, one step at a time; log the verdict.
 
@@ -60,9 +67,14 @@ def chat(
     """
     from ..referrals import check_referral
 
+    if resume is not None and (protocol is not None or referral is not None):
+        raise BadInput("--resume goes on with a screening as it is: no --protocol or --referral")
     if referral is not None:
         check_referral(referral)
     found = options.catalog()
+    if resume is not None:
+        _converse(found, details, resume=resume)
+        return
     protocol = options.choose(protocol)
     _converse(found, details, protocol=protocol, referral=referral)
 
@@ -122,6 +134,7 @@ def _converse(
     protocol: str | None = None,
     referral: str | None = None,
     check_id: str | None = None,
+    resume: str | None = None,
 ) -> None:
     """Run the terminal dialog to its verdict and say which log records it made."""
     from ..adapters.terminal import Stopped
@@ -134,7 +147,7 @@ def _converse(
     with options.database() as db:
         service = ScreeningService(found, db, channel="cli", details=details)
         try:
-            finished = terminal_chat(service, protocol, referral, check_id=check_id)
+            finished = terminal_chat(service, protocol, referral, check_id=check_id, resume=resume)
         except Stopped as stop:
             raise typer.Exit(0 if stop.by_quit else 1) from None
     numbers = finished.log_numbers
