@@ -9,11 +9,14 @@ import pytest
 
 from cli_runner import invoke
 from conftest import DIALOG, DIALOGS, SHIPPED
+from screen_bot.adapters import terminal
 from screen_bot.checklists import parse_checklist
+from screen_bot.errors import ScreenBotError
 from screen_bot.protocol import DialogFileError, load
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.quick_check import judge, read
 from screen_bot.service import TERMINAL, ScreeningService
+from screen_bot.storage import sessions
 from screen_bot.storage.db import Database
 
 ON = date(2026, 1, 15)
@@ -241,3 +244,24 @@ def test_input_never_goes_to_a_screening_left_open_with_the_same_referral(
     resumed = invoke("chat", "--resume", "R-8", stdin="quit\n")  # shown, then dropped
     assert resumed.returncode == 0 and "Resuming R-8 at its current question." in resumed.stdout
     assert "unfinished" not in invoke("chat", "--referral", "R-8", stdin="quit\n").stderr
+
+
+def test_a_second_terminal_dialog_never_gets_the_first_ones_input(db: Database) -> None:
+    # Every terminal dialog is the same owner: a second `chat` on the same data directory
+    # makes its screening the active one; the first must not answer it, go back in it or
+    # cancel it with what its user types next.
+    first = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    second = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+
+    typed = iter(["40", "quit"])
+
+    def read(prompt: str) -> str:  # the first dialog's user types while the second starts
+        if not sessions.list_open(db.read(), TERMINAL)[1:]:
+            second.start(TERMINAL, "blina-dli", "R-B")
+        return next(typed)
+
+    with pytest.raises(ScreenBotError, match="chat --resume R-A"):
+        terminal.chat(first, "blina-dli", "R-A", read=read, write=lambda _: None)
+    assert {o.referral for o in sessions.list_open(db.read(), TERMINAL)} == {"R-A", "R-B"}
+    active = sessions.active(db.read(), TERMINAL)
+    assert active is not None and active.referral == "R-B" and active.answers == {}

@@ -140,9 +140,12 @@ def chat(
             text = read("> ")
         except (EOFError, KeyboardInterrupt):
             write("")
+            _still_ours(service, owner, shown[0])
             _stop(service, owner, write)
             raise Stopped(by_quit=False) from None
         command = text.strip().lower()
+        if command not in ("help", "h"):
+            _still_ours(service, owner, shown[0])
         if command in QUIT_WORDS:
             _stop(service, owner, write)
             raise Stopped(by_quit=True)
@@ -175,6 +178,18 @@ def not_started(refused: Refused) -> str:
     if refused.reason == PROTOCOL_CHANGED:
         return "the protocol file changed since that screening began, so it was removed"
     return refused.reason.replace("_", " ")
+
+
+def _still_ours(service: ScreeningService, owner: int, asked: Asked) -> None:
+    """Stop, touching nothing, when another screening became the active one meanwhile (a
+    second terminal dialog on the same data directory): input must not answer, go back in,
+    or cancel a screening this dialog did not show."""
+    if service.active_id(owner) != asked.session_id:
+        label = asked.referral or asked.session_id
+        raise ScreenBotError(
+            "another screening became the active one (a second terminal dialog?); nothing "
+            f"was recorded: 'screen-bot chat --resume {label}' goes on with this one"
+        )
 
 
 def _stop(service: ScreeningService, owner: int, write: Callable[[str], None]) -> None:
