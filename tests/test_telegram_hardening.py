@@ -190,15 +190,15 @@ async def test_the_intake_skips_malformed_updates_and_keeps_strangers_out(
     assert sum(1 for m in harness.chat().messages() if "/screen" in m["text"]) == 1
 
 
-async def test_an_edited_answer_is_never_applied_and_the_coordinator_is_told(
-    harness: Harness,
-) -> None:
-    """'65' edited to '55': the chat shows 55, so the bot says the edit was not taken."""
+async def test_an_edited_answer_is_never_applied_and_says_nothing(harness: Harness) -> None:
+    """'65' edited to '55' (from a Bot API that sends edits unasked): never applied, and no
+    reply (Telegram also sends edits for reactions, where nothing changed)."""
     intake = Intake(harness.application, harness.bot, harness.db)
     await intake.accept([message(60, "/screen R-6")])
     assert await intake.queues.join(5)
     await intake.accept([message(61, "65")])
     assert await intake.queues.join(5)
+    shown = harness.chat().messages()
     edited = {**message(61, "55")["message"], "edit_date": int(time.time())}
     stranger = {**message(63, "55", user=STRANGER)["message"], "edit_date": int(time.time())}
     batch = [
@@ -208,13 +208,13 @@ async def test_an_edited_answer_is_never_applied_and_the_coordinator_is_told(
     assert await intake.accept(batch) == 64
     assert await intake.queues.join(5)
     await harness.bot.gate.idle()
-    assert harness.chat().last_text() == say.EDITED
+    assert harness.chat().messages() == shown  # no reply
     assert harness.active(COORDINATOR).values()["age"] == 65
     assert harness.chat(STRANGER).messages() == []  # a stranger's edit: dropped, not stored
     assert [u for (u,) in harness.db.read().all("SELECT update_id FROM inbox")] == [60, 61, 62]
 
 
-async def test_polling_asks_for_edited_messages() -> None:
+async def test_polling_does_not_ask_for_edited_messages() -> None:
     class OnePoll:
         params: dict = {}
 
@@ -225,7 +225,7 @@ async def test_polling_asks_for_edited_messages() -> None:
     poller = Poller(OnePoll(), SimpleNamespace(caught_up=asyncio.Event()))  # type: ignore[arg-type]
     with pytest.raises(asyncio.CancelledError):
         await poller.run()
-    assert "edited_message" in OnePoll.params["allowed_updates"]
+    assert OnePoll.params["allowed_updates"] == ["message", "callback_query"]
 
 
 async def test_an_update_id_reused_after_a_quiet_week_is_handled(harness: Harness) -> None:

@@ -206,8 +206,7 @@ class ScreeningBot:
         if why is not None:
             await self.gate.refuse_now(why)
             raise ApplicationHandlerStop
-        if update.edited_message is not None:  # never applied, whatever it edits
-            await update.edited_message.reply_text(say.EDITED)
+        if update.edited_message is not None:  # not asked for; never applied, nothing said
             raise ApplicationHandlerStop
         message = update.message
         if message is not None and message.forward_origin is not None:

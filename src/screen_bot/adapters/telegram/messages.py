@@ -80,10 +80,6 @@ EARLIER_QUESTION = (
     "That reply is to an earlier question, so it was not taken; /back changes an earlier "
     "answer. The current question:"
 )
-EDITED = (
-    "Edits are not taken: the answer stays as first sent. Type the answer again, "
-    "or /back to change an earlier one."
-)
 NOT_TEXT = "I read only typed text and the buttons: please type the answer, or tap a button."
 NOT_SAVED = (
     "⚠ That was NOT saved: the bot could not write to its database. Nothing changed; "

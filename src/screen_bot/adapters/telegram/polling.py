@@ -23,8 +23,9 @@ from .botapi import ApiError, RawBotApi, Unreachable
 from .intake import Intake
 
 logger = logging.getLogger(__name__)
-# Edits are asked for only to say they are not taken (the chat would show the edited text).
-ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+# Not edits: an edit is never an answer, and Telegram also sends one when nothing the bot
+# reads changed (a reaction, a live location), so saying "not taken" would be noise.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 POLL_TIMEOUT = 25  # seconds a getUpdates call may wait for updates
 FIRST_DELAY, MAX_DELAY = 1.0, 30.0
 
