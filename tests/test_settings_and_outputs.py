@@ -109,3 +109,10 @@ def test_each_unexpected_error_keeps_its_own_trace(isolated: Path) -> None:
     assert isinstance(first, Path) and isinstance(second, Path) and first != second
     assert "first" in first.read_text() and "second" in second.read_text()
     assert oct(first.stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_empty_api_url_is_telegrams() -> None:
+    # (passed empty by an env or compose file: every command refused it)
+    settings = Settings(TELEGRAM_API_BASE_URL="", TELEGRAM_API_FILE_URL=" ")
+    assert settings.telegram_api_base_url == "https://api.telegram.org/bot"
+    assert settings.telegram_api_file_url == "https://api.telegram.org/file/bot"

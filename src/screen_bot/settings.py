@@ -9,7 +9,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .dburl import passwords
@@ -17,6 +17,7 @@ from .errors import ScreenBotError
 
 TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+API_BASE_URL, API_FILE_URL = "https://api.telegram.org/bot", "https://api.telegram.org/file/bot"
 REPO_DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 PACKAGED_DIALOGS = Path(__file__).resolve().parent / "dialogs"
 
@@ -40,12 +41,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
-    telegram_api_base_url: str = Field(
-        "https://api.telegram.org/bot", alias="TELEGRAM_API_BASE_URL"
-    )
-    telegram_api_file_url: str = Field(
-        "https://api.telegram.org/file/bot", alias="TELEGRAM_API_FILE_URL"
-    )
+    telegram_api_base_url: str = Field(API_BASE_URL, alias="TELEGRAM_API_BASE_URL")
+    telegram_api_file_url: str = Field(API_FILE_URL, alias="TELEGRAM_API_FILE_URL")
     allowed_users: Annotated[frozenset[int], NoDecode] = Field(
         frozenset(), alias="SCREEN_BOT_ALLOWED_USERS"
     )
@@ -86,6 +83,14 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_api_base_url", "telegram_api_file_url", mode="before")
+    @classmethod
+    def _empty_is_telegrams(cls, value: object, info: ValidationInfo) -> object:
+        # (an env or compose file passing it empty: the terminal commands must still run)
+        if isinstance(value, str) and not value.strip():
+            return API_BASE_URL if info.field_name == "telegram_api_base_url" else API_FILE_URL
+        return value
 
     @field_validator("telegram_api_base_url", "telegram_api_file_url")
     @classmethod
