@@ -42,8 +42,7 @@ class Turn:
 
     async def say(self, text: str) -> None:
         """Send ``text`` to the chat, split into messages Telegram accepts."""
-        for part in split(text):
-            await self.context.bot.send_message(self.chat_id, part)
+        await send_parts(self.context.bot, self.chat_id, text)
 
 
 async def send_parts(
