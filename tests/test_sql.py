@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -388,3 +388,60 @@ def test_an_estimate_of_exactly_50_is_50_in_sql_too(tmp_path: Path) -> None:
         assert code == 0, errors
         assert [(r["verdict"], r["open_items"]) for r in rows] == [("eligible", [])] * 3, engine
         assert [r["estimates"][0]["value"] for r in rows] == [50.0] * 3
+
+
+# Zones 25 hours apart: at any moment the local date of one of them is not UTC's.
+FAR_ZONES = ("Pacific/Kiritimati", "Pacific/Pago_Pago")
+
+
+def _default_day(run: Any, dialect: str) -> set[date]:
+    """The screening date the query gives a row without ``screened_on``, in each far zone."""
+    query = compile_protocol(load(BLINA), dialect).text  # type: ignore[arg-type]
+    days = set()
+    for zone in FAR_ZONES:
+        days.add(run(zone, f'SELECT "screened_on" FROM ({query}) AS q'))
+    return days
+
+
+def test_a_missing_screening_date_is_today_in_utc_on_duckdb() -> None:
+    """Dictionary: 'batch: the optional screened_on column, else today, UTC'."""
+
+    def run(zone: str, sql: str) -> date:
+        connection = duckdb.connect()
+        connection.execute(f"SET TimeZone = '{zone}'")
+        columns = input_columns(load(BLINA))
+        connection.execute(
+            "CREATE TABLE answers (" + ", ".join(f'"{k}" {t}' for k, t in columns.items()) + ")"
+        )
+        connection.execute("INSERT INTO answers (referral) VALUES ('R-1')")
+        ((day,),) = connection.execute(sql).fetchall()
+        return day
+
+    today = datetime.now(UTC).date()
+    for dialect in ("duckdb", "ansi"):
+        assert _default_day(run, dialect) <= {today, datetime.now(UTC).date()}
+
+
+def test_a_missing_screening_date_is_today_in_utc_on_postgres(postgres_server: str) -> None:
+    import psycopg
+
+    from stores import new_database
+
+    url = new_database(postgres_server)
+    columns = input_columns(load(BLINA), "postgres")
+
+    def run(zone: str, sql: str) -> date:
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(f"SET TIME ZONE '{zone}'")
+            connection.execute("DROP TABLE IF EXISTS answers")
+            connection.execute(
+                "CREATE TABLE answers (" + ", ".join(f'"{k}" {t}' for k, t in columns.items()) + ")"
+            )
+            connection.execute("INSERT INTO answers (referral) VALUES ('R-1')")
+            row = connection.execute(sql).fetchone()
+            assert row is not None
+            return row[0]
+
+    today = datetime.now(UTC).date()
+    for dialect in ("postgres", "ansi"):
+        assert _default_day(run, dialect) <= {today, datetime.now(UTC).date()}

@@ -58,6 +58,9 @@ Dialect = Literal["duckdb", "postgres", "ansi"]
 DIALECTS: tuple[Dialect, ...] = ("duckdb", "postgres", "ansi")
 REFERRAL = "referral"
 SCREENED_ON = "screened_on"
+# The dictionary's default screening date is today in UTC; CURRENT_DATE is the session's
+# local date, a day off for hours of every day west or east of UTC.
+UTC_TODAY = "CAST(CURRENT_TIMESTAMP AT TIME ZONE 'UTC' AS DATE)"
 _GROUP = 8  # criteria per lookup array of the failed text (2**8 texts each)
 _SENTINEL = "DATE '9999-12-31'"  # "no day found" inside LEAST (some engines' LEAST keeps NULL)
 _PG_IDENTIFIER_BYTES = 63
@@ -473,7 +476,7 @@ class _Compiler:
     def _input_columns(self) -> list[str]:
         columns = [
             f'{quote(REFERRAL)} AS "r"',
-            f'COALESCE(CAST({quote(SCREENED_ON)} AS DATE), CURRENT_DATE) AS "d"',
+            f'COALESCE(CAST({quote(SCREENED_ON)} AS DATE), {UTC_TODAY}) AS "d"',
         ]
         for v in self.p.order:
             q = self.p.questions[v]
