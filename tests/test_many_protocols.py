@@ -64,6 +64,20 @@ def test_protocols_lists_every_protocol_and_each_broken_file(site: tuple[Path, P
     assert broken.startswith(str(site[1] / "broken.yaml")) and "line 3: YAML syntax" in broken
 
 
+@pytest.mark.parametrize("target", ["missing", "itself"])
+def test_a_dangling_link_is_a_broken_file_and_the_others_work(
+    site: tuple[Path, Path], target: str
+) -> None:
+    link = site[1] / "old-trial.yaml"
+    link.symlink_to(link if target == "itself" else site[1] / "gone.yaml")
+    listed = invoke("protocols")
+    assert listed.returncode == 0, listed.stderr
+    (line,) = [line for line in listed.stdout.splitlines() if line.startswith(str(link))]
+    assert "broken" in line
+    checked = invoke("check", "--protocol", "eliana", "age 20, refractory yes")
+    assert checked.returncode == 0 and "PASSED" in checked.stdout, checked.stderr
+
+
 def test_validate_a_directory_of_three_is_clean(site: tuple[Path, Path]) -> None:
     done = invoke("validate", str(site[0]))
     assert done.returncode == 0, done.stderr

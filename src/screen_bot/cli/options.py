@@ -45,8 +45,17 @@ def catalog() -> Catalog:
     found = settings()
     directories = found.dialogs_dirs
     files = [f for d in directories if d.is_dir() for f in sorted(d.glob("*.y*ml"))]
-    stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    return _catalog(directories, stamp, found.cache_dir / "dialogs")
+    return _catalog(directories, tuple(map(_stamp, files)), found.cache_dir / "dialogs")
+
+
+def _stamp(file: Path) -> tuple[str, int, int]:
+    """What tells a changed file; a file that cannot be read (a dangling link) gets no
+    stamp: the catalog lists it as broken, as ``validate`` does."""
+    try:
+        stat = file.stat()
+    except OSError:
+        return str(file), -1, -1
+    return str(file), stat.st_mtime_ns, stat.st_size
 
 
 @functools.lru_cache(maxsize=4)
