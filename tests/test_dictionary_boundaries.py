@@ -13,11 +13,13 @@ from datetime import date
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import DIALOG
 from patients import ELIGIBLE, SCREENED_ON
 from screen_bot.protocol import Protocol, load
-from screen_bot.render import reason_text
+from screen_bot.render import format_value, reason_text
 from screen_bot.rules.calculators import cockcroft_gault
 from screen_bot.verdict import Verdict, build
 
@@ -246,6 +248,35 @@ def test_e2b_reason_names_the_answers(protocol: Protocol) -> None:
         "childbearing_potential": True,
         "contraception_agreed": False,
     }
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("bilirubin_x_uln", 42.1 / 21, "bilirubin_x_uln = 2.005"),  # fails "<= 2"
+        ("ast_x_uln", 120.1 / 40, "ast_x_uln = 3.0025"),  # fails "<= 3"
+        ("alt_x_uln", 3.0001, "alt_x_uln = 3.0001"),
+    ],
+)
+def test_a_reason_never_shows_a_value_that_meets_its_rule(
+    protocol: Protocol, variable: str, value: float, line: str
+) -> None:
+    """Shown with two decimals, 2.0048 × ULN read "= 2" under "bilirubin ≤ 2 × ULN"."""
+    verdict = screen(protocol, ELIGIBLE, **{variable: value})
+    assert verdict.reasons and all(line in reason_text(r) for r in verdict.reasons)
+
+
+@given(
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+    st.integers(min_value=-(10**8), max_value=10**8),
+)
+def test_a_shown_number_stays_on_its_side_of_any_two_decimal_threshold(
+    value: float, hundredths: int
+) -> None:
+    threshold = hundredths / 100
+    shown = float(format_value(value))
+    assert (shown > threshold) == (value > threshold)
+    assert (shown < threshold) == (value < threshold)
 
 
 # -- Cockcroft-Gault ---------------------------------------------------------------------------

@@ -24,12 +24,27 @@ def format_value(value: Any) -> str:
     if value is None:
         return "unknown"
     if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".")
+        return _number(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple):
         return ", ".join(map(str, value)) if value else "none of these"
     return str(value)
+
+
+def _number(value: float) -> str:
+    """A number as typed, up to 4 decimals; a longer one (a ratio, a unit converted) to as
+    few decimals as keep it off every number of two decimals, so a reason never shows a
+    value on the met side of the threshold it failed (2.0048 × ULN is "2.005", not "2")."""
+    text = repr(value)
+    whole, _, decimals = text.partition(".")
+    if "e" not in text and len(decimals) <= 4:
+        return whole if decimals == "0" else text
+    for places in range(3, 10):
+        shown = round(value, places)
+        if round(shown, 2) != shown:
+            return f"{shown:.{places}f}".rstrip("0")
+    return text  # within 5e-10 of two decimals: shown whole, as it decided
 
 
 def _rounded(value: Any) -> str:
