@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cli_runner import Ran
-from screen_bot.storage.ledger import FIELDS, LINK, _hash
+from screen_bot.storage.ledger import COLUMNS, _hash
 
 Cli = Callable[..., Ran]
 
@@ -62,7 +62,7 @@ def test_a_rewritten_log_is_found_by_the_head_printed_before(cli: Cli, logged: P
         db.execute("UPDATE screening_log SET verdict = 'eligible' WHERE number = 2")
         prev = db.execute("SELECT hash FROM screening_log WHERE number = 1").fetchone()[0]
         for number in (2, 3):  # recompute the chain from the changed record on
-            stored = (*FIELDS, LINK)  # every hashed column, the screening id included
+            stored = COLUMNS  # every hashed column, the later ones included
             row = db.execute(
                 f"SELECT {', '.join(stored)} FROM screening_log WHERE number = ?", (number,)
             ).fetchone()

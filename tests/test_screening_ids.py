@@ -7,10 +7,12 @@ import hashlib
 import json
 import shutil
 import sqlite3
+from datetime import date
 from pathlib import Path
 
 from conftest import SHIPPED
 from screen_bot.protocol.catalog import Catalog
+from screen_bot.reports import export_row
 from screen_bot.service import Finished, ScreeningService
 from screen_bot.storage import Database, ledger
 from screen_bot.verdict import ProtocolRef, Verdict
@@ -100,7 +102,12 @@ def test_an_old_log_gets_the_column_and_still_verifies(tmp_path: Path) -> None:
                     screening_id="ab" * 8,
                 )
         assert ledger.verify(db.read()) == []
-        assert [r.screening_id for r in ledger.records(db.read())][2:] == ["ab" * 8] * 2
+        logged = list(ledger.records(db.read()))
+        assert [r.screening_id for r in logged][2:] == ["ab" * 8] * 2
+        # the screening date came later still: none for the old records, which export
+        # the date of their time, as they always did
+        assert [r.screened_on for r in logged] == [None, None, *[date(2026, 1, 15)] * 2]
+        assert export_row(logged[0])["date"] == "2026-01-15"
     with Database(path) as again:  # opening it once more changes nothing
         assert ledger.verify(again.read()) == []
 

@@ -456,7 +456,7 @@ def test_export_neutralises_formulas_and_round_trips(log: ScreeningLog, hostile:
     reasons = json.dumps([{"criterion": "E9", "kind": "exclusion", "label": hostile}])
     raw(log).execute(
         "INSERT INTO screening_log VALUES (99, '2026-03-01T00:00:00+00:00', 'cli', 'cli', ?,"
-        " 'blina-dli', ?, 'x', 'not_eligible', ?, '[]', '{}', '', '', NULL)",
+        " 'blina-dli', ?, 'x', 'not_eligible', ?, '[]', '{}', '', '', NULL, NULL)",
         (hostile, hostile, reasons),
     )
     (_, row, direct) = exported(log)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 import sqlite3
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,27 @@ def test_screen_log_appends_one_record_per_good_row(run: Run, tmp_path: Path) ->
         "sex": "male",
     }
     assert run("log", "verify").returncode == 0
+
+
+def test_the_log_keeps_the_screening_date_the_verdict_counted_from(
+    run: Run, tmp_path: Path
+) -> None:
+    """A row screened as of 2026-03-31, logged months later: filed as screened that day
+    (I4a may pass from 2026-05-01, a date after it), and a change of it breaks the chain."""
+    row = '{"referral": "R-1", "screened_on": "2026-03-31", "transplant_date": "2026-03-01"}\n'
+    assert run("screen", "-", "--log", stdin=row).returncode == 0
+    (record,) = records(tmp_path)
+    assert record.screened_on == date(2026, 3, 31) and record.at.date() > date(2026, 3, 31)
+    done = run("log", "export", "--format", "jsonl")
+    (exported,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert exported["date"] == "2026-03-31"
+    assert exported["may_pass_later"] == ["I4a from 2026-05-01"]
+    raw = sqlite3.connect(tmp_path / "data" / "screen-bot.sqlite3")
+    raw.execute("DROP TRIGGER screening_log_no_update")
+    raw.execute("UPDATE screening_log SET screened_on = '2026-05-01'")
+    raw.commit()
+    raw.close()
+    assert "record 1: changed after it was written" in run("log", "verify").stdout
 
 
 def test_screen_log_from_stdin_jsonl(run: Run, tmp_path: Path) -> None:

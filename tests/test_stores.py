@@ -29,7 +29,7 @@ from stores import StoreUnderTest, new_database
 
 NEWEST = {
     "inbox": 2,
-    "screening_log": 1,
+    "screening_log": 2,
     "outbox": 1,
     "owner_settings": 1,
     "quiz_scores": 1,
@@ -249,9 +249,9 @@ def test_the_bot_may_run_as_a_role_that_can_neither_create_tables_nor_drop_the_g
     assert postgres.url is not None
     monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", postgres.url)  # the owner creates them
     made = cli("migrate")
-    assert made.returncode == 0 and "screening_log: version 1 (applied now)" in made.stdout
+    assert made.returncode == 0 and "screening_log: version 2 (applied now)" in made.stdout
     again = cli("migrate")
-    assert "screening_log: version 1\n" in again.stdout and "applied now" not in again.stdout
+    assert "screening_log: version 2\n" in again.stdout and "applied now" not in again.stdout
     role = f"bot_{postgres.url.rsplit('/', 1)[1]}"
     with psycopg.connect(postgres.url, autocommit=True) as owner:
         owner.execute(f"CREATE ROLE {role} LOGIN")

@@ -146,7 +146,7 @@ def export_row(record: LogRecord) -> dict[str, Any]:
     """What a site files about one screening (no answers, no patient identifiers)."""
     return {
         "screening_number": record.number,
-        "date": record.at.date().isoformat(),
+        "date": (record.screened_on or record.at.date()).isoformat(),
         "referral": record.referral,
         "protocol": record.protocol.id,
         "protocol_version": record.protocol.version,

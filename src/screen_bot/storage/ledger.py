@@ -11,7 +11,9 @@ the hash chain is what detects a deliberate change.
 
 Records of one screening share its ``screening_id``: one record per protocol screened
 (a screening against ``all`` writes one per protocol). The column came after the first
-records: a record without it (NULL) is hashed exactly as before, so old chains verify.
+records: a record without it (NULL) is hashed exactly as before, so old chains verify. So
+came ``screened_on``, the screening date the verdict counted its windows from (a batch
+row's ``screened_on``, the day a chat started), which the exports give as the date screened.
 
 No patient identifiers: a referral label, the coordinator (Telegram user id or ``cli``),
 the protocol, the verdict with its reasons and open items, and the answers by variable.
@@ -51,12 +53,15 @@ FIELDS = (
     "open_items",
     "answers",
 )
-# Hashed only when set, so records written before the column existed hash as they did.
+# Columns that came later, hashed only when set, so older records hash as they did.
 LINK = "screening_id"
-SELECT = f"SELECT {', '.join(FIELDS)}, {LINK}, prev_hash, hash FROM screening_log"
+SCREENED = "screened_on"  # the screening date the verdict counted its windows from
+LATER = (LINK, SCREENED)
+COLUMNS = (*FIELDS, *LATER)
+SELECT = f"SELECT {', '.join(COLUMNS)}, prev_hash, hash FROM screening_log"
 INSERT = (
-    f"INSERT INTO screening_log ({', '.join(FIELDS)}, {LINK}, prev_hash, hash)"
-    f" VALUES ({', '.join('?' for _ in FIELDS)}, ?, ?, ?)"
+    f"INSERT INTO screening_log ({', '.join(COLUMNS)}, prev_hash, hash)"
+    f" VALUES ({', '.join('?' for _ in COLUMNS)}, ?, ?)"
 )
 MISSING_HEAD = "the screening log head is missing; run 'screen-bot log verify'"
 NEVER_CHANGED = "screening log records are never changed"
@@ -153,7 +158,18 @@ END $$""",
     " FOR EACH ROW EXECUTE FUNCTION screening_log_head_guard()",
 )
 
-schema("screening_log", sqlite=[_create_sqlite], postgres=[_CREATE_POSTGRES])
+def _add_screened_on_sqlite(tx: Tx) -> None:
+    columns = {row[1] for row in tx.all("PRAGMA table_info(screening_log)")}
+    if SCREENED not in columns:
+        tx.execute(f"ALTER TABLE screening_log ADD COLUMN {SCREENED} TEXT")
+
+
+schema(
+    "screening_log",
+    sqlite=[_create_sqlite, _add_screened_on_sqlite],
+    # 2: the screening date (a batch row's screened_on, the day a chat started)
+    postgres=[_CREATE_POSTGRES, f"ALTER TABLE screening_log ADD COLUMN {SCREENED} TEXT"],
+)
 
 
 @on_open
@@ -188,6 +204,7 @@ class LogRecord(BaseModel):
     open_items: list[OpenItem]
     answers: dict[str, Any]
     screening_id: str | None = None
+    screened_on: date | None = None  # None: written before the column; the date of ``at``
     prev_hash: str
     hash: str
 
@@ -201,7 +218,7 @@ def _hash(fields: dict[str, Any], prev_hash: str) -> str:
 
     ``screening_id`` counts only when set: a record from before it hashes as it did.
     """
-    hashed = {k: v for k, v in fields.items() if k in FIELDS or (k == LINK and v is not None)}
+    hashed = {k: v for k, v in fields.items() if k in FIELDS or (k in LATER and v is not None)}
     return hashlib.sha256(_json({**hashed, "prev_hash": prev_hash}).encode()).hexdigest()
 
 
@@ -248,11 +265,12 @@ def entry(
         "open_items": _json([i.model_dump(mode="json") for i in verdict.open_items]),
         "answers": _json(answers),
         LINK: screening_id,
+        SCREENED: verdict.screened_on.isoformat(),
     }
 
 
 def _record(row: Sequence[Any]) -> LogRecord:
-    values = dict(zip((*FIELDS, LINK), row[: len(FIELDS) + 1], strict=True))
+    values = dict(zip(COLUMNS, row[: len(COLUMNS)], strict=True))
     try:
         return LogRecord(
             number=values["number"],
@@ -270,6 +288,7 @@ def _record(row: Sequence[Any]) -> LogRecord:
             open_items=json.loads(values["open_items"]),
             answers=json.loads(values["answers"]),
             screening_id=values[LINK],
+            screened_on=values[SCREENED],
             prev_hash=row[-2],
             hash=row[-1],
         )
@@ -304,7 +323,7 @@ def append_entries(tx: Tx, entries: Sequence[dict[str, Any]]) -> list[LogRecord]
         number += 1
         row = {"number": number, **fields}
         digest = _hash(row, prev_hash)
-        stored = (*(row[f] for f in FIELDS), row.get(LINK))
+        stored = tuple(row.get(c) for c in COLUMNS)
         tx.execute(INSERT, (*stored, prev_hash, digest))
         written.append(_record([*stored, prev_hash, digest]))
         prev_hash = digest
@@ -445,7 +464,7 @@ def verify(tx: Tx) -> list[str]:
     if last and checkpoint(tx) is None:
         problems.append(f"the checkpoint (record {last}) was not set by a purge (no purge date)")
     for row in tx.execute(f"{SELECT} ORDER BY number"):
-        fields = dict(zip((*FIELDS, LINK), row[: len(FIELDS) + 1], strict=True))
+        fields = dict(zip(COLUMNS, row[: len(COLUMNS)], strict=True))
         number, stored_prev, stored_hash = fields["number"], row[-2], row[-1]
         if number <= last:
             problems.append(f"record {number}: present although purged up to {last}")
