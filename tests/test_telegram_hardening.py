@@ -20,7 +20,7 @@ from telegram import Update
 
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.botapi import RawBotApi
-from screen_bot.adapters.telegram.gate import Refusal, StrangerGate
+from screen_bot.adapters.telegram.gate import Refusal, StrangerGate, refusal
 from screen_bot.adapters.telegram.intake import Intake
 from screen_bot.adapters.telegram.ordering import ChatQueues
 from screen_bot.adapters.telegram.polling import Poller
@@ -320,6 +320,26 @@ async def test_every_press_of_a_stranger_is_answered_the_words_once_a_day() -> N
     ]
     assert [e for e, _ in request.calls] == ["answerCallbackQuery"] * 3  # no chat message
     assert list(gate._refused) == [COORDINATOR]  # remembered once, as before
+
+
+@pytest.mark.parametrize("user", [COORDINATOR, STRANGER])
+def test_a_press_on_an_inline_mode_message_is_answered(user: int) -> None:
+    """A callback query with only ``inline_message_id`` (no message, no chat): the Bot
+    API still wants it answered, or the client shows a progress bar."""
+    raw = {
+        "update_id": 7,
+        "callback_query": {
+            "id": "q-inline",
+            "from": {"id": user, "is_bot": False, "first_name": "C"},
+            "inline_message_id": "AAAA",
+            "chat_instance": "1",
+            "data": "v|deadbeef|1|a",
+        },
+    }
+    update = Update.de_json(raw, None)
+    found = refusal(update, frozenset({COORDINATOR}))
+    expected = say.PRIVATE_ONLY if user == COORDINATOR else say.REFUSED
+    assert found == Refusal(user, expected, query_id="q-inline")
 
 
 # -- ordering and redaction ----------------------------------------------------------------

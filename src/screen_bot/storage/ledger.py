@@ -158,6 +158,7 @@ END $$""",
     " FOR EACH ROW EXECUTE FUNCTION screening_log_head_guard()",
 )
 
+
 def _add_screened_on_sqlite(tx: Tx) -> None:
     columns = {row[1] for row in tx.all("PRAGMA table_info(screening_log)")}
     if SCREENED not in columns:

@@ -48,6 +48,11 @@ def refusal(update: Update, allowed: frozenset[int]) -> Refusal | None:
     """None for an authorised user in their own private chat; else how to refuse."""
     user, chat = update.effective_user, update.effective_chat
     message_or_press = update.message or update.edited_message or update.callback_query
+    press = update.callback_query
+    if user is not None and chat is None and press is not None:
+        # a button of an inline-mode message: never one of ours, but a press needs an answer
+        text = say.REFUSED if user.id not in allowed else say.PRIVATE_ONLY
+        return Refusal(user.id, text, query_id=press.id)
     if user is None or chat is None or message_or_press is None:
         return Refusal(0, "")  # an update kind we never asked for (channel posts, …)
     private = chat.type == ChatType.PRIVATE
