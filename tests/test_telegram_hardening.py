@@ -17,8 +17,11 @@ from types import SimpleNamespace
 
 import pytest
 from telegram import Update
+from telegram.error import TelegramError
+from telegram.request import BaseRequest
 
 from screen_bot.adapters.telegram import messages as say
+from screen_bot.adapters.telegram.app import configure_logging
 from screen_bot.adapters.telegram.botapi import RawBotApi
 from screen_bot.adapters.telegram.gate import Refusal, StrangerGate, refusal
 from screen_bot.adapters.telegram.intake import Intake
@@ -340,6 +343,23 @@ def test_a_press_on_an_inline_mode_message_is_answered(user: int) -> None:
     found = refusal(update, frozenset({COORDINATOR}))
     expected = say.PRIVATE_ONLY if user == COORDINATOR else say.REFUSED
     assert found == Refusal(user, expected, query_id="q-inline")
+
+
+def test_an_unreadable_bot_api_answer_is_not_logged_with_its_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A 200 answer to sendMessage cut short still holds the text sent; python-telegram-bot
+    logs an unreadable answer whole at ERROR before it raises."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging([TOKEN])
+    try:
+        with pytest.raises(TelegramError):
+            BaseRequest.parse_json_payload(b'{"ok":true,"result":{"text":"Smith-Jane-1961')
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert "Smith-Jane-1961" not in capsys.readouterr().err
 
 
 # -- ordering and redaction ----------------------------------------------------------------

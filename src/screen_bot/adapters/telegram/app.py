@@ -63,6 +63,9 @@ def configure_logging(hidden: list[str]) -> None:
     # every state change of every screening (the verdict state among them).
     for name in ("httpx", "httpcore", "transitions", "tornado.access"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # It logs an answer it cannot read whole (a cut-short sendMessage answer holds the text
+    # sent), then raises, and the caller says what failed.
+    logging.getLogger("telegram.request").setLevel(logging.CRITICAL)
 
 
 def build_application(
