@@ -499,6 +499,8 @@ class ScreeningService:
             session = sessions.get(tx, owner, session_id)
             active = sessions.active(tx, owner)
             if session is None:
+                if message_id is not None and _shows_open(tx, owner, message_id):
+                    return [Refused(FORGED)]  # data it was never sent: the message stays
                 gone: Results = [Refused(GONE)]
                 if message_id is not None:
                     gone.append(Retired(message_id, "dropped"))
@@ -866,6 +868,12 @@ class ScreeningService:
             sessions.delete(tx, owner, session.id)
             return Refused(PROTOCOL_CHANGED)
         return engine
+
+
+def _shows_open(tx: Tx, owner: int, message_id: int) -> bool:
+    """Whether ``message_id`` shows the question of one of the owner's open screenings."""
+    open_ = sessions.list_open(tx, owner)
+    return any(sessions.message(tx, owner, o.session_id) == message_id for o in open_)
 
 
 def _asked(engine: Engine, session: Session, details: bool = False) -> Asked:
