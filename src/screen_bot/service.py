@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -492,9 +492,17 @@ class ScreeningService:
         return self._on_shown(owner, arrived, sent_at, unknown)
 
     def press(
-        self, owner: int, session_id: str, step: int, key: str, message_id: int | None = None
+        self,
+        owner: int,
+        session_id: str,
+        step: int,
+        key: str,
+        message_id: int | None = None,
+        shown: Sequence[bool | None] | None = None,
     ) -> Results:
-        """A button of step ``step`` of ``session_id`` (pressed on ``message_id``)."""
+        """A button of step ``step`` of ``session_id`` (pressed on ``message_id``). A toggle
+        or "done" applies to ``shown``, the ticks its message showed (one per item or
+        choice), not to those saved: a redraw may have failed, or come late."""
         with self.db.transaction() as tx:
             session = sessions.get(tx, owner, session_id)
             active = sessions.active(tx, owner)
@@ -534,6 +542,9 @@ class ScreeningService:
                 if pending is None or pending.variable != question.variable:
                     return [Refused(FORGED)]
                 return self._apply(tx, owner, engine, session, pending.value)
+            ticking = key == DONE or key[:1] == "t"  # from the ticks shown, not those saved
+            if ticking and (shown is None or not engine.set_ticks(session, shown)):
+                return [Refused(FORGED)]
             if key[:1] == "t" and key[1:].isdigit():
                 if not engine.toggle(session, int(key[1:])):
                     return [Refused(FORGED)]

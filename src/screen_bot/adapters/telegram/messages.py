@@ -265,7 +265,9 @@ def forgotten(count: int) -> str:
 
 def keyboard(asked: Asked) -> InlineKeyboardMarkup:
     """The buttons of a step: answers (or toggles, in rows), the finishing button, then
-    unknown and back."""
+    unknown and back. A toggle and "done" carry the ticks shown: they apply to those."""
+
+    shown = tuple(o.state for o in asked.options if o.kind == "toggle")
 
     def button(option: Option) -> InlineKeyboardButton:
         text: str | None = BUTTON_LABELS.get(option.kind)
@@ -277,7 +279,8 @@ def keyboard(asked: Asked) -> InlineKeyboardMarkup:
             text = f"{TICK[option.state]} {option.choice}"
         elif option.kind == "all":
             text = FINISH_LABELS.get(option.choice or "none")
-        data = Press(asked.session_id, asked.step, option.key).encode()
+        ticks = shown if option.kind in ("toggle", "done") else None
+        data = Press(asked.session_id, asked.step, option.key, ticks).encode()
         return InlineKeyboardButton(text or "?", callback_data=data)
 
     toggles = [button(o) for o in asked.options if o.kind == "toggle"]
