@@ -11,6 +11,7 @@ import pytest
 
 from conftest import SHIPPED
 from screen_bot.adapters.telegram import messages as say
+from screen_bot.adapters.telegram.callback_data import Press, decode
 from screen_bot.protocol.catalog import Catalog
 from steps import checklist_line
 from telegram_offline import Chat
@@ -391,9 +392,9 @@ async def test_done_records_the_ticks_on_screen_when_a_late_redraw_put_older_one
     assert record.verdict == "not_eligible" and record.reasons[0].criterion == "I3a"
 
 
-async def test_toggles_and_done_without_the_ticks_shown_are_refused(harness: Harness) -> None:
-    """Data from before the ticks were carried (a keyboard sent by an older version), or
-    ticks that do not fit the step, change nothing."""
+async def test_toggles_and_done_without_the_ticks_shown_change_nothing(harness: Harness) -> None:
+    """A keyboard sent before the ticks were carried: refused, and the list is shown again
+    with buttons that carry them. Ticks that do not fit the step: refused."""
     chat = harness.chat()
     await chat.send("/screen R-45")
     await chat.send("35")
@@ -401,14 +402,18 @@ async def test_toggles_and_done_without_the_ticks_shown_are_refused(harness: Har
     message = chat.last_with_buttons()
     session = harness.active(COORDINATOR)
     button = f"v|{session.id}|{session.step}"
-    for data in (f"{button}|t0", f"{button}|d", f"{button}|t0|9.0", f"{button}|d|8.ffffffff"):
+    for data in (f"{button}|t0", f"{button}|d"):
         await chat.press(message, data)
+        assert harness.request.answers()[-1]["text"] == say.REFUSALS["outdated"]
+    redrawn = chat.last_with_buttons()
+    assert redrawn["message_id"] == message["message_id"] and labels(redrawn) == labels(message)
+    ticks = (True, False, *(True,) * 6)  # ☐ 2
+    assert decode(labels_data(redrawn)["☑ 1"]) == Press(session.id, session.step, "t0", ticks)
+    for data in (f"{button}|t0|9.0", f"{button}|d|8.ffffffff"):
+        await chat.press(redrawn, data)
         assert harness.request.answers()[-1]["text"] == say.FORGED_TEXT
     assert harness.active(COORDINATOR) == session
-    assert chat.last_with_buttons() == message
-
-
-# -- multi-select, referral, details -------------------------------------------------------------
+    assert chat.last_with_buttons() == redrawn
 
 
 async def test_multi_select_by_toggles(tmp_path: Path) -> None:

@@ -82,6 +82,7 @@ PROTOCOL_CHANGED = "protocol_changed"  # the dialog file changed; the screening 
 NOT_OPEN = "not_open"  # /resume of a label that is not open
 NO_CHECK = "no_check"  # "continue" of a quick check that was replaced or expired
 NOTHING_TICKED = "nothing_ticked"  # "done" at a multi-select with no choice ticked
+OUTDATED = "outdated"  # a toggle or "done" without the ticks shown (an older keyboard)
 
 
 class Result:
@@ -542,9 +543,14 @@ class ScreeningService:
                 if pending is None or pending.variable != question.variable:
                     return [Refused(FORGED)]
                 return self._apply(tx, owner, engine, session, pending.value)
-            ticking = key == DONE or key[:1] == "t"  # from the ticks shown, not those saved
-            if ticking and (shown is None or not engine.set_ticks(session, shown)):
-                return [Refused(FORGED)]
+            if key == DONE or key[:1] == "t":  # from the ticks shown, not those saved
+                if shown is None:  # an older keyboard: nothing applied, the step shown again
+                    return [
+                        Refused(OUTDATED),
+                        Redrawn(message_id, self._ask(tx, owner, engine, session)),
+                    ]
+                if not engine.set_ticks(session, shown):
+                    return [Refused(FORGED)]
             if key[:1] == "t" and key[1:].isdigit():
                 if not engine.toggle(session, int(key[1:])):
                     return [Refused(FORGED)]

@@ -5,7 +5,8 @@
   button or forged data changes nothing. A checklist's or multi-select's toggles ``t<n>``
   keep the step, and they and its "done" ``d`` end in ``|<ticks>``: the ticks the message
   shows, so a press applies to what its message showed even when a redraw failed or a
-  late one put older ticks back (data without them, from before this scheme, is refused);
+  late one put older ticks back (data without them, from before this scheme, is refused
+  and the step shown again);
 - quick check ``k|<check id>``: continue the screening from the chat's latest check (an
   older check's button is refused);
 - walk-through ``l|<protocol id>|<index>``: the next criterion;
@@ -24,11 +25,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SCREEN_PATTERN = re.compile(
     r"^v\|(?P<session>[0-9a-f]{8})\|(?P<step>\d{1,9})\|(?:(?P<key>[ynubkao]|c\d{1,2})"
-    r"|(?P<ticking>d|t\d{1,2})\|(?P<ticks>\d{1,2}\.[0-9a-f]{1,24}))$"
+    r"|(?P<ticking>d|t\d{1,2})(?:\|(?P<ticks>\d{1,2}\.[0-9a-f]{1,24}))?)$"
 )
 # Ticks as one base-3 number: an item's digit is 0 (no / not chosen), 1 (yes / chosen) or
 # 2 (unknown); "<count>.<hex>": 60 choices take 24 hex digits, 64 bytes in all at most.
@@ -154,10 +155,11 @@ def decode(data: str | None) -> Press | None:
         return None
     if match["key"] is not None:
         return Press(match["session"], int(match["step"]), match["key"])
+    press = Press(match["session"], int(match["step"]), match["ticking"])
+    if match["ticks"] is None:  # a keyboard sent before the ticks were carried
+        return press
     ticks = decode_ticks(match["ticks"])
-    if ticks is None:
-        return None
-    return Press(match["session"], int(match["step"]), match["ticking"], ticks)
+    return None if ticks is None else replace(press, ticks=ticks)
 
 
 def decode_learn(data: str | None) -> Learn | None:

@@ -21,6 +21,7 @@ from ...service import (
     NO_SCREENING,
     NOT_OPEN,
     NOTHING_TICKED,
+    OUTDATED,
     PAUSED,
     PROTOCOL_CHANGED,
     REFERRAL_TAKEN,
@@ -107,6 +108,7 @@ REFUSALS = {
     NOT_OPEN: "No unfinished screening with that label. /list shows them.",
     NO_CHECK: "That quick check was replaced by a newer one or has expired; /check again.",
     NOTHING_TICKED: "Nothing is ticked: tick the ones that apply, or tap 'None of these'.",
+    OUTDATED: "Those buttons were out of date; the list is shown again: tap once more.",
 }
 NO_PROTOCOLS = "No protocols are installed."
 CHOOSE_PROTOCOL = "Several protocols are installed. Which one? (All: one screening against each.)"
