@@ -147,6 +147,41 @@ def test_a_checklist_step_by_toggles_and_back(fake: FakeBotApi, bot: BotProcess)
     assert "9 answers so far" in status["text"]
 
 
+def test_done_records_the_ticks_on_screen_after_a_late_redraw(
+    fake: FakeBotApi, bot: BotProcess, store: StoreUnderTest
+) -> None:
+    """A redraw slower than the read timeout (5 s) is sent again; the first one lands after
+    the next tap's redraw and shows older ticks than those saved: "Done" records those."""
+    say(fake, COORDINATOR, "/screen R-3")
+    pressed = say(fake, COORDINATOR, "42")["message_id"]
+
+    def on_screen() -> dict:
+        (shown,) = [m for m in fake.messages(COORDINATOR) if m["message_id"] == pressed]
+        return shown
+
+    def ticks() -> set[str]:
+        rows = on_screen()["reply_markup"]["inline_keyboard"]
+        return {b["text"] for row in rows for b in row if b["text"][0] in "☑☐❓"}
+
+    def edits_done() -> bool:
+        return all("ok" in c for c in fake.calls("editMessageText"))
+
+    edits = len(fake.calls("editMessageText"))  # the age question's, retired
+    fake.delay_next("editMessageText", 9)
+    fake.press(COORDINATOR, on_screen(), "☑ 2")  # Ph-negative: no; its redraw hangs
+    fake.wait_until(lambda: "☐ 2" in ticks(), timeout=15)  # sent again after the timeout
+    query = fake.press(COORDINATOR, on_screen(), "☐ 2")  # … unknown: saved
+    fake.wait_until(lambda: query in fake.answered_callbacks)
+    fake.wait_until(lambda: len(fake.calls("editMessageText")) == edits + 3 and edits_done())
+    assert "☐ 2" in ticks()  # the first redraw landed last
+    after = last_id(fake, COORDINATOR)
+    fake.press(COORDINATOR, on_screen(), "✓ Done")
+    verdict = fake.wait_for_message(COORDINATOR, after=after, timeout=15)
+    assert verdict["text"].startswith("NOT ELIGIBLE") and "I3a" in verdict["text"]
+    ((answers,),) = store.rows("SELECT answers FROM screening_log")
+    assert json.loads(answers)["ph_negative"] is False  # as on screen, not unknown as saved
+
+
 def toggle(fake: FakeBotApi, message: dict, label: str) -> None:
     """Tap a toggle: the bot answers the press and redraws the same message."""
     query = fake.press(COORDINATOR, message, label)

@@ -153,6 +153,21 @@ def test_a_crafted_update_is_skipped_once_and_not_logged(fake: FakeBotApi, bot: 
 # -- strangers ----------------------------------------------------------------------------------
 
 
+def test_data_never_sent_leaves_the_current_question_alone(
+    fake: FakeBotApi, bot: BotProcess
+) -> None:
+    """A press on the current question whose data names a screening the bot does not know
+    is refused in its answer, and the question keeps its buttons."""
+    say(fake, COORDINATOR, "/screen R-1")
+    question = say(fake, COORDINATOR, "42")
+    forged = fake.press_button(COORDINATOR, question["message_id"], "v|deadbeef|1|a")
+    fake.press(COORDINATOR, question, "☑ 2")  # handled after it (one chat in order): works
+    fake.wait_until(lambda: "☐ 2. Philadelphia" in fake.messages(COORDINATOR)[-1]["text"])
+    assert fake.answered_callbacks[forged]["text"] == words.FORGED_TEXT
+    assert fake.calls("editMessageReplyMarkup") == []
+    assert fake.messages(COORDINATOR)[-1]["message_id"] == question["message_id"]
+
+
 def latency(fake: FakeBotApi, text: str = "/help") -> float:
     started = time.monotonic()
     say(fake, COORDINATOR, text, timeout=30)

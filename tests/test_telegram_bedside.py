@@ -11,6 +11,7 @@ import pytest
 
 from conftest import SHIPPED
 from screen_bot.adapters.telegram import messages as say
+from screen_bot.adapters.telegram.callback_data import Press, decode
 from screen_bot.protocol.catalog import Catalog
 from steps import checklist_line
 from telegram_offline import Chat
@@ -322,7 +323,9 @@ async def test_a_checklist_typed(harness: Harness) -> None:
     assert record.answers["mrd_negative"] is True  # the items after it are kept too
 
 
-async def test_stale_toggles_after_a_restart(tmp_path: Path, catalog: Catalog) -> None:
+async def test_toggles_after_a_restart_apply_to_the_ticks_shown(
+    tmp_path: Path, catalog: Catalog
+) -> None:
     first = Harness(tmp_path, catalog)
     await first.application.initialize()
     chat = first.chat()
@@ -336,10 +339,14 @@ async def test_stale_toggles_after_a_restart(tmp_path: Path, catalog: Catalog) -
     second = Harness(tmp_path, catalog, first.request)
     await second.application.initialize()
     chat = second.chat()
-    data = labels_data(keyboard)  # the keyboard as first sent: before the tick
-    await chat.press(keyboard, data["☑ 4"])  # same step: applies to the kept ticks
+    await chat.tap("☑ 4")  # the message as redrawn before the restart: ☐ 2 stays
     ticks = second.engine.item_values(second.active(COORDINATOR))
     assert ticks["ph_negative"] is False and ticks["hematopoietic_reconstitution"] is False
+    data = labels_data(keyboard)  # the keyboard as first sent, were it still on screen
+    await chat.press(keyboard, data["☑ 3"])  # applies to the ticks it showed: ☑ 2, ☑ 4
+    ticks = second.engine.item_values(second.active(COORDINATOR))
+    assert ticks["high_risk_features"] is False
+    assert ticks["ph_negative"] is True and ticks["hematopoietic_reconstitution"] is True
     await chat.press(keyboard, data[say.FINISH_LABELS["all"]])  # says "all hold": does that
     session = second.active(COORDINATOR)
     assert all(session.values()[v] is True for v in CONFIRMATIONS)
@@ -350,7 +357,63 @@ async def test_stale_toggles_after_a_restart(tmp_path: Path, catalog: Catalog) -
     second.db.close()
 
 
-# -- multi-select, referral, details -------------------------------------------------------------
+async def test_done_records_the_ticks_on_screen_when_a_redraw_failed(harness: Harness) -> None:
+    """A redraw the Bot API refuses leaves the message showing other ticks than those
+    saved: "Done" records the ones on screen (its buttons carry them)."""
+    chat = harness.chat()
+    await chat.send("/screen R-43")
+    await chat.send("35")
+    await chat.tap("☑ 1")
+    harness.request.failing["editMessageText"] = 1  # the next redraw is refused
+    await chat.tap("☑ 2")  # saved as "does not hold", still shown holding
+    assert {"☐ 1", "☑ 2"} <= set(labels(chat.last_with_buttons()))
+    await chat.tap("✓ Done")
+    (record,) = harness.records()
+    assert record.answers["b_all_cd19_positive"] is False
+    assert record.answers["ph_negative"] is True  # as on screen
+    assert record.reasons[0].criterion == "I2" and len(record.reasons) == 1
+
+
+async def test_done_records_the_ticks_on_screen_when_a_late_redraw_put_older_ones_back(
+    harness: Harness,
+) -> None:
+    """A redraw sent again after a timeout can land after the next tap's redraw (Telegram
+    then shows the older ticks): "Done" records those, not the ones saved."""
+    chat = harness.chat()
+    await chat.send("/screen R-44")
+    await chat.send("35")
+    await chat.tap("☑ 2")
+    first_redraw = chat.last_with_buttons()  # ☐ 2
+    await chat.tap("☐ 2")  # ❓ 2, saved
+    harness.request.messages[(COORDINATOR, first_redraw["message_id"])] = first_redraw
+    await chat.tap("✓ Done")
+    (record,) = harness.records()
+    assert record.answers["ph_negative"] is False  # ☐ as shown, not unknown as saved
+    assert record.verdict == "not_eligible" and record.reasons[0].criterion == "I3a"
+
+
+async def test_toggles_and_done_without_the_ticks_shown_change_nothing(harness: Harness) -> None:
+    """A keyboard sent before the ticks were carried: refused, and the list is shown again
+    with buttons that carry them. Ticks that do not fit the step: refused."""
+    chat = harness.chat()
+    await chat.send("/screen R-45")
+    await chat.send("35")
+    await chat.tap("☑ 2")
+    message = chat.last_with_buttons()
+    session = harness.active(COORDINATOR)
+    button = f"v|{session.id}|{session.step}"
+    for data in (f"{button}|t0", f"{button}|d"):
+        await chat.press(message, data)
+        assert harness.request.answers()[-1]["text"] == say.REFUSALS["outdated"]
+    redrawn = chat.last_with_buttons()
+    assert redrawn["message_id"] == message["message_id"] and labels(redrawn) == labels(message)
+    ticks = (True, False, *(True,) * 6)  # ☐ 2
+    assert decode(labels_data(redrawn)["☑ 1"]) == Press(session.id, session.step, "t0", ticks)
+    for data in (f"{button}|t0|9.0", f"{button}|d|8.ffffffff"):
+        await chat.press(redrawn, data)
+        assert harness.request.answers()[-1]["text"] == say.FORGED_TEXT
+    assert harness.active(COORDINATOR) == session
+    assert chat.last_with_buttons() == redrawn
 
 
 async def test_multi_select_by_toggles(tmp_path: Path) -> None:
@@ -372,6 +435,24 @@ async def test_multi_select_by_toggles(tmp_path: Path) -> None:
     await chat.tap("✓ Done")
     assert chat.messages()[-2]["text"].endswith("→ blinatumomab")
     assert "C-E1" in chat.last_text() or harness.records()[0].verdict == "not_eligible"
+    await harness.application.shutdown()
+    harness.db.close()
+
+
+async def test_multi_select_done_records_the_choices_on_screen(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, Catalog(SHIPPED))
+    await harness.application.initialize()
+    chat = harness.chat()
+    await chat.send("/screen ctl019-rr-ball R-51")
+    await chat.send("2")
+    await chat.tap("☐ blinatumomab")
+    harness.request.failing["editMessageText"] = 1  # the next redraw is refused
+    await chat.tap("☐ cd19_car_t")  # saved, still shown unticked
+    assert "☐ cd19_car_t" in labels(chat.last_with_buttons())
+    await chat.tap("✓ Done")
+    assert chat.messages()[-2]["text"].endswith("→ blinatumomab")
+    (record,) = harness.records()  # prior anti-CD19 therapy: not eligible
+    assert record.answers["prior_therapies"] == ["blinatumomab"]
     await harness.application.shutdown()
     harness.db.close()
 

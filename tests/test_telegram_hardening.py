@@ -100,6 +100,27 @@ async def test_a_private_chat_that_is_not_the_users_own_is_refused(harness: Harn
     assert harness.list(COORDINATOR + 1) == [] and harness.list(COORDINATOR) == []
 
 
+async def test_data_naming_an_unknown_screening_leaves_the_current_question_alone(
+    harness: Harness,
+) -> None:
+    """Button data the bot never sent (the Bot API warns a message may carry no button with
+    the data of a press) on the current question: refused in the answer, nothing edited."""
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    await chat.send("42")
+    current = chat.last_with_buttons()
+    state = harness.active(COORDINATOR)
+    calls = len(harness.request.calls)
+    await chat.press(current, "v|deadbeef|1|a")
+    assert [method for method, _ in harness.request.calls[calls:]] == ["answerCallbackQuery"]
+    assert harness.request.answers()[-1]["text"] == say.FORGED_TEXT
+    assert chat.last_with_buttons() == current and harness.active(COORDINATOR) == state
+    await chat.tap("✓ All of these hold")  # its buttons still work
+    await chat.press(current, "v|deadbeef|1|a")  # an old question's message: retired
+    assert harness.request.answers()[-1]["text"] == say.GONE_TEXT
+    assert harness.request.calls[-1][0] == "editMessageReplyMarkup"
+
+
 # -- handler errors -------------------------------------------------------------------------
 
 

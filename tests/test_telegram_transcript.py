@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.app import build_application
+from screen_bot.adapters.telegram.callback_data import Press, decode
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.service import Asked, options
 from screen_bot.session import Session
@@ -348,6 +349,19 @@ def test_keyboards_fit_telegram_limits(tmp_path: Path, protocol_id: str) -> None
         for row in markup.inline_keyboard:
             for button in row:
                 assert 1 <= len(button.callback_data.encode()) <= 64
+
+
+@pytest.mark.parametrize(
+    "ticks",
+    [(True,) * 60, (None,) * 20, (False, True, None) * 6 + (None, True), (False, False), ()],
+)
+def test_ticks_shown_fit_in_button_data_and_read_back(ticks: tuple[bool | None, ...]) -> None:
+    """A toggle's or "done"'s data carries the ticks its message shows: up to 60 choices or
+    20 checklist items, within Telegram's 64 bytes at a nine-digit step."""
+    press = Press("0123abcd", 999_999_999, "t59", ticks)
+    data = press.encode()
+    assert len(data.encode()) <= 64 and decode(data) == press
+    assert decode(Press("0123abcd", 1, "d", ticks).encode()) == Press("0123abcd", 1, "d", ticks)
 
 
 def test_split_respects_4096_and_keeps_everything() -> None:

@@ -9,7 +9,7 @@ protocol, ``set_engine.SetEngine`` a set of them (``--protocol all``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
@@ -489,6 +489,27 @@ class BaseEngine(Generic[S]):
     def chosen(self, session: Session) -> list[str]:
         """The choices ticked so far at a multi-select question."""
         return list(self._draft(session).chosen)
+
+    def set_ticks(self, session: Session, ticks: Sequence[bool | None]) -> bool:
+        """Make ``ticks`` (one per item of the checklist step, or per choice of the
+        multi-select: as a message showed them) the step's ticks; False if they do not fit."""
+        checklist = self.checklist(session)
+        question = self.question(session)
+        if checklist is not None:
+            items = self.step_items(session)
+            if len(ticks) != len(items):
+                return False
+            changed = {v: t for v, t in zip(items, ticks, strict=True) if t != checklist.default}
+            session.draft = Draft(step=session.step, items=changed)
+        elif question is not None and question.type == "choice" and question.multiple:
+            choices = question.choices or []
+            if len(ticks) != len(choices) or None in ticks:
+                return False
+            chosen = [c for c, t in zip(choices, ticks, strict=True) if t]
+            session.draft = Draft(step=session.step, chosen=chosen)
+        else:
+            return False
+        return True
 
     def toggle(self, session: Session, index: int, now: datetime | None = None) -> bool:
         """Change item ``index`` of a checklist step (default → the other answer → unknown

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -82,6 +82,7 @@ PROTOCOL_CHANGED = "protocol_changed"  # the dialog file changed; the screening 
 NOT_OPEN = "not_open"  # /resume of a label that is not open
 NO_CHECK = "no_check"  # "continue" of a quick check that was replaced or expired
 NOTHING_TICKED = "nothing_ticked"  # "done" at a multi-select with no choice ticked
+OUTDATED = "outdated"  # a toggle or "done" without the ticks shown (an older keyboard)
 
 
 class Result:
@@ -492,13 +493,23 @@ class ScreeningService:
         return self._on_shown(owner, arrived, sent_at, unknown)
 
     def press(
-        self, owner: int, session_id: str, step: int, key: str, message_id: int | None = None
+        self,
+        owner: int,
+        session_id: str,
+        step: int,
+        key: str,
+        message_id: int | None = None,
+        shown: Sequence[bool | None] | None = None,
     ) -> Results:
-        """A button of step ``step`` of ``session_id`` (pressed on ``message_id``)."""
+        """A button of step ``step`` of ``session_id`` (pressed on ``message_id``). A toggle
+        or "done" applies to ``shown``, the ticks its message showed (one per item or
+        choice), not to those saved: a redraw may have failed, or come late."""
         with self.db.transaction() as tx:
             session = sessions.get(tx, owner, session_id)
             active = sessions.active(tx, owner)
             if session is None:
+                if message_id is not None and _shows_open(tx, owner, message_id):
+                    return [Refused(FORGED)]  # data it was never sent: the message stays
                 gone: Results = [Refused(GONE)]
                 if message_id is not None:
                     gone.append(Retired(message_id, "dropped"))
@@ -532,6 +543,14 @@ class ScreeningService:
                 if pending is None or pending.variable != question.variable:
                     return [Refused(FORGED)]
                 return self._apply(tx, owner, engine, session, pending.value)
+            if key == DONE or key[:1] == "t":  # from the ticks shown, not those saved
+                if shown is None:  # an older keyboard: nothing applied, the step shown again
+                    return [
+                        Refused(OUTDATED),
+                        Redrawn(message_id, self._ask(tx, owner, engine, session)),
+                    ]
+                if not engine.set_ticks(session, shown):
+                    return [Refused(FORGED)]
             if key[:1] == "t" and key[1:].isdigit():
                 if not engine.toggle(session, int(key[1:])):
                     return [Refused(FORGED)]
@@ -866,6 +885,12 @@ class ScreeningService:
             sessions.delete(tx, owner, session.id)
             return Refused(PROTOCOL_CHANGED)
         return engine
+
+
+def _shows_open(tx: Tx, owner: int, message_id: int) -> bool:
+    """Whether ``message_id`` shows the question of one of the owner's open screenings."""
+    open_ = sessions.list_open(tx, owner)
+    return any(sessions.message(tx, owner, o.session_id) == message_id for o in open_)
 
 
 def _asked(engine: Engine, session: Session, details: bool = False) -> Asked:

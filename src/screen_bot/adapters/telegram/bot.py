@@ -367,7 +367,9 @@ class ScreeningBot:
             await answer_query(query, say.FORGED_TEXT)
             return
         shown_in = query.message.message_id if query.message is not None else None
-        results = self.service.press(t.chat_id, press.session_id, press.step, press.key, shown_in)
+        results = self.service.press(
+            t.chat_id, press.session_id, press.step, press.key, shown_in, press.ticks
+        )
         await self.show(t, results, query)
 
     async def on_other_button(self, update: Update, context: Context) -> None:
@@ -494,5 +496,5 @@ async def _redraw(bot: Bot, chat_id: int, message_id: int, asked: Asked) -> None
     text = say.split(say.question_message(asked))[-1]
     try:
         await bot.edit_message_text(text, chat_id, message_id, reply_markup=say.keyboard(asked))
-    except TelegramError as err:  # the ticks are saved; the next tap shows them
+    except TelegramError as err:  # the message keeps its ticks, and its buttons apply to them
         logger.info("redraw of message %s skipped: %s", message_id, type(err).__name__)

@@ -2,8 +2,11 @@
 
 - screening ``v|<session id>|<step>|<key>``: a press is applied only when the session is
   the chat's live one and still at that step, so an old button, a finished screening's
-  button or forged data changes nothing (a checklist's or multi-select's toggles ``t<n>``
-  keep the step: the ticks so far are kept in the session, so they survive a restart);
+  button or forged data changes nothing. A checklist's or multi-select's toggles ``t<n>``
+  keep the step, and they and its "done" ``d`` end in ``|<ticks>``: the ticks the message
+  shows, so a press applies to what its message showed even when a redraw failed or a
+  late one put older ticks back (data without them, from before this scheme, is refused
+  and the step shown again);
 - quick check ``k|<check id>``: continue the screening from the chat's latest check (an
   older check's button is refused);
 - walk-through ``l|<protocol id>|<index>``: the next criterion;
@@ -22,11 +25,16 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SCREEN_PATTERN = re.compile(
-    r"^v\|(?P<session>[0-9a-f]{8})\|(?P<step>\d{1,9})\|(?P<key>[ynubkado]|[ct]\d{1,2})$"
+    r"^v\|(?P<session>[0-9a-f]{8})\|(?P<step>\d{1,9})\|(?:(?P<key>[ynubkao]|c\d{1,2})"
+    r"|(?P<ticking>d|t\d{1,2})(?:\|(?P<ticks>\d{1,2}\.[0-9a-f]{1,24}))?)$"
 )
+# Ticks as one base-3 number: an item's digit is 0 (no / not chosen), 1 (yes / chosen) or
+# 2 (unknown); "<count>.<hex>": 60 choices take 24 hex digits, 64 bytes in all at most.
+TICK_DIGITS: dict[bool | None, int] = {False: 0, True: 1, None: 2}
+DIGIT_TICKS: tuple[bool | None, ...] = (False, True, None)
 LEARN_PATTERN = re.compile(r"^l\|(?P<protocol>[a-z0-9-]{1,40})\|(?P<index>\d{1,4})$")
 CRITERION = r"[A-Za-z][A-Za-z0-9_.-]{0,31}"  # a criterion id, as the dialog schema has it
 QUIZ_PATTERN = re.compile(
@@ -51,14 +59,30 @@ OTHER_PREFIX = re.compile(r"^(?![vlqpk]\|)")
 
 @dataclass(frozen=True)
 class Press:
-    """A screening button: the session and step it belongs to, and the answer key."""
+    """A screening button: the session and step it belongs to, and the answer key; a
+    toggle's or "done"'s also the ticks its message shows (one per item or choice)."""
 
     session_id: str
     step: int
     key: str
+    ticks: tuple[bool | None, ...] | None = None
 
     def encode(self) -> str:
-        return f"v|{self.session_id}|{self.step}|{self.key}"
+        data = f"v|{self.session_id}|{self.step}|{self.key}"
+        return data if self.ticks is None else f"{data}|{encode_ticks(self.ticks)}"
+
+
+def encode_ticks(ticks: Sequence[bool | None]) -> str:
+    number = sum(TICK_DIGITS[tick] * 3**i for i, tick in enumerate(ticks))
+    return f"{len(ticks)}.{number:x}"
+
+
+def decode_ticks(text: str) -> tuple[bool | None, ...] | None:
+    count, _, digits = text.partition(".")
+    number = int(digits, 16)
+    if number >= 3 ** int(count):  # more digits than items: not data the bot sent
+        return None
+    return tuple(DIGIT_TICKS[number // 3**i % 3] for i in range(int(count)))
 
 
 @dataclass(frozen=True)
@@ -129,7 +153,13 @@ def decode(data: str | None) -> Press | None:
     match = SCREEN_PATTERN.match(data or "")
     if match is None:
         return None
-    return Press(match["session"], int(match["step"]), match["key"])
+    if match["key"] is not None:
+        return Press(match["session"], int(match["step"]), match["key"])
+    press = Press(match["session"], int(match["step"]), match["ticking"])
+    if match["ticks"] is None:  # a keyboard sent before the ticks were carried
+        return press
+    ticks = decode_ticks(match["ticks"])
+    return None if ticks is None else replace(press, ticks=ticks)
 
 
 def decode_learn(data: str | None) -> Learn | None:

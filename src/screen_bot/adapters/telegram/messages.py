@@ -21,6 +21,7 @@ from ...service import (
     NO_SCREENING,
     NOT_OPEN,
     NOTHING_TICKED,
+    OUTDATED,
     PAUSED,
     PROTOCOL_CHANGED,
     REFERRAL_TAKEN,
@@ -107,6 +108,7 @@ REFUSALS = {
     NOT_OPEN: "No unfinished screening with that label. /list shows them.",
     NO_CHECK: "That quick check was replaced by a newer one or has expired; /check again.",
     NOTHING_TICKED: "Nothing is ticked: tick the ones that apply, or tap 'None of these'.",
+    OUTDATED: "Those buttons were out of date; the list is shown again: tap once more.",
 }
 NO_PROTOCOLS = "No protocols are installed."
 CHOOSE_PROTOCOL = "Several protocols are installed. Which one? (All: one screening against each.)"
@@ -265,7 +267,9 @@ def forgotten(count: int) -> str:
 
 def keyboard(asked: Asked) -> InlineKeyboardMarkup:
     """The buttons of a step: answers (or toggles, in rows), the finishing button, then
-    unknown and back."""
+    unknown and back. A toggle and "done" carry the ticks shown: they apply to those."""
+
+    shown = tuple(o.state for o in asked.options if o.kind == "toggle")
 
     def button(option: Option) -> InlineKeyboardButton:
         text: str | None = BUTTON_LABELS.get(option.kind)
@@ -277,7 +281,8 @@ def keyboard(asked: Asked) -> InlineKeyboardMarkup:
             text = f"{TICK[option.state]} {option.choice}"
         elif option.kind == "all":
             text = FINISH_LABELS.get(option.choice or "none")
-        data = Press(asked.session_id, asked.step, option.key).encode()
+        ticks = shown if option.kind in ("toggle", "done") else None
+        data = Press(asked.session_id, asked.step, option.key, ticks).encode()
         return InlineKeyboardButton(text or "?", callback_data=data)
 
     toggles = [button(o) for o in asked.options if o.kind == "toggle"]
