@@ -167,12 +167,15 @@ def test_done_records_the_ticks_on_screen_after_a_late_redraw(
         return all("ok" in c for c in fake.calls("editMessageText"))
 
     edits = len(fake.calls("editMessageText"))  # the age question's, retired
-    fake.delay_next("editMessageText", 9)
+    # 14 s: the retry comes at 5 s, so the next tap's redraw has ~9 s to land first
+    fake.delay_next("editMessageText", 14)
     fake.press(COORDINATOR, on_screen(), "☑ 2")  # Ph-negative: no; its redraw hangs
     fake.wait_until(lambda: "☐ 2" in ticks(), timeout=15)  # sent again after the timeout
     query = fake.press(COORDINATOR, on_screen(), "☐ 2")  # … unknown: saved
     fake.wait_until(lambda: query in fake.answered_callbacks)
-    fake.wait_until(lambda: len(fake.calls("editMessageText")) == edits + 3 and edits_done())
+    fake.wait_until(
+        lambda: len(fake.calls("editMessageText")) == edits + 3 and edits_done(), timeout=20
+    )
     assert "☐ 2" in ticks()  # the first redraw landed last
     after = last_id(fake, COORDINATOR)
     fake.press(COORDINATOR, on_screen(), "✓ Done")
