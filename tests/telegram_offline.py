@@ -128,11 +128,14 @@ class Chat:
     def _user(self) -> dict[str, Any]:
         return {"id": self.user_id, "is_bot": False, "first_name": "Coord"}
 
-    async def send(self, text: str, reply_to: dict[str, Any] | None = None) -> None:
-        """Type ``text`` (as a reply to message ``reply_to``: a swipe-reply)."""
+    async def send(
+        self, text: str, reply_to: dict[str, Any] | None = None, date: int | None = None
+    ) -> None:
+        """Type ``text`` (as a reply to message ``reply_to``: a swipe-reply; at ``date``,
+        unix seconds: now unless given)."""
         message: dict[str, Any] = {
             "message_id": next(self._ids),
-            "date": int(time.time()),
+            "date": int(time.time()) if date is None else date,
             "chat": self.chat,
             "from": self._user(),
             "text": text,

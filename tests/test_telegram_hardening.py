@@ -12,11 +12,15 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from telegram import Update
+from telegram.error import TimedOut
 
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.botapi import RawBotApi
@@ -24,6 +28,7 @@ from screen_bot.adapters.telegram.gate import Refusal, StrangerGate
 from screen_bot.adapters.telegram.intake import Intake
 from screen_bot.adapters.telegram.ordering import ChatQueues
 from screen_bot.adapters.telegram.polling import Poller
+from screen_bot.protocol.catalog import Catalog
 from screen_bot.redact import RedactingFormatter, redact
 from screen_bot.storage import inbox, outbox
 from screen_bot.storage.inbox import Received
@@ -271,6 +276,90 @@ async def test_the_sweep_handles_updates_and_verdicts_another_process_left(
     assert [r.update_id for r in inbox.pending(harness.db.read())] == [51]
     assert outbox.undelivered(harness.db.read()) == []
     assert intake.sweep() == 0  # nothing waited long enough now
+
+
+class FirstCopyLate(RecordingRequest):
+    """A sendMessage done at once whose answer comes too late (a timeout): the send is
+    retried, and the second copy, dated seconds later, is the one returned."""
+
+    late = False
+
+    async def do_request(self, url: str, method: str, *args: object, **kwargs: object) -> tuple:
+        answer = await super().do_request(url, method, *args, **kwargs)  # type: ignore[arg-type]
+        if self.late and url.endswith("/sendMessage"):
+            self.late = False
+            shown = json.loads(answer[1])["result"]["date"]
+            while time.time() < shown + 2:
+                await asyncio.sleep(0.05)
+            raise TimedOut("the answer came too late")
+        return answer
+
+
+@asynccontextmanager
+async def harness_on(
+    request: RecordingRequest, tmp_path: Path, catalog: Catalog
+) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path, catalog, request)
+    await harness.application.initialize()
+    try:
+        yield harness
+    finally:
+        await harness.application.shutdown()
+        harness.db.close()
+
+
+async def test_an_answer_to_the_first_copy_of_a_question_sent_twice_is_taken(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    request = FirstCopyLate()
+    async with harness_on(request, tmp_path, catalog) as harness:
+        chat = harness.chat()
+        await chat.send("/screen R-1")
+        request.late = True
+        await chat.send("42")
+        first, second = [m for m in chat.messages() if "[2/22]" in m["text"]]
+        assert second["date"] >= first["date"] + 2
+        await chat.send("yes", date=first["date"] - 3)  # before the question was sent
+        assert chat.last_text() == say.EARLY
+        await chat.send("yes", date=first["date"] + 1)  # after the first copy appeared
+        assert "[3/22]" in chat.last_text()
+
+
+class FirstTry429(RecordingRequest):
+    """A sendMessage refused with a 429 (retry after 2 s): nothing was sent then."""
+
+    busy = False
+    refused_at = 0
+
+    async def do_request(self, url: str, method: str, *args: object, **kwargs: object) -> tuple:
+        if self.busy and url.endswith("/sendMessage"):
+            self.busy, self.refused_at = False, int(time.time())
+            body = {
+                "ok": False,
+                "error_code": 429,
+                "description": "Too Many Requests: retry after 2",
+                "parameters": {"retry_after": 2},
+            }
+            return 429, json.dumps(body).encode()
+        return await super().do_request(url, method, *args, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_an_answer_typed_while_a_429_held_the_question_back_is_not_taken_for_it(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    """Unlike a timeout, a 429 leaves no copy: the question was not on screen before the
+    copy returned (e.g. the age typed again while no question came)."""
+    request = FirstTry429()
+    async with harness_on(request, tmp_path, catalog) as harness:
+        chat = harness.chat()
+        await chat.send("/screen R-1")
+        request.busy = True
+        await chat.send("42")
+        (question,) = [m for m in chat.messages() if "[2/22]" in m["text"]]
+        assert question["date"] >= request.refused_at + 2
+        await chat.send("yes", date=request.refused_at + 1)
+        assert chat.last_text() == say.EARLY
+        assert harness.active(COORDINATOR).values() == {"age": 42}
 
 
 async def test_when_the_inbox_cannot_be_written_the_user_still_hears_it(harness: Harness) -> None:
