@@ -22,6 +22,7 @@ import pytest
 from telegram import Update
 from telegram.error import TimedOut
 
+from screen_bot.adapters.telegram import intake as intake_module
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.botapi import RawBotApi
 from screen_bot.adapters.telegram.gate import Refusal, StrangerGate
@@ -34,6 +35,8 @@ from screen_bot.storage import inbox, outbox
 from screen_bot.storage.inbox import Received
 from telegram_offline import BOT_USER, RecordingRequest
 from test_telegram_transcript import COORDINATOR, STRANGER, TOKEN, Harness
+
+BLOCKED = (403, "Forbidden: bot was blocked by the user")
 
 
 def message(update_id: int, text: str, user: int = COORDINATOR, **extra: object) -> dict:
@@ -276,6 +279,57 @@ async def test_the_sweep_handles_updates_and_verdicts_another_process_left(
     assert [r.update_id for r in inbox.pending(harness.db.read())] == [51]
     assert outbox.undelivered(harness.db.read()) == []
     assert intake.sweep() == 0  # nothing waited long enough now
+
+
+async def test_a_verdict_whose_send_failed_comes_before_the_reply_to_the_next_update(
+    harness: Harness,
+) -> None:
+    """The coordinator blocked the bot as the verdict was sent, unblocks it and writes
+    /status: the verdict first, then the answer (no sweep ran meanwhile)."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(80, "/screen R-8")])
+    assert await intake.queues.join(5)
+    harness.request.failure = BLOCKED
+    harness.request.failing["sendMessage"] = 2  # the verdict, and the error reply
+    await intake.accept([message(81, "70")])  # too old: not eligible
+    assert await intake.queues.join(5)
+    (left,) = outbox.undelivered(harness.db.read())
+    before = len(harness.chat().messages())
+    await intake.accept([message(82, "/status")])
+    assert await intake.queues.join(5)
+    texts = [m["text"] for m in harness.chat().messages()[before:]]
+    assert texts == [left.text, say.NO_SCREENING_TEXT]
+    assert texts[0].startswith("NOT ELIGIBLE")
+    assert outbox.undelivered(harness.db.read()) == []
+
+
+async def test_the_sweep_sends_a_verdict_left_again_less_often_each_time(
+    harness: Harness,
+) -> None:
+    now, first_wait = [0.0], intake_module.RETRY_FIRST
+    intake = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
+    with harness.db.transaction() as tx:
+        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — its send failed")
+        tx.execute("UPDATE outbox SET created_at = ?", ("2026-01-01T00:00:00+00:00",))
+    harness.request.failure = BLOCKED
+    harness.request.failing["sendMessage"] = 2
+
+    async def sweep(after: float) -> int:
+        """Sweep ``after`` seconds later; return how many sends it tried."""
+        now[0] += after
+        calls = len(harness.request.calls)
+        intake.sweep()
+        assert await intake.queues.join(5)
+        return len(harness.request.calls) - calls
+
+    assert await sweep(0) == 1  # blocked
+    assert await sweep(2) == 0  # not at every sweep
+    assert await sweep(first_wait - 2) == 1  # blocked still
+    assert await sweep(first_wait) == 0  # twice as long now
+    assert await sweep(first_wait) == 1  # unblocked: sent
+    assert [m["text"] for m in harness.chat().messages()] == ["NOT ELIGIBLE — its send failed"]
+    assert outbox.undelivered(harness.db.read()) == []
+    assert await sweep(3600) == 0  # nothing left
 
 
 class FirstCopyLate(RecordingRequest):
