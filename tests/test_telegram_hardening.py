@@ -31,7 +31,7 @@ from screen_bot.adapters.telegram.ordering import ChatQueues
 from screen_bot.adapters.telegram.polling import Poller
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.redact import RedactingFormatter, redact
-from screen_bot.storage import inbox, outbox
+from screen_bot.storage import inbox, outbox, sessions
 from screen_bot.storage.inbox import Received
 from telegram_offline import BOT_USER, RecordingRequest
 from test_telegram_transcript import COORDINATOR, STRANGER, TOKEN, Harness
@@ -330,6 +330,32 @@ async def test_the_sweep_sends_a_verdict_left_again_less_often_each_time(
     assert [m["text"] for m in harness.chat().messages()] == ["NOT ELIGIBLE — its send failed"]
     assert outbox.undelivered(harness.db.read()) == []
     assert await sweep(3600) == 0  # nothing left
+
+
+async def test_a_question_whose_send_failed_is_sent_again_by_the_sweep(harness: Harness) -> None:
+    """After the answer was saved the next question could not be sent (an outage longer
+    than the retries): the sweep sends it once the Bot API answers again."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(90, "/screen R-9")])
+    assert await intake.queues.join(5)
+    harness.request.failing["sendMessage"] = 2  # the next question, and the error reply
+    await intake.accept([message(91, "42")])
+    assert await intake.queues.join(5)
+    assert harness.active(COORDINATOR).values() == {"age": 42}
+    with harness.db.transaction() as tx:
+        tx.execute("UPDATE open_sessions SET updated_at = ?", ("2026-01-01T00:00:00+00:00",))
+    intake.sweep()
+    assert await intake.queues.join(5)
+    question = harness.chat().last_with_buttons()
+    assert "[2/22]" in question["text"]
+    assert sessions.unshown(harness.db.read(), datetime.now(UTC)) == []
+    sends = len(harness.request.calls)
+    intake.sweep()  # shown now: not sent again
+    assert await intake.queues.join(5)
+    assert len(harness.request.calls) == sends
+    await intake.accept([message(92, "yes")])  # every confirmation holds: taken
+    assert await intake.queues.join(5)
+    assert "[3/22]" in harness.chat().last_with_buttons()["text"]
 
 
 class FirstCopyLate(RecordingRequest):

@@ -188,6 +188,17 @@ class ScreeningBot:
             await bot.send_message(chat_id, part)
         self._note(self.service.delivered, delivery)
 
+    async def reshow(self, chat_id: int, bot: Bot) -> None:
+        """Send the active screening's current question again if its send failed (an
+        outage, a user who blocked the bot, a stop in the middle of the send)."""
+        before = self.received(chat_id) or 0
+        for result in self.service.unshown(chat_id):
+            if isinstance(result, Retired):
+                await _edit(bot, chat_id, result.message_id, say.retired_text(result))
+            elif isinstance(result, Asked):
+                text = say.question_message(result)
+                await self._send_question(bot, chat_id, result, text, before)
+
     async def _send_question(
         self, bot: Bot, chat_id: int, asked: Asked, text: str, before: int
     ) -> None:

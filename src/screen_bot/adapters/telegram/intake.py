@@ -20,7 +20,8 @@ process still running.
 
 A verdict whose send failed (an outage, a user who blocked the bot, a crash) stays in the
 outbox: the chat's next update first delivers it, then is handled, and the sweep tries it
-again meanwhile, less often each time (:class:`Retries`).
+again meanwhile, less often each time (:class:`Retries`). A question whose send failed
+after its answer was saved is sent again by the sweep the same way, and at restart.
 
 After a restart in polling mode, stored updates wait until the first ``getUpdates`` has
 brought in what Telegram kept meanwhile (:attr:`Intake.caught_up`): an answer typed while
@@ -42,7 +43,7 @@ from telegram import Update
 
 from ...errors import StorageFailed
 from ...session import utc_now
-from ...storage import Store, inbox, outbox
+from ...storage import Store, inbox, outbox, sessions
 from ...storage.inbox import Received
 from ...storage.outbox import Undelivered
 from .bot import ScreeningBot
@@ -105,7 +106,7 @@ class Intake:
         self.application, self.screening_bot, self.db = application, screening_bot, db
         self.queues = ChatQueues()
         self._unfinished: set[int] = set()  # handled, but the inbox could not be told
-        self.retries = Retries(clock)  # the sweep's sends of verdicts left
+        self.retries = Retries(clock)  # the sweep's sends of verdicts and questions left
         self._sending: set[Hashable] = set()  # those queued now
         self._pruned = -PRUNE_EVERY  # the first batch prunes: the inbox may be a week old
         screening_bot.received = self.newest
@@ -174,19 +175,23 @@ class Intake:
         return max(known) if known else None
 
     def recover(self) -> int:
-        """Queue what a crash left: updates stored but not handled, verdicts not sent."""
-        left = inbox.pending(self.db.read())
+        """Queue what a crash or a stop left: updates stored but not handled, verdicts not
+        sent, questions not sent after their answer was saved."""
+        read = self.db.read()
+        left = inbox.pending(read)
         for chat_id in dict.fromkeys(row.chat_id for row in left):
             self._drain_later(chat_id)
         for verdict in self.screening_bot.service.undelivered():
             self._send_again(("verdict", verdict.id), verdict.owner, self._delivery(verdict))
+        for owner in sessions.unshown(read, utc_now()):
+            self._send_again(("question", owner), owner, self._reshow(owner))
         if left:
             logger.info("%d update(s) left by the last run are handled now", len(left))
         return len(left)
 
     def sweep(self) -> int:
         """Queue the chats whose updates have waited a while and are not queued here (a
-        process that died left them); send verdicts left unsent again, when
+        process that died left them); send verdicts and questions left unsent again, when
         :class:`Retries` says it is time. Return how many chats."""
         read, before = self.db.read(), utc_now() - LEFT_FOR
         chats = [
@@ -197,9 +202,12 @@ class Intake:
         for chat_id in chats:
             self._drain_later(chat_id)
         verdicts = outbox.undelivered(read, before)
-        self.retries.keep([("verdict", v.id) for v in verdicts])
+        owners = sessions.unshown(read, before)
+        self.retries.keep([("verdict", v.id) for v in verdicts] + [("question", o) for o in owners])
         for verdict in verdicts:
             self._send_again(("verdict", verdict.id), verdict.owner, self._delivery(verdict))
+        for owner in owners:
+            self._send_again(("question", owner), owner, self._reshow(owner))
         return len(chats)
 
     async def watch(self, every: float = SWEEP_EVERY) -> None:
@@ -273,6 +281,14 @@ class Intake:
                 await self._delivery(verdict)()
         except Exception as err:  # noqa: BLE001 - still failing: the sweep tries again
             logger.warning("a verdict left could not be sent: %s", type(err).__name__)
+
+    def _reshow(self, chat_id: int) -> Work:
+        async def reshow() -> None:
+            # after the first poll: input typed while the bot was down came before it
+            await self.caught_up.wait()
+            await self.screening_bot.reshow(chat_id, self.application.bot)
+
+        return reshow
 
     async def _handle_row(self, row: Received) -> None:
         try:
