@@ -31,6 +31,7 @@ class RecordingRequest(BaseRequest):
         self.uploads: list[tuple[str, dict[str, Any]]] = []
         self._ids = itertools.count(1000)
         self.failing: dict[str, int] = {}  # method -> how many calls still end in a 400
+        self.failure = (400, "Bad Request: refused")  # the error those calls end in
         self._answered: set[str] = set()
 
     @property
@@ -56,7 +57,9 @@ class RecordingRequest(BaseRequest):
         self.calls.append((endpoint, params))
         if self.failing.get(endpoint):
             self.failing[endpoint] -= 1
-            return 400, json.dumps({"ok": False, "description": "Bad Request: refused"}).encode()
+            code, description = self.failure
+            body = {"ok": False, "error_code": code, "description": description}
+            return code, json.dumps(body).encode()
         text = str(params.get("text", ""))  # the Bot API counts UTF-16 code units
         if len(text.encode("utf-16-le")) // 2 > 4096:  # as the Bot API: no longer message
             return 400, json.dumps({"ok": False, "description": "message is too long"}).encode()
@@ -128,11 +131,14 @@ class Chat:
     def _user(self) -> dict[str, Any]:
         return {"id": self.user_id, "is_bot": False, "first_name": "Coord"}
 
-    async def send(self, text: str, reply_to: dict[str, Any] | None = None) -> None:
-        """Type ``text`` (as a reply to message ``reply_to``: a swipe-reply)."""
+    async def send(
+        self, text: str, reply_to: dict[str, Any] | None = None, date: int | None = None
+    ) -> None:
+        """Type ``text`` (as a reply to message ``reply_to``: a swipe-reply; at ``date``,
+        unix seconds: now unless given)."""
         message: dict[str, Any] = {
             "message_id": next(self._ids),
-            "date": int(time.time()),
+            "date": int(time.time()) if date is None else date,
             "chat": self.chat,
             "from": self._user(),
             "text": text,

@@ -214,16 +214,36 @@ def test_an_update_being_handled_survives_kill_9(
     started_sending(fake, sends)
     fake.wait_until(lambda: fake.pending_updates == 0)  # 42 is confirmed now
     bot.kill()
+    after = last_id(fake, COORDINATOR)
     bot.start()
-    # The answer was saved before the reply hung: the first contact shows the next question.
-    reply = say(fake, COORDINATOR, "yes")
-    assert reply["text"].startswith(words.EARLY_RESHOWN), reply["text"]
+    # The answer was saved before the reply hung: the restart shows the next question.
+    reply = fake.wait_for_message(COORDINATOR, after=after, timeout=15)
     assert variable_of(reply) == "b_all_cd19_positive"
     nxt = say(fake, COORDINATOR, "yes")  # every confirmation holds
     assert variable_of(nxt) == "transplant_date"
     [(body,)] = store.rows("SELECT body FROM open_sessions")
     assert json.loads(body)["history"][:3] == ["age", "b_all_cd19_positive", "ph_negative"]
     assert len(json.loads(body)["history"]) == 9
+
+
+def test_a_question_cut_short_by_a_stop_is_sent_at_restart(
+    fake: FakeBotApi, bot: BotProcess
+) -> None:
+    """SIGTERM while the next question waits out a 429: the answer is saved (its update
+    done), and the question goes out after the restart, as the shutdown line says."""
+    assert variable_of(say(fake, COORDINATOR, "/screen R-5")) == "age"
+    sends = len(fake.calls("sendMessage"))
+    fake.fail_next("sendMessage", 429, retry_after=30)
+    fake.send_text(COORDINATOR, "42")
+    started_sending(fake, sends)
+    bot.stop()
+    stopped = bot.output()
+    after = last_id(fake, COORDINATOR)
+    bot.start()
+    reply = fake.wait_for_message(COORDINATOR, after=after, timeout=15)
+    assert variable_of(reply) == "b_all_cd19_positive"
+    assert variable_of(say(fake, COORDINATOR, "yes")) == "transplant_date"
+    assert "questions and verdicts not sent are sent" in stopped
 
 
 def test_an_update_confirmed_but_not_handled_is_handled_after_kill_9(

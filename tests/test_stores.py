@@ -33,7 +33,7 @@ NEWEST = {
     "outbox": 1,
     "owner_settings": 1,
     "quiz_scores": 1,
-    "open_sessions": 2,
+    "open_sessions": 3,
 }
 PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
 

@@ -12,14 +12,18 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import TelegramError, TimedOut
 from telegram.request import BaseRequest
 
+from screen_bot.adapters.telegram import intake as intake_module
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.app import configure_logging
 from screen_bot.adapters.telegram.botapi import RawBotApi
@@ -27,11 +31,14 @@ from screen_bot.adapters.telegram.gate import Refusal, StrangerGate, refusal
 from screen_bot.adapters.telegram.intake import Intake
 from screen_bot.adapters.telegram.ordering import ChatQueues
 from screen_bot.adapters.telegram.polling import Poller
+from screen_bot.protocol.catalog import Catalog
 from screen_bot.redact import RedactingFormatter, redact
-from screen_bot.storage import inbox, outbox
+from screen_bot.storage import inbox, outbox, sessions
 from screen_bot.storage.inbox import Received
 from telegram_offline import BOT_USER, RecordingRequest
 from test_telegram_transcript import COORDINATOR, STRANGER, TOKEN, Harness
+
+BLOCKED = (403, "Forbidden: bot was blocked by the user")
 
 
 def message(update_id: int, text: str, user: int = COORDINATOR, **extra: object) -> dict:
@@ -295,6 +302,167 @@ async def test_the_sweep_handles_updates_and_verdicts_another_process_left(
     assert [r.update_id for r in inbox.pending(harness.db.read())] == [51]
     assert outbox.undelivered(harness.db.read()) == []
     assert intake.sweep() == 0  # nothing waited long enough now
+
+
+async def test_a_verdict_whose_send_failed_comes_before_the_reply_to_the_next_update(
+    harness: Harness,
+) -> None:
+    """The coordinator blocked the bot as the verdict was sent, unblocks it and writes
+    /status: the verdict first, then the answer (no sweep ran meanwhile)."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(80, "/screen R-8")])
+    assert await intake.queues.join(5)
+    harness.request.failure = BLOCKED
+    harness.request.failing["sendMessage"] = 2  # the verdict, and the error reply
+    await intake.accept([message(81, "70")])  # too old: not eligible
+    assert await intake.queues.join(5)
+    (left,) = outbox.undelivered(harness.db.read())
+    before = len(harness.chat().messages())
+    await intake.accept([message(82, "/status")])
+    assert await intake.queues.join(5)
+    texts = [m["text"] for m in harness.chat().messages()[before:]]
+    assert texts == [left.text, say.NO_SCREENING_TEXT]
+    assert texts[0].startswith("NOT ELIGIBLE")
+    assert outbox.undelivered(harness.db.read()) == []
+
+
+async def test_the_sweep_sends_a_verdict_left_again_less_often_each_time(
+    harness: Harness,
+) -> None:
+    now, first_wait = [0.0], intake_module.RETRY_FIRST
+    intake = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
+    with harness.db.transaction() as tx:
+        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — its send failed")
+        tx.execute("UPDATE outbox SET created_at = ?", ("2026-01-01T00:00:00+00:00",))
+    harness.request.failure = BLOCKED
+    harness.request.failing["sendMessage"] = 2
+
+    async def sweep(after: float) -> int:
+        """Sweep ``after`` seconds later; return how many sends it tried."""
+        now[0] += after
+        calls = len(harness.request.calls)
+        intake.sweep()
+        assert await intake.queues.join(5)
+        return len(harness.request.calls) - calls
+
+    assert await sweep(0) == 1  # blocked
+    assert await sweep(2) == 0  # not at every sweep
+    assert await sweep(first_wait - 2) == 1  # blocked still
+    assert await sweep(first_wait) == 0  # twice as long now
+    assert await sweep(first_wait) == 1  # unblocked: sent
+    assert [m["text"] for m in harness.chat().messages()] == ["NOT ELIGIBLE — its send failed"]
+    assert outbox.undelivered(harness.db.read()) == []
+    assert await sweep(3600) == 0  # nothing left
+
+
+async def test_a_question_whose_send_failed_is_sent_again_by_the_sweep(harness: Harness) -> None:
+    """After the answer was saved the next question could not be sent (an outage longer
+    than the retries): the sweep sends it once the Bot API answers again."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(90, "/screen R-9")])
+    assert await intake.queues.join(5)
+    harness.request.failing["sendMessage"] = 2  # the next question, and the error reply
+    await intake.accept([message(91, "42")])
+    assert await intake.queues.join(5)
+    assert harness.active(COORDINATOR).values() == {"age": 42}
+    with harness.db.transaction() as tx:
+        tx.execute("UPDATE open_sessions SET updated_at = ?", ("2026-01-01T00:00:00+00:00",))
+    intake.sweep()
+    assert await intake.queues.join(5)
+    question = harness.chat().last_with_buttons()
+    assert "[2/22]" in question["text"]
+    assert sessions.unshown(harness.db.read(), datetime.now(UTC)) == []
+    sends = len(harness.request.calls)
+    intake.sweep()  # shown now: not sent again
+    assert await intake.queues.join(5)
+    assert len(harness.request.calls) == sends
+    await intake.accept([message(92, "yes")])  # every confirmation holds: taken
+    assert await intake.queues.join(5)
+    assert "[3/22]" in harness.chat().last_with_buttons()["text"]
+
+
+class FirstCopyLate(RecordingRequest):
+    """A sendMessage done at once whose answer comes too late (a timeout): the send is
+    retried, and the second copy, dated seconds later, is the one returned."""
+
+    late = False
+
+    async def do_request(self, url: str, method: str, *args: object, **kwargs: object) -> tuple:
+        answer = await super().do_request(url, method, *args, **kwargs)  # type: ignore[arg-type]
+        if self.late and url.endswith("/sendMessage"):
+            self.late = False
+            shown = json.loads(answer[1])["result"]["date"]
+            while time.time() < shown + 2:
+                await asyncio.sleep(0.05)
+            raise TimedOut("the answer came too late")
+        return answer
+
+
+@asynccontextmanager
+async def harness_on(
+    request: RecordingRequest, tmp_path: Path, catalog: Catalog
+) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path, catalog, request)
+    await harness.application.initialize()
+    try:
+        yield harness
+    finally:
+        await harness.application.shutdown()
+        harness.db.close()
+
+
+async def test_an_answer_to_the_first_copy_of_a_question_sent_twice_is_taken(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    request = FirstCopyLate()
+    async with harness_on(request, tmp_path, catalog) as harness:
+        chat = harness.chat()
+        await chat.send("/screen R-1")
+        request.late = True
+        await chat.send("42")
+        first, second = [m for m in chat.messages() if "[2/22]" in m["text"]]
+        assert second["date"] >= first["date"] + 2
+        await chat.send("yes", date=first["date"] - 3)  # before the question was sent
+        assert chat.last_text() == say.EARLY
+        await chat.send("yes", date=first["date"] + 1)  # after the first copy appeared
+        assert "[3/22]" in chat.last_text()
+
+
+class FirstTry429(RecordingRequest):
+    """A sendMessage refused with a 429 (retry after 2 s): nothing was sent then."""
+
+    busy = False
+    refused_at = 0
+
+    async def do_request(self, url: str, method: str, *args: object, **kwargs: object) -> tuple:
+        if self.busy and url.endswith("/sendMessage"):
+            self.busy, self.refused_at = False, int(time.time())
+            body = {
+                "ok": False,
+                "error_code": 429,
+                "description": "Too Many Requests: retry after 2",
+                "parameters": {"retry_after": 2},
+            }
+            return 429, json.dumps(body).encode()
+        return await super().do_request(url, method, *args, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_an_answer_typed_while_a_429_held_the_question_back_is_not_taken_for_it(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    """Unlike a timeout, a 429 leaves no copy: the question was not on screen before the
+    copy returned (e.g. the age typed again while no question came)."""
+    request = FirstTry429()
+    async with harness_on(request, tmp_path, catalog) as harness:
+        chat = harness.chat()
+        await chat.send("/screen R-1")
+        request.busy = True
+        await chat.send("42")
+        (question,) = [m for m in chat.messages() if "[2/22]" in m["text"]]
+        assert question["date"] >= request.refused_at + 2
+        await chat.send("yes", date=request.refused_at + 1)
+        assert chat.last_text() == say.EARLY
+        assert harness.active(COORDINATOR).values() == {"age": 42}
 
 
 async def test_when_the_inbox_cannot_be_written_the_user_still_hears_it(harness: Harness) -> None:

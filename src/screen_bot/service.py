@@ -388,6 +388,13 @@ class ScreeningService:
 
         return self._on_active(owner, show)
 
+    def unshown(self, owner: int) -> Results:
+        """The active screening's current question when it was never delivered (its send
+        failed), to send again; else nothing."""
+        with self.db.transaction() as tx:
+            session = sessions.active(tx, owner)
+            return [] if session is None else self._unshown(tx, owner, session)
+
     def list_open(self, owner: int) -> Results:
         return [Listing(tuple(sessions.list_open(self.db.read(), owner)))]
 

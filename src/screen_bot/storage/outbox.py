@@ -66,6 +66,12 @@ def undelivered(tx: Tx, before: datetime | None = None) -> list[Undelivered]:
     return [Undelivered(i, owner, text) for i, owner, text in rows]
 
 
+def undelivered_to(tx: Tx, owner: int) -> list[Undelivered]:
+    """The replies to ``owner`` not sent yet, oldest first."""
+    rows = tx.all("SELECT id, owner, text FROM outbox WHERE owner = ? ORDER BY id", (owner,))
+    return [Undelivered(i, owner, text) for i, owner, text in rows]
+
+
 def waiting(tx: Tx, delivery: int) -> bool:
     """Whether the reply is still to be sent (another process may have sent it)."""
     return tx.one("SELECT 1 FROM outbox WHERE id = ?", (delivery,)) is not None

@@ -4,7 +4,9 @@ One row per unfinished screening; at most one per owner is *active* (the one ans
 to), and each row remembers the message that shows its current question, which step that
 message shows (``shown_step``: a step whose question was never delivered is not
 answerable by typing) and the newest update of the chat received before it was shown
-(``shown_after``: an answer that arrived earlier was not meant for it).
+(``shown_after``: an answer that arrived earlier was not meant for it). ``step`` copies the
+session's step, so a question never delivered (its send failed, or a stop cut it short)
+is found without reading every session (:func:`unshown`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ def _create_sqlite(tx: Tx) -> None:
 
 schema(
     "open_sessions",
-    sqlite=[_create_sqlite, lambda tx: add_columns(tx, "open_sessions", {"shown_at": "INTEGER"})],
+    sqlite=[
+        _create_sqlite,
+        lambda tx: add_columns(tx, "open_sessions", {"shown_at": "INTEGER"}),
+        lambda tx: add_columns(tx, "open_sessions", {"step": "INTEGER"}),
+    ],
     postgres=[
         (
             """CREATE TABLE open_sessions (
@@ -59,6 +65,8 @@ schema(
         ),
         # when the message showing the question was sent (unix seconds, the Bot API's clock)
         "ALTER TABLE open_sessions ADD COLUMN shown_at BIGINT",
+        # the session's step, beside the step shown (a copy of the body's)
+        "ALTER TABLE open_sessions ADD COLUMN step INTEGER",
     ],
 )
 
@@ -79,10 +87,10 @@ def save(tx: Tx, owner: int, session: Session, *, activate: bool = True) -> None
         tx.execute("UPDATE open_sessions SET active = 0 WHERE owner = ?", (owner,))
     tx.execute(
         "INSERT INTO open_sessions (owner, session_id, protocol_id, referral, state,"
-        " active, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " active, updated_at, body, step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (owner, session_id) DO UPDATE SET state = excluded.state,"
         " referral = excluded.referral, updated_at = excluded.updated_at,"
-        " body = excluded.body,"
+        " body = excluded.body, step = excluded.step,"
         " active = CASE WHEN excluded.active = 1 THEN 1 ELSE open_sessions.active END",
         (
             owner,
@@ -93,6 +101,7 @@ def save(tx: Tx, owner: int, session: Session, *, activate: bool = True) -> None
             int(activate),
             session.updated_at.isoformat(),
             session.model_dump_json(),
+            session.step,
         ),
     )
 
@@ -172,6 +181,18 @@ def shown(tx: Tx, owner: int, session_id: str) -> Shown:
         (owner, session_id),
     )
     return Shown(*row) if row else Shown()
+
+
+def unshown(tx: Tx, before: datetime) -> list[int]:
+    """The owners whose active screening moved on, before ``before``, to a question that was
+    never delivered after one that was (a front end that does not say what it delivered,
+    like the terminal, is never listed)."""
+    rows = tx.all(
+        "SELECT owner FROM open_sessions"
+        " WHERE active = 1 AND shown_step <> step AND updated_at < ? ORDER BY owner",
+        (before.isoformat(),),
+    )
+    return [owner for (owner,) in rows]
 
 
 def message(tx: Tx, owner: int, session_id: str) -> int | None:

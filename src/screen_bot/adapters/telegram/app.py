@@ -235,7 +235,10 @@ async def _serve(
             if server is not None:
                 server.stop()
             if not await intake.queues.join(DRAIN_SECONDS):
-                logger.warning("stopping with updates in progress; they are handled at restart")
+                logger.warning(
+                    "stopping with replies in progress: at restart, updates with nothing saved"
+                    " are handled again, and questions and verdicts not sent are sent"
+                )
             await screening_bot.post_shutdown(application)
             if application.running:
                 await application.stop()

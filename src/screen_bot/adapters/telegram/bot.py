@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -62,6 +63,7 @@ from .callback_data import (
 )
 from .choosing import chosen, split_protocol
 from .gate import StrangerGate, refusal
+from .retry import timeouts
 from .turn import App, Context, Turn, answer_query, send_parts, turn
 
 logger = logging.getLogger(__name__)
@@ -185,6 +187,30 @@ class ScreeningBot:
         for part in say.split(text):
             await bot.send_message(chat_id, part)
         self._note(self.service.delivered, delivery)
+
+    async def reshow(self, chat_id: int, bot: Bot) -> None:
+        """Send the active screening's current question again if its send failed (an
+        outage, a user who blocked the bot, a stop in the middle of the send)."""
+        before = self.received(chat_id) or 0
+        for result in self.service.unshown(chat_id):
+            if isinstance(result, Retired):
+                await _edit(bot, chat_id, result.message_id, say.retired_text(result))
+            elif isinstance(result, Asked):
+                text = say.question_message(result)
+                await self._send_question(bot, chat_id, result, text, before)
+
+    async def _send_question(
+        self, bot: Bot, chat_id: int, asked: Asked, text: str, before: int
+    ) -> None:
+        """Send a question and tell the service it was shown, after update ``before``."""
+        with timeouts() as timed_out:
+            sent = await send_parts(bot, chat_id, text, say.keyboard(asked))
+        at = int(sent.date.timestamp())
+        if timed_out:  # an earlier copy may be on screen: shown from when its call began
+            at -= int(time.monotonic() - timed_out[0])  # (Bot API clock, to the second)
+        self._note(
+            self.service.shown, chat_id, asked.session_id, sent.message_id, asked.step, before, at
+        )
 
     @staticmethod
     def _note(record: Callable[..., None], *args: object) -> None:
@@ -425,17 +451,8 @@ class ScreeningBot:
                     if notes and len(say.split(text)) > 1:  # split as a redraw will
                         await t.say("\n\n".join(notes))
                         text = say.question_message(result)
-                    sent = await send_parts(bot, t.chat_id, text, say.keyboard(result))
+                    await self._send_question(bot, t.chat_id, result, text, before)
                     notes = []
-                    self._note(
-                        self.service.shown,
-                        t.chat_id,
-                        result.session_id,
-                        sent.message_id,
-                        result.step,
-                        before,
-                        int(sent.date.timestamp()),
-                    )
                 case Redrawn():
                     if result.message_id is None:
                         asked = result.asked

@@ -16,7 +16,12 @@ inbox: whichever holds a chat's lock handles its updates, in update-id order, an
 other one waits until they are done (an update it stored is then handled already). A
 process that dies loses its locks with its connection; what it left waiting is handled
 by the next update of that chat, or within seconds by the :meth:`Intake.sweep` of any
-process still running (and a verdict it decided but did not send, too).
+process still running.
+
+A verdict whose send failed (an outage, a user who blocked the bot, a crash) stays in the
+outbox: the chat's next update first delivers it, then is handled, and the sweep tries it
+again meanwhile, less often each time (:class:`Retries`). A question whose send failed
+after its answer was saved is sent again by the sweep the same way, and at restart.
 
 After a restart in polling mode, stored updates wait until the first ``getUpdates`` has
 brought in what Telegram kept meanwhile (:attr:`Intake.caught_up`): an answer typed while
@@ -30,7 +35,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -38,7 +43,7 @@ from telegram import Update
 
 from ...errors import StorageFailed
 from ...session import utc_now
-from ...storage import Store, inbox, outbox
+from ...storage import Store, inbox, outbox, sessions
 from ...storage.inbox import Received
 from ...storage.outbox import Undelivered
 from .bot import ScreeningBot
@@ -52,6 +57,7 @@ PRUNE_EVERY = 3600.0  # seconds between forgetting handled updates older than tw
 SWEEP_EVERY = 2.0  # seconds between looks for work another process left (or could not do)
 LEFT_FOR = timedelta(seconds=2)  # an update waiting this long is anyone's to handle
 LOCK_WAIT_FIRST, LOCK_WAIT_MAX = 0.02, 0.5  # seconds between tries of a busy chat's lock
+RETRY_FIRST, RETRY_MAX = 4.0, 600.0  # seconds before the sweep sends a failed send again
 
 
 def update_id_of(item: object) -> int | None:
@@ -65,12 +71,43 @@ def chat_lock(chat_id: int) -> str:
     return f"screen-bot/chat/{chat_id}"
 
 
+class Retries:
+    """When the sweep may send something again: at once the first time, then after
+    ``RETRY_FIRST`` seconds, twice as long each time after, at most ``RETRY_MAX`` (a user who
+    blocked the bot gets a try every few minutes, not one every sweep)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._next: dict[Hashable, tuple[float, float]] = {}  # key -> (from when, then wait)
+
+    def due(self, key: Hashable) -> bool:
+        """Whether ``key`` may be tried now; if so, this try is counted."""
+        now = self.clock()
+        when, wait = self._next.get(key, (now, RETRY_FIRST))
+        if now < when:
+            return False
+        self._next[key] = (now + wait, min(wait * 2, RETRY_MAX))
+        return True
+
+    def keep(self, keys: Iterable[Hashable]) -> None:
+        """Forget every key but these (the rest were sent, or are gone)."""
+        kept = set(keys)
+        self._next = {key: due for key, due in self._next.items() if key in kept}
+
+
 class Intake:
-    def __init__(self, application: App, screening_bot: ScreeningBot, db: Store) -> None:
+    def __init__(
+        self,
+        application: App,
+        screening_bot: ScreeningBot,
+        db: Store,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.application, self.screening_bot, self.db = application, screening_bot, db
         self.queues = ChatQueues()
         self._unfinished: set[int] = set()  # handled, but the inbox could not be told
-        self._swept_deliveries: set[int] = set()  # each left verdict is tried once a run
+        self.retries = Retries(clock)  # the sweep's sends of verdicts and questions left
+        self._sending: set[Hashable] = set()  # those queued now
         self._pruned = -PRUNE_EVERY  # the first batch prunes: the inbox may be a week old
         screening_bot.received = self.newest
         # Cleared by the poller's owner until the first poll is in: stored updates wait.
@@ -138,31 +175,39 @@ class Intake:
         return max(known) if known else None
 
     def recover(self) -> int:
-        """Queue what a crash left: updates stored but not handled, verdicts not sent."""
-        left = inbox.pending(self.db.read())
+        """Queue what a crash or a stop left: updates stored but not handled, verdicts not
+        sent, questions not sent after their answer was saved."""
+        read = self.db.read()
+        left = inbox.pending(read)
         for chat_id in dict.fromkeys(row.chat_id for row in left):
             self._drain_later(chat_id)
         for verdict in self.screening_bot.service.undelivered():
-            self._deliver_later(verdict)
+            self._send_again(("verdict", verdict.id), verdict.owner, self._delivery(verdict))
+        for owner in sessions.unshown(read, utc_now()):
+            self._send_again(("question", owner), owner, self._reshow(owner))
         if left:
             logger.info("%d update(s) left by the last run are handled now", len(left))
         return len(left)
 
     def sweep(self) -> int:
         """Queue the chats whose updates have waited a while and are not queued here (a
-        process that died left them), and verdicts left unsent; return how many chats."""
+        process that died left them); send verdicts and questions left unsent again, when
+        :class:`Retries` says it is time. Return how many chats."""
+        read, before = self.db.read(), utc_now() - LEFT_FOR
         chats = [
             chat_id
-            for chat_id in inbox.chats_waiting(self.db.read(), utc_now() - LEFT_FOR)
+            for chat_id in inbox.chats_waiting(read, before)
             if self.queues.received(chat_id) is None
         ]
         for chat_id in chats:
             self._drain_later(chat_id)
-        for verdict in outbox.undelivered(self.db.read(), utc_now() - LEFT_FOR):
-            idle = self.queues.received(verdict.owner) is None
-            if idle and verdict.id not in self._swept_deliveries:
-                self._swept_deliveries.add(verdict.id)
-                self._deliver_later(verdict)
+        verdicts = outbox.undelivered(read, before)
+        owners = sessions.unshown(read, before)
+        self.retries.keep([("verdict", v.id) for v in verdicts] + [("question", o) for o in owners])
+        for verdict in verdicts:
+            self._send_again(("verdict", verdict.id), verdict.owner, self._delivery(verdict))
+        for owner in owners:
+            self._send_again(("question", owner), owner, self._reshow(owner))
         return len(chats)
 
     async def watch(self, every: float = SWEEP_EVERY) -> None:
@@ -181,10 +226,14 @@ class Intake:
             chat_id, lambda: self._locked(chat_id, lambda: self._drain(chat_id)), update_id
         )
 
-    def _deliver_later(self, verdict: Undelivered) -> None:
-        self.queues.submit(
-            verdict.owner, lambda: self._locked(verdict.owner, self._delivery(verdict))
-        )
+    def _send_again(self, key: Hashable, chat_id: int, work: Work) -> None:
+        """Queue ``work`` (a send left undone) unless the chat is busy, it is queued
+        already, or :class:`Retries` says it is too soon."""
+        idle = self.queues.received(chat_id) is None
+        if idle and key not in self._sending and self.retries.due(key):
+            self._sending.add(key)
+            done = self.queues.submit(chat_id, lambda: self._locked(chat_id, work))
+            done.add_done_callback(lambda _: self._sending.discard(key))
 
     async def _locked(self, chat_id: int, work: Work) -> None:
         """Run ``work`` holding the chat's lock; while another process holds it, wait, or
@@ -220,8 +269,26 @@ class Intake:
             if not rows:
                 return
             for row in rows:
+                await self._deliver_left(chat_id)
                 await self._handle_row(row)
                 after = row.update_id
+
+    async def _deliver_left(self, chat_id: int) -> None:
+        """Send the chat's verdicts that a failed send left, oldest first: the user who
+        comes back (unblocks the bot, writes after an outage) gets them before the reply."""
+        try:
+            for verdict in outbox.undelivered_to(self.db.read(), chat_id):
+                await self._delivery(verdict)()
+        except Exception as err:  # noqa: BLE001 - still failing: the sweep tries again
+            logger.warning("a verdict left could not be sent: %s", type(err).__name__)
+
+    def _reshow(self, chat_id: int) -> Work:
+        async def reshow() -> None:
+            # after the first poll: input typed while the bot was down came before it
+            await self.caught_up.wait()
+            await self.screening_bot.reshow(chat_id, self.application.bot)
+
+        return reshow
 
     async def _handle_row(self, row: Received) -> None:
         try:
