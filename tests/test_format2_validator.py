@@ -309,3 +309,79 @@ def test_the_reserved_id_all_is_refused(tmp_path: Path) -> None:
     (problem,) = problems(tmp_path, data)
     assert "'all' is reserved" in problem.message
     assert problem.line == 1
+
+
+# -- choices and synonyms every way of answering reads alike (outside audit) -----------------
+
+
+@pytest.mark.parametrize(
+    ("question", "marker", "said", "fix"),
+    [
+        (  # typed 'male' would mean female in chat and check, male in a batch row
+            choice("sex", ["female", "male"], synonyms={"male": "female"}),
+            "male: female",
+            "synonym 'male' is the choice 'male'",
+            "remove the synonym 'male'",
+        ),
+        (  # lower-cased into one key when typed: the last would silently win
+            choice("sex", ["female", "male"], synonyms={"m": "male", "M": "female"}),
+            "M: female",
+            "synonyms 'm' and 'M' differ only in case",
+            "keep one of them",
+        ),
+        (  # chat maps a typed 'csf' to 'CSF', a batch row reads 'csf'
+            choice("sex", ["CSF", "csf", "female"]),
+            "- csf",
+            "choices 'CSF' and 'csf' differ only in case",
+            "keep one of them",
+        ),
+        (  # typed, it is the answer "unknown"
+            choice("sex", ["female", "male", "unknown"]),
+            "- unknown",
+            "choice 'unknown' is a word the dialog reserves",
+            "'unknown result'",
+        ),
+        (  # typed in the terminal, it goes back a question
+            choice("sex", ["female", "male", "Back"]),
+            "- Back",
+            "choice 'Back' is a word the dialog reserves: typed, it is read as a command",
+            "'Back result'",
+        ),
+        (
+            choice("sex", ["female", "male"], synonyms={"?": "female"}),
+            "'?': female",
+            "synonym '?' is a word the dialog reserves",
+            "remove the synonym '?'",
+        ),
+        (  # a multi-select answer is comma-separated: this choice cannot be typed
+            choice("sex", ["female", "male; other"], multiple=True),
+            "- male; other",
+            "choice 'male; other' of a multi-select question holds a comma",
+            "write it without them",
+        ),
+    ],
+)
+def test_choices_and_synonyms_read_two_ways_are_refused_at_their_line(
+    tmp_path: Path, question: dict, marker: str, said: str, fix: str
+) -> None:
+    rule = "'female' in sex" if question.get("multiple") else "sex == 'female'"
+    data = dialog([question], [exclusion("E1", rule)])
+    (problem,) = problems(tmp_path, data)
+    assert said in problem.message
+    assert fix in problem.fix
+    assert problem.line == line_of(dump(data), marker)
+
+
+def test_synonyms_that_agree_with_every_reading_are_accepted(tmp_path: Path) -> None:
+    """A synonym repeating its own choice in another case, a choice that merely starts
+    like a reserved word, and a comma in a single choice mean the same in every reading."""
+    sex = choice("sex", ["female", "male"], synonyms={"Male": "male", "f": "female"})
+    sample = choice("sample", ["background", "csf, lumbar"])
+    protocol = build(
+        tmp_path,
+        dialog(
+            [sex, sample],
+            [exclusion("E1", "sex == 'male'"), exclusion("E2", "sample == 'background'")],
+        ),
+    )
+    assert protocol.questions["sex"].synonyms == {"Male": "male", "f": "female"}

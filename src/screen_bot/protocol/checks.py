@@ -19,6 +19,7 @@ from typing import Any
 
 from ruamel.yaml.nodes import Node as YamlNode
 
+from ..answers import MULTIPLE_SEPARATORS, UNKNOWN_WORDS, typed_form
 from ..rules.calculators import CALCULATORS
 from ..rules.compiled import compile_all
 from ..rules.dates import NEVER
@@ -41,6 +42,7 @@ from ..rules.expressions import (
 )
 from ..rules.types import Kind, bind, check
 from ..rules.units import same_unit
+from ..words import TERMINAL_COMMANDS
 from .loader import Problem, line_of
 from .model import Estimate, Protocol, name_key
 from .schema import NUMERIC, DialogFile, Question
@@ -76,6 +78,7 @@ class Checker:
                 "give the protocol its own id, e.g. the trial's short name",
             )
         self._duplicates()
+        self._choice_words()
         self._anchors()
         self._notes()
         estimates = self._derived()
@@ -175,6 +178,65 @@ class Checker:
                         "give each alias to one question only",
                     )
                 aliases[key] = q.variable
+
+    def _choice_words(self) -> None:
+        """Choices and synonyms that every way of answering reads alike: the dialog and a
+        quick check match them by typed form (case aside, synonyms first, some words
+        reserved), a batch row by the exact choice."""
+        for index, q in enumerate(self.spec.questions):
+            where = ("questions", index)
+            seen: dict[str, str] = {}
+            for position, word in enumerate(q.choices or []):
+                loc: tuple[Any, ...] = (*where, "choices", position)
+                self._typable(loc, q, word, "choice")
+                key = _case_free(word)
+                if key in seen:
+                    self.problem(
+                        loc,
+                        f"choices '{seen[key]}' and '{word}' differ only in case or spacing: a "
+                        "typed answer cannot tell them apart",
+                        "keep one of them (or make them different words)",
+                    )
+                seen.setdefault(key, word)
+            synonyms: dict[str, str] = {}
+            for word, meant in q.synonyms.items():
+                loc = (*where, "synonyms", word)
+                self._typable(loc, q, word, "synonym")
+                key = _case_free(word)
+                if key in seen and seen[key] != meant:
+                    self.problem(
+                        loc,
+                        f"synonym '{word}' is the choice '{seen[key]}': typed, it would mean "
+                        f"'{meant}', while a batch row's '{seen[key]}' means '{seen[key]}'",
+                        f"remove the synonym '{word}'",
+                    )
+                elif key in synonyms:
+                    self.problem(
+                        loc,
+                        f"synonyms '{synonyms[key]}' and '{word}' differ only in case or "
+                        "spacing: a typed answer cannot tell them apart",
+                        "keep one of them",
+                    )
+                synonyms.setdefault(key, word)
+
+    def _typable(self, loc: tuple[Any, ...], q: Question, word: str, what: str) -> None:
+        if typed_form(word) in UNKNOWN_WORDS | TERMINAL_COMMANDS:
+            self.problem(
+                loc,
+                f"{what} '{word}' is a word the dialog reserves: typed, it is read as "
+                f"{'unknown' if typed_form(word) in UNKNOWN_WORDS else 'a command'}, not as "
+                f"this {what}",
+                f"name the choice in other words, e.g. '{word} result'"
+                if what == "choice"
+                else f"remove the synonym '{word}'",
+            )
+        if q.multiple and any(mark in word for mark in MULTIPLE_SEPARATORS):
+            self.problem(
+                loc,
+                f"{what} '{word}' of a multi-select question holds a comma, semicolon or "
+                "line break, which separate the choices of its answers",
+                "write it without them, e.g. 'chemo and radiation'",
+            )
 
     def _anchors(self) -> None:
         for index, anchor in enumerate(self.spec.anchors):
@@ -661,6 +723,10 @@ def question_kind(q: Question) -> Kind:
     if q.type in ("date", "date_or_none"):
         return Kind("date", never=q.type == "date_or_none")
     return Kind(q.type)  # type: ignore[arg-type]
+
+
+def _case_free(word: str) -> str:
+    return " ".join(word.lower().split())
 
 
 def _names(node: Node) -> set[str]:
