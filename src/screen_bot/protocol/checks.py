@@ -20,7 +20,7 @@ from typing import Any
 from ruamel.yaml.nodes import Node as YamlNode
 
 from ..answers import MULTIPLE_SEPARATORS, UNKNOWN_WORDS, typed_form
-from ..rules.calculators import CALCULATORS
+from ..rules.calculators import CALCULATORS, SEXES
 from ..rules.compiled import compile_all
 from ..rules.dates import NEVER
 from ..rules.expressions import (
@@ -400,14 +400,41 @@ class Checker:
                     self._suggest(variable),
                 )
                 continue
+            wrong_kind = self._input_kind(calculator_name, param, q)
+            if wrong_kind is not None:
+                self.problem((*loc, "inputs", param), *wrong_kind)
+                continue
             wanted = calculator.parameter_units.get(param)
-            if wanted and q.type in NUMERIC and not same_unit(q.unit, wanted):
+            if wanted and not same_unit(q.unit, wanted):
                 self.problem(
                     (*loc, "inputs", param),
                     f"'{calculator_name}' takes {param} in {wanted}, but '{variable}' is in "
                     f"{q.unit or 'no unit'}",
                     f"give '{variable}' unit: {wanted} (also_accepts converts other units)",
                 )
+
+    @staticmethod
+    def _input_kind(calculator: str, param: str, q: Question) -> tuple[str, str] | None:
+        """Why question ``q`` cannot feed ``param`` (see calculators.py), with the fix."""
+        if param == "sex":  # the one parameter that is not a number
+            if q.type == "choice" and not q.multiple and sorted(q.choices or []) == list(SEXES):
+                return None
+            given = f"is a {q.type} question"
+            if q.type == "choice":
+                several = " (several may be chosen)" if q.multiple else ""
+                given = f"has choices [{', '.join(q.choices or [])}]{several}"
+            return (
+                f"'{calculator}' takes sex as the choice 'female' or 'male', but "
+                f"'{q.variable}' {given}",
+                f"give '{q.variable}' type: choice and choices: [female, male] (synonyms keep "
+                "other words, e.g. {f: female, m: male})",
+            )
+        if q.type in NUMERIC:
+            return None
+        return (
+            f"'{calculator}' takes {param} as a number, but '{q.variable}' is a {q.type} question",
+            f"map {param} to a number question (type: int or number)",
+        )
 
     def _tables(self) -> dict[str, list[tuple[str, float]]]:
         found: dict[str, list[tuple[str, float]]] = {}
