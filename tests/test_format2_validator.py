@@ -9,12 +9,14 @@ import pytest
 
 from format2 import (
     SCREENED_ON,
+    a_date,
     build,
     choice,
     dialog,
     dump,
     exclusion,
     inclusion,
+    integer,
     line_of,
     number,
     problems,
@@ -385,3 +387,80 @@ def test_synonyms_that_agree_with_every_reading_are_accepted(tmp_path: Path) -> 
         ),
     )
     assert protocol.questions["sex"].synonyms == {"Male": "male", "f": "female"}
+
+
+# -- "never true" and "not asked" searched on answers drawn from the conditions (outside audit) --
+
+THERAPIES = choice("prior_therapies", ["chemo", "radiation", "car_t"], multiple=True)
+
+
+@pytest.mark.parametrize(
+    ("first", "condition"),
+    [
+        (  # true for an event 3 months ago only
+            a_date("event_date"),
+            "screening_date >= event_date + months(2) and screening_date < event_date + months(6)",
+        ),
+        (a_date("event_date"), "screening_date >= event_date + years(15)"),  # 20 years ago
+        (a_date("event_date"), "event_date == screening_date - weeks(7)"),  # one day only
+        (  # a planned date 10 to 14 days ahead
+            a_date("start_date", future=True),
+            "start_date > screening_date + days(9) and start_date <= screening_date + days(14)",
+        ),
+        (  # two of three therapies
+            THERAPIES,
+            "'chemo' in prior_therapies and 'radiation' in prior_therapies"
+            " and 'car_t' not in prior_therapies",
+        ),
+    ],
+)
+def test_a_condition_true_for_some_answers_is_not_called_never_true(
+    tmp_path: Path, first: dict, condition: str
+) -> None:
+    follow_up = yes_no("follow_up", when=condition)
+    data = dialog([first, follow_up], [exclusion("E1", f"({condition}) and follow_up")])
+    protocol = build(tmp_path, data)
+    assert protocol.when["follow_up"].text == condition
+
+
+def test_a_condition_true_only_for_a_later_answer_to_another_date_is_not_called_never_true(
+    tmp_path: Path,
+) -> None:
+    """Two dates compared with each other: the candidates of one follow the other's."""
+    condition = (
+        "relapse_date >= diagnosis_date + months(30) and relapse_date < diagnosis_date + months(31)"
+    )
+    questions = [
+        a_date("diagnosis_date"),
+        a_date("relapse_date"),
+        yes_no("late_relapse_treated", when=condition),
+    ]
+    data = dialog(questions, [exclusion("E1", f"({condition}) and late_relapse_treated")])
+    assert build(tmp_path, data).when["late_relapse_treated"].text == condition
+
+
+@pytest.mark.parametrize("years", [1, 20, 90])
+def test_a_rule_reading_a_question_not_asked_past_a_long_window_is_refused(
+    tmp_path: Path, years: int
+) -> None:
+    """years(1) was refused and years(20) accepted: then a diagnosis 26 years ago ended
+    'unresolved' on a question never asked."""
+    questions = [
+        a_date("diagnosis_date"),
+        yes_no("relapse", when=f"screening_date < diagnosis_date + years({years})"),
+    ]
+    data = dialog(
+        questions,
+        [inclusion("I1", "known(diagnosis_date)"), exclusion("E1", "relapse")],
+    )
+    (problem,) = problems(tmp_path, data)
+    assert "rule of E1 reads 'relapse', which is not asked when" in problem.message
+    assert problem.line == line_of(dump(data), "applies_when:")
+
+
+def test_a_number_equal_to_another_answer_is_not_called_never_true(tmp_path: Path) -> None:
+    """The second dose's candidates include the first's threshold, not only its own."""
+    condition = "dose_day1 == 55 and dose_day2 == dose_day1"
+    questions = [integer("dose_day1"), integer("dose_day2"), yes_no("same_dose", when=condition)]
+    data = dialog(questions, [exclusion("E1", f"({condition}) and same_dose")])
+    assert build(tmp_path, data).when["same_dose"].text == condition

@@ -22,19 +22,22 @@ from ruamel.yaml.nodes import Node as YamlNode
 from ..answers import MULTIPLE_SEPARATORS, UNKNOWN_WORDS, typed_form
 from ..rules.calculators import CALCULATORS, SEXES
 from ..rules.compiled import compile_all
-from ..rules.dates import NEVER
+from ..rules.dates import EARLIEST_YEAR, NEVER, window_shift
 from ..rules.expressions import (
     SCREENING_DATE,
     And,
+    AnyOf,
     Compare,
     Const,
     Expression,
     ExpressionError,
     Known,
+    Member,
     Name,
     Node,
     Not,
     Or,
+    Shift,
     interpret,
     parse_node,
     render,
@@ -663,11 +666,11 @@ class Checker:
         read, guarded = _names(rule), _names(condition)
         names = sorted((read | guarded) - {variable, SCREENING_DATE})
         names = [n for n in names if n in self.questions]  # derived/tables follow from these
-        domains = [self._domain(n, [rule, condition], unknown=False) for n in names]
-        if not self._afford(domains):
-            return None  # cannot be checked exhaustively; the engine still lists an open item
         if any(n in self.derived or n in self.tables for n in read):
             return None  # estimated values: left to the engine's guarantee
+        domains = self._domains(names, [rule, condition], unknown=False)
+        if domains is None:
+            return None  # cannot be checked exhaustively; the engine still lists an open item
         for values in itertools.product(*domains):
             env: dict[str, Any] = dict(zip(names, values, strict=True))
             env[SCREENING_DATE] = EXAMPLE_DAY
@@ -683,8 +686,8 @@ class Checker:
     def _can_be_true(self, node: Node) -> bool:
         """Whether some answers (known or unknown) make the expression true."""
         names = sorted(_names(node) - {SCREENING_DATE})
-        domains = [self._domain(n, [node], unknown=True) for n in names]
-        if not self._afford(domains):
+        domains = self._domains(names, [node], unknown=True)
+        if domains is None:
             return True in _possible(node)  # linear, never wrongly says "never"
         for values in itertools.product(*domains):
             env = dict(zip(names, values, strict=True))
@@ -693,13 +696,20 @@ class Checker:
                 return True
         return False
 
-    def _afford(self, domains: list[list[Any]]) -> bool:
-        """Whether an exhaustive search of ``domains`` fits the limits; if so, pay for it."""
-        size = _size(domains)
-        if size > MAX_COMBINATIONS or size > self.budget:
-            return False
+    def _domains(
+        self, names: list[str], nodes: list[Node], unknown: bool
+    ) -> list[list[Any]] | None:
+        """The values to search for each name, paid from the budget; None when the search
+        would not fit the limits (found out before the remaining names are worked out)."""
+        limit = min(MAX_COMBINATIONS, self.budget)
+        domains, size = [], 1
+        for name in names:
+            domains.append(self._domain(name, nodes, unknown))
+            size *= max(len(domains[-1]), 1)
+            if size > limit:
+                return None
         self.budget -= size
-        return True
+        return domains
 
     def _domain(self, name: str, nodes: list[Node], unknown: bool) -> list[Any]:
         kind = self.kinds[name]
@@ -709,21 +719,56 @@ class Checker:
         elif kind.base == "choice":
             values = list(kind.choices)
         elif kind.base == "set":
-            values = [(), *((c,) for c in kind.choices), tuple(kind.choices)]
+            values = _sets(name, kind.choices, nodes)
         elif kind.base == "date":
-            values = [EXAMPLE_DAY - timedelta(days=d) for d in (0, 1, 40, 400, 4000)]
-            values += [NEVER] if kind.never else []
+            values = [*self._dates(name, nodes), *([NEVER] if kind.never else [])]
         elif kind.base == "number":
             values = self._numbers(name, nodes)
         else:
             values = [""]
         return [*values, None] if unknown else values
 
+    def _dates(self, name: str, nodes: list[Node], others: bool = True) -> list[date]:
+        """Days a little before, on and after each day where a comparison of ``name``
+        changes (the window ends counted from the other side's candidates), and a few
+        spread days; all of them days an answer may be."""
+        q = self.questions.get(name)
+        ahead = q is not None and q.future
+        sign = 1 if ahead else -1
+        days = {EXAMPLE_DAY + timedelta(days=sign * d) for d in (0, 1, 40, 400, 4000)}
+        theirs_memo: dict[str, list[date]] = {}
+        for mine, theirs in _date_comparisons(nodes, name):
+            base, shifts = theirs
+            if base == SCREENING_DATE:
+                starts: list[date] = [EXAMPLE_DAY]
+            elif others:
+                if base not in theirs_memo:
+                    theirs_memo[base] = self._dates(base, nodes, others=False)
+                starts = theirs_memo[base]
+            else:
+                continue
+            for start in starts:
+                edge = _shifted(_shifted(start, shifts), [(-a, u) for a, u in reversed(mine)])
+                if isinstance(edge, date) and date.min < edge < date.max:
+                    days |= {edge - timedelta(days=1), edge, edge + timedelta(days=1)}
+        return sorted(
+            d
+            for d in days
+            if d.year >= EARLIEST_YEAR and (d >= EXAMPLE_DAY if ahead else d <= EXAMPLE_DAY)
+        )
+
     def _numbers(self, name: str, nodes: list[Node]) -> list[float]:
         q = self.questions.get(name)
         low, high = (q.min, q.max) if q is not None else (None, None)
         marks = {c for node in nodes for c in _constants_of(node, name)}
         marks |= {m for m in (low, high) if m is not None}
+        for other in {o for node in nodes for o in _compared_names(node, name)}:
+            marks |= {c for node in nodes for c in _constants_of(node, other)}
+            theirs = self.questions.get(other)
+            if theirs is not None:
+                marks |= {m for m in (theirs.min, theirs.max) if m is not None}
+            if other in self.tables:
+                marks |= {row.value for row in self.tables[other].rows}
         if not marks:
             marks = {0.0}
         points = {m + d for m in marks for d in (-1, 0, 1)}
@@ -771,13 +816,71 @@ def _constants_of(node: Node, name: str) -> Iterator[float]:
                     yield float(b.value)  # type: ignore[attr-defined]
 
 
-def _size(domains: list[list[Any]]) -> int:
-    size = 1
-    for domain in domains:
-        size *= max(len(domain), 1)
-        if size > MAX_COMBINATIONS:
-            break
-    return size
+MAX_SUBSETS_OF = 8  # choices a rule names, whose every subset is tried
+
+
+def _sets(name: str, choices: tuple[str, ...], nodes: list[Node]) -> list[tuple[str, ...]]:
+    """Answers to a multi-select question: every subset of the choices the expressions
+    name (the others change nothing they read), or, past MAX_SUBSETS_OF, the empty set,
+    each choice alone and all of them."""
+    named: set[str] = set()
+    for node in nodes:
+        for n in walk(node):
+            if isinstance(n, Member) and n.collection == name:
+                named.add(n.item)
+            elif isinstance(n, AnyOf) and n.collection == name:
+                named |= set(n.items)
+    read = [c for c in choices if c in named]
+    if len(read) > MAX_SUBSETS_OF:
+        return [(), *((c,) for c in choices), choices]
+    return [
+        tuple(c for c, keep in zip(read, picks, strict=True) if keep)
+        for picks in itertools.product((False, True), repeat=len(read))
+    ]
+
+
+DateSide = tuple[str, list[tuple[int, str]]]  # a date name and the windows added to it
+
+
+def _date_side(node: Node) -> DateSide | None:
+    shifts: list[tuple[int, str]] = []
+    while isinstance(node, Shift):
+        shifts.insert(0, (node.amount, node.unit))
+        node = node.base
+    return (node.name, shifts) if isinstance(node, Name) else None
+
+
+def _date_comparisons(
+    nodes: list[Node], name: str
+) -> Iterator[tuple[list[tuple[int, str]], DateSide]]:
+    """For each comparison of dates with ``name`` on one side: the windows added to it,
+    and the other side."""
+    for node in nodes:
+        for n in walk(node):
+            if not isinstance(n, Compare):
+                continue
+            sides = (_date_side(n.left), _date_side(n.right))
+            for mine, theirs in (sides, sides[::-1]):
+                if mine and theirs and mine[0] == name and theirs[0] != name:
+                    yield mine[1], theirs
+
+
+def _shifted(day: Any, shifts: list[tuple[int, str]]) -> Any:
+    for amount, unit in shifts:
+        if not isinstance(day, date):
+            return day
+        day = window_shift(day, amount, unit)  # type: ignore[arg-type]
+    return day
+
+
+def _compared_names(node: Node, name: str) -> Iterator[str]:
+    """The names compared with ``name`` directly (``weight_kg > limit``)."""
+    for n in walk(node):
+        if isinstance(n, Compare) and isinstance(n.left, Name) and isinstance(n.right, Name):
+            if n.left.name == name and n.right.name != name:
+                yield n.right.name
+            elif n.right.name == name and n.left.name != name:
+                yield n.left.name
 
 
 def _possible(node: Node) -> set[bool | None]:
