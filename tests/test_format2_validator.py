@@ -464,3 +464,49 @@ def test_a_number_equal_to_another_answer_is_not_called_never_true(tmp_path: Pat
     questions = [integer("dose_day1"), integer("dose_day2"), yes_no("same_dose", when=condition)]
     data = dialog(questions, [exclusion("E1", f"({condition}) and same_dose")])
     assert build(tmp_path, data).when["same_dose"].text == condition
+
+
+def test_a_table_row_reading_its_own_table_is_one_problem_at_the_row(tmp_path: Path) -> None:
+    """The row is reported; the condition reading the table is not told to 'ask' the table
+    (it is no question) before it: one mistake, one report."""
+    table = {
+        "name": "limit",
+        "label": "a limit",
+        "rows": [
+            {"when": "age < 18 and limit > 0", "value": 1.0},
+            {"when": "age >= 18", "value": 2.0},
+        ],
+    }
+    questions = [integer("age"), number("level"), yes_no("high", when="level > limit")]
+    data = dialog(questions, [exclusion("E1", "high")], tables=[table])
+    (problem,) = problems(tmp_path, data)
+    assert "'limit' cannot be read here" in problem.message
+    assert problem.line == line_of(dump(data), "limit > 0")
+
+
+@pytest.mark.parametrize(("written", "shown"), [("1.1", "1.1"), ("1.10", "1.10"), ("2", "2")])
+def test_an_unquoted_version_gets_the_fix_to_quote_it_as_written(
+    tmp_path: Path, written: str, shown: str
+) -> None:
+    text = dump(dialog([yes_no("a")], [inclusion("I1", "a")])).replace(
+        "version: '1'", f"version: {written}"
+    )
+    (problem,) = problems(tmp_path, text)
+    assert problem.line == line_of(text, "version:")
+    assert f'put the value in quotes as written, e.g. version: "{shown}"' in problem.fix
+
+
+@pytest.mark.parametrize(
+    ("where", "blank"),
+    [("questions", {"text": " "}), ("criteria", {"label": "\t"}), ("top", {"title": "  "})],
+)
+def test_a_blank_text_the_user_is_shown_is_refused(tmp_path: Path, where: str, blank: dict) -> None:
+    """A blank question text showed '[1/22]  ' and no question at all."""
+    question, rule = yes_no("a"), inclusion("I1", "a")
+    top = blank if where == "top" else {}
+    question.update(blank if where == "questions" else {})
+    rule.update(blank if where == "criteria" else {})
+    data = dialog([question], [rule], **top)
+    (problem,) = problems(tmp_path, data)
+    assert problem.message.endswith("is blank")
+    assert "write the text the user is shown" in problem.fix

@@ -583,7 +583,8 @@ class Checker:
                 continue  # reported where the row is checked
             for n in read:
                 found |= set(self.derived[n].sources) if n in self.derived else {n}
-        return found - {SCREENING_DATE}
+        # A name that is no question (the table itself, a typo) is reported at its row.
+        return found & self.questions.keys()
 
     def _rules(self) -> dict[str, str]:
         compiled: dict[str, str] = {}
