@@ -349,6 +349,12 @@ def test_the_reserved_id_all_is_refused(tmp_path: Path) -> None:
             "choice 'Back' is a word the dialog reserves: typed, it is read as a command",
             "'Back result'",
         ),
+        (  # typed in Telegram, it is a command
+            choice("sex", ["female", "male", "/other"]),
+            "- /other",
+            "choice '/other' is a word the dialog reserves: typed, it is read as a command",
+            "without the leading '/', e.g. 'other'",
+        ),
         (
             choice("sex", ["female", "male"], synonyms={"?": "female"}),
             "'?': female",

@@ -223,15 +223,17 @@ class Checker:
                 synonyms.setdefault(key, word)
 
     def _typable(self, loc: tuple[Any, ...], q: Question, word: str, what: str) -> None:
-        if typed_form(word) in UNKNOWN_WORDS | TERMINAL_COMMANDS:
+        typed = typed_form(word)
+        if typed in UNKNOWN_WORDS | TERMINAL_COMMANDS or typed.startswith("/"):
             self.problem(
                 loc,
                 f"{what} '{word}' is a word the dialog reserves: typed, it is read as "
-                f"{'unknown' if typed_form(word) in UNKNOWN_WORDS else 'a command'}, not as "
-                f"this {what}",
-                f"name the choice in other words, e.g. '{word} result'"
-                if what == "choice"
-                else f"remove the synonym '{word}'",
+                f"{'unknown' if typed in UNKNOWN_WORDS else 'a command'}, not as this {what}",
+                f"remove the synonym '{word}'"
+                if what == "synonym"
+                else f"write it without the leading '/', e.g. '{typed.lstrip('/')}'"
+                if typed.startswith("/")
+                else f"name the choice in other words, e.g. '{word} result'",
             )
         if q.multiple and any(mark in word for mark in MULTIPLE_SEPARATORS):
             self.problem(
