@@ -516,3 +516,29 @@ def test_a_blank_text_the_user_is_shown_is_refused(tmp_path: Path, where: str, b
     (problem,) = problems(tmp_path, data)
     assert problem.message.endswith("is blank")
     assert "write the text the user is shown" in problem.fix
+
+
+MANY = [yes_no(f"finding_{i}") for i in range(15)]
+
+
+def test_a_condition_never_true_among_many_answers_is_found(tmp_path: Path) -> None:
+    """3^16 combinations: past the limit, every one was not tried and the file was accepted;
+    the search now stops at the first answer that decides (an age over its maximum)."""
+    condition = " and ".join(q["variable"] for q in MANY) + " and age > 120"
+    questions = [integer("age"), *MANY, yes_no("follow_up", when=condition)]
+    data = dialog(questions, [exclusion("E1", f"({condition}) and follow_up")])
+    (problem,) = problems(tmp_path, data)
+    assert "'follow_up' is never asked" in problem.message
+
+
+def test_a_rule_reading_a_question_not_asked_among_many_answers_is_refused(
+    tmp_path: Path,
+) -> None:
+    """2^15 combinations of known answers: the one where nothing is found (follow_up not
+    asked, the rule left open) was past the limit and not looked for."""
+    condition = " or ".join(q["variable"] for q in MANY)
+    questions = [*MANY, yes_no("follow_up", when=condition)]
+    data = dialog(questions, [exclusion("E1", "follow_up")])
+    (problem,) = problems(tmp_path, data)
+    assert "rule of E1 reads 'follow_up', which is not asked when" in problem.message
+    assert "finding_0 = no" in problem.message

@@ -5,14 +5,15 @@ problem at its line with a fix, and builds the :class:`Protocol` with its expres
 bound and compiled. Checks that depend on a part that already failed are skipped, so one
 mistake does not cascade into false reports. Every search over answer combinations is
 bounded: past :data:`MAX_COMBINATIONS` (or once one file's searches together have tried
-:data:`MAX_TOTAL_COMBINATIONS`) it falls back to a linear over-approximation.
+:data:`MAX_TOTAL_COMBINATIONS`, a combination of a long expression counting for more) it
+falls back to a linear over-approximation.
 """
 
 from __future__ import annotations
 
 import difflib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from ..rules.expressions import (
     Node,
     Not,
     Or,
+    Ordinal,
     Shift,
     interpret,
     parse_node,
@@ -55,6 +57,7 @@ MAX_COMBINATIONS = 20_000
 # Per file: 500 criteria each reading questions asked conditionally could otherwise make
 # thousands of searches of MAX_COMBINATIONS each (minutes). Real files use a few thousand.
 MAX_TOTAL_COMBINATIONS = 100_000
+NODES_PER_COST = 10  # a combination tried costs one more per this many expression nodes read
 EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for searching answer combinations
 
 
@@ -69,6 +72,9 @@ class Checker:
         self.trees: dict[str, Node] = {}  # key -> bound tree, for one compile at the end
         self.texts: dict[str, str] = {}
         self.budget = MAX_TOTAL_COMBINATIONS  # answer combinations left to search
+        # by the id of an expression's tree (kept alive with it): what is worked out once
+        self._edges: dict[tuple[str, int, bool], tuple[Node, set[date]]] = {}
+        self._compared: dict[int, tuple[Node, list[tuple[DateSide, DateSide]]]] = {}
 
     def problem(self, loc: tuple[Any, ...], message: str, fix: str = "") -> None:
         self.problems.append(Problem(self.file, line_of(self.tree, loc), message, fix))
@@ -667,52 +673,96 @@ class Checker:
     ) -> dict[str, Any] | None:
         """Known answers under which ``variable`` is not asked and ``rule`` stays unknown."""
         read, guarded = _names(rule), _names(condition)
-        names = sorted((read | guarded) - {variable, SCREENING_DATE})
+        # the condition's answers first: once it is decided, the rule is searched alone
+        names = sorted(
+            (read | guarded) - {variable, SCREENING_DATE}, key=lambda n: (n not in guarded, n)
+        )
         names = [n for n in names if n in self.questions]  # derived/tables follow from these
         if any(n in self.derived or n in self.tables for n in read):
             return None  # estimated values: left to the engine's guarantee
-        domains = self._domains(names, [rule, condition], unknown=False)
-        if domains is None:
-            return None  # cannot be checked exhaustively; the engine still lists an open item
-        for values in itertools.product(*domains):
-            env: dict[str, Any] = dict(zip(names, values, strict=True))
-            env[SCREENING_DATE] = EXAMPLE_DAY
-            if interpret(condition, env) is not False:
-                continue
-            env[variable] = None
-            if interpret(rule, env) is None:
-                return {n: env[n] for n in names if n in guarded or env[n] is not None}
-        return None
+
+        later = frozenset(names)  # each searched with known answers only
+
+        def unasked_and_open(env: dict[str, Any], complete: bool) -> bool | None:
+            asked = _may(condition, env, later)
+            if not asked & FALSE:
+                return False  # asked, whatever the rest is
+            open_ = _may(rule, env, later)  # env holds the variable as unknown
+            if not open_ & UNKNOWN:
+                return False  # decided without it, whatever the rest is
+            if asked == FALSE and open_ == UNKNOWN:
+                return True  # whatever the rest is
+            return False if complete else None
+
+        domains = [self._domain(n, [rule, condition], unknown=False) for n in names]
+        found = self._search(names, domains, unasked_and_open, [condition, rule], {variable: None})
+        if not isinstance(found, dict):
+            return None  # not found, or cannot be searched: the engine still lists an open item
+        return {n: found[n] for n in names if n in guarded or found[n] is not None}
 
     # -- satisfiability ------------------------------------------------------------------
 
     def _can_be_true(self, node: Node) -> bool:
         """Whether some answers (known or unknown) make the expression true."""
         names = sorted(_names(node) - {SCREENING_DATE})
-        domains = self._domains(names, [node], unknown=True)
-        if domains is None:
-            return True in _possible(node)  # linear, never wrongly says "never"
-        for values in itertools.product(*domains):
-            env = dict(zip(names, values, strict=True))
-            env[SCREENING_DATE] = EXAMPLE_DAY
-            if interpret(node, env) is True:
-                return True
-        return False
 
-    def _domains(
-        self, names: list[str], nodes: list[Node], unknown: bool
-    ) -> list[list[Any]] | None:
-        """The values to search for each name, paid from the budget; None when the search
-        would not fit the limits (found out before the remaining names are worked out)."""
-        limit = min(MAX_COMBINATIONS, self.budget)
-        domains, size = [], 1
-        for name in names:
-            domains.append(self._domain(name, nodes, unknown))
-            size *= max(len(domains[-1]), 1)
-            if size > limit:
-                return None
-        self.budget -= size
-        return domains
+        def true(env: dict[str, Any], complete: bool) -> bool | None:
+            values = _may(node, env)
+            if values == TRUE:
+                return True
+            return False if complete or not values & TRUE else None
+
+        domains = [self._domain(n, [node], unknown=True) for n in names]
+        found = self._search(names, domains, true, [node])
+        if found is TOO_LARGE:
+            return True in _possible(node)  # linear, never wrongly says "never"
+        return found is not None
+
+    def _search(
+        self,
+        names: list[str],
+        domains: list[list[Any]],
+        wanted: Callable[[dict[str, Any], bool], bool | None],
+        read: list[Node],
+        given: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None | object:
+        """Answers to ``names`` (from ``domains``) that ``wanted`` accepts; None if there are
+        none, TOO_LARGE past the limits. ``wanted`` sees some answers chosen (the others
+        absent; ``complete`` when none is): True accepts them whatever the rest are, False
+        rejects them whatever the rest are (the search goes no deeper), None chooses the
+        next (with all chosen, rejects). Each set of answers tried is paid from the budget,
+        more in long expressions (``read``: what ``wanted`` evaluates)."""
+        cost = 1 + sum(1 for node in read for _ in walk(node)) // NODES_PER_COST
+        limit = min(MAX_COMBINATIONS, self.budget) // cost
+        tried = 0
+        env: dict[str, Any] = {SCREENING_DATE: EXAMPLE_DAY, **(given or {})}
+
+        def deeper(index: int) -> dict[str, Any] | None:
+            nonlocal tried
+            tried += 1
+            if tried > limit:
+                raise _TooLarge
+            verdict = wanted(env, index == len(names))
+            if verdict is not None or index == len(names):
+                if not verdict:
+                    return None
+                return {n: env.get(n, domains[i][0]) for i, n in enumerate(names)}
+            for value in domains[index]:
+                env[names[index]] = value
+                found = deeper(index + 1)
+                if found is not None:
+                    return found
+            del env[names[index]]
+            return None
+
+        if any(not domain for domain in domains):
+            return None
+        try:
+            return deeper(0)
+        except _TooLarge:
+            return TOO_LARGE
+        finally:
+            self.budget -= min(tried, limit) * cost
 
     def _domain(self, name: str, nodes: list[Node], unknown: bool) -> list[Any]:
         kind = self.kinds[name]
@@ -739,26 +789,41 @@ class Checker:
         ahead = q is not None and q.future
         sign = 1 if ahead else -1
         days = {EXAMPLE_DAY + timedelta(days=sign * d) for d in (0, 1, 40, 400, 4000)}
+        for node in nodes:
+            days |= self._date_edges(name, node, others)
+        return sorted(
+            d
+            for d in days
+            if d.year >= EARLIEST_YEAR and (d >= EXAMPLE_DAY if ahead else d <= EXAMPLE_DAY)
+        )
+
+    def _date_edges(self, name: str, node: Node, others: bool) -> set[date]:
+        """The days around which ``node``'s comparisons of ``name`` change (kept: a
+        condition is read again with each rule that reads its question)."""
+        key = (name, id(node), others)
+        if key in self._edges:
+            return self._edges[key][1]
+        edges: set[date] = set()
         theirs_memo: dict[str, list[date]] = {}
-        for mine, theirs in _date_comparisons(nodes, name):
-            base, shifts = theirs
+        if id(node) not in self._compared:
+            self._compared[id(node)] = (node, _date_comparisons(node))
+        for (me, mine), (base, shifts) in self._compared[id(node)][1]:
+            if me != name:
+                continue
             if base == SCREENING_DATE:
                 starts: list[date] = [EXAMPLE_DAY]
             elif others:
                 if base not in theirs_memo:
-                    theirs_memo[base] = self._dates(base, nodes, others=False)
+                    theirs_memo[base] = self._dates(base, [node], others=False)
                 starts = theirs_memo[base]
             else:
                 continue
             for start in starts:
                 edge = _shifted(_shifted(start, shifts), [(-a, u) for a, u in reversed(mine)])
                 if isinstance(edge, date) and date.min < edge < date.max:
-                    days |= {edge - timedelta(days=1), edge, edge + timedelta(days=1)}
-        return sorted(
-            d
-            for d in days
-            if d.year >= EARLIEST_YEAR and (d >= EXAMPLE_DAY if ahead else d <= EXAMPLE_DAY)
-        )
+                    edges |= {edge - timedelta(days=1), edge, edge + timedelta(days=1)}
+        self._edges[key] = (node, edges)
+        return edges
 
     def _numbers(self, name: str, nodes: list[Node]) -> list[float]:
         q = self.questions.get(name)
@@ -798,6 +863,61 @@ def question_kind(q: Question) -> Kind:
     if q.type in ("date", "date_or_none"):
         return Kind("date", never=q.type == "date_or_none")
     return Kind(q.type)  # type: ignore[arg-type]
+
+
+TOO_LARGE = object()  # a search that would pass its limits
+
+
+class _TooLarge(Exception):
+    pass
+
+
+TRUE, FALSE, UNKNOWN = 1, 2, 4  # the values an expression may still take, as bits
+ANY = TRUE | FALSE | UNKNOWN
+
+
+def _may(node: Node, env: dict[str, Any], known_later: frozenset[str] = frozenset()) -> int:
+    """The values ``node`` may take when the answers absent from ``env`` are not chosen yet
+    (an over-approximation, exact once every answer it reads is chosen): a search whose
+    wanted value is not among them goes no deeper. ``known_later``: answers that will be
+    chosen known (a comparison of known answers is never unknown)."""
+    if isinstance(node, And | Or):
+        decisive, other = (TRUE, FALSE) if isinstance(node, Or) else (FALSE, TRUE)
+        may_decide, always_other, may_be_unknown = False, True, False
+        for part in node.parts:
+            values = _may(part, env, known_later)
+            if values == decisive:
+                return decisive
+            may_decide = may_decide or bool(values & decisive)
+            always_other = always_other and bool(values & other)
+            may_be_unknown = may_be_unknown or bool(values & UNKNOWN)
+        return (
+            (decisive if may_decide else 0)
+            | (other if always_other else 0)
+            | (UNKNOWN if may_be_unknown else 0)
+        )
+    if isinstance(node, Not):
+        values = _may(node.part, env, known_later)
+        return (TRUE if values & FALSE else 0) | (FALSE if values & TRUE else 0) | values & UNKNOWN
+    missing = [name for name in _leaf_reads(node) if name not in env]
+    if missing:  # known() is never unknown
+        known = isinstance(node, Known) or all(name in known_later for name in missing)
+        return TRUE | FALSE if known else ANY
+    value = interpret(node, env)
+    return TRUE if value is True else FALSE if value is False else UNKNOWN
+
+
+def _leaf_reads(node: Node) -> list[str]:
+    """The answers a comparison, a name, known() or a membership reads."""
+    if isinstance(node, Compare):
+        return _leaf_reads(node.left) + _leaf_reads(node.right)
+    if isinstance(node, Shift):
+        return _leaf_reads(node.base)
+    if isinstance(node, Name | Ordinal | Known):
+        return [node.name]
+    if isinstance(node, Member | AnyOf):
+        return [node.collection]
+    return []
 
 
 def _case_free(word: str) -> str:
@@ -853,19 +973,16 @@ def _date_side(node: Node) -> DateSide | None:
     return (node.name, shifts) if isinstance(node, Name) else None
 
 
-def _date_comparisons(
-    nodes: list[Node], name: str
-) -> Iterator[tuple[list[tuple[int, str]], DateSide]]:
-    """For each comparison of dates with ``name`` on one side: the windows added to it,
-    and the other side."""
-    for node in nodes:
-        for n in walk(node):
-            if not isinstance(n, Compare):
-                continue
+def _date_comparisons(node: Node) -> list[tuple[DateSide, DateSide]]:
+    """Each comparison of two dates, both ways round: (this side, the other side)."""
+    found = []
+    for n in walk(node):
+        if isinstance(n, Compare):
             sides = (_date_side(n.left), _date_side(n.right))
             for mine, theirs in (sides, sides[::-1]):
-                if mine and theirs and mine[0] == name and theirs[0] != name:
-                    yield mine[1], theirs
+                if mine and theirs and mine[0] != theirs[0]:
+                    found.append((mine, theirs))
+    return found
 
 
 def _shifted(day: Any, shifts: list[tuple[int, str]]) -> Any:
