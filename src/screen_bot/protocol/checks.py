@@ -229,17 +229,21 @@ class Checker:
                 synonyms.setdefault(key, word)
 
     def _typable(self, loc: tuple[Any, ...], q: Question, word: str, what: str) -> None:
+        """A choice or synonym that is typed as itself: no reserved word, no separator."""
         typed = typed_form(word)
         if typed in UNKNOWN_WORDS | TERMINAL_COMMANDS or typed.startswith("/"):
+            if what == "synonym":
+                fix = f"remove the synonym '{word}'"
+            elif typed.startswith("/"):  # Telegram: a command
+                fix = f"write it without the leading '/', e.g. '{typed.lstrip('/')}'"
+            else:
+                fix = f"name the choice in other words, e.g. '{word} result'"
+            meaning = "unknown" if typed in UNKNOWN_WORDS else "a command"
             self.problem(
                 loc,
                 f"{what} '{word}' is a word the dialog reserves: typed, it is read as "
-                f"{'unknown' if typed in UNKNOWN_WORDS else 'a command'}, not as this {what}",
-                f"remove the synonym '{word}'"
-                if what == "synonym"
-                else f"write it without the leading '/', e.g. '{typed.lstrip('/')}'"
-                if typed.startswith("/")
-                else f"name the choice in other words, e.g. '{word} result'",
+                f"{meaning}, not as this {what}",
+                fix,
             )
         if q.multiple and any(mark in word for mark in MULTIPLE_SEPARATORS):
             self.problem(
