@@ -169,6 +169,34 @@ BROKEN = [
         "cockroft_gault",
         "cockcroft_gault",
     ),
+    Broken(  # a calculator input of the wrong kind: every patient's crcl stayed unknown
+        "calculator-sex-from-yes-no",
+        replace_once("      sex: sex\n", "      sex: b_all_cd19_positive\n"),
+        "sex: b_all_cd19_positive",
+        0,
+        "'cockcroft_gault' takes sex as the choice 'female' or 'male', but "
+        "'b_all_cd19_positive' is a yes_no question",
+        "choices: [female, male]",
+    ),
+    Broken(
+        "calculator-sex-from-other-choices",
+        replace_once(
+            "choices: [female, male]\n    synonyms: {woman: female, man: male}\n",
+            "choices: [f, m]\n    synonyms: {woman: f, man: m}\n",
+        ),
+        "sex: sex",
+        0,
+        "but 'sex' has choices [f, m]",
+        "synonyms keep other words",
+    ),
+    Broken(
+        "calculator-age-from-a-date",
+        replace_once("      age: age\n", "      age: transplant_date\n"),
+        "age: transplant_date",
+        0,
+        "takes age as a number, but 'transplant_date' is a date question",
+        "map age to a number question",
+    ),
     Broken(
         "yes-no-compared-with-number",
         replace_once("applies_when: substance_abuse\n", "applies_when: substance_abuse > 1\n"),

@@ -9,12 +9,14 @@ import pytest
 
 from format2 import (
     SCREENED_ON,
+    a_date,
     build,
     choice,
     dialog,
     dump,
     exclusion,
     inclusion,
+    integer,
     line_of,
     number,
     problems,
@@ -309,3 +311,234 @@ def test_the_reserved_id_all_is_refused(tmp_path: Path) -> None:
     (problem,) = problems(tmp_path, data)
     assert "'all' is reserved" in problem.message
     assert problem.line == 1
+
+
+# -- choices and synonyms every way of answering reads alike (outside audit) -----------------
+
+
+@pytest.mark.parametrize(
+    ("question", "marker", "said", "fix"),
+    [
+        (  # typed 'male' would mean female in chat and check, male in a batch row
+            choice("sex", ["female", "male"], synonyms={"male": "female"}),
+            "male: female",
+            "synonym 'male' is the choice 'male'",
+            "remove the synonym 'male'",
+        ),
+        (  # lower-cased into one key when typed: the last would silently win
+            choice("sex", ["female", "male"], synonyms={"m": "male", "M": "female"}),
+            "M: female",
+            "synonyms 'm' and 'M' differ only in case",
+            "keep one of them",
+        ),
+        (  # chat maps a typed 'csf' to 'CSF', a batch row reads 'csf'
+            choice("sex", ["CSF", "csf", "female"]),
+            "- csf",
+            "choices 'CSF' and 'csf' differ only in case",
+            "keep one of them",
+        ),
+        (  # typed, it is the answer "unknown"
+            choice("sex", ["female", "male", "unknown"]),
+            "- unknown",
+            "choice 'unknown' is a word the dialog reserves",
+            "'unknown result'",
+        ),
+        (  # typed in the terminal, it goes back a question
+            choice("sex", ["female", "male", "Back"]),
+            "- Back",
+            "choice 'Back' is a word the dialog reserves: typed, it is read as a command",
+            "'Back result'",
+        ),
+        (  # typed in Telegram, it is a command
+            choice("sex", ["female", "male", "/other"]),
+            "- /other",
+            "choice '/other' is a word the dialog reserves: typed, it is read as a command",
+            "without the leading '/', e.g. 'other'",
+        ),
+        (
+            choice("sex", ["female", "male"], synonyms={"?": "female"}),
+            "'?': female",
+            "synonym '?' is a word the dialog reserves",
+            "remove the synonym '?'",
+        ),
+        (  # a multi-select answer is comma-separated: this choice cannot be typed
+            choice("sex", ["female", "male; other"], multiple=True),
+            "- male; other",
+            "choice 'male; other' of a multi-select question holds a comma",
+            "write it without them",
+        ),
+    ],
+)
+def test_choices_and_synonyms_read_two_ways_are_refused_at_their_line(
+    tmp_path: Path, question: dict, marker: str, said: str, fix: str
+) -> None:
+    rule = "'female' in sex" if question.get("multiple") else "sex == 'female'"
+    data = dialog([question], [exclusion("E1", rule)])
+    (problem,) = problems(tmp_path, data)
+    assert said in problem.message
+    assert fix in problem.fix
+    assert problem.line == line_of(dump(data), marker)
+
+
+def test_synonyms_that_agree_with_every_reading_are_accepted(tmp_path: Path) -> None:
+    """A synonym repeating its own choice in another case, a choice that merely starts
+    like a reserved word, and a comma in a single choice mean the same in every reading."""
+    sex = choice("sex", ["female", "male"], synonyms={"Male": "male", "f": "female"})
+    sample = choice("sample", ["background", "csf, lumbar"])
+    protocol = build(
+        tmp_path,
+        dialog(
+            [sex, sample],
+            [exclusion("E1", "sex == 'male'"), exclusion("E2", "sample == 'background'")],
+        ),
+    )
+    assert protocol.questions["sex"].synonyms == {"Male": "male", "f": "female"}
+
+
+# -- "never true" and "not asked" searched on answers drawn from the conditions (outside audit) --
+
+THERAPIES = choice("prior_therapies", ["chemo", "radiation", "car_t"], multiple=True)
+
+
+@pytest.mark.parametrize(
+    ("first", "condition"),
+    [
+        (  # true for an event 3 months ago only
+            a_date("event_date"),
+            "screening_date >= event_date + months(2) and screening_date < event_date + months(6)",
+        ),
+        (a_date("event_date"), "screening_date >= event_date + years(15)"),  # 20 years ago
+        (a_date("event_date"), "event_date == screening_date - weeks(7)"),  # one day only
+        (  # a planned date 10 to 14 days ahead
+            a_date("start_date", future=True),
+            "start_date > screening_date + days(9) and start_date <= screening_date + days(14)",
+        ),
+        (  # two of three therapies
+            THERAPIES,
+            "'chemo' in prior_therapies and 'radiation' in prior_therapies"
+            " and 'car_t' not in prior_therapies",
+        ),
+    ],
+)
+def test_a_condition_true_for_some_answers_is_not_called_never_true(
+    tmp_path: Path, first: dict, condition: str
+) -> None:
+    follow_up = yes_no("follow_up", when=condition)
+    data = dialog([first, follow_up], [exclusion("E1", f"({condition}) and follow_up")])
+    protocol = build(tmp_path, data)
+    assert protocol.when["follow_up"].text == condition
+
+
+def test_a_condition_true_only_for_a_later_answer_to_another_date_is_not_called_never_true(
+    tmp_path: Path,
+) -> None:
+    """Two dates compared with each other: the candidates of one follow the other's."""
+    condition = (
+        "relapse_date >= diagnosis_date + months(30) and relapse_date < diagnosis_date + months(31)"
+    )
+    questions = [
+        a_date("diagnosis_date"),
+        a_date("relapse_date"),
+        yes_no("late_relapse_treated", when=condition),
+    ]
+    data = dialog(questions, [exclusion("E1", f"({condition}) and late_relapse_treated")])
+    assert build(tmp_path, data).when["late_relapse_treated"].text == condition
+
+
+@pytest.mark.parametrize("years", [1, 20, 90])
+def test_a_rule_reading_a_question_not_asked_past_a_long_window_is_refused(
+    tmp_path: Path, years: int
+) -> None:
+    """years(1) was refused and years(20) accepted: then a diagnosis 26 years ago ended
+    'unresolved' on a question never asked."""
+    questions = [
+        a_date("diagnosis_date"),
+        yes_no("relapse", when=f"screening_date < diagnosis_date + years({years})"),
+    ]
+    data = dialog(
+        questions,
+        [inclusion("I1", "known(diagnosis_date)"), exclusion("E1", "relapse")],
+    )
+    (problem,) = problems(tmp_path, data)
+    assert "rule of E1 reads 'relapse', which is not asked when" in problem.message
+    assert problem.line == line_of(dump(data), "applies_when:")
+
+
+def test_a_number_equal_to_another_answer_is_not_called_never_true(tmp_path: Path) -> None:
+    """The second dose's candidates include the first's threshold, not only its own."""
+    condition = "dose_day1 == 55 and dose_day2 == dose_day1"
+    questions = [integer("dose_day1"), integer("dose_day2"), yes_no("same_dose", when=condition)]
+    data = dialog(questions, [exclusion("E1", f"({condition}) and same_dose")])
+    assert build(tmp_path, data).when["same_dose"].text == condition
+
+
+def test_a_table_row_reading_its_own_table_is_one_problem_at_the_row(tmp_path: Path) -> None:
+    """The row is reported; the condition reading the table is not told to 'ask' the table
+    (it is no question) before it: one mistake, one report."""
+    table = {
+        "name": "limit",
+        "label": "a limit",
+        "rows": [
+            {"when": "age < 18 and limit > 0", "value": 1.0},
+            {"when": "age >= 18", "value": 2.0},
+        ],
+    }
+    questions = [integer("age"), number("level"), yes_no("high", when="level > limit")]
+    data = dialog(questions, [exclusion("E1", "high")], tables=[table])
+    (problem,) = problems(tmp_path, data)
+    assert "'limit' cannot be read here" in problem.message
+    assert problem.line == line_of(dump(data), "limit > 0")
+
+
+@pytest.mark.parametrize(("written", "shown"), [("1.1", "1.1"), ("1.10", "1.10"), ("2", "2")])
+def test_an_unquoted_version_gets_the_fix_to_quote_it_as_written(
+    tmp_path: Path, written: str, shown: str
+) -> None:
+    text = dump(dialog([yes_no("a")], [inclusion("I1", "a")])).replace(
+        "version: '1'", f"version: {written}"
+    )
+    (problem,) = problems(tmp_path, text)
+    assert problem.line == line_of(text, "version:")
+    assert f'put the value in quotes as written, e.g. version: "{shown}"' in problem.fix
+
+
+@pytest.mark.parametrize(
+    ("where", "blank"),
+    [("questions", {"text": " "}), ("criteria", {"label": "\t"}), ("top", {"title": "  "})],
+)
+def test_a_blank_text_the_user_is_shown_is_refused(tmp_path: Path, where: str, blank: dict) -> None:
+    """A blank question text showed '[1/22]  ' and no question at all."""
+    question, rule = yes_no("a"), inclusion("I1", "a")
+    top = blank if where == "top" else {}
+    question.update(blank if where == "questions" else {})
+    rule.update(blank if where == "criteria" else {})
+    data = dialog([question], [rule], **top)
+    (problem,) = problems(tmp_path, data)
+    assert problem.message.endswith("is blank")
+    assert "write the text the user is shown" in problem.fix
+
+
+MANY = [yes_no(f"finding_{i}") for i in range(15)]
+
+
+def test_a_condition_never_true_among_many_answers_is_found(tmp_path: Path) -> None:
+    """3^16 combinations: past the limit, every one was not tried and the file was accepted;
+    the search now stops at the first answer that decides (an age over its maximum)."""
+    condition = " and ".join(q["variable"] for q in MANY) + " and age > 120"
+    questions = [integer("age"), *MANY, yes_no("follow_up", when=condition)]
+    data = dialog(questions, [exclusion("E1", f"({condition}) and follow_up")])
+    (problem,) = problems(tmp_path, data)
+    assert "'follow_up' is never asked" in problem.message
+
+
+def test_a_rule_reading_a_question_not_asked_among_many_answers_is_refused(
+    tmp_path: Path,
+) -> None:
+    """2^15 combinations of known answers: the one where nothing is found (follow_up not
+    asked, the rule left open) was past the limit and not looked for."""
+    condition = " or ".join(q["variable"] for q in MANY)
+    questions = [*MANY, yes_no("follow_up", when=condition)]
+    data = dialog(questions, [exclusion("E1", "follow_up")])
+    (problem,) = problems(tmp_path, data)
+    assert "rule of E1 reads 'follow_up', which is not asked when" in problem.message
+    assert "finding_0 = no" in problem.message

@@ -217,6 +217,31 @@ def test_a_conflicting_shared_variable_names_both_places(
     assert "fix: give 'age' the same unit, max in both files" in done.stderr
 
 
+def test_conditions_needing_opposite_orders_are_reported_like_a_conflict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file is valid alone; together, `all` could not order x and y. `validate DIR` said
+    ok and `all` was offered, then failed at chat time with no file, line or fix."""
+    trials = tmp_path / "trials"
+    trials.mkdir()
+    one = dialog([yes_no("x"), yes_no("y", when="x")], [inclusion("A1", "x and y")], id="one")
+    two = dialog([yes_no("y"), yes_no("x", when="y")], [inclusion("B1", "y and x")], id="two")
+    for data in (one, two):
+        (trials / f"{data['id']}.yaml").write_text(dump(data), encoding="utf-8")
+    line = dump(one).splitlines().index("  - variable: y") + 1
+    done = invoke("validate", str(trials))
+    assert done.returncode == 2
+    assert f"{trials / 'one.yaml'}:{line}: these protocols cannot be screened together" in (
+        done.stderr
+    )
+    assert f"two ({trials / 'two.yaml'}:{line}) asks 'x' after 'y'" in done.stderr
+    assert "fix: an 'all' screening asks each question once" in done.stderr
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(trials))
+    listed = invoke("protocols")
+    assert "conflict: " in listed.stderr and "opposite question orders" in listed.stderr
+    assert Catalog([trials]).choices() == ["one", "two"]  # no 'all' to fail later
+
+
 # -- the bot ---------------------------------------------------------------------------------
 
 

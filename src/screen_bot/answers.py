@@ -25,6 +25,7 @@ UNKNOWN_WORDS = frozenset(
 YES_WORDS = frozenset({"yes", "y", "true", "1", "yep", "yeah", "ok", "да", "ja", "si", "oui"})
 NO_WORDS = frozenset({"no", "n", "false", "0", "nope", "нет", "nein", "non"})
 YES_NO_FORMS = "yes / no (y / n, да / нет), or ? if it is not known"
+MULTIPLE_SEPARATORS = (",", ";", "\n")  # between the choices of a multi-select answer
 NONE_OF_THESE = frozenset({"none", "none of these", "nothing"})
 MAX_TEXT = 500
 MAX_NUMBER_TEXT = 40  # characters of a typed number: more is not a measurement
@@ -43,6 +44,11 @@ class AnswerError(ValueError):
 def _words(text: str) -> str:
     """Lower case, single spaces, without a full stop or exclamation mark at the end."""
     return " ".join(text.strip().lower().split()).rstrip(".!")
+
+
+def typed_form(text: str) -> str:
+    """What a typed word is matched as (case, spacing and a final . or ! aside)."""
+    return _words(text)
 
 
 def is_unknown_text(text: str) -> bool:
@@ -209,7 +215,7 @@ def _parse_choices(question: Question, text: str) -> tuple[str, ...]:
     cleaned = " ".join(text.lower().split())
     if cleaned in NONE_OF_THESE and cleaned not in (c.lower() for c in choices):
         return ()
-    words = [w.strip() for w in re.split(r"[,;\n]", text) if w.strip()]
+    words = [w.strip() for w in re.split(f"[{''.join(MULTIPLE_SEPARATORS)}]", text) if w.strip()]
     picked = []
     for word in words:
         try:

@@ -24,6 +24,9 @@ REFERRAL_RULE = (
 )
 REFERRAL_REFUSED = f"The referral must be {REFERRAL_RULE}."
 NOT_KEPT = "Stopped; this screening was not finished and is not kept."
+# What the terminal dialog reads as a command, never as an answer (Telegram's are /commands).
+QUIT_WORDS = frozenset({"quit", "exit", "q"})
+TERMINAL_COMMANDS = QUIT_WORDS | {"help", "h", "back", "restart"}
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:

@@ -25,13 +25,12 @@ from ..service import (
     Started,
     Unusual,
 )
-from ..words import NOT_KEPT
+from ..words import NOT_KEPT, QUIT_WORDS
 
 COMMANDS = (
     "Type the answer, ? if it is not known, 'back' for the previous step, "
     "'restart' to begin again, 'quit' to stop."
 )
-QUIT_WORDS = frozenset({"quit", "exit", "q"})
 REFUSALS = {FIRST_QUESTION: "This is the first question."}
 
 

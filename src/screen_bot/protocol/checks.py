@@ -5,35 +5,41 @@ problem at its line with a fix, and builds the :class:`Protocol` with its expres
 bound and compiled. Checks that depend on a part that already failed are skipped, so one
 mistake does not cascade into false reports. Every search over answer combinations is
 bounded: past :data:`MAX_COMBINATIONS` (or once one file's searches together have tried
-:data:`MAX_TOTAL_COMBINATIONS`) it falls back to a linear over-approximation.
+:data:`MAX_TOTAL_COMBINATIONS`, a combination of a long expression counting for more) it
+falls back to a linear over-approximation.
 """
 
 from __future__ import annotations
 
 import difflib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.nodes import Node as YamlNode
 
-from ..rules.calculators import CALCULATORS
+from ..answers import MULTIPLE_SEPARATORS, UNKNOWN_WORDS, typed_form
+from ..rules.calculators import CALCULATORS, SEXES
 from ..rules.compiled import compile_all
-from ..rules.dates import NEVER
+from ..rules.dates import EARLIEST_YEAR, NEVER, window_shift
 from ..rules.expressions import (
     SCREENING_DATE,
     And,
+    AnyOf,
     Compare,
     Const,
     Expression,
     ExpressionError,
     Known,
+    Member,
     Name,
     Node,
     Not,
     Or,
+    Ordinal,
+    Shift,
     interpret,
     parse_node,
     render,
@@ -41,6 +47,7 @@ from ..rules.expressions import (
 )
 from ..rules.types import Kind, bind, check
 from ..rules.units import same_unit
+from ..words import TERMINAL_COMMANDS
 from .loader import Problem, line_of
 from .model import Estimate, Protocol, name_key
 from .schema import NUMERIC, DialogFile, Question
@@ -50,6 +57,7 @@ MAX_COMBINATIONS = 20_000
 # Per file: 500 criteria each reading questions asked conditionally could otherwise make
 # thousands of searches of MAX_COMBINATIONS each (minutes). Real files use a few thousand.
 MAX_TOTAL_COMBINATIONS = 100_000
+NODES_PER_COST = 10  # a combination tried costs one more per this many expression nodes read
 EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for searching answer combinations
 
 
@@ -64,6 +72,9 @@ class Checker:
         self.trees: dict[str, Node] = {}  # key -> bound tree, for one compile at the end
         self.texts: dict[str, str] = {}
         self.budget = MAX_TOTAL_COMBINATIONS  # answer combinations left to search
+        # by the id of an expression's tree (kept alive with it): what is worked out once
+        self._edges: dict[tuple[str, int, bool], tuple[Node, set[date]]] = {}
+        self._compared: dict[int, tuple[Node, list[tuple[DateSide, DateSide]]]] = {}
 
     def problem(self, loc: tuple[Any, ...], message: str, fix: str = "") -> None:
         self.problems.append(Problem(self.file, line_of(self.tree, loc), message, fix))
@@ -76,6 +87,7 @@ class Checker:
                 "give the protocol its own id, e.g. the trial's short name",
             )
         self._duplicates()
+        self._choice_words()
         self._anchors()
         self._notes()
         estimates = self._derived()
@@ -175,6 +187,71 @@ class Checker:
                         "give each alias to one question only",
                     )
                 aliases[key] = q.variable
+
+    def _choice_words(self) -> None:
+        """Choices and synonyms that every way of answering reads alike: the dialog and a
+        quick check match them by typed form (case aside, synonyms first, some words
+        reserved), a batch row by the exact choice."""
+        for index, q in enumerate(self.spec.questions):
+            where = ("questions", index)
+            seen: dict[str, str] = {}
+            for position, word in enumerate(q.choices or []):
+                loc: tuple[Any, ...] = (*where, "choices", position)
+                self._typable(loc, q, word, "choice")
+                key = _case_free(word)
+                if key in seen:
+                    self.problem(
+                        loc,
+                        f"choices '{seen[key]}' and '{word}' differ only in case or spacing: a "
+                        "typed answer cannot tell them apart",
+                        "keep one of them (or make them different words)",
+                    )
+                seen.setdefault(key, word)
+            synonyms: dict[str, str] = {}
+            for word, meant in q.synonyms.items():
+                loc = (*where, "synonyms", word)
+                self._typable(loc, q, word, "synonym")
+                key = _case_free(word)
+                if key in seen and seen[key] != meant:
+                    self.problem(
+                        loc,
+                        f"synonym '{word}' is the choice '{seen[key]}': typed, it would mean "
+                        f"'{meant}', while a batch row's '{seen[key]}' means '{seen[key]}'",
+                        f"remove the synonym '{word}'",
+                    )
+                elif key in synonyms:
+                    self.problem(
+                        loc,
+                        f"synonyms '{synonyms[key]}' and '{word}' differ only in case or "
+                        "spacing: a typed answer cannot tell them apart",
+                        "keep one of them",
+                    )
+                synonyms.setdefault(key, word)
+
+    def _typable(self, loc: tuple[Any, ...], q: Question, word: str, what: str) -> None:
+        """A choice or synonym that is typed as itself: no reserved word, no separator."""
+        typed = typed_form(word)
+        if typed in UNKNOWN_WORDS | TERMINAL_COMMANDS or typed.startswith("/"):
+            if what == "synonym":
+                fix = f"remove the synonym '{word}'"
+            elif typed.startswith("/"):  # Telegram: a command
+                fix = f"write it without the leading '/', e.g. '{typed.lstrip('/')}'"
+            else:
+                fix = f"name the choice in other words, e.g. '{word} result'"
+            meaning = "unknown" if typed in UNKNOWN_WORDS else "a command"
+            self.problem(
+                loc,
+                f"{what} '{word}' is a word the dialog reserves: typed, it is read as "
+                f"{meaning}, not as this {what}",
+                fix,
+            )
+        if q.multiple and any(mark in word for mark in MULTIPLE_SEPARATORS):
+            self.problem(
+                loc,
+                f"{what} '{word}' of a multi-select question holds a comma, semicolon or "
+                "line break, which separate the choices of its answers",
+                "write it without them, e.g. 'chemo and radiation'",
+            )
 
     def _anchors(self) -> None:
         for index, anchor in enumerate(self.spec.anchors):
@@ -338,14 +415,41 @@ class Checker:
                     self._suggest(variable),
                 )
                 continue
+            wrong_kind = self._input_kind(calculator_name, param, q)
+            if wrong_kind is not None:
+                self.problem((*loc, "inputs", param), *wrong_kind)
+                continue
             wanted = calculator.parameter_units.get(param)
-            if wanted and q.type in NUMERIC and not same_unit(q.unit, wanted):
+            if wanted and not same_unit(q.unit, wanted):
                 self.problem(
                     (*loc, "inputs", param),
                     f"'{calculator_name}' takes {param} in {wanted}, but '{variable}' is in "
                     f"{q.unit or 'no unit'}",
                     f"give '{variable}' unit: {wanted} (also_accepts converts other units)",
                 )
+
+    @staticmethod
+    def _input_kind(calculator: str, param: str, q: Question) -> tuple[str, str] | None:
+        """Why question ``q`` cannot feed ``param`` (see calculators.py), with the fix."""
+        if param == "sex":  # the one parameter that is not a number
+            if q.type == "choice" and not q.multiple and sorted(q.choices or []) == list(SEXES):
+                return None
+            given = f"is a {q.type} question"
+            if q.type == "choice":
+                several = " (several may be chosen)" if q.multiple else ""
+                given = f"has choices [{', '.join(q.choices or [])}]{several}"
+            return (
+                f"'{calculator}' takes sex as the choice 'female' or 'male', but "
+                f"'{q.variable}' {given}",
+                f"give '{q.variable}' type: choice and choices: [female, male] (synonyms keep "
+                "other words, e.g. {f: female, m: male})",
+            )
+        if q.type in NUMERIC:
+            return None
+        return (
+            f"'{calculator}' takes {param} as a number, but '{q.variable}' is a {q.type} question",
+            f"map {param} to a number question (type: int or number)",
+        )
 
     def _tables(self) -> dict[str, list[tuple[str, float]]]:
         found: dict[str, list[tuple[str, float]]] = {}
@@ -491,7 +595,8 @@ class Checker:
                 continue  # reported where the row is checked
             for n in read:
                 found |= set(self.derived[n].sources) if n in self.derived else {n}
-        return found - {SCREENING_DATE}
+        # A name that is no question (the table itself, a typo) is reported at its row.
+        return found & self.questions.keys()
 
     def _rules(self) -> dict[str, str]:
         compiled: dict[str, str] = {}
@@ -572,45 +677,96 @@ class Checker:
     ) -> dict[str, Any] | None:
         """Known answers under which ``variable`` is not asked and ``rule`` stays unknown."""
         read, guarded = _names(rule), _names(condition)
-        names = sorted((read | guarded) - {variable, SCREENING_DATE})
+        # the condition's answers first: once it is decided, the rule is searched alone
+        names = sorted(
+            (read | guarded) - {variable, SCREENING_DATE}, key=lambda n: (n not in guarded, n)
+        )
         names = [n for n in names if n in self.questions]  # derived/tables follow from these
-        domains = [self._domain(n, [rule, condition], unknown=False) for n in names]
-        if not self._afford(domains):
-            return None  # cannot be checked exhaustively; the engine still lists an open item
         if any(n in self.derived or n in self.tables for n in read):
             return None  # estimated values: left to the engine's guarantee
-        for values in itertools.product(*domains):
-            env: dict[str, Any] = dict(zip(names, values, strict=True))
-            env[SCREENING_DATE] = EXAMPLE_DAY
-            if interpret(condition, env) is not False:
-                continue
-            env[variable] = None
-            if interpret(rule, env) is None:
-                return {n: env[n] for n in names if n in guarded or env[n] is not None}
-        return None
+
+        later = frozenset(names)  # each searched with known answers only
+
+        def unasked_and_open(env: dict[str, Any], complete: bool) -> bool | None:
+            asked = _may(condition, env, later)
+            if not asked & FALSE:
+                return False  # asked, whatever the rest is
+            open_ = _may(rule, env, later)  # env holds the variable as unknown
+            if not open_ & UNKNOWN:
+                return False  # decided without it, whatever the rest is
+            if asked == FALSE and open_ == UNKNOWN:
+                return True  # whatever the rest is
+            return False if complete else None
+
+        domains = [self._domain(n, [rule, condition], unknown=False) for n in names]
+        found = self._search(names, domains, unasked_and_open, [condition, rule], {variable: None})
+        if not isinstance(found, dict):
+            return None  # not found, or cannot be searched: the engine still lists an open item
+        return {n: found[n] for n in names if n in guarded or found[n] is not None}
 
     # -- satisfiability ------------------------------------------------------------------
 
     def _can_be_true(self, node: Node) -> bool:
         """Whether some answers (known or unknown) make the expression true."""
         names = sorted(_names(node) - {SCREENING_DATE})
-        domains = [self._domain(n, [node], unknown=True) for n in names]
-        if not self._afford(domains):
-            return True in _possible(node)  # linear, never wrongly says "never"
-        for values in itertools.product(*domains):
-            env = dict(zip(names, values, strict=True))
-            env[SCREENING_DATE] = EXAMPLE_DAY
-            if interpret(node, env) is True:
-                return True
-        return False
 
-    def _afford(self, domains: list[list[Any]]) -> bool:
-        """Whether an exhaustive search of ``domains`` fits the limits; if so, pay for it."""
-        size = _size(domains)
-        if size > MAX_COMBINATIONS or size > self.budget:
-            return False
-        self.budget -= size
-        return True
+        def true(env: dict[str, Any], complete: bool) -> bool | None:
+            values = _may(node, env)
+            if values == TRUE:
+                return True
+            return False if complete or not values & TRUE else None
+
+        domains = [self._domain(n, [node], unknown=True) for n in names]
+        found = self._search(names, domains, true, [node])
+        if found is TOO_LARGE:
+            return True in _possible(node)  # linear, never wrongly says "never"
+        return found is not None
+
+    def _search(
+        self,
+        names: list[str],
+        domains: list[list[Any]],
+        wanted: Callable[[dict[str, Any], bool], bool | None],
+        read: list[Node],
+        given: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None | object:
+        """Answers to ``names`` (from ``domains``) that ``wanted`` accepts; None if there are
+        none, TOO_LARGE past the limits. ``wanted`` sees some answers chosen (the others
+        absent; ``complete`` when none is): True accepts them whatever the rest are, False
+        rejects them whatever the rest are (the search goes no deeper), None chooses the
+        next (with all chosen, rejects). Each set of answers tried is paid from the budget,
+        more in long expressions (``read``: what ``wanted`` evaluates)."""
+        cost = 1 + sum(1 for node in read for _ in walk(node)) // NODES_PER_COST
+        limit = min(MAX_COMBINATIONS, self.budget) // cost
+        tried = 0
+        env: dict[str, Any] = {SCREENING_DATE: EXAMPLE_DAY, **(given or {})}
+
+        def deeper(index: int) -> dict[str, Any] | None:
+            nonlocal tried
+            tried += 1
+            if tried > limit:
+                raise _TooLarge
+            verdict = wanted(env, index == len(names))
+            if verdict is not None or index == len(names):
+                if not verdict:
+                    return None
+                return {n: env.get(n, domains[i][0]) for i, n in enumerate(names)}
+            for value in domains[index]:
+                env[names[index]] = value
+                found = deeper(index + 1)
+                if found is not None:
+                    return found
+            del env[names[index]]
+            return None
+
+        if any(not domain for domain in domains):
+            return None
+        try:
+            return deeper(0)
+        except _TooLarge:
+            return TOO_LARGE
+        finally:
+            self.budget -= min(tried, limit) * cost
 
     def _domain(self, name: str, nodes: list[Node], unknown: bool) -> list[Any]:
         kind = self.kinds[name]
@@ -620,21 +776,71 @@ class Checker:
         elif kind.base == "choice":
             values = list(kind.choices)
         elif kind.base == "set":
-            values = [(), *((c,) for c in kind.choices), tuple(kind.choices)]
+            values = _sets(name, kind.choices, nodes)
         elif kind.base == "date":
-            values = [EXAMPLE_DAY - timedelta(days=d) for d in (0, 1, 40, 400, 4000)]
-            values += [NEVER] if kind.never else []
+            values = [*self._dates(name, nodes), *([NEVER] if kind.never else [])]
         elif kind.base == "number":
             values = self._numbers(name, nodes)
         else:
             values = [""]
         return [*values, None] if unknown else values
 
+    def _dates(self, name: str, nodes: list[Node], others: bool = True) -> list[date]:
+        """Days a little before, on and after each day where a comparison of ``name``
+        changes (the window ends counted from the other side's candidates), and a few
+        spread days; all of them days an answer may be."""
+        q = self.questions.get(name)
+        ahead = q is not None and q.future
+        sign = 1 if ahead else -1
+        days = {EXAMPLE_DAY + timedelta(days=sign * d) for d in (0, 1, 40, 400, 4000)}
+        for node in nodes:
+            days |= self._date_edges(name, node, others)
+        return sorted(
+            d
+            for d in days
+            if d.year >= EARLIEST_YEAR and (d >= EXAMPLE_DAY if ahead else d <= EXAMPLE_DAY)
+        )
+
+    def _date_edges(self, name: str, node: Node, others: bool) -> set[date]:
+        """The days around which ``node``'s comparisons of ``name`` change (kept: a
+        condition is read again with each rule that reads its question)."""
+        key = (name, id(node), others)
+        if key in self._edges:
+            return self._edges[key][1]
+        edges: set[date] = set()
+        theirs_memo: dict[str, list[date]] = {}
+        if id(node) not in self._compared:
+            self._compared[id(node)] = (node, _date_comparisons(node))
+        for (me, mine), (base, shifts) in self._compared[id(node)][1]:
+            if me != name:
+                continue
+            if base == SCREENING_DATE:
+                starts: list[date] = [EXAMPLE_DAY]
+            elif others:
+                if base not in theirs_memo:
+                    theirs_memo[base] = self._dates(base, [node], others=False)
+                starts = theirs_memo[base]
+            else:
+                continue
+            for start in starts:
+                edge = _shifted(_shifted(start, shifts), [(-a, u) for a, u in reversed(mine)])
+                if isinstance(edge, date) and date.min < edge < date.max:
+                    edges |= {edge - timedelta(days=1), edge, edge + timedelta(days=1)}
+        self._edges[key] = (node, edges)
+        return edges
+
     def _numbers(self, name: str, nodes: list[Node]) -> list[float]:
         q = self.questions.get(name)
         low, high = (q.min, q.max) if q is not None else (None, None)
         marks = {c for node in nodes for c in _constants_of(node, name)}
         marks |= {m for m in (low, high) if m is not None}
+        for other in {o for node in nodes for o in _compared_names(node, name)}:
+            marks |= {c for node in nodes for c in _constants_of(node, other)}
+            theirs = self.questions.get(other)
+            if theirs is not None:
+                marks |= {m for m in (theirs.min, theirs.max) if m is not None}
+            if other in self.tables:
+                marks |= {row.value for row in self.tables[other].rows}
         if not marks:
             marks = {0.0}
         points = {m + d for m in marks for d in (-1, 0, 1)}
@@ -663,6 +869,65 @@ def question_kind(q: Question) -> Kind:
     return Kind(q.type)  # type: ignore[arg-type]
 
 
+TOO_LARGE = object()  # a search that would pass its limits
+
+
+class _TooLarge(Exception):
+    pass
+
+
+TRUE, FALSE, UNKNOWN = 1, 2, 4  # the values an expression may still take, as bits
+ANY = TRUE | FALSE | UNKNOWN
+
+
+def _may(node: Node, env: dict[str, Any], known_later: frozenset[str] = frozenset()) -> int:
+    """The values ``node`` may take when the answers absent from ``env`` are not chosen yet
+    (an over-approximation, exact once every answer it reads is chosen): a search whose
+    wanted value is not among them goes no deeper. ``known_later``: answers that will be
+    chosen known (a comparison of known answers is never unknown)."""
+    if isinstance(node, And | Or):
+        decisive, other = (TRUE, FALSE) if isinstance(node, Or) else (FALSE, TRUE)
+        may_decide, always_other, may_be_unknown = False, True, False
+        for part in node.parts:
+            values = _may(part, env, known_later)
+            if values == decisive:
+                return decisive
+            may_decide = may_decide or bool(values & decisive)
+            always_other = always_other and bool(values & other)
+            may_be_unknown = may_be_unknown or bool(values & UNKNOWN)
+        return (
+            (decisive if may_decide else 0)
+            | (other if always_other else 0)
+            | (UNKNOWN if may_be_unknown else 0)
+        )
+    if isinstance(node, Not):
+        values = _may(node.part, env, known_later)
+        return (TRUE if values & FALSE else 0) | (FALSE if values & TRUE else 0) | values & UNKNOWN
+    missing = [name for name in _leaf_reads(node) if name not in env]
+    if missing:  # known() is never unknown
+        known = isinstance(node, Known) or all(name in known_later for name in missing)
+        return TRUE | FALSE if known else ANY
+    value = interpret(node, env)
+    return TRUE if value is True else FALSE if value is False else UNKNOWN
+
+
+def _leaf_reads(node: Node) -> list[str]:
+    """The answers a comparison, a name, known() or a membership reads."""
+    if isinstance(node, Compare):
+        return _leaf_reads(node.left) + _leaf_reads(node.right)
+    if isinstance(node, Shift):
+        return _leaf_reads(node.base)
+    if isinstance(node, Name | Ordinal | Known):
+        return [node.name]
+    if isinstance(node, Member | AnyOf):
+        return [node.collection]
+    return []
+
+
+def _case_free(word: str) -> str:
+    return " ".join(word.lower().split())
+
+
 def _names(node: Node) -> set[str]:
     from ..rules.expressions import names_read
 
@@ -678,13 +943,68 @@ def _constants_of(node: Node, name: str) -> Iterator[float]:
                     yield float(b.value)  # type: ignore[attr-defined]
 
 
-def _size(domains: list[list[Any]]) -> int:
-    size = 1
-    for domain in domains:
-        size *= max(len(domain), 1)
-        if size > MAX_COMBINATIONS:
-            break
-    return size
+MAX_SUBSETS_OF = 8  # choices a rule names, whose every subset is tried
+
+
+def _sets(name: str, choices: tuple[str, ...], nodes: list[Node]) -> list[tuple[str, ...]]:
+    """Answers to a multi-select question: every subset of the choices the expressions
+    name (the others change nothing they read), or, past MAX_SUBSETS_OF, the empty set,
+    each choice alone and all of them."""
+    named: set[str] = set()
+    for node in nodes:
+        for n in walk(node):
+            if isinstance(n, Member) and n.collection == name:
+                named.add(n.item)
+            elif isinstance(n, AnyOf) and n.collection == name:
+                named |= set(n.items)
+    read = [c for c in choices if c in named]
+    if len(read) > MAX_SUBSETS_OF:
+        return [(), *((c,) for c in choices), choices]
+    return [
+        tuple(c for c, keep in zip(read, picks, strict=True) if keep)
+        for picks in itertools.product((False, True), repeat=len(read))
+    ]
+
+
+DateSide = tuple[str, list[tuple[int, str]]]  # a date name and the windows added to it
+
+
+def _date_side(node: Node) -> DateSide | None:
+    shifts: list[tuple[int, str]] = []
+    while isinstance(node, Shift):
+        shifts.insert(0, (node.amount, node.unit))
+        node = node.base
+    return (node.name, shifts) if isinstance(node, Name) else None
+
+
+def _date_comparisons(node: Node) -> list[tuple[DateSide, DateSide]]:
+    """Each comparison of two dates, both ways round: (this side, the other side)."""
+    found = []
+    for n in walk(node):
+        if isinstance(n, Compare):
+            sides = (_date_side(n.left), _date_side(n.right))
+            for mine, theirs in (sides, sides[::-1]):
+                if mine and theirs and mine[0] != theirs[0]:
+                    found.append((mine, theirs))
+    return found
+
+
+def _shifted(day: Any, shifts: list[tuple[int, str]]) -> Any:
+    for amount, unit in shifts:
+        if not isinstance(day, date):
+            return day
+        day = window_shift(day, amount, unit)  # type: ignore[arg-type]
+    return day
+
+
+def _compared_names(node: Node, name: str) -> Iterator[str]:
+    """The names compared with ``name`` directly (``weight_kg > limit``)."""
+    for n in walk(node):
+        if isinstance(n, Compare) and isinstance(n.left, Name) and isinstance(n.right, Name):
+            if n.left.name == name and n.right.name != name:
+                yield n.right.name
+            elif n.right.name == name and n.left.name != name:
+                yield n.left.name
 
 
 def _possible(node: Node) -> set[bool | None]:

@@ -9,6 +9,7 @@ it is built into objects.
 from __future__ import annotations
 
 import hashlib
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from ..errors import ScreenBotError
 from .model import Protocol
-from .schema import DialogFile
+from .schema import BLANK, DialogFile
 
 if TYPE_CHECKING:  # imported where a file is parsed: a start with every file cached skips it
     from ruamel.yaml import YAML
@@ -302,6 +303,11 @@ def _yaml_hint(problem: str) -> str:
             "check the indentation: keys of one mapping start in the same column, list items "
             "('- ') are indented under their key, and a value with ': ' in it needs quotes"
         )
+    tag = re.search(r"constructor for the tag '(?:tag:yaml\.org,2002:)?([^']*)'", problem)
+    if tag:
+        return (
+            f"remove the tag '!!{tag[1]}': a dialog file holds only text, numbers, lists and keys"
+        )
     if "tab" in problem or "'\\t'" in problem:  # ruamel: "found character '\\t' that …"
         return "indent with spaces, never tabs"
     return "fix the indentation or quoting on that line"
@@ -310,6 +316,19 @@ def _yaml_hint(problem: str) -> str:
 def line_of(tree: Node, loc: Iterable[Any]) -> int | None:
     """The 1-based line of what is at ``loc`` (keys and list indices) in the node tree: the
     line of the deepest key or item found, or the document's first line."""
+    return _node_at(tree, loc)[1]
+
+
+def _written(tree: Node, loc: Iterable[Any]) -> str:
+    """The text of the value at ``loc`` as the file writes it ('1.10', not 1.1)."""
+    from ruamel.yaml.nodes import ScalarNode
+
+    node = _node_at(tree, loc)[0]
+    return str(node.value) if isinstance(node, ScalarNode) else "…"
+
+
+def _node_at(tree: Node, loc: Iterable[Any]) -> tuple[Node, int]:
+    """The deepest node found at ``loc``, and the line of its key or item."""
     from ruamel.yaml.nodes import MappingNode, SequenceNode
 
     line = tree.start_mark.line + 1
@@ -325,7 +344,7 @@ def line_of(tree: Node, loc: Iterable[Any]) -> int | None:
         else:
             break
         line = key_node.start_mark.line + 1
-    return line
+    return node, line
 
 
 REMOVED = {
@@ -346,6 +365,13 @@ def _schema_problem(file: str, data: Any, error: Any) -> Problem:
         fix = f"use one of {error['ctx']['expected']}"
     elif kind == "finite_number":
         fix = "write an ordinary number: not .nan or .inf, nor one too large to store (1e400)"
+    elif kind == "value_error" and BLANK in error["msg"]:
+        fix = "write the text the user is shown (it is empty or only spaces)"
+    elif kind == "string_type" and isinstance(error["input"], bool | int | float):
+        fix = (
+            f'put the value in quotes as written, e.g. {loc[-1]}: "{_written(data, loc)}": '
+            "unquoted, YAML reads it as a number (or true/false)"
+        )
     elif kind == "string_pattern_mismatch":
         fix = "use lower-case letters, digits and _ (criterion ids: letters and digits, e.g. I8c)"
     else:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 Identifier = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
 QuestionType = Literal["int", "number", "yes_no", "choice", "date", "date_or_none", "text"]
 NUMERIC = ("int", "number")
+BLANK = "is blank"  # the schema problem of a text shown to the user with nothing in it
+
+
+def _shown_text(text: str) -> str:
+    if not text.strip():
+        raise ValueError(BLANK)
+    return text
+
+
+Shown = Annotated[str, AfterValidator(_shown_text)]  # a text the user reads: not blank
 DATES = ("date", "date_or_none")
 
 
@@ -29,7 +39,7 @@ class AltUnit(_Strict):
 class Question(_Strict):
     variable: str = Identifier
     type: QuestionType
-    text: str = Field(min_length=1, max_length=1000)
+    text: Shown = Field(min_length=1, max_length=1000)
     help: str = Field("", max_length=1000)
     min: float | None = None
     max: float | None = None
@@ -97,7 +107,7 @@ class Derived(_Strict):
     """A value computed from answers: the measured variable if known, else an estimate."""
 
     name: str = Identifier
-    label: str = Field(min_length=1)
+    label: Shown = Field(min_length=1)
     unit: str = Field(min_length=1, description="the unit of the value, e.g. mL/min")
     measured: str | None = None
     calculator: str | None = None
@@ -139,7 +149,7 @@ class Table(_Strict):
     """A value looked up by bands (e.g. a creatinine limit by age and sex)."""
 
     name: str = Identifier
-    label: str = Field(min_length=1)
+    label: Shown = Field(min_length=1)
     unit: str = ""
     rows: list[TableRow] = Field(min_length=1, max_length=200)
 
@@ -147,7 +157,7 @@ class Table(_Strict):
 class Criterion(_Strict):
     id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
     kind: Literal["inclusion", "exclusion"]
-    label: str = Field(min_length=1, max_length=200)
+    label: Shown = Field(min_length=1, max_length=200)
     source: str = Field(min_length=1, description="the protocol's own words")
     met_when: str | None = None
     applies_when: str | None = None
@@ -206,7 +216,7 @@ class Checklist(_Strict):
     """
 
     name: str = Identifier
-    text: str = Field(min_length=1, max_length=300)
+    text: Shown = Field(min_length=1, max_length=300)
     help: str = Field("", max_length=300)
     mode: Literal["none_apply", "all_hold"]
     items: list[str] = Field(min_length=2, max_length=20)
@@ -219,7 +229,7 @@ class Checklist(_Strict):
 
 class DialogFile(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
-    title: str = Field(min_length=1, max_length=200)
+    title: Shown = Field(min_length=1, max_length=200)
     version: str = Field(min_length=1, max_length=40)
     source: str = Field("", description="where the protocol text comes from")
     anchors: list[str] = Field([], description="planned dates that windows may count from")

@@ -29,6 +29,7 @@ from ..errors import ScreenBotError
 from ..rules.dates import NEVER
 from ..rules.evaluation import context, statuses
 from ..rules.expressions import SCREENING_DATE
+from .loader import Problem
 from .model import Protocol
 from .schema import Checklist, Question
 
@@ -161,6 +162,73 @@ def merged_order(members: Sequence[Protocol]) -> list[str]:
         order.append(ready)
         placed.add(ready)
     return order
+
+
+def order_conflicts(members: Sequence[Protocol]) -> list[Problem]:
+    """Conditions that need opposite question orders in different files (which would make
+    :func:`merged_order` refuse the set): one problem per cycle, naming each place."""
+    needs: dict[str, dict[str, Protocol]] = {}  # variable -> what it reads -> whose condition
+    for member in members:
+        for variable in member.order:
+            for read in sorted(_condition_reads(member, variable)):
+                needs.setdefault(variable, {}).setdefault(read, member)
+    problems: list[Problem] = []
+    reported: set[str] = set()
+    for cycle in _cycles(needs):
+        if reported & set(cycle):
+            continue  # another cycle through the same questions: one report is enough
+        reported |= set(cycle)
+        steps = [(v, cycle[(i + 1) % len(cycle)]) for i, v in enumerate(cycle)]
+        places = [
+            f"{needs[v][u].id} ({place(needs[v][u], v)}) asks '{v}' after '{u}', as its "
+            f"condition reads '{u}'"
+            for v, u in steps
+        ]
+        first, after = steps[0]
+        owner = needs[first][after]
+        problems.append(
+            Problem(
+                str(owner.path),
+                owner.lines.get(first),
+                "these protocols cannot be screened together (all): their conditions need "
+                f"opposite question orders: {'; '.join(places)}",
+                "an 'all' screening asks each question once, so the files must agree on the "
+                "order: drop one of these reads from its condition, or rename the variable in "
+                "one file if the two protocols mean different things",
+            )
+        )
+    return problems
+
+
+def _cycles(needs: dict[str, dict[str, Protocol]]) -> list[list[str]]:
+    """A cycle (v reads the next, the last reads the first) in each part of ``needs``
+    that has one: a depth-first search reports each edge back to its own path."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    found: list[list[str]] = []
+    for start in needs:
+        if start in state:
+            continue
+        path: list[str] = [start]
+        todo = [iter(needs.get(start, {}))]
+        state[start] = 1
+        while todo:
+            following = next(todo[-1], None)
+            if following is None:
+                state[path.pop()] = 2
+                todo.pop()
+            elif state.get(following) == 1:
+                found.append(path[path.index(following) :])
+            elif following not in state:
+                state[following] = 1
+                path.append(following)
+                todo.append(iter(needs.get(following, {})))
+    return found
+
+
+def place(protocol: Protocol, variable: str) -> str:
+    """``file:line`` of the question ``variable`` in ``protocol``."""
+    line = protocol.lines.get(variable)
+    return f"{protocol.path}:{line}" if line else str(protocol.path)
 
 
 def _condition_reads(member: Protocol, variable: str) -> set[str]:

@@ -15,6 +15,7 @@ from typing import Any
 from .loader import Problem
 from .model import Protocol
 from .schema import Question
+from .sets import order_conflicts, place
 
 
 def _meaning(question: Question) -> dict[str, Any]:
@@ -42,14 +43,10 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _place(protocol: Protocol, variable: str) -> str:
-    line = protocol.lines.get(variable)
-    return f"{protocol.path}:{line}" if line else str(protocol.path)
-
-
 def conflicts(protocols: Sequence[Protocol]) -> list[Problem]:
     """Every shared variable defined differently, as a problem at the later definition
-    naming the earlier one (file:line each) and the aspects that differ."""
+    naming the earlier one (file:line each) and the aspects that differ; then every set
+    of conditions that need opposite question orders in different files."""
     first: dict[str, Protocol] = {}
     problems: list[Problem] = []
     for protocol in protocols:
@@ -72,9 +69,9 @@ def conflicts(protocols: Sequence[Protocol]) -> list[Problem]:
                     str(protocol.path),
                     protocol.lines.get(variable),
                     f"variable '{variable}' is shared with {earlier.id} "
-                    f"({_place(earlier, variable)}) but means something else: {detail}",
+                    f"({place(earlier, variable)}) but means something else: {detail}",
                     f"give '{variable}' the same {', '.join(differ)} in both files, or "
                     "rename it in one of them if the two protocols mean different things",
                 )
             )
-    return problems
+    return problems + order_conflicts(protocols)
