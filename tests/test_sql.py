@@ -148,10 +148,12 @@ def test_months_clamp_to_the_month_end_as_python_does() -> None:
 
 
 HOSTILE = ["it's", "a\\b", "x'); DROP TABLE answers; --", 'say "hi"']
+# A multi-select choice may not hold a comma or semicolon (they separate typed choices).
+HOSTILE_SET = ["it's", "a\\b", "x') OR TRUE OR ('", 'say "hi"']
 
 
 def _hostile_protocol(tmp_path: Path) -> Path:
-    choices = json.dumps(HOSTILE)
+    choices, set_choices = json.dumps(HOSTILE), json.dumps(HOSTILE_SET)
     text = f"""
 id: hostile
 title: Choices with quotes and backslashes
@@ -164,19 +166,19 @@ questions:
   - variable: picks
     type: choice
     multiple: true
-    choices: {choices}
+    choices: {set_choices}
     text: Pick some?
 criteria:
   - id: H1
     kind: inclusion
     label: the quoted one
     source: a rule over a choice with a quote
-    met_when: pick == "it's" or pick == "a\\\\b"
+    met_when: pick == "it's" or pick == "a\\\\b" or pick == "x'); DROP TABLE answers; --"
   - id: H2
     kind: exclusion
     label: the injection text
     source: a rule over a hostile choice
-    applies_when: any_of(picks, "x'); DROP TABLE answers; --", 'say "hi"')
+    applies_when: any_of(picks, "x') OR TRUE OR ('", 'say "hi"')
 """
     path = tmp_path / "hostile.yaml"
     path.write_text(text)
@@ -185,7 +187,8 @@ criteria:
 
 def test_a_choice_with_quotes_or_sql_in_it_is_a_literal(tmp_path: Path) -> None:
     protocol = load(_hostile_protocol(tmp_path))
-    rows = [(p, s) for p in [*HOSTILE, None] for s in [(), (HOSTILE[2],), tuple(HOSTILE), None]]
+    sets = [(), (HOSTILE_SET[2],), tuple(HOSTILE_SET), None]
+    rows = [(p, s) for p in [*HOSTILE, None] for s in sets]
     connection = duckdb.connect()
     columns = input_columns(protocol)
     connection.execute(
@@ -199,6 +202,7 @@ def test_a_choice_with_quotes_or_sql_in_it_is_a_literal(tmp_path: Path) -> None:
     for dialect in ("duckdb", "ansi"):
         query = compile_protocol(protocol, dialect)  # type: ignore[arg-type]
         assert "DROP TABLE answers; --'" in query.text  # inside a literal, doubled quote
+        assert "'x'') OR TRUE OR (''" in query.text
         result = connection.execute(query.text).fetchall()
         for (pick, picks), row in zip(rows, result, strict=True):
             answers = {k: v for k, v in (("pick", pick), ("picks", picks)) if v is not None}
