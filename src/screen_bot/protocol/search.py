@@ -1,0 +1,390 @@
+"""The search over answers behind the validator's reachability checks.
+
+Can a condition ever be true? Can a rule be left open on a question never asked? Each is
+answered by trying answers, one question at a time, from candidates drawn from the
+expressions read: dates around the ends of their windows, the subsets of the choices they
+name, numbers around their thresholds. Every search is bounded: past
+:data:`MAX_COMBINATIONS` (or once one file's searches together have tried
+:data:`MAX_TOTAL_COMBINATIONS`, a combination of a long expression counting for more) it
+gives up, and a condition falls back to a linear over-approximation.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from ..rules.dates import EARLIEST_YEAR, NEVER, window_shift
+from ..rules.expressions import (
+    SCREENING_DATE,
+    And,
+    AnyOf,
+    Compare,
+    Const,
+    Known,
+    Member,
+    Name,
+    Node,
+    Not,
+    Or,
+    Ordinal,
+    Shift,
+    interpret,
+    names_read,
+    walk,
+)
+from ..rules.types import Kind
+from .schema import Question, Table
+
+MAX_COMBINATIONS = 20_000
+# Per file: 500 criteria each reading questions asked conditionally could otherwise make
+# thousands of searches of MAX_COMBINATIONS each (minutes). Real files use a few thousand.
+MAX_TOTAL_COMBINATIONS = 100_000
+NODES_PER_COST = 10  # a combination tried costs one more per this many expression nodes read
+EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for searching answer combinations
+
+
+class AnswerSearch:
+    """The searches of one dialog file, paid from one budget of answer combinations."""
+
+    def __init__(
+        self,
+        kinds: Mapping[str, Kind],
+        questions: Mapping[str, Question],
+        tables: Mapping[str, Table],
+        budget: int,
+    ) -> None:
+        self.kinds, self.questions, self.tables = kinds, questions, tables
+        self.budget = budget  # answer combinations left to search
+        # by the id of an expression's tree (kept alive with it): what is worked out once
+        self._edges: dict[tuple[str, int, bool], tuple[Node, set[date]]] = {}
+        self._compared: dict[int, tuple[Node, list[tuple[DateSide, DateSide]]]] = {}
+
+    def open_when_unasked(
+        self, rule: Node, variable: str, condition: Node
+    ) -> dict[str, Any] | None:
+        """Known answers under which ``variable`` is not asked and ``rule`` stays unknown;
+        None if there are none or the search passes its limits. ``rule`` reads no derived
+        value or table (what they read is not searched)."""
+        read, guarded = set(names_read(rule)), set(names_read(condition))
+        # the condition's answers first: once it is decided, the rule is searched alone
+        names = sorted(
+            (read | guarded) - {variable, SCREENING_DATE}, key=lambda n: (n not in guarded, n)
+        )
+        names = [n for n in names if n in self.questions]  # derived/tables follow from these
+        later = frozenset(names)  # each searched with known answers only
+
+        def unasked_and_open(env: dict[str, Any], complete: bool) -> bool | None:
+            asked = _may(condition, env, later)
+            if not asked & FALSE:
+                return False  # asked, whatever the rest is
+            open_ = _may(rule, env, later)  # env holds the variable as unknown
+            if not open_ & UNKNOWN:
+                return False  # decided without it, whatever the rest is
+            if asked == FALSE and open_ == UNKNOWN:
+                return True  # whatever the rest is
+            return False if complete else None
+
+        domains = [self._domain(n, [rule, condition], unknown=False) for n in names]
+        found = self._search(names, domains, unasked_and_open, [condition, rule], {variable: None})
+        if not isinstance(found, dict):
+            return None  # not found, or cannot be searched: the engine still lists an open item
+        return {n: found[n] for n in names if n in guarded or found[n] is not None}
+
+    def can_be_true(self, node: Node) -> bool:
+        """Whether some answers (known or unknown) make the expression true."""
+        names = sorted(set(names_read(node)) - {SCREENING_DATE})
+
+        def true(env: dict[str, Any], complete: bool) -> bool | None:
+            values = _may(node, env)
+            if values == TRUE:
+                return True
+            return False if complete or not values & TRUE else None
+
+        domains = [self._domain(n, [node], unknown=True) for n in names]
+        found = self._search(names, domains, true, [node])
+        if found is TOO_LARGE:
+            return True in _possible(node)  # linear, never wrongly says "never"
+        return found is not None
+
+    def _search(
+        self,
+        names: list[str],
+        domains: list[list[Any]],
+        wanted: Callable[[dict[str, Any], bool], bool | None],
+        read: list[Node],
+        given: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None | object:
+        """Answers to ``names`` (from ``domains``) that ``wanted`` accepts; None if there are
+        none, TOO_LARGE past the limits. ``wanted`` sees some answers chosen (the others
+        absent; ``complete`` when none is): True accepts them whatever the rest are, False
+        rejects them whatever the rest are (the search goes no deeper), None chooses the
+        next (with all chosen, rejects). Each set of answers tried is paid from the budget,
+        more in long expressions (``read``: what ``wanted`` evaluates)."""
+        cost = 1 + sum(1 for node in read for _ in walk(node)) // NODES_PER_COST
+        limit = min(MAX_COMBINATIONS, self.budget) // cost
+        tried = 0
+        env: dict[str, Any] = {SCREENING_DATE: EXAMPLE_DAY, **(given or {})}
+
+        def deeper(index: int) -> dict[str, Any] | None:
+            nonlocal tried
+            tried += 1
+            if tried > limit:
+                raise _TooLarge
+            verdict = wanted(env, index == len(names))
+            if verdict is not None or index == len(names):
+                if not verdict:
+                    return None
+                return {n: env.get(n, domains[i][0]) for i, n in enumerate(names)}
+            for value in domains[index]:
+                env[names[index]] = value
+                found = deeper(index + 1)
+                if found is not None:
+                    return found
+            del env[names[index]]
+            return None
+
+        if any(not domain for domain in domains):
+            return None
+        try:
+            return deeper(0)
+        except _TooLarge:
+            return TOO_LARGE
+        finally:
+            self.budget -= min(tried, limit) * cost
+
+    def _domain(self, name: str, nodes: list[Node], unknown: bool) -> list[Any]:
+        kind = self.kinds[name]
+        values: list[Any]
+        if kind.base == "yes_no":
+            values = [True, False]
+        elif kind.base == "choice":
+            values = list(kind.choices)
+        elif kind.base == "set":
+            values = _sets(name, kind.choices, nodes)
+        elif kind.base == "date":
+            values = [*self._dates(name, nodes), *([NEVER] if kind.never else [])]
+        elif kind.base == "number":
+            values = self._numbers(name, nodes)
+        else:
+            values = [""]
+        return [*values, None] if unknown else values
+
+    def _dates(self, name: str, nodes: list[Node], others: bool = True) -> list[date]:
+        """Days a little before, on and after each day where a comparison of ``name``
+        changes (the window ends counted from the other side's candidates), and a few
+        spread days; all of them days an answer may be."""
+        q = self.questions.get(name)
+        ahead = q is not None and q.future
+        sign = 1 if ahead else -1
+        days = {EXAMPLE_DAY + timedelta(days=sign * d) for d in (0, 1, 40, 400, 4000)}
+        for node in nodes:
+            days |= self._date_edges(name, node, others)
+        return sorted(
+            d
+            for d in days
+            if d.year >= EARLIEST_YEAR and (d >= EXAMPLE_DAY if ahead else d <= EXAMPLE_DAY)
+        )
+
+    def _date_edges(self, name: str, node: Node, others: bool) -> set[date]:
+        """The days around which ``node``'s comparisons of ``name`` change (kept: a
+        condition is read again with each rule that reads its question)."""
+        key = (name, id(node), others)
+        if key in self._edges:
+            return self._edges[key][1]
+        edges: set[date] = set()
+        theirs_memo: dict[str, list[date]] = {}
+        if id(node) not in self._compared:
+            self._compared[id(node)] = (node, _date_comparisons(node))
+        for (me, mine), (base, shifts) in self._compared[id(node)][1]:
+            if me != name:
+                continue
+            if base == SCREENING_DATE:
+                starts: list[date] = [EXAMPLE_DAY]
+            elif others:
+                if base not in theirs_memo:
+                    theirs_memo[base] = self._dates(base, [node], others=False)
+                starts = theirs_memo[base]
+            else:
+                continue
+            for start in starts:
+                edge = _shifted(_shifted(start, shifts), [(-a, u) for a, u in reversed(mine)])
+                if isinstance(edge, date) and date.min < edge < date.max:
+                    edges |= {edge - timedelta(days=1), edge, edge + timedelta(days=1)}
+        self._edges[key] = (node, edges)
+        return edges
+
+    def _numbers(self, name: str, nodes: list[Node]) -> list[float]:
+        q = self.questions.get(name)
+        low, high = (q.min, q.max) if q is not None else (None, None)
+        marks = {c for node in nodes for c in _constants_of(node, name)}
+        marks |= {m for m in (low, high) if m is not None}
+        for other in {o for node in nodes for o in _compared_names(node, name)}:
+            marks |= {c for node in nodes for c in _constants_of(node, other)}
+            theirs = self.questions.get(other)
+            if theirs is not None:
+                marks |= {m for m in (theirs.min, theirs.max) if m is not None}
+            if other in self.tables:
+                marks |= {row.value for row in self.tables[other].rows}
+        if not marks:
+            marks = {0.0}
+        points = {m + d for m in marks for d in (-1, 0, 1)}
+        ordered = sorted(marks)
+        points |= {(a + b) / 2 for a, b in itertools.pairwise(ordered)}
+        if q is not None and q.type == "int":
+            points = {float(int(p)) for p in points}
+        return sorted(
+            p for p in points if (low is None or p >= low) and (high is None or p <= high)
+        )
+
+
+TOO_LARGE = object()  # a search that would pass its limits
+
+
+class _TooLarge(Exception):
+    pass
+
+
+TRUE, FALSE, UNKNOWN = 1, 2, 4  # the values an expression may still take, as bits
+ANY = TRUE | FALSE | UNKNOWN
+
+
+def _may(node: Node, env: dict[str, Any], known_later: frozenset[str] = frozenset()) -> int:
+    """The values ``node`` may take when the answers absent from ``env`` are not chosen yet
+    (an over-approximation, exact once every answer it reads is chosen): a search whose
+    wanted value is not among them goes no deeper. ``known_later``: answers that will be
+    chosen known (a comparison of known answers is never unknown)."""
+    if isinstance(node, And | Or):
+        decisive, other = (TRUE, FALSE) if isinstance(node, Or) else (FALSE, TRUE)
+        may_decide, always_other, may_be_unknown = False, True, False
+        for part in node.parts:
+            values = _may(part, env, known_later)
+            if values == decisive:
+                return decisive
+            may_decide = may_decide or bool(values & decisive)
+            always_other = always_other and bool(values & other)
+            may_be_unknown = may_be_unknown or bool(values & UNKNOWN)
+        return (
+            (decisive if may_decide else 0)
+            | (other if always_other else 0)
+            | (UNKNOWN if may_be_unknown else 0)
+        )
+    if isinstance(node, Not):
+        values = _may(node.part, env, known_later)
+        return (TRUE if values & FALSE else 0) | (FALSE if values & TRUE else 0) | values & UNKNOWN
+    missing = [name for name in _leaf_reads(node) if name not in env]
+    if missing:  # known() is never unknown
+        known = isinstance(node, Known) or all(name in known_later for name in missing)
+        return TRUE | FALSE if known else ANY
+    value = interpret(node, env)
+    return TRUE if value is True else FALSE if value is False else UNKNOWN
+
+
+def _leaf_reads(node: Node) -> list[str]:
+    """The answers a comparison, a name, known() or a membership reads."""
+    if isinstance(node, Compare):
+        return _leaf_reads(node.left) + _leaf_reads(node.right)
+    if isinstance(node, Shift):
+        return _leaf_reads(node.base)
+    if isinstance(node, Name | Ordinal | Known):
+        return [node.name]
+    if isinstance(node, Member | AnyOf):
+        return [node.collection]
+    return []
+
+
+def _constants_of(node: Node, name: str) -> Iterator[float]:
+    for n in walk(node):
+        if isinstance(n, Compare):
+            for a, b in ((n.left, n.right), (n.right, n.left)):
+                number = isinstance(b, Const) and type(b.value) in (int, float)
+                if isinstance(a, Name) and a.name == name and number:
+                    yield float(b.value)  # type: ignore[attr-defined]
+
+
+MAX_SUBSETS_OF = 8  # choices a rule names, whose every subset is tried
+
+
+def _sets(name: str, choices: tuple[str, ...], nodes: list[Node]) -> list[tuple[str, ...]]:
+    """Answers to a multi-select question: every subset of the choices the expressions
+    name (the others change nothing they read), or, past MAX_SUBSETS_OF, the empty set,
+    each choice alone and all of them."""
+    named: set[str] = set()
+    for node in nodes:
+        for n in walk(node):
+            if isinstance(n, Member) and n.collection == name:
+                named.add(n.item)
+            elif isinstance(n, AnyOf) and n.collection == name:
+                named |= set(n.items)
+    read = [c for c in choices if c in named]
+    if len(read) > MAX_SUBSETS_OF:
+        return [(), *((c,) for c in choices), choices]
+    return [
+        tuple(c for c, keep in zip(read, picks, strict=True) if keep)
+        for picks in itertools.product((False, True), repeat=len(read))
+    ]
+
+
+DateSide = tuple[str, list[tuple[int, str]]]  # a date name and the windows added to it
+
+
+def _date_side(node: Node) -> DateSide | None:
+    shifts: list[tuple[int, str]] = []
+    while isinstance(node, Shift):
+        shifts.insert(0, (node.amount, node.unit))
+        node = node.base
+    return (node.name, shifts) if isinstance(node, Name) else None
+
+
+def _date_comparisons(node: Node) -> list[tuple[DateSide, DateSide]]:
+    """Each comparison of two dates, both ways round: (this side, the other side)."""
+    found = []
+    for n in walk(node):
+        if isinstance(n, Compare):
+            sides = (_date_side(n.left), _date_side(n.right))
+            for mine, theirs in (sides, sides[::-1]):
+                if mine and theirs and mine[0] != theirs[0]:
+                    found.append((mine, theirs))
+    return found
+
+
+def _shifted(day: Any, shifts: list[tuple[int, str]]) -> Any:
+    for amount, unit in shifts:
+        if not isinstance(day, date):
+            return day
+        day = window_shift(day, amount, unit)  # type: ignore[arg-type]
+    return day
+
+
+def _compared_names(node: Node, name: str) -> Iterator[str]:
+    """The names compared with ``name`` directly (``weight_kg > limit``)."""
+    for n in walk(node):
+        if isinstance(n, Compare) and isinstance(n.left, Name) and isinstance(n.right, Name):
+            if n.left.name == name and n.right.name != name:
+                yield n.right.name
+            elif n.right.name == name and n.left.name != name:
+                yield n.left.name
+
+
+def _possible(node: Node) -> set[bool | None]:
+    """An over-approximation of the values a condition can take (linear in its size)."""
+    if isinstance(node, Const):
+        return {node.value} if isinstance(node.value, bool) else {True, False, None}
+    if isinstance(node, Known):
+        return {True, False}
+    if isinstance(node, Not):
+        return {None if v is None else not v for v in _possible(node.part)}
+    if isinstance(node, And | Or):
+        parts = [_possible(p) for p in node.parts]
+        decisive, other = (False, True) if isinstance(node, And) else (True, False)
+        found: set[bool | None] = set()
+        if any(decisive in p for p in parts):
+            found.add(decisive)
+        if all(other in p for p in parts):
+            found.add(other)
+        if any(None in p for p in parts) and all(p - {decisive} for p in parts):
+            found.add(None)
+        return found
+    return {True, False, None}
