@@ -337,11 +337,11 @@ def test_the_reserved_id_all_is_refused(tmp_path: Path) -> None:
             "choices 'CSF' and 'csf' differ only in case",
             "keep one of them",
         ),
-        (  # typed, it is the answer "unknown"
-            choice("sex", ["female", "male", "unknown"]),
-            "- unknown",
-            "choice 'unknown' is a word the dialog reserves",
-            "'unknown result'",
+        (  # typed, it is always the answer "unknown"
+            choice("sex", ["female", "male", "?"]),
+            "- '?'",
+            "choice '?' is a word the dialog reserves",
+            "'? result'",
         ),
         (  # typed in the terminal, it goes back a question
             choice("sex", ["female", "male", "Back"]),

@@ -18,6 +18,7 @@ import pytest
 from cli_runner import invoke
 from patients import ELIGIBLE_JSON
 from population import Population
+from screen_bot.answers import parse_text
 from screen_bot.protocol import load
 from screen_bot.rules.dates import NEVER
 from screen_bot.rules.expressions import interpret, parse_node
@@ -449,3 +450,43 @@ def test_a_missing_screening_date_is_today_in_utc_on_postgres(postgres_server: s
     today = datetime.now(UTC).date()
     for dialect in ("postgres", "ansi"):
         assert _default_day(run, dialect) <= {today, datetime.now(UTC).date()}
+
+
+def test_a_choice_named_like_unknown_is_that_choice_in_every_reading(tmp_path: Path) -> None:
+    """A protocol may offer "unknown" (or "not known") as a result: typed, in a CSV cell
+    or a JSON row it is that choice, on both engines; "?" stays the answer unknown."""
+    text = """
+id: hbv
+title: A result that may be 'unknown'
+version: "1"
+questions:
+  - variable: hbv_status
+    type: choice
+    choices: [positive, negative, unknown, not known]
+    text: HBV status?
+criteria:
+  - id: E1
+    kind: exclusion
+    label: HBV status not established
+    source: a made-up rule
+    applies_when: hbv_status == 'unknown' or hbv_status == 'not known'
+"""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "hbv.yaml").write_text(text)
+    question = load(dialogs / "hbv.yaml").questions["hbv_status"]
+    assert parse_text(question, "Unknown") == "unknown"
+    assert parse_text(question, "not known.") == "not known"
+    assert parse_text(question, "?") is None
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_text("referral,hbv_status\nR-1,unknown\nR-2,?\nR-3,Not Known\nR-4,negative\n")
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text('{"hbv_status": "unknown"}\n{"hbv_status": null}\n')
+    for path, expected in (
+        (csv_file, ["not_eligible", "unresolved", "not_eligible", "eligible"]),
+        (jsonl, ["not_eligible", "unresolved"]),
+    ):
+        for engine in ("python", "duckdb"):
+            code, rows, errors = _screen(path, engine, "hbv", dialogs)
+            assert code == 0, errors
+            assert [r["verdict"] for r in rows] == expected, (path.name, engine)

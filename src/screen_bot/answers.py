@@ -51,8 +51,20 @@ def typed_form(text: str) -> str:
     return _words(text)
 
 
+ALWAYS_UNKNOWN = frozenset({"?"})  # never a choice: the unknown every hint shows
+
+
 def is_unknown_text(text: str) -> bool:
     return _words(text) in UNKNOWN_WORDS
+
+
+def names_a_choice(question: Question, text: str) -> bool:
+    """Whether ``text`` is one of the question's choices or synonyms as typed: a choice
+    spelled like a word for unknown ("unknown", "not known") is that choice."""
+    if question.type != "choice":
+        return False
+    word = _words(text)
+    return word in map(_words, [*(question.choices or []), *question.synonyms])
 
 
 def today() -> date:
@@ -64,7 +76,7 @@ def parse_text(question: Question, text: str, screened_on: date | None = None) -
     cleaned = text.strip()
     if not cleaned:
         raise AnswerError("Please type an answer (or ? if it is not known).")
-    if is_unknown_text(cleaned):
+    if is_unknown_text(cleaned) and not names_a_choice(question, cleaned):
         return None
     if question.type == "text":
         return _text(cleaned)

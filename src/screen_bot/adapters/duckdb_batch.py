@@ -24,7 +24,14 @@ from typing import Any, Literal
 
 import duckdb
 
-from ..answers import MAX_TEXT, NO_WORDS, NONE_OF_THESE, UNKNOWN_WORDS, YES_WORDS
+from ..answers import (
+    MAX_TEXT,
+    NO_WORDS,
+    NONE_OF_THESE,
+    UNKNOWN_WORDS,
+    YES_WORDS,
+    names_a_choice,
+)
 from ..batch import (
     REFERRAL_KEY,
     SCREENED_ON_KEY,
@@ -358,7 +365,8 @@ class _Reader:
             else f"({cell} IS NOT NULL)"
         )
         if lenient:
-            unknown = ", ".join(text_literal(w, "duckdb") for w in sorted(UNKNOWN_WORDS))
+            words = sorted(w for w in UNKNOWN_WORDS if not names_a_choice(q, w))
+            unknown = ", ".join(text_literal(w, "duckdb") for w in words)
             squeezed = f"lower(regexp_replace({cell}, '\\s+', ' ', 'g'))"
             present = f"({cell} IS NOT NULL AND {squeezed} NOT IN ({unknown}))"
         value = self._value(q, cell, kind, text, lenient)
