@@ -173,7 +173,11 @@ schema(
 )
 
 
-@on_open
+def _has_no_head(tx: Tx) -> bool:
+    return tx.one("SELECT 1 FROM screening_log_head") is None
+
+
+@on_open(needed=_has_no_head)
 def _start_head(tx: Tx) -> None:
     """Only a new, empty log gets a head: a missing head beside records is a problem
     verify reports."""
