@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cli_runner import invoke
+from screen_bot.storage import Database
 
 DAMAGED_ADVICE = "restore the latest backup"
 READING = (("log", "verify"), ("log", "export"), ("log", "stats"))
@@ -185,3 +186,22 @@ def test_a_full_disk_is_named_not_called_damaged(
     assert "full" in done.stderr and "free some space" in done.stderr, done.stderr
     (small_disk / "filler").unlink()
     assert "R-FULL" in invoke("log", "export").stdout
+
+
+def test_the_write_ahead_files_a_read_only_read_left_are_made_writable_again(
+    data_dir: Path,
+) -> None:
+    screened("R-1")
+    path = data_dir / "screen-bot.sqlite3"
+    path.chmod(0o400)  # read as the log commands read a read-only file
+    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    reader.execute("SELECT count(*) FROM screening_log").fetchone()
+    reader.close()
+    path.chmod(0o600)
+    companions = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+    # SQLite made them with the file's mode, and a read-only connection leaves them: for
+    # anyone but root, every write would fail ("attempt to write a readonly database").
+    assert all(c.exists() and not c.stat().st_mode & 0o200 for c in companions)
+    with Database(path) as db:
+        assert all(c.stat().st_mode & 0o777 == 0o600 for c in companions if c.exists())
+        assert not db.read_only

@@ -331,11 +331,26 @@ def _create_owner_only(path: Path) -> None:
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, OWNER_ONLY_FILE))
 
 
+def _companions(path: Path) -> tuple[Path, Path]:
+    return Path(f"{path}-wal"), Path(f"{path}-shm")
+
+
 def _tighten(path: Path) -> None:
     """An existing file (and its -wal, -shm) that others may read becomes owner-only."""
-    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+    for file in (path, *_companions(path)):
         if file.exists() and stat.S_IMODE(file.stat().st_mode) & 0o077:
             file.chmod(OWNER_ONLY_FILE)
+
+
+def _restore_companions(path: Path) -> None:
+    """SQLite creates the -wal and -shm with the database file's mode, so those a read of
+    a read-only file left stay read-only once the file is writable again, and every write
+    would fail: ours get the owner's write permission back."""
+    for file in _companions(path):
+        with contextlib.suppress(OSError):
+            info = file.stat()
+            if info.st_uid == os.geteuid() and not info.st_mode & stat.S_IWUSR:
+                file.chmod(OWNER_ONLY_FILE)
 
 
 def _make_directory(directory: Path) -> None:
@@ -363,7 +378,11 @@ def why_unwritable(path: Path) -> str | None:
         return None
     except OSError as err:
         return _CANNOT_WRITE.get(err.errno or 0, err.strerror or str(err))
-    if Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists():
+    companions = _companions(path)
+    for companion in companions:
+        if companion.exists() and not os.access(companion, os.W_OK):
+            return f"{companion} is read-only: make it writable (chmod u+w, or chown)"
+    if all(companion.exists() for companion in companions):
         return None
     directory = path.parent
     if os.access(directory, os.W_OK | os.X_OK):
@@ -451,6 +470,8 @@ class Database(Store):
                     f"the database {path} is an empty file (0 bytes), not a screen-bot "
                     "database: a copy or restore that failed? Restore it again"
                 )
+            if os.access(path, os.W_OK):
+                _restore_companions(path)
             why_not = why_unwritable(path)
             if why_not is not None and (create or not path.is_file()):
                 raise DatabaseBroken(f"the database {path} cannot be written: {why_not}")
