@@ -173,6 +173,13 @@ def not_started(refused: Refused) -> str:
         )
     if refused.reason == NO_CHECK:
         return "no quick check to continue"
+    if refused.reason == NOT_OPEN and refused.records:
+        numbers = ", ".join(map(str, refused.records))
+        plural = "s" if len(refused.records) > 1 else ""
+        return (
+            f"no unfinished screening named '{refused.detail}': it finished and was logged as "
+            f"record{plural} {numbers} ('screen-bot log export' shows the verdict)"
+        )
     if refused.reason == NOT_OPEN:
         return f"no unfinished screening named '{refused.detail}'"
     if refused.reason == PROTOCOL_CHANGED:

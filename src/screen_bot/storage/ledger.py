@@ -451,6 +451,27 @@ def records(
         yield _record(row)
 
 
+def latest_screening(tx: Tx, coordinator: str, label: str) -> list[int]:
+    """The record numbers of the coordinator's latest logged screening with this referral
+    (or screening id), in order; empty when there is none."""
+    if not label:
+        return []
+    row = tx.one(
+        f"SELECT number, {LINK} FROM screening_log WHERE coordinator = ?"
+        f" AND (referral = ? OR {LINK} = ?) ORDER BY number DESC LIMIT 1",
+        (coordinator, label, label),
+    )
+    if row is None:
+        return []
+    number, screening_id = row
+    if screening_id is None:
+        return [number]
+    rows = tx.all(
+        f"SELECT number FROM screening_log WHERE {LINK} = ? ORDER BY number", (screening_id,)
+    )
+    return [found for (found,) in rows]
+
+
 # -- integrity and retention ---------------------------------------------------------------
 
 
