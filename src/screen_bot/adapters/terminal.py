@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..errors import ScreenBotError
+from ..errors import ScreenBotError, StorageFailed
 from ..render import CHECKLIST_HINT
 from ..service import (
     FIRST_QUESTION,
@@ -152,12 +152,19 @@ def chat(
         if command in ("help", "h"):
             write(COMMANDS)
             continue
-        if command == "back":
-            results = service.back(owner)
-        elif command == "restart":
-            results = service.restart(owner)
-        else:
-            results = service.answer(owner, text)
+        try:
+            if command == "back":
+                results = service.back(owner)
+            elif command == "restart":
+                results = service.restart(owner)
+            else:
+                results = service.answer(owner, text)
+        except StorageFailed as err:  # the screening stays as the last write that worked left it
+            label = shown[0].referral or shown[0].session_id
+            raise StorageFailed(
+                f"{err.message} (that input only: the screening is kept as it was before it; "
+                f"'screen-bot chat --resume {label}' goes on with it)"
+            ) from err
         finished = show(results)
         if finished is not None:
             return finished
