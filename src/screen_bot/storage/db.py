@@ -465,10 +465,14 @@ class Database(Store):
                     f"no database yet at {path}: nothing has been logged here "
                     "('screen-bot where' shows the data directory; SCREEN_BOT_DATA_DIR sets it)"
                 )
-            elif path.is_file() and path.stat().st_size == 0:
+            elif (
+                path.is_file()
+                and path.stat().st_size == 0
+                and not _companions(path)[0].exists()  # pages may all be in the -wal
+            ):
                 raise DatabaseBroken(
-                    f"the database {path} is an empty file (0 bytes), not a screen-bot "
-                    "database: a copy or restore that failed? Restore it again"
+                    f"the database {path} is an empty file (0 bytes): nothing screen-bot "
+                    "logged is in it (a copy or a restore that failed?); left unchanged"
                 )
             if os.access(path, os.W_OK):
                 _restore_companions(path)
