@@ -369,7 +369,7 @@ _CANNOT_WRITE = {
 }
 
 
-def why_unwritable(path: Path) -> str | None:
+def _why_unwritable(path: Path) -> str | None:
     """Why SQLite cannot write the database at ``path``, and what to do; None when it can
     (or when there is no file yet)."""
     try:
@@ -411,7 +411,7 @@ def _failure(path: Path, err: BaseException | None) -> str:
     if code == SQLITE_FULL or (code == SQLITE_IOERR and _disk_full(path)):
         return f"the disk holding the database {path} is full ({err}): free some space"
     if code in (SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_IOERR):
-        why = why_unwritable(path)
+        why = _why_unwritable(path)
         if why is not None:
             return f"the database {path} cannot be written ({err}): {why}"
     if code in (SQLITE_BUSY, SQLITE_LOCKED):
@@ -430,7 +430,7 @@ def _write_hint(path: Path, err: sqlite3.Error) -> str:
     if code == SQLITE_FULL or (code == SQLITE_IOERR and _disk_full(path)):
         return ": free some space"
     if code == SQLITE_READONLY:
-        why = why_unwritable(path)
+        why = _why_unwritable(path)
         return f": {why}" if why else ""
     return ""
 
@@ -476,7 +476,7 @@ class Database(Store):
                 )
             if os.access(path, os.W_OK):
                 _restore_companions(path)
-            why_not = why_unwritable(path)
+            why_not = _why_unwritable(path)
             if why_not is not None and (create or not path.is_file()):
                 raise DatabaseBroken(f"the database {path} cannot be written: {why_not}")
             if not path.exists():
