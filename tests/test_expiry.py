@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
 from cli_runner import invoke
+from screen_bot.cli.outcome import write_trace
 from screen_bot.engine import Engine
 from screen_bot.session import utc_now
-from screen_bot.storage import Database, expiry, outbox, owners, sessions
+from screen_bot.storage import Database, expiry, inbox, outbox, owners, sessions
+from screen_bot.storage.inbox import Received
 
 TERMINAL = 0  # the owner of what the terminal keeps
 
@@ -54,3 +58,32 @@ def test_a_forgotten_screening_leaves_neither_the_file_nor_its_write_ahead_log(
     expiry.expire(db, timedelta(hours=72))
     for path in (db.path, Path(f"{db.path}-wal")):
         assert not path.exists() or b"R-FORGOTTEN" not in path.read_bytes(), path
+
+
+def test_an_update_stored_but_never_handled_loses_its_text_with_the_sessions(
+    data_dir: Path,
+) -> None:
+    path = data_dir / "screen-bot.sqlite3"
+    old, recent = utc_now() - timedelta(hours=73), utc_now() - timedelta(hours=1)
+    with Database(path) as db, db.transaction() as tx:  # as the poller stores them
+        inbox.receive(tx, [Received(7, 111, '{"text": "/screen R-SECRET-7"}')], now=old)
+        inbox.receive(tx, [Received(8, 111, '{"text": "/screen R-RECENT-8"}')], now=recent)
+    assert invoke("log", "stats").returncode == 0  # any command that opens the database
+    with Database(path) as db:
+        assert [update.update_id for update in inbox.pending(db.read())] == [8]
+        assert inbox.newest(db.read(), 111) == 8  # the old id is kept, as a handled one's
+    for file in (path, Path(f"{path}-wal")):
+        assert not file.exists() or b"R-SECRET-7" not in file.read_bytes(), file
+
+
+def test_trace_files_of_unexpected_errors_expire_with_the_sessions(data_dir: Path) -> None:
+    assert invoke("migrate").returncode == 0
+    old = Path(write_trace(ValueError("referral 'R-TRACED' refused")))
+    recent = Path(write_trace(ValueError("a recent one")))
+    other = data_dir / "error-notes.txt"  # not a trace file of screen-bot's
+    other.write_text("kept")
+    three_days_ago = time.time() - 73 * 3600
+    for path in (old, other):
+        os.utime(path, (three_days_ago, three_days_ago))
+    assert invoke("log", "stats").returncode == 0  # any command that opens the database
+    assert not old.exists() and recent.exists() and other.exists()

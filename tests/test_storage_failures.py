@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 
 from bot_process import SCREEN_BOT
+from conftest import DIALOGS
+from screen_bot.adapters import terminal
 from screen_bot.errors import DatabaseBroken, StorageFailed
+from screen_bot.protocol.catalog import Catalog
+from screen_bot.service import TERMINAL, ScreeningService
 from screen_bot.storage import Database, inbox, sessions
 from screen_bot.storage.inbox import Received
 
@@ -97,3 +101,27 @@ def test_an_update_is_marked_done_by_the_transaction_of_its_change(db: Database)
         assert inbox.receive(tx, [Received(10, 5, "{}"), Received(12, 5, "{}")]) == [
             Received(12, 5, "{}")
         ]  # delivered again after a crash: recognised
+
+
+def test_a_write_failing_in_the_middle_of_a_chat_keeps_the_answers_before_it(
+    db: Database,
+) -> None:
+    service = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    typed = iter(["40", "0"])  # age, then the second question's answer fails to be saved
+
+    def read(prompt: str) -> str:
+        answer = next(typed)
+        if answer == "0":
+            db.read().execute("PRAGMA query_only = ON")  # as a full disk would
+        return answer
+
+    with pytest.raises(StorageFailed) as failed:
+        terminal.chat(service, "blina-dli", "R-MID", read=read, write=lambda _: None)
+    assert failed.value.message.endswith(
+        "(that input only: the screening is kept as it was before it; "
+        "'screen-bot chat --resume R-MID' goes on with it)"
+    )
+    db.read().execute("PRAGMA query_only = OFF")
+    kept = sessions.active(db.read(), TERMINAL)
+    assert kept is not None and kept.referral == "R-MID"
+    assert {name: answer.value for name, answer in kept.answers.items()} == {"age": 40}

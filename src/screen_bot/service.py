@@ -253,10 +253,12 @@ class Forgotten(Result):
 
 @dataclass(frozen=True)
 class Refused(Result):
-    """Nothing changed; ``reason`` is one of the module's reason constants."""
+    """Nothing changed; ``reason`` is one of the module's reason constants. ``records``:
+    for a resume of a screening that already finished, the numbers it was logged as."""
 
     reason: str
     detail: str = ""
+    records: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -364,7 +366,8 @@ class ScreeningService:
                 None,
             )
             if not wanted or match is None:
-                return [Refused(NOT_OPEN, wanted)]
+                logged = ledger.latest_screening(tx, self.coordinator(owner), wanted)
+                return [Refused(NOT_OPEN, wanted, records=tuple(logged))]
             results: Results = []
             current = sessions.active(tx, owner)
             if current is not None and current.id != match.session_id:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..errors import ScreenBotError
+from ..errors import ScreenBotError, StorageFailed
 from ..render import CHECKLIST_HINT
 from ..service import (
     FIRST_QUESTION,
@@ -151,12 +151,19 @@ def chat(
         if command in ("help", "h"):
             write(COMMANDS)
             continue
-        if command == "back":
-            results = service.back(owner)
-        elif command == "restart":
-            results = service.restart(owner)
-        else:
-            results = service.answer(owner, text)
+        try:
+            if command == "back":
+                results = service.back(owner)
+            elif command == "restart":
+                results = service.restart(owner)
+            else:
+                results = service.answer(owner, text)
+        except StorageFailed as err:  # the screening stays as the last write that worked left it
+            label = shown[0].referral or shown[0].session_id
+            raise StorageFailed(
+                f"{err.message} (that input only: the screening is kept as it was before it; "
+                f"'screen-bot chat --resume {label}' goes on with it)"
+            ) from err
         finished = show(results)
         if finished is not None:
             return finished
@@ -172,6 +179,13 @@ def not_started(refused: Refused) -> str:
         )
     if refused.reason == NO_CHECK:
         return "no quick check to continue"
+    if refused.reason == NOT_OPEN and refused.records:
+        numbers = ", ".join(map(str, refused.records))
+        plural = "s" if len(refused.records) > 1 else ""
+        return (
+            f"no unfinished screening named '{refused.detail}': it finished and was logged as "
+            f"record{plural} {numbers} ('screen-bot log export' shows the verdict)"
+        )
     if refused.reason == NOT_OPEN:
         return f"no unfinished screening named '{refused.detail}'"
     if refused.reason == PROTOCOL_CHANGED:

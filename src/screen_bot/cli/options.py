@@ -112,6 +112,7 @@ def database(*, existing: bool = False) -> Store:
     ``existing``, refuse (exit 2) when there is none yet."""
     from datetime import timedelta
 
+    from .. import traces
     from ..errors import StorageFailed
     from ..storage import expiry, open_store
 
@@ -119,6 +120,8 @@ def database(*, existing: bool = False) -> Store:
     store = open_store(configured.database, configured.database_url_text, existing=existing)
     # What the terminal left unfinished expires as the bot's does, not only while a bot runs
     # (a read-only file: the command may still read it).
+    lifetime = timedelta(hours=configured.session_ttl_hours)
+    traces.expire(configured.data_dir, lifetime)
     with contextlib.suppress(StorageFailed):
-        expiry.expire(store, timedelta(hours=configured.session_ttl_hours))
+        expiry.expire(store, lifetime)
     return store

@@ -7,9 +7,9 @@ from __future__ import annotations
 import tempfile
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
+from .. import traces
 from ..errors import ScreenBotError
 from ..redact import redact
 
@@ -40,7 +40,8 @@ def _secrets() -> list[str]:
 
 
 def write_trace(err: Exception) -> Path | str:
-    """The plain traceback, in an owner-only file of the data directory."""
+    """The plain traceback, in an owner-only file of the data directory (removed after the
+    sessions' lifetime: ``traces.expire``)."""
     from ..settings import load
 
     trace = "".join(traceback.format_exception(err))
@@ -49,8 +50,7 @@ def write_trace(err: Exception) -> Path | str:
         trace = redact(trace, settings.secrets())  # a library's message may hold the token
         directory = settings.data_dir
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # as Database makes it
-        stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-        handle, name = tempfile.mkstemp(prefix=f"error-{stamp}-", suffix=".txt", dir=directory)
+        handle, name = tempfile.mkstemp(prefix=traces.prefix(), suffix=traces.SUFFIX, dir=directory)
         with open(handle, "w", encoding="utf-8") as file:  # mkstemp: a new file, owner-only
             file.write(trace)
         return Path(name)

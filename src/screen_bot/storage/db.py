@@ -24,10 +24,14 @@ opening a store applies the versions it lacks, in one transaction, and records t
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import logging
 import os
+import shutil
 import sqlite3
 import stat
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -41,6 +45,9 @@ Params = Sequence[Any]
 logger = logging.getLogger(__name__)
 OWNER_ONLY_FILE, OWNER_ONLY_DIR = 0o600, 0o700
 BUSY_MS = 5000  # how long a write waits for another process's
+# SQLite's primary result codes (an error's sqlite_errorcode & 0xFF)
+SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY = 3, 5, 6, 8
+SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 10, 11, 13, 14, 26
 _DAMAGED_FIX = (
     ". Stop every screen-bot process, keep a copy of the file, then restore the latest "
     "backup (or salvage it: sqlite3 DAMAGED .recover | sqlite3 NEW, and move NEW in its place)"
@@ -118,8 +125,18 @@ class Schema:
 
 
 _SCHEMAS: list[Schema] = []
-# Idempotent work done at every open, after the migrations (the ledger's head row).
-_ON_OPEN: list[Callable[[Tx], None]] = []
+
+
+@dataclass(frozen=True)
+class OpenWork:
+    """Idempotent work done at an open, after the migrations (the ledger's head row), when
+    ``needed`` (a read) says so: an up-to-date database is opened without a write."""
+
+    work: Callable[[Tx], None]
+    needed: Callable[[Tx], bool]
+
+
+_ON_OPEN: list[OpenWork] = []
 
 
 def schema(name: str, *, sqlite: Sequence[Step], postgres: Sequence[Step]) -> None:
@@ -130,10 +147,17 @@ def schema(name: str, *, sqlite: Sequence[Step], postgres: Sequence[Step]) -> No
     _SCHEMAS.append(Schema(name, {"sqlite": tuple(sqlite), "postgres": tuple(postgres)}))
 
 
-def on_open(work: Callable[[Tx], None]) -> Callable[[Tx], None]:
-    """Register ``work(tx)`` (idempotent), run at every open after the migrations."""
-    _ON_OPEN.append(work)
-    return work
+def on_open(
+    needed: Callable[[Tx], bool],
+) -> Callable[[Callable[[Tx], None]], Callable[[Tx], None]]:
+    """Register ``work(tx)`` (idempotent), run at an open after the migrations whenever
+    ``needed(tx)`` (which only reads) is true."""
+
+    def register(work: Callable[[Tx], None]) -> Callable[[Tx], None]:
+        _ON_OPEN.append(OpenWork(work, needed))
+        return work
+
+    return register
 
 
 def _apply(tx: Tx, step: Step) -> None:
@@ -146,25 +170,44 @@ def _apply(tx: Tx, step: Step) -> None:
         step(tx)
 
 
-def migrate(tx: Tx) -> dict[str, int]:
+def outdated(tx: Tx, where: str) -> bool:
+    """Whether opening the database must write (a schema version it lacks, or an open's
+    work to do), found by reads only; a newer schema is refused (DatabaseBroken)."""
+    if not tx.has_table("schema_version"):
+        return True
+    found = versions(tx)
+    for registered in _SCHEMAS:
+        have, newest = found.get(registered.name, 0), len(registered.versions[tx.dialect])
+        _refuse_newer(where, registered.name, have, newest)
+        if have < newest:
+            return True
+    return any(work.needed(tx) for work in _ON_OPEN)
+
+
+def _refuse_newer(where: str, name: str, have: int, newest: int) -> None:
+    if have > newest:
+        raise DatabaseBroken(
+            f"the database {where} has version {have} of the {name} tables, newer than this "
+            f"screen-bot knows ({newest}): run the newer screen-bot that wrote it"
+        )
+
+
+def migrate(tx: Tx, where: str) -> dict[str, int]:
     """Bring every registered schema to its newest version; return the versions applied.
 
     A schema newer than this program knows (a database written by a later screen-bot)
-    is refused rather than used half-understood. A database already at the newest
-    versions gets no DDL at all, so the bot may run as a role that may not create tables.
+    is refused rather than used half-understood, naming the database (``where``). A
+    database already at the newest versions gets no DDL at all, so the bot may run as a
+    role that may not create tables.
     """
     if not tx.has_table("schema_version"):
         tx.execute("CREATE TABLE schema_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-    found = {name: version for name, version in tx.all("SELECT name, version FROM schema_version")}
+    found = versions(tx)
     applied: dict[str, int] = {}
     for registered in _SCHEMAS:
         steps = registered.versions[tx.dialect]
         have = found.get(registered.name, 0)
-        if have > len(steps):
-            raise DatabaseBroken(
-                f"the database has version {have} of the {registered.name} tables, newer than "
-                f"this screen-bot knows ({len(steps)}): run the newer screen-bot that wrote it"
-            )
+        _refuse_newer(where, registered.name, have, len(steps))
         for step in steps[have:]:
             _apply(tx, step)
         if have < len(steps):
@@ -174,9 +217,22 @@ def migrate(tx: Tx) -> dict[str, int]:
                 (registered.name, len(steps)),
             )
             applied[registered.name] = len(steps)
-    for work in _ON_OPEN:
-        work(tx)
+    for open_work in _ON_OPEN:
+        if open_work.needed(tx):
+            open_work.work(tx)
     return applied
+
+
+@functools.cache
+def _our_tables() -> frozenset[str]:
+    """The tables screen-bot's SQLite schema has (made in memory, once)."""
+    connection = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        migrate(Tx(connection), ":memory:")
+        rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return frozenset(row[0] for row in rows)
+    finally:
+        connection.close()
 
 
 def versions(tx: Tx) -> dict[str, int]:
@@ -270,15 +326,31 @@ class Store(ABC):
 # -- SQLite -------------------------------------------------------------------------------------
 
 
-def _owner_only(path: Path) -> None:
-    """Create the file readable by its owner only, or tighten an existing one."""
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, OWNER_ONLY_FILE))
-    elif stat.S_IMODE(path.stat().st_mode) & 0o077:
-        path.chmod(OWNER_ONLY_FILE)
-    for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
-        if extra.exists() and stat.S_IMODE(extra.stat().st_mode) & 0o077:
-            extra.chmod(OWNER_ONLY_FILE)
+def _create_owner_only(path: Path) -> None:
+    """Create the file readable by its owner only (before SQLite creates it otherwise)."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, OWNER_ONLY_FILE))
+
+
+def _companions(path: Path) -> tuple[Path, Path]:
+    return Path(f"{path}-wal"), Path(f"{path}-shm")
+
+
+def _tighten(path: Path) -> None:
+    """An existing file (and its -wal, -shm) that others may read becomes owner-only."""
+    for file in (path, *_companions(path)):
+        if file.exists() and stat.S_IMODE(file.stat().st_mode) & 0o077:
+            file.chmod(OWNER_ONLY_FILE)
+
+
+def _restore_companions(path: Path) -> None:
+    """SQLite creates the -wal and -shm with the database file's mode, so those a read of
+    a read-only file left stay read-only once the file is writable again, and every write
+    would fail: ours get the owner's write permission back."""
+    for file in _companions(path):
+        with contextlib.suppress(OSError):
+            info = file.stat()
+            if info.st_uid == os.geteuid() and not info.st_mode & stat.S_IWUSR:
+                file.chmod(OWNER_ONLY_FILE)
 
 
 def _make_directory(directory: Path) -> None:
@@ -287,38 +359,205 @@ def _make_directory(directory: Path) -> None:
         directory.chmod(OWNER_ONLY_DIR)  # mkdir's mode is cut by the umask
 
 
+_CANNOT_WRITE = {
+    errno.EROFS: "its filesystem is mounted read-only: remount it read-write",
+    errno.EACCES: "no write permission: make it writable for the user running screen-bot "
+    "(chmod u+w, or chown)",
+    errno.EPERM: "writing it is not permitted (an immutable file? lsattr, chattr -i)",
+    errno.EISDIR: "it is a directory, not a database file: move it away, or set "
+    "SCREEN_BOT_DATA_DIR to screen-bot's data directory",
+}
+
+
+def _why_unwritable(path: Path) -> str | None:
+    """Why SQLite cannot write the database at ``path``, and what to do; None when it can
+    (or when there is no file yet)."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_NONBLOCK))
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        return _CANNOT_WRITE.get(err.errno or 0, err.strerror or str(err))
+    companions = _companions(path)
+    for companion in companions:
+        if companion.exists() and not os.access(companion, os.W_OK):
+            return f"{companion} is read-only: make it writable (chmod u+w, or chown)"
+    if all(companion.exists() for companion in companions):
+        return None
+    directory = path.parent
+    if os.access(directory, os.W_OK | os.X_OK):
+        return None
+    if os.statvfs(directory).f_flag & os.ST_RDONLY:
+        return _CANNOT_WRITE[errno.EROFS]
+    return (
+        f"its directory {directory} is not writable, and SQLite keeps {path.name}-wal and "
+        f"{path.name}-shm beside the file: make the directory writable (chmod u+w, chattr -i)"
+    )
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path.parent).free < 1 << 20
+    except OSError:
+        return False
+
+
+def _failure(path: Path, err: BaseException | None) -> str:
+    """The one line for an open that failed: the file, the cause, and its fix (the advice
+    to restore a backup only for a file SQLite finds damaged)."""
+    code = getattr(err, "sqlite_errorcode", 0) & 0xFF
+    if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
+        return f"the database {path} is damaged ({err}){_DAMAGED_FIX}"
+    if code == SQLITE_FULL or (code == SQLITE_IOERR and _disk_full(path)):
+        return f"the disk holding the database {path} is full ({err}): free some space"
+    if code in (SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_IOERR):
+        why = _why_unwritable(path)
+        if why is not None:
+            return f"the database {path} cannot be written ({err}): {why}"
+    if code in (SQLITE_BUSY, SQLITE_LOCKED):
+        return f"the database {path} is busy ({err}): another process holds it; try again"
+    if code in (SQLITE_IOERR, SQLITE_CANTOPEN):
+        return f"the database {path} cannot be read or written ({err}): check its disk"
+    return (
+        f"the database {path} cannot be used by this screen-bot ({err}): is it another "
+        "program's file?"
+    )
+
+
+def _write_hint(path: Path, err: sqlite3.Error) -> str:
+    """What to do about a write that failed, when the cause is clear."""
+    code = getattr(err, "sqlite_errorcode", 0) & 0xFF
+    if code == SQLITE_FULL or (code == SQLITE_IOERR and _disk_full(path)):
+        return ": free some space"
+    if code == SQLITE_READONLY:
+        why = _why_unwritable(path)
+        return f": {why}" if why else ""
+    return ""
+
+
 class Database(Store):
-    """The SQLite file (the embedded default), with every repository's tables in it."""
+    """The SQLite file (the embedded default), with every repository's tables in it.
+
+    Opened only to read (``existing``), a file that cannot be written (read-only, on a
+    read-only filesystem, in a read-only directory) is opened read-only: it can still be
+    read, and a write fails as StorageFailed.
+    """
 
     dialect = "sqlite"
+    read_only = False
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = Path(path)
-        if not self.path.exists() and not create:
-            raise NoDatabase(
-                f"no database yet at {self.path}: nothing has been logged here "
-                "('screen-bot where' shows the data directory; SCREEN_BOT_DATA_DIR sets it)"
-            )
         try:
-            _make_directory(self.path.parent)
-            _owner_only(self.path)
-            self._connection = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False
-            )
-            self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute("PRAGMA synchronous=FULL")
+            self._open(create)
+        except BaseException:
+            if hasattr(self, "_connection"):
+                self._connection.close()
+            raise
+
+    def _open(self, create: bool) -> None:
+        path = self.path
+        try:
+            if create:
+                _make_directory(path.parent)
+            elif not path.exists():
+                raise NoDatabase(
+                    f"no database yet at {path}: nothing has been logged here "
+                    "('screen-bot where' shows the data directory; SCREEN_BOT_DATA_DIR sets it)"
+                )
+            elif (
+                path.is_file()
+                and path.stat().st_size == 0
+                and not _companions(path)[0].exists()  # pages may all be in the -wal
+            ):
+                raise DatabaseBroken(
+                    f"the database {path} is an empty file (0 bytes): nothing screen-bot "
+                    "logged is in it (a copy or a restore that failed?); left unchanged"
+                )
+            if os.access(path, os.W_OK):
+                _restore_companions(path)
+            why_not = _why_unwritable(path)
+            if why_not is not None and (create or not path.is_file()):
+                raise DatabaseBroken(f"the database {path} cannot be written: {why_not}")
+            if not path.exists():
+                _create_owner_only(path)
+            self.read_only = why_not is not None
+            self._connection = self._connect_read_only() if self.read_only else self._connect()
+            self._refuse_foreign(existing=not create)
+            if not self.read_only:
+                _tighten(path)
+                self._connection.execute("PRAGMA journal_mode=WAL")
+                self._connection.execute("PRAGMA synchronous=FULL")
+                # Deleted rows are overwritten with zeros, not left in free pages: a
+                # forgotten screening must not stay readable in the file (SQLite's default
+                # is off).
+                self._connection.execute("PRAGMA secure_delete=ON")
             self._connection.execute(f"PRAGMA busy_timeout={BUSY_MS}")
-            # Deleted rows are overwritten with zeros, not left in free pages: a forgotten
-            # screening must not stay readable in the file (SQLite's default is off).
-            self._connection.execute("PRAGMA secure_delete=ON")
-            with self.transaction() as tx:
-                self.applied = migrate(tx)
+            # Only reads unless the tables need a newer version: a read-only file is read.
+            if outdated(self.read(), str(path)):
+                if why_not is not None:
+                    raise DatabaseBroken(
+                        f"the database {path} needs its tables brought to this screen-bot's "
+                        f"version, and cannot be written: {why_not}"
+                    )
+                with self.transaction() as tx:
+                    self.applied = migrate(tx, str(path))
         except sqlite3.DatabaseError as err:
-            raise DatabaseBroken(f"database {self.path}: {err}{_DAMAGED_FIX}") from None
+            raise DatabaseBroken(_failure(path, err)) from None
         except StorageFailed as err:
-            raise DatabaseBroken(f"database {self.path}: {err.__cause__}{_DAMAGED_FIX}") from None
+            raise DatabaseBroken(_failure(path, err.__cause__)) from None
         except OSError as err:
-            raise DatabaseBroken(f"database {self.path}: {err.strerror or err}") from None
+            raise DatabaseBroken(
+                f"the database {path}: {err.strerror or err}"
+                + (f": {_CANNOT_WRITE[err.errno]}" if err.errno in _CANNOT_WRITE else "")
+            ) from None
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A read-only connection (``mode=ro``). Where SQLite cannot create the -shm file
+        a WAL database needs and there is no -wal (so no writer either), the file is read
+        as ``immutable``, which needs neither."""
+        uri = f"file:{urllib.parse.quote(str(self.path.absolute()))}?mode=ro"
+        connection = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as err:
+            if err.sqlite_errorcode & 0xFF != SQLITE_CANTOPEN or Path(f"{self.path}-wal").exists():
+                raise
+            connection.close()
+            connection = sqlite3.connect(
+                f"{uri}&immutable=1", uri=True, isolation_level=None, check_same_thread=False
+            )
+        return connection
+
+    def _refuse_foreign(self, *, existing: bool) -> None:
+        """Refuse (never change) a file that is not screen-bot's: tables of another program
+        and no ``schema_version``. Commands that only read also refuse a file without
+        ``schema_version`` at all (an empty database, or one from before versions)."""
+        tables = {
+            row[0]
+            for row in self.read().all(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+        if "schema_version" in tables:
+            return
+        foreign = sorted(tables - _our_tables())
+        if foreign:
+            raise DatabaseBroken(
+                f"the file {self.path} is not a screen-bot database (it has tables "
+                f"{', '.join(foreign[:5])}{', …' if len(foreign) > 5 else ''}, and no "
+                "schema_version): left unchanged; point SCREEN_BOT_DATA_DIR at screen-bot's "
+                "data directory"
+            )
+        if existing:
+            raise DatabaseBroken(
+                f"the file {self.path} is not a screen-bot database (no schema_version "
+                "table): left unchanged; one from before schema versions is brought up to "
+                "date by 'screen-bot migrate'"
+            )
 
     @classmethod
     def existing(cls, path: Path) -> Database:
@@ -387,6 +626,7 @@ class Database(Store):
         except sqlite3.DatabaseError as err:
             raise StorageFailed(
                 f"the database {self.path} could not be written ({err}); nothing was saved"
+                + _write_hint(self.path, err)
             ) from err
         finally:
             if not durable:

@@ -1,5 +1,6 @@
-"""Unfinished work expires: open screenings, quick checks and undelivered verdicts that
-nobody touched for the sessions' lifetime (SCREEN_BOT_SESSION_TTL_HOURS)."""
+"""Unfinished work expires: open screenings, quick checks, undelivered verdicts and
+updates received but never handled that nobody touched for the sessions' lifetime
+(SCREEN_BOT_SESSION_TTL_HOURS)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 
 from ..session import utc_now
 from .db import Store
+from .inbox import expire as expire_unhandled
 from .outbox import expire as expire_undelivered
 from .owners import expire_checks
 from .sessions import expire as expire_sessions
@@ -19,6 +21,7 @@ def expire(store: Store, older_than: timedelta) -> int:
     with store.transaction() as tx:
         expire_checks(tx, before)
         expire_undelivered(tx, before)
+        expire_unhandled(tx, before)
         removed = expire_sessions(tx, before)
     store.forget_deleted()
     return removed

@@ -134,6 +134,16 @@ def finish(tx: Tx, update_id: int) -> None:
     )
 
 
+def expire(tx: Tx, before: datetime) -> int:
+    """Give up updates received before ``before`` and never handled (stored, then the bot
+    was killed and not restarted for the sessions' lifetime): their text goes, their id
+    stays as a handled one's does; return how many."""
+    return tx.execute(
+        "UPDATE inbox SET done = 1, body = NULL WHERE done = 0 AND received_at < ?",
+        (before.isoformat(),),
+    ).rowcount
+
+
 def prune(tx: Tx, now: datetime | None = None) -> int:
     """Forget handled updates older than two days; return how many."""
     before = ((now or utc_now()) - KEEP_DONE).isoformat()

@@ -173,7 +173,11 @@ schema(
 )
 
 
-@on_open
+def _has_no_head(tx: Tx) -> bool:
+    return tx.one("SELECT 1 FROM screening_log_head") is None
+
+
+@on_open(needed=_has_no_head)
 def _start_head(tx: Tx) -> None:
     """Only a new, empty log gets a head: a missing head beside records is a problem
     verify reports."""
@@ -445,6 +449,27 @@ def records(
         params.append(limit)
     for row in tx.execute(query, params):
         yield _record(row)
+
+
+def latest_screening(tx: Tx, coordinator: str, label: str) -> list[int]:
+    """The record numbers of the coordinator's latest logged screening with this referral
+    (or screening id), in order; empty when there is none."""
+    if not label:
+        return []
+    row = tx.one(
+        f"SELECT number, {LINK} FROM screening_log WHERE coordinator = ?"
+        f" AND (referral = ? OR {LINK} = ?) ORDER BY number DESC LIMIT 1",
+        (coordinator, label, label),
+    )
+    if row is None:
+        return []
+    number, screening_id = row
+    if screening_id is None:
+        return [number]
+    rows = tx.all(
+        f"SELECT number FROM screening_log WHERE {LINK} = ? ORDER BY number", (screening_id,)
+    )
+    return [found for (found,) in rows]
 
 
 # -- integrity and retention ---------------------------------------------------------------

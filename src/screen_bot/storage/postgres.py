@@ -136,7 +136,7 @@ class PostgresDatabase(Store):
             )
         try:
             with self.transaction() as tx:
-                self.applied = migrate(tx)
+                self.applied = migrate(tx, self.where)
         except StorageFailed as err:
             self.close()
             raise DatabaseBroken(f"{err.message} (while creating the tables)") from None

@@ -28,6 +28,7 @@ from telegram.ext import (
     filters,
 )
 
+from ... import traces
 from ...errors import StorageFailed
 from ...service import (
     Asked,
@@ -144,7 +145,9 @@ class ScreeningBot:
             logger.warning("setMyCommands failed: %s", type(err).__name__)
 
     def expire(self) -> int:
-        removed = self.service.expire(timedelta(hours=self.settings.session_ttl_hours))
+        lifetime = timedelta(hours=self.settings.session_ttl_hours)
+        traces.expire(self.settings.data_dir, lifetime)
+        removed = self.service.expire(lifetime)
         if removed:
             logger.info("expired %d unfinished screenings", removed)
         return removed

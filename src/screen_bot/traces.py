@@ -1,0 +1,37 @@
+"""The trace files of unexpected errors (``error-<UTC stamp>-<random>.txt`` in the data
+directory): a trace may quote stored values (a pydantic error shows the value it refused,
+e.g. a referral label), so they expire with the sessions' lifetime."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+PREFIX, SUFFIX = "error-", ".txt"
+_NAME = re.compile(rf"{PREFIX}\d{{8}}T\d{{6}}Z-\w+\{SUFFIX}")
+
+
+def prefix() -> str:
+    """The start of a new trace file's name (``tempfile.mkstemp`` adds the rest)."""
+    return f"{PREFIX}{datetime.now(UTC):%Y%m%dT%H%M%SZ}-"
+
+
+def expire(directory: Path, older_than: timedelta) -> int:
+    """Remove the trace files in ``directory`` last written before ``older_than`` ago;
+    return how many. One that cannot be removed is left for the next pass."""
+    before = time.time() - older_than.total_seconds()
+    removed = 0
+    try:
+        candidates = [p for p in directory.iterdir() if _NAME.fullmatch(p.name)]
+    except OSError:  # no data directory (yet), or not readable: nothing to do here
+        return 0
+    for path in candidates:
+        try:
+            if path.is_file() and path.stat().st_mtime < before:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed

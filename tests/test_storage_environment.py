@@ -1,0 +1,207 @@
+"""A healthy database in a hostile place (read-only, a full disk, a directory in its way)
+is named with the real cause and its fix, never called damaged; the commands that only
+read still read a read-only one; a file that is not screen-bot's is refused, unchanged."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from cli_runner import invoke
+from screen_bot.storage import Database
+
+DAMAGED_ADVICE = "restore the latest backup"
+READING = (("log", "verify"), ("log", "export"), ("log", "stats"))
+
+
+def screened(referral: str) -> None:
+    done = invoke("chat", "--referral", referral, stdin="70\n")  # not eligible at 70: finished
+    assert done.returncode == 0, done.stderr
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """``path`` (a file or a directory) made read-only: ``chattr +i`` as root (root writes
+    past the permissions), else the write permissions taken away."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+            pytest.skip("running as root, and chattr +i is not supported here")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+    else:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+
+
+@pytest.mark.parametrize("what", ["file", "directory"])
+def test_a_read_only_database_is_read_by_the_log_commands_and_named_by_the_others(
+    data_dir: Path, what: str
+) -> None:
+    screened("R-RO")
+    path = data_dir / "screen-bot.sqlite3"
+    before = path.read_bytes()
+    with read_only(path if what == "file" else data_dir):
+        for command in READING:
+            done = invoke(*command)
+            assert done.returncode == 0, (command, done.stderr)
+        assert "intact: last record 1" in invoke("log", "verify").stdout
+        assert "R-RO" in invoke("log", "export").stdout
+        done = invoke("chat", "--referral", "R-2", stdin="70\n")
+        assert done.returncode == 2 and DAMAGED_ADVICE not in done.stderr, done.stderr
+        assert done.stderr.startswith(f"error: the database {path} cannot be written: ")
+        assert "writ" in done.stderr.split(": ")[-1]  # the fix: make it (or them) writable
+    assert path.read_bytes() == before
+
+
+def test_a_directory_at_the_database_path_is_named_so(data_dir: Path) -> None:
+    (data_dir / "screen-bot.sqlite3").mkdir(parents=True)
+    for command in (("chat",), ("log", "verify")):
+        done = invoke(*command, stdin="70\n")
+        assert done.returncode == 2, done.stdout
+        assert "is a directory" in done.stderr and DAMAGED_ADVICE not in done.stderr
+
+
+def test_a_file_of_another_program_is_refused_and_left_unchanged(data_dir: Path) -> None:
+    data_dir.mkdir()
+    path = data_dir / "screen-bot.sqlite3"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        other.execute("INSERT INTO notes (body) VALUES ('not screen-bot data')")
+    other.close()
+    path.chmod(0o644)
+    before = path.read_bytes()
+    for command in (*READING, ("chat",)):
+        done = invoke(*command, stdin="70\n")
+        assert done.returncode == 2, (command, done.stdout)
+        assert done.stderr == (
+            f"error: the file {path} is not a screen-bot database (it has tables notes, and no "
+            "schema_version): left unchanged; point SCREEN_BOT_DATA_DIR at screen-bot's data "
+            "directory\n"
+        )
+    assert path.read_bytes() == before and (path.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in data_dir.iterdir()) == ["screen-bot.sqlite3"]
+
+
+def test_a_file_with_a_table_of_the_same_name_is_not_called_damaged(data_dir: Path) -> None:
+    data_dir.mkdir()
+    path = data_dir / "screen-bot.sqlite3"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE inbox (id INTEGER PRIMARY KEY, subject TEXT)")
+    other.close()
+    before = path.read_bytes()
+    for command in READING:
+        done = invoke(*command)
+        assert done.returncode == 2 and "not a screen-bot database" in done.stderr, done.stderr
+    assert path.read_bytes() == before
+    done = invoke("chat", stdin="70\n")  # would make it one: fails on the clash, undamaged
+    assert done.returncode == 2 and DAMAGED_ADVICE not in done.stderr, done.stderr
+    assert str(path) in done.stderr and "no such column" in done.stderr
+
+
+def test_the_reading_commands_refuse_an_empty_file(data_dir: Path) -> None:
+    data_dir.mkdir()
+    path = data_dir / "screen-bot.sqlite3"
+    path.write_bytes(b"")  # a copy or a restore that failed
+    for command in READING:
+        done = invoke(*command)
+        assert done.returncode == 2 and "intact" not in done.stdout, done.stdout
+        assert done.stderr.startswith(f"error: the database {path} is an empty file (0 bytes)")
+    assert path.stat().st_size == 0
+
+
+def test_a_newer_schema_is_refused_naming_the_file(data_dir: Path) -> None:
+    assert invoke("migrate").returncode == 0
+    path = data_dir / "screen-bot.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE schema_version SET version = 9 WHERE name = 'open_sessions'")
+    db.close()
+    for command in (("log", "verify"), ("chat",)):
+        done = invoke(*command, stdin="70\n")
+        assert done.returncode == 2 and done.stderr.startswith(
+            f"error: the database {path} has version 9 of the open_sessions tables, newer than "
+            "this screen-bot knows"
+        ), done.stderr
+
+
+# -- a filesystem of our own (root only: mount) ----------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+    ):
+        pytest.skip("mounting a small filesystem needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_read_only_filesystem_is_read_and_named(
+    small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = small_disk / "data"
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(data))
+    screened("R-ROFS")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    for command in READING:
+        done = invoke(*command)
+        assert done.returncode == 0, (command, done.stderr)
+    assert "R-ROFS" in invoke("log", "export").stdout
+    done = invoke("chat", "--referral", "R-2", stdin="70\n")
+    assert done.returncode == 2 and "mounted read-only" in done.stderr, done.stderr
+
+
+def test_a_full_disk_is_named_not_called_damaged(
+    small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = small_disk / "data"
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(data))
+    screened("R-FULL")
+    filler = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
+    with pytest.raises(OSError):
+        while True:
+            os.write(filler, b"\0" * 4096)
+    os.close(filler)
+    done = invoke("chat", "--referral", "R-2", stdin="70\n")
+    assert done.returncode == 2 and DAMAGED_ADVICE not in done.stderr, done.stderr
+    assert "full" in done.stderr and "free some space" in done.stderr, done.stderr
+    (small_disk / "filler").unlink()
+    assert "R-FULL" in invoke("log", "export").stdout
+
+
+def test_the_write_ahead_files_a_read_only_read_left_are_made_writable_again(
+    data_dir: Path,
+) -> None:
+    screened("R-1")
+    path = data_dir / "screen-bot.sqlite3"
+    path.chmod(0o400)  # read as the log commands read a read-only file
+    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    reader.execute("SELECT count(*) FROM screening_log").fetchone()
+    reader.close()
+    path.chmod(0o600)
+    companions = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+    # SQLite made them with the file's mode, and a read-only connection leaves them: for
+    # anyone but root, every write would fail ("attempt to write a readonly database").
+    assert all(c.exists() and not c.stat().st_mode & 0o200 for c in companions)
+    with Database(path) as db:
+        assert all(c.stat().st_mode & 0o777 == 0o600 for c in companions if c.exists())
+        assert not db.read_only
