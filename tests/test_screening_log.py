@@ -81,6 +81,9 @@ class ScreeningLog:
         self.db = sqlite3.connect(path, isolation_level=None)  # plain SQL, triggers in force
 
     def append(self, verdict: Verdict, **kwargs: object) -> LogRecord:
+        at = kwargs.get("at")
+        if isinstance(at, datetime):  # screened the day it is logged, as a chat is
+            verdict = verdict.model_copy(update={"screened_on": at.date()})
         with self.database.transaction() as tx:
             return ledger.append(tx, verdict, **kwargs)  # type: ignore[arg-type]
 

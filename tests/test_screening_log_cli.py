@@ -94,6 +94,11 @@ def test_the_log_keeps_the_screening_date_the_verdict_counted_from(
     (exported,) = [json.loads(line) for line in done.stdout.splitlines()]
     assert exported["date"] == "2026-03-31"
     assert exported["may_pass_later"] == ["I4a from 2026-05-01"]
+    # --since picks by that date too: logged today, it was not screened since November
+    later = run("log", "export", "--format", "jsonl", "--since", "2026-04-01")
+    assert later.returncode == 0 and later.stdout == ""
+    assert "R-1" in run("log", "export", "--format", "jsonl", "--since", "2026-03-31").stdout
+    assert "no screenings" in run("log", "stats", "--since", "2026-04-01").stdout
     raw = sqlite3.connect(tmp_path / "data" / "screen-bot.sqlite3")
     raw.execute("DROP TRIGGER screening_log_no_update")
     raw.execute("UPDATE screening_log SET screened_on = '2026-05-01'")

@@ -45,14 +45,13 @@ def read_only(path: Path) -> Iterator[None]:
             path.chmod(mode)
 
 
-@pytest.mark.parametrize("what", ["file", "directory"])
 def test_a_read_only_database_is_read_by_the_log_commands_and_named_by_the_others(
-    data_dir: Path, what: str
+    data_dir: Path,
 ) -> None:
     screened("R-RO")
     path = data_dir / "screen-bot.sqlite3"
     before = path.read_bytes()
-    with read_only(path if what == "file" else data_dir):
+    with read_only(path):
         for command in READING:
             done = invoke(*command)
             assert done.returncode == 0, (command, done.stderr)
@@ -63,6 +62,51 @@ def test_a_read_only_database_is_read_by_the_log_commands_and_named_by_the_other
         assert done.stderr.startswith(f"error: the database {path} cannot be written: ")
         assert "writ" in done.stderr.split(": ")[-1]  # the fix: make it (or them) writable
     assert path.read_bytes() == before
+
+
+def test_a_database_in_a_read_only_directory_is_refused_with_the_fix(data_dir: Path) -> None:
+    """SQLite must create the -shm beside a WAL database to read it; reading it as
+    'immutable' instead could give a torn read if a writer elsewhere (a read-only mount of a
+    directory a bot writes) changes it meanwhile."""
+    screened("R-RO")
+    path = data_dir / "screen-bot.sqlite3"
+    before = path.read_bytes()
+    with read_only(data_dir):
+        for command in (*READING, ("chat",)):
+            done = invoke(*command, stdin="70\n")
+            assert done.returncode == 2, (command, done.stdout)
+            assert DAMAGED_ADVICE not in done.stderr and str(path) in done.stderr
+            assert "writable" in done.stderr, done.stderr
+        done = invoke("log", "export")
+        assert "cannot be read where it is" in done.stderr and "copy the file" in done.stderr
+    assert path.read_bytes() == before
+
+
+def test_the_log_reports_its_missing_head_from_a_read_only_file(data_dir: Path) -> None:
+    screened("R-1")
+    path = data_dir / "screen-bot.sqlite3"
+    with sqlite3.connect(path, isolation_level=None) as db:
+        db.execute("DELETE FROM screening_log_head")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    with read_only(path):
+        done = invoke("log", "verify")
+    assert done.returncode == 1 and "the log head is missing but 1 records remain" in done.stdout
+
+
+@pytest.mark.parametrize("table", ["screening_log", "screening_log_head"])
+def test_a_table_of_its_own_dropped_is_a_damaged_database(data_dir: Path, table: str) -> None:
+    screened("R-1")
+    path = data_dir / "screen-bot.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"DROP TABLE {table}")
+    db.close()
+    for command in READING:
+        done = invoke(*command)
+        assert done.returncode == 2, (command, done.stderr)
+        assert done.stderr.startswith(f"error: the database {path} is damaged (no such table")
+        assert DAMAGED_ADVICE in done.stderr
+    assert not list(data_dir.glob("error-*.txt"))
 
 
 def test_a_directory_at_the_database_path_is_named_so(data_dir: Path) -> None:
@@ -155,7 +199,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
-def test_a_read_only_filesystem_is_read_and_named(
+def test_a_read_only_filesystem_is_named_with_its_fix(
     small_disk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = small_disk / "data"
@@ -164,8 +208,8 @@ def test_a_read_only_filesystem_is_read_and_named(
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     for command in READING:
         done = invoke(*command)
-        assert done.returncode == 0, (command, done.stderr)
-    assert "R-ROFS" in invoke("log", "export").stdout
+        assert done.returncode == 2 and "mounted read-only" in done.stderr, done.stderr
+        assert "copy the file" in done.stderr and DAMAGED_ADVICE not in done.stderr
     done = invoke("chat", "--referral", "R-2", stdin="70\n")
     assert done.returncode == 2 and "mounted read-only" in done.stderr, done.stderr
 

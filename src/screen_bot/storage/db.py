@@ -402,9 +402,10 @@ def _disk_full(path: Path) -> bool:
         return False
 
 
-def _failure(path: Path, err: BaseException | None) -> str:
+def _failure(path: Path, err: BaseException | None, ours: bool = False) -> str:
     """The one line for an open that failed: the file, the cause, and its fix (the advice
-    to restore a backup only for a file SQLite finds damaged)."""
+    to restore a backup only for a file SQLite finds damaged, or for one of screen-bot's
+    own, ``ours``, that fails for no reason named here: a table of it dropped)."""
     code = getattr(err, "sqlite_errorcode", 0) & 0xFF
     if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
         return f"the database {path} is damaged ({err}){_DAMAGED_FIX}"
@@ -418,6 +419,8 @@ def _failure(path: Path, err: BaseException | None) -> str:
         return f"the database {path} is busy ({err}): another process holds it; try again"
     if code in (SQLITE_IOERR, SQLITE_CANTOPEN):
         return f"the database {path} cannot be read or written ({err}): check its disk"
+    if ours:
+        return f"the database {path} is damaged ({err}){_DAMAGED_FIX}"
     return (
         f"the database {path} cannot be used by this screen-bot ({err}): is it another "
         "program's file?"
@@ -456,7 +459,7 @@ class Database(Store):
             raise
 
     def _open(self, create: bool) -> None:
-        path = self.path
+        path, ours = self.path, False
         try:
             if create:
                 _make_directory(path.parent)
@@ -482,8 +485,11 @@ class Database(Store):
             if not path.exists():
                 _create_owner_only(path)
             self.read_only = why_not is not None
-            self._connection = self._connect_read_only() if self.read_only else self._connect()
-            self._refuse_foreign(existing=not create)
+            if why_not is not None:
+                self._connection = self._connect_read_only(why_not)
+            else:
+                self._connection = self._connect()
+            ours = self._refuse_foreign(existing=not create)
             if not self.read_only:
                 _tighten(path)
                 self._connection.execute("PRAGMA journal_mode=WAL")
@@ -503,9 +509,9 @@ class Database(Store):
                 with self.transaction() as tx:
                     self.applied = migrate(tx, str(path))
         except sqlite3.DatabaseError as err:
-            raise DatabaseBroken(_failure(path, err)) from None
+            raise DatabaseBroken(_failure(path, err, ours)) from None
         except StorageFailed as err:
-            raise DatabaseBroken(_failure(path, err.__cause__)) from None
+            raise DatabaseBroken(_failure(path, err.__cause__, ours)) from None
         except OSError as err:
             raise DatabaseBroken(
                 f"the database {path}: {err.strerror or err}"
@@ -515,27 +521,31 @@ class Database(Store):
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
 
-    def _connect_read_only(self) -> sqlite3.Connection:
-        """A read-only connection (``mode=ro``). Where SQLite cannot create the -shm file
-        a WAL database needs and there is no -wal (so no writer either), the file is read
-        as ``immutable``, which needs neither."""
+    def _connect_read_only(self, why_not: str) -> sqlite3.Connection:
+        """A read-only connection (``mode=ro``). Where SQLite cannot create the -shm file a
+        WAL database needs, the file is refused: reading it as ``immutable`` could give a
+        torn read if it is written meanwhile (a read-only mount of a directory a bot
+        writes), and nothing here can tell."""
         uri = f"file:{urllib.parse.quote(str(self.path.absolute()))}?mode=ro"
         connection = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         try:
             connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError as err:
-            if err.sqlite_errorcode & 0xFF != SQLITE_CANTOPEN or Path(f"{self.path}-wal").exists():
-                raise
             connection.close()
-            connection = sqlite3.connect(
-                f"{uri}&immutable=1", uri=True, isolation_level=None, check_same_thread=False
-            )
+            if err.sqlite_errorcode & 0xFF != SQLITE_CANTOPEN:
+                raise
+            raise DatabaseBroken(
+                f"the database {self.path} cannot be read where it is: SQLite needs to "
+                f"create {self.path.name}-shm beside it, and {why_not}; or copy the file to "
+                "a writable directory and point SCREEN_BOT_DATA_DIR there"
+            ) from None
         return connection
 
-    def _refuse_foreign(self, *, existing: bool) -> None:
+    def _refuse_foreign(self, *, existing: bool) -> bool:
         """Refuse (never change) a file that is not screen-bot's: tables of another program
         and no ``schema_version``. Commands that only read also refuse a file without
-        ``schema_version`` at all (an empty database, or one from before versions)."""
+        ``schema_version`` at all (an empty database, or one from before versions). True
+        when the file has it: screen-bot's own."""
         tables = {
             row[0]
             for row in self.read().all(
@@ -543,7 +553,7 @@ class Database(Store):
             )
         }
         if "schema_version" in tables:
-            return
+            return True
         foreign = sorted(tables - _our_tables())
         if foreign:
             raise DatabaseBroken(
@@ -558,6 +568,7 @@ class Database(Store):
                 "table): left unchanged; one from before schema versions is brought up to "
                 "date by 'screen-bot migrate'"
             )
+        return False
 
     @classmethod
     def existing(cls, path: Path) -> Database:

@@ -173,11 +173,15 @@ schema(
 )
 
 
-def _has_no_head(tx: Tx) -> bool:
-    return tx.one("SELECT 1 FROM screening_log_head") is None
+def _new_log(tx: Tx) -> bool:
+    """No head and no records (a missing head beside records is for verify to report);
+    reading both tables at every open also finds one of them dropped."""
+    head = tx.one("SELECT 1 FROM screening_log_head")
+    record = tx.one("SELECT 1 FROM screening_log LIMIT 1")
+    return head is None and record is None
 
 
-@on_open(needed=_has_no_head)
+@on_open(needed=_new_log)
 def _start_head(tx: Tx) -> None:
     """Only a new, empty log gets a head: a missing head beside records is a problem
     verify reports."""
@@ -426,16 +430,16 @@ def records(
 ) -> Iterator[LogRecord]:
     """Matching records in screening-number order; with ``limit``, only the latest ones.
 
-    ``since`` is a UTC date, inclusive. Records are read one at a time.
+    ``since`` is a UTC date, inclusive, of the date screened. Records are read one at a time.
     """
     clauses: list[str] = []
     params: list[Any] = []
     if protocol_id is not None:
         clauses.append("protocol_id = ?")
         params.append(protocol_id)
-    if since is not None:
-        clauses.append("at >= ?")  # same ISO format throughout: text order is time order
-        params.append(day_start(since))
+    if since is not None:  # the date screened: a record before that column, its time's
+        clauses.append(f"COALESCE({SCREENED}, substr(at, 1, 10)) >= ?")
+        params.append(since.isoformat())
     if coordinator is not None:
         clauses.append("coordinator = ?")
         params.append(coordinator)
