@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import pytest
 from telegram import Update
 from telegram.error import TelegramError, TimedOut
@@ -33,6 +34,7 @@ from screen_bot.adapters.telegram.ordering import ChatQueues
 from screen_bot.adapters.telegram.polling import Poller
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.redact import RedactingFormatter, redact
+from screen_bot.service import PROTOCOL_CHANGED
 from screen_bot.storage import inbox, outbox, sessions
 from screen_bot.storage.inbox import Received
 from telegram_offline import BOT_USER, RecordingRequest
@@ -381,6 +383,43 @@ async def test_a_question_whose_send_failed_is_sent_again_by_the_sweep(harness: 
     assert "[3/22]" in harness.chat().last_with_buttons()["text"]
 
 
+async def test_a_first_question_whose_send_failed_is_sent_again_by_the_sweep(
+    harness: Harness,
+) -> None:
+    intake = Intake(harness.application, harness.bot, harness.db)
+    harness.request.failing["sendMessage"] = 2  # the first question, and the error reply
+    await intake.accept([message(90, "/screen R-9")])
+    assert await intake.queues.join(5)
+    assert harness.chat().messages() == []
+    with harness.db.transaction() as tx:
+        tx.execute("UPDATE open_sessions SET updated_at = ?", ("2026-01-01T00:00:00+00:00",))
+    intake.sweep()
+    assert await intake.queues.join(5)
+    assert "[1/22]" in harness.chat().last_with_buttons()["text"]
+    assert sessions.unshown(harness.db.read(), datetime.now(UTC)) == []
+
+
+async def test_a_question_sent_again_under_a_changed_dialog_file_says_it_was_removed(
+    harness: Harness,
+) -> None:
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(90, "/screen R-9")])
+    assert await intake.queues.join(5)
+    harness.request.failing["sendMessage"] = 2  # the next question, and the error reply
+    await intake.accept([message(91, "42")])
+    assert await intake.queues.join(5)
+    with harness.db.transaction() as tx:
+        session = sessions.active(tx, COORDINATOR)
+        assert session is not None
+        session.protocol_sha256 = "0" * 64  # the dialog file changed meanwhile
+        sessions.save(tx, COORDINATOR, session)
+        tx.execute("UPDATE open_sessions SET updated_at = ?", ("2026-01-01T00:00:00+00:00",))
+    intake.sweep()
+    assert await intake.queues.join(5)
+    assert harness.chat().last_text() == say.REFUSALS[PROTOCOL_CHANGED]
+    assert harness.active(COORDINATOR) is None
+
+
 class FirstCopyLate(RecordingRequest):
     """A sendMessage done at once whose answer comes too late (a timeout): the send is
     retried, and the second copy, dated seconds later, is the one returned."""
@@ -394,7 +433,7 @@ class FirstCopyLate(RecordingRequest):
             shown = json.loads(answer[1])["result"]["date"]
             while time.time() < shown + 2:
                 await asyncio.sleep(0.05)
-            raise TimedOut("the answer came too late")
+            raise TimedOut("the answer came too late") from httpx.ReadTimeout("late")
         return answer
 
 
@@ -461,6 +500,37 @@ async def test_an_answer_typed_while_a_429_held_the_question_back_is_not_taken_f
         (question,) = [m for m in chat.messages() if "[2/22]" in m["text"]]
         assert question["date"] >= request.refused_at + 2
         await chat.send("yes", date=request.refused_at + 1)
+        assert chat.last_text() == say.EARLY
+        assert harness.active(COORDINATOR).values() == {"age": 42}
+
+
+class FirstTryNeverConnects(RecordingRequest):
+    """A sendMessage that times out connecting after 2.5 s: nothing reached Telegram."""
+
+    slow = False
+    began = 0
+
+    async def do_request(self, url: str, method: str, *args: object, **kwargs: object) -> tuple:
+        if self.slow and url.endswith("/sendMessage"):
+            self.slow, self.began = False, int(time.time())
+            await asyncio.sleep(2.5)
+            raise TimedOut("connect") from httpx.ConnectTimeout("no connection")
+        return await super().do_request(url, method, *args, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_an_answer_typed_while_the_first_send_could_not_connect_is_not_taken(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    """Only a read timeout may have left a copy on screen; a connect timeout sent nothing."""
+    request = FirstTryNeverConnects()
+    async with harness_on(request, tmp_path, catalog) as harness:
+        chat = harness.chat()
+        await chat.send("/screen R-1")
+        request.slow = True
+        await chat.send("42")
+        (question,) = [m for m in chat.messages() if "[2/22]" in m["text"]]
+        assert question["date"] >= request.began + 2
+        await chat.send("yes", date=request.began + 1)
         assert chat.last_text() == say.EARLY
         assert harness.active(COORDINATOR).values() == {"age": 42}
 

@@ -396,7 +396,7 @@ class ScreeningService:
         failed), to send again; else nothing."""
         with self.db.transaction() as tx:
             session = sessions.active(tx, owner)
-            return [] if session is None else self._unshown(tx, owner, session)
+            return [] if session is None else self._unshown(tx, owner, session, first=True)
 
     def list_open(self, owner: int) -> Results:
         return [Listing(tuple(sessions.list_open(self.db.read(), owner)))]
@@ -858,13 +858,15 @@ class ScreeningService:
 
         return self._on_active(owner, checked)
 
-    def _unshown(self, tx: Tx, owner: int, session: Session) -> Results:
-        """The current question, to send again, when it was never delivered; else nothing."""
+    def _unshown(self, tx: Tx, owner: int, session: Session, *, first: bool = False) -> Results:
+        """The current question, to send again, when it was never delivered; else nothing.
+        With ``first`` (a front end that says what it delivered: the bot's sweep), also a
+        screening none of whose questions was delivered."""
         shown_step = sessions.shown(tx, owner, session.id).step
-        if shown_step is None or shown_step == session.step:
+        if shown_step == session.step or (shown_step is None and not first):
             return []  # delivered (or never tracked: a front end that does not say)
         engine = self._engine_for(tx, owner, session)
-        return [] if isinstance(engine, Refused) else self._reask(tx, owner, engine, session)
+        return [engine] if isinstance(engine, Refused) else self._reask(tx, owner, engine, session)
 
     def _reask(self, tx: Tx, owner: int, engine: Engine, session: Session) -> Results:
         return [

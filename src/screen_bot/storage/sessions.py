@@ -185,11 +185,11 @@ def shown(tx: Tx, owner: int, session_id: str) -> Shown:
 
 def unshown(tx: Tx, before: datetime) -> list[int]:
     """The owners whose active screening moved on, before ``before``, to a question that was
-    never delivered after one that was (a front end that does not say what it delivered,
-    like the terminal, is never listed)."""
+    never delivered (its first one too; the terminal, ``owner`` 0, does not say what it
+    delivered and is never listed)."""
     rows = tx.all(
-        "SELECT owner FROM open_sessions"
-        " WHERE active = 1 AND shown_step <> step AND updated_at < ? ORDER BY owner",
+        "SELECT owner FROM open_sessions WHERE active = 1 AND updated_at < ?"
+        " AND (shown_step <> step OR (shown_step IS NULL AND owner <> 0)) ORDER BY owner",
         (before.isoformat(),),
     )
     return [owner for (owner,) in rows]

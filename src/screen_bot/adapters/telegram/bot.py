@@ -201,6 +201,8 @@ class ScreeningBot:
             elif isinstance(result, Asked):
                 text = say.question_message(result)
                 await self._send_question(bot, chat_id, result, text, before)
+            elif isinstance(result, Refused):  # e.g. its protocol file changed: removed
+                await bot.send_message(chat_id, say.refusal(result.reason, result.detail))
 
     async def _send_question(
         self, bot: Bot, chat_id: int, asked: Asked, text: str, before: int

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import httpx
 from telegram.error import BadRequest, NetworkError, TimedOut
 from telegram.ext import AIORateLimiter
 
@@ -37,9 +38,11 @@ def _noting_timeouts(
         began = time.monotonic()
         try:
             return await call(*args, **kwargs)
-        except TimedOut:
+        except TimedOut as err:
             noting = _timed_out.get()
-            if noting is not None:
+            # Only a read timeout leaves the request with Telegram; one that timed out
+            # connecting, or waiting for a connection, was never sent.
+            if noting is not None and isinstance(err.__cause__, httpx.ReadTimeout):
                 noting.append(began)
             raise
 
