@@ -464,6 +464,39 @@ def test_a_rule_reading_a_question_not_asked_past_a_long_window_is_refused(
     assert problem.line == line_of(dump(data), "applies_when:")
 
 
+@pytest.mark.parametrize(
+    ("questions", "rule", "variable"),
+    [
+        (
+            [
+                a_date("transplant_date"),
+                yes_no("relapsed"),
+                a_date("relapse_date", when="relapsed"),
+            ],
+            "relapse_date < transplant_date + months(6)",
+            "relapse_date",
+        ),
+        (
+            [
+                integer("alt_baseline"),
+                yes_no("repeat_done"),
+                integer("alt_repeat", when="repeat_done"),
+            ],
+            "alt_repeat > alt_baseline",
+            "alt_repeat",
+        ),
+    ],
+)
+def test_a_rule_comparing_a_question_not_asked_with_another_answer_is_refused(
+    tmp_path: Path, questions: list, rule: str, variable: str
+) -> None:
+    """With the other answer still to choose, the search took the comparison as never
+    unknown: 'relapsed = no' then ended unresolved on a relapse date never asked."""
+    data = dialog(questions, [exclusion("E1", rule)])
+    (problem,) = problems(tmp_path, data)
+    assert f"rule of E1 reads '{variable}', which is not asked when" in problem.message
+
+
 def test_a_number_equal_to_another_answer_is_not_called_never_true(tmp_path: Path) -> None:
     """The second dose's candidates include the first's threshold, not only its own."""
     condition = "dose_day1 == 55 and dose_day2 == dose_day1"

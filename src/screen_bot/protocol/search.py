@@ -274,9 +274,13 @@ def _may(node: Node, env: dict[str, Any], known_later: frozenset[str] = frozense
     if isinstance(node, Not):
         values = _may(node.part, env, known_later)
         return (TRUE if values & FALSE else 0) | (FALSE if values & TRUE else 0) | values & UNKNOWN
-    missing = [name for name in _leaf_reads(node) if name not in env]
-    if missing:  # known() is never unknown
-        known = isinstance(node, Known) or all(name in known_later for name in missing)
+    reads = _leaf_reads(node)
+    missing = [name for name in reads if name not in env]
+    if missing:  # known() is never unknown; a comparison with an unknown answer may be
+        chosen_unknown = any(env[name] is None for name in reads if name in env)
+        known = isinstance(node, Known) or (
+            all(name in known_later for name in missing) and not chosen_unknown
+        )
         return TRUE | FALSE if known else ANY
     value = interpret(node, env)
     return TRUE if value is True else FALSE if value is False else UNKNOWN
