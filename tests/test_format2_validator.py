@@ -575,3 +575,37 @@ def test_a_rule_reading_a_question_not_asked_among_many_answers_is_refused(
     (problem,) = problems(tmp_path, data)
     assert "rule of E1 reads 'follow_up', which is not asked when" in problem.message
     assert "finding_0 = no" in problem.message
+
+
+def test_a_sex_question_with_a_third_choice_may_feed_cockcroft_gault(tmp_path: Path) -> None:
+    """'other' beside female and male leaves the estimate unknown, as an unknown sex does."""
+    data = dialog(
+        [
+            integer("age", 18, 100, unit="years"),
+            choice("sex", ["female", "male", "other"]),
+            number("weight_kg", 30, 250, unit="kg"),
+            number("serum_creatinine_mg_dl", 0.1, 20, unit="mg/dL"),
+        ],
+        [exclusion("E1", "crcl < 50")],
+    )
+    data["derived"] = [
+        {
+            "name": "crcl",
+            "label": "creatinine clearance",
+            "unit": "mL/min",
+            "calculator": "cockcroft_gault",
+            "inputs": {
+                "age": "age",
+                "sex": "sex",
+                "weight_kg": "weight_kg",
+                "serum_creatinine_mg_dl": "serum_creatinine_mg_dl",
+            },
+        }
+    ]
+    protocol = build(tmp_path, data)
+    body = {"age": 40, "weight_kg": 72, "serum_creatinine_mg_dl": 2}
+    screened = {
+        sex: verdict.build(protocol, {**body, "sex": sex}, screened_on=SCREENED_ON).verdict
+        for sex in ("female", "male", "other")
+    }
+    assert screened == {"female": "not_eligible", "male": "eligible", "other": "unresolved"}

@@ -411,7 +411,9 @@ class Checker:
     def _input_kind(calculator: str, param: str, q: Question) -> tuple[str, str] | None:
         """Why question ``q`` cannot feed ``param`` (see calculators.py), with the fix."""
         if param == "sex":  # the one parameter that is not a number
-            if q.type == "choice" and not q.multiple and sorted(q.choices or []) == list(SEXES):
+            # other choices beside them (e.g. 'other') leave the estimate unknown, as an
+            # unknown sex does
+            if q.type == "choice" and not q.multiple and set(SEXES) <= set(q.choices or []):
                 return None
             given = f"is a {q.type} question"
             if q.type == "choice":
