@@ -361,6 +361,12 @@ def test_the_reserved_id_all_is_refused(tmp_path: Path) -> None:
             "synonym '?' is a word the dialog reserves",
             "remove the synonym '?'",
         ),
+        (  # typed or in a CSV cell, it is the answer unknown (only a choice may be one)
+            choice("sex", ["female", "male"], synonyms={"unknown": "female"}),
+            "unknown: female",
+            "synonym 'unknown' is a word the dialog reserves: typed, it is read as unknown",
+            "remove the synonym 'unknown'",
+        ),
         (  # a multi-select answer is comma-separated: this choice cannot be typed
             choice("sex", ["female", "male; other"], multiple=True),
             "- male; other",

@@ -59,12 +59,11 @@ def is_unknown_text(text: str) -> bool:
 
 
 def names_a_choice(question: Question, text: str) -> bool:
-    """Whether ``text`` is one of the question's choices or synonyms as typed: a choice
-    spelled like a word for unknown ("unknown", "not known") is that choice."""
+    """Whether ``text`` is one of the question's choices as typed: a choice spelled like a
+    word for unknown ("unknown", "not known") is that choice (a synonym may not be one)."""
     if question.type != "choice":
         return False
-    word = _words(text)
-    return word in map(_words, [*(question.choices or []), *question.synonyms])
+    return _words(text) in map(_words, question.choices or [])
 
 
 def today() -> date:

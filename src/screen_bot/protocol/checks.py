@@ -15,7 +15,7 @@ from typing import Any
 
 from ruamel.yaml.nodes import Node as YamlNode
 
-from ..answers import ALWAYS_UNKNOWN, MULTIPLE_SEPARATORS, typed_form
+from ..answers import ALWAYS_UNKNOWN, MULTIPLE_SEPARATORS, UNKNOWN_WORDS, typed_form
 from ..rules.calculators import CALCULATORS, SEXES
 from ..rules.compiled import compile_all
 from ..rules.expressions import (
@@ -208,16 +208,17 @@ class Checker:
     def _typable(self, loc: tuple[Any, ...], q: Question, word: str, what: str) -> None:
         """A choice or synonym that is typed as itself: no reserved word, no separator.
         (A choice may be a word for unknown, "unknown" say: typed, it is the choice; "?"
-        is always unknown.)"""
+        is always unknown, and a synonym may be no word for unknown.)"""
         typed = typed_form(word)
-        if typed in ALWAYS_UNKNOWN | TERMINAL_COMMANDS or typed.startswith("/"):
+        unknown = UNKNOWN_WORDS if what == "synonym" else ALWAYS_UNKNOWN
+        if typed in unknown | TERMINAL_COMMANDS or typed.startswith("/"):
             if what == "synonym":
                 fix = f"remove the synonym '{word}'"
             elif typed.startswith("/"):  # Telegram: a command
                 fix = f"write it without the leading '/', e.g. '{typed.lstrip('/')}'"
             else:
                 fix = f"name the choice in other words, e.g. '{word} result'"
-            meaning = "unknown" if typed in ALWAYS_UNKNOWN else "a command"
+            meaning = "unknown" if typed in unknown else "a command"
             self.problem(
                 loc,
                 f"{what} '{word}' is a word the dialog reserves: typed, it is read as "
