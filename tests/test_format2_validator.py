@@ -435,6 +435,33 @@ def test_a_condition_true_for_some_answers_is_not_called_never_true(
     assert protocol.when["follow_up"].text == condition
 
 
+NINE = ["blina", "ino", "car_t", "gene", "cd22", "allo", "auto", "tki", "ritux"]
+
+
+@pytest.mark.parametrize(
+    ("first", "condition"),
+    [
+        (  # two of nine therapies: past the subsets searched
+            choice("prior_therapies", NINE, multiple=True),
+            "'blina' in prior_therapies and 'ino' in prior_therapies and "
+            "none_of(prior_therapies, 'car_t', 'gene', 'cd22', 'allo', 'auto', 'tki', 'ritux')",
+        ),
+        (  # baseline 1.2, now 1.3: thresholds less than 1 apart between two answers
+            number("scr_baseline", 0, 20),
+            "scr_now > scr_baseline and scr_baseline > 1.0 and scr_now < 1.5",
+        ),
+    ],
+)
+def test_a_condition_the_candidates_may_miss_falls_back_to_the_over_approximation(
+    tmp_path: Path, first: dict, condition: str
+) -> None:
+    """Where the search tries samples only, finding none is no proof: not 'never true'."""
+    questions = [first, number("scr_now", 0, 20), yes_no("follow_up", when=condition)]
+    rules = [exclusion("E1", f"({condition}) and follow_up"), exclusion("E2", "scr_now > 15")]
+    data = dialog(questions, rules)
+    assert build(tmp_path, data).when["follow_up"].text == condition
+
+
 def test_a_condition_true_only_for_a_later_answer_to_another_date_is_not_called_never_true(
     tmp_path: Path,
 ) -> None:

@@ -61,6 +61,9 @@ class AnswerSearch:
         # by the id of an expression's tree (kept alive with it): what is worked out once
         self._edges: dict[tuple[str, int, bool], tuple[Node, set[date]]] = {}
         self._compared: dict[int, tuple[Node, list[tuple[DateSide, DateSide]]]] = {}
+        # answers whose candidates may miss a case: numbers compared with other answers,
+        # multi-selects naming more choices than MAX_SUBSETS_OF
+        self._sampled: set[str] = set()
 
     def open_when_unasked(
         self, rule: Node, variable: str, condition: Node
@@ -105,7 +108,7 @@ class AnswerSearch:
 
         domains = [self._domain(n, [node], unknown=True) for n in names]
         found = self._search(names, domains, true, [node])
-        if found is TOO_LARGE:
+        if found is TOO_LARGE or (found is None and self._sampled & set(names)):
             return True in _possible(node)  # linear, never wrongly says "never"
         return found is not None
 
@@ -163,7 +166,9 @@ class AnswerSearch:
         elif kind.base == "choice":
             values = list(kind.choices)
         elif kind.base == "set":
-            values = _sets(name, kind.choices, nodes)
+            values, every = _sets(name, kind.choices, nodes)
+            if not every:
+                self._sampled.add(name)
         elif kind.base == "date":
             values = [*self._dates(name, nodes), *([NEVER] if kind.never else [])]
         elif kind.base == "number":
@@ -222,6 +227,7 @@ class AnswerSearch:
         marks = {c for node in nodes for c in _constants_of(node, name)}
         marks |= {m for m in (low, high) if m is not None}
         for other in {o for node in nodes for o in _compared_names(node, name)}:
+            self._sampled.add(name)
             marks |= {c for node in nodes for c in _constants_of(node, other)}
             theirs = self.questions.get(other)
             if theirs is not None:
@@ -311,10 +317,12 @@ def _constants_of(node: Node, name: str) -> Iterator[float]:
 MAX_SUBSETS_OF = 8  # choices a rule names, whose every subset is tried
 
 
-def _sets(name: str, choices: tuple[str, ...], nodes: list[Node]) -> list[tuple[str, ...]]:
+def _sets(
+    name: str, choices: tuple[str, ...], nodes: list[Node]
+) -> tuple[list[tuple[str, ...]], bool]:
     """Answers to a multi-select question: every subset of the choices the expressions
     name (the others change nothing they read), or, past MAX_SUBSETS_OF, the empty set,
-    each choice alone and all of them."""
+    each choice alone and all of them; and whether they are every subset that matters."""
     named: set[str] = set()
     for node in nodes:
         for n in walk(node):
@@ -324,11 +332,12 @@ def _sets(name: str, choices: tuple[str, ...], nodes: list[Node]) -> list[tuple[
                 named |= set(n.items)
     read = [c for c in choices if c in named]
     if len(read) > MAX_SUBSETS_OF:
-        return [(), *((c,) for c in choices), choices]
-    return [
+        return [(), *((c,) for c in choices), choices], False
+    subsets = [
         tuple(c for c, keep in zip(read, picks, strict=True) if keep)
         for picks in itertools.product((False, True), repeat=len(read))
     ]
+    return subsets, True
 
 
 DateSide = tuple[str, list[tuple[int, str]]]  # a date name and the windows added to it
