@@ -447,3 +447,22 @@ async def test_a_second_copy_of_an_answered_question_loses_its_buttons_when_pres
     assert harness.request.answers()[-1]["text"] == say.STALE_TEXT
     assert not harness.request.messages[(COORDINATOR, copy["message_id"])].get("reply_markup")
     assert harness.active(COORDINATOR) == state
+
+
+@pytest.mark.parametrize("spelled", ["unknown", "Not known"])
+def test_a_choice_spelled_like_unknown_keeps_the_unknown_button_apart(spelled: str) -> None:
+    """Two buttons reading "unknown" would mean two answers: the choice (a result that is
+    'unknown') and the answer not known."""
+    from screen_bot.protocol.schema import Question
+
+    question = Question.model_validate(
+        {"variable": "hbv_status", "type": "choice", "text": "HBV status?",
+         "choices": ["positive", "negative", spelled]}
+    )  # fmt: skip
+    asked = Asked(
+        session_id="a" * 8, step=1, referral=None, question=question, progress=(1, 3),
+        text="x", options=options(question),
+    )  # fmt: skip
+    labels = [b.text for row in say.keyboard(asked).inline_keyboard for b in row]
+    assert spelled in labels and say.UNKNOWN_BESIDE_A_CHOICE in labels
+    assert [label.lower() for label in labels].count(spelled.lower()) == 1

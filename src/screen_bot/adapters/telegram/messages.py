@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 
+from ...answers import is_unknown_text
 from ...protocol.schema import Question
 from ...render import TICK, format_value
 from ...service import (
@@ -129,6 +130,8 @@ BUTTON_LABELS = {
     "never": "None (never)",
     "skip": "Skip (no referral code)",
 }
+# beside a choice spelled like unknown ("unknown", "not known"): not the same answer
+UNKNOWN_BESIDE_A_CHOICE = "? (answer not known)"
 FINISH_LABELS = {"none": "✓ None of these", "all": "✓ All of these hold"}
 TOGGLES_PER_ROW = 4
 CONTINUE = "▶ Continue the screening"
@@ -270,6 +273,10 @@ def keyboard(asked: Asked) -> InlineKeyboardMarkup:
     unknown and back. A toggle and "done" carry the ticks shown: they apply to those."""
 
     shown = tuple(o.state for o in asked.options if o.kind == "toggle")
+    question = asked.question
+    unknown_is_a_choice = question is not None and any(
+        is_unknown_text(c) for c in question.choices or []
+    )
 
     def button(option: Option) -> InlineKeyboardButton:
         text: str | None = BUTTON_LABELS.get(option.kind)
@@ -281,6 +288,8 @@ def keyboard(asked: Asked) -> InlineKeyboardMarkup:
             text = f"{TICK[option.state]} {option.choice}"
         elif option.kind == "all":
             text = FINISH_LABELS.get(option.choice or "none")
+        elif option.kind == "unknown" and unknown_is_a_choice:
+            text = UNKNOWN_BESIDE_A_CHOICE
         ticks = shown if option.kind in ("toggle", "done") else None
         data = Press(asked.session_id, asked.step, option.key, ticks).encode()
         return InlineKeyboardButton(text or "?", callback_data=data)
