@@ -64,6 +64,8 @@ class AnswerSearch:
         # answers whose candidates may miss a case: numbers compared with other answers,
         # multi-selects naming more choices than MAX_SUBSETS_OF
         self._sampled: set[str] = set()
+        self._reads: dict[tuple[int, str], tuple[Node, tuple[frozenset[float], frozenset[str]]]]
+        self._reads = {}
 
     def open_when_unasked(
         self, rule: Node, variable: str, condition: Node
@@ -221,14 +223,23 @@ class AnswerSearch:
         self._edges[key] = (node, edges)
         return edges
 
+    def _read(self, node: Node, name: str) -> tuple[frozenset[float], frozenset[str]]:
+        """The constants ``node`` compares ``name`` with, and the other answers it compares
+        it with (worked out once per expression and name: a file reads each many times)."""
+        key = (id(node), name)
+        if key not in self._reads:
+            found = frozenset(_constants_of(node, name)), frozenset(_compared_names(node, name))
+            self._reads[key] = (node, found)
+        return self._reads[key][1]
+
     def _numbers(self, name: str, nodes: list[Node]) -> list[float]:
         q = self.questions.get(name)
         low, high = (q.min, q.max) if q is not None else (None, None)
-        marks = {c for node in nodes for c in _constants_of(node, name)}
+        marks = {c for node in nodes for c in self._read(node, name)[0]}
         marks |= {m for m in (low, high) if m is not None}
-        for other in {o for node in nodes for o in _compared_names(node, name)}:
+        for other in {o for node in nodes for o in self._read(node, name)[1]}:
             self._sampled.add(name)
-            marks |= {c for node in nodes for c in _constants_of(node, other)}
+            marks |= {c for node in nodes for c in self._read(node, other)[0]}
             theirs = self.questions.get(other)
             if theirs is not None:
                 marks |= {m for m in (theirs.min, theirs.max) if m is not None}
