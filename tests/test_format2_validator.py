@@ -568,6 +568,15 @@ def test_an_unquoted_version_gets_the_fix_to_quote_it_as_written(
     assert f'put the value in quotes as written, e.g. version: "{shown}"' in problem.fix
 
 
+def test_an_unquoted_list_item_gets_a_fix_that_keeps_it_a_list_item(tmp_path: Path) -> None:
+    """'e.g. 0: "0"' would have made the item a mapping."""
+    text = dump(dialog([choice("grade", ["0", "1"])], [inclusion("I1", "grade == '0'")]))
+    text = text.replace("- '0'", "- 0")
+    assert "- 0" in text
+    problem = problems(tmp_path, text)[0]
+    assert 'e.g. "0" for that item of the list' in problem.fix and '0: "0"' not in problem.fix
+
+
 @pytest.mark.parametrize(
     ("where", "blank"),
     [("questions", {"text": " "}), ("criteria", {"label": "\t"}), ("top", {"title": "  "})],

@@ -368,8 +368,11 @@ def _schema_problem(file: str, data: Any, error: Any) -> Problem:
     elif kind == "value_error" and BLANK in error["msg"]:
         fix = "write the text the user is shown (it is empty or only spaces)"
     elif kind == "string_type" and isinstance(error["input"], bool | int | float):
+        written = f'"{_written(data, loc)}"'
+        in_list = isinstance(loc[-1], int)
+        example = f"{written} for that item of the list" if in_list else f"{loc[-1]}: {written}"
         fix = (
-            f'put the value in quotes as written, e.g. {loc[-1]}: "{_written(data, loc)}": '
+            f"put the value in quotes as written, e.g. {example}: "
             "unquoted, YAML reads it as a number (or true/false)"
         )
     elif kind == "string_pattern_mismatch":
