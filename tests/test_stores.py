@@ -180,6 +180,20 @@ def test_purge_moves_the_checkpoint_on_postgres(postgres: StoreUnderTest) -> Non
         assert ledger.verify(db.read()) == []
 
 
+def test_the_log_picks_records_by_the_date_screened_on_both_stores(store: StoreUnderTest) -> None:
+    with store.open() as db:
+        with db.transaction() as tx:
+            for day in (date(2026, 3, 31), date(2026, 4, 1)):
+                screened = verdict(f"R-{day}").model_copy(update={"screened_on": day})
+                ledger.append(tx, screened, channel="batch", coordinator="cli", answers={})
+        since = [r.referral for r in ledger.records(db.read(), since=date(2026, 4, 1))]
+        assert since == ["R-2026-04-01"]
+        assert [r.screened_on for r in ledger.records(db.read())] == [
+            date(2026, 3, 31),
+            date(2026, 4, 1),
+        ]
+
+
 def test_appends_from_two_connections_at_once_make_one_chain(postgres: StoreUnderTest) -> None:
     """Each append reads the head and moves it: two writers must not read the same head."""
     errors: list[BaseException] = []
