@@ -367,6 +367,52 @@ def test_webhook_refuses_malformed_bodies_and_stores_before_200(
     assert process.output().count("a request that is not an update was refused") == 2
 
 
+def test_webhook_paths_are_text_and_odd_bodies_and_settings_are_refused(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    """A path with '+', '(' or '[' was read as a route pattern (every update a silent
+    404); JSON nested past Python's reading was a 500 with a traceback."""
+    port = free_port()
+    args = ("--webhook", "https://bot.example.org:8443/tg+1(a)", "--port", str(port))
+    process = BotProcess(fake, tmp_path, str(COORDINATOR), *args)
+    process.start(wait_for_poll=False)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        fake.wait_until(lambda: bool(fake.webhook_url), timeout=30)
+        secret = fake.calls("setWebhook")[-1]["params"]["secret_token"]
+        fake.add_chat(COORDINATOR)
+        message = {
+            "message_id": 1,
+            "date": 1,
+            "chat": {"id": COORDINATOR, "type": "private"},
+            "from": {"id": COORDINATOR, "is_bot": False, "first_name": "C"},
+            "text": "/start",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+        }
+        update = json.dumps({"update_id": 7, "message": message}).encode()
+        assert post(f"{url}/tg+1(a)", update, secret) == 200
+        assert "pre-screen" in fake.wait_for_message(COORDINATOR, timeout=30)["text"]
+        assert post(f"{url}/tg%2B1%28a%29/", update, secret) == 200  # encoded: the same
+        assert post(f"{url}/tgg1(a)", update, secret) == 404
+        nested = b'{"update_id": 8, "message": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        assert post(f"{url}/tg+1(a)", nested, secret) == 400
+    finally:
+        process.stop()
+    assert "Traceback" not in process.output()
+    for bad, env in (("--port", {}), ("", {"SCREEN_BOT_WEBHOOK_SECRET": "abc=/+"})):
+        extra = ("--port", "70000") if bad else ("--port", str(free_port()))
+        process = BotProcess(
+            fake, tmp_path, str(COORDINATOR), "--webhook", "https://x.org/h", *extra
+        )
+        process.env_extra = env
+        process.start(wait_for_poll=False)
+        try:
+            assert process.process.wait(30) == 2
+        finally:
+            process.stop()
+        assert ("--port" if bad else "SCREEN_BOT_WEBHOOK_SECRET") in process.output()
+
+
 # -- start-up -----------------------------------------------------------------------------------
 
 

@@ -18,7 +18,9 @@ def run(
         ),
     ] = None,
     listen: Annotated[str, typer.Option(help="Webhook mode: address to listen on.")] = LISTEN,
-    port: Annotated[int, typer.Option(help="Webhook mode: port to listen on.")] = PORT,
+    port: Annotated[
+        int, typer.Option(help="Webhook mode: port to listen on.", min=1, max=65535)
+    ] = PORT,
 ) -> None:
     """Run the Telegram bot. Needs TELEGRAM_BOT_TOKEN (environment or .env).
 

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import re
 import secrets
 import signal
 from concurrent.futures import Future
@@ -52,6 +53,7 @@ from .turn import App
 logger = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 START_ATTEMPTS = 3  # getMe tries at start-up, 1 s then 2 s apart
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 DRAIN_SECONDS = 10  # on shutdown, how long handlers in progress may take to finish
 
 
@@ -199,6 +201,12 @@ async def _serve(
                     if settings.webhook_secret
                     else secrets.token_urlsafe(32)
                 )
+                if not SECRET_TOKEN.fullmatch(secret):  # the Bot API would refuse it
+                    raise ScreenBotError(
+                        "SCREEN_BOT_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, "
+                        "0-9, _ and - (the Bot API's rule for the webhook's secret token); "
+                        "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                    )
                 if db.shared and settings.webhook_secret is None:
                     logger.warning(
                         "the webhook secret is made up for this process only: give every "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import urllib.parse
 from http import HTTPStatus
 
 import tornado.web
@@ -26,11 +27,14 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 class UpdateHandler(tornado.web.RequestHandler):
     SUPPORTED_METHODS = ("POST",)
 
-    def initialize(self, intake: Intake, secret: str) -> None:
-        self.intake, self.secret = intake, secret
+    def initialize(self, intake: Intake, secret: str, path: str) -> None:
+        self.intake, self.secret, self.path = intake, secret, path
 
     async def post(self) -> None:
         """One update from Telegram."""
+        if _same_path(self.request.path) != self.path:
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return
         given = self.request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
             logger.warning("webhook: a request without the secret token was refused")
@@ -38,7 +42,7 @@ class UpdateHandler(tornado.web.RequestHandler):
             return
         try:
             update = json.loads(self.request.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python reads
             update = None
         if update_id_of(update) is None:
             logger.warning("webhook: a request that is not an update was refused")
@@ -54,10 +58,17 @@ class QuietApplication(tornado.web.Application):
         """No access log: a request line is all it would add, and the secret path is in it."""
 
 
+def _same_path(path: str) -> str:
+    """A URL path as compared: decoded (Telegram may percent-encode what it was given),
+    without the slashes around it."""
+    return urllib.parse.unquote(path).strip("/")
+
+
 def serve(intake: Intake, secret: str, path: str, listen: str, port: int) -> HTTPServer:
-    """Start answering webhook requests on ``listen:port`` at ``/path``."""
-    route = f"/{path.strip('/')}/?" if path.strip("/") else "/"
-    application = QuietApplication([(route, UpdateHandler, {"intake": intake, "secret": secret})])
+    """Start answering webhook requests on ``listen:port`` at ``/path`` (compared as text,
+    not as a route pattern: a path may hold '+', '(' or '[')."""
+    handler = {"intake": intake, "secret": secret, "path": _same_path(path)}
+    application = QuietApplication([(r"/.*", UpdateHandler, handler)])
     server = HTTPServer(application, max_body_size=MAX_BODY)
     server.listen(port, address=listen)
     return server
