@@ -441,9 +441,10 @@ def _write_hint(path: Path, err: sqlite3.Error) -> str:
 class Database(Store):
     """The SQLite file (the embedded default), with every repository's tables in it.
 
-    Opened only to read (``existing``), a file that cannot be written (read-only, on a
-    read-only filesystem, in a read-only directory) is opened read-only: it can still be
-    read, and a write fails as StorageFailed.
+    Opened only to read (``existing``), a file that cannot be written is opened read-only:
+    it can still be read, and a write fails as StorageFailed. In a read-only directory or
+    filesystem, where SQLite cannot create the -shm it reads a WAL file with, it is refused
+    with the fix (see :meth:`_connect_read_only`).
     """
 
     dialect = "sqlite"
