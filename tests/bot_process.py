@@ -95,6 +95,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_update(user: int, update_id: int) -> dict[str, Any]:
+    """A ``/start`` typed by ``user`` in their private chat, as Telegram posts it to a webhook."""
+    message = {
+        "message_id": update_id,
+        "date": 1,
+        "chat": {"id": user, "type": "private"},
+        "from": {"id": user, "is_bot": False, "first_name": "C"},
+        "text": "/start",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+    }
+    return {"update_id": update_id, "message": message}
+
+
 def last_id(fake: FakeBotApi, chat_id: int) -> int:
     messages = fake.messages(chat_id)
     return messages[-1]["message_id"] if messages else 0

@@ -58,6 +58,22 @@ def text(variable: str, **extra: Any) -> dict[str, Any]:
     return {"variable": variable, "type": "text", "text": f"{variable}?", **extra}
 
 
+def cockcroft_gault(name: str, unit: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": "kidney function",
+        "unit": unit,
+        "calculator": "cockcroft_gault",
+        "inputs": {
+            "age": "age",
+            "sex": "sex",
+            "weight_kg": "weight_kg",
+            "serum_creatinine_mg_dl": "serum_creatinine_mg_dl",
+        },
+        **extra,
+    }
+
+
 def criterion(cid: str, kind: str, rule: str, **extra: Any) -> dict[str, Any]:
     field = "met_when" if kind == "inclusion" else "applies_when"
     return {

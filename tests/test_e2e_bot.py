@@ -18,6 +18,7 @@ from bot_process import (
     last_id,
     reply_for,
     say,
+    start_update,
     tap,
     variable_of,
     variables_of,
@@ -253,17 +254,7 @@ def test_webhook_mode_refuses_requests_without_secret(
         fake.wait_until(lambda: bool(fake.webhook_url), timeout=30)
         secret = [c for c in fake.calls("setWebhook")][-1]["params"]["secret_token"]
         fake.add_chat(COORDINATOR)
-        update = {
-            "update_id": 1,
-            "message": {
-                "message_id": 1,
-                "date": 1,
-                "chat": {"id": COORDINATOR, "type": "private"},
-                "from": {"id": COORDINATOR, "is_bot": False, "first_name": "C"},
-                "text": "/start",
-                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-            },
-        }
+        update = start_update(COORDINATOR, 1)
         url = f"http://127.0.0.1:{port}/hook"
         _wait_listening(url)
         with pytest.raises(urllib.error.HTTPError) as refused:

@@ -26,6 +26,7 @@ from bot_process import (
     free_port,
     last_id,
     say,
+    start_update,
     variable_of,
     variables_of,
 )
@@ -346,16 +347,8 @@ def test_webhook_refuses_malformed_bodies_and_stores_before_200(
         assert post(url, b'{"SECRET-BODY": 1', secret) == 400
         assert post(url, b'["SECRET-BODY"]', secret) == 400
         fake.add_chat(COORDINATOR)
-        message = {
-            "message_id": 1,
-            "date": 1,
-            "chat": {"id": COORDINATOR, "type": "private"},
-            "from": {"id": COORDINATOR, "is_bot": False, "first_name": "C"},
-            "text": "/start",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-        }
         fake.delay_next("sendMessage", 60)  # the handler hangs after the 200
-        assert post(url, json.dumps({"update_id": 7, "message": message}).encode(), secret) == 200
+        assert post(url, json.dumps(start_update(COORDINATOR, 7)).encode(), secret) == 200
         fake.wait_until(lambda: len(fake.calls("sendMessage")) == 1)
         process.kill()
         process.start(wait_for_poll=False)  # the stored update is handled after the restart
@@ -381,15 +374,7 @@ def test_webhook_paths_are_text_and_odd_bodies_and_settings_are_refused(
         fake.wait_until(lambda: bool(fake.webhook_url), timeout=30)
         secret = fake.calls("setWebhook")[-1]["params"]["secret_token"]
         fake.add_chat(COORDINATOR)
-        message = {
-            "message_id": 1,
-            "date": 1,
-            "chat": {"id": COORDINATOR, "type": "private"},
-            "from": {"id": COORDINATOR, "is_bot": False, "first_name": "C"},
-            "text": "/start",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-        }
-        update = json.dumps({"update_id": 7, "message": message}).encode()
+        update = json.dumps(start_update(COORDINATOR, 7)).encode()
         assert post(f"{url}/tg+1(a)", update, secret) == 200
         assert "pre-screen" in fake.wait_for_message(COORDINATOR, timeout=30)["text"]
         assert post(f"{url}/tg%2B1%28a%29/", update, secret) == 200  # encoded: the same

@@ -18,6 +18,7 @@ from format2 import (
     SCREENED_ON,
     build,
     choice,
+    cockcroft_gault,
     dialog,
     dump,
     exclusion,
@@ -174,22 +175,6 @@ def test_confirm_estimate_needs_a_derived_value(tmp_path: Path) -> None:
 
 
 # -- unit checks -------------------------------------------------------------------------------
-
-
-def cockcroft_gault(name: str, unit: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "label": "kidney function",
-        "unit": unit,
-        "calculator": "cockcroft_gault",
-        "inputs": {
-            "age": "age",
-            "sex": "sex",
-            "weight_kg": "weight_kg",
-            "serum_creatinine_mg_dl": "serum_creatinine_mg_dl",
-        },
-        **extra,
-    }
 
 
 READ_ALL = inclusion(

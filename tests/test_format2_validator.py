@@ -12,6 +12,7 @@ from format2 import (
     a_date,
     build,
     choice,
+    cockcroft_gault,
     dialog,
     dump,
     exclusion,
@@ -630,20 +631,7 @@ def test_a_sex_question_with_a_third_choice_may_feed_cockcroft_gault(tmp_path: P
         ],
         [exclusion("E1", "crcl < 50")],
     )
-    data["derived"] = [
-        {
-            "name": "crcl",
-            "label": "creatinine clearance",
-            "unit": "mL/min",
-            "calculator": "cockcroft_gault",
-            "inputs": {
-                "age": "age",
-                "sex": "sex",
-                "weight_kg": "weight_kg",
-                "serum_creatinine_mg_dl": "serum_creatinine_mg_dl",
-            },
-        }
-    ]
+    data["derived"] = [cockcroft_gault("crcl", "mL/min")]
     protocol = build(tmp_path, data)
     body = {"age": 40, "weight_kg": 72, "serum_creatinine_mg_dl": 2}
     screened = {

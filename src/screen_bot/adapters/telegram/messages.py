@@ -273,10 +273,7 @@ def keyboard(asked: Asked) -> InlineKeyboardMarkup:
     unknown and back. A toggle and "done" carry the ticks shown: they apply to those."""
 
     shown = tuple(o.state for o in asked.options if o.kind == "toggle")
-    question = asked.question
-    unknown_is_a_choice = question is not None and any(
-        is_unknown_text(c) for c in question.choices or []
-    )
+    unknown_is_a_choice = any(is_unknown_text(c) for c in asked.question.choices or [])
 
     def button(option: Option) -> InlineKeyboardButton:
         text: str | None = BUTTON_LABELS.get(option.kind)
