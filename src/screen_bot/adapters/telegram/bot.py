@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -64,7 +63,6 @@ from .callback_data import (
 )
 from .choosing import chosen, split_protocol
 from .gate import StrangerGate, refusal
-from .retry import timeouts
 from .turn import App, Context, Turn, answer_query, send_parts, turn
 
 logger = logging.getLogger(__name__)
@@ -207,12 +205,13 @@ class ScreeningBot:
     async def _send_question(
         self, bot: Bot, chat_id: int, asked: Asked, text: str, before: int
     ) -> None:
-        """Send a question and tell the service it was shown, after update ``before``."""
-        with timeouts() as timed_out:
-            sent = await send_parts(bot, chat_id, text, say.keyboard(asked))
+        """Send a question and tell the service it was shown, after update ``before``, at the
+        returned copy's date. A send retried after a timeout may have left an earlier copy:
+        input typed at that one is refused (and asked again) rather than taken, since the
+        timed-out call may as well have shown nothing (a re-typed earlier answer would then
+        be taken for this question)."""
+        sent = await send_parts(bot, chat_id, text, say.keyboard(asked))
         at = int(sent.date.timestamp())
-        if timed_out:  # an earlier copy may be on screen: shown from when its call began
-            at -= int(time.monotonic() - timed_out[0])  # (Bot API clock, to the second)
         self._note(
             self.service.shown, chat_id, asked.session_id, sent.message_id, asked.step, before, at
         )
