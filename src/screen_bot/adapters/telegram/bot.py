@@ -239,7 +239,7 @@ class ScreeningBot:
 
         Strangers are refused once a day (the gate), and nothing about them is stored.
         """
-        why = refusal(update, self.settings.allowed_users)
+        why = refusal(update, self.settings.allowed_users, context.bot.username)
         if why is not None:
             await self.gate.refuse_now(why)
             raise ApplicationHandlerStop
