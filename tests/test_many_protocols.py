@@ -296,6 +296,19 @@ async def test_bot_screen_offers_the_protocols_as_buttons(bot: tuple[Chat, Datab
     assert (record.protocol.id, record.referral) == ("eliana", "R-1")
 
 
+async def test_bot_a_referral_already_open_is_refused_before_the_choice(
+    bot: tuple[Chat, Database],
+) -> None:
+    chat, db = bot
+    await chat.send("/screen R-7")
+    await chat.tap("eliana")
+    offers = len([m for m in chat.messages() if m.get("reply_markup")])
+    await chat.send("/screen R-7")
+    assert chat.last_text() == say.refusal("referral_taken", "R-7")  # with the /resume hint
+    assert len([m for m in chat.messages() if m.get("reply_markup")]) == offers  # no choice
+    assert [o.referral for o in sessions.list_open(db.read(), COORDINATOR)] == ["R-7"]
+
+
 async def test_bot_a_mistyped_protocol_is_not_taken_for_a_referral(
     bot: tuple[Chat, Database],
 ) -> None:

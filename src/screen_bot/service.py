@@ -324,6 +324,10 @@ class ScreeningService:
                 check_referral(referral)
             engine = self.catalog.engine(protocol_id)
         except ProtocolChoiceNeeded as several:
+            if referral is not None and any(  # refused now rather than after the choice
+                o.referral == referral for o in sessions.list_open(self.db.read(), owner)
+            ):
+                return [Refused(REFERRAL_TAKEN, referral)]
             return [Choose(tuple(several.choices), referral)]
         except ScreenBotError as err:
             return [Problem(err.message)]
