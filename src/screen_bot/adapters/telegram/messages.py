@@ -121,6 +121,7 @@ CANCELLED_QUESTION = "Screening cancelled."
 WENT_BACK = "↩ Went back."
 RESUMED = "Resumed."
 NO_OPEN = "No unfinished screenings."
+AT_REFERRAL = "at the referral code"  # /list: a screening still waiting for it
 BUTTON_LABELS = {
     "yes": "Yes",
     "no": "No",
@@ -255,7 +256,8 @@ def listing(screenings: Sequence[OpenScreening]) -> str:
         return NO_OPEN
     lines = [
         f"{'▶ ' if o.active else ''}{o.referral or o.session_id} · {o.protocol_id} · "
-        f"at {o.state} · {o.updated_at:%Y-%m-%d %H:%M} UTC"
+        f"{AT_REFERRAL if o.awaiting_referral else f'at {o.state}'} · "
+        f"{o.updated_at:%Y-%m-%d %H:%M} UTC"
         for o in screenings
     ]
     return "Unfinished screenings (/resume LABEL):\n" + "\n".join(lines)
