@@ -102,7 +102,12 @@ class RecordingRequest(BaseRequest):
             message["edit_date"] = int(time.time())
             self.messages[key] = message
             return message
-        if endpoint in ("answerCallbackQuery", "setMyCommands", "deleteWebhook"):
+        if endpoint in (
+            "answerCallbackQuery",
+            "setMyCommands",
+            "deleteMyCommands",
+            "deleteWebhook",
+        ):
             return True
         raise AssertionError(f"unexpected Bot API call {endpoint} {params}")
 

@@ -17,7 +17,7 @@ from conftest import SHIPPED
 from format2 import dialog, dump, inclusion, integer, yes_no
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.app import build_application
-from screen_bot.adapters.telegram.callback_data import Choice
+from screen_bot.adapters.telegram.callback_data import Choice, ContinueCheck
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.settings import Settings
 from screen_bot.storage import Database, ledger, sessions
@@ -294,6 +294,76 @@ async def test_bot_screen_offers_the_protocols_as_buttons(bot: tuple[Chat, Datab
     assert chat.last_text().startswith("PRE-SCREEN PASSED")
     (record,) = ledger.records(db.read())
     assert (record.protocol.id, record.referral) == ("eliana", "R-1")
+
+
+def data_of(message: dict[str, Any], label: str) -> str:
+    rows = message["reply_markup"]["inline_keyboard"]
+    return next(b["callback_data"] for row in rows for b in row if b["text"] == label)
+
+
+def paused(chat: Chat) -> bool:
+    return any("is paused" in m["text"] for m in chat.messages())
+
+
+async def test_bot_a_protocol_button_starts_one_screening_only(bot: tuple[Chat, Database]) -> None:
+    """A double tap: the second press arrives before the first one's edit took the buttons
+    away. It is refused; the screening the first one started is not paused."""
+    chat, db = bot
+    await chat.send("/screen")  # no referral code: nothing else tells the two apart
+    offer = chat.last_with_buttons()
+    await chat.press(offer, data_of(offer, "eliana"))
+    await chat.press(offer, data_of(offer, "blina-dli"))
+    assert [o.protocol_id for o in sessions.list_open(db.read(), COORDINATOR)] == ["eliana"]
+    assert not paused(chat)
+    assert chat.request.answers()[-1].get("text") == say.refusal("no_offer")
+
+
+async def test_bot_an_old_protocol_button_changes_nothing(bot: tuple[Chat, Database]) -> None:
+    """The offer kept its buttons (the edit removing them failed): pressed again later, or
+    after a newer /screen or /check replaced it, it starts nothing and pauses nothing."""
+    chat, db = bot
+    await chat.send("/screen")
+    offer = chat.last_with_buttons()
+    chat.request.failing["editMessageText"] = 1
+    await chat.press(offer, data_of(offer, "eliana"))
+    assert chat.request.messages[(COORDINATOR, offer["message_id"])].get("reply_markup")
+    await chat.send("/skip")  # no referral code
+    await chat.send("20")
+    (screening,) = sessions.list_open(db.read(), COORDINATOR)
+    await chat.press(offer, data_of(offer, "eliana"))
+    assert sessions.list_open(db.read(), COORDINATOR) == [screening] and not paused(chat)
+    assert chat.request.answers()[-1].get("text") == say.refusal("no_offer")
+    await chat.send("/screen R-2")
+    replaced = chat.last_with_buttons()
+    await chat.send("/check age 20")
+    await chat.press(replaced, data_of(replaced, "eliana"))
+    assert sessions.list_open(db.read(), COORDINATOR) == [screening] and not paused(chat)
+    assert chat.request.answers()[-1].get("text") == say.refusal("no_offer")
+
+
+async def test_bot_an_offers_key_continues_no_quick_check(bot: tuple[Chat, Database]) -> None:
+    """The offer is kept where a quick check is: its key on a forged continue button is
+    refused as no check, not read as one."""
+    chat, db = bot
+    await chat.send("/screen")
+    offer = chat.last_with_buttons()
+    key = data_of(offer, "eliana").rsplit("|", 1)[1]
+    await chat.press(offer, ContinueCheck(key).encode())
+    assert chat.request.answers()[-1].get("text") == say.refusal("no_check")
+    assert sessions.list_open(db.read(), COORDINATOR) == []
+
+
+async def test_bot_a_referral_already_open_is_refused_before_the_choice(
+    bot: tuple[Chat, Database],
+) -> None:
+    chat, db = bot
+    await chat.send("/screen R-7")
+    await chat.tap("eliana")
+    offers = len([m for m in chat.messages() if m.get("reply_markup")])
+    await chat.send("/screen R-7")
+    assert chat.last_text() == say.refusal("referral_taken", "R-7")  # with the /resume hint
+    assert len([m for m in chat.messages() if m.get("reply_markup")]) == offers  # no choice
+    assert [o.referral for o in sessions.list_open(db.read(), COORDINATOR)] == ["R-7"]
 
 
 async def test_bot_a_mistyped_protocol_is_not_taken_for_a_referral(

@@ -102,6 +102,35 @@ async def test_a_message_without_text_is_answered_in_a_line_and_changes_nothing(
     assert "SECRET" not in logged and "+1555" not in logged
 
 
+@pytest.mark.parametrize("via", ["intake", "handlers"])
+async def test_a_group_command_for_another_bot_gets_no_reply(harness: Harness, via: str) -> None:
+    """In a group (privacy mode off) every bot gets every command; ``/command@OtherBot`` is
+    how the group picks that bot, so ours says nothing. Addressed to ours (our getMe
+    username, any case), it is refused as before. ``via``: the intake reads a stranger's
+    update raw (``plain_stranger``), the handlers' guard parsed (``refusal``)."""
+    sent = [
+        (-100, STRANGER, "/help@OtherBot"),
+        (-200, COORDINATOR, "/start@OtherBot now"),
+        (-300, STRANGER, "/help@Screen_Test_Bot"),
+        (-400, COORDINATOR, "/start@screen_test_bot"),
+    ]
+    updates = [
+        message(9300 + n, text, user=user, chat={"id": chat, "type": "supergroup", "title": "W"})
+        for n, (chat, user, text) in enumerate(sent)
+    ]
+    if via == "intake":
+        await Intake(harness.application, harness.bot, harness.db).accept(updates)
+    else:
+        for update in updates:
+            await harness.application.process_update(
+                Update.de_json(update, harness.application.bot)
+            )
+    await harness.bot.gate.idle()
+    replies = {chat: [m["text"] for m in harness.request.sent(chat)] for chat, _, _ in sent}
+    assert replies == {-100: [], -200: [], -300: [say.REFUSED], -400: [say.PRIVATE_ONLY]}
+    assert harness.db.read().all("SELECT update_id FROM inbox") == []
+
+
 async def test_a_private_chat_that_is_not_the_users_own_is_refused(harness: Harness) -> None:
     chat = harness.chat(COORDINATOR, chat_id=COORDINATOR + 1)
     await chat.send("/screen R-1")

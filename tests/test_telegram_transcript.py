@@ -256,6 +256,14 @@ async def test_list_and_resume_keep_two_screenings_apart(harness: Harness) -> No
     assert session.referral == "R-1" and session.answers["age"].value == 42
 
 
+async def test_list_says_a_screening_waits_for_its_referral_code(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen")  # its referral code is asked first
+    await chat.send("/list")
+    assert " · blina-dli · at the referral code · " in chat.last_text()
+    assert "at age" not in chat.last_text()  # not yet asked
+
+
 async def test_name_like_labels_are_refused(harness: Harness) -> None:
     chat = harness.chat()
     await chat.send("/screen John Smith")

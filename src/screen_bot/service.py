@@ -81,6 +81,7 @@ REFERRAL_TAKEN = "referral_taken"  # detail: the referral
 PROTOCOL_CHANGED = "protocol_changed"  # the dialog file changed; the screening was removed
 NOT_OPEN = "not_open"  # /resume of a label that is not open
 NO_CHECK = "no_check"  # "continue" of a quick check that was replaced or expired
+NO_OFFER = "no_offer"  # a pick from a protocol offer already used, replaced or expired
 NOTHING_TICKED = "nothing_ticked"  # "done" at a multi-select with no choice ticked
 OUTDATED = "outdated"  # a toggle or "done" without the ticks shown (an older keyboard)
 
@@ -263,11 +264,13 @@ class Refused(Result):
 
 @dataclass(frozen=True)
 class Choose(Result):
-    """Several protocols and none named: offer ``choices`` (ids, and ``all``), then start
-    again with the one chosen and the same ``referral``."""
+    """Several protocols and none named: offer ``choices`` (ids, and ``all``); the one
+    chosen goes to :meth:`ScreeningService.start_offered` with ``offer_id``, and starts the
+    screening with this ``referral``."""
 
     choices: tuple[str, ...]
     referral: str | None
+    offer_id: str
 
 
 @dataclass(frozen=True)
@@ -324,11 +327,48 @@ class ScreeningService:
                 check_referral(referral)
             engine = self.catalog.engine(protocol_id)
         except ProtocolChoiceNeeded as several:
-            return [Choose(tuple(several.choices), referral)]
+            return self._offer(owner, tuple(several.choices), referral)
         except ScreenBotError as err:
             return [Problem(err.message)]
         with self.db.transaction() as tx:
             return self._start(tx, owner, engine, engine.start(referral), ask_referral)
+
+    def _offer(self, owner: int, choices: tuple[str, ...], referral: str | None) -> Results:
+        """Offer the protocols. The offer is kept the way a quick check is, in its place
+        (one per owner, the newest replacing the one before), so that one pick of it
+        starts one screening (:meth:`start_offered`)."""
+        with self.db.transaction() as tx:
+            if referral is not None and any(  # refused now rather than after the choice
+                o.referral == referral for o in sessions.list_open(tx, owner)
+            ):
+                return [Refused(REFERRAL_TAKEN, referral)]
+            offer_id = secrets.token_hex(4)
+            body = {"id": offer_id, "offer": list(choices), "referral": referral}
+            owners.keep_check(tx, owner, json.dumps(body), utc_now())
+        return [Choose(choices, referral, offer_id)]
+
+    def start_offered(self, owner: int, offer_id: str, protocol_id: str) -> Results:
+        """Start the screening picked from the offer ``offer_id`` (:class:`Choose`), asking
+        its referral code first unless the offer has one. Once: a second pick, or one
+        from an offer replaced since (a newer offer or quick check), changes nothing."""
+        with self.db.transaction() as tx:
+            body = owners.check(tx, owner)
+            kept = json.loads(body) if body else None
+            if (
+                not isinstance(kept, dict)
+                or kept.get("id") != offer_id
+                or protocol_id not in kept.get("offer", ())
+            ):
+                return [Refused(NO_OFFER)]
+            try:
+                engine = self.catalog.engine(protocol_id)
+            except ScreenBotError as err:
+                return [Problem(err.message)]
+            session = engine.start(kept["referral"])
+            started = self._start(tx, owner, engine, session, ask_referral=True)
+            if not isinstance(started[0], Refused):  # a refused one may be picked later
+                owners.drop_check(tx, owner)
+            return started
 
     def _start(
         self, tx: Tx, owner: int, engine: Engine, session: Session, ask_referral: bool
@@ -631,7 +671,7 @@ class ScreeningService:
         with self.db.transaction() as tx:
             body = owners.check(tx, owner)
             kept = json.loads(body) if body else None
-            if not isinstance(kept, dict) or kept.get("id") != check_id:
+            if not isinstance(kept, dict) or kept.get("id") != check_id or "offer" in kept:
                 return [Refused(NO_CHECK)]
             try:
                 engine = self.catalog.engine(kept["protocol"])

@@ -2,7 +2,9 @@
 latest quick check, kept so that "continue the screening" can start from it.
 
 The quick check is JSON (the values read, the protocol, the referral); one per owner, the
-newest replacing the one before; it expires like an unfinished screening.
+newest replacing the one before; it expires like an unfinished screening. A protocol offer
+of a screening about to start (its choices and referral) is kept in the same place, so
+that one pick of it starts one screening.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ is found without reading every session (:func:`unshown`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -79,6 +80,7 @@ class OpenScreening:
     state: str
     active: bool
     updated_at: datetime
+    awaiting_referral: bool = False  # its referral code is asked (before question 1)
 
 
 def save(tx: Tx, owner: int, session: Session, *, activate: bool = True) -> None:
@@ -134,13 +136,21 @@ def activate(tx: Tx, owner: int, session_id: str) -> bool:
 
 def list_open(tx: Tx, owner: int) -> list[OpenScreening]:
     rows = tx.all(
-        "SELECT session_id, protocol_id, referral, state, active, updated_at"
+        "SELECT session_id, protocol_id, referral, state, active, updated_at, body"
         " FROM open_sessions WHERE owner = ? ORDER BY updated_at DESC",
         (owner,),
     )
     return [
-        OpenScreening(sid, pid, ref, state, bool(is_active), datetime.fromisoformat(updated))
-        for sid, pid, ref, state, is_active, updated in rows
+        OpenScreening(
+            sid,
+            pid,
+            ref,
+            state,
+            bool(is_active),
+            datetime.fromisoformat(updated),
+            bool(json.loads(body).get("awaiting_referral")),
+        )
+        for sid, pid, ref, state, is_active, updated, body in rows
     ]
 
 

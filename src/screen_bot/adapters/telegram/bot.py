@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from telegram import Bot, CallbackQuery, Message, Update
+from telegram import Bot, BotCommandScopeAllPrivateChats, CallbackQuery, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
@@ -61,9 +61,9 @@ from .callback_data import (
     decode,
     decode_check,
 )
-from .choosing import chosen, split_protocol
+from .choosing import pick, split_protocol
 from .gate import StrangerGate, refusal
-from .turn import App, Context, Turn, answer_query, send_parts, turn
+from .turn import App, Context, Turn, answer_and_edit, answer_query, send_parts, turn
 
 logger = logging.getLogger(__name__)
 EXPIRY_EVERY_SECONDS = 600
@@ -137,10 +137,17 @@ class ScreeningBot:
             self._commands.cancel()
 
     async def _publish_commands(self, application: App) -> None:
+        """The command menu in private chats, the only ones served. Groups fall back to the
+        default scope, so the list earlier versions set there is deleted."""
+        bot = application.bot
         try:
-            await application.bot.set_my_commands(say.bot_commands())
+            await bot.set_my_commands(say.bot_commands(), scope=BotCommandScopeAllPrivateChats())
         except TelegramError as err:  # the menu is a convenience: the bot works without it
             logger.warning("setMyCommands failed: %s", type(err).__name__)
+        try:
+            await bot.delete_my_commands()
+        except TelegramError as err:
+            logger.warning("deleteMyCommands failed: %s", type(err).__name__)
 
     def expire(self) -> int:
         lifetime = timedelta(hours=self.settings.session_ttl_hours)
@@ -232,7 +239,7 @@ class ScreeningBot:
 
         Strangers are refused once a day (the gate), and nothing about them is stored.
         """
-        why = refusal(update, self.settings.allowed_users)
+        why = refusal(update, self.settings.allowed_users, context.bot.username)
         if why is not None:
             await self.gate.refuse_now(why)
             raise ApplicationHandlerStop
@@ -319,14 +326,19 @@ class ScreeningBot:
 
     @turn
     async def on_protocol_chosen(self, t: Turn) -> None:
-        """A protocol button of /screen: start the screening with it."""
-        found = await chosen(t, self.service.choices())
-        if found is None:
+        """A protocol button of /screen: start the screening with it, once (the button
+        carries its offer's one-time key; a second tap, or an old offer's, is refused)."""
+        query = t.update.callback_query
+        found = await pick(t, self.service.choices())
+        if found is None or query is None:
             return
         choice, picked = found
-        referral = choice.argument or None
-        start = self.service.start(t.chat_id, picked, referral, ask_referral=True)
-        await self.show(t, start)
+        results = self.service.start_offered(t.chat_id, choice.argument, picked)
+        if isinstance(results[0], Refused):
+            await self.show(t, results, query)
+            return
+        await answer_and_edit(query, say.chosen(picked))
+        await self.show(t, results)
 
     @turn
     async def status(self, t: Turn) -> None:
@@ -490,7 +502,7 @@ class ScreeningBot:
                     await bot.send_message(
                         t.chat_id,
                         say.CHOOSE_PROTOCOL,
-                        reply_markup=say.choice_keyboard("s", result.choices, result.referral),
+                        reply_markup=say.choice_keyboard("s", result.choices, result.offer_id),
                     )
                 case _:
                     logger.warning("no wording for %s", type(result).__name__)

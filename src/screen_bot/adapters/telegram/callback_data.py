@@ -14,7 +14,9 @@
 - protocol choice ``p|<command>|<list>|<index>|<argument>``: several protocols and none
   named, the user picks one for /screen (s), /learn (l), /quiz (q) or /flow (f); ``list`` is
   a fingerprint of the protocols offered (a press after they changed is refused) and
-  ``argument`` what the command was given besides (a referral, a criterion, a seed).
+  ``argument`` what the command was given besides (a criterion, a seed); for /screen the
+  offer's one-time key (the service keeps the offer with its referral: one pick of it
+  starts one screening, as the quick check's ``k`` does).
 
 Each handler is registered with its scheme's ``*_PREFIX`` (and one handler with
 ``OTHER_PREFIX`` refuses data of no scheme), so the order they are added in does not matter.

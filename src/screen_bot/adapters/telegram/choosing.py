@@ -33,12 +33,10 @@ def split_protocol(args: Sequence[str], choices: Sequence[str]) -> tuple[str | N
     return None, words
 
 
-async def chosen(t: Turn, choices: Sequence[str]) -> tuple[Choice, str] | None:
-    """The press of a protocol button among ``choices``: (the button, the protocol id picked).
-
-    The press is answered, and the offer shows the choice instead of its buttons; a button
-    from another list of protocols (they changed since) is refused: None.
-    """
+async def pick(t: Turn, choices: Sequence[str]) -> tuple[Choice, str] | None:
+    """The press of a protocol button among ``choices``: (the button, the protocol id
+    picked), the press not answered yet; a button from another list of protocols (they
+    changed since) is refused: None."""
     query = t.update.callback_query
     if query is None:
         return None
@@ -47,5 +45,12 @@ async def chosen(t: Turn, choices: Sequence[str]) -> tuple[Choice, str] | None:
     if choice is None or picked is None:
         await answer_query(query, say.CHOICES_CHANGED)
         return None
-    await answer_and_edit(query, say.chosen(picked))
     return choice, picked
+
+
+async def chosen(t: Turn, choices: Sequence[str]) -> tuple[Choice, str] | None:
+    """:func:`pick`, answered, and the offer shows the choice instead of its buttons."""
+    found = await pick(t, choices)
+    if found is not None and t.update.callback_query is not None:
+        await answer_and_edit(t.update.callback_query, say.chosen(found[1]))
+    return found

@@ -44,8 +44,18 @@ class Refusal:
     query_id: str | None = None
 
 
-def refusal(update: Update, allowed: frozenset[int]) -> Refusal | None:
-    """None for an authorised user in their own private chat; else how to refuse."""
+def for_another_bot(text: object, username: str | None) -> bool:
+    """Whether ``text`` is a command addressed to another bot: ``/command@OtherBot`` is
+    how a group picks the bot that answers (``username``: ours, from getMe)."""
+    if not isinstance(text, str) or not text.startswith("/") or username is None:
+        return False
+    _, at, addressee = text.split(maxsplit=1)[0].partition("@")
+    return bool(at) and addressee.lower() != username.lower()
+
+
+def refusal(update: Update, allowed: frozenset[int], username: str | None = None) -> Refusal | None:
+    """None for an authorised user in their own private chat; else how to refuse (a
+    command for another bot than ``username``: silently)."""
     user, chat = update.effective_user, update.effective_chat
     message_or_press = update.message or update.edited_message or update.callback_query
     press = update.callback_query
@@ -64,13 +74,19 @@ def refusal(update: Update, allowed: frozenset[int]) -> Refusal | None:
     if update.callback_query is not None:
         return Refusal(user.id, text, query_id=update.callback_query.id)
     message = update.effective_message
-    is_command = bool(message is not None and message.text and message.text.startswith("/"))
+    typed = message.text if message is not None else None
+    if for_another_bot(typed, username):
+        return Refusal(chat.id, "")
+    is_command = bool(typed and typed.startswith("/"))
     return Refusal(chat.id, text if private or is_command else "", chat_id=chat.id)
 
 
-def plain_stranger(item: dict[str, Any], allowed: frozenset[int]) -> Refusal | None:
+def plain_stranger(
+    item: dict[str, Any], allowed: frozenset[int], username: str | None = None
+) -> Refusal | None:
     """The refusal for a raw update plainly from someone not authorised, read without
-    parsing it (a flood costs little); None when it needs a closer look (parse it)."""
+    parsing it (a flood costs little); None when it needs a closer look (parse it). A
+    command for another bot than ``username`` is dropped silently."""
     kinds = ("message", "edited_message", "callback_query")
     kind = next((k for k in kinds if isinstance(item.get(k), dict)), "callback_query")
     body = item.get(kind)
@@ -91,6 +107,8 @@ def plain_stranger(item: dict[str, Any], allowed: frozenset[int]) -> Refusal | N
     if not isinstance(chat_id, int) or isinstance(chat_id, bool):
         return Refusal(user_id, "")
     text = body.get("text")
+    if for_another_bot(text, username):
+        return Refusal(chat_id, "")
     say_it = chat.get("type") == "private" or (isinstance(text, str) and text.startswith("/"))
     return Refusal(chat_id, say.REFUSED if say_it else "", chat_id=chat_id)
 

@@ -119,13 +119,14 @@ class Intake:
         ids: list[int] = []
         keep: list[tuple[Received, Update]] = []
         allowed, gate = self.screening_bot.settings.allowed_users, self.screening_bot.gate
+        username = self.application.bot.username
         for item in raw:
             uid = update_id_of(item)
             if uid is None:
                 logger.warning("an update without a valid update_id was skipped")
                 continue
             ids.append(uid)
-            plain = plain_stranger(item, allowed)
+            plain = plain_stranger(item, allowed, username)
             if plain is not None:
                 gate.refuse(plain)
                 continue
@@ -134,7 +135,7 @@ class Intake:
             except Exception as err:  # noqa: BLE001 - any shape a crafted update takes
                 logger.warning("update %d skipped: malformed (%s)", uid, type(err).__name__)
                 continue
-            why = refusal(update, allowed)
+            why = refusal(update, allowed, username)
             if why is not None:
                 gate.refuse(why)
                 continue

@@ -19,6 +19,7 @@ from ...service import (
     FORGED,
     GONE,
     NO_CHECK,
+    NO_OFFER,
     NO_SCREENING,
     NOT_OPEN,
     NOTHING_TICKED,
@@ -107,7 +108,10 @@ REFUSALS = {
     PROTOCOL_CHANGED: "The protocol file changed since this screening began, so it cannot go "
     "on safely; it was removed. /screen starts again.",
     NOT_OPEN: "No unfinished screening with that label. /list shows them.",
-    NO_CHECK: "That quick check was replaced by a newer one or has expired; /check again.",
+    NO_CHECK: "That quick check was replaced (by a newer /check or /screen) or has expired; "
+    "/check again.",
+    NO_OFFER: "That choice was made already, or replaced (by a newer /screen or /check); "
+    "/screen again for another screening.",
     NOTHING_TICKED: "Nothing is ticked: tick the ones that apply, or tap 'None of these'.",
     OUTDATED: "Those buttons were out of date; the list is shown again: tap once more.",
 }
@@ -121,6 +125,7 @@ CANCELLED_QUESTION = "Screening cancelled."
 WENT_BACK = "↩ Went back."
 RESUMED = "Resumed."
 NO_OPEN = "No unfinished screenings."
+AT_REFERRAL = "at the referral code"  # /list: a screening still waiting for it
 BUTTON_LABELS = {
     "yes": "Yes",
     "no": "No",
@@ -255,7 +260,8 @@ def listing(screenings: Sequence[OpenScreening]) -> str:
         return NO_OPEN
     lines = [
         f"{'▶ ' if o.active else ''}{o.referral or o.session_id} · {o.protocol_id} · "
-        f"at {o.state} · {o.updated_at:%Y-%m-%d %H:%M} UTC"
+        f"{AT_REFERRAL if o.awaiting_referral else f'at {o.state}'} · "
+        f"{o.updated_at:%Y-%m-%d %H:%M} UTC"
         for o in screenings
     ]
     return "Unfinished screenings (/resume LABEL):\n" + "\n".join(lines)
