@@ -102,12 +102,7 @@ class RecordingRequest(BaseRequest):
             message["edit_date"] = int(time.time())
             self.messages[key] = message
             return message
-        if endpoint in (
-            "answerCallbackQuery",
-            "setMyCommands",
-            "deleteMyCommands",
-            "deleteWebhook",
-        ):
+        if endpoint in ("answerCallbackQuery", "setMyCommands", "deleteWebhook"):
             return True
         raise AssertionError(f"unexpected Bot API call {endpoint} {params}")
 

@@ -62,8 +62,7 @@ def test_full_screening_by_buttons_and_typing(
     verdict = finish_screening(fake, COORDINATOR, first, ELIGIBLE, taps)
     assert verdict["text"].startswith("PRE-SCREEN PASSED"), fake.transcript(COORDINATOR)
     assert not any(m.get("reply_markup") for m in fake.messages(COORDINATOR))
-    private = fake.commands({"type": "all_private_chats"})
-    assert {c["command"] for c in private} >= {"screen", "back", "skip", "cancel"}
+    assert {c["command"] for c in fake.my_commands} >= {"screen", "back", "skip", "cancel"}
     assert {"✓ All of these hold", "✓ None of these", "female", "None (never)"} <= set(taps)
     assert len(fake.answered_callbacks) == len(taps)
     logged = store.rows("SELECT verdict, referral, channel FROM screening_log")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import gc
-import json
 import os
 import re
 import ssl
 import subprocess
 import sys
 import threading
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -122,27 +120,6 @@ def test_the_start_asks_getme_once_and_publishes_the_commands_without_waiting(
         bot.stop()
     assert bot.process is not None and bot.process.returncode == 0, bot.output()
     assert len(fake.calls("setMyCommands")) == 1 and len(fake.calls("getMe")) == 1
-
-
-def test_the_command_menu_is_shown_in_private_chats_only(fake: FakeBotApi, tmp_path: Path) -> None:
-    """Every command is refused outside a private chat, so groups get no menu: the list
-    goes to the private chats' scope, and the default scope (which groups fall back to)
-    loses the list an earlier version set there."""
-    earlier = json.dumps({"commands": [{"command": "screen", "description": "Screen"}]})
-    urllib.request.urlopen(  # noqa: S310 - the fake Bot API on loopback
-        urllib.request.Request(
-            f"{fake.base_url}{fake.token}/setMyCommands",
-            earlier.encode(),
-            {"Content-Type": "application/json"},
-        )
-    ).close()
-    assert fake.my_commands  # the default scope's list, as an earlier version left it
-    bot = BotProcess(fake, tmp_path, "111")
-    bot.start()
-    bot.stop()  # after the commands' calls are answered (post_shutdown waits for them)
-    private = fake.commands({"type": "all_private_chats"})
-    assert {"screen", "check", "cancel"} <= {c["command"] for c in private}
-    assert fake.my_commands == []
 
 
 def test_a_refused_setmycommands_is_only_logged(fake: FakeBotApi, tmp_path: Path) -> None:

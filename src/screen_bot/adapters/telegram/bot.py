@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from telegram import Bot, BotCommandScopeAllPrivateChats, CallbackQuery, Message, Update
+from telegram import Bot, CallbackQuery, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
@@ -137,17 +137,10 @@ class ScreeningBot:
             self._commands.cancel()
 
     async def _publish_commands(self, application: App) -> None:
-        """The command menu in private chats, the only ones served. Groups fall back to the
-        default scope, so the list earlier versions set there is deleted."""
-        bot = application.bot
         try:
-            await bot.set_my_commands(say.bot_commands(), scope=BotCommandScopeAllPrivateChats())
+            await application.bot.set_my_commands(say.bot_commands())
         except TelegramError as err:  # the menu is a convenience: the bot works without it
             logger.warning("setMyCommands failed: %s", type(err).__name__)
-        try:
-            await bot.delete_my_commands()
-        except TelegramError as err:
-            logger.warning("deleteMyCommands failed: %s", type(err).__name__)
 
     def expire(self) -> int:
         lifetime = timedelta(hours=self.settings.session_ttl_hours)
