@@ -68,7 +68,9 @@ def chat(
     question this dialog showed, never another screening's.
 
     Raises :class:`Stopped` when the user quits or the input ends; the unfinished
-    screening is cancelled, so nothing of it is kept.
+    screening is cancelled, so nothing of it is kept. Ctrl-C (KeyboardInterrupt) is an
+    interruption, not an answer: the screening is kept for ``--resume``, as a killed dialog
+    leaves it, and the KeyboardInterrupt goes on up.
     """
     shown: list[Asked] = []
 
@@ -137,7 +139,11 @@ def chat(
     while True:
         try:
             text = read("> ")
-        except (EOFError, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            write("")
+            write(f"Interrupted; the screening is kept: {_resume_hint(shown[0])}.")
+            raise
+        except EOFError:
             write("")
             _still_ours(service, owner, shown[0])
             _stop(service, owner, write)
@@ -159,10 +165,9 @@ def chat(
             else:
                 results = service.answer(owner, text)
         except StorageFailed as err:  # the screening stays as the last write that worked left it
-            label = shown[0].referral or shown[0].session_id
             raise StorageFailed(
                 f"{err.message} (that input only: the screening is kept as it was before it; "
-                f"'screen-bot chat --resume {label}' goes on with it)"
+                f"{_resume_hint(shown[0])})"
             ) from err
         finished = show(results)
         if finished is not None:
@@ -203,6 +208,10 @@ def _still_ours(service: ScreeningService, owner: int, asked: Asked) -> None:
             "another screening became the active one (a second terminal dialog?); nothing "
             f"was recorded: 'screen-bot chat --resume {label}' goes on with this one"
         )
+
+
+def _resume_hint(asked: Asked) -> str:
+    return f"'screen-bot chat --resume {asked.referral or asked.session_id}' goes on with it"
 
 
 def _stop(service: ScreeningService, owner: int, write: Callable[[str], None]) -> None:

@@ -63,7 +63,7 @@ def chat(
 
     A step is one question, or a checklist of yes/no questions answered in one line.
     'quit' stops (exit 0) and keeps nothing of the unfinished screening; so does the end
-    of the input (exit 1).
+    of the input (exit 1). Ctrl-C keeps it for --resume (exit 130).
     """
     from ..referrals import check_referral
 
