@@ -146,8 +146,16 @@ def _converse(
     # opened first: a database that cannot be written fails before question 1
     with options.database() as db:
         service = ScreeningService(found, db, channel="cli", details=details)
+        lifetime = options.settings().session_ttl_hours
         try:
-            finished = terminal_chat(service, protocol, referral, check_id=check_id, resume=resume)
+            finished = terminal_chat(
+                service,
+                protocol,
+                referral,
+                check_id=check_id,
+                resume=resume,
+                ttl_hours=lifetime,
+            )
         except Stopped as stop:
             raise typer.Exit(0 if stop.by_quit else 1) from None
     numbers = finished.log_numbers
