@@ -174,6 +174,23 @@ def test_scores_persist_and_weigh_the_next_quiz(protocol: Protocol, tmp_path: Pa
     assert again.progress("42", protocol.id).last_quiz == (second.correct, 1)
 
 
+def test_a_seed_gives_every_trainee_the_same_cases(protocol: Protocol, tmp_path: Path) -> None:
+    # a seed is a class's shared list: a trainee's misses weigh only an unseeded quiz
+    book = ScoreBook(Database(tmp_path / "scores.sqlite3"))
+    history = Quiz.start(protocol, "b", count=20, seed=7, book=book)
+    while not history.finished:
+        history.submit(Answer("eligible"))
+    weak = book.misses("b", protocol.id)
+    assert weak  # trainee b has a history of misses, trainee a none
+
+    def cases(quiz: Quiz) -> list[str]:
+        return [case_text(protocol, case) for case in quiz.cases]
+
+    fresh = cases(Quiz.start(protocol, "a", count=5, seed=42, book=book))
+    assert cases(Quiz.start(protocol, "b", count=5, seed=42, book=book)) == fresh
+    assert cases(Quiz.start(protocol, "b", 5, 42, book, weak)) == fresh  # as Telegram calls it
+
+
 def test_quiz_stops_on_end_of_input(protocol: Protocol) -> None:
     quiz = Quiz.start(protocol, "cli", count=3, seed=1)
     answers = iter(["eligible"])

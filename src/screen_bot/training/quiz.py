@@ -194,10 +194,14 @@ class Quiz:
         book: ScoreBook | None = None,
         weak: Mapping[str, int] | None = None,
     ) -> Quiz:
-        """A new quiz; past mistakes (``weak``, else read from ``book``) come up more often."""
-        seed = secrets.randbelow(10**6) if seed is None else seed
-        if weak is None:
+        """A new quiz. A ``seed`` names a class's shared list: the same cases for every
+        trainee, whatever their history. Without one, past mistakes (``weak``, else read
+        from ``book``) come up more often."""
+        if seed is not None:
+            weak = {}
+        elif weak is None:
             weak = book.misses(trainee, protocol.id) if book else {}
+        seed = secrets.randbelow(10**6) if seed is None else seed
         return cls(protocol, generate_cases(protocol, count, seed, weak), trainee, seed, book)
 
     @property
