@@ -223,6 +223,37 @@ def test_terminal_asks_for_the_criterion(protocol: Protocol, baseline: dict[str,
     assert quiz.correct == 1
 
 
+def test_a_criterion_the_protocol_does_not_have_is_not_scored(
+    protocol: Protocol, baseline: dict[str, Any], tmp_path: Path
+) -> None:
+    # a typo or a stray word is no answer: the same case again, nothing kept in the scores
+    book = ScoreBook(Database(tmp_path / "scores.sqlite3"))
+    case = make_case(protocol, baseline, lvef_percent=55)
+    quiz = Quiz(protocol, [case], "cli", seed=0, book=book)
+    answers = iter(["n I8z", "not eligible", "wrong", "ne e3"])
+    output: list[str] = []
+    assert run_quiz(quiz, read=lambda _prompt: next(answers), write=output.append) == 1
+    assert "not a criterion of blina-dli: closest I8c, I8d, I8e; the same case again." in output
+    everything = ", ".join(protocol.criteria)
+    assert f"not a criterion of blina-dli: its criteria are {everything}; the same case again." in (
+        output
+    )
+    assert quiz.correct == 1
+    progress = book.progress("cli", protocol.id)
+    assert (progress.answered, progress.correct) == (1, 1)
+
+
+def test_a_quit_word_at_which_criterion_ends_the_quiz(
+    protocol: Protocol, baseline: dict[str, Any], tmp_path: Path
+) -> None:
+    book = ScoreBook(Database(tmp_path / "scores.sqlite3"))
+    case = make_case(protocol, baseline, lvef_percent=55)
+    quiz = Quiz(protocol, [case], "cli", seed=0, book=book)
+    answers = iter(["n", "q"])
+    assert run_quiz(quiz, read=lambda _prompt: next(answers), write=lambda _: None) == 0
+    assert book.progress("cli", protocol.id).answered == 0
+
+
 def test_feedback_reads_the_case_on_its_own_screening_date() -> None:
     # a Telegram quiz may run past midnight: a CD19 sample 30 days old on the case's date
     # (C-I2: within 3 months) is what the case is about, whatever today is
