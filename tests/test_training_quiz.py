@@ -174,6 +174,23 @@ def test_scores_persist_and_weigh_the_next_quiz(protocol: Protocol, tmp_path: Pa
     assert again.progress("42", protocol.id).last_quiz == (second.correct, 1)
 
 
+def test_a_seed_gives_every_trainee_the_same_cases(protocol: Protocol, tmp_path: Path) -> None:
+    # a seed is a class's shared list: a trainee's misses weigh only an unseeded quiz
+    book = ScoreBook(Database(tmp_path / "scores.sqlite3"))
+    history = Quiz.start(protocol, "b", count=20, seed=7, book=book)
+    while not history.finished:
+        history.submit(Answer("eligible"))
+    weak = book.misses("b", protocol.id)
+    assert weak  # trainee b has a history of misses, trainee a none
+
+    def cases(quiz: Quiz) -> list[str]:
+        return [case_text(protocol, case) for case in quiz.cases]
+
+    fresh = cases(Quiz.start(protocol, "a", count=5, seed=42, book=book))
+    assert cases(Quiz.start(protocol, "b", count=5, seed=42, book=book)) == fresh
+    assert cases(Quiz.start(protocol, "b", 5, 42, book, weak)) == fresh  # as Telegram calls it
+
+
 def test_quiz_stops_on_end_of_input(protocol: Protocol) -> None:
     quiz = Quiz.start(protocol, "cli", count=3, seed=1)
     answers = iter(["eligible"])
@@ -204,6 +221,37 @@ def test_terminal_asks_for_the_criterion(protocol: Protocol, baseline: dict[str,
     assert prompts == ["Your verdict? ", "Your verdict? ", "Which criterion failed? "]
     assert any(line.startswith("Please answer") for line in output)
     assert quiz.correct == 1
+
+
+def test_a_criterion_the_protocol_does_not_have_is_not_scored(
+    protocol: Protocol, baseline: dict[str, Any], tmp_path: Path
+) -> None:
+    # a typo or a stray word is no answer: the same case again, nothing kept in the scores
+    book = ScoreBook(Database(tmp_path / "scores.sqlite3"))
+    case = make_case(protocol, baseline, lvef_percent=55)
+    quiz = Quiz(protocol, [case], "cli", seed=0, book=book)
+    answers = iter(["n I8z", "not eligible", "wrong", "ne e3"])
+    output: list[str] = []
+    assert run_quiz(quiz, read=lambda _prompt: next(answers), write=output.append) == 1
+    assert "not a criterion of blina-dli: closest I8c, I8d, I8e; the same case again." in output
+    everything = ", ".join(protocol.criteria)
+    assert f"not a criterion of blina-dli: its criteria are {everything}; the same case again." in (
+        output
+    )
+    assert quiz.correct == 1
+    progress = book.progress("cli", protocol.id)
+    assert (progress.answered, progress.correct) == (1, 1)
+
+
+def test_a_quit_word_at_which_criterion_ends_the_quiz(
+    protocol: Protocol, baseline: dict[str, Any], tmp_path: Path
+) -> None:
+    book = ScoreBook(Database(tmp_path / "scores.sqlite3"))
+    case = make_case(protocol, baseline, lvef_percent=55)
+    quiz = Quiz(protocol, [case], "cli", seed=0, book=book)
+    answers = iter(["n", "q"])
+    assert run_quiz(quiz, read=lambda _prompt: next(answers), write=lambda _: None) == 0
+    assert book.progress("cli", protocol.id).answered == 0
 
 
 def test_feedback_reads_the_case_on_its_own_screening_date() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from ..errors import ScreenBotError, StorageFailed
 from ..render import CHECKLIST_HINT
@@ -17,6 +18,7 @@ from ..service import (
     Choose,
     Finished,
     Invalid,
+    Listing,
     Problem,
     Refused,
     Results,
@@ -25,6 +27,7 @@ from ..service import (
     Started,
     Unusual,
 )
+from ..session import utc_now
 from ..words import NOT_KEPT, QUIT_WORDS
 
 COMMANDS = (
@@ -54,6 +57,7 @@ def chat(
     owner: int = TERMINAL,
     check_id: str | None = None,
     resume: str | None = None,
+    ttl_hours: float | None = None,
 ) -> Finished:
     """Run one screening to its verdict (logged by the service before it is shown).
 
@@ -68,7 +72,11 @@ def chat(
     question this dialog showed, never another screening's.
 
     Raises :class:`Stopped` when the user quits or the input ends; the unfinished
-    screening is cancelled, so nothing of it is kept.
+    screening is cancelled, so nothing of it is kept. Ctrl-C (KeyboardInterrupt) is an
+    interruption, not an answer: the screening is kept for ``--resume``, as a killed dialog
+    leaves it, and the KeyboardInterrupt goes on up. ``ttl_hours``: the sessions' lifetime
+    (SCREEN_BOT_SESSION_TTL_HOURS), to tell a screening that expired while the dialog
+    waited from one that ended elsewhere.
     """
     shown: list[Asked] = []
 
@@ -135,16 +143,25 @@ def chat(
     if not shown:  # never: a start shows a question, a verdict or a refusal (raised above)
         raise ScreenBotError("no screening started")
     while True:
+        seen = _ours(service, owner, shown[0])
+        changed_at = None if seen is None else seen[1]
         try:
             text = read("> ")
-        except (EOFError, KeyboardInterrupt):
+        except KeyboardInterrupt:
             write("")
-            _still_ours(service, owner, shown[0])
+            if _ours(service, owner, shown[0]) is None:
+                write(f"{_gone(shown[0], changed_at, ttl_hours)}.")
+            else:
+                write(f"Interrupted; the screening is kept: {_resume_hint(shown[0])}.")
+            raise
+        except EOFError:
+            write("")
+            _still_ours(service, owner, shown[0], changed_at, ttl_hours)
             _stop(service, owner, write)
             raise Stopped(by_quit=False) from None
         command = text.strip().lower()
         if command not in ("help", "h"):
-            _still_ours(service, owner, shown[0])
+            _still_ours(service, owner, shown[0], changed_at, ttl_hours)
         if command in QUIT_WORDS:
             _stop(service, owner, write)
             raise Stopped(by_quit=True)
@@ -159,10 +176,9 @@ def chat(
             else:
                 results = service.answer(owner, text)
         except StorageFailed as err:  # the screening stays as the last write that worked left it
-            label = shown[0].referral or shown[0].session_id
             raise StorageFailed(
                 f"{err.message} (that input only: the screening is kept as it was before it; "
-                f"'screen-bot chat --resume {label}' goes on with it)"
+                f"{_resume_hint(shown[0])})"
             ) from err
         finished = show(results)
         if finished is not None:
@@ -193,16 +209,56 @@ def not_started(refused: Refused) -> str:
     return refused.reason.replace("_", " ")
 
 
-def _still_ours(service: ScreeningService, owner: int, asked: Asked) -> None:
-    """Stop, touching nothing, when another screening became the active one meanwhile (a
-    second terminal dialog on the same data directory): input must not answer, go back in,
-    or cancel a screening this dialog did not show."""
-    if service.active_id(owner) != asked.session_id:
+def _still_ours(
+    service: ScreeningService,
+    owner: int,
+    asked: Asked,
+    changed_at: datetime | None,
+    ttl_hours: float | None,
+) -> None:
+    """Stop, touching nothing, when the screening this dialog shows is no longer the active
+    one: another became active meanwhile (a second terminal dialog on the same data
+    directory), or it was removed (expired, or ended in another dialog). Input must not
+    answer, go back in, or cancel a screening this dialog did not show."""
+    ours = _ours(service, owner, asked)
+    if ours is None:
+        raise ScreenBotError(_gone(asked, changed_at, ttl_hours))
+    if not ours[0]:
         label = asked.referral or asked.session_id
         raise ScreenBotError(
             "another screening became the active one (a second terminal dialog?); nothing "
             f"was recorded: 'screen-bot chat --resume {label}' goes on with this one"
         )
+
+
+def _gone(asked: Asked, changed_at: datetime | None, ttl_hours: float | None) -> str:
+    """Why the screening this dialog showed is no longer open; no --resume brings it back.
+    ``changed_at``: when it was last changed, as the expiry pass saw it."""
+    label = asked.referral or asked.session_id
+    idle = None if changed_at is None else utc_now() - changed_at
+    if ttl_hours is not None and idle is not None and idle >= timedelta(hours=ttl_hours):
+        return (
+            f"screening {label} expired: it was left open longer than "
+            f"SCREEN_BOT_SESSION_TTL_HOURS ({ttl_hours:g} hours) and was removed; nothing "
+            "was recorded"
+        )
+    return (
+        f"screening {label} is no longer open (finished or quit in another terminal "
+        "dialog?); nothing was recorded"
+    )
+
+
+def _ours(service: ScreeningService, owner: int, asked: Asked) -> tuple[bool, datetime] | None:
+    """Whether the screening this dialog shows is the active one, and when it was last
+    changed (what expiry goes by); None when it is no longer open."""
+    (listing,) = service.list_open(owner)
+    assert isinstance(listing, Listing)
+    found = (o for o in listing.screenings if o.session_id == asked.session_id)
+    return next(((o.active, o.updated_at) for o in found), None)
+
+
+def _resume_hint(asked: Asked) -> str:
+    return f"'screen-bot chat --resume {asked.referral or asked.session_id}' goes on with it"
 
 
 def _stop(service: ScreeningService, owner: int, write: Callable[[str], None]) -> None:

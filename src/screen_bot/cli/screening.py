@@ -63,7 +63,7 @@ def chat(
 
     A step is one question, or a checklist of yes/no questions answered in one line.
     'quit' stops (exit 0) and keeps nothing of the unfinished screening; so does the end
-    of the input (exit 1).
+    of the input (exit 1). Ctrl-C keeps it for --resume (exit 130).
     """
     from ..referrals import check_referral
 
@@ -146,8 +146,16 @@ def _converse(
     # opened first: a database that cannot be written fails before question 1
     with options.database() as db:
         service = ScreeningService(found, db, channel="cli", details=details)
+        lifetime = options.settings().session_ttl_hours
         try:
-            finished = terminal_chat(service, protocol, referral, check_id=check_id, resume=resume)
+            finished = terminal_chat(
+                service,
+                protocol,
+                referral,
+                check_id=check_id,
+                resume=resume,
+                ttl_hours=lifetime,
+            )
         except Stopped as stop:
             raise typer.Exit(0 if stop.by_quit else 1) from None
     numbers = finished.log_numbers

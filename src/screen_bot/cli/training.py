@@ -42,7 +42,11 @@ def quiz(
     protocol: OneProtocolOption = None,
     count: Annotated[int, typer.Option(min=1, max=200, help="Number of cases.")] = 20,
     seed: Annotated[
-        int | None, typer.Option(help="Same seed, same cases (default: a new random seed).")
+        int | None,
+        typer.Option(
+            help="Same seed, same cases for every trainee, whatever their past misses "
+            "(default: a new random seed, and criteria you missed before come up more often)."
+        ),
     ] = None,
     trainee: Annotated[str, typer.Option(help="Whose scores these are.")] = "cli",
     progress: Annotated[
@@ -57,7 +61,7 @@ def quiz(
 
     Cases are drawn from the dialog file's rules, at and around each threshold; the right
     answer is always the screening verdict itself. Answers are read from standard input;
-    criteria you missed before come up more often.
+    without --seed, criteria you missed before come up more often.
     """
     from ..storage import Database, Store
     from ..training.quiz import Quiz

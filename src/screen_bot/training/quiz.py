@@ -5,6 +5,7 @@ Everything here returns text or data; the terminal and Telegram only carry it.
 
 from __future__ import annotations
 
+import difflib
 import re
 import secrets
 from collections.abc import Mapping
@@ -77,6 +78,20 @@ def parse_answer(text: str) -> Answer | None:
     if len(words) == 1 and _CRITERION.match(words[0]):
         return Answer("not_eligible", words[0])
     return None
+
+
+def not_a_criterion(protocol: Protocol, given: str | None) -> str | None:
+    """Why ``given`` names none of the protocol's criteria, with the closest ids (else all
+    of them); None when it names one or there is none. The typed text is not repeated."""
+    ids = list(protocol.criteria)
+    if given is None or any(id_matches(given, cid) for cid in ids):
+        return None
+    lower = [cid.lower() for cid in ids]
+    close = set(difflib.get_close_matches(given.strip().lower(), lower, n=3, cutoff=0.5))
+    if close:
+        nearest = [cid for cid in ids if cid.lower() in close]  # in the protocol's order
+        return f"not a criterion of {protocol.id}: closest {', '.join(nearest)}"
+    return f"not a criterion of {protocol.id}: its criteria are {', '.join(ids)}"
 
 
 def case_text(protocol: Protocol, case: Case, number: int | None = None, total: int = 0) -> str:
@@ -194,10 +209,14 @@ class Quiz:
         book: ScoreBook | None = None,
         weak: Mapping[str, int] | None = None,
     ) -> Quiz:
-        """A new quiz; past mistakes (``weak``, else read from ``book``) come up more often."""
-        seed = secrets.randbelow(10**6) if seed is None else seed
-        if weak is None:
+        """A new quiz. A ``seed`` names a class's shared list: the same cases for every
+        trainee, whatever their history. Without one, past mistakes (``weak``, else read
+        from ``book``) come up more often."""
+        if seed is not None:
+            weak = {}
+        elif weak is None:
             weak = book.misses(trainee, protocol.id) if book else {}
+        seed = secrets.randbelow(10**6) if seed is None else seed
         return cls(protocol, generate_cases(protocol, count, seed, weak), trainee, seed, book)
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..words import plural
-from .quiz import PROMPT, Answer, Quiz, parse_answer
+from .quiz import PROMPT, Answer, Quiz, not_a_criterion, parse_answer
 
 STOP_WORDS = frozenset({"q", "quit", "exit", "stop"})
 
@@ -49,5 +49,11 @@ def _ask(quiz: Quiz, read: Callable[[str], str], write: Callable[[str], None]) -
                 criterion = read("Which criterion failed? ").strip()
             except EOFError:
                 return None
+            if criterion.lower() in STOP_WORDS:
+                return None
             answer = Answer("not_eligible", criterion or None)
+        problem = not_a_criterion(quiz.protocol, answer.criterion)
+        if problem is not None:  # a typo, not an answer: not scored, the same case again
+            write(f"{problem}; the same case again.")
+            continue
         return answer
