@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cli_runner import Ran, invoke
+from conftest import DIALOGS
 from screen_bot.cli.outcome import write_trace
 from screen_bot.errors import BadReferral
 from screen_bot.referrals import check_referral
@@ -116,3 +117,52 @@ def test_an_empty_api_url_is_telegrams() -> None:
     settings = Settings(TELEGRAM_API_BASE_URL="", TELEGRAM_API_FILE_URL=" ")
     assert settings.telegram_api_base_url == "https://api.telegram.org/bot"
     assert settings.telegram_api_file_url == "https://api.telegram.org/file/bot"
+
+
+@pytest.mark.parametrize("alias", [f.alias for f in Settings.model_fields.values()])
+def test_every_setting_left_empty_is_its_default(isolated: Path, alias: str) -> None:
+    # (.env.example shows them as "NAME=": an empty path was the working directory, an
+    # empty dialogs directory or session lifetime was refused)
+    name = next(n for n, f in Settings.model_fields.items() if f.alias == alias)
+    default = Settings.model_fields[name].get_default(call_default_factory=True)
+    for empty in ("", " "):
+        assert getattr(Settings(**{alias: empty}), name) == default
+
+
+@pytest.fixture
+def home(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home directory of its own and no data or cache directory set: the defaults."""
+    home = isolated.parent / "home"
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "SCREEN_BOT_DATA_DIR", "SCREEN_BOT_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    work = isolated.parent / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return home
+
+
+def test_empty_directories_in_dotenv_write_nothing_into_the_working_directory(
+    home: Path,
+) -> None:
+    Path(".env").write_text("SCREEN_BOT_DATA_DIR=\nSCREEN_BOT_CACHE_DIR=\n")
+    assert invoke("check", "-p", "blina-dli", "age 40").returncode == 0
+    assert sorted(p.name for p in Path().iterdir()) == [".env"]
+    assert (home / ".local/share/screen-bot/screen-bot.sqlite3").is_file()
+    assert list((home / ".cache/screen-bot/dialogs").glob("*.pickle"))
+
+
+def test_a_directory_under_home_in_dotenv_is_under_home(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SCREEN_BOT_DIALOGS_DIR")
+    Path(".env").write_text(
+        "SCREEN_BOT_DATA_DIR=~/screen-bot-data\nSCREEN_BOT_CACHE_DIR=~/cache\n"
+        f"SCREEN_BOT_DIALOGS_DIR=~/mine{os.pathsep}{DIALOGS}\n"
+    )
+    (home / "mine").mkdir(parents=True)
+    assert invoke("check", "-p", "blina-dli", "age 40").returncode == 0
+    assert sorted(p.name for p in Path().iterdir()) == [".env"]  # no directory named ~
+    assert (home / "screen-bot-data/screen-bot.sqlite3").is_file()
+    assert list((home / "cache/dialogs").glob("*.pickle"))
+    assert f"{home / 'mine'}{os.pathsep}{DIALOGS}" in invoke("where").stdout

@@ -9,7 +9,8 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .dburl import passwords
@@ -37,6 +38,15 @@ def default_dialogs_dir() -> Path:
     return REPO_DIALOGS if REPO_DIALOGS.is_dir() else PACKAGED_DIALOGS
 
 
+def _home(path: Path) -> Path:
+    """``~/screen-bot-data`` in .env is under the home directory, as a shell reads it (no
+    shell expands it there: it was a directory named ``~``)."""
+    try:
+        return path.expanduser()
+    except RuntimeError:  # no HOME, or an unknown ~user
+        raise ValueError(f"cannot tell which home directory {path} is in") from None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -58,6 +68,15 @@ class Settings(BaseSettings):
     # Unset: the SQLite file in the data directory. A postgresql:// URL: that database.
     database_url: SecretStr | None = Field(None, alias="SCREEN_BOT_DATABASE_URL")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        # Every setting: left empty in .env (as .env.example shows them) or passed empty by a
+        # compose file, it is the default. (An empty path was the working directory.)
+        if isinstance(value, str) and not value.strip():
+            raise PydanticUseDefault()
+        return value
+
     @field_validator("allowed_users", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -74,23 +93,15 @@ class Settings(BaseSettings):
     def _split_dirs(cls, value: object) -> object:
         if isinstance(value, str | Path):
             parts = [p.strip() for p in str(value).split(os.pathsep) if p.strip()]
-            if not parts:
-                raise ValueError("give at least one directory")
-            return tuple(Path(p) for p in parts)
+            if not parts:  # only separators
+                raise PydanticUseDefault()
+            return tuple(_home(Path(p)) for p in parts)
         return value
 
-    @field_validator("telegram_bot_token", "webhook_secret", "database_url", mode="before")
+    @field_validator("data_dir", "cache_dir")
     @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("telegram_api_base_url", "telegram_api_file_url", mode="before")
-    @classmethod
-    def _empty_is_telegrams(cls, value: object, info: ValidationInfo) -> object:
-        # (an env or compose file passing it empty: the terminal commands must still run)
-        if isinstance(value, str) and not value.strip():
-            return API_BASE_URL if info.field_name == "telegram_api_base_url" else API_FILE_URL
-        return value
+    def _expand_home(cls, value: Path) -> Path:
+        return _home(value)
 
     @field_validator("telegram_api_base_url", "telegram_api_file_url")
     @classmethod
