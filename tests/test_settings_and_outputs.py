@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
-from cli_runner import Ran, invoke
+from cli_runner import SCREEN_BOT, Ran, invoke
 from conftest import DIALOGS
 from screen_bot.cli.outcome import write_trace
 from screen_bot.errors import BadReferral
@@ -166,3 +167,18 @@ def test_a_directory_under_home_in_dotenv_is_under_home(
     assert (home / "screen-bot-data/screen-bot.sqlite3").is_file()
     assert list((home / "cache/dialogs").glob("*.pickle"))
     assert f"{home / 'mine'}{os.pathsep}{DIALOGS}" in invoke("where").stdout
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_output_that_is_not_utf8_never_crashes_a_screening(isolated: Path, encoding: str) -> None:
+    # (the first checklist's ☑ ended the dialog in UnicodeEncodeError, leaving it unfinished)
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    for args, stdin, last in [
+        (["chat", "-p", "blina-dli", "--referral", "R-1"], "35\n0\nquit\n", b"is not kept."),
+        (["check", "-p", "blina-dli", "age 40, lvef 55"], "", b"other_investigator_concern"),
+    ]:
+        done = subprocess.run(
+            [str(SCREEN_BOT), *args], input=stdin.encode(), capture_output=True, env=env
+        )
+        assert b"unexpected error" not in done.stderr, done.stderr
+        assert done.returncode == 0 and done.stdout.rstrip().endswith(last), args
