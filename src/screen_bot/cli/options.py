@@ -15,6 +15,21 @@ if TYPE_CHECKING:  # imported where used: `screen-bot --help` loads no pydantic
     from ..settings import Settings
     from ..storage import Store
 
+
+def utf8_text(param: typer.CallbackParam, value: str | None) -> str | None:
+    """An option's text that is looked up in the database must be UTF-8 (a mistyped byte
+    reaches Python as a lone surrogate, which no database takes)."""
+    if value is not None and not value.isascii():
+        from ..errors import BadInput
+        from ..words import quoted
+
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise BadInput(f"{param.opts[0]}: '{quoted(value)}' is not UTF-8 text") from None
+    return value
+
+
 ProtocolOption = Annotated[
     str | None,
     typer.Option(

@@ -55,7 +55,8 @@ def chat(
         str | None,
         typer.Option(
             help="Go on with the unfinished screening of this referral code (one left open "
-            "by a terminal dialog that was killed) at its current question."
+            "by a terminal dialog that was killed) at its current question.",
+            callback=options.utf8_text,
         ),
     ] = None,
 ) -> None:
