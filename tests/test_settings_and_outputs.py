@@ -182,3 +182,44 @@ def test_output_that_is_not_utf8_never_crashes_a_screening(isolated: Path, encod
         )
         assert b"unexpected error" not in done.stderr, done.stderr
         assert done.returncode == 0 and done.stdout.rstrip().endswith(last), args
+
+
+@pytest.mark.parametrize("hours", ["nan", "-inf", "0"])
+def test_a_session_lifetime_out_of_range_says_the_range(isolated: Path, hours: str) -> None:
+    # (nan got "Input should be less than or equal to 8760")
+    os.environ["SCREEN_BOT_SESSION_TTL_HOURS"] = hours
+    try:
+        line = one_line_error(invoke("where"))
+    finally:
+        del os.environ["SCREEN_BOT_SESSION_TTL_HOURS"]
+    assert line == (
+        "error: settings: SCREEN_BOT_SESSION_TTL_HOURS: give a number of hours more than 0 "
+        "and at most 8760 (a year)"
+    )
+
+
+def test_messages_name_the_place_and_what_is_wrong_with_it(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = isolated.parent / "empty"
+    empty.mkdir()
+    assert one_line_error(invoke("validate", str(empty))) == (
+        f"error: no dialog files (*.yaml) in {empty}"
+    )
+    ran = invoke("screen", str(empty), "--engine", "duckdb", "-p", "blina-dli")
+    assert one_line_error(ran) == f"error: cannot read {empty}: it is a directory"
+    a_file = isolated.parent / "a-file"
+    a_file.write_text("")
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(a_file))
+    shown = invoke("where").stdout.splitlines()
+    assert shown[0].endswith("(a file, not a directory)")
+    assert shown[1].endswith(
+        "(cannot be created: the data directory is a file; set SCREEN_BOT_DATA_DIR)"
+    )
+    missing = isolated.parent / "nowhere"
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(missing))
+    for command in ("protocols", "chat"):
+        assert one_line_error(invoke(command)) == (
+            f"error: no valid dialog file: {missing} does not exist (set "
+            "SCREEN_BOT_DIALOGS_DIR to the directory of your dialog files)"
+        )

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir, alias="SCREEN_BOT_DATA_DIR")
     cache_dir: Path = Field(default_factory=default_cache_dir, alias="SCREEN_BOT_CACHE_DIR")
     # At most a year: an unfinished screening is health data that must expire.
-    session_ttl_hours: float = Field(72, gt=0, le=8760, alias="SCREEN_BOT_SESSION_TTL_HOURS")
+    session_ttl_hours: float = Field(72, alias="SCREEN_BOT_SESSION_TTL_HOURS")
     # One directory or several, separated as in PATH (':' on Linux and macOS, ';' on Windows).
     dialogs_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(
         default_factory=lambda: (default_dialogs_dir(),), alias="SCREEN_BOT_DIALOGS_DIR"
@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return _home(value)
+
+    @field_validator("session_ttl_hours")
+    @classmethod
+    def _hours(cls, value: float) -> float:
+        if not 0 < value <= 8760:  # (false for nan too)
+            raise ValueError("give a number of hours more than 0 and at most 8760 (a year)")
+        return value
 
     @field_validator("telegram_api_base_url", "telegram_api_file_url")
     @classmethod
@@ -170,6 +177,7 @@ def load() -> Settings:
         raise ScreenBotError("settings: .env is not UTF-8 text; save it as UTF-8") from None
     except ValidationError as err:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors(include_url=False)
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            for e in err.errors(include_url=False)
         )
         raise ScreenBotError(f"settings: {problems}") from None
