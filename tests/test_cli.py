@@ -486,3 +486,15 @@ def test_an_unexpected_error_is_one_line_and_a_trace_file(
     trace = Path(line.rsplit(" in ", 1)[1])
     assert trace.parent == isolated and oct(trace.stat().st_mode & 0o777) == "0o600"
     assert "Traceback" in trace.read_text() and "internal detail" not in stderr
+
+
+def test_chat_quotes_a_bad_answer_escaped_as_check_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    # (an escape sequence clears the terminal, U+202E reverses the line: shown, never run)
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(REPO / "dialogs"))
+    typed = "\x1b[2Jfoo\u202e" + "x" * 100
+    done = invoke("chat", "-p", "ctl019-rr-ball", stdin=f"\n2\n{typed}\nquit\n")
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
+    assert "'\\x1b[2Jfoo\\u202exxx" in done.stdout and "x…' is not one of:" in done.stdout
+    checked = invoke("check", "-p", "ctl019-rr-ball", typed).stdout
+    assert "'\\x1b[2Jfoo\\u202exxx" in checked and "\x1b" not in checked

@@ -102,6 +102,27 @@ def test_chat_asks_again_after_a_wrong_pick_and_ends_on_no_pick(site: tuple[Path
     assert "error: several protocols: choose one with --protocol" in done.stderr
 
 
+def test_the_protocol_prompt_takes_no_other_digit_and_quotes_bad_input_short(
+    site: tuple[Path, Path],
+) -> None:
+    # '²' (a French keyboard's top-left key) is a digit to str.isdigit() that int() refuses
+    typed = ["²", "٣", "\x1b[2J" + "x" * 1_000_000]
+    done = invoke("start", stdin="\n".join([*typed, "eliana", "", "20", "yes", ""]))
+    assert done.returncode == 0, done.stderr
+    assert "'²' is not one of them" in done.stderr and "'٣' is not one of them" in done.stderr
+    assert "\x1b" not in done.stderr and "'\\x1b[2Jxxx" in done.stderr
+    assert len(done.stderr) < 2000  # the long line is not echoed whole
+
+
+@pytest.mark.parametrize("word", ["quit", "Q", "exit"])
+def test_quit_at_the_protocol_prompt_ends_as_quit_in_the_dialog(
+    site: tuple[Path, Path], word: str
+) -> None:
+    done = invoke("start", stdin=f"{word}\n1\n")
+    assert done.returncode == 0 and "not one of them" not in done.stderr
+    assert done.stderr.endswith("Stopped; no protocol chosen.\n") and "Referral" not in done.stdout
+
+
 def test_a_mistyped_protocol_gets_a_suggestion_and_the_list(site: tuple[Path, Path]) -> None:
     for command in (["chat"], ["learn"], ["screen", "-"], ["graph"]):
         done = invoke(*command, "--protocol", "elianna", stdin="")

@@ -197,6 +197,28 @@ def test_screen_bot_check_from_an_argument_and_from_stdin() -> None:
     assert done.returncode == 2 and "Nothing could be read" in done.stdout
 
 
+def test_screen_bot_check_at_a_terminal_says_what_to_type_on_stderr() -> None:
+    # (it waited for the end of the input saying nothing: it looked hung)
+    import os
+    import pty
+    import subprocess
+
+    from cli_runner import SCREEN_BOT
+
+    terminal, stdin = pty.openpty()
+    os.write(terminal, b"age 70\n\x04")  # Ctrl-D on a new line: the end of the input
+    done = subprocess.run(
+        [str(SCREEN_BOT), "check"], stdin=stdin, capture_output=True, text=True, timeout=30
+    )
+    os.close(terminal)
+    os.close(stdin)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("Type the values known, e.g. 'age 40, male, lvef 55'")
+    assert "then Ctrl-D on a new line" in done.stderr
+    assert done.stdout.startswith("Read: age 70")  # the output is the result only
+    assert "Type" not in invoke("check", stdin="age 70\n").stderr  # not asked when piped
+
+
 def test_screen_bot_check_continue_asks_only_what_is_missing() -> None:
     values = (
         "age 35, male, transplant 4 months ago, ecog 1, kps 80, ast 1, alt 1, bili 1, "

@@ -222,3 +222,20 @@ def test_resume_of_a_screening_that_finished_names_its_log_record(run: Run) -> N
     )
     done = run("chat", "--resume", "R-NEVER")
     assert done.stderr == "error: no unfinished screening named 'R-NEVER'\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("log", "export", "--protocol"), ("log", "stats", "-p"), ("chat", "--resume")],
+)
+def test_option_text_that_is_not_utf8_is_named_as_the_protocol_is(
+    run: Run, args: tuple[str, ...]
+) -> None:
+    # ($'\xff' on the command line reaches Python as '\udcff'; learn and chat named it, the
+    # log's filters and --resume ended in an unexpected UnicodeEncodeError)
+    assert run("migrate").returncode == 0
+    done = run(*args, "\udcff")
+    assert done.returncode == 2, done
+    name = "--protocol" if args[-1] == "-p" else args[-1]
+    assert done.stderr == f"error: {name}: '\\udcff' is not UTF-8 text\n"
+    assert "no protocol '\\udcff'" in run("learn", "--protocol", "\udcff").stderr

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
-from cli_runner import Ran, invoke
+from cli_runner import SCREEN_BOT, Ran, invoke
+from conftest import DIALOGS
 from screen_bot.cli.outcome import write_trace
 from screen_bot.errors import BadReferral
 from screen_bot.referrals import check_referral
@@ -116,3 +118,108 @@ def test_an_empty_api_url_is_telegrams() -> None:
     settings = Settings(TELEGRAM_API_BASE_URL="", TELEGRAM_API_FILE_URL=" ")
     assert settings.telegram_api_base_url == "https://api.telegram.org/bot"
     assert settings.telegram_api_file_url == "https://api.telegram.org/file/bot"
+
+
+@pytest.mark.parametrize("alias", [f.alias for f in Settings.model_fields.values()])
+def test_every_setting_left_empty_is_its_default(isolated: Path, alias: str) -> None:
+    # (.env.example shows them as "NAME=": an empty path was the working directory, an
+    # empty dialogs directory or session lifetime was refused)
+    name = next(n for n, f in Settings.model_fields.items() if f.alias == alias)
+    default = Settings.model_fields[name].get_default(call_default_factory=True)
+    for empty in ("", " "):
+        assert getattr(Settings(**{alias: empty}), name) == default
+
+
+@pytest.fixture
+def home(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home directory of its own and no data or cache directory set: the defaults."""
+    home = isolated.parent / "home"
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "SCREEN_BOT_DATA_DIR", "SCREEN_BOT_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    work = isolated.parent / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return home
+
+
+def test_empty_directories_in_dotenv_write_nothing_into_the_working_directory(
+    home: Path,
+) -> None:
+    Path(".env").write_text("SCREEN_BOT_DATA_DIR=\nSCREEN_BOT_CACHE_DIR=\n")
+    assert invoke("check", "-p", "blina-dli", "age 40").returncode == 0
+    assert sorted(p.name for p in Path().iterdir()) == [".env"]
+    assert (home / ".local/share/screen-bot/screen-bot.sqlite3").is_file()
+    assert list((home / ".cache/screen-bot/dialogs").glob("*.pickle"))
+
+
+def test_a_directory_under_home_in_dotenv_is_under_home(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SCREEN_BOT_DIALOGS_DIR")
+    Path(".env").write_text(
+        "SCREEN_BOT_DATA_DIR=~/screen-bot-data\nSCREEN_BOT_CACHE_DIR=~/cache\n"
+        f"SCREEN_BOT_DIALOGS_DIR=~/mine{os.pathsep}{DIALOGS}\n"
+    )
+    (home / "mine").mkdir(parents=True)
+    assert invoke("check", "-p", "blina-dli", "age 40").returncode == 0
+    assert sorted(p.name for p in Path().iterdir()) == [".env"]  # no directory named ~
+    assert (home / "screen-bot-data/screen-bot.sqlite3").is_file()
+    assert list((home / "cache/dialogs").glob("*.pickle"))
+    assert f"{home / 'mine'}{os.pathsep}{DIALOGS}" in invoke("where").stdout
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_output_that_is_not_utf8_never_crashes_a_screening(isolated: Path, encoding: str) -> None:
+    # (the first checklist's ☑ ended the dialog in UnicodeEncodeError, leaving it unfinished)
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    for args, stdin, last in [
+        (["chat", "-p", "blina-dli", "--referral", "R-1"], "35\n0\nquit\n", b"is not kept."),
+        (["check", "-p", "blina-dli", "age 40, lvef 55"], "", b"other_investigator_concern"),
+    ]:
+        done = subprocess.run(
+            [str(SCREEN_BOT), *args], input=stdin.encode(), capture_output=True, env=env
+        )
+        assert b"unexpected error" not in done.stderr, done.stderr
+        assert done.returncode == 0 and done.stdout.rstrip().endswith(last), args
+
+
+@pytest.mark.parametrize("hours", ["nan", "-inf", "0"])
+def test_a_session_lifetime_out_of_range_says_the_range(isolated: Path, hours: str) -> None:
+    # (nan got "Input should be less than or equal to 8760")
+    os.environ["SCREEN_BOT_SESSION_TTL_HOURS"] = hours
+    try:
+        line = one_line_error(invoke("where"))
+    finally:
+        del os.environ["SCREEN_BOT_SESSION_TTL_HOURS"]
+    assert line == (
+        "error: settings: SCREEN_BOT_SESSION_TTL_HOURS: give a number of hours more than 0 "
+        "and at most 8760 (a year)"
+    )
+
+
+def test_messages_name_the_place_and_what_is_wrong_with_it(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = isolated.parent / "empty"
+    empty.mkdir()
+    assert one_line_error(invoke("validate", str(empty))) == (
+        f"error: no dialog files (*.yaml) in {empty}"
+    )
+    ran = invoke("screen", str(empty), "--engine", "duckdb", "-p", "blina-dli")
+    assert one_line_error(ran) == f"error: cannot read {empty}: it is a directory"
+    a_file = isolated.parent / "a-file"
+    a_file.write_text("")
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(a_file))
+    shown = invoke("where").stdout.splitlines()
+    assert shown[0].endswith("(a file, not a directory)")
+    assert shown[1].endswith(
+        "(cannot be created: the data directory is a file; set SCREEN_BOT_DATA_DIR)"
+    )
+    missing = isolated.parent / "nowhere"
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(missing))
+    for command in ("protocols", "chat"):
+        assert one_line_error(invoke(command)) == (
+            f"error: no valid dialog file: {missing} does not exist (set "
+            "SCREEN_BOT_DIALOGS_DIR to the directory of your dialog files)"
+        )

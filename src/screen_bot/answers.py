@@ -17,6 +17,7 @@ from typing import Any
 from .protocol.schema import Question
 from .rules.dates import EARLIEST_YEAR, NEVER, DateError, parse_date, parse_iso_date
 from .rules.units import spoken_unit_key
+from .words import quoted
 
 UNKNOWN_WORDS = frozenset(
     {"?", "unknown", "not known", "not known yet", "unsure", "dont know", "don't know", "skip"}
@@ -233,8 +234,8 @@ def _parse_choices(question: Question, text: str) -> tuple[str, ...]:
             picked.append(_parse_choice(question, word))
         except AnswerError:
             raise AnswerError(
-                f"'{word[:40]}' is not one of: {', '.join(choices)} (separate them with commas; "
-                "'none' for none of them)."
+                f"'{quoted(word, 40)}' is not one of: {', '.join(choices)} (separate them with "
+                "commas; 'none' for none of them)."
             ) from None
     return _chosen(question, picked)
 

@@ -33,7 +33,7 @@ from .referrals import check_referral
 from .render import format_value
 from .rules.evaluation import OPEN, applicable_questions, evaluate
 from .verdict import OpenItem, Verdict, build, open_items, ranked
-from .words import printable
+from .words import quoted
 
 REFERRAL_NAMES = frozenset({"ref", "referral", "code", "referral_code"})
 MAX_PARTS = 200
@@ -355,7 +355,7 @@ def _condition(protocol: Protocol | ProtocolSet, variable: str) -> str:
 
 
 def _shown(part: str) -> str:
-    return printable(part if len(part) <= MAX_SHOWN else part[: MAX_SHOWN - 1] + "…")
+    return quoted(part, MAX_SHOWN)
 
 
 def _value(value: Any) -> str:

@@ -9,7 +9,8 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .dburl import passwords
@@ -37,6 +38,15 @@ def default_dialogs_dir() -> Path:
     return REPO_DIALOGS if REPO_DIALOGS.is_dir() else PACKAGED_DIALOGS
 
 
+def _home(path: Path) -> Path:
+    """``~/screen-bot-data`` in .env is under the home directory, as a shell reads it (no
+    shell expands it there: it was a directory named ``~``)."""
+    try:
+        return path.expanduser()
+    except RuntimeError:  # no HOME, or an unknown ~user
+        raise ValueError(f"cannot tell which home directory {path} is in") from None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -49,7 +59,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir, alias="SCREEN_BOT_DATA_DIR")
     cache_dir: Path = Field(default_factory=default_cache_dir, alias="SCREEN_BOT_CACHE_DIR")
     # At most a year: an unfinished screening is health data that must expire.
-    session_ttl_hours: float = Field(72, gt=0, le=8760, alias="SCREEN_BOT_SESSION_TTL_HOURS")
+    session_ttl_hours: float = Field(72, alias="SCREEN_BOT_SESSION_TTL_HOURS")
     # One directory or several, separated as in PATH (':' on Linux and macOS, ';' on Windows).
     dialogs_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(
         default_factory=lambda: (default_dialogs_dir(),), alias="SCREEN_BOT_DIALOGS_DIR"
@@ -57,6 +67,15 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(None, alias="SCREEN_BOT_WEBHOOK_SECRET")
     # Unset: the SQLite file in the data directory. A postgresql:// URL: that database.
     database_url: SecretStr | None = Field(None, alias="SCREEN_BOT_DATABASE_URL")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        # Every setting: left empty in .env (as .env.example shows them) or passed empty by a
+        # compose file, it is the default. (An empty path was the working directory.)
+        if isinstance(value, str) and not value.strip():
+            raise PydanticUseDefault()
+        return value
 
     @field_validator("allowed_users", mode="before")
     @classmethod
@@ -74,22 +93,21 @@ class Settings(BaseSettings):
     def _split_dirs(cls, value: object) -> object:
         if isinstance(value, str | Path):
             parts = [p.strip() for p in str(value).split(os.pathsep) if p.strip()]
-            if not parts:
-                raise ValueError("give at least one directory")
-            return tuple(Path(p) for p in parts)
+            if not parts:  # only separators
+                raise PydanticUseDefault()
+            return tuple(_home(Path(p)) for p in parts)
         return value
 
-    @field_validator("telegram_bot_token", "webhook_secret", "database_url", mode="before")
+    @field_validator("data_dir", "cache_dir")
     @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _expand_home(cls, value: Path) -> Path:
+        return _home(value)
 
-    @field_validator("telegram_api_base_url", "telegram_api_file_url", mode="before")
+    @field_validator("session_ttl_hours")
     @classmethod
-    def _empty_is_telegrams(cls, value: object, info: ValidationInfo) -> object:
-        # (an env or compose file passing it empty: the terminal commands must still run)
-        if isinstance(value, str) and not value.strip():
-            return API_BASE_URL if info.field_name == "telegram_api_base_url" else API_FILE_URL
+    def _hours(cls, value: float) -> float:
+        if not 0 < value <= 8760:  # (false for nan too)
+            raise ValueError("give a number of hours more than 0 and at most 8760 (a year)")
         return value
 
     @field_validator("telegram_api_base_url", "telegram_api_file_url")
@@ -159,6 +177,7 @@ def load() -> Settings:
         raise ScreenBotError("settings: .env is not UTF-8 text; save it as UTF-8") from None
     except ValidationError as err:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors(include_url=False)
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            for e in err.errors(include_url=False)
         )
         raise ScreenBotError(f"settings: {problems}") from None

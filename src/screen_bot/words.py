@@ -41,3 +41,8 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def quoted(text: str, limit: int = 60) -> str:
+    """Input quoted back in a message: at most ``limit`` characters of it, :func:`printable`."""
+    return printable(text if len(text) <= limit else text[: limit - 1] + "…")

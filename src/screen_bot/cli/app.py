@@ -29,13 +29,16 @@ def where() -> None:
     """Print where screen-bot keeps its data (SCREEN_BOT_DATA_DIR overrides), its dialogs and
     its cache."""
     settings = options.settings()
-    typer.echo(f"data directory:    {settings.data_dir}")
+    a_file = settings.data_dir.exists() and not settings.data_dir.is_dir()
+    typer.echo(f"data directory:    {settings.data_dir}{' (a file, not a directory)' * a_file}")
     if settings.database_url_text:
         from ..storage.postgres import display
 
         typer.echo(f"database:          {display(settings.database_url_text)} (PostgreSQL)")
     else:
         missing = "" if settings.database.exists() else " (not created yet)"
+        if a_file:
+            missing = " (cannot be created: the data directory is a file; set SCREEN_BOT_DATA_DIR)"
         typer.echo(f"database:          {settings.database}{missing}")
     dialogs = os.pathsep.join(str(d) for d in settings.dialogs_dirs)
     label = "directory: " if len(settings.dialogs_dirs) == 1 else "directories:"

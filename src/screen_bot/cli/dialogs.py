@@ -41,10 +41,11 @@ def validate(
     from ..protocol.shared import conflicts
 
     files: list[Path] = []
-    for path in paths or list(options.settings().dialogs_dirs):
+    places = paths or list(options.settings().dialogs_dirs)
+    for path in places:
         files += list(iter_dialog_files(path)) if path.is_dir() else [path]
-    if not files:
-        raise ScreenBotError("no dialog files (*.yaml) found")
+    if not files:  # (only directories, none with a dialog file)
+        raise ScreenBotError(f"no dialog files (*.yaml) in {', '.join(map(str, places))}")
     bad = 0
     first_with_id: dict[str, Path] = {}
     valid: list[Protocol] = []
@@ -85,7 +86,7 @@ def protocols() -> None:
     for problem in found.conflicts:
         typer.echo(f"conflict: {problem}", err=True)
     if not found.protocols:
-        raise ScreenBotError(f"no valid dialog file in {found.directory}")
+        raise ScreenBotError(found.nothing_valid())
 
 
 def graph(

@@ -1,6 +1,6 @@
 """The ``screen-bot`` console script: what must happen before the first library is imported.
 
-Kept to the standard library (``gc``, ``os``, ``sys``) so that it runs first:
+Kept to the standard library (``gc``, ``io``, ``os``, ``sys``) so that it runs first:
 
 - ``screen-bot run`` starts with the cyclic garbage collector off from its first import.
   Typer, pydantic, python-telegram-bot and our own modules make most of the ~140,000
@@ -15,11 +15,14 @@ Kept to the standard library (``gc``, ``os``, ``sys``) so that it runs first:
   environment, even empty, is kept). A plugin installed in the same environment, e.g. an
   observability one, would be handed every value validated: patients' answers among them.
   screen-bot uses none, and finding them scans every installed package's metadata.
+- Standard output and error never fail to encode: on a stream that is not UTF-8 a
+  character it has not is written as its escape (every command, the bot's logs included).
 """
 
 from __future__ import annotations
 
 import gc
+import io
 import os
 import sys
 
@@ -30,6 +33,11 @@ COMPLETION = "_SCREEN_BOT_COMPLETE"  # Typer's shell completion asks through it
 def main() -> None:
     """Console entry point (see ``cli.app.main``)."""
     os.environ.setdefault(PLUGINS, "__all__")
+    for stream in (sys.stdout, sys.stderr):
+        # A terminal or file that is not UTF-8 (a Latin-1 locale, cp1252) gets what it cannot
+        # show as \u2611, not a crash halfway through a screening ('?' means "not known").
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     if sys.argv[1:2] == ["run"]:
         gc.disable()
         if sys.argv[2:] == [] and COMPLETION not in os.environ:

@@ -27,7 +27,13 @@ log_app = typer.Typer(
 )
 
 ProtocolFilter = Annotated[
-    str | None, typer.Option("--protocol", "-p", help="Only screenings under this protocol id.")
+    str | None,
+    typer.Option(
+        "--protocol",
+        "-p",
+        help="Only screenings under this protocol id.",
+        callback=options.utf8_text,
+    ),
 ]
 SinceFilter = Annotated[
     datetime | None,

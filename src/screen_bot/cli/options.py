@@ -15,6 +15,21 @@ if TYPE_CHECKING:  # imported where used: `screen-bot --help` loads no pydantic
     from ..settings import Settings
     from ..storage import Store
 
+
+def utf8_text(param: typer.CallbackParam, value: str | None) -> str | None:
+    """An option's text that is looked up in the database must be UTF-8 (a mistyped byte
+    reaches Python as a lone surrogate, which no database takes)."""
+    if value is not None and not value.isascii():
+        from ..errors import BadInput
+        from ..words import quoted
+
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise BadInput(f"{param.opts[0]}: '{quoted(value)}' is not UTF-8 text") from None
+    return value
+
+
 ProtocolOption = Annotated[
     str | None,
     typer.Option(
@@ -73,9 +88,11 @@ def choose(given: str | None, *, with_all: bool = True, ask: bool = True) -> str
 
     With several protocols and none named, the choices are listed by number on stderr and
     one is read from standard input (unless ``ask`` is false, e.g. when the answers come on
-    standard input); no choice (end of input) is an error naming the choices.
+    standard input); no choice (end of input) is an error naming the choices; 'quit' ends
+    the command (exit 0), as it ends the dialog.
     """
     from ..protocol.catalog import ProtocolChoiceNeeded
+    from ..words import QUIT_WORDS, quoted
 
     found = catalog()
     try:
@@ -100,11 +117,17 @@ def choose(given: str | None, *, with_all: bool = True, ask: bool = True) -> str
                 typer.echo("", err=True)
                 raise
             picked = line.strip()
-            if picked.isdigit() and 1 <= int(picked) <= len(choices):
+            # (not isdigit(): '²' is a digit to it, and int() refuses it)
+            if picked.isascii() and picked.isdecimal() and 1 <= int(picked) <= len(choices):
                 return choices[int(picked) - 1]
             if picked in choices:
                 return picked
-            typer.echo(f"'{picked}' is not one of them; type a number from the list.", err=True)
+            if picked.lower() in QUIT_WORDS:  # as the dialog that follows reads them
+                typer.echo("Stopped; no protocol chosen.", err=True)
+                raise typer.Exit(0) from None
+            typer.echo(
+                f"'{quoted(picked)}' is not one of them; type a number from the list.", err=True
+            )
 
 
 def database(*, existing: bool = False) -> Store:

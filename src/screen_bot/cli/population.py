@@ -69,7 +69,9 @@ def screen_with_duckdb(chosen_id: str | None, file: Path, output: str, input_for
     if str(file) == "-":
         raise BadInput("--engine duckdb reads a file (CSV, JSON Lines, JSON or Parquet), not stdin")
     if not file.is_file():
-        raise BadInput(f"cannot read {file}: no such file")
+        raise BadInput(
+            f"cannot read {file}: {'it is a directory' if file.is_dir() else 'no such file'}"
+        )
     fmt = detect(file) if input_format == "auto" else input_format
     bad_rows = 0
     out = sys.stdout

@@ -55,7 +55,8 @@ def chat(
         str | None,
         typer.Option(
             help="Go on with the unfinished screening of this referral code (one left open "
-            "by a terminal dialog that was killed) at its current question."
+            "by a terminal dialog that was killed) at its current question.",
+            callback=options.utf8_text,
         ),
     ] = None,
 ) -> None:
@@ -79,12 +80,20 @@ def chat(
     _converse(found, details, protocol=protocol, referral=referral)
 
 
+CHECK_PROMPT = (
+    "Type the values known, e.g. 'age 40, male, lvef 55' (one or more lines), then "
+    + ("Ctrl-Z and Enter" if os.name == "nt" else "Ctrl-D on a new line")
+    + " to check them."
+)
+
+
 def check(
     values: Annotated[
         str | None,
         typer.Argument(
             help="The values known, e.g. 'age 40, male, lvef 55, qtc 430'; one 'name value' "
-            "per line also works. Without it, read from standard input."
+            "per line also works. Without it, read from standard input (at a terminal: type "
+            "them, then Ctrl-D)."
         ),
     ] = None,
     protocol: ProtocolOption = None,
@@ -111,6 +120,8 @@ def check(
 
     if go_on and values is None:
         raise BadInput("with --continue, give the values as an argument (the answers follow)")
+    if values is None and sys.stdin.isatty():  # (on stderr: the output stays the result)
+        typer.echo(CHECK_PROMPT, err=True)
     text = (values if values is not None else sys.stdin.read()).removeprefix("\ufeff")
     found = options.catalog()
     with options.database() as db:

@@ -106,10 +106,7 @@ class Catalog:
             if len(self.protocols) == 1:
                 return next(iter(self.protocols))
             if not self.protocols:
-                detail = "; ".join(str(p) for p in self.problems[:3])
-                raise ProtocolNotFound(
-                    f"no valid dialog file in {self.directory}" + (f" ({detail})" if detail else "")
-                )
+                raise ProtocolNotFound(self.nothing_valid())
             choices = self.choices(with_all)
             raise ProtocolChoiceNeeded(
                 f"several protocols: choose one with --protocol ({', '.join(choices)})", choices
@@ -119,6 +116,20 @@ class Catalog:
         if protocol_id not in self.protocols:
             raise ProtocolNotFound(self.unknown(protocol_id, with_all))
         return protocol_id
+
+    def nothing_valid(self) -> str:
+        """Why there is no protocol: the directories that do not exist, else the problems."""
+        missing = [d for d in self.directories if not d.is_dir()]
+        if missing:
+            why = ", ".join(
+                f"{d} {'is not a directory' if d.exists() else 'does not exist'}" for d in missing
+            )
+            return (
+                f"no valid dialog file: {why} (set SCREEN_BOT_DIALOGS_DIR to the directory of "
+                "your dialog files)"
+            )
+        detail = "; ".join(str(p) for p in self.problems[:3])
+        return f"no valid dialog file in {self.directory}" + (f" ({detail})" if detail else "")
 
     def unknown(self, protocol_id: str, with_all: bool = True) -> str:
         """'no protocol 'elianna' — did you mean 'eliana'?' and the list."""
