@@ -21,7 +21,7 @@ import secrets
 import stat
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -78,11 +78,13 @@ class Chunk:
     bad_rows: int = 0
     # (verdict JSON, answers JSON, screening id): one per protocol screened
     logged: list[tuple[str, str, str]] = field(default_factory=list)
+    last_row: int = 0  # the number of its last row, good or bad (0: none)
 
 
 def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: bool) -> Chunk:
     chunk = Chunk()
     for row in rows:
+        chunk.last_row = row.number
         if row.errors:
             chunk.bad_rows += 1
             where = "header" if row.number == 0 else f"row {row.number}"
@@ -153,7 +155,7 @@ def shown(number: int, verdict: Verdict, output: Output) -> str:
 
 def screen_file(
     raw: IO[bytes], protocol: Protocols, fmt: InputFormat, output: Output, log: bool, jobs: int
-) -> Iterator[Chunk]:
+) -> Generator[Chunk, None, None]:
     """Screen every row, ``CHUNK`` rows at a time, in order."""
     # What is loaded now outlives the run: the collector need not scan it again and again
     # for each row's short-lived objects (a few per cent of the time per row).
