@@ -287,6 +287,7 @@ def _record_of(protocol: Protocol) -> st.SearchStrategy[dict[str, Any]]:
     keys = [*protocol.questions, "referral", "screened_on", "stranger", "Age"]
     typed = st.sampled_from(
         [True, False, None, 0, 1, 40, 40.0, -1, 10**6, 1.5, "none", "yes", "2026-03-01"]
+        + ["", " ", ",", " , ", ";"]  # no choice named: refused, not none of them
         + sorted({c for q in protocol.questions.values() for c in q.choices or ()})
     )
     pairs = st.lists(st.tuples(st.sampled_from(keys), typed | _answers), max_size=len(keys))
@@ -331,7 +332,8 @@ _RECORDS = {p.id: _population_records(p, seed=8, size=60) for p in PROTOCOLS}
 _ODD = (
     ["123456789012345678901", "9223372036854775808", "18446744073709551616", "1e400", "-0.0",
      "1E2", "4.0", "7", "-9223372036854775809", '"\\ud800"', '{"a": 1}', "[1, 2]", '["a", "b"]',
-     "NaN", '"2026-02-30"', "true", '"none"', '"R-1"', "null", '"2026-01-01"', "1.5e19"]
+     "NaN", '"2026-02-30"', "true", '"none"', '"R-1"', "null", '"2026-01-01"', "1.5e19",
+     '""', '","', '" ; "', "[]"]
 )  # fmt: skip
 
 

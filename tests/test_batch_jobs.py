@@ -18,6 +18,7 @@ from cli_runner import invoke
 from conftest import SHIPPED
 from patients import ELIGIBLE_JSON
 from screen_bot import batch_screen
+from screen_bot.errors import BadInput
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.sets import ProtocolSet
 from screen_bot.storage import Database, ledger
@@ -128,9 +129,52 @@ def test_jobs_log_the_records_one_process_logs(tmp_path: Path) -> None:
     assert logged("--jobs", "2") == one
 
 
+def _rewritten_after_each_block(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each block, once read here, is rewritten on disk (same length, another referral),
+    as an in-place rewrite of the file while it is screened would be."""
+    read_blocks, writer = batch_screen.jsonl_blocks, os.open(path, os.O_WRONLY)
+
+    def rewriting(raw: Any, size: Any) -> Any:
+        for block in read_blocks(raw, size):
+            os.pwrite(writer, block.replace(b'"R-', b'"Q-'), raw.tell() - len(block))
+            yield block
+
+    monkeypatch.setattr(batch_screen, "jsonl_blocks", rewriting)
+
+
+def test_a_worker_reading_bytes_other_than_those_counted_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker re-reads its block from the file (os.pread); a file rewritten in place
+    meanwhile would give rows screened from bytes their row numbers were not counted from.
+    The first block always goes to a worker."""
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(_lines(300)) + "\n", encoding="utf-8")
+    monkeypatch.setattr(batch_screen, "BLOCK", 8192)
+    _rewritten_after_each_block(path, monkeypatch)
+    with path.open("rb") as raw, pytest.raises(BadInput, match="rows from 1 on"):
+        _run(raw, BLINA, 2)
+
+
+def test_a_file_changed_while_read_is_one_error_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(_lines(300)) + "\n", encoding="utf-8")
+    monkeypatch.setattr(batch_screen, "BLOCK", 8192)
+    _rewritten_after_each_block(path, monkeypatch)
+    done = invoke("screen", str(path), "--protocol", "blina-dli", "--jobs", "2", "--log")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines()[-1] == (
+        "error: the file changed while it was read: rows from 1 on were not screened "
+        "(screen a copy that nothing writes to)"
+    )
+
+
 CRASH = """
 import os, sys
 from screen_bot import batch_screen
+from screen_bot.errors import BadInput
 from screen_bot.cli.app import run
 
 parent, screen_block = os.getpid(), batch_screen.screen_block

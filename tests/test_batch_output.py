@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
+from cli_runner import SCREEN_BOT, invoke
+from patients import ELIGIBLE_JSON
 from screen_bot.cli.screening import utf8_writer
 from screen_bot.heap import keep_freed_memory
 
@@ -45,3 +51,39 @@ def test_keeping_freed_memory_is_set_where_malloc_is_glibcs() -> None:
     except ValueError:
         glibc = False
     assert keep_freed_memory() is glibc
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_output_closed_early_stops_the_run_saying_what_was_logged(
+    tmp_path: Path, jobs: str
+) -> None:
+    """`screen --log | head`: the reader closes the pipe after a few lines. The run stops
+    (exit 2) and says how many records the log got and from which row on nothing is logged;
+    the log holds exactly the rows before it, and no Python noise is printed at exit."""
+    rows = tmp_path / "rows.jsonl"
+    row = {**ELIGIBLE_JSON, "screened_on": "2026-01-15"}
+    rows.write_text(
+        "".join(json.dumps({**row, "referral": f"R-{i}"}) + "\n" for i in range(1, 6001))
+    )
+    command = [str(SCREEN_BOT), "screen", str(rows), "-p", "blina-dli", "-f", "json", "--log"]
+    with subprocess.Popen(
+        [*command, "--jobs", jobs], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as screen:
+        assert screen.stdout is not None and screen.stderr is not None
+        first = [screen.stdout.readline() for _ in range(3)]
+        screen.stdout.close()  # as `head -3` does
+        errors = screen.stderr.read().decode()
+        code = screen.wait(timeout=120)
+    assert [json.loads(line)["row"] for line in first] == [1, 2, 3]
+    *_, logged_line, error = errors.splitlines()
+    last = int(re.fullmatch(r"screening log: (\d+) records appended", logged_line)[1])  # type: ignore[index]
+    assert (code, error) == (
+        2,
+        f"error: standard output was closed: rows up to {last} were written and logged; "
+        f"screening stopped at row {last + 1}, nothing from it on is logged",
+    )
+    assert 0 < last < 6000
+    logged = invoke("log", "export", "-f", "jsonl").stdout.splitlines()
+    assert sorted(json.loads(r)["referral"] for r in logged) == sorted(
+        f"R-{i}" for i in range(1, last + 1)
+    )

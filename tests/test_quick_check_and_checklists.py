@@ -145,6 +145,28 @@ def test_a_checklist_line_out_of_range_is_refused(typed: str) -> None:
         parse_checklist(PROTOCOL.spec.checklists[0], 3, typed)
 
 
+@pytest.mark.parametrize("typed", ["3? 3", "3 3?", "1, 3?, 2, 3"])
+def test_a_checklist_line_that_marks_one_item_two_ways_is_refused(typed: str) -> None:
+    from screen_bot.answers import AnswerError
+
+    with pytest.raises(AnswerError, match="Item 3 is given twice"):
+        parse_checklist(PROTOCOL.spec.checklists[0], 3, typed)
+
+
+def test_a_checklist_item_given_twice_the_same_way_is_taken() -> None:
+    checklist = PROTOCOL.spec.checklists[0]
+    assert parse_checklist(checklist, 3, "3, 3") == parse_checklist(checklist, 3, "3")
+    assert parse_checklist(checklist, 3, "3? 3?") == parse_checklist(checklist, 3, "3?")
+
+
+@pytest.mark.parametrize("typed", ["3? 3", "3 3?"])
+def test_chat_asks_a_contradictory_checklist_line_again(typed: str) -> None:
+    done = invoke("chat", "--protocol", "blina-dli", stdin=f"\n35\n{typed}\nquit\n")
+    assert "Item 3 is given twice" in done.stdout, done.stdout + done.stderr
+    assert "NOT ELIGIBLE" not in done.stdout
+    assert "exported 0 screenings" in invoke("log", "export").stderr  # nothing decided
+
+
 CHECKLIST = """
 checklists:
   - name: history

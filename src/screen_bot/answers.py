@@ -222,12 +222,15 @@ def _parse_choice(question: Question, text: str) -> str:
 
 
 def _parse_choices(question: Question, text: str) -> tuple[str, ...]:
-    """Comma-separated choices; 'none' (unless it is a choice) for none of them."""
+    """Comma-separated choices; 'none' (unless it is a choice) for none of them; text that
+    names no choice at all (separators only) is refused."""
     choices = question.choices or []
     cleaned = " ".join(text.lower().split())
     if cleaned in NONE_OF_THESE and cleaned not in (c.lower() for c in choices):
         return ()
     words = [w.strip() for w in re.split(f"[{''.join(MULTIPLE_SEPARATORS)}]", text) if w.strip()]
+    if not words:  # "" or "," names nothing: unknown is no value, none of them is 'none'
+        raise AnswerError("No choice given; write 'none' for none of them.")
     picked = []
     for word in words:
         try:

@@ -19,11 +19,13 @@ import multiprocessing
 import os
 import secrets
 import stat
+import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -44,11 +46,13 @@ from .batch import (
     read_units,
     typed,
 )
+from .errors import BadInput
 from .protocol import Protocol, load
 from .protocol.sets import ProtocolSet
 from .verdict import Verdict, row_fields, verdict_json
 
 Output = Literal["json", "text"]
+Work = tuple[Any, ...]  # the arguments of a screen function after the protocol
 CHUNK = 2_000  # rows per task of a worker
 BLOCK = 1 << 20  # bytes of JSON Lines per task of a worker (about 1,000 rows of 1 KB)
 LAST_BLOCK = 1 << 16  # the smallest, at the end of a file
@@ -60,6 +64,11 @@ RESULTS_PIPE = 1 << 20  # bytes; Linux's most for a user (/proc/sys/fs/pipe-max-
 _FORK = "fork" in multiprocessing.get_all_start_methods()  # workers inherit what is loaded
 
 
+class FileChanged(BadInput):
+    """A block a worker read again is not the block whose lines were counted here: the file
+    was written to while it was read."""
+
+
 @dataclass
 class Chunk:
     """What a run of rows gives: output (UTF-8), problems, and what the log would keep."""
@@ -69,11 +78,13 @@ class Chunk:
     bad_rows: int = 0
     # (verdict JSON, answers JSON, screening id): one per protocol screened
     logged: list[tuple[str, str, str]] = field(default_factory=list)
+    last_row: int = 0  # the number of its last row, good or bad (0: none)
 
 
 def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: bool) -> Chunk:
     chunk = Chunk()
     for row in rows:
+        chunk.last_row = row.number
         if row.errors:
             chunk.bad_rows += 1
             where = "header" if row.number == 0 else f"row {row.number}"
@@ -144,7 +155,7 @@ def shown(number: int, verdict: Verdict, output: Output) -> str:
 
 def screen_file(
     raw: IO[bytes], protocol: Protocols, fmt: InputFormat, output: Output, log: bool, jobs: int
-) -> Iterator[Chunk]:
+) -> Generator[Chunk, None, None]:
     """Screen every row, ``CHUNK`` rows at a time, in order."""
     # What is loaded now outlives the run: the collector need not scan it again and again
     # for each row's short-lived objects (a few per cent of the time per row).
@@ -170,7 +181,7 @@ def _screen_file(
     # Workers parse, type and screen; only splitting the input into rows stays here.
     batches = iter(lambda: list(islice(found.units, CHUNK)), [])
     with _pool(protocol, jobs - 1) as pool:
-        works = (((batch, shape, output, log),) * 2 for batch in batches)  # here, as sent
+        works = (_as_is((batch, shape, output, log)) for batch in batches)
         yield from _shared(pool, jobs, protocol, _screen_units_of, works)
 
 
@@ -179,26 +190,38 @@ def _screen_blocks(
 ) -> Iterator[Chunk]:
     """JSON Lines in blocks of whole lines: the workers (and this process) split, parse, type
     and screen them; here only the lines are counted (for the row numbers), in C. A forked
-    worker reads a block of a regular file itself (os.pread), given where it is, unless the
-    block is not the file's bytes (a line over MAX_LINE, cut): no copying through a pipe."""
+    worker reads a block of a regular file itself (os.pread), given where it is and the
+    CRC-32 of the bytes counted here (the file may be rewritten meanwhile; reckoned only for
+    a block sent), unless the block is not the file's bytes (a line over MAX_LINE, cut): no
+    copying through a pipe."""
     size = _block_size(raw, jobs)
     fd = raw.fileno() if _FORK and not isinstance(size, int) and hasattr(raw, "peek") else -1
 
-    def works() -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    def works() -> Iterator[tuple[Work, Callable[[], Work]]]:
         number = 1
         start = raw.tell() if fd >= 0 else 0
         for index, block in enumerate(jsonl_blocks(raw, size)):
             here = (block, number, index == 0, output, log)
             end = raw.tell() if fd >= 0 else 0
             if fd >= 0 and end - start == len(block):
-                yield here, ((fd, start, len(block)), *here[1:])
+                yield here, partial(_to_reread, fd, start, here)
             else:
-                yield here, here
+                yield _as_is(here)
             start = end
             number += block.count(b"\n")
 
     with _pool(protocol, jobs - 1) as pool:
         yield from _shared(pool, jobs, protocol, screen_block, works())
+
+
+def _as_is(work: Work) -> tuple[Work, Callable[[], Work]]:
+    return work, lambda: work
+
+
+def _to_reread(fd: int, start: int, work: Work) -> Work:
+    """A block's work as a worker reads it from the file itself."""
+    block = work[0]
+    return ((fd, start, len(block), zlib.crc32(block)), *work[1:])
 
 
 def _block_size(raw: IO[bytes], jobs: int) -> int | Callable[[], int]:
@@ -251,11 +274,11 @@ def _shared(
     jobs: int,
     protocol: Protocols,
     screen: Callable[..., Chunk],
-    works: Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]],
+    works: Iterator[tuple[Work, Callable[[], Work]]],
 ) -> Iterator[Chunk]:
     """``screen(protocol, *work)`` of each work, in the works' order, by the pool's
     ``jobs - 1`` workers or by this process, ``jobs`` processes in all; ``works`` gives each
-    work as screened here and as sent to a worker (the same, or lighter to send). The
+    work as screened here and how to make it to send to a worker (the same, or lighter). The
     workers are kept fed (``IN_FLIGHT`` works each); whenever they all are busy and the
     oldest work is not done, this process screens the next work itself instead of waiting
     (it also writes the output, so it takes fewer). At most ``HELD * jobs`` works are held:
@@ -267,12 +290,12 @@ def _shared(
             yield _result(pending.popleft())
         busy = sum(isinstance(p, Future) and not p.done() for p in pending)
         if busy < IN_FLIGHT * workers and len(pending) < held:
-            pending.append(pool.submit(_in_worker, screen, *sent))
+            pending.append(pool.submit(_in_worker, screen, *sent()))
         elif len(pending) < held:
             pending.append(screen(protocol, *work))
         else:  # all held already: wait for the oldest, then hand this work on
             yield _result(pending.popleft())
-            pending.append(pool.submit(_in_worker, screen, *sent))
+            pending.append(pool.submit(_in_worker, screen, *sent()))
     while pending:
         yield _result(pending.popleft())
 
@@ -333,14 +356,21 @@ def _pread(fd: int, offset: int, length: int) -> bytes:
 
 def screen_block(
     protocol: Protocols,
-    block: bytes | tuple[int, int, int],
+    block: bytes | tuple[int, int, int, int],
     first_number: int,
     first: bool,
     output: Output,
     log: bool,
 ) -> Chunk:
-    """The rows of one of :func:`jsonl_blocks`'s blocks, numbered from ``first_number``."""
+    """The rows of one of :func:`jsonl_blocks`'s blocks, numbered from ``first_number``;
+    given as (file descriptor, offset, length, CRC-32), it is read from the file."""
     if isinstance(block, tuple):
-        block = _pread(*block)
+        fd, offset, length, crc = block
+        block = _pread(fd, offset, length)
+        if zlib.crc32(block) != crc:
+            raise FileChanged(
+                f"the file changed while it was read: rows from {first_number} on were not "
+                "screened (screen a copy that nothing writes to)"
+            )
     units = list(jsonl_block_units(block, first_number, first))
     return screen_units(units, ("jsonl", ()), protocol, output, log)

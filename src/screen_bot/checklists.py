@@ -3,7 +3,8 @@
 The user types the exceptions to the checklist's default: for ``none_apply`` the numbers
 of the items that apply, for ``all_hold`` those that do not hold; ``0`` (or ``none`` /
 ``no``, resp. ``all`` / ``yes``) when there are none; ``3?`` marks item 3 unknown; ``?``
-alone marks every item unknown. Numbers may be separated by spaces or commas.
+alone marks every item unknown. Numbers may be separated by spaces or commas; an item
+given twice must be marked the same way both times.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def parse_checklist(checklist: Checklist, count: int, text: str) -> list[bool | 
         return answers
     tokens = [t for t in re.split(r"[\s,;]+", cleaned) if t]
     exceptions = "apply" if checklist.mode == "none_apply" else "do not hold"
+    given: dict[int, bool | None] = {}
     for token in tokens:
         match = _TOKEN.match(token)
         number = int(match["number"]) if match else 0
@@ -38,5 +40,12 @@ def parse_checklist(checklist: Checklist, count: int, text: str) -> list[bool | 
                 f"Please type the numbers (1–{count}) of those that {exceptions}, 0 if none; "
                 "3? marks one unknown, ? all unknown."
             )
-        answers[number - 1] = None if match["unknown"] else not checklist.default
+        mark = None if match["unknown"] else not checklist.default
+        if given.get(number, mark) != mark:
+            raise AnswerError(
+                f"Item {number} is given twice, once with ? and once without: "
+                f"type it once, {number} or {number}?."
+            )
+        given[number] = mark
+        answers[number - 1] = mark
     return answers

@@ -436,7 +436,8 @@ class _Reader:
 
     def _choices(self, cell: str, kind: str, text: str, lenient: bool, listed: str) -> str:
         """A multi-select as VARCHAR[] in the question's order (NULL when a part is not a
-        choice): a list of exact choices, or text separated by , ; or a line break."""
+        choice, or the text names none): a list of exact choices, or text separated by , ;
+        or a line break."""
         none_words = ", ".join(text_literal(w, "duckdb") for w in sorted(NONE_OF_THESE))
         squeezed = f"lower(regexp_replace(trim({text}), '\\s+', ' ', 'g'))"
         split = f"list_transform(string_split_regex({text}, '[,;\\n]'), lambda w: trim(w))"
@@ -447,6 +448,7 @@ class _Reader:
         from_text = (
             f"(CASE WHEN {squeezed} IN ({none_words}) AND NOT list_contains({lowered}, {squeezed}) "
             f"THEN CAST([] AS VARCHAR[]) "
+            f"WHEN len({words}) = 0 THEN NULL "
             f"WHEN len(list_filter({picked}, lambda c: c IS NULL)) > 0 THEN NULL "
             f"ELSE list_filter({listed}, lambda c: list_contains({picked}, c)) END)"
         )

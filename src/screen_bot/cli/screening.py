@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from contextlib import closing, suppress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, BinaryIO, TextIO
@@ -228,7 +229,8 @@ def screen(
     cell is unknown; dates are YYYY-MM-DD or none. JSON output is one compact object per
     row. A bad row is reported on stderr with its row number and the others are still
     screened; a file that is not UTF-8 text is refused. Exit code 2 if any row was bad,
-    else 0. With --log, records are written in transactions of up to 1000 rows.
+    else 0. With --log, records are written in transactions of up to 1000 rows. Output
+    closed early (| head) stops the run, exit 2, saying the last row written and logged.
     """
     from contextlib import nullcontext
 
@@ -266,27 +268,46 @@ def screen(
         writer = LogWriter(db, channel="batch", coordinator="cli")
     else:
         writer = None
-    bad_rows = 0
+    bad_rows, written_to = 0, 0  # written_to: the last row whose output is written (and logged)
     out = sys.stdout
     write = utf8_writer(out)
     keep_freed_memory()
-    with raw, db or nullcontext(), writer or nullcontext():
-        for chunk in screen_file(raw, chosen, fmt, output.value, log, jobs):  # type: ignore[arg-type]
-            bad_rows += chunk.bad_rows
-            for problem in chunk.problems:
-                typer.echo(f"{file}: {problem}", err=True)
-            write(b"".join(chunk.output))  # a chunk at a time: typer.echo flushes every line
-            if writer is not None:
-                for verdict, answers, screening_id in chunk.logged:
-                    writer.add(
-                        Verdict.model_validate_json(verdict),
-                        json.loads(answers),
-                        screening_id=screening_id,
-                    )
-    out.flush()
-    if writer is not None:
-        typer.echo(f"screening log: {writer.written} records appended", err=True)
+    chunks = screen_file(raw, chosen, fmt, output.value, log, jobs)  # type: ignore[arg-type]
+    try:
+        with raw, db or nullcontext(), writer or nullcontext(), closing(chunks):
+            for chunk in chunks:
+                bad_rows += chunk.bad_rows
+                for problem in chunk.problems:
+                    typer.echo(f"{file}: {problem}", err=True)
+                try:  # a chunk at a time: typer.echo flushes every line
+                    write(b"".join(chunk.output))
+                    out.flush()
+                except BrokenPipeError:  # `| head`, a pager quit: the rest would go nowhere
+                    raise _output_closed(written_to, log) from None
+                if writer is not None:  # logged once shown
+                    for verdict, answers, screening_id in chunk.logged:
+                        writer.add(
+                            Verdict.model_validate_json(verdict),
+                            json.loads(answers),
+                            screening_id=screening_id,
+                        )
+                written_to = chunk.last_row or written_to
+    finally:
+        if writer is not None:
+            typer.echo(f"screening log: {writer.written} records appended", err=True)
     raise typer.Exit(2 if bad_rows else 0)
+
+
+def _output_closed(written_to: int, log: bool) -> BadInput:
+    """Standard output was closed before the run's end: it stops, saying where."""
+    with suppress(OSError, ValueError):  # Python's last flush would fail again at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    logged = " and logged" if log else ""
+    done = f"rows up to {written_to} were written{logged}; " if written_to else ""
+    unlogged = ", nothing from it on is logged" if log else ""
+    return BadInput(
+        f"standard output was closed: {done}screening stopped at row {written_to + 1}{unlogged}"
+    )
 
 
 def utf8_writer(out: TextIO) -> Callable[[bytes], None]:
