@@ -160,3 +160,49 @@ def test_duckdb_engine_numbers_and_words_bad_lines_as_the_python_engine(
     python, duckdb = screen(path, "python"), screen(path, "duckdb")
     assert python.returncode == 2 and len(python.stdout.splitlines()) == 3
     assert (duckdb.returncode, duckdb.stdout, duckdb.stderr) == (2, python.stdout, python.stderr)
+
+
+CSV_HEAD = "referral,screened_on,age,sex,lvef_percent\n"
+RUNS = [("python", "1"), ("python", "3"), ("duckdb", "1")]
+
+
+def screen_csv(path: Path, engine: str, jobs: str) -> Ran:
+    args = ["--engine", engine] + (["--jobs", jobs] if engine == "python" else [])
+    return invoke("screen", str(path), "-p", "blina-dli", "--format", "json", *args)
+
+
+def numbered(result: Ran) -> list[tuple[int, str]]:
+    return [(o["row"], o["referral"]) for o in map(json.loads, result.stdout.splitlines())]
+
+
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+@pytest.mark.parametrize("last", [False, True], ids=["mid-file", "last-line-no-newline"])
+def test_a_quote_left_open_makes_only_its_line_bad(
+    tmp_path: Path, engine: str, jobs: str, last: bool
+) -> None:
+    # no answer holds a line break: a CSV record is one line, and the rows after it are
+    # screened under their own numbers (the csv module read on to the end of the file)
+    rows = [good_csv_row(i) for i in range(1, 6)]
+    where = 5 if last else 2
+    rows[where - 1] = f'R-{where},2026-01-15,"40,female,50' + ("" if last else "\n")
+    path = tmp_path / "open-quote.csv"
+    path.write_text(CSV_HEAD + "".join(rows))
+    result = screen_csv(path, engine, jobs)
+    assert result.returncode == 2
+    assert numbered(result) == [(i, f"R-{i}") for i in range(1, 6) if i != where]
+    problem = "not valid CSV (a quote opened in column 3 is not closed on its line)"
+    assert result.stderr == f"{path}: row {where}: {problem}\n"
+
+
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+def test_past_1_mib_after_an_open_quote_rows_keep_their_numbers(
+    tmp_path: Path, engine: str, jobs: str
+) -> None:
+    # the csv module gave up at its 1 MiB field limit and read on: row 1,600 came out as row 3
+    rows = [good_csv_row(i).replace("\n", " " * 700 + "\n") for i in range(1, 2001)]
+    rows[1] = 'R-2,2026-01-15,"40,female,50\n'
+    path = tmp_path / "open-quote-big.csv"
+    path.write_text(CSV_HEAD + "".join(rows))
+    result = screen_csv(path, engine, jobs)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert numbered(result) == [(i, f"R-{i}") for i in range(1, 2001) if i != 2]

@@ -94,9 +94,9 @@ def read_units(raw: IO[bytes], protocol: Protocols, input_format: InputFormat) -
     if input_format == "json":
         return Units("json", (), _json_units(raw))
     if input_format == "csv":
-        reader = _csv_reader(input_lines(raw))
-        header = _csv_header(reader)
-        units = _csv_units(reader, header, protocol) if header is not None else iter(())
+        records = _csv_records(input_lines(raw))
+        header = _csv_header(records)
+        units = _csv_units(records, header, protocol) if header is not None else iter(())
         return Units("csv", header or (), units)
     return Units("jsonl", (), _jsonl_units(input_lines(raw)))
 
@@ -412,16 +412,57 @@ def csv_header(raw: IO[bytes]) -> tuple[str, ...] | None:
     if not hasattr(raw, "peek"):
         raw = io.BufferedReader(raw)  # type: ignore[type-var]
     _refuse_other_encodings(raw)
-    return _csv_header(_csv_reader(input_lines(raw)))
+    return _csv_header(_csv_records(input_lines(raw)))
 
 
-def _csv_reader(lines: Iterable[str]) -> Iterator[list[str]]:
+class _QuoteLeftOpen(Exception):
+    """The csv reader asked for the next line before its record ended."""
+
+
+class _RecordLines:
+    """Lines for csv.reader, a record each: when the reader asks for another line in the
+    middle of a record (a quote left open), it gets :class:`_QuoteLeftOpen` instead."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = iter(lines)
+        self.line = ""
+        self.in_record = False
+
+    def __iter__(self) -> _RecordLines:
+        return self
+
+    def __next__(self) -> str:
+        if self.in_record:
+            self.in_record = False
+            raise _QuoteLeftOpen
+        self.line = next(self.lines)
+        self.in_record = True
+        return self.line
+
+
+def _csv_records(lines: Iterable[str]) -> Iterator[list[str] | str]:
+    """Each line's cells, or why the line is not a CSV record. No answer holds a line
+    break, so a record never spans lines: a quote left open makes its line bad, and the
+    next line is read as the next record (every row keeps its line's number)."""
     csv.field_size_limit(MAX_LINE)
-    return csv.reader(lines)
+    source = _RecordLines(lines)
+    reader = csv.reader(source)
+    while True:
+        try:
+            found: list[str] | str = next(reader)
+        except StopIteration:
+            return
+        except _QuoteLeftOpen:
+            column = len(next(csv.reader([source.line])))
+            found = f"not valid CSV (a quote opened in column {column} is not closed on its line)"
+        except csv.Error as err:
+            found = f"not valid CSV ({str(err)[:80]})"
+        source.in_record = False
+        yield found
 
 
-def _csv_header(reader: Iterator[list[str]]) -> tuple[str, ...] | None:
-    header = _next_or_problem(reader)
+def _csv_header(records: Iterator[list[str] | str]) -> tuple[str, ...] | None:
+    header = next(records, None)
     if isinstance(header, str):
         raise BadInput(f"the header row cannot be read: {header}")
     if header is None:
@@ -437,7 +478,7 @@ def _csv_header(reader: Iterator[list[str]]) -> tuple[str, ...] | None:
 
 
 def _csv_units(
-    reader: Iterator[list[str]], header: tuple[str, ...], protocol: Protocols
+    records: Iterator[list[str] | str], header: tuple[str, ...], protocol: Protocols
 ) -> Iterator[Unit]:
     unknown = [
         _unknown_key(h, protocol)
@@ -446,25 +487,13 @@ def _csv_units(
     ]
     if unknown:  # reported once; the known columns are still screened
         yield Unit(0, None, tuple(unknown))
-    number = 0
-    while (cells := _next_or_problem(reader)) is not None:
-        number += 1
+    for number, cells in enumerate(records, start=1):
         if isinstance(cells, str):
             yield Unit(number, None, (cells,))
         elif len(cells) <= 1 and not "".join(cells).strip():
             continue  # a blank line is no patient (counted, as in JSON Lines)
         else:
             yield Unit(number, cells, _problems(next(filter(None, map(unreadable, cells)), None)))
-
-
-def _next_or_problem(reader: Iterator[list[str]]) -> list[str] | str | None:
-    """The next CSV row, or why it cannot be read (the reader goes on after it), or None."""
-    try:
-        return next(reader)
-    except StopIteration:
-        return None
-    except csv.Error as err:
-        return f"not valid CSV ({str(err)[:80]})"
 
 
 def _csv_row(number: int, header: tuple[str, ...], cells: list[str], protocol: Protocols) -> Row:

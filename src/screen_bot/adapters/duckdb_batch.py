@@ -33,6 +33,7 @@ from ..answers import (
     names_a_choice,
 )
 from ..batch import (
+    MAX_LINE,
     REFERRAL_KEY,
     SCREENED_ON_KEY,
     Row,
@@ -93,8 +94,7 @@ def screen_file(
     UTF-8, a line over 2 MB, a line that is not JSON), the rows from the first one not yet
     given are screened by the Python engine, which reports just the bad rows; DuckDB would
     stop the whole query, or not say why."""
-    if file_format in ("csv", "jsonl") and _has_blank_line(path):
-        # DuckDB skips a blank line without counting it: every later row number would be off
+    if file_format in ("csv", "jsonl") and _read_otherwise(path, file_format):
         yield from _screened_by_python(protocol, path, file_format, -1)
         return
     given = Screened(-1)  # the last row given (0: the CSV header's problems, if any)
@@ -156,20 +156,29 @@ def _screened_by_python(
             yield Screened(row.number, Verdict(**fields))
 
 
-_BLANK_LINE = re.compile(rb"\n[ \t\r\f\v]*\n")
+_READ_OTHERWISE = {
+    # a blank line: DuckDB skips it without counting it (the later row numbers would be off)
+    "jsonl": re.compile(rb"\n[ \t\r\f\v]*\n"),
+    # also a line with an odd number of quotes: DuckDB reads on into the next line (a
+    # record of the Python engine is one line)
+    "csv": re.compile(rb'\n[ \t\r\f\v]*\n|\n[^"\n]*(?:"[^"\n]*"[^"\n]*)*"[^"\n]*\n'),
+}
 
 
-def _has_blank_line(path: Path) -> bool:
-    """Whether a line of the file is empty or only spaces (the first line included)."""
+def _read_otherwise(path: Path, file_format: Literal["csv", "jsonl"]) -> bool:
+    """Whether DuckDB would read a line of the file otherwise than the Python engine (the
+    first and last lines included): then the Python engine reads the file."""
+    pattern = _READ_OTHERWISE[file_format]
     with path.open("rb") as raw:
         carry = b"\n"  # the file starts a line
         while block := raw.read(1 << 20):
             text = carry + block
-            if _BLANK_LINE.search(text):
+            if pattern.search(text):
                 return True
-            start = text.rfind(b"\n")  # the last line so far: blank yet, or not
-            carry = text[start:] if start >= 0 and not text[start:].strip() else b""
-    return False
+            carry = text[text.rfind(b"\n") :]  # the last line so far, with its start
+            if len(carry) > 4 * MAX_LINE:  # the Python engine reports it (too long)
+                return True
+        return carry != b"\n" and pattern.search(carry + b"\n") is not None
 
 
 def _unreadable(path: Path, file_format: FileFormat, err: duckdb.Error) -> DuckDBInputError:
