@@ -206,3 +206,16 @@ def test_past_1_mib_after_an_open_quote_rows_keep_their_numbers(
     result = screen_csv(path, engine, jobs)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert numbered(result) == [(i, f"R-{i}") for i in range(1, 2001) if i != 2]
+
+
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+@pytest.mark.parametrize("empty", [",,,,", ' , ,"",,', ",,,,,,"])
+def test_a_csv_row_of_empty_cells_is_no_patient(
+    tmp_path: Path, engine: str, jobs: str, empty: str
+) -> None:
+    # the empty rows spreadsheets write were screened (and logged) as patients
+    path = tmp_path / "empty-row.csv"
+    path.write_text(CSV_HEAD + good_csv_row(1) + empty + "\n" + good_csv_row(3))
+    result = screen_csv(path, engine, jobs)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert numbered(result) == [(1, "R-1"), (3, "R-3")]

@@ -490,8 +490,8 @@ def _csv_units(
     for number, cells in enumerate(records, start=1):
         if isinstance(cells, str):
             yield Unit(number, None, (cells,))
-        elif len(cells) <= 1 and not "".join(cells).strip():
-            continue  # a blank line is no patient (counted, as in JSON Lines)
+        elif not "".join(cells).strip():
+            continue  # a blank line (or only commas) is no patient: counted, as in JSON Lines
         else:
             yield Unit(number, cells, _problems(next(filter(None, map(unreadable, cells)), None)))
 

@@ -159,9 +159,9 @@ def _screened_by_python(
 _READ_OTHERWISE = {
     # a blank line: DuckDB skips it without counting it (the later row numbers would be off)
     "jsonl": re.compile(rb"\n[ \t\r\f\v]*\n"),
-    # also a line with an odd number of quotes: DuckDB reads on into the next line (a
-    # record of the Python engine is one line)
-    "csv": re.compile(rb'\n[ \t\r\f\v]*\n|\n[^"\n]*(?:"[^"\n]*"[^"\n]*)*"[^"\n]*\n'),
+    # in CSV also a line of empty cells (DuckDB: a patient, every answer unknown), and a line
+    # with an odd number of quotes (DuckDB reads on into the next line; a Python record is a line)
+    "csv": re.compile(rb'\n[ \t\r\f\v,"]*\n|\n[^"\n]*(?:"[^"\n]*"[^"\n]*)*"[^"\n]*\n'),
 }
 
 
