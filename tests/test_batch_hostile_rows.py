@@ -219,3 +219,19 @@ def test_a_csv_row_of_empty_cells_is_no_patient(
     result = screen_csv(path, engine, jobs)
     assert (result.returncode, result.stderr) == (0, "")
     assert numbered(result) == [(1, "R-1"), (3, "R-3")]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("value", ["02/01/2025", "2025-2-1", "3 months ago", "never"])
+def test_a_csv_date_is_iso_or_none_as_the_data_dictionary_says(
+    tmp_path: Path, engine: str, value: str
+) -> None:
+    # 02/01/2025 was read day-first (2 January) by the Python engine: an MI of 1 February
+    # 2025 was over a year before 2026-01-15 and the patient eligible
+    head = "referral,screened_on,last_mi_date\n"
+    path = tmp_path / "dates.csv"
+    path.write_text(head + f"R-1,2026-01-15,{value}\nR-2,2026-01-15,none\nR-3,2026-01-15,?\n")
+    result = screen_csv(path, engine, "1")
+    assert result.returncode == 2 and referrals(result) == ["R-2", "R-3"]
+    expected = "expected a date as YYYY-MM-DD or none"
+    assert result.stderr == f"{path}: row 1: last_mi_date: {value!r}: {expected}\n"

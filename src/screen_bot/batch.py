@@ -23,9 +23,10 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from .answers import AnswerError, Checker, checker, parse_text, today
+from .answers import AnswerError, Checker, check_value, checker, is_unknown_text, parse_text, today
 from .errors import BadInput, BadReferral
 from .protocol import Protocol
+from .protocol.schema import Question
 from .protocol.sets import ProtocolSet
 from .referrals import check_referral
 from .row_typing import Typer, row_typer
@@ -513,10 +514,19 @@ def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocols) 
             _set_referral(row, cell or None)
         elif (question := protocol.questions.get(key)) is not None and cell:
             try:
-                row.answers[key] = parse_text(question, cell, row.screened_on)
+                row.answers[key] = _csv_answer(question, cell, row.screened_on)
             except AnswerError as err:
                 row.errors.append(f"{key}: {_shown(cell)}: {err}")
     return row
+
+
+def _csv_answer(question: Question, cell: str, screened_on: date) -> Any:
+    """A CSV cell's answer, read as typed text, but a date only as the data dictionary's
+    batch form, ISO or none (as in JSON): 02/01/2025 is 2 January to some, 1 February to
+    others, and a file has no one to ask."""
+    if question.type in ("date", "date_or_none") and not is_unknown_text(cell):
+        return check_value(question, cell, screened_on)
+    return parse_text(question, cell, screened_on)
 
 
 def _set_referral(row: Row, value: Any) -> None:

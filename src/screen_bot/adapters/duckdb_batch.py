@@ -7,7 +7,7 @@ Parquet) or ``answers.parse_text`` (CSV) would check it, for the plain forms: nu
 yes/no words, ISO dates, ``none``, choices (also by a unique prefix in CSV), comma-separated
 multi-selects. A row with a cell that fails is not screened: its errors are the Python
 engine's own messages (the row is re-typed by ``batch``), and a form only the Python engine
-reads (``133 µmol/L``, ``45/40``, ``3 months ago``) is named as such. Good rows go through
+reads (``133 µmol/L``, ``45/40``) is named as such. Good rows go through
 the compiled query (``detail=True``); each result row becomes the same :class:`Verdict` the
 Python engine builds, from the SQL's verdict, failures, open items and "met from" dates,
 with the values the rules read.
@@ -61,8 +61,7 @@ _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYI
                   "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
 _PLAIN = (
     "a value the DuckDB engine does not read (it reads plain numbers, yes/no, ISO dates, "
-    "none and the choices); --engine python reads free-text answers such as units or "
-    "'3 months ago'"
+    "none and the choices); --engine python reads free-text answers such as units"
 )
 
 
@@ -427,7 +426,7 @@ class _Reader:
                 exact = f"coalesce({exact}, {named})"
             return exact
         if q.type in ("date", "date_or_none"):
-            return self._date(q, cell, kind, text, lenient)
+            return self._date(q, cell, kind, text)
         # text: kept for the coordinator, checked for its length only
         length = f"length(trim({text}))" if lenient else f"length({text})"
         return f"(CASE WHEN {length} <= {MAX_TEXT} THEN {text} END)"
@@ -486,16 +485,16 @@ class _Reader:
         return from_text if kind in ("text", "VARCHAR") else "CAST(NULL AS VARCHAR[])"
 
     @staticmethod
-    def _date(q: Question, cell: str, kind: str, text: str, lenient: bool) -> str:
-        digits = "[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}" if lenient else "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    def _date(q: Question, cell: str, kind: str, text: str) -> str:
+        """ISO or none in CSV too (``batch`` reads a CSV date as a JSON one)."""
+        digits = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
         iso = (
             f"CAST(TRY_CAST(CASE WHEN regexp_full_match(trim({text}), '{digits}') "
             f"THEN trim({text}) END AS DATE) AS VARCHAR)"
         )
-        never_words = "('none', 'never')" if lenient else "('none')"
         if q.type == "date_or_none":
-            word = f"lower(regexp_replace(trim({text}), '\\s+', ' ', 'g'))"
-            iso = f"(CASE WHEN {word} IN {never_words} THEN '{NEVER}' ELSE {iso} END)"
+            word = f"lower(trim({text}))"
+            iso = f"(CASE WHEN {word} = '{NEVER}' THEN '{NEVER}' ELSE {iso} END)"
         if kind == "DATE":
             return f"CAST({cell} AS VARCHAR)"
         if kind in ("text", "VARCHAR", "json"):
