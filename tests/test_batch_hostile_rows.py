@@ -235,3 +235,17 @@ def test_a_csv_date_is_iso_or_none_as_the_data_dictionary_says(
     assert result.returncode == 2 and referrals(result) == ["R-2", "R-3"]
     expected = "expected a date as YYYY-MM-DD or none"
     assert result.stderr == f"{path}: row 1: last_mi_date: {value!r}: {expected}\n"
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".PQ"])
+def test_a_parquet_file_on_the_python_engine_names_the_engine_that_reads_it(
+    tmp_path: Path, suffix: str
+) -> None:
+    # it was read as JSON: "this is not a text file (it holds NUL bytes)"
+    path = tmp_path / f"population{suffix}"
+    connection = duckdb.connect()
+    connection.execute(f"COPY (SELECT 'R-1' AS referral, 40 AS age) TO '{path}' (FORMAT parquet)")
+    connection.close()
+    result = invoke("screen", str(path), "-p", "blina-dli", "--format", "json")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == "error: Parquet is read by --engine duckdb only"

@@ -55,6 +55,8 @@ class Row:
 
 def detect_format(path: Path) -> InputFormat:
     suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):  # the suffixes the DuckDB engine reads as Parquet
+        raise BadInput("Parquet is read by --engine duckdb only")
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     if suffix == ".csv":
