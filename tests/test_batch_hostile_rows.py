@@ -249,3 +249,40 @@ def test_a_parquet_file_on_the_python_engine_names_the_engine_that_reads_it(
     result = invoke("screen", str(path), "-p", "blina-dli", "--format", "json")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip() == "error: Parquet is read by --engine duckdb only"
+
+
+HEADER_CASES = {  # name: (file text, exit code, stderr after the path, referrals screened)
+    "trailing-comma-header": (
+        "referral,age,\nR-1,40,\nR-2,41,\n",
+        0,
+        "",
+        ["R-1", "R-2"],
+    ),
+    "nameless-column-with-a-value": (  # the Python engine dropped the 'yes' unsaid
+        "referral,,age\nR-1,yes,40\nR-2,,41\nR-3, ,42\n",
+        2,
+        ": row 1: column 2 has no name in the header, but this row gives it a value\n",
+        ["R-2", "R-3"],
+    ),
+    "empty-file": ("", 0, "", []),
+    "header-only": ("referral,age\n", 0, "", []),
+    "space-before-quote": (  # the Python engine's reading, the stricter: DuckDB read female
+        'referral,age,sex\nR-1,40, "female"\nR-2,41,female\n',
+        2,
+        ": row 1: sex: '\"female\"': Please answer one of: female, male.\n",
+        ["R-2"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+@pytest.mark.parametrize("name", list(HEADER_CASES))
+def test_both_engines_read_csv_headers_and_cells_alike(
+    tmp_path: Path, engine: str, jobs: str, name: str
+) -> None:
+    text, code, stderr, screened = HEADER_CASES[name]
+    path = tmp_path / f"{name}.csv"
+    path.write_text(text)
+    result = screen_csv(path, engine, jobs)
+    assert (result.returncode, result.stderr) == (code, f"{path}{stderr}" if stderr else "")
+    assert referrals(result) == screened

@@ -503,7 +503,15 @@ def _csv_row(number: int, header: tuple[str, ...], cells: list[str], protocol: P
     row = Row(number)
     if len(cells) > len(header):
         row.errors.append(f"{len(cells)} cells but the header has {len(header)} columns")
+    for column, (name, cell) in enumerate(zip(header, cells, strict=False), start=1):
+        if not name and cell.strip():  # an empty header cell (a trailing comma) is allowed
+            row.errors.append(nameless_value(column))
     return csv_row(row, dict(zip(header, cells, strict=False)), protocol)
+
+
+def nameless_value(column: int) -> str:
+    """The problem of a row with a value in a column whose header cell is empty."""
+    return f"column {column} has no name in the header, but this row gives it a value"
 
 
 def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocols) -> Row:

@@ -40,6 +40,7 @@ from ..batch import (
     _unknown_key,
     csv_header,
     csv_row,
+    nameless_value,
     parse_with_json,
     read_rows,
     record_row,
@@ -112,6 +113,8 @@ def _screened_by_duckdb(
     connection = connect()
     try:
         reader = _Reader(protocol, path, file_format, today, connection)
+        if reader.empty:
+            return
         yield from reader.header_errors()
         query = compile_protocol(
             protocol, "duckdb", table="_typed", detail=True, keep=("_bad", "_raw")
@@ -158,9 +161,11 @@ def _screened_by_python(
 _READ_OTHERWISE = {
     # a blank line: DuckDB skips it without counting it (the later row numbers would be off)
     "jsonl": re.compile(rb"\n[ \t\r\f\v]*\n"),
-    # in CSV also a line of empty cells (DuckDB: a patient, every answer unknown), and a line
-    # with an odd number of quotes (DuckDB reads on into the next line; a Python record is a line)
-    "csv": re.compile(rb'\n[ \t\r\f\v,"]*\n|\n[^"\n]*(?:"[^"\n]*"[^"\n]*)*"[^"\n]*\n'),
+    # in CSV also a line of empty cells (DuckDB: a patient, every answer unknown), a line
+    # with an odd number of quotes (DuckDB reads on into the next line; a Python record is a
+    # line), and a quote after spaces at a cell's start (for DuckDB it opens a quoted cell;
+    # for the Python engine it is text, and '"female"' not a choice)
+    "csv": re.compile(rb'\n[ \t\r\f\v,"]*\n|\n[^"\n]*(?:"[^"\n]*"[^"\n]*)*"[^"\n]*\n|[\n,][ \t]+"'),
 }
 
 
@@ -227,9 +232,10 @@ class _Reader:
         self.format = file_format
         self.today = today
         location = text_literal(str(path), "duckdb")
+        header: tuple[str, ...] | None = None
         if file_format == "csv":
             with path.open("rb") as raw:  # as the Python engine: a column given twice, …
-                csv_header(raw)  # … a header that is not UTF-8 refuse the file
+                header = csv_header(raw)  # … a header that is not UTF-8 refuse the file
             self.source = (
                 f"read_csv({location}, header = true, all_varchar = true, delim = ',', "
                 "quote = '\"', escape = '\"')"
@@ -243,7 +249,23 @@ class _Reader:
             described = connection.execute(f"DESCRIBE SELECT * FROM {self.source}").fetchall()
         except duckdb.Error as err:
             raise _unreadable(path, file_format, err) from None
-        self.columns: dict[str, str] = {str(c[0]): str(c[1]) for c in described}
+        duckdb_names = [str(c[0]) for c in described]  # 'column2' for an empty header cell
+        self.empty = file_format == "csv" and header is None  # no header: no rows
+        if header is not None and len(header) != len(described):
+            raise DuckDBInputError(f"{path}: DuckDB reads the header otherwise")
+        names = duckdb_names if header is None else header  # the Python engine's
+        # each column by the Python engine's name: (DuckDB's name, its type)
+        self.columns: dict[str, tuple[str, str]] = {
+            name: (column, str(c[1]))
+            for name, column, c in zip(names, duckdb_names, described, strict=True)
+            if name
+        }
+        # (number, DuckDB's name) of each CSV column whose header cell is empty
+        self.nameless = [
+            (number, column)
+            for number, (name, column) in enumerate(zip(names, duckdb_names, strict=True), 1)
+            if not name and header is not None
+        ]
 
     def header_errors(self) -> Iterator[Screened]:
         if self.format == "json" or self.format == "jsonl":
@@ -263,9 +285,10 @@ class _Reader:
             return f"json_extract({quote('json')}, {text_literal('$.' + key, 'duckdb')})", "json"
         if key not in self.columns:
             return "CAST(NULL AS VARCHAR)", "VARCHAR"
+        column, kind = self.columns[key]
         if self.format == "csv":
-            return f"NULLIF(trim({quote(key)}), '')", "text"
-        return quote(key), self.columns[key]
+            return f"NULLIF(trim({quote(column)}), '')", "text"
+        return quote(column), kind
 
     def typed_sql(self) -> str:
         """SELECT typed variables, ``referral``, ``screened_on``, ``_bad`` (the bad variables,
@@ -305,7 +328,11 @@ class _Reader:
             inner.append(f"{j} AS {quote('_json')}")
             raw = f"CAST({quote('_json')} AS VARCHAR)"
         else:
-            fields = ", ".join(f"{quote(c)} := {quote(c)}" for c in self.columns if c)
+            fields = ", ".join(f"{quote(n)} := {quote(c)}" for n, (c, _) in self.columns.items())
+            bad += [
+                f"CASE WHEN NULLIF(trim({quote(column)}), '') IS NOT NULL THEN '(column{i})' END"
+                for i, column in self.nameless
+            ]
             raw = f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
             inner.append(f"{raw} AS {quote('_json')}")
             raw = quote("_json")
@@ -535,7 +562,10 @@ class _Reader:
         if problem is not None:
             return [problem]
         if self.format == "csv" and isinstance(record, dict):
-            row = csv_row(Row(number), {k: v for k, v in record.items() if k}, self.p)
+            row = Row(number)
+            flagged = bad.split()
+            row.errors += [nameless_value(i) for i, _ in self.nameless if f"(column{i})" in flagged]
+            row = csv_row(row, record, self.p)
         else:
             row = record_row(number, record, self.p)
         if row.errors:
