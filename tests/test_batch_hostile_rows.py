@@ -286,3 +286,26 @@ def test_both_engines_read_csv_headers_and_cells_alike(
     result = screen_csv(path, engine, jobs)
     assert (result.returncode, result.stderr) == (code, f"{path}{stderr}" if stderr else "")
     assert referrals(result) == screened
+
+
+@pytest.mark.parametrize(
+    ("text", "python_reads_it"),
+    [
+        (b"a,b\n1,2\n", False),
+        (b'a,b\n"x",y\n1,"2 ""3"""', False),
+        (b'a,b\n"x,y\n1,2\n', True),  # a quote left open
+        (b'a,b\n1,2\n"x,y', True),  # on the last line, without a line break
+        (b"a,b\n1,2\n,\n", True),  # empty cells
+        (b'a,b\n1, "2"\n', True),  # a quote after a space
+        (b"a,b\n1,2\n\n", True),  # a blank line
+        (b"", False),
+    ],
+)
+def test_duckdb_engine_hands_the_lines_it_reads_otherwise_to_the_python_engine(
+    tmp_path: Path, text: bytes, python_reads_it: bool
+) -> None:
+    from screen_bot.adapters.duckdb_batch import _read_otherwise
+
+    path = tmp_path / "lines.csv"
+    path.write_bytes(text)
+    assert _read_otherwise(path, "csv") is python_reads_it

@@ -158,31 +158,45 @@ def _screened_by_python(
             yield Screened(row.number, Verdict(**fields))
 
 
-_READ_OTHERWISE = {
-    # a blank line: DuckDB skips it without counting it (the later row numbers would be off)
-    "jsonl": re.compile(rb"\n[ \t\r\f\v]*\n"),
-    # in CSV also a line of empty cells (DuckDB: a patient, every answer unknown), a line
-    # with an odd number of quotes (DuckDB reads on into the next line; a Python record is a
-    # line), and a quote after spaces at a cell's start (for DuckDB it opens a quoted cell;
-    # for the Python engine it is text, and '"female"' not a choice)
-    "csv": re.compile(rb'\n[ \t\r\f\v,"]*\n|\n[^"\n]*(?:"[^"\n]*"[^"\n]*)*"[^"\n]*\n|[\n,][ \t]+"'),
-}
+_BLANK_LINE = re.compile(rb"\n[ \t\r\f\v]*\n")
+_EMPTY_CELLS = re.compile(rb'\n[ \t\r\f\v,"]*\n')
+_QUOTED = re.compile(rb'"[^"\n]*"')  # a quoted cell's text (or part of it) on one line
+_SPACED_QUOTE = re.compile(rb'[\n,][ \t]+"')
 
 
 def _read_otherwise(path: Path, file_format: Literal["csv", "jsonl"]) -> bool:
     """Whether DuckDB would read a line of the file otherwise than the Python engine (the
     first and last lines included): then the Python engine reads the file."""
-    pattern = _READ_OTHERWISE[file_format]
     with path.open("rb") as raw:
         carry = b"\n"  # the file starts a line
         while block := raw.read(1 << 20):
             text = carry + block
-            if pattern.search(text):
+            end = text.rfind(b"\n")
+            if _lines_read_otherwise(text[: end + 1], file_format):
                 return True
-            carry = text[text.rfind(b"\n") :]  # the last line so far, with its start
+            carry = text[end:]  # the last line so far, with its start
             if len(carry) > 4 * MAX_LINE:  # the Python engine reports it (too long)
                 return True
-        return carry != b"\n" and pattern.search(carry + b"\n") is not None
+        return carry != b"\n" and _lines_read_otherwise(carry + b"\n", file_format)
+
+
+def _lines_read_otherwise(lines: bytes, file_format: Literal["csv", "jsonl"]) -> bool:
+    """Whether DuckDB reads one of these whole lines (from a line break to a line break)
+    otherwise. A blank line: it skips it without counting it (the later row numbers would
+    be off). In CSV also a line of empty cells (DuckDB: a patient, every answer unknown), a
+    line with an odd number of quotes (DuckDB reads on into the next line; a record of the
+    Python engine is one line), and a quote after spaces at a cell's start (for DuckDB it
+    opens a quoted cell; for the Python engine it is text, and '"female"' not a choice)."""
+    if file_format == "jsonl":
+        return _BLANK_LINE.search(lines) is not None
+    if _EMPTY_CELLS.search(lines):
+        return True
+    if b'"' not in lines:  # the common case, found fast
+        return False
+    if b'"' in _QUOTED.sub(b"", lines):  # a quote left without its pair on its line
+        return True
+    spaced = b' "' in lines or b'\t"' in lines
+    return spaced and _SPACED_QUOTE.search(lines) is not None
 
 
 def _unreadable(path: Path, file_format: FileFormat, err: duckdb.Error) -> DuckDBInputError:
