@@ -160,3 +160,152 @@ def test_duckdb_engine_numbers_and_words_bad_lines_as_the_python_engine(
     python, duckdb = screen(path, "python"), screen(path, "duckdb")
     assert python.returncode == 2 and len(python.stdout.splitlines()) == 3
     assert (duckdb.returncode, duckdb.stdout, duckdb.stderr) == (2, python.stdout, python.stderr)
+
+
+CSV_HEAD = "referral,screened_on,age,sex,lvef_percent\n"
+RUNS = [("python", "1"), ("python", "3"), ("duckdb", "1")]
+
+
+def screen_csv(path: Path, engine: str, jobs: str) -> Ran:
+    args = ["--engine", engine] + (["--jobs", jobs] if engine == "python" else [])
+    return invoke("screen", str(path), "-p", "blina-dli", "--format", "json", *args)
+
+
+def numbered(result: Ran) -> list[tuple[int, str]]:
+    return [(o["row"], o["referral"]) for o in map(json.loads, result.stdout.splitlines())]
+
+
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+@pytest.mark.parametrize("last", [False, True], ids=["mid-file", "last-line-no-newline"])
+def test_a_quote_left_open_makes_only_its_line_bad(
+    tmp_path: Path, engine: str, jobs: str, last: bool
+) -> None:
+    # no answer holds a line break: a CSV record is one line, and the rows after it are
+    # screened under their own numbers (the csv module read on to the end of the file)
+    rows = [good_csv_row(i) for i in range(1, 6)]
+    where = 5 if last else 2
+    rows[where - 1] = f'R-{where},2026-01-15,"40,female,50' + ("" if last else "\n")
+    path = tmp_path / "open-quote.csv"
+    path.write_text(CSV_HEAD + "".join(rows))
+    result = screen_csv(path, engine, jobs)
+    assert result.returncode == 2
+    assert numbered(result) == [(i, f"R-{i}") for i in range(1, 6) if i != where]
+    problem = "not valid CSV (a quote opened in column 3 is not closed on its line)"
+    assert result.stderr == f"{path}: row {where}: {problem}\n"
+
+
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+def test_past_1_mib_after_an_open_quote_rows_keep_their_numbers(
+    tmp_path: Path, engine: str, jobs: str
+) -> None:
+    # the csv module gave up at its 1 MiB field limit and read on: row 1,600 came out as row 3
+    rows = [good_csv_row(i).replace("\n", " " * 700 + "\n") for i in range(1, 2001)]
+    rows[1] = 'R-2,2026-01-15,"40,female,50\n'
+    path = tmp_path / "open-quote-big.csv"
+    path.write_text(CSV_HEAD + "".join(rows))
+    result = screen_csv(path, engine, jobs)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert numbered(result) == [(i, f"R-{i}") for i in range(1, 2001) if i != 2]
+
+
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+@pytest.mark.parametrize("empty", [",,,,", ' , ,"",,', ",,,,,,"])
+def test_a_csv_row_of_empty_cells_is_no_patient(
+    tmp_path: Path, engine: str, jobs: str, empty: str
+) -> None:
+    # the empty rows spreadsheets write were screened (and logged) as patients
+    path = tmp_path / "empty-row.csv"
+    path.write_text(CSV_HEAD + good_csv_row(1) + empty + "\n" + good_csv_row(3))
+    result = screen_csv(path, engine, jobs)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert numbered(result) == [(1, "R-1"), (3, "R-3")]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("value", ["02/01/2025", "2025-2-1", "3 months ago", "never"])
+def test_a_csv_date_is_iso_or_none_as_the_data_dictionary_says(
+    tmp_path: Path, engine: str, value: str
+) -> None:
+    # 02/01/2025 was read day-first (2 January) by the Python engine: an MI of 1 February
+    # 2025 was over a year before 2026-01-15 and the patient eligible
+    head = "referral,screened_on,last_mi_date\n"
+    path = tmp_path / "dates.csv"
+    path.write_text(head + f"R-1,2026-01-15,{value}\nR-2,2026-01-15,none\nR-3,2026-01-15,?\n")
+    result = screen_csv(path, engine, "1")
+    assert result.returncode == 2 and referrals(result) == ["R-2", "R-3"]
+    expected = "expected a date as YYYY-MM-DD or none"
+    assert result.stderr == f"{path}: row 1: last_mi_date: {value!r}: {expected}\n"
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".PQ"])
+def test_a_parquet_file_on_the_python_engine_names_the_engine_that_reads_it(
+    tmp_path: Path, suffix: str
+) -> None:
+    # it was read as JSON: "this is not a text file (it holds NUL bytes)"
+    path = tmp_path / f"population{suffix}"
+    connection = duckdb.connect()
+    connection.execute(f"COPY (SELECT 'R-1' AS referral, 40 AS age) TO '{path}' (FORMAT parquet)")
+    connection.close()
+    result = invoke("screen", str(path), "-p", "blina-dli", "--format", "json")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == "error: Parquet is read by --engine duckdb only"
+
+
+HEADER_CASES = {  # name: (file text, exit code, stderr after the path, referrals screened)
+    "trailing-comma-header": (
+        "referral,age,\nR-1,40,\nR-2,41,\n",
+        0,
+        "",
+        ["R-1", "R-2"],
+    ),
+    "nameless-column-with-a-value": (  # the Python engine dropped the 'yes' unsaid
+        "referral,,age\nR-1,yes,40\nR-2,,41\nR-3, ,42\n",
+        2,
+        ": row 1: column 2 has no name in the header, but this row gives it a value\n",
+        ["R-2", "R-3"],
+    ),
+    "empty-file": ("", 0, "", []),
+    "header-only": ("referral,age\n", 0, "", []),
+    "space-before-quote": (  # the Python engine's reading, the stricter: DuckDB read female
+        'referral,age,sex\nR-1,40, "female"\nR-2,41,female\n',
+        2,
+        ": row 1: sex: '\"female\"': Please answer one of: female, male.\n",
+        ["R-2"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+@pytest.mark.parametrize("name", list(HEADER_CASES))
+def test_both_engines_read_csv_headers_and_cells_alike(
+    tmp_path: Path, engine: str, jobs: str, name: str
+) -> None:
+    text, code, stderr, screened = HEADER_CASES[name]
+    path = tmp_path / f"{name}.csv"
+    path.write_text(text)
+    result = screen_csv(path, engine, jobs)
+    assert (result.returncode, result.stderr) == (code, f"{path}{stderr}" if stderr else "")
+    assert referrals(result) == screened
+
+
+@pytest.mark.parametrize(
+    ("text", "python_reads_it"),
+    [
+        (b"a,b\n1,2\n", False),
+        (b'a,b\n"x",y\n1,"2 ""3"""', False),
+        (b'a,b\n"x,y\n1,2\n', True),  # a quote left open
+        (b'a,b\n1,2\n"x,y', True),  # on the last line, without a line break
+        (b"a,b\n1,2\n,\n", True),  # empty cells
+        (b'a,b\n1, "2"\n', True),  # a quote after a space
+        (b"a,b\n1,2\n\n", True),  # a blank line
+        (b"", False),
+    ],
+)
+def test_duckdb_engine_hands_the_lines_it_reads_otherwise_to_the_python_engine(
+    tmp_path: Path, text: bytes, python_reads_it: bool
+) -> None:
+    from screen_bot.adapters.duckdb_batch import _read_otherwise
+
+    path = tmp_path / "lines.csv"
+    path.write_bytes(text)
+    assert _read_otherwise(path, "csv") is python_reads_it

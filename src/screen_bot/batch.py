@@ -23,9 +23,10 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from .answers import AnswerError, Checker, checker, parse_text, today
+from .answers import AnswerError, Checker, check_value, checker, is_unknown_text, parse_text, today
 from .errors import BadInput, BadReferral
 from .protocol import Protocol
+from .protocol.schema import Question
 from .protocol.sets import ProtocolSet
 from .referrals import check_referral
 from .row_typing import Typer, row_typer
@@ -54,6 +55,8 @@ class Row:
 
 def detect_format(path: Path) -> InputFormat:
     suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):  # the suffixes the DuckDB engine reads as Parquet
+        raise BadInput("Parquet is read by --engine duckdb only")
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     if suffix == ".csv":
@@ -94,9 +97,9 @@ def read_units(raw: IO[bytes], protocol: Protocols, input_format: InputFormat) -
     if input_format == "json":
         return Units("json", (), _json_units(raw))
     if input_format == "csv":
-        reader = _csv_reader(input_lines(raw))
-        header = _csv_header(reader)
-        units = _csv_units(reader, header, protocol) if header is not None else iter(())
+        records = _csv_records(input_lines(raw))
+        header = _csv_header(records)
+        units = _csv_units(records, header, protocol) if header is not None else iter(())
         return Units("csv", header or (), units)
     return Units("jsonl", (), _jsonl_units(input_lines(raw)))
 
@@ -412,16 +415,57 @@ def csv_header(raw: IO[bytes]) -> tuple[str, ...] | None:
     if not hasattr(raw, "peek"):
         raw = io.BufferedReader(raw)  # type: ignore[type-var]
     _refuse_other_encodings(raw)
-    return _csv_header(_csv_reader(input_lines(raw)))
+    return _csv_header(_csv_records(input_lines(raw)))
 
 
-def _csv_reader(lines: Iterable[str]) -> Iterator[list[str]]:
+class _QuoteLeftOpen(Exception):
+    """The csv reader asked for the next line before its record ended."""
+
+
+class _RecordLines:
+    """Lines for csv.reader, a record each: when the reader asks for another line in the
+    middle of a record (a quote left open), it gets :class:`_QuoteLeftOpen` instead."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = iter(lines)
+        self.line = ""
+        self.in_record = False
+
+    def __iter__(self) -> _RecordLines:
+        return self
+
+    def __next__(self) -> str:
+        if self.in_record:
+            self.in_record = False
+            raise _QuoteLeftOpen
+        self.line = next(self.lines)
+        self.in_record = True
+        return self.line
+
+
+def _csv_records(lines: Iterable[str]) -> Iterator[list[str] | str]:
+    """Each line's cells, or why the line is not a CSV record. No answer holds a line
+    break, so a record never spans lines: a quote left open makes its line bad, and the
+    next line is read as the next record (every row keeps its line's number)."""
     csv.field_size_limit(MAX_LINE)
-    return csv.reader(lines)
+    source = _RecordLines(lines)
+    reader = csv.reader(source)
+    while True:
+        try:
+            found: list[str] | str = next(reader)
+        except StopIteration:
+            return
+        except _QuoteLeftOpen:
+            column = len(next(csv.reader([source.line])))
+            found = f"not valid CSV (a quote opened in column {column} is not closed on its line)"
+        except csv.Error as err:
+            found = f"not valid CSV ({str(err)[:80]})"
+        source.in_record = False
+        yield found
 
 
-def _csv_header(reader: Iterator[list[str]]) -> tuple[str, ...] | None:
-    header = _next_or_problem(reader)
+def _csv_header(records: Iterator[list[str] | str]) -> tuple[str, ...] | None:
+    header = next(records, None)
     if isinstance(header, str):
         raise BadInput(f"the header row cannot be read: {header}")
     if header is None:
@@ -437,7 +481,7 @@ def _csv_header(reader: Iterator[list[str]]) -> tuple[str, ...] | None:
 
 
 def _csv_units(
-    reader: Iterator[list[str]], header: tuple[str, ...], protocol: Protocols
+    records: Iterator[list[str] | str], header: tuple[str, ...], protocol: Protocols
 ) -> Iterator[Unit]:
     unknown = [
         _unknown_key(h, protocol)
@@ -446,32 +490,28 @@ def _csv_units(
     ]
     if unknown:  # reported once; the known columns are still screened
         yield Unit(0, None, tuple(unknown))
-    number = 0
-    while (cells := _next_or_problem(reader)) is not None:
-        number += 1
+    for number, cells in enumerate(records, start=1):
         if isinstance(cells, str):
             yield Unit(number, None, (cells,))
-        elif len(cells) <= 1 and not "".join(cells).strip():
-            continue  # a blank line is no patient (counted, as in JSON Lines)
+        elif not "".join(cells).strip():
+            continue  # a blank line (or only commas) is no patient: counted, as in JSON Lines
         else:
             yield Unit(number, cells, _problems(next(filter(None, map(unreadable, cells)), None)))
-
-
-def _next_or_problem(reader: Iterator[list[str]]) -> list[str] | str | None:
-    """The next CSV row, or why it cannot be read (the reader goes on after it), or None."""
-    try:
-        return next(reader)
-    except StopIteration:
-        return None
-    except csv.Error as err:
-        return f"not valid CSV ({str(err)[:80]})"
 
 
 def _csv_row(number: int, header: tuple[str, ...], cells: list[str], protocol: Protocols) -> Row:
     row = Row(number)
     if len(cells) > len(header):
         row.errors.append(f"{len(cells)} cells but the header has {len(header)} columns")
+    for column, (name, cell) in enumerate(zip(header, cells, strict=False), start=1):
+        if not name and cell.strip():  # an empty header cell (a trailing comma) is allowed
+            row.errors.append(nameless_value(column))
     return csv_row(row, dict(zip(header, cells, strict=False)), protocol)
+
+
+def nameless_value(column: int) -> str:
+    """The problem of a row with a value in a column whose header cell is empty."""
+    return f"column {column} has no name in the header, but this row gives it a value"
 
 
 def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocols) -> Row:
@@ -484,10 +524,19 @@ def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocols) 
             _set_referral(row, cell or None)
         elif (question := protocol.questions.get(key)) is not None and cell:
             try:
-                row.answers[key] = parse_text(question, cell, row.screened_on)
+                row.answers[key] = _csv_answer(question, cell, row.screened_on)
             except AnswerError as err:
                 row.errors.append(f"{key}: {_shown(cell)}: {err}")
     return row
+
+
+def _csv_answer(question: Question, cell: str, screened_on: date) -> Any:
+    """A CSV cell's answer, read as typed text, but a date only as the data dictionary's
+    batch form, ISO or none (as in JSON): 02/01/2025 is 2 January to some, 1 February to
+    others, and a file has no one to ask."""
+    if question.type in ("date", "date_or_none") and not is_unknown_text(cell):
+        return check_value(question, cell, screened_on)
+    return parse_text(question, cell, screened_on)
 
 
 def _set_referral(row: Row, value: Any) -> None:

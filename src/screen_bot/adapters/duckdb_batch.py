@@ -7,7 +7,7 @@ Parquet) or ``answers.parse_text`` (CSV) would check it, for the plain forms: nu
 yes/no words, ISO dates, ``none``, choices (also by a unique prefix in CSV), comma-separated
 multi-selects. A row with a cell that fails is not screened: its errors are the Python
 engine's own messages (the row is re-typed by ``batch``), and a form only the Python engine
-reads (``133 µmol/L``, ``45/40``, ``3 months ago``) is named as such. Good rows go through
+reads (``133 µmol/L``, ``45/40``) is named as such. Good rows go through
 the compiled query (``detail=True``); each result row becomes the same :class:`Verdict` the
 Python engine builds, from the SQL's verdict, failures, open items and "met from" dates,
 with the values the rules read.
@@ -33,12 +33,14 @@ from ..answers import (
     names_a_choice,
 )
 from ..batch import (
+    MAX_LINE,
     REFERRAL_KEY,
     SCREENED_ON_KEY,
     Row,
     _unknown_key,
     csv_header,
     csv_row,
+    nameless_value,
     parse_with_json,
     read_rows,
     record_row,
@@ -60,8 +62,7 @@ _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYI
                   "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
 _PLAIN = (
     "a value the DuckDB engine does not read (it reads plain numbers, yes/no, ISO dates, "
-    "none and the choices); --engine python reads free-text answers such as units or "
-    "'3 months ago'"
+    "none and the choices); --engine python reads free-text answers such as units"
 )
 
 
@@ -93,8 +94,7 @@ def screen_file(
     UTF-8, a line over 2 MB, a line that is not JSON), the rows from the first one not yet
     given are screened by the Python engine, which reports just the bad rows; DuckDB would
     stop the whole query, or not say why."""
-    if file_format in ("csv", "jsonl") and _has_blank_line(path):
-        # DuckDB skips a blank line without counting it: every later row number would be off
+    if file_format in ("csv", "jsonl") and _read_otherwise(path, file_format):
         yield from _screened_by_python(protocol, path, file_format, -1)
         return
     given = Screened(-1)  # the last row given (0: the CSV header's problems, if any)
@@ -113,6 +113,8 @@ def _screened_by_duckdb(
     connection = connect()
     try:
         reader = _Reader(protocol, path, file_format, today, connection)
+        if reader.empty:
+            return
         yield from reader.header_errors()
         query = compile_protocol(
             protocol, "duckdb", table="_typed", detail=True, keep=("_bad", "_raw")
@@ -157,19 +159,44 @@ def _screened_by_python(
 
 
 _BLANK_LINE = re.compile(rb"\n[ \t\r\f\v]*\n")
+_EMPTY_CELLS = re.compile(rb'\n[ \t\r\f\v,"]*\n')
+_QUOTED = re.compile(rb'"[^"\n]*"')  # a quoted cell's text (or part of it) on one line
+_SPACED_QUOTE = re.compile(rb'[\n,][ \t]+"')
 
 
-def _has_blank_line(path: Path) -> bool:
-    """Whether a line of the file is empty or only spaces (the first line included)."""
+def _read_otherwise(path: Path, file_format: Literal["csv", "jsonl"]) -> bool:
+    """Whether DuckDB would read a line of the file otherwise than the Python engine (the
+    first and last lines included): then the Python engine reads the file."""
     with path.open("rb") as raw:
         carry = b"\n"  # the file starts a line
         while block := raw.read(1 << 20):
             text = carry + block
-            if _BLANK_LINE.search(text):
+            end = text.rfind(b"\n")
+            if _lines_read_otherwise(text[: end + 1], file_format):
                 return True
-            start = text.rfind(b"\n")  # the last line so far: blank yet, or not
-            carry = text[start:] if start >= 0 and not text[start:].strip() else b""
-    return False
+            carry = text[end:]  # the last line so far, with its start
+            if len(carry) > 4 * MAX_LINE:  # the Python engine reports it (too long)
+                return True
+        return carry != b"\n" and _lines_read_otherwise(carry + b"\n", file_format)
+
+
+def _lines_read_otherwise(lines: bytes, file_format: Literal["csv", "jsonl"]) -> bool:
+    """Whether DuckDB reads one of these whole lines (from a line break to a line break)
+    otherwise. A blank line: it skips it without counting it (the later row numbers would
+    be off). In CSV also a line of empty cells (DuckDB: a patient, every answer unknown), a
+    line with an odd number of quotes (DuckDB reads on into the next line; a record of the
+    Python engine is one line), and a quote after spaces at a cell's start (for DuckDB it
+    opens a quoted cell; for the Python engine it is text, and '"female"' not a choice)."""
+    if file_format == "jsonl":
+        return _BLANK_LINE.search(lines) is not None
+    if _EMPTY_CELLS.search(lines):
+        return True
+    if b'"' not in lines:  # the common case, found fast
+        return False
+    if b'"' in _QUOTED.sub(b"", lines):  # a quote left without its pair on its line
+        return True
+    spaced = b' "' in lines or b'\t"' in lines
+    return spaced and _SPACED_QUOTE.search(lines) is not None
 
 
 def _unreadable(path: Path, file_format: FileFormat, err: duckdb.Error) -> DuckDBInputError:
@@ -219,9 +246,10 @@ class _Reader:
         self.format = file_format
         self.today = today
         location = text_literal(str(path), "duckdb")
+        header: tuple[str, ...] | None = None
         if file_format == "csv":
             with path.open("rb") as raw:  # as the Python engine: a column given twice, …
-                csv_header(raw)  # … a header that is not UTF-8 refuse the file
+                header = csv_header(raw)  # … a header that is not UTF-8 refuse the file
             self.source = (
                 f"read_csv({location}, header = true, all_varchar = true, delim = ',', "
                 "quote = '\"', escape = '\"')"
@@ -235,7 +263,23 @@ class _Reader:
             described = connection.execute(f"DESCRIBE SELECT * FROM {self.source}").fetchall()
         except duckdb.Error as err:
             raise _unreadable(path, file_format, err) from None
-        self.columns: dict[str, str] = {str(c[0]): str(c[1]) for c in described}
+        duckdb_names = [str(c[0]) for c in described]  # 'column2' for an empty header cell
+        self.empty = file_format == "csv" and header is None  # no header: no rows
+        if header is not None and len(header) != len(described):
+            raise DuckDBInputError(f"{path}: DuckDB reads the header otherwise")
+        names = duckdb_names if header is None else header  # the Python engine's
+        # each column by the Python engine's name: (DuckDB's name, its type)
+        self.columns: dict[str, tuple[str, str]] = {
+            name: (column, str(c[1]))
+            for name, column, c in zip(names, duckdb_names, described, strict=True)
+            if name
+        }
+        # (number, DuckDB's name) of each CSV column whose header cell is empty
+        self.nameless = [
+            (number, column)
+            for number, (name, column) in enumerate(zip(names, duckdb_names, strict=True), 1)
+            if not name and header is not None
+        ]
 
     def header_errors(self) -> Iterator[Screened]:
         if self.format == "json" or self.format == "jsonl":
@@ -255,9 +299,10 @@ class _Reader:
             return f"json_extract({quote('json')}, {text_literal('$.' + key, 'duckdb')})", "json"
         if key not in self.columns:
             return "CAST(NULL AS VARCHAR)", "VARCHAR"
+        column, kind = self.columns[key]
         if self.format == "csv":
-            return f"NULLIF(trim({quote(key)}), '')", "text"
-        return quote(key), self.columns[key]
+            return f"NULLIF(trim({quote(column)}), '')", "text"
+        return quote(column), kind
 
     def typed_sql(self) -> str:
         """SELECT typed variables, ``referral``, ``screened_on``, ``_bad`` (the bad variables,
@@ -297,7 +342,11 @@ class _Reader:
             inner.append(f"{j} AS {quote('_json')}")
             raw = f"CAST({quote('_json')} AS VARCHAR)"
         else:
-            fields = ", ".join(f"{quote(c)} := {quote(c)}" for c in self.columns if c)
+            fields = ", ".join(f"{quote(n)} := {quote(c)}" for n, (c, _) in self.columns.items())
+            bad += [
+                f"CASE WHEN NULLIF(trim({quote(column)}), '') IS NOT NULL THEN '(column{i})' END"
+                for i, column in self.nameless
+            ]
             raw = f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
             inner.append(f"{raw} AS {quote('_json')}")
             raw = quote("_json")
@@ -418,7 +467,7 @@ class _Reader:
                 exact = f"coalesce({exact}, {named})"
             return exact
         if q.type in ("date", "date_or_none"):
-            return self._date(q, cell, kind, text, lenient)
+            return self._date(q, cell, kind, text)
         # text: kept for the coordinator, checked for its length only
         length = f"length(trim({text}))" if lenient else f"length({text})"
         return f"(CASE WHEN {length} <= {MAX_TEXT} THEN {text} END)"
@@ -479,16 +528,16 @@ class _Reader:
         return from_text if kind in ("text", "VARCHAR") else "CAST(NULL AS VARCHAR[])"
 
     @staticmethod
-    def _date(q: Question, cell: str, kind: str, text: str, lenient: bool) -> str:
-        digits = "[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}" if lenient else "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    def _date(q: Question, cell: str, kind: str, text: str) -> str:
+        """ISO or none in CSV too (``batch`` reads a CSV date as a JSON one)."""
+        digits = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
         iso = (
             f"CAST(TRY_CAST(CASE WHEN regexp_full_match(trim({text}), '{digits}') "
             f"THEN trim({text}) END AS DATE) AS VARCHAR)"
         )
-        never_words = "('none', 'never')" if lenient else "('none')"
         if q.type == "date_or_none":
-            word = f"lower(regexp_replace(trim({text}), '\\s+', ' ', 'g'))"
-            iso = f"(CASE WHEN {word} IN {never_words} THEN '{NEVER}' ELSE {iso} END)"
+            word = f"lower(trim({text}))"
+            iso = f"(CASE WHEN {word} = '{NEVER}' THEN '{NEVER}' ELSE {iso} END)"
         if kind == "DATE":
             return f"CAST({cell} AS VARCHAR)"
         if kind in ("text", "VARCHAR", "json"):
@@ -529,7 +578,10 @@ class _Reader:
         if problem is not None:
             return [problem]
         if self.format == "csv" and isinstance(record, dict):
-            row = csv_row(Row(number), {k: v for k, v in record.items() if k}, self.p)
+            row = Row(number)
+            flagged = bad.split()
+            row.errors += [nameless_value(i) for i, _ in self.nameless if f"(column{i})" in flagged]
+            row = csv_row(row, record, self.p)
         else:
             row = record_row(number, record, self.p)
         if row.errors:
