@@ -264,6 +264,7 @@ def _dirty_values(protocol: Protocol, day: date) -> list[tuple[str, Any]]:
         elif q.type == "date_or_none":
             texts = ["none", "None", " NONE ", "never", "", "garbage", "2026-1-05", "0000-01-01"]
             texts += ["2025-02-29", "2024-02-29", "2025-13-01", "1899-12-31", "1900-01-01"]
+            texts += ["2025/12/01", "20251201", "2025-12-01 (BC)", "10000-01-01"]
             texts += [day.isoformat(), f" {day.isoformat()} ", (day + timedelta(1)).isoformat()]
             found += [(v, t) for t in texts]
     return found
