@@ -341,6 +341,23 @@ def test_duckdb_gives_no_verdict_where_the_python_engine_refuses_a_value(path: P
         _dirty_agree(protocol, query, rows, _run(connection, query))
 
 
+def test_a_fraction_in_a_whole_number_column_gets_no_verdict() -> None:
+    """README: an int question's column is 'BIGINT (any integer type)'; given a DOUBLE
+    column, an age of 17.5 or 18.5 (Python: 'Please type a whole number') is refused."""
+    protocol = load(PROTOCOLS["blina-dli"])
+    base = {k: _cell(protocol, k, v) for k, v in ELIGIBLE.items()}
+    rows = [
+        {**base, "age": age, "referral": f"R-{n}", "screened_on": SCREENED_ON}
+        for n, age in enumerate((17.5, 18.5, 40.0), start=1)
+    ]
+    assert [_by_python(protocol, r)[0] for r in rows] == ["age", "age", None]
+    connection = duckdb.connect()
+    _insert(connection, {**input_columns(protocol, "duckdb"), "age": "DOUBLE"}, rows, "?")
+    for dialect in ("duckdb", "ansi"):
+        query = compile_protocol(protocol, dialect)  # type: ignore[arg-type]
+        _dirty_agree(protocol, query, rows, _run(connection, query))
+
+
 @pytest.mark.parametrize("path", list(PROTOCOLS.values()), ids=list(PROTOCOLS))
 def test_postgres_gives_no_verdict_where_the_python_engine_refuses_a_value(
     path: Path, postgres: str

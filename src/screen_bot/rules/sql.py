@@ -555,7 +555,10 @@ class _Compiler:
             low, high = (
                 literal(int(x) if whole else float(x), self.dialect) for x in (q.min, q.max)
             )
-            return f"(NOT ({value} BETWEEN {low} AND {high}))"
+            outside = f"NOT ({value} BETWEEN {low} AND {high})"
+            if q.type == "int":  # a DOUBLE column given for a whole number: 40.5 is refused
+                return f"({outside} OR {value} <> FLOOR({value}))"
+            return f"({outside})"
         if q.type == "choice":
             choices = ", ".join(text_literal(c, self.dialect) for c in q.choices or [])
             if not q.multiple:
