@@ -11,23 +11,28 @@ The ANSI text runs on both engines too, on the first 10,000 patients.
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
+from patients import ELIGIBLE, SCREENED_ON
 from population import Patient, Population
+from screen_bot.batch import record_row
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.sql import Dialect, Query, compile_protocol, input_columns
 from screen_bot.verdict import build
 from stores import new_database
+from test_ctl019_boundaries import A as CTL019_A
+from test_ctl019_boundaries import D as CTL019_DAY
 
 DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
 PROTOCOLS = {
@@ -224,3 +229,146 @@ def test_the_ansi_text_agrees_on_both_engines(
             names, rows = _run(connection, query)
     assert len(rows) == ANSI_SIZE
     _agree(sample, query, names, rows)
+
+
+# -- values the Python engine refuses ----------------------------------------------------------
+
+
+def _dirty_values(protocol: Protocol, day: date) -> list[tuple[str, Any]]:
+    """Per answer column, values at the edges of what ``answers.check_value`` accepts and
+    past them, as a typed table holds them: out of range, NaN and infinities, a choice in
+    another case or with a space, a date after the screening date or before 1900, and the
+    texts of a ``date_or_none`` (Python strips them and reads 'None' as none)."""
+    found: list[tuple[str, Any]] = []
+    for q in protocol.spec.questions:
+        v = q.variable
+        if q.type in ("int", "number"):
+            assert q.min is not None and q.max is not None
+            if q.type == "int":
+                low, high = int(q.min), int(q.max)
+                found += [(v, x) for x in (low, high, low - 1, high + 1)]
+            else:
+                found += [(v, x) for x in (q.min, q.max, q.min - 0.5, q.max + 0.5)]
+                found += [(v, x) for x in (math.nan, math.inf, -math.inf)]
+        elif q.type == "choice":
+            first = (q.choices or [])[0]
+            odd = [first.upper(), first + " ", " " + first, "not one of them"]
+            odd = [o for o in odd if o not in (q.choices or [])]
+            if q.multiple:
+                found += [(v, [first]), (v, []), (v, [first, None])] + [(v, [o]) for o in odd]
+            else:
+                found += [(v, first)] + [(v, o) for o in odd]
+        elif q.type == "date":
+            edges = (day, day + timedelta(1), day - timedelta(1), date(1899, 12, 31))
+            found += [(v, x) for x in (*edges, date(1900, 1, 1))]
+        elif q.type == "date_or_none":
+            texts = ["none", "None", " NONE ", "never", "", "garbage", "2026-1-05", "0000-01-01"]
+            texts += ["2025-02-29", "2024-02-29", "2025-13-01", "1899-12-31", "1900-01-01"]
+            texts += ["2025/12/01", "20251201", "2025-12-01 (BC)", "10000-01-01"]
+            texts += [day.isoformat(), f" {day.isoformat()} ", (day + timedelta(1)).isoformat()]
+            found += [(v, t) for t in texts]
+    return found
+
+
+def _dirty_patients(protocol: Protocol) -> list[dict[str, Any]]:
+    """The protocol's eligible answer set with one value changed each, as table rows."""
+    if protocol.id == "blina-dli":
+        base, day = dict(ELIGIBLE), SCREENED_ON
+    else:
+        base, day = {k: v for k, v in CTL019_A.items() if v is not None}, CTL019_DAY
+    assert build(protocol, base, screened_on=day).verdict == "eligible"
+    rows = []
+    for n, (variable, value) in enumerate(_dirty_values(protocol, day), start=1):
+        row = {k: _cell(protocol, k, v) for k, v in base.items()}
+        rows.append({**row, variable: value, "referral": f"R-{n}", "screened_on": day})
+    return rows
+
+
+def _by_python(protocol: Protocol, row: dict[str, Any]) -> tuple[str | None, Expected | None]:
+    """The variables a JSON batch row of these values is refused for (batch.record_row),
+    or the verdict the Python engine gives it."""
+    as_json = {k: v.isoformat() if isinstance(v, date) else v for k, v in row.items()}
+    typed = record_row(1, as_json, protocol)
+    if typed.errors:
+        return " ".join(sorted({e.split(":")[0] for e in typed.errors})), None
+    patient = Patient(typed.screened_on, typed.answers, typed.referral or "")
+    return None, _expected(protocol, patient)
+
+
+def _dirty_agree(protocol: Protocol, query: Query, rows: list[dict[str, Any]], got: Any) -> None:
+    names, results = got
+    by_referral = {r[names.index("referral")]: dict(zip(names, r, strict=True)) for r in results}
+    assert len(by_referral) == len(rows)
+    wrong, refused = [], 0
+    for row in rows:
+        out = by_referral[row["referral"]]
+        invalid, expected = _by_python(protocol, row)
+        if invalid is not None:
+            refused += 1
+            given = {k: out[k] for k in names if k not in ("referral", "screened_on", "invalid")}
+            if out["invalid"] != invalid or any(v is not None for v in given.values()):
+                wrong.append(f"{row['referral']} refused for {invalid}: {out}")
+        elif out["invalid"] is not None or _from_sql(query, names, tuple(out.values())) != expected:
+            wrong.append(f"{row['referral']} accepted, {expected}: {out}")
+    assert refused and refused < len(rows)
+    assert not wrong, f"{len(wrong)} of {len(rows)} rows differ:\n" + "\n".join(wrong[:5])
+
+
+def _insert(
+    connection: Any, columns: dict[str, str], rows: list[dict[str, Any]], mark: str
+) -> None:
+    connection.execute(
+        "CREATE TABLE answers (" + ", ".join(f'"{k}" {t}' for k, t in columns.items()) + ")"
+    )
+    marks = ", ".join([mark] * len(columns))
+    connection.cursor().executemany(
+        f"INSERT INTO answers VALUES ({marks})", [[r.get(k) for k in columns] for r in rows]
+    )
+
+
+@pytest.mark.parametrize("path", list(PROTOCOLS.values()), ids=list(PROTOCOLS))
+def test_duckdb_gives_no_verdict_where_the_python_engine_refuses_a_value(path: Path) -> None:
+    """README: "The query gives, per row, what the Python engine gives". A value Python
+    refuses ('Female', NaN, 200 years, a future date) gets no verdict and is named in
+    ``invalid``; the accepted edges ('None', 1900-01-01, min and max) keep their verdict;
+    no cell stops the query (a CAST of 'None' to DATE did)."""
+    protocol = load(path)
+    rows = _dirty_patients(protocol)
+    connection = duckdb.connect()
+    _insert(connection, input_columns(protocol, "duckdb"), rows, "?")
+    for dialect in ("duckdb", "ansi"):
+        query = compile_protocol(protocol, dialect)  # type: ignore[arg-type]
+        _dirty_agree(protocol, query, rows, _run(connection, query))
+
+
+def test_a_fraction_in_a_whole_number_column_gets_no_verdict() -> None:
+    """README: an int question's column is 'BIGINT (any integer type)'; given a DOUBLE
+    column, an age of 17.5 or 18.5 (Python: 'Please type a whole number') is refused."""
+    protocol = load(PROTOCOLS["blina-dli"])
+    base = {k: _cell(protocol, k, v) for k, v in ELIGIBLE.items()}
+    rows = [
+        {**base, "age": age, "referral": f"R-{n}", "screened_on": SCREENED_ON}
+        for n, age in enumerate((17.5, 18.5, 40.0), start=1)
+    ]
+    assert [_by_python(protocol, r)[0] for r in rows] == ["age", "age", None]
+    connection = duckdb.connect()
+    _insert(connection, {**input_columns(protocol, "duckdb"), "age": "DOUBLE"}, rows, "?")
+    for dialect in ("duckdb", "ansi"):
+        query = compile_protocol(protocol, dialect)  # type: ignore[arg-type]
+        _dirty_agree(protocol, query, rows, _run(connection, query))
+
+
+@pytest.mark.parametrize("path", list(PROTOCOLS.values()), ids=list(PROTOCOLS))
+def test_postgres_gives_no_verdict_where_the_python_engine_refuses_a_value(
+    path: Path, postgres: str
+) -> None:
+    import psycopg
+
+    protocol = load(path)
+    rows = _dirty_patients(protocol)
+    with psycopg.connect(postgres, autocommit=True) as connection:
+        connection.execute("DROP TABLE IF EXISTS answers")
+        _insert(connection, input_columns(protocol, "postgres"), rows, "%s")
+        for dialect in ("postgres", "ansi"):
+            query = compile_protocol(protocol, dialect)  # type: ignore[arg-type]
+            _dirty_agree(protocol, query, rows, _run(connection, query))

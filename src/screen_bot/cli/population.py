@@ -41,7 +41,9 @@ def sql(
     The table has one column per variable (NULL: unknown) plus referral and screened_on
     (NULL: today); see README "Population pre-screening" for the column types. Per row the
     query returns the verdict, the failed criterion ids, the open items
-    (criterion:variable:kind) and each failed time-based criterion's met-from date.
+    (criterion:variable:kind) and each failed time-based criterion's met-from date. A row
+    with a value the Python engine refuses (out of range, not a choice, a future date) gets
+    no verdict (NULL) and 'invalid' names those variables, space-separated.
     """
     from ..rules.sql import SqlError, compile_protocol
 

@@ -19,6 +19,12 @@ criterion, the first day it is met. SQL's NULL logic is Kleene's, like ours, so 
 - "met from": each date a rule compares with the clock (and the day after it) is tried as
   the clock; the earliest one after today on which the rule is met is the answer.
 
+A row with a value the Python engine refuses (``answers.check_value``: a number out of
+its range or not finite, a choice not written exactly as one, a date after the screening
+date or before 1900, a ``date_or_none`` text that is neither a date nor 'none') gets no
+verdict: ``invalid`` names those variables, and its values are read as NULL (a CAST of a
+bad text or arithmetic on an infinity would stop the whole query).
+
 Every identifier is quoted and every constant written as an escaped literal; only names
 checked by the dialog-file checker and the tree's constants reach the text.
 ``interpret`` (expressions.py) is the reference meaning; tests hold the query equal to
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from .calculators import DECIMALS
+from .dates import EARLIEST_YEAR, NEVER
 from .expressions import (
     SCREENING_DATE,
     And,
@@ -441,6 +448,8 @@ class _Compiler:
     def query(self, table: str, detail: bool, keep: tuple[str, ...]) -> Query:
         kept = [f'{quote(name)} AS "k{i}"' for i, name in enumerate(keep)]
         ctes: list[tuple[str, list[str]]] = [("_in", self._input_columns() + kept)]
+        ctes.append(("_ck", [f'{self._refused()} AS "i"']))
+        ctes.append(("_vl", self._values()))
         ctes += self._applicability()
         values, indexes = self._derived()
         ctes.append(("_dv", values))
@@ -460,7 +469,10 @@ class _Compiler:
         for name, columns in ctes:
             select = ",\n    ".join((["*"] if previous else []) + columns) if columns else "*"
             source = quote(table) if previous is None else quote(previous)
-            parts.append(f"{quote(name)} AS (\n  SELECT\n    {select}\n  FROM {source}\n)")
+            # PostgreSQL copies a CTE's expressions into every place that reads them: the
+            # refused variables ("i") would be copied into each value and output
+            fence = "\n  OFFSET 0 ROWS" if name == "_ck" and self.dialect != "duckdb" else ""
+            parts.append(f"{quote(name)} AS (\n  SELECT\n    {select}\n  FROM {source}{fence}\n)")
             previous = name
         text = (
             f"-- {self.p.id} {self.p.version} (sha256 {self.p.sha256[:12]}), dialect "
@@ -474,6 +486,9 @@ class _Compiler:
         return Query(self.p.id, self.dialect, text, timed, info.answers, info.derived, info.tables)
 
     def _input_columns(self) -> list[str]:
+        """The table's columns under our names: ``q<i>`` each answer as its SQL type; for a
+        ``date_or_none`` text, ``q<i>`` its date and ``o<i>`` whether it says none. A text
+        that is neither is NULL in both (``_refused`` names it); never a failed CAST."""
         columns = [
             f'{quote(REFERRAL)} AS "r"',
             f'COALESCE(CAST({quote(SCREENED_ON)} AS DATE), {UTC_TODAY}) AS "d"',
@@ -483,19 +498,108 @@ class _Compiler:
             if q.type == "text":
                 continue
             i = self.index[v]
-            # a conditional question's raw answer (r) becomes its value (e) once asked
-            value, never = (f'"r{i}"', f'"rn{i}"') if v in self.p.when else (f'"e{i}"', f'"n{i}"')
             column = quote(v)
             if q.type == "date":
-                columns.append(f"CAST({column} AS DATE) AS {value}")
+                columns.append(f'CAST({column} AS DATE) AS "q{i}"')
             elif q.type == "date_or_none":
-                columns.append(
-                    f"(CASE WHEN {column} = 'none' THEN {_null('DATE')} "
-                    f"ELSE CAST({column} AS DATE) END) AS {value}"
-                )
-                columns.append(f"({column} = 'none') AS {never}")
+                # as parse_iso_date: around the text spaces do not count, nor case in 'none'
+                text = f"TRIM({column})"
+                columns.append(f'{self._iso_date(text)} AS "q{i}"')
+                columns.append(f'(LOWER({text}) = {text_literal(NEVER, self.dialect)}) AS "o{i}"')
             else:
-                columns.append(f"{column} AS {value}")
+                columns.append(f'{column} AS "q{i}"')
+        return columns
+
+    def _iso_date(self, text: str) -> str:
+        """The DATE a ``YYYY-MM-DD`` text names; NULL for any other text or a day that is
+        not in the calendar. DuckDB: a date that DuckDB writes back as the same text (its
+        other forms, such as 2026/01/05, are not; a regular expression cost a third of the
+        query). PostgreSQL has no TRY_CAST: the day is added to the month's first, and must
+        stay in that month. Years before 1900 are refused anyway."""
+        if self.dialect == "duckdb":
+            day = f"TRY_CAST({text} AS DATE)"
+            return f"(CASE WHEN CAST({day} AS VARCHAR) = {text} THEN {day} END)"
+        form = text_literal(
+            "(19|[2-9][0-9])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])", self.dialect
+        )
+        first = f"CAST(SUBSTRING({text} FROM 1 FOR 8) || '01' AS DATE)"
+        day = f"CAST(SUBSTRING({text} FROM 9 FOR 2) AS INTEGER)"
+        named = f"CAST({first} + INTERVAL '1' DAY * ({day} - 1) AS DATE)"
+        return (
+            f"(CASE WHEN {text} SIMILAR TO {form} AND EXTRACT(DAY FROM {named}) = {day} "
+            f"THEN {named} END)"
+        )
+
+    def _refused(self) -> str:
+        """The variables whose value the Python engine refuses (``answers.check_value``),
+        space-separated; NULL when every value is accepted (or unknown)."""
+        tests = [(v, t) for v in self.p.order if (t := self._refusal(v)) is not None]
+        if not tests:
+            return _null("VARCHAR")
+        names = self._join(
+            [f"(CASE WHEN {t} THEN {text_literal(v, self.dialect)} END)" for v, t in tests]
+        )
+        return f"(CASE WHEN {' OR '.join(t for _, t in tests)} THEN {names} END)"
+
+    def _refusal(self, variable: str) -> str | None:
+        """SQL boolean: TRUE when the answer is given and refused (NULL or FALSE otherwise);
+        None for a type whose every value is accepted (yes_no; text is not read)."""
+        q = self.p.questions[variable]
+        i = self.index[variable]
+        value = f'"q{i}"'
+        if q.type in ("int", "number"):
+            assert q.min is not None and q.max is not None  # the file checker requires both
+            # NaN and infinities lie outside any range, in DuckDB and PostgreSQL alike; an
+            # int's whole limits stay integers (no cast of the column to compare)
+            whole = q.type == "int" and q.min == int(q.min) and q.max == int(q.max)
+            low, high = (
+                literal(int(x) if whole else float(x), self.dialect) for x in (q.min, q.max)
+            )
+            outside = f"NOT ({value} BETWEEN {low} AND {high})"
+            if q.type == "int":  # a DOUBLE column given for a whole number: 40.5 is refused
+                return f"({outside} OR {value} <> FLOOR({value}))"
+            return f"({outside})"
+        if q.type == "choice":
+            choices = ", ".join(text_literal(c, self.dialect) for c in q.choices or [])
+            if not q.multiple:
+                return f"({value} NOT IN ({choices}))"
+            if self.dialect == "duckdb":  # list_has_all passes over NULL items
+                listed = f"[{choices}]"
+                return (
+                    f"(NOT list_has_all({listed}, {value}) OR list_count({value}) < len({value}))"
+                )
+            if self.dialect == "postgres":
+                return f"(NOT ({value} <@ CAST(ARRAY[{choices}] AS VARCHAR[])))"
+            return (
+                f"EXISTS (SELECT 1 FROM UNNEST({value}) AS u(c) "
+                f"WHERE u.c IS NULL OR u.c NOT IN ({choices}))"
+            )
+        if q.type in ("date", "date_or_none"):
+            side = f'{value} < "d"' if q.future else f'{value} > "d"'
+            tests = [f"{value} < DATE '{EARLIEST_YEAR}-01-01'", side]
+            if q.type == "date_or_none":  # neither a date nor 'none'
+                tests.insert(0, f'(NOT "o{i}" AND {value} IS NULL)')
+            return "(" + " OR ".join(tests) + ")"
+        return None
+
+    def _values(self) -> list[str]:
+        """Each answer as the rules read it (``e<i>``; ``r<i>`` before a condition decides
+        whether it is asked; ``n<i>``/``rn<i>``: a 'none' date). A row with a refused value
+        gets no verdict; its numbers and dates are NULL, so that no arithmetic on them (a
+        calculator's DECIMAL, a shifted date) can stop the query."""
+        columns = []
+        for v in self.p.order:
+            q = self.p.questions[v]
+            if q.type == "text":
+                continue
+            i = self.index[v]
+            value, never = (f'"r{i}"', f'"rn{i}"') if v in self.p.when else (f'"e{i}"', f'"n{i}"')
+            if q.type in ("int", "number", "date", "date_or_none"):
+                columns.append(f'(CASE WHEN "i" IS NULL THEN "q{i}" END) AS {value}')
+            else:
+                columns.append(f'"q{i}" AS {value}')
+            if q.type == "date_or_none":
+                columns.append(f'(CASE WHEN "i" IS NULL THEN "o{i}" END) AS {never}')
         return columns
 
     def _applicability(self) -> list[tuple[str, list[str]]]:
@@ -676,12 +780,13 @@ class _Compiler:
                 f"meets_from_anchor:{cid}" if clocks != [SCREENING_DATE] else None,
             )
             timed.append(names)
-            outputs.append(f"{meets} AS {quote(names.meets_from)}")
+            outputs.append(f'(CASE WHEN "i" IS NULL THEN {meets} END) AS {quote(names.meets_from)}')
             # as windows.waiting: failed, no day ahead, and a day before the screening date
             # would not have failed (the failure rests on the window)
             closed = f"({' OR '.join(past)}) IS TRUE"
             outputs.append(
-                f'(CASE WHEN "s{c}" IS TRUE AND {meets} IS NULL THEN {closed} ELSE FALSE END)'
+                f'(CASE WHEN "i" IS NOT NULL THEN NULL '
+                f'WHEN "s{c}" IS TRUE AND {meets} IS NULL THEN {closed} ELSE FALSE END)'
                 f" AS {quote(names.window_closed)}"
             )
             if names.anchor is not None:
@@ -702,7 +807,8 @@ class _Compiler:
         )
         otherwise = named(clocks[0])
         return (
-            f'(CASE WHEN "s{c}" IS NOT TRUE THEN {_null("VARCHAR")} {found} ELSE {otherwise} END)'
+            f'(CASE WHEN "i" IS NOT NULL OR "s{c}" IS NOT TRUE THEN {_null("VARCHAR")} {found} '
+            f"ELSE {otherwise} END)"
         )
 
     def _first_day(self, cid: str, node: Node, exclusion: bool, clock: str, env: Env) -> str:
@@ -765,8 +871,8 @@ class _Compiler:
 
     def _outputs(self) -> list[str]:
         verdict = (
-            "(CASE WHEN \"g\" THEN 'not_eligible' WHEN NOT \"g\" THEN 'eligible' "
-            "ELSE 'unresolved' END)"
+            '(CASE WHEN "i" IS NOT NULL THEN NULL WHEN "g" THEN \'not_eligible\' '
+            "WHEN NOT \"g\" THEN 'eligible' ELSE 'unresolved' END)"
         )
         open_items = [
             self._open(c, cid, node, exclusion) for c, cid, node, exclusion in self._criteria()
@@ -775,8 +881,10 @@ class _Compiler:
             f'"r" AS {quote(REFERRAL)}',
             f'"d" AS {quote(SCREENED_ON)}',
             f'{verdict} AS "verdict"',
-            f'{self._failed()} AS "failed"',
-            f'(CASE WHEN "g" IS NULL THEN {self._join(open_items)} ELSE \'\' END) AS "open"',
+            f'(CASE WHEN "i" IS NULL THEN {self._failed()} END) AS "failed"',
+            f'(CASE WHEN "i" IS NOT NULL THEN NULL WHEN "g" IS NULL THEN {self._join(open_items)} '
+            f"ELSE '' END) AS \"open\"",
+            '"i" AS "invalid"',
         ]
 
     def _failed(self) -> str:
