@@ -358,7 +358,7 @@ def test_an_update_stored_past_its_lifetime_is_not_handled_at_a_webhook_start(
 ) -> None:
     leave_stale_work(store, engine, hours=100)
     stale = start_update(COORDINATOR, 77)
-    stale["message"]["text"] = "/screen blina-dli R-STALE-UPDATE"
+    stale["message"]["text"] = "/screen blina-dli R-STALE-UPDATE-7"
     stale["message"]["entities"][0]["length"] = len("/screen")
     then = utc_now() - timedelta(hours=100)
     with store.open() as db, db.transaction() as tx:
