@@ -138,6 +138,31 @@ def test_a_file_of_another_program_is_refused_and_left_unchanged(data_dir: Path)
     assert sorted(p.name for p in data_dir.iterdir()) == ["screen-bot.sqlite3"]
 
 
+def test_a_file_that_is_not_sqlite_is_refused_as_another_programs_file(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A wrong path (notes.csv) is not a damaged database: no advice to restore a backup
+    or to move a salvaged database in its place, which would overwrite the user's file."""
+    data_dir.mkdir()
+    notes = tmp_path / "notes.csv"
+    for path in (notes, data_dir / "screen-bot.sqlite3"):
+        path.write_text("referral,age\nR-1,40\n" * 200)
+        path.chmod(0o644)
+    before = notes.read_bytes()
+    quiz = ("quiz", "-p", "blina-dli", "--progress", "--database", str(notes))
+    for command in (quiz, *READING, ("chat",)):
+        path = notes if command is quiz else data_dir / "screen-bot.sqlite3"
+        done = invoke(*command, stdin="70\n")
+        assert done.returncode == 2, (command, done.stdout)
+        assert done.stderr == (
+            f"error: the file {path} is not a screen-bot database (not an SQLite file): left "
+            "unchanged; check the path (SCREEN_BOT_DATA_DIR, --database)\n"
+        )
+        assert path.read_bytes() == before and (path.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in data_dir.iterdir()) == ["screen-bot.sqlite3"]
+    assert sorted(p.name for p in tmp_path.glob("notes*")) == ["notes.csv"]
+
+
 def test_a_file_with_a_table_of_the_same_name_is_not_called_damaged(data_dir: Path) -> None:
     data_dir.mkdir()
     path = data_dir / "screen-bot.sqlite3"
