@@ -20,6 +20,7 @@ from screen_bot.session import REFERRAL_PATTERN
 from screen_bot.settings import default_dialogs_dir
 
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y", "%m/%d/%Y")
+US_ORDER = ("%m.%d.%Y", "%m-%d-%Y")  # refused too: the day and month either way round
 NAMES = ["Smith", "Jane.Doe", "Doe_Jane", "JDoe/1961-03-04", "R-04.03.1961", "3/25/1961"]
 
 
@@ -31,7 +32,7 @@ def holds_a_date(label: str) -> bool:
             before, after = label[start - 1 : start], label[end : end + 1]
             if before.isdigit() or after.isdigit():
                 continue
-            for form in DATE_FORMATS:
+            for form in DATE_FORMATS + US_ORDER:
                 try:
                     datetime.strptime(label[start:end], form)
                 except ValueError:
