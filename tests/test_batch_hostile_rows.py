@@ -61,14 +61,14 @@ def good_json_row(i: int) -> str:
 
 
 BAD_ROWS = {  # file name: its bad row (latin1: written as Latin-1)
-    "nan.jsonl": '{"referral": "R-BAD", "age": NaN}\n',
-    "infinity.jsonl": '{"referral": "R-BAD", "age": -Infinity}\n',
-    "huge.jsonl": '{"referral": "R-BAD", "age": 99999999999999999999}\n',
-    "huge.csv": "R-BAD,2026-01-15,99999999999999999999,female,50\n",
-    "short.csv": "R-BAD,2026-01-15,40\n",
-    "long.csv": "R-BAD,2026-01-15,40,female,50,60\n",
-    "latin1.csv": "R-BAD,2026-01-15,40,f\u00e9male,50\n",
-    "line-over-2-mb.csv": "R-BAD,2026-01-15,40,female," + "5" * (3 << 20) + "\n",
+    "nan.jsonl": '{"referral": "R-BAD1", "age": NaN}\n',
+    "infinity.jsonl": '{"referral": "R-BAD1", "age": -Infinity}\n',
+    "huge.jsonl": '{"referral": "R-BAD1", "age": 99999999999999999999}\n',
+    "huge.csv": "R-BAD1,2026-01-15,99999999999999999999,female,50\n",
+    "short.csv": "R-BAD1,2026-01-15,40\n",
+    "long.csv": "R-BAD1,2026-01-15,40,female,50,60\n",
+    "latin1.csv": "R-BAD1,2026-01-15,40,f\u00e9male,50\n",
+    "line-over-2-mb.csv": "R-BAD1,2026-01-15,40,female," + "5" * (3 << 20) + "\n",
 }
 
 
@@ -140,11 +140,11 @@ def test_mi_the_day_before_screening_excludes_in_year_9999(tmp_path: Path, engin
 
 
 LINES = {  # file name: lines around which good rows are screened (latin1: as Latin-1 bytes)
-    "blank.jsonl": ["\n", '{"referral": "R-BAD", "age": "x"}\n'],
-    "spaces.jsonl": [" \t\r\n", '{"referral": "R-BAD", "age": "x"}\n'],
-    "blank.csv": ["\n", "R-BAD,2026-01-15,x,female,50\n"],
-    "broken.jsonl": ['{"referral": "R-BAD", "age": 40\n'],
-    "latin1.jsonl": ['{"referral": "R-BAD", "sex": "f\u00e9male"}\n'],
+    "blank.jsonl": ["\n", '{"referral": "R-BAD1", "age": "x"}\n'],
+    "spaces.jsonl": [" \t\r\n", '{"referral": "R-BAD1", "age": "x"}\n'],
+    "blank.csv": ["\n", "R-BAD1,2026-01-15,x,female,50\n"],
+    "broken.jsonl": ['{"referral": "R-BAD1", "age": 40\n'],
+    "latin1.jsonl": ['{"referral": "R-BAD1", "sex": "f\u00e9male"}\n'],
 }
 
 

@@ -16,6 +16,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,10 @@ from bot_process import (
 )
 from fakebot import FakeBotApi
 from screen_bot.adapters.telegram import messages as words
+from screen_bot.engine import Engine
+from screen_bot.session import utc_now
+from screen_bot.storage import inbox, outbox, sessions
+from screen_bot.storage.inbox import Received
 from stores import StoreUnderTest
 
 COORDINATOR = 111
@@ -315,6 +320,65 @@ def test_a_verdict_decided_but_not_sent_is_sent_after_kill_9(
         time.sleep(0.05)
     assert store.count("outbox") == 0  # sent, so forgotten
     assert [m["text"] for m in fake.messages(COORDINATOR)].count(verdict["text"]) == 1
+
+
+def texts(fake: FakeBotApi) -> list[str]:
+    return [m["text"] for m in fake.messages(COORDINATOR)]
+
+
+def leave_stale_work(store: StoreUnderTest, engine: Engine, hours: float) -> None:
+    """What a run ``hours`` ago left for the next start: a verdict not sent, and a
+    screening whose question was never delivered."""
+    then = (utc_now() - timedelta(hours=hours)).isoformat()
+    with store.open() as db, db.transaction() as tx:
+        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE Referral: R-STALE-VERDICT age = 70")
+        sessions.save(tx, COORDINATOR, engine.start("R-STALE-QUESTION"))
+        tx.execute("UPDATE outbox SET created_at = ?", (then,))
+        tx.execute("UPDATE open_sessions SET updated_at = ?", (then,))
+
+
+def test_what_the_last_run_left_past_its_lifetime_expires_before_it_is_sent(
+    fake: FakeBotApi, store: StoreUnderTest, engine: Engine
+) -> None:
+    """A bot down longer than SCREEN_BOT_SESSION_TTL_HOURS: the start's expiry pass runs
+    before the left work is queued, so none of it reaches the chat."""
+    leave_stale_work(store, engine, hours=100)
+    process = BotProcess(fake, store.data_dir, str(COORDINATOR), store=store)
+    process.start()
+    try:
+        say(fake, COORDINATOR, "/help")  # queued after whatever the restart sends
+    finally:
+        process.stop()
+    assert not [t for t in texts(fake) if "R-STALE" in t]
+    assert store.count("outbox") == 0 and store.count("open_sessions") == 0
+
+
+def test_an_update_stored_past_its_lifetime_is_not_handled_at_a_webhook_start(
+    fake: FakeBotApi, store: StoreUnderTest, engine: Engine
+) -> None:
+    leave_stale_work(store, engine, hours=100)
+    stale = start_update(COORDINATOR, 77)
+    stale["message"]["text"] = "/screen blina-dli R-STALE-UPDATE-7"
+    stale["message"]["entities"][0]["length"] = len("/screen")
+    then = utc_now() - timedelta(hours=100)
+    with store.open() as db, db.transaction() as tx:
+        inbox.receive(tx, [Received(77, COORDINATOR, json.dumps(stale))], now=then)
+    port = free_port()
+    args = ("--webhook", "https://bot.example.org:8443/hook", "--port", str(port))
+    process = BotProcess(fake, store.data_dir, str(COORDINATOR), *args, store=store)
+    process.start(wait_for_poll=False)
+    try:
+        fake.wait_until(lambda: bool(fake.webhook_url), timeout=30)
+        secret = fake.calls("setWebhook")[-1]["params"]["secret_token"]
+        fake.add_chat(COORDINATOR)
+        fresh = json.dumps(start_update(COORDINATOR, 78)).encode()
+        assert post(f"http://127.0.0.1:{port}/hook", fresh, secret) == 200
+        fake.wait_until(lambda: any("pre-screen" in t for t in texts(fake)), timeout=30)
+    finally:
+        process.stop()
+    assert not [t for t in texts(fake) if "R-STALE" in t]
+    assert store.count("outbox") == 0 and store.count("open_sessions") == 0
+    assert store.rows("SELECT update_id FROM inbox WHERE body LIKE '%R-STALE%'") == []
 
 
 # -- webhook ------------------------------------------------------------------------------------

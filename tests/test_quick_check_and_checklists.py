@@ -301,11 +301,11 @@ def test_a_second_terminal_dialog_never_gets_the_first_ones_input(db: Database) 
 
     def read(prompt: str) -> str:  # the first dialog's user types while the second starts
         if not sessions.list_open(db.read(), TERMINAL)[1:]:
-            second.start(TERMINAL, "blina-dli", "R-B")
+            second.start(TERMINAL, "blina-dli", "R-B2")
         return next(typed)
 
-    with pytest.raises(ScreenBotError, match="chat --resume R-A"):
-        terminal.chat(first, "blina-dli", "R-A", read=read, write=lambda _: None)
-    assert {o.referral for o in sessions.list_open(db.read(), TERMINAL)} == {"R-A", "R-B"}
+    with pytest.raises(ScreenBotError, match="chat --resume R-A1"):
+        terminal.chat(first, "blina-dli", "R-A1", read=read, write=lambda _: None)
+    assert {o.referral for o in sessions.list_open(db.read(), TERMINAL)} == {"R-A1", "R-B2"}
     active = sessions.active(db.read(), TERMINAL)
-    assert active is not None and active.referral == "R-B" and active.answers == {}
+    assert active is not None and active.referral == "R-B2" and active.answers == {}

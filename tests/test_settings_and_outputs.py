@@ -106,6 +106,27 @@ def test_an_export_to_a_pipe_writes_into_it_and_leaves_it_a_pipe(isolated: Path)
     assert read and b"R-1" in read[0]
 
 
+def test_the_stats_chart_is_owner_only_like_the_export(isolated: Path) -> None:
+    """The chart counts screen failures by criterion (one patient's, when few were
+    screened): written 0600 as the export is, an existing looser file tightened."""
+    rows = Path("rows.jsonl")
+    rows.write_text(json.dumps({"referral": "R-1", "age": 70}) + "\n")
+    assert invoke("screen", str(rows), "-p", "blina-dli", "--log").returncode == 0
+    Path("old.png").write_bytes(b"")
+    Path("old.png").chmod(0o644)
+    umask = os.umask(0o022)
+    try:
+        for chart in ("new.png", "old.png"):
+            assert invoke("log", "stats", "--chart", chart).returncode == 0
+            assert stat.S_IMODE(Path(chart).stat().st_mode) == 0o600, chart
+            assert Path(chart).read_bytes().startswith(b"\x89PNG")
+        assert invoke("log", "export", "-o", "export.csv").returncode == 0
+        assert stat.S_IMODE(Path("export.csv").stat().st_mode) == 0o600
+    finally:
+        os.umask(umask)
+    assert not list(Path().glob("*.part"))
+
+
 def test_each_unexpected_error_keeps_its_own_trace(isolated: Path) -> None:
     first, second = write_trace(ValueError("first")), write_trace(KeyError("second"))
     assert isinstance(first, Path) and isinstance(second, Path) and first != second

@@ -48,7 +48,7 @@ def read_only(path: Path) -> Iterator[None]:
 def test_a_read_only_database_is_read_by_the_log_commands_and_named_by_the_others(
     data_dir: Path,
 ) -> None:
-    screened("R-RO")
+    screened("R-RO1")
     path = data_dir / "screen-bot.sqlite3"
     before = path.read_bytes()
     with read_only(path):
@@ -56,7 +56,7 @@ def test_a_read_only_database_is_read_by_the_log_commands_and_named_by_the_other
             done = invoke(*command)
             assert done.returncode == 0, (command, done.stderr)
         assert "intact: last record 1" in invoke("log", "verify").stdout
-        assert "R-RO" in invoke("log", "export").stdout
+        assert "R-RO1" in invoke("log", "export").stdout
         done = invoke("chat", "--referral", "R-2", stdin="70\n")
         assert done.returncode == 2 and DAMAGED_ADVICE not in done.stderr, done.stderr
         assert done.stderr.startswith(f"error: the database {path} cannot be written: ")
@@ -68,7 +68,7 @@ def test_a_database_in_a_read_only_directory_is_refused_with_the_fix(data_dir: P
     """SQLite must create the -shm beside a WAL database to read it; reading it as
     'immutable' instead could give a torn read if a writer elsewhere (a read-only mount of a
     directory a bot writes) changes it meanwhile."""
-    screened("R-RO")
+    screened("R-RO1")
     path = data_dir / "screen-bot.sqlite3"
     before = path.read_bytes()
     with read_only(data_dir):
@@ -138,6 +138,31 @@ def test_a_file_of_another_program_is_refused_and_left_unchanged(data_dir: Path)
     assert sorted(p.name for p in data_dir.iterdir()) == ["screen-bot.sqlite3"]
 
 
+def test_a_file_that_is_not_sqlite_is_refused_as_another_programs_file(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A wrong path (notes.csv) is not a damaged database: no advice to restore a backup
+    or to move a salvaged database in its place, which would overwrite the user's file."""
+    data_dir.mkdir()
+    notes = tmp_path / "notes.csv"
+    for path in (notes, data_dir / "screen-bot.sqlite3"):
+        path.write_text("referral,age\nR-1,40\n" * 200)
+        path.chmod(0o644)
+    before = notes.read_bytes()
+    quiz = ("quiz", "-p", "blina-dli", "--progress", "--database", str(notes))
+    for command in (quiz, *READING, ("chat",)):
+        path = notes if command is quiz else data_dir / "screen-bot.sqlite3"
+        done = invoke(*command, stdin="70\n")
+        assert done.returncode == 2, (command, done.stdout)
+        assert done.stderr == (
+            f"error: the file {path} is not a screen-bot database (not an SQLite file): left "
+            "unchanged; check the path (SCREEN_BOT_DATA_DIR, --database)\n"
+        )
+        assert path.read_bytes() == before and (path.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in data_dir.iterdir()) == ["screen-bot.sqlite3"]
+    assert sorted(p.name for p in tmp_path.glob("notes*")) == ["notes.csv"]
+
+
 def test_a_file_with_a_table_of_the_same_name_is_not_called_damaged(data_dir: Path) -> None:
     data_dir.mkdir()
     path = data_dir / "screen-bot.sqlite3"
@@ -204,7 +229,7 @@ def test_a_read_only_filesystem_is_named_with_its_fix(
 ) -> None:
     data = small_disk / "data"
     monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(data))
-    screened("R-ROFS")
+    screened("R-ROFS1")
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     for command in READING:
         done = invoke(*command)
@@ -219,7 +244,7 @@ def test_a_full_disk_is_named_not_called_damaged(
 ) -> None:
     data = small_disk / "data"
     monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(data))
-    screened("R-FULL")
+    screened("R-FULL1")
     filler = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
     with pytest.raises(OSError):
         while True:
@@ -229,7 +254,7 @@ def test_a_full_disk_is_named_not_called_damaged(
     assert done.returncode == 2 and DAMAGED_ADVICE not in done.stderr, done.stderr
     assert "full" in done.stderr and "free some space" in done.stderr, done.stderr
     (small_disk / "filler").unlink()
-    assert "R-FULL" in invoke("log", "export").stdout
+    assert "R-FULL1" in invoke("log", "export").stdout
 
 
 def test_the_write_ahead_files_a_read_only_read_left_are_made_writable_again(

@@ -116,12 +116,12 @@ def test_a_write_failing_in_the_middle_of_a_chat_keeps_the_answers_before_it(
         return answer
 
     with pytest.raises(StorageFailed) as failed:
-        terminal.chat(service, "blina-dli", "R-MID", read=read, write=lambda _: None)
+        terminal.chat(service, "blina-dli", "R-MID1", read=read, write=lambda _: None)
     assert failed.value.message.endswith(
         "(that input only: the screening is kept as it was before it; "
-        "'screen-bot chat --resume R-MID' goes on with it)"
+        "'screen-bot chat --resume R-MID1' goes on with it)"
     )
     db.read().execute("PRAGMA query_only = OFF")
     kept = sessions.active(db.read(), TERMINAL)
-    assert kept is not None and kept.referral == "R-MID"
+    assert kept is not None and kept.referral == "R-MID1"
     assert {name: answer.value for name, answer in kept.answers.items()} == {"age": 40}

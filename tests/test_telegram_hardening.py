@@ -252,6 +252,36 @@ async def test_the_intake_skips_malformed_updates_and_keeps_strangers_out(
     assert sum(1 for m in harness.chat().messages() if "/screen" in m["text"]) == 1
 
 
+async def test_the_inbox_keeps_no_names_telegram_sends(harness: Harness) -> None:
+    """Each update carries the sender's and the chat's names, username and language, and a
+    reply quotes the message replied to: none of it is read by a handler, so none of it is
+    written; the stored update is still handled as sent (a reply to the bot still is one)."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(30, "/screen R-3")])
+    assert await intake.queues.join(5)
+    question = harness.chat().last_with_buttons()
+    names = {"first_name": "ALICE-FIRST", "last_name": "ALICE-LAST", "username": "alice_user"}
+    person = {"id": COORDINATOR, "is_bot": False, "language_code": "de", **names}
+    update = message(31, "42", chat={"id": COORDINATOR, "type": "private", **names})
+    update["message"]["from"] = person
+    update["message"]["reply_to_message"] = {**question, "text": "ALICE-QUOTED question"}
+    update["message"]["quote"] = {"text": "ALICE-QUOTED", "position": 0}
+    intake.caught_up.clear()  # stored, not handled yet
+    await intake.accept([update])
+    [(body,)] = harness.db.read().all("SELECT body FROM inbox WHERE update_id = 31")
+    assert "ALICE" not in body and "alice_user" not in body and '"de"' not in body, body
+    stored = Update.de_json(json.loads(body), harness.application.bot)
+    assert stored.message is not None and stored.message.text == "42"
+    replied = stored.message.reply_to_message
+    assert replied is not None and replied.message_id == question["message_id"]
+    assert replied.from_user is not None and replied.from_user.is_bot
+    intake.caught_up.set()
+    assert await intake.queues.join(5)
+    assert harness.active(COORDINATOR).values() == {"age": 42}
+    for file in (harness.settings.database, Path(f"{harness.settings.database}-wal")):
+        assert not file.exists() or b"ALICE" not in file.read_bytes(), file
+
+
 async def test_an_edited_answer_is_never_applied_and_says_nothing(harness: Harness) -> None:
     """'65' edited to '55' (from a Bot API that sends edits unasked): never applied, and no
     reply (Telegram also sends edits for reactions, where nothing changed)."""

@@ -328,6 +328,48 @@ async def test_commands_registered_and_expiry_runs(harness: Harness) -> None:
     assert {"screen", "back", "skip", "cancel", "status", "list", "resume"} <= names
 
 
+async def test_expiry_goes_on_after_one_pass_failed(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pass the database refuses (locked by another process past the busy timeout, a
+    full disk) is logged in a line, and a later pass expires what is due."""
+    from contextlib import AbstractContextManager
+    from datetime import timedelta
+
+    from screen_bot.adapters.telegram import bot as bot_module
+    from screen_bot.errors import StorageFailed
+    from screen_bot.session import utc_now
+    from screen_bot.storage.db import Tx
+
+    stale = harness.engine.start("OLD-3")
+    stale.updated_at = utc_now() - timedelta(hours=harness.settings.session_ttl_hours + 1)
+    harness.save(COORDINATOR, stale)
+    writes = harness.db.transaction
+    failures = [StorageFailed("screen-bot.sqlite3: database is locked")]
+
+    def fails_once(*, durable: bool = True) -> AbstractContextManager[Tx]:
+        if failures:
+            raise failures.pop()
+        return writes(durable=durable)
+
+    monkeypatch.setattr(harness.db, "transaction", fails_once)
+    monkeypatch.setattr(bot_module, "EXPIRY_EVERY_SECONDS", 0.01)
+    monkeypatch.setattr(bot_module, "EXPIRY_RETRY_SECONDS", 0.01, raising=False)
+    caplog.set_level(logging.INFO)
+    expiring = asyncio.create_task(harness.bot._expire_regularly())
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if not harness.list(COORDINATOR) or expiring.done():
+                break
+    finally:
+        expiring.cancel()
+    assert failures == []  # the first pass failed
+    assert harness.list(COORDINATOR) == []  # and a later one expired the screening
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["expiry failed, tried again in 0 s: screen-bot.sqlite3: database is locked"]
+
+
 async def test_logs_hold_no_message_text_or_token(harness: Harness, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     chat = harness.chat()

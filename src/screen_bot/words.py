@@ -19,8 +19,8 @@ OPEN_KIND = {
     "confirm": "to confirm by measurement",
 }
 REFERRAL_RULE = (
-    "a short code such as R-0423 (letters, digits, . _ / -; no spaces, at most 32 "
-    "characters), never a name"
+    "a short code with at least one digit, such as R-0423 (letters, digits, . _ / -; no "
+    "spaces, at most 32 characters), never a name or a date of birth"
 )
 REFERRAL_REFUSED = f"The referral must be {REFERRAL_RULE}."
 NOT_KEPT = "Stopped; this screening was not finished and is not kept."

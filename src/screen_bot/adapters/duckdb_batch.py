@@ -37,6 +37,7 @@ from ..batch import (
     REFERRAL_KEY,
     SCREENED_ON_KEY,
     Row,
+    _set_referral,
     _unknown_key,
     csv_header,
     csv_row,
@@ -134,10 +135,20 @@ def _screened_by_duckdb(
                     raise DuckDBInputError(f"{path}: row {number}")  # does not say
                 if row["_bad"] is not None:
                     yield Screened(number, errors=reader.errors(number, row["_bad"], row["_raw"]))
+                elif refused := _referral_refused(number, row[REFERRAL_KEY]):
+                    yield Screened(number, errors=refused)
                 else:
                     yield Screened(number, _verdict(protocol, query, row))
     finally:
         connection.close()
+
+
+def _referral_refused(number: int, referral: str | None) -> list[str]:
+    """SQL checks a label's shape only; the rest of the rule (a digit, no date of birth)
+    is the one check every other way in goes through."""
+    checked = Row(number)
+    _set_referral(checked, referral)
+    return checked.errors
 
 
 def _screened_by_python(

@@ -7,7 +7,6 @@ instead of creating an empty one.
 from __future__ import annotations
 
 import io
-import os
 import sys
 from datetime import date, datetime
 from enum import StrEnum
@@ -17,7 +16,7 @@ from typing import Annotated
 import typer
 
 from . import options
-from .output import is_special, writing
+from .output import owner_only
 
 log_app = typer.Typer(
     rich_markup_mode=None,  # plain help: no "<bool>" after flags, and no rich import
@@ -87,21 +86,9 @@ def export(
             finally:
                 stream.flush()
                 stream.detach()  # leave stdout open
-        elif is_special(output):
-            with writing(output), output.open("w", encoding=encoding, newline="") as stream:
-                count = write(records, stream)
         else:
-            with writing(output):
-                partial = output.with_name(output.name + ".part")  # never a half export as FILE
-                try:
-                    partial.unlink(missing_ok=True)  # a new file, so it is created owner-only
-                    handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                    with open(handle, "w", encoding=encoding, newline="") as part:
-                        count = write(records, part)
-                except BaseException:
-                    partial.unlink(missing_ok=True)
-                    raise
-                partial.replace(output)
+            with owner_only(output, encoding=encoding, newline="") as file:
+                count = write(records, file)
     typer.echo(f"exported {count} screenings" + (f" to {output}" if output else ""), err=True)
 
 
@@ -131,8 +118,8 @@ def stats(
         typer.echo("no screenings logged" + (" that match" if protocol or since else ""))
     if chart is not None:
         picture = chart_png(found)
-        with writing(chart):
-            chart.write_bytes(picture)
+        with owner_only(chart, "wb") as stream:  # failures by criterion: as the export's
+            stream.write(picture)
         typer.echo(f"chart written to {chart}", err=True)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 from ..errors import ScreenBotError
 
@@ -24,3 +26,26 @@ def writing(path: Path) -> Iterator[None]:
 def is_special(path: Path) -> bool:
     """A device or a pipe (``/dev/stdout``, a FIFO): written as it is, never replaced."""
     return path.exists() and not path.is_file() and not path.is_dir()
+
+
+@contextmanager
+def owner_only(path: Path, mode: str = "w", **how: Any) -> Iterator[IO[Any]]:
+    """``path`` opened for writing (``mode`` and ``how`` as for ``open``) for a file of
+    screening data: written as ``FILE.part``, created readable by its owner only (0600),
+    and moved over ``path`` once whole, so no half file is left and a looser file there is
+    replaced by a tight one. A device or a pipe is written as it is."""
+    with writing(path):
+        if is_special(path):
+            with path.open(mode, **how) as stream:
+                yield stream
+            return
+        partial = path.with_name(path.name + ".part")
+        try:
+            partial.unlink(missing_ok=True)  # a new file, so it is created owner-only
+            handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(handle, mode, **how) as stream:
+                yield stream
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(path)

@@ -48,6 +48,7 @@ BUSY_MS = 5000  # how long a write waits for another process's
 # SQLite's primary result codes (an error's sqlite_errorcode & 0xFF)
 SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY = 3, 5, 6, 8
 SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 10, 11, 13, 14, 26
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every database file
 _DAMAGED_FIX = (
     ". Stop every screen-bot process, keep a copy of the file, then restore the latest "
     "backup (or salvage it: sqlite3 DAMAGED .recover | sqlite3 NEW, and move NEW in its place)"
@@ -402,11 +403,26 @@ def _disk_full(path: Path) -> bool:
         return False
 
 
+def _sqlite_header(path: Path) -> bool:
+    """Whether the file starts as every SQLite database does (one that does not is another
+    program's file, e.g. a CSV given for the database: salvage advice would overwrite it)."""
+    try:
+        with path.open("rb") as file:
+            return file.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return True  # unknown: the caller's other reasons apply
+
+
 def _failure(path: Path, err: BaseException | None, ours: bool = False) -> str:
     """The one line for an open that failed: the file, the cause, and its fix (the advice
     to restore a backup only for a file SQLite finds damaged, or for one of screen-bot's
     own, ``ours``, that fails for no reason named here: a table of it dropped)."""
     code = getattr(err, "sqlite_errorcode", 0) & 0xFF
+    if code == SQLITE_NOTADB and not _sqlite_header(path):
+        return (
+            f"the file {path} is not a screen-bot database (not an SQLite file): left "
+            "unchanged; check the path (SCREEN_BOT_DATA_DIR, --database)"
+        )
     if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
         return f"the database {path} is damaged ({err}){_DAMAGED_FIX}"
     if code == SQLITE_FULL or (code == SQLITE_IOERR and _disk_full(path)):

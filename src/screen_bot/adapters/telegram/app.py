@@ -192,6 +192,9 @@ async def _serve(
                 ) from None
             with db.transaction() as tx:
                 inbox.prune(tx)
+            # The start's expiry pass first: what the last run left that is past its lifetime
+            # (a verdict not sent, an update stored, a question to send again) goes, unsent.
+            await screening_bot.post_init(application)
             if not webhook_url:
                 intake.caught_up.clear()  # until the first poll: see intake.py
             intake.recover()  # first in each chat's queue, before anything new arrives
@@ -227,7 +230,6 @@ async def _serve(
                 len(catalog.protocols),
                 len(settings.allowed_users),
             )
-            await screening_bot.post_init(application)
             await application.start()
             started()
             polling = asyncio.create_task(Poller(api, intake).run()) if not webhook_url else None

@@ -67,6 +67,7 @@ from .turn import App, Context, Turn, answer_and_edit, answer_query, send_parts,
 
 logger = logging.getLogger(__name__)
 EXPIRY_EVERY_SECONDS = 600
+EXPIRY_RETRY_SECONDS = 60  # after a failed pass (the database busy, a connection dropped)
 COMMANDS_WAIT_SECONDS = 5  # at shutdown, how long a setMyCommands still in flight may take
 
 
@@ -151,10 +152,20 @@ class ScreeningBot:
         return removed
 
     async def _expire_regularly(self) -> None:
+        """Expire every few minutes until cancelled; a pass that fails is logged (the task
+        would otherwise end unseen, and nothing expire until a restart) and tried sooner."""
         every = min(EXPIRY_EVERY_SECONDS, self.settings.session_ttl_hours * 3600)
+        wait = every
         while True:
-            await asyncio.sleep(every)
-            self.expire()
+            await asyncio.sleep(wait)
+            try:
+                self.expire()
+            except Exception as err:  # noqa: BLE001 - the next pass tries again
+                wait = min(EXPIRY_RETRY_SECONDS, every)
+                why = err if isinstance(err, StorageFailed) else type(err).__name__
+                logger.error("expiry failed, tried again in %.0f s: %s", wait, why)
+            else:
+                wait = every
 
     async def on_error(self, update: object, context: Context) -> None:
         """Tell the user in a line, and log the error's type and the update id only."""

@@ -3,10 +3,11 @@
 Used by the poller and by the webhook alike. Each update is parsed on its own: a
 malformed one is skipped (logged by its id only) and still confirmed, so it can neither
 stop nor spin the poller. Updates from strangers go to the :class:`~.gate.StrangerGate`
-and are never stored. The rest are written to the inbox (:mod:`screen_bot.storage.inbox`)
-in one transaction, and only then does the caller confirm them to the Bot API. When the
-inbox cannot be written (a full disk), the updates are handled at once instead, before
-they are confirmed, so the user still hears that nothing was saved.
+and are never stored. The rest are written to the inbox (:mod:`screen_bot.storage.inbox`),
+without the names Telegram sends with them (:func:`stored_form`), in one transaction,
+and only then does the caller confirm them to the Bot API. When the inbox cannot be
+written (a full disk), the updates are handled at once instead, before they are
+confirmed, so the user still hears that nothing was saved.
 
 Stored updates are handled from the inbox, a chat at a time: a chat's job takes the
 chat's lock on the store (:meth:`~screen_bot.storage.db.Store.try_lock`), handles every
@@ -58,6 +59,38 @@ SWEEP_EVERY = 2.0  # seconds between looks for work another process left (or cou
 LEFT_FOR = timedelta(seconds=2)  # an update waiting this long is anyone's to handle
 LOCK_WAIT_FIRST, LOCK_WAIT_MAX = 0.02, 0.5  # seconds between tries of a busy chat's lock
 RETRY_FIRST, RETRY_MAX = 4.0, 600.0  # seconds before the sweep sends a failed send again
+
+
+# What Telegram sends with each user, chat or forward and no handler reads: names, the
+# username, the language; a shared contact's number, a file's name. Replaced, not dropped: some are
+# required (User.first_name), and the update must read back as it came.
+PERSONAL = frozenset(
+    {"first_name", "last_name", "username", "title", "sender_user_name", "author_signature"}
+    | {"language_code", "phone_number", "vcard", "file_name"}
+)
+PLACEHOLDER = "-"
+NOT_STORED = frozenset({"quote", "external_reply", "caption", "caption_entities"})
+REPLY_KEPT = ("message_id", "date", "chat", "from")  # of a message replied to: what is read
+
+
+def stored_form(item: Any) -> Any:
+    """The update as the inbox keeps it: what the handlers read, without the names in it
+    or the text of the message it replies to (a reply is told by its id and sender)."""
+    if isinstance(item, list):
+        return [stored_form(value) for value in item]
+    if not isinstance(item, dict):
+        return item
+    kept = {}
+    for key, value in item.items():
+        if key in NOT_STORED:
+            continue
+        if key in PERSONAL and isinstance(value, str):
+            kept[key] = PLACEHOLDER
+        elif key == "reply_to_message" and isinstance(value, dict):
+            kept[key] = stored_form({k: value[k] for k in REPLY_KEPT if k in value})
+        else:
+            kept[key] = stored_form(value)
+    return kept
 
 
 def update_id_of(item: object) -> int | None:
@@ -132,6 +165,7 @@ class Intake:
                 continue
             try:
                 update = Update.de_json(item, self.application.bot)
+                body = json.dumps(stored_form(item))
             except Exception as err:  # noqa: BLE001 - any shape a crafted update takes
                 logger.warning("update %d skipped: malformed (%s)", uid, type(err).__name__)
                 continue
@@ -140,7 +174,7 @@ class Intake:
                 gate.refuse(why)
                 continue
             assert update.effective_chat is not None
-            keep.append((Received(uid, update.effective_chat.id, json.dumps(item)), update))
+            keep.append((Received(uid, update.effective_chat.id, body), update))
         if keep:
             await self._store_and_submit(keep)
         return max(ids) + 1 if ids else None
