@@ -40,7 +40,7 @@ def test_ctrl_c_keeps_the_screening_for_resume_and_exits_130() -> None:
     # Ctrl-C is an interruption, not an answer: the answers typed stay, as a closed
     # terminal (SIGHUP) or SIGTERM leaves them, and the dialog says how to go on.
     process = subprocess.Popen(
-        [str(SCREEN_BOT), "chat", "-p", "blina-dli", "--referral", "R-INT"],
+        [str(SCREEN_BOT), "chat", "-p", "blina-dli", "--referral", "R-INT1"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -55,12 +55,12 @@ def test_ctrl_c_keeps_the_screening_for_resume_and_exits_130() -> None:
     assert process.returncode == 130, out.decode() + err.decode()
     said = out.decode().strip().splitlines()[-1]
     assert said == (
-        "Interrupted; the screening is kept: 'screen-bot chat --resume R-INT' goes on with it."
+        "Interrupted; the screening is kept: 'screen-bot chat --resume R-INT1' goes on with it."
     )
     assert b"not kept" not in out and b"Traceback" not in err
-    resumed = invoke("chat", "--resume", "R-INT", stdin="quit\n")
+    resumed = invoke("chat", "--resume", "R-INT1", stdin="quit\n")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert "Resuming R-INT at its current question." in resumed.stdout
+    assert "Resuming R-INT1 at its current question." in resumed.stdout
 
 
 def test_ctrl_c_in_the_dialog_cancels_nothing(db: Database) -> None:
@@ -75,10 +75,10 @@ def test_ctrl_c_in_the_dialog_cancels_nothing(db: Database) -> None:
             raise KeyboardInterrupt from None
 
     with pytest.raises(KeyboardInterrupt):
-        terminal.chat(service, "blina-dli", "R-K", read=read, write=said.append)
+        terminal.chat(service, "blina-dli", "R-K1", read=read, write=said.append)
     (kept,) = sessions.list_open(db.read(), TERMINAL)
     active = sessions.active(db.read(), TERMINAL)
-    assert kept.referral == "R-K" and active is not None and active.answers["age"].value == 35
+    assert kept.referral == "R-K1" and active is not None and active.answers["age"].value == 35
     assert said[-1].startswith("Interrupted; the screening is kept")
 
 
@@ -90,7 +90,7 @@ def test_a_screening_that_expired_while_the_dialog_waited_is_said_to_have_expire
     # cannot work, and records nothing.
     env = {**os.environ, "PYTHONIOENCODING": "utf-8", "SCREEN_BOT_SESSION_TTL_HOURS": "0.0003"}
     process = subprocess.Popen(
-        [str(SCREEN_BOT), "chat", "-p", "blina-dli", "--referral", "R-TTL"],
+        [str(SCREEN_BOT), "chat", "-p", "blina-dli", "--referral", "R-TTL1"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -106,7 +106,7 @@ def test_a_screening_that_expired_while_the_dialog_waited_is_said_to_have_expire
     out, err = process.communicate(b"0\n", timeout=30)
     assert process.returncode == 2, out.decode() + err.decode()
     assert err.decode().strip() == (
-        "error: screening R-TTL expired: it was left open longer than "
+        "error: screening R-TTL1 expired: it was left open longer than "
         "SCREEN_BOT_SESSION_TTL_HOURS (0.0003 hours) and was removed; nothing was recorded"
     )
     assert "exported 0 screenings" in invoke("log", "export").stderr
@@ -117,18 +117,18 @@ def test_a_screening_ended_in_another_dialog_is_not_called_displaced(db: Databas
     second = ScreeningService(Catalog(DIALOGS), db, channel="cli")
     typed = iter(["40", "0"])
 
-    def read(prompt: str) -> str:  # before the second answer, another dialog quits R-A
+    def read(prompt: str) -> str:  # before the second answer, another dialog quits R-A1
         text = next(typed)
         if text == "0":
-            second.resume(TERMINAL, "R-A")
+            second.resume(TERMINAL, "R-A1")
             second.cancel(TERMINAL)
         return text
 
     with pytest.raises(ScreenBotError) as stopped:
-        terminal.chat(first, "blina-dli", "R-A", read=read, write=lambda _: None)
+        terminal.chat(first, "blina-dli", "R-A1", read=read, write=lambda _: None)
     message = stopped.value.message
     assert message == (
-        "screening R-A is no longer open (finished or quit in another terminal dialog?); "
+        "screening R-A1 is no longer open (finished or quit in another terminal dialog?); "
         "nothing was recorded"
     )
     assert sessions.list_open(db.read(), TERMINAL) == []
