@@ -19,14 +19,17 @@ from screen_bot.referrals import check_referral
 from screen_bot.session import REFERRAL_PATTERN
 from screen_bot.settings import default_dialogs_dir
 
-DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y", "%m/%d/%Y")
-US_ORDER = ("%m.%d.%Y", "%m-%d-%Y")  # refused too: the day and month either way round
+DATE_FORMATS = (
+    *("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y_%m_%d"),
+    *("%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y", "%d_%m_%Y", "%m/%d/%Y"),
+)
+US_ORDER = ("%m.%d.%Y", "%m-%d-%Y", "%m_%d_%Y")  # refused too: day and month either way round
 NAMES = ["Smith", "Jane.Doe", "Doe_Jane", "JDoe/1961-03-04", "R-04.03.1961", "3/25/1961"]
 
 
 def holds_a_date(label: str) -> bool:
-    """Whether any stretch of ``label`` between non-digits reads as a date in one of the
-    formats (strptime, not the rule's own reading)."""
+    """Whether any stretch of ``label`` between non-digits reads as a date from 1900 to
+    this year in one of the formats (strptime, not the rule's own reading)."""
     for start in range(len(label)):
         for end in range(start + 8, len(label) + 1):
             before, after = label[start - 1 : start], label[end : end + 1]
@@ -34,10 +37,11 @@ def holds_a_date(label: str) -> bool:
                 continue
             for form in DATE_FORMATS + US_ORDER:
                 try:
-                    datetime.strptime(label[start:end], form)
+                    year = datetime.strptime(label[start:end], form).year
                 except ValueError:
                     continue
-                return True
+                if 1900 <= year <= date.today().year:
+                    return True
     return False
 
 
@@ -49,13 +53,21 @@ def accepted(label: str) -> bool:
     return True
 
 
-@pytest.mark.parametrize("label", NAMES + ["R-2024/02/29", "P7-1961-3-4", "31-12-1999X"])
+@pytest.mark.parametrize(
+    "label",
+    NAMES + ["R-2024/02/29", "P7-1961-3-4", "31-12-1999X", "R-1961.03.04", "R_1961_03_04"],
+)
 def test_names_and_dates_of_birth_are_refused(label: str) -> None:
     with pytest.raises(BadReferral, match="at least one digit.*never a name or a date of birth"):
         check_referral(label)
 
 
-@pytest.mark.parametrize("label", ["R-0423", "R-7", "2024-001", "R-2023-02-29", "R-1961-13-45"])
+@pytest.mark.parametrize(
+    "label",
+    ["R-0423", "R-7", "2024-001", "R-2023-02-29", "R-1961-13-45"]
+    # site-subject-sequence codes whose year would be before 1900 or after this one
+    + ["01-02-0003", "S01-02-0042", "7-3-9999", "R-10/11/0001"],
+)
 def test_codes_are_taken_as_given(label: str) -> None:
     assert check_referral(label) == label
 

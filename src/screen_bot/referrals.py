@@ -3,7 +3,8 @@
 Every way in (Telegram, the terminal, ``/check``, batch files) goes through
 :func:`check_referral`. A label holds at least one digit (a code, not a surname such as
 "Smith" or "Jane.Doe") and no full calendar date with a four-digit year (a date of birth
-identifies a patient). The shape alone (``REFERRAL_PATTERN``) is what a stored label is
+identifies a patient; years from 1900 to this one, so that codes such as 01-02-0003 stay
+codes). The shape alone (``REFERRAL_PATTERN``) is what a stored label is
 checked against, so records and screenings kept before this rule still read.
 """
 
@@ -19,8 +20,9 @@ from .words import REFERRAL_REFUSED
 _REFERRAL = re.compile(REFERRAL_PATTERN)
 _DIGIT = re.compile(r"[0-9]")
 # Overlapping (a lookahead) so that "01-02-2024-05-06" is read as each of its dates.
-_YEAR_FIRST = re.compile(r"(?=(?<![0-9])([0-9]{4})([-/])([0-9]{1,2})\2([0-9]{1,2})(?![0-9]))")
-_YEAR_LAST = re.compile(r"(?=(?<![0-9])([0-9]{1,2})([-/.])([0-9]{1,2})\2([0-9]{4})(?![0-9]))")
+_YEAR_FIRST = re.compile(r"(?=(?<![0-9])([0-9]{4})([-/._])([0-9]{1,2})\2([0-9]{1,2})(?![0-9]))")
+_YEAR_LAST = re.compile(r"(?=(?<![0-9])([0-9]{1,2})([-/._])([0-9]{1,2})\2([0-9]{4})(?![0-9]))")
+FIRST_YEAR = 1900  # of a date of birth
 
 
 def check_referral(text: str) -> str:
@@ -31,9 +33,9 @@ def check_referral(text: str) -> str:
 
 
 def holds_a_date(text: str) -> bool:
-    """Whether ``text`` holds a valid date as YYYY-MM-DD, YYYY/MM/DD, or DD.MM.YYYY,
-    DD/MM/YYYY, DD-MM-YYYY (also with the day and month the other way round, as written
-    in the US; one-digit days and months too)."""
+    """Whether ``text`` holds a valid date from 1900 to this year as year, month, day or
+    day, month, year (also month, day, year, as written in the US), separated by one of
+    ``- / . _`` used twice; one-digit days and months too."""
     for year, _, month, day in (m.groups() for m in _YEAR_FIRST.finditer(text)):
         if _valid(year, month, day):
             return True
@@ -45,7 +47,7 @@ def holds_a_date(text: str) -> bool:
 
 def _valid(year: str, month: str, day: str) -> bool:
     try:
-        date(int(year), int(month), int(day))
+        written = date(int(year), int(month), int(day))
     except ValueError:
         return False
-    return True
+    return FIRST_YEAR <= written.year <= date.today().year
