@@ -110,8 +110,8 @@ REFUSALS = {
     NOT_OPEN: "No unfinished screening with that label. /list shows them.",
     NO_CHECK: "That quick check was replaced (by a newer /check or /screen) or has expired; "
     "/check again.",
-    NO_OFFER: "That choice was made already, or replaced (by a newer /screen or /check); "
-    "/screen again for another screening.",
+    NO_OFFER: "That choice was made already, replaced (by a newer /screen or /check) or has "
+    "expired; /screen again for another screening.",
     NOTHING_TICKED: "Nothing is ticked: tick the ones that apply, or tap 'None of these'.",
     OUTDATED: "Those buttons were out of date; the list is shown again: tap once more.",
 }
