@@ -7,6 +7,7 @@ import select
 import signal
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -15,7 +16,8 @@ from conftest import DIALOGS
 from screen_bot.adapters import terminal
 from screen_bot.errors import ScreenBotError
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.service import TERMINAL, ScreeningService
+from screen_bot.service import TERMINAL, Asked, Finished, ScreeningService
+from screen_bot.session import utc_now
 from screen_bot.storage import sessions
 from screen_bot.storage.db import Database
 
@@ -132,3 +134,57 @@ def test_a_screening_ended_in_another_dialog_is_not_called_displaced(db: Databas
         "nothing was recorded"
     )
     assert sessions.list_open(db.read(), TERMINAL) == []
+
+
+def test_input_answers_only_the_question_this_dialog_showed(db: Database) -> None:
+    # A second `chat --resume R-S2` answered AST while this dialog still showed it: the 3.5
+    # typed here for AST was recorded as ALT and logged as I8b failing (review)
+    walk = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    results = walk.start(TERMINAL, "blina-dli", "R-S2", ask_referral=False)
+    results = walk.answer(TERMINAL, "40")
+    while "AST" not in results[-1].text:  # '?' / '0' up to the AST question
+        asked = results[-1]
+        assert isinstance(asked, Asked)
+        results = walk.answer(TERMINAL, "0" if asked.checklist else "?")
+    first = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    second = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    shown: list[str] = []
+
+    def read(prompt: str) -> str:  # meanwhile, in another terminal: AST answered 1.0
+        second.resume(TERMINAL, "R-S2")
+        second.answer(TERMINAL, "1.0")
+        return "3.5"
+
+    with pytest.raises(ScreenBotError) as stopped:
+        terminal.chat(first, resume="R-S2", read=read, write=shown.append)
+    assert "AST" in shown[-1]
+    assert stopped.value.message == (
+        "screening R-S2 changed in another terminal dialog while this one waited; this input "
+        "was not taken: 'screen-bot chat --resume R-S2' shows its current question"
+    )
+    active = sessions.active(db.read(), TERMINAL)
+    assert active is not None and "alt_x_uln" not in active.answers
+    assert active.answers["ast_x_uln"].value == 1.0
+
+
+def test_a_screening_finished_in_another_dialog_is_not_called_expired(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # finished (and logged) elsewhere, then this dialog's user came back past the lifetime:
+    # "expired ... nothing was recorded" invited a second screening of the patient (review)
+    first = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    second = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    later = utc_now() + timedelta(hours=80)
+
+    def read(prompt: str) -> str:
+        second.resume(TERMINAL, "R-F1")
+        assert isinstance(second.answer(TERMINAL, "10")[-1], Finished)  # age 10: at once
+        monkeypatch.setattr(terminal, "utc_now", lambda: later)
+        return "40"
+
+    with pytest.raises(ScreenBotError) as stopped:
+        terminal.chat(first, "blina-dli", "R-F1", read=read, write=lambda _: None, ttl_hours=72)
+    assert stopped.value.message == (
+        "screening R-F1 was finished in another terminal dialog and logged as record 1 "
+        "('screen-bot log export' shows the verdict); this input was not taken"
+    )

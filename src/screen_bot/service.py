@@ -29,7 +29,7 @@ import json
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from .answers import AnswerError, is_unknown_text, parse_text
@@ -473,6 +473,11 @@ class ScreeningService:
             return self.catalog.engine(session.protocol_id).progress(session)
         except ScreenBotError:
             return None
+
+    def logged_since(self, owner: int, referral: str, since: datetime) -> list[int]:
+        """The numbers of the owner's log records of ``referral`` since ``since``; never
+        writes."""
+        return ledger.logged_since(self.db.read(), self.coordinator(owner), referral, since)
 
     def active_id(self, owner: int) -> str | None:
         """The id of the owner's active screening, if any; never writes."""

@@ -150,7 +150,7 @@ def chat(
         except KeyboardInterrupt:
             write("")
             if _ours(service, owner, shown[0]) is None:
-                write(f"{_gone(shown[0], changed_at, ttl_hours)}.")
+                write(f"{_gone(service, owner, shown[0], changed_at, ttl_hours)}.")
             else:
                 write(f"Interrupted; the screening is kept: {_resume_hint(shown[0])}.")
             raise
@@ -217,24 +217,49 @@ def _still_ours(
     ttl_hours: float | None,
 ) -> None:
     """Stop, touching nothing, when the screening this dialog shows is no longer the active
-    one: another became active meanwhile (a second terminal dialog on the same data
-    directory), or it was removed (expired, or ended in another dialog). Input must not
-    answer, go back in, or cancel a screening this dialog did not show."""
+    one as it was when its question was shown (``changed_at``): another became active
+    meanwhile (a second terminal dialog on the same data directory), it moved on in another
+    dialog, or it was removed (expired, or ended in another dialog). Input must not answer,
+    go back in, or cancel a screening at a question this dialog did not show."""
     ours = _ours(service, owner, asked)
+    label = asked.referral or asked.session_id
     if ours is None:
-        raise ScreenBotError(_gone(asked, changed_at, ttl_hours))
+        raise ScreenBotError(_gone(service, owner, asked, changed_at, ttl_hours))
     if not ours[0]:
-        label = asked.referral or asked.session_id
         raise ScreenBotError(
             "another screening became the active one (a second terminal dialog?); nothing "
             f"was recorded: 'screen-bot chat --resume {label}' goes on with this one"
         )
+    if ours[1] != changed_at:
+        raise ScreenBotError(
+            f"screening {label} changed in another terminal dialog while this one waited; "
+            f"this input was not taken: 'screen-bot chat --resume {label}' shows its current "
+            "question"
+        )
 
 
-def _gone(asked: Asked, changed_at: datetime | None, ttl_hours: float | None) -> str:
+def _gone(
+    service: ScreeningService,
+    owner: int,
+    asked: Asked,
+    changed_at: datetime | None,
+    ttl_hours: float | None,
+) -> str:
     """Why the screening this dialog showed is no longer open; no --resume brings it back.
     ``changed_at``: when it was last changed, as the expiry pass saw it."""
     label = asked.referral or asked.session_id
+    records = (
+        service.logged_since(owner, asked.referral, changed_at)
+        if asked.referral and changed_at is not None
+        else []
+    )
+    if records:
+        numbers = ", ".join(map(str, records))
+        return (
+            f"screening {label} was finished in another terminal dialog and logged as "
+            f"record{'s' if len(records) > 1 else ''} {numbers} ('screen-bot log export' shows "
+            "the verdict); this input was not taken"
+        )
     idle = None if changed_at is None else utc_now() - changed_at
     if ttl_hours is not None and idle is not None and idle >= timedelta(hours=ttl_hours):
         return (

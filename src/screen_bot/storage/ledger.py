@@ -476,6 +476,17 @@ def latest_screening(tx: Tx, coordinator: str, label: str) -> list[int]:
     return [found for (found,) in rows]
 
 
+def logged_since(tx: Tx, coordinator: str, referral: str, since: datetime) -> list[int]:
+    """The numbers of the coordinator's records with this referral logged at or after
+    ``since`` (to the second), in order."""
+    rows = tx.all(
+        "SELECT number FROM screening_log WHERE coordinator = ? AND referral = ? AND at >= ?"
+        " ORDER BY number",
+        (coordinator, referral, utc_text(since)),
+    )
+    return [number for (number,) in rows]
+
+
 # -- integrity and retention ---------------------------------------------------------------
 
 
