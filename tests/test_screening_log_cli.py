@@ -227,7 +227,12 @@ def test_resume_of_a_screening_that_finished_names_its_log_record(run: Run) -> N
 
 @pytest.mark.parametrize(
     "args",
-    [("log", "export", "--protocol"), ("log", "stats", "-p"), ("chat", "--resume")],
+    [
+        ("log", "export", "--protocol"),
+        ("log", "stats", "-p"),
+        ("chat", "--resume"),
+        ("quiz", "--progress", "--trainee"),
+    ],
 )
 def test_option_text_that_is_not_utf8_is_named_as_the_protocol_is(
     run: Run, args: tuple[str, ...]

@@ -48,7 +48,9 @@ def quiz(
             "(default: a new random seed, and criteria you missed before come up more often)."
         ),
     ] = None,
-    trainee: Annotated[str, typer.Option(help="Whose scores these are.")] = "cli",
+    trainee: Annotated[
+        str, typer.Option(help="Whose scores these are.", callback=options.utf8_text)
+    ] = "cli",
     progress: Annotated[
         bool, typer.Option("--progress", help="Show the trainee's scores so far and stop.")
     ] = False,
