@@ -309,3 +309,67 @@ def test_duckdb_engine_hands_the_lines_it_reads_otherwise_to_the_python_engine(
     path = tmp_path / "lines.csv"
     path.write_bytes(text)
     assert _read_otherwise(path, "csv") is python_reads_it
+
+
+MULTI_LINE = (  # each referral's number is its row's: the number of the line it starts on
+    "referral,age,prior_therapies,sex\n"
+    'R-1,12,"blinatumomab\ncd19_car_t",female\n'
+    "R-3,10,none,male\n"
+    'R-4,11,"gene_therapy\r\n\ncd19_car_t\n",female\n'
+    "R-8,13,none,male\n"
+)
+
+
+@pytest.fixture
+def shipped_dialogs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ctl019-rr-ball's multi-select (prior_therapies) too."""
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(Path(__file__).parents[1] / "dialogs"))
+
+
+@pytest.mark.usefixtures("shipped_dialogs")
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+def test_a_quoted_cell_may_hold_line_breaks(tmp_path: Path, engine: str, jobs: str) -> None:
+    # RFC 4180 2.6, as spreadsheets write a cell's Alt+Enter: the lines after the first were
+    # screened as patients (a verdict for 'cd19_car_t",female', every answer unknown)
+    path = tmp_path / "multi-line-cells.csv"
+    path.write_text(MULTI_LINE)
+    args = ["--engine", engine] + (["--jobs", jobs] if engine == "python" else [])
+    result = invoke("screen", str(path), "-p", "ctl019-rr-ball", "--format", "json", *args)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert numbered(result) == [(1, "R-1"), (3, "R-3"), (4, "R-4"), (8, "R-8")]
+    verdicts = [json.loads(line) for line in result.stdout.splitlines()]
+    prior = [r for r in verdicts[0]["reasons"] if "prior_therapies" in r["answers"]]
+    assert prior and prior[0]["answers"]["prior_therapies"] == ["blinatumomab", "cd19_car_t"]
+
+
+@pytest.mark.usefixtures("shipped_dialogs")
+def test_the_lines_of_a_quoted_cell_are_logged_as_no_patient(tmp_path: Path) -> None:
+    path = tmp_path / "multi-line-cells.csv"
+    path.write_text(MULTI_LINE)
+    result = invoke("screen", str(path), "-p", "ctl019-rr-ball", "--log")
+    assert result.returncode == 0 and "screening log: 4 records appended" in result.stderr
+
+
+STRAY_QUOTES = {  # name: a row whose quote is not a cell's line breaks, and the rows after it
+    "closed-mid-cell": 'R-2,2026-01-15,"40,female,50\nR-3,2026-01-15,41,"female",51\n',
+    "too-many-cells": 'R-2,2026-01-15,40,"female\nR-3,2026-01-15,41,female",51,52\n',
+    "closed-after-21-lines": 'R-2,2026-01-15,40,"female,50\n'
+    + "".join(good_csv_row(i) for i in range(3, 24))
+    + '",50\n',
+    "closed-past-64-kib": 'R-2,2026-01-15,40,"female\n' + "5" * (64 << 10) + '",50\n',
+}
+
+
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+@pytest.mark.parametrize("name", list(STRAY_QUOTES))
+def test_a_stray_quote_makes_only_its_line_bad(
+    tmp_path: Path, engine: str, jobs: str, name: str
+) -> None:
+    # a quote may go on over 20 more lines, to a well-formed row no wider than the header;
+    # else its line is bad and the next line is the next row
+    path = tmp_path / "stray-quote.csv"
+    path.write_text(CSV_HEAD + good_csv_row(1) + STRAY_QUOTES[name] + good_csv_row(99))
+    result = screen_csv(path, engine, jobs)
+    assert result.returncode == 2 and result.stderr.startswith(f"{path}: row 2: not valid CSV")
+    assert numbered(result)[0] == (1, "R-1") and numbered(result)[-1][1] == "R-99"
+    assert f"{path}: row 3: " in result.stderr or numbered(result)[1] == (3, "R-3")

@@ -195,9 +195,10 @@ def _lines_read_otherwise(lines: bytes, file_format: Literal["csv", "jsonl"]) ->
     """Whether DuckDB reads one of these whole lines (from a line break to a line break)
     otherwise. A blank line: it skips it without counting it (the later row numbers would
     be off). In CSV also a line of empty cells (DuckDB: a patient, every answer unknown), a
-    line with an odd number of quotes (DuckDB reads on into the next line; a record of the
-    Python engine is one line), and a quote after spaces at a cell's start (for DuckDB it
-    opens a quoted cell; for the Python engine it is text, and '"female"' not a choice)."""
+    line with an odd number of quotes (DuckDB reads on into the next line, without the
+    Python engine's bounds on a cell's line breaks), and a quote after spaces at a cell's
+    start (for DuckDB it opens a quoted cell; for the Python engine it is text, and
+    '"female"' not a choice)."""
     if file_format == "jsonl":
         return _BLANK_LINE.search(lines) is not None
     if _EMPTY_CELLS.search(lines):
