@@ -258,11 +258,11 @@ HEADER_CASES = {  # name: (file text, exit code, stderr after the path, referral
         "",
         ["R-1", "R-2"],
     ),
-    "nameless-column-with-a-value": (  # the Python engine dropped the 'yes' unsaid
-        "referral,,age\nR-1,yes,40\nR-2,,41\nR-3, ,42\n",
-        2,
-        ": row 1: column 2 has no name in the header, but this row gives it a value\n",
-        ["R-2", "R-3"],
+    "nameless-column-with-a-value": (  # not read, and said once (the Python engine said
+        "referral,,age\nR-1,,40\nR-2,yes,41\nR-3, ,42\nR-4,no,43\n",  # nothing)
+        0,
+        ": header: note: column 2 has no name, so its values are not read\n",
+        ["R-1", "R-2", "R-3", "R-4"],
     ),
     "empty-file": ("", 0, "", []),
     "header-only": ("referral,age\n", 0, "", []),
@@ -373,3 +373,27 @@ def test_a_stray_quote_makes_only_its_line_bad(
     assert result.returncode == 2 and result.stderr.startswith(f"{path}: row 2: not valid CSV")
     assert numbered(result)[0] == (1, "R-1") and numbered(result)[-1][1] == "R-99"
     assert f"{path}: row 3: " in result.stderr or numbered(result)[1] == (3, "R-3")
+
+
+INDEXED = {  # the index pandas' DataFrame.to_csv() and R's write.csv() write by default
+    "pandas": ",referral,age,sex\n0,R-1,40,female\n1,R-2,41,male\n2,R-3,abc,male\n",
+    "r": '"","referral","age","sex"\n"1","R-1",40,"female"\n"2","R-2",41,"male"\n'
+    '"3","R-3","abc","male"\n',
+}
+
+
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+@pytest.mark.parametrize("writer", list(INDEXED))
+def test_an_index_column_without_a_name_is_not_read(
+    tmp_path: Path, engine: str, jobs: str, writer: str
+) -> None:
+    # every row was refused ("column 1 has no name in the header, but this row gives it a
+    # value"); the note is no bad row: the exit code is row 3's
+    path = tmp_path / f"{writer}.csv"
+    path.write_text(INDEXED[writer])
+    result = screen_csv(path, engine, jobs)
+    assert result.returncode == 2 and numbered(result) == [(1, "R-1"), (2, "R-2")]
+    assert result.stderr.splitlines() == [
+        f"{path}: header: note: column 1 has no name, so its values are not read",
+        f"{path}: row 3: age: 'abc': Please type a number (0–120 years).",
+    ]

@@ -55,6 +55,7 @@ class Row:
     screened_on: date = field(default_factory=today)
     answers: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about the file, said before this row
 
 
 def detect_format(path: Path) -> InputFormat:
@@ -75,6 +76,7 @@ class Unit:
     number: int
     payload: Any  # str (a JSON Lines line), a parsed JSON value, or list[str] (CSV cells)
     problems: tuple[str, ...] = ()  # why it cannot be read (a bad row)
+    notes: tuple[str, ...] = ()  # about the file, said before this row (not a problem)
 
 
 @dataclass(frozen=True)
@@ -111,9 +113,11 @@ def read_units(raw: IO[bytes], protocol: Protocols, input_format: InputFormat) -
 def typed(unit: Unit, kind: Kind, header: tuple[str, ...], protocol: Protocols) -> Row:
     """The unit as a typed row (or a bad row with its problems)."""
     if unit.problems:
-        return Row(unit.number, errors=list(unit.problems))
+        return Row(unit.number, errors=list(unit.problems), notes=list(unit.notes))
     if kind == "csv":
-        return _csv_row(unit.number, header, unit.payload, protocol)
+        row = _csv_row(unit.number, header, unit.payload, protocol)
+        row.notes += unit.notes
+        return row
     if kind == "jsonl":
         record = orjson_object(unit.payload)  # read once, whichever way the row goes on
         fast = None if record is None else typed_fast(unit.number, record, protocol)
@@ -540,28 +544,30 @@ def _csv_units(
     ]
     if unknown:  # reported once; the known columns are still screened
         yield Unit(0, None, tuple(unknown))
+    unread = [i for i, name in enumerate(header) if not name]  # e.g. pandas' or R's index
     for number, cells in records:  # a row's number is its first line's
         if isinstance(cells, str):
             yield Unit(number, None, (cells,))
         elif not "".join(cells).strip():
             continue  # a blank line (or only commas) is no patient: counted, as in JSON Lines
         else:
-            yield Unit(number, cells, _problems(next(filter(None, map(unreadable, cells)), None)))
+            problem = _problems(next(filter(None, map(unreadable, cells)), None))
+            given = [i for i in unread if i < len(cells) and cells[i].strip()] if unread else []
+            for i in given:
+                unread.remove(i)  # said once, at the first value
+            yield Unit(number, cells, problem, tuple(unread_column(i + 1) for i in given))
 
 
 def _csv_row(number: int, header: tuple[str, ...], cells: list[str], protocol: Protocols) -> Row:
     row = Row(number)
     if len(cells) > len(header):
         row.errors.append(f"{len(cells)} cells but the header has {len(header)} columns")
-    for column, (name, cell) in enumerate(zip(header, cells, strict=False), start=1):
-        if not name and cell.strip():  # an empty header cell (a trailing comma) is allowed
-            row.errors.append(nameless_value(column))
     return csv_row(row, dict(zip(header, cells, strict=False)), protocol)
 
 
-def nameless_value(column: int) -> str:
-    """The problem of a row with a value in a column whose header cell is empty."""
-    return f"column {column} has no name in the header, but this row gives it a value"
+def unread_column(column: int) -> str:
+    """The note said once when a column whose header cell is empty holds a value."""
+    return f"note: column {column} has no name, so its values are not read"
 
 
 def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocols) -> Row:
