@@ -5,6 +5,7 @@ one line naming it, never its data."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import duckdb
@@ -209,7 +210,9 @@ def test_past_1_mib_after_an_open_quote_rows_keep_their_numbers(
 
 
 @pytest.mark.parametrize(("engine", "jobs"), RUNS)
-@pytest.mark.parametrize("empty", [",,,,", ' , ,"",,', ",,,,,,"])
+@pytest.mark.parametrize(
+    "empty", [",,,,", ' , ,"",,', ",,,,,,", "\xa0,\xa0,\xa0,\xa0,\xa0", "\u3000,\t,\x85,,"]
+)
 def test_a_csv_row_of_empty_cells_is_no_patient(
     tmp_path: Path, engine: str, jobs: str, empty: str
 ) -> None:
@@ -296,6 +299,7 @@ def test_both_engines_read_csv_headers_and_cells_alike(
         (b'a,b\n"x,y\n1,2\n', True),  # a quote left open
         (b'a,b\n1,2\n"x,y', True),  # on the last line, without a line break
         (b"a,b\n1,2\n,\n", True),  # empty cells
+        (b"a,b\n1,2\n\xc2\xa0,\xc2\xa0\n", True),  # no-break spaces: empty cells to str.strip()
         (b'a,b\n1, "2"\n', True),  # a quote after a space
         (b"a,b\n1,2\n\n", True),  # a blank line
         (b"", False),
@@ -397,3 +401,14 @@ def test_an_index_column_without_a_name_is_not_read(
         f"{path}: header: note: column 1 has no name, so its values are not read",
         f"{path}: row 3: age: 'abc': Please type a number (0–120 years).",
     ]
+
+
+def test_duckdb_engine_finds_a_row_of_empty_cells_as_str_strip_does() -> None:
+    # a row of no-break spaces was skipped by the Python engine and screened by DuckDB
+    from screen_bot.adapters.duckdb_batch import _EMPTY_CELLS
+
+    for code in [c for c in range(sys.maxunicode + 1) if not 0xD800 <= c < 0xE000]:
+        cell = chr(code)
+        if cell not in '\n,"':  # a line break ends the line; quotes and commas are CSV's
+            found = _EMPTY_CELLS.search(b"\n" + cell.encode() + b',"' + cell.encode() + b'"\n')
+            assert (found is not None) is (not cell.strip()), hex(code)

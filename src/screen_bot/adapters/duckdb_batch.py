@@ -179,7 +179,12 @@ def _screened_by_python(
 # a character str.strip() removes, as RE2 writes it: \p{Z} and the control characters
 _SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f\x{85}\p{Z}"
 _BLANK_LINE = re.compile(rb"\n[ \t\r\f\v]*\n")
-_EMPTY_CELLS = re.compile(rb'\n[ \t\r\f\v,"]*\n')
+# a line of empty cells as the Python engine finds it: quotes, commas and what str.strip()
+# removes, in UTF-8 (a no-break space as spreadsheets write it, U+3000, ...; a test holds it)
+_EMPTY_CELLS = re.compile(
+    rb'\n(?:[ \t\r\f\v\x1c-\x1f,"]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]'
+    rb"|\xe2\x81\x9f|\xe3\x80\x80)*\n"
+)
 _QUOTED = re.compile(rb'"[^"\n]*"')  # a quoted cell's text (or part of it) on one line
 _SPACED_QUOTE = re.compile(rb'[\n,][ \t]+"')
 
