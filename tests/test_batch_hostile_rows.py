@@ -5,6 +5,7 @@ one line naming it, never its data."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import duckdb
@@ -209,7 +210,9 @@ def test_past_1_mib_after_an_open_quote_rows_keep_their_numbers(
 
 
 @pytest.mark.parametrize(("engine", "jobs"), RUNS)
-@pytest.mark.parametrize("empty", [",,,,", ' , ,"",,', ",,,,,,"])
+@pytest.mark.parametrize(
+    "empty", [",,,,", ' , ,"",,', ",,,,,,", "\xa0,\xa0,\xa0,\xa0,\xa0", "\u3000,\t,\x85,,"]
+)
 def test_a_csv_row_of_empty_cells_is_no_patient(
     tmp_path: Path, engine: str, jobs: str, empty: str
 ) -> None:
@@ -258,11 +261,11 @@ HEADER_CASES = {  # name: (file text, exit code, stderr after the path, referral
         "",
         ["R-1", "R-2"],
     ),
-    "nameless-column-with-a-value": (  # the Python engine dropped the 'yes' unsaid
-        "referral,,age\nR-1,yes,40\nR-2,,41\nR-3, ,42\n",
-        2,
-        ": row 1: column 2 has no name in the header, but this row gives it a value\n",
-        ["R-2", "R-3"],
+    "nameless-column-with-a-value": (  # not read, and said once (the Python engine said
+        "referral,,age\nR-1,,40\nR-2,yes,41\nR-3, ,42\nR-4,no,43\n",  # nothing)
+        0,
+        ": header: note: column 2 has no name, so its values are not read\n",
+        ["R-1", "R-2", "R-3", "R-4"],
     ),
     "empty-file": ("", 0, "", []),
     "header-only": ("referral,age\n", 0, "", []),
@@ -296,6 +299,7 @@ def test_both_engines_read_csv_headers_and_cells_alike(
         (b'a,b\n"x,y\n1,2\n', True),  # a quote left open
         (b'a,b\n1,2\n"x,y', True),  # on the last line, without a line break
         (b"a,b\n1,2\n,\n", True),  # empty cells
+        (b"a,b\n1,2\n\xc2\xa0,\xc2\xa0\n", True),  # no-break spaces: empty cells to str.strip()
         (b'a,b\n1, "2"\n', True),  # a quote after a space
         (b"a,b\n1,2\n\n", True),  # a blank line
         (b"", False),
@@ -309,3 +313,102 @@ def test_duckdb_engine_hands_the_lines_it_reads_otherwise_to_the_python_engine(
     path = tmp_path / "lines.csv"
     path.write_bytes(text)
     assert _read_otherwise(path, "csv") is python_reads_it
+
+
+MULTI_LINE = (  # each referral's number is its row's: the number of the line it starts on
+    "referral,age,prior_therapies,sex\n"
+    'R-1,12,"blinatumomab\ncd19_car_t",female\n'
+    "R-3,10,none,male\n"
+    'R-4,11,"gene_therapy\r\n\ncd19_car_t\n",female\n'
+    "R-8,13,none,male\n"
+)
+
+
+@pytest.fixture
+def shipped_dialogs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ctl019-rr-ball's multi-select (prior_therapies) too."""
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(Path(__file__).parents[1] / "dialogs"))
+
+
+@pytest.mark.usefixtures("shipped_dialogs")
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+def test_a_quoted_cell_may_hold_line_breaks(tmp_path: Path, engine: str, jobs: str) -> None:
+    # RFC 4180 2.6, as spreadsheets write a cell's Alt+Enter: the lines after the first were
+    # screened as patients (a verdict for 'cd19_car_t",female', every answer unknown)
+    path = tmp_path / "multi-line-cells.csv"
+    path.write_text(MULTI_LINE)
+    args = ["--engine", engine] + (["--jobs", jobs] if engine == "python" else [])
+    result = invoke("screen", str(path), "-p", "ctl019-rr-ball", "--format", "json", *args)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert numbered(result) == [(1, "R-1"), (3, "R-3"), (4, "R-4"), (8, "R-8")]
+    verdicts = [json.loads(line) for line in result.stdout.splitlines()]
+    prior = [r for r in verdicts[0]["reasons"] if "prior_therapies" in r["answers"]]
+    assert prior and prior[0]["answers"]["prior_therapies"] == ["blinatumomab", "cd19_car_t"]
+
+
+@pytest.mark.usefixtures("shipped_dialogs")
+def test_the_lines_of_a_quoted_cell_are_logged_as_no_patient(tmp_path: Path) -> None:
+    path = tmp_path / "multi-line-cells.csv"
+    path.write_text(MULTI_LINE)
+    result = invoke("screen", str(path), "-p", "ctl019-rr-ball", "--log")
+    assert result.returncode == 0 and "screening log: 4 records appended" in result.stderr
+
+
+STRAY_QUOTES = {  # name: a row whose quote is not a cell's line breaks, and the rows after it
+    "closed-mid-cell": 'R-2,2026-01-15,"40,female,50\nR-3,2026-01-15,41,"female",51\n',
+    "too-many-cells": 'R-2,2026-01-15,40,"female\nR-3,2026-01-15,41,female",51,52\n',
+    "closed-after-21-lines": 'R-2,2026-01-15,40,"female,50\n'
+    + "".join(good_csv_row(i) for i in range(3, 24))
+    + '",50\n',
+    "closed-past-64-kib": 'R-2,2026-01-15,40,"female\n' + "5" * (64 << 10) + '",50\n',
+}
+
+
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+@pytest.mark.parametrize("name", list(STRAY_QUOTES))
+def test_a_stray_quote_makes_only_its_line_bad(
+    tmp_path: Path, engine: str, jobs: str, name: str
+) -> None:
+    # a quote may go on over 20 more lines, to a well-formed row no wider than the header;
+    # else its line is bad and the next line is the next row
+    path = tmp_path / "stray-quote.csv"
+    path.write_text(CSV_HEAD + good_csv_row(1) + STRAY_QUOTES[name] + good_csv_row(99))
+    result = screen_csv(path, engine, jobs)
+    assert result.returncode == 2 and result.stderr.startswith(f"{path}: row 2: not valid CSV")
+    assert numbered(result)[0] == (1, "R-1") and numbered(result)[-1][1] == "R-99"
+    assert f"{path}: row 3: " in result.stderr or numbered(result)[1] == (3, "R-3")
+
+
+INDEXED = {  # the index pandas' DataFrame.to_csv() and R's write.csv() write by default
+    "pandas": ",referral,age,sex\n0,R-1,40,female\n1,R-2,41,male\n2,R-3,abc,male\n",
+    "r": '"","referral","age","sex"\n"1","R-1",40,"female"\n"2","R-2",41,"male"\n'
+    '"3","R-3","abc","male"\n',
+}
+
+
+@pytest.mark.parametrize(("engine", "jobs"), RUNS)
+@pytest.mark.parametrize("writer", list(INDEXED))
+def test_an_index_column_without_a_name_is_not_read(
+    tmp_path: Path, engine: str, jobs: str, writer: str
+) -> None:
+    # every row was refused ("column 1 has no name in the header, but this row gives it a
+    # value"); the note is no bad row: the exit code is row 3's
+    path = tmp_path / f"{writer}.csv"
+    path.write_text(INDEXED[writer])
+    result = screen_csv(path, engine, jobs)
+    assert result.returncode == 2 and numbered(result) == [(1, "R-1"), (2, "R-2")]
+    assert result.stderr.splitlines() == [
+        f"{path}: header: note: column 1 has no name, so its values are not read",
+        f"{path}: row 3: age: 'abc': Please type a number (0–120 years).",
+    ]
+
+
+def test_duckdb_engine_finds_a_row_of_empty_cells_as_str_strip_does() -> None:
+    # a row of no-break spaces was skipped by the Python engine and screened by DuckDB
+    from screen_bot.adapters.duckdb_batch import _EMPTY_CELLS
+
+    for code in [c for c in range(sys.maxunicode + 1) if not 0xD800 <= c < 0xE000]:
+        cell = chr(code)
+        if cell not in '\n,"':  # a line break ends the line; quotes and commas are CSV's
+            found = _EMPTY_CELLS.search(b"\n" + cell.encode() + b',"' + cell.encode() + b'"\n')
+            assert (found is not None) is (not cell.strip()), hex(code)

@@ -13,8 +13,10 @@ import codecs
 import csv
 import difflib
 import io
+import itertools
 import json
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,6 +40,8 @@ Kind = Literal["json", "jsonl", "csv"]
 REFERRAL_KEY = "referral"
 SCREENED_ON_KEY = "screened_on"
 MAX_LINE = 1 << 20  # bytes of one line (one JSON Lines row, one CSV line)
+MAX_CELL_LINES = 20  # further lines a quoted CSV cell may go on over (a cell's line breaks)
+MAX_CELL_BYTES = 64 << 10  # and their bytes: a stray quote never takes more
 MAX_DOCUMENT = 64 << 20  # bytes of a whole .json document; larger files: use JSON Lines
 TOO_LONG = "\x00too long\x00"  # stands for a line longer than MAX_LINE (NUL is never text)
 _KEY = re.compile(r'"\s*:')
@@ -51,6 +55,7 @@ class Row:
     screened_on: date = field(default_factory=today)
     answers: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about the file, said before this row
 
 
 def detect_format(path: Path) -> InputFormat:
@@ -71,6 +76,7 @@ class Unit:
     number: int
     payload: Any  # str (a JSON Lines line), a parsed JSON value, or list[str] (CSV cells)
     problems: tuple[str, ...] = ()  # why it cannot be read (a bad row)
+    notes: tuple[str, ...] = ()  # about the file, said before this row (not a problem)
 
 
 @dataclass(frozen=True)
@@ -107,9 +113,11 @@ def read_units(raw: IO[bytes], protocol: Protocols, input_format: InputFormat) -
 def typed(unit: Unit, kind: Kind, header: tuple[str, ...], protocol: Protocols) -> Row:
     """The unit as a typed row (or a bad row with its problems)."""
     if unit.problems:
-        return Row(unit.number, errors=list(unit.problems))
+        return Row(unit.number, errors=list(unit.problems), notes=list(unit.notes))
     if kind == "csv":
-        return _csv_row(unit.number, header, unit.payload, protocol)
+        row = _csv_row(unit.number, header, unit.payload, protocol)
+        row.notes += unit.notes
+        return row
     if kind == "jsonl":
         record = orjson_object(unit.payload)  # read once, whichever way the row goes on
         fast = None if record is None else typed_fast(unit.number, record, protocol)
@@ -424,10 +432,13 @@ class _QuoteLeftOpen(Exception):
 
 class _RecordLines:
     """Lines for csv.reader, a record each: when the reader asks for another line in the
-    middle of a record (a quote left open), it gets :class:`_QuoteLeftOpen` instead."""
+    middle of a record (a quote left open), it gets :class:`_QuoteLeftOpen` instead.
+    ``number`` is the line's (0: the first); lines taken ahead can be put back."""
 
     def __init__(self, lines: Iterable[str]) -> None:
-        self.lines = iter(lines)
+        self.lines: Iterator[tuple[int, str]] = enumerate(lines)
+        self.taken: deque[tuple[int, str]] = deque()  # lines taken ahead and put back
+        self.number = -1
         self.line = ""
         self.in_record = False
 
@@ -438,34 +449,77 @@ class _RecordLines:
         if self.in_record:
             self.in_record = False
             raise _QuoteLeftOpen
-        self.line = next(self.lines)
+        self.number, self.line = self.taken.popleft() if self.taken else next(self.lines)
         self.in_record = True
         return self.line
 
+    def take(self, count: int) -> list[tuple[int, str]]:
+        ahead = [self.taken.popleft() for _ in range(min(count, len(self.taken)))]
+        return ahead + list(itertools.islice(self.lines, count - len(ahead)))
 
-def _csv_records(lines: Iterable[str]) -> Iterator[list[str] | str]:
-    """Each line's cells, or why the line is not a CSV record. No answer holds a line
-    break, so a record never spans lines: a quote left open makes its line bad, and the
-    next line is read as the next record (every row keeps its line's number)."""
+    def put_back(self, taken: list[tuple[int, str]]) -> None:
+        self.taken.extendleft(reversed(taken))
+
+
+def _csv_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str] | str]]:
+    """Each record's line number (0: the header's) and cells, or why it is not a CSV
+    record. A record is one line, unless a quoted cell holds line breaks (RFC 4180 2.6, as
+    spreadsheets write a cell's Alt+Enter): see :func:`_spanning_record`. Otherwise a quote
+    left open makes its line bad and the next line is read as the next record, so a stray
+    quote never swallows the rows after it."""
     csv.field_size_limit(MAX_LINE)
     source = _RecordLines(lines)
     reader = csv.reader(source)
+    width = 0  # the header's cells; the header itself is one line
     while True:
         try:
             found: list[str] | str = next(reader)
         except StopIteration:
             return
         except _QuoteLeftOpen:
-            column = len(next(csv.reader([source.line])))
-            found = f"not valid CSV (a quote opened in column {column} is not closed on its line)"
+            found = _spanning_record(source, width)
         except csv.Error as err:
             found = f"not valid CSV ({str(err)[:80]})"
         source.in_record = False
-        yield found
+        if source.number == 0 and isinstance(found, list):
+            width = len(found)
+        yield source.number, found
 
 
-def _csv_header(records: Iterator[list[str] | str]) -> tuple[str, ...] | None:
-    header = next(records, None)
+def _spanning_record(source: _RecordLines, width: int) -> list[str] | str:
+    """The cells of the record whose quoted cell, opened on ``source.line``, goes on over
+    the next lines: only when its closing quote comes within MAX_CELL_LINES further lines
+    and MAX_CELL_BYTES, the record is well-formed CSV and has no more cells than the
+    header (``width``). Else why the opening line alone is bad; the lines after it are put
+    back, to be read as records of their own."""
+    opening = source.line
+    further = source.take(MAX_CELL_LINES) if width else []
+    used = size = 0
+
+    def record_lines() -> Iterator[str]:
+        nonlocal used, size
+        yield opening
+        for _, line in further:
+            size += len(line.encode("utf-8", "surrogateescape"))
+            if TOO_LONG in line or size > MAX_CELL_BYTES:
+                return
+            used += 1
+            yield line
+
+    try:
+        cells = next(csv.reader(record_lines(), strict=True))
+    except (csv.Error, StopIteration):
+        cells = None
+    if cells is None or len(cells) > width:
+        source.put_back(further)
+        column = len(next(csv.reader([opening])))
+        return f"not valid CSV (a quote opened in column {column} is not closed on its line)"
+    source.put_back(further[used:])
+    return cells
+
+
+def _csv_header(records: Iterator[tuple[int, list[str] | str]]) -> tuple[str, ...] | None:
+    _, header = next(records, (0, None))
     if isinstance(header, str):
         raise BadInput(f"the header row cannot be read: {header}")
     if header is None:
@@ -481,7 +535,7 @@ def _csv_header(records: Iterator[list[str] | str]) -> tuple[str, ...] | None:
 
 
 def _csv_units(
-    records: Iterator[list[str] | str], header: tuple[str, ...], protocol: Protocols
+    records: Iterator[tuple[int, list[str] | str]], header: tuple[str, ...], protocol: Protocols
 ) -> Iterator[Unit]:
     unknown = [
         _unknown_key(h, protocol)
@@ -490,28 +544,30 @@ def _csv_units(
     ]
     if unknown:  # reported once; the known columns are still screened
         yield Unit(0, None, tuple(unknown))
-    for number, cells in enumerate(records, start=1):
+    unread = [i for i, name in enumerate(header) if not name]  # e.g. pandas' or R's index
+    for number, cells in records:  # a row's number is its first line's
         if isinstance(cells, str):
             yield Unit(number, None, (cells,))
         elif not "".join(cells).strip():
             continue  # a blank line (or only commas) is no patient: counted, as in JSON Lines
         else:
-            yield Unit(number, cells, _problems(next(filter(None, map(unreadable, cells)), None)))
+            problem = _problems(next(filter(None, map(unreadable, cells)), None))
+            given = [i for i in unread if i < len(cells) and cells[i].strip()] if unread else []
+            for i in given:
+                unread.remove(i)  # said once, at the first value
+            yield Unit(number, cells, problem, tuple(unread_column(i + 1) for i in given))
 
 
 def _csv_row(number: int, header: tuple[str, ...], cells: list[str], protocol: Protocols) -> Row:
     row = Row(number)
     if len(cells) > len(header):
         row.errors.append(f"{len(cells)} cells but the header has {len(header)} columns")
-    for column, (name, cell) in enumerate(zip(header, cells, strict=False), start=1):
-        if not name and cell.strip():  # an empty header cell (a trailing comma) is allowed
-            row.errors.append(nameless_value(column))
     return csv_row(row, dict(zip(header, cells, strict=False)), protocol)
 
 
-def nameless_value(column: int) -> str:
-    """The problem of a row with a value in a column whose header cell is empty."""
-    return f"column {column} has no name in the header, but this row gives it a value"
+def unread_column(column: int) -> str:
+    """The note said once when a column whose header cell is empty holds a value."""
+    return f"note: column {column} has no name, so its values are not read"
 
 
 def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocols) -> Row:

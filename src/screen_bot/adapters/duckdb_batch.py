@@ -41,10 +41,10 @@ from ..batch import (
     _unknown_key,
     csv_header,
     csv_row,
-    nameless_value,
     parse_with_json,
     read_rows,
     record_row,
+    unread_column,
 )
 from ..protocol import Protocol
 from ..protocol.schema import Question
@@ -76,6 +76,7 @@ class Screened:
     number: int  # as the Python engine numbers rows: 0 is a CSV header
     verdict: Verdict | None = None
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about the file, said before this row
 
 
 def detect(path: Path) -> FileFormat:
@@ -118,7 +119,7 @@ def _screened_by_duckdb(
             return
         yield from reader.header_errors()
         query = compile_protocol(
-            protocol, "duckdb", table="_typed", detail=True, keep=("_bad", "_raw")
+            protocol, "duckdb", table="_typed", detail=True, keep=("_bad", "_raw", "_unread")
         )
         try:
             connection.execute(f"CREATE TEMP VIEW {quote('_typed')} AS {reader.typed_sql()}")
@@ -127,6 +128,7 @@ def _screened_by_duckdb(
             raise _unreadable(path, file_format, err) from None
         names = [d[0] for d in result.description or ()]
         number = 0
+        unread = {i for i, _ in reader.nameless}  # columns whose values are not read
         while chunk := _fetch(result, path, file_format):
             for values in chunk:
                 number += 1
@@ -134,11 +136,16 @@ def _screened_by_duckdb(
                 if row["_bad"] is not None and row["_raw"] is None:  # not JSON: why, DuckDB
                     raise DuckDBInputError(f"{path}: row {number}")  # does not say
                 if row["_bad"] is not None:
-                    yield Screened(number, errors=reader.errors(number, row["_bad"], row["_raw"]))
+                    given = Screened(number, errors=reader.errors(number, row["_bad"], row["_raw"]))
                 elif refused := _referral_refused(number, row[REFERRAL_KEY]):
-                    yield Screened(number, errors=refused)
+                    given = Screened(number, errors=refused)
                 else:
-                    yield Screened(number, _verdict(protocol, query, row))
+                    given = Screened(number, _verdict(protocol, query, row))
+                if row["_unread"] is not None:  # said once, at a column's first value
+                    noted = [int(i) for i in row["_unread"].split() if int(i) in unread]
+                    unread.difference_update(noted)
+                    given.notes = [unread_column(i) for i in noted]
+                yield given
     finally:
         connection.close()
 
@@ -161,16 +168,23 @@ def _screened_by_python(
             if row.number <= after:
                 continue
             if row.errors:
-                yield Screened(row.number, errors=row.errors)
+                yield Screened(row.number, errors=row.errors, notes=row.notes)
                 continue
             fields = row_fields(
                 protocol, row.answers, referral=row.referral, screened_on=row.screened_on
             )
-            yield Screened(row.number, Verdict(**fields))
+            yield Screened(row.number, Verdict(**fields), notes=row.notes)
 
 
+# a character str.strip() removes, as RE2 writes it: \p{Z} and the control characters
+_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f\x{85}\p{Z}"
 _BLANK_LINE = re.compile(rb"\n[ \t\r\f\v]*\n")
-_EMPTY_CELLS = re.compile(rb'\n[ \t\r\f\v,"]*\n')
+# a line of empty cells as the Python engine finds it: quotes, commas and what str.strip()
+# removes, in UTF-8 (a no-break space as spreadsheets write it, U+3000, ...; a test holds it)
+_EMPTY_CELLS = re.compile(
+    rb'\n(?:[ \t\r\f\v\x1c-\x1f,"]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]'
+    rb"|\xe2\x81\x9f|\xe3\x80\x80)*\n"
+)
 _QUOTED = re.compile(rb'"[^"\n]*"')  # a quoted cell's text (or part of it) on one line
 _SPACED_QUOTE = re.compile(rb'[\n,][ \t]+"')
 
@@ -195,9 +209,10 @@ def _lines_read_otherwise(lines: bytes, file_format: Literal["csv", "jsonl"]) ->
     """Whether DuckDB reads one of these whole lines (from a line break to a line break)
     otherwise. A blank line: it skips it without counting it (the later row numbers would
     be off). In CSV also a line of empty cells (DuckDB: a patient, every answer unknown), a
-    line with an odd number of quotes (DuckDB reads on into the next line; a record of the
-    Python engine is one line), and a quote after spaces at a cell's start (for DuckDB it
-    opens a quoted cell; for the Python engine it is text, and '"female"' not a choice)."""
+    line with an odd number of quotes (DuckDB reads on into the next line, without the
+    Python engine's bounds on a cell's line breaks), and a quote after spaces at a cell's
+    start (for DuckDB it opens a quoted cell; for the Python engine it is text, and
+    '"female"' not a choice)."""
     if file_format == "jsonl":
         return _BLANK_LINE.search(lines) is not None
     if _EMPTY_CELLS.search(lines):
@@ -354,17 +369,19 @@ class _Reader:
             raw = f"CAST({quote('_json')} AS VARCHAR)"
         else:
             fields = ", ".join(f"{quote(n)} := {quote(c)}" for n, (c, _) in self.columns.items())
-            bad += [
-                f"CASE WHEN NULLIF(trim({quote(column)}), '') IS NOT NULL THEN '(column{i})' END"
-                for i, column in self.nameless
-            ]
             raw = f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
             inner.append(f"{raw} AS {quote('_json')}")
             raw = quote("_json")
         flags = f"NULLIF(concat_ws(' ', {', '.join(bad)}), '')"
+        given = text_literal(f"[^{_SPACE}]", "duckdb")  # a value, as batch's cell.strip()
+        unread = [
+            f"CASE WHEN regexp_matches({quote(column)}, {given}) THEN '{i}' END"
+            for i, column in self.nameless
+        ]
         outer += [
             f"{flags} AS {quote('_bad')}",
             f"CASE WHEN {flags} IS NOT NULL THEN {raw} END AS {quote('_raw')}",
+            f"NULLIF(concat_ws(' ', {', '.join(unread) or 'NULL'}), '') AS {quote('_unread')}",
         ]
         return (
             "SELECT "
@@ -589,10 +606,7 @@ class _Reader:
         if problem is not None:
             return [problem]
         if self.format == "csv" and isinstance(record, dict):
-            row = Row(number)
-            flagged = bad.split()
-            row.errors += [nameless_value(i) for i, _ in self.nameless if f"(column{i})" in flagged]
-            row = csv_row(row, record, self.p)
+            row = csv_row(Row(number), record, self.p)
         else:
             row = record_row(number, record, self.p)
         if row.errors:

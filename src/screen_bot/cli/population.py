@@ -79,6 +79,8 @@ def screen_with_duckdb(chosen_id: str | None, file: Path, output: str, input_for
     out = sys.stdout
     try:
         for screened in screen_file(protocol, file, fmt, today()):  # type: ignore[arg-type]
+            for note in screened.notes:
+                typer.echo(f"{file}: header: {note}", err=True)
             if screened.verdict is None:
                 bad_rows += 1
                 where = "header" if screened.number == 0 else f"row {screened.number}"
