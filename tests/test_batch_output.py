@@ -87,3 +87,21 @@ def test_output_closed_early_stops_the_run_saying_what_was_logged(
     assert sorted(json.loads(r)["referral"] for r in logged) == sorted(
         f"R-{i}" for i in range(1, last + 1)
     )
+
+
+def test_output_closed_from_the_start_screens_nothing(tmp_path: Path) -> None:
+    """`screen --log >&-` (a daemon without standard output: Python's sys.stdout is None):
+    the one line the run closed early gives, exit 2; nothing screened, nothing logged."""
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({**ELIGIBLE_JSON, "referral": "R-1"}) + "\n")
+    command = [str(SCREEN_BOT), "screen", str(rows), "-p", "blina-dli", "--log"]
+    ran = subprocess.run(
+        command, preexec_fn=lambda: os.close(1), stderr=subprocess.PIPE, text=True, timeout=60
+    )
+    assert (ran.returncode, ran.stderr) == (
+        2,
+        "error: standard output was closed: screening stopped at row 1, "
+        "nothing from it on is logged\n",
+    )
+    assert invoke("log", "export", "-f", "jsonl").stdout == ""
+
