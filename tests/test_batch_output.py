@@ -87,3 +87,47 @@ def test_output_closed_early_stops_the_run_saying_what_was_logged(
     assert sorted(json.loads(r)["referral"] for r in logged) == sorted(
         f"R-{i}" for i in range(1, last + 1)
     )
+
+
+def test_output_closed_from_the_start_screens_nothing(tmp_path: Path) -> None:
+    """`screen --log >&-` (a daemon without standard output: Python's sys.stdout is None):
+    the one line the run closed early gives, exit 2; nothing screened, nothing logged."""
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({**ELIGIBLE_JSON, "referral": "R-1"}) + "\n")
+    command = [str(SCREEN_BOT), "screen", str(rows), "-p", "blina-dli", "--log"]
+    ran = subprocess.run(
+        command, preexec_fn=lambda: os.close(1), stderr=subprocess.PIPE, text=True, timeout=60
+    )
+    assert (ran.returncode, ran.stderr) == (
+        2,
+        "error: standard output was closed: screening stopped at row 1, "
+        "nothing from it on is logged\n",
+    )
+    assert invoke("log", "export", "-f", "jsonl").stdout == ""
+
+
+def test_output_closed_early_stops_the_duckdb_engine_as_the_python_one(tmp_path: Path) -> None:
+    """`screen --engine duckdb | head -3`: exit 2 and the same error line (no --log there),
+    naming a row the reader got all of; the run used to end silently with exit 1."""
+    rows = tmp_path / "rows.jsonl"
+    row = {**ELIGIBLE_JSON, "screened_on": "2026-01-15"}
+    rows.write_text(
+        "".join(json.dumps({**row, "referral": f"R-{i}"}) + "\n" for i in range(1, 30001))
+    )
+    command = [str(SCREEN_BOT), "screen", str(rows), "-p", "blina-dli", "-f", "json"]
+    with subprocess.Popen(
+        [*command, "--engine", "duckdb"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as screen:
+        assert screen.stdout is not None and screen.stderr is not None
+        first = [screen.stdout.readline() for _ in range(3)]
+        screen.stdout.close()  # as `head -3` does
+        errors = screen.stderr.read().decode()
+        code = screen.wait(timeout=120)
+    assert [json.loads(line)["row"] for line in first] == [1, 2, 3]
+    said = re.fullmatch(
+        r"error: standard output was closed: (rows up to (\d+) were written; )?"
+        r"screening stopped at row (\d+)\n",
+        errors,
+    )
+    assert code == 2 and said, (code, errors)
+    assert int(said[3]) == int(said[2] or 0) + 1 <= 30000

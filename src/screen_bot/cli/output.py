@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import ScreenBotError
+from ..errors import BadInput, ScreenBotError
 
 
 @contextmanager
@@ -49,3 +50,17 @@ def owner_only(path: Path, mode: str = "w", **how: Any) -> Iterator[IO[Any]]:
             partial.unlink(missing_ok=True)
             raise
         partial.replace(path)
+
+
+def output_closed(written_to: int, log: bool) -> BadInput:
+    """Standard output was closed before the run's end (or from the start: ``>&-``, when
+    Python's ``sys.stdout`` is None): it stops, saying where."""
+    if sys.stdout is not None:
+        with suppress(OSError, ValueError):  # Python's last flush would fail again at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    logged = " and logged" if log else ""
+    done = f"rows up to {written_to} were written{logged}; " if written_to else ""
+    unlogged = ", nothing from it on is logged" if log else ""
+    return BadInput(
+        f"standard output was closed: {done}screening stopped at row {written_to + 1}{unlogged}"
+    )

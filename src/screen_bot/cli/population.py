@@ -11,8 +11,10 @@ import typer
 
 from ..errors import BadInput, ScreenBotError
 from . import options
+from .output import output_closed
 
 DIALECTS = ("duckdb", "postgres", "ansi")
+_CHUNK = 1000  # rows of output written and flushed at a time by --engine duckdb
 
 
 class Engine(StrEnum):
@@ -75,22 +77,37 @@ def screen_with_duckdb(chosen_id: str | None, file: Path, output: str, input_for
             f"cannot read {file}: {'it is a directory' if file.is_dir() else 'no such file'}"
         )
     fmt = detect(file) if input_format == "auto" else input_format
-    bad_rows = 0
+    bad_rows, written_to, last_row = 0, 0, 0  # written_to: the last row whose output is written
+    pending: list[str] = []
     out = sys.stdout
+
+    def write() -> None:  # a chunk at a time, flushed, so that written_to is true
+        nonlocal written_to
+        try:
+            out.write("".join(pending))
+            out.flush()
+        except BrokenPipeError:  # `| head`, a pager quit: the rest would go nowhere
+            raise output_closed(written_to, log=False) from None
+        pending.clear()
+        written_to = last_row
+
     try:
         for screened in screen_file(protocol, file, fmt, today()):  # type: ignore[arg-type]
             for note in screened.notes:
                 typer.echo(f"{file}: header: {note}", err=True)
+            last_row = screened.number
             if screened.verdict is None:
                 bad_rows += 1
                 where = "header" if screened.number == 0 else f"row {screened.number}"
                 for error in screened.errors:
                     typer.echo(f"{file}: {where}: {error}", err=True)
-                continue
-            out.write(shown(screened.number, screened.verdict, output))  # type: ignore[arg-type]
+            else:
+                pending.append(shown(screened.number, screened.verdict, output))  # type: ignore[arg-type]
+            if len(pending) == _CHUNK:
+                write()
     except DuckDBInputError as err:
         raise BadInput(str(err)) from None
-    out.flush()
+    write()
     return 2 if bad_rows else 0
 
 

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from contextlib import closing, suppress
+from contextlib import closing
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, BinaryIO, TextIO
@@ -17,6 +17,7 @@ import typer
 from ..errors import BadInput
 from . import options
 from .options import ProtocolOption
+from .output import output_closed
 from .population import Engine, screen_with_duckdb
 
 
@@ -234,6 +235,8 @@ def screen(
     """
     from contextlib import nullcontext
 
+    if sys.stdout is None:  # closed from the start (`>&-`): screen nothing, log nothing
+        raise output_closed(0, log)
     if engine == Engine.duckdb:
         if log:
             raise BadInput("--log is not available with --engine duckdb; use --engine python")
@@ -283,7 +286,7 @@ def screen(
                     write(b"".join(chunk.output))
                     out.flush()
                 except BrokenPipeError:  # `| head`, a pager quit: the rest would go nowhere
-                    raise _output_closed(written_to, log) from None
+                    raise output_closed(written_to, log) from None
                 if writer is not None:  # logged once shown
                     for verdict, answers, screening_id in chunk.logged:
                         writer.add(
@@ -296,18 +299,6 @@ def screen(
         if writer is not None:
             typer.echo(f"screening log: {writer.written} records appended", err=True)
     raise typer.Exit(2 if bad_rows else 0)
-
-
-def _output_closed(written_to: int, log: bool) -> BadInput:
-    """Standard output was closed before the run's end: it stops, saying where."""
-    with suppress(OSError, ValueError):  # Python's last flush would fail again at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    logged = " and logged" if log else ""
-    done = f"rows up to {written_to} were written{logged}; " if written_to else ""
-    unlogged = ", nothing from it on is logged" if log else ""
-    return BadInput(
-        f"standard output was closed: {done}screening stopped at row {written_to + 1}{unlogged}"
-    )
 
 
 def utf8_writer(out: TextIO) -> Callable[[bytes], None]:

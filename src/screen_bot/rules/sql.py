@@ -69,6 +69,14 @@ SCREENED_ON = "screened_on"
 # local date, a day off for hours of every day west or east of UTC.
 UTC_TODAY = "CAST(CURRENT_TIMESTAMP AT TIME ZONE 'UTC' AS DATE)"
 _GROUP = 8  # criteria per lookup array of the failed text (2**8 texts each)
+# A YYYY-MM-DD text naming a day of the calendar from 1900 on (a SQL SIMILAR TO pattern)
+_YEAR = "(19|[2-9][0-9])[0-9]{2}"
+CALENDAR_DAY = (
+    f"{_YEAR}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    "|02-(0[1-9]|1[0-9]|2[0-8]))"
+    "|(19|[2-9][0-9])(0[48]|[2468][048]|[13579][26])-02-29"  # leap years: 4n, not 100n...
+    "|([2468][048]|[3579][26])00-02-29"  # ...unless 400n
+)
 _SENTINEL = "DATE '9999-12-31'"  # "no day found" inside LEAST (some engines' LEAST keeps NULL)
 _PG_IDENTIFIER_BYTES = 63
 
@@ -448,7 +456,9 @@ class _Compiler:
     def query(self, table: str, detail: bool, keep: tuple[str, ...]) -> Query:
         kept = [f'{quote(name)} AS "k{i}"' for i, name in enumerate(keep)]
         ctes: list[tuple[str, list[str]]] = [("_in", self._input_columns() + kept)]
-        ctes.append(("_ck", [f'{self._refused()} AS "i"']))
+        checks, refused = self._refused()
+        ctes.append(("_ck", checks))
+        ctes.append(("_iv", [f'{refused} AS "i"']))
         ctes.append(("_vl", self._values()))
         ctes += self._applicability()
         values, indexes = self._derived()
@@ -469,9 +479,11 @@ class _Compiler:
         for name, columns in ctes:
             select = ",\n    ".join((["*"] if previous else []) + columns) if columns else "*"
             source = quote(table) if previous is None else quote(previous)
-            # PostgreSQL copies a CTE's expressions into every place that reads them: the
-            # refused variables ("i") would be copied into each value and output
-            fence = "\n  OFFSET 0 ROWS" if name == "_ck" and self.dialect != "duckdb" else ""
+            # PostgreSQL copies a CTE's expressions into every place that reads them: each
+            # date text would be parsed, and each answer checked, once per reader of the
+            # result (many times per row) without these barriers
+            fenced = name in ("_in", "_ck", "_iv") and self.dialect != "duckdb"
+            fence = "\n  OFFSET 0 ROWS" if fenced else ""
             parts.append(f"{quote(name)} AS (\n  SELECT\n    {select}\n  FROM {source}{fence}\n)")
             previous = name
         text = (
@@ -514,32 +526,31 @@ class _Compiler:
         """The DATE a ``YYYY-MM-DD`` text names; NULL for any other text or a day that is
         not in the calendar. DuckDB: a date that DuckDB writes back as the same text (its
         other forms, such as 2026/01/05, are not; a regular expression cost a third of the
-        query). PostgreSQL has no TRY_CAST: the day is added to the month's first, and must
-        stay in that month. Years before 1900 are refused anyway."""
+        query). PostgreSQL has no TRY_CAST: a pattern admits only calendar days (29
+        February in leap years), so that the one CAST cannot fail. Years before 1900 are
+        refused anyway."""
         if self.dialect == "duckdb":
             day = f"TRY_CAST({text} AS DATE)"
             return f"(CASE WHEN CAST({day} AS VARCHAR) = {text} THEN {day} END)"
-        form = text_literal(
-            "(19|[2-9][0-9])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])", self.dialect
-        )
-        first = f"CAST(SUBSTRING({text} FROM 1 FOR 8) || '01' AS DATE)"
-        day = f"CAST(SUBSTRING({text} FROM 9 FOR 2) AS INTEGER)"
-        named = f"CAST({first} + INTERVAL '1' DAY * ({day} - 1) AS DATE)"
-        return (
-            f"(CASE WHEN {text} SIMILAR TO {form} AND EXTRACT(DAY FROM {named}) = {day} "
-            f"THEN {named} END)"
-        )
+        form = text_literal(CALENDAR_DAY, self.dialect)
+        return f"(CASE WHEN {text} SIMILAR TO {form} THEN CAST({text} AS DATE) END)"
 
-    def _refused(self) -> str:
-        """The variables whose value the Python engine refuses (``answers.check_value``),
-        space-separated; NULL when every value is accepted (or unknown)."""
+    def _refused(self) -> tuple[list[str], str]:
+        """The check stage's columns, ``c<i>`` per checked answer: TRUE when the Python
+        engine refuses its value (``answers.check_value``); and the refused variables,
+        space-separated, from them: NULL when every value is accepted (or unknown)."""
         tests = [(v, t) for v in self.p.order if (t := self._refusal(v)) is not None]
         if not tests:
-            return _null("VARCHAR")
+            return [], _null("VARCHAR")
+        checks = [f'{t} AS "c{self.index[v]}"' for v, t in tests]
+        flags = [f'"c{self.index[v]}"' for v, _ in tests]
         names = self._join(
-            [f"(CASE WHEN {t} THEN {text_literal(v, self.dialect)} END)" for v, t in tests]
+            [
+                f"(CASE WHEN {flag} THEN {text_literal(v, self.dialect)} END)"
+                for flag, (v, _) in zip(flags, tests, strict=True)
+            ]
         )
-        return f"(CASE WHEN {' OR '.join(t for _, t in tests)} THEN {names} END)"
+        return checks, f"(CASE WHEN {' OR '.join(flags)} THEN {names} END)"
 
     def _refusal(self, variable: str) -> str | None:
         """SQL boolean: TRUE when the answer is given and refused (NULL or FALSE otherwise);
