@@ -23,6 +23,7 @@ _DIGIT = re.compile(r"[0-9]")
 _YEAR_FIRST = re.compile(r"(?=(?<![0-9])([0-9]{4})([-/._])([0-9]{1,2})\2([0-9]{1,2})(?![0-9]))")
 _YEAR_LAST = re.compile(r"(?=(?<![0-9])([0-9]{1,2})([-/._])([0-9]{1,2})\2([0-9]{4})(?![0-9]))")
 FIRST_YEAR = 1900  # of a date of birth
+_MAYBE_DATE = re.compile(r"[0-9]{4}[-/._][0-9]|[0-9][-/._][0-9]{4}")  # a cheap first look
 
 
 def check_referral(text: str) -> str:
@@ -36,6 +37,8 @@ def holds_a_date(text: str) -> bool:
     """Whether ``text`` holds a valid date from 1900 to this year as year, month, day or
     day, month, year (also month, day, year, as written in the US), separated by one of
     ``- / . _`` used twice; one-digit days and months too."""
+    if _MAYBE_DATE.search(text) is None:  # (every row of a batch file is checked)
+        return False
     for year, _, month, day in (m.groups() for m in _YEAR_FIRST.finditer(text)):
         if _valid(year, month, day):
             return True
