@@ -85,7 +85,8 @@ def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: b
     chunk = Chunk()
     for row in rows:
         chunk.last_row = row.number
-        chunk.problems += [f"header: {note}" for note in row.notes]
+        if row.notes:
+            chunk.problems += [f"header: {note}" for note in row.notes]
         if row.errors:
             chunk.bad_rows += 1
             where = "header" if row.number == 0 else f"row {row.number}"
