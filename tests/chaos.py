@@ -147,6 +147,8 @@ class Coordinator(threading.Thread):
             previous = variable
             labels = {b["text"] for row in question["reply_markup"]["inline_keyboard"] for b in row}
             after = last_id(self.fake, self.user)
+            if self.current() != question:  # a look at the screen just before answering: a
+                continue  # question shown meanwhile is read first, as a person would
             if label in labels and self.rng.random() < 0.5:
                 self.fake.press(self.user, question, label)
                 self.pressed += 1
