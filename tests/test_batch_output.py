@@ -53,6 +53,26 @@ def test_keeping_freed_memory_is_set_where_malloc_is_glibcs() -> None:
     assert keep_freed_memory() is glibc
 
 
+def _eligible_rows(path: Path, count: int) -> Path:
+    """``count`` eligible rows as JSON Lines, referrals R-1 to R-``count``."""
+    row = {**ELIGIBLE_JSON, "screened_on": "2026-01-15"}
+    path.write_text(
+        "".join(json.dumps({**row, "referral": f"R-{i}"}) + "\n" for i in range(1, count + 1))
+    )
+    return path
+
+
+def _read_three_then_close(command: list[str]) -> tuple[list[bytes], str, int]:
+    """Run ``command``, read three lines of its output and close it, as `head -3` does:
+    (those lines, its standard error, its exit code)."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as screen:
+        assert screen.stdout is not None and screen.stderr is not None
+        first = [screen.stdout.readline() for _ in range(3)]
+        screen.stdout.close()
+        errors = screen.stderr.read().decode()
+        return first, errors, screen.wait(timeout=120)
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_output_closed_early_stops_the_run_saying_what_was_logged(
     tmp_path: Path, jobs: str
@@ -60,20 +80,9 @@ def test_output_closed_early_stops_the_run_saying_what_was_logged(
     """`screen --log | head`: the reader closes the pipe after a few lines. The run stops
     (exit 2) and says how many records the log got and from which row on nothing is logged;
     the log holds exactly the rows before it, and no Python noise is printed at exit."""
-    rows = tmp_path / "rows.jsonl"
-    row = {**ELIGIBLE_JSON, "screened_on": "2026-01-15"}
-    rows.write_text(
-        "".join(json.dumps({**row, "referral": f"R-{i}"}) + "\n" for i in range(1, 6001))
-    )
+    rows = _eligible_rows(tmp_path / "rows.jsonl", 6000)
     command = [str(SCREEN_BOT), "screen", str(rows), "-p", "blina-dli", "-f", "json", "--log"]
-    with subprocess.Popen(
-        [*command, "--jobs", jobs], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    ) as screen:
-        assert screen.stdout is not None and screen.stderr is not None
-        first = [screen.stdout.readline() for _ in range(3)]
-        screen.stdout.close()  # as `head -3` does
-        errors = screen.stderr.read().decode()
-        code = screen.wait(timeout=120)
+    first, errors, code = _read_three_then_close([*command, "--jobs", jobs])
     assert [json.loads(line)["row"] for line in first] == [1, 2, 3]
     *_, logged_line, error = errors.splitlines()
     last = int(re.fullmatch(r"screening log: (\d+) records appended", logged_line)[1])  # type: ignore[index]
@@ -109,20 +118,9 @@ def test_output_closed_from_the_start_screens_nothing(tmp_path: Path) -> None:
 def test_output_closed_early_stops_the_duckdb_engine_as_the_python_one(tmp_path: Path) -> None:
     """`screen --engine duckdb | head -3`: exit 2 and the same error line (no --log there),
     naming a row the reader got all of; the run used to end silently with exit 1."""
-    rows = tmp_path / "rows.jsonl"
-    row = {**ELIGIBLE_JSON, "screened_on": "2026-01-15"}
-    rows.write_text(
-        "".join(json.dumps({**row, "referral": f"R-{i}"}) + "\n" for i in range(1, 30001))
-    )
+    rows = _eligible_rows(tmp_path / "rows.jsonl", 30000)
     command = [str(SCREEN_BOT), "screen", str(rows), "-p", "blina-dli", "-f", "json"]
-    with subprocess.Popen(
-        [*command, "--engine", "duckdb"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    ) as screen:
-        assert screen.stdout is not None and screen.stderr is not None
-        first = [screen.stdout.readline() for _ in range(3)]
-        screen.stdout.close()  # as `head -3` does
-        errors = screen.stderr.read().decode()
-        code = screen.wait(timeout=120)
+    first, errors, code = _read_three_then_close([*command, "--engine", "duckdb"])
     assert [json.loads(line)["row"] for line in first] == [1, 2, 3]
     said = re.fullmatch(
         r"error: standard output was closed: (rows up to (\d+) were written; )?"

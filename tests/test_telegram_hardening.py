@@ -416,6 +416,15 @@ async def test_the_sweep_sends_a_verdict_left_again_less_often_each_time(
     assert await sweep(3600) == 0  # nothing left
 
 
+async def _sweep_long_after(harness: Harness, intake: Intake) -> None:
+    """The sweep, run as if the open screenings were last changed long ago (past its wait),
+    and its work done."""
+    with harness.db.transaction() as tx:
+        tx.execute("UPDATE open_sessions SET updated_at = ?", ("2026-01-01T00:00:00+00:00",))
+    intake.sweep()
+    assert await intake.queues.join(5)
+
+
 async def test_a_question_whose_send_failed_is_sent_again_by_the_sweep(harness: Harness) -> None:
     """After the answer was saved the next question could not be sent (an outage longer
     than the retries): the sweep sends it once the Bot API answers again."""
@@ -426,10 +435,7 @@ async def test_a_question_whose_send_failed_is_sent_again_by_the_sweep(harness: 
     await intake.accept([message(91, "42")])
     assert await intake.queues.join(5)
     assert harness.active(COORDINATOR).values() == {"age": 42}
-    with harness.db.transaction() as tx:
-        tx.execute("UPDATE open_sessions SET updated_at = ?", ("2026-01-01T00:00:00+00:00",))
-    intake.sweep()
-    assert await intake.queues.join(5)
+    await _sweep_long_after(harness, intake)
     question = harness.chat().last_with_buttons()
     assert "[2/22]" in question["text"]
     assert sessions.unshown(harness.db.read(), datetime.now(UTC)) == []
@@ -450,10 +456,7 @@ async def test_a_first_question_whose_send_failed_is_sent_again_by_the_sweep(
     await intake.accept([message(90, "/screen R-9")])
     assert await intake.queues.join(5)
     assert harness.chat().messages() == []
-    with harness.db.transaction() as tx:
-        tx.execute("UPDATE open_sessions SET updated_at = ?", ("2026-01-01T00:00:00+00:00",))
-    intake.sweep()
-    assert await intake.queues.join(5)
+    await _sweep_long_after(harness, intake)
     assert "[1/22]" in harness.chat().last_with_buttons()["text"]
     assert sessions.unshown(harness.db.read(), datetime.now(UTC)) == []
 
@@ -472,9 +475,7 @@ async def test_a_question_sent_again_under_a_changed_dialog_file_says_it_was_rem
         assert session is not None
         session.protocol_sha256 = "0" * 64  # the dialog file changed meanwhile
         sessions.save(tx, COORDINATOR, session)
-        tx.execute("UPDATE open_sessions SET updated_at = ?", ("2026-01-01T00:00:00+00:00",))
-    intake.sweep()
-    assert await intake.queues.join(5)
+    await _sweep_long_after(harness, intake)
     assert harness.chat().last_text() == say.REFUSALS[PROTOCOL_CHANGED]
     assert harness.active(COORDINATOR) is None
 
