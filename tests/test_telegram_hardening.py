@@ -252,6 +252,32 @@ async def test_the_intake_skips_malformed_updates_and_keeps_strangers_out(
     assert sum(1 for m in harness.chat().messages() if "/screen" in m["text"]) == 1
 
 
+async def test_a_command_sent_without_entities_is_still_a_command(harness: Harness) -> None:
+    """Telegram marks a command with a ``bot_command`` entity, and python-telegram-bot's
+    command handlers read only that mark: from a Bot API that leaves entities out, the
+    intake marks a leading command itself, so ``/screen`` is not taken for an answer.
+    Entities that were sent (none of them a command) are kept."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    bare = [message(40, "/screen R-4"), message(41, "/help@Screen_Test_Bot")]
+    for update in bare:
+        del update["message"]["entities"]
+    await intake.accept(bare[:1])
+    assert await intake.queues.join(5)
+    session = harness.active(COORDINATOR)
+    assert session is not None and session.referral == "R-4"
+    await intake.accept(bare[1:])
+    assert await intake.queues.join(5)
+    assert "/screen" in harness.chat().last_text()
+    assert intake_module.with_command_entity(bare[1])["message"]["entities"] == [
+        {"type": "bot_command", "offset": 0, "length": len("/help@Screen_Test_Bot")}
+    ]
+    unmarked = message(42, "/screen R-5")
+    unmarked["message"]["entities"] = []
+    await intake.accept([unmarked])
+    assert await intake.queues.join(5)
+    assert harness.active(COORDINATOR).referral == "R-4"
+
+
 async def test_the_inbox_keeps_no_names_telegram_sends(harness: Harness) -> None:
     """Each update carries the sender's and the chat's names, username and language, and a
     reply quotes the message replied to: none of it is read by a handler, so none of it is

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import timedelta
@@ -91,6 +92,26 @@ def stored_form(item: Any) -> Any:
         else:
             kept[key] = stored_form(value)
     return kept
+
+
+# A command as Telegram marks one: "/" and up to 32 letters, digits or "_", maybe "@bot"
+COMMAND = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]+)?(?![A-Za-z0-9_@])")
+
+
+def with_command_entity(item: Any) -> Any:
+    """The update with a message's leading command marked as Telegram marks it (a
+    ``bot_command`` entity), when the message came with no entities at all: a Bot API that
+    leaves them out (a test server, a relay) would otherwise have every command read as an
+    answer. Entities that were sent are kept as they are."""
+    message = item.get("message") if isinstance(item, dict) else None
+    if not isinstance(message, dict) or "entities" in message:
+        return item
+    text = message.get("text")
+    found = COMMAND.match(text) if isinstance(text, str) else None
+    if found is None:
+        return item
+    entity = {"type": "bot_command", "offset": 0, "length": found.end()}
+    return {**item, "message": {**message, "entities": [entity]}}
 
 
 def update_id_of(item: object) -> int | None:
@@ -159,6 +180,7 @@ class Intake:
                 logger.warning("an update without a valid update_id was skipped")
                 continue
             ids.append(uid)
+            item = with_command_entity(item)
             plain = plain_stranger(item, allowed, username)
             if plain is not None:
                 gate.refuse(plain)
