@@ -372,3 +372,83 @@ def test_postgres_gives_no_verdict_where_the_python_engine_refuses_a_value(
         for dialect in ("postgres", "ansi"):
             query = compile_protocol(protocol, dialect)  # type: ignore[arg-type]
             _dirty_agree(protocol, query, rows, _run(connection, query))
+
+
+ESTIMATED_ONLY = """\
+id: estimated-only
+title: Derived values with no measured question
+version: "1"
+questions:
+  - {variable: age, type: int, min: 0, max: 120, unit: years, text: Age?}
+  - {variable: sex, type: choice, choices: [female, male], text: Sex?}
+  - {variable: weight_kg, type: number, min: 20, max: 300, unit: kg, text: Weight?}
+  - {variable: height_cm, type: number, min: 40, max: 250, unit: cm, text: Height?}
+  - {variable: serum_creatinine_mg_dl, type: number, min: 0.05, max: 30, unit: mg/dL,
+     text: Serum creatinine?}
+derived:
+  - {name: bmi, label: body-mass index, unit: kg/m², calculator: bmi,
+     inputs: {weight_kg: weight_kg, height_cm: height_cm}}
+  - name: gfr
+    label: glomerular filtration rate
+    unit: mL/min/1.73 m²
+    calculators:
+      - when: age < 18
+        calculator: schwartz_bedside
+        inputs: {height_cm: height_cm, serum_creatinine_mg_dl: serum_creatinine_mg_dl}
+      - calculator: ckd_epi_2021
+        inputs: {age: age, sex: sex, serum_creatinine_mg_dl: serum_creatinine_mg_dl}
+criteria:
+  - {id: I1, kind: inclusion, label: BMI 30+, source: BMI 30 or more., met_when: bmi >= 30}
+  - {id: E1, kind: exclusion, label: GFR < 60, source: GFR below 60., applies_when: gfr < 60,
+     confirm_estimate: measure the GFR}
+"""
+
+
+def test_a_derived_value_without_a_measured_question_compiles_to_sql_that_agrees(
+    tmp_path: Path, postgres_server: str
+) -> None:
+    """README: `measured` is optional. A derived value with none, a single calculator or an
+    unconditional last one, was written `(CASE ELSE <formula> END)`, which no engine parses."""
+    import psycopg
+
+    path = tmp_path / "estimated-only.yaml"
+    path.write_text(ESTIMATED_ONLY)
+    protocol = load(path)
+    rows = [
+        {"referral": f"R-{n}", "screened_on": SCREENED_ON, "age": age, "sex": sex,
+         "weight_kg": weight, "height_cm": height, "serum_creatinine_mg_dl": creatinine}
+        for n, (age, sex, weight, height, creatinine) in enumerate(
+            (age, sex, weight, height, creatinine)
+            for age in (None, 12, 40)
+            for sex in ("female", "male")
+            for weight in (None, 119.6, 120.0)  # BMI 29.9 and exactly 30 at 200 cm
+            for height in (None, 200.0)
+            for creatinine in (None, 0.6, 2.5)
+        )
+    ]  # fmt: skip
+    expected = {}
+    for row in rows:
+        answers = {
+            k: v for k, v in row.items() if k not in ("referral", "screened_on") and v is not None
+        }
+        v = build(protocol, answers, referral=row["referral"], screened_on=SCREENED_ON)
+        items = tuple((i.variable, i.kind, tuple(i.criteria)) for i in v.open_items)
+        expected[row["referral"]] = (v.verdict, tuple(r.criterion for r in v.reasons), items, {})
+    assert {e[0] for e in expected.values()} == {"eligible", "not_eligible", "unresolved"}
+    assert any(item[1] == "confirm" for e in expected.values() for item in e[2])
+
+    def agree(connection: Any, dialect: Dialect) -> None:
+        query = compile_protocol(protocol, dialect)
+        assert "CASE ELSE" not in query.text
+        names, results = _run(connection, query)
+        got = {r[names.index("referral")]: _from_sql(query, names, r) for r in results}
+        assert got == expected, dialect
+
+    connection = duckdb.connect()
+    _insert(connection, input_columns(protocol, "duckdb"), rows, "?")
+    for dialect in ("duckdb", "ansi"):
+        agree(connection, dialect)
+    with psycopg.connect(new_database(postgres_server), autocommit=True) as pg:
+        _insert(pg, input_columns(protocol, "postgres"), rows, "%s")
+        for dialect in ("postgres", "ansi"):
+            agree(pg, dialect)

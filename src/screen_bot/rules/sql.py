@@ -127,6 +127,14 @@ def _null(sql_type: str) -> str:
     return f"CAST(NULL AS {sql_type})"
 
 
+def _case(whens: list[str], otherwise: str | None, sql_type: str) -> str:
+    """``CASE <whens> ELSE <otherwise> END``; with no WHEN (SQL requires one), ``otherwise``."""
+    if not whens:
+        return f"({otherwise or _null(sql_type)})"
+    rest = f" ELSE {otherwise}" if otherwise else ""
+    return f"(CASE {' '.join(whens)}{rest} END)"
+
+
 # -- column types ---------------------------------------------------------------------------
 
 
@@ -656,6 +664,8 @@ class _Compiler:
         values_columns, index_columns = [], []
         for j, d in enumerate(self.p.spec.derived):
             values, indexes = [], []
+            value_else: str | None = None
+            index_else: str | None = None
             if d.measured:
                 measured = env[d.measured]
                 values.append(f"WHEN {measured.known()} THEN CAST({measured.value} AS {double})")
@@ -666,8 +676,7 @@ class _Compiler:
                 # in this estimate's branch the value is its formula's
                 used = f'(CASE WHEN "v{j}" IS NOT NULL THEN {position} END)'
                 if estimate.when is None:
-                    values.append(f"ELSE {formula}")
-                    indexes.append(f"ELSE {used}")
+                    value_else, index_else = formula, used
                     break
                 test = self.x.boolean(estimate.when.node, env)
                 # An unknown condition stops the search: which estimate applies is not known.
@@ -679,8 +688,8 @@ class _Compiler:
                     f"WHEN {test} IS NULL THEN {_null('INTEGER')}",
                     f"WHEN {test} THEN {used}",
                 ]
-            values_columns.append(f'(CASE {" ".join(values)} END) AS "v{j}"')
-            index_columns.append(f'(CASE {" ".join(indexes)} END) AS "x{j}"')
+            values_columns.append(f'{_case(values, value_else, double)} AS "v{j}"')
+            index_columns.append(f'{_case(indexes, index_else, "INTEGER")} AS "x{j}"')
         return values_columns, index_columns
 
     def _tables(self) -> list[str]:
