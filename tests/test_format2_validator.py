@@ -314,6 +314,18 @@ def test_the_reserved_id_all_is_refused(tmp_path: Path) -> None:
     assert problem.line == 1
 
 
+@pytest.mark.parametrize("name", ["referral", "screened_on"])
+def test_a_variable_named_like_a_batch_rows_own_key_is_refused(tmp_path: Path, name: str) -> None:
+    """README Batch: a row's keys are the variable names plus an optional `referral` and
+    `screened_on`; a question so named was read both ways (JSON took the answer, CSV the
+    referral code)."""
+    data = dialog([yes_no(name)], [inclusion("I1", name)])
+    (problem,) = problems(tmp_path, data)
+    assert f"'{name}' is reserved" in problem.message
+    assert problem.line == line_of(dump(data), f"variable: {name}")
+    assert "rename the variable" in problem.fix
+
+
 # -- choices and synonyms every way of answering reads alike (outside audit) -----------------
 
 

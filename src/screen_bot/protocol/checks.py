@@ -38,6 +38,10 @@ from .schema import NUMERIC, DialogFile, Question
 from .search import MAX_TOTAL_COMBINATIONS, AnswerSearch
 from .sets import ALL
 
+# batch rows' own keys beside the variables (batch.py's REFERRAL_KEY and SCREENED_ON_KEY)
+BATCH_KEYS = {"referral": "referral code", "screened_on": "screening date"}
+RENAME = {"questions": "variable", "derived": "derived value", "tables": "table"}
+
 
 class Checker:
     def __init__(self, file: str, tree: YamlNode, spec: DialogFile) -> None:
@@ -128,6 +132,13 @@ class Checker:
                 loc = (field, index, key)
                 if value == SCREENING_DATE:
                     self.problem(loc, f"'{value}' is a built-in name", "choose another name")
+                elif value in BATCH_KEYS:
+                    self.problem(
+                        loc,
+                        f"'{value}' is reserved: a batch row's '{value}' key or column is "
+                        f"its {BATCH_KEYS[value]}, not an answer",
+                        f"rename the {RENAME[field]}, e.g. '{value}_answer'",
+                    )
                 elif value in first:
                     other_field, other_loc = first[value]
                     self.problem(
