@@ -179,6 +179,42 @@ def test_bad_indentation_gets_a_specific_hint(tmp_path: Path, old: str, new: str
     assert abs((problem.line or 0) - line_of(source, old)) <= 1
 
 
+QUOTED_FIRST = [
+    choice("meds", ["metformin", "insulin"], multiple=True),
+    choice("grade", ["a", "b"], ordered=True),
+]
+READS_BOTH = exclusion("E0", "'insulin' in meds and grade == 'b'")  # E1 is last
+
+
+@pytest.mark.parametrize("rule", ["'metformin' in meds or 'insulin' in meds", "'a' < grade"])
+def test_a_rule_starting_with_a_quoted_choice_gets_the_fix_to_quote_it_whole(
+    tmp_path: Path, rule: str
+) -> None:
+    """README writes `'blinatumomab' in prior_therapies`; after `applies_when: ` YAML reads
+    the quoted choice as the whole value and cannot place the rest. The fix offered was
+    about indentation, which is right."""
+    source = dump(dialog(QUOTED_FIRST, [READS_BOTH, exclusion("E1", rule)]))
+    quoted = f'applies_when: "{rule}"'
+    assert source.count(quoted) == 1 and build(tmp_path, source)  # the line offered loads
+    broken = source.replace(quoted, f"applies_when: {rule}")
+    (problem,) = problems(tmp_path, broken)
+    assert "YAML" in problem.message
+    assert problem.line == line_of(broken, f"applies_when: {rule}")
+    assert problem.fix == f"put the whole expression in quotes: {quoted}"
+
+
+def test_a_one_line_criterion_starting_with_a_quoted_choice_gets_the_same_fix(
+    tmp_path: Path,
+) -> None:
+    source = dump(dialog(QUOTED_FIRST, [READS_BOTH, exclusion("E1", "'a' < grade")]))
+    broken = source[: source.index("  - id: E1")] + (
+        "  - {id: E1, kind: exclusion, label: x, source: x., applies_when: 'a' < grade}\n"
+    )
+    (problem,) = problems(tmp_path, broken)
+    assert problem.line == line_of(broken, "applies_when: 'a' < grade")
+    assert problem.fix.startswith("put the whole expression in quotes: applies_when: \"'a' ")
+
+
 def test_a_tab_gets_the_spaces_hint(tmp_path: Path) -> None:
     source = dump(dialog([yes_no("consent")], [inclusion("I1", "consent")]))
     broken = source.replace("    text: consent?", "\ttext: consent?")

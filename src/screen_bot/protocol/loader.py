@@ -152,10 +152,14 @@ def _yaml(raw: bytes, shown: str) -> tuple[Node, Any]:
         except YAMLError:
             return _parsed(text, shown, YAML(typ="safe", pure=True))
     except MarkedYAMLError as err:
-        at = err.problem_mark.line + 1 if err.problem_mark else None
-        raise DialogFileError(
-            [Problem(shown, at, f"YAML syntax: {err.problem}", _yaml_hint(str(err.problem)))]
-        ) from None
+        mark = err.problem_mark
+        at = mark.line + 1 if mark else None
+        lines = text.splitlines()
+        fix = None
+        if mark and mark.line < len(lines):
+            fix = _quoted_start_fix(lines[mark.line], mark.column)
+        fix = fix or _yaml_hint(str(err.problem))
+        raise DialogFileError([Problem(shown, at, f"YAML syntax: {err.problem}", fix)]) from None
     except ReaderError as err:
         raise DialogFileError([_unreadable_character(text, shown, err)]) from None
     except (YAMLError, RecursionError, MemoryError) as err:
@@ -288,6 +292,29 @@ def _check_shape(text: str, shown: str, yaml: YAML) -> None:
             raise DialogFileError(
                 [Problem(shown, line, "the document is too large", "split the protocol")]
             )
+
+
+# a quoted scalar after a key, a list dash or a flow mapping's '{' or ',', then only spaces
+QUOTED_VALUE = re.compile(
+    r"""(?:(?P<key>[\w-]+):|[-{,])\s+(?P<value>'(?:[^']|'')*'|"(?:[^"\\]|\\.)*")\s*$"""
+)
+
+
+def _quoted_start_fix(line: str, column: int) -> str | None:
+    """The fix for ``applies_when: 'x' in prior_therapies``: YAML reads the quoted choice as
+    the whole value and cannot place what follows it (at ``column``); None for other errors."""
+    quoted = QUOTED_VALUE.search(" " + line[:column])
+    rest = line[column:].strip()
+    if quoted is None or not rest or rest.startswith("#"):
+        return None
+    flow = "{" in line[:column]  # the rest runs on to the mapping's other keys
+    expression = f"{quoted['value']} {'…' if flow else rest}"
+    if '"' in expression:
+        expression = "'" + expression.replace("'", "''") + "'"
+    else:
+        expression = f'"{expression}"'
+    example = f"{quoted['key']}: {expression}" if quoted["key"] else expression
+    return f"put the whole expression in quotes: {example}"
 
 
 def _yaml_hint(problem: str) -> str:
