@@ -419,6 +419,12 @@ def test_installed_command_starts_and_helps_without_bool_metavars() -> None:
     assert "--log" in screen_help.stdout and "<bool>" not in screen_help.stdout
 
 
+def test_check_help_says_whose_variable_names_its_example_uses() -> None:
+    """lvef and qtc are blina-dli's names: with another protocol the example reads none."""
+    shown = " ".join(process("check", "--help").stdout.split())
+    assert "'age 40, male, lvef 55, qtc 430' (blina-dli's names)" in shown
+
+
 def test_installed_command_screens_in_the_terminal() -> None:
     answers = step_lines(ELIGIBLE)
     result = process("chat", "--referral", "R-0423", stdin="".join(f"{a}\n" for a in answers))

@@ -505,3 +505,18 @@ async def test_check_all_checks_every_protocol(tmp_path: Path) -> None:
     assert session.protocol_id == "all"
     await harness.application.shutdown()
     harness.db.close()
+
+
+async def test_the_check_examples_say_whose_variable_names_they_are(tmp_path: Path) -> None:
+    """/help and /check alone show blina-dli's names (lvef, qtc); with other protocols they
+    are no one's, so the example says whose they are."""
+    harness = Harness(tmp_path, Catalog(SHIPPED))
+    await harness.application.initialize()
+    chat = harness.chat()
+    for command in ("/help", "/check"):
+        await chat.send(command)
+        text = chat.last_text()
+        near = text[: text.index("lvef 55")].splitlines()[-2:]  # its line and the one before
+        assert any("blina-dli" in line for line in near), (command, near)
+    await harness.application.shutdown()
+    harness.db.close()

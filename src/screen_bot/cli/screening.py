@@ -93,9 +93,9 @@ def check(
     values: Annotated[
         str | None,
         typer.Argument(
-            help="The values known, e.g. 'age 40, male, lvef 55, qtc 430'; one 'name value' "
-            "per line also works. Without it, read from standard input (at a terminal: type "
-            "them, then Ctrl-D)."
+            help="The values known, e.g. 'age 40, male, lvef 55, qtc 430' (blina-dli's names); "
+            "one 'name value' per line also works. Without it, read from standard input (at a "
+            "terminal: type them, then Ctrl-D)."
         ),
     ] = None,
     protocol: ProtocolOption = None,

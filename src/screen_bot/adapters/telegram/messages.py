@@ -53,7 +53,7 @@ START = (
 )
 COMMANDS = [
     ("screen", "start a screening: /screen [protocol or all] [referral code]"),
-    ("check", "quick check of known values: /check age 40, male, lvef 55, qtc 430"),
+    ("check", "quick check of known values, e.g. for blina-dli: /check age 40, male, lvef 55"),
     ("status", "where the open screening stands"),
     ("back", "go back one question"),
     ("skip", "answer 'not known yet'"),
@@ -142,7 +142,7 @@ TOGGLES_PER_ROW = 4
 CONTINUE = "▶ Continue the screening"
 LOG_IT = "▶ Screen and log this"
 CHECK_USAGE = (
-    "Send the values you know with the command, e.g.\n"
+    "Send the values you know with the command, e.g. for blina-dli:\n"
     "/check age 40, male, lvef 55, qtc 430, alt 1.2, crcl 95\n"
     "or one 'name value' per line after /check. /check all checks every protocol."
 )
