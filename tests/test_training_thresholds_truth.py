@@ -183,7 +183,7 @@ def test_ctl019_lines() -> None:
     ) in text
     for names in (
         "age and lansky and karnofsky",
-        "gfr",
+        "gfr and serum_creatinine_mg_dl",
         "shortening_fraction_percent and ejection_fraction_percent",
         "marrow_relapse_count and tki_lines_failed_or_not_tolerated",
     ):

@@ -5,8 +5,12 @@ value such as ``crcl``), the number line is cut at the rules' constants and the 
 range into pieces (points and open intervals), and each piece is tested against every
 criterion comparing that name: an inclusion must be met, an exclusion must not apply.
 The choice and yes/no answers the rules read are tried case by case (``sex`` in the QTc
-rule, ``gilbert_syndrome`` in a bilirubin rule), and the other names a rule reads take each
-of a few values. A criterion sets a threshold only where the name's passing values are the
+rule, ``gilbert_syndrome`` in a bilirubin rule); a multi-select answer is tried with none of
+the choices the rules name, each and all of them (every combination when they are few:
+``bmi >= 30 or (bmi >= 27 and any_of(...))`` is decided by "none");
+a lookup table a rule compares with is tried row by row, and its values cut the number line
+too (``7.0 <= hba1c_percent <= hba1c_upper``). The other names a rule reads take each of a
+few values. A criterion sets a threshold only where the name's passing values are the
 same whatever those other values are (when the name matters at all): ``alt_x_uln > 3 or
 bilirubin_x_uln > 3`` limits each measure on its own. Where they differ (``shortening
 fraction ≥ 28 or ejection fraction ≥ 45``) no single threshold decides, and the criterion is
@@ -18,19 +22,20 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
 from ..protocol import Protocol
 from ..render import format_value
 from ..rules.dates import NEVER
-from ..rules.expressions import SCREENING_DATE
+from ..rules.expressions import SCREENING_DATE, Compare, Expression, Name, walk
 
 NUMERIC = ("int", "number")
 EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for trying date answers
 MAX_COMBINATIONS = 20_000
-MAX_CASES = 16  # cases of choice and yes/no answers tried per name
+MAX_CASES = 16  # cases of choice and yes/no answers (and table rows) tried per name
+MAX_ALL_PICKS = 3  # a multi-select naming up to this many choices is tried with every subset
 ALL = ""  # the case key when the passing values do not depend on a choice
 NOTHING = "no value passes"
 
@@ -94,6 +99,16 @@ class Scale:
 
 
 @dataclass(frozen=True)
+class TableRow:
+    """One row of a lookup table, tried as a case: the table's value where ``when`` holds."""
+
+    table: str
+    index: int
+    when: str
+    value: float
+
+
+@dataclass(frozen=True)
 class Threshold:
     """What decides one numeric name, over all the criteria that compare it."""
 
@@ -153,29 +168,85 @@ def scales(protocol: Protocol) -> dict[str, Scale]:
 def thresholds(protocol: Protocol) -> dict[str, Threshold]:
     """The deciding threshold of every numeric name that some rule compares."""
     found = scales(protocol)
+    bounds = _table_bounds(protocol)
+    for name, values in bounds.items():
+        if name in found:
+            scale = found[name]
+            found[name] = replace(scale, constants=tuple(sorted({*scale.constants, *values})))
     return {
         name: _threshold(protocol, found, scale) for name, scale in found.items() if scale.constants
     }
 
 
+def compared(protocol: Protocol, expr: Expression) -> list[str]:
+    """The names a rule compares with a number or with a lookup table, in the rule's order."""
+    found = [c.variable for c in expr.comparisons]
+    found += [name for name, _ in _table_comparisons(protocol, expr)]
+    return list(dict.fromkeys(found))
+
+
+def _table_comparisons(protocol: Protocol, expr: Expression) -> Iterator[tuple[str, str]]:
+    """``(name, table)`` for each comparison of a name with a lookup table in the rule."""
+    for node in walk(expr.node):
+        if not (
+            isinstance(node, Compare)
+            and isinstance(node.left, Name)
+            and isinstance(node.right, Name)
+        ):
+            continue
+        left, right = node.left.name, node.right.name
+        for name, table in ((left, right), (right, left)):
+            if table in protocol.tables and name not in protocol.tables:
+                yield name, table
+
+
+def _table_bounds(protocol: Protocol) -> dict[str, set[float]]:
+    """Where tables cut a name's number line: the values of a table a rule compares the name
+    with, and the limits of a table's rows on a name the rule reading the table compares."""
+    bounds: dict[str, set[float]] = {}
+    for expr in protocol.rules.values():
+        for name, table in _table_comparisons(protocol, expr):
+            bounds.setdefault(name, set()).update(value for _, value in protocol.tables[table])
+        names = compared(protocol, expr)
+        for table in sorted(expr.names & protocol.tables.keys()):
+            for condition, _ in protocol.tables[table]:
+                for c in condition.comparisons:
+                    if c.variable in names and _is_number(c.constant):
+                        bounds.setdefault(c.variable, set()).add(c.constant)
+    return bounds
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _row_names(protocol: Protocol, table: str) -> frozenset[str]:
+    return frozenset(n for condition, _ in protocol.tables[table] for n in condition.names)
+
+
 def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Threshold:
     comparing = tuple(
-        cid
-        for cid, expr in protocol.rules.items()
-        if any(c.variable == scale.name for c in expr.comparisons)
+        cid for cid, expr in protocol.rules.items() if scale.name in compared(protocol, expr)
     )
     split = sorted(
         {
             name
             for cid in comparing
             for name in protocol.rules[cid].names
-            if name in protocol.questions and protocol.questions[name].type in ("choice", "yes_no")
+            if (name in protocol.tables and scale.name not in _row_names(protocol, name))
+            or (
+                name in protocol.questions and protocol.questions[name].type in ("choice", "yes_no")
+            )
         }
         - {scale.name}
     )
-    cases = {name: list(_case_values(protocol, name)) for name in split}
+    cases = {name: _case_values(protocol, name, comparing) for name in split}
     if math.prod(len(v) for v in cases.values()) > MAX_CASES:  # too many: choices only
-        cases = {n: v for n, v in cases.items() if protocol.questions[n].type == "choice"}
+        cases = {
+            n: v
+            for n, v in cases.items()
+            if n in protocol.tables or protocol.questions[n].type == "choice"
+        }
     pieces = scale.pieces()
     contexts = [
         dict(zip(cases, values, strict=True)) for values in itertools.product(*cases.values())
@@ -212,8 +283,12 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
                 texts = {k: v.pop() for k, v in merged.items()}
         if len(set(texts.values())) == 1:
             return {ALL: next(iter(texts.values()))}
+        for name in cases:  # a multi-select's picks that allow the same values, together
+            if _is_multi_select(protocol, name):
+                texts = _together(texts, name)
         return {
-            ", ".join(f"{k} = {format_value(v)}" for k, v in key): t for key, t in texts.items()
+            ", ".join(_case_text(protocol, k, v, cases.get(k, [])) for k, v in key): t
+            for key, t in texts.items()
         }
 
     combined = together(list(criteria))
@@ -239,10 +314,85 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
     )
 
 
-def _case_values(protocol: Protocol, name: str) -> list[Any]:
-    if protocol.questions[name].type == "yes_no":
+def _case_values(protocol: Protocol, name: str, criteria: tuple[str, ...]) -> list[Any]:
+    if name in protocol.tables:
+        spec = protocol.table_specs[name]
+        return [
+            TableRow(name, index, row.when, value)
+            for index, (row, (_, value)) in enumerate(
+                zip(spec.rows, protocol.tables[name], strict=True)
+            )
+        ]
+    question = protocol.questions[name]
+    if question.type == "yes_no":
         return [False, True]
-    return list(protocol.questions[name].choices or [])
+    choices = list(question.choices or [])
+    if not question.multiple:
+        return choices
+    # A multi-select is a set: no choice at all is a case of its own. Only the choices the
+    # rules name matter; with few, every subset of them, else none, each one and all.
+    named = {item for cid in criteria for n, item in protocol.rules[cid].constants if n == name}
+    picked = tuple(c for c in choices if c in named)
+    if len(picked) <= MAX_ALL_PICKS:
+        subsets = itertools.chain.from_iterable(
+            itertools.combinations(picked, size) for size in range(len(picked) + 1)
+        )
+        return list(subsets)
+    return [(), *((c,) for c in picked), picked]
+
+
+def _is_multi_select(protocol: Protocol, name: str) -> bool:
+    question = protocol.questions.get(name)
+    return question is not None and question.multiple
+
+
+def _together(
+    texts: dict[tuple[tuple[str, Any], ...], str], name: str
+) -> dict[tuple[tuple[str, Any], ...], str]:
+    """Merge the cases that differ only in a multi-select's picks and allow the same values:
+    the multi-select's value in a key becomes the list of its picks."""
+    if not any(k == name for key in texts for k, _ in key):
+        return texts  # the values allowed do not depend on it
+    grouped: dict[tuple[tuple[tuple[str, Any], ...], str], list[Any]] = {}
+    for key, text in texts.items():
+        rest = tuple((k, v) for k, v in key if k != name)
+        grouped.setdefault((rest, text), []).extend(v for k, v in key if k == name)
+    merged = {}
+    for (rest, text), picks in grouped.items():
+        merged[((name, tuple(picks)), *rest)] = text
+    return merged
+
+
+def _case_text(protocol: Protocol, name: str, value: Any, tried: list[Any]) -> str:
+    """``sex = male``, ``age < 65`` (a table's row), ``weight_comorbidities = none``."""
+    if isinstance(value, TableRow):
+        return value.when
+    if not _is_multi_select(protocol, name):
+        return f"{name} = {format_value(value)}"
+    picks = set(value)
+    singles = [s[0] for s in tried if len(s) == 1]
+    some = [c for c in singles if (c,) in picks]
+    if some and picks == {s for s in tried if set(s) & set(some)}:
+        return f"{name} includes {_or(some)}"
+    absent = [c for c in singles if (c,) not in picks]
+    if absent and picks == {s for s in tried if not set(s) & set(absent)}:
+        if set(absent) == set(protocol.questions[name].choices or []):
+            return f"{name} = none"
+        if len(absent) == 1:
+            return f"{name} does not include {absent[0]}"
+        return f"{name} includes none of {', '.join(absent)}"
+    rest = [p for p in tried if p not in picks]  # the picks of the named choices exactly
+    if len(rest) < len(picks):
+        return " and ".join(f"{name} ≠ {_picks(p)}" for p in rest)
+    return " or ".join(f"{name} = {_picks(p)}" for p in value)
+
+
+def _picks(picked: tuple[str, ...]) -> str:
+    return " + ".join(picked) if picked else "none"
+
+
+def _or(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
 
 
 def _passing(
@@ -257,21 +407,56 @@ def _passing(
     rule reads that lets the name matter; None when that differs (no single threshold)."""
     expr = protocol.rules[criterion]
     wanted = protocol.criteria[criterion].kind == "inclusion"
-    others = sorted(expr.names - {scale.name} - set(context))
+    # a table whose rows read the name itself is looked up at each value of it
+    looked_up = sorted(n for n in expr.names - set(context) if n in protocol.tables)
+    read = expr.names.union(*(_row_names(protocol, t) for t in looked_up))
+    others = sorted(read - {scale.name} - set(context) - set(looked_up))
     domains = [list(_domain(protocol, found, n)) for n in others]
     if math.prod(len(d) for d in domains) * len(pieces) > MAX_COMBINATIONS:
         return None  # too many to try: claim no threshold
     values = [scale.representative(p) for p in pieces]
+    rows = [v for v in context.values() if isinstance(v, TableRow)]
+    fixed = {n: v.value if isinstance(v, TableRow) else v for n, v in context.items()}
     seen: list[bool] | None = None
     for other in itertools.product(*domains):
-        env = {**context, **dict(zip(others, other, strict=True))}
-        row = [expr.evaluate({**env, scale.name: v}) is wanted for v in values]
+        env = {**fixed, **dict(zip(others, other, strict=True))}
+        if not all(_may_apply(protocol, r, env) for r in rows):
+            continue  # the other answers pick another row of the table
+        row = [
+            expr.evaluate(_at(protocol, env, scale.name, v, looked_up)) is wanted for v in values
+        ]
         if not any(row):
             continue  # fails whatever the name is: says nothing about it
         if seen is not None and row != seen:
             return None
         seen = row
     return seen if seen is not None else [False] * len(pieces)
+
+
+def _at(
+    protocol: Protocol, env: dict[str, Any], name: str, value: Any, tables: list[str]
+) -> dict[str, Any]:
+    """The answers with the name at a value, and the tables looked up as the engine does."""
+    point = {**env, name: value}
+    for table in tables:
+        point[table] = None
+        for condition, row_value in protocol.tables[table]:
+            holds = condition.evaluate(point)
+            if holds is not False:  # the first row that holds; unknown if one may
+                point[table] = row_value if holds is True else None
+                break
+    return point
+
+
+def _may_apply(protocol: Protocol, row: TableRow, env: dict[str, Any]) -> bool:
+    """False when the answers tried pick another row than ``row`` (the first that holds)."""
+    for index, (condition, _) in enumerate(protocol.tables[row.table]):
+        holds = condition.evaluate(env)
+        if index == row.index:
+            return holds is not False
+        if holds is True:
+            return False
+    return False
 
 
 def _domain(protocol: Protocol, found: dict[str, Scale], name: str) -> Iterator[Any]:

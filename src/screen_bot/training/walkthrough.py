@@ -11,7 +11,7 @@ from ..rules.calculators import CALCULATORS
 from ..rules.expressions import SCREENING_DATE, Compare, Name, Node, Shift, walk
 from ..words import NO_RECOVERY, RECOVERY
 from .ids import id_matches
-from .thresholds import Threshold, cases_text, thresholds
+from .thresholds import Threshold, cases_text, compared, thresholds
 
 RULE_WORDS = {"inclusion": "met when", "exclusion": "excludes when"}
 
@@ -64,14 +64,14 @@ def walkthrough(protocol: Protocol, criterion: str | None = None) -> list[Step]:
         c = protocol.criteria[cid]
         expr = protocol.rules[cid]
         variables = {v for name in expr.names for v in protocol.inputs_of(name)}
-        compared = dict.fromkeys(comparison.variable for comparison in expr.comparisons)
-        decides = tuple(found[name] for name in compared if name in found and found[name].criteria)
+        names = compared(protocol, expr)
+        decides = tuple(found[name] for name in names if name in found and found[name].criteria)
         implied_by = _implied(protocol, cid, decides)
         conditional: tuple[str, ...] = ()
         if not implied_by:  # say only what this rule's own thresholds decide
             decides = tuple(t for t in decides if cid in t.criteria)
             conditional = tuple(
-                name for name in compared if name in found and cid in found[name].conditional
+                name for name in names if name in found and cid in found[name].conditional
             )
         steps.append(
             Step(

@@ -1,0 +1,320 @@
+"""`learn` teaches a limit that depends on a multi-select answer, or that a lookup table sets,
+per answer (README, Training and review), and what it teaches is where the engine's verdict
+changes.
+
+A multi-select is a set: a patient may pick none of its choices, which is the case that
+decides ``bmi >= 30 or (bmi >= 27 and any_of(comorbidities, …))`` (≥ 30 with none, ≥ 27 with
+any). A bound read from a table (``7.0 <= hba1c_percent <= hba1c_upper``) is given per row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from screen_bot.protocol import Protocol, load
+from screen_bot.rules.evaluation import evaluate
+from screen_bot.rules.expressions import parse
+from screen_bot.training.thresholds import thresholds
+from screen_bot.training.walkthrough import walkthrough_text
+
+DAY = date(2026, 3, 31)
+CHOICES = ("hypertension", "dyslipidaemia", "sleep_apnoea", "cardiovascular_disease")
+PICKS = CHOICES[:3]
+
+GLP = """
+id: glp-mini
+title: GLP mini
+version: "1"
+questions:
+  - {variable: age, type: int, min: 18, max: 100, unit: years, text: Age?}
+  - {variable: hba1c_percent, type: number, min: 3, max: 20, unit: "%", text: HbA1c?}
+  - {variable: weight_kg, type: number, min: 20, max: 300, unit: kg, text: Weight?}
+  - {variable: height_cm, type: number, min: 40, max: 250, unit: cm, text: Height?}
+  - variable: comorbidities
+    type: choice
+    multiple: true
+    choices: [hypertension, dyslipidaemia, sleep_apnoea, cardiovascular_disease]
+    text: Weight-related comorbidities (all that apply)?
+  - {variable: waist_cm, type: number, min: 40, max: 200, unit: cm, text: Waist?}
+  - {variable: ldl_mmol_l, type: number, min: 0.5, max: 15, unit: mmol/L, text: LDL?}
+derived:
+  - name: bmi
+    label: body-mass index
+    unit: kg/m²
+    calculator: bmi
+    inputs: {weight_kg: weight_kg, height_cm: height_cm}
+tables:
+  - name: hba1c_upper
+    label: upper HbA1c limit for age
+    unit: "%"
+    rows:
+      - {when: "age < 65", value: 10.5}
+      - {when: "age >= 65", value: 9.0}
+  - name: ldl_limit
+    label: LDL limit for age
+    unit: mmol/L
+    rows:
+      - {when: "age < 65", value: 5.0}
+      - {when: "age >= 65", value: 4.0}
+criteria:
+  - id: I1
+    kind: inclusion
+    label: HbA1c 7 to the limit for age
+    source: HbA1c 7.0 % to 10.5 % (9.0 % from 65).
+    met_when: 7.0 <= hba1c_percent <= hba1c_upper
+  - id: I2
+    kind: inclusion
+    label: BMI 30+, or 27+ with a comorbidity
+    source: BMI 30 or more, or 27 or more with a weight-related comorbidity.
+    met_when: >-
+      bmi >= 30 or (bmi >= 27 and any_of(comorbidities, 'hypertension', 'dyslipidaemia',
+      'sleep_apnoea', 'cardiovascular_disease'))
+  - id: E1
+    kind: exclusion
+    label: waist 120+ with hypertension
+    source: Waist 120 cm or more with hypertension.
+    applies_when: waist_cm >= 120 and 'hypertension' in comorbidities
+  - id: I3
+    kind: inclusion
+    label: LDL within the limit for age
+    source: LDL at most 5.0 (4.0 from 65, or 4.5 from 65 on a statin review).
+    met_when: ldl_mmol_l <= ldl_limit or (age >= 65 and ldl_mmol_l <= 4.5)
+"""
+
+
+# the table's rows read a name the rule also limits: at 70 an HbA1c of 10 fails, at 50 it
+# passes, so no single age limit decides (not "age ≤ 80")
+KEYED = """
+id: keyed
+title: Keyed on age
+version: "1"
+questions:
+  - {variable: age, type: int, min: 18, max: 100, unit: years, text: Age?}
+  - {variable: hba1c_percent, type: number, min: 3, max: 20, unit: "%", text: HbA1c?}
+tables:
+  - name: hba1c_upper
+    label: upper HbA1c limit for age
+    unit: "%"
+    rows:
+      - {when: "age < 65", value: 10.5}
+      - {when: "age >= 65", value: 9.0}
+criteria:
+  - id: I1
+    kind: inclusion
+    label: HbA1c within the limit for age, aged 80 or less
+    source: HbA1c at most 10.5 % (9.0 % from 65); aged 80 or less.
+    met_when: hba1c_percent <= hba1c_upper and age <= 80
+"""
+
+
+# needs a pair of choices: "hypertension and dyslipidaemia without sleep apnoea" is no single
+# choice, none or all of them
+PAIRS = """
+id: pairs
+title: Pairs
+version: "1"
+questions:
+  - {variable: tg_mmol_l, type: number, min: 0.1, max: 50, unit: mmol/L, text: Triglycerides?}
+  - variable: findings
+    type: choice
+    multiple: true
+    choices: [hypertension, dyslipidaemia, sleep_apnoea]
+    text: Findings (all that apply)?
+criteria:
+  - id: E1
+    kind: exclusion
+    label: triglycerides
+    source: Triglycerides above 10, or above 5 with hypertension and dyslipidaemia alone.
+    applies_when: >-
+      tg_mmol_l > 10 or (tg_mmol_l > 5 and 'hypertension' in findings
+      and 'dyslipidaemia' in findings and 'sleep_apnoea' not in findings)
+"""
+
+
+def written(tmp_path_factory: pytest.TempPathFactory, name: str, text: str) -> Protocol:
+    path = tmp_path_factory.mktemp("dialogs") / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load(path)
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
+    return written(tmp_path_factory, "keyed", KEYED)
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
+    return written(tmp_path_factory, "pairs", PAIRS)
+
+
+@pytest.fixture(scope="module")
+def glp(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
+    return written(tmp_path_factory, "glp-mini", GLP)
+
+
+def test_a_threshold_combined_with_a_multi_select_is_given_per_answer(glp: Protocol) -> None:
+    none, some = "comorbidities = none", f"comorbidities includes {', '.join(CHOICES[:3])} or "
+    assert thresholds(glp)["bmi"].passing == {
+        none: "≥ 30 kg/m²",
+        some + CHOICES[3]: "≥ 27 kg/m²",
+    }
+    text = walkthrough_text(glp, "I2")
+    assert f"What decides: bmi ≥ 30 kg/m² if {none}; ≥ 27 kg/m² if {some}" in text
+
+
+def test_one_named_choice_of_a_multi_select(glp: Protocol) -> None:
+    assert thresholds(glp)["waist_cm"].passing == {
+        "comorbidities does not include hypertension": "any value",
+        "comorbidities includes hypertension": "< 120 cm",
+    }
+
+
+def test_a_rule_on_a_pair_of_choices_is_tried_with_the_pair(pairs: Protocol) -> None:
+    passing = thresholds(pairs)["tg_mmol_l"].passing
+    assert passing["findings = hypertension + dyslipidaemia"] == "≤ 5 mmol/L"
+    assert passing["findings ≠ hypertension + dyslipidaemia"] == "≤ 10 mmol/L"
+    assert len(passing) == 2
+
+
+def test_a_bound_from_a_table_is_given_per_row(glp: Protocol) -> None:
+    assert thresholds(glp)["hba1c_percent"].passing == {
+        "age < 65": "7–10.5 %",
+        "age >= 65": "7–9 %",
+    }
+    text = walkthrough_text(glp)
+    assert "What decides: hba1c_percent 7–10.5 % if age < 65; 7–9 % if age >= 65" in text
+    assert "  hba1c_percent 7–10.5 % if age < 65; 7–9 % if age >= 65  (I1)" in text  # summary
+    assert "= 7 %" not in text
+
+
+def test_a_table_row_is_tried_only_with_the_answers_that_pick_it(glp: Protocol) -> None:
+    # age 19 with the 65-and-over row (4.0) is no patient: it must not make LDL "no single
+    # threshold"; from 65 the rule's own 4.5 is looser than the table's 4.0
+    assert thresholds(glp)["ldl_mmol_l"].passing == {
+        "age < 65": "≤ 5 mmol/L",
+        "age >= 65": "≤ 4.5 mmol/L",
+    }
+
+
+def test_a_table_keyed_on_the_name_itself_is_looked_up_at_each_value(keyed: Protocol) -> None:
+    found = thresholds(keyed)
+    assert found["hba1c_percent"].passing == {"age < 65": "≤ 10.5 %", "age >= 65": "≤ 9 %"}
+    assert found["age"].criteria == () and found["age"].conditional == ("I1",)
+    text = walkthrough_text(keyed)
+    assert "no single threshold of age: the rule's own condition decides" in text
+    assert "age ≤ 80" not in text
+
+
+def test_learn_on_the_command_line(
+    glp: Protocol, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(glp.path.parent))
+    ran = cli("learn", "-p", "glp-mini", "--criterion", "I2")
+    assert ran.returncode == 0, ran.stderr
+    assert "What decides: bmi ≥ 30 kg/m² if comorbidities = none;" in ran.stdout
+
+
+# -- what is taught is where the engine's verdict changes -------------------------------------
+
+
+def allowed(text: str) -> Callable[[float], bool]:
+    """``≥ 30 kg/m²``, ``7–10.5 %``, ``< 120 cm``, ``any value`` as a test of a value."""
+    if text == "any value":
+        return lambda v: True
+    span = re.match(r"^([\d.]+)–([\d.]+) ", text)
+    if span:
+        return lambda v: float(span[1]) <= v <= float(span[2])
+    op, limit = re.match(r"^(≥|≤|<|>) ([\d.]+)", text).groups()  # type: ignore[union-attr]
+    tests = {"≥": float.__ge__, "≤": float.__le__, "<": float.__lt__, ">": float.__gt__}
+    return lambda v: tests[op](float(v), float(limit))
+
+
+def holds(case: str, answers: dict[str, Any]) -> bool:
+    """Whether a case as taught (``comorbidities = none``, ``age < 65``) is this patient's."""
+    if match := re.fullmatch(r"(\w+) (=|≠) (.+)", case):  # the picks exactly, or none
+        picked = set(answers[match[1]])
+        exactly = [p.split(f" {match[2]} ")[1] for p in re.split(" or | and ", case)]
+        same = [picked == (set(e.split(" + ")) if e != "none" else set()) for e in exactly]
+        return any(same) if match[2] == "=" else not any(same)
+    if match := re.fullmatch(r"(\w+) does not include (\w+)", case):
+        return match[2] not in answers[match[1]]
+    if match := re.fullmatch(r"(\w+) includes (.+)", case):
+        return any(c in answers[match[1]] for c in re.split(r", | or ", match[2]))
+    return parse(case).evaluate(answers) is True
+
+
+def assert_taught(
+    protocol: Protocol, answers: dict[str, Any], measures: dict[str, tuple[str, float]]
+) -> None:
+    """For each measure (its criterion, its value), the criterion is met exactly where the
+    values taught for the patient's case allow the measure's value."""
+    status = {o.criterion: o.status for o in evaluate(protocol, answers, DAY)}
+    found = thresholds(protocol)
+    for name, (criterion, value) in measures.items():
+        taught = found[name].own[criterion]
+        cases = [text for case, text in taught.items() if holds(case, answers)]
+        assert len(cases) <= 1, (name, taught, answers)
+        passes = bool(cases) and allowed(cases[0])(value)
+        assert passes is (status[criterion] == "met"), (name, taught, answers, status[criterion])
+
+
+AGES = st.integers(18, 100)
+HBA1C = st.integers(30, 200).map(lambda n: n / 10)  # 7.0, 9.0 and 10.5 exactly
+
+
+@given(
+    age=AGES,
+    hba1c=HBA1C,
+    quarter_kg=st.integers(320, 720),  # with 200 cm, a BMI of quarter_kg / 16: 27, 30 exactly
+    comorbidities=st.sets(st.sampled_from(CHOICES)),
+    waist=st.integers(40, 200),
+    ldl=st.integers(2, 60).map(lambda n: n / 4),  # 4.0, 4.5 and 5.0 exactly
+)
+def test_the_taught_threshold_is_where_the_verdict_changes(
+    glp: Protocol,
+    age: int,
+    hba1c: float,
+    quarter_kg: int,
+    comorbidities: set[str],
+    waist: int,
+    ldl: float,
+) -> None:
+    answers = {
+        "age": age,
+        "hba1c_percent": hba1c,
+        "weight_kg": quarter_kg / 4,
+        "height_cm": 200.0,
+        "comorbidities": tuple(c for c in CHOICES if c in comorbidities),
+        "waist_cm": float(waist),
+        "ldl_mmol_l": ldl,
+    }
+    measures = {
+        "hba1c_percent": ("I1", hba1c),
+        "bmi": ("I2", quarter_kg / 16),
+        "waist_cm": ("E1", float(waist)),
+        "ldl_mmol_l": ("I3", ldl),
+    }
+    assert_taught(glp, answers, measures)
+
+
+@given(age=st.integers(18, 80), hba1c=HBA1C)
+def test_the_taught_threshold_of_a_table_keyed_on_age_is_where_the_verdict_changes(
+    keyed: Protocol, age: int, hba1c: float
+) -> None:
+    answers = {"age": age, "hba1c_percent": hba1c}
+    assert_taught(keyed, answers, {"hba1c_percent": ("I1", hba1c)})
+
+
+@given(tg=st.integers(1, 500).map(lambda n: n / 10), findings=st.sets(st.sampled_from(PICKS)))
+def test_the_taught_threshold_of_a_pair_is_where_the_verdict_changes(
+    pairs: Protocol, tg: float, findings: set[str]
+) -> None:
+    answers = {"tg_mmol_l": tg, "findings": tuple(c for c in PICKS if c in findings)}
+    assert_taught(pairs, answers, {"tg_mmol_l": ("E1", tg)})
