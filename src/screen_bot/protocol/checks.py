@@ -26,8 +26,10 @@ from ..rules.expressions import (
     Node,
     Not,
     Or,
+    Shift,
     parse_node,
     render,
+    walk,
 )
 from ..rules.types import Kind, bind, check
 from ..rules.units import same_unit
@@ -35,7 +37,7 @@ from ..words import TERMINAL_COMMANDS
 from .loader import Problem, line_of
 from .model import Estimate, Protocol, name_key
 from .schema import NUMERIC, DialogFile, Question
-from .search import MAX_TOTAL_COMBINATIONS, AnswerSearch
+from .search import MAX_TOTAL_COMBINATIONS, AnswerSearch, dates_searched_exactly
 from .sets import ALL
 
 
@@ -76,6 +78,7 @@ class Checker:
             return None
         self._unused(rules, when, tables, estimates)
         self._unasked_reads(rules, when)
+        self._impossible_rules(rules)
         if self.problems:
             return None
         functions = compile_all(self.trees, f"rules of {self.spec.id}")
@@ -655,6 +658,52 @@ class Checker:
                     f"start it with '({guard}) and …' for an exclusion, or "
                     f"'not ({guard}) or …' for an inclusion",
                 )
+
+    def _impossible_rules(self, rules: dict[str, str]) -> None:
+        """An inclusion no answers can meet, an exclusion none can meet, or one every known
+        answer meets: limits in another unit than the question's, a window's sign slipped,
+        bounds crossed. Searched after the checks above, which share the search's budget;
+        said only where the search is certain (see :func:`dates_searched_exactly`)."""
+        for index, c in enumerate(self.spec.criteria):
+            tree = self.trees[rules[c.id]]
+            if not dates_searched_exactly(tree):
+                continue
+            if not self.search.can_be_true(tree):
+                never = "be met" if c.kind == "inclusion" else "apply"
+                message = f"{c.id} can never {never}: no answers{self._limits(tree)} meet"
+            elif c.kind == "exclusion" and not self.search.can_be_true(Not(tree)):
+                message = (
+                    f"{c.id} excludes every patient: every known answer{self._limits(tree)} meets"
+                )
+            else:
+                continue
+            dated = any(isinstance(n, Shift) for n in walk(tree))
+            self.problem(
+                ("criteria", index, c.rule_field),
+                f"{message} '{self.texts[rules[c.id]]}'",
+                "check the bounds and units of each threshold against the question's min, max "
+                "and unit (a limit in another unit?)"
+                + (
+                    " and the sign of each window (an event's date + days(n) is n days after it)"
+                    if dated
+                    else ""
+                ),
+            )
+
+    def _limits(self, tree: Node) -> str:
+        """The ranges of the answers ``tree`` reads, for a message: ' within … (age 0–120)'."""
+        shown = []
+        for name in sorted(_names(tree)):
+            q = self.questions.get(name)
+            if q is None:
+                continue
+            if q.min is not None and q.max is not None:
+                unit = f" {q.unit}" if q.unit else ""
+                shown.append(f"{name} {_shown(q.min)}–{_shown(q.max)}{unit}")
+            elif q.type in ("date", "date_or_none"):
+                side = "before" if q.future else "after"
+                shown.append(f"{name} not {side} the screening date")
+        return f" within the questions' limits ({'; '.join(shown)})" if shown else ""
 
     def _suggest(self, name: str) -> str:
         names = list(self.kinds)
