@@ -1,10 +1,10 @@
-"""Rules no patient can pass (outside audit 8, "a new protocol is a new file"): the
-validator refuses them at their line, with the fix, and says nothing where its search
-cannot be sure."""
+"""Rules no patient can pass, and windows written on the clock's side (outside audit 8, "a
+new protocol is a new file"): the validator refuses them at their line, with the fix, and
+says nothing where its search cannot be sure."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +158,97 @@ def test_a_window_met_on_some_screening_dates_only_is_not_called_never_met(
     protocol = build(tmp_path, dialog([a_date("event_date")], [inclusion("I1", rule)]))
     july = date(2026, 7, 15)
     assert verdict.build(protocol, {"event_date": july}, screened_on=july).verdict == "eligible"
+
+
+# -- a calendar window written on the screening date's side -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "rewritten"),
+    [
+        (
+            "screening_date - months(6) < last_cv_event_date",
+            "screening_date < last_cv_event_date + months(6)",
+        ),
+        (
+            "last_cv_event_date > screening_date - months(1)",
+            "screening_date < last_cv_event_date + months(1)",
+        ),
+        (
+            "screening_date - months(1) >= last_cv_event_date",
+            "screening_date >= last_cv_event_date + months(1)",
+        ),
+        (
+            "screening_date - years(2) - days(3) <= last_cv_event_date + days(1)",
+            "screening_date <= last_cv_event_date + days(1) + days(3) + years(2)",
+        ),
+    ],
+)
+def test_a_calendar_window_on_the_screening_date_side_is_refused_with_the_rewrite(
+    tmp_path: Path, rule: str, rewritten: str
+) -> None:
+    """MI on 2025-08-31, screened on 2026-02-28: 'screening_date - months(6)' is 2025-08-28,
+    before the MI (excluded), while counted from the MI, 2025-08-31 + 6 months is
+    2026-02-28, the screening date (not excluded). README: write the window on the event's
+    side."""
+    data = dialog([date_or_none("last_cv_event_date")], [exclusion("E5", rule)])
+    (problem,) = problems(tmp_path, data)
+    assert "counts a calendar window from the screening date" in problem.message
+    assert problem.fix == f"write the window on the event's side: '{rewritten}'"
+    assert problem.line == line_of(dump(data), "applies_when:")
+    fixed = dialog([date_or_none("last_cv_event_date")], [exclusion("E5", rewritten)])
+    assert "E5" in build(tmp_path, fixed, "fixed.yaml").rules
+
+
+def test_a_calendar_window_on_the_screening_date_side_of_a_condition_is_refused(
+    tmp_path: Path,
+) -> None:
+    questions = [
+        a_date("cd19_flow_date"),
+        yes_no("cd19_positive", when="cd19_flow_date >= screening_date - months(3)"),
+    ]
+    data = dialog(questions, [inclusion("I1", "cd19_positive")])
+    (problem,) = problems(tmp_path, data)
+    assert problem.fix == (
+        "write the window on the event's side: 'screening_date <= cd19_flow_date + months(3)'"
+    )
+    assert problem.line == line_of(dump(data), "when:")
+
+
+@pytest.mark.parametrize("window", ["days(30)", "weeks(4)"])
+def test_days_and_weeks_on_the_screening_date_side_are_accepted_and_exact(
+    tmp_path: Path, window: str
+) -> None:
+    """A window of days moves every date by the same number of days: written on either side
+    it meets the same days, month ends and leap days included."""
+    clock = build(
+        tmp_path,
+        dialog(
+            [a_date("hba1c_date")], [inclusion("I1", f"screening_date - {window} <= hba1c_date")]
+        ),
+        "clock.yaml",
+    )
+    event = build(
+        tmp_path,
+        dialog(
+            [a_date("hba1c_date")], [inclusion("I1", f"screening_date <= hba1c_date + {window}")]
+        ),
+        "event.yaml",
+    )
+    for screened in (date(2024, 2, 29), date(2024, 3, 31), date(2026, 2, 28), date(2026, 12, 31)):
+        for back in range(0, 40):
+            answers = {"hba1c_date": screened - timedelta(days=back)}
+            assert (
+                verdict.build(clock, answers, screened_on=screened).verdict
+                == verdict.build(event, answers, screened_on=screened).verdict
+            ), (screened, back)
+
+
+def test_calendar_windows_on_the_screening_date_on_both_sides_are_one_problem(
+    tmp_path: Path,
+) -> None:
+    rule = "screening_date - months(1) < screening_date - days(20)"
+    data = dialog([a_date("event_date")], [inclusion("I1", f"{rule} and known(event_date)")])
+    (problem,) = problems(tmp_path, data)
+    assert problem.message.startswith(f"'{rule}' counts a calendar window")
+    assert problem.fix.startswith("count the window from the event's date")

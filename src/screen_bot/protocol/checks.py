@@ -10,6 +10,7 @@ left open on a question never asked, is searched in :mod:`.search`.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,18 @@ from ..answers import ALWAYS_UNKNOWN, MULTIPLE_SEPARATORS, UNKNOWN_WORDS, typed_
 from ..rules.calculators import CALCULATORS, SEXES
 from ..rules.compiled import compile_all
 from ..rules.expressions import (
+    FLIPPED,
     SCREENING_DATE,
     And,
+    Compare,
     Expression,
     ExpressionError,
+    Name,
     Node,
     Not,
     Or,
     Shift,
+    names_read,
     parse_node,
     render,
     walk,
@@ -37,7 +42,12 @@ from ..words import TERMINAL_COMMANDS
 from .loader import Problem, line_of
 from .model import Estimate, Protocol, name_key
 from .schema import NUMERIC, DialogFile, Question
-from .search import MAX_TOTAL_COMBINATIONS, AnswerSearch, dates_searched_exactly
+from .search import (
+    CALENDAR_UNITS,
+    MAX_TOTAL_COMBINATIONS,
+    AnswerSearch,
+    dates_searched_exactly,
+)
 from .sets import ALL
 
 
@@ -476,6 +486,16 @@ class Checker:
             return None
         self.trees[key] = bind(node, self.kinds)
         self.texts[key] = text.strip()
+        for compare, rewritten in _clock_side_windows(self.trees[key]):
+            self.problem(
+                loc,
+                f"'{render(compare)}' counts a calendar window from the screening date: at "
+                "month ends it gives another verdict than the window counted from the event",
+                f"write the window on the event's side: '{rewritten}'"
+                if rewritten
+                else "count the window from the event's date, e.g. "
+                "screening_date < last_mi_date + months(12)",
+            )
         return key
 
     def _questions_only(self, name: str) -> tuple[str, str] | None:
@@ -720,6 +740,31 @@ def question_kind(q: Question) -> Kind:
     if q.type in ("date", "date_or_none"):
         return Kind("date", never=q.type == "date_or_none")
     return Kind(q.type)  # type: ignore[arg-type]
+
+
+def _clock_side_windows(node: Node) -> Iterator[tuple[Compare, str | None]]:
+    """Comparisons adding calendar months or years to the screening date, each with the
+    window moved to the other side (None when that side counts from the screening date too).
+    Days and weeks may stay there: moved, they meet the same days."""
+    for n in walk(node):
+        if not isinstance(n, Compare):
+            continue
+        for clock, other, op in ((n.left, n.right, n.op), (n.right, n.left, FLIPPED[n.op])):
+            windows = []
+            while isinstance(clock, Shift):
+                windows.append(clock)  # the last added first
+                clock = clock.base
+            if not (isinstance(clock, Name) and clock.name == SCREENING_DATE):
+                continue
+            if not any(w.unit in CALENDAR_UNITS for w in windows):
+                continue
+            if SCREENING_DATE in names_read(other):
+                yield n, None
+            else:
+                for w in windows:
+                    other = Shift(other, -w.amount, w.unit)
+                yield n, f"{SCREENING_DATE} {op} {render(other)}"
+            break  # one report for the comparison
 
 
 def _case_free(word: str) -> str:
