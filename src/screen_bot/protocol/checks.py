@@ -10,6 +10,7 @@ left open on a question never asked, is searched in :mod:`.search`.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,21 @@ from ..answers import ALWAYS_UNKNOWN, MULTIPLE_SEPARATORS, UNKNOWN_WORDS, typed_
 from ..rules.calculators import CALCULATORS, SEXES
 from ..rules.compiled import compile_all
 from ..rules.expressions import (
+    FLIPPED,
     SCREENING_DATE,
     And,
+    Compare,
     Expression,
     ExpressionError,
+    Name,
     Node,
     Not,
     Or,
+    Shift,
+    names_read,
     parse_node,
     render,
+    walk,
 )
 from ..rules.types import Kind, bind, check
 from ..rules.units import same_unit
@@ -35,7 +42,12 @@ from ..words import TERMINAL_COMMANDS
 from .loader import Problem, line_of
 from .model import Estimate, Protocol, name_key
 from .schema import NUMERIC, DialogFile, Question
-from .search import MAX_TOTAL_COMBINATIONS, AnswerSearch
+from .search import (
+    CALENDAR_UNITS,
+    MAX_TOTAL_COMBINATIONS,
+    AnswerSearch,
+    dates_searched_exactly,
+)
 from .sets import ALL
 
 # batch rows' own keys beside the variables (batch.py's REFERRAL_KEY and SCREENED_ON_KEY)
@@ -80,6 +92,7 @@ class Checker:
             return None
         self._unused(rules, when, tables, estimates)
         self._unasked_reads(rules, when)
+        self._impossible_rules(rules)
         if self.problems:
             return None
         functions = compile_all(self.trees, f"rules of {self.spec.id}")
@@ -484,6 +497,16 @@ class Checker:
             return None
         self.trees[key] = bind(node, self.kinds)
         self.texts[key] = text.strip()
+        for compare, rewritten in _clock_side_windows(self.trees[key]):
+            self.problem(
+                loc,
+                f"'{render(compare)}' counts a calendar window from the screening date: at "
+                "month ends it gives another verdict than the window counted from the event",
+                f"write the window on the event's side: '{rewritten}'"
+                if rewritten
+                else "count the window from the event's date, e.g. "
+                "screening_date < last_mi_date + months(12)",
+            )
         return key
 
     def _questions_only(self, name: str) -> tuple[str, str] | None:
@@ -667,6 +690,52 @@ class Checker:
                     f"'not ({guard}) or …' for an inclusion",
                 )
 
+    def _impossible_rules(self, rules: dict[str, str]) -> None:
+        """An inclusion no answers can meet, an exclusion none can meet, or one every known
+        answer meets: limits in another unit than the question's, a window's sign slipped,
+        bounds crossed. Searched after the checks above, which share the search's budget;
+        said only where the search is certain (see :func:`dates_searched_exactly`)."""
+        for index, c in enumerate(self.spec.criteria):
+            tree = self.trees[rules[c.id]]
+            if not dates_searched_exactly(tree):
+                continue
+            if not self.search.can_be_true(tree):
+                never = "be met" if c.kind == "inclusion" else "apply"
+                message = f"{c.id} can never {never}: no answers{self._limits(tree)} meet"
+            elif c.kind == "exclusion" and not self.search.can_be_true(Not(tree)):
+                message = (
+                    f"{c.id} excludes every patient: every known answer{self._limits(tree)} meets"
+                )
+            else:
+                continue
+            dated = any(isinstance(n, Shift) for n in walk(tree))
+            self.problem(
+                ("criteria", index, c.rule_field),
+                f"{message} '{self.texts[rules[c.id]]}'",
+                "check the bounds and units of each threshold against the question's min, max "
+                "and unit (a limit in another unit?)"
+                + (
+                    " and the sign of each window (an event's date + days(n) is n days after it)"
+                    if dated
+                    else ""
+                ),
+            )
+
+    def _limits(self, tree: Node) -> str:
+        """The ranges of the answers ``tree`` reads, for a message: ' within … (age 0–120)'."""
+        shown = []
+        for name in sorted(_names(tree)):
+            q = self.questions.get(name)
+            if q is None:
+                continue
+            if q.min is not None and q.max is not None:
+                unit = f" {q.unit}" if q.unit else ""
+                shown.append(f"{name} {_shown(q.min)}–{_shown(q.max)}{unit}")
+            elif q.type in ("date", "date_or_none"):
+                side = "before" if q.future else "after"
+                shown.append(f"{name} not {side} the screening date")
+        return f" within the questions' limits ({'; '.join(shown)})" if shown else ""
+
     def _suggest(self, name: str) -> str:
         names = list(self.kinds)
         close = difflib.get_close_matches(name, names, n=1)
@@ -682,6 +751,31 @@ def question_kind(q: Question) -> Kind:
     if q.type in ("date", "date_or_none"):
         return Kind("date", never=q.type == "date_or_none")
     return Kind(q.type)  # type: ignore[arg-type]
+
+
+def _clock_side_windows(node: Node) -> Iterator[tuple[Compare, str | None]]:
+    """Comparisons adding calendar months or years to the screening date, each with the
+    window moved to the other side (None when that side counts from the screening date too).
+    Days and weeks may stay there: moved, they meet the same days."""
+    for n in walk(node):
+        if not isinstance(n, Compare):
+            continue
+        for clock, other, op in ((n.left, n.right, n.op), (n.right, n.left, FLIPPED[n.op])):
+            windows = []
+            while isinstance(clock, Shift):
+                windows.append(clock)  # the last added first
+                clock = clock.base
+            if not (isinstance(clock, Name) and clock.name == SCREENING_DATE):
+                continue
+            if not any(w.unit in CALENDAR_UNITS for w in windows):
+                continue
+            if SCREENING_DATE in names_read(other):
+                yield n, None
+            else:
+                for w in windows:
+                    other = Shift(other, -w.amount, w.unit)
+                yield n, f"{SCREENING_DATE} {op} {render(other)}"
+            break  # one report for the comparison
 
 
 def _case_free(word: str) -> str:

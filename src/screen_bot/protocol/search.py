@@ -43,7 +43,7 @@ MAX_COMBINATIONS = 20_000
 # thousands of searches of MAX_COMBINATIONS each (minutes). Real files use a few thousand.
 MAX_TOTAL_COMBINATIONS = 100_000
 NODES_PER_COST = 10  # a combination tried costs one more per this many expression nodes read
-EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for searching answer combinations
+EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for searching answers; a 15th (see below)
 
 
 class AnswerSearch:
@@ -372,6 +372,37 @@ def _date_comparisons(node: Node) -> list[tuple[DateSide, DateSide]]:
                 if mine and theirs and mine[0] != theirs[0]:
                     found.append((mine, theirs))
     return found
+
+
+CALENDAR_UNITS = ("months", "years")
+
+
+def dates_searched_exactly(node: Node) -> bool:
+    """Whether the search on :data:`EXAMPLE_DAY` answers for every screening date what
+    ``node``'s date answers can make of it. So it does when each date answer is compared
+    with the screening date only, and either by whole days and weeks (a shift of the same
+    number of days on every date) or in one comparison adding calendar months or years
+    to the answer alone: such a comparison's truth changes once as the answer moves, and on
+    a 15th, which every month has, no month end cuts a window short. Two answers compared
+    with each other, or days mixed with months, are not searched exactly."""
+    calendar: dict[str, list[bool]] = {}
+    for n in walk(node):
+        if not (isinstance(n, Compare) and n.dates):
+            continue
+        left, right = _date_side(n.left), _date_side(n.right)
+        if left is None or right is None:
+            return False
+        clock = [s for s in (left, right) if s[0] == SCREENING_DATE]
+        answer = [s for s in (left, right) if s[0] != SCREENING_DATE]
+        if len(clock) != 1 or len(answer) != 1:
+            return False
+        (name, windows), clock_windows = answer[0], clock[0][1]
+        units = {unit for _, unit in windows}
+        months = bool(units & set(CALENDAR_UNITS))
+        if months and (clock_windows or units - set(CALENDAR_UNITS)):
+            return False
+        calendar.setdefault(name, []).append(months)
+    return all(len(uses) == 1 or not any(uses) for uses in calendar.values())
 
 
 def _shifted(day: Any, shifts: list[tuple[int, str]]) -> Any:
