@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -429,6 +430,85 @@ def test_export_row_columns(log: ScreeningLog) -> None:
         "I4a from 2026-05-02; E3c retest",
         "",  # no screening id: appended on its own
     ]
+
+
+CTL019 = ProtocolRef(id="ctl019-rr-ball", version="0.1", sha256="cd" * 32)
+
+
+def waiting(criterion: str, meets_from: date, anchor: str | None) -> Reason:
+    return Reason(
+        criterion=criterion,
+        kind="exclusion",
+        label=f"label of {criterion}",
+        source="source text",
+        answers={},
+        recoverable="wait",
+        meets_from=meets_from,
+        meets_from_anchor=anchor,
+    )
+
+
+def test_export_says_which_date_a_later_pass_counts_from(log: ScreeningLog) -> None:
+    """ctl019: C-E11's date is a planned infusion date (a screening today passes with the
+    infusion planned from it), C-E12's a screening date: the log keeps which, and the export
+    says it as the verdict does, never both as "from"."""
+    v = verdict("R-1", protocol=CTL019, value="not_eligible")
+    v.reasons = [
+        waiting("C-E11", date(2026, 2, 21), "planned_infusion_date"),
+        waiting("C-E12", date(2026, 1, 31), None),
+    ]
+    written = log.append(v, channel="batch", coordinator="cli", answers={}, at=DAY)
+    (read,) = log.records()
+    assert [r.meets_from_anchor for r in read.reasons] == ["planned_infusion_date", None]
+    assert read == written and log.verify() == []
+    assert export_row(read)["may_pass_later"] == [
+        "C-E11 when planned_infusion_date is on or after 2026-02-21",
+        "C-E12 from 2026-01-31",
+    ]
+    _, row = exported(log)
+    assert row[8] == (
+        "C-E11 when planned_infusion_date is on or after 2026-02-21; C-E12 from 2026-01-31"
+    )
+
+
+def test_a_record_logged_before_anchors_were_kept_exports_as_before(log: ScreeningLog) -> None:
+    """A record written before the log kept a date's anchor: its reasons text has none, it
+    reads, verifies and exports "from" as it always did, and a record appended after it
+    keeps its anchor with the chain intact."""
+    fields = {
+        "number": 1,
+        "at": "2026-01-15T09:00:00+00:00",
+        "channel": "batch",
+        "coordinator": "cli",
+        "referral": "R-1",
+        "protocol_id": CTL019.id,
+        "protocol_version": CTL019.version,
+        "protocol_sha256": CTL019.sha256,
+        "verdict": "not_eligible",
+        "reasons": '[{"criterion":"C-E11","kind":"exclusion","label":"label of C-E11",'
+        '"meets_from":"2026-02-21","recoverable":"wait"}]',
+        "open_items": "[]",
+        "answers": "{}",
+        "screened_on": "2026-01-15",
+    }
+    # the hash as the release before computed it, written out here on purpose
+    payload = json.dumps({**fields, "prev_hash": "0" * 64}, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(payload.encode()).hexdigest()
+    log.db.execute(
+        f"INSERT INTO screening_log ({', '.join(fields)}, prev_hash, hash)"
+        f" VALUES ({', '.join('?' * len(fields))}, ?, ?)",
+        (*fields.values(), "0" * 64, digest),
+    )
+    log.db.execute("UPDATE screening_log_head SET head_number = 1, head_hash = ?", (digest,))
+    v = verdict("R-1", protocol=CTL019, value="not_eligible")
+    v.reasons = [waiting("C-E11", date(2026, 2, 21), "planned_infusion_date")]
+    log.append(v, channel="batch", coordinator="cli", answers={}, at=DAY)
+    old, new = log.records()
+    assert old.hash == digest and old.reasons[0].meets_from_anchor is None
+    assert log.verify() == []
+    _, old_row, new_row = exported(log)
+    assert old_row[8] == "C-E11 from 2026-02-21"
+    assert new_row[8] == "C-E11 when planned_infusion_date is on or after 2026-02-21"
 
 
 def test_export_groups_open_items_by_criterion(log: ScreeningLog) -> None:

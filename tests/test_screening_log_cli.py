@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 
 from cli_runner import Ran, invoke
+from conftest import SHIPPED
 from screen_bot.storage import Database, ledger
 from screen_bot.storage.ledger import LogRecord
 from screen_bot.verdict import ProtocolRef, Reason, Verdict
+from test_ctl019_boundaries import A as CTL019_A
+from test_ctl019_boundaries import P
 
 GOOD_ROWS = (
     "referral,screened_on,age,transplant_date,qtc_ms,sex\n"
@@ -105,6 +108,42 @@ def test_the_log_keeps_the_screening_date_the_verdict_counted_from(
     raw.commit()
     raw.close()
     assert "record 1: changed after it was written" in run("log", "verify").stdout
+
+
+def test_the_export_names_a_planned_infusion_date_as_the_verdict_does(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ctl019 (reading, "May pass later"): C-I1b's and C-E11's date is a planned infusion
+    date, C-E12's a screening date. The export says so as screen does, so the filed log
+    does not read "re-screen from" a day the patient could be screened before."""
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(SHIPPED))
+    base = {
+        k: list(v) if isinstance(v, tuple) else v.isoformat() if isinstance(v, date) else v
+        for k, v in CTL019_A.items()
+    }
+    rows = [
+        {**base, "referral": "R-1", "last_dli_date": "2026-01-10"},  # cases.md 135
+        {**base, "referral": "R-2", "transplant_date": "2025-07-20", P: "2026-01-19"},  # 6
+        {**base, "referral": "R-3", "last_imp_date": "2026-01-01"},
+    ]
+    lines = "".join(json.dumps({**r, "screened_on": "2026-01-15"}) + "\n" for r in rows)
+    done = run("screen", "-", "-p", "ctl019-rr-ball", "-f", "json", "--log", stdin=lines)
+    assert done.returncode == 0, done.stderr
+    screened = [json.loads(line)["reasons"] for line in done.stdout.splitlines()]
+    assert [[(r["criterion"], r["meets_from_anchor"]) for r in x] for x in screened] == [
+        [("C-E11", P)],
+        [("C-I1b", P)],
+        [("C-E12", None)],
+    ]
+    later = [
+        "C-E11 when planned_infusion_date is on or after 2026-02-21",
+        "C-I1b when planned_infusion_date is on or after 2026-01-20",
+        "C-E12 from 2026-01-31",
+    ]
+    exported = run("log", "export", "--format", "jsonl").stdout.splitlines()
+    assert [json.loads(line)["may_pass_later"] for line in exported] == [[x] for x in later]
+    table = list(csv.reader(run("log", "export").stdout.lstrip("\ufeff").splitlines()))
+    assert [row[8] for row in table[1:]] == later
 
 
 def test_screen_log_from_stdin_jsonl(run: Run, tmp_path: Path) -> None:

@@ -13,7 +13,15 @@ from .session import Session
 if TYPE_CHECKING:
     from .quick_check import Judged, Reading
 from .verdict import Estimate, OpenItem, Reason, Verdict
-from .words import NO_RECOVERY, OPEN_KIND, RECOVERY, VERDICT_HEADLINE, VERDICT_NAME, plural
+from .words import (
+    NO_RECOVERY,
+    OPEN_KIND,
+    RECOVERY,
+    VERDICT_HEADLINE,
+    VERDICT_NAME,
+    meets_from_text,
+    plural,
+)
 
 
 def format_value(value: Any) -> str:
@@ -135,10 +143,8 @@ def reason_text(reason: Reason) -> str:
     )
     line = f"{reason.criterion} {reason.label}: {answers}\n   “{reason.source}”"
     line += f"\n   {RECOVERY[reason.recoverable] if reason.recoverable else NO_RECOVERY}"
-    if reason.meets_from and reason.meets_from_anchor:
-        line += f" (met when {reason.meets_from_anchor} is on or after {reason.meets_from})"
-    elif reason.meets_from:
-        line += f" (met from {reason.meets_from.isoformat()})"
+    if reason.meets_from:
+        line += f" (met {meets_from_text(reason.meets_from, reason.meets_from_anchor)})"
     elif reason.window_closed:
         line += "\n   the time window has passed: waiting will not make it pass"
     return line

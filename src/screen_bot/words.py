@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 VERDICT_HEADLINE = {
     "eligible": "PRE-SCREEN PASSED: eligible on every criterion checked. "
     "The investigator must still confirm eligibility.",
@@ -27,6 +29,15 @@ NOT_KEPT = "Stopped; this screening was not finished and is not kept."
 # What the terminal dialog reads as a command, never as an answer (Telegram's are /commands).
 QUIT_WORDS = frozenset({"quit", "exit", "q"})
 TERMINAL_COMMANDS = QUIT_WORDS | {"help", "h", "back", "restart"}
+
+
+def meets_from_text(meets_from: date, anchor: str | None) -> str:
+    """When a failure may pass: ``from 2026-01-31`` (a screening date), or ``when
+    planned_infusion_date is on or after 2026-02-21`` (a date among the answers: a screening
+    before that day can pass, with that date planned)."""
+    if anchor:
+        return f"when {anchor} is on or after {meets_from.isoformat()}"
+    return f"from {meets_from.isoformat()}"
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:

@@ -64,7 +64,9 @@ def export(
 
     Columns: screening number, date screened (UTC), referral, protocol, protocol version,
     verdict, reasons for screen failure (criterion id and label, separated by '; '), open
-    items, may pass later. No answers and no patient identifiers.
+    items, may pass later (a date of an answer named as the verdict names it: 'C-E11 when
+    planned_infusion_date is on or after 2026-02-21'), screening id. No answers and no
+    patient identifiers.
 
     CSV is UTF-8 with a byte-order mark and CRLF line ends, so a spreadsheet opened with a
     double click shows ≥, µ and accents right (Excel needs the mark; LibreOffice and

@@ -199,6 +199,10 @@ class LoggedReason(BaseModel):
     label: str
     recoverable: Literal["retest", "wait"] | None = None
     meets_from: date | None = None
+    # The date meets_from is of (a planned infusion date); None: the screening date, and
+    # every reason logged before it was kept. Part of the stored reasons text, so a record
+    # written without it reads and hashes as before.
+    meets_from_anchor: str | None = None
 
 
 class LogRecord(BaseModel):
