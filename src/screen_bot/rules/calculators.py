@@ -89,6 +89,16 @@ class Calculator:
             raise ValueError(f"{self.function.__name__}: parameters must be {signature}")
 
 
+# Typical adult body measures, for made-up patients (quiz cases): a height of 44 cm is
+# within a question's 40–250 but no adult's. Bedside Schwartz is for children, whose height
+# goes with their age: none given.
+_ADULT_BODY = {"weight_kg": (50.0, 120.0), "height_cm": (150.0, 195.0)}
+TYPICAL_INPUTS: dict[str, dict[str, tuple[float, float]]] = {
+    "cockcroft_gault": _ADULT_BODY,
+    "bmi": _ADULT_BODY,
+    "bsa_mosteller": _ADULT_BODY,
+}
+
 _UNITS = {
     "age": "years",
     "sex": "",

@@ -1,23 +1,43 @@
 """Quiz cases generated from a protocol's own rules, so any dialog file gets a quiz.
 
-A search finds eligible baseline patients (values chosen from the rules' constants and the
-questions' ranges); each case then moves one or two answers to a threshold (exactly at,
-just below, just above), flips a yes/no, changes a choice, or makes an answer unknown.
+A search finds eligible baseline patients (values chosen from the rules' constants, the
+questions' plausible ranges and the days between the ends of the rules' date windows);
+each case then moves one or two answers to a threshold (exactly at, just below, just
+above; a date to the last day inside a window or the first outside; an input to where an
+estimate such as a BMI crosses its threshold), flips a yes/no, changes a choice, or makes
+an answer unknown.
 The expected answer is always :func:`verdict.build` on the case, never the move's intent.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ..protocol import Protocol
-from ..rules.dates import NEVER, shift
-from ..rules.evaluation import applicable_questions, evaluate
-from ..rules.expressions import SCREENING_DATE, Compare, Name, Node, Shift, walk
+from ..rules.calculators import TYPICAL_INPUTS
+from ..rules.dates import EARLIEST_YEAR, NEVER, shift
+from ..rules.evaluation import applicable_questions, context, evaluate
+from ..rules.expressions import (
+    SCREENING_DATE,
+    AnyOf,
+    Compare,
+    Comparison,
+    Const,
+    Member,
+    Name,
+    Node,
+    Ordinal,
+    Shift,
+    interpret,
+    walk,
+)
 from ..verdict import Verdict, VerdictValue, build
 from .thresholds import NUMERIC, Piece, Scale, scales
 
@@ -47,6 +67,34 @@ class Case:
         """The criteria this case is about: failed or open ones, and those aimed at."""
         found = self.failed + [i.criterion for i in self.verdict.open_items] + list(self.focus)
         return list(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class Window:
+    """A date question compared with a date: ``screening_date < cd19_flow_date + months(3)``,
+    ``planned_infusion_date < last_dli_date + days(42)`` (``variable``: last_dli_date)."""
+
+    node: Compare
+    variable: str  # the date question whose answer moves
+    shifts: tuple[tuple[int, str], ...]  # the windows added to it
+    other: str  # the date it is compared with: screening_date or another question
+    theirs: Node  # that side of the comparison
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Move an input to where an estimate crosses a rule's constant (``egfr >= 30``)."""
+
+    estimate: str
+    constant: float
+
+
+@dataclass(frozen=True)
+class Limit:
+    """Move an answer to the value it is compared with, in this case, and either side of
+    it (``serum_creatinine_mg_dl <= creatinine_limit_mg_dl``, a table by age and sex)."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -121,6 +169,15 @@ class _Maker:
         self.protocol = protocol
         self.day = screened_on or datetime.now(UTC).date()
         self.found = answer_scales(protocol)
+        self.typical = {
+            question: typical[parameter]
+            for estimates in protocol.estimates.values()
+            for estimate in estimates
+            for parameter, question in estimate.use.inputs.items()
+            if parameter in (typical := TYPICAL_INPUTS.get(estimate.use.calculator, {}))
+            and not self.found[question].constants
+        }
+        self.windows = {cid: _windows(protocol, expr.node) for cid, expr in protocol.rules.items()}
 
     def case(
         self, answers: dict[str, Any], focus: tuple[str, ...], changed: tuple[str, ...]
@@ -155,12 +212,16 @@ class _Maker:
         rng: random.Random,
         target: str | None = None,
         sweeps: int = 4,
+        aim: str | None = None,
     ) -> dict[str, Any]:
         """Choose values for the free variables, question by question, fewest failures first.
 
         With a ``target``, values that leave the target question asked are preferred, and an
         unknown answer is allowed where it is what makes the target asked (``weight_kg`` is
-        asked only when ``crcl_ml_min`` is unknown).
+        asked only when ``crcl_ml_min`` is unknown). With an ``aim``, values that make that
+        criterion fail are preferred (the others still fail as little as possible): a move's
+        newly asked questions must not simply undo it (``marrow_relapse_count`` moved to 1
+        asks about the other routes into the study).
         """
         answers = dict(start)
         for _ in range(sweeps):
@@ -170,7 +231,7 @@ class _Maker:
                 values = list(options[variable]) + ([None] if target else [])
                 rng.shuffle(values)
                 answers[variable] = min(
-                    values, key=lambda value: self.score(answers, variable, value, target)
+                    values, key=lambda value: self.score(answers, variable, value, target, aim)
                 )
             answers = self.asked(answers)
             if self.eligible(answers) and (target is None or target in answers):
@@ -178,12 +239,18 @@ class _Maker:
         return answers
 
     def score(
-        self, answers: dict[str, Any], variable: str, value: Any, target: str | None
-    ) -> tuple[int, int, int]:
+        self,
+        answers: dict[str, Any],
+        variable: str,
+        value: Any,
+        target: str | None,
+        aim: str | None = None,
+    ) -> tuple[int, int, int, int]:
         trial = {**answers, variable: value}
-        failed = sum(o.status == "failed" for o in evaluate(self.protocol, trial, self.day))
+        outcomes = evaluate(self.protocol, trial, self.day)
+        failed = {o.criterion for o in outcomes if o.status == "failed"}
         missing = target is not None and target not in self.applicable(trial)
-        return failed, int(missing), int(value is None)
+        return len(failed - {aim}), int(aim not in failed), int(missing), int(value is None)
 
     def applicable(self, answers: Mapping[str, Any]) -> frozenset[str]:
         return applicable_questions(self.protocol, answers, self.day)
@@ -205,15 +272,31 @@ class _Maker:
         if question.type == "text":
             return [None]  # kept for the coordinator; no rule reads it
         if question.type in ("date", "date_or_none"):
-            if question.future:
-                return [shift(self.day, months, "months") for months in (1, 3)]
-            years_ago = [shift(self.day, -years, "years") for years in (3, 6)]
-            return ([NEVER] if question.type == "date_or_none" else []) + years_ago
-        scale = self.found[variable]
+            never = [NEVER] if question.type == "date_or_none" else []
+            return never + self.plain_days(variable)
+        scale = self.plausible(variable)
         if not scale.constants and scale.minimum is not None and scale.maximum is not None:
             span = scale.maximum - scale.minimum
-            return [_round(scale, scale.minimum + span * f) for f in (0.02, 0.05, 0.1, 0.2)]
+            plausible = variable in self.typical or None not in (
+                question.confirm_below,
+                question.confirm_above,
+            )
+            # all over a plausible range; else low values (normal for most lab values)
+            spread = (0.1, 0.3, 0.5, 0.7, 0.9) if plausible else (0.02, 0.05, 0.1, 0.2)
+            return [_round(scale, scale.minimum + span * f) for f in spread]
         return [_typical(scale, p) for p in scale.pieces() if not p.is_point]
+
+    def plausible(self, variable: str) -> Scale:
+        """The question's scale cut to where the dialog does not ask to confirm an answer
+        (``confirm_below``/``confirm_above``) and, for a body measure with no threshold of
+        its own, to a typical adult's."""
+        question, scale = self.protocol.questions[variable], self.found[variable]
+        low, high = self.typical.get(variable, (None, None))
+        return replace(
+            scale,
+            minimum=_tighter(_tighter(scale.minimum, question.confirm_below, max), low, max),
+            maximum=_tighter(_tighter(scale.maximum, question.confirm_above, min), high, min),
+        )
 
     # -- moves ----------------------------------------------------------------------------
 
@@ -223,6 +306,8 @@ class _Maker:
         for cid, expr in protocol.rules.items():
             read: dict[str, list[Any]] = {}
             for comparison in expr.comparisons:
+                for crossing in self.crossings(comparison):
+                    moves.append(Move(cid, "near", WEIGHTS["near"], crossing))
                 variable = _answer_variable(protocol, comparison.variable)
                 if variable is None:
                     continue
@@ -236,14 +321,25 @@ class _Maker:
                             moves.append(Move(cid, kind, WEIGHTS[kind], ((variable, values),)))
                     read.setdefault(variable, []).extend(at + near)
                 elif question.type == "choice" and not question.multiple:
+                    named = (comparison.constant,)  # the choice the rule names
+                    moves.append(Move(cid, "other", WEIGHTS["other"], ((variable, named),)))
                     moves.append(Move(cid, "other", WEIGHTS["other"], ((variable, (OTHER,)),)))
                     read[variable] = list(question.choices or [])
-            for variable, edge in self.date_edges(expr.node):
-                around = (edge - timedelta(days=1), edge, edge + timedelta(days=1))
-                days = tuple(d for d in around if self.possible_date(variable, d))
+            for window in self.windows[cid]:
+                if window.other == SCREENING_DATE:
+                    days: tuple[Any, ...] = tuple(self.window_days(window, {}))
+                else:  # counted from another answer: the case's own, when the move is made
+                    days = (window,)
                 if days:
-                    moves.append(Move(cid, "at", WEIGHTS["at"], ((variable, days),)))
-                    read.setdefault(variable, []).extend(days)
+                    moves.append(Move(cid, "at", WEIGHTS["at"], ((window.variable, days),)))
+                    read.setdefault(window.variable, []).extend(days)
+            for variable, other in _answers_compared(protocol, expr.node):
+                limit = (variable, (Limit(other),))
+                moves.append(Move(cid, "near", WEIGHTS["near"], (limit,)))
+            for variable, kind, values in _choices_compared(expr.node):
+                if variable in protocol.questions:
+                    moves.append(Move(cid, kind, WEIGHTS[kind], ((variable, values),)))
+                    read.setdefault(variable, []).extend(values)
             for name in sorted(expr.bare_names):
                 if name in protocol.questions:
                     moves.append(Move(cid, "flip", WEIGHTS["flip"], ((name, (FLIP,)),)))
@@ -256,21 +352,96 @@ class _Maker:
                 moves.append(Move(cid, "unknown", weight, ((variable, (None,)),)))
         return moves
 
-    def date_edges(self, tree: Node) -> list[tuple[str, date]]:
-        """For ``screening_date op x ± window``: the x on the window's edge, on this day."""
-        edges = []
-        for node in walk(tree):
-            if not isinstance(node, Compare):
-                continue
-            for clock, other in ((node.left, node.right), (node.right, node.left)):
-                if not (isinstance(clock, Name) and clock.name == SCREENING_DATE):
-                    continue
-                if isinstance(other, Shift) and isinstance(other.base, Name):
-                    edge = shift(self.day, -other.amount, other.unit)  # type: ignore[arg-type]
-                    edges.append((other.base.name, edge))
-                elif isinstance(other, Name) and other.name in self.protocol.questions:
-                    edges.append((other.name, self.day))
-        return edges
+    def crossings(self, comparison: Comparison) -> list[tuple[tuple[str, tuple[Any, ...]]]]:
+        """For an estimate compared with a constant (``egfr >= 30``): each numeric input
+        with no threshold of its own, moved to where the estimate crosses the constant
+        (the creatinine that gives an eGFR of 30; a measured value, when known, decides)."""
+        name, constant = comparison.variable, comparison.constant
+        if name not in self.protocol.derived or isinstance(constant, bool | str):
+            return []
+        inputs = [
+            v
+            for v in self.protocol.inputs_of(name)
+            if v in self.found and not self.found[v].constants
+        ]
+        return [((v, (Crossing(name, constant),)),) for v in inputs]
+
+    def crossing_values(
+        self, variable: str, aim: Crossing, answers: Mapping[str, Any]
+    ) -> list[float]:
+        """The two round values of ``variable`` either side of where the estimate crosses
+        the constant, the other answers as they are (none: it does not cross in range)."""
+        scale = self.plausible(variable)
+        if scale.minimum is None or scale.maximum is None:
+            return []
+
+        def above(value: float) -> bool | None:
+            env = context(self.protocol, {**answers, variable: value}, self.day).env
+            estimate = env.get(aim.estimate)
+            return None if estimate is None else estimate >= aim.constant
+
+        low, high = scale.minimum, scale.maximum
+        at_low, at_high = above(low), above(high)
+        if at_low is None or at_high is None or at_low == at_high:
+            return []
+        for _ in range(40):
+            middle = (low + high) / 2
+            if above(middle) == at_low:
+                low = middle
+            else:
+                high = middle
+        step = 1 if scale.integer or low >= 10 else (0.1 if low >= 1 else 0.01)
+        below = math.floor(low / step) * step
+        around = (round(below, 4), round(below + step, 4))
+        return [v for v in around if scale.inside(v)]
+
+    def window_days(self, window: Window, env: Mapping[str, Any]) -> list[date]:
+        """The days either side of where the window's comparison changes, given the other
+        date in ``env``: the last day inside 'within 30 days' and the first day outside."""
+        env = {**env, SCREENING_DATE: self.day}
+        edge = interpret(window.theirs, env)
+        if not isinstance(edge, date):
+            return []
+        try:
+            for amount, unit in reversed(window.shifts):
+                edge = shift(edge, -amount, unit)  # type: ignore[arg-type]
+            # calendar months clamp to a month's last day: the change may lie days past the edge
+            days = [edge + timedelta(days=d) for d in range(-7, 8)]
+        except OverflowError:  # a window reaching past the calendar has no day to draw
+            return []
+        held = [interpret(window.node, {**env, window.variable: d}) for d in days]
+        found = []
+        for (before, was), (after, now) in itertools.pairwise(zip(days, held, strict=True)):
+            if was != now:
+                found += [d for d in (before, after) if self.possible_date(window.variable, d)]
+        return found
+
+    def far_days(self, variable: str) -> list[date]:
+        """Dates far from the screening date: a few months ahead, or years back."""
+        if self.protocol.questions[variable].future:
+            return [shift(self.day, months, "months") for months in (1, 3)]
+        return [shift(self.day, -years, "years") for years in (3, 6)]
+
+    def plain_days(self, variable: str) -> list[date]:
+        """Dates away from every window's end: between two ends (or an end and the
+        screening date), past the farthest end, and far ones."""
+        edges: set[date] = set()
+        for window in (w for ws in self.windows.values() for w in ws if w.variable == variable):
+            starts = self.far_days(window.other) if window.other != SCREENING_DATE else [self.day]
+            for start in starts:
+                edges.update(self.window_days(window, {window.other: start}))
+        points = sorted({self.day, *edges})
+        days = {a + (b - a) / 2 for a, b in itertools.pairwise(points)}
+        days |= set(self.far_days(variable))
+        farthest = max(points, key=lambda d: abs(d - self.day))
+        if farthest != self.day:
+            with contextlib.suppress(OverflowError):
+                days.add(farthest + (farthest - self.day) / 2)
+        return sorted(
+            d
+            for d in days
+            if d not in edges and d.year >= EARLIEST_YEAR and self.possible_date(variable, d)
+        )
 
     def possible_date(self, variable: str, day: date) -> bool:
         question = self.protocol.questions.get(variable)
@@ -299,6 +470,25 @@ class _Maker:
             elif value == OTHER:
                 choices = self.protocol.questions[variable].choices or []
                 value = rng.choice([c for c in choices if c != changed.get(variable)])
+            elif isinstance(value, Crossing):
+                crossed = self.crossing_values(variable, value, changed)
+                if not crossed:
+                    return None
+                value = rng.choice(crossed)
+            elif isinstance(value, Limit):
+                limit = context(self.protocol, changed, self.day).env.get(value.name)
+                if not isinstance(limit, int | float):
+                    return None
+                scale = self.found[variable]
+                around = [v for v in (limit, *_near(scale, limit)) if scale.inside(v)]
+                if not around:
+                    return None
+                value = rng.choice(around)
+            elif isinstance(value, Window):
+                days = self.window_days(value, changed)
+                if not days:
+                    return None
+                value = rng.choice(days)
             changed[variable] = value
         names = tuple(v for v, _ in move.options)
         asked = self.asked(changed)
@@ -307,7 +497,7 @@ class _Maker:
         newly = {v for v in asked if v not in answers and v not in names}
         if newly:  # questions the move made applicable get plain values
             options = {v: self.options(v) for v in newly}
-            asked = self.search(options, asked, newly, rng, sweeps=2)
+            asked = self.search(options, asked, newly, rng, sweeps=2, aim=move.criterion)
         return asked, names
 
 
@@ -327,10 +517,79 @@ def _typical(scale: Scale, piece: Piece) -> float:
     return rounded if inside else scale.representative(piece)  # type: ignore[return-value]
 
 
+def _tighter(
+    bound: float | None, limit: float | None, pick: Callable[[float, float], float]
+) -> float | None:
+    return bound if limit is None else limit if bound is None else pick(bound, limit)
+
+
 def _round(scale: Scale, value: float) -> float:
     if scale.integer:
         return int(value)
     return round(value) if abs(value) >= 10 else round(value, 1)
+
+
+def _answers_compared(protocol: Protocol, tree: Node) -> list[tuple[str, str]]:
+    """Numeric questions compared with another name (a table, an answer): (question, name)."""
+    found = []
+    for node in walk(tree):
+        if (
+            isinstance(node, Compare)
+            and isinstance(node.left, Name)
+            and isinstance(node.right, Name)
+        ):
+            for mine, other in (
+                (node.left.name, node.right.name),
+                (node.right.name, node.left.name),
+            ):
+                question = protocol.questions.get(mine)
+                if question is not None and question.type in NUMERIC and other != mine:
+                    found.append((mine, other))
+    return found
+
+
+def _choices_compared(tree: Node) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """Ordered choices compared with a constant (``cns_status >= 'CNS3'``: the choices at and
+    either side of it) and multi-selects read by item (nothing, or one of the items read)."""
+    found: list[tuple[str, str, tuple[Any, ...]]] = []
+    for node in walk(tree):
+        if isinstance(node, Compare):
+            ordinal, constant = node.left, node.right
+            if isinstance(constant, Ordinal):
+                ordinal, constant = constant, ordinal
+            if isinstance(ordinal, Ordinal) and isinstance(constant, Const):
+                at = {position: choice for choice, position in ordinal.positions}
+                edge = int(constant.value)
+                near = tuple(at[p] for p in (edge - 1, edge, edge + 1) if p in at)
+                found.append((ordinal.name, "at", near))
+        elif isinstance(node, AnyOf | Member):
+            items = node.items if isinstance(node, AnyOf) else (node.item,)
+            found.append((node.collection, "flip", ((), *((item,) for item in items))))
+    return found
+
+
+def _windows(protocol: Protocol, tree: Node) -> list[Window]:
+    """Each comparison of a date question with another date, both ways round."""
+    found = []
+    for node in walk(tree):
+        if not (isinstance(node, Compare) and node.dates):
+            continue
+        for mine, theirs in ((node.left, node.right), (node.right, node.left)):
+            variable, shifts = _date_side(mine)
+            other, _ = _date_side(theirs)
+            dates = (SCREENING_DATE, *protocol.questions)
+            if variable in protocol.questions and other in dates and other != variable:
+                found.append(Window(node, variable, shifts, other, theirs))
+    return found
+
+
+def _date_side(node: Node) -> tuple[str | None, tuple[tuple[int, str], ...]]:
+    """``last_dli_date + days(42)``: the date's name and the windows added to it."""
+    shifts: list[tuple[int, str]] = []
+    while isinstance(node, Shift):
+        shifts.insert(0, (node.amount, node.unit))
+        node = node.base
+    return (node.name if isinstance(node, Name) else None), tuple(shifts)
 
 
 def _answer_variable(protocol: Protocol, name: str) -> str | None:
