@@ -36,7 +36,7 @@ from .rules.evaluation import (
     statuses,
 )
 from .rules.stored import Step, final_decision, step_checks, stored_decision
-from .session import Answer, Draft, Pending, Session, utc_now
+from .session import Answer, Draft, Pending, Refusal, Session, utc_now
 from .verdict import Verdict, build, decide_statuses, unusual
 
 END_STATES = ("not_eligible", "unresolved", "eligible")
@@ -250,9 +250,11 @@ class BaseEngine(Generic[S]):
 
     **Pre-filled answers** (a quick check, ``start(prefilled=...)``) wait in
     ``session.prefilled`` and are applied when the dialog reaches their question
-    (:meth:`fill`), exactly as if typed there; a question whose condition rules it out
-    never uses its value. They are in the history, so ``back`` reaches them: the question
-    is then asked (its pre-filled value forgotten), or, in a checklist, shown ticked.
+    (:meth:`fill`), exactly as if typed there: a value its question refuses then (a planned
+    date past by now) is not used, and the question is asked; a question whose condition
+    rules it out never uses its value. They are in the history, so ``back`` reaches them:
+    the question is then asked (its pre-filled value forgotten), or, in a checklist, shown
+    ticked.
     """
 
     protocol: S
@@ -386,13 +388,20 @@ class BaseEngine(Generic[S]):
 
     def fill(self, session: Session, now: datetime | None = None, group: str | None = None) -> None:
         """Apply pre-filled answers while the current question has one. An unusual value
-        waits for confirmation (``session.pending``) as a typed one would."""
+        waits for confirmation (``session.pending``) as a typed one would; a value the
+        question refuses now, as it would refuse it typed (a planned date that has passed
+        since the quick check), is dropped and the question asked, the reason kept for
+        :meth:`~.session.Session.take_refusal`."""
         while session.prefilled and session.state in session.prefilled:  # (none at an end)
             variable = session.state
             question = self.protocol.questions[variable]
             raw = session.prefilled.pop(variable)
-            typed = typed_value(self.protocol, variable, raw)
-            value = self._checkers[variable](typed, session.screened_on)
+            try:
+                typed = typed_value(self.protocol, variable, raw)
+                value = self._checkers[variable](typed, session.screened_on)
+            except ValueError as err:  # an AnswerError, or a stored date that is none
+                session.refuse(Refusal(variable=variable, value=raw, reason=str(err)))
+                return
             why = unusual(question, value) if isinstance(value, int | float) else ""
             if why and not isinstance(value, bool):
                 session.pending = Pending(variable=variable, value=value)

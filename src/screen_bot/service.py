@@ -780,9 +780,15 @@ class ScreeningService:
         if not engine.finished(session):
             sessions.save(tx, owner, session)
             asked = self._ask(tx, owner, engine, session)
-            pending = session.pending
+            pending, refused = session.pending, session.take_refusal()
             if pending is not None and pending.variable == asked.question.variable:
                 return [Unusual(unusual(asked.question, pending.value)), asked]  # pre-filled
+            if refused is not None:
+                value = format_value(refused.value)
+                why = (
+                    f"{refused.variable} {value} from the quick check is not used: {refused.reason}"
+                )
+                return [Invalid(why), asked]
             return [asked]
         findings = engine.findings(session)
         screening_id = secrets.token_hex(8)
