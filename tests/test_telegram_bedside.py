@@ -598,3 +598,39 @@ async def test_a_continue_that_reaches_a_passed_planned_date_at_once_asks_it(
     assert session is not None and session.state == "planned_infusion_date"
     assert session.answers["prior_allo_hsct"].filled
     assert f"⚠ {PAST_PLAN}" in chat.last_text()
+
+
+async def test_back_after_a_continued_check_returns_to_the_question_the_user_answered(
+    harness: Harness,
+) -> None:
+    # Back went to QTc, pre-filled and never shown, and took four taps to reach AST, each
+    # discarding a value of the check
+    chat = harness.chat()
+    await chat.send(
+        "/check ref R-B1, age 35, male, transplant 4 months ago, lvef 62, ecog 1, kps 80, "
+        "alt 1, bili 1, creatinine 1, crcl 95, qtc 430"
+    )
+    await chat.tap(say.CONTINUE)
+    await chat.tap(say.FINISH_LABELS["all"])
+    await chat.tap(say.FINISH_LABELS["none"])
+    assert harness.active(COORDINATOR).state == "ast_x_uln"
+    await chat.send("3")  # meant 1.3
+    assert harness.active(COORDINATOR).state == "last_mi_date"  # ALT..QTc filled in
+    await chat.tap("⬅ Back")
+    session = harness.active(COORDINATOR)
+    assert session.state == "ast_x_uln" and "ast_x_uln" not in session.answers
+    assert session.prefilled == {  # the check's values wait for their questions again
+        "alt_x_uln": 1,
+        "bilirubin_x_uln": 1,
+        "creatinine_x_uln": 1,
+        "crcl_ml_min": 95,
+        "qtc_ms": 430,
+    }
+    await chat.send("1.3")
+    session = harness.active(COORDINATOR)
+    assert session.state == "last_mi_date" and session.values()["ast_x_uln"] == 1.3
+    assert all(session.answers[v].filled for v in ["alt_x_uln", "crcl_ml_min", "qtc_ms"])
+    await chat.tap("⬅ Back")
+    assert harness.active(COORDINATOR).state == "ast_x_uln"
+    await chat.tap("⬅ Back")  # then the step answered before it: the history checklist
+    assert harness.active(COORDINATOR).state == HISTORY[0]

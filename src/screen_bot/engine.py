@@ -450,7 +450,10 @@ class BaseEngine(Generic[S]):
             self.answer(session, None, now)
 
     def back(self, session: Session, now: datetime | None = None) -> bool:
-        """Return to the step answered last (the one the user saw), forgetting its answers.
+        """Return to the step the user answered last (the one they saw), forgetting its
+        answers; the pre-filled answers after it wait in ``session.prefilled`` again, to be
+        applied when their questions come. When every answer so far was pre-filled, the
+        last of them is asked (its pre-filled value forgotten).
 
         A checklist comes back whole, its items ticked as they were answered.
         """
@@ -460,6 +463,12 @@ class BaseEngine(Generic[S]):
             return True
         if not session.history:
             return False
+        history, answers = session.history, session.answers
+        seen = [i for i, v in enumerate(history) if not answers[v].filled]
+        if seen:
+            for variable in history[seen[-1] + 1 :]:
+                session.prefilled[variable] = answers.pop(variable).value
+            del history[seen[-1] + 1 :]
         popped = [session.history.pop()]
         group = session.answers[popped[0]].group
         while group is not None and session.history:
