@@ -15,7 +15,7 @@ from screen_bot.errors import ScreenBotError
 from screen_bot.protocol import DialogFileError, load
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.quick_check import judge, read
-from screen_bot.service import TERMINAL, ScreeningService
+from screen_bot.service import TERMINAL, Checked, Finished, ScreeningService
 from screen_bot.storage import sessions
 from screen_bot.storage.db import Database
 
@@ -309,3 +309,20 @@ def test_a_second_terminal_dialog_never_gets_the_first_ones_input(db: Database) 
     assert {o.referral for o in sessions.list_open(db.read(), TERMINAL)} == {"R-A1", "R-B2"}
     active = sessions.active(db.read(), TERMINAL)
     assert active is not None and active.referral == "R-B2" and active.answers == {}
+
+
+def test_a_decided_check_continued_logs_the_verdict_it_showed(db: Database) -> None:
+    # a check failing at LVEF and at QTc: the dialog ends at LVEF, before QTc's turn; the
+    # values it did not reach are recorded still, so the verdict is the check's, reasons and all
+    from test_telegram_bedside import MAN
+
+    service = ScreeningService(Catalog([SHIPPED]), db, channel="cli")
+    facts = dict(MAN, lvef_percent="45", qtc_ms="480")
+    text = "ref R-D1, " + ", ".join(f"{v} {x}" for v, x in facts.items())
+    (checked,) = service.check(TERMINAL, text, "blina-dli")
+    assert isinstance(checked, Checked) and checked.decided and checked.check_id is not None
+    (judged,) = checked.judged
+    assert {r.criterion for r in judged.verdict.reasons} == {"I8e", "E3a", "E3c"}
+    finished = service.continue_check(TERMINAL, checked.check_id)[-1]
+    assert isinstance(finished, Finished)
+    assert finished.verdicts == (judged.verdict,)

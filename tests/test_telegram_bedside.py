@@ -634,3 +634,18 @@ async def test_back_after_a_continued_check_returns_to_the_question_the_user_ans
     assert harness.active(COORDINATOR).state == "ast_x_uln"
     await chat.tap("⬅ Back")  # then the step answered before it: the history checklist
     assert harness.active(COORDINATOR).state == HISTORY[0]
+
+
+async def test_screen_and_log_this_logs_the_check_it_was_shown_with(harness: Harness) -> None:
+    # the dialog stops at LVEF: the QTc given, never reached, was not logged, nor E3c, which
+    # the check right above the button listed
+    chat = harness.chat()
+    facts = dict(MAN, lvef_percent="45", qtc_ms="480")
+    await chat.send("/check ref R-L1, " + ", ".join(f"{v} {x}" for v, x in facts.items()))
+    shown = chat.last_text()
+    assert all(c in shown for c in ["I8e", "E3a", "E3c prolonged QTc"])
+    await chat.tap(say.LOG_IT)
+    (record,) = harness.records()
+    assert sorted(r.criterion for r in record.reasons) == ["E3a", "E3c", "I8e"]
+    assert record.answers["qtc_ms"] == 480 and set(record.answers) >= set(facts)
+    assert "E3c" in chat.last_text()  # the verdict sent after the tap
