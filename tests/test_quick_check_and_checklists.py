@@ -10,6 +10,7 @@ import pytest
 from cli_runner import invoke
 from conftest import DIALOG, DIALOGS, SHIPPED
 from screen_bot.adapters import terminal
+from screen_bot.answers import parse_text
 from screen_bot.checklists import parse_checklist
 from screen_bot.errors import ScreenBotError
 from screen_bot.protocol import DialogFileError, load
@@ -38,6 +39,16 @@ def test_names_aliases_forms_and_decimal_commas() -> None:
         "crcl_ml_min": 95.0,
     }
     assert reading.unread == []
+
+
+@pytest.mark.parametrize("typed", ["Aug 14, 2025", "14 Aug, 2025", "August 14th,  2025"])
+def test_a_date_with_its_comma_is_read_as_the_dialog_reads_it(typed: str) -> None:
+    # the comma split "Aug 14, 2026" in two: a garbled refusal of "Aug 14", "2026" not used
+    day = date(2025, 8, 14)
+    assert parse_text(PROTOCOL.questions["transplant_date"], typed, ON) == day  # the dialog
+    reading = read(PROTOCOL, f"age 40, transplant {typed}, ecog 1, alt 1,2", ON)
+    assert reading.unread == []  # other commas still split (a decimal comma does not)
+    assert reading.values == {"age": 40, "transplant_date": day, "ecog": 1, "alt_x_uln": 1.2}
 
 
 def test_every_unusable_part_is_listed_with_its_reason() -> None:
