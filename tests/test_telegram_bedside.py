@@ -649,3 +649,17 @@ async def test_screen_and_log_this_logs_the_check_it_was_shown_with(harness: Har
     assert sorted(r.criterion for r in record.reasons) == ["E3a", "E3c", "I8e"]
     assert record.answers["qtc_ms"] == 480 and set(record.answers) >= set(facts)
     assert "E3c" in chat.last_text()  # the verdict sent after the tap
+
+
+async def test_a_check_continued_and_cancelled_says_so_when_continued_again(
+    harness: Harness,
+) -> None:
+    # "replaced or expired" it was not: it was continued
+    chat = harness.chat()
+    await chat.send("/check ref R-C1, age 40")
+    report = chat.messages()[-1]
+    await chat.tap(say.CONTINUE)
+    await chat.send("/cancel")
+    await chat.press(report, labels_data(report)[say.CONTINUE])
+    assert harness.request.answers()[-1]["text"] == say.REFUSALS["check_continued"]
+    assert harness.active(COORDINATOR) is None
