@@ -18,7 +18,7 @@ from hypothesis.stateful import (
 
 from conftest import DIALOG
 from patients import ELIGIBLE, SCREENED_ON
-from screen_bot.engine import END_STATES, Engine, typed_values
+from screen_bot.engine import END_STATES, Engine, stored, typed_values
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.schema import Question
 from screen_bot.rules.evaluation import applicable_questions, evaluate
@@ -457,7 +457,60 @@ def test_prefilled_answers_equal_the_same_answers_typed(
         question = PROTOCOL.questions[variable]
         odd = isinstance(value, int | float) and not isinstance(value, bool)
         confirmed = odd and bool(unusual(question, value))
-        assert filled.answers[variable].filled == (variable in given_ and not confirmed)
+        if confirmed and variable in given_:  # … where the dialog reached it before it ended
+            assert filled.answers[variable].filled == (variable not in typed.history)
+        else:
+            assert filled.answers[variable].filled == (variable in given_)
+    # every given value asked under the answers is recorded, reached or not (an early end)
+    asked = applicable_questions(PROTOCOL, typed_values(PROTOCOL, filled), TODAY)
+    assert given_ & asked <= filled.answers.keys()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_back_over_prefilled_answers_then_answer_again_equals_answering_once(
+    data: st.DataObject,
+) -> None:
+    """Back returns to the question the user answered last: the pre-filled answers applied
+    after it wait again, and answering it again gives what answering it once gives."""
+    answers = dict(ELIGIBLE, sex=data.draw(st.sampled_from(["female", "male"]), label="sex"))
+    for variable in data.draw(st.sets(st.sampled_from(PROTOCOL.order), max_size=3)):
+        answers[variable] = data.draw(answer_of(PROTOCOL.questions[variable]), label=variable)
+    given_ = data.draw(st.sets(st.sampled_from(PROTOCOL.order)), label="pre-filled")
+    stop = data.draw(st.integers(0, 8), label="steps answered first")
+    session = ENGINE.start(screened_on=TODAY, prefilled={v: answers.get(v) for v in given_})
+    ENGINE.fill(session, NOW)
+    steps = 0
+    while steps < stop or ENGINE.checklist(session) is not None:  # then at a question
+        if ENGINE.finished(session) or session.pending is not None:
+            return
+        if ENGINE.checklist(session) is not None:
+            items = ENGINE.step_items(session)
+            ENGINE.answer_items(session, {v: answers.get(v) for v in items}, NOW)
+        else:
+            put(session, answers.get(ENGINE.question(session).variable))  # type: ignore[union-attr]
+        steps += 1
+    question = ENGINE.question(session)
+    if question is None or session.pending is not None:
+        return
+    later = PROTOCOL.order[PROTOCOL.order.index(question.variable) + 1 :]
+    for variable in later[: data.draw(st.integers(0, 6), label="the next ones pre-filled")]:
+        session.prefilled.setdefault(variable, stored(answers.get(variable)))  # not reached yet
+    x = data.draw(answer_of(question), label="answer kept")
+    y = data.draw(answer_of(question), label="answer taken back")
+
+    once = session.model_copy(deep=True)
+    ENGINE.answer(once, x, now=NOW, confirmed=True)
+
+    twice = session.model_copy(deep=True)
+    ENGINE.answer(twice, y, now=NOW, confirmed=True)
+    if twice.pending is not None:  # a pre-filled unusual value to confirm: back is that first
+        return
+    event(f"pre-filled answers applied after it: {len(twice.history) - len(session.history) - 1}")
+    assert ENGINE.back(twice, now=NOW)
+    assert comparable(twice) == comparable(session)  # back undoes the answer and what it filled
+    ENGINE.answer(twice, x, now=NOW, confirmed=True)
+    assert comparable(twice) == comparable(once)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

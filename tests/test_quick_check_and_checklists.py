@@ -10,12 +10,13 @@ import pytest
 from cli_runner import invoke
 from conftest import DIALOG, DIALOGS, SHIPPED
 from screen_bot.adapters import terminal
+from screen_bot.answers import parse_text
 from screen_bot.checklists import parse_checklist
 from screen_bot.errors import ScreenBotError
 from screen_bot.protocol import DialogFileError, load
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.quick_check import judge, read
-from screen_bot.service import TERMINAL, ScreeningService
+from screen_bot.service import TERMINAL, Checked, Finished, ScreeningService
 from screen_bot.storage import sessions
 from screen_bot.storage.db import Database
 
@@ -38,6 +39,16 @@ def test_names_aliases_forms_and_decimal_commas() -> None:
         "crcl_ml_min": 95.0,
     }
     assert reading.unread == []
+
+
+@pytest.mark.parametrize("typed", ["Aug 14, 2025", "14 Aug, 2025", "August 14th,  2025"])
+def test_a_date_with_its_comma_is_read_as_the_dialog_reads_it(typed: str) -> None:
+    # the comma split "Aug 14, 2026" in two: a garbled refusal of "Aug 14", "2026" not used
+    day = date(2025, 8, 14)
+    assert parse_text(PROTOCOL.questions["transplant_date"], typed, ON) == day  # the dialog
+    reading = read(PROTOCOL, f"age 40, transplant {typed}, ecog 1, alt 1,2", ON)
+    assert reading.unread == []  # other commas still split (a decimal comma does not)
+    assert reading.values == {"age": 40, "transplant_date": day, "ecog": 1, "alt_x_uln": 1.2}
 
 
 def test_every_unusable_part_is_listed_with_its_reason() -> None:
@@ -309,3 +320,20 @@ def test_a_second_terminal_dialog_never_gets_the_first_ones_input(db: Database) 
     assert {o.referral for o in sessions.list_open(db.read(), TERMINAL)} == {"R-A1", "R-B2"}
     active = sessions.active(db.read(), TERMINAL)
     assert active is not None and active.referral == "R-B2" and active.answers == {}
+
+
+def test_a_decided_check_continued_logs_the_verdict_it_showed(db: Database) -> None:
+    # a check failing at LVEF and at QTc: the dialog ends at LVEF, before QTc's turn; the
+    # values it did not reach are recorded still, so the verdict is the check's, reasons and all
+    from test_telegram_bedside import MAN
+
+    service = ScreeningService(Catalog([SHIPPED]), db, channel="cli")
+    facts = dict(MAN, lvef_percent="45", qtc_ms="480")
+    text = "ref R-D1, " + ", ".join(f"{v} {x}" for v, x in facts.items())
+    (checked,) = service.check(TERMINAL, text, "blina-dli")
+    assert isinstance(checked, Checked) and checked.decided and checked.check_id is not None
+    (judged,) = checked.judged
+    assert {r.criterion for r in judged.verdict.reasons} == {"I8e", "E3a", "E3c"}
+    finished = service.continue_check(TERMINAL, checked.check_id)[-1]
+    assert isinstance(finished, Finished)
+    assert finished.verdicts == (judged.verdict,)

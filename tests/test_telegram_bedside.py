@@ -4,11 +4,16 @@ referral asked first, /details; and the measured messages and taps from /screen 
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import screen_bot.service as service_module
+import screen_bot.session as session_module
 from conftest import SHIPPED
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.callback_data import Press, decode
@@ -520,3 +525,141 @@ async def test_the_check_examples_say_whose_variable_names_they_are(tmp_path: Pa
         assert any("blina-dli" in line for line in near), (command, near)
     await harness.application.shutdown()
     harness.db.close()
+
+
+# -- a quick check continued on a later day ------------------------------------------------------
+
+PAST_PLAN = (
+    "planned_infusion_date 2026-11-26 from the quick check is not used: a planned date cannot "
+    "be in the past: 2026-11-26 is before the screening date 2026-11-27"
+)
+
+
+def clock(monkeypatch: pytest.MonkeyPatch, day: int, hour: int, minute: int) -> None:
+    now = lambda: datetime(2026, 11, day, hour, minute, tzinfo=UTC)  # noqa: E731
+    monkeypatch.setattr(service_module, "utc_now", now)
+    monkeypatch.setattr(session_module, "utc_now", now)
+
+
+@pytest.fixture
+async def ctl019(tmp_path: Path) -> AsyncIterator[Harness]:
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    shutil.copy(SHIPPED / "ctl019-rr-ball.yaml", dialogs)
+    harness = Harness(tmp_path, Catalog([dialogs]))
+    await harness.application.initialize()
+    yield harness
+    await harness.application.shutdown()
+    harness.db.close()
+
+
+async def test_a_planned_date_passed_since_the_check_is_asked_with_the_reason(
+    ctl019: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # checked at 23:59, continued at 00:01: "today" is past when its question comes. Before,
+    # re-checking it raised outside the answer's handling: the answer that leads to it
+    # (prior_allo_hsct) was lost at every try ("Something went wrong")
+    chat = ctl019.chat()
+    clock(monkeypatch, 26, 23, 59)
+    await chat.send("/check ref R-77, planned_infusion_date today, marrow_relapse_count 2")
+    clock(monkeypatch, 27, 0, 1)
+    await chat.tap(say.CONTINUE)
+    for typed in ["none", "CNS1", "30", "12", "8", "yes", "no", "no"]:
+        await chat.send(typed)
+    assert ctl019.active(COORDINATOR).state == "prior_allo_hsct"
+    await chat.send("yes")
+    session = ctl019.active(COORDINATOR)
+    assert session.state == "planned_infusion_date" and session.answers["prior_allo_hsct"].value
+    assert f"⚠ {PAST_PLAN}" in chat.last_text()  # said with the question, once
+    assert "planned_infusion_date" not in session.prefilled
+    await chat.send("in 2 weeks")  # typed there, a future date is taken
+    session = ctl019.active(COORDINATOR)
+    assert session.answers["planned_infusion_date"].value == "2026-12-11"
+    assert not session.answers["planned_infusion_date"].filled
+
+
+async def test_a_continue_that_reaches_a_passed_planned_date_at_once_asks_it(
+    ctl019: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every question before the planned date was in the check: the Continue tap itself
+    # reached it, and failed the same way at every tap
+    chat = ctl019.chat()
+    clock(monkeypatch, 26, 23, 59)
+    await chat.send(
+        "/check ref R-78, planned_infusion_date today, marrow_relapse_count 2, prior_therapies "
+        "none, cns_status CNS1, marrow_blasts 30, age 12, age_at_diagnosis 8, "
+        "b_all_cd19_positive yes, burkitt no, isolated_extramedullary_relapse no, "
+        "prior_allo_hsct yes"
+    )
+    assert "Not used" not in chat.last_text()
+    clock(monkeypatch, 27, 0, 1)
+    await chat.tap(say.CONTINUE)
+    session = ctl019.active(COORDINATOR)
+    assert session is not None and session.state == "planned_infusion_date"
+    assert session.answers["prior_allo_hsct"].filled
+    assert f"⚠ {PAST_PLAN}" in chat.last_text()
+
+
+async def test_back_after_a_continued_check_returns_to_the_question_the_user_answered(
+    harness: Harness,
+) -> None:
+    # Back went to QTc, pre-filled and never shown, and took four taps to reach AST, each
+    # discarding a value of the check
+    chat = harness.chat()
+    await chat.send(
+        "/check ref R-B1, age 35, male, transplant 4 months ago, lvef 62, ecog 1, kps 80, "
+        "alt 1, bili 1, creatinine 1, crcl 95, qtc 430"
+    )
+    await chat.tap(say.CONTINUE)
+    await chat.tap(say.FINISH_LABELS["all"])
+    await chat.tap(say.FINISH_LABELS["none"])
+    assert harness.active(COORDINATOR).state == "ast_x_uln"
+    await chat.send("3")  # meant 1.3
+    assert harness.active(COORDINATOR).state == "last_mi_date"  # ALT..QTc filled in
+    await chat.tap("⬅ Back")
+    session = harness.active(COORDINATOR)
+    assert session.state == "ast_x_uln" and "ast_x_uln" not in session.answers
+    assert session.prefilled == {  # the check's values wait for their questions again
+        "alt_x_uln": 1,
+        "bilirubin_x_uln": 1,
+        "creatinine_x_uln": 1,
+        "crcl_ml_min": 95,
+        "qtc_ms": 430,
+    }
+    await chat.send("1.3")
+    session = harness.active(COORDINATOR)
+    assert session.state == "last_mi_date" and session.values()["ast_x_uln"] == 1.3
+    assert all(session.answers[v].filled for v in ["alt_x_uln", "crcl_ml_min", "qtc_ms"])
+    await chat.tap("⬅ Back")
+    assert harness.active(COORDINATOR).state == "ast_x_uln"
+    await chat.tap("⬅ Back")  # then the step answered before it: the history checklist
+    assert harness.active(COORDINATOR).state == HISTORY[0]
+
+
+async def test_screen_and_log_this_logs_the_check_it_was_shown_with(harness: Harness) -> None:
+    # the dialog stops at LVEF: the QTc given, never reached, was not logged, nor E3c, which
+    # the check right above the button listed
+    chat = harness.chat()
+    facts = dict(MAN, lvef_percent="45", qtc_ms="480")
+    await chat.send("/check ref R-L1, " + ", ".join(f"{v} {x}" for v, x in facts.items()))
+    shown = chat.last_text()
+    assert all(c in shown for c in ["I8e", "E3a", "E3c prolonged QTc"])
+    await chat.tap(say.LOG_IT)
+    (record,) = harness.records()
+    assert sorted(r.criterion for r in record.reasons) == ["E3a", "E3c", "I8e"]
+    assert record.answers["qtc_ms"] == 480 and set(record.answers) >= set(facts)
+    assert "E3c" in chat.last_text()  # the verdict sent after the tap
+
+
+async def test_a_check_continued_and_cancelled_says_so_when_continued_again(
+    harness: Harness,
+) -> None:
+    # "replaced or expired" it was not: it was continued
+    chat = harness.chat()
+    await chat.send("/check ref R-C1, age 40")
+    report = chat.messages()[-1]
+    await chat.tap(say.CONTINUE)
+    await chat.send("/cancel")
+    await chat.press(report, labels_data(report)[say.CONTINUE])
+    assert harness.request.answers()[-1]["text"] == say.REFUSALS["check_continued"]
+    assert harness.active(COORDINATOR) is None

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import subprocess
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+import screen_bot.service as service_module
+import screen_bot.session as session_module
 from cli_runner import SCREEN_BOT, invoke
-from conftest import DIALOGS
+from conftest import DIALOGS, SHIPPED
 from screen_bot.adapters import terminal
 from screen_bot.errors import ScreenBotError
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.service import TERMINAL, Asked, Finished, ScreeningService
+from screen_bot.service import TERMINAL, Asked, Checked, Finished, ScreeningService
 from screen_bot.session import utc_now
 from screen_bot.storage import sessions
 from screen_bot.storage.db import Database
@@ -188,3 +192,36 @@ def test_a_screening_finished_in_another_dialog_is_not_called_expired(
         "screening R-F1 was finished in another terminal dialog and logged as record 1 "
         "('screen-bot log export' shows the verdict); this input was not taken"
     )
+
+
+def test_a_planned_date_passed_since_the_check_is_asked_with_the_reason(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `check --continue` across midnight: "today" is past when the dialog continues
+    dialogs = tmp_path / "ctl019"
+    dialogs.mkdir()
+    shutil.copy(SHIPPED / "ctl019-rr-ball.yaml", dialogs)
+    service = ScreeningService(Catalog([dialogs]), db, channel="cli")
+    now = [datetime(2026, 11, 26, 23, 59, tzinfo=UTC)]
+    for module in (service_module, session_module, terminal):
+        monkeypatch.setattr(module, "utc_now", lambda: now[0])
+    (checked,) = service.check(
+        TERMINAL,
+        "planned_infusion_date today, marrow_relapse_count 2, prior_therapies none, "
+        "cns_status CNS1, marrow_blasts 30, age 12, age_at_diagnosis 8, b_all_cd19_positive "
+        "yes, burkitt no, isolated_extramedullary_relapse no, prior_allo_hsct yes",
+    )
+    assert isinstance(checked, Checked) and checked.check_id is not None
+    now[0] = datetime(2026, 11, 27, 0, 1, tzinfo=UTC)
+    shown: list[str] = []
+    typed = iter(["", "quit"])  # no referral code, then quit at the question that follows
+    with pytest.raises(terminal.Stopped):
+        terminal.chat(
+            service, check_id=checked.check_id, read=lambda _: next(typed), write=shown.append
+        )
+    said = "\n".join(shown)
+    refused = (
+        "planned_infusion_date 2026-11-26 from the quick check is not used: a planned date "
+        "cannot be in the past: 2026-11-26 is before the screening date 2026-11-27"
+    )
+    assert said.index(refused) < said.index("Planned date of the CAR-T infusion?")  # then asked

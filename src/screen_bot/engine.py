@@ -36,7 +36,7 @@ from .rules.evaluation import (
     statuses,
 )
 from .rules.stored import Step, final_decision, step_checks, stored_decision
-from .session import Answer, Draft, Pending, Session, utc_now
+from .session import Answer, Draft, Pending, Refusal, Session, utc_now
 from .verdict import Verdict, build, decide_statuses, unusual
 
 END_STATES = ("not_eligible", "unresolved", "eligible")
@@ -250,9 +250,12 @@ class BaseEngine(Generic[S]):
 
     **Pre-filled answers** (a quick check, ``start(prefilled=...)``) wait in
     ``session.prefilled`` and are applied when the dialog reaches their question
-    (:meth:`fill`), exactly as if typed there; a question whose condition rules it out
-    never uses its value. They are in the history, so ``back`` reaches them: the question
-    is then asked (its pre-filled value forgotten), or, in a checklist, shown ticked.
+    (:meth:`fill`), exactly as if typed there: a value its question refuses then (a planned
+    date past by now) is not used, and the question is asked; a question whose condition
+    rules it out never uses its value; one the dialog never reaches because it ended early
+    is recorded still (:meth:`_record_unreached`). They are in the history; ``back``
+    returns over them to the step the user answered last (they wait again), or, before
+    any such step, to the last of them (its question asked, its value forgotten).
     """
 
     protocol: S
@@ -379,25 +382,66 @@ class BaseEngine(Generic[S]):
             value = self._checkers[variable](values[variable], session.screened_on)
             if session.state == variable:
                 self._record(session, variable, value, now, group=checklist.name)
-                self.fill(session, now, group=checklist.name)
+                self._fill_questions(session, now, group=checklist.name)
             else:
                 self._record(session, variable, value, now, group=checklist.name, move=False)
         session.draft = None
+        self._record_unreached(session, now)
 
     def fill(self, session: Session, now: datetime | None = None, group: str | None = None) -> None:
         """Apply pre-filled answers while the current question has one. An unusual value
-        waits for confirmation (``session.pending``) as a typed one would."""
+        waits for confirmation (``session.pending``) as a typed one would; a value the
+        question refuses now, as it would refuse it typed (a planned date that has passed
+        since the quick check), is dropped and the question asked, the reason kept for
+        :meth:`~.session.Session.take_refusal`. At an end, those the dialog did not reach
+        are recorded still (:meth:`_record_unreached`)."""
+        self._fill_questions(session, now, group)
+        self._record_unreached(session, now)
+
+    def _fill_questions(self, session: Session, now: datetime | None, group: str | None) -> None:
         while session.prefilled and session.state in session.prefilled:  # (none at an end)
             variable = session.state
             question = self.protocol.questions[variable]
             raw = session.prefilled.pop(variable)
-            typed = typed_value(self.protocol, variable, raw)
-            value = self._checkers[variable](typed, session.screened_on)
+            try:
+                typed = typed_value(self.protocol, variable, raw)
+                value = self._checkers[variable](typed, session.screened_on)
+            except ValueError as err:  # an AnswerError, or a stored date that is none
+                session.refuse(Refusal(variable=variable, value=raw, reason=str(err)))
+                return
             why = unusual(question, value) if isinstance(value, int | float) else ""
             if why and not isinstance(value, bool):
                 session.pending = Pending(variable=variable, value=value)
                 return
             self._record(session, variable, value, now, group=group, filled=True)
+
+    def _record_unreached(self, session: Session, now: datetime | None) -> None:
+        """When the screening ended (early) before the questions of pre-filled answers came,
+        record those answers still, as a checklist records its items after a failing one:
+        the quick check's verdict, which evaluated every rule on them, is the record. A value
+        a question's condition rules out under the other answers stays unused, and so does
+        one its question refuses now."""
+        if not session.prefilled or not self.finished(session):
+            return
+        on, values = session.screened_on, typed_values(self.protocol, session)
+        kept: dict[str, Any] = {}
+        for variable, raw in session.prefilled.items():
+            try:
+                kept[variable] = self._checkers[variable](
+                    typed_value(self.protocol, variable, raw), on
+                )
+            except ValueError:
+                continue
+        while unasked := kept.keys() - self._asked_under(values | kept, on):  # until none
+            kept = {v: x for v, x in kept.items() if v not in unasked}
+        for variable in self.protocol.order:
+            if variable in kept:
+                del session.prefilled[variable]
+                self._record(session, variable, kept[variable], now, filled=True, move=False)
+
+    def _asked_under(self, values: dict[str, Any], screened_on: date) -> frozenset[str]:
+        """The questions asked under these answers (typed), whatever ended the dialog."""
+        raise NotImplementedError
 
     def _record(
         self,
@@ -441,7 +485,10 @@ class BaseEngine(Generic[S]):
             self.answer(session, None, now)
 
     def back(self, session: Session, now: datetime | None = None) -> bool:
-        """Return to the step answered last (the one the user saw), forgetting its answers.
+        """Return to the step the user answered last (the one they saw), forgetting its
+        answers; the pre-filled answers after it wait in ``session.prefilled`` again, to be
+        applied when their questions come. When every answer so far was pre-filled, the
+        last of them is asked (its pre-filled value forgotten).
 
         A checklist comes back whole, its items ticked as they were answered.
         """
@@ -451,6 +498,12 @@ class BaseEngine(Generic[S]):
             return True
         if not session.history:
             return False
+        history, answers = session.history, session.answers
+        seen = [i for i, v in enumerate(history) if not answers[v].filled]
+        if seen:
+            for variable in history[seen[-1] + 1 :]:
+                session.prefilled[variable] = answers.pop(variable).value
+            del history[seen[-1] + 1 :]
         popped = [session.history.pop()]
         group = session.answers[popped[0]].group
         while group is not None and session.history:
@@ -677,6 +730,9 @@ class Engine(BaseEngine[Protocol]):
             self.protocol, typed_values(self.protocol, session), session.screened_on
         )
         return applicable.__contains__
+
+    def _asked_under(self, values: dict[str, Any], screened_on: date) -> frozenset[str]:
+        return applicable_questions(self.protocol, values, screened_on)
 
     def verdict(self, session: Session) -> Verdict:
         return build(

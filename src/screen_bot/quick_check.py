@@ -31,6 +31,7 @@ from .protocol.schema import Question
 from .protocol.sets import ProtocolSet
 from .referrals import check_referral
 from .render import format_value
+from .rules.dates import DATE_WITH_COMMA
 from .rules.evaluation import OPEN, applicable_questions, evaluate
 from .verdict import OpenItem, Verdict, build, open_items, ranked
 from .words import quoted
@@ -38,7 +39,8 @@ from .words import quoted
 REFERRAL_NAMES = frozenset({"ref", "referral", "code", "referral_code"})
 MAX_PARTS = 200
 MAX_SHOWN = 60  # characters of an unreadable part quoted back
-# Parts are separated by new lines, semicolons, and commas that are not decimal commas.
+# Parts are separated by new lines, semicolons, and commas that are not decimal commas (nor
+# a date's: _split).
 _PARTS = re.compile(r"\n|;|(?<!\d),|,(?!\d)")
 _NAMED = re.compile(r"^(?P<name>[^:=]{1,60}?)\s*[:=]\s*(?P<value>.*)$")
 
@@ -92,7 +94,7 @@ def read(protocol: Protocol | ProtocolSet, text: str, screened_on: date) -> Read
     names = _names(members(protocol))
     seen: dict[str, Given] = {}
     twice: set[str] = set()
-    parts = _join_choices(protocol, names, [p.strip() for p in _PARTS.split(text) if p.strip()])
+    parts = _join_choices(protocol, names, _split(text))
     for part in parts[:MAX_PARTS]:
         found = _read_part(protocol, names, part, screened_on, reading)
         for given in found:
@@ -133,6 +135,18 @@ def judge(protocol: Protocol | ProtocolSet, reading: Reading, screened_on: date)
         found.append(Judged(verdict, tuple(items)))
     order = ranked([j.verdict for j in found])
     return sorted(found, key=lambda j: order.index(j.verdict))
+
+
+def _split(text: str) -> list[str]:
+    """The parts (``_PARTS``), a date's own comma aside (``Aug 14, 2026``)."""
+    dated = {m.start() + m[0].index(",") for m in DATE_WITH_COMMA.finditer(text)}
+    parts, start = [], 0
+    for separator in _PARTS.finditer(text):
+        if separator.start() not in dated:
+            parts.append(text[start : separator.start()])
+            start = separator.end()
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
 
 
 # -- reading one part -----------------------------------------------------------------------

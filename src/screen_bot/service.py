@@ -81,6 +81,7 @@ REFERRAL_TAKEN = "referral_taken"  # detail: the referral
 PROTOCOL_CHANGED = "protocol_changed"  # the dialog file changed; the screening was removed
 NOT_OPEN = "not_open"  # /resume of a label that is not open
 NO_CHECK = "no_check"  # "continue" of a quick check that was replaced or expired
+CHECK_CONTINUED = "check_continued"  # "continue" of a quick check continued already
 NO_OFFER = "no_offer"  # a pick from a protocol offer already used, replaced or expired
 NOTHING_TICKED = "nothing_ticked"  # "done" at a multi-select with no choice ticked
 OUTDATED = "outdated"  # a toggle or "done" without the ticks shown (an older keyboard)
@@ -678,6 +679,8 @@ class ScreeningService:
             kept = json.loads(body) if body else None
             if not isinstance(kept, dict) or kept.get("id") != check_id or "offer" in kept:
                 return [Refused(NO_CHECK)]
+            if kept.get("continued"):
+                return [Refused(CHECK_CONTINUED)]
             try:
                 engine = self.catalog.engine(kept["protocol"])
             except ScreenBotError:
@@ -688,7 +691,8 @@ class ScreeningService:
             session = engine.start(kept["referral"], prefilled=kept["values"])
             started = self._start(tx, owner, engine, session, ask_referral=True)
             if not isinstance(started[0], Refused):  # a refused one may be continued later
-                owners.drop_check(tx, owner)
+                continued = {"id": check_id, "continued": True}  # its values are not kept
+                owners.keep_check(tx, owner, json.dumps(continued), utc_now())
             return started
 
     def set_details(self, owner: int, on: bool) -> Results:
@@ -780,9 +784,15 @@ class ScreeningService:
         if not engine.finished(session):
             sessions.save(tx, owner, session)
             asked = self._ask(tx, owner, engine, session)
-            pending = session.pending
+            pending, refused = session.pending, session.take_refusal()
             if pending is not None and pending.variable == asked.question.variable:
                 return [Unusual(unusual(asked.question, pending.value)), asked]  # pre-filled
+            if refused is not None:
+                value = format_value(refused.value)
+                why = (
+                    f"{refused.variable} {value} from the quick check is not used: {refused.reason}"
+                )
+                return [Invalid(why), asked]
             return [asked]
         findings = engine.findings(session)
         screening_id = secrets.token_hex(8)

@@ -6,7 +6,7 @@ import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from .protocol import Protocol
 
@@ -50,6 +50,15 @@ class Pending(BaseModel):
     value: int | float
 
 
+class Refusal(BaseModel):
+    """A pre-filled value its question refused when the dialog reached it (a planned date
+    that has passed since the quick check), and why: the question is asked instead."""
+
+    variable: str
+    value: Value
+    reason: str
+
+
 class Session(BaseModel):
     id: str = Field(default_factory=lambda: secrets.token_hex(4))
     protocol_id: str
@@ -67,6 +76,16 @@ class Session(BaseModel):
     step: int = 0
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
+    # set by the engine's fill, said once by the service; never stored
+    _refused: Refusal | None = PrivateAttr(default=None)
+
+    def refuse(self, refusal: Refusal) -> None:
+        self._refused = refusal
+
+    def take_refusal(self) -> Refusal | None:
+        """The pre-filled value refused since the last call (see :class:`Refusal`), once."""
+        refused, self._refused = self._refused, None
+        return refused
 
     def values(self) -> dict[str, Any]:
         return {variable: answer.value for variable, answer in self.answers.items()}

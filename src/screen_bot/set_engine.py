@@ -22,7 +22,7 @@ from .engine import BaseEngine, Finding, loggable_answers, typed_values
 from .protocol import Protocol
 from .protocol.schema import Question
 from .protocol.sets import ProtocolSet
-from .rules.evaluation import Context, context, statuses
+from .rules.evaluation import Context, applicable_questions, context, statuses
 from .session import Session
 from .verdict import Verdict, rank, row_fields
 
@@ -149,6 +149,11 @@ class SetEngine(BaseEngine[ProtocolSet]):
 
     def _askable(self, session: Session) -> Callable[[str], bool]:
         return self._holder(session, None).asked
+
+    def _asked_under(self, values: dict[str, Any], screened_on: date) -> frozenset[str]:
+        """Asked by some member, in the running or not (each member's own answers)."""
+        each = self.protocol.answers_of_each(values)
+        return frozenset().union(*(applicable_questions(m, own, screened_on) for m, own in each))
 
     def live(self, session: Session) -> list[str]:
         """The ids of the protocols still in the running."""

@@ -55,6 +55,15 @@ _DAY_MONTH_NAME = re.compile(_DAY + _SEP + "?" + _MONTH + ",?" + _SEP + "?" + _Y
 _MONTH_NAME_DAY = re.compile(_MONTH + _SEP + "?" + _DAY + "(?:, ?|" + _SEP + ")" + _YEAR, re.ASCII)
 _MONTH_YEAR = re.compile(_MONTH + _SEP + "?" + _YEAR, re.ASCII)
 
+# A date whose comma belongs to it ("Aug 14, 2026", "14 Aug, 2026"): text split at commas
+# (a quick check's values) keeps it whole.
+_ANY_MONTH = "(?:" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_ANY_DAY = r"[0-9]{1,2}(?:st|nd|rd|th)?"
+DATE_WITH_COMMA = re.compile(
+    rf"\b(?:{_ANY_MONTH}{_SEP}?{_ANY_DAY}|{_ANY_DAY}{_SEP}?{_ANY_MONTH}), *[0-9]{{4}}\b",
+    re.ASCII | re.IGNORECASE,
+)
+
 _COUNT = r"(?P<count>[0-9]+|an?|one)"
 _UNIT = r"(?P<unit>day|week|month|year)s?"
 _AGO = re.compile(_COUNT + " ?" + _UNIT + " ago", re.ASCII)

@@ -15,6 +15,7 @@ from ...answers import is_unknown_text
 from ...protocol.schema import Question
 from ...render import TICK, format_value
 from ...service import (
+    CHECK_CONTINUED,
     FIRST_QUESTION,
     FORGED,
     GONE,
@@ -110,6 +111,8 @@ REFUSALS = {
     NOT_OPEN: "No unfinished screening with that label. /list shows them.",
     NO_CHECK: "That quick check was replaced (by a newer /check or /screen) or has expired; "
     "/check again.",
+    CHECK_CONTINUED: "That quick check was continued already; /list shows the screenings "
+    "open, /check again to start another.",
     NO_OFFER: "That choice was made already, replaced (by a newer /screen or /check) or has "
     "expired; /screen again for another screening.",
     NOTHING_TICKED: "Nothing is ticked: tick the ones that apply, or tap 'None of these'.",
