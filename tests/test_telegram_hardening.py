@@ -271,6 +271,15 @@ async def test_a_command_sent_without_entities_is_still_a_command(harness: Harne
     assert intake_module.with_command_entity(bare[1])["message"]["entities"] == [
         {"type": "bot_command", "offset": 0, "length": len("/help@Screen_Test_Bot")}
     ]
+
+    def marked(text: str) -> bool:
+        update = intake_module.with_command_entity({"update_id": 1, "message": {"text": text}})
+        return "entities" in update["message"]
+
+    for text in ("/05/2024", "/screen/R-4", "/helpé", "/skip<", "/x>1", "1/2", "/"):
+        assert not marked(text), text  # no command to Telegram's parser either
+    for text in ("/skip", "/screen R-9", "/screen\nR-9", "/back@Screen_Test_Bot", "/list."):
+        assert marked(text), text
     unmarked = message(42, "/screen R-5")
     unmarked["message"]["entities"] = []
     await intake.accept([unmarked])

@@ -94,8 +94,9 @@ def stored_form(item: Any) -> Any:
     return kept
 
 
-# A command as Telegram marks one: "/" and up to 32 letters, digits or "_", maybe "@bot"
-COMMAND = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]+)?(?![A-Za-z0-9_@])")
+# A command as Telegram marks one (tdlib's match_bot_commands): "/" and up to 64 letters,
+# digits or "_", maybe "@" and a bot's username, then no word character, "/", "<" or ">"
+COMMAND = re.compile(r"/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w/<>@])")
 
 
 def with_command_entity(item: Any) -> Any:
