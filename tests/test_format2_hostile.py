@@ -275,3 +275,12 @@ def test_a_python_tag_is_refused_with_the_fix_to_remove_it(tmp_path: Path, tag: 
     (problem,) = refused(write(tmp_path, text))
     assert problem["line"] == 2
     assert f"remove the tag '{tag.split()[0]}'" in problem["fix"]
+
+
+def test_a_yaml_error_at_the_end_of_a_long_line_is_reported_in_time(tmp_path: Path) -> None:
+    """The fix offered for a YAML error looks for a quoted value before it: on the whole of
+    a 100 KB line, a pattern retried from each of its characters took minutes."""
+    path = tmp_path / "long.yaml"
+    path.write_text("id: x\ntitle: " + "a" * 100_000 + ": b: c\n", encoding="utf-8")
+    (problem,) = refused(path)
+    assert problem["line"] == 2 and "YAML syntax" in problem["message"]

@@ -300,10 +300,15 @@ QUOTED_VALUE = re.compile(
 )
 
 
+MAX_HINT_SCAN = 400  # characters before a YAML error searched for a quoted value
+
+
 def _quoted_start_fix(line: str, column: int) -> str | None:
     """The fix for ``applies_when: 'x' in prior_therapies``: YAML reads the quoted choice as
     the whole value and cannot place what follows it (at ``column``); None for other errors."""
-    quoted = QUOTED_VALUE.search(" " + line[:column])
+    # the end of the line only: the pattern retried from each character of a long line
+    # before the error would cost its length squared (a 60 KB line: 48 s)
+    quoted = QUOTED_VALUE.search(" " + line[max(0, column - MAX_HINT_SCAN) : column])
     rest = line[column:].strip()
     if quoted is None or not rest or rest.startswith("#"):
         return None
