@@ -600,6 +600,54 @@ async def test_a_continue_that_reaches_a_passed_planned_date_at_once_asks_it(
     assert f"⚠ {PAST_PLAN}" in chat.last_text()
 
 
+async def test_a_decided_check_logged_the_next_day_says_which_value_it_could_not_use(
+    ctl019: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Burkitt ends the dialog at once; the planned date, never reached, is recorded still,
+    # unless it has passed since the check: then the record lacks it (and C-E11), and the
+    # coordinator is told so instead of finding a record that differs from the check silently
+    chat = ctl019.chat()
+    clock(monkeypatch, 26, 23, 59)
+    await chat.send(
+        "/check ref R-79, marrow_relapse_count 2, prior_therapies none, cns_status CNS1, "
+        "marrow_blasts 30, age 12, age_at_diagnosis 8, b_all_cd19_positive yes, burkitt yes, "
+        "prior_allo_hsct yes, planned_infusion_date today, last_dli_date 10 days ago"
+    )
+    assert "C-E11" in chat.last_text()
+    clock(monkeypatch, 27, 0, 1)
+    before = len(chat.messages())
+    await chat.tap(say.LOG_IT)
+    (record,) = ctl019.records()
+    assert "C-E11" not in {r.criterion for r in record.reasons}
+    said = "\n".join(m.get("text", "") for m in chat.messages()[before:])
+    assert PAST_PLAN in said, said
+
+
+async def test_back_at_a_check_value_to_confirm_keeps_it_waiting(harness: Harness) -> None:
+    # QTc 650 from the check waits for its confirmation after the LVEF typed: back returns to
+    # LVEF, and the check's 650 waits for its question again (it was thrown away)
+    chat = harness.chat()
+    await chat.send(
+        "/check ref R-B2, age 35, male, transplant 4 months ago, ecog 1, kps 80, ast 1, "
+        "alt 1, bili 1, creatinine 1, crcl 95, qtc 650"
+    )
+    await chat.tap(say.CONTINUE)
+    await chat.tap(say.FINISH_LABELS["all"])
+    await chat.tap(say.FINISH_LABELS["none"])
+    assert harness.active(COORDINATOR).state == "lvef_percent"
+    await chat.send("65")
+    session = harness.active(COORDINATOR)
+    assert session.state == "qtc_ms" and session.pending is not None
+    await chat.tap("⬅ Back")
+    session = harness.active(COORDINATOR)
+    assert session.state == "lvef_percent" and session.pending is None
+    assert session.prefilled["qtc_ms"] == 650
+    await chat.send("65")
+    session = harness.active(COORDINATOR)
+    assert session.state == "qtc_ms" and session.pending is not None
+    assert session.pending.value == 650
+
+
 async def test_back_after_a_continued_check_returns_to_the_question_the_user_answered(
     harness: Harness,
 ) -> None:

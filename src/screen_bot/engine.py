@@ -411,7 +411,7 @@ class BaseEngine(Generic[S]):
                 return
             why = unusual(question, value) if isinstance(value, int | float) else ""
             if why and not isinstance(value, bool):
-                session.pending = Pending(variable=variable, value=value)
+                session.pending = Pending(variable=variable, value=value, filled=True)
                 return
             self._record(session, variable, value, now, group=group, filled=True)
 
@@ -430,8 +430,9 @@ class BaseEngine(Generic[S]):
                 kept[variable] = self._checkers[variable](
                     typed_value(self.protocol, variable, raw), on
                 )
-            except ValueError:
-                continue
+            except ValueError as err:  # said as a value reached and refused would be
+                if session.refused is None:
+                    session.refuse(Refusal(variable=variable, value=raw, reason=str(err)))
         while unasked := kept.keys() - self._asked_under(values | kept, on):  # until none
             kept = {v: x for v, x in kept.items() if v not in unasked}
         for variable in self.protocol.order:
@@ -492,10 +493,14 @@ class BaseEngine(Generic[S]):
 
         A checklist comes back whole, its items ticked as they were answered.
         """
-        if session.pending is not None:  # back from "confirm this value" is the question itself
-            session.pending = None
-            self._changed(session, now)
-            return True
+        pending, session.pending = session.pending, None
+        if pending is not None:  # back from "confirm this value" is the question itself…
+            user_answered = any(not a.filled for a in session.answers.values())
+            if not (pending.filled and user_answered):
+                self._changed(session, now)
+                return True
+            # …unless a quick check's value waits there: it waits for its question again
+            session.prefilled[pending.variable] = stored(pending.value)
         if not session.history:
             return False
         history, answers = session.history, session.answers

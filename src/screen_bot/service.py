@@ -784,16 +784,11 @@ class ScreeningService:
         if not engine.finished(session):
             sessions.save(tx, owner, session)
             asked = self._ask(tx, owner, engine, session)
-            pending, refused = session.pending, session.take_refusal()
+            pending, refused = session.pending, _refusal_note(session)
             if pending is not None and pending.variable == asked.question.variable:
                 return [Unusual(unusual(asked.question, pending.value)), asked]  # pre-filled
-            if refused is not None:
-                value = format_value(refused.value)
-                why = (
-                    f"{refused.variable} {value} from the quick check is not used: {refused.reason}"
-                )
-                return [Invalid(why), asked]
-            return [asked]
+            return [*refused, asked]
+        refused = _refusal_note(session)  # a value the dialog did not reach, refused now
         findings = engine.findings(session)
         screening_id = secrets.token_hex(8)
         numbers = tuple(
@@ -811,7 +806,7 @@ class ScreeningService:
         verdicts = tuple(found.verdict for found in findings)
         text = verdicts_text(verdicts)
         delivery = outbox.put(tx, owner, text) if self.outbox else None
-        return [Finished(verdicts, numbers, text, screening_id, delivery)]
+        return [*refused, Finished(verdicts, numbers, text, screening_id, delivery)]
 
     def _apply_items(
         self, tx: Tx, owner: int, engine: Engine, session: Session, ticks: dict[str, Any]
@@ -952,6 +947,17 @@ class ScreeningService:
             sessions.delete(tx, owner, session.id)
             return Refused(PROTOCOL_CHANGED)
         return engine
+
+
+def _refusal_note(session: Session) -> Results:
+    """The line saying that a quick check's value was refused now (see ``Engine.fill``)."""
+    refused = session.take_refusal()
+    if refused is None:
+        return []
+    value = format_value(refused.value)
+    return [
+        Invalid(f"{refused.variable} {value} from the quick check is not used: {refused.reason}")
+    ]
 
 
 def _shows_open(tx: Tx, owner: int, message_id: int) -> bool:

@@ -48,6 +48,7 @@ class Pending(BaseModel):
 
     variable: str
     value: int | float
+    filled: bool = False  # from a quick check: the user did not type it
 
 
 class Refusal(BaseModel):
