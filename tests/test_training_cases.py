@@ -7,13 +7,16 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import DIALOG, SHIPPED
+from screen_bot.batch import record_row
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.evaluation import applicable_questions
@@ -273,3 +276,58 @@ def test_any_dialog_file_gets_a_quiz(tmp_path: Path) -> None:
     assert {c.expected for c in cases} == {"eligible", "not_eligible", "unresolved"}
     for case in cases:
         assert case.verdict == build(toy, case.answers, screened_on=case.verdict.screened_on)
+
+
+# A case must be an answer set the bot takes: each one is typed as a batch row, the checks
+# `screen` applies (a question's min/max, whole numbers, dates from 1900 to the screening
+# date or, planned, after it).
+def _refusals(protocol: Protocol, cases: list[Case], day: date) -> list[str]:
+    def as_json(value: Any) -> Any:
+        if isinstance(value, date):
+            return value.isoformat()
+        return list(value) if isinstance(value, tuple) else value
+
+    rows = (
+        record_row(
+            1,
+            {"screened_on": day.isoformat()} | {k: as_json(v) for k, v in c.answers.items()},
+            protocol,
+        )
+        for c in cases
+    )
+    return [error for row in rows for error in row.errors]
+
+
+def _loaded(text: str) -> Protocol:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "generated.yaml"
+        path.write_text(text, encoding="utf-8")
+        return load(path)
+
+
+CHILDREN = """
+id: children
+title: A paediatric BMI
+version: "1"
+questions:
+  - {variable: age, type: int, min: 2, max: 12, unit: years, text: Age?}
+  - {variable: weight_kg, type: number, min: 8, max: 45, unit: kg, text: Weight?}
+  - {variable: height_cm, type: number, min: 80, max: 160, unit: cm, text: Height?}
+derived:
+  - {name: bmi, label: body-mass index, unit: kg/m², calculator: bmi,
+     inputs: {weight_kg: weight_kg, height_cm: height_cm}}
+criteria:
+  - {id: I1, kind: inclusion, label: age, source: Aged 2-12., met_when: 2 <= age <= 12}
+  - {id: E1, kind: exclusion, label: obese, source: BMI 25 or more., applies_when: bmi >= 25}
+"""
+
+
+def test_children_get_childrens_heights_and_weights() -> None:
+    """The adult body measures are not forced on a range that excludes them (every case had
+    weight_kg 48, out of 8-45 kg, and 3-year-olds were 151-155 cm)."""
+    children, day = _loaded(CHILDREN), date(2026, 11, 26)
+    cases = [c for seed in range(5) for c in generate_cases(children, 20, seed, screened_on=day)]
+    assert _refusals(children, cases, day) == []
+    weights = {c.answers["weight_kg"] for c in cases}
+    assert len(weights) > 3 and max(weights) <= 45
+    assert {c.expected for c in cases} >= {"eligible", "not_eligible"}

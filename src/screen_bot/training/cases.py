@@ -288,15 +288,24 @@ class _Maker:
 
     def plausible(self, variable: str) -> Scale:
         """The question's scale cut to where the dialog does not ask to confirm an answer
-        (``confirm_below``/``confirm_above``) and, for a body measure with no threshold of
-        its own, to a typical adult's."""
+        (``confirm_below``/``confirm_above``; limits that leave no range are not used) and,
+        for a body measure with no threshold of its own, to a typical adult's where the
+        range is an adult's: one that holds an adult's middle value (a child's weights of
+        8-45 kg keep their own range: the adult 50-120 kg would put every case out of it)."""
         question, scale = self.protocol.questions[variable], self.found[variable]
-        low, high = self.typical.get(variable, (None, None))
-        return replace(
-            scale,
-            minimum=_tighter(_tighter(scale.minimum, question.confirm_below, max), low, max),
-            maximum=_tighter(_tighter(scale.maximum, question.confirm_above, min), high, min),
+        low, high = scale.minimum, scale.maximum
+        below, above = (
+            _tighter(low, question.confirm_below, max),
+            _tighter(high, question.confirm_above, min),
         )
+        if below is None or above is None or below < above:
+            low, high = below, above
+        if variable in self.typical:
+            typical_low, typical_high = self.typical[variable]
+            middle = (typical_low + typical_high) / 2
+            if (low is None or low <= middle) and (high is None or middle <= high):
+                low, high = _tighter(low, typical_low, max), _tighter(high, typical_high, min)
+        return replace(scale, minimum=low, maximum=high)
 
     # -- moves ----------------------------------------------------------------------------
 
