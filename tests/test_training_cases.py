@@ -331,3 +331,28 @@ def test_children_get_childrens_heights_and_weights() -> None:
     weights = {c.answers["weight_kg"] for c in cases}
     assert len(weights) > 3 and max(weights) <= 45
     assert {c.expected for c in cases} >= {"eligible", "not_eligible"}
+
+
+FAR_WINDOWS = """
+id: far
+title: Windows reaching before 1900
+version: "1"
+anchors: [planned_date]
+questions:
+  - {variable: planned_date, type: date, future: true, text: Planned?}
+  - {variable: last_dose_date, type: date_or_none, text: Last dose?}
+  - {variable: old_date, type: date_or_none, text: Old event?}
+criteria:
+  - {id: E1, kind: exclusion, label: old event, source: An event within 150 years.,
+     applies_when: screening_date < old_date + years(150)}
+  - {id: E2, kind: exclusion, label: dose, source: A dose within 6 weeks before the start.,
+     applies_when: planned_date < last_dose_date + days(42)}
+"""
+
+
+def test_no_case_date_before_1900() -> None:
+    """A window's end before 1900 gives no case date there (old_date 1876-11-26 was drawn,
+    which the dialog refuses: '1876 is before 1900; check the year')."""
+    far, day = _loaded(FAR_WINDOWS), date(2026, 11, 26)
+    cases = [c for seed in range(5) for c in generate_cases(far, 20, seed, screened_on=day)]
+    assert _refusals(far, cases, day) == []

@@ -446,15 +446,12 @@ class _Maker:
         if farthest != self.day:
             with contextlib.suppress(OverflowError):
                 days.add(farthest + (farthest - self.day) / 2)
-        return sorted(
-            d
-            for d in days
-            if d not in edges and d.year >= EARLIEST_YEAR and self.possible_date(variable, d)
-        )
+        return sorted(d for d in days if d not in edges and self.possible_date(variable, d))
 
     def possible_date(self, variable: str, day: date) -> bool:
+        """Whether the dialog takes ``day`` as the question's answer (``rules.dates``)."""
         question = self.protocol.questions.get(variable)
-        if question is None:
+        if question is None or day.year < EARLIEST_YEAR:
             return False
         return day >= self.day if question.future else day <= self.day
 
