@@ -284,7 +284,9 @@ class _Maker:
             # all over a plausible range; else low values (normal for most lab values)
             spread = (0.1, 0.3, 0.5, 0.7, 0.9) if plausible else (0.02, 0.05, 0.1, 0.2)
             return [_round(scale, scale.minimum + span * f) for f in spread]
-        return [_typical(scale, p) for p in scale.pieces() if not p.is_point]
+        plain = [_typical(scale, p) for p in scale.pieces() if not p.is_point]
+        # an int range with no whole number between its thresholds (13-14, age >= 13)
+        return plain or [_round(scale, p.low) for p in scale.pieces() if p.low is not None]
 
     def plausible(self, variable: str) -> Scale:
         """The question's scale cut to where the dialog does not ask to confirm an answer
