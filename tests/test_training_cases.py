@@ -7,13 +7,18 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import DIALOG, SHIPPED
+from screen_bot.batch import record_row
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.evaluation import applicable_questions
@@ -273,3 +278,180 @@ def test_any_dialog_file_gets_a_quiz(tmp_path: Path) -> None:
     assert {c.expected for c in cases} == {"eligible", "not_eligible", "unresolved"}
     for case in cases:
         assert case.verdict == build(toy, case.answers, screened_on=case.verdict.screened_on)
+
+
+# A case must be an answer set the bot takes: each one is typed as a batch row, the checks
+# `screen` applies (a question's min/max, whole numbers, dates from 1900 to the screening
+# date or, planned, after it).
+def _refusals(protocol: Protocol, cases: list[Case], day: date) -> list[str]:
+    def as_json(value: Any) -> Any:
+        if isinstance(value, date):
+            return value.isoformat()
+        return list(value) if isinstance(value, tuple) else value
+
+    rows = (
+        record_row(
+            1,
+            {"screened_on": day.isoformat()} | {k: as_json(v) for k, v in c.answers.items()},
+            protocol,
+        )
+        for c in cases
+    )
+    return [error for row in rows for error in row.errors]
+
+
+def _loaded(text: str) -> Protocol:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "generated.yaml"
+        path.write_text(text, encoding="utf-8")
+        return load(path)
+
+
+CHILDREN = """
+id: children
+title: A paediatric BMI
+version: "1"
+questions:
+  - {variable: age, type: int, min: 2, max: 12, unit: years, text: Age?}
+  - {variable: weight_kg, type: number, min: 8, max: 45, unit: kg, text: Weight?}
+  - {variable: height_cm, type: number, min: 80, max: 160, unit: cm, text: Height?}
+derived:
+  - {name: bmi, label: body-mass index, unit: kg/m², calculator: bmi,
+     inputs: {weight_kg: weight_kg, height_cm: height_cm}}
+criteria:
+  - {id: I1, kind: inclusion, label: age, source: Aged 2-12., met_when: 2 <= age <= 12}
+  - {id: E1, kind: exclusion, label: obese, source: BMI 25 or more., applies_when: bmi >= 25}
+"""
+
+
+def test_children_get_childrens_heights_and_weights() -> None:
+    """The adult body measures are not forced on a range that excludes them (every case had
+    weight_kg 48, out of 8-45 kg, and 3-year-olds were 151-155 cm)."""
+    children, day = _loaded(CHILDREN), date(2026, 11, 26)
+    cases = [c for seed in range(5) for c in generate_cases(children, 20, seed, screened_on=day)]
+    assert _refusals(children, cases, day) == []
+    weights = {c.answers["weight_kg"] for c in cases}
+    assert len(weights) > 3 and max(weights) <= 45
+    assert {c.expected for c in cases} >= {"eligible", "not_eligible"}
+
+
+FAR_WINDOWS = """
+id: far
+title: Windows reaching before 1900
+version: "1"
+anchors: [planned_date]
+questions:
+  - {variable: planned_date, type: date, future: true, text: Planned?}
+  - {variable: last_dose_date, type: date_or_none, text: Last dose?}
+  - {variable: old_date, type: date_or_none, text: Old event?}
+criteria:
+  - {id: E1, kind: exclusion, label: old event, source: An event within 150 years.,
+     applies_when: screening_date < old_date + years(150)}
+  - {id: E2, kind: exclusion, label: dose, source: A dose within 6 weeks before the start.,
+     applies_when: planned_date < last_dose_date + days(42)}
+"""
+
+
+def test_no_case_date_before_1900() -> None:
+    """A window's end before 1900 gives no case date there (old_date 1876-11-26 was drawn,
+    which the dialog refuses: '1876 is before 1900; check the year')."""
+    far, day = _loaded(FAR_WINDOWS), date(2026, 11, 26)
+    cases = [c for seed in range(5) for c in generate_cases(far, 20, seed, screened_on=day)]
+    assert _refusals(far, cases, day) == []
+
+
+def _odd_protocol(
+    age: tuple[int, int],
+    weight: tuple[int, int],
+    height: tuple[int, int],
+    confirm: tuple[int | None, int | None],
+    windows: tuple[int, int, int],
+) -> str:
+    """Paediatric, adult or odd body ranges (confirm limits may lie outside them), BMI and
+    Cockcroft-Gault from their inputs, windows up to 200 years back or 100 years ahead."""
+    below, above = confirm
+    limits = "".join(
+        f", {name}: {value}"
+        for name, value in (("confirm_below", below), ("confirm_above", above))
+        if value is not None
+    )
+    years, months, ahead = windows
+    return f"""
+id: odd
+title: An odd protocol
+version: "1"
+anchors: [planned_date]
+questions:
+  - {{variable: age, type: int, min: {age[0]}, max: {age[1]}, unit: years, text: Age?}}
+  - {{variable: sex, type: choice, choices: [female, male], text: Sex?}}
+  - {{variable: weight_kg, type: number, min: {weight[0]}, max: {weight[1]}, unit: kg{limits},
+     text: Weight?}}
+  - {{variable: height_cm, type: number, min: {height[0]}, max: {height[1]}, unit: cm,
+     text: Height?}}
+  - {{variable: serum_creatinine_mg_dl, type: number, min: 0.05, max: 30, unit: mg/dL,
+     text: Creatinine?}}
+  - {{variable: old_date, type: date_or_none, text: Old event?}}
+  - {{variable: planned_date, type: date, future: true, text: Planned?}}
+  - {{variable: last_dose_date, type: date_or_none, text: Last dose?}}
+derived:
+  - {{name: bmi, label: body-mass index, unit: kg/m², calculator: bmi,
+     inputs: {{weight_kg: weight_kg, height_cm: height_cm}}}}
+  - {{name: crcl, label: creatinine clearance, unit: mL/min, calculator: cockcroft_gault,
+     inputs: {{age: age, sex: sex, weight_kg: weight_kg,
+               serum_creatinine_mg_dl: serum_creatinine_mg_dl}}}}
+criteria:
+  - {{id: I1, kind: inclusion, label: age, source: age., met_when: age >= {age[0]}}}
+  - {{id: E1, kind: exclusion, label: BMI, source: BMI., applies_when: bmi >= 25}}
+  - {{id: I2, kind: inclusion, label: CrCl, source: CrCl., met_when: crcl >= 30}}
+  - {{id: E2, kind: exclusion, label: old, source: old.,
+     applies_when: screening_date < old_date + years({years})}}
+  - {{id: E3, kind: exclusion, label: dose, source: dose.,
+     applies_when: planned_date < last_dose_date + months({months})}}
+  - {{id: I3, kind: inclusion, label: planned, source: planned.,
+     met_when: screening_date >= planned_date - years({ahead})}}
+"""
+
+
+def _range(low: int, high: int) -> st.SearchStrategy[tuple[int, int]]:
+    """A question's min and max: from ``low`` to ``high``, then up to ``high`` more."""
+    return st.tuples(st.integers(low, high), st.integers(1, high)).map(
+        lambda pair: (pair[0], pair[0] + pair[1])
+    )
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    age=_range(0, 90),
+    weight=_range(1, 200),
+    height=_range(30, 200),
+    confirm=st.tuples(st.none() | st.integers(1, 150), st.none() | st.integers(20, 300)),
+    windows=st.tuples(st.integers(1, 200), st.integers(1, 1200), st.integers(1, 100)),
+    day=st.dates(date(2000, 1, 1), date(2100, 12, 31)),
+    seed=st.integers(0, 1000),
+)
+def test_every_case_of_an_odd_protocol_is_one_the_bot_takes(
+    age: tuple[int, int],
+    weight: tuple[int, int],
+    height: tuple[int, int],
+    confirm: tuple[int | None, int | None],
+    windows: tuple[int, int, int],
+    day: date,
+    seed: int,
+) -> None:
+    odd = _loaded(_odd_protocol(age, weight, height, confirm, windows))
+    cases = generate_cases(odd, 20, seed, screened_on=day)
+    assert _refusals(odd, cases, day) == []
+
+
+def test_an_int_range_with_no_whole_number_between_its_thresholds_gets_a_quiz() -> None:
+    """Age 13-14 and 'age >= 13': no whole number lies strictly inside a piece, so a
+    baseline had no plain age to draw and the quiz stopped with 'min() arg is an empty
+    sequence'; the thresholds and bounds themselves are drawn instead."""
+    narrow = _loaded(
+        CHILDREN.replace("min: 2, max: 12", "min: 13, max: 14").replace(
+            "2 <= age <= 12", "age >= 13"
+        )
+    )
+    cases = generate_cases(narrow, 20, 1, screened_on=date(2026, 11, 26))
+    assert {type(c.answers["age"]) for c in cases} <= {int, type(None)}
+    assert _refusals(narrow, cases, date(2026, 11, 26)) == []

@@ -284,19 +284,30 @@ class _Maker:
             # all over a plausible range; else low values (normal for most lab values)
             spread = (0.1, 0.3, 0.5, 0.7, 0.9) if plausible else (0.02, 0.05, 0.1, 0.2)
             return [_round(scale, scale.minimum + span * f) for f in spread]
-        return [_typical(scale, p) for p in scale.pieces() if not p.is_point]
+        plain = [_typical(scale, p) for p in scale.pieces() if not p.is_point]
+        # an int range with no whole number between its thresholds (13-14, age >= 13)
+        return plain or [_round(scale, p.low) for p in scale.pieces() if p.low is not None]
 
     def plausible(self, variable: str) -> Scale:
         """The question's scale cut to where the dialog does not ask to confirm an answer
-        (``confirm_below``/``confirm_above``) and, for a body measure with no threshold of
-        its own, to a typical adult's."""
+        (``confirm_below``/``confirm_above``; limits that leave no range are not used) and,
+        for a body measure with no threshold of its own, to a typical adult's where the
+        range is an adult's: one that holds an adult's middle value (a child's weights of
+        8-45 kg keep their own range: the adult 50-120 kg would put every case out of it)."""
         question, scale = self.protocol.questions[variable], self.found[variable]
-        low, high = self.typical.get(variable, (None, None))
-        return replace(
-            scale,
-            minimum=_tighter(_tighter(scale.minimum, question.confirm_below, max), low, max),
-            maximum=_tighter(_tighter(scale.maximum, question.confirm_above, min), high, min),
+        low, high = scale.minimum, scale.maximum
+        below, above = (
+            _tighter(low, question.confirm_below, max),
+            _tighter(high, question.confirm_above, min),
         )
+        if below is None or above is None or below < above:
+            low, high = below, above
+        if variable in self.typical:
+            typical_low, typical_high = self.typical[variable]
+            middle = (typical_low + typical_high) / 2
+            if (low is None or low <= middle) and (high is None or middle <= high):
+                low, high = _tighter(low, typical_low, max), _tighter(high, typical_high, min)
+        return replace(scale, minimum=low, maximum=high)
 
     # -- moves ----------------------------------------------------------------------------
 
@@ -437,15 +448,12 @@ class _Maker:
         if farthest != self.day:
             with contextlib.suppress(OverflowError):
                 days.add(farthest + (farthest - self.day) / 2)
-        return sorted(
-            d
-            for d in days
-            if d not in edges and d.year >= EARLIEST_YEAR and self.possible_date(variable, d)
-        )
+        return sorted(d for d in days if d not in edges and self.possible_date(variable, d))
 
     def possible_date(self, variable: str, day: date) -> bool:
+        """Whether the dialog takes ``day`` as the question's answer (``rules.dates``)."""
         question = self.protocol.questions.get(variable)
-        if question is None:
+        if question is None or day.year < EARLIEST_YEAR:
             return False
         return day >= self.day if question.future else day <= self.day
 
