@@ -9,6 +9,7 @@ any). A bound read from a table (``7.0 <= hba1c_percent <= hba1c_upper``) is giv
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from datetime import date
@@ -22,7 +23,7 @@ from screen_bot.protocol import Protocol, load
 from screen_bot.rules.evaluation import evaluate
 from screen_bot.rules.expressions import parse
 from screen_bot.training import thresholds as thresholds_module
-from screen_bot.training.thresholds import thresholds
+from screen_bot.training.thresholds import Threshold, thresholds
 from screen_bot.training.walkthrough import walkthrough_text
 
 DAY = date(2026, 3, 31)
@@ -178,7 +179,8 @@ criteria:
 MANY_CHOICES = (*CHOICES, "diabetes")
 
 
-# three multi-selects in one rule: 8 x 8 x 8 combinations of their named choices, too many
+# three multi-selects in one rule, each choice read on its own: 8 x 8 x 8 combinations of
+# their named choices, too many
 HEAVY = """
 id: heavy
 title: Heavy
@@ -195,8 +197,9 @@ criteria:
     label: waist
     source: Waist.
     applies_when: >-
-      (waist_cm >= 120 and any_of(a, 'a1', 'a2', 'a3') and any_of(b, 'b1', 'b2', 'b3')
-      and any_of(c, 'c1', 'c2', 'c3')) or (waist_cm >= 150 and sex == 'male')
+      (waist_cm >= 120 and ('a1' in a or 'a2' in a or 'a3' in a)
+      and ('b1' in b or 'b2' in b or 'b3' in b) and ('c1' in c or 'c2' in c or 'c3' in c))
+      or (waist_cm >= 150 and sex == 'male')
 """
 
 
@@ -257,6 +260,18 @@ def test_a_choice_no_rule_names_may_be_picked_too(many: Protocol) -> None:
     }
     answers = {"waist_cm": 130.0, "comorbidities": ("hypertension", "dyslipidaemia", "diabetes")}
     assert {o.criterion: o.status for o in evaluate(many, answers, DAY)}["E1"] == "failed"
+
+
+def test_choices_read_only_in_one_list_are_one_case(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    five = GLP.replace("'cardiovascular_disease'))", "'cardiovascular_disease', 'diabetes'))")
+    five = five.replace("cardiovascular_disease]", "cardiovascular_disease, diabetes, other]")
+    listed = "hypertension, dyslipidaemia, sleep_apnoea, cardiovascular_disease"
+    assert thresholds(written(tmp_path_factory, "five", five))["bmi"].passing == {
+        f"comorbidities includes none of {listed}, diabetes": "≥ 30 kg/m²",
+        f"comorbidities includes {listed} or diabetes": "≥ 27 kg/m²",
+    }
 
 
 def test_a_pair_of_four_named_choices_is_tried(many: Protocol) -> None:
@@ -345,7 +360,9 @@ def allowed(text: str) -> Callable[[float], bool]:
 
 def holds(case: str, answers: dict[str, Any]) -> bool:
     """Whether a case as taught (``comorbidities = none``, ``age < 65``, ``s includes a and
-    b, flag = no``) is this patient's."""
+    b, flag = no``, "": anyone) is this patient's."""
+    if not case:
+        return True
     parts = re.split(r", (?=\w+ (?:=|≠|includes|does not) )", case)
     return all(holds_part(part, answers) for part in parts)
 
@@ -364,14 +381,21 @@ def holds_part(case: str, answers: dict[str, Any]) -> bool:
         same = [picked == (set(e.split(" + ")) if e != "none" else set()) for e in exactly]
         return any(same) if match[2] == "=" else not any(same)
     if match := re.fullmatch(r"(\w+) does not include (both |all of )?(.+)", case):
-        return not all(c in answers[match[1]] for c in re.split(", | and ", match[3]))
-    if match := re.fullmatch(r"(\w+) includes (\w+(?:, \w+)* and \w+)", case):
-        return all(c in answers[match[1]] for c in re.split(", | and ", match[2]))
+        return not all(has(answers[match[1]], a) for a in re.split(", | and ", match[3]))
+    if match := re.fullmatch(rf"(\w+) includes ({ATOM}(?:, {ATOM})* and {ATOM})", case):
+        return all(has(answers[match[1]], a) for a in re.split(", | and ", match[2]))
     if match := re.fullmatch(r"(\w+) includes none of (.+)", case):
         return not any(c in answers[match[1]] for c in match[2].split(", "))
     if match := re.fullmatch(r"(\w+) includes (.+)", case):
         return any(c in answers[match[1]] for c in re.split(r", | or ", match[2]))
     return parse(case).evaluate(answers) is True
+
+
+ATOM = r"(?:\w+|\(\w+(?: or \w+)+\))"  # a choice, or "(a or b)": choices no rule tells apart
+
+
+def has(picked: tuple[str, ...], atom: str) -> bool:
+    return any(c in picked for c in atom.strip("()").split(" or "))
 
 
 def holds_exactly(case: str, answers: dict[str, Any]) -> bool:
@@ -381,16 +405,19 @@ def holds_exactly(case: str, answers: dict[str, Any]) -> bool:
     picked = answers[match[1]]
     absent = (match[2] or match[4] or "").split(", ")
     present = match[3].split(" + ") if match[3] else []
-    return all(c in picked for c in present) and not any(c in picked for c in absent)
+    return all(has(picked, a) for a in present) and not any(c in picked for c in absent)
 
 
 def assert_taught(
-    protocol: Protocol, answers: dict[str, Any], measures: dict[str, tuple[str, float]]
+    protocol: Protocol,
+    answers: dict[str, Any],
+    measures: dict[str, tuple[str, float]],
+    found: dict[str, Threshold] | None = None,
 ) -> None:
     """For each measure (its criterion, its value), the criterion is met exactly where the
     values taught for the patient's case allow the measure's value."""
     status = {o.criterion: o.status for o in evaluate(protocol, answers, DAY)}
-    found = thresholds(protocol)
+    found = found or thresholds(protocol)
     for name, (criterion, value) in measures.items():
         taught = found[name].own[criterion]
         cases = [text for case, text in taught.items() if holds(case, answers)]
@@ -476,3 +503,54 @@ def test_the_taught_threshold_with_unnamed_and_many_named_choices_is_where_the_v
     taught = [t for c, t in thresholds(many)["waist_cm"].passing.items() if holds(c, answers)]
     assert len(taught) == 1, (answers, thresholds(many)["waist_cm"].passing)
     assert allowed(taught[0])(float(waist)) is (status["E1"] == status["E2"] == "met")
+
+
+SET_CHOICES = ("c0", "c1", "c2", "c3", "c4", "c5")  # c5: no generated rule names it
+LITERALS = st.one_of(
+    st.sampled_from(SET_CHOICES[:5]).map(lambda c: f"'{c}' in s"),
+    st.sampled_from(SET_CHOICES[:5]).map(lambda c: f"'{c}' not in s"),
+    st.lists(st.sampled_from(SET_CHOICES[:5]), min_size=2, max_size=4, unique=True).flatmap(
+        lambda cs: st.sampled_from(["any_of", "none_of"]).map(
+            lambda f: f"{f}(s, {', '.join(repr(c) for c in cs)})"
+        )
+    ),
+)
+CONDITIONS = st.lists(LITERALS, min_size=1, max_size=3).flatmap(
+    lambda parts: st.sampled_from([" and ", " or "]).map(lambda op: f"({op.join(parts)})")
+)
+
+
+@given(
+    kind=st.sampled_from(["met_when", "applies_when"]),
+    first=CONDITIONS,
+    second=CONDITIONS,
+)
+def test_a_taught_threshold_on_generated_multi_select_rules_is_where_the_verdict_changes(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, first: str, second: str
+) -> None:
+    rule = f"x >= 30 or (x >= 20 and {first}) or (x >= 10 and {second})"
+    protocol = written(
+        tmp_path_factory,
+        "generated",
+        f"""
+id: generated
+title: Generated
+version: "1"
+questions:
+  - {{variable: x, type: int, min: 0, max: 40, unit: u, text: X?}}
+  - {{variable: s, type: choice, multiple: true, choices: [{", ".join(SET_CHOICES)}], text: S?}}
+criteria:
+  - id: C1
+    kind: {"inclusion" if kind == "met_when" else "exclusion"}
+    label: x
+    source: x.
+    {kind}: "{rule}"
+""",
+    )
+    found = thresholds(protocol)
+    if found["x"].conditional:
+        return  # "no single threshold": nothing taught to check
+    for size in range(len(SET_CHOICES) + 1):
+        for picked in itertools.combinations(SET_CHOICES, size):
+            for x in range(5, 40, 5):
+                assert_taught(protocol, {"x": x, "s": picked}, {"x": ("C1", float(x))}, found)

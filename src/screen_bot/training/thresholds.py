@@ -6,8 +6,9 @@ range into pieces (points and open intervals), and each piece is tested against 
 criterion comparing that name: an inclusion must be met, an exclusion must not apply.
 The choice and yes/no answers the rules read are tried case by case (``sex`` in the QTc
 rule, ``gilbert_syndrome`` in a bilirubin rule); a multi-select answer is tried with every
-combination of the choices the rules name, the only choices a rule can tell apart
-(``bmi >= 30 or (bmi >= 27 and any_of(...))`` is decided by "none"); with too many
+combination of the choices the rules name, the only choices a rule can tell apart (those
+read only in the same any_of lists count as one: ``bmi >= 30 or (bmi >= 27 and
+any_of(...))`` is decided by "none" and "any"); with too many
 combinations it is one of the other names below, and differing limits make it conditional;
 a lookup table a rule compares with is tried row by row, and its values cut the number line
 too (``7.0 <= hba1c_percent <= hba1c_upper``). The other names a rule reads take each of a
@@ -30,7 +31,7 @@ from typing import Any
 from ..protocol import Protocol
 from ..render import format_value
 from ..rules.dates import NEVER
-from ..rules.expressions import SCREENING_DATE, Compare, Expression, Name, walk
+from ..rules.expressions import SCREENING_DATE, AnyOf, Compare, Expression, Member, Name, walk
 
 NUMERIC = ("int", "number")
 EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for trying date answers
@@ -242,12 +243,9 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
         - {scale.name}
     )
     rules = [protocol.rules[cid] for cid in comparing]
-    split = [  # a multi-select naming too many choices is left to _passing, which gives up
-        n
-        for n in split
-        if not _is_multi_select(protocol, n)
-        or len(_named_picks(protocol, n, rules)) <= MAX_NAMED_PICKS
-    ]
+    groups = {n: _choice_groups(protocol, n, rules) for n in split if _is_multi_select(protocol, n)}
+    # a multi-select naming too many choices is left to _passing, which gives up
+    split = [n for n in split if len(groups.get(n, ())) <= MAX_NAMED_PICKS]
     cases = {name: _case_values(protocol, name, comparing) for name in split}
     if math.prod(len(v) for v in cases.values()) > MAX_CASES:  # too many: choices only
         cases = {
@@ -305,7 +303,7 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
             ", ".join(
                 text
                 for k, v in key
-                if (text := _case_text(protocol, k, v, cases.get(k, [])))  # "": any picks
+                if (text := _case_text(protocol, k, v, cases.get(k, []), groups.get(k, ())))
             ): t
             for key, t in texts.items()
         }
@@ -353,9 +351,32 @@ def _case_values(protocol: Protocol, name: str, criteria: tuple[str, ...]) -> li
 
 
 def _named_picks(protocol: Protocol, name: str, exprs: list[Expression]) -> tuple[str, ...]:
-    """The choices of a multi-select the expressions name, in the question's order."""
-    named = {item for expr in exprs for n, item in expr.constants if n == name}
-    return tuple(c for c in protocol.questions[name].choices or [] if c in named)
+    """A choice for each group of choices the expressions name (see ``_choice_groups``)."""
+    return tuple(group[0] for group in _choice_groups(protocol, name, exprs))
+
+
+def _choice_groups(
+    protocol: Protocol, name: str, exprs: list[Expression]
+) -> tuple[tuple[str, ...], ...]:
+    """The choices of a multi-select the expressions name, in the question's order, grouped
+    where no expression can tell them apart: choices read only in the same any_of and none_of
+    lists (``any_of(s, 'a', 'b')``: picking a, b or both is all the same to every rule)."""
+    read: dict[str, set[Any]] = {}
+    for expr in exprs:
+        for comparison in expr.comparisons:
+            if comparison.variable == name:
+                read.setdefault(comparison.constant, set()).add(("alone", comparison.constant))
+        for node in walk(expr.node):
+            if isinstance(node, Member) and node.collection == name:
+                read.setdefault(node.item, set()).add(("alone", node.item))
+            elif isinstance(node, AnyOf) and node.collection == name:
+                for item in node.items:
+                    read.setdefault(item, set()).add(frozenset(node.items))
+    groups: dict[frozenset[Any], list[str]] = {}
+    for choice in protocol.questions[name].choices or []:
+        if choice in read:
+            groups.setdefault(frozenset(read[choice]), []).append(choice)
+    return tuple(tuple(group) for group in groups.values())
 
 
 def _subsets(picked: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -389,11 +410,17 @@ def _together(
     return merged
 
 
-def _case_text(protocol: Protocol, name: str, value: Any, tried: list[Any]) -> str:
+def _case_text(
+    protocol: Protocol,
+    name: str,
+    value: Any,
+    tried: list[Any],
+    groups: tuple[tuple[str, ...], ...] = (),
+) -> str:
     """``sex = male``, ``age < 65`` (a table's row), ``weight_comorbidities = none``; for a
-    multi-select, what its picks (every subset of the choices the rules name was tried) have
-    in common, in words true whatever choices the rules do not name are picked too; "" when
-    any picks will do."""
+    multi-select, what its picks (every subset of a choice from each group the rules name was
+    tried) have in common, in words true whatever choices the rules do not name are picked
+    too; "" when any picks will do."""
     if isinstance(value, TableRow):
         return value.when
     if not _is_multi_select(protocol, name):
@@ -402,40 +429,51 @@ def _case_text(protocol: Protocol, name: str, value: Any, tried: list[Any]) -> s
     if picks == set(tried):
         return ""
     named = max(tried, key=len)
-    unnamed = set(protocol.questions[name].choices or []) - set(named)
+    members = {group[0]: group for group in groups} or {c: (c,) for c in named}
+
+    def flat(reps: list[str] | tuple[str, ...]) -> list[str]:
+        return [c for r in reps for c in members[r]]
+
+    def atom(rep: str) -> str:  # "a", or "(a or b)" for a group no rule tells apart
+        return rep if len(members[rep]) == 1 else f"({' or '.join(members[rep])})"
+
+    unnamed = set(protocol.questions[name].choices or []) - set(flat(named))
     some = [c for c in named if (c,) in picks]
     if some and picks == {s for s in tried if set(s) & set(some)}:
-        return f"{name} includes {_or(some)}"
+        return f"{name} includes {_or(flat(some))}"
     absent = [c for c in named if (c,) not in picks]
     if absent and picks == {s for s in tried if not set(s) & set(absent)}:
         if not unnamed and set(absent) == set(named):
             return f"{name} = none"
-        if len(absent) == 1:
+        if len(flat(absent)) == 1:
             return f"{name} does not include {absent[0]}"
-        return f"{name} includes none of {', '.join(absent)}"
+        return f"{name} includes none of {', '.join(flat(absent))}"
     every = [c for c in named if all(c in p for p in picks)]
     if len(every) > 1 and picks == {s for s in tried if set(every) <= set(s)}:
-        return f"{name} includes {_and(every)}"
+        return f"{name} includes {_and([atom(c) for c in every])}"
     left = set(tried) - picks
     every = [c for c in named if all(c in p for p in left)]
     if len(every) > 1 and left == {s for s in tried if set(every) <= set(s)}:
-        return f"{name} does not include {'both' if len(every) == 2 else 'all of'} {_and(every)}"
-    if unnamed:  # "=" would deny the choices no rule names
-        return " or ".join(_exactly(name, p, named) for p in value)
+        both = "both" if len(every) == 2 else "all of"
+        return f"{name} does not include {both} {_and([atom(c) for c in every])}"
+    if unnamed or len(flat(named)) > len(named):  # "=" would deny choices no rule tells apart
+        return " or ".join(
+            _exactly(name, [atom(c) for c in p], flat([c for c in named if c not in p]))
+            for p in value
+        )
     rest = [p for p in tried if p not in picks]  # the picks of the named choices exactly
     if len(rest) < len(picks):
         return " and ".join(f"{name} ≠ {_picks(p)}" for p in rest)
     return " or ".join(f"{name} = {_picks(p)}" for p in value)
 
 
-def _exactly(name: str, picked: tuple[str, ...], named: tuple[str, ...]) -> str:
+def _exactly(name: str, picked: list[str], others: list[str]) -> str:
     """``s includes a + b and none of c, d``: these of the named choices and no other."""
-    others = [c for c in named if c not in picked]
     if not picked:
         return f"{name} includes none of {', '.join(others)}"
     if not others:
-        return f"{name} includes {_picks(picked)}"
-    return f"{name} includes {_picks(picked)} and none of {', '.join(others)}"
+        return f"{name} includes {' + '.join(picked)}"
+    return f"{name} includes {' + '.join(picked)} and none of {', '.join(others)}"
 
 
 def _picks(picked: tuple[str, ...]) -> str:
