@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,28 @@ async def test_learn_steps_through_criteria_with_deciding_threshold(setup) -> No
     assert chat.last_text().startswith("I1 ")
     await chat.tap("Next ▶")
     assert chat.last_text().startswith("I2 ")
+
+
+async def test_learn_works_out_its_steps_off_the_event_loop(
+    setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deriving the thresholds may take a while: every other chat waits if it blocks the loop."""
+    from screen_bot.training import walkthrough as module
+
+    application, request, _ = setup
+    threads = []
+    original = module.walkthrough
+
+    def recorded(*args: object) -> object:
+        threads.append(threading.current_thread())
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "walkthrough", recorded)
+    chat = Chat(application, request, COORDINATOR)
+    await chat.send("/learn")
+    await chat.tap("Next ▶")
+    assert chat.last_text().startswith("I2 ")
+    assert threads and threading.main_thread() not in threads
 
 
 async def test_quiz_by_buttons_grades_and_keeps_progress(setup) -> None:

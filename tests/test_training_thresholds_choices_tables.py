@@ -9,6 +9,7 @@ any). A bound read from a table (``7.0 <= hba1c_percent <= hba1c_upper``) is giv
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from datetime import date
@@ -21,7 +22,8 @@ from hypothesis import strategies as st
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.evaluation import evaluate
 from screen_bot.rules.expressions import parse
-from screen_bot.training.thresholds import thresholds
+from screen_bot.training import thresholds as thresholds_module
+from screen_bot.training.thresholds import Threshold, thresholds
 from screen_bot.training.walkthrough import walkthrough_text
 
 DAY = date(2026, 3, 31)
@@ -138,6 +140,69 @@ criteria:
 """
 
 
+# a multi-select with a choice no rule names (diabetes), four named ones and a pair that
+# decides: only which named choices are picked changes a verdict (audit 9, learn 1a/1b)
+MANY = """
+id: many
+title: Many picks
+version: "1"
+questions:
+  - {variable: waist_cm, type: number, min: 40, max: 200, unit: cm, text: Waist?}
+  - {variable: tg_mmol_l, type: number, min: 0.1, max: 50, unit: mmol/L, text: Triglycerides?}
+  - variable: comorbidities
+    type: choice
+    multiple: true
+    choices: [hypertension, dyslipidaemia, sleep_apnoea, cardiovascular_disease, diabetes]
+    text: Comorbidities (all that apply)?
+  - {variable: flag, type: yes_no, text: Flag?}
+criteria:
+  - id: E1
+    kind: exclusion
+    label: waist 120+ with hypertension and dyslipidaemia
+    source: Waist 120 cm or more with both hypertension and dyslipidaemia.
+    applies_when: >-
+      waist_cm >= 120 and 'hypertension' in comorbidities and 'dyslipidaemia' in comorbidities
+  - id: E2
+    kind: exclusion
+    label: waist 150+ with apnoea or CVD
+    source: Waist 150 cm or more with sleep apnoea or cardiovascular disease.
+    applies_when: >-
+      waist_cm >= 150 and any_of(comorbidities, 'sleep_apnoea', 'cardiovascular_disease')
+  - id: I1
+    kind: inclusion
+    label: triglycerides
+    source: Triglycerides 30 or more, 20 or more with hypertension and dyslipidaemia.
+    met_when: >-
+      tg_mmol_l >= 30 or (tg_mmol_l >= 20 and 'hypertension' in comorbidities
+      and 'dyslipidaemia' in comorbidities) or (flag and tg_mmol_l >= 10)
+"""
+MANY_CHOICES = (*CHOICES, "diabetes")
+
+
+# three multi-selects in one rule, each choice read on its own: 8 x 8 x 8 combinations of
+# their named choices, too many
+HEAVY = """
+id: heavy
+title: Heavy
+version: "1"
+questions:
+  - {variable: waist_cm, type: number, min: 40, max: 200, unit: cm, text: Waist?}
+  - {variable: a, type: choice, multiple: true, choices: [a1, a2, a3, a4], text: A?}
+  - {variable: b, type: choice, multiple: true, choices: [b1, b2, b3, b4], text: B?}
+  - {variable: c, type: choice, multiple: true, choices: [c1, c2, c3, c4], text: C?}
+  - {variable: sex, type: choice, choices: [female, male], text: Sex?}
+criteria:
+  - id: E1
+    kind: exclusion
+    label: waist
+    source: Waist.
+    applies_when: >-
+      (waist_cm >= 120 and ('a1' in a or 'a2' in a or 'a3' in a)
+      and ('b1' in b or 'b2' in b or 'b3' in b) and ('c1' in c or 'c2' in c or 'c3' in c))
+      or (waist_cm >= 150 and sex == 'male')
+"""
+
+
 def written(tmp_path_factory: pytest.TempPathFactory, name: str, text: str) -> Protocol:
     path = tmp_path_factory.mktemp("dialogs") / f"{name}.yaml"
     path.write_text(text, encoding="utf-8")
@@ -157,6 +222,11 @@ def pairs(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
 @pytest.fixture(scope="module")
 def glp(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
     return written(tmp_path_factory, "glp-mini", GLP)
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
+    return written(tmp_path_factory, "many", MANY)
 
 
 def test_a_threshold_combined_with_a_multi_select_is_given_per_answer(glp: Protocol) -> None:
@@ -181,6 +251,58 @@ def test_a_rule_on_a_pair_of_choices_is_tried_with_the_pair(pairs: Protocol) -> 
     assert passing["findings = hypertension + dyslipidaemia"] == "≤ 5 mmol/L"
     assert passing["findings ≠ hypertension + dyslipidaemia"] == "≤ 10 mmol/L"
     assert len(passing) == 2
+
+
+def test_a_choice_no_rule_names_may_be_picked_too(many: Protocol) -> None:
+    assert thresholds(many)["waist_cm"].own["E1"] == {
+        "comorbidities does not include both hypertension and dyslipidaemia": "any value",
+        "comorbidities includes hypertension and dyslipidaemia": "< 120 cm",
+    }
+    answers = {"waist_cm": 130.0, "comorbidities": ("hypertension", "dyslipidaemia", "diabetes")}
+    assert {o.criterion: o.status for o in evaluate(many, answers, DAY)}["E1"] == "failed"
+
+
+def test_choices_read_only_in_one_list_are_one_case(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    five = GLP.replace("'cardiovascular_disease'))", "'cardiovascular_disease', 'diabetes'))")
+    five = five.replace("cardiovascular_disease]", "cardiovascular_disease, diabetes, other]")
+    listed = "hypertension, dyslipidaemia, sleep_apnoea, cardiovascular_disease"
+    assert thresholds(written(tmp_path_factory, "five", five))["bmi"].passing == {
+        f"comorbidities includes none of {listed}, diabetes": "≥ 30 kg/m²",
+        f"comorbidities includes {listed} or diabetes": "≥ 27 kg/m²",
+    }
+
+
+def test_a_pair_of_four_named_choices_is_tried(many: Protocol) -> None:
+    passing = thresholds(many)["waist_cm"].passing
+    assert passing["comorbidities includes hypertension and dyslipidaemia"] == "< 120 cm"
+
+
+def test_a_case_any_picks_allow_is_not_an_empty_text(many: Protocol) -> None:
+    pair = "hypertension and dyslipidaemia, flag = no"
+    assert thresholds(many)["tg_mmol_l"].passing == {
+        f"comorbidities does not include both {pair}": "≥ 30 mmol/L",
+        f"comorbidities includes {pair}": "≥ 20 mmol/L",
+        "flag = yes": "≥ 10 mmol/L",  # whatever the picks: not ", flag = yes"
+    }
+
+
+def test_too_many_combinations_of_multi_selects_are_no_single_threshold(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heavy = written(tmp_path_factory, "heavy", HEAVY)
+    tried: list[dict[str, Any]] = []
+    passing = thresholds_module._passing
+
+    def counted(*args: Any) -> Any:
+        tried.append(args[-1])
+        return passing(*args)
+
+    monkeypatch.setattr(thresholds_module, "_passing", counted)
+    found = thresholds(heavy)["waist_cm"]
+    assert found.conditional == ("E1",)  # not a limit guessed from some of the cases
+    assert len(tried) <= thresholds_module.MAX_CASES
 
 
 def test_a_bound_from_a_table_is_given_per_row(glp: Protocol) -> None:
@@ -237,26 +359,65 @@ def allowed(text: str) -> Callable[[float], bool]:
 
 
 def holds(case: str, answers: dict[str, Any]) -> bool:
-    """Whether a case as taught (``comorbidities = none``, ``age < 65``) is this patient's."""
+    """Whether a case as taught (``comorbidities = none``, ``age < 65``, ``s includes a and
+    b, flag = no``, "": anyone) is this patient's."""
+    if not case:
+        return True
+    parts = re.split(r", (?=\w+ (?:=|≠|includes|does not) )", case)
+    return all(holds_part(part, answers) for part in parts)
+
+
+def holds_part(case: str, answers: dict[str, Any]) -> bool:
+    if match := re.fullmatch(r"(\w+) = (yes|no)", case):
+        return answers[match[1]] is (match[2] == "yes")
+    exactly = re.split(r" or (?=\w+ includes )", case)  # these named choices and none else
+    if not re.match(r"\w+ (=|≠) ", case) and (
+        len(exactly) > 1 or " + " in case or " and none of " in case
+    ):
+        return any(holds_exactly(e, answers) for e in exactly)
     if match := re.fullmatch(r"(\w+) (=|≠) (.+)", case):  # the picks exactly, or none
         picked = set(answers[match[1]])
         exactly = [p.split(f" {match[2]} ")[1] for p in re.split(" or | and ", case)]
         same = [picked == (set(e.split(" + ")) if e != "none" else set()) for e in exactly]
         return any(same) if match[2] == "=" else not any(same)
-    if match := re.fullmatch(r"(\w+) does not include (\w+)", case):
-        return match[2] not in answers[match[1]]
+    if match := re.fullmatch(r"(\w+) does not include (both |all of )?(.+)", case):
+        return not all(has(answers[match[1]], a) for a in re.split(", | and ", match[3]))
+    if match := re.fullmatch(rf"(\w+) includes ({ATOM}(?:, {ATOM})* and {ATOM})", case):
+        return all(has(answers[match[1]], a) for a in re.split(", | and ", match[2]))
+    if match := re.fullmatch(r"(\w+) includes none of (.+)", case):
+        return not any(c in answers[match[1]] for c in match[2].split(", "))
     if match := re.fullmatch(r"(\w+) includes (.+)", case):
         return any(c in answers[match[1]] for c in re.split(r", | or ", match[2]))
     return parse(case).evaluate(answers) is True
 
 
+ATOM = r"(?:\w+|\(\w+(?: or \w+)+\))"  # a choice, or "(a or b)": choices no rule tells apart
+
+
+def has(picked: tuple[str, ...], atom: str) -> bool:
+    return any(c in picked for c in atom.strip("()").split(" or "))
+
+
+def holds_exactly(case: str, answers: dict[str, Any]) -> bool:
+    """``s includes a + b and none of c, d``, ``s includes none of a, b``, ``s includes a``."""
+    match = re.fullmatch(r"(\w+) includes (?:none of (.+)|(.+?)(?: and none of (.+))?)", case)
+    assert match, case
+    picked = answers[match[1]]
+    absent = (match[2] or match[4] or "").split(", ")
+    present = match[3].split(" + ") if match[3] else []
+    return all(has(picked, a) for a in present) and not any(c in picked for c in absent)
+
+
 def assert_taught(
-    protocol: Protocol, answers: dict[str, Any], measures: dict[str, tuple[str, float]]
+    protocol: Protocol,
+    answers: dict[str, Any],
+    measures: dict[str, tuple[str, float]],
+    found: dict[str, Threshold] | None = None,
 ) -> None:
     """For each measure (its criterion, its value), the criterion is met exactly where the
     values taught for the patient's case allow the measure's value."""
     status = {o.criterion: o.status for o in evaluate(protocol, answers, DAY)}
-    found = thresholds(protocol)
+    found = found or thresholds(protocol)
     for name, (criterion, value) in measures.items():
         taught = found[name].own[criterion]
         cases = [text for case, text in taught.items() if holds(case, answers)]
@@ -318,3 +479,78 @@ def test_the_taught_threshold_of_a_pair_is_where_the_verdict_changes(
 ) -> None:
     answers = {"tg_mmol_l": tg, "findings": tuple(c for c in PICKS if c in findings)}
     assert_taught(pairs, answers, {"tg_mmol_l": ("E1", tg)})
+
+
+@given(
+    waist=st.integers(40, 200),
+    tg=st.integers(1, 500).map(lambda n: n / 10),
+    comorbidities=st.sets(st.sampled_from(MANY_CHOICES)),
+    flag=st.booleans(),
+)
+def test_the_taught_threshold_with_unnamed_and_many_named_choices_is_where_the_verdict_changes(
+    many: Protocol, waist: int, tg: float, comorbidities: set[str], flag: bool
+) -> None:
+    answers = {
+        "waist_cm": float(waist),
+        "tg_mmol_l": tg,
+        "comorbidities": tuple(c for c in MANY_CHOICES if c in comorbidities),
+        "flag": flag,
+    }
+    measures = {"waist_cm": ("E1", float(waist)), "tg_mmol_l": ("I1", tg)}
+    assert_taught(many, answers, measures)
+    assert_taught(many, answers, {"waist_cm": ("E2", float(waist))})
+    status = {o.criterion: o.status for o in evaluate(many, answers, DAY)}
+    taught = [t for c, t in thresholds(many)["waist_cm"].passing.items() if holds(c, answers)]
+    assert len(taught) == 1, (answers, thresholds(many)["waist_cm"].passing)
+    assert allowed(taught[0])(float(waist)) is (status["E1"] == status["E2"] == "met")
+
+
+SET_CHOICES = ("c0", "c1", "c2", "c3", "c4", "c5")  # c5: no generated rule names it
+LITERALS = st.one_of(
+    st.sampled_from(SET_CHOICES[:5]).map(lambda c: f"'{c}' in s"),
+    st.sampled_from(SET_CHOICES[:5]).map(lambda c: f"'{c}' not in s"),
+    st.lists(st.sampled_from(SET_CHOICES[:5]), min_size=2, max_size=4, unique=True).flatmap(
+        lambda cs: st.sampled_from(["any_of", "none_of"]).map(
+            lambda f: f"{f}(s, {', '.join(repr(c) for c in cs)})"
+        )
+    ),
+)
+CONDITIONS = st.lists(LITERALS, min_size=1, max_size=3).flatmap(
+    lambda parts: st.sampled_from([" and ", " or "]).map(lambda op: f"({op.join(parts)})")
+)
+
+
+@given(
+    kind=st.sampled_from(["met_when", "applies_when"]),
+    first=CONDITIONS,
+    second=CONDITIONS,
+)
+def test_a_taught_threshold_on_generated_multi_select_rules_is_where_the_verdict_changes(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, first: str, second: str
+) -> None:
+    rule = f"x >= 30 or (x >= 20 and {first}) or (x >= 10 and {second})"
+    protocol = written(
+        tmp_path_factory,
+        "generated",
+        f"""
+id: generated
+title: Generated
+version: "1"
+questions:
+  - {{variable: x, type: int, min: 0, max: 40, unit: u, text: X?}}
+  - {{variable: s, type: choice, multiple: true, choices: [{", ".join(SET_CHOICES)}], text: S?}}
+criteria:
+  - id: C1
+    kind: {"inclusion" if kind == "met_when" else "exclusion"}
+    label: x
+    source: x.
+    {kind}: "{rule}"
+""",
+    )
+    found = thresholds(protocol)
+    if found["x"].conditional:
+        return  # "no single threshold": nothing taught to check
+    for size in range(len(SET_CHOICES) + 1):
+        for picked in itertools.combinations(SET_CHOICES, size):
+            for x in range(5, 40, 5):
+                assert_taught(protocol, {"x": x, "s": picked}, {"x": ("C1", float(x))}, found)

@@ -5,9 +5,11 @@ value such as ``crcl``), the number line is cut at the rules' constants and the 
 range into pieces (points and open intervals), and each piece is tested against every
 criterion comparing that name: an inclusion must be met, an exclusion must not apply.
 The choice and yes/no answers the rules read are tried case by case (``sex`` in the QTc
-rule, ``gilbert_syndrome`` in a bilirubin rule); a multi-select answer is tried with none of
-the choices the rules name, each and all of them (every combination when they are few:
-``bmi >= 30 or (bmi >= 27 and any_of(...))`` is decided by "none");
+rule, ``gilbert_syndrome`` in a bilirubin rule); a multi-select answer is tried with every
+combination of the choices the rules name, the only choices a rule can tell apart (those
+read only in the same any_of lists count as one: ``bmi >= 30 or (bmi >= 27 and
+any_of(...))`` is decided by "none" and "any"); with too many
+combinations it is one of the other names below, and differing limits make it conditional;
 a lookup table a rule compares with is tried row by row, and its values cut the number line
 too (``7.0 <= hba1c_percent <= hba1c_upper``). The other names a rule reads take each of a
 few values. A criterion sets a threshold only where the name's passing values are the
@@ -29,13 +31,13 @@ from typing import Any
 from ..protocol import Protocol
 from ..render import format_value
 from ..rules.dates import NEVER
-from ..rules.expressions import SCREENING_DATE, Compare, Expression, Name, walk
+from ..rules.expressions import SCREENING_DATE, AnyOf, Compare, Expression, Member, Name, walk
 
 NUMERIC = ("int", "number")
 EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for trying date answers
 MAX_COMBINATIONS = 20_000
 MAX_CASES = 16  # cases of choice and yes/no answers (and table rows) tried per name
-MAX_ALL_PICKS = 3  # a multi-select naming up to this many choices is tried with every subset
+MAX_NAMED_PICKS = 8  # a multi-select naming more (2^n combinations) is never tried exactly
 ALL = ""  # the case key when the passing values do not depend on a choice
 NOTHING = "no value passes"
 
@@ -240,6 +242,10 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
         }
         - {scale.name}
     )
+    rules = [protocol.rules[cid] for cid in comparing]
+    groups = {n: _choice_groups(protocol, n, rules) for n in split if _is_multi_select(protocol, n)}
+    # a multi-select naming too many choices is left to _passing, which gives up
+    split = [n for n in split if len(groups.get(n, ())) <= MAX_NAMED_PICKS]
     cases = {name: _case_values(protocol, name, comparing) for name in split}
     if math.prod(len(v) for v in cases.values()) > MAX_CASES:  # too many: choices only
         cases = {
@@ -247,6 +253,13 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
             for n, v in cases.items()
             if n in protocol.tables or protocol.questions[n].type == "choice"
         }
+    # still too many: the largest multi-selects become other names, which _passing tries with
+    # every combination of their named choices, and calls conditional if the limits differ
+    for name in sorted(cases, key=lambda n: -len(cases[n])):
+        if math.prod(len(v) for v in cases.values()) <= MAX_CASES:
+            break
+        if _is_multi_select(protocol, name):
+            del cases[name]
     pieces = scale.pieces()
     contexts = [
         dict(zip(cases, values, strict=True)) for values in itertools.product(*cases.values())
@@ -287,7 +300,11 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
             if _is_multi_select(protocol, name):
                 texts = _together(texts, name)
         return {
-            ", ".join(_case_text(protocol, k, v, cases.get(k, [])) for k, v in key): t
+            ", ".join(
+                text
+                for k, v in key
+                if (text := _case_text(protocol, k, v, cases.get(k, []), groups.get(k, ())))
+            ): t
             for key, t in texts.items()
         }
 
@@ -326,19 +343,49 @@ def _case_values(protocol: Protocol, name: str, criteria: tuple[str, ...]) -> li
     question = protocol.questions[name]
     if question.type == "yes_no":
         return [False, True]
-    choices = list(question.choices or [])
     if not question.multiple:
-        return choices
+        return list(question.choices or [])
     # A multi-select is a set: no choice at all is a case of its own. Only the choices the
-    # rules name matter; with few, every subset of them, else none, each one and all.
-    named = {item for cid in criteria for n, item in protocol.rules[cid].constants if n == name}
-    picked = tuple(c for c in choices if c in named)
-    if len(picked) <= MAX_ALL_PICKS:
-        subsets = itertools.chain.from_iterable(
+    # rules name can change a verdict, so every subset of them is every case there is.
+    return _subsets(_named_picks(protocol, name, [protocol.rules[cid] for cid in criteria]))
+
+
+def _named_picks(protocol: Protocol, name: str, exprs: list[Expression]) -> tuple[str, ...]:
+    """A choice for each group of choices the expressions name (see ``_choice_groups``)."""
+    return tuple(group[0] for group in _choice_groups(protocol, name, exprs))
+
+
+def _choice_groups(
+    protocol: Protocol, name: str, exprs: list[Expression]
+) -> tuple[tuple[str, ...], ...]:
+    """The choices of a multi-select the expressions name, in the question's order, grouped
+    where no expression can tell them apart: choices read only in the same any_of and none_of
+    lists (``any_of(s, 'a', 'b')``: picking a, b or both is all the same to every rule)."""
+    read: dict[str, set[Any]] = {}
+    for expr in exprs:
+        for comparison in expr.comparisons:
+            if comparison.variable == name:
+                read.setdefault(comparison.constant, set()).add(("alone", comparison.constant))
+        for node in walk(expr.node):
+            if isinstance(node, Member) and node.collection == name:
+                read.setdefault(node.item, set()).add(("alone", node.item))
+            elif isinstance(node, AnyOf) and node.collection == name:
+                for item in node.items:
+                    read.setdefault(item, set()).add(frozenset(node.items))
+    groups: dict[frozenset[Any], list[str]] = {}
+    for choice in protocol.questions[name].choices or []:
+        if choice in read:
+            groups.setdefault(frozenset(read[choice]), []).append(choice)
+    return tuple(tuple(group) for group in groups.values())
+
+
+def _subsets(picked: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Every subset of the picks, smallest first: ``(), ('a',), ('b',), ('a', 'b')``."""
+    return list(
+        itertools.chain.from_iterable(
             itertools.combinations(picked, size) for size in range(len(picked) + 1)
         )
-        return list(subsets)
-    return [(), *((c,) for c in picked), picked]
+    )
 
 
 def _is_multi_select(protocol: Protocol, name: str) -> bool:
@@ -363,32 +410,78 @@ def _together(
     return merged
 
 
-def _case_text(protocol: Protocol, name: str, value: Any, tried: list[Any]) -> str:
-    """``sex = male``, ``age < 65`` (a table's row), ``weight_comorbidities = none``."""
+def _case_text(
+    protocol: Protocol,
+    name: str,
+    value: Any,
+    tried: list[Any],
+    groups: tuple[tuple[str, ...], ...] = (),
+) -> str:
+    """``sex = male``, ``age < 65`` (a table's row), ``weight_comorbidities = none``; for a
+    multi-select, what its picks (every subset of a choice from each group the rules name was
+    tried) have in common, in words true whatever choices the rules do not name are picked
+    too; "" when any picks will do."""
     if isinstance(value, TableRow):
         return value.when
     if not _is_multi_select(protocol, name):
         return f"{name} = {format_value(value)}"
     picks = set(value)
-    singles = [s[0] for s in tried if len(s) == 1]
-    some = [c for c in singles if (c,) in picks]
+    if picks == set(tried):
+        return ""
+    named = max(tried, key=len)
+    members = {group[0]: group for group in groups} or {c: (c,) for c in named}
+
+    def flat(reps: list[str] | tuple[str, ...]) -> list[str]:
+        return [c for r in reps for c in members[r]]
+
+    def atom(rep: str) -> str:  # "a", or "(a or b)" for a group no rule tells apart
+        return rep if len(members[rep]) == 1 else f"({' or '.join(members[rep])})"
+
+    unnamed = set(protocol.questions[name].choices or []) - set(flat(named))
+    some = [c for c in named if (c,) in picks]
     if some and picks == {s for s in tried if set(s) & set(some)}:
-        return f"{name} includes {_or(some)}"
-    absent = [c for c in singles if (c,) not in picks]
+        return f"{name} includes {_or(flat(some))}"
+    absent = [c for c in named if (c,) not in picks]
     if absent and picks == {s for s in tried if not set(s) & set(absent)}:
-        if set(absent) == set(protocol.questions[name].choices or []):
+        if not unnamed and set(absent) == set(named):
             return f"{name} = none"
-        if len(absent) == 1:
+        if len(flat(absent)) == 1:
             return f"{name} does not include {absent[0]}"
-        return f"{name} includes none of {', '.join(absent)}"
+        return f"{name} includes none of {', '.join(flat(absent))}"
+    every = [c for c in named if all(c in p for p in picks)]
+    if len(every) > 1 and picks == {s for s in tried if set(every) <= set(s)}:
+        return f"{name} includes {_and([atom(c) for c in every])}"
+    left = set(tried) - picks
+    every = [c for c in named if all(c in p for p in left)]
+    if len(every) > 1 and left == {s for s in tried if set(every) <= set(s)}:
+        both = "both" if len(every) == 2 else "all of"
+        return f"{name} does not include {both} {_and([atom(c) for c in every])}"
+    if unnamed or len(flat(named)) > len(named):  # "=" would deny choices no rule tells apart
+        return " or ".join(
+            _exactly(name, [atom(c) for c in p], flat([c for c in named if c not in p]))
+            for p in value
+        )
     rest = [p for p in tried if p not in picks]  # the picks of the named choices exactly
     if len(rest) < len(picks):
         return " and ".join(f"{name} ≠ {_picks(p)}" for p in rest)
     return " or ".join(f"{name} = {_picks(p)}" for p in value)
 
 
+def _exactly(name: str, picked: list[str], others: list[str]) -> str:
+    """``s includes a + b and none of c, d``: these of the named choices and no other."""
+    if not picked:
+        return f"{name} includes none of {', '.join(others)}"
+    if not others:
+        return f"{name} includes {' + '.join(picked)}"
+    return f"{name} includes {' + '.join(picked)} and none of {', '.join(others)}"
+
+
 def _picks(picked: tuple[str, ...]) -> str:
     return " + ".join(picked) if picked else "none"
+
+
+def _and(items: list[str]) -> str:
+    return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _or(items: list[str]) -> str:
@@ -411,7 +504,16 @@ def _passing(
     looked_up = sorted(n for n in expr.names - set(context) if n in protocol.tables)
     read = expr.names.union(*(_row_names(protocol, t) for t in looked_up))
     others = sorted(read - {scale.name} - set(context) - set(looked_up))
-    domains = [list(_domain(protocol, found, n)) for n in others]
+    naming = [expr, *(condition for t in looked_up for condition, _ in protocol.tables[t])]
+    domains = []
+    for n in others:
+        if not _is_multi_select(protocol, n):
+            domains.append(list(_domain(protocol, found, n)))
+            continue
+        picked = _named_picks(protocol, n, naming)  # every case there is, as in _case_values
+        if len(picked) > MAX_NAMED_PICKS:
+            return None  # too many to try: claim no threshold
+        domains.append(_subsets(picked))
     if math.prod(len(d) for d in domains) * len(pieces) > MAX_COMBINATIONS:
         return None  # too many to try: claim no threshold
     values = [scale.representative(p) for p in pieces]

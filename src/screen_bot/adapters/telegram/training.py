@@ -97,7 +97,8 @@ class TrainingHandlers:
         protocol, rest = found
         from ...training.walkthrough import step_text, walkthrough
 
-        steps = walkthrough(protocol, rest[0] if rest else None)
+        # pure computation on the loaded protocol: off the event loop, as /quiz's generation
+        steps = await asyncio.to_thread(walkthrough, protocol, rest[0] if rest else None)
         if not steps:
             await t.say(say.NO_CRITERION)
             return
@@ -122,7 +123,7 @@ class TrainingHandlers:
         from ...training.walkthrough import step_text, walkthrough
 
         protocol = self.catalog.get(protocol_id)
-        steps = walkthrough(protocol)
+        steps = await asyncio.to_thread(walkthrough, protocol)
         if index >= len(steps):
             await t.say(say.LAST_CRITERION)
             return
