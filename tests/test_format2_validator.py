@@ -215,6 +215,17 @@ def test_a_one_line_criterion_starting_with_a_quoted_choice_gets_the_same_fix(
     assert problem.fix.startswith("put the whole expression in quotes: applies_when: \"'a' ")
 
 
+def test_a_long_quoted_text_followed_by_more_gets_the_fix_too(tmp_path: Path) -> None:
+    """A protocol's quote in `source:` runs to hundreds of characters; the hint's search
+    before the error is bounded (a long line cost its length squared), but from the line's
+    start it is not needed: matched whole."""
+    quote = " ".join(["Age 14-65 years (inclusive), regardless of gender."] * 12)
+    source = dump(dialog([yes_no("consent")], [inclusion("I1", "consent")]))
+    broken = source.replace("    source: ", f'    source: "{quote}" (section 5.1)\n    x: ', 1)
+    (problem,) = problems(tmp_path, broken)
+    assert problem.fix.startswith("put the whole expression in quotes: source: '\"Age 14-65")
+
+
 def test_a_tab_gets_the_spaces_hint(tmp_path: Path) -> None:
     source = dump(dialog([yes_no("consent")], [inclusion("I1", "consent")]))
     broken = source.replace("    text: consent?", "\ttext: consent?")

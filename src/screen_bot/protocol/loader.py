@@ -300,15 +300,21 @@ QUOTED_VALUE = re.compile(
 )
 
 
-MAX_HINT_SCAN = 400  # characters before a YAML error searched for a quoted value
+# the same from the line's start (a block key or list item), matched whole: linear
+QUOTED_LINE = re.compile(
+    r"""\s*(?:-\s+)?(?:(?P<key>[\w-]+):\s+)?(?P<value>'(?:[^']|'')*'|"(?:[^"\\]|\\.)*")\s*"""
+)
+MAX_HINT_SCAN = 400  # characters before a YAML error searched for a quoted value elsewhere
 
 
 def _quoted_start_fix(line: str, column: int) -> str | None:
     """The fix for ``applies_when: 'x' in prior_therapies``: YAML reads the quoted choice as
     the whole value and cannot place what follows it (at ``column``); None for other errors."""
-    # the end of the line only: the pattern retried from each character of a long line
-    # before the error would cost its length squared (a 60 KB line: 48 s)
-    quoted = QUOTED_VALUE.search(" " + line[max(0, column - MAX_HINT_SCAN) : column])
+    # elsewhere on the line (a flow mapping), its end only: the pattern retried from each
+    # character of a long line would cost its length squared (a 60 KB line: 48 s)
+    quoted = QUOTED_LINE.fullmatch(line[:column]) or QUOTED_VALUE.search(
+        " " + line[max(0, column - MAX_HINT_SCAN) : column]
+    )
     rest = line[column:].strip()
     if quoted is None or not rest or rest.startswith("#"):
         return None
