@@ -179,8 +179,8 @@ criteria:
 MANY_CHOICES = (*CHOICES, "diabetes")
 
 
-# three multi-selects in one rule, each choice read on its own: 8 x 8 x 8 combinations of
-# their named choices, too many
+# three multi-selects in one rule, two groups of choices each ('a1' in a or 'a3' in a is one,
+# 'a2' not in a another): 4 x 4 x 4 combinations of their named choices, too many
 HEAVY = """
 id: heavy
 title: Heavy
@@ -197,8 +197,8 @@ criteria:
     label: waist
     source: Waist.
     applies_when: >-
-      (waist_cm >= 120 and ('a1' in a or 'a2' in a or 'a3' in a)
-      and ('b1' in b or 'b2' in b or 'b3' in b) and ('c1' in c or 'c2' in c or 'c3' in c))
+      (waist_cm >= 120 and ('a1' in a or 'a2' not in a or 'a3' in a)
+      and ('b1' in b or 'b2' not in b or 'b3' in b) and ('c1' in c or 'c2' not in c or 'c3' in c))
       or (waist_cm >= 150 and sex == 'male')
 """
 
@@ -274,6 +274,42 @@ def test_choices_read_only_in_one_list_are_one_case(
     }
 
 
+FIVE = (*CHOICES, "diabetes")
+FIVE_IN_ONE_LIST = GLP.replace(
+    "'cardiovascular_disease'))", "'cardiovascular_disease', 'diabetes'))"
+).replace("cardiovascular_disease]", "cardiovascular_disease, diabetes, other]")
+ANY_OF = re.compile(r"any_of\(comorbidities,[^)]*\)")
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        # README's first multi-select form: the same rule as any_of(comorbidities, …)
+        "(" + " or ".join(f"'{c}' in comorbidities" for c in FIVE) + ")",
+        "not (" + " and ".join(f"'{c}' not in comorbidities" for c in FIVE) + ")",
+    ],
+)
+def test_choices_read_only_as_the_ins_of_one_or_are_one_case(
+    tmp_path_factory: pytest.TempPathFactory, spelling: str
+) -> None:
+    listed = written(tmp_path_factory, "listed", FIVE_IN_ONE_LIST)
+    spelt = written(tmp_path_factory, "spelt", ANY_OF.sub(spelling, FIVE_IN_ONE_LIST))
+    found = thresholds(spelt)["bmi"]
+    assert not found.conditional  # 2^5 subsets of the five are 2 cases, not too many
+    assert found.passing == thresholds(listed)["bmi"].passing
+    for size in range(3):  # each choice alone or with another, with 'other' or not
+        for picked in itertools.combinations((*FIVE, "other"), size):
+            for quarter_kg in (400, 432, 460, 480, 500):  # BMI 25, 27, 28.75, 30, 31.25
+                answers = {"weight_kg": quarter_kg / 4, "height_cm": 200.0}
+                answers |= {"comorbidities": picked}
+                assert_taught(spelt, answers, {"bmi": ("I2", quarter_kg / 16)}, {"bmi": found})
+
+
+def test_ins_of_one_and_are_not_one_case(pairs: Protocol) -> None:
+    # 'hypertension' in findings and 'dyslipidaemia' in findings needs both: not grouped
+    assert "findings = hypertension + dyslipidaemia" in thresholds(pairs)["tg_mmol_l"].passing
+
+
 def test_a_pair_of_four_named_choices_is_tried(many: Protocol) -> None:
     passing = thresholds(many)["waist_cm"].passing
     assert passing["comorbidities includes hypertension and dyslipidaemia"] == "< 120 cm"
@@ -347,7 +383,11 @@ def test_learn_on_the_command_line(
 
 
 def allowed(text: str) -> Callable[[float], bool]:
-    """``≥ 30 kg/m²``, ``7–10.5 %``, ``< 120 cm``, ``any value`` as a test of a value."""
+    """``≥ 30 kg/m²``, ``7–10.5 %``, ``< 120 cm``, ``any value``, ``≤ 4 u or ≥ 26 u`` as a
+    test of a value."""
+    if " or " in text:
+        either = [allowed(part) for part in text.split(" or ")]
+        return lambda v: any(test(v) for test in either)
     if text == "any value":
         return lambda v: True
     span = re.match(r"^([\d.]+)–([\d.]+) ", text)
@@ -529,6 +569,14 @@ def test_a_taught_threshold_on_generated_multi_select_rules_is_where_the_verdict
     tmp_path_factory: pytest.TempPathFactory, kind: str, first: str, second: str
 ) -> None:
     rule = f"x >= 30 or (x >= 20 and {first}) or (x >= 10 and {second})"
+    assert_taught_everywhere(tmp_path_factory, kind, rule)
+
+
+def assert_taught_everywhere(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, rule: str, tables: str = ""
+) -> None:
+    """What is taught of x in a rule on the multi-select s is the engine's verdict for every
+    pick of s at every fifth x."""
     protocol = written(
         tmp_path_factory,
         "generated",
@@ -539,6 +587,7 @@ version: "1"
 questions:
   - {{variable: x, type: int, min: 0, max: 40, unit: u, text: X?}}
   - {{variable: s, type: choice, multiple: true, choices: [{", ".join(SET_CHOICES)}], text: S?}}
+{tables}
 criteria:
   - id: C1
     kind: {"inclusion" if kind == "met_when" else "exclusion"}
@@ -552,5 +601,5 @@ criteria:
         return  # "no single threshold": nothing taught to check
     for size in range(len(SET_CHOICES) + 1):
         for picked in itertools.combinations(SET_CHOICES, size):
-            for x in range(5, 40, 5):
+            for x in range(0, 41, 5):
                 assert_taught(protocol, {"x": x, "s": picked}, {"x": ("C1", float(x))}, found)
