@@ -310,6 +310,45 @@ def test_ins_of_one_and_are_not_one_case(pairs: Protocol) -> None:
     assert "findings = hypertension + dyslipidaemia" in thresholds(pairs)["tg_mmol_l"].passing
 
 
+# a table's rows read a choice no rule names (sa) of the multi-select the rule reads (sb)
+TABLE_ON_CHOICE = """
+id: tabms
+title: Table on a multi-select
+version: "1"
+questions:
+  - {variable: x, type: int, min: 0, max: 40, unit: u, text: X?}
+  - {variable: s, type: choice, multiple: true, choices: [sa, sb, sc], text: S?}
+tables:
+  - name: upper
+    label: upper x
+    unit: u
+    rows:
+      - {when: "'sa' in s", value: 20}
+      - {when: "'sa' not in s", value: 30}
+criteria:
+  - id: I1
+    kind: inclusion
+    label: x
+    source: x.
+    met_when: "x <= upper and ('sb' in s or x >= 10)"
+"""
+
+
+def test_a_choice_a_table_row_names_is_a_case(tmp_path_factory: pytest.TempPathFactory) -> None:
+    protocol = written(tmp_path_factory, "tabms", TABLE_ON_CHOICE)
+    found = thresholds(protocol)
+    assert found["x"].passing == {
+        "s includes none of sa, sb": "10–30 u",
+        "s includes sa and none of sb": "10–20 u",  # not taught at all before
+        "s includes sb and none of sa": "≤ 30 u",
+        "s includes sa and sb": "≤ 20 u",
+    }
+    for size in range(4):
+        for picked in itertools.combinations(("sa", "sb", "sc"), size):
+            for x in range(0, 41, 5):
+                assert_taught(protocol, {"x": x, "s": picked}, {"x": ("I1", float(x))}, found)
+
+
 def test_a_pair_of_four_named_choices_is_tried(many: Protocol) -> None:
     passing = thresholds(many)["waist_cm"].passing
     assert passing["comorbidities includes hypertension and dyslipidaemia"] == "< 120 cm"
@@ -570,6 +609,29 @@ def test_a_taught_threshold_on_generated_multi_select_rules_is_where_the_verdict
 ) -> None:
     rule = f"x >= 30 or (x >= 20 and {first}) or (x >= 10 and {second})"
     assert_taught_everywhere(tmp_path_factory, kind, rule)
+
+
+@given(
+    kind=st.sampled_from(["met_when", "applies_when"]),
+    row=LITERALS,
+    first=CONDITIONS,
+    second=CONDITIONS,
+)
+def test_a_taught_threshold_with_a_table_on_a_multi_select_is_where_the_verdict_changes(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, row: str, first: str, second: str
+) -> None:
+    row = row.replace("c4", "c5")  # a choice the rows may name and the rule does not
+    rule = f"x <= upper and (x >= 15 or (x >= 10 and {first}) or (x >= 5 and {second}))"
+    table = f"""
+tables:
+  - name: upper
+    label: upper x
+    unit: u
+    rows:
+      - {{when: "{row}", value: 25}}
+      - {{when: "not ({row})", value: 35}}
+"""
+    assert_taught_everywhere(tmp_path_factory, kind, rule, table)
 
 
 def assert_taught_everywhere(

@@ -6,9 +6,10 @@ range into pieces (points and open intervals), and each piece is tested against 
 criterion comparing that name: an inclusion must be met, an exclusion must not apply.
 The choice and yes/no answers the rules read are tried case by case (``sex`` in the QTc
 rule, ``gilbert_syndrome`` in a bilirubin rule); a multi-select answer is tried with every
-combination of the choices the rules name, the only choices a rule can tell apart (those
-read only in the same any_of list, or as the ``in`` tests of one ``or``, count as one:
-``bmi >= 30 or (bmi >= 27 and any_of(...))`` is decided by "none" and "any"); with too many
+combination of the choices the rules and the rows of the tables they read name, the only
+choices a rule can tell apart (those read only in the same any_of list, or as the ``in``
+tests of one ``or``, count as one: ``bmi >= 30 or (bmi >= 27 and any_of(...))`` is decided
+by "none" and "any"); with too many
 combinations it is one of the other names below, and differing limits make it conditional;
 a lookup table a rule compares with is tried row by row, and its values cut the number line
 too (``7.0 <= hba1c_percent <= hba1c_upper``). The other names a rule reads take each of a
@@ -254,7 +255,7 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
         }
         - {scale.name}
     )
-    rules = [protocol.rules[cid] for cid in comparing]
+    rules = _naming(protocol, [protocol.rules[cid] for cid in comparing])
     groups = {n: _choice_groups(protocol, n, rules) for n in split if _is_multi_select(protocol, n)}
     # a multi-select naming too many choices is left to _passing, which gives up
     split = [n for n in split if len(groups.get(n, ())) <= MAX_NAMED_PICKS]
@@ -359,7 +360,8 @@ def _case_values(protocol: Protocol, name: str, criteria: tuple[str, ...]) -> li
         return list(question.choices or [])
     # A multi-select is a set: no choice at all is a case of its own. Only the choices the
     # rules name can change a verdict, so every subset of them is every case there is.
-    return _subsets(_named_picks(protocol, name, [protocol.rules[cid] for cid in criteria]))
+    rules = _naming(protocol, [protocol.rules[cid] for cid in criteria])
+    return _subsets(_named_picks(protocol, name, rules))
 
 
 def _named_picks(protocol: Protocol, name: str, exprs: list[Expression]) -> tuple[str, ...]:
@@ -417,6 +419,13 @@ def _choice_lists(node: Node, name: str) -> Iterator[frozenset[str]]:
             parts = tuple(part for part in parts if not any(part is j for j in joined))
     for part in parts:
         yield from _choice_lists(part, name)
+
+
+def _naming(protocol: Protocol, exprs: list[Expression]) -> list[Expression]:
+    """The expressions with the conditions of the rows of every table they read: a row's
+    choice (``'sa' in s``) picks the table's value as a rule's own would."""
+    tables = sorted({t for expr in exprs for t in expr.names & protocol.tables.keys()})
+    return [*exprs, *(condition for t in tables for condition, _ in protocol.tables[t])]
 
 
 def _subsets(picked: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -544,7 +553,7 @@ def _passing(
     looked_up = sorted(n for n in expr.names - set(context) if n in protocol.tables)
     read = expr.names.union(*(_row_names(protocol, t) for t in looked_up))
     others = sorted(read - {scale.name} - set(context) - set(looked_up))
-    naming = [expr, *(condition for t in looked_up for condition, _ in protocol.tables[t])]
+    naming = _naming(protocol, [expr])
     domains = []
     for n in others:
         if not _is_multi_select(protocol, n):
