@@ -179,8 +179,8 @@ criteria:
 MANY_CHOICES = (*CHOICES, "diabetes")
 
 
-# three multi-selects in one rule, each choice read on its own: 8 x 8 x 8 combinations of
-# their named choices, too many
+# three multi-selects in one rule, two groups of choices each ('a1' in a or 'a3' in a is one,
+# 'a2' not in a another): 4 x 4 x 4 combinations of their named choices, too many
 HEAVY = """
 id: heavy
 title: Heavy
@@ -197,8 +197,8 @@ criteria:
     label: waist
     source: Waist.
     applies_when: >-
-      (waist_cm >= 120 and ('a1' in a or 'a2' in a or 'a3' in a)
-      and ('b1' in b or 'b2' in b or 'b3' in b) and ('c1' in c or 'c2' in c or 'c3' in c))
+      (waist_cm >= 120 and ('a1' in a or 'a2' not in a or 'a3' in a)
+      and ('b1' in b or 'b2' not in b or 'b3' in b) and ('c1' in c or 'c2' not in c or 'c3' in c))
       or (waist_cm >= 150 and sex == 'male')
 """
 
@@ -274,6 +274,81 @@ def test_choices_read_only_in_one_list_are_one_case(
     }
 
 
+FIVE = (*CHOICES, "diabetes")
+FIVE_IN_ONE_LIST = GLP.replace(
+    "'cardiovascular_disease'))", "'cardiovascular_disease', 'diabetes'))"
+).replace("cardiovascular_disease]", "cardiovascular_disease, diabetes, other]")
+ANY_OF = re.compile(r"any_of\(comorbidities,[^)]*\)")
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        # README's first multi-select form: the same rule as any_of(comorbidities, …)
+        "(" + " or ".join(f"'{c}' in comorbidities" for c in FIVE) + ")",
+        "not (" + " and ".join(f"'{c}' not in comorbidities" for c in FIVE) + ")",
+    ],
+)
+def test_choices_read_only_as_the_ins_of_one_or_are_one_case(
+    tmp_path_factory: pytest.TempPathFactory, spelling: str
+) -> None:
+    listed = written(tmp_path_factory, "listed", FIVE_IN_ONE_LIST)
+    spelt = written(tmp_path_factory, "spelt", ANY_OF.sub(spelling, FIVE_IN_ONE_LIST))
+    found = thresholds(spelt)["bmi"]
+    assert not found.conditional  # 2^5 subsets of the five are 2 cases, not too many
+    assert found.passing == thresholds(listed)["bmi"].passing
+    for size in range(3):  # each choice alone or with another, with 'other' or not
+        for picked in itertools.combinations((*FIVE, "other"), size):
+            for quarter_kg in (400, 432, 460, 480, 500):  # BMI 25, 27, 28.75, 30, 31.25
+                answers = {"weight_kg": quarter_kg / 4, "height_cm": 200.0}
+                answers |= {"comorbidities": picked}
+                assert_taught(spelt, answers, {"bmi": ("I2", quarter_kg / 16)}, {"bmi": found})
+
+
+def test_ins_of_one_and_are_not_one_case(pairs: Protocol) -> None:
+    # 'hypertension' in findings and 'dyslipidaemia' in findings needs both: not grouped
+    assert "findings = hypertension + dyslipidaemia" in thresholds(pairs)["tg_mmol_l"].passing
+
+
+# a table's rows read a choice no rule names (sa) of the multi-select the rule reads (sb)
+TABLE_ON_CHOICE = """
+id: tabms
+title: Table on a multi-select
+version: "1"
+questions:
+  - {variable: x, type: int, min: 0, max: 40, unit: u, text: X?}
+  - {variable: s, type: choice, multiple: true, choices: [sa, sb, sc], text: S?}
+tables:
+  - name: upper
+    label: upper x
+    unit: u
+    rows:
+      - {when: "'sa' in s", value: 20}
+      - {when: "'sa' not in s", value: 30}
+criteria:
+  - id: I1
+    kind: inclusion
+    label: x
+    source: x.
+    met_when: "x <= upper and ('sb' in s or x >= 10)"
+"""
+
+
+def test_a_choice_a_table_row_names_is_a_case(tmp_path_factory: pytest.TempPathFactory) -> None:
+    protocol = written(tmp_path_factory, "tabms", TABLE_ON_CHOICE)
+    found = thresholds(protocol)
+    assert found["x"].passing == {
+        "s includes none of sa, sb": "10–30 u",
+        "s includes sa and none of sb": "10–20 u",  # not taught at all before
+        "s includes sb and none of sa": "≤ 30 u",
+        "s includes sa and sb": "≤ 20 u",
+    }
+    for size in range(4):
+        for picked in itertools.combinations(("sa", "sb", "sc"), size):
+            for x in range(0, 41, 5):
+                assert_taught(protocol, {"x": x, "s": picked}, {"x": ("I1", float(x))}, found)
+
+
 def test_a_pair_of_four_named_choices_is_tried(many: Protocol) -> None:
     passing = thresholds(many)["waist_cm"].passing
     assert passing["comorbidities includes hypertension and dyslipidaemia"] == "< 120 cm"
@@ -347,7 +422,11 @@ def test_learn_on_the_command_line(
 
 
 def allowed(text: str) -> Callable[[float], bool]:
-    """``≥ 30 kg/m²``, ``7–10.5 %``, ``< 120 cm``, ``any value`` as a test of a value."""
+    """``≥ 30 kg/m²``, ``7–10.5 %``, ``< 120 cm``, ``any value``, ``≤ 4 u or ≥ 26 u`` as a
+    test of a value."""
+    if " or " in text:
+        either = [allowed(part) for part in text.split(" or ")]
+        return lambda v: any(test(v) for test in either)
     if text == "any value":
         return lambda v: True
     span = re.match(r"^([\d.]+)–([\d.]+) ", text)
@@ -529,6 +608,37 @@ def test_a_taught_threshold_on_generated_multi_select_rules_is_where_the_verdict
     tmp_path_factory: pytest.TempPathFactory, kind: str, first: str, second: str
 ) -> None:
     rule = f"x >= 30 or (x >= 20 and {first}) or (x >= 10 and {second})"
+    assert_taught_everywhere(tmp_path_factory, kind, rule)
+
+
+@given(
+    kind=st.sampled_from(["met_when", "applies_when"]),
+    row=LITERALS,
+    first=CONDITIONS,
+    second=CONDITIONS,
+)
+def test_a_taught_threshold_with_a_table_on_a_multi_select_is_where_the_verdict_changes(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, row: str, first: str, second: str
+) -> None:
+    row = row.replace("c4", "c5")  # a choice the rows may name and the rule does not
+    rule = f"x <= upper and (x >= 15 or (x >= 10 and {first}) or (x >= 5 and {second}))"
+    table = f"""
+tables:
+  - name: upper
+    label: upper x
+    unit: u
+    rows:
+      - {{when: "{row}", value: 25}}
+      - {{when: "not ({row})", value: 35}}
+"""
+    assert_taught_everywhere(tmp_path_factory, kind, rule, table)
+
+
+def assert_taught_everywhere(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, rule: str, tables: str = ""
+) -> None:
+    """What is taught of x in a rule on the multi-select s is the engine's verdict for every
+    pick of s at every fifth x."""
     protocol = written(
         tmp_path_factory,
         "generated",
@@ -539,6 +649,7 @@ version: "1"
 questions:
   - {{variable: x, type: int, min: 0, max: 40, unit: u, text: X?}}
   - {{variable: s, type: choice, multiple: true, choices: [{", ".join(SET_CHOICES)}], text: S?}}
+{tables}
 criteria:
   - id: C1
     kind: {"inclusion" if kind == "met_when" else "exclusion"}
@@ -552,5 +663,5 @@ criteria:
         return  # "no single threshold": nothing taught to check
     for size in range(len(SET_CHOICES) + 1):
         for picked in itertools.combinations(SET_CHOICES, size):
-            for x in range(5, 40, 5):
+            for x in range(0, 41, 5):
                 assert_taught(protocol, {"x": x, "s": picked}, {"x": ("C1", float(x))}, found)

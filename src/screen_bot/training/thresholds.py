@@ -6,9 +6,10 @@ range into pieces (points and open intervals), and each piece is tested against 
 criterion comparing that name: an inclusion must be met, an exclusion must not apply.
 The choice and yes/no answers the rules read are tried case by case (``sex`` in the QTc
 rule, ``gilbert_syndrome`` in a bilirubin rule); a multi-select answer is tried with every
-combination of the choices the rules name, the only choices a rule can tell apart (those
-read only in the same any_of lists count as one: ``bmi >= 30 or (bmi >= 27 and
-any_of(...))`` is decided by "none" and "any"); with too many
+combination of the choices the rules and the rows of the tables they read name, the only
+choices a rule can tell apart (those read only in the same any_of list, or as the ``in``
+tests of one ``or``, count as one: ``bmi >= 30 or (bmi >= 27 and any_of(...))`` is decided
+by "none" and "any"); with too many
 combinations it is one of the other names below, and differing limits make it conditional;
 a lookup table a rule compares with is tried row by row, and its values cut the number line
 too (``7.0 <= hba1c_percent <= hba1c_upper``). The other names a rule reads take each of a
@@ -31,7 +32,19 @@ from typing import Any
 from ..protocol import Protocol
 from ..render import format_value
 from ..rules.dates import NEVER
-from ..rules.expressions import SCREENING_DATE, AnyOf, Compare, Expression, Member, Name, walk
+from ..rules.expressions import (
+    SCREENING_DATE,
+    And,
+    AnyOf,
+    Compare,
+    Expression,
+    Member,
+    Name,
+    Node,
+    Or,
+    children,
+    walk,
+)
 
 NUMERIC = ("int", "number")
 EXAMPLE_DAY = date(2026, 1, 15)  # a screening date for trying date answers
@@ -242,7 +255,7 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
         }
         - {scale.name}
     )
-    rules = [protocol.rules[cid] for cid in comparing]
+    rules = _naming(protocol, [protocol.rules[cid] for cid in comparing])
     groups = {n: _choice_groups(protocol, n, rules) for n in split if _is_multi_select(protocol, n)}
     # a multi-select naming too many choices is left to _passing, which gives up
     split = [n for n in split if len(groups.get(n, ())) <= MAX_NAMED_PICKS]
@@ -347,7 +360,8 @@ def _case_values(protocol: Protocol, name: str, criteria: tuple[str, ...]) -> li
         return list(question.choices or [])
     # A multi-select is a set: no choice at all is a case of its own. Only the choices the
     # rules name can change a verdict, so every subset of them is every case there is.
-    return _subsets(_named_picks(protocol, name, [protocol.rules[cid] for cid in criteria]))
+    rules = _naming(protocol, [protocol.rules[cid] for cid in criteria])
+    return _subsets(_named_picks(protocol, name, rules))
 
 
 def _named_picks(protocol: Protocol, name: str, exprs: list[Expression]) -> tuple[str, ...]:
@@ -359,24 +373,59 @@ def _choice_groups(
     protocol: Protocol, name: str, exprs: list[Expression]
 ) -> tuple[tuple[str, ...], ...]:
     """The choices of a multi-select the expressions name, in the question's order, grouped
-    where no expression can tell them apart: choices read only in the same any_of and none_of
-    lists (``any_of(s, 'a', 'b')``: picking a, b or both is all the same to every rule)."""
-    read: dict[str, set[Any]] = {}
+    where no expression can tell them apart: choices read only in the same lists of choices
+    of which any one picked decides (``any_of(s, 'a', 'b')`` or ``'a' in s or 'b' in s``:
+    picking a, b or both is all the same to every rule)."""
+    read: dict[str, set[frozenset[Any]]] = {}
     for expr in exprs:
         for comparison in expr.comparisons:
             if comparison.variable == name:
-                read.setdefault(comparison.constant, set()).add(("alone", comparison.constant))
-        for node in walk(expr.node):
-            if isinstance(node, Member) and node.collection == name:
-                read.setdefault(node.item, set()).add(("alone", node.item))
-            elif isinstance(node, AnyOf) and node.collection == name:
-                for item in node.items:
-                    read.setdefault(item, set()).add(frozenset(node.items))
+                read.setdefault(comparison.constant, set()).add(frozenset([comparison.constant]))
+        for choices in _choice_lists(expr.node, name):
+            for choice in choices:
+                read.setdefault(choice, set()).add(choices)
     groups: dict[frozenset[Any], list[str]] = {}
     for choice in protocol.questions[name].choices or []:
         if choice in read:
             groups.setdefault(frozenset(read[choice]), []).append(choice)
     return tuple(tuple(group) for group in groups.values())
+
+
+def _choice_lists(node: Node, name: str) -> Iterator[frozenset[str]]:
+    """The lists of a multi-select's choices the node reads whether any one is picked: each
+    ``'a' in s`` and any_of list on its own, but the ``in`` and any_of children of one ``or``
+    (the ``not in`` and none_of children of one ``and``) as one list, whose picks they read
+    only together (``'a' in s or 'b' in s or x`` is ``any_of(s, 'a', 'b') or x``)."""
+    if isinstance(node, Member | AnyOf):
+        if node.collection == name:
+            yield frozenset(node.items if isinstance(node, AnyOf) else (node.item,))
+        return
+    parts = children(node)
+    if isinstance(node, Or | And):
+        negated = isinstance(node, And)
+        joined = [
+            part
+            for part in parts
+            if isinstance(part, Member | AnyOf)
+            and part.collection == name
+            and part.negated == negated
+        ]
+        if joined:
+            yield frozenset(
+                choice
+                for part in joined
+                for choice in (part.items if isinstance(part, AnyOf) else (part.item,))
+            )
+            parts = tuple(part for part in parts if not any(part is j for j in joined))
+    for part in parts:
+        yield from _choice_lists(part, name)
+
+
+def _naming(protocol: Protocol, exprs: list[Expression]) -> list[Expression]:
+    """The expressions with the conditions of the rows of every table they read: a row's
+    choice (``'sa' in s``) picks the table's value as a rule's own would."""
+    tables = sorted({t for expr in exprs for t in expr.names & protocol.tables.keys()})
+    return [*exprs, *(condition for t in tables for condition, _ in protocol.tables[t])]
 
 
 def _subsets(picked: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -504,7 +553,7 @@ def _passing(
     looked_up = sorted(n for n in expr.names - set(context) if n in protocol.tables)
     read = expr.names.union(*(_row_names(protocol, t) for t in looked_up))
     others = sorted(read - {scale.name} - set(context) - set(looked_up))
-    naming = [expr, *(condition for t in looked_up for condition, _ in protocol.tables[t])]
+    naming = _naming(protocol, [expr])
     domains = []
     for n in others:
         if not _is_multi_select(protocol, n):
