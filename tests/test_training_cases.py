@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import DIALOG, SHIPPED
+from format2 import write
 from screen_bot.batch import record_row
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
@@ -129,9 +130,7 @@ def any_protocol(
 ) -> Protocol:
     if request.param != "third":
         return load(SHIPPED / f"{request.param}.yaml")
-    path = tmp_path_factory.mktemp("third") / "third.yaml"
-    path.write_text(THIRD, encoding="utf-8")
-    return load(path)
+    return load(write(tmp_path_factory.mktemp("third"), THIRD, "third.yaml"))
 
 
 @pytest.fixture(scope="module")
@@ -270,9 +269,7 @@ criteria:
 
 
 def test_any_dialog_file_gets_a_quiz(tmp_path: Path) -> None:
-    path = tmp_path / "toy.yaml"
-    path.write_text(TOY, encoding="utf-8")
-    toy = load(path)
+    toy = load(write(tmp_path, TOY, "toy.yaml"))
     cases = generate_cases(toy, 300, seed=1)
     assert {cid for c in cases for cid in c.failed} == set(toy.criteria)
     assert {c.expected for c in cases} == {"eligible", "not_eligible", "unresolved"}
@@ -302,9 +299,7 @@ def _refusals(protocol: Protocol, cases: list[Case], day: date) -> list[str]:
 
 def _loaded(text: str) -> Protocol:
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "generated.yaml"
-        path.write_text(text, encoding="utf-8")
-        return load(path)
+        return load(write(Path(folder), text, "generated.yaml"))
 
 
 CHILDREN = """

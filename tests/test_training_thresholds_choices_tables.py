@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from screen_bot.protocol import Protocol, load
+from format2 import build
+from screen_bot.protocol import Protocol
 from screen_bot.rules.evaluation import evaluate
 from screen_bot.rules.expressions import parse
 from screen_bot.training import thresholds as thresholds_module
@@ -204,9 +205,7 @@ criteria:
 
 
 def written(tmp_path_factory: pytest.TempPathFactory, name: str, text: str) -> Protocol:
-    path = tmp_path_factory.mktemp("dialogs") / f"{name}.yaml"
-    path.write_text(text, encoding="utf-8")
-    return load(path)
+    return build(tmp_path_factory.mktemp("dialogs"), text, f"{name}.yaml")
 
 
 @pytest.fixture(scope="module")
