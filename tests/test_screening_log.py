@@ -17,14 +17,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from patients import ELIGIBLE, SCREENED_ON
 from screen_bot import reports
 from screen_bot.errors import LogCorrupt
+from screen_bot.protocol import Protocol
 from screen_bot.reports import chart_png, export_row, write_csv
 from screen_bot.session import REFERRAL_PATTERN, Session
 from screen_bot.storage import Database, ledger, sessions
 from screen_bot.storage import ledger as screening_log
 from screen_bot.storage.ledger import FIELDS, LogRecord, LogWriter
-from screen_bot.verdict import OpenItem, ProtocolRef, Reason, Verdict
+from screen_bot.verdict import OpenItem, ProtocolRef, Reason, Verdict, build
 
 PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
 DAY = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -526,6 +528,81 @@ def test_export_groups_open_items_by_criterion(log: ScreeningLog) -> None:
     assert export_row(record)["open_items"] == [
         "I8d CrCl ≥ 50: crcl_ml_min, weight_kg (missing data)",
         "I9 survival: survival (investigator judgment)",
+    ]
+
+
+def test_export_names_every_criterion_an_open_item_keeps_open(
+    log: ScreeningLog, protocol: Protocol
+) -> None:
+    """lvef_percent keeps I8e and E3a open, alt_x_uln I8b and E5 (DATA-DICTIONARY 1.1: the
+    open items name the criterion and the variable): the export names all four, each
+    with its label where an item carries it."""
+    answers = {**ELIGIBLE, "lvef_percent": None, "alt_x_uln": None}
+    found = build(protocol, answers, referral="R-1", screened_on=SCREENED_ON)
+    assert {(i.variable, tuple(i.criteria)) for i in found.open_items} == {
+        ("alt_x_uln", ("I8b", "E5")),
+        ("lvef_percent", ("I8e", "E3a")),
+    }
+    log.append(found, channel="cli", coordinator="cli", answers={})
+    label = {cid: c.label for cid, c in protocol.criteria.items()}
+    assert export_row(next(log.records()))["open_items"] == [
+        f"I8b {label['I8b']}: alt_x_uln (missing data)",
+        "E5: alt_x_uln (missing data)",
+        f"I8e {label['I8e']}: lvef_percent (missing data)",
+        "E3a: lvef_percent (missing data)",
+    ]
+
+
+def test_export_keeps_the_advice_of_an_item_to_confirm(
+    log: ScreeningLog, protocol: Protocol
+) -> None:
+    # no measured clearance and a low Cockcroft-Gault estimate: E6b is open to confirm
+    answers = {**ELIGIBLE, "crcl_ml_min": None, "weight_kg": 48, "serum_creatinine_mg_dl": 6}
+    found = build(protocol, answers, referral="R-1", screened_on=SCREENED_ON)
+    log.append(found, channel="cli", coordinator="cli", answers={})
+    assert export_row(next(log.records()))["open_items"] == [
+        f"E6b {protocol.criteria['E6b'].label}: crcl_ml_min (to confirm by measurement: "
+        "measure a 24-hour creatinine clearance)"
+    ]
+
+
+def test_a_record_logged_before_open_items_kept_their_criteria_exports_as_before(
+    log: ScreeningLog,
+) -> None:
+    """Open items stored without ``criteria`` (before dictionary 1.1) read as keeping only
+    their criterion open: the record verifies and exports one entry per criterion."""
+    items = [
+        {"criterion": "I8d", "variable": v, "kind": "missing", "label": "CrCl ≥ 50"}
+        for v in ("crcl_ml_min", "weight_kg")
+    ]
+    fields = {
+        "number": 1,
+        "at": "2026-01-15T09:00:00+00:00",
+        "channel": "cli",
+        "coordinator": "cli",
+        "referral": "R-1",
+        "protocol_id": PROTOCOL.id,
+        "protocol_version": PROTOCOL.version,
+        "protocol_sha256": PROTOCOL.sha256,
+        "verdict": "unresolved",
+        "reasons": "[]",
+        "open_items": json.dumps(items),
+        "answers": "{}",
+        "screened_on": "2026-01-15",
+    }
+    payload = json.dumps({**fields, "prev_hash": "0" * 64}, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(payload.encode()).hexdigest()
+    log.db.execute(
+        f"INSERT INTO screening_log ({', '.join(fields)}, prev_hash, hash)"
+        f" VALUES ({', '.join('?' * len(fields))}, ?, ?)",
+        (*fields.values(), "0" * 64, digest),
+    )
+    log.db.execute("UPDATE screening_log_head SET head_number = 1, head_hash = ?", (digest,))
+    (record,) = log.records()
+    assert record.hash == digest and log.verify() == []
+    assert [i.criteria for i in record.open_items] == [["I8d"], ["I8d"]]
+    assert export_row(record)["open_items"] == [
+        "I8d CrCl ≥ 50: crcl_ml_min, weight_kg (missing data)"
     ]
 
 

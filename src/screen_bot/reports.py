@@ -132,14 +132,22 @@ def _later(reason: LoggedReason) -> str:
 
 
 def _open_items(items: list[OpenItem]) -> list[str]:
-    """One entry per criterion: 'I8d label: crcl_ml_min, weight_kg (missing data)'."""
+    """One entry per criterion kept open: 'I8d label: crcl_ml_min, weight_kg (missing data)'.
+    An item carries only its first criterion's label, so a criterion no item names first
+    is given by its id alone."""
+    labels = {item.criterion: item.label for item in items}
     variables: dict[tuple[str, str, str], list[str]] = {}
     for item in items:
-        variables.setdefault((item.criterion, item.label, item.kind), []).append(item.variable)
-    return [
-        f"{criterion} {label}: {', '.join(names)} ({OPEN_KIND[kind]})"
-        for (criterion, label, kind), names in variables.items()
-    ]
+        for criterion in item.criteria:
+            names = variables.setdefault((criterion, item.kind, item.advice), [])
+            if item.variable not in names:
+                names.append(item.variable)
+    entries = []
+    for (criterion, kind, advice), names in variables.items():
+        named = f"{criterion} {labels[criterion]}" if criterion in labels else criterion
+        why = OPEN_KIND[kind] + (f": {advice}" if advice else "")
+        entries.append(f"{named}: {', '.join(names)} ({why})")
+    return entries
 
 
 def export_row(record: LogRecord) -> dict[str, Any]:
