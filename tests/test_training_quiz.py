@@ -16,7 +16,7 @@ from screen_bot.protocol import Protocol, load
 from screen_bot.storage import Database
 from screen_bot.training.cases import Case, baselines
 from screen_bot.training.ids import id_matches
-from screen_bot.training.quiz import Answer, Quiz, case_text, grade, parse_answer
+from screen_bot.training.quiz import Answer, Quiz, case_text, grade, missed, parse_answer
 from screen_bot.training.scores import ScoreBook, progress_text
 from screen_bot.training.terminal import run_quiz
 from screen_bot.verdict import build
@@ -117,6 +117,26 @@ def test_unresolved_case(protocol: Protocol, baseline: dict[str, Any]) -> None:
     assert "I9 expected survival > 3 months" in result.feedback
     assert "investigator judgment" in result.feedback
     assert not grade(protocol, case, Answer("eligible")).correct
+
+
+def test_an_unresolved_case_names_every_criterion_an_item_keeps_open(
+    protocol: Protocol, baseline: dict[str, Any], tmp_path: Path
+) -> None:
+    """lvef_percent unknown keeps I8e and E3a open: the explanation quotes both, and a wrong
+    answer counts as a miss of both (the next quiz weighs E3a too)."""
+    case = make_case(protocol, baseline, lvef_percent=None)
+    assert [(i.variable, i.criteria) for i in case.verdict.open_items] == [
+        ("lvef_percent", ["I8e", "E3a"])
+    ]
+    feedback = grade(protocol, case, Answer("unresolved")).feedback
+    for cid in ("I8e", "E3a"):
+        c = protocol.criteria[cid]
+        assert f"  {cid} {c.label}: lvef_percent unknown (missing data): “{c.source}”" in feedback
+    assert missed(protocol, case, Answer("eligible")) == ["I8e", "E3a"]
+    book = ScoreBook(Database(tmp_path / "scores.sqlite3"))
+    Quiz(protocol, [case], "t", seed=0, book=book).submit(Answer("eligible"))
+    assert book.misses("t", protocol.id) == Counter({"I8e": 1, "E3a": 1})
+    assert case.criteria == ["I8e", "E3a"]
 
 
 def test_naming_a_criterion_open_to_confirm_is_graded_wrong_with_why(

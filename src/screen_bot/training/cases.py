@@ -65,7 +65,8 @@ class Case:
     @property
     def criteria(self) -> list[str]:
         """The criteria this case is about: failed or open ones, and those aimed at."""
-        found = self.failed + [i.criterion for i in self.verdict.open_items] + list(self.focus)
+        opened = [c for i in self.verdict.open_items for c in i.criteria]
+        found = self.failed + opened + list(self.focus)
         return list(dict.fromkeys(found))
 
 

@@ -141,10 +141,9 @@ def _explain(protocol: Protocol, case: Case) -> list[str]:
         lines = ["Nothing failed, but these stay open:"]
         for item in verdict.open_items:
             kind = OPEN_KIND[item.kind]
-            source = protocol.criteria[item.criterion].source
-            lines.append(
-                f"  {item.criterion} {item.label}: {item.variable} unknown ({kind}): “{source}”"
-            )
+            for cid in item.criteria:
+                c = protocol.criteria[cid]
+                lines.append(f"  {cid} {c.label}: {item.variable} unknown ({kind}): “{c.source}”")
             if item.advice:
                 lines.append(f"    To settle it: {item.advice}.")
         return lines
@@ -181,7 +180,7 @@ def missed(protocol: Protocol, case: Case, answer: Answer) -> list[str]:
     if case.expected == "not_eligible":
         return case.failed
     if case.expected == "unresolved":
-        return list(dict.fromkeys(i.criterion for i in case.verdict.open_items))
+        return list(dict.fromkeys(c for i in case.verdict.open_items for c in i.criteria))
     named = [c for c in protocol.criteria if answer.criterion and id_matches(answer.criterion, c)]
     return named or list(case.focus)
 
