@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from conftest import DIALOG
 from patients import ELIGIBLE, SCREENED_ON
 from screen_bot.protocol import Protocol, load
-from screen_bot.render import format_value, reason_text
+from screen_bot.render import format_value, reason_text, verdict_text
 from screen_bot.rules.calculators import cockcroft_gault
 from screen_bot.verdict import Verdict, build
 
@@ -780,6 +780,14 @@ def test_no_estimate_possible_leaves_e6b_missing_once(protocol: Protocol) -> Non
     assert items["crcl_ml_min"].criteria == ["I8d", "E6b"]
     assert items["creatinine_x_uln"].criteria == ["I8d", "E6a"]
     assert {o.kind for o in verdict.open_items} == {"missing"}
+
+
+def test_an_open_item_line_gives_a_label_only_to_its_one_criterion(protocol: Protocol) -> None:
+    """An item keeping several criteria open carries the first one's label only: after
+    the last id it would read as that criterion's label, so the line names the ids alone."""
+    lines = verdict_text(screen(protocol, ELIGIBLE, lvef_percent=None, karnofsky=None))
+    assert "• lvef_percent (missing data) for I8e, E3a\n" in lines
+    assert f"• karnofsky (missing data) for I6b {protocol.criteria['I6b'].label}\n" in lines
 
 
 # -- plausibility (dictionary 1.1): valid, but listed as warnings ------------------------------

@@ -151,9 +151,12 @@ def reason_text(reason: Reason) -> str:
 
 
 def open_item_text(item: OpenItem) -> str:
+    """``crcl_ml_min (missing data) for I8d CrCl ≥ 50``; an item keeping several criteria
+    open names only their ids (its label is the first one's and would read as the last's)."""
     advice = f": {item.advice}" if item.advice else ""
-    criteria = ", ".join(item.criteria)
-    return f"{item.variable} ({OPEN_KIND[item.kind]}{advice}) for {criteria} {item.label}"
+    several = len(item.criteria) > 1
+    named = ", ".join(item.criteria) if several else f"{item.criterion} {item.label}"
+    return f"{item.variable} ({OPEN_KIND[item.kind]}{advice}) for {named}"
 
 
 def estimate_text(estimate: Estimate) -> str:
