@@ -30,10 +30,15 @@ MULTIPLE_SEPARATORS = (",", ";", "\n")  # between the choices of a multi-select 
 NONE_OF_THESE = frozenset({"none", "none of these", "nothing"})
 MAX_TEXT = 500
 MAX_NUMBER_TEXT = 40  # characters of a typed number: more is not a measurement
+# A number's digits may hold several marks (. or ,) here so that "1,200,000" is refused
+# whole rather than read as 1.2 followed by a unit; _decimal reads them.
 _NUMBER = re.compile(
-    r"^(?P<value>[+-]?\d+(?:[.,]\d*)?|[+-]?[.,]\d+)"
-    r"(?:\s*/\s*(?P<uln>\d+(?:[.,]\d+)?))?\s*(?P<unit>.*)$"
+    r"^(?P<value>[+-]?(?:\d+(?:[.,]\d+)*[.,]?|[.,]\d+))"
+    r"(?:\s*/\s*(?P<uln>\d+(?:[.,]\d+)*))?\s*(?P<unit>.*)$"
 )
+# One mark after a whole part of 1 to 3 digits (not 0) and before exactly 3 digits may be a
+# thousands separator as well as a decimal mark: 1,200 is 1.2 or 1200.
+_THOUSANDS = re.compile(r"0*[1-9]\d{0,2}[.,]\d{3}")
 _ULN_UNITS = {"x", "xuln", "uln", "timesuln"}
 _LIMIT = 1e15  # larger numbers are never answers (and would overflow int/float conversions)
 
@@ -255,12 +260,12 @@ def _parse_number(question: Question, text: str) -> int | float:
     # Decimal, as typed: 51.3 µmol/L ÷ 17.1 is 3 mg/dL exactly, and 30.6/10.2 is 3 × ULN;
     # in binary floating point they would be 2.9999999999999996 and 3.0000000000000004,
     # the wrong side of a "< 3" or "≤ 3" limit.
-    value = Decimal(match["value"].replace(",", "."))
+    value = _decimal(question, text, match, "value")
     unit = spoken_unit_key(match["unit"].rstrip("."))
     if match["uln"] is not None:
         if not question.uln_ratio:
             raise AnswerError(f"Please type one number{_range(question)}.")
-        uln = Decimal(match["uln"].replace(",", "."))
+        uln = _decimal(question, text, match, "uln")
         if uln == 0:
             raise AnswerError("The upper limit of normal cannot be 0.")
         value /= uln
@@ -270,6 +275,36 @@ def _parse_number(question: Question, text: str) -> int | float:
     elif unit and not (question.uln_ratio and unit in _ULN_UNITS):
         value = _convert(question, value, unit)
     return _in_range(question, float(value))
+
+
+def _decimal(question: Question, text: str, match: re.Match[str], part: str) -> Decimal:
+    """The number of ``match``'s ``part`` (value or uln), with one mark at most, . or , as
+    its decimal mark. A mark that may be a thousands separator (_THOUSANDS) is refused,
+    never guessed; the refusal shows ``text`` as it could be retyped."""
+    number = match[part]
+    digits = number.lstrip("+-").rstrip(".,")  # "1." is 1
+    marks = re.findall("[.,]", digits)
+
+    def retyped(new: str) -> str:
+        start, end = match.span(part)
+        return text[:start] + number.replace(digits, new, 1) + text[end:]
+
+    if len(marks) > 1:
+        groups = re.split("[.,]", digits)
+        if len(set(marks)) == 1 and all(len(g) == 3 for g in groups[1:]):  # "1,200,000"
+            whole = retyped(str(int("".join(groups))))
+            raise AnswerError(f"Please type it without the thousands separators: {whole}")
+        raise AnswerError(
+            f"Please type one number, with one decimal mark at most{_range(question)}."
+        )
+    value = Decimal(digits.replace(",", "."))
+    if _THOUSANDS.fullmatch(digits):
+        small = format(value.normalize(), "f")  # 1.200 is 1.2, 100.000 is 100
+        large = str(int(digits.replace(",", "").replace(".", "")))
+        raise AnswerError(
+            f"{digits} could be {small} or {large}: type {retyped(small)} or {retyped(large)}."
+        )
+    return -value if number.startswith("-") else value
 
 
 def _convert(question: Question, value: Decimal, unit: str) -> Decimal:
