@@ -366,6 +366,15 @@ def test_a_bare_number_out_of_range_hints_at_the_other_unit(protocol: Protocol) 
     assert "Did you mean" not in str(info.value)
 
 
+def test_a_value_given_with_its_unit_is_not_hinted_at_another_unit(protocol: Protocol) -> None:
+    # "2700 µmol/L" was refused with "30.543 is out of range (0.05–30 mg/dL). Did you mean
+    # 30.543 µmol/L?": typing that records 0.35 mg/dL. The hint is for a bare number only.
+    question = q(protocol, "serum_creatinine_mg_dl")
+    for text in ("2700 µmol/L", "31 mg/dL", "31 mg/dl"):
+        message = rejected(question, text)
+        assert "out of range" in message and "Did you mean" not in message, message
+
+
 # -- thousands separators (audit 11) ----------------------------------------------------------
 
 

@@ -262,6 +262,7 @@ def _parse_number(question: Question, text: str) -> int | float:
     # the wrong side of a "< 3" or "≤ 3" limit.
     value = _decimal(question, text, match, "value")
     unit = spoken_unit_key(match["unit"].rstrip("."))
+    bare = match["uln"] is None and not unit
     if match["uln"] is not None:
         if not question.uln_ratio:
             raise AnswerError(f"Please type one number{_range(question)}.")
@@ -274,7 +275,7 @@ def _parse_number(question: Question, text: str) -> int | float:
             raise AnswerError("Type the value and its upper limit of normal, e.g. 45/40.")
     elif unit and not (question.uln_ratio and unit in _ULN_UNITS):
         value = _convert(question, value, unit)
-    return _in_range(question, float(value))
+    return _in_range(question, float(value), hint=bare)
 
 
 def _decimal(question: Question, text: str, match: re.Match[str], part: str) -> Decimal:
@@ -319,7 +320,9 @@ def _convert(question: Question, value: Decimal, unit: str) -> Decimal:
     raise AnswerError(f"Please type just the number{_range(question)}.")
 
 
-def _in_range(question: Question, value: int | float) -> int | float:
+def _in_range(question: Question, value: int | float, hint: bool = True) -> int | float:
+    """``value`` checked against the question's type and range; ``hint``: a value that was
+    a bare number (no unit, no ULN) may be told the other unit it would fit."""
     if isinstance(value, int) and abs(value) > _LIMIT:  # (formatting it could overflow)
         raise AnswerError(f"the number is out of range{_range(question)}.")
     if not math.isfinite(value):
@@ -330,9 +333,8 @@ def _in_range(question: Question, value: int | float) -> int | float:
         value = int(value)
     low, high = question.min, question.max
     if low is not None and high is not None and not low <= value <= high:
-        raise AnswerError(
-            f"{_fmt(value)} is out of range{_range(question)}.{_unit_hint(question, value)}"
-        )
+        why = _unit_hint(question, value) if hint else ""
+        raise AnswerError(f"{_fmt(value)} is out of range{_range(question)}.{why}")
     return value
 
 
