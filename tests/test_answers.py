@@ -375,7 +375,7 @@ def test_a_value_given_with_its_unit_is_not_hinted_at_another_unit(protocol: Pro
         assert "out of range" in message and "Did you mean" not in message, message
 
 
-# -- thousands separators (audit 11) ----------------------------------------------------------
+# -- thousands separators, ranges, exponents, signs (audit 11) -------------------------------
 
 
 @pytest.mark.parametrize(
@@ -455,3 +455,65 @@ def test_a_number_with_thousands_separators_is_never_read_as_a_fraction(
     grouped = f"{number:,}".replace(",", mark)
     message = rejected(q(protocol, "alt_x_uln"), grouped + after)
     assert f" {number}{after}" in message, message
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"),
+    [
+        ("lvef_percent", "60-65"),
+        ("lvef_percent", "60 - 65 %"),
+        ("lvef_percent", "60–65"),
+        ("lvef_percent", "60−65"),  # U+2212 MINUS SIGN
+        ("age", "45-50"),
+        ("lvef_percent", "60 ± 5"),
+        ("lvef_percent", "60+/-5"),
+        ("lvef_percent", "60 to 65"),
+        ("alt_x_uln", "45-50/40"),
+    ],
+)
+def test_a_range_is_asked_as_one_number(protocol: Protocol, variable: str, text: str) -> None:
+    # was "Unit not recognised; use %.", and "60-65 %" was refused in turn
+    message = rejected(q(protocol, variable), text)
+    assert message.startswith("Please type one number, not a range ("), message
+
+
+@pytest.mark.parametrize("text", ["1e2", "1E-3", "1.5e3 × ULN"])
+def test_an_exponent_is_asked_in_plain_digits(protocol: Protocol, text: str) -> None:
+    message = rejected(q(protocol, "alt_x_uln"), text)
+    assert message == f"Please type the number in plain digits, not as {text}."
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"), [("alt_x_uln", "-0"), ("age", "-0"), ("qtc_ms", "-0.0")]
+)
+def test_a_minus_sign_is_refused_where_the_range_starts_at_zero_or_above(
+    protocol: Protocol, variable: str, text: str
+) -> None:
+    # "-0" was accepted and shown as "-0 × ULN"; the dictionary says number (decimal, ≥ 0)
+    message = rejected(q(protocol, variable), text)
+    assert message.startswith("Please type the number without a minus sign ("), message
+    with pytest.raises(AnswerError, match="minus sign"):
+        check_value(q(protocol, variable), text)
+
+
+def test_a_minus_sign_is_read_where_the_range_goes_below_zero(protocol: Protocol) -> None:
+    question = q(protocol, "qtc_ms").model_copy(update={"min": -50})
+    assert parse_text(question, "-0") == 0
+    assert rejected(question, "-51").startswith("-51 is out of range (-50–800 ms)")
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "shown"),
+    [
+        ("qtc_ms", "800.0001", "800.0001"),
+        ("qtc_ms", "199.99999", "199.99999"),
+        ("qtc_ms", "800.000000001", "800.000000001"),
+        ("serum_creatinine_mg_dl", "30.0000001", "30.0000001"),
+        ("qtc_ms", "801", "801"),
+    ],
+)
+def test_an_out_of_range_value_is_shown_outside_the_range(
+    protocol: Protocol, variable: str, text: str, shown: str
+) -> None:
+    # "800.0001" was shown as "800 is out of range (200–800 ms)"
+    assert rejected(q(protocol, variable), text).startswith(f"{shown} is out of range (")

@@ -39,6 +39,8 @@ _NUMBER = re.compile(
 # One mark after a whole part of 1 to 3 digits (not 0) and before exactly 3 digits may be a
 # thousands separator as well as a decimal mark: 1,200 is 1.2 or 1200.
 _THOUSANDS = re.compile(r"0*[1-9]\d{0,2}[.,]\d{3}")
+_RANGE = re.compile(r"(?:-|−|–|—|±|\+\s*/?\s*-|to\s)\s*[\d.,]")  # after a number: "60-65"
+_EXPONENT = re.compile(r"[eE][+-]?\d")  # after a number: "1e2"
 _ULN_UNITS = {"x", "xuln", "uln", "timesuln"}
 _LIMIT = 1e15  # larger numbers are never answers (and would overflow int/float conversions)
 
@@ -257,11 +259,18 @@ def _parse_number(question: Question, text: str) -> int | float:
     match = _NUMBER.match(text) if len(text) <= MAX_NUMBER_TEXT else None
     if match is None:
         raise AnswerError(f"Please type a number{_range(question)}.")
+    rest = match["unit"]
+    if _RANGE.match(rest):
+        raise AnswerError(f"Please type one number, not a range{_range(question)}.")
+    if _EXPONENT.match(rest):
+        raise AnswerError(f"Please type the number in plain digits, not as {text}.")
+    if match["value"].startswith("-") and (question.min is None or question.min >= 0):
+        raise AnswerError(f"Please type the number without a minus sign{_range(question)}.")
     # Decimal, as typed: 51.3 µmol/L ÷ 17.1 is 3 mg/dL exactly, and 30.6/10.2 is 3 × ULN;
     # in binary floating point they would be 2.9999999999999996 and 3.0000000000000004,
     # the wrong side of a "< 3" or "≤ 3" limit.
     value = _decimal(question, text, match, "value")
-    unit = spoken_unit_key(match["unit"].rstrip("."))
+    unit = spoken_unit_key(rest.rstrip("."))
     bare = match["uln"] is None and not unit
     if match["uln"] is not None:
         if not question.uln_ratio:
@@ -283,7 +292,7 @@ def _decimal(question: Question, text: str, match: re.Match[str], part: str) -> 
     its decimal mark. A mark that may be a thousands separator (_THOUSANDS) is refused,
     never guessed; the refusal shows ``text`` as it could be retyped."""
     number = match[part]
-    digits = number.lstrip("+-").rstrip(".,")  # "1." is 1
+    digits = number.lstrip("+-").rstrip(".,")  # "1." is 1; the sign is checked before
     marks = re.findall("[.,]", digits)
 
     def retyped(new: str) -> str:
@@ -334,7 +343,7 @@ def _in_range(question: Question, value: int | float, hint: bool = True) -> int 
     low, high = question.min, question.max
     if low is not None and high is not None and not low <= value <= high:
         why = _unit_hint(question, value) if hint else ""
-        raise AnswerError(f"{_fmt(value)} is out of range{_range(question)}.{why}")
+        raise AnswerError(f"{_outside(value, low, high)} is out of range{_range(question)}.{why}")
     return value
 
 
@@ -349,6 +358,15 @@ def _unit_hint(question: Question, value: float) -> str:
 
 def _fmt(number: float) -> str:
     return f"{number:g}"
+
+
+def _outside(value: float, low: float, high: float) -> str:
+    """``value`` with digits enough to stay out of low–high as shown: 800.0001, not 800."""
+    for digits in range(6, 18):
+        shown = f"{value:.{digits}g}"
+        if not low <= float(shown) <= high:
+            return shown
+    return repr(value)
 
 
 def _range(question: Question) -> str:
