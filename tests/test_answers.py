@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -118,7 +119,9 @@ def test_a_ratio_is_the_decimal_quotient(
 ) -> None:
     """value/ULN typed as decimals reads as the ratio's own decimal, not a float near it."""
     ratio, uln = Decimal(ratio_hundredths) / 100, Decimal(uln_tenths) / 10
-    assert parse_text(q(protocol, "alt_x_uln"), f"{ratio * uln}/{uln}") == float(ratio)
+    # four decimals (exact: the product has three at most), as 1.008 may be 1008
+    value = f"{ratio * uln:.4f}"
+    assert parse_text(q(protocol, "alt_x_uln"), f"{value}/{uln}") == float(ratio)
 
 
 def test_a_converted_unit_is_the_decimal_quotient(protocol: Protocol) -> None:
@@ -361,3 +364,156 @@ def test_a_bare_number_out_of_range_hints_at_the_other_unit(protocol: Protocol) 
     with pytest.raises(AnswerError) as info:
         parse_text(q(protocol, "serum_creatinine_mg_dl"), "99999")  # fits no unit
     assert "Did you mean" not in str(info.value)
+
+
+def test_a_value_given_with_its_unit_is_not_hinted_at_another_unit(protocol: Protocol) -> None:
+    # "2700 µmol/L" was refused with "30.543 is out of range (0.05–30 mg/dL). Did you mean
+    # 30.543 µmol/L?": typing that records 0.35 mg/dL. The hint is for a bare number only.
+    question = q(protocol, "serum_creatinine_mg_dl")
+    for text in ("2700 µmol/L", "31 mg/dL", "31 mg/dl"):
+        message = rejected(question, text)
+        assert "out of range" in message and "Did you mean" not in message, message
+
+
+# -- thousands separators, ranges, exponents, signs (audit 11) -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "message"),
+    [
+        ("alt_x_uln", "1,200/40", "1,200 could be 1.2 or 1200: type 1.2/40 or 1200/40."),
+        ("alt_x_uln", "1.200/40", "1.200 could be 1.2 or 1200: type 1.2/40 or 1200/40."),
+        ("alt_x_uln", "1,250/40", "1,250 could be 1.25 or 1250: type 1.25/40 or 1250/40."),
+        ("alt_x_uln", "1,200", "1,200 could be 1.2 or 1200: type 1.2 or 1200."),
+        ("alt_x_uln", "45/1,000", "1,000 could be 1 or 1000: type 45/1 or 45/1000."),
+        ("lvef_percent", "12,500", "12,500 could be 12.5 or 12500: type 12.5 or 12500."),
+        ("lvef_percent", "100.000 %", "100.000 could be 100 or 100000: type 100 % or 100000 %."),
+        (
+            "serum_creatinine_mg_dl",
+            "1,100 µmol/L",
+            "1,100 could be 1.1 or 1100: type 1.1 µmol/L or 1100 µmol/L.",
+        ),
+        (
+            "alt_x_uln",
+            "1,200,000/40",
+            "Please type it without the thousands separators: 1200000/40",
+        ),
+        ("alt_x_uln", "1.200.000", "Please type it without the thousands separators: 1200000"),
+    ],
+)
+def test_a_mark_that_may_be_a_thousands_separator_is_asked_about(
+    protocol: Protocol, variable: str, text: str, message: str
+) -> None:
+    # "1,200/40" (ALT 1,200 U/L, ULN 40: 30 × ULN) was read as 0.03 × ULN and the patient
+    # screened eligible; "1,200" alone as 1.2, past the > 20 × ULN confirmation.
+    assert rejected(q(protocol, variable), text) == message
+    with pytest.raises(AnswerError, match="^" + re.escape(message) + "$"):
+        check_value(q(protocol, variable), text)  # a batch text: the same reader
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1,2", 1.2),
+        ("1.2", 1.2),
+        ("0,030", 0.03),
+        ("0.500", 0.5),
+        ("00,500", 0.5),
+        ("1.25", 1.25),
+        ("1,25", 1.25),
+        ("45,0", 45),
+        ("45,0000", 45),
+        ("999.99", 999.99),
+        ("1200/40", 30),
+        ("1,5/40,0", 1.5 / 40),
+        ("+1.5", 1.5),
+        ("1.", 1),
+        ("1.2.", 1.2),  # a full stop after the number
+    ],
+)
+def test_a_decimal_mark_that_cannot_be_a_thousands_separator_is_a_decimal(
+    protocol: Protocol, text: str, expected: float
+) -> None:
+    assert parse_text(q(protocol, "alt_x_uln"), text) == pytest.approx(expected)
+
+
+def test_a_mark_after_four_digits_is_a_decimal_mark(protocol: Protocol) -> None:
+    # no thousands separator follows four digits: 1234,567 is 1234.567 (out of range here)
+    assert rejected(q(protocol, "qtc_ms"), "1234,567").startswith("1234.57 is out of range")
+
+
+@given(
+    number=st.integers(min_value=1000, max_value=10**12),
+    mark=st.sampled_from([",", "."]),
+    after=st.sampled_from(["", "/40", " × ULN", "/40 x ULN"]),
+)
+def test_a_number_with_thousands_separators_is_never_read_as_a_fraction(
+    protocol: Protocol, number: int, mark: str, after: str
+) -> None:
+    """Any n ≥ 1000 written with thousands separators is refused, naming n as the thing to
+    type; never read as n/1000 (or n/1000000)."""
+    grouped = f"{number:,}".replace(",", mark)
+    message = rejected(q(protocol, "alt_x_uln"), grouped + after)
+    assert f" {number}{after}" in message, message
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"),
+    [
+        ("lvef_percent", "60-65"),
+        ("lvef_percent", "60 - 65 %"),
+        ("lvef_percent", "60–65"),
+        ("lvef_percent", "60−65"),  # U+2212 MINUS SIGN
+        ("age", "45-50"),
+        ("lvef_percent", "60 ± 5"),
+        ("lvef_percent", "60+/-5"),
+        ("lvef_percent", "60 to 65"),
+        ("alt_x_uln", "45-50/40"),
+    ],
+)
+def test_a_range_is_asked_as_one_number(protocol: Protocol, variable: str, text: str) -> None:
+    # was "Unit not recognised; use %.", and "60-65 %" was refused in turn
+    message = rejected(q(protocol, variable), text)
+    assert message.startswith("Please type one number, not a range ("), message
+
+
+@pytest.mark.parametrize("text", ["1e2", "1E-3", "1.5e3 × ULN"])
+def test_an_exponent_is_asked_in_plain_digits(protocol: Protocol, text: str) -> None:
+    message = rejected(q(protocol, "alt_x_uln"), text)
+    assert message == f"Please type the number in plain digits, not as {text}."
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"), [("alt_x_uln", "-0"), ("age", "-0"), ("qtc_ms", "-0.0")]
+)
+def test_a_minus_sign_is_refused_where_the_range_starts_at_zero_or_above(
+    protocol: Protocol, variable: str, text: str
+) -> None:
+    # "-0" was accepted and shown as "-0 × ULN"; the dictionary says number (decimal, ≥ 0)
+    message = rejected(q(protocol, variable), text)
+    assert message.startswith("Please type the number without a minus sign ("), message
+    with pytest.raises(AnswerError, match="minus sign"):
+        check_value(q(protocol, variable), text)
+
+
+def test_a_minus_sign_is_read_where_the_range_goes_below_zero(protocol: Protocol) -> None:
+    question = q(protocol, "qtc_ms").model_copy(update={"min": -50})
+    assert parse_text(question, "-0") == 0
+    assert rejected(question, "-51").startswith("-51 is out of range (-50–800 ms)")
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "shown"),
+    [
+        ("qtc_ms", "800.0001", "800.0001"),
+        ("qtc_ms", "199.99999", "199.99999"),
+        ("qtc_ms", "800.000000001", "800.000000001"),
+        ("serum_creatinine_mg_dl", "30.0000001", "30.0000001"),
+        ("qtc_ms", "801", "801"),
+    ],
+)
+def test_an_out_of_range_value_is_shown_outside_the_range(
+    protocol: Protocol, variable: str, text: str, shown: str
+) -> None:
+    # "800.0001" was shown as "800 is out of range (200–800 ms)"
+    assert rejected(q(protocol, variable), text).startswith(f"{shown} is out of range (")

@@ -240,6 +240,35 @@ def test_a_csv_date_is_iso_or_none_as_the_data_dictionary_says(
     assert result.stderr == f"{path}: row 1: last_mi_date: {value!r}: {expected}\n"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", ["numbers.csv", "numbers.jsonl"])
+def test_a_number_the_dialog_refuses_is_refused_by_both_engines(
+    tmp_path: Path, engine: str, name: str
+) -> None:
+    # "12,500" (12.5 or 12500) and "-0" were read by DuckDB as 12.5 and 0
+    values = ["12,500", "1.250", "-0", "45,0"]
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        rows = [f'R-{i},2026-01-15,"{v}"\n' for i, v in enumerate(values, start=1)]
+        path.write_text("referral,screened_on,lvef_percent\n" + "".join(rows))
+    else:
+        rows = [
+            json.dumps({"referral": f"R-{i}", "screened_on": "2026-01-15", "lvef_percent": v})
+            + "\n"
+            for i, v in enumerate(values, start=1)
+        ]
+        path.write_text("".join(rows))
+    result = screen(path, engine)
+    assert result.returncode == 2 and referrals(result) == ["R-4"], result.stderr
+    assert result.stderr.splitlines() == [
+        f"{path}: row 1: lvef_percent: '12,500': 12,500 could be 12.5 or 12500: type 12.5 or "
+        "12500.",
+        f"{path}: row 2: lvef_percent: '1.250': 1.250 could be 1.25 or 1250: type 1.25 or 1250.",
+        f"{path}: row 3: lvef_percent: '-0': Please type the number without a minus sign "
+        "(0–100 %).",
+    ]
+
+
 @pytest.mark.parametrize("suffix", [".parquet", ".PQ"])
 def test_a_parquet_file_on_the_python_engine_names_the_engine_that_reads_it(
     tmp_path: Path, suffix: str

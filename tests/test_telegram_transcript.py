@@ -171,6 +171,26 @@ async def test_bad_answer_explained_and_same_question_again(harness: Harness) ->
     assert harness.active(COORDINATOR).state == "age"
 
 
+async def test_a_thousands_separator_is_asked_about_and_the_question_asked_again(
+    harness: Harness,
+) -> None:
+    # ALT "1,200/40" (30 × ULN) was recorded as 0.03 × ULN and the patient screened eligible
+    chat = harness.chat()
+    await chat.send("/screen R-0423")
+    await chat.send("42")
+    await chat.tap("✓ All of these hold")
+    for _ in range(30):
+        session = harness.active(COORDINATOR)
+        if session.state == "alt_x_uln":
+            break
+        await chat.send(step_line(harness.engine, session, ELIGIBLE))
+    await chat.send("1,200/40")
+    assert "1,200 could be 1.2 or 1200: type 1.2/40 or 1200/40." in chat.last_text()
+    assert harness.active(COORDINATOR).state == "alt_x_uln"
+    await chat.send("1200/40")  # 30 × ULN: above the plausibility limit, to confirm
+    assert harness.active(COORDINATOR).pending is not None
+
+
 async def test_stale_and_forged_buttons_change_nothing(harness: Harness) -> None:
     chat = harness.chat()
     await chat.send("/screen R-1")

@@ -30,10 +30,17 @@ MULTIPLE_SEPARATORS = (",", ";", "\n")  # between the choices of a multi-select 
 NONE_OF_THESE = frozenset({"none", "none of these", "nothing"})
 MAX_TEXT = 500
 MAX_NUMBER_TEXT = 40  # characters of a typed number: more is not a measurement
+# A number's digits may hold several marks (. or ,) here so that "1,200,000" is refused
+# whole rather than read as 1.2 followed by a unit; _decimal reads them.
 _NUMBER = re.compile(
-    r"^(?P<value>[+-]?\d+(?:[.,]\d*)?|[+-]?[.,]\d+)"
-    r"(?:\s*/\s*(?P<uln>\d+(?:[.,]\d+)?))?\s*(?P<unit>.*)$"
+    r"^(?P<value>[+-]?(?:\d+(?:[.,]\d+)*[.,]?|[.,]\d+))"
+    r"(?:\s*/\s*(?P<uln>\d+(?:[.,]\d+)*))?\s*(?P<unit>.*)$"
 )
+# One mark after a whole part of 1 to 3 digits (not 0) and before exactly 3 digits may be a
+# thousands separator as well as a decimal mark: 1,200 is 1.2 or 1200.
+_THOUSANDS = re.compile(r"0*[1-9]\d{0,2}[.,]\d{3}")
+_RANGE = re.compile(r"(?:-|−|–|—|±|\+\s*/?\s*-|to\s)\s*[\d.,]")  # after a number: "60-65"
+_EXPONENT = re.compile(r"[eE][+-]?\d")  # after a number: "1e2"
 _ULN_UNITS = {"x", "xuln", "uln", "timesuln"}
 _LIMIT = 1e15  # larger numbers are never answers (and would overflow int/float conversions)
 
@@ -252,15 +259,23 @@ def _parse_number(question: Question, text: str) -> int | float:
     match = _NUMBER.match(text) if len(text) <= MAX_NUMBER_TEXT else None
     if match is None:
         raise AnswerError(f"Please type a number{_range(question)}.")
+    rest = match["unit"]
+    if _RANGE.match(rest):
+        raise AnswerError(f"Please type one number, not a range{_range(question)}.")
+    if _EXPONENT.match(rest):
+        raise AnswerError(f"Please type the number in plain digits, not as {text}.")
+    if match["value"].startswith("-") and (question.min is None or question.min >= 0):
+        raise AnswerError(f"Please type the number without a minus sign{_range(question)}.")
     # Decimal, as typed: 51.3 µmol/L ÷ 17.1 is 3 mg/dL exactly, and 30.6/10.2 is 3 × ULN;
     # in binary floating point they would be 2.9999999999999996 and 3.0000000000000004,
     # the wrong side of a "< 3" or "≤ 3" limit.
-    value = Decimal(match["value"].replace(",", "."))
-    unit = spoken_unit_key(match["unit"].rstrip("."))
+    value = _decimal(question, text, match, "value")
+    unit = spoken_unit_key(rest.rstrip("."))
+    bare = match["uln"] is None and not unit
     if match["uln"] is not None:
         if not question.uln_ratio:
             raise AnswerError(f"Please type one number{_range(question)}.")
-        uln = Decimal(match["uln"].replace(",", "."))
+        uln = _decimal(question, text, match, "uln")
         if uln == 0:
             raise AnswerError("The upper limit of normal cannot be 0.")
         value /= uln
@@ -269,7 +284,37 @@ def _parse_number(question: Question, text: str) -> int | float:
             raise AnswerError("Type the value and its upper limit of normal, e.g. 45/40.")
     elif unit and not (question.uln_ratio and unit in _ULN_UNITS):
         value = _convert(question, value, unit)
-    return _in_range(question, float(value))
+    return _in_range(question, float(value), hint=bare)
+
+
+def _decimal(question: Question, text: str, match: re.Match[str], part: str) -> Decimal:
+    """The number of ``match``'s ``part`` (value or uln), with one mark at most, . or , as
+    its decimal mark. A mark that may be a thousands separator (_THOUSANDS) is refused,
+    never guessed; the refusal shows ``text`` as it could be retyped."""
+    number = match[part]
+    digits = number.lstrip("+-").rstrip(".,")  # "1." is 1; the sign is checked before
+    marks = re.findall("[.,]", digits)
+
+    def retyped(new: str) -> str:
+        start, end = match.span(part)
+        return text[:start] + number.replace(digits, new, 1) + text[end:]
+
+    if len(marks) > 1:
+        groups = re.split("[.,]", digits)
+        if len(set(marks)) == 1 and all(len(g) == 3 for g in groups[1:]):  # "1,200,000"
+            whole = retyped(str(int("".join(groups))))
+            raise AnswerError(f"Please type it without the thousands separators: {whole}")
+        raise AnswerError(
+            f"Please type one number, with one decimal mark at most{_range(question)}."
+        )
+    value = Decimal(digits.replace(",", "."))
+    if _THOUSANDS.fullmatch(digits):
+        small = format(value.normalize(), "f")  # 1.200 is 1.2, 100.000 is 100
+        large = str(int(digits.replace(",", "").replace(".", "")))
+        raise AnswerError(
+            f"{digits} could be {small} or {large}: type {retyped(small)} or {retyped(large)}."
+        )
+    return -value if number.startswith("-") else value
 
 
 def _convert(question: Question, value: Decimal, unit: str) -> Decimal:
@@ -284,7 +329,9 @@ def _convert(question: Question, value: Decimal, unit: str) -> Decimal:
     raise AnswerError(f"Please type just the number{_range(question)}.")
 
 
-def _in_range(question: Question, value: int | float) -> int | float:
+def _in_range(question: Question, value: int | float, hint: bool = True) -> int | float:
+    """``value`` checked against the question's type and range; ``hint``: a value that was
+    a bare number (no unit, no ULN) may be told the other unit it would fit."""
     if isinstance(value, int) and abs(value) > _LIMIT:  # (formatting it could overflow)
         raise AnswerError(f"the number is out of range{_range(question)}.")
     if not math.isfinite(value):
@@ -295,9 +342,8 @@ def _in_range(question: Question, value: int | float) -> int | float:
         value = int(value)
     low, high = question.min, question.max
     if low is not None and high is not None and not low <= value <= high:
-        raise AnswerError(
-            f"{_fmt(value)} is out of range{_range(question)}.{_unit_hint(question, value)}"
-        )
+        why = _unit_hint(question, value) if hint else ""
+        raise AnswerError(f"{_outside(value, low, high)} is out of range{_range(question)}.{why}")
     return value
 
 
@@ -312,6 +358,15 @@ def _unit_hint(question: Question, value: float) -> str:
 
 def _fmt(number: float) -> str:
     return f"{number:g}"
+
+
+def _outside(value: float, low: float, high: float) -> str:
+    """``value`` with digits enough to stay out of low–high as shown: 800.0001, not 800."""
+    for digits in range(6, 18):
+        shown = f"{value:.{digits}g}"
+        if not low <= float(shown) <= high:
+            return shown
+    return repr(value)
 
 
 def _range(question: Question) -> str:

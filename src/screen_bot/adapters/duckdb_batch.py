@@ -58,7 +58,9 @@ from ..verdict import Verdict, assembled_fields, row_fields
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 BATCH = 2048
-_NUMBER = r"^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)$"
+_NUMBER = r"^{sign}([0-9]+([.,][0-9]*)?|[.,][0-9]+)$"
+# what answers._THOUSANDS refuses: 1,200 may be 1.2 or 1200
+_THOUSANDS = r"^[+-]?0*[1-9][0-9]{0,2}[.,][0-9]{3}$"
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                   "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
 _PLAIN = (
@@ -451,8 +453,12 @@ class _Reader:
 
     def _value(self, q: Question, cell: str, kind: str, text: str, lenient: bool) -> str:
         if q.type in ("int", "number"):
+            # a minus sign only where the range goes below 0, as answers._parse_number
+            sign = "[+]?" if q.min is None or q.min >= 0 else "[+-]?"
+            plain = f"regexp_full_match(trim({text}), '{_NUMBER.format(sign=sign)}')"
+            ambiguous = f"regexp_full_match(trim({text}), '{_THOUSANDS}')"
             number = (
-                f"TRY_CAST(CASE WHEN regexp_full_match(trim({text}), '{_NUMBER}') "
+                f"TRY_CAST(CASE WHEN {plain} AND NOT {ambiguous} "
                 f"THEN replace(trim({text}), ',', '.') END AS DOUBLE)"
             )
             if kind == "json":
