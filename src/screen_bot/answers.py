@@ -23,7 +23,8 @@ UNKNOWN_WORDS = frozenset(
     {"?", "unknown", "not known", "not known yet", "unsure", "dont know", "don't know", "skip"}
     | {"unk", "n/a", "na", "-", "—", "idk", "not done", "not measured"}
 )
-YES_WORDS = frozenset({"yes", "y", "true", "1", "yep", "yeah", "ok", "да", "ja", "si", "oui"})
+# Not "ok": at the bedside "hiv ok" means normal, i.e. no; it is refused, as other words are.
+YES_WORDS = frozenset({"yes", "y", "true", "1", "yep", "yeah", "да", "ja", "si", "oui"})
 NO_WORDS = frozenset({"no", "n", "false", "0", "nope", "нет", "nein", "non"})
 YES_NO_FORMS = "yes / no (y / n, да / нет), or ? if it is not known"
 MULTIPLE_SEPARATORS = (",", ";", "\n")  # between the choices of a multi-select answer
