@@ -59,3 +59,51 @@ def test_a_csv_ok_is_a_bad_value_on_both_engines(tmp_path: Path, engine: str) ->
     assert (code, verdicts) == (2, []), errors
     assert "hiv_infection" in errors and "Please answer yes / no" in errors
     assert screened("no") == (0, ["eligible"], "")
+
+
+# -- a beginning that also begins a later word of another choice names no one choice -----------
+
+PRIOR = PROTOCOL.questions["prior_therapies"]
+CD19 = "other_cd19_antibody, cd19_car_t, other_cd19_therapy"  # in the question's order
+
+
+@pytest.mark.parametrize("multiple", [True, False])
+@pytest.mark.parametrize("typed", ["cd19", "CD19", "c", "cd"])
+def test_a_beginning_of_a_later_word_too_is_refused_with_the_candidates(
+    multiple: bool, typed: str
+) -> None:
+    question = PRIOR.model_copy(update={"multiple": multiple})
+    with pytest.raises(AnswerError) as info:
+        parse_text(question, typed, ON)
+    assert str(info.value) == f"'{typed}' could be {CD19}: please type more of it."
+
+
+def test_a_refused_beginning_in_a_multi_select_refuses_the_answer() -> None:
+    with pytest.raises(AnswerError, match=f"'cd19' could be {CD19}"):
+        parse_text(PRIOR, "blina, cd19", ON)
+
+
+@pytest.mark.parametrize(
+    ("variable", "typed", "expected"),
+    [
+        ("prior_therapies", "blina", ("blinatumomab",)),
+        ("prior_therapies", "gene, cd19_car", ("gene_therapy", "cd19_car_t")),
+        ("prior_therapies", "other_cd19_a", ("other_cd19_antibody",)),
+        ("prior_malignancy", "c", "cis_skin_cervix"),  # "cervix" is its own later word
+        ("sex", "f", "female"),
+        ("sex", "m", "male"),
+    ],
+)
+def test_a_beginning_of_one_choice_only_is_still_that_choice(
+    variable: str, typed: str, expected: object
+) -> None:
+    assert parse_text(PROTOCOL.questions[variable], typed, ON) == expected
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_a_csv_cd19_is_a_bad_value_on_both_engines(tmp_path: Path, engine: str) -> None:
+    code, verdicts, errors = _screen(_csv(tmp_path, _row(prior_therapies="cd19")), engine)
+    assert (code, verdicts) == (2, []), errors
+    assert f"'cd19' could be {CD19}" in errors
+    prefixes = _screen(_csv(tmp_path, _row(prior_therapies="blina, cd19_car")), engine)
+    assert prefixes[:2] == (0, ["not_eligible"]), prefixes
