@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_runner import invoke
 from conftest import SHIPPED
 from screen_bot.answers import AnswerError, parse_text
 from screen_bot.quick_check import judge, read
@@ -107,3 +108,44 @@ def test_a_csv_cd19_is_a_bad_value_on_both_engines(tmp_path: Path, engine: str) 
     assert f"'cd19' could be {CD19}" in errors
     prefixes = _screen(_csv(tmp_path, _row(prior_therapies="blina, cd19_car")), engine)
     assert prefixes[:2] == (0, ["not_eligible"]), prefixes
+
+
+# -- check reads a multi-select's text as the dialog does --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed", ["gene_therapy, blina", "blina; Gene", "blinatumomab, g", "gene_therapy, blinatumomab"]
+)
+def test_check_reads_a_multi_select_as_the_dialog_reads_it(typed: str) -> None:
+    reading = read(PROTOCOL, f"prior_therapies {typed}", ON)
+    assert reading.values["prior_therapies"] == parse_text(PRIOR, typed, ON), reading.unread
+    assert reading.unread == []
+    (judged,) = judge(PROTOCOL, reading, ON)
+    assert "C-E5b" in {r.criterion for r in judged.verdict.reasons}
+
+
+@pytest.mark.parametrize(
+    "typed", ["none, blina", "gene_therapy, blinatumomb", "blina, cd19", "blina, none", "b, ?"]
+)
+def test_check_refuses_a_multi_select_the_dialog_refuses_with_its_message(typed: str) -> None:
+    reading = read(PROTOCOL, f"prior_therapies {typed}, age 19", ON)
+    assert "prior_therapies" not in reading.values and reading.values["age"] == 19
+    (unread,) = reading.unread
+    with pytest.raises(AnswerError) as info:
+        parse_text(PRIOR, typed, ON)
+    assert unread.why == f"prior_therapies: {str(info.value).rstrip('.')}"
+
+
+def test_a_multi_select_ends_at_the_next_name_or_choice_word() -> None:
+    text = "prior_therapies blina, gene\nsex: m, Male, age 19, ref R-0423, cns_status cns1"
+    reading = read(PROTOCOL, text, ON)
+    assert reading.values["prior_therapies"] == ("gene_therapy", "blinatumomab")
+    assert reading.values["age"] == 19 and reading.values["cns_status"] == "CNS1"
+    assert reading.referral == "R-0423"
+    assert [u.why for u in reading.unread] == ["sex was given twice; used once"]
+
+
+def test_screen_bot_check_names_the_anti_cd19_exclusion_of_a_typed_beginning() -> None:
+    done = invoke("check", "-p", "ctl019-rr-ball", "prior_therapies gene_therapy, blina")
+    assert "Read: prior_therapies gene_therapy, blinatumomab" in done.stdout, done.stdout
+    assert "C-E5b" in done.stdout and "Not used" not in done.stdout

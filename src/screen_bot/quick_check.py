@@ -225,17 +225,29 @@ def _give_referral(reading: Reading, part: str, referral: str) -> None:
 
 
 def _join_choices(protocol: Protocol | ProtocolSet, names: Names, parts: list[str]) -> list[str]:
-    """Join a multi-select's further choices back to the part naming it: the commas that
-    separate its choices (``prior_therapies gene_therapy, blinatumomab``) split parts too."""
+    """Join a multi-select's further parts back to the part naming it: the commas that
+    separate its choices (``prior_therapies gene_therapy, blina``) split parts too. Every
+    part up to the next one read otherwise (:func:`_starts_another`) is its text, read as
+    the dialog reads it: one the dialog refuses (``none, blina``) refuses the whole."""
     joined: list[str] = []
     multi: Question | None = None  # the multi-select the last part names
     for part in parts:
-        if multi is not None and _is_choice(multi, part):
+        if multi is not None and (
+            _is_choice(multi, part) or not _starts_another(protocol, names, part)
+        ):
             joined[-1] += ", " + part
             continue
         joined.append(part)
         multi = _multi_select(protocol, names, part)
     return joined
+
+
+def _starts_another(protocol: Protocol | ProtocolSet, names: Names, part: str) -> bool:
+    """Whether a part is a value of its own: a name and its value, or a bare word that
+    answers one question."""
+    if _NAMED.match(part) or _longest_name(names, part.split())[0]:
+        return True
+    return isinstance(_choice_word(protocol, part), Given)
 
 
 def _multi_select(protocol: Protocol | ProtocolSet, names: Names, part: str) -> Question | None:
@@ -249,10 +261,11 @@ def _multi_select(protocol: Protocol | ProtocolSet, names: Names, part: str) -> 
 
 
 def _is_choice(question: Question, part: str) -> bool:
-    """Whether ``part`` is exactly one of the question's choices or synonyms."""
-    word = " ".join(part.lower().split())
-    known = [c.lower() for c in question.choices or []] + [k.lower() for k in question.synonyms]
-    return word in known
+    """Whether the dialog reads ``part`` as choices of the multi-select ``question``."""
+    try:
+        return bool(parse_text(question, part))  # not () for none of them, nor unknown
+    except AnswerError:
+        return False
 
 
 def _longest_name(names: Names, words: list[str]) -> tuple[str, str]:
