@@ -149,3 +149,21 @@ def test_screen_bot_check_names_the_anti_cd19_exclusion_of_a_typed_beginning() -
     done = invoke("check", "-p", "ctl019-rr-ball", "prior_therapies gene_therapy, blina")
     assert "Read: prior_therapies gene_therapy, blinatumomab" in done.stdout, done.stdout
     assert "C-E5b" in done.stdout and "Not used" not in done.stdout
+
+
+def test_a_long_part_is_not_tried_as_a_name_run_by_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A multi-select's text may now take many parts: the names tried for a part are the
+    runs of its first words up to a name's 60 characters, not every run of its words."""
+    from screen_bot import quick_check
+
+    tried: list[str] = []
+
+    def name_key(name: str) -> str:
+        tried.append(name)
+        return original(name)
+
+    original = quick_check.name_key
+    monkeypatch.setattr(quick_check, "name_key", name_key)
+    reading = read(PROTOCOL, "prior_therapies " + "blina " * 2000, ON)
+    assert "prior_therapies" not in reading.values
+    assert max(map(len, tried)) <= 60 and len(tried) < 200, len(tried)

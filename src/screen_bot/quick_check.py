@@ -42,7 +42,8 @@ MAX_SHOWN = 60  # characters of an unreadable part quoted back
 # Parts are separated by new lines, semicolons, and commas that are not decimal commas (nor
 # a date's: _split).
 _PARTS = re.compile(r"\n|;|(?<!\d),|,(?!\d)")
-_NAMED = re.compile(r"^(?P<name>[^:=]{1,60}?)\s*[:=]\s*(?P<value>.*)$")
+MAX_NAME = 60  # characters of a name as typed
+_NAMED = re.compile(rf"^(?P<name>[^:=]{{1,{MAX_NAME}}}?)\s*[:=]\s*(?P<value>.*)$")
 
 
 @dataclass(frozen=True)
@@ -269,9 +270,16 @@ def _is_choice(question: Question, part: str) -> bool:
 
 
 def _longest_name(names: Names, words: list[str]) -> tuple[str, str]:
-    """The longest run of leading words that is a name, and the rest ("", "" if none)."""
-    for length in range(len(words) - 1, 0, -1):
-        name = " ".join(words[:length])
+    """The longest run of leading words that is a name, and the rest ("", "" if none).
+    Runs longer than a name are not tried: a long part costs no more than a short one."""
+    runs: list[str] = []
+    for word in words[:-1]:
+        run = f"{runs[-1]} {word}" if runs else word
+        if len(run) > MAX_NAME:
+            break
+        runs.append(run)
+    for length in range(len(runs), 0, -1):
+        name = runs[length - 1]
         if name_key(name) in names or name_key(name) in REFERRAL_NAMES:
             return name, " ".join(words[length:])
     return "", ""
