@@ -167,3 +167,10 @@ def test_a_long_part_is_not_tried_as_a_name_run_by_run(monkeypatch: pytest.Monke
     reading = read(PROTOCOL, "prior_therapies " + "blina " * 2000, ON)
     assert "prior_therapies" not in reading.values
     assert max(map(len, tried)) <= 60 and len(tried) < 200, len(tried)
+
+
+def test_a_bare_beginning_of_a_multi_select_choice_says_where_to_write_it() -> None:
+    (unread,) = read(PROTOCOL, "age 19, blina", ON).unread  # was "did you mean bili?"
+    assert unread.why == "'blina' is a choice of prior_therapies: write it after the name " + (
+        "(prior_therapies blina)"
+    )

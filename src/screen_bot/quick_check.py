@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .answers import AnswerError, parse_text
+from .answers import AnswerError, names_a_choice, parse_text
 from .errors import BadReferral
 from .protocol.model import Protocol, name_key
 from .protocol.schema import Question
@@ -234,7 +234,7 @@ def _join_choices(protocol: Protocol | ProtocolSet, names: Names, parts: list[st
     multi: Question | None = None  # the multi-select the last part names
     for part in parts:
         if multi is not None and (
-            _is_choice(multi, part) or not _starts_another(protocol, names, part)
+            names_a_choice(multi, part) or not _starts_another(protocol, names, part)
         ):
             joined[-1] += ", " + part
             continue
