@@ -174,3 +174,20 @@ def test_a_bare_beginning_of_a_multi_select_choice_says_where_to_write_it() -> N
     assert unread.why == "'blina' is a choice of prior_therapies: write it after the name " + (
         "(prior_therapies blina)"
     )
+
+
+async def test_telegram_check_reads_a_multi_select_as_the_dialog_does(tmp_path: Path) -> None:
+    from screen_bot.protocol.catalog import Catalog
+    from test_telegram_transcript import Harness
+
+    harness = Harness(tmp_path, Catalog(SHIPPED))
+    await harness.application.initialize()
+    chat = harness.chat()
+    await chat.send("/check ctl019-rr-ball prior_therapies gene_therapy, blina")
+    text = chat.last_text()
+    assert "Read: prior_therapies gene_therapy, blinatumomab" in text and "C-E5b" in text
+    await chat.send("/check ctl019-rr-ball prior_therapies none, blina")
+    assert "prior_therapies: 'none' is not one of" in chat.last_text()
+    assert "Nothing fails so far." in chat.last_text()
+    await harness.application.shutdown()
+    harness.db.close()
