@@ -228,8 +228,9 @@ def _give_referral(reading: Reading, part: str, referral: str) -> None:
 def _join_choices(protocol: Protocol | ProtocolSet, names: Names, parts: list[str]) -> list[str]:
     """Join a multi-select's further parts back to the part naming it: the commas that
     separate its choices (``prior_therapies gene_therapy, blina``) split parts too. Every
-    part up to the next one read otherwise (:func:`_starts_another`) is its text, read as
-    the dialog reads it: one the dialog refuses (``none, blina``) refuses the whole."""
+    part up to the next one read otherwise (:func:`_starts_another`; one that is exactly
+    one of its choices is its own) is its text, read as the dialog reads it: a text the
+    dialog refuses (``none, blina``) is refused whole."""
     joined: list[str] = []
     multi: Question | None = None  # the multi-select the last part names
     for part in parts:
