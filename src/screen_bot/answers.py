@@ -23,7 +23,8 @@ UNKNOWN_WORDS = frozenset(
     {"?", "unknown", "not known", "not known yet", "unsure", "dont know", "don't know", "skip"}
     | {"unk", "n/a", "na", "-", "—", "idk", "not done", "not measured"}
 )
-YES_WORDS = frozenset({"yes", "y", "true", "1", "yep", "yeah", "ok", "да", "ja", "si", "oui"})
+# Not "ok": at the bedside "hiv ok" means normal, i.e. no; it is refused, as other words are.
+YES_WORDS = frozenset({"yes", "y", "true", "1", "yep", "yeah", "да", "ja", "si", "oui"})
 NO_WORDS = frozenset({"no", "n", "false", "0", "nope", "нет", "nein", "non"})
 YES_NO_FORMS = "yes / no (y / n, да / нет), or ? if it is not known"
 MULTIPLE_SEPARATORS = (",", ";", "\n")  # between the choices of a multi-select answer
@@ -47,6 +48,10 @@ _LIMIT = 1e15  # larger numbers are never answers (and would overflow int/float 
 
 class AnswerError(ValueError):
     """An answer that does not fit its question."""
+
+
+class AmbiguousChoice(AnswerError):
+    """A typed beginning of a choice that also begins a later word of another choice."""
 
 
 def _words(text: str) -> str:
@@ -224,8 +229,20 @@ def _parse_choice(question: Question, text: str) -> str:
     if exact:
         return exact[0]
     if len(prefixed) == 1:
-        return prefixed[0]
+        # "cd19" begins cd19_car_t only, but names other_cd19_antibody as well
+        named = [c for c in choices if c in prefixed or _begins_a_later_word(c, lowered)]
+        if len(named) == 1:
+            return prefixed[0]
+        raise AmbiguousChoice(
+            f"'{quoted(text, 40)}' could be {', '.join(named)}: please type more of it."
+        )
     raise AnswerError(f"Please answer one of: {', '.join(choices)}.")
+
+
+def _begins_a_later_word(choice: str, lowered: str) -> bool:
+    """Whether a word of ``choice`` after its first (words split at _ and spaces) begins
+    with ``lowered``."""
+    return any(w.startswith(lowered) for w in re.split(r"[_\s]+", choice.lower())[1:])
 
 
 def _parse_choices(question: Question, text: str) -> tuple[str, ...]:
@@ -242,6 +259,8 @@ def _parse_choices(question: Question, text: str) -> tuple[str, ...]:
     for word in words:
         try:
             picked.append(_parse_choice(question, word))
+        except AmbiguousChoice:
+            raise
         except AnswerError:
             raise AnswerError(
                 f"'{quoted(word, 40)}' is not one of: {', '.join(choices)} (separate them with "

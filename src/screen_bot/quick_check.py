@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .answers import AnswerError, parse_text
+from .answers import AnswerError, names_a_choice, parse_text
 from .errors import BadReferral
 from .protocol.model import Protocol, name_key
 from .protocol.schema import Question
@@ -42,7 +42,8 @@ MAX_SHOWN = 60  # characters of an unreadable part quoted back
 # Parts are separated by new lines, semicolons, and commas that are not decimal commas (nor
 # a date's: _split).
 _PARTS = re.compile(r"\n|;|(?<!\d),|,(?!\d)")
-_NAMED = re.compile(r"^(?P<name>[^:=]{1,60}?)\s*[:=]\s*(?P<value>.*)$")
+MAX_NAME = 60  # characters of a name as typed
+_NAMED = re.compile(rf"^(?P<name>[^:=]{{1,{MAX_NAME}}}?)\s*[:=]\s*(?P<value>.*)$")
 
 
 @dataclass(frozen=True)
@@ -225,17 +226,30 @@ def _give_referral(reading: Reading, part: str, referral: str) -> None:
 
 
 def _join_choices(protocol: Protocol | ProtocolSet, names: Names, parts: list[str]) -> list[str]:
-    """Join a multi-select's further choices back to the part naming it: the commas that
-    separate its choices (``prior_therapies gene_therapy, blinatumomab``) split parts too."""
+    """Join a multi-select's further parts back to the part naming it: the commas that
+    separate its choices (``prior_therapies gene_therapy, blina``) split parts too. Every
+    part up to the next one read otherwise (:func:`_starts_another`; one that is exactly
+    one of its choices is its own) is its text, read as the dialog reads it: a text the
+    dialog refuses (``none, blina``) is refused whole."""
     joined: list[str] = []
     multi: Question | None = None  # the multi-select the last part names
     for part in parts:
-        if multi is not None and _is_choice(multi, part):
+        if multi is not None and (
+            names_a_choice(multi, part) or not _starts_another(protocol, names, part)
+        ):
             joined[-1] += ", " + part
             continue
         joined.append(part)
         multi = _multi_select(protocol, names, part)
     return joined
+
+
+def _starts_another(protocol: Protocol | ProtocolSet, names: Names, part: str) -> bool:
+    """Whether a part is a value of its own: a name and its value, or a bare word that
+    answers one question."""
+    if _NAMED.match(part) or _longest_name(names, part.split())[0]:
+        return True
+    return isinstance(_choice_word(protocol, part), Given)
 
 
 def _multi_select(protocol: Protocol | ProtocolSet, names: Names, part: str) -> Question | None:
@@ -249,16 +263,24 @@ def _multi_select(protocol: Protocol | ProtocolSet, names: Names, part: str) -> 
 
 
 def _is_choice(question: Question, part: str) -> bool:
-    """Whether ``part`` is exactly one of the question's choices or synonyms."""
-    word = " ".join(part.lower().split())
-    known = [c.lower() for c in question.choices or []] + [k.lower() for k in question.synonyms]
-    return word in known
+    """Whether the dialog reads ``part`` as choices of the multi-select ``question``."""
+    try:
+        return bool(parse_text(question, part))  # not () for none of them, nor unknown
+    except AnswerError:
+        return False
 
 
 def _longest_name(names: Names, words: list[str]) -> tuple[str, str]:
-    """The longest run of leading words that is a name, and the rest ("", "" if none)."""
-    for length in range(len(words) - 1, 0, -1):
-        name = " ".join(words[:length])
+    """The longest run of leading words that is a name, and the rest ("", "" if none).
+    Runs longer than a name are not tried: a long part costs no more than a short one."""
+    runs: list[str] = []
+    for word in words[:-1]:
+        run = f"{runs[-1]} {word}" if runs else word
+        if len(run) > MAX_NAME:
+            break
+        runs.append(run)
+    for length in range(len(runs), 0, -1):
+        name = runs[length - 1]
         if name_key(name) in names or name_key(name) in REFERRAL_NAMES:
             return name, " ".join(words[length:])
     return "", ""

@@ -508,13 +508,19 @@ class _Reader:
 
     @staticmethod
     def _choice_of(text: str, listed: str) -> str:
-        """A typed choice: the same text in any case, else the one choice it begins."""
+        """A typed choice: the same text in any case, else the one choice it begins unless
+        it also begins a later word of another choice (as ``answers`` reads it)."""
         lowered = f"lower(trim({text}))"
         exact = f"list_filter({listed}, lambda c: lower(c) = {lowered})"
         prefix = f"list_filter({listed}, lambda c: starts_with(lower(c), {lowered}))"
+        later_words = "string_split_regex(lower(c), '[_\\s]+')[2:]"
+        begun = f"list_filter({later_words}, lambda p: starts_with(p, {lowered}))"
+        named = (
+            f"list_filter({listed}, lambda c: starts_with(lower(c), {lowered}) OR len({begun}) > 0)"
+        )
         return (
             f"(CASE WHEN len({exact}) > 0 THEN {exact}[1] "
-            f"WHEN len({prefix}) = 1 THEN {prefix}[1] END)"
+            f"WHEN len({prefix}) = 1 AND len({named}) = 1 THEN {prefix}[1] END)"
         )
 
     def _choices(self, cell: str, kind: str, text: str, lenient: bool, listed: str) -> str:

@@ -1,0 +1,193 @@
+"""Yes/no words and choices as people type them, read alike by the dialog, `check` and both
+batch engines (CSV cells are typed answers).
+
+Issue 13 asks for the words people type and to "keep the refusals that protect
+correctness"; the README says `check` reads values "exactly as the dialog types them".
+Base answer set A of ctl019 is eligible.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from cli_runner import invoke
+from conftest import SHIPPED
+from screen_bot.answers import AnswerError, parse_text
+from screen_bot.quick_check import judge, read
+from test_ctl019_boundaries import PROTOCOL
+from test_multi_select_no_choice import _csv, _row, _screen
+
+ON = date(2026, 1, 15)
+
+
+@pytest.fixture(autouse=True)
+def shipped_dialogs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(SHIPPED))
+
+
+def refusal(variable: str, text: str) -> str:
+    with pytest.raises(AnswerError) as info:
+        parse_text(PROTOCOL.questions[variable], text, ON)
+    return str(info.value)
+
+
+# -- "ok" is no yes: at the bedside "hiv ok" means normal, i.e. no ------------------------------
+
+
+@pytest.mark.parametrize("variable", ["hiv_infection", "burkitt", "pregnant_or_lactating"])
+@pytest.mark.parametrize("text", ["ok", "OK", "Ok."])
+def test_ok_is_refused_with_the_yes_no_message(variable: str, text: str) -> None:
+    assert refusal(variable, text) == refusal(variable, "maybe")
+
+
+def test_check_hiv_ok_is_listed_not_read_as_an_exclusion() -> None:
+    reading = read(PROTOCOL, "hiv_infection ok, burkitt ok", ON)
+    assert "hiv_infection" not in reading.values and "burkitt" not in reading.values
+    assert [u.part for u in reading.unread] == ["hiv_infection ok", "burkitt ok"]
+    (judged,) = judge(PROTOCOL, reading, ON)
+    assert judged.verdict.verdict != "not_eligible"
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_a_csv_ok_is_a_bad_value_on_both_engines(tmp_path: Path, engine: str) -> None:
+    def screened(hiv: str) -> tuple[int, list[str], str]:
+        return _screen(_csv(tmp_path, _row(hiv_infection=hiv, prior_therapies="none")), engine)
+
+    code, verdicts, errors = screened("ok")
+    assert (code, verdicts) == (2, []), errors
+    assert "hiv_infection" in errors and "Please answer yes / no" in errors
+    assert screened("no") == (0, ["eligible"], "")
+
+
+# -- a beginning that also begins a later word of another choice names no one choice -----------
+
+PRIOR = PROTOCOL.questions["prior_therapies"]
+CD19 = "other_cd19_antibody, cd19_car_t, other_cd19_therapy"  # in the question's order
+
+
+@pytest.mark.parametrize("multiple", [True, False])
+@pytest.mark.parametrize("typed", ["cd19", "CD19", "c", "cd"])
+def test_a_beginning_of_a_later_word_too_is_refused_with_the_candidates(
+    multiple: bool, typed: str
+) -> None:
+    question = PRIOR.model_copy(update={"multiple": multiple})
+    with pytest.raises(AnswerError) as info:
+        parse_text(question, typed, ON)
+    assert str(info.value) == f"'{typed}' could be {CD19}: please type more of it."
+
+
+def test_a_refused_beginning_in_a_multi_select_refuses_the_answer() -> None:
+    with pytest.raises(AnswerError, match=f"'cd19' could be {CD19}"):
+        parse_text(PRIOR, "blina, cd19", ON)
+
+
+@pytest.mark.parametrize(
+    ("variable", "typed", "expected"),
+    [
+        ("prior_therapies", "blina", ("blinatumomab",)),
+        ("prior_therapies", "gene, cd19_car", ("gene_therapy", "cd19_car_t")),
+        ("prior_therapies", "other_cd19_a", ("other_cd19_antibody",)),
+        ("prior_malignancy", "c", "cis_skin_cervix"),  # "cervix" is its own later word
+        ("sex", "f", "female"),
+        ("sex", "m", "male"),
+    ],
+)
+def test_a_beginning_of_one_choice_only_is_still_that_choice(
+    variable: str, typed: str, expected: object
+) -> None:
+    assert parse_text(PROTOCOL.questions[variable], typed, ON) == expected
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_a_csv_cd19_is_a_bad_value_on_both_engines(tmp_path: Path, engine: str) -> None:
+    code, verdicts, errors = _screen(_csv(tmp_path, _row(prior_therapies="cd19")), engine)
+    assert (code, verdicts) == (2, []), errors
+    assert f"'cd19' could be {CD19}" in errors
+    prefixes = _screen(_csv(tmp_path, _row(prior_therapies="blina, cd19_car")), engine)
+    assert prefixes[:2] == (0, ["not_eligible"]), prefixes
+
+
+# -- check reads a multi-select's text as the dialog does --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed", ["gene_therapy, blina", "blina; Gene", "blinatumomab, g", "gene_therapy, blinatumomab"]
+)
+def test_check_reads_a_multi_select_as_the_dialog_reads_it(typed: str) -> None:
+    reading = read(PROTOCOL, f"prior_therapies {typed}", ON)
+    assert reading.values["prior_therapies"] == parse_text(PRIOR, typed, ON), reading.unread
+    assert reading.unread == []
+    (judged,) = judge(PROTOCOL, reading, ON)
+    assert "C-E5b" in {r.criterion for r in judged.verdict.reasons}
+
+
+@pytest.mark.parametrize(
+    "typed", ["none, blina", "gene_therapy, blinatumomb", "blina, cd19", "blina, none", "b, ?"]
+)
+def test_check_refuses_a_multi_select_the_dialog_refuses_with_its_message(typed: str) -> None:
+    reading = read(PROTOCOL, f"prior_therapies {typed}, age 19", ON)
+    assert "prior_therapies" not in reading.values and reading.values["age"] == 19
+    (unread,) = reading.unread
+    with pytest.raises(AnswerError) as info:
+        parse_text(PRIOR, typed, ON)
+    assert unread.why == f"prior_therapies: {str(info.value).rstrip('.')}"
+
+
+def test_a_multi_select_ends_at_the_next_name_or_choice_word() -> None:
+    text = "prior_therapies blina, gene\nsex: m, Male, age 19, ref R-0423, cns_status cns1"
+    reading = read(PROTOCOL, text, ON)
+    assert reading.values["prior_therapies"] == ("gene_therapy", "blinatumomab")
+    assert reading.values["age"] == 19 and reading.values["cns_status"] == "CNS1"
+    assert reading.referral == "R-0423"
+    assert [u.why for u in reading.unread] == ["sex was given twice; used once"]
+
+
+def test_screen_bot_check_names_the_anti_cd19_exclusion_of_a_typed_beginning() -> None:
+    done = invoke("check", "-p", "ctl019-rr-ball", "prior_therapies gene_therapy, blina")
+    assert "Read: prior_therapies gene_therapy, blinatumomab" in done.stdout, done.stdout
+    assert "C-E5b" in done.stdout and "Not used" not in done.stdout
+
+
+def test_a_long_part_is_not_tried_as_a_name_run_by_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A multi-select's text may now take many parts: the names tried for a part are the
+    runs of its first words up to a name's 60 characters, not every run of its words."""
+    from screen_bot import quick_check
+
+    tried: list[str] = []
+
+    def name_key(name: str) -> str:
+        tried.append(name)
+        return original(name)
+
+    original = quick_check.name_key
+    monkeypatch.setattr(quick_check, "name_key", name_key)
+    reading = read(PROTOCOL, "prior_therapies " + "blina " * 2000, ON)
+    assert "prior_therapies" not in reading.values
+    assert max(map(len, tried)) <= 60 and len(tried) < 200, len(tried)
+
+
+def test_a_bare_beginning_of_a_multi_select_choice_says_where_to_write_it() -> None:
+    (unread,) = read(PROTOCOL, "age 19, blina", ON).unread  # was "did you mean bili?"
+    assert unread.why == "'blina' is a choice of prior_therapies: write it after the name " + (
+        "(prior_therapies blina)"
+    )
+
+
+async def test_telegram_check_reads_a_multi_select_as_the_dialog_does(tmp_path: Path) -> None:
+    from screen_bot.protocol.catalog import Catalog
+    from test_telegram_transcript import Harness
+
+    harness = Harness(tmp_path, Catalog(SHIPPED))
+    await harness.application.initialize()
+    chat = harness.chat()
+    await chat.send("/check ctl019-rr-ball prior_therapies gene_therapy, blina")
+    text = chat.last_text()
+    assert "Read: prior_therapies gene_therapy, blinatumomab" in text and "C-E5b" in text
+    await chat.send("/check ctl019-rr-ball prior_therapies none, blina")
+    assert "prior_therapies: 'none' is not one of" in chat.last_text()
+    assert "Nothing fails so far." in chat.last_text()
+    await harness.application.shutdown()
+    harness.db.close()
