@@ -1,7 +1,14 @@
-"""Plain-text wording of questions and verdicts, shared by every adapter."""
+"""Plain-text wording of questions and verdicts, shared by every adapter.
+
+The layout of a verdict or check text, which :func:`layout` reads back (a messenger splits
+there): sections are separated by a blank line (under ``all``, one per protocol), and a
+block's lines after its first start with :data:`INDENT` (a reason's quote and outlook), a
+line break inside a shown value or quote included.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -134,6 +141,49 @@ CHECKLIST_HINT = {
 }
 
 
+INDENT = "   "
+# the last line of a verdict, which names the protocol and version it was screened against
+_TRACE = re.compile(
+    r"verdict: \w+ · protocol (?P<protocol>\S+) version (?P<version>.+) \([0-9a-f]*\)"
+    r" · screened \S+"
+)
+_HEADING = re.compile(r"── (?P<name>.+) ──")
+
+
+def _block(text: str) -> str:
+    """``text`` kept one block: a line break inside it (a quote of several lines) indented."""
+    return text.replace("\n", "\n" + INDENT)
+
+
+def _heading(name: str) -> str:
+    return f"── {name} ──"
+
+
+def layout(text: str) -> list[list[str]]:
+    """The sections of a text as rendered here, and in each its blocks (a line with the
+    :data:`INDENT`-ed lines after it); joined back, they give ``text``."""
+    sections = []
+    for section in text.split("\n\n"):
+        blocks: list[str] = []
+        for line in section.split("\n"):
+            if blocks and line.startswith(INDENT):
+                blocks[-1] += "\n" + line
+            else:
+                blocks.append(line)
+        sections.append(blocks)
+    return sections
+
+
+def section_title(blocks: Sequence[str]) -> str | None:
+    """The protocol and version a section is about ("blina-dli 1.1 verdict"), from its
+    verdict's last line, else from its heading; None for a section without either."""
+    for block in blocks:
+        if found := _TRACE.fullmatch(block):
+            return f"{found['protocol']} {found['version']} verdict"
+    heading = _HEADING.fullmatch(blocks[0]) if blocks else None
+    return heading["name"] if heading else None
+
+
 def reason_text(reason: Reason) -> str:
     answers = ", ".join(
         f"{name} (estimated) = {_rounded(value)}"
@@ -141,12 +191,13 @@ def reason_text(reason: Reason) -> str:
         else f"{name} = {format_value(value)}"
         for name, value in reason.answers.items()
     )
-    line = f"{reason.criterion} {reason.label}: {answers}\n   “{reason.source}”"
-    line += f"\n   {RECOVERY[reason.recoverable] if reason.recoverable else NO_RECOVERY}"
+    line = _block(f"{reason.criterion} {reason.label}: {answers}")
+    line += f"\n{INDENT}“{_block(reason.source)}”"
+    line += f"\n{INDENT}{RECOVERY[reason.recoverable] if reason.recoverable else NO_RECOVERY}"
     if reason.meets_from:
         line += f" (met {meets_from_text(reason.meets_from, reason.meets_from_anchor)})"
     elif reason.window_closed:
-        line += "\n   the time window has passed: waiting will not make it pass"
+        line += f"\n{INDENT}the time window has passed: waiting will not make it pass"
     return line
 
 
@@ -176,9 +227,9 @@ def verdict_text(verdict: Verdict) -> str:
         lines += [f"• {reason_text(r)}" for r in verdict.reasons]
     if verdict.open_items:
         lines.append("Open items:")
-        lines += [f"• {open_item_text(item)}" for item in verdict.open_items]
-    lines += [f"Estimated: {estimate_text(e)}" for e in verdict.estimates]
-    lines += [f"⚠ {w.message}" for w in verdict.warnings]
+        lines += [_block(f"• {open_item_text(item)}") for item in verdict.open_items]
+    lines += [_block(f"Estimated: {estimate_text(e)}") for e in verdict.estimates]
+    lines += [_block(f"⚠ {w.message}") for w in verdict.warnings]
     lines.append(
         f"verdict: {verdict.verdict} · protocol {verdict.protocol.id} version "
         f"{verdict.protocol.version} ({verdict.protocol.sha256[:12]}) · screened "
@@ -201,7 +252,7 @@ def verdicts_text(verdicts: Sequence[Verdict]) -> str:
             line += f" ({', '.join(r.criterion for r in verdict.reasons)})"
         lines.append(line)
     for number, verdict in enumerate(verdicts, start=1):
-        lines += ["", f"── {number}. {verdict.protocol.id} ──", verdict_text(verdict)]
+        lines += ["", _heading(f"{number}. {verdict.protocol.id}"), verdict_text(verdict)]
     return "\n".join(lines)
 
 
@@ -219,10 +270,10 @@ def check_text(reading: Reading, judged: Sequence[Judged]) -> str:
         lines.append(f"Referral: {reading.referral}")
     if reading.unread:
         lines.append("Not used:")
-        lines += [f"• '{u.part}' — {u.why}" for u in reading.unread]
+        lines += [_block(f"• '{u.part}' — {u.why}") for u in reading.unread]
     for found in judged:
         verdict = found.verdict
-        lines += ["", f"── {verdict.protocol.id} {verdict.protocol.version} ──"]
+        lines += ["", _heading(f"{verdict.protocol.id} {verdict.protocol.version}")]
         missing = [i for i in found.open_items if i.kind == "missing"]
         if not missing:
             lines.append(verdict_text(verdict))
@@ -236,7 +287,8 @@ def check_text(reading: Reading, judged: Sequence[Judged]) -> str:
         judgment = [i.variable for i in found.open_items if i.kind == "judgment"]
         if judgment:
             lines.append(f"The investigator's judgment ({len(judgment)}): {', '.join(judgment)}")
-        lines += [f"• {open_item_text(i)}" for i in found.open_items if i.kind == "confirm"]
-        lines += [f"Estimated: {estimate_text(e)}" for e in verdict.estimates]
-        lines += [f"⚠ {w.message}" for w in verdict.warnings]
+        confirm = [i for i in found.open_items if i.kind == "confirm"]
+        lines += [_block(f"• {open_item_text(i)}") for i in confirm]
+        lines += [_block(f"Estimated: {estimate_text(e)}") for e in verdict.estimates]
+        lines += [_block(f"⚠ {w.message}") for w in verdict.warnings]
     return "\n".join(lines)

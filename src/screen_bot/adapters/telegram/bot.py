@@ -196,7 +196,7 @@ class ScreeningBot:
 
     async def deliver(self, chat_id: int, delivery: int, text: str, bot: Bot) -> None:
         """Send a verdict decided before a crash but never sent, then forget it."""
-        for part in say.split(text):
+        for part in say.parts(text):
             await bot.send_message(chat_id, part)
         self._note(self.service.delivered, delivery)
 
@@ -468,7 +468,7 @@ class ScreeningBot:
                     # (what arrives during the call may have been typed after seeing it).
                     before = max(self.received(t.chat_id) or 0, t.update.update_id)
                     text = say.question_message(result, notes)
-                    if notes and len(say.split(text)) > 1:  # split as a redraw will
+                    if notes and len(say.parts(text)) > 1:  # split as a redraw will
                         await t.say("\n\n".join(notes))
                         text = say.question_message(result)
                     await self._send_question(bot, t.chat_id, result, text, before)
@@ -517,7 +517,7 @@ class ScreeningBot:
 async def _edit(bot: Bot, chat_id: int, message_id: int, text: str | None) -> None:
     """Show ``text`` in place of a question message, without buttons (None: only drop them)."""
     if text is not None:  # a long question was sent in parts: this is the last one
-        text = say.split(text)[-1]
+        text = say.parts(text)[-1]
     try:
         if text is None:
             await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
@@ -530,7 +530,7 @@ async def _edit(bot: Bot, chat_id: int, message_id: int, text: str | None) -> No
 async def _redraw(bot: Bot, chat_id: int, message_id: int, asked: Asked) -> None:
     """Show a step again in its own message, with its ticks as they are now (a step sent
     in parts: its last part, the one with the buttons; the ticks are on them too)."""
-    text = say.split(say.question_message(asked))[-1]
+    text = say.parts(say.question_message(asked))[-1]
     try:
         await bot.edit_message_text(text, chat_id, message_id, reply_markup=say.keyboard(asked))
     except TelegramError as err:  # the message keeps its ticks, and its buttons apply to them

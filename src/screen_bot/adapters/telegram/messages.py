@@ -7,13 +7,14 @@ kinds, the referral rule) comes from :mod:`screen_bot.words`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 
 from ...answers import is_unknown_text
 from ...protocol.schema import Question
-from ...render import TICK, format_value
+from ...render import TICK, format_value, layout, section_title
 from ...service import (
     CHECK_CONTINUED,
     FIRST_QUESTION,
@@ -417,28 +418,84 @@ def flow_caption(protocol_id: str, version: str) -> str:
     )
 
 
+def parts(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """The messages that send ``text``: :func:`split`, each part after the first opening
+    with what it continues ("blina-dli 1.1 verdict, continued (2/3)")."""
+    if len(whole := split(text, limit)) == 1:
+        return whole
+    sections = layout(text)
+    titles = [section_title(blocks) for blocks in sections]
+    longest = max((_width(title) for title in titles if title), default=0)
+    digits = 1
+    while True:  # the header's room depends on the count of parts, which depends on it
+        most = 10**digits - 1
+        room = _width(_continued("x" * longest, most, most)) + 1  # and its line break
+        if room > limit // 2:  # a limit too small for headers (not Telegram's)
+            return whole
+        located = _pack(sections, limit - room)
+        if len(str(len(located))) <= digits:
+            break
+        digits += 1
+    count = len(located)
+    return [located[0].text] + [
+        f"{_continued(titles[part.section], number, count)}\n{part.text}"
+        for number, part in enumerate(located[1:], start=2)
+    ]
+
+
 def split(text: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Split at line breaks into parts of at most ``limit`` characters as Telegram counts
-    them (UTF-16 code units: an emoji past U+FFFF is two)."""
-    parts: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while _width(line) > limit:
-            if current:
-                parts.append(current)
-                current = ""
-            cut = _fitting(line, limit)
-            parts.append(line[:cut])
-            line = line[cut:]
-        candidate = f"{current}\n{line}" if current else line
-        if _width(candidate) > limit:
-            parts.append(current)
-            current = line
+    """Split into parts of at most ``limit`` characters as Telegram counts them (UTF-16 code
+    units: an emoji past U+FFFF is two), keeping whole what fits whole: a section (a
+    protocol's verdict), else a block (a reason with its quote and outlook, an open item),
+    else a line; only a line too long alone is cut. Only line breaks are lost."""
+    return [part.text for part in _pack(layout(text), limit)]
+
+
+@dataclass
+class _Part:
+    text: str
+    section: int  # the section of the text it begins in
+    width: int = 0  # of text, kept rather than counted again at each piece
+
+
+def _pack(sections: list[list[str]], limit: int) -> list[_Part]:
+    parts: list[_Part] = []
+
+    def place(piece: str, glue: str, section: int) -> bool:
+        """Put ``piece`` after the last part (joined by ``glue``) or else in a part of its
+        own; False if it fits in neither."""
+        width = _width(piece)
+        if parts and parts[-1].width + len(glue) + width <= limit:
+            parts[-1].text += glue + piece
+            parts[-1].width += len(glue) + width
+        elif parts and not piece:
+            pass  # an empty line where a part ends: only its line break is lost
+        elif width <= limit:
+            parts.append(_Part(piece, section, width))
         else:
-            current = candidate
-    if current or not parts:
-        parts.append(current)
-    return parts
+            return False
+        return True
+
+    for index, blocks in enumerate(sections):
+        glue = "\n\n" if index else ""
+        if place("\n".join(blocks), glue, index):
+            continue
+        for number, block in enumerate(blocks):
+            block_glue = "\n" if number else glue
+            if place(block, block_glue, index):
+                continue
+            for count, line in enumerate(block.split("\n")):
+                if place(line, "\n" if count else block_glue, index):
+                    continue
+                while line:
+                    cut = _fitting(line, limit)
+                    parts.append(_Part(line[:cut], index, _width(line[:cut])))
+                    line = line[cut:]
+    return parts or [_Part("", 0)]
+
+
+def _continued(title: str | None, number: int, count: int) -> str:
+    return f"{title}, continued ({number}/{count})" if title else f"Continued ({number}/{count})"
 
 
 def _width(text: str) -> int:

@@ -13,7 +13,7 @@ from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
-from .messages import split
+from .messages import parts
 
 logger = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -50,10 +50,10 @@ async def send_parts(
 ) -> Message:
     """Send ``text`` split into messages Telegram accepts, ``markup`` under the last part;
     return that last message (the one a press comes from, to edit later)."""
-    parts = split(text)
-    for part in parts[:-1]:
+    texts = parts(text)
+    for part in texts[:-1]:
         await bot.send_message(chat_id, part)
-    return await bot.send_message(chat_id, parts[-1], reply_markup=markup)
+    return await bot.send_message(chat_id, texts[-1], reply_markup=markup)
 
 
 def turn(
