@@ -245,7 +245,8 @@ def test_a_csv_date_is_iso_or_none_as_the_data_dictionary_says(
 def test_a_number_the_dialog_refuses_is_refused_by_both_engines(
     tmp_path: Path, engine: str, name: str
 ) -> None:
-    # "12,500" (12.5 or 12500) and "-0" were read by DuckDB as 12.5 and 0
+    # "12,500" (12.5 or 12500) and "-0" were read by DuckDB as 12.5 and 0; "1.250" is 1.25
+    # on both (1250 % is no answer), as a value just past a limit is written (50.001)
     values = ["12,500", "1.250", "-0", "45,0"]
     path = tmp_path / name
     if name.endswith(".csv"):
@@ -259,11 +260,10 @@ def test_a_number_the_dialog_refuses_is_refused_by_both_engines(
         ]
         path.write_text("".join(rows))
     result = screen(path, engine)
-    assert result.returncode == 2 and referrals(result) == ["R-4"], result.stderr
+    assert result.returncode == 2 and referrals(result) == ["R-2", "R-4"], result.stderr
     assert result.stderr.splitlines() == [
         f"{path}: row 1: lvef_percent: '12,500': 12,500 could be 12.5 or 12500: type 12.5 or "
         "12500.",
-        f"{path}: row 2: lvef_percent: '1.250': 1.250 could be 1.25 or 1250: type 1.25 or 1250.",
         f"{path}: row 3: lvef_percent: '-0': Please type the number without a minus sign "
         "(0–100 %).",
     ]
@@ -441,3 +441,20 @@ def test_duckdb_engine_finds_a_row_of_empty_cells_as_str_strip_does() -> None:
         if cell not in '\n,"':  # a line break ends the line; quotes and commas are CSV's
             found = _EMPTY_CELLS.search(b"\n" + cell.encode() + b',"' + cell.encode() + b'"\n')
             assert (found is not None) is (not cell.strip()), hex(code)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_dot_is_refused_only_where_its_thousands_reading_is_an_answer_too(
+    tmp_path: Path, engine: str
+) -> None:
+    # alt_x_uln's range is 0–1000: "1.000" may be 1 or 1000 × ULN, "1.200" only 1.2
+    path = tmp_path / "alt.csv"
+    rows = [f"R-{i},2026-01-15,{v}\n" for i, v in enumerate(["1.000", "3.001", "1.200"], 1)]
+    path.write_text("referral,screened_on,alt_x_uln\n" + "".join(rows))
+    result = screen(path, engine)
+    assert result.returncode == 2 and referrals(result) == ["R-2", "R-3"], result.stderr
+    assert result.stderr.splitlines() == [
+        f"{path}: row 1: alt_x_uln: '1.000': 1.000 could be 1 or 1000: type 1 or 1000."
+    ]
+    verdicts = {v["referral"]: v for v in map(json.loads, result.stdout.splitlines())}
+    assert "I8b" in {r["criterion"] for r in verdicts["R-2"]["reasons"]}  # 3.001 > 3 × ULN

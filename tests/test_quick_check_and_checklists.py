@@ -53,11 +53,11 @@ def test_a_date_with_its_comma_is_read_as_the_dialog_reads_it(typed: str) -> Non
 
 def test_a_thousands_separator_in_a_check_is_asked_about_not_read_as_a_decimal() -> None:
     # "alt 1,200/40" (30 × ULN) was read as 0.03 × ULN: I8b and E5 passed
-    reading = read(PROTOCOL, "age 40, alt 1,200/40, ast 1.200", ON)
+    reading = read(PROTOCOL, "age 40, alt 1,200/40, ast 1.000", ON)
     assert reading.values == {"age": 40}
     why = {u.part: u.why for u in reading.unread}
     assert why["alt 1,200/40"] == "alt_x_uln: 1,200 could be 1.2 or 1200: type 1.2/40 or 1200/40"
-    assert why["ast 1.200"] == "ast_x_uln: 1.200 could be 1.2 or 1200: type 1.2 or 1200"
+    assert why["ast 1.000"] == "ast_x_uln: 1.000 could be 1 or 1000: type 1 or 1000"
 
 
 def test_every_unusable_part_is_listed_with_its_reason() -> None:

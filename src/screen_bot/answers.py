@@ -54,6 +54,15 @@ class AmbiguousChoice(AnswerError):
     """A typed beginning of a choice that also begins a later word of another choice."""
 
 
+class _MaybeThousands(AnswerError):
+    """A number whose mark may be a thousands separator (1,200 or 1.200)."""
+
+    def __init__(self, message: str, thousands: str, dot: bool) -> None:
+        super().__init__(message)
+        self.thousands = thousands  # the text read with the mark as a separator
+        self.dot = dot
+
+
 def _words(text: str) -> str:
     """Lower case, single spaces, without a full stop or exclamation mark at the end."""
     return " ".join(text.strip().lower().split()).rstrip(".!")
@@ -274,7 +283,28 @@ def _chosen(question: Question, picked: list[str]) -> tuple[str, ...]:
     return tuple(c for c in question.choices or [] if c in picked)
 
 
-def _parse_number(question: Question, text: str) -> int | float:
+def _parse_number(question: Question, text: str, dot_is_decimal: bool = False) -> int | float:
+    """The number ``text`` gives for ``question``. A dot that may be a thousands separator
+    (1.200) is a decimal mark when the thousands reading would not be an answer (1200 out of
+    range); a comma that may be one (1,200) is refused either way, as is a dot whose two
+    readings both fit: the comma is a decimal mark here only where it cannot be a separator."""
+    try:
+        return _read_number(question, text, dot_is_decimal)
+    except _MaybeThousands as ambiguous:
+        if not ambiguous.dot or dot_is_decimal or _is_answer(question, ambiguous.thousands):
+            raise
+        return _parse_number(question, text, dot_is_decimal=True)
+
+
+def _is_answer(question: Question, text: str) -> bool:
+    try:
+        _read_number(question, text, dot_is_decimal=False)
+    except AnswerError:
+        return False
+    return True
+
+
+def _read_number(question: Question, text: str, dot_is_decimal: bool) -> int | float:
     match = _NUMBER.match(text) if len(text) <= MAX_NUMBER_TEXT else None
     if match is None:
         raise AnswerError(f"Please type a number{_range(question)}.")
@@ -288,13 +318,13 @@ def _parse_number(question: Question, text: str) -> int | float:
     # Decimal, as typed: 51.3 µmol/L ÷ 17.1 is 3 mg/dL exactly, and 30.6/10.2 is 3 × ULN;
     # in binary floating point they would be 2.9999999999999996 and 3.0000000000000004,
     # the wrong side of a "< 3" or "≤ 3" limit.
-    value = _decimal(question, text, match, "value")
+    value = _decimal(question, text, match, "value", dot_is_decimal)
     unit = spoken_unit_key(rest.rstrip("."))
     bare = match["uln"] is None and not unit
     if match["uln"] is not None:
         if not question.uln_ratio:
             raise AnswerError(f"Please type one number{_range(question)}.")
-        uln = _decimal(question, text, match, "uln")
+        uln = _decimal(question, text, match, "uln", dot_is_decimal)
         if uln == 0:
             raise AnswerError("The upper limit of normal cannot be 0.")
         value /= uln
@@ -306,10 +336,13 @@ def _parse_number(question: Question, text: str) -> int | float:
     return _in_range(question, float(value), hint=bare)
 
 
-def _decimal(question: Question, text: str, match: re.Match[str], part: str) -> Decimal:
+def _decimal(
+    question: Question, text: str, match: re.Match[str], part: str, dot_is_decimal: bool
+) -> Decimal:
     """The number of ``match``'s ``part`` (value or uln), with one mark at most, . or , as
     its decimal mark. A mark that may be a thousands separator (_THOUSANDS) is refused,
-    never guessed; the refusal shows ``text`` as it could be retyped."""
+    never guessed (a dot unless ``dot_is_decimal``); the refusal shows ``text`` as it
+    could be retyped."""
     number = match[part]
     digits = number.lstrip("+-").rstrip(".,")  # "1." is 1; the sign is checked before
     marks = re.findall("[.,]", digits)
@@ -327,11 +360,14 @@ def _decimal(question: Question, text: str, match: re.Match[str], part: str) -> 
             f"Please type one number, with one decimal mark at most{_range(question)}."
         )
     value = Decimal(digits.replace(",", "."))
-    if _THOUSANDS.fullmatch(digits):
+    dot = "." in digits
+    if _THOUSANDS.fullmatch(digits) and not (dot and dot_is_decimal):
         small = format(value.normalize(), "f")  # 1.200 is 1.2, 100.000 is 100
         large = str(int(digits.replace(",", "").replace(".", "")))
-        raise AnswerError(
-            f"{digits} could be {small} or {large}: type {retyped(small)} or {retyped(large)}."
+        raise _MaybeThousands(
+            f"{digits} could be {small} or {large}: type {retyped(small)} or {retyped(large)}.",
+            thousands=retyped(large),
+            dot=dot,
         )
     return -value if number.startswith("-") else value
 

@@ -59,8 +59,8 @@ from ..verdict import Verdict, assembled_fields, row_fields
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 BATCH = 2048
 _NUMBER = r"^{sign}([0-9]+([.,][0-9]*)?|[.,][0-9]+)$"
-# what answers._THOUSANDS refuses: 1,200 may be 1.2 or 1200
-_THOUSANDS = r"^[+-]?0*[1-9][0-9]{0,2}[.,][0-9]{3}$"
+# what answers._THOUSANDS refuses: 1,200 may be 1.2 or 1200 (1.200 only where 1200 fits)
+_THOUSANDS = r"^[+-]?0*[1-9][0-9]{{0,2}}[{mark}][0-9]{{3}}$"
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                   "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
 _PLAIN = (
@@ -456,7 +456,13 @@ class _Reader:
             # a minus sign only where the range goes below 0, as answers._parse_number
             sign = "[+]?" if q.min is None or q.min >= 0 else "[+-]?"
             plain = f"regexp_full_match(trim({text}), '{_NUMBER.format(sign=sign)}')"
-            ambiguous = f"regexp_full_match(trim({text}), '{_THOUSANDS}')"
+            comma = f"regexp_full_match(trim({text}), '{_THOUSANDS.format(mark=',')}')"
+            dot = f"regexp_full_match(trim({text}), '{_THOUSANDS.format(mark='.')}')"
+            thousands = f"TRY_CAST(replace(trim({text}), '.', '') AS DOUBLE)"
+            limits = [f"{thousands} >= {q.min!r}"] if q.min is not None else []
+            limits += [f"{thousands} <= {q.max!r}"] if q.max is not None else []
+            fits = " AND ".join(limits) or "TRUE"
+            ambiguous = f"({comma} OR ({dot} AND {fits}))"
             number = (
                 f"TRY_CAST(CASE WHEN {plain} AND NOT {ambiguous} "
                 f"THEN replace(trim({text}), ',', '.') END AS DOUBLE)"
