@@ -384,15 +384,19 @@ def test_a_value_given_with_its_unit_is_not_hinted_at_another_unit(protocol: Pro
         ("alt_x_uln", "1,200/40", "1,200 could be 1.2 or 1200: type 1.2/40 or 1200/40."),
         ("alt_x_uln", "1.200/40", "1.200 could be 1.2 or 1200: type 1.2/40 or 1200/40."),
         ("alt_x_uln", "1,250/40", "1,250 could be 1.25 or 1250: type 1.25/40 or 1250/40."),
-        ("alt_x_uln", "1,200", "1,200 could be 1.2 or 1200: type 1.2 or 1200."),
+        ("alt_x_uln", "1,200", "1,200 could be 1.2 or 1200: type 1.2 if that is what you mean."),
         ("alt_x_uln", "45/1,000", "1,000 could be 1 or 1000: type 45/1 or 45/1000."),
-        ("lvef_percent", "12,500", "12,500 could be 12.5 or 12500: type 12.5 or 12500."),
+        (
+            "lvef_percent",
+            "12,500",
+            "12,500 could be 12.5 or 12500: type 12.5 if that is what you mean.",
+        ),
         ("alt_x_uln", "1.000", "1.000 could be 1 or 1000: type 1 or 1000."),
         ("alt_x_uln", "45/1.000", "1.000 could be 1 or 1000: type 45/1 or 45/1000."),
         (
             "serum_creatinine_mg_dl",
             "1,100 µmol/L",
-            "1,100 could be 1.1 or 1100: type 1.1 µmol/L or 1100 µmol/L.",
+            "1,100 could be 1.1 or 1100: type 1100 µmol/L if that is what you mean.",
         ),
         (
             "alt_x_uln",
@@ -471,20 +475,24 @@ def test_a_mark_after_four_digits_is_a_decimal_mark(protocol: Protocol) -> None:
 def test_a_number_with_thousands_separators_is_never_read_as_a_fraction(
     protocol: Protocol, number: int, mark: str, after: str
 ) -> None:
-    """Any n ≥ 1000 written with thousands separators is refused, naming n as the thing to
-    type; never read as n/1000 (or n/1000000), but for one dot where n is no answer."""
+    """Any n ≥ 1000 written with thousands separators is never read as n/1000 (or
+    n/1000000) where n is an answer: it is refused, naming n as the thing to type. Where n is
+    no answer, a dot is a decimal mark and a comma is still refused."""
     question = q(protocol, "alt_x_uln")
     grouped = f"{number:,}".replace(",", mark)
-    if mark == "." and number < 10**6:
-        try:
-            parse_text(question, f"{number}{after}")
-        except AnswerError:  # 1200 × ULN is out of range: 1.200 is 1.2
-            assert parse_text(question, grouped + after) == parse_text(
-                question, f"{Decimal(number) / 1000}{after}"
-            )
+    thousands = f"{number}{after}"
+    try:
+        parse_text(question, thousands)
+    except AnswerError:
+        if number < 10**6:  # 1200 × ULN is out of range
+            if mark == ".":
+                decimal = f"{Decimal(number) / 1000}{after}"
+                assert parse_text(question, grouped + after) == parse_text(question, decimal)
+            else:
+                rejected(question, grouped + after)
             return
     message = rejected(question, grouped + after)
-    assert f" {number}{after}" in message, message
+    assert f" {thousands}" in message, message
 
 
 @pytest.mark.parametrize(
@@ -547,3 +555,56 @@ def test_an_out_of_range_value_is_shown_outside_the_range(
 ) -> None:
     # "800.0001" was shown as "800 is out of range (200–800 ms)"
     assert rejected(q(protocol, variable), text).startswith(f"{shown} is out of range (")
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("１,２００/４０", "1,200"),
+        ("١,٢٠٠/٤٠", "1,200"),
+        ("１.２００/４０", "1.200"),
+        ("１.０００", "1.000"),
+    ],
+)
+def test_a_thousands_separator_between_other_digits_is_asked_about_too(
+    protocol: Protocol, text: str, shown: str
+) -> None:
+    # full-width or Arabic-Indic "1,200/40" was read as 0.03 × ULN: the rule saw ASCII only
+    assert rejected(q(protocol, "alt_x_uln"), text).startswith(f"{shown} could be ")
+    assert parse_text(q(protocol, "alt_x_uln"), "４５/４０") == 1.125
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "message"),
+    [
+        (
+            "alt_x_uln",
+            "3,001",
+            "3,001 could be 3.001 or 3001: type 3.001 if that is what you mean.",
+        ),
+        (
+            "crcl_ml_min",
+            "49,999",
+            "49,999 could be 49.999 or 49999: type 49.999 if that is what you mean.",
+        ),
+        (
+            "alt_x_uln",
+            "3000/1.200",
+            "1.200 could be 1.2 or 1200: type 3000/1200 if that is what you mean.",
+        ),
+    ],
+)
+def test_a_refusal_offers_only_the_readings_that_are_answers(
+    protocol: Protocol, variable: str, text: str, message: str
+) -> None:
+    # "3,001" was told "type 3.001 or 3001", and 3001 × ULN is out of range
+    assert rejected(q(protocol, variable), text) == message
+
+
+def test_a_dot_in_both_parts_is_asked_about_where_a_thousands_reading_fits(
+    protocol: Protocol,
+) -> None:
+    # "1.200/40.000" was read as 0.03 × ULN, though 1200/40 (30 × ULN) is an answer too
+    message = rejected(q(protocol, "alt_x_uln"), "1.200/40.000")
+    assert message.startswith("1.200/40.000 could be read more than one way: type ")
+    assert "1200/40 " in message and "1.2/40 " in message

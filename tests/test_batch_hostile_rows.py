@@ -262,8 +262,8 @@ def test_a_number_the_dialog_refuses_is_refused_by_both_engines(
     result = screen(path, engine)
     assert result.returncode == 2 and referrals(result) == ["R-2", "R-4"], result.stderr
     assert result.stderr.splitlines() == [
-        f"{path}: row 1: lvef_percent: '12,500': 12,500 could be 12.5 or 12500: type 12.5 or "
-        "12500.",
+        f"{path}: row 1: lvef_percent: '12,500': 12,500 could be 12.5 or 12500: type 12.5 if "
+        "that is what you mean.",
         f"{path}: row 3: lvef_percent: '-0': Please type the number without a minus sign "
         "(0–100 %).",
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -55,12 +56,14 @@ class AmbiguousChoice(AnswerError):
 
 
 class _MaybeThousands(AnswerError):
-    """A number whose mark may be a thousands separator (1,200 or 1.200)."""
+    """A number part (value or uln) whose one mark may be a thousands separator (1,200)."""
 
-    def __init__(self, message: str, thousands: str, dot: bool) -> None:
-        super().__init__(message)
-        self.thousands = thousands  # the text read with the mark as a separator
-        self.dot = dot
+    def __init__(self, part: str, digits: str, small: str, large: str) -> None:
+        super().__init__(f"{digits} could be {small} or {large}")
+        self.part, self.digits, self.small, self.large = part, digits, small, large
+
+
+Marks = dict[str, "_MaybeThousands | None"]  # part -> read as thousands (the part) or not
 
 
 def _words(text: str) -> str:
@@ -283,28 +286,85 @@ def _chosen(question: Question, picked: list[str]) -> tuple[str, ...]:
     return tuple(c for c in question.choices or [] if c in picked)
 
 
-def _parse_number(question: Question, text: str, dot_is_decimal: bool = False) -> int | float:
-    """The number ``text`` gives for ``question``. A dot that may be a thousands separator
-    (1.200) is a decimal mark when the thousands reading would not be an answer (1200 out of
-    range); a comma that may be one (1,200) is refused either way, as is a dot whose two
-    readings both fit: the comma is a decimal mark here only where it cannot be a separator."""
+def _parse_number(question: Question, text: str) -> int | float:
+    """The number ``text`` gives for ``question``. A mark that may be a thousands separator
+    (1,200 or 1.200, _THOUSANDS) is never guessed: a dot is a decimal mark when no reading
+    with a separator is an answer (1200 × ULN is out of range: 1.200 is 1.2); otherwise,
+    and for a comma always, the number is refused, naming the readings that are answers."""
+    if not text.isascii():  # ١,٢٠٠ or １，２００ is read as 1,200
+        text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
     try:
-        return _read_number(question, text, dot_is_decimal)
-    except _MaybeThousands as ambiguous:
-        if not ambiguous.dot or dot_is_decimal or _is_answer(question, ambiguous.thousands):
-            raise
-        return _parse_number(question, text, dot_is_decimal=True)
+        return _read_number(question, text, {})
+    except _MaybeThousands:
+        pass
+    found = _ambiguities(question, text)
+    readings = _readings(question, text, {})
+    as_decimals = [value for marks, value in readings if not any(marks.values())]
+    commas = any("," in ambiguous.digits for ambiguous in found)
+    if as_decimals and len(readings) == 1 and not commas:
+        return as_decimals[0]
+    if not readings:  # no reading is an answer: say why the decimal one is not
+        return _read_number(question, text, _AS_DECIMALS)
+    shown = [_retyped(text, marks) for marks, _ in readings]
+    if len(found) == 1:
+        said = f"{found[0].digits} could be {found[0].small} or {found[0].large}"
+    else:
+        said = f"{text} could be read more than one way"
+    ending = " if that is what you mean" if len(shown) == 1 else ""
+    raise AnswerError(f"{said}: type {' or '.join(shown)}{ending}.")
 
 
-def _is_answer(question: Question, text: str) -> bool:
+_AS_DECIMALS: Marks = {"value": None, "uln": None}
+
+
+def _readings(question: Question, text: str, marks: Marks) -> list[tuple[Marks, int | float]]:
+    """Every answer ``text`` gives with each ambiguous mark read either way: decimal first."""
     try:
-        _read_number(question, text, dot_is_decimal=False)
+        return [(marks, _read_number(question, text, marks))]
+    except _MaybeThousands as found:
+        return _readings(question, text, marks | {found.part: None}) + _readings(
+            question, text, marks | {found.part: found}
+        )
     except AnswerError:
-        return False
-    return True
+        return []
 
 
-def _read_number(question: Question, text: str, dot_is_decimal: bool) -> int | float:
+def _ambiguities(question: Question, text: str) -> list[_MaybeThousands]:
+    """The parts of ``text`` whose mark may be a thousands separator."""
+    found: list[_MaybeThousands] = []
+    marks: Marks = {}
+    while True:
+        try:
+            _read_number(question, text, marks)
+            return found
+        except _MaybeThousands as more:
+            found.append(more)
+            marks = marks | {more.part: None}
+        except AnswerError:
+            return found
+
+
+def _retyped(text: str, marks: Marks) -> str:
+    """``text`` as it would be typed to mean ``marks``' reading (1,200 as 1.2 or 1200)."""
+    match = _NUMBER.match(text)
+    assert match is not None  # a text read before
+    for part in ("uln", "value"):  # from the right: the spans stay where they are
+        if part not in marks:
+            continue
+        chosen = marks[part]
+        if chosen is None:
+            digits = match[part].lstrip("+-").rstrip(".,")
+            new = format(Decimal(digits.replace(",", ".")).normalize(), "f")
+        else:
+            digits, new = chosen.digits, chosen.large
+        start, end = match.span(part)
+        text = text[:start] + match[part].replace(digits, new, 1) + text[end:]
+    return text
+
+
+def _read_number(question: Question, text: str, marks: Marks) -> int | float:
+    """The number ``text`` gives, each part's ambiguous mark read as ``marks`` says (a part
+    not in ``marks``: raise _MaybeThousands)."""
     match = _NUMBER.match(text) if len(text) <= MAX_NUMBER_TEXT else None
     if match is None:
         raise AnswerError(f"Please type a number{_range(question)}.")
@@ -318,13 +378,13 @@ def _read_number(question: Question, text: str, dot_is_decimal: bool) -> int | f
     # Decimal, as typed: 51.3 µmol/L ÷ 17.1 is 3 mg/dL exactly, and 30.6/10.2 is 3 × ULN;
     # in binary floating point they would be 2.9999999999999996 and 3.0000000000000004,
     # the wrong side of a "< 3" or "≤ 3" limit.
-    value = _decimal(question, text, match, "value", dot_is_decimal)
+    value = _decimal(question, text, match, "value", marks)
     unit = spoken_unit_key(rest.rstrip("."))
     bare = match["uln"] is None and not unit
     if match["uln"] is not None:
         if not question.uln_ratio:
             raise AnswerError(f"Please type one number{_range(question)}.")
-        uln = _decimal(question, text, match, "uln", dot_is_decimal)
+        uln = _decimal(question, text, match, "uln", marks)
         if uln == 0:
             raise AnswerError("The upper limit of normal cannot be 0.")
         value /= uln
@@ -337,38 +397,31 @@ def _read_number(question: Question, text: str, dot_is_decimal: bool) -> int | f
 
 
 def _decimal(
-    question: Question, text: str, match: re.Match[str], part: str, dot_is_decimal: bool
+    question: Question, text: str, match: re.Match[str], part: str, marks: Marks
 ) -> Decimal:
     """The number of ``match``'s ``part`` (value or uln), with one mark at most, . or , as
-    its decimal mark. A mark that may be a thousands separator (_THOUSANDS) is refused,
-    never guessed (a dot unless ``dot_is_decimal``); the refusal shows ``text`` as it
-    could be retyped."""
+    its decimal mark; a mark that may be a thousands separator (_THOUSANDS) is read as
+    ``marks`` says, or raises _MaybeThousands."""
     number = match[part]
     digits = number.lstrip("+-").rstrip(".,")  # "1." is 1; the sign is checked before
-    marks = re.findall("[.,]", digits)
-
-    def retyped(new: str) -> str:
-        start, end = match.span(part)
-        return text[:start] + number.replace(digits, new, 1) + text[end:]
-
-    if len(marks) > 1:
+    marks_typed = re.findall("[.,]", digits)
+    if len(marks_typed) > 1:
         groups = re.split("[.,]", digits)
-        if len(set(marks)) == 1 and all(len(g) == 3 for g in groups[1:]):  # "1,200,000"
-            whole = retyped(str(int("".join(groups))))
+        if len(set(marks_typed)) == 1 and all(len(g) == 3 for g in groups[1:]):  # 1,200,000
+            start, end = match.span(part)
+            whole = text[:start] + number.replace(digits, str(int("".join(groups))), 1) + text[end:]
             raise AnswerError(f"Please type it without the thousands separators: {whole}")
         raise AnswerError(
             f"Please type one number, with one decimal mark at most{_range(question)}."
         )
+    if _THOUSANDS.fullmatch(digits):
+        if part not in marks:
+            small = format(Decimal(digits.replace(",", ".")).normalize(), "f")
+            large = str(int(digits.replace(",", "").replace(".", "")))
+            raise _MaybeThousands(part, digits, small, large)
+        if marks[part] is not None:
+            digits = digits.replace(",", "").replace(".", "")
     value = Decimal(digits.replace(",", "."))
-    dot = "." in digits
-    if _THOUSANDS.fullmatch(digits) and not (dot and dot_is_decimal):
-        small = format(value.normalize(), "f")  # 1.200 is 1.2, 100.000 is 100
-        large = str(int(digits.replace(",", "").replace(".", "")))
-        raise _MaybeThousands(
-            f"{digits} could be {small} or {large}: type {retyped(small)} or {retyped(large)}.",
-            thousands=retyped(large),
-            dot=dot,
-        )
     return -value if number.startswith("-") else value
 
 
