@@ -21,6 +21,7 @@ from patients import ELIGIBLE, SCREENED_ON
 from screen_bot import reports
 from screen_bot.errors import LogCorrupt
 from screen_bot.protocol import Protocol
+from screen_bot.protocol.loader import load
 from screen_bot.reports import chart_png, export_row, write_csv
 from screen_bot.session import REFERRAL_PATTERN, Session
 from screen_bot.storage import Database, ledger, sessions
@@ -729,3 +730,57 @@ def test_a_transaction_is_all_or_nothing(tmp_path: Path) -> None:
     assert list(log.records()) == []
     assert sessions.active(log.database.read(), 1) == kept
     log.close()
+
+
+# ctl019-rr-ball's patient with prior_allo_hsct (and so chronic_gvhd_extensive) not known
+E8B_OPEN = {
+    "marrow_relapse_count": 3,
+    "prior_therapies": [],
+    "cns_status": "CNS1",
+    "marrow_blasts_percent": 6.2,
+    "age": 17,
+    "age_at_diagnosis": 12,
+    "b_all_cd19_positive": True,
+    "burkitt": False,
+    "isolated_extramedullary_relapse": False,
+    "ph_negative": False,
+    "cd19_flow_date": "2026-10-11",
+    "cd19_flow_positive": True,
+    "last_imp_date": "2023-11-26",
+    "bone_marrow_failure_syndrome": False,
+    "prior_malignancy": "cis_skin_cervix",
+    "hepatitis_b_active_or_latent": False,
+    "hepatitis_c_active": False,
+    "hiv_infection": False,
+    "uncontrolled_life_threatening_infection": False,
+    "karnofsky": 62,
+    "sex": "female",
+    "childbearing_potential": True,
+    "pregnant_or_lactating": False,
+    "contraception_agreed": True,
+    "alt_x_uln": 3.0,
+    "total_bilirubin_mg_dl": 2.5,
+    "gilbert_syndrome": True,
+    "serum_creatinine_mg_dl": 2.0,
+    "measured_gfr_ml_min_173": 75,
+    "spo2_room_air_percent": 96,
+    "shortening_fraction_percent": 35,
+    "life_expectancy_over_12_weeks": True,
+    "guardian_consent_and_assent": True,
+}
+
+
+def test_export_lists_a_criterion_once_with_each_variables_reason(log: ScreeningLog) -> None:
+    """C-E8b kept open by a missing prior_allo_hsct and by a judgment not given yet is one
+    entry, each variable with why it is open (it was two entries, C-E11 between them)."""
+    protocol = load(Path(__file__).parents[1] / "dialogs" / "ctl019-rr-ball.yaml")
+    answers = {k: date.fromisoformat(v) if k.endswith("_date") else v for k, v in E8B_OPEN.items()}
+    found = build(protocol, answers, referral="R-1", screened_on=date(2026, 11, 26))
+    log.append(found, channel="cli", coordinator="cli", answers={})
+    entries = export_row(next(log.records()))["open_items"]
+    ids = [entry.split(" ")[0].rstrip(":") for entry in entries]
+    assert len(ids) == len(set(ids)), entries
+    e8b = next(entry for entry in entries if entry.startswith("C-E8b"))
+    assert e8b.endswith(
+        ": prior_allo_hsct (missing data); chronic_gvhd_extensive (investigator judgment)"
+    )

@@ -132,21 +132,25 @@ def _later(reason: LoggedReason) -> str:
 
 
 def _open_items(items: list[OpenItem]) -> list[str]:
-    """One entry per criterion kept open: 'I8d label: crcl_ml_min, weight_kg (missing data)'.
-    An item carries only its first criterion's label, so a criterion no item names first
-    is given by its id alone."""
+    """One entry per criterion kept open: 'I8d label: crcl_ml_min, weight_kg (missing data)',
+    its variables grouped by why they are open ('C-E8b label: prior_allo_hsct (missing
+    data); chronic_gvhd_extensive (investigator judgment)'). An item carries only its first
+    criterion's label, so a criterion no item names first is given by its id alone."""
     labels = {item.criterion: item.label for item in items}
-    variables: dict[tuple[str, str, str], list[str]] = {}
+    kept_open: dict[str, dict[tuple[str, str], list[str]]] = {}
     for item in items:
         for criterion in item.criteria:
-            names = variables.setdefault((criterion, item.kind, item.advice), [])
+            names = kept_open.setdefault(criterion, {}).setdefault((item.kind, item.advice), [])
             if item.variable not in names:
                 names.append(item.variable)
     entries = []
-    for (criterion, kind, advice), names in variables.items():
+    for criterion, reasons in kept_open.items():
         named = f"{criterion} {labels[criterion]}" if criterion in labels else criterion
-        why = OPEN_KIND[kind] + (f": {advice}" if advice else "")
-        entries.append(f"{named}: {', '.join(names)} ({why})")
+        whys = [
+            f"{', '.join(names)} ({OPEN_KIND[kind]}{f': {advice}' if advice else ''})"
+            for (kind, advice), names in reasons.items()
+        ]
+        entries.append(f"{named}: {'; '.join(whys)}")
     return entries
 
 
