@@ -567,3 +567,32 @@ async def test_cancel_with_a_label_of_another_chat_changes_nothing(harness: Harn
     assert two.last_text() == say.refusal(NOT_OPEN)
     assert [o.referral for o in harness.list(COORDINATOR)] == ["A-1"]
     assert [o.referral for o in harness.list(OTHER)] == ["B-1"]
+
+
+@pytest.mark.parametrize("command", ["/resume R-1", "/status"])
+async def test_resume_and_status_restart_the_screenings_lifetime(
+    harness: Harness, command: str
+) -> None:
+    """A screening just taken up again is in use: the expiry must not remove it from under
+    the question it shows."""
+    from datetime import timedelta
+
+    from screen_bot.session import utc_now
+
+    chat = harness.chat()
+    ttl = timedelta(hours=harness.settings.session_ttl_hours)
+    await chat.send("/screen R-1")
+    await chat.send("42")
+    await chat.send("/screen R-2")  # R-1 paused
+    if command == "/status":
+        await chat.send("/resume R-1")
+    session = next(o for o in harness.list(COORDINATOR) if o.referral == "R-1")
+    with harness.db.transaction() as tx:  # R-1 left alone for the TTL but 5 minutes
+        tx.execute(
+            "UPDATE open_sessions SET updated_at = ? WHERE session_id = ?",
+            ((utc_now() - ttl + timedelta(minutes=5)).isoformat(), session.session_id),
+        )
+    await chat.send(command)
+    assert "Do all of these hold?" in chat.last_text()
+    harness.bot.service.expire(ttl - timedelta(minutes=10))  # 10 minutes later
+    assert "R-1" in [o.referral for o in harness.list(COORDINATOR)]

@@ -404,7 +404,8 @@ class ScreeningService:
         return results + self._after_change(tx, owner, engine, session)
 
     def resume(self, owner: int, wanted: str) -> Results:
-        """Make the open screening with this referral (or id) the active one."""
+        """Make the open screening with this referral (or id) the active one and show its
+        question again. It counts as use: the screening's lifetime starts again."""
         with self.db.transaction() as tx:
             match = _named(tx, owner, wanted)
             if match is None:
@@ -419,12 +420,15 @@ class ScreeningService:
             if isinstance(loaded, Refused):
                 return [loaded]
             engine, session = loaded
+            _touch(tx, owner, session)
             return [*results, Resumed(label(session)), self._ask(tx, owner, engine, session)]
 
     def status(self, owner: int) -> Results:
-        """Where the active screening stands: its current question, shown again."""
+        """Where the active screening stands: its current question, shown again. It counts
+        as use: the screening's lifetime starts again."""
 
         def show(tx: Tx, engine: Engine, session: Session) -> Results:
+            _touch(tx, owner, session)
             return [
                 *self._retire(tx, owner, session.id, "dropped"),
                 Status(len(session.history)),
@@ -971,6 +975,12 @@ def _named(tx: Tx, owner: int, wanted: str | None) -> OpenScreening | None:
         return None
     found = (o for o in sessions.list_open(tx, owner) if wanted in (o.referral, o.session_id))
     return next(found, None)
+
+
+def _touch(tx: Tx, owner: int, session: Session) -> None:
+    """The screening is in use: its lifetime (the TTL expiry goes by) starts again."""
+    session.updated_at = utc_now()
+    sessions.save(tx, owner, session, activate=False)
 
 
 def _refusal_note(session: Session) -> Results:
