@@ -596,3 +596,16 @@ async def test_resume_and_status_restart_the_screenings_lifetime(
     assert "Do all of these hold?" in chat.last_text()
     harness.bot.service.expire(ttl - timedelta(minutes=10))  # 10 minutes later
     assert "R-1" in [o.referral for o in harness.list(COORDINATOR)]
+
+
+async def test_resume_of_the_active_screening_retires_its_question_shown_before(
+    harness: Harness,
+) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    await chat.send("42")
+    first = chat.last_with_buttons()
+    await chat.send("/resume R-1")  # already the active one: its question again
+    again = chat.last_with_buttons()
+    assert again["message_id"] > first["message_id"]
+    assert not harness.request.messages[(COORDINATOR, first["message_id"])].get("reply_markup")

@@ -405,7 +405,8 @@ class ScreeningService:
 
     def resume(self, owner: int, wanted: str) -> Results:
         """Make the open screening with this referral (or id) the active one and show its
-        question again. It counts as use: the screening's lifetime starts again."""
+        question again (the copy on screen, if it is the active one already, is retired).
+        It counts as use: the screening's lifetime starts again."""
         with self.db.transaction() as tx:
             match = _named(tx, owner, wanted)
             if match is None:
@@ -413,7 +414,7 @@ class ScreeningService:
                 return [Refused(NOT_OPEN, wanted, records=tuple(logged))]
             results: Results = []
             current = sessions.active(tx, owner)
-            if current is not None and current.id != match.session_id:
+            if current is not None:
                 results += self._retire(tx, owner, current.id, "dropped")
             sessions.activate(tx, owner, match.session_id)
             loaded = self._active(tx, owner)
