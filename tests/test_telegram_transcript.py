@@ -14,7 +14,7 @@ from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.adapters.telegram.callback_data import Press, decode
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.service import Asked, options
+from screen_bot.service import NOT_OPEN, Asked, options
 from screen_bot.session import Session
 from screen_bot.settings import Settings, default_dialogs_dir
 from screen_bot.storage import Database, ledger, sessions
@@ -536,3 +536,76 @@ def test_a_choice_spelled_like_unknown_keeps_the_unknown_button_apart(spelled: s
     labels = [b.text for row in say.keyboard(asked).inline_keyboard for b in row]
     assert spelled in labels and say.UNKNOWN_BESIDE_A_CHOICE in labels
     assert [label.lower() for label in labels].count(spelled.lower()) == 1
+
+
+async def test_cancel_with_a_label_cancels_that_screening_only(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    await chat.send("42")
+    await chat.send("/screen R-2")
+    await chat.send("50")
+    question = chat.last_with_buttons()  # R-2's, active
+    await chat.send("/cancel R-1")  # the paused one, named
+    assert [o.referral for o in harness.list(COORDINATOR)] == ["R-2"]
+    active = harness.active(COORDINATOR)
+    assert active.referral == "R-2" and active.answers["age"].value == 50
+    assert harness.request.messages[(COORDINATOR, question["message_id"])] == question
+    assert chat.last_text() == say.cancelled("R-1", "R-2")
+    await chat.send("/cancel R-9")  # none of this chat's: nothing changes, one line
+    assert chat.last_text() == say.refusal(NOT_OPEN)
+    assert harness.active(COORDINATOR) == active
+    await chat.send("/cancel R-2")  # the active one, named
+    assert chat.last_text() == say.cancelled("R-2")
+    assert harness.list(COORDINATOR) == []
+
+
+async def test_cancel_with_a_label_of_another_chat_changes_nothing(harness: Harness) -> None:
+    one, two = harness.chat(COORDINATOR), harness.chat(OTHER)
+    await one.send("/screen A-1")
+    await two.send("/screen B-1")
+    await two.send("/cancel A-1")
+    assert two.last_text() == say.refusal(NOT_OPEN)
+    assert [o.referral for o in harness.list(COORDINATOR)] == ["A-1"]
+    assert [o.referral for o in harness.list(OTHER)] == ["B-1"]
+
+
+@pytest.mark.parametrize("command", ["/resume R-1", "/status"])
+async def test_resume_and_status_restart_the_screenings_lifetime(
+    harness: Harness, command: str
+) -> None:
+    """A screening just taken up again is in use: the expiry must not remove it from under
+    the question it shows."""
+    from datetime import timedelta
+
+    from screen_bot.session import utc_now
+
+    chat = harness.chat()
+    ttl = timedelta(hours=harness.settings.session_ttl_hours)
+    await chat.send("/screen R-1")
+    await chat.send("42")
+    await chat.send("/screen R-2")  # R-1 paused
+    if command == "/status":
+        await chat.send("/resume R-1")
+    session = next(o for o in harness.list(COORDINATOR) if o.referral == "R-1")
+    with harness.db.transaction() as tx:  # R-1 left alone for the TTL but 5 minutes
+        tx.execute(
+            "UPDATE open_sessions SET updated_at = ? WHERE session_id = ?",
+            ((utc_now() - ttl + timedelta(minutes=5)).isoformat(), session.session_id),
+        )
+    await chat.send(command)
+    assert "Do all of these hold?" in chat.last_text()
+    harness.bot.service.expire(ttl - timedelta(minutes=10))  # 10 minutes later
+    assert "R-1" in [o.referral for o in harness.list(COORDINATOR)]
+
+
+async def test_resume_of_the_active_screening_retires_its_question_shown_before(
+    harness: Harness,
+) -> None:
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    await chat.send("42")
+    first = chat.last_with_buttons()
+    await chat.send("/resume R-1")  # already the active one: its question again
+    again = chat.last_with_buttons()
+    assert again["message_id"] > first["message_id"]
+    assert not harness.request.messages[(COORDINATOR, first["message_id"])].get("reply_markup")

@@ -140,6 +140,28 @@ def test_a_screening_ended_in_another_dialog_is_not_called_displaced(db: Databas
     assert sessions.list_open(db.read(), TERMINAL) == []
 
 
+def test_quit_cancels_this_dialogs_screening_only(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another dialog starts R-B1 right after the check that R-A1 is still this one's: the
+    # quit drops R-A1 (the one it showed), never R-B1, now the active one.
+    first = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    second = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    checked = terminal._still_ours
+
+    typed = ["40", "quit"]
+
+    def then_another_starts(*args: object) -> None:
+        checked(*args)  # type: ignore[arg-type]
+        if not typed:  # the check before the quit
+            second.start(TERMINAL, "blina-dli", "R-B1")
+
+    monkeypatch.setattr(terminal, "_still_ours", then_another_starts)
+    with pytest.raises(terminal.Stopped):
+        terminal.chat(first, "blina-dli", "R-A1", read=lambda _: typed.pop(0), write=lambda _: None)
+    assert [o.referral for o in sessions.list_open(db.read(), TERMINAL)] == ["R-B1"]
+
+
 def test_input_answers_only_the_question_this_dialog_showed(db: Database) -> None:
     # A second `chat --resume R-S2` answered AST while this dialog still showed it: the 3.5
     # typed here for AST was recorded as ALT and logged as I8b failing (review)

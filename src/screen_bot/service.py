@@ -240,7 +240,11 @@ class Resumed(Result):
 
 @dataclass(frozen=True)
 class Cancelled(Result):
+    """Screening ``label`` was cancelled; ``active``: the active screening, left as it was,
+    when the one cancelled was another (a paused one, named)."""
+
     label: str
+    active: str | None = None
 
 
 @dataclass(frozen=True)
@@ -400,30 +404,32 @@ class ScreeningService:
         return results + self._after_change(tx, owner, engine, session)
 
     def resume(self, owner: int, wanted: str) -> Results:
-        """Make the open screening with this referral (or id) the active one."""
+        """Make the open screening with this referral (or id) the active one and show its
+        question again (the copy on screen, if it is the active one already, is retired).
+        It counts as use: the screening's lifetime starts again."""
         with self.db.transaction() as tx:
-            match = next(
-                (o for o in sessions.list_open(tx, owner) if wanted in (o.referral, o.session_id)),
-                None,
-            )
-            if not wanted or match is None:
+            match = _named(tx, owner, wanted)
+            if match is None:
                 logged = ledger.latest_screening(tx, self.coordinator(owner), wanted)
                 return [Refused(NOT_OPEN, wanted, records=tuple(logged))]
             results: Results = []
             current = sessions.active(tx, owner)
-            if current is not None and current.id != match.session_id:
+            if current is not None:
                 results += self._retire(tx, owner, current.id, "dropped")
             sessions.activate(tx, owner, match.session_id)
             loaded = self._active(tx, owner)
             if isinstance(loaded, Refused):
                 return [loaded]
             engine, session = loaded
+            _touch(tx, owner, session)
             return [*results, Resumed(label(session)), self._ask(tx, owner, engine, session)]
 
     def status(self, owner: int) -> Results:
-        """Where the active screening stands: its current question, shown again."""
+        """Where the active screening stands: its current question, shown again. It counts
+        as use: the screening's lifetime starts again."""
 
         def show(tx: Tx, engine: Engine, session: Session) -> Results:
+            _touch(tx, owner, session)
             return [
                 *self._retire(tx, owner, session.id, "dropped"),
                 Status(len(session.history)),
@@ -727,15 +733,30 @@ class ScreeningService:
 
     # -- ending -----------------------------------------------------------------------------
 
-    def cancel(self, owner: int) -> Results:
-        """Cancel the active screening; nothing of it is kept."""
+    def cancel(self, owner: int, wanted: str | None = None) -> Results:
+        """Cancel the active screening, or the open one with this referral (or id): only
+        that one; nothing of it is kept. A label of none of the owner's open screenings
+        changes nothing."""
+        if not wanted:
+            return self._on_active(owner, lambda tx, _, session: self._drop(tx, owner, session))
+        with self.db.transaction() as tx:
+            match = _named(tx, owner, wanted)
+            if match is None:
+                return [Refused(NOT_OPEN, wanted)]
+            current = sessions.active(tx, owner)
+            if current is not None and current.id == match.session_id:
+                loaded = self._active(tx, owner)
+                return [loaded] if isinstance(loaded, Refused) else self._drop(tx, owner, loaded[1])
+            retired = self._retire(tx, owner, match.session_id, "cancelled")
+            sessions.delete(tx, owner, match.session_id)
+            going_on = None if current is None else label(current)
+            return [*retired, Cancelled(label(match), going_on)]
 
-        def drop(tx: Tx, engine: Engine, session: Session) -> Results:
-            retired = self._retire(tx, owner, session.id, "cancelled")
-            sessions.delete(tx, owner, session.id)
-            return [*retired, Cancelled(label(session))]
-
-        return self._on_active(owner, drop)
+    def _drop(self, tx: Tx, owner: int, session: Session) -> Results:
+        """Cancel the active screening ``session``."""
+        retired = self._retire(tx, owner, session.id, "cancelled")
+        sessions.delete(tx, owner, session.id)
+        return [*retired, Cancelled(label(session))]
 
     def forget(self, owner: int) -> Results:
         """Delete every unfinished screening of this owner (finished ones stay in the log)."""
@@ -947,6 +968,20 @@ class ScreeningService:
             sessions.delete(tx, owner, session.id)
             return Refused(PROTOCOL_CHANGED)
         return engine
+
+
+def _named(tx: Tx, owner: int, wanted: str | None) -> OpenScreening | None:
+    """The owner's open screening with this referral (or id), if any."""
+    if not wanted:
+        return None
+    found = (o for o in sessions.list_open(tx, owner) if wanted in (o.referral, o.session_id))
+    return next(found, None)
+
+
+def _touch(tx: Tx, owner: int, session: Session) -> None:
+    """The screening is in use: its lifetime (the TTL expiry goes by) starts again."""
+    session.updated_at = utc_now()
+    sessions.save(tx, owner, session, activate=False)
 
 
 def _refusal_note(session: Session) -> Results:

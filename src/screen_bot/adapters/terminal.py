@@ -157,13 +157,13 @@ def chat(
         except EOFError:
             write("")
             _still_ours(service, owner, shown[0], changed_at, ttl_hours)
-            _stop(service, owner, write)
+            _stop(service, owner, shown[0], write)
             raise Stopped(by_quit=False) from None
         command = text.strip().lower()
         if command not in ("help", "h"):
             _still_ours(service, owner, shown[0], changed_at, ttl_hours)
         if command in QUIT_WORDS:
-            _stop(service, owner, write)
+            _stop(service, owner, shown[0], write)
             raise Stopped(by_quit=True)
         if command in ("help", "h"):
             write(COMMANDS)
@@ -286,6 +286,10 @@ def _resume_hint(asked: Asked) -> str:
     return f"'screen-bot chat --resume {asked.referral or asked.session_id}' goes on with it"
 
 
-def _stop(service: ScreeningService, owner: int, write: Callable[[str], None]) -> None:
-    service.cancel(owner)
+def _stop(
+    service: ScreeningService, owner: int, asked: Asked, write: Callable[[str], None]
+) -> None:
+    """Cancel the screening this dialog shows (by its id: never another one made active
+    since the check that it is ours)."""
+    service.cancel(owner, asked.session_id)
     write(NOT_KEPT)

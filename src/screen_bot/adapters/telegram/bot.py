@@ -361,8 +361,9 @@ class ScreeningBot:
 
     @turn
     async def cancel(self, t: Turn) -> None:
-        """/cancel: drop the open screening; nothing of it is kept."""
-        await self.show(t, self.service.cancel(t.chat_id))
+        """/cancel [LABEL]: drop the active screening, or the one named (only that one);
+        nothing of it is kept."""
+        await self.show(t, self.service.cancel(t.chat_id, " ".join(t.args or [])))
 
     @turn
     async def list_open(self, t: Turn) -> None:
@@ -493,7 +494,7 @@ class ScreeningBot:
                     if result.delivery is not None:
                         self._note(self.service.delivered, result.delivery)
                 case Cancelled():
-                    await t.say(say.cancelled(result.label))
+                    await t.say(say.cancelled(result.label, result.active))
                 case Listing():
                     await t.say(say.listing(result.screenings))
                 case Forgotten():

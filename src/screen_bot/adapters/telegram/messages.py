@@ -59,7 +59,7 @@ COMMANDS = [
     ("status", "where the open screening stands"),
     ("back", "go back one question"),
     ("skip", "answer 'not known yet'"),
-    ("cancel", "cancel the open screening"),
+    ("cancel", "cancel the open screening, or another: /cancel R-0423"),
     ("list", "your unfinished screenings"),
     ("resume", "continue one: /resume R-0423"),
     ("protocols", "the protocols I know"),
@@ -176,8 +176,7 @@ def bot_commands() -> list[BotCommand]:
 def refusal(reason: str, detail: str = "") -> str:
     if reason == REFERRAL_TAKEN:
         return (
-            f"{detail} already has an unfinished screening: "
-            f"/resume {detail}, or /cancel it after resuming."
+            f"{detail} already has an unfinished screening: /resume {detail}, or /cancel {detail}."
         )
     return REFUSALS.get(reason, FORGED_TEXT)
 
@@ -255,8 +254,11 @@ def unusual(message: str) -> str:
     return f"⚠ {message}. Tap ✓ if it is right, or type the corrected value."
 
 
-def cancelled(label: str) -> str:
-    return f"Screening {label} cancelled; nothing of it is kept."
+def cancelled(label: str, active: str | None = None) -> str:
+    text = f"Screening {label} cancelled; nothing of it is kept."
+    if active is not None:
+        text += f" Screening {active} goes on: its question is above."
+    return text
 
 
 def listing(screenings: Sequence[OpenScreening]) -> str:
