@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ class RecordingRequest(BaseRequest):
         self._ids = itertools.count(1000)
         self.failing: dict[str, int] = {}  # method -> how many calls still end in a 400
         self.failure = (400, "Bad Request: refused")  # the error those calls end in
+        # which calls ``failing`` counts, by their parameters (the others go through)
+        self.failing_when: Callable[[dict[str, Any]], bool] = lambda params: True
         self._answered: set[str] = set()
 
     @property
@@ -55,7 +58,7 @@ class RecordingRequest(BaseRequest):
         endpoint = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data else {}
         self.calls.append((endpoint, params))
-        if self.failing.get(endpoint):
+        if self.failing.get(endpoint) and self.failing_when(params):
             self.failing[endpoint] -= 1
             code, description = self.failure
             body = {"ok": False, "error_code": code, "description": description}

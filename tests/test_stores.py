@@ -30,7 +30,7 @@ from stores import StoreUnderTest, new_database
 NEWEST = {
     "inbox": 2,
     "screening_log": 2,
-    "outbox": 1,
+    "outbox": 2,
     "owner_settings": 1,
     "quiz_scores": 1,
     "open_sessions": 3,
@@ -238,6 +238,15 @@ def test_inbox_outbox_and_sessions_behave_alike(store: StoreUnderTest) -> None:
         assert outbox.waiting(read, delivery) and [u.id for u in outbox.undelivered(read)] == [
             delivery
         ]
+        with db.transaction() as tx:
+            outbox.sent(tx, delivery, 2)  # of its messages
+        read = db.read()
+        assert outbox.waiting(read, delivery) == outbox.Undelivered(delivery, 11, "verdict", 2)
+        assert (
+            outbox.undelivered(read)
+            == outbox.undelivered_to(read, 11)
+            == [outbox.Undelivered(delivery, 11, "verdict", 2)]
+        )
         later = datetime(2999, 1, 1, tzinfo=UTC)
         assert inbox.chats_waiting(read, later) == [11, 12] and not inbox.chats_waiting(
             read, datetime(2000, 1, 1, tzinfo=UTC)

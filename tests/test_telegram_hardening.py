@@ -24,6 +24,7 @@ from telegram import Update
 from telegram.error import TelegramError, TimedOut
 from telegram.request import BaseRequest
 
+from conftest import SHIPPED
 from screen_bot.adapters.telegram import intake as intake_module
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.app import configure_logging
@@ -409,9 +410,11 @@ async def test_a_verdict_whose_send_failed_comes_before_the_reply_to_the_next_up
     await intake.accept([message(80, "/screen R-8")])
     assert await intake.queues.join(5)
     harness.request.failure = BLOCKED
-    harness.request.failing["sendMessage"] = 2  # the verdict, and the error reply
+    harness.request.failing["sendMessage"] = 1  # the verdict
     await intake.accept([message(81, "70")])  # too old: not eligible
     assert await intake.queues.join(5)
+    # the screening is done, only its verdict's send failed: nothing "went wrong" to say
+    assert say.went_wrong(None) not in [m["text"] for m in harness.chat().messages()]
     (left,) = outbox.undelivered(harness.db.read())
     before = len(harness.chat().messages())
     await intake.accept([message(82, "/status")])
@@ -449,6 +452,70 @@ async def test_the_sweep_sends_a_verdict_left_again_less_often_each_time(
     assert [m["text"] for m in harness.chat().messages()] == ["NOT ELIGIBLE — its send failed"]
     assert outbox.undelivered(harness.db.read()) == []
     assert await sweep(3600) == 0  # nothing left
+
+
+def parts_sent(harness: Harness, parts: list[str]) -> list[int]:
+    """How many times each of ``parts`` was sent to the coordinator."""
+    texts = [m["text"] for m in harness.chat().messages()]
+    return [texts.count(part) for part in parts]
+
+
+async def test_a_verdict_whose_second_part_failed_goes_on_from_there_without_a_went_wrong(
+    tmp_path: Path,
+) -> None:
+    """A verdict of two messages (both protocols, every answer unknown) whose second part
+    is refused once (the coordinator blocked the bot): the second part comes from the
+    sweep, the first is not sent again, and no "went wrong" line points to /list, which
+    shows nothing for a finished screening."""
+    async with harness_on(RecordingRequest(), tmp_path, Catalog(SHIPPED)) as harness:
+        intake = Intake(harness.application, harness.bot, harness.db)
+        harness.request.failure = BLOCKED
+        harness.request.failing["sendMessage"] = 1
+        harness.request.failing_when = lambda p: "continued (2/2)" in str(p.get("text"))
+        await intake.accept([message(100, "/screen all R-10")])
+        for update in range(101, 200):
+            assert await intake.queues.join(5)
+            if harness.active(COORDINATOR) is None:
+                break
+            await intake.accept([message(update, "/skip")])
+        assert harness.request.failing["sendMessage"] == 0  # the second part was refused
+        (left,) = outbox.undelivered(harness.db.read())
+        parts = say.parts(left.text)
+        assert len(parts) == 2
+        assert harness.chat().messages()[-1]["text"] == parts[0]  # and nothing after it
+        with harness.db.transaction() as tx:  # left long enough for the sweep
+            tx.execute("UPDATE outbox SET created_at = ?", ("2026-01-01T00:00:00+00:00",))
+        intake.sweep()
+        assert await intake.queues.join(5)
+        assert parts_sent(harness, parts) == [1, 1]
+        assert outbox.undelivered(harness.db.read()) == []
+
+
+async def test_the_sweep_sends_a_verdict_on_from_the_first_part_it_did_not_send(
+    harness: Harness,
+) -> None:
+    """The sweep's own send of a verdict in three messages fails at the third: its next
+    try sends only the third."""
+    now = [0.0]
+    intake = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
+    text = "NOT ELIGIBLE\n" + "\n".join(f"{n}. a reason " + "x" * 90 for n in range(100))
+    parts = say.parts(text)
+    assert len(parts) == 3
+    with harness.db.transaction() as tx:
+        outbox.put(tx, COORDINATOR, text)
+        tx.execute("UPDATE outbox SET created_at = ?", ("2026-01-01T00:00:00+00:00",))
+    harness.request.failure = BLOCKED
+    harness.request.failing["sendMessage"] = 1
+    harness.request.failing_when = lambda p: p.get("text") == parts[2]
+    intake.sweep()
+    assert await intake.queues.join(5)
+    assert parts_sent(harness, parts) == [1, 1, 0]
+    assert len(outbox.undelivered(harness.db.read())) == 1
+    now[0] += intake_module.RETRY_FIRST
+    intake.sweep()
+    assert await intake.queues.join(5)
+    assert parts_sent(harness, parts) == [1, 1, 1]
+    assert outbox.undelivered(harness.db.read()) == []
 
 
 async def _sweep_long_after(harness: Harness, intake: Intake) -> None:

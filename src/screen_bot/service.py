@@ -498,6 +498,12 @@ class ScreeningService:
         session = sessions.active(read, owner)
         return None if session is None else sessions.message(read, owner, session.id)
 
+    def sent(self, delivery: int, messages: int) -> None:
+        """The first ``messages`` of a verdict sent in several were sent: a send that fails
+        later goes on from the next (safe to lose: those are then sent again)."""
+        with self.db.transaction(durable=False) as tx:
+            outbox.sent(tx, delivery, messages)
+
     def delivered(self, delivery: int) -> None:
         """A ``Finished`` verdict kept for delivery was sent: forget it."""
         # Safe to lose in a power cut: the verdict is then sent once more after the restart.

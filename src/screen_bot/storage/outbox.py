@@ -3,6 +3,8 @@
 The verdict is written here in the same transaction that logs the screening and removes
 its open session; the front end deletes the row once the verdict was sent. After a crash
 in between, the rows left are sent on start-up, so no verdict is decided and never shown.
+A verdict sent in several messages counts those sent (``sent``), so a send that failed
+midway goes on at the first message not sent instead of sending them all again.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..session import utc_now
-from .db import Tx, schema
+from .db import Tx, add_columns, schema
 
 schema(
     "outbox",
@@ -21,7 +23,9 @@ schema(
     owner INTEGER NOT NULL,           -- the chat to send it to
     text TEXT NOT NULL,
     created_at TEXT NOT NULL          -- ISO 8601 UTC
-)"""
+)""",
+        # how many of its messages (the front end's parts of ``text``) were sent
+        lambda tx: add_columns(tx, "outbox", {"sent": "INTEGER NOT NULL DEFAULT 0"}),
     ],
     postgres=[
         """CREATE TABLE outbox (
@@ -29,7 +33,8 @@ schema(
     owner BIGINT NOT NULL,
     text TEXT NOT NULL,
     created_at TEXT NOT NULL
-)"""
+)""",
+        "ALTER TABLE outbox ADD COLUMN sent INTEGER NOT NULL DEFAULT 0",
     ],
 )
 
@@ -39,6 +44,7 @@ class Undelivered:
     id: int
     owner: int
     text: str
+    sent: int = 0  # how many of its messages were sent already
 
 
 def put(tx: Tx, owner: int, text: str) -> int:
@@ -50,6 +56,11 @@ def put(tx: Tx, owner: int, text: str) -> int:
     return int(delivery)
 
 
+def sent(tx: Tx, delivery: int, messages: int) -> None:
+    """The first ``messages`` of the reply's messages were sent."""
+    tx.execute("UPDATE outbox SET sent = ? WHERE id = ?", (messages, delivery))
+
+
 def delivered(tx: Tx, delivery: int) -> None:
     tx.execute("DELETE FROM outbox WHERE id = ?", (delivery,))
 
@@ -57,24 +68,26 @@ def delivered(tx: Tx, delivery: int) -> None:
 def undelivered(tx: Tx, before: datetime | None = None) -> list[Undelivered]:
     """Replies not sent yet, oldest first (only those put before ``before``, if given)."""
     if before is None:
-        rows = tx.all("SELECT id, owner, text FROM outbox ORDER BY id")
+        rows = tx.all("SELECT id, owner, text, sent FROM outbox ORDER BY id")
     else:
         rows = tx.all(
-            "SELECT id, owner, text FROM outbox WHERE created_at < ? ORDER BY id",
+            "SELECT id, owner, text, sent FROM outbox WHERE created_at < ? ORDER BY id",
             (before.isoformat(),),
         )
-    return [Undelivered(i, owner, text) for i, owner, text in rows]
+    return [Undelivered(*row) for row in rows]
 
 
 def undelivered_to(tx: Tx, owner: int) -> list[Undelivered]:
     """The replies to ``owner`` not sent yet, oldest first."""
-    rows = tx.all("SELECT id, owner, text FROM outbox WHERE owner = ? ORDER BY id", (owner,))
-    return [Undelivered(i, owner, text) for i, owner, text in rows]
+    rows = tx.all("SELECT id, owner, text, sent FROM outbox WHERE owner = ? ORDER BY id", (owner,))
+    return [Undelivered(*row) for row in rows]
 
 
-def waiting(tx: Tx, delivery: int) -> bool:
-    """Whether the reply is still to be sent (another process may have sent it)."""
-    return tx.one("SELECT 1 FROM outbox WHERE id = ?", (delivery,)) is not None
+def waiting(tx: Tx, delivery: int) -> Undelivered | None:
+    """The reply as it stands now, if it is still to be sent (None: another process may
+    have sent it)."""
+    row = tx.one("SELECT id, owner, text, sent FROM outbox WHERE id = ?", (delivery,))
+    return None if row is None else Undelivered(*row)
 
 
 def expire(tx: Tx, before: datetime) -> int:

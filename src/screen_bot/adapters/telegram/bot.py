@@ -52,6 +52,7 @@ from ...service import (
     Unusual,
 )
 from ...settings import Settings
+from ...storage.outbox import Undelivered
 from . import messages as say
 from .callback_data import (
     CHECK_PREFIX,
@@ -194,10 +195,30 @@ class ScreeningBot:
         except TelegramError as err:
             logger.error("update %s: the error reply failed: %s", update_id, type(err).__name__)
 
-    async def deliver(self, chat_id: int, delivery: int, text: str, bot: Bot) -> None:
-        """Send a verdict decided before a crash but never sent, then forget it."""
-        for part in say.parts(text):
-            await bot.send_message(chat_id, part)
+    async def deliver(self, verdict: Undelivered, bot: Bot) -> None:
+        """Send a verdict kept in the outbox (a crash came first, or its send failed) from
+        its first message not sent yet, then forget it."""
+        await self._send_verdict(bot, verdict.owner, verdict.id, verdict.text, verdict.sent)
+
+    async def _send_kept(self, bot: Bot, chat_id: int, delivery: int, text: str) -> None:
+        """Send a verdict just decided; a failed send (an outage, a user who blocked the
+        bot) is only logged: the outbox keeps the rest for the chat's next update and the
+        sweep, and nothing went wrong with the user's message."""
+        try:
+            await self._send_verdict(bot, chat_id, delivery, text)
+        except TelegramError as err:
+            logger.warning("a verdict was not sent, kept to send again: %s", type(err).__name__)
+
+    async def _send_verdict(
+        self, bot: Bot, chat_id: int, delivery: int, text: str, sent: int = 0
+    ) -> None:
+        """Send the verdict's messages after the first ``sent``, each counted in the outbox
+        once it went out (the parts of a text are always the same), then forget it."""
+        texts = say.parts(text)
+        for number in range(sent, len(texts)):
+            await bot.send_message(chat_id, texts[number])
+            if number + 1 < len(texts):
+                self._note(self.service.sent, delivery, number + 1)
         self._note(self.service.delivered, delivery)
 
     async def reshow(self, chat_id: int, bot: Bot) -> None:
@@ -490,9 +511,10 @@ class ScreeningBot:
                     if notes:  # (a screening that ended at once: "started" comes first)
                         await t.say("\n\n".join(notes))
                         notes = []
-                    await t.say(result.text)
-                    if result.delivery is not None:
-                        self._note(self.service.delivered, result.delivery)
+                    if result.delivery is None:
+                        await t.say(result.text)
+                    else:
+                        await self._send_kept(bot, t.chat_id, result.delivery, result.text)
                 case Cancelled():
                     await t.say(say.cancelled(result.label, result.active))
                 case Listing():

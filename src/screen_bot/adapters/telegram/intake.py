@@ -363,10 +363,10 @@ class Intake:
 
     def _delivery(self, verdict: Undelivered) -> Work:
         async def deliver() -> None:
-            if not outbox.waiting(self.db.read(), verdict.id):
+            left = outbox.waiting(self.db.read(), verdict.id)
+            if left is None:
                 return  # sent by another process meanwhile
-            bot = self.application.bot
-            await self.screening_bot.deliver(verdict.owner, verdict.id, verdict.text, bot)
+            await self.screening_bot.deliver(left, self.application.bot)
 
         return deliver
 
