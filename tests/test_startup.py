@@ -229,6 +229,27 @@ def test_a_start_that_fails_leaves_the_cyclic_collector_on(
     assert gc.isenabled()  # off during start-up only (cli/serve.py)
 
 
+def test_a_start_that_fails_waits_for_the_ca_store_loading_on_its_thread(
+    cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bare run with a bad setting exited while the CA bundle loaded on its thread, and
+    twice in a full suite the process died of SIGSEGV (OpenSSL's exit handlers): the
+    start now leaves only once that thread is done."""
+    loaded = threading.Event()
+
+    def slow_load() -> None:
+        threading.Event().wait(0.3)
+        loaded.set()
+
+    https.forget()
+    monkeypatch.setattr(https, "_load", slow_load)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "not-a-token")
+    ran = cli("run")
+    assert ran.returncode == 2 and "does not look like a bot token" in ran.stderr
+    assert loaded.is_set()
+    https.forget()
+
+
 def test_with_no_valid_dialog_file_the_start_ends_on_that_though_the_database_opens_meanwhile(
     tmp_path: Path,
 ) -> None:

@@ -72,6 +72,7 @@ def serve(webhook: str | None = None, listen: str = LISTEN, port: int = PORT) ->
         _run(webhook, listen, port)
     finally:
         gc.enable()
+        https.settle()  # an error before the first request: the load may still be going on
 
 
 def _run(webhook: str | None, listen: str, port: int) -> None:

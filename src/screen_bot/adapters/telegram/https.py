@@ -53,6 +53,14 @@ def preload() -> None:
     _loading.start()
 
 
+def settle() -> None:
+    """Wait for preload's thread, if it runs: a process leaving while it loads the CA bundle
+    can crash (SIGSEGV: OpenSSL's exit handlers free what the thread is still using)."""
+    loading = _loading
+    if loading is not None:
+        loading.join()
+
+
 def _load() -> None:
     # an error here is met again, and reported, by the main thread's call
     with contextlib.suppress(Exception):
