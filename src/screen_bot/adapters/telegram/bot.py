@@ -52,7 +52,6 @@ from ...service import (
     Unusual,
 )
 from ...settings import Settings
-from ...storage.outbox import Undelivered
 from . import messages as say
 from .callback_data import (
     CHECK_PREFIX,
@@ -195,10 +194,10 @@ class ScreeningBot:
         except TelegramError as err:
             logger.error("update %s: the error reply failed: %s", update_id, type(err).__name__)
 
-    async def deliver(self, verdict: Undelivered, bot: Bot) -> None:
+    async def deliver(self, chat_id: int, delivery: int, text: str, sent: int, bot: Bot) -> None:
         """Send a verdict kept in the outbox (a crash came first, or its send failed) from
-        its first message not sent yet, then forget it."""
-        await self._send_verdict(bot, verdict.owner, verdict.id, verdict.text, verdict.sent)
+        its first message not sent yet (after ``sent``), then forget it."""
+        await self._send_verdict(bot, chat_id, delivery, text, sent)
 
     async def _send_kept(self, bot: Bot, chat_id: int, delivery: int, text: str) -> None:
         """Send a verdict just decided; a failed send (an outage, a user who blocked the

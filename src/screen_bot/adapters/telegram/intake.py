@@ -366,7 +366,8 @@ class Intake:
             left = outbox.waiting(self.db.read(), verdict.id)
             if left is None:
                 return  # sent by another process meanwhile
-            await self.screening_bot.deliver(left, self.application.bot)
+            bot = self.application.bot
+            await self.screening_bot.deliver(left.owner, left.id, left.text, left.sent, bot)
 
         return deliver
 
