@@ -288,7 +288,7 @@ def _like_a_choice(question: Question, text: str) -> bool:
         lowered = choice.lower()
         known |= {lowered, *re.split(r"[_\s]+", lowered)}
     return all(
-        difflib.get_close_matches(word, known | {k[: len(word)] for k in known}, 1, 0.6)
+        difflib.get_close_matches(word, known | {k[: len(word)] for k in known}, n=1, cutoff=0.6)
         for word in text.split()
     )
 
