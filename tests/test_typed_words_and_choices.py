@@ -125,7 +125,15 @@ def test_check_reads_a_multi_select_as_the_dialog_reads_it(typed: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "typed", ["none, blina", "gene_therapy, blinatumomb", "blina, cd19", "blina, none", "b, ?"]
+    "typed",
+    [
+        "none, blina",
+        "gene_therapy, blinatumomb",
+        "gene_therapy, blinx",
+        "blina, cd19",
+        "blina, gene therapy",
+        "blina, car t",
+    ],
 )
 def test_check_refuses_a_multi_select_the_dialog_refuses_with_its_message(typed: str) -> None:
     reading = read(PROTOCOL, f"prior_therapies {typed}, age 19", ON)
@@ -134,6 +142,31 @@ def test_check_refuses_a_multi_select_the_dialog_refuses_with_its_message(typed:
     with pytest.raises(AnswerError) as info:
         parse_text(PRIOR, typed, ON)
     assert unread.why == f"prior_therapies: {str(info.value).rstrip('.')}"
+
+
+# The reviewer's cases (audit12 F2): a part after a multi-select that is neither its choice
+# nor a misspelling of one is read alone, with its own reason, and the choices stay used.
+@pytest.mark.parametrize(
+    ("typed", "stray"),
+    [("blinatumomab", s) for s in ["lvf 55", "hiv no", "?", "2", "none", "lansky"]]
+    + [("blinatumomab", s) for s in ["3 months ago", "Aug 14, 2025", "R-0423", "ecog 1"]]
+    + [("blina", "none"), ("b", "?"), ("gene_therapy, blina", "lvf")]
+    + [("blina", "bili"), ("blina", "19")],  # a name, a number: close to a choice (cd19)
+)
+def test_a_part_that_is_no_choice_is_read_alone_and_keeps_the_choices(
+    typed: str, stray: str
+) -> None:
+    reading = read(PROTOCOL, f"prior_therapies {typed}, {stray}, age 40", ON)
+    assert reading.values["prior_therapies"] == parse_text(PRIOR, typed, ON), reading.unread
+    assert reading.values["age"] == 40
+    assert reading.unread == read(PROTOCOL, stray, ON).unread, reading.unread
+    assert [u.part for u in reading.unread] == [stray]
+
+
+def test_a_typo_after_a_multi_select_keeps_its_hint_in_screen_bot_check() -> None:
+    done = invoke("check", "-p", "ctl019-rr-ball", "prior_therapies blinatumomab, lvf 55, ecog 1")
+    assert "Read: prior_therapies blinatumomab" in done.stdout, done.stdout
+    assert "'lvf 55' — did you mean lvef?" in done.stdout and "'ecog 1' — not a" in done.stdout
 
 
 def test_a_multi_select_ends_at_the_next_name_or_choice_word() -> None:

@@ -4,11 +4,13 @@
 ``name=value`` / ``name: value`` per line. A name is a question's variable or one of its
 ``aliases`` (case, ``-``/``_`` and spaces aside); a bare word that is a choice (or a
 synonym) of exactly one choice question, and answers no other question, answers it
-(``male``; a bare ``2`` or ``none`` is listed as not placed); ``ref R-0423`` gives the
-referral. Values are typed exactly as the dialog types them (:func:`answers.parse_text`
-with the screening date). Nothing is dropped silently: a part that cannot be read, a
-value given twice with different values, and a value for a question that is not asked
-under the other answers are each listed with the reason.
+(``male``; a bare ``2`` or ``none`` is listed as not placed); a multi-select's choices
+run on over the parts after its name that are choices of it or misspell one
+(:func:`_more_choices`); ``ref R-0423`` gives the referral. Values are typed exactly as
+the dialog types them (:func:`answers.parse_text` with the screening date). Nothing is
+dropped silently: a part that cannot be read, a value given twice with different values,
+and a value for a question that is not asked under the other answers are each listed with
+the reason.
 
 With a set of protocols (``all``) a name is looked up in each; a name that means two
 different variables is fine when no protocol asks both (``lvef`` is ``lvef_percent`` in
@@ -24,7 +26,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .answers import AnswerError, names_a_choice, parse_text
+from .answers import (
+    NONE_OF_THESE,
+    AnswerError,
+    is_unknown_text,
+    names_a_choice,
+    parse_text,
+    typed_form,
+)
 from .errors import BadReferral
 from .protocol.model import Protocol, name_key
 from .protocol.schema import Question
@@ -95,7 +104,7 @@ def read(protocol: Protocol | ProtocolSet, text: str, screened_on: date) -> Read
     names = _names(members(protocol))
     seen: dict[str, Given] = {}
     twice: set[str] = set()
-    parts = _join_choices(protocol, names, _split(text))
+    parts = _join_choices(protocol, names, _split(text), screened_on)
     for part in parts[:MAX_PARTS]:
         found = _read_part(protocol, names, part, screened_on, reading)
         for given in found:
@@ -225,23 +234,63 @@ def _give_referral(reading: Reading, part: str, referral: str) -> None:
         reading.referral, reading.referral_twice = None, True
 
 
-def _join_choices(protocol: Protocol | ProtocolSet, names: Names, parts: list[str]) -> list[str]:
+def _join_choices(
+    protocol: Protocol | ProtocolSet, names: Names, parts: list[str], on: date
+) -> list[str]:
     """Join a multi-select's further parts back to the part naming it: the commas that
-    separate its choices (``prior_therapies gene_therapy, blina``) split parts too. Every
-    part up to the next one read otherwise (:func:`_starts_another`; one that is exactly
-    one of its choices is its own) is its text, read as the dialog reads it: a text the
-    dialog refuses (``none, blina``) is refused whole."""
+    separate its choices (``prior_therapies gene_therapy, blina``) split parts too. The
+    joined text is read as the dialog reads it: a text it refuses (``none, blina``,
+    ``gene_therapy, blinx``) is refused whole. Which parts join: :func:`_more_choices`."""
     joined: list[str] = []
     multi: Question | None = None  # the multi-select the last part names
     for part in parts:
-        if multi is not None and (
-            names_a_choice(multi, part) or not _starts_another(protocol, names, part)
-        ):
+        if multi is not None and _more_choices(protocol, names, multi, part, on):
             joined[-1] += ", " + part
             continue
         joined.append(part)
         multi = _multi_select(protocol, names, part)
     return joined
+
+
+def _more_choices(
+    protocol: Protocol | ProtocolSet, names: Names, multi: Question, part: str, on: date
+) -> bool:
+    """Whether a part after a multi-select's name is more of its text: one of its choices
+    exactly; else, unless it is a value of its own (:func:`_starts_another`), a choice as
+    the dialog reads it (a beginning naming one), or a misspelt choice: words each close to
+    a choice, its beginning or one of its words, that read as nothing else (no name, no
+    none or unknown word, no answer to another question: yes/no, number, date, choice).
+    Any other part (``lvf 55``, ``?``, ``none``, ``lansky``, ``R-0423``) is read alone,
+    with its own reason, and leaves the multi-select's choices as they are."""
+    if names_a_choice(multi, part):
+        return True
+    if _starts_another(protocol, names, part):
+        return False
+    return _is_choice(multi, part) or _misspelt_choice(protocol, names, multi, part, on)
+
+
+def _misspelt_choice(
+    protocol: Protocol | ProtocolSet, names: Names, multi: Question, part: str, on: date
+) -> bool:
+    word = typed_form(part)
+    if name_key(word) in names or name_key(word) in REFERRAL_NAMES:
+        return False
+    if word in NONE_OF_THESE or is_unknown_text(word) or not _like_a_choice(multi, word):
+        return False
+    return not _other_answer(protocol, multi.variable, part, on)
+
+
+def _like_a_choice(question: Question, text: str) -> bool:
+    """Whether each word of ``text`` is close to a choice (or synonym), a beginning of one
+    as long as the word, or one of its words (split at ``_`` and spaces)."""
+    known: set[str] = set()
+    for choice in [*(question.choices or []), *question.synonyms]:
+        lowered = choice.lower()
+        known |= {lowered, *re.split(r"[_\s]+", lowered)}
+    return all(
+        difflib.get_close_matches(word, known | {k[: len(word)] for k in known}, n=1, cutoff=0.6)
+        for word in text.split()
+    )
 
 
 def _starts_another(protocol: Protocol | ProtocolSet, names: Names, part: str) -> bool:
@@ -320,7 +369,9 @@ def _choice_word(protocol: Protocol | ProtocolSet, part: str) -> Given | str:
     return ""
 
 
-def _other_answer(protocol: Protocol | ProtocolSet, variable: str, word: str) -> str:
+def _other_answer(
+    protocol: Protocol | ProtocolSet, variable: str, word: str, on: date | None = None
+) -> str:
     """A question other than ``variable`` that ``word`` alone would also answer ("" if none;
     free-text questions take anything and are left out)."""
     for member in members(protocol):
@@ -328,7 +379,7 @@ def _other_answer(protocol: Protocol | ProtocolSet, variable: str, word: str) ->
             if q.variable == variable or q.type == "text":
                 continue
             try:
-                parse_text(q, word)
+                parse_text(q, word, on)
             except AnswerError:
                 continue
             return q.variable
