@@ -191,11 +191,13 @@ class FakeBotApi:
     def __init__(
         self,
         token: str = DEFAULT_TOKEN,
-        bot_username: str = "screen_test_bot",
+        bot_username: str | None = "screen_test_bot",
         *,
         bot_first_name: str = "Screen Test Bot",
         privacy_mode: bool = False,
     ) -> None:
+        """``bot_username`` None: getMe answers without one (the Bot API's User has it as
+        optional)."""
         self.token = token
         self.bot_username = bot_username
         self.privacy_mode = privacy_mode
@@ -203,8 +205,9 @@ class FakeBotApi:
             "id": int(token.split(":", 1)[0]),
             "is_bot": True,
             "first_name": bot_first_name,
-            "username": bot_username,
         }
+        if bot_username is not None:
+            self.bot_user["username"] = bot_username
         self.port = 0
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -628,8 +631,8 @@ class FakeBotApi:
         for entity in message.get("entities", []):
             if entity["type"] == "bot_command" and entity["offset"] == 0:
                 _, _, target = text[: entity["length"]].partition("@")
-                return not target or target.lower() == self.bot_username.lower()
-        return f"@{self.bot_username.lower()}" in text.lower()
+                return not target or target.lower() == (self.bot_username or "").lower()
+        return self.bot_username is not None and f"@{self.bot_username.lower()}" in text.lower()
 
     def _enqueue(self, content: JsonDict) -> None:
         self._updates.append({"update_id": next(self._update_ids), **copy.deepcopy(content)})
