@@ -1,13 +1,20 @@
 """The bot against Bot API servers that answer as the documentation allows, not as Telegram
-does: a getMe without ``username`` (optional in the User type)."""
+does: a getMe without ``username`` (optional in the User type), a getUpdates that answers at
+once whatever its ``timeout`` (short polling: a relay, an emulator)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 from bot_process import BotProcess, say
 from fakebot import FakeBotApi
 from screen_bot.adapters.telegram import messages as words
+from screen_bot.adapters.telegram.botapi import RawBotApi
+from screen_bot.adapters.telegram.https import https_request
+from screen_bot.adapters.telegram.polling import Poller
 
 COORDINATOR = 111
 
@@ -27,3 +34,62 @@ def test_commands_work_when_getme_gives_no_username(tmp_path: Path) -> None:
         finally:
             bot.stop()
         assert "failed" not in bot.output(), bot.output()
+
+
+# -- getUpdates answering at once ---------------------------------------------------------------
+
+
+class Batches:
+    """An intake that keeps every batch and confirms it."""
+
+    def __init__(self) -> None:
+        self.caught_up = asyncio.Event()
+        self.caught_up.set()
+        self.batches: list[list[Any]] = []
+
+    async def accept(self, batch: list[Any]) -> int | None:
+        self.batches.append(batch)
+        return max(u["update_id"] for u in batch) + 1 if batch else None
+
+
+async def test_a_bot_api_that_answers_polls_at_once_is_polled_a_few_times_a_second(
+    fake: FakeBotApi,
+) -> None:
+    fake.short_polling = True
+    api = RawBotApi(f"{fake.base_url}{fake.token}", https_request(1))
+    intake = Batches()
+    polling = asyncio.create_task(Poller(api, intake).run())  # type: ignore[arg-type]
+    try:
+        await asyncio.sleep(1.0)
+        polls = len(fake.calls("getUpdates"))
+        assert 2 <= polls <= 15
+        sent = time.monotonic()
+        fake.send_text(COORDINATOR, "40")
+        while not any(intake.batches):
+            await asyncio.sleep(0.01)
+        assert time.monotonic() - sent < 0.5  # an update is still picked up at once
+    finally:
+        polling.cancel()
+        await api.shutdown()
+
+
+async def test_an_empty_answer_to_a_long_poll_is_followed_by_the_next_poll_at_once() -> None:
+    class LongPolls:
+        asked: list[float] = []
+        answered: list[float] = []
+
+        async def call(self, method: str, params: dict, timeout: float = 0) -> list:
+            self.asked.append(time.monotonic())
+            await asyncio.sleep(params["timeout"])  # as Telegram: empty, at the timeout
+            self.answered.append(time.monotonic())
+            return []
+
+    api = LongPolls()
+    polling = asyncio.create_task(Poller(api, Batches(), timeout=1).run())  # type: ignore[arg-type]
+    try:
+        while len(api.asked) < 3:
+            await asyncio.sleep(0.01)
+    finally:
+        polling.cancel()
+    gaps = [asked - answered for asked, answered in zip(api.asked[1:], api.answered, strict=False)]
+    assert max(gaps) < 0.05

@@ -208,6 +208,8 @@ class FakeBotApi:
         }
         if bot_username is not None:
             self.bot_user["username"] = bot_username
+        # getUpdates answers at once whatever its timeout (short polling, as a relay may)
+        self.short_polling = False
         self.port = 0
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -726,7 +728,7 @@ class FakeBotApi:
     async def _get_updates(self, p: JsonDict) -> list[JsonDict]:
         assert self._loop is not None
         limit = min(max(int(p.get("limit") or 100), 1), 100)
-        timeout = max(float(p.get("timeout") or 0), 0.0)
+        timeout = 0.0 if self.short_polling else max(float(p.get("timeout") or 0), 0.0)
         deadline = self._loop.time() + timeout
         with self._cond:
             if self._webhook.get("url"):
