@@ -1,6 +1,7 @@
 """The bot against Bot API servers that answer as the documentation allows, not as Telegram
 does: a getMe without ``username`` (optional in the User type), a getUpdates that answers at
-once whatever its ``timeout`` (short polling: a relay, an emulator)."""
+once whatever its ``timeout`` (short polling: a relay, an emulator), an error sent with HTTP
+status 200 (the outcome is the body's ``ok``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden, RetryAfter
+
 from bot_process import BotProcess, say
 from fakebot import FakeBotApi
+from fakebot.server import NOT_MODIFIED
 from screen_bot.adapters.telegram import messages as words
 from screen_bot.adapters.telegram.botapi import RawBotApi
 from screen_bot.adapters.telegram.https import https_request
@@ -93,3 +99,39 @@ async def test_an_empty_answer_to_a_long_poll_is_followed_by_the_next_poll_at_on
         polling.cancel()
     gaps = [asked - answered for asked, answered in zip(api.asked[1:], api.answered, strict=False)]
     assert max(gaps) < 0.05
+
+
+# -- an error with HTTP status 200 ---------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # retry_after
+async def test_an_error_sent_with_status_200_is_the_telegram_error_of_its_code(
+    fake: FakeBotApi,
+) -> None:
+    fake.add_chat(COORDINATOR)
+    bot = Bot(fake.token, base_url=fake.base_url, request=https_request(1))
+    async with bot:
+        fake.fail_next("editMessageText", 400, f"Bad Request: {NOT_MODIFIED}", http_status=200)
+        with pytest.raises(BadRequest, match="(?i)message is not modified"):
+            await bot.edit_message_text("x", chat_id=COORDINATOR, message_id=1)
+        fake.fail_next("sendMessage", 403, "Forbidden: bot was blocked", http_status=200)
+        with pytest.raises(Forbidden, match="blocked"):
+            await bot.send_message(COORDINATOR, "x")
+        fake.fail_next("sendMessage", 429, retry_after=3, http_status=200)
+        with pytest.raises(RetryAfter):
+            await bot.send_message(COORDINATOR, "x")
+        assert (await bot.send_message(COORDINATOR, "sent")).text == "sent"
+
+
+def test_a_not_modified_edit_sent_with_status_200_does_not_break_the_turn(tmp_path: Path) -> None:
+    """The answered question's edit is cosmetic: its failure leaves the answer taken and the
+    next question sent."""
+    with FakeBotApi() as fake:
+        bot = BotProcess(fake, tmp_path, str(COORDINATOR))
+        bot.start()
+        try:
+            assert "[1/" in say(fake, COORDINATOR, "/screen R-1")["text"]
+            fake.fail_next("editMessageText", 400, f"Bad Request: {NOT_MODIFIED}", http_status=200)
+            assert "[2/" in say(fake, COORDINATOR, "40")["text"]
+        finally:
+            bot.stop()

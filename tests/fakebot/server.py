@@ -109,11 +109,18 @@ _MAX_UPLOAD = 50 * 1024 * 1024
 class ApiError(Exception):
     """An unsuccessful Bot API answer."""
 
-    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        description: str,
+        retry_after: int | None = None,
+        http_status: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
         self.retry_after = retry_after
+        self.http_status = code if http_status is None else http_status
 
     def payload(self) -> JsonDict:
         body: JsonDict = {"ok": False, "error_code": self.code, "description": self.description}
@@ -565,15 +572,20 @@ class FakeBotApi:
         *,
         retry_after: int | None = None,
         times: int = 1,
+        http_status: int | None = None,
     ) -> None:
-        """The next `times` calls of `method` get this error (429 carries retry_after)."""
+        """The next `times` calls of `method` get this error (429 carries retry_after), with
+        HTTP status `http_status` if given, else `error_code` (the Bot API defines the outcome
+        by the body's ``ok``, whatever the status)."""
         if error_code == 429:
             retry_after = 1 if retry_after is None else retry_after
             description = description or f"Too Many Requests: retry after {retry_after}"
         description = description or _DEFAULT_DESCRIPTIONS.get(error_code, "Error")
         with self._lock:
             errors = self._failures.setdefault(method.lower(), [])
-            errors.extend(ApiError(error_code, description, retry_after) for _ in range(times))
+            errors.extend(
+                ApiError(error_code, description, retry_after, http_status) for _ in range(times)
+            )
 
     def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
         """The next `times` calls of `method` hang `seconds` first, then proceed as usual."""
@@ -686,7 +698,7 @@ class FakeBotApi:
             body: JsonDict = {"ok": True, "result": result}
             status = 200
         except ApiError as error:
-            body, status = error.payload(), error.code
+            body, status = error.payload(), error.http_status
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             # Malformed parameters the fake does not model precisely, or a bug in the fake.
             body = ApiError(500, f"Internal Server Error: fake Bot API: {exc!r}").payload()
