@@ -20,7 +20,7 @@ from fakebot.server import NOT_MODIFIED
 from screen_bot.adapters.telegram import messages as words
 from screen_bot.adapters.telegram import polling as polling_module
 from screen_bot.adapters.telegram.botapi import RawBotApi
-from screen_bot.adapters.telegram.https import https_request
+from screen_bot.adapters.telegram.https import error_status, https_request
 from screen_bot.adapters.telegram.polling import Poller
 
 COORDINATOR = 111
@@ -143,3 +143,17 @@ def test_a_not_modified_edit_sent_with_status_200_does_not_break_the_turn(tmp_pa
             assert "[2/" in say(fake, COORDINATOR, "40")["text"]
         finally:
             bot.stop()
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b'{"ok": false, "description": "Bad Request: no code"}', 400),
+        (b' {"description": "Forbidden", "ok": false, "error_code": 403}', 403),
+        (b'{"result": true, "ok": true}', 200),  # a success in another order
+        (b"<html>Bad Gateway</html>", 200),  # python-telegram-bot says it is no answer
+        (b"[" * 100_000, 200),  # nested past the parser's depth: the same, not a crash
+    ],
+)
+def test_the_status_a_200_answer_means(body: bytes, status: int) -> None:
+    assert error_status(body, 200) == status

@@ -106,7 +106,7 @@ def error_status(payload: bytes, status: int) -> int:
     (400 when the code is missing or is no error status), else ``status``."""
     try:
         body = json.loads(payload)
-    except ValueError:  # not JSON (a proxy's page): python-telegram-bot says so
+    except (ValueError, RecursionError):  # not JSON (a proxy's page): PTB says so
         return status
     if not isinstance(body, dict) or body.get("ok") is not False:
         return status
