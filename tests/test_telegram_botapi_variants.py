@@ -19,7 +19,7 @@ from fakebot import FakeBotApi
 from fakebot.server import NOT_MODIFIED
 from screen_bot.adapters.telegram import messages as words
 from screen_bot.adapters.telegram import polling as polling_module
-from screen_bot.adapters.telegram.botapi import RawBotApi
+from screen_bot.adapters.telegram.botapi import RawBotApi, Unreachable
 from screen_bot.adapters.telegram.https import error_status, https_request
 from screen_bot.adapters.telegram.polling import Poller
 
@@ -157,3 +157,14 @@ def test_a_not_modified_edit_sent_with_status_200_does_not_break_the_turn(tmp_pa
 )
 def test_the_status_a_200_answer_means(body: bytes, status: int) -> None:
     assert error_status(body, 200) == status
+
+
+async def test_a_getupdates_answer_nested_past_the_parsers_depth_is_no_answer() -> None:
+    """Not a crash of the poller: it retries, as for any answer that is no Bot API JSON."""
+
+    class Nested:
+        async def do_request(self, *args: object, **kwargs: object) -> tuple[int, bytes]:
+            return 200, b"[" * 100_000
+
+    with pytest.raises(Unreachable, match="not a Bot API answer"):
+        await RawBotApi("http://bot.invalid/bot1:x", Nested()).call("getUpdates")  # type: ignore[arg-type]
