@@ -109,11 +109,18 @@ _MAX_UPLOAD = 50 * 1024 * 1024
 class ApiError(Exception):
     """An unsuccessful Bot API answer."""
 
-    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        description: str,
+        retry_after: int | None = None,
+        http_status: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
         self.retry_after = retry_after
+        self.http_status = code if http_status is None else http_status
 
     def payload(self) -> JsonDict:
         body: JsonDict = {"ok": False, "error_code": self.code, "description": self.description}
@@ -191,11 +198,13 @@ class FakeBotApi:
     def __init__(
         self,
         token: str = DEFAULT_TOKEN,
-        bot_username: str = "screen_test_bot",
+        bot_username: str | None = "screen_test_bot",
         *,
         bot_first_name: str = "Screen Test Bot",
         privacy_mode: bool = False,
     ) -> None:
+        """``bot_username`` None: getMe answers without one (the Bot API's User has it as
+        optional)."""
         self.token = token
         self.bot_username = bot_username
         self.privacy_mode = privacy_mode
@@ -203,8 +212,11 @@ class FakeBotApi:
             "id": int(token.split(":", 1)[0]),
             "is_bot": True,
             "first_name": bot_first_name,
-            "username": bot_username,
         }
+        if bot_username is not None:
+            self.bot_user["username"] = bot_username
+        # getUpdates answers at once whatever its timeout (short polling, as a relay may)
+        self.short_polling = False
         self.port = 0
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -560,15 +572,20 @@ class FakeBotApi:
         *,
         retry_after: int | None = None,
         times: int = 1,
+        http_status: int | None = None,
     ) -> None:
-        """The next `times` calls of `method` get this error (429 carries retry_after)."""
+        """The next `times` calls of `method` get this error (429 carries retry_after), with
+        HTTP status `http_status` if given, else `error_code` (the Bot API defines the outcome
+        by the body's ``ok``, whatever the status)."""
         if error_code == 429:
             retry_after = 1 if retry_after is None else retry_after
             description = description or f"Too Many Requests: retry after {retry_after}"
         description = description or _DEFAULT_DESCRIPTIONS.get(error_code, "Error")
         with self._lock:
             errors = self._failures.setdefault(method.lower(), [])
-            errors.extend(ApiError(error_code, description, retry_after) for _ in range(times))
+            errors.extend(
+                ApiError(error_code, description, retry_after, http_status) for _ in range(times)
+            )
 
     def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
         """The next `times` calls of `method` hang `seconds` first, then proceed as usual."""
@@ -628,8 +645,8 @@ class FakeBotApi:
         for entity in message.get("entities", []):
             if entity["type"] == "bot_command" and entity["offset"] == 0:
                 _, _, target = text[: entity["length"]].partition("@")
-                return not target or target.lower() == self.bot_username.lower()
-        return f"@{self.bot_username.lower()}" in text.lower()
+                return not target or target.lower() == (self.bot_username or "").lower()
+        return self.bot_username is not None and f"@{self.bot_username.lower()}" in text.lower()
 
     def _enqueue(self, content: JsonDict) -> None:
         self._updates.append({"update_id": next(self._update_ids), **copy.deepcopy(content)})
@@ -681,7 +698,7 @@ class FakeBotApi:
             body: JsonDict = {"ok": True, "result": result}
             status = 200
         except ApiError as error:
-            body, status = error.payload(), error.code
+            body, status = error.payload(), error.http_status
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             # Malformed parameters the fake does not model precisely, or a bug in the fake.
             body = ApiError(500, f"Internal Server Error: fake Bot API: {exc!r}").payload()
@@ -723,7 +740,7 @@ class FakeBotApi:
     async def _get_updates(self, p: JsonDict) -> list[JsonDict]:
         assert self._loop is not None
         limit = min(max(int(p.get("limit") or 100), 1), 100)
-        timeout = max(float(p.get("timeout") or 0), 0.0)
+        timeout = 0.0 if self.short_polling else max(float(p.get("timeout") or 0), 0.0)
         deadline = self._loop.time() + timeout
         with self._cond:
             if self._webhook.get("url"):

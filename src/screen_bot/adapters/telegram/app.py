@@ -176,7 +176,7 @@ async def _serve(
         api = RawBotApi(application.bot.base_url, polling_request)
         me = await check_token(api, settings.telegram_api_base_url)
         if isinstance(application.bot.request, KnownAnswers):  # initialize's getMe: no 2nd call
-            application.bot.request.known("getMe", me)
+            application.bot.request.known("getMe", with_username(me))
         intake = Intake(application, screening_bot, db)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -306,6 +306,14 @@ async def check_token(api: RawBotApi, base_url: str) -> dict[str, Any]:
         f"the Bot API at {base_url} did not answer ({reason}); check the network and "
         "TELEGRAM_API_BASE_URL"
     )
+
+
+def with_username(me: dict[str, Any]) -> dict[str, Any]:
+    """The bot's user with ``username`` a string: "" when getMe gave none (the Bot API's
+    User has it as optional). python-telegram-bot's CommandHandler compares a command's
+    ``@name`` with it as a string; with "", only the plain ``/command`` is ours."""
+    username = me.get("username")
+    return me if isinstance(username, str) else {**me, "username": ""}
 
 
 async def set_webhook(api: RawBotApi, url: str, secret: str) -> None:

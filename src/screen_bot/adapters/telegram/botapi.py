@@ -69,7 +69,7 @@ class RawBotApi:
             raise Unreachable(type(err).__name__) from None
         try:
             body = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python reads
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("ok"), bool):
             raise Unreachable(f"HTTP {code}, not a Bot API answer")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import ssl
 import threading
 from http import HTTPStatus
@@ -74,7 +75,56 @@ def forget() -> None:
         _context, _loading = None, None
 
 
-class KnownAnswers(HTTPXRequest):
+# The start of a successful Bot API answer, as Telegram writes it: {"ok":true,"result":…}
+SUCCESS_START = re.compile(rb'\s*\{\s*"ok"\s*:\s*true\b')
+
+
+class BotApiRequest(HTTPXRequest):
+    """python-telegram-bot's HTTPX request, with the outcome read from the body's ``ok``.
+
+    The Bot API defines an answer's outcome by its JSON (``ok``, ``error_code``,
+    ``description``), not by the HTTP status. python-telegram-bot reads the status: an
+    error sent with status 200 (a relay, an emulator) would reach it as a success and fail
+    on the missing ``result`` (a KeyError, which no ``except TelegramError`` catches). Such
+    an answer is given the status of its ``error_code``, so python-telegram-bot raises the
+    error it raises for that code. A body that starts as a success is not parsed here.
+    """
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        code, payload = await super().do_request(
+            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
+        )
+        # Bot API methods are POSTed; a file is downloaded with a GET, its bytes left alone.
+        if method == "POST" and HTTPStatus.OK <= code <= 299 and not SUCCESS_START.match(payload):
+            code = error_status(payload, code)
+        return code, payload
+
+
+def error_status(payload: bytes, status: int) -> int:
+    """The HTTP status an answer means: its ``error_code`` when its body says ``ok: false``
+    (400 when the code is missing or is no error status), else ``status``."""
+    try:
+        body = json.loads(payload)
+    except (ValueError, RecursionError):  # not JSON (a proxy's page): PTB says so
+        return status
+    if not isinstance(body, dict) or body.get("ok") is not False:
+        return status
+    error_code = body.get("error_code")
+    if isinstance(error_code, int) and 400 <= error_code <= 599:
+        return error_code
+    return HTTPStatus.BAD_REQUEST
+
+
+class KnownAnswers(BotApiRequest):
     """python-telegram-bot's HTTPX request, which can be told a Bot API answer the process
     already has: the next call of that method gets it without asking the Bot API again.
 

@@ -28,6 +28,12 @@ logger = logging.getLogger(__name__)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 POLL_TIMEOUT = 25  # seconds a getUpdates call may wait for updates
 FIRST_DELAY, MAX_DELAY = 1.0, 30.0
+# After an empty answer that came back before half the timeout asked (a relay or emulator
+# that does not hold the request: short polling), the next poll waits this long: ten polls
+# a second at most instead of hundreds (a core), and an update is still picked up within
+# a tenth of a second, too little for a person to notice. An empty answer to a real long
+# poll comes at the timeout: no pause.
+SHORT_POLL_PAUSE = 0.1
 
 
 def rejected(code: int, while_doing: str) -> ScreenBotError | None:
@@ -61,6 +67,7 @@ class Poller:
     async def run(self) -> None:
         """Poll until cancelled; raise ScreenBotError when the Bot API refuses the bot."""
         delay = self.first_delay
+        loop = asyncio.get_running_loop()
         while True:
             # The first poll after a start does not wait: stored updates wait for it.
             timeout = self.timeout if self.intake.caught_up.is_set() else 0
@@ -69,6 +76,7 @@ class Poller:
                 "timeout": timeout,
                 "allowed_updates": ALLOWED_UPDATES,
             }
+            asked = loop.time()
             try:
                 batch = await self.api.call("getUpdates", params, timeout=timeout + 10)
             except ApiError as err:
@@ -94,6 +102,8 @@ class Poller:
                     if offset is not None or not batch:
                         self.offset = offset if offset is not None else self.offset
                         delay = self.first_delay
+                        if not batch and loop.time() - asked < timeout / 2:
+                            await asyncio.sleep(SHORT_POLL_PAUSE)
                         continue
                     wait = delay  # only updates without an id: do not ask again at once
             self.intake.caught_up.set()  # a failed first poll: handle what is stored anyway
