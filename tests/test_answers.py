@@ -608,3 +608,42 @@ def test_a_dot_in_both_parts_is_asked_about_where_a_thousands_reading_fits(
     message = rejected(q(protocol, "alt_x_uln"), "1.200/40.000")
     assert message.startswith("1.200/40.000 could be read more than one way: type ")
     assert "1200/40 " in message and "1.2/40 " in message
+
+
+def _offered(message: str) -> list[str]:
+    """The forms a thousands-separator refusal tells the user to type."""
+    match = re.search(r": type (.+?)( if that is what you mean)?\.$", message)
+    assert match is not None, message
+    return match[1].split(" or ")
+
+
+@given(
+    variable=st.sampled_from(["alt_x_uln", "creatinine_x_uln", "crcl_ml_min", "qtc_ms"]),
+    whole=st.integers(min_value=1, max_value=999),
+    decimals=st.integers(min_value=0, max_value=999),
+    mark=st.sampled_from([",", "."]),
+    uln=st.sampled_from(["", "/40", "/1.3", "/1.200", "/1,5", "/40.000"]),
+)
+def test_no_form_a_refusal_offers_is_refused_in_turn(
+    protocol: Protocol, variable: str, whole: int, decimals: int, mark: str, uln: str
+) -> None:
+    """A refusal offering ways to type a number never offers one that is refused in turn:
+    '1.105/1.3' was told 'type 1.105/1.3 or 1105/1.3', the very text typed, forever."""
+    question = q(protocol, variable)
+    text = f"{whole}{mark}{decimals:03d}{uln if question.uln_ratio else ''}"
+    try:
+        parse_text(question, text)
+    except AnswerError as refused:
+        if "could be" not in str(refused):
+            return
+        for form in _offered(str(refused)):
+            parse_text(question, form)  # raises if the form is refused
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "expected"), [("alt_x_uln", "0/1.200", 0), ("alt_x_uln", "0/40.000", 0)]
+)
+def test_a_number_every_reading_of_which_is_the_same_answer_is_read(
+    protocol: Protocol, variable: str, text: str, expected: float
+) -> None:
+    assert parse_text(q(protocol, variable), text) == expected

@@ -291,7 +291,7 @@ def _parse_number(question: Question, text: str) -> int | float:
     (1,200 or 1.200, _THOUSANDS) is never guessed: a dot is a decimal mark when no reading
     with a separator is an answer (1200 × ULN is out of range: 1.200 is 1.2); otherwise,
     and for a comma always, the number is refused, naming the readings that are answers."""
-    if not text.isascii():  # ١,٢٠٠ or １，２００ is read as 1,200
+    if not text.isascii():  # ١,٢٠٠/٤٠ or １,２００/４０ is read as 1,200/40
         text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
     try:
         return _read_number(question, text, {})
@@ -303,9 +303,13 @@ def _parse_number(question: Question, text: str) -> int | float:
     commas = any("," in ambiguous.digits for ambiguous in found)
     if as_decimals and len(readings) == 1 and not commas:
         return as_decimals[0]
+    if len(readings) == 2 ** len(found) and len({value for _, value in readings}) == 1:
+        return readings[0][1]  # every reading is this answer (0/1.200 is 0 either way)
     if not readings:  # no reading is an answer: say why the decimal one is not
         return _read_number(question, text, _AS_DECIMALS)
-    shown = [_retyped(text, marks) for marks, _ in readings]
+    # a part read as a decimal is offered with a 4th decimal where 1.105 would be asked again
+    separated = {part for marks, _ in readings for part, mark in marks.items() if mark}
+    shown = [_retyped(text, marks, separated) for marks, _ in readings]
     if len(found) == 1:
         said = f"{found[0].digits} could be {found[0].small} or {found[0].large}"
     else:
@@ -344,8 +348,10 @@ def _ambiguities(question: Question, text: str) -> list[_MaybeThousands]:
             return found
 
 
-def _retyped(text: str, marks: Marks) -> str:
-    """``text`` as it would be typed to mean ``marks``' reading (1,200 as 1.2 or 1200)."""
+def _retyped(text: str, marks: Marks, separated: set[str]) -> str:
+    """``text`` as it would be typed to mean ``marks``' reading (1,200 as 1.2 or 1200); a
+    part in ``separated`` (read with a separator elsewhere) as a decimal is given a 4th
+    decimal if it has 3 (1.1050: 1.105 is asked about again)."""
     match = _NUMBER.match(text)
     assert match is not None  # a text read before
     for part in ("uln", "value"):  # from the right: the spans stay where they are
@@ -355,6 +361,8 @@ def _retyped(text: str, marks: Marks) -> str:
         if chosen is None:
             digits = match[part].lstrip("+-").rstrip(".,")
             new = format(Decimal(digits.replace(",", ".")).normalize(), "f")
+            if part in separated and _THOUSANDS.fullmatch(new):
+                new += "0"
         else:
             digits, new = chosen.digits, chosen.large
         start, end = match.span(part)
