@@ -166,3 +166,30 @@ def test_the_confirm_button_records_the_waiting_value(
     assert {r.criterion for r in finished.verdict.reasons} == {"I8e", "E3a"}
     (record,) = ledger.records(db.read())
     assert record.answers["lvef_percent"] == 12
+
+
+def test_a_code_equal_to_an_open_screenings_id_is_taken(service: ScreeningService) -> None:
+    """/list and /resume name a screening without a referral by its id: a code equal to it
+    would give two screenings one label, and /cancel that label could drop the other one."""
+    (first,) = only(service.start(OWNER), Asked)
+    assert only(service.start(OWNER, referral=first.session_id), Refused) == [
+        Refused(REFERRAL_TAKEN, first.session_id)
+    ]
+    assert [o.session_id for o in sessions.list_open(service.db.read(), OWNER)] == [
+        first.session_id
+    ]
+
+
+def test_cancel_by_id_drops_that_screening_though_another_has_it_as_its_code(
+    service: ScreeningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A referral equal to another screening's id (made before codes were checked against
+    ids): the terminal's quit cancels its own screening by id, never the other one."""
+    (other,) = only(service.start(OWNER, referral="1a2b3c4d"), Asked)
+    monkeypatch.setattr("screen_bot.session.secrets.token_hex", lambda _: "1a2b3c4d")
+    (mine,) = only(service.start(OWNER), Asked)
+    assert mine.session_id == "1a2b3c4d"
+    service.resume(OWNER, other.session_id)  # the other one is the last used now
+    service.cancel(OWNER, "1a2b3c4d")  # by id: mine
+    left = sessions.list_open(service.db.read(), OWNER)
+    assert [(o.session_id, o.referral) for o in left] == [(other.session_id, "1a2b3c4d")]

@@ -343,9 +343,8 @@ class ScreeningService:
         (one per owner, the newest replacing the one before), so that one pick of it
         starts one screening (:meth:`start_offered`)."""
         with self.db.transaction() as tx:
-            if referral is not None and any(  # refused now rather than after the choice
-                o.referral == referral for o in sessions.list_open(tx, owner)
-            ):
+            # refused now rather than after the choice
+            if referral is not None and _taken(sessions.list_open(tx, owner), referral):
                 return [Refused(REFERRAL_TAKEN, referral)]
             offer_id = secrets.token_hex(4)
             body = {"id": offer_id, "offer": list(choices), "referral": referral}
@@ -380,7 +379,7 @@ class ScreeningService:
     ) -> Results:
         open_ = sessions.list_open(tx, owner)
         referral = session.referral
-        if referral and any(o.referral == referral for o in open_):
+        if referral and _taken(open_, referral):
             return [Refused(REFERRAL_TAKEN, referral)]
         session.awaiting_referral = ask_referral and referral is None
         paused = next((o for o in open_ if o.active), None)
@@ -858,11 +857,7 @@ class ScreeningService:
             except BadReferral as err:
                 dropped = self._retire(tx, owner, session.id, "dropped")
                 return [*dropped, Invalid(err.message), _referral_asked(session)]
-            taken = any(
-                o.referral == referral and o.session_id != session.id
-                for o in sessions.list_open(tx, owner)
-            )
-            if taken:
+            if _taken(sessions.list_open(tx, owner), referral, session.id):
                 dropped = self._retire(tx, owner, session.id, "dropped")
                 return [*dropped, Refused(REFERRAL_TAKEN, referral), _referral_asked(session)]
         message_id = sessions.message(tx, owner, session.id)
@@ -977,11 +972,18 @@ class ScreeningService:
 
 
 def _named(tx: Tx, owner: int, wanted: str | None) -> OpenScreening | None:
-    """The owner's open screening with this referral (or id), if any."""
+    """The owner's open screening with this id, else with this referral, if any."""
     if not wanted:
         return None
-    found = (o for o in sessions.list_open(tx, owner) if wanted in (o.referral, o.session_id))
-    return next(found, None)
+    open_ = sessions.list_open(tx, owner)
+    by_id = (o for o in open_ if o.session_id == wanted)
+    return next(by_id, None) or next((o for o in open_ if o.referral == wanted), None)
+
+
+def _taken(open_: list[OpenScreening], referral: str, other_than: str | None = None) -> bool:
+    """Whether an open screening (but ``other_than``) is labelled ``referral`` already: its
+    referral, or its id, which names one without a referral in /list and /resume."""
+    return any(referral in (o.referral, o.session_id) for o in open_ if o.session_id != other_than)
 
 
 def _touch(tx: Tx, owner: int, session: Session) -> None:
