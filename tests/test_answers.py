@@ -647,3 +647,20 @@ def test_a_number_every_reading_of_which_is_the_same_answer_is_read(
     protocol: Protocol, variable: str, text: str, expected: float
 ) -> None:
     assert parse_text(q(protocol, variable), text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1.105/1.3" + " " * 26 + "x ULN",
+        "1.105 / 1.300000000000000000000000000000",
+        "1.1050/1.300",
+        "49,999",
+    ],
+)
+def test_a_form_offered_for_a_long_or_spaced_text_is_read(protocol: Protocol, text: str) -> None:
+    # a 40-character text was offered "1.1050/1.3 … x ULN", 41 characters: refused as no number
+    question = q(protocol, "crcl_ml_min" if text == "49,999" else "alt_x_uln")
+    for form in _offered(rejected(question, text)):
+        assert len(form) <= len(text)
+        parse_text(question, form)

@@ -349,25 +349,28 @@ def _ambiguities(question: Question, text: str) -> list[_MaybeThousands]:
 
 
 def _retyped(text: str, marks: Marks, separated: set[str]) -> str:
-    """``text`` as it would be typed to mean ``marks``' reading (1,200 as 1.2 or 1200); a
-    part in ``separated`` (read with a separator elsewhere) as a decimal is given a 4th
-    decimal if it has 3 (1.1050: 1.105 is asked about again)."""
+    """``text`` as it would be typed to mean ``marks``' reading (1,200 as 1.2 or 1200), its
+    numbers written plainly and its spaces collapsed, so that it is never longer than the
+    text read. A decimal reading that would be asked about again (1.105, its part read with a
+    separator elsewhere: ``separated``) is given a 4th decimal (1.1050)."""
     match = _NUMBER.match(text)
     assert match is not None  # a text read before
     for part in ("uln", "value"):  # from the right: the spans stay where they are
-        if part not in marks:
+        if match[part] is None:
             continue
-        chosen = marks[part]
-        if chosen is None:
-            digits = match[part].lstrip("+-").rstrip(".,")
-            new = format(Decimal(digits.replace(",", ".")).normalize(), "f")
-            if part in separated and _THOUSANDS.fullmatch(new):
-                new += "0"
+        digits = match[part].lstrip("+-").rstrip(".,")
+        chosen = marks.get(part)
+        if chosen is not None:
+            new = chosen.large
         else:
-            digits, new = chosen.digits, chosen.large
+            new = format(Decimal(digits.replace(",", ".")).normalize(), "f")
+            if _THOUSANDS.fullmatch(new) and part in separated:
+                new += "0"  # 1.105 is asked about: 1.1050 is not
+            elif _THOUSANDS.fullmatch(new) and part not in marks:
+                new = digits  # 1.1050, read as typed: not written as 1.105
         start, end = match.span(part)
         text = text[:start] + match[part].replace(digits, new, 1) + text[end:]
-    return text
+    return re.sub(r"\s*/\s*", "/", " ".join(text.split()))
 
 
 def _read_number(question: Question, text: str, marks: Marks) -> int | float:
