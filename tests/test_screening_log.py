@@ -12,6 +12,7 @@ import stat
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -474,6 +475,20 @@ def test_export_says_which_date_a_later_pass_counts_from(log: ScreeningLog) -> N
     )
 
 
+def logged_first(log: ScreeningLog, fields: dict[str, Any]) -> str:
+    """Write ``fields`` as the log's first record, hashed as the release before hashed it
+    (written out here on purpose, not by the code under test); its hash."""
+    payload = json.dumps({**fields, "prev_hash": "0" * 64}, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(payload.encode()).hexdigest()
+    log.db.execute(
+        f"INSERT INTO screening_log ({', '.join(fields)}, prev_hash, hash)"
+        f" VALUES ({', '.join('?' * len(fields))}, ?, ?)",
+        (*fields.values(), "0" * 64, digest),
+    )
+    log.db.execute("UPDATE screening_log_head SET head_number = 1, head_hash = ?", (digest,))
+    return digest
+
+
 def test_a_record_logged_before_anchors_were_kept_exports_as_before(log: ScreeningLog) -> None:
     """A record written before the log kept a date's anchor: its reasons text has none, it
     reads, verifies and exports "from" as it always did, and a record appended after it
@@ -494,15 +509,7 @@ def test_a_record_logged_before_anchors_were_kept_exports_as_before(log: Screeni
         "answers": "{}",
         "screened_on": "2026-01-15",
     }
-    # the hash as the release before computed it, written out here on purpose
-    payload = json.dumps({**fields, "prev_hash": "0" * 64}, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(payload.encode()).hexdigest()
-    log.db.execute(
-        f"INSERT INTO screening_log ({', '.join(fields)}, prev_hash, hash)"
-        f" VALUES ({', '.join('?' * len(fields))}, ?, ?)",
-        (*fields.values(), "0" * 64, digest),
-    )
-    log.db.execute("UPDATE screening_log_head SET head_number = 1, head_hash = ?", (digest,))
+    digest = logged_first(log, fields)
     v = verdict("R-1", protocol=CTL019, value="not_eligible")
     v.reasons = [waiting("C-E11", date(2026, 2, 21), "planned_infusion_date")]
     log.append(v, channel="batch", coordinator="cli", answers={}, at=DAY)
@@ -591,14 +598,7 @@ def test_a_record_logged_before_open_items_kept_their_criteria_exports_as_before
         "answers": "{}",
         "screened_on": "2026-01-15",
     }
-    payload = json.dumps({**fields, "prev_hash": "0" * 64}, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(payload.encode()).hexdigest()
-    log.db.execute(
-        f"INSERT INTO screening_log ({', '.join(fields)}, prev_hash, hash)"
-        f" VALUES ({', '.join('?' * len(fields))}, ?, ?)",
-        (*fields.values(), "0" * 64, digest),
-    )
-    log.db.execute("UPDATE screening_log_head SET head_number = 1, head_hash = ?", (digest,))
+    digest = logged_first(log, fields)
     (record,) = log.records()
     assert record.hash == digest and log.verify() == []
     assert [i.criteria for i in record.open_items] == [["I8d"], ["I8d"]]

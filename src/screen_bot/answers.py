@@ -299,10 +299,9 @@ def _parse_number(question: Question, text: str) -> int | float:
         pass
     found = _ambiguities(question, text)
     readings = _readings(question, text, {})
-    as_decimals = [value for marks, value in readings if not any(marks.values())]
     commas = any("," in ambiguous.digits for ambiguous in found)
-    if as_decimals and len(readings) == 1 and not commas:
-        return as_decimals[0]
+    if len(readings) == 1 and not any(readings[0][0].values()) and not commas:
+        return readings[0][1]  # only the decimal reading is an answer, its marks dots
     if len(readings) == 2 ** len(found) and len({value for _, value in readings}) == 1:
         return readings[0][1]  # every reading is this answer (0/1.200 is 0 either way)
     if not readings:  # no reading is an answer: say why the decimal one is not
