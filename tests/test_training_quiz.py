@@ -13,13 +13,14 @@ import pytest
 
 from conftest import DIALOG, SHIPPED
 from screen_bot.protocol import Protocol, load
+from screen_bot.rules.evaluation import evaluate
 from screen_bot.storage import Database
-from screen_bot.training.cases import Case, baselines
+from screen_bot.training.cases import Case, baselines, generate_cases
 from screen_bot.training.ids import id_matches
 from screen_bot.training.quiz import Answer, Quiz, case_text, grade, missed, parse_answer
 from screen_bot.training.scores import ScoreBook, progress_text
 from screen_bot.training.terminal import run_quiz
-from screen_bot.verdict import build
+from screen_bot.verdict import VerdictValue, build
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_eligible_case(protocol: Protocol, baseline: dict[str, Any]) -> None:
     wrong = grade(protocol, case, Answer("not_eligible", "E3a"))
     assert not wrong.correct and not wrong.verdict_correct
     assert "The answer is ELIGIBLE" in wrong.feedback
-    assert "You named E3a LVEF < 60 %: met (lvef_percent = 60)" in wrong.feedback
+    assert "You named E3a LVEF < 60 %: does not apply (lvef_percent = 60)" in wrong.feedback
     assert not grade(protocol, case, Answer("unresolved")).correct
 
 
@@ -286,3 +287,41 @@ def test_feedback_reads_the_case_on_its_own_screening_date() -> None:
     assert case.expected == "eligible"
     result = grade(ctl, case, Answer("not_eligible", "C-I2"))
     assert "You named C-I2 relapsed - CD19 by flow within 3 months: met (" in result.feedback
+
+
+def test_a_named_criterion_is_worded_by_its_kind(
+    protocol: Protocol, baseline: dict[str, Any]
+) -> None:
+    """An exclusion that did not fail "does not apply" (never "met", which reads as "it
+    holds"), one that failed "applies"; an open one says what keeps it open."""
+    eligible = make_case(protocol, baseline, lvef_percent=75)
+    feedback = grade(protocol, eligible, Answer("not_eligible", "E3a")).feedback
+    assert "You named E3a LVEF < 60 %: does not apply (lvef_percent = 75)" in feedback
+    failing = make_case(protocol, baseline, lvef_percent=45)  # I8e and E3a both fail
+    feedback = grade(protocol, failing, Answer("eligible", "E3a")).feedback
+    assert "You named E3a LVEF < 60 %: failed: it applies (lvef_percent = 45)" in feedback
+    feedback = grade(protocol, failing, Answer("unresolved", "I8e")).feedback
+    assert "You named I8e LVEF ≥ 50 %: failed: it is not met (lvef_percent = 45)" in feedback
+    unknown = make_case(protocol, baseline, lvef_percent=None)
+    feedback = grade(protocol, unknown, Answer("not_eligible", "E3a")).feedback
+    assert "You named E3a LVEF < 60 %: open: lvef_percent unknown (missing data)" in feedback
+
+
+@pytest.mark.parametrize(("name", "seed"), [("blina-dli", 42), ("ctl019-rr-ball", 7)])
+def test_a_named_exclusion_is_never_called_met(name: str, seed: int) -> None:
+    """Over a seeded quiz, every exclusion named in a wrong answer: one that did not fail
+    is worded "does not apply", whatever the case."""
+    shipped = load(SHIPPED / f"{name}.yaml")
+    exclusions = [c for c in shipped.criteria.values() if c.kind == "exclusion"]
+    named = 0
+    for case in generate_cases(shipped, 12, seed):
+        wrong: VerdictValue = "unresolved" if case.expected != "unresolved" else "eligible"
+        found = evaluate(shipped, case.answers, case.verdict.screened_on)
+        status = {o.criterion: o.status for o in found}
+        for c in exclusions:
+            feedback = grade(shipped, case, Answer(wrong, c.id)).feedback
+            assert f"You named {c.id} {c.label}: met" not in feedback
+            if status[c.id] == "met":
+                assert f"You named {c.id} {c.label}: does not apply" in feedback
+                named += 1
+    assert named

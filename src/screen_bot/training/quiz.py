@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ..protocol import Protocol
 from ..render import format_value
 from ..rules.evaluation import Status, evaluate
-from ..verdict import VerdictValue
+from ..verdict import VerdictValue, open_items
 from ..words import OPEN_KIND, VERDICT_NAME
 from .cases import Case, generate_cases
 from .ids import id_matches
@@ -42,12 +42,20 @@ VERDICT_WORDS: dict[str, VerdictValue] = {
     "3": "unresolved",
 }
 SHOWN = VERDICT_NAME
-# What became of a criterion the trainee named, by its status in rules.evaluation.
-NAMED_STATUS: dict[Status, str] = {
-    "met": "met",
-    "failed": "failed",
-    "unknown": "open",
-    "confirm": "open to confirm by measurement (it fails only on an estimate), not failed",
+# What became of a criterion, by its kind and its status in rules.evaluation: an exclusion
+# is "met" when it does not apply, and fails when it applies. An unknown one also says what
+# keeps it open (see _named).
+NAMED_STATUS: dict[tuple[str, Status], str] = {
+    ("inclusion", "met"): "met",
+    ("exclusion", "met"): "does not apply",
+    ("inclusion", "failed"): "failed: it is not met",
+    ("exclusion", "failed"): "failed: it applies",
+    ("inclusion", "unknown"): "open",
+    ("exclusion", "unknown"): "open",
+    ("inclusion", "confirm"): "open to confirm by measurement (it fails only on an estimate), "
+    "not failed",
+    ("exclusion", "confirm"): "open to confirm by measurement (it applies only on an "
+    "estimate), not failed",
 }
 PROMPT = "eligible (e) / not eligible (n) <criterion> / unresolved (u)"
 _CRITERION = re.compile(r"^[a-z][a-z0-9_.-]*\d[a-z0-9_.-]*$", re.IGNORECASE)
@@ -152,7 +160,7 @@ def _explain(protocol: Protocol, case: Case) -> list[str]:
     for cid in case.focus:
         values = ", ".join(f"{k} = {format_value(v)}" for k, v in outcomes[cid].values.items())
         c = protocol.criteria[cid]
-        state = "met" if c.kind == "inclusion" else "does not apply"
+        state = NAMED_STATUS[(c.kind, "met")]
         lines.append(f"  {cid} {c.label}: {state} ({values}): “{c.source}”")
     return lines
 
@@ -166,11 +174,13 @@ def _named(protocol: Protocol, case: Case, given: str) -> list[str]:
     lines = []
     for cid in named:
         o = outcomes[cid]
+        c = protocol.criteria[cid]
+        state = NAMED_STATUS[(c.kind, o.status)]
+        if o.status == "unknown":
+            items = open_items(protocol, [o])
+            state += ": " + "; ".join(f"{i.variable} unknown ({OPEN_KIND[i.kind]})" for i in items)
         values = ", ".join(f"{k} = {format_value(v)}" for k, v in o.values.items())
-        lines.append(
-            f"  You named {cid} {protocol.criteria[cid].label}: {NAMED_STATUS[o.status]}"
-            + (f" ({values})" if values else "")
-        )
+        lines.append(f"  You named {cid} {c.label}: {state}" + (f" ({values})" if values else ""))
     return lines
 
 
