@@ -13,7 +13,7 @@ import pytest
 
 from conftest import DIALOG, SHIPPED
 from screen_bot.protocol import Protocol, load
-from screen_bot.rules.evaluation import evaluate
+from screen_bot.rules.evaluation import context, evaluate
 from screen_bot.storage import Database
 from screen_bot.training.cases import Case, baselines, generate_cases
 from screen_bot.training.ids import id_matches
@@ -325,3 +325,113 @@ def test_a_named_exclusion_is_never_called_met(name: str, seed: int) -> None:
                 assert f"You named {c.id} {c.label}: does not apply" in feedback
                 named += 1
     assert named
+
+
+def _kidney_case(protocol: Protocol, base: dict[str, Any], focus: str, **changes: Any) -> Case:
+    answers = {**base, **changes}
+    day = date(2026, 11, 26)
+    return Case(answers, (focus,), tuple(changes), build(protocol, answers, screened_on=day))
+
+
+def test_feedback_shows_an_estimate_as_the_verdict_does(
+    protocol: Protocol, baseline: dict[str, Any]
+) -> None:
+    """The dictionary: an estimate is shown rounded to one decimal, with its inputs, and
+    said to be one: crcl (estimated) = 52.4, not crcl = 52.4196."""
+    kidney = {"age": 39, "sex": "male", "weight_kg": 71, "crcl_ml_min": None}
+    case = _kidney_case(
+        protocol, baseline, "I8d", **kidney, serum_creatinine_mg_dl=1.9, creatinine_x_uln=1.2
+    )
+    assert case.expected == "eligible"
+    feedback = grade(protocol, case, Answer("eligible")).feedback
+    assert "I8d creatinine ≤ 2 × ULN or CrCl ≥ 50: met (crcl (estimated) = 52.4, " in feedback
+    assert "crcl = " not in feedback
+    assert (
+        "Estimated: crcl (creatinine clearance) 52.4 mL/min (rounded to 0.1; the unrounded "
+        "value decides) by Cockcroft-Gault from age 39, sex male, weight_kg 71, "
+        "serum_creatinine_mg_dl 1.9"
+    ) in feedback
+    named = grade(protocol, case, Answer("not_eligible", "E6b")).feedback
+    assert "You named E6b CrCl < 50 mL/min: does not apply (crcl (estimated) = 52.4)" in named
+
+
+def test_a_confirm_item_shows_the_estimate_that_keeps_it_open(
+    protocol: Protocol, baseline: dict[str, Any]
+) -> None:
+    kidney = {"age": 65, "sex": "male", "weight_kg": 71, "crcl_ml_min": None}
+    case = _kidney_case(
+        protocol, baseline, "E6b", **kidney, serum_creatinine_mg_dl=1.5, creatinine_x_uln=1.2
+    )
+    assert [(i.criterion, i.kind) for i in case.verdict.open_items] == [("E6b", "confirm")]
+    feedback = grade(protocol, case, Answer("unresolved")).feedback
+    assert (
+        "  E6b CrCl < 50 mL/min (crcl (estimated) = 49.3): crcl_ml_min unknown "
+        "(to confirm by measurement): “"
+    ) in feedback
+    assert "Estimated: crcl (creatinine clearance) 49.3 mL/min" in feedback
+    assert "from age 65, sex male, weight_kg 71, serum_creatinine_mg_dl 1.5" in feedback
+    named = grade(protocol, case, Answer("not_eligible", "E6b")).feedback
+    assert (
+        "You named E6b CrCl < 50 mL/min: open to confirm by measurement (it applies only on "
+        "an estimate), not failed (crcl (estimated) = 49.3)"
+    ) in named
+
+
+@pytest.fixture(scope="module")
+def ctl() -> Protocol:
+    return load(SHIPPED / "ctl019-rr-ball.yaml")
+
+
+@pytest.fixture(scope="module")
+def ctl_adult(ctl: Protocol) -> dict[str, Any]:
+    """An eligible adult man without a measured GFR (C-I6a reads CKD-EPI)."""
+    day = date(2026, 11, 26)
+    for seed in range(1, 40):
+        for b in baselines(ctl, random.Random(seed), screened_on=day):
+            if b.get("age", 0) >= 18 and b.get("sex") == "male":
+                return b
+    raise AssertionError("no eligible adult man in 39 seeds")
+
+
+def test_ctl019_feedback_shows_the_gfr_estimate_with_its_formula(
+    ctl: Protocol, ctl_adult: dict[str, Any]
+) -> None:
+    met = _kidney_case(
+        ctl, ctl_adult, "C-I6a", age=22, serum_creatinine_mg_dl=1.7, measured_gfr_ml_min_173=None
+    )
+    assert met.expected == "eligible"
+    feedback = grade(ctl, met, Answer("eligible")).feedback
+    assert "gfr (estimated) = 57.7" in feedback and "gfr = " not in feedback
+    assert (
+        "Estimated: gfr (glomerular filtration rate) 57.7 mL/min/1.73 m² (rounded to 0.1; the "
+        "unrounded value decides) by CKD-EPI 2021 from age 22, sex male, "
+        "serum_creatinine_mg_dl 1.7"
+    ) in feedback
+    # above the adult limit, CKD-EPI < 60 only leaves C-I6a to confirm by measurement
+    confirm = _kidney_case(
+        ctl, ctl_adult, "C-I6a", age=22, serum_creatinine_mg_dl=1.8, measured_gfr_ml_min_173=None
+    )
+    assert [(i.criterion, i.kind) for i in confirm.verdict.open_items] == [("C-I6a", "confirm")]
+    feedback = grade(ctl, confirm, Answer("unresolved")).feedback
+    assert "gfr (estimated) = " in feedback and "gfr = " not in feedback
+    assert "Estimated: gfr (glomerular filtration rate) " in feedback
+
+
+@pytest.mark.parametrize(("name", "seed"), [("blina-dli", 1), ("ctl019-rr-ball", 3)])
+def test_a_seeded_quiz_never_shows_an_estimate_as_a_plain_value(name: str, seed: int) -> None:
+    """Whatever the case and the answer, a value that was estimated is marked and has its
+    Estimated line."""
+    shipped = load(SHIPPED / f"{name}.yaml")
+    readers = {d: shipped.criteria_reading.get(d, []) for d in shipped.derived}
+    seen = 0
+    for case in generate_cases(shipped, 40, seed):
+        estimated = context(shipped, case.answers, case.verdict.screened_on).estimated
+        for derived in estimated:
+            for cid in readers[derived] or [None]:
+                answer = Answer("eligible" if case.expected != "eligible" else "unresolved", cid)
+                feedback = grade(shipped, case, answer).feedback
+                assert f"{derived} = " not in feedback
+                if f"{derived} (estimated) = " in feedback:
+                    seen += 1
+                    assert f"Estimated: {derived} (" in feedback
+    assert seen

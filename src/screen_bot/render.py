@@ -9,7 +9,7 @@ line break inside a shown value or quote included.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -184,13 +184,19 @@ def section_title(blocks: Sequence[str]) -> str | None:
     return heading["name"] if heading else None
 
 
-def reason_text(reason: Reason) -> str:
-    answers = ", ".join(
+def values_text(values: Mapping[str, Any], estimated: Collection[str] = ()) -> str:
+    """The values a rule read, ``creatinine_x_uln = 1.2, crcl (estimated) = 41.0``: an
+    estimate marked as one and rounded to one decimal (the dictionary)."""
+    return ", ".join(
         f"{name} (estimated) = {_rounded(value)}"
-        if name in reason.estimated
+        if name in estimated
         else f"{name} = {format_value(value)}"
-        for name, value in reason.answers.items()
+        for name, value in values.items()
     )
+
+
+def reason_text(reason: Reason) -> str:
+    answers = values_text(reason.answers, reason.estimated)
     line = _block(f"{reason.criterion} {reason.label}: {answers}")
     line += f"\n{INDENT}“{_block(reason.source)}”"
     line += f"\n{INDENT}{RECOVERY[reason.recoverable] if reason.recoverable else NO_RECOVERY}"

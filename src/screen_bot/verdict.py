@@ -330,6 +330,15 @@ def _reason(protocol: Protocol, outcome: Outcome, wait: Waiting | None) -> dict[
     }
 
 
+def estimates_in(protocol: Protocol, ctx: Context, names: Iterable[str]) -> list[Estimate]:
+    """The derived values ``names`` calculated in ``ctx``, as a verdict lists its estimates
+    (one that no status rests on too, for text that shows its value)."""
+    return [
+        Estimate(**_estimate(protocol, name, ctx.env[name], *_made(ctx.estimated[name])))
+        for name in names
+    ]
+
+
 def _made(used: Used) -> tuple[str, dict[str, Any]]:
     return used.calculator, used.inputs
 

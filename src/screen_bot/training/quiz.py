@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..protocol import Protocol
-from ..render import format_value
-from ..rules.evaluation import Status, evaluate
-from ..verdict import VerdictValue, open_items
+from ..render import estimate_text, format_value, values_text
+from ..rules.evaluation import Context, Outcome, Status, context, outcomes
+from ..verdict import VerdictValue, estimates_in, open_items
 from ..words import OPEN_KIND, VERDICT_NAME
 from .cases import Case, generate_cases
 from .ids import id_matches
@@ -131,57 +131,79 @@ def grade(protocol: Protocol, case: Case, answer: Answer) -> Grade:
         head = f"✗ {SHOWN[expected]} is right, but {answer.criterion} is not what failed."
     else:
         head = f"✗ The answer is {SHOWN[expected]} (you said {SHOWN[answer.verdict]})."
-    lines = [head, *_explain(protocol, case)]
+    ctx = context(protocol, case.answers, case.verdict.screened_on)
+    found = {o.criterion: o for o in outcomes(protocol, ctx)}
+    explained, shown = _explain(protocol, case, found)
+    lines = [head, *explained]
     if answer.criterion and not (verdict_ok and criterion_ok):
-        lines += _named(protocol, case, answer.criterion)
+        named = [cid for cid in protocol.criteria if id_matches(answer.criterion, cid)]
+        lines += _named(protocol, found, answer.criterion, named)
+        shown += named
+    lines += _estimated(protocol, case, ctx, [found[cid] for cid in shown])
     return Grade(correct, verdict_ok, criterion_ok, "\n".join(lines))
 
 
-def _explain(protocol: Protocol, case: Case) -> list[str]:
+def _read(outcome: Outcome) -> str:
+    """`` (crcl (estimated) = 41.0, creatinine_x_uln = 1.2)``: the values the rule read, as
+    a verdict shows them; '' when it read none."""
+    values = values_text(outcome.values, outcome.estimated)
+    return f" ({values})" if values else ""
+
+
+def _explain(
+    protocol: Protocol, case: Case, found: Mapping[str, Outcome]
+) -> tuple[list[str], list[str]]:
+    """Why the case has its verdict, and the criteria whose values that shows."""
     verdict = case.verdict
     if verdict.verdict == "not_eligible":
         lines = ["Failed:"]
         for r in verdict.reasons:
-            values = ", ".join(f"{k} = {format_value(v)}" for k, v in r.answers.items())
-            lines.append(f"  {r.criterion} {r.label} ({values}): “{r.source}”")
-        return lines
+            lines.append(f"  {r.criterion} {r.label}{_read(found[r.criterion])}: “{r.source}”")
+        return lines, [r.criterion for r in verdict.reasons]
     if verdict.verdict == "unresolved":
         lines = ["Nothing failed, but these stay open:"]
+        shown = []
         for item in verdict.open_items:
             kind = OPEN_KIND[item.kind]
             for cid in item.criteria:
                 c = protocol.criteria[cid]
-                lines.append(f"  {cid} {c.label}: {item.variable} unknown ({kind}): “{c.source}”")
+                why = f"{item.variable} unknown ({kind})"
+                lines.append(f"  {cid} {c.label}{_read(found[cid])}: {why}: “{c.source}”")
+                shown.append(cid)
             if item.advice:
                 lines.append(f"    To settle it: {item.advice}.")
-        return lines
+        return lines, shown
     lines = ["Every criterion is met."]
-    outcomes = {o.criterion: o for o in evaluate(protocol, case.answers, case.verdict.screened_on)}
     for cid in case.focus:
-        values = ", ".join(f"{k} = {format_value(v)}" for k, v in outcomes[cid].values.items())
         c = protocol.criteria[cid]
         state = NAMED_STATUS[(c.kind, "met")]
-        lines.append(f"  {cid} {c.label}: {state} ({values}): “{c.source}”")
-    return lines
+        lines.append(f"  {cid} {c.label}: {state}{_read(found[cid])}: “{c.source}”")
+    return lines, list(case.focus)
 
 
-def _named(protocol: Protocol, case: Case, given: str) -> list[str]:
-    """What became of the criterion the trainee named."""
-    outcomes = {o.criterion: o for o in evaluate(protocol, case.answers, case.verdict.screened_on)}
-    named = [cid for cid in protocol.criteria if id_matches(given, cid)]
+def _named(
+    protocol: Protocol, found: Mapping[str, Outcome], given: str, named: list[str]
+) -> list[str]:
+    """What became of the criteria ``named`` by what the trainee typed (``given``)."""
     if not named:
         return [f"  ({given} is not a criterion of {protocol.id})"]
     lines = []
     for cid in named:
-        o = outcomes[cid]
+        o = found[cid]
         c = protocol.criteria[cid]
         state = NAMED_STATUS[(c.kind, o.status)]
         if o.status == "unknown":
             items = open_items(protocol, [o])
             state += ": " + "; ".join(f"{i.variable} unknown ({OPEN_KIND[i.kind]})" for i in items)
-        values = ", ".join(f"{k} = {format_value(v)}" for k, v in o.values.items())
-        lines.append(f"  You named {cid} {c.label}: {state}" + (f" ({values})" if values else ""))
+        lines.append(f"  You named {cid} {c.label}: {state}{_read(o)}")
     return lines
+
+
+def _estimated(protocol: Protocol, case: Case, ctx: Context, shown: list[Outcome]) -> list[str]:
+    """The estimates the verdict used or the feedback shows, with their inputs, as a verdict
+    lists them: the dictionary wants one shown whatever the verdict."""
+    names = set(case.verdict.estimated).union(*(o.estimated for o in shown))
+    return [f"Estimated: {estimate_text(e)}" for e in estimates_in(protocol, ctx, sorted(names))]
 
 
 def missed(protocol: Protocol, case: Case, answer: Answer) -> list[str]:
