@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from conftest import DIALOG
+from format2 import build, choice, cockcroft_gault, dialog, exclusion, inclusion, integer, number
 from screen_bot.protocol import Protocol, load
-from screen_bot.training.thresholds import thresholds
+from screen_bot.training.thresholds import Threshold, thresholds
 from screen_bot.training.walkthrough import walkthrough, walkthrough_text
 
 TOY = """
@@ -44,6 +48,11 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
     return load(path)
 
 
+# E6b's confirm_estimate: an estimate below 50 is an item to confirm, not a failure
+CRCL = (
+    "measured crcl ≥ 50 mL/min (an estimate ≥ 50 mL/min clears it; "
+    "one < 50 mL/min is to confirm by measurement)"
+)
 EXPECTED = {
     "age": "14–65 years",
     "ecog": "≤ 2",  # ECOG < 3 on an int
@@ -99,13 +108,52 @@ def test_the_stricter_criterion_decides(
         assert threshold.own[looser] == {"": looser_allows}
 
 
+def test_crcl_is_decided_by_a_measured_clearance(protocol: Protocol) -> None:
+    # DATA-DICTIONARY, "what decides": a measured CrCl ≥ 50; an estimate ≥ 50 clears E6b, an
+    # estimate < 50 is an open item to confirm, never an exclusion
+    crcl = thresholds(protocol)["crcl"]
+    assert crcl.to_confirm == {"": "< 50 mL/min"}
+    assert crcl.text() == CRCL
+    (e6b,) = walkthrough(protocol, "E6b")
+    assert e6b.together == CRCL
+    assert f"  {CRCL}  (E6b)" in walkthrough_text(protocol).splitlines()
+    # a measure no criterion confirms by measurement is taught as before
+    assert "measured" not in thresholds(protocol)["creatinine_x_uln"].text()
+
+
+def test_an_estimate_to_confirm_follows_the_dialog_file(tmp_path: Path) -> None:
+    questions = [
+        integer("age", unit="years"),
+        choice("sex", ["female", "male"]),
+        number("weight_kg", 1, 300, unit="kg"),
+        number("serum_creatinine_mg_dl", 0.1, 20, unit="mg/dL"),
+        number("clearance_ml_min", 0, 300, unit="mL/min"),
+    ]
+    derived = [cockcroft_gault("cl", "mL/min", measured="clearance_ml_min")]
+
+    def cl(*rules: dict[str, Any]) -> Threshold:
+        data = dialog(questions, list(rules), derived=derived)
+        return thresholds(build(tmp_path, data))["cl"]
+
+    firm = inclusion("I1", "cl >= 30")
+    plain = cl(firm, exclusion("E1", "cl < 60"))
+    assert plain.to_confirm == {} and plain.text() == "cl ≥ 60 mL/min"
+    confirming = cl(firm, exclusion("E1", "cl < 60", confirm_estimate="measure it"))
+    assert confirming.passing == {"": "≥ 60 mL/min"}
+    assert confirming.to_confirm == {"": "≥ 30 and < 60 mL/min"}  # below 30 fails I1 anyway
+    assert confirming.text() == (
+        "measured cl ≥ 60 mL/min (an estimate ≥ 60 mL/min clears it; "
+        "one ≥ 30 and < 60 mL/min is to confirm by measurement)"
+    )
+
+
 def test_alt_is_set_by_inclusion_and_exclusion_alike(protocol: Protocol) -> None:
     assert thresholds(protocol)["alt_x_uln"].deciding == ("I8b", "E5")
 
 
 def test_creatinine_criterion_is_decided_by_both_exclusions(protocol: Protocol) -> None:
     (step,) = walkthrough(protocol, "I8d")
-    assert step.together == "creatinine_x_uln ≤ 2 × ULN and crcl ≥ 50 mL/min"
+    assert step.together == f"creatinine_x_uln ≤ 2 × ULN and {CRCL}"
     assert step.implied_by == ("E6a", "E6b")
 
 
@@ -134,7 +182,7 @@ def test_every_numeric_criterion_says_what_decides(protocol: Protocol) -> None:
         "What decides: ast_x_uln ≤ 3 × ULN",
         "What decides: alt_x_uln ≤ 3 × ULN",
         "What decides: bilirubin_x_uln ≤ 2 × ULN",
-        "What decides: creatinine_x_uln ≤ 2 × ULN and crcl ≥ 50 mL/min",
+        f"What decides: creatinine_x_uln ≤ 2 × ULN and {CRCL}",
         "What decides: lvef_percent ≥ 60 %",
         "What decides: qtc_ms ≤ 470 ms if sex = female; ≤ 450 ms if sex = male",
         "What decides: alt_x_uln ≤ 3 × ULN and bilirubin_x_uln ≤ 2 × ULN",

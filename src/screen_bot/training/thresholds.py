@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -135,10 +135,21 @@ class Threshold:
     deciding: tuple[str, ...]  # the criteria that set the passing values
     samples: tuple[float, ...] = ()  # a value from each passing piece (when no choice matters)
     conditional: tuple[str, ...] = ()  # criteria comparing the name with no single threshold
+    # an estimate of a derived value that fails only criteria with confirm_estimate is an item
+    # to confirm by measurement, not a failure: case -> those values ("< 50 mL/min")
+    to_confirm: dict[str, str] = field(default_factory=dict)
 
     def text(self) -> str:
-        """``lvef_percent ≥ 60 %`` or ``qtc_ms ≤ 470 ms if sex = female; ≤ 450 ms if …``."""
-        return f"{self.name} {cases_text(self.passing)}"
+        """``lvef_percent ≥ 60 %`` or ``qtc_ms ≤ 470 ms if sex = female; ≤ 450 ms if …``;
+        ``measured crcl ≥ 50 mL/min (an estimate ≥ 50 mL/min clears it; one < 50 mL/min is
+        to confirm by measurement)`` where only a measured value fails."""
+        passing = cases_text(self.passing)
+        if not self.to_confirm:
+            return f"{self.name} {passing}"
+        return (
+            f"measured {self.name} {passing} (an estimate {passing} clears it; "
+            f"one {cases_text(self.to_confirm)} is to confirm by measurement)"
+        )
 
 
 def cases_text(cases: dict[str, str]) -> str:
@@ -328,6 +339,15 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
             cid for cid in criteria if together([c for c in criteria if c != cid]) != combined
         )
     uniform = all(row == combined[0] for row in combined)
+    to_confirm: dict[str, str] = {}
+    if scale.name in protocol.derived:  # an estimate fails only the criteria not confirming it
+        firm = [cid for cid in criteria if protocol.criteria[cid].confirm_estimate is None]
+        confirmed = [
+            [estimate and not measured for estimate, measured in zip(e, m, strict=True)]
+            for e, m in zip(together(firm), combined, strict=True)
+        ]
+        if any(any(row) for row in confirmed):
+            to_confirm = by_case(confirmed)
     return Threshold(
         name=scale.name,
         unit=scale.unit,
@@ -341,6 +361,7 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
             if ok and uniform and criteria
         ),
         conditional=conditional,
+        to_confirm=to_confirm,
     )
 
 
