@@ -8,7 +8,17 @@ from typing import Any
 import pytest
 
 from conftest import DIALOG
-from format2 import build, choice, cockcroft_gault, dialog, exclusion, inclusion, integer, number
+from format2 import (
+    build,
+    choice,
+    cockcroft_gault,
+    dialog,
+    exclusion,
+    inclusion,
+    integer,
+    number,
+    yes_no,
+)
 from screen_bot.protocol import Protocol, load
 from screen_bot.training.thresholds import Threshold, thresholds
 from screen_bot.training.walkthrough import walkthrough, walkthrough_text
@@ -232,3 +242,37 @@ def test_every_criterion_says_whether_it_may_pass_later(protocol: Protocol) -> N
             if w in text
         ]
         assert len(said) == 1, (step.criterion, said)
+
+
+@pytest.mark.parametrize(
+    ("adult_from", "adult_rule", "expected"),
+    [
+        # the band of the consent questions only: no age limit of the consent criterion
+        ("age >= 18", "age >= 18", {"": "≥ 3 years"}),
+        ("age >= 18", "18 <= age", {"": "≥ 3 years"}),
+        ("18 <= age", "age > 17", {"": "≥ 3 years"}),
+        # a comparison that is not the question's condition limits age: 18–20 fail
+        ("age >= 18", "age >= 21", None),
+    ],
+)
+def test_a_rule_naming_whose_answer_is_asked_sets_no_limit(
+    tmp_path: Path, adult_from: str, adult_rule: str, expected: dict[str, str] | None
+) -> None:
+    data = dialog(
+        [
+            integer("age", unit="years"),
+            yes_no("patient_consents", when=adult_from),
+            yes_no("guardian_consents", when="age < 18"),
+        ],
+        [
+            inclusion("I1", "age >= 3"),
+            inclusion(
+                "I2", f"({adult_rule} and patient_consents) or (age < 18 and guardian_consents)"
+            ),
+        ],
+    )
+    age = thresholds(build(tmp_path, data))["age"]
+    if expected is None:
+        assert "I2" in age.criteria + age.conditional
+    else:
+        assert age.passing == expected and age.criteria == ("I1",)

@@ -43,6 +43,8 @@ from ..rules.expressions import (
     Node,
     Or,
     children,
+    interpret,
+    names_read,
     walk,
 )
 
@@ -252,7 +254,10 @@ def _row_names(protocol: Protocol, table: str) -> frozenset[str]:
 
 def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Threshold:
     comparing = tuple(
-        cid for cid, expr in protocol.rules.items() if scale.name in compared(protocol, expr)
+        cid
+        for cid, expr in protocol.rules.items()
+        if scale.name in compared(protocol, expr)
+        and not _only_picks_questions(protocol, expr, scale)
     )
     split = sorted(
         {
@@ -363,6 +368,42 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
         conditional=conditional,
         to_confirm=to_confirm,
     )
+
+
+def _only_picks_questions(protocol: Protocol, expr: Expression, scale: Scale) -> bool:
+    """Whether the rule compares the name only to say which question is asked: each of its
+    comparisons of the name stands, in an ``and``, beside a question asked exactly there
+    (``(age >= 18 and consent_willing) or (age < 18 and guardian_consent_and_assent)``, the
+    first asked from 18, the other below). Such a rule limits the answers, not the name; its
+    answers taken as cases of the name would be combinations no screening has ("age 3–17 if
+    consent_willing = no, guardian_consent_and_assent = yes")."""
+    if any(name == scale.name for name, _ in _table_comparisons(protocol, expr)):
+        return False
+    bands: list[Node] = []  # the comparisons of the name found beside such a question
+    for node in walk(expr.node):
+        if isinstance(node, And):
+            band = [p for p in node.parts if names_read(p) == {scale.name}]
+            rest = [p for p in node.parts if names_read(p) != {scale.name}]
+            if band and any(_asked_in_band(protocol, scale, And(tuple(band)), p) for p in rest):
+                bands += [n for p in band for n in walk(p) if isinstance(n, Compare)]
+    reading = [n for n in walk(expr.node) if isinstance(n, Compare) and scale.name in names_read(n)]
+    return bool(reading) and all(any(n is b for b in bands) for n in reading)
+
+
+def _asked_in_band(protocol: Protocol, scale: Scale, band: Node, part: Node) -> bool:
+    """Whether ``part`` reads a question asked for exactly the name's values in ``band``."""
+    for name in sorted(names_read(part) & protocol.when.keys()):
+        condition = protocol.when[name]
+        if condition.names != {scale.name}:
+            continue
+        cuts = {c.constant for c in condition.comparisons if _is_number(c.constant)}
+        tried = replace(scale, constants=tuple(sorted({*scale.constants, *cuts})))
+        values = [tried.representative(p) for p in tried.pieces()]
+        if all(
+            condition.evaluate({scale.name: v}) is interpret(band, {scale.name: v}) for v in values
+        ):
+            return True
+    return False
 
 
 def _case_values(protocol: Protocol, name: str, criteria: tuple[str, ...]) -> list[Any]:
