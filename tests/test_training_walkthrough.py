@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from conftest import DIALOG
+from conftest import DIALOG, SHIPPED
 from format2 import (
+    a_date,
     build,
     choice,
     cockcroft_gault,
@@ -21,7 +22,7 @@ from format2 import (
 )
 from screen_bot.protocol import Protocol, load
 from screen_bot.training.thresholds import Threshold, thresholds
-from screen_bot.training.walkthrough import walkthrough, walkthrough_text
+from screen_bot.training.walkthrough import step_text, walkthrough, walkthrough_text
 
 TOY = """
 id: toy
@@ -276,3 +277,46 @@ def test_a_rule_naming_whose_answer_is_asked_sets_no_limit(
         assert "I2" in age.criteria + age.conditional
     else:
         assert age.passing == expected and age.criteria == ("I1",)
+
+
+def test_c_i1b_may_pass_later_only_by_its_time_window() -> None:
+    # the reading's "May pass later": only when route (b) fails on its date alone and no
+    # other route holds; any other failure of C-I1b will not pass later
+    text = walkthrough_text(load(SHIPPED / "ctl019-rr-ball.yaml"), "C-I1b")
+    assert (
+        "  Note: may pass later, with a later planned_infusion_date, only when its time window "
+        "alone keeps it from being met (transplant_date at least 6 months before "
+        "planned_infusion_date); any other failure will not pass later"
+    ) in text.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule", "every_failure_passes_later"),
+    [
+        ("inclusion", "relapsed or screening_date >= transplant_date + months(6)", True),
+        ("exclusion", "relapsed and screening_date < transplant_date + months(6)", True),
+        ("inclusion", "relapsed and screening_date >= transplant_date + months(6)", False),
+        ("exclusion", "relapsed or screening_date < transplant_date + months(6)", False),
+    ],
+)
+def test_may_pass_later_says_which_failures_when_not_all(
+    tmp_path: Path, kind: str, rule: str, every_failure_passes_later: bool
+) -> None:
+    make = inclusion if kind == "inclusion" else exclusion
+    data = dialog(
+        [a_date("transplant_date"), yes_no("relapsed")],
+        [make("T1", rule, recoverable="wait")],
+    )
+    (step,) = walkthrough(build(tmp_path, data))
+    note = next(
+        line for line in step_text(build(tmp_path, data), step).splitlines() if "Note" in line
+    )
+    if every_failure_passes_later:
+        assert note == "  Note: may pass later"
+    else:
+        failing = "keeps it from being met" if kind == "inclusion" else "makes it apply"
+        assert note.startswith(
+            f"  Note: may pass later, with a later screening date, only when its time window "
+            f"alone {failing} (transplant_date "
+        )
+        assert note.endswith("; any other failure will not pass later")

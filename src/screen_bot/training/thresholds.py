@@ -615,16 +615,12 @@ def _passing(
     looked_up = sorted(n for n in expr.names - set(context) if n in protocol.tables)
     read = expr.names.union(*(_row_names(protocol, t) for t in looked_up))
     others = sorted(read - {scale.name} - set(context) - set(looked_up))
-    naming = _naming(protocol, [expr])
     domains = []
     for n in others:
-        if not _is_multi_select(protocol, n):
-            domains.append(list(_domain(protocol, found, n)))
-            continue
-        picked = _named_picks(protocol, n, naming)  # every case there is, as in _case_values
-        if len(picked) > MAX_NAMED_PICKS:
+        tried = values_to_try(protocol, found, n, expr)
+        if tried is None:
             return None  # too many to try: claim no threshold
-        domains.append(_subsets(picked))
+        domains.append(tried)
     if math.prod(len(d) for d in domains) * len(pieces) > MAX_COMBINATIONS:
         return None  # too many to try: claim no threshold
     values = [scale.representative(p) for p in pieces]
@@ -670,6 +666,18 @@ def _may_apply(protocol: Protocol, row: TableRow, env: dict[str, Any]) -> bool:
         if holds is True:
             return False
     return False
+
+
+def values_to_try(
+    protocol: Protocol, found: dict[str, Scale], name: str, expr: Expression
+) -> list[Any] | None:
+    """Values of a name the rule reads, a few of each kind (``_domain``); of a multi-select,
+    every combination of the choices the rule names, the only ones it can tell apart (as in
+    ``_case_values``); None when it names too many to try."""
+    if not _is_multi_select(protocol, name):
+        return list(_domain(protocol, found, name))
+    picked = _named_picks(protocol, name, _naming(protocol, [expr]))
+    return None if len(picked) > MAX_NAMED_PICKS else _subsets(picked)
 
 
 def _domain(protocol: Protocol, found: dict[str, Scale], name: str) -> Iterator[Any]:
