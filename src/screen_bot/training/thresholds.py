@@ -17,7 +17,10 @@ few values. A criterion sets a threshold only where the name's passing values ar
 same whatever those other values are (when the name matters at all): ``alt_x_uln > 3 or
 bilirubin_x_uln > 3`` limits each measure on its own. Where they differ (``shortening
 fraction ≥ 28 or ejection fraction ≥ 45``) no single threshold decides, and the criterion is
-listed as ``conditional``: its rule's own condition decides.
+listed as ``conditional``: its rule's own condition decides. A rule comparing the name only
+beside a question asked exactly there (``age >= 18 and consent_willing``, asked from 18) does
+not limit it. Where only a measured value of a derived name fails (``confirm_estimate``), the
+estimates that are only items to confirm are said too.
 """
 
 from __future__ import annotations
