@@ -182,7 +182,7 @@ def test_ctl019_lines() -> None:
         "< 3 mg/dL if gilbert_syndrome = yes"
     ) in text
     for names in (
-        "age and lansky and karnofsky",
+        "lansky and karnofsky",  # age only says which score is asked
         "gfr and serum_creatinine_mg_dl",
         "shortening_fraction_percent and ejection_fraction_percent",
         "marrow_relapse_count and tki_lines_failed_or_not_tolerated",
@@ -190,3 +190,19 @@ def test_ctl019_lines() -> None:
         assert f"What decides: no single threshold of {names}: the rule's own condition" in text
     for wrong in ("lansky any value", "gfr any value", "percent any value", "< 3 mg/dL  ("):
         assert wrong not in text
+
+
+def test_ctl019_consent_sets_no_age_limit() -> None:
+    # C-I8 compares age only to say whose consent is asked (the patient's from 18, a
+    # guardian's below): its answers are no cases of an age limit ("3–17 years if
+    # consent_willing = no, guardian_consent_and_assent = yes" is no screening's answers)
+    protocol = LOADED["ctl019-rr-ball"]
+    age = thresholds(protocol)["age"]
+    assert age.passing == {"": "≥ 3 years"}
+    assert age.criteria == age.deciding == ("C-I4a",)
+    assert age.conditional == ()  # nor C-I5, whose age only says which score is asked
+    text = walkthrough_text(protocol)
+    assert "3–17" not in text and "consent_willing = " not in text
+    assert "  age ≥ 3 years  (C-I4a)" in text.splitlines()
+    c_i8 = walkthrough_text(protocol, "C-I8")
+    assert "What decides" not in c_i8

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from conftest import DIALOG
+from conftest import DIALOG, SHIPPED
+from format2 import (
+    a_date,
+    build,
+    choice,
+    cockcroft_gault,
+    dialog,
+    exclusion,
+    inclusion,
+    integer,
+    number,
+    yes_no,
+)
 from screen_bot.protocol import Protocol, load
-from screen_bot.training.thresholds import thresholds
-from screen_bot.training.walkthrough import walkthrough, walkthrough_text
+from screen_bot.training.thresholds import Threshold, thresholds
+from screen_bot.training.walkthrough import step_text, walkthrough, walkthrough_text
 
 TOY = """
 id: toy
@@ -44,6 +59,11 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
     return load(path)
 
 
+# E6b's confirm_estimate: an estimate below 50 is an item to confirm, not a failure
+CRCL = (
+    "measured crcl ≥ 50 mL/min (an estimate ≥ 50 mL/min clears it; "
+    "one < 50 mL/min is to confirm by measurement)"
+)
 EXPECTED = {
     "age": "14–65 years",
     "ecog": "≤ 2",  # ECOG < 3 on an int
@@ -99,13 +119,52 @@ def test_the_stricter_criterion_decides(
         assert threshold.own[looser] == {"": looser_allows}
 
 
+def test_crcl_is_decided_by_a_measured_clearance(protocol: Protocol) -> None:
+    # DATA-DICTIONARY, "what decides": a measured CrCl ≥ 50; an estimate ≥ 50 clears E6b, an
+    # estimate < 50 is an open item to confirm, never an exclusion
+    crcl = thresholds(protocol)["crcl"]
+    assert crcl.to_confirm == {"": "< 50 mL/min"}
+    assert crcl.text() == CRCL
+    (e6b,) = walkthrough(protocol, "E6b")
+    assert e6b.together == CRCL
+    assert f"  {CRCL}  (E6b)" in walkthrough_text(protocol).splitlines()
+    # a measure no criterion confirms by measurement is taught as before
+    assert "measured" not in thresholds(protocol)["creatinine_x_uln"].text()
+
+
+def test_an_estimate_to_confirm_follows_the_dialog_file(tmp_path: Path) -> None:
+    questions = [
+        integer("age", unit="years"),
+        choice("sex", ["female", "male"]),
+        number("weight_kg", 1, 300, unit="kg"),
+        number("serum_creatinine_mg_dl", 0.1, 20, unit="mg/dL"),
+        number("clearance_ml_min", 0, 300, unit="mL/min"),
+    ]
+    derived = [cockcroft_gault("cl", "mL/min", measured="clearance_ml_min")]
+
+    def cl(*rules: dict[str, Any]) -> Threshold:
+        data = dialog(questions, list(rules), derived=derived)
+        return thresholds(build(tmp_path, data))["cl"]
+
+    firm = inclusion("I1", "cl >= 30")
+    plain = cl(firm, exclusion("E1", "cl < 60"))
+    assert plain.to_confirm == {} and plain.text() == "cl ≥ 60 mL/min"
+    confirming = cl(firm, exclusion("E1", "cl < 60", confirm_estimate="measure it"))
+    assert confirming.passing == {"": "≥ 60 mL/min"}
+    assert confirming.to_confirm == {"": "≥ 30 and < 60 mL/min"}  # below 30 fails I1 anyway
+    assert confirming.text() == (
+        "measured cl ≥ 60 mL/min (an estimate ≥ 60 mL/min clears it; "
+        "one ≥ 30 and < 60 mL/min is to confirm by measurement)"
+    )
+
+
 def test_alt_is_set_by_inclusion_and_exclusion_alike(protocol: Protocol) -> None:
     assert thresholds(protocol)["alt_x_uln"].deciding == ("I8b", "E5")
 
 
 def test_creatinine_criterion_is_decided_by_both_exclusions(protocol: Protocol) -> None:
     (step,) = walkthrough(protocol, "I8d")
-    assert step.together == "creatinine_x_uln ≤ 2 × ULN and crcl ≥ 50 mL/min"
+    assert step.together == f"creatinine_x_uln ≤ 2 × ULN and {CRCL}"
     assert step.implied_by == ("E6a", "E6b")
 
 
@@ -134,7 +193,7 @@ def test_every_numeric_criterion_says_what_decides(protocol: Protocol) -> None:
         "What decides: ast_x_uln ≤ 3 × ULN",
         "What decides: alt_x_uln ≤ 3 × ULN",
         "What decides: bilirubin_x_uln ≤ 2 × ULN",
-        "What decides: creatinine_x_uln ≤ 2 × ULN and crcl ≥ 50 mL/min",
+        f"What decides: creatinine_x_uln ≤ 2 × ULN and {CRCL}",
         "What decides: lvef_percent ≥ 60 %",
         "What decides: qtc_ms ≤ 470 ms if sex = female; ≤ 450 ms if sex = male",
         "What decides: alt_x_uln ≤ 3 × ULN and bilirubin_x_uln ≤ 2 × ULN",
@@ -184,3 +243,80 @@ def test_every_criterion_says_whether_it_may_pass_later(protocol: Protocol) -> N
             if w in text
         ]
         assert len(said) == 1, (step.criterion, said)
+
+
+@pytest.mark.parametrize(
+    ("adult_from", "adult_rule", "expected"),
+    [
+        # the band of the consent questions only: no age limit of the consent criterion
+        ("age >= 18", "age >= 18", {"": "≥ 3 years"}),
+        ("age >= 18", "18 <= age", {"": "≥ 3 years"}),
+        ("18 <= age", "age > 17", {"": "≥ 3 years"}),
+        # a comparison that is not the question's condition limits age: 18–20 fail
+        ("age >= 18", "age >= 21", None),
+    ],
+)
+def test_a_rule_naming_whose_answer_is_asked_sets_no_limit(
+    tmp_path: Path, adult_from: str, adult_rule: str, expected: dict[str, str] | None
+) -> None:
+    data = dialog(
+        [
+            integer("age", unit="years"),
+            yes_no("patient_consents", when=adult_from),
+            yes_no("guardian_consents", when="age < 18"),
+        ],
+        [
+            inclusion("I1", "age >= 3"),
+            inclusion(
+                "I2", f"({adult_rule} and patient_consents) or (age < 18 and guardian_consents)"
+            ),
+        ],
+    )
+    age = thresholds(build(tmp_path, data))["age"]
+    if expected is None:
+        assert "I2" in age.criteria + age.conditional
+    else:
+        assert age.passing == expected and age.criteria == ("I1",)
+
+
+def test_c_i1b_may_pass_later_only_by_its_time_window() -> None:
+    # the reading's "May pass later": only when route (b) fails on its date alone and no
+    # other route holds; any other failure of C-I1b will not pass later
+    text = walkthrough_text(load(SHIPPED / "ctl019-rr-ball.yaml"), "C-I1b")
+    assert (
+        "  Note: may pass later, with a later planned_infusion_date, only when its time window "
+        "alone keeps it from being met (transplant_date at least 6 months before "
+        "planned_infusion_date); any other failure will not pass later"
+    ) in text.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule", "every_failure_passes_later"),
+    [
+        ("inclusion", "relapsed or screening_date >= transplant_date + months(6)", True),
+        ("exclusion", "relapsed and screening_date < transplant_date + months(6)", True),
+        ("inclusion", "relapsed and screening_date >= transplant_date + months(6)", False),
+        ("exclusion", "relapsed or screening_date < transplant_date + months(6)", False),
+    ],
+)
+def test_may_pass_later_says_which_failures_when_not_all(
+    tmp_path: Path, kind: str, rule: str, every_failure_passes_later: bool
+) -> None:
+    make = inclusion if kind == "inclusion" else exclusion
+    data = dialog(
+        [a_date("transplant_date"), yes_no("relapsed")],
+        [make("T1", rule, recoverable="wait")],
+    )
+    (step,) = walkthrough(build(tmp_path, data))
+    note = next(
+        line for line in step_text(build(tmp_path, data), step).splitlines() if "Note" in line
+    )
+    if every_failure_passes_later:
+        assert note == "  Note: may pass later"
+    else:
+        failing = "keeps it from being met" if kind == "inclusion" else "makes it apply"
+        assert note.startswith(
+            f"  Note: may pass later, with a later screening date, only when its time window "
+            f"alone {failing} (transplant_date "
+        )
+        assert note.endswith("; any other failure will not pass later")

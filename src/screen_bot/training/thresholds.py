@@ -17,7 +17,10 @@ few values. A criterion sets a threshold only where the name's passing values ar
 same whatever those other values are (when the name matters at all): ``alt_x_uln > 3 or
 bilirubin_x_uln > 3`` limits each measure on its own. Where they differ (``shortening
 fraction ≥ 28 or ejection fraction ≥ 45``) no single threshold decides, and the criterion is
-listed as ``conditional``: its rule's own condition decides.
+listed as ``conditional``: its rule's own condition decides. A rule comparing the name only
+beside a question asked exactly there (``age >= 18 and consent_willing``, asked from 18) does
+not limit it. Where only a measured value of a derived name fails (``confirm_estimate``), the
+estimates that are only items to confirm are said too.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -43,6 +46,8 @@ from ..rules.expressions import (
     Node,
     Or,
     children,
+    interpret,
+    names_read,
     walk,
 )
 
@@ -135,10 +140,21 @@ class Threshold:
     deciding: tuple[str, ...]  # the criteria that set the passing values
     samples: tuple[float, ...] = ()  # a value from each passing piece (when no choice matters)
     conditional: tuple[str, ...] = ()  # criteria comparing the name with no single threshold
+    # an estimate of a derived value that fails only criteria with confirm_estimate is an item
+    # to confirm by measurement, not a failure: case -> those values ("< 50 mL/min")
+    to_confirm: dict[str, str] = field(default_factory=dict)
 
     def text(self) -> str:
-        """``lvef_percent ≥ 60 %`` or ``qtc_ms ≤ 470 ms if sex = female; ≤ 450 ms if …``."""
-        return f"{self.name} {cases_text(self.passing)}"
+        """``lvef_percent ≥ 60 %`` or ``qtc_ms ≤ 470 ms if sex = female; ≤ 450 ms if …``;
+        ``measured crcl ≥ 50 mL/min (an estimate ≥ 50 mL/min clears it; one < 50 mL/min is
+        to confirm by measurement)`` where only a measured value fails."""
+        passing = cases_text(self.passing)
+        if not self.to_confirm:
+            return f"{self.name} {passing}"
+        return (
+            f"measured {self.name} {passing} (an estimate {passing} clears it; "
+            f"one {cases_text(self.to_confirm)} is to confirm by measurement)"
+        )
 
 
 def cases_text(cases: dict[str, str]) -> str:
@@ -241,7 +257,10 @@ def _row_names(protocol: Protocol, table: str) -> frozenset[str]:
 
 def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Threshold:
     comparing = tuple(
-        cid for cid, expr in protocol.rules.items() if scale.name in compared(protocol, expr)
+        cid
+        for cid, expr in protocol.rules.items()
+        if scale.name in compared(protocol, expr)
+        and not _only_picks_questions(protocol, expr, scale)
     )
     split = sorted(
         {
@@ -328,6 +347,15 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
             cid for cid in criteria if together([c for c in criteria if c != cid]) != combined
         )
     uniform = all(row == combined[0] for row in combined)
+    to_confirm: dict[str, str] = {}
+    if scale.name in protocol.derived:  # an estimate fails only the criteria not confirming it
+        firm = [cid for cid in criteria if protocol.criteria[cid].confirm_estimate is None]
+        confirmed = [
+            [estimate and not measured for estimate, measured in zip(e, m, strict=True)]
+            for e, m in zip(together(firm), combined, strict=True)
+        ]
+        if any(any(row) for row in confirmed):
+            to_confirm = by_case(confirmed)
     return Threshold(
         name=scale.name,
         unit=scale.unit,
@@ -341,7 +369,44 @@ def _threshold(protocol: Protocol, found: dict[str, Scale], scale: Scale) -> Thr
             if ok and uniform and criteria
         ),
         conditional=conditional,
+        to_confirm=to_confirm,
     )
+
+
+def _only_picks_questions(protocol: Protocol, expr: Expression, scale: Scale) -> bool:
+    """Whether the rule compares the name only to say which question is asked: each of its
+    comparisons of the name stands, in an ``and``, beside a question asked exactly there
+    (``(age >= 18 and consent_willing) or (age < 18 and guardian_consent_and_assent)``, the
+    first asked from 18, the other below). Such a rule limits the answers, not the name; its
+    answers taken as cases of the name would be combinations no screening has ("age 3–17 if
+    consent_willing = no, guardian_consent_and_assent = yes")."""
+    if any(name == scale.name for name, _ in _table_comparisons(protocol, expr)):
+        return False
+    bands: list[Node] = []  # the comparisons of the name found beside such a question
+    for node in walk(expr.node):
+        if isinstance(node, And):
+            band = [p for p in node.parts if names_read(p) == {scale.name}]
+            rest = [p for p in node.parts if names_read(p) != {scale.name}]
+            if band and any(_asked_in_band(protocol, scale, And(tuple(band)), p) for p in rest):
+                bands += [n for p in band for n in walk(p) if isinstance(n, Compare)]
+    reading = [n for n in walk(expr.node) if isinstance(n, Compare) and scale.name in names_read(n)]
+    return bool(reading) and all(any(n is b for b in bands) for n in reading)
+
+
+def _asked_in_band(protocol: Protocol, scale: Scale, band: Node, part: Node) -> bool:
+    """Whether ``part`` reads a question asked for exactly the name's values in ``band``."""
+    for name in sorted(names_read(part) & protocol.when.keys()):
+        condition = protocol.when[name]
+        if condition.names != {scale.name}:
+            continue
+        cuts = {c.constant for c in condition.comparisons if _is_number(c.constant)}
+        tried = replace(scale, constants=tuple(sorted({*scale.constants, *cuts})))
+        values = [tried.representative(p) for p in tried.pieces()]
+        if all(
+            condition.evaluate({scale.name: v}) is interpret(band, {scale.name: v}) for v in values
+        ):
+            return True
+    return False
 
 
 def _case_values(protocol: Protocol, name: str, criteria: tuple[str, ...]) -> list[Any]:
@@ -553,16 +618,12 @@ def _passing(
     looked_up = sorted(n for n in expr.names - set(context) if n in protocol.tables)
     read = expr.names.union(*(_row_names(protocol, t) for t in looked_up))
     others = sorted(read - {scale.name} - set(context) - set(looked_up))
-    naming = _naming(protocol, [expr])
     domains = []
     for n in others:
-        if not _is_multi_select(protocol, n):
-            domains.append(list(_domain(protocol, found, n)))
-            continue
-        picked = _named_picks(protocol, n, naming)  # every case there is, as in _case_values
-        if len(picked) > MAX_NAMED_PICKS:
+        tried = values_to_try(protocol, found, n, expr)
+        if tried is None:
             return None  # too many to try: claim no threshold
-        domains.append(_subsets(picked))
+        domains.append(tried)
     if math.prod(len(d) for d in domains) * len(pieces) > MAX_COMBINATIONS:
         return None  # too many to try: claim no threshold
     values = [scale.representative(p) for p in pieces]
@@ -608,6 +669,18 @@ def _may_apply(protocol: Protocol, row: TableRow, env: dict[str, Any]) -> bool:
         if holds is True:
             return False
     return False
+
+
+def values_to_try(
+    protocol: Protocol, found: dict[str, Scale], name: str, expr: Expression
+) -> list[Any] | None:
+    """Values of a name the rule reads, a few of each kind (``_domain``); of a multi-select,
+    every combination of the choices the rule names, the only ones it can tell apart (as in
+    ``_case_values``); None when it names too many to try."""
+    if not _is_multi_select(protocol, name):
+        return list(_domain(protocol, found, name))
+    picked = _named_picks(protocol, name, _naming(protocol, [expr]))
+    return None if len(picked) > MAX_NAMED_PICKS else _subsets(picked)
 
 
 def _domain(protocol: Protocol, found: dict[str, Scale], name: str) -> Iterator[Any]:

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 from ..protocol import Protocol
 from ..protocol.schema import Derived
 from ..rules.calculators import CALCULATORS
+from ..rules.evaluation import clocks_read
 from ..rules.expressions import SCREENING_DATE, Compare, Name, Node, Shift, walk
 from ..words import NO_RECOVERY, RECOVERY
 from .ids import id_matches
-from .thresholds import Threshold, cases_text, compared, thresholds
+from .thresholds import (
+    MAX_COMBINATIONS,
+    Threshold,
+    cases_text,
+    compared,
+    scales,
+    thresholds,
+    values_to_try,
+)
 
 RULE_WORDS = {"inclusion": "met when", "exclusion": "excludes when"}
+FAILING_WORDS = {"inclusion": "keeps it from being met", "exclusion": "makes it apply"}
+FAR_AHEAD = date(3000, 1, 1)  # a day after every date an answer may be
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,8 @@ class Step:
     tables: tuple[str, ...] = ()  # lookup tables the rule reads, row by row
     notes: tuple[str, ...] = ()  # the file's notes on this criterion (questions for the sponsor)
     conditional: tuple[str, ...] = ()  # numeric names the rule compares with no single threshold
+    # a time-based criterion ("wait") only some failures of which pass later: which, in words
+    passes_later_when: str = ""
 
     @property
     def together(self) -> str:
@@ -100,9 +116,54 @@ def walkthrough(protocol: Protocol, criterion: str | None = None) -> list[Step]:
                 ),
                 notes=tuple(n.text for n in protocol.spec.notes if cid in n.criteria),
                 conditional=conditional,
+                passes_later_when=_passes_later_when(protocol, cid),
             )
         )
     return steps
+
+
+def _passes_later_when(protocol: Protocol, cid: str) -> str:
+    """For a time-based criterion ("wait", reading the screening date or an anchor) with
+    failures no later day ends, the failures a later day may end, in words: "with a later
+    planned_infusion_date, only when its time window alone keeps it from being met
+    (transplant_date at least 6 months before planned_infusion_date)"; "" when every failure
+    may pass later (or none is time-based)."""
+    criterion = protocol.criteria[cid]
+    clocks = clocks_read(protocol, cid)
+    if criterion.recoverable != "wait" or not clocks or not _fails_for_good(protocol, cid):
+        return ""
+    expr = protocol.rules[cid]
+    later = " or ".join("screening date" if c == SCREENING_DATE else c for c in clocks)
+    said = "; ".join(windows(expr.node, protocol))
+    return (
+        f"with a later {later}, only when its time window alone "
+        f"{FAILING_WORDS[criterion.kind]}" + (f" ({said})" if said else "")
+    )
+
+
+def _fails_for_good(protocol: Protocol, cid: str) -> bool:
+    """Whether some answers fail the criterion whichever clock it reads (the screening date,
+    an anchor) moves far ahead: a failure that waiting cannot end (C-I1b of a patient in a
+    first relapse with no transplant). True too when there are too many answers to try."""
+    expr = protocol.rules[cid]
+    clocks = clocks_read(protocol, cid)
+    failed = protocol.criteria[cid].kind == "exclusion"  # the value of a failed rule
+    found = scales(protocol)
+    # a lone clock is moved whatever its answer was: only the others are tried
+    names = sorted(expr.names - set(clocks) if len(clocks) == 1 else expr.names)
+    domains: list[list[Any]] = []
+    for name in names:
+        tried = values_to_try(protocol, found, name, expr)
+        if tried is None:
+            return True
+        domains.append(tried)
+    if math.prod(len(d) for d in domains) * len(clocks) > MAX_COMBINATIONS:
+        return True
+    for values in itertools.product(*domains):
+        answers = dict(zip(names, values, strict=True))
+        if all(expr.evaluate({**answers, clock: FAR_AHEAD}) is failed for clock in clocks):
+            return True
+    return False
 
 
 def _derived_text(derived: Derived) -> str:
@@ -207,7 +268,14 @@ def step_text(protocol: Protocol, step: Step) -> str:
     notes = []
     if step.judgment:
         notes.append("the investigator's judgment")
-    notes.append(RECOVERY[step.recoverable] if step.recoverable else NO_RECOVERY)  # as a verdict
+    if step.passes_later_when:
+        notes.append(
+            f"{RECOVERY['wait']}, {step.passes_later_when}; any other failure {NO_RECOVERY}"
+        )
+    else:
+        notes.append(
+            RECOVERY[step.recoverable] if step.recoverable else NO_RECOVERY
+        )  # as a verdict
     lines.append(f"  Note: {'; '.join(notes)}")
     lines += [f"  Question for the sponsor: {n}" for n in step.notes]
     return "\n".join(lines)
