@@ -26,6 +26,7 @@ from screen_bot.answers import AnswerError, check_value
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.schema import Question
+from screen_bot.render import reason_text
 from screen_bot.rules.evaluation import applicable_questions, evaluate
 from screen_bot.session import Session
 from screen_bot.verdict import Verdict, build, row_fields
@@ -605,6 +606,27 @@ def test_case_met_from(case: Case) -> None:
                 assert {v for c, v, _ in opened(later) if c == reason.criterion} == set(
                     reason.meets_from_open_on
                 )
+
+
+def test_a_date_from_which_c_i1b_is_only_open_is_not_called_met() -> None:
+    """Case 142: route (b) fails on its date alone while marrow_relapse_after_allo_hsct is
+    unknown. From 2026-01-20 C-I1b no longer fails but is open on that answer (the reading's
+    "May pass later"): the verdict must not promise it is met from then. With the answer
+    given, it is met from the same date, said as before."""
+    (case,) = [p.values[0] for p in CASES if p.values[0].number == 142]
+    (reason,) = build(PROTOCOL, case.answers(), screened_on=case.screened_on).reasons
+    assert reason_text(reason).splitlines()[-1].strip() == (
+        "may pass later (no longer fails when planned_infusion_date is on or after 2026-01-20,"
+        " then open until marrow_relapse_after_allo_hsct is known)"
+    )
+    assert '"meets_from_open_on":["marrow_relapse_after_allo_hsct"]' in reason.model_dump_json()
+    answered = {**case.answers(), "marrow_relapse_after_allo_hsct": True}
+    (reason,) = build(PROTOCOL, answered, screened_on=case.screened_on).reasons
+    assert reason_text(reason).splitlines()[-1].strip() == (
+        "may pass later (met when planned_infusion_date is on or after 2026-01-20)"
+    )
+    assert reason.meets_from_open_on == []
+    assert reason.model_dump_json().endswith('"window_closed":false}')  # written as before
 
 
 @pytest.mark.parametrize("case", params("eligible", "not_eligible", "unresolved"))
