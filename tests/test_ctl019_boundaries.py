@@ -26,7 +26,8 @@ from screen_bot.answers import AnswerError, check_value
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.schema import Question
-from screen_bot.rules.evaluation import applicable_questions
+from screen_bot.render import reason_text
+from screen_bot.rules.evaluation import applicable_questions, evaluate
 from screen_bot.session import Session
 from screen_bot.verdict import Verdict, build, row_fields
 
@@ -157,13 +158,15 @@ RECOVERABLE: dict[str, str | None] = {
 
 @dataclass(frozen=True)
 class Fail:
-    """A failed criterion and when it is met: from a date (counted on the screening date, or
-    on an anchor), never by waiting (``closed``), or no date follows (the defaults)."""
+    """A failed criterion and when it no longer fails: from a date (counted on the screening
+    date, or on an anchor), never by waiting (``closed``), or no date follows (the defaults);
+    from that date it is met, or open on the answers ``open_on`` names."""
 
     criterion: str
     on: date | None = None
     anchor: str | None = None
     closed: bool = False
+    open_on: tuple[str, ...] = ()
     later: str | None = "as the table"  # may pass later: RECOVERABLE's, or this case's
 
 
@@ -487,10 +490,13 @@ CASES = [
     # route (b) failing on its date alone while another of its answers is unknown
     fails(142, "A", {"marrow_relapse_after_allo_hsct": None,
                      "transplant_date": date(2025, 7, 20), P: date(2026, 1, 19)},
-          Fail("C-I1b", on=date(2026, 1, 20), anchor=P), id="C-I1b-P-short-relapse-unknown"),
+          Fail("C-I1b", on=date(2026, 1, 20), anchor=P,
+               open_on=("marrow_relapse_after_allo_hsct",)),
+          id="C-I1b-P-short-relapse-unknown"),
     fails(143, "A", {"prior_allo_hsct": None, "transplant_date": date(2025, 7, 20),
                      P: date(2026, 1, 19)},
-          Fail("C-I1b", on=date(2026, 1, 20), anchor=P), id="C-I1b-P-short-transplant-unknown"),
+          Fail("C-I1b", on=date(2026, 1, 20), anchor=P, open_on=("prior_allo_hsct",)),
+          id="C-I1b-P-short-transplant-unknown"),
     fails(144, "A", {"marrow_relapse_after_allo_hsct": False},
           Fail("C-I1b", anchor=P, later=None), id="C-I1b-relapse-before-transplant"),
     # C-E8b: only the classification of chronic GVHD is the investigator's judgment
@@ -525,9 +531,15 @@ def opened(verdict: Verdict) -> set[tuple[str, str, str]]:
     return {(c, o.variable, o.kind) for o in verdict.open_items for c in o.criteria}
 
 
-def timing(verdict: Verdict) -> dict[str, tuple[date | None, str | None, bool]]:
+def timing(verdict: Verdict) -> dict[str, tuple[date | None, str | None, bool, tuple[str, ...]]]:
     return {
-        r.criterion: (r.meets_from, r.meets_from_anchor, r.window_closed) for r in verdict.reasons
+        r.criterion: (
+            r.meets_from,
+            r.meets_from_anchor,
+            r.window_closed,
+            tuple(r.meets_from_open_on),
+        )
+        for r in verdict.reasons
     }
 
 
@@ -570,7 +582,9 @@ def test_case(case: Case) -> None:
 def test_case_met_from(case: Case) -> None:
     """Each failure says whether it may pass later, and from which date (or never)."""
     verdict = build(PROTOCOL, case.answers(), screened_on=case.screened_on)
-    assert timing(verdict) == {f.criterion: (f.on, f.anchor, f.closed) for f in case.fails}
+    assert timing(verdict) == {
+        f.criterion: (f.on, f.anchor, f.closed, f.open_on) for f in case.fails
+    }
     later = {f.criterion: f.later for f in case.fails}
     for reason in verdict.reasons:
         expected = later[reason.criterion]
@@ -585,6 +599,34 @@ def test_case_met_from(case: Case) -> None:
                 answers[reason.meets_from_anchor] = reason.meets_from
             later = build(PROTOCOL, answers, screened_on=on)
             assert reason.criterion not in failed(later)
+            # met then, or open on the answers the reason names: never called met when open
+            then = {o.criterion: o.status for o in evaluate(PROTOCOL, answers, on)}
+            assert (then[reason.criterion] == "met") == (not reason.meets_from_open_on)
+            if later.verdict == "unresolved":
+                assert {v for c, v, _ in opened(later) if c == reason.criterion} == set(
+                    reason.meets_from_open_on
+                )
+
+
+def test_a_date_from_which_c_i1b_is_only_open_is_not_called_met() -> None:
+    """Case 142: route (b) fails on its date alone while marrow_relapse_after_allo_hsct is
+    unknown. From 2026-01-20 C-I1b no longer fails but is open on that answer (the reading's
+    "May pass later"): the verdict must not promise it is met from then. With the answer
+    given, it is met from the same date, said as before."""
+    (case,) = [p.values[0] for p in CASES if p.values[0].number == 142]
+    (reason,) = build(PROTOCOL, case.answers(), screened_on=case.screened_on).reasons
+    assert reason_text(reason).splitlines()[-1].strip() == (
+        "may pass later (no longer fails when planned_infusion_date is on or after 2026-01-20,"
+        " then open until marrow_relapse_after_allo_hsct is known)"
+    )
+    assert '"meets_from_open_on":["marrow_relapse_after_allo_hsct"]' in reason.model_dump_json()
+    answered = {**case.answers(), "marrow_relapse_after_allo_hsct": True}
+    (reason,) = build(PROTOCOL, answered, screened_on=case.screened_on).reasons
+    assert reason_text(reason).splitlines()[-1].strip() == (
+        "may pass later (met when planned_infusion_date is on or after 2026-01-20)"
+    )
+    assert reason.meets_from_open_on == []
+    assert reason.model_dump_json().endswith('"window_closed":false}')  # written as before
 
 
 @pytest.mark.parametrize("case", params("eligible", "not_eligible", "unresolved"))

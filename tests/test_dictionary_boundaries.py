@@ -708,6 +708,11 @@ def test_window_boundaries_and_met_from(
     assert reason.recoverable == "wait"
     assert reason.meets_from == meets_from
     assert reason.meets_from_anchor is None and not reason.window_closed
+    # met from that day (the dictionary's "From"), said so, and the JSON as it always was
+    assert reason.meets_from_open_on == []
+    assert "meets_from_open_on" not in reason.model_dump_json()
+    last = reason_text(reason).splitlines()[-1].strip()
+    assert last == f"may pass later (met from {meets_from.isoformat()})"
     # and on that day it is indeed met
     later = build(protocol, answers, screened_on=meets_from)
     assert later.verdict == "eligible"

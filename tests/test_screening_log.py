@@ -475,6 +475,41 @@ def test_export_says_which_date_a_later_pass_counts_from(log: ScreeningLog) -> N
     )
 
 
+def test_export_says_a_criterion_open_on_its_date_no_longer_fails_not_that_it_is_met(
+    log: ScreeningLog,
+) -> None:
+    """ctl019 case 142: from its date C-I1b is open on an unknown answer, not met. The log
+    keeps that answer's name and the export says so; a reason met on its date is stored
+    without it, as before."""
+    v = verdict("R-1", protocol=CTL019, value="not_eligible")
+    v.reasons = [
+        waiting("C-I1b", date(2026, 1, 20), "planned_infusion_date"),
+        waiting("C-E12", date(2026, 1, 31), None),
+    ]
+    v.reasons[0].meets_from_open_on = ["marrow_relapse_after_allo_hsct"]
+    written = log.append(v, channel="batch", coordinator="cli", answers={}, at=DAY)
+    (read,) = log.records()
+    assert read == written and log.verify() == []
+    assert [r.meets_from_open_on for r in read.reasons] == [
+        ["marrow_relapse_after_allo_hsct"],
+        [],
+    ]
+    (stored,) = log.db.execute("SELECT reasons FROM screening_log").fetchone()
+    assert [sorted(r) for r in json.loads(stored)][1] == [
+        "criterion",
+        "kind",
+        "label",
+        "meets_from",
+        "meets_from_anchor",
+        "recoverable",
+    ]
+    assert export_row(read)["may_pass_later"] == [
+        "C-I1b no longer fails when planned_infusion_date is on or after 2026-01-20,"
+        " then open until marrow_relapse_after_allo_hsct is known",
+        "C-E12 from 2026-01-31",
+    ]
+
+
 def logged_first(log: ScreeningLog, fields: dict[str, Any]) -> str:
     """Write ``fields`` as the log's first record, hashed as the release before hashed it
     (written out here on purpose, not by the code under test); its hash."""

@@ -20,7 +20,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import SHIPPED
-from format2 import build, choice, dialog, exclusion, inclusion, integer, number, yes_no
+from format2 import (
+    a_date,
+    build,
+    choice,
+    dialog,
+    exclusion,
+    inclusion,
+    integer,
+    number,
+    yes_no,
+)
 from population import Population
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.evaluation import context, outcome, status_of_each
@@ -211,3 +221,33 @@ def test_a_rule_wanting_the_measurement_names_it_beside_the_estimate(tmp_path: P
     fields = row_fields(protocol, answers, screened_on=screened)
     assert fields["verdict"] == "unresolved"
     assert [i["variable"] for i in fields["open_items"]] == ["measured_crcl", "creatinine_x_uln"]
+
+
+def test_what_keeps_a_window_open_on_its_first_day_is_each_rows_own(tmp_path: Path) -> None:
+    """The first day a failed window no longer fails is remembered by the values the rule
+    read; what keeps it open on that day is not: two rows with the same event date, one
+    without its age, one without its creatinine, are each open on their own missing answer
+    from that day (never called met), as the reference says."""
+    questions = [
+        a_date("event"),
+        integer("age", unit="years"),
+        choice("sex", ["female", "male"]),
+        number("creatinine", 0.1, 20, unit="mg/dL"),
+        number("measured_gfr", 0, 200, unit="mL/min/1.73 m²"),
+    ]
+    rule = inclusion("I1", "screening_date >= event + days(10) and gfr >= 60", recoverable="wait")
+    protocol = build(tmp_path, dialog(questions, [rule], derived=[GFR]))
+    screened = date(2026, 1, 15)
+    base = {"event": date(2026, 1, 10), "sex": "male"}
+    rows = [
+        {**base, "creatinine": 0.9},
+        {**base, "age": 40},
+        {**base, "age": 40, "creatinine": 0.9},
+    ]
+    opens = []
+    for answers in rows:
+        assert check(protocol, answers, screened)  # the whole-row checks gave it
+        (reason,) = row_fields(protocol, answers, screened_on=screened)["reasons"]
+        assert reason["meets_from"] == date(2026, 1, 20)
+        opens.append(reason.get("meets_from_open_on", []))
+    assert opens == [["measured_gfr", "age"], ["measured_gfr", "creatinine"], []]

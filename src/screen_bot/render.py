@@ -27,6 +27,7 @@ from .words import (
     VERDICT_HEADLINE,
     VERDICT_NAME,
     meets_from_text,
+    open_from_text,
     plural,
 )
 
@@ -200,7 +201,12 @@ def reason_text(reason: Reason) -> str:
     line = _block(f"{reason.criterion} {reason.label}: {answers}")
     line += f"\n{INDENT}“{_block(reason.source)}”"
     line += f"\n{INDENT}{RECOVERY[reason.recoverable] if reason.recoverable else NO_RECOVERY}"
-    if reason.meets_from:
+    if reason.meets_from and reason.meets_from_open_on:
+        when = open_from_text(
+            reason.meets_from, reason.meets_from_anchor, reason.meets_from_open_on
+        )
+        line += f" ({when})"
+    elif reason.meets_from:
         line += f" (met {meets_from_text(reason.meets_from, reason.meets_from_anchor)})"
     elif reason.window_closed:
         line += f"\n{INDENT}the time window has passed: waiting will not make it pass"

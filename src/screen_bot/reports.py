@@ -17,7 +17,7 @@ from typing import IO, Any
 from .storage import Store, Tx, ledger
 from .storage.ledger import LoggedReason, LogRecord
 from .verdict import OpenItem
-from .words import OPEN_KIND, meets_from_text
+from .words import OPEN_KIND, meets_from_text, open_from_text
 
 # OWASP CSV injection: these starts get an apostrophe; so does "'" itself, so that
 # removing one leading apostrophe always gives the stored text back.
@@ -126,6 +126,11 @@ def cell(value: str) -> str:
 
 
 def _later(reason: LoggedReason) -> str:
+    if reason.meets_from and reason.meets_from_open_on:  # open then, not met
+        when = open_from_text(
+            reason.meets_from, reason.meets_from_anchor, reason.meets_from_open_on
+        )
+        return f"{reason.criterion} {when}"
     if reason.meets_from:  # no anchor (a screening date, or a record logged before): 'from'
         return f"{reason.criterion} {meets_from_text(reason.meets_from, reason.meets_from_anchor)}"
     return f"{reason.criterion} {reason.recoverable}"

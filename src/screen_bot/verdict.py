@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from .protocol import Protocol
 from .rules.calculators import CALCULATORS
@@ -49,9 +49,24 @@ class Reason(BaseModel):
     answers: dict[str, Any]
     estimated: list[str] = []
     recoverable: Literal["retest", "wait"] | None = None
-    meets_from: date | None = None  # the first day it is met, when a date follows
+    meets_from: date | None = None  # the first day it no longer fails, when a date follows
     meets_from_anchor: str | None = None  # None: the screening date; else the planned date
     window_closed: bool = False  # failed on a time window that only past days would meet
+    # the answers still unknown that keep it open from meets_from; empty (and not written):
+    # it is met from then
+    meets_from_open_on: list[str] = []
+
+    @model_serializer(mode="wrap")
+    def _met_then_unwritten(self, write: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_empty_open_on(write(self))
+
+
+def without_empty_open_on(fields: dict[str, Any]) -> dict[str, Any]:
+    """A reason's fields as a reason met on its date was written before it could be open
+    then: without ``meets_from_open_on`` (the JSON of such a verdict is unchanged)."""
+    if "meets_from_open_on" in fields and not fields["meets_from_open_on"]:
+        del fields["meets_from_open_on"]
+    return fields
 
 
 class OpenItem(BaseModel):
@@ -327,6 +342,7 @@ def _reason(protocol: Protocol, outcome: Outcome, wait: Waiting | None) -> dict[
         "meets_from": wait.meets_from if wait else None,
         "meets_from_anchor": anchor,
         "window_closed": wait is not None and wait.closed,
+        **({"meets_from_open_on": list(wait.open_on)} if wait and wait.open_on else {}),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 VERDICT_HEADLINE = {
@@ -38,6 +39,17 @@ def meets_from_text(meets_from: date, anchor: str | None) -> str:
     if anchor:
         return f"when {anchor} is on or after {meets_from.isoformat()}"
     return f"from {meets_from.isoformat()}"
+
+
+def open_from_text(meets_from: date, anchor: str | None, open_on: Sequence[str]) -> str:
+    """When a failure no longer fails but is not met: ``no longer fails when
+    planned_infusion_date is on or after 2026-01-20, then open until
+    marrow_relapse_after_allo_hsct is known`` (an answer still unknown keeps it open)."""
+    known = "is known" if len(open_on) == 1 else "are known"
+    return (
+        f"no longer fails {meets_from_text(meets_from, anchor)}, "
+        f"then open until {', '.join(open_on)} {known}"
+    )
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:

@@ -52,7 +52,7 @@ from ..rules.dates import EARLIEST_YEAR, NEVER
 from ..rules.evaluation import Context, Status, Used, given, status_of_each
 from ..rules.expressions import SCREENING_DATE
 from ..rules.sql import Query, compile_protocol, quote, text_literal
-from ..rules.windows import Waiting
+from ..rules.windows import Waiting, open_then
 from ..session import REFERRAL_PATTERN
 from ..verdict import Verdict, assembled_fields, row_fields
 
@@ -667,7 +667,8 @@ def _verdict(protocol: Protocol, query: Query, row: dict[str, Any]) -> Verdict:
         details,
         referral=row[REFERRAL_KEY],
         screened_on=row[SCREENED_ON_KEY],
-        waits=lambda criterion: waits.get(criterion),
+        # the query finds the day; what keeps the criterion open on it is found from ctx
+        waits=lambda criterion: open_then(protocol, criterion, ctx, waits.get(criterion)),
     )
     return Verdict(**fields)
 

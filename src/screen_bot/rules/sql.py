@@ -337,7 +337,7 @@ class Timed:
     """The output columns of one time-based criterion."""
 
     criterion: str
-    meets_from: str  # DATE: the first day it is met (NULL: not failed, or never)
+    meets_from: str  # DATE: the first day it no longer fails (NULL: not failed, or never)
     window_closed: str  # BOOLEAN: failed, and waiting can never meet it
     anchor: str | None  # VARCHAR: the anchor it counts from (only when the rule reads one)
 

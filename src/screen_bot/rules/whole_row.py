@@ -27,7 +27,7 @@ from .demand import Demand, whole
 from .evaluation import Context, Outcome, Status, Used, _plan, clocks_read
 from .expressions import SCREENING_DATE
 from .stored import _simple, _tuple, function_of, reading, rule_statuses
-from .windows import Waiting, waiting
+from .windows import Waiting, first_day, open_then, waiting
 
 if TYPE_CHECKING:
     from ..protocol.model import Protocol
@@ -86,21 +86,28 @@ class Row:
     def waiting(
         self, protocol: Protocol, failed: Outcome, parts: Parts, screened_on: date
     ) -> Waiting | None:
-        """:func:`~.windows.waiting` for a failed criterion of the row ``parts`` came from,
-        remembered by what decides it: the values its rule read (known ones in ``failed``),
-        its estimated names and the screening date, which a batch's rows often share."""
+        """:func:`~.windows.waiting` for a failed criterion of the row ``parts`` came from;
+        its first day is remembered by what decides it: the values its rule read (known ones
+        in ``failed``), its estimated names and the screening date, which a batch's rows
+        often share (what keeps it open on that day is found for each row)."""
         if not clocks_read(protocol, failed.criterion):
             return None  # no time window
         key = (failed.criterion, screened_on, tuple(failed.values.items()), failed.estimated)
         try:
-            found = self._waits.get(key, _UNSEEN)
+            cached = self._waits.get(key, _UNSEEN)
         except TypeError:  # a value that cannot be a key
             return waiting(protocol, failed.criterion, self.context(parts))
-        if found is _UNSEEN:
-            found = waiting(protocol, failed.criterion, self.context(parts))
+        ctx = None
+        if cached is _UNSEEN:
+            ctx = self.context(parts)
+            found = first_day(protocol, failed.criterion, ctx)
             if len(self._waits) < 4096:  # a few distinct dates per criterion, usually
                 self._waits[key] = found
-        return found  # type: ignore[return-value]
+        else:
+            found = cached  # type: ignore[assignment]
+        if found is None or found.meets_from is None:
+            return found
+        return open_then(protocol, failed.criterion, ctx or self.context(parts), found)
 
 
 _UNSEEN = object()

@@ -6,17 +6,18 @@ those dates or the day after them, so trying each of them in order, later than t
 finds the first day the whole criterion no longer fails (met, or open on an answer still
 unknown) — also when the time-based part is one route of an ``or``. When none of them
 does, waiting cannot help; the window has closed only when a day before the screening
-date would have done it (else the failure does not rest on the window at all).
+date would have done it (else the failure does not rest on the window at all). On the day
+found the criterion is met, or only open: ``open_on`` names the answers it then waits for.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
 from .dates import clamped_shift
-from .evaluation import Context, clocks_read, status_with
+from .evaluation import Context, clocks_read, outcome, status_with
 from .expressions import SCREENING_DATE, Compare, Name, Node, Shift, interpret, names_read, walk
 
 if TYPE_CHECKING:
@@ -28,10 +29,18 @@ class Waiting:
     meets_from: date | None  # the first day it no longer fails (None: never, by waiting)
     anchor: str  # SCREENING_DATE, or the anchor whose date must move
     closed: bool = False  # no such day, but a day before the screening date would have been
+    # what is still unknown on meets_from and keeps the criterion open then (empty: met)
+    open_on: tuple[str, ...] = ()
 
 
 def waiting(protocol: Protocol, criterion_id: str, ctx: Context) -> Waiting | None:
     """For a failed criterion that reads the screening date or an anchor; else None."""
+    return open_then(protocol, criterion_id, ctx, first_day(protocol, criterion_id, ctx))
+
+
+def first_day(protocol: Protocol, criterion_id: str, ctx: Context) -> Waiting | None:
+    """:func:`waiting` without ``open_on``: that depends on more than the values the rule
+    read (which of the questions behind them were asked), so it is not kept with the day."""
     tree = protocol.rules[criterion_id].node
     tried = clocks_read(protocol, criterion_id)
     today = ctx.env.get(SCREENING_DATE)
@@ -52,6 +61,18 @@ def waiting(protocol: Protocol, criterion_id: str, ctx: Context) -> Waiting | No
                 for day in sorted(past)
             )
     return Waiting(None, tried[0], closed) if tried else None
+
+
+def open_then(
+    protocol: Protocol, criterion_id: str, ctx: Context, found: Waiting | None
+) -> Waiting | None:
+    """``found`` with the answers that keep the criterion open on its first day no longer
+    failed (none when it is met then): the verdict must not call an open criterion met."""
+    if found is None or found.meets_from is None:
+        return found
+    then = Context({**ctx.env, found.anchor: found.meets_from}, ctx.applicable, ctx.estimated)
+    later = outcome(protocol, criterion_id, then)
+    return found if later.status == "met" else replace(found, open_on=later.open_variables)
 
 
 def _unfailed(protocol: Protocol, criterion_id: str, ctx: Context, clock: str, day: date) -> bool:
