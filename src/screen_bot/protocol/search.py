@@ -114,6 +114,29 @@ class AnswerSearch:
             return True in _possible(node)  # linear, never wrongly says "never"
         return found is not None
 
+    def find(
+        self,
+        names: list[str],
+        read: list[Node],
+        wanted: Callable[[dict[str, Any], bool], bool | None],
+    ) -> dict[str, Any] | None | object:
+        """Answers to ``names`` (each known or unknown, chosen in that order) that ``wanted``
+        accepts (it is asked as :meth:`_search` asks it); None if there are none. ``read``:
+        every expression ``wanted`` reads, whose candidates are tried. TOO_LARGE past the
+        limits, and where the candidates may miss a case: a number of ``names`` compared
+        with another answer, a multi-select naming more than MAX_SUBSETS_OF choices, dates
+        not searched exactly (:func:`dates_searched_exactly`). The names ``wanted`` reads
+        beyond ``names`` are unknown to it."""
+        searched = frozenset(names)
+        if not all(dates_searched_exactly(node, searched) for node in read):
+            return TOO_LARGE
+        kept, self._sampled = self._sampled, set()  # what these candidates miss
+        domains = [self._domain(n, read, unknown=True) for n in names]
+        sampled, self._sampled = self._sampled, kept | self._sampled
+        if sampled & searched:
+            return TOO_LARGE
+        return self._search(names, domains, wanted, read)
+
     def _search(
         self,
         names: list[str],
@@ -377,17 +400,23 @@ def _date_comparisons(node: Node) -> list[tuple[DateSide, DateSide]]:
 CALENDAR_UNITS = ("months", "years")
 
 
-def dates_searched_exactly(node: Node) -> bool:
+def dates_searched_exactly(node: Node, searched: frozenset[str] | None = None) -> bool:
     """Whether the search on :data:`EXAMPLE_DAY` answers for every screening date what
     ``node``'s date answers can make of it. So it does when each date answer is compared
     with the screening date only, and either by whole days and weeks (a shift of the same
     number of days on every date) or in one comparison adding calendar months or years
     to the answer alone: such a comparison's truth changes once as the answer moves, and on
     a 15th, which every month has, no month end cuts a window short. Two answers compared
-    with each other, or days mixed with months, are not searched exactly."""
+    with each other, or days mixed with months, are not searched exactly.
+
+    ``searched``: the answers searched, the others always unknown; a comparison reading
+    one of those is unknown (or false, on a date that is none) whatever the date searched
+    is, so it is left aside."""
     calendar: dict[str, list[bool]] = {}
     for n in walk(node):
         if not (isinstance(n, Compare) and n.dates):
+            continue
+        if searched is not None and names_read(n) - {SCREENING_DATE} - searched:
             continue
         left, right = _date_side(n.left), _date_side(n.right)
         if left is None or right is None:

@@ -4,7 +4,8 @@ A ``GraphMachine`` is built from ``engine.states`` and ``engine.transitions``; t
 conditions keep their readable ``__name__`` ("asked when sex == 'female'", "a criterion
 failed"). The ``restart`` event, which leads from every state back to the first
 question, is left out so the picture shows the path through the questions, and so are the
-"next" edges no session can take (:func:`_never_taken`).
+steps no answers take (:func:`~.reach.untaken`): a "next" edge past a question that must
+then be asked, an early exit after a question at which no criterion can fail yet.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from transitions.extensions.diagrams import GraphMachine
 
 from ..engine import BaseEngine, Engine
 from ..errors import ScreenBotError
-from ..protocol import Protocol
-from ..rules.expressions import And, Node
+from .reach import untaken
 
 ImageFormat = Literal["png", "svg"]
 NOT_DRAWN = ("restart",)
@@ -53,11 +53,11 @@ def _graph(engine: BaseEngine[Any], graph_engine: Literal["graphviz", "mermaid"]
     ]
     # Every "next" edge also holds "unless a criterion failed": drawn once, as the early
     # exit to not_eligible, rather than on every edge.
+    never = untaken(engine.protocol) if isinstance(engine, Engine) else frozenset()
     transitions = [
         {k: v for k, v in t.items() if k != "unless"}
         for t in engine.transitions
-        if t["trigger"] not in NOT_DRAWN
-        and not (isinstance(engine, Engine) and _never_taken(engine.protocol, t))
+        if t["trigger"] not in NOT_DRAWN and (t["source"], t["dest"]) not in never
     ]
     model: Any = _Model()  # transitions adds get_graph to it
     prefix = "title: " if graph_engine == "mermaid" else ""  # Mermaid's front matter is YAML
@@ -73,35 +73,6 @@ def _graph(engine: BaseEngine[Any], graph_engine: Literal["graphviz", "mermaid"]
     )
     machine.model_graphs[id(model)].reset_styling()  # no state is "active" in a map
     return model.get_graph()
-
-
-def _conjuncts(node: Node) -> list[Node]:
-    if isinstance(node, And):
-        return [c for part in node.parts for c in _conjuncts(part)]
-    return [node]
-
-
-def _never_taken(protocol: Protocol, transition: dict[str, Any]) -> bool:
-    """A "next" edge from one question to a later one that skips a question whose condition
-    must then be false while one that holds says the same.
-
-    The edge is taken when its destination is asked (its condition, so each part of an
-    ``and``, is not false) and the questions between are not (their conditions are false),
-    on the same answers: a skipped question asked when one of those parts holds cannot be
-    skipped. Nor can one asked on a part of the source question's own condition: that part
-    held when the source was asked, reads only answers given before it (a condition reads
-    earlier questions, never its own; checklist items are decided before their step), and
-    so still holds when the source is answered.
-    """
-    order, when = protocol.order, protocol.when
-    source, dest = transition["source"], transition["dest"]
-    if transition["trigger"] != "next" or source not in order or dest not in order:
-        return False
-    held = _conjuncts(when[dest].node) if dest in when else []
-    if source in when and source != order[0]:
-        held += _conjuncts(when[source].node)
-    skipped = order[order.index(source) + 1 : order.index(dest)]
-    return any(v in when and when[v].node in held for v in skipped)
 
 
 def mermaid(engine: BaseEngine[Any]) -> str:
