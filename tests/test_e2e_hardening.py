@@ -32,6 +32,7 @@ from bot_process import (
     variables_of,
 )
 from fakebot import FakeBotApi
+from fakebot.server import ApiError as FakeApiError
 from screen_bot.adapters.telegram import messages as words
 from screen_bot.engine import Engine
 from screen_bot.session import utc_now
@@ -113,6 +114,38 @@ def test_start_up_failures_exit_2_without_the_token(
     assert expected in output, output
     assert "Traceback" not in output
     assert_no_token(everything_written(output, tmp_path), token)
+
+
+def test_a_description_quoting_the_url_hides_a_token_it_cuts(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    """A relay in front of a self-hosted Bot API quotes the request URL in its error, long
+    enough that the 200 characters kept of a description end inside the token: the
+    token is hidden before the cut (its first part was printed)."""
+    secret_half = fake.token.split(":", 1)[1]
+    url = f"/bot{fake.token}/getMe"
+    padding = "x" * (200 - len(url) + len(secret_half) - 10)  # the cut: 10 characters in
+    fake.fail_next("getMe", 500, f"{padding}{url}", times=5)
+    code, output = run_to_exit(fake, tmp_path)
+    assert code == 2 and "did not answer (500 xxx" in output, output
+    assert secret_half[:10] not in everything_written(output, tmp_path)
+
+
+class QuotingWebhook(FakeBotApi):
+    """A Bot API (a relay) whose refusal of setWebhook quotes the request's parameters."""
+
+    def _api_setWebhook(self, p: dict) -> bool:
+        raise FakeApiError(400, f"Bad Request: {json.dumps(p)}")
+
+
+def test_the_webhook_secret_made_up_at_start_is_hidden(tmp_path: Path) -> None:
+    """SCREEN_BOT_WEBHOOK_SECRET unset: the secret made for the process is as secret as a
+    configured one, hidden from every output."""
+    with QuotingWebhook() as fake:
+        args = ("--webhook", "https://bot.example.org/hook", "--port", str(free_port()))
+        code, output = run_to_exit(fake, tmp_path, *args)
+    assert code == 2 and "refused the webhook (400 Bad Request: " in output, output
+    assert '"secret_token": "<secret>"' in output, output
 
 
 def test_401_while_polling_ends_the_process_with_a_clear_line(
