@@ -19,6 +19,7 @@ from .errors import ScreenBotError
 TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 API_BASE_URL, API_FILE_URL = "https://api.telegram.org/bot", "https://api.telegram.org/file/bot"
+URL_EXAMPLE = f"e.g. {API_BASE_URL}"
 REPO_DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 PACKAGED_DIALOGS = Path(__file__).resolve().parent / "dialogs"
 
@@ -44,7 +45,10 @@ def _home(path: Path) -> Path:
     try:
         return path.expanduser()
     except RuntimeError:  # no HOME, or an unknown ~user
-        raise ValueError(f"cannot tell which home directory {path} is in") from None
+        # (the path is not quoted: no message about a setting quotes its value, see load)
+        raise ValueError(
+            "cannot tell which home directory its ~ is (HOME unset, or no such user)"
+        ) from None
 
 
 class Settings(BaseSettings):
@@ -117,13 +121,16 @@ class Settings(BaseSettings):
         (a typo found here is named; found by the HTTP client it would end in a trace)."""
         try:
             parts = urlsplit(value)
+        except ValueError:  # (its text quotes the URL: see load)
+            raise ValueError(f"not a valid URL (its host cannot be read); {URL_EXAMPLE}") from None
+        try:
             parts.port  # noqa: B018 - raises for a port out of range
-        except ValueError as err:
+        except ValueError:
             raise ValueError(
-                f"not a valid URL ({err}); e.g. https://api.telegram.org/bot"
+                f"not a valid URL (its port is no number from 0 to 65535); {URL_EXAMPLE}"
             ) from None
         if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
-            raise ValueError("give an http(s) URL with a host, e.g. https://api.telegram.org/bot")
+            raise ValueError(f"give an http(s) URL with a host, {URL_EXAMPLE}")
         return value
 
     @field_validator("database_url")
@@ -148,15 +155,11 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Texts that must never be shown or logged: the token, its secret half, the webhook
         secret, the database password."""
-        found = []
-        if self.telegram_bot_token is not None:
-            token = self.telegram_bot_token.get_secret_value()
-            found += [token, token.partition(":")[2]]
-        if self.webhook_secret is not None:
-            found.append(self.webhook_secret.get_secret_value())
-        if self.database_url is not None:
-            found += passwords(self.database_url.get_secret_value())
-        return [s for s in found if s]
+        return _secrets(
+            self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None,
+            self.webhook_secret.get_secret_value() if self.webhook_secret else None,
+            self.database_url.get_secret_value() if self.database_url else None,
+        )
 
     def token_problem(self) -> str | None:
         """Why the bot token cannot be used, or None when it looks right."""
@@ -169,8 +172,45 @@ class Settings(BaseSettings):
         return None
 
 
+def _secrets(token: str | None, webhook_secret: str | None, database_url: str | None) -> list[str]:
+    found = []
+    if token is not None:
+        found += [token, token.partition(":")[2]]
+    if webhook_secret is not None:
+        found.append(webhook_secret)
+    if database_url is not None:
+        found += passwords(database_url)
+    return [s for s in found if s]
+
+
+class _Written(BaseSettings):
+    """The settings that hold secrets, as written in the environment and .env, unchecked."""
+
+    model_config = Settings.model_config
+    token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    webhook_secret: str | None = Field(None, alias="SCREEN_BOT_WEBHOOK_SECRET")
+    database_url: str | None = Field(None, alias="SCREEN_BOT_DATABASE_URL")
+
+
+def secrets_to_hide() -> list[str]:
+    """The secrets no output may show (:meth:`Settings.secrets`), also when the settings do
+    not load: then as they are written, unchecked (the token can still be read when
+    another setting is wrong, and a message about that one must not show it)."""
+    try:
+        return load().secrets()
+    except ScreenBotError:
+        pass
+    try:
+        written = _Written()
+    except (UnicodeDecodeError, ValidationError):  # a .env that is not UTF-8: the environment
+        written = _Written(_env_file=None)
+    return _secrets(written.token, written.webhook_secret, written.database_url)
+
+
 def load() -> Settings:
-    """The settings from the environment and .env; a bad value is an error, not a traceback."""
+    """The settings from the environment and .env; a bad value is an error, not a traceback.
+    No message quotes a value (a token pasted into another setting would show): each names
+    the setting, and says what is wrong with it."""
     try:
         return Settings()
     except UnicodeDecodeError:
