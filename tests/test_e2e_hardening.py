@@ -34,7 +34,9 @@ from bot_process import (
 from fakebot import FakeBotApi
 from fakebot.server import ApiError as FakeApiError
 from screen_bot.adapters.telegram import messages as words
+from screen_bot.adapters.telegram.app import check_token
 from screen_bot.engine import Engine
+from screen_bot.errors import ScreenBotError
 from screen_bot.session import utc_now
 from screen_bot.storage import inbox, outbox, sessions
 from screen_bot.storage.inbox import Received
@@ -129,6 +131,28 @@ def test_a_description_quoting_the_url_hides_a_token_it_cuts(
     code, output = run_to_exit(fake, tmp_path)
     assert code == 2 and "did not answer (500 xxx" in output, output
     assert secret_half[:10] not in everything_written(output, tmp_path)
+
+
+def test_a_password_in_the_bot_api_url_is_not_shown(fake: FakeBotApi, tmp_path: Path) -> None:
+    """A self-hosted Bot API behind basic auth, down: the error names its URL with the
+    password hidden, as the database URL's is."""
+    base_url = f"http://botuser:ZZSECRET42@127.0.0.1:{free_port()}/bot"
+    code, output = run_to_exit(fake, tmp_path, TELEGRAM_API_BASE_URL=base_url)
+    assert code == 2, output
+    assert "error: the Bot API at http://botuser:***@127.0.0.1:" in output, output
+    assert "ZZSECRET42" not in everything_written(output, tmp_path)
+
+
+async def test_a_bot_api_that_is_none_is_named_without_its_password() -> None:
+    class NoBot:
+        async def call(self, method: str, params: object = None, *, timeout: float = 0) -> dict:
+            return {"not": "a bot"}
+
+    with pytest.raises(ScreenBotError) as refused:
+        await check_token(NoBot(), "https://botuser:ZZSECRET42@bot.example.org/bot")  # type: ignore[arg-type]
+    assert refused.value.message.startswith(
+        "https://botuser:***@bot.example.org/bot answered getMe without a bot"
+    )
 
 
 class QuotingWebhook(FakeBotApi):

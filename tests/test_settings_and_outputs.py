@@ -62,6 +62,15 @@ def test_no_settings_error_quotes_the_value(
             assert secret_half not in err.message and alias in err.message, err.message
 
 
+def test_a_password_in_a_bot_api_url_is_a_secret() -> None:
+    """A self-hosted Bot API behind basic auth: a library's line quoting its URL hides it."""
+    settings = Settings(
+        TELEGRAM_API_BASE_URL="http://u:ZZSECRET42@127.0.0.1/bot",
+        TELEGRAM_API_FILE_URL="http://u:ZZSECRET43@127.0.0.1/file/bot",
+    )
+    assert {"ZZSECRET42", "ZZSECRET43"} <= set(settings.secrets())
+
+
 def test_the_secrets_are_hidden_when_another_setting_is_wrong(
     isolated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

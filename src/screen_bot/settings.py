@@ -154,11 +154,13 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Texts that must never be shown or logged: the token, its secret half, the webhook
-        secret, the database password."""
+        secret, the database password, a password in a Bot API URL (a self-hosted server
+        behind basic auth)."""
         return _secrets(
             self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None,
             self.webhook_secret.get_secret_value() if self.webhook_secret else None,
             self.database_url.get_secret_value() if self.database_url else None,
+            [self.telegram_api_base_url, self.telegram_api_file_url],
         )
 
     def token_problem(self) -> str | None:
@@ -172,14 +174,19 @@ class Settings(BaseSettings):
         return None
 
 
-def _secrets(token: str | None, webhook_secret: str | None, database_url: str | None) -> list[str]:
+def _secrets(
+    token: str | None,
+    webhook_secret: str | None,
+    database_url: str | None,
+    api_urls: list[str | None],
+) -> list[str]:
     found = []
     if token is not None:
         found += [token, token.partition(":")[2]]
     if webhook_secret is not None:
         found.append(webhook_secret)
-    if database_url is not None:
-        found += passwords(database_url)
+    for url in [database_url, *api_urls]:
+        found += passwords(url) if url is not None else []
     return [s for s in found if s]
 
 
@@ -190,6 +197,8 @@ class _Written(BaseSettings):
     token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
     webhook_secret: str | None = Field(None, alias="SCREEN_BOT_WEBHOOK_SECRET")
     database_url: str | None = Field(None, alias="SCREEN_BOT_DATABASE_URL")
+    api_base_url: str | None = Field(None, alias="TELEGRAM_API_BASE_URL")
+    api_file_url: str | None = Field(None, alias="TELEGRAM_API_FILE_URL")
 
 
 def secrets_to_hide() -> list[str]:
@@ -204,7 +213,8 @@ def secrets_to_hide() -> list[str]:
         written = _Written()
     except (UnicodeDecodeError, ValidationError):  # a .env that is not UTF-8: the environment
         written = _Written(_env_file=None)
-    return _secrets(written.token, written.webhook_secret, written.database_url)
+    urls = [written.api_base_url, written.api_file_url]
+    return _secrets(written.token, written.webhook_secret, written.database_url, urls)
 
 
 def load() -> Settings:

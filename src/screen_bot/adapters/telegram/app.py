@@ -31,6 +31,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 from telegram.request import BaseRequest
 
+from ...dburl import hidden as without_password
 from ...errors import ScreenBotError
 from ...protocol.catalog import Catalog
 from ...redact import RedactingFormatter, redact
@@ -301,7 +302,7 @@ async def check_token(api: RawBotApi, base_url: str) -> dict[str, Any]:
             if isinstance(me, dict) and isinstance(me.get("id"), int):
                 return me
             raise ScreenBotError(
-                f"{base_url} answered getMe without a bot: "
+                f"{without_password(base_url)} answered getMe without a bot: "
                 "is TELEGRAM_API_BASE_URL a Bot API server?"
             )
         if attempt + 1 < START_ATTEMPTS:
@@ -309,8 +310,8 @@ async def check_token(api: RawBotApi, base_url: str) -> dict[str, Any]:
             await asyncio.sleep(delay)
             delay *= 2
     raise ScreenBotError(
-        f"the Bot API at {base_url} did not answer ({reason}); check the network and "
-        "TELEGRAM_API_BASE_URL"
+        f"the Bot API at {without_password(base_url)} did not answer ({reason}); check the "
+        "network and TELEGRAM_API_BASE_URL"
     )
 
 
