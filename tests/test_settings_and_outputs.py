@@ -62,6 +62,32 @@ def test_no_settings_error_quotes_the_value(
             assert secret_half not in err.message and alias in err.message, err.message
 
 
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:9/bot\r", "invisible character"),  # a Windows-edited env file
+        ("http://127.0.0.1:9/bo\tt", "invisible character"),
+        ("http://127.0.0.1:9/bot\x7f", "invisible character"),
+        ("http://127.0.0.1:9/bot\x01", "invisible character"),
+        ("http://127.0.0.1:9/bot\u2028", "invisible character"),  # (it ended the line)
+        ("http://xn--/bot", "its host is no valid name"),  # (IDNAError)
+        ("http://1.2.3.999/bot", "its host is no valid name"),
+        ("http://127.0.0.1:8081", "once the token is added to it"),  # no /bot: a port 8081123…
+        ("http://127.0.0.1:9/bot{token}{x}", "braces other than {token}"),
+    ],
+)
+def test_a_url_the_http_client_refuses_is_a_settings_error(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, url: str, why: str
+) -> None:
+    """Found by the HTTP client, these ended the start in "unexpected error: InvalidURL"."""
+    for alias in ("TELEGRAM_API_BASE_URL", "TELEGRAM_API_FILE_URL"):
+        monkeypatch.setenv(alias, url)
+        line = one_line_error(invoke("where"))
+        assert line.startswith(f"error: settings: {alias}: not a valid URL ("), line
+        assert why in line
+        monkeypatch.delenv(alias)
+
+
 def test_a_password_in_a_bot_api_url_is_a_secret() -> None:
     """A self-hosted Bot API behind basic auth: a library's line quoting its URL hides it."""
     settings = Settings(

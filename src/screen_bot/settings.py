@@ -51,6 +51,29 @@ def _home(path: Path) -> Path:
         ) from None
 
 
+# A token of the usual shape, and the fields python-telegram-bot puts the token in
+SAMPLE_TOKEN = "123456789:" + "A" * 35
+TOKEN_FIELDS = frozenset({"token", "TOKEN", "bot_token", "BOT_TOKEN", "bot-token", "BOT-TOKEN"})
+
+
+class _TokenOnly(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        if key in TOKEN_FIELDS:
+            return SAMPLE_TOKEN
+        raise KeyError(key)
+
+
+def _as_called(url: str) -> str:
+    """The URL a Bot API call goes to, as python-telegram-bot 22 makes it from ``url`` (its
+    ``_parse_base_url``): the token in place of ``{token}``, else added at the end."""
+    if not any(f"{{{field}}}" in url for field in TOKEN_FIELDS):
+        return url + SAMPLE_TOKEN
+    try:
+        return url.format_map(_TokenOnly())
+    except (KeyError, ValueError, IndexError, AttributeError):  # other braces: PTB fails too
+        raise ValueError(f"not a valid URL (braces other than {{token}}); {URL_EXAMPLE}") from None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -117,8 +140,14 @@ class Settings(BaseSettings):
     @field_validator("telegram_api_base_url", "telegram_api_file_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        """An http(s) URL with a host and a valid port, e.g. https://api.telegram.org/bot
-        (a typo found here is named; found by the HTTP client it would end in a trace)."""
+        """An http(s) URL with a host and a valid port, e.g. https://api.telegram.org/bot,
+        that the HTTP client reads as python-telegram-bot calls it (a typo found here is
+        named; found by the HTTP client it would end in a trace)."""
+        if any(c.isspace() or not c.isprintable() for c in value):
+            raise ValueError(
+                "not a valid URL (it holds a space, tab, line end or other invisible "
+                f"character: a CR left by a Windows editor?); {URL_EXAMPLE}"
+            )
         try:
             parts = urlsplit(value)
         except ValueError:  # (its text quotes the URL: see load)
@@ -129,8 +158,26 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"not a valid URL (its port is no number from 0 to 65535); {URL_EXAMPLE}"
             ) from None
-        if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"give an http(s) URL with a host, {URL_EXAMPLE}")
+        import httpx  # (here: only a URL that is set costs its import)
+
+        # A request made as the client makes one: reading the URL alone passes an "xn--"
+        # host that is no valid name, found when the request reads it back.
+        try:
+            httpx.Request("POST", value)
+        except (httpx.InvalidURL, ValueError):  # (IDNAError is a ValueError)
+            raise ValueError(
+                f"not a valid URL (its host is no valid name or address); {URL_EXAMPLE}"
+            ) from None
+        called = f"{_as_called(value)}/getMe"
+        try:
+            httpx.Request("POST", called)
+        except (httpx.InvalidURL, ValueError):
+            raise ValueError(
+                "not a valid URL (once the token is added to it, at its end or in place of "
+                f"{{token}}: end it with /bot); {URL_EXAMPLE}"
+            ) from None
         return value
 
     @field_validator("database_url")
