@@ -318,6 +318,31 @@ async def test_the_inbox_keeps_no_names_telegram_sends(harness: Harness) -> None
         assert not file.exists() or b"ALICE" not in file.read_bytes(), file
 
 
+def test_the_inbox_keeps_no_names_of_a_forward_as_a_bot_api_before_7_sends_it() -> None:
+    """A self-hosted Bot API server older than 7.0 (or a relay) tells a forward's origin in
+    fields of their own, not in ``forward_origin``: their names are not kept either."""
+    update = message(
+        40,
+        "45",
+        forward_from={"id": 5, "is_bot": False, "first_name": "Jane", "username": "jleak"},
+        forward_from_chat={"id": -1001, "type": "channel", "title": "Leak ward", "username": "lw"},
+        forward_sender_name="Jane Leakname",
+        forward_signature="Dr Leakname",
+        forward_from_message_id=3,
+        forward_date=1,
+    )
+    stored = intake_module.stored_form(update)["message"]
+    assert stored["forward_sender_name"] == stored["forward_signature"] == "-"
+    assert stored["forward_from"] == {"id": 5, "is_bot": False, "first_name": "-", "username": "-"}
+    assert stored["forward_from_chat"] == {
+        "id": -1001,
+        "type": "channel",
+        "title": "-",
+        "username": "-",
+    }
+    assert stored["forward_from_message_id"] == 3 and stored["forward_date"] == 1
+
+
 async def test_an_edited_answer_is_never_applied_and_says_nothing(harness: Harness) -> None:
     """'65' edited to '55' (from a Bot API that sends edits unasked): never applied, and no
     reply (Telegram also sends edits for reactions, where nothing changed)."""

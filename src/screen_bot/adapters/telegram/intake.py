@@ -66,9 +66,13 @@ RETRY_FIRST, RETRY_MAX = 4.0, 600.0  # seconds before the sweep sends a failed s
 
 # What Telegram sends with each user, chat or forward and no handler reads: names, the
 # username, the language; a shared contact's number, a file's name. Replaced, not dropped: some are
-# required (User.first_name), and the update must read back as it came.
+# required (User.first_name), and the update must read back as it came. A forward's origin
+# comes in ``forward_origin`` since Bot API 7.0, and in fields of its own from an older
+# server (a self-hosted one, a relay): ``forward_from`` (a user) and ``forward_from_chat``
+# (a chat) are stripped as users and chats are, the two names here.
 PERSONAL = frozenset(
     {"first_name", "last_name", "username", "title", "sender_user_name", "author_signature"}
+    | {"forward_sender_name", "forward_signature"}
     | {"language_code", "phone_number", "vcard", "file_name"}
 )
 PLACEHOLDER = "-"
