@@ -32,8 +32,11 @@ from bot_process import (
     variables_of,
 )
 from fakebot import FakeBotApi
+from fakebot.server import ApiError as FakeApiError
 from screen_bot.adapters.telegram import messages as words
+from screen_bot.adapters.telegram.app import check_token
 from screen_bot.engine import Engine
+from screen_bot.errors import ScreenBotError
 from screen_bot.session import utc_now
 from screen_bot.storage import inbox, outbox, sessions
 from screen_bot.storage.inbox import Received
@@ -113,6 +116,60 @@ def test_start_up_failures_exit_2_without_the_token(
     assert expected in output, output
     assert "Traceback" not in output
     assert_no_token(everything_written(output, tmp_path), token)
+
+
+def test_a_description_quoting_the_url_hides_a_token_it_cuts(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    """A relay in front of a self-hosted Bot API quotes the request URL in its error, long
+    enough that the 200 characters kept of a description end inside the token: the
+    token is hidden before the cut (its first part was printed)."""
+    secret_half = fake.token.split(":", 1)[1]
+    url = f"/bot{fake.token}/getMe"
+    padding = "x" * (200 - len(url) + len(secret_half) - 10)  # the cut: 10 characters in
+    fake.fail_next("getMe", 500, f"{padding}{url}", times=5)
+    code, output = run_to_exit(fake, tmp_path)
+    assert code == 2 and "did not answer (500 xxx" in output, output
+    assert secret_half[:10] not in everything_written(output, tmp_path)
+
+
+def test_a_password_in_the_bot_api_url_is_not_shown(fake: FakeBotApi, tmp_path: Path) -> None:
+    """A self-hosted Bot API behind basic auth, down: the error names its URL with the
+    password hidden, as the database URL's is."""
+    base_url = f"http://botuser:ZZSECRET42@127.0.0.1:{free_port()}/bot"
+    code, output = run_to_exit(fake, tmp_path, TELEGRAM_API_BASE_URL=base_url)
+    assert code == 2, output
+    assert "error: the Bot API at http://botuser:***@127.0.0.1:" in output, output
+    assert "ZZSECRET42" not in everything_written(output, tmp_path)
+
+
+async def test_a_bot_api_that_is_none_is_named_without_its_password() -> None:
+    class NoBot:
+        async def call(self, method: str, params: object = None, *, timeout: float = 0) -> dict:
+            return {"not": "a bot"}
+
+    with pytest.raises(ScreenBotError) as refused:
+        await check_token(NoBot(), "https://botuser:ZZSECRET42@bot.example.org/bot")  # type: ignore[arg-type]
+    assert refused.value.message.startswith(
+        "https://botuser:***@bot.example.org/bot answered getMe without a bot"
+    )
+
+
+class QuotingWebhook(FakeBotApi):
+    """A Bot API (a relay) whose refusal of setWebhook quotes the request's parameters."""
+
+    def _api_setWebhook(self, p: dict) -> bool:
+        raise FakeApiError(400, f"Bad Request: {json.dumps(p)}")
+
+
+def test_the_webhook_secret_made_up_at_start_is_hidden(tmp_path: Path) -> None:
+    """SCREEN_BOT_WEBHOOK_SECRET unset: the secret made for the process is as secret as a
+    configured one, hidden from every output."""
+    with QuotingWebhook() as fake:
+        args = ("--webhook", "https://bot.example.org/hook", "--port", str(free_port()))
+        code, output = run_to_exit(fake, tmp_path, *args)
+    assert code == 2 and "refused the webhook (400 Bad Request: " in output, output
+    assert '"secret_token": "<secret>"' in output, output
 
 
 def test_401_while_polling_ends_the_process_with_a_clear_line(

@@ -13,10 +13,10 @@ import pytest
 
 from cli_runner import SCREEN_BOT, Ran, invoke
 from conftest import DIALOGS
-from screen_bot.cli.outcome import write_trace
-from screen_bot.errors import BadReferral
+from screen_bot.cli.outcome import exit_code, write_trace
+from screen_bot.errors import BadReferral, ScreenBotError
 from screen_bot.referrals import check_referral
-from screen_bot.settings import Settings
+from screen_bot.settings import Settings, load
 
 TOKEN = "123456789:AAHxyzSECRETsecretSECRETsecret12345"
 
@@ -32,6 +32,88 @@ def test_a_token_pasted_as_a_user_id_is_not_shown(isolated: Path) -> None:
     Path(".env").write_text(f"SCREEN_BOT_ALLOWED_USERS=111,{TOKEN}\n")
     line = one_line_error(invoke("where"))
     assert TOKEN.partition(":")[2] not in line and "entry 2 of 2 is not" in line
+
+
+# Values holding a token the way one gets pasted into the wrong setting
+PASTED = [
+    "{t}",
+    "x{t} x",
+    "~nosuchuser{t}",  # a path under an unknown user's home
+    "https://api.telegram.org:{t}/bot",  # ':' typed for '/bot': a port of the token
+    "https://{t}",
+    "http://[{t}/bot",
+    "ftp://{t}",
+    "postgresql://{t}",
+]
+
+
+@pytest.mark.parametrize("alias", [f.alias for f in Settings.model_fields.values()])
+def test_no_settings_error_quotes_the_value(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, alias: str
+) -> None:
+    """Whatever a setting holds, its error names the setting and never quotes the value:
+    a token pasted there is not printed (the URL's port and a home directory were)."""
+    secret_half = TOKEN.partition(":")[2]
+    for shape in PASTED:
+        monkeypatch.setenv(alias, shape.format(t=TOKEN))
+        try:
+            load()
+        except ScreenBotError as err:
+            assert secret_half not in err.message and alias in err.message, err.message
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:9/bot\r", "invisible character"),  # a Windows-edited env file
+        ("http://127.0.0.1:9/bo\tt", "invisible character"),
+        ("http://127.0.0.1:9/bot\x7f", "invisible character"),
+        ("http://127.0.0.1:9/bot\x01", "invisible character"),
+        ("http://127.0.0.1:9/bot\u2028", "invisible character"),  # (it ended the line)
+        ("http://xn--/bot", "its host is no valid name"),  # (IDNAError)
+        ("http://1.2.3.999/bot", "its host is no valid name"),
+        ("http://127.0.0.1:8081", "once the token is added to it"),  # no /bot: a port 8081123…
+        ("http://127.0.0.1:9/bot{token}{x}", "braces other than {token}"),
+    ],
+)
+def test_a_url_the_http_client_refuses_is_a_settings_error(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, url: str, why: str
+) -> None:
+    """Found by the HTTP client, these ended the start in "unexpected error: InvalidURL"."""
+    for alias in ("TELEGRAM_API_BASE_URL", "TELEGRAM_API_FILE_URL"):
+        monkeypatch.setenv(alias, url)
+        line = one_line_error(invoke("where"))
+        assert line.startswith(f"error: settings: {alias}: not a valid URL ("), line
+        assert why in line
+        monkeypatch.delenv(alias)
+
+
+def test_a_password_in_a_bot_api_url_is_a_secret() -> None:
+    """A self-hosted Bot API behind basic auth: a library's line quoting its URL hides it."""
+    settings = Settings(
+        TELEGRAM_API_BASE_URL="http://u:ZZSECRET42@127.0.0.1/bot",
+        TELEGRAM_API_FILE_URL="http://u:ZZSECRET43@127.0.0.1/file/bot",
+    )
+    assert {"ZZSECRET42", "ZZSECRET43"} <= set(settings.secrets())
+
+
+def test_the_secrets_are_hidden_when_another_setting_is_wrong(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settings do not load (a lifetime of -1), but the token and the database password
+    can be read: an error that quotes them still hides them."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", "postgresql://u:ZZSECRET42@127.0.0.1/db")
+    monkeypatch.setenv("SCREEN_BOT_SESSION_TTL_HOURS", "-1")
+
+    def failing() -> None:
+        raise ScreenBotError(f"a driver quoting /bot{TOKEN} and u:ZZSECRET42@")
+
+    for env_file in ("", b"# \xff not UTF-8\n"):  # the .env unreadable too: the environment's
+        Path(".env").write_bytes(env_file if isinstance(env_file, bytes) else env_file.encode())
+        said: list[str] = []
+        assert exit_code(failing, said.append) == 2
+        assert said == ["error: a driver quoting /bot<secret> and u:<secret>@"]
 
 
 @pytest.mark.parametrize(

@@ -172,6 +172,7 @@ def _start(mode: str, *options: str, **env: str) -> tuple[int, str]:
         ("real", {"SCREEN_BOT_SESSION_TTL_HOURS": "-1"}, 2, "error: settings: "),
         ("real", {"TELEGRAM_API_BASE_URL": "http://127.0.0.1:99999/bot"}, 2, "URL: not a valid"),
         ("real", {"TELEGRAM_API_BASE_URL": "http://[::1/bot"}, 2, "error: settings: TELEGRAM_API"),
+        ("real", {"TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot\r"}, 2, "URL: not a valid"),
         ("real", {"SCREEN_BOT_DIALOGS_DIR": "{empty}"}, 2, "refuses everyone"),
         ("interrupt", {}, 130, ""),
         ("end of input", {}, 1, "\nAborted!\n"),

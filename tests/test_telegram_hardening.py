@@ -39,7 +39,7 @@ from screen_bot.service import PROTOCOL_CHANGED
 from screen_bot.storage import inbox, outbox, sessions
 from screen_bot.storage.inbox import Received
 from telegram_offline import BOT_USER, RecordingRequest
-from test_telegram_transcript import COORDINATOR, STRANGER, TOKEN, Harness
+from test_telegram_transcript import COORDINATOR, OTHER, STRANGER, TOKEN, Harness
 
 BLOCKED = (403, "Forbidden: bot was blocked by the user")
 
@@ -318,6 +318,31 @@ async def test_the_inbox_keeps_no_names_telegram_sends(harness: Harness) -> None
         assert not file.exists() or b"ALICE" not in file.read_bytes(), file
 
 
+def test_the_inbox_keeps_no_names_of_a_forward_as_a_bot_api_before_7_sends_it() -> None:
+    """A self-hosted Bot API server older than 7.0 (or a relay) tells a forward's origin in
+    fields of their own, not in ``forward_origin``: their names are not kept either."""
+    update = message(
+        40,
+        "45",
+        forward_from={"id": 5, "is_bot": False, "first_name": "Jane", "username": "jleak"},
+        forward_from_chat={"id": -1001, "type": "channel", "title": "Leak ward", "username": "lw"},
+        forward_sender_name="Jane Leakname",
+        forward_signature="Dr Leakname",
+        forward_from_message_id=3,
+        forward_date=1,
+    )
+    stored = intake_module.stored_form(update)["message"]
+    assert stored["forward_sender_name"] == stored["forward_signature"] == "-"
+    assert stored["forward_from"] == {"id": 5, "is_bot": False, "first_name": "-", "username": "-"}
+    assert stored["forward_from_chat"] == {
+        "id": -1001,
+        "type": "channel",
+        "title": "-",
+        "username": "-",
+    }
+    assert stored["forward_from_message_id"] == 3 and stored["forward_date"] == 1
+
+
 async def test_an_edited_answer_is_never_applied_and_says_nothing(harness: Harness) -> None:
     """'65' edited to '55' (from a Bot API that sends edits unasked): never applied, and no
     reply (Telegram also sends edits for reactions, where nothing changed)."""
@@ -561,6 +586,53 @@ async def test_a_first_question_whose_send_failed_is_sent_again_by_the_sweep(
     await _sweep_long_after(harness, intake)
     assert "[1/22]" in harness.chat().last_with_buttons()["text"]
     assert sessions.unshown(harness.db.read(), datetime.now(UTC)) == []
+
+
+async def test_nothing_kept_goes_to_a_coordinator_removed_from_the_allowed_list(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The coordinator's verdict could not be sent (they blocked the bot), nor their next
+    question; an update of theirs is stored, unhandled. The bot restarts without them in
+    SCREEN_BOT_ALLOWED_USERS (they left the team, their phone was stolen): the restart, the
+    sweep and their stored update send neither the verdict nor the question (the update is
+    refused as a stranger's); both stay, unsent and untried, until they expire. A
+    coordinator still authorised gets theirs."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(90, "/screen R-9")])
+    assert await intake.queues.join(5)
+    harness.request.failing["sendMessage"] = 2  # the next question, and the error reply
+    await intake.accept([message(91, "42")])
+    assert await intake.queues.join(5)
+    long_ago = datetime.now(UTC) - timedelta(minutes=1)
+    with harness.db.transaction() as tx:
+        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — R-KEPT1")
+        outbox.put(tx, OTHER, "NOT ELIGIBLE — R-KEPT2")
+        tx.execute("UPDATE outbox SET created_at = ?", (long_ago.isoformat(),))
+        tx.execute("UPDATE open_sessions SET updated_at = ?", (long_ago.isoformat(),))
+        inbox.receive(tx, [Received(92, COORDINATOR, json.dumps(message(92, "/status")))])
+    assert sessions.unshown(harness.db.read(), datetime.now(UTC)) == [COORDINATOR]
+    before = len(harness.chat().messages())
+
+    harness.bot.settings = harness.settings.model_copy(update={"allowed_users": frozenset({OTHER})})
+    caplog.set_level(logging.INFO)
+    now = [0.0]
+    restarted = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
+    restarted.recover()
+    assert await restarted.queues.join(5)
+    await harness.bot.gate.idle()
+    for _ in range(3):
+        now[0] += intake_module.RETRY_MAX  # every retry due
+        restarted.sweep()
+        assert await restarted.queues.join(5)
+
+    assert [m["text"] for m in harness.chat().messages()[before:]] == [say.REFUSED]
+    assert [m["text"] for m in harness.chat(OTHER).messages()] == ["NOT ELIGIBLE — R-KEPT2"]
+    assert [v.text for v in outbox.undelivered(harness.db.read())] == ["NOT ELIGIBLE — R-KEPT1"]
+    assert sessions.unshown(harness.db.read(), datetime.now(UTC)) == [COORDINATOR]
+    assert inbox.pending(harness.db.read()) == []
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "2 verdict(s) or question(s) kept for users no longer authorised" in logged
+    assert "R-KEPT" not in logged and "R-9" not in logged
 
 
 async def test_a_question_sent_again_under_a_changed_dialog_file_says_it_was_removed(

@@ -1,4 +1,5 @@
-"""Where a PostgreSQL URL keeps its passwords, read as libpq reads the URL, to hide them.
+"""Where a PostgreSQL URL keeps its passwords, read as libpq reads the URL, to hide them
+(a Bot API URL's password, of a self-hosted server behind basic auth, is hidden alike).
 
 libpq ends the user part at the first ``@`` before any ``/``, so a password may hold ``#``
 or ``?`` unencoded (``urlsplit`` would cut it there and show the rest); one with an

@@ -19,6 +19,7 @@ from .errors import ScreenBotError
 TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 API_BASE_URL, API_FILE_URL = "https://api.telegram.org/bot", "https://api.telegram.org/file/bot"
+URL_EXAMPLE = f"e.g. {API_BASE_URL}"
 REPO_DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 PACKAGED_DIALOGS = Path(__file__).resolve().parent / "dialogs"
 
@@ -44,7 +45,33 @@ def _home(path: Path) -> Path:
     try:
         return path.expanduser()
     except RuntimeError:  # no HOME, or an unknown ~user
-        raise ValueError(f"cannot tell which home directory {path} is in") from None
+        # (the path is not quoted: no message about a setting quotes its value, see load)
+        raise ValueError(
+            "cannot tell which home directory its ~ is (HOME unset, or no such user)"
+        ) from None
+
+
+# A token of the usual shape, and the fields python-telegram-bot puts the token in
+SAMPLE_TOKEN = "123456789:" + "A" * 35
+TOKEN_FIELDS = frozenset({"token", "TOKEN", "bot_token", "BOT_TOKEN", "bot-token", "BOT-TOKEN"})
+
+
+class _TokenOnly(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        if key in TOKEN_FIELDS:
+            return SAMPLE_TOKEN
+        raise KeyError(key)
+
+
+def _as_called(url: str) -> str:
+    """The URL a Bot API call goes to, as python-telegram-bot 22 makes it from ``url`` (its
+    ``_parse_base_url``): the token in place of ``{token}``, else added at the end."""
+    if not any(f"{{{field}}}" in url for field in TOKEN_FIELDS):
+        return url + SAMPLE_TOKEN
+    try:
+        return url.format_map(_TokenOnly())
+    except (KeyError, ValueError, IndexError, AttributeError):  # other braces: PTB fails too
+        raise ValueError(f"not a valid URL (braces other than {{token}}); {URL_EXAMPLE}") from None
 
 
 class Settings(BaseSettings):
@@ -113,17 +140,44 @@ class Settings(BaseSettings):
     @field_validator("telegram_api_base_url", "telegram_api_file_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        """An http(s) URL with a host and a valid port, e.g. https://api.telegram.org/bot
-        (a typo found here is named; found by the HTTP client it would end in a trace)."""
+        """An http(s) URL with a host and a valid port, e.g. https://api.telegram.org/bot,
+        that the HTTP client reads as python-telegram-bot calls it (a typo found here is
+        named; found by the HTTP client it would end in a trace)."""
+        if any(c.isspace() or not c.isprintable() for c in value):
+            raise ValueError(
+                "not a valid URL (it holds a space, tab, line end or other invisible "
+                f"character: a CR left by a Windows editor?); {URL_EXAMPLE}"
+            )
         try:
             parts = urlsplit(value)
+        except ValueError:  # (its text quotes the URL: see load)
+            raise ValueError(f"not a valid URL (its host cannot be read); {URL_EXAMPLE}") from None
+        try:
             parts.port  # noqa: B018 - raises for a port out of range
-        except ValueError as err:
+        except ValueError:
             raise ValueError(
-                f"not a valid URL ({err}); e.g. https://api.telegram.org/bot"
+                f"not a valid URL (its port is no number from 0 to 65535); {URL_EXAMPLE}"
             ) from None
-        if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
-            raise ValueError("give an http(s) URL with a host, e.g. https://api.telegram.org/bot")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"give an http(s) URL with a host, {URL_EXAMPLE}")
+        import httpx  # (here: only a URL that is set costs its import)
+
+        # A request made as the client makes one: reading the URL alone passes an "xn--"
+        # host that is no valid name, found when the request reads it back.
+        try:
+            httpx.Request("POST", value)
+        except (httpx.InvalidURL, ValueError):  # (IDNAError is a ValueError)
+            raise ValueError(
+                f"not a valid URL (its host is no valid name or address); {URL_EXAMPLE}"
+            ) from None
+        called = f"{_as_called(value)}/getMe"
+        try:
+            httpx.Request("POST", called)
+        except (httpx.InvalidURL, ValueError):
+            raise ValueError(
+                "not a valid URL (once the token is added to it, at its end or in place of "
+                f"{{token}}: end it with /bot); {URL_EXAMPLE}"
+            ) from None
         return value
 
     @field_validator("database_url")
@@ -147,16 +201,14 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Texts that must never be shown or logged: the token, its secret half, the webhook
-        secret, the database password."""
-        found = []
-        if self.telegram_bot_token is not None:
-            token = self.telegram_bot_token.get_secret_value()
-            found += [token, token.partition(":")[2]]
-        if self.webhook_secret is not None:
-            found.append(self.webhook_secret.get_secret_value())
-        if self.database_url is not None:
-            found += passwords(self.database_url.get_secret_value())
-        return [s for s in found if s]
+        secret, the database password, a password in a Bot API URL (a self-hosted server
+        behind basic auth)."""
+        return _secrets(
+            self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None,
+            self.webhook_secret.get_secret_value() if self.webhook_secret else None,
+            self.database_url.get_secret_value() if self.database_url else None,
+            [self.telegram_api_base_url, self.telegram_api_file_url],
+        )
 
     def token_problem(self) -> str | None:
         """Why the bot token cannot be used, or None when it looks right."""
@@ -169,8 +221,53 @@ class Settings(BaseSettings):
         return None
 
 
+def _secrets(
+    token: str | None,
+    webhook_secret: str | None,
+    database_url: str | None,
+    api_urls: list[str | None],
+) -> list[str]:
+    found = []
+    if token is not None:
+        found += [token, token.partition(":")[2]]
+    if webhook_secret is not None:
+        found.append(webhook_secret)
+    for url in [database_url, *api_urls]:
+        found += passwords(url) if url is not None else []
+    return [s for s in found if s]
+
+
+class _Written(BaseSettings):
+    """The settings that hold secrets, as written in the environment and .env, unchecked."""
+
+    model_config = Settings.model_config
+    token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    webhook_secret: str | None = Field(None, alias="SCREEN_BOT_WEBHOOK_SECRET")
+    database_url: str | None = Field(None, alias="SCREEN_BOT_DATABASE_URL")
+    api_base_url: str | None = Field(None, alias="TELEGRAM_API_BASE_URL")
+    api_file_url: str | None = Field(None, alias="TELEGRAM_API_FILE_URL")
+
+
+def secrets_to_hide() -> list[str]:
+    """The secrets no output may show (:meth:`Settings.secrets`), also when the settings do
+    not load: then as they are written, unchecked (the token can still be read when
+    another setting is wrong, and a message about that one must not show it)."""
+    try:
+        return load().secrets()
+    except ScreenBotError:
+        pass
+    try:
+        written = _Written()
+    except (UnicodeDecodeError, ValidationError):  # a .env that is not UTF-8: the environment
+        written = _Written(_env_file=None)
+    urls = [written.api_base_url, written.api_file_url]
+    return _secrets(written.token, written.webhook_secret, written.database_url, urls)
+
+
 def load() -> Settings:
-    """The settings from the environment and .env; a bad value is an error, not a traceback."""
+    """The settings from the environment and .env; a bad value is an error, not a traceback.
+    No message quotes a value (a token pasted into another setting would show): each names
+    the setting, and says what is wrong with it."""
     try:
         return Settings()
     except UnicodeDecodeError:

@@ -21,22 +21,15 @@ def exit_code(call: Callable[[], object], echo: Callable[[str], None]) -> int:
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except ScreenBotError as err:
-        echo(f"error: {redact(err.message, _secrets())}")  # a driver's message may quote one
+        from ..settings import secrets_to_hide
+
+        echo(f"error: {redact(err.message, secrets_to_hide())}")  # a driver's message may quote one
         return err.exit_code
     except Exception as err:  # noqa: BLE001 - the one place an unexpected error is reported
         where = write_trace(err)
         echo(f"unexpected error: {type(err).__name__}; full trace in {where}")
         return 1
     return 0
-
-
-def _secrets() -> list[str]:
-    from ..settings import load
-
-    try:
-        return load().secrets()
-    except ScreenBotError:  # the settings themselves are what is wrong: nothing to hide yet
-        return []
 
 
 def write_trace(err: Exception) -> Path | str:

@@ -31,6 +31,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 from telegram.request import BaseRequest
 
+from ...dburl import hidden as without_password
 from ...errors import ScreenBotError
 from ...protocol.catalog import Catalog
 from ...redact import RedactingFormatter, redact
@@ -97,7 +98,7 @@ def build_application(
     builder = builder.request(request or https_request(BOT_POOL))
     builder = builder.get_updates_request(get_updates_request or https_request(POLLING_POOL))
     application = builder.build()
-    refusals = RawBotApi(application.bot.base_url, request or https_request(2))
+    refusals = RawBotApi(application.bot.base_url, request or https_request(2), settings.secrets())
     screening_bot = ScreeningBot(settings, service, StrangerGate(refusals))
     # Button handlers match their own callback-data pattern, so the order is free; only
     # the unknown-command fallback must come after every command.
@@ -128,17 +129,27 @@ def run(
 ) -> None:
     """Run until SIGINT/SIGTERM. Polling unless ``webhook_url`` is given. ``database``: the
     store already being opened (``storage.open_checked`` on a thread), else it is opened here."""
-    hidden = settings.secrets()
+    secret = webhook_secret(settings) if webhook_url else None
+    hidden = settings.secrets() + ([secret] if secret else [])  # a made-up secret too
     configure_logging(hidden)
     try:
-        asyncio.run(_serve(settings, webhook_url, listen, port, database))
+        asyncio.run(_serve(settings, webhook_url, secret, hidden, listen, port, database))
     except ScreenBotError as err:
         raise ScreenBotError(redact(err.message, hidden), err.exit_code) from None
+
+
+def webhook_secret(settings: Settings) -> str:
+    """SCREEN_BOT_WEBHOOK_SECRET, or one made up for this process when it is unset."""
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    return secrets.token_urlsafe(32)
 
 
 async def _serve(
     settings: Settings,
     webhook_url: str | None,
+    secret: str | None,
+    hidden: list[str],
     listen: str,
     port: int,
     database: Future[Store] | None = None,
@@ -173,7 +184,7 @@ async def _serve(
         application, screening_bot = build_application(
             settings, catalog, db, get_updates_request=polling_request
         )
-        api = RawBotApi(application.bot.base_url, polling_request)
+        api = RawBotApi(application.bot.base_url, polling_request, hidden)
         me = await check_token(api, settings.telegram_api_base_url)
         if isinstance(application.bot.request, KnownAnswers):  # initialize's getMe: no 2nd call
             application.bot.request.known("getMe", with_username(me))
@@ -199,11 +210,7 @@ async def _serve(
                 intake.caught_up.clear()  # until the first poll: see intake.py
             intake.recover()  # first in each chat's queue, before anything new arrives
             if webhook_url:
-                secret = (
-                    settings.webhook_secret.get_secret_value()
-                    if settings.webhook_secret
-                    else secrets.token_urlsafe(32)
-                )
+                assert secret is not None
                 if not SECRET_TOKEN.fullmatch(secret):  # the Bot API would refuse it
                     raise ScreenBotError(
                         "SCREEN_BOT_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, "
@@ -295,7 +302,7 @@ async def check_token(api: RawBotApi, base_url: str) -> dict[str, Any]:
             if isinstance(me, dict) and isinstance(me.get("id"), int):
                 return me
             raise ScreenBotError(
-                f"{base_url} answered getMe without a bot: "
+                f"{without_password(base_url)} answered getMe without a bot: "
                 "is TELEGRAM_API_BASE_URL a Bot API server?"
             )
         if attempt + 1 < START_ATTEMPTS:
@@ -303,8 +310,8 @@ async def check_token(api: RawBotApi, base_url: str) -> dict[str, Any]:
             await asyncio.sleep(delay)
             delay *= 2
     raise ScreenBotError(
-        f"the Bot API at {base_url} did not answer ({reason}); check the network and "
-        "TELEGRAM_API_BASE_URL"
+        f"the Bot API at {without_password(base_url)} did not answer ({reason}); check the "
+        "network and TELEGRAM_API_BASE_URL"
     )
 
 

@@ -62,7 +62,7 @@ from .callback_data import (
     decode_check,
 )
 from .choosing import pick, split_protocol
-from .gate import StrangerGate, refusal
+from .gate import StrangerGate, refusal, served
 from .turn import App, Context, Turn, answer_and_edit, answer_query, send_parts, turn
 
 logger = logging.getLogger(__name__)
@@ -194,10 +194,16 @@ class ScreeningBot:
         except TelegramError as err:
             logger.error("update %s: the error reply failed: %s", update_id, type(err).__name__)
 
+    def serves(self, chat_id: int) -> bool:
+        """Whether what was kept for the chat may be sent there now (see ``gate.served``)."""
+        return served(chat_id, self.settings.allowed_users)
+
     async def deliver(self, chat_id: int, delivery: int, text: str, sent: int, bot: Bot) -> None:
         """Send a verdict kept in the outbox (a crash came first, or its send failed) from
-        its first message not sent yet (after ``sent``), then forget it."""
-        await self._send_verdict(bot, chat_id, delivery, text, sent)
+        its first message not sent yet (after ``sent``), then forget it. Nothing to a chat
+        no longer served: the verdict stays unsent until it expires."""
+        if self.serves(chat_id):
+            await self._send_verdict(bot, chat_id, delivery, text, sent)
 
     async def _send_kept(self, bot: Bot, chat_id: int, delivery: int, text: str) -> None:
         """Send a verdict just decided; a failed send (an outage, a user who blocked the
@@ -222,7 +228,10 @@ class ScreeningBot:
 
     async def reshow(self, chat_id: int, bot: Bot) -> None:
         """Send the active screening's current question again if its send failed (an
-        outage, a user who blocked the bot, a stop in the middle of the send)."""
+        outage, a user who blocked the bot, a stop in the middle of the send). Nothing to a
+        chat no longer served: the screening waits unseen until it expires."""
+        if not self.serves(chat_id):
+            return
         before = self.received(chat_id) or 0
         for result in self.service.unshown(chat_id):
             if isinstance(result, Retired):

@@ -14,6 +14,7 @@ Errors follow the Bot API: ``{"ok": false, "error_code": …, "description": …
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from telegram.error import TelegramError
@@ -22,7 +23,10 @@ from telegram.request import BaseRequest, RequestData
 # How python-telegram-bot itself turns keyword arguments into a request (pinned to 22.x).
 from telegram.request._requestparameter import RequestParameter
 
+from ...redact import redact
 from .https import https_request
+
+DESCRIPTION_LIMIT = 200  # characters of an error's description kept (it is logged)
 
 
 class ApiError(Exception):
@@ -40,9 +44,12 @@ class Unreachable(Exception):
 class RawBotApi:
     """``call(method, params)`` → the ``result`` of the Bot API answer, or an exception."""
 
-    def __init__(self, url: str, request: BaseRequest | None = None) -> None:
+    def __init__(
+        self, url: str, request: BaseRequest | None = None, hidden: Iterable[str] = ()
+    ) -> None:
         self._url = url  # base URL with the token: never logged or shown
         self.request = request or https_request(4)
+        self.hidden = tuple(hidden)  # the secrets an error's description may quote
 
     async def initialize(self) -> None:
         await self.request.initialize()
@@ -78,8 +85,11 @@ class RawBotApi:
         error_code = body.get("error_code")
         parameters = body.get("parameters")
         retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
+        # Hidden before it is cut: a secret cut in two is no longer found whole, and its
+        # first part would be logged as it is (a relay quoting the URL with the token).
+        description = redact(str(body.get("description") or ""), self.hidden)
         raise ApiError(
             error_code if isinstance(error_code, int) else code,
-            str(body.get("description") or "")[:200],
+            description[:DESCRIPTION_LIMIT],
             float(retry_after) if isinstance(retry_after, int | float) else None,
         )

@@ -7,7 +7,9 @@ API requires an answer to every press). Refusals have their own small budget (a 
 bucket) and their own connections (:class:`~.botapi.RawBotApi`), outside the rate limiter
 the coordinators' replies wait in, and a refusal over budget is dropped, not queued: a
 flood of strangers can never delay an authorised user. Nothing about a stranger is stored;
-the memory of whom was refused is bounded (the oldest entries go first).
+the memory of whom was refused is bounded (the oldest entries go first). What was kept for
+a chat (a verdict not sent, a question to show again) goes out only while it is served
+(:func:`served`): a user removed from the list gets none of it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,14 @@ def for_another_bot(text: object, username: str | None) -> bool:
         return False
     _, at, addressee = text.split(maxsplit=1)[0].partition("@")
     return bool(at) and addressee.lower() != username.lower()
+
+
+def served(chat_id: int, allowed: frozenset[int]) -> bool:
+    """Whether words kept for ``chat_id`` (a verdict not sent, a question to send again) may
+    be sent there now. Only a user's own private chat is served, and its id is the user's,
+    so it is served while that user is authorised: one removed from the list since (who
+    left the team, a stolen phone) gets nothing more of what was kept for them."""
+    return chat_id in allowed
 
 
 def refusal(update: Update, allowed: frozenset[int], username: str | None = None) -> Refusal | None:

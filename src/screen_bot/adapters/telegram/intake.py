@@ -23,6 +23,8 @@ A verdict whose send failed (an outage, a user who blocked the bot, a crash) sta
 outbox: the chat's next update first delivers it, then is handled, and the sweep tries it
 again meanwhile, less often each time (:class:`Retries`). A question whose send failed
 after its answer was saved is sent again by the sweep the same way, and at restart.
+Neither goes to a chat no longer served (:func:`~.gate.served`: its user was removed from
+the allowed list since): it is never queued nor tried, and expires unsent.
 
 After a restart in polling mode, stored updates wait until the first ``getUpdates`` has
 brought in what Telegram kept meanwhile (:attr:`Intake.caught_up`): an answer typed while
@@ -64,9 +66,13 @@ RETRY_FIRST, RETRY_MAX = 4.0, 600.0  # seconds before the sweep sends a failed s
 
 # What Telegram sends with each user, chat or forward and no handler reads: names, the
 # username, the language; a shared contact's number, a file's name. Replaced, not dropped: some are
-# required (User.first_name), and the update must read back as it came.
+# required (User.first_name), and the update must read back as it came. A forward's origin
+# comes in ``forward_origin`` since Bot API 7.0, and in fields of its own from an older
+# server (a self-hosted one, a relay): ``forward_from`` (a user) and ``forward_from_chat``
+# (a chat) are stripped as users and chats are, the two names here.
 PERSONAL = frozenset(
     {"first_name", "last_name", "username", "title", "sender_user_name", "author_signature"}
+    | {"forward_sender_name", "forward_signature"}
     | {"language_code", "phone_number", "vcard", "file_name"}
 )
 PLACEHOLDER = "-"
@@ -239,12 +245,23 @@ class Intake:
         left = inbox.pending(read)
         for chat_id in dict.fromkeys(row.chat_id for row in left):
             self._drain_later(chat_id)
-        for verdict in self.screening_bot.service.undelivered():
+        verdicts = self.screening_bot.service.undelivered()
+        owners = sessions.unshown(read, utc_now())
+        for verdict in verdicts:
             self._send_again(("verdict", verdict.id), verdict.owner, self._delivery(verdict))
-        for owner in sessions.unshown(read, utc_now()):
+        for owner in owners:
             self._send_again(("question", owner), owner, self._reshow(owner))
         if left:
             logger.info("%d update(s) left by the last run are handled now", len(left))
+        withheld = [
+            o for o in [v.owner for v in verdicts] + owners if not self.screening_bot.serves(o)
+        ]
+        if withheld:
+            logger.info(
+                "%d verdict(s) or question(s) kept for users no longer authorised are not "
+                "sent; they expire unsent",
+                len(withheld),
+            )
         return len(left)
 
     def sweep(self) -> int:
@@ -285,8 +302,11 @@ class Intake:
         )
 
     def _send_again(self, key: Hashable, chat_id: int, work: Work) -> None:
-        """Queue ``work`` (a send left undone) unless the chat is busy, it is queued
-        already, or :class:`Retries` says it is too soon."""
+        """Queue ``work`` (a send left undone) unless the chat is no longer served (nothing
+        is sent there, ever: not tried, not counted), busy, it is queued already, or
+        :class:`Retries` says it is too soon."""
+        if not self.screening_bot.serves(chat_id):
+            return
         idle = self.queues.received(chat_id) is None
         if idle and key not in self._sending and self.retries.due(key):
             self._sending.add(key)
