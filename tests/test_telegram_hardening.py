@@ -73,6 +73,18 @@ async def test_a_forwarded_message_is_neither_an_answer_nor_a_command(harness: H
     assert session is not None and session.answers == {}
 
 
+async def test_a_forward_as_a_bot_api_before_7_sends_it_is_not_an_answer(harness: Harness) -> None:
+    """Before Bot API 7.0 a forward came with ``forward_date`` (and ``forward_from`` …), not
+    ``forward_origin``: it is refused as a forward all the same."""
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    update = message(9100, "42", forward_date=1, forward_from={**BOT_USER, "id": 5})
+    await harness.application.process_update(Update.de_json(update, harness.application.bot))
+    assert chat.last_text() == say.FORWARDED
+    session = harness.active(COORDINATOR)
+    assert session is not None and session.answers == {}
+
+
 async def test_a_message_without_text_is_answered_in_a_line_and_changes_nothing(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -279,7 +279,11 @@ class ScreeningBot:
         if update.edited_message is not None:  # not asked for; never applied, nothing said
             raise ApplicationHandlerStop
         message = update.message
-        if message is not None and message.forward_origin is not None:
+        # a Bot API before 7.0 (or a relay) tells a forward by forward_date, which
+        # python-telegram-bot 22 keeps in api_kwargs and not in forward_origin
+        if message is not None and (
+            message.forward_origin is not None or "forward_date" in message.api_kwargs
+        ):
             await message.reply_text(say.FORWARDED)
             raise ApplicationHandlerStop
 
