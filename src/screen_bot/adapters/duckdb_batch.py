@@ -63,6 +63,9 @@ _NUMBER = r"^{sign}([0-9]+([.,][0-9]*)?|[.,][0-9]+)$"
 _THOUSANDS = r"^[+-]?0*[1-9][0-9]{{0,2}}[{mark}][0-9]{{3}}$"
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                   "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
+# the days a Python date holds: DuckDB's DATE also holds years past 9999, BC and infinity,
+# which it hands to Python as text (or, for infinity, as a wrong date)
+_CALENDAR = "BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'"
 _PLAIN = (
     "a value the DuckDB engine does not read (it reads plain numbers, yes/no, ISO dates, "
     "none and the choices); --engine python reads free-text answers such as units"
@@ -397,7 +400,11 @@ class _Reader:
         cell, kind = self._raw(SCREENED_ON_KEY)
         today = f"DATE '{self.today.isoformat()}'"
         if kind == "DATE":
-            return f"coalesce({cell}, {today})", "false"
+            good = f"{cell} {_CALENDAR}"
+            return (
+                f"coalesce(CASE WHEN {good} THEN {cell} END, {today})",
+                f"coalesce(NOT {good}, false)",
+            )
         text = self._text(cell, kind)
         pattern = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
         iso = f"TRY_CAST(CASE WHEN regexp_full_match({text}, '{pattern}') THEN {text} END AS DATE)"
@@ -585,7 +592,7 @@ class _Reader:
             word = f"lower(trim({text}))"
             iso = f"(CASE WHEN {word} = '{NEVER}' THEN '{NEVER}' ELSE {iso} END)"
         if kind == "DATE":
-            return f"CAST({cell} AS VARCHAR)"
+            return f"(CASE WHEN {cell} {_CALENDAR} THEN CAST({cell} AS VARCHAR) END)"
         if kind in ("text", "VARCHAR", "json"):
             return iso
         return "CAST(NULL AS VARCHAR)"
