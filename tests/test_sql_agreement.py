@@ -288,7 +288,7 @@ def _by_python(protocol: Protocol, row: dict[str, Any]) -> tuple[str | None, Exp
     """The variables a JSON batch row of these values is refused for (batch.record_row),
     or the verdict the Python engine gives it."""
     as_json = {k: v.isoformat() if isinstance(v, date) else v for k, v in row.items()}
-    typed = record_row(1, as_json, protocol)
+    typed = record_row(1, as_json, protocol, row["screened_on"])
     if typed.errors:
         return " ".join(sorted({e.split(":")[0] for e in typed.errors})), None
     patient = Patient(typed.screened_on, typed.answers, typed.referral or "")

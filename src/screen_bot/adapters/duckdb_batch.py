@@ -102,7 +102,7 @@ def screen_file(
     given are screened by the Python engine, which reports just the bad rows; DuckDB would
     stop the whole query, or not say why."""
     if file_format in ("csv", "jsonl") and _read_otherwise(path, file_format):
-        yield from _screened_by_python(protocol, path, file_format, -1)
+        yield from _screened_by_python(protocol, path, file_format, -1, today)
         return
     given = Screened(-1)  # the last row given (0: the CSV header's problems, if any)
     try:
@@ -111,7 +111,7 @@ def screen_file(
     except DuckDBInputError:
         if file_format == "parquet":
             raise
-        yield from _screened_by_python(protocol, path, file_format, given.number)
+        yield from _screened_by_python(protocol, path, file_format, given.number, today)
 
 
 def _screened_by_duckdb(
@@ -142,7 +142,7 @@ def _screened_by_duckdb(
                     raise DuckDBInputError(f"{path}: row {number}")  # does not say
                 if row["_bad"] is not None:
                     given = Screened(number, errors=reader.errors(number, row["_bad"], row["_raw"]))
-                elif refused := _referral_refused(number, row[REFERRAL_KEY]):
+                elif refused := _referral_refused(number, row[REFERRAL_KEY], today):
                     given = Screened(number, errors=refused)
                 else:
                     given = Screened(number, _verdict(protocol, query, row))
@@ -155,21 +155,21 @@ def _screened_by_duckdb(
         connection.close()
 
 
-def _referral_refused(number: int, referral: str | None) -> list[str]:
+def _referral_refused(number: int, referral: str | None, today: date) -> list[str]:
     """SQL checks a label's shape only; the rest of the rule (a digit, no date of birth)
     is the one check every other way in goes through."""
-    checked = Row(number)
+    checked = Row(number, screened_on=today)
     _set_referral(checked, referral)
     return checked.errors
 
 
 def _screened_by_python(
-    protocol: Protocol, path: Path, file_format: FileFormat, after: int
+    protocol: Protocol, path: Path, file_format: FileFormat, after: int, today: date
 ) -> Iterator[Screened]:
     """The rows after row ``after`` (-1: all, with the CSV header's problems) as the Python
-    engine screens them (a row without screened_on: today, as ``answers.today``)."""
+    engine screens them (a row without screened_on: ``today``, the DuckDB rows' day)."""
     with path.open("rb") as raw:
-        for row in read_rows(raw, protocol, file_format):  # type: ignore[arg-type]
+        for row in read_rows(raw, protocol, file_format, today):  # type: ignore[arg-type]
             if row.number <= after:
                 continue
             if row.errors:
@@ -631,9 +631,9 @@ class _Reader:
         if problem is not None:
             return [problem]
         if self.format == "csv" and isinstance(record, dict):
-            row = csv_row(Row(number), record, self.p)
+            row = csv_row(Row(number, screened_on=self.today), record, self.p)
         else:
-            row = record_row(number, record, self.p)
+            row = record_row(number, record, self.p, self.today)
         if row.errors:
             return row.errors
         names = [n for n in bad.split() if not n.startswith("(")]

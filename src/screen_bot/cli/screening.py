@@ -244,6 +244,7 @@ def screen(
     if input_format == InputFormat.parquet:
         raise BadInput("Parquet is read by --engine duckdb only")
 
+    from ..answers import today
     from ..batch import detect_format
     from ..batch_screen import screen_file
     from ..heap import keep_freed_memory
@@ -275,7 +276,8 @@ def screen(
     out = sys.stdout
     write = utf8_writer(out)
     keep_freed_memory()
-    chunks = screen_file(raw, chosen, fmt, output.value, log, jobs)  # type: ignore[arg-type]
+    day = today()  # once: a run across midnight (UTC) screens every row on one day
+    chunks = screen_file(raw, chosen, fmt, output.value, log, jobs, day)  # type: ignore[arg-type]
     try:
         with raw, db or nullcontext(), writer or nullcontext(), closing(chunks):
             for chunk in chunks:
