@@ -400,20 +400,18 @@ class _Reader:
         cell, kind = self._raw(SCREENED_ON_KEY)
         today = f"DATE '{self.today.isoformat()}'"
         if kind == "DATE":
-            good = f"{cell} {_CALENDAR}"
-            return (
-                f"coalesce(CASE WHEN {good} THEN {cell} END, {today})",
-                f"coalesce(NOT {good}, false)",
-            )
-        text = self._text(cell, kind)
-        pattern = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
-        iso = f"TRY_CAST(CASE WHEN regexp_full_match({text}, '{pattern}') THEN {text} END AS DATE)"
+            day = cell
+        else:
+            text = self._text(cell, kind)
+            iso = f"regexp_full_match({text}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')"
+            day = f"TRY_CAST(CASE WHEN {iso} THEN {text} END AS DATE)"
+        good = f"(CASE WHEN {day} {_CALENDAR} THEN {day} END)"  # DuckDB reads 0000-01-01 too
         present = (
             f"({cell} IS NOT NULL AND json_type({cell}) <> 'NULL')"
             if kind == "json"
             else f"({cell} IS NOT NULL)"
         )
-        return f"coalesce({iso}, {today})", f"({present} AND {iso} IS NULL)"
+        return f"coalesce({good}, {today})", f"({present} AND {good} IS NULL)"
 
     def _referral(self) -> tuple[str, str]:
         cell, kind = self._raw(REFERRAL_KEY)
