@@ -412,14 +412,19 @@ def _shown(value: Any) -> str:
 
 
 def _set_screened_on(row: Row, value: Any) -> None:
-    if value is None or value == "":
+    """A given screening date (None: the run's day stays). In JSON "" is a bad value, as
+    for every key; a CSV caller passes an empty cell as None."""
+    if value is None:
         return
     try:
         if not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
             raise ValueError  # fromisoformat also reads 2026-W03-4 and 20260115
         row.screened_on = date.fromisoformat(value)
     except ValueError:
-        row.errors.append(f"{SCREENED_ON_KEY}: {_shown(value)}: expected a date as YYYY-MM-DD")
+        today = " (for today leave the key out, or null)" if value == "" else ""
+        row.errors.append(
+            f"{SCREENED_ON_KEY}: {_shown(value)}: expected a date as YYYY-MM-DD{today}"
+        )
 
 
 def csv_header(raw: IO[bytes]) -> tuple[str, ...] | None:
@@ -581,7 +586,7 @@ def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocols) 
     """Type one CSV row's cells (by column name) into ``row``; columns not of the protocol
     are left to the header check."""
     cells = {key: (cell or "").strip() for key, cell in cells_by_key.items()}
-    _set_screened_on(row, cells.get(SCREENED_ON_KEY))
+    _set_screened_on(row, cells.get(SCREENED_ON_KEY) or None)  # an empty cell: today
     for key, cell in cells.items():
         if key == REFERRAL_KEY:
             _set_referral(row, cell or None)

@@ -70,6 +70,11 @@ _PLAIN = (
     "a value the DuckDB engine does not read (it reads plain numbers, yes/no, ISO dates, "
     "none and the choices); --engine python reads free-text answers such as units"
 )
+# the screening date is never free text: what is left is a tab or line break around it
+_PLAIN_DAY = (
+    "a value the DuckDB engine does not read (it reads YYYY-MM-DD without a tab or line "
+    "break around it); --engine python reads it"
+)
 
 
 class DuckDBInputError(ValueError):
@@ -635,7 +640,8 @@ class _Reader:
         if row.errors:
             return row.errors
         names = [n for n in bad.split() if not n.startswith("(")]
-        return [f"{name}: {_PLAIN}" for name in names] or [_PLAIN]
+        plain = {SCREENED_ON_KEY: _PLAIN_DAY}
+        return [f"{name}: {plain.get(name, _PLAIN)}" for name in names] or [_PLAIN]
 
 
 # -- verdicts from result rows -------------------------------------------------------------

@@ -226,12 +226,13 @@ def screen(
     per row with a verdict per protocol (best first), one log record per protocol.
 
     Keys/columns are the protocol's variable names, plus an optional 'referral' and an
-    optional 'screened_on' (ISO date, default today UTC). An absent key, null or an empty
-    cell is unknown; dates are YYYY-MM-DD or none. JSON output is one compact object per
-    row. A bad row is reported on stderr with its row number and the others are still
-    screened; a file that is not UTF-8 text is refused. Exit code 2 if any row was bad,
-    else 0. With --log, records are written in transactions of up to 1000 rows. Output
-    closed early (| head) stops the run, exit 2, saying the last row written and logged.
+    optional 'screened_on' (ISO date, default today UTC, once per run; "" in JSON is a bad
+    value). An absent key, null or an empty cell is unknown; dates are YYYY-MM-DD or none.
+    JSON output is one compact object per row. A bad row is reported on stderr with its
+    row number and the others are still screened; a file that is not UTF-8 text is
+    refused. Exit code 2 if any row was bad, else 0. With --log, records are written in
+    transactions of up to 1000 rows. Output closed early (| head) stops the run, exit 2,
+    saying the last row written and logged.
     """
     from contextlib import nullcontext
 
