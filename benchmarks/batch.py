@@ -15,6 +15,7 @@ import timeit
 from pathlib import Path
 from typing import Any
 
+from screen_bot.answers import today
 from screen_bot.batch import read_rows
 from screen_bot.verdict import build, fields_of, row_fields, verdict_json
 
@@ -49,14 +50,14 @@ def breakdown(path: Path, rows: int = 2_000) -> dict[str, float]:
     proto = protocol()
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
     data = "".join(lines).encode()
-    typed = list(read_rows(io.BufferedReader(io.BytesIO(data)), proto, "jsonl"))
+    typed = list(read_rows(io.BufferedReader(io.BytesIO(data)), proto, "jsonl", today()))
     answered = [
         {"answers": r.answers, "referral": r.referral, "screened_on": r.screened_on} for r in typed
     ]
     stages = {
         "json.loads": lambda: [json.loads(line) for line in lines],
         "read_rows (parse + typed)": lambda: list(
-            read_rows(io.BufferedReader(io.BytesIO(data)), proto, "jsonl")
+            read_rows(io.BufferedReader(io.BytesIO(data)), proto, "jsonl", today())
         ),
         "verdict.row_fields (the CLI's evaluation)": lambda: [
             row_fields(proto, **f) for f in answered

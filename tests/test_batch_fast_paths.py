@@ -29,6 +29,7 @@ from screen_bot.verdict import Verdict, build, fields_of, verdict_json
 from test_format2_differential import cases
 
 PROTOCOLS = [load(path) for path in sorted(SHIPPED.glob("*.yaml"))]
+DAY = date(2026, 3, 1)  # the run's day: the screening date of a row without one
 
 _scalars = (
     st.none()
@@ -257,7 +258,8 @@ def test_workers_screen_as_one_process_does_forked_or_spawned(
     data = "".join(json.dumps(row) + "\n" for row in rows).encode()
 
     def output(jobs: int) -> bytes:
-        chunks = batch_screen.screen_file(io.BytesIO(data), protocol, "jsonl", "json", True, jobs)
+        raw = io.BytesIO(data)
+        chunks = batch_screen.screen_file(raw, protocol, "jsonl", "json", True, jobs, DAY)
         return b"".join(b"".join(chunk.output) for chunk in chunks)
 
     monkeypatch.setattr(batch_screen, "_FORK", fork)
@@ -278,7 +280,7 @@ def _reference_row(number: int, record: Any, protocol: Protocol) -> batch.Row:
     """record_row with the generated typing switched off: the key-by-key loop alone."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(batch, "_row_typer", lambda protocol: None)
-        return batch.record_row(number, record, protocol)
+        return batch.record_row(number, record, protocol, DAY)
 
 
 def _record_of(protocol: Protocol) -> st.SearchStrategy[dict[str, Any]]:
@@ -301,7 +303,8 @@ def test_generated_row_typing_gives_the_key_by_key_rows(
     protocol: Protocol, data: st.DataObject
 ) -> None:
     record = data.draw(_record_of(protocol))
-    assert repr(batch.record_row(7, record, protocol)) == repr(_reference_row(7, record, protocol))
+    fast = batch.record_row(7, record, protocol, DAY)
+    assert repr(fast) == repr(_reference_row(7, record, protocol))
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.id for p in PROTOCOLS])
@@ -313,7 +316,8 @@ def test_generated_row_typing_types_a_seeded_population_as_the_loop_does(
     taken = 0
     for record in _population_records(protocol, seed=9, size=400):
         taken += typer(record, date.fromisoformat(record["screened_on"])) is not None
-        fast, reference = batch.record_row(1, record, protocol), _reference_row(1, record, protocol)
+        fast = batch.record_row(1, record, protocol, DAY)
+        reference = _reference_row(1, record, protocol)
         assert repr(fast) == repr(reference)
     assert taken == 400  # rows as the generator writes them all take the fast path
 
@@ -322,7 +326,7 @@ def _reference_line(number: int, text: str, protocol: Protocol) -> batch.Row:
     """A JSON Lines row read by json.loads and typed key by key: the reference reading."""
     record, problem = parse_with_json(text)
     if problem is not None:
-        return batch.Row(number, errors=[problem])
+        return batch.Row(number, errors=[problem], screened_on=DAY)
     return _reference_row(number, record, protocol)
 
 
@@ -365,7 +369,7 @@ def test_a_line_read_in_one_pass_gives_the_reference_row(
 ) -> None:
     text = data.draw(_line_of(protocol))
     unit = batch.Unit(3, text)
-    assert repr(batch.typed(unit, "jsonl", (), protocol)) == repr(
+    assert repr(batch.typed(unit, "jsonl", (), protocol, DAY)) == repr(
         _reference_line(3, text, protocol)
     )
 
@@ -376,7 +380,7 @@ def test_a_seeded_populations_lines_are_read_in_one_pass(protocol: Protocol) -> 
         text = json.dumps(record)
         record = batch.orjson_object(text)
         assert record is not None, text
-        fast = batch.typed_fast(1, record, protocol)
+        fast = batch.typed_fast(1, record, protocol, DAY)
         assert fast is not None, text
         assert repr(fast) == repr(_reference_line(1, text, protocol))
 
@@ -385,13 +389,13 @@ def test_a_seeded_populations_lines_are_read_in_one_pass(protocol: Protocol) -> 
 def test_each_odd_value_in_each_key_of_a_good_line_gives_the_reference_row(
     protocol: Protocol,
 ) -> None:
-    # the earliest screening date: its dates stay valid when a bad screened_on means today
+    # the earliest screening date: its dates stay valid when a bad screened_on means DAY
     record = min(_RECORDS[protocol.id], key=lambda r: str(r["screened_on"]))
     read = batch.orjson_object(json.dumps(record))
-    assert read is not None and batch.typed_fast(1, read, protocol) is not None  # the fast path
+    assert read is not None and batch.typed_fast(1, read, protocol, DAY) is not None  # fast
     for key in [*protocol.questions, "referral", "screened_on", "stranger"]:
         for value in _ODD:
             for twice in (False, True):
                 text = _spliced((record, True, [(key, value)], twice))
-                fast = batch.typed(batch.Unit(2, text), "jsonl", (), protocol)
+                fast = batch.typed(batch.Unit(2, text), "jsonl", (), protocol, DAY)
                 assert repr(fast) == repr(_reference_line(2, text, protocol)), text

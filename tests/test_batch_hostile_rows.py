@@ -108,6 +108,44 @@ def test_duckdb_engine_reports_the_bad_parquet_row_and_screens_the_others(
     ]
 
 
+@pytest.mark.usefixtures("shipped_dialogs")  # ctl019-rr-ball: a planned date too
+def test_a_parquet_date_outside_years_1_to_9999_is_a_bad_row(tmp_path: Path) -> None:
+    """Parquet's DATE holds years past 9999, BC years and infinity, which DuckDB hands to
+    Python as text (infinity as 9999-12-31): the screening date and each kind of date
+    question (past, planned, date or none) is refused with the message CSV and JSON get."""
+    path = tmp_path / "dates.parquet"
+    connection = duckdb.connect()
+    connection.execute(
+        "COPY (SELECT * FROM (VALUES "
+        "('R-1', DATE '2026-01-15', DATE '2025-03-10', DATE '2026-02-20', NULL::DATE), "
+        "('R-2', DATE '12000-06-01', NULL, NULL, NULL), "
+        "('R-3', DATE '0001-01-01 (BC)', NULL, NULL, NULL), "
+        "('R-4', DATE 'infinity', NULL, NULL, NULL), "
+        "('R-5', DATE '2026-01-15', DATE '-infinity', NULL, NULL), "
+        "('R-6', NULL, NULL, DATE 'infinity', NULL), "
+        "('R-7', DATE '2026-01-15', NULL, DATE '12000-01-01', NULL), "
+        "('R-8', DATE '2026-01-15', NULL, NULL, DATE '-infinity'), "
+        "('R-9', DATE '2026-01-15', DATE '2025-03-10', DATE '2026-02-20', DATE '2025-01-01')"
+        ") AS t(referral, screened_on, transplant_date, planned_infusion_date, last_imp_date)) "
+        f"TO '{path}'"
+    )
+    connection.close()
+    result = invoke(
+        "screen", str(path), "-p", "ctl019-rr-ball", "--format", "json", "--engine", "duckdb"
+    )
+    assert result.returncode == 2 and referrals(result) == ["R-1", "R-9"], result.stderr
+    expected = "expected a date as YYYY-MM-DD"
+    assert result.stderr.splitlines() == [
+        f"{path}: row 2: screened_on: '12000-06-01': {expected}",
+        f"{path}: row 3: screened_on: '0001-01-01 (BC)': {expected}",
+        f"{path}: row 4: screened_on: 'infinity': {expected}",
+        f"{path}: row 5: transplant_date: '-infinity': {expected}",
+        f"{path}: row 6: planned_infusion_date: 'infinity': {expected}",
+        f"{path}: row 7: planned_infusion_date: '12000-01-01': {expected}",
+        f"{path}: row 8: last_imp_date: '-infinity': {expected} or none",
+    ]
+
+
 def test_a_file_duckdb_cannot_read_is_one_line_without_its_data(tmp_path: Path) -> None:
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"PAR1" + b"R-1,secret health data\n" * 10 + b"PAR1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import json
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import pytest
@@ -138,13 +139,58 @@ def test_json_lines_in_a_json_file_are_split_at_line_feeds_only(tmp_path: Path) 
     assert "row 1: sex: 'fe\\u2028male'" in result.stderr and "row 2: age: 'x'" in result.stderr
 
 
-@pytest.mark.parametrize("day", ["2026-W03-4", "20260115", "2026-01-15T00:00", "２０２６-01-15"])
-def test_screened_on_is_read_as_yyyy_mm_dd_only(tmp_path: Path, day: str) -> None:
+class _FixedClock(datetime):
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _FixedClock:
+        moment = datetime(2026, 3, 1, 12, tzinfo=UTC)
+        return cls.fromtimestamp(moment.timestamp(), tz)
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_an_empty_screened_on_is_today_in_a_csv_cell_and_a_bad_value_in_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """README: an empty cell is unknown, and screened_on's default is today; in JSON "" is a
+    bad value for every key (the Python engine took it for today, DuckDB blamed free text)."""
+    from screen_bot import answers
+
+    monkeypatch.setattr(answers, "datetime", _FixedClock)
+    path = tmp_path / "empty.jsonl"
+    path.write_text(json.dumps({**ELIGIBLE_JSON, "screened_on": ""}) + "\n" + GOOD + "\n")
+    result = screen(path, "--engine", engine)
+    assert result.returncode == 2 and rows(result) == [2]
+    assert result.stderr == (
+        f"{path}: row 1: screened_on: '': expected a date as YYYY-MM-DD "
+        "(for today leave the key out, or null)\n"
+    )
+    path = tmp_path / "empty.csv"
+    path.write_text("referral,age,screened_on\nR-1,40,\nR-2,40, \nR-3,40,\t2026-01-15\n")
+    result = screen(path, "--engine", engine)
+    days = [json.loads(line)["screened_on"] for line in result.stdout.splitlines()]
+    if engine == "python":
+        assert result.returncode == 0 and days == ["2026-03-01", "2026-03-01", "2026-01-15"]
+    else:  # DuckDB's trim() leaves a tab: never said to be free text
+        assert result.returncode == 2 and days == ["2026-03-01", "2026-03-01"]
+        assert result.stderr == (
+            f"{path}: row 3: screened_on: a value the DuckDB engine does not read (it reads "
+            "YYYY-MM-DD without a tab or line break around it); --engine python reads it\n"
+        )
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+@pytest.mark.parametrize(
+    "day", ["2026-W03-4", "20260115", "2026-01-15T00:00", "２０２６-01-15", "0000-01-01"]
+)
+def test_screened_on_is_read_as_yyyy_mm_dd_only(tmp_path: Path, day: str, engine: str) -> None:
+    # DuckDB reads 0000-01-01 as 1 BC, which Python cannot hold: that was an unexpected error
     for suffix, text in [
         (".jsonl", json.dumps({**ELIGIBLE_JSON, "screened_on": day}) + "\n"),
         (".csv", f"age,screened_on\n40,{day}\n"),
     ]:
         path = tmp_path / f"day{suffix}"
         path.write_text(text, encoding="utf-8")
-        result = screen(path)
-        assert result.returncode == 2 and "row 1: screened_on:" in result.stderr, result.stderr
+        result = screen(path, "--engine", engine)
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        assert (
+            result.stderr == f"{path}: row 1: screened_on: {day!r}: expected a date as YYYY-MM-DD\n"
+        )

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from cli_runner import invoke
 from conftest import SHIPPED
 from patients import ELIGIBLE_JSON
 from screen_bot import batch_screen
+from screen_bot.answers import today
 from screen_bot.errors import BadInput
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.sets import ProtocolSet
@@ -57,7 +59,7 @@ def _counted(*args: Any) -> batch_screen.Chunk:
 def _run(
     source: Any, protocol: Protocol | ProtocolSet, jobs: int, output: str = "json"
 ) -> tuple[Any, ...]:
-    chunks = list(batch_screen.screen_file(source, protocol, "jsonl", output, True, jobs))
+    chunks = list(batch_screen.screen_file(source, protocol, "jsonl", output, True, jobs, today()))
     logged = [(verdict, answers) for c in chunks for verdict, answers, _ in c.logged]
     return (
         b"".join(b"".join(c.output) for c in chunks),
@@ -199,3 +201,52 @@ def test_a_worker_that_dies_ends_the_run_with_an_error_not_a_hang(tmp_path: Path
     )
     assert done.returncode == 1
     assert "unexpected error: BrokenProcessPool" in done.stderr
+
+
+class _TickingClock(datetime):
+    """A clock a day later at each reading (from 2026-03-01 23:59:59 UTC): a run that read
+    it per row would screen each row on another day."""
+
+    readings = 0
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _TickingClock:
+        cls.readings += 1
+        start = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
+        moment = start + timedelta(days=cls.readings - 1)
+        return cls.fromtimestamp(moment.timestamp(), tz)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "args"),
+    [
+        (".jsonl", ()),
+        (".jsonl", ("--jobs", "2")),
+        (".csv", ("--jobs", "2")),
+        (".jsonl", ("--protocol", "all", "--jobs", "2")),
+        (".csv", ("--engine", "duckdb")),  # a blank line: the Python engine reads the file
+    ],
+)
+def test_a_run_screens_every_row_without_screened_on_on_one_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, args: tuple[str, ...]
+) -> None:
+    """The dictionary's screening date is "today, UTC": taken once per run, so a file
+    screened across midnight is screened on one day in every process, as on DuckDB."""
+    from screen_bot import answers
+
+    monkeypatch.setattr(answers, "datetime", _TickingClock)
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(SHIPPED))
+    _TickingClock.readings = 0
+    rows = [{"referral": f"R-{i}", "age": 40, "sex": "female"} for i in range(1, 61)]
+    path = tmp_path / f"rows{suffix}"
+    if suffix == ".csv":
+        lines = [f"{r['referral']},{r['age']},{r['sex']}\n" for r in rows]
+        path.write_text("referral,age,sex\n" + "".join(lines[:30]) + "\n" + "".join(lines[30:]))
+    else:
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if "--protocol" not in args:
+        args = ("--protocol", "blina-dli", *args)
+    result = invoke("screen", str(path), "--format", "json", *args)
+    assert result.returncode == 0, result.stderr
+    days = [json.loads(line)["screened_on"] for line in result.stdout.splitlines()]
+    assert len(days) == 60 and set(days) == {"2026-03-01"}

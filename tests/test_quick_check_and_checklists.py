@@ -51,6 +51,28 @@ def test_a_date_with_its_comma_is_read_as_the_dialog_reads_it(typed: str) -> Non
     assert reading.values == {"age": 40, "transplant_date": day, "ecog": 1, "alt_x_uln": 1.2}
 
 
+@pytest.mark.parametrize(
+    ("typed", "alone"),
+    [
+        ("mi 14/08/2025 10:00", "mi 14/08/2025"),
+        ("mi 2025-03-14T10:00", "mi 2025-03-14"),
+        ("mi: 14/08/2025 10:00:30", "mi 14/08/2025"),
+        ("mi=2025-03-14 9:30 pm", "mi 2025-03-14"),
+        ("Transplant date 2025-10-15 10:00Z", "Transplant date 2025-10-15"),
+    ],
+)
+def test_a_date_with_a_time_of_day_is_refused_for_its_time(typed: str, alone: str) -> None:
+    # the time's colon read as "name: value": 'mi 14/08/2025 10' was "not a question"
+    reading = read(PROTOCOL, f"age 40, {typed}", ON)
+    assert reading.values == {"age": 40}
+    (unread,) = reading.unread
+    variable = "transplant_date" if alone.startswith("Transplant") else "last_mi_date"
+    assert unread.why == f"{variable}: a date with a time of day; type the date alone ({alone})"
+    assert read(PROTOCOL, alone, ON).unread == []  # what it says to type is read
+    only_time = read(PROTOCOL, "mi 10:00", ON).unread[0].why
+    assert only_time == "last_mi_date: a time of day is not a date; type the date"
+
+
 def test_a_thousands_separator_in_a_check_is_asked_about_not_read_as_a_decimal() -> None:
     # "alt 1,200/40" (30 × ULN) was read as 0.03 × ULN: I8b and E5 passed
     reading = read(PROTOCOL, "age 40, alt 1,200/40, ast 1.000", ON)

@@ -288,7 +288,7 @@ def _by_python(protocol: Protocol, row: dict[str, Any]) -> tuple[str | None, Exp
     """The variables a JSON batch row of these values is refused for (batch.record_row),
     or the verdict the Python engine gives it."""
     as_json = {k: v.isoformat() if isinstance(v, date) else v for k, v in row.items()}
-    typed = record_row(1, as_json, protocol)
+    typed = record_row(1, as_json, protocol, row["screened_on"])
     if typed.errors:
         return " ".join(sorted({e.split(":")[0] for e in typed.errors})), None
     patient = Patient(typed.screened_on, typed.answers, typed.referral or "")
@@ -372,6 +372,68 @@ def test_postgres_gives_no_verdict_where_the_python_engine_refuses_a_value(
         for dialect in ("postgres", "ansi"):
             query = compile_protocol(protocol, dialect)  # type: ignore[arg-type]
             _dirty_agree(protocol, query, rows, _run(connection, query))
+
+
+LAST_DECEMBER = date(9999, 12, 1)
+# (protocol, changes to its eligible answers with the screening date LAST_DECEMBER): the
+# first passing day of each is the calendar's last day, the day before it, or after it
+CALENDAR_END = [
+    ("blina-dli", {"transplant_date": date(9999, 10, 31)}),  # I4a from 9999-12-31
+    ("blina-dli", {"transplant_date": date(9999, 10, 30)}),  # I4a from 9999-12-30
+    ("blina-dli", {"transplant_date": date(9999, 11, 15)}),  # I4a from 10000-01-15: none
+    ("blina-dli", {"last_major_surgery_date": "9999-11-19"}),  # E10 from 9999-12-31
+    ("blina-dli", {"last_mi_date": "9998-12-31"}),  # E3d from 9999-12-31
+    ("blina-dli", {"last_mi_date": "9999-06-01"}),  # E3d from 10000-06-01: none
+    ("ctl019-rr-ball", {"transplant_date": date(9999, 6, 30)}),  # C-I1b from 9999-12-30
+    ("ctl019-rr-ball", {"last_dli_date": "9999-11-19"}),  # C-E11 from 9999-12-31
+    ("ctl019-rr-ball", {"last_imp_date": "9999-12-01"}),  # C-E12 from 9999-12-31
+]
+
+
+def _calendar_end_rows(protocol: Protocol) -> list[dict[str, Any]]:
+    if protocol.id == "blina-dli":
+        base = dict(ELIGIBLE)
+    else:
+        base = {k: v for k, v in CTL019_A.items() if v is not None}
+        base |= {"transplant_date": date(9999, 1, 1), "planned_infusion_date": LAST_DECEMBER}
+        base |= {"cd19_flow_date": date(9999, 11, 21)}
+    return [
+        {k: _cell(protocol, k, v) for k, v in {**base, **changes}.items()}
+        | {"referral": f"R-{n}", "screened_on": LAST_DECEMBER}
+        for n, (protocol_id, changes) in enumerate(CALENDAR_END, start=1)
+        if protocol_id == protocol.id
+    ]
+
+
+@pytest.mark.parametrize("path", list(PROTOCOLS.values()), ids=list(PROTOCOLS))
+def test_a_first_passing_day_on_the_calendars_last_day_is_found_on_every_engine(
+    path: Path, postgres: str
+) -> None:
+    """The query took 9999-12-31 for "no day found" and dropped it as such: a failed
+    window that opens on that day was "will not pass later" on every SQL path."""
+    import psycopg
+
+    protocol = load(path)
+    rows = _calendar_end_rows(protocol)
+    expected = {r["referral"]: _by_python(protocol, r)[1] for r in rows}
+    days = {day for e in expected.values() if e for day, *_ in e[3].values()}
+    assert date(9999, 12, 31) in days  # the edge is reached
+
+    def agree(connection: Any, dialect: Dialect) -> None:
+        query = compile_protocol(protocol, dialect)
+        names, results = _run(connection, query)
+        got = {r[names.index("referral")]: _from_sql(query, names, r) for r in results}
+        assert got == expected, dialect
+
+    connection = duckdb.connect()
+    _insert(connection, input_columns(protocol, "duckdb"), rows, "?")
+    for dialect in ("duckdb", "ansi"):
+        agree(connection, dialect)
+    with psycopg.connect(postgres, autocommit=True) as pg:
+        pg.execute("DROP TABLE IF EXISTS answers")
+        _insert(pg, input_columns(protocol, "postgres"), rows, "%s")
+        for dialect in ("postgres", "ansi"):
+            agree(pg, dialect)
 
 
 ESTIMATED_ONLY = """\

@@ -291,6 +291,7 @@ def _refusals(protocol: Protocol, cases: list[Case], day: date) -> list[str]:
             1,
             {"screened_on": day.isoformat()} | {k: as_json(v) for k, v in c.answers.items()},
             protocol,
+            day,
         )
         for c in cases
     )

@@ -25,7 +25,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from .answers import AnswerError, Checker, check_value, checker, is_unknown_text, parse_text, today
+from .answers import AnswerError, Checker, check_value, checker, is_unknown_text, parse_text
 from .errors import BadInput, BadReferral
 from .protocol import Protocol
 from .protocol.schema import Question
@@ -52,7 +52,9 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 class Row:
     number: int  # 1-based: the object's line in JSON Lines, the data row in CSV; 0: CSV header
     referral: str | None = None
-    screened_on: date = field(default_factory=today)
+    # the row's screened_on, else the run's day: "today" is taken once per run, so a file
+    # screened across midnight (UTC) is screened on one day, as on the DuckDB engine
+    screened_on: date = field(kw_only=True)
     answers: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # about the file, said before this row
@@ -88,11 +90,14 @@ class Units:
     units: Iterator[Unit]
 
 
-def read_rows(raw: IO[bytes], protocol: Protocols, input_format: InputFormat) -> Iterator[Row]:
-    """The rows of a byte stream (a file opened "rb", or stdin's buffer), typed."""
+def read_rows(
+    raw: IO[bytes], protocol: Protocols, input_format: InputFormat, day: date
+) -> Iterator[Row]:
+    """The rows of a byte stream (a file opened "rb", or stdin's buffer), typed; ``day``
+    is the screening date of a row without one (the run's today)."""
     found = read_units(raw, protocol, input_format)
     for unit in found.units:
-        yield typed(unit, found.kind, found.header, protocol)
+        yield typed(unit, found.kind, found.header, protocol, day)
 
 
 def read_units(raw: IO[bytes], protocol: Protocols, input_format: InputFormat) -> Units:
@@ -110,25 +115,25 @@ def read_units(raw: IO[bytes], protocol: Protocols, input_format: InputFormat) -
     return Units("jsonl", (), _jsonl_units(input_lines(raw)))
 
 
-def typed(unit: Unit, kind: Kind, header: tuple[str, ...], protocol: Protocols) -> Row:
+def typed(unit: Unit, kind: Kind, header: tuple[str, ...], protocol: Protocols, day: date) -> Row:
     """The unit as a typed row (or a bad row with its problems)."""
     if unit.problems:
-        return Row(unit.number, errors=list(unit.problems), notes=list(unit.notes))
+        return Row(unit.number, errors=list(unit.problems), notes=list(unit.notes), screened_on=day)
     if kind == "csv":
-        row = _csv_row(unit.number, header, unit.payload, protocol)
+        row = _csv_row(unit.number, header, unit.payload, protocol, day)
         row.notes += unit.notes
         return row
     if kind == "jsonl":
         record = orjson_object(unit.payload)  # read once, whichever way the row goes on
-        fast = None if record is None else typed_fast(unit.number, record, protocol)
+        fast = None if record is None else typed_fast(unit.number, record, protocol, day)
         if fast is not None:
             return fast
         if record is None or not _flat(record):
             record, problem = parse_with_json(unit.payload)
             if problem is not None:
-                return Row(unit.number, errors=[problem])
-        return record_row(unit.number, record, protocol)
-    return record_row(unit.number, unit.payload, protocol)
+                return Row(unit.number, errors=[problem], screened_on=day)
+        return record_row(unit.number, record, protocol, day)
+    return record_row(unit.number, unit.payload, protocol, day)
 
 
 def _refuse_other_encodings(raw: IO[bytes]) -> None:
@@ -203,7 +208,7 @@ def _jsonl_units(lines: Iterable[str], start: int = 1) -> Iterator[Unit]:
             yield Unit(number, line, _problems(unreadable(line)))
 
 
-def typed_fast(number: int, record: dict[str, Any], protocol: Protocols) -> Row | None:
+def typed_fast(number: int, record: dict[str, Any], protocol: Protocols, day: date) -> Row | None:
     """The row of a JSON Lines line that :func:`orjson_object` read, when the protocol's row
     typing takes it (see :mod:`.row_typing`: then orjson's reading is json's); else None,
     and the line is read as :func:`typed` reads any line. The same row: a test."""
@@ -215,7 +220,7 @@ def typed_fast(number: int, record: dict[str, Any], protocol: Protocols) -> Row 
     typer = _row_typer(protocol)
     if typer is None:
         return None
-    row = Row(number)
+    row = Row(number, screened_on=day)
     _set_screened_on(row, screened_on)
     answers = typer(record, row.screened_on)
     if answers is None:
@@ -341,9 +346,10 @@ def _json_units(raw: IO[bytes]) -> Iterator[Unit]:
             yield Unit(number, record)
 
 
-def record_row(number: int, record: Any, protocol: Protocols) -> Row:
-    """A JSON object of answers as a typed row (or a bad row with its problems)."""
-    row = Row(number)
+def record_row(number: int, record: Any, protocol: Protocols, day: date) -> Row:
+    """A JSON object of answers as a typed row (or a bad row with its problems); ``day``
+    is its screening date unless it gives one."""
+    row = Row(number, screened_on=day)
     if not isinstance(record, dict):
         row.errors.append("expected a JSON object of answers")
         return row
@@ -406,15 +412,19 @@ def _shown(value: Any) -> str:
 
 
 def _set_screened_on(row: Row, value: Any) -> None:
-    if value is None or value == "":
+    """A given screening date (None: the run's day stays). In JSON "" is a bad value, as
+    for every key; a CSV caller passes an empty cell as None."""
+    if value is None:
         return
     try:
         if not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
             raise ValueError  # fromisoformat also reads 2026-W03-4 and 20260115
         row.screened_on = date.fromisoformat(value)
     except ValueError:
-        row.screened_on = today()
-        row.errors.append(f"{SCREENED_ON_KEY}: {_shown(value)}: expected a date as YYYY-MM-DD")
+        today = " (for today leave the key out, or null)" if value == "" else ""
+        row.errors.append(
+            f"{SCREENED_ON_KEY}: {_shown(value)}: expected a date as YYYY-MM-DD{today}"
+        )
 
 
 def csv_header(raw: IO[bytes]) -> tuple[str, ...] | None:
@@ -558,8 +568,10 @@ def _csv_units(
             yield Unit(number, cells, problem, tuple(unread_column(i + 1) for i in given))
 
 
-def _csv_row(number: int, header: tuple[str, ...], cells: list[str], protocol: Protocols) -> Row:
-    row = Row(number)
+def _csv_row(
+    number: int, header: tuple[str, ...], cells: list[str], protocol: Protocols, day: date
+) -> Row:
+    row = Row(number, screened_on=day)
     if len(cells) > len(header):
         row.errors.append(f"{len(cells)} cells but the header has {len(header)} columns")
     return csv_row(row, dict(zip(header, cells, strict=False)), protocol)
@@ -574,7 +586,7 @@ def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocols) 
     """Type one CSV row's cells (by column name) into ``row``; columns not of the protocol
     are left to the header check."""
     cells = {key: (cell or "").strip() for key, cell in cells_by_key.items()}
-    _set_screened_on(row, cells.get(SCREENED_ON_KEY))
+    _set_screened_on(row, cells.get(SCREENED_ON_KEY) or None)  # an empty cell: today
     for key, cell in cells.items():
         if key == REFERRAL_KEY:
             _set_referral(row, cell or None)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import date
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -156,26 +157,39 @@ def shown(number: int, verdict: Verdict, output: Output) -> str:
 
 
 def screen_file(
-    raw: IO[bytes], protocol: Protocols, fmt: InputFormat, output: Output, log: bool, jobs: int
+    raw: IO[bytes],
+    protocol: Protocols,
+    fmt: InputFormat,
+    output: Output,
+    log: bool,
+    jobs: int,
+    day: date,
 ) -> Generator[Chunk, None, None]:
-    """Screen every row, ``CHUNK`` rows at a time, in order."""
+    """Screen every row, ``CHUNK`` rows at a time, in order; ``day`` (the run's today) is
+    the screening date of every row without one, in every process."""
     # What is loaded now outlives the run: the collector need not scan it again and again
     # for each row's short-lived objects (a few per cent of the time per row).
     gc.freeze()
     try:
-        yield from _screen_file(raw, protocol, fmt, output, log, jobs)
+        yield from _screen_file(raw, protocol, fmt, output, log, jobs, day)
     finally:
         gc.unfreeze()
 
 
 def _screen_file(
-    raw: IO[bytes], protocol: Protocols, fmt: InputFormat, output: Output, log: bool, jobs: int
+    raw: IO[bytes],
+    protocol: Protocols,
+    fmt: InputFormat,
+    output: Output,
+    log: bool,
+    jobs: int,
+    day: date,
 ) -> Iterator[Chunk]:
     if jobs > 1 and fmt == "jsonl":
-        yield from _screen_blocks(raw, protocol, output, log, jobs)
+        yield from _screen_blocks(raw, protocol, output, log, jobs, day)
         return
     found = read_units(raw, protocol, fmt)
-    shape = (found.kind, found.header)  # what typing a unit needs besides the unit
+    shape = (found.kind, found.header, day)  # what typing a unit needs besides the unit
     if jobs <= 1:
         while batch := list(islice(found.units, CHUNK)):
             yield screen_units(batch, shape, protocol, output, log)
@@ -188,7 +202,7 @@ def _screen_file(
 
 
 def _screen_blocks(
-    raw: IO[bytes], protocol: Protocols, output: Output, log: bool, jobs: int
+    raw: IO[bytes], protocol: Protocols, output: Output, log: bool, jobs: int, day: date
 ) -> Iterator[Chunk]:
     """JSON Lines in blocks of whole lines: the workers (and this process) split, parse, type
     and screen them; here only the lines are counted (for the row numbers), in C. A forked
@@ -203,7 +217,7 @@ def _screen_blocks(
         number = 1
         start = raw.tell() if fd >= 0 else 0
         for index, block in enumerate(jsonl_blocks(raw, size)):
-            here = (block, number, index == 0, output, log)
+            here = (block, number, index == 0, output, log, day)
             end = raw.tell() if fd >= 0 else 0
             if fd >= 0 and end - start == len(block):
                 yield here, partial(_to_reread, fd, start, here)
@@ -310,13 +324,14 @@ def _result(item: Future[Chunk] | Chunk) -> Chunk:
     return item.result() if isinstance(item, Future) else item
 
 
-Shape = tuple[Kind, tuple[str, ...]]
+Shape = tuple[Kind, tuple[str, ...], date]  # the file's kind and CSV header, the run's day
 
 
 def screen_units(
     units: list[Unit], shape: Shape, protocol: Protocols, output: Output, log: bool
 ) -> Chunk:
-    rows = (typed(unit, *shape, protocol) for unit in units)
+    kind, header, day = shape
+    rows = (typed(unit, kind, header, protocol, day) for unit in units)
     return screen_rows(rows, protocol, output, log)
 
 
@@ -363,6 +378,7 @@ def screen_block(
     first: bool,
     output: Output,
     log: bool,
+    day: date,
 ) -> Chunk:
     """The rows of one of :func:`jsonl_blocks`'s blocks, numbered from ``first_number``;
     given as (file descriptor, offset, length, CRC-32), it is read from the file."""
@@ -375,4 +391,4 @@ def screen_block(
                 "screened (screen a copy that nothing writes to)"
             )
     units = list(jsonl_block_units(block, first_number, first))
-    return screen_units(units, ("jsonl", ()), protocol, output, log)
+    return screen_units(units, ("jsonl", (), day), protocol, output, log)

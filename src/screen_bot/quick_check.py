@@ -53,6 +53,10 @@ MAX_SHOWN = 60  # characters of an unreadable part quoted back
 _PARTS = re.compile(r"\n|;|(?<!\d),|,(?!\d)")
 MAX_NAME = 60  # characters of a name as typed
 _NAMED = re.compile(rf"^(?P<name>[^:=]{{1,{MAX_NAME}}}?)\s*[:=]\s*(?P<value>.*)$")
+# a time of day ending a part: ``10:00``, ``9:30 pm``, ``T10:00:00Z`` after a date
+_TIME_OF_DAY = re.compile(
+    r"(?:\s+|(?<=\d)T)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[ap]\.?m\.?|z|utc)?$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,10 @@ def _names(protocols: Sequence[Protocol]) -> Names:
 def _read_part(
     protocol: Protocol | ProtocolSet, names: Names, part: str, on: date, reading: Reading
 ) -> list[Given]:
+    timed = _timed_date(protocol, names, part)
+    if timed:
+        reading.unread.append(Unread(_shown(part), timed))
+        return []
     named = _NAMED.match(part)
     if named is not None:
         name, value = named["name"], named["value"]
@@ -217,6 +225,33 @@ def _read_part(
             return []
         found.append(Given(part, variable, typed))
     return found
+
+
+def _timed_date(protocol: Protocol | ProtocolSet, names: Names, part: str) -> str:
+    """Why a date question's value with a time of day (``mi 14/08/2025 10:00``) is refused;
+    "" for any other part. Said first: else the time's colon reads as ``name: value``, and
+    ``mi 14/08/2025 10`` is no question's name."""
+    time = _TIME_OF_DAY.search(part)
+    if time is None:
+        return ""
+    before = part[: time.start()].strip()
+    named = _NAMED.match(before)
+    if named is not None:
+        name, day = named["name"], named["value"]
+    elif name_key(before) in names:
+        name, day = before, ""
+    else:
+        name, day = _longest_name(names, before.split())
+    variables = names.get(name_key(name), {}) if name else {}
+    dates = [v for v in variables.values() if _question(protocol, v).type in _DATE_TYPES]
+    if not dates:
+        return ""
+    if not day.strip():
+        return f"{dates[0]}: a time of day is not a date; type the date"
+    return f"{dates[0]}: a date with a time of day; type the date alone ({name} {day.strip()})"
+
+
+_DATE_TYPES = ("date", "date_or_none")
 
 
 def _give_referral(reading: Reading, part: str, referral: str) -> None:

@@ -63,9 +63,17 @@ _NUMBER = r"^{sign}([0-9]+([.,][0-9]*)?|[.,][0-9]+)$"
 _THOUSANDS = r"^[+-]?0*[1-9][0-9]{{0,2}}[{mark}][0-9]{{3}}$"
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                   "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
+# the days a Python date holds: DuckDB's DATE also holds years past 9999, BC and infinity,
+# which it hands to Python as text (or, for infinity, as a wrong date)
+_CALENDAR = "BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'"
 _PLAIN = (
     "a value the DuckDB engine does not read (it reads plain numbers, yes/no, ISO dates, "
     "none and the choices); --engine python reads free-text answers such as units"
+)
+# the screening date is never free text: what is left is a tab or line break around it
+_PLAIN_DAY = (
+    "a value the DuckDB engine does not read (it reads YYYY-MM-DD without a tab or line "
+    "break around it); --engine python reads it"
 )
 
 
@@ -99,7 +107,7 @@ def screen_file(
     given are screened by the Python engine, which reports just the bad rows; DuckDB would
     stop the whole query, or not say why."""
     if file_format in ("csv", "jsonl") and _read_otherwise(path, file_format):
-        yield from _screened_by_python(protocol, path, file_format, -1)
+        yield from _screened_by_python(protocol, path, file_format, -1, today)
         return
     given = Screened(-1)  # the last row given (0: the CSV header's problems, if any)
     try:
@@ -108,7 +116,7 @@ def screen_file(
     except DuckDBInputError:
         if file_format == "parquet":
             raise
-        yield from _screened_by_python(protocol, path, file_format, given.number)
+        yield from _screened_by_python(protocol, path, file_format, given.number, today)
 
 
 def _screened_by_duckdb(
@@ -139,7 +147,7 @@ def _screened_by_duckdb(
                     raise DuckDBInputError(f"{path}: row {number}")  # does not say
                 if row["_bad"] is not None:
                     given = Screened(number, errors=reader.errors(number, row["_bad"], row["_raw"]))
-                elif refused := _referral_refused(number, row[REFERRAL_KEY]):
+                elif refused := _referral_refused(number, row[REFERRAL_KEY], today):
                     given = Screened(number, errors=refused)
                 else:
                     given = Screened(number, _verdict(protocol, query, row))
@@ -152,21 +160,21 @@ def _screened_by_duckdb(
         connection.close()
 
 
-def _referral_refused(number: int, referral: str | None) -> list[str]:
+def _referral_refused(number: int, referral: str | None, today: date) -> list[str]:
     """SQL checks a label's shape only; the rest of the rule (a digit, no date of birth)
     is the one check every other way in goes through."""
-    checked = Row(number)
+    checked = Row(number, screened_on=today)
     _set_referral(checked, referral)
     return checked.errors
 
 
 def _screened_by_python(
-    protocol: Protocol, path: Path, file_format: FileFormat, after: int
+    protocol: Protocol, path: Path, file_format: FileFormat, after: int, today: date
 ) -> Iterator[Screened]:
     """The rows after row ``after`` (-1: all, with the CSV header's problems) as the Python
-    engine screens them (a row without screened_on: today, as ``answers.today``)."""
+    engine screens them (a row without screened_on: ``today``, the DuckDB rows' day)."""
     with path.open("rb") as raw:
-        for row in read_rows(raw, protocol, file_format):  # type: ignore[arg-type]
+        for row in read_rows(raw, protocol, file_format, today):  # type: ignore[arg-type]
             if row.number <= after:
                 continue
             if row.errors:
@@ -397,16 +405,18 @@ class _Reader:
         cell, kind = self._raw(SCREENED_ON_KEY)
         today = f"DATE '{self.today.isoformat()}'"
         if kind == "DATE":
-            return f"coalesce({cell}, {today})", "false"
-        text = self._text(cell, kind)
-        pattern = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
-        iso = f"TRY_CAST(CASE WHEN regexp_full_match({text}, '{pattern}') THEN {text} END AS DATE)"
+            day = cell
+        else:
+            text = self._text(cell, kind)
+            iso = f"regexp_full_match({text}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')"
+            day = f"TRY_CAST(CASE WHEN {iso} THEN {text} END AS DATE)"
+        good = f"(CASE WHEN {day} {_CALENDAR} THEN {day} END)"  # DuckDB reads 0000-01-01 too
         present = (
             f"({cell} IS NOT NULL AND json_type({cell}) <> 'NULL')"
             if kind == "json"
             else f"({cell} IS NOT NULL)"
         )
-        return f"coalesce({iso}, {today})", f"({present} AND {iso} IS NULL)"
+        return f"coalesce({good}, {today})", f"({present} AND {good} IS NULL)"
 
     def _referral(self) -> tuple[str, str]:
         cell, kind = self._raw(REFERRAL_KEY)
@@ -585,7 +595,7 @@ class _Reader:
             word = f"lower(trim({text}))"
             iso = f"(CASE WHEN {word} = '{NEVER}' THEN '{NEVER}' ELSE {iso} END)"
         if kind == "DATE":
-            return f"CAST({cell} AS VARCHAR)"
+            return f"(CASE WHEN {cell} {_CALENDAR} THEN CAST({cell} AS VARCHAR) END)"
         if kind in ("text", "VARCHAR", "json"):
             return iso
         return "CAST(NULL AS VARCHAR)"
@@ -624,13 +634,14 @@ class _Reader:
         if problem is not None:
             return [problem]
         if self.format == "csv" and isinstance(record, dict):
-            row = csv_row(Row(number), record, self.p)
+            row = csv_row(Row(number, screened_on=self.today), record, self.p)
         else:
-            row = record_row(number, record, self.p)
+            row = record_row(number, record, self.p, self.today)
         if row.errors:
             return row.errors
         names = [n for n in bad.split() if not n.startswith("(")]
-        return [f"{name}: {_PLAIN}" for name in names] or [_PLAIN]
+        plain = {SCREENED_ON_KEY: _PLAIN_DAY}
+        return [f"{name}: {plain.get(name, _PLAIN)}" for name in names] or [_PLAIN]
 
 
 # -- verdicts from result rows -------------------------------------------------------------

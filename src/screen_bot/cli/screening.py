@@ -226,12 +226,13 @@ def screen(
     per row with a verdict per protocol (best first), one log record per protocol.
 
     Keys/columns are the protocol's variable names, plus an optional 'referral' and an
-    optional 'screened_on' (ISO date, default today UTC). An absent key, null or an empty
-    cell is unknown; dates are YYYY-MM-DD or none. JSON output is one compact object per
-    row. A bad row is reported on stderr with its row number and the others are still
-    screened; a file that is not UTF-8 text is refused. Exit code 2 if any row was bad,
-    else 0. With --log, records are written in transactions of up to 1000 rows. Output
-    closed early (| head) stops the run, exit 2, saying the last row written and logged.
+    optional 'screened_on' (ISO date, default today UTC, once per run; "" in JSON is a bad
+    value). An absent key, null or an empty cell is unknown; dates are YYYY-MM-DD or none.
+    JSON output is one compact object per row. A bad row is reported on stderr with its
+    row number and the others are still screened; a file that is not UTF-8 text is
+    refused. Exit code 2 if any row was bad, else 0. With --log, records are written in
+    transactions of up to 1000 rows. Output closed early (| head) stops the run, exit 2,
+    saying the last row written and logged.
     """
     from contextlib import nullcontext
 
@@ -244,6 +245,7 @@ def screen(
     if input_format == InputFormat.parquet:
         raise BadInput("Parquet is read by --engine duckdb only")
 
+    from ..answers import today
     from ..batch import detect_format
     from ..batch_screen import screen_file
     from ..heap import keep_freed_memory
@@ -275,7 +277,8 @@ def screen(
     out = sys.stdout
     write = utf8_writer(out)
     keep_freed_memory()
-    chunks = screen_file(raw, chosen, fmt, output.value, log, jobs)  # type: ignore[arg-type]
+    day = today()  # once: a run across midnight (UTC) screens every row on one day
+    chunks = screen_file(raw, chosen, fmt, output.value, log, jobs, day)  # type: ignore[arg-type]
     try:
         with raw, db or nullcontext(), writer or nullcontext(), closing(chunks):
             for chunk in chunks:

@@ -77,7 +77,7 @@ CALENDAR_DAY = (
     "|(19|[2-9][0-9])(0[48]|[2468][048]|[13579][26])-02-29"  # leap years: 4n, not 100n...
     "|([2468][048]|[3579][26])00-02-29"  # ...unless 400n
 )
-_SENTINEL = "DATE '9999-12-31'"  # "no day found" inside LEAST (some engines' LEAST keeps NULL)
+_LAST_DAY = "DATE '9999-12-31'"  # a Python date's last day: the Python engine finds none later
 _PG_IDENTIFIER_BYTES = 63
 
 
@@ -844,10 +844,22 @@ class _Compiler:
                 f"({self._status(cid, node, exclusion, {**env, clock: Slot(day)})}) IS NOT TRUE"
             )
             tests.append(
-                f"(CASE WHEN {day} > {now.value} AND {unfailed} THEN {day} ELSE {_SENTINEL} END)"
+                f"(CASE WHEN {day} > {now.value} AND {day} <= {_LAST_DAY} AND {unfailed} "
+                f"THEN {day} END)"
             )
-        least = tests[0] if len(tests) == 1 else f"LEAST({', '.join(tests)})"
-        return f"NULLIF({least}, {_SENTINEL})"
+        return self._earliest(tests)
+
+    def _earliest(self, days: list[str]) -> str:
+        """The earliest of ``days`` that is not NULL (NULL: none is). DuckDB's and
+        PostgreSQL's LEAST pass over NULLs; the standard's (SQL:2023), Oracle's and MySQL's
+        give NULL if any argument is, so the ANSI text takes MIN over the days as rows. (A
+        sentinel for "no day" would stand for a day too: 9999-12-31 is one.)"""
+        if len(days) == 1:
+            return days[0]
+        if self.dialect != "ansi":
+            return f"LEAST({', '.join(days)})"
+        rows = ", ".join(f"({d})" for d in days)
+        return f'(SELECT MIN("m"."d") FROM (VALUES {rows}) AS "m"("d"))'
 
     def _past_day(self, cid: str, node: Node, exclusion: bool, clock: str, env: Env) -> str:
         """Boolean: some candidate day before the screening date (the day before each date
