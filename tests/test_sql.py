@@ -318,6 +318,56 @@ def test_the_duckdb_engine_prints_what_the_python_engine_prints(
         assert duckdb_rows == reference, fmt
 
 
+CLOCK_SIDE = """\
+id: clock-side
+title: Windows on the screening date's side
+version: "1"
+anchors: [planned]
+questions:
+  - {variable: surgery_date, type: date_or_none, text: Last major surgery?}
+  - {variable: planned, type: date, future: true, text: Planned infusion date?}
+criteria:
+  - {id: E1, kind: exclusion, label: surgery within 6 weeks, source: Surgery within 6 weeks.,
+     applies_when: screening_date - days(42) < surgery_date}
+  - {id: E2, kind: exclusion, label: surgery within 6 weeks, source: Surgery in 6 weeks.,
+     applies_when: screening_date < surgery_date + days(42)}
+  - {id: I1, kind: inclusion, label: infusion within 8 weeks, source: Infusion in 8 weeks.,
+     met_when: planned < screening_date + weeks(8)}
+"""
+
+
+def test_a_window_on_the_screening_dates_side_is_met_from_the_same_day(tmp_path: Path) -> None:
+    """README: days and weeks "may stand on either side (they meet the same days)". A
+    surgery on 1 Nov 2026, screened on 20 Nov: its 6 weeks end on 13 Dec whichever side
+    the window stands on. An infusion planned for 1 Dec 2026 is within 8 weeks of a
+    screening from 7 Oct (1 Dec − 55 days). The DuckDB engine gave E1 no day at all."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "clock-side.yaml").write_text(CLOCK_SIDE)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        '{"referral": "R-1", "surgery_date": "2026-11-01", "planned": "2026-12-01", '
+        '"screened_on": "2026-11-20"}\n'
+        '{"referral": "R-2", "surgery_date": "none", "planned": "2026-12-01", '
+        '"screened_on": "2026-09-01"}\n'
+    )
+    found = {}
+    for engine in ("python", "duckdb"):
+        code, printed, errors = _screen(rows, engine, "clock-side", dialogs)
+        assert code == 0, errors
+        found[engine] = {
+            (row["referral"], r["criterion"]): (r["meets_from"], r["window_closed"])
+            for row in printed
+            for r in row["reasons"]
+        }
+    assert found["python"] == {
+        ("R-1", "E1"): ("2026-12-13", False),
+        ("R-1", "E2"): ("2026-12-13", False),
+        ("R-2", "I1"): ("2026-10-07", False),
+    }
+    assert found["duckdb"] == found["python"]
+
+
 def test_bad_rows_get_the_python_engines_messages(tmp_path: Path) -> None:
     dialogs = tmp_path / "dialogs"
     dialogs.mkdir()

@@ -17,7 +17,9 @@ criterion, the first day it is met. SQL's NULL logic is Kleene's, like ours, so 
   eligible, FALSE: eligible, NULL: unresolved), and the outputs read these columns;
 - each shifted date a rule reads (``d + months(2)``) is computed once per row, as a column;
 - "met from": each date a rule compares with the clock (and the day after it) is tried as
-  the clock; the earliest one after today on which the rule is met is the answer.
+  the clock, and for a window on the clock's side the days around the other side with the
+  window undone (as ``windows.py``); the earliest one after today on which the rule is met
+  is the answer.
 
 A row with a value the Python engine refuses (``answers.check_value``: a number out of
 its range or not finite, a choice not written exactly as one, a date after the screening
@@ -732,6 +734,11 @@ class _Compiler:
             for part in walk(node):
                 if isinstance(part, Shift) and (sql := self.x.value(part, env).value) not in found:
                     found.append(sql)
+            read = names_read(node)
+            for clock in self._clocks():
+                if clock in read:
+                    targets = (t for t, _ in self._undone_windows(node, clock, env))
+                    found += [t for t in targets if t not in found]
         self.x.shifted = {sql: f'"h{k}"' for k, sql in enumerate(found)}
         return [f'{sql} AS "h{k}"' for k, sql in enumerate(found)]
 
@@ -888,6 +895,38 @@ class _Compiler:
                 candidate = day if move == 0 else self.x.shift(day, move, "days")
                 if candidate not in found:
                     found.append(candidate)
+        for target, margin in self._undone_windows(node, clock, env):
+            day = self.x.shifted.get(target, target)
+            # windows.py tries the target ± margin, and for the past the day before each:
+            # moves (0, 1) give -margin..margin here, (-1, 0, 1) one day further back
+            for move in range(min(moves) - margin, max(moves) + margin):
+                candidate = day if move == 0 else self.x.shift(day, move, "days")
+                if candidate not in found:
+                    found.append(candidate)
+        return found
+
+    def _undone_windows(self, node: Node, clock: str, env: Env) -> list[tuple[str, int]]:
+        """For each comparison with a window on ``clock``'s side (``clock - days(42) <
+        event``): the clock's day that meets the other side, the window undone (``event +
+        days(42)``, as SQL without ``_shifts``' columns: it is one of them), and the
+        days either side of it the change may lie on (``windows._shifted_clock_days``:
+        a month window clamps a day by up to three days)."""
+        raw = _Expr(self.dialect)
+        found = []
+        for part in walk(node):
+            if not isinstance(part, Compare):
+                continue
+            for side, other in ((part.left, part.right), (part.right, part.left)):
+                windows = []
+                while isinstance(side, Shift):
+                    windows.append(side)
+                    side = side.base
+                if not windows or side != Name(clock) or clock in names_read(other):
+                    continue
+                target = raw.value(other, env).value
+                for window in windows:  # clock + a + b = target  ⇔  clock = target - b - a
+                    target = raw.shift(target, -window.amount, window.unit)
+                found.append((target, 4 * len(windows)))
         return found
 
     # -- outputs ----------------------------------------------------------------------------
