@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cli_runner import invoke
+from cli_runner import SCREEN_BOT, invoke
 from conftest import SHIPPED
 from format2 import dialog, dump, inclusion, integer, yes_no
 from screen_bot.adapters.telegram import messages as say
@@ -190,7 +190,9 @@ def test_screen_all_writes_one_object_per_row_with_a_verdict_per_protocol(
         encoding="utf-8",
     )
     done = invoke("screen", str(rows), "--protocol", "all", "--format", "json", "--log")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 2, done.stderr  # the broken file's protocol was left out
+    left_out = f"warning: {site[1] / 'broken.yaml'} is broken, so its protocol is left out"
+    assert left_out in done.stderr  # (its YAML is broken: its id is not known)
     first, second = (json.loads(line) for line in done.stdout.splitlines())
     assert (first["row"], first["referral"], first["screened_on"]) == (1, "R-1", "2026-01-15")
     assert [v["protocol"]["id"] for v in first["verdicts"]][0] == "eliana"  # eligible first
@@ -261,6 +263,210 @@ def test_conditions_needing_opposite_orders_are_reported_like_a_conflict(
     listed = invoke("protocols")
     assert "conflict: " in listed.stderr and "opposite question orders" in listed.stderr
     assert Catalog([trials]).choices() == ["one", "two"]  # no 'all' to fail later
+
+
+# -- broken files beside good ones -----------------------------------------------------------
+
+AMENDED = "    met_when: 14 <= age <= 75"  # blina-dli's I1, amended from 14 <= age <= 65
+TYPOS = {  # a name that is no question (blina-dli's at line 319)
+    "blina-dli.yaml": ("    met_when: 14 <= age <= 65", "    met_when: 14 <= agee <= 65"),
+    "ctl019-rr-ball.yaml": ("met_when: b_all_cd19_positive\n", "met_when: b_all_cd19_positiv\n"),
+}
+
+
+def shipped_beside(directory: Path, *, broken: str = "") -> Path:
+    """The shipped protocols in ``directory``, the file named ``broken`` with a typo."""
+    directory.mkdir(exist_ok=True)
+    for name, typo in TYPOS.items():
+        text = (SHIPPED / name).read_text(encoding="utf-8")
+        (directory / name).write_text(text.replace(*typo) if name == broken else text, "utf-8")
+    return directory
+
+
+@pytest.fixture
+def backed_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A coordinator kept a backup of blina-dli.yaml, then amended blina-dli.yaml: the
+    backup sorts first ('-' before '.')."""
+    trials = shipped_beside(tmp_path / "trials")
+    shutil.copy2(trials / "blina-dli.yaml", trials / "blina-dli-backup.yaml")
+    amended = (trials / "blina-dli.yaml").read_text(encoding="utf-8")
+    amended = amended.replace("    met_when: 14 <= age <= 65", AMENDED)
+    (trials / "blina-dli.yaml").write_text(amended, encoding="utf-8")
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(trials))
+    return trials
+
+
+def test_two_files_with_one_id_are_neither_used_and_each_names_the_other(
+    backed_up: Path,
+) -> None:
+    """The backup used to win, silently: 'age 70' was NOT ELIGIBLE under the old rule."""
+    backup, amended = backed_up / "blina-dli-backup.yaml", backed_up / "blina-dli.yaml"
+    listed = invoke("protocols")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["ctl019-rr-ball", str(backup), str(amended)]
+    assert f"{backup}\tbroken\tprotocol id 'blina-dli' is also used by {amended}" in lines[1]
+    assert f"{amended}\tbroken\tprotocol id 'blina-dli' is also used by {backup}" in lines[2]
+    assert "so neither file is used (fix: keep one file per protocol id" in lines[1]
+    named = invoke("check", "--protocol", "blina-dli", "age 70")
+    assert named.returncode == 2 and named.stdout == ""
+    (error,) = named.stderr.splitlines()
+    assert error.startswith(f"error: no protocol 'blina-dli': {backup} is broken: protocol id")
+    assert str(amended) in error and "(protocols: ctl019-rr-ball, all)" in error
+    checked = invoke("check", "age 70")  # every protocol: ctl019-rr-ball, and a word of both
+    assert checked.returncode == 2 and "blina-dli 1.1" not in checked.stdout
+    warned = [line for line in checked.stdout.splitlines() if line.startswith("⚠")]
+    assert [line.split(" is broken, ")[0] for line in warned] == [f"⚠ {backup}", f"⚠ {amended}"]
+    assert all("so protocol 'blina-dli' is left out: protocol id" in line for line in warned)
+    validated = invoke("validate", str(backed_up))
+    assert validated.returncode == 2 and ": ok (blina-dli" not in validated.stdout
+    assert validated.stderr.count("so neither file is used") == 2
+
+
+def test_the_same_file_twice_is_one_file_not_a_duplicate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trials = shipped_beside(tmp_path / "trials")
+    blina = trials / "blina-dli.yaml"
+    done = invoke("validate", str(blina), str(trials / ".." / "trials" / "blina-dli.yaml"))
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout == f"{blina}: ok (blina-dli version 1.1, 39 questions, 38 criteria)\n"
+    assert invoke("validate", str(trials), str(blina)).returncode == 0
+    (trials / "current.yaml").symlink_to(blina)  # a link to a file beside it: the same file
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", os.pathsep.join([str(trials)] * 2))
+    listed = invoke("protocols")
+    assert listed.returncode == 0 and "broken" not in listed.stdout, listed.stdout
+    assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == [
+        "blina-dli",
+        "ctl019-rr-ball",
+    ]
+
+
+def test_all_keeps_its_shape_and_names_each_file_it_leaves_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trials = shipped_beside(tmp_path / "trials", broken="ctl019-rr-ball.yaml")
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(trials))
+    left_out = (
+        f"warning: {trials / 'ctl019-rr-ball.yaml'} is broken, so protocol 'ctl019-rr-ball' "
+        "is left out: line "
+    )
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"referral": "R-1", "age": 40}\n', encoding="utf-8")
+    screened = invoke("screen", str(rows), "--protocol", "all", "--format", "json")
+    assert screened.returncode == 2
+    (line,) = screened.stderr.splitlines()
+    assert line.startswith(left_out)
+    (row,) = (json.loads(line) for line in screened.stdout.splitlines())
+    assert [v["protocol"]["id"] for v in row["verdicts"]] == ["blina-dli"]
+    checked = invoke("check", "--protocol", "all", "age 40")
+    assert checked.returncode == 2 and "── blina-dli 1.1 ──" in checked.stdout
+    assert checked.stdout.rstrip().endswith("(fix: did you mean 'b_all_cd19_positive'?)")
+    assert f"⚠ {left_out.removeprefix('warning: ')}" in checked.stdout
+    chat = invoke("chat", "--protocol", "all", "--referral", "R-2", stdin="quit\n")
+    assert chat.returncode == 0 and chat.stderr.startswith(left_out), chat.stderr
+    sql = invoke("sql", "--protocol", "all")
+    assert sql.returncode == 2 and sql.stderr.startswith(left_out) and "WITH" in sql.stdout
+    alone = invoke("sql", "--protocol", "blina-dli")  # one named: nothing is left out
+    assert alone.returncode == 0 and alone.stderr == ""
+    (trials / "ctl019-rr-ball.yaml").unlink()  # one protocol, nothing broken: still a list
+    screened = invoke("screen", str(rows), "--protocol", "all", "--format", "json")
+    assert screened.returncode == 0 and screened.stderr == ""
+    assert [v["verdict"] for v in json.loads(screened.stdout)["verdicts"]] == ["unresolved"]
+
+
+def test_errors_about_broken_files_are_one_line_naming_the_file_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trials = shipped_beside(tmp_path / "trials", broken="blina-dli.yaml")
+    blina = trials / "blina-dli.yaml"
+    for number in range(4):  # five broken files in all: none of them dropped unsaid
+        (trials / f"z{number}.yaml").write_text("id: [\n", encoding="utf-8")
+    (trials / "ctl019-rr-ball.yaml").write_text("id: ctl019-rr-ball\ntitle: [\n", "utf-8")
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(trials))
+    first = f"{blina} is broken: line 319: 'agee' is neither a question nor a derived value"
+    for command in (["chat"], ["check", "age 40"], ["sql"], ["graph"], ["protocols"]):
+        done = invoke(*command, stdin="")
+        assert done.returncode == 2, command
+        (error,) = done.stderr.splitlines()  # one line, no "fix:" line of its own
+        assert error == (
+            f"error: no valid dialog file in {trials}: 6 dialog files are broken, the first "
+            f"{blina}: line 319: 'agee' is neither a question nor a derived value (fix: did "
+            f"you mean 'age'?); 'screen-bot validate {trials}' lists every problem"
+        ), command
+    for command in (["chat"], ["screen", "-"], ["check", "age 40"]):  # they do take 'all'
+        done = invoke(*command, "--protocol", "all", stdin="")
+        assert done.returncode == 2 and "this takes one" not in done.stderr, command
+        assert done.stderr.startswith("error: no valid dialog file in "), command
+    for command in (["check", "age 40"], ["learn"], ["sql"]):  # a protocol whose file is broken
+        done = invoke(*command, "--protocol", "blina-dli", stdin="")
+        assert done.returncode == 2
+        assert done.stderr == (
+            f"error: no protocol 'blina-dli': {first} (fix: did you mean 'age'?) (protocols: "
+            "none)\n"
+        ), command
+        done = invoke(*command, "--protocol", "ctl019-rr-ball", stdin="")  # its YAML broken
+        assert (
+            f"no protocol 'ctl019-rr-ball': {trials / 'ctl019-rr-ball.yaml'} is broken: line 3: "
+            "YAML syntax"
+        ) in done.stderr, (command, done.stderr)
+
+
+def test_a_conflict_under_all_is_one_line(site: tuple[Path, Path], tmp_path: Path) -> None:
+    other = dialog([integer("age", high=99, unit="months")], [inclusion("O1", "age >= 6")])
+    (site[0] / "clash.yaml").write_text(dump({**other, "id": "clash"}), encoding="utf-8")
+    done = invoke("chat", "--protocol", "all", stdin="")
+    assert done.returncode == 2
+    *_, error = done.stderr.splitlines()  # (after the warning naming broken.yaml)
+    assert error.startswith("error: the protocols cannot be screened together: ")
+    assert "(fix: give 'age' the same" in error and "\n    fix:" not in done.stderr
+
+
+def test_a_missing_dialogs_directory_is_named_by_protocols_and_where(
+    site: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from screen_bot.adapters.telegram.app import report_catalog
+
+    typo = site[0].parent / "trails"
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", os.pathsep.join(map(str, [*site, typo])))
+    listed = invoke("protocols")
+    assert listed.returncode == 0
+    assert (
+        f"{typo}\tmissing\tthe dialogs directory does not exist (fix: correct "
+        "SCREEN_BOT_DIALOGS_DIR)"
+    ) in listed.stdout.splitlines()
+    where = invoke("where").stdout.splitlines()
+    assert [line for line in where if line.startswith("dialogs")] == [
+        f"dialogs directory: {site[0]}",
+        f"dialogs directory: {site[1]}",
+        f"dialogs directory: {typo} (does not exist)",
+    ]
+    caplog.set_level("INFO")
+    report_catalog(Catalog(Settings().dialogs_dirs))  # the bot's start
+    assert f"dialogs directory {typo}: the dialogs directory does not exist" in caplog.text
+
+
+def test_a_dialog_file_that_cannot_be_read_is_named_with_its_fix(tmp_path: Path) -> None:
+    """Named on the command line, it got Click's usage error ('is not readable')."""
+    import subprocess
+
+    trials = shipped_beside(tmp_path / "trials")
+    blina = trials / "blina-dli.yaml"
+    blina.chmod(0)
+    tmp_path.chmod(0o755)
+    command = [str(SCREEN_BOT), "validate", str(blina)]
+    if os.geteuid() == 0:  # root reads any file: a user namespace makes us nobody
+        command = ["unshare", "--user", *command]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    finally:
+        blina.chmod(0o644)
+    if "unshare" in command and "unshare:" in done.stderr:
+        pytest.skip("no user namespace here")
+    assert done.returncode == 2 and "Usage:" not in done.stderr, done.stderr
+    assert done.stderr == (
+        f"{blina}: cannot read the file: Permission denied\n    fix: check the path\n"
+    )
 
 
 # -- the bot ---------------------------------------------------------------------------------
@@ -450,7 +656,8 @@ def test_screen_all_in_worker_processes_gives_the_same_rows(
     rows.write_text("\n".join(lines) + "\n", encoding="utf-8")
     one = invoke("screen", str(rows), "--protocol", "all", "--format", "json")
     two = invoke("screen", str(rows), "--protocol", "all", "--format", "json", "--jobs", "2")
-    assert one.returncode == two.returncode == 0, one.stderr + two.stderr
+    assert one.returncode == two.returncode == 2, one.stderr + two.stderr  # broken.yaml
+    assert one.stderr == two.stderr and "broken.yaml is broken" in one.stderr
     assert one.stdout == two.stdout and len(one.stdout.splitlines()) == 40
     text = invoke("screen", str(rows), "--protocol", "all")
     assert text.stdout.count("Screened against 3 protocols, best first:") == 40
@@ -504,3 +711,134 @@ def test_a_batch_run_without_a_terminal_is_told_to_name_a_protocol(tmp_path: Pat
     )
     assert done.returncode == 2
     assert "choose one with --protocol" in done.stderr and "Several protocols" not in done.stderr
+
+
+# -- broken files, in the bot ----------------------------------------------------------------
+
+
+@pytest.fixture
+def shadowing(site: tuple[Path, Path]) -> Path:
+    """A backup of eliana.yaml beside it (set up before the bot's catalog is read)."""
+    backup = site[0] / "eliana-backup.yaml"
+    shutil.copy2(site[0] / "eliana.yaml", backup)
+    return backup
+
+
+async def test_bot_protocols_names_both_files_of_one_id(
+    shadowing: Path, bot: tuple[Chat, Database], caplog: pytest.LogCaptureFixture
+) -> None:
+    from screen_bot.adapters.telegram.app import report_catalog
+
+    chat, _ = bot
+    await chat.send("/protocols")
+    text = chat.last_text()
+    assert "eliana (version" not in text
+    eliana = shadowing.parent / "eliana.yaml"
+    assert f"• {shadowing}: protocol id 'eliana' is also used by {eliana}" in text
+    assert f"• {eliana}: protocol id 'eliana' is also used by {shadowing}" in text
+    caplog.set_level("INFO")
+    report_catalog(Catalog(Settings().dialogs_dirs))  # the bot's start
+    assert "2 protocol(s): blina-dli, ctl019-rr-ball" in caplog.text
+    assert f"dialog file {shadowing} is broken: protocol id 'eliana'" in caplog.text
+    assert f"dialog file {eliana} is broken: protocol id 'eliana'" in caplog.text
+
+
+async def test_bot_screen_all_and_check_name_the_broken_file_left_out(
+    site: tuple[Path, Path], bot: tuple[Chat, Database]
+) -> None:
+    chat, _ = bot
+    left_out = f"⚠ {site[1] / 'broken.yaml'} is broken, so its protocol is left out: line 3"
+    await chat.send("/screen all R-2")
+    started = chat.messages()[0]["text"]
+    assert "started against all protocols" in started and left_out in started
+    await chat.send("/check age 40")  # several protocols, none named: every one
+    assert left_out in chat.last_text() and "── eliana 1 ──" in chat.last_text()
+    await chat.send("/check eliana age 40")  # one named: nothing is left out
+    assert "⚠" not in chat.last_text()
+
+
+def test_chat_resume_of_a_screening_whose_file_broke_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trials = shipped_beside(tmp_path / "trials")
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(trials))
+    blina = trials / "blina-dli.yaml"
+    good = blina.read_text(encoding="utf-8")
+    done = invoke("chat", "--protocol", "blina-dli", "--referral", "R-1", stdin="40\n")
+    assert done.returncode == 1  # the input ended: dropped; so keep one as Ctrl-C would
+    with Database(Settings().database) as db:
+        from screen_bot.service import TERMINAL, ScreeningService
+
+        ScreeningService(Catalog([trials]), db, channel="cli").start(TERMINAL, "blina-dli", "R-1")
+    blina.write_text(good.replace(*TYPOS["blina-dli.yaml"]), encoding="utf-8")
+    done = invoke("chat", "--resume", "R-1", stdin="quit\n")
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: screening R-1 cannot go on: {blina} is broken: line 319: 'agee' is neither a "
+        "question nor a derived value (fix: did you mean 'age'?); it is kept: 'screen-bot chat "
+        "--resume R-1' goes on with it once the file is fixed\n"
+    )
+    blina.write_text(good, encoding="utf-8")
+    done = invoke("chat", "--resume", "R-1", stdin="quit\n")
+    assert done.returncode == 0 and "Resuming R-1 at its current question." in done.stdout
+
+
+async def test_bot_resume_of_a_screening_whose_file_broke_keeps_it(
+    tmp_path: Path,
+) -> None:
+    trials = shipped_beside(tmp_path / "trials")
+    blina = trials / "blina-dli.yaml"
+    good = blina.read_text(encoding="utf-8")
+    settings = Settings(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        SCREEN_BOT_ALLOWED_USERS=str(COORDINATOR),
+        SCREEN_BOT_DATA_DIR=tmp_path / "bot",
+        SCREEN_BOT_DIALOGS_DIR=str(trials),
+    )
+
+    async def started_bot() -> tuple[Any, Chat]:  # the bot reads its dialogs as it starts
+        request = RecordingRequest()
+        application, _ = build_application(
+            settings,
+            Catalog(settings.dialogs_dirs),
+            db,
+            request=request,
+            get_updates_request=RecordingRequest(),
+        )
+        await application.initialize()
+        return application, Chat(application, request, COORDINATOR)
+
+    with Database(settings.database) as db:
+        application, chat = await started_bot()
+        await chat.send("/screen blina-dli R-1")
+        await chat.send("/screen blina-dli R-2")
+        await application.shutdown()
+        blina.write_text(good.replace(*TYPOS["blina-dli.yaml"]), encoding="utf-8")
+        application, chat = await started_bot()
+        await chat.send("/resume R-1")
+        assert chat.last_text() == (
+            f"⚠ Screening R-1 cannot go on: its protocol file is broken ({blina} is broken: "
+            "line 319: 'agee' is neither a question nor a derived value (fix: did you mean "
+            "'age'?)). It is kept: /resume R-1 goes on with it once the file is fixed."
+        )
+        await chat.send("40")  # the active one, R-2: the same, and it is paused
+        assert chat.last_text().startswith("⚠ Screening R-2 cannot go on")
+        await chat.send("/list")
+        assert "R-1" in chat.last_text() and "R-2" in chat.last_text()
+        await application.shutdown()
+        blina.write_text(good, encoding="utf-8")
+        application, chat = await started_bot()
+        await chat.send("/resume R-1")
+        assert "[1/22]" in chat.last_text()
+        await application.shutdown()
+
+
+async def test_bot_a_protocol_whose_file_is_broken_is_named_with_the_file(
+    site: tuple[Path, Path], bot: tuple[Chat, Database]
+) -> None:
+    chat, db = bot
+    why = f"no protocol 'broken': {site[1] / 'broken.yaml'} is broken: line 3: YAML syntax"
+    for command in ("/screen broken R-5", "/check broken age 40", "/learn broken"):
+        await chat.send(command)
+        assert why in chat.last_text(), command
+    assert sessions.list_open(db.read(), COORDINATOR) == []

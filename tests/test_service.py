@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from conftest import DIALOG
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.service import (
     NO_SCREENING,
     PAUSED,
+    PROTOCOL_BROKEN,
     PROTOCOL_CHANGED,
     REFERRAL_TAKEN,
     STALE,
@@ -19,6 +22,7 @@ from screen_bot.service import (
     Problem,
     Refused,
     Result,
+    Resumed,
     Retired,
     ScreeningService,
     Started,
@@ -110,6 +114,40 @@ def test_a_screening_under_a_changed_dialog_file_is_removed(
         sessions.save(tx, OWNER, session)
     assert service.answer(OWNER, "42") == [Refused(PROTOCOL_CHANGED)]
     assert sessions.count(db.read()) == 0
+
+
+def test_a_screening_whose_file_broke_is_kept_until_the_file_is_fixed(
+    db: Database, tmp_path: Path
+) -> None:
+    """A file broken mid-edit is not a changed protocol: the screening was removed, and
+    the file restored as it was found nothing to resume."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    file, good = dialogs / "blina-dli.yaml", DIALOG.read_text(encoding="utf-8")
+    file.write_text(good, encoding="utf-8")
+
+    def serving() -> ScreeningService:  # the dialogs as a new process loads them
+        return ScreeningService(Catalog(dialogs), db, channel="cli")
+
+    serving().start(OWNER, referral="R-1")
+    serving().start(OWNER, referral="R-2")  # R-1 paused
+    file.write_text(good.replace("14 <= age <= 65", "14 <= agee <= 65"), encoding="utf-8")
+    (refused,) = serving().resume(OWNER, "R-1")
+    assert (refused.reason, refused.detail) == (PROTOCOL_BROKEN, "R-1")
+    assert refused.why.startswith(f"{file} is broken: line 319: 'agee' is neither a question")
+    assert sessions.active(db.read(), OWNER).referral == "R-2"  # left as it was
+    (refused,) = serving().answer(OWNER, "42")  # the active one: kept, paused
+    assert (refused.reason, refused.detail) == (PROTOCOL_BROKEN, "R-2")
+    assert sessions.active(db.read(), OWNER) is None and sessions.count(db.read()) == 2
+    file.write_text(good, encoding="utf-8")  # fixed: the protocol is the one it began under
+    assert only(serving().resume(OWNER, "R-1"), Resumed) == [Resumed("R-1")]
+    assert only(serving().answer(OWNER, "42"), Asked)[0].question.variable != "age"
+    file.write_text(good.replace("14 <= age <= 65", "14 <= age <= 75"), encoding="utf-8")
+    assert serving().resume(OWNER, "R-2") == [Refused(PROTOCOL_CHANGED)]  # a real change
+    assert [o.referral for o in sessions.list_open(db.read(), OWNER)] == ["R-1"]
+    old = good.replace("14 <= age <= 65", "14 <= agee <= 65")  # a broken copy, same id
+    (dialogs / "blina-dli-old.yaml").write_text(old, encoding="utf-8")
+    assert serving().resume(OWNER, "R-1") == [Refused(PROTOCOL_CHANGED)]  # its file is valid
 
 
 def answer_until(service: ScreeningService, db: Database, variable: str, answers: dict) -> None:

@@ -269,7 +269,8 @@ def test_a_directory_under_home_in_dotenv_is_under_home(
     assert sorted(p.name for p in Path().iterdir()) == [".env"]  # no directory named ~
     assert (home / "screen-bot-data/screen-bot.sqlite3").is_file()
     assert list((home / "cache/dialogs").glob("*.pickle"))
-    assert f"{home / 'mine'}{os.pathsep}{DIALOGS}" in invoke("where").stdout
+    shown = invoke("where").stdout
+    assert f"dialogs directory: {home / 'mine'}\ndialogs directory: {DIALOGS}\n" in shown
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])

@@ -79,6 +79,7 @@ FORGED = "forged"  # the button does not fit the question
 FIRST_QUESTION = "first_question"
 REFERRAL_TAKEN = "referral_taken"  # detail: the referral
 PROTOCOL_CHANGED = "protocol_changed"  # the dialog file changed; the screening was removed
+PROTOCOL_BROKEN = "protocol_broken"  # detail: the label; why: its file is broken (it is kept)
 NOT_OPEN = "not_open"  # /resume of a label that is not open
 NO_CHECK = "no_check"  # "continue" of a quick check that was replaced or expired
 CHECK_CONTINUED = "check_continued"  # "continue" of a quick check continued already
@@ -181,6 +182,7 @@ class Checked(Result):
     judged: tuple[Judged, ...]
     check_id: str | None
     decided: bool  # nothing is missing: continuing asks nothing (but the referral) and logs it
+    left_out: tuple[str, ...] = ()  # the broken files not checked (in ``text`` too)
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ class Started(Result):
     protocol_version: str
     title: str
     paused: str | None  # the label of the screening this one paused
+    left_out: tuple[str, ...] = ()  # the broken files not screened (see Catalog.left_out)
 
 
 @dataclass(frozen=True)
@@ -260,11 +263,13 @@ class Forgotten(Result):
 @dataclass(frozen=True)
 class Refused(Result):
     """Nothing changed; ``reason`` is one of the module's reason constants. ``records``:
-    for a resume of a screening that already finished, the numbers it was logged as."""
+    for a resume of a screening that already finished, the numbers it was logged as;
+    ``why``: for PROTOCOL_BROKEN, the broken file and its first problem."""
 
     reason: str
     detail: str = ""
     records: tuple[int, ...] = ()
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -335,8 +340,10 @@ class ScreeningService:
             return self._offer(owner, tuple(several.choices), referral)
         except ScreenBotError as err:
             return [Problem(err.message)]
+        left_out = self._left_out(protocol_id, engine)
         with self.db.transaction() as tx:
-            return self._start(tx, owner, engine, engine.start(referral), ask_referral)
+            session = engine.start(referral)
+            return self._start(tx, owner, engine, session, ask_referral, left_out)
 
     def _offer(self, owner: int, choices: tuple[str, ...], referral: str | None) -> Results:
         """Offer the protocols. The offer is kept the way a quick check is, in its place
@@ -369,13 +376,20 @@ class ScreeningService:
             except ScreenBotError as err:
                 return [Problem(err.message)]
             session = engine.start(kept["referral"])
-            started = self._start(tx, owner, engine, session, ask_referral=True)
+            left_out = self._left_out(protocol_id, engine)
+            started = self._start(tx, owner, engine, session, True, left_out)
             if not isinstance(started[0], Refused):  # a refused one may be picked later
                 owners.drop_check(tx, owner)
             return started
 
     def _start(
-        self, tx: Tx, owner: int, engine: Engine, session: Session, ask_referral: bool
+        self,
+        tx: Tx,
+        owner: int,
+        engine: Engine,
+        session: Session,
+        ask_referral: bool,
+        left_out: tuple[str, ...] = (),
     ) -> Results:
         open_ = sessions.list_open(tx, owner)
         referral = session.referral
@@ -393,6 +407,7 @@ class ScreeningService:
                 engine.protocol.version,
                 engine.protocol.title,
                 label(paused) if paused else None,
+                left_out,
             )
         )
         if session.awaiting_referral:
@@ -411,15 +426,16 @@ class ScreeningService:
             if match is None:
                 logged = ledger.latest_screening(tx, self.coordinator(owner), wanted)
                 return [Refused(NOT_OPEN, wanted, records=tuple(logged))]
+            session = sessions.get(tx, owner, match.session_id)
+            assert session is not None
+            engine = self._engine_for(tx, owner, session)  # the active one stays, if refused
+            if isinstance(engine, Refused):
+                return [engine]
             results: Results = []
             current = sessions.active(tx, owner)
             if current is not None:
                 results += self._retire(tx, owner, current.id, "dropped")
             sessions.activate(tx, owner, match.session_id)
-            loaded = self._active(tx, owner)
-            if isinstance(loaded, Refused):
-                return [loaded]
-            engine, session = loaded
             _touch(tx, owner, session)
             return [*results, Resumed(label(session)), self._ask(tx, owner, engine, session)]
 
@@ -660,6 +676,8 @@ class ScreeningService:
             return [Problem(err.message)]
         from .quick_check import judge, read
 
+        left_out = self._left_out(protocol_id, engine)
+
         protocol = engine.protocol
         today = utc_now().date()
         reading = read(protocol, text, today)
@@ -680,7 +698,8 @@ class ScreeningService:
             }
             with self.db.transaction() as tx:
                 owners.keep_check(tx, owner, json.dumps(body), utc_now())
-        return [Checked(check_text(reading, judged), judged, check_id, decided)]
+        text = "\n\n".join([check_text(reading, judged), *(f"⚠ {line}" for line in left_out)])
+        return [Checked(text, judged, check_id, decided, left_out)]
 
     def continue_check(self, owner: int, check_id: str) -> Results:
         """Start a screening from the owner's latest quick check: its values are filled in
@@ -700,7 +719,8 @@ class ScreeningService:
                 owners.drop_check(tx, owner)
                 return [Refused(PROTOCOL_CHANGED)]
             session = engine.start(kept["referral"], prefilled=kept["values"])
-            started = self._start(tx, owner, engine, session, ask_referral=True)
+            left_out = self._left_out(kept["protocol"], engine)
+            started = self._start(tx, owner, engine, session, True, left_out)
             if not isinstance(started[0], Refused):  # a refused one may be continued later
                 continued = {"id": check_id, "continued": True}  # its values are not kept
                 owners.keep_check(tx, owner, json.dumps(continued), utc_now())
@@ -784,10 +804,22 @@ class ScreeningService:
         """What /screen may name: every protocol id, and ``all`` when there are several."""
         return self.catalog.choices()
 
+    def broken_ids(self) -> list[str]:
+        """The ids of the protocols whose files are broken: named, they are told so."""
+        return self.catalog.broken_ids()
+
     def broken(self) -> list[str]:
-        """Each dialog file that could not be loaded, with its first problem; and the
-        shared variables that keep the protocols from being screened together."""
-        return [str(p) for p in [*self.catalog.broken().values(), *self.catalog.conflicts]]
+        """Each dialog file that could not be loaded, with its first problem; each dialogs
+        directory that does not exist; and the shared variables that keep the protocols
+        from being screened together."""
+        found = [*self.catalog.broken().values(), *self.catalog.missing(), *self.catalog.conflicts]
+        return [str(p) for p in found]
+
+    def _left_out(self, named: str | None, engine: Engine) -> tuple[str, ...]:
+        """The broken files left out of a screening of every protocol: ``all``, or the only
+        valid one, taken because none was named (see ``Catalog.left_out``)."""
+        every = named is None or engine.protocol.id == ALL_PROTOCOLS
+        return tuple(self.catalog.left_out()) if every else ()
 
     # -- steps (inside the caller's transaction) -------------------------------------------
 
@@ -961,11 +993,17 @@ class ScreeningService:
         return engine if isinstance(engine, Refused) else (engine, session)
 
     def _engine_for(self, tx: Tx, owner: int, session: Session) -> Engine | Refused:
-        """The session's engine; a session whose dialog file changed is removed."""
+        """The session's engine; a session whose dialog file changed is removed. One whose
+        file is broken (an edit not finished) is kept, paused, for when it is fixed: only
+        then can it be told whether the protocol changed."""
         try:
             engine = self.catalog.engine(session.protocol_id)
             session.check_protocol(engine.protocol)
         except (ProtocolNotFound, ProtocolChanged, ProtocolSetError):
+            why = self.catalog.why_broken(session.protocol_id)
+            if why is not None:
+                sessions.pause(tx, owner, session.id)
+                return Refused(PROTOCOL_BROKEN, label(session), why=why)
             sessions.delete(tx, owner, session.id)
             return Refused(PROTOCOL_CHANGED)
         return engine

@@ -11,6 +11,7 @@ from ..service import (
     FIRST_QUESTION,
     NO_CHECK,
     NOT_OPEN,
+    PROTOCOL_BROKEN,
     PROTOCOL_CHANGED,
     REFERRAL_TAKEN,
     TERMINAL,
@@ -105,7 +106,8 @@ def chat(
                 case Resumed():
                     write(f"Resuming {result.label} at its current question.")
                     write(COMMANDS)
-                case Refused() if not shown:  # nothing started: stop, input would go astray
+                case Refused() if not shown or result.reason == PROTOCOL_BROKEN:
+                    # nothing started, or it cannot go on: stop, input would go astray
                     raise ScreenBotError(not_started(result))
                 case Refused() if result.reason == REFERRAL_TAKEN:
                     write(
@@ -206,6 +208,11 @@ def not_started(refused: Refused) -> str:
         return f"no unfinished screening named '{refused.detail}'"
     if refused.reason == PROTOCOL_CHANGED:
         return "the protocol file changed since that screening began, so it was removed"
+    if refused.reason == PROTOCOL_BROKEN:
+        return (
+            f"screening {refused.detail} cannot go on: {refused.why}; it is kept: 'screen-bot "
+            f"chat --resume {refused.detail}' goes on with it once the file is fixed"
+        )
     return refused.reason.replace("_", " ")
 
 

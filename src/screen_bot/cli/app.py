@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 
@@ -40,9 +39,15 @@ def where() -> None:
         if a_file:
             missing = " (cannot be created: the data directory is a file; set SCREEN_BOT_DATA_DIR)"
         typer.echo(f"database:          {settings.database}{missing}")
-    dialogs = os.pathsep.join(str(d) for d in settings.dialogs_dirs)
-    label = "directory: " if len(settings.dialogs_dirs) == 1 else "directories:"
-    typer.echo(f"dialogs {label}{dialogs}")
+    for directory in settings.dialogs_dirs:  # one a line: a path may hold any character
+        missing = (
+            ""
+            if directory.is_dir()
+            else " (not a directory)"
+            if directory.exists()
+            else " (does not exist)"
+        )
+        typer.echo(f"dialogs directory: {directory}{missing}")
     typer.echo(f"cache directory:   {settings.cache_dir} (dialog files already checked)")
 
 

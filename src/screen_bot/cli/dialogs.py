@@ -29,7 +29,11 @@ IMAGES: dict[GraphFormat, ImageFormat] = {GraphFormat.png: "png", GraphFormat.sv
 def validate(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Dialog files or directories (default: the dialogs directory)."),
+        typer.Argument(
+            # readable=False: a file that cannot be read is reported as every broken file is
+            help="Dialog files or directories (default: the dialogs directory).",
+            readable=False,
+        ),
     ] = None,
 ) -> None:
     """Check dialog files; report every problem with file, line and fix. Exit 2 on a bad file.
@@ -38,38 +42,39 @@ def validate(
     have the same type, unit, choices and range in each: a conflict names both places.
     """
     from ..protocol import DialogFileError, Protocol, iter_dialog_files, load
+    from ..protocol.catalog import same_ids
+    from ..protocol.loader import distinct
     from ..protocol.shared import conflicts
 
     files: list[Path] = []
     places = paths or list(options.settings().dialogs_dirs)
     for path in places:
         files += list(iter_dialog_files(path)) if path.is_dir() else [path]
+    files = distinct(files)  # a file given twice is checked once, not a duplicate of itself
     if not files:  # (only directories, none with a dialog file)
         raise ScreenBotError(f"no dialog files (*.yaml) in {', '.join(map(str, places))}")
-    bad = 0
-    first_with_id: dict[str, Path] = {}
-    valid: list[Protocol] = []
+    loaded: list[Protocol | DialogFileError] = []
     for file in files:
         try:
-            protocol = load(file)
+            loaded.append(load(file))
         except DialogFileError as err:
+            loaded.append(err)
+    taken = same_ids([p for p in loaded if isinstance(p, Protocol)])
+    bad = 0
+    valid: list[Protocol] = []
+    for outcome in loaded:
+        if isinstance(outcome, DialogFileError):
             bad += 1
-            typer.echo(str(err), err=True)
-            continue
-        if protocol.id in first_with_id:
+            typer.echo(str(outcome), err=True)
+        elif outcome.path in taken:
             bad += 1
+            typer.echo(str(taken[outcome.path]), err=True)
+        else:
+            valid.append(outcome)
             typer.echo(
-                f"{file}: protocol id '{protocol.id}' is also used by {first_with_id[protocol.id]}"
-                "\n    fix: give each dialog file its own id",
-                err=True,
+                f"{outcome.path}: ok ({outcome.id} version {outcome.version}, "
+                f"{len(outcome.order)} questions, {len(outcome.criteria)} criteria)"
             )
-            continue
-        first_with_id[protocol.id] = file
-        valid.append(protocol)
-        typer.echo(
-            f"{file}: ok ({protocol.id} version {protocol.version}, "
-            f"{len(protocol.order)} questions, {len(protocol.criteria)} criteria)"
-        )
     shared = conflicts(valid)
     for problem in shared:
         typer.echo(str(problem), err=True)
@@ -77,12 +82,15 @@ def validate(
 
 
 def protocols() -> None:
-    """List the protocols found in the dialogs directories, and the files that are broken."""
+    """List the protocols found in the dialogs directories, the files that are broken and
+    the directories that do not exist."""
     found = options.catalog()
     for protocol in found.protocols.values():
         typer.echo(f"{protocol.id}\t{protocol.version}\t{protocol.title}")
     for file, problem in found.broken().items():
         typer.echo(f"{file}\tbroken\t{problem.brief()}")
+    for directory in found.missing():
+        typer.echo(f"{directory.file}\tmissing\t{directory.brief()}")
     for problem in found.conflicts:
         typer.echo(f"conflict: {problem}", err=True)
     if not found.protocols:

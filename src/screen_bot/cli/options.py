@@ -96,7 +96,7 @@ def choose(given: str | None, *, with_all: bool = True, ask: bool = True) -> str
 
     found = catalog()
     try:
-        return found.resolve(given, with_all=with_all)
+        picked = found.resolve(given, with_all=with_all)
     except ProtocolChoiceNeeded as several:
         if not ask:
             raise
@@ -116,18 +116,32 @@ def choose(given: str | None, *, with_all: bool = True, ask: bool = True) -> str
             if not line:
                 typer.echo("", err=True)
                 raise
-            picked = line.strip()
+            typed = line.strip()
             # (not isdigit(): '²' is a digit to it, and int() refuses it)
-            if picked.isascii() and picked.isdecimal() and 1 <= int(picked) <= len(choices):
-                return choices[int(picked) - 1]
-            if picked in choices:
-                return picked
-            if picked.lower() in QUIT_WORDS:  # as the dialog that follows reads them
+            if typed.isascii() and typed.isdecimal() and 1 <= int(typed) <= len(choices):
+                picked = choices[int(typed) - 1]
+                break
+            if typed in choices:
+                picked = typed
+                break
+            if typed.lower() in QUIT_WORDS:  # as the dialog that follows reads them
                 typer.echo("Stopped; no protocol chosen.", err=True)
                 raise typer.Exit(0) from None
             typer.echo(
-                f"'{quoted(picked)}' is not one of them; type a number from the list.", err=True
+                f"'{quoted(typed)}' is not one of them; type a number from the list.", err=True
             )
+    for line in left_out(found, given, picked):
+        typer.echo(f"warning: {line}", err=True)
+    return picked
+
+
+def left_out(found: Catalog, given: str | None, picked: str) -> list[str]:
+    """The broken files a command leaves out, one line each, when it was to screen every
+    protocol (``all``) or took the only valid one because none was named."""
+    from ..protocol.sets import ALL
+
+    every = picked == ALL or (given is None and len(found.protocols) == 1)
+    return found.left_out() if every else []
 
 
 def database(*, existing: bool = False) -> Store:

@@ -57,6 +57,8 @@ def sql(
     except SqlError as err:
         raise ScreenBotError(str(err)) from None
     typer.echo(";\n\n".join(texts) + ";")
+    if options.left_out(found, protocol, picked):  # (named on stderr by choose)
+        raise typer.Exit(2)
 
 
 def screen_with_duckdb(chosen_id: str | None, file: Path, output: str, input_format: str) -> int:
@@ -67,9 +69,10 @@ def screen_with_duckdb(chosen_id: str | None, file: Path, output: str, input_for
     from ..answers import today
     from ..batch_screen import shown
 
-    protocol = options.catalog().get(
-        options.choose(chosen_id, with_all=False, ask=str(file) != "-" and sys.stdin.isatty())
-    )
+    found = options.catalog()
+    picked = options.choose(chosen_id, with_all=False, ask=str(file) != "-" and sys.stdin.isatty())
+    protocol = found.get(picked)
+    left_out = options.left_out(found, chosen_id, picked)  # (named on stderr by choose)
     if str(file) == "-":
         raise BadInput("--engine duckdb reads a file (CSV, JSON Lines, JSON or Parquet), not stdin")
     if not file.is_file():
@@ -108,7 +111,7 @@ def screen_with_duckdb(chosen_id: str | None, file: Path, output: str, input_for
     except DuckDBInputError as err:
         raise BadInput(str(err)) from None
     write()
-    return 2 if bad_rows else 0
+    return 2 if bad_rows or left_out else 0
 
 
 def register(app: typer.Typer) -> None:

@@ -114,7 +114,7 @@ def check(
     word ('male') answers the one question it is a choice of; 'ref R-0423' gives the
     referral. Everything that cannot be used is listed with the reason. With several
     protocols and no --protocol, every protocol is checked. Exit 0; 2 if nothing could be
-    read.
+    read, or if a broken dialog file's protocol was left out (with 'all', or no --protocol).
     """
     import sys
 
@@ -133,7 +133,7 @@ def check(
             raise BadInput(result.message)
         assert isinstance(result, Checked)
         typer.echo(result.text)
-        if result.check_id is None:
+        if result.check_id is None or (result.left_out and not go_on):
             raise typer.Exit(2)
     if go_on:
         typer.echo("")
@@ -186,7 +186,8 @@ def screen(
         Path,
         typer.Argument(
             help="Answers: .json (one object or a list), "
-            ".jsonl, or .csv with a header row; - for stdin."
+            ".jsonl, or .csv with a header row; - for stdin.",
+            readable=False,  # one that cannot be read is one line naming it, as any error
         ),
     ],
     protocol: ProtocolOption = None,
@@ -230,9 +231,10 @@ def screen(
     value). An absent key, null or an empty cell is unknown; dates are YYYY-MM-DD or none.
     JSON output is one compact object per row. A bad row is reported on stderr with its
     row number and the others are still screened; a file that is not UTF-8 text is
-    refused. Exit code 2 if any row was bad, else 0. With --log, records are written in
-    transactions of up to 1000 rows. Output closed early (| head) stops the run, exit 2,
-    saying the last row written and logged.
+    refused. Exit code 2 if any row was bad, or if a broken dialog file's protocol was left
+    out (each named on stderr), else 0. With --log, records are written in transactions of
+    up to 1000 rows. Output closed early (| head) stops the run, exit 2, saying the last
+    row written and logged.
     """
     from contextlib import nullcontext
 
@@ -257,6 +259,7 @@ def screen(
     # a batch run asks only a person at a terminal; a script gets the error at once
     picked = options.choose(protocol, ask=str(file) != "-" and sys.stdin.isatty())
     chosen = found.protocol_set if picked == ALL else found.protocols[picked]
+    left_out = options.left_out(found, protocol, picked)  # (named on stderr by choose)
     fmt = (
         input_format.value
         if input_format != InputFormat.auto
@@ -301,7 +304,7 @@ def screen(
     finally:
         if writer is not None:
             typer.echo(f"screening log: {writer.written} records appended", err=True)
-    raise typer.Exit(2 if bad_rows else 0)
+    raise typer.Exit(2 if bad_rows or left_out else 0)
 
 
 def utf8_writer(out: TextIO) -> Callable[[bytes], None]:

@@ -9,6 +9,7 @@ it is built into objects.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
@@ -48,10 +49,18 @@ class Problem:
         place = f"line {self.line}: " if self.line else ""
         return f"{place}{self.message}" + (f" (fix: {self.fix})" if self.fix else "")
 
+    def one_line(self) -> str:
+        """On one line, with the file: ``FILE:12: what (fix: …)``."""
+        place = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{place}: {self.message}" + (f" (fix: {self.fix})" if self.fix else "")
+
 
 class DialogFileError(ScreenBotError):
-    def __init__(self, problems: list[Problem]) -> None:
+    """``protocol_id``: the id the file declares, when its YAML could be read that far."""
+
+    def __init__(self, problems: list[Problem], protocol_id: str | None = None) -> None:
         self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0))
+        self.protocol_id = protocol_id
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -80,14 +89,16 @@ def _checked(path: Path, raw: bytes, sha256: str) -> Protocol:
 
     shown = str(path)
     tree, data = _yaml(raw, shown)
+    declared = data.get("id") if isinstance(data.get("id"), str) else None
     try:
         spec = DialogFile.model_validate(data)
     except ValidationError as err:
-        raise DialogFileError([_schema_problem(shown, tree, e) for e in err.errors()]) from None
+        problems = [_schema_problem(shown, tree, e) for e in err.errors()]
+        raise DialogFileError(problems, declared) from None
     checker = Checker(shown, tree, spec)
     protocol = checker.run(path, sha256)
     if checker.problems or protocol is None:
-        raise DialogFileError(checker.problems)
+        raise DialogFileError(checker.problems, declared)
     return protocol
 
 
@@ -423,3 +434,16 @@ def _schema_problem(file: str, data: Any, error: Any) -> Problem:
 
 def iter_dialog_files(directory: Path) -> Iterator[Path]:
     yield from sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def distinct(files: Iterable[Path]) -> list[Path]:
+    """``files`` without a second path to a file already there (a file named twice, a
+    directory listed twice, a link to a file beside it): one file is never two protocols."""
+    seen: set[str] = set()
+    kept: list[Path] = []
+    for file in files:
+        real = os.path.realpath(file)  # (a link loop gives a path, not an error)
+        if real not in seen:
+            seen.add(real)
+            kept.append(file)
+    return kept

@@ -134,6 +134,14 @@ def activate(tx: Tx, owner: int, session_id: str) -> bool:
     return False
 
 
+def pause(tx: Tx, owner: int, session_id: str) -> None:
+    """This session is no longer the owner's active one (it stays open, to be resumed)."""
+    tx.execute(
+        "UPDATE open_sessions SET active = 0 WHERE owner = ? AND session_id = ?",
+        (owner, session_id),
+    )
+
+
 def list_open(tx: Tx, owner: int) -> list[OpenScreening]:
     rows = tx.all(
         "SELECT session_id, protocol_id, referral, state, active, updated_at, body"

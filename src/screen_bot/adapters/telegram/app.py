@@ -115,6 +115,8 @@ def report_catalog(catalog: Catalog) -> None:
     log.info("%d protocol(s): %s", len(catalog.protocols), ", ".join(catalog.protocols))
     for file, problem in catalog.broken().items():  # listed, never silently dropped
         log.warning("dialog file %s is broken: %s", file, problem.brief())
+    for directory in catalog.missing():
+        log.warning("dialogs directory %s: %s", directory.file, directory.brief())
     for problem in catalog.conflicts:
         log.warning("'all' is not offered: %s", problem)
 

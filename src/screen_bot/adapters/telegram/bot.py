@@ -239,8 +239,9 @@ class ScreeningBot:
             elif isinstance(result, Asked):
                 text = say.question_message(result)
                 await self._send_question(bot, chat_id, result, text, before)
-            elif isinstance(result, Refused):  # e.g. its protocol file changed: removed
-                await bot.send_message(chat_id, say.refusal(result.reason, result.detail))
+            elif isinstance(result, Refused):  # its protocol file changed (removed) or broke
+                text = say.refusal(result.reason, result.detail, result.why)
+                await bot.send_message(chat_id, text)
 
     async def _send_question(
         self, bot: Bot, chat_id: int, asked: Asked, text: str, before: int
@@ -314,7 +315,8 @@ class ScreeningBot:
     async def screen(self, t: Turn) -> None:
         """/screen [protocol|all] [referral]: start a screening; the open one is paused.
         Without a referral code, it is asked first (or skipped)."""
-        protocol_id, args = split_protocol(t.args, self.service.choices())
+        named = [*self.service.choices(), *self.service.broken_ids()]  # broken: told so
+        protocol_id, args = split_protocol(t.args, named)
         referral = " ".join(args) if args else None  # "John Smith" is refused as one label
         start = self.service.start(t.chat_id, protocol_id, referral, ask_referral=True)
         await self.show(t, start)
@@ -327,9 +329,10 @@ class ScreeningBot:
         rest = words[1] if len(words) > 1 else ""
         first = rest.split(maxsplit=1)
         protocol_id = None
-        if first and (first[0] in self.service.choices() or first[0] == "all"):
+        named = [*self.service.choices(), *self.service.broken_ids()]  # broken: told so
+        if first and (first[0] in named or first[0] == "all"):
             protocol_id, rest = first[0], first[1] if len(first) > 1 else ""
-            if protocol_id not in self.service.choices():  # all of one protocol: that one
+            if protocol_id not in named:  # all of one protocol: that one
                 protocol_id = None
         if not rest.strip():
             await t.say(say.CHECK_USAGE)
@@ -534,7 +537,7 @@ class ScreeningBot:
                 case Forgotten():
                     await t.say(say.forgotten(result.count))
                 case Refused():
-                    await t.say(say.refusal(result.reason, result.detail))
+                    await t.say(say.refusal(result.reason, result.detail, result.why))
                 case Problem():
                     await t.say(result.message)
                 case Choose():

@@ -27,6 +27,7 @@ from ...service import (
     NOTHING_TICKED,
     OUTDATED,
     PAUSED,
+    PROTOCOL_BROKEN,
     PROTOCOL_CHANGED,
     REFERRAL_TAKEN,
     STALE,
@@ -173,10 +174,15 @@ def bot_commands() -> list[BotCommand]:
     return [BotCommand(name, text[:256]) for name, text in COMMANDS]
 
 
-def refusal(reason: str, detail: str = "") -> str:
+def refusal(reason: str, detail: str = "", why: str = "") -> str:
     if reason == REFERRAL_TAKEN:
         return (
             f"{detail} already has an unfinished screening: /resume {detail}, or /cancel {detail}."
+        )
+    if reason == PROTOCOL_BROKEN:
+        return (
+            f"⚠ Screening {detail} cannot go on: its protocol file is broken ({why}). It is "
+            f"kept: /resume {detail} goes on with it once the file is fixed."
         )
     return REFUSALS.get(reason, FORGED_TEXT)
 
@@ -225,7 +231,7 @@ def started(result: Started) -> str:
     )
     if result.paused is not None:
         note += f" The screening {result.paused} is paused: /list, /resume."
-    return note
+    return "\n".join([note, *(f"⚠ {line}" for line in result.left_out)])
 
 
 def status(answered: int) -> str:

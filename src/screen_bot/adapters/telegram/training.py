@@ -59,7 +59,8 @@ class TrainingHandlers:
     ) -> tuple[Protocol, list[str]] | None:
         """The protocol the words name (or the only one) and the other words; None when the
         user was asked to choose (buttons) or told the protocol is unknown."""
-        protocol_id, rest = split_protocol(args, self.catalog.choices(with_all=False))
+        named = [*self.catalog.choices(with_all=False), *self.catalog.broken_ids()]
+        protocol_id, rest = split_protocol(args, named)  # a broken one's id: told so
         try:
             return self.catalog.get(protocol_id), rest
         except ProtocolChoiceNeeded as several:
