@@ -628,6 +628,26 @@ def test_an_unquoted_version_gets_the_fix_to_quote_it_as_written(
     assert f'put the value in quotes as written, e.g. version: "{shown}"' in problem.fix
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "fix"),
+    [
+        ("min: 0", "min: true", "true and false are yes/no answers, not numbers"),
+        ("max: 1000", "max: false", "true and false are yes/no answers, not numbers"),
+        ("version: '1'", "version: !!binary aGVsbG8=", "remove the '!!binary' tag"),
+    ],
+)
+def test_a_value_of_another_type_is_refused_not_converted(
+    tmp_path: Path, old: str, new: str, fix: str
+) -> None:
+    """'min: true' was read as 1 (age 0 then out of range) and a !!binary version as the
+    text it encodes."""
+    text = dump(dialog([number("x")], [inclusion("I1", "x > 5")]))
+    assert old in text
+    (problem,) = problems(tmp_path, text.replace(old, new))
+    assert problem.line == line_of(text, old)
+    assert fix in problem.fix
+
+
 def test_an_unquoted_list_item_gets_a_fix_that_keeps_it_a_list_item(tmp_path: Path) -> None:
     """'e.g. 0: "0"' would have made the item a mapping."""
     text = dump(dialog([choice("grade", ["0", "1"])], [inclusion("I1", "grade == '0'")]))

@@ -405,6 +405,10 @@ def _schema_problem(file: str, data: Any, error: Any) -> Problem:
         fix = "write an ordinary number: not .nan or .inf, nor one too large to store (1e400)"
     elif kind == "value_error" and BLANK in error["msg"]:
         fix = "write the text the user is shown (it is empty or only spaces)"
+    elif kind == "string_type" and isinstance(error["input"], bytes):
+        fix = "remove the '!!binary' tag and write the text itself"
+    elif kind == "float_type" and isinstance(error["input"], bool):
+        fix = "write the number meant: true and false are yes/no answers, not numbers"
     elif kind == "string_type" and isinstance(error["input"], bool | int | float):
         written = f'"{_written(data, loc)}"'
         in_list = isinstance(loc[-1], int)

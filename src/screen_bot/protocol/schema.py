@@ -26,7 +26,9 @@ class _Strict(BaseModel):
     # Built at the first validation, not at import: a bot whose dialog files are kept checked
     # (protocol/cache.py) unpickles them and validates none before its first poll.
     # Every number finite: a limit of .nan refuses every answer, one of .inf breaks the SQL.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False, strict=True
+    )
 
 
 class AltUnit(_Strict):
