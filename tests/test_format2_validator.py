@@ -461,6 +461,75 @@ def test_synonyms_that_agree_with_every_reading_are_accepted(tmp_path: Path) -> 
     assert protocol.questions["sex"].synonyms == {"Male": "male", "f": "female"}
 
 
+CHOICES_TEMPLATE = """\
+id: synthetic
+title: A synthetic protocol
+version: '1'
+questions:
+  - variable: sex
+    type: choice
+    text: Sex?
+    choices:
+      - female
+      - male
+      - CHOICE
+    synonyms:
+      f: female
+criteria:
+  - id: E1
+    kind: exclusion
+    label: a woman
+    source: a woman
+    applies_when: sex == 'female'
+"""
+
+
+@pytest.mark.parametrize(
+    ("written", "said", "fix"),
+    [
+        ("' other '", "choice ' other ' is spaced as no typed answer", "write it as 'other'"),
+        ("'not  known'", "is spaced as no typed answer", "write it as 'not known'"),
+        ('"a\\nb"', "choice 'a\\nb' holds a line break (U+000A)", "write it as 'a b'"),
+        ('"x\\ty"', "holds a tab (U+0009)", "write it as 'x y'"),
+        ('"ma\\u200ble"', "holds the invisible character U+200B", "remove the choice"),
+        ('"ot\\u202eher"', "holds the bidi control U+202E", "write it as 'other'"),
+        ('"x\\ud800"', "holds a lone surrogate (U+D800)", "write it as 'x'"),
+        ('"x\\x1b[31m"', "holds the control character U+001B (ESC)", "write it as 'x[31m'"),
+    ],
+)
+def test_a_choice_no_typed_answer_selects_is_refused_at_its_line(
+    tmp_path: Path, written: str, said: str, fix: str
+) -> None:
+    """' other ' or 'a\\nb' passed, and the dialog asked for one of them for ever; a choice
+    with a zero-width space looked like 'male' beside it."""
+    source = CHOICES_TEMPLATE.replace("CHOICE", written)
+    (problem,) = problems(tmp_path, source)
+    assert said in problem.message
+    assert fix in problem.fix
+    assert problem.line == line_of(source, written)
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [("' m'", "synonym ' m' is spaced"), ('"m\\u200b"', "synonym 'm\\u200b' holds")],
+)
+def test_a_synonym_no_typed_answer_selects_is_refused_at_its_line(
+    tmp_path: Path, written: str, said: str
+) -> None:
+    source = CHOICES_TEMPLATE.replace("      - CHOICE\n", "").replace(
+        "      f: female", f"      f: female\n      {written}: male"
+    )
+    (problem,) = problems(tmp_path, source)
+    assert said in problem.message
+    assert "write it as 'm'" in problem.fix
+    assert problem.line == line_of(source, written)
+
+
+def test_the_same_file_with_a_plain_choice_loads(tmp_path: Path) -> None:
+    protocol = build(tmp_path, CHOICES_TEMPLATE.replace("CHOICE", "other person"))
+    assert protocol.questions["sex"].choices == ["female", "male", "other person"]
+
+
 # -- "never true" and "not asked" searched on answers drawn from the conditions (outside audit) --
 
 THERAPIES = choice("prior_therapies", ["chemo", "radiation", "car_t"], multiple=True)
@@ -671,6 +740,43 @@ def test_a_blank_text_the_user_is_shown_is_refused(tmp_path: Path, where: str, b
     (problem,) = problems(tmp_path, data)
     assert problem.message.endswith("is blank")
     assert "write the text the user is shown" in problem.fix
+
+
+@pytest.mark.parametrize(
+    ("key", "written", "said", "fix"),
+    [
+        ("title", '"red \\e[31mtitle"', "the control character U+001B (ESC)", "delete it"),
+        ("title", '"\\u202etitle"', "the bidi control U+202E", "delete it"),
+        ("label", '"a\\u2066b"', "the bidi control U+2066", "delete it"),
+        ("label", '"x\\ud800y"', "a lone surrogate (U+D800)", "write the character itself"),
+        ("label", '"two\\nlines"', "a line break (U+000A)", "write it on one line"),
+        ("version", '"1\\a"', "the control character U+0007", "delete it"),
+        ("text", '"Age?\\x9b"', "the control character U+009B", "delete it"),
+        ("source", '"quoted \\u202d"', "the bidi control U+202D", "delete it"),
+    ],
+)
+def test_a_character_a_message_must_not_carry_is_refused_at_its_line(
+    tmp_path: Path, key: str, written: str, said: str, fix: str
+) -> None:
+    """Control characters, ANSI escapes and bidi overrides in titles and labels passed and
+    were printed raw; a lone surrogate passed in texts without a length limit."""
+    text = dump(dialog([yes_no("a")], [inclusion("I1", "a")]))
+    old = {"title": "title: ", "label": "label: ", "version": "version: "}.get(key, f"{key}: ")
+    line = next(n for n in text.splitlines() if n.lstrip(" -").startswith(old))
+    source = text.replace(line, line[: line.index(old) + len(old)] + written, 1)
+    (problem,) = problems(tmp_path, source)
+    assert said in problem.message
+    assert fix in problem.fix
+    assert problem.line == line_of(source, written)
+
+
+def test_line_breaks_and_tabs_may_stay_in_a_question_text_help_or_source(
+    tmp_path: Path,
+) -> None:
+    question = yes_no("a", text="First line?\nSecond line.", help="a\tb")
+    rule = inclusion("I1", "a", source="The protocol's words,\n  quoted over two lines.")
+    protocol = build(tmp_path, dialog([question], [rule]))
+    assert protocol.questions["a"].text == "First line?\nSecond line."
 
 
 MANY = [yes_no(f"finding_{i}") for i in range(15)]

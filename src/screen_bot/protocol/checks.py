@@ -10,6 +10,7 @@ left open on a question never asked, is searched in :mod:`.search`.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,10 @@ from ..rules.expressions import (
 )
 from ..rules.types import Kind, bind, check
 from ..rules.units import same_unit
-from ..words import TERMINAL_COMMANDS
+from ..words import TERMINAL_COMMANDS, printable
 from .loader import Problem, line_of
 from .model import Estimate, Protocol, name_key
-from .schema import NUMERIC, DialogFile, Question
+from .schema import NUMERIC, DialogFile, Question, character_name
 from .search import (
     CALENDAR_UNITS,
     MAX_TOTAL_COMBINATIONS,
@@ -54,6 +55,10 @@ from .sets import ALL
 # search's candidate answers, made before its budget is paid, cost names x nodes (a file of
 # 500 rules of 75 comparisons each took 16 s instead of 2.7). Real rules compare up to ~6.
 MAX_SEARCHED_COMPARISONS = 16
+
+# characters no typed answer holds: controls (line breaks, tabs), format characters (zero
+# width, bidi), lone surrogates, the line and paragraph separators
+UNTYPED = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 # batch rows' own keys beside the variables (batch.py's REFERRAL_KEY and SCREENED_ON_KEY)
 BATCH_KEYS = {"referral": "referral code", "screened_on": "screening date"}
@@ -203,6 +208,8 @@ class Checker:
             seen: dict[str, str] = {}
             for position, word in enumerate(q.choices or []):
                 loc: tuple[Any, ...] = (*where, "choices", position)
+                if not self._written_as_typed(loc, q, word, "choice"):
+                    continue
                 self._typable(loc, q, word, "choice")
                 key = _case_free(word)
                 if key in seen:
@@ -216,6 +223,8 @@ class Checker:
             synonyms: dict[str, str] = {}
             for word, meant in q.synonyms.items():
                 loc = (*where, "synonyms", word)
+                if not self._written_as_typed(loc, q, word, "synonym"):
+                    continue
                 self._typable(loc, q, word, "synonym")
                 key = _case_free(word)
                 if key in seen and seen[key] != meant:
@@ -233,6 +242,33 @@ class Checker:
                         "keep one of them",
                     )
                 synonyms.setdefault(key, word)
+
+    def _written_as_typed(self, loc: tuple[Any, ...], q: Question, word: str, what: str) -> bool:
+        """Whether a choice or synonym is written as a typed answer reads it: single spaces,
+        none at its ends, and no character no one types (a control character or line break,
+        an invisible format character such as a zero-width space or a bidi control, a lone
+        surrogate). Otherwise no typed answer selects it (and one that looks the same
+        selects another): reported, with the word to write."""
+        odd = next((c for c in word if unicodedata.category(c) in UNTYPED), None)
+        written = " ".join(
+            "".join(c for c in word if c.isspace() or unicodedata.category(c) not in UNTYPED)
+            .split()
+        )
+        if odd is None and word == written:
+            return True
+        if odd is not None:
+            why = f"holds {character_name(odd)}: no typed answer holds it"
+        else:
+            why = "is spaced as no typed answer is read: with single spaces, none at its ends"
+        others = {_case_free(c): c for c in q.choices or [] if c != word}
+        if not written:
+            fix = f"remove the {what}"
+        elif _case_free(written) in others:
+            fix = f"remove the {what}: written plainly, it is '{others[_case_free(written)]}'"
+        else:
+            fix = f"write it as '{written}' (and so in the rules that name it)"
+        self.problem(loc, f"{what} '{printable(word)}' {why}", fix)
+        return False
 
     def _typable(self, loc: tuple[Any, ...], q: Question, word: str, what: str) -> None:
         """A choice or synonym that is typed as itself: no reserved word, no separator.

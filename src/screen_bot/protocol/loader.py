@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from ..errors import ScreenBotError
 from .model import Protocol
-from .schema import BLANK, DialogFile
+from .schema import FIXED, DialogFile
 
 if TYPE_CHECKING:  # imported where a file is parsed: a start with every file cached skips it
     from ruamel.yaml import YAML
@@ -403,8 +403,8 @@ def _schema_problem(file: str, data: Any, error: Any) -> Problem:
         fix = f"use one of {error['ctx']['expected']}"
     elif kind == "finite_number":
         fix = "write an ordinary number: not .nan or .inf, nor one too large to store (1e400)"
-    elif kind == "value_error" and BLANK in error["msg"]:
-        fix = "write the text the user is shown (it is empty or only spaces)"
+    elif kind == FIXED:
+        fix = error["ctx"]["fix"]
     elif kind == "string_type" and isinstance(error["input"], bytes):
         fix = "remove the '!!binary' tag and write the text itself"
     elif kind == "float_type" and isinstance(error["input"], bool):

@@ -2,23 +2,97 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import unicodedata
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 Identifier = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
 QuestionType = Literal["int", "number", "yes_no", "choice", "date", "date_or_none", "text"]
 NUMERIC = ("int", "number")
-BLANK = "is blank"  # the schema problem of a text shown to the user with nothing in it
+FIXED = "dialog_file"  # the type of a schema problem that carries its fix (ctx "fix")
+
+# Explicit directional formatting (embeddings, overrides, isolates): shown, each reorders
+# the text after it, so a label can read other than it is written.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+UNSHOWN_CATEGORIES = ("Cc", "Cs", "Zl", "Zp")  # controls, lone surrogates, U+2028, U+2029
 
 
-def _shown_text(text: str) -> str:
-    if not text.strip():
-        raise ValueError(BLANK)
-    return text
+def refusal(message: str, fix: str) -> PydanticCustomError:
+    """A schema problem with the fix the loader shows under it."""
+    return PydanticCustomError(FIXED, message, {"fix": fix})
 
 
-Shown = Annotated[str, AfterValidator(_shown_text)]  # a text the user reads: not blank
+def character_name(character: str) -> str:
+    """``U+202E`` with what it is, for a message about a character that cannot be seen."""
+    code = f"U+{ord(character):04X}"
+    if character == "\n":
+        return f"a line break ({code})"
+    if character == "\t":
+        return f"a tab ({code})"
+    if unicodedata.category(character) == "Cs":
+        return f"a lone surrogate ({code}), half of a pair and no character by itself"
+    if character in BIDI_CONTROLS:
+        return f"the bidi control {code}, which reorders how the text after it is shown"
+    if character == "\x1b":
+        return f"the control character {code} (ESC), which starts a terminal escape sequence"
+    if unicodedata.category(character) == "Cc":
+        return f"the control character {code}"
+    return f"the invisible character {code} ({unicodedata.name(character, 'unnamed')})"
+
+
+def unshowable(text: str, *, breaks: bool) -> str | None:
+    """The first character of ``text`` a message must not carry as it is: a control
+    character (a terminal acts on an escape sequence; a line break or tab only where
+    ``breaks``), a bidi control, a lone surrogate (no output can encode it)."""
+    if text.isprintable():  # the usual case, at C speed
+        return None
+    for character in text:
+        if breaks and character in "\n\t":
+            continue
+        if character in BIDI_CONTROLS or unicodedata.category(character) in UNSHOWN_CATEGORIES:
+            return character
+    return None
+
+
+def _showable(*, breaks: bool, shown: bool = False) -> Any:
+    """The check of a text a message shows (``shown``: to the user, so never blank)."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # refused as no text by the type's own check
+        if shown and not value.strip():
+            raise refusal(
+                "is blank", "write the text the user is shown (it is empty or only spaces)"
+            )
+        found = unshowable(value, breaks=breaks)
+        if found is None:
+            return value
+        position = value.index(found) + 1
+        if found in "\n\t":
+            fix = "write it on one line" if found == "\n" else "write a space instead of the tab"
+        elif unicodedata.category(found) == "Cs":
+            fix = (
+                "write the character itself (or its \\U escape, e.g. \\U0001F600 for 😀) "
+                "instead of a \\ud800-style escape"
+            )
+        else:
+            fix = (
+                "delete it (in a quoted text, its \\x or \\u escape): it is invisible in "
+                "most editors and often comes with text pasted from a PDF or a word processor"
+            )
+        raise refusal(f"character {position} is {character_name(found)}", fix)
+
+    return BeforeValidator(check)
+
+
+# Texts a message shows: without control characters, bidi controls or lone surrogates; a
+# Line is one line, a Text may hold line breaks and tabs; the Shown ones are never blank.
+Line = Annotated[str, _showable(breaks=False)]
+Text = Annotated[str, _showable(breaks=True)]
+ShownLine = Annotated[str, _showable(breaks=False, shown=True)]
+ShownText = Annotated[str, _showable(breaks=True, shown=True)]
 DATES = ("date", "date_or_none")
 
 
@@ -34,18 +108,18 @@ class _Strict(BaseModel):
 class AltUnit(_Strict):
     """Another unit a numeric answer may be given in, converted by division."""
 
-    unit: str = Field(min_length=1, max_length=40)
+    unit: Line = Field(min_length=1, max_length=40)
     divide_by: float = Field(gt=0)
 
 
 class Question(_Strict):
     variable: str = Identifier
     type: QuestionType
-    text: Shown = Field(min_length=1, max_length=1000)
-    help: str = Field("", max_length=1000)
+    text: ShownText = Field(min_length=1, max_length=1000)
+    help: Text = Field("", max_length=1000)
     min: float | None = None
     max: float | None = None
-    unit: str | None = Field(None, max_length=40)
+    unit: Line | None = Field(None, max_length=40)
     choices: list[str] | None = Field(None, max_length=60)
     multiple: bool = Field(False, description="choices: a set of them may be chosen")
     ordered: bool = Field(False, description="choices: listed from lowest to highest")
@@ -54,8 +128,8 @@ class Question(_Strict):
     future: bool = Field(False, description="date: a planned date, not before the screening")
     confirm_below: float | None = None
     confirm_above: float | None = None
-    confirm_hint: str = Field("", max_length=200)
-    aliases: list[str] = Field([], max_length=10)
+    confirm_hint: Line = Field("", max_length=200)
+    aliases: list[Line] = Field([], max_length=10)
     synonyms: dict[str, str] = Field(
         {}, max_length=30, description="choice: other words for a choice, e.g. {man: male}"
     )
@@ -109,8 +183,8 @@ class Derived(_Strict):
     """A value computed from answers: the measured variable if known, else an estimate."""
 
     name: str = Identifier
-    label: Shown = Field(min_length=1)
-    unit: str = Field(min_length=1, description="the unit of the value, e.g. mL/min")
+    label: ShownLine = Field(min_length=1)
+    unit: Line = Field(min_length=1, description="the unit of the value, e.g. mL/min")
     measured: str | None = None
     calculator: str | None = None
     inputs: dict[str, str] | None = None
@@ -151,16 +225,16 @@ class Table(_Strict):
     """A value looked up by bands (e.g. a creatinine limit by age and sex)."""
 
     name: str = Identifier
-    label: Shown = Field(min_length=1)
-    unit: str = ""
+    label: ShownLine = Field(min_length=1)
+    unit: Line = ""
     rows: list[TableRow] = Field(min_length=1, max_length=200)
 
 
 class Criterion(_Strict):
     id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
     kind: Literal["inclusion", "exclusion"]
-    label: Shown = Field(min_length=1, max_length=200)
-    source: str = Field(min_length=1, description="the protocol's own words")
+    label: ShownLine = Field(min_length=1, max_length=200)
+    source: Text = Field(min_length=1, description="the protocol's own words")
     met_when: str | None = None
     applies_when: str | None = None
     judgment: bool | list[str] = Field(
@@ -169,7 +243,7 @@ class Criterion(_Strict):
         " on these questions (the rest are missing data)",
     )
     recoverable: Literal["retest", "wait"] | None = None
-    confirm_estimate: str | None = Field(
+    confirm_estimate: Text | None = Field(
         None,
         min_length=1,
         description="a failure resting only on an estimate is an open item with this advice",
@@ -204,7 +278,7 @@ class Criterion(_Strict):
 class Note(_Strict):
     """A question for the sponsor or a reading the file had to choose."""
 
-    text: str = Field(min_length=1)
+    text: Text = Field(min_length=1)
     criteria: list[str] = []
 
 
@@ -218,8 +292,8 @@ class Checklist(_Strict):
     """
 
     name: str = Identifier
-    text: Shown = Field(min_length=1, max_length=300)
-    help: str = Field("", max_length=300)
+    text: ShownText = Field(min_length=1, max_length=300)
+    help: Text = Field("", max_length=300)
     mode: Literal["none_apply", "all_hold"]
     items: list[str] = Field(min_length=2, max_length=20)
 
@@ -231,9 +305,9 @@ class Checklist(_Strict):
 
 class DialogFile(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
-    title: Shown = Field(min_length=1, max_length=200)
-    version: str = Field(min_length=1, max_length=40)
-    source: str = Field("", description="where the protocol text comes from")
+    title: ShownLine = Field(min_length=1, max_length=200)
+    version: Line = Field(min_length=1, max_length=40)
+    source: Text = Field("", description="where the protocol text comes from")
     anchors: list[str] = Field([], description="planned dates that windows may count from")
     notes: list[Note] = []
     questions: list[Question] = Field(min_length=1, max_length=500)
