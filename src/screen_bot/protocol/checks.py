@@ -251,8 +251,9 @@ class Checker:
         selects another): reported, with the word to write."""
         odd = next((c for c in word if unicodedata.category(c) in UNTYPED), None)
         written = " ".join(
-            "".join(c for c in word if c.isspace() or unicodedata.category(c) not in UNTYPED)
-            .split()
+            "".join(
+                c for c in word if c.isspace() or unicodedata.category(c) not in UNTYPED
+            ).split()
         )
         if odd is None and word == written:
             return True
