@@ -27,6 +27,7 @@ from format2 import (
 )
 from screen_bot import verdict
 from screen_bot.engine import Engine
+from screen_bot.protocol.schema import MAX_SOURCE
 
 SEX = choice("sex", ["female", "male"])
 CHILDBEARING = yes_no("childbearing_potential", when="sex == 'female'")
@@ -777,6 +778,33 @@ def test_line_breaks_and_tabs_may_stay_in_a_question_text_help_or_source(
     rule = inclusion("I1", "a", source="The protocol's words,\n  quoted over two lines.")
     protocol = build(tmp_path, dialog([question], [rule]))
     assert protocol.questions["a"].text == "First line?\nSecond line."
+
+
+@pytest.mark.parametrize(
+    ("source", "fits"),
+    [
+        ("x" * MAX_SOURCE, True),
+        ("x" * (MAX_SOURCE + 1), False),
+        ("🙂" * (MAX_SOURCE // 2), True),  # two UTF-16 units each, as Telegram counts
+        ("🙂" * (MAX_SOURCE // 2) + "x", False),
+        ("x" + "\nx" * (MAX_SOURCE // 5 - 1) + "yyyy", True),  # a line break counts 4
+        ("x" + "\nx" * (MAX_SOURCE // 5 - 1) + "yyyyy", False),
+    ],
+)
+def test_a_source_longer_than_a_reason_keeps_in_one_message_is_refused(
+    tmp_path: Path, source: str, fits: bool
+) -> None:
+    """A 60 KB quote passed, and the bot sent its verdict as 17 messages split inside the
+    reason, which README says never happens."""
+    data = dialog([yes_no("a")], [inclusion("I1", "a", source=source)])
+    if fits:
+        assert build(tmp_path, data).criteria["I1"].source == source
+        return
+    (problem,) = problems(tmp_path, data)
+    assert problem.message.startswith("criteria.0.source: is ")
+    assert f"a source is at most {MAX_SOURCE:,}" in problem.message
+    assert "quote the sentence that decides" in problem.fix
+    assert problem.line == line_of(dump(data), "source:")
 
 
 MANY = [yes_no(f"finding_{i}") for i in range(15)]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
+
+from ..words import INDENT
 
 Identifier = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
 QuestionType = Literal["int", "number", "yes_no", "choice", "date", "date_or_none", "text"]
@@ -94,6 +96,38 @@ Text = Annotated[str, _showable(breaks=True)]
 ShownLine = Annotated[str, _showable(breaks=False, shown=True)]
 ShownText = Annotated[str, _showable(breaks=True, shown=True)]
 DATES = ("date", "date_or_none")
+
+# A criterion's source, as its reason quotes it and Telegram counts it: with the reason's id,
+# label (at most 200), answers and outlook, and the "continued" line of a message after
+# the first, it stays within one message (4,096), as a verdict is split between reasons,
+# never inside one. The shipped files' longest is 660.
+MAX_SOURCE = 2000
+
+
+def quoted_width(text: str) -> int:
+    """``text`` as a reason quotes it, as Telegram counts it: a character past U+FFFF is two
+    (UTF-16), a line break carries the indent of the line after it."""
+    return len(text) + sum(c > "\uffff" for c in text) + len(INDENT) * text.count("\n")
+
+
+def _fits_a_message(text: str) -> str:
+    width = quoted_width(text)
+    if width > MAX_SOURCE:
+        counted = (
+            ""
+            if width == len(text)
+            else f" (an emoji counts two, a line break {1 + len(INDENT)}: with its indent)"
+        )
+        raise refusal(
+            f"is {width:,} characters long as a message counts them{counted}; a source is at "
+            f"most {MAX_SOURCE:,}, so that its reason stays in one Telegram message",
+            "quote the sentence that decides and cite the rest by its place, e.g. "
+            "'protocol section 5.1, criterion 3 (see the protocol for the list)'",
+        )
+    return text
+
+
+Quote = Annotated[Text, AfterValidator(_fits_a_message)]  # a criterion's source
 
 
 class _Strict(BaseModel):
@@ -234,7 +268,7 @@ class Criterion(_Strict):
     id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
     kind: Literal["inclusion", "exclusion"]
     label: ShownLine = Field(min_length=1, max_length=200)
-    source: Text = Field(min_length=1, description="the protocol's own words")
+    source: Quote = Field(min_length=1, description="the protocol's own words")
     met_when: str | None = None
     applies_when: str | None = None
     judgment: bool | list[str] = Field(
