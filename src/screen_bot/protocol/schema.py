@@ -10,7 +10,22 @@ from pydantic_core import PydanticCustomError
 
 from ..words import INDENT
 
-Identifier = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+# The spellings of names and ids, each with how a fix words it and an example.
+NAME = r"^[a-z][a-z0-9_]{0,63}$"
+PROTOCOL_ID = r"^[a-z0-9][a-z0-9-]{0,39}$"
+CRITERION_ID = r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$"
+SPELLINGS = {
+    NAME: (
+        "a lower-case letter, then lower-case letters, digits and _ (at most 64)",
+        "lvef_percent",
+    ),
+    PROTOCOL_ID: (
+        "lower-case letters, digits and -, the first a letter or digit (at most 40)",
+        "blina-dli",
+    ),
+    CRITERION_ID: ("a letter, then letters, digits, _, . and - (at most 32)", "I8c"),
+}
+Identifier = Field(pattern=NAME)
 QuestionType = Literal["int", "number", "yes_no", "choice", "date", "date_or_none", "text"]
 NUMERIC = ("int", "number")
 FIXED = "dialog_file"  # the type of a schema problem that carries its fix (ctx "fix")
@@ -19,6 +34,12 @@ FIXED = "dialog_file"  # the type of a schema problem that carries its fix (ctx 
 # the text after it, so a label can read other than it is written.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 UNSHOWN_CATEGORIES = ("Cc", "Cs", "Zl", "Zp")  # controls, lone surrogates, U+2028, U+2029
+
+
+SURROGATE_FIX = (
+    "write the character itself (or its \\U escape, e.g. \\U0001F600 for 😀) instead of a "
+    "\\ud800-style escape"
+)
 
 
 def refusal(message: str, fix: str) -> PydanticCustomError:
@@ -75,10 +96,7 @@ def _showable(*, breaks: bool, shown: bool = False) -> Any:
         if found in "\n\t":
             fix = "write it on one line" if found == "\n" else "write a space instead of the tab"
         elif unicodedata.category(found) == "Cs":
-            fix = (
-                "write the character itself (or its \\U escape, e.g. \\U0001F600 for 😀) "
-                "instead of a \\ud800-style escape"
-            )
+            fix = SURROGATE_FIX
         else:
             fix = (
                 "delete it (in a quoted text, its \\x or \\u escape): it is invisible in "
@@ -173,9 +191,17 @@ class Question(_Strict):
     def _type_fields(self) -> Question:
         numeric = self.type in NUMERIC
         if numeric and (self.min is None or self.max is None):
-            raise ValueError(f"a {self.type} question needs both min and max")
+            raise refusal(
+                f"a {self.type} question needs both min and max",
+                "add min: and max:, the range a plausible answer lies in (e.g. min: 0 and "
+                "max: 120 for an age in years)",
+            )
         if numeric and self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min {self.min} is greater than max {self.max}")
+            low, high = _number(self.min), _number(self.max)
+            raise refusal(
+                f"min {low} is greater than max {high}",
+                f"swap them (min: {high}, max: {low}) or correct the one mistyped",
+            )
         if not numeric:
             wrong = [
                 name
@@ -184,25 +210,59 @@ class Question(_Strict):
             ]
             if wrong or self.also_accepts or self.uln_ratio:
                 extra = wrong + ["also_accepts"] * bool(self.also_accepts)
-                raise ValueError(
-                    f"a {self.type} question takes no {', '.join(extra or ['uln_ratio'])}"
+                named = ", ".join(extra or ["uln_ratio"])
+                raise refusal(
+                    f"a {self.type} question takes no {named}",
+                    f"remove {named} (they are for int and number questions), or correct its type",
                 )
-        distinct = self.choices and all(c.strip() for c in self.choices)
-        distinct = distinct and len(set(self.choices or [])) == len(self.choices or [])
-        if self.type == "choice" and not distinct:
-            raise ValueError("a choice question needs a list of distinct, non-empty choices")
+        if self.type == "choice":
+            self._choices_listed()
         if self.type != "choice" and (self.choices or self.multiple or self.ordered):
-            raise ValueError(f"a {self.type} question takes no choices, multiple or ordered")
+            raise refusal(
+                f"a {self.type} question takes no choices, multiple or ordered",
+                "remove them, or make it type: choice",
+            )
         if self.synonyms and self.type != "choice":
-            raise ValueError("synonyms are for choice questions")
+            raise refusal(
+                "synonyms are for choice questions", "remove synonyms, or make it type: choice"
+            )
         wrong = [f"{k}: {v}" for k, v in self.synonyms.items() if v not in (self.choices or [])]
         if wrong:
-            raise ValueError(f"a synonym must name one of the choices: {', '.join(wrong)}")
+            raise refusal(
+                f"a synonym must name one of the choices: {', '.join(wrong)}",
+                "after each synonym's ':' write one of the choices exactly as listed "
+                f"({', '.join(repr(c) for c in self.choices or [])}), or add the choice it "
+                "names",
+            )
         if self.multiple and self.ordered:
-            raise ValueError("a multi-select question cannot also be ordered")
+            raise refusal(
+                "a multi-select question cannot also be ordered",
+                "keep multiple: true (a set of choices) or ordered: true (one choice, "
+                "compared with < and >), not both",
+            )
         if self.future and self.type != "date":
-            raise ValueError("future: true is for date questions (a planned date)")
+            raise refusal(
+                "future: true is for date questions (a planned date)",
+                "remove future: true, or make it type: date",
+            )
         return self
+
+    def _choices_listed(self) -> None:
+        """A choice question's choices: some, each written, none twice."""
+        choices = self.choices or []
+        message = "a choice question needs a list of distinct, non-empty choices"
+        if not choices:
+            raise refusal(message, "list its choices, e.g. choices: [female, male]")
+        if not all(c.strip() for c in choices):
+            raise refusal(message, "remove the empty choice")
+        twice = sorted({c for c in choices if choices.count(c) > 1})
+        if twice:
+            raise refusal(message, f"list each choice once: '{twice[0]}' is listed twice")
+
+
+def _number(value: float) -> str:
+    """A limit as the file would write it: 200, not 200.0."""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else str(value)
 
 
 class CalculatorUse(_Strict):
@@ -228,11 +288,24 @@ class Derived(_Strict):
     def _one_form(self) -> Derived:
         single = self.calculator is not None or self.inputs is not None
         if single and self.calculators:
-            raise ValueError("give either calculator + inputs, or calculators: [...], not both")
+            raise refusal(
+                "give either calculator + inputs, or calculators: [...], not both",
+                "keep calculator + inputs for one estimate, or move them into calculators: "
+                "for several",
+            )
         if single and (self.calculator is None or self.inputs is None):
-            raise ValueError("calculator and inputs go together")
+            missing = "calculator" if self.calculator is None else "inputs"
+            raise refusal(
+                "calculator and inputs go together",
+                f"add {missing}: (inputs map each of the calculator's inputs to a question, "
+                "e.g. {age: age, sex: sex})",
+            )
         if not single and not self.calculators:
-            raise ValueError("a derived value needs calculator + inputs (or calculators)")
+            raise refusal(
+                "a derived value needs calculator + inputs (or calculators)",
+                "add calculator: (e.g. cockcroft_gault) and inputs: mapping each of its inputs "
+                "to a question",
+            )
         return self
 
     @property
@@ -265,7 +338,7 @@ class Table(_Strict):
 
 
 class Criterion(_Strict):
-    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
+    id: str = Field(pattern=CRITERION_ID)
     kind: Literal["inclusion", "exclusion"]
     label: ShownLine = Field(min_length=1, max_length=200)
     source: Quote = Field(min_length=1, description="the protocol's own words")
@@ -285,11 +358,19 @@ class Criterion(_Strict):
 
     @model_validator(mode="after")
     def _one_rule(self) -> Criterion:
-        if self.kind == "inclusion" and (self.met_when is None or self.applies_when is not None):
-            raise ValueError("an inclusion criterion needs met_when (and no applies_when)")
-        if self.kind == "exclusion" and (self.applies_when is None or self.met_when is not None):
-            raise ValueError("an exclusion criterion needs applies_when (and no met_when)")
-        return self
+        inclusion = self.kind == "inclusion"
+        wanted, other = ("met_when", "applies_when") if inclusion else ("applies_when", "met_when")
+        given, stray = getattr(self, wanted), getattr(self, other)
+        if given is not None and stray is None:
+            return self
+        if given is None and stray is None:
+            fix = f"add {wanted}: <rule>, e.g. {wanted}: 14 <= age <= 65"
+        elif given is None:
+            kind = "exclusion" if inclusion else "inclusion"
+            fix = f"rename {other} to {wanted}, or make it kind: {kind}"
+        else:
+            fix = f"remove {other}: an {self.kind} has {wanted} only"
+        raise refusal(f"an {self.kind} criterion needs {wanted} (and no {other})", fix)
 
     def judged(self, variable: str) -> bool:
         """Whether an open item of this criterion on ``variable`` is the investigator's
@@ -338,7 +419,7 @@ class Checklist(_Strict):
 
 
 class DialogFile(_Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    id: str = Field(pattern=PROTOCOL_ID)
     title: ShownLine = Field(min_length=1, max_length=200)
     version: Line = Field(min_length=1, max_length=40)
     source: Text = Field("", description="where the protocol text comes from")
