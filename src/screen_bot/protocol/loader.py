@@ -478,7 +478,9 @@ def _schema_fix(data: Any, error: Any) -> str:
     if kind == "string_too_short":
         return "write the text (it is empty)"
     if kind == "too_long":
-        return f"keep at most {ctx['max_length']:,} {many} ({LIMITS}): {advice}"
+        return f"keep at most {ctx['max_length']:,} {many} ({LIMITS})" + (
+            f": {advice}" if advice else ""
+        )
     if kind == "too_short":
         if key == "items":
             return "give the checklist at least 2 items (ask a single question on its own)"
