@@ -216,6 +216,16 @@ def test_a_cache_that_cannot_be_written_is_not_used(copies: list[Path], tmp_path
     assert blocked.read_text(encoding="utf-8") == "not a directory"
 
 
+def test_a_folder_holding_dialog_files_is_never_made_a_cache(copies: list[Path]) -> None:
+    """A cache directory that is a site's dialogs directory was chmodded to 0700 and got
+    pickles beside the protocols: deleting the cache deleted the protocols."""
+    site = copies[0].parent
+    site.chmod(0o775)
+    assert load(copies[0], site) == load(copies[0])
+    assert site.stat().st_mode & 0o777 == 0o775
+    assert sorted(p.name for p in site.iterdir()) == sorted(p.name for p in copies)
+
+
 def test_a_start_with_every_file_kept_parses_no_yaml(copies: list[Path], kept: Path) -> None:
     import subprocess
 

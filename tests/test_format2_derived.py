@@ -270,3 +270,35 @@ def test_an_unknown_calculator_lists_the_known_ones(tmp_path: Path) -> None:
     found = problems(tmp_path, data)
     assert any("unknown calculator 'cockroft_gault'" in p.message for p in found)
     assert any("cockcroft_gault" in p.fix for p in found)
+
+
+def test_a_derived_value_given_as_a_calculator_input_is_said_to_be_one(tmp_path: Path) -> None:
+    """'input 'crcl2' is not a question / fix: did you mean 'crcl2'?' named the name written."""
+    derived = cockcroft_gault("crcl", "mL/min")
+    derived["inputs"]["weight_kg"] = "crcl2"
+    other = {**cockcroft_gault("crcl2", "mL/min"), "label": "another kidney function"}
+    data = dialog(
+        QUESTIONS,
+        [inclusion("I1", "crcl >= 30 and crcl2 >= 30"), READ_ALL],
+        derived=[derived, other],
+    )
+    (problem,) = problems(tmp_path, data)
+    assert problem.message == "input 'crcl2' is a derived value, not a question"
+    assert problem.fix == (
+        "name a question instead: 'crcl2' is computed from age, sex, weight_kg, "
+        "serum_creatinine_mg_dl"
+    )
+    assert problem.line == line_of(dump(data), "weight_kg: crcl2")
+
+
+def test_a_derived_value_measured_by_itself_is_told_to_name_a_question(tmp_path: Path) -> None:
+    data = dialog(
+        QUESTIONS,
+        [inclusion("I1", "crcl >= 30"), READ_ALL],
+        derived=[cockcroft_gault("crcl", "mL/min", measured="crcl")],
+    )
+    (problem,) = problems(tmp_path, data)
+    assert problem.message == "'crcl' is measured by itself"
+    assert "name the question that measures it (a number question in mL/min)" in problem.fix
+    assert "did you mean" not in problem.fix
+    assert problem.line == line_of(dump(data), "measured: crcl")

@@ -268,8 +268,16 @@ def test_a_control_character_is_refused_at_its_line_and_column(
     assert "delete it" in problem["fix"]
 
 
-@pytest.mark.parametrize("tag", ["!!python/object:os.system {}", "!!python/name:os.system ''"])
-def test_a_python_tag_is_refused_with_the_fix_to_remove_it(tmp_path: Path, tag: str) -> None:
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "!!python/object:os.system {}",
+        "!!python/name:os.system ''",
+        "!foo 'x'",  # a local tag was told to remove '!!!foo'
+        "!<tag:example.com,2000:x> 'x'",
+    ],
+)
+def test_a_tag_is_refused_with_the_fix_to_remove_it_as_written(tmp_path: Path, tag: str) -> None:
     """The fix was 'fix the indentation or quoting on that line', about neither."""
     text = dump(with_rule("a")).replace("title: A synthetic protocol", f"title: {tag}")
     (problem,) = refused(write(tmp_path, text))

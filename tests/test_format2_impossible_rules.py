@@ -92,6 +92,32 @@ def test_a_rule_no_answer_can_decide_otherwise_is_refused_at_its_line(
     assert ("sign of each window" in problem.fix) == windowed
 
 
+@pytest.mark.parametrize(
+    ("criterion", "decided"),
+    [
+        # 'met_when: True' unquoted was told to write "True", which then passed: a rule
+        # every patient meets checks nothing, as one no patient meets excludes everyone
+        (inclusion("I1", "True"), "every patient meets it ('True')"),
+        (inclusion("I1", "not False"), "every patient meets it ('not False')"),
+        (inclusion("I1", "1 > 2"), "no patient meets it ('1 > 2')"),
+        (exclusion("E1", "True"), "it excludes every patient ('True')"),
+        (exclusion("E1", "False"), "it excludes no one ('False')"),
+    ],
+)
+def test_a_rule_reading_no_answer_is_refused_whichever_way_it_decides(
+    tmp_path: Path, criterion: dict[str, Any], decided: str
+) -> None:
+    data = dialog([AGE], [inclusion("I9", "age >= 18"), criterion])
+    (problem,) = problems(tmp_path, data)
+    assert problem.message == f"the rule of {criterion['id']} reads no answer: {decided}"
+    field = "met_when" if criterion["kind"] == "inclusion" else "applies_when"
+    assert problem.fix.startswith(
+        f"write the condition the protocol states as a rule on the answers it reads, e.g. {field}: "
+    )
+    after_i9 = 1 if field == "met_when" else 0
+    assert problem.line == line_of(dump(data), f"{field}:", after_i9)
+
+
 def test_validate_names_the_file_and_line_of_a_rule_no_patient_meets(tmp_path: Path) -> None:
     """As a user meets it: exit 2, `file:line: what`, and the fix."""
     data = dialog([AGE, yes_no("consent")], [inclusion("I1", "18 <= age <= 75")])

@@ -3,9 +3,13 @@ the smallest dialog file that shows it."""
 
 from __future__ import annotations
 
+from copy import deepcopy
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from format2 import (
     SCREENED_ON,
@@ -27,6 +31,8 @@ from format2 import (
 )
 from screen_bot import verdict
 from screen_bot.engine import Engine
+from screen_bot.protocol import DialogFileError, load
+from screen_bot.protocol.schema import MAX_SOURCE
 
 SEX = choice("sex", ["female", "male"])
 CHILDBEARING = yes_no("childbearing_potential", when="sex == 'female'")
@@ -461,6 +467,75 @@ def test_synonyms_that_agree_with_every_reading_are_accepted(tmp_path: Path) -> 
     assert protocol.questions["sex"].synonyms == {"Male": "male", "f": "female"}
 
 
+CHOICES_TEMPLATE = """\
+id: synthetic
+title: A synthetic protocol
+version: '1'
+questions:
+  - variable: sex
+    type: choice
+    text: Sex?
+    choices:
+      - female
+      - male
+      - CHOICE
+    synonyms:
+      f: female
+criteria:
+  - id: E1
+    kind: exclusion
+    label: a woman
+    source: a woman
+    applies_when: sex == 'female'
+"""
+
+
+@pytest.mark.parametrize(
+    ("written", "said", "fix"),
+    [
+        ("' other '", "choice ' other ' is spaced as no typed answer", "write it as 'other'"),
+        ("'not  known'", "is spaced as no typed answer", "write it as 'not known'"),
+        ('"a\\nb"', "choice 'a\\nb' holds a line break (U+000A)", "write it as 'a b'"),
+        ('"x\\ty"', "holds a tab (U+0009)", "write it as 'x y'"),
+        ('"ma\\u200ble"', "holds the invisible character U+200B", "remove the choice"),
+        ('"ot\\u202eher"', "holds the bidi control U+202E", "write it as 'other'"),
+        ('"x\\ud800"', "holds a lone surrogate (U+D800)", "write it as 'x'"),
+        ('"x\\x1b[31m"', "holds the control character U+001B (ESC)", "write it as 'x[31m'"),
+    ],
+)
+def test_a_choice_no_typed_answer_selects_is_refused_at_its_line(
+    tmp_path: Path, written: str, said: str, fix: str
+) -> None:
+    """' other ' or 'a\\nb' passed, and the dialog asked for one of them for ever; a choice
+    with a zero-width space looked like 'male' beside it."""
+    source = CHOICES_TEMPLATE.replace("CHOICE", written)
+    (problem,) = problems(tmp_path, source)
+    assert said in problem.message
+    assert fix in problem.fix
+    assert problem.line == line_of(source, written)
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [("' m'", "synonym ' m' is spaced"), ('"m\\u200b"', "synonym 'm\\u200b' holds")],
+)
+def test_a_synonym_no_typed_answer_selects_is_refused_at_its_line(
+    tmp_path: Path, written: str, said: str
+) -> None:
+    source = CHOICES_TEMPLATE.replace("      - CHOICE\n", "").replace(
+        "      f: female", f"      f: female\n      {written}: male"
+    )
+    (problem,) = problems(tmp_path, source)
+    assert said in problem.message
+    assert "write it as 'm'" in problem.fix
+    assert problem.line == line_of(source, written)
+
+
+def test_the_same_file_with_a_plain_choice_loads(tmp_path: Path) -> None:
+    protocol = build(tmp_path, CHOICES_TEMPLATE.replace("CHOICE", "other person"))
+    assert protocol.questions["sex"].choices == ["female", "male", "other person"]
+
+
 # -- "never true" and "not asked" searched on answers drawn from the conditions (outside audit) --
 
 THERAPIES = choice("prior_therapies", ["chemo", "radiation", "car_t"], multiple=True)
@@ -628,6 +703,220 @@ def test_an_unquoted_version_gets_the_fix_to_quote_it_as_written(
     assert f'put the value in quotes as written, e.g. version: "{shown}"' in problem.fix
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "fix"),
+    [
+        ("min: 0", "min: true", "true and false are yes/no answers, not numbers"),
+        ("max: 1000", "max: false", "true and false are yes/no answers, not numbers"),
+        ("version: '1'", "version: !!binary aGVsbG8=", "remove the '!!binary' tag"),
+    ],
+)
+def test_a_value_of_another_type_is_refused_not_converted(
+    tmp_path: Path, old: str, new: str, fix: str
+) -> None:
+    """'min: true' was read as 1 (age 0 then out of range) and a !!binary version as the
+    text it encodes."""
+    text = dump(dialog([number("x")], [inclusion("I1", "x > 5")]))
+    assert old in text
+    (problem,) = problems(tmp_path, text.replace(old, new))
+    assert problem.line == line_of(text, old)
+    assert fix in problem.fix
+
+
+PROTOCOL_ID_RULE = "lower-case letters, digits and -, the first a letter or digit (at most 40)"
+CRITERION_ID_RULE = "a letter, then letters, digits, _, . and - (at most 32)"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "rule", "example"),
+    [  # each spelling gets its own rule: a protocol id with '_' was told to use '_'
+        ("id: synthetic", "id: blina_dli", PROTOCOL_ID_RULE, "blina-dli"),
+        ("id: synthetic", "id: Blina DLI", PROTOCOL_ID_RULE, "blina-dli"),
+        ("id: synthetic", "id: é", PROTOCOL_ID_RULE, "blina-dli"),
+        (
+            "variable: a",
+            "variable: Prior-Therapy",
+            "a lower-case letter, then lower-case letters, digits and _ (at most 64)",
+            "prior_therapy",
+        ),
+        ("- id: I1", "- id: I 8c", CRITERION_ID_RULE, "I-8c"),
+        ("- id: I1", "- id: 8c", CRITERION_ID_RULE, "I8c"),
+    ],
+)
+def test_a_name_or_id_spelled_otherwise_gets_the_rule_of_its_own_spelling(
+    tmp_path: Path, old: str, new: str, rule: str, example: str
+) -> None:
+    text = dump(dialog([yes_no("a")], [inclusion("I1", "a")]))
+    assert old in text
+    (problem,) = problems(tmp_path, text.replace(old, new))
+    assert problem.fix == f"write {rule}, e.g. '{example}'"
+    assert problem.line == line_of(text, old)
+
+
+def _spelled(data: dict[str, Any], key: str, written: str) -> dict[str, Any]:
+    """``data`` with its protocol id, question variable or criterion id ``written``."""
+    data = deepcopy(data)
+    if key == "id":
+        data["id"] = written
+    elif key == "variable":
+        data["questions"][0]["variable"] = data["criteria"][0]["met_when"] = written
+    else:
+        data["criteria"][0]["id"] = written
+    return data
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(st.sampled_from("aZ9 _-.é\t"), min_size=1, max_size=45))
+def test_the_spelling_a_fix_gives_as_an_example_is_accepted(
+    tmp_path_factory: pytest.TempPathFactory, written: str
+) -> None:
+    """Whatever protocol id, variable or criterion id is refused for its spelling, the one
+    the fix gives as its example loads."""
+    directory = tmp_path_factory.mktemp("spelling")
+    data = dialog([yes_no("a")], [inclusion("I1", "a")])
+    for key in ("id", "variable", "criterion"):
+        try:
+            load(write(directory, _spelled(data, key, written)))
+            continue
+        except DialogFileError as err:
+            spelled = [p for p in err.problems if "should match pattern" in p.message]
+        if spelled:  # (else refused for another reason: a name no rule can read, say)
+            example = spelled[0].fix.rpartition("e.g. '")[2].removesuffix("'")
+            assert load(write(directory, _spelled(data, key, example))).spec is not None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fix"),
+    [
+        (  # a date was "correct the value", while 1.10 got "put it in quotes as written"
+            "version: '1'",
+            "version: 2024-01-01",
+            'put the value in quotes as written, e.g. version: "2024-01-01": unquoted, YAML '
+            "reads it as a date",
+        ),
+        (  # told to write "True", which then passed as a rule every patient meets
+            "met_when: a",
+            "met_when: True",
+            "write a rule on the answers, e.g. met_when: 14 <= age <= 65 (unquoted, YAML reads "
+            "True as true/false",
+        ),
+        ("met_when: a", "met_when: 14", "write a rule on the answers"),
+    ],
+)
+def test_a_value_yaml_reads_as_another_type_gets_the_fix_for_its_key(
+    tmp_path: Path, old: str, new: str, fix: str
+) -> None:
+    text = dump(dialog([yes_no("a")], [inclusion("I1", "a")]))
+    assert old in text
+    (problem,) = problems(tmp_path, text.replace(old, new))
+    assert problem.fix.startswith(fix)
+    assert problem.line == line_of(text, old)
+
+
+PLAIN = dialog(
+    [
+        integer("age", unit="years"),
+        choice("sex", ["female", "male"], synonyms={"woman": "female"}),
+        number("weight_kg", 1, 300, unit="kg"),
+        number(
+            "serum_creatinine_mg_dl",
+            0.1,
+            20,
+            unit="mg/dL",
+            also_accepts=[{"unit": "µmol/L", "divide_by": 88.4}],
+        ),
+    ],
+    [inclusion("I1", "age >= 18 and crcl > limit"), exclusion("E1", "sex == 'male'")],
+    tables=[
+        {
+            "name": "limit",
+            "label": "a limit",
+            "unit": "mL/min",
+            "rows": [{"when": "age > 1", "value": 5}],
+        }
+    ],
+    derived=[cockcroft_gault("crcl", "mL/min")],
+)
+
+
+@pytest.mark.parametrize(
+    ("change", "fix"),
+    [  # each of these ended in the placeholder "fix: correct the value"
+        (("min: 0", "min: 200"), "swap them (min: 120, max: 200) or correct the one mistyped"),
+        (("divide_by: 88.4", "divide_by: 0"), "write a number greater than 0: what a value"),
+        (("divide_by: 88.4", "divide_by: -1"), "write a number greater than 0"),
+        (
+            ("    met_when: age >= 18 and crcl > limit\n", ""),
+            "add met_when: <rule>, e.g. met_when: 14 <= age <= 65",
+        ),
+        (("met_when: age", "applies_when: age"), "rename applies_when to met_when, or make"),
+        (
+            ("woman: female", "woman: Female"),
+            "after each synonym's ':' write one of the choices exactly as listed ('female', "
+            "'male')",
+        ),
+        (("- male\n", "- female\n"), "list each choice once: 'female' is listed twice"),
+        (
+            ("min: 0", "min: 2020-01-01"),
+            "write a plain number, e.g. 0.5, without quotes or a unit (YAML reads this as a date)",
+        ),
+        (("min: 0", "min: '0'"), "write a plain number, e.g. 0.5, without quotes or a unit"),
+        (("value: 5", "value: five"), "write a plain number"),
+        (
+            ("title: A synthetic protocol", "title: " + "t" * 201),
+            "shorten it to at most 200 characters (README, Dialog files: Limits)",
+        ),
+        (("version: '1'", "version: [1]"), "write one text, not a list"),
+        (("version: '1'", "version: !!set {a}"), "write one text, not a set"),
+        (("version: '1'", "version:"), "write the value after 'version:' (it is empty)"),
+        (("type: choice", "type: choice\n    multiple: yes"), "write true or false"),
+        (("    calculator: cockcroft_gault\n", ""), "add calculator: (inputs map each"),
+        (("      - female\n      - male\n", ""), "list its choices, e.g. choices: [female, male]"),
+        (("    rows:\n", "    rows: []\n    old_rows:\n"), None),
+        (("rows:", "rows: 5\n    old_rows:"), "write rows as a list: one '- ' item a line"),
+    ],
+)
+def test_a_schema_problem_gets_a_fix_of_its_own(
+    tmp_path: Path, change: tuple[str, str], fix: str | None
+) -> None:
+    text = dump(PLAIN)
+    assert build(tmp_path, text).id == "synthetic"
+    old, new = change
+    assert old in text
+    found = problems(tmp_path, text.replace(old, new, 1))
+    for problem in found:
+        assert "correct the value" not in problem.fix
+    if fix is not None:
+        assert any(p.fix.startswith(fix) for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("key", "limit", "fix"),
+    [("questions", 500, "split the protocol"), ("criteria", 500, "split the protocol")],
+)
+def test_a_list_over_its_limit_is_told_the_limit_and_where_readme_lists_it(
+    tmp_path: Path, key: str, limit: int, fix: str
+) -> None:
+    """'List should have at most 500 items' ended in 'correct the value', and README did not
+    say that a file holds at most 500 questions or criteria."""
+    questions = [yes_no(f"q{i}") for i in range(limit + (key == "questions"))]
+    criteria = [
+        exclusion(f"E{i}", f"q{i % len(questions)}") for i in range(limit + (key == "criteria"))
+    ]
+    (problem,) = problems(tmp_path, dialog(questions, criteria))
+    assert (
+        problem.message
+        == f"{key}: List should have at most {limit} items after validation, not {limit + 1}"
+    )
+    assert (
+        problem.fix
+        == f"keep at most {limit} {key} (README, Dialog files: Limits): {fix} into two files"
+    )
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    limits = readme[readme.index("**Limits**") :]
+    assert f"1–{limit} {key}" in " ".join(limits[:800].split())
+
+
 def test_an_unquoted_list_item_gets_a_fix_that_keeps_it_a_list_item(tmp_path: Path) -> None:
     """'e.g. 0: "0"' would have made the item a mapping."""
     text = dump(dialog([choice("grade", ["0", "1"])], [inclusion("I1", "grade == '0'")]))
@@ -651,6 +940,70 @@ def test_a_blank_text_the_user_is_shown_is_refused(tmp_path: Path, where: str, b
     (problem,) = problems(tmp_path, data)
     assert problem.message.endswith("is blank")
     assert "write the text the user is shown" in problem.fix
+
+
+@pytest.mark.parametrize(
+    ("key", "written", "said", "fix"),
+    [
+        ("title", '"red \\e[31mtitle"', "the control character U+001B (ESC)", "delete it"),
+        ("title", '"\\u202etitle"', "the bidi control U+202E", "delete it"),
+        ("label", '"a\\u2066b"', "the bidi control U+2066", "delete it"),
+        ("label", '"x\\ud800y"', "a lone surrogate (U+D800)", "write the character itself"),
+        ("label", '"two\\nlines"', "a line break (U+000A)", "write it on one line"),
+        ("version", '"1\\a"', "the control character U+0007", "delete it"),
+        ("text", '"Age?\\x9b"', "the control character U+009B", "delete it"),
+        ("source", '"quoted \\u202d"', "the bidi control U+202D", "delete it"),
+    ],
+)
+def test_a_character_a_message_must_not_carry_is_refused_at_its_line(
+    tmp_path: Path, key: str, written: str, said: str, fix: str
+) -> None:
+    """Control characters, ANSI escapes and bidi overrides in titles and labels passed and
+    were printed raw; a lone surrogate passed in texts without a length limit."""
+    text = dump(dialog([yes_no("a")], [inclusion("I1", "a")]))
+    old = {"title": "title: ", "label": "label: ", "version": "version: "}.get(key, f"{key}: ")
+    line = next(n for n in text.splitlines() if n.lstrip(" -").startswith(old))
+    source = text.replace(line, line[: line.index(old) + len(old)] + written, 1)
+    (problem,) = problems(tmp_path, source)
+    assert said in problem.message
+    assert fix in problem.fix
+    assert problem.line == line_of(source, written)
+
+
+def test_line_breaks_and_tabs_may_stay_in_a_question_text_help_or_source(
+    tmp_path: Path,
+) -> None:
+    question = yes_no("a", text="First line?\nSecond line.", help="a\tb")
+    rule = inclusion("I1", "a", source="The protocol's words,\n  quoted over two lines.")
+    protocol = build(tmp_path, dialog([question], [rule]))
+    assert protocol.questions["a"].text == "First line?\nSecond line."
+
+
+@pytest.mark.parametrize(
+    ("source", "fits"),
+    [
+        ("x" * MAX_SOURCE, True),
+        ("x" * (MAX_SOURCE + 1), False),
+        ("🙂" * (MAX_SOURCE // 2), True),  # two UTF-16 units each, as Telegram counts
+        ("🙂" * (MAX_SOURCE // 2) + "x", False),
+        ("x" + "\nx" * (MAX_SOURCE // 5 - 1) + "yyyy", True),  # a line break counts 4
+        ("x" + "\nx" * (MAX_SOURCE // 5 - 1) + "yyyyy", False),
+    ],
+)
+def test_a_source_longer_than_a_reason_keeps_in_one_message_is_refused(
+    tmp_path: Path, source: str, fits: bool
+) -> None:
+    """A 60 KB quote passed, and the bot sent its verdict as 17 messages split inside the
+    reason, which README says never happens."""
+    data = dialog([yes_no("a")], [inclusion("I1", "a", source=source)])
+    if fits:
+        assert build(tmp_path, data).criteria["I1"].source == source
+        return
+    (problem,) = problems(tmp_path, data)
+    assert problem.message.startswith("criteria.0.source: is ")
+    assert f"a source is at most {MAX_SOURCE:,}" in problem.message
+    assert "quote the sentence that decides" in problem.fix
+    assert problem.line == line_of(dump(data), "source:")
 
 
 MANY = [yes_no(f"finding_{i}") for i in range(15)]

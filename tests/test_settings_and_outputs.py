@@ -16,7 +16,7 @@ from conftest import DIALOGS
 from screen_bot.cli.outcome import exit_code, write_trace
 from screen_bot.errors import BadReferral, ScreenBotError
 from screen_bot.referrals import check_referral
-from screen_bot.settings import Settings, load
+from screen_bot.settings import CHECKED_DIALOGS, Settings, load
 
 TOKEN = "123456789:AAHxyzSECRETsecretSECRETsecret12345"
 
@@ -253,7 +253,7 @@ def test_empty_directories_in_dotenv_write_nothing_into_the_working_directory(
     assert invoke("check", "-p", "blina-dli", "age 40").returncode == 0
     assert sorted(p.name for p in Path().iterdir()) == [".env"]
     assert (home / ".local/share/screen-bot/screen-bot.sqlite3").is_file()
-    assert list((home / ".cache/screen-bot/dialogs").glob("*.pickle"))
+    assert list((home / ".cache/screen-bot" / CHECKED_DIALOGS).glob("*.pickle"))
 
 
 def test_a_directory_under_home_in_dotenv_is_under_home(
@@ -268,9 +268,29 @@ def test_a_directory_under_home_in_dotenv_is_under_home(
     assert invoke("check", "-p", "blina-dli", "age 40").returncode == 0
     assert sorted(p.name for p in Path().iterdir()) == [".env"]  # no directory named ~
     assert (home / "screen-bot-data/screen-bot.sqlite3").is_file()
-    assert list((home / "cache/dialogs").glob("*.pickle"))
+    assert list((home / "cache" / CHECKED_DIALOGS).glob("*.pickle"))
     shown = invoke("where").stdout
     assert f"dialogs directory: {home / 'mine'}\ndialogs directory: {DIALOGS}\n" in shown
+
+
+def test_a_cache_directory_holding_the_sites_dialogs_folder_leaves_it_alone(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One site directory for everything (cache /srv/sb, dialogs /srv/sb/dialogs): the
+    cache's folder was <cache>/dialogs, so the site's dialogs were chmodded 0700 and got
+    pickles beside them; the cache, "safe to delete", now keeps to a folder of its own."""
+    site = isolated.parent / "sb"
+    dialogs = site / "dialogs"
+    dialogs.mkdir(parents=True)
+    for shipped in DIALOGS.glob("*.yaml"):
+        (dialogs / shipped.name).write_bytes(shipped.read_bytes())
+    dialogs.chmod(0o775)
+    monkeypatch.setenv("SCREEN_BOT_CACHE_DIR", str(site))
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(dialogs))
+    assert invoke("protocols").returncode == 0
+    assert dialogs.stat().st_mode & 0o777 == 0o775
+    assert [p.suffix for p in dialogs.iterdir()] == [".yaml"]
+    assert list((site / CHECKED_DIALOGS).glob("*.pickle"))
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])

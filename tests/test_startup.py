@@ -20,7 +20,7 @@ from fakebot import FakeBotApi
 from screen_bot.adapters.telegram import https
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.settings import Settings, default_dialogs_dir
+from screen_bot.settings import CHECKED_DIALOGS, Settings, default_dialogs_dir
 from screen_bot.storage import Database
 
 TOKEN = "123456:TEST-token"
@@ -338,7 +338,7 @@ def test_the_bot_keeps_its_checked_dialog_files_for_the_next_start(tmp_path: Pat
     data = tmp_path / "data"
     data.mkdir()
     (data / "screen-bot.sqlite3").write_bytes(b"not a database " * 500)  # ends the start
-    kept = tmp_path / "cache" / "dialogs"  # conftest's SCREEN_BOT_CACHE_DIR
+    kept = tmp_path / "cache" / CHECKED_DIALOGS  # conftest's SCREEN_BOT_CACHE_DIR
     env = {
         "SCREEN_BOT_DATA_DIR": str(data),
         "SCREEN_BOT_DIALOGS_DIR": str(default_dialogs_dir()),

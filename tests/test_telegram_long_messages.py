@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.protocol.catalog import Catalog
+from screen_bot.protocol.schema import MAX_SOURCE, quoted_width
 from screen_bot.render import reason_text, verdicts_text
 from screen_bot.settings import default_dialogs_dir
 from screen_bot.verdict import ProtocolRef, Reason, Verdict
@@ -306,3 +307,34 @@ def test_a_verdict_is_split_between_reasons(verdicts: list[Verdict], limit: int)
                 block = f"• {reason_text(reason)}"
                 if utf16(block) <= limit - room:
                     assert any(block in body for body in bodies), reason.criterion
+
+
+def test_a_reason_quoting_the_longest_source_a_file_may_have_stays_in_one_message() -> None:
+    """The validator's limit on a source (MAX_SOURCE, as a message counts it) leaves room
+    for the longest id, label, outlook and "continued" line beside it: each such reason is
+    whole in one message (a 60 KB quote was split inside its reason)."""
+    longest = "🙂" * 499 + "\n" + "🙂" * (MAX_SOURCE // 2 - 501)  # as wide as allowed
+    assert quoted_width(longest) <= MAX_SOURCE < quoted_width(longest + "x")
+    reasons = [
+        Reason(
+            criterion=f"{n}" + "I" * 31,
+            kind="inclusion",
+            label="🙂" * 200,
+            source=longest,
+            answers={f"answer_{k:02d}_of_a_rule": date(2026, 1, 1) for k in range(8)},
+            recoverable="wait",
+            meets_from=date(2026, 12, 31),
+            meets_from_anchor="p" * 64,
+        )
+        for n in range(1, 4)
+    ]
+    verdict = Verdict(
+        verdict="not_eligible",
+        reasons=reasons,
+        protocol=ProtocolRef(id="p" * 40, version="🙂" * 40, sha256="ab" * 32),
+        screened_on=date(2026, 11, 26),
+    )
+    sent = say.parts(verdicts_text([verdict]))
+    assert len(sent) == len(reasons) and all(utf16(part) <= say.MAX_MESSAGE for part in sent)
+    for reason in reasons:
+        assert sum(f"• {reason_text(reason)}" in part for part in sent) == 1

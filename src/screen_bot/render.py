@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .quick_check import Judged, Reading
 from .verdict import Estimate, OpenItem, Reason, Verdict
 from .words import (
+    INDENT,
     NO_RECOVERY,
     OPEN_KIND,
     RECOVERY,
@@ -141,8 +142,6 @@ CHECKLIST_HINT = {
     "unknown, ? all unknown.",
 }
 
-
-INDENT = "   "
 # the last line of a verdict, which names the protocol and version it was screened against
 _TRACE = re.compile(
     r"verdict: \w+ · protocol (?P<protocol>\S+) version (?P<version>.+) \([0-9a-f]*\)"

@@ -22,6 +22,7 @@ API_BASE_URL, API_FILE_URL = "https://api.telegram.org/bot", "https://api.telegr
 URL_EXAMPLE = f"e.g. {API_BASE_URL}"
 REPO_DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 PACKAGED_DIALOGS = Path(__file__).resolve().parent / "dialogs"
+CHECKED_DIALOGS = "screen-bot-checked-dialogs"  # the folder of the cache directory screen-bot owns
 
 
 def default_data_dir() -> Path:
@@ -194,6 +195,13 @@ class Settings(BaseSettings):
     def database(self) -> Path:
         """The SQLite file (used unless SCREEN_BOT_DATABASE_URL is set)."""
         return self.data_dir / "screen-bot.sqlite3"
+
+    @property
+    def checked_dialogs(self) -> Path:
+        """Where the dialog files already checked are kept: a folder of the cache directory
+        named so that no site's own folder is taken for it (``dialogs`` was: a cache
+        directory that held the site's dialogs had them chmodded and pickles put beside)."""
+        return self.cache_dir / CHECKED_DIALOGS
 
     @property
     def database_url_text(self) -> str | None:

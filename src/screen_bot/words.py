@@ -11,6 +11,9 @@ VERDICT_HEADLINE = {
     "not_eligible": "NOT ELIGIBLE",
     "unresolved": "UNRESOLVED: nothing failed, but some answers are still open",
 }
+# the start of each line after a block's first (a reason's quote and outlook, a quote's
+# own line breaks): a message is split between blocks, never inside one
+INDENT = "   "
 VERDICT_NAME = {"eligible": "ELIGIBLE", "not_eligible": "NOT ELIGIBLE", "unresolved": "UNRESOLVED"}
 # A failure that may pass: on a retest (labs, LVEF, QTc) or later (time-based criteria).
 RECOVERY = {"retest": "may pass on a retest", "wait": "may pass later"}

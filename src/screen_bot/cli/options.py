@@ -60,7 +60,7 @@ def catalog() -> Catalog:
     found = settings()
     directories = found.dialogs_dirs
     files = [f for d in directories if d.is_dir() for f in sorted(d.glob("*.y*ml"))]
-    return _catalog(directories, tuple(map(_stamp, files)), found.cache_dir / "dialogs")
+    return _catalog(directories, tuple(map(_stamp, files)), found.checked_dialogs)
 
 
 def _stamp(file: Path) -> tuple[str, int, int]:

@@ -10,6 +10,10 @@ of every one of its source files (so an edited checker is never bypassed), the Y
 validation libraries' versions, and Python's. A file that changed, or failed, is loaded
 and checked in full as without the cache, and so a broken file is reported as before.
 
+The entries are kept in a folder of the cache directory with a name of its own (see
+``settings.CHECKED_DIALOGS``); a folder that holds YAML files is someone's dialogs, and is
+never made owner-only nor written to.
+
 Anything wrong with an entry (missing, stale, truncated, unreadable, from another version)
 means the file is loaded as without the cache, and the entry is written again; a cache
 that cannot be written is not used. Unpickling can run code, so an entry is read only from
@@ -68,6 +72,8 @@ def remember(directory: Path, protocol: Protocol) -> None:
     try:
         body = _dumps(protocol)
         directory.mkdir(parents=True, exist_ok=True)
+        if _holds_dialog_files(directory):
+            return  # a site's folder, not the cache's own: neither chmodded nor written
         directory.chmod(0o700)
         handle, temporary = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")  # 0600
         with os.fdopen(handle, "wb") as stream:
@@ -79,6 +85,13 @@ def remember(directory: Path, protocol: Protocol) -> None:
     finally:
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
+
+
+def _holds_dialog_files(directory: Path) -> bool:
+    """Whether ``directory`` holds YAML files, as a dialogs directory does (the cache never
+    writes one): the cache must stay safe to delete."""
+    with os.scandir(directory) as entries:
+        return any(entry.name.endswith((".yaml", ".yml")) for entry in entries)
 
 
 def _entry(directory: Path, path: Path) -> Path:

@@ -10,7 +10,8 @@ left open on a question never asked, is searched in :mod:`.search`.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,10 @@ from ..rules.expressions import (
 )
 from ..rules.types import Kind, bind, check
 from ..rules.units import same_unit
-from ..words import TERMINAL_COMMANDS
+from ..words import TERMINAL_COMMANDS, printable
 from .loader import Problem, line_of
 from .model import Estimate, Protocol, name_key
-from .schema import NUMERIC, DialogFile, Question
+from .schema import NUMERIC, DialogFile, Question, character_name
 from .search import (
     CALENDAR_UNITS,
     MAX_TOTAL_COMBINATIONS,
@@ -54,6 +55,10 @@ from .sets import ALL
 # search's candidate answers, made before its budget is paid, cost names x nodes (a file of
 # 500 rules of 75 comparisons each took 16 s instead of 2.7). Real rules compare up to ~6.
 MAX_SEARCHED_COMPARISONS = 16
+
+# characters no typed answer holds: controls (line breaks, tabs), format characters (zero
+# width, bidi), lone surrogates, the line and paragraph separators
+UNTYPED = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 # batch rows' own keys beside the variables (batch.py's REFERRAL_KEY and SCREENED_ON_KEY)
 BATCH_KEYS = {"referral": "referral code", "screened_on": "screening date"}
@@ -203,6 +208,8 @@ class Checker:
             seen: dict[str, str] = {}
             for position, word in enumerate(q.choices or []):
                 loc: tuple[Any, ...] = (*where, "choices", position)
+                if not self._written_as_typed(loc, q, word, "choice"):
+                    continue
                 self._typable(loc, q, word, "choice")
                 key = _case_free(word)
                 if key in seen:
@@ -216,6 +223,8 @@ class Checker:
             synonyms: dict[str, str] = {}
             for word, meant in q.synonyms.items():
                 loc = (*where, "synonyms", word)
+                if not self._written_as_typed(loc, q, word, "synonym"):
+                    continue
                 self._typable(loc, q, word, "synonym")
                 key = _case_free(word)
                 if key in seen and seen[key] != meant:
@@ -233,6 +242,34 @@ class Checker:
                         "keep one of them",
                     )
                 synonyms.setdefault(key, word)
+
+    def _written_as_typed(self, loc: tuple[Any, ...], q: Question, word: str, what: str) -> bool:
+        """Whether a choice or synonym is written as a typed answer reads it: single spaces,
+        none at its ends, and no character no one types (a control character or line break,
+        an invisible format character such as a zero-width space or a bidi control, a lone
+        surrogate). Otherwise no typed answer selects it (and one that looks the same
+        selects another): reported, with the word to write."""
+        odd = next((c for c in word if unicodedata.category(c) in UNTYPED), None)
+        written = " ".join(
+            "".join(
+                c for c in word if c.isspace() or unicodedata.category(c) not in UNTYPED
+            ).split()
+        )
+        if odd is None and word == written:
+            return True
+        if odd is not None:
+            why = f"holds {character_name(odd)}: no typed answer holds it"
+        else:
+            why = "is spaced as no typed answer is read: with single spaces, none at its ends"
+        others = {_case_free(c): c for c in q.choices or [] if c != word}
+        if not written:
+            fix = f"remove the {what}"
+        elif _case_free(written) in others:
+            fix = f"remove the {what}: written plainly, it is '{others[_case_free(written)]}'"
+        else:
+            fix = f"write it as '{written}' (and so in the rules that name it)"
+        self.problem(loc, f"{what} '{printable(word)}' {why}", fix)
+        return False
 
     def _typable(self, loc: tuple[Any, ...], q: Question, word: str, what: str) -> None:
         """A choice or synonym that is typed as itself: no reserved word, no separator.
@@ -269,7 +306,7 @@ class Checker:
                 self.problem(
                     ("anchors", index),
                     f"anchor '{anchor}' must be a date question with future: true",
-                    self._suggest(anchor)
+                    self._suggest(anchor, self.questions)
                     if q is None
                     else f"give '{anchor}' type: date and future: true",
                 )
@@ -306,9 +343,7 @@ class Checker:
                 where = (*loc, "items", position)
                 q = self.questions.get(item)
                 if q is None:
-                    self.problem(
-                        where, f"checklist item '{item}' is not a question", self._suggest(item)
-                    )
+                    self.problem(where, *self._not_a_question(item, f"checklist item '{item}'"))
                     good = False
                 elif q.type != "yes_no":
                     self.problem(
@@ -374,11 +409,17 @@ class Checker:
                 uses.append((use, key))
             if d.measured is not None:
                 q = self.questions.get(d.measured)
-                if q is None:
+                if d.measured == d.name:
                     self.problem(
                         ("derived", index, "measured"),
-                        f"'{d.measured}' is not a question",
-                        self._suggest(d.measured),
+                        f"'{d.name}' is measured by itself",
+                        f"name the question that measures it (a number question in {d.unit}), "
+                        "or remove measured",
+                    )
+                elif q is None:
+                    self.problem(
+                        ("derived", index, "measured"),
+                        *self._not_a_question(d.measured, f"'{d.measured}'"),
                     )
                 elif q.type not in NUMERIC or not same_unit(q.unit, d.unit):
                     self.problem(
@@ -419,9 +460,7 @@ class Checker:
             q = self.questions.get(variable)
             if q is None:
                 self.problem(
-                    (*loc, "inputs", param),
-                    f"input '{variable}' is not a question",
-                    self._suggest(variable),
+                    (*loc, "inputs", param), *self._not_a_question(variable, f"input '{variable}'")
                 )
                 continue
             wrong_kind = self._input_kind(calculator_name, param, q)
@@ -699,11 +738,19 @@ class Checker:
         """An inclusion no answers can meet, an exclusion none can meet, or one every known
         answer meets: limits in another unit than the question's, a window's sign slipped,
         bounds crossed. Searched after the checks above, which share the search's budget;
-        said only where the search is certain (see :func:`dates_searched_exactly`)."""
+        said only where the search is certain (see :func:`dates_searched_exactly`). A rule
+        reading no answer ('True', '1 > 2') is refused whichever way it decides: an
+        inclusion every patient meets checks nothing either."""
+        for index, c in enumerate(self.spec.criteria):
+            tree = self.trees[rules[c.id]]
+            if not _names(tree):
+                self._constant_rule(index, c.id, c.kind, self.texts[rules[c.id]], tree)
         for index, c in enumerate(self.spec.criteria):
             if self.search.budget <= 0:
                 return  # the searches would only fall back to "possible" now
             tree = self.trees[rules[c.id]]
+            if not _names(tree):
+                continue  # said above
             compared = sum(isinstance(n, Compare) for n in walk(tree))
             if compared > MAX_SEARCHED_COMPARISONS or not dates_searched_exactly(tree):
                 continue
@@ -729,6 +776,20 @@ class Checker:
                 ),
             )
 
+    def _constant_rule(self, index: int, cid: str, kind: str, text: str, tree: Node) -> None:
+        holds = self.search.can_be_true(tree)  # no answer read: evaluated once
+        if kind == "inclusion":
+            decided = "every patient meets it" if holds else "no patient meets it"
+        else:
+            decided = "it excludes every patient" if holds else "it excludes no one"
+        field = "met_when" if kind == "inclusion" else "applies_when"
+        self.problem(
+            ("criteria", index, field),
+            f"the rule of {cid} reads no answer: {decided} ('{text}')",
+            f"write the condition the protocol states as a rule on the answers it reads, e.g. "
+            f"{field}: 14 <= age <= 65 (or remove the criterion)",
+        )
+
     def _limits(self, tree: Node) -> str:
         """The ranges of the answers ``tree`` reads, for a message: ' within … (age 0–120)'."""
         shown = []
@@ -744,10 +805,29 @@ class Checker:
                 shown.append(f"{name} not {side} the screening date")
         return f" within the questions' limits ({'; '.join(shown)})" if shown else ""
 
-    def _suggest(self, name: str) -> str:
-        names = list(self.kinds)
+    def _suggest(self, name: str, among: Iterable[str] | None = None) -> str:
+        """'did you mean' a name close to ``name`` (never ``name`` itself), of ``among`` (by
+        default every name a rule may read)."""
+        names = [n for n in (self.kinds if among is None else among) if n != name]
         close = difflib.get_close_matches(name, names, n=1)
         return f"did you mean '{close[0]}'?" if close else "define it as a question first"
+
+    def _not_a_question(self, name: str, named: str) -> tuple[str, str]:
+        """Why ``name``, given where a question is named (``named``: "input 'x'"), is none,
+        and the fix: a derived value or a table is said to be one, with what it reads."""
+        if name in self.derived:
+            sources = ", ".join(s for s in self.derived[name].sources if s != name)
+            return (
+                f"{named} is a derived value, not a question",
+                f"name a question instead: '{name}' is computed from {sources}",
+            )
+        if name in self.tables:
+            read = ", ".join(sorted(self._table_inputs(name))) or "no question"
+            return (
+                f"{named} is a table, not a question",
+                f"name a question instead: the table '{name}' reads {read}",
+            )
+        return (f"{named} is not a question", self._suggest(name, self.questions))
 
 
 def question_kind(q: Question) -> Kind:

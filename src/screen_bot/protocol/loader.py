@@ -14,6 +14,7 @@ import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 
 from ..errors import ScreenBotError
 from .model import Protocol
-from .schema import BLANK, DialogFile
+from .schema import FIXED, NAME, PROTOCOL_ID, SPELLINGS, SURROGATE_FIX, DialogFile
 
 if TYPE_CHECKING:  # imported where a file is parsed: a start with every file cached skips it
     from ruamel.yaml import YAML
@@ -212,6 +213,14 @@ VALUE_KINDS = {
 }
 
 
+UNBUILDABLE_FIXES = {
+    "timestamp": "write a real date as YYYY-MM-DD",
+    "int": "write the number meant: YAML reads whole numbers of at most 4,300 digits",
+    "float": "write the number meant, e.g. 0.5",
+    "bool": "write true or false",
+}
+
+
 def _unbuildable(tree: Node, shown: str) -> Problem:
     """The first value YAML cannot build into data: an impossible date (2025-02-29), a
     whole number of over 4,300 digits, a wrong '!!' tag (!!int abc, !!omap with a key twice)."""
@@ -247,7 +256,7 @@ def _unbuildable(tree: Node, shown: str) -> Problem:
     else:
         value = node.value if len(node.value) <= 40 else node.value[:40] + "…"
         what = f"YAML cannot read {value!r} as {VALUE_KINDS.get(kind, kind)}"
-        fix = "correct the value" if kind != "timestamp" else "write a real date as YYYY-MM-DD"
+        fix = UNBUILDABLE_FIXES.get(kind, f"write a plain {VALUE_KINDS.get(kind, 'value')}")
         fix += "; to keep it as text, put it in quotes (and remove any '!!' tag before it)"
     return Problem(shown, node.start_mark.line + 1, what, fix)
 
@@ -352,14 +361,26 @@ def _yaml_hint(problem: str) -> str:
             "check the indentation: keys of one mapping start in the same column, list items "
             "('- ') are indented under their key, and a value with ': ' in it needs quotes"
         )
-    tag = re.search(r"constructor for the tag '(?:tag:yaml\.org,2002:)?([^']*)'", problem)
+    tag = re.search(r"constructor for the tag '([^']*)'", problem)
     if tag:
         return (
-            f"remove the tag '!!{tag[1]}': a dialog file holds only text, numbers, lists and keys"
+            f"remove the tag '{_tag_as_written(tag[1])}': a dialog file holds only text, "
+            "numbers, lists and keys"
         )
     if "tab" in problem or "'\\t'" in problem:  # ruamel: "found character '\\t' that …"
         return "indent with spaces, never tabs"
     return "fix the indentation or quoting on that line"
+
+
+YAML_TAGS = "tag:yaml.org,2002:"
+
+
+def _tag_as_written(tag: str) -> str:
+    """A YAML tag as a file writes it: '!!python/name:x' for YAML's own, '!foo' for a local
+    one, '!<tag:…>' for any other."""
+    if tag.startswith(YAML_TAGS):
+        return "!!" + tag.removeprefix(YAML_TAGS)
+    return tag if tag.startswith("!") else f"!<{tag}>"
 
 
 def line_of(tree: Node, loc: Iterable[Any]) -> int | None:
@@ -402,34 +423,150 @@ REMOVED = {
 }
 
 
+RULE_FIELDS = ("met_when", "applies_when", "when")
+LIMITS = "README, Dialog files: Limits"
+# what a list or mapping of the file holds (many, one), and what to do with too many
+ITEMS = {
+    "questions": ("questions", "question", "split the protocol into two files"),
+    "criteria": ("criteria", "criterion", "split the protocol into two files"),
+    "choices": ("choices", "choice", "join the rare ones into one, e.g. 'other'"),
+    "synonyms": ("synonyms", "synonym", "keep the words typed most often"),
+    "aliases": ("aliases", "alias", "keep the names used most often"),
+    "also_accepts": ("other units", "unit", "keep the units used in practice"),
+    "checklists": ("checklists", "checklist", "ask some questions on their own"),
+    "items": ("items", "item", "split the checklist in two"),
+    "tables": ("tables", "table", "join tables that give the same value"),
+    "rows": ("rows", "row", "join bands that give the same value"),
+    "derived": ("derived values", "derived value", "remove those no rule reads"),
+    "calculators": ("calculators", "calculator", "keep the estimates the protocol names"),
+}
+
+
 def _schema_problem(file: str, data: Any, error: Any) -> Problem:
     loc = tuple(error["loc"])
     where = ".".join(str(p) for p in loc) or "(top level)"
-    kind = error["type"]
-    if kind == "missing":
-        fix = f"add '{loc[-1]}:'"
-    elif kind == "extra_forbidden":
-        fix = REMOVED.get(str(loc[-1]), f"remove '{loc[-1]}' or correct its spelling")
-    elif kind == "literal_error":
-        fix = f"use one of {error['ctx']['expected']}"
-    elif kind == "finite_number":
-        fix = "write an ordinary number: not .nan or .inf, nor one too large to store (1e400)"
-    elif kind == "value_error" and BLANK in error["msg"]:
-        fix = "write the text the user is shown (it is empty or only spaces)"
-    elif kind == "string_type" and isinstance(error["input"], bool | int | float):
-        written = f'"{_written(data, loc)}"'
-        in_list = isinstance(loc[-1], int)
-        example = f"{written} for that item of the list" if in_list else f"{loc[-1]}: {written}"
-        fix = (
-            f"put the value in quotes as written, e.g. {example}: "
-            "unquoted, YAML reads it as a number (or true/false)"
-        )
-    elif kind == "string_pattern_mismatch":
-        fix = "use lower-case letters, digits and _ (criterion ids: letters and digits, e.g. I8c)"
-    else:
-        fix = "correct the value"
     message = error["msg"].removeprefix("Value error, ")
-    return Problem(file, line_of(data, loc), f"{where}: {message}", fix)
+    return Problem(file, line_of(data, loc), f"{where}: {message}", _schema_fix(data, error))
+
+
+def _schema_fix(data: Any, error: Any) -> str:
+    """What to change for one schema problem: the problem's own fix where it carries one
+    (``refusal`` in schema.py), else one chosen by its kind and what the file wrote."""
+    loc = tuple(error["loc"])
+    kind, given, ctx = error["type"], error["input"], error.get("ctx") or {}
+    keys = [p for p in loc if isinstance(p, str)]
+    if len(keys) > 1 and keys[-1] in ("bool", "list[str]"):
+        keys.pop()  # a union's member (judgment: bool | list[str]) named after its key
+    key = keys[-1] if keys else ""
+    many, one, advice = ITEMS.get(key, ("items", "item", ""))
+    if kind == FIXED:
+        return str(ctx["fix"])
+    if kind == "missing":
+        return f"add '{loc[-1]}:'"
+    if kind == "extra_forbidden":
+        return REMOVED.get(str(loc[-1]), f"remove '{loc[-1]}' or correct its spelling")
+    if kind == "literal_error":
+        return f"use one of {ctx['expected']}"
+    if kind == "finite_number":
+        return "write an ordinary number: not .nan or .inf, nor one too large to store (1e400)"
+    if given is None and kind.endswith("_type"):
+        if isinstance(loc[-1], int):
+            return "write the item after its '- ' (it is empty), or remove the line"
+        if key in ITEMS:
+            return f"list the {many} under '{key}:', one '- ' item each (it is empty)"
+        return f"write the value after '{key}:' (it is empty)"
+    if kind in ("string_type", "float_type", "bool_type", "list_type", "dict_type"):
+        return _type_fix(data, loc, key, kind, given)
+    if kind in ("model_type", "model_attributes_type"):
+        return "write it as keys and values, 'key: value' a line (see README, Dialog files)"
+    if kind == "invalid_key":
+        return "write each key as a name, e.g. 'title:'; remove any other key"
+    if kind == "string_pattern_mismatch":
+        rule, example = SPELLINGS[ctx["pattern"]]
+        return f"write {rule}, e.g. '{_respelled(str(given), ctx['pattern']) or example}'"
+    if kind == "string_too_long":
+        return f"shorten it to at most {ctx['max_length']:,} characters ({LIMITS})"
+    if kind == "string_too_short":
+        return "write the text (it is empty)"
+    if kind == "too_long":
+        return f"keep at most {ctx['max_length']:,} {many} ({LIMITS})" + (
+            f": {advice}" if advice else ""
+        )
+    if kind == "too_short":
+        if key == "items":
+            return "give the checklist at least 2 items (ask a single question on its own)"
+        return f"add a {one} (at least {ctx['min_length']})"
+    if kind == "greater_than":
+        fix = f"write a number greater than {ctx['gt']:g}"
+        if key == "divide_by":
+            fix += (
+                ": what a value in the other unit is divided by to give the question's unit, "
+                "e.g. unit: µmol/L, divide_by: 88.4 for a creatinine in mg/dL"
+            )
+        return fix
+    if kind == "string_unicode":
+        return SURROGATE_FIX
+    return f"write what '{key}' takes: see the example in README, Dialog files"
+
+
+def _type_fix(data: Any, loc: tuple[Any, ...], key: str, kind: str, given: Any) -> str:
+    """The fix for a value of another type than its key takes, by what was given."""
+    if kind == "string_type":
+        if isinstance(given, bytes):
+            return "remove the '!!binary' tag and write the text itself"
+        if not isinstance(given, bool | int | float | date):
+            return f"write one text, not {_read_as(given)} (a text with ': ' in it needs quotes)"
+        written = _written(data, loc)
+        if key in RULE_FIELDS:
+            return (
+                f"write a rule on the answers, e.g. {key}: 14 <= age <= 65 (unquoted, YAML "
+                f"reads {written} as {_read_as(given)}; quoted, it would be a rule that reads "
+                "no answer, which checks nothing)"
+            )
+        in_list = isinstance(loc[-1], int)
+        example = f'"{written}" for that item of the list' if in_list else f'{key}: "{written}"'
+        return (
+            f"put the value in quotes as written, e.g. {example}: unquoted, YAML reads it as "
+            f"{_read_as(given)}"
+        )
+    if kind == "float_type":
+        if isinstance(given, bool):
+            return "write the number meant: true and false are yes/no answers, not numbers"
+        return "write a plain number, e.g. 0.5, without quotes or a unit" + (
+            "" if isinstance(given, str) else f" (YAML reads this as {_read_as(given)})"
+        )
+    if kind == "bool_type":
+        return "write true or false"
+    if kind == "list_type":
+        return f"write {key or 'it'} as a list: one '- ' item a line under '{key}:'"
+    return f"write {key or 'it'} as keys and values: one 'key: value' a line under '{key}:'"
+
+
+def _read_as(value: Any) -> str:
+    """What YAML made of a value, in a fix's words."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, date):  # a datetime too
+        return "a date"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "keys and values"
+    return "a set" if isinstance(value, set | frozenset) else f"a {type(value).__name__}"
+
+
+def _respelled(value: str, pattern: str) -> str | None:
+    """``value`` with the usual slips repaired (upper case in a lower-case name, a space,
+    '.', '-' or '_' where the pattern takes another), if that is enough to match."""
+    separator = {NAME: "_", PROTOCOL_ID: "-"}.get(pattern)
+    if separator is None:  # a criterion id takes letters of either case, '_', '.' and '-'
+        candidate = value.strip().replace(" ", "-")
+    else:
+        slips = str.maketrans({c: separator for c in " .-_"})
+        candidate = value.strip().lower().translate(slips)
+    return candidate if candidate != value and re.fullmatch(pattern, candidate) else None
 
 
 def iter_dialog_files(directory: Path) -> Iterator[Path]:

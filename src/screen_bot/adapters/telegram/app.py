@@ -170,7 +170,7 @@ async def _serve(
         )
     )
     try:
-        catalog = Catalog(settings.dialogs_dirs, cache=settings.cache_dir / "dialogs")
+        catalog = Catalog(settings.dialogs_dirs, cache=settings.checked_dialogs)
         if not catalog.protocols:
             catalog.get()  # raises ProtocolNotFound, naming the problems found
     except BaseException:
