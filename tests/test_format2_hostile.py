@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from format2 import dialog, dump, inclusion, number, validate, write, yes_no
+from format2 import (
+    build,
+    dialog,
+    dump,
+    exclusion,
+    inclusion,
+    number,
+    problems,
+    validate,
+    write,
+    yes_no,
+)
+from screen_bot.protocol import search
 
 TIMEOUT = 20  # seconds; each of these finishes well within one
 
@@ -179,6 +192,80 @@ def test_500_criteria_reading_conditional_questions_finish(tmp_path: Path) -> No
     criteria = [inclusion(f"I{j}", f"{guard} and (z{j % 20} or not z{j % 20})") for j in range(500)]
     path = write(tmp_path, dialog(questions, criteria))
     assert load_apart(path) == {"loaded": "synthetic"}
+
+
+def unasked_numbers(count: int, criteria: int, first: str | None = None) -> dict[str, Any]:
+    """``count`` numbers each asked under its own condition on c0, and ``criteria`` rules
+    reading them all, guarded (c0 > 900 asks every one): count x criteria searches."""
+    questions = [number("c0")]
+    questions += [number(f"n{i}", when=f"c0 > {i}") for i in range(count)]
+    rules = [
+        exclusion(
+            f"E{k}", "c0 > 900 and (" + " or ".join(f"n{i} > {k}" for i in range(count)) + ")"
+        )
+        for k in range(criteria)
+    ]
+    if first is not None:
+        rules.insert(0, exclusion("F", first))
+    return dialog(questions, rules)
+
+
+class SearchWork:
+    """What a file's searches did: the expressions they read, the candidates they made,
+    and the answer combinations they paid for (from the budget left at the end)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.walked: Counter[int] = Counter()
+        self.candidates_made = 0
+        self.searches: list[search.AnswerSearch] = []
+        walk, domain, init = search.walk, search.AnswerSearch._domain, search.AnswerSearch.__init__
+
+        def counted_walk(node: Any) -> Any:
+            self.walked[id(node)] += 1
+            return walk(node)
+
+        def counted_domain(found: search.AnswerSearch, *args: Any, **kwargs: Any) -> Any:
+            self.candidates_made += 1
+            return domain(found, *args, **kwargs)
+
+        def kept_init(found: search.AnswerSearch, *args: Any, **kwargs: Any) -> None:
+            init(found, *args, **kwargs)
+            self.searches.append(found)
+
+        monkeypatch.setattr(search, "walk", counted_walk)
+        monkeypatch.setattr(search.AnswerSearch, "_domain", counted_domain)
+        monkeypatch.setattr(search.AnswerSearch, "__init__", kept_init)
+
+    @property
+    def paid(self) -> int:
+        (one,) = self.searches
+        return search.MAX_TOTAL_COMBINATIONS - one.budget
+
+
+def test_many_searches_of_unasked_questions_do_only_the_work_their_budget_pays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """30 numbers asked under conditions, read by 200 rules: 6,000 'may it not be asked'
+    searches. Each read both expressions in full and made every answer's candidates before
+    its budget was checked, and went on doing so once the budget was spent (a 0.5 MB file
+    took a minute to validate, on every command while it was broken). Now each expression
+    is read once, and candidates are made only for answers a paid search reaches."""
+    work = SearchWork(monkeypatch)
+    protocol = build(tmp_path, unasked_numbers(30, 200))
+    assert len(protocol.rules) == 200
+    assert max(work.walked.values()) <= 3  # indexed, searched for dates, checked for dates
+    assert work.candidates_made <= work.paid
+
+
+def test_a_rule_reading_an_unasked_question_is_still_found_among_many_searches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = SearchWork(monkeypatch)
+    (problem,) = problems(tmp_path, unasked_numbers(30, 200, first="n7 > 500"))
+    assert "rule of F reads 'n7', which is not asked when 'c0 > 7' does not hold" in (
+        problem.message
+    )
+    assert work.candidates_made <= work.paid + 31  # and the example's answers
 
 
 @pytest.mark.parametrize(

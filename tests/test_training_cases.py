@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import os
 import random
@@ -9,7 +11,8 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +21,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import DIALOG, SHIPPED
-from format2 import write
+from format2 import dialog, exclusion, number, write, yes_no
 from screen_bot.batch import record_row
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
-from screen_bot.rules.evaluation import applicable_questions
-from screen_bot.training.cases import Case, baselines, generate_cases
+from screen_bot.rules.dates import shift as shift_date
+from screen_bot.rules.evaluation import _plan, applicable_questions, evaluate
+from screen_bot.rules.expressions import SCREENING_DATE, Compare, Name, Node, Shift, interpret, walk
+from screen_bot.training import cases as cases_module
+from screen_bot.training.cases import Case, Window, baselines, generate_cases
 from screen_bot.verdict import build
 
 
@@ -451,3 +457,185 @@ def test_an_int_range_with_no_whole_number_between_its_thresholds_gets_a_quiz() 
     cases = generate_cases(narrow, 20, 1, screened_on=date(2026, 11, 26))
     assert {type(c.answers["age"]) for c in cases} <= {int, type(None)}
     assert _refusals(narrow, cases, date(2026, 11, 26)) == []
+
+
+def _guarded(numbers: int, flags: int, criteria: int) -> dict[str, Any]:
+    """Numbers, yes/no questions each asked when every number passes its threshold, and
+    exclusions each reading every number and one flag (as audit 15's quiz_scale.py)."""
+    guard = " and ".join(f"n{j} > {j * 7}" for j in range(numbers))
+    questions = [number(f"n{j}") for j in range(numbers)]
+    questions += [yes_no(f"y{i}", when=guard.replace("> 0", f"> {i}")) for i in range(flags)]
+    rules = [
+        exclusion(f"C{k}", f"({guard.replace('> 0', f'> {k % flags}')}) and y{k % flags}")
+        for k in range(criteria)
+    ]
+    return dialog(questions, rules)
+
+
+def _counting(protocol: Protocol, bound: int) -> list[int]:
+    """Count the nodes of the rules and conditions the protocol's evaluation runs, from now
+    on; past ``bound`` the evaluation fails (an unbounded search fails at once, not in
+    minutes). Returns the count, a one-item list."""
+    plan, spent = _plan(protocol), [0]
+
+    def size(node: Node) -> int:
+        return sum(1 for _ in walk(node))
+
+    def paid(function: Any, nodes: int) -> Any:
+        def run(*args: Any) -> Any:
+            spent[0] += nodes
+            assert spent[0] <= bound, f"the quiz evaluated more than {bound:,} nodes"
+            return function(*args)
+
+        return run
+
+    protocol.__dict__["_rules_plan"] = replace(
+        plan,
+        rules={
+            cid: replace(rule, evaluate=paid(rule.evaluate, size(protocol.rules[cid].node)))
+            for cid, rule in plan.rules.items()
+        },
+        conditional=tuple(
+            replace(c, evaluate=paid(c.evaluate, size(protocol.when[c.variable].node)))
+            for c in plan.conditional
+        ),
+        together=paid(plan.together, sum(size(e.node) for e in protocol.rules.values())),
+    )
+    return spent
+
+
+def test_a_large_protocols_quiz_does_only_the_work_its_budget_pays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each baseline search tried every value of every question, sweep after sweep, and
+    evaluated every criterion for each, once per question: 56 questions and 200 criteria
+    took 73 s for one case, 116 and 500 minutes, holding the bot's thread. The searches are
+    paid from a budget (here a small one) and keep what they found when it runs out; every
+    case is still the engine's verdict on its answers."""
+    monkeypatch.setattr(cases_module, "BASELINE_BUDGET", 300_000, raising=False)
+    monkeypatch.setattr(cases_module, "CASE_BUDGET", 30_000, raising=False)
+    protocol = load(write(tmp_path, _guarded(16, 20, 60), "guarded.yaml"))
+    whole = sum(
+        sum(1 for _ in walk(e.node)) for e in [*protocol.rules.values(), *protocol.when.values()]
+    )
+    count, day = 3, date(2026, 1, 15)
+    # the budgets, and the verdicts and checks each case makes outside them
+    spent = _counting(protocol, 300_000 + count * 30_000 + count * 10 * whole)
+    made = generate_cases(protocol, count, seed=1, screened_on=day)
+    assert spent[0] > 300_000  # the budget was used, and bound the search
+    protocol.__dict__.pop("_rules_plan")
+    assert len(made) == count
+    for case in made:
+        assert case.verdict == build(protocol, case.answers, screened_on=day)
+        assert set(case.answers) == applicable_questions(protocol, case.answers, day)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_value_scored_on_what_it_may_change_ranks_as_scored_on_every_criterion(
+    any_protocol: Protocol, data: st.DataObject
+) -> None:
+    """A search scores each value of a question on the criteria it may change (reading
+    it, or what it asks or estimates): the others fail alike for every value, so the
+    values rank as when every criterion is evaluated, and the same value is chosen."""
+    day = date(2026, 1, 15)
+    maker = cases_module._Maker(any_protocol, day)
+    pool = baselines(any_protocol, random.Random(data.draw(st.integers(0, 99))), day)
+    answers = dict(data.draw(st.sampled_from(pool)))
+    for variable in data.draw(st.lists(st.sampled_from(any_protocol.order), max_size=4)):
+        answers[variable] = data.draw(st.sampled_from([*maker.options(variable), None]))
+    variable = data.draw(st.sampled_from(any_protocol.order))
+    target = data.draw(st.none() | st.sampled_from(any_protocol.order))
+    aim = data.draw(st.none() | st.sampled_from(list(any_protocol.criteria)))
+    values = [*maker.options(variable), None]
+
+    def everything(value: Any) -> tuple[int, int, int, int]:
+        trial = {**answers, variable: value}
+        failed = {o.criterion for o in evaluate(any_protocol, trial, day) if o.status == "failed"}
+        missing = target is not None and target not in applicable_questions(
+            any_protocol, trial, day
+        )
+        return len(failed - {aim}), int(aim not in failed), int(missing), int(value is None)
+
+    def ranks(scores: list[tuple[int, ...]]) -> list[list[int]]:
+        return [[(a > b) - (a < b) for b in scores] for a in scores]
+
+    scored = [maker.score(answers, variable, value, target, aim) for value in values]
+    assert ranks(scored) == ranks([everything(value) for value in values])
+
+
+WINDOWS = """
+id: windows
+title: Windows between dates
+version: "1"
+questions:
+  - {variable: event_date, type: date, text: Event?}
+  - {variable: other_date, type: date_or_none, text: Other event?}
+  - {variable: planned_date, type: date, future: true, text: Planned?}
+criteria:
+  - {id: E1, kind: exclusion, label: event, source: event.,
+     applies_when: screening_date < event_date + days(30)}
+  - {id: E2, kind: exclusion, label: other, source: other.,
+     applies_when: other_date < event_date + weeks(2)}
+  - {id: E3, kind: exclusion, label: planned, source: planned.,
+     applies_when: planned_date < other_date + months(2)}
+"""
+SHIFTS = st.lists(
+    st.tuples(st.integers(-400, 400), st.sampled_from(["days", "weeks", "months", "years"])),
+    max_size=2,
+)
+
+
+@settings(max_examples=200)
+@given(
+    mine=st.sampled_from(["event_date", "planned_date"]),
+    theirs=st.sampled_from([SCREENING_DATE, "other_date"]),
+    op=st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
+    mine_first=st.booleans(),
+    shifts=st.tuples(SHIFTS, SHIFTS),
+    other_day=st.dates(date(1950, 1, 1), date(2100, 12, 31)),
+    day=st.dates(date(1990, 1, 1), date(2060, 12, 31)),
+)
+def test_the_days_where_a_window_changes_are_all_found(
+    mine: str,
+    theirs: str,
+    op: str,
+    mine_first: bool,
+    shifts: tuple[list[tuple[int, str]], list[tuple[int, str]]],
+    other_day: date,
+    day: date,
+) -> None:
+    """A case's day at a window's end: each day where the comparison turns, next to where
+    it ends (whole days and weeks: the day itself; calendar months may clamp it a few days
+    on), as a scan of 40 days either side finds them."""
+    protocol = _windows_protocol()
+    maker = cases_module._Maker(protocol, day)
+
+    def shifted(name: str, windows: list[tuple[int, str]]) -> Node:
+        node: Node = Name(name)
+        for amount, unit in windows:
+            node = Shift(node, amount, unit)
+        return node
+
+    ours, other = shifted(mine, shifts[0]), shifted(theirs, shifts[1])
+    node = Compare(*((ours, op, other) if mine_first else (other, op, ours)), dates=True)
+    window = Window(node, mine, tuple(shifts[0]), theirs, other)
+    env = {"other_date": other_day, SCREENING_DATE: day}
+    edge = interpret(other, env)
+    for amount, unit in reversed(shifts[0]):
+        edge = shift_date(edge, -amount, unit)
+    days = [edge + timedelta(days=d) for d in range(-40, 41)]
+    held = [interpret(node, {**env, mine: d}) for d in days]
+    turns = [
+        d
+        for (before, was), (after, now) in itertools.pairwise(zip(days, held, strict=True))
+        if was != now
+        for d in (before, after)
+        if maker.possible_date(mine, d)
+    ]
+    assert maker.window_days(window, {"other_date": other_day}) == turns
+
+
+@functools.cache
+def _windows_protocol() -> Protocol:
+    return _loaded(WINDOWS)

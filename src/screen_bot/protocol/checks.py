@@ -51,9 +51,9 @@ from .search import (
 )
 from .sets import ALL
 
-# A rule comparing more than this is not searched for deciding alike for everyone: the
-# search's candidate answers, made before its budget is paid, cost names x nodes (a file of
-# 500 rules of 75 comparisons each took 16 s instead of 2.7). Real rules compare up to ~6.
+# A rule comparing more than this is not searched for deciding alike for everyone. Real
+# rules compare up to ~6; it was set when the search made every answer's candidates before
+# its budget was paid (a file of 500 rules of 75 comparisons each took 16 s instead of 2.7).
 MAX_SEARCHED_COMPARISONS = 16
 
 # characters no typed answer holds: controls (line breaks, tabs), format characters (zero

@@ -12,7 +12,9 @@ gives up, and a condition falls back to a linear over-approximation.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -64,8 +66,7 @@ class AnswerSearch:
         # answers whose candidates may miss a case: numbers compared with other answers,
         # multi-selects naming more choices than MAX_SUBSETS_OF
         self._sampled: set[str] = set()
-        self._reads: dict[tuple[int, str], tuple[Node, tuple[frozenset[float], frozenset[str]]]]
-        self._reads = {}
+        self._reads: dict[int, Reads] = {}
 
     def open_when_unasked(
         self, rule: Node, variable: str, condition: Node
@@ -73,12 +74,19 @@ class AnswerSearch:
         """Known answers under which ``variable`` is not asked and ``rule`` stays unknown;
         None if there are none or the search passes its limits. ``rule`` reads no derived
         value or table (what they read is not searched)."""
-        read, guarded = set(names_read(rule)), set(names_read(condition))
+        reads = [self._reads_of(rule), self._reads_of(condition)]
+        self._note_sampled(reads, without=variable)
+        cost = _cost(reads)
+        if min(MAX_COMBINATIONS, self.budget) // cost == 0:
+            return None  # past the budget: the file's other searches took it
+        read, guarded = reads[0].names, reads[1].names
         # the condition's answers first: once it is decided, the rule is searched alone
         names = sorted(
             (read | guarded) - {variable, SCREENING_DATE}, key=lambda n: (n not in guarded, n)
         )
         names = [n for n in names if n in self.questions]  # derived/tables follow from these
+        if not all(self._answerable(n) for n in names):
+            return None
         later = frozenset(names)  # each searched with known answers only
 
         def unasked_and_open(env: dict[str, Any], complete: bool) -> bool | None:
@@ -92,15 +100,19 @@ class AnswerSearch:
                 return True  # whatever the rest is
             return False if complete else None
 
-        domains = [self._domain(n, [rule, condition], unknown=False) for n in names]
-        found = self._search(names, domains, unasked_and_open, [condition, rule], {variable: None})
+        def domain(name: str) -> list[Any]:
+            return self._domain(name, reads, unknown=False)
+
+        found = self._search(names, domain, unasked_and_open, cost, {variable: None})
         if not isinstance(found, dict):
             return None  # not found, or cannot be searched: the engine still lists an open item
         return {n: found[n] for n in names if n in guarded or found[n] is not None}
 
     def can_be_true(self, node: Node) -> bool:
         """Whether some answers (known or unknown) make the expression true."""
-        names = sorted(set(names_read(node)) - {SCREENING_DATE})
+        reads = [self._reads_of(node)]
+        names = sorted(reads[0].names - {SCREENING_DATE})
+        self._note_sampled(reads)
 
         def true(env: dict[str, Any], complete: bool) -> bool | None:
             values = _may(node, env)
@@ -108,8 +120,10 @@ class AnswerSearch:
                 return True
             return False if complete or not values & TRUE else None
 
-        domains = [self._domain(n, [node], unknown=True) for n in names]
-        found = self._search(names, domains, true, [node])
+        def domain(name: str) -> list[Any]:
+            return self._domain(name, reads, unknown=True)
+
+        found = self._search(names, domain, true, _cost(reads))
         if found is TOO_LARGE or (found is None and self._sampled & set(names)):
             return True in _possible(node)  # linear, never wrongly says "never"
         return found is not None
@@ -140,21 +154,29 @@ class AnswerSearch:
     def _search(
         self,
         names: list[str],
-        domains: list[list[Any]],
+        domain: Callable[[str], list[Any]],
         wanted: Callable[[dict[str, Any], bool], bool | None],
-        read: list[Node],
+        cost: int,
         given: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None | object:
-        """Answers to ``names`` (from ``domains``) that ``wanted`` accepts; None if there are
-        none, TOO_LARGE past the limits. ``wanted`` sees some answers chosen (the others
-        absent; ``complete`` when none is): True accepts them whatever the rest are, False
-        rejects them whatever the rest are (the search goes no deeper), None chooses the
-        next (with all chosen, rejects). Each set of answers tried is paid from the budget,
-        more in long expressions (``read``: what ``wanted`` evaluates)."""
-        cost = 1 + sum(1 for node in read for _ in walk(node)) // NODES_PER_COST
+        """Answers to ``names`` (each from its ``domain``, none empty) that ``wanted``
+        accepts; None if there are none, TOO_LARGE past the limits. ``wanted`` sees some
+        answers chosen (the others absent; ``complete`` when none is): True accepts them
+        whatever the rest are, False rejects them whatever the rest are (the search goes no
+        deeper), None chooses the next (with all chosen, rejects). Each set of answers tried
+        is paid from the budget, ``cost`` each (more in long expressions). An answer's
+        candidates are made when the search first reaches it: the work before a search
+        is paid for is then in proportion to its cost, and a search decided by its first
+        answers never makes the others'."""
         limit = min(MAX_COMBINATIONS, self.budget) // cost
         tried = 0
         env: dict[str, Any] = {SCREENING_DATE: EXAMPLE_DAY, **(given or {})}
+        domains: dict[int, list[Any]] = {}
+
+        def candidates(index: int) -> list[Any]:
+            if index not in domains:
+                domains[index] = domain(names[index])
+            return domains[index]
 
         def deeper(index: int) -> dict[str, Any] | None:
             nonlocal tried
@@ -165,8 +187,8 @@ class AnswerSearch:
             if verdict is not None or index == len(names):
                 if not verdict:
                     return None
-                return {n: env.get(n, domains[i][0]) for i, n in enumerate(names)}
-            for value in domains[index]:
+                return {n: env[n] if n in env else candidates(i)[0] for i, n in enumerate(names)}
+            for value in candidates(index):
                 env[names[index]] = value
                 found = deeper(index + 1)
                 if found is not None:
@@ -174,8 +196,6 @@ class AnswerSearch:
             del env[names[index]]
             return None
 
-        if any(not domain for domain in domains):
-            return None
         try:
             return deeper(0)
         except _TooLarge:
@@ -183,7 +203,38 @@ class AnswerSearch:
         finally:
             self.budget -= min(tried, limit) * cost
 
-    def _domain(self, name: str, nodes: list[Node], unknown: bool) -> list[Any]:
+    def _reads_of(self, node: Node) -> Reads:
+        """What ``node`` reads (worked out once per expression: a file's checks search each
+        rule once per question it reads that may not be asked, each condition with every
+        rule reading its question)."""
+        if id(node) not in self._reads:
+            self._reads[id(node)] = Reads.of(node, self.kinds)
+        return self._reads[id(node)]
+
+    def _note_sampled(self, reads: list[Reads], without: str | None = None) -> None:
+        """Mark the answers a search of ``reads`` searches (but ``without``) whose candidates
+        are samples, before any are made: a search may stop before making them, and a later
+        search reading one of them must still not take its finding none for a proof."""
+        found = set().union(*(r.sampled for r in reads))
+        if len(reads) > 1:  # a multi-select may name more than MAX_SUBSETS_OF in all only
+            for name in reads[0].named.keys() & reads[1].named.keys():
+                if len(reads[0].named[name] | reads[1].named[name]) > MAX_SUBSETS_OF:
+                    found.add(name)
+        if without is not None:  # an unasked question's search: of the other questions
+            found = (found - {without}) & self.questions.keys()
+        self._sampled |= found
+
+    def _answerable(self, name: str) -> bool:
+        """Whether a question has candidate answers, whatever thresholds are read: all but
+        an int question with no whole number from its min to its max (with one, int(min)
+        or int(max) is a candidate; the searches made every answer's candidates first and
+        found nothing where one had none, so they still do)."""
+        q = self.questions[name]
+        if q.type != "int" or q.min is None or q.max is None:
+            return True
+        return math.floor(q.max) >= q.min
+
+    def _domain(self, name: str, reads: list[Reads], unknown: bool) -> list[Any]:
         kind = self.kinds[name]
         values: list[Any]
         if kind.base == "yes_no":
@@ -191,13 +242,12 @@ class AnswerSearch:
         elif kind.base == "choice":
             values = list(kind.choices)
         elif kind.base == "set":
-            values, every = _sets(name, kind.choices, nodes)
-            if not every:
-                self._sampled.add(name)
+            values = _sets(kind.choices, {c for r in reads for c in r.named.get(name, ())})
         elif kind.base == "date":
+            nodes = [r.tree for r in reads]
             values = [*self._dates(name, nodes), *([NEVER] if kind.never else [])]
         elif kind.base == "number":
-            values = self._numbers(name, nodes)
+            values = self._numbers(name, reads)
         else:
             values = [""]
         return [*values, None] if unknown else values
@@ -246,23 +296,13 @@ class AnswerSearch:
         self._edges[key] = (node, edges)
         return edges
 
-    def _read(self, node: Node, name: str) -> tuple[frozenset[float], frozenset[str]]:
-        """The constants ``node`` compares ``name`` with, and the other answers it compares
-        it with (worked out once per expression and name: a file reads each many times)."""
-        key = (id(node), name)
-        if key not in self._reads:
-            found = frozenset(_constants_of(node, name)), frozenset(_compared_names(node, name))
-            self._reads[key] = (node, found)
-        return self._reads[key][1]
-
-    def _numbers(self, name: str, nodes: list[Node]) -> list[float]:
+    def _numbers(self, name: str, reads: list[Reads]) -> list[float]:
         q = self.questions.get(name)
         low, high = (q.min, q.max) if q is not None else (None, None)
-        marks = {c for node in nodes for c in self._read(node, name)[0]}
+        marks = {c for r in reads for c in r.constants.get(name, ())}
         marks |= {m for m in (low, high) if m is not None}
-        for other in {o for node in nodes for o in self._read(node, name)[1]}:
-            self._sampled.add(name)
-            marks |= {c for node in nodes for c in self._read(node, other)[0]}
+        for other in {o for r in reads for o in r.compared.get(name, ())}:
+            marks |= {c for r in reads for c in r.constants.get(other, ())}
             theirs = self.questions.get(other)
             if theirs is not None:
                 marks |= {m for m in (theirs.min, theirs.max) if m is not None}
@@ -278,6 +318,60 @@ class AnswerSearch:
         return sorted(
             p for p in points if (low is None or p >= low) and (high is None or p <= high)
         )
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What one expression reads, worked out in one walk of it."""
+
+    tree: Node  # kept alive while its id indexes this
+    names: frozenset[str]
+    size: int  # its nodes: a long expression costs more to evaluate
+    constants: dict[str, frozenset[float]]  # the numbers each name is compared with
+    compared: dict[str, frozenset[str]]  # the names each is compared with directly
+    named: dict[str, frozenset[str]]  # the choices named of each multi-select (of its list)
+    sampled: frozenset[str]  # whose candidates for this expression are samples (see _sets)
+
+    @classmethod
+    def of(cls, tree: Node, kinds: Mapping[str, Kind]) -> Reads:
+        size = 0
+        constants: dict[str, set[float]] = {}
+        compared: dict[str, set[str]] = {}
+        named: dict[str, set[str]] = {}
+        for n in walk(tree):
+            size += 1
+            if isinstance(n, Compare):
+                for a, b in ((n.left, n.right), (n.right, n.left)):
+                    number = isinstance(b, Const) and type(b.value) in (int, float)
+                    if isinstance(a, Name) and number:
+                        constants.setdefault(a.name, set()).add(float(b.value))  # type: ignore[attr-defined]
+                    if isinstance(a, Name) and isinstance(b, Name) and a.name != b.name:
+                        compared.setdefault(a.name, set()).add(b.name)
+            elif isinstance(n, Member):
+                named.setdefault(n.collection, set()).add(n.item)
+            elif isinstance(n, AnyOf):
+                named.setdefault(n.collection, set()).update(n.items)
+        named = {  # of a multi-select's own choices
+            name: items & set(kinds[name].choices)
+            for name, items in named.items()
+            if name in kinds and kinds[name].base == "set"
+        }
+        sampled = {n for n in compared if n in kinds and kinds[n].base == "number"}
+        sampled |= {n for n, items in named.items() if len(items) > MAX_SUBSETS_OF}
+        return cls(
+            tree,
+            names_read(tree),
+            size,
+            {name: frozenset(found) for name, found in constants.items()},
+            {name: frozenset(found) for name, found in compared.items()},
+            {name: frozenset(found) for name, found in named.items()},
+            frozenset(sampled),
+        )
+
+
+def _cost(reads: list[Reads]) -> int:
+    """What one combination tried costs: one, and one more per NODES_PER_COST nodes read."""
+    return 1 + sum(r.size for r in reads) // NODES_PER_COST
 
 
 TOO_LARGE = object()  # a search that would pass its limits
@@ -339,39 +433,20 @@ def _leaf_reads(node: Node) -> list[str]:
     return []
 
 
-def _constants_of(node: Node, name: str) -> Iterator[float]:
-    for n in walk(node):
-        if isinstance(n, Compare):
-            for a, b in ((n.left, n.right), (n.right, n.left)):
-                number = isinstance(b, Const) and type(b.value) in (int, float)
-                if isinstance(a, Name) and a.name == name and number:
-                    yield float(b.value)  # type: ignore[attr-defined]
-
-
 MAX_SUBSETS_OF = 8  # choices a rule names, whose every subset is tried
 
 
-def _sets(
-    name: str, choices: tuple[str, ...], nodes: list[Node]
-) -> tuple[list[tuple[str, ...]], bool]:
+def _sets(choices: tuple[str, ...], named: set[str]) -> list[tuple[str, ...]]:
     """Answers to a multi-select question: every subset of the choices the expressions
     name (the others change nothing they read), or, past MAX_SUBSETS_OF, the empty set,
-    each choice alone and all of them; and whether they are every subset that matters."""
-    named: set[str] = set()
-    for node in nodes:
-        for n in walk(node):
-            if isinstance(n, Member) and n.collection == name:
-                named.add(n.item)
-            elif isinstance(n, AnyOf) and n.collection == name:
-                named |= set(n.items)
+    each choice alone and all of them (samples: see Reads.sampled)."""
     read = [c for c in choices if c in named]
     if len(read) > MAX_SUBSETS_OF:
-        return [(), *((c,) for c in choices), choices], False
-    subsets = [
+        return [(), *((c,) for c in choices), choices]
+    return [
         tuple(c for c, keep in zip(read, picks, strict=True) if keep)
         for picks in itertools.product((False, True), repeat=len(read))
     ]
-    return subsets, True
 
 
 DateSide = tuple[str, list[tuple[int, str]]]  # a date name and the windows added to it
@@ -440,16 +515,6 @@ def _shifted(day: Any, shifts: list[tuple[int, str]]) -> Any:
             return day
         day = window_shift(day, amount, unit)  # type: ignore[arg-type]
     return day
-
-
-def _compared_names(node: Node, name: str) -> Iterator[str]:
-    """The names compared with ``name`` directly (``weight_kg > limit``)."""
-    for n in walk(node):
-        if isinstance(n, Compare) and isinstance(n.left, Name) and isinstance(n.right, Name):
-            if n.left.name == name and n.right.name != name:
-                yield n.right.name
-            elif n.right.name == name and n.left.name != name:
-                yield n.left.name
 
 
 def _possible(node: Node) -> set[bool | None]:

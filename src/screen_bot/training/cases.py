@@ -15,7 +15,7 @@ import contextlib
 import itertools
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -23,7 +23,8 @@ from typing import Any
 from ..protocol import Protocol
 from ..rules.calculators import TYPICAL_INPUTS
 from ..rules.dates import EARLIEST_YEAR, NEVER, shift
-from ..rules.evaluation import applicable_questions, context, evaluate
+from ..rules.demand import Demand, demand, part_context
+from ..rules.evaluation import _plan, applicable_questions, context, each_status, statuses
 from ..rules.expressions import (
     SCREENING_DATE,
     AnyOf,
@@ -45,6 +46,15 @@ FLIP, OTHER = "<flip>", "<other>"  # markers: the opposite yes/no, another choic
 WEIGHTS = {"at": 3.0, "near": 3.0, "joint": 3.0, "flip": 2.0, "other": 1.0, "unknown": 1.0}
 UNCHANGED = 0.08  # share of cases that are a baseline patient as it is
 SECOND_MOVE = 0.3  # chance of a second move in the same case
+# What the searches may evaluate, in nodes of rules and conditions: for the baseline
+# patients, and for each case (the questions its moves make asked). A search tries every
+# value of every question, sweep after sweep, once per question for the baselines: 116
+# questions and 500 criteria took minutes before the first case. Past the budget a search
+# keeps the answers it chose (the others unknown) and no more baselines are searched for:
+# fewer or plainer cases, each still given the engine's verdict. The shipped protocols
+# use under 1 % of each.
+BASELINE_BUDGET = 50_000_000
+CASE_BUDGET = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,15 @@ class Limit:
 
 
 @dataclass(frozen=True)
+class _Reach:
+    """What an answer may change, what that depends on, and what evaluating it costs."""
+
+    criteria: list[str]  # in the file's order
+    need: Demand
+    cost: int  # the nodes of their rules and of the conditions deciding what they read
+
+
+@dataclass(frozen=True)
 class Move:
     criterion: str
     kind: str
@@ -121,6 +140,7 @@ def generate_cases(
     rng = random.Random(seed)
     maker = _Maker(protocol, screened_on)
     pool = maker.baselines(rng)
+    maker.limit = maker.spent + CASE_BUDGET  # the first case's
     moves = maker.moves()
     weights = [m.weight * (1 + min((weak or {}).get(m.criterion, 0), 4)) for m in moves]
     cases: list[Case] = []
@@ -179,11 +199,23 @@ class _Maker:
             and not self.found[question].constants
         }
         self.windows = {cid: _windows(protocol, expr.node) for cid, expr in protocol.rules.items()}
+        self.spent, self.limit = 0, BASELINE_BUDGET  # nodes of rules and conditions evaluated
+        self.nodes = {cid: _size(expr.node) for cid, expr in protocol.rules.items()}
+        self.nodes |= {v: _size(expr.node) for v, expr in protocol.when.items()}
+        self.conditions = sum(self.nodes[v] for v in protocol.when)
+        self.rules = sum(self.nodes[cid] for cid in protocol.rules)
+        self.affected: dict[str, list[str]] = {v: [] for v in protocol.order}
+        for cid, rule in _plan(protocol).rules.items():
+            for variable in sorted(demand(protocol, rule.names).questions):
+                self.affected[variable].append(cid)
+        self.reached: dict[str, _Reach] = {}
+        self.asking: dict[str, _Reach] = {}
 
     def case(
         self, answers: dict[str, Any], focus: tuple[str, ...], changed: tuple[str, ...]
     ) -> Case:
         verdict = build(self.protocol, answers, screened_on=self.day)
+        self.limit = self.spent + CASE_BUDGET  # the next case's searches
         return Case(dict(answers), focus, tuple(dict.fromkeys(changed)), verdict)
 
     # -- baselines ------------------------------------------------------------------------
@@ -193,6 +225,8 @@ class _Maker:
         options = {v: self.options(v) for v in order}
         pool = [self.search(options, {}, set(order), rng)]
         for variable in order:
+            if self.spent >= self.limit:
+                break  # the questions no baseline asks yet get no cases of their own
             if any(variable in b for b in pool) or self.protocol.questions[variable].type == "text":
                 continue
             candidate = self.search(options, {}, set(order), rng, target=variable)
@@ -203,7 +237,9 @@ class _Maker:
         return eligible or pool
 
     def eligible(self, answers: Mapping[str, Any]) -> bool:
-        return all(o.status == "met" for o in evaluate(self.protocol, answers, self.day))
+        self.spent += self.rules + self.conditions
+        found = each_status(self.protocol, context(self.protocol, answers, self.day))
+        return all(status == "met" for status in found)
 
     def search(
         self,
@@ -222,14 +258,20 @@ class _Maker:
         asked only when ``crcl_ml_min`` is unknown). With an ``aim``, values that make that
         criterion fail are preferred (the others still fail as little as possible): a move's
         newly asked questions must not simply undo it (``marrow_relapse_count`` moved to 1
-        asks about the other routes into the study).
+        asks about the other routes into the study). Past the budget (``limit``) it stops
+        with the values chosen so far, the rest unknown.
         """
         answers = dict(start)
         for _ in range(sweeps):
             for variable in self.protocol.order:
-                if variable not in free or variable not in self.applicable(answers):
+                if variable not in free:
                     continue
                 values = list(options[variable]) + ([None] if target else [])
+                each = self.reach(variable).cost + (self.deciding(target).cost if target else 0)
+                if self.spent + self.conditions + len(values) * each > self.limit:
+                    return self.asked(answers)
+                if variable not in self.applicable(answers):
+                    continue
                 rng.shuffle(values)
                 answers[variable] = min(
                     values, key=lambda value: self.score(answers, variable, value, target, aim)
@@ -247,13 +289,50 @@ class _Maker:
         target: str | None,
         aim: str | None = None,
     ) -> tuple[int, int, int, int]:
-        trial = {**answers, variable: value}
-        outcomes = evaluate(self.protocol, trial, self.day)
-        failed = {o.criterion for o in outcomes if o.status == "failed"}
-        missing = target is not None and target not in self.applicable(trial)
+        """How good ``value`` is for ``variable``, the other answers as they are: the
+        criteria failing but the aim, whether the aim passes, whether the target is not
+        asked, whether the value is unknown. Only what the value may change is evaluated
+        (the criteria and the target's condition reading it, directly or through what it
+        asks or estimates): the rest is alike for every value, so the best value is the
+        same."""
+        protocol, trial = self.protocol, {**answers, variable: value}
+        reach = self.reach(variable)
+        self.spent += reach.cost
+        ctx = part_context(protocol, reach.need, trial, self.day)
+        found = statuses(protocol, ctx, reach.criteria)
+        failed = {c for c, status in zip(reach.criteria, found, strict=True) if status == "failed"}
+        missing = False
+        if target is not None and variable in self.deciding(target).need.questions:
+            if target not in reach.need.questions:
+                self.spent += self.deciding(target).cost
+                ctx = part_context(protocol, self.deciding(target).need, trial, self.day)
+            missing = target not in ctx.applicable
         return len(failed - {aim}), int(aim not in failed), int(missing), int(value is None)
 
+    def reach(self, variable: str) -> _Reach:
+        """The criteria an answer to ``variable`` may change (their rules read it, or what
+        it asks or estimates), and what they depend on."""
+        if variable not in self.reached:
+            criteria = self.affected[variable]
+            rules = _plan(self.protocol).rules
+            names = {name for cid in criteria for name in rules[cid].names}
+            self.reached[variable] = self.reach_of(criteria, names)
+        return self.reached[variable]
+
+    def deciding(self, question: str) -> _Reach:
+        """What decides whether ``question`` is asked."""
+        if question not in self.asking:
+            self.asking[question] = self.reach_of([], [question])
+        return self.asking[question]
+
+    def reach_of(self, criteria: list[str], names: Iterable[str]) -> _Reach:
+        need = demand(self.protocol, names)
+        cost = sum(self.nodes[c] for c in criteria)
+        cost += sum(self.nodes[c.variable] for c in need.conditions)
+        return _Reach(criteria, need, cost)
+
     def applicable(self, answers: Mapping[str, Any]) -> frozenset[str]:
+        self.spent += self.conditions
         return applicable_questions(self.protocol, answers, self.day)
 
     def asked(self, answers: Mapping[str, Any]) -> dict[str, Any]:
@@ -417,8 +496,11 @@ class _Maker:
         try:
             for amount, unit in reversed(window.shifts):
                 edge = shift(edge, -amount, unit)  # type: ignore[arg-type]
-            # calendar months clamp to a month's last day: the change may lie days past the edge
-            days = [edge + timedelta(days=d) for d in range(-7, 8)]
+            # calendar months clamp to a month's last day: the change may lie days past the
+            # edge; whole days and weeks move every day alike, so it lies next to the edge
+            calendar = any(unit in ("months", "years") for _, unit in window.shifts)
+            reach = 7 if calendar else 1
+            days = [edge + timedelta(days=d) for d in range(-reach, reach + 1)]
         except OverflowError:  # a window reaching past the calendar has no day to draw
             return []
         held = [interpret(window.node, {**env, window.variable: d}) for d in days]
@@ -508,6 +590,10 @@ class _Maker:
             options = {v: self.options(v) for v in newly}
             asked = self.search(options, asked, newly, rng, sweeps=2, aim=move.criterion)
         return asked, names
+
+
+def _size(node: Node) -> int:
+    return sum(1 for _ in walk(node))
 
 
 def _typical(scale: Scale, piece: Piece) -> float:
