@@ -144,12 +144,14 @@ class AnswerSearch:
         searched = frozenset(names)
         if not all(dates_searched_exactly(node, searched) for node in read):
             return TOO_LARGE
-        kept, self._sampled = self._sampled, set()  # what these candidates miss
-        domains = [self._domain(n, read, unknown=True) for n in names]
-        sampled, self._sampled = self._sampled, kept | self._sampled
-        if sampled & searched:
+        reads = [self._reads_of(node) for node in read]
+        if _sampled_in(reads) & searched:  # their candidates may miss a case
             return TOO_LARGE
-        return self._search(names, domains, wanted, read)
+
+        def domain(name: str) -> list[Any]:
+            return self._domain(name, reads, unknown=True)
+
+        return self._search(names, domain, wanted, _cost(reads))
 
     def _search(
         self,
@@ -215,11 +217,7 @@ class AnswerSearch:
         """Mark the answers a search of ``reads`` searches (but ``without``) whose candidates
         are samples, before any are made: a search may stop before making them, and a later
         search reading one of them must still not take its finding none for a proof."""
-        found = set().union(*(r.sampled for r in reads))
-        if len(reads) > 1:  # a multi-select may name more than MAX_SUBSETS_OF in all only
-            for name in reads[0].named.keys() & reads[1].named.keys():
-                if len(reads[0].named[name] | reads[1].named[name]) > MAX_SUBSETS_OF:
-                    found.add(name)
+        found = _sampled_in(reads)
         if without is not None:  # an unasked question's search: of the other questions
             found = (found - {without}) & self.questions.keys()
         self._sampled |= found
@@ -367,6 +365,18 @@ class Reads:
             {name: frozenset(found) for name, found in named.items()},
             frozenset(sampled),
         )
+
+
+def _sampled_in(reads: list[Reads]) -> set[str]:
+    """The answers whose candidates for a search of all of ``reads`` are samples: each
+    expression's own, and a multi-select whose choices named across them pass
+    MAX_SUBSETS_OF."""
+    found = set().union(*(r.sampled for r in reads))
+    named: dict[str, set[str]] = {}
+    for r in reads:
+        for name, items in r.named.items():
+            named.setdefault(name, set()).update(items)
+    return found | {n for n, items in named.items() if len(items) > MAX_SUBSETS_OF}
 
 
 def _cost(reads: list[Reads]) -> int:
