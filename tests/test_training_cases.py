@@ -309,6 +309,30 @@ def _loaded(text: str) -> Protocol:
         return load(write(Path(folder), text, "generated.yaml"))
 
 
+OUT_OF_RANGE = """
+id: out-of-range
+title: A rule comparing an answer with a constant it can never take
+version: "1"
+questions:
+  - {variable: q0, type: int, min: 0, max: 0.2, text: Count?}
+  - {variable: q6, type: yes_no, text: Flag?}
+criteria:
+  - {id: E1, kind: exclusion, label: flagged, source: Flagged.,
+     applies_when: (q0 > -0.5 or known(q6)) and q6}
+"""
+
+
+def test_a_rule_comparing_an_answer_with_a_constant_out_of_its_range_gets_a_quiz() -> None:
+    """q0 > -0.5 gives q0 (a whole number from 0 to 0.2: 0 only) no value at or near the
+    constant: the move of several answers at once left it an empty list to draw from
+    (IndexError, no quiz at all)."""
+    protocol = _loaded(OUT_OF_RANGE)
+    cases = generate_cases(protocol, 200, seed=3)
+    assert {c.expected for c in cases} >= {"eligible", "not_eligible"}
+    for case in cases:
+        assert case.verdict == build(protocol, case.answers, screened_on=case.verdict.screened_on)
+
+
 CHILDREN = """
 id: children
 title: A paediatric BMI

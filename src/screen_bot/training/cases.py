@@ -435,8 +435,10 @@ class _Maker:
                 if name in protocol.questions:
                     moves.append(Move(cid, "flip", WEIGHTS["flip"], ((name, (FLIP,)),)))
                     read[name] = [True, False]
-            if len(read) > 1:  # several answers at once: reaches "a or b" and "a and b" failures
-                options = tuple((v, tuple(read[v])) for v in protocol.order if v in read)
+            # several answers at once: reaches "a or b" and "a and b" failures (an answer
+            # compared only with constants outside its range has no value to move to)
+            options = tuple((v, tuple(read[v])) for v in protocol.order if read.get(v))
+            if len(options) > 1:
                 moves.append(Move(cid, "joint", WEIGHTS["joint"], options))
             for variable in read:
                 weight = WEIGHTS["unknown"] / len(read)
