@@ -109,6 +109,8 @@ EXPRESSIONS = [
     "screening_date >= d + months(2)",
     "screening_date < e + months(12)",
     "screening_date >= e - years(1)",
+    "screening_date < e + years(1)",  # years(1) read as a month: False on ENVS[3]
+    "e >= d - years(2)",  # years(2) read as two months: False on ENVS[0]
     "d + months(1) == screening_date",
     "screening_date < e + days(42)",
     "screening_date <= d + weeks(8)",
