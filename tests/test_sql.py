@@ -370,6 +370,51 @@ def test_a_window_on_the_screening_dates_side_is_met_from_the_same_day(tmp_path:
     assert found["duckdb"] == found["python"]
 
 
+STRICT = """\
+id: strict
+title: Windows that end the day before they are met
+version: "1"
+questions:
+  - {variable: transplant_date, type: date, text: Date of the transplant?}
+criteria:
+  - {id: I1, kind: inclusion, label: over 2 months post-transplant, source: More than 2 months.,
+     met_when: screening_date > transplant_date + months(2), recoverable: wait}
+  - {id: E1, kind: exclusion, label: 2 months post-transplant, source: At most 2 months.,
+     applies_when: screening_date <= transplant_date + months(2), recoverable: wait}
+"""
+
+
+def test_a_strict_window_is_met_from_the_day_after_it_ends_on_both_engines(
+    tmp_path: Path,
+) -> None:
+    """A transplant on 1 December 2025: its 2 months end on 1 February 2026, so ``>`` (and
+    an exclusion's ``<=``) is first passed on 2 February, and waiting helps."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "strict.yaml").write_text(STRICT)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        '{"referral": "R-1", "transplant_date": "2025-12-01", "screened_on": "2026-01-15"}\n'
+        '{"referral": "R-2", "transplant_date": "2025-12-01", "screened_on": "2026-02-01"}\n'
+        '{"referral": "R-3", "transplant_date": "2025-12-01", "screened_on": "2026-02-02"}\n'
+    )
+    found = {}
+    for engine in ("python", "duckdb"):
+        code, printed, errors = _screen(rows, engine, "strict", dialogs)
+        assert code == 0, errors
+        found[engine] = {
+            (row["referral"], r["criterion"]): (r["meets_from"], r["recoverable"])
+            for row in printed
+            for r in row["reasons"]
+        }
+    assert found["python"] == {
+        (referral, criterion): ("2026-02-02", "wait")
+        for referral in ("R-1", "R-2")
+        for criterion in ("I1", "E1")
+    }
+    assert found["duckdb"] == found["python"]
+
+
 def test_bad_rows_get_the_python_engines_messages(tmp_path: Path) -> None:
     dialogs = tmp_path / "dialogs"
     dialogs.mkdir()
