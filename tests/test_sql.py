@@ -415,6 +415,59 @@ def test_a_strict_window_is_met_from_the_day_after_it_ends_on_both_engines(
     assert found["duckdb"] == found["python"]
 
 
+ROUTES = """\
+id: routes
+title: The child's formula chosen by a question the adult's formula does not read
+version: "1"
+questions:
+  - {variable: pediatric, type: yes_no, text: Is the patient a child?}
+  - {variable: age, type: int, min: 0, max: 120, unit: years, text: Age?}
+  - {variable: sex, type: choice, choices: [female, male], text: Sex?}
+  - {variable: height_cm, type: number, min: 30, max: 250, unit: cm, text: Height?}
+  - {variable: serum_creatinine_mg_dl, type: number, min: 0.1, max: 20, unit: mg/dL,
+     text: Serum creatinine?}
+derived:
+  - name: gfr
+    label: glomerular filtration rate
+    unit: mL/min/1.73 m²
+    calculators:
+      - when: pediatric
+        calculator: schwartz_bedside
+        inputs: {height_cm: height_cm, serum_creatinine_mg_dl: serum_creatinine_mg_dl}
+      - calculator: ckd_epi_2021
+        inputs: {age: age, sex: sex, serum_creatinine_mg_dl: serum_creatinine_mg_dl}
+criteria:
+  - {id: I1, kind: inclusion, label: GFR 60+, source: GFR 60 or more., met_when: gfr >= 60}
+"""
+
+
+def test_an_unknown_condition_of_a_calculator_leaves_the_estimate_open_on_both_engines(
+    tmp_path: Path,
+) -> None:
+    """Not known whether a 40-year-old is a child: which formula applies is not known, so
+    there is no estimate and the row is unresolved on ``pediatric`` (CKD-EPI, which does not
+    read it, would give 78.4: eligible). Known not to be a child: CKD-EPI, eligible."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "routes.yaml").write_text(ROUTES)
+    rows = tmp_path / "rows.jsonl"
+    adult = '"age": 40, "sex": "male", "height_cm": 170, "serum_creatinine_mg_dl": 1.2'
+    rows.write_text(
+        f'{{"referral": "R-1", "pediatric": null, {adult}, "screened_on": "2026-01-15"}}\n'
+        f'{{"referral": "R-2", "pediatric": false, {adult}, "screened_on": "2026-01-15"}}\n'
+    )
+    found = {}
+    for engine in ("python", "duckdb"):
+        code, printed, errors = _screen(rows, engine, "routes", dialogs)
+        assert code == 0, errors
+        found[engine] = {
+            row["referral"]: (row["verdict"], [item["variable"] for item in row["open_items"]])
+            for row in printed
+        }
+    assert found["python"] == {"R-1": ("unresolved", ["pediatric"]), "R-2": ("eligible", [])}
+    assert found["duckdb"] == found["python"]
+
+
 def test_bad_rows_get_the_python_engines_messages(tmp_path: Path) -> None:
     dialogs = tmp_path / "dialogs"
     dialogs.mkdir()
