@@ -12,6 +12,7 @@ equals the plain one (every check on the whole context), on every shipped protoc
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import SHIPPED
+from format2 import SCREENED_ON, build, dialog, inclusion, integer, yes_no
 from screen_bot.engine import Engine, typed_values
 from screen_bot.protocol import Protocol, load
 from screen_bot.rules.demand import demand, part_context
@@ -159,3 +161,31 @@ def test_random_dialogs_equal_the_plain_engine(name: str, data: st.DataObject) -
     assert typed_values(protocol, fast) == typed_values(protocol, slow)
     if targeted.finished(fast):
         assert targeted.verdict(fast) == plain.verdict(slow)
+
+
+@pytest.mark.parametrize("targeted", [True, False], ids=["targeted", "plain"])
+@pytest.mark.parametrize(
+    ("value", "state"), [(25, "not_eligible"), (5, "not_eligible"), (15, "eligible")]
+)
+def test_the_last_question_read_by_two_criteria_ends_in_the_verdict(
+    tmp_path: Path, targeted: bool, value: int, state: str
+) -> None:
+    """The shipped protocols' last questions are each read by one criterion. Here both I2
+    and I3 read it: 25 fails I3 only, 5 fails I2 only, and either ends the screening
+    not eligible (a session must not end "eligible" because one of them is met)."""
+    protocol = build(
+        tmp_path,
+        dialog(
+            [yes_no("consented"), integer("score", 0, 100)],
+            [
+                inclusion("I1", "consented"),
+                inclusion("I2", "score >= 10"),
+                inclusion("I3", "score <= 20"),
+            ],
+        ),
+    )
+    engine = Engine(protocol, targeted=targeted)
+    session = engine.start(screened_on=SCREENED_ON)
+    assert engine.answer(session, True, NOW) == ""
+    assert engine.answer(session, value, NOW) == ""
+    assert session.state == state == engine.verdict(session).verdict

@@ -27,8 +27,10 @@ from format2 import (
     line_of,
     number,
     problems,
+    yes_no,
 )
 from screen_bot import verdict
+from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol
 from screen_bot.verdict import Verdict
 
@@ -161,7 +163,56 @@ def test_an_unknown_input_leaves_the_estimate_open(protocol: Protocol) -> None:
     assert all(item.kind == "missing" for item in found.open_items)
 
 
-def test_an_unknown_age_leaves_the_choice_of_calculator_open(protocol: Protocol) -> None:
+# The child's calculator is chosen by a question the adult's calculator does not read, so an
+# unknown answer to it must stop the search rather than fall through to CKD-EPI (whose
+# estimate for ADULT_PASSING, 78.4, would make the patient eligible).
+GFR_BY_QUESTION = {
+    **GFR,
+    "calculators": [{**GFR["calculators"][0], "when": "pediatric"}, GFR["calculators"][1]],
+}
+ADULT_PASSING = {**ADULT, "serum_creatinine_mg_dl": 0.9}
+
+
+@pytest.fixture(scope="module")
+def by_question(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
+    return build(
+        tmp_path_factory.mktemp("by-question"),
+        dialog(
+            [yes_no("pediatric"), *(q for q in QUESTIONS if q["variable"] != "weight_kg")],
+            [inclusion("I1", "gfr >= 60", confirm_estimate="measure the GFR (iohexol clearance)")],
+            derived=[GFR_BY_QUESTION],
+        ),
+    )
+
+
+def test_an_unknown_condition_leaves_the_choice_of_calculator_open(by_question: Protocol) -> None:
+    """Not known whether the patient is a child: which formula applies is not known, so
+    there is no estimate and the question stays open (not CKD-EPI's 78.4: eligible)."""
+    assert screen(by_question, {**ADULT_PASSING, "pediatric": False}).verdict == "eligible"
+    found = screen(by_question, {**ADULT_PASSING, "pediatric": None})
+    assert found.verdict == "unresolved"
+    assert found.estimates == []
+    assert "pediatric" in {item.variable for item in found.open_items}
+
+
+@pytest.mark.parametrize("targeted", [True, False], ids=["targeted", "whole-context"])
+def test_the_dialog_leaves_the_choice_of_calculator_open_too(
+    by_question: Protocol, targeted: bool
+) -> None:
+    """The same answers typed one by one end the dialog unresolved, on the engine's
+    per-question part of the answers and on the whole context."""
+    engine = Engine(by_question, targeted=targeted)
+    session = engine.start(screened_on=SCREENED_ON)
+    answers = {**ADULT_PASSING, "pediatric": None}
+    while (question := engine.question(session)) is not None:
+        assert engine.answer(session, answers.get(question.variable)) == ""
+    assert session.state == "unresolved"
+    found = engine.verdict(session)
+    assert found.verdict == "unresolved" and found.estimates == []
+
+
+def test_an_unknown_age_leaves_the_estimate_open(protocol: Protocol) -> None:
+    """Age chooses the calculator and CKD-EPI reads it too: no estimate, age asked for."""
     found = screen(protocol, {**ADULT, "age": None})
     assert found.verdict == "unresolved"
     assert found.estimates == []

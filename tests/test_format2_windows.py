@@ -73,6 +73,31 @@ def test_at_least_a_window_after_an_event(
     assert reason(protocol, {"event": event}, boundary) is None
 
 
+@pytest.mark.parametrize(
+    ("make", "rule"),
+    [
+        (inclusion, "screening_date > transplant_date + months(2)"),
+        (exclusion, "screening_date <= transplant_date + months(2)"),
+    ],
+    ids=["more-than", "at-most"],
+)
+def test_a_strict_window_is_met_from_the_day_after_it_ends(
+    tmp_path: Path, make: Any, rule: str
+) -> None:
+    """More than 2 months after a transplant on 1 December 2025: 1 February 2026 is the
+    window's last day, so 2 February is the first that passes, for an inclusion written
+    with ``>`` and an exclusion with ``<=``; a criterion marked ``recoverable: wait`` keeps
+    that mark (it is dropped only when no day ahead passes)."""
+    criterion = make("C1", rule, recoverable="wait")
+    protocol = build(tmp_path, dialog([a_date("transplant_date")], [criterion]))
+    answers = {"transplant_date": date(2025, 12, 1)}
+    for on in (SCREENED_ON, date(2026, 2, 1)):
+        failed = reason(protocol, answers, on)
+        assert failed is not None and failed.meets_from == date(2026, 2, 2), on
+        assert failed.recoverable == "wait" and not failed.window_closed
+    assert reason(protocol, answers, date(2026, 2, 2)) is None
+
+
 def test_within_the_past_month_on_march_31(tmp_path: Path) -> None:
     """Within the past month, counted from the event: 28 February + 1 month is 28 March,
     1 March + 1 month is 1 April. (Counted back from the screening date, ``event >

@@ -10,6 +10,7 @@ import pytest
 from conftest import DIALOG
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.service import (
+    GONE,
     NO_SCREENING,
     PAUSED,
     PROTOCOL_BROKEN,
@@ -76,6 +77,20 @@ def test_refusals_change_nothing(service: ScreeningService, db: Database) -> Non
     current = only(second, Asked)[0]
     assert service.press(OWNER, current.session_id, current.step + 1, "u") == [Refused(STALE)]
     assert sessions.active(db.read(), OWNER).answers == {}
+
+
+def test_a_button_of_another_chats_screening_finds_nothing(
+    service: ScreeningService, db: Database
+) -> None:
+    """Button data carrying another owner's session id (forged, or a copied message) is a
+    screening this chat does not have: gone, not merely paused, and the other is untouched."""
+    theirs = only(service.start(OWNER, referral="R-1"), Asked)[0]
+    other = OWNER + 1
+    for before in (None, only(service.start(other, referral="R-2"), Asked)[0]):
+        assert service.press(other, theirs.session_id, theirs.step, "u") == [Refused(GONE)], before
+    kept = sessions.active(db.read(), OWNER)
+    assert kept is not None and kept.id == theirs.session_id
+    assert (kept.step, kept.answers) == (theirs.step, {})
 
 
 def test_a_bad_answer_asks_again_and_a_good_one_moves_on(

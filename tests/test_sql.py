@@ -109,6 +109,8 @@ EXPRESSIONS = [
     "screening_date >= d + months(2)",
     "screening_date < e + months(12)",
     "screening_date >= e - years(1)",
+    "screening_date < e + years(1)",  # years(1) read as a month: False on ENVS[3]
+    "e >= d - years(2)",  # years(2) read as two months: False on ENVS[0]
     "d + months(1) == screening_date",
     "screening_date < e + days(42)",
     "screening_date <= d + weeks(8)",
@@ -365,6 +367,104 @@ def test_a_window_on_the_screening_dates_side_is_met_from_the_same_day(tmp_path:
         ("R-1", "E2"): ("2026-12-13", False),
         ("R-2", "I1"): ("2026-10-07", False),
     }
+    assert found["duckdb"] == found["python"]
+
+
+STRICT = """\
+id: strict
+title: Windows that end the day before they are met
+version: "1"
+questions:
+  - {variable: transplant_date, type: date, text: Date of the transplant?}
+criteria:
+  - {id: I1, kind: inclusion, label: over 2 months post-transplant, source: More than 2 months.,
+     met_when: screening_date > transplant_date + months(2), recoverable: wait}
+  - {id: E1, kind: exclusion, label: 2 months post-transplant, source: At most 2 months.,
+     applies_when: screening_date <= transplant_date + months(2), recoverable: wait}
+"""
+
+
+def test_a_strict_window_is_met_from_the_day_after_it_ends_on_both_engines(
+    tmp_path: Path,
+) -> None:
+    """A transplant on 1 December 2025: its 2 months end on 1 February 2026, so ``>`` (and
+    an exclusion's ``<=``) is first passed on 2 February, and waiting helps."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "strict.yaml").write_text(STRICT)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        '{"referral": "R-1", "transplant_date": "2025-12-01", "screened_on": "2026-01-15"}\n'
+        '{"referral": "R-2", "transplant_date": "2025-12-01", "screened_on": "2026-02-01"}\n'
+        '{"referral": "R-3", "transplant_date": "2025-12-01", "screened_on": "2026-02-02"}\n'
+    )
+    found = {}
+    for engine in ("python", "duckdb"):
+        code, printed, errors = _screen(rows, engine, "strict", dialogs)
+        assert code == 0, errors
+        found[engine] = {
+            (row["referral"], r["criterion"]): (r["meets_from"], r["recoverable"])
+            for row in printed
+            for r in row["reasons"]
+        }
+    assert found["python"] == {
+        (referral, criterion): ("2026-02-02", "wait")
+        for referral in ("R-1", "R-2")
+        for criterion in ("I1", "E1")
+    }
+    assert found["duckdb"] == found["python"]
+
+
+ROUTES = """\
+id: routes
+title: The child's formula chosen by a question the adult's formula does not read
+version: "1"
+questions:
+  - {variable: pediatric, type: yes_no, text: Is the patient a child?}
+  - {variable: age, type: int, min: 0, max: 120, unit: years, text: Age?}
+  - {variable: sex, type: choice, choices: [female, male], text: Sex?}
+  - {variable: height_cm, type: number, min: 30, max: 250, unit: cm, text: Height?}
+  - {variable: serum_creatinine_mg_dl, type: number, min: 0.1, max: 20, unit: mg/dL,
+     text: Serum creatinine?}
+derived:
+  - name: gfr
+    label: glomerular filtration rate
+    unit: mL/min/1.73 m²
+    calculators:
+      - when: pediatric
+        calculator: schwartz_bedside
+        inputs: {height_cm: height_cm, serum_creatinine_mg_dl: serum_creatinine_mg_dl}
+      - calculator: ckd_epi_2021
+        inputs: {age: age, sex: sex, serum_creatinine_mg_dl: serum_creatinine_mg_dl}
+criteria:
+  - {id: I1, kind: inclusion, label: GFR 60+, source: GFR 60 or more., met_when: gfr >= 60}
+"""
+
+
+def test_an_unknown_condition_of_a_calculator_leaves_the_estimate_open_on_both_engines(
+    tmp_path: Path,
+) -> None:
+    """Not known whether a 40-year-old is a child: which formula applies is not known, so
+    there is no estimate and the row is unresolved on ``pediatric`` (CKD-EPI, which does not
+    read it, would give 78.4: eligible). Known not to be a child: CKD-EPI, eligible."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "routes.yaml").write_text(ROUTES)
+    rows = tmp_path / "rows.jsonl"
+    adult = '"age": 40, "sex": "male", "height_cm": 170, "serum_creatinine_mg_dl": 1.2'
+    rows.write_text(
+        f'{{"referral": "R-1", "pediatric": null, {adult}, "screened_on": "2026-01-15"}}\n'
+        f'{{"referral": "R-2", "pediatric": false, {adult}, "screened_on": "2026-01-15"}}\n'
+    )
+    found = {}
+    for engine in ("python", "duckdb"):
+        code, printed, errors = _screen(rows, engine, "routes", dialogs)
+        assert code == 0, errors
+        found[engine] = {
+            row["referral"]: (row["verdict"], [item["variable"] for item in row["open_items"]])
+            for row in printed
+        }
+    assert found["python"] == {"R-1": ("unresolved", ["pediatric"]), "R-2": ("eligible", [])}
     assert found["duckdb"] == found["python"]
 
 

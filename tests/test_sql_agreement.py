@@ -526,7 +526,7 @@ def test_a_derived_value_without_a_measured_question_compiles_to_sql_that_agrees
 
 # -- windows on either side of a comparison ----------------------------------------------------
 
-WINDOW_AMOUNTS = {"days": 42, "weeks": 8, "months": 6}
+WINDOW_AMOUNTS = {"days": 42, "weeks": 8, "months": 6, "years": 2}
 WINDOW_RULES = [
     "planned < screening_date + weeks(8)",  # a window on one clock's side, the other clock
     "planned - weeks(8) < screening_date",
@@ -541,13 +541,14 @@ WINDOW_RULES = [
 
 def _window_rules() -> list[str]:
     """Every comparison of a clock (the screening date; the anchor ``planned``) with an
-    event, the window on the clock's side and on the event's, in days, weeks and months
-    (months from the screening date are refused: README), with each operator."""
+    event, the window on the clock's side and on the event's, in days, weeks, months and
+    years (months and years from the screening date are refused: README), with each
+    operator."""
     rules = []
     for clock, event in (("screening_date", "surgery_date"), ("planned", "transplant_date")):
         for unit, amount in WINDOW_AMOUNTS.items():
             for op in ("<", "<=", ">", ">="):
-                if not (clock == "screening_date" and unit == "months"):
+                if not (clock == "screening_date" and unit in ("months", "years")):
                     rules.append(f"{clock} - {unit}({amount}) {op} {event}")
                 rules.append(f"{clock} {op} {event} + {unit}({amount})")
     return rules + WINDOW_RULES
@@ -612,7 +613,7 @@ def test_the_window_sample_reaches_every_window(window_sample: Sample) -> None:
         if clock_side and any(w[0] is not None for w in found):
             met_from.add(clock_side.groups())
     clocks = [(c, u) for c in ("screening_date", "planned") for u in ("days", "weeks")]
-    assert met_from >= {*clocks, ("planned", "months")}
+    assert met_from >= {*clocks, ("planned", "months"), ("planned", "years")}
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "ansi"])

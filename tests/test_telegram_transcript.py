@@ -434,6 +434,15 @@ def test_ticks_shown_fit_in_button_data_and_read_back(ticks: tuple[bool | None, 
     assert decode(Press("0123abcd", 1, "d", ticks).encode()) == Press("0123abcd", 1, "d", ticks)
 
 
+@pytest.mark.parametrize("count", [1, 3, 20, 60])
+def test_ticks_one_past_the_last_the_bot_can_send_are_refused(count: int) -> None:
+    """``count`` items take the numbers 0 to 3**count - 1 (every item unknown is the
+    largest); 3**count needs one more base-3 digit than there are items: forged data."""
+    largest = Press("0123abcd", 1, "d", (None,) * count)
+    assert largest.encode().endswith(f"|{count}.{3**count - 1:x}") and decode(largest.encode())
+    assert decode(f"v|0123abcd|1|d|{count}.{3**count:x}") is None
+
+
 def test_split_respects_4096_and_keeps_everything() -> None:
     text = "\n".join(f"line {i} " + "x" * (i % 300) for i in range(400)) + "\n" + "y" * 9000
     parts = say.split(text)

@@ -501,11 +501,6 @@ class ScreeningService:
         writes."""
         return ledger.logged_since(self.db.read(), self.coordinator(owner), referral, since)
 
-    def active_id(self, owner: int) -> str | None:
-        """The id of the owner's active screening, if any; never writes."""
-        session = sessions.active(self.db.read(), owner)
-        return None if session is None else session.id
-
     def question_message(self, owner: int) -> int | None:
         """The message showing the active screening's current question, if known; never
         writes."""

@@ -46,9 +46,6 @@ class Stopped(Exception):
         self.by_quit = by_quit
 
 
-CONFIRM_HINT = "Type it again to confirm, or type the corrected value."
-
-
 def chat(
     service: ScreeningService,
     protocol_id: str | None = None,

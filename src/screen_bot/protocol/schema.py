@@ -113,7 +113,6 @@ Line = Annotated[str, _showable(breaks=False)]
 Text = Annotated[str, _showable(breaks=True)]
 ShownLine = Annotated[str, _showable(breaks=False, shown=True)]
 ShownText = Annotated[str, _showable(breaks=True, shown=True)]
-DATES = ("date", "date_or_none")
 
 # A criterion's source, as its reason quotes it and Telegram counts it: with the reason's id,
 # label (at most 200), answers and outlook, and the "continued" line of a message after

@@ -67,10 +67,6 @@ def _namespace() -> dict[str, Any]:
     return {"_shift": remembered_shift, "_NEVER": NEVER}
 
 
-def compile_one(tree: Node, label: str = "rule") -> Function:
-    return compile_all({"rule": tree}, label)["rule"]
-
-
 def compile_statuses(rules: list[tuple[Node, bool]], label: str = "rules") -> Function:
     """One function returning every rule's status ("met", "failed", "unknown") as a tuple.
 
