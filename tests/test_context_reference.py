@@ -46,21 +46,29 @@ from test_engine_targeted import mostly_known
 
 PROTOCOLS = {path.stem: load(path) for path in sorted(SHIPPED.glob("*.yaml"))}
 
-GFR = {
+GFR = {  # shared with test_stored_checks and test_whole_row
     "name": "gfr",
     "label": "glomerular filtration rate",
     "unit": "mL/min/1.73 m²",
     "measured": "measured_gfr",
     "calculators": [
-        {  # chosen by a question the next calculator does not read
+        {
+            "calculator": "ckd_epi_2021",
+            "inputs": {"age": "age", "sex": "sex", "serum_creatinine_mg_dl": "creatinine"},
+        }
+    ],
+}
+# and, for this file's synthetic protocol, first a calculator chosen by a question the
+# next one does not read
+GFR_CHOSEN = {
+    **GFR,
+    "calculators": [
+        {
             "when": "pediatric",
             "calculator": "schwartz_bedside",
             "inputs": {"height_cm": "height", "serum_creatinine_mg_dl": "creatinine"},
         },
-        {
-            "calculator": "ckd_epi_2021",
-            "inputs": {"age": "age", "sex": "sex", "serum_creatinine_mg_dl": "creatinine"},
-        },
+        *GFR["calculators"],
     ],
 }
 TABLES = [
@@ -115,7 +123,7 @@ NESTED_CRITERIA = [
 
 @pytest.fixture(scope="module")
 def nested(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
-    data = dialog(NESTED_QUESTIONS, NESTED_CRITERIA, derived=[GFR], tables=TABLES)
+    data = dialog(NESTED_QUESTIONS, NESTED_CRITERIA, derived=[GFR_CHOSEN], tables=TABLES)
     return build(tmp_path_factory.mktemp("nested"), data)
 
 
