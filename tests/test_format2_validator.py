@@ -536,6 +536,17 @@ def test_the_same_file_with_a_plain_choice_loads(tmp_path: Path) -> None:
     assert protocol.questions["sex"].choices == ["female", "male", "other person"]
 
 
+@pytest.mark.parametrize(
+    "typed",
+    ["\U0001f468\u200d\u2695\ufe0f", "\u0632\u0646\u200c\u0647\u0627"],  # 👨‍⚕️, زن‌ها
+)
+def test_a_choice_with_a_joiner_a_keyboard_types_loads(tmp_path: Path, typed: str) -> None:
+    """The zero-width joiner (inside emoji sequences) and non-joiner (inside Persian words)
+    are typed by phone keyboards: a choice holding one is selected by a typed answer."""
+    protocol = build(tmp_path, CHOICES_TEMPLATE.replace("CHOICE", f'"{typed}"'))
+    assert protocol.questions["sex"].choices == ["female", "male", typed]
+
+
 # -- "never true" and "not asked" searched on answers drawn from the conditions (outside audit) --
 
 THERAPIES = choice("prior_therapies", ["chemo", "radiation", "car_t"], multiple=True)

@@ -775,8 +775,9 @@ def test_chat_resume_of_a_screening_whose_file_broke_keeps_it(
     assert done.returncode == 2
     assert done.stderr == (
         f"error: screening R-1 cannot go on: {blina} is broken: line 319: 'agee' is neither a "
-        "question nor a derived value (fix: did you mean 'age'?); it is kept: 'screen-bot chat "
-        "--resume R-1' goes on with it once the file is fixed\n"
+        "question nor a derived value (fix: did you mean 'age'?); it is kept: once the file is "
+        "fixed, 'screen-bot chat --resume R-1' goes on with it (or ends it, if its protocols "
+        "changed)\n"
     )
     blina.write_text(good, encoding="utf-8")
     done = invoke("chat", "--resume", "R-1", stdin="quit\n")
@@ -819,7 +820,8 @@ async def test_bot_resume_of_a_screening_whose_file_broke_keeps_it(
         assert chat.last_text() == (
             f"⚠ Screening R-1 cannot go on: its protocol file is broken ({blina} is broken: "
             "line 319: 'agee' is neither a question nor a derived value (fix: did you mean "
-            "'age'?)). It is kept: /resume R-1 goes on with it once the file is fixed."
+            "'age'?)). It is kept: once the file is fixed, /resume R-1 goes on with it (or "
+            "ends it, if its protocols changed)."
         )
         await chat.send("40")  # the active one, R-2: the same, and it is paused
         assert chat.last_text().startswith("⚠ Screening R-2 cannot go on")

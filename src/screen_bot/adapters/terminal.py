@@ -207,8 +207,9 @@ def not_started(refused: Refused) -> str:
         return "the protocol file changed since that screening began, so it was removed"
     if refused.reason == PROTOCOL_BROKEN:
         return (
-            f"screening {refused.detail} cannot go on: {refused.why}; it is kept: 'screen-bot "
-            f"chat --resume {refused.detail}' goes on with it once the file is fixed"
+            f"screening {refused.detail} cannot go on: {refused.why}; it is kept: once the "
+            f"file is fixed, 'screen-bot chat --resume {refused.detail}' goes on with it (or "
+            "ends it, if its protocols changed)"
         )
     return refused.reason.replace("_", " ")
 

@@ -57,8 +57,15 @@ from .sets import ALL
 MAX_SEARCHED_COMPARISONS = 16
 
 # characters no typed answer holds: controls (line breaks, tabs), format characters (zero
-# width, bidi), lone surrogates, the line and paragraph separators
+# width, bidi), lone surrogates, the line and paragraph separators; but the zero-width
+# non-joiner and joiner, which keyboards type inside Persian or Indic words and emoji
 UNTYPED = ("Cc", "Cf", "Cs", "Zl", "Zp")
+TYPED_FORMAT = {"\u200c", "\u200d"}
+
+
+def _untyped(c: str) -> bool:
+    return unicodedata.category(c) in UNTYPED and c not in TYPED_FORMAT
+
 
 # batch rows' own keys beside the variables (batch.py's REFERRAL_KEY and SCREENED_ON_KEY)
 BATCH_KEYS = {"referral": "referral code", "screened_on": "screening date"}
@@ -249,12 +256,8 @@ class Checker:
         an invisible format character such as a zero-width space or a bidi control, a lone
         surrogate). Otherwise no typed answer selects it (and one that looks the same
         selects another): reported, with the word to write."""
-        odd = next((c for c in word if unicodedata.category(c) in UNTYPED), None)
-        written = " ".join(
-            "".join(
-                c for c in word if c.isspace() or unicodedata.category(c) not in UNTYPED
-            ).split()
-        )
+        odd = next((c for c in word if _untyped(c)), None)
+        written = " ".join("".join(c for c in word if c.isspace() or not _untyped(c)).split())
         if odd is None and word == written:
             return True
         if odd is not None:

@@ -182,7 +182,8 @@ def refusal(reason: str, detail: str = "", why: str = "") -> str:
     if reason == PROTOCOL_BROKEN:
         return (
             f"⚠ Screening {detail} cannot go on: its protocol file is broken ({why}). It is "
-            f"kept: /resume {detail} goes on with it once the file is fixed."
+            f"kept: once the file is fixed, /resume {detail} goes on with it (or ends it, if "
+            "its protocols changed)."
         )
     return REFUSALS.get(reason, FORGED_TEXT)
 
