@@ -338,30 +338,40 @@ criteria:
 """
 
 
+def _reasons_on_both_engines(
+    tmp_path: Path, dialog_text: str, rows: str, field: str
+) -> dict[str, dict[tuple[str, str], tuple[Any, Any]]]:
+    """Each engine's (referral, criterion) -> (meets_from, ``field``) of every reason, for
+    ``rows`` (JSON Lines) screened against the one protocol ``dialog_text``."""
+    protocol_id = dialog_text.split("\n", 1)[0].removeprefix("id: ")
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / f"{protocol_id}.yaml").write_text(dialog_text)
+    (tmp_path / "rows.jsonl").write_text(rows)
+    found = {}
+    for engine in ("python", "duckdb"):
+        code, printed, errors = _screen(tmp_path / "rows.jsonl", engine, protocol_id, dialogs)
+        assert code == 0, errors
+        found[engine] = {
+            (row["referral"], r["criterion"]): (r["meets_from"], r[field])
+            for row in printed
+            for r in row["reasons"]
+        }
+    return found
+
+
 def test_a_window_on_the_screening_dates_side_is_met_from_the_same_day(tmp_path: Path) -> None:
     """README: days and weeks "may stand on either side (they meet the same days)". A
     surgery on 1 Nov 2026, screened on 20 Nov: its 6 weeks end on 13 Dec whichever side
     the window stands on. An infusion planned for 1 Dec 2026 is within 8 weeks of a
     screening from 7 Oct (1 Dec − 55 days). The DuckDB engine gave E1 no day at all."""
-    dialogs = tmp_path / "dialogs"
-    dialogs.mkdir()
-    (dialogs / "clock-side.yaml").write_text(CLOCK_SIDE)
-    rows = tmp_path / "rows.jsonl"
-    rows.write_text(
+    rows = (
         '{"referral": "R-1", "surgery_date": "2026-11-01", "planned": "2026-12-01", '
         '"screened_on": "2026-11-20"}\n'
         '{"referral": "R-2", "surgery_date": "none", "planned": "2026-12-01", '
         '"screened_on": "2026-09-01"}\n'
     )
-    found = {}
-    for engine in ("python", "duckdb"):
-        code, printed, errors = _screen(rows, engine, "clock-side", dialogs)
-        assert code == 0, errors
-        found[engine] = {
-            (row["referral"], r["criterion"]): (r["meets_from"], r["window_closed"])
-            for row in printed
-            for r in row["reasons"]
-        }
+    found = _reasons_on_both_engines(tmp_path, CLOCK_SIDE, rows, "window_closed")
     assert found["python"] == {
         ("R-1", "E1"): ("2026-12-13", False),
         ("R-1", "E2"): ("2026-12-13", False),
@@ -389,24 +399,12 @@ def test_a_strict_window_is_met_from_the_day_after_it_ends_on_both_engines(
 ) -> None:
     """A transplant on 1 December 2025: its 2 months end on 1 February 2026, so ``>`` (and
     an exclusion's ``<=``) is first passed on 2 February, and waiting helps."""
-    dialogs = tmp_path / "dialogs"
-    dialogs.mkdir()
-    (dialogs / "strict.yaml").write_text(STRICT)
-    rows = tmp_path / "rows.jsonl"
-    rows.write_text(
+    rows = (
         '{"referral": "R-1", "transplant_date": "2025-12-01", "screened_on": "2026-01-15"}\n'
         '{"referral": "R-2", "transplant_date": "2025-12-01", "screened_on": "2026-02-01"}\n'
         '{"referral": "R-3", "transplant_date": "2025-12-01", "screened_on": "2026-02-02"}\n'
     )
-    found = {}
-    for engine in ("python", "duckdb"):
-        code, printed, errors = _screen(rows, engine, "strict", dialogs)
-        assert code == 0, errors
-        found[engine] = {
-            (row["referral"], r["criterion"]): (r["meets_from"], r["recoverable"])
-            for row in printed
-            for r in row["reasons"]
-        }
+    found = _reasons_on_both_engines(tmp_path, STRICT, rows, "recoverable")
     assert found["python"] == {
         (referral, criterion): ("2026-02-02", "wait")
         for referral in ("R-1", "R-2")
