@@ -481,6 +481,13 @@ async def bot(site: tuple[Path, Path], tmp_path: Path) -> AsyncIterator[tuple[An
         SCREEN_BOT_DIALOGS_DIR=f"{site[0]}{os.pathsep}{site[1]}",
     )
     db = Database(settings.database)
+    application, chat = await _started_bot(settings, db)
+    yield chat, db
+    await application.shutdown()
+
+
+async def _started_bot(settings: Settings, db: Database) -> tuple[Any, Chat]:
+    """The bot, initialised (it reads its dialog files as it starts), and its chat."""
     request = RecordingRequest()
     application, _ = build_application(
         settings,
@@ -490,8 +497,7 @@ async def bot(site: tuple[Path, Path], tmp_path: Path) -> AsyncIterator[tuple[An
         get_updates_request=RecordingRequest(),
     )
     await application.initialize()
-    yield Chat(application, request, COORDINATOR), db
-    await application.shutdown()
+    return application, Chat(application, request, COORDINATOR)
     db.close()
 
 
@@ -797,25 +803,13 @@ async def test_bot_resume_of_a_screening_whose_file_broke_keeps_it(
         SCREEN_BOT_DIALOGS_DIR=str(trials),
     )
 
-    async def started_bot() -> tuple[Any, Chat]:  # the bot reads its dialogs as it starts
-        request = RecordingRequest()
-        application, _ = build_application(
-            settings,
-            Catalog(settings.dialogs_dirs),
-            db,
-            request=request,
-            get_updates_request=RecordingRequest(),
-        )
-        await application.initialize()
-        return application, Chat(application, request, COORDINATOR)
-
     with Database(settings.database) as db:
-        application, chat = await started_bot()
+        application, chat = await _started_bot(settings, db)
         await chat.send("/screen blina-dli R-1")
         await chat.send("/screen blina-dli R-2")
         await application.shutdown()
         blina.write_text(good.replace(*TYPOS["blina-dli.yaml"]), encoding="utf-8")
-        application, chat = await started_bot()
+        application, chat = await _started_bot(settings, db)
         await chat.send("/resume R-1")
         assert chat.last_text() == (
             f"⚠ Screening R-1 cannot go on: its protocol file is broken ({blina} is broken: "
@@ -829,7 +823,7 @@ async def test_bot_resume_of_a_screening_whose_file_broke_keeps_it(
         assert "R-1" in chat.last_text() and "R-2" in chat.last_text()
         await application.shutdown()
         blina.write_text(good, encoding="utf-8")
-        application, chat = await started_bot()
+        application, chat = await _started_bot(settings, db)
         await chat.send("/resume R-1")
         assert "[1/22]" in chat.last_text()
         await application.shutdown()

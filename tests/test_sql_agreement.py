@@ -334,6 +334,31 @@ def _insert(
     )
 
 
+def _agree_on_duckdb_and_postgres(
+    protocol: Protocol, rows: list[dict[str, Any]], expected: dict[str, Any], postgres: str
+) -> None:
+    """The query gives ``expected`` (by referral, as :func:`_from_sql` reads a row) for
+    ``rows`` on DuckDB (its dialect and ANSI) and on the PostgreSQL database ``postgres``
+    (its dialect and ANSI)."""
+    import psycopg
+
+    def agree(connection: Any, dialect: Dialect) -> None:
+        query = compile_protocol(protocol, dialect)
+        names, results = _run(connection, query)
+        got = {r[names.index("referral")]: _from_sql(query, names, r) for r in results}
+        assert got == expected, dialect
+
+    connection = duckdb.connect()
+    _insert(connection, input_columns(protocol, "duckdb"), rows, "?")
+    for dialect in ("duckdb", "ansi"):
+        agree(connection, dialect)
+    with psycopg.connect(postgres, autocommit=True) as pg:
+        pg.execute("DROP TABLE IF EXISTS answers")
+        _insert(pg, input_columns(protocol, "postgres"), rows, "%s")
+        for dialect in ("postgres", "ansi"):
+            agree(pg, dialect)
+
+
 @pytest.mark.parametrize("path", list(PROTOCOLS.values()), ids=list(PROTOCOLS))
 def test_duckdb_gives_no_verdict_where_the_python_engine_refuses_a_value(path: Path) -> None:
     """README: "The query gives, per row, what the Python engine gives". A value Python
@@ -419,29 +444,12 @@ def test_a_first_passing_day_on_the_calendars_last_day_is_found_on_every_engine(
 ) -> None:
     """The query took 9999-12-31 for "no day found" and dropped it as such: a failed
     window that opens on that day was "will not pass later" on every SQL path."""
-    import psycopg
-
     protocol = load(path)
     rows = _calendar_end_rows(protocol)
     expected = {r["referral"]: _by_python(protocol, r)[1] for r in rows}
     days = {day for e in expected.values() if e for day, *_ in e[3].values()}
     assert date(9999, 12, 31) in days  # the edge is reached
-
-    def agree(connection: Any, dialect: Dialect) -> None:
-        query = compile_protocol(protocol, dialect)
-        names, results = _run(connection, query)
-        got = {r[names.index("referral")]: _from_sql(query, names, r) for r in results}
-        assert got == expected, dialect
-
-    connection = duckdb.connect()
-    _insert(connection, input_columns(protocol, "duckdb"), rows, "?")
-    for dialect in ("duckdb", "ansi"):
-        agree(connection, dialect)
-    with psycopg.connect(postgres, autocommit=True) as pg:
-        pg.execute("DROP TABLE IF EXISTS answers")
-        _insert(pg, input_columns(protocol, "postgres"), rows, "%s")
-        for dialect in ("postgres", "ansi"):
-            agree(pg, dialect)
+    _agree_on_duckdb_and_postgres(protocol, rows, expected, postgres)
 
 
 ESTIMATED_ONLY = """\
@@ -479,7 +487,6 @@ def test_a_derived_value_without_a_measured_question_compiles_to_sql_that_agrees
 ) -> None:
     """README: `measured` is optional. A derived value with none, a single calculator or an
     unconditional last one, was written `(CASE ELSE <formula> END)`, which no engine parses."""
-    import psycopg
 
     path = tmp_path / "estimated-only.yaml"
     path.write_text(ESTIMATED_ONLY)
@@ -507,21 +514,9 @@ def test_a_derived_value_without_a_measured_question_compiles_to_sql_that_agrees
     assert {e[0] for e in expected.values()} == {"eligible", "not_eligible", "unresolved"}
     assert any(item[1] == "confirm" for e in expected.values() for item in e[2])
 
-    def agree(connection: Any, dialect: Dialect) -> None:
-        query = compile_protocol(protocol, dialect)
-        assert "CASE ELSE" not in query.text
-        names, results = _run(connection, query)
-        got = {r[names.index("referral")]: _from_sql(query, names, r) for r in results}
-        assert got == expected, dialect
-
-    connection = duckdb.connect()
-    _insert(connection, input_columns(protocol, "duckdb"), rows, "?")
-    for dialect in ("duckdb", "ansi"):
-        agree(connection, dialect)
-    with psycopg.connect(new_database(postgres_server), autocommit=True) as pg:
-        _insert(pg, input_columns(protocol, "postgres"), rows, "%s")
-        for dialect in ("postgres", "ansi"):
-            agree(pg, dialect)
+    for dialect in ("duckdb", "postgres", "ansi"):
+        assert "CASE ELSE" not in compile_protocol(protocol, dialect).text
+    _agree_on_duckdb_and_postgres(protocol, rows, expected, new_database(postgres_server))
 
 
 # -- windows on either side of a comparison ----------------------------------------------------
