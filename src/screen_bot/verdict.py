@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from .protocol import Protocol
 from .rules.calculators import CALCULATORS
@@ -39,6 +39,11 @@ class ProtocolRef(BaseModel):
         return cls(id=protocol.id, version=protocol.version, sha256=protocol.sha256)
 
 
+def met_on_its_day(open_on: list[str]) -> bool:
+    """A reason's ``meets_from_open_on`` is left unwritten when empty (met on its day)."""
+    return not open_on
+
+
 class Reason(BaseModel):
     """A criterion that failed, with the answers that decided it."""
 
@@ -52,21 +57,9 @@ class Reason(BaseModel):
     meets_from: date | None = None  # the first day it no longer fails, when a date follows
     meets_from_anchor: str | None = None  # None: the screening date; else the planned date
     window_closed: bool = False  # failed on a time window that only past days would meet
-    # the answers still unknown that keep it open from meets_from; empty (and not written):
-    # it is met from then
-    meets_from_open_on: list[str] = []
-
-    @model_serializer(mode="wrap")
-    def _met_then_unwritten(self, write: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return without_empty_open_on(write(self))
-
-
-def without_empty_open_on(fields: dict[str, Any]) -> dict[str, Any]:
-    """A reason's fields as a reason met on its date was written before it could be open
-    then: without ``meets_from_open_on`` (the JSON of such a verdict is unchanged)."""
-    if "meets_from_open_on" in fields and not fields["meets_from_open_on"]:
-        del fields["meets_from_open_on"]
-    return fields
+    # the answers still unknown that keep it open from meets_from; empty: it is met from
+    # then, and not written (the JSON of such a verdict is as before the field was)
+    meets_from_open_on: list[str] = Field(default_factory=list, exclude_if=met_on_its_day)
 
 
 class OpenItem(BaseModel):

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, SerializerFunctionWrapHandler, ValidationError, model_serializer
+from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import LogCorrupt
-from ..verdict import OpenItem, ProtocolRef, Verdict, VerdictValue, without_empty_open_on
+from ..verdict import OpenItem, ProtocolRef, Verdict, VerdictValue, met_on_its_day
 from .db import Store, Tx, on_open, schema
 
 Channel = Literal["telegram", "cli", "batch"]
@@ -205,11 +205,7 @@ class LoggedReason(BaseModel):
     meets_from_anchor: str | None = None
     # What still keeps it open from meets_from (empty: met then). Written only when not
     # empty, so a reason met on its date is stored, and hashes, as before.
-    meets_from_open_on: list[str] = []
-
-    @model_serializer(mode="wrap")
-    def _met_then_unwritten(self, write: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return without_empty_open_on(write(self))
+    meets_from_open_on: list[str] = Field(default_factory=list, exclude_if=met_on_its_day)
 
 
 class LogRecord(BaseModel):
