@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +250,35 @@ def test_a_run_screens_every_row_without_screened_on_on_one_day(
     assert result.returncode == 0, result.stderr
     days = [json.loads(line)["screened_on"] for line in result.stdout.splitlines()]
     assert len(days) == 60 and set(days) == {"2026-03-01"}
+
+
+class _SydneyMorning(datetime):
+    """A clock at 2026-11-26 22:30 UTC: 09:30 on the 27th in Sydney."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _SydneyMorning:
+        return cls.fromtimestamp(datetime(2026, 11, 26, 22, 30, tzinfo=UTC).timestamp(), tz)
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_a_row_without_screened_on_keeps_the_utc_day_whatever_the_sites_time_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db: Database, engine: str
+) -> None:
+    """Dictionary: "batch: the optional screened_on column, else today, UTC";
+    SCREEN_BOT_TIMEZONE dates dialog screenings only (and the SQL is the same with it)."""
+    from screen_bot import answers
+
+    sql = invoke("sql", "--protocol", "blina-dli").stdout
+    monkeypatch.setattr(answers, "datetime", _SydneyMorning)
+    monkeypatch.setenv("SCREEN_BOT_TIMEZONE", "Australia/Sydney")
+    path = tmp_path / "rows.csv"
+    path.write_text("referral,age,sex\nR-1,40,female\n")
+    args = ("--log",) if engine == "python" else ("--engine", "duckdb")
+    result = invoke("screen", str(path), "-p", "blina-dli", "--format", "json", *args)
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert json.loads(line)["screened_on"] == "2026-11-26"
+    if engine == "python":
+        (record,) = ledger.records(db.read())
+        assert record.screened_on == date(2026, 11, 26)
+    assert invoke("sql", "--protocol", "blina-dli").stdout == sql

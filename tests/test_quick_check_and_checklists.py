@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+import screen_bot.service as service_module
+import screen_bot.session as session_module
 from cli_runner import invoke
 from conftest import DIALOG, DIALOGS, SHIPPED
 from screen_bot.adapters import terminal
@@ -17,8 +19,9 @@ from screen_bot.protocol import DialogFileError, load
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.quick_check import judge, read
 from screen_bot.service import TERMINAL, Checked, Finished, ScreeningService
-from screen_bot.storage import sessions
+from screen_bot.storage import ledger, sessions
 from screen_bot.storage.db import Database
+from test_service import EDGE_OF_I4A, EDGE_VERDICTS, SITE_DAYS
 
 ON = date(2026, 1, 15)
 PROTOCOL = load(DIALOG)
@@ -368,3 +371,42 @@ def test_a_decided_check_continued_logs_the_verdict_it_showed(db: Database) -> N
     finished = service.continue_check(TERMINAL, checked.check_id)[-1]
     assert isinstance(finished, Finished)
     assert finished.verdicts == (judged.verdict,)
+
+
+def _site(monkeypatch: pytest.MonkeyPatch, zone: str | None, now: datetime) -> None:
+    """SCREEN_BOT_TIMEZONE ``zone`` (None: unset) and the clock at ``now``."""
+    if zone is not None:
+        monkeypatch.setenv("SCREEN_BOT_TIMEZONE", zone)
+    for module in (service_module, session_module, terminal):
+        monkeypatch.setattr(module, "utc_now", lambda: now)
+
+
+@pytest.mark.parametrize(("zone", "now", "day"), SITE_DAYS)
+def test_screen_bot_check_reads_yesterday_as_the_sites(
+    monkeypatch: pytest.MonkeyPatch, zone: str | None, now: datetime, day: date
+) -> None:
+    _site(monkeypatch, zone, now)
+    done = invoke("check", "age 40, transplant_date yesterday")
+    yesterday = (day - timedelta(days=1)).isoformat()
+    assert done.stdout.splitlines()[0] == f"Read: age 40 · transplant_date {yesterday}"
+
+
+@pytest.mark.parametrize(("zone", "now", "verdict"), EDGE_VERDICTS)
+def test_screen_bot_check_decides_a_window_edge_on_the_sites_day(
+    db: Database, monkeypatch: pytest.MonkeyPatch, zone: str | None, now: datetime, verdict: str
+) -> None:
+    # I4a's first day (see test_service): the check and the screening it logs alike
+    from patients import ELIGIBLE
+
+    _site(monkeypatch, zone, now)
+    patient = {**ELIGIBLE, "transplant_date": EDGE_OF_I4A}
+    text = ", ".join(
+        f"{v} {x.isoformat() if isinstance(x, date) else x}" for v, x in patient.items()
+    )
+    text = "ref R-E2, " + text.replace("True", "yes").replace("False", "no")
+    done = invoke("check", text, "--continue")
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = "PRE-SCREEN PASSED" if verdict == "eligible" else "I4a ≥ 2 months post-transplant"
+    assert said in done.stdout
+    (record,) = ledger.records(db.read())
+    assert record.verdict == verdict

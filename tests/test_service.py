@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import screen_bot.service as service_module
+import screen_bot.session as session_module
 from conftest import DIALOG
+from patients import ELIGIBLE
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.service import (
     GONE,
@@ -18,6 +23,7 @@ from screen_bot.service import (
     REFERRAL_TAKEN,
     STALE,
     Asked,
+    Checked,
     Finished,
     Invalid,
     Problem,
@@ -29,7 +35,9 @@ from screen_bot.service import (
     Started,
     Unusual,
 )
+from screen_bot.settings import Settings
 from screen_bot.storage import Database, Store, ledger, sessions
+from steps import step_line
 from stores import StoreUnderTest
 
 OWNER = 5
@@ -246,3 +254,109 @@ def test_cancel_by_id_drops_that_screening_though_another_has_it_as_its_code(
     service.cancel(OWNER, "1a2b3c4d")  # by id: mine
     left = sessions.list_open(service.db.read(), OWNER)
     assert [(o.session_id, o.referral) for o in left] == [(other.session_id, "1a2b3c4d")]
+
+
+# -- the site's day (SCREEN_BOT_TIMEZONE) ---------------------------------------------------
+
+SYDNEY_MORNING = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # 09:30 on the 27th in Sydney
+LA_EVENING = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)  # 19:00 on the 26th in Los Angeles
+# (SCREEN_BOT_TIMEZONE, the clock, the screening date); None: the setting left unset
+SITE_DAYS = [
+    pytest.param("Australia/Sydney", SYDNEY_MORNING, date(2026, 11, 27), id="sydney"),
+    pytest.param(None, SYDNEY_MORNING, date(2026, 11, 26), id="default"),
+    pytest.param("America/Los_Angeles", LA_EVENING, date(2026, 11, 26), id="los-angeles"),
+    pytest.param(None, LA_EVENING, date(2026, 11, 27), id="default-later"),
+]
+
+
+def clock_at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
+    for module in (service_module, session_module):
+        monkeypatch.setattr(module, "utc_now", lambda: moment)
+
+
+def site_service(db: Store, catalog: Catalog, zone: str | None) -> ScreeningService:
+    """The service as a command makes it from its settings (SCREEN_BOT_TIMEZONE ``zone``)."""
+    settings = Settings(_env_file=None, **({"SCREEN_BOT_TIMEZONE": zone} if zone else {}))
+    return ScreeningService(catalog, db, channel="cli", zone=settings.time_zone)
+
+
+@pytest.mark.parametrize(("zone", "now", "day"), SITE_DAYS)
+def test_a_screening_is_dated_by_the_sites_day_and_yesterday_counts_from_it(
+    db: Store,
+    catalog: Catalog,
+    monkeypatch: pytest.MonkeyPatch,
+    zone: str | None,
+    now: datetime,
+    day: date,
+) -> None:
+    """A site in Sydney screening at 09:30 got the UTC day, yesterday's: "yesterday" was
+    the day before that, and the log filed it as the date screened."""
+    clock_at(monkeypatch, now)
+    service = site_service(db, catalog, zone)
+    service.start(OWNER, referral="R-TZ1")
+    assert sessions.active(db.read(), OWNER).screened_on == day
+    clock_at(monkeypatch, now + timedelta(days=1))  # answered the next day: its date is kept
+    answer_until(service, db, "transplant_date", TYPED)
+    (finished,) = only(service.answer(OWNER, "yesterday"), Finished)  # I4a: too recent
+    (record,) = ledger.records(db.read())
+    assert record.answers["transplant_date"] == (day - timedelta(days=1)).isoformat()
+    assert record.screened_on == finished.verdict.screened_on == day
+
+
+def typed(value: Any) -> str:
+    """An answer as a coordinator types it."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def screen_to_verdict(service: ScreeningService, db: Store, answers: Mapping[str, Any]) -> Finished:
+    engine = service.catalog.engine("blina-dli")
+    for _ in range(60):
+        session = sessions.active(db.read(), OWNER)
+        finished = only(service.answer(OWNER, step_line(engine, session, answers, typed)), Finished)
+        if finished:
+            return finished[0]
+    raise AssertionError("the screening never ended")
+
+
+# I4a, >= 2 months post-transplant (D >= transplant_date + 2 months), on its first day:
+# 2026-09-27 + 2 months = 2026-11-27, met on the 27th and not on the 26th
+EDGE_OF_I4A = date(2026, 9, 27)
+EDGE_VERDICTS = [
+    pytest.param("Australia/Sydney", SYDNEY_MORNING, "eligible", id="sydney"),
+    pytest.param(None, SYDNEY_MORNING, "not_eligible", id="default"),
+    pytest.param("America/Los_Angeles", LA_EVENING, "not_eligible", id="los-angeles"),
+    pytest.param(None, LA_EVENING, "eligible", id="default-later"),
+]
+
+
+@pytest.mark.parametrize(("zone", "now", "verdict"), EDGE_VERDICTS)
+def test_a_window_edge_is_decided_on_the_sites_day(
+    db: Store,
+    catalog: Catalog,
+    monkeypatch: pytest.MonkeyPatch,
+    zone: str | None,
+    now: datetime,
+    verdict: str,
+) -> None:
+    """Dictionary I4a on the site's day: a patient transplanted on 2026-09-27 screened at
+    09:30 in Sydney on 2026-11-27 is eligible (the UTC day failed I4a, waiting a day)."""
+    clock_at(monkeypatch, now)
+    service = site_service(db, catalog, zone)
+    patient = {**ELIGIBLE, "transplant_date": EDGE_OF_I4A}
+    service.start(OWNER, referral="R-EDGE1")
+    finished = screen_to_verdict(service, db, patient)
+    assert finished.verdict.verdict == verdict
+    engine = service.catalog.engine("blina-dli")
+    failed = {r.criterion for r in finished.verdict.reasons}
+    assert failed == (set() if verdict == "eligible" else {"I4a"})
+    (checked,) = service.check(OWNER, ", ".join(f"{v} {typed(x)}" for v, x in patient.items()))
+    assert isinstance(checked, Checked) and checked.decided
+    assert [j.verdict.verdict for j in checked.judged] == [verdict]
+    # what the dialog asks up to the transplant date: decided (the bot offers to log it)
+    # only where I4a fails that day, as the screening continued from it would end there
+    confirmations = engine.protocol.checklists["b_all_cd19_positive"].items
+    given = {v: patient[v] for v in ["age", *confirmations, "transplant_date"]}
+    (upto,) = service.check(OWNER, ", ".join(f"{v} {typed(x)}" for v, x in given.items()))
+    assert isinstance(upto, Checked) and upto.decided == (verdict == "not_eligible")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import re
 import stat
 import subprocess
 import threading
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from cli_runner import SCREEN_BOT, Ran, invoke
+from cli_runner import SCREEN_BOT, Ran, invoke, process
 from conftest import DIALOGS
 from screen_bot.cli.outcome import exit_code, write_trace
 from screen_bot.errors import BadReferral, ScreenBotError
@@ -347,3 +350,46 @@ def test_messages_name_the_place_and_what_is_wrong_with_it(
             f"error: no valid dialog file: {missing} does not exist (set "
             "SCREEN_BOT_DIALOGS_DIR to the directory of your dialog files)"
         )
+
+
+def test_the_sites_time_zone_is_read_at_load_and_utc_when_unset(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load().time_zone == ZoneInfo("UTC")
+    Path(".env").write_text("SCREEN_BOT_TIMEZONE=Australia/Sydney\r\n")  # (a Windows editor's)
+    assert load().time_zone == ZoneInfo("Australia/Sydney")
+    monkeypatch.setenv("SCREEN_BOT_TIMEZONE", "America/New_York")
+    assert load().time_zone == ZoneInfo("America/New_York")
+    monkeypatch.setenv("SCREEN_BOT_TIMEZONE", "")  # left empty: the default, as every setting
+    assert load().time_zone == ZoneInfo("UTC")
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "Mars/Base",
+        "America",  # a directory of the tz database
+        "../UTC",  # a path
+        "/usr/share/zoneinfo/UTC",
+        "Australia/Sydney/",
+    ],
+)
+def test_a_time_zone_that_is_not_one_is_refused_naming_the_setting(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, zone: str
+) -> None:
+    # (a typo would date every dialog screening by the wrong day, silently)
+    monkeypatch.setenv("SCREEN_BOT_TIMEZONE", zone)
+    assert one_line_error(invoke("where")) == (
+        "error: settings: SCREEN_BOT_TIMEZONE: not a time zone name; give one of the IANA tz "
+        "database, e.g. Australia/Sydney or America/New_York, or leave it unset for UTC"
+    )
+
+
+def test_time_zones_need_no_system_time_zone_database(isolated: Path) -> None:
+    """zoneinfo reads the system's database, which Windows and slim container images lack;
+    the project installs tzdata, where zoneinfo looks next."""
+    required = importlib.metadata.requires("screen-bot") or []
+    assert any(re.match(r"tzdata\b", requirement) for requirement in required)
+    nowhere = str(isolated.parent / "no-zoneinfo")
+    done = process("where", PYTHONTZPATH=nowhere, SCREEN_BOT_TIMEZONE="Australia/Sydney")
+    assert done.returncode == 0, done.stderr

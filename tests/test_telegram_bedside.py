@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from screen_bot.adapters.telegram.callback_data import Press, decode
 from screen_bot.protocol.catalog import Catalog
 from steps import checklist_line
 from telegram_offline import Chat
+from test_service import SITE_DAYS
 from test_telegram_transcript import COORDINATOR, Harness
 
 CONFIRMATIONS = [
@@ -621,6 +622,36 @@ async def test_a_decided_check_logged_the_next_day_says_which_value_it_could_not
     assert "C-E11" not in {r.criterion for r in record.reasons}
     said = "\n".join(m.get("text", "") for m in chat.messages()[before:])
     assert PAST_PLAN in said, said
+
+
+@pytest.mark.parametrize(("zone", "now", "day"), SITE_DAYS)
+async def test_the_bot_dates_a_screening_and_a_check_by_the_sites_day(
+    tmp_path: Path,
+    catalog: Catalog,
+    monkeypatch: pytest.MonkeyPatch,
+    zone: str | None,
+    now: datetime,
+    day: date,
+) -> None:
+    # SCREEN_BOT_TIMEZONE: /check's "yesterday", a /screen's date and the date the log files
+    harness = Harness(tmp_path, catalog, **({"SCREEN_BOT_TIMEZONE": zone} if zone else {}))
+    await harness.application.initialize()
+    for module in (service_module, session_module):
+        monkeypatch.setattr(module, "utc_now", lambda: now)
+    yesterday = (day - timedelta(days=1)).isoformat()
+    chat = harness.chat()
+    await chat.send("/check age 40, transplant_date yesterday")
+    assert f"transplant_date {yesterday}" in chat.last_text().splitlines()[0]
+    await chat.send("/screen R-TZ3")
+    session = harness.active(COORDINATOR)
+    assert session is not None and session.screened_on == day
+    for typed in ("40", "0", "yesterday"):  # I4a: too recent, the verdict at once
+        await chat.send(typed)
+    assert harness.active(COORDINATOR) is None
+    (record,) = harness.records()
+    assert (record.screened_on, record.answers["transplant_date"]) == (day, yesterday)
+    await harness.application.shutdown()
+    harness.db.close()
 
 
 async def test_back_at_a_check_value_to_confirm_keeps_it_waiting(harness: Harness) -> None:

@@ -72,13 +72,18 @@ ELIGIBLE = {
 
 class Harness:
     def __init__(
-        self, tmp_path: Path, catalog: Catalog, request: RecordingRequest | None = None
+        self,
+        tmp_path: Path,
+        catalog: Catalog,
+        request: RecordingRequest | None = None,
+        **settings: str,  # more settings, by their names (SCREEN_BOT_TIMEZONE=...)
     ) -> None:
         self.settings = Settings(
             TELEGRAM_BOT_TOKEN=TOKEN,
             SCREEN_BOT_ALLOWED_USERS=f"{COORDINATOR},{OTHER}",
             SCREEN_BOT_DATA_DIR=tmp_path,
             SCREEN_BOT_DIALOGS_DIR=default_dialogs_dir(),
+            **settings,
         )
         self.catalog = catalog
         self.db = Database(self.settings.database)

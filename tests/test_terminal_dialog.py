@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,8 +22,9 @@ from screen_bot.errors import ScreenBotError
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.service import TERMINAL, Asked, Checked, Finished, ScreeningService
 from screen_bot.session import utc_now
-from screen_bot.storage import sessions
+from screen_bot.storage import ledger, sessions
 from screen_bot.storage.db import Database
+from test_service import SITE_DAYS
 
 
 def _until_prompts(process: subprocess.Popen[bytes], count: int, timeout: float = 30) -> bytes:
@@ -247,3 +248,24 @@ def test_a_planned_date_passed_since_the_check_is_asked_with_the_reason(
         "cannot be in the past: 2026-11-26 is before the screening date 2026-11-27"
     )
     assert said.index(refused) < said.index("Planned date of the CAR-T infusion?")  # then asked
+
+
+@pytest.mark.parametrize(("zone", "now", "day"), SITE_DAYS)
+def test_screen_bot_chat_dates_a_screening_by_the_sites_day(
+    db: Database, monkeypatch: pytest.MonkeyPatch, zone: str | None, now: datetime, day: date
+) -> None:
+    # SCREEN_BOT_TIMEZONE, read by the command: "yesterday" is the site's, and so is the
+    # date the verdict says and the log files as the date screened
+    if zone is not None:
+        monkeypatch.setenv("SCREEN_BOT_TIMEZONE", zone)
+    for module in (service_module, session_module, terminal):
+        monkeypatch.setattr(module, "utc_now", lambda: now)
+    done = invoke(
+        "chat", "--protocol", "blina-dli", "--referral", "R-TZ2", stdin="40\n0\nyesterday\n"
+    )
+    assert done.returncode == 0, done.stderr
+    yesterday = (day - timedelta(days=1)).isoformat()
+    assert f"transplant_date = {yesterday}" in done.stdout  # I4a: too recent
+    assert f"screened {day.isoformat()}" in done.stdout
+    (record,) = ledger.records(db.read())
+    assert (record.screened_on, record.answers["transplant_date"]) == (day, yesterday)

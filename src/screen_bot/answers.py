@@ -11,7 +11,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -91,8 +91,11 @@ def names_a_choice(question: Question, text: str) -> bool:
     return _words(text) in map(_words, question.choices or [])
 
 
-def today() -> date:
-    return datetime.now(UTC).date()
+def today(zone: tzinfo = UTC, now: datetime | None = None) -> date:
+    """The day it is in ``zone`` at ``now`` (this moment when None): the screening date of
+    a dialog screening in the site's zone (SCREEN_BOT_TIMEZONE), of a batch row without
+    ``screened_on`` in UTC (the data dictionary's)."""
+    return (now or datetime.now(UTC)).astimezone(zone).date()
 
 
 def parse_text(question: Question, text: str, screened_on: date | None = None) -> Any:

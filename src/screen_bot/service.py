@@ -29,10 +29,10 @@ import json
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Literal
 
-from .answers import AnswerError, is_unknown_text, parse_text
+from .answers import AnswerError, is_unknown_text, parse_text, today
 from .checklists import parse_checklist
 from .engine import BaseEngine, stored
 from .errors import BadReferral, ScreenBotError
@@ -312,10 +312,16 @@ class ScreeningService:
         *,
         outbox: bool = False,
         details: bool | None = None,
+        zone: tzinfo = UTC,
     ) -> None:
         self.catalog, self.db, self.channel = catalog, db, channel
         self.outbox = outbox
         self.details = details  # None: each owner's /details setting (default off)
+        self.zone = zone  # the site's (SCREEN_BOT_TIMEZONE): whose day a screening is dated
+
+    def today(self) -> date:
+        """The screening date of a screening or quick check starting now: the site's day."""
+        return today(self.zone, utc_now())
 
     def coordinator(self, owner: int) -> str:
         return "cli" if self.channel == "cli" else str(owner)
@@ -342,7 +348,7 @@ class ScreeningService:
             return [Problem(err.message)]
         left_out = self._left_out(protocol_id, engine)
         with self.db.transaction() as tx:
-            session = engine.start(referral)
+            session = engine.start(referral, screened_on=self.today())
             return self._start(tx, owner, engine, session, ask_referral, left_out)
 
     def _offer(self, owner: int, choices: tuple[str, ...], referral: str | None) -> Results:
@@ -375,7 +381,7 @@ class ScreeningService:
                 engine = self.catalog.engine(protocol_id)
             except ScreenBotError as err:
                 return [Problem(err.message)]
-            session = engine.start(kept["referral"])
+            session = engine.start(kept["referral"], screened_on=self.today())
             left_out = self._left_out(protocol_id, engine)
             started = self._start(tx, owner, engine, session, True, left_out)
             if not isinstance(started[0], Refused):  # a refused one may be picked later
@@ -674,11 +680,12 @@ class ScreeningService:
         left_out = self._left_out(protocol_id, engine)
 
         protocol = engine.protocol
-        today = utc_now().date()
-        reading = read(protocol, text, today)
-        judged = tuple(judge(protocol, reading, today))
+        day = self.today()
+        reading = read(protocol, text, day)
+        judged = tuple(judge(protocol, reading, day))
         # decided as continuing will: judgment, confirm and unusual values are asked too
-        trial = engine.start(prefilled={g.variable: stored(g.value) for g in reading.given})
+        given = {g.variable: stored(g.value) for g in reading.given}
+        trial = engine.start(screened_on=day, prefilled=given)
         engine.fill(trial)
         decided = engine.finished(trial)
         check_id = None
@@ -689,7 +696,7 @@ class ScreeningService:
                 "protocol": protocol.id,
                 "sha256": protocol.sha256,
                 "referral": reading.referral,
-                "values": {g.variable: stored(g.value) for g in reading.given},
+                "values": given,
             }
             with self.db.transaction() as tx:
                 owners.keep_check(tx, owner, json.dumps(body), utc_now())
@@ -713,7 +720,9 @@ class ScreeningService:
             if engine.protocol.sha256 != kept["sha256"]:
                 owners.drop_check(tx, owner)
                 return [Refused(PROTOCOL_CHANGED)]
-            session = engine.start(kept["referral"], prefilled=kept["values"])
+            session = engine.start(
+                kept["referral"], screened_on=self.today(), prefilled=kept["values"]
+            )
             left_out = self._left_out(kept["protocol"], engine)
             started = self._start(tx, owner, engine, session, True, left_out)
             if not isinstance(started[0], Refused):  # a refused one may be continued later

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -95,6 +96,10 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(None, alias="SCREEN_BOT_WEBHOOK_SECRET")
     # Unset: the SQLite file in the data directory. A postgresql:// URL: that database.
     database_url: SecretStr | None = Field(None, alias="SCREEN_BOT_DATABASE_URL")
+    # The site's time zone: the day a dialog screening is dated (batch keeps the UTC day).
+    time_zone: ZoneInfo = Field(
+        default_factory=lambda: ZoneInfo("UTC"), alias="SCREEN_BOT_TIMEZONE"
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -124,6 +129,20 @@ class Settings(BaseSettings):
             if not parts:  # only separators
                 raise PydanticUseDefault()
             return tuple(_home(Path(p)) for p in parts)
+        return value
+
+    @field_validator("time_zone", mode="before")
+    @classmethod
+    def _zone(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip():  # (empty: the default, as every setting)
+            try:
+                return ZoneInfo(value.strip())
+            # (not found, a directory such as America, a path; their texts quote it: see load)
+            except (ZoneInfoNotFoundError, ValueError, OSError):
+                raise ValueError(
+                    "not a time zone name; give one of the IANA tz database, e.g. "
+                    "Australia/Sydney or America/New_York, or leave it unset for UTC"
+                ) from None
         return value
 
     @field_validator("data_dir", "cache_dir")

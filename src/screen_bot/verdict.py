@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, Field, model_validator
 
+from .answers import today
 from .protocol import Protocol
 from .rules.calculators import CALCULATORS
 from .rules.evaluation import (
@@ -157,7 +158,7 @@ def fields_of(
     screened_on: date | None = None,
 ) -> dict[str, Any]:
     """The verdict's fields as plain data, in the model's order (see :func:`verdict_json`)."""
-    screened_on = screened_on or datetime.now(UTC).date()
+    screened_on = screened_on or today()
     ctx = context(protocol, answers, screened_on)
     found = status_of_each(protocol, ctx)
     # details only for what did not pass: reasons, open items
@@ -218,7 +219,7 @@ def row_fields(
     give the statuses, the estimates used, the unusual answers and the outcomes of the
     criteria not met; a context is made only to find when a failed time window is met.
     Tests hold both equal."""
-    screened_on = screened_on or datetime.now(UTC).date()
+    screened_on = screened_on or today()
     checks = row_checks(protocol)
     parts = None if checks is None else checks(answers, screened_on)
     if checks is None or parts is None:

@@ -126,8 +126,9 @@ def check(
         typer.echo(CHECK_PROMPT, err=True)
     text = (values if values is not None else sys.stdin.read()).removeprefix("\ufeff")
     found = options.catalog()
+    zone = options.settings().time_zone
     with options.database() as db:
-        service = ScreeningService(found, db, channel="cli", details=details)
+        service = ScreeningService(found, db, channel="cli", details=details, zone=zone)
         (result,) = service.check(TERMINAL, text, protocol)
         if isinstance(result, Problem):
             raise BadInput(result.message)
@@ -157,9 +158,12 @@ def _converse(
 
     assert isinstance(found, Catalog)
     # opened first: a database that cannot be written fails before question 1
+    configured = options.settings()
     with options.database() as db:
-        service = ScreeningService(found, db, channel="cli", details=details)
-        lifetime = options.settings().session_ttl_hours
+        service = ScreeningService(
+            found, db, channel="cli", details=details, zone=configured.time_zone
+        )
+        lifetime = configured.session_ttl_hours
         try:
             finished = terminal_chat(
                 service,

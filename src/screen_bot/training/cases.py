@@ -17,9 +17,10 @@ import math
 import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
+from ..answers import today
 from ..protocol import Protocol
 from ..rules.calculators import TYPICAL_INPUTS
 from ..rules.dates import EARLIEST_YEAR, NEVER, shift
@@ -188,7 +189,7 @@ class _Maker:
 
     def __init__(self, protocol: Protocol, screened_on: date | None) -> None:
         self.protocol = protocol
-        self.day = screened_on or datetime.now(UTC).date()
+        self.day = screened_on or today()  # UTC: a case with dates shows this day
         self.found = answer_scales(protocol)
         self.typical = {
             question: typical[parameter]

@@ -86,7 +86,9 @@ def build_application(
     """
     if settings.telegram_bot_token is None:
         raise ScreenBotError("TELEGRAM_BOT_TOKEN is not set")
-    service = ScreeningService(catalog, db, channel="telegram", outbox=True)
+    service = ScreeningService(
+        catalog, db, channel="telegram", outbox=True, zone=settings.time_zone
+    )
     builder = (
         Application.builder()
         .token(settings.telegram_bot_token.get_secret_value())
