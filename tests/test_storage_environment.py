@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cli_runner import invoke
+from cli_runner import invoke, process
+from screen_bot.errors import DatabaseBroken
 from screen_bot.storage import Database
 
 DAMAGED_ADVICE = "restore the latest backup"
@@ -188,6 +189,54 @@ def test_the_reading_commands_refuse_an_empty_file(data_dir: Path) -> None:
         assert done.returncode == 2 and "intact" not in done.stdout, done.stdout
         assert done.stderr.startswith(f"error: the database {path} is an empty file (0 bytes)")
     assert path.stat().st_size == 0
+
+
+def test_the_commands_that_create_the_database_refuse_an_empty_file_too(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Made into a new database, a failed restore would start a new log on top of it."""
+    data_dir.mkdir()
+    path, notes = data_dir / "screen-bot.sqlite3", tmp_path / "notes.db"
+    quiz = ("quiz", "-p", "blina-dli", "--progress", "--database", str(notes))
+    screen = ("screen", "-", "-p", "blina-dli", "--log")
+    for command in (("migrate",), screen, quiz, ("chat",), ("chat", "--referral", "R-1")):
+        file = notes if command is quiz else path
+        file.write_bytes(b"")
+        file.chmod(0o644)
+        done = invoke(*command, stdin='{"referral": "R-1", "age": 40}\n')
+        assert done.returncode == 2, (command, done.stdout)
+        assert done.stderr == (
+            f"error: the database {file} is an empty file (0 bytes): nothing screen-bot logged "
+            "is in it (a copy or a restore that failed?); left unchanged\n"
+        ), command
+        assert file.stat().st_size == 0 and (file.stat().st_mode & 0o777) == 0o644, command
+        assert not Path(f"{file}-wal").exists() and not Path(f"{file}-shm").exists(), command
+    env = {
+        "TELEGRAM_BOT_TOKEN": "123456:TEST-token_abcdefghijklmnopqrstuvwxyz",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",  # never reached
+    }
+    done = process("run", **env)
+    assert done.returncode == 2 and "is an empty file (0 bytes)" in done.stderr, done.stderr
+    assert path.stat().st_size == 0 and (path.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in data_dir.iterdir()) == ["screen-bot.sqlite3"]
+
+
+def test_a_first_start_that_fails_leaves_no_empty_file_behind(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The empty file it left (a full disk) would be refused by every later command."""
+    path = data_dir / "screen-bot.sqlite3"
+
+    def full(self: Database) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Database, "_connect", full)
+        with pytest.raises(DatabaseBroken):
+            Database(path)
+    assert not path.exists()
+    Database(path).close()  # the next start creates it
+    assert path.stat().st_size > 0
 
 
 def test_a_newer_schema_is_refused_naming_the_file(data_dir: Path) -> None:

@@ -336,6 +336,12 @@ def _companions(path: Path) -> tuple[Path, Path]:
     return Path(f"{path}-wal"), Path(f"{path}-shm")
 
 
+def _empty(path: Path) -> bool:
+    """A 0-byte file where the database should be, with no -wal (whose pages it may all be
+    in): a copy or a restore that failed."""
+    return path.is_file() and path.stat().st_size == 0 and not _companions(path)[0].exists()
+
+
 def _tighten(path: Path) -> None:
     """An existing file (and its -wal, -shm) that others may read becomes owner-only."""
     for file in (path, *_companions(path)):
@@ -468,11 +474,17 @@ class Database(Store):
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = Path(path)
+        self._created = False
         try:
             self._open(create)
         except BaseException:
             if hasattr(self, "_connection"):
                 self._connection.close()
+            # The file made here and still empty (a full disk at the first start) is not
+            # left behind as the empty file every later command would refuse.
+            with contextlib.suppress(OSError):
+                if self._created and _empty(self.path):
+                    self.path.unlink()
             raise
 
     def _open(self, create: bool) -> None:
@@ -485,11 +497,9 @@ class Database(Store):
                     f"no database yet at {path}: nothing has been logged here "
                     "('screen-bot where' shows the data directory; SCREEN_BOT_DATA_DIR sets it)"
                 )
-            elif (
-                path.is_file()
-                and path.stat().st_size == 0
-                and not _companions(path)[0].exists()  # pages may all be in the -wal
-            ):
+            if _empty(path):
+                # Refused by the commands that create the database too: made into a new
+                # one, a failed restore would start a new log on top of it, unreported.
                 raise DatabaseBroken(
                     f"the database {path} is an empty file (0 bytes): nothing screen-bot "
                     "logged is in it (a copy or a restore that failed?); left unchanged"
@@ -501,6 +511,7 @@ class Database(Store):
                 raise DatabaseBroken(f"the database {path} cannot be written: {why_not}")
             if not path.exists():
                 _create_owner_only(path)
+                self._created = True
             self.read_only = why_not is not None
             if why_not is not None:
                 self._connection = self._connect_read_only(why_not)
