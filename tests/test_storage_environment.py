@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -224,19 +225,27 @@ def test_the_commands_that_create_the_database_refuse_an_empty_file_too(
 def test_a_first_start_that_fails_leaves_no_empty_file_behind(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The empty file it left (a full disk) would be refused by every later command."""
+    """The new file is written under another name and linked into place once SQLite made
+    it: a full disk (or a kill) while it is made leaves nothing, where an empty file at the
+    database's path would be refused by every later command."""
     path = data_dir / "screen-bot.sqlite3"
+    connect = sqlite3.connect
 
-    def full(self: Database) -> sqlite3.Connection:
-        raise sqlite3.OperationalError("database or disk is full")
+    def full(database: str, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = connect(database, *args, **kwargs)
+        if Path(database).name != path.name:  # the file being made
+            connection.close()
+            raise sqlite3.OperationalError("database or disk is full")
+        return connection
 
     with monkeypatch.context() as patched:
-        patched.setattr(Database, "_connect", full)
-        with pytest.raises(DatabaseBroken):
+        patched.setattr(sqlite3, "connect", full)
+        with pytest.raises(DatabaseBroken, match="disk is full"):
             Database(path)
-    assert not path.exists()
+    assert list(data_dir.iterdir()) == []
     Database(path).close()  # the next start creates it
     assert path.stat().st_size > 0
+    assert sorted(p.name for p in data_dir.iterdir()) == [path.name]
 
 
 def test_a_newer_schema_is_refused_naming_the_file(data_dir: Path) -> None:

@@ -31,6 +31,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import tempfile
 import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -327,9 +328,25 @@ class Store(ABC):
 # -- SQLite -------------------------------------------------------------------------------------
 
 
-def _create_owner_only(path: Path) -> None:
-    """Create the file readable by its owner only (before SQLite creates it otherwise)."""
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, OWNER_ONLY_FILE))
+def _create_database(path: Path) -> None:
+    """A new SQLite file, owner-only and in WAL mode, made under another name and linked
+    into place: ``path`` is never an empty file, which every command refuses as a restore
+    that failed (a kill or a full disk mid-creation, or a second command starting in that
+    moment); a file another process linked there first is kept."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+    os.close(handle)
+    try:
+        connection = sqlite3.connect(temporary)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")  # writes the file's first page
+        finally:
+            connection.close()
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        for leftover in (temporary, *_companions(Path(temporary))):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
 
 
 def _companions(path: Path) -> tuple[Path, Path]:
@@ -474,17 +491,11 @@ class Database(Store):
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = Path(path)
-        self._created = False
         try:
             self._open(create)
         except BaseException:
             if hasattr(self, "_connection"):
                 self._connection.close()
-            # The file made here and still empty (a full disk at the first start) is not
-            # left behind as the empty file every later command would refuse.
-            with contextlib.suppress(OSError):
-                if self._created and _empty(self.path):
-                    self.path.unlink()
             raise
 
     def _open(self, create: bool) -> None:
@@ -510,8 +521,7 @@ class Database(Store):
             if why_not is not None and (create or not path.is_file()):
                 raise DatabaseBroken(f"the database {path} cannot be written: {why_not}")
             if not path.exists():
-                _create_owner_only(path)
-                self._created = True
+                _create_database(path)
             self.read_only = why_not is not None
             if why_not is not None:
                 self._connection = self._connect_read_only(why_not)
