@@ -332,3 +332,17 @@ def test_the_write_ahead_files_a_read_only_read_left_are_made_writable_again(
     with Database(path) as db:
         assert all(c.stat().st_mode & 0o777 == 0o600 for c in companions if c.exists())
         assert not db.read_only
+
+
+def test_a_new_database_is_made_where_files_cannot_be_hard_linked(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FAT and some network shares refuse a hard link: the new file is moved into place."""
+
+    def no_links(source: str, target: Path) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    Database(data_dir / "screen-bot.sqlite3").close()
+    assert [p.name for p in data_dir.iterdir()] == ["screen-bot.sqlite3"]
+    assert (data_dir / "screen-bot.sqlite3").stat().st_mode & 0o777 == 0o600

@@ -341,8 +341,13 @@ def _create_database(path: Path) -> None:
             connection.execute("PRAGMA journal_mode=WAL")  # writes the file's first page
         finally:
             connection.close()
-        with contextlib.suppress(FileExistsError):
+        try:
             os.link(temporary, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links (FAT, some network shares)
+            if not path.exists():
+                os.replace(temporary, path)
     finally:
         for leftover in (temporary, *_companions(Path(temporary))):
             with contextlib.suppress(FileNotFoundError):
