@@ -16,12 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import screen_bot
+from cli_runner import invoke
 from conftest import SHIPPED
 from screen_bot import verdict
 from screen_bot.protocol import DialogFileError, Protocol, load, loader
 from screen_bot.protocol import cache as checked_files
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.rules.evaluation import context
+from screen_bot.settings import CHECKED_DIALOGS
 from test_format2_differential import cases, same
 
 FILES = sorted(SHIPPED.glob("*.yaml"))
@@ -224,6 +226,26 @@ def test_a_folder_holding_dialog_files_is_never_made_a_cache(copies: list[Path])
     assert load(copies[0], site) == load(copies[0])
     assert site.stat().st_mode & 0o777 == 0o775
     assert sorted(p.name for p in site.iterdir()) == sorted(p.name for p in copies)
+
+
+def test_a_cache_directory_holding_dialog_files_is_not_used(
+    copies: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SCREEN_BOT_CACHE_DIR set to the site's dialogs directory got the cache's folder made
+    in it: the commands work, without the cache, and write nothing there."""
+    from screen_bot.cli import options
+
+    site = copies[0].parent
+    site.chmod(0o755)
+    assert load(copies[0], site / CHECKED_DIALOGS) == load(copies[0])
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(site))
+    monkeypatch.setenv("SCREEN_BOT_CACHE_DIR", str(site))
+    options._catalog.cache_clear()
+    done = invoke("protocols")
+    options._catalog.cache_clear()
+    assert done.returncode == 0 and done.stdout.startswith("blina-dli\t"), done.stderr
+    assert sorted(p.name for p in site.iterdir()) == sorted(p.name for p in copies)
+    assert site.stat().st_mode & 0o777 == 0o755
 
 
 def test_a_start_with_every_file_kept_parses_no_yaml(copies: list[Path], kept: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime
+from itertools import product
 from pathlib import Path
 
 import pytest
@@ -23,21 +24,31 @@ DATE_FORMATS = (
     *("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y_%m_%d"),
     *("%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y", "%d_%m_%Y", "%m/%d/%Y"),
 )
-US_ORDER = ("%m.%d.%Y", "%m-%d-%Y", "%m_%d_%Y")  # refused too: day and month either way round
+SEPARATORS = "-/._"
+ORDERS = ("%Y{}%m{}%d", "%d{}%m{}%Y", "%m{}%d{}%Y")  # month, day too: either way round
+# Every order with any two separators, the same or not ("1961-03/04"); or none (19610304).
+EVERY_FORM = tuple(
+    order.format(first, second)
+    for order in ORDERS
+    for first, second in product(SEPARATORS, repeat=2)
+)
+COMPACT = tuple(order.format("", "") for order in ORDERS)  # eight digits only
 NAMES = ["Smith", "Jane.Doe", "Doe_Jane", "JDoe/1961-03-04", "R-04.03.1961", "3/25/1961"]
+NAMES += ["R19610304", "1961-03/04"]  # a date of birth without separators, or mixed
 
 
 def holds_a_date(label: str) -> bool:
     """Whether any stretch of ``label`` between non-digits reads as a date from 1900 to
     this year in one of the formats (strptime, not the rule's own reading)."""
     for start in range(len(label)):
-        for end in range(start + 8, len(label) + 1):
+        for end in range(start + 8, min(start + 10, len(label)) + 1):
             before, after = label[start - 1 : start], label[end : end + 1]
             if before.isdigit() or after.isdigit():
                 continue
-            for form in DATE_FORMATS + US_ORDER:
+            stretch = label[start:end]
+            for form in EVERY_FORM + (COMPACT if len(stretch) == 8 else ()):
                 try:
-                    year = datetime.strptime(label[start:end], form).year
+                    year = datetime.strptime(stretch, form).year
                 except ValueError:
                     continue
                 if 1900 <= year <= date.today().year:
@@ -55,7 +66,10 @@ def accepted(label: str) -> bool:
 
 @pytest.mark.parametrize(
     "label",
-    NAMES + ["R-2024/02/29", "P7-1961-3-4", "31-12-1999X", "R-1961.03.04", "R_1961_03_04"],
+    NAMES
+    + ["R-2024/02/29", "P7-1961-3-4", "31-12-1999X", "R-1961.03.04", "R_1961_03_04"]
+    # without separators, or with two different ones
+    + ["19610304", "R19610304", "R-04031961", "1961-03/04", "04.03-1961", "R-3_4.1961"],
 )
 def test_names_and_dates_of_birth_are_refused(label: str) -> None:
     with pytest.raises(BadReferral, match="at least one digit.*never a name or a date of birth"):
@@ -66,7 +80,9 @@ def test_names_and_dates_of_birth_are_refused(label: str) -> None:
     "label",
     ["R-0423", "R-7", "2024-001", "R-2023-02-29", "R-1961-13-45"]
     # site-subject-sequence codes whose year would be before 1900 or after this one
-    + ["01-02-0003", "S01-02-0042", "7-3-9999", "R-10/11/0001"],
+    + ["01-02-0003", "S01-02-0042", "7-3-9999", "R-10/11/0001"]
+    # eight digits that are no date either way round, or more than eight; a year alone
+    + ["R-12345678", "99999999", "R-119610304", "196103041", "2026-001", "BD-1961"],
 )
 def test_codes_are_taken_as_given(label: str) -> None:
     assert check_referral(label) == label
@@ -80,7 +96,7 @@ labels = st.from_regex(REFERRAL_PATTERN, fullmatch=True) | st.builds(
     with_a_date,
     st.from_regex(r"[A-Za-z0-9._/-]{0,6}", fullmatch=True),
     st.dates(date(1000, 1, 1), date(9999, 12, 31)),
-    st.sampled_from(DATE_FORMATS),
+    st.sampled_from(DATE_FORMATS + EVERY_FORM + COMPACT),
     st.from_regex(r"[A-Za-z0-9._/-]{0,6}", fullmatch=True),
 )
 
@@ -90,6 +106,31 @@ def test_every_label_taken_has_a_digit_and_no_date(label: str) -> None:
     shaped = re.fullmatch(REFERRAL_PATTERN, label) is not None
     wanted = shaped and any(c in "0123456789" for c in label) and not holds_a_date(label)
     assert accepted(label) == wanted
+
+
+def written(day: date, order: str, separators: str, padded: bool) -> str:
+    """``day`` in ``order`` (of Y, m, d), joined by ``separators`` (two, or none: eight
+    digits); days and months of one digit unless ``padded`` (always, without separators)."""
+    width = 2 if padded or not separators else 1
+    part = {"Y": f"{day.year:04d}", "m": f"{day.month:0{width}d}", "d": f"{day.day:0{width}d}"}
+    first, second, third = (part[letter] for letter in order)
+    return first + separators[:1] + second + separators[1:] + third
+
+
+@given(
+    st.dates(date(1900, 1, 1), date.today()),
+    st.sampled_from(("Ymd", "dmY", "mdY")),
+    st.sampled_from(["", *("".join(pair) for pair in product(SEPARATORS, repeat=2))]),
+    st.booleans(),
+    st.from_regex(r"|[A-Za-z]|[A-Za-z0-9][A-Za-z0-9._/-]{0,4}[A-Za-z._/-]", fullmatch=True),
+    st.from_regex(r"([A-Za-z._/-][A-Za-z0-9._/-]{0,5})?", fullmatch=True),
+)
+def test_a_date_of_birth_is_refused_however_it_is_written(
+    day: date, order: str, separators: str, padded: bool, prefix: str, suffix: str
+) -> None:
+    label = prefix + written(day, order, separators, padded) + suffix
+    assert re.fullmatch(REFERRAL_PATTERN, label), label  # a code's shape: refused for the date
+    assert not accepted(label), label
 
 
 @pytest.mark.parametrize("name", NAMES)

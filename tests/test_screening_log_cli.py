@@ -218,10 +218,18 @@ def test_verify_reports_tampering(run: Run, tmp_path: Path) -> None:
     assert done.returncode == 2 and "not intact" in done.stderr
 
 
-def test_purge_asks_first(run: Run, tmp_path: Path) -> None:
+@pytest.mark.parametrize("answer", ["n\n", ""], ids=["declined", "no answer"])
+def test_purge_asks_first_and_purges_nothing_unless_told_yes(
+    run: Run, tmp_path: Path, answer: str
+) -> None:
     run("screen", "-", "--log", stdin='{"age": 70}\n')
-    done = run("log", "purge", "--before", "2999-01-01", stdin="n\n")
-    assert done.returncode == 1 and len(records(tmp_path)) == 1
+    done = run("log", "purge", "--before", "2999-01-01", stdin=answer)
+    assert done.returncode == 2 and len(records(tmp_path)) == 1
+    assert done.stderr == (
+        "error: not confirmed: nothing was purged (add --yes to purge without asking)\n"
+    )
+    done = run("log", "purge", "--before", "2999-01-01", stdin="y\n")
+    assert done.returncode == 0 and records(tmp_path) == []
 
 
 def test_bad_input_and_broken_database_give_plain_errors(run: Run, tmp_path: Path) -> None:

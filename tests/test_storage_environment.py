@@ -10,10 +10,12 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from cli_runner import invoke
+from cli_runner import invoke, process
+from screen_bot.errors import DatabaseBroken
 from screen_bot.storage import Database
 
 DAMAGED_ADVICE = "restore the latest backup"
@@ -190,6 +192,62 @@ def test_the_reading_commands_refuse_an_empty_file(data_dir: Path) -> None:
     assert path.stat().st_size == 0
 
 
+def test_the_commands_that_create_the_database_refuse_an_empty_file_too(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Made into a new database, a failed restore would start a new log on top of it."""
+    data_dir.mkdir()
+    path, notes = data_dir / "screen-bot.sqlite3", tmp_path / "notes.db"
+    quiz = ("quiz", "-p", "blina-dli", "--progress", "--database", str(notes))
+    screen = ("screen", "-", "-p", "blina-dli", "--log")
+    for command in (("migrate",), screen, quiz, ("chat",), ("chat", "--referral", "R-1")):
+        file = notes if command is quiz else path
+        file.write_bytes(b"")
+        file.chmod(0o644)
+        done = invoke(*command, stdin='{"referral": "R-1", "age": 40}\n')
+        assert done.returncode == 2, (command, done.stdout)
+        assert done.stderr == (
+            f"error: the database {file} is an empty file (0 bytes): nothing screen-bot logged "
+            "is in it (a copy or a restore that failed?); left unchanged\n"
+        ), command
+        assert file.stat().st_size == 0 and (file.stat().st_mode & 0o777) == 0o644, command
+        assert not Path(f"{file}-wal").exists() and not Path(f"{file}-shm").exists(), command
+    env = {
+        "TELEGRAM_BOT_TOKEN": "123456:TEST-token_abcdefghijklmnopqrstuvwxyz",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",  # never reached
+    }
+    done = process("run", **env)
+    assert done.returncode == 2 and "is an empty file (0 bytes)" in done.stderr, done.stderr
+    assert path.stat().st_size == 0 and (path.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in data_dir.iterdir()) == ["screen-bot.sqlite3"]
+
+
+def test_a_first_start_that_fails_leaves_no_empty_file_behind(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new file is written under another name and linked into place once SQLite made
+    it: a full disk (or a kill) while it is made leaves nothing, where an empty file at the
+    database's path would be refused by every later command."""
+    path = data_dir / "screen-bot.sqlite3"
+    connect = sqlite3.connect
+
+    def full(database: str, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = connect(database, *args, **kwargs)
+        if Path(database).name != path.name:  # the file being made
+            connection.close()
+            raise sqlite3.OperationalError("database or disk is full")
+        return connection
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite3, "connect", full)
+        with pytest.raises(DatabaseBroken, match="disk is full"):
+            Database(path)
+    assert list(data_dir.iterdir()) == []
+    Database(path).close()  # the next start creates it
+    assert path.stat().st_size > 0
+    assert sorted(p.name for p in data_dir.iterdir()) == [path.name]
+
+
 def test_a_newer_schema_is_refused_naming_the_file(data_dir: Path) -> None:
     assert invoke("migrate").returncode == 0
     path = data_dir / "screen-bot.sqlite3"
@@ -274,3 +332,17 @@ def test_the_write_ahead_files_a_read_only_read_left_are_made_writable_again(
     with Database(path) as db:
         assert all(c.stat().st_mode & 0o777 == 0o600 for c in companions if c.exists())
         assert not db.read_only
+
+
+def test_a_new_database_is_made_where_files_cannot_be_hard_linked(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FAT and some network shares refuse a hard link: the new file is moved into place."""
+
+    def no_links(source: str, target: Path) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    Database(data_dir / "screen-bot.sqlite3").close()
+    assert [p.name for p in data_dir.iterdir()] == ["screen-bot.sqlite3"]
+    assert (data_dir / "screen-bot.sqlite3").stat().st_mode & 0o777 == 0o600

@@ -4,13 +4,15 @@ Every way in (Telegram, the terminal, ``/check``, batch files) goes through
 :func:`check_referral`. A label holds at least one digit (a code, not a surname such as
 "Smith" or "Jane.Doe") and no full calendar date with a four-digit year (a date of birth
 identifies a patient; years from 1900 to this one, so that codes such as 01-02-0003 stay
-codes). The shape alone (``REFERRAL_PATTERN``) is what a stored label is
-checked against, so records and screenings kept before this rule still read.
+codes), separated (1961-03-04, also 1961-03/04) or not (19610304, 04031961). The shape
+alone (``REFERRAL_PATTERN``) is what a stored label is checked against, so records and
+screenings kept before this rule still read.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date
 
 from .errors import BadReferral
@@ -19,11 +21,14 @@ from .words import REFERRAL_REFUSED
 
 _REFERRAL = re.compile(REFERRAL_PATTERN)
 _DIGIT = re.compile(r"[0-9]")
-# Overlapping (a lookahead) so that "01-02-2024-05-06" is read as each of its dates.
-_YEAR_FIRST = re.compile(r"(?=(?<![0-9])([0-9]{4})([-/._])([0-9]{1,2})\2([0-9]{1,2})(?![0-9]))")
-_YEAR_LAST = re.compile(r"(?=(?<![0-9])([0-9]{1,2})([-/._])([0-9]{1,2})\2([0-9]{4})(?![0-9]))")
+# Overlapping (a lookahead) so that "01-02-2024-05-06" is read as each of its dates; the
+# two separators may differ ("1961-03/04" is as much a date of birth as "1961-03-04").
+_YEAR_FIRST = re.compile(r"(?=(?<![0-9])([0-9]{4})[-/._]([0-9]{1,2})[-/._]([0-9]{1,2})(?![0-9]))")
+_YEAR_LAST = re.compile(r"(?=(?<![0-9])([0-9]{1,2})[-/._]([0-9]{1,2})[-/._]([0-9]{4})(?![0-9]))")
+# Written without separators: exactly eight digits (a longer run is a number, not a date).
+_COMPACT = re.compile(r"(?<![0-9])[0-9]{8}(?![0-9])")
 FIRST_YEAR = 1900  # of a date of birth
-_MAYBE_DATE = re.compile(r"[0-9]{4}[-/._][0-9]|[0-9][-/._][0-9]{4}")  # a cheap first look
+_MAYBE_DATE = re.compile(r"[0-9]{4}[-/._][0-9]|[0-9][-/._][0-9]{4}|[0-9]{8}")  # a first look
 
 
 def check_referral(text: str) -> str:
@@ -35,17 +40,26 @@ def check_referral(text: str) -> str:
 
 def holds_a_date(text: str) -> bool:
     """Whether ``text`` holds a valid date from 1900 to this year as year, month, day or
-    day, month, year (also month, day, year, as written in the US), separated by one of
-    ``- / . _`` used twice; one-digit days and months too."""
+    day, month, year (also month, day, year, as written in the US): separated by two of
+    ``- / . _`` (the same or not; one-digit days and months too), or eight digits without
+    separators standing alone (19610304, 04031961, 03041961)."""
     if _MAYBE_DATE.search(text) is None:  # (every row of a batch file is checked)
         return False
-    for year, _, month, day in (m.groups() for m in _YEAR_FIRST.finditer(text)):
-        if _valid(year, month, day):
-            return True
-    for first, _, second, year in (m.groups() for m in _YEAR_LAST.finditer(text)):
-        if _valid(year, second, first) or _valid(year, first, second):
-            return True
-    return False
+    return any(_valid(year, month, day) for year, month, day in _readings(text))
+
+
+def _readings(text: str) -> Iterator[tuple[str, str, str]]:
+    """Every (year, month, day) a part of ``text`` may be written as."""
+    for match in _YEAR_FIRST.finditer(text):
+        yield match.group(1), match.group(2), match.group(3)
+    for match in _YEAR_LAST.finditer(text):
+        first, second, year = match.groups()
+        yield year, second, first
+        yield year, first, second
+    for digits in _COMPACT.findall(text):
+        yield digits[:4], digits[4:6], digits[6:]
+        yield digits[4:], digits[2:4], digits[:2]
+        yield digits[4:], digits[:2], digits[2:4]
 
 
 def _valid(year: str, month: str, day: str) -> bool:

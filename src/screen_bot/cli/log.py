@@ -196,18 +196,31 @@ def purge(
     checkpoint in the log's head row; verify then checks the first remaining record
     against the checkpoint, so a record deleted any other way is still found. Purge
     refuses (exit 2) when verify finds a problem, so it cannot erase the evidence.
-    Screening numbers are never reused.
+    Screening numbers are never reused. Without --yes it asks first: anything but yes
+    (n, or no answer) purges nothing (exit 2).
     """
+    from ..errors import ScreenBotError
     from ..storage import ledger
 
     day = before.date()
     with options.database(existing=True) as db:
-        if not yes:
-            typer.confirm(f"Remove every screening-log record made before {day}?", abort=True)
+        if not yes and not _confirmed(f"Remove every screening-log record made before {day}?"):
+            raise ScreenBotError(
+                "not confirmed: nothing was purged (add --yes to purge without asking)"
+            )
         with db.transaction() as tx:
             removed = ledger.purge(tx, day)
         db.forget_deleted()
     typer.echo(f"purged {removed} records made before {day}")
+
+
+def _confirmed(question: str) -> bool:
+    """Whether ``question`` is answered yes; no answer (the end of the input, Ctrl-C) is no."""
+    try:
+        return typer.confirm(question)
+    except typer.Abort:
+        typer.echo("")  # the error is a line of its own, not the prompt's end
+        return False
 
 
 def register(app: typer.Typer) -> None:

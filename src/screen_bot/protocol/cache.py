@@ -12,7 +12,9 @@ and checked in full as without the cache, and so a broken file is reported as be
 
 The entries are kept in a folder of the cache directory with a name of its own (see
 ``settings.CHECKED_DIALOGS``); a folder that holds YAML files is someone's dialogs, and is
-never made owner-only nor written to.
+never made owner-only nor written to: neither that folder nor a cache directory holding
+them (the site's dialogs directory given as the cache directory), where the cache is then
+not used, as one that cannot be written.
 
 Anything wrong with an entry (missing, stale, truncated, unreadable, from another version)
 means the file is loaded as without the cache, and the entry is written again; a cache
@@ -71,9 +73,9 @@ def remember(directory: Path, protocol: Protocol) -> None:
     temporary = None
     try:
         body = _dumps(protocol)
-        directory.mkdir(parents=True, exist_ok=True)
-        if _holds_dialog_files(directory):
+        if _holds_dialog_files(directory.parent) or _holds_dialog_files(directory):
             return  # a site's folder, not the cache's own: neither chmodded nor written
+        directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o700)
         handle, temporary = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")  # 0600
         with os.fdopen(handle, "wb") as stream:
@@ -89,9 +91,12 @@ def remember(directory: Path, protocol: Protocol) -> None:
 
 def _holds_dialog_files(directory: Path) -> bool:
     """Whether ``directory`` holds YAML files, as a dialogs directory does (the cache never
-    writes one): the cache must stay safe to delete."""
-    with os.scandir(directory) as entries:
-        return any(entry.name.endswith((".yaml", ".yml")) for entry in entries)
+    writes one): the cache must stay safe to delete. A folder not made yet holds none."""
+    try:
+        with os.scandir(directory) as entries:
+            return any(entry.name.endswith((".yaml", ".yml")) for entry in entries)
+    except FileNotFoundError:
+        return False
 
 
 def _entry(directory: Path, path: Path) -> Path:

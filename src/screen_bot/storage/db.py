@@ -31,6 +31,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import tempfile
 import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -327,13 +328,40 @@ class Store(ABC):
 # -- SQLite -------------------------------------------------------------------------------------
 
 
-def _create_owner_only(path: Path) -> None:
-    """Create the file readable by its owner only (before SQLite creates it otherwise)."""
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, OWNER_ONLY_FILE))
+def _create_database(path: Path) -> None:
+    """A new SQLite file, owner-only and in WAL mode, made under another name and linked
+    into place: ``path`` is never an empty file, which every command refuses as a restore
+    that failed (a kill or a full disk mid-creation, or a second command starting in that
+    moment); a file another process linked there first is kept."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+    os.close(handle)
+    try:
+        connection = sqlite3.connect(temporary)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")  # writes the file's first page
+        finally:
+            connection.close()
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links (FAT, some network shares)
+            if not path.exists():
+                os.replace(temporary, path)
+    finally:
+        for leftover in (temporary, *_companions(Path(temporary))):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
 
 
 def _companions(path: Path) -> tuple[Path, Path]:
     return Path(f"{path}-wal"), Path(f"{path}-shm")
+
+
+def _empty(path: Path) -> bool:
+    """A 0-byte file where the database should be, with no -wal (whose pages it may all be
+    in): a copy or a restore that failed."""
+    return path.is_file() and path.stat().st_size == 0 and not _companions(path)[0].exists()
 
 
 def _tighten(path: Path) -> None:
@@ -485,11 +513,9 @@ class Database(Store):
                     f"no database yet at {path}: nothing has been logged here "
                     "('screen-bot where' shows the data directory; SCREEN_BOT_DATA_DIR sets it)"
                 )
-            elif (
-                path.is_file()
-                and path.stat().st_size == 0
-                and not _companions(path)[0].exists()  # pages may all be in the -wal
-            ):
+            if _empty(path):
+                # Refused by the commands that create the database too: made into a new
+                # one, a failed restore would start a new log on top of it, unreported.
                 raise DatabaseBroken(
                     f"the database {path} is an empty file (0 bytes): nothing screen-bot "
                     "logged is in it (a copy or a restore that failed?); left unchanged"
@@ -500,7 +526,7 @@ class Database(Store):
             if why_not is not None and (create or not path.is_file()):
                 raise DatabaseBroken(f"the database {path} cannot be written: {why_not}")
             if not path.exists():
-                _create_owner_only(path)
+                _create_database(path)
             self.read_only = why_not is not None
             if why_not is not None:
                 self._connection = self._connect_read_only(why_not)
