@@ -102,7 +102,8 @@ RULE_LINE = dump(with_rule("RULE")).splitlines().index("    met_when: RULE") + 1
         ("digits-1990", "x > " + "9" * 1990, "too large"),
         ("float-1e999", "x > 1e999", "finite"),
         ("float-minus-1e999", "x < -1e999", "finite"),
-        ("parts-351", "a or " * 350 + "a", "parts"),
+        ("parts-401", "a or " * 399 + "a", "too many parts: 401 > 400"),
+        ("levels-41", "not " * 39 + "x > 0", "too deeply nested: 41 levels > 40"),
     ],
 )
 def test_a_hostile_rule_is_refused_at_its_line(
@@ -112,6 +113,30 @@ def test_a_hostile_rule_is_refused_at_its_line(
     problems = refused(path)
     assert [p["line"] for p in problems] == [RULE_LINE]
     assert message in problems[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [("parts-400", "a or " * 398 + "a"), ("levels-40", "not " * 38 + "x > 0")],
+)
+def test_a_rule_at_the_limits_of_parts_and_levels_is_accepted(
+    tmp_path: Path, name: str, rule: str
+) -> None:
+    """Levels and parts are the expression's own, as README counts them: 38 nots over a
+    comparison are 40 levels, 399 names joined by or are 400 parts. Python's operator and
+    context nodes were counted too, so 38 nots were 'deeper than 40' and 100 comparisons
+    joined by and (1,295 characters) 'too long'."""
+    path = write(tmp_path, with_rule(rule), f"{name}.yaml")
+    assert load_apart(path) == {"loaded": "synthetic"}
+
+
+def test_the_readmes_limits_name_the_rules_limits() -> None:
+    """README's Limits gave 2,000 characters and 40 levels, not the 400 parts."""
+    from screen_bot.rules.expressions import MAX_CHARACTERS, MAX_DEPTH, MAX_NODES
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    limits = " ".join(readme[readme.index("**Limits**") :].split())
+    assert f"{MAX_CHARACTERS:,} characters, {MAX_NODES} parts and {MAX_DEPTH} levels" in limits
 
 
 def test_200_parentheses_around_one_name_are_harmless(tmp_path: Path) -> None:
