@@ -193,7 +193,10 @@ def test_screen_all_writes_one_object_per_row_with_a_verdict_per_protocol(
     assert done.returncode == 2, done.stderr  # the broken file's protocol was left out
     left_out = f"warning: {site[1] / 'broken.yaml'} is broken, so its protocol is left out"
     assert left_out in done.stderr  # (its YAML is broken: its id is not known)
-    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    lines = done.stdout.splitlines()
+    compact = [json.dumps(json.loads(x), separators=(",", ":"), ensure_ascii=False) for x in lines]
+    assert lines == compact  # one compact object per row, as --help says ('{"row": 1, …' was not)
+    first, second = (json.loads(line) for line in lines)
     assert (first["row"], first["referral"], first["screened_on"]) == (1, "R-1", "2026-01-15")
     assert [v["protocol"]["id"] for v in first["verdicts"]][0] == "eliana"  # eligible first
     assert [v["verdict"] for v in first["verdicts"]] == [
