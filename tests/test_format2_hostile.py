@@ -159,6 +159,33 @@ def test_deeply_nested_yaml_blocks_are_refused(tmp_path: Path) -> None:
     assert "nested" in problem["message"]
 
 
+@pytest.mark.parametrize("over", [0, 1])
+def test_a_file_of_more_than_100000_yaml_events_is_told_the_limit(
+    tmp_path: Path, over: int
+) -> None:
+    """It was refused as 'the document is too large' (a 300 KB file, under 1 MB): no figure."""
+    from ruamel.yaml import YAML
+
+    from screen_bot.protocol import DialogFileError, load
+    from screen_bot.protocol.loader import MAX_YAML_EVENTS
+
+    def text(items: int) -> str:  # one event per item of the note's list
+        note = "notes:\n  - text: x\n    criteria: [" + ", ".join(["I1"] * items) + "]\n"
+        return dump(with_rule("x > 0")) + note
+
+    events = sum(1 for _ in YAML(typ="safe").parse(text(1)))
+    path = tmp_path / "events.yaml"
+    path.write_text(text(1 + MAX_YAML_EVENTS - events + over), encoding="utf-8")
+    if not over:
+        assert load(path).id == "synthetic"
+        return
+    with pytest.raises(DialogFileError) as refused:
+        load(path)
+    (problem,) = refused.value.problems
+    assert problem.message.startswith("the document has more than 100,000 YAML events")
+    assert problem.fix == "split the protocol into two files (README, Dialog files: Limits)"
+
+
 def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
     """The "billion laughs": nine levels of nine aliases each."""
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
