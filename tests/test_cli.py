@@ -472,6 +472,32 @@ def test_the_readme_json_example_is_real_output(tmp_path: Path) -> None:
     assert shown == real
 
 
+def _commands(command: Any, path: str = "") -> Any:
+    """Each command of the command line (groups walked), with its path: 'log purge'."""
+    subcommands = getattr(command, "commands", None)
+    if not subcommands:
+        yield path.strip(), command
+    for name, sub in (subcommands or {}).items():
+        yield from _commands(sub, f"{path} {name}")
+
+
+def test_every_option_of_every_command_is_named_in_the_readme() -> None:
+    """README never named screen --input-format, quiz --trainee or log purge -y/--yes."""
+    import typer.main
+
+    from screen_bot.cli.app import app
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    unnamed = [
+        f"{path} {'/'.join(option.opts)}"
+        for path, command in _commands(typer.main.get_command(app))
+        for option in command.params
+        if option.param_type_name == "option" and "--help" not in option.opts
+        if not any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", readme) for o in option.opts)
+    ]
+    assert unnamed == []
+
+
 def test_an_unexpected_error_is_one_line_and_a_trace_file(
     isolated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -404,6 +404,63 @@ def test_validate_accepts_the_real_dialog_file() -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_dialog_file() -> str:
+    """The dialog file README shows under 'Dialog files'."""
+    readme = README.read_text(encoding="utf-8")
+    section = readme[readme.index("\n## Dialog files\n") :]
+    (example,) = re.findall(r"```yaml\n(.*?)```", section[: section.index("\n## ", 1)], re.S)
+    return example
+
+
+def test_the_readmes_dialog_file_validates_as_it_stands(tmp_path: Path) -> None:
+    """README's example, copied, was refused with 8 x 'questions.N.text: Field required'."""
+    path = tmp_path / "readme-example.yaml"
+    path.write_text(readme_dialog_file(), encoding="utf-8")
+    protocol = load(path)
+    assert protocol.id == "blina-dli"
+
+
+def test_the_readmes_dialog_file_marks_every_required_key() -> None:
+    """README said 'every part below is optional unless marked' and marked only id, title and
+    version, yet a question needs variable, type and text, a criterion kind, label and source."""
+    from ruamel.yaml import YAML
+
+    from screen_bot.protocol.schema import (
+        Checklist,
+        Criterion,
+        Derived,
+        DialogFile,
+        Note,
+        Question,
+        Table,
+    )
+
+    text = readme_dialog_file()
+    lines = text.splitlines()
+    top = YAML(typ="rt").load(text)
+    mappings = [(DialogFile, top)]
+    for key, model in [
+        ("notes", Note),
+        ("questions", Question),
+        ("checklists", Checklist),
+        ("tables", Table),
+        ("derived", Derived),
+        ("criteria", Criterion),
+    ]:
+        # each kind marked once: in its first item written a key a line
+        mappings.append((model, next(i for i in top[key] if not i.fa.flow_style())))
+    unmarked = [
+        f"{model.__name__}.{name}"
+        for model, mapping in mappings
+        for name, field in model.model_fields.items()
+        if field.is_required() and "# required" not in lines[mapping.lc.key(name)[0]]
+    ]
+    assert unmarked == []
+
+
 SUBPROCESS_CASES = [
     b
     for b in BROKEN

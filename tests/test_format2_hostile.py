@@ -102,7 +102,8 @@ RULE_LINE = dump(with_rule("RULE")).splitlines().index("    met_when: RULE") + 1
         ("digits-1990", "x > " + "9" * 1990, "too large"),
         ("float-1e999", "x > 1e999", "finite"),
         ("float-minus-1e999", "x < -1e999", "finite"),
-        ("parts-351", "a or " * 350 + "a", "parts"),
+        ("parts-401", "a or " * 399 + "a", "too many parts: 401 > 400"),
+        ("levels-41", "not " * 39 + "x > 0", "too deeply nested: 41 levels > 40"),
     ],
 )
 def test_a_hostile_rule_is_refused_at_its_line(
@@ -112,6 +113,30 @@ def test_a_hostile_rule_is_refused_at_its_line(
     problems = refused(path)
     assert [p["line"] for p in problems] == [RULE_LINE]
     assert message in problems[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [("parts-400", "a or " * 398 + "a"), ("levels-40", "not " * 38 + "x > 0")],
+)
+def test_a_rule_at_the_limits_of_parts_and_levels_is_accepted(
+    tmp_path: Path, name: str, rule: str
+) -> None:
+    """Levels and parts are the expression's own, as README counts them: 38 nots over a
+    comparison are 40 levels, 399 names joined by or are 400 parts. Python's operator and
+    context nodes were counted too, so 38 nots were 'deeper than 40' and 100 comparisons
+    joined by and (1,295 characters) 'too long'."""
+    path = write(tmp_path, with_rule(rule), f"{name}.yaml")
+    assert load_apart(path) == {"loaded": "synthetic"}
+
+
+def test_the_readmes_limits_name_the_rules_limits() -> None:
+    """README's Limits gave 2,000 characters and 40 levels, not the 400 parts."""
+    from screen_bot.rules.expressions import MAX_CHARACTERS, MAX_DEPTH, MAX_NODES
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    limits = " ".join(readme[readme.index("**Limits**") :].split())
+    assert f"{MAX_CHARACTERS:,} characters, {MAX_NODES} parts and {MAX_DEPTH} levels" in limits
 
 
 def test_200_parentheses_around_one_name_are_harmless(tmp_path: Path) -> None:
@@ -132,6 +157,33 @@ def test_deeply_nested_yaml_blocks_are_refused(tmp_path: Path) -> None:
     path.write_text("a:\n" + "".join(" " * i + "- \n" for i in range(1, 400)), encoding="utf-8")
     (problem,) = refused(path)
     assert "nested" in problem["message"]
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_a_file_of_more_than_100000_yaml_events_is_told_the_limit(
+    tmp_path: Path, over: int
+) -> None:
+    """It was refused as 'the document is too large' (a 300 KB file, under 1 MB): no figure."""
+    from ruamel.yaml import YAML
+
+    from screen_bot.protocol import DialogFileError, load
+    from screen_bot.protocol.loader import MAX_YAML_EVENTS
+
+    def text(items: int) -> str:  # one event per item of the note's list
+        note = "notes:\n  - text: x\n    criteria: [" + ", ".join(["I1"] * items) + "]\n"
+        return dump(with_rule("x > 0")) + note
+
+    events = sum(1 for _ in YAML(typ="safe").parse(text(1)))
+    path = tmp_path / "events.yaml"
+    path.write_text(text(1 + MAX_YAML_EVENTS - events + over), encoding="utf-8")
+    if not over:
+        assert load(path).id == "synthetic"
+        return
+    with pytest.raises(DialogFileError) as refused:
+        load(path)
+    (problem,) = refused.value.problems
+    assert problem.message.startswith("the document has more than 100,000 YAML events")
+    assert problem.fix == "split the protocol into two files (README, Dialog files: Limits)"
 
 
 def test_yaml_aliases_are_refused(tmp_path: Path) -> None:

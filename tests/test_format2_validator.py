@@ -928,6 +928,26 @@ def test_a_list_over_its_limit_is_told_the_limit_and_where_readme_lists_it(
     assert f"1–{limit} {key}" in " ".join(limits[:800].split())
 
 
+@pytest.mark.parametrize("length", [40, 41])
+def test_a_unit_is_at_most_40_characters_and_is_told_so(tmp_path: Path, length: int) -> None:
+    """A 41-character unit got 'Value should have at most 40 items after validation'."""
+    data = dialog([integer("age", unit="u" * length)], [inclusion("I1", "age >= 18")])
+    if length == 40:
+        assert build(tmp_path, data).questions["age"].unit == "u" * 40
+        return
+    (problem,) = problems(tmp_path, data)
+    assert problem.message == "questions.0.unit: String should have at most 40 characters"
+    assert problem.fix == "shorten it to at most 40 characters (README, Dialog files: Limits)"
+
+
+def test_an_empty_confirm_estimate_is_told_it_is_empty(tmp_path: Path) -> None:
+    """It got 'Value should have at least 1 item after validation', as the unit did."""
+    data = dialog([integer("age")], [inclusion("I1", "age >= 18", confirm_estimate="")])
+    (problem,) = problems(tmp_path, data)
+    assert problem.message == "criteria.0.confirm_estimate: String should have at least 1 character"
+    assert problem.fix == "write the text (it is empty)"
+
+
 def test_an_unquoted_list_item_gets_a_fix_that_keeps_it_a_list_item(tmp_path: Path) -> None:
     """'e.g. 0: "0"' would have made the item a mapping."""
     text = dump(dialog([choice("grade", ["0", "1"])], [inclusion("I1", "grade == '0'")]))

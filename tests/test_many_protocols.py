@@ -180,6 +180,19 @@ def test_screen_asks_at_a_terminal_and_refuses_to_ask_otherwise(
     assert json.loads(asked.stdout)["protocol"]["id"] == "eliana"
 
 
+def test_check_without_protocol_checks_every_protocol_as_its_help_says(
+    site: tuple[Path, Path],
+) -> None:
+    """check's -p help said 'left out: the only one, else you are asked', against its own
+    description and what it does: every protocol is checked, nothing is asked."""
+    checked = invoke("check", "age 40")
+    headings = sorted(line for line in checked.stdout.splitlines() if line.startswith("── "))
+    assert headings == ["── blina-dli 1.1 ──", "── ctl019-rr-ball 0.1 ──", "── eliana 1 ──"]
+    shown = " ".join(invoke("check", "--help").stdout.split())
+    assert "(left out: every protocol, as with 'all')" in shown
+    assert "you are asked" not in shown
+
+
 def test_screen_all_writes_one_object_per_row_with_a_verdict_per_protocol(
     site: tuple[Path, Path], tmp_path: Path, data_dir: Path
 ) -> None:
@@ -193,7 +206,10 @@ def test_screen_all_writes_one_object_per_row_with_a_verdict_per_protocol(
     assert done.returncode == 2, done.stderr  # the broken file's protocol was left out
     left_out = f"warning: {site[1] / 'broken.yaml'} is broken, so its protocol is left out"
     assert left_out in done.stderr  # (its YAML is broken: its id is not known)
-    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    lines = done.stdout.splitlines()
+    compact = [json.dumps(json.loads(x), separators=(",", ":"), ensure_ascii=False) for x in lines]
+    assert lines == compact  # one compact object per row, as --help says ('{"row": 1, …' was not)
+    first, second = (json.loads(line) for line in lines)
     assert (first["row"], first["referral"], first["screened_on"]) == (1, "R-1", "2026-01-15")
     assert [v["protocol"]["id"] for v in first["verdicts"]][0] == "eliana"  # eligible first
     assert [v["verdict"] for v in first["verdicts"]] == [

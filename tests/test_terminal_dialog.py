@@ -163,6 +163,27 @@ def test_quit_cancels_this_dialogs_screening_only(
     assert [o.referral for o in sessions.list_open(db.read(), TERMINAL)] == ["R-B1"]
 
 
+def test_a_taken_referral_is_refused_with_referral_and_asked_again_at_the_prompt(
+    db: Database,
+) -> None:
+    """README: given with --referral, a referral with an unfinished screening is refused
+    (exit 2); typed at the prompt, the prompt asks again."""
+    killed = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    killed.start(TERMINAL, "blina-dli", "R-200")  # a dialog killed before its verdict
+    service = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    with pytest.raises(ScreenBotError) as refused:
+        terminal.chat(service, "blina-dli", "R-200", read=lambda _: "quit", write=lambda _: None)
+    assert "R-200 already has an unfinished screening" in refused.value.message
+    shown: list[str] = []
+    typed = iter(["R-200", "quit"])
+    with pytest.raises(terminal.Stopped):
+        terminal.chat(service, "blina-dli", read=lambda _: next(typed), write=shown.append)
+    said = "\n".join(shown)
+    asked = "Referral code for this screening?"
+    taken = "R-200 already has an unfinished screening: type another code, or skip"
+    assert said.count(asked) == 2 and said.index(asked) < said.index(taken) < said.rindex(asked)
+
+
 def test_input_answers_only_the_question_this_dialog_showed(db: Database) -> None:
     # A second `chat --resume R-S2` answered AST while this dialog still showed it: the 3.5
     # typed here for AST was recorded as ALT and logged as I8b failing (review)

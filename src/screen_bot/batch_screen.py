@@ -123,7 +123,8 @@ def _screen_against_all(
     written = [verdict_json(f) for _, f, _ in found] if output == "json" or screening_id else []
     if output == "json":
         head = json.dumps(
-            {"row": row.number, "referral": row.referral, "screened_on": str(row.screened_on)}
+            {"row": row.number, "referral": row.referral, "screened_on": str(row.screened_on)},
+            separators=(",", ":"),  # compact, as each verdict in it and a single protocol's
         ).encode()
         chunk.output.append(b'%s,"verdicts":[%s]}\n' % (head[:-1], b",".join(written)))
     else:

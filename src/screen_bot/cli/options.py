@@ -39,6 +39,15 @@ ProtocolOption = Annotated[
         "(left out: the only one, else you are asked).",
     ),
 ]
+CheckProtocolOption = Annotated[  # check never asks: it checks every protocol
+    str | None,
+    typer.Option(
+        "--protocol",
+        "-p",
+        help="Protocol id, or 'all' to check against every protocol at once (left out: "
+        "every protocol, as with 'all').",
+    ),
+]
 OneProtocolOption = Annotated[
     str | None,
     typer.Option(

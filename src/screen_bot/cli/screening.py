@@ -16,7 +16,7 @@ import typer
 
 from ..errors import BadInput
 from . import options
-from .options import ProtocolOption
+from .options import CheckProtocolOption, ProtocolOption
 from .output import output_closed
 from .population import Engine, screen_with_duckdb
 
@@ -98,7 +98,7 @@ def check(
             "terminal: type them, then Ctrl-D)."
         ),
     ] = None,
-    protocol: ProtocolOption = None,
+    protocol: CheckProtocolOption = None,
     go_on: Annotated[
         bool,
         typer.Option(

@@ -310,7 +310,16 @@ def _check_shape(text: str, shown: str, yaml: YAML) -> None:
             depth -= 1
         if events > MAX_YAML_EVENTS:
             raise DialogFileError(
-                [Problem(shown, line, "the document is too large", "split the protocol")]
+                [
+                    Problem(
+                        shown,
+                        line,
+                        f"the document has more than {MAX_YAML_EVENTS:,} YAML events (a key or "
+                        "a value is one, a list or a mapping two); a dialog file has at most "
+                        f"{MAX_YAML_EVENTS:,}",
+                        f"split the protocol into two files ({LIMITS})",
+                    )
+                ]
             )
 
 

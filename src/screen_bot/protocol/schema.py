@@ -170,7 +170,8 @@ class Question(_Strict):
     help: Text = Field("", max_length=1000)
     min: float | None = None
     max: float | None = None
-    unit: Line | None = Field(None, max_length=40)
+    # the limit before the check, on the text itself: on "Line | None" it counted "items"
+    unit: Annotated[str, Field(max_length=40), _showable(breaks=False)] | None = None
     choices: list[str] | None = Field(None, max_length=60)
     multiple: bool = Field(False, description="choices: a set of them may be chosen")
     ordered: bool = Field(False, description="choices: listed from lowest to highest")
@@ -349,10 +350,8 @@ class Criterion(_Strict):
         " on these questions (the rest are missing data)",
     )
     recoverable: Literal["retest", "wait"] | None = None
-    confirm_estimate: Text | None = Field(
-        None,
-        min_length=1,
-        description="a failure resting only on an estimate is an open item with this advice",
+    confirm_estimate: Annotated[str, Field(min_length=1), _showable(breaks=True)] | None = Field(
+        None, description="a failure resting only on an estimate is an open item with this advice"
     )
 
     @model_validator(mode="after")

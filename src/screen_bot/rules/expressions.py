@@ -27,8 +27,8 @@ Env = Mapping[str, Any]
 Compiled = Callable[[Env], Any]
 
 MAX_CHARACTERS = 2000  # a rule longer than this is not a rule a clinician can check
-MAX_DEPTH = 40  # nesting of the parsed tree
-MAX_NODES = 400
+MAX_DEPTH = 40  # levels of the expression's tree (_check_size)
+MAX_NODES = 400  # parts of the expression (_check_size)
 WINDOW_UNITS = ("days", "weeks", "months", "years")
 MAX_WINDOW = 1200  # months(1200) is a century: more is a typo
 
@@ -290,19 +290,35 @@ def _syntax_hint(text: str) -> str:
     return 'write comparisons joined by and / or / not, e.g. "14 <= age <= 65"'
 
 
-def _check_size(root: ast.AST) -> None:
-    """Bound the tree before converting it (recursion on a hostile tree would crash)."""
-    count, stack = 0, [(root, 1)]
+def _check_size(root: ast.expr) -> None:
+    """Bound the tree before converting it (recursion on a hostile tree would crash).
+
+    A part is a node of the expression as written (a name, number, quoted choice,
+    comparison, and/or/not, call, date ± window), a level one step down from such a node:
+    Python's operator and context nodes (``Gt``, ``Load``) are no part a rule writer sees,
+    so they are walked (nothing under them escapes the bound) but not counted. The whole
+    tree is walked (2,000 characters keep it small), so the message gives its size.
+    """
+    parts, deepest = 0, 0
+    stack: list[tuple[ast.AST, int]] = [(root, 1)]
     while stack:
         node, depth = stack.pop()
-        count += 1
-        if depth > MAX_DEPTH or count > MAX_NODES:
-            raise ExpressionError(
-                "the expression is too deeply nested or too long "
-                f"(at most {MAX_DEPTH} levels and {MAX_NODES} parts)",
-                "split the criterion into parts or simplify it",
-            )
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+        parts += isinstance(node, ast.expr)
+        deepest = max(deepest, depth)
+        stack.extend(
+            (child, depth + isinstance(child, ast.expr)) for child in ast.iter_child_nodes(node)
+        )
+    if deepest > MAX_DEPTH:
+        raise ExpressionError(
+            f"the expression is too deeply nested: {deepest} levels > {MAX_DEPTH}",
+            "split the criterion into parts (e.g. E3a, E3b) or simplify it",
+        )
+    if parts > MAX_NODES:
+        raise ExpressionError(
+            f"the expression has too many parts: {parts:,} > {MAX_NODES} (names, numbers, "
+            "choices, comparisons, and/or/not)",
+            "split the criterion into parts (e.g. E3a, E3b) or simplify it",
+        )
 
 
 class _Converter:
