@@ -14,6 +14,7 @@ from conftest import DIALOG, DIALOGS, SHIPPED
 from screen_bot.adapters import terminal
 from screen_bot.answers import parse_text
 from screen_bot.checklists import parse_checklist
+from screen_bot.errors import ScreenBotError
 from screen_bot.protocol import DialogFileError, load
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.quick_check import judge, read
@@ -364,6 +365,25 @@ def _answers(db: Database, session_id: str) -> dict[str, object]:
     session = sessions.get(db.read(), TERMINAL, session_id)
     assert session is not None
     return session.values()
+
+
+def test_a_check_replaced_before_it_continued_says_so(db: Database) -> None:
+    # The terminal's quick check is kept per owner, and all terminals are one owner (on
+    # PostgreSQL every desk): another desk's `check` between this one's check and its
+    # continuation replaces it. Its values are never taken for another's; the dialog says why
+    # nothing started ("no quick check to continue", just after the check was shown, did not).
+    service = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    (mine,) = service.check(TERMINAL, "age 40, lvef 65")
+    service.check(TERMINAL, "age 70")  # at another desk
+    assert isinstance(mine, Checked) and mine.check_id is not None
+    with pytest.raises(ScreenBotError) as refused:
+        terminal.chat(service, check_id=mine.check_id, read=lambda _: "", write=lambda _: None)
+    assert refused.value.message == (
+        "the quick check was replaced by another one (a 'check' at another terminal using "
+        "this database) before its screening began; nothing was recorded: run the 'check "
+        "--continue' again"
+    )
+    assert sessions.list_open(db.read(), TERMINAL) == []
 
 
 def test_a_decided_check_continued_logs_the_verdict_it_showed(db: Database) -> None:

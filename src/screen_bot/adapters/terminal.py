@@ -199,8 +199,12 @@ def not_started(refused: Refused) -> str:
             f"not end): 'screen-bot chat --resume {refused.detail}' goes on with it ('quit' "
             "there drops it)"
         )
-    if refused.reason == NO_CHECK:
-        return "no quick check to continue"
+    if refused.reason == NO_CHECK:  # the check was made a moment before, in this command
+        return (
+            "the quick check was replaced by another one (a 'check' at another terminal using "
+            "this database) before its screening began; nothing was recorded: run the 'check "
+            "--continue' again"
+        )
     if refused.reason == NOT_OPEN and refused.records:
         numbers = ", ".join(map(str, refused.records))
         plural = "s" if len(refused.records) > 1 else ""
