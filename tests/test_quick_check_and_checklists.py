@@ -337,23 +337,53 @@ def test_input_never_goes_to_a_screening_left_open_with_the_same_referral(
 
 def test_a_second_terminal_dialog_never_gets_the_first_ones_input(db: Database) -> None:
     # Every terminal dialog is the same owner: a second `chat` on the same data directory
-    # makes its screening the active one; the first must not answer it, go back in it or
-    # cancel it with what its user types next.
+    # makes its screening the active one; what the first one's user types next still
+    # answers, and goes back in, the first one's screening only (the first one used to stop
+    # there, and in a race answered the second one's: audit 17, finding 5).
     first = ScreeningService(Catalog(DIALOGS), db, channel="cli")
     second = ScreeningService(Catalog(DIALOGS), db, channel="cli")
 
-    typed = iter(["40", "quit"])
+    typed = iter(["40", "back", "41"])
 
     def read(prompt: str) -> str:  # the first dialog's user types while the second starts
         if not sessions.list_open(db.read(), TERMINAL)[1:]:
             second.start(TERMINAL, "blina-dli", "R-B2")
-        return next(typed)
+        try:
+            return next(typed)
+        except StopIteration:
+            raise KeyboardInterrupt from None
 
-    with pytest.raises(ScreenBotError, match="chat --resume R-A1"):
+    with pytest.raises(KeyboardInterrupt):
         terminal.chat(first, "blina-dli", "R-A1", read=read, write=lambda _: None)
-    assert {o.referral for o in sessions.list_open(db.read(), TERMINAL)} == {"R-A1", "R-B2"}
-    active = sessions.active(db.read(), TERMINAL)
-    assert active is not None and active.referral == "R-B2" and active.answers == {}
+    answers = {
+        o.referral: _answers(db, o.session_id) for o in sessions.list_open(db.read(), TERMINAL)
+    }
+    assert answers == {"R-A1": {"age": 41}, "R-B2": {}}
+
+
+def _answers(db: Database, session_id: str) -> dict[str, object]:
+    session = sessions.get(db.read(), TERMINAL, session_id)
+    assert session is not None
+    return session.values()
+
+
+def test_a_check_replaced_before_it_continued_says_so(db: Database) -> None:
+    # The terminal's quick check is kept per owner, and all terminals are one owner (on
+    # PostgreSQL every desk): another desk's `check` between this one's check and its
+    # continuation replaces it. Its values are never taken for another's; the dialog says why
+    # nothing started ("no quick check to continue", just after the check was shown, did not).
+    service = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    (mine,) = service.check(TERMINAL, "age 40, lvef 65")
+    service.check(TERMINAL, "age 70")  # at another desk
+    assert isinstance(mine, Checked) and mine.check_id is not None
+    with pytest.raises(ScreenBotError) as refused:
+        terminal.chat(service, check_id=mine.check_id, read=lambda _: "", write=lambda _: None)
+    assert refused.value.message == (
+        "the quick check was replaced by another one (a 'check' at another terminal using "
+        "this database) before its screening began; nothing was recorded: run the 'check "
+        "--continue' again"
+    )
+    assert sessions.list_open(db.read(), TERMINAL) == []
 
 
 def test_a_decided_check_continued_logs_the_verdict_it_showed(db: Database) -> None:

@@ -101,6 +101,45 @@ def test_a_button_of_another_chats_screening_finds_nothing(
     assert (kept.step, kept.answers) == (theirs.step, {})
 
 
+def test_input_addressed_to_a_question_goes_to_its_screening_or_changes_nothing(
+    service: ScreeningService, db: Database
+) -> None:
+    """A terminal dialog addresses each input to the question it showed (``to``): it goes to
+    that screening, active or not, and once that screening has moved past the step shown,
+    or is gone, no call changes anything. (Audit 17, findings 4 and 5: every terminal
+    dialog is one owner, and input went to whichever screening was active: another dialog's,
+    on PostgreSQL any desk's.)"""
+    mine = only(service.start(OWNER, referral="R-A1"), Asked)[0]
+    theirs = only(service.start(OWNER, referral="R-B1"), Asked)[0]  # now the active one
+    moved = only(service.answer(OWNER, "42", to=mine), Asked)[0]
+    assert (moved.session_id, moved.question.variable) == (mine.session_id, "b_all_cd19_positive")
+    assert sessions.get(db.read(), OWNER, theirs.session_id).answers == {}
+
+    def kept() -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in db.read().all("SELECT * FROM open_sessions ORDER BY referral")]
+
+    before = kept()
+    calls = {
+        "answer": lambda: service.answer(OWNER, "30", to=mine),
+        "skip": lambda: service.skip(OWNER, to=mine),
+        "back": lambda: service.back(OWNER, to=mine),
+        "restart": lambda: service.restart(OWNER, to=mine),
+        "status": lambda: service.status(OWNER, to=mine),
+        "cancel": lambda: service.cancel(OWNER, to=mine),
+    }
+    for name, call in calls.items():  # the step ``mine`` showed was answered
+        assert call() == [Refused(STALE)], name
+        assert kept() == before, name
+    assert only(service.answer(OWNER, "35", to=theirs), Asked)[0].session_id == theirs.session_id
+    assert sessions.get(db.read(), OWNER, mine.session_id).values() == {"age": 42}
+    assert sessions.get(db.read(), OWNER, theirs.session_id).values() == {"age": 35}
+    service.cancel(OWNER, "R-A1")
+    before = kept()
+    for name, call in calls.items():
+        assert call() == [Refused(GONE)], name
+        assert kept() == before, name
+
+
 def test_a_bad_answer_asks_again_and_a_good_one_moves_on(
     service: ScreeningService, db: Database
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,10 +22,11 @@ from conftest import DIALOGS, SHIPPED
 from screen_bot.adapters import terminal
 from screen_bot.errors import ScreenBotError
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.service import TERMINAL, Asked, Checked, Finished, ScreeningService
+from screen_bot.service import TERMINAL, Asked, Checked, Finished, Result, ScreeningService
 from screen_bot.session import utc_now
-from screen_bot.storage import ledger, sessions
+from screen_bot.storage import Store, ledger, sessions
 from screen_bot.storage.db import Database
+from stores import StoreUnderTest
 from test_service import SITE_DAYS
 
 
@@ -141,26 +144,149 @@ def test_a_screening_ended_in_another_dialog_is_not_called_displaced(db: Databas
     assert sessions.list_open(db.read(), TERMINAL) == []
 
 
-def test_quit_cancels_this_dialogs_screening_only(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Another dialog starts R-B1 right after the check that R-A1 is still this one's: the
-    # quit drops R-A1 (the one it showed), never R-B1, now the active one.
+def test_quit_cancels_this_dialogs_screening_only(db: Database) -> None:
+    # Another dialog starts R-B1 while this one waits at R-A1's question: the quit drops
+    # R-A1 (the one it showed), never R-B1, now the active one.
     first = ScreeningService(Catalog(DIALOGS), db, channel="cli")
     second = ScreeningService(Catalog(DIALOGS), db, channel="cli")
-    checked = terminal._still_ours
-
     typed = ["40", "quit"]
 
-    def then_another_starts(*args: object) -> None:
-        checked(*args)  # type: ignore[arg-type]
-        if not typed:  # the check before the quit
+    def read(prompt: str) -> str:
+        if len(typed) == 1:  # before the quit
             second.start(TERMINAL, "blina-dli", "R-B1")
+        return typed.pop(0)
 
-    monkeypatch.setattr(terminal, "_still_ours", then_another_starts)
     with pytest.raises(terminal.Stopped):
-        terminal.chat(first, "blina-dli", "R-A1", read=lambda _: typed.pop(0), write=lambda _: None)
+        terminal.chat(first, "blina-dli", "R-A1", read=read, write=lambda _: None)
     assert [o.referral for o in sessions.list_open(db.read(), TERMINAL)] == ["R-B1"]
+
+
+def test_another_dialog_starting_between_the_check_and_the_answer_gets_none_of_it(
+    store: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Audit 17, finding 5: the dialog checked that its screening was still the active one,
+    # then answered "the active one"; another dialog's start in between (two desks sharing
+    # a PostgreSQL database: two connections) took this dialog's age of 40, and the dialog
+    # went on with that screening's next question and logged a mixed verdict.
+    with store.open() as desk_a, store.open() as desk_b:
+        first = ScreeningService(Catalog(DIALOGS), desk_a, channel="cli")
+        second = ScreeningService(Catalog(DIALOGS), desk_b, channel="cli")
+        answer = first.answer
+
+        def another_starts_then(*args: Any, **kwargs: Any) -> list[Result]:
+            if not sessions.list_open(desk_b.read(), TERMINAL)[1:]:
+                second.start(TERMINAL, "blina-dli", "R-B1")
+            return answer(*args, **kwargs)
+
+        monkeypatch.setattr(first, "answer", another_starts_then)
+        typed = iter(["40", "0"])
+
+        def read(prompt: str) -> str:
+            try:
+                return next(typed)
+            except StopIteration:
+                raise KeyboardInterrupt from None
+
+        with pytest.raises(KeyboardInterrupt):
+            terminal.chat(first, "blina-dli", "R-A1", read=read, write=lambda _: None)
+        kept = {
+            o.referral: _values(desk_b, o.session_id)
+            for o in sessions.list_open(desk_b.read(), TERMINAL)
+        }
+    assert set(kept) == {"R-A1", "R-B1"} and kept["R-B1"] == {}
+    assert kept["R-A1"]["age"] == 40 and len(kept["R-A1"]) == 9  # and the checklist's 8
+
+
+def _values(db: Store, session_id: str) -> dict[str, Any]:
+    session = sessions.get(db.read(), TERMINAL, session_id)
+    assert session is not None
+    return session.values()
+
+
+# Two patients, one line per question of blina-dli, both eligible: they differ in age,
+# LVEF, ECOG, Karnofsky, weight and QTc.
+PATIENT_A = "42|0|4 months ago|0|62|1|80|female|yes|no|yes|1.0|1.2|1|1.1|?|60|106 µmol/L|440"
+PATIENT_B = "35|0|4 months ago|0|65|0|90|female|yes|no|yes|1.0|1.2|1|1.1|?|72|106 µmol/L|420"
+LINES = {
+    "R-A1": f"{PATIENT_A}|none|none|none".split("|"),
+    "R-B1": f"{PATIENT_B}|none|none|none".split("|"),
+}
+OWN = {
+    "R-A1": {
+        "age": 42,
+        "lvef_percent": 62,
+        "ecog": 1,
+        "karnofsky": 80,
+        "weight_kg": 60,
+        "qtc_ms": 440,
+    },
+    "R-B1": {
+        "age": 35,
+        "lvef_percent": 65,
+        "ecog": 0,
+        "karnofsky": 90,
+        "weight_kg": 72,
+        "qtc_ms": 420,
+    },
+}
+
+
+def test_two_terminal_dialogs_at_once_each_log_their_own_patient(store: StoreUnderTest) -> None:
+    # Audit 17, findings 4 and 5: every terminal screening is one owner, on PostgreSQL
+    # site-wide; a second `chat` (the same data directory, or another desk on the same
+    # database) stopped the first ("another screening became the active one"), and in a
+    # race the two mixed their patients' answers into one logged verdict. Now each dialog
+    # answers only its own screening: the two answer turn about, question by question.
+    def desk(referral: str, data_dir: Path) -> subprocess.Popen[bytes]:
+        data_dir.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            **store.env(),
+            "SCREEN_BOT_DATA_DIR": str(data_dir),
+            "PYTHONIOENCODING": "utf-8",
+        }
+        return subprocess.Popen(
+            [str(SCREEN_BOT), "chat", "-p", "blina-dli", "--referral", referral],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+
+    # on SQLite both share the data directory; on PostgreSQL each desk has its own
+    elsewhere = store.data_dir / "desk-b" if store.url else store.data_dir
+    dialogs = {"R-A1": desk("R-A1", store.data_dir)}
+    try:
+        _until_prompts(dialogs["R-A1"], 1)
+        dialogs["R-B1"] = desk("R-B1", elsewhere)
+        _until_prompts(dialogs["R-B1"], 1)
+        for turn in range(len(LINES["R-A1"]) - 1):
+            for referral, process in dialogs.items():
+                assert process.stdin is not None
+                process.stdin.write(f"{LINES[referral][turn]}\n".encode())
+                process.stdin.flush()
+                _until_prompts(process, 1)  # its next question
+        said = {
+            referral: process.communicate(f"{LINES[referral][-1]}\n".encode(), timeout=30)
+            for referral, process in dialogs.items()
+        }
+    finally:
+        for process in dialogs.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    for referral, process in dialogs.items():
+        out, err = (text.decode() for text in said[referral])
+        assert process.returncode == 0, out + err
+        assert f"Referral: {referral}" in out and "PRE-SCREEN PASSED" in out
+    records = store.rows("SELECT referral, verdict, answers FROM screening_log")
+    logged = {referral: (verdict, json.loads(answers)) for referral, verdict, answers in records}
+    assert len(records) == 2 and set(logged) == set(OWN)
+    for referral, own in OWN.items():
+        verdict, answers = logged[referral]
+        assert verdict == "eligible"
+        assert {variable: answers[variable] for variable in own} == own
+    assert store.count("open_sessions") == 0
 
 
 def test_a_taken_referral_is_refused_with_referral_and_asked_again_at_the_prompt(

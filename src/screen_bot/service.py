@@ -15,10 +15,14 @@ the Telegram adapter runs one chat's updates one after the other (``ordering.py`
 An answer applies only to the question the user was shown: a typed answer goes to the
 current question of the active screening; a button carries its session and step and is
 refused when the session is gone, paused, or past that step, or the button does not fit
-the question. A front end that knows what it delivered (Telegram: ``shown`` with the step
-and the chat's newest update at that moment) passes each typed input's update id as
-``arrived``: input that arrived before the current question was delivered, or while it
-was never delivered (a crash between saving and sending), changes nothing (:class:`Early`).
+the question. A front end that shows one screening per dialog (the terminal: several
+dialogs share its owner) addresses every call to the question it showed (``to``, the
+:class:`Asked`): the call is for that screening, active or not, and is refused, changing
+nothing, when the screening is gone (:data:`GONE`) or past that step (:data:`STALE`). A
+front end that knows what it delivered (Telegram: ``shown`` with the step and the chat's
+newest update at that moment) passes each typed input's update id as ``arrived``: input
+that arrived before the current question was delivered, or while it was never delivered
+(a crash between saving and sending), changes nothing (:class:`Early`).
 A front end that must deliver every verdict after a crash (``outbox=True``) gets each
 ``Finished`` with a ``delivery`` id, kept until it calls :meth:`ScreeningService.delivered`.
 """
@@ -445,9 +449,9 @@ class ScreeningService:
             _touch(tx, owner, session)
             return [*results, Resumed(label(session)), self._ask(tx, owner, engine, session)]
 
-    def status(self, owner: int) -> Results:
-        """Where the active screening stands: its current question, shown again. It counts
-        as use: the screening's lifetime starts again."""
+    def status(self, owner: int, *, to: Asked | None = None) -> Results:
+        """Where the active screening (or the one ``to`` asks) stands: its current question,
+        shown again. It counts as use: the screening's lifetime starts again."""
 
         def show(tx: Tx, engine: Engine, session: Session) -> Results:
             _touch(tx, owner, session)
@@ -457,7 +461,7 @@ class ScreeningService:
                 self._ask(tx, owner, engine, session),
             ]
 
-        return self._on_active(owner, show)
+        return self._on_active(owner, show, to)
 
     def unshown(self, owner: int) -> Results:
         """The active screening's current question when it was never delivered (its send
@@ -533,10 +537,16 @@ class ScreeningService:
     # -- answers ----------------------------------------------------------------------------
 
     def answer(
-        self, owner: int, text: str, arrived: int | None = None, sent_at: int | None = None
+        self,
+        owner: int,
+        text: str,
+        arrived: int | None = None,
+        sent_at: int | None = None,
+        *,
+        to: Asked | None = None,
     ) -> Results:
         """A typed answer to the active screening's current step (update ``arrived``, sent
-        by the user at ``sent_at``, unix seconds)."""
+        by the user at ``sent_at``, unix seconds), or to the question ``to`` only."""
 
         def typed(tx: Tx, engine: Engine, session: Session) -> Results:
             if session.awaiting_referral:
@@ -561,10 +571,18 @@ class ScreeningService:
                 ]
             return self._apply(tx, owner, engine, session, value)
 
-        return self._on_shown(owner, arrived, sent_at, typed)
+        return self._on_shown(owner, arrived, sent_at, typed, to)
 
-    def skip(self, owner: int, arrived: int | None = None, sent_at: int | None = None) -> Results:
-        """Answer the current step 'unknown' (every item of a checklist; no referral)."""
+    def skip(
+        self,
+        owner: int,
+        arrived: int | None = None,
+        sent_at: int | None = None,
+        *,
+        to: Asked | None = None,
+    ) -> Results:
+        """Answer the current step (or the question ``to`` only) 'unknown' (every item of a
+        checklist; no referral)."""
 
         def unknown(tx: Tx, engine: Engine, session: Session) -> Results:
             if session.awaiting_referral:
@@ -574,7 +592,7 @@ class ScreeningService:
                 return self._apply_items(tx, owner, engine, session, items)
             return self._apply(tx, owner, engine, session, None)
 
-        return self._on_shown(owner, arrived, sent_at, unknown)
+        return self._on_shown(owner, arrived, sent_at, unknown, to)
 
     def press(
         self,
@@ -741,16 +759,25 @@ class ScreeningService:
             return self.details
         return bool(owners.details(self.db.read(), owner))
 
-    def back(self, owner: int, arrived: int | None = None, sent_at: int | None = None) -> Results:
-        """Back to the question answered last, forgetting its answer."""
+    def back(
+        self,
+        owner: int,
+        arrived: int | None = None,
+        sent_at: int | None = None,
+        *,
+        to: Asked | None = None,
+    ) -> Results:
+        """Back to the question answered last, forgetting its answer (from the question
+        ``to`` only)."""
 
         def back(tx: Tx, engine: Engine, session: Session) -> Results:
             return self._back(tx, owner, engine, session)
 
-        return self._on_shown(owner, arrived, sent_at, back)
+        return self._on_shown(owner, arrived, sent_at, back, to)
 
-    def restart(self, owner: int) -> Results:
-        """Forget every answer of the active screening and begin again."""
+    def restart(self, owner: int, *, to: Asked | None = None) -> Results:
+        """Forget every answer of the active screening (or, from the question ``to`` only,
+        of its screening) and begin again."""
 
         def again(tx: Tx, engine: Engine, session: Session) -> Results:
             retired = self._retire(tx, owner, session.id, "dropped")
@@ -758,16 +785,16 @@ class ScreeningService:
             sessions.save(tx, owner, session)
             return [*retired, self._ask(tx, owner, engine, session)]
 
-        return self._on_active(owner, again)
+        return self._on_active(owner, again, to)
 
     # -- ending -----------------------------------------------------------------------------
 
-    def cancel(self, owner: int, wanted: str | None = None) -> Results:
-        """Cancel the active screening, or the open one with this referral (or id): only
-        that one; nothing of it is kept. A label of none of the owner's open screenings
-        changes nothing."""
+    def cancel(self, owner: int, wanted: str | None = None, *, to: Asked | None = None) -> Results:
+        """Cancel the active screening, or the open one with this referral (or id), or the
+        one of the question ``to`` while it is at that question: only that one; nothing of
+        it is kept. A label of none of the owner's open screenings changes nothing."""
         if not wanted:
-            return self._on_active(owner, lambda tx, _, session: self._drop(tx, owner, session))
+            return self._on_active(owner, lambda tx, _, session: self._drop(tx, owner, session), to)
         with self.db.transaction() as tx:
             match = _named(tx, owner, wanted)
             if match is None:
@@ -782,7 +809,7 @@ class ScreeningService:
             return [*retired, Cancelled(label(match), going_on)]
 
     def _drop(self, tx: Tx, owner: int, session: Session) -> Results:
-        """Cancel the active screening ``session``."""
+        """Cancel the screening ``session`` (the active one, or the one addressed)."""
         retired = self._retire(tx, owner, session.id, "cancelled")
         sessions.delete(tx, owner, session.id)
         return [*retired, Cancelled(label(session))]
@@ -938,6 +965,7 @@ class ScreeningService:
         arrived: int | None,
         sent_at: int | None,
         step: Callable[[Tx, Engine, Session], Results],
+        to: Asked | None = None,
     ) -> Results:
         """:meth:`_on_active` for typed input: only when it answers the question delivered.
 
@@ -964,7 +992,7 @@ class ScreeningService:
                 return [Early(reshown=False)]
             return step(tx, engine, session)
 
-        return self._on_active(owner, checked)
+        return self._on_active(owner, checked, to)
 
     def _unshown(self, tx: Tx, owner: int, session: Session, *, first: bool = False) -> Results:
         """The current question, to send again, when it was never delivered; else nothing.
@@ -982,10 +1010,19 @@ class ScreeningService:
             self._ask(tx, owner, engine, session),
         ]
 
-    def _on_active(self, owner: int, step: Callable[[Tx, Engine, Session], Results]) -> Results:
-        """Run ``step`` on the owner's active screening, in one transaction."""
+    def _on_active(
+        self,
+        owner: int,
+        step: Callable[[Tx, Engine, Session], Results],
+        to: Asked | None = None,
+    ) -> Results:
+        """Run ``step`` on the owner's active screening, or on the screening of the question
+        ``to`` while it is at that question, in one transaction."""
         with self.db.transaction() as tx:
-            loaded = self._active(tx, owner)
+            if to is None:
+                loaded = self._active(tx, owner)
+            else:
+                loaded = self._addressed(tx, owner, to.session_id, to.step)
             return [loaded] if isinstance(loaded, Refused) else step(tx, *loaded)
 
     def _active(self, tx: Tx, owner: int) -> tuple[Engine, Session] | Refused:
@@ -993,6 +1030,21 @@ class ScreeningService:
         session = sessions.active(tx, owner)
         if session is None:
             return Refused(NO_SCREENING)
+        engine = self._engine_for(tx, owner, session)
+        return engine if isinstance(engine, Refused) else (engine, session)
+
+    def _addressed(
+        self, tx: Tx, owner: int, session_id: str, step: int
+    ) -> tuple[Engine, Session] | Refused:
+        """The owner's open screening ``session_id`` and its engine while it is at ``step``
+        (the step whose question was shown), active or not: a button's check (:meth:`press`)
+        for a front end that addresses what it showed. Else why not: GONE, STALE (it moved
+        on: an answer or back in another dialog)."""
+        session = sessions.get(tx, owner, session_id)
+        if session is None:
+            return Refused(GONE)
+        if session.step != step:
+            return Refused(STALE)
         engine = self._engine_for(tx, owner, session)
         return engine if isinstance(engine, Refused) else (engine, session)
 

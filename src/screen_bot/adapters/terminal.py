@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from ..errors import ScreenBotError, StorageFailed
 from ..render import CHECKLIST_HINT
 from ..service import (
     FIRST_QUESTION,
+    GONE,
     NO_CHECK,
     NOT_OPEN,
     PROTOCOL_BROKEN,
     PROTOCOL_CHANGED,
     REFERRAL_TAKEN,
+    STALE,
     TERMINAL,
     Asked,
     Choose,
@@ -66,8 +69,12 @@ def chat(
     terminal dialog that was killed).
 
     A screening that cannot start (its referral already has an unfinished screening)
-    raises :class:`ScreenBotError` saying what to do: typed input only ever answers a
-    question this dialog showed, never another screening's.
+    raises :class:`ScreenBotError` saying what to do. The dialog is bound to its screening:
+    every input is addressed to the question it showed (``to``), so it only ever answers
+    that question, never another screening's, whichever screening another terminal dialog
+    (the same owner: on PostgreSQL, any desk of the site) started or answered meanwhile. One
+    that input cannot be taken by (its screening moved on, or ended, in another dialog, or
+    expired) raises :class:`ScreenBotError` saying so, and nothing of it was recorded.
 
     Raises :class:`Stopped` when the user quits or the input ends; the unfinished
     screening is cancelled, so nothing of it is kept. Ctrl-C (KeyboardInterrupt) is an
@@ -142,44 +149,44 @@ def chat(
     if not shown:  # never: a start shows a question, a verdict or a refusal (raised above)
         raise ScreenBotError("no screening started")
     while True:
-        seen = _ours(service, owner, shown[0])
-        changed_at = None if seen is None else seen[1]
+        asked = shown[0]
+        changed_at = _changed_at(service, owner, asked)  # for the words, if it goes away
+        taken = partial(_taken, service, owner, asked, changed_at, ttl_hours)
         try:
             text = read("> ")
         except KeyboardInterrupt:
             write("")
-            if _ours(service, owner, shown[0]) is None:
-                write(f"{_gone(service, owner, shown[0], changed_at, ttl_hours)}.")
+            if _changed_at(service, owner, asked) is None:
+                write(f"{_gone(service, owner, asked, changed_at, ttl_hours)}.")
             else:
-                write(f"Interrupted; the screening is kept: {_resume_hint(shown[0])}.")
+                write(f"Interrupted; the screening is kept: {_resume_hint(asked)}.")
             raise
         except EOFError:
             write("")
-            _still_ours(service, owner, shown[0], changed_at, ttl_hours)
-            _stop(service, owner, shown[0], write)
+            taken(service.cancel(owner, to=asked))
+            write(NOT_KEPT)
             raise Stopped(by_quit=False) from None
         command = text.strip().lower()
-        if command not in ("help", "h"):
-            _still_ours(service, owner, shown[0], changed_at, ttl_hours)
         if command in QUIT_WORDS:
-            _stop(service, owner, shown[0], write)
+            taken(service.cancel(owner, to=asked))
+            write(NOT_KEPT)
             raise Stopped(by_quit=True)
         if command in ("help", "h"):
             write(COMMANDS)
             continue
         try:
             if command == "back":
-                results = service.back(owner)
+                results = service.back(owner, to=asked)
             elif command == "restart":
-                results = service.restart(owner)
+                results = service.restart(owner, to=asked)
             else:
-                results = service.answer(owner, text)
+                results = service.answer(owner, text, to=asked)
         except StorageFailed as err:  # the screening stays as the last write that worked left it
             raise StorageFailed(
                 f"{err.message} (that input only: the screening is kept as it was before it; "
-                f"{_resume_hint(shown[0])})"
+                f"{_resume_hint(asked)})"
             ) from err
-        finished = show(results)
+        finished = show(taken(results))
         if finished is not None:
             return finished
 
@@ -192,8 +199,12 @@ def not_started(refused: Refused) -> str:
             f"not end): 'screen-bot chat --resume {refused.detail}' goes on with it ('quit' "
             "there drops it)"
         )
-    if refused.reason == NO_CHECK:
-        return "no quick check to continue"
+    if refused.reason == NO_CHECK:  # the check was made a moment before, in this command
+        return (
+            "the quick check was replaced by another one (a 'check' at another terminal using "
+            "this database) before its screening began; nothing was recorded: run the 'check "
+            "--continue' again"
+        )
     if refused.reason == NOT_OPEN and refused.records:
         numbers = ", ".join(map(str, refused.records))
         plural = "s" if len(refused.records) > 1 else ""
@@ -214,33 +225,28 @@ def not_started(refused: Refused) -> str:
     return refused.reason.replace("_", " ")
 
 
-def _still_ours(
+def _taken(
     service: ScreeningService,
     owner: int,
     asked: Asked,
     changed_at: datetime | None,
     ttl_hours: float | None,
-) -> None:
-    """Stop, touching nothing, when the screening this dialog shows is no longer the active
-    one as it was when its question was shown (``changed_at``): another became active
-    meanwhile (a second terminal dialog on the same data directory), it moved on in another
-    dialog, or it was removed (expired, or ended in another dialog). Input must not answer,
-    go back in, or cancel a screening at a question this dialog did not show."""
-    ours = _ours(service, owner, asked)
-    label = asked.referral or asked.session_id
-    if ours is None:
+    results: Results,
+) -> Results:
+    """The results of input addressed to the question ``asked`` showed; it changed nothing,
+    and the dialog stops saying why, when that screening moved on in another terminal dialog
+    (``chat --resume`` of it) or is gone."""
+    refused = next((r for r in results if isinstance(r, Refused)), None)
+    if refused is not None and refused.reason == GONE:
         raise ScreenBotError(_gone(service, owner, asked, changed_at, ttl_hours))
-    if not ours[0]:
-        raise ScreenBotError(
-            "another screening became the active one (a second terminal dialog?); nothing "
-            f"was recorded: 'screen-bot chat --resume {label}' goes on with this one"
-        )
-    if ours[1] != changed_at:
+    if refused is not None and refused.reason == STALE:
+        label = asked.referral or asked.session_id
         raise ScreenBotError(
             f"screening {label} changed in another terminal dialog while this one waited; "
             f"this input was not taken: 'screen-bot chat --resume {label}' shows its current "
             "question"
         )
+    return results
 
 
 def _gone(
@@ -278,23 +284,14 @@ def _gone(
     )
 
 
-def _ours(service: ScreeningService, owner: int, asked: Asked) -> tuple[bool, datetime] | None:
-    """Whether the screening this dialog shows is the active one, and when it was last
-    changed (what expiry goes by); None when it is no longer open."""
+def _changed_at(service: ScreeningService, owner: int, asked: Asked) -> datetime | None:
+    """When the screening this dialog shows was last changed (what expiry goes by); None
+    when it is no longer open."""
     (listing,) = service.list_open(owner)
     assert isinstance(listing, Listing)
     found = (o for o in listing.screenings if o.session_id == asked.session_id)
-    return next(((o.active, o.updated_at) for o in found), None)
+    return next((o.updated_at for o in found), None)
 
 
 def _resume_hint(asked: Asked) -> str:
     return f"'screen-bot chat --resume {asked.referral or asked.session_id}' goes on with it"
-
-
-def _stop(
-    service: ScreeningService, owner: int, asked: Asked, write: Callable[[str], None]
-) -> None:
-    """Cancel the screening this dialog shows (by its id: never another one made active
-    since the check that it is ours)."""
-    service.cancel(owner, asked.session_id)
-    write(NOT_KEPT)
