@@ -193,6 +193,12 @@ class TrainingHandlers:
         ):
             await answer_query(query, say.QUIZ_OVER)
             return
+        now = self.catalog.protocols.get(quiz.protocol.id)
+        if now is None or now.sha256 != quiz.protocol.sha256:  # its cases and answers are old
+            del self.quizzes[t.chat_id]
+            await answer_and_edit(query)
+            await t.say(say.QUIZ_PROTOCOL_CHANGED)
+            return
         if press.code == "x":
             del self.quizzes[t.chat_id]
             await answer_and_edit(query)
