@@ -627,6 +627,22 @@ async def test_bot_a_mistyped_protocol_is_not_taken_for_a_referral(
     assert sessions.list_open(db.read(), COORDINATOR) == []
 
 
+async def test_bot_an_unknown_protocol_is_answered_as_in_the_terminal(
+    bot: tuple[Chat, Database], site: tuple[Path, Path]
+) -> None:
+    """Of two words the first is the protocol (a referral is one word), even one that
+    looks like none installed (a new trial's file not added yet): not a bad referral."""
+    chat, db = bot
+    await chat.send("/screen newtrial-01 R-4")
+    terminal = invoke("check", "--protocol", "newtrial-01", "age 20")
+    assert terminal.returncode == 2
+    assert chat.last_text() == terminal.stderr.strip().removeprefix("error: ")
+    assert chat.last_text().startswith("no protocol 'newtrial-01' (protocols: blina-dli, ")
+    await chat.send("/screen R-4")  # one word: the referral, and the protocols offered
+    assert buttons(chat.last_with_buttons()) == [*CHOICES[:3], say.ALL_LABEL]
+    assert sessions.list_open(db.read(), COORDINATOR) == []
+
+
 async def test_bot_screen_all_logs_one_record_per_protocol(bot: tuple[Chat, Database]) -> None:
     chat, db = bot
     await chat.send("/screen all R-2")

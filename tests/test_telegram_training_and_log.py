@@ -169,6 +169,27 @@ async def test_a_quiz_goes_on_when_telegram_refuses_to_edit_its_buttons(refusing
     assert chat.last_text().startswith("Quiz stopped.") and len(request.answers()) == 2
 
 
+async def test_a_quiz_ends_when_its_dialog_file_changes(tmp_path: Path) -> None:
+    """Its cases and right answers come from the rules it began with: an edit of the file
+    while the bot runs ends it (as a restart would), rather than grading by old rules."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    file = dialogs / "blina-dli.yaml"
+    file.write_bytes((default_dialogs_dir() / "blina-dli.yaml").read_bytes())
+    async for application, request, _ in _application(
+        tmp_path, Catalog(dialogs), RecordingRequest()
+    ):
+        chat = Chat(application, request, COORDINATOR)
+        await chat.send("/quiz 7")
+        await chat.tap("Eligible")
+        assert chat.last_text().startswith("Case 2/20")
+        file.write_text(file.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+        await chat.tap("Eligible")
+        assert chat.last_text().startswith("The protocol file changed since this quiz began")
+        await chat.send("/quiz 7")  # a new one, on the file as it is now
+        assert chat.last_text().startswith("Case 1/20")
+
+
 @pytest.mark.skipif(missing_for_images() is not None, reason=str(missing_for_images()))
 async def test_flow_sends_the_diagram(setup) -> None:
     application, request, _ = setup

@@ -26,6 +26,10 @@ from .shared import conflicts
 if TYPE_CHECKING:
     from ..set_engine import SetEngine
 
+# Each dialog file as listed, with its size, modification time and inode (None: it cannot
+# be stat'ed, e.g. a dangling link): what tells a change without reading a file.
+Stamp = tuple[tuple[str, tuple[int, int, int] | None], ...]
+
 
 class ProtocolNotFound(ScreenBotError, LookupError):
     pass
@@ -52,9 +56,20 @@ class Catalog:
         return os.pathsep.join(str(d) for d in self.directories)
 
     @cached_property
+    def stamp(self) -> Stamp:
+        """The dialog files as this catalog found them (listed before any is read, so an
+        edit made while they are read shows as a change afterwards)."""
+        return stamp_of(self.directories)
+
+    @cached_property
     def files(self) -> list[Path]:
         """The dialog files of every directory, in order, each file once."""
-        return distinct(f for d in self.directories for f in iter_dialog_files(d))
+        return distinct(Path(file) for file, _ in self.stamp)
+
+    def changed(self) -> bool:
+        """Whether a dialog file was added, changed or removed since this catalog listed
+        them (a look at each file's size and times; none is read)."""
+        return stamp_of(self.directories) != self.stamp
 
     @cached_property
     def _loaded(self) -> tuple[dict[str, Protocol], list[Problem], dict[str, str | None]]:
@@ -249,6 +264,34 @@ class Catalog:
         from ..set_engine import SetEngine  # the set's Machine is built only when screened
 
         return SetEngine(self.protocol_set)
+
+
+def stamp_of(directories: Sequence[Path]) -> Stamp:
+    """Every dialog file of ``directories`` with its size, modification time and inode:
+    one listing of each directory and one stat of each file. An edit in place changes the
+    time (to the nanosecond where the file system keeps it), a file written anew and
+    renamed over the old one the inode."""
+    found: list[tuple[str, tuple[int, int, int] | None]] = []
+    for directory in directories:
+        for file in iter_dialog_files(directory):
+            try:
+                status = file.stat()
+            except OSError:
+                found.append((str(file), None))
+            else:
+                found.append((str(file), (status.st_size, status.st_mtime_ns, status.st_ino)))
+    return tuple(found)
+
+
+def changes(before: Stamp, after: Stamp) -> list[str]:
+    """What differs between two stamps, a file name and a word each: 'x.yaml added',
+    'y.yaml changed', 'z.yaml removed'."""
+    old, new = dict(before), dict(after)
+    return [
+        *(f"{file} added" for file in new if file not in old),
+        *(f"{file} changed" for file in new if file in old and new[file] != old[file]),
+        *(f"{file} removed" for file in old if file not in new),
+    ]
 
 
 def _not_there(directory: Path) -> str:

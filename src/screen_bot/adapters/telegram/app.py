@@ -105,7 +105,7 @@ def build_application(
     # Button handlers match their own callback-data pattern, so the order is free; only
     # the unknown-command fallback must come after every command.
     screening_bot.add_handlers(application)
-    TrainingHandlers(catalog, ScoreBook(db)).add_handlers(application)
+    TrainingHandlers(lambda: service.catalog, ScoreBook(db)).add_handlers(application)
     RecordHandlers(db, service).add_handlers(application)
     screening_bot.add_fallback(application)
     return application, screening_bot

@@ -29,6 +29,7 @@ from telegram.ext import (
 
 from ... import traces
 from ...errors import StorageFailed
+from ...protocol.catalog import Catalog, changes
 from ...service import (
     Asked,
     Cancelled,
@@ -232,6 +233,7 @@ class ScreeningBot:
         chat no longer served: the screening waits unseen until it expires."""
         if not self.serves(chat_id):
             return
+        self.notice_dialog_changes()  # a question of a file changed since is not sent
         before = self.received(chat_id) or 0
         for result in self.service.unshown(chat_id):
             if isinstance(result, Retired):
@@ -287,6 +289,28 @@ class ScreeningBot:
         ):
             await message.reply_text(say.FORWARDED)
             raise ApplicationHandlerStop
+        self.notice_dialog_changes()  # the update is handled by the files as they are now
+
+    def notice_dialog_changes(self) -> None:
+        """Read the dialog files again if one was added, changed or removed since they were
+        read: looked at before every update is handled (a stat of each file, no reading),
+        so an edit saved before an answer arrives applies to that answer. Nothing made
+        from the old catalog is kept (its engines, its set of every protocol, its lists);
+        open screenings then meet the files as after a restart: a changed file ends
+        theirs, a broken one pauses it (``ScreeningService._engine_for``)."""
+        old = self.service.catalog
+        if not old.changed():
+            return
+        new = Catalog(old.directories, cache=old.cache)
+        broken = list(new.broken())  # read now (files checked before are taken from the cache)
+        self.service.catalog = new
+        logger.log(
+            logging.WARNING if broken or not new.protocols else logging.INFO,
+            "dialog files changed (%s): %d protocol(s)%s",
+            ", ".join(changes(old.stamp, new.stamp)) or "listed again",
+            len(new.protocols),
+            f"; broken: {', '.join(broken)}" if broken else "",
+        )
 
     # -- commands -------------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
 """Which protocol a command's words name: ``/screen [protocol] [referral]`` and the like.
 
-The first word names a protocol when it is one (or ``all``), or when it looks like a
-protocol id (a close spelling, or the start of one): a mistyped id is then reported as an
-unknown protocol with a suggestion, instead of being taken for a referral. Other words
-stay what they were ("/screen John Smith" is still refused as a name, not a protocol).
+What follows the protocol (a referral code, a criterion) is one word, so of two words or
+more the first always names the protocol: an id the bot does not have (a new trial's file
+not added yet, a typo) is answered as the terminal answers it, "no protocol 'newtrial-01'
+(protocols: …)", never taken for part of a referral. A single word names a protocol when
+it is one (or ``all``), or when it looks like a protocol id (a close spelling, or the start
+of one: answered with a suggestion); any other single word stays what it was (a referral).
+"/screen John Smith" is still refused as a name: the referral ("Smith") is checked first.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ def split_protocol(args: Sequence[str], choices: Sequence[str]) -> tuple[str | N
     if not words:
         return None, words
     first = words[0]
+    if len(words) > 1:
+        return first, words[1:]
     looks_like_one = bool(difflib.get_close_matches(first, choices, n=1, cutoff=LOOKS_ALIKE))
     looks_like_one = looks_like_one or (
         len(first) >= 3 and any(c.startswith(first.lower()) for c in choices)

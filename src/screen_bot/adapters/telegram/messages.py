@@ -162,6 +162,10 @@ NO_CRITERION = "No criterion has that id."
 LAST_CRITERION = "That was the last criterion. /quiz to practise on generated cases."
 NEXT = "Next ▶"
 QUIZ_OVER = "That case was already answered, or the quiz is over."
+QUIZ_PROTOCOL_CHANGED = (
+    "The protocol file changed since this quiz began, so it ended; /quiz starts one on the "
+    "protocol as it is now."
+)
 SEED_TOO_LONG = "A quiz seed is a whole number of at most 18 digits, e.g. /quiz 42."
 QUIZ_BUTTONS = [
     [("Eligible", "e"), ("Not eligible…", "n")],

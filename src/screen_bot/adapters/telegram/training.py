@@ -8,6 +8,7 @@ screening data, and its scores are saved after every answer.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
@@ -35,9 +36,15 @@ MAX_SEED_DIGITS = 18
 
 
 class TrainingHandlers:
-    def __init__(self, catalog: Catalog, book: ScoreBook) -> None:
-        self.catalog, self.book = catalog, book
+    def __init__(self, catalog: Callable[[], Catalog], book: ScoreBook) -> None:
+        """``catalog``: the protocols as they are now (the bot reads the dialog files again
+        when they change)."""
+        self._catalog, self.book = catalog, book
         self.quizzes: dict[int, Quiz] = {}
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog()
 
     def add_handlers(self, application: App) -> None:
         private = filters.ChatType.PRIVATE
@@ -185,6 +192,12 @@ class TrainingHandlers:
             )
         ):
             await answer_query(query, say.QUIZ_OVER)
+            return
+        now = self.catalog.protocols.get(quiz.protocol.id)
+        if now is None or now.sha256 != quiz.protocol.sha256:  # its cases and answers are old
+            del self.quizzes[t.chat_id]
+            await answer_and_edit(query)
+            await t.say(say.QUIZ_PROTOCOL_CHANGED)
             return
         if press.code == "x":
             del self.quizzes[t.chat_id]

@@ -1,0 +1,119 @@
+"""End to end: dialog files added, edited, broken and removed while the real ``screen-bot
+run`` process polls the fake Bot API. The bot reads the files again before the next update
+it handles, so it never screens by rules no longer on disk (as ``check`` and ``chat``, which
+read them at their start, never do), and an open screening meets the change as after a
+restart: a changed file ends it, a broken one pauses it.
+
+One store is enough here (SQLite): what is tested is where the rules come from, not where
+the screenings are kept.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot_process import BotProcess, say
+from conftest import SHIPPED
+from fakebot import FakeBotApi
+from format2 import dialog, dump, inclusion, integer, yes_no
+from stores import StoreUnderTest
+
+COORDINATOR = 111
+
+
+def trial(protocol_id: str, oldest: int = 80, rule: str = "refractory") -> str:
+    """A small protocol sharing `age` with blina-dli (so that "all" is offered)."""
+    return dump(
+        dialog(
+            [integer("age", unit="years"), yes_no("refractory")],
+            [inclusion("T-I1", f"18 <= age <= {oldest}"), inclusion("T-I2", rule)],
+            id=protocol_id,
+        )
+    )
+
+
+@pytest.fixture
+def dialogs(tmp_path: Path) -> Path:
+    """blina-dli and cardio (ages 18 to 80)."""
+    directory = tmp_path / "dialogs"
+    directory.mkdir()
+    shutil.copy2(SHIPPED / "blina-dli.yaml", directory / "blina-dli.yaml")
+    (directory / "cardio.yaml").write_text(trial("cardio"), encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def bot(fake: FakeBotApi, dialogs: Path, tmp_path: Path) -> Iterator[BotProcess]:
+    store = StoreUnderTest("sqlite", tmp_path / "bot")
+    store.data_dir.mkdir()
+    process = BotProcess(fake, store.data_dir, str(COORDINATOR), store=store)
+    process.env_extra["SCREEN_BOT_DIALOGS_DIR"] = str(dialogs)
+    process.start()
+    yield process
+    process.stop()
+
+
+def text(fake: FakeBotApi, typed: str) -> str:
+    return str(say(fake, COORDINATOR, typed)["text"])
+
+
+def test_a_file_added_to_a_running_bot_is_offered_and_screened_and_removed_is_gone(
+    fake: FakeBotApi, bot: BotProcess, dialogs: Path
+) -> None:
+    assert "(blina-dli 1.1 + cardio 1)" in text(fake, "/screen all R-1")
+    text(fake, "/cancel")
+    # what the site sees before the file is there: its id, not a referral, is unknown
+    assert text(fake, "/screen newtrial-01 R-4") == (
+        "no protocol 'newtrial-01' (protocols: blina-dli, cardio, all)"
+    )
+
+    (dialogs / "newtrial-01.yaml").write_text(trial("newtrial-01"), encoding="utf-8")
+    assert "newtrial-01 (version 1): A synthetic protocol" in text(fake, "/protocols")
+    # the set of every protocol (and its engine) is the new one, not the one built before
+    assert "(blina-dli 1.1 + cardio 1 + newtrial-01 1)" in text(fake, "/screen all R-2")
+    text(fake, "/cancel")
+    assert "Screening R-4 started (newtrial-01 version 1)" in text(fake, "/screen newtrial-01 R-4")
+    text(fake, "20")
+    assert text(fake, "yes").startswith("PRE-SCREEN PASSED"), fake.transcript(COORDINATOR)
+
+    (dialogs / "newtrial-01.yaml").unlink()
+    assert "newtrial-01" not in text(fake, "/protocols")
+    assert text(fake, "/screen newtrial-01 R-5").startswith("no protocol 'newtrial-01'")
+    log = bot.output()
+    assert f"dialog files changed ({dialogs / 'newtrial-01.yaml'} added): 3 protocol(s)" in log
+    assert f"({dialogs / 'newtrial-01.yaml'} removed): 2 protocol(s)" in log
+
+
+def test_a_rule_edited_while_running_decides_the_next_answer(
+    fake: FakeBotApi, bot: BotProcess, dialogs: Path
+) -> None:
+    """ages 18-80 become 18-75: the screening begun under the old rules ends (as a changed
+    file ends it after a restart), and the next one refuses 78, as ``check`` does."""
+    text(fake, "/screen cardio R-1")
+    (dialogs / "cardio.yaml").write_text(trial("cardio", oldest=75), encoding="utf-8")
+    assert text(fake, "78").startswith("The protocol file changed since this screening began")
+    text(fake, "/screen cardio R-2")
+    verdict = text(fake, "78")
+    assert verdict.startswith("NOT ELIGIBLE") and "T-I1" in verdict, fake.transcript(COORDINATOR)
+
+
+def test_a_file_broken_under_an_open_screening_pauses_it_until_fixed(
+    fake: FakeBotApi, bot: BotProcess, dialogs: Path
+) -> None:
+    original = (dialogs / "cardio.yaml").read_text(encoding="utf-8")
+    text(fake, "/screen cardio R-1")
+    text(fake, "20")
+    (dialogs / "cardio.yaml").write_text(trial("cardio", rule="refractorry"), encoding="utf-8")
+    paused = text(fake, "yes")  # an edit not finished: the answer is not applied
+    assert paused.startswith("⚠ Screening R-1 cannot go on: its protocol file is broken (")
+    assert f"{dialogs / 'cardio.yaml'} is broken" in paused and "/resume R-1" in paused
+    listed = text(fake, "/protocols")
+    assert "cardio (version" not in listed and "Broken, not offered" in listed
+
+    (dialogs / "cardio.yaml").write_text(original, encoding="utf-8")  # fixed as it was
+    assert "refractory" in text(fake, "/resume R-1")  # its question again
+    assert text(fake, "yes").startswith("PRE-SCREEN PASSED"), fake.transcript(COORDINATOR)
