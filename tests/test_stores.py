@@ -81,6 +81,21 @@ def test_a_database_of_a_newer_screen_bot_is_refused(store: StoreUnderTest) -> N
         store.open()
 
 
+def test_a_table_group_this_screen_bot_does_not_know_is_refused(store: StoreUnderTest) -> None:
+    """A newer screen-bot that only added a group (say, one whose health data it expires)
+    leaves a row this one has no schema for: refused as a newer version is, not used."""
+    with store.open() as db, db.transaction() as tx:
+        tx.execute("INSERT INTO schema_version (name, version) VALUES ('reminders', 1)")
+    refusal = (
+        "version 1 of the reminders tables, which this screen-bot does not know: a newer "
+        "screen-bot wrote it; upgrade every instance together"
+    )
+    with pytest.raises(DatabaseBroken, match=refusal):
+        store.open()
+    with pytest.raises(DatabaseBroken, match=refusal):  # the commands that only read too
+        open_store(store.data_dir / "screen-bot.sqlite3", store.url, existing=True)
+
+
 def test_an_sqlite_file_from_before_schema_versions_gets_them(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with Database(path) as db:
