@@ -3,6 +3,7 @@ locks between processes, a lost connection, and choosing the store from the sett
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -182,6 +183,92 @@ def test_the_log_guards_are_triggers_on_postgres_too(postgres: StoreUnderTest) -
         raw.execute("UPDATE screening_log SET verdict = 'not_eligible' WHERE number = 2")
     with postgres.open() as db:
         assert ledger.verify(db.read()) == ["record 2: changed after it was written"]
+
+
+def _commands_use(store: StoreUnderTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands run in this test open ``store``."""
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(store.data_dir))
+    if store.url:
+        monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", store.url)
+
+
+GUARDS = {
+    "sqlite": ["screening_log_no_update", "screening_log_no_delete"],
+    "postgres": ["screening_log_no_change", "screening_log_no_truncate"],
+}
+
+
+def test_verify_reports_the_guards_dropped_and_migrate_puts_them_back(
+    store: StoreUnderTest, cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _commands_use(store, monkeypatch)
+    with store.open() as db:
+        append(db, "R-1")
+        for name in GUARDS[store.kind]:  # as the owner could, by hand
+            db.read().execute(
+                f"DROP TRIGGER {name}" + (" ON screening_log" if store.kind == "postgres" else "")
+            )
+    verified = cli("log", "verify")
+    assert verified.returncode == 1, verified.stdout
+    assert verified.stdout.splitlines() == [
+        f"the log's guard {name} (it refuses {refuses}) is missing: 'screen-bot migrate' run "
+        "as the tables' owner puts it back"
+        for name, refuses in zip(
+            GUARDS[store.kind],
+            ["changing a record", "deleting a record but by purge"]
+            if store.kind == "sqlite"
+            else ["changing a record, or deleting one but by purge", "TRUNCATE of the log"],
+            strict=True,
+        )
+    ]
+    migrated = cli("migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"screening_log: guards put back ({', '.join(GUARDS[store.kind])})" in migrated.stdout
+    assert cli("log", "verify").returncode == 0
+    refused = pytest.raises(StorageFailed, match="never changed")
+    with store.open() as db, refused, db.transaction() as tx:
+        tx.execute("UPDATE screening_log SET verdict = 'not_eligible'")
+    assert "put back" not in cli("migrate").stdout  # nothing to do now
+
+
+def test_a_disabled_guard_is_reported_and_enabled_again(
+    postgres: StoreUnderTest, cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _commands_use(postgres, monkeypatch)
+    with postgres.open() as db:
+        db.read().execute("ALTER TABLE screening_log DISABLE TRIGGER screening_log_no_truncate")
+    verified = cli("log", "verify")
+    assert verified.returncode == 1
+    assert "guard screening_log_no_truncate (it refuses TRUNCATE of the log) is disabled" in (
+        verified.stdout
+    )
+    assert "guards put back (screening_log_no_truncate)" in cli("migrate").stdout
+    assert cli("log", "verify").returncode == 0
+
+
+def test_migrate_says_when_its_role_cannot_put_the_guards_back(
+    postgres: StoreUnderTest, cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    assert postgres.url is not None
+    with postgres.open() as db:
+        db.read().execute("DROP TRIGGER screening_log_no_truncate ON screening_log")
+    role = f"bot_{postgres.url.rsplit('/', 1)[1]}"
+    with psycopg.connect(postgres.url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", postgres.url.replace("://screen@", f"://{role}@"))
+    migrated = cli("migrate")
+    assert migrated.returncode == 2
+    assert re.fullmatch(
+        r"error: the screening log's guards \(triggers\) are missing or disabled, and they "
+        r"cannot be put back here \((permission denied|must be owner)[^)]*\): run 'screen-bot "
+        r"migrate' as the tables' owner\n",
+        migrated.stderr,
+    ), migrated.stderr
 
 
 def test_purge_moves_the_checkpoint_on_postgres(postgres: StoreUnderTest) -> None:
