@@ -396,6 +396,47 @@ def test_the_bot_may_run_as_a_role_that_can_neither_create_tables_nor_drop_the_g
             raw.execute("UPDATE screening_log SET verdict = 'x'")
 
 
+def test_a_bot_role_without_usage_on_the_sequences_is_refused_at_the_start(
+    postgres: StoreUnderTest, cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not at the verdict, after a whole dialog (the outbox's id is a sequence's)."""
+    import psycopg
+
+    assert postgres.url is not None
+    postgres.open().close()  # the owner creates the tables
+    role = f"bot_{postgres.url.rsplit('/', 1)[1]}"
+    with psycopg.connect(postgres.url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+    as_bot = postgres.url.replace("://screen@", f"://{role}@")
+    refusal = (
+        f"error: the role {role} lacks privileges screen-bot needs on {as_bot} (USAGE on "
+        "sequences outbox_id_seq, quiz_scores_id_seq): as the tables' owner, run GRANT USAGE "
+        f"ON ALL SEQUENCES IN SCHEMA public TO {role}\n"
+    )
+    ran = process(
+        "run",
+        SCREEN_BOT_DATABASE_URL=as_bot,
+        TELEGRAM_BOT_TOKEN="123456:TEST-token_abcdefghijklmnopqrstuvwxyz",
+        TELEGRAM_API_BASE_URL="http://127.0.0.1:9/bot",  # never reached
+        SCREEN_BOT_ALLOWED_USERS="111",
+    )
+    assert ran.returncode == 2 and ran.stderr.endswith(refusal), ran.stderr
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", as_bot)
+    chat = cli("chat", "--referral", "R-1", stdin="70\n")
+    assert chat.returncode == 2 and chat.stderr == refusal and chat.stdout == ""
+    with psycopg.connect(postgres.url, autocommit=True) as owner:
+        owner.execute(f"REVOKE DELETE ON screening_log_head, inbox FROM {role}")
+        owner.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    assert cli("chat", "--referral", "R-1", stdin="70\n").stderr == (
+        f"error: the role {role} lacks privileges screen-bot needs on {as_bot} (DELETE on "
+        "tables inbox, screening_log_head): as the tables' owner, run GRANT SELECT, INSERT, "
+        f"UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}\n"
+    )
+
+
 # -- between processes -----------------------------------------------------------------------------
 
 HOLDER = """

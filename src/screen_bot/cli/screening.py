@@ -155,11 +155,13 @@ def _converse(
     from ..adapters.terminal import chat as terminal_chat
     from ..protocol.catalog import Catalog
     from ..service import ScreeningService
+    from ..storage import grants
 
     assert isinstance(found, Catalog)
     # opened first: a database that cannot be written fails before question 1
     configured = options.settings()
     with options.database() as db:
+        grants.refuse_missing(db)  # a role that cannot write all of a screening, too
         service = ScreeningService(
             found, db, channel="cli", details=details, zone=configured.time_zone
         )

@@ -245,7 +245,7 @@ def migrate(tx: Tx, where: str) -> dict[str, int]:
 
 
 @functools.cache
-def _our_tables() -> frozenset[str]:
+def our_tables() -> frozenset[str]:
     """The tables screen-bot's SQLite schema has (made in memory, once)."""
     connection = sqlite3.connect(":memory:", isolation_level=None)
     try:
@@ -616,7 +616,7 @@ class Database(Store):
         }
         if "schema_version" in tables:
             return True
-        foreign = sorted(tables - _our_tables())
+        foreign = sorted(tables - our_tables())
         if foreign:
             raise DatabaseBroken(
                 f"the file {self.path} is not a screen-bot database (it has tables "
