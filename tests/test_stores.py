@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from cli_runner import Ran, process
 from screen_bot.dburl import passwords
 from screen_bot.errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
+from screen_bot.service import DEFAULT_LIFETIME
 from screen_bot.settings import Settings
 from screen_bot.storage import Database, Store, inbox, ledger, open_store, outbox, sessions
 from screen_bot.storage.db import Tx, versions
@@ -29,12 +30,12 @@ from screen_bot.verdict import ProtocolRef, Verdict
 from stores import StoreUnderTest, new_database
 
 NEWEST = {
-    "inbox": 2,
+    "inbox": 3,
     "screening_log": 2,
-    "outbox": 2,
-    "owner_settings": 1,
+    "outbox": 3,
+    "owner_settings": 2,
     "quiz_scores": 1,
-    "open_sessions": 3,
+    "open_sessions": 4,
 }
 PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
 
@@ -126,7 +127,7 @@ def test_work_on_commit_runs_only_after_a_commit(store: StoreUnderTest) -> None:
             raise RuntimeError("the work failed")
         with inbox.handling(5) as handled:
             with db.transaction() as tx:
-                inbox.receive(tx, [Received(5, 11, "{}")])
+                inbox.receive(tx, [Received(5, 11, "{}")], lifetime=DEFAULT_LIFETIME)
             assert handled.done  # marked in that transaction
             with db.transaction() as tx:  # a later transaction does not mark it again
                 tx.execute("UPDATE inbox SET done = 0 WHERE update_id = 5")
@@ -151,7 +152,7 @@ def test_only_a_transaction_asked_not_to_be_durable_skips_the_wait_for_the_disk(
             assert _forced_to_disk(tx)
         with db.transaction(durable=False) as tx:
             assert not _forced_to_disk(tx)
-            outbox.put(tx, 7, "the verdict")
+            outbox.put(tx, 7, "the verdict", lifetime=DEFAULT_LIFETIME)
         with db.transaction() as tx:  # back to durable, also after a failed relaxed one
             assert _forced_to_disk(tx)
         with pytest.raises(RuntimeError), db.transaction(durable=False):
@@ -328,9 +329,13 @@ def test_inbox_outbox_and_sessions_behave_alike(store: StoreUnderTest) -> None:
 
     with store.open() as db:
         with db.transaction() as tx:
-            got = inbox.receive(tx, [Received(5, 11, "{}"), Received(6, 11, "{}")])
-            again = inbox.receive(tx, [Received(5, 11, "{}"), Received(7, 12, "{}")])
-            delivery = outbox.put(tx, 11, "verdict")
+            got = inbox.receive(
+                tx, [Received(5, 11, "{}"), Received(6, 11, "{}")], lifetime=DEFAULT_LIFETIME
+            )
+            again = inbox.receive(
+                tx, [Received(5, 11, "{}"), Received(7, 12, "{}")], lifetime=DEFAULT_LIFETIME
+            )
+            delivery = outbox.put(tx, 11, "verdict", lifetime=DEFAULT_LIFETIME)
             inbox.finish(tx, 5)
         assert [r.update_id for r in got] == [5, 6] and [r.update_id for r in again] == [7]
         read = db.read()
@@ -357,9 +362,9 @@ def test_inbox_outbox_and_sessions_behave_alike(store: StoreUnderTest) -> None:
         second = Session(protocol_id="p", protocol_version="1", protocol_sha256="x", state="age")
         big_chat = 2**40 + 1  # Telegram ids do not fit 32 bits
         with db.transaction() as tx:
-            sessions.save(tx, big_chat, first)
-            sessions.save(tx, big_chat, second)  # the active one now
-            sessions.save(tx, big_chat, first, activate=False)  # stays paused
+            sessions.save(tx, big_chat, first, lifetime=DEFAULT_LIFETIME)
+            sessions.save(tx, big_chat, second, lifetime=DEFAULT_LIFETIME)  # the active one now
+            sessions.save(tx, big_chat, first, lifetime=DEFAULT_LIFETIME, activate=False)  # paused
             assert sessions.activate(tx, big_chat, first.id)
         active = sessions.active(db.read(), big_chat)
         assert active is not None and active.id == first.id

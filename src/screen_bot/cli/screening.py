@@ -126,9 +126,16 @@ def check(
         typer.echo(CHECK_PROMPT, err=True)
     text = (values if values is not None else sys.stdin.read()).removeprefix("\ufeff")
     found = options.catalog()
-    zone = options.settings().time_zone
+    configured = options.settings()
     with options.database() as db:
-        service = ScreeningService(found, db, channel="cli", details=details, zone=zone)
+        service = ScreeningService(
+            found,
+            db,
+            channel="cli",
+            details=details,
+            zone=configured.time_zone,
+            lifetime=configured.session_lifetime,
+        )
         (result,) = service.check(TERMINAL, text, protocol)
         if isinstance(result, Problem):
             raise BadInput(result.message)
@@ -163,7 +170,12 @@ def _converse(
     with options.database() as db:
         grants.refuse_missing(db)  # a role that cannot write all of a screening, too
         service = ScreeningService(
-            found, db, channel="cli", details=details, zone=configured.time_zone
+            found,
+            db,
+            channel="cli",
+            details=details,
+            zone=configured.time_zone,
+            lifetime=configured.session_lifetime,
         )
         lifetime = configured.session_ttl_hours
         try:
