@@ -37,6 +37,7 @@ from screen_bot.adapters.telegram import messages as words
 from screen_bot.adapters.telegram.app import check_token
 from screen_bot.engine import Engine
 from screen_bot.errors import ScreenBotError
+from screen_bot.service import DEFAULT_LIFETIME
 from screen_bot.session import utc_now
 from screen_bot.storage import inbox, outbox, sessions
 from screen_bot.storage.inbox import Received
@@ -386,12 +387,18 @@ def texts(fake: FakeBotApi) -> list[str]:
 def leave_stale_work(store: StoreUnderTest, engine: Engine, hours: float) -> None:
     """What a run ``hours`` ago left for the next start: a verdict not sent, and a
     screening whose question was never delivered."""
-    then = (utc_now() - timedelta(hours=hours)).isoformat()
+    written = utc_now() - timedelta(hours=hours)
+    then, expires = written.isoformat(), (written + DEFAULT_LIFETIME).isoformat()
     with store.open() as db, db.transaction() as tx:
-        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE Referral: R-STALE-VERDICT age = 70")
-        sessions.save(tx, COORDINATOR, engine.start("R-STALE-QUESTION"))
-        tx.execute("UPDATE outbox SET created_at = ?", (then,))
-        tx.execute("UPDATE open_sessions SET updated_at = ?", (then,))
+        outbox.put(
+            tx,
+            COORDINATOR,
+            "NOT ELIGIBLE Referral: R-STALE-VERDICT age = 70",
+            lifetime=DEFAULT_LIFETIME,
+        )
+        sessions.save(tx, COORDINATOR, engine.start("R-STALE-QUESTION"), lifetime=DEFAULT_LIFETIME)
+        tx.execute("UPDATE outbox SET created_at = ?, expires_at = ?", (then, expires))
+        tx.execute("UPDATE open_sessions SET updated_at = ?, expires_at = ?", (then, expires))
 
 
 def test_what_the_last_run_left_past_its_lifetime_expires_before_it_is_sent(
@@ -419,7 +426,12 @@ def test_an_update_stored_past_its_lifetime_is_not_handled_at_a_webhook_start(
     stale["message"]["entities"][0]["length"] = len("/screen")
     then = utc_now() - timedelta(hours=100)
     with store.open() as db, db.transaction() as tx:
-        inbox.receive(tx, [Received(77, COORDINATOR, json.dumps(stale))], now=then)
+        inbox.receive(
+            tx,
+            [Received(77, COORDINATOR, json.dumps(stale))],
+            now=then,
+            lifetime=DEFAULT_LIFETIME,
+        )
     port = free_port()
     args = ("--webhook", "https://bot.example.org:8443/hook", "--port", str(port))
     process = BotProcess(fake, store.data_dir, str(COORDINATOR), *args, store=store)

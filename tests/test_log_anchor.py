@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from cli_runner import Ran
-from screen_bot.storage.ledger import COLUMNS, _hash
+from screen_bot.storage.ledger import _SQLITE_GUARDS, COLUMNS, _hash
 
 Cli = Callable[..., Ran]
 
@@ -34,12 +35,19 @@ def head_of(cli: Cli) -> str:
     return done.stdout.split("hash ")[1].split()[0]
 
 
-def tamper(path: Path) -> sqlite3.Connection:
-    """Plain SQL, with the guard triggers dropped, as anyone with the sqlite3 shell."""
+@contextmanager
+def tamper(path: Path) -> Iterator[sqlite3.Connection]:
+    """Plain SQL, with the guard triggers dropped, as anyone with the sqlite3 shell, and
+    put back afterwards (verify reports a guard missing)."""
     db = sqlite3.connect(path, isolation_level=None)
-    for trigger in ("no_update", "no_delete", "head_forward"):
-        db.execute(f"DROP TRIGGER screening_log_{trigger}")
-    return db
+    try:
+        for guard in _SQLITE_GUARDS:
+            db.execute(f"DROP TRIGGER {guard.name}")
+        yield db
+        for guard in _SQLITE_GUARDS:
+            db.execute(guard.create)
+    finally:
+        db.close()
 
 
 def test_a_log_cut_back_with_its_head_is_found_by_the_head_printed_before(

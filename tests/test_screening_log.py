@@ -717,13 +717,13 @@ def test_store_expire_and_forget_touch_nothing_else(tmp_path: Path) -> None:
     old_1, new_1 = session(now - timedelta(days=5)), session(now)
     old_2, new_2 = session(now - timedelta(days=5)), session(now - timedelta(hours=1))
     with db.transaction() as tx:
-        sessions.save(tx, 1, old_1, activate=False)
-        sessions.save(tx, 1, new_1)
-        sessions.save(tx, 2, old_2, activate=False)
-        sessions.save(tx, 2, new_2)
+        sessions.save(tx, 1, old_1, lifetime=timedelta(days=3), activate=False)
+        sessions.save(tx, 1, new_1, lifetime=timedelta(days=3))
+        sessions.save(tx, 2, old_2, lifetime=timedelta(days=3), activate=False)
+        sessions.save(tx, 2, new_2, lifetime=timedelta(days=3))
 
     with db.transaction() as tx:
-        assert sessions.expire(tx, now - timedelta(days=3)) == 2
+        assert sessions.expire(tx, now, now - timedelta(days=3)) == 2
     read = db.read()
     assert [s.session_id for s in sessions.list_open(read, 1)] == [new_1.id]
     assert [s.session_id for s in sessions.list_open(read, 2)] == [new_2.id]
@@ -757,7 +757,7 @@ def test_a_transaction_is_all_or_nothing(tmp_path: Path) -> None:
     log = ScreeningLog(tmp_path / "screen-bot.sqlite3")
     kept = session(datetime(2026, 3, 10, tzinfo=UTC))
     with log.database.transaction() as tx:
-        sessions.save(tx, 1, kept)
+        sessions.save(tx, 1, kept, lifetime=timedelta(days=3))
     with pytest.raises(RuntimeError), log.database.transaction() as tx:
         ledger.append(tx, verdict("R-1"), channel="cli", coordinator="cli", answers={})
         sessions.delete(tx, 1, kept.id)

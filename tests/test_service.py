@@ -15,6 +15,7 @@ from conftest import DIALOG
 from patients import ELIGIBLE
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.service import (
+    DEFAULT_LIFETIME,
     GONE,
     NO_SCREENING,
     PAUSED,
@@ -173,7 +174,7 @@ def test_a_screening_under_a_changed_dialog_file_is_removed(
     with db.transaction() as tx:
         session = sessions.active(tx, OWNER)
         session.protocol_sha256 = "0" * 64
-        sessions.save(tx, OWNER, session)
+        sessions.save(tx, OWNER, session, lifetime=DEFAULT_LIFETIME)
     assert service.answer(OWNER, "42") == [Refused(PROTOCOL_CHANGED)]
     assert sessions.count(db.read()) == 0
 

@@ -15,7 +15,7 @@ from conftest import DIALOGS
 from screen_bot.adapters import terminal
 from screen_bot.errors import DatabaseBroken, StorageFailed
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.service import TERMINAL, ScreeningService
+from screen_bot.service import DEFAULT_LIFETIME, TERMINAL, ScreeningService
 from screen_bot.storage import Database, inbox, sessions
 from screen_bot.storage.inbox import Received
 
@@ -44,12 +44,12 @@ def test_a_full_disk_fails_the_whole_transaction_and_the_next_one_works(db: Data
     pages = db.read().one("PRAGMA page_count")[0]
     db.read().execute(f"PRAGMA max_page_count = {pages}")  # the disk is full now
     with pytest.raises(StorageFailed, match="could not be written .*full"), db.transaction() as tx:
-        inbox.receive(tx, [Received(1, 5, "{}")])
+        inbox.receive(tx, [Received(1, 5, "{}")], lifetime=DEFAULT_LIFETIME)
         tx.execute("INSERT INTO filler VALUES (?)", ("y" * 100_000,))
     assert inbox.pending(db.read()) == []  # nothing of it was kept
     db.read().execute(f"PRAGMA max_page_count = {pages * 10}")  # space again
     with db.transaction() as tx:
-        inbox.receive(tx, [Received(1, 5, "{}")])
+        inbox.receive(tx, [Received(1, 5, "{}")], lifetime=DEFAULT_LIFETIME)
     assert [r.update_id for r in inbox.pending(db.read())] == [1]
 
 
@@ -87,7 +87,9 @@ def test_the_bot_refuses_to_start_on_a_damaged_database(data_dir: Path) -> None:
 
 def test_an_update_is_marked_done_by_the_transaction_of_its_change(db: Database) -> None:
     with db.transaction() as tx:
-        inbox.receive(tx, [Received(10, 5, '{"a": 1}'), Received(11, 5, "{}")])
+        inbox.receive(
+            tx, [Received(10, 5, '{"a": 1}'), Received(11, 5, "{}")], lifetime=DEFAULT_LIFETIME
+        )
     with inbox.handling(10):
         with pytest.raises(RuntimeError), db.transaction() as tx:
             sessions.forget(tx, 5)
@@ -98,9 +100,9 @@ def test_an_update_is_marked_done_by_the_transaction_of_its_change(db: Database)
     assert [r.update_id for r in inbox.pending(db.read())] == [11]
     assert db.read().one("SELECT body FROM inbox WHERE update_id = 10")[0] is None  # no text
     with db.transaction() as tx:
-        assert inbox.receive(tx, [Received(10, 5, "{}"), Received(12, 5, "{}")]) == [
-            Received(12, 5, "{}")
-        ]  # delivered again after a crash: recognised
+        assert inbox.receive(
+            tx, [Received(10, 5, "{}"), Received(12, 5, "{}")], lifetime=DEFAULT_LIFETIME
+        ) == [Received(12, 5, "{}")]  # delivered again after a crash: recognised
 
 
 def test_a_write_failing_in_the_middle_of_a_chat_keeps_the_answers_before_it(

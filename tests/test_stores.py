@@ -3,6 +3,7 @@ locks between processes, a lost connection, and choosing the store from the sett
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from cli_runner import Ran, process
 from screen_bot.dburl import passwords
 from screen_bot.errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
+from screen_bot.service import DEFAULT_LIFETIME
 from screen_bot.settings import Settings
 from screen_bot.storage import Database, Store, inbox, ledger, open_store, outbox, sessions
 from screen_bot.storage.db import Tx, versions
@@ -28,12 +30,12 @@ from screen_bot.verdict import ProtocolRef, Verdict
 from stores import StoreUnderTest, new_database
 
 NEWEST = {
-    "inbox": 2,
+    "inbox": 3,
     "screening_log": 2,
-    "outbox": 2,
-    "owner_settings": 1,
+    "outbox": 3,
+    "owner_settings": 2,
     "quiz_scores": 1,
-    "open_sessions": 3,
+    "open_sessions": 4,
 }
 PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
 
@@ -81,6 +83,21 @@ def test_a_database_of_a_newer_screen_bot_is_refused(store: StoreUnderTest) -> N
         store.open()
 
 
+def test_a_table_group_this_screen_bot_does_not_know_is_refused(store: StoreUnderTest) -> None:
+    """A newer screen-bot that only added a group (say, one whose health data it expires)
+    leaves a row this one has no schema for: refused as a newer version is, not used."""
+    with store.open() as db, db.transaction() as tx:
+        tx.execute("INSERT INTO schema_version (name, version) VALUES ('reminders', 1)")
+    refusal = (
+        "version 1 of the reminders tables, which this screen-bot does not know: a newer "
+        "screen-bot wrote it; upgrade every instance together"
+    )
+    with pytest.raises(DatabaseBroken, match=refusal):
+        store.open()
+    with pytest.raises(DatabaseBroken, match=refusal):  # the commands that only read too
+        open_store(store.data_dir / "screen-bot.sqlite3", store.url, existing=True)
+
+
 def test_an_sqlite_file_from_before_schema_versions_gets_them(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with Database(path) as db:
@@ -110,7 +127,7 @@ def test_work_on_commit_runs_only_after_a_commit(store: StoreUnderTest) -> None:
             raise RuntimeError("the work failed")
         with inbox.handling(5) as handled:
             with db.transaction() as tx:
-                inbox.receive(tx, [Received(5, 11, "{}")])
+                inbox.receive(tx, [Received(5, 11, "{}")], lifetime=DEFAULT_LIFETIME)
             assert handled.done  # marked in that transaction
             with db.transaction() as tx:  # a later transaction does not mark it again
                 tx.execute("UPDATE inbox SET done = 0 WHERE update_id = 5")
@@ -135,7 +152,7 @@ def test_only_a_transaction_asked_not_to_be_durable_skips_the_wait_for_the_disk(
             assert _forced_to_disk(tx)
         with db.transaction(durable=False) as tx:
             assert not _forced_to_disk(tx)
-            outbox.put(tx, 7, "the verdict")
+            outbox.put(tx, 7, "the verdict", lifetime=DEFAULT_LIFETIME)
         with db.transaction() as tx:  # back to durable, also after a failed relaxed one
             assert _forced_to_disk(tx)
         with pytest.raises(RuntimeError), db.transaction(durable=False):
@@ -167,6 +184,92 @@ def test_the_log_guards_are_triggers_on_postgres_too(postgres: StoreUnderTest) -
         raw.execute("UPDATE screening_log SET verdict = 'not_eligible' WHERE number = 2")
     with postgres.open() as db:
         assert ledger.verify(db.read()) == ["record 2: changed after it was written"]
+
+
+def _commands_use(store: StoreUnderTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands run in this test open ``store``."""
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(store.data_dir))
+    if store.url:
+        monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", store.url)
+
+
+GUARDS = {
+    "sqlite": ["screening_log_no_update", "screening_log_no_delete"],
+    "postgres": ["screening_log_no_change", "screening_log_no_truncate"],
+}
+
+
+def test_verify_reports_the_guards_dropped_and_migrate_puts_them_back(
+    store: StoreUnderTest, cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _commands_use(store, monkeypatch)
+    with store.open() as db:
+        append(db, "R-1")
+        for name in GUARDS[store.kind]:  # as the owner could, by hand
+            db.read().execute(
+                f"DROP TRIGGER {name}" + (" ON screening_log" if store.kind == "postgres" else "")
+            )
+    verified = cli("log", "verify")
+    assert verified.returncode == 1, verified.stdout
+    assert verified.stdout.splitlines() == [
+        f"the log's guard {name} (it refuses {refuses}) is missing: 'screen-bot migrate' run "
+        "as the tables' owner puts it back"
+        for name, refuses in zip(
+            GUARDS[store.kind],
+            ["changing a record", "deleting a record but by purge"]
+            if store.kind == "sqlite"
+            else ["changing a record, or deleting one but by purge", "TRUNCATE of the log"],
+            strict=True,
+        )
+    ]
+    migrated = cli("migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"screening_log: guards put back ({', '.join(GUARDS[store.kind])})" in migrated.stdout
+    assert cli("log", "verify").returncode == 0
+    refused = pytest.raises(StorageFailed, match="never changed")
+    with store.open() as db, refused, db.transaction() as tx:
+        tx.execute("UPDATE screening_log SET verdict = 'not_eligible'")
+    assert "put back" not in cli("migrate").stdout  # nothing to do now
+
+
+def test_a_disabled_guard_is_reported_and_enabled_again(
+    postgres: StoreUnderTest, cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _commands_use(postgres, monkeypatch)
+    with postgres.open() as db:
+        db.read().execute("ALTER TABLE screening_log DISABLE TRIGGER screening_log_no_truncate")
+    verified = cli("log", "verify")
+    assert verified.returncode == 1
+    assert "guard screening_log_no_truncate (it refuses TRUNCATE of the log) is disabled" in (
+        verified.stdout
+    )
+    assert "guards put back (screening_log_no_truncate)" in cli("migrate").stdout
+    assert cli("log", "verify").returncode == 0
+
+
+def test_migrate_says_when_its_role_cannot_put_the_guards_back(
+    postgres: StoreUnderTest, cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    assert postgres.url is not None
+    with postgres.open() as db:
+        db.read().execute("DROP TRIGGER screening_log_no_truncate ON screening_log")
+    role = f"bot_{postgres.url.rsplit('/', 1)[1]}"
+    with psycopg.connect(postgres.url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", postgres.url.replace("://screen@", f"://{role}@"))
+    migrated = cli("migrate")
+    assert migrated.returncode == 2
+    assert re.fullmatch(
+        r"error: the screening log's guards \(triggers\) are missing or disabled, and they "
+        r"cannot be put back here \((permission denied|must be owner)[^)]*\): run 'screen-bot "
+        r"migrate' as the tables' owner\n",
+        migrated.stderr,
+    ), migrated.stderr
 
 
 def test_purge_moves_the_checkpoint_on_postgres(postgres: StoreUnderTest) -> None:
@@ -226,9 +329,13 @@ def test_inbox_outbox_and_sessions_behave_alike(store: StoreUnderTest) -> None:
 
     with store.open() as db:
         with db.transaction() as tx:
-            got = inbox.receive(tx, [Received(5, 11, "{}"), Received(6, 11, "{}")])
-            again = inbox.receive(tx, [Received(5, 11, "{}"), Received(7, 12, "{}")])
-            delivery = outbox.put(tx, 11, "verdict")
+            got = inbox.receive(
+                tx, [Received(5, 11, "{}"), Received(6, 11, "{}")], lifetime=DEFAULT_LIFETIME
+            )
+            again = inbox.receive(
+                tx, [Received(5, 11, "{}"), Received(7, 12, "{}")], lifetime=DEFAULT_LIFETIME
+            )
+            delivery = outbox.put(tx, 11, "verdict", lifetime=DEFAULT_LIFETIME)
             inbox.finish(tx, 5)
         assert [r.update_id for r in got] == [5, 6] and [r.update_id for r in again] == [7]
         read = db.read()
@@ -255,9 +362,9 @@ def test_inbox_outbox_and_sessions_behave_alike(store: StoreUnderTest) -> None:
         second = Session(protocol_id="p", protocol_version="1", protocol_sha256="x", state="age")
         big_chat = 2**40 + 1  # Telegram ids do not fit 32 bits
         with db.transaction() as tx:
-            sessions.save(tx, big_chat, first)
-            sessions.save(tx, big_chat, second)  # the active one now
-            sessions.save(tx, big_chat, first, activate=False)  # stays paused
+            sessions.save(tx, big_chat, first, lifetime=DEFAULT_LIFETIME)
+            sessions.save(tx, big_chat, second, lifetime=DEFAULT_LIFETIME)  # the active one now
+            sessions.save(tx, big_chat, first, lifetime=DEFAULT_LIFETIME, activate=False)  # paused
             assert sessions.activate(tx, big_chat, first.id)
         active = sessions.active(db.read(), big_chat)
         assert active is not None and active.id == first.id
@@ -292,6 +399,47 @@ def test_the_bot_may_run_as_a_role_that_can_neither_create_tables_nor_drop_the_g
             raw.execute("DROP TRIGGER screening_log_no_change ON screening_log")
         with pytest.raises(psycopg.errors.RaiseException, match="never changed"):
             raw.execute("UPDATE screening_log SET verdict = 'x'")
+
+
+def test_a_bot_role_without_usage_on_the_sequences_is_refused_at_the_start(
+    postgres: StoreUnderTest, cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not at the verdict, after a whole dialog (the outbox's id is a sequence's)."""
+    import psycopg
+
+    assert postgres.url is not None
+    postgres.open().close()  # the owner creates the tables
+    role = f"bot_{postgres.url.rsplit('/', 1)[1]}"
+    with psycopg.connect(postgres.url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+    as_bot = postgres.url.replace("://screen@", f"://{role}@")
+    refusal = (
+        f"error: the role {role} lacks privileges screen-bot needs on {as_bot} (USAGE on "
+        "sequences outbox_id_seq, quiz_scores_id_seq): as the tables' owner, run GRANT USAGE "
+        f"ON ALL SEQUENCES IN SCHEMA public TO {role}\n"
+    )
+    ran = process(
+        "run",
+        SCREEN_BOT_DATABASE_URL=as_bot,
+        TELEGRAM_BOT_TOKEN="123456:TEST-token_abcdefghijklmnopqrstuvwxyz",
+        TELEGRAM_API_BASE_URL="http://127.0.0.1:9/bot",  # never reached
+        SCREEN_BOT_ALLOWED_USERS="111",
+    )
+    assert ran.returncode == 2 and ran.stderr.endswith(refusal), ran.stderr
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", as_bot)
+    chat = cli("chat", "--referral", "R-1", stdin="70\n")
+    assert chat.returncode == 2 and chat.stderr == refusal and chat.stdout == ""
+    with psycopg.connect(postgres.url, autocommit=True) as owner:
+        owner.execute(f"REVOKE DELETE ON screening_log_head, inbox FROM {role}")
+        owner.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    assert cli("chat", "--referral", "R-1", stdin="70\n").stderr == (
+        f"error: the role {role} lacks privileges screen-bot needs on {as_bot} (DELETE on "
+        "tables inbox, screening_log_head): as the tables' owner, run GRANT SELECT, INSERT, "
+        f"UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}\n"
+    )
 
 
 # -- between processes -----------------------------------------------------------------------------

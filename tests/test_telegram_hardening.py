@@ -35,7 +35,7 @@ from screen_bot.adapters.telegram.ordering import ChatQueues
 from screen_bot.adapters.telegram.polling import Poller
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.redact import RedactingFormatter, redact
-from screen_bot.service import PROTOCOL_CHANGED
+from screen_bot.service import DEFAULT_LIFETIME, PROTOCOL_CHANGED
 from screen_bot.storage import inbox, outbox, sessions
 from screen_bot.storage.inbox import Received
 from telegram_offline import BOT_USER, RecordingRequest
@@ -398,7 +398,12 @@ async def test_an_update_id_reused_after_a_quiet_week_is_handled(harness: Harnes
     handled before the quiet week, still in the inbox until it is pruned."""
     week_ago = datetime.now(UTC) - timedelta(days=8)
     with harness.db.transaction() as tx:
-        inbox.receive(tx, [Received(70, COORDINATOR, json.dumps(message(70, "/cancel")))], week_ago)
+        inbox.receive(
+            tx,
+            [Received(70, COORDINATOR, json.dumps(message(70, "/cancel")))],
+            week_ago,
+            lifetime=DEFAULT_LIFETIME,
+        )
         inbox.finish(tx, 70)
     intake = Intake(harness.application, harness.bot, harness.db)  # a restart after the week
     assert await intake.accept([message(70, "/help")]) == 71
@@ -408,7 +413,11 @@ async def test_an_update_id_reused_after_a_quiet_week_is_handled(harness: Harnes
 
 async def test_updates_a_crash_left_are_handled_at_start_up(harness: Harness) -> None:
     with harness.db.transaction() as tx:
-        inbox.receive(tx, [Received(30, COORDINATOR, json.dumps(message(30, "/help")))])
+        inbox.receive(
+            tx,
+            [Received(30, COORDINATOR, json.dumps(message(30, "/help")))],
+            lifetime=DEFAULT_LIFETIME,
+        )
     intake = Intake(harness.application, harness.bot, harness.db)
     assert intake.recover() == 1
     assert await intake.queues.join(5)
@@ -424,9 +433,23 @@ async def test_the_sweep_handles_updates_and_verdicts_another_process_left(
     intake = Intake(harness.application, harness.bot, harness.db)
     long_ago = datetime.now(UTC) - timedelta(minutes=1)
     with harness.db.transaction() as tx:
-        inbox.receive(tx, [Received(50, COORDINATOR, json.dumps(message(50, "/help")))], long_ago)
-        inbox.receive(tx, [Received(51, STRANGER, json.dumps(message(51, "/help")))])  # fresh
-        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — left by the other instance")
+        inbox.receive(
+            tx,
+            [Received(50, COORDINATOR, json.dumps(message(50, "/help")))],
+            long_ago,
+            lifetime=DEFAULT_LIFETIME,
+        )
+        inbox.receive(  # fresh
+            tx,
+            [Received(51, STRANGER, json.dumps(message(51, "/help")))],
+            lifetime=DEFAULT_LIFETIME,
+        )
+        outbox.put(
+            tx,
+            COORDINATOR,
+            "NOT ELIGIBLE — left by the other instance",
+            lifetime=DEFAULT_LIFETIME,
+        )
         tx.execute("UPDATE outbox SET created_at = ?", (long_ago.isoformat(),))
     assert intake.sweep() == 1  # only the update that waited
     assert await intake.queues.join(5)
@@ -468,7 +491,7 @@ async def test_the_sweep_sends_a_verdict_left_again_less_often_each_time(
     now, first_wait = [0.0], intake_module.RETRY_FIRST
     intake = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
     with harness.db.transaction() as tx:
-        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — its send failed")
+        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — its send failed", lifetime=DEFAULT_LIFETIME)
         tx.execute("UPDATE outbox SET created_at = ?", ("2026-01-01T00:00:00+00:00",))
     harness.request.failure = BLOCKED
     harness.request.failing["sendMessage"] = 2
@@ -539,7 +562,7 @@ async def test_the_sweep_sends_a_verdict_on_from_the_first_part_it_did_not_send(
     parts = say.parts(text)
     assert len(parts) == 3
     with harness.db.transaction() as tx:
-        outbox.put(tx, COORDINATOR, text)
+        outbox.put(tx, COORDINATOR, text, lifetime=DEFAULT_LIFETIME)
         tx.execute("UPDATE outbox SET created_at = ?", ("2026-01-01T00:00:00+00:00",))
     harness.request.failure = BLOCKED
     harness.request.failing["sendMessage"] = 1
@@ -617,11 +640,15 @@ async def test_nothing_kept_goes_to_a_coordinator_removed_from_the_allowed_list(
     assert await intake.queues.join(5)
     long_ago = datetime.now(UTC) - timedelta(minutes=1)
     with harness.db.transaction() as tx:
-        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — R-KEPT1")
-        outbox.put(tx, OTHER, "NOT ELIGIBLE — R-KEPT2")
+        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — R-KEPT1", lifetime=DEFAULT_LIFETIME)
+        outbox.put(tx, OTHER, "NOT ELIGIBLE — R-KEPT2", lifetime=DEFAULT_LIFETIME)
         tx.execute("UPDATE outbox SET created_at = ?", (long_ago.isoformat(),))
         tx.execute("UPDATE open_sessions SET updated_at = ?", (long_ago.isoformat(),))
-        inbox.receive(tx, [Received(92, COORDINATOR, json.dumps(message(92, "/status")))])
+        inbox.receive(
+            tx,
+            [Received(92, COORDINATOR, json.dumps(message(92, "/status")))],
+            lifetime=DEFAULT_LIFETIME,
+        )
     assert sessions.unshown(harness.db.read(), datetime.now(UTC)) == [COORDINATOR]
     before = len(harness.chat().messages())
 
@@ -660,7 +687,7 @@ async def test_a_question_sent_again_under_a_changed_dialog_file_says_it_was_rem
         session = sessions.active(tx, COORDINATOR)
         assert session is not None
         session.protocol_sha256 = "0" * 64  # the dialog file changed meanwhile
-        sessions.save(tx, COORDINATOR, session)
+        sessions.save(tx, COORDINATOR, session, lifetime=DEFAULT_LIFETIME)
     await _sweep_long_after(harness, intake)
     assert harness.chat().last_text() == say.REFUSALS[PROTOCOL_CHANGED]
     assert harness.active(COORDINATOR) is None

@@ -14,7 +14,7 @@ from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.adapters.telegram.callback_data import Press, decode
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.service import NOT_OPEN, Asked, options
+from screen_bot.service import DEFAULT_LIFETIME, NOT_OPEN, Asked, options
 from screen_bot.session import Session
 from screen_bot.settings import Settings, default_dialogs_dir
 from screen_bot.storage import Database, ledger, sessions
@@ -114,7 +114,7 @@ class Harness:
 
     def save(self, owner: int, session: Session, activate: bool = True) -> None:
         with self.db.transaction() as tx:
-            sessions.save(tx, owner, session, activate=activate)
+            sessions.save(tx, owner, session, lifetime=DEFAULT_LIFETIME, activate=activate)
 
 
 async def answer_all(chat: Chat, harness: Harness, answers: dict[str, str]) -> None:

@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # imported at the first quick check
 
 TERMINAL = 0  # the owner of terminal screenings (a Telegram chat id is never 0)
 DAY = 86_400  # seconds; Telegram keeps updates not fetched for 24 hours
+DEFAULT_LIFETIME = timedelta(hours=72)  # SCREEN_BOT_SESSION_TTL_HOURS's default
 # Button keys; a choice is "c<index>"; CONFIRM records the unusual value waiting.
 YES, NO, UNKNOWN, BACK, CONFIRM = "y", "n", "u", "b", "k"
 # A toggle is "t<index>" (a checklist item or a multi-select choice); ALL answers the
@@ -317,11 +318,15 @@ class ScreeningService:
         outbox: bool = False,
         details: bool | None = None,
         zone: tzinfo = UTC,
+        lifetime: timedelta = DEFAULT_LIFETIME,
     ) -> None:
         self.catalog, self.db, self.channel = catalog, db, channel
         self.outbox = outbox
         self.details = details  # None: each owner's /details setting (default off)
         self.zone = zone  # the site's (SCREEN_BOT_TIMEZONE): whose day a screening is dated
+        # SCREEN_BOT_SESSION_TTL_HOURS: what this service saves unfinished (a screening, a
+        # quick check, a verdict not delivered yet) expires that long after it was saved
+        self.lifetime = lifetime
 
     def today(self) -> date:
         """The screening date of a screening or quick check starting now: the site's day."""
@@ -365,7 +370,7 @@ class ScreeningService:
                 return [Refused(REFERRAL_TAKEN, referral)]
             offer_id = secrets.token_hex(4)
             body = {"id": offer_id, "offer": list(choices), "referral": referral}
-            owners.keep_check(tx, owner, json.dumps(body), utc_now())
+            owners.keep_check(tx, owner, json.dumps(body), utc_now(), lifetime=self.lifetime)
         return [Choose(choices, referral, offer_id)]
 
     def start_offered(self, owner: int, offer_id: str, protocol_id: str) -> Results:
@@ -421,10 +426,10 @@ class ScreeningService:
             )
         )
         if session.awaiting_referral:
-            sessions.save(tx, owner, session, activate=True)
+            sessions.save(tx, owner, session, lifetime=self.lifetime, activate=True)
             return [*results, _referral_asked(session)]
         engine.fill(session)  # pre-filled answers up to the first question to ask
-        sessions.save(tx, owner, session, activate=True)
+        sessions.save(tx, owner, session, lifetime=self.lifetime, activate=True)
         return results + self._after_change(tx, owner, engine, session)
 
     def resume(self, owner: int, wanted: str) -> Results:
@@ -446,7 +451,7 @@ class ScreeningService:
             if current is not None:
                 results += self._retire(tx, owner, current.id, "dropped")
             sessions.activate(tx, owner, match.session_id)
-            _touch(tx, owner, session)
+            _touch(tx, owner, session, self.lifetime)
             return [*results, Resumed(label(session)), self._ask(tx, owner, engine, session)]
 
     def status(self, owner: int, *, to: Asked | None = None) -> Results:
@@ -454,7 +459,7 @@ class ScreeningService:
         shown again. It counts as use: the screening's lifetime starts again."""
 
         def show(tx: Tx, engine: Engine, session: Session) -> Results:
-            _touch(tx, owner, session)
+            _touch(tx, owner, session, self.lifetime)
             return [
                 *self._retire(tx, owner, session.id, "dropped"),
                 Status(len(session.history)),
@@ -656,7 +661,7 @@ class ScreeningService:
             if key[:1] == "t" and key[1:].isdigit():
                 if not engine.toggle(session, int(key[1:])):
                     return [Refused(FORGED)]
-                sessions.save(tx, owner, session)
+                sessions.save(tx, owner, session, lifetime=self.lifetime)
                 return [Redrawn(message_id, self._ask(tx, owner, engine, session))]
             checklist = engine.checklist(session)
             if checklist is not None:
@@ -717,7 +722,7 @@ class ScreeningService:
                 "values": given,
             }
             with self.db.transaction() as tx:
-                owners.keep_check(tx, owner, json.dumps(body), utc_now())
+                owners.keep_check(tx, owner, json.dumps(body), utc_now(), lifetime=self.lifetime)
         text = "\n\n".join([check_text(reading, judged), *(f"⚠ {line}" for line in left_out)])
         return [Checked(text, judged, check_id, decided, left_out)]
 
@@ -745,7 +750,9 @@ class ScreeningService:
             started = self._start(tx, owner, engine, session, True, left_out)
             if not isinstance(started[0], Refused):  # a refused one may be continued later
                 continued = {"id": check_id, "continued": True}  # its values are not kept
-                owners.keep_check(tx, owner, json.dumps(continued), utc_now())
+                owners.keep_check(
+                    tx, owner, json.dumps(continued), utc_now(), lifetime=self.lifetime
+                )
             return started
 
     def set_details(self, owner: int, on: bool) -> Results:
@@ -782,7 +789,7 @@ class ScreeningService:
         def again(tx: Tx, engine: Engine, session: Session) -> Results:
             retired = self._retire(tx, owner, session.id, "dropped")
             engine.restart(session)
-            sessions.save(tx, owner, session)
+            sessions.save(tx, owner, session, lifetime=self.lifetime)
             return [*retired, self._ask(tx, owner, engine, session)]
 
         return self._on_active(owner, again, to)
@@ -860,7 +867,7 @@ class ScreeningService:
         message_id = sessions.message(tx, owner, session.id)
         unusual = engine.answer(session, value)
         if unusual:  # nothing recorded: the value waits for a confirmation
-            sessions.save(tx, owner, session)
+            sessions.save(tx, owner, session, lifetime=self.lifetime)
             dropped = [] if message_id is None else [Retired(message_id, "dropped")]
             return [*dropped, Unusual(unusual), self._ask(tx, owner, engine, session)]
         retired: Results = []
@@ -871,7 +878,7 @@ class ScreeningService:
     def _after_change(self, tx: Tx, owner: int, engine: Engine, session: Session) -> Results:
         """Save an open screening and ask on; log a finished one and drop it, together."""
         if not engine.finished(session):
-            sessions.save(tx, owner, session)
+            sessions.save(tx, owner, session, lifetime=self.lifetime)
             asked = self._ask(tx, owner, engine, session)
             pending, refused = session.pending, _refusal_note(session)
             if pending is not None and pending.variable == asked.question.variable:
@@ -894,7 +901,7 @@ class ScreeningService:
         sessions.delete(tx, owner, session.id)
         verdicts = tuple(found.verdict for found in findings)
         text = verdicts_text(verdicts)
-        delivery = outbox.put(tx, owner, text) if self.outbox else None
+        delivery = outbox.put(tx, owner, text, lifetime=self.lifetime) if self.outbox else None
         return [*refused, Finished(verdicts, numbers, text, screening_id, delivery)]
 
     def _apply_items(
@@ -946,7 +953,7 @@ class ScreeningService:
         if not engine.back(session):
             return [Refused(FIRST_QUESTION)]
         retired = self._retire(tx, owner, session.id, "back")
-        sessions.save(tx, owner, session)
+        sessions.save(tx, owner, session, lifetime=self.lifetime)
         return [*retired, self._ask(tx, owner, engine, session)]
 
     def _retire(
@@ -1080,10 +1087,10 @@ def _taken(open_: list[OpenScreening], referral: str, other_than: str | None = N
     return any(referral in (o.referral, o.session_id) for o in open_ if o.session_id != other_than)
 
 
-def _touch(tx: Tx, owner: int, session: Session) -> None:
+def _touch(tx: Tx, owner: int, session: Session, lifetime: timedelta) -> None:
     """The screening is in use: its lifetime (the TTL expiry goes by) starts again."""
     session.updated_at = utc_now()
-    sessions.save(tx, owner, session, activate=False)
+    sessions.save(tx, owner, session, lifetime=lifetime, activate=False)
 
 
 def _refusal_note(session: Session) -> Results:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -236,6 +237,11 @@ class Settings(BaseSettings):
             self.database_url.get_secret_value() if self.database_url else None,
             [self.telegram_api_base_url, self.telegram_api_file_url],
         )
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        """SCREEN_BOT_SESSION_TTL_HOURS, as a duration."""
+        return timedelta(hours=self.session_ttl_hours)
 
     def token_problem(self) -> str | None:
         """Why the bot token cannot be used, or None when it looks right."""

@@ -56,7 +56,11 @@ def migrate() -> None:
     """Create the database's tables, or bring them to this screen-bot's versions, and print
     each table group's version (every command does this when it opens the database; run it
     with the owner's SCREEN_BOT_DATABASE_URL when the bot's own role may not create tables).
+    The screening log's guards (triggers) that were dropped or disabled are put back; a
+    role that may not do that gets exit 2 saying so.
     """
+    from ..errors import ScreenBotError, StorageFailed
+    from ..storage import ledger
     from ..storage.db import versions
 
     with options.database() as db:
@@ -64,6 +68,19 @@ def migrate() -> None:
         for name, version in sorted(versions(db.read()).items()):
             changed = " (applied now)" if name in db.applied else ""
             typer.echo(f"  {name}: version {version}{changed}")
+        if not ledger.guards_not_in_force(db.read()):
+            return
+        try:
+            with db.transaction() as tx:
+                restored = ledger.restore_guards(tx)
+        except StorageFailed as err:
+            cause = str(err.__cause__ or err).strip().splitlines()[0]
+            raise ScreenBotError(
+                "the screening log's guards (triggers) are missing or disabled, and they "
+                f"cannot be put back here ({cause}): run 'screen-bot migrate' as the tables' "
+                "owner"
+            ) from None
+        typer.echo(f"  screening_log: guards put back ({', '.join(restored)})")
 
 
 def run(argv: Sequence[str]) -> int:

@@ -139,9 +139,10 @@ def verify(
         ),
     ] = None,
 ) -> None:
-    """Check the hash chain: every record unchanged, none missing, none cut from the end.
+    """Check the hash chain: every record unchanged, none missing, none cut from the end;
+    and that the log's guards (the triggers refusing a change) are all there.
 
-    Exit 1 listing each problem (which record, what is wrong), 0 when intact. The last
+    Exit 1 listing each problem (which record or guard, what is wrong), 0 when intact. The last
     record's hash is printed: noted elsewhere (a report, an email), it also shows later
     that nobody rewrote the whole log or cut it back (--head HASH). After a purge the
     chain is checked from its checkpoint, which is shown, so a purge you did not run
@@ -155,7 +156,7 @@ def verify(
     if head is not None and not re.match(HASH_PATTERN, head.strip()):
         raise BadInput("--head takes the 64-character hash that 'screen-bot log verify' printed")
     with options.database(existing=True) as db:
-        problems = ledger.verify(db.read())
+        problems = ledger.verify(db.read()) + ledger.guards_not_in_force(db.read())
         anchored, anchor_problems = (
             ledger.anchor(db.read(), head) if head is not None else (None, [])
         )

@@ -126,9 +126,16 @@ def check(
         typer.echo(CHECK_PROMPT, err=True)
     text = (values if values is not None else sys.stdin.read()).removeprefix("\ufeff")
     found = options.catalog()
-    zone = options.settings().time_zone
+    configured = options.settings()
     with options.database() as db:
-        service = ScreeningService(found, db, channel="cli", details=details, zone=zone)
+        service = ScreeningService(
+            found,
+            db,
+            channel="cli",
+            details=details,
+            zone=configured.time_zone,
+            lifetime=configured.session_lifetime,
+        )
         (result,) = service.check(TERMINAL, text, protocol)
         if isinstance(result, Problem):
             raise BadInput(result.message)
@@ -155,13 +162,20 @@ def _converse(
     from ..adapters.terminal import chat as terminal_chat
     from ..protocol.catalog import Catalog
     from ..service import ScreeningService
+    from ..storage import grants
 
     assert isinstance(found, Catalog)
     # opened first: a database that cannot be written fails before question 1
     configured = options.settings()
     with options.database() as db:
+        grants.refuse_missing(db)  # a role that cannot write all of a screening, too
         service = ScreeningService(
-            found, db, channel="cli", details=details, zone=configured.time_zone
+            found,
+            db,
+            channel="cli",
+            details=details,
+            zone=configured.time_zone,
+            lifetime=configured.session_lifetime,
         )
         lifetime = configured.session_ttl_hours
         try:

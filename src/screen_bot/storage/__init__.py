@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import expiry, inbox, ledger, outbox, owners, scores, sessions
+from . import expiry, grants, inbox, ledger, outbox, owners, scores, sessions
 from .db import Database, Store, Tx
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Store",
     "Tx",
     "expiry",
+    "grants",
     "inbox",
     "ledger",
     "open_checked",
@@ -41,11 +42,13 @@ def open_store(path: Path, url: str | None = None, *, existing: bool = False) ->
 
 
 def open_checked(path: Path, url: str | None = None) -> Store:
-    """``open_store``'s store, opened (created the first time) and checked; the caller
-    closes it. The bot opens it on a thread while it starts (``cli/serve.py``)."""
+    """``open_store``'s store, opened (created the first time) and checked, on PostgreSQL
+    the role's privileges too; the caller closes it. The bot opens it on a thread while it
+    starts (``cli/serve.py``)."""
     db = open_store(path, url)
     try:
         db.check()
+        grants.refuse_missing(db)
     except BaseException:
         db.close()
         raise

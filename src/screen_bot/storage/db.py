@@ -174,10 +174,12 @@ def _apply(tx: Tx, step: Step) -> None:
 
 def outdated(tx: Tx, where: str) -> bool:
     """Whether opening the database must write (a schema version it lacks, or an open's
-    work to do), found by reads only; a newer schema is refused (DatabaseBroken)."""
+    work to do), found by reads only; a newer schema or an unknown table group is refused
+    (DatabaseBroken)."""
     if not tx.has_table("schema_version"):
         return True
     found = versions(tx)
+    _refuse_unknown(where, found)
     for registered in _SCHEMAS:
         have, newest = found.get(registered.name, 0), len(registered.versions[tx.dialect])
         _refuse_newer(where, registered.name, have, newest)
@@ -186,25 +188,42 @@ def outdated(tx: Tx, where: str) -> bool:
     return any(work.needed(tx) for work in _ON_OPEN)
 
 
+NEWER = "a newer screen-bot wrote it; upgrade every instance together"
+
+
 def _refuse_newer(where: str, name: str, have: int, newest: int) -> None:
     if have > newest:
         raise DatabaseBroken(
             f"the database {where} has version {have} of the {name} tables, newer than this "
-            f"screen-bot knows ({newest}): run the newer screen-bot that wrote it"
+            f"screen-bot knows ({newest}): {NEWER}"
         )
+
+
+def _refuse_unknown(where: str, found: dict[str, int]) -> None:
+    """A table group this program does not know is a newer screen-bot's (one that added
+    it): used here, its tables would be neither kept up nor expired."""
+    known = {registered.name for registered in _SCHEMAS}
+    for name, version in sorted(found.items()):
+        if name not in known:
+            raise DatabaseBroken(
+                f"the database {where} has version {version} of the {name} tables, which "
+                f"this screen-bot does not know: {NEWER}"
+            )
 
 
 def migrate(tx: Tx, where: str) -> dict[str, int]:
     """Bring every registered schema to its newest version; return the versions applied.
 
-    A schema newer than this program knows (a database written by a later screen-bot)
-    is refused rather than used half-understood, naming the database (``where``). A
+    A schema newer than this program knows, or a table group it does not know (a
+    database written by a later screen-bot), is refused rather than used half-understood,
+    naming the database (``where``). A
     database already at the newest versions gets no DDL at all, so the bot may run as a
     role that may not create tables.
     """
     if not tx.has_table("schema_version"):
         tx.execute("CREATE TABLE schema_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL)")
     found = versions(tx)
+    _refuse_unknown(where, found)
     applied: dict[str, int] = {}
     for registered in _SCHEMAS:
         steps = registered.versions[tx.dialect]
@@ -226,7 +245,7 @@ def migrate(tx: Tx, where: str) -> dict[str, int]:
 
 
 @functools.cache
-def _our_tables() -> frozenset[str]:
+def our_tables() -> frozenset[str]:
     """The tables screen-bot's SQLite schema has (made in memory, once)."""
     connection = sqlite3.connect(":memory:", isolation_level=None)
     try:
@@ -597,7 +616,7 @@ class Database(Store):
         }
         if "schema_version" in tables:
             return True
-        foreign = sorted(tables - _our_tables())
+        foreign = sorted(tables - our_tables())
         if foreign:
             raise DatabaseBroken(
                 f"the file {self.path} is not a screen-bot database (it has tables "

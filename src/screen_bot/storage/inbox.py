@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..session import utc_now
-from .db import Tx, rider, schema
+from .db import Tx, add_columns, rider, schema
 
 KEEP_DONE = timedelta(days=2)
 
@@ -54,6 +54,9 @@ schema(
         ),
         # 2: a chat's waiting updates, for the bot processes sharing a database
         "CREATE INDEX IF NOT EXISTS inbox_chat ON inbox (chat_id, done, update_id)",
+        # 3: when an update never handled is given up, by the lifetime of the process
+        # that stored it
+        lambda tx: add_columns(tx, "inbox", {"expires_at": "TEXT"}),
     ],
     postgres=[
         (
@@ -67,6 +70,7 @@ schema(
             "CREATE INDEX inbox_pending ON inbox (done, update_id)",
         ),
         "CREATE INDEX inbox_chat ON inbox (chat_id, done, update_id)",
+        "ALTER TABLE inbox ADD COLUMN expires_at TEXT",
     ],
 )
 
@@ -78,15 +82,24 @@ class Received:
     body: str  # the update's JSON
 
 
-def receive(tx: Tx, updates: Sequence[Received], now: datetime | None = None) -> list[Received]:
-    """Store the updates not seen before; return those (the ones to handle)."""
-    at = (now or utc_now()).isoformat()
+def receive(
+    tx: Tx, updates: Sequence[Received], now: datetime | None = None, *, lifetime: timedelta
+) -> list[Received]:
+    """Store the updates not seen before; return those (the ones to handle). One never
+    handled is given up ``lifetime`` after it was received (:func:`expire`)."""
+    at = now or utc_now()
     fresh = []
     for update in updates:
         cursor = tx.execute(
-            "INSERT INTO inbox (update_id, chat_id, body, received_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (update_id) DO NOTHING",
-            (update.update_id, update.chat_id, update.body, at),
+            "INSERT INTO inbox (update_id, chat_id, body, received_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (update_id) DO NOTHING",
+            (
+                update.update_id,
+                update.chat_id,
+                update.body,
+                at.isoformat(),
+                (at + lifetime).isoformat(),
+            ),
         )
         if cursor.rowcount:
             fresh.append(update)
@@ -134,13 +147,15 @@ def finish(tx: Tx, update_id: int) -> None:
     )
 
 
-def expire(tx: Tx, before: datetime) -> int:
-    """Give up updates received before ``before`` and never handled (stored, then the bot
-    was killed and not restarted for the sessions' lifetime): their text goes, their id
-    stays as a handled one's does; return how many."""
+def expire(tx: Tx, now: datetime, before: datetime) -> int:
+    """Give up updates never handled (stored, then the bot was killed and not restarted for
+    the sessions' lifetime) whose lifetime ended by ``now``, and those stored by a
+    screen-bot before lifetimes were kept (no ``expires_at``) received before ``before``:
+    their text goes, their id stays as a handled one's does; return how many."""
     return tx.execute(
-        "UPDATE inbox SET done = 1, body = NULL WHERE done = 0 AND received_at < ?",
-        (before.isoformat(),),
+        "UPDATE inbox SET done = 1, body = NULL WHERE done = 0"
+        " AND (expires_at < ? OR (expires_at IS NULL AND received_at < ?))",
+        (now.isoformat(), before.isoformat()),
     ).rowcount
 
 

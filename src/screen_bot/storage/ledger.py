@@ -102,6 +102,44 @@ def _head_table(number: str) -> str:
 )"""
 
 
+@dataclass(frozen=True)
+class Guard:
+    """A trigger that refuses a change to the log by accident: its name, the table it is
+    on, what it refuses (for messages), and the SQL that creates it."""
+
+    name: str
+    table: str
+    refuses: str
+    create: str
+
+
+_SQLITE_GUARDS = (
+    Guard(
+        "screening_log_no_update",
+        "screening_log",
+        "changing a record",
+        "CREATE TRIGGER IF NOT EXISTS screening_log_no_update BEFORE UPDATE ON screening_log"
+        f" BEGIN SELECT RAISE(ABORT, '{NEVER_CHANGED}'); END",
+    ),
+    Guard(
+        "screening_log_no_delete",
+        "screening_log",
+        "deleting a record but by purge",
+        "CREATE TRIGGER IF NOT EXISTS screening_log_no_delete BEFORE DELETE ON screening_log"
+        " WHEN OLD.number > COALESCE((SELECT base_number FROM screening_log_head WHERE id = 1),"
+        f" -1) BEGIN SELECT RAISE(ABORT, '{ONLY_BY_PURGE}'); END",
+    ),
+    Guard(
+        "screening_log_head_forward",
+        "screening_log_head",
+        "moving the log head back",
+        "CREATE TRIGGER IF NOT EXISTS screening_log_head_forward BEFORE UPDATE ON"
+        " screening_log_head WHEN NEW.head_number < OLD.head_number OR NEW.base_number <"
+        f" OLD.base_number BEGIN SELECT RAISE(ABORT, '{ONLY_FORWARD}'); END",
+    ),
+)
+
+
 def _create_sqlite(tx: Tx) -> None:
     tx.execute(f"CREATE TABLE IF NOT EXISTS {_log_table('INTEGER')}")
     columns = {row[1] for row in tx.all("PRAGMA table_info(screening_log)")}
@@ -109,29 +147,13 @@ def _create_sqlite(tx: Tx) -> None:
         tx.execute(f"ALTER TABLE screening_log ADD COLUMN {LINK} TEXT")
     tx.execute(f"CREATE INDEX IF NOT EXISTS screening_log_{LINK} ON screening_log ({LINK})")
     tx.execute(f"CREATE TABLE IF NOT EXISTS {_head_table('INTEGER')}")
-    # Guards against accidents.
-    tx.execute(
-        "CREATE TRIGGER IF NOT EXISTS screening_log_no_update BEFORE UPDATE ON screening_log"
-        f" BEGIN SELECT RAISE(ABORT, '{NEVER_CHANGED}'); END"
-    )
-    tx.execute(
-        "CREATE TRIGGER IF NOT EXISTS screening_log_no_delete BEFORE DELETE ON screening_log"
-        " WHEN OLD.number > COALESCE((SELECT base_number FROM screening_log_head WHERE id = 1),"
-        f" -1) BEGIN SELECT RAISE(ABORT, '{ONLY_BY_PURGE}'); END"
-    )
-    tx.execute(
-        "CREATE TRIGGER IF NOT EXISTS screening_log_head_forward BEFORE UPDATE ON"
-        " screening_log_head WHEN NEW.head_number < OLD.head_number OR NEW.base_number <"
-        f" OLD.base_number BEGIN SELECT RAISE(ABORT, '{ONLY_FORWARD}'); END"
-    )
+    for guard in _SQLITE_GUARDS:  # guards against accidents
+        tx.execute(guard.create)
 
 
 # The same tables and guards in PostgreSQL: trigger functions in PL/pgSQL, and TRUNCATE
 # (which fires no row trigger) refused as well.
-_CREATE_POSTGRES = (
-    f"CREATE TABLE {_log_table('BIGINT')}",
-    f"CREATE INDEX screening_log_{LINK} ON screening_log ({LINK})",
-    f"CREATE TABLE {_head_table('BIGINT')}",
+_PG_GUARD_FUNCTIONS = (
     f"""CREATE FUNCTION screening_log_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
@@ -143,10 +165,6 @@ BEGIN
     END IF;
     RETURN OLD;
 END $$""",
-    "CREATE TRIGGER screening_log_no_change BEFORE UPDATE OR DELETE ON screening_log"
-    " FOR EACH ROW EXECUTE FUNCTION screening_log_guard()",
-    "CREATE TRIGGER screening_log_no_truncate BEFORE TRUNCATE ON screening_log"
-    " FOR EACH STATEMENT EXECUTE FUNCTION screening_log_guard()",
     f"""CREATE FUNCTION screening_log_head_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.head_number < OLD.head_number OR NEW.base_number < OLD.base_number THEN
@@ -154,8 +172,36 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$""",
-    "CREATE TRIGGER screening_log_head_forward BEFORE UPDATE ON screening_log_head"
-    " FOR EACH ROW EXECUTE FUNCTION screening_log_head_guard()",
+)
+_PG_GUARDS = (
+    Guard(
+        "screening_log_no_change",
+        "screening_log",
+        "changing a record, or deleting one but by purge",
+        "CREATE TRIGGER screening_log_no_change BEFORE UPDATE OR DELETE ON screening_log"
+        " FOR EACH ROW EXECUTE FUNCTION screening_log_guard()",
+    ),
+    Guard(
+        "screening_log_no_truncate",
+        "screening_log",
+        "TRUNCATE of the log",
+        "CREATE TRIGGER screening_log_no_truncate BEFORE TRUNCATE ON screening_log"
+        " FOR EACH STATEMENT EXECUTE FUNCTION screening_log_guard()",
+    ),
+    Guard(
+        "screening_log_head_forward",
+        "screening_log_head",
+        "moving the log head back",
+        "CREATE TRIGGER screening_log_head_forward BEFORE UPDATE ON screening_log_head"
+        " FOR EACH ROW EXECUTE FUNCTION screening_log_head_guard()",
+    ),
+)
+_CREATE_POSTGRES = (
+    f"CREATE TABLE {_log_table('BIGINT')}",
+    f"CREATE INDEX screening_log_{LINK} ON screening_log ({LINK})",
+    f"CREATE TABLE {_head_table('BIGINT')}",
+    *_PG_GUARD_FUNCTIONS,
+    *(guard.create for guard in _PG_GUARDS),
 )
 
 
@@ -533,6 +579,57 @@ def verify(tx: Tx) -> list[str]:
     elif prev_hash != head_hash:
         problems.append(f"record {last}: does not match the log head (changed or replaced)")
     return problems
+
+
+def _guards(tx: Tx) -> tuple[Guard, ...]:
+    return _PG_GUARDS if tx.dialect == "postgres" else _SQLITE_GUARDS
+
+
+def _guard_states(tx: Tx) -> dict[str, bool]:
+    """The log's triggers there are, by name: whether each fires (on PostgreSQL a trigger
+    may be disabled, or set to fire only on a replica)."""
+    if tx.dialect == "postgres":
+        rows = tx.all(
+            "SELECT tgname, tgenabled IN ('O', 'A') FROM pg_trigger WHERE NOT tgisinternal"
+            " AND tgrelid IN (to_regclass('screening_log'), to_regclass('screening_log_head'))"
+        )
+    else:
+        rows = tx.all(
+            "SELECT name, 1 FROM sqlite_master WHERE type = 'trigger'"
+            " AND tbl_name IN ('screening_log', 'screening_log_head')"
+        )
+    return {name: bool(fires) for name, fires in rows}
+
+
+def guards_not_in_force(tx: Tx) -> list[str]:
+    """The log's guards that were dropped (or disabled), one line each; [] when all hold.
+
+    The hash chain finds a changed record whatever the guards; they refuse the change by
+    accident in the first place, and README promises them."""
+    states = _guard_states(tx)
+    return [
+        f"the log's guard {guard.name} (it refuses {guard.refuses}) is "
+        f"{'disabled' if guard.name in states else 'missing'}: 'screen-bot migrate' run as "
+        "the tables' owner puts it back"
+        for guard in _guards(tx)
+        if not states.get(guard.name, False)
+    ]
+
+
+def restore_guards(tx: Tx) -> list[str]:
+    """Put back the log's guards that were dropped or disabled; return their names. Call
+    inside a transaction, as the tables' owner (another role fails: StorageFailed)."""
+    states = _guard_states(tx)
+    restored = [guard for guard in _guards(tx) if not states.get(guard.name, False)]
+    if restored and tx.dialect == "postgres":
+        for function in _PG_GUARD_FUNCTIONS:  # as written first, if it was changed
+            tx.execute(function.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+    for guard in restored:
+        if guard.name in states:  # disabled (PostgreSQL)
+            tx.execute(f"ALTER TABLE {guard.table} ENABLE TRIGGER {guard.name}")
+        else:
+            tx.execute(guard.create)
+    return [guard.name for guard in restored]
 
 
 @dataclass(frozen=True)

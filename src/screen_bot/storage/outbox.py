@@ -10,7 +10,7 @@ midway goes on at the first message not sent instead of sending them all again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..session import utc_now
 from .db import Tx, add_columns, schema
@@ -26,6 +26,8 @@ schema(
 )""",
         # how many of its messages (the front end's parts of ``text``) were sent
         lambda tx: add_columns(tx, "outbox", {"sent": "INTEGER NOT NULL DEFAULT 0"}),
+        # 3: when it expires unsent, by the lifetime of the process that put it
+        lambda tx: add_columns(tx, "outbox", {"expires_at": "TEXT"}),
     ],
     postgres=[
         """CREATE TABLE outbox (
@@ -35,6 +37,7 @@ schema(
     created_at TEXT NOT NULL
 )""",
         "ALTER TABLE outbox ADD COLUMN sent INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE outbox ADD COLUMN expires_at TEXT",
     ],
 )
 
@@ -47,11 +50,13 @@ class Undelivered:
     sent: int = 0  # how many of its messages were sent already
 
 
-def put(tx: Tx, owner: int, text: str) -> int:
-    """Keep ``text`` for ``owner`` until :func:`delivered`; return its id."""
+def put(tx: Tx, owner: int, text: str, *, lifetime: timedelta) -> int:
+    """Keep ``text`` for ``owner`` until :func:`delivered`, or ``lifetime`` from now;
+    return its id."""
+    now = utc_now()
     [(delivery,)] = tx.all(
-        "INSERT INTO outbox (owner, text, created_at) VALUES (?, ?, ?) RETURNING id",
-        (owner, text, utc_now().isoformat()),
+        "INSERT INTO outbox (owner, text, created_at, expires_at) VALUES (?, ?, ?, ?) RETURNING id",
+        (owner, text, now.isoformat(), (now + lifetime).isoformat()),
     )
     return int(delivery)
 
@@ -90,7 +95,12 @@ def waiting(tx: Tx, delivery: int) -> Undelivered | None:
     return None if row is None else Undelivered(*row)
 
 
-def expire(tx: Tx, before: datetime) -> int:
-    """Forget replies put before ``before`` and never delivered (e.g. the user blocked the
-    bot): a verdict is health data, and it is in the screening log; return how many."""
-    return tx.execute("DELETE FROM outbox WHERE created_at < ?", (before.isoformat(),)).rowcount
+def expire(tx: Tx, now: datetime, before: datetime) -> int:
+    """Forget replies never delivered (e.g. the user blocked the bot) whose lifetime ended
+    by ``now``, and those put by a screen-bot before lifetimes were kept (no
+    ``expires_at``) before ``before``: a verdict is health data, and it is in the
+    screening log; return how many."""
+    return tx.execute(
+        "DELETE FROM outbox WHERE expires_at < ? OR (expires_at IS NULL AND created_at < ?)",
+        (now.isoformat(), before.isoformat()),
+    ).rowcount

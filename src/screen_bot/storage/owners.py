@@ -9,9 +9,9 @@ that one pick of it starts one screening.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from .db import Tx, schema
+from .db import Tx, add_columns, schema
 
 schema(
     "owner_settings",
@@ -21,7 +21,9 @@ schema(
     details INTEGER,                  -- 1: criterion ids and variable names beside questions
     quick_check TEXT,                 -- the latest quick check, as JSON
     checked_at TEXT                   -- ISO 8601 UTC, for expiry
-)"""
+)""",
+        # 2: when the quick check expires, by the lifetime of the process that kept it
+        lambda tx: add_columns(tx, "owner_settings", {"check_expires_at": "TEXT"}),
     ],
     postgres=[
         """CREATE TABLE owner_settings (
@@ -29,7 +31,8 @@ schema(
     details INTEGER,
     quick_check TEXT,
     checked_at TEXT
-)"""
+)""",
+        "ALTER TABLE owner_settings ADD COLUMN check_expires_at TEXT",
     ],
 )
 
@@ -48,13 +51,15 @@ def set_details(tx: Tx, owner: int, on: bool) -> None:
     )
 
 
-def keep_check(tx: Tx, owner: int, body: str, at: datetime) -> None:
-    """Keep ``body`` as the owner's latest quick check (replacing the one before)."""
+def keep_check(tx: Tx, owner: int, body: str, at: datetime, *, lifetime: timedelta) -> None:
+    """Keep ``body`` as the owner's latest quick check (replacing the one before), until
+    ``lifetime`` after ``at``."""
     tx.execute(
-        "INSERT INTO owner_settings (owner, quick_check, checked_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (owner) DO UPDATE SET quick_check = excluded.quick_check,"
-        " checked_at = excluded.checked_at",
-        (owner, body, at.isoformat()),
+        "INSERT INTO owner_settings (owner, quick_check, checked_at, check_expires_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET"
+        " quick_check = excluded.quick_check, checked_at = excluded.checked_at,"
+        " check_expires_at = excluded.check_expires_at",
+        (owner, body, at.isoformat(), (at + lifetime).isoformat()),
     )
 
 
@@ -63,16 +68,18 @@ def check(tx: Tx, owner: int) -> str | None:
     return row[0] if row else None
 
 
+_FORGET = "UPDATE owner_settings SET quick_check = NULL, checked_at = NULL, check_expires_at = NULL"
+
+
 def drop_check(tx: Tx, owner: int) -> None:
-    tx.execute(
-        "UPDATE owner_settings SET quick_check = NULL, checked_at = NULL WHERE owner = ?",
-        (owner,),
-    )
+    tx.execute(f"{_FORGET} WHERE owner = ?", (owner,))
 
 
-def expire_checks(tx: Tx, before: datetime) -> int:
-    """Forget quick checks made before ``before``; return how many."""
+def expire_checks(tx: Tx, now: datetime, before: datetime) -> int:
+    """Forget the quick checks whose lifetime ended by ``now``, and those kept by a
+    screen-bot before lifetimes were kept (no ``check_expires_at``) made before
+    ``before``; return how many."""
     return tx.execute(
-        "UPDATE owner_settings SET quick_check = NULL, checked_at = NULL WHERE checked_at < ?",
-        (before.isoformat(),),
+        f"{_FORGET} WHERE check_expires_at < ? OR (check_expires_at IS NULL AND checked_at < ?)",
+        (now.isoformat(), before.isoformat()),
     ).rowcount

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..session import Session
 from .db import Tx, add_columns, schema
@@ -39,12 +39,18 @@ def _create_sqlite(tx: Tx) -> None:
     add_columns(tx, "open_sessions", {"shown_step": "INTEGER", "shown_after": "INTEGER"})
 
 
+def _add_expires_at_sqlite(tx: Tx) -> None:
+    add_columns(tx, "open_sessions", {"expires_at": "TEXT"})
+    tx.execute("CREATE INDEX IF NOT EXISTS open_sessions_expires ON open_sessions (expires_at)")
+
+
 schema(
     "open_sessions",
     sqlite=[
         _create_sqlite,
         lambda tx: add_columns(tx, "open_sessions", {"shown_at": "INTEGER"}),
         lambda tx: add_columns(tx, "open_sessions", {"step": "INTEGER"}),
+        _add_expires_at_sqlite,
     ],
     postgres=[
         (
@@ -68,6 +74,11 @@ schema(
         "ALTER TABLE open_sessions ADD COLUMN shown_at BIGINT",
         # the session's step, beside the step shown (a copy of the body's)
         "ALTER TABLE open_sessions ADD COLUMN step INTEGER",
+        # 4: when it expires, by the lifetime of the process that last wrote it
+        (
+            "ALTER TABLE open_sessions ADD COLUMN expires_at TEXT",
+            "CREATE INDEX open_sessions_expires ON open_sessions (expires_at)",
+        ),
     ],
 )
 
@@ -83,16 +94,21 @@ class OpenScreening:
     awaiting_referral: bool = False  # its referral code is asked (before question 1)
 
 
-def save(tx: Tx, owner: int, session: Session, *, activate: bool = True) -> None:
-    """Insert or update the session; with ``activate`` it becomes the owner's active one."""
+def save(
+    tx: Tx, owner: int, session: Session, *, lifetime: timedelta, activate: bool = True
+) -> None:
+    """Insert or update the session; with ``activate`` it becomes the owner's active one.
+
+    It expires ``lifetime`` after its last change (``updated_at``): the lifetime of the
+    process writing it, whatever another process that runs the expiry pass is set to."""
     if activate:
         tx.execute("UPDATE open_sessions SET active = 0 WHERE owner = ?", (owner,))
     tx.execute(
         "INSERT INTO open_sessions (owner, session_id, protocol_id, referral, state,"
-        " active, updated_at, body, step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " active, updated_at, body, step, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (owner, session_id) DO UPDATE SET state = excluded.state,"
         " referral = excluded.referral, updated_at = excluded.updated_at,"
-        " body = excluded.body, step = excluded.step,"
+        " body = excluded.body, step = excluded.step, expires_at = excluded.expires_at,"
         " active = CASE WHEN excluded.active = 1 THEN 1 ELSE open_sessions.active END",
         (
             owner,
@@ -104,6 +120,7 @@ def save(tx: Tx, owner: int, session: Session, *, activate: bool = True) -> None
             session.updated_at.isoformat(),
             session.model_dump_json(),
             session.step,
+            (session.updated_at + lifetime).isoformat(),
         ),
     )
 
@@ -230,10 +247,13 @@ def forget(tx: Tx, owner: int) -> int:
     return tx.execute("DELETE FROM open_sessions WHERE owner = ?", (owner,)).rowcount
 
 
-def expire(tx: Tx, before: datetime) -> int:
-    """Delete unfinished screenings last changed before ``before``; return how many."""
+def expire(tx: Tx, now: datetime, before: datetime) -> int:
+    """Delete the unfinished screenings whose lifetime ended by ``now``, and those saved
+    by a screen-bot before lifetimes were kept (no ``expires_at``) last changed before
+    ``before``; return how many."""
     return tx.execute(
-        "DELETE FROM open_sessions WHERE updated_at < ?", (before.isoformat(),)
+        "DELETE FROM open_sessions WHERE expires_at < ? OR (expires_at IS NULL AND updated_at < ?)",
+        (now.isoformat(), before.isoformat()),
     ).rowcount
 
 

@@ -87,7 +87,12 @@ def build_application(
     if settings.telegram_bot_token is None:
         raise ScreenBotError("TELEGRAM_BOT_TOKEN is not set")
     service = ScreeningService(
-        catalog, db, channel="telegram", outbox=True, zone=settings.time_zone
+        catalog,
+        db,
+        channel="telegram",
+        outbox=True,
+        zone=settings.time_zone,
+        lifetime=settings.session_lifetime,
     )
     builder = (
         Application.builder()

@@ -165,6 +165,8 @@ class Intake:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.application, self.screening_bot, self.db = application, screening_bot, db
+        # what is stored and never handled is given up this long after (the service's)
+        self.lifetime = screening_bot.service.lifetime
         self.queues = ChatQueues()
         self._unfinished: set[int] = set()  # handled, but the inbox could not be told
         self.retries = Retries(clock)  # the sweep's sends of verdicts and questions left
@@ -216,7 +218,7 @@ class Intake:
                 if time.monotonic() - self._pruned > PRUNE_EVERY:
                     inbox.prune(tx)
                     self._pruned = time.monotonic()
-                fresh = inbox.receive(tx, [r for r, _ in keep])
+                fresh = inbox.receive(tx, [r for r, _ in keep], lifetime=self.lifetime)
         except StorageFailed as err:
             logger.error("updates handled without the inbox: %s", err)
             await asyncio.gather(*(self._submit_unstored(u) for _, u in keep))
