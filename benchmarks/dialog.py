@@ -17,6 +17,7 @@ from typing import Any
 from transitions import Machine
 
 from screen_bot.engine import Engine
+from screen_bot.service import DEFAULT_LIFETIME
 from screen_bot.session import Session
 from screen_bot.storage import Database, sessions
 
@@ -96,7 +97,7 @@ def run(quick: bool, work: Path) -> tuple[list[Figure], dict[str, Any]]:
     def answer_and_save(session: Session, value: Any) -> None:
         engine.answer(session, value)
         with store.transaction() as tx:
-            sessions.save(tx, 1, session)
+            sessions.save(tx, 1, session, lifetime=DEFAULT_LIFETIME)
 
     saved_ms, commit_ms = [], []
     for session, value in steps(engine, durable):

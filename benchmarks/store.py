@@ -56,7 +56,11 @@ def update_turn(db: Store, service: ScreeningService) -> Callable[[int, int, str
 
     def turn(owner: int, update_id: int, text: str) -> list[Result]:
         with db.transaction() as tx:
-            inbox.receive(tx, [Received(update_id, owner, json.dumps({"text": text}))])
+            inbox.receive(
+                tx,
+                [Received(update_id, owner, json.dumps({"text": text}))],
+                lifetime=service.lifetime,
+            )
         lock = f"screen-bot/chat/{owner}"
         assert db.try_lock(lock)
         try:
