@@ -407,6 +407,98 @@ def test_postgres_gives_no_verdict_where_the_python_engine_refuses_a_value(
             _dirty_agree(protocol, query, rows, _run(connection, query))
 
 
+MULTI_SELECT_EVERYWHERE = """\
+id: multi-select-everywhere
+title: A multi-select read by a condition and by each membership test
+version: "1"
+questions:
+  - {variable: drugs, type: choice, multiple: true, choices: [metformin, insulin, sglt2i],
+     text: Diabetes drugs now?}
+  - {variable: hba1c, type: number, min: 3, max: 20, unit: "%", when: "'insulin' not in drugs",
+     text: HbA1c?}
+criteria:
+  - {id: I1, kind: inclusion, label: on metformin, source: On metformin.,
+     met_when: "'metformin' in drugs"}
+  - {id: I2, kind: inclusion, label: treated or controlled, source: "Insulin or an SGLT2i, or
+     HbA1c below 9.", met_when: "any_of(drugs, 'insulin', 'sglt2i') or hba1c < 9"}
+  - {id: E1, kind: exclusion, label: metformin alone, source: "Metformin without insulin or
+     an SGLT2i.", applies_when: "'metformin' in drugs and none_of(drugs, 'insulin', 'sglt2i')"}
+  - {id: E2, kind: exclusion, label: uncontrolled, source: HbA1c over 10 without insulin or
+     an SGLT2i., applies_when: "'insulin' not in drugs and 'sglt2i' not in drugs and hba1c > 10"}
+"""
+
+
+def _multi_select_rows(protocol: Protocol, base: dict[str, Any], day: date) -> list[dict[str, Any]]:
+    """``base`` with each multi-select answered each set of its choices (none of them
+    included), unknown, and not as Python takes it (a NULL item, a choice in another case)."""
+    rows = []
+    for q in protocol.spec.questions:
+        if not (q.type == "choice" and q.multiple):
+            continue
+        choices = q.choices or []
+        sets = [
+            [c for n, c in enumerate(choices) if mask >> n & 1] for mask in range(1 << len(choices))
+        ]
+        for value in [*sets, None, [choices[0], None], [choices[0].upper()]]:
+            rows.append({**base, q.variable: value})
+    return [
+        {**row, "referral": f"R-{n}", "screened_on": day} for n, row in enumerate(rows, start=1)
+    ]
+
+
+def _agree_on_postgres_with_array_type(
+    protocol: Protocol, rows: list[dict[str, Any]], array_type: str, postgres: str
+) -> None:
+    """The query (postgres dialect and ANSI) on a table whose multi-select columns are of
+    ``array_type`` gives each row what the Python engine gives it."""
+    import psycopg
+
+    columns = input_columns(protocol, "postgres")
+    for q in protocol.spec.questions:
+        if q.type == "choice" and q.multiple:
+            columns[q.variable] = array_type
+    with psycopg.connect(postgres, autocommit=True) as connection:
+        connection.execute("DROP TABLE IF EXISTS answers")
+        _insert(connection, columns, rows, "%s")
+        for dialect in ("postgres", "ansi"):
+            query = compile_protocol(protocol, dialect)  # type: ignore[arg-type]
+            _dirty_agree(protocol, query, rows, _run(connection, query))
+
+
+@pytest.mark.parametrize("array_type", ["VARCHAR[]", "text[]"])
+def test_ctl019_on_postgres_reads_a_multi_select_column_of_either_array_type(
+    array_type: str, postgres: str
+) -> None:
+    """README: a multi-select's PostgreSQL column is "VARCHAR[] / text[]". With text[] the
+    postgres-dialect query of ctl019-rr-ball stopped: "operator does not exist: text[] <@
+    character varying[]" (the check that every item is a choice)."""
+    protocol = load(PROTOCOLS["ctl019-rr-ball"])
+    base = {k: _cell(protocol, k, v) for k, v in CTL019_A.items() if v is not None}
+    rows = _multi_select_rows(protocol, base, CTL019_DAY)
+    rows += [{**r, "referral": f"D-{r['referral']}"} for r in _dirty_patients(protocol)]
+    _agree_on_postgres_with_array_type(protocol, rows, array_type, postgres)
+
+
+@pytest.mark.parametrize("array_type", ["VARCHAR[]", "text[]"])
+def test_a_multi_select_read_by_a_condition_and_each_membership_test_agrees_on_postgres(
+    array_type: str, postgres: str, tmp_path: Path
+) -> None:
+    """Every array operation the query does on a multi-select (``in``, ``not in``,
+    ``any_of``, ``none_of``, in a rule and in a question's condition, on an empty list and
+    an unknown one) runs on either column type and agrees with the Python engine."""
+    path = tmp_path / "multi-select-everywhere.yaml"
+    path.write_text(MULTI_SELECT_EVERYWHERE)
+    protocol = load(path)
+    rows = [
+        {**row, "hba1c": hba1c, "referral": f"{row['referral']}-{hba1c}"}
+        for row in _multi_select_rows(protocol, {}, SCREENED_ON)
+        for hba1c in (None, 8.0, 9.5, 11.0)
+    ]
+    verdicts = {e[0] for r in rows if (e := _by_python(protocol, r)[1])}
+    assert verdicts == {"eligible", "not_eligible", "unresolved"}
+    _agree_on_postgres_with_array_type(protocol, rows, array_type, postgres)
+
+
 LAST_DECEMBER = date(9999, 12, 1)
 # (protocol, changes to its eligible answers with the screening date LAST_DECEMBER): the
 # first passing day of each is the calendar's last day, the day before it, or after it

@@ -32,6 +32,7 @@ from .rules.evaluation import (
     derive,
     each_status,
     grown,
+    may_be_asked,
     positions,
     statuses,
 )
@@ -274,6 +275,12 @@ class BaseEngine(Generic[S]):
 
     def _askable(self, session: Session) -> Callable[[str], bool]:
         """Whether a question can still be asked, given the session's answers."""
+        raise NotImplementedError
+
+    def _may_ask(self, session: Session) -> Callable[[str], bool]:
+        """Whether a question may still be asked: as :meth:`_askable`, and besides where
+        its condition may yet hold on the answers still to come (for the progress total,
+        which must never go up; see :func:`~.rules.evaluation.may_be_asked`)."""
         raise NotImplementedError
 
     def findings(self, session: Session) -> list[Finding]:
@@ -607,8 +614,8 @@ class BaseEngine(Generic[S]):
         """(number of the current step, steps in this screening as far as known).
 
         Steps answered by the user count (a checklist once, pre-filled answers not); the
-        steps to come are the questions that can still be asked and are not pre-filled,
-        a checklist counted once.
+        steps to come are the questions that may still be asked (:meth:`_may_ask`) and are
+        not pre-filled, a checklist counted once. The total never goes up as answers come.
         """
         done, run = 0, None
         for variable in session.history:
@@ -625,7 +632,7 @@ class BaseEngine(Generic[S]):
                 v: Answer(value=x, at=session.updated_at) for v, x in session.prefilled.items()
             }
             expected = session.model_copy(update={"answers": {**session.answers, **waiting}})
-        asks = self._askable(expected)
+        asks = self._may_ask(expected)
         current = set(self.step_items(session))
         order = self.protocol.order
         checklists = self.protocol.checklists
@@ -738,6 +745,12 @@ class Engine(BaseEngine[Protocol]):
 
     def _asked_under(self, values: dict[str, Any], screened_on: date) -> frozenset[str]:
         return applicable_questions(self.protocol, values, screened_on)
+
+    def _may_ask(self, session: Session) -> Callable[[str], bool]:
+        order = self.protocol.order
+        to_come = order[order.index(session.state) :]
+        values = typed_values(self.protocol, session)
+        return may_be_asked(self.protocol, values, to_come, session.screened_on).__contains__
 
     def verdict(self, session: Session) -> Verdict:
         return build(

@@ -22,7 +22,7 @@ from .engine import BaseEngine, Finding, loggable_answers, typed_values
 from .protocol import Protocol
 from .protocol.schema import Question
 from .protocol.sets import ProtocolSet
-from .rules.evaluation import Context, applicable_questions, context, statuses
+from .rules.evaluation import Context, applicable_questions, context, may_be_asked, statuses
 from .session import Session
 from .verdict import Verdict, rank, row_fields
 
@@ -149,6 +149,19 @@ class SetEngine(BaseEngine[ProtocolSet]):
 
     def _askable(self, session: Session) -> Callable[[str], bool]:
         return self._holder(session, None).asked
+
+    def _may_ask(self, session: Session) -> Callable[[str], bool]:
+        """Whether a protocol still in the running may still ask the question."""
+        order = self.protocol.order
+        to_come = order[order.index(session.state) :]
+        values = typed_values(self.protocol, session)
+        found = frozenset().union(
+            *(
+                may_be_asked(m, values, to_come, session.screened_on)
+                for m in self._holder(session, None).live()
+            )
+        )
+        return found.__contains__
 
     def _asked_under(self, values: dict[str, Any], screened_on: date) -> frozenset[str]:
         """Asked by some member, in the running or not (each member's own answers)."""

@@ -7,14 +7,14 @@ call) and ``confirm`` (it fails only on an estimate the protocol wants measured)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
 from .calculators import CALCULATORS
 from .compiled import compile_statuses
-from .expressions import SCREENING_DATE
+from .expressions import SCREENING_DATE, interpret
 
 if TYPE_CHECKING:
     from ..protocol.model import Estimate, Protocol
@@ -240,6 +240,48 @@ def grown(
     return (always.union(added) if added else always), env
 
 
+def may_be_asked(
+    protocol: Protocol,
+    answers: Mapping[str, Any],
+    to_come: Collection[str],
+    screened_on: date | None = None,
+) -> frozenset[str]:
+    """The questions :func:`applicable_questions` gives on ``answers``, and besides those
+    that may yet be asked once the answers still ``to_come`` (from the dialog's current step
+    on) are given: an upper bound that only falls as answers come (the progress total).
+
+    A question to come that may be asked reads as unknown in ``known()`` and ``unknown()``,
+    as it does in a comparison; :func:`applicable_questions` reads it as not answered, so
+    ``when: known(x)`` left a question after ``x`` out until ``x`` was answered. Kleene's
+    logic decides only more as answers come: a question left out here stays out.
+    """
+    plan = _plan(protocol)
+    env: dict[str, Any] = {v: x for v, x in answers.items() if v in plan.always}
+    env[SCREENING_DATE] = screened_on
+    to_come = set(to_come) - answers.keys()
+    pending = {v for v in to_come if v in plan.always}  # to come, and may be asked
+    added: set[str] = set()
+    for condition in plan.conditional:
+        scope = dict(env)
+        for table, rows, read in condition.tables:
+            sees = env if read is None else {n: env[n] for n in read if n in env}
+            scope[table] = _look_up(rows, sees, pending)
+        value = interpret(protocol.when[condition.variable].node, scope, pending)
+        if value is True or (
+            value is None
+            and any(
+                (n in plan.always or n in added) and env.get(n) is None for n in condition.inputs
+            )
+        ):
+            variable = condition.variable
+            added.add(variable)
+            if variable in answers:
+                env[variable] = answers[variable]
+            elif variable in to_come:
+                pending.add(variable)
+    return plan.always | added
+
+
 def context(
     protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None = None
 ) -> Context:
@@ -295,10 +337,13 @@ def _calculate(function: Callable[..., float], inputs: dict[str, Any]) -> float 
     return value if math.isfinite(value) else None
 
 
-def _look_up(rows: tuple[tuple[Any, float], ...], env: Mapping[str, Any]) -> float | None:
-    """The first row whose condition holds; unknown when an earlier row's is unknown."""
+def _look_up(
+    rows: tuple[tuple[Any, float], ...], env: Mapping[str, Any], to_come: Collection[str] = ()
+) -> float | None:
+    """The first row whose condition holds; unknown when an earlier row's is unknown
+    (``to_come``: as :func:`~.expressions.interpret` reads it)."""
     for condition, value in rows:
-        holds = condition.evaluate(env)
+        holds = interpret(condition.node, env, to_come) if to_come else condition.evaluate(env)
         if holds is True:
             return value
         if holds is None:

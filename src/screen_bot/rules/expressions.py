@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -488,21 +488,25 @@ def is_never(value: object) -> bool:
     return isinstance(value, str) and value == NEVER
 
 
-def interpret(node: Node, env: Env) -> Any:
-    """The reference meaning of a tree on ``env`` (missing names are unknown)."""
+def interpret(node: Node, env: Env, to_come: Container[str] = ()) -> Any:
+    """The reference meaning of a tree on ``env`` (missing names are unknown).
+
+    ``to_come`` names answers not given yet that may still be given: ``known()`` and
+    ``unknown()`` of them are unknown (of any other missing name, false and true).
+    """
     if isinstance(node, Name):
         return env.get(node.name)
     if isinstance(node, Const):
         return node.value
     if isinstance(node, And):
-        return kleene_and([interpret(p, env) for p in node.parts])
+        return kleene_and([interpret(p, env, to_come) for p in node.parts])
     if isinstance(node, Or):
-        return kleene_or([interpret(p, env) for p in node.parts])
+        return kleene_or([interpret(p, env, to_come) for p in node.parts])
     if isinstance(node, Not):
-        value = interpret(node.part, env)
+        value = interpret(node.part, env, to_come)
         return None if value is None else not value
     if isinstance(node, Compare):
-        left, right = interpret(node.left, env), interpret(node.right, env)
+        left, right = interpret(node.left, env, to_come), interpret(node.right, env, to_come)
         # An event that never happened lies in no window, whatever the other side is.
         never = is_never(left) or is_never(right)
         if never and (node.dates or isinstance(left, date) or isinstance(right, date)):
@@ -529,6 +533,8 @@ def interpret(node: Node, env: Env) -> Any:
             return None
         return any(item in collection for item in node.items) != node.negated
     if isinstance(node, Known):
+        if node.name in to_come:
+            return None
         return (env.get(node.name) is not None) != node.negated
     raise TypeError(f"not an expression node: {node!r}")
 

@@ -528,6 +528,10 @@ class _Compiler:
                 text = f"TRIM({column})"
                 columns.append(f'{self._iso_date(text)} AS "q{i}"')
                 columns.append(f'(LOWER({text}) = {text_literal(NEVER, self.dialect)}) AS "o{i}"')
+            elif q.type == "choice" and q.multiple and self.dialect == "postgres":
+                # README allows VARCHAR[] or text[]; PostgreSQL's array operators (<@) take
+                # two arrays of one element type, so the column is read as text[] either way
+                columns.append(f'CAST({column} AS TEXT[]) AS "q{i}"')
             else:
                 columns.append(f'{column} AS "q{i}"')
         return columns
@@ -590,7 +594,7 @@ class _Compiler:
                     f"(NOT list_has_all({listed}, {value}) OR list_count({value}) < len({value}))"
                 )
             if self.dialect == "postgres":
-                return f"(NOT ({value} <@ CAST(ARRAY[{choices}] AS VARCHAR[])))"
+                return f"(NOT ({value} <@ CAST(ARRAY[{choices}] AS TEXT[])))"
             return (
                 f"EXISTS (SELECT 1 FROM UNNEST({value}) AS u(c) "
                 f"WHERE u.c IS NULL OR u.c NOT IN ({choices}))"
