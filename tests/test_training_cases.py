@@ -592,6 +592,7 @@ WINDOWS = """
 id: windows
 title: Windows between dates
 version: "1"
+anchors: [planned_date]
 questions:
   - {variable: event_date, type: date, text: Event?}
   - {variable: other_date, type: date_or_none, text: Other event?}

@@ -669,6 +669,7 @@ class Checker:
             if key is None:
                 continue
             compiled[c.id] = key
+            self._unanchored(loc, self.trees[key])
             if isinstance(c.judgment, list):
                 asked = sorted(_names(self.trees[key]) & self.questions.keys())
                 for name in c.judgment:
@@ -687,6 +688,36 @@ class Checker:
                         "remove confirm_estimate, or read the derived value (e.g. crcl)",
                     )
         return compiled
+
+    def _unanchored(self, loc: tuple[Any, ...], tree: Node) -> None:
+        """A planned date (future: true) compared with another answer's date, where neither
+        side is the screening date or an anchor. A failed rule gets the first day it would
+        pass only by moving its clocks, the screening date and the anchors: without the
+        planned date among them the verdict says only "may pass later"."""
+        if any(anchor not in self.questions for anchor in self.spec.anchors):
+            return  # a misspelled anchor is said at its line (the one meant here, likely)
+        clocks = {SCREENING_DATE, *self.spec.anchors}
+        for n in walk(tree):
+            if not (isinstance(n, Compare) and n.dates) or names_read(n) & clocks:
+                continue
+            bare = [s for s in (n.left, n.right) if not isinstance(s, Shift)]  # no window
+            planned = [
+                name
+                for side in [*bare, n.left, n.right]
+                for name in sorted(names_read(side))
+                if name in self.questions and self.questions[name].future
+            ]
+            if not planned:
+                continue
+            name = planned[0]  # the side without a window first: the window counts to it
+            anchors = ", ".join([*self.spec.anchors, name])
+            self.problem(
+                loc,
+                f"'{render(n)}' compares the planned date '{name}' with another answer's "
+                f"date, but '{name}' is not in anchors: a failed criterion would not get the "
+                f"date it passes from ('met when {name} is on or after …')",
+                f"add {name} to anchors: (anchors: [{anchors}])",
+            )
 
     # -- whole-file checks -----------------------------------------------------------------
 
