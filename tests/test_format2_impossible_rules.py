@@ -30,6 +30,7 @@ from screen_bot import verdict
 AGE = integer("age", 0, 120, unit="years")
 HBA1C = number("hba1c_percent", 3, 20, unit="%")
 HAEMOGLOBIN = number("haemoglobin_g_dl", 2, 25, unit="g/dL")
+POTASSIUM = number("potassium_mmol_l", 1, 10, unit="mmol/L")
 
 
 # -- an inclusion no answer meets, an exclusion every answer meets ---------------------------
@@ -77,6 +78,24 @@ HAEMOGLOBIN = number("haemoglobin_g_dl", 2, 25, unit="g/dL")
             inclusion("I1", "age > 17 and age < 18"),
             "I1 can never be met",
         ),
+        (  # outside audit 17: the window's sign slipped the other way, a patient diagnosed
+            # yesterday passed
+            a_date("t2d_diagnosis_date"),
+            inclusion("I2", "screening_date >= t2d_diagnosis_date - months(6)"),
+            "I2 checks nothing: every known answer within the questions' limits "
+            "(t2d_diagnosis_date not after the screening date) meet",
+        ),
+        (  # a decimal slipped: 48 for 4.8, against max 10
+            POTASSIUM,
+            inclusion("I6", "potassium_mmol_l <= 48"),
+            "I6 checks nothing: every known answer within the questions' limits "
+            "(potassium_mmol_l 1–10 mmol/L) meets 'potassium_mmol_l <= 48'",
+        ),
+        (  # at the limit: strictly beyond max no answer is, so every one meets it
+            POTASSIUM,
+            inclusion("I6", "potassium_mmol_l <= 10"),
+            "I6 checks nothing",
+        ),
     ],
 )
 def test_a_rule_no_answer_can_decide_otherwise_is_refused_at_its_line(
@@ -90,6 +109,42 @@ def test_a_rule_no_answer_can_decide_otherwise_is_refused_at_its_line(
     assert "units" in problem.fix
     windowed = "screening_date" in criterion[field[:-1]]
     assert ("sign of each window" in problem.fix) == windowed
+
+
+@pytest.mark.parametrize(
+    ("rule", "part", "said"),
+    [
+        (  # outside audit 17: K-I6's decimal slip, beside a date part the whole rule fails
+            "potassium_mmol_l <= 48 and screening_date <= potassium_date + weeks(4)",
+            "potassium_mmol_l <= 48",
+            "checks nothing: every known answer within the questions' limits "
+            "(potassium_mmol_l 1–10 mmol/L) meets",
+        ),
+        (
+            "potassium_mmol_l < 0.5 or screening_date <= potassium_date + weeks(4)",
+            "potassium_mmol_l < 0.5",
+            "can never hold: no answers within the questions' limits "
+            "(potassium_mmol_l 1–10 mmol/L) meet",
+        ),
+        (  # a slipped window's sign inside a rule
+            "potassium_mmol_l <= 4.8 and screening_date >= potassium_date - weeks(4)",
+            "screening_date >= potassium_date - weeks(4)",
+            "checks nothing: every known answer within the questions' limits "
+            "(potassium_date not after the screening date) meets",
+        ),
+    ],
+)
+def test_a_part_of_a_rule_no_answer_can_decide_otherwise_is_refused_at_its_line(
+    tmp_path: Path, rule: str, part: str, said: str
+) -> None:
+    """The whole rule decides, but one comparison in it does so alike for every answer:
+    every potassium passed K-I6, only its date was checked."""
+    data = dialog([POTASSIUM, a_date("potassium_date")], [inclusion("I6", rule)])
+    (problem,) = problems(tmp_path, data)
+    assert problem.message == f"part of I6 {said} '{part}' (in '{rule}')"
+    assert problem.line == line_of(dump(data), "met_when:")
+    assert "units" in problem.fix
+    assert ("sign of each window" in problem.fix) == ("weeks" in part)
 
 
 @pytest.mark.parametrize(
@@ -155,6 +210,15 @@ def test_a_rule_comparing_many_values_is_not_searched(
         ([AGE], inclusion("I1", "18 <= age <= 75")),
         ([a_date("hba1c_date")], inclusion("I1", "screening_date <= hba1c_date + days(30)")),
         ([HAEMOGLOBIN], exclusion("E1", "haemoglobin_g_dl < 10")),
+        ([POTASSIUM], inclusion("I6", "potassium_mmol_l <= 9.9")),  # just inside max
+        ([POTASSIUM], inclusion("I6", "potassium_mmol_l > 1")),  # min itself fails it
+        ([AGE], inclusion("I1", "age <= 119")),
+        (  # a date part that some answers fail, beside a threshold inside the limits
+            [POTASSIUM, a_date("potassium_date")],
+            inclusion(
+                "I6", "potassium_mmol_l <= 4.8 and screening_date <= potassium_date + weeks(4)"
+            ),
+        ),
         ([HAEMOGLOBIN], exclusion("E1", "unknown(haemoglobin_g_dl) or haemoglobin_g_dl < 10")),
         (
             [date_or_none("last_mi_date")],

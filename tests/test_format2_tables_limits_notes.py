@@ -123,7 +123,7 @@ def test_learn_shows_a_rule_mixing_a_threshold_with_a_window_or_a_table(
     tmp_path: Path, rule: str, extra: dict[str, Any]
 ) -> None:
     questions = [number("x"), integer("age"), choice("sex", ["female", "male"]), a_date("d")]
-    reads_all = inclusion("I9", "age >= 0 and sex == 'male' and screening_date >= d")
+    reads_all = inclusion("I9", "age >= 18 and sex == 'male' and screening_date >= d + days(1)")
     protocol = build(tmp_path, dialog(questions, [inclusion("I1", rule), reads_all], **extra))
     assert rule in walkthrough_text(protocol, "I1")
     assert walkthrough_text(protocol)  # the whole walk-through, thresholds included

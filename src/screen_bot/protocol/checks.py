@@ -771,14 +771,17 @@ class Checker:
     def _impossible_rules(self, rules: dict[str, str]) -> None:
         """An inclusion no answers can meet, an exclusion none can meet, or one every known
         answer meets: limits in another unit than the question's, a window's sign slipped,
-        bounds crossed. Searched after the checks above, which share the search's budget;
-        said only where the search is certain (see :func:`dates_searched_exactly`). A rule
-        reading no answer ('True', '1 > 2') is refused whichever way it decides: an
-        inclusion every patient meets checks nothing either."""
+        bounds crossed; then a comparison inside a rule that every known answer meets, or
+        none does (``potassium <= 48`` against ``max: 10``). Searched after the checks
+        above, which share the search's budget; said only where the search is certain (see
+        :func:`dates_searched_exactly`). A rule reading no answer ('True', '1 > 2') is
+        refused whichever way it decides: an inclusion every patient meets checks nothing
+        either."""
         for index, c in enumerate(self.spec.criteria):
             tree = self.trees[rules[c.id]]
             if not _names(tree):
                 self._constant_rule(index, c.id, c.kind, self.texts[rules[c.id]], tree)
+        undecided = []  # rules whose comparisons are searched next, one by one
         for index, c in enumerate(self.spec.criteria):
             if self.search.budget <= 0:
                 return  # the searches would only fall back to "possible" now
@@ -786,28 +789,51 @@ class Checker:
             if not _names(tree):
                 continue  # said above
             compared = sum(isinstance(n, Compare) for n in walk(tree))
-            if compared > MAX_SEARCHED_COMPARISONS or not dates_searched_exactly(tree):
+            if compared > MAX_SEARCHED_COMPARISONS:
+                continue
+            if not dates_searched_exactly(tree):
+                undecided.append((index, c, tree))  # its comparisons alone may be exact
                 continue
             if not self.search.can_be_true(tree):
                 never = "be met" if c.kind == "inclusion" else "apply"
                 message = f"{c.id} can never {never}: no answers{self._limits(tree)} meet"
-            elif c.kind == "exclusion" and not self.search.can_be_true(Not(tree)):
-                message = (
-                    f"{c.id} excludes every patient: every known answer{self._limits(tree)} meets"
-                )
+            elif not self.search.can_be_true(Not(tree)):
+                # an inclusion every patient meets checks nothing, as one none meets
+                # excludes everyone
+                decided = "excludes every patient" if c.kind == "exclusion" else "checks nothing"
+                message = f"{c.id} {decided}: every known answer{self._limits(tree)} meets"
             else:
+                undecided.append((index, c, tree))
                 continue
-            dated = any(isinstance(n, Shift) for n in walk(tree))
             self.problem(
                 ("criteria", index, c.rule_field),
                 f"{message} '{self.texts[rules[c.id]]}'",
-                "check the bounds and units of each threshold against the question's min, max "
-                "and unit (a limit in another unit?)"
-                + (
-                    " and the sign of each window (an event's date + days(n) is n days after it)"
-                    if dated
-                    else ""
-                ),
+                _bounds_fix(tree),
+            )
+        for index, c, tree in undecided:  # after every whole rule: those come first
+            self._decided_parts(index, c.id, c.rule_field, tree, self.texts[rules[c.id]])
+
+    def _decided_parts(self, index: int, cid: str, field: str, tree: Node, text: str) -> None:
+        """Each comparison of a rule that every known answer meets, or none does: that part
+        checks nothing, or never holds, though the whole rule decides (a rule that is one
+        comparison is searched whole)."""
+        if isinstance(tree, Compare):
+            return
+        for part in walk(tree):
+            if self.search.budget <= 0:
+                return
+            if not isinstance(part, Compare) or not dates_searched_exactly(part):
+                continue
+            if not self.search.can_be_true(part):
+                decided = f"can never hold: no answers{self._limits(part)} meet"
+            elif not self.search.can_be_true(Not(part)):
+                decided = f"checks nothing: every known answer{self._limits(part)} meets"
+            else:
+                continue
+            self.problem(
+                ("criteria", index, field),
+                f"part of {cid} {decided} '{render(part)}' (in '{text}')",
+                _bounds_fix(part),
             )
 
     def _constant_rule(self, index: int, cid: str, kind: str, text: str, tree: Node) -> None:
@@ -898,6 +924,20 @@ def _clock_side_windows(node: Node) -> Iterator[tuple[Compare, str | None]]:
                     other = Shift(other, -w.amount, w.unit)
                 yield n, f"{SCREENING_DATE} {op} {render(other)}"
             break  # one report for the comparison
+
+
+def _bounds_fix(tree: Node) -> str:
+    """The fix for a rule (or a part of one) that decides alike for every answer."""
+    dated = any(isinstance(n, Shift) for n in walk(tree))
+    return (
+        "check the bounds and units of each threshold against the question's min, max "
+        "and unit (a limit in another unit?)"
+        + (
+            " and the sign of each window (an event's date + days(n) is n days after it)"
+            if dated
+            else ""
+        )
+    )
 
 
 def _case_free(word: str) -> str:
