@@ -398,13 +398,14 @@ def _odd_protocol(
     confirm: tuple[int | None, int | None],
     windows: tuple[int, int, int],
 ) -> str:
-    """Paediatric, adult or odd body ranges (confirm limits may lie outside them), BMI and
-    Cockcroft-Gault from their inputs, windows up to 200 years back or 100 years ahead."""
+    """Paediatric, adult or odd body ranges (confirm limits may cross each other; one at or
+    past min or max, which the validator refuses, is left out), BMI and Cockcroft-Gault from
+    their inputs, windows up to 200 years back or 100 years ahead."""
     below, above = confirm
     limits = "".join(
         f", {name}: {value}"
         for name, value in (("confirm_below", below), ("confirm_above", above))
-        if value is not None
+        if value is not None and weight[0] < value < weight[1]
     )
     years, months, ahead = windows
     return f"""
