@@ -397,3 +397,31 @@ def test_the_engine_ends_early_on_a_window_and_the_verdict_says_when(anchored: P
     (failed,) = engine.verdict(session).reasons
     assert (failed.criterion, failed.meets_from) == ("I1", date(2026, 2, 15))
     assert failed.meets_from_anchor == "planned_infusion_date"
+
+
+@pytest.mark.parametrize(
+    ("window", "meant"),
+    [
+        ("mnths(3)", "months(3)"),
+        ("month(3)", "months(3)"),
+        ("wekks(8)", "weeks(8)"),
+        ("Days(30)", "days(30)"),
+    ],
+)
+def test_a_window_units_typo_gets_did_you_mean(tmp_path: Path, window: str, meant: str) -> None:
+    """Outside audit 17: 'last_cv_event_date + mnths(3)' got only the generic "write e.g.
+    transplant_date + months(2)"."""
+    rule = f"screening_date < last_cv_event_date + {window}"
+    data = dialog([date_or_none("last_cv_event_date")], [exclusion("E5", rule)])
+    (problem,) = problems(tmp_path, data)
+    unit = meant.split("(")[0]
+    assert problem.fix == f"did you mean {unit}? write last_cv_event_date + {meant}"
+    assert problem.line == line_of(dump(data), "applies_when:")
+
+
+def test_what_is_no_window_unit_keeps_the_general_fix(tmp_path: Path) -> None:
+    data = dialog(
+        [a_date("event_date")], [inclusion("I1", "screening_date < event_date + hours(3)")]
+    )
+    (problem,) = problems(tmp_path, data)
+    assert problem.fix == "write e.g. transplant_date + months(2); there is no other arithmetic"
