@@ -476,8 +476,32 @@ class Checker:
                     (*loc, "inputs", param),
                     f"'{calculator_name}' takes {param} in {wanted}, but '{variable}' is in "
                     f"{q.unit or 'no unit'}",
-                    f"give '{variable}' unit: {wanted} (also_accepts converts other units)",
+                    self._input_unit_fix(param, wanted, q),
                 )
+
+    def _input_unit_fix(self, param: str, wanted: str, q: Question) -> str:
+        """What to do when question ``q``, mapped to ``param``, is not in its unit: a
+        question in the unit another input takes (an age in years for a height) is the
+        wrong question; else it may be the right one in another unit."""
+        fitting = sorted(
+            (v != param, v)
+            for v, other in self.questions.items()
+            if other.type in NUMERIC and same_unit(other.unit, wanted)
+        )
+        candidate = fitting[0][1] if fitting else None
+        taken_elsewhere = {
+            unit
+            for c in CALCULATORS.values()
+            for unit in c.parameter_units.values()
+            if unit and not same_unit(unit, wanted)
+        }
+        if any(same_unit(q.unit, unit) for unit in taken_elsewhere):
+            return f"map {param} to a question in {wanted}" + (
+                f", e.g. {param}: {candidate}" if candidate else " (add one)"
+            )
+        return f"give '{q.variable}' unit: {wanted} (also_accepts converts other units)" + (
+            f", or map {param} to '{candidate}'" if candidate else ""
+        )
 
     @staticmethod
     def _input_kind(calculator: str, param: str, q: Question) -> tuple[str, str] | None:
