@@ -337,6 +337,44 @@ def test_a_calculator_input_mapped_to_the_wrong_question_is_told_to_map_it(
     assert problem.line == line_of(dump(data), f"height_cm: {height}")
 
 
+@pytest.mark.parametrize(
+    ("asked", "sources"),
+    [
+        # outside audit 17: the measured question itself was among the questions to read,
+        # and a formula cannot be rewritten from its inputs (rules have no arithmetic)
+        ("measured_gfr_ml_min_173", "height_cm, serum_creatinine_mg_dl, age, sex"),
+        ("serum_creatinine_mg_dl", "height_cm, age, sex"),  # the questions asked before it
+    ],
+)
+def test_a_condition_reading_a_derived_value_gets_a_fix_it_can_follow(
+    tmp_path: Path, asked: str, sources: str
+) -> None:
+    questions = [
+        {**q, "when": "not (25 <= gfr < 75)"} if q["variable"] == asked else q for q in QUESTIONS
+    ]
+    rules = [inclusion("I1", "gfr >= 30"), inclusion("I9", "weight_kg > 40")]
+    data = dialog(questions, rules, derived=[GFR])
+    (problem,) = problems(tmp_path, data)
+    assert problem.message == (
+        f"condition of '{asked}' reads the derived value 'gfr': a condition cannot read a "
+        "derived value"
+    )
+    assert problem.fix == (
+        f"write the condition on what 'gfr' is computed from ({sources}) where that needs no "
+        f"arithmetic, or ask '{asked}' of everyone (remove its when)"
+    )
+    assert problem.line == line_of(dump(data), "when: not (25 <= gfr < 75)")
+
+
+def test_a_condition_reading_a_derived_value_of_later_questions_is_told_to_ask_everyone(
+    tmp_path: Path,
+) -> None:
+    questions = [{**QUESTIONS[0], "when": "gfr < 30"}, *QUESTIONS[1:]]
+    rules = [inclusion("I1", "gfr >= 30"), inclusion("I9", "weight_kg > 40")]
+    (problem,) = problems(tmp_path, dialog(questions, rules, derived=[GFR]))
+    assert problem.fix == "ask 'age' of everyone (remove its when)"
+
+
 def test_calculator_inputs_must_be_exactly_its_parameters(tmp_path: Path) -> None:
     derived = cockcroft_gault("crcl", "mL/min")
     del derived["inputs"]["sex"]

@@ -651,26 +651,32 @@ class Checker:
                 f"move '{variable}' after '{name}', or drop '{name}' from when",
             )
         if name in self.derived:
-            sources = self.derived[name].sources
+            # rules have no arithmetic: a formula cannot be rewritten from its inputs; and
+            # a condition reads only questions asked before it (so never its own)
+            before = self._asked_before(variable)
+            sources = [s for s in self.derived[name].sources if s in before]
+            instead = f"ask '{variable}' of everyone (remove its when)"
+            if sources:
+                instead = (
+                    f"write the condition on what '{name}' is computed from "
+                    f"({', '.join(sources)}) where that needs no arithmetic, or {instead}"
+                )
             return (
-                f"{prefix} the derived value '{name}'",
-                f"read the questions it comes from instead: {', '.join(sources)}",
+                f"{prefix} the derived value '{name}': a condition cannot read a derived value",
+                instead,
             )
         if name in self.tables:
-            later = sorted(
-                self._table_inputs(name)
-                - {
-                    q.variable
-                    for q in self.spec.questions[
-                        : self.spec.questions.index(self.questions[variable])
-                    ]
-                }
-            )
+            later = sorted(self._table_inputs(name) - self._asked_before(variable))
             return (
                 f"{prefix} the table '{name}', which reads {', '.join(later)}, asked after it",
                 f"ask {', '.join(later)} before '{variable}'",
             )
         return self._unknown_name(name, "")
+
+    def _asked_before(self, variable: str) -> set[str]:
+        """The questions the file lists before ``variable``."""
+        order = [q.variable for q in self.spec.questions]
+        return set(order[: order.index(variable)])
 
     def _table_inputs(self, name: str) -> set[str]:
         """The questions a table's rows read (through derived values, their sources)."""
