@@ -25,7 +25,6 @@ from format2 import dialog, exclusion, number, write, yes_no
 from screen_bot.batch import record_row
 from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
-from screen_bot.protocol.checks import Checker
 from screen_bot.rules.dates import shift as shift_date
 from screen_bot.rules.evaluation import _plan, applicable_questions, evaluate
 from screen_bot.rules.expressions import SCREENING_DATE, Compare, Name, Node, Shift, interpret, walk
@@ -328,9 +327,7 @@ def test_a_rule_comparing_an_answer_with_a_constant_out_of_its_range_gets_a_quiz
 ) -> None:
     """q0 > -0.5 gives q0 (a whole number from 0 to 0.2: 0 only) no value at or near the
     constant: the move of several answers at once left it an empty list to draw from
-    (IndexError, no quiz at all). The validator now refuses that part of the rule (it
-    checks nothing); the quiz is still held to take such a rule."""
-    monkeypatch.setattr(Checker, "_decided_parts", lambda *args: None)
+    (IndexError, no quiz at all)."""
     protocol = _loaded(OUT_OF_RANGE)
     cases = generate_cases(protocol, 200, seed=3)
     assert {c.expected for c in cases} >= {"eligible", "not_eligible"}

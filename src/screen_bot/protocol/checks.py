@@ -801,17 +801,16 @@ class Checker:
     def _impossible_rules(self, rules: dict[str, str]) -> None:
         """An inclusion no answers can meet, an exclusion none can meet, or one every known
         answer meets: limits in another unit than the question's, a window's sign slipped,
-        bounds crossed; then a comparison inside a rule that every known answer meets, or
-        none does (``potassium <= 48`` against ``max: 10``). Searched after the checks
-        above, which share the search's budget; said only where the search is certain (see
-        :func:`dates_searched_exactly`). A rule reading no answer ('True', '1 > 2') is
-        refused whichever way it decides: an inclusion every patient meets checks nothing
-        either."""
+        bounds crossed. Searched after the checks above, which share the search's budget;
+        said only where the search is certain (see :func:`dates_searched_exactly`). A rule
+        reading no answer ('True', '1 > 2') is refused whichever way it decides: an
+        inclusion every patient meets checks nothing either. A comparison inside a rule is
+        not searched alone: fillers such as ``age <= 120`` against ``max: 120`` are common
+        and harmless in a rule that decides on its other parts."""
         for index, c in enumerate(self.spec.criteria):
             tree = self.trees[rules[c.id]]
             if not _names(tree):
                 self._constant_rule(index, c.id, c.kind, self.texts[rules[c.id]], tree)
-        undecided = []  # rules whose comparisons are searched next, one by one
         for index, c in enumerate(self.spec.criteria):
             if self.search.budget <= 0:
                 return  # the searches would only fall back to "possible" now
@@ -819,10 +818,7 @@ class Checker:
             if not _names(tree):
                 continue  # said above
             compared = sum(isinstance(n, Compare) for n in walk(tree))
-            if compared > MAX_SEARCHED_COMPARISONS:
-                continue
-            if not dates_searched_exactly(tree):
-                undecided.append((index, c, tree))  # its comparisons alone may be exact
+            if compared > MAX_SEARCHED_COMPARISONS or not dates_searched_exactly(tree):
                 continue
             if not self.search.can_be_true(tree):
                 never = "be met" if c.kind == "inclusion" else "apply"
@@ -833,37 +829,11 @@ class Checker:
                 decided = "excludes every patient" if c.kind == "exclusion" else "checks nothing"
                 message = f"{c.id} {decided}: every known answer{self._limits(tree)} meets"
             else:
-                undecided.append((index, c, tree))
                 continue
             self.problem(
                 ("criteria", index, c.rule_field),
                 f"{message} '{self.texts[rules[c.id]]}'",
                 _bounds_fix(tree),
-            )
-        for index, c, tree in undecided:  # after every whole rule: those come first
-            self._decided_parts(index, c.id, c.rule_field, tree, self.texts[rules[c.id]])
-
-    def _decided_parts(self, index: int, cid: str, field: str, tree: Node, text: str) -> None:
-        """Each comparison of a rule that every known answer meets, or none does: that part
-        checks nothing, or never holds, though the whole rule decides (a rule that is one
-        comparison is searched whole)."""
-        if isinstance(tree, Compare):
-            return
-        for part in walk(tree):
-            if self.search.budget <= 0:
-                return
-            if not isinstance(part, Compare) or not dates_searched_exactly(part):
-                continue
-            if not self.search.can_be_true(part):
-                decided = f"can never hold: no answers{self._limits(part)} meet"
-            elif not self.search.can_be_true(Not(part)):
-                decided = f"checks nothing: every known answer{self._limits(part)} meets"
-            else:
-                continue
-            self.problem(
-                ("criteria", index, field),
-                f"part of {cid} {decided} '{render(part)}' (in '{text}')",
-                _bounds_fix(part),
             )
 
     def _constant_rule(self, index: int, cid: str, kind: str, text: str, tree: Node) -> None:
