@@ -12,6 +12,7 @@ import inspect
 import itertools
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -327,3 +328,28 @@ def test_an_exact_cockcroft_gault_boundary_is_exact() -> None:
         if cockcroft_gault(age, sex, int(weight), centi_scr / 100) != 50:
             off.append((age, sex, int(weight), centi_scr / 100))
     assert off == []
+
+
+# -- README lists every calculator ----------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+CALCULATORS_HEADING = "**Calculators**"
+
+
+def _readme_row(name: str, calculator: Calculator) -> str:
+    """A calculator's row of README's table, as the registry describes it."""
+    inputs = ", ".join(
+        f"`{p}` ({calculator.parameter_units[p] or ' or '.join(f'`{s}`' for s in SEXES)})"
+        for p in calculator.parameters
+    )
+    return f"| `{name}` | {inputs} | {calculator.unit} | {calculator.description} |"
+
+
+def test_readme_lists_every_calculator_with_its_inputs_and_units() -> None:
+    """Outside audit 17: README showed three calculators inside the sketch only, with no
+    input names or units; bmi and bsa_mosteller were found in validate's errors."""
+    readme = README.read_text(encoding="utf-8")
+    section = readme[readme.index(CALCULATORS_HEADING) :]
+    table = section[: section.index("\n\n", section.index("| calculator |"))]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert rows == [_readme_row(name, c) for name, c in CALCULATORS.items()]

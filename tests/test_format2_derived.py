@@ -305,6 +305,76 @@ def test_a_calculator_input_in_a_wrong_unit_is_refused(tmp_path: Path) -> None:
         assert "unit: mg/dL" in problem.fix and "also_accepts" in problem.fix
 
 
+@pytest.mark.parametrize(
+    ("height", "fix"),
+    [
+        # outside audit 17: "give 'age' unit: cm" for an age mapped as the height
+        ("age", "map height_cm to a question in cm, e.g. height_cm: height_cm"),
+        ("weight_kg", "map height_cm to a question in cm, e.g. height_cm: height_cm"),
+        (  # the height itself, in another unit: a unit to give, or the question in cm
+            "height_m",
+            "give 'height_m' unit: cm (also_accepts converts other units), or map height_cm "
+            "to 'height_cm'",
+        ),
+    ],
+)
+def test_a_calculator_input_mapped_to_the_wrong_question_is_told_to_map_it(
+    tmp_path: Path, height: str, fix: str
+) -> None:
+    bmi = {
+        "name": "bmi",
+        "label": "body-mass index",
+        "unit": "kg/m²",
+        "calculator": "bmi",
+        "inputs": {"weight_kg": "weight_kg", "height_cm": height},
+    }
+    questions = [*QUESTIONS, number("height_m", 0.3, 2.5, unit="m")]
+    read_all = inclusion("I9", f"{READ_ALL['met_when']} and height_m > 1")
+    data = dialog(questions, [inclusion("I1", "bmi < 30"), read_all], derived=[bmi])
+    (problem,) = problems(tmp_path, data)
+    assert problem.message.startswith("'bmi' takes height_cm in cm, but ")
+    assert problem.fix == fix
+    assert problem.line == line_of(dump(data), f"height_cm: {height}")
+
+
+@pytest.mark.parametrize(
+    ("asked", "sources"),
+    [
+        # outside audit 17: the measured question itself was among the questions to read,
+        # and a formula cannot be rewritten from its inputs (rules have no arithmetic)
+        ("measured_gfr_ml_min_173", "height_cm, serum_creatinine_mg_dl, age, sex"),
+        ("serum_creatinine_mg_dl", "height_cm, age, sex"),  # the questions asked before it
+    ],
+)
+def test_a_condition_reading_a_derived_value_gets_a_fix_it_can_follow(
+    tmp_path: Path, asked: str, sources: str
+) -> None:
+    questions = [
+        {**q, "when": "not (25 <= gfr < 75)"} if q["variable"] == asked else q for q in QUESTIONS
+    ]
+    rules = [inclusion("I1", "gfr >= 30"), inclusion("I9", "weight_kg > 40")]
+    data = dialog(questions, rules, derived=[GFR])
+    (problem,) = problems(tmp_path, data)
+    assert problem.message == (
+        f"condition of '{asked}' reads the derived value 'gfr': a condition cannot read a "
+        "derived value"
+    )
+    assert problem.fix == (
+        f"write the condition on what 'gfr' is computed from ({sources}) where that needs no "
+        f"arithmetic, or ask '{asked}' of everyone (remove its when)"
+    )
+    assert problem.line == line_of(dump(data), "when: not (25 <= gfr < 75)")
+
+
+def test_a_condition_reading_a_derived_value_of_later_questions_is_told_to_ask_everyone(
+    tmp_path: Path,
+) -> None:
+    questions = [{**QUESTIONS[0], "when": "gfr < 30"}, *QUESTIONS[1:]]
+    rules = [inclusion("I1", "gfr >= 30"), inclusion("I9", "weight_kg > 40")]
+    (problem,) = problems(tmp_path, dialog(questions, rules, derived=[GFR]))
+    assert problem.fix == "ask 'age' of everyone (remove its when)"
+
+
 def test_calculator_inputs_must_be_exactly_its_parameters(tmp_path: Path) -> None:
     derived = cockcroft_gault("crcl", "mL/min")
     del derived["inputs"]["sex"]

@@ -30,6 +30,7 @@ from screen_bot import verdict
 AGE = integer("age", 0, 120, unit="years")
 HBA1C = number("hba1c_percent", 3, 20, unit="%")
 HAEMOGLOBIN = number("haemoglobin_g_dl", 2, 25, unit="g/dL")
+POTASSIUM = number("potassium_mmol_l", 1, 10, unit="mmol/L")
 
 
 # -- an inclusion no answer meets, an exclusion every answer meets ---------------------------
@@ -76,6 +77,24 @@ HAEMOGLOBIN = number("haemoglobin_g_dl", 2, 25, unit="g/dL")
             AGE,
             inclusion("I1", "age > 17 and age < 18"),
             "I1 can never be met",
+        ),
+        (  # outside audit 17: the window's sign slipped the other way, a patient diagnosed
+            # yesterday passed
+            a_date("t2d_diagnosis_date"),
+            inclusion("I2", "screening_date >= t2d_diagnosis_date - months(6)"),
+            "I2 checks nothing: every known answer within the questions' limits "
+            "(t2d_diagnosis_date not after the screening date) meet",
+        ),
+        (  # a decimal slipped: 48 for 4.8, against max 10
+            POTASSIUM,
+            inclusion("I6", "potassium_mmol_l <= 48"),
+            "I6 checks nothing: every known answer within the questions' limits "
+            "(potassium_mmol_l 1–10 mmol/L) meets 'potassium_mmol_l <= 48'",
+        ),
+        (  # at the limit: strictly beyond max no answer is, so every one meets it
+            POTASSIUM,
+            inclusion("I6", "potassium_mmol_l <= 10"),
+            "I6 checks nothing",
         ),
     ],
 )
@@ -155,6 +174,15 @@ def test_a_rule_comparing_many_values_is_not_searched(
         ([AGE], inclusion("I1", "18 <= age <= 75")),
         ([a_date("hba1c_date")], inclusion("I1", "screening_date <= hba1c_date + days(30)")),
         ([HAEMOGLOBIN], exclusion("E1", "haemoglobin_g_dl < 10")),
+        ([POTASSIUM], inclusion("I6", "potassium_mmol_l <= 9.9")),  # just inside max
+        ([POTASSIUM], inclusion("I6", "potassium_mmol_l > 1")),  # min itself fails it
+        ([AGE], inclusion("I1", "age <= 119")),
+        (  # a date part that some answers fail, beside a threshold inside the limits
+            [POTASSIUM, a_date("potassium_date")],
+            inclusion(
+                "I6", "potassium_mmol_l <= 4.8 and screening_date <= potassium_date + weeks(4)"
+            ),
+        ),
         ([HAEMOGLOBIN], exclusion("E1", "unknown(haemoglobin_g_dl) or haemoglobin_g_dl < 10")),
         (
             [date_or_none("last_mi_date")],

@@ -123,7 +123,7 @@ def test_learn_shows_a_rule_mixing_a_threshold_with_a_window_or_a_table(
     tmp_path: Path, rule: str, extra: dict[str, Any]
 ) -> None:
     questions = [number("x"), integer("age"), choice("sex", ["female", "male"]), a_date("d")]
-    reads_all = inclusion("I9", "age >= 0 and sex == 'male' and screening_date >= d")
+    reads_all = inclusion("I9", "age >= 18 and sex == 'male' and screening_date >= d + days(1)")
     protocol = build(tmp_path, dialog(questions, [inclusion("I1", rule), reads_all], **extra))
     assert rule in walkthrough_text(protocol, "I1")
     assert walkthrough_text(protocol)  # the whole walk-through, thresholds included
@@ -251,6 +251,52 @@ def test_limits_belong_to_numbers(tmp_path: Path) -> None:
     data = dialog([yes_no("consent", confirm_below=1)], [inclusion("I1", "consent")])
     (problem,) = problems(tmp_path, data)
     assert "confirm_below" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("limit", "said"),
+    [
+        # outside audit 17: confirm_above 25 against max 20 was accepted, and never warned
+        (
+            {"confirm_above": 25},
+            "confirm_above 25 is not inside min 0 – max 20: no answer is "
+            "above it, so it never asks to confirm",
+        ),
+        ({"confirm_above": 20}, "no answer is above it"),  # strict: 20 itself never warns
+        (
+            {"confirm_below": 0},
+            "confirm_below 0 is not inside min 0 – max 20: no answer is below it",
+        ),
+        (
+            {"confirm_below": 25},
+            "confirm_below 25 is not inside min 0 – max 20: every answer "
+            "is below it, so it asks to confirm them all",
+        ),
+        ({"confirm_below": 20}, "every answer (but the one at it) is below it"),
+        ({"confirm_above": -1}, "every answer is above it"),
+    ],
+)
+def test_a_plausibility_limit_not_inside_min_and_max_is_refused_at_its_line(
+    tmp_path: Path, limit: dict[str, float], said: str
+) -> None:
+    data = dialog([number("x", 0, 20, **limit)], [inclusion("I1", "x < 10")])
+    (problem,) = problems(tmp_path, data)
+    assert said in problem.message
+    (key,) = limit
+    assert problem.line == line_of(dump(data), f"{key}:")
+    assert problem.fix.startswith("write a limit between min and max (an answer strictly ")
+    assert problem.fix.endswith(f"or remove {key}")
+
+
+@pytest.mark.parametrize("limit", [{"confirm_above": 19.9}, {"confirm_below": 0.1}])
+def test_a_plausibility_limit_just_inside_min_and_max_is_accepted(
+    tmp_path: Path, limit: dict[str, float]
+) -> None:
+    protocol = build(tmp_path, dialog([number("x", 0, 20, **limit)], [inclusion("I1", "x < 10")]))
+    (key,) = limit
+    edge = 20 if key == "confirm_above" else 0
+    assert screen(protocol, {"x": edge}).warnings  # the range's end warns
+    assert not screen(protocol, {"x": limit[key]}).warnings  # the limit itself does not
 
 
 # -- notes -------------------------------------------------------------------------------------

@@ -936,15 +936,43 @@ def test_a_unit_is_at_most_40_characters_and_is_told_so(tmp_path: Path, length: 
         assert build(tmp_path, data).questions["age"].unit == "u" * 40
         return
     (problem,) = problems(tmp_path, data)
-    assert problem.message == "questions.0.unit: String should have at most 40 characters"
+    assert problem.message == "questions.0.unit (age): String should have at most 40 characters"
     assert problem.fix == "shorten it to at most 40 characters (README, Dialog files: Limits)"
+
+
+@pytest.mark.parametrize(
+    ("criteria", "said"),
+    [
+        ([{"id": "K-I1"}, {"id": "K-E1"}], "criteria.1.source (K-E1): Field required"),
+        ([{"id": "K-I1"}, {"id": "K E1"}], "criteria.1.source (K E1): Field required"),
+        ([{"id": "K-I1"}, {}], "criteria.1.source: Field required"),  # no id written
+    ],
+)
+def test_a_problem_inside_a_criterion_names_its_id(
+    tmp_path: Path, criteria: list[dict[str, str]], said: str
+) -> None:
+    """Outside audit 17: a missing source was named 'criteria.0.source' only; in a file of
+    18 criteria the id says which one without counting."""
+    written = [inclusion("K-I1", "age >= 18"), inclusion("K-E1", "age <= 75")]
+    for rule, written_id in zip(written, criteria, strict=True):
+        if "id" in written_id:
+            rule["id"] = written_id["id"]
+        else:
+            del rule["id"]
+    del written[1]["source"]
+    data = dialog([integer("age")], written)
+    found = [p.message for p in problems(tmp_path, data)]
+    assert said in found
 
 
 def test_an_empty_confirm_estimate_is_told_it_is_empty(tmp_path: Path) -> None:
     """It got 'Value should have at least 1 item after validation', as the unit did."""
     data = dialog([integer("age")], [inclusion("I1", "age >= 18", confirm_estimate="")])
     (problem,) = problems(tmp_path, data)
-    assert problem.message == "criteria.0.confirm_estimate: String should have at least 1 character"
+    assert (
+        problem.message
+        == "criteria.0.confirm_estimate (I1): String should have at least 1 character"
+    )
     assert problem.fix == "write the text (it is empty)"
 
 
@@ -1031,7 +1059,7 @@ def test_a_source_longer_than_a_reason_keeps_in_one_message_is_refused(
         assert build(tmp_path, data).criteria["I1"].source == source
         return
     (problem,) = problems(tmp_path, data)
-    assert problem.message.startswith("criteria.0.source: is ")
+    assert problem.message.startswith("criteria.0.source (I1): is ")
     assert f"a source is at most {MAX_SOURCE:,}" in problem.message
     assert "quote the sentence that decides" in problem.fix
     assert problem.line == line_of(dump(data), "source:")

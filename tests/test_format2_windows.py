@@ -21,8 +21,10 @@ from format2 import (
     build,
     date_or_none,
     dialog,
+    dump,
     exclusion,
     inclusion,
+    line_of,
     problems,
     yes_no,
 )
@@ -210,6 +212,74 @@ def test_an_anchor_that_is_no_question_gets_a_suggestion(tmp_path: Path) -> None
     assert "did you mean 'planned_infusion_date'" in problem.fix
 
 
+LAST_IMP = a_date("last_imp_date")
+PLANNED_SURGERY = a_date("planned_surgery_date", future=True)
+
+
+@pytest.mark.parametrize(
+    ("other", "rule"),
+    [
+        (LAST_IMP, "planned_randomisation_date < last_imp_date + days(30)"),  # as K-E7
+        (LAST_IMP, "planned_randomisation_date - days(30) < last_imp_date"),
+        (PLANNED_SURGERY, "planned_randomisation_date <= planned_surgery_date"),  # no window
+    ],
+)
+def test_a_planned_date_compared_with_another_answers_date_must_be_an_anchor(
+    tmp_path: Path, other: dict[str, Any], rule: str
+) -> None:
+    """Outside audit 17: without 'anchors:', a failed rule counted from a planned date lost
+    its "met when planned_randomisation_date is on or after …" (meets_from null) and the
+    validator said nothing; README has windows compared with screening_date or an anchor."""
+    questions = [other, a_date("planned_randomisation_date", future=True)]
+    data = dialog(questions, [exclusion("E7", rule)])
+    (problem,) = problems(tmp_path, data)
+    assert "the planned date 'planned_randomisation_date'" in problem.message
+    assert "is not in anchors" in problem.message
+    assert problem.fix.startswith("add planned_randomisation_date to anchors:")
+    assert problem.line == line_of(dump(data), "applies_when:")
+    anchored = build(tmp_path, {**data, "anchors": ["planned_randomisation_date"]}, "fixed.yaml")
+    answers = {
+        "last_imp_date": date(2026, 1, 10),
+        "planned_surgery_date": date(2026, 3, 1),
+        "planned_randomisation_date": date(2026, 1, 20),
+    }
+    answers = {k: v for k, v in answers.items() if k in anchored.questions}
+    (failed,) = verdict.build(anchored, answers, screened_on=SCREENED_ON).reasons
+    assert failed.meets_from is not None
+    assert failed.meets_from_anchor == "planned_randomisation_date"
+
+
+@pytest.mark.parametrize(
+    ("questions", "rule", "anchors"),
+    [
+        (  # a planned date counted from the screening date: the screening date is the clock
+            [a_date("planned_surgery_date", future=True)],
+            "planned_surgery_date < screening_date + weeks(4)",
+            [],
+        ),
+        (  # a planned date counted from an anchor: the anchor is the clock
+            [
+                a_date("planned_surgery_date", future=True),
+                a_date("planned_infusion_date", future=True),
+            ],
+            "planned_surgery_date < planned_infusion_date + weeks(4)",
+            ["planned_infusion_date"],
+        ),
+        (
+            [a_date("transplant_date"), a_date("diagnosis_date")],
+            "transplant_date < diagnosis_date + years(1)",
+            [],
+        ),
+    ],
+)
+def test_a_date_compared_with_a_clock_or_two_past_dates_need_no_anchor(
+    tmp_path: Path, questions: list[dict[str, Any]], rule: str, anchors: list[str]
+) -> None:
+    assert (
+        "E1" in build(tmp_path, dialog(questions, [exclusion("E1", rule)], anchors=anchors)).rules
+    )
+
+
 # -- met from, inside an or; windows that never open -------------------------------------------
 
 
@@ -279,13 +349,15 @@ def test_an_anchor_within_weeks_of_the_screening_date_is_met_from_the_exact_day(
 
 
 def test_a_window_beyond_the_calendar_does_not_crash(tmp_path: Path) -> None:
-    """A planned date typed far in the future, a window of years: no OverflowError."""
+    """A planned date typed far in the future, a window of years: no OverflowError. (Compared
+    with the screening date instead, a planned date + years(1200) is later whatever the date:
+    refused as a rule that checks nothing.)"""
     protocol = build(
         tmp_path,
         dialog(
             [a_date("planned_infusion_date", future=True), a_date("transplant_date")],
             [
-                inclusion("I1", "screening_date < planned_infusion_date + years(1200)"),
+                inclusion("I1", "transplant_date < planned_infusion_date + years(1200)"),
                 inclusion("I2", "planned_infusion_date >= transplant_date + months(6)"),
             ],
             anchors=["planned_infusion_date"],
@@ -325,3 +397,31 @@ def test_the_engine_ends_early_on_a_window_and_the_verdict_says_when(anchored: P
     (failed,) = engine.verdict(session).reasons
     assert (failed.criterion, failed.meets_from) == ("I1", date(2026, 2, 15))
     assert failed.meets_from_anchor == "planned_infusion_date"
+
+
+@pytest.mark.parametrize(
+    ("window", "meant"),
+    [
+        ("mnths(3)", "months(3)"),
+        ("month(3)", "months(3)"),
+        ("wekks(8)", "weeks(8)"),
+        ("Days(30)", "days(30)"),
+    ],
+)
+def test_a_window_units_typo_gets_did_you_mean(tmp_path: Path, window: str, meant: str) -> None:
+    """Outside audit 17: 'last_cv_event_date + mnths(3)' got only the generic "write e.g.
+    transplant_date + months(2)"."""
+    rule = f"screening_date < last_cv_event_date + {window}"
+    data = dialog([date_or_none("last_cv_event_date")], [exclusion("E5", rule)])
+    (problem,) = problems(tmp_path, data)
+    unit = meant.split("(")[0]
+    assert problem.fix == f"did you mean {unit}? write last_cv_event_date + {meant}"
+    assert problem.line == line_of(dump(data), "applies_when:")
+
+
+def test_what_is_no_window_unit_keeps_the_general_fix(tmp_path: Path) -> None:
+    data = dialog(
+        [a_date("event_date")], [inclusion("I1", "screening_date < event_date + hours(3)")]
+    )
+    (problem,) = problems(tmp_path, data)
+    assert problem.fix == "write e.g. transplant_date + months(2); there is no other arithmetic"

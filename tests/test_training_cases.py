@@ -322,7 +322,9 @@ criteria:
 """
 
 
-def test_a_rule_comparing_an_answer_with_a_constant_out_of_its_range_gets_a_quiz() -> None:
+def test_a_rule_comparing_an_answer_with_a_constant_out_of_its_range_gets_a_quiz(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """q0 > -0.5 gives q0 (a whole number from 0 to 0.2: 0 only) no value at or near the
     constant: the move of several answers at once left it an empty list to draw from
     (IndexError, no quiz at all)."""
@@ -338,7 +340,7 @@ id: children
 title: A paediatric BMI
 version: "1"
 questions:
-  - {variable: age, type: int, min: 2, max: 12, unit: years, text: Age?}
+  - {variable: age, type: int, min: 0, max: 17, unit: years, text: Age?}
   - {variable: weight_kg, type: number, min: 8, max: 45, unit: kg, text: Weight?}
   - {variable: height_cm, type: number, min: 80, max: 160, unit: cm, text: Height?}
 derived:
@@ -393,13 +395,14 @@ def _odd_protocol(
     confirm: tuple[int | None, int | None],
     windows: tuple[int, int, int],
 ) -> str:
-    """Paediatric, adult or odd body ranges (confirm limits may lie outside them), BMI and
-    Cockcroft-Gault from their inputs, windows up to 200 years back or 100 years ahead."""
+    """Paediatric, adult or odd body ranges (confirm limits may cross each other; one at or
+    past min or max, which the validator refuses, is left out), BMI and Cockcroft-Gault from
+    their inputs, windows up to 200 years back or 100 years ahead."""
     below, above = confirm
     limits = "".join(
         f", {name}: {value}"
         for name, value in (("confirm_below", below), ("confirm_above", above))
-        if value is not None
+        if value is not None and weight[0] < value < weight[1]
     )
     years, months, ahead = windows
     return f"""
@@ -426,7 +429,7 @@ derived:
      inputs: {{age: age, sex: sex, weight_kg: weight_kg,
                serum_creatinine_mg_dl: serum_creatinine_mg_dl}}}}
 criteria:
-  - {{id: I1, kind: inclusion, label: age, source: age., met_when: age >= {age[0]}}}
+  - {{id: I1, kind: inclusion, label: age, source: age., met_when: age > {age[0]}}}
   - {{id: E1, kind: exclusion, label: BMI, source: BMI., applies_when: bmi >= 25}}
   - {{id: I2, kind: inclusion, label: CrCl, source: CrCl., met_when: crcl >= 30}}
   - {{id: E2, kind: exclusion, label: old, source: old.,
@@ -470,12 +473,12 @@ def test_every_case_of_an_odd_protocol_is_one_the_bot_takes(
 
 
 def test_an_int_range_with_no_whole_number_between_its_thresholds_gets_a_quiz() -> None:
-    """Age 13-14 and 'age >= 13': no whole number lies strictly inside a piece, so a
+    """Age 13-14 and 'age >= 14': no whole number lies strictly inside a piece, so a
     baseline had no plain age to draw and the quiz stopped with 'min() arg is an empty
     sequence'; the thresholds and bounds themselves are drawn instead."""
     narrow = _loaded(
-        CHILDREN.replace("min: 2, max: 12", "min: 13, max: 14").replace(
-            "2 <= age <= 12", "age >= 13"
+        CHILDREN.replace("min: 0, max: 17", "min: 13, max: 14").replace(
+            "2 <= age <= 12", "age >= 14"
         )
     )
     cases = generate_cases(narrow, 20, 1, screened_on=date(2026, 11, 26))
@@ -592,6 +595,7 @@ WINDOWS = """
 id: windows
 title: Windows between dates
 version: "1"
+anchors: [planned_date]
 questions:
   - {variable: event_date, type: date, text: Event?}
   - {variable: other_date, type: date_or_none, text: Other event?}

@@ -476,8 +476,32 @@ class Checker:
                     (*loc, "inputs", param),
                     f"'{calculator_name}' takes {param} in {wanted}, but '{variable}' is in "
                     f"{q.unit or 'no unit'}",
-                    f"give '{variable}' unit: {wanted} (also_accepts converts other units)",
+                    self._input_unit_fix(param, wanted, q),
                 )
+
+    def _input_unit_fix(self, param: str, wanted: str, q: Question) -> str:
+        """What to do when question ``q``, mapped to ``param``, is not in its unit: a
+        question in the unit another input takes (an age in years for a height) is the
+        wrong question; else it may be the right one in another unit."""
+        fitting = sorted(
+            (v != param, v)
+            for v, other in self.questions.items()
+            if other.type in NUMERIC and same_unit(other.unit, wanted)
+        )
+        candidate = fitting[0][1] if fitting else None
+        taken_elsewhere = {
+            unit
+            for c in CALCULATORS.values()
+            for unit in c.parameter_units.values()
+            if unit and not same_unit(unit, wanted)
+        }
+        if any(same_unit(q.unit, unit) for unit in taken_elsewhere):
+            return f"map {param} to a question in {wanted}" + (
+                f", e.g. {param}: {candidate}" if candidate else " (add one)"
+            )
+        return f"give '{q.variable}' unit: {wanted} (also_accepts converts other units)" + (
+            f", or map {param} to '{candidate}'" if candidate else ""
+        )
 
     @staticmethod
     def _input_kind(calculator: str, param: str, q: Question) -> tuple[str, str] | None:
@@ -627,26 +651,32 @@ class Checker:
                 f"move '{variable}' after '{name}', or drop '{name}' from when",
             )
         if name in self.derived:
-            sources = self.derived[name].sources
+            # rules have no arithmetic: a formula cannot be rewritten from its inputs; and
+            # a condition reads only questions asked before it (so never its own)
+            before = self._asked_before(variable)
+            sources = [s for s in self.derived[name].sources if s in before]
+            instead = f"ask '{variable}' of everyone (remove its when)"
+            if sources:
+                instead = (
+                    f"write the condition on what '{name}' is computed from "
+                    f"({', '.join(sources)}) where that needs no arithmetic, or {instead}"
+                )
             return (
-                f"{prefix} the derived value '{name}'",
-                f"read the questions it comes from instead: {', '.join(sources)}",
+                f"{prefix} the derived value '{name}': a condition cannot read a derived value",
+                instead,
             )
         if name in self.tables:
-            later = sorted(
-                self._table_inputs(name)
-                - {
-                    q.variable
-                    for q in self.spec.questions[
-                        : self.spec.questions.index(self.questions[variable])
-                    ]
-                }
-            )
+            later = sorted(self._table_inputs(name) - self._asked_before(variable))
             return (
                 f"{prefix} the table '{name}', which reads {', '.join(later)}, asked after it",
                 f"ask {', '.join(later)} before '{variable}'",
             )
         return self._unknown_name(name, "")
+
+    def _asked_before(self, variable: str) -> set[str]:
+        """The questions the file lists before ``variable``."""
+        order = [q.variable for q in self.spec.questions]
+        return set(order[: order.index(variable)])
 
     def _table_inputs(self, name: str) -> set[str]:
         """The questions a table's rows read (through derived values, their sources)."""
@@ -669,6 +699,7 @@ class Checker:
             if key is None:
                 continue
             compiled[c.id] = key
+            self._unanchored(loc, self.trees[key])
             if isinstance(c.judgment, list):
                 asked = sorted(_names(self.trees[key]) & self.questions.keys())
                 for name in c.judgment:
@@ -687,6 +718,36 @@ class Checker:
                         "remove confirm_estimate, or read the derived value (e.g. crcl)",
                     )
         return compiled
+
+    def _unanchored(self, loc: tuple[Any, ...], tree: Node) -> None:
+        """A planned date (future: true) compared with another answer's date, where neither
+        side is the screening date or an anchor. A failed rule gets the first day it would
+        pass only by moving its clocks, the screening date and the anchors: without the
+        planned date among them the verdict says only "may pass later"."""
+        if any(anchor not in self.questions for anchor in self.spec.anchors):
+            return  # a misspelled anchor is said at its line (the one meant here, likely)
+        clocks = {SCREENING_DATE, *self.spec.anchors}
+        for n in walk(tree):
+            if not (isinstance(n, Compare) and n.dates) or names_read(n) & clocks:
+                continue
+            bare = [s for s in (n.left, n.right) if not isinstance(s, Shift)]  # no window
+            planned = [
+                name
+                for side in [*bare, n.left, n.right]
+                for name in sorted(names_read(side))
+                if name in self.questions and self.questions[name].future
+            ]
+            if not planned:
+                continue
+            name = planned[0]  # the side without a window first: the window counts to it
+            anchors = ", ".join([*self.spec.anchors, name])
+            self.problem(
+                loc,
+                f"'{render(n)}' compares the planned date '{name}' with another answer's "
+                f"date, but '{name}' is not in anchors: a failed criterion would not get the "
+                f"date it passes from ('met when {name} is on or after …')",
+                f"add {name} to anchors: (anchors: [{anchors}])",
+            )
 
     # -- whole-file checks -----------------------------------------------------------------
 
@@ -743,7 +804,9 @@ class Checker:
         bounds crossed. Searched after the checks above, which share the search's budget;
         said only where the search is certain (see :func:`dates_searched_exactly`). A rule
         reading no answer ('True', '1 > 2') is refused whichever way it decides: an
-        inclusion every patient meets checks nothing either."""
+        inclusion every patient meets checks nothing either. A comparison inside a rule is
+        not searched alone: fillers such as ``age <= 120`` against ``max: 120`` are common
+        and harmless in a rule that decides on its other parts."""
         for index, c in enumerate(self.spec.criteria):
             tree = self.trees[rules[c.id]]
             if not _names(tree):
@@ -760,23 +823,17 @@ class Checker:
             if not self.search.can_be_true(tree):
                 never = "be met" if c.kind == "inclusion" else "apply"
                 message = f"{c.id} can never {never}: no answers{self._limits(tree)} meet"
-            elif c.kind == "exclusion" and not self.search.can_be_true(Not(tree)):
-                message = (
-                    f"{c.id} excludes every patient: every known answer{self._limits(tree)} meets"
-                )
+            elif not self.search.can_be_true(Not(tree)):
+                # an inclusion every patient meets checks nothing, as one none meets
+                # excludes everyone
+                decided = "excludes every patient" if c.kind == "exclusion" else "checks nothing"
+                message = f"{c.id} {decided}: every known answer{self._limits(tree)} meets"
             else:
                 continue
-            dated = any(isinstance(n, Shift) for n in walk(tree))
             self.problem(
                 ("criteria", index, c.rule_field),
                 f"{message} '{self.texts[rules[c.id]]}'",
-                "check the bounds and units of each threshold against the question's min, max "
-                "and unit (a limit in another unit?)"
-                + (
-                    " and the sign of each window (an event's date + days(n) is n days after it)"
-                    if dated
-                    else ""
-                ),
+                _bounds_fix(tree),
             )
 
     def _constant_rule(self, index: int, cid: str, kind: str, text: str, tree: Node) -> None:
@@ -867,6 +924,20 @@ def _clock_side_windows(node: Node) -> Iterator[tuple[Compare, str | None]]:
                     other = Shift(other, -w.amount, w.unit)
                 yield n, f"{SCREENING_DATE} {op} {render(other)}"
             break  # one report for the comparison
+
+
+def _bounds_fix(tree: Node) -> str:
+    """The fix for a rule (or a part of one) that decides alike for every answer."""
+    dated = any(isinstance(n, Shift) for n in walk(tree))
+    return (
+        "check the bounds and units of each threshold against the question's min, max "
+        "and unit (a limit in another unit?)"
+        + (
+            " and the sign of each window (an event's date + days(n) is n days after it)"
+            if dated
+            else ""
+        )
+    )
 
 
 def _case_free(word: str) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from ..errors import ScreenBotError
+from ..words import printable
 from .model import Protocol
 from .schema import FIXED, NAME, PROTOCOL_ID, SPELLINGS, SURROGATE_FIX, DialogFile
 
@@ -451,11 +452,40 @@ ITEMS = {
 }
 
 
+# the key that names each item of a list, so that a problem inside it says which one
+NAMING_KEYS = {
+    "criteria": "id",
+    "questions": "variable",
+    "derived": "name",
+    "tables": "name",
+    "checklists": "name",
+}
+
+
 def _schema_problem(file: str, data: Any, error: Any) -> Problem:
     loc = tuple(error["loc"])
     where = ".".join(str(p) for p in loc) or "(top level)"
+    if name := _item_name(data, loc):
+        where += f" ({name})"  # criteria.0.source (K-E1): the id, where a file has many
     message = error["msg"].removeprefix("Value error, ")
     return Problem(file, line_of(data, loc), f"{where}: {message}", _schema_fix(data, error))
+
+
+def _item_name(tree: Node, loc: tuple[Any, ...]) -> str | None:
+    """The id or name of the criterion, question, … a problem at ``loc`` lies in, as the
+    file writes it; None when it is not written (or is what the problem is about)."""
+    from ruamel.yaml.nodes import ScalarNode
+
+    if len(loc) < 2 or loc[0] not in NAMING_KEYS or not isinstance(loc[1], int):
+        return None
+    key = NAMING_KEYS[loc[0]]
+    if loc[2:3] == (key,):
+        return None
+    node = _node_at(tree, (*loc[:2], key))[0]  # a scalar only where the path is written
+    name = " ".join(str(node.value).split()) if isinstance(node, ScalarNode) else ""
+    if not name:
+        return None
+    return printable(name if len(name) <= 40 else name[:39] + "…")
 
 
 def _schema_fix(data: Any, error: Any) -> str:

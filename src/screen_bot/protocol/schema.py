@@ -5,7 +5,16 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from ..words import INDENT
@@ -186,6 +195,29 @@ class Question(_Strict):
         {}, max_length=30, description="choice: other words for a choice, e.g. {man: male}"
     )
     when: str | None = None
+
+    @field_validator("confirm_below", "confirm_above")
+    @classmethod
+    def _inside_the_range(cls, limit: float | None, info: ValidationInfo) -> float | None:
+        """A plausibility limit strictly inside min and max. An answer warns only when it is
+        strictly beyond the limit (15 does not warn under confirm_above: 15), so a limit at
+        or past its own end of the range never warns, and one past the other end warns of
+        every answer."""
+        low, high = info.data.get("min"), info.data.get("max")
+        if limit is None or low is None or high is None or low < limit < high:
+            return limit  # (min and max missing or crossed are said at the question)
+        side = "above" if info.field_name == "confirm_above" else "below"
+        range_ = f"min {_number(low)} – max {_number(high)}"
+        if (limit >= high) if side == "above" else (limit <= low):
+            said = f"no answer is {side} it, so it never asks to confirm"
+        else:
+            but = " (but the one at it)" if limit in (low, high) else ""
+            said = f"every answer{but} is {side} it, so it asks to confirm them all"
+        raise refusal(
+            f"{info.field_name} {_number(limit)} is not inside {range_}: {said}",
+            f"write a limit between min and max (an answer strictly {side} it is asked to "
+            f"confirm), or remove {info.field_name}",
+        )
 
     @model_validator(mode="after")
     def _type_fields(self) -> Question:

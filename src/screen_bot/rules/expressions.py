@@ -13,6 +13,7 @@ turns trees into Python functions and ``sql.py`` into SQL, and tests hold them e
 from __future__ import annotations
 
 import ast
+import difflib
 import operator
 import re
 from collections.abc import Callable, Container, Iterator, Mapping
@@ -403,10 +404,15 @@ class _Converter:
             and isinstance(window.func, ast.Name)
             and window.func.id in WINDOW_UNITS
         ):
+            fix = "write e.g. transplant_date + months(2); there is no other arithmetic"
+            meant = _window_meant(window)
+            if meant is not None:  # a unit's typo: mnths(3), month(3), wekks(8)
+                written = _short(ast.unparse(ast.BinOp(node.left, node.op, meant)))
+                fix = f"did you mean {ast.unparse(meant.func)}? write {written}"
             raise ExpressionError(
                 f"{_short(ast.unparse(node))!r}: only a window can be added to or subtracted "
                 "from a date",
-                "write e.g. transplant_date + months(2); there is no other arithmetic",
+                fix,
             )
         amount = self._window_amount(window)
         base = self.convert(node.left)
@@ -465,6 +471,14 @@ class _Converter:
 
 
 # -- meaning --------------------------------------------------------------------------------
+
+
+def _window_meant(node: ast.expr) -> ast.Call | None:
+    """The window a call such as ``mnths(3)`` likely meant (``months(3)``), or None."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        return None
+    close = difflib.get_close_matches(node.func.id.lower(), WINDOW_UNITS, n=1)
+    return ast.Call(ast.Name(close[0]), node.args, []) if close else None
 
 
 def kleene_and(values: list[Any]) -> bool | None:
