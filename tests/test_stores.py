@@ -81,6 +81,43 @@ def test_a_database_of_a_newer_screen_bot_is_refused(store: StoreUnderTest) -> N
         store.open()
 
 
+def _tables(url: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+        )
+        return [row[0] for row in rows]
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "CREATE TABLE inbox (id serial PRIMARY KEY, subject text)",  # another program's mail
+        "CREATE TABLE schema_version (id int, applied_at timestamp)",  # its migrations
+    ],
+)
+def test_a_postgres_database_with_another_programs_table_of_our_name_is_refused_unchanged(
+    foreign: str, postgres_server: str, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    url = new_database(postgres_server)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(foreign)
+    before = _tables(url)
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", url)
+    for command in (["migrate"], ["log", "verify"]):
+        ran = cli(*command)  # no "unexpected error" (cli asserts it)
+        if "no screen-bot tables yet" in ran.stderr:  # verify, where no schema_version is
+            continue
+        assert ran.returncode == 2, ran
+        assert f"error: the database {url} is not a screen-bot database" in ran.stderr
+        assert ("already exists" in ran.stderr) or ("does not exist" in ran.stderr)
+    assert _tables(url) == before  # nothing created
+
+
 def test_an_sqlite_file_from_before_schema_versions_gets_them(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with Database(path) as db:

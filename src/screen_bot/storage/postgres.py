@@ -140,6 +140,13 @@ class PostgresDatabase(Store):
         except StorageFailed as err:
             self.close()
             raise DatabaseBroken(f"{err.message} (while creating the tables)") from None
+        except self._pg.Error as err:  # our SQL refused: tables of another program's
+            self.close()
+            raise DatabaseBroken(
+                f"the database {self.where} is not a screen-bot database, or holds another "
+                f"program's tables under screen-bot's names ({_first_line(err)}): left "
+                "unchanged; point SCREEN_BOT_DATABASE_URL at screen-bot's own database"
+            ) from None
         except BaseException:
             self.close()
             raise
