@@ -379,6 +379,42 @@ def test_a_lost_connection_fails_one_write_and_the_next_connects_again(
         assert ledger.verify(db.read()) == []
 
 
+def _terminate(url: str, pid: int) -> None:
+    """End a session from the server's side (as a restart, idle_session_timeout, a pooler)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_read_on_a_session_the_server_ended_connects_again(postgres: StoreUnderTest) -> None:
+    with postgres.open() as db:
+        append(db, "R-1")
+        (pid,) = db.read().one("SELECT pg_backend_pid()")
+        _terminate(str(postgres.url), pid)
+        # a chat's check before an answer, after the server ended its idle connection
+        assert db.read().one("SELECT count(*) FROM screening_log")[0] == 1
+        (again,) = db.read().one("SELECT pg_backend_pid()")
+        _terminate(str(postgres.url), again)
+        db.url = "postgresql://screen@127.0.0.1:1/gone"  # and the server cannot be reached
+        with pytest.raises(StorageFailed, match="cannot connect to PostgreSQL at"):
+            db.read().one("SELECT count(*) FROM screening_log")
+
+
+def test_a_chat_lock_on_a_session_the_server_ended_is_taken_on_a_new_one(
+    postgres: StoreUnderTest,
+) -> None:
+    with postgres.open() as db:
+        assert db.try_lock("screen-bot/chat/1")
+        db.unlock("screen-bot/chat/1")
+        (pid,) = db.read().one(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'screen-bot' AND pid <> pg_backend_pid()"
+        )
+        _terminate(str(postgres.url), pid)  # the lock connection, idle
+        assert db.try_lock("screen-bot/chat/1")  # at once, not a failed update and a sweep
+
+
 def test_an_unreachable_server_is_one_line_naming_it_without_the_password() -> None:
     url = "postgresql://screen:hunter2@127.0.0.1:1/nowhere"
     with pytest.raises(DatabaseBroken) as refused:

@@ -11,7 +11,9 @@ processes can share one database:
   server releases it when the process ends, ``kill -9`` included (TCP keepalives set
   below make a vanished machine's locks go within about half a minute);
 - a lost connection fails the transaction in progress (StorageFailed: nothing saved) and
-  the next one connects again.
+  the next one connects again; a read, or taking a lock, on a connection the server has
+  ended (a restart, ``idle_session_timeout``, a pooler closing idle clients) is run once
+  more on a new connection.
 
 Queries are written with ``?`` placeholders; they become ``%s`` here (and a literal
 ``%`` becomes ``%%``), outside quoted strings only. psycopg 3 is imported only when a
@@ -102,6 +104,11 @@ def _is_bug(err: Exception) -> bool:
     return sqlstate.startswith("42") and sqlstate != "42501"  # not 'insufficient privilege'
 
 
+def _ended(connection: psycopg.Connection[Any]) -> bool:
+    """Whether the session is over (the server ended it, or the network lost it)."""
+    return connection.closed or connection.broken
+
+
 class PgTx(Tx):
     dialect = "postgres"
     for_update = " FOR UPDATE"
@@ -115,6 +122,17 @@ class PgTx(Tx):
         else:
             cursor = self._connection.execute(placeholders(sql), params)
         return cursor
+
+
+class PgRead(PgTx):
+    """Reads outside a transaction: each statement on its own (see ``PostgresDatabase._read``)."""
+
+    def __init__(self, store: PostgresDatabase) -> None:
+        super().__init__(None)
+        self._store = store
+
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        return self._store._read(sql, params)
 
 
 class PostgresDatabase(Store):
@@ -168,7 +186,7 @@ class PostgresDatabase(Store):
 
     def _connected(self) -> psycopg.Connection[Any]:
         """The connection for transactions and reads, connected again if it was lost."""
-        if self._connection is None or self._connection.closed or self._connection.broken:
+        if self._connection is None or _ended(self._connection):
             self._connection = self._connect()
         return self._connection
 
@@ -218,20 +236,48 @@ class PostgresDatabase(Store):
         tx.committed()
 
     def read(self) -> Tx:
-        return PgTx(self._connected())
+        return PgRead(self)
+
+    def _read(self, sql: str, params: Params, *, again: bool = True) -> Cursor:
+        """One statement outside a transaction. On a session the server has ended (a
+        restart, ``idle_session_timeout``, a pooler or firewall closing idle clients) it
+        runs once more on a new connection, as a read may; any other failure, and a
+        server that cannot be reached, is StorageFailed."""
+        try:
+            connection = self._connected()
+        except DatabaseBroken as err:
+            raise StorageFailed(err.message) from None
+        try:
+            return PgTx(connection).execute(sql, params)
+        except self._pg.Error as err:
+            if _is_bug(err):
+                raise
+            if again and _ended(connection):
+                return self._read(sql, params, again=False)
+            raise StorageFailed(
+                f"the database at {self.where} could not be read ({_first_line(err)})"
+            ) from err
 
     def try_lock(self, name: str) -> bool:
+        return self._try_lock(name, again=True)
+
+    def _try_lock(self, name: str, *, again: bool) -> bool:
         try:
-            if self._locks is None or self._locks.closed or self._locks.broken:
+            if self._locks is None or _ended(self._locks):
                 self._locks = self._connect()
             cursor = self._locks.execute("SELECT pg_try_advisory_lock(%s)", (lock_key_of(name),))
             row = cursor.fetchone()
             return row is not None and bool(row[0])
-        except (self._pg.Error, DatabaseBroken) as err:
+        except self._pg.Error as err:
+            if again and self._locks is not None and _ended(self._locks):
+                # The server ended the session while it was idle (and its locks with it).
+                return self._try_lock(name, again=False)
+            raise StorageFailed(f"the lock {name!r} could not be taken: {err}") from None
+        except DatabaseBroken as err:
             raise StorageFailed(f"the lock {name!r} could not be taken: {err}") from None
 
     def unlock(self, name: str) -> None:
-        if self._locks is None or self._locks.closed or self._locks.broken:
+        if self._locks is None or _ended(self._locks):
             return  # the server ended that session, and its locks with it
         with contextlib.suppress(self._pg.Error):  # a broken session: its locks went with it
             self._locks.execute("SELECT pg_advisory_unlock(%s)", (lock_key_of(name),))
