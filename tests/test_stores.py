@@ -1,16 +1,20 @@
 """The two stores behind one interface: migrations, the screening log's guards and chain,
-locks between processes, a lost connection, and choosing the store from the settings."""
+locks between processes, a lost connection, a server that does not answer, and choosing
+the store from the settings."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -21,6 +25,7 @@ from screen_bot.dburl import passwords
 from screen_bot.errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
 from screen_bot.settings import Settings
 from screen_bot.storage import Database, Store, inbox, ledger, open_store, outbox, sessions
+from screen_bot.storage import postgres as pg
 from screen_bot.storage.db import Tx, versions
 from screen_bot.storage.inbox import Received
 from screen_bot.storage.postgres import display, placeholders
@@ -413,6 +418,115 @@ def test_a_chat_lock_on_a_session_the_server_ended_is_taken_on_a_new_one(
         )
         _terminate(str(postgres.url), pid)  # the lock connection, idle
         assert db.try_lock("screen-bot/chat/1")  # at once, not a failed update and a sweep
+
+
+def test_a_statement_over_the_timeout_is_cancelled_and_its_write_not_saved(
+    postgres: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg, "STATEMENT_TIMEOUT_MS", 300)  # 30 s in use
+    with postgres.open() as db:
+        failed = pytest.raises(StorageFailed, match="statement timeout.*nothing was saved")
+        with failed, db.transaction() as tx:
+            ledger.append(tx, verdict("R-1"), channel="cli", coordinator="cli", answers={})
+            tx.execute("SELECT pg_sleep(5)")  # a server that takes it and does not answer
+        assert db.read().one("SELECT count(*) FROM screening_log")[0] == 0
+        append(db, "R-2")  # the next write works
+        assert [r.referral for r in ledger.records(db.read())] == ["R-2"]
+
+
+def test_what_may_take_long_is_not_timed(
+    postgres: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg, "STATEMENT_TIMEOUT_MS", 300)
+    monkeypatch.setattr(pg, "IDLE_IN_TRANSACTION_MS", 300)
+
+    def slow_migration(tx: Tx, where: str) -> dict[str, int]:
+        tx.execute("SELECT pg_sleep(0.6)")  # a migration rewriting a big table
+        return {}
+
+    with postgres.open() as db:
+        with db.transaction(long=True) as tx:  # a purge of a big log
+            tx.execute("SELECT pg_sleep(0.6)")
+            time.sleep(0.6)  # verifying the chain first, between its statements
+            tx.execute("SELECT 1")
+        monkeypatch.setattr(pg, "migrate", slow_migration)
+        with postgres.open():
+            pass
+
+
+@contextmanager
+def standby_gone(server: str) -> Iterator[None]:
+    """The cluster made to wait at every durable COMMIT for a synchronous standby that is
+    not there (``synchronous_standby_names``, as on a site whose replica died), once that
+    is in force; back to no standby afterwards (which also ends every such wait)."""
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute("CREATE TABLE IF NOT EXISTS standby_probe (at timestamptz)")
+        admin.execute("ALTER SYSTEM SET synchronous_standby_names = 'gone'")
+        admin.execute("SELECT pg_reload_conf()")
+        try:
+            with psycopg.connect(server, autocommit=True) as probe:
+                probe.execute("SET synchronous_commit = on")
+                deadline = time.monotonic() + 30
+                while not _commit_waits_for_a_standby(admin, probe):
+                    assert time.monotonic() < deadline, "the server never waited for a standby"
+                    time.sleep(0.05)  # it has not read its settings again yet
+            yield
+        finally:
+            admin.execute("ALTER SYSTEM RESET synchronous_standby_names")
+            admin.execute("SELECT pg_reload_conf()")
+
+
+def _commit_waits_for_a_standby(admin: Any, probe: Any) -> bool:
+    """Whether a COMMIT that wrote something waits for the standby (stopped if it does)."""
+    committing = threading.Thread(
+        target=probe.execute, args=("INSERT INTO standby_probe VALUES (now())",)
+    )
+    committing.start()
+    waiting = False
+    while committing.is_alive() and not waiting:
+        waiting = admin.execute(
+            "SELECT wait_event = 'SyncRep' FROM pg_stat_activity WHERE pid = %s",
+            (probe.info.backend_pid,),
+        ).fetchone()[0]
+    if waiting:
+        admin.execute("SELECT pg_cancel_backend(%s)", (probe.info.backend_pid,))
+    committing.join()
+    return bool(waiting)
+
+
+def test_a_commit_waiting_for_a_standby_that_is_gone_is_kept_and_said_so(
+    postgres: StoreUnderTest,
+    postgres_server: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import psycopg
+
+    monkeypatch.setattr(pg, "STATEMENT_TIMEOUT_MS", 500)
+    with psycopg.connect(str(postgres.url), autocommit=True) as admin:  # the test cluster's: off
+        admin.execute(
+            "ALTER DATABASE " + str(postgres.url).rsplit("/", 1)[1] + " SET synchronous_commit = on"
+        )
+    caplog.set_level(logging.WARNING, logger="screen_bot.storage.postgres")
+    done: list[ledger.LogRecord] = []
+    with postgres.open() as db, standby_gone(postgres_server):
+        appending = threading.Thread(
+            target=lambda: done.extend([append(db, "R-1"), append(db, "R-2")])
+        )
+        appending.start()
+        appending.join(60)  # without a bound: until the standby requirement is lifted
+        assert not appending.is_alive(), "the COMMIT waited for the standby that is gone"
+    appending.join()
+    assert [r.number for r in done] == [1, 2]  # each saved, once: committed on this server
+    with postgres.open() as db:
+        assert [r.referral for r in ledger.records(db.read())] == ["R-1", "R-2"]
+        assert ledger.verify(db.read()) == []
+    said = [r.getMessage() for r in caplog.records]
+    assert any("committed locally" in line for line in said), said
+    # the first COMMIT was stopped waiting; the one after it did not wait for the standby
+    assert sum("a COMMIT has waited" in line for line in said) == 1, said
 
 
 def test_an_unreachable_server_is_one_line_naming_it_without_the_password() -> None:

@@ -208,7 +208,7 @@ def purge(
             raise ScreenBotError(
                 "not confirmed: nothing was purged (add --yes to purge without asking)"
             )
-        with db.transaction() as tx:
+        with db.transaction(long=True) as tx:  # a big log's purge may take long
             removed = ledger.purge(tx, day)
         db.forget_deleted()
     typer.echo(f"purged {removed} records made before {day}")

@@ -284,13 +284,18 @@ class Store(ABC):
         """Where the data is, for messages (never a password)."""
 
     @abstractmethod
-    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
+    def transaction(
+        self, *, durable: bool = True, long: bool = False
+    ) -> AbstractContextManager[Tx]:
         """One write transaction: all of it, or none (StorageFailed when a write fails).
 
         ``durable=False`` is for bookkeeping that is safe to lose in a power cut (which
         message shows a question; that a verdict was sent): committed, and kept across a
         crash of the process, but not forced to disk before the call returns. The next
         durable commit forces it too, so nothing committed later survives without it.
+
+        ``long`` is for work that may take longer than a store lets a statement take (a
+        migration, a purge of a big log): PostgreSQL's timeouts do not apply to it.
         """
 
     @abstractmethod
@@ -652,7 +657,7 @@ class Database(Store):
             )
 
     @contextmanager
-    def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
+    def transaction(self, *, durable: bool = True, long: bool = False) -> Iterator[Tx]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any error: all of it, or none.
 
         Not ``durable``: the commit is appended to the WAL without waiting for the disk
@@ -661,6 +666,7 @@ class Database(Store):
 
         A database error (full disk, read-only file, I/O error) is raised as StorageFailed,
         also when it happens at COMMIT, and the connection is left ready for the next one.
+        ``long`` changes nothing here: SQLite times no statement.
         """
         try:
             if not durable:
