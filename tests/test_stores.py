@@ -222,6 +222,29 @@ def test_purge_moves_the_checkpoint_on_postgres(postgres: StoreUnderTest) -> Non
         assert ledger.verify(db.read()) == []
 
 
+def test_verify_reads_the_log_as_one_moment_left_it_while_another_process_appends(
+    store: StoreUnderTest, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(store.data_dir))
+    for name, value in store.env().items():
+        monkeypatch.setenv(name, value)
+    read_head = ledger._head
+    with store.open() as bot:
+        append(bot, "R-1")
+
+        def head_then_an_append(tx: Tx, *, lock: bool = False) -> Any:
+            found = read_head(tx, lock=lock)
+            monkeypatch.setattr(ledger, "_head", read_head)  # once
+            append(bot, "R-more")  # committed between reading the head and the records
+            return found
+
+        monkeypatch.setattr(ledger, "_head", head_then_an_append)
+        ran = cli("log", "verify")
+        assert ran.returncode == 0, ran.stdout
+        assert ran.stdout.startswith("intact: last record 1,")  # as it was when verify began
+        assert ledger.verify(bot.read()) == []
+
+
 def test_the_log_picks_records_by_the_date_screened_on_both_stores(store: StoreUnderTest) -> None:
     with store.open() as db:
         with db.transaction() as tx:
@@ -449,6 +472,8 @@ def test_what_may_take_long_is_not_timed(
             tx.execute("SELECT pg_sleep(0.6)")
             time.sleep(0.6)  # verifying the chain first, between its statements
             tx.execute("SELECT 1")
+        with db.snapshot() as tx:  # log verify, export, stats
+            tx.execute("SELECT pg_sleep(0.6)")
         monkeypatch.setattr(pg, "migrate", slow_migration)
         with postgres.open():
             pass

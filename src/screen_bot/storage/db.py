@@ -303,6 +303,12 @@ class Store(ABC):
         """For reads outside a transaction (each statement sees committed data)."""
 
     @abstractmethod
+    def snapshot(self) -> AbstractContextManager[Tx]:
+        """For reads that must agree with each other while others write (the log's head,
+        its checkpoint and its records): every statement sees the data as it was at the
+        first, however long they take."""
+
+    @abstractmethod
     def check(self) -> None:
         """Refuse a damaged or unreachable database (DatabaseBroken), naming the fix."""
 
@@ -696,3 +702,14 @@ class Database(Store):
 
     def read(self) -> Tx:
         return Tx(self._connection)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        """A read transaction: WAL mode keeps its view from the first read to the end."""
+        self._connection.execute("BEGIN")
+        try:
+            yield Tx(self._connection)
+        finally:
+            with contextlib.suppress(sqlite3.Error):  # closed meanwhile (an export cut short)
+                if self._connection.in_transaction:
+                    self._connection.execute("COMMIT")

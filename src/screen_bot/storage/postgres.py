@@ -96,6 +96,8 @@ _BEGIN_RELAXED = f"{_BEGIN}; SET LOCAL synchronous_commit = off"
 _BEGIN_LOCAL = f"{_BEGIN}; SET LOCAL synchronous_commit = local"  # flushed here, no standby
 # For work that may take long: no statement or idle timeout until its transaction ends.
 _UNHURRIED = "SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0"
+# Reads that must agree with each other (the log's head and its records).
+_SNAPSHOT = f"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {_UNHURRIED}"
 _QUOTED = re.compile(r"('(?:[^']|'')*')")
 
 
@@ -375,6 +377,25 @@ class PostgresDatabase(Store):
             raise StorageFailed(
                 f"the database at {self.where} could not be read ({_first_line(err)})"
             ) from err
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        """A REPEATABLE READ READ ONLY transaction, without the timeouts (reading all of a
+        big log may take long); rolled back at the end (it changes nothing)."""
+        self._read(_SNAPSHOT, ())  # on a new connection if the server ended this one
+        connection = self._connected()
+        try:
+            yield PgTx(connection)
+        except self._pg.Error as err:
+            if _is_bug(err):
+                raise
+            raise StorageFailed(
+                f"the database at {self.where} could not be read ({_first_line(err)})"
+            ) from err
+        finally:
+            if not _ended(connection):
+                with contextlib.suppress(self._pg.Error):
+                    connection.execute("ROLLBACK")
 
     def try_lock(self, name: str) -> bool:
         return self._try_lock(name, again=True)
