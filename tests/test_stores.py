@@ -1,17 +1,21 @@
 """The two stores behind one interface: migrations, the screening log's guards and chain,
-locks between processes, a lost connection, and choosing the store from the settings."""
+locks between processes, a lost connection, a server that does not answer, and choosing
+the store from the settings."""
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -23,6 +27,7 @@ from screen_bot.errors import DatabaseBroken, NoDatabase, ScreenBotError, Storag
 from screen_bot.service import DEFAULT_LIFETIME
 from screen_bot.settings import Settings
 from screen_bot.storage import Database, Store, inbox, ledger, open_store, outbox, sessions
+from screen_bot.storage import postgres as pg
 from screen_bot.storage.db import Tx, versions
 from screen_bot.storage.inbox import Received
 from screen_bot.storage.postgres import display, placeholders
@@ -96,6 +101,43 @@ def test_a_table_group_this_screen_bot_does_not_know_is_refused(store: StoreUnde
         store.open()
     with pytest.raises(DatabaseBroken, match=refusal):  # the commands that only read too
         open_store(store.data_dir / "screen-bot.sqlite3", store.url, existing=True)
+
+
+def _tables(url: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+        )
+        return [row[0] for row in rows]
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "CREATE TABLE inbox (id serial PRIMARY KEY, subject text)",  # another program's mail
+        "CREATE TABLE schema_version (id int, applied_at timestamp)",  # its migrations
+    ],
+)
+def test_a_postgres_database_with_another_programs_table_of_our_name_is_refused_unchanged(
+    foreign: str, postgres_server: str, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    url = new_database(postgres_server)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(foreign)
+    before = _tables(url)
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", url)
+    for command in (["migrate"], ["log", "verify"]):
+        ran = cli(*command)  # no "unexpected error" (cli asserts it)
+        if "no screen-bot tables yet" in ran.stderr:  # verify, where no schema_version is
+            continue
+        assert ran.returncode == 2, ran
+        assert f"error: the database {url} is not a screen-bot database" in ran.stderr
+        assert ("already exists" in ran.stderr) or ("does not exist" in ran.stderr)
+    assert _tables(url) == before  # nothing created
 
 
 def test_an_sqlite_file_from_before_schema_versions_gets_them(tmp_path: Path) -> None:
@@ -281,6 +323,29 @@ def test_purge_moves_the_checkpoint_on_postgres(postgres: StoreUnderTest) -> Non
         assert ledger.verify(db.read()) == []
         assert append(db, "R-3").number == 4  # numbers are never reused
         assert ledger.verify(db.read()) == []
+
+
+def test_verify_reads_the_log_as_one_moment_left_it_while_another_process_appends(
+    store: StoreUnderTest, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(store.data_dir))
+    for name, value in store.env().items():
+        monkeypatch.setenv(name, value)
+    read_head = ledger._head
+    with store.open() as bot:
+        append(bot, "R-1")
+
+        def head_then_an_append(tx: Tx, *, lock: bool = False) -> Any:
+            found = read_head(tx, lock=lock)
+            monkeypatch.setattr(ledger, "_head", read_head)  # once
+            append(bot, "R-more")  # committed between reading the head and the records
+            return found
+
+        monkeypatch.setattr(ledger, "_head", head_then_an_append)
+        ran = cli("log", "verify")
+        assert ran.returncode == 0, ran.stdout
+        assert ran.stdout.startswith("intact: last record 1,")  # as it was when verify began
+        assert ledger.verify(bot.read()) == []
 
 
 def test_the_log_picks_records_by_the_date_screened_on_both_stores(store: StoreUnderTest) -> None:
@@ -488,6 +553,153 @@ def test_a_lost_connection_fails_one_write_and_the_next_connects_again(
             append(db, "R-2")
         assert append(db, "R-3").number == 2
         assert ledger.verify(db.read()) == []
+
+
+def _terminate(url: str, pid: int) -> None:
+    """End a session from the server's side (as a restart, idle_session_timeout, a pooler)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_read_on_a_session_the_server_ended_connects_again(postgres: StoreUnderTest) -> None:
+    with postgres.open() as db:
+        append(db, "R-1")
+        (pid,) = db.read().one("SELECT pg_backend_pid()")
+        _terminate(str(postgres.url), pid)
+        # a chat's check before an answer, after the server ended its idle connection
+        assert db.read().one("SELECT count(*) FROM screening_log")[0] == 1
+        (again,) = db.read().one("SELECT pg_backend_pid()")
+        _terminate(str(postgres.url), again)
+        db.url = "postgresql://screen@127.0.0.1:1/gone"  # and the server cannot be reached
+        with pytest.raises(StorageFailed, match="cannot connect to PostgreSQL at"):
+            db.read().one("SELECT count(*) FROM screening_log")
+
+
+def test_a_chat_lock_on_a_session_the_server_ended_is_taken_on_a_new_one(
+    postgres: StoreUnderTest,
+) -> None:
+    with postgres.open() as db:
+        assert db.try_lock("screen-bot/chat/1")
+        db.unlock("screen-bot/chat/1")
+        (pid,) = db.read().one(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'screen-bot' AND pid <> pg_backend_pid()"
+        )
+        _terminate(str(postgres.url), pid)  # the lock connection, idle
+        assert db.try_lock("screen-bot/chat/1")  # at once, not a failed update and a sweep
+
+
+def test_a_statement_over_the_timeout_is_cancelled_and_its_write_not_saved(
+    postgres: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg, "STATEMENT_TIMEOUT_MS", 300)  # 30 s in use
+    with postgres.open() as db:
+        failed = pytest.raises(StorageFailed, match="statement timeout.*nothing was saved")
+        with failed, db.transaction() as tx:
+            ledger.append(tx, verdict("R-1"), channel="cli", coordinator="cli", answers={})
+            tx.execute("SELECT pg_sleep(5)")  # a server that takes it and does not answer
+        assert db.read().one("SELECT count(*) FROM screening_log")[0] == 0
+        append(db, "R-2")  # the next write works
+        assert [r.referral for r in ledger.records(db.read())] == ["R-2"]
+
+
+def test_what_may_take_long_is_not_timed(
+    postgres: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg, "STATEMENT_TIMEOUT_MS", 300)
+    monkeypatch.setattr(pg, "IDLE_IN_TRANSACTION_MS", 300)
+
+    def slow_migration(tx: Tx, where: str) -> dict[str, int]:
+        tx.execute("SELECT pg_sleep(0.6)")  # a migration rewriting a big table
+        return {}
+
+    with postgres.open() as db:
+        with db.transaction(long=True) as tx:  # a purge of a big log
+            tx.execute("SELECT pg_sleep(0.6)")
+            time.sleep(0.6)  # verifying the chain first, between its statements
+            tx.execute("SELECT 1")
+        with db.snapshot() as tx:  # log verify, export, stats
+            tx.execute("SELECT pg_sleep(0.6)")
+        monkeypatch.setattr(pg, "migrate", slow_migration)
+        with postgres.open():
+            pass
+
+
+@contextmanager
+def standby_gone(server: str) -> Iterator[None]:
+    """The cluster made to wait at every durable COMMIT for a synchronous standby that is
+    not there (``synchronous_standby_names``, as on a site whose replica died), once that
+    is in force; back to no standby afterwards (which also ends every such wait)."""
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute("CREATE TABLE IF NOT EXISTS standby_probe (at timestamptz)")
+        admin.execute("ALTER SYSTEM SET synchronous_standby_names = 'gone'")
+        admin.execute("SELECT pg_reload_conf()")
+        try:
+            with psycopg.connect(server, autocommit=True) as probe:
+                probe.execute("SET synchronous_commit = on")
+                deadline = time.monotonic() + 30
+                while not _commit_waits_for_a_standby(admin, probe):
+                    assert time.monotonic() < deadline, "the server never waited for a standby"
+                    time.sleep(0.05)  # it has not read its settings again yet
+            yield
+        finally:
+            admin.execute("ALTER SYSTEM RESET synchronous_standby_names")
+            admin.execute("SELECT pg_reload_conf()")
+
+
+def _commit_waits_for_a_standby(admin: Any, probe: Any) -> bool:
+    """Whether a COMMIT that wrote something waits for the standby (stopped if it does)."""
+    committing = threading.Thread(
+        target=probe.execute, args=("INSERT INTO standby_probe VALUES (now())",)
+    )
+    committing.start()
+    waiting = False
+    while committing.is_alive() and not waiting:
+        waiting = admin.execute(
+            "SELECT wait_event = 'SyncRep' FROM pg_stat_activity WHERE pid = %s",
+            (probe.info.backend_pid,),
+        ).fetchone()[0]
+    if waiting:
+        admin.execute("SELECT pg_cancel_backend(%s)", (probe.info.backend_pid,))
+    committing.join()
+    return bool(waiting)
+
+
+def test_a_commit_waiting_for_a_standby_that_is_gone_is_kept_and_said_so(
+    postgres: StoreUnderTest,
+    postgres_server: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import psycopg
+
+    monkeypatch.setattr(pg, "STATEMENT_TIMEOUT_MS", 500)
+    with psycopg.connect(str(postgres.url), autocommit=True) as admin:  # the test cluster's: off
+        admin.execute(
+            "ALTER DATABASE " + str(postgres.url).rsplit("/", 1)[1] + " SET synchronous_commit = on"
+        )
+    caplog.set_level(logging.WARNING, logger="screen_bot.storage.postgres")
+    done: list[ledger.LogRecord] = []
+    with postgres.open() as db, standby_gone(postgres_server):
+        appending = threading.Thread(
+            target=lambda: done.extend([append(db, "R-1"), append(db, "R-2")])
+        )
+        appending.start()
+        appending.join(60)  # without a bound: until the standby requirement is lifted
+        assert not appending.is_alive(), "the COMMIT waited for the standby that is gone"
+    appending.join()
+    assert [r.number for r in done] == [1, 2]  # each saved, once: committed on this server
+    with postgres.open() as db:
+        assert [r.referral for r in ledger.records(db.read())] == ["R-1", "R-2"]
+        assert ledger.verify(db.read()) == []
+    said = [r.getMessage() for r in caplog.records]
+    assert any("committed locally" in line for line in said), said
+    # the first COMMIT was stopped waiting; the one after it did not wait for the standby
+    assert sum("a COMMIT has waited" in line for line in said) == 1, said
 
 
 def test_an_unreachable_server_is_one_line_naming_it_without_the_password() -> None:

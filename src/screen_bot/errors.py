@@ -35,7 +35,8 @@ class DatabaseBroken(ScreenBotError):
 
 
 class StorageFailed(ScreenBotError):
-    """A write to the database failed (full disk, read-only file): nothing of it was saved."""
+    """A write to the database failed (full disk, read-only file, a lost server): nothing of
+    it was saved; or a read failed (PostgreSQL: a server that cannot be reached)."""
 
 
 class LogCorrupt(ScreenBotError):

@@ -64,7 +64,9 @@ class Reports:
     def records(
         self, protocol_id: str | None = None, since: date | None = None
     ) -> Iterator[LogRecord]:
-        return ledger.records(self.db.read(), protocol_id, since)
+        """The records to export, read in one snapshot however long that takes."""
+        with self.db.snapshot() as tx:
+            yield from ledger.records(tx, protocol_id, since)
 
 
 def stats(

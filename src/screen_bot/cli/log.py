@@ -110,10 +110,11 @@ def stats(
     criteria counts under each, so the criterion counts may add up to more than the
     patients. One table per protocol.
     """
-    from ..reports import Reports, chart_png, stats_text
+    from ..reports import chart_png, stats_text
+    from ..reports import stats as count
 
-    with options.database(existing=True) as db:
-        found = Reports(db).stats(protocol_id=protocol, since=_day(since))
+    with options.database(existing=True) as db, db.snapshot() as tx:  # however long it takes
+        found = count(tx, protocol_id=protocol, since=_day(since))
     if found:
         typer.echo("\n\n".join(stats_text(s) for s in found))
     else:
@@ -155,14 +156,14 @@ def verify(
 
     if head is not None and not re.match(HASH_PATTERN, head.strip()):
         raise BadInput("--head takes the 64-character hash that 'screen-bot log verify' printed")
-    with options.database(existing=True) as db:
-        problems = ledger.verify(db.read()) + ledger.guards_not_in_force(db.read())
-        anchored, anchor_problems = (
-            ledger.anchor(db.read(), head) if head is not None else (None, [])
-        )
+    # One snapshot: the head, the checkpoint and the records as one moment left them, while
+    # a bot appends (read one by one, a record appended in between was "written outside").
+    with options.database(existing=True) as db, db.snapshot() as tx:
+        problems = ledger.verify(tx) + ledger.guards_not_in_force(tx)
+        anchored, anchor_problems = ledger.anchor(tx, head) if head is not None else (None, [])
         problems += anchor_problems
-        number, digest = ledger.head(db.read()) if not problems else (0, "")
-        base = ledger.checkpoint(db.read())
+        number, digest = ledger.head(tx) if not problems else (0, "")
+        base = ledger.checkpoint(tx)
     if problems:
         for problem in problems:
             typer.echo(problem)
@@ -209,7 +210,7 @@ def purge(
             raise ScreenBotError(
                 "not confirmed: nothing was purged (add --yes to purge without asking)"
             )
-        with db.transaction() as tx:
+        with db.transaction(long=True) as tx:  # a big log's purge may take long
             removed = ledger.purge(tx, day)
         db.forget_deleted()
     typer.echo(f"purged {removed} records made before {day}")

@@ -303,18 +303,29 @@ class Store(ABC):
         """Where the data is, for messages (never a password)."""
 
     @abstractmethod
-    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
+    def transaction(
+        self, *, durable: bool = True, long: bool = False
+    ) -> AbstractContextManager[Tx]:
         """One write transaction: all of it, or none (StorageFailed when a write fails).
 
         ``durable=False`` is for bookkeeping that is safe to lose in a power cut (which
         message shows a question; that a verdict was sent): committed, and kept across a
         crash of the process, but not forced to disk before the call returns. The next
         durable commit forces it too, so nothing committed later survives without it.
+
+        ``long`` is for work that may take longer than a store lets a statement take (a
+        migration, a purge of a big log): PostgreSQL's timeouts do not apply to it.
         """
 
     @abstractmethod
     def read(self) -> Tx:
         """For reads outside a transaction (each statement sees committed data)."""
+
+    @abstractmethod
+    def snapshot(self) -> AbstractContextManager[Tx]:
+        """For reads that must agree with each other while others write (the log's head,
+        its checkpoint and its records): every statement sees the data as it was at the
+        first, however long they take."""
 
     @abstractmethod
     def check(self) -> None:
@@ -671,7 +682,7 @@ class Database(Store):
             )
 
     @contextmanager
-    def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
+    def transaction(self, *, durable: bool = True, long: bool = False) -> Iterator[Tx]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any error: all of it, or none.
 
         Not ``durable``: the commit is appended to the WAL without waiting for the disk
@@ -680,6 +691,7 @@ class Database(Store):
 
         A database error (full disk, read-only file, I/O error) is raised as StorageFailed,
         also when it happens at COMMIT, and the connection is left ready for the next one.
+        ``long`` changes nothing here: SQLite times no statement.
         """
         try:
             if not durable:
@@ -709,3 +721,14 @@ class Database(Store):
 
     def read(self) -> Tx:
         return Tx(self._connection)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        """A read transaction: WAL mode keeps its view from the first read to the end."""
+        self._connection.execute("BEGIN")
+        try:
+            yield Tx(self._connection)
+        finally:
+            with contextlib.suppress(sqlite3.Error):  # closed meanwhile (an export cut short)
+                if self._connection.in_transaction:
+                    self._connection.execute("COMMIT")

@@ -11,7 +11,13 @@ processes can share one database:
   server releases it when the process ends, ``kill -9`` included (TCP keepalives set
   below make a vanished machine's locks go within about half a minute);
 - a lost connection fails the transaction in progress (StorageFailed: nothing saved) and
-  the next one connects again.
+  the next one connects again; a read, or taking a lock, on a connection the server has
+  ended (a restart, ``idle_session_timeout``, a pooler closing idle clients) is run once
+  more on a new connection;
+- statements are timed (see :func:`session_options`), and so is a COMMIT (see
+  :class:`CommitWatch`), so a server that takes a statement and does not answer fails it
+  instead of holding the bot. A server that answers nothing at all (its processes stopped)
+  cannot be bounded from here: psycopg has no client-side timeout for a statement.
 
 Queries are written with ``?`` placeholders; they become ``%s`` here (and a literal
 ``%`` becomes ``%%``), outside quoted strings only. psycopg 3 is imported only when a
@@ -22,7 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -35,6 +44,7 @@ from .db import Cursor, Params, Store, Tx, migrate, run_riders
 if TYPE_CHECKING:
     import psycopg
 
+logger = logging.getLogger(__name__)
 WRITE_LOCK = "screen-bot/write"
 
 
@@ -45,14 +55,33 @@ def lock_key_of(name: str) -> int:
 
 
 LOCK_TIMEOUT_MS = 5000  # as SQLite's busy timeout: a writer waits this long, then fails
-# Session settings: a lock waited for too long fails; a vanished client's session (and
-# its locks) ends after ~10 s idle + 3 probes 5 s apart.
-SESSION = (
-    f"-c lock_timeout={LOCK_TIMEOUT_MS} -c tcp_keepalives_idle=10 "
-    "-c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c application_name=screen-bot"
-)
-# The client's side of the same: a server that stops answering (a cut network) fails the
-# statement within about half a minute instead of hanging the bot.
+# No statement of the bot's takes a second; 30 s is far from anything legitimate. Work that
+# may take longer (a migration, a purge, reading the whole log) lifts both: see _UNHURRIED.
+STATEMENT_TIMEOUT_MS = 30_000
+IDLE_IN_TRANSACTION_MS = 60_000
+# After a COMMIT was stopped waiting for a synchronous standby, commits do not wait for one
+# (committed here, as that one was) for this long; then the next one tries again.
+STANDBY_SKIPPED_S = 300
+NO_TRANSACTION = "25P01"  # the warning of a ROLLBACK after a COMMIT that failed
+
+
+def session_options() -> str:
+    """Settings for each session, sent at connect: a lock waited for too long fails; a
+    statement the server has not finished in 30 s is cancelled, and a session idle in a
+    transaction for a minute is ended (a client stopped with the write lock held), each
+    failing its transaction; a vanished client's session (and its locks) ends after ~10 s
+    idle + 3 probes 5 s apart. (Read at each connect, so a test can lower a timeout.)"""
+    return (
+        f"-c lock_timeout={LOCK_TIMEOUT_MS} -c statement_timeout={STATEMENT_TIMEOUT_MS} "
+        f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} "
+        "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 "
+        "-c application_name=screen-bot"
+    )
+
+
+# The client's side of the same: a server cut off by the network fails the statement within
+# about half a minute instead of hanging the bot (tcp_user_timeout: data not acknowledged).
+# None of it fires while the server's machine acknowledges but its server does not answer.
 CLIENT = {
     "connect_timeout": 10,
     "keepalives": 1,
@@ -64,6 +93,11 @@ CLIENT = {
 # The transaction and its write lock (a number of ours, so a literal: one simple query).
 _BEGIN = f"BEGIN; SELECT pg_advisory_xact_lock({lock_key_of(WRITE_LOCK)})"
 _BEGIN_RELAXED = f"{_BEGIN}; SET LOCAL synchronous_commit = off"
+_BEGIN_LOCAL = f"{_BEGIN}; SET LOCAL synchronous_commit = local"  # flushed here, no standby
+# For work that may take long: no statement or idle timeout until its transaction ends.
+_UNHURRIED = "SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0"
+# Reads that must agree with each other (the log's head and its records).
+_SNAPSHOT = f"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {_UNHURRIED}"
 _QUOTED = re.compile(r"('(?:[^']|'')*')")
 
 
@@ -102,6 +136,11 @@ def _is_bug(err: Exception) -> bool:
     return sqlstate.startswith("42") and sqlstate != "42501"  # not 'insufficient privilege'
 
 
+def _ended(connection: psycopg.Connection[Any]) -> bool:
+    """Whether the session is over (the server ended it, or the network lost it)."""
+    return connection.closed or connection.broken
+
+
 class PgTx(Tx):
     dialect = "postgres"
     for_update = " FOR UPDATE"
@@ -117,6 +156,89 @@ class PgTx(Tx):
         return cursor
 
 
+class PgRead(PgTx):
+    """Reads outside a transaction: each statement on its own (see ``PostgresDatabase._read``)."""
+
+    def __init__(self, store: PostgresDatabase) -> None:
+        super().__init__(None)
+        self._store = store
+
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        return self._store._read(sql, params)
+
+
+class CommitWatch:
+    """Asks the server to stop a COMMIT that has not returned after the statement timeout.
+
+    PostgreSQL times each statement but not the commit it ends with, and a COMMIT waits for
+    ever for a synchronous standby that is gone (``synchronous_standby_names`` naming a
+    replica that died); the bot's thread, its other chats and its signal handling wait with
+    it. A thread of this store sends a cancel request then. Cancelled in that wait, the
+    COMMIT succeeds: the transaction is committed on this server, which warns that the
+    standby may not have it (logged); cancelled before, it fails and nothing is saved. A
+    COMMIT is watched, and unwatched as soon as it returns, under one lock, so a cancel
+    never reaches the statement after it (one that arrives while the session is idle is
+    ignored by the server).
+
+    Waiting 30 s at every commit would then make each answer take a minute or more while
+    the standby is down, for nothing: a commit that waited is kept only here too. So for
+    the next ``STANDBY_SKIPPED_S`` commits do not wait for a standby (``standby_skipped``).
+    """
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self._lock = threading.Lock()
+        self._watched: psycopg.Connection[Any] | None = None
+        self._deadline = 0.0
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._skip_standby_until = 0.0
+
+    def standby_skipped(self) -> bool:
+        """Whether commits are, for now, not to wait for a synchronous standby."""
+        return time.monotonic() < self._skip_standby_until
+
+    @contextmanager
+    def commit(self, connection: psycopg.Connection[Any]) -> Iterator[None]:
+        with self._lock:
+            self._watched = connection
+            self._deadline = time.monotonic() + STATEMENT_TIMEOUT_MS / 1000
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._watch, name="screen-bot commit watch", daemon=True
+                )
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._watched = None
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(min(1.0, STATEMENT_TIMEOUT_MS / 1000)):
+            with self._lock:
+                connection = self._watched
+                if connection is None or time.monotonic() < self._deadline:
+                    continue
+                self._watched = None
+                self._skip_standby_until = time.monotonic() + STANDBY_SKIPPED_S
+                logger.warning(
+                    "PostgreSQL at %s: a COMMIT has waited %.0f s (for a synchronous standby "
+                    "that does not answer?): asking the server to stop waiting; for %.0f "
+                    "minutes commits do not wait for a standby",
+                    self.where,
+                    STATEMENT_TIMEOUT_MS / 1000,
+                    STANDBY_SKIPPED_S / 60,
+                )
+                try:
+                    connection.cancel_safe(timeout=5)
+                except Exception as err:  # noqa: BLE001 - the server may not answer at all
+                    logger.warning("the COMMIT could not be cancelled: %s", _first_line(err))
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
 class PostgresDatabase(Store):
     """A PostgreSQL database shared by any number of screen-bot processes."""
 
@@ -128,6 +250,7 @@ class PostgresDatabase(Store):
         self._pg = _psycopg()
         self._connection: psycopg.Connection[Any] | None = None
         self._locks: psycopg.Connection[Any] | None = None
+        self._commits = CommitWatch(self.where)
         connection = self._connected()
         if not create and not PgTx(connection).has_table("schema_version"):
             self.close()
@@ -135,11 +258,18 @@ class PostgresDatabase(Store):
                 f"no screen-bot tables yet in {self.where}: nothing has been logged there"
             )
         try:
-            with self.transaction() as tx:
+            with self.transaction(long=True) as tx:  # a migration may rewrite a big table
                 self.applied = migrate(tx, self.where)
         except StorageFailed as err:
             self.close()
             raise DatabaseBroken(f"{err.message} (while creating the tables)") from None
+        except self._pg.Error as err:  # our SQL refused: tables of another program's
+            self.close()
+            raise DatabaseBroken(
+                f"the database {self.where} is not a screen-bot database, or holds another "
+                f"program's tables under screen-bot's names ({_first_line(err)}): left "
+                "unchanged; point SCREEN_BOT_DATABASE_URL at screen-bot's own database"
+            ) from None
         except BaseException:
             self.close()
             raise
@@ -151,21 +281,30 @@ class PostgresDatabase(Store):
     def _connect(self) -> psycopg.Connection[Any]:
         try:
             connection: psycopg.Connection[Any] = self._pg.connect(
-                self.url, autocommit=True, options=SESSION, **CLIENT
+                self.url, autocommit=True, options=session_options(), **CLIENT
             )
         except self._pg.Error as err:
             raise DatabaseBroken(
                 f"cannot connect to PostgreSQL at {self.where}: {_first_line(err)}"
             ) from None
+        connection.add_notice_handler(self._warned)
         return connection
+
+    def _warned(self, diagnostic: psycopg.errors.Diagnostic) -> None:
+        """Log the server's warnings: above all, a COMMIT that stopped waiting for a
+        synchronous standby ("committed locally, but might not have been replicated")."""
+        if diagnostic.severity_nonlocalized == "WARNING" and diagnostic.sqlstate != NO_TRANSACTION:
+            detail = f" ({diagnostic.message_detail})" if diagnostic.message_detail else ""
+            logger.warning("PostgreSQL at %s: %s%s", self.where, diagnostic.message_primary, detail)
 
     def _connected(self) -> psycopg.Connection[Any]:
         """The connection for transactions and reads, connected again if it was lost."""
-        if self._connection is None or self._connection.closed or self._connection.broken:
+        if self._connection is None or _ended(self._connection):
             self._connection = self._connect()
         return self._connection
 
     def close(self) -> None:
+        self._commits.stop()
         for connection in (self._connection, self._locks):
             if connection is not None:
                 connection.close()
@@ -179,23 +318,29 @@ class PostgresDatabase(Store):
             raise DatabaseBroken(f"PostgreSQL at {self.where}: {_first_line(err)}") from None
 
     @contextmanager
-    def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
+    def transaction(self, *, durable: bool = True, long: bool = False) -> Iterator[Tx]:
         """BEGIN; the write lock; the work; COMMIT. Rolled back on any error.
 
         Not ``durable``: ``synchronous_commit`` off for this transaction only (the server
         acknowledges before its WAL is flushed; a crash of the server, not of the bot, can
-        lose it, and WAL order means nothing committed later survives without it)."""
+        lose it, and WAL order means nothing committed later survives without it).
+        ``long``: no statement or idle timeout for this one (its COMMIT is watched as any:
+        stopped, it only stops waiting for a standby)."""
         try:
             connection = self._connected()
         except DatabaseBroken as err:
             raise StorageFailed(f"{err.message}; nothing was saved") from None
         tx = PgTx(connection)
+        begin = _BEGIN if durable else _BEGIN_RELAXED
+        if durable and self._commits.standby_skipped():
+            begin = _BEGIN_LOCAL
         try:
-            connection.execute(_BEGIN if durable else _BEGIN_RELAXED)  # one round trip
+            connection.execute(f"{begin}; {_UNHURRIED}" if long else begin)  # one round trip
             try:
                 yield tx
                 run_riders(tx)
-                connection.execute("COMMIT")
+                with self._commits.commit(connection):
+                    connection.execute("COMMIT")
             except BaseException:
                 if not connection.broken:
                     with contextlib.suppress(self._pg.Error):
@@ -211,20 +356,67 @@ class PostgresDatabase(Store):
         tx.committed()
 
     def read(self) -> Tx:
-        return PgTx(self._connected())
+        return PgRead(self)
+
+    def _read(self, sql: str, params: Params, *, again: bool = True) -> Cursor:
+        """One statement outside a transaction. On a session the server has ended (a
+        restart, ``idle_session_timeout``, a pooler or firewall closing idle clients) it
+        runs once more on a new connection, as a read may; any other failure, and a
+        server that cannot be reached, is StorageFailed."""
+        try:
+            connection = self._connected()
+        except DatabaseBroken as err:
+            raise StorageFailed(err.message) from None
+        try:
+            return PgTx(connection).execute(sql, params)
+        except self._pg.Error as err:
+            if _is_bug(err):
+                raise
+            if again and _ended(connection):
+                return self._read(sql, params, again=False)
+            raise StorageFailed(
+                f"the database at {self.where} could not be read ({_first_line(err)})"
+            ) from err
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        """A REPEATABLE READ READ ONLY transaction, without the timeouts (reading all of a
+        big log may take long); rolled back at the end (it changes nothing)."""
+        self._read(_SNAPSHOT, ())  # on a new connection if the server ended this one
+        connection = self._connected()
+        try:
+            yield PgTx(connection)
+        except self._pg.Error as err:
+            if _is_bug(err):
+                raise
+            raise StorageFailed(
+                f"the database at {self.where} could not be read ({_first_line(err)})"
+            ) from err
+        finally:
+            if not _ended(connection):
+                with contextlib.suppress(self._pg.Error):
+                    connection.execute("ROLLBACK")
 
     def try_lock(self, name: str) -> bool:
+        return self._try_lock(name, again=True)
+
+    def _try_lock(self, name: str, *, again: bool) -> bool:
         try:
-            if self._locks is None or self._locks.closed or self._locks.broken:
+            if self._locks is None or _ended(self._locks):
                 self._locks = self._connect()
             cursor = self._locks.execute("SELECT pg_try_advisory_lock(%s)", (lock_key_of(name),))
             row = cursor.fetchone()
             return row is not None and bool(row[0])
-        except (self._pg.Error, DatabaseBroken) as err:
+        except self._pg.Error as err:
+            if again and self._locks is not None and _ended(self._locks):
+                # The server ended the session while it was idle (and its locks with it).
+                return self._try_lock(name, again=False)
+            raise StorageFailed(f"the lock {name!r} could not be taken: {err}") from None
+        except DatabaseBroken as err:
             raise StorageFailed(f"the lock {name!r} could not be taken: {err}") from None
 
     def unlock(self, name: str) -> None:
-        if self._locks is None or self._locks.closed or self._locks.broken:
+        if self._locks is None or _ended(self._locks):
             return  # the server ended that session, and its locks with it
         with contextlib.suppress(self._pg.Error):  # a broken session: its locks went with it
             self._locks.execute("SELECT pg_advisory_unlock(%s)", (lock_key_of(name),))
