@@ -349,9 +349,7 @@ def test_an_anchor_within_weeks_of_the_screening_date_is_met_from_the_exact_day(
 
 
 def test_a_window_beyond_the_calendar_does_not_crash(tmp_path: Path) -> None:
-    """A planned date typed far in the future, a window of years: no OverflowError. (Compared
-    with the screening date instead, a planned date + years(1200) is later whatever the date:
-    refused as a rule that checks nothing.)"""
+    """A planned date typed far in the future, a window of years: no OverflowError."""
     protocol = build(
         tmp_path,
         dialog(

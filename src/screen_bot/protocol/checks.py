@@ -803,10 +803,11 @@ class Checker:
         answer meets: limits in another unit than the question's, a window's sign slipped,
         bounds crossed. Searched after the checks above, which share the search's budget;
         said only where the search is certain (see :func:`dates_searched_exactly`). A rule
-        reading no answer ('True', '1 > 2') is refused whichever way it decides: an
-        inclusion every patient meets checks nothing either. A comparison inside a rule is
-        not searched alone: fillers such as ``age <= 120`` against ``max: 120`` are common
-        and harmless in a rule that decides on its other parts."""
+        reading no answer ('True', '1 > 2') is refused whichever way it decides. An
+        inclusion every answer within the limits meets is not refused (a protocol may hold
+        one, such as ``known(x) or unknown(x)`` to ask x of everyone, or a range its
+        question's limits repeat), nor a comparison inside a rule that decides alike
+        (fillers such as ``age <= 120`` against ``max: 120``)."""
         for index, c in enumerate(self.spec.criteria):
             tree = self.trees[rules[c.id]]
             if not _names(tree):
@@ -823,11 +824,10 @@ class Checker:
             if not self.search.can_be_true(tree):
                 never = "be met" if c.kind == "inclusion" else "apply"
                 message = f"{c.id} can never {never}: no answers{self._limits(tree)} meet"
-            elif not self.search.can_be_true(Not(tree)):
-                # an inclusion every patient meets checks nothing, as one none meets
-                # excludes everyone
-                decided = "excludes every patient" if c.kind == "exclusion" else "checks nothing"
-                message = f"{c.id} {decided}: every known answer{self._limits(tree)} meets"
+            elif c.kind == "exclusion" and not self.search.can_be_true(Not(tree)):
+                message = (
+                    f"{c.id} excludes every patient: every known answer{self._limits(tree)} meets"
+                )
             else:
                 continue
             self.problem(
