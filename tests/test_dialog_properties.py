@@ -296,6 +296,26 @@ def test_a_rule_reading_known_of_an_answer_to_come_waits_for_it(
     assert build(protocol, {"a": 1, "b": None}, screened_on=TODAY).verdict == "not_eligible"
 
 
+def test_the_set_keeps_a_protocol_whose_failure_an_answer_to_come_may_undo(
+    tmp_path: Path,
+) -> None:
+    """In `--protocol all`, a = 1 dropped the auditor's protocol from the running (its b was
+    then never asked, and its verdict said not eligible); screened alone it is eligible."""
+    protocol = build_dialog(tmp_path, KNOWN_LATER)
+    shipped = [load(path) for path in sorted(SHIPPED.glob("*.yaml"))]
+    engine = SetEngine(ProtocolSet((*shipped, protocol)))
+    answers = {**ELIGIBLE, "a": 1, "b": 5}
+    session = engine.start(None, screened_on=TODAY)
+    while not engine.finished(session):
+        variable = session.state
+        engine.answer(session, answers.get(variable), NOW, confirmed=True)
+        if variable == "a":
+            assert protocol.id in engine.live(session)
+    assert "b" in session.history
+    found = {f.verdict.protocol.id: f.verdict for f in engine.findings(session)}
+    assert found[protocol.id].verdict == "eligible"
+
+
 # -- (b) back then answer again equals answering once --------------------------------------------
 
 
