@@ -38,11 +38,12 @@ from screen_bot.rules import evaluation
 from screen_bot.rules.evaluation import applicable_questions, evaluate
 from screen_bot.session import ProtocolChanged, Session
 from screen_bot.set_engine import SetEngine
-from screen_bot.verdict import build, decide, unusual
+from screen_bot.verdict import build, decide, row_fields, unusual
 from test_format2_differential import SCREENED, cases, thresholds
 from test_format2_differential import value_of as any_value_of
 
 PROTOCOL: Protocol = load(DIALOG)
+SHIPPED_IDS = frozenset(load(path).id for path in SHIPPED.glob("*.yaml"))
 ENGINE = Engine(PROTOCOL)
 TODAY = SCREENED_ON  # 2026-01-15
 NOW = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
@@ -113,39 +114,132 @@ def roundtrip(session: Session) -> None:
     assert Session.model_validate_json(session.model_dump_json()) == session
 
 
-def put(session: Session, value: Any, now: datetime | None = NOW) -> None:
+def put(session: Session, value: Any, now: datetime | None = NOW, engine: Engine = ENGINE) -> None:
     """Answer, confirming an unusual value as the user would."""
-    if ENGINE.answer(session, value, now):
-        assert session.pending is not None and ENGINE.confirm(session, now)
+    if engine.answer(session, value, now):
+        assert session.pending is not None and engine.confirm(session, now)
 
 
 def start(referral: str | None = None) -> Session:
     return ENGINE.start(referral, screened_on=TODAY)
 
 
-def drive(answers: dict[str, Any], check_each_step: bool = True) -> Session:
-    session = start()
+def drive(
+    answers: dict[str, Any],
+    check_each_step: bool = True,
+    engine: Engine = ENGINE,
+    on: date = TODAY,
+) -> Session:
+    session = engine.start(None, screened_on=on)
     tick = 0
-    while not ENGINE.finished(session):
-        question = ENGINE.question(session)
+    while not engine.finished(session):
+        question = engine.question(session)
         assert question is not None
         tick += 1
-        put(session, answers.get(question.variable), now=NOW + timedelta(seconds=tick))
+        now = NOW + timedelta(seconds=tick)
+        put(session, answers.get(question.variable), now=now, engine=engine)
         if check_each_step:
             roundtrip(session)
-        assert tick <= len(PROTOCOL.order)
+        assert tick <= len(engine.protocol.order)
     return session
 
 
 # -- (a) early exit equals full evaluation -----------------------------------------------------
 
+# Rules may read known() and unknown() of a question still to come (README: rules take
+# known(x)): until it is answered, or known not to be asked, such a rule is open. Here
+# directly (I1, E1), of a conditional question (E3) and of one asked when another is
+# known (I2: decided by c's answer, which I2 does not read), of a derived value (I4), and
+# a derived value whose measured question comes after its estimate's inputs (E2); the
+# table variant reads known() in a table's row too (I3). Without the table the protocol
+# is compiled (rules/stored.py); with it, it takes the general path.
+LATER_KNOWN_QUESTIONS = [
+    integer("a", 0, 10),
+    choice("sex", ["female", "male"]),
+    integer("age", 0, 120, unit="years"),  # (as blina-dli asks them: the set shares them)
+    number("weight_kg", 20, 300, unit="kg"),
+    number("serum_creatinine_mg_dl", 0.05, 30, unit="mg/dL"),
+    integer("b", 0, 10),
+    yes_no("c", when="a > 2"),
+    number("crcl_ml_min", 0, 500, unit="mL/min", when="sex == 'female'"),
+    integer("d", 0, 10, when="known(c)"),
+    yes_no("e"),
+]
+LATER_KNOWN_CRITERIA = [
+    inclusion("I1", "known(b) or a > 3"),
+    exclusion("E1", "unknown(e) and b > 8"),
+    inclusion("I2", "known(d) or b > 5"),
+    exclusion("E2", "crcl < 30"),
+    inclusion("I4", "known(crcl) or e"),
+    exclusion("E3", "unknown(c) and a > 8"),
+]
+CRCL = {
+    "name": "crcl",
+    "label": "kidney function",
+    "unit": "mL/min",
+    "measured": "crcl_ml_min",
+    "calculator": "cockcroft_gault",
+    "inputs": {
+        "age": "age",
+        "sex": "sex",
+        "weight_kg": "weight_kg",
+        "serum_creatinine_mg_dl": "serum_creatinine_mg_dl",
+    },
+}
+LATER_KNOWN = dialog(LATER_KNOWN_QUESTIONS, LATER_KNOWN_CRITERIA, id="later-known", derived=[CRCL])
+LATER_KNOWN_TABLE = dialog(
+    LATER_KNOWN_QUESTIONS,
+    [*LATER_KNOWN_CRITERIA, inclusion("I3", "b <= limit")],
+    id="later-known-table",
+    derived=[CRCL],
+    tables=[
+        {
+            "name": "limit",
+            "label": "limit",
+            "rows": [
+                {"when": "known(d)", "value": 8},
+                {"when": "a < 5", "value": 3},
+                {"when": "a >= 5", "value": 6},
+            ],
+        }
+    ],
+)
+# The auditor's case: answering a = 1 ended the dialog not eligible; with b = 5 it is eligible.
+KNOWN_LATER = dialog(
+    [integer("a", 0, 10), integer("b", 0, 10)],
+    [inclusion("I1", "known(b) or a > 3")],
+    id="known-later",
+)
 
-@settings(max_examples=200, deadline=None)
-@given(answers=answer_sets())
-def test_early_exit_verdict_equals_batch(answers: dict[str, Any]) -> None:
-    session = drive(answers)
-    dialog = ENGINE.verdict(session)
-    batch = build(PROTOCOL, answers, screened_on=TODAY)
+
+@pytest.fixture(scope="module")
+def exit_engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Engine, Engine]]:
+    """The targeted and the plain engine of each shipped protocol and each synthetic one
+    whose rules read known() of questions still to come."""
+    directory = tmp_path_factory.mktemp("early-exit")
+    protocols = [load(path) for path in sorted(SHIPPED.glob("*.yaml"))]
+    for data in (LATER_KNOWN, LATER_KNOWN_TABLE):
+        protocols.append(build_dialog(directory, data, f"{data['id']}.yaml"))
+    return {p.id: (Engine(p), Engine(p, targeted=False)) for p in protocols}
+
+
+@pytest.mark.parametrize(
+    "name", ["blina-dli", "ctl019-rr-ball", "later-known", "later-known-table"]
+)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_early_exit_verdict_equals_batch(
+    name: str, exit_engines: dict[str, tuple[Engine, Engine]], data: st.DataObject
+) -> None:
+    engine, plain = exit_engines[name]
+    protocol = engine.protocol
+    if name == PROTOCOL.id:
+        answers, on = data.draw(answer_sets(), "answers"), TODAY
+    else:
+        answers, on = data.draw(cases(protocol), "answers")
+    session = drive(answers, engine=engine, on=on)
+    dialog = engine.verdict(session)
+    batch = build(protocol, answers, screened_on=on)
 
     event(f"verdict: {dialog.verdict}")
     if batch.verdict == "unresolved":  # the dictionary: always at least one open item
@@ -153,20 +247,73 @@ def test_early_exit_verdict_equals_batch(answers: dict[str, Any]) -> None:
     assert dialog.verdict == batch.verdict
     assert session.state == dialog.verdict
     assert {r.criterion for r in dialog.reasons} <= {r.criterion for r in batch.reasons}
+    # the plain engine (every check on the whole context) ends alike, at the same answer
+    slow = drive(answers, check_each_step=False, engine=plain, on=on)
+    assert (slow.history, slow.state) == (session.history, session.state)
 
-    applicable = applicable_questions(PROTOCOL, answers, TODAY)
+    applicable = applicable_questions(protocol, answers, on)
     assert set(session.history) <= applicable, "asked a question whose condition is false"
-    assert session.history == [v for v in PROTOCOL.order if v in session.history]
+    assert session.history == [v for v in protocol.order if v in session.history]
     if dialog.verdict == "not_eligible":
         assert dialog.reasons
-        # it stopped at the first failure: nothing had failed before the last answer
-        values = typed_values(PROTOCOL, session)
+        # it stopped at the first failure: before the last answer, nothing had failed that
+        # the answers still to come could not undo
+        values = typed_values(protocol, session)
         before = {v: values[v] for v in session.history[:-1]}
-        assert decide(evaluate(PROTOCOL, before, TODAY)) != "not_eligible"
+        ctx = evaluation.context(protocol, before, on)
+        failing = [c for c, s in evaluation.status_of_each(protocol, ctx).items() if s == "failed"]
+        to_come = protocol.order[protocol.order.index(session.history[-1]) :]
+        assert not evaluation.lasting_failures(protocol, lambda: ctx, before, to_come, failing)
+        if name in SHIPPED_IDS:  # no rule reads known() of what is to come: nothing failed
+            assert decide(evaluate(protocol, before, on)) != "not_eligible"
     else:
         # no early exit: every applicable question was asked, and the verdicts agree fully
-        assert session.history == [v for v in PROTOCOL.order if v in applicable]
+        assert session.history == [v for v in protocol.order if v in applicable]
         assert dialog == batch
+
+
+@pytest.mark.parametrize("targeted", [True, False], ids=["targeted", "plain"])
+def test_a_rule_reading_known_of_an_answer_to_come_waits_for_it(
+    tmp_path: Path, targeted: bool
+) -> None:
+    """The auditor's case: `met_when: known(b) or a > 3` passes validate; a = 1 ended the
+    dialog not eligible, where the batch (and answering b) says eligible with b = 5."""
+    protocol = build_dialog(tmp_path, KNOWN_LATER)
+    engine = Engine(protocol, targeted=targeted)
+    answers = {"a": 1, "b": 5}
+    session = engine.start(None, screened_on=TODAY)
+    assert engine.answer(session, 1, NOW) == ""
+    assert session.state == "b"  # open until b is answered: not an early exit
+    assert engine.answer(session, 5, NOW) == ""
+    assert session.state == "eligible"
+    assert engine.verdict(session) == build(protocol, answers, screened_on=TODAY)
+    assert row_fields(protocol, answers, screened_on=TODAY)["verdict"] == "eligible"  # batch
+    # b unknown: then I1 fails, as the batch says
+    session = engine.start(None, screened_on=TODAY)
+    engine.answer(session, 1, NOW)
+    engine.answer(session, None, NOW)
+    assert session.state == "not_eligible"
+    assert build(protocol, {"a": 1, "b": None}, screened_on=TODAY).verdict == "not_eligible"
+
+
+def test_the_set_keeps_a_protocol_whose_failure_an_answer_to_come_may_undo(
+    tmp_path: Path,
+) -> None:
+    """In `--protocol all`, a = 1 dropped the auditor's protocol from the running (its b was
+    then never asked, and its verdict said not eligible); screened alone it is eligible."""
+    protocol = build_dialog(tmp_path, KNOWN_LATER)
+    shipped = [load(path) for path in sorted(SHIPPED.glob("*.yaml"))]
+    engine = SetEngine(ProtocolSet((*shipped, protocol)))
+    answers = {**ELIGIBLE, "a": 1, "b": 5}
+    session = engine.start(None, screened_on=TODAY)
+    while not engine.finished(session):
+        variable = session.state
+        engine.answer(session, answers.get(variable), NOW, confirmed=True)
+        if variable == "a":
+            assert protocol.id in engine.live(session)
+    assert "b" in session.history
+    found = {f.verdict.protocol.id: f.verdict for f in engine.findings(session)}
+    assert found[protocol.id].verdict == "eligible"
 
 
 # -- (b) back then answer again equals answering once --------------------------------------------

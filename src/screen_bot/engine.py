@@ -32,13 +32,15 @@ from .rules.evaluation import (
     derive,
     each_status,
     grown,
+    lasting_failures,
     may_be_asked,
     positions,
+    settled_by,
     statuses,
 )
 from .rules.stored import Step, final_decision, step_checks, stored_decision
 from .session import Answer, Draft, Pending, Refusal, Session, utc_now
-from .verdict import Verdict, build, decide_statuses, unusual
+from .verdict import Verdict, decide_statuses, fields_of, unusual
 
 END_STATES = ("not_eligible", "unresolved", "eligible")
 
@@ -90,7 +92,9 @@ class _Holder:
     the verdict, with every status made only when a criterion fails), and contexts are
     made from the stored answers in one pass
     (:func:`stored_context`); without, the plain way (:func:`typed_values`, then
-    :func:`~.rules.evaluation.context`), which the tests compare it with.
+    :func:`~.rules.evaluation.context`), which the tests compare it with. ``settled``: the
+    criteria not reading the question answered whose lasting failure its answer may decide
+    (:func:`~.rules.evaluation.settled_by`), checked for the early exit too.
     """
 
     __slots__ = (
@@ -100,6 +104,7 @@ class _Holder:
         "protocol",
         "need",
         "step",
+        "settled",
         "_checks",
         "_context",
         "_part",
@@ -115,6 +120,7 @@ class _Holder:
         answered: str | None = None,
         need: Demand | None = None,
         step: Step | None = None,
+        settled: tuple[str, ...] = (),
     ) -> None:
         self.state = session.state
         self.session = session
@@ -122,6 +128,7 @@ class _Holder:
         self.protocol = protocol
         self.need = need
         self.step = step
+        self.settled = settled
         self._checks: tuple[tuple[Status, ...], tuple[bool, ...]] | None = None
         self._context: Context | None = None
         self._part: Context | None = None
@@ -189,22 +196,43 @@ class _Holder:
         return self._decided
 
     def failed(self) -> bool:
-        """Whether the answer just given makes a criterion fail (once per event)."""
+        """Whether the answer just given makes a criterion fail, whatever the answers still
+        to come (:func:`~.rules.evaluation.lasting_failures`), once per event: the early exit."""
         if self._failed is None:
-            reading = self.protocol.criteria_reading.get(self.answered or "", [])
-            if self._decided in ("eligible", "unresolved") and self._found is None:
-                self._failed = False  # decided without statuses: no criterion fails
-            elif self._found is not None and self.need is not None:
-                # targeted, at the last question: every status is known already
-                at = positions(self.protocol)
-                self._failed = any(self._found[at[cid]] == "failed" for cid in reading)
-            elif self.step is not None and (checks := self.checks()) is not None:
-                self._failed = "failed" in checks[0]  # the statuses of `reading`
-            else:
-                self._failed = bool(reading) and "failed" in statuses(
-                    self.protocol, self.part(), reading
+            failing = self._failing()
+            self._failed = bool(failing) and bool(
+                lasting_failures(
+                    self.protocol,
+                    self.context,
+                    typed_values(self.protocol, self.session),
+                    still_to_come(self.protocol.order, self.state),
+                    failing,
                 )
+            )
         return self._failed
+
+    def _failing(self) -> list[str]:
+        """The criteria that fail on the answers so far, of those reading the answer just
+        given and those whose lasting failure it may settle (``settled``)."""
+        protocol = self.protocol
+        reading = protocol.criteria_reading.get(self.answered or "", [])
+        if self._decided in ("eligible", "unresolved") and self._found is None:
+            return []  # decided without statuses: no criterion fails
+        if self._found is not None and self.need is not None:
+            # targeted, at the last question: every status is known already
+            at, found = positions(protocol), self._found
+            return [cid for cid in (*reading, *self.settled) if found[at[cid]] == "failed"]
+        if self.step is not None and (checks := self.checks()) is not None:
+            read = checks[0]  # the statuses of `reading`
+        else:
+            read = tuple(statuses(protocol, self.part(), reading)) if reading else ()
+        failing = []
+        if "failed" in read:
+            failing = [c for c, s in zip(reading, read, strict=True) if s == "failed"]
+        if self.settled:
+            settled = statuses(protocol, self.context(), list(self.settled))
+            failing += [c for c, s in zip(self.settled, settled, strict=True) if s == "failed"]
+        return failing
 
 
 # The conditions: plain functions of the event (they run at every answer), each named as
@@ -671,6 +699,7 @@ class Engine(BaseEngine[Protocol]):
         self._steps = {
             v: step_checks(protocol, v, need, self._later(v)) for v, need in self._needs.items()
         }
+        self._settled = {v: found for v in protocol.order if (found := settled_by(protocol, v))}
         self._checkers  # noqa: B018 - made now, not at the first answer to each question
         self.states = [*protocol.order, *END_STATES]
         self.transitions = self._transitions()
@@ -712,10 +741,11 @@ class Engine(BaseEngine[Protocol]):
         return transitions
 
     def _holder(self, session: Session, answered: str | None) -> _Holder:
+        settled = self._settled.get(answered or "", ())
         if self.targeted and answered is not None and answered == session.state:
             need, step = self._needs[answered], self._steps[answered]
-            return _Holder(session, self.protocol, answered, need, step)
-        return _Holder(session, self.protocol, answered)
+            return _Holder(session, self.protocol, answered, need, step, settled)
+        return _Holder(session, self.protocol, answered, settled=settled)
 
     def _need(self, answered: str) -> Demand:
         """What the checks after answering ``answered`` read (the final verdict's aside): the
@@ -747,18 +777,14 @@ class Engine(BaseEngine[Protocol]):
         return applicable_questions(self.protocol, values, screened_on)
 
     def _may_ask(self, session: Session) -> Callable[[str], bool]:
-        order = self.protocol.order
-        to_come = order[order.index(session.state) :]
+        to_come = still_to_come(self.protocol.order, session.state)
         values = typed_values(self.protocol, session)
         return may_be_asked(self.protocol, values, to_come, session.screened_on).__contains__
 
     def verdict(self, session: Session) -> Verdict:
-        return build(
-            self.protocol,
-            typed_values(self.protocol, session),
-            referral=session.referral,
-            screened_on=session.screened_on,
-        )
+        values, on = typed_values(self.protocol, session), session.screened_on
+        fields = fields_of(self.protocol, values, referral=session.referral, screened_on=on)
+        return Verdict(**lasting_reasons(self.protocol, fields, values, on))
 
     def findings(self, session: Session) -> list[Finding]:
         values = typed_values(self.protocol, session)
@@ -796,6 +822,36 @@ def _answer(value: Any, at: datetime, group: str | None, filled: bool) -> Answer
         _set(answer, "__pydantic_private__", None)
         return answer
     return Answer(value=value, at=at, group=group, filled=filled)
+
+
+def lasting_reasons(
+    protocol: Protocol, fields: dict[str, Any], values: dict[str, Any], screened_on: date
+) -> dict[str, Any]:
+    """A dialog's verdict (:func:`~.verdict.fields_of` of its answers, typed ``values``)
+    without the reasons that an answer it did not ask could undo.
+
+    The dialog ends at a failure no answer still to come can undo
+    (:func:`~.rules.evaluation.lasting_failures`); another rule may fail on the answers
+    given only because it reads known() of a question the dialog ended before (or a derived
+    value whose measured question it is): the full evaluation of every answer may meet it,
+    so it is no reason. With every question asked, nothing is left out."""
+    if fields["verdict"] != "not_eligible":
+        return fields
+    unasked = [v for v in protocol.order if v not in values]
+    failed = [r["criterion"] for r in fields["reasons"]]
+
+    def made() -> Context:
+        return context(protocol, values, screened_on)
+
+    lasting = lasting_failures(protocol, made, values, unasked, failed)
+    if len(lasting) == len(failed):
+        return fields
+    return {**fields, "reasons": [r for r in fields["reasons"] if r["criterion"] in lasting]}
+
+
+def still_to_come(order: Sequence[str], state: str) -> Sequence[str]:
+    """The questions from the dialog's current one on (none at an end)."""
+    return order[order.index(state) :] if state in order else ()
 
 
 def stored(value: Any) -> Any:

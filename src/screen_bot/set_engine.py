@@ -2,27 +2,41 @@
 
 The states are the set's questions in its merged order (:mod:`.protocol.sets`) and one
 end state. After each answer the dialog moves to the next question that some protocol
-still in the running asks: a protocol that has definitely failed contributes no more
-questions, and one whose remaining questions are not asked is done. The screening ends
-when no protocol has a question left; each protocol then gets its own verdict, built
-from the answers it reads, exactly as if it had been screened alone (a property test
-checks that the verdicts agree).
+still in the running asks: a protocol that has definitely failed (no answer still to
+come can undo it) contributes no more questions, and one whose remaining questions are
+not asked is done. The screening ends when no protocol has a question left; each
+protocol then gets its own verdict, built from the answers it reads, exactly as if it
+had been screened alone (a property test checks that the verdicts agree).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
 from transitions import EventData, Machine
 
-from .engine import BaseEngine, Finding, loggable_answers, typed_values
+from .engine import (
+    BaseEngine,
+    Finding,
+    lasting_reasons,
+    loggable_answers,
+    still_to_come,
+    typed_values,
+)
 from .protocol import Protocol
 from .protocol.schema import Question
 from .protocol.sets import ProtocolSet
-from .rules.evaluation import Context, applicable_questions, context, may_be_asked, statuses
+from .rules.evaluation import (
+    Context,
+    applicable_questions,
+    context,
+    lasting_failures,
+    may_be_asked,
+    statuses,
+)
 from .session import Session
 from .verdict import Verdict, rank, row_fields
 
@@ -32,31 +46,45 @@ SCREENED = "screened"  # the end state: every protocol has its verdict
 class _SetHolder:
     """The transitions model while one event runs, with the members' contexts made once."""
 
-    __slots__ = ("state", "session", "answered", "protocols", "_contexts", "_live")
+    __slots__ = ("state", "session", "answered", "protocols", "_values", "_contexts", "_live")
 
     def __init__(self, session: Session, protocols: ProtocolSet, answered: str | None) -> None:
         self.state = session.state
         self.session = session
         self.answered = answered
         self.protocols = protocols
+        self._values: dict[str, Any] | None = None
         self._contexts: dict[str, Context] | None = None
         self._live: tuple[Protocol, ...] | None = None
 
+    def values(self) -> dict[str, Any]:
+        if self._values is None:
+            self._values = typed_values(self.protocols, self.session)
+        return self._values
+
     def contexts(self) -> dict[str, Context]:
         if self._contexts is None:
-            values = typed_values(self.protocols, self.session)
-            on = self.session.screened_on
+            values, on = self.values(), self.session.screened_on
             self._contexts = {m.id: context(m, values, on) for m in self.protocols.members}
         return self._contexts
 
     def live(self) -> tuple[Protocol, ...]:
-        """The members that have not definitely failed on the answers so far."""
+        """The members that have not definitely failed on the answers so far: a failure
+        that an answer still to come may undo (a rule reading known() of a question still to
+        come) keeps a member in the running (:func:`~.rules.evaluation.lasting_failures`)."""
         if self._live is None:
-            contexts = self.contexts()
+            contexts, to_come = self.contexts(), still_to_come(self.protocols.order, self.state)
             self._live = tuple(
-                m for m in self.protocols.members if "failed" not in statuses(m, contexts[m.id])
+                m for m in self.protocols.members if not self._out(m, contexts[m.id], to_come)
             )
         return self._live
+
+    def _out(self, member: Protocol, ctx: Context, to_come: Sequence[str]) -> bool:
+        found = statuses(member, ctx)
+        if "failed" not in found:
+            return False
+        failing = [c for c, s in zip(member.criteria, found, strict=True) if s == "failed"]
+        return bool(lasting_failures(member, lambda: ctx, self.values(), to_come, failing))
 
     def asked(self, variable: str) -> bool:
         """Whether a protocol still in the running asks this question now."""
@@ -152,8 +180,7 @@ class SetEngine(BaseEngine[ProtocolSet]):
 
     def _may_ask(self, session: Session) -> Callable[[str], bool]:
         """Whether a protocol still in the running may still ask the question."""
-        order = self.protocol.order
-        to_come = order[order.index(session.state) :]
+        to_come = still_to_come(self.protocol.order, session.state)
         values = typed_values(self.protocol, session)
         found = frozenset().union(
             *(
@@ -173,25 +200,17 @@ class SetEngine(BaseEngine[ProtocolSet]):
         return [m.id for m in self._holder(session, None).live()]
 
     def findings(self, session: Session) -> list[Finding]:
-        values = typed_values(self.protocol, session)
-        return findings_of(
-            self.protocol, values, referral=session.referral, screened_on=session.screened_on
-        )
-
-
-def findings_of(
-    protocols: ProtocolSet,
-    values: dict[str, Any],
-    *,
-    referral: str | None = None,
-    screened_on: date | None = None,
-) -> list[Finding]:
-    """Every member's verdict on the answers it reads (typed values), ranked: eligible,
-    then unresolved by number of open items, then not eligible."""
-    found = fields_of_each(protocols, values, referral=referral, screened_on=screened_on)
-    return [
-        Finding(Verdict(**fields), loggable_answers(member, own)) for member, fields, own in found
-    ]
+        """Every member's verdict on the answers it reads, ranked; a failure that a question
+        not asked (its protocol out of the running) could undo is no reason
+        (:func:`~.engine.lasting_reasons`)."""
+        values, on = typed_values(self.protocol, session), session.screened_on
+        found = fields_of_each(self.protocol, values, referral=session.referral, screened_on=on)
+        return [
+            Finding(
+                Verdict(**lasting_reasons(member, fields, own, on)), loggable_answers(member, own)
+            )
+            for member, fields, own in found  # (the reasons left out change no verdict's rank)
+        ]
 
 
 def fields_of_each(
@@ -201,8 +220,9 @@ def fields_of_each(
     referral: str | None = None,
     screened_on: date | None = None,
 ) -> list[tuple[Protocol, dict[str, Any], dict[str, Any]]]:
-    """:func:`findings_of` as plain data (the member, its verdict's fields, the answers it
-    read), in the same order: for the batch, which writes the fields without models."""
+    """Every member's verdict on the answers it reads (typed values), as plain data (the
+    member, its verdict's fields, the answers it read), ranked: eligible, then unresolved by
+    number of open items, then not eligible (the batch writes the fields without models)."""
     found = [
         (member, row_fields(member, own, referral=referral, screened_on=screened_on), own)
         for member, own in protocols.answers_of_each(values)

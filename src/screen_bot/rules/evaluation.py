@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .calculators import CALCULATORS
 from .compiled import compile_statuses
-from .expressions import SCREENING_DATE, interpret
+from .expressions import SCREENING_DATE, Known, Node, interpret, names_read, walk
 
 if TYPE_CHECKING:
     from ..protocol.model import Estimate, Protocol
@@ -59,6 +59,9 @@ class _Rule:
     names: tuple[str, ...]  # sorted
     inputs: dict[str, list[str]]  # name -> the questions it stands for
     confirm: bool  # a failure resting only on an estimate is an open item
+    # the questions whose being answered at all, not only their value, the rule reads
+    # (see _reads_known): a failure may not last while one of them may still be asked
+    reads_known: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -97,14 +100,15 @@ class _Estimate:
     calculator: str
     function: Callable[..., float]
     inputs: tuple[tuple[str, str], ...]  # (the calculator's parameter, the name it reads)
+    condition: Node | None  # its condition's tree (for interpret); None: always applicable
 
     @classmethod
     def of(cls, estimate: Estimate) -> _Estimate:
         when = None if estimate.when is None else estimate.when.evaluate
         use = estimate.use
-        return cls(
-            when, use.calculator, CALCULATORS[use.calculator].function, tuple(use.inputs.items())
-        )
+        function = CALCULATORS[use.calculator].function
+        node = None if estimate.when is None else estimate.when.node
+        return cls(when, use.calculator, function, tuple(use.inputs.items()), node)
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,9 @@ class _Plan:
     positions: dict[str, int]  # criterion -> its position in the dialog file
     estimates: dict[str, tuple[_Estimate, ...]]  # derived name -> its estimates, in order
     clocks: dict[str, tuple[str, ...]]  # criterion -> the clocks its rule reads (dates)
+    # question -> the criteria not reading it whose lasting failure its answer may decide
+    # (it decides whether a question of their reads_known may still be asked)
+    settles: dict[str, tuple[str, ...]]
 
     @classmethod
     def of(cls, protocol: Protocol) -> _Plan:
@@ -134,6 +141,7 @@ class _Plan:
                 tuple(sorted(expr.names)),
                 {name: protocol.inputs_of(name) for name in expr.names},
                 protocol.criteria[cid].confirm_estimate is not None,
+                frozenset(_reads_known(protocol, expr.node, set())),
             )
             for cid, expr in protocol.rules.items()
         }
@@ -156,9 +164,64 @@ class _Plan:
             cid: tuple(c for c in (SCREENING_DATE, *protocol.spec.anchors) if c in rule.names)
             for cid, rule in rules.items()
         }
+        settles = _settles(conditional, rules)
         return cls(
-            always, conditional, rules, readers, together, confirming, positions, estimates, clocks
+            always,
+            conditional,
+            rules,
+            readers,
+            together,
+            confirming,
+            positions,
+            estimates,
+            clocks,
+            settles,
         )
+
+
+def _reads_known(protocol: Protocol, node: Node, seen: set[str]) -> set[str]:
+    """The questions whose being answered at all, not only their value, an expression reads:
+    those of ``known()`` and ``unknown()`` (of a derived value or table: the questions it
+    reads), and a derived value's measured question (used when known), through the derived
+    values and tables it reads (``seen``: those read already)."""
+    found: set[str] = set()
+    for n in walk(node):
+        if isinstance(n, Known):
+            found.update([n.name] if n.name in protocol.questions else protocol.inputs_of(n.name))
+    for name in sorted(names_read(node) - seen):
+        seen.add(name)
+        if name in protocol.derived:
+            measured = protocol.derived[name].measured
+            found.update([measured] if measured else [])
+            for estimate in protocol.estimates.get(name, ()):
+                if estimate.when is not None:
+                    found |= _reads_known(protocol, estimate.when.node, seen)
+        elif name in protocol.tables:
+            for condition, _ in protocol.tables[name]:
+                found |= _reads_known(protocol, condition.node, seen)
+    return found
+
+
+def _settles(
+    conditional: tuple[_Condition, ...], rules: dict[str, _Rule]
+) -> dict[str, tuple[str, ...]]:
+    """:attr:`_Plan.settles`: for each criterion whose rule reads whether a question is
+    answered, the questions whose answers decide whether such a question may still be asked
+    (the questions its condition reads, and theirs, on back), less those the rule reads."""
+    reads = {c.variable: c.inputs for c in conditional}
+    found: dict[str, list[str]] = {}
+    for cid, rule in rules.items():
+        deciding: set[str] = set()
+        stack = list(rule.reads_known)
+        while stack:
+            for n in reads.get(stack.pop(), ()):
+                if n not in deciding:
+                    deciding.add(n)
+                    stack.append(n)
+        reading = {q for questions in rule.inputs.values() for q in questions}
+        for question in sorted((deciding | rule.reads_known) - reading):
+            found.setdefault(question, []).append(cid)
+    return {q: tuple(cids) for q, cids in found.items()}
 
 
 def _plan(protocol: Protocol) -> _Plan:
@@ -282,6 +345,57 @@ def may_be_asked(
     return plan.always | added
 
 
+def lasting_failures(
+    protocol: Protocol,
+    made: Callable[[], Context],
+    answers: Mapping[str, Any],
+    to_come: Iterable[str],
+    failing: Iterable[str],
+) -> list[str]:
+    """Those of the criteria ``failing`` on the typed ``answers`` so far that fail whatever
+    the answers still ``to_come`` (the questions from the dialog's current step on) will be:
+    the dialog's early exit, a protocol's leaving the running in a set. ``made`` gives the
+    answers' context (called only when a failure is in doubt).
+
+    Kleene's logic decides only more as answers come: a failure lasts, unless the rule
+    reads whether a question is answered at all (``known()``, ``unknown()``, a derived
+    value's measured question: :func:`_reads_known`) and such a question may still be asked
+    (:func:`may_be_asked`). Then the rule is read again with each question to come that may
+    be asked not known yet: unknown in ``known()`` and ``unknown()`` too, as it is in a
+    comparison, and so is a derived value whose measured question is to come, or a derived
+    value or table left unknown by such a question. With nothing to come, every failure
+    lasts: the verdict of every rule on the same answers.
+    """
+    plan = _plan(protocol)
+    rest = set(to_come).difference(answers)
+    lasting = [cid for cid in failing if plan.rules[cid].reads_known.isdisjoint(rest)]
+    doubtful = [cid for cid in failing if cid not in lasting]
+    if not doubtful:
+        return lasting
+    ctx = made()
+    pending = set(may_be_asked(protocol, answers, rest, ctx.env.get(SCREENING_DATE)) & rest)
+    env = dict(ctx.env)
+    derive(protocol, env, protocol.spec.derived, protocol.tables, pending)
+    for cid in doubtful:
+        rule, node = plan.rules[cid], protocol.rules[cid].node
+        status = _polarity(rule, interpret(node, env, pending))
+        if status == "failed" and rule.confirm and ctx.estimated:  # as _status does
+            estimates = [n for n in rule.names if n in ctx.estimated]
+            without = {**env, **dict.fromkeys(estimates)}
+            if estimates and _polarity(rule, interpret(node, without, pending)) != "failed":
+                status = "confirm"
+        if status == "failed":
+            lasting.append(cid)
+    return [cid for cid in failing if cid in lasting]  # in the order given
+
+
+def settled_by(protocol: Protocol, question: str) -> tuple[str, ...]:
+    """The criteria not reading ``question`` whose lasting failure its answer may decide
+    (:func:`lasting_failures`): it decides whether a question whose being answered their rule
+    reads may still be asked."""
+    return _plan(protocol).settles.get(question, ())
+
+
 def context(
     protocol: Protocol, answers: Mapping[str, Any], screened_on: date | None = None
 ) -> Context:
@@ -293,10 +407,20 @@ def context(
 
 
 def derive(
-    protocol: Protocol, env: dict[str, Any], derived: Iterable[Derived], tables: Iterable[str]
+    protocol: Protocol,
+    env: dict[str, Any],
+    derived: Iterable[Derived],
+    tables: Iterable[str],
+    to_come: set[str] | None = None,
 ) -> dict[str, Used]:
     """Add the ``derived`` values (in the file's order), then the ``tables`` (in the
-    protocol's order), to ``env``; return how the estimated ones were obtained."""
+    protocol's order), to ``env``; return how the estimated ones were obtained.
+
+    ``to_come`` (see :func:`lasting_failures`): the questions still to come that may be
+    asked, read as :func:`~.expressions.interpret` reads them; a value they may still
+    change is unknown and is added to it: a derived value whose measured question is to
+    come, a derived value or table left unknown by one of them.
+    """
     estimated: dict[str, Used] = {}
     estimates = _plan(protocol).estimates
     get = env.get
@@ -306,8 +430,16 @@ def derive(
             env[d.name] = measured
             continue
         env[d.name] = None
+        if to_come is not None and d.measured in to_come:
+            to_come.add(d.name)  # the measured value may come: the estimate is not yet used
+            continue
         for estimate in estimates[d.name]:
-            condition = True if estimate.when is None else estimate.when(env)
+            if estimate.condition is None:
+                condition = True
+            elif to_come is None:
+                condition = estimate.when(env)
+            else:
+                condition = interpret(estimate.condition, env, to_come)
             if condition is None:
                 break  # which estimate applies is not known
             if condition is False:
@@ -324,9 +456,25 @@ def derive(
                     shown = {name: inputs[parameter] for parameter, name in estimate.inputs}
                     estimated[d.name] = Used(estimate.calculator, shown)
             break
+        if to_come is not None and env[d.name] is None:
+            estimates_ = protocol.estimates.get(d.name, ())
+            conditions = [e.when.names for e in estimates_ if e.when is not None]
+            if _reads_any(d.sources, to_come) or any(_reads_any(c, to_come) for c in conditions):
+                to_come.add(d.name)
     for name in tables:
-        env[name] = _look_up(protocol.tables[name], env)
+        rows = protocol.tables[name]
+        env[name] = _look_up(rows, env, to_come or ())
+        if (
+            to_come is not None
+            and env[name] is None
+            and any(_reads_any(condition.names, to_come) for condition, _ in rows)
+        ):
+            to_come.add(name)
     return estimated
+
+
+def _reads_any(names: Iterable[str], to_come: set[str]) -> bool:
+    return any(n in to_come for n in names)
 
 
 def _calculate(function: Callable[..., float], inputs: dict[str, Any]) -> float | None:
