@@ -10,7 +10,7 @@ from collections.abc import Callable
 from contextlib import closing
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO, TextIO
 
 import typer
 
@@ -19,6 +19,11 @@ from . import options
 from .options import CheckProtocolOption, ProtocolOption
 from .output import output_closed
 from .population import Engine, screen_with_duckdb
+
+if TYPE_CHECKING:
+    from ..protocol.catalog import Catalog
+    from ..service import ScreeningService
+    from ..storage import Store
 
 
 class OutputFormat(StrEnum):
@@ -118,7 +123,7 @@ def check(
     """
     import sys
 
-    from ..service import TERMINAL, Checked, Problem, ScreeningService
+    from ..service import TERMINAL, Checked, Problem
 
     if go_on and values is None:
         raise BadInput("with --continue, give the values as an argument (the answers follow)")
@@ -126,16 +131,8 @@ def check(
         typer.echo(CHECK_PROMPT, err=True)
     text = (values if values is not None else sys.stdin.read()).removeprefix("\ufeff")
     found = options.catalog()
-    configured = options.settings()
     with options.database() as db:
-        service = ScreeningService(
-            found,
-            db,
-            channel="cli",
-            details=details,
-            zone=configured.time_zone,
-            lifetime=configured.session_lifetime,
-        )
+        service = _terminal_service(found, db, details)
         (result,) = service.check(TERMINAL, text, protocol)
         if isinstance(result, Problem):
             raise BadInput(result.message)
@@ -161,23 +158,13 @@ def _converse(
     from ..adapters.terminal import Stopped
     from ..adapters.terminal import chat as terminal_chat
     from ..protocol.catalog import Catalog
-    from ..service import ScreeningService
     from ..storage import grants
 
     assert isinstance(found, Catalog)
     # opened first: a database that cannot be written fails before question 1
-    configured = options.settings()
     with options.database() as db:
         grants.refuse_missing(db)  # a role that cannot write all of a screening, too
-        service = ScreeningService(
-            found,
-            db,
-            channel="cli",
-            details=details,
-            zone=configured.time_zone,
-            lifetime=configured.session_lifetime,
-        )
-        lifetime = configured.session_ttl_hours
+        service = _terminal_service(found, db, details)
         try:
             finished = terminal_chat(
                 service,
@@ -185,7 +172,7 @@ def _converse(
                 referral,
                 check_id=check_id,
                 resume=resume,
-                ttl_hours=lifetime,
+                ttl_hours=options.settings().session_ttl_hours,
             )
         except Stopped as stop:
             raise typer.Exit(0 if stop.by_quit else 1) from None
@@ -197,6 +184,22 @@ def _converse(
             f"Screening log: records {', '.join(map(str, numbers))} "
             f"(screening {finished.screening_id})."
         )
+
+
+def _terminal_service(found: Catalog, db: Store, details: bool) -> ScreeningService:
+    """The screening service of a terminal command, in the site's time zone and with its
+    sessions' lifetime (SCREEN_BOT_TIMEZONE, SCREEN_BOT_SESSION_TTL_HOURS)."""
+    from ..service import ScreeningService
+
+    configured = options.settings()
+    return ScreeningService(
+        found,
+        db,
+        channel="cli",
+        details=details,
+        zone=configured.time_zone,
+        lifetime=configured.session_lifetime,
+    )
 
 
 def screen(
