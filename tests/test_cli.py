@@ -439,6 +439,14 @@ def test_where_prints_the_data_directory_and_database(isolated: Path) -> None:
     assert f"{isolated / 'screen-bot.sqlite3'} (not created yet)" in result.stdout
     assert str(DIALOGS) in result.stdout
     assert f"cache directory:   {isolated.parent / 'cache'}" in result.stdout  # conftest's
+    assert "time zone:         UTC (" in result.stdout
+
+
+def test_where_prints_the_sites_time_zone(isolated: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SCREEN_BOT_TIMEZONE", "Australia/Sydney")
+    result = invoke("where")
+    assert result.returncode == 0
+    assert "time zone:         Australia/Sydney (the day a chat or check is dated)" in result.stdout
 
 
 def test_default_cache_directory_is_the_platforms(monkeypatch) -> None:

@@ -49,6 +49,7 @@ def where() -> None:
         )
         typer.echo(f"dialogs directory: {directory}{missing}")
     typer.echo(f"cache directory:   {settings.cache_dir} (dialog files already checked)")
+    typer.echo(f"time zone:         {settings.time_zone.key} (the day a chat or check is dated)")
 
 
 @app.command()
