@@ -64,6 +64,18 @@ def test_protocols_lists_every_protocol_and_each_broken_file(site: tuple[Path, P
     assert broken.startswith(str(site[1] / "broken.yaml")) and "line 3: YAML syntax" in broken
 
 
+def test_an_editors_lock_file_is_not_a_dialog_file(site: tuple[Path, Path]) -> None:
+    """Emacs links .#eliana.yaml to nothing while eliana.yaml is edited: the running bot
+    reads the files again at such a moment, and must not report the lock as broken."""
+    lock = site[0] / ".#eliana.yaml"
+    lock.symlink_to("user@host.1234:1700000000")
+    listed = invoke("protocols")
+    assert listed.returncode == 0, listed.stderr
+    assert ".#eliana" not in listed.stdout and "broken.yaml" in listed.stdout
+    assert str(lock) not in map(str, Catalog(site[0]).files)
+    assert invoke("validate", str(site[0])).returncode == 0
+
+
 @pytest.mark.parametrize("target", ["missing", "itself"])
 def test_a_dangling_link_is_a_broken_file_and_the_others_work(
     site: tuple[Path, Path], target: str

@@ -609,7 +609,13 @@ def _respelled(value: str, pattern: str) -> str | None:
 
 
 def iter_dialog_files(directory: Path) -> Iterator[Path]:
-    yield from sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+    """The YAML files of ``directory``, but an editor's lock file (Emacs writes ``.#x.yaml``,
+    a link to nothing, while x.yaml is edited): not a dialog file, never reported broken."""
+    yield from sorted(
+        p
+        for p in directory.glob("*.y*ml")
+        if p.suffix in (".yaml", ".yml") and not p.name.startswith(".#")
+    )
 
 
 def distinct(files: Iterable[Path]) -> list[Path]:
