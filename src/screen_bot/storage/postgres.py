@@ -330,12 +330,14 @@ class PostgresDatabase(Store):
             connection = self._connected()
         except DatabaseBroken as err:
             raise StorageFailed(f"{err.message}; nothing was saved") from None
-        tx = PgTx(connection)
         begin = _BEGIN if durable else _BEGIN_RELAXED
         if durable and self._commits.standby_skipped():
             begin = _BEGIN_LOCAL
+        if long:
+            begin = f"{begin}; {_UNHURRIED}"
         try:
-            connection.execute(f"{begin}; {_UNHURRIED}" if long else begin)  # one round trip
+            connection = self._begun(connection, begin)
+            tx = PgTx(connection)
             try:
                 yield tx
                 run_riders(tx)
@@ -354,6 +356,24 @@ class PostgresDatabase(Store):
                 "nothing was saved"
             ) from err
         tx.committed()
+
+    def _begun(self, connection: psycopg.Connection[Any], begin: str) -> psycopg.Connection[Any]:
+        """``connection`` (or a new one) with a transaction begun (one round trip). A
+        session the server ended while it was idle (a restart, ``idle_session_timeout``: a
+        coordinator thinking at ``chat``'s prompt) fails at this first statement, when
+        nothing of the transaction has run yet: it begins on a new connection instead."""
+        try:
+            connection.execute(begin)
+            return connection
+        except self._pg.Error:
+            if not _ended(connection):
+                raise
+        try:
+            connection = self._connected()
+        except DatabaseBroken as err:
+            raise StorageFailed(f"{err.message}; nothing was saved") from None
+        connection.execute(begin)
+        return connection
 
     def read(self) -> Tx:
         return PgRead(self)
