@@ -498,13 +498,36 @@ def test_a_bot_role_without_usage_on_the_sequences_is_refused_at_the_start(
     chat = cli("chat", "--referral", "R-1", stdin="70\n")
     assert chat.returncode == 2 and chat.stderr == refusal and chat.stdout == ""
     with psycopg.connect(postgres.url, autocommit=True) as owner:
-        owner.execute(f"REVOKE DELETE ON screening_log_head, inbox FROM {role}")
+        owner.execute(f"REVOKE SELECT ON quiz_scores, owner_settings FROM {role}")
         owner.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
     assert cli("chat", "--referral", "R-1", stdin="70\n").stderr == (
-        f"error: the role {role} lacks privileges screen-bot needs on {as_bot} (DELETE on "
-        "tables inbox, screening_log_head): as the tables' owner, run GRANT SELECT, INSERT, "
+        f"error: the role {role} lacks privileges screen-bot needs on {as_bot} (SELECT on "
+        "tables owner_settings, quiz_scores): as the tables' owner, run GRANT SELECT, INSERT, "
         f"UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}\n"
     )
+
+
+def test_a_role_granted_less_where_the_bot_does_not_write_is_not_refused(
+    postgres: StoreUnderTest, cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site hardening its role (no UPDATE or DELETE on the screening log, no write to
+    schema_version) screened before the grant check came, and still does."""
+    import psycopg
+
+    assert postgres.url is not None
+    postgres.open().close()
+    role = f"tight_{postgres.url.rsplit('/', 1)[1]}"
+    with psycopg.connect(postgres.url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+        owner.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        owner.execute(f"REVOKE UPDATE, DELETE ON screening_log FROM {role}")
+        owner.execute(f"REVOKE INSERT, UPDATE, DELETE ON schema_version FROM {role}")
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", postgres.url.replace("://screen@", f"://{role}@"))
+    chat = cli("chat", "--referral", "R-1", stdin="quit\n")
+    assert chat.returncode == 0 and "lacks privileges" not in chat.stderr, chat.stderr
 
 
 # -- between processes -----------------------------------------------------------------------------

@@ -1,16 +1,19 @@
-"""The privileges a PostgreSQL role needs to screen: README's grant list (every table:
-SELECT, INSERT, UPDATE, DELETE; every sequence: USAGE), checked in one query when the bot
-or a terminal dialog starts. Without it a role lacking one (say, USAGE on the outbox's
-sequence) is found only at the verdict, after a whole dialog was typed."""
+"""The privileges a PostgreSQL role needs to screen, checked in one query when the bot or a
+terminal dialog starts: SELECT on every table and USAGE on every sequence. Without it a
+role lacking one (say, USAGE on the outbox's sequence) is found only at the verdict, after
+a whole dialog was typed. README grants more (INSERT, UPDATE, DELETE on every table); a
+site may grant less where the bot does not write (no UPDATE or DELETE on the screening
+log, no write to ``schema_version``), so those are not asked for here: a write the role
+may not make fails as it is made ("NOT saved")."""
 
 from __future__ import annotations
 
 from ..errors import DatabaseBroken
 from .db import Store, our_tables
 
-TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+TABLE_PRIVILEGES = ("SELECT",)  # checked (README's grant below gives more)
 GRANT = {
-    "table": f"GRANT {', '.join(TABLE_PRIVILEGES)} ON ALL TABLES IN SCHEMA {{schema}} TO {{role}}",
+    "table": "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
     "sequence": "GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
 }
 
