@@ -895,3 +895,29 @@ def test_a_question_asked_when_an_earlier_answer_is_known_is_counted_before_it(
     assert progress_shown(engine, known, TODAY) == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5), (5, 5)]
     unknown = {**known, "potassium": None}
     assert progress_shown(engine, unknown, TODAY) == [(1, 5), (2, 5), (3, 5), (4, 4), (4, 4)]
+
+
+def test_a_pre_filled_value_waiting_for_its_confirmation_does_not_raise_the_total() -> None:
+    """The regression review's case, /check then Continue: a quick check's crcl of 205
+    (above its plausibility limit, 200) waits for a confirmation when its question comes,
+    and may be replaced; the questions of the estimate it would spare are counted from the
+    start (it went 19 -> 22 -> 20)."""
+    answers = {**ELIGIBLE, "crcl_ml_min": 205.0}
+    session = ENGINE.start(screened_on=TODAY, prefilled={"crcl_ml_min": 205.0})
+    ENGINE.fill(session, NOW)
+    totals = []
+    while not ENGINE.finished(session):
+        totals.append(ENGINE.progress(session)[1])
+        if session.pending is not None:  # the pre-filled unusual value, shown to confirm
+            assert ENGINE.confirm(session, NOW)
+            ENGINE.fill(session, NOW)
+        elif ENGINE.checklist(session) is not None:
+            items = ENGINE.step_items(session)
+            ENGINE.answer_items(session, {v: answers.get(v) for v in items}, NOW)
+            ENGINE.fill(session, NOW)
+        else:
+            put(session, answers.get(ENGINE.question(session).variable))  # type: ignore[union-attr]
+            ENGINE.fill(session, NOW)
+    assert session.answers["crcl_ml_min"].value == 205.0  # it was asked and confirmed
+    assert totals == sorted(totals, reverse=True), totals
+    assert totals[-1] < totals[0]  # the estimate's questions fell out once it was confirmed

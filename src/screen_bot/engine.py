@@ -655,10 +655,9 @@ class BaseEngine(Generic[S]):
         if self.finished(session):
             return done, done
         expected = session  # with the pre-filled answers given: they decide conditions too
-        if session.prefilled:
-            waiting = {
-                v: Answer(value=x, at=session.updated_at) for v, x in session.prefilled.items()
-            }
+        settled = self._settled_prefill(session)
+        if settled:
+            waiting = {v: Answer(value=x, at=session.updated_at) for v, x in settled.items()}
             expected = session.model_copy(update={"answers": {**session.answers, **waiting}})
         asks = self._may_ask(expected)
         current = set(self.step_items(session))
@@ -667,12 +666,27 @@ class BaseEngine(Generic[S]):
         later = {
             checklists[v].name if v in checklists else f"question {v}"
             for v in order[order.index(session.state) + 1 :]
-            if v not in current
-            and v not in session.prefilled
-            and v not in session.answers
-            and asks(v)
+            if v not in current and v not in settled and v not in session.answers and asks(v)
         }
         return done + 1, done + 1 + len(later)
+
+    def _settled_prefill(self, session: Session) -> dict[str, Any]:
+        """The pre-filled answers :meth:`fill` will record as they are: not one its question
+        refuses now, nor an unusual one, which waits for a confirmation and may be replaced
+        (typed anew, or unknown). Those two may still be asked, and so may what they decide:
+        counted from the start, the total does not go up when one of them comes."""
+        settled = {}
+        for variable, raw in session.prefilled.items():
+            try:
+                typed = typed_value(self.protocol, variable, raw)
+                value = self._checkers[variable](typed, session.screened_on)
+            except ValueError:  # an AnswerError, or a stored date that is none
+                continue
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if number and unusual(self.protocol.questions[variable], value):
+                continue
+            settled[variable] = raw
+        return settled
 
     @staticmethod
     def _changed(session: Session, now: datetime | None) -> None:
