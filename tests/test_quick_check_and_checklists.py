@@ -22,6 +22,7 @@ from screen_bot.service import TERMINAL, Checked, Finished, ScreeningService
 from screen_bot.storage import ledger, sessions
 from screen_bot.storage.db import Database
 from test_service import EDGE_OF_I4A, EDGE_VERDICTS, SITE_DAYS
+from test_terminal_dialog import typed_then_ctrl_c
 
 ON = date(2026, 1, 15)
 PROTOCOL = load(DIALOG)
@@ -343,15 +344,12 @@ def test_a_second_terminal_dialog_never_gets_the_first_ones_input(db: Database) 
     first = ScreeningService(Catalog(DIALOGS), db, channel="cli")
     second = ScreeningService(Catalog(DIALOGS), db, channel="cli")
 
-    typed = iter(["40", "back", "41"])
+    typed = typed_then_ctrl_c("40", "back", "41")
 
     def read(prompt: str) -> str:  # the first dialog's user types while the second starts
         if not sessions.list_open(db.read(), TERMINAL)[1:]:
             second.start(TERMINAL, "blina-dli", "R-B2")
-        try:
-            return next(typed)
-        except StopIteration:
-            raise KeyboardInterrupt from None
+        return typed(prompt)
 
     with pytest.raises(KeyboardInterrupt):
         terminal.chat(first, "blina-dli", "R-A1", read=read, write=lambda _: None)

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,9 @@ def test_ctrl_c_keeps_the_screening_for_resume_and_exits_130() -> None:
     assert "Resuming R-INT1 at its current question." in resumed.stdout
 
 
-def test_ctrl_c_in_the_dialog_cancels_nothing(db: Database) -> None:
-    service = ScreeningService(Catalog(DIALOGS), db, channel="cli")
-    typed = iter(["35"])
-    said: list[str] = []
+def typed_then_ctrl_c(*lines: str) -> Callable[[str], str]:
+    """A terminal's ``read``: the user types ``lines``, then presses Ctrl-C."""
+    typed = iter(lines)
 
     def read(prompt: str) -> str:
         try:
@@ -84,8 +84,14 @@ def test_ctrl_c_in_the_dialog_cancels_nothing(db: Database) -> None:
         except StopIteration:
             raise KeyboardInterrupt from None
 
+    return read
+
+
+def test_ctrl_c_in_the_dialog_cancels_nothing(db: Database) -> None:
+    service = ScreeningService(Catalog(DIALOGS), db, channel="cli")
+    said: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        terminal.chat(service, "blina-dli", "R-K1", read=read, write=said.append)
+        terminal.chat(service, "blina-dli", "R-K1", read=typed_then_ctrl_c("35"), write=said.append)
     (kept,) = sessions.list_open(db.read(), TERMINAL)
     active = sessions.active(db.read(), TERMINAL)
     assert kept.referral == "R-K1" and active is not None and active.answers["age"].value == 35
@@ -179,14 +185,7 @@ def test_another_dialog_starting_between_the_check_and_the_answer_gets_none_of_i
             return answer(*args, **kwargs)
 
         monkeypatch.setattr(first, "answer", another_starts_then)
-        typed = iter(["40", "0"])
-
-        def read(prompt: str) -> str:
-            try:
-                return next(typed)
-            except StopIteration:
-                raise KeyboardInterrupt from None
-
+        read = typed_then_ctrl_c("40", "0")
         with pytest.raises(KeyboardInterrupt):
             terminal.chat(first, "blina-dli", "R-A1", read=read, write=lambda _: None)
         kept = {

@@ -390,8 +390,8 @@ class BaseEngine(Generic[S]):
         pending, session.pending = session.pending, None
         if pending is not None and pending.variable == question.variable:
             confirmed = confirmed or pending.value == value  # the same value typed again
-        why = unusual(question, value) if isinstance(value, int | float) else ""
-        if why and not confirmed and not isinstance(value, bool):
+        why = _needs_confirming(question, value)
+        if why and not confirmed:
             session.pending = Pending(variable=question.variable, value=value)
             self._changed(session, now)
             return why
@@ -439,13 +439,11 @@ class BaseEngine(Generic[S]):
             question = self.protocol.questions[variable]
             raw = session.prefilled.pop(variable)
             try:
-                typed = typed_value(self.protocol, variable, raw)
-                value = self._checkers[variable](typed, session.screened_on)
+                value = self._prefilled_value(session, variable, raw)
             except ValueError as err:  # an AnswerError, or a stored date that is none
                 session.refuse(Refusal(variable=variable, value=raw, reason=str(err)))
                 return
-            why = unusual(question, value) if isinstance(value, int | float) else ""
-            if why and not isinstance(value, bool):
+            if _needs_confirming(question, value):
                 session.pending = Pending(variable=variable, value=value, filled=True)
                 return
             self._record(session, variable, value, now, group=group, filled=True)
@@ -462,9 +460,7 @@ class BaseEngine(Generic[S]):
         kept: dict[str, Any] = {}
         for variable, raw in session.prefilled.items():
             try:
-                kept[variable] = self._checkers[variable](
-                    typed_value(self.protocol, variable, raw), on
-                )
+                kept[variable] = self._prefilled_value(session, variable, raw)
             except ValueError as err:  # said as a value reached and refused would be
                 if session.refused is None:
                     session.refuse(Refusal(variable=variable, value=raw, reason=str(err)))
@@ -678,19 +674,30 @@ class BaseEngine(Generic[S]):
         settled = {}
         for variable, raw in session.prefilled.items():
             try:
-                typed = typed_value(self.protocol, variable, raw)
-                value = self._checkers[variable](typed, session.screened_on)
+                value = self._prefilled_value(session, variable, raw)
             except ValueError:  # an AnswerError, or a stored date that is none
                 continue
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if number and unusual(self.protocol.questions[variable], value):
-                continue
-            settled[variable] = raw
+            if not _needs_confirming(self.protocol.questions[variable], value):
+                settled[variable] = raw
         return settled
+
+    def _prefilled_value(self, session: Session, variable: str, raw: Any) -> Any:
+        """A pre-filled answer as its question takes it now; ValueError (an AnswerError, or
+        a stored date that is none) where it refuses it, as it would refuse it typed."""
+        return self._checkers[variable](
+            typed_value(self.protocol, variable, raw), session.screened_on
+        )
 
     @staticmethod
     def _changed(session: Session, now: datetime | None) -> None:
         _assign(session, {"step": session.step + 1, "updated_at": now or utc_now()})
+
+
+def _needs_confirming(question: Question, value: Any) -> str:
+    """Why an answer waits for a confirmation (a number outside its question's plausibility
+    limits; never a yes/no), or ''."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return unusual(question, value) if number else ""
 
 
 class Engine(BaseEngine[Protocol]):
