@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.service import Asked, Result, ScreeningService
+from screen_bot.results import Asked, Result
+from screen_bot.service import ScreeningService
 from screen_bot.settings import default_dialogs_dir
 from screen_bot.storage import Store, inbox, open_store
 from screen_bot.storage.inbox import Received

@@ -10,15 +10,8 @@ import pytest
 from conftest import DIALOG
 from screen_bot.protocol import load
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.service import (
-    STALE,
-    Asked,
-    Early,
-    Finished,
-    Refused,
-    Result,
-    ScreeningService,
-)
+from screen_bot.results import STALE, Asked, Early, Finished, Refused, Result
+from screen_bot.service import ScreeningService
 from screen_bot.storage import Database, Store, outbox, sessions
 from stores import StoreUnderTest
 

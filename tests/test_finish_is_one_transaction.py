@@ -18,7 +18,8 @@ from pathlib import Path
 
 from conftest import DIALOGS
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.service import Finished, ScreeningService
+from screen_bot.results import Finished
+from screen_bot.service import ScreeningService
 from screen_bot.storage import Database, ledger, sessions
 
 OWNER = 111

@@ -124,6 +124,19 @@ def test_the_telegram_handlers_and_the_terminal_reach_storage_only_through_the_s
         assert forbidden == set(), adapter
 
 
+def test_the_results_the_adapters_render_are_data_only() -> None:
+    """``results`` is what the service returns, imported by every adapter: it holds data,
+    so it imports neither the service that makes it nor the engine or rules behind it."""
+    everything = imports("screen_bot.results", top_level_only=False)
+    assert "screen_bot.protocol.schema" in everything  # the walk sees its imports
+    forbidden = {
+        m
+        for m in everything
+        if m.startswith(("screen_bot.service", "screen_bot.engine", "screen_bot.rules"))
+    }
+    assert forbidden == set()
+
+
 # The DuckDB batch back end runs the compiled SQL of the criteria: it is filed under
 # adapters/ but is no adapter of a user's input (audit 15 suggests moving it).
 NOT_AN_ADAPTER = {"screen_bot.adapters.duckdb_batch"}

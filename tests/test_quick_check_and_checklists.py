@@ -18,7 +18,8 @@ from screen_bot.errors import ScreenBotError
 from screen_bot.protocol import DialogFileError, load
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.quick_check import judge, read
-from screen_bot.service import TERMINAL, Checked, Finished, ScreeningService
+from screen_bot.results import Checked, Finished
+from screen_bot.service import TERMINAL, ScreeningService
 from screen_bot.storage import ledger, sessions
 from screen_bot.storage.db import Database
 from test_service import EDGE_OF_I4A, EDGE_VERDICTS, SITE_DAYS

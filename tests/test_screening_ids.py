@@ -13,7 +13,8 @@ from pathlib import Path
 from conftest import SHIPPED
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.reports import export_row
-from screen_bot.service import Finished, ScreeningService
+from screen_bot.results import Finished
+from screen_bot.service import ScreeningService
 from screen_bot.storage import Database, ledger
 from screen_bot.verdict import ProtocolRef, Verdict
 

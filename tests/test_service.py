@@ -14,8 +14,7 @@ import screen_bot.session as session_module
 from conftest import DIALOG
 from patients import ELIGIBLE
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.service import (
-    DEFAULT_LIFETIME,
+from screen_bot.results import (
     GONE,
     NO_SCREENING,
     PAUSED,
@@ -32,10 +31,10 @@ from screen_bot.service import (
     Result,
     Resumed,
     Retired,
-    ScreeningService,
     Started,
     Unusual,
 )
+from screen_bot.service import DEFAULT_LIFETIME, ScreeningService
 from screen_bot.settings import Settings
 from screen_bot.storage import Database, Store, ledger, sessions
 from steps import step_line

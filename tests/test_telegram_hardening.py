@@ -35,7 +35,8 @@ from screen_bot.adapters.telegram.ordering import ChatQueues
 from screen_bot.adapters.telegram.polling import Poller
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.redact import RedactingFormatter, redact
-from screen_bot.service import DEFAULT_LIFETIME, PROTOCOL_CHANGED
+from screen_bot.results import PROTOCOL_CHANGED
+from screen_bot.service import DEFAULT_LIFETIME
 from screen_bot.storage import inbox, outbox, sessions
 from screen_bot.storage.inbox import Received
 from telegram_offline import BOT_USER, RecordingRequest

@@ -23,7 +23,8 @@ from conftest import DIALOGS, SHIPPED
 from screen_bot.adapters import terminal
 from screen_bot.errors import ScreenBotError
 from screen_bot.protocol.catalog import Catalog
-from screen_bot.service import TERMINAL, Asked, Checked, Finished, Result, ScreeningService
+from screen_bot.results import Asked, Checked, Finished, Result
+from screen_bot.service import TERMINAL, ScreeningService
 from screen_bot.session import utc_now
 from screen_bot.storage import Store, ledger, sessions
 from screen_bot.storage.db import Database

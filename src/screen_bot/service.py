@@ -1,12 +1,12 @@
 """The screening service: what every front end (terminal, Telegram, the next one) calls.
 
 Each call loads the owner's screening, runs the engine, saves, and returns what to show
-as data (:class:`Result` objects, in the order to show them); no transport's words. A
-call is one database transaction (``BEGIN IMMEDIATE``): the load, the change and the
-save happen together, across processes too, and a finished screening's log record is
-appended and its open session removed in that same transaction, or neither. Nothing is
-returned before it is committed, so a front end that shows the results after the call
-never shows a state that was not saved.
+as data (the :class:`Result` objects of ``results.py``, in the order to show them); no
+transport's words. A call is one database transaction (``BEGIN IMMEDIATE``): the load,
+the change and the save happen together, across processes too, and a finished
+screening's log record is appended and its open session removed in that same
+transaction, or neither. Nothing is returned before it is committed, so a front end that
+shows the results after the call never shows a state that was not saved.
 
 Calls are synchronous and never wait on a transport, so in an asyncio front end two
 calls never interleave. Keeping one chat's *replies* in order is the transport's part:
@@ -32,29 +32,62 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .answers import AnswerError, is_unknown_text, parse_text, today
 from .checklists import parse_checklist
 from .engine import BaseEngine, stored
 from .errors import BadReferral, ScreenBotError
 from .protocol.catalog import Catalog, ProtocolChoiceNeeded, ProtocolNotFound, ProtocolSetError
-from .protocol.schema import Checklist, Question
+from .protocol.schema import Question
 from .referrals import check_referral
 from .render import check_text, format_value, question_text, verdicts_text
+from .results import (
+    CHECK_CONTINUED,
+    FIRST_QUESTION,
+    FORGED,
+    GONE,
+    NO_CHECK,
+    NO_OFFER,
+    NO_SCREENING,
+    NOT_OPEN,
+    NOTHING_TICKED,
+    OUTDATED,
+    PAUSED,
+    PROTOCOL_BROKEN,
+    PROTOCOL_CHANGED,
+    REFERRAL_TAKEN,
+    STALE,
+    Asked,
+    Cancelled,
+    Checked,
+    Choose,
+    Details,
+    Early,
+    Finished,
+    Forgotten,
+    Invalid,
+    Listing,
+    Option,
+    Problem,
+    Redrawn,
+    Refused,
+    Results,
+    Resumed,
+    Retired,
+    Started,
+    Status,
+    Unusual,
+)
 from .rules.dates import NEVER as NEVER_VALUE
 from .session import ProtocolChanged, Session, utc_now
 from .storage import Store, Tx, expiry, ledger, outbox, owners, sessions
 from .storage.ledger import Channel
 from .storage.outbox import Undelivered
 from .storage.sessions import OpenScreening
-from .verdict import Verdict, unusual
+from .verdict import unusual
 from .words import REFERRAL_RULE
-
-if TYPE_CHECKING:  # imported at the first quick check
-    from .quick_check import Judged
 
 TERMINAL = 0  # the owner of terminal screenings (a Telegram chat id is never 0)
 DAY = 86_400  # seconds; Telegram keeps updates not fetched for 24 hours
@@ -75,227 +108,6 @@ REFERRAL_QUESTION = Question(
     help=f"Type {REFERRAL_RULE}, or skip.",
 )
 
-# Why nothing changed (an adapter words each one).
-NO_SCREENING = "no_screening"
-STALE = "stale"  # the button's question was already answered
-GONE = "gone"  # finished, cancelled or expired
-PAUSED = "paused"  # another screening is active
-FORGED = "forged"  # the button does not fit the question
-FIRST_QUESTION = "first_question"
-REFERRAL_TAKEN = "referral_taken"  # detail: the referral
-PROTOCOL_CHANGED = "protocol_changed"  # the dialog file changed; the screening was removed
-PROTOCOL_BROKEN = "protocol_broken"  # detail: the label; why: its file is broken (it is kept)
-NOT_OPEN = "not_open"  # /resume of a label that is not open
-NO_CHECK = "no_check"  # "continue" of a quick check that was replaced or expired
-CHECK_CONTINUED = "check_continued"  # "continue" of a quick check continued already
-NO_OFFER = "no_offer"  # a pick from a protocol offer already used, replaced or expired
-NOTHING_TICKED = "nothing_ticked"  # "done" at a multi-select with no choice ticked
-OUTDATED = "outdated"  # a toggle or "done" without the ticks shown (an older keyboard)
-
-
-class Result:
-    """Something to show. Adapters render the kinds they know; new kinds may be added."""
-
-
-@dataclass(frozen=True)
-class Option(Result):
-    """A button of the current question: ``key`` goes back in :meth:`ScreeningService.press`."""
-
-    key: str
-    kind: Literal[
-        "yes",
-        "no",
-        "choice",
-        "unknown",
-        "back",
-        "confirm",
-        "toggle",
-        "all",
-        "done",
-        "never",
-        "skip",
-    ]
-    choice: str | None = None  # a choice's text; for confirm, the value to confirm
-    state: bool | None = None  # a toggle's tick: yes, no, or unknown (None)
-
-
-@dataclass(frozen=True)
-class Asked(Result):
-    """Show this question (then tell the service which message shows it: ``shown``)."""
-
-    session_id: str
-    step: int
-    referral: str | None
-    question: Question
-    progress: tuple[int, int]
-    text: str  # the shared wording: progress, question (or checklist), help line
-    options: tuple[Option, ...]
-    checklist: Checklist | None = None  # a checklist step: its items are ``items``
-    items: tuple[Question, ...] = ()
-
-
-@dataclass(frozen=True)
-class Finished(Result):
-    """The screening ended: one verdict per protocol screened, best first, logged as
-    records ``log_numbers`` under one ``screening_id``."""
-
-    verdicts: tuple[Verdict, ...]
-    log_numbers: tuple[int, ...]
-    text: str  # the shared wording of the verdicts
-    screening_id: str = ""
-    delivery: int | None = None  # with outbox=True: pass to ``delivered`` once it was sent
-
-    @property
-    def verdict(self) -> Verdict:
-        """The verdict (of a one-protocol screening; of a set's, the best)."""
-        return self.verdicts[0]
-
-    @property
-    def log_number(self) -> int:
-        return self.log_numbers[0]
-
-
-@dataclass(frozen=True)
-class Retired(Result):
-    """The message that showed a question can no longer be answered: update it.
-
-    ``how``: answered (show ``question`` → ``value``), back, cancelled, or dropped (only
-    take its buttons away).
-    """
-
-    message_id: int
-    how: Literal["answered", "back", "cancelled", "dropped"]
-    question: Question | None = None
-    value: Any = None
-    answers: tuple[tuple[Question, Any], ...] = ()  # a checklist's items and their answers
-
-
-@dataclass(frozen=True)
-class Redrawn(Result):
-    """A tick changed: show ``asked`` in place of message ``message_id`` (same step)."""
-
-    message_id: int | None
-    asked: Asked
-
-
-@dataclass(frozen=True)
-class Checked(Result):
-    """A quick check: ``text`` says what was read and what it decides; ``check_id`` (when
-    something was read) lets :meth:`ScreeningService.continue_check` start from it."""
-
-    text: str
-    judged: tuple[Judged, ...]
-    check_id: str | None
-    decided: bool  # nothing is missing: continuing asks nothing (but the referral) and logs it
-    left_out: tuple[str, ...] = ()  # the broken files not checked (in ``text`` too)
-
-
-@dataclass(frozen=True)
-class Details(Result):
-    """The /details setting, now."""
-
-    on: bool
-
-
-@dataclass(frozen=True)
-class Started(Result):
-    label: str
-    protocol_id: str
-    protocol_version: str
-    title: str
-    paused: str | None  # the label of the screening this one paused
-    left_out: tuple[str, ...] = ()  # the broken files not screened (see Catalog.left_out)
-
-
-@dataclass(frozen=True)
-class Invalid(Result):
-    """The typed answer does not fit the question; ``message`` says why (it is asked again)."""
-
-    message: str
-
-
-@dataclass(frozen=True)
-class Unusual(Result):
-    """The answer is outside the protocol's plausibility limits: confirm it or correct it.
-
-    Nothing was recorded; the value waits, and the question is asked again with a button
-    that confirms it (typing the same value again confirms it too).
-    """
-
-    message: str
-
-
-@dataclass(frozen=True)
-class Early(Result):
-    """Typed input that arrived before the current question was delivered: nothing changed.
-
-    ``reshown``: the question had never been delivered (a crash between saving the last
-    answer and sending it), so it follows, asked again; otherwise it is already on screen.
-    """
-
-    reshown: bool
-
-
-@dataclass(frozen=True)
-class Status(Result):
-    answered: int
-
-
-@dataclass(frozen=True)
-class Resumed(Result):
-    label: str
-
-
-@dataclass(frozen=True)
-class Cancelled(Result):
-    """Screening ``label`` was cancelled; ``active``: the active screening, left as it was,
-    when the one cancelled was another (a paused one, named)."""
-
-    label: str
-    active: str | None = None
-
-
-@dataclass(frozen=True)
-class Listing(Result):
-    screenings: tuple[OpenScreening, ...]
-
-
-@dataclass(frozen=True)
-class Forgotten(Result):
-    count: int
-
-
-@dataclass(frozen=True)
-class Refused(Result):
-    """Nothing changed; ``reason`` is one of the module's reason constants. ``records``:
-    for a resume of a screening that already finished, the numbers it was logged as;
-    ``why``: for PROTOCOL_BROKEN, the broken file and its first problem."""
-
-    reason: str
-    detail: str = ""
-    records: tuple[int, ...] = ()
-    why: str = ""
-
-
-@dataclass(frozen=True)
-class Choose(Result):
-    """Several protocols and none named: offer ``choices`` (ids, and ``all``); the one
-    chosen goes to :meth:`ScreeningService.start_offered` with ``offer_id``, and starts the
-    screening with this ``referral``."""
-
-    choices: tuple[str, ...]
-    referral: str | None
-    offer_id: str
-
-
-@dataclass(frozen=True)
-class Problem(Result):
-    """An error the user can act on (unknown protocol, a name as referral), in words."""
-
-    message: str
-
-
-Results = list[Result]
 Engine = BaseEngine[Any]  # one protocol's engine, or a protocol set's (``all``)
 
 

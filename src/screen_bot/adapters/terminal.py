@@ -8,7 +8,7 @@ from functools import partial
 
 from ..errors import ScreenBotError, StorageFailed
 from ..render import CHECKLIST_HINT
-from ..service import (
+from ..results import (
     FIRST_QUESTION,
     GONE,
     NO_CHECK,
@@ -17,7 +17,6 @@ from ..service import (
     PROTOCOL_CHANGED,
     REFERRAL_TAKEN,
     STALE,
-    TERMINAL,
     Asked,
     Choose,
     Finished,
@@ -27,10 +26,10 @@ from ..service import (
     Refused,
     Results,
     Resumed,
-    ScreeningService,
     Started,
     Unusual,
 )
+from ..service import TERMINAL, ScreeningService
 from ..session import utc_now
 from ..words import NOT_KEPT, QUIT_WORDS
 

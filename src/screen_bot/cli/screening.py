@@ -123,7 +123,8 @@ def check(
     """
     import sys
 
-    from ..service import TERMINAL, Checked, Problem
+    from ..results import Checked, Problem
+    from ..service import TERMINAL
 
     if go_on and values is None:
         raise BadInput("with --continue, give the values as an argument (the answers follow)")

@@ -30,7 +30,7 @@ from telegram.ext import (
 from ... import traces
 from ...errors import StorageFailed
 from ...protocol.catalog import Catalog, changes
-from ...service import (
+from ...results import (
     Asked,
     Cancelled,
     Checked,
@@ -47,11 +47,11 @@ from ...service import (
     Results,
     Resumed,
     Retired,
-    ScreeningService,
     Started,
     Status,
     Unusual,
 )
+from ...service import ScreeningService
 from ...settings import Settings
 from . import messages as say
 from .callback_data import (

@@ -15,7 +15,7 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 from ...answers import is_unknown_text
 from ...protocol.schema import Question
 from ...render import TICK, format_value, layout, section_title
-from ...service import (
+from ...results import (
     CHECK_CONTINUED,
     FIRST_QUESTION,
     FORGED,
