@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.adapters.telegram.callback_data import Press, decode
+from screen_bot.buttons import options
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.results import NOT_OPEN, Asked
-from screen_bot.service import DEFAULT_LIFETIME, options
+from screen_bot.service import DEFAULT_LIFETIME
 from screen_bot.session import Session
 from screen_bot.settings import Settings, default_dialogs_dir
 from screen_bot.storage import Database, ledger, sessions

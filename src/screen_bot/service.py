@@ -36,13 +36,23 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 from .answers import AnswerError, is_unknown_text, parse_text, today
+from .buttons import (
+    ALL,
+    BACK,
+    CONFIRM,
+    DONE,
+    REFERRAL_QUESTION,
+    UNKNOWN,
+    button_value,
+    referral_asked,
+    step_asked,
+)
 from .checklists import parse_checklist
 from .engine import BaseEngine, stored
 from .errors import BadReferral, ScreenBotError
 from .protocol.catalog import Catalog, ProtocolChoiceNeeded, ProtocolNotFound, ProtocolSetError
-from .protocol.schema import Question
 from .referrals import check_referral
-from .render import check_text, format_value, question_text, verdicts_text
+from .render import check_text, format_value, verdicts_text
 from .results import (
     CHECK_CONTINUED,
     FIRST_QUESTION,
@@ -69,7 +79,6 @@ from .results import (
     Forgotten,
     Invalid,
     Listing,
-    Option,
     Problem,
     Redrawn,
     Refused,
@@ -80,33 +89,19 @@ from .results import (
     Status,
     Unusual,
 )
-from .rules.dates import NEVER as NEVER_VALUE
 from .session import ProtocolChanged, Session, utc_now
 from .storage import Store, Tx, expiry, ledger, outbox, owners, sessions
 from .storage.ledger import Channel
 from .storage.outbox import Undelivered
 from .storage.sessions import OpenScreening
 from .verdict import unusual
-from .words import REFERRAL_RULE
 
 TERMINAL = 0  # the owner of terminal screenings (a Telegram chat id is never 0)
 DAY = 86_400  # seconds; Telegram keeps updates not fetched for 24 hours
 DEFAULT_LIFETIME = timedelta(hours=72)  # SCREEN_BOT_SESSION_TTL_HOURS's default
-# Button keys; a choice is "c<index>"; CONFIRM records the unusual value waiting.
-YES, NO, UNKNOWN, BACK, CONFIRM = "y", "n", "u", "b", "k"
-# A toggle is "t<index>" (a checklist item or a multi-select choice); ALL answers the
-# checklist "none of these" / "all of these hold" (a multi-select: none of them); DONE
-# answers it as ticked; NEVER answers a date-or-none question "none".
-ALL, DONE, NEVER = "a", "d", "o"
 NO_REFERRAL = frozenset({"none", "no", "skip", "no referral", "without"})
 NO_REFERRAL_SHOWN = "(none)"
 ALL_PROTOCOLS = "all"
-REFERRAL_QUESTION = Question(
-    variable="referral",
-    type="text",
-    text="Referral code for this screening?",
-    help=f"Type {REFERRAL_RULE}, or skip.",
-)
 
 Engine = BaseEngine[Any]  # one protocol's engine, or a protocol set's (``all``)
 
@@ -239,7 +234,7 @@ class ScreeningService:
         )
         if session.awaiting_referral:
             sessions.save(tx, owner, session, lifetime=self.lifetime, activate=True)
-            return [*results, _referral_asked(session)]
+            return [*results, referral_asked(session)]
         engine.fill(session)  # pre-filled answers up to the first question to ask
         sessions.save(tx, owner, session, lifetime=self.lifetime, activate=True)
         return results + self._after_change(tx, owner, engine, session)
@@ -493,7 +488,7 @@ class ScreeningService:
                 if key == DONE and not chosen:
                     return [Refused(NOTHING_TICKED)]
                 return self._apply(tx, owner, engine, session, tuple(chosen))
-            valid, value = _button_value(question, key)
+            valid, value = button_value(question, key)
             if not valid:
                 return [Refused(FORGED)]
             return self._apply(tx, owner, engine, session, value)
@@ -738,10 +733,10 @@ class ScreeningService:
                 referral = check_referral(text.strip())
             except BadReferral as err:
                 dropped = self._retire(tx, owner, session.id, "dropped")
-                return [*dropped, Invalid(err.message), _referral_asked(session)]
+                return [*dropped, Invalid(err.message), referral_asked(session)]
             if _taken(sessions.list_open(tx, owner), referral, session.id):
                 dropped = self._retire(tx, owner, session.id, "dropped")
-                return [*dropped, Refused(REFERRAL_TAKEN, referral), _referral_asked(session)]
+                return [*dropped, Refused(REFERRAL_TAKEN, referral), referral_asked(session)]
         message_id = sessions.message(tx, owner, session.id)
         session.referral = referral
         session.awaiting_referral = False
@@ -757,9 +752,9 @@ class ScreeningService:
     def _ask(self, tx: Tx, owner: int, engine: Engine, session: Session) -> Asked:
         """The current step, worded with the owner's /details setting."""
         if session.awaiting_referral:
-            return _referral_asked(session)
+            return referral_asked(session)
         details = self.details if self.details is not None else bool(owners.details(tx, owner))
-        return _asked(engine, session, details)
+        return step_asked(engine, session, details)
 
     def _back(self, tx: Tx, owner: int, engine: Engine, session: Session) -> Results:
         if not engine.back(session):
@@ -922,90 +917,5 @@ def _shows_open(tx: Tx, owner: int, message_id: int) -> bool:
     return any(sessions.message(tx, owner, o.session_id) == message_id for o in open_)
 
 
-def _asked(engine: Engine, session: Session, details: bool = False) -> Asked:
-    question = engine.question(session)
-    assert question is not None  # an open screening always has a current question
-    checklist = engine.checklist(session)
-    items = engine.step_items(session) if checklist is not None else []
-    return Asked(
-        session_id=session.id,
-        step=session.step,
-        referral=session.referral,
-        question=question,
-        progress=engine.progress(session),
-        text=question_text(engine, session, details),
-        options=_step_options(engine, session),
-        checklist=checklist,
-        items=tuple(engine.protocol.questions[v] for v in items),
-    )
-
-
-def _referral_asked(session: Session) -> Asked:
-    return Asked(
-        session_id=session.id,
-        step=session.step,
-        referral=None,
-        question=REFERRAL_QUESTION,
-        progress=(0, 0),
-        text=f"{REFERRAL_QUESTION.text}\n{REFERRAL_QUESTION.help}",
-        options=(Option(UNKNOWN, "skip"),),
-    )
-
-
-def _step_options(engine: Engine, session: Session) -> tuple[Option, ...]:
-    """The buttons of the current step: a checklist's or a multi-select's toggles, then
-    one button that finishes it (none / all hold while untouched, else done)."""
-    always = (Option(UNKNOWN, "unknown"), Option(BACK, "back"))
-    checklist = engine.checklist(session)
-    if checklist is not None:
-        ticks = engine.item_values(session)
-        toggles = [
-            Option(f"t{i}", "toggle", str(i + 1), state) for i, state in enumerate(ticks.values())
-        ]
-        untouched = all(v == checklist.default for v in ticks.values())
-        mode = "all" if checklist.default else "none"
-        finish = Option(ALL, "all", mode) if untouched else Option(DONE, "done")
-        return (*toggles, finish, *always)
-    question = engine.question(session)
-    assert question is not None
-    if question.type == "choice" and question.multiple:
-        chosen = engine.chosen(session)
-        toggles = [
-            Option(f"t{i}", "toggle", c, c in chosen) for i, c in enumerate(question.choices or [])
-        ]
-        finish = Option(DONE, "done") if chosen else Option(ALL, "all", "none")
-        return (*toggles, finish, *always)
-    return options(question, session)
-
-
 def _words(text: str) -> str:
     return " ".join(text.strip().lower().split()).rstrip(".!")
-
-
-def options(question: Question, session: Session | None = None) -> tuple[Option, ...]:
-    options: list[Option] = []
-    pending = session.pending if session is not None else None
-    if pending is not None and pending.variable == question.variable:
-        options.append(Option(CONFIRM, "confirm", format_value(pending.value)))
-    if question.type == "yes_no":
-        options += [Option(YES, "yes"), Option(NO, "no")]
-    elif question.type == "choice" and not question.multiple:  # a multi-select toggles
-        options += [Option(f"c{i}", "choice", c) for i, c in enumerate(question.choices or [])]
-    elif question.type == "date_or_none":
-        options.append(Option(NEVER, "never"))
-    return (*options, Option(UNKNOWN, "unknown"), Option(BACK, "back"))
-
-
-def _button_value(question: Question, key: str) -> tuple[bool, Any]:
-    """(valid, value) of a pressed answer button for this question."""
-    if key == UNKNOWN:
-        return True, None
-    if key in (YES, NO):
-        return question.type == "yes_no", key == YES
-    if key == NEVER:
-        return question.type == "date_or_none", NEVER_VALUE
-    choices = question.choices or []
-    index = int(key[1:]) if key[:1] == "c" and key[1:].isdigit() else len(choices)
-    if question.type == "choice" and not question.multiple and index < len(choices):
-        return True, choices[index]
-    return False, None
