@@ -29,7 +29,8 @@ import duckdb
 
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.schema import Question
-from screen_bot.rules.sql import compile_protocol, quote, text_literal
+from screen_bot.rules.sql import compile_protocol
+from screen_bot.rules.sql_expressions import quote, text_literal
 
 ROOT = Path(__file__).resolve().parents[1]
 AIM = 2_000_000

@@ -23,14 +23,8 @@ from screen_bot.answers import parse_text
 from screen_bot.protocol import load
 from screen_bot.rules.dates import NEVER
 from screen_bot.rules.expressions import interpret, parse_node
-from screen_bot.rules.sql import (
-    Slot,
-    SqlError,
-    compile_protocol,
-    expression_sql,
-    input_columns,
-    text_literal,
-)
+from screen_bot.rules.sql import compile_protocol, input_columns
+from screen_bot.rules.sql_expressions import Slot, SqlError, expression_sql, text_literal
 from screen_bot.rules.types import Kind, bind
 from screen_bot.verdict import build
 

@@ -36,7 +36,8 @@ from patients import ELIGIBLE, SCREENED_ON
 from population import Patient, Population
 from screen_bot.batch import record_row
 from screen_bot.protocol import DialogFileError, Protocol, load
-from screen_bot.rules.sql import Dialect, Query, compile_protocol, input_columns
+from screen_bot.rules.sql import Query, compile_protocol, input_columns
+from screen_bot.rules.sql_expressions import Dialect
 from screen_bot.verdict import build
 from stores import new_database
 from test_ctl019_boundaries import A as CTL019_A

@@ -51,7 +51,8 @@ from ..protocol.schema import Question
 from ..rules.dates import EARLIEST_YEAR, NEVER
 from ..rules.evaluation import Context, Status, Used, given, status_of_each
 from ..rules.expressions import SCREENING_DATE
-from ..rules.sql import Query, compile_protocol, quote, text_literal
+from ..rules.sql import Query, compile_protocol
+from ..rules.sql_expressions import quote, text_literal
 from ..rules.windows import Waiting, open_then
 from ..session import REFERRAL_PATTERN
 from ..verdict import Verdict, assembled_fields, row_fields

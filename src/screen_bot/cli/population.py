@@ -47,7 +47,8 @@ def sql(
     with a value the Python engine refuses (out of range, not a choice, a future date) gets
     no verdict (NULL) and 'invalid' names those variables, space-separated.
     """
-    from ..rules.sql import SqlError, compile_protocol
+    from ..rules.sql import compile_protocol
+    from ..rules.sql_expressions import SqlError
 
     found = options.catalog()
     picked = options.choose(protocol)

@@ -29,41 +29,46 @@ bad text or arithmetic on an infinity would stop the whole query).
 
 Every identifier is quoted and every constant written as an escaped literal; only names
 checked by the dialog-file checker and the tree's constants reach the text.
+Names, constants, conditions and calculators are written by ``sql_expressions.py``;
 ``interpret`` (expressions.py) is the reference meaning; tests hold the query equal to
 ``verdict.build`` on generated patients in DuckDB and PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from .calculators import DECIMALS
 from .dates import EARLIEST_YEAR, NEVER
 from .expressions import (
     SCREENING_DATE,
-    And,
-    AnyOf,
     Compare,
-    Const,
-    Known,
-    Member,
     Name,
     Node,
-    Not,
-    Or,
-    Ordinal,
     Shift,
     names_read,
     walk,
+)
+from .sql_expressions import (
+    Dialect,
+    Env,
+    ExpressionWriter,
+    Slot,
+    SqlError,
+    calculator_sql,
+    case_sql,
+    double_type,
+    literal,
+    null,
+    quote,
+    text_literal,
 )
 
 if TYPE_CHECKING:
     from ..protocol.model import Protocol
     from ..protocol.schema import Question
 
-Dialect = Literal["duckdb", "postgres", "ansi"]
 DIALECTS: tuple[Dialect, ...] = ("duckdb", "postgres", "ansi")
 REFERRAL = "referral"
 SCREENED_ON = "screened_on"
@@ -83,60 +88,6 @@ _LAST_DAY = "DATE '9999-12-31'"  # a Python date's last day: the Python engine f
 _PG_IDENTIFIER_BYTES = 63
 
 
-class SqlError(ValueError):
-    """A protocol or name that cannot be written as SQL for the chosen dialect."""
-
-
-# -- literals and identifiers ----------------------------------------------------------------
-
-
-def quote(name: str) -> str:
-    """A quoted identifier (a dotted ``schema.table`` is quoted part by part)."""
-    if not name or "\x00" in name:
-        raise SqlError(f"not a usable SQL name: {name!r}")
-    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
-
-
-def text_literal(value: str, dialect: Dialect) -> str:
-    """An escaped string literal; PostgreSQL gets E'' when a backslash must stay one."""
-    if "\x00" in value:
-        raise SqlError("a text with a NUL character cannot be written as SQL")
-    quoted = value.replace("'", "''")
-    if dialect == "postgres" and "\\" in value:
-        return "E'" + quoted.replace("\\", "\\\\") + "'"
-    return f"'{quoted}'"
-
-
-def _double(dialect: Dialect) -> str:
-    return "DOUBLE" if dialect == "duckdb" else "DOUBLE PRECISION"
-
-
-def literal(value: bool | int | float | str, dialect: Dialect) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        # A plain 0.85 is DECIMAL/NUMERIC in DuckDB and PostgreSQL: the arithmetic and the
-        # comparisons must see the same double Python does.
-        return f"CAST({value!r} AS {_double(dialect)})"
-    if isinstance(value, str):
-        return text_literal(value, dialect)
-    raise SqlError(f"not a constant: {value!r}")
-
-
-def _null(sql_type: str) -> str:
-    return f"CAST(NULL AS {sql_type})"
-
-
-def _case(whens: list[str], otherwise: str | None, sql_type: str) -> str:
-    """``CASE <whens> ELSE <otherwise> END``; with no WHEN (SQL requires one), ``otherwise``."""
-    if not whens:
-        return f"({otherwise or _null(sql_type)})"
-    rest = f" ELSE {otherwise}" if otherwise else ""
-    return f"(CASE {' '.join(whens)}{rest} END)"
-
-
 # -- column types ---------------------------------------------------------------------------
 
 
@@ -145,7 +96,7 @@ def column_type(question: Question, dialect: Dialect) -> str:
     if question.type == "int":
         return "BIGINT"
     if question.type == "number":
-        return _double(dialect)
+        return double_type(dialect)
     if question.type == "yes_no":
         return "BOOLEAN"
     if question.type == "choice" and question.multiple:
@@ -162,173 +113,6 @@ def input_columns(protocol: Protocol, dialect: Dialect = "duckdb") -> dict[str, 
         if q.type != "text":
             columns[q.variable] = column_type(q, dialect)
     return columns
-
-
-# -- values as SQL ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A name's value in SQL: ``value`` (NULL when unknown) and, for a date that may be
-    ``none``, ``never`` (TRUE: none, FALSE: a date, NULL: unknown; the value is then NULL)."""
-
-    value: str
-    never: str | None = None
-
-    def known(self) -> str:
-        return f"({self.never if self.never is not None else self.value} IS NOT NULL)"
-
-    def unknown(self) -> str:
-        return f"({self.never if self.never is not None else self.value} IS NULL)"
-
-
-Env = Mapping[str, Slot]
-_OPS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=", "!=": "<>"}
-
-
-class _Expr:
-    """Bound expression trees written as SQL over an environment of slots."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        self.dialect = dialect
-        # a shifted date's SQL -> the column already holding it (filled by _Compiler._shifts)
-        self.shifted: dict[str, str] = {}
-
-    def boolean(self, node: Node, env: Env) -> str:
-        if isinstance(node, And | Or):
-            word = " AND " if isinstance(node, And) else " OR "
-            return "(" + word.join(self.boolean(p, env) for p in node.parts) + ")"
-        if isinstance(node, Not):
-            return f"(NOT {self.boolean(node.part, env)})"
-        if isinstance(node, Compare):
-            return self.compare(node, env)
-        if isinstance(node, Member):
-            return self.contains(env[node.collection].value, (node.item,), node.negated)
-        if isinstance(node, AnyOf):
-            return self.contains(env[node.collection].value, node.items, node.negated)
-        if isinstance(node, Known):
-            slot = env[node.name]
-            return slot.unknown() if node.negated else slot.known()
-        if isinstance(node, Name):
-            return env[node.name].value
-        if isinstance(node, Const) and isinstance(node.value, bool):
-            return literal(node.value, self.dialect)
-        raise SqlError(f"not a condition: {node!r}")
-
-    def value(self, node: Node, env: Env) -> Slot:
-        if isinstance(node, Name):
-            return env[node.name]
-        if isinstance(node, Const):
-            return Slot(literal(node.value, self.dialect))
-        if isinstance(node, Shift):
-            base = self.value(node.base, env)
-            return Slot(self.shift(base.value, node.amount, node.unit), base.never)
-        if isinstance(node, Ordinal):
-            cases = " ".join(
-                f"WHEN {text_literal(choice, self.dialect)} THEN {position}"
-                for choice, position in node.positions
-            )
-            return Slot(f"(CASE {env[node.name].value} {cases} END)")
-        raise SqlError(f"not a value: {node!r}")
-
-    def compare(self, node: Compare, env: Env) -> str:
-        left, right = self.value(node.left, env), self.value(node.right, env)
-        test = f"({left.value} {_OPS[node.op]} {right.value})"
-        nevers = [s.never for s in (left, right) if s.never is not None]
-        if not node.dates or not nevers:
-            return test  # NULL on either side gives NULL, as in interpret
-        # A 'none' date lies in no window, even beside an unknown (as in interpret): FALSE
-        # AND anything is FALSE. An unknown date has a NULL flag and value, so NULL follows;
-        # cheaper than a CASE.
-        return "(" + " AND ".join([f"(NOT {n})" for n in nevers] + [test]) + ")"
-
-    def shift(self, base: str, amount: int, unit: str) -> str:
-        if unit in ("days", "weeks"):
-            days = amount * (7 if unit == "weeks" else 1)
-            if self.dialect != "ansi":
-                return self.shifted.get(sql := f"({base} + {days})", sql)
-            count, what = days, "DAY"
-        else:
-            count, what = amount * (12 if unit == "years" else 1), "MONTH"
-        sign = "+" if count >= 0 else "-"
-        # Both engines add calendar months with the end-of-month clamp, as dates.shift does.
-        sql = f"CAST({base} {sign} INTERVAL '{abs(count)}' {what} AS DATE)"
-        return self.shifted.get(sql, sql)
-
-    def contains(self, collection: str, items: Sequence[str], negated: bool) -> str:
-        literals = [text_literal(i, self.dialect) for i in items]
-        if self.dialect == "duckdb":
-            tests = [f"list_contains({collection}, {i})" for i in literals]
-        elif self.dialect == "postgres":
-            tests = [f"({i} = ANY({collection}))" for i in literals]
-        else:
-            wanted = ", ".join(literals)
-            tests = [
-                f"(CASE WHEN {collection} IS NULL THEN {_null('BOOLEAN')} ELSE EXISTS "
-                f"(SELECT 1 FROM UNNEST({collection}) AS u(c) WHERE u.c IN ({wanted})) END)"
-            ]
-        found = tests[0] if len(tests) == 1 else "(" + " OR ".join(tests) + ")"
-        return f"(NOT {found})" if negated else found
-
-
-def expression_sql(node: Node, slots: Env, dialect: Dialect = "duckdb") -> str:
-    """A bound condition as an SQL boolean over ``slots`` (each name's value as SQL)."""
-    return _Expr(dialect).boolean(node, slots)
-
-
-# -- calculators ------------------------------------------------------------------------------
-
-
-def _calculator_sql(name: str, inputs: Mapping[str, str], dialect: Dialect) -> str:
-    """The calculator as SQL arithmetic in the order ``calculators.py`` computes it; NULL
-    where the Python function refuses its inputs (a sex other than female/male, a value
-    that must be positive)."""
-    d = _double(dialect)
-
-    def num(value: float) -> str:
-        return f"CAST({value!r} AS {d})"
-
-    sex = inputs.get("sex")
-    female = f"({sex} = 'female')" if sex else ""
-    checks: list[str] = []
-    if sex:
-        checks.append(f"{sex} IN ('female', 'male')")
-    positive = {
-        "cockcroft_gault": ("weight_kg", "serum_creatinine_mg_dl"),
-        "ckd_epi_2021": ("serum_creatinine_mg_dl",),
-        "schwartz_bedside": ("height_cm", "serum_creatinine_mg_dl"),
-        "bmi": ("weight_kg", "height_cm"),
-        "bsa_mosteller": ("weight_kg", "height_cm"),
-    }[name]
-    checks += [f"{inputs[p]} > 0" for p in positive]
-    age = inputs.get("age")
-    if name == "cockcroft_gault":
-        w, scr = inputs["weight_kg"], inputs["serum_creatinine_mg_dl"]
-        base = f"((140 - {age}) * CAST({w} AS {d}) / (72 * CAST({scr} AS {d})))"
-        formula = f"(CASE WHEN {female} THEN {base} * {num(0.85)} ELSE {base} END)"
-    elif name == "ckd_epi_2021":
-        scr = inputs["serum_creatinine_mg_dl"]
-        kappa = f"(CASE WHEN {female} THEN {num(0.7)} ELSE {num(0.9)} END)"
-        alpha = f"(CASE WHEN {female} THEN {num(-0.241)} ELSE {num(-0.302)} END)"
-        ratio = f"(CAST({scr} AS {d}) / {kappa})"
-        egfr = (
-            f"(142 * POWER(LEAST({ratio}, {num(1.0)}), {alpha}) "
-            f"* POWER(GREATEST({ratio}, {num(1.0)}), {num(-1.2)}) "
-            f"* POWER({num(0.9938)}, CAST({age} AS {d})))"
-        )
-        formula = f"(CASE WHEN {female} THEN {egfr} * {num(1.012)} ELSE {egfr} END)"
-    elif name == "schwartz_bedside":
-        h, scr = inputs["height_cm"], inputs["serum_creatinine_mg_dl"]
-        formula = f"({num(0.413)} * CAST({h} AS {d}) / CAST({scr} AS {d}))"
-    elif name == "bmi":
-        w, h = inputs["weight_kg"], inputs["height_cm"]
-        formula = f"(CAST({w} AS {d}) / POWER(CAST({h} AS {d}) / 100, 2))"
-    else:  # bsa_mosteller
-        w, h = inputs["weight_kg"], inputs["height_cm"]
-        formula = f"SQRT(CAST({h} AS {d}) * CAST({w} AS {d}) / 3600)"
-    known = " AND ".join(f"{v} IS NOT NULL" for v in inputs.values())
-    exact = f"CAST(CAST({formula} AS DECIMAL(38, {DECIMALS})) AS {d})"  # calculators._exact
-    return f"(CASE WHEN {known} AND {' AND '.join(checks)} THEN {exact} END)"
 
 
 # -- the query --------------------------------------------------------------------------------
@@ -385,7 +169,7 @@ class _Compiler:
     def __init__(self, protocol: Protocol, dialect: Dialect) -> None:
         self.p = protocol
         self.dialect = dialect
-        self.x = _Expr(dialect)
+        self.x = ExpressionWriter(dialect)
         self.index = {v: i for i, v in enumerate(protocol.order)}
         self.level = self._levels()
         if dialect == "postgres":
@@ -411,7 +195,7 @@ class _Compiler:
         if kind.base == "date":
             return "DATE"
         if kind.base == "number":
-            return _double(self.dialect)
+            return double_type(self.dialect)
         if kind.base == "yes_no":
             return "BOOLEAN"
         return "VARCHAR[]" if kind.base == "set" else "VARCHAR"
@@ -436,13 +220,13 @@ class _Compiler:
         for name, rows in self.p.tables.items():
             inputs = set(self.p.inputs_of(name))
             table_env = {
-                n: (env[n] if n in inputs else Slot(_null(self._sql_type(n)))) for n in self.p.kinds
+                n: (env[n] if n in inputs else Slot(null(self._sql_type(n)))) for n in self.p.kinds
             }
             env[name] = Slot(self._look_up(rows, table_env))
         return env
 
     def _look_up(self, rows: Sequence[tuple[object, float]], env: Env) -> str:
-        sql = _null(_double(self.dialect))
+        sql = null(double_type(self.dialect))
         for condition, value in reversed(rows):
             test = self.x.boolean(condition.node, env)  # type: ignore[attr-defined]
             found = literal(float(value), self.dialect)
@@ -555,7 +339,7 @@ class _Compiler:
         space-separated, from them: NULL when every value is accepted (or unknown)."""
         tests = [(v, t) for v in self.p.order if (t := self._refusal(v)) is not None]
         if not tests:
-            return [], _null("VARCHAR")
+            return [], null("VARCHAR")
         checks = [f'{t} AS "c{self.index[v]}"' for v, t in tests]
         flags = [f'"c{self.index[v]}"' for v, _ in tests]
         names = self._join(
@@ -666,7 +450,7 @@ class _Compiler:
         measured or not known), as ``evaluation.context`` computes them. ``x`` reads ``v``
         (a later CTE): the chosen estimate's formula is not computed a second time."""
         env = self.rule_env()
-        double = _double(self.dialect)
+        double = double_type(self.dialect)
         values_columns, index_columns = [], []
         for j, d in enumerate(self.p.spec.derived):
             values, indexes = [], []
@@ -675,10 +459,10 @@ class _Compiler:
             if d.measured:
                 measured = env[d.measured]
                 values.append(f"WHEN {measured.known()} THEN CAST({measured.value} AS {double})")
-                indexes.append(f"WHEN {measured.known()} THEN {_null('INTEGER')}")
+                indexes.append(f"WHEN {measured.known()} THEN {null('INTEGER')}")
             for position, estimate in enumerate(self.p.estimates[d.name], start=1):
                 inputs = {p: env[v].value for p, v in estimate.use.inputs.items()}
-                formula = _calculator_sql(estimate.use.calculator, inputs, self.dialect)
+                formula = calculator_sql(estimate.use.calculator, inputs, self.dialect)
                 # in this estimate's branch the value is its formula's
                 used = f'(CASE WHEN "v{j}" IS NOT NULL THEN {position} END)'
                 if estimate.when is None:
@@ -687,15 +471,15 @@ class _Compiler:
                 test = self.x.boolean(estimate.when.node, env)
                 # An unknown condition stops the search: which estimate applies is not known.
                 values += [
-                    f"WHEN {test} IS NULL THEN {_null(double)}",
+                    f"WHEN {test} IS NULL THEN {null(double)}",
                     f"WHEN {test} THEN {formula}",
                 ]
                 indexes += [
-                    f"WHEN {test} IS NULL THEN {_null('INTEGER')}",
+                    f"WHEN {test} IS NULL THEN {null('INTEGER')}",
                     f"WHEN {test} THEN {used}",
                 ]
-            values_columns.append(f'{_case(values, value_else, double)} AS "v{j}"')
-            index_columns.append(f'{_case(indexes, index_else, "INTEGER")} AS "x{j}"')
+            values_columns.append(f'{case_sql(values, value_else, double)} AS "v{j}"')
+            index_columns.append(f'{case_sql(indexes, index_else, "INTEGER")} AS "x{j}"')
         return values_columns, index_columns
 
     def _tables(self) -> list[str]:
@@ -722,9 +506,9 @@ class _Compiler:
         for name in derived:
             measured = self.p.derived[name].measured
             changed[name] = (
-                Slot(f"CAST({env[measured].value} AS {_double(self.dialect)})")
+                Slot(f"CAST({env[measured].value} AS {double_type(self.dialect)})")
                 if measured
-                else Slot(_null(_double(self.dialect)))
+                else Slot(null(double_type(self.dialect)))
             )
         return changed
 
@@ -766,7 +550,7 @@ class _Compiler:
         other = self.x.boolean(node, without)
         still = f"({other}) IS TRUE" if exclusion else f"({other}) IS FALSE"
         # failed only if the rule also fails without the estimate, else open (NULL)
-        return f"({failing} AND ({still} OR {_null('BOOLEAN')}))"
+        return f"({failing} AND ({still} OR {null('BOOLEAN')}))"
 
     def _confirmable(self, cid: str, node: Node) -> Env | None:
         """The environment without estimates when a failure on an estimate waits for the
@@ -829,16 +613,14 @@ class _Compiler:
         first clock the rule reads (NULL for the screening date, as the verdict shows)."""
 
         def named(clock: str) -> str:
-            return (
-                _null("VARCHAR") if clock == SCREENING_DATE else text_literal(clock, self.dialect)
-            )
+            return null("VARCHAR") if clock == SCREENING_DATE else text_literal(clock, self.dialect)
 
         found = " ".join(
             f"WHEN {f} IS NOT NULL THEN {named(k)}" for k, f in zip(clocks, firsts, strict=True)
         )
         otherwise = named(clocks[0])
         return (
-            f'(CASE WHEN "i" IS NOT NULL OR "s{c}" IS NOT TRUE THEN {_null("VARCHAR")} {found} '
+            f'(CASE WHEN "i" IS NOT NULL OR "s{c}" IS NOT TRUE THEN {null("VARCHAR")} {found} '
             f"ELSE {otherwise} END)"
         )
 
@@ -848,7 +630,7 @@ class _Compiler:
         now = env[clock]
         candidates = self._change_days(node, clock, env, (0, 1))
         if not candidates:
-            return _null("DATE")
+            return null("DATE")
         tests = []
         for day in candidates:
             unfailed = (
@@ -915,7 +697,7 @@ class _Compiler:
         days(42)``, as SQL without ``_shifts``' columns: it is one of them), and the
         days either side of it the change may lie on (``windows._shifted_clock_days``:
         a month window clamps a day by up to three days)."""
-        raw = _Expr(self.dialect)
+        raw = ExpressionWriter(self.dialect)
         found = []
         for part in walk(node):
             if not isinstance(part, Compare):
@@ -989,7 +771,7 @@ class _Compiler:
                 for failures in range(1 << len(group))
             ]
             listed = ", ".join(
-                text_literal(t, self.dialect) if t else _null("VARCHAR") for t in texts
+                text_literal(t, self.dialect) if t else null("VARCHAR") for t in texts
             )
             parts.append(f"(ARRAY[{listed}])[CAST(1 + {bits} AS INTEGER)]")
         return self._join(parts)
