@@ -27,6 +27,7 @@ from screen_bot.engine import Engine
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.schema import Question
 from screen_bot.render import reason_text
+from screen_bot.rules.dates import clamped_shift
 from screen_bot.rules.evaluation import applicable_questions, evaluate
 from screen_bot.session import Session
 from screen_bot.verdict import Verdict, build, row_fields
@@ -248,8 +249,7 @@ CASES = [
           Fail("C-I1b", on=date(2026, 2, 28), anchor=P), id="C-I1b-end-of-month-short"),
     eligible(9, "A", {"transplant_date": date(2025, 7, 20), P: date(2026, 1, 19),
                       "not_eligible_for_allo_hsct": True}, id="C-I1b-route-e-holds"),
-    opens(10, "A", {P: None}, missing("C-I1b", P),
-          id="C-I1b-P-unknown"),
+    eligible(10, "A", {P: None}, id="C-I1b-P-unknown-screened-6-months-after-transplant"),
     fails(11, "A", {"prior_allo_hsct": False}, Fail("C-I1b", anchor=P, later=None),
           id="C-I1b-one-relapse-no-route"),
     eligible(12, "B", {"prior_allo_hsct": True, "transplant_date": date(2025, 12, 1),
@@ -308,8 +308,7 @@ CASES = [
     eligible(34, "A", {"age": 3, "age_at_diagnosis": 2}, id="C-I4a-age-3"),
     eligible(35, "B", {"age": 30, "age_at_diagnosis": 21}, id="C-I4b-21"),
     fails(36, "B", {"age": 30, "age_at_diagnosis": 22}, "C-I4b", id="C-I4b-22"),
-    opens(37, "B", {"age_at_diagnosis": None}, missing("C-I4b", "age_at_diagnosis"),
-          id="C-I4b-unknown"),
+    eligible(37, "B", {"age_at_diagnosis": None}, id="C-I4b-unknown-19-at-screening"),
     # C-I5: Lansky below 16, Karnofsky from 16
     eligible(38, "A", {"age": 15, "lansky": 50}, id="C-I5-lansky-50"),
     fails(39, "A", {"age": 15, "lansky": 40}, "C-I5", id="C-I5-lansky-40"),
@@ -477,7 +476,7 @@ CASES = [
     fails(135, "A", {"last_dli_date": date(2026, 1, 10)},
           Fail("C-E11", on=date(2026, 2, 21), anchor=P), id="C-E11-41-days"),
     opens(136, "A", {"last_dli_date": date(2026, 1, 10), P: None},
-          missing("C-I1b", P), missing("C-E11", P), id="C-E11-P-unknown"),
+          missing("C-E11", P), id="C-E11-P-unknown"),
     eligible(137, "A", {"last_imp_date": date(2025, 12, 16)}, id="C-E12-30-days"),
     fails(138, "A", {"last_imp_date": date(2025, 12, 17)}, Fail("C-E12", on=date(2026, 1, 16)),
           id="C-E12-29-days"),
@@ -511,6 +510,22 @@ CASES = [
                      "karnofsky": 80, "serum_creatinine_mg_dl": 1.41, "height_cm": 170},
           missing("C-I6a", "sex"), missing("C-I6a", "measured_gfr_ml_min_173"),
           id="C-I6a-sex-unknown-low-estimate"),
+    # P not set yet (it may not lie before D): decided where every P >= D decides alike
+    eligible(148, "A", {"transplant_date": date(2025, 7, 15), P: None},
+             id="C-I1b-P-unknown-D-is-T+6mo"),
+    opens(149, "A", {"transplant_date": date(2025, 7, 16), P: None}, missing("C-I1b", P),
+          id="C-I1b-P-unknown-D-one-day-short"),
+    eligible(150, "A", {"marrow_relapse_count": 2, "last_dli_date": date(2025, 12, 4), P: None},
+             id="C-E11-P-unknown-DLI-42-days-before-D"),
+    opens(151, "A", {"marrow_relapse_count": 2, "last_dli_date": date(2025, 12, 5), P: None},
+          missing("C-E11", P), id="C-E11-P-unknown-DLI-41-days-before-D"),
+    eligible(152, "A", {"marrow_relapse_count": 2, "last_dli_date": date(2025, 1, 10), P: None},
+             id="C-E11-P-unknown-DLI-a-year-before-D"),
+    # C-I4b: 21 or younger at screening meets it; age_at_diagnosis is asked only above 21
+    eligible(153, "B", {"age": 21, "age_at_diagnosis": None}, id="C-I4b-unknown-21"),
+    opens(154, "B", {"age": 22, "age_at_diagnosis": None},
+          missing("C-I4b", "age_at_diagnosis"), id="C-I4b-unknown-22"),
+    eligible(155, "B", {"age": 19, "age_at_diagnosis": 22}, id="C-I4b-impossible-pair-dropped"),
 ]
 # fmt: on
 
@@ -687,8 +702,8 @@ def test_refused_case(case: Case) -> None:
 
 
 def test_no_dli_ever_leaves_no_window_open_when_the_infusion_date_is_not_set() -> None:
-    """Case 10's defect where it changes the verdict: route (a) holds, no DLI was ever given,
-    the infusion date is not set yet; C-E11 cannot apply, so nothing is open."""
+    """Route (a) holds, no DLI was ever given, the infusion date is not set yet; C-E11
+    cannot apply, so nothing is open."""
     answers = {**B, "prior_allo_hsct": True, P: None, "last_dli_date": NO}
     verdict = build(PROTOCOL, answers, screened_on=D)
     assert (verdict.verdict, opened(verdict)) == ("eligible", set())
@@ -817,3 +832,128 @@ def test_an_estimate_that_decided_nothing_is_not_shown() -> None:
     assert verdict.estimates == [] and verdict.estimated == []
     above_limit = build(PROTOCOL, {**B, "serum_creatinine_mg_dl": 1.71}, screened_on=D)
     assert [e.name for e in above_limit.estimates] == ["gfr"]  # now it decides (confirm)
+
+
+# -- the infusion date not set yet, the age at diagnosis not known (outside audit 19, F1) ------
+
+# The three rules as they were, reading the planned date (or the age at diagnosis) alone, and
+# age_at_diagnosis asked of everyone: the rewritten ones must agree with them wherever those
+# answers are known.
+BEFORE_F1 = {
+    """and (planned_infusion_date >= transplant_date + months(6)
+               or screening_date >= transplant_date + months(6)))""":
+        "and planned_infusion_date >= transplant_date + months(6))",
+    """planned_infusion_date < last_dli_date + days(42)
+      and screening_date < last_dli_date + days(42)""":
+        "planned_infusion_date < last_dli_date + days(42)",
+    "met_when: age_at_diagnosis <= 21 or age <= 21": "met_when: age_at_diagnosis <= 21",
+    "    unit: years\n    when: age > 21\n": "    unit: years\n",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def before_f1(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
+    text = dialog_path().read_text(encoding="utf-8")
+    for now, then in BEFORE_F1.items():
+        assert text.count(now) == 1, now
+        text = text.replace(now, then)
+    path = tmp_path_factory.mktemp("before-f1") / "ctl019-rr-ball.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load(path)
+
+
+def statuses(protocol: Protocol, answers: dict[str, Any], on: date = D) -> dict[str, str]:
+    return {o.criterion: o.status for o in evaluate(protocol, answers, on)}
+
+
+def test_a_transplant_years_ago_needs_no_infusion_date() -> None:
+    """Transplant 3 years before screening, infusion not scheduled: every planned date (never
+    before the screening date) is 6 months after it, so route (b) is met and A is eligible,
+    in the batch and in the dialog (which asks the date and takes "not known")."""
+    answers = {**A, "transplant_date": date(2023, 1, 10), P: None}
+    verdict = build(PROTOCOL, answers, screened_on=D)
+    assert (verdict.verdict, opened(verdict)) == ("eligible", set())
+    session = drive(answers)
+    assert P in session.history and ENGINE.verdict(session) == verdict
+
+
+def test_a_dli_long_before_screening_leaves_c_e11_decided_without_the_infusion_date() -> None:
+    """A DLI a year before screening is more than 6 weeks before any planned infusion; one
+    5 days before still excludes an infusion planned within 37 days of screening."""
+    year_ago = {**A, "marrow_relapse_count": 2, "last_dli_date": date(2025, 1, 10), P: None}
+    assert statuses(PROTOCOL, year_ago)["C-E11"] == "met"
+    assert build(PROTOCOL, year_ago, screened_on=D).verdict == "eligible"
+    days_ago = {**year_ago, "last_dli_date": date(2026, 1, 10)}
+    assert statuses(PROTOCOL, days_ago)["C-E11"] == "unknown"
+    verdict = build(PROTOCOL, days_ago, screened_on=D)
+    assert (verdict.verdict, opened(verdict)) == ("unresolved", {("C-E11", P, "missing")})
+
+
+def test_21_or_younger_at_screening_meets_c_i4b_without_the_age_at_diagnosis() -> None:
+    answers = {**B, "age_at_diagnosis": None}
+    assert statuses(PROTOCOL, answers)["C-I4b"] == "met"
+    assert "age_at_diagnosis" not in drive(answers).history  # not asked: it decides nothing
+    older = {**answers, "age": 22}
+    assert statuses(PROTOCOL, older)["C-I4b"] == "unknown"
+    assert "age_at_diagnosis" in drive(older).history
+
+
+def consistent(answers: dict[str, Any]) -> dict[str, Any]:
+    """The answers with the age at diagnosis no more than the age (when both are known)."""
+    age, at_diagnosis = answers.get("age"), answers.get("age_at_diagnosis")
+    if isinstance(age, int) and isinstance(at_diagnosis, int) and at_diagnosis > age:
+        return {**answers, "age_at_diagnosis": age}
+    return answers
+
+
+@settings(max_examples=200, deadline=None)
+@given(answers=answer_sets(), at_diagnosis=st.integers(0, 40))
+def test_with_the_dates_and_ages_known_the_rewritten_rules_decide_as_before(
+    before_f1: Protocol, answers: dict[str, Any], at_diagnosis: int
+) -> None:
+    """Where the planned date is known (never before D) and the ages are known, consistent,
+    the rules reading D and the age give the old verdict, reasons ("met from" dates and
+    their anchor included) and open items. Only C-I4b's reason lists the age it read too."""
+    if answers.get("age") is None:
+        answers = {**answers, "age": 19}
+    answers = consistent({**answers, "age_at_diagnosis": at_diagnosis})
+    if answers.get(P) is None:
+        answers[P] = D
+    now, then = build(PROTOCOL, answers, screened_on=D), build(before_f1, answers, screened_on=D)
+    event(f"verdict: {now.verdict}")
+    assert now.verdict == then.verdict
+    assert timing(now) == timing(then)
+    assert opened(now) == opened(then)
+    for mine, theirs in zip(now.reasons, then.reasons, strict=True):
+        read = dict(theirs.answers, age=answers["age"]) if mine.criterion == "C-I4b" else None
+        assert mine.answers == (read or theirs.answers), mine.criterion
+
+
+def planned_dates(answers: dict[str, Any]) -> list[date]:
+    """Planned dates on and around every day route (b) or C-E11 can change on, none
+    before D."""
+    days = {D, D + timedelta(days=1), D + timedelta(days=400)}
+    if isinstance(answers.get("transplant_date"), date):
+        passed = clamped_shift(answers["transplant_date"], 6, "months")
+        days |= {passed - timedelta(days=1), passed}
+    if isinstance(answers.get("last_dli_date"), date):
+        days |= {answers["last_dli_date"] + timedelta(days=n) for n in (41, 42)}
+    return sorted(day for day in days if day >= D)
+
+
+@settings(max_examples=200, deadline=None)
+@given(answers=answer_sets())
+def test_what_is_decided_without_the_infusion_date_holds_for_every_infusion_date(
+    before_f1: Protocol, answers: dict[str, Any]
+) -> None:
+    """With the planned date unknown, C-I1b and C-E11 are decided (met, failed) only where
+    the old rules decide them alike for every planned date from D on: deciding them without
+    the date never lets in a patient that some infusion date would keep out."""
+    answers = {**answers, P: None}
+    now = statuses(PROTOCOL, answers)
+    decided = [c for c in ("C-I1b", "C-E11") if now[c] != "unknown"]
+    for criterion in ("C-I1b", "C-E11"):
+        event(f"{criterion}: {now[criterion]}")
+    for day in planned_dates(answers):
+        then = statuses(before_f1, {**answers, P: day})
+        assert {c: then[c] for c in decided} == {c: now[c] for c in decided}, day

@@ -402,6 +402,9 @@ def test_readings_chosen_without_the_source_are_notes() -> None:
     assert said("C-I6a", "normalised to 1.73 m²")
     assert said("C-I1b", "most recent allogeneic transplant")
     assert said("C-E1", "is the present relapse")
+    # outside audit 19, F2: the window edges and month ends decide eligibility
+    for criterion in ("C-I1b", "C-I2", "C-E11", "C-E12"):
+        assert said(criterion, "is the edge day inside or outside"), criterion
 
 
 def test_interpretations_match_the_sponsor_questions() -> None:

@@ -397,6 +397,44 @@ def test_a_window_on_the_screening_dates_side_is_met_from_the_same_day(tmp_path:
     assert found["duckdb"] == found["python"]
 
 
+BOTH_CLOCKS = """\
+id: both-clocks
+title: Windows that read the anchor and the screening date
+version: "1"
+anchors: [planned]
+questions:
+  - {variable: transplant_date, type: date, text: Date of the transplant?}
+  - {variable: planned, type: date, future: true, text: Planned infusion date?}
+  - {variable: dli_date, type: date_or_none, text: Last DLI?}
+criteria:
+  - {id: I1, kind: inclusion, label: 6 months post-transplant, source: At least 6 months.,
+     met_when: "planned >= transplant_date + months(6)
+                or screening_date >= transplant_date + months(6)", recoverable: wait}
+  - {id: E1, kind: exclusion, label: DLI within 6 weeks, source: DLI within 6 weeks.,
+     applies_when: "planned < dli_date + days(42) and screening_date < dli_date + days(42)",
+     recoverable: wait}
+"""
+
+
+def test_a_rule_reading_an_anchor_and_the_screening_date_counts_from_the_anchor(
+    tmp_path: Path,
+) -> None:
+    """ctl019's route (b) and C-E11 read the screening date beside the planned infusion date
+    (which may not lie before it). Moving either clock ends the failure on the same day,
+    but only a later planned date does it alone: the day is said as a planned date, on both
+    engines, not as a screening date (which the planned date would then have to follow)."""
+    rows = (
+        '{"referral": "R-1", "transplant_date": "2025-07-20", "planned": "2026-01-19", '
+        '"dli_date": "2026-01-10", "screened_on": "2026-01-15"}\n'
+    )
+    found = _reasons_on_both_engines(tmp_path, BOTH_CLOCKS, rows, "meets_from_anchor")
+    assert found["python"] == {
+        ("R-1", "I1"): ("2026-01-20", "planned"),
+        ("R-1", "E1"): ("2026-02-21", "planned"),
+    }
+    assert found["duckdb"] == found["python"]
+
+
 STRICT = """\
 id: strict
 title: Windows that end the day before they are met

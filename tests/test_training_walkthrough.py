@@ -284,9 +284,10 @@ def test_c_i1b_may_pass_later_only_by_its_time_window() -> None:
     # other route holds; any other failure of C-I1b will not pass later
     text = walkthrough_text(load(SHIPPED / "ctl019-rr-ball.yaml"), "C-I1b")
     assert (
-        "  Note: may pass later, with a later planned_infusion_date, only when its time window "
-        "alone keeps it from being met (transplant_date at least 6 months before "
-        "planned_infusion_date); any other failure will not pass later"
+        "  Note: may pass later, with a later planned_infusion_date or screening date, only "
+        "when its time window alone keeps it from being met (transplant_date at least 6 months "
+        "before planned_infusion_date; transplant_date at least 6 months before the screening "
+        "date); any other failure will not pass later"
     ) in text.splitlines()
 
 

@@ -160,8 +160,12 @@ class _Plan:
             name: tuple(_Estimate.of(e) for e in found)
             for name, found in protocol.estimates.items()
         }
+        # Anchors first: a planned date may not lie before the screening date, so a rule
+        # that reads both (ctl019's C-I1b: P or D at least 6 months after the transplant)
+        # is passed by moving the planned date, the day the patient can be infused; a
+        # screening on that day would need the planned date moved too.
         clocks = {
-            cid: tuple(c for c in (SCREENING_DATE, *protocol.spec.anchors) if c in rule.names)
+            cid: tuple(c for c in (*protocol.spec.anchors, SCREENING_DATE) if c in rule.names)
             for cid, rule in rules.items()
         }
         settles = _settles(conditional, rules)
@@ -614,7 +618,7 @@ def positions(protocol: Protocol) -> dict[str, int]:
 
 
 def clocks_read(protocol: Protocol, criterion_id: str) -> tuple[str, ...]:
-    """The screening date and anchors the criterion's rule reads, in that order."""
+    """The anchors and the screening date the criterion's rule reads, in that order."""
     clocks: tuple[str, ...] = _plan(protocol).clocks[criterion_id]
     return clocks
 

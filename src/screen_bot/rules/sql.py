@@ -571,7 +571,8 @@ class _Compiler:
     # -- met from -------------------------------------------------------------------------
 
     def _clocks(self) -> list[str]:
-        return [SCREENING_DATE, *self.p.spec.anchors]
+        """In the order of :func:`~.evaluation.clocks_read`: anchors first."""
+        return [*self.p.spec.anchors, SCREENING_DATE]
 
     def _waiting(self) -> tuple[tuple[Timed, ...], list[str], list[str]]:
         env = self.rule_env()
