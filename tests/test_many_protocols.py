@@ -199,7 +199,7 @@ def test_check_without_protocol_checks_every_protocol_as_its_help_says(
     description and what it does: every protocol is checked, nothing is asked."""
     checked = invoke("check", "age 40")
     headings = sorted(line for line in checked.stdout.splitlines() if line.startswith("── "))
-    assert headings == ["── blina-dli 1.1 ──", "── ctl019-rr-ball 0.1 ──", "── eliana 1 ──"]
+    assert headings == ["── blina-dli 1.1 ──", "── ctl019-rr-ball 0.2 ──", "── eliana 1 ──"]
     shown = " ".join(invoke("check", "--help").stdout.split())
     assert "(left out: every protocol, as with 'all')" in shown
     assert "you are asked" not in shown
