@@ -34,6 +34,7 @@ from .rules.evaluation import (
     grown,
     lasting_failures,
     may_be_asked,
+    may_not_last,
     positions,
     settled_by,
     statuses,
@@ -199,16 +200,19 @@ class _Holder:
         """Whether the answer just given makes a criterion fail, whatever the answers still
         to come (:func:`~.rules.evaluation.lasting_failures`), once per event: the early exit."""
         if self._failed is None:
-            failing = self._failing()
-            self._failed = bool(failing) and bool(
-                lasting_failures(
-                    self.protocol,
-                    self.context,
-                    typed_values(self.protocol, self.session),
-                    still_to_come(self.protocol.order, self.state),
-                    failing,
+            failing, protocol = self._failing(), self.protocol
+            if not failing or not may_not_last(protocol, failing):
+                self._failed = bool(failing)  # (without the typed answers lasting_failures reads)
+            else:
+                self._failed = bool(
+                    lasting_failures(
+                        protocol,
+                        self.context,
+                        typed_values(protocol, self.session),
+                        still_to_come(protocol.order, self.state),
+                        failing,
+                    )
                 )
-            )
         return self._failed
 
     def _failing(self) -> list[str]:

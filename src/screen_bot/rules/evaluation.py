@@ -370,6 +370,8 @@ def lasting_failures(
     value or table left unknown by such a question. With nothing to come, every failure
     lasts: the verdict of every rule on the same answers.
     """
+    if not may_not_last(protocol, failing):
+        return list(failing)
     plan = _plan(protocol)
     rest = set(to_come).difference(answers)
     lasting = [cid for cid in failing if plan.rules[cid].reads_known.isdisjoint(rest)]
@@ -391,6 +393,14 @@ def lasting_failures(
         if status == "failed":
             lasting.append(cid)
     return [cid for cid in failing if cid in lasting]  # in the order given
+
+
+def may_not_last(protocol: Protocol, failing: Iterable[str]) -> bool:
+    """Whether a failure of one of the criteria ``failing`` may not last
+    (:func:`lasting_failures`): only one whose rule reads whether a question is answered may
+    be undone by the answers still to come; when none does, each lasts, whatever they are."""
+    rules = _plan(protocol).rules
+    return any(rules[cid].reads_known for cid in failing)
 
 
 def settled_by(protocol: Protocol, question: str) -> tuple[str, ...]:
