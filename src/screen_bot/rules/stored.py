@@ -251,8 +251,9 @@ def reading(
                 f"if r_{variable} is not None and r_{variable} != _NEVER:"
                 f" r_{variable} = _date(str(r_{variable}))"
             )
-            lines.append(f"elif type(r_{variable}) is list: r_{variable} = tuple(r_{variable})")
-        else:
+        elif protocol.questions[variable].multiple:
+            # only a multi-select answer is kept as a list (a question's checker gives every
+            # other one as a scalar; a dated one, ISO text): the typing is left out of the rest
             lines.append(f"if type(r_{variable}) is list: r_{variable} = tuple(r_{variable})")
     # the questions asked: always ones hold their answer; conditional ones None until asked
     names: dict[str, str] = {SCREENING_DATE: "screened_on"}
