@@ -399,3 +399,34 @@ def test_each_odd_value_in_each_key_of_a_good_line_gives_the_reference_row(
                 text = _spliced((record, True, [(key, value)], twice))
                 fast = batch.typed(batch.Unit(2, text), "jsonl", (), protocol, DAY)
                 assert repr(fast) == repr(_reference_line(2, text, protocol)), text
+
+
+def _unreadable_as_before(text: str) -> str | None:
+    """What ``batch.unreadable`` said before its shortcut: the reference."""
+    if batch.TOO_LONG in text:
+        return "the line is longer than 1 MiB"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "not UTF-8 text (save the file as UTF-8)"
+    return None
+
+
+_PIECES = ["\x00", "too long", " ", "\n", "\t", "\u2028", "é", "\udcff", "a"]
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(_PIECES)))
+def test_a_lines_unit_is_found_as_by_stripping_it_and_searching_the_marker(
+    pieces: list[str],
+) -> None:
+    # the reading's shortcuts: a blank line found without copying it, the marker looked
+    # for only after a NUL
+    text = "".join(pieces)
+    for line in (text, text + batch.TOO_LONG, batch.TOO_LONG + "\n"):
+        units = list(batch._jsonl_units([line], 4))
+        if not line.strip():
+            assert units == []
+            continue
+        problem = _unreadable_as_before(line)
+        assert units == [batch.Unit(4, line, () if problem is None else (problem,))]

@@ -8,6 +8,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -393,3 +394,19 @@ def test_time_zones_need_no_system_time_zone_database(isolated: Path) -> None:
     nowhere = str(isolated.parent / "no-zoneinfo")
     done = process("where", PYTHONTZPATH=nowhere, SCREEN_BOT_TIMEZONE="Australia/Sydney")
     assert done.returncode == 0, done.stderr
+
+
+def test_the_default_telegram_urls_are_taken_without_the_http_client() -> None:
+    # Every command loads the settings; the default URLs need no check by the HTTP client,
+    # whose import alone was ~20 ms of each command's start (a batch run's among them).
+    code = (
+        "import sys\n"
+        "from screen_bot.settings import API_BASE_URL, API_FILE_URL, Settings\n"
+        "s = Settings(_env_file=None)\n"
+        "assert s.telegram_api_base_url == API_BASE_URL\n"
+        "assert s.telegram_api_file_url == API_FILE_URL\n"
+        "print('httpx' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_API")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.stdout.strip() == "False", done.stdout + done.stderr

@@ -84,8 +84,12 @@ class Chunk:
 
 def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: bool) -> Chunk:
     chunk = Chunk()
+    protocols = protocol if isinstance(protocol, ProtocolSet) else None
+    one = protocol if isinstance(protocol, Protocol) else None
+    as_json = output == "json"
+    add = chunk.output.append
+    row = None
     for row in rows:
-        chunk.last_row = row.number
         if row.notes:
             chunk.problems += [f"header: {note}" for note in row.notes]
         if row.errors:
@@ -94,20 +98,21 @@ def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: b
             chunk.problems += [f"{where}: {error}" for error in row.errors]
             continue
         screening_id = secrets.token_hex(8) if log else ""
-        if isinstance(protocol, ProtocolSet):
-            _screen_against_all(chunk, row, protocol, output, screening_id)
+        if protocols is not None:
+            _screen_against_all(chunk, row, protocols, output, screening_id)
             continue
-        fields = row_fields(
-            protocol, row.answers, referral=row.referral, screened_on=row.screened_on
-        )
-        written = verdict_json(fields) if output == "json" or log else b""
-        if output == "json":
-            chunk.output.append(b'{"row":%d,%s\n' % (row.number, written[1:]))
+        assert one is not None  # a protocol, or a set (above)
+        fields = row_fields(one, row.answers, referral=row.referral, screened_on=row.screened_on)
+        written = verdict_json(fields) if as_json or log else b""
+        if as_json:
+            add(b'{"row":%d,%s\n' % (row.number, written[1:]))
         else:
-            chunk.output.append(shown(row.number, Verdict(**fields), output).encode())
+            add(shown(row.number, Verdict(**fields), output).encode())
         if log:
-            answers = json.dumps(_loggable(protocol, row.answers))
+            answers = json.dumps(_loggable(one, row.answers))
             chunk.logged.append((written.decode(), answers, screening_id))
+    if row is not None:
+        chunk.last_row = row.number
     return chunk
 
 

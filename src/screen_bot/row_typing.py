@@ -40,7 +40,7 @@ def row_typer(questions: Mapping[str, Question], extra: frozenset[str]) -> Typer
         "_KEYS": extra | questions.keys(),
         "_all_text": _all_text,
     }
-    lines = ["if not record.keys() <= _KEYS:", "    return None", "get = record.get"]
+    lines = ["if not _KEYS.issuperset(record):", "    return None", "get = record.get"]
     converted = []
     for index, (variable, question) in enumerate(questions.items()):
         if not _NAME.match(variable):

@@ -225,7 +225,13 @@ def row_fields(
     if checks is None or parts is None:
         return fields_of(protocol, answers, referral=referral, screened_on=screened_on)
     statuses, used, unusual_answers, _, _, made, details = parts
-    value = decide_statuses(statuses)
+    # decide_statuses, on the tuple: no set of the statuses made for every row
+    if "failed" in statuses:
+        value: VerdictValue = "not_eligible"
+    elif statuses.count("met") == len(statuses):
+        value = "eligible"
+    else:
+        value = "unresolved"
     reasons: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     if details:  # the outcomes of the criteria not met
@@ -280,9 +286,18 @@ def _fields(
         "estimated": used,
         "estimates": estimates,
         "warnings": warnings,
-        "protocol": {"id": protocol.id, "version": protocol.version, "sha256": protocol.sha256},
+        "protocol": dict(_reference(protocol)),  # (a copy: a caller may change its fields)
         "screened_on": screened_on,
     }
+
+
+def _reference(protocol: Protocol) -> dict[str, str]:
+    """The verdict's ``protocol`` field (made once per protocol, kept on it)."""
+    found = protocol.__dict__.get("_verdict_reference")
+    if found is None:
+        found = {"id": protocol.id, "version": protocol.version, "sha256": protocol.sha256}
+        protocol.__dict__["_verdict_reference"] = found
+    return found
 
 
 def open_items(protocol: Protocol, found: list[Outcome]) -> list[OpenItem]:
@@ -356,16 +371,32 @@ def _made(used: Used) -> tuple[str, dict[str, Any]]:
 def _estimate(
     protocol: Protocol, name: str, value: float, calculator: str, inputs: dict[str, Any]
 ) -> dict[str, Any]:
-    derived = protocol.derived[name]
+    label, unit, formula = _described(protocol, name, calculator)
     return {
         "name": name,
-        "label": derived.label,
+        "label": label,
         "value": float(round(value, 1)),
-        "unit": derived.unit,
+        "unit": unit,
         "calculator": calculator,
-        "formula": CALCULATORS[calculator].description,
+        "formula": formula,
         "inputs": inputs,
     }
+
+
+def _described(protocol: Protocol, name: str, calculator: str) -> tuple[str, str, str]:
+    """An estimate's label, unit and formula (found once per protocol, kept on it: a batch
+    row with an estimate asked for them every time)."""
+    known: dict[tuple[str, str], tuple[str, str, str]]
+    known = protocol.__dict__.setdefault("_estimate_texts", {})
+    found = known.get((name, calculator))
+    if found is None:
+        derived = protocol.derived[name]
+        found = known[name, calculator] = (
+            derived.label,
+            derived.unit,
+            CALCULATORS[calculator].description,
+        )
+    return found
 
 
 def _warnings(protocol: Protocol, ctx: Context) -> list[dict[str, Any]]:
