@@ -308,7 +308,8 @@ CASES = [
     eligible(34, "A", {"age": 3, "age_at_diagnosis": 2}, id="C-I4a-age-3"),
     eligible(35, "B", {"age": 30, "age_at_diagnosis": 21}, id="C-I4b-21"),
     fails(36, "B", {"age": 30, "age_at_diagnosis": 22}, "C-I4b", id="C-I4b-22"),
-    eligible(37, "B", {"age_at_diagnosis": None}, id="C-I4b-unknown-19-at-screening"),
+    opens(37, "B", {"age_at_diagnosis": None}, missing("C-I4b", "age_at_diagnosis"),
+          id="C-I4b-unknown"),
     # C-I5: Lansky below 16, Karnofsky from 16
     eligible(38, "A", {"age": 15, "lansky": 50}, id="C-I5-lansky-50"),
     fails(39, "A", {"age": 15, "lansky": 40}, "C-I5", id="C-I5-lansky-40"),
@@ -521,11 +522,12 @@ CASES = [
           missing("C-E11", P), id="C-E11-P-unknown-DLI-41-days-before-D"),
     eligible(152, "A", {"marrow_relapse_count": 2, "last_dli_date": date(2025, 1, 10), P: None},
              id="C-E11-P-unknown-DLI-a-year-before-D"),
-    # C-I4b: 21 or younger at screening meets it; age_at_diagnosis is asked only above 21
-    eligible(153, "B", {"age": 21, "age_at_diagnosis": None}, id="C-I4b-unknown-21"),
-    opens(154, "B", {"age": 22, "age_at_diagnosis": None},
-          missing("C-I4b", "age_at_diagnosis"), id="C-I4b-unknown-22"),
-    eligible(155, "B", {"age": 19, "age_at_diagnosis": 22}, id="C-I4b-impossible-pair-dropped"),
+    # C-I4b reads the age at diagnosis alone (no answer bounds another)
+    opens(153, "B", {"age": 21, "age_at_diagnosis": None},
+          missing("C-I4b", "age_at_diagnosis"), id="C-I4b-unknown-at-21-stays-open"),
+    fails(154, "B", {"age": None, "age_at_diagnosis": 22}, "C-I4b",
+          id="C-I4b-22-at-diagnosis-age-unknown"),
+    fails(155, "B", {"age": 19, "age_at_diagnosis": 22}, "C-I4b", id="C-I4b-impossible-pair"),
 ]
 # fmt: on
 
@@ -834,11 +836,10 @@ def test_an_estimate_that_decided_nothing_is_not_shown() -> None:
     assert [e.name for e in above_limit.estimates] == ["gfr"]  # now it decides (confirm)
 
 
-# -- the infusion date not set yet, the age at diagnosis not known (outside audit 19, F1) ------
+# -- the infusion date not set yet (outside audit 19, F1) ---------------------------------------
 
-# The three rules as they were, reading the planned date (or the age at diagnosis) alone, and
-# age_at_diagnosis asked of everyone: the rewritten ones must agree with them wherever those
-# answers are known.
+# The two rules as they were, reading the planned date alone: the rewritten ones must agree
+# with them wherever that date is known.
 BEFORE_F1 = {
     """and (planned_infusion_date >= transplant_date + months(6)
                or screening_date >= transplant_date + months(6)))""":
@@ -846,8 +847,6 @@ BEFORE_F1 = {
     """planned_infusion_date < last_dli_date + days(42)
       and screening_date < last_dli_date + days(42)""":
         "planned_infusion_date < last_dli_date + days(42)",
-    "met_when: age_at_diagnosis <= 21 or age <= 21": "met_when: age_at_diagnosis <= 21",
-    "    unit: years\n    when: age > 21\n": "    unit: years\n",
 }  # fmt: skip
 
 
@@ -889,44 +888,22 @@ def test_a_dli_long_before_screening_leaves_c_e11_decided_without_the_infusion_d
     assert (verdict.verdict, opened(verdict)) == ("unresolved", {("C-E11", P, "missing")})
 
 
-def test_21_or_younger_at_screening_meets_c_i4b_without_the_age_at_diagnosis() -> None:
-    answers = {**B, "age_at_diagnosis": None}
-    assert statuses(PROTOCOL, answers)["C-I4b"] == "met"
-    assert "age_at_diagnosis" not in drive(answers).history  # not asked: it decides nothing
-    older = {**answers, "age": 22}
-    assert statuses(PROTOCOL, older)["C-I4b"] == "unknown"
-    assert "age_at_diagnosis" in drive(older).history
-
-
-def consistent(answers: dict[str, Any]) -> dict[str, Any]:
-    """The answers with the age at diagnosis no more than the age (when both are known)."""
-    age, at_diagnosis = answers.get("age"), answers.get("age_at_diagnosis")
-    if isinstance(age, int) and isinstance(at_diagnosis, int) and at_diagnosis > age:
-        return {**answers, "age_at_diagnosis": age}
-    return answers
-
-
 @settings(max_examples=200, deadline=None)
-@given(answers=answer_sets(), at_diagnosis=st.integers(0, 40))
-def test_with_the_dates_and_ages_known_the_rewritten_rules_decide_as_before(
-    before_f1: Protocol, answers: dict[str, Any], at_diagnosis: int
+@given(answers=answer_sets())
+def test_with_the_planned_date_known_the_rewritten_rules_decide_as_before(
+    before_f1: Protocol, answers: dict[str, Any]
 ) -> None:
-    """Where the planned date is known (never before D) and the ages are known, consistent,
-    the rules reading D and the age give the old verdict, reasons ("met from" dates and
-    their anchor included) and open items. Only C-I4b's reason lists the age it read too."""
-    if answers.get("age") is None:
-        answers = {**answers, "age": 19}
-    answers = consistent({**answers, "age_at_diagnosis": at_diagnosis})
+    """Where the planned date is known (never before D), the rules reading D too give the
+    old verdict, reasons ("met from" dates and their anchor included) and open items."""
     if answers.get(P) is None:
-        answers[P] = D
+        answers = {**answers, P: D}
     now, then = build(PROTOCOL, answers, screened_on=D), build(before_f1, answers, screened_on=D)
     event(f"verdict: {now.verdict}")
     assert now.verdict == then.verdict
     assert timing(now) == timing(then)
     assert opened(now) == opened(then)
     for mine, theirs in zip(now.reasons, then.reasons, strict=True):
-        read = dict(theirs.answers, age=answers["age"]) if mine.criterion == "C-I4b" else None
-        assert mine.answers == (read or theirs.answers), mine.criterion
+        assert mine.answers == theirs.answers, mine.criterion
 
 
 def planned_dates(answers: dict[str, Any]) -> list[date]:

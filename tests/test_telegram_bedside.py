@@ -588,7 +588,7 @@ async def test_a_continue_that_reaches_a_passed_planned_date_at_once_asks_it(
     clock(monkeypatch, 26, 23, 59)
     await chat.send(
         "/check ref R-78, planned_infusion_date today, marrow_relapse_count 2, prior_therapies "
-        "none, cns_status CNS1, marrow_blasts 30, age 12, "
+        "none, cns_status CNS1, marrow_blasts 30, age 12, age_at_diagnosis 8, "
         "b_all_cd19_positive yes, burkitt no, isolated_extramedullary_relapse no, "
         "prior_allo_hsct yes"
     )

@@ -200,9 +200,7 @@ def test_ctl019_consent_sets_no_age_limit() -> None:
     age = thresholds(protocol)["age"]
     assert age.passing == {"": "≥ 3 years"}
     assert age.criteria == age.deciding == ("C-I4a",)
-    # nor C-I5, whose age only says which score is asked; C-I4b reads it as a second way
-    # to meet it (21 or younger at screening), no limit of age either
-    assert age.conditional == ("C-I4b",)
+    assert age.conditional == ()  # nor C-I5, whose age only says which score is asked
     text = walkthrough_text(protocol)
     assert "3–17" not in text and "consent_willing = " not in text
     assert "  age ≥ 3 years  (C-I4a)" in text.splitlines()

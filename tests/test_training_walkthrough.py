@@ -281,14 +281,19 @@ def test_a_rule_naming_whose_answer_is_asked_sets_no_limit(
 
 def test_c_i1b_may_pass_later_only_by_its_time_window() -> None:
     # the reading's "May pass later": only when route (b) fails on its date alone and no
-    # other route holds; any other failure of C-I1b will not pass later
+    # other route holds; any other failure of C-I1b will not pass later. Route (b) reads the
+    # screening date too, but only a later planned date ends a failure (a planned date may not
+    # lie before the screening date): the note names that date and its window alone.
     text = walkthrough_text(load(SHIPPED / "ctl019-rr-ball.yaml"), "C-I1b")
     assert (
-        "  Note: may pass later, with a later planned_infusion_date or screening date, only "
-        "when its time window alone keeps it from being met (transplant_date at least 6 months "
-        "before planned_infusion_date; transplant_date at least 6 months before the screening "
-        "date); any other failure will not pass later"
+        "  Note: may pass later, with a later planned_infusion_date, only when its time window "
+        "alone keeps it from being met (transplant_date at least 6 months before "
+        "planned_infusion_date); any other failure will not pass later"
     ) in text.splitlines()
+    # the rule's time windows are still listed, both of them
+    assert "  Time window: transplant_date at least 6 months before the screening date" in (
+        text.splitlines()
+    )
 
 
 @pytest.mark.parametrize(

@@ -127,14 +127,18 @@ def _passes_later_when(protocol: Protocol, cid: str) -> str:
     failures no later day ends, the failures a later day may end, in words: "with a later
     planned_infusion_date, only when its time window alone keeps it from being met
     (transplant_date at least 6 months before planned_infusion_date)"; "" when every failure
-    may pass later (or none is time-based)."""
+    may pass later (or none is time-based). Only the first clock read is named, with its
+    windows: an anchor, when the rule reads one, as a failure is dated from it (ctl019's
+    C-I1b reads the screening date too, but a later screening alone cannot end a failure,
+    since the planned date may not lie before it)."""
     criterion = protocol.criteria[cid]
     clocks = clocks_read(protocol, cid)
     if criterion.recoverable != "wait" or not clocks or not _fails_for_good(protocol, cid):
         return ""
     expr = protocol.rules[cid]
-    later = " or ".join("screening date" if c == SCREENING_DATE else c for c in clocks)
-    said = "; ".join(windows(expr.node, protocol))
+    clock = clocks[0]
+    later = "screening date" if clock == SCREENING_DATE else clock
+    said = "; ".join(windows(expr.node, protocol, clock))
     return (
         f"with a later {later}, only when its time window alone "
         f"{FAILING_WORDS[criterion.kind]}" + (f" ({said})" if said else "")
@@ -193,10 +197,11 @@ WINDOW_WORDS = {
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
-def windows(tree: Node, protocol: Protocol) -> list[str]:
+def windows(tree: Node, protocol: Protocol, clock_read: str | None = None) -> list[str]:
     """``clock op event + window`` comparisons in words: "transplant_date at least 2 months
-    before the screening date" (clock: the screening date or an anchor)."""
-    clocks = {SCREENING_DATE, *protocol.spec.anchors}
+    before the screening date" (clock: the screening date or an anchor; only ``clock_read``
+    when given)."""
+    clocks = {clock_read} if clock_read else {SCREENING_DATE, *protocol.spec.anchors}
     found = []
     for node in walk(tree):
         if not isinstance(node, Compare):
