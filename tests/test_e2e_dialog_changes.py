@@ -2,7 +2,7 @@
 run`` process polls the fake Bot API. The bot reads the files again before the next update
 it handles, so it never screens by rules no longer on disk (as ``check`` and ``chat``, which
 read them at their start, never do), and an open screening meets the change as after a
-restart: a changed file ends it, a broken one pauses it.
+restart: a changed file ends it, a broken or missing one pauses it.
 
 One store is enough here (SQLite): what is tested is where the rules come from, not where
 the screenings are kept.
@@ -117,3 +117,25 @@ def test_a_file_broken_under_an_open_screening_pauses_it_until_fixed(
     (dialogs / "cardio.yaml").write_text(original, encoding="utf-8")  # fixed as it was
     assert "refractory" in text(fake, "/resume R-1")  # its question again
     assert text(fake, "yes").startswith("PRE-SCREEN PASSED"), fake.transcript(COORDINATOR)
+
+
+def test_a_file_moved_away_and_back_under_an_open_screening_keeps_every_answer(
+    fake: FakeBotApi, bot: BotProcess, dialogs: Path, tmp_path: Path
+) -> None:
+    """An editor that saves by renaming the file away first (vim), or `mv` out and back:
+    a message in the gap removed the screening for good ("the protocol file changed"), so
+    the file back byte for byte found nothing to resume. It is kept, paused, and goes on."""
+    file, away = dialogs / "cardio.yaml", tmp_path / "cardio.yaml~"
+    text(fake, "/screen cardio R-1")
+    text(fake, "20")
+    file.rename(away)
+    paused = text(fake, "yes")  # not applied
+    assert paused.startswith("⚠ Screening R-1 cannot go on: its protocol file is missing")
+    assert "holds cardio now" in paused and "/resume R-1" in paused, paused
+    assert "R-1 · cardio" in text(fake, "/list")
+
+    away.rename(file)  # back, the same bytes
+    assert "refractory" in text(fake, "/resume R-1")  # its question again: age was kept
+    assert text(fake, "yes").startswith("PRE-SCREEN PASSED"), fake.transcript(COORDINATOR)
+    log = bot.output()
+    assert f"({file} removed)" in log and f"({file} added)" in log

@@ -834,6 +834,30 @@ def test_chat_resume_of_a_screening_whose_file_broke_keeps_it(
     assert done.returncode == 0 and "Resuming R-1 at its current question." in done.stdout
 
 
+def test_chat_resume_of_a_screening_whose_file_is_missing_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file moved away (an editor's save, a `mv` out and back): kept, not removed."""
+    trials = shipped_beside(tmp_path / "trials")
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(trials))
+    blina, away = trials / "blina-dli.yaml", tmp_path / "blina-dli.yaml"
+    with Database(Settings().database) as db:
+        from screen_bot.service import TERMINAL, ScreeningService
+
+        ScreeningService(Catalog([trials]), db, channel="cli").start(TERMINAL, "blina-dli", "R-1")
+    blina.rename(away)
+    done = invoke("chat", "--resume", "R-1", stdin="quit\n")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: screening R-1 cannot go on: its protocol file is missing (no dialog file holds "
+        "blina-dli now); it is kept: once the file is back, 'screen-bot chat --resume R-1' "
+        "goes on with it (or ends it, if the file changed)\n"
+    )
+    away.rename(blina)
+    done = invoke("chat", "--resume", "R-1", stdin="quit\n")
+    assert done.returncode == 0 and "Resuming R-1 at its current question." in done.stdout
+
+
 async def test_bot_resume_of_a_screening_whose_file_broke_keeps_it(
     tmp_path: Path,
 ) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 import screen_bot.service as service_module
 import screen_bot.session as session_module
-from conftest import DIALOG
+from conftest import DIALOG, SHIPPED
 from patients import ELIGIBLE
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.results import (
@@ -20,6 +20,7 @@ from screen_bot.results import (
     PAUSED,
     PROTOCOL_BROKEN,
     PROTOCOL_CHANGED,
+    PROTOCOL_MISSING,
     REFERRAL_TAKEN,
     STALE,
     Asked,
@@ -210,6 +211,77 @@ def test_a_screening_whose_file_broke_is_kept_until_the_file_is_fixed(
     old = good.replace("14 <= age <= 65", "14 <= agee <= 65")  # a broken copy, same id
     (dialogs / "blina-dli-old.yaml").write_text(old, encoding="utf-8")
     assert serving().resume(OWNER, "R-1") == [Refused(PROTOCOL_CHANGED)]  # its file is valid
+
+
+def test_a_screening_whose_file_is_missing_for_a_while_is_kept_until_it_is_back(
+    db: Database, tmp_path: Path
+) -> None:
+    """An editor that saves by renaming the file away and writing a new one (vim), or a file
+    moved out and back: an answer in that gap removed the screening and every answer, so
+    the file back byte for byte found nothing to resume. It is kept, paused, as for a
+    broken file, and goes on once the file is back unchanged; back changed, it ends."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    file, away = dialogs / "blina-dli.yaml", tmp_path / "blina-dli.yaml~"
+    good = DIALOG.read_text(encoding="utf-8")
+    file.write_text(good, encoding="utf-8")
+
+    def serving() -> ScreeningService:  # the dialogs as a new process loads them
+        return ScreeningService(Catalog(dialogs), db, channel="cli")
+
+    serving().start(OWNER, referral="R-1")
+    asked = only(serving().answer(OWNER, "42"), Asked)[0]
+    file.rename(away)
+    missing = Refused(PROTOCOL_MISSING, "R-1", why="blina-dli")
+    assert serving().answer(OWNER, "yes") == [missing]
+    assert sessions.active(db.read(), OWNER) is None and sessions.count(db.read()) == 1
+    assert serving().resume(OWNER, "R-1") == [missing]
+    away.rename(file)  # back, the same bytes
+    assert only(serving().resume(OWNER, "R-1"), Resumed) == [Resumed("R-1")]
+    kept = sessions.active(db.read(), OWNER)
+    assert kept.step == asked.step and kept.values() == {"age": 42}
+
+    file.rename(away)
+    assert serving().resume(OWNER, "R-1") == [missing]
+    file.write_text(good.replace("14 <= age <= 65", "14 <= age <= 75"), encoding="utf-8")
+    assert serving().resume(OWNER, "R-1") == [Refused(PROTOCOL_CHANGED)]  # back, other rules
+    assert sessions.count(db.read()) == 0
+
+
+def test_an_all_screening_is_kept_while_a_file_it_began_with_is_missing(
+    db: Database, tmp_path: Path
+) -> None:
+    """The set of every protocol loses a member while its file is away: not a changed set
+    (the screening would end), a missing file (kept, paused). The set it began with back, it
+    goes on; a file added meanwhile is a changed set, and it ends."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    for name in ("blina-dli.yaml", "ctl019-rr-ball.yaml"):
+        (dialogs / name).write_bytes((SHIPPED / name).read_bytes())
+    ctl, away = dialogs / "ctl019-rr-ball.yaml", tmp_path / "ctl019-rr-ball.yaml.bak"
+
+    def serving() -> ScreeningService:
+        return ScreeningService(Catalog(dialogs), db, channel="cli")
+
+    assert only(serving().start(OWNER, protocol_id="all", referral="R-7"), Asked)
+    serving().answer(OWNER, "40")
+    ctl.rename(away)
+    missing = Refused(PROTOCOL_MISSING, "R-7", why="ctl019-rr-ball")
+    assert serving().answer(OWNER, "yes") == [missing]
+    assert serving().resume(OWNER, "R-7") == [missing]
+    away.rename(ctl)
+    assert only(serving().resume(OWNER, "R-7"), Resumed) == [Resumed("R-7")]
+    assert sessions.active(db.read(), OWNER).values() == {"age": 40}
+
+    ctl.rename(away)
+    assert serving().answer(OWNER, "yes") == [missing]
+    away.rename(ctl)  # back, and a new protocol beside it
+    blina = DIALOG.read_text(encoding="utf-8")
+    renamed = blina.replace("id: blina-dli", "id: blina-dli-2", 1)
+    assert renamed != blina
+    (dialogs / "blina-dli-2.yaml").write_text(renamed, encoding="utf-8")
+    assert serving().resume(OWNER, "R-7") == [Refused(PROTOCOL_CHANGED)]  # another set now
+    assert sessions.count(db.read()) == 0
 
 
 def answer_until(service: ScreeningService, db: Database, variable: str, answers: dict) -> None:

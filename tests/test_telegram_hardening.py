@@ -35,7 +35,7 @@ from screen_bot.adapters.telegram.ordering import ChatQueues
 from screen_bot.adapters.telegram.polling import Poller
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.redact import RedactingFormatter, redact
-from screen_bot.results import PROTOCOL_CHANGED
+from screen_bot.results import PROTOCOL_CHANGED, PROTOCOL_MISSING
 from screen_bot.service import DEFAULT_LIFETIME
 from screen_bot.storage import inbox, outbox, sessions
 from screen_bot.storage.inbox import Received
@@ -692,6 +692,30 @@ async def test_a_question_sent_again_under_a_changed_dialog_file_says_it_was_rem
     await _sweep_long_after(harness, intake)
     assert harness.chat().last_text() == say.REFUSALS[PROTOCOL_CHANGED]
     assert harness.active(COORDINATOR) is None
+
+
+async def test_a_question_sent_again_while_its_dialog_file_is_missing_keeps_the_screening(
+    harness: Harness,
+) -> None:
+    """The sweep met a protocol that no file holds (its file moved away for a moment): it
+    removed the screening as if the file had changed; it is kept, paused, and said once."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(90, "/screen R-9")])
+    assert await intake.queues.join(5)
+    harness.request.failing["sendMessage"] = 2  # the next question, and the error reply
+    await intake.accept([message(91, "42")])
+    assert await intake.queues.join(5)
+    with harness.db.transaction() as tx:
+        session = sessions.active(tx, COORDINATOR)
+        assert session is not None
+        session.protocol_id = "newtrial-01"  # in no dialog file now
+        sessions.save(tx, COORDINATOR, session, lifetime=DEFAULT_LIFETIME)
+    await _sweep_long_after(harness, intake)
+    assert harness.chat().last_text() == say.refusal(PROTOCOL_MISSING, "R-9", "newtrial-01")
+    assert harness.active(COORDINATOR) is None and sessions.count(harness.db.read()) == 1
+    said = len(harness.chat().messages())
+    await _sweep_long_after(harness, intake)  # paused: not sent again, nor said again
+    assert len(harness.chat().messages()) == said
 
 
 class FirstCopyLate(RecordingRequest):

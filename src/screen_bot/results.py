@@ -26,6 +26,7 @@ FIRST_QUESTION = "first_question"
 REFERRAL_TAKEN = "referral_taken"  # detail: the referral
 PROTOCOL_CHANGED = "protocol_changed"  # the dialog file changed; the screening was removed
 PROTOCOL_BROKEN = "protocol_broken"  # detail: the label; why: its file is broken (it is kept)
+PROTOCOL_MISSING = "protocol_missing"  # detail: the label; why: the protocol ids no file holds
 NOT_OPEN = "not_open"  # /resume of a label that is not open
 NO_CHECK = "no_check"  # "continue" of a quick check that was replaced or expired
 CHECK_CONTINUED = "check_continued"  # "continue" of a quick check continued already
@@ -210,7 +211,8 @@ class Forgotten(Result):
 class Refused(Result):
     """Nothing changed; ``reason`` is one of the module's reason constants. ``records``:
     for a resume of a screening that already finished, the numbers it was logged as;
-    ``why``: for PROTOCOL_BROKEN, the broken file and its first problem."""
+    ``why``: for PROTOCOL_BROKEN, the broken file and its first problem; for
+    PROTOCOL_MISSING, the protocols no dialog file holds now (comma-separated)."""
 
     reason: str
     detail: str = ""

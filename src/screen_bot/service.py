@@ -51,6 +51,7 @@ from .checklists import parse_checklist
 from .engine import BaseEngine, stored
 from .errors import BadReferral, ScreenBotError
 from .protocol.catalog import Catalog, ProtocolChoiceNeeded, ProtocolNotFound, ProtocolSetError
+from .protocol.sets import member_ids
 from .referrals import check_referral
 from .render import check_text, format_value, verdicts_text
 from .results import (
@@ -67,6 +68,7 @@ from .results import (
     PAUSED,
     PROTOCOL_BROKEN,
     PROTOCOL_CHANGED,
+    PROTOCOL_MISSING,
     REFERRAL_TAKEN,
     STALE,
     Asked,
@@ -864,19 +866,36 @@ class ScreeningService:
 
     def _engine_for(self, tx: Tx, owner: int, session: Session) -> Engine | Refused:
         """The session's engine; a session whose dialog file changed is removed. One whose
-        file is broken (an edit not finished) is kept, paused, for when it is fixed: only
-        then can it be told whether the protocol changed."""
+        file is broken (an edit not finished) or missing (an editor that saves by renaming
+        the old file away first, a file moved out and back) is kept, paused, for when the
+        file is back: only then can it be told whether the protocol changed."""
         try:
             engine = self.catalog.engine(session.protocol_id)
             session.check_protocol(engine.protocol)
         except (ProtocolNotFound, ProtocolChanged, ProtocolSetError):
-            why = self.catalog.why_broken(session.protocol_id)
-            if why is not None:
+            kept = self._kept(session)
+            if kept is not None:
                 sessions.pause(tx, owner, session.id)
-                return Refused(PROTOCOL_BROKEN, label(session), why=why)
+                return kept
             sessions.delete(tx, owner, session.id)
             return Refused(PROTOCOL_CHANGED)
         return engine
+
+    def _kept(self, session: Session) -> Refused | None:
+        """Why ``session`` cannot go on while it is kept: a file of its protocols is broken,
+        or one it began with is in no file now. None: they are all there (changed or not)."""
+        why = self.catalog.why_broken(session.protocol_id)
+        if why is not None:
+            return Refused(PROTOCOL_BROKEN, label(session), why=why)
+        began = (
+            member_ids(session.protocol_version)
+            if session.protocol_id == ALL_PROTOCOLS
+            else [session.protocol_id]
+        )
+        missing = [p for p in began if p not in self.catalog.protocols]
+        if missing:
+            return Refused(PROTOCOL_MISSING, label(session), why=", ".join(missing))
+        return None
 
 
 def _named(tx: Tx, owner: int, wanted: str | None) -> OpenScreening | None:

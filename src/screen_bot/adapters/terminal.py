@@ -15,6 +15,7 @@ from ..results import (
     NOT_OPEN,
     PROTOCOL_BROKEN,
     PROTOCOL_CHANGED,
+    PROTOCOL_MISSING,
     REFERRAL_TAKEN,
     STALE,
     Asked,
@@ -109,7 +110,7 @@ def chat(
                 case Resumed():
                     write(f"Resuming {result.label} at its current question.")
                     write(COMMANDS)
-                case Refused() if not shown or result.reason == PROTOCOL_BROKEN:
+                case Refused() if not shown or result.reason in (PROTOCOL_BROKEN, PROTOCOL_MISSING):
                     # nothing started, or it cannot go on: stop, input would go astray
                     raise ScreenBotError(not_started(result))
                 case Refused() if result.reason == REFERRAL_TAKEN:
@@ -220,6 +221,12 @@ def not_started(refused: Refused) -> str:
             f"screening {refused.detail} cannot go on: {refused.why}; it is kept: once the "
             f"file is fixed, 'screen-bot chat --resume {refused.detail}' goes on with it (or "
             "ends it, if its protocols changed)"
+        )
+    if refused.reason == PROTOCOL_MISSING:
+        return (
+            f"screening {refused.detail} cannot go on: its protocol file is missing (no dialog "
+            f"file holds {refused.why} now); it is kept: once the file is back, 'screen-bot "
+            f"chat --resume {refused.detail}' goes on with it (or ends it, if the file changed)"
         )
     return refused.reason.replace("_", " ")
 

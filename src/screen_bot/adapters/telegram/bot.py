@@ -241,7 +241,7 @@ class ScreeningBot:
             elif isinstance(result, Asked):
                 text = say.question_message(result)
                 await self._send_question(bot, chat_id, result, text, before)
-            elif isinstance(result, Refused):  # its protocol file changed (removed) or broke
+            elif isinstance(result, Refused):  # its protocol file changed, broke or is missing
                 text = say.refusal(result.reason, result.detail, result.why)
                 await bot.send_message(chat_id, text)
 
@@ -297,7 +297,7 @@ class ScreeningBot:
         so an edit saved before an answer arrives applies to that answer. Nothing made
         from the old catalog is kept (its engines, its set of every protocol, its lists);
         open screenings then meet the files as after a restart: a changed file ends
-        theirs, a broken one pauses it (``ScreeningService._engine_for``)."""
+        theirs, a broken or missing one pauses it (``ScreeningService._engine_for``)."""
         old = self.service.catalog
         if not old.changed():
             return

@@ -29,6 +29,7 @@ from ...results import (
     PAUSED,
     PROTOCOL_BROKEN,
     PROTOCOL_CHANGED,
+    PROTOCOL_MISSING,
     REFERRAL_TAKEN,
     STALE,
     Asked,
@@ -188,6 +189,12 @@ def refusal(reason: str, detail: str = "", why: str = "") -> str:
             f"⚠ Screening {detail} cannot go on: its protocol file is broken ({why}). It is "
             f"kept: once the file is fixed, /resume {detail} goes on with it (or ends it, if "
             "its protocols changed)."
+        )
+    if reason == PROTOCOL_MISSING:
+        return (
+            f"⚠ Screening {detail} cannot go on: its protocol file is missing (no dialog file "
+            f"holds {why} now). It is kept: once the file is back, /resume {detail} goes on "
+            "with it (or ends it, if the file changed)."
         )
     return REFUSALS.get(reason, FORGED_TEXT)
 
