@@ -127,11 +127,15 @@ def test_a_file_moved_away_and_back_under_an_open_screening_keeps_every_answer(
     the file back byte for byte found nothing to resume. It is kept, paused, and goes on."""
     file, away = dialogs / "cardio.yaml", tmp_path / "cardio.yaml~"
     text(fake, "/screen cardio R-1")
-    text(fake, "20")
+    question = say(fake, COORDINATOR, "20")
     file.rename(away)
     paused = text(fake, "yes")  # not applied
     assert paused.startswith("⚠ Screening R-1 cannot go on: its protocol file is missing")
     assert "holds cardio now" in paused and "/resume R-1" in paused, paused
+    assert text(fake, "/status") == paused  # still kept: not "No screening is open"
+    query = fake.press(COORDINATOR, question, "Yes")
+    fake.wait_until(lambda: query in fake.answered_callbacks)
+    assert fake.answered_callbacks[query]["text"] == paused  # not "paused; /resume it first"
     assert "R-1 · cardio" in text(fake, "/list")
 
     away.rename(file)  # back, the same bytes

@@ -242,7 +242,7 @@ def test_a_screening_whose_file_is_missing_for_a_while_is_kept_until_it_is_back(
     assert kept.step == asked.step and kept.values() == {"age": 42}
 
     file.rename(away)
-    assert serving().resume(OWNER, "R-1") == [missing]
+    assert serving().status(OWNER) == [missing]
     file.write_text(good.replace("14 <= age <= 65", "14 <= age <= 75"), encoding="utf-8")
     assert serving().resume(OWNER, "R-1") == [Refused(PROTOCOL_CHANGED)]  # back, other rules
     assert sessions.count(db.read()) == 0
@@ -282,6 +282,37 @@ def test_an_all_screening_is_kept_while_a_file_it_began_with_is_missing(
     (dialogs / "blina-dli-2.yaml").write_text(renamed, encoding="utf-8")
     assert serving().resume(OWNER, "R-7") == [Refused(PROTOCOL_CHANGED)]  # another set now
     assert sessions.count(db.read()) == 0
+
+
+def test_a_paused_screening_says_why_to_answers_status_and_buttons(
+    db: Database, tmp_path: Path
+) -> None:
+    """Once a broken (or missing) file paused the screening, every later answer and /status
+    said "No screening is open", and a button "paused; /resume it first": a coordinator who
+    missed the first notice was told there was no screening, when it was kept."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    file, good = dialogs / "blina-dli.yaml", DIALOG.read_text(encoding="utf-8")
+    file.write_text(good, encoding="utf-8")
+
+    def serving() -> ScreeningService:
+        return ScreeningService(Catalog(dialogs), db, channel="cli")
+
+    asked = only(serving().start(OWNER, referral="R-1"), Asked)[0]
+    file.write_text(good.replace("14 <= age <= 65", "14 <= agee <= 65"), encoding="utf-8")
+    (first,) = serving().answer(OWNER, "42")
+    assert (first.reason, first.detail) == (PROTOCOL_BROKEN, "R-1") and first.why
+    assert serving().answer(OWNER, "42") == [first]
+    assert serving().status(OWNER) == [first]
+    assert serving().press(OWNER, asked.session_id, asked.step, "u") == [first]
+    file.unlink()
+    missing = [Refused(PROTOCOL_MISSING, "R-1", why="blina-dli")]
+    assert serving().answer(OWNER, "42") == missing
+    assert serving().press(OWNER, asked.session_id, asked.step, "u") == missing
+    file.write_text(good, encoding="utf-8")  # back: /resume it, as the notice said
+    assert serving().answer(OWNER, "42") == [Refused(NO_SCREENING)]
+    assert serving().press(OWNER, asked.session_id, asked.step, "u") == [Refused(PAUSED)]
+    assert sessions.get(db.read(), OWNER, asked.session_id).answers == {}
 
 
 def answer_until(service: ScreeningService, db: Database, variable: str, answers: dict) -> None:

@@ -431,7 +431,7 @@ class ScreeningService:
                     gone.append(Retired(message_id, "dropped"))
                 return gone
             if active is None or active.id != session.id:
-                return [Refused(PAUSED)]
+                return [self._on_hold(session) or Refused(PAUSED)]
             if session.step != step:  # and the current question again if it was never sent
                 stale: Results = [Refused(STALE)]
                 if message_id is not None and message_id != sessions.message(tx, owner, session_id):
@@ -845,7 +845,7 @@ class ScreeningService:
         """The owner's active screening and its engine, or why there is none."""
         session = sessions.active(tx, owner)
         if session is None:
-            return Refused(NO_SCREENING)
+            return self._held(tx, owner) or Refused(NO_SCREENING)
         engine = self._engine_for(tx, owner, session)
         return engine if isinstance(engine, Refused) else (engine, session)
 
@@ -895,6 +895,26 @@ class ScreeningService:
         missing = [p for p in began if p not in self.catalog.protocols]
         if missing:
             return Refused(PROTOCOL_MISSING, label(session), why=", ".join(missing))
+        return None
+
+    def _held(self, tx: Tx, owner: int) -> Refused | None:
+        """With no active screening: why the open one used last of those whose file is broken
+        or missing cannot go on (an answer or /status then says it is kept, not that there is
+        none); None when there is none. Nothing changes: one of a changed file ends when used."""
+        for screening in sessions.list_open(tx, owner):
+            session = sessions.get(tx, owner, screening.session_id)
+            held = None if session is None else self._on_hold(session)
+            if held is not None:
+                return held
+        return None
+
+    def _on_hold(self, session: Session) -> Refused | None:
+        """Why ``session`` is paused by its file (broken or missing); None if it can go on
+        or its file changed."""
+        try:
+            session.check_protocol(self.catalog.engine(session.protocol_id).protocol)
+        except (ProtocolNotFound, ProtocolChanged, ProtocolSetError):
+            return self._kept(session)
         return None
 
 

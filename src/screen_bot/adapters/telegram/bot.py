@@ -494,7 +494,7 @@ class ScreeningBot:
         if query is not None:
             first = results[0] if results else None
             if isinstance(first, Refused):
-                await answer_query(query, say.refusal(first.reason, first.detail))
+                await answer_query(query, say.refusal(first.reason, first.detail, first.why))
                 results = results[1:]
             elif isinstance(first, Retired) or (
                 isinstance(first, Redrawn) and first.message_id is not None
