@@ -494,7 +494,10 @@ class ScreeningBot:
         if query is not None:
             first = results[0] if results else None
             if isinstance(first, Refused):
-                await answer_query(query, say.refusal(first.reason, first.detail))
+                text = say.refusal(first.reason, first.detail, first.why)
+                await answer_query(query, text)
+                if say.toast(text) != text:  # cut to fit: the whole of it in the chat too
+                    await t.say(text)
                 results = results[1:]
             elif isinstance(first, Retired) or (
                 isinstance(first, Redrawn) and first.message_id is not None
