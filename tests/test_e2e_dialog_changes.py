@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot_process import BotProcess, say
+from bot_process import BotProcess, last_id, say
 from conftest import SHIPPED
 from fakebot import FakeBotApi
 from format2 import dialog, dump, inclusion, integer, yes_no
@@ -143,3 +143,24 @@ def test_a_file_moved_away_and_back_under_an_open_screening_keeps_every_answer(
     assert text(fake, "yes").startswith("PRE-SCREEN PASSED"), fake.transcript(COORDINATOR)
     log = bot.output()
     assert f"({file} removed)" in log and f"({file} added)" in log
+
+
+def test_a_button_pressed_on_a_paused_screening_names_the_file_within_telegrams_limit(
+    fake: FakeBotApi, bot: BotProcess, dialogs: Path
+) -> None:
+    """The refusal of a press says which file broke (its toast is cut to the Bot API's 200
+    characters, which a referral as long as allowed already passes: Telegram refuses more)
+    and, cut, comes whole in the chat too, with how to go on."""
+    label = "R-" + "1" * 30  # as long as a referral may be
+    text(fake, f"/screen cardio {label}")
+    asked = say(fake, COORDINATOR, "20")  # the yes/no question, with its buttons
+    (dialogs / "cardio.yaml").write_text(trial("cardio", rule="refractorry"), encoding="utf-8")
+    after = last_id(fake, COORDINATOR)
+    query_id = fake.press(COORDINATOR, asked, "Yes")
+    fake.wait_until(lambda: query_id in fake.answered_callbacks, timeout=15)
+    toast = str(fake.answered_callbacks[query_id]["text"])
+    assert len(toast.encode("utf-16-le")) // 2 <= 200 and toast.endswith("…")
+    assert toast.startswith(f"⚠ Screening {label} cannot go on: its protocol file is broken (/")
+    whole = str(fake.wait_for_message(COORDINATOR, after=after, timeout=15)["text"])
+    assert f"({dialogs / 'cardio.yaml'} is broken: " in whole
+    assert f"/resume {label}" in whole

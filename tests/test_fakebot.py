@@ -241,6 +241,24 @@ def test_callback_data_limit(fake: FakeBotApi) -> None:
     assert "Text buttons are unallowed" in response.json()["description"]
 
 
+def test_callback_answer_text_limit(fake: FakeBotApi) -> None:
+    """answerCallbackQuery's text is "0-200 characters" as Telegram counts them (UTF-16 code
+    units: an emoji past U+FFFF is two); longer is refused and the query stays unanswered."""
+    fake.add_chat(USER)
+    sent = call(
+        fake, "sendMessage", json={"chat_id": USER, "text": "Q", "reply_markup": keyboard("a")}
+    ).json()["result"]
+    query_id = fake.press_button(USER, sent["message_id"], "a")
+    for text in ("x" * 201, "x" * 199 + "\U0001f600"):
+        answer = {"callback_query_id": query_id, "text": text}
+        response = call(fake, "answerCallbackQuery", json=answer)
+        assert response.status_code == 400
+        assert response.json()["description"] == "Bad Request: MESSAGE_TOO_LONG"
+    assert query_id not in fake.answered_callbacks
+    answer = {"callback_query_id": query_id, "text": "x" * 198 + "\U0001f600"}
+    assert call(fake, "answerCallbackQuery", json=answer).json()["result"] is True
+
+
 def test_edit_answer_and_delete_errors(fake: FakeBotApi) -> None:
     fake.add_chat(USER)
     sent = call(

@@ -143,6 +143,18 @@ def test_a_mistyped_protocol_gets_a_suggestion_and_the_list(site: tuple[Path, Pa
         assert "blina-dli, ctl019-rr-ball, eliana" in done.stderr, command
 
 
+def test_a_protocol_id_in_other_letters_case_is_suggested_not_taken(
+    site: tuple[Path, Path],
+) -> None:
+    """Ids are lower case: 'ELIANA' is not taken for eliana (nothing is screened under a
+    name the file does not have), but suggested, as a misspelling is."""
+    done = invoke("chat", "--protocol", "ELIANA", stdin="")
+    assert done.returncode == 2
+    assert "no protocol 'ELIANA' — did you mean 'eliana'?" in done.stderr
+    done = invoke("learn", "--protocol", "ALL", stdin="")
+    assert "no protocol 'ALL' — 'all' screens every protocol at once" in done.stderr
+
+
 def test_start_with_several_protocols_asks_and_screens(site: tuple[Path, Path]) -> None:
     done = invoke("start", stdin="3\nR-17\n17\n")
     assert done.returncode == 0, done.stderr
@@ -636,6 +648,19 @@ async def test_bot_a_mistyped_protocol_is_not_taken_for_a_referral(
     assert "never a name" not in chat.last_text()
     await chat.send("/learn elianna")
     assert "did you mean 'eliana'?" in chat.last_text()
+    assert sessions.list_open(db.read(), COORDINATOR) == []
+
+
+async def test_bot_a_protocol_in_capitals_gets_a_suggestion(
+    bot: tuple[Chat, Database],
+) -> None:
+    chat, db = bot
+    await chat.send("/screen BLINA-DLI R-7")
+    assert "no protocol 'BLINA-DLI' — did you mean 'blina-dli'?" in chat.last_text()
+    await chat.send("/screen ALL R-9")
+    assert "no protocol 'ALL' — did you mean 'all'?" in chat.last_text()
+    await chat.send("/screen ELIANNA")  # one word: a protocol id, not a referral
+    assert "no protocol 'ELIANNA' — did you mean 'eliana'?" in chat.last_text()
     assert sessions.list_open(db.read(), COORDINATOR) == []
 
 

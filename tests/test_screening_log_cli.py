@@ -110,6 +110,19 @@ def test_the_log_keeps_the_screening_date_the_verdict_counted_from(
     assert "record 1: changed after it was written" in run("log", "verify").stdout
 
 
+def test_the_export_and_its_help_never_call_the_date_screened_utc(run: Run, tmp_path: Path) -> None:
+    """The column holds the screening date, which is the site's day (SCREEN_BOT_TIMEZONE)
+    for a chat: a header or a help saying "UTC" misdates a screening near midnight."""
+    assert run("chat", "--referral", "R-77", stdin="70\n").returncode == 0
+    done = run("log", "export")
+    header = next(csv.reader(done.stdout.lstrip("\ufeff").splitlines()))
+    assert header[1] == "date screened"
+    for command in ("export", "stats"):
+        helped = " ".join(run("log", command, "--help").stdout.split())
+        assert "UTC date" not in helped and "date screened (UTC)" not in helped
+        assert "date screened" in helped
+
+
 def test_the_export_names_a_planned_infusion_date_as_the_verdict_does(
     run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -386,6 +386,24 @@ def test_a_time_zone_that_is_not_one_is_refused_naming_the_setting(
     )
 
 
+@pytest.mark.parametrize(
+    "zone", ["Factory", "localtime", "posixrules", "right/UTC", "posix/Asia/Tokyo", "LOCALTIME"]
+)
+def test_a_tz_database_file_that_names_no_sites_zone_is_refused(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, zone: str
+) -> None:
+    """They load as zones, but 'localtime' hides which zone dates the screenings, and none
+    is a site's IANA name: one line naming the setting and the fix, as any bad value."""
+    monkeypatch.setenv("SCREEN_BOT_TIMEZONE", zone)
+    done = invoke("where")
+    assert done.returncode == 2
+    assert one_line_error(done) == (
+        "error: settings: SCREEN_BOT_TIMEZONE: not a site's time zone (Factory, localtime, "
+        "posixrules, posix/… and right/… are files of the tz database, not a zone); give an "
+        "IANA name, e.g. Europe/Berlin or America/New_York, or leave it unset for UTC"
+    )
+
+
 def test_time_zones_need_no_system_time_zone_database(isolated: Path) -> None:
     """zoneinfo reads the system's database, which Windows and slim container images lack;
     the project installs tzdata, where zoneinfo looks next."""

@@ -338,3 +338,19 @@ def test_a_reason_quoting_the_longest_source_a_file_may_have_stays_in_one_messag
     assert len(sent) == len(reasons) and all(utf16(part) <= say.MAX_MESSAGE for part in sent)
     for reason in reasons:
         assert sum(f"• {reason_text(reason)}" in part for part in sent) == 1
+
+
+def units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=400))
+def test_a_button_answer_is_cut_to_telegrams_200_characters(text: str) -> None:
+    """A toast (answerCallbackQuery's text) Telegram refuses past 200 UTF-16 code units:
+    one that fits is kept; a longer one is cut to fit and ends with "…"."""
+    toast = say.toast(text)
+    assert units(toast) <= say.MAX_TOAST == 200
+    if units(text) <= 200:
+        assert toast == text
+    else:
+        assert toast.endswith("…") and text.startswith(toast[:-1])

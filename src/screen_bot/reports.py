@@ -110,7 +110,9 @@ def stats(
 
 CSV_COLUMNS = (
     "screening number",
-    "date screened (UTC)",
+    # the screening date: the site's day (SCREEN_BOT_TIMEZONE) for a chat, a batch row's
+    # screened_on (UTC by default), so no time zone in the name
+    "date screened",
     "referral",
     "protocol",
     "protocol version",

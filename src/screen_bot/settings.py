@@ -77,6 +77,18 @@ def _as_called(url: str) -> str:
         raise ValueError(f"not a valid URL (braces other than {{token}}); {URL_EXAMPLE}") from None
 
 
+# Files of the tz database that load as zones but name none: Factory (UTC, "-00"),
+# localtime (whichever zone the system's link points to: the name does not say), posixrules,
+# and the posix/ and right/ (leap seconds counted) copies of every zone.
+NOT_SITE_ZONES = frozenset({"factory", "localtime", "posixrules"})
+NOT_SITE_ZONE_DIRECTORIES = ("posix/", "right/")
+
+
+def _not_a_sites_zone(name: str) -> bool:
+    folded = name.lower()  # (a file system may ignore case: tzdata's resources on Windows)
+    return folded in NOT_SITE_ZONES or folded.startswith(NOT_SITE_ZONE_DIRECTORIES)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -136,8 +148,15 @@ class Settings(BaseSettings):
     @classmethod
     def _zone(cls, value: object) -> object:
         if isinstance(value, str) and value.strip():  # (empty: the default, as every setting)
+            name = value.strip()
+            if _not_a_sites_zone(name):
+                raise ValueError(
+                    "not a site's time zone (Factory, localtime, posixrules, posix/… and "
+                    "right/… are files of the tz database, not a zone); give an IANA name, "
+                    "e.g. Europe/Berlin or America/New_York, or leave it unset for UTC"
+                )
             try:
-                return ZoneInfo(value.strip())
+                return ZoneInfo(name)
             # (not found, a directory such as America, a path; their texts quote it: see load)
             except (ZoneInfoNotFoundError, ValueError, OSError):
                 raise ValueError(

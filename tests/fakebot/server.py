@@ -133,6 +133,11 @@ def _bad(description: str) -> ApiError:
     return ApiError(400, f"Bad Request: {description}")
 
 
+def _utf16_units(text: str) -> int:
+    """A text's length as Telegram counts it: a character past U+FFFF (an emoji) is two."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 @dataclass
 class Upload:
     """A file part of a multipart request."""
@@ -968,6 +973,8 @@ class FakeBotApi:
         query_id = str(p.get("callback_query_id") or "")
         if query_id not in self._queries or query_id in self._answered:
             raise _bad(QUERY_INVALID)
+        if _utf16_units(str(p.get("text") or "")) > 200:  # the Bot API's "0-200 characters"
+            raise _bad("MESSAGE_TOO_LONG")
         self._answered[query_id] = {k: v for k, v in p.items() if k != "callback_query_id"}
         return True
 

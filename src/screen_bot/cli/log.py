@@ -36,7 +36,10 @@ ProtocolFilter = Annotated[
 ]
 SinceFilter = Annotated[
     datetime | None,
-    typer.Option(formats=["%Y-%m-%d"], help="Only screenings on or after this UTC date."),
+    typer.Option(
+        formats=["%Y-%m-%d"],
+        help="Only screenings whose date screened (as export gives it) is on or after this date.",
+    ),
 ]
 
 
@@ -62,9 +65,11 @@ def export(
 ) -> None:
     """Write the log a site files: one row per screening, oldest first.
 
-    Columns: screening number, date screened (UTC), referral, protocol, protocol version,
-    verdict, reasons for screen failure (criterion id and label, separated by '; '), open
-    items, may pass later (a date of an answer named as the verdict names it: 'C-E11 when
+    Columns: screening number, date screened (the screening date: the day a chat, bot or
+    check screening started in the site's time zone, SCREEN_BOT_TIMEZONE, else UTC; a batch
+    row's screened_on, else its UTC day), referral, protocol, protocol version, verdict,
+    reasons for screen failure (criterion id and label, separated by '; '), open items, may
+    pass later (a date of an answer named as the verdict names it: 'C-E11 when
     planned_infusion_date is on or after 2026-02-21'), screening id. No answers and no
     patient identifiers.
 

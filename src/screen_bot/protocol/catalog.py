@@ -226,12 +226,15 @@ class Catalog:
         why = None if protocol_id == ALL else self.why_broken(protocol_id)
         if why is None and not self.protocols:
             return self.nothing_valid()
-        listed = ", ".join(self.choices(with_all)) or "none"
+        choices = self.choices(with_all)
+        listed = ", ".join(choices) or "none"
         if why is not None:
             return f"no protocol '{protocol_id}': {why} (protocols: {listed})"
-        close = difflib.get_close_matches(protocol_id, self.choices(with_all), n=1)
+        # ids are lower case (the schema's pattern): 'BLINA-DLI' or 'ALL' is suggested its
+        # id, never taken for it
+        close = difflib.get_close_matches(protocol_id.lower(), choices, n=1)
         guess = f" — did you mean '{close[0]}'?" if close else ""
-        if protocol_id == ALL:
+        if protocol_id.lower() == ALL and ALL not in choices:
             guess = " — 'all' screens every protocol at once; this takes one"
         return f"no protocol '{protocol_id}'{guess} (protocols: {listed})"
 

@@ -483,7 +483,8 @@ def records(
 ) -> Iterator[LogRecord]:
     """Matching records in screening-number order; with ``limit``, only the latest ones.
 
-    ``since`` is a UTC date, inclusive, of the date screened. Records are read one at a time.
+    ``since`` is a date, inclusive, of the date screened (the screening date: a chat's is
+    the site's day, not the UTC day). Records are read one at a time.
     """
     clauses: list[str] = []
     params: list[Any] = []

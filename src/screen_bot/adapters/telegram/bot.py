@@ -241,7 +241,7 @@ class ScreeningBot:
             elif isinstance(result, Asked):
                 text = say.question_message(result)
                 await self._send_question(bot, chat_id, result, text, before)
-            elif isinstance(result, Refused):  # its protocol file changed, broke or is missing
+            elif isinstance(result, Refused):  # its protocol file changed (removed) or broke
                 text = say.refusal(result.reason, result.detail, result.why)
                 await bot.send_message(chat_id, text)
 
@@ -297,7 +297,7 @@ class ScreeningBot:
         so an edit saved before an answer arrives applies to that answer. Nothing made
         from the old catalog is kept (its engines, its set of every protocol, its lists);
         open screenings then meet the files as after a restart: a changed file ends
-        theirs, a broken or missing one pauses it (``ScreeningService._engine_for``)."""
+        theirs, a broken one pauses it (``ScreeningService._engine_for``)."""
         old = self.service.catalog
         if not old.changed():
             return
@@ -494,7 +494,10 @@ class ScreeningBot:
         if query is not None:
             first = results[0] if results else None
             if isinstance(first, Refused):
-                await answer_query(query, say.refusal(first.reason, first.detail, first.why))
+                text = say.refusal(first.reason, first.detail, first.why)
+                await answer_query(query, text)
+                if say.toast(text) != text:  # cut to fit: the whole of it in the chat too
+                    await t.say(text)
                 results = results[1:]
             elif isinstance(first, Retired) or (
                 isinstance(first, Redrawn) and first.message_id is not None

@@ -191,7 +191,7 @@ class StrangerGate:
             if why.query_id is not None:
                 params: dict[str, Any] = {"callback_query_id": why.query_id}
                 if why.text:
-                    params |= {"text": why.text, "show_alert": True}
+                    params |= {"text": say.toast(why.text), "show_alert": True}
                 await self.api.call("answerCallbackQuery", params)
             elif why.chat_id is not None:
                 await self.api.call("sendMessage", {"chat_id": why.chat_id, "text": why.text})

@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # the reports are imported at the first /stats (records.py)
 
 MAX_MESSAGE = 4096
 MAX_CAPTION = 1024
+MAX_TOAST = 200  # answerCallbackQuery's text: "0-200 characters", refused (400) if longer
 
 START = (
     "I pre-screen patients against clinical-trial protocols, one criterion question at a time, "
@@ -461,6 +462,14 @@ def parts(text: str, limit: int = MAX_MESSAGE) -> list[str]:
         f"{_continued(titles[part.section], number, count)}\n{part.text}"
         for number, part in enumerate(located[1:], start=2)
     ]
+
+
+def toast(text: str) -> str:
+    """``text`` as a button press's answer may hold it: cut to :data:`MAX_TOAST` characters
+    as Telegram counts them (UTF-16 code units), ending with "…" where it was cut."""
+    if _width(text) <= MAX_TOAST:
+        return text
+    return text[: _fitting(text, MAX_TOAST - 1)].rstrip() + "…"
 
 
 def split(text: str, limit: int = MAX_MESSAGE) -> list[str]:

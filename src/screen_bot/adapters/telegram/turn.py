@@ -13,7 +13,7 @@ from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
-from .messages import parts
+from .messages import parts, toast
 
 logger = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -72,9 +72,10 @@ def turn(
 
 
 async def answer_query(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
-    """Answer a button press at once; a failure to answer must not stop the dialog."""
+    """Answer a button press at once (``text`` cut to what Telegram takes); a failure to
+    answer must not stop the dialog."""
     try:
-        await query.answer(text, show_alert=alert)
+        await query.answer(toast(text) if text else text, show_alert=alert)
     except TelegramError as err:
         logger.info("answerCallbackQuery failed: %s", type(err).__name__)
 
