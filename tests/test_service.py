@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -281,6 +282,64 @@ def test_an_all_screening_is_kept_while_a_file_it_began_with_is_missing(
     assert renamed != blina
     (dialogs / "blina-dli-2.yaml").write_text(renamed, encoding="utf-8")
     assert serving().resume(OWNER, "R-7") == [Refused(PROTOCOL_CHANGED)]  # another set now
+    assert sessions.count(db.read()) == 0
+
+
+def all_site(tmp_path: Path, ctl_version: str = "0.2") -> Path:
+    """A dialogs folder with blina-dli and ctl019-rr-ball, ctl019 at ``ctl_version``."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "blina-dli.yaml").write_bytes((SHIPPED / "blina-dli.yaml").read_bytes())
+    ctl = (SHIPPED / "ctl019-rr-ball.yaml").read_text(encoding="utf-8")
+    versioned = ctl.replace('version: "0.2"', f'version: "{ctl_version}"', 1)
+    assert f'version: "{ctl_version}"' in versioned
+    (dialogs / "ctl019-rr-ball.yaml").write_text(versioned, encoding="utf-8")
+    return dialogs
+
+
+def test_an_all_screening_ends_when_a_file_changes_though_a_version_holds_a_plus(
+    db: Database, tmp_path: Path
+) -> None:
+    """The protocols an ``all`` screening began with were read back by splitting the set's
+    version text on " + ": a version "0.2 + amendment 1" named a protocol 'amendment', in
+    no file, so a real change to the file paused the screening for good ("no dialog file
+    holds amendment now") instead of ending it. They are kept as ids, stored with it."""
+    dialogs = all_site(tmp_path, "0.2 + amendment 1")
+
+    def serving() -> ScreeningService:
+        return ScreeningService(Catalog(dialogs), db, channel="cli")
+
+    assert only(serving().start(OWNER, protocol_id="all", referral="R-7"), Asked)
+    serving().answer(OWNER, "40")
+    with (dialogs / "ctl019-rr-ball.yaml").open("a", encoding="utf-8") as ctl:
+        ctl.write("\n# reviewed\n")  # a real change to the file
+    assert serving().answer(OWNER, "yes") == [Refused(PROTOCOL_CHANGED)]
+    assert sessions.count(db.read()) == 0
+
+
+def test_an_all_screening_stored_without_its_members_ends_when_the_set_changes(
+    db: Database, tmp_path: Path
+) -> None:
+    """A screening stored by a version that kept no member ids still loads, and a changed
+    set ends it, a member gone too (as then): which protocols it began with is not known."""
+    dialogs = all_site(tmp_path)
+    ctl = dialogs / "ctl019-rr-ball.yaml"
+
+    def serving() -> ScreeningService:
+        return ScreeningService(Catalog(dialogs), db, channel="cli")
+
+    assert only(serving().start(OWNER, protocol_id="all", referral="R-7"), Asked)
+    serving().answer(OWNER, "40")
+    kept = sessions.active(db.read(), OWNER).protocol_members
+    assert kept == ["blina-dli", "ctl019-rr-ball"]  # stored and read back
+    with db.transaction() as tx:
+        (body,) = tx.one("SELECT body FROM open_sessions WHERE owner = ?", (OWNER,))
+        older = json.loads(body)
+        del older["protocol_members"]
+        tx.execute("UPDATE open_sessions SET body = ? WHERE owner = ?", (json.dumps(older), OWNER))
+    assert sessions.active(db.read(), OWNER).protocol_members is None
+    ctl.rename(tmp_path / "ctl019-rr-ball.yaml.bak")
+    assert serving().answer(OWNER, "yes") == [Refused(PROTOCOL_CHANGED)]
     assert sessions.count(db.read()) == 0
 
 

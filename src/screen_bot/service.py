@@ -51,7 +51,6 @@ from .checklists import parse_checklist
 from .engine import BaseEngine, stored
 from .errors import BadReferral, ScreenBotError
 from .protocol.catalog import Catalog, ProtocolChoiceNeeded, ProtocolNotFound, ProtocolSetError
-from .protocol.sets import member_ids
 from .referrals import check_referral
 from .render import check_text, format_value, verdicts_text
 from .results import (
@@ -887,8 +886,9 @@ class ScreeningService:
         why = self.catalog.why_broken(session.protocol_id)
         if why is not None:
             return Refused(PROTOCOL_BROKEN, label(session), why=why)
+        # an ``all`` screening stored before its members were kept: a changed set ends it
         began = (
-            member_ids(session.protocol_version)
+            session.protocol_members or []
             if session.protocol_id == ALL_PROTOCOLS
             else [session.protocol_id]
         )

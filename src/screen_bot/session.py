@@ -65,6 +65,10 @@ class Session(BaseModel):
     protocol_id: str
     protocol_version: str
     protocol_sha256: str
+    # an ``all`` screening: the ids of the protocols it began with (its version text cannot
+    # tell them: a protocol's version may hold " + "); None for one protocol, and for an
+    # ``all`` screening stored before this was kept
+    protocol_members: list[str] | None = None
     referral: str | None = Field(None, pattern=REFERRAL_PATTERN)
     state: str
     screened_on: date = Field(default_factory=lambda: utc_now().date())

@@ -11,7 +11,7 @@ had been screened alone (a property test checks that the verdicts agree).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -147,6 +147,17 @@ class SetEngine(BaseEngine[ProtocolSet]):
             send_event=True,
             auto_transitions=False,
         )
+
+    def start(
+        self,
+        referral: str | None = None,
+        screened_on: date | None = None,
+        prefilled: Mapping[str, Any] | None = None,
+    ) -> Session:
+        """A new session at question 1 that keeps which protocols the set holds now."""
+        session = super().start(referral, screened_on, prefilled)
+        session.protocol_members = [member.id for member in self.protocol.members]
+        return session
 
     def _holder(self, session: Session, answered: str | None) -> _SetHolder:
         return _SetHolder(session, self.protocol, answered)

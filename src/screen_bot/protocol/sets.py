@@ -44,13 +44,6 @@ class ProtocolSetError(ScreenBotError):
     """The protocols cannot be screened together (their conditions need opposite orders)."""
 
 
-def member_ids(version: str) -> list[str]:
-    """The protocol ids a set's :attr:`ProtocolSet.version` names ('blina-dli 1.1 + cardio 1':
-    blina-dli, cardio): which protocols an ``all`` screening began with (a session keeps only
-    this and the set's digest)."""
-    return [member.split(" ", 1)[0] for member in version.split(" + ")]
-
-
 @dataclass(frozen=True)
 class ProtocolSet:
     """Several protocols screened in one dialog; shaped like a :class:`Protocol` for it."""
