@@ -132,10 +132,14 @@ def test_a_file_moved_away_and_back_under_an_open_screening_keeps_every_answer(
     paused = text(fake, "yes")  # not applied
     assert paused.startswith("⚠ Screening R-1 cannot go on: its protocol file is missing")
     assert "holds cardio now" in paused and "/resume R-1" in paused, paused
+    assert "/cancel R-1 drops it" in paused, paused
     assert text(fake, "/status") == paused  # still kept: not "No screening is open"
+    after = last_id(fake, COORDINATOR)
     query = fake.press(COORDINATOR, question, "Yes")
     fake.wait_until(lambda: query in fake.answered_callbacks)
-    assert fake.answered_callbacks[query]["text"] == paused  # not "paused; /resume it first"
+    toast = str(fake.answered_callbacks[query]["text"])  # not "paused; /resume it first"
+    assert toast.endswith("…") and paused.startswith(toast[:-1].rstrip()), toast
+    assert fake.wait_for_message(COORDINATOR, after=after, timeout=15)["text"] == paused  # whole
     assert "R-1 · cardio" in text(fake, "/list")
 
     away.rename(file)  # back, the same bytes

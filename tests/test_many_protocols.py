@@ -908,7 +908,7 @@ async def test_bot_resume_of_a_screening_whose_file_broke_keeps_it(
             f"⚠ Screening R-1 cannot go on: its protocol file is broken ({blina} is broken: "
             "line 319: 'agee' is neither a question nor a derived value (fix: did you mean "
             "'age'?)). It is kept: once the file is fixed, /resume R-1 goes on with it (or "
-            "ends it, if its protocols changed)."
+            "ends it, if its protocols changed); /cancel R-1 drops it."
         )
         await chat.send("40")  # the active one, R-2: the same, and it is paused
         assert chat.last_text().startswith("⚠ Screening R-2 cannot go on")

@@ -25,6 +25,7 @@ from screen_bot.results import (
     REFERRAL_TAKEN,
     STALE,
     Asked,
+    Cancelled,
     Checked,
     Finished,
     Invalid,
@@ -372,6 +373,37 @@ def test_a_paused_screening_says_why_to_answers_status_and_buttons(
     assert serving().answer(OWNER, "42") == [Refused(NO_SCREENING)]
     assert serving().press(OWNER, asked.session_id, asked.step, "u") == [Refused(PAUSED)]
     assert sessions.get(db.read(), OWNER, asked.session_id).answers == {}
+
+
+def test_with_none_active_only_the_screening_used_last_is_said_to_be_held_by_its_file(
+    db: Database, tmp_path: Path
+) -> None:
+    """With no active screening, every text and /status named the newest open screening
+    whose file was missing or broken, looking past more recent ones (a screening the user
+    had left long before), and a bare /cancel answered with that notice as if refusing to
+    cancel it. Only the screening used last is named, and a bare /cancel says none is open."""
+    dialogs = all_site(tmp_path)
+    blina = dialogs / "blina-dli.yaml"
+
+    def serving() -> ScreeningService:
+        return ScreeningService(Catalog(dialogs), db, channel="cli")
+
+    serving().start(OWNER, protocol_id="blina-dli", referral="R-1")
+    serving().answer(OWNER, "40")
+    serving().start(OWNER, protocol_id="ctl019-rr-ball", referral="R-2")  # R-1 paused
+    serving().start(OWNER, protocol_id="ctl019-rr-ball", referral="R-3")  # R-2 paused
+    blina.rename(tmp_path / "blina-dli.yaml.bak")
+    assert only(serving().cancel(OWNER), Cancelled) == [Cancelled("R-3")]
+    none = [Refused(NO_SCREENING)]
+    assert serving().answer(OWNER, "hello") == none  # R-2, used after R-1, is fine
+    assert serving().status(OWNER) == none
+    assert serving().cancel(OWNER) == none
+    assert only(serving().cancel(OWNER, "R-2"), Cancelled) == [Cancelled("R-2")]
+    missing = [Refused(PROTOCOL_MISSING, "R-1", why="blina-dli")]
+    assert serving().answer(OWNER, "hello") == missing  # R-1 is the one used last now
+    assert serving().status(OWNER) == missing
+    assert serving().cancel(OWNER) == none  # a bare /cancel cancels none, refuses none
+    assert [o.referral for o in sessions.list_open(db.read(), OWNER)] == ["R-1"]
 
 
 def answer_until(service: ScreeningService, db: Database, variable: str, answers: dict) -> None:

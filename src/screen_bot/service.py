@@ -608,8 +608,10 @@ class ScreeningService:
         """Cancel the active screening, or the open one with this referral (or id), or the
         one of the question ``to`` while it is at that question: only that one; nothing of
         it is kept. A label of none of the owner's open screenings changes nothing."""
-        if not wanted:
-            return self._on_active(owner, lambda tx, _, session: self._drop(tx, owner, session), to)
+        if not wanted:  # with none active: "no screening is open", not a paused one's notice
+            return self._on_active(
+                owner, lambda tx, _, session: self._drop(tx, owner, session), to, say_held=False
+            )
         with self.db.transaction() as tx:
             match = _named(tx, owner, wanted)
             if match is None:
@@ -830,21 +832,27 @@ class ScreeningService:
         owner: int,
         step: Callable[[Tx, Engine, Session], Results],
         to: Asked | None = None,
+        *,
+        say_held: bool = True,
     ) -> Results:
         """Run ``step`` on the owner's active screening, or on the screening of the question
-        ``to`` while it is at that question, in one transaction."""
+        ``to`` while it is at that question, in one transaction. ``say_held``: with none
+        active, say why the one used last is paused by its file (see :meth:`_held`)."""
         with self.db.transaction() as tx:
             if to is None:
-                loaded = self._active(tx, owner)
+                loaded = self._active(tx, owner, say_held=say_held)
             else:
                 loaded = self._addressed(tx, owner, to.session_id, to.step)
             return [loaded] if isinstance(loaded, Refused) else step(tx, *loaded)
 
-    def _active(self, tx: Tx, owner: int) -> tuple[Engine, Session] | Refused:
+    def _active(
+        self, tx: Tx, owner: int, *, say_held: bool = True
+    ) -> tuple[Engine, Session] | Refused:
         """The owner's active screening and its engine, or why there is none."""
         session = sessions.active(tx, owner)
         if session is None:
-            return self._held(tx, owner) or Refused(NO_SCREENING)
+            held = self._held(tx, owner) if say_held else None
+            return held or Refused(NO_SCREENING)
         engine = self._engine_for(tx, owner, session)
         return engine if isinstance(engine, Refused) else (engine, session)
 
@@ -898,15 +906,13 @@ class ScreeningService:
         return None
 
     def _held(self, tx: Tx, owner: int) -> Refused | None:
-        """With no active screening: why the open one used last of those whose file is broken
-        or missing cannot go on (an answer or /status then says it is kept, not that there is
-        none); None when there is none. Nothing changes: one of a changed file ends when used."""
-        for screening in sessions.list_open(tx, owner):
-            session = sessions.get(tx, owner, screening.session_id)
-            held = None if session is None else self._on_hold(session)
-            if held is not None:
-                return held
-        return None
+        """With no active screening: why the open one used last cannot go on, if its file is
+        broken or missing (an answer or /status then says it is kept, not that there is none);
+        None when it can, or there is none. Only that one: an older one is not what the user
+        was at. Nothing changes: one of a changed file ends when used."""
+        open_ = sessions.list_open(tx, owner)  # the one used last first
+        session = sessions.get(tx, owner, open_[0].session_id) if open_ else None
+        return None if session is None else self._on_hold(session)
 
     def _on_hold(self, session: Session) -> Refused | None:
         """Why ``session`` is paused by its file (broken or missing); None if it can go on

@@ -189,13 +189,13 @@ def refusal(reason: str, detail: str = "", why: str = "") -> str:
         return (
             f"⚠ Screening {detail} cannot go on: its protocol file is broken ({why}). It is "
             f"kept: once the file is fixed, /resume {detail} goes on with it (or ends it, if "
-            "its protocols changed)."
+            f"its protocols changed); /cancel {detail} drops it."
         )
     if reason == PROTOCOL_MISSING:
         return (
             f"⚠ Screening {detail} cannot go on: its protocol file is missing (no dialog file "
             f"holds {why} now). It is kept: once the file is back, /resume {detail} goes on "
-            "with it (or ends it, if the file changed)."
+            f"with it (or ends it, if the file changed); /cancel {detail} drops it."
         )
     return REFUSALS.get(reason, FORGED_TEXT)
 
