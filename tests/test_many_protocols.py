@@ -18,6 +18,7 @@ from format2 import dialog, dump, inclusion, integer, yes_no
 from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.adapters.telegram.callback_data import Choice, ContinueCheck
+from screen_bot.adapters.telegram.choosing import split_protocol
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.settings import Settings
 from screen_bot.storage import Database, ledger, sessions
@@ -659,9 +660,34 @@ async def test_bot_a_protocol_in_capitals_gets_a_suggestion(
     assert "no protocol 'BLINA-DLI' — did you mean 'blina-dli'?" in chat.last_text()
     await chat.send("/screen ALL R-9")
     assert "no protocol 'ALL' — did you mean 'all'?" in chat.last_text()
-    await chat.send("/screen ELIANNA")  # one word: a protocol id, not a referral
-    assert "no protocol 'ELIANNA' — did you mean 'eliana'?" in chat.last_text()
+    await chat.send("/screen BLINA-DLI")  # one word, an id in capitals: read as the id
+    assert "no protocol 'BLINA-DLI' — did you mean 'blina-dli'?" in chat.last_text()
     assert sessions.list_open(db.read(), COORDINATOR) == []
+
+
+@pytest.mark.parametrize(
+    ("word", "choices"),
+    [
+        *((w, CHOICES) for w in ("ALL-1", "ALL1", "ALL01", "BALL", "BLINA-D1", "ELIANNA")),
+        ("BLINA-D1", ["blina-dli"]),  # a one-protocol site
+    ],
+)
+def test_one_capitalised_word_only_like_all_or_an_id_stays_a_referral(
+    word: str, choices: list[str]
+) -> None:
+    """'ALL-1' is a natural referral at a B-ALL site: comparing the lowered word with the
+    ids took it (and 'ALL1', 'BLINA-D1') for a misspelt protocol, refused with "did you mean
+    'all'?". One word is compared as typed; only where a word is read as a protocol (of two
+    words, the first) does a capitalised id get the suggestion."""
+    assert split_protocol([word], choices) == (None, [word])
+
+
+async def test_bot_a_capitalised_referral_like_all_is_a_referral(
+    bot: tuple[Chat, Database],
+) -> None:
+    chat, _ = bot
+    await chat.send("/screen ALL-1")  # the protocols offered, for referral ALL-1
+    assert buttons(chat.last_with_buttons()) == [*CHOICES[:3], say.ALL_LABEL]
 
 
 async def test_bot_an_unknown_protocol_is_answered_as_in_the_terminal(

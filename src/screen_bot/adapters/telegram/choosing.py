@@ -29,9 +29,7 @@ def split_protocol(args: Sequence[str], choices: Sequence[str]) -> tuple[str | N
     first = words[0]
     if len(words) > 1:
         return first, words[1:]
-    looks_like_one = bool(
-        difflib.get_close_matches(first.lower(), choices, n=1, cutoff=LOOKS_ALIKE)
-    )
+    looks_like_one = bool(difflib.get_close_matches(first, choices, n=1, cutoff=LOOKS_ALIKE))
     looks_like_one = looks_like_one or (
         len(first) >= 3 and any(c.startswith(first.lower()) for c in choices)
     )
