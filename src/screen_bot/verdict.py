@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, Literal
 
@@ -117,13 +117,12 @@ def decide(found: list[Outcome]) -> VerdictValue:
     return decide_statuses([o.status for o in found])
 
 
-def decide_statuses(statuses: Iterable[str]) -> VerdictValue:
-    seen = set(statuses)
-    if "failed" in seen:
+def decide_statuses(statuses: Sequence[str]) -> VerdictValue:
+    if "failed" in statuses:
         return "not_eligible"
-    if seen - {"met"}:
-        return "unresolved"
-    return "eligible"
+    if statuses.count("met") == len(statuses):
+        return "eligible"
+    return "unresolved"
 
 
 RANK = {"eligible": 0, "unresolved": 1, "not_eligible": 2}
@@ -191,7 +190,7 @@ def assembled_fields(
     """The verdict's fields from every criterion's status and the outcomes of those not met
     (``Verdict(**fields)`` is the model); ``waits`` gives a failed criterion's "met from"
     when it was found elsewhere (the SQL engine), else it is computed here."""
-    value = decide_statuses(found.values())
+    value = decide_statuses(tuple(found.values()))
     used = estimates_used(protocol, ctx, found) if ctx.estimated else []
     wait_of = waits or (lambda criterion: waiting(protocol, criterion, ctx))
     reasons, items = _details(protocol, value, details, lambda o: wait_of(o.criterion))
@@ -225,13 +224,7 @@ def row_fields(
     if checks is None or parts is None:
         return fields_of(protocol, answers, referral=referral, screened_on=screened_on)
     statuses, used, unusual_answers, _, _, made, details = parts
-    # decide_statuses, on the tuple: no set of the statuses made for every row
-    if "failed" in statuses:
-        value: VerdictValue = "not_eligible"
-    elif statuses.count("met") == len(statuses):
-        value = "eligible"
-    else:
-        value = "unresolved"
+    value = decide_statuses(statuses)
     reasons: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     if details:  # the outcomes of the criteria not met
@@ -286,18 +279,9 @@ def _fields(
         "estimated": used,
         "estimates": estimates,
         "warnings": warnings,
-        "protocol": dict(_reference(protocol)),  # (a copy: a caller may change its fields)
+        "protocol": dict(protocol.reference),  # (a copy: a caller may change its fields)
         "screened_on": screened_on,
     }
-
-
-def _reference(protocol: Protocol) -> dict[str, str]:
-    """The verdict's ``protocol`` field (made once per protocol, kept on it)."""
-    found = protocol.__dict__.get("_verdict_reference")
-    if found is None:
-        found = {"id": protocol.id, "version": protocol.version, "sha256": protocol.sha256}
-        protocol.__dict__["_verdict_reference"] = found
-    return found
 
 
 def open_items(protocol: Protocol, found: list[Outcome]) -> list[OpenItem]:
@@ -371,32 +355,16 @@ def _made(used: Used) -> tuple[str, dict[str, Any]]:
 def _estimate(
     protocol: Protocol, name: str, value: float, calculator: str, inputs: dict[str, Any]
 ) -> dict[str, Any]:
-    label, unit, formula = _described(protocol, name, calculator)
+    derived = protocol.derived[name]
     return {
         "name": name,
-        "label": label,
+        "label": derived.label,
         "value": float(round(value, 1)),
-        "unit": unit,
+        "unit": derived.unit,
         "calculator": calculator,
-        "formula": formula,
+        "formula": CALCULATORS[calculator].description,
         "inputs": inputs,
     }
-
-
-def _described(protocol: Protocol, name: str, calculator: str) -> tuple[str, str, str]:
-    """An estimate's label, unit and formula (found once per protocol, kept on it: a batch
-    row with an estimate asked for them every time)."""
-    known: dict[tuple[str, str], tuple[str, str, str]]
-    known = protocol.__dict__.setdefault("_estimate_texts", {})
-    found = known.get((name, calculator))
-    if found is None:
-        derived = protocol.derived[name]
-        found = known[name, calculator] = (
-            derived.label,
-            derived.unit,
-            CALCULATORS[calculator].description,
-        )
-    return found
 
 
 def _warnings(protocol: Protocol, ctx: Context) -> list[dict[str, Any]]:

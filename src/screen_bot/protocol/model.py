@@ -54,6 +54,11 @@ class Protocol:
         return self.spec.title
 
     @cached_property
+    def reference(self) -> dict[str, str]:
+        """What a verdict names it by: its id, version and the file's sha256."""
+        return {"id": self.id, "version": self.version, "sha256": self.sha256}
+
+    @cached_property
     def questions(self) -> dict[str, Question]:
         return {q.variable: q for q in self.spec.questions}
 
