@@ -876,16 +876,24 @@ class ScreeningService:
         file is broken (an edit not finished) or missing (an editor that saves by renaming
         the old file away first, a file moved out and back) is kept, paused, for when the
         file is back: only then can it be told whether the protocol changed."""
+        engine = self._checked_engine(session)
+        if engine is not None:
+            return engine
+        kept = self._kept(session)
+        if kept is not None:
+            sessions.pause(tx, owner, session.id)
+            return kept
+        sessions.delete(tx, owner, session.id)
+        return Refused(PROTOCOL_CHANGED)
+
+    def _checked_engine(self, session: Session) -> Engine | None:
+        """The engine of ``session``'s protocol if its dialog file is there, valid and the one
+        the screening began under; else None."""
         try:
             engine = self.catalog.engine(session.protocol_id)
             session.check_protocol(engine.protocol)
         except (ProtocolNotFound, ProtocolChanged, ProtocolSetError):
-            kept = self._kept(session)
-            if kept is not None:
-                sessions.pause(tx, owner, session.id)
-                return kept
-            sessions.delete(tx, owner, session.id)
-            return Refused(PROTOCOL_CHANGED)
+            return None
         return engine
 
     def _kept(self, session: Session) -> Refused | None:
@@ -917,11 +925,7 @@ class ScreeningService:
     def _on_hold(self, session: Session) -> Refused | None:
         """Why ``session`` is paused by its file (broken or missing); None if it can go on
         or its file changed."""
-        try:
-            session.check_protocol(self.catalog.engine(session.protocol_id).protocol)
-        except (ProtocolNotFound, ProtocolChanged, ProtocolSetError):
-            return self._kept(session)
-        return None
+        return None if self._checked_engine(session) is not None else self._kept(session)
 
 
 def _named(tx: Tx, owner: int, wanted: str | None) -> OpenScreening | None:
