@@ -515,6 +515,25 @@ async def test_a_reply_to_an_earlier_question_is_not_taken_for_the_current_one(
     assert len(harness.active(COORDINATOR).history) == history + 1
 
 
+async def test_a_reply_to_an_earlier_question_without_from_is_not_taken_either(
+    harness: Harness,
+) -> None:
+    """``from`` is optional in the Bot API (a relay or an emulator may leave it out of the
+    message replied to): the reply to an earlier question is refused all the same, not
+    taken for the current one (a checklist's "3" here: a wrong verdict)."""
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    await chat.send("abc")  # refused: the age asked again, in a new message
+    age = chat.last_with_buttons()
+    await chat.send("42")
+    before = harness.active(COORDINATOR)
+    assert before.state != "age"
+    without_from = {k: v for k, v in age.items() if k != "from"}
+    await chat.send("3", reply_to=without_from)
+    assert harness.active(COORDINATOR).values() == before.values()
+    assert chat.last_with_buttons()["text"].startswith(say.invalid(say.EARLIER_QUESTION))
+
+
 async def test_a_second_copy_of_an_answered_question_loses_its_buttons_when_pressed(
     harness: Harness,
 ) -> None:

@@ -451,9 +451,12 @@ class ScreeningBot:
 
     def _replies_to_earlier_question(self, chat_id: int, message: Message) -> bool:
         """Whether ``message`` is a reply to one of ours older than the current question
-        (an answer meant for a question already answered)."""
+        (an answer meant for a question already answered). A message replied to without
+        ``from`` (optional in the Bot API; a relay or an emulator may leave it out) is
+        taken for ours: in a private chat it may be, and a reply refused asks again, where
+        one taken may answer the wrong question."""
         to = message.reply_to_message
-        if to is None or to.from_user is None or not to.from_user.is_bot:
+        if to is None or (to.from_user is not None and not to.from_user.is_bot):
             return False
         current = self.service.question_message(chat_id)
         return current is not None and to.message_id < current
