@@ -199,21 +199,26 @@ class ScreeningBot:
         """Whether what was kept for the chat may be sent there now (see ``gate.served``)."""
         return served(chat_id, self.settings.allowed_users)
 
-    async def deliver(self, chat_id: int, delivery: int, text: str, sent: int, bot: Bot) -> None:
+    async def deliver(self, chat_id: int, delivery: int, text: str, sent: int, bot: Bot) -> bool:
         """Send a verdict kept in the outbox (a crash came first, or its send failed) from
-        its first message not sent yet (after ``sent``), then forget it. Nothing to a chat
-        no longer served: the verdict stays unsent until it expires."""
-        if self.serves(chat_id):
-            await self._send_verdict(bot, chat_id, delivery, text, sent)
+        its first message not sent yet (after ``sent``), then forget it; whether it went
+        out. A send that fails again is logged as the first one (:meth:`_send_kept`). Nothing
+        to a chat no longer served: the verdict stays unsent until it expires."""
+        return self.serves(chat_id) and await self._send_kept(bot, chat_id, delivery, text, sent)
 
-    async def _send_kept(self, bot: Bot, chat_id: int, delivery: int, text: str) -> None:
-        """Send a verdict just decided; a failed send (an outage, a user who blocked the
-        bot) is only logged: the outbox keeps the rest for the chat's next update and the
-        sweep, and nothing went wrong with the user's message."""
+    async def _send_kept(
+        self, bot: Bot, chat_id: int, delivery: int, text: str, sent: int = 0
+    ) -> bool:
+        """Send a verdict kept in the outbox; whether it went out. A failed send (an outage,
+        a user who blocked the bot) is expected and only logged, as a warning: the outbox
+        keeps the rest for the chat's next update and the sweep, and nothing went wrong with
+        the user's message."""
         try:
-            await self._send_verdict(bot, chat_id, delivery, text)
+            await self._send_verdict(bot, chat_id, delivery, text, sent)
         except TelegramError as err:
             logger.warning("a verdict was not sent, kept to send again: %s", type(err).__name__)
+            return False
+        return True
 
     async def _send_verdict(
         self, bot: Bot, chat_id: int, delivery: int, text: str, sent: int = 0
