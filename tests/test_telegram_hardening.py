@@ -661,6 +661,30 @@ async def test_a_first_question_whose_send_failed_is_sent_again_by_the_sweep(
     assert sessions.unshown(harness.db.read(), datetime.now(UTC)) == []
 
 
+async def test_the_sweeps_failed_question_to_a_user_who_blocked_the_bot_is_a_warning(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As for a verdict: a question the sweep cannot send to a user who keeps the bot blocked
+    is logged as a warning at each try (it is still to send), never as work that failed."""
+    now = [0.0]
+    intake = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
+    harness.request.failure = BLOCKED
+    harness.request.failing["sendMessage"] = 4  # the first question, the error reply, 2 tries
+    await intake.accept([message(90, "/screen R-9")])
+    assert await intake.queues.join(5)
+    caplog.set_level(logging.INFO)
+    caplog.clear()  # the update's own failure (its error reply failed too)
+    for _ in range(2):
+        await _sweep_long_after(harness, intake)
+        now[0] += intake_module.RETRY_MAX
+    assert harness.request.failing["sendMessage"] == 0  # both tries refused
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, "a question was not sent, kept to send again: Forbidden")
+    ] * 2
+    await _sweep_long_after(harness, intake)  # unblocked
+    assert "[1/22]" in harness.chat().last_with_buttons()["text"]
+
+
 async def test_nothing_kept_goes_to_a_coordinator_removed_from_the_allowed_list(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -245,7 +245,11 @@ class ScreeningBot:
                 await _edit(bot, chat_id, result.message_id, say.retired_text(result))
             elif isinstance(result, Asked):
                 text = say.question_message(result)
-                await self._send_question(bot, chat_id, result, text, before)
+                try:
+                    await self._send_question(bot, chat_id, result, text, before)
+                except TelegramError as err:  # an outage, a user who blocked the bot: expected
+                    name = type(err).__name__  # (the question is still to send: tried again)
+                    logger.warning("a question was not sent, kept to send again: %s", name)
             elif isinstance(result, Refused):  # its protocol file changed (removed) or broke
                 text = say.refusal(result.reason, result.detail, result.why)
                 await bot.send_message(chat_id, text)
