@@ -515,6 +515,43 @@ async def test_the_sweep_sends_a_verdict_left_again_less_often_each_time(
     assert await sweep(3600) == 0  # nothing left
 
 
+async def test_the_sweeps_failed_send_to_a_user_who_blocked_the_bot_is_a_warning_not_an_error(
+    harness: Harness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user who keeps the bot blocked is expected: each of the sweep's tries is logged as
+    the first send's failure is (kept to send again), never as work that failed at ERROR
+    (one at every try, for as long as the verdict is kept); an unexpected error still is."""
+    now = [0.0]
+    intake = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
+    with harness.db.transaction() as tx:
+        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — its send failed", lifetime=DEFAULT_LIFETIME)
+        tx.execute("UPDATE outbox SET created_at = ?", ("2026-01-01T00:00:00+00:00",))
+    harness.request.failure = BLOCKED
+    harness.request.failing["sendMessage"] = 2
+    caplog.set_level(logging.INFO)
+    for _ in range(2):
+        intake.sweep()
+        assert await intake.queues.join(5)
+        now[0] += intake_module.RETRY_MAX
+    assert harness.request.failing["sendMessage"] == 0  # both tries refused
+    assert [r.levelno for r in caplog.records] == [logging.WARNING] * 2
+    assert {r.getMessage() for r in caplog.records} == {
+        "a verdict was not sent, kept to send again: Forbidden"
+    }
+    caplog.clear()
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("not a Bot API refusal")
+
+    monkeypatch.setattr(harness.bot, "_send_verdict", broken)
+    intake.sweep()
+    assert await intake.queues.join(5)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.ERROR, "work for a chat failed: RuntimeError")
+    ]
+    assert len(outbox.undelivered(harness.db.read())) == 1
+
+
 def parts_sent(harness: Harness, parts: list[str]) -> list[int]:
     """How many times each of ``parts`` was sent to the coordinator."""
     texts = [m["text"] for m in harness.chat().messages()]
@@ -622,6 +659,30 @@ async def test_a_first_question_whose_send_failed_is_sent_again_by_the_sweep(
     await _sweep_long_after(harness, intake)
     assert "[1/22]" in harness.chat().last_with_buttons()["text"]
     assert sessions.unshown(harness.db.read(), datetime.now(UTC)) == []
+
+
+async def test_the_sweeps_failed_question_to_a_user_who_blocked_the_bot_is_a_warning(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As for a verdict: a question the sweep cannot send to a user who keeps the bot blocked
+    is logged as a warning at each try (it is still to send), never as work that failed."""
+    now = [0.0]
+    intake = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
+    harness.request.failure = BLOCKED
+    harness.request.failing["sendMessage"] = 4  # the first question, the error reply, 2 tries
+    await intake.accept([message(90, "/screen R-9")])
+    assert await intake.queues.join(5)
+    caplog.set_level(logging.INFO)
+    caplog.clear()  # the update's own failure (its error reply failed too)
+    for _ in range(2):
+        await _sweep_long_after(harness, intake)
+        now[0] += intake_module.RETRY_MAX
+    assert harness.request.failing["sendMessage"] == 0  # both tries refused
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, "a question was not sent, kept to send again: Forbidden")
+    ] * 2
+    await _sweep_long_after(harness, intake)  # unblocked
+    assert "[1/22]" in harness.chat().last_with_buttons()["text"]
 
 
 async def test_nothing_kept_goes_to_a_coordinator_removed_from_the_allowed_list(

@@ -199,21 +199,26 @@ class ScreeningBot:
         """Whether what was kept for the chat may be sent there now (see ``gate.served``)."""
         return served(chat_id, self.settings.allowed_users)
 
-    async def deliver(self, chat_id: int, delivery: int, text: str, sent: int, bot: Bot) -> None:
+    async def deliver(self, chat_id: int, delivery: int, text: str, sent: int, bot: Bot) -> bool:
         """Send a verdict kept in the outbox (a crash came first, or its send failed) from
-        its first message not sent yet (after ``sent``), then forget it. Nothing to a chat
-        no longer served: the verdict stays unsent until it expires."""
-        if self.serves(chat_id):
-            await self._send_verdict(bot, chat_id, delivery, text, sent)
+        its first message not sent yet (after ``sent``), then forget it; whether it went
+        out. A send that fails again is logged as the first one (:meth:`_send_kept`). Nothing
+        to a chat no longer served: the verdict stays unsent until it expires."""
+        return self.serves(chat_id) and await self._send_kept(bot, chat_id, delivery, text, sent)
 
-    async def _send_kept(self, bot: Bot, chat_id: int, delivery: int, text: str) -> None:
-        """Send a verdict just decided; a failed send (an outage, a user who blocked the
-        bot) is only logged: the outbox keeps the rest for the chat's next update and the
-        sweep, and nothing went wrong with the user's message."""
+    async def _send_kept(
+        self, bot: Bot, chat_id: int, delivery: int, text: str, sent: int = 0
+    ) -> bool:
+        """Send a verdict kept in the outbox; whether it went out. A failed send (an outage,
+        a user who blocked the bot) is expected and only logged, as a warning: the outbox
+        keeps the rest for the chat's next update and the sweep, and nothing went wrong with
+        the user's message."""
         try:
-            await self._send_verdict(bot, chat_id, delivery, text)
+            await self._send_verdict(bot, chat_id, delivery, text, sent)
         except TelegramError as err:
             logger.warning("a verdict was not sent, kept to send again: %s", type(err).__name__)
+            return False
+        return True
 
     async def _send_verdict(
         self, bot: Bot, chat_id: int, delivery: int, text: str, sent: int = 0
@@ -240,7 +245,11 @@ class ScreeningBot:
                 await _edit(bot, chat_id, result.message_id, say.retired_text(result))
             elif isinstance(result, Asked):
                 text = say.question_message(result)
-                await self._send_question(bot, chat_id, result, text, before)
+                try:
+                    await self._send_question(bot, chat_id, result, text, before)
+                except TelegramError as err:  # an outage, a user who blocked the bot: expected
+                    name = type(err).__name__  # (the question is still to send: tried again)
+                    logger.warning("a question was not sent, kept to send again: %s", name)
             elif isinstance(result, Refused):  # its protocol file changed (removed) or broke
                 text = say.refusal(result.reason, result.detail, result.why)
                 await bot.send_message(chat_id, text)
@@ -451,9 +460,12 @@ class ScreeningBot:
 
     def _replies_to_earlier_question(self, chat_id: int, message: Message) -> bool:
         """Whether ``message`` is a reply to one of ours older than the current question
-        (an answer meant for a question already answered)."""
+        (an answer meant for a question already answered). A message replied to without
+        ``from`` (optional in the Bot API; a relay or an emulator may leave it out) is
+        taken for ours: in a private chat it may be, and a reply refused asks again, where
+        one taken may answer the wrong question."""
         to = message.reply_to_message
-        if to is None or to.from_user is None or not to.from_user.is_bot:
+        if to is None or (to.from_user is not None and not to.from_user.is_bot):
             return False
         current = self.service.question_message(chat_id)
         return current is not None and to.message_id < current

@@ -358,7 +358,8 @@ class Intake:
         comes back (unblocks the bot, writes after an outage) gets them before the reply."""
         try:
             for verdict in outbox.undelivered_to(self.db.read(), chat_id):
-                await self._delivery(verdict)()
+                if not await self._send_left(verdict):
+                    return  # still failing: the sweep tries again, the older one first
         except Exception as err:  # noqa: BLE001 - still failing: the sweep tries again
             logger.warning("a verdict left could not be sent: %s", type(err).__name__)
 
@@ -385,13 +386,17 @@ class Intake:
 
     def _delivery(self, verdict: Undelivered) -> Work:
         async def deliver() -> None:
-            left = outbox.waiting(self.db.read(), verdict.id)
-            if left is None:
-                return  # sent by another process meanwhile
-            bot = self.application.bot
-            await self.screening_bot.deliver(left.owner, left.id, left.text, left.sent, bot)
+            await self._send_left(verdict)
 
         return deliver
+
+    async def _send_left(self, verdict: Undelivered) -> bool:
+        """Send a verdict left unsent; whether it is sent now (a failed send is logged)."""
+        left = outbox.waiting(self.db.read(), verdict.id)
+        if left is None:
+            return True  # sent by another process meanwhile
+        bot = self.application.bot
+        return await self.screening_bot.deliver(left.owner, left.id, left.text, left.sent, bot)
 
     def _submit_unstored(self, update: Update) -> asyncio.Future[None]:
         assert update.effective_chat is not None
