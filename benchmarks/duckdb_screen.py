@@ -108,6 +108,8 @@ def measure(protocol: Protocol, path: Path) -> dict[str, float]:
     outputs = ["sum(length(failed))", "sum(length(open))"] + [
         f"count({quote(t.meets_from)}), count_if({quote(t.window_closed)})" for t in query.timed
     ]
+    outputs += ["sum(length(recoverable))", "sum(length(warnings))"]
+    outputs += [f"count({quote(column)})" for column in query.estimates.values()]
     screen_sql = (
         f"SELECT verdict, count(*), {', '.join(outputs)} FROM ({query.text}) AS screened "
         "GROUP BY verdict ORDER BY verdict"

@@ -588,6 +588,25 @@ def test_criteria_equal_the_dictionarys(protocol: Protocol) -> None:
         assert protocol.rules[cid].names == names, cid
 
 
+def dictionary_labels(text: str) -> dict[str, str]:
+    """Each criterion's short text, from the rule table (id, criterion, rule, judgment)."""
+    rows = re.findall(r"^\| ([IE]\d+[a-z]?) \| ([^|]+?) \| [^|]+ \| *(?:yes)? *\|$", text, re.M)
+    return dict(rows)
+
+
+def test_labels_are_the_dictionarys_short_texts(protocol: Protocol) -> None:
+    """A reason and an open item show the label: it must say what the dictionary says
+    (E6b is about a *24-hour* clearance, not any CrCl)."""
+    labels = dictionary_labels(shared(DICTIONARY))
+    assert len(labels) == 38
+    differ = {
+        cid: (c.label, labels[cid])
+        for cid, c in protocol.criteria.items()
+        if c.label != labels[cid]
+    }
+    assert differ == {}
+
+
 def test_cockcroft_gault_is_declared_as_the_dictionary_says(protocol: Protocol) -> None:
     (derived,) = protocol.spec.derived
     assert derived.name == "crcl"

@@ -259,11 +259,23 @@ def test_a_condition_inside_a_checklist_is_refused(tmp_path: Path) -> None:
 def test_screen_bot_check_from_an_argument_and_from_stdin() -> None:
     done = invoke("check", "age 40, male, lvf 55")
     assert done.returncode == 0, done.stderr
-    assert "Read: age 40 · sex male" in done.stdout and "did you mean lvef?" in done.stdout
+    assert "Read: age 40 years · sex male" in done.stdout and "did you mean lvef?" in done.stdout
     done = invoke("check", stdin="age 70\n")
     assert done.returncode == 0 and "I1 age 14–65 inclusive" in done.stdout
     done = invoke("check", "hello")
     assert done.returncode == 2 and "Nothing could be read" in done.stdout
+
+
+def test_the_read_line_shows_each_number_in_the_unit_it_was_read_in() -> None:
+    """Audit 20, F3: 'creatinine 1.9' copied from a lab sheet in mg/dL is read as 1.9 × ULN
+    (a woman with an upper limit of 0.9 mg/dL is at 2.1 × ULN and fails E6a). It is still
+    read so; the Read line says how, for every value with a unit."""
+    done = invoke("check", "creatinine 1.9, qtc 450, crcl ?, weight 70, scr 133 µmol/L, male")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == (
+        "Read: creatinine_x_uln 1.9 × ULN · qtc_ms 450 ms · crcl_ml_min unknown · "
+        "weight_kg 70 kg · serum_creatinine_mg_dl 1.505 mg/dL · sex male"
+    )
 
 
 def test_screen_bot_check_at_a_terminal_says_what_to_type_on_stderr() -> None:
@@ -284,7 +296,7 @@ def test_screen_bot_check_at_a_terminal_says_what_to_type_on_stderr() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith("Type the values known, e.g. 'age 40, male, lvef 55'")
     assert "then Ctrl-D on a new line" in done.stderr
-    assert done.stdout.startswith("Read: age 70")  # the output is the result only
+    assert done.stdout.startswith("Read: age 70 years")  # the output is the result only
     assert "Type" not in invoke("check", stdin="age 70\n").stderr  # not asked when piped
 
 
@@ -301,7 +313,7 @@ def test_screen_bot_check_continue_asks_only_what_is_missing() -> None:
 
 def test_check_reads_standard_input_with_a_byte_order_mark() -> None:
     done = invoke("check", stdin="\ufeffage 40\nsex male\n")
-    assert done.stdout.splitlines()[0] == "Read: age 40 · sex male", done.stdout
+    assert done.stdout.splitlines()[0] == "Read: age 40 years · sex male", done.stdout
 
 
 def test_check_shows_terminal_control_characters_escaped() -> None:
@@ -417,7 +429,7 @@ def test_screen_bot_check_reads_yesterday_as_the_sites(
     _site(monkeypatch, zone, now)
     done = invoke("check", "age 40, transplant_date yesterday")
     yesterday = (day - timedelta(days=1)).isoformat()
-    assert done.stdout.splitlines()[0] == f"Read: age 40 · transplant_date {yesterday}"
+    assert done.stdout.splitlines()[0] == f"Read: age 40 years · transplant_date {yesterday}"
 
 
 @pytest.mark.parametrize(("zone", "now", "verdict"), EDGE_VERDICTS)

@@ -51,8 +51,18 @@ PROTOCOLS = {
 SIZE = int(os.environ.get("SCREEN_BOT_SQL_AGREEMENT_SIZE", "100000"))
 ANSI_SIZE = min(SIZE, 10_000)
 
-# verdict, failed ids, open items (variable, kind, criteria), met-from per failed criterion
-Expected = tuple[str, tuple[str, ...], tuple[tuple[str, str, tuple[str, ...]], ...], dict]
+# verdict, failed ids, open items (variable, kind, criteria), met-from per failed criterion,
+# the failures that may pass later (criterion, how), the warnings' variables, and the
+# estimates used (name: value as shown)
+Expected = tuple[
+    str,
+    tuple[str, ...],
+    tuple[tuple[str, str, tuple[str, ...]], ...],
+    dict,
+    tuple[tuple[str, str], ...],
+    tuple[str, ...],
+    dict[str, float],
+]
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,18 @@ def _expected(protocol: Protocol, patient: Patient) -> Expected:
         for r in v.reasons
         if r.meets_from or r.meets_from_anchor or r.window_closed
     }
-    return v.verdict, tuple(r.criterion for r in v.reasons), items, waits
+    recoverable = tuple((r.criterion, r.recoverable) for r in v.reasons if r.recoverable)
+    warnings = tuple(w.variable for w in v.warnings)
+    estimates = {e.name: e.value for e in v.estimates}
+    return (
+        v.verdict,
+        tuple(r.criterion for r in v.reasons),
+        items,
+        waits,
+        recoverable,
+        warnings,
+        estimates,
+    )
 
 
 def _chunk(path: Path, seed: int, count: int) -> tuple[list[Patient], list[Expected]]:
@@ -168,7 +189,19 @@ def _from_sql(query: Query, names: list[str], values: tuple[Any, ...]) -> Expect
             waits[t.criterion] = (meets, anchor, closed)
         assert t.criterion in failed or (meets, anchor, closed) in ((None, None, False),)
     open_items = tuple((v, k, tuple(c)) for (v, k), c in items.items())
-    return row["verdict"], failed, open_items, waits
+    recoverable = tuple(tuple(token.split(":")) for token in row["recoverable"].split())
+    estimates = {
+        name: row[column] for name, column in query.estimates.items() if row[column] is not None
+    }
+    return (
+        row["verdict"],
+        failed,
+        open_items,
+        waits,
+        recoverable,  # type: ignore[return-value]
+        tuple(row["warnings"].split()),
+        estimates,
+    )
 
 
 def _agree(sample: Sample, query: Query, names: list[str], rows: list[tuple[Any, ...]]) -> None:
@@ -198,6 +231,10 @@ def _covered(sample: Sample) -> None:
     # blina-dli's windows all open by waiting; ctl019's CD19 sample window closes
     assert any(w[2] for w in waits) == (sample.protocol.id == "ctl019-rr-ball")
     assert any(w[1] for w in waits) == bool(sample.protocol.spec.anchors)
+    # what a verdict says beside its ids: may pass later (both ways), warnings, estimates
+    assert {how for e in sample.expected for _, how in e[4]} == {"retest", "wait"}
+    assert any(e[5] for e in sample.expected)
+    assert any(e[6] for e in sample.expected)
 
 
 def _run(connection: Any, query: Query) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -601,11 +638,12 @@ def test_a_derived_value_without_a_measured_question_compiles_to_sql_that_agrees
         answers = {
             k: v for k, v in row.items() if k not in ("referral", "screened_on") and v is not None
         }
-        v = build(protocol, answers, referral=row["referral"], screened_on=SCREENED_ON)
-        items = tuple((i.variable, i.kind, tuple(i.criteria)) for i in v.open_items)
-        expected[row["referral"]] = (v.verdict, tuple(r.criterion for r in v.reasons), items, {})
+        patient = Patient(SCREENED_ON, answers, row["referral"])
+        expected[row["referral"]] = _expected(protocol, patient)
     assert {e[0] for e in expected.values()} == {"eligible", "not_eligible", "unresolved"}
     assert any(item[1] == "confirm" for e in expected.values() for item in e[2])
+    # an estimate the verdict used, in some rows (bmi and gfr have no measured question)
+    assert {e[6].get("gfr") is not None for e in expected.values()} == {True, False}
 
     for dialect in ("duckdb", "postgres", "ansi"):
         assert "CASE ELSE" not in compile_protocol(protocol, dialect).text

@@ -173,7 +173,8 @@ async def test_check_lists_what_it_cannot_use_with_the_reason(harness: Harness) 
     assert "'lvf 55' — did you mean lvef?" in text
     assert "age was given twice (40 and 41): neither is used" in text
     assert "'weight 70' — weight_kg is not asked under the other answers" in text
-    assert "Read: sex male · qtc_ms 430 · crcl_ml_min 95 · ecog 1" in text
+    # each number in the unit it was read in (audit 20, F3: "creatinine 1.9" is × ULN)
+    assert "Read: sex male · qtc_ms 430 ms · crcl_ml_min 95 mL/min · ecog 1" in text
     assert "Nothing fails so far." in text and "Still unknown" in text
     assert say.CONTINUE in labels(chat.messages()[-1])
     assert harness.active(COORDINATOR) is None  # a check is not a screening

@@ -150,7 +150,9 @@ def test_naming_a_criterion_open_to_confirm_is_graded_wrong_with_why(
     result = grade(protocol, case, Answer("not_eligible", "E6b"))
     assert not result.correct and not result.verdict_correct
     assert "The answer is UNRESOLVED" in result.feedback
-    assert "You named E6b CrCl < 50 mL/min: open to confirm by measurement" in result.feedback
+    assert (
+        "You named E6b 24-hour CrCl < 50 mL/min: open to confirm by measurement" in result.feedback
+    )
     assert "not failed" in result.feedback
     assert "To settle it: measure a 24-hour creatinine clearance." in result.feedback
 
@@ -352,7 +354,9 @@ def test_feedback_shows_an_estimate_as_the_verdict_does(
         "serum_creatinine_mg_dl 1.9"
     ) in feedback
     named = grade(protocol, case, Answer("not_eligible", "E6b")).feedback
-    assert "You named E6b CrCl < 50 mL/min: does not apply (crcl (estimated) = 52.4)" in named
+    assert (
+        "You named E6b 24-hour CrCl < 50 mL/min: does not apply (crcl (estimated) = 52.4)" in named
+    )
 
 
 def test_a_confirm_item_shows_the_estimate_that_keeps_it_open(
@@ -365,15 +369,15 @@ def test_a_confirm_item_shows_the_estimate_that_keeps_it_open(
     assert [(i.criterion, i.kind) for i in case.verdict.open_items] == [("E6b", "confirm")]
     feedback = grade(protocol, case, Answer("unresolved")).feedback
     assert (
-        "  E6b CrCl < 50 mL/min (crcl (estimated) = 49.3): crcl_ml_min unknown "
+        "  E6b 24-hour CrCl < 50 mL/min (crcl (estimated) = 49.3): crcl_ml_min unknown "
         "(to confirm by measurement): “"
     ) in feedback
     assert "Estimated: crcl (creatinine clearance) 49.3 mL/min" in feedback
     assert "from age 65, sex male, weight_kg 71, serum_creatinine_mg_dl 1.5" in feedback
     named = grade(protocol, case, Answer("not_eligible", "E6b")).feedback
     assert (
-        "You named E6b CrCl < 50 mL/min: open to confirm by measurement (it applies only on "
-        "an estimate), not failed (crcl (estimated) = 49.3)"
+        "You named E6b 24-hour CrCl < 50 mL/min: open to confirm by measurement (it applies "
+        "only on an estimate), not failed (crcl (estimated) = 49.3)"
     ) in named
 
 

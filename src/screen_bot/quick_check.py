@@ -61,11 +61,13 @@ _TIME_OF_DAY = re.compile(
 
 @dataclass(frozen=True)
 class Given:
-    """A value read: the words typed, the variable they name and the typed value."""
+    """A value read: the words typed, the variable they name and the typed value (in its
+    question's unit, shown with it: a bare number is read in that unit)."""
 
     part: str
     variable: str
     value: Any
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,7 @@ def _read_part(
         except AnswerError as err:
             reading.unread.append(Unread(_shown(part), f"{variable}: {str(err).rstrip('.')}"))
             return []
-        found.append(Given(part, variable, typed))
+        found.append(Given(part, variable, typed, question.unit or ""))
     return found
 
 

@@ -267,13 +267,21 @@ def verdicts_text(verdicts: Sequence[Verdict]) -> str:
     return "\n".join(lines)
 
 
+def _with_unit(value: Any, unit: str) -> str:
+    """A value read, with its unit when it is a number ("unknown" has none)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return f"{format_value(value)} {unit}" if unit and number else format_value(value)
+
+
 def check_text(reading: Reading, judged: Sequence[Judged]) -> str:
     """A quick check in words: what was read, what was not (and why), then per protocol
     what already fails and what is still unknown; a check with nothing missing gets the
     verdict in full."""
     lines = []
     if reading.given:
-        read = " · ".join(f"{g.variable} {format_value(g.value)}" for g in reading.given)
+        # each value with its unit: "creatinine 1.9" copied from a lab sheet in mg/dL is read
+        # as 1.9 × ULN, and the line is where a coordinator can see it
+        read = " · ".join(f"{g.variable} {_with_unit(g.value, g.unit)}" for g in reading.given)
         lines.append(f"Read: {read}")
     else:
         lines.append("Nothing could be read as a value.")

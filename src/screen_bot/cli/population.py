@@ -43,7 +43,9 @@ def sql(
     The table has one column per variable (NULL: unknown) plus referral and screened_on
     (NULL: today); see README "Population pre-screening" for the column types. Per row the
     query returns the verdict, the failed criterion ids, the open items
-    (criterion:variable:kind) and each failed time-based criterion's met-from date. A row
+    (criterion:variable:kind), each failed time-based criterion's met-from date, the
+    failures that may pass later (criterion:retest|wait), the answers outside their
+    plausibility limits (warnings) and each estimate the verdict used (estimate:<name>). A row
     with a value the Python engine refuses (out of range, not a choice, a future date) gets
     no verdict (NULL) and 'invalid' names those variables, space-separated.
     """

@@ -2,9 +2,10 @@
 
 The query reads a table with one column per variable (NULL: unknown) plus ``referral`` and
 ``screened_on`` and returns, per row, what the Python engine (``verdict.build``) decides:
-the verdict, the failed criterion ids, the open items and, for each failed time-based
-criterion, the first day it is met. SQL's NULL logic is Kleene's, like ours, so ``and``,
-``or`` and ``not`` carry over; the rest is spelt out:
+the verdict, the failed criterion ids, the open items, for each failed time-based
+criterion the first day it is met, the failures that may pass later, the answers outside
+their plausibility limits and the estimates the verdict used. SQL's NULL logic is
+Kleene's, like ours, so ``and``, ``or`` and ``not`` carry over; the rest is spelt out:
 
 - comparisons propagate NULL; a date compared with a ``none`` date is false (a
   ``date_or_none`` column becomes a DATE plus a "never" flag);
@@ -136,6 +137,8 @@ class Query:
     dialect: Dialect
     text: str
     timed: tuple[Timed, ...]
+    # derived value -> its column ``estimate:<name>`` (the estimate the verdict used)
+    estimates: dict[str, str] = field(default_factory=dict)
     # detail columns (``detail=True``): variable -> (value, never or None, asked or None)
     answers: dict[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
     derived: dict[str, tuple[str, str]] = field(default_factory=dict)  # value, estimate index
@@ -156,7 +159,10 @@ def compile_protocol(
     unresolved), ``failed`` (criterion ids, space-separated, in the file's order), ``open``
     (``criterion:variable:kind`` items, space-separated; only when unresolved) and per
     time-based criterion ``meets_from:<id>``, ``window_closed:<id>`` (and
-    ``meets_from_anchor:<id>`` when it reads an anchor). ``detail`` adds every answer as
+    ``meets_from_anchor:<id>`` when it reads an anchor), ``recoverable`` (failed
+    ``criterion:retest|wait`` items), ``warnings`` (variables outside their plausibility
+    limits) and per derived value ``estimate:<name>`` (the estimate the verdict used,
+    rounded as shown). ``detail`` adds every answer as
     the rules saw it, each derived value and table value (what the JSON verdict shows);
     ``keep`` names more columns of ``table`` to pass through.
     """
@@ -172,6 +178,7 @@ class _Compiler:
         self.x = ExpressionWriter(dialect)
         self.index = {v: i for i, v in enumerate(protocol.order)}
         self.level = self._levels()
+        self.meets: dict[str, str] = {}  # a time-based criterion's first day met (_waiting)
         if dialect == "postgres":
             for name in input_columns(protocol, dialect):
                 if len(name.encode()) > _PG_IDENTIFIER_BYTES:
@@ -263,9 +270,11 @@ class _Compiler:
         timed, waiting_columns, final_waits = self._waiting()
         failing = " OR ".join(f'"s{c}"' for c, *_ in self._criteria()) or "FALSE"
         ctes.append(("_mf", [f'({failing}) AS "g"', *waiting_columns]))
-        outputs = self._outputs() + final_waits
+        outputs = self._outputs() + final_waits + self._recoverable() + self._warnings()
+        estimates = {d.name: f"estimate:{d.name}" for d in self.p.spec.derived}
+        outputs += self._estimates(estimates)
         outputs += [f'"k{i}" AS {quote(name)}' for i, name in enumerate(keep)]
-        info = Query(self.p.id, self.dialect, "", timed)
+        info = Query(self.p.id, self.dialect, "", timed, estimates)
         if detail:
             outputs += self._detail(info)
         parts = []
@@ -289,7 +298,16 @@ class _Compiler:
             + ",\n  ".join(outputs)
             + f"\nFROM {quote(previous or '_in')}"
         )
-        return Query(self.p.id, self.dialect, text, timed, info.answers, info.derived, info.tables)
+        return Query(
+            self.p.id,
+            self.dialect,
+            text,
+            timed,
+            estimates,
+            info.answers,
+            info.derived,
+            info.tables,
+        )
 
     def _input_columns(self) -> list[str]:
         """The table's columns under our names: ``q<i>`` each answer as its SQL type; for a
@@ -589,6 +607,7 @@ class _Compiler:
                 firsts.append(f'"w{c}_{n}"')
                 past.append(self._past_day(cid, node, exclusion, clock, env))
             meets = firsts[0] if len(firsts) == 1 else f"COALESCE({', '.join(firsts)})"
+            self.meets[cid] = meets
             names = Timed(
                 cid,
                 f"meets_from:{cid}",
@@ -745,31 +764,116 @@ class _Compiler:
             '"i" AS "invalid"',
         ]
 
-    def _failed(self) -> str:
-        """The failed criterion ids, space-separated, in the file's order. DuckDB and
-        PostgreSQL look each group of criteria up in an array of every combination's text,
-        indexed by the group's failures as bits: a few array reads and a short
-        ``concat_ws`` instead of one CASE per criterion and a ``concat_ws`` over them all,
-        which cost DuckDB more than all the rules together. ANSI: the plain form."""
-        criteria = [(c, cid) for c, cid, *_ in self._criteria()]
-        if self.dialect == "ansi":
-            return self._join(
-                [
-                    f'(CASE WHEN "s{c}" THEN {text_literal(cid, self.dialect)} END)'
-                    for c, cid in criteria
-                ]
+    def _recoverable(self) -> list[str]:
+        """``recoverable``: each failed criterion that a later screening could pass, as
+        ``criterion:how`` (``retest`` or ``wait``), space-separated, in the file's order; as
+        a reason's ``recoverable``: a time-based rule that no day ahead meets (its window
+        closed, or never met) cannot be waited for."""
+        items = []
+        for c, cid, *_ in self._criteria():
+            how = self.p.criteria[cid].recoverable
+            if how is None:
+                continue
+            test = f'"s{c}"'
+            if how == "wait" and cid in self.meets:
+                test = f"({test} AND {self.meets[cid]} IS NOT NULL)"
+            items.append((test, f"{cid}:{how}"))
+        return [f'(CASE WHEN "i" IS NULL THEN {self._listed(items)} END) AS "recoverable"']
+
+    def _warnings(self) -> list[str]:
+        """``warnings``: the answers outside their plausibility limits (asked and known),
+        space-separated, in the file's order, as the verdict's ``warnings`` name them."""
+        env = self._questions_env()
+        double = double_type(self.dialect)
+        items = []
+        for q in self.p.limited_questions:
+            value = f"CAST({env[q.variable].value} AS {double})"
+            sides = [
+                f"{value} {op} {literal(float(limit), self.dialect)}"
+                for op, limit in (("<", q.confirm_below), (">", q.confirm_above))
+                if limit is not None
+            ]
+            items.append((f"({' OR '.join(sides)})", q.variable))
+        return [f'(CASE WHEN "i" IS NULL THEN {self._listed(items)} END) AS "warnings"']
+
+    def _estimates(self, columns: dict[str, str]) -> list[str]:
+        """``estimate:<name>`` per derived value: the estimate's value, rounded to one
+        decimal as the verdict shows it, when some criterion's status rests on it
+        (``evaluation.estimates_used``: the status differs with the value unknown); NULL
+        when measured, unknown or not used. A status is a Kleene boolean here, so an open
+        one is told apart as ``confirm`` (failing on the estimate) or unknown too."""
+        env = self.rule_env()
+        double = double_type(self.dialect)
+        outputs = []
+        for j, d in enumerate(self.p.spec.derived):
+            without = {**env, d.name: Slot(null(double))}
+            differs = []
+            for c, cid, node, exclusion in self._criteria():
+                if d.name not in names_read(node):
+                    continue
+                status = self._status(cid, node, exclusion, without)
+                differs.append(f'("s{c}" IS DISTINCT FROM {status})')
+                if self.p.criteria[cid].confirm_estimate is not None:
+                    confirm = f'({self._failing(node, exclusion)} IS TRUE AND "s{c}" IS NULL)'
+                    confirm_without = (
+                        f"({self._failing(node, exclusion, without)} IS TRUE AND {status} IS NULL)"
+                    )
+                    differs.append(f"({confirm} <> {confirm_without})")
+            used = " OR ".join(differs) or "FALSE"
+            outputs.append(
+                f'(CASE WHEN "i" IS NULL AND "x{j}" IS NOT NULL AND ({used}) THEN '
+                f"{self._tenths(env[d.name].value)} END) AS {quote(columns[d.name])}"
             )
+        return outputs
+
+    def _tenths(self, x: str) -> str:
+        """The double ``x`` rounded to one decimal as Python's ``round(x, 1)`` does: to the
+        nearer tenth of x's exact binary value, a tie to the even tenth. A decimal ROUND
+        would round 50.05 up, where Python rounds down: the double nearest 50.05 lies
+        below it. So the side of x against the midpoint m = (2k + 1) / 20 between the
+        tenths k / 10 either side is found exactly: 20x - (2k + 1), with 20x = 16x + 4x as
+        an error-free sum (Knuth's TwoSum; times 16 and 4 are exact)."""
+        d = double_type(self.dialect)
+
+        def num(value: float) -> str:
+            return f"CAST({value!r} AS {d})"
+
+        k = f"FLOOR({x} * {num(10.0)})"
+        a, b = f"({x} * {num(16.0)})", f"({x} * {num(4.0)})"
+        s = f"({a} + {b})"
+        bb = f"({s} - {a})"
+        error = f"(({a} - ({s} - {bb})) + ({b} - {bb}))"
+        side = f"(({s} - ({num(2.0)} * {k} + {num(1.0)})) + {error})"
+        odd = f"({k} - {num(2.0)} * FLOOR({k} / {num(2.0)}))"
+        tenth = f"(CASE WHEN {side} > 0 THEN {k} + 1 WHEN {side} < 0 THEN {k} ELSE {k} + {odd} END)"
+        return f"({tenth} / {num(10.0)})"
+
+    def _failed(self) -> str:
+        """The failed criterion ids, space-separated, in the file's order."""
+        return self._listed([(f'"s{c}"', cid) for c, cid, *_ in self._criteria()])
+
+    def _listed(self, items: Sequence[tuple[str, str]]) -> str:
+        """The texts of ``items`` (SQL boolean, text) whose boolean is TRUE, space-separated,
+        in order. DuckDB and PostgreSQL look each group of items up in an array of every
+        combination's text, indexed by the group's booleans as bits: a few array reads and a
+        short ``concat_ws`` instead of one CASE per item and a ``concat_ws`` over them all,
+        which cost DuckDB more than all the rules together. ANSI: the plain form."""
+        if self.dialect == "ansi":
+            cases = [
+                f"(CASE WHEN {test} THEN {text_literal(t, self.dialect)} END)" for test, t in items
+            ]
+            return self._join(cases)
         parts = []
         bit = "DOUBLE" if self.dialect == "duckdb" else "INTEGER"  # PostgreSQL: no bool to double
-        for start in range(0, len(criteria), _GROUP):
-            group = criteria[start : start + _GROUP]
+        for start in range(0, len(items), _GROUP):
+            group = items[start : start + _GROUP]
             # DOUBLE in DuckDB: its INTEGER arithmetic checks every step for overflow
             bits = " + ".join(
-                f'CAST("s{c}" IS TRUE AS {bit}) * {1 << j}' for j, (c, _) in enumerate(group)
+                f"CAST({test} IS TRUE AS {bit}) * {1 << j}" for j, (test, _) in enumerate(group)
             )
             texts = [
-                " ".join(cid for j, (_, cid) in enumerate(group) if failures >> j & 1)
-                for failures in range(1 << len(group))
+                " ".join(t for j, (_, t) in enumerate(group) if chosen >> j & 1)
+                for chosen in range(1 << len(group))
             ]
             listed = ", ".join(
                 text_literal(t, self.dialect) if t else null("VARCHAR") for t in texts
