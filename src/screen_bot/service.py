@@ -457,7 +457,8 @@ class ScreeningService:
                         copy.append(Retired(message_id, "dropped"))
                     return copy
                 # the one recorded, or the question's delivery was never recorded (a stop
-                # between its send and the record): the user sees this one, to edit
+                # between its send and the record, also of a copy sent again after the one
+                # recorded was retired): the user sees this one, to edit
                 sessions.set_message(tx, owner, session.id, message_id)
             if session.awaiting_referral:
                 if key == UNKNOWN:
@@ -686,7 +687,7 @@ class ScreeningService:
     def _apply(self, tx: Tx, owner: int, engine: Engine, session: Session, value: Any) -> Results:
         question = engine.question(session)
         assert question is not None
-        message_id = sessions.message(tx, owner, session.id)
+        message_id = sessions.retire_message(tx, owner, session.id)
         unusual = engine.answer(session, value)
         if unusual:  # nothing recorded: the value waits for a confirmation
             sessions.save(tx, owner, session, lifetime=self.lifetime)
@@ -730,7 +731,7 @@ class ScreeningService:
         self, tx: Tx, owner: int, engine: Engine, session: Session, ticks: dict[str, Any]
     ) -> Results:
         """Answer a checklist step (every item) and go on."""
-        message_id = sessions.message(tx, owner, session.id)
+        message_id = sessions.retire_message(tx, owner, session.id)
         shown = tuple((engine.protocol.questions[v], ticks[v]) for v in engine.step_items(session))
         engine.answer_items(session, ticks)
         retired: Results = []
@@ -752,7 +753,7 @@ class ScreeningService:
             if _taken(sessions.list_open(tx, owner), referral, session.id):
                 dropped = self._retire(tx, owner, session.id, "dropped")
                 return [*dropped, Refused(REFERRAL_TAKEN, referral), referral_asked(session)]
-        message_id = sessions.message(tx, owner, session.id)
+        message_id = sessions.retire_message(tx, owner, session.id)
         session.referral = referral
         session.awaiting_referral = False
         session.step += 1
@@ -785,7 +786,7 @@ class ScreeningService:
         session_id: str,
         how: Literal["answered", "back", "cancelled", "dropped"],
     ) -> Results:
-        message_id = sessions.message(tx, owner, session_id)
+        message_id = sessions.retire_message(tx, owner, session_id)
         return [] if message_id is None else [Retired(message_id, how)]
 
     def _on_shown(
@@ -973,11 +974,13 @@ def _refusal_note(session: Session) -> Results:
 
 
 def _elsewhere(tx: Tx, owner: int, session: Session, message_id: int) -> bool:
-    """Whether the session's current question is recorded as shown in a message other
-    than ``message_id``."""
-    recorded = sessions.message(tx, owner, session.id)
+    """Whether the session's current question is recorded as shown, with its buttons, in a
+    message other than ``message_id``. One the bot retired (a /status, an answer asked
+    again) is not: the copy sent after it may be pressed before its delivery is recorded,
+    or with that record lost."""
+    live = sessions.live_message(tx, owner, session.id)
     shown_step = sessions.shown(tx, owner, session.id).step
-    return recorded is not None and recorded != message_id and shown_step == session.step
+    return live is not None and live != message_id and shown_step == session.step
 
 
 def _shows_open(tx: Tx, owner: int, message_id: int) -> bool:
