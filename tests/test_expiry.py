@@ -170,7 +170,6 @@ def _as_before_lifetimes_were_kept(store: StoreUnderTest) -> None:
         tx.execute("DROP INDEX open_sessions_expires")
         for table, (_, expires) in TIMES.items():
             tx.execute(f"ALTER TABLE {table} DROP COLUMN {expires}")
-        tx.execute("ALTER TABLE open_sessions DROP COLUMN message_retired")  # came later
         for table, version in BEFORE_LIFETIMES.items():
             tx.execute("UPDATE schema_version SET version = ? WHERE name = ?", (version, table))
 

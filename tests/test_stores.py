@@ -40,7 +40,7 @@ NEWEST = {
     "outbox": 3,
     "owner_settings": 2,
     "quiz_scores": 1,
-    "open_sessions": 5,
+    "open_sessions": 4,
 }
 PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
 

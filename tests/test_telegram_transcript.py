@@ -14,7 +14,6 @@ from screen_bot.adapters.telegram import messages as say
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.adapters.telegram.callback_data import Press, decode
 from screen_bot.buttons import options
-from screen_bot.errors import StorageFailed
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.results import NOT_OPEN, Asked
 from screen_bot.service import DEFAULT_LIFETIME
@@ -553,90 +552,6 @@ async def test_a_second_copy_of_an_answered_question_loses_its_buttons_when_pres
     assert harness.request.answers()[-1]["text"] == say.STALE_TEXT
     assert not harness.request.messages[(COORDINATOR, copy["message_id"])].get("reply_markup")
     assert harness.active(COORDINATOR) == state
-
-
-@pytest.mark.parametrize("pressed_on", ["older copy", "answered question"])
-async def test_a_press_that_names_another_message_than_its_questions_changes_nothing(
-    harness: Harness, pressed_on: str
-) -> None:
-    """The button's data fits the open question, but the press names another message than
-    the one showing it: an older copy (a send that timed out after Telegram delivered it,
-    then retried: its id never known) or a message it was never on (a Bot API server that
-    is not Telegram's). Nothing is applied, and the question's message stays the one the
-    bot edits: it keeps its buttons until it is answered, and then loses them."""
-    chat = harness.chat()
-    await chat.send("/screen R-1")
-    age = chat.last_with_buttons()
-    await chat.send("42")
-    tracked = chat.last_with_buttons()  # the confirmations checklist
-    if pressed_on == "older copy":
-        other = {**tracked, "message_id": 999_998}
-        harness.request.messages[(COORDINATOR, other["message_id"])] = other
-    else:
-        other = harness.request.messages[(COORDINATOR, age["message_id"])]
-    toggle = tracked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    before = harness.active(COORDINATOR)
-    await chat.press(other, toggle)
-    assert harness.active(COORDINATOR) == before
-    assert harness.request.answers()[-1].get("text") == say.COPY_TEXT
-    assert harness.request.messages[(COORDINATOR, tracked["message_id"])] == tracked
-    pressed = harness.request.messages[(COORDINATOR, other["message_id"])]
-    assert not pressed.get("reply_markup") and pressed["text"] == other["text"]
-    await chat.press(tracked, tracked["reply_markup"]["inline_keyboard"][-2][0]["callback_data"])
-    assert harness.active(COORDINATOR).state == "transplant_date"
-    assert not harness.request.messages[(COORDINATOR, tracked["message_id"])].get("reply_markup")
-
-
-def _not_recorded(*args: object) -> None:
-    raise StorageFailed("the database refused the write: disk I/O error")
-
-
-@pytest.mark.parametrize("asked_again_by", ["/status", "zzz", "/resume R-1"])
-async def test_a_press_on_a_question_asked_again_whose_delivery_was_not_recorded_is_applied(
-    harness: Harness, asked_again_by: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The step asked again (/status, an answer refused, /resume) retires the message that
-    showed it; the new copy's delivery is then not recorded (the write refused, a stop
-    before it, a send whose answer was lost). That copy, the only one with buttons, is not
-    an older copy: a press on it is applied, and it becomes the question's message."""
-    chat = harness.chat()
-    await chat.send("/screen R-1")
-    await chat.send("42")
-    retired = chat.last_with_buttons()
-    real = harness.bot.service.shown
-    monkeypatch.setattr(harness.bot.service, "shown", _not_recorded)
-    await chat.send(asked_again_by)
-    monkeypatch.setattr(harness.bot.service, "shown", real)
-    [copy] = [m for m in chat.messages() if m.get("reply_markup")]
-    assert copy["message_id"] > retired["message_id"]
-    before = harness.active(COORDINATOR)
-    await chat.press(copy, copy["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
-    assert harness.request.answers()[-1].get("text") != say.COPY_TEXT
-    assert harness.active(COORDINATOR).draft != before.draft
-    assert chat.last_with_buttons()["message_id"] == copy["message_id"]  # redrawn there
-    await chat.tap("☐ 1")  # ticked again: all of them hold
-    await chat.tap("✓ Done")
-    assert harness.active(COORDINATOR).state == "transplant_date"
-    assert not harness.request.messages[(COORDINATOR, copy["message_id"])].get("reply_markup")
-
-
-async def test_a_reply_to_an_earlier_question_is_refused_while_a_copy_is_not_recorded(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The message retired for a copy not recorded still dates the current question: a
-    reply to an older question is not taken for the current one."""
-    chat = harness.chat()
-    await chat.send("/screen R-1")
-    age = chat.last_with_buttons()
-    await chat.send("42")
-    real = harness.bot.service.shown
-    monkeypatch.setattr(harness.bot.service, "shown", _not_recorded)
-    await chat.send("/status")
-    monkeypatch.setattr(harness.bot.service, "shown", real)
-    before = harness.active(COORDINATOR)
-    await chat.send("3", reply_to=age)
-    assert harness.active(COORDINATOR).values() == before.values()
-    assert chat.last_with_buttons()["text"].startswith(say.invalid(say.EARLIER_QUESTION))
 
 
 @pytest.mark.parametrize("spelled", ["unknown", "Not known"])

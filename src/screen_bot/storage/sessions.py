@@ -1,8 +1,7 @@
 """Open screenings, so a chat resumes after a restart (even ``kill -9``).
 
 One row per unfinished screening; at most one per owner is *active* (the one answers go
-to), and each row remembers the message that shows its current question (and whether the
-bot retired it since: took its buttons away to show the question again), which step that
+to), and each row remembers the message that shows its current question, which step that
 message shows (``shown_step``: a step whose question was never delivered is not
 answerable by typing) and the newest update of the chat received before it was shown
 (``shown_after``: an answer that arrived earlier was not meant for it). ``step`` copies the
@@ -52,7 +51,6 @@ schema(
         lambda tx: add_columns(tx, "open_sessions", {"shown_at": "INTEGER"}),
         lambda tx: add_columns(tx, "open_sessions", {"step": "INTEGER"}),
         _add_expires_at_sqlite,
-        lambda tx: add_columns(tx, "open_sessions", {"message_retired": "INTEGER"}),
     ],
     postgres=[
         (
@@ -81,8 +79,6 @@ schema(
             "ALTER TABLE open_sessions ADD COLUMN expires_at TEXT",
             "CREATE INDEX open_sessions_expires ON open_sessions (expires_at)",
         ),
-        # 5: 1 when the message showing the question lost its buttons (retired by the bot)
-        "ALTER TABLE open_sessions ADD COLUMN message_retired INTEGER",
     ],
 )
 
@@ -185,8 +181,7 @@ def list_open(tx: Tx, owner: int) -> list[OpenScreening]:
 
 def set_message(tx: Tx, owner: int, session_id: str, message_id: int | None) -> None:
     tx.execute(
-        "UPDATE open_sessions SET message_id = ?, message_retired = NULL"
-        " WHERE owner = ? AND session_id = ?",
+        "UPDATE open_sessions SET message_id = ? WHERE owner = ? AND session_id = ?",
         (message_id, owner, session_id),
     )
 
@@ -206,7 +201,7 @@ def set_shown(tx: Tx, owner: int, session_id: str, message_id: int, shown: Shown
     keeps its first delivery's ``after`` and ``at``: input typed since then was typed
     with the question on screen."""
     tx.execute(
-        "UPDATE open_sessions SET message_id = ?, message_retired = NULL,"
+        "UPDATE open_sessions SET message_id = ?,"
         " shown_after = CASE WHEN shown_step = ? THEN shown_after ELSE ? END,"
         " shown_at = CASE WHEN shown_step = ? THEN shown_at ELSE ? END,"
         " shown_step = ? WHERE owner = ? AND session_id = ?",
@@ -238,28 +233,6 @@ def unshown(tx: Tx, before: datetime) -> list[int]:
 def message(tx: Tx, owner: int, session_id: str) -> int | None:
     row = tx.one(
         "SELECT message_id FROM open_sessions WHERE owner = ? AND session_id = ?",
-        (owner, session_id),
-    )
-    return row[0] if row else None
-
-
-def retire_message(tx: Tx, owner: int, session_id: str) -> int | None:
-    """The message showing the session's question, which the bot is about to retire (take
-    its buttons away): it is still :func:`message` (the newest one showing a question), but
-    no longer :func:`live_message`, until another one is recorded."""
-    tx.execute(
-        "UPDATE open_sessions SET message_retired = 1 WHERE owner = ? AND session_id = ?",
-        (owner, session_id),
-    )
-    return message(tx, owner, session_id)
-
-
-def live_message(tx: Tx, owner: int, session_id: str) -> int | None:
-    """The message showing the session's question with its buttons, if known: the
-    recorded one unless the bot retired it."""
-    row = tx.one(
-        "SELECT message_id FROM open_sessions"
-        " WHERE owner = ? AND session_id = ? AND message_retired IS NULL",
         (owner, session_id),
     )
     return row[0] if row else None
