@@ -21,7 +21,15 @@ from types import SimpleNamespace
 import httpx
 import pytest
 from telegram import Update
-from telegram.error import TelegramError, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.request import BaseRequest
 
 from conftest import SHIPPED
@@ -43,6 +51,7 @@ from telegram_offline import BOT_USER, RecordingRequest
 from test_telegram_transcript import COORDINATOR, OTHER, STRANGER, TOKEN, Harness
 
 BLOCKED = (403, "Forbidden: bot was blocked by the user")
+BUILT_WRONG = (400, "Bad Request: BUTTON_DATA_INVALID")  # a request the bot built wrong
 
 
 def message(update_id: int, text: str, user: int = COORDINATOR, **extra: object) -> dict:
@@ -552,6 +561,47 @@ async def test_the_sweeps_failed_send_to_a_user_who_blocked_the_bot_is_a_warning
     assert len(outbox.undelivered(harness.db.read())) == 1
 
 
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        (Forbidden("Forbidden: bot was blocked by the user"), logging.WARNING),
+        (NetworkError("Bad Gateway"), logging.WARNING),
+        (TimedOut(), logging.WARNING),
+        (RetryAfter(30), logging.WARNING),
+        (BadRequest("Bad Request: message text is empty"), logging.ERROR),
+        (InvalidToken(), logging.ERROR),
+    ],
+    ids=["blocked", "outage", "timeout", "flood limit", "built wrong", "token refused"],
+)
+async def test_a_verdict_the_sweep_cannot_send_is_an_error_only_when_the_bot_is_at_fault(
+    harness: Harness,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    error: TelegramError,
+    level: int,
+) -> None:
+    """A blocked user, an outage or a flood limit is waited out: a warning at each try. A
+    request refused as built (400) or a token refused fails at every try until fixed: an
+    ERROR. Either way the verdict is kept to send again."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    with harness.db.transaction() as tx:
+        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — its send failed", lifetime=DEFAULT_LIFETIME)
+        tx.execute("UPDATE outbox SET created_at = ?", ("2026-01-01T00:00:00+00:00",))
+
+    async def refused(*args: object) -> None:
+        raise error
+
+    monkeypatch.setattr(harness.bot, "_send_verdict", refused)
+    caplog.set_level(logging.INFO)
+    intake.sweep()
+    assert await intake.queues.join(5)
+    name = type(error).__name__
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (level, f"a verdict was not sent, kept to send again: {name}")
+    ]
+    assert len(outbox.undelivered(harness.db.read())) == 1
+
+
 def parts_sent(harness: Harness, parts: list[str]) -> list[int]:
     """How many times each of ``parts`` was sent to the coordinator."""
     texts = [m["text"] for m in harness.chat().messages()]
@@ -661,14 +711,24 @@ async def test_a_first_question_whose_send_failed_is_sent_again_by_the_sweep(
     assert sessions.unshown(harness.db.read(), datetime.now(UTC)) == []
 
 
+@pytest.mark.parametrize(
+    ("failure", "level", "name"),
+    [(BLOCKED, logging.WARNING, "Forbidden"), (BUILT_WRONG, logging.ERROR, "BadRequest")],
+    ids=["blocked", "built wrong"],
+)
 async def test_the_sweeps_failed_question_to_a_user_who_blocked_the_bot_is_a_warning(
-    harness: Harness, caplog: pytest.LogCaptureFixture
+    harness: Harness,
+    caplog: pytest.LogCaptureFixture,
+    failure: tuple[int, str],
+    level: int,
+    name: str,
 ) -> None:
     """As for a verdict: a question the sweep cannot send to a user who keeps the bot blocked
-    is logged as a warning at each try (it is still to send), never as work that failed."""
+    is logged as a warning at each try (it is still to send), never as work that failed; a
+    request the bot built wrong (400) is a fault, an ERROR at each try."""
     now = [0.0]
     intake = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
-    harness.request.failure = BLOCKED
+    harness.request.failure = failure
     harness.request.failing["sendMessage"] = 4  # the first question, the error reply, 2 tries
     await intake.accept([message(90, "/screen R-9")])
     assert await intake.queues.join(5)
@@ -679,7 +739,7 @@ async def test_the_sweeps_failed_question_to_a_user_who_blocked_the_bot_is_a_war
         now[0] += intake_module.RETRY_MAX
     assert harness.request.failing["sendMessage"] == 0  # both tries refused
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
-        (logging.WARNING, "a question was not sent, kept to send again: Forbidden")
+        (level, f"a question was not sent, kept to send again: {name}")
     ] * 2
     await _sweep_long_after(harness, intake)  # unblocked
     assert "[1/22]" in harness.chat().last_with_buttons()["text"]

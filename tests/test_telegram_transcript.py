@@ -554,38 +554,6 @@ async def test_a_second_copy_of_an_answered_question_loses_its_buttons_when_pres
     assert harness.active(COORDINATOR) == state
 
 
-@pytest.mark.parametrize("pressed_on", ["older copy", "answered question"])
-async def test_a_press_that_names_another_message_than_its_questions_changes_nothing(
-    harness: Harness, pressed_on: str
-) -> None:
-    """The button's data fits the open question, but the press names another message than
-    the one showing it: an older copy (a send that timed out after Telegram delivered it,
-    then retried: its id never known) or a message it was never on (a Bot API server that
-    is not Telegram's). Nothing is applied, and the question's message stays the one the
-    bot edits: it keeps its buttons until it is answered, and then loses them."""
-    chat = harness.chat()
-    await chat.send("/screen R-1")
-    age = chat.last_with_buttons()
-    await chat.send("42")
-    tracked = chat.last_with_buttons()  # the confirmations checklist
-    if pressed_on == "older copy":
-        other = {**tracked, "message_id": 999_998}
-        harness.request.messages[(COORDINATOR, other["message_id"])] = other
-    else:
-        other = harness.request.messages[(COORDINATOR, age["message_id"])]
-    toggle = tracked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    before = harness.active(COORDINATOR)
-    await chat.press(other, toggle)
-    assert harness.active(COORDINATOR) == before
-    assert harness.request.answers()[-1].get("text") == say.COPY_TEXT
-    assert harness.request.messages[(COORDINATOR, tracked["message_id"])] == tracked
-    pressed = harness.request.messages[(COORDINATOR, other["message_id"])]
-    assert not pressed.get("reply_markup") and pressed["text"] == other["text"]
-    await chat.press(tracked, tracked["reply_markup"]["inline_keyboard"][-2][0]["callback_data"])
-    assert harness.active(COORDINATOR).state == "transplant_date"
-    assert not harness.request.messages[(COORDINATOR, tracked["message_id"])].get("reply_markup")
-
-
 @pytest.mark.parametrize("spelled", ["unknown", "Not known"])
 def test_a_choice_spelled_like_unknown_keeps_the_unknown_button_apart(spelled: str) -> None:
     """Two buttons reading "unknown" would mean two answers: the choice (a result that is

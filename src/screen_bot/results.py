@@ -19,7 +19,6 @@ if TYPE_CHECKING:  # imported at the first quick check
 # Why nothing changed (an adapter words each one).
 NO_SCREENING = "no_screening"
 STALE = "stale"  # the button's question was already answered
-COPY = "copy"  # pressed on a message other than the one recorded showing the question
 GONE = "gone"  # finished, cancelled or expired
 PAUSED = "paused"  # another screening is active
 FORGED = "forged"  # the button does not fit the question

@@ -55,7 +55,6 @@ from .referrals import check_referral
 from .render import check_text, format_value, verdicts_text
 from .results import (
     CHECK_CONTINUED,
-    COPY,
     FIRST_QUESTION,
     FORGED,
     GONE,
@@ -419,9 +418,7 @@ class ScreeningService:
     ) -> Results:
         """A button of step ``step`` of ``session_id`` (pressed on ``message_id``). A toggle
         or "done" applies to ``shown``, the ticks its message showed (one per item or
-        choice), not to those saved: a redraw may have failed, or come late. A press on
-        another message than the one recorded showing that step changes nothing
-        (:data:`COPY`): only that one is edited, and it keeps its buttons."""
+        choice), not to those saved: a redraw may have failed, or come late."""
         with self.db.transaction() as tx:
             session = sessions.get(tx, owner, session_id)
             active = sessions.active(tx, owner)
@@ -448,16 +445,7 @@ class ScreeningService:
             question = engine.question(session)
             if question is None:
                 return [Refused(GONE)]
-            if message_id is not None:
-                if _elsewhere(tx, owner, session, message_id):
-                    # an older copy (a send retried after a timeout, a /status whose edit
-                    # failed), or a message id the press never came from: nothing applied
-                    copy: Results = [Refused(COPY)]
-                    if not _shows_open(tx, owner, message_id):  # a copy loses its buttons
-                        copy.append(Retired(message_id, "dropped"))
-                    return copy
-                # the one recorded, or the question's delivery was never recorded (a stop
-                # between its send and the record): the user sees this one, to edit
+            if message_id is not None:  # the user sees this message: it is the one to edit
                 sessions.set_message(tx, owner, session.id, message_id)
             if session.awaiting_referral:
                 if key == UNKNOWN:
@@ -970,14 +958,6 @@ def _refusal_note(session: Session) -> Results:
     return [
         Invalid(f"{refused.variable} {value} from the quick check is not used: {refused.reason}")
     ]
-
-
-def _elsewhere(tx: Tx, owner: int, session: Session, message_id: int) -> bool:
-    """Whether the session's current question is recorded as shown in a message other
-    than ``message_id``."""
-    recorded = sessions.message(tx, owner, session.id)
-    shown_step = sessions.shown(tx, owner, session.id).step
-    return recorded is not None and recorded != message_id and shown_step == session.step
 
 
 def _shows_open(tx: Tx, owner: int, message_id: int) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from telegram import Bot, CallbackQuery, Message, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
@@ -209,14 +209,13 @@ class ScreeningBot:
     async def _send_kept(
         self, bot: Bot, chat_id: int, delivery: int, text: str, sent: int = 0
     ) -> bool:
-        """Send a verdict kept in the outbox; whether it went out. A failed send (an outage,
-        a user who blocked the bot) is expected and only logged, as a warning: the outbox
-        keeps the rest for the chat's next update and the sweep, and nothing went wrong with
-        the user's message."""
+        """Send a verdict kept in the outbox; whether it went out. A failed send is only
+        logged (:func:`_log_unsent`): the outbox keeps the rest for the chat's next update
+        and the sweep, and nothing went wrong with the user's message."""
         try:
             await self._send_verdict(bot, chat_id, delivery, text, sent)
         except TelegramError as err:
-            logger.warning("a verdict was not sent, kept to send again: %s", type(err).__name__)
+            _log_unsent("a verdict", err)
             return False
         return True
 
@@ -247,9 +246,8 @@ class ScreeningBot:
                 text = say.question_message(result)
                 try:
                     await self._send_question(bot, chat_id, result, text, before)
-                except TelegramError as err:  # an outage, a user who blocked the bot: expected
-                    name = type(err).__name__  # (the question is still to send: tried again)
-                    logger.warning("a question was not sent, kept to send again: %s", name)
+                except TelegramError as err:  # still to send: tried again
+                    _log_unsent("a question", err)
             elif isinstance(result, Refused):  # its protocol file changed (removed) or broke
                 text = say.refusal(result.reason, result.detail, result.why)
                 await bot.send_message(chat_id, text)
@@ -589,6 +587,18 @@ class ScreeningBot:
                     logger.warning("no wording for %s", type(result).__name__)
         if notes:
             await t.say("\n\n".join(notes))
+
+
+def _log_unsent(what: str, err: TelegramError) -> None:
+    """Log a send that failed and is kept to send again: a warning where the failure is
+    expected and waited out (a user who blocked the bot; an outage: a connection error, a
+    timeout, a 5xx; a flood limit), an ERROR where the bot or its setup is at fault (a
+    request refused as built, 400; a token refused): that one fails at every try."""
+    expected = isinstance(err, Forbidden | NetworkError | RetryAfter)
+    if isinstance(err, BadRequest):  # a NetworkError in python-telegram-bot, but final
+        expected = False
+    level = logging.WARNING if expected else logging.ERROR
+    logger.log(level, "%s was not sent, kept to send again: %s", what, type(err).__name__)
 
 
 async def _edit(bot: Bot, chat_id: int, message_id: int, text: str | None) -> None:

@@ -17,7 +17,6 @@ from ...protocol.schema import Question
 from ...render import TICK, format_value, layout, section_title
 from ...results import (
     CHECK_CONTINUED,
-    COPY,
     FIRST_QUESTION,
     FORGED,
     GONE,
@@ -101,14 +100,12 @@ EARLY = (
 )
 NO_SCREENING_TEXT = "No screening is open. /screen starts one; /list shows unfinished ones."
 STALE_TEXT = "That question was already answered."
-COPY_TEXT = "That question was sent again in a newer message: answer it there."
 GONE_TEXT = "That screening is finished, cancelled or expired."
 PAUSED_TEXT = "That screening is paused; /resume it first."
 FORGED_TEXT = "That button is not valid."
 REFUSALS = {
     NO_SCREENING: NO_SCREENING_TEXT,
     STALE: STALE_TEXT,
-    COPY: COPY_TEXT,
     GONE: GONE_TEXT,
     PAUSED: PAUSED_TEXT,
     FORGED: FORGED_TEXT,
