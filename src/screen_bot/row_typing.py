@@ -45,7 +45,7 @@ def row_typer(questions: Mapping[str, Question], extra: frozenset[str]) -> Typer
     for index, (variable, question) in enumerate(questions.items()):
         if not _NAME.match(variable):
             raise ValueError(f"not a checked name: {variable!r}")
-        test = _fast_test(question, index, namespace)
+        test = _fast_test(question, str(index), namespace)
         if test is None:
             namespace[f"_check{index}"] = checker(question)
             converted.append((variable, index))
@@ -72,16 +72,56 @@ def row_typer(questions: Mapping[str, Question], extra: frozenset[str]) -> Typer
     return function
 
 
+def typed_reads(
+    questions: Mapping[str, Question],
+    extra: frozenset[str],
+    namespace: dict[str, Any],
+    local: Callable[[str], str],
+) -> list[str]:
+    """Lines of a generated function of ``(answers, screened_on)``, ``answers`` a record,
+    putting each answer, typed as :func:`row_typer` types it, in the local ``local(name)``
+    (None when not given); the function returns None where :func:`row_typer`'s would (an
+    unknown key, a value it does not take). Names in ``namespace`` start with ``_rt``."""
+    namespace.update(_rtKEYS=extra | questions.keys(), _rtAnswerError=AnswerError)
+    namespace["_rt_all_text"] = _all_text
+    lines = ["if not _rtKEYS.issuperset(answers):", "    return None", "get = answers.get"]
+    converted = []
+    for index, (variable, question) in enumerate(questions.items()):  # as row_typer, in turn
+        if not _NAME.match(variable):
+            raise ValueError(f"not a checked name: {variable!r}")
+        v = local(variable)
+        lines.append(f"{v} = get({variable!r})")
+        test = _fast_test(question, f"_rt{index}", namespace, v)
+        if test is None:
+            namespace[f"_rtcheck{index}"] = checker(question)
+            converted.append((v, index))
+            continue
+        lines += [f"if {v} is not None and not ({test}):", "    return None"]
+    for v, index in converted:
+        lines += [
+            f"if {v} is not None:",
+            f"    if type({v}) is not str and not (type({v}) is list and _rt_all_text({v})):",
+            "        return None",
+            "    try:",
+            f"        {v} = _rtcheck{index}({v}, screened_on)",
+            "    except _rtAnswerError:",
+            "        return None",
+        ]
+    return lines
+
+
 def _all_text(items: list[Any]) -> bool:
     return all(type(item) is str for item in items)
 
 
-def _fast_test(question: Question, index: int, namespace: dict[str, Any]) -> str | None:
-    """The test under which ``checker(question)`` returns the value as it is, or None
-    when its value needs the checker (a date, a list, text, an open range)."""
+def _fast_test(
+    question: Question, suffix: str, namespace: dict[str, Any], v: str = "v"
+) -> str | None:
+    """The test of the value in ``v`` under which ``checker(question)`` returns it as it
+    is, or None when its value needs the checker (a date, a list, text, an open range)."""
     kind = question.type
     if kind == "yes_no":
-        return "v is True or v is False"
+        return f"{v} is True or {v} is False"
     low, high = question.min, question.max
     if (
         kind in ("int", "number")
@@ -89,10 +129,12 @@ def _fast_test(question: Question, index: int, namespace: dict[str, Any]) -> str
         and high is not None
         and -_BIG < low <= high < _BIG
     ):
-        namespace[f"_low{index}"], namespace[f"_high{index}"] = question.min, question.max
-        exact = "type(v) is int" if kind == "int" else "(type(v) is int or type(v) is float)"
-        return f"{exact} and _low{index} <= v <= _high{index}"
+        namespace[f"_low{suffix}"], namespace[f"_high{suffix}"] = question.min, question.max
+        exact = f"type({v}) is int"
+        if kind == "number":
+            exact = f"({exact} or type({v}) is float)"
+        return f"{exact} and _low{suffix} <= {v} <= _high{suffix}"
     if kind == "choice" and not question.multiple:
-        namespace[f"_choices{index}"] = frozenset(question.choices or ())
-        return f"type(v) is str and v in _choices{index}"
+        namespace[f"_choices{suffix}"] = frozenset(question.choices or ())
+        return f"type({v}) is str and {v} in _choices{suffix}"
     return None

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from ..row_typing import typed_reads
 from .demand import Demand, whole
 from .evaluation import Context, Outcome, Status, Used, _plan, clocks_read
 from .expressions import SCREENING_DATE
@@ -51,7 +52,7 @@ Parts = tuple[
 class Row:
     """A protocol's whole-row checks, compiled: see :func:`row_checks`."""
 
-    run: Callable[[Mapping[str, Any], date], Parts]
+    run: Callable[[Mapping[str, Any], date], Parts | None]  # None: a record not taken
     criteria: tuple[str, ...]  # in the order of the statuses
     confirming: tuple[int, ...]  # positions of the criteria a failure may rest on an estimate
     names: tuple[str, ...]  # the context's names, in the order of its values
@@ -61,11 +62,14 @@ class Row:
     _waits: dict[Any, Waiting | None] = field(default_factory=dict)
 
     def __call__(self, answers: Mapping[str, Any], screened_on: date) -> Parts | None:
-        """The row's parts, or None when the general path must decide (the ``confirm`` fix)."""
+        """The row's parts, or None when the general path must decide (the ``confirm`` fix,
+        or for :func:`record_checks`, a record its typing does not take)."""
         found = self.run(answers, screened_on)
-        if self.confirming and "failed" in found[0]:
-            statuses = found[0]
-            if any(statuses[i] == "failed" for i in self.confirming):
+        if found is None:
+            return None
+        statuses = found[0]
+        for i in self.confirming:  # (a loop: one or two criteria, on every batch row)
+            if statuses[i] == "failed":
                 return None
         return found
 
@@ -122,6 +126,20 @@ def row_checks(protocol: Protocol) -> Row | None:
     return found
 
 
+def record_checks(protocol: Protocol, extra: frozenset[str]) -> Row | None:
+    """:func:`row_checks` on a batch record as read (a JSON Lines line's object, the keys
+    ``extra`` beside the answers), its answers typed on the way into the locals as
+    :func:`~..row_typing.row_typer` types them: no dict of typed answers is made and read
+    back. Its call gives None also for a record that typing does not take. None when not
+    compiled, or when a question bears the name of one of ``extra``. Made once and kept."""
+    if "_record_checks" not in protocol.__dict__:
+        clash = extra & protocol.questions.keys()
+        made = _row(protocol, extra) if _compiled(protocol) and not clash else None
+        protocol.__dict__["_record_checks"] = made
+    found: Row | None = protocol.__dict__["_record_checks"]
+    return found
+
+
 def _compiled(protocol: Protocol) -> bool:
     if not _simple(protocol):
         return False
@@ -130,11 +148,15 @@ def _compiled(protocol: Protocol) -> bool:
     return all(len(estimable & set(r.names)) < 2 for r in plan.rules.values() if r.confirm)
 
 
-def _row(protocol: Protocol) -> Row:
+def _row(protocol: Protocol, extra: frozenset[str] | None = None) -> Row:
+    """The whole-row checks on typed answers; given ``extra``, on a record (see
+    :func:`record_checks`)."""
     plan = _plan(protocol)
     need = whole(protocol)
     criteria = tuple(plan.rules)
-    namespace, lines, names = reading(protocol, need, stored=False)
+    namespace, lines, names = reading(protocol, need, stored=False, read=extra is None)
+    if extra is not None:
+        lines[:0] = typed_reads(protocol.questions, extra, namespace, lambda v: f"r_{v}")
     position = {cid: i for i, cid in enumerate(criteria)}
     for i, status in enumerate(rule_statuses(protocol, namespace, names, criteria, lines)):
         lines.append(f"s{i} = {status}")
