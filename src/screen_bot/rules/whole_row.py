@@ -59,7 +59,8 @@ class Row:
     always: frozenset[str]
     conditional: tuple[str, ...]
     _applicable: dict[tuple[bool, ...], frozenset[str]] = field(default_factory=dict)
-    _waits: dict[Any, Waiting | None] = field(default_factory=dict)
+    # (first day, whether it is the whole answer: no day, or met on it) by what decides it
+    _waits: dict[Any, tuple[Waiting | None, bool]] = field(default_factory=dict)
 
     def __call__(self, answers: Mapping[str, Any], screened_on: date) -> Parts | None:
         """The row's parts, or None when the general path must decide (the ``confirm`` fix,
@@ -93,28 +94,27 @@ class Row:
         """:func:`~.windows.waiting` for a failed criterion of the row ``parts`` came from;
         its first day is remembered by what decides it: the values its rule read (known ones
         in ``failed``), its estimated names and the screening date, which a batch's rows
-        often share (what keeps it open on that day is found for each row)."""
+        often share. So is whether the criterion is met on that day (its rule reads nothing
+        else): then that is the answer. Else what keeps it open then is found for each row
+        (which questions behind its unknown values were asked is not in the key)."""
         if not clocks_read(protocol, failed.criterion):
             return None  # no time window
         key = (failed.criterion, screened_on, tuple(failed.values.items()), failed.estimated)
         try:
-            cached = self._waits.get(key, _UNSEEN)
+            cached = self._waits.get(key)
         except TypeError:  # a value that cannot be a key
             return waiting(protocol, failed.criterion, self.context(parts))
-        ctx = None
-        if cached is _UNSEEN:
+        if cached is None:
             ctx = self.context(parts)
             found = first_day(protocol, failed.criterion, ctx)
+            then = open_then(protocol, failed.criterion, ctx, found)
             if len(self._waits) < 4096:  # a few distinct dates per criterion, usually
-                self._waits[key] = found
-        else:
-            found = cached  # type: ignore[assignment]
-        if found is None or found.meets_from is None:
+                self._waits[key] = (found, then is found)
+            return then
+        found, whole = cached
+        if whole:  # no day, or met on it
             return found
-        return open_then(protocol, failed.criterion, ctx or self.context(parts), found)
-
-
-_UNSEEN = object()
+        return open_then(protocol, failed.criterion, self.context(parts), found)
 
 
 def row_checks(protocol: Protocol) -> Row | None:
