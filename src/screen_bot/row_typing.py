@@ -50,7 +50,8 @@ def row_typer(questions: Mapping[str, Question], extra: frozenset[str]) -> Typer
             namespace[f"_check{index}"] = checker(question)
             converted.append((variable, index))
             continue
-        lines += [f"v = get({variable!r})", f"if v is not None and not ({test}):"]
+        # (the test first: most values pass it, and then the None test is not run)
+        lines += [f"v = get({variable!r})", f"if not ({test}) and v is not None:"]
         lines.append("    return None")
     lines.append("answers = dict(record)")
     lines += [f"answers.pop({key!r}, None)" for key in sorted(extra)]
@@ -96,7 +97,7 @@ def typed_reads(
             namespace[f"_rtcheck{index}"] = checker(question)
             converted.append((v, index))
             continue
-        lines += [f"if {v} is not None and not ({test}):", "    return None"]
+        lines += [f"if not ({test}) and {v} is not None:", "    return None"]
     for v, index in converted:
         lines += [
             f"if {v} is not None:",
