@@ -156,7 +156,7 @@ def _row(protocol: Protocol, extra: frozenset[str] | None = None) -> Row:
     criteria = tuple(plan.rules)
     namespace, lines, names = reading(protocol, need, stored=False, read=extra is None)
     if extra is not None:
-        lines[:0] = typed_reads(protocol.questions, extra, namespace, lambda v: f"r_{v}")
+        lines[:0] = typed_reads(protocol.questions, extra, namespace, lambda v: f"r_{v}")[0]
     position = {cid: i for i, cid in enumerate(criteria)}
     for i, status in enumerate(rule_statuses(protocol, namespace, names, criteria, lines)):
         lines.append(f"s{i} = {status}")
