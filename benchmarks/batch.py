@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from screen_bot.answers import today
-from screen_bot.batch import read_rows
+from screen_bot.batch import jsonl_block_units, read_rows
+from screen_bot.batch_screen import screen_units
 from screen_bot.verdict import build, fields_of, row_fields, verdict_json
 
 from .common import PYTHON, SCREEN_BOT, Figure, run_child
@@ -46,7 +47,9 @@ def parse(path: Path, log: Path) -> tuple[float, int]:
 def breakdown(path: Path, rows: int = 2_000) -> dict[str, float]:
     """In-process µs per row of each stage of the CLI's loop (best of 3), to see where it goes;
     the general evaluation and the reference path (the last stage) are what the CLI's
-    fields and JSON are tested against."""
+    fields and JSON are tested against. A JSON Lines row the whole-row checks take as read
+    (``batch_screen.line_fields``) is typed and checked in one step: "screen_units" is
+    that loop, every stage of a row but reading the file."""
     proto = protocol()
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
     data = "".join(lines).encode()
@@ -65,6 +68,9 @@ def breakdown(path: Path, rows: int = 2_000) -> dict[str, float]:
         "row_fields + verdict_json (the CLI's JSON)": lambda: [
             verdict_json(row_fields(proto, **f)) for f in answered
         ],
+        "screen_units (the CLI's JSON Lines to JSON, all stages)": lambda: screen_units(
+            list(jsonl_block_units(data, 1, True)), ("jsonl", (), today()), proto, "json", False
+        ),
         "verdict.fields_of (the general evaluation)": lambda: [
             fields_of(proto, **f) for f in answered
         ],

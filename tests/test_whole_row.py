@@ -202,6 +202,20 @@ def test_a_time_windows_first_day_is_remembered_by_what_decides_it() -> None:
     assert checks._waits  # remembered
 
 
+def test_remembered_windows_give_each_row_the_reference_in_either_order() -> None:
+    """Whether a failed window is met on its first day is remembered with the day: the rows
+    screened again in the other order (every day remembered then) still give the reference."""
+    protocol = PROTOCOLS["blina-dli"]
+    patients = list(Population(protocol, seed=21).patients(600))
+    windows = 0
+    for patient in [*patients, *reversed(patients)]:
+        reference = fields_of(protocol, patient.answers, screened_on=patient.screened_on)
+        found = row_fields(protocol, patient.answers, screened_on=patient.screened_on)
+        assert found == reference
+        windows += any(r["meets_from"] for r in found["reasons"])
+    assert windows > 20
+
+
 def test_a_rule_wanting_the_measurement_names_it_beside_the_estimate(tmp_path: Path) -> None:
     """Open on another part while its estimate fails: the measured value, asked and unknown,
     would decide the rule too, so it is named (as C-I6a of ctl019 names its measured GFR)."""

@@ -39,6 +39,7 @@ InputFormat = Literal["auto", "json", "jsonl", "csv"]
 Kind = Literal["json", "jsonl", "csv"]
 REFERRAL_KEY = "referral"
 SCREENED_ON_KEY = "screened_on"
+ROW_KEYS = frozenset({REFERRAL_KEY, SCREENED_ON_KEY})  # a row's keys besides its answers
 MAX_LINE = 1 << 20  # bytes of one line (one JSON Lines row, one CSV line)
 MAX_CELL_LINES = 20  # further lines a quoted CSV cell may go on over (a cell's line breaks)
 MAX_CELL_BYTES = 64 << 10  # and their bytes: a stray quote never takes more
@@ -402,9 +403,8 @@ def _row_typer(protocol: Protocols) -> Typer | None:
     """The protocol's generated row typing, made once (kept on it); None when a question
     bears the name of a key of its own (``referral``, ``screened_on``)."""
     if "_row_typer" not in protocol.__dict__:
-        extra = frozenset({REFERRAL_KEY, SCREENED_ON_KEY})
-        clash = extra & protocol.questions.keys()
-        protocol.__dict__["_row_typer"] = None if clash else row_typer(protocol.questions, extra)
+        clash = ROW_KEYS & protocol.questions.keys()
+        protocol.__dict__["_row_typer"] = None if clash else row_typer(protocol.questions, ROW_KEYS)
     found: Typer | None = protocol.__dict__["_row_typer"]
     return found
 
@@ -421,15 +421,22 @@ def _set_screened_on(row: Row, value: Any) -> None:
     for every key; a CSV caller passes an empty cell as None."""
     if value is None:
         return
+    day = given_day(value)
+    if day is not None:
+        row.screened_on = day
+        return
+    today = " (for today leave the key out, or null)" if value == "" else ""
+    row.errors.append(f"{SCREENED_ON_KEY}: {_shown(value)}: expected a date as YYYY-MM-DD{today}")
+
+
+def given_day(value: Any) -> date | None:
+    """A given screening date, or None when ``value`` is not one (a bad value)."""
+    if not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return None  # fromisoformat also reads 2026-W03-4 and 20260115
     try:
-        if not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
-            raise ValueError  # fromisoformat also reads 2026-W03-4 and 20260115
-        row.screened_on = date.fromisoformat(value)
+        return date.fromisoformat(value)
     except ValueError:
-        today = " (for today leave the key out, or null)" if value == "" else ""
-        row.errors.append(
-            f"{SCREENED_ON_KEY}: {_shown(value)}: expected a date as YYYY-MM-DD{today}"
-        )
+        return None
 
 
 def csv_header(raw: IO[bytes]) -> tuple[str, ...] | None:

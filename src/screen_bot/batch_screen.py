@@ -37,20 +37,27 @@ except ImportError:  # not on Windows
     fcntl = None  # type: ignore[assignment]
 
 from .batch import (
+    REFERRAL_KEY,
+    ROW_KEYS,
+    SCREENED_ON_KEY,
     InputFormat,
     Kind,
     Protocols,
     Row,
     Unit,
+    given_day,
     jsonl_block_units,
     jsonl_blocks,
+    orjson_object,
     read_units,
     typed,
 )
-from .errors import BadInput
+from .errors import BadInput, BadReferral
 from .protocol import Protocol, load
 from .protocol.sets import ProtocolSet
-from .verdict import Verdict, row_fields, verdict_json
+from .referrals import check_referral
+from .rules import whole_row
+from .verdict import Verdict, parts_fields, row_fields, verdict_json
 
 Output = Literal["json", "text"]
 Work = tuple[Any, ...]  # the arguments of a screen function after the protocol
@@ -82,8 +89,11 @@ class Chunk:
     last_row: int = 0  # the number of its last row, good or bad (0: none)
 
 
-def screen_rows(rows: Iterable[Row], protocol: Protocols, output: Output, log: bool) -> Chunk:
-    chunk = Chunk()
+def screen_rows(
+    rows: Iterable[Row], protocol: Protocols, output: Output, log: bool, chunk: Chunk | None = None
+) -> Chunk:
+    """What ``rows`` give, added to ``chunk`` (a new one by default)."""
+    chunk = chunk if chunk is not None else Chunk()
     protocols = protocol if isinstance(protocol, ProtocolSet) else None
     one = protocol if isinstance(protocol, Protocol) else None
     as_json = output == "json"
@@ -337,8 +347,57 @@ def screen_units(
     units: list[Unit], shape: Shape, protocol: Protocols, output: Output, log: bool
 ) -> Chunk:
     kind, header, day = shape
+    if kind == "jsonl" and output == "json" and not log and isinstance(protocol, Protocol):
+        checks = whole_row.record_checks(protocol, ROW_KEYS)
+        if checks is not None:
+            return _screen_lines(units, protocol, checks, day)
     rows = (typed(unit, kind, header, protocol, day) for unit in units)
     return screen_rows(rows, protocol, output, log)
+
+
+def _screen_lines(units: list[Unit], protocol: Protocol, checks: whole_row.Row, day: date) -> Chunk:
+    """:func:`screen_rows` of JSON Lines units typed, to JSON without a log: a line
+    :func:`line_fields` takes is screened straight from orjson's reading; any other goes
+    the general way (a test holds both to the same output)."""
+    chunk = Chunk()
+    add = chunk.output.append
+    for unit in units:
+        fields = None if unit.problems else line_fields(unit.payload, protocol, checks, day)
+        if fields is None:
+            screen_rows((typed(unit, "jsonl", (), protocol, day),), protocol, "json", False, chunk)
+        else:
+            add(b'{"row":%d,%s\n' % (unit.number, verdict_json(fields)[1:]))
+    if units:
+        chunk.last_row = units[-1].number
+    return chunk
+
+
+def line_fields(
+    text: str, protocol: Protocol, checks: whole_row.Row, day: date
+) -> dict[str, Any] | None:
+    """The verdict's fields of a JSON Lines line, as :func:`~.batch.typed` and
+    :func:`~.verdict.row_fields` give them, when orjson reads it (:func:`orjson_object`), its
+    referral and screening date are good and ``checks`` (``whole_row.record_checks``) take
+    the record as read: then its typing is the generated row typing's, under which orjson's
+    reading is json's (see :func:`~.batch.typed_fast`). Else None."""
+    record = orjson_object(text)
+    if record is None:
+        return None
+    referral, given = record.get(REFERRAL_KEY), record.get(SCREENED_ON_KEY)
+    if referral is not None:
+        if type(referral) is not str:
+            return None
+        try:
+            check_referral(referral)
+        except BadReferral:
+            return None
+    screened_on = day if given is None else given_day(given)
+    if screened_on is None:
+        return None
+    parts = checks(record, screened_on)
+    if parts is None:
+        return None
+    return parts_fields(protocol, checks, parts, referral, screened_on)
 
 
 _worker_protocol: Protocols | None = None

@@ -23,7 +23,7 @@ from .rules.evaluation import (
     status_of_each,
 )
 from .rules.expressions import SCREENING_DATE
-from .rules.whole_row import row_checks
+from .rules.whole_row import Parts, Row, row_checks
 from .rules.windows import Waiting, waiting
 
 VerdictValue = Literal["eligible", "not_eligible", "unresolved"]
@@ -223,8 +223,15 @@ def row_fields(
     parts = None if checks is None else checks(answers, screened_on)
     if checks is None or parts is None:
         return fields_of(protocol, answers, referral=referral, screened_on=screened_on)
-    statuses, used, unusual_answers, _, _, made, details = parts
-    value = decide_statuses(statuses)
+    return parts_fields(protocol, checks, parts, referral, screened_on)
+
+
+def parts_fields(
+    protocol: Protocol, checks: Row, parts: Parts, referral: str | None, screened_on: date
+) -> dict[str, Any]:
+    """:func:`row_fields` from the parts the whole-row ``checks`` gave."""
+    _, used, unusual_answers, _, _, made, details = parts
+    value = decide(details)  # (details: an outcome for each criterion not met, and only those)
     reasons: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     if details:  # the outcomes of the criteria not met

@@ -24,8 +24,8 @@ Status = Literal["met", "failed", "unknown", "confirm"]
 OPEN: frozenset[str] = frozenset({"unknown", "confirm"})
 
 
-@dataclass(frozen=True)
-class Outcome:
+@dataclass  # not frozen: a batch makes one for each criterion not met of each row, and a
+class Outcome:  # frozen dataclass takes three times as long to make (nothing changes one)
     criterion: str
     status: Status
     values: dict[str, Any] = field(default_factory=dict)  # known values the rule read

@@ -222,12 +222,13 @@ def function_of(namespace: dict[str, Any], lines: list[str], label: str) -> Any:
 
 
 def reading(
-    protocol: Protocol, need: Demand, stored: bool
+    protocol: Protocol, need: Demand, stored: bool, read: bool = True
 ) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     """The namespace and first lines of a function of ``(answers, screened_on)`` putting
     what ``need`` holds in locals, and the local (or literal) holding each name's value.
     ``answers`` are stored answers (``stored``: an :class:`~..session.Answer` by question)
-    or values already typed as ``typed_value`` types them (a batch row's)."""
+    or values already typed as ``typed_value`` types them (a batch row's); not ``read``:
+    the lines putting each typed answer in ``r_<name>`` are the caller's, before these."""
     plan = _plan(protocol)
     namespace = _namespace()
     namespace.update(
@@ -236,11 +237,11 @@ def reading(
         _isfinite=math.isfinite,
         _UNANSWERED=_UNANSWERED,
     )
-    lines = ["get = answers.get"]
+    lines = ["get = answers.get"] if read else []
     dated = protocol.dated_questions
     # the answers need reads, typed as typed_value types them, in r_<name>
     for variable in protocol.order:
-        if variable not in need.questions:
+        if variable not in need.questions or not read:
             continue
         if not stored:
             lines.append(f"r_{variable} = get({variable!r})")

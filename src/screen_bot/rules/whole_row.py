@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from ..row_typing import typed_reads
 from .demand import Demand, whole
 from .evaluation import Context, Outcome, Status, Used, _plan, clocks_read
 from .expressions import SCREENING_DATE
@@ -51,21 +52,25 @@ Parts = tuple[
 class Row:
     """A protocol's whole-row checks, compiled: see :func:`row_checks`."""
 
-    run: Callable[[Mapping[str, Any], date], Parts]
+    run: Callable[[Mapping[str, Any], date], Parts | None]  # None: a record not taken
     criteria: tuple[str, ...]  # in the order of the statuses
     confirming: tuple[int, ...]  # positions of the criteria a failure may rest on an estimate
     names: tuple[str, ...]  # the context's names, in the order of its values
     always: frozenset[str]
     conditional: tuple[str, ...]
     _applicable: dict[tuple[bool, ...], frozenset[str]] = field(default_factory=dict)
-    _waits: dict[Any, Waiting | None] = field(default_factory=dict)
+    # (first day, whether it is the whole answer: no day, or met on it) by what decides it
+    _waits: dict[Any, tuple[Waiting | None, bool]] = field(default_factory=dict)
 
     def __call__(self, answers: Mapping[str, Any], screened_on: date) -> Parts | None:
-        """The row's parts, or None when the general path must decide (the ``confirm`` fix)."""
+        """The row's parts, or None when the general path must decide (the ``confirm`` fix,
+        or for :func:`record_checks`, a record its typing does not take)."""
         found = self.run(answers, screened_on)
-        if self.confirming and "failed" in found[0]:
-            statuses = found[0]
-            if any(statuses[i] == "failed" for i in self.confirming):
+        if found is None:
+            return None
+        statuses = found[0]
+        for i in self.confirming:  # (a loop: one or two criteria, on every batch row)
+            if statuses[i] == "failed":
                 return None
         return found
 
@@ -89,28 +94,27 @@ class Row:
         """:func:`~.windows.waiting` for a failed criterion of the row ``parts`` came from;
         its first day is remembered by what decides it: the values its rule read (known ones
         in ``failed``), its estimated names and the screening date, which a batch's rows
-        often share (what keeps it open on that day is found for each row)."""
+        often share. So is whether the criterion is met on that day (its rule reads nothing
+        else): then that is the answer. Else what keeps it open then is found for each row
+        (which questions behind its unknown values were asked is not in the key)."""
         if not clocks_read(protocol, failed.criterion):
             return None  # no time window
         key = (failed.criterion, screened_on, tuple(failed.values.items()), failed.estimated)
         try:
-            cached = self._waits.get(key, _UNSEEN)
+            cached = self._waits.get(key)
         except TypeError:  # a value that cannot be a key
             return waiting(protocol, failed.criterion, self.context(parts))
-        ctx = None
-        if cached is _UNSEEN:
+        if cached is None:
             ctx = self.context(parts)
             found = first_day(protocol, failed.criterion, ctx)
+            then = open_then(protocol, failed.criterion, ctx, found)
             if len(self._waits) < 4096:  # a few distinct dates per criterion, usually
-                self._waits[key] = found
-        else:
-            found = cached  # type: ignore[assignment]
-        if found is None or found.meets_from is None:
+                self._waits[key] = (found, then is found)
+            return then
+        found, whole = cached
+        if whole:  # no day, or met on it
             return found
-        return open_then(protocol, failed.criterion, ctx or self.context(parts), found)
-
-
-_UNSEEN = object()
+        return open_then(protocol, failed.criterion, self.context(parts), found)
 
 
 def row_checks(protocol: Protocol) -> Row | None:
@@ -122,6 +126,20 @@ def row_checks(protocol: Protocol) -> Row | None:
     return found
 
 
+def record_checks(protocol: Protocol, extra: frozenset[str]) -> Row | None:
+    """:func:`row_checks` on a batch record as read (a JSON Lines line's object, the keys
+    ``extra`` beside the answers), its answers typed on the way into the locals as
+    :func:`~..row_typing.row_typer` types them: no dict of typed answers is made and read
+    back. Its call gives None also for a record that typing does not take. None when not
+    compiled, or when a question bears the name of one of ``extra``. Made once and kept."""
+    if "_record_checks" not in protocol.__dict__:
+        clash = extra & protocol.questions.keys()
+        made = _row(protocol, extra) if _compiled(protocol) and not clash else None
+        protocol.__dict__["_record_checks"] = made
+    found: Row | None = protocol.__dict__["_record_checks"]
+    return found
+
+
 def _compiled(protocol: Protocol) -> bool:
     if not _simple(protocol):
         return False
@@ -130,11 +148,15 @@ def _compiled(protocol: Protocol) -> bool:
     return all(len(estimable & set(r.names)) < 2 for r in plan.rules.values() if r.confirm)
 
 
-def _row(protocol: Protocol) -> Row:
+def _row(protocol: Protocol, extra: frozenset[str] | None = None) -> Row:
+    """The whole-row checks on typed answers; given ``extra``, on a record (see
+    :func:`record_checks`)."""
     plan = _plan(protocol)
     need = whole(protocol)
     criteria = tuple(plan.rules)
-    namespace, lines, names = reading(protocol, need, stored=False)
+    namespace, lines, names = reading(protocol, need, stored=False, read=extra is None)
+    if extra is not None:
+        lines[:0] = typed_reads(protocol.questions, extra, namespace, lambda v: f"r_{v}")[0]
     position = {cid: i for i, cid in enumerate(criteria)}
     for i, status in enumerate(rule_statuses(protocol, namespace, names, criteria, lines)):
         lines.append(f"s{i} = {status}")
