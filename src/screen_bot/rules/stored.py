@@ -240,8 +240,8 @@ def reading(
     lines = ["get = answers.get"] if read else []
     dated = protocol.dated_questions
     # the answers need reads, typed as typed_value types them, in r_<name>
-    for variable in protocol.order:
-        if variable not in need.questions or not read:
+    for variable in protocol.order if read else ():
+        if variable not in need.questions:
             continue
         if not stored:
             lines.append(f"r_{variable} = get({variable!r})")
