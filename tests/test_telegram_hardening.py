@@ -340,6 +340,36 @@ async def test_the_inbox_keeps_no_names_telegram_sends(harness: Harness) -> None
         assert not file.exists() or b"ALICE" not in file.read_bytes(), file
 
 
+async def test_a_cancelled_screening_and_a_refused_name_leave_no_write_ahead_log(
+    harness: Harness,
+) -> None:
+    """"Nothing of it is kept" (/cancel) and "a name is refused, never kept" (the referral
+    prompt) hold for the disk at once, not only at the next expiry pass: the write-ahead
+    log, which keeps pages as they were, is emptied into the file and truncated, as after
+    /forget. The raw files are read, never opened with SQLite (which would empty it)."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    wal = Path(f"{harness.settings.database}-wal")
+    files = (harness.settings.database, wal)
+
+    async def send(update_id: int, text: str) -> None:
+        await intake.accept([message(update_id, text)])  # each after the one before
+        assert await intake.queues.join(5)
+
+    await send(60, "/screen")
+    await send(61, "John Smith")
+    assert "never a name" in harness.chat().last_text()
+    assert not wal.exists() or b"John Smith" not in wal.read_bytes()
+    await send(62, "R-CANCEL9")
+    await send(63, "63")
+    assert harness.active(COORDINATOR).values() == {"age": 63}
+    assert b"R-CANCEL9" in wal.read_bytes()  # an open screening: written, as it must be
+    await send(64, "/cancel")
+    assert "nothing of it is kept" in harness.chat().last_text()
+    for file in files:
+        assert not file.exists() or b"R-CANCEL9" not in file.read_bytes(), file
+        assert not file.exists() or b"John Smith" not in file.read_bytes(), file
+
+
 def test_the_inbox_keeps_no_names_of_a_forward_as_a_bot_api_before_7_sends_it() -> None:
     """A self-hosted Bot API server older than 7.0 (or a relay) tells a forward's origin in
     fields of their own, not in ``forward_origin``: their names are not kept either."""
