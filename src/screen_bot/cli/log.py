@@ -111,9 +111,9 @@ def stats(
     screen failures by criterion.
 
     Counts are of patients: a referral label screened again by the same coordinator
-    counts once, by its latest screening (a screening without a label counts on its own). A patient failing several
-    criteria counts under each, so the criterion counts may add up to more than the
-    patients. One table per protocol.
+    counts once, by its latest screening (a screening without a label counts on its own).
+    A patient failing several criteria counts under each, so the criterion counts may add
+    up to more than the patients. One table per protocol.
     """
     from ..reports import chart_png, stats_text
     from ..reports import stats as count
