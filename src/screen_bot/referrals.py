@@ -37,12 +37,14 @@ _MAYBE_DATE = re.compile(r"[0-9]{4}[-/._][0-9]|[0-9][-/._][0-9]{4}|[0-9]{8}")  #
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _MONTH = (
     r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 )
 _SEP = "[-/._]?"
-# A first look: three letters at least (the month) before or after the year.
+# A first look: a month's first three letters before or after a year from 19xx or 20xx
+# (so that codes such as SITE-0042 are not read further).
 _MAYBE_NAMED = re.compile(
-    r"[A-Za-z]{3}[-/._]?(?:[0-9]{1,2}[-/._]?)?[0-9]{4}|[0-9]{4}[-/._]?[A-Za-z]{3}"
+    r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[A-Za-z]*[-/._]?(?:[0-9]{1,2}[-/._]?)?"
+    r"(?:19|20)[0-9]{2}|(?:19|20)[0-9]{2}[-/._]?(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
 )
 _NAMED_DAY_FIRST = re.compile(
     rf"(?=(?<![0-9])([0-9]{{1,2}}){_SEP}{_MONTH}{_SEP}([0-9]{{4}})(?![0-9]))"
