@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from itertools import product
 from pathlib import Path
@@ -33,20 +34,34 @@ EVERY_FORM = tuple(
     for first, second in product(SEPARATORS, repeat=2)
 )
 COMPACT = tuple(order.format("", "") for order in ORDERS)  # eight digits only
+# The month as a word (%b: its first three letters, %B: its name), with no separator too.
+NAMED_ORDERS = ("%d{}{}{}%Y", "{}{}%d{}%Y", "%Y{}{}{}%d")
+NAMED_FORMS = tuple(
+    order.format(first, month, second)
+    if order.startswith("%")
+    else order.format(month, first, second)
+    for order in NAMED_ORDERS
+    for month in ("%b", "%B")
+    for first, second in product(("", *SEPARATORS), repeat=2)
+)
+MONTH_WORDS = {date(2000, m, 1).strftime(f).lower() for m in range(1, 13) for f in ("%b", "%B")}
 NAMES = ["Smith", "Jane.Doe", "Doe_Jane", "JDoe/1961-03-04", "R-04.03.1961", "3/25/1961"]
 NAMES += ["R19610304", "1961-03/04"]  # a date of birth without separators, or mixed
 
 
 def holds_a_date(label: str) -> bool:
     """Whether any stretch of ``label`` between non-digits reads as a date from 1900 to
-    this year in one of the formats (strptime, not the rule's own reading)."""
+    this year in one of the formats, the month in digits or as a word in any case
+    (strptime, not the rule's own reading)."""
     for start in range(len(label)):
-        for end in range(start + 8, min(start + 10, len(label)) + 1):
+        for end in range(start + 8, min(start + 17, len(label)) + 1):
             before, after = label[start - 1 : start], label[end : end + 1]
             if before.isdigit() or after.isdigit():
                 continue
             stretch = label[start:end]
-            for form in EVERY_FORM + (COMPACT if len(stretch) == 8 else ()):
+            word = "".join(c for c in stretch if c.isalpha()).lower()
+            forms = NAMED_FORMS if word in MONTH_WORDS else ()  # (strptime is slow)
+            for form in forms or EVERY_FORM + (COMPACT if len(stretch) == 8 else ()):
                 try:
                     year = datetime.strptime(stretch, form).year
                 except ValueError:
@@ -69,7 +84,10 @@ def accepted(label: str) -> bool:
     NAMES
     + ["R-2024/02/29", "P7-1961-3-4", "31-12-1999X", "R-1961.03.04", "R_1961_03_04"]
     # without separators, or with two different ones
-    + ["19610304", "R19610304", "R-04031961", "1961-03/04", "04.03-1961", "R-3_4.1961"],
+    + ["19610304", "R19610304", "R-04031961", "1961-03/04", "04.03-1961", "R-3_4.1961"]
+    # the month as a word: its first three letters or its name, in any case, run together too
+    + ["4-Mar-1961", "4Mar1961", "Mar-04-1961", "1961-Mar-04", "04march1961", "March-4-1961"]
+    + ["R-4.MAR.1961", "1961march4", "SEPT/30-sep-1999", "Feb29-2000", "31DEC1999X"],
 )
 def test_names_and_dates_of_birth_are_refused(label: str) -> None:
     with pytest.raises(BadReferral, match="at least one digit.*never a name or a date of birth"):
@@ -82,7 +100,11 @@ def test_names_and_dates_of_birth_are_refused(label: str) -> None:
     # site-subject-sequence codes whose year would be before 1900 or after this one
     + ["01-02-0003", "S01-02-0042", "7-3-9999", "R-10/11/0001"]
     # eight digits that are no date either way round, or more than eight; a year alone
-    + ["R-12345678", "99999999", "R-119610304", "196103041", "2026-001", "BD-1961"],
+    + ["R-12345678", "99999999", "R-119610304", "196103041", "2026-001", "BD-1961"]
+    # a month's name with no day, no such day, a year out of range or in a longer number
+    + ["MAR-2024-7", "DEC12", "JAN-2024", "2024-MAR", "Feb29-2001", "4-Mar-1899", "4-Mar-19610"]
+    # a label cannot tell these from a code: a surname with digits, an NHS or a phone number
+    + ["Smith12345", "9434765919", "07700900123"],
 )
 def test_codes_are_taken_as_given(label: str) -> None:
     assert check_referral(label) == label
@@ -96,7 +118,7 @@ labels = st.from_regex(REFERRAL_PATTERN, fullmatch=True) | st.builds(
     with_a_date,
     st.from_regex(r"[A-Za-z0-9._/-]{0,6}", fullmatch=True),
     st.dates(date(1000, 1, 1), date(9999, 12, 31)),
-    st.sampled_from(DATE_FORMATS + EVERY_FORM + COMPACT),
+    st.sampled_from(DATE_FORMATS + EVERY_FORM + COMPACT + NAMED_FORMS),
     st.from_regex(r"[A-Za-z0-9._/-]{0,6}", fullmatch=True),
 )
 
@@ -129,6 +151,44 @@ def test_a_date_of_birth_is_refused_however_it_is_written(
     day: date, order: str, separators: str, padded: bool, prefix: str, suffix: str
 ) -> None:
     label = prefix + written(day, order, separators, padded) + suffix
+    assert re.fullmatch(REFERRAL_PATTERN, label), label  # a code's shape: refused for the date
+    assert not accepted(label), label
+
+
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July")
+MONTH_NAMES += ("August", "September", "October", "November", "December")
+
+
+@given(
+    st.dates(date(1900, 1, 1), date.today()),
+    st.sampled_from(("dBY", "BdY", "YBd")),
+    st.booleans(),
+    st.sampled_from((str.lower, str.upper, str.title, str.swapcase)),
+    st.sampled_from(["", *SEPARATORS]),
+    st.sampled_from(["", *SEPARATORS]),
+    st.booleans(),
+    st.from_regex(r"|[A-Za-z]|[A-Za-z0-9][A-Za-z0-9._/-]{0,4}[A-Za-z._/-]", fullmatch=True),
+    st.from_regex(r"([A-Za-z._/-][A-Za-z0-9._/-]{0,5})?", fullmatch=True),
+)
+def test_a_date_of_birth_with_the_month_as_a_word_is_refused(
+    day: date,
+    order: str,
+    short: bool,
+    case: Callable[[str], str],
+    first: str,
+    second: str,
+    padded: bool,
+    prefix: str,
+    suffix: str,
+) -> None:
+    name = MONTH_NAMES[day.month - 1]
+    part = {
+        "Y": f"{day.year:04d}",
+        "B": case(name[:3] if short else name),
+        "d": f"{day.day:02d}" if padded else str(day.day),
+    }
+    one, two, three = (part[letter] for letter in order)
+    label = prefix + one + first + two + second + three + suffix
     assert re.fullmatch(REFERRAL_PATTERN, label), label  # a code's shape: refused for the date
     assert not accepted(label), label
 

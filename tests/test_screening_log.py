@@ -383,6 +383,23 @@ def test_stats_count_patients_once_and_every_failed_criterion(log: ScreeningLog)
     assert log.stats(protocol_id="nothing") == []
 
 
+def test_stats_count_one_label_of_two_coordinators_as_two_patients(log: ScreeningLog) -> None:
+    """A label is the coordinator's own (the bot lets two coordinators each screen an
+    R-55): the same label of another coordinator is another patient; re-screened by the
+    same coordinator, it is one, by its latest screening."""
+
+    def add(v: Verdict, coordinator: str) -> None:
+        log.append(v, channel="telegram", coordinator=coordinator, answers={})
+
+    add(verdict("R-55", "I1"), "1001")
+    add(verdict("R-55"), "1002")  # another patient, eligible
+    add(verdict("R-55", "I4a"), "1001")  # 1001's patient again: counts by this one
+    (stats,) = log.stats()
+    assert (stats.screenings, stats.patients) == (3, 2)
+    assert (stats.eligible, stats.not_eligible) == (1, 1)
+    assert [(c.criterion, c.patients) for c in stats.failures] == [("I4a", 1)]
+
+
 def test_stats_with_two_failures_per_patient(log: ScreeningLog) -> None:
     for i in range(4):
         log.append(verdict(f"P{i}", "I1", "E3c"), channel="cli", coordinator="cli", answers={})

@@ -233,6 +233,32 @@ async def test_an_error_after_a_press_was_answered_still_reaches_the_chat(
     assert len(harness.request.answers()) == 2  # the press, and the refused second answer
 
 
+async def test_an_error_reply_that_fails_too_is_one_line_without_a_traceback(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A relay answering sendMessage with a malformed result (no ``date``) breaks the
+    handler's reply and then the error reply itself: one line each (the update id and the
+    error type), never python-telegram-bot's traceback of an error handler that failed."""
+    answer = harness.request._answer
+    malformed = {"sendMessage": 2}
+
+    def garbled(endpoint: str, params: dict[str, object]) -> object:
+        if malformed.get(endpoint):
+            malformed[endpoint] -= 1
+            return {"message_id": 1, "chat": {"id": COORDINATOR, "type": "private"}}
+        return answer(endpoint, params)
+
+    monkeypatch.setattr(harness.request, "_answer", garbled)
+    caplog.set_level(logging.INFO)
+    await harness.chat().send("/help")
+    assert malformed["sendMessage"] == 0
+    assert [r for r in caplog.records if r.exc_info or r.stack_info] == []
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any(line.endswith("failed: KeyError") for line in logged), logged
+    assert any(line.endswith("the error reply failed: KeyError") for line in logged), logged
+    assert all("\n" not in line for line in logged), logged
+
+
 async def test_a_failed_write_tells_the_user_nothing_was_saved(harness: Harness) -> None:
     chat = harness.chat()
     await chat.send("/screen R-1")
@@ -338,6 +364,36 @@ async def test_the_inbox_keeps_no_names_telegram_sends(harness: Harness) -> None
     assert harness.active(COORDINATOR).values() == {"age": 42}
     for file in (harness.settings.database, Path(f"{harness.settings.database}-wal")):
         assert not file.exists() or b"ALICE" not in file.read_bytes(), file
+
+
+async def test_a_cancelled_screening_and_a_refused_name_leave_no_write_ahead_log(
+    harness: Harness,
+) -> None:
+    """ "Nothing of it is kept" (/cancel) and "a name is refused, never kept" (the referral
+    prompt) hold for the disk at once, not only at the next expiry pass: the write-ahead
+    log, which keeps pages as they were, is emptied into the file and truncated, as after
+    /forget. The raw files are read, never opened with SQLite (which would empty it)."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    wal = Path(f"{harness.settings.database}-wal")
+    files = (harness.settings.database, wal)
+
+    async def send(update_id: int, text: str) -> None:
+        await intake.accept([message(update_id, text)])  # each after the one before
+        assert await intake.queues.join(5)
+
+    await send(60, "/screen")
+    await send(61, "John Smith")
+    assert "never a name" in harness.chat().last_text()
+    assert not wal.exists() or b"John Smith" not in wal.read_bytes()
+    await send(62, "R-CANCEL9")
+    await send(63, "63")
+    assert harness.active(COORDINATOR).values() == {"age": 63}
+    assert b"R-CANCEL9" in wal.read_bytes()  # an open screening: written, as it must be
+    await send(64, "/cancel")
+    assert "nothing of it is kept" in harness.chat().last_text()
+    for file in files:
+        assert not file.exists() or b"R-CANCEL9" not in file.read_bytes(), file
+        assert not file.exists() or b"John Smith" not in file.read_bytes(), file
 
 
 def test_the_inbox_keeps_no_names_of_a_forward_as_a_bot_api_before_7_sends_it() -> None:

@@ -33,7 +33,8 @@ class CriterionCount:
 
 @dataclass
 class Stats:
-    """Counts of one protocol, per patient: a referral counts once, by its latest screening."""
+    """Counts of one protocol, per patient: a coordinator's referral counts once, by its
+    latest screening."""
 
     protocol_id: str
     screenings: int = 0
@@ -77,16 +78,18 @@ def stats(
 ) -> list[Stats]:
     """Counts per protocol (sorted by id), for the CONSORT diagram.
 
-    A patient is a referral label within a protocol, counted once by its latest
-    screening; a screening without a label is a patient of its own. A patient failing
-    several criteria counts under each of them.
+    A patient is a coordinator's referral label within a protocol (labels are each
+    coordinator's own: two coordinators' R-55 are two patients), counted once by its
+    latest screening; a screening without a label is a patient of its own. A patient
+    failing several criteria counts under each of them.
     """
-    latest: dict[tuple[str, str | int], tuple[str, list[LoggedReason]]] = {}
+    latest: dict[tuple[str, tuple[str, str] | int], tuple[str, list[LoggedReason]]] = {}
     screenings: Counter[str] = Counter()
     for record in ledger.records(tx, protocol_id, since, coordinator):
         pid = record.protocol.id
         screenings[pid] += 1
-        patient = record.referral if record.referral is not None else record.number
+        label = record.referral
+        patient = (record.coordinator, label) if label is not None else record.number
         latest.pop((pid, patient), None)  # re-insert: dicts keep the latest order
         latest[(pid, patient)] = (record.verdict, record.reasons)
     result = {pid: Stats(pid, screenings=n) for pid, n in sorted(screenings.items())}
@@ -204,7 +207,8 @@ def stats_text(stats: Stats) -> str:
     """The counts as a plain-text table (monospace)."""
     lines = [
         f"{stats.protocol_id}: {stats.patients} patients screened "
-        f"({stats.screenings} screenings; a re-screened referral counts once, by its latest)",
+        f"({stats.screenings} screenings; a referral re-screened by the same coordinator "
+        "counts once, by its latest)",
         f"  eligible      {stats.eligible:>6}",
         f"  not eligible  {stats.not_eligible:>6}",
         f"  unresolved    {stats.unresolved:>6}",

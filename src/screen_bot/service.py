@@ -622,6 +622,7 @@ class ScreeningService:
                 return [loaded] if isinstance(loaded, Refused) else self._drop(tx, owner, loaded[1])
             retired = self._retire(tx, owner, match.session_id, "cancelled")
             sessions.delete(tx, owner, match.session_id)
+            tx.on_commit(self.db.forget_deleted)  # "nothing of it is kept": not in the WAL
             going_on = None if current is None else label(current)
             return [*retired, Cancelled(label(match), going_on)]
 
@@ -629,6 +630,7 @@ class ScreeningService:
         """Cancel the screening ``session`` (the active one, or the one addressed)."""
         retired = self._retire(tx, owner, session.id, "cancelled")
         sessions.delete(tx, owner, session.id)
+        tx.on_commit(self.db.forget_deleted)  # "nothing of it is kept": not in the WAL
         return [*retired, Cancelled(label(session))]
 
     def forget(self, owner: int) -> Results:
@@ -736,6 +738,9 @@ class ScreeningService:
                 referral = check_referral(text.strip())
             except BadReferral as err:
                 dropped = self._retire(tx, owner, session.id, "dropped")
+                # "never kept": the text it came in (an update's, dropped as this commits)
+                # leaves the write-ahead log too
+                tx.on_commit(self.db.forget_deleted)
                 return [*dropped, Invalid(err.message), referral_asked(session)]
             if _taken(sessions.list_open(tx, owner), referral, session.id):
                 dropped = self._retire(tx, owner, session.id, "dropped")

@@ -110,10 +110,10 @@ def stats(
     """Counts for the CONSORT diagram: screened, eligible, not eligible, unresolved, and
     screen failures by criterion.
 
-    Counts are of patients: a referral label screened again counts once, by its latest
-    screening (a screening without a label counts on its own). A patient failing several
-    criteria counts under each, so the criterion counts may add up to more than the
-    patients. One table per protocol.
+    Counts are of patients: a referral label screened again by the same coordinator
+    counts once, by its latest screening (a screening without a label counts on its own).
+    A patient failing several criteria counts under each, so the criterion counts may add
+    up to more than the patients. One table per protocol.
     """
     from ..reports import chart_png, stats_text
     from ..reports import stats as count

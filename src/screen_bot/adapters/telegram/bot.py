@@ -192,8 +192,12 @@ class ScreeningBot:
                 # refused), so the words go to the chat; the answer stops a spinner left.
                 await answer_query(update.callback_query)
             await context.bot.send_message(chat_id, text)
-        except TelegramError as err:
-            logger.error("update %s: the error reply failed: %s", update_id, type(err).__name__)
+        except Exception as err:  # noqa: BLE001 - one line, not python-telegram-bot's traceback
+            # (a relay's malformed answer fails as a KeyError, not as a TelegramError)
+            level = _send_failure_level(err)
+            logger.log(
+                level, "update %s: the error reply failed: %s", update_id, type(err).__name__
+            )
 
     def serves(self, chat_id: int) -> bool:
         """Whether what was kept for the chat may be sent there now (see ``gate.served``)."""
@@ -590,15 +594,20 @@ class ScreeningBot:
 
 
 def _log_unsent(what: str, err: TelegramError) -> None:
-    """Log a send that failed and is kept to send again: a warning where the failure is
-    expected and waited out (a user who blocked the bot; an outage: a connection error, a
-    timeout, a 5xx; a flood limit), an ERROR where the bot or its setup is at fault (a
-    request refused as built, 400; a token refused): that one fails at every try."""
+    """Log a send that failed and is kept to send again (:func:`_send_failure_level`)."""
+    level = _send_failure_level(err)
+    logger.log(level, "%s was not sent, kept to send again: %s", what, type(err).__name__)
+
+
+def _send_failure_level(err: Exception) -> int:
+    """A warning where a failed send is expected and waited out (a user who blocked the
+    bot; an outage: a connection error, a timeout, a 5xx; a flood limit), an ERROR where
+    the bot, its setup or the relay is at fault (a request refused as built, 400; a token
+    refused; an answer that does not parse): that one fails at every try."""
     expected = isinstance(err, Forbidden | NetworkError | RetryAfter)
     if isinstance(err, BadRequest):  # a NetworkError in python-telegram-bot, but final
         expected = False
-    level = logging.WARNING if expected else logging.ERROR
-    logger.log(level, "%s was not sent, kept to send again: %s", what, type(err).__name__)
+    return logging.WARNING if expected else logging.ERROR
 
 
 async def _edit(bot: Bot, chat_id: int, message_id: int, text: str | None) -> None:
