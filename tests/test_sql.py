@@ -814,3 +814,17 @@ criteria:
             assert code == 0, errors
             assert [r["verdict"] for r in rows] == expected, (path.name, engine)
 
+
+@pytest.mark.parametrize("text", ["", " \n", "\ufeff"])
+def test_a_json_file_with_no_document_is_a_bad_row_on_both_engines(
+    text: str, tmp_path: Path
+) -> None:
+    """DuckDB read no rows from an empty .json file and exited 0; it is not JSON."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "blina-dli.yaml").write_text(BLINA.read_text())
+    path = tmp_path / "empty.json"
+    path.write_text(text, encoding="utf-8")
+    python = _screen(path, "python", "blina-dli", dialogs)
+    assert python[0] == 2 and python[2].startswith(f"{path}: row 1: not valid JSON (Expecting")
+    assert _screen(path, "duckdb", "blina-dli", dialogs) == python

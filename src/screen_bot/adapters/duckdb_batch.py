@@ -15,6 +15,7 @@ with the values the rules read.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -108,6 +109,9 @@ def screen_file(
     given are screened by the Python engine, which reports just the bad rows; DuckDB would
     stop the whole query, or not say why."""
     if file_format in ("csv", "jsonl") and _read_otherwise(path, file_format):
+        yield from _screened_by_python(protocol, path, file_format, -1, today)
+        return
+    if file_format == "json" and _blank(path):  # DuckDB: no rows; it is no JSON document
         yield from _screened_by_python(protocol, path, file_format, -1, today)
         return
     given = Screened(-1)  # the last row given (0: the CSV header's problems, if any)
@@ -213,6 +217,17 @@ def _read_otherwise(path: Path, file_format: Literal["csv", "jsonl"]) -> bool:
             if len(carry) > 4 * MAX_LINE:  # the Python engine reports it (too long)
                 return True
         return carry != b"\n" and _lines_read_otherwise(carry + b"\n", file_format)
+
+
+def _blank(path: Path) -> bool:
+    """Whether the file holds nothing but white space (and a byte-order mark)."""
+    with path.open("rb") as raw:
+        block = raw.read(1 << 16).removeprefix(codecs.BOM_UTF8)
+        while block:
+            if block.strip():
+                return False
+            block = raw.read(1 << 16)
+    return True
 
 
 def _lines_read_otherwise(lines: bytes, file_format: Literal["csv", "jsonl"]) -> bool:
