@@ -442,6 +442,16 @@ def test_where_prints_the_data_directory_and_database(isolated: Path) -> None:
     assert "time zone:         UTC (" in result.stdout
 
 
+def test_where_says_what_its_cache_directory_keeps(isolated: Path, monkeypatch) -> None:
+    """A cache directory holding the dialog files was labelled as holding checked files."""
+    monkeypatch.setenv("SCREEN_BOT_CACHE_DIR", str(DIALOGS))
+    result = invoke("where")
+    assert f"cache directory:   {DIALOGS} (it holds YAML files, so nothing is kept" in result.stdout
+    monkeypatch.setenv("SCREEN_BOT_CACHE_DIR", str(isolated / "new"))
+    result = invoke("where")
+    assert f"cache directory:   {isolated / 'new'} (not created yet: " in result.stdout
+
+
 def test_where_prints_the_sites_time_zone(isolated: Path, monkeypatch) -> None:
     monkeypatch.setenv("SCREEN_BOT_TIMEZONE", "Australia/Sydney")
     result = invoke("where")
