@@ -249,14 +249,16 @@ def test_bad_csv_rows_are_reported_and_the_others_screened(tmp_path: Path) -> No
     assert "Jane Doe" not in result.stdout
 
 
-def test_csv_unknown_column_is_reported_and_rows_screened(tmp_path: Path) -> None:
+def test_csv_unknown_column_makes_a_row_with_a_value_there_bad(tmp_path: Path) -> None:
     file = tmp_path / "column.csv"
-    file.write_text("referral,age,ecogg\nR-1,13,1\n", encoding="utf-8")
+    file.write_text("referral,age,ecogg\nR-1,13,1\nR-2,13,\n", encoding="utf-8")
     result = screen(tmp_path, file, "--format", "json")
     assert result.returncode == 2
-    assert "ecogg" in result.stderr and "ecog" in result.stderr
-    (record,) = records(result)
-    assert failed(record) == {"I1"}
+    assert result.stderr == (
+        f"{file}: row 1: ecogg: not a variable of blina-dli; did you mean 'ecog'?\n"
+    )
+    (record,) = records(result)  # row 2: an empty cell is no answer
+    assert record["row"] == 2 and failed(record) == {"I1"}
 
 
 # -- chat: the terminal dialog, driven through stdin --------------------------------------------
