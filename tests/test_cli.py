@@ -550,3 +550,15 @@ def test_chat_quotes_a_bad_answer_escaped_as_check_does(monkeypatch: pytest.Monk
     assert "'\\x1b[2Jfoo\\u202exxx" in done.stdout and "x…' is not one of:" in done.stdout
     checked = invoke("check", "-p", "ctl019-rr-ball", typed).stdout
     assert "'\\x1b[2Jfoo\\u202exxx" in checked and "\x1b" not in checked
+
+
+def test_errors_say_what_to_do_for_all_on_duckdb_and_a_data_directory_that_is_a_file(
+    isolated: Path, tmp_path: Path, monkeypatch
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"age": 40}\n')
+    done = invoke("screen", str(rows), "-p", "all", "--engine", "duckdb")
+    assert done.returncode == 2 and "--protocol all needs --engine python" in done.stderr
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(rows))
+    done = invoke("log", "stats")
+    assert done.returncode == 2 and f"the data directory {rows} is a file" in done.stderr

@@ -72,7 +72,12 @@ def screen_with_duckdb(chosen_id: str | None, file: Path, output: str, input_for
     from ..answers import today
     from ..batch import leave_out
     from ..batch_screen import shown
+    from ..protocol.sets import ALL
 
+    if chosen_id == ALL:
+        raise BadInput(
+            "--protocol all needs --engine python (--engine duckdb screens one protocol)"
+        )
     found = options.catalog()
     picked = options.choose(chosen_id, with_all=False, ask=str(file) != "-" and sys.stdin.isatty())
     protocol = found.get(picked)
