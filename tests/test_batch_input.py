@@ -126,9 +126,9 @@ def test_a_key_with_terminal_control_characters_is_reported_escaped(tmp_path: Pa
     assert result.returncode == 2 and "\x1b" not in result.stderr and "\x07" not in result.stderr
     assert "row 1: \\x1b[2J\\x1b]0;x\\x07: not a variable" in result.stderr
     path = tmp_path / "escape.csv"
-    path.write_text("referral,\x1b[31mred\n")
+    path.write_text("referral,\x1b[31mred\nR-1,5\n")
     result = screen(path)
-    assert "header: \\x1b[31mred: not a variable" in result.stderr
+    assert "row 1: \\x1b[31mred: not a variable" in result.stderr
 
 
 def test_json_lines_in_a_json_file_are_split_at_line_feeds_only(tmp_path: Path) -> None:

@@ -249,14 +249,16 @@ def test_bad_csv_rows_are_reported_and_the_others_screened(tmp_path: Path) -> No
     assert "Jane Doe" not in result.stdout
 
 
-def test_csv_unknown_column_is_reported_and_rows_screened(tmp_path: Path) -> None:
+def test_csv_unknown_column_makes_a_row_with_a_value_there_bad(tmp_path: Path) -> None:
     file = tmp_path / "column.csv"
-    file.write_text("referral,age,ecogg\nR-1,13,1\n", encoding="utf-8")
+    file.write_text("referral,age,ecogg\nR-1,13,1\nR-2,13,\n", encoding="utf-8")
     result = screen(tmp_path, file, "--format", "json")
     assert result.returncode == 2
-    assert "ecogg" in result.stderr and "ecog" in result.stderr
-    (record,) = records(result)
-    assert failed(record) == {"I1"}
+    assert result.stderr == (
+        f"{file}: row 1: ecogg: not a variable of blina-dli; did you mean 'ecog'?\n"
+    )
+    (record,) = records(result)  # row 2: an empty cell is no answer
+    assert record["row"] == 2 and failed(record) == {"I1"}
 
 
 # -- chat: the terminal dialog, driven through stdin --------------------------------------------
@@ -442,6 +444,16 @@ def test_where_prints_the_data_directory_and_database(isolated: Path) -> None:
     assert "time zone:         UTC (" in result.stdout
 
 
+def test_where_says_what_its_cache_directory_keeps(isolated: Path, monkeypatch) -> None:
+    """A cache directory holding the dialog files was labelled as holding checked files."""
+    monkeypatch.setenv("SCREEN_BOT_CACHE_DIR", str(DIALOGS))
+    result = invoke("where")
+    assert f"cache directory:   {DIALOGS} (it holds YAML files, so nothing is kept" in result.stdout
+    monkeypatch.setenv("SCREEN_BOT_CACHE_DIR", str(isolated / "new"))
+    result = invoke("where")
+    assert f"cache directory:   {isolated / 'new'} (not created yet: " in result.stdout
+
+
 def test_where_prints_the_sites_time_zone(isolated: Path, monkeypatch) -> None:
     monkeypatch.setenv("SCREEN_BOT_TIMEZONE", "Australia/Sydney")
     result = invoke("where")
@@ -538,3 +550,15 @@ def test_chat_quotes_a_bad_answer_escaped_as_check_does(monkeypatch: pytest.Monk
     assert "'\\x1b[2Jfoo\\u202exxx" in done.stdout and "x…' is not one of:" in done.stdout
     checked = invoke("check", "-p", "ctl019-rr-ball", typed).stdout
     assert "'\\x1b[2Jfoo\\u202exxx" in checked and "\x1b" not in checked
+
+
+def test_errors_say_what_to_do_for_all_on_duckdb_and_a_data_directory_that_is_a_file(
+    isolated: Path, tmp_path: Path, monkeypatch
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"age": 40}\n')
+    done = invoke("screen", str(rows), "-p", "all", "--engine", "duckdb")
+    assert done.returncode == 2 and "--protocol all needs --engine python" in done.stderr
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(rows))
+    done = invoke("log", "stats")
+    assert done.returncode == 2 and f"the data directory {rows} is a file" in done.stderr

@@ -416,6 +416,42 @@ def test_all_keeps_its_shape_and_names_each_file_it_leaves_out(
     assert [v["verdict"] for v in json.loads(screened.stdout)["verdicts"]] == ["unresolved"]
 
 
+def test_a_variable_of_a_protocol_left_out_is_no_bad_key_for_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file for ``all`` holds every protocol's variables: with blina-dli's file broken,
+    its ``ecog`` is not screened, and ctl019-rr-ball still screens the row."""
+    trials = shipped_beside(tmp_path / "trials", broken="blina-dli.yaml")
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(trials))
+    as_jsonl = tmp_path / "rows.jsonl"
+    as_jsonl.write_text('{"referral": "R-1", "age": 40, "ecog": 1}\n', encoding="utf-8")
+    as_csv = tmp_path / "rows.csv"
+    as_csv.write_text("referral,age,ecog\nR-1,40,1\n", encoding="utf-8")
+    runs = [(path, chosen) for path in (as_jsonl, as_csv) for chosen in (["-p", "all"], [])]
+    runs += [(path, ["--engine", "duckdb"]) for path in (as_jsonl, as_csv)]
+    for path, chosen in runs:
+        screened = invoke("screen", str(path), *chosen, "--format", "json")
+        assert screened.returncode == 2  # a protocol was left out
+        (warning,) = screened.stderr.splitlines()
+        assert "so protocol 'blina-dli' is left out" in warning
+        (row,) = (json.loads(line) for line in screened.stdout.splitlines())
+        verdicts = row.get("verdicts", [row])
+        assert [v["protocol"]["id"] for v in verdicts] == ["ctl019-rr-ball"], (path, chosen)
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text('{"referral": "R-1", "age": 40, "ecgo": 1}\n', encoding="utf-8")
+    screened = invoke("screen", str(wrong), "-p", "all", "--format", "json")
+    assert screened.stderr.splitlines()[1] == f"{wrong}: row 1: ecgo: not a variable of all"
+    # YAML that cannot be read: its variables are not known, and the message names it
+    (trials / "blina-dli.yaml").write_text("id: blina-dli\ntitle: [unclosed\n", encoding="utf-8")
+    for path in (as_jsonl, as_csv):
+        screened = invoke("screen", str(path), "-p", "all", "--format", "json")
+        assert screened.returncode == 2 and screened.stdout == ""
+        assert screened.stderr.splitlines()[1] == (
+            f"{path}: row 1: ecog: not a variable of the protocols screened "
+            "(blina-dli.yaml is left out, broken)"
+        )
+
+
 def test_errors_about_broken_files_are_one_line_naming_the_file_and_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -607,6 +607,39 @@ def test_an_unknown_condition_of_a_calculator_leaves_the_estimate_open_on_both_e
     assert found["duckdb"] == found["python"]
 
 
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_a_value_in_a_column_that_is_not_a_variable_makes_its_row_bad(
+    engine: str, tmp_path: Path
+) -> None:
+    """A measured CrCl under its alias was dropped and the patient passed on an estimate:
+    the row is bad, as its key makes a JSON Lines row bad; an empty cell is no answer."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "blina-dli.yaml").write_text(BLINA.read_text())
+    rows = [{"referral": "R-1", "age": 40, "crcl": 45}, {"referral": "R-2", "age": 40}]
+    as_csv = tmp_path / "rows.csv"
+    as_csv.write_text("referral,age,crcl\nR-1,40,45\nR-2,40, \n")
+    as_jsonl = tmp_path / "rows.jsonl"
+    as_jsonl.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    files = [as_csv, as_jsonl]
+    if engine == "duckdb":
+        files.append(tmp_path / "rows.parquet")
+        duckdb.sql(
+            "COPY (SELECT 'R-1' AS referral, 40 AS age, 45 AS crcl UNION ALL "
+            f"SELECT 'R-2', 40, NULL) TO '{files[-1]}' (FORMAT parquet)"
+        )
+    printed = {}
+    for path in files:
+        code, screened, errors = _screen(path, engine, "blina-dli", dialogs)
+        assert code == 2
+        assert errors.splitlines() == [
+            f"{path}: row 1: crcl: not a variable of blina-dli; did you mean 'crcl_ml_min'?"
+        ]
+        assert [row["row"] for row in screened] == [2]
+        printed[path.suffix] = screened
+    assert all(screened == printed[".csv"] for screened in printed.values())
+
+
 def test_bad_rows_get_the_python_engines_messages(tmp_path: Path) -> None:
     dialogs = tmp_path / "dialogs"
     dialogs.mkdir()
@@ -616,7 +649,7 @@ def test_bad_rows_get_the_python_engines_messages(tmp_path: Path) -> None:
         "referral,age,sex,serum_creatinine_mg_dl,lvef_percent,mood\n"
         "R-1,40,female,,55,\n"
         "R-2,130,female,,55,\n"  # out of range
-        "R-3,40,robot,,55,\n"  # not a choice
+        "R-3,40,robot,,55,happy\n"  # not a choice; a value in a column not a variable
         "R-4,40,fem,1.2 mg/dL,55,\n"  # a prefix (read) and a unit (Python only)
         "R 5,40,male,,55,\n"  # a referral with a space
         "R-6,40,male,,abc,\n"  # not a number
@@ -628,7 +661,8 @@ def test_bad_rows_get_the_python_engines_messages(tmp_path: Path) -> None:
     assert rows_db == [r for r in rows_py if r["row"] == 1]
     python_lines = set(errors_py.splitlines())
     duckdb_lines = errors_db.splitlines()
-    assert any("mood: not a variable of blina-dli" in line for line in duckdb_lines)
+    mood = [line for line in duckdb_lines if "mood" in line]  # an empty cell: no answer
+    assert mood == [f"{path}: row 3: mood: not a variable of blina-dli"]
     for row in (2, 3, 5, 6):
         mine = {line for line in duckdb_lines if f": row {row}: " in line}
         assert mine and mine == {line for line in python_lines if f": row {row}: " in line}
@@ -779,3 +813,18 @@ criteria:
             code, rows, errors = _screen(path, engine, "hbv", dialogs)
             assert code == 0, errors
             assert [r["verdict"] for r in rows] == expected, (path.name, engine)
+
+
+@pytest.mark.parametrize("text", ["", " \n", "\ufeff"])
+def test_a_json_file_with_no_document_is_a_bad_row_on_both_engines(
+    text: str, tmp_path: Path
+) -> None:
+    """DuckDB read no rows from an empty .json file and exited 0; it is not JSON."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    (dialogs / "blina-dli.yaml").write_text(BLINA.read_text())
+    path = tmp_path / "empty.json"
+    path.write_text(text, encoding="utf-8")
+    python = _screen(path, "python", "blina-dli", dialogs)
+    assert python[0] == 2 and python[2].startswith(f"{path}: row 1: not valid JSON (Expecting")
+    assert _screen(path, "duckdb", "blina-dli", dialogs) == python

@@ -28,8 +28,9 @@ import orjson
 from .answers import AnswerError, Checker, check_value, checker, is_unknown_text, parse_text
 from .errors import BadInput, BadReferral
 from .protocol import Protocol
+from .protocol.model import name_key
 from .protocol.schema import Question
-from .protocol.sets import ProtocolSet
+from .protocol.sets import LeftOut, ProtocolSet
 from .referrals import check_referral
 from .row_typing import Typer, row_typer
 from .words import printable
@@ -384,8 +385,8 @@ def typed_by_each_key(row: Row, record: dict[str, Any], protocol: Protocols) -> 
                 row.errors.append(f"{key}: {_shown(value)}: {err}")
         elif key == REFERRAL_KEY:
             _set_referral(row, value)
-        elif key != SCREENED_ON_KEY:
-            row.errors.append(_unknown_key(key, protocol))
+        elif key != SCREENED_ON_KEY and (unknown := _unknown_key(key, protocol)):
+            row.errors.append(unknown)
     return row
 
 
@@ -559,13 +560,6 @@ def _csv_header(records: Iterator[tuple[int, list[str] | str]]) -> tuple[str, ..
 def _csv_units(
     records: Iterator[tuple[int, list[str] | str]], header: tuple[str, ...], protocol: Protocols
 ) -> Iterator[Unit]:
-    unknown = [
-        _unknown_key(h, protocol)
-        for h in header
-        if h and h not in (REFERRAL_KEY, SCREENED_ON_KEY) and h not in protocol.questions
-    ]
-    if unknown:  # reported once; the known columns are still screened
-        yield Unit(0, None, tuple(unknown))
     unread = [i for i, name in enumerate(header) if not name]  # e.g. pandas' or R's index
     for number, cells in records:  # a row's number is its first line's
         if isinstance(cells, str):
@@ -595,18 +589,24 @@ def unread_column(column: int) -> str:
 
 
 def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocols) -> Row:
-    """Type one CSV row's cells (by column name) into ``row``; columns not of the protocol
-    are left to the header check."""
+    """Type one CSV row's cells (by column name) into ``row``. An empty cell is an absent
+    answer, also in a column that is not a variable; a value there makes the row bad, as
+    the key does in JSON (its answer would otherwise be dropped unseen). A column without
+    a name is not read (see :func:`unread_column`)."""
     cells = {key: (cell or "").strip() for key, cell in cells_by_key.items()}
     _set_screened_on(row, cells.get(SCREENED_ON_KEY) or None)  # an empty cell: today
     for key, cell in cells.items():
         if key == REFERRAL_KEY:
             _set_referral(row, cell or None)
-        elif (question := protocol.questions.get(key)) is not None and cell:
+        elif not cell or not key:
+            continue
+        elif (question := protocol.questions.get(key)) is not None:
             try:
                 row.answers[key] = _csv_answer(question, cell, row.screened_on)
             except AnswerError as err:
                 row.errors.append(f"{key}: {_shown(cell)}: {err}")
+        elif key != SCREENED_ON_KEY and (unknown := _unknown_key(key, protocol)):
+            row.errors.append(unknown)
     return row
 
 
@@ -630,7 +630,36 @@ def _set_referral(row: Row, value: Any) -> None:
         row.errors.append(f"{REFERRAL_KEY}: {err}")
 
 
-def _unknown_key(key: str, protocol: Protocols) -> str:
-    close = difflib.get_close_matches(key, list(protocol.questions), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"{printable(key[:60])}: not a variable of {protocol.id}{hint}"
+def leave_out(protocol: Protocols, left_out: LeftOut) -> None:
+    """Screen ``protocol`` as a screening of every protocol that leaves the broken files of
+    ``left_out`` out (kept on it; an empty one for any other screening)."""
+    protocol.__dict__["_left_out"] = left_out
+
+
+def left_out_of(protocol: Protocols) -> LeftOut:
+    """What :func:`leave_out` kept on ``protocol`` (nothing left out by default)."""
+    found: LeftOut = protocol.__dict__.get("_left_out") or LeftOut()
+    return found
+
+
+def _unknown_key(key: str, protocol: Protocols) -> str | None:
+    """Why a row's key (or CSV column with a value) is bad; None for a variable of a protocol
+    the screening leaves out (its file is broken and said so): not screened, not bad."""
+    left_out = left_out_of(protocol)
+    if key in left_out.variables:
+        return None
+    hint = ""
+    named = name_key(key)
+    alias = next(
+        (v for v, q in protocol.questions.items() if named in map(name_key, q.aliases)), None
+    )
+    close = [alias] if alias else difflib.get_close_matches(key, list(protocol.questions), n=1)
+    if close:
+        hint = f"; did you mean '{close[0]}'?"
+    if left_out.unread:
+        files = ", ".join(left_out.unread)
+        verb = "is" if len(left_out.unread) == 1 else "are"
+        of = f"the protocols screened ({files} {verb} left out, broken)"
+    else:
+        of = protocol.id
+    return f"{printable(key[:60])}: not a variable of {of}{hint}"

@@ -48,13 +48,15 @@ from .batch import (
     given_day,
     jsonl_block_units,
     jsonl_blocks,
+    leave_out,
+    left_out_of,
     orjson_object,
     read_units,
     typed,
 )
 from .errors import BadInput, BadReferral
 from .protocol import Protocol, load
-from .protocol.sets import ProtocolSet
+from .protocol.sets import LeftOut, ProtocolSet
 from .referrals import check_referral
 from .rules import whole_row
 from .verdict import Verdict, parts_fields, row_fields, verdict_json
@@ -281,7 +283,8 @@ def _pool(protocol: Protocols, jobs: int) -> ProcessPoolExecutor:
     else:
         members = protocol.members if isinstance(protocol, ProtocolSet) else (protocol,)
         paths = tuple(m.path for m in members)
-        pool = ProcessPoolExecutor(jobs, initializer=_load, initargs=(paths,))
+        initargs = (paths, left_out_of(protocol))
+        pool = ProcessPoolExecutor(jobs, initializer=_load, initargs=initargs)
     _widen_results_pipe(pool)
     return pool
 
@@ -403,9 +406,11 @@ def line_fields(
 _worker_protocol: Protocols | None = None
 
 
-def _load(paths: tuple[Path, ...]) -> None:
+def _load(paths: tuple[Path, ...], left_out: LeftOut) -> None:
     loaded = tuple(load(path) for path in paths)
-    _use(loaded[0] if len(loaded) == 1 else ProtocolSet(loaded))
+    protocol = loaded[0] if len(loaded) == 1 else ProtocolSet(loaded)
+    leave_out(protocol, left_out)
+    _use(protocol)
 
 
 def _use(protocol: Protocols) -> None:

@@ -15,6 +15,7 @@ with the values the rules read.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,9 +39,9 @@ from ..batch import (
     SCREENED_ON_KEY,
     Row,
     _set_referral,
-    _unknown_key,
     csv_header,
     csv_row,
+    left_out_of,
     parse_with_json,
     read_rows,
     record_row,
@@ -110,6 +111,9 @@ def screen_file(
     if file_format in ("csv", "jsonl") and _read_otherwise(path, file_format):
         yield from _screened_by_python(protocol, path, file_format, -1, today)
         return
+    if file_format == "json" and _blank(path):  # DuckDB: no rows; it is no JSON document
+        yield from _screened_by_python(protocol, path, file_format, -1, today)
+        return
     given = Screened(-1)  # the last row given (0: the CSV header's problems, if any)
     try:
         for given in _screened_by_duckdb(protocol, path, file_format, today):
@@ -128,7 +132,6 @@ def _screened_by_duckdb(
         reader = _Reader(protocol, path, file_format, today, connection)
         if reader.empty:
             return
-        yield from reader.header_errors()
         query = compile_protocol(
             protocol, "duckdb", table="_typed", detail=True, keep=("_bad", "_raw", "_unread")
         )
@@ -214,6 +217,17 @@ def _read_otherwise(path: Path, file_format: Literal["csv", "jsonl"]) -> bool:
             if len(carry) > 4 * MAX_LINE:  # the Python engine reports it (too long)
                 return True
         return carry != b"\n" and _lines_read_otherwise(carry + b"\n", file_format)
+
+
+def _blank(path: Path) -> bool:
+    """Whether the file holds nothing but white space (and a byte-order mark)."""
+    with path.open("rb") as raw:
+        block = raw.read(1 << 16).removeprefix(codecs.BOM_UTF8)
+        while block:
+            if block.strip():
+                return False
+            block = raw.read(1 << 16)
+    return True
 
 
 def _lines_read_otherwise(lines: bytes, file_format: Literal["csv", "jsonl"]) -> bool:
@@ -318,16 +332,6 @@ class _Reader:
             if not name and header is not None
         ]
 
-    def header_errors(self) -> Iterator[Screened]:
-        if self.format == "json" or self.format == "jsonl":
-            return
-        known = {REFERRAL_KEY, SCREENED_ON_KEY, *self.p.questions}
-        unknown = [_unknown_key(c, self.p) for c in self.columns if c and c not in known]
-        if unknown and self.format == "csv":
-            yield Screened(0, errors=unknown)  # reported once; the known columns are screened
-        elif unknown:
-            yield Screened(0, errors=[f"{u} (column ignored)" for u in unknown])
-
     # -- raw cells
 
     def _raw(self, key: str) -> tuple[str, str]:
@@ -363,11 +367,16 @@ class _Reader:
             )
             typed = self._typed(q, quote(f"_c{i}"))
             outer.append(f"{typed} AS {quote(q.variable)}")
+        # the keys of a row: its answers, and a left-out protocol's variables (not screened)
+        row_keys = [
+            REFERRAL_KEY,
+            SCREENED_ON_KEY,
+            *self.p.questions,
+            *sorted(left_out_of(self.p).variables),
+        ]
+        given = text_literal(f"[^{_SPACE}]", "duckdb")  # a value, as batch's cell.strip()
         if self.format in ("json", "jsonl"):
-            known = ", ".join(
-                text_literal(k, "duckdb")
-                for k in [REFERRAL_KEY, SCREENED_ON_KEY, *self.p.questions]
-            )
+            known = ", ".join(text_literal(k, "duckdb") for k in row_keys)
             j = quote("json")
             bad.append(f"CASE WHEN {j} IS NULL THEN '(json)' END")
             keys = f"json_keys({j})"
@@ -378,13 +387,20 @@ class _Reader:
             )
             inner.append(f"{j} AS {quote('_json')}")
             raw = f"CAST({quote('_json')} AS VARCHAR)"
-        else:
+        else:  # a value in a column that is not a variable: a bad row, as its key in JSON
+            for name, (column, _) in self.columns.items():
+                if name not in row_keys:
+                    has_value = (
+                        f"regexp_matches({quote(column)}, {given})"
+                        if self.format == "csv"
+                        else f"{quote(column)} IS NOT NULL"
+                    )
+                    bad.append(f"CASE WHEN {has_value} THEN '(keys)' END")
             fields = ", ".join(f"{quote(n)} := {quote(c)}" for n, (c, _) in self.columns.items())
             raw = f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
             inner.append(f"{raw} AS {quote('_json')}")
             raw = quote("_json")
         flags = f"NULLIF(concat_ws(' ', {', '.join(bad)}), '')"
-        given = text_literal(f"[^{_SPACE}]", "duckdb")  # a value, as batch's cell.strip()
         unread = [
             f"CASE WHEN regexp_matches({quote(column)}, {given}) THEN '{i}' END"
             for i, column in self.nameless
@@ -636,6 +652,9 @@ class _Reader:
             return [problem]
         if self.format == "csv" and isinstance(record, dict):
             row = csv_row(Row(number, screened_on=self.today), record, self.p)
+        elif self.format == "parquet" and isinstance(record, dict):  # NULL: no answer
+            given = {key: value for key, value in record.items() if value is not None}
+            row = record_row(number, given, self.p, self.today)
         else:
             row = record_row(number, record, self.p, self.today)
         if row.errors:

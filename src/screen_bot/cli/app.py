@@ -48,7 +48,18 @@ def where() -> None:
             else " (does not exist)"
         )
         typer.echo(f"dialogs directory: {directory}{missing}")
-    typer.echo(f"cache directory:   {settings.cache_dir} (dialog files already checked)")
+    from ..protocol.cache import holds_dialog_files
+
+    kept = (
+        " (it holds YAML files, so nothing is kept there: dialog files are checked at every start)"
+        if holds_dialog_files(settings.cache_dir)
+        else " (not created yet: dialog files already checked are kept there)"
+        if not settings.cache_dir.exists()
+        else " (a file, not a directory: nothing is kept there)"
+        if not settings.cache_dir.is_dir()
+        else " (dialog files already checked)"
+    )
+    typer.echo(f"cache directory:   {settings.cache_dir}{kept}")
     typer.echo(f"time zone:         {settings.time_zone.key} (the day a chat or check is dated)")
 
 

@@ -75,8 +75,8 @@ def export(
 
     CSV is UTF-8 with a byte-order mark and CRLF line ends, so a spreadsheet opened with a
     double click shows ≥, µ and accents right (Excel needs the mark; LibreOffice and
-    Python's csv with encoding='utf-8-sig' read it too). A cell starting with = + - @, tab
-    or carriage return gets a leading apostrophe, so no spreadsheet runs it as a formula.
+    Python's csv with encoding='utf-8-sig' read it too). A cell starting with = + - @ ',
+    tab or carriage return gets a leading apostrophe, so no spreadsheet runs it as a formula.
     JSON Lines is UTF-8 without a mark, one object per line, lists kept as lists.
     A file written with -o is readable by its owner only (0600).
     """

@@ -12,6 +12,7 @@ import typer
 
 if TYPE_CHECKING:  # imported where used: `screen-bot --help` loads no pydantic
     from ..protocol.catalog import Catalog
+    from ..protocol.sets import LeftOut
     from ..settings import Settings
     from ..storage import Store
 
@@ -147,10 +148,21 @@ def choose(given: str | None, *, with_all: bool = True, ask: bool = True) -> str
 def left_out(found: Catalog, given: str | None, picked: str) -> list[str]:
     """The broken files a command leaves out, one line each, when it was to screen every
     protocol (``all``) or took the only valid one because none was named."""
+    return found.left_out() if _every(found, given, picked) else []
+
+
+def left_out_variables(found: Catalog, given: str | None, picked: str) -> LeftOut:
+    """What a screening of every protocol (as :func:`left_out` tells one) knows of the
+    broken files it leaves out; nothing for a screening of a protocol named."""
+    from ..protocol.sets import LeftOut
+
+    return found.left_out_variables() if _every(found, given, picked) else LeftOut()
+
+
+def _every(found: Catalog, given: str | None, picked: str) -> bool:
     from ..protocol.sets import ALL
 
-    every = picked == ALL or (given is None and len(found.protocols) == 1)
-    return found.left_out() if every else []
+    return picked == ALL or (given is None and len(found.protocols) == 1)
 
 
 def database(*, existing: bool = False) -> Store:

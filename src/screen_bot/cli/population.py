@@ -70,12 +70,19 @@ def screen_with_duckdb(chosen_id: str | None, file: Path, output: str, input_for
 
     from ..adapters.duckdb_batch import DuckDBInputError, detect, screen_file
     from ..answers import today
+    from ..batch import leave_out
     from ..batch_screen import shown
+    from ..protocol.sets import ALL
 
+    if chosen_id == ALL:
+        raise BadInput(
+            "--protocol all needs --engine python (--engine duckdb screens one protocol)"
+        )
     found = options.catalog()
     picked = options.choose(chosen_id, with_all=False, ask=str(file) != "-" and sys.stdin.isatty())
     protocol = found.get(picked)
     left_out = options.left_out(found, chosen_id, picked)  # (named on stderr by choose)
+    leave_out(protocol, options.left_out_variables(found, chosen_id, picked))
     if str(file) == "-":
         raise BadInput("--engine duckdb reads a file (CSV, JSON Lines, JSON or Parquet), not stdin")
     if not file.is_file():

@@ -270,7 +270,7 @@ def screen(
         raise BadInput("Parquet is read by --engine duckdb only")
 
     from ..answers import today
-    from ..batch import detect_format
+    from ..batch import detect_format, leave_out
     from ..batch_screen import screen_file
     from ..heap import keep_freed_memory
     from ..protocol.sets import ALL
@@ -282,6 +282,7 @@ def screen(
     picked = options.choose(protocol, ask=str(file) != "-" and sys.stdin.isatty())
     chosen = found.protocol_set if picked == ALL else found.protocols[picked]
     left_out = options.left_out(found, protocol, picked)  # (named on stderr by choose)
+    leave_out(chosen, options.left_out_variables(found, protocol, picked))
     fmt = (
         input_format.value
         if input_format != InputFormat.auto

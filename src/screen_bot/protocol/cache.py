@@ -73,7 +73,7 @@ def remember(directory: Path, protocol: Protocol) -> None:
     temporary = None
     try:
         body = _dumps(protocol)
-        if _holds_dialog_files(directory.parent) or _holds_dialog_files(directory):
+        if holds_dialog_files(directory.parent) or holds_dialog_files(directory):
             return  # a site's folder, not the cache's own: neither chmodded nor written
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o700)
@@ -89,13 +89,13 @@ def remember(directory: Path, protocol: Protocol) -> None:
             Path(temporary).unlink(missing_ok=True)
 
 
-def _holds_dialog_files(directory: Path) -> bool:
+def holds_dialog_files(directory: Path) -> bool:
     """Whether ``directory`` holds YAML files, as a dialogs directory does (the cache never
     writes one): the cache must stay safe to delete. A folder not made yet holds none."""
     try:
         with os.scandir(directory) as entries:
             return any(entry.name.endswith((".yaml", ".yml")) for entry in entries)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine import BaseEngine, Engine
 from ..errors import ScreenBotError
 from .loader import DialogFileError, Problem, Protocol, distinct, iter_dialog_files, load
-from .sets import ALL, ProtocolSet, ProtocolSetError
+from .sets import ALL, LeftOut, ProtocolSet, ProtocolSetError
 from .shared import conflicts
 
 if TYPE_CHECKING:
@@ -72,7 +72,11 @@ class Catalog:
         return stamp_of(self.directories) != self.stamp
 
     @cached_property
-    def _loaded(self) -> tuple[dict[str, Protocol], list[Problem], dict[str, str | None]]:
+    def _loaded(
+        self,
+    ) -> tuple[
+        dict[str, Protocol], list[Problem], dict[str, str | None], dict[str, frozenset[str] | None]
+    ]:
         loaded: list[Protocol | DialogFileError] = []
         for path in self.files:
             try:
@@ -83,16 +87,19 @@ class Catalog:
         protocols: dict[str, Protocol] = {}
         problems: list[Problem] = []
         declared: dict[str, str | None] = {}  # a broken file: the id it declares, if read
+        variables: dict[str, frozenset[str] | None] = {}  # and its variables, if read
         for path, outcome in zip(self.files, loaded, strict=True):
             if isinstance(outcome, DialogFileError):
                 problems += outcome.problems
                 declared[str(path)] = outcome.protocol_id
+                variables[str(path)] = outcome.variables
             elif outcome.path in taken:
                 problems.append(taken[outcome.path])
                 declared[str(path)] = outcome.id
+                variables[str(path)] = frozenset(outcome.questions)
             else:
                 protocols[outcome.id] = outcome
-        return dict(sorted(protocols.items())), problems, declared
+        return dict(sorted(protocols.items())), problems, declared, variables
 
     @property
     def protocols(self) -> dict[str, Protocol]:
@@ -161,6 +168,16 @@ class Catalog:
             + f" is left out: {problem.brief()}"
             for file, problem in self.broken().items()
         ]
+
+    def left_out_variables(self) -> LeftOut:
+        """What a screening of every protocol knows of the broken files it leaves out: the
+        variables they declare (a row's key among them is not screened, not a bad key),
+        and the files whose YAML could not be read (their variables are not known)."""
+        found = {file: self._loaded[3].get(file) for file in self.broken()}
+        return LeftOut(
+            frozenset().union(*(v for v in found.values() if v is not None)),
+            tuple(Path(file).name for file, v in found.items() if v is None),
+        )
 
     @cached_property
     def conflicts(self) -> list[Problem]:

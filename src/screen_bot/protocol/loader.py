@@ -58,11 +58,19 @@ class Problem:
 
 
 class DialogFileError(ScreenBotError):
-    """``protocol_id``: the id the file declares, when its YAML could be read that far."""
+    """``protocol_id``: the id the file declares, when its YAML could be read that far;
+    ``variables``: the question variables it declares then (None: its YAML was not read),
+    so that a screening that leaves it out knows them as its protocol's."""
 
-    def __init__(self, problems: list[Problem], protocol_id: str | None = None) -> None:
+    def __init__(
+        self,
+        problems: list[Problem],
+        protocol_id: str | None = None,
+        variables: frozenset[str] | None = None,
+    ) -> None:
         self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0))
         self.protocol_id = protocol_id
+        self.variables = variables
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -96,12 +104,22 @@ def _checked(path: Path, raw: bytes, sha256: str) -> Protocol:
         spec = DialogFile.model_validate(data)
     except ValidationError as err:
         problems = [_schema_problem(shown, tree, e) for e in err.errors()]
-        raise DialogFileError(problems, declared) from None
+        raise DialogFileError(problems, declared, declared_variables(data)) from None
     checker = Checker(shown, tree, spec)
     protocol = checker.run(path, sha256)
     if checker.problems or protocol is None:
-        raise DialogFileError(checker.problems, declared)
+        raise DialogFileError(checker.problems, declared, declared_variables(data))
     return protocol
+
+
+def declared_variables(data: dict[str, Any]) -> frozenset[str]:
+    """The ``variable`` of each entry of a file's ``questions``, read from its YAML as it is
+    (the file may be broken anywhere: whatever is not a name is passed over)."""
+    questions = data.get("questions")
+    entries = questions if isinstance(questions, list) else []
+    return frozenset(
+        q["variable"] for q in entries if isinstance(q, dict) and isinstance(q.get("variable"), str)
+    )
 
 
 def _read(path: Path, shown: str) -> bytes:

@@ -40,6 +40,16 @@ _TRIED_ON = date(2000, 1, 1)
 _CENTURY = timedelta(days=36525)
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """What a screening of every protocol knows of the protocols it leaves out (their dialog
+    files are broken): the variables those files declare, and the names of the files whose
+    YAML could not be read at all (their variables are not known)."""
+
+    variables: frozenset[str] = frozenset()
+    unread: tuple[str, ...] = ()
+
+
 class ProtocolSetError(ScreenBotError):
     """The protocols cannot be screened together (their conditions need opposite orders)."""
 

@@ -538,6 +538,11 @@ class Database(Store):
         try:
             if create:
                 _make_directory(path.parent)
+            elif path.parent.exists() and not path.parent.is_dir():
+                raise NoDatabase(
+                    f"the data directory {path.parent} is a file, not a directory: there is "
+                    "no database there (SCREEN_BOT_DATA_DIR sets the data directory)"
+                )
             elif not path.exists():
                 raise NoDatabase(
                     f"no database yet at {path}: nothing has been logged here "
