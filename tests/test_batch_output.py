@@ -78,35 +78,44 @@ def test_a_run_collects_with_the_collector_on_and_leaves_it_as_it_was() -> None:
     assert seen == [True, True]
 
 
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
 def test_screen_from_the_console_script_ends_with_start_ups_objects_frozen(
-    tmp_path: Path,
+    tmp_path: Path, engine: str
 ) -> None:
-    """Through ``cli/entry.py``: start-up without the collector, the run with it, and what
-    is left at the end frozen out of the collection the interpreter makes as it exits; the
-    output is a run's all the same."""
+    """Through ``cli/entry.py``: start-up without the collector, the run with it (either
+    engine), and what is left at the end frozen out of the collection the interpreter makes
+    as it exits; the output is a run's all the same."""
     rows = _eligible_rows(tmp_path / "rows.jsonl", 3)
     code = (
         "import atexit, gc, sys\n"
-        "import screen_bot.batch_screen as batch_screen, screen_bot.heap as heap\n"
-        "real_keep, real_screen = heap.keep_freed_memory, batch_screen._screen_file\n"
-        "def keep():  # screen calls it at the end of its start-up\n"
-        "    print('start-up:', gc.isenabled(), file=sys.stderr)\n"
-        "    return real_keep()\n"
-        "def screen_file(*args):\n"
-        "    print('run:', gc.isenabled(), file=sys.stderr)\n"
-        "    yield from real_screen(*args)\n"
-        "heap.keep_freed_memory, batch_screen._screen_file = keep, screen_file\n"
+        "import screen_bot.batch_screen as batch_screen, screen_bot.cli.options as options\n"
+        "import screen_bot.adapters.duckdb_batch as duckdb_batch\n"
+        "real_catalog = options.catalog\n"
+        "def catalog():  # the Python engine's start-up ends with it (called twice)\n"
+        "    if sys.argv[-1] == 'python' and options.catalog is catalog:\n"
+        "        print('start-up:', gc.isenabled(), file=sys.stderr)\n"
+        "        options.catalog = real_catalog\n"
+        "    return real_catalog()\n"
+        "def probed(real):\n"
+        "    def run(*args):\n"
+        "        print('run:', gc.isenabled(), file=sys.stderr)\n"
+        "        yield from real(*args)\n"
+        "    return run\n"
+        "options.catalog = catalog\n"
+        "batch_screen._screen_file = probed(batch_screen._screen_file)\n"
+        "duckdb_batch.screen_file = probed(duckdb_batch.screen_file)\n"
         "atexit.register(lambda: print('frozen:', gc.get_freeze_count() > 0, file=sys.stderr))\n"
         "from screen_bot.cli.entry import main\n"
         "sys.argv = ['screen-bot', *sys.argv[1:]]\n"
         "main()\n"
     )
-    args = ["screen", str(rows), "--protocol", "blina-dli", "--format", "json"]
+    args = ["screen", str(rows), "--protocol", "blina-dli", "--format", "json", "--engine", engine]
     done = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines() == ["start-up: False", "run: True", "frozen: True"]
+    start_up = ["start-up: False"] if engine == "python" else []
+    assert done.stderr.splitlines() == [*start_up, "run: True", "frozen: True"]
     assert done.stdout == invoke(*args).stdout
 
 
