@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
 import re
 import subprocess
+import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from cli_runner import SCREEN_BOT, invoke
+from conftest import SHIPPED
 from patients import ELIGIBLE_JSON
+from screen_bot.batch_screen import screen_file
 from screen_bot.cli.screening import utf8_writer
 from screen_bot.heap import keep_freed_memory
+from screen_bot.protocol import load
 
 ROWS = '{"row":1,"label":"LVEF ≥ 50 %","formula":"(140 − age) × weight kg"}\n{"row":2}\n'
 
@@ -51,6 +57,66 @@ def test_keeping_freed_memory_is_set_where_malloc_is_glibcs() -> None:
     except ValueError:
         glibc = False
     assert keep_freed_memory() is glibc
+
+
+def test_a_run_collects_with_the_collector_on_and_leaves_it_as_it_was() -> None:
+    """``cli/entry.py`` starts ``screen`` with the collector off: a run turns it on (a row's
+    cycles are still collected) and leaves it as its caller had it."""
+    row = json.dumps({**ELIGIBLE_JSON, "screened_on": "2026-01-15"}).encode()
+    protocol = load(SHIPPED / "blina-dli.yaml")
+    seen = []
+    was_on = gc.isenabled()
+    try:
+        for on_before in (False, True):
+            (gc.enable if on_before else gc.disable)()
+            rows = io.BytesIO(row)
+            for _ in screen_file(rows, protocol, "jsonl", "json", False, 1, date(2026, 1, 15)):
+                seen.append(gc.isenabled())
+            assert gc.isenabled() is on_before and gc.get_freeze_count() == 0
+    finally:
+        (gc.enable if was_on else gc.disable)()
+    assert seen == [True, True]
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_screen_from_the_console_script_ends_with_start_ups_objects_frozen(
+    tmp_path: Path, engine: str
+) -> None:
+    """Through ``cli/entry.py``: start-up without the collector, the run with it (either
+    engine), and what is left at the end frozen out of the collection the interpreter makes
+    as it exits; the output is a run's all the same."""
+    rows = _eligible_rows(tmp_path / "rows.jsonl", 3)
+    code = (
+        "import atexit, gc, sys\n"
+        "import screen_bot.batch_screen as batch_screen, screen_bot.cli.options as options\n"
+        "import screen_bot.adapters.duckdb_batch as duckdb_batch\n"
+        "real_catalog = options.catalog\n"
+        "def catalog():  # the Python engine's start-up ends with it (called twice)\n"
+        "    if sys.argv[-1] == 'python' and options.catalog is catalog:\n"
+        "        print('start-up:', gc.isenabled(), file=sys.stderr)\n"
+        "        options.catalog = real_catalog\n"
+        "    return real_catalog()\n"
+        "def probed(real):\n"
+        "    def run(*args):\n"
+        "        print('run:', gc.isenabled(), file=sys.stderr)\n"
+        "        yield from real(*args)\n"
+        "    return run\n"
+        "options.catalog = catalog\n"
+        "batch_screen._screen_file = probed(batch_screen._screen_file)\n"
+        "duckdb_batch.screen_file = probed(duckdb_batch.screen_file)\n"
+        "atexit.register(lambda: print('frozen:', gc.get_freeze_count() > 0, file=sys.stderr))\n"
+        "from screen_bot.cli.entry import main\n"
+        "sys.argv = ['screen-bot', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    args = ["screen", str(rows), "--protocol", "blina-dli", "--format", "json", "--engine", engine]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    start_up = ["start-up: False"] if engine == "python" else []
+    assert done.stderr.splitlines() == [*start_up, "run: True", "frozen: True"]
+    assert done.stdout == invoke(*args).stdout
 
 
 def _eligible_rows(path: Path, count: int) -> Path:

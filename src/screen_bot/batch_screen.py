@@ -186,11 +186,17 @@ def screen_file(
     """Screen every row, ``CHUNK`` rows at a time, in order; ``day`` (the run's today) is
     the screening date of every row without one, in every process."""
     # What is loaded now outlives the run: the collector need not scan it again and again
-    # for each row's short-lived objects (a few per cent of the time per row).
+    # for each row's short-lived objects (a few per cent of the time per row). It is on
+    # during the run, also where start-up ran without it (``cli/entry.py``), and left as it
+    # was after.
     gc.freeze()
+    was_on = gc.isenabled()
+    gc.enable()
     try:
         yield from _screen_file(raw, protocol, fmt, output, log, jobs, day)
     finally:
+        if not was_on:
+            gc.disable()
         gc.unfreeze()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import gc
 import json
 import os
 import sys
@@ -265,6 +266,7 @@ def screen(
     if engine == Engine.duckdb:
         if log:
             raise BadInput("--log is not available with --engine duckdb; use --engine python")
+        gc.enable()  # (cli/entry.py starts screen without it; the Python engine: screen_file)
         raise typer.Exit(screen_with_duckdb(protocol, file, output.value, input_format.value))
     if input_format == InputFormat.parquet:
         raise BadInput("Parquet is read by --engine duckdb only")
