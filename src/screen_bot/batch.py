@@ -642,12 +642,26 @@ def left_out_of(protocol: Protocols) -> LeftOut:
     return found
 
 
+MAX_KEYS_KEPT = 4096  # unknown keys whose problem is kept (random keys must not grow it)
+
+
 def _unknown_key(key: str, protocol: Protocols) -> str | None:
     """Why a row's key (or CSV column with a value) is bad; None for a variable of a protocol
     the screening leaves out (its file is broken and said so): not screened, not bad."""
     left_out = left_out_of(protocol)
     if key in left_out.variables:
         return None
+    # Said for every row that has the key (a column of a CSV file, or a file screened
+    # against the wrong protocol): the hint's search is done once per key.
+    known: dict[str, str] = protocol.__dict__.setdefault("_unknown_keys", {})
+    if (problem := known.get(key)) is None:
+        problem = _key_problem(key, protocol, left_out)
+        if len(known) < MAX_KEYS_KEPT:
+            known[key] = problem
+    return problem
+
+
+def _key_problem(key: str, protocol: Protocols, left_out: LeftOut) -> str:
     hint = ""
     named = name_key(key)
     alias = next(
