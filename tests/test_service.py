@@ -593,3 +593,18 @@ def test_a_window_edge_is_decided_on_the_sites_day(
     given = {v: patient[v] for v in ["age", *confirmations, "transplant_date"]}
     (upto,) = service.check(OWNER, ", ".join(f"{v} {typed(x)}" for v, x in given.items()))
     assert isinstance(upto, Checked) and upto.decided == (verdict == "not_eligible")
+
+
+def test_a_value_waiting_for_its_confirmation_is_warned_of_again_on_resume_and_status(
+    service: ScreeningService, db: Database
+) -> None:
+    """Typed again, the waiting value is confirmed: after a /resume (a terminal dialog
+    killed at the warning, then `chat --resume`) or a /status, the warning comes again."""
+    service.start(OWNER, referral="R-12")
+    answer_until(service, db, "lvef_percent", TYPED)
+    assert only(service.answer(OWNER, "12"), Unusual)
+    for results in (service.resume(OWNER, "R-12"), service.status(OWNER)):
+        assert [type(r) for r in results][-2:] == [Unusual, Asked]
+        (warned,) = only(results, Unusual)
+        assert "12" in warned.message
+    assert "lvef_percent" not in sessions.active(db.read(), OWNER).answers

@@ -260,7 +260,8 @@ class ScreeningService:
                 results += self._retire(tx, owner, current.id, "dropped")
             sessions.activate(tx, owner, match.session_id)
             _touch(tx, owner, session, self.lifetime)
-            return [*results, Resumed(label(session)), self._ask(tx, owner, engine, session)]
+            asked = self._ask(tx, owner, engine, session)
+            return [*results, Resumed(label(session)), *_waiting_value(session, asked), asked]
 
     def status(self, owner: int, *, to: Asked | None = None) -> Results:
         """Where the active screening (or the one ``to`` asks) stands: its current question,
@@ -268,11 +269,9 @@ class ScreeningService:
 
         def show(tx: Tx, engine: Engine, session: Session) -> Results:
             _touch(tx, owner, session, self.lifetime)
-            return [
-                *self._retire(tx, owner, session.id, "dropped"),
-                Status(len(session.history)),
-                self._ask(tx, owner, engine, session),
-            ]
+            retired = self._retire(tx, owner, session.id, "dropped")
+            asked = self._ask(tx, owner, engine, session)
+            return [*retired, Status(len(session.history)), *_waiting_value(session, asked), asked]
 
         return self._on_active(owner, show, to)
 
@@ -692,10 +691,8 @@ class ScreeningService:
         if not engine.finished(session):
             sessions.save(tx, owner, session, lifetime=self.lifetime)
             asked = self._ask(tx, owner, engine, session)
-            pending, refused = session.pending, _refusal_note(session)
-            if pending is not None and pending.variable == asked.question.variable:
-                return [Unusual(unusual(asked.question, pending.value)), asked]  # pre-filled
-            return [*refused, asked]
+            refused = _refusal_note(session)
+            return [*(_waiting_value(session, asked) or refused), asked]
         refused = _refusal_note(session)  # a value the dialog did not reach, refused now
         findings = engine.findings(session)
         screening_id = secrets.token_hex(8)
@@ -952,6 +949,16 @@ def _touch(tx: Tx, owner: int, session: Session, lifetime: timedelta) -> None:
     """The screening is in use: its lifetime (the TTL expiry goes by) starts again."""
     session.updated_at = utc_now()
     sessions.save(tx, owner, session, lifetime=lifetime, activate=False)
+
+
+def _waiting_value(session: Session, asked: Asked) -> Results:
+    """The warning on the value ``asked`` waits to have confirmed (an unusual one typed, or
+    pre-filled by a quick check), so that it is shown again with its question: the same
+    value typed again confirms it, which must never happen unseen (after a /resume)."""
+    pending = session.pending
+    if pending is None or pending.variable != asked.question.variable:
+        return []
+    return [Unusual(unusual(asked.question, pending.value))]
 
 
 def _refusal_note(session: Session) -> Results:
