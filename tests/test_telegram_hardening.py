@@ -396,6 +396,27 @@ async def test_a_cancelled_screening_and_a_refused_name_leave_no_write_ahead_log
         assert not file.exists() or b"John Smith" not in file.read_bytes(), file
 
 
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ("/screen blina-dli Johnny Smithson", b"Smithson"),
+        ("/screen blina-dli 4-Mar-1961", b"4-Mar-1961"),
+        ("/check age 40, referral 4-Mar-1961", b"4-Mar-1961"),
+    ],
+)
+async def test_a_referral_refused_in_a_command_leaves_no_write_ahead_log(
+    harness: Harness, text: str, refused: bytes
+) -> None:
+    """As at the referral prompt: a name or a date of birth given with /screen or /check is
+    refused and never kept, in the write-ahead log either (read raw, never opened)."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(70, text)])
+    assert await intake.queues.join(5)
+    assert "never a name" in harness.chat().last_text()
+    for file in (harness.settings.database, Path(f"{harness.settings.database}-wal")):
+        assert not file.exists() or refused not in file.read_bytes(), file
+
+
 def test_the_inbox_keeps_no_names_of_a_forward_as_a_bot_api_before_7_sends_it() -> None:
     """A self-hosted Bot API server older than 7.0 (or a relay) tells a forward's origin in
     fields of their own, not in ``forward_origin``: their names are not kept either."""

@@ -96,6 +96,7 @@ from .storage.ledger import Channel
 from .storage.outbox import Undelivered
 from .storage.sessions import OpenScreening
 from .verdict import unusual
+from .words import REFERRAL_REFUSED
 
 TERMINAL = 0  # the owner of terminal screenings (a Telegram chat id is never 0)
 DAY = 86_400  # seconds; Telegram keeps updates not fetched for 24 hours
@@ -159,6 +160,9 @@ class ScreeningService:
             if referral is not None:
                 check_referral(referral)
             engine = self.catalog.engine(protocol_id)
+        except BadReferral as err:
+            self._forget_text()
+            return [Problem(err.message)]
         except ProtocolChoiceNeeded as several:
             return self._offer(owner, tuple(several.choices), referral)
         except ScreenBotError as err:
@@ -530,8 +534,17 @@ class ScreeningService:
             }
             with self.db.transaction() as tx:
                 owners.keep_check(tx, owner, json.dumps(body), utc_now(), lifetime=self.lifetime)
+        if any(unread.why == REFERRAL_REFUSED for unread in reading.unread):
+            self._forget_text()
         text = "\n\n".join([check_text(reading, judged), *(f"⚠ {line}" for line in left_out)])
         return [Checked(text, judged, check_id, decided, left_out)]
+
+    def _forget_text(self) -> None:
+        """Mark the update being handled done (its text is dropped) and empty the write-ahead
+        log at once: the text held a referral refused as a name or a date of birth, which
+        is "never kept" (the referral prompt does the same in its own transaction)."""
+        with self.db.transaction() as tx:
+            tx.on_commit(self.db.forget_deleted)
 
     def continue_check(self, owner: int, check_id: str) -> Results:
         """Start a screening from the owner's latest quick check: its values are filled in
