@@ -518,3 +518,23 @@ def test_an_unknown_key_of_every_row_is_looked_up_once(
     result = screen(path, "python")
     assert result.stderr.count("ecog_x: not a variable of blina-dli") == 5
     assert searched.count("ecog_x") == 1
+
+
+@pytest.mark.parametrize("column", ["_ref", "_json", "_extra", "_day"])
+def test_a_column_named_like_the_duckdb_engines_own_is_read_as_any_other(
+    tmp_path: Path, column: str
+) -> None:
+    """Empty, its cell is no answer and the row is screened; with a value, the row is bad
+    with the Python engine's message, on both engines (the DuckDB query has columns of its
+    own of such names, and read those instead: every row was bad)."""
+    patient = {"referral": "R-1", **ELIGIBLE_JSON}
+    header = [*patient, column]
+    path = tmp_path / "rows.csv"
+    cells = [str(v).lower() if isinstance(v, bool) else str(v) for v in patient.values()]
+    path.write_text(
+        ",".join(header) + "\n" + ",".join([*cells, ""]) + "\n" + ",".join([*cells, "x"]) + "\n"
+    )
+    python, duckdb_ran = screen(path, "python"), screen(path, "duckdb")
+    assert (duckdb_ran.stdout, duckdb_ran.stderr) == (python.stdout, python.stderr)
+    assert len(python.stdout.splitlines()) == 1
+    assert f"row 2: {column}: not a variable of blina-dli" in python.stderr

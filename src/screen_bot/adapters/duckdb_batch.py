@@ -388,14 +388,16 @@ class _Reader:
             inner.append(f"{j} AS {quote('_json')}")
             raw = f"CAST({quote('_json')} AS VARCHAR)"
         else:  # a value in a column that is not a variable: a bad row, as its key in JSON
-            for name, (column, _) in self.columns.items():
-                if name not in row_keys:
-                    has_value = (
-                        f"regexp_matches({quote(column)}, {given})"
-                        if self.format == "csv"
-                        else f"{quote(column)} IS NOT NULL"
-                    )
-                    bad.append(f"CASE WHEN {has_value} THEN '(keys)' END")
+            has_value = [
+                f"regexp_matches({quote(column)}, {given})"
+                if self.format == "csv"
+                else f"{quote(column)} IS NOT NULL"
+                for name, (column, _) in self.columns.items()
+                if name not in row_keys
+            ]
+            if has_value:  # read in the inner SELECT: outside, "_ref" or "_json" are ours
+                inner.append(f"({' OR '.join(has_value)}) AS {quote('_extra')}")
+                bad.append(f"CASE WHEN {quote('_extra')} THEN '(keys)' END")
             fields = ", ".join(f"{quote(n)} := {quote(c)}" for n, (c, _) in self.columns.items())
             raw = f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
             inner.append(f"{raw} AS {quote('_json')}")
