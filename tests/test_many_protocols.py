@@ -450,6 +450,14 @@ def test_a_variable_of_a_protocol_left_out_is_no_bad_key_for_the_others(
             f"{path}: row 1: ecog: not a variable of the protocols screened "
             "(blina-dli.yaml is left out, broken)"
         )
+    # the same process, ctl019-rr-ball taken as the only valid one, then named: then nothing
+    # is left out, and the message says so
+    screened = invoke("screen", str(as_jsonl), "--format", "json")
+    assert "(blina-dli.yaml is left out, broken)" in screened.stderr
+    screened = invoke("screen", str(as_jsonl), "-p", "ctl019-rr-ball", "--format", "json")
+    assert screened.stderr.splitlines() == [
+        f"{as_jsonl}: row 1: ecog: not a variable of ctl019-rr-ball"
+    ]
 
 
 def test_errors_about_broken_files_are_one_line_naming_the_file_and_the_fix(

@@ -653,11 +653,11 @@ def _unknown_key(key: str, protocol: Protocols) -> str | None:
         return None
     # Said for every row that has the key (a column of a CSV file, or a file screened
     # against the wrong protocol): the hint's search is done once per key.
-    known: dict[str, str] = protocol.__dict__.setdefault("_unknown_keys", {})
-    if (problem := known.get(key)) is None:
+    known: dict[tuple[str, LeftOut], str] = protocol.__dict__.setdefault("_unknown_keys", {})
+    if (problem := known.get((key, left_out))) is None:
         problem = _key_problem(key, protocol, left_out)
         if len(known) < MAX_KEYS_KEPT:
-            known[key] = problem
+            known[(key, left_out)] = problem
     return problem
 
 
