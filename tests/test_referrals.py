@@ -50,15 +50,18 @@ NAMES += ["R19610304", "1961-03/04"]  # a date of birth without separators, or m
 
 
 def holds_a_date(label: str) -> bool:
-    """Whether any stretch of ``label`` between non-digits reads as a date from 1900 to
+    """Whether any stretch of ``label`` not inside a run of digits reads as a date from 1900 to
     this year in one of the formats, the month in digits or as a word in any case
     (strptime, not the rule's own reading)."""
     for start in range(len(label)):
         for end in range(start + 8, min(start + 17, len(label)) + 1):
             before, after = label[start - 1 : start], label[end : end + 1]
-            if before.isdigit() or after.isdigit():
-                continue
             stretch = label[start:end]
+            # a run of digits is read whole; a month's word ends one ("0Jan012000")
+            if (before.isdigit() and stretch[0].isdigit()) or (
+                after.isdigit() and stretch[-1].isdigit()
+            ):
+                continue
             word = "".join(c for c in stretch if c.isalpha()).lower()
             forms = NAMED_FORMS if word in MONTH_WORDS else ()  # (strptime is slow)
             for form in forms or EVERY_FORM + (COMPACT if len(stretch) == 8 else ()):

@@ -72,6 +72,8 @@ def holds_a_date(text: str) -> bool:
     # (every row of a batch file is checked: most labels are ruled out by a first look)
     if _MAYBE_DATE.search(text) and any(_valid(*read) for read in _readings(text)):
         return True
+    if "19" not in text and "20" not in text:  # no year from 1900 on (cheaper than a search)
+        return False
     return bool(_MAYBE_NAMED.search(text)) and any(_valid(*read) for read in _named_readings(text))
 
 
