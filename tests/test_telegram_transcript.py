@@ -486,6 +486,7 @@ async def test_unfinished_screenings_expire_after_the_ttl(harness: Harness) -> N
     chat = harness.chat()
     await chat.send("/resume OLD-1")
     assert "No unfinished screening" in chat.last_text()
+    assert "expires when left unused" in chat.last_text()  # why it may be gone
 
 
 async def test_a_reply_to_an_earlier_question_is_not_taken_for_the_current_one(

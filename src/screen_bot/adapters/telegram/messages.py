@@ -98,7 +98,10 @@ EARLY = (
     "⚠ Nothing was recorded for that message: it came before the question above was shown. "
     "Answer that question if it was meant for it."
 )
-NO_SCREENING_TEXT = "No screening is open. /screen starts one; /list shows unfinished ones."
+NO_SCREENING_TEXT = (
+    "No screening is open (an unfinished one expires when left unused). /screen starts one; "
+    "/list shows unfinished ones."
+)
 STALE_TEXT = "That question was already answered."
 GONE_TEXT = "That screening is finished, cancelled or expired."
 PAUSED_TEXT = "That screening is paused; /resume it first."
@@ -112,7 +115,8 @@ REFUSALS = {
     FIRST_QUESTION: "This is the first question.",
     PROTOCOL_CHANGED: "The protocol file changed since this screening began, so it cannot go "
     "on safely; it was removed. /screen starts again.",
-    NOT_OPEN: "No unfinished screening with that label. /list shows them.",
+    NOT_OPEN: "No unfinished screening with that label (an unfinished one expires when left "
+    "unused). /list shows them.",
     NO_CHECK: "That quick check was replaced (by a newer /check or /screen) or has expired; "
     "/check again.",
     CHECK_CONTINUED: "That quick check was continued already; /list shows the screenings "
