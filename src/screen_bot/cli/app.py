@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import typer
 from typer.main import get_command
 
 from . import bot, dialogs, log, options, population, screening, training
 from .outcome import exit_code
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 app = typer.Typer(
     rich_markup_mode=None,  # plain help: no "<bool>" after flags, and no rich import
@@ -48,19 +52,22 @@ def where() -> None:
             else " (does not exist)"
         )
         typer.echo(f"dialogs directory: {directory}{missing}")
+    typer.echo(f"cache directory:   {settings.cache_dir} ({_what_is_kept(settings.cache_dir)})")
+    typer.echo(f"time zone:         {settings.time_zone.key} (the day a chat or check is dated)")
+
+
+def _what_is_kept(cache_dir: Path) -> str:
     from ..protocol.cache import holds_dialog_files
 
-    kept = (
-        " (it holds YAML files, so nothing is kept there: dialog files are checked at every start)"
-        if holds_dialog_files(settings.cache_dir)
-        else " (not created yet: dialog files already checked are kept there)"
-        if not settings.cache_dir.exists()
-        else " (a file, not a directory: nothing is kept there)"
-        if not settings.cache_dir.is_dir()
-        else " (dialog files already checked)"
-    )
-    typer.echo(f"cache directory:   {settings.cache_dir}{kept}")
-    typer.echo(f"time zone:         {settings.time_zone.key} (the day a chat or check is dated)")
+    if holds_dialog_files(cache_dir):
+        return (
+            "it holds YAML files, so nothing is kept there: dialog files are checked at every start"
+        )
+    if not cache_dir.exists():
+        return "not created yet: dialog files already checked are kept there"
+    if not cache_dir.is_dir():
+        return "a file, not a directory: nothing is kept there"
+    return "dialog files already checked"
 
 
 @app.command()
