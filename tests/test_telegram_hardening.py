@@ -572,14 +572,19 @@ async def test_a_verdict_whose_send_failed_comes_before_the_reply_to_the_next_up
     assert outbox.undelivered(harness.db.read()) == []
 
 
+def keep_an_unsent_verdict(harness: Harness) -> None:
+    """A verdict whose send failed, kept in the outbox since long ago (due for the sweep)."""
+    with harness.db.transaction() as tx:
+        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — its send failed", lifetime=DEFAULT_LIFETIME)
+        tx.execute("UPDATE outbox SET created_at = ?", ("2026-01-01T00:00:00+00:00",))
+
+
 async def test_the_sweep_sends_a_verdict_left_again_less_often_each_time(
     harness: Harness,
 ) -> None:
     now, first_wait = [0.0], intake_module.RETRY_FIRST
     intake = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
-    with harness.db.transaction() as tx:
-        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — its send failed", lifetime=DEFAULT_LIFETIME)
-        tx.execute("UPDATE outbox SET created_at = ?", ("2026-01-01T00:00:00+00:00",))
+    keep_an_unsent_verdict(harness)
     harness.request.failure = BLOCKED
     harness.request.failing["sendMessage"] = 2
 
@@ -609,9 +614,7 @@ async def test_the_sweeps_failed_send_to_a_user_who_blocked_the_bot_is_a_warning
     (one at every try, for as long as the verdict is kept); an unexpected error still is."""
     now = [0.0]
     intake = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
-    with harness.db.transaction() as tx:
-        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — its send failed", lifetime=DEFAULT_LIFETIME)
-        tx.execute("UPDATE outbox SET created_at = ?", ("2026-01-01T00:00:00+00:00",))
+    keep_an_unsent_verdict(harness)
     harness.request.failure = BLOCKED
     harness.request.failing["sendMessage"] = 2
     caplog.set_level(logging.INFO)
@@ -661,9 +664,7 @@ async def test_a_verdict_the_sweep_cannot_send_is_an_error_only_when_the_bot_is_
     request refused as built (400) or a token refused fails at every try until fixed: an
     ERROR. Either way the verdict is kept to send again."""
     intake = Intake(harness.application, harness.bot, harness.db)
-    with harness.db.transaction() as tx:
-        outbox.put(tx, COORDINATOR, "NOT ELIGIBLE — its send failed", lifetime=DEFAULT_LIFETIME)
-        tx.execute("UPDATE outbox SET created_at = ?", ("2026-01-01T00:00:00+00:00",))
+    keep_an_unsent_verdict(harness)
 
     async def refused(*args: object) -> None:
         raise error
