@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import screen_bot.service as service_module
 import screen_bot.session as session_module
 from cli_runner import invoke
 from conftest import DIALOG, DIALOGS, SHIPPED
 from screen_bot.adapters import terminal
-from screen_bot.answers import parse_text
+from screen_bot.answers import AnswerError, parse_text
 from screen_bot.checklists import parse_checklist
 from screen_bot.errors import ScreenBotError
 from screen_bot.protocol import DialogFileError, load
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.quick_check import judge, read
 from screen_bot.results import Checked, Finished
+from screen_bot.rules.units import same_unit
 from screen_bot.service import TERMINAL, ScreeningService
 from screen_bot.storage import ledger, sessions
 from screen_bot.storage.db import Database
@@ -124,6 +128,66 @@ def test_check_against_all_reads_each_protocols_names() -> None:
     assert "write the variable name instead" in creatinine.why  # two meanings in blina-dli
     judged = judge(protocols, reading, ON)
     assert {j.verdict.protocol.id for j in judged} == {"blina-dli", "ctl019-rr-ball"}
+
+
+def test_check_all_refuses_a_name_meaning_two_units_and_uses_lvef_for_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Audit 22, F1: 'bilirubin 1.9' (× ULN in blina-dli, mg/dL in ctl019-rr-ball) was given
+    to both: a man at 2.28 mg/dL (1.9 × ULN) typed as blina asks passed ctl019's C-I6b2. A
+    name of two units is refused; lvef (% in both files) is still used for each."""
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(SHIPPED))
+    done = invoke("check", "-p", "all", "age 19, bilirubin 1.9, lvef 55")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Read: age 19 years · lvef_percent 55 % · ejection_fraction_percent 55 %"
+    assert lines[2] == (
+        "• 'bilirubin 1.9' — this name means bilirubin_x_uln (× ULN) in blina-dli, "
+        "total_bilirubin_mg_dl (mg/dL) in ctl019-rr-ball: write the variable name instead"
+    )
+    unknown = [line for line in lines if line.startswith("Still unknown")]
+    assert len(unknown) == 2 and all("bilirubin" in line for line in unknown)  # used by neither
+    named = invoke("check", "-p", "all", "bilirubin_x_uln 1.9, total_bilirubin_mg_dl 2.28")
+    assert named.stdout.splitlines()[0] == (
+        "Read: bilirubin_x_uln 1.9 × ULN · total_bilirubin_mg_dl 2.28 mg/dL"
+    )
+
+
+_SET = Catalog(SHIPPED).protocol_set
+_SHARED_NAMES = sorted(
+    {n for m in _SET.members for n in m.aliases if sum(n in o.aliases for o in _SET.members) > 1}
+)
+_UNITS = sorted(
+    {u for q in _SET.questions.values() for u in [q.unit, *(a.unit for a in q.also_accepts)] if u}
+)
+
+
+@given(
+    name=st.sampled_from(_SHARED_NAMES),
+    number=st.decimals(min_value=0, max_value=200, places=2),
+    unit=st.sampled_from(["", "/40", *_UNITS]),
+)
+def test_a_name_used_for_several_protocols_is_one_unit_read_alike_by_each(
+    name: str, number: Decimal, unit: str
+) -> None:
+    """Every shipped name that several protocols take: either it is refused as ambiguous,
+    or its variables are in one unit and each protocol reads the typed value alike (so no
+    value is dropped for all because one protocol refuses its unit: audit 22, F1 (c))."""
+    meanings = [m.questions[m.aliases[name]] for m in _SET.members if name in m.aliases]
+    typed = f"{number} {unit}".strip()
+    reading = read(_SET, f"{name} {typed}", ON)
+    if any(u.why.endswith("write the variable name instead") for u in reading.unread):
+        assert len({q.variable for q in meanings}) > 1
+        return
+    assert all(same_unit(q.unit, meanings[0].unit) for q in meanings)
+    assert all(same_unit(g.unit, meanings[0].unit) for g in reading.given)
+    outcomes = set()
+    for question in meanings:
+        try:
+            outcomes.add(repr(parse_text(question, typed, ON)))
+        except AnswerError:
+            outcomes.add("refused")
+    assert len(outcomes) == 1, outcomes
 
 
 def test_a_bare_number_or_none_is_not_taken_for_a_choice() -> None:

@@ -13,8 +13,10 @@ and a value for a question that is not asked under the other answers are each li
 the reason.
 
 With a set of protocols (``all``) a name is looked up in each; a name that means two
-different variables is fine when no protocol asks both (``lvef`` is ``lvef_percent`` in
-one file and ``ejection_fraction_percent`` in the other), else it is refused as ambiguous.
+different variables is fine when they are in one unit and no protocol asks both (``lvef``
+is ``lvef_percent`` in one file and ``ejection_fraction_percent`` in the other, both %),
+else it is refused as ambiguous (``bilirubin`` is × ULN in one file and mg/dL in the
+other: one typed number cannot be both).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from .referrals import check_referral
 from .render import format_value
 from .rules.dates import DATE_WITH_COMMA
 from .rules.evaluation import OPEN, applicable_questions, evaluate
+from .rules.units import same_unit
 from .verdict import OpenItem, Verdict, build, open_items, ranked
 from .words import quoted
 
@@ -431,16 +434,24 @@ def _unknown_name(names: Names, name: str) -> str:
 
 
 def _ambiguous(protocol: Protocol | ProtocolSet, variables: dict[str, str]) -> str:
-    """Why a name meaning different variables in different protocols cannot be used."""
+    """Why a name meaning different variables in different protocols cannot be used: they
+    are in different units (one number would be read in a unit the user did not mean), or
+    one protocol asks two of them."""
     distinct = set(variables.values())
     if len(distinct) < 2:
         return ""
-    for member in members(protocol):
-        asked = sorted(distinct & set(member.questions))
-        if len(asked) > 1:
-            meanings = ", ".join(f"{v} in {p}" for p, v in variables.items())
-            return f"this name means {meanings}: write the variable name instead"
-    return ""
+    units = [_question(protocol, v).unit for v in distinct]
+    one_unit = all(same_unit(unit, units[0]) for unit in units)
+    asked_together = any(len(distinct & set(m.questions)) > 1 for m in members(protocol))
+    if one_unit and not asked_together:
+        return ""
+    meanings = ", ".join(f"{v}{_in_unit(protocol, v)} in {p}" for p, v in variables.items())
+    return f"this name means {meanings}: write the variable name instead"
+
+
+def _in_unit(protocol: Protocol | ProtocolSet, variable: str) -> str:
+    unit = _question(protocol, variable).unit
+    return f" ({unit})" if unit else ""
 
 
 def _question(protocol: Protocol | ProtocolSet, variable: str) -> Question:
