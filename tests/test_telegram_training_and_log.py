@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -88,6 +89,37 @@ async def test_stats_sends_a_chart(setup) -> None:
     ((method, params),) = request.uploads
     assert method == "sendPhoto" and "1 patients screened" in params["caption"]
     assert "I1" in chat.last_text()
+
+
+async def test_other_chats_are_answered_while_stats_reads_the_log(
+    setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/stats reads all of the log (seconds, on a year of it): off the event loop, so
+    another coordinator's /help is answered before that read is over."""
+    from screen_bot import reports
+
+    application, request, _ = setup
+    mine, theirs = Chat(application, request, COORDINATOR), Chat(application, request, OTHER)
+    await mine.send("/screen R-1")
+    await mine.send("70")
+    count, reading, release = reports.stats, threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def held_read(*args: object) -> list[reports.Stats]:
+        reading.set()
+        release.wait(timeout=10)  # never reached when it works; a read on the loop ends so
+        order.append("stats read")
+        return count(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reports, "stats", held_read)
+    stats = asyncio.create_task(mine.send("/stats"))
+    assert await asyncio.to_thread(reading.wait, 10)
+    await theirs.send("/help")
+    order.append("help answered")
+    release.set()
+    await stats
+    assert order == ["help answered", "stats read"]
+    assert "/screen" in theirs.last_text() and "I1" in mine.last_text()
 
 
 async def test_forget_deletes_only_own_unfinished_screenings(setup) -> None:

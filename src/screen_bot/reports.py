@@ -60,7 +60,10 @@ class Reports:
         since: date | None = None,
         coordinator: str | None = None,
     ) -> list[Stats]:
-        return stats(self.db.read(), protocol_id, since, coordinator)
+        """:func:`stats`, read on a connection of its own: the bot reads a year of log on a
+        thread while its store's connection goes on serving the other chats."""
+        with self.db.separate_reader() as tx:
+            return stats(tx, protocol_id, since, coordinator)
 
     def records(
         self, protocol_id: str | None = None, since: date | None = None

@@ -44,7 +44,9 @@ class RecordHandlers:
     @turn
     async def stats(self, t: Turn) -> None:
         """/stats: counts and failures by criterion, as a chart and a table."""
-        found = self.reports.stats()
+        # Reading and parsing a year of log takes seconds: off the event loop, so that the
+        # other chats are answered meanwhile.
+        found = await asyncio.to_thread(self.reports.stats)
         message = t.update.effective_message
         if not found or message is None:
             await t.say(say.NO_STATS)
