@@ -441,6 +441,46 @@ def test_a_bounded_chart_is_as_tall_however_many_criteria_fail() -> None:
     assert len(sizes) == 1
 
 
+def test_chart_titles_fit_in_the_picture_at_a_busy_sites_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The title of a panel (its CONSORT counts) was left-aligned over the bars, which a long
+    criterion label pushes right: at a year's five-digit counts it ran past the picture's
+    right edge, and 'not eligible' and 'unresolved' were cut off."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    drawn: list[Figure] = []
+    save = Figure.savefig
+
+    def saved(figure: Figure, *args: Any, **kwargs: Any) -> None:
+        drawn.append(figure)
+        save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", saved)
+    busy = reports.Stats(
+        "a" * 40,  # the longest protocol id
+        screenings=4_193_300,
+        patients=4_031_000,
+        eligible=1_634_000,
+        not_eligible=2_358_000,
+        unresolved=39_000,
+        failures=[
+            reports.CriterionCount("C-I6b2", "bilirubin < 2.0 mg/dL (Gilbert's < 3.0)", 9),
+            reports.CriterionCount("I1", "age 18 or older", 3),
+        ],
+    )
+    chart_png([busy, busy], 10)
+    (figure,) = drawn
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    titles = [t for t in figure.findobj(Text) if "patients screened" in t.get_text()]
+    assert len(titles) == 2 and all("39000 unresolved" in t.get_text() for t in titles)
+    for title in titles:
+        extent = title.get_window_extent(renderer)
+        assert extent.x0 >= 0 and extent.x1 <= figure.bbox.width, title.get_text()
+
+
 # -- export ----------------------------------------------------------------------------------
 
 

@@ -242,17 +242,21 @@ def chart_png(stats: Sequence[Stats], most: int | None = None) -> bytes:
     rows = [_chart_rows(s.failures, most) for s in stats]
     heights = [max(len(r), 1) for r in rows] or [1]
     figure = Figure(
-        figsize=(CHART_WIDTH, 1.2 + 0.35 * sum(heights) + 0.9 * len(heights)),
+        figsize=(CHART_WIDTH, 1.2 + 0.35 * sum(heights) + 1.1 * len(heights)),
         layout="constrained",
     )
-    panels = figure.subplots(len(heights), 1, squeeze=False, height_ratios=heights)[:, 0]
-    for axes, s, bars_shown in zip(panels, stats, rows, strict=False):
-        axes.set_title(
-            f"{s.protocol_id}: {s.patients} patients screened ({s.screenings} screenings): "
+    # A panel per protocol, its title (the counts) from the picture's left edge, not over
+    # the bars, which long criterion labels push right.
+    areas = figure.subfigures(len(heights), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for area, s, bars_shown in zip(areas, stats, rows, strict=False):
+        area.suptitle(
+            f"{s.protocol_id}: {s.patients} patients screened ({s.screenings} screenings)\n"
             f"{s.eligible} eligible, {s.not_eligible} not eligible, {s.unresolved} unresolved",
+            x=0.01,
+            ha="left",
             fontsize=10,
-            loc="left",
         )
+        axes = area.subplots()
         bars_shown = bars_shown[::-1]  # most frequent on top
         bars = axes.barh([label for label, _ in bars_shown], [n for _, n in bars_shown])
         axes.bar_label(bars, labels=[str(n) if n else "" for _, n in bars_shown], padding=2)
@@ -264,8 +268,9 @@ def chart_png(stats: Sequence[Stats], most: int | None = None) -> bytes:
                 0.5, 0.5, "no screen failures", ha="center", va="center", transform=axes.transAxes
             )
     if not stats:
-        panels[0].text(0.5, 0.5, "no screenings logged", ha="center", va="center")
-        panels[0].set_axis_off()
+        axes = areas[0].subplots()
+        axes.text(0.5, 0.5, "no screenings logged", ha="center", va="center")
+        axes.set_axis_off()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=CHART_DPI)
     return buffer.getvalue()

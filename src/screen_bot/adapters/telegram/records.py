@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 RECENT = 10
 # The /stats photo shows each protocol's most frequent failures, for so many protocols at
-# most: at 10 and 8 it is at most about 1350 x 6100 px, well inside what the Bot API takes
+# most: at 10 and 8 it is at most 1350 x 6120 px, well inside what the Bot API takes
 # (sendPhoto: width + height at most 10,000). More protocols get the counts alone.
 PHOTO_FAILURES = 10
 PHOTO_PROTOCOLS = 8
