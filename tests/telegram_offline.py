@@ -1,7 +1,9 @@
 """Offline harness for the Telegram adapter: no network, ever.
 
 ``RecordingRequest`` stands in for PTB's HTTP layer (like PTB's own ``OfflineRequest``,
-but answering the few methods the bot uses so a whole dialog can run), and ``Chat``
+but answering the few methods the bot uses so a whole dialog can run, and refusing what
+the Bot API refuses: a message over 4,096 UTF-16 units, a photo whose width + height is
+over 10,000 px or whose sides differ more than 20 times), and ``Chat``
 builds ``Update`` objects and feeds them to ``application.process_update``.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ class RecordingRequest(BaseRequest):
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.uploads: list[tuple[str, dict[str, Any]]] = []
+        self.photo_sizes: list[tuple[int, int]] = []  # of every sendPhoto, taken or refused
         self._ids = itertools.count(1000)
         self.failing: dict[str, int] = {}  # method -> how many calls still end in a 400
         self.failure = (400, "Bad Request: refused")  # the error those calls end in
@@ -63,6 +67,12 @@ class RecordingRequest(BaseRequest):
             code, description = self.failure
             body = {"ok": False, "error_code": code, "description": description}
             return code, json.dumps(body).encode()
+        if endpoint == "sendPhoto" and request_data is not None:
+            width, height = png_size(request_data.multipart_data["photo"][1])
+            self.photo_sizes.append((width, height))
+            if width + height > 10_000 or max(width, height) > 20 * min(width, height):
+                body = {"ok": False, "description": "Bad Request: PHOTO_INVALID_DIMENSIONS"}
+                return 400, json.dumps(body).encode()
         text = str(params.get("text", ""))  # the Bot API counts UTF-16 code units
         if len(text.encode("utf-16-le")) // 2 > 4096:  # as the Bot API: no longer message
             return 400, json.dumps({"ok": False, "description": "message is too long"}).encode()
@@ -114,6 +124,14 @@ class RecordingRequest(BaseRequest):
 
     def answers(self) -> list[dict[str, Any]]:
         return [p for e, p in self.calls if e == "answerCallbackQuery"]
+
+
+def png_size(png: Any) -> tuple[int, int]:
+    """A PNG's width and height (its IHDR chunk)."""
+    data = png if isinstance(png, bytes) else png.read()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n"), "not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
 
 
 @dataclass

@@ -29,6 +29,7 @@ from screen_bot.storage import Database, ledger, sessions
 from screen_bot.storage import ledger as screening_log
 from screen_bot.storage.ledger import FIELDS, LogRecord, LogWriter
 from screen_bot.verdict import OpenItem, ProtocolRef, Reason, Verdict, build
+from telegram_offline import png_size
 
 PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
 DAY = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -412,6 +413,72 @@ def test_chart_is_a_png(log: ScreeningLog) -> None:
     fill(log, 3)
     assert chart_png(log.stats()).startswith(b"\x89PNG\r\n\x1a\n")
     assert chart_png([]).startswith(b"\x89PNG")
+
+
+def failing(counts: list[int]) -> reports.Stats:
+    failures = [reports.CriterionCount(f"I{k}", f"label {k}", n) for k, n in enumerate(counts)]
+    return reports.Stats("blina-dli", patients=max(counts), failures=failures)
+
+
+def test_a_bounded_chart_shows_the_most_frequent_failures_and_how_many_more() -> None:
+    rows = reports._chart_rows(failing([9, 8, 7, 5, 5, 2]).failures, 3)
+    assert rows == [
+        ("I0 label 0", 9),
+        ("I1 label 1", 8),
+        ("I2 label 2", 7),
+        ("+ 3 more criteria, each 5 patients or fewer", 0),
+    ]
+    one_more = reports._chart_rows(failing([9, 8, 7, 1]).failures, 3)
+    assert one_more[-1] == ("I3 label 3", 1)  # its own bar: no taller than the row saying so
+    assert reports._chart_rows(failing([9, 8]).failures, None) == [
+        ("I0 label 0", 9),
+        ("I1 label 1", 8),
+    ]
+
+
+def test_a_bounded_chart_is_as_tall_however_many_criteria_fail() -> None:
+    sizes = {png_size(chart_png([failing([3] * n)], 10)) for n in (12, 40, 500)}
+    assert len(sizes) == 1
+
+
+def test_chart_titles_fit_in_the_picture_at_a_busy_sites_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The title of a panel (its CONSORT counts) was left-aligned over the bars, which a long
+    criterion label pushes right: at a year's five-digit counts it ran past the picture's
+    right edge, and 'not eligible' and 'unresolved' were cut off."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    drawn: list[Figure] = []
+    save = Figure.savefig
+
+    def saved(figure: Figure, *args: Any, **kwargs: Any) -> None:
+        drawn.append(figure)
+        save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", saved)
+    busy = reports.Stats(
+        "a" * 40,  # the longest protocol id
+        screenings=4_193_300,
+        patients=4_031_000,
+        eligible=1_634_000,
+        not_eligible=2_358_000,
+        unresolved=39_000,
+        failures=[
+            reports.CriterionCount("C-I6b2", "bilirubin < 2.0 mg/dL (Gilbert's < 3.0)", 9),
+            reports.CriterionCount("I1", "age 18 or older", 3),
+        ],
+    )
+    chart_png([busy, busy], 10)
+    (figure,) = drawn
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    titles = [t for t in figure.findobj(Text) if "patients screened" in t.get_text()]
+    assert len(titles) == 2 and all("39000 unresolved" in t.get_text() for t in titles)
+    for title in titles:
+        extent = title.get_window_extent(renderer)
+        assert extent.x0 >= 0 and extent.x1 <= figure.bbox.width, title.get_text()
 
 
 # -- export ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -360,6 +361,23 @@ def test_the_log_picks_records_by_the_date_screened_on_both_stores(store: StoreU
             date(2026, 3, 31),
             date(2026, 4, 1),
         ]
+
+
+def test_the_bots_stats_read_on_a_thread_has_a_connection_of_its_own(
+    store: StoreUnderTest,
+) -> None:
+    """/stats reads the log on a thread while the event loop's chats write on the store's
+    connection: sharing that connection, the read would run inside another chat's
+    transaction (and an SQLite connection is not for two threads at once)."""
+    from screen_bot.reports import Reports
+
+    with store.open() as db, ThreadPoolExecutor(1) as thread:
+        append(db, "R-1")
+        with db.transaction() as tx:  # a chat's screening being logged, not committed yet
+            ledger.append(tx, verdict("R-2"), channel="cli", coordinator="cli", answers={})
+            (during,) = thread.submit(Reports(db).stats).result()
+        (after,) = thread.submit(Reports(db).stats).result()
+    assert (during.screenings, after.screenings) == (1, 2)
 
 
 def test_appends_from_two_connections_at_once_make_one_chain(postgres: StoreUnderTest) -> None:

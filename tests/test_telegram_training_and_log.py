@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from screen_bot.adapters.telegram import records
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.settings import Settings, default_dialogs_dir
 from screen_bot.storage import Database, ledger, sessions
 from screen_bot.training.flow import missing_for_images
+from screen_bot.verdict import ProtocolRef, Reason, Verdict
 from telegram_offline import Chat, RecordingRequest
 from test_telegram_transcript import COORDINATOR, OTHER, TOKEN
 
@@ -88,6 +92,114 @@ async def test_stats_sends_a_chart(setup) -> None:
     ((method, params),) = request.uploads
     assert method == "sendPhoto" and "1 patients screened" in params["caption"]
     assert "I1" in chat.last_text()
+
+
+def log_failures(db: Database, protocols: int, criteria: int) -> None:
+    """One patient per protocol (trial-0, trial-1, …), failing ``criteria`` criteria."""
+    reasons = [
+        Reason(criterion=f"I{k}", kind="inclusion", label=f"lab value {k}", source="", answers={})
+        for k in range(criteria)
+    ]
+    with db.transaction() as tx:
+        for p in range(protocols):
+            failed = Verdict(
+                referral=f"R-{p}",
+                verdict="not_eligible",
+                reasons=reasons,
+                open_items=[],
+                protocol=ProtocolRef(id=f"trial-{p}", version="1", sha256="ab" * 32),
+                screened_on=date(2026, 3, 1),
+            )
+            ledger.append(tx, failed, channel="telegram", coordinator=str(COORDINATOR), answers={})
+
+
+def texts_after_the_photo(chat: Chat) -> str:
+    return "\n".join(m["text"] for m in chat.messages()[1:])
+
+
+async def test_stats_photo_of_a_site_with_several_trials_is_taken(setup) -> None:
+    """Five trials, each with 40 criteria failed: drawn whole, the photo was 1350 x 11,355
+    px, which the Bot API refuses (width + height at most 10,000), and the counts were not
+    sent either. Each panel shows its most frequent failures; the counts name them all."""
+    application, request, db = setup
+    log_failures(db, 5, criteria=40)
+    chat = Chat(application, request, COORDINATOR)
+    await chat.send("/stats")
+    ((width, height),) = request.photo_sizes
+    assert width + height <= 10_000
+    ((method, params),) = request.uploads
+    assert method == "sendPhoto" and "trial-0: 1 patients screened" in params["caption"]
+    counts = texts_after_the_photo(chat)
+    assert all(f"trial-{p}: 1 patients screened" in counts for p in range(5))
+    assert all(f"I{k}  " in counts for k in range(40))
+
+
+async def test_stats_photo_of_as_many_protocols_as_it_shows_is_well_within_the_limit(
+    setup,
+) -> None:
+    application, request, db = setup
+    log_failures(db, records.PHOTO_PROTOCOLS, criteria=200)
+    await Chat(application, request, COORDINATOR).send("/stats")
+    ((width, height),) = request.photo_sizes
+    assert width + height <= 8_000 and len(request.uploads) == 1
+
+
+async def test_stats_counts_arrive_when_the_photo_is_refused(setup) -> None:
+    application, request, _ = setup
+    chat = Chat(application, request, COORDINATOR)
+    await chat.send("/screen R-1")
+    await chat.send("70")
+    request.failing["sendPhoto"] = 1
+    request.failure = (400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+    await chat.send("/stats")
+    assert request.uploads == []
+    assert "1 patients screened" in chat.last_text() and "I1" in chat.last_text()
+    assert "chart could not be sent" in chat.last_text()
+    assert "screen-bot log stats --chart" in chat.last_text()
+
+
+async def test_stats_of_more_protocols_than_a_photo_shows_sends_the_counts(setup) -> None:
+    application, request, db = setup
+    log_failures(db, records.PHOTO_PROTOCOLS + 1, criteria=3)
+    chat = Chat(application, request, COORDINATOR)
+    await chat.send("/stats")
+    assert request.uploads == []
+    counts = "\n".join(m["text"] for m in chat.messages())
+    assert all(
+        f"trial-{p}: 1 patients screened" in counts for p in range(records.PHOTO_PROTOCOLS + 1)
+    )
+    assert f"all {records.PHOTO_PROTOCOLS + 1} of them" in counts and "--chart" in counts
+
+
+async def test_other_chats_are_answered_while_stats_reads_the_log(
+    setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/stats reads all of the log (seconds, on a year of it): off the event loop, so
+    another coordinator's /help is answered before that read is over."""
+    from screen_bot import reports
+
+    application, request, _ = setup
+    mine, theirs = Chat(application, request, COORDINATOR), Chat(application, request, OTHER)
+    await mine.send("/screen R-1")
+    await mine.send("70")
+    count, reading, release = reports.stats, threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def held_read(*args: object) -> list[reports.Stats]:
+        reading.set()
+        release.wait(timeout=10)  # never reached when it works; a read on the loop ends so
+        order.append("stats read")
+        return count(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reports, "stats", held_read)
+    stats = asyncio.create_task(mine.send("/stats"))
+    assert await asyncio.to_thread(reading.wait, 10)
+    await theirs.send("/help")
+    order.append("help answered")
+    release.set()
+    await stats
+    assert order == ["help answered", "stats read"]
+    assert "/screen" in theirs.last_text() and "I1" in mine.last_text()
 
 
 async def test_forget_deletes_only_own_unfinished_screenings(setup) -> None:

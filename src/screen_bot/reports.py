@@ -17,7 +17,7 @@ from typing import IO, Any
 from .storage import Store, Tx, ledger
 from .storage.ledger import LoggedReason, LogRecord
 from .verdict import OpenItem
-from .words import OPEN_KIND, meets_from_text, open_from_text
+from .words import OPEN_KIND, meets_from_text, open_from_text, plural
 
 # OWASP CSV injection: these starts get an apostrophe; so does "'" itself, so that
 # removing one leading apostrophe always gives the stored text back.
@@ -60,7 +60,10 @@ class Reports:
         since: date | None = None,
         coordinator: str | None = None,
     ) -> list[Stats]:
-        return stats(self.db.read(), protocol_id, since, coordinator)
+        """:func:`stats`, read on a connection of its own: the bot reads a year of log on a
+        thread while its store's connection goes on serving the other chats."""
+        with self.db.separate_reader() as tx:
+            return stats(tx, protocol_id, since, coordinator)
 
     def records(
         self, protocol_id: str | None = None, since: date | None = None
@@ -222,38 +225,66 @@ def stats_text(stats: Stats) -> str:
     return "\n".join(lines)
 
 
-def chart_png(stats: Sequence[Stats]) -> bytes:
-    """A bar chart of screen failures by criterion, one panel per protocol, as PNG bytes."""
+CHART_DPI = 150
+CHART_WIDTH = 9  # inches: 1350 px
+
+
+def chart_png(stats: Sequence[Stats], most: int | None = None) -> bytes:
+    """A bar chart of screen failures by criterion, one panel per protocol, as PNG bytes.
+
+    With ``most``, a panel shows only that many of its most frequent failures, and a last
+    row saying how many more criteria failed (each as often or less), so that the picture
+    has a bounded height however many criteria fail.
+    """
     from matplotlib.figure import Figure  # no pyplot: no display, no global state
     from matplotlib.ticker import MaxNLocator
 
-    heights = [max(len(s.failures), 1) for s in stats] or [1]
+    rows = [_chart_rows(s.failures, most) for s in stats]
+    heights = [max(len(r), 1) for r in rows] or [1]
     figure = Figure(
-        figsize=(9, 1.2 + 0.35 * sum(heights) + 0.9 * len(heights)), layout="constrained"
+        figsize=(CHART_WIDTH, 1.2 + 0.35 * sum(heights) + 1.1 * len(heights)),
+        layout="constrained",
     )
-    panels = figure.subplots(len(heights), 1, squeeze=False, height_ratios=heights)[:, 0]
-    for axes, s in zip(panels, stats, strict=False):
-        axes.set_title(
-            f"{s.protocol_id}: {s.patients} patients screened ({s.screenings} screenings): "
+    # A panel per protocol, its title (the counts) from the picture's left edge, not over
+    # the bars, which long criterion labels push right.
+    areas = figure.subfigures(len(heights), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for area, s, bars_shown in zip(areas, stats, rows, strict=False):
+        area.suptitle(
+            f"{s.protocol_id}: {s.patients} patients screened ({s.screenings} screenings)\n"
             f"{s.eligible} eligible, {s.not_eligible} not eligible, {s.unresolved} unresolved",
+            x=0.01,
+            ha="left",
             fontsize=10,
-            loc="left",
         )
-        failures = s.failures[::-1]  # most frequent on top
-        bars = axes.barh(
-            [f"{c.criterion} {c.label}" for c in failures], [c.patients for c in failures]
-        )
-        axes.bar_label(bars, padding=2)
+        axes = area.subplots()
+        bars_shown = bars_shown[::-1]  # most frequent on top
+        bars = axes.barh([label for label, _ in bars_shown], [n for _, n in bars_shown])
+        axes.bar_label(bars, labels=[str(n) if n else "" for _, n in bars_shown], padding=2)
         axes.margins(x=0.08)
         axes.set_xlabel("patients failing the criterion (a patient may fail several)")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if not failures:
+        if not bars_shown:
             axes.text(
                 0.5, 0.5, "no screen failures", ha="center", va="center", transform=axes.transAxes
             )
     if not stats:
-        panels[0].text(0.5, 0.5, "no screenings logged", ha="center", va="center")
-        panels[0].set_axis_off()
+        axes = areas[0].subplots()
+        axes.text(0.5, 0.5, "no screenings logged", ha="center", va="center")
+        axes.set_axis_off()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=150)
+    figure.savefig(buffer, format="png", dpi=CHART_DPI)
     return buffer.getvalue()
+
+
+def _chart_rows(failures: list[CriterionCount], most: int | None) -> list[tuple[str, int]]:
+    """A panel's bars, most frequent first, as (label, patients): at most ``most`` of them,
+    then a row without a bar saying how many more there are (patients 0)."""
+    cut = most is not None and len(failures) > most + 1  # one more: its bar, not a row
+    shown = failures[:most] if cut else failures
+    rows = [(f"{c.criterion} {c.label}", c.patients) for c in shown]
+    if cut:
+        rest = failures[len(shown) :]
+        rows.append(
+            (f"+ {len(rest)} more criteria, each {plural(rest[0].patients, 'patient')} or fewer", 0)
+        )
+    return rows

@@ -328,6 +328,13 @@ class Store(ABC):
         first, however long they take."""
 
     @abstractmethod
+    def separate_reader(self) -> AbstractContextManager[Tx]:
+        """Reads as :meth:`read`'s, on a connection of their own, opened here and closed at
+        the end: for a long read on another thread (the bot's /stats reading a year of log)
+        while this store's connection serves the event loop. Opened, used and closed on
+        that one thread; it never sees a transaction of the store's connection."""
+
+    @abstractmethod
     def check(self) -> None:
         """Refuse a damaged or unreachable database (DatabaseBroken), naming the fix."""
 
@@ -599,13 +606,17 @@ class Database(Store):
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
 
+    def _read_only_uri(self) -> str:
+        return f"file:{urllib.parse.quote(str(self.path.absolute()))}?mode=ro"
+
     def _connect_read_only(self, why_not: str) -> sqlite3.Connection:
         """A read-only connection (``mode=ro``). Where SQLite cannot create the -shm file a
         WAL database needs, the file is refused: reading it as ``immutable`` could give a
         torn read if it is written meanwhile (a read-only mount of a directory a bot
         writes), and nothing here can tell."""
-        uri = f"file:{urllib.parse.quote(str(self.path.absolute()))}?mode=ro"
-        connection = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        connection = sqlite3.connect(
+            self._read_only_uri(), uri=True, isolation_level=None, check_same_thread=False
+        )
         try:
             connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError as err:
@@ -726,6 +737,21 @@ class Database(Store):
 
     def read(self) -> Tx:
         return Tx(self._connection)
+
+    @contextmanager
+    def separate_reader(self) -> Iterator[Tx]:
+        """Read-only (``mode=ro``: a file gone meanwhile is an error, not a new empty one);
+        bound to the thread that opens it (sqlite3's own check), unlike the store's
+        connection."""
+        try:
+            connection = sqlite3.connect(self._read_only_uri(), uri=True, isolation_level=None)
+        except sqlite3.DatabaseError as err:
+            raise StorageFailed(f"the database {self.path} could not be read ({err})") from err
+        try:
+            connection.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+            yield Tx(connection)
+        finally:
+            connection.close()
 
     @contextmanager
     def snapshot(self) -> Iterator[Tx]:

@@ -399,6 +399,25 @@ class PostgresDatabase(Store):
             ) from err
 
     @contextmanager
+    def separate_reader(self) -> Iterator[Tx]:
+        """A new session (its statements timed as the store's reads are), closed at the end.
+        A failure is StorageFailed, as a read of the store's own connection."""
+        try:
+            connection = self._connect()
+        except DatabaseBroken as err:
+            raise StorageFailed(err.message) from None
+        try:
+            yield PgTx(connection)
+        except self._pg.Error as err:
+            if _is_bug(err):
+                raise
+            raise StorageFailed(
+                f"the database at {self.where} could not be read ({_first_line(err)})"
+            ) from err
+        finally:
+            connection.close()
+
+    @contextmanager
     def snapshot(self) -> Iterator[Tx]:
         """A REPEATABLE READ READ ONLY transaction, without the timeouts (reading all of a
         big log may take long); rolled back at the end (it changes nothing)."""

@@ -163,6 +163,8 @@ DETAILS_USAGE = "/details on or /details off"
 # /log, /stats, /forget
 NO_RECORDS = "You have no finished screenings yet."
 NO_STATS = "No screenings are logged yet."
+DRAW_THE_CHART = "the site's administrator draws it: screen-bot log stats --chart FILE.png"
+STATS_CHART_UNSENT = f"(The chart could not be sent; {DRAW_THE_CHART}.)"
 # /learn, /quiz, /progress, /flow
 NO_CRITERION = "No criterion has that id."
 LAST_CRITERION = "That was the last criterion. /quiz to practise on generated cases."
@@ -389,6 +391,13 @@ def stats_message(found: Sequence[Stats]) -> str:
     from ...reports import stats_text
 
     return "\n\n".join(stats_text(s) for s in found)
+
+
+def stats_without_chart(protocols: int, at_most: int) -> str:
+    return (
+        f"(No chart: a picture here shows {at_most} protocols at most; {DRAW_THE_CHART}, "
+        f"all {protocols} of them.)"
+    )
 
 
 def learn_keyboard(protocol_id: str, index: int) -> InlineKeyboardMarkup:

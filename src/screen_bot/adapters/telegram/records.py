@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from telegram.error import TelegramError
 from telegram.ext import CommandHandler, filters
 
 from ...service import ScreeningService
@@ -16,7 +18,13 @@ from .turn import App, Turn, turn
 if TYPE_CHECKING:
     from ...reports import Reports
 
+logger = logging.getLogger(__name__)
 RECENT = 10
+# The /stats photo shows each protocol's most frequent failures, for so many protocols at
+# most: at 10 and 8 it is at most 1350 x 6120 px, well inside what the Bot API takes
+# (sendPhoto: width + height at most 10,000). More protocols get the counts alone.
+PHOTO_FAILURES = 10
+PHOTO_PROTOCOLS = 8
 
 
 class RecordHandlers:
@@ -44,16 +52,26 @@ class RecordHandlers:
     @turn
     async def stats(self, t: Turn) -> None:
         """/stats: counts and failures by criterion, as a chart and a table."""
-        found = self.reports.stats()
+        # Reading and parsing a year of log takes seconds: off the event loop, so that the
+        # other chats are answered meanwhile.
+        found = await asyncio.to_thread(self.reports.stats)
         message = t.update.effective_message
         if not found or message is None:
             await t.say(say.NO_STATS)
             return
+        counts = say.stats_message(found)
+        if len(found) > PHOTO_PROTOCOLS:
+            await t.say(f"{counts}\n\n{say.stats_without_chart(len(found), PHOTO_PROTOCOLS)}")
+            return
         from ...reports import chart_png
 
-        picture = await asyncio.to_thread(chart_png, found)
-        await message.reply_photo(picture, caption=say.stats_caption(found))
-        await t.say(say.stats_message(found))
+        picture = await asyncio.to_thread(chart_png, found, PHOTO_FAILURES)
+        try:
+            await message.reply_photo(picture, caption=say.stats_caption(found))
+        except TelegramError as err:  # the chart only draws the counts: they go all the same
+            logger.warning("the /stats chart was not sent: %s: %s", type(err).__name__, err)
+            counts = f"{counts}\n\n{say.STATS_CHART_UNSENT}"
+        await t.say(counts)
 
     @turn
     async def forget(self, t: Turn) -> None:
