@@ -229,8 +229,8 @@ class ScreeningService:
             results += self._retire(tx, owner, paused.session_id, "dropped")
         if not session.awaiting_referral:
             engine.fill(session)  # pre-filled answers up to the first question to ask
-        # the random id may be one of the owner's open screenings': saved over it, that one
-        # would be lost without a word
+        # the random id may be taken by one of the owner's open screenings: saved over it,
+        # that one would be lost without a word
         while not sessions.add(tx, owner, session, lifetime=self.lifetime):
             session.id = new_id()
         results.append(

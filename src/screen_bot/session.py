@@ -67,7 +67,7 @@ def new_id() -> str:
 
 
 class Session(BaseModel):
-    id: str = Field(default_factory=lambda: new_id())
+    id: str = Field(default_factory=new_id)
     protocol_id: str
     protocol_version: str
     protocol_sha256: str
