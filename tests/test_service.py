@@ -474,6 +474,35 @@ def test_a_code_equal_to_an_open_screenings_id_is_taken(service: ScreeningServic
     ]
 
 
+def test_a_new_screening_never_takes_the_id_of_an_open_one(
+    service: ScreeningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids are 8 random hex digits, so one may come again: a new screening saved under an
+    open one's id replaced it (INSERT … ON CONFLICT DO UPDATE), and R-1 was gone without a
+    word while the reply said it was paused. The id is drawn again instead."""
+    (older,) = only(service.start(OWNER, referral="R-1"), Asked)
+    service.answer(OWNER, "40")
+    real = session_module.secrets.token_hex
+    drawn = iter([older.session_id])  # the taken id first, then random ones
+    monkeypatch.setattr(
+        "screen_bot.session.secrets.token_hex", lambda n: next(drawn, None) or real(n)
+    )
+    results = service.start(OWNER)  # no referral: its label is its id
+    (newer,) = only(results, Asked)
+    assert newer.session_id != older.session_id
+    assert only(results, Started)[0].label == newer.session_id
+    assert only(results, Started)[0].paused == "R-1"
+    left = sessions.list_open(service.db.read(), OWNER)
+    assert {(o.session_id, o.referral) for o in left} == {
+        (older.session_id, "R-1"),
+        (newer.session_id, None),
+    }
+    resumed = service.resume(OWNER, "R-1")
+    assert only(resumed, Resumed) == [Resumed("R-1")]
+    (asked,) = only(resumed, Asked)
+    assert asked.session_id == older.session_id and asked.question.variable != "age"
+
+
 def test_cancel_by_id_drops_that_screening_though_another_has_it_as_its_code(
     service: ScreeningService, monkeypatch: pytest.MonkeyPatch
 ) -> None:

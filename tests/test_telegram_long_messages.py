@@ -20,7 +20,9 @@ from screen_bot.adapters.telegram import messages as say
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.protocol.schema import MAX_SOURCE, quoted_width
 from screen_bot.render import reason_text, verdicts_text
+from screen_bot.session import REFERRAL_PATTERN
 from screen_bot.settings import default_dialogs_dir
+from screen_bot.storage.sessions import OpenScreening
 from screen_bot.verdict import ProtocolRef, Reason, Verdict
 from test_telegram_transcript import COORDINATOR, Harness
 
@@ -354,3 +356,44 @@ def test_a_button_answer_is_cut_to_telegrams_200_characters(text: str) -> None:
         assert toast == text
     else:
         assert toast.endswith("…") and text.startswith(toast[:-1])
+
+
+OPEN_SCREENINGS = st.lists(
+    st.builds(
+        OpenScreening,
+        session_id=st.from_regex(r"[0-9a-f]{8}", fullmatch=True),
+        protocol_id=st.from_regex(r"[a-z][a-z0-9-]{0,39}", fullmatch=True),
+        referral=st.none() | st.from_regex(REFERRAL_PATTERN, fullmatch=True),
+        # wider than a variable name may be, to count as Telegram does (🙂 is two units)
+        state=st.text(
+            st.characters(exclude_categories=["Cs"], exclude_characters="\n"),
+            min_size=1,
+            max_size=40,
+        ),
+        active=st.booleans(),
+        updated_at=st.datetimes(),
+        awaiting_referral=st.booleans(),
+    ),
+    max_size=300,
+)
+
+
+@given(OPEN_SCREENINGS, LIMITS)
+def test_open_screenings_are_listed_in_one_message_and_the_rest_counted(
+    screenings: list[OpenScreening], limit: int
+) -> None:
+    """/list is one message however many are open: the first ones (the ones used last) as
+    many as fit, then how many more there are; none is left out without a word."""
+    text = say.listing(screenings, limit)
+    assert units(text) <= limit
+    if not screenings:
+        assert text == say.NO_OPEN
+        return
+    title, *lines = text.split("\n")
+    assert title == say.LISTING_TITLE
+    more = re.fullmatch(r"…and (\d+) more unfinished screenings?, used longer ago: .*", lines[-1])
+    listed = lines[:-1] if more else lines
+    assert len(listed) + (int(more[1]) if more else 0) == len(screenings)
+    assert listed or limit < say.MAX_MESSAGE  # a message holds one line at the least
+    labels = [o.referral or o.session_id for o in screenings[: len(listed)]]
+    assert [line.removeprefix("▶ ").split(" · ")[0] for line in listed] == labels

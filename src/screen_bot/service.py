@@ -90,7 +90,7 @@ from .results import (
     Status,
     Unusual,
 )
-from .session import ProtocolChanged, Session, utc_now
+from .session import ProtocolChanged, Session, new_id, utc_now
 from .storage import Store, Tx, expiry, ledger, outbox, owners, sessions
 from .storage.ledger import Channel
 from .storage.outbox import Undelivered
@@ -227,6 +227,12 @@ class ScreeningService:
         results: Results = []
         if paused is not None:
             results += self._retire(tx, owner, paused.session_id, "dropped")
+        if not session.awaiting_referral:
+            engine.fill(session)  # pre-filled answers up to the first question to ask
+        # the random id may be taken by one of the owner's open screenings: saved over it,
+        # that one would be lost without a word
+        while not sessions.add(tx, owner, session, lifetime=self.lifetime):
+            session.id = new_id()
         results.append(
             Started(
                 label(session),
@@ -238,10 +244,7 @@ class ScreeningService:
             )
         )
         if session.awaiting_referral:
-            sessions.save(tx, owner, session, lifetime=self.lifetime, activate=True)
             return [*results, referral_asked(session)]
-        engine.fill(session)  # pre-filled answers up to the first question to ask
-        sessions.save(tx, owner, session, lifetime=self.lifetime, activate=True)
         return results + self._after_change(tx, owner, engine, session)
 
     def resume(self, owner: int, wanted: str) -> Results:

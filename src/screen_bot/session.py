@@ -60,8 +60,14 @@ class Refusal(BaseModel):
     reason: str
 
 
+def new_id() -> str:
+    """A new screening's id: 8 hex digits, short enough for button data (64 bytes) to carry
+    it. Unique only among the owner's open screenings: the service draws again while taken."""
+    return secrets.token_hex(4)
+
+
 class Session(BaseModel):
-    id: str = Field(default_factory=lambda: secrets.token_hex(4))
+    id: str = Field(default_factory=new_id)
     protocol_id: str
     protocol_version: str
     protocol_sha256: str

@@ -125,6 +125,33 @@ def save(
     )
 
 
+def add(tx: Tx, owner: int, session: Session, *, lifetime: timedelta) -> bool:
+    """Insert a new session as the owner's active one; False, changing nothing, when the
+    owner has an open session with its id already (:func:`save` would overwrite that one)."""
+    added = tx.execute(
+        "INSERT INTO open_sessions (owner, session_id, protocol_id, referral, state,"
+        " active, updated_at, body, step, expires_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
+        " ON CONFLICT (owner, session_id) DO NOTHING",
+        (
+            owner,
+            session.id,
+            session.protocol_id,
+            session.referral,
+            session.state,
+            session.updated_at.isoformat(),
+            session.model_dump_json(),
+            session.step,
+            (session.updated_at + lifetime).isoformat(),
+        ),
+    ).rowcount
+    if added:
+        tx.execute(
+            "UPDATE open_sessions SET active = 0 WHERE owner = ? AND session_id <> ?",
+            (owner, session.id),
+        )
+    return bool(added)
+
+
 def active(tx: Tx, owner: int) -> Session | None:
     row = tx.one("SELECT body FROM open_sessions WHERE owner = ? AND active = 1", (owner,))
     return Session.model_validate_json(row[0]) if row else None

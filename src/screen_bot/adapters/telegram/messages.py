@@ -136,6 +136,7 @@ CANCELLED_QUESTION = "Screening cancelled."
 WENT_BACK = "↩ Went back."
 RESUMED = "Resumed."
 NO_OPEN = "No unfinished screenings."
+LISTING_TITLE = "Unfinished screenings (/resume LABEL):"
 AT_REFERRAL = "at the referral code"  # /list: a screening still waiting for it
 BUTTON_LABELS = {
     "yes": "Yes",
@@ -286,16 +287,42 @@ def cancelled(label: str, active: str | None = None) -> str:
     return text
 
 
-def listing(screenings: Sequence[OpenScreening]) -> str:
+def listing(screenings: Sequence[OpenScreening], limit: int = MAX_MESSAGE) -> str:
+    """The open screenings, in the order given (the one used last first), in ONE message of
+    at most ``limit`` characters as Telegram counts them: those that fit, then how many
+    more there are and how to reach them. Never parts: a coordinator with hundreds open
+    would get a burst of messages, beyond Telegram's about one a second per chat (and one
+    flood refusal holds every send of the bot)."""
     if not screenings:
         return NO_OPEN
-    lines = [
+    lines = [LISTING_TITLE, *map(_listed, screenings)]
+    if _width("\n".join(lines)) <= limit:
+        return "\n".join(lines)
+    room = limit - 1 - _width(_more_listed(len(screenings)))  # the last line at its longest
+    width = _width(LISTING_TITLE)
+    shown = 0
+    for line in lines[1:]:
+        width += 1 + _width(line)
+        if width > room:
+            break
+        shown += 1
+    return "\n".join([*lines[: 1 + shown], _more_listed(len(screenings) - shown)])
+
+
+def _listed(screening: OpenScreening) -> str:
+    o = screening
+    return (
         f"{'▶ ' if o.active else ''}{o.referral or o.session_id} · {o.protocol_id} · "
         f"{AT_REFERRAL if o.awaiting_referral else f'at {o.state}'} · "
         f"{o.updated_at:%Y-%m-%d %H:%M} UTC"
-        for o in screenings
-    ]
-    return "Unfinished screenings (/resume LABEL):\n" + "\n".join(lines)
+    )
+
+
+def _more_listed(count: int) -> str:
+    return (
+        f"…and {plural(count, 'more unfinished screening')}, used longer ago: "
+        "/resume LABEL or /cancel LABEL works for any of them."
+    )
 
 
 def forgotten(count: int) -> str:
