@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -278,6 +279,38 @@ def test_purge_refuses_a_broken_chain(log: ScreeningLog) -> None:
     with pytest.raises(LogCorrupt, match="record 1: changed"):
         log.purge(date(2027, 1, 1))
     assert len(list(log.records())) == 3
+
+
+def test_purge_leaves_no_purged_screening_id_in_the_file(log: ScreeningLog) -> None:
+    # Big enough for the screening-id index's pages to split many times: a split leaves
+    # stale copies of the cells it moved in a page's free gap, which secure_delete misses.
+    ids = [hashlib.sha256(f"screening {k}".encode()).hexdigest()[:16] for k in range(20_000)]
+    entries = [
+        ledger.entry(
+            verdict(None),
+            channel="cli",
+            coordinator="cli",
+            answers={},
+            at=DAY + timedelta(hours=k),
+            screening_id=id_,
+        )
+        for k, id_ in enumerate(ids)
+    ]
+    with log.database.transaction() as tx:
+        ledger.append_entries(tx, entries)
+    assert log.purge((DAY + timedelta(hours=10_000)).date()) > 9_000
+    log.database.forget_deleted()  # as `log purge` does: the WAL into the file
+    kept = {record.screening_id for record in log.records()}
+    purged = {id_.encode() for id_ in ids if id_ not in kept}
+    files = [log.path, Path(f"{log.path}-wal")]
+    found = set().union(*(hex_words(file.read_bytes()) for file in files if file.exists()))
+    assert sorted(purged & found) == []
+
+
+def hex_words(data: bytes) -> set[bytes]:
+    """Every run of 16 hex digits in ``data`` (a screening id's shape), overlapping ones too."""
+    runs = (run.group() for run in re.finditer(rb"[0-9a-f]{16,}", data))
+    return {run[i : i + 16] for run in runs for i in range(len(run) - 15)}
 
 
 # -- batch writer ----------------------------------------------------------------------------

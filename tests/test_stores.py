@@ -326,6 +326,56 @@ def test_purge_moves_the_checkpoint_on_postgres(postgres: StoreUnderTest) -> Non
         assert ledger.verify(db.read()) == []
 
 
+def test_purge_on_postgres_names_the_statement_that_takes_the_records_out_of_the_files(
+    postgres: StoreUnderTest, cli: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    _commands_use(postgres, monkeypatch)
+    old = [f"R-OLD-{n:03d}" for n in range(200)]
+    labelled = [(label, datetime(2025, 6, 1, tzinfo=UTC)) for label in old]
+    labelled += [("R-NEW", datetime(2026, 6, 1, tzinfo=UTC))] * 200  # live rows after them
+    with postgres.open() as db, db.transaction() as tx:
+        ledger.append_entries(
+            tx,
+            [
+                ledger.entry(verdict(label), channel="cli", coordinator="cli", answers={}, at=at)
+                for label, at in labelled
+            ],
+        )
+    purged = cli("log", "purge", "--before", "2026-01-01", "--yes")
+    assert purged.stdout.splitlines() == [
+        "purged 200 records made before 2026-01-01",
+        "PostgreSQL keeps their bytes in screening_log's files until new records reuse the "
+        "space: to rewrite the table without them, run VACUUM FULL screening_log as its owner "
+        "(it locks the log meanwhile: the bot's screenings wait)",
+    ]
+    named = re.search(r"run (VACUUM FULL \w+) as its owner", purged.stdout)
+    assert named is not None
+    assert postgres.url is not None
+    with psycopg.connect(postgres.url, autocommit=True) as owner:
+        owner.execute("VACUUM screening_log")  # what autovacuum does: marks the space free
+        owner.execute("CHECKPOINT")
+        assert b"R-OLD-007" in _table_files(owner, "screening_log")
+        owner.execute(named.group(1))
+        owner.execute("CHECKPOINT")
+        files = _table_files(owner, "screening_log")
+    assert [label for label in old if label.encode() in files] == []
+    assert b"R-NEW" in files
+
+
+def _table_files(connection: Any, table: str) -> bytes:
+    """The bytes of ``table``'s own files and its TOAST table's, as a copy of the data
+    directory holds them (the write-ahead log aside)."""
+    (data_directory,) = connection.execute("SHOW data_directory").fetchone()
+    (heap, toast) = connection.execute(
+        "SELECT pg_relation_filepath(oid), pg_relation_filepath(reltoastrelid)"
+        " FROM pg_class WHERE oid = %s::regclass",
+        (table,),
+    ).fetchone()
+    return b"".join(Path(data_directory, path).read_bytes() for path in (heap, toast))
+
+
 def test_verify_reads_the_log_as_one_moment_left_it_while_another_process_appends(
     store: StoreUnderTest, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -188,6 +188,14 @@ def verify(
         typer.echo(f"the head given ({head.strip()[:16]}…) is {where}: still in the log")
 
 
+# VACUUM, autovacuum's too, only marks a deleted row's space free for new rows.
+POSTGRES_KEEPS_PURGED = (
+    "PostgreSQL keeps their bytes in screening_log's files until new records reuse the "
+    "space: to rewrite the table without them, run VACUUM FULL screening_log as its owner "
+    "(it locks the log meanwhile: the bot's screenings wait)"
+)
+
+
 @log_app.command()
 def purge(
     before: Annotated[
@@ -204,7 +212,8 @@ def purge(
     against the checkpoint, so a record deleted any other way is still found. Purge
     refuses (exit 2) when verify finds a problem, so it cannot erase the evidence.
     Screening numbers are never reused. Without --yes it asks first: anything but yes
-    (n, or no answer) purges nothing (exit 2).
+    (n, or no answer) purges nothing (exit 2). On SQLite the records leave the file; on
+    PostgreSQL their bytes stay in the table's files until VACUUM FULL screening_log.
     """
     from ..errors import ScreenBotError
     from ..storage import ledger
@@ -218,7 +227,10 @@ def purge(
         with db.transaction(long=True) as tx:  # a big log's purge may take long
             removed = ledger.purge(tx, day)
         db.forget_deleted()
+        dialect = db.dialect
     typer.echo(f"purged {removed} records made before {day}")
+    if removed and dialect == "postgres":
+        typer.echo(POSTGRES_KEEPS_PURGED)
 
 
 def _confirmed(question: str) -> bool:

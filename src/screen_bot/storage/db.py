@@ -352,8 +352,12 @@ class Store(ABC):
     def unlock(self, name: str) -> None:  # noqa: B027 - nothing to release on one process
         """Release a lock taken with :meth:`try_lock`."""
 
-    def forget_deleted(self) -> None:  # noqa: B027 - nothing to do where rows leave no copy
-        """Let what was deleted leave the disk too, as far as the store allows at once."""
+    def forget_deleted(self) -> None:  # noqa: B027 - by default there is nothing cheap to do
+        """Let what was deleted leave the disk too, as far as the store allows at once.
+
+        PostgreSQL keeps deleted rows in the table's files until their space is reused;
+        only VACUUM FULL, which locks the table, rewrites it without them: too heavy for
+        each /forget, so README names it for the site's administrator."""
 
     def __enter__(self) -> Store:
         return self
