@@ -14,21 +14,25 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cli_runner import invoke
 from patients import ELIGIBLE, ELIGIBLE_JSON
 from population import Population
+from screen_bot.adapters import duckdb_batch
 from screen_bot.answers import parse_text
-from screen_bot.protocol import load
+from screen_bot.batch import parse_with_json
+from screen_bot.protocol import Protocol, load
 from screen_bot.rules.dates import NEVER
 from screen_bot.rules.expressions import interpret, parse_node
 from screen_bot.rules.sql import _Compiler, compile_protocol, input_columns
 from screen_bot.rules.sql_expressions import Slot, SqlError, expression_sql, text_literal
 from screen_bot.rules.types import Kind, bind
 from screen_bot.verdict import build
+from test_ctl019_boundaries import A
 
 ROOT = Path(__file__).resolve().parent.parent
 BLINA = ROOT / "dialogs" / "blina-dli.yaml"
@@ -672,6 +676,113 @@ def test_bad_rows_get_the_python_engines_messages(tmp_path: Path) -> None:
         "(it reads plain numbers, yes/no, ISO dates, none and the choices); --engine python "
         "reads free-text answers such as units"
     ]
+
+
+def test_a_float32_parquet_column_reads_as_the_decimal_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Parquet FLOAT (REAL, 32-bit: pandas' float32, Spark's FloatType) holds 1.2 as
+    1.2000000476837158: a girl of 10 with her creatinine at its limit of 1.2 (a measured
+    GFR of 55) was not eligible (audit 22, finding 2). At each of ctl019's limits FLOAT prints
+    what DOUBLE and JSON Lines print, on both engines, and a value out of range gets the
+    Python engine's message with the 30.1 written."""
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(ROOT / "dialogs"))
+    base = {
+        k: v.isoformat() if isinstance(v, date) else list(v) if isinstance(v, tuple) else v
+        for k, v in A.items()
+        if v is not None
+    }
+    at_limits = [  # A is a girl of 10
+        {"serum_creatinine_mg_dl": 1.2},
+        {"age": 17, "sex": "male", "age_at_diagnosis": 15, "serum_creatinine_mg_dl": 1.7},
+        {"age": 3, "age_at_diagnosis": 2, "serum_creatinine_mg_dl": 0.8},
+        {"age": 1, "age_at_diagnosis": 1, "serum_creatinine_mg_dl": 0.6},
+        {"serum_creatinine_mg_dl": 30.1},  # above 30: a bad row
+    ]
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text(
+        "".join(
+            json.dumps(base | {"referral": f"R-{i}", "screened_on": "2026-01-15"}
+                       | {"measured_gfr_ml_min_173": 55.0} | changed) + "\n"
+            for i, changed in enumerate(at_limits, 1)
+        )
+    )  # fmt: skip
+    files = {"python": [jsonl], "duckdb": [jsonl]}
+    for number_type in ("DOUBLE", "FLOAT"):  # every number column
+        columns = {
+            k: t.replace("DOUBLE", number_type) for k, t in input_columns(load(CTL019)).items()
+        }
+        spec = "{" + ", ".join(f"'{k}': '{t}'" for k, t in columns.items()) + "}"
+        files["duckdb"].append(tmp_path / f"{number_type}.parquet")
+        duckdb.execute(
+            f"COPY (SELECT * FROM read_json('{jsonl}', format = 'newline_delimited', "
+            f"columns = {spec})) TO '{files['duckdb'][-1]}'"
+        )
+    printed = set()
+    for engine, paths in files.items():
+        for path in paths:
+            result = invoke("screen", str(path), "-p", "ctl019-rr-ball", "--engine", engine)
+            assert result.returncode == 2
+            printed.add((result.stdout, result.stderr.replace(str(path), "FILE")))
+    assert len(printed) == 1
+    ((stdout, stderr),) = printed
+    assert stdout.split("--- row 2")[0].splitlines()[-1].startswith("verdict: eligible")
+    assert stdout.count("C-I6a") == 0
+    assert stderr == (
+        "FILE: row 5: serum_creatinine_mg_dl: 30.1: 30.1 is out of range (0.05–30 mg/dL). "
+        "Did you mean 30.1 µmol/L?\n"
+    )
+
+
+ONE_NUMBER = """\
+id: one-number
+title: One number
+version: "1"
+questions:
+  - {variable: creatinine, type: number, min: 0.05, max: 30, unit: mg/dL, text: Creatinine?}
+criteria:
+  - {id: I1, kind: inclusion, label: creatinine at most 1.2, source: Creatinine ≤ 1.2 mg/dL.,
+     met_when: creatinine <= 1.2}
+"""
+
+
+@pytest.fixture(scope="module")
+def one_number(tmp_path_factory: pytest.TempPathFactory) -> tuple[Protocol, Path]:
+    """The protocol, and where to write a Parquet file for it."""
+    directory = tmp_path_factory.mktemp("one-number")
+    (directory / "one-number.yaml").write_text(ONE_NUMBER)
+    return load(directory / "one-number.yaml"), directory / "floats.parquet"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=1))
+@example([1.2, 0.6, 0.8, 1.7, 30.1, 0.0, -0.0])
+@example([343126.125, 2508.15625, -64311768.0])  # DuckDB's own text: the binary value
+@example([2.0**-96, 2.0**87, 2.0**90])  # the float below is nearer: 1.2621775e-29 ...
+@example([2.0**-149, 2.0**-126, 3.4028234663852886e38])  # subnormal, least normal, greatest
+def test_both_engines_read_a_float32_as_its_shortest_decimal(
+    one_number: tuple[Protocol, Path], values: list[float]
+) -> None:
+    """The DuckDB engine's reading of a Parquet FLOAT, and the Python engine's (the row as
+    JSON, as a bad row is re-typed), are the double of the shortest decimal that is the same
+    float32, as numpy prints it."""
+    protocol, path = one_number
+    written = [repr(float(str(numpy.float32(v)))) for v in values]
+    connection = duckdb_batch.connect()
+    connection.execute(  # mood is no variable: every row is bad, and re-typed as JSON
+        "COPY (SELECT printf('R-%04d', i) AS referral, CAST(v AS FLOAT) AS creatinine, "
+        "'calm' AS mood FROM (SELECT unnest($1) AS v, generate_subscripts($1, 1) AS i)) "
+        f"TO '{path}' (FORMAT parquet)",
+        [values],
+    )
+    reader = duckdb_batch._Reader(protocol, path, "parquet", date(2026, 1, 15), connection)
+    rows = connection.execute(
+        f"SELECT creatinine, _raw FROM ({reader.typed_sql()}) AS typed ORDER BY referral"
+    ).fetchall()
+    connection.close()
+    assert [repr(duckdb_read) for duckdb_read, _ in rows] == written
+    python_read = [parse_with_json(raw)[0]["creatinine"] for _, raw in rows]
+    assert [repr(value) for value in python_read] == written
 
 
 def test_duckdbs_progress_bar_never_reaches_the_output(

@@ -5,9 +5,10 @@ The file becomes a view with one typed column per variable (the types of
 ``rules.sql.input_columns``); each cell is checked in SQL as ``answers.check_value`` (JSON,
 Parquet) or ``answers.parse_text`` (CSV) would check it, for the plain forms: numbers,
 yes/no words, ISO dates, ``none``, choices (also by a unique prefix in CSV), comma-separated
-multi-selects. A row with a cell that fails is not screened: its errors are the Python
-engine's own messages (the row is re-typed by ``batch``), and a form only the Python engine
-reads (``133 µmol/L``, ``45/40``) is named as such. Good rows go through
+multi-selects; a Parquet FLOAT (32-bit) is read as the decimal written. A row with a cell
+that fails is not screened: its errors are the Python engine's own messages (the row is
+re-typed by ``batch``), and a form only the Python engine reads (``133 µmol/L``,
+``45/40``) is named as such. Good rows go through
 the compiled query (``detail=True``); each result row becomes the same :class:`Verdict` the
 Python engine builds, from the SQL's verdict, failures, open items and "met from" dates,
 with the values the rules read.
@@ -63,6 +64,7 @@ BATCH = 2048
 _NUMBER = r"^{sign}([0-9]+([.,][0-9]*)?|[.,][0-9]+)$"
 # what answers._THOUSANDS refuses: 1,200 may be 1.2 or 1200 (1.200 only where 1200 fits)
 _THOUSANDS = r"^[+-]?0*[1-9][0-9]{{0,2}}[{mark}][0-9]{{3}}$"
+_FLOAT32_NORMAL = 2.0**-126  # the least normal float32; below, the step is 2**-149
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                   "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
 # the days a Python date holds: DuckDB's DATE also holds years past 9999, BC and infinity,
@@ -398,7 +400,11 @@ class _Reader:
             if has_value:  # read in the inner SELECT: outside, "_ref" or "_json" are ours
                 inner.append(f"({' OR '.join(has_value)}) AS {quote('_extra')}")
                 bad.append(f"CASE WHEN {quote('_extra')} THEN '(keys)' END")
-            fields = ", ".join(f"{quote(n)} := {quote(c)}" for n, (c, _) in self.columns.items())
+            values = {  # a FLOAT as written: the Python engine's messages quote it
+                n: _float32_as_written(quote(c)) if kind == "FLOAT" else quote(c)
+                for n, (c, kind) in self.columns.items()
+            }
+            fields = ", ".join(f"{quote(n)} := {value}" for n, value in values.items())
             raw = f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
             inner.append(f"{raw} AS {quote('_json')}")
             raw = quote("_json")
@@ -501,6 +507,8 @@ class _Reader:
                     f"(CASE WHEN json_type({cell}) IN ('BIGINT', 'UBIGINT', 'DOUBLE') "
                     f"THEN CAST({cell} AS DOUBLE) ELSE {number} END)"
                 )
+            if kind == "FLOAT":
+                return _float32_as_written(cell)
             if kind.split("(")[0] in _NUMERIC_TYPES:
                 return f"CAST({cell} AS DOUBLE)"
             return number if kind in ("text", "VARCHAR") else "CAST(NULL AS DOUBLE)"
@@ -664,6 +672,41 @@ class _Reader:
         names = [n for n in bad.split() if not n.startswith("(")]
         plain = {SCREENED_ON_KEY: _PLAIN_DAY}
         return [f"{name}: {plain.get(name, _PLAIN)}" for name in names] or [_PLAIN]
+
+
+def _float32_as_written(cell: str) -> str:
+    """A FLOAT (32-bit) cell as the DOUBLE of the shortest decimal that is the same float32,
+    as numpy prints it: the 1.2 its writer meant, not its binary value 1.2000000476837158,
+    which is above a limit of 1.2 (pandas' float32, Spark's FloatType). DuckDB's own text of
+    a FLOAT is not always the shortest: 343126.125 for 343126.12."""
+    double = f"CAST({cell} AS DOUBLE)"  # exact
+
+    def nearest(digits: int) -> str:
+        return f"printf('%.{digits - 1}e', {double})"
+
+    def away(digits: int) -> str:
+        """The decimal next to the nearest one, away from 0: at a power of two the float
+        below is nearer than the one above, so it may read back where the nearest (below)
+        does not (2**-96: 1.2621775e-29). Of all powers of two, three need it, at 8 digits;
+        none has a shorter decimal that is not the nearest."""
+        mantissa = f"CAST(replace(split_part({nearest(digits)}, 'e', 1), '.', '') AS BIGINT)"
+        exponent = f"CAST(split_part({nearest(digits)}, 'e', 2) AS INTEGER) - {digits - 1}"
+        return f"CAST({mantissa} + sign({cell}) AS VARCHAR) || 'e' || CAST({exponent} AS VARCHAR)"
+
+    def reads_back(decimal: str, also: str = "TRUE") -> str:
+        return f"WHEN {also} AND CAST({decimal} AS FLOAT) = {cell} THEN CAST({decimal} AS DOUBLE)"
+
+    # A normal float32 (from 2**-126) is the same float as at most one 6-digit decimal, so
+    # where the nearest reads back it is the shortest (trailing zeros aside): the decimals
+    # people write take this one step. Otherwise 7 or 8 digits may do; 9 always do.
+    normal = f"abs({cell}) >= {_FLOAT32_NORMAL!r}"
+    whens = [reads_back(nearest(6), normal)]
+    for digits in (7, 8):
+        whens += [reads_back(nearest(digits), normal), reads_back(away(digits), normal)]
+    whens.append(f"WHEN {normal} THEN CAST({nearest(9)} AS DOUBLE)")
+    # 0 and the subnormals (evenly spaced, 2**-149 apart): the first decimal that reads back
+    whens += [reads_back(nearest(digits)) for digits in range(1, 10)]
+    return f"(CASE WHEN NOT isfinite({cell}) THEN {double} {' '.join(whens)} END)"
 
 
 # -- verdicts from result rows -------------------------------------------------------------
