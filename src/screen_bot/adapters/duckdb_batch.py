@@ -64,7 +64,7 @@ BATCH = 2048
 _NUMBER = r"^{sign}([0-9]+([.,][0-9]*)?|[.,][0-9]+)$"
 # what answers._THOUSANDS refuses: 1,200 may be 1.2 or 1200 (1.200 only where 1200 fits)
 _THOUSANDS = r"^[+-]?0*[1-9][0-9]{{0,2}}[{mark}][0-9]{{3}}$"
-_FLOAT32_NORMAL = 2.0**-126  # the least normal float32; below, the step is 2**-149
+_FLOAT32 = "float32_as_written"  # the Python function that reads a FLOAT, in SQL
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                   "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
 # the days a Python date holds: DuckDB's DATE also holds years past 9999, BC and infinity,
@@ -327,6 +327,8 @@ class _Reader:
             for name, column, c in zip(names, duckdb_names, described, strict=True)
             if name
         }
+        if any(kind == "FLOAT" for _, kind in self.columns.values()):
+            _read_float32_as_written(connection)
         # (number, DuckDB's name) of each CSV column whose header cell is empty
         self.nameless = [
             (number, column)
@@ -675,38 +677,23 @@ class _Reader:
 
 
 def _float32_as_written(cell: str) -> str:
-    """A FLOAT (32-bit) cell as the DOUBLE of the shortest decimal that is the same float32,
-    as numpy prints it: the 1.2 its writer meant, not its binary value 1.2000000476837158,
-    which is above a limit of 1.2 (pandas' float32, Spark's FloatType). DuckDB's own text of
-    a FLOAT is not always the shortest: 343126.125 for 343126.12."""
-    double = f"CAST({cell} AS DOUBLE)"  # exact
+    """A FLOAT (32-bit) cell as the DOUBLE of the shortest decimal that is the same float32:
+    the 1.2 its writer meant, not its binary value 1.2000000476837158, which is above a limit
+    of 1.2 (pandas' float32, Spark's FloatType). NaN and the infinities stay as they are (a
+    Python function's NaN comes back NULL)."""
+    return f"(CASE WHEN isfinite({cell}) THEN {_FLOAT32}({cell}) ELSE CAST({cell} AS DOUBLE) END)"
 
-    def nearest(digits: int) -> str:
-        return f"printf('%.{digits - 1}e', {double})"
 
-    def away(digits: int) -> str:
-        """The decimal next to the nearest one, away from 0: at a power of two the float
-        below is nearer than the one above, so it may read back where the nearest (below)
-        does not (2**-96: 1.2621775e-29). Of all powers of two, three need it, at 8 digits;
-        none has a shorter decimal that is not the nearest."""
-        mantissa = f"CAST(replace(split_part({nearest(digits)}, 'e', 1), '.', '') AS BIGINT)"
-        exponent = f"CAST(split_part({nearest(digits)}, 'e', 2) AS INTEGER) - {digits - 1}"
-        return f"CAST({mantissa} + sign({cell}) AS VARCHAR) || 'e' || CAST({exponent} AS VARCHAR)"
+def _read_float32_as_written(connection: duckdb.DuckDBPyConnection) -> None:
+    """Give ``connection`` the function ``_float32_as_written`` calls: numpy prints a float32
+    as the shortest decimal that reads back the same. DuckDB's own text of a FLOAT is not
+    always the shortest (343126.125 for 343126.12). A NULL stays NULL, without a call."""
+    import numpy  # only for a Parquet file with a FLOAT column
 
-    def reads_back(decimal: str, also: str = "TRUE") -> str:
-        return f"WHEN {also} AND CAST({decimal} AS FLOAT) = {cell} THEN CAST({decimal} AS DOUBLE)"
+    def as_written(value: float) -> float:
+        return float(str(numpy.float32(value)))
 
-    # A normal float32 (from 2**-126) is the same float as at most one 6-digit decimal, so
-    # where the nearest reads back it is the shortest (trailing zeros aside): the decimals
-    # people write take this one step. Otherwise 7 or 8 digits may do; 9 always do.
-    normal = f"abs({cell}) >= {_FLOAT32_NORMAL!r}"
-    whens = [reads_back(nearest(6), normal)]
-    for digits in (7, 8):
-        whens += [reads_back(nearest(digits), normal), reads_back(away(digits), normal)]
-    whens.append(f"WHEN {normal} THEN CAST({nearest(9)} AS DOUBLE)")
-    # 0 and the subnormals (evenly spaced, 2**-149 apart): the first decimal that reads back
-    whens += [reads_back(nearest(digits)) for digits in range(1, 10)]
-    return f"(CASE WHEN NOT isfinite({cell}) THEN {double} {' '.join(whens)} END)"
+    connection.create_function(_FLOAT32, as_written, ["FLOAT"], "DOUBLE")
 
 
 # -- verdicts from result rows -------------------------------------------------------------
