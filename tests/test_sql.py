@@ -22,10 +22,8 @@ from hypothesis import strategies as st
 from cli_runner import invoke
 from patients import ELIGIBLE, ELIGIBLE_JSON
 from population import Population
-from screen_bot.adapters import duckdb_batch
 from screen_bot.answers import parse_text
-from screen_bot.batch import parse_with_json
-from screen_bot.protocol import Protocol, load
+from screen_bot.protocol import load
 from screen_bot.rules.dates import NEVER
 from screen_bot.rules.expressions import interpret, parse_node
 from screen_bot.rules.sql import _Compiler, compile_protocol, input_columns
@@ -743,46 +741,81 @@ questions:
 criteria:
   - {id: I1, kind: inclusion, label: creatinine at most 1.2, source: Creatinine ≤ 1.2 mg/dL.,
      met_when: creatinine <= 1.2}
+  - {id: E1, kind: exclusion, label: creatinine above 1, source: Creatinine > 1 mg/dL.,
+     applies_when: creatinine > 1}
+  - {id: E2, kind: exclusion, label: creatinine below 2, source: Creatinine < 2 mg/dL.,
+     applies_when: creatinine < 2}
 """
 
 
 @pytest.fixture(scope="module")
-def one_number(tmp_path_factory: pytest.TempPathFactory) -> tuple[Protocol, Path]:
-    """The protocol, and where to write a Parquet file for it."""
+def one_number(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dialogs directory with the protocol one-number (a reason quotes every creatinine
+    in range: E1 or E2 excludes it), where the files screened are written too."""
     directory = tmp_path_factory.mktemp("one-number")
     (directory / "one-number.yaml").write_text(ONE_NUMBER)
-    return load(directory / "one-number.yaml"), directory / "floats.parquet"
+    return directory
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=1))
-@example([1.2, 0.6, 0.8, 1.7, 30.1, 0.0, -0.0])
-@example([343126.125, 2508.15625, -64311768.0])  # DuckDB's own text: the binary value
-@example([2.0**-96, 2.0**87, 2.0**90])  # the float below is nearer: 1.2621775e-29 ...
-@example([2.0**-149, 2.0**-126, 3.4028234663852886e38])  # subnormal, least normal, greatest
+def _numpys(value: float) -> str:
+    return str(numpy.float32(value))
+
+
+DECIMALS = st.one_of(  # each the shortest decimal of its float32
+    st.decimals(min_value=0, max_value=40, places=2).map(str),  # a creatinine as typed
+    # up to 6 significant digits from the least normal float32 up: each its own float32
+    st.builds("{}e{}".format, st.integers(-999_999, 999_999), st.integers(-37, 32)),
+    st.floats(width=32, allow_nan=False, allow_infinity=False).map(_numpys),  # any float32
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(DECIMALS, min_size=1, max_size=20))
+@example(["1.2", "0.6", "0.8", "1.7", "30.1", "0", "-0.0"])
+@example([_numpys(v) for v in (343126.125, 2508.15625, -64311768.0)])  # DuckDB's own text
+@example([_numpys(v) for v in (2.0**-96, 2.0**87, 2.0**90)])  # the float below is nearer
+@example([_numpys(v) for v in (2.0**-149, 2.0**-126, 3.4028234663852886e38)])  # subnormal ...
 def test_both_engines_read_a_float32_as_its_shortest_decimal(
-    one_number: tuple[Protocol, Path], values: list[float]
+    one_number: Path, written: list[str]
 ) -> None:
-    """The DuckDB engine's reading of a Parquet FLOAT, and the Python engine's (the row as
-    JSON, as a bad row is re-typed), are the double of the shortest decimal that is the same
-    float32, as numpy prints it."""
-    protocol, path = one_number
-    written = [repr(float(str(numpy.float32(v)))) for v in values]
-    connection = duckdb_batch.connect()
-    connection.execute(  # mood is no variable: every row is bad, and re-typed as JSON
-        "COPY (SELECT printf('R-%04d', i) AS referral, CAST(v AS FLOAT) AS creatinine, "
-        "'calm' AS mood FROM (SELECT unnest($1) AS v, generate_subscripts($1, 1) AS i)) "
-        f"TO '{path}' (FORMAT parquet)",
-        [values],
+    """``screen --engine duckdb`` reads a Parquet FLOAT as the decimal written, as the Python
+    engine reads the same decimals from JSON Lines: the same output, and each value quoted
+    (a verdict's reason, a bad row's message) is the decimal written, which is numpy's
+    shortest decimal of the float32 in the file."""
+    jsonl, parquet = one_number / "rows.jsonl", one_number / "rows.parquet"
+    jsonl.write_text(
+        "".join(
+            json.dumps({"referral": f"R-{i:04d}", "creatinine": float(text)}) + "\n"
+            for i, text in enumerate(written, 1)
+        )
     )
-    reader = duckdb_batch._Reader(protocol, path, "parquet", date(2026, 1, 15), connection)
-    rows = connection.execute(
-        f"SELECT creatinine, _raw FROM ({reader.typed_sql()}) AS typed ORDER BY referral"
+    connection = duckdb.connect()
+    connection.execute(
+        "COPY (SELECT printf('R-%04d', i) AS referral, CAST(t AS FLOAT) AS creatinine "
+        f"FROM (SELECT unnest($1) AS t, generate_subscripts($1, 1) AS i)) TO '{parquet}'",
+        [written],
+    )
+    stored = connection.execute(
+        f"SELECT CAST(creatinine AS DOUBLE) FROM '{parquet}' ORDER BY referral"
     ).fetchall()
     connection.close()
-    assert [repr(duckdb_read) for duckdb_read, _ in rows] == written
-    python_read = [parse_with_json(raw)[0]["creatinine"] for _, raw in rows]
-    assert [repr(value) for value in python_read] == written
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SCREEN_BOT_DIALOGS_DIR", str(one_number))
+        by_python = invoke("screen", str(jsonl), "-p", "one-number", "-f", "json")
+        by_duckdb = invoke(
+            "screen", str(parquet), "-p", "one-number", "-f", "json", "--engine", "duckdb"
+        )
+    assert by_duckdb.stdout == by_python.stdout
+    assert by_duckdb.stderr.replace(str(parquet), "F") == by_python.stderr.replace(str(jsonl), "F")
+    quoted = {
+        verdict["row"]: verdict["reasons"][0]["answers"]["creatinine"]
+        for verdict in map(json.loads, by_duckdb.stdout.splitlines())
+    }
+    for row, text in re.findall(r"row (\d+): creatinine: (\S+): ", by_duckdb.stderr):
+        quoted[int(row)] = float(text)
+    decimals = [repr(float(text)) for text in written]
+    assert [repr(quoted[row]) for row in range(1, len(written) + 1)] == decimals
+    assert [repr(float(_numpys(value))) for (value,) in stored] == decimals
 
 
 def test_duckdbs_progress_bar_never_reaches_the_output(
