@@ -321,14 +321,17 @@ class _Reader:
         if header is not None and len(header) != len(described):
             raise DuckDBInputError(f"{path}: DuckDB reads the header otherwise")
         names = duckdb_names if header is None else header  # the Python engine's
-        # each column by the Python engine's name: (DuckDB's name, its type)
+        floats = [quote(str(c[0])) for c in described if str(c[1]) == "FLOAT"]
+        if floats:  # read once, where the file is read: every use of the column sees it
+            _read_float32_as_written(connection)
+            read = ", ".join(f"{_float32_as_written(c)} AS {c}" for c in floats)
+            self.source = f"(SELECT * REPLACE ({read}) FROM {self.source})"
+        # each column by the Python engine's name: (DuckDB's name, its type as read)
         self.columns: dict[str, tuple[str, str]] = {
-            name: (column, str(c[1]))
+            name: (column, "DOUBLE" if str(c[1]) == "FLOAT" else str(c[1]))
             for name, column, c in zip(names, duckdb_names, described, strict=True)
             if name
         }
-        if any(kind == "FLOAT" for _, kind in self.columns.values()):
-            _read_float32_as_written(connection)
         # (number, DuckDB's name) of each CSV column whose header cell is empty
         self.nameless = [
             (number, column)
@@ -402,11 +405,7 @@ class _Reader:
             if has_value:  # read in the inner SELECT: outside, "_ref" or "_json" are ours
                 inner.append(f"({' OR '.join(has_value)}) AS {quote('_extra')}")
                 bad.append(f"CASE WHEN {quote('_extra')} THEN '(keys)' END")
-            values = {  # a FLOAT as written: the Python engine's messages quote it
-                n: _float32_as_written(quote(c)) if kind == "FLOAT" else quote(c)
-                for n, (c, kind) in self.columns.items()
-            }
-            fields = ", ".join(f"{quote(n)} := {value}" for n, value in values.items())
+            fields = ", ".join(f"{quote(n)} := {quote(c)}" for n, (c, _) in self.columns.items())
             raw = f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
             inner.append(f"{raw} AS {quote('_json')}")
             raw = quote("_json")
@@ -509,8 +508,6 @@ class _Reader:
                     f"(CASE WHEN json_type({cell}) IN ('BIGINT', 'UBIGINT', 'DOUBLE') "
                     f"THEN CAST({cell} AS DOUBLE) ELSE {number} END)"
                 )
-            if kind == "FLOAT":
-                return _float32_as_written(cell)
             if kind.split("(")[0] in _NUMERIC_TYPES:
                 return f"CAST({cell} AS DOUBLE)"
             return number if kind in ("text", "VARCHAR") else "CAST(NULL AS DOUBLE)"
