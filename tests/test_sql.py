@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cli_runner import invoke
@@ -29,6 +30,7 @@ from screen_bot.rules.sql import _Compiler, compile_protocol, input_columns
 from screen_bot.rules.sql_expressions import Slot, SqlError, expression_sql, text_literal
 from screen_bot.rules.types import Kind, bind
 from screen_bot.verdict import build
+from test_ctl019_boundaries import A
 
 ROOT = Path(__file__).resolve().parent.parent
 BLINA = ROOT / "dialogs" / "blina-dli.yaml"
@@ -672,6 +674,148 @@ def test_bad_rows_get_the_python_engines_messages(tmp_path: Path) -> None:
         "(it reads plain numbers, yes/no, ISO dates, none and the choices); --engine python "
         "reads free-text answers such as units"
     ]
+
+
+def test_a_float32_parquet_column_reads_as_the_decimal_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Parquet FLOAT (REAL, 32-bit: pandas' float32, Spark's FloatType) holds 1.2 as
+    1.2000000476837158: a girl of 10 with her creatinine at its limit of 1.2 (a measured
+    GFR of 55) was not eligible (audit 22, finding 2). At each of ctl019's limits FLOAT prints
+    what DOUBLE and JSON Lines print, on both engines, and a value out of range gets the
+    Python engine's message with the 30.1 written."""
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(ROOT / "dialogs"))
+    base = {
+        k: v.isoformat() if isinstance(v, date) else list(v) if isinstance(v, tuple) else v
+        for k, v in A.items()
+        if v is not None
+    }
+    at_limits = [  # A is a girl of 10
+        {"serum_creatinine_mg_dl": 1.2},
+        {"age": 17, "sex": "male", "age_at_diagnosis": 15, "serum_creatinine_mg_dl": 1.7},
+        {"age": 3, "age_at_diagnosis": 2, "serum_creatinine_mg_dl": 0.8},
+        {"age": 1, "age_at_diagnosis": 1, "serum_creatinine_mg_dl": 0.6},
+        {"serum_creatinine_mg_dl": 30.1},  # above 30: a bad row
+    ]
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text(
+        "".join(
+            json.dumps(base | {"referral": f"R-{i}", "screened_on": "2026-01-15"}
+                       | {"measured_gfr_ml_min_173": 55.0} | changed) + "\n"
+            for i, changed in enumerate(at_limits, 1)
+        )
+    )  # fmt: skip
+    files = {"python": [jsonl], "duckdb": [jsonl]}
+    for number_type in ("DOUBLE", "FLOAT"):  # every number column
+        columns = {
+            k: t.replace("DOUBLE", number_type) for k, t in input_columns(load(CTL019)).items()
+        }
+        spec = "{" + ", ".join(f"'{k}': '{t}'" for k, t in columns.items()) + "}"
+        files["duckdb"].append(tmp_path / f"{number_type}.parquet")
+        duckdb.execute(
+            f"COPY (SELECT * FROM read_json('{jsonl}', format = 'newline_delimited', "
+            f"columns = {spec})) TO '{files['duckdb'][-1]}'"
+        )
+    printed = set()
+    for engine, paths in files.items():
+        for path in paths:
+            result = invoke("screen", str(path), "-p", "ctl019-rr-ball", "--engine", engine)
+            assert result.returncode == 2
+            printed.add((result.stdout, result.stderr.replace(str(path), "FILE")))
+    assert len(printed) == 1
+    ((stdout, stderr),) = printed
+    assert stdout.split("--- row 2")[0].splitlines()[-1].startswith("verdict: eligible")
+    assert stdout.count("C-I6a") == 0
+    assert stderr == (
+        "FILE: row 5: serum_creatinine_mg_dl: 30.1: 30.1 is out of range (0.05–30 mg/dL). "
+        "Did you mean 30.1 µmol/L?\n"
+    )
+
+
+ONE_NUMBER = """\
+id: one-number
+title: One number
+version: "1"
+questions:
+  - {variable: creatinine, type: number, min: 0.05, max: 30, unit: mg/dL, text: Creatinine?}
+criteria:
+  - {id: I1, kind: inclusion, label: creatinine at most 1.2, source: Creatinine ≤ 1.2 mg/dL.,
+     met_when: creatinine <= 1.2}
+  - {id: E1, kind: exclusion, label: creatinine above 1, source: Creatinine > 1 mg/dL.,
+     applies_when: creatinine > 1}
+  - {id: E2, kind: exclusion, label: creatinine below 2, source: Creatinine < 2 mg/dL.,
+     applies_when: creatinine < 2}
+"""
+
+
+@pytest.fixture(scope="module")
+def one_number(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dialogs directory with the protocol one-number (a reason quotes every creatinine
+    in range: E1 or E2 excludes it), where the files screened are written too."""
+    directory = tmp_path_factory.mktemp("one-number")
+    (directory / "one-number.yaml").write_text(ONE_NUMBER)
+    return directory
+
+
+def _numpys(value: float) -> str:
+    return str(numpy.float32(value))
+
+
+DECIMALS = st.one_of(  # each the shortest decimal of its float32
+    st.decimals(min_value=0, max_value=40, places=2).map(str),  # a creatinine as typed
+    # up to 6 significant digits from the least normal float32 up: each its own float32
+    st.builds("{}e{}".format, st.integers(-999_999, 999_999), st.integers(-37, 32)),
+    st.floats(width=32, allow_nan=False, allow_infinity=False).map(_numpys),  # any float32
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(DECIMALS, min_size=1, max_size=20))
+@example(["1.2", "0.6", "0.8", "1.7", "30.1", "0", "-0.0"])
+@example([_numpys(v) for v in (343126.125, 2508.15625, -64311768.0)])  # DuckDB's own text
+@example([_numpys(v) for v in (2.0**-96, 2.0**87, 2.0**90)])  # the float below is nearer
+@example([_numpys(v) for v in (2.0**-149, 2.0**-126, 3.4028234663852886e38)])  # subnormal ...
+def test_both_engines_read_a_float32_as_its_shortest_decimal(
+    one_number: Path, written: list[str]
+) -> None:
+    """``screen --engine duckdb`` reads a Parquet FLOAT as the decimal written, as the Python
+    engine reads the same decimals from JSON Lines: the same output, and each value quoted
+    (a verdict's reason, a bad row's message) is the decimal written, which is numpy's
+    shortest decimal of the float32 in the file."""
+    jsonl, parquet = one_number / "rows.jsonl", one_number / "rows.parquet"
+    jsonl.write_text(
+        "".join(
+            json.dumps({"referral": f"R-{i:04d}", "creatinine": float(text)}) + "\n"
+            for i, text in enumerate(written, 1)
+        )
+    )
+    connection = duckdb.connect()
+    connection.execute(
+        "COPY (SELECT printf('R-%04d', i) AS referral, CAST(t AS FLOAT) AS creatinine "
+        f"FROM (SELECT unnest($1) AS t, generate_subscripts($1, 1) AS i)) TO '{parquet}'",
+        [written],
+    )
+    stored = connection.execute(
+        f"SELECT CAST(creatinine AS DOUBLE) FROM '{parquet}' ORDER BY referral"
+    ).fetchall()
+    connection.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SCREEN_BOT_DIALOGS_DIR", str(one_number))
+        by_python = invoke("screen", str(jsonl), "-p", "one-number", "-f", "json")
+        by_duckdb = invoke(
+            "screen", str(parquet), "-p", "one-number", "-f", "json", "--engine", "duckdb"
+        )
+    assert by_duckdb.stdout == by_python.stdout
+    assert by_duckdb.stderr.replace(str(parquet), "F") == by_python.stderr.replace(str(jsonl), "F")
+    quoted = {
+        verdict["row"]: verdict["reasons"][0]["answers"]["creatinine"]
+        for verdict in map(json.loads, by_duckdb.stdout.splitlines())
+    }
+    for row, text in re.findall(r"row (\d+): creatinine: (\S+): ", by_duckdb.stderr):
+        quoted[int(row)] = float(text)
+    decimals = [repr(float(text)) for text in written]
+    assert [repr(quoted[row]) for row in range(1, len(written) + 1)] == decimals
+    assert [repr(float(_numpys(value))) for (value,) in stored] == decimals
 
 
 def test_duckdbs_progress_bar_never_reaches_the_output(

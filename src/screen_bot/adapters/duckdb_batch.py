@@ -5,9 +5,10 @@ The file becomes a view with one typed column per variable (the types of
 ``rules.sql.input_columns``); each cell is checked in SQL as ``answers.check_value`` (JSON,
 Parquet) or ``answers.parse_text`` (CSV) would check it, for the plain forms: numbers,
 yes/no words, ISO dates, ``none``, choices (also by a unique prefix in CSV), comma-separated
-multi-selects. A row with a cell that fails is not screened: its errors are the Python
-engine's own messages (the row is re-typed by ``batch``), and a form only the Python engine
-reads (``133 µmol/L``, ``45/40``) is named as such. Good rows go through
+multi-selects; a Parquet FLOAT (32-bit) is read as the decimal written. A row with a cell
+that fails is not screened: its errors are the Python engine's own messages (the row is
+re-typed by ``batch``), and a form only the Python engine reads (``133 µmol/L``,
+``45/40``) is named as such. Good rows go through
 the compiled query (``detail=True``); each result row becomes the same :class:`Verdict` the
 Python engine builds, from the SQL's verdict, failures, open items and "met from" dates,
 with the values the rules read.
@@ -63,6 +64,7 @@ BATCH = 2048
 _NUMBER = r"^{sign}([0-9]+([.,][0-9]*)?|[.,][0-9]+)$"
 # what answers._THOUSANDS refuses: 1,200 may be 1.2 or 1200 (1.200 only where 1200 fits)
 _THOUSANDS = r"^[+-]?0*[1-9][0-9]{{0,2}}[{mark}][0-9]{{3}}$"
+_FLOAT32 = "float32_as_written"  # the Python function that reads a FLOAT, in SQL
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                   "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
 # the days a Python date holds: DuckDB's DATE also holds years past 9999, BC and infinity,
@@ -319,9 +321,14 @@ class _Reader:
         if header is not None and len(header) != len(described):
             raise DuckDBInputError(f"{path}: DuckDB reads the header otherwise")
         names = duckdb_names if header is None else header  # the Python engine's
-        # each column by the Python engine's name: (DuckDB's name, its type)
+        floats = [quote(str(c[0])) for c in described if str(c[1]) == "FLOAT"]
+        if floats:  # read once, where the file is read: every use of the column sees it
+            _read_float32_as_written(connection)
+            read = ", ".join(f"{_float32_as_written(c)} AS {c}" for c in floats)
+            self.source = f"(SELECT * REPLACE ({read}) FROM {self.source})"
+        # each column by the Python engine's name: (DuckDB's name, its type as read)
         self.columns: dict[str, tuple[str, str]] = {
-            name: (column, str(c[1]))
+            name: (column, "DOUBLE" if str(c[1]) == "FLOAT" else str(c[1]))
             for name, column, c in zip(names, duckdb_names, described, strict=True)
             if name
         }
@@ -664,6 +671,26 @@ class _Reader:
         names = [n for n in bad.split() if not n.startswith("(")]
         plain = {SCREENED_ON_KEY: _PLAIN_DAY}
         return [f"{name}: {plain.get(name, _PLAIN)}" for name in names] or [_PLAIN]
+
+
+def _float32_as_written(cell: str) -> str:
+    """A FLOAT (32-bit) cell as the DOUBLE of the shortest decimal that is the same float32:
+    the 1.2 its writer meant, not its binary value 1.2000000476837158, which is above a limit
+    of 1.2 (pandas' float32, Spark's FloatType). NaN and the infinities stay as they are (a
+    Python function's NaN comes back NULL)."""
+    return f"(CASE WHEN isfinite({cell}) THEN {_FLOAT32}({cell}) ELSE CAST({cell} AS DOUBLE) END)"
+
+
+def _read_float32_as_written(connection: duckdb.DuckDBPyConnection) -> None:
+    """Give ``connection`` the function ``_float32_as_written`` calls: numpy prints a float32
+    as the shortest decimal that reads back the same. DuckDB's own text of a FLOAT is not
+    always the shortest (343126.125 for 343126.12). A NULL stays NULL, without a call."""
+    import numpy  # only for a Parquet file with a FLOAT column
+
+    def as_written(value: float) -> float:
+        return float(str(numpy.float32(value)))
+
+    connection.create_function(_FLOAT32, as_written, ["FLOAT"], "DOUBLE")
 
 
 # -- verdicts from result rows -------------------------------------------------------------
