@@ -55,6 +55,12 @@ def open_from_text(meets_from: date, anchor: str | None, open_on: Sequence[str])
     )
 
 
+def sentence(text: str) -> str:
+    """``text`` ending with a full stop, unless it ends a sentence already (``?``, ``!``,
+    ``.``): a message with more after it (``… — did you mean µmol/L? Type it again``)."""
+    return text if text.endswith((".", "?", "!")) else f"{text}."
+
+
 def plural(count: int, word: str, many: str | None = None) -> str:
     """``1 case``, ``2 cases``."""
     return f"{count} {word if count == 1 else (many or word + 's')}"
