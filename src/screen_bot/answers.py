@@ -464,7 +464,9 @@ def _in_range(question: Question, value: int | float, hint: bool = True) -> int 
     low, high = question.min, question.max
     if low is not None and high is not None and not low <= value <= high:
         why = _unit_hint(question, value) if hint else ""
-        raise AnswerError(f"{_outside(value, low, high)} is out of range{_range(question)}.{why}")
+        raise AnswerError(
+            f"{shown_outside(value, low, high)} is out of range{_range(question)}.{why}"
+        )
     return value
 
 
@@ -481,7 +483,7 @@ def _fmt(number: float) -> str:
     return f"{number:g}"
 
 
-def _outside(value: float, low: float, high: float) -> str:
+def shown_outside(value: float, low: float, high: float) -> str:
     """``value`` with digits enough to stay out of low–high as shown: 800.0001, not 800."""
     for digits in range(6, 18):
         shown = f"{value:.{digits}g}"
