@@ -235,3 +235,42 @@ def test_a_warning_shows_its_value_off_its_limit_on_either_engine(
             + CREATININE_HINT,
         ],
     ]
+
+
+def _csv(rows: list[dict[str, object]]) -> str:
+    """``rows`` as a CSV file's text: yes/no for booleans, an empty cell for unknown."""
+
+    def cell(value: object) -> str:
+        if value is None:
+            return ""
+        if type(value) is bool:
+            return "yes" if value else "no"
+        return str(value)
+
+    header = list(rows[0])
+    lines = [header, *([cell(row[key]) for key in header] for row in rows)]
+    return "".join(",".join(line) + "\n" for line in lines)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_value_typed_in_the_unit_its_hint_names_is_not_told_that_unit(
+    tmp_path: Path, suffix: str
+) -> None:
+    # "1000 µmol/L" was warned "11.3122 mg/dL is unusual … — did you mean µmol/L? …"; a
+    # bare number (or one in mg/dL) keeps the hint
+    rows = [
+        {**ESTIMATED, "serum_creatinine_mg_dl": "1000 µmol/L"},
+        {**ESTIMATED, "serum_creatinine_mg_dl": "12"},
+        {**ESTIMATED, "serum_creatinine_mg_dl": "12 mg/dL"},
+    ]
+    path = tmp_path / f"rows{suffix}"
+    lines = _csv(rows) if suffix == ".csv" else "".join(json.dumps(r) + "\n" for r in rows)
+    path.write_text(lines, encoding="utf-8")
+    result = invoke("screen", str(path), "--protocol", "blina-dli", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    warned = "mg/dL is unusual for serum_creatinine_mg_dl (above 10 mg/dL)"
+    assert _warnings(result.stdout) == [
+        [f"11.3122 {warned}"],
+        [f"12 {warned}{CREATININE_HINT}"],
+        [f"12 {warned}{CREATININE_HINT}"],
+    ]

@@ -462,6 +462,72 @@ def test_the_confirm_button_records_the_waiting_value(
     assert record.answers["lvef_percent"] == 12
 
 
+# ELIGIBLE as typed (its transplant three months before any screening day), the
+# creatinine clearance unknown: weight and serum creatinine are asked for its estimate
+EVERY_TYPED = {
+    **{v: ("yes" if x else "no") if type(x) is bool else str(x) for v, x in ELIGIBLE.items()},
+    "transplant_date": "3 months ago",
+    "crcl_ml_min": "?",
+}
+CREATININE_HINT = " — did you mean µmol/L? Add the unit, e.g. 106 µmol/L"
+
+
+def finish(service: ScreeningService, db: Database, results: list[Result]) -> Finished:
+    """Answer from EVERY_TYPED until the screening ends."""
+    for _ in range(60):
+        if finished := only(results, Finished):
+            return finished[0]
+        results = service.answer(OWNER, EVERY_TYPED[sessions.active(db.read(), OWNER).state])
+    raise AssertionError("the screening never ended")
+
+
+@pytest.mark.parametrize(
+    ("typed", "warning"),
+    [
+        ("1000 µmol/L", "11.3122 mg/dL is unusual for serum_creatinine_mg_dl (above 10 mg/dL)"),
+        ("12", "12 mg/dL is unusual for serum_creatinine_mg_dl (above 10 mg/dL)" + CREATININE_HINT),
+    ],
+)
+@pytest.mark.parametrize("confirmed_by", ["typing it again", "the button"])
+def test_a_value_typed_in_the_unit_its_hint_names_is_not_told_that_unit(
+    service: ScreeningService, db: Database, typed: str, warning: str, confirmed_by: str
+) -> None:
+    # audit 22: "1000 µmol/L" was told "… — did you mean µmol/L? Add the unit, e.g. 106
+    # µmol/L" when asked to confirm it, on /status, and in the verdict's ⚠ line; a bare 12
+    # keeps the hint
+    service.start(OWNER)
+    answer_until(service, db, "serum_creatinine_mg_dl", EVERY_TYPED)
+    (unusual,) = only(service.answer(OWNER, typed), Unusual)
+    assert unusual.message == warning
+    (shown_again,) = only(service.status(OWNER), Unusual)  # from the stored screening
+    assert shown_again.message == warning
+    if confirmed_by == "the button":
+        (asked,) = only(service.status(OWNER), Asked)
+        results = service.press(OWNER, asked.session_id, asked.step, "k")
+    else:
+        results = service.answer(OWNER, typed)
+    assert not only(results, Unusual)
+    finished = finish(service, db, results)
+    assert [w.message for w in finished.verdict.warnings] == [warning]
+
+
+def test_a_quick_checks_value_typed_in_the_unit_its_hint_names_is_not_told_that_unit(
+    service: ScreeningService, db: Database
+) -> None:
+    # the check's ⚠ line, and the confirm its value waits for when it is continued
+    warning = "11.3122 mg/dL is unusual for serum_creatinine_mg_dl (above 10 mg/dL)"
+    given = {**EVERY_TYPED, "serum_creatinine_mg_dl": "1000 umol/l"}
+    text = "; ".join(f"{variable} {value}" for variable, value in given.items())
+    (checked,) = only(service.check(OWNER, f"{text}; ref R-22"), Checked)
+    (judged,) = checked.judged
+    assert [w.message for w in judged.verdict.warnings] == [warning]
+    assert checked.check_id is not None
+    (unusual,) = only(service.continue_check(OWNER, checked.check_id), Unusual)
+    assert unusual.message == warning
+    finished = finish(service, db, service.answer(OWNER, "1000 µmol/L"))
+    assert [w.message for w in finished.verdict.warnings] == [warning]
+
+
 def test_a_code_equal_to_an_open_screenings_id_is_taken(service: ScreeningService) -> None:
     """/list and /resume name a screening without a referral by its id: a code equal to it
     would give two screenings one label, and /cancel that label could drop the other one."""
