@@ -768,3 +768,25 @@ def test_a_warned_value_never_shows_on_or_inside_its_limits(
         shown = float(message.split(" ", 1)[0])
         low, high = question.confirm_below, question.confirm_above
         assert (low is not None and shown < low) or (high is not None and shown > high), message
+
+
+# -- other scripts' decimal and thousands marks (audit 22, finding 5) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("١٫٢", 1.2), ("٠٫٩ mg/dL", 0.9), ("١٠٦٫٠ µmol/L", float(Decimal("106.0") / Decimal("88.4")))],
+)
+def test_the_arabic_decimal_separator_is_a_decimal_mark(
+    protocol: Protocol, text: str, expected: float
+) -> None:
+    # "١٫٢" was refused with "Unit not recognised; use mg/dL or µmol/L": its digits were
+    # read, their own decimal mark (U+066B) was not
+    assert parse_text(q(protocol, "serum_creatinine_mg_dl"), text) == expected
+
+
+def test_the_arabic_thousands_separator_follows_the_thousands_rule(protocol: Protocol) -> None:
+    # U+066C is read as a comma: where it may be a thousands separator it is asked about
+    message = rejected(q(protocol, "alt_x_uln"), "١٬٢٠٠/٤٠")
+    assert message.startswith("1,200 could be 1.2 or 1200"), message
+    assert rejected(q(protocol, "crcl_ml_min"), "١٬٢٠٠٬٠٠٠").endswith("separators: 1200000")

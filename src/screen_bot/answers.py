@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
@@ -18,7 +17,7 @@ from typing import Any
 from .protocol.schema import Question
 from .rules.dates import EARLIEST_YEAR, NEVER, DateError, parse_date, parse_iso_date
 from .rules.units import spoken_unit_key
-from .words import quoted
+from .words import ascii_digits, quoted
 
 UNKNOWN_WORDS = frozenset(
     {"?", "unknown", "not known", "not known yet", "unsure", "dont know", "don't know", "skip"}
@@ -294,8 +293,7 @@ def _parse_number(question: Question, text: str) -> int | float:
     (1,200 or 1.200, _THOUSANDS) is never guessed: a dot is a decimal mark when no reading
     with a separator is an answer (1200 × ULN is out of range: 1.200 is 1.2); otherwise,
     and for a comma always, the number is refused, naming the readings that are answers."""
-    if not text.isascii():  # ١,٢٠٠/٤٠ or １,２００/４０ is read as 1,200/40
-        text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+    text = ascii_digits(text)  # ١,٢٠٠/٤٠, ١٬٢٠٠/٤٠ or １,２００/４０ is read as 1,200/40
     try:
         return _read_number(question, text, {})
     except _MaybeThousands:
@@ -476,7 +474,7 @@ def other_unit(question: Question, text: str) -> str | None:
     value/ULN, no number)."""
     if not question.also_accepts:
         return None
-    match = _NUMBER.match(text.strip())
+    match = _NUMBER.match(ascii_digits(text.strip()))
     if match is None or match["uln"] is not None:
         return None
     unit = spoken_unit_key(match["unit"].rstrip("."))
