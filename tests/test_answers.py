@@ -790,3 +790,19 @@ def test_the_arabic_thousands_separator_follows_the_thousands_rule(protocol: Pro
     message = rejected(q(protocol, "alt_x_uln"), "١٬٢٠٠/٤٠")
     assert message.startswith("1,200 could be 1.2 or 1200"), message
     assert rejected(q(protocol, "crcl_ml_min"), "١٬٢٠٠٬٠٠٠").endswith("separators: 1200000")
+
+
+# -- an upper limit of normal below 0 (audit 22, finding 5) ---------------------------------
+
+
+@pytest.mark.parametrize("text", ["45/-40", "45 / -40", "45/-0,5", "1.5/-1 x ULN"])
+def test_a_negative_upper_limit_of_normal_is_told_to_be_positive(
+    protocol: Protocol, text: str
+) -> None:
+    # "45/-40" was refused with "Unit not recognised; use × ULN"
+    message = rejected(q(protocol, "ast_x_uln"), text)
+    assert message == "The upper limit of normal must be a positive number.", message
+
+
+def test_a_plus_sign_on_the_upper_limit_of_normal_is_read(protocol: Protocol) -> None:
+    assert parse_text(q(protocol, "ast_x_uln"), "45/+40") == 1.125

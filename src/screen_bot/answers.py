@@ -35,7 +35,7 @@ MAX_NUMBER_TEXT = 40  # characters of a typed number: more is not a measurement
 # whole rather than read as 1.2 followed by a unit; _decimal reads them.
 _NUMBER = re.compile(
     r"^(?P<value>[+-]?(?:\d+(?:[.,]\d+)*[.,]?|[.,]\d+))"
-    r"(?:\s*/\s*(?P<uln>\d+(?:[.,]\d+)*))?\s*(?P<unit>.*)$"
+    r"(?:\s*/\s*(?P<uln>[+-]?\d+(?:[.,]\d+)*))?\s*(?P<unit>.*)$"
 )
 # One mark after a whole part of 1 to 3 digits (not 0) and before exactly 3 digits may be a
 # thousands separator as well as a decimal mark: 1,200 is 1.2 or 1200.
@@ -395,6 +395,8 @@ def _read_number(question: Question, text: str, marks: Marks) -> int | float:
     if match["uln"] is not None:
         if not question.uln_ratio:
             raise AnswerError(f"Please type one number{_range(question)}.")
+        if match["uln"].startswith("-"):
+            raise AnswerError("The upper limit of normal must be a positive number.")
         uln = _decimal(question, text, match, "uln", marks)
         if uln == 0:
             raise AnswerError("The upper limit of normal cannot be 0.")
