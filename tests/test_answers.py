@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import DIALOG, SHIPPED
-from screen_bot.answers import AnswerError, check_value, other_unit, parse_text
+from screen_bot.answers import AnswerError, check_value, parse_text
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.schema import Question
 from screen_bot.verdict import unusual
@@ -670,65 +670,6 @@ def test_a_form_offered_for_a_long_or_spaced_text_is_read(protocol: Protocol, te
 # -- plausibility warnings (audit 22, finding 4) ----------------------------------------------
 
 CTL019 = load(SHIPPED / "ctl019-rr-ball.yaml")
-
-
-@pytest.mark.parametrize(
-    ("text", "unit"),
-    [
-        ("200 µmol/L", "µmol/L"),
-        ("200 umol/l", "µmol/L"),
-        ("200μmol/L.", "µmol/L"),
-        ("٢٠٠ micromol/L", "µmol/L"),
-        ("200", None),
-        ("12 mg/dL", None),
-        ("12 mg/dl", None),
-        ("?", None),
-    ],
-)
-def test_other_unit_is_the_also_accepted_unit_a_number_was_typed_in(
-    text: str, unit: str | None
-) -> None:
-    assert other_unit(CTL019.questions["total_bilirubin_mg_dl"], text) == unit
-
-
-def test_other_unit_is_none_for_a_question_that_takes_one_unit(protocol: Protocol) -> None:
-    assert other_unit(q(protocol, "ast_x_uln"), "45/40") is None
-    assert other_unit(q(protocol, "lvef_percent"), "45 %") is None
-
-
-@pytest.mark.parametrize(
-    ("protocol_", "variable", "typed", "message"),
-    [
-        (
-            CTL019,
-            "total_bilirubin_mg_dl",
-            "200 µmol/L",
-            "11.6959 mg/dL is unusual for total_bilirubin_mg_dl (above 10 mg/dL)",
-        ),
-        (
-            CTL019,
-            "serum_creatinine_mg_dl",
-            "1000 umol/l",
-            "11.3122 mg/dL is unusual for serum_creatinine_mg_dl (above 10 mg/dL)",
-        ),
-        (
-            load(DIALOG),
-            "serum_creatinine_mg_dl",
-            "1000 µmol/L",
-            "11.3122 mg/dL is unusual for serum_creatinine_mg_dl (above 10 mg/dL)",
-        ),
-    ],
-)
-def test_a_value_typed_in_the_unit_its_hint_names_is_not_told_that_unit(
-    protocol_: Protocol, variable: str, typed: str, message: str
-) -> None:
-    # "200 µmol/L" was told "… (above 10 mg/dL) — did you mean µmol/L?", when asked to
-    # confirm it: the unit the user had typed
-    question = protocol_.questions[variable]
-    value = parse_text(question, typed)
-    assert unusual(question, value, other_unit(question, typed)) == message
-    # a bare number (or one in the question's unit) keeps the hint, as it was
-    assert unusual(question, value) == f"{message} — {question.confirm_hint}"
 
 
 @pytest.mark.parametrize(

@@ -470,21 +470,6 @@ def _in_range(question: Question, value: int | float, hint: bool = True) -> int 
     return value
 
 
-def other_unit(question: Question, text: str) -> str | None:
-    """The unit of the question's ``also_accepts`` a typed number is in, as its file writes
-    it (µmol/L for ``200 umol/l``), or None (a bare number, the question's own unit,
-    value/ULN, no number)."""
-    if not question.also_accepts:
-        return None
-    match = _NUMBER.match(ascii_digits(text.strip()))
-    if match is None or match["uln"] is not None:
-        return None
-    unit = spoken_unit_key(match["unit"].rstrip("."))
-    if not unit or (question.unit and unit == spoken_unit_key(question.unit)):
-        return None
-    return next((a.unit for a in question.also_accepts if unit == spoken_unit_key(a.unit)), None)
-
-
 def _unit_hint(question: Question, value: float) -> str:
     """For a bare number out of range: the other unit it would fit ("did you mean 106 µmol/L?")."""
     low, high = question.min, question.max

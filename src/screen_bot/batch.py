@@ -25,15 +25,7 @@ from typing import IO, Any, Literal, NamedTuple
 
 import orjson
 
-from .answers import (
-    AnswerError,
-    Checker,
-    check_value,
-    checker,
-    is_unknown_text,
-    other_unit,
-    parse_text,
-)
+from .answers import AnswerError, Checker, check_value, checker, is_unknown_text, parse_text
 from .errors import BadInput, BadReferral
 from .protocol import Protocol
 from .protocol.model import name_key
@@ -66,8 +58,6 @@ class Row:
     # screened across midnight (UTC) is screened on one day, as on the DuckDB engine
     screened_on: date = field(kw_only=True)
     answers: dict[str, Any] = field(default_factory=dict)
-    # the other unit a text gave a number in ("200 µmol/L"), by variable (verdict.unusual)
-    typed_units: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # about the file, said before this row
 
@@ -393,9 +383,6 @@ def typed_by_each_key(row: Row, record: dict[str, Any], protocol: Protocols) -> 
                 answers[key] = check(value, day)
             except AnswerError as err:
                 row.errors.append(f"{key}: {_shown(value)}: {err}")
-                continue
-            if type(value) is str:  # "200 µmol/L"
-                _keep_typed_unit(row, protocol.questions[key], value)
         elif key == REFERRAL_KEY:
             _set_referral(row, value)
         elif key != SCREENED_ON_KEY and (unknown := _unknown_key(key, protocol)):
@@ -618,19 +605,9 @@ def csv_row(row: Row, cells_by_key: dict[str, str | None], protocol: Protocols) 
                 row.answers[key] = _csv_answer(question, cell, row.screened_on)
             except AnswerError as err:
                 row.errors.append(f"{key}: {_shown(cell)}: {err}")
-                continue
-            if question.also_accepts:  # (no call for the many cells of other questions)
-                _keep_typed_unit(row, question, cell)
         elif key != SCREENED_ON_KEY and (unknown := _unknown_key(key, protocol)):
             row.errors.append(unknown)
     return row
-
-
-def _keep_typed_unit(row: Row, question: Question, text: str) -> None:
-    """Keep the other unit ``text`` (read as the answer to ``question``) gave it in."""
-    typed_in = other_unit(question, text)
-    if typed_in is not None:
-        row.typed_units[question.variable] = typed_in
 
 
 def _csv_answer(question: Question, cell: str, screened_on: date) -> Any:

@@ -114,13 +114,7 @@ def screen_rows(
             _screen_against_all(chunk, row, protocols, output, screening_id)
             continue
         assert one is not None  # a protocol, or a set (above)
-        fields = row_fields(
-            one,
-            row.answers,
-            referral=row.referral,
-            screened_on=row.screened_on,
-            typed_units=row.typed_units,
-        )
+        fields = row_fields(one, row.answers, referral=row.referral, screened_on=row.screened_on)
         written = verdict_json(fields) if as_json or log else b""
         if as_json:
             add(b'{"row":%d,%s\n' % (row.number, written[1:]))
@@ -141,11 +135,7 @@ def _screen_against_all(
     from .set_engine import fields_of_each  # with the dialog engine: only for a set
 
     found = fields_of_each(
-        protocols,
-        row.answers,
-        referral=row.referral,
-        screened_on=row.screened_on,
-        typed_units=row.typed_units,
+        protocols, row.answers, referral=row.referral, screened_on=row.screened_on
     )
     written = [verdict_json(f) for _, f, _ in found] if output == "json" or screening_id else []
     if output == "json":

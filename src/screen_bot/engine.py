@@ -19,7 +19,7 @@ from typing import Protocol as Shaped
 from pydantic import BaseModel
 from transitions import EventData, Machine
 
-from .answers import Checker, checker, other_unit, parse_text
+from .answers import Checker, checker, parse_text
 from .protocol import Protocol
 from .protocol.schema import Checklist, Question
 from .rules.dates import NEVER
@@ -331,10 +331,8 @@ class BaseEngine(Generic[S]):
         referral: str | None = None,
         screened_on: date | None = None,
         prefilled: Mapping[str, Any] | None = None,
-        typed_units: Mapping[str, str] | None = None,
     ) -> Session:
-        """A new session at question 1; ``prefilled`` answers (typed in ``typed_units``,
-        see :attr:`~.session.Session.typed_units`) wait for :meth:`fill`."""
+        """A new session at question 1; ``prefilled`` answers wait for :meth:`fill`."""
         session = Session(
             protocol_id=self.protocol.id,
             protocol_version=self.protocol.version,
@@ -347,7 +345,6 @@ class BaseEngine(Generic[S]):
         if prefilled:
             known = self.protocol.questions
             session.prefilled = {v: stored(x) for v, x in prefilled.items() if v in known}
-            session.typed_units = {v: u for v, u in (typed_units or {}).items() if v in known}
         return session
 
     def finished(self, session: Session) -> bool:
@@ -383,10 +380,8 @@ class BaseEngine(Generic[S]):
         now: datetime | None = None,
         *,
         confirmed: bool = False,
-        typed_in: str | None = None,
     ) -> str:
-        """Record an answer (``None`` = unknown) and move to the next question; ``typed_in``:
-        the other unit a number was typed in (:func:`~.answers.other_unit`).
+        """Record an answer (``None`` = unknown) and move to the next question.
 
         A value outside the question's plausibility limits is not recorded unless
         ``confirmed`` (or given again): it waits in ``session.pending`` and the reason is
@@ -399,8 +394,7 @@ class BaseEngine(Generic[S]):
         pending, session.pending = session.pending, None
         if pending is not None and pending.variable == question.variable:
             confirmed = confirmed or pending.value == value  # the same value typed again
-        _keep_typed_unit(session, question.variable, typed_in)
-        why = _needs_confirming(question, value, typed_in)
+        why = _needs_confirming(question, value)
         if why and not confirmed:
             session.pending = Pending(variable=question.variable, value=value)
             self._changed(session, now)
@@ -453,7 +447,7 @@ class BaseEngine(Generic[S]):
             except ValueError as err:  # an AnswerError, or a stored date that is none
                 session.refuse(Refusal(variable=variable, value=raw, reason=str(err)))
                 return
-            if _needs_confirming(question, value, session.typed_units.get(variable)):
+            if _needs_confirming(question, value):
                 session.pending = Pending(variable=variable, value=value, filled=True)
                 return
             self._record(session, variable, value, now, group=group, filled=True)
@@ -509,8 +503,7 @@ class BaseEngine(Generic[S]):
         pending = session.pending
         if pending is None or pending.variable != session.state:
             return False
-        typed_in = session.typed_units.get(pending.variable)
-        self.answer(session, pending.value, now, confirmed=True, typed_in=typed_in)
+        self.answer(session, pending.value, now, confirmed=True)
         return True
 
     def answer_text(self, session: Session, text: str, now: datetime | None = None) -> str:
@@ -518,8 +511,7 @@ class BaseEngine(Generic[S]):
         question = self.question(session)
         if question is None:
             raise RuntimeError("this screening is finished; start a new one or go back")
-        value = parse_text(question, text, session.screened_on)
-        return self.answer(session, value, now, typed_in=other_unit(question, text))
+        return self.answer(session, parse_text(question, text, session.screened_on), now)
 
     def skip(self, session: Session, now: datetime | None = None) -> None:
         """Answer the current step 'unknown' (every item of a checklist)."""
@@ -705,20 +697,11 @@ class BaseEngine(Generic[S]):
         _assign(session, {"step": session.step + 1, "updated_at": now or utc_now()})
 
 
-def _needs_confirming(question: Question, value: Any, typed_in: str | None = None) -> str:
+def _needs_confirming(question: Question, value: Any) -> str:
     """Why an answer waits for a confirmation (a number outside its question's plausibility
     limits; never a yes/no), or ''."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    return unusual(question, value, typed_in) if number else ""
-
-
-def _keep_typed_unit(session: Session, variable: str, typed_in: str | None) -> None:
-    """Keep the other unit the answer to ``variable`` was typed in, or forget the unit of
-    an earlier one (typed in the question's own)."""
-    if typed_in is not None:
-        session.typed_units[variable] = typed_in
-    elif variable in session.typed_units:
-        del session.typed_units[variable]
+    return unusual(question, value) if number else ""
 
 
 class Engine(BaseEngine[Protocol]):
@@ -825,13 +808,7 @@ class Engine(BaseEngine[Protocol]):
 
     def verdict(self, session: Session) -> Verdict:
         values, on = typed_values(self.protocol, session), session.screened_on
-        fields = fields_of(
-            self.protocol,
-            values,
-            referral=session.referral,
-            screened_on=on,
-            typed_units=session.typed_units,
-        )
+        fields = fields_of(self.protocol, values, referral=session.referral, screened_on=on)
         return Verdict(**lasting_reasons(self.protocol, fields, values, on))
 
     def findings(self, session: Session) -> list[Finding]:

@@ -31,7 +31,6 @@ from .answers import (
     AnswerError,
     is_unknown_text,
     names_a_choice,
-    other_unit,
     parse_text,
     typed_form,
 )
@@ -69,7 +68,6 @@ class Given:
     variable: str
     value: Any
     unit: str = ""
-    typed_in: str | None = None  # the other unit it was typed in (answers.other_unit)
 
 
 @dataclass(frozen=True)
@@ -92,10 +90,6 @@ class Reading:
     @property
     def values(self) -> dict[str, Any]:
         return {g.variable: g.value for g in self.given}
-
-    @property
-    def typed_units(self) -> dict[str, str]:
-        return {g.variable: g.typed_in for g in self.given if g.typed_in is not None}
 
 
 @dataclass(frozen=True)
@@ -150,13 +144,7 @@ def judge(protocol: Protocol | ProtocolSet, reading: Reading, screened_on: date)
     found = []
     for member in members(protocol):
         own = {v: x for v, x in values.items() if v in member.questions}
-        verdict = build(
-            member,
-            own,
-            referral=reading.referral,
-            screened_on=screened_on,
-            typed_units=reading.typed_units,
-        )
+        verdict = build(member, own, referral=reading.referral, screened_on=screened_on)
         items = verdict.open_items or open_items(
             member, [o for o in evaluate(member, own, screened_on) if o.status in OPEN]
         )
@@ -237,7 +225,7 @@ def _read_part(
         except AnswerError as err:
             reading.unread.append(Unread(_shown(part), f"{variable}: {str(err).rstrip('.')}"))
             return []
-        found.append(Given(part, variable, typed, question.unit or "", other_unit(question, value)))
+        found.append(Given(part, variable, typed, question.unit or ""))
     return found
 
 

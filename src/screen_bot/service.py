@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
-from .answers import AnswerError, is_unknown_text, other_unit, parse_text, today
+from .answers import AnswerError, is_unknown_text, parse_text, today
 from .buttons import (
     ALL,
     BACK,
@@ -385,7 +385,7 @@ class ScreeningService:
                     Invalid(str(err)),
                     self._ask(tx, owner, engine, session),
                 ]
-            return self._apply(tx, owner, engine, session, value, other_unit(question, text))
+            return self._apply(tx, owner, engine, session, value)
 
         return self._on_shown(owner, arrived, sent_at, typed, to)
 
@@ -460,8 +460,7 @@ class ScreeningService:
                 pending = session.pending
                 if pending is None or pending.variable != question.variable:
                     return [Refused(FORGED)]
-                typed_in = session.typed_units.get(pending.variable)
-                return self._apply(tx, owner, engine, session, pending.value, typed_in)
+                return self._apply(tx, owner, engine, session, pending.value)
             if key == DONE or key[:1] == "t":  # from the ticks shown, not those saved
                 if shown is None:  # an older keyboard: nothing applied, the step shown again
                     return [
@@ -520,8 +519,7 @@ class ScreeningService:
         judged = tuple(judge(protocol, reading, day))
         # decided as continuing will: judgment, confirm and unusual values are asked too
         given = {g.variable: stored(g.value) for g in reading.given}
-        typed_units = reading.typed_units
-        trial = engine.start(screened_on=day, prefilled=given, typed_units=typed_units)
+        trial = engine.start(screened_on=day, prefilled=given)
         engine.fill(trial)
         decided = engine.finished(trial)
         check_id = None
@@ -533,7 +531,6 @@ class ScreeningService:
                 "sha256": protocol.sha256,
                 "referral": reading.referral,
                 "values": given,
-                "typed_units": typed_units,
             }
             with self.db.transaction() as tx:
                 owners.keep_check(tx, owner, json.dumps(body), utc_now(), lifetime=self.lifetime)
@@ -567,10 +564,7 @@ class ScreeningService:
                 owners.drop_check(tx, owner)
                 return [Refused(PROTOCOL_CHANGED)]
             session = engine.start(
-                kept["referral"],
-                screened_on=self.today(),
-                prefilled=kept["values"],
-                typed_units=kept.get("typed_units"),  # (not kept by a version before it)
+                kept["referral"], screened_on=self.today(), prefilled=kept["values"]
             )
             left_out = self._left_out(kept["protocol"], engine)
             started = self._start(tx, owner, engine, session, True, left_out)
@@ -691,21 +685,11 @@ class ScreeningService:
 
     # -- steps (inside the caller's transaction) -------------------------------------------
 
-    def _apply(
-        self,
-        tx: Tx,
-        owner: int,
-        engine: Engine,
-        session: Session,
-        value: Any,
-        typed_in: str | None = None,
-    ) -> Results:
-        """Answer the current question ``value`` (typed in ``typed_in``: see
-        :meth:`~.engine.Engine.answer`)."""
+    def _apply(self, tx: Tx, owner: int, engine: Engine, session: Session, value: Any) -> Results:
         question = engine.question(session)
         assert question is not None
         message_id = sessions.message(tx, owner, session.id)
-        unusual = engine.answer(session, value, typed_in=typed_in)
+        unusual = engine.answer(session, value)
         if unusual:  # nothing recorded: the value waits for a confirmation
             sessions.save(tx, owner, session, lifetime=self.lifetime)
             dropped = [] if message_id is None else [Retired(message_id, "dropped")]
@@ -987,8 +971,7 @@ def _waiting_value(session: Session, asked: Asked) -> Results:
     pending = session.pending
     if pending is None or pending.variable != asked.question.variable:
         return []
-    typed_in = session.typed_units.get(pending.variable)
-    return [Unusual(unusual(asked.question, pending.value, typed_in))]
+    return [Unusual(unusual(asked.question, pending.value))]
 
 
 def _refusal_note(session: Session) -> Results:

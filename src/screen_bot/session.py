@@ -75,9 +75,6 @@ class Session(BaseModel):
     pending: Pending | None = None
     awaiting_referral: bool = False  # the referral code is asked before question 1
     prefilled: dict[str, Value] = {}  # quick-check answers, applied when their question comes
-    # the other unit a number was typed in (µmol/L for "200 µmol/L", kept in mg/dL), by
-    # variable: of an answer, a pre-filled or a pending value (see verdict.unusual)
-    typed_units: dict[str, str] = {}
     draft: Draft | None = None
     answers: dict[str, Answer] = {}
     history: list[str] = []

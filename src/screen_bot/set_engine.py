@@ -38,7 +38,7 @@ from .rules.evaluation import (
     statuses,
 )
 from .session import Session
-from .verdict import NO_TYPED_UNITS, TypedUnits, Verdict, rank, row_fields
+from .verdict import Verdict, rank, row_fields
 
 SCREENED = "screened"  # the end state: every protocol has its verdict
 
@@ -153,10 +153,9 @@ class SetEngine(BaseEngine[ProtocolSet]):
         referral: str | None = None,
         screened_on: date | None = None,
         prefilled: Mapping[str, Any] | None = None,
-        typed_units: Mapping[str, str] | None = None,
     ) -> Session:
         """A new session at question 1 that keeps which protocols the set holds now."""
-        session = super().start(referral, screened_on, prefilled, typed_units)
+        session = super().start(referral, screened_on, prefilled)
         session.protocol_members = [member.id for member in self.protocol.members]
         return session
 
@@ -216,13 +215,7 @@ class SetEngine(BaseEngine[ProtocolSet]):
         not asked (its protocol out of the running) could undo is no reason
         (:func:`~.engine.lasting_reasons`)."""
         values, on = typed_values(self.protocol, session), session.screened_on
-        found = fields_of_each(
-            self.protocol,
-            values,
-            referral=session.referral,
-            screened_on=on,
-            typed_units=session.typed_units,
-        )
+        found = fields_of_each(self.protocol, values, referral=session.referral, screened_on=on)
         return [
             Finding(
                 Verdict(**lasting_reasons(member, fields, own, on)), loggable_answers(member, own)
@@ -237,20 +230,12 @@ def fields_of_each(
     *,
     referral: str | None = None,
     screened_on: date | None = None,
-    typed_units: TypedUnits = NO_TYPED_UNITS,
 ) -> list[tuple[Protocol, dict[str, Any], dict[str, Any]]]:
     """Every member's verdict on the answers it reads (typed values), as plain data (the
     member, its verdict's fields, the answers it read), ranked: eligible, then unresolved by
-    number of open items, then not eligible (the batch writes the fields without models);
-    ``typed_units``: see :func:`~.verdict.unusual`."""
+    number of open items, then not eligible (the batch writes the fields without models)."""
     found = [
-        (
-            member,
-            row_fields(
-                member, own, referral=referral, screened_on=screened_on, typed_units=typed_units
-            ),
-            own,
-        )
+        (member, row_fields(member, own, referral=referral, screened_on=screened_on), own)
         for member, own in protocols.answers_of_each(values)
     ]
     return sorted(found, key=lambda f: rank(f[1]["verdict"], f[1]["open_items"]))

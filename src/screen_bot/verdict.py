@@ -24,15 +24,10 @@ from .rules.evaluation import (
     status_of_each,
 )
 from .rules.expressions import SCREENING_DATE
-from .rules.units import unit_key
 from .rules.whole_row import Parts, Row, row_checks
 from .rules.windows import Waiting, waiting
 
 VerdictValue = Literal["eligible", "not_eligible", "unresolved"]
-# The other unit an answer was typed in, by variable, for those typed in one (µmol/L for
-# "200 µmol/L", read in mg/dL): see :func:`unusual`.
-TypedUnits = Mapping[str, str]
-NO_TYPED_UNITS: TypedUnits = {}
 OpenKind = Literal["missing", "judgment", "confirm"]
 
 
@@ -151,13 +146,8 @@ def build(
     *,
     referral: str | None = None,
     screened_on: date | None = None,
-    typed_units: TypedUnits = NO_TYPED_UNITS,
 ) -> Verdict:
-    return Verdict(
-        **fields_of(
-            protocol, answers, referral=referral, screened_on=screened_on, typed_units=typed_units
-        )
-    )
+    return Verdict(**fields_of(protocol, answers, referral=referral, screened_on=screened_on))
 
 
 def fields_of(
@@ -166,7 +156,6 @@ def fields_of(
     *,
     referral: str | None = None,
     screened_on: date | None = None,
-    typed_units: TypedUnits = NO_TYPED_UNITS,
 ) -> dict[str, Any]:
     """The verdict's fields as plain data, in the model's order (see :func:`verdict_json`)."""
     screened_on = screened_on or today()
@@ -175,13 +164,7 @@ def fields_of(
     # details only for what did not pass: reasons, open items
     details = [outcome(protocol, cid, ctx) for cid, status in found.items() if status != "met"]
     return assembled_fields(
-        protocol,
-        ctx,
-        found,
-        details,
-        referral=referral,
-        screened_on=screened_on,
-        typed_units=typed_units,
+        protocol, ctx, found, details, referral=referral, screened_on=screened_on
     )
 
 
@@ -204,7 +187,6 @@ def assembled_fields(
     referral: str | None,
     screened_on: date,
     waits: Callable[[str], Waiting | None] | None = None,
-    typed_units: TypedUnits = NO_TYPED_UNITS,
 ) -> dict[str, Any]:
     """The verdict's fields from every criterion's status and the outcomes of those not met
     (``Verdict(**fields)`` is the model); ``waits`` gives a failed criterion's "met from"
@@ -220,7 +202,7 @@ def assembled_fields(
         items,
         used,
         [_estimate(protocol, name, ctx.env[name], *_made(ctx.estimated[name])) for name in used],
-        _warnings(protocol, ctx, typed_units),
+        _warnings(protocol, ctx),
         referral,
         screened_on,
     )
@@ -232,7 +214,6 @@ def row_fields(
     *,
     referral: str | None = None,
     screened_on: date | None = None,
-    typed_units: TypedUnits = NO_TYPED_UNITS,
 ) -> dict[str, Any]:
     """:func:`fields_of`, faster: a protocol's whole-row checks (``rules/whole_row.py``)
     give the statuses, the estimates used, the unusual answers and the outcomes of the
@@ -242,19 +223,12 @@ def row_fields(
     checks = row_checks(protocol)
     parts = None if checks is None else checks(answers, screened_on)
     if checks is None or parts is None:
-        return fields_of(
-            protocol, answers, referral=referral, screened_on=screened_on, typed_units=typed_units
-        )
-    return parts_fields(protocol, checks, parts, referral, screened_on, typed_units)
+        return fields_of(protocol, answers, referral=referral, screened_on=screened_on)
+    return parts_fields(protocol, checks, parts, referral, screened_on)
 
 
 def parts_fields(
-    protocol: Protocol,
-    checks: Row,
-    parts: Parts,
-    referral: str | None,
-    screened_on: date,
-    typed_units: TypedUnits = NO_TYPED_UNITS,
+    protocol: Protocol, checks: Row, parts: Parts, referral: str | None, screened_on: date
 ) -> dict[str, Any]:
     """:func:`row_fields` from the parts the whole-row ``checks`` gave."""
     _, used, unusual_answers, _, _, made, details = parts
@@ -267,8 +241,7 @@ def parts_fields(
         )
     warnings = []
     for question, answer in unusual_answers:
-        typed_in = typed_units.get(question.variable)
-        if (warning := _warning(question, answer, typed_in)) is not None:
+        if (warning := _warning(question, answer)) is not None:
             warnings.append(warning)
     return _fields(
         protocol,
@@ -402,39 +375,34 @@ def _estimate(
     }
 
 
-def _warnings(protocol: Protocol, ctx: Context, typed_units: TypedUnits) -> list[dict[str, Any]]:
+def _warnings(protocol: Protocol, ctx: Context) -> list[dict[str, Any]]:
     found = []
     get = ctx.env.get
     for question in protocol.limited_questions:
         value = get(question.variable)
         if value is None or isinstance(value, bool):
             continue  # unknown, or not asked (ctx.env holds only asked questions)
-        typed_in = typed_units.get(question.variable)
-        if (warning := _warning(question, value, typed_in)) is not None:
+        if (warning := _warning(question, value)) is not None:
             found.append(warning)
     return found
 
 
-def _warning(question: Any, value: float, typed_in: str | None) -> dict[str, Any] | None:
+def _warning(question: Any, value: float) -> dict[str, Any] | None:
     """The warning about an answer outside its plausibility limits; None inside them."""
-    if message := unusual(question, value, typed_in):
+    if message := unusual(question, value):
         return {"variable": question.variable, "value": float(value), "message": message}
     return None
 
 
-def unusual(question: Any, value: float, typed_in: str | None = None) -> str:
+def unusual(question: Any, value: float) -> str:
     """Why a valid answer is unusual (outside the plausibility limits), or ''. The value
-    is shown with the digits that keep it off its limit (79.99999, not 80, below 80); the
-    question's hint is left out when it names ``typed_in``, the other unit the answer was
-    typed in ("did you mean µmol/L?" of 200 µmol/L)."""
+    is shown with the digits that keep it off its limit (79.99999, not 80, below 80)."""
     low, high = question.confirm_below, question.confirm_above
     if (low is None or value >= low) and (high is None or value <= high):
         return ""
     unit = f" {question.unit}" if question.unit else ""
     side = f"below {low:g}" if low is not None and value < low else f"above {high:g}"
     hint = f" — {question.confirm_hint}" if question.confirm_hint else ""
-    if hint and typed_in and unit_key(typed_in) in unit_key(hint):
-        hint = ""
     lowest, highest = -math.inf if low is None else low, math.inf if high is None else high
     shown = shown_outside(value, lowest, highest)
     return f"{shown}{unit} is unusual for {question.variable} ({side}{unit}){hint}"

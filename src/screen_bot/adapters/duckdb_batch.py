@@ -185,11 +185,7 @@ def _screened_by_python(
                 yield Screened(row.number, errors=row.errors, notes=row.notes)
                 continue
             fields = row_fields(
-                protocol,
-                row.answers,
-                referral=row.referral,
-                screened_on=row.screened_on,
-                typed_units=row.typed_units,
+                protocol, row.answers, referral=row.referral, screened_on=row.screened_on
             )
             yield Screened(row.number, Verdict(**fields), notes=row.notes)
 
