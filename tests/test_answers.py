@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import DIALOG
+from conftest import DIALOG, SHIPPED
 from screen_bot.answers import AnswerError, check_value, parse_text
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.schema import Question
+from screen_bot.verdict import unusual
 
 
 @pytest.fixture(scope="module")
@@ -664,3 +665,85 @@ def test_a_form_offered_for_a_long_or_spaced_text_is_read(protocol: Protocol, te
     for form in _offered(rejected(question, text)):
         assert len(form) <= len(text)
         parse_text(question, form)
+
+
+# -- plausibility warnings (audit 22, finding 4) ----------------------------------------------
+
+CTL019 = load(SHIPPED / "ctl019-rr-ball.yaml")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("spo2_room_air_percent", 79.99999, "79.99999 % is unusual for spo2_room_air_percent"),
+        ("total_bilirubin_mg_dl", 10.000001, "10.000001 mg/dL is unusual for total_bilirubin"),
+        ("ejection_fraction_percent", 14.999999, "14.999999 % is unusual for ejection_fraction"),
+        ("shortening_fraction_percent", 50.00001, "50.00001 % is unusual for shortening_fraction"),
+        # shown as they were: the value was already off its limit
+        ("total_bilirubin_mg_dl", 200 / 17.1, "11.6959 mg/dL is unusual for total_bilirubin"),
+        ("spo2_room_air_percent", 79.9, "79.9 % is unusual for spo2_room_air_percent"),
+        ("alt_x_uln", 25, "25 × ULN is unusual for alt_x_uln"),
+        ("alt_x_uln", 123456789.5, "1.23457e+08 × ULN is unusual for alt_x_uln"),
+    ],
+)
+def test_a_warning_shows_its_value_off_its_limit(variable: str, value: float, message: str) -> None:
+    # "spo2 79.99999" was warned "80 % is unusual for spo2_room_air_percent (below 80 %)"
+    assert unusual(CTL019.questions[variable], value).startswith(message)
+
+
+_LIMITS = [
+    (question, limit)
+    for question in CTL019.questions.values()
+    for limit in (question.confirm_below, question.confirm_above)
+    if limit is not None
+]
+
+
+@given(st.sampled_from(_LIMITS), st.floats(-1, 1), st.integers(-16, 0))
+def test_a_warned_value_never_shows_on_or_inside_its_limits(
+    limit_of: tuple[Question, float], offset: float, exponent: int
+) -> None:
+    question, limit = limit_of
+    message = unusual(question, limit + offset * 10.0**exponent)
+    if message:  # the value shown is unusual too
+        shown = float(message.split(" ", 1)[0])
+        low, high = question.confirm_below, question.confirm_above
+        assert (low is not None and shown < low) or (high is not None and shown > high), message
+
+
+# -- other scripts' decimal and thousands marks (audit 22, finding 5) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("١٫٢", 1.2), ("٠٫٩ mg/dL", 0.9), ("١٠٦٫٠ µmol/L", float(Decimal("106.0") / Decimal("88.4")))],
+)
+def test_the_arabic_decimal_separator_is_a_decimal_mark(
+    protocol: Protocol, text: str, expected: float
+) -> None:
+    # "١٫٢" was refused with "Unit not recognised; use mg/dL or µmol/L": its digits were
+    # read, their own decimal mark (U+066B) was not
+    assert parse_text(q(protocol, "serum_creatinine_mg_dl"), text) == expected
+
+
+def test_the_arabic_thousands_separator_follows_the_thousands_rule(protocol: Protocol) -> None:
+    # U+066C is read as a comma: where it may be a thousands separator it is asked about
+    message = rejected(q(protocol, "alt_x_uln"), "١٬٢٠٠/٤٠")
+    assert message.startswith("1,200 could be 1.2 or 1200"), message
+    assert rejected(q(protocol, "crcl_ml_min"), "١٬٢٠٠٬٠٠٠").endswith("separators: 1200000")
+
+
+# -- an upper limit of normal below 0 (audit 22, finding 5) ---------------------------------
+
+
+@pytest.mark.parametrize("text", ["45/-40", "45 / -40", "45/-0,5", "1.5/-1 x ULN"])
+def test_a_negative_upper_limit_of_normal_is_told_to_be_positive(
+    protocol: Protocol, text: str
+) -> None:
+    # "45/-40" was refused with "Unit not recognised; use × ULN"
+    message = rejected(q(protocol, "ast_x_uln"), text)
+    assert message == "The upper limit of normal must be a positive number.", message
+
+
+def test_a_plus_sign_on_the_upper_limit_of_normal_is_read(protocol: Protocol) -> None:
+    assert parse_text(q(protocol, "ast_x_uln"), "45/+40") == 1.125

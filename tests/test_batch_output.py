@@ -195,3 +195,43 @@ def test_output_closed_early_stops_the_duckdb_engine_as_the_python_one(tmp_path:
     )
     assert code == 2 and said, (code, errors)
     assert int(said[3]) == int(said[2] or 0) + 1 <= 30000
+
+
+# -- plausibility warnings (audit 22, finding 4) -----------------------------------------------
+
+CREATININE_HINT = " — did you mean µmol/L? Add the unit, e.g. 106 µmol/L"
+# an eligible row whose creatinine clearance is estimated (weight and serum creatinine read)
+ESTIMATED = {**ELIGIBLE_JSON, "screened_on": "2026-01-15", "crcl_ml_min": None}
+
+
+def _warnings(output: str) -> list[list[str]]:
+    return [[w["message"] for w in json.loads(line)["warnings"]] for line in output.splitlines()]
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_a_warning_shows_its_value_off_its_limit_on_either_engine(
+    tmp_path: Path, engine: str
+) -> None:
+    # "lvef_percent": 14.999999 was warned "15 % is unusual for lvef_percent (below 15 %)";
+    # a value :g showed off its limit is shown as it was
+    rows = [
+        {**ESTIMATED, "lvef_percent": 14.999999, "serum_creatinine_mg_dl": 10.0000001},
+        {**ESTIMATED, "lvef_percent": 12, "serum_creatinine_mg_dl": 1000 / 88.4},
+    ]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    args = ["screen", str(path), "--protocol", "blina-dli", "--format", "json"]
+    result = invoke(*args, "--engine", engine)
+    assert result.returncode == 0, result.stderr
+    assert _warnings(result.stdout) == [
+        [
+            "14.999999 % is unusual for lvef_percent (below 15 %)",
+            "10.0000001 mg/dL is unusual for serum_creatinine_mg_dl (above 10 mg/dL)"
+            + CREATININE_HINT,
+        ],
+        [
+            "12 % is unusual for lvef_percent (below 15 %)",
+            "11.3122 mg/dL is unusual for serum_creatinine_mg_dl (above 10 mg/dL)"
+            + CREATININE_HINT,
+        ],
+    ]

@@ -743,3 +743,12 @@ async def test_a_check_continued_and_cancelled_says_so_when_continued_again(
     await chat.press(report, labels_data(report)[say.CONTINUE])
     assert harness.request.answers()[-1]["text"] == say.REFUSALS["check_continued"]
     assert harness.active(COORDINATOR) is None
+
+
+def test_the_confirm_prompt_puts_no_full_stop_after_a_question_mark() -> None:
+    # audit 22: "… — did you mean µmol/L?. Tap ✓ if it is right, …"
+    tap = "Tap ✓ if it is right, or type the corrected value."
+    hinted = "12 mg/dL is unusual for total_bilirubin_mg_dl (above 10 mg/dL) — did you mean µmol/L?"
+    assert say.unusual(hinted) == f"⚠ {hinted} {tap}"
+    plain = "12 % is unusual for lvef_percent (below 15 %)"
+    assert say.unusual(plain) == f"⚠ {plain}. {tap}"

@@ -20,6 +20,7 @@ import screen_bot.service as service_module
 import screen_bot.session as session_module
 from cli_runner import SCREEN_BOT, invoke
 from conftest import DIALOGS, SHIPPED
+from format2 import build, dialog, inclusion, number, yes_no
 from screen_bot.adapters import terminal
 from screen_bot.errors import ScreenBotError
 from screen_bot.protocol.catalog import Catalog
@@ -97,6 +98,27 @@ def test_ctrl_c_in_the_dialog_cancels_nothing(db: Database) -> None:
     active = sessions.active(db.read(), TERMINAL)
     assert kept.referral == "R-K1" and active is not None and active.answers["age"].value == 35
     assert said[-1].startswith("Interrupted; the screening is kept")
+
+
+def test_a_warning_ending_in_a_question_mark_gets_no_full_stop_after_it(
+    db: Database, tmp_path: Path
+) -> None:
+    # audit 22: "… — did you mean µmol/L?. Type it again to confirm, …"
+    questions = [
+        number("bilirubin_mg_dl", 0, 50, unit="mg/dL", confirm_above=10, confirm_hint="µmol/L?"),
+        number("lvef_percent", 0, 100, unit="%", confirm_below=15),
+        yes_no("consent"),
+    ]
+    rules = ["bilirubin_mg_dl < 20", "lvef_percent >= 10", "consent"]
+    build(tmp_path, dialog(questions, [inclusion(f"I{n}", r) for n, r in enumerate(rules, 1)]))
+    service = ScreeningService(Catalog(tmp_path), db, channel="cli")
+    said: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        read = typed_then_ctrl_c("12", "12", "9")
+        terminal.chat(service, "synthetic", "R-Q1", read=read, write=said.append)
+    again = "Type it again to confirm, or type the corrected value."
+    assert f"12 mg/dL is unusual for bilirubin_mg_dl (above 10 mg/dL) — µmol/L? {again}" in said
+    assert f"9 % is unusual for lvef_percent (below 15 %). {again}" in said
 
 
 def test_a_screening_that_expired_while_the_dialog_waited_is_said_to_have_expired(

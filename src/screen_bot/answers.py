@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
@@ -18,7 +17,7 @@ from typing import Any
 from .protocol.schema import Question
 from .rules.dates import EARLIEST_YEAR, NEVER, DateError, parse_date, parse_iso_date
 from .rules.units import spoken_unit_key
-from .words import quoted
+from .words import ascii_digits, quoted
 
 UNKNOWN_WORDS = frozenset(
     {"?", "unknown", "not known", "not known yet", "unsure", "dont know", "don't know", "skip"}
@@ -36,7 +35,7 @@ MAX_NUMBER_TEXT = 40  # characters of a typed number: more is not a measurement
 # whole rather than read as 1.2 followed by a unit; _decimal reads them.
 _NUMBER = re.compile(
     r"^(?P<value>[+-]?(?:\d+(?:[.,]\d+)*[.,]?|[.,]\d+))"
-    r"(?:\s*/\s*(?P<uln>\d+(?:[.,]\d+)*))?\s*(?P<unit>.*)$"
+    r"(?:\s*/\s*(?P<uln>[+-]?\d+(?:[.,]\d+)*))?\s*(?P<unit>.*)$"
 )
 # One mark after a whole part of 1 to 3 digits (not 0) and before exactly 3 digits may be a
 # thousands separator as well as a decimal mark: 1,200 is 1.2 or 1200.
@@ -294,8 +293,7 @@ def _parse_number(question: Question, text: str) -> int | float:
     (1,200 or 1.200, _THOUSANDS) is never guessed: a dot is a decimal mark when no reading
     with a separator is an answer (1200 × ULN is out of range: 1.200 is 1.2); otherwise,
     and for a comma always, the number is refused, naming the readings that are answers."""
-    if not text.isascii():  # ١,٢٠٠/٤٠ or １,２００/４０ is read as 1,200/40
-        text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+    text = ascii_digits(text)  # ١,٢٠٠/٤٠, ١٬٢٠٠/٤٠ or １,２００/４０ is read as 1,200/40
     try:
         return _read_number(question, text, {})
     except _MaybeThousands:
@@ -397,6 +395,8 @@ def _read_number(question: Question, text: str, marks: Marks) -> int | float:
     if match["uln"] is not None:
         if not question.uln_ratio:
             raise AnswerError(f"Please type one number{_range(question)}.")
+        if match["uln"].startswith("-"):
+            raise AnswerError("The upper limit of normal must be a positive number.")
         uln = _decimal(question, text, match, "uln", marks)
         if uln == 0:
             raise AnswerError("The upper limit of normal cannot be 0.")
@@ -464,7 +464,9 @@ def _in_range(question: Question, value: int | float, hint: bool = True) -> int 
     low, high = question.min, question.max
     if low is not None and high is not None and not low <= value <= high:
         why = _unit_hint(question, value) if hint else ""
-        raise AnswerError(f"{_outside(value, low, high)} is out of range{_range(question)}.{why}")
+        raise AnswerError(
+            f"{shown_outside(value, low, high)} is out of range{_range(question)}.{why}"
+        )
     return value
 
 
@@ -481,7 +483,7 @@ def _fmt(number: float) -> str:
     return f"{number:g}"
 
 
-def _outside(value: float, low: float, high: float) -> str:
+def shown_outside(value: float, low: float, high: float) -> str:
     """``value`` with digits enough to stay out of low–high as shown: 800.0001, not 800."""
     for digits in range(6, 18):
         shown = f"{value:.{digits}g}"

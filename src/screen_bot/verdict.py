@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, Literal
@@ -9,7 +10,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field, model_validator
 
-from .answers import today
+from .answers import shown_outside, today
 from .protocol import Protocol
 from .rules.calculators import CALCULATORS
 from .rules.evaluation import (
@@ -394,11 +395,14 @@ def _warning(question: Any, value: float) -> dict[str, Any] | None:
 
 
 def unusual(question: Any, value: float) -> str:
-    """Why a valid answer is unusual (outside the plausibility limits), or ''."""
+    """Why a valid answer is unusual (outside the plausibility limits), or ''. The value
+    is shown with the digits that keep it off its limit (79.99999, not 80, below 80)."""
     low, high = question.confirm_below, question.confirm_above
     if (low is None or value >= low) and (high is None or value <= high):
         return ""
     unit = f" {question.unit}" if question.unit else ""
     side = f"below {low:g}" if low is not None and value < low else f"above {high:g}"
     hint = f" — {question.confirm_hint}" if question.confirm_hint else ""
-    return f"{value:g}{unit} is unusual for {question.variable} ({side}{unit}){hint}"
+    lowest, highest = -math.inf if low is None else low, math.inf if high is None else high
+    shown = shown_outside(value, lowest, highest)
+    return f"{shown}{unit} is unusual for {question.variable} ({side}{unit}){hint}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from datetime import date
 
@@ -53,6 +54,26 @@ def open_from_text(meets_from: date, anchor: str | None, open_on: Sequence[str])
         f"no longer fails {meets_from_text(meets_from, anchor)}, "
         f"then open until {', '.join(open_on)} {known}"
     )
+
+
+# The Arabic decimal and thousands separators, as the marks typed with ASCII digits
+_ARABIC_MARKS = str.maketrans({"\u066b": ".", "\u066c": ","})
+
+
+def ascii_digits(text: str) -> str:
+    """``text`` with the digits of other scripts (``１２``, ``١٢``) as ASCII digits and the
+    Arabic decimal and thousands separators (``٫``, ``٬``) as ``.`` and ``,``: what is
+    typed in another script is read as the same text in ASCII (numbers, dates)."""
+    if text.isascii():
+        return text
+    digits = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+    return digits.translate(_ARABIC_MARKS)
+
+
+def sentence(text: str) -> str:
+    """``text`` ending with a full stop, unless it ends a sentence already (``?``, ``!``,
+    ``.``): a message with more after it (``… — did you mean µmol/L? Type it again``)."""
+    return text if text.endswith((".", "?", "!")) else f"{text}."
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:

@@ -32,7 +32,7 @@ from ..results import (
 )
 from ..service import TERMINAL, ScreeningService
 from ..session import utc_now
-from ..words import NOT_KEPT, QUIT_WORDS
+from ..words import NOT_KEPT, QUIT_WORDS, sentence
 
 COMMANDS = (
     "Type the answer, ? if it is not known, 'back' for the previous step, "
@@ -105,7 +105,8 @@ def chat(
                     write(result.message)
                 case Unusual():
                     write(
-                        f"{result.message}. Type it again to confirm, or type the corrected value."
+                        f"{sentence(result.message)} Type it again to confirm, or type the "
+                        "corrected value."
                     )
                 case Resumed():
                     write(f"Resuming {result.label} at its current question.")

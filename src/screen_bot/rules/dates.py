@@ -15,6 +15,8 @@ from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta
 from functools import lru_cache
 from typing import Literal
 
+from ..words import ascii_digits
+
 NEVER = "none"
 """The value of a ``date or none`` answer meaning "the event never happened"."""
 
@@ -208,7 +210,8 @@ def parse_date(
     ``future`` marks a planned date: it may lie after the screening date but not before it.
     Raises :class:`DateError` (and nothing else) for any text that is not accepted.
     """
-    cleaned = " ".join(text.split()).lower().rstrip(".")
+    # other scripts' digits as a typed number's (٣ months ago, ３ months ago)
+    cleaned = " ".join(ascii_digits(text).split()).lower().rstrip(".")
     if not cleaned:
         raise DateError(f"type a date: {_EXAMPLES}")
     if len(cleaned) > _MAX_TEXT:

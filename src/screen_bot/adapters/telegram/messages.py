@@ -40,7 +40,7 @@ from ...results import (
 )
 from ...storage.ledger import LogRecord
 from ...storage.sessions import OpenScreening
-from ...words import plural
+from ...words import plural, sentence
 from .callback_data import ARGUMENT, Choice, ContinueCheck, Learn, Press, QuizPress, fingerprint
 
 if TYPE_CHECKING:  # the reports are imported at the first /stats (records.py)
@@ -277,7 +277,7 @@ def invalid(message: str) -> str:
 
 
 def unusual(message: str) -> str:
-    return f"⚠ {message}. Tap ✓ if it is right, or type the corrected value."
+    return f"⚠ {sentence(message)} Tap ✓ if it is right, or type the corrected value."
 
 
 def cancelled(label: str, active: str | None = None) -> str:
