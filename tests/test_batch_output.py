@@ -29,6 +29,7 @@ from screen_bot.cli.output import OutputCut, rows_writer
 from screen_bot.heap import keep_freed_memory
 from screen_bot.protocol import load
 
+DISK_FULL = "the disk holding standard output is full (free some space)"
 ROWS = '{"row":1,"label":"LVEF ≥ 50 %","formula":"(140 − age) × weight kg"}\n{"row":2}\n'
 
 
@@ -255,6 +256,60 @@ def test_output_closed_early_stops_the_duckdb_engine_as_the_python_one(tmp_path:
         _stopped_saying("standard output was closed", last, log=False) + "\n",
     )
     assert 3 <= last < 30000
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_output_onto_a_full_disk_stops_the_run_in_one_line(tmp_path: Path, engine: str) -> None:
+    """`screen --log > /dev/full` (every write: no space left): one line, exit 2, saying the
+    disk is full and that nothing was written or logged; it was "unexpected error", exit 1."""
+    full = Path("/dev/full")
+    if not full.exists():
+        pytest.skip("no /dev/full here (Linux has it)")
+    rows = _eligible_rows(tmp_path / "rows.jsonl", 3)
+    log = engine == "python"
+    command = [str(SCREEN_BOT), "screen", str(rows), "-p", "blina-dli", "--engine", engine]
+    with full.open("wb") as output:
+        ran = subprocess.run(
+            [*command, *(["--log"] if log else [])],
+            stdout=output,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    said = _stopped_saying(DISK_FULL, 0, log)
+    assert (ran.returncode, ran.stderr.splitlines()[-1]) == (2, said), ran.stderr
+    if log:
+        _assert_logged_exactly(ran.stderr, 0)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_output_filling_the_disk_logs_exactly_the_rows_written(tmp_path: Path, jobs: str) -> None:
+    """`screen --log > FILE` onto a filesystem that fills up part-way (root only: mount): the
+    file ends with the rows written whole (then part of the next one), the log holds exactly
+    those, and one line says so and that the disk is full, exit 2."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(disk)]
+    if os.geteuid() != 0 or subprocess.run(mount, capture_output=True).returncode:
+        pytest.skip("mounting a small filesystem needs root")
+    try:
+        rows = _eligible_rows(tmp_path / "rows.jsonl", 6000)
+        command = [str(SCREEN_BOT), "screen", str(rows), "-p", "blina-dli", "-f", "json"]
+        with (disk / "out.jsonl").open("wb") as output:
+            ran = subprocess.run(
+                [*command, "--log", "--jobs", jobs],
+                stdout=output,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+            )
+        last = len(_rows_whole((disk / "out.jsonl").read_bytes()))
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+    said = _stopped_saying(DISK_FULL, last, log=True)
+    assert (ran.returncode, ran.stderr.splitlines()[-1]) == (2, said), ran.stderr
+    assert 0 < last < 6000
+    _assert_logged_exactly(ran.stderr, last)
 
 
 @given(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import select
 import sys
@@ -158,6 +159,8 @@ def output_stopped(written_to: int, log: bool, error: OSError | None = None) -> 
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if error is None or isinstance(error, BrokenPipeError):
         what = "standard output was closed"
+    elif error.errno == errno.ENOSPC:
+        what = "the disk holding standard output is full (free some space)"
     else:
         what = f"standard output could not be written ({error.strerror or error})"
     logged = " and logged" if log else ""
