@@ -27,7 +27,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
-from itertools import islice
+from itertools import accumulate, islice
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -84,11 +84,18 @@ class Chunk:
     """What a run of rows gives: output (UTF-8), problems, and what the log would keep."""
 
     output: list[bytes] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)  # the number of the row of each output
+    # where each output ends, once they are joined into one (a worker's, sent back)
+    ends: list[int] | None = None
     problems: list[str] = field(default_factory=list)  # "header: …" / "row N: …"
     bad_rows: int = 0
     # (verdict JSON, answers JSON, screening id): one per protocol screened
     logged: list[tuple[str, str, str]] = field(default_factory=list)
     last_row: int = 0  # the number of its last row, good or bad (0: none)
+
+    def output_ends(self) -> list[int]:
+        """Where each row's output ends in the output joined."""
+        return self.ends if self.ends is not None else list(accumulate(map(len, self.output)))
 
 
 def screen_rows(
@@ -99,7 +106,7 @@ def screen_rows(
     protocols = protocol if isinstance(protocol, ProtocolSet) else None
     one = protocol if isinstance(protocol, Protocol) else None
     as_json = output == "json"
-    add = chunk.output.append
+    add, numbered = chunk.output.append, chunk.rows.append
     row = None
     for row in rows:
         if row.notes:
@@ -120,6 +127,7 @@ def screen_rows(
             add(b'{"row":%d,%s\n' % (row.number, written[1:]))
         else:
             add(shown(row.number, Verdict(**fields), output).encode())
+        numbered(row.number)
         if log:
             answers = json.dumps(_loggable(one, row.answers))
             chunk.logged.append((written.decode(), answers, screening_id))
@@ -150,6 +158,7 @@ def _screen_against_all(
         label = f" ({row.referral})" if row.referral else ""
         verdicts = [Verdict(**fields) for _, fields, _ in found]
         chunk.output.append(f"--- row {row.number}{label}\n{verdicts_text(verdicts)}\n".encode())
+    chunk.rows.append(row.number)
     if screening_id:
         chunk.logged += [
             (text.decode(), json.dumps(_loggable(member, own)), screening_id)
@@ -369,13 +378,14 @@ def _screen_lines(units: list[Unit], protocol: Protocol, checks: whole_row.Row, 
     :func:`line_fields` takes is screened straight from orjson's reading; any other goes
     the general way (a test holds both to the same output)."""
     chunk = Chunk()
-    add = chunk.output.append
+    add, numbered = chunk.output.append, chunk.rows.append
     for unit in units:
         fields = None if unit.problems else line_fields(unit.payload, protocol, checks, day)
         if fields is None:
             screen_rows((typed(unit, "jsonl", (), protocol, day),), protocol, "json", False, chunk)
         else:
             add(b'{"row":%d,%s\n' % (unit.number, verdict_json(fields)[1:]))
+            numbered(unit.number)
     if units:
         chunk.last_row = units[-1].number
     return chunk
@@ -428,6 +438,7 @@ def _use(protocol: Protocols) -> None:
 def _in_worker(screen: Callable[..., Chunk], *work: Any) -> Chunk:
     assert _worker_protocol is not None  # set by the pool's initializer
     chunk = screen(_worker_protocol, *work)
+    chunk.ends = chunk.output_ends()
     chunk.output = [b"".join(chunk.output)]  # one bytes object to send back, not thousands
     return chunk
 

@@ -4,6 +4,7 @@ population pre-screening where the data already lives."""
 from __future__ import annotations
 
 from enum import StrEnum
+from itertools import accumulate
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,7 @@ import typer
 
 from ..errors import BadInput, ScreenBotError
 from . import options
-from .output import output_closed
+from .output import OutputCut, output_stopped, rows_writer
 
 DIALECTS = ("duckdb", "postgres", "ansi")
 _CHUNK = 1000  # rows of output written and flushed at a time by --engine duckdb
@@ -90,32 +91,31 @@ def screen_with_duckdb(chosen_id: str | None, file: Path, output: str, input_for
             f"cannot read {file}: {'it is a directory' if file.is_dir() else 'no such file'}"
         )
     fmt = detect(file) if input_format == "auto" else input_format
-    bad_rows, written_to, last_row = 0, 0, 0  # written_to: the last row whose output is written
-    pending: list[str] = []
-    out = sys.stdout
+    bad_rows = 0
+    pending: list[bytes] = []  # a row's output each
+    numbers: list[int] = []  # their rows'
+    write_rows = rows_writer(sys.stdout)
 
-    def write() -> None:  # a chunk at a time, flushed, so that written_to is true
-        nonlocal written_to
+    def write() -> None:  # a chunk at a time
         try:
-            out.write("".join(pending))
-            out.flush()
-        except BrokenPipeError:  # `| head`, a pager quit: the rest would go nowhere
-            raise output_closed(written_to, log=False) from None
+            write_rows(b"".join(pending), lambda: list(accumulate(map(len, pending))))
+        except OutputCut as cut:  # `| head`, a pager quit, a full disk: the rest stops
+            raise output_stopped(numbers[cut.whole] - 1, log=False, error=cut.error) from None
         pending.clear()
-        written_to = last_row
+        numbers.clear()
 
     try:
         for screened in screen_file(protocol, file, fmt, today()):  # type: ignore[arg-type]
             for note in screened.notes:
                 typer.echo(f"{file}: header: {note}", err=True)
-            last_row = screened.number
             if screened.verdict is None:
                 bad_rows += 1
                 where = "header" if screened.number == 0 else f"row {screened.number}"
                 for error in screened.errors:
                     typer.echo(f"{file}: {where}: {error}", err=True)
             else:
-                pending.append(shown(screened.number, screened.verdict, output))  # type: ignore[arg-type]
+                pending.append(shown(screened.number, screened.verdict, output).encode())  # type: ignore[arg-type]
+                numbers.append(screened.number)
             if len(pending) == _CHUNK:
                 write()
     except DuckDBInputError as err:

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import codecs
 import gc
 import json
 import os
 import sys
-from collections.abc import Callable
 from contextlib import closing
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import BadInput
 from . import options
 from .options import CheckProtocolOption, ProtocolOption
-from .output import output_closed
+from .output import OutputCut, output_stopped, rows_writer
 from .population import Engine, screen_with_duckdb
 
 if TYPE_CHECKING:
@@ -256,13 +254,13 @@ def screen(
     row number and the others are still screened; a file that is not UTF-8 text is
     refused. Exit code 2 if any row was bad, or if a broken dialog file's protocol was left
     out (each named on stderr), else 0. With --log, records are written in transactions of
-    up to 1000 rows. Output closed early (| head) stops the run, exit 2, saying the last
-    row written and logged.
+    up to 1000 rows. Output closed early (| head) or a full disk stops the run, exit 2,
+    saying the last row written and logged.
     """
     from contextlib import nullcontext
 
     if sys.stdout is None:  # closed from the start (`>&-`): screen nothing, log nothing
-        raise output_closed(0, log)
+        raise output_stopped(0, log)
     if engine == Engine.duckdb:
         if log:
             raise BadInput("--log is not available with --engine duckdb; use --engine python")
@@ -301,9 +299,8 @@ def screen(
         writer = LogWriter(db, channel="batch", coordinator="cli")
     else:
         writer = None
-    bad_rows, written_to = 0, 0  # written_to: the last row whose output is written (and logged)
-    out = sys.stdout
-    write = utf8_writer(out)
+    bad_rows = 0
+    write = rows_writer(sys.stdout)
     keep_freed_memory()
     day = today()  # once: a run across midnight (UTC) screens every row on one day
     chunks = screen_file(raw, chosen, fmt, output.value, log, jobs, day)  # type: ignore[arg-type]
@@ -313,48 +310,27 @@ def screen(
                 bad_rows += chunk.bad_rows
                 for problem in chunk.problems:
                     typer.echo(f"{file}: {problem}", err=True)
+                cut = None
                 try:  # a chunk at a time: typer.echo flushes every line
-                    write(b"".join(chunk.output))
-                    out.flush()
-                except BrokenPipeError:  # `| head`, a pager quit: the rest would go nowhere
-                    raise output_closed(written_to, log) from None
-                if writer is not None:  # logged once shown
-                    for verdict, answers, screening_id in chunk.logged:
+                    write(b"".join(chunk.output), chunk.output_ends)
+                except OutputCut as stopped:  # `| head`, a pager quit, a full disk
+                    cut = stopped
+                logged = chunk.logged
+                if cut is not None:  # the records of the rows written whole (as many a row)
+                    logged = logged[: len(logged) * cut.whole // len(chunk.rows)]
+                if writer is not None:  # logged once all of its row's output went out
+                    for verdict, answers, screening_id in logged:
                         writer.add(
                             Verdict.model_validate_json(verdict),
                             json.loads(answers),
                             screening_id=screening_id,
                         )
-                written_to = chunk.last_row or written_to
+                if cut is not None:  # the rest would go nowhere: stop, saying where
+                    raise output_stopped(chunk.rows[cut.whole] - 1, log, cut.error)
     finally:
         if writer is not None:
             typer.echo(f"screening log: {writer.written} records appended", err=True)
     raise typer.Exit(2 if bad_rows or left_out else 0)
-
-
-def utf8_writer(out: TextIO) -> Callable[[bytes], None]:
-    """Writes UTF-8 output to ``out``: straight to its bytes underneath when ``out`` would
-    encode text as UTF-8 without changing newlines (what it holds is flushed first), else
-    as text, so the bytes written are those ``out.write`` would write."""
-    buffer: BinaryIO | None = getattr(out, "buffer", None)
-    encoding = getattr(out, "encoding", None) or ""
-    direct = buffer is not None and os.linesep == "\n" and _codec(encoding) == "utf-8"
-
-    def write(data: bytes) -> None:
-        if buffer is not None and direct:
-            out.flush()
-            buffer.write(data)
-        else:
-            out.write(data.decode())
-
-    return write
-
-
-def _codec(encoding: str) -> str:
-    try:
-        return codecs.lookup(encoding).name
-    except LookupError:
-        return ""
 
 
 def start() -> None:
