@@ -60,6 +60,7 @@ def _until_it_waits_for_a_line(process: subprocess.Popen[bytes], timeout: float 
     deadline = time.monotonic() + timeout
     # the state follows the ') ' closing the command's name: 'S' is asleep
     while stat.read_text().rpartition(") ")[2][:1] != "S":
+        assert process.poll() is None, "the dialog ended before it waited for its next line"
         assert time.monotonic() < deadline, "the dialog never waited for its next line"
         time.sleep(0.01)
 
