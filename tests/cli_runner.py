@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +34,15 @@ def invoke(*args: str, stdin: str | None = None) -> Ran:
     return ran
 
 
-def process(*args: str, stdin: str | None = None, cwd: Path | None = None, **env: str) -> Ran:
-    """The installed ``screen-bot`` as a real process (the test's environment, plus ``env``)."""
+def process(
+    *args: str,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+    **env: str,
+) -> Ran:
+    """The installed ``screen-bot`` as a real process (the test's environment, plus ``env``;
+    ``preexec_fn`` runs in the child before it starts)."""
     done = subprocess.run(
         [str(SCREEN_BOT), *args],
         input=stdin,
@@ -44,6 +52,7 @@ def process(*args: str, stdin: str | None = None, cwd: Path | None = None, **env
         timeout=60,
         cwd=cwd,
         env={**os.environ, "PYTHONIOENCODING": "utf-8", **env},
+        preexec_fn=preexec_fn,
     )
     assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
     return Ran(done.returncode, done.stdout, done.stderr)

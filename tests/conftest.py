@@ -31,6 +31,22 @@ settings.load_profile("screen-bot")
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "dialogs"  # the repository's protocols: any number of them
 DIALOG = SHIPPED / "blina-dli.yaml"
+# the protocols' own texts and data dictionary: the project's folder beside the clone, not
+# part of the repository (README, Two commands)
+SHARED_PROTOCOL = REPO.parent / "shared" / "protocol"
+
+
+def shared_protocol_text(name: str) -> str:
+    """A file of ../shared/protocol; without it the test is skipped saying what it needs."""
+    path = SHARED_PROTOCOL / name
+    if not path.is_file():
+        pytest.skip(
+            f"{path} is absent: the tests of the dialog files against the protocol's own text "
+            "and data dictionary (every criterion's source verbatim; the variables, types, "
+            "ranges and rules) need the project's shared/protocol folder beside this clone, "
+            "as ../shared/protocol (it is not in the repository)"
+        )
+    return path.read_text(encoding="utf-8")
 
 
 def _one_protocol_directory() -> Path:

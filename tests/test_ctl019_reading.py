@@ -15,16 +15,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 from ruamel.yaml import YAML
+
+from conftest import shared_protocol_text
 
 REPO = Path(__file__).resolve().parents[1]
 DIALOGS = REPO / "dialogs"
 READING = DIALOGS / "ctl019-rr-ball.md"
 CASES = DIALOGS / "ctl019-rr-ball.cases.md"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "protocol"
-SOURCE = SHARED / "ctl019-rr-ball-source.md"
-DICTIONARY = SHARED / "DATA-DICTIONARY.md"
+SOURCE = "ctl019-rr-ball-source.md"  # in ../shared/protocol
+DICTIONARY = "DATA-DICTIONARY.md"  # in ../shared/protocol
 
 FUNCTIONS = {"known", "unknown", "days", "weeks", "months", "years", "any_of", "none_of"}
 CRITERION_ID = re.compile(r"\bC-[IE]\d+[a-z]?\d?\b")
@@ -38,12 +38,6 @@ def dialog_path() -> Path:
 @cache
 def dialog() -> dict[str, Any]:
     return YAML(typ="safe").load(dialog_path().read_text(encoding="utf-8"))
-
-
-def shared(path: Path) -> str:
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (the shared protocol folder sits beside the repository)")
-    return path.read_text(encoding="utf-8")
 
 
 def collapse(text: str) -> str:
@@ -178,7 +172,7 @@ def all_names() -> set[str]:
 
 
 def test_every_source_is_verbatim_in_the_protocol_text() -> None:
-    source = collapse(shared(SOURCE))
+    source = collapse(shared_protocol_text(SOURCE))
     missing = [c["id"] for c in dialog()["criteria"] if collapse(c["source"]) not in source]
     assert missing == [], f"source text not found verbatim for {missing}"
 
@@ -459,7 +453,7 @@ def test_interpretations_match_the_sponsor_questions() -> None:
 
 
 def test_shared_variables_have_blina_dlis_type_and_range() -> None:
-    blina = variables_table(sections(shared(DICTIONARY)))
+    blina = variables_table(sections(shared_protocol_text(DICTIONARY)))
     ours = reading_variables()
     common = set(blina) & set(ours)
     assert common, "no variable shared with blina-dli"
@@ -468,7 +462,7 @@ def test_shared_variables_have_blina_dlis_type_and_range() -> None:
 
 
 def test_shared_section_lists_exactly_the_shared_variables() -> None:
-    blina = variables_table(sections(shared(DICTIONARY)))
+    blina = variables_table(sections(shared_protocol_text(DICTIONARY)))
     ours = reading_variables()
     (rows, *_) = tables(reading()["Shared with blina-dli"])
     listed = {ticked(r[0])[0]: r[1] for r in rows}

@@ -12,13 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from cli_runner import Ran, invoke
-from conftest import DIALOG
+from conftest import DIALOG, shared_protocol_text
 from screen_bot.cli.app import app
 from screen_bot.protocol import DialogFileError, Problem, Protocol, load
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "protocol"
-DICTIONARY = SHARED / "DATA-DICTIONARY.md"
-SOURCE = SHARED / "blina-dli-source.txt"
+DICTIONARY = "DATA-DICTIONARY.md"  # in ../shared/protocol
+SOURCE = "blina-dli-source.txt"  # in ../shared/protocol
 ORIGINAL = DIALOG.read_text(encoding="utf-8")
 
 
@@ -504,14 +503,8 @@ def protocol() -> Protocol:
     return load(DIALOG)
 
 
-def shared(path: Path) -> str:
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (the shared protocol folder sits beside the repository)")
-    return path.read_text(encoding="utf-8")
-
-
 def test_every_criterion_source_is_verbatim_in_the_protocol_text(protocol: Protocol) -> None:
-    source = shared(SOURCE)
+    source = shared_protocol_text(SOURCE)
     missing = [c.id for c in protocol.spec.criteria if c.source not in source]
     assert missing == [], f"source text not found verbatim for {missing}"
 
@@ -527,13 +520,13 @@ def dictionary_rules(text: str) -> dict[str, tuple[str, bool]]:
 
 
 def test_dictionary_tables_parse() -> None:
-    text = shared(DICTIONARY)
+    text = shared_protocol_text(DICTIONARY)
     assert len(dictionary_variables(text)) == 39
     assert len(dictionary_rules(text)) == 38
 
 
 def test_variables_equal_the_dictionarys(protocol: Protocol) -> None:
-    variables = dictionary_variables(shared(DICTIONARY))
+    variables = dictionary_variables(shared_protocol_text(DICTIONARY))
     assert set(protocol.order) == set(variables)
     for name, (kind, when) in variables.items():
         question = protocol.questions[name]
@@ -571,7 +564,7 @@ def test_variables_equal_the_dictionarys(protocol: Protocol) -> None:
 
 
 def test_criteria_equal_the_dictionarys(protocol: Protocol) -> None:
-    rules = dictionary_rules(shared(DICTIONARY))
+    rules = dictionary_rules(shared_protocol_text(DICTIONARY))
     assert set(protocol.criteria) == set(rules)
     for cid, (rule, judgment) in rules.items():
         criterion = protocol.criteria[cid]
@@ -597,7 +590,7 @@ def dictionary_labels(text: str) -> dict[str, str]:
 def test_labels_are_the_dictionarys_short_texts(protocol: Protocol) -> None:
     """A reason and an open item show the label: it must say what the dictionary says
     (E6b is about a *24-hour* clearance, not any CrCl)."""
-    labels = dictionary_labels(shared(DICTIONARY))
+    labels = dictionary_labels(shared_protocol_text(DICTIONARY))
     assert len(labels) == 38
     differ = {
         cid: (c.label, labels[cid])

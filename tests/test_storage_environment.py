@@ -4,17 +4,18 @@ read still read a read-only one; a file that is not screen-bot's is refused, unc
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cli_runner import invoke, process
+from cli_runner import Ran, invoke, process
 from screen_bot.errors import DatabaseBroken
 from screen_bot.storage import Database
 
@@ -66,21 +67,69 @@ def test_a_read_only_database_is_read_by_the_log_commands_and_named_by_the_other
     assert path.read_bytes() == before
 
 
+PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
+
+
+def _bound_by_permissions() -> None:
+    """In the child before exec: root without the capabilities by which it reads and writes
+    past the permission bits (the bounding set; ``execve`` gives root no more)."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def as_a_user(*args: str, stdin: str | None = None) -> Ran:
+    """``screen-bot`` as a real process that the permission bits bind, as they bind a user
+    who owns the data directory: as root, without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH
+    (not as another uid: a checkout or a Python under /root, mode 0700, is not theirs to run)."""
+    if os.geteuid() != 0:
+        return process(*args, stdin=stdin)
+    try:
+        return process(*args, stdin=stdin, preexec_fn=_bound_by_permissions)
+    except subprocess.SubprocessError:  # raised in the child by _bound_by_permissions
+        pytest.skip("root cannot drop CAP_DAC_OVERRIDE here (no CAP_SETPCAP in this container)")
+
+
+def _refused_with_the_fix(path: Path, run: Callable[..., Ran]) -> None:
+    for command in (*READING, ("chat",)):
+        done = run(*command, stdin="70\n")
+        assert done.returncode == 2, (command, done.stdout)
+        assert DAMAGED_ADVICE not in done.stderr and str(path) in done.stderr
+        assert "writable" in done.stderr, done.stderr
+        if command in READING:  # they only read: a copy they can read is a fix
+            assert "cannot be written" not in done.stderr, (command, done.stderr)
+            assert "cannot be read where it is" in done.stderr, (command, done.stderr)
+            assert "copy the file" in done.stderr, (command, done.stderr)
+
+
 def test_a_database_in_a_read_only_directory_is_refused_with_the_fix(data_dir: Path) -> None:
     """SQLite must create the -shm beside a WAL database to read it; reading it as
     'immutable' instead could give a torn read if a writer elsewhere (a read-only mount of a
-    directory a bot writes) changes it meanwhile."""
+    directory a bot writes) changes it meanwhile. Without write permission on the directory
+    SQLite says SQLITE_READONLY_DIRECTORY (audit 22: it was answered 'cannot be written …
+    make the directory writable', not README's 'copy the file')."""
+    screened("R-RO1")
+    path = data_dir / "screen-bot.sqlite3"
+    before = path.read_bytes()
+    mode = data_dir.stat().st_mode
+    data_dir.chmod(mode & ~0o222)
+    try:
+        _refused_with_the_fix(path, as_a_user)
+    finally:
+        data_dir.chmod(mode)
+    assert path.read_bytes() == before
+
+
+def test_a_database_in_an_immutable_directory_is_refused_with_the_fix(data_dir: Path) -> None:
+    """``chattr +i``, which binds root too (SQLite: SQLITE_CANTOPEN)."""
+    if os.geteuid() != 0:
+        pytest.skip("chattr +i needs root (CAP_LINUX_IMMUTABLE)")
     screened("R-RO1")
     path = data_dir / "screen-bot.sqlite3"
     before = path.read_bytes()
     with read_only(data_dir):
-        for command in (*READING, ("chat",)):
-            done = invoke(*command, stdin="70\n")
-            assert done.returncode == 2, (command, done.stdout)
-            assert DAMAGED_ADVICE not in done.stderr and str(path) in done.stderr
-            assert "writable" in done.stderr, done.stderr
-        done = invoke("log", "export")
-        assert "cannot be read where it is" in done.stderr and "copy the file" in done.stderr
+        _refused_with_the_fix(path, invoke)
     assert path.read_bytes() == before
 
 

@@ -49,6 +49,23 @@ def _until_prompts(process: subprocess.Popen[bytes], count: int, timeout: float 
     return seen
 
 
+def _until_it_waits_for_a_line(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Return once the dialog (one thread) sleeps in the read of its next line, where a
+    person's Ctrl-C finds it. Seeing the prompt is not enough: CPython acts on a signal
+    between bytecodes or when it interrupts a system call, so a SIGINT that lands after
+    input() flushed its prompt but before its read() began waits for the next line (or the
+    end of the input). No hand is that fast; a test is. Linux's /proc shows the wait."""
+    stat = Path(f"/proc/{process.pid}/stat")
+    if not stat.exists():
+        pytest.skip("no /proc here to see the dialog wait for its next line (Linux only)")
+    deadline = time.monotonic() + timeout
+    # the state follows the ') ' closing the command's name: 'S' is asleep
+    while stat.read_text().rpartition(") ")[2][:1] != "S":
+        assert process.poll() is None, "the dialog ended before it waited for its next line"
+        assert time.monotonic() < deadline, "the dialog never waited for its next line"
+        time.sleep(0.01)
+
+
 def test_ctrl_c_keeps_the_screening_for_resume_and_exits_130() -> None:
     # Ctrl-C is an interruption, not an answer: the answers typed stay, as a closed
     # terminal (SIGHUP) or SIGTERM leaves them, and the dialog says how to go on.
@@ -63,8 +80,21 @@ def test_ctrl_c_keeps_the_screening_for_resume_and_exits_130() -> None:
     process.stdin.write(b"35\n")
     process.stdin.flush()
     _until_prompts(process, 2)  # the age is answered: the next question waits
+    _until_it_waits_for_a_line(process)
+    # a Ctrl-C leaves the input open: closing it first would race the signal with the end
+    # of the input ("Stopped; … not kept", exit 1), which no person at a terminal causes
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(
+            "the dialog went on waiting for input 30 s after a Ctrl-C (SIGINT): "
+            + out.decode(errors="replace")[-300:]
+            + err.decode(errors="replace")[-300:]
+        )
+    out, err = process.communicate(timeout=30)  # it has ended: what is left of its output
     assert process.returncode == 130, out.decode() + err.decode()
     said = out.decode().strip().splitlines()[-1]
     assert said == (

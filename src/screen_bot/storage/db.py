@@ -49,6 +49,9 @@ BUSY_MS = 5000  # how long a write waits for another process's
 # SQLite's primary result codes (an error's sqlite_errorcode & 0xFF)
 SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY = 3, 5, 6, 8
 SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 10, 11, 13, 14, 26
+# an extended code: a file SQLite must create is refused for want of write permission on
+# its directory (chattr +i, a read-only mount: SQLITE_CANTOPEN instead)
+SQLITE_READONLY_DIRECTORY = SQLITE_READONLY | 6 << 8
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every database file
 _DAMAGED_FIX = (
     ". Stop every screen-bot process, keep a copy of the file, then restore the latest "
@@ -625,7 +628,8 @@ class Database(Store):
             connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError as err:
             connection.close()
-            if err.sqlite_errorcode & 0xFF != SQLITE_CANTOPEN:
+            code = err.sqlite_errorcode
+            if code & 0xFF != SQLITE_CANTOPEN and code != SQLITE_READONLY_DIRECTORY:
                 raise
             raise DatabaseBroken(
                 f"the database {self.path} cannot be read where it is: SQLite needs to "
