@@ -1138,6 +1138,32 @@ async def test_one_chat_in_order_two_chats_at_once() -> None:
     assert queues.busy == 0 and queues.received(7) is None  # idle chats cost nothing
 
 
+async def test_join_returns_when_the_last_worker_ended_in_the_same_iteration() -> None:
+    """Every shutdown (SIGTERM, a 401 while polling) joins the queues. Since Python 3.12
+    gather() of finished tasks does not yield, so a worker that ended just before the join
+    kept its done-callback from running and the join spun at 100 % CPU, deaf to its own
+    timeout and to signals."""
+    queues = ChatQueues()
+
+    async def work() -> None:
+        return None
+
+    queues.submit(1, work)
+    await asyncio.sleep(0)  # the worker runs to its end; its discard callback is only queued
+    assert await queues.join(2)
+
+
+async def test_join_does_not_wait_on_done_callbacks_to_drop_finished_workers() -> None:
+    """The same on any Python: a finished worker whose callback has not run is not waited
+    on again and again."""
+    queues = ChatQueues()
+    finished = asyncio.get_running_loop().create_future()
+    finished.set_result(None)
+    queues._workers.add(finished)  # type: ignore[arg-type]  # done, no discard callback
+    assert await queues.join(2)
+    assert not queues._workers
+
+
 def test_no_log_line_or_trace_shows_a_secret() -> None:
     secret_half = TOKEN.split(":")[1]
     assert redact(f"url /bot{TOKEN}/getMe and {secret_half}", [TOKEN, secret_half]) == (

@@ -60,8 +60,13 @@ class ChatQueues:
         return True
 
     async def _idle(self) -> None:
+        # Done workers are dropped here, not only by their done-callback: since Python 3.12
+        # gather() of finished tasks returns without yielding, so the callback of a worker
+        # that finished this iteration would never run and the loop would spin forever.
         while self._workers:
-            await asyncio.gather(*list(self._workers), return_exceptions=True)
+            workers = list(self._workers)
+            await asyncio.gather(*workers, return_exceptions=True)
+            self._workers.difference_update(workers)
 
     async def _drain(self, chat_id: int) -> None:
         queue = self._queues[chat_id]
