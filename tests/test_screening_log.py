@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from matplotlib.figure import Figure
 
 from patients import ELIGIBLE, SCREENED_ON
 from screen_bot import reports
@@ -474,24 +475,27 @@ def test_a_bounded_chart_is_as_tall_however_many_criteria_fail() -> None:
     assert len(sizes) == 1
 
 
-def test_chart_titles_fit_in_the_picture_at_a_busy_sites_counts(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
+    """The figures chart_png saves, kept to measure what was drawn where."""
+    figures: list[Figure] = []
+    save = Figure.savefig
+
+    def saved(figure: Figure, *args: Any, **kwargs: Any) -> None:
+        figures.append(figure)
+        save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", saved)
+    return figures
+
+
+def test_chart_titles_fit_in_the_picture_at_a_busy_sites_counts(drawn: list[Figure]) -> None:
     """The title of a panel (its CONSORT counts) was left-aligned over the bars, which a long
     criterion label pushes right: at a year's five-digit counts it ran past the picture's
     right edge, and 'not eligible' and 'unresolved' were cut off."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.text import Text
 
-    drawn: list[Figure] = []
-    save = Figure.savefig
-
-    def saved(figure: Figure, *args: Any, **kwargs: Any) -> None:
-        drawn.append(figure)
-        save(figure, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", saved)
     busy = reports.Stats(
         "a" * 40,  # the longest protocol id
         screenings=4_193_300,
@@ -512,6 +516,75 @@ def test_chart_titles_fit_in_the_picture_at_a_busy_sites_counts(
     for title in titles:
         extent = title.get_window_extent(renderer)
         assert extent.x0 >= 0 and extent.x1 <= figure.bbox.width, title.get_text()
+
+
+LONG_LABEL = ("ECOG PERFORMANCE STATUS 0-2 AT SCREENING AND AT THE BASELINE VISIT " * 3)[:200]
+
+
+def protocol_failing(protocol_id: str, criteria: int, label: str = "") -> reports.Stats:
+    """One patient, failing ``criteria`` criteria (none: eligible); the first labelled
+    ``label`` if given."""
+    failures = [
+        reports.CriterionCount(f"I{k}", label if label and k == 0 else f"lab value {k}", 1)
+        for k in range(criteria)
+    ]
+    return reports.Stats(
+        protocol_id,
+        1,
+        1,
+        eligible=int(not criteria),
+        not_eligible=int(bool(criteria)),
+        failures=failures,
+    )
+
+
+@pytest.mark.filterwarnings("error")  # matplotlib's "constrained_layout not applied …"
+@pytest.mark.parametrize(
+    ("failing_per_protocol", "most", "label"),
+    [
+        ([0, 5], 10, ""),
+        ([1, 5], 10, ""),
+        ([0, 10], 10, ""),
+        ([10, 1, 0], 10, ""),
+        ([0], 10, ""),
+        ([1], 10, ""),
+        ([1, 10, 0, 5, 1, 0, 10, 5], 10, ""),
+        ([0] * 7 + [10], 10, ""),
+        ([200] * 8, 10, ""),
+        ([0, 25, 25, 25], None, ""),  # log stats --chart: every criterion
+        ([1, 5], 10, LONG_LABEL),
+        ([10] * 8, 10, LONG_LABEL),
+    ],
+)
+def test_every_panel_of_the_chart_has_room_for_its_title_ticks_and_labels(
+    drawn: list[Figure], failing_per_protocol: list[int], most: int | None, label: str
+) -> None:
+    """The panels shared the picture's height by their number of bars: beside a protocol
+    with 5 or more failing criteria, one with 0 or 1 had no room for its two-line title,
+    matplotlib gave up the layout, and the titles ran over the bars and the x labels, the
+    criterion labels cut at the left. A 200-character label left the bars no width."""
+    from matplotlib.axes import Axes
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    stats = [protocol_failing(f"trial-{p}", n, label) for p, n in enumerate(failing_per_protocol)]
+    png = chart_png(stats, most)
+    if most is not None:
+        assert sum(png_size(png)) <= 10_000  # what sendPhoto takes
+    (figure,) = drawn
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    inside = figure.bbox
+    titles = [t for t in figure.findobj(Text) if "patients screened" in t.get_text()]
+    assert len(titles) == len(stats)
+    title_boxes = [title.get_window_extent(renderer) for title in titles]
+    # an axes' tight box holds what it draws: the tick labels shown, the x label, the counts
+    panels = [axes.get_tightbbox(renderer) for axes in figure.findobj(Axes)]
+    assert len(panels) == len(stats)
+    for box in title_boxes + panels:
+        assert inside.x0 <= box.x0 and box.x1 <= inside.x1
+        assert inside.y0 <= box.y0 and box.y1 <= inside.y1
+    for n, box in enumerate(title_boxes + panels):
+        assert not any(box.overlaps(other) for other in (title_boxes + panels)[n + 1 :])
 
 
 # -- export ----------------------------------------------------------------------------------

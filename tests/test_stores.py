@@ -430,6 +430,24 @@ def test_the_bots_stats_read_on_a_thread_has_a_connection_of_its_own(
     assert (during.screenings, after.screenings) == (1, 2)
 
 
+def test_the_bots_stats_read_of_a_file_that_is_no_longer_a_database_fails_as_a_read(
+    tmp_path: Path,
+) -> None:
+    """The file replaced meanwhile by one that is not a database: the reader opens it (SQLite
+    opens lazily) and fails at its first read. That is StorageFailed "could not be read", as
+    a file gone is and as any read on PostgreSQL, so that /stats says it could not read the
+    log (it said "Something went wrong")."""
+    from screen_bot.reports import Reports
+
+    path = tmp_path / "screen-bot.sqlite3"
+    with Database(path) as db:  # closed: its WAL (which would still serve the pages) is gone
+        append(db, "R-1")
+    (tmp_path / "other").write_bytes(b"not a database\n" * 512)
+    (tmp_path / "other").replace(path)
+    with pytest.raises(StorageFailed, match="could not be read"):
+        Reports(db).stats()
+
+
 def test_appends_from_two_connections_at_once_make_one_chain(postgres: StoreUnderTest) -> None:
     """Each append reads the head and moves it: two writers must not read the same head."""
     errors: list[BaseException] = []

@@ -6,6 +6,8 @@ import asyncio
 import json
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -15,9 +17,10 @@ from screen_bot.adapters.telegram import records
 from screen_bot.adapters.telegram.app import build_application
 from screen_bot.protocol.catalog import Catalog
 from screen_bot.settings import Settings, default_dialogs_dir
-from screen_bot.storage import Database, ledger, sessions
+from screen_bot.storage import Database, Store, ledger, sessions
 from screen_bot.training.flow import missing_for_images
 from screen_bot.verdict import ProtocolRef, Reason, Verdict
+from stores import StoreUnderTest
 from telegram_offline import Chat, RecordingRequest
 from test_telegram_transcript import COORDINATOR, OTHER, TOKEN
 
@@ -45,14 +48,22 @@ async def refusing_edits(tmp_path: Path, catalog: Catalog):
         yield made
 
 
-async def _application(tmp_path: Path, catalog: Catalog, request: RecordingRequest):
+@pytest.fixture
+async def on_each_store(tmp_path: Path, catalog: Catalog, store: StoreUnderTest):
+    async for made in _application(tmp_path, catalog, RecordingRequest(), store.open()):
+        yield made
+
+
+async def _application(
+    tmp_path: Path, catalog: Catalog, request: RecordingRequest, db: Store | None = None
+):
     settings = Settings(
         TELEGRAM_BOT_TOKEN=TOKEN,
         SCREEN_BOT_ALLOWED_USERS=f"{COORDINATOR},{OTHER}",
         SCREEN_BOT_DATA_DIR=tmp_path,
         SCREEN_BOT_DIALOGS_DIR=default_dialogs_dir(),
     )
-    db = Database(settings.database)
+    db = db or Database(settings.database)
     application, _ = build_application(
         settings,
         catalog,
@@ -94,7 +105,7 @@ async def test_stats_sends_a_chart(setup) -> None:
     assert "I1" in chat.last_text()
 
 
-def log_failures(db: Database, protocols: int, criteria: int) -> None:
+def log_failures(db: Store, protocols: int, criteria: int) -> None:
     """One patient per protocol (trial-0, trial-1, …), failing ``criteria`` criteria."""
     reasons = [
         Reason(criterion=f"I{k}", kind="inclusion", label=f"lab value {k}", source="", answers={})
@@ -169,6 +180,49 @@ async def test_stats_of_more_protocols_than_a_photo_shows_sends_the_counts(setup
         f"trial-{p}: 1 patients screened" in counts for p in range(records.PHOTO_PROTOCOLS + 1)
     )
     assert f"all {records.PHOTO_PROTOCOLS + 1} of them" in counts and "--chart" in counts
+
+
+@contextmanager
+def no_new_reader(store: StoreUnderTest) -> Iterator[None]:
+    """The store's connection goes on working, a new one to it fails: the SQLite file moved
+    away, or the PostgreSQL database refusing new sessions."""
+    if store.url is None:
+        path = store.data_dir / "screen-bot.sqlite3"
+        path.rename(path.with_suffix(".moved"))
+        try:
+            yield
+        finally:
+            path.with_suffix(".moved").rename(path)
+        return
+    import psycopg
+
+    cluster, name = store.url.rsplit("/", 1)
+    with psycopg.connect(f"{cluster}/postgres", autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        try:
+            yield
+        finally:
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+
+
+async def test_stats_that_cannot_read_the_log_says_so_not_that_nothing_was_saved(
+    on_each_store, store: StoreUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    """/stats reads on a connection of its own: when that one cannot be opened, the
+    coordinator was told "That was NOT saved: the bot could not write to its database", and
+    the log said nothing was saved, for a command that writes nothing."""
+    application, request, db = on_each_store
+    log_failures(db, 1, criteria=2)
+    chat = Chat(application, request, COORDINATOR)
+    with no_new_reader(store):
+        await chat.send("/stats")
+    assert "log could not be read" in chat.last_text() and "NOT saved" not in chat.last_text()
+    assert request.uploads == []
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "nothing read" in logged
+    assert "nothing saved" not in logged
+    await chat.send("/stats")  # the log is read again once it can be
+    assert "trial-0: 1 patients screened" in chat.last_text()
 
 
 async def test_other_chats_are_answered_while_stats_reads_the_log(

@@ -36,7 +36,8 @@ class DatabaseBroken(ScreenBotError):
 
 class StorageFailed(ScreenBotError):
     """A write to the database failed (full disk, read-only file, a lost server): nothing of
-    it was saved; or a read failed (PostgreSQL: a server that cannot be reached)."""
+    it was saved; or a read failed (PostgreSQL: a server that cannot be reached; on either
+    store, the separate reader /stats reads the log with)."""
 
 
 class LogCorrupt(ScreenBotError):

@@ -227,6 +227,15 @@ def stats_text(stats: Stats) -> str:
 
 CHART_DPI = 150
 CHART_WIDTH = 9  # inches: 1350 px
+CHART_BAR = 0.35  # inches a bar (or a row) takes
+# Inches a panel takes besides its bars: its two-line title, the x ticks and the x label. A
+# panel is its bars' height plus this, never a share of the picture: shared by the number
+# of bars, a panel of 0 or 1 beside one of 5 had no room for its title, and matplotlib
+# gave up the layout (titles over the bars, labels cut).
+CHART_PANEL = 1.25
+# A bar's label is cut to this width (the counts beside the chart name it whole): a longer
+# one (up to 200 characters) left the bars no width, and matplotlib gave up the layout.
+CHART_LABEL_POINTS = 4 * 72
 
 
 def chart_png(stats: Sequence[Stats], most: int | None = None) -> bytes:
@@ -240,11 +249,9 @@ def chart_png(stats: Sequence[Stats], most: int | None = None) -> bytes:
     from matplotlib.ticker import MaxNLocator
 
     rows = [_chart_rows(s.failures, most) for s in stats]
-    heights = [max(len(r), 1) for r in rows] or [1]
-    figure = Figure(
-        figsize=(CHART_WIDTH, 1.2 + 0.35 * sum(heights) + 1.1 * len(heights)),
-        layout="constrained",
-    )
+    # inches of each panel (no protocol: one panel, saying so)
+    heights = [CHART_PANEL + CHART_BAR * max(len(r), 1) for r in rows or [[]]]
+    figure = Figure(figsize=(CHART_WIDTH, sum(heights)), layout="constrained")
     # A panel per protocol, its title (the counts) from the picture's left edge, not over
     # the bars, which long criterion labels push right.
     areas = figure.subfigures(len(heights), 1, squeeze=False, height_ratios=heights)[:, 0]
@@ -281,10 +288,29 @@ def _chart_rows(failures: list[CriterionCount], most: int | None) -> list[tuple[
     then a row without a bar saying how many more there are (patients 0)."""
     cut = most is not None and len(failures) > most + 1  # one more: its bar, not a row
     shown = failures[:most] if cut else failures
-    rows = [(f"{c.criterion} {c.label}", c.patients) for c in shown]
+    rows = [(_shortened(f"{c.criterion} {c.label}"), c.patients) for c in shown]
     if cut:
         rest = failures[len(shown) :]
         rows.append(
             (f"+ {len(rest)} more criteria, each {plural(rest[0].patients, 'patient')} or fewer", 0)
         )
     return rows
+
+
+def _shortened(label: str) -> str:
+    """``label`` as drawn, cut with "…" to at most CHART_LABEL_POINTS wide."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    font = FontProperties(size="medium")  # a tick label's size
+
+    def width(text: str) -> float:
+        return text_to_path.get_text_width_height_descent(text, font, ismath=False)[0]
+
+    full = width(label)
+    if full <= CHART_LABEL_POINTS:
+        return label
+    end = int(len(label) * CHART_LABEL_POINTS / full)  # about as many characters as fit
+    while end > 1 and width(label[:end] + "…") > CHART_LABEL_POINTS:
+        end -= 1
+    return label[:end].rstrip() + "…"

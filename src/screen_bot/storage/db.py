@@ -750,14 +750,19 @@ class Database(Store):
     def separate_reader(self) -> Iterator[Tx]:
         """Read-only (``mode=ro``: a file gone meanwhile is an error, not a new empty one);
         bound to the thread that opens it (sqlite3's own check), unlike the store's
-        connection."""
+        connection. A failure to open or read is StorageFailed, as on PostgreSQL."""
+        unread = f"the database {self.path} could not be read"
         try:
             connection = sqlite3.connect(self._read_only_uri(), uri=True, isolation_level=None)
         except sqlite3.DatabaseError as err:
-            raise StorageFailed(f"the database {self.path} could not be read ({err})") from err
+            raise StorageFailed(f"{unread} ({err})") from err
         try:
             connection.execute(f"PRAGMA busy_timeout={BUSY_MS}")
             yield Tx(connection)
+        except sqlite3.ProgrammingError:
+            raise
+        except sqlite3.DatabaseError as err:
+            raise StorageFailed(f"{unread} ({err})") from err
         finally:
             connection.close()
 

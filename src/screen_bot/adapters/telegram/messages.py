@@ -164,6 +164,11 @@ DETAILS_USAGE = "/details on or /details off"
 # /log, /stats, /forget
 NO_RECORDS = "You have no finished screenings yet."
 NO_STATS = "No screenings are logged yet."
+# a read that failed (the database's own words: "could not be read"); nothing was written
+LOG_NOT_READ = (
+    "⚠ The screening log could not be read just now. Nothing changed; please send /stats "
+    "again later (the bot's log says why)."
+)
 DRAW_THE_CHART = "the site's administrator draws it: screen-bot log stats --chart FILE.png"
 STATS_CHART_UNSENT = f"(The chart could not be sent; {DRAW_THE_CHART}.)"
 # /learn, /quiz, /progress, /flow

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from telegram.error import TelegramError
 from telegram.ext import CommandHandler, filters
 
+from ...errors import StorageFailed
 from ...service import ScreeningService
 from ...storage import Store
 from . import messages as say
@@ -54,7 +55,12 @@ class RecordHandlers:
         """/stats: counts and failures by criterion, as a chart and a table."""
         # Reading and parsing a year of log takes seconds: off the event loop, so that the
         # other chats are answered meanwhile.
-        found = await asyncio.to_thread(self.reports.stats)
+        try:
+            found = await asyncio.to_thread(self.reports.stats)
+        except StorageFailed as err:  # a read: not the "NOT saved" every write failure gets
+            logger.error("update %s: nothing read: %s", t.update.update_id, err)
+            await t.say(say.LOG_NOT_READ)
+            return
         message = t.update.effective_message
         if not found or message is None:
             await t.say(say.NO_STATS)
