@@ -44,6 +44,7 @@ from fakebot import FakeBotApi
 from screen_bot.answers import AnswerError, parse_text
 from screen_bot.engine import stored
 from screen_bot.protocol.catalog import Catalog
+from screen_bot.words import VERDICT_HEADLINE
 from stores import StoreUnderTest
 from test_telegram_transcript import ELIGIBLE
 
@@ -155,6 +156,12 @@ class Coordinator(threading.Thread):
                 return message
         return None
 
+    def ended(self) -> bool:
+        """Whether a verdict came: before every question is answered, only an answer taken
+        for another question ends a screening (not eligible), and nothing is left to do."""
+        headlines = tuple(VERDICT_HEADLINE.values())
+        return any(m["text"].startswith(headlines) for m in self.fake.messages(self.user))
+
     def type_answer(self, text: str, retype: bool) -> None:
         message = self.fake.send_text(self.user, text)
         at = self.fake.queued[(self.user, message["message_id"])]
@@ -175,6 +182,8 @@ class Coordinator(threading.Thread):
     def run(self) -> None:
         self.send(f"/screen R-{self.user}")
         while len(self.intended) < self.questions and time.monotonic() < self.deadline:
+            if self.ended():  # else /status and stale buttons until the deadline
+                return
             question = self.current()
             if question is None:
                 self.send("/status")
