@@ -394,9 +394,10 @@ class PostgresDatabase(Store):
                 raise
             if again and _ended(connection):
                 return self._read(sql, params, again=False)
-            raise StorageFailed(
-                f"the database at {self.where} could not be read ({_first_line(err)})"
-            ) from err
+            raise self._unreadable(err) from err
+
+    def _unreadable(self, err: Exception) -> StorageFailed:
+        return StorageFailed(f"the database at {self.where} could not be read ({_first_line(err)})")
 
     @contextmanager
     def separate_reader(self) -> Iterator[Tx]:
@@ -411,9 +412,7 @@ class PostgresDatabase(Store):
         except self._pg.Error as err:
             if _is_bug(err):
                 raise
-            raise StorageFailed(
-                f"the database at {self.where} could not be read ({_first_line(err)})"
-            ) from err
+            raise self._unreadable(err) from err
         finally:
             connection.close()
 
@@ -428,9 +427,7 @@ class PostgresDatabase(Store):
         except self._pg.Error as err:
             if _is_bug(err):
                 raise
-            raise StorageFailed(
-                f"the database at {self.where} could not be read ({_first_line(err)})"
-            ) from err
+            raise self._unreadable(err) from err
         finally:
             if not _ended(connection):
                 with contextlib.suppress(self._pg.Error):
