@@ -400,6 +400,16 @@ class PostgresDatabase(Store):
         return StorageFailed(f"the database at {self.where} could not be read ({_first_line(err)})")
 
     @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A server's error in a read as StorageFailed; one of our own SQL stays itself."""
+        try:
+            yield
+        except self._pg.Error as err:
+            if _is_bug(err):
+                raise
+            raise self._unreadable(err) from err
+
+    @contextmanager
     def separate_reader(self) -> Iterator[Tx]:
         """A new session (its statements timed as the store's reads are), closed at the end.
         A failure is StorageFailed, as a read of the store's own connection."""
@@ -408,11 +418,8 @@ class PostgresDatabase(Store):
         except DatabaseBroken as err:
             raise StorageFailed(err.message) from None
         try:
-            yield PgTx(connection)
-        except self._pg.Error as err:
-            if _is_bug(err):
-                raise
-            raise self._unreadable(err) from err
+            with self._reading():
+                yield PgTx(connection)
         finally:
             connection.close()
 
@@ -423,11 +430,8 @@ class PostgresDatabase(Store):
         self._read(_SNAPSHOT, ())  # on a new connection if the server ended this one
         connection = self._connected()
         try:
-            yield PgTx(connection)
-        except self._pg.Error as err:
-            if _is_bug(err):
-                raise
-            raise self._unreadable(err) from err
+            with self._reading():
+                yield PgTx(connection)
         finally:
             if not _ended(connection):
                 with contextlib.suppress(self._pg.Error):

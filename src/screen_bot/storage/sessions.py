@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..session import Session
 from .db import Tx, add_columns, schema
@@ -94,6 +95,28 @@ class OpenScreening:
     awaiting_referral: bool = False  # its referral code is asked (before question 1)
 
 
+_INSERT = (
+    "INSERT INTO open_sessions (owner, session_id, protocol_id, referral, state,"
+    " active, updated_at, body, step, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _row(owner: int, session: Session, lifetime: timedelta, active: bool) -> tuple[Any, ...]:
+    """The values of :data:`_INSERT`: it expires ``lifetime`` after its last change."""
+    return (
+        owner,
+        session.id,
+        session.protocol_id,
+        session.referral,
+        session.state,
+        int(active),
+        session.updated_at.isoformat(),
+        session.model_dump_json(),
+        session.step,
+        (session.updated_at + lifetime).isoformat(),
+    )
+
+
 def save(
     tx: Tx, owner: int, session: Session, *, lifetime: timedelta, activate: bool = True
 ) -> None:
@@ -104,24 +127,11 @@ def save(
     if activate:
         tx.execute("UPDATE open_sessions SET active = 0 WHERE owner = ?", (owner,))
     tx.execute(
-        "INSERT INTO open_sessions (owner, session_id, protocol_id, referral, state,"
-        " active, updated_at, body, step, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (owner, session_id) DO UPDATE SET state = excluded.state,"
+        _INSERT + " ON CONFLICT (owner, session_id) DO UPDATE SET state = excluded.state,"
         " referral = excluded.referral, updated_at = excluded.updated_at,"
         " body = excluded.body, step = excluded.step, expires_at = excluded.expires_at,"
         " active = CASE WHEN excluded.active = 1 THEN 1 ELSE open_sessions.active END",
-        (
-            owner,
-            session.id,
-            session.protocol_id,
-            session.referral,
-            session.state,
-            int(activate),
-            session.updated_at.isoformat(),
-            session.model_dump_json(),
-            session.step,
-            (session.updated_at + lifetime).isoformat(),
-        ),
+        _row(owner, session, lifetime, activate),
     )
 
 
@@ -129,20 +139,8 @@ def add(tx: Tx, owner: int, session: Session, *, lifetime: timedelta) -> bool:
     """Insert a new session as the owner's active one; False, changing nothing, when the
     owner has an open session with its id already (:func:`save` would overwrite that one)."""
     added = tx.execute(
-        "INSERT INTO open_sessions (owner, session_id, protocol_id, referral, state,"
-        " active, updated_at, body, step, expires_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
-        " ON CONFLICT (owner, session_id) DO NOTHING",
-        (
-            owner,
-            session.id,
-            session.protocol_id,
-            session.referral,
-            session.state,
-            session.updated_at.isoformat(),
-            session.model_dump_json(),
-            session.step,
-            (session.updated_at + lifetime).isoformat(),
-        ),
+        _INSERT + " ON CONFLICT (owner, session_id) DO NOTHING",
+        _row(owner, session, lifetime, active=True),
     ).rowcount
     if added:
         tx.execute(
