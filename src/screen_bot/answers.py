@@ -263,8 +263,8 @@ def _parse_choices(question: Question, text: str) -> tuple[str, ...]:
     """Comma-separated choices; 'none' (unless it is a choice) for none of them; text that
     names no choice at all (separators only) is refused."""
     choices = question.choices or []
-    cleaned = " ".join(text.lower().split())
-    if cleaned in NONE_OF_THESE and cleaned not in (c.lower() for c in choices):
+    typed = _words(text)
+    if typed in NONE_OF_THESE and typed not in map(_words, choices):
         return ()
     words = [w.strip() for w in re.split(f"[{''.join(MULTIPLE_SEPARATORS)}]", text) if w.strip()]
     if not words:  # "" or "," names nothing: unknown is no value, none of them is 'none'
