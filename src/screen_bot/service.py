@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
-from .answers import AnswerError, is_unknown_text, parse_text, today
+from .answers import AnswerError, is_unknown_text, parse_text, today, typed_form
 from .buttons import (
     ALL,
     BACK,
@@ -746,7 +746,12 @@ class ScreeningService:
     ) -> Results:
         """The referral code typed (None or a 'skip' word: none), then question 1."""
         referral = None
-        if text and text.strip() and _words(text) not in NO_REFERRAL and not is_unknown_text(text):
+        if (
+            text
+            and text.strip()
+            and typed_form(text) not in NO_REFERRAL
+            and not is_unknown_text(text)
+        ):
             try:
                 referral = check_referral(text.strip())
             except BadReferral as err:
@@ -992,7 +997,3 @@ def _shows_open(tx: Tx, owner: int, message_id: int) -> bool:
     """Whether ``message_id`` shows the question of one of the owner's open screenings."""
     open_ = sessions.list_open(tx, owner)
     return any(sessions.message(tx, owner, o.session_id) == message_id for o in open_)
-
-
-def _words(text: str) -> str:
-    return " ".join(text.strip().lower().split()).rstrip(".!")
