@@ -513,13 +513,6 @@ class BaseEngine(Generic[S]):
             raise RuntimeError("this screening is finished; start a new one or go back")
         return self.answer(session, parse_text(question, text, session.screened_on), now)
 
-    def skip(self, session: Session, now: datetime | None = None) -> None:
-        """Answer the current step 'unknown' (every item of a checklist)."""
-        if self.checklist(session) is not None:
-            self.answer_items(session, dict.fromkeys(self.step_items(session)), now)
-        else:
-            self.answer(session, None, now)
-
     def back(self, session: Session, now: datetime | None = None) -> bool:
         """Return to the step the user answered last (the one they saw), forgetting its
         answers; the pre-filled answers after it wait in ``session.prefilled`` again, to be
