@@ -162,7 +162,7 @@ def test_finishing_logs_once_and_closes_the_screening(
 ) -> None:
     service.start(OWNER, referral="R-9")
     (finished,) = only(service.answer(OWNER, "70"), Finished)
-    assert finished.verdict.verdict == "not_eligible" and finished.log_number == 1
+    assert finished.verdict.verdict == "not_eligible" and finished.log_numbers == (1,)
     assert "NOT ELIGIBLE" in finished.text
     (record,) = ledger.records(db.read())
     assert (record.channel, record.coordinator, record.referral) == ("cli", "cli", "R-9")
