@@ -47,10 +47,6 @@ class ChatQueues:
         """The newest update id submitted for a chat that has work (None when idle)."""
         return self._newest.get(chat_id)
 
-    @property
-    def busy(self) -> int:
-        return len(self._queues)
-
     async def join(self, timeout: float) -> bool:
         """Wait until every queue is empty (at most ``timeout`` s); False if some were not."""
         try:
