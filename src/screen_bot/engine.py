@@ -427,14 +427,14 @@ class BaseEngine(Generic[S]):
         session.draft = None
         self._record_unreached(session, now)
 
-    def fill(self, session: Session, now: datetime | None = None, group: str | None = None) -> None:
+    def fill(self, session: Session, now: datetime | None = None) -> None:
         """Apply pre-filled answers while the current question has one. An unusual value
         waits for confirmation (``session.pending``) as a typed one would; a value the
         question refuses now, as it would refuse it typed (a planned date that has passed
         since the quick check), is dropped and the question asked, the reason kept for
         :meth:`~.session.Session.take_refusal`. At an end, those the dialog did not reach
         are recorded still (:meth:`_record_unreached`)."""
-        self._fill_questions(session, now, group)
+        self._fill_questions(session, now, group=None)
         self._record_unreached(session, now)
 
     def _fill_questions(self, session: Session, now: datetime | None, group: str | None) -> None:
