@@ -121,7 +121,7 @@ def act(engine: Engine, session: Session, kind: str, value: Any, now: datetime) 
         if kind == "restart":
             return engine.restart(session, now)
         return engine.answer(session, None, now)
-    except Exception as error:  # both engines must fail alike (e.g. answering when finished)
+    except Exception as error:  # noqa: BLE001 - both engines must fail alike (e.g. when finished)
         return type(error)
 
 

@@ -72,7 +72,7 @@ class ChatQueues:
                 try:
                     async with self._slots:
                         await work()
-                except Exception as err:  # a job's own errors are its business; go on
+                except Exception as err:  # noqa: BLE001 - a job's own errors are its business
                     logger.error("work for a chat failed: %s", type(err).__name__)
                 finally:
                     queue.popleft()
