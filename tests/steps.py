@@ -7,7 +7,7 @@ unknown, "0" for none), the way a coordinator types it in the terminal or the bo
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from screen_bot.engine import BaseEngine
@@ -28,6 +28,15 @@ def truth(value: Any) -> bool | None:
     if word in FALSE_WORDS:
         return False
     return None
+
+
+def skip_step(engine: BaseEngine[Any], session: Session, now: datetime | None = None) -> None:
+    """Answer the current step 'unknown' (every item of a checklist), as the service's skip
+    (its /skip and ? button) does."""
+    if engine.checklist(session) is not None:
+        engine.answer_items(session, dict.fromkeys(engine.step_items(session)), now)
+    else:
+        engine.answer(session, None, now)
 
 
 def checklist_line(checklist: Checklist, items: list[str], answers: Mapping[str, Any]) -> str:

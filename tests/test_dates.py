@@ -18,7 +18,6 @@ from screen_bot.rules.dates import (
     NEVER,
     DateError,
     DateUnit,
-    format_date,
     parse_date,
     parse_iso_date,
     shift,
@@ -529,18 +528,9 @@ def test_parse_iso_date_raises_only_date_errors(
 
 
 @given(st.dates(min_value=EARLIEST, max_value=SCREENED))
-def test_format_then_parse_iso_is_the_same_date(day: date) -> None:
-    assert format_date(day) == day.isoformat()
-    assert iso(format_date(day)) == day
-    assert parse_date(format_date(day), SCREENED) == day
-
-
-def test_format_date() -> None:
-    assert format_date(date(2026, 8, 14)) == "2026-08-14"
-    assert format_date(NEVER) == "none"
-    assert iso(format_date(NEVER), allow_none=True) == NEVER
-    with pytest.raises(ValueError, match="not a date answer"):
-        format_date("yesterday")
+def test_an_iso_date_parses_back_to_the_same_date(day: date) -> None:
+    assert iso(day.isoformat()) == day
+    assert parse_date(day.isoformat(), SCREENED) == day
 
 
 def test_a_window_past_the_calendars_end_has_not_passed_on_its_last_day() -> None:

@@ -39,6 +39,7 @@ from screen_bot.rules.evaluation import applicable_questions, evaluate
 from screen_bot.session import ProtocolChanged, Session
 from screen_bot.set_engine import SetEngine
 from screen_bot.verdict import build, decide, row_fields, unusual
+from steps import skip_step
 from test_format2_differential import SCREENED, cases, thresholds
 from test_format2_differential import value_of as any_value_of
 
@@ -462,7 +463,7 @@ class DialogMachine(RuleBasedStateMachine):
     @rule()
     def skip(self) -> None:
         variable = self._question().variable
-        ENGINE.skip(self.session)
+        skip_step(ENGINE, self.session)
         assert self.session.answers[variable].value is None
 
     @precondition(lambda self: ENGINE.checklist(self.session) is not None)

@@ -44,7 +44,7 @@ def _load_into(path: str, sender: Connection) -> None:
             for p in err.problems
         ]
         sender.send({"problems": found})
-    except BaseException as err:  # reported, not raised: the parent asserts there is none
+    except BaseException as err:  # noqa: BLE001 - reported: the parent asserts there is none
         sender.send({"crash": f"{type(err).__name__}: {err}"[:2000]})
     else:
         sender.send({"loaded": protocol.id})

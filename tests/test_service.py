@@ -162,7 +162,7 @@ def test_finishing_logs_once_and_closes_the_screening(
 ) -> None:
     service.start(OWNER, referral="R-9")
     (finished,) = only(service.answer(OWNER, "70"), Finished)
-    assert finished.verdict.verdict == "not_eligible" and finished.log_number == 1
+    assert finished.verdict.verdict == "not_eligible" and finished.log_numbers == (1,)
     assert "NOT ELIGIBLE" in finished.text
     (record,) = ledger.records(db.read())
     assert (record.channel, record.coordinator, record.referral) == ("cli", "cli", "R-9")
@@ -622,6 +622,44 @@ def test_a_window_edge_is_decided_on_the_sites_day(
     given = {v: patient[v] for v in ["age", *confirmations, "transplant_date"]}
     (upto,) = service.check(OWNER, ", ".join(f"{v} {typed(x)}" for v, x in given.items()))
     assert isinstance(upto, Checked) and upto.decided == (verdict == "not_eligible")
+
+
+@pytest.mark.parametrize(
+    ("unusual", "expected"),
+    [
+        ({"ast_x_uln": "2100/40"}, {"ast_x_uln": 52.5}),  # value/ULN (fails its criterion: ends)
+        (
+            {"weight_kg": "25", "serum_creatinine_mg_dl": "1000 µmol/L"},
+            {"weight_kg": 25.0, "serum_creatinine_mg_dl": 1000 / 88.4},  # a unit converted
+        ),
+    ],
+)
+def test_the_confirm_button_records_exactly_the_value_that_waited(
+    service: ScreeningService, db: Database, unusual: dict[str, str], expected: dict[str, Any]
+) -> None:
+    """Confirming stores the waiting value as it waited (a ratio, a unit converted), after
+    the session went through the database in between (audit23 DUP2)."""
+    answers = {**ELIGIBLE, "crcl_ml_min": None}  # Cockcroft-Gault's questions asked
+    engine = service.catalog.engine("blina-dli")
+    service.start(OWNER)
+    waited: dict[str, Any] = {}
+    for _ in range(60):
+        session = sessions.active(db.read(), OWNER)
+        if session is None:
+            break
+        if session.state in unusual and session.state not in waited:
+            (asked,) = only(service.answer(OWNER, unusual[session.state]), Asked)
+            pending = sessions.active(db.read(), OWNER).pending
+            waited[pending.variable] = pending.value
+            service.press(OWNER, asked.session_id, asked.step, "k")
+        else:
+            service.answer(OWNER, step_line(engine, session, answers, lambda v: typed(v or "?")))
+    assert waited == pytest.approx(expected)
+    (record,) = ledger.records(db.read())
+    stored = {v: record.answers[v] for v in waited}
+    assert stored == waited and {v: type(x) for v, x in stored.items()} == {
+        v: type(x) for v, x in waited.items()
+    }
 
 
 def test_a_value_waiting_for_its_confirmation_is_warned_of_again_on_resume_and_status(

@@ -27,7 +27,12 @@ from screen_bot.protocol import load
 from screen_bot.rules.dates import NEVER
 from screen_bot.rules.expressions import interpret, parse_node
 from screen_bot.rules.sql import _Compiler, compile_protocol, input_columns
-from screen_bot.rules.sql_expressions import Slot, SqlError, expression_sql, text_literal
+from screen_bot.rules.sql_expressions import (
+    ExpressionWriter,
+    Slot,
+    SqlError,
+    text_literal,
+)
 from screen_bot.rules.types import Kind, bind
 from screen_bot.verdict import build
 from test_ctl019_boundaries import A
@@ -126,7 +131,7 @@ def test_each_node_type_means_what_interpret_means(text: str, dialect: str) -> N
     connection = duckdb.connect()
     for env in ENVS:
         slots = {name: _slot(name, env.get(name)) for name in KINDS}
-        sql = expression_sql(node, slots, dialect)  # type: ignore[arg-type]
+        sql = ExpressionWriter(dialect).boolean(node, slots)  # type: ignore[arg-type]
         got = connection.execute(f"SELECT {sql}").fetchone()[0]  # type: ignore[index]
         assert got == interpret(node, env), (text, env, sql)
 
@@ -146,7 +151,8 @@ def test_months_clamp_to_the_month_end_as_python_does() -> None:
         window = f"+ months({months})" if months > 0 else f"- months({-months})"
         node = bind(parse_node(f"screening_date == d {window}"), KINDS)
         slots = {"screening_date": _slot("d", shift(day, months, "months")), "d": _slot("d", day)}
-        assert connection.execute(f"SELECT {expression_sql(node, slots)}").fetchone() == (True,)
+        sql = ExpressionWriter("duckdb").boolean(node, slots)
+        assert connection.execute(f"SELECT {sql}").fetchone() == (True,)
 
 
 HOSTILE = ["it's", "a\\b", "x'); DROP TABLE answers; --", 'say "hi"']

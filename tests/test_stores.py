@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cli_runner import Ran, process
-from screen_bot.dburl import passwords
+from screen_bot.dburl import hidden, passwords
 from screen_bot.errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
 from screen_bot.service import DEFAULT_LIFETIME
 from screen_bot.settings import Settings
@@ -31,7 +31,7 @@ from screen_bot.storage import Database, Store, inbox, ledger, open_store, outbo
 from screen_bot.storage import postgres as pg
 from screen_bot.storage.db import Tx, versions
 from screen_bot.storage.inbox import Received
-from screen_bot.storage.postgres import display, placeholders
+from screen_bot.storage.postgres import placeholders
 from screen_bot.verdict import ProtocolRef, Verdict
 from stores import StoreUnderTest, new_database
 
@@ -837,7 +837,7 @@ def test_the_url_setting_chooses_postgres_and_its_password_is_a_secret(
     settings = Settings()
     assert settings.database_url_text == "postgresql://bot:s3cret-pw@db.example:5432/sb"
     assert "s3cret-pw" in settings.secrets()
-    assert display(settings.database_url_text) == "postgresql://bot:***@db.example:5432/sb"
+    assert hidden(settings.database_url_text) == "postgresql://bot:***@db.example:5432/sb"
     monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", "postgresql://bot@db/sb?password=qs-pw")
     assert "qs-pw" in Settings().secrets()
     monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", "")
@@ -897,7 +897,7 @@ def test_a_second_database_on_the_same_server_is_separate(postgres_server: str) 
 def test_a_password_is_never_shown_however_the_url_is_written(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert "SECRETLONG" not in display(url)
+    assert "SECRETLONG" not in hidden(url)
     monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", url)
     for command in (["where"], ["log", "verify"], ["chat", "-p", "blina-dli"]):
         ran = process(*command, stdin="")
@@ -907,5 +907,5 @@ def test_a_password_is_never_shown_however_the_url_is_written(
 @given(st.text(st.characters(exclude_characters="/@\n", codec="utf-8"), min_size=4, max_size=30))
 def test_any_password_is_hidden_and_known_as_a_secret(password: str) -> None:
     url = f"postgresql://screen:{password}@db.example:5432/sb"
-    assert display(url) == "postgresql://screen:***@db.example:5432/sb"
+    assert hidden(url) == "postgresql://screen:***@db.example:5432/sb"
     assert password in passwords(url)

@@ -78,7 +78,7 @@ def test_eligible_case(protocol: Protocol, baseline: dict[str, Any]) -> None:
     assert case.expected == "eligible"
     assert grade(protocol, case, Answer("eligible")).correct
     wrong = grade(protocol, case, Answer("not_eligible", "E3a"))
-    assert not wrong.correct and not wrong.verdict_correct
+    assert not wrong.correct
     assert "The answer is ELIGIBLE" in wrong.feedback
     assert "You named E3a LVEF < 60 %: does not apply (lvef_percent = 60)" in wrong.feedback
     assert not grade(protocol, case, Answer("unresolved")).correct
@@ -91,10 +91,10 @@ def test_not_eligible_case_needs_a_failed_criterion(
     assert case.failed == ["E3a"]
     for named in ("E3a", "e3a", "E3", "e3"):
         result = grade(protocol, case, Answer("not_eligible", named))
-        assert result.correct and result.criterion_correct, named
+        assert result.correct and result.feedback.startswith("✓ Correct"), named
         assert "“Left ventricular ejection fraction (EF) <60%.”" in result.feedback
     wrong = grade(protocol, case, Answer("not_eligible", "I8e"))
-    assert not wrong.correct and wrong.verdict_correct and wrong.criterion_correct is False
+    assert not wrong.correct
     assert "I8e is not what failed" in wrong.feedback
     assert "You named I8e LVEF ≥ 50 %: met" in wrong.feedback
     missing = grade(protocol, case, Answer("not_eligible"))
@@ -148,7 +148,7 @@ def test_naming_a_criterion_open_to_confirm_is_graded_wrong_with_why(
     assert case.expected == "unresolved"
     assert [(i.criterion, i.kind) for i in case.verdict.open_items] == [("E6b", "confirm")]
     result = grade(protocol, case, Answer("not_eligible", "E6b"))
-    assert not result.correct and not result.verdict_correct
+    assert not result.correct
     assert "The answer is UNRESOLVED" in result.feedback
     assert (
         "You named E6b 24-hour CrCl < 50 mL/min: open to confirm by measurement" in result.feedback

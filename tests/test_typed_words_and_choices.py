@@ -224,3 +224,31 @@ async def test_telegram_check_reads_a_multi_select_as_the_dialog_does(tmp_path: 
     assert "Nothing fails so far." in chat.last_text()
     await harness.application.shutdown()
     harness.db.close()
+
+
+# -- "none of these" is typed like every other word: a final . or ! aside (audit23 DUP4) -------
+
+
+@pytest.mark.parametrize("typed", ["none.", "None!", "nothing.", "None of these."])
+def test_none_of_these_with_a_full_stop_is_none_of_them_as_no_and_unknown_are(typed: str) -> None:
+    assert parse_text(PRIOR, typed, ON) == ()
+    assert parse_text(PROTOCOL.questions["hiv_infection"], "no.", ON) is False
+    assert parse_text(PRIOR, "unknown.", ON) is None
+
+
+def test_chat_takes_none_with_a_full_stop_for_a_multi_select() -> None:
+    done = invoke("chat", "-p", "ctl019-rr-ball", stdin="\n1\nno\nno\nnone.\nquit\n")
+    assert done.stdout.count("Ever received any of these?") == 1, done.stdout + done.stderr
+    assert "is not one of" not in done.stdout
+
+
+@pytest.mark.parametrize("typed", ["none.", "None!"])
+def test_check_reads_none_with_a_full_stop_as_the_dialog_does(typed: str) -> None:
+    reading = read(PROTOCOL, f"age 19, prior_therapies {typed}", ON)
+    assert reading.values["prior_therapies"] == () and reading.unread == []
+
+
+def test_check_reads_a_bare_choice_word_with_a_full_stop_as_the_dialog_does() -> None:
+    reading = read(PROTOCOL, "age 19, male.", ON)
+    assert reading.values["sex"] == parse_text(PROTOCOL.questions["sex"], "male.", ON) == "male"
+    assert reading.unread == []

@@ -65,21 +65,17 @@ class _MaybeThousands(AnswerError):
 Marks = dict[str, "_MaybeThousands | None"]  # part -> read as thousands (the part) or not
 
 
-def _words(text: str) -> str:
-    """Lower case, single spaces, without a full stop or exclamation mark at the end."""
-    return " ".join(text.strip().lower().split()).rstrip(".!")
-
-
 def typed_form(text: str) -> str:
-    """What a typed word is matched as (case, spacing and a final . or ! aside)."""
-    return _words(text)
+    """What a typed word is matched as: lower case, single spaces, without a full stop or
+    exclamation mark at the end."""
+    return " ".join(text.strip().lower().split()).rstrip(".!")
 
 
 ALWAYS_UNKNOWN = frozenset({"?"})  # never a choice: the unknown every hint shows
 
 
 def is_unknown_text(text: str) -> bool:
-    return _words(text) in UNKNOWN_WORDS
+    return typed_form(text) in UNKNOWN_WORDS
 
 
 def names_a_choice(question: Question, text: str) -> bool:
@@ -87,7 +83,7 @@ def names_a_choice(question: Question, text: str) -> bool:
     word for unknown ("unknown", "not known") is that choice (a synonym may not be one)."""
     if question.type != "choice":
         return False
-    return _words(text) in map(_words, question.choices or [])
+    return typed_form(text) in map(typed_form, question.choices or [])
 
 
 def today(zone: tzinfo = UTC, now: datetime | None = None) -> date:
@@ -107,7 +103,7 @@ def parse_text(question: Question, text: str, screened_on: date | None = None) -
     if question.type == "text":
         return _text(cleaned)
     if question.type == "yes_no":
-        word = _words(cleaned)
+        word = typed_form(cleaned)
         if word in YES_WORDS:
             return True
         if word in NO_WORDS:
@@ -234,7 +230,7 @@ def _exact_choice(question: Question, value: Any) -> str:
 
 def _parse_choice(question: Question, text: str) -> str:
     choices = question.choices or []
-    lowered = _words(text)
+    lowered = typed_form(text)
     synonyms = {k.lower(): v for k, v in question.synonyms.items()}
     if lowered in synonyms:
         return synonyms[lowered]
@@ -263,8 +259,8 @@ def _parse_choices(question: Question, text: str) -> tuple[str, ...]:
     """Comma-separated choices; 'none' (unless it is a choice) for none of them; text that
     names no choice at all (separators only) is refused."""
     choices = question.choices or []
-    cleaned = " ".join(text.lower().split())
-    if cleaned in NONE_OF_THESE and cleaned not in (c.lower() for c in choices):
+    typed = typed_form(text)
+    if typed in NONE_OF_THESE and typed not in map(typed_form, choices):
         return ()
     words = [w.strip() for w in re.split(f"[{''.join(MULTIPLE_SEPARATORS)}]", text) if w.strip()]
     if not words:  # "" or "," names nothing: unknown is no value, none of them is 'none'

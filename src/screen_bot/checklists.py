@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .answers import AnswerError, is_unknown_text
+from .answers import AnswerError, is_unknown_text, typed_form
 from .protocol.schema import Checklist
 
 NO_EXCEPTION = {
@@ -23,7 +23,7 @@ _TOKEN = re.compile(r"^(?P<number>\d{1,3})(?P<unknown>\?)?$")
 
 def parse_checklist(checklist: Checklist, count: int, text: str) -> list[bool | None]:
     """The answers of a checklist step of ``count`` items, from what the user typed."""
-    cleaned = " ".join(text.strip().lower().split()).rstrip(".!")
+    cleaned = typed_form(text)
     if is_unknown_text(cleaned):
         return [None] * count
     answers: list[bool | None] = [checklist.default] * count

@@ -427,14 +427,14 @@ class BaseEngine(Generic[S]):
         session.draft = None
         self._record_unreached(session, now)
 
-    def fill(self, session: Session, now: datetime | None = None, group: str | None = None) -> None:
+    def fill(self, session: Session, now: datetime | None = None) -> None:
         """Apply pre-filled answers while the current question has one. An unusual value
         waits for confirmation (``session.pending``) as a typed one would; a value the
         question refuses now, as it would refuse it typed (a planned date that has passed
         since the quick check), is dropped and the question asked, the reason kept for
         :meth:`~.session.Session.take_refusal`. At an end, those the dialog did not reach
         are recorded still (:meth:`_record_unreached`)."""
-        self._fill_questions(session, now, group)
+        self._fill_questions(session, now, group=None)
         self._record_unreached(session, now)
 
     def _fill_questions(self, session: Session, now: datetime | None, group: str | None) -> None:
@@ -512,13 +512,6 @@ class BaseEngine(Generic[S]):
         if question is None:
             raise RuntimeError("this screening is finished; start a new one or go back")
         return self.answer(session, parse_text(question, text, session.screened_on), now)
-
-    def skip(self, session: Session, now: datetime | None = None) -> None:
-        """Answer the current step 'unknown' (every item of a checklist)."""
-        if self.checklist(session) is not None:
-            self.answer_items(session, dict.fromkeys(self.step_items(session)), now)
-        else:
-            self.answer(session, None, now)
 
     def back(self, session: Session, now: datetime | None = None) -> bool:
         """Return to the step the user answered last (the one they saw), forgetting its

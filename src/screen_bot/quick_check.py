@@ -378,7 +378,7 @@ def _longest_name(names: Names, words: list[str]) -> tuple[str, str]:
 def _choice_word(protocol: Protocol | ProtocolSet, part: str) -> Given | str:
     """A bare word naming a choice of exactly one choice question (or why not; "" when it
     names none)."""
-    word = " ".join(part.lower().split())
+    word = typed_form(part)
     hits: dict[str, str] = {}
     multi: list[str] = []  # multi-selects it is a choice of
     for member in members(protocol):

@@ -92,10 +92,6 @@ class Finished(Result):
         """The verdict (of a one-protocol screening; of a set's, the best)."""
         return self.verdicts[0]
 
-    @property
-    def log_number(self) -> int:
-        return self.log_numbers[0]
-
 
 @dataclass(frozen=True)
 class Retired(Result):

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
-from .answers import AnswerError, is_unknown_text, parse_text, today
+from .answers import AnswerError, is_unknown_text, parse_text, today, typed_form
 from .buttons import (
     ALL,
     BACK,
@@ -51,6 +51,7 @@ from .checklists import parse_checklist
 from .engine import BaseEngine, stored
 from .errors import BadReferral, ScreenBotError
 from .protocol.catalog import Catalog, ProtocolChoiceNeeded, ProtocolNotFound, ProtocolSetError
+from .protocol.schema import Question
 from .referrals import check_referral
 from .render import check_text, format_value, verdicts_text
 from .results import (
@@ -460,10 +461,10 @@ class ScreeningService:
             if key == BACK:
                 return self._back(tx, owner, engine, session)
             if key == CONFIRM:
-                pending = session.pending
-                if pending is None or pending.variable != question.variable:
+                pending = session.pending  # what engine.confirm records
+                if pending is None or not engine.confirm(session):
                     return [Refused(FORGED)]
-                return self._apply(tx, owner, engine, session, pending.value)
+                return self._answered(tx, owner, engine, session, question, pending.value)
             if key == DONE or key[:1] == "t":  # from the ticks shown, not those saved
                 if shown is None:  # an older keyboard: nothing applied, the step shown again
                     return [
@@ -691,12 +692,18 @@ class ScreeningService:
     def _apply(self, tx: Tx, owner: int, engine: Engine, session: Session, value: Any) -> Results:
         question = engine.question(session)
         assert question is not None
-        message_id = sessions.message(tx, owner, session.id)
         unusual = engine.answer(session, value)
         if unusual:  # nothing recorded: the value waits for a confirmation
+            dropped = self._retire(tx, owner, session.id, "dropped")
             sessions.save(tx, owner, session, lifetime=self.lifetime)
-            dropped = [] if message_id is None else [Retired(message_id, "dropped")]
             return [*dropped, Unusual(unusual), self._ask(tx, owner, engine, session)]
+        return self._answered(tx, owner, engine, session, question, value)
+
+    def _answered(
+        self, tx: Tx, owner: int, engine: Engine, session: Session, question: Question, value: Any
+    ) -> Results:
+        """After ``question`` was answered ``value``: its message shows the answer, and on."""
+        message_id = sessions.message(tx, owner, session.id)
         retired: Results = []
         if message_id is not None:
             retired.append(Retired(message_id, "answered", question, value))
@@ -746,7 +753,12 @@ class ScreeningService:
     ) -> Results:
         """The referral code typed (None or a 'skip' word: none), then question 1."""
         referral = None
-        if text and text.strip() and _words(text) not in NO_REFERRAL and not is_unknown_text(text):
+        if (
+            text
+            and text.strip()
+            and typed_form(text) not in NO_REFERRAL
+            and not is_unknown_text(text)
+        ):
             try:
                 referral = check_referral(text.strip())
             except BadReferral as err:
@@ -992,7 +1004,3 @@ def _shows_open(tx: Tx, owner: int, message_id: int) -> bool:
     """Whether ``message_id`` shows the question of one of the owner's open screenings."""
     open_ = sessions.list_open(tx, owner)
     return any(sessions.message(tx, owner, o.session_id) == message_id for o in open_)
-
-
-def _words(text: str) -> str:
-    return " ".join(text.strip().lower().split()).rstrip(".!")

@@ -304,7 +304,7 @@ class FakeBotApi:
                 self._stopping = asyncio.Event()
                 loop.run_until_complete(self._runner.setup())
                 loop.run_until_complete(web.SockSite(self._runner, sock).start())
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - raised by the thread waiting on ready
                 failure.append(exc)
                 ready.set()
                 return

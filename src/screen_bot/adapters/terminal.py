@@ -55,7 +55,6 @@ def chat(
     referral: str | None = None,
     read: Callable[[str], str] = input,
     write: Callable[[str], None] = print,
-    owner: int = TERMINAL,
     check_id: str | None = None,
     resume: str | None = None,
     ttl_hours: float | None = None,
@@ -83,6 +82,7 @@ def chat(
     (SCREEN_BOT_SESSION_TTL_HOURS), to tell a screening that expired while the dialog
     waited from one that ended elsewhere.
     """
+    owner = TERMINAL  # every terminal dialog is one owner (each keeps to its own screening)
     shown: list[Asked] = []
 
     def show(results: Results) -> Finished | None:

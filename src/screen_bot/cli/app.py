@@ -35,9 +35,9 @@ def where() -> None:
     a_file = settings.data_dir.exists() and not settings.data_dir.is_dir()
     typer.echo(f"data directory:    {settings.data_dir}{' (a file, not a directory)' * a_file}")
     if settings.database_url_text:
-        from ..storage.postgres import display
+        from ..dburl import hidden
 
-        typer.echo(f"database:          {display(settings.database_url_text)} (PostgreSQL)")
+        typer.echo(f"database:          {hidden(settings.database_url_text)} (PostgreSQL)")
     else:
         missing = "" if settings.database.exists() else " (not created yet)"
         if a_file:

@@ -206,8 +206,8 @@ def screen(
     file: Annotated[
         Path,
         typer.Argument(
-            help="Answers: .json (one object or a list), "
-            ".jsonl, or .csv with a header row; - for stdin.",
+            help="Answers: .json (one object or a list), .jsonl/.ndjson, .csv with a "
+            "header row, or .parquet/.pq (--engine duckdb); - for stdin.",
             readable=False,  # one that cannot be read is one line naming it, as any error
         ),
     ],

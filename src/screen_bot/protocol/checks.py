@@ -23,14 +23,12 @@ from ..rules.compiled import compile_all
 from ..rules.expressions import (
     FLIPPED,
     SCREENING_DATE,
-    And,
     Compare,
     Expression,
     ExpressionError,
     Name,
     Node,
     Not,
-    Or,
     Shift,
     names_read,
     parse_node,
@@ -960,4 +958,4 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["Checker", "question_kind", "And", "Or", "Not"]
+__all__ = ["Checker"]

@@ -251,15 +251,6 @@ def parse_iso_date(
     return _checked(_calendar_date(year, month, day), screening_date, future=future)
 
 
-def format_date(value: date | str) -> str:
-    """ISO ``YYYY-MM-DD`` for a date, ``none`` for :data:`NEVER`."""
-    if isinstance(value, date):
-        return value.isoformat()
-    if value == NEVER:
-        return NEVER
-    raise ValueError(f"not a date answer: {value!r}")
-
-
 def _relative(text: str, screening_date: date) -> date | None:
     """``today``, ``3 months ago``, ``in 2 weeks`` …; None when ``text`` is not relative."""
     if text in _NAMED_DAYS:

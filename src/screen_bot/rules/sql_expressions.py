@@ -195,11 +195,6 @@ class ExpressionWriter:
         return f"(NOT {found})" if negated else found
 
 
-def expression_sql(node: Node, slots: Env, dialect: Dialect = "duckdb") -> str:
-    """A bound condition as an SQL boolean over ``slots`` (each name's value as SQL)."""
-    return ExpressionWriter(dialect).boolean(node, slots)
-
-
 # -- calculators ------------------------------------------------------------------------------
 
 

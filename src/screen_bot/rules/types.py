@@ -66,9 +66,10 @@ Kinds = Mapping[str, Kind]
 _CONST_KIND = {bool: "yes_no", int: "number", float: "number", str: "choice"}
 
 
-def check(node: Node, kinds: Kinds, *, boolean: bool = True) -> list[TypeProblem]:
-    """Every type problem in ``node`` (names missing from ``kinds`` are skipped)."""
-    return _Checker(kinds).check(node, boolean)
+def check(node: Node, kinds: Kinds) -> list[TypeProblem]:
+    """Every type problem in the condition ``node`` (names missing from ``kinds`` are
+    skipped)."""
+    return _Checker(kinds).check(node)
 
 
 class _Checker:
@@ -79,11 +80,8 @@ class _Checker:
     def problem(self, message: str, fix: str) -> None:
         self.problems.append(TypeProblem(message, fix))
 
-    def check(self, node: Node, boolean: bool) -> list[TypeProblem]:
-        if boolean:
-            self._boolean(node)
-        else:
-            self._value(node)
+    def check(self, node: Node) -> list[TypeProblem]:
+        self._boolean(node)
         return self.problems
 
     def _boolean(self, node: Node) -> None:

@@ -110,13 +110,6 @@ def placeholders(sql: str) -> str:
     return "".join(parts)
 
 
-def display(url: str) -> str:
-    """The URL (or key=value string) without its password, for messages."""
-    if "://" not in url:
-        return re.sub(r"password\s*=\s*\S+", "password=***", url)
-    return hidden(url)
-
-
 def _psycopg() -> Any:
     try:
         import psycopg
@@ -276,7 +269,7 @@ class PostgresDatabase(Store):
 
     @property
     def where(self) -> str:
-        return display(self.url)
+        return hidden(self.url)  # the URL without its password
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:

@@ -70,8 +70,6 @@ class Answer:
 @dataclass(frozen=True)
 class Grade:
     correct: bool
-    verdict_correct: bool
-    criterion_correct: bool | None  # None when no criterion was to be named
     feedback: str
 
 
@@ -140,7 +138,7 @@ def grade(protocol: Protocol, case: Case, answer: Answer) -> Grade:
         lines += _named(protocol, found, answer.criterion, named)
         shown += named
     lines += _estimated(protocol, case, ctx, [found[cid] for cid in shown])
-    return Grade(correct, verdict_ok, criterion_ok, "\n".join(lines))
+    return Grade(correct, "\n".join(lines))
 
 
 def _read(outcome: Outcome) -> str:

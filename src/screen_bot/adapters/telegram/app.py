@@ -27,6 +27,7 @@ from concurrent.futures import Future
 from typing import Any
 from urllib.parse import urlparse
 
+from telegram.constants import WebhookLimit
 from telegram.error import TelegramError
 from telegram.ext import Application
 from telegram.request import BaseRequest
@@ -54,7 +55,9 @@ from .turn import App
 logger = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 START_ATTEMPTS = 3  # getMe tries at start-up, 1 s then 2 s apart
-SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+SECRET_MIN = int(WebhookLimit.MIN_SECRET_TOKEN_LENGTH)
+SECRET_MAX = int(WebhookLimit.MAX_SECRET_TOKEN_LENGTH)
+SECRET_TOKEN = re.compile(rf"[A-Za-z0-9_-]{{{SECRET_MIN},{SECRET_MAX}}}")
 DRAIN_SECONDS = 10  # on shutdown, how long handlers in progress may take to finish
 
 
@@ -222,8 +225,9 @@ async def _serve(
                 assert secret is not None
                 if not SECRET_TOKEN.fullmatch(secret):  # the Bot API would refuse it
                     raise ScreenBotError(
-                        "SCREEN_BOT_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, "
-                        "0-9, _ and - (the Bot API's rule for the webhook's secret token); "
+                        f"SCREEN_BOT_WEBHOOK_SECRET must be {SECRET_MIN}-{SECRET_MAX} characters "
+                        "of A-Z, a-z, 0-9, _ and - (the Bot API's rule for the webhook's secret "
+                        "token); "
                         "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
                     )
                 if db.shared and settings.webhook_secret is None:

@@ -287,10 +287,10 @@ class Intake:
             self._send_again(("question", owner), owner, self._reshow(owner))
         return len(chats)
 
-    async def watch(self, every: float = SWEEP_EVERY) -> None:
-        """Sweep every ``every`` seconds until cancelled (a failed read is tried again)."""
+    async def watch(self) -> None:
+        """Sweep every SWEEP_EVERY seconds until cancelled (a failed read is tried again)."""
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(SWEEP_EVERY)
             try:
                 self.sweep()
             except Exception as err:  # noqa: BLE001 - the next sweep tries again

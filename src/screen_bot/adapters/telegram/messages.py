@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import BotCommandLimit, CallbackQueryLimit, MessageLimit
 
 from ...answers import is_unknown_text
 from ...protocol.schema import Question
@@ -46,9 +47,10 @@ from .callback_data import ARGUMENT, Choice, ContinueCheck, Learn, Press, QuizPr
 if TYPE_CHECKING:  # the reports are imported at the first /stats (records.py)
     from ...reports import Stats
 
-MAX_MESSAGE = 4096
-MAX_CAPTION = 1024
-MAX_TOAST = 200  # answerCallbackQuery's text: "0-200 characters", refused (400) if longer
+# the Bot API's limits: a longer text is refused (400)
+MAX_MESSAGE = int(MessageLimit.MAX_TEXT_LENGTH)
+MAX_CAPTION = int(MessageLimit.CAPTION_LENGTH)
+MAX_TOAST = int(CallbackQueryLimit.ANSWER_CALLBACK_QUERY_TEXT_LENGTH)
 
 START = (
     "I pre-screen patients against clinical-trial protocols, one criterion question at a time, "
@@ -189,7 +191,7 @@ NO_DIAGRAM = "The diagram cannot be drawn here: {error}"
 
 
 def bot_commands() -> list[BotCommand]:
-    return [BotCommand(name, text[:256]) for name, text in COMMANDS]
+    return [BotCommand(name, text[: BotCommandLimit.MAX_DESCRIPTION]) for name, text in COMMANDS]
 
 
 def refusal(reason: str, detail: str = "", why: str = "") -> str:

@@ -47,10 +47,6 @@ class ChatQueues:
         """The newest update id submitted for a chat that has work (None when idle)."""
         return self._newest.get(chat_id)
 
-    @property
-    def busy(self) -> int:
-        return len(self._queues)
-
     async def join(self, timeout: float) -> bool:
         """Wait until every queue is empty (at most ``timeout`` s); False if some were not."""
         try:
@@ -76,7 +72,7 @@ class ChatQueues:
                 try:
                     async with self._slots:
                         await work()
-                except Exception as err:  # a job's own errors are its business; go on
+                except Exception as err:  # noqa: BLE001 - a job's own errors are its business
                     logger.error("work for a chat failed: %s", type(err).__name__)
                 finally:
                     queue.popleft()

@@ -71,11 +71,11 @@ def turn(
     return callback
 
 
-async def answer_query(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
+async def answer_query(query: CallbackQuery, text: str | None = None) -> None:
     """Answer a button press at once (``text`` cut to what Telegram takes); a failure to
     answer must not stop the dialog."""
     try:
-        await query.answer(toast(text) if text else text, show_alert=alert)
+        await query.answer(toast(text) if text else text, show_alert=False)
     except TelegramError as err:
         logger.info("answerCallbackQuery failed: %s", type(err).__name__)
 
