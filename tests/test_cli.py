@@ -444,6 +444,24 @@ def test_where_prints_the_data_directory_and_database(isolated: Path) -> None:
     assert "time zone:         UTC (" in result.stdout
 
 
+def test_where_names_a_database_left_in_the_earlier_default_data_directory(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Versions before 2026-11-25 kept it in ./data: after an upgrade a command would start
+    a second, empty database in the new default, without a word."""
+    site = isolated.parent / "site"
+    (site / "data").mkdir(parents=True)
+    (site / "data" / "screen-bot.sqlite3").write_bytes(b"an old version's database")
+    monkeypatch.chdir(site)
+    earlier = f"earlier database:  {site / 'data' / 'screen-bot.sqlite3'} (./data, the default"
+    assert earlier in invoke("where").stdout
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", "data")  # README's fix: it is the database then
+    assert "earlier database" not in invoke("where").stdout
+    monkeypatch.chdir(isolated.parent)  # no ./data/screen-bot.sqlite3 here
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(isolated))
+    assert "earlier database" not in invoke("where").stdout
+
+
 def test_where_says_what_its_cache_directory_keeps(isolated: Path, monkeypatch) -> None:
     """A cache directory holding the dialog files was labelled as holding checked files."""
     monkeypatch.setenv("SCREEN_BOT_CACHE_DIR", str(DIALOGS))

@@ -108,6 +108,19 @@ def test_trace_files_of_unexpected_errors_expire_with_the_sessions(data_dir: Pat
     assert not old.exists() and recent.exists() and other.exists()
 
 
+def test_trace_files_named_by_older_versions_expire_by_the_same_rule(data_dir: Path) -> None:
+    """Versions of 2026-11-25/26 named a trace ``error-<stamp>.txt`` (no random part)."""
+    assert invoke("migrate").returncode == 0
+    old = data_dir / "error-20261101T000000Z.txt"
+    recent = data_dir / "error-20261101T000001Z.txt"
+    for path in (old, recent):
+        path.write_text("Traceback … referral 'R-TRACED' refused")
+    three_days_ago = time.time() - 73 * 3600
+    os.utime(old, (three_days_ago, three_days_ago))
+    assert invoke("log", "stats").returncode == 0
+    assert not old.exists() and recent.exists()
+
+
 # -- each row's own lifetime: the process that wrote it decides, not the one expiring it ---------
 
 WEEK = timedelta(hours=168)  # the bot's SCREEN_BOT_SESSION_TTL_HOURS at this site

@@ -177,7 +177,7 @@ def test_a_screening_under_a_changed_dialog_file_is_removed(
         session = sessions.active(tx, OWNER)
         session.protocol_sha256 = "0" * 64
         sessions.save(tx, OWNER, session, lifetime=DEFAULT_LIFETIME)
-    assert service.answer(OWNER, "42") == [Refused(PROTOCOL_CHANGED)]
+    assert service.answer(OWNER, "42") == [Refused(PROTOCOL_CHANGED, session.id)]
     assert sessions.count(db.read()) == 0
 
 
@@ -208,11 +208,11 @@ def test_a_screening_whose_file_broke_is_kept_until_the_file_is_fixed(
     assert only(serving().resume(OWNER, "R-1"), Resumed) == [Resumed("R-1")]
     assert only(serving().answer(OWNER, "42"), Asked)[0].question.variable != "age"
     file.write_text(good.replace("14 <= age <= 65", "14 <= age <= 75"), encoding="utf-8")
-    assert serving().resume(OWNER, "R-2") == [Refused(PROTOCOL_CHANGED)]  # a real change
+    assert serving().resume(OWNER, "R-2") == [Refused(PROTOCOL_CHANGED, "R-2")]  # a real change
     assert [o.referral for o in sessions.list_open(db.read(), OWNER)] == ["R-1"]
     old = good.replace("14 <= age <= 65", "14 <= agee <= 65")  # a broken copy, same id
     (dialogs / "blina-dli-old.yaml").write_text(old, encoding="utf-8")
-    assert serving().resume(OWNER, "R-1") == [Refused(PROTOCOL_CHANGED)]  # its file is valid
+    assert serving().resume(OWNER, "R-1") == [Refused(PROTOCOL_CHANGED, "R-1")]  # its file is valid
 
 
 def test_a_screening_whose_file_is_missing_for_a_while_is_kept_until_it_is_back(
@@ -246,7 +246,7 @@ def test_a_screening_whose_file_is_missing_for_a_while_is_kept_until_it_is_back(
     file.rename(away)
     assert serving().status(OWNER) == [missing]
     file.write_text(good.replace("14 <= age <= 65", "14 <= age <= 75"), encoding="utf-8")
-    assert serving().resume(OWNER, "R-1") == [Refused(PROTOCOL_CHANGED)]  # back, other rules
+    assert serving().resume(OWNER, "R-1") == [Refused(PROTOCOL_CHANGED, "R-1")]  # back, other rules
     assert sessions.count(db.read()) == 0
 
 
@@ -282,7 +282,7 @@ def test_an_all_screening_is_kept_while_a_file_it_began_with_is_missing(
     renamed = blina.replace("id: blina-dli", "id: blina-dli-2", 1)
     assert renamed != blina
     (dialogs / "blina-dli-2.yaml").write_text(renamed, encoding="utf-8")
-    assert serving().resume(OWNER, "R-7") == [Refused(PROTOCOL_CHANGED)]  # another set now
+    assert serving().resume(OWNER, "R-7") == [Refused(PROTOCOL_CHANGED, "R-7")]  # another set now
     assert sessions.count(db.read()) == 0
 
 
@@ -314,7 +314,7 @@ def test_an_all_screening_ends_when_a_file_changes_though_a_version_holds_a_plus
     serving().answer(OWNER, "40")
     with (dialogs / "ctl019-rr-ball.yaml").open("a", encoding="utf-8") as ctl:
         ctl.write("\n# reviewed\n")  # a real change to the file
-    assert serving().answer(OWNER, "yes") == [Refused(PROTOCOL_CHANGED)]
+    assert serving().answer(OWNER, "yes") == [Refused(PROTOCOL_CHANGED, "R-7")]
     assert sessions.count(db.read()) == 0
 
 
@@ -340,7 +340,7 @@ def test_an_all_screening_stored_without_its_members_ends_when_the_set_changes(
         tx.execute("UPDATE open_sessions SET body = ? WHERE owner = ?", (json.dumps(older), OWNER))
     assert sessions.active(db.read(), OWNER).protocol_members is None
     ctl.rename(tmp_path / "ctl019-rr-ball.yaml.bak")
-    assert serving().answer(OWNER, "yes") == [Refused(PROTOCOL_CHANGED)]
+    assert serving().answer(OWNER, "yes") == [Refused(PROTOCOL_CHANGED, "R-7")]
     assert sessions.count(db.read()) == 0
 
 

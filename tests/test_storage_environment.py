@@ -230,6 +230,52 @@ def test_a_file_with_a_table_of_the_same_name_is_not_called_damaged(data_dir: Pa
     assert str(path) in done.stderr and "no such column" in done.stderr
 
 
+def test_the_reading_commands_migrate_a_log_from_before_schema_versions(data_dir: Path) -> None:
+    """README, Migrations: whenever a command opens the database, the versions it lacks are
+    applied; a file from before versions (2026-11-25) is screen-bot's log, not another
+    program's file, for the log commands too."""
+    logged = invoke(
+        "screen", "-", "-p", "blina-dli", "--log", stdin='{"referral": "R-1", "age": 40}\n'
+    )
+    assert logged.returncode == 0, logged.stderr
+    path = data_dir / "screen-bot.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute("DROP TABLE schema_version")  # as the releases before it
+    old.close()
+    for command in READING:
+        done = (
+            invoke(*command, "-o", str(data_dir / "out.csv"))
+            if command[1] == "export"
+            else invoke(*command)
+        )
+        assert done.returncode == 0 and "not a screen-bot database" not in done.stderr, (
+            command,
+            done.stderr,
+        )
+    assert invoke("log", "verify").stdout.startswith("intact: last record 1,")
+    with sqlite3.connect(path) as migrated:
+        assert migrated.execute("SELECT count(*) FROM schema_version").fetchone()[0] > 0
+    migrated.close()
+
+
+def test_the_reading_commands_refuse_an_sqlite_file_without_tables(data_dir: Path) -> None:
+    data_dir.mkdir()
+    path = data_dir / "screen-bot.sqlite3"
+    with sqlite3.connect(path) as other:
+        other.execute("PRAGMA user_version = 7")  # a database of nothing yet, not 0 bytes
+    other.close()
+    before = path.read_bytes()
+    for command in READING:
+        done = invoke(*command)
+        assert done.returncode == 2, (command, done.stdout)
+        assert done.stderr == (
+            f"error: the file {path} is not a screen-bot database (no schema_version and no "
+            "screening log): left unchanged; point SCREEN_BOT_DATA_DIR at screen-bot's data "
+            "directory\n"
+        )
+    assert path.read_bytes() == before
+
+
 def test_the_reading_commands_refuse_an_empty_file(data_dir: Path) -> None:
     data_dir.mkdir()
     path = data_dir / "screen-bot.sqlite3"

@@ -889,7 +889,8 @@ async def test_a_question_sent_again_under_a_changed_dialog_file_says_it_was_rem
         session.protocol_sha256 = "0" * 64  # the dialog file changed meanwhile
         sessions.save(tx, COORDINATOR, session, lifetime=DEFAULT_LIFETIME)
     await _sweep_long_after(harness, intake)
-    assert harness.chat().last_text() == say.REFUSALS[PROTOCOL_CHANGED]
+    assert harness.chat().last_text() == say.refusal(PROTOCOL_CHANGED, "R-9")
+    assert "screening R-9 began" in say.refusal(PROTOCOL_CHANGED, "R-9")  # which patient
     assert harness.active(COORDINATOR) is None
 
 

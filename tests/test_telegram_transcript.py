@@ -626,6 +626,17 @@ async def test_cancel_with_a_label_cancels_that_screening_only(harness: Harness)
     assert harness.list(COORDINATOR) == []
 
 
+async def test_a_label_with_a_lone_surrogate_is_no_open_screening(harness: Harness) -> None:
+    """Valid JSON ("\\ud800") but no UTF-8: /resume looked it up in the log (was "Something
+    went wrong", UnicodeEncodeError); /cancel already said it names no open screening."""
+    chat = harness.chat()
+    await chat.send("/screen R-1")
+    for command in ("/resume \ud800", "/cancel \ud800", "/resume R-1\ud800"):
+        await chat.send(command)
+        assert chat.last_text() == say.refusal(NOT_OPEN), command
+    assert [o.referral for o in harness.list(COORDINATOR)] == ["R-1"]
+
+
 async def test_cancel_with_a_label_of_another_chat_changes_nothing(harness: Harness) -> None:
     one, two = harness.chat(COORDINATOR), harness.chat(OTHER)
     await one.send("/screen A-1")

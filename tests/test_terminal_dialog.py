@@ -181,6 +181,33 @@ def test_a_screening_that_expired_while_the_dialog_waited_is_said_to_have_expire
     assert "exported 0 screenings" in invoke("log", "export").stderr
 
 
+def test_a_screening_of_a_changed_dialog_file_is_named_when_it_is_removed(
+    db: Database, tmp_path: Path
+) -> None:
+    """After an upgrade (or an edit) 'chat --resume' ends a screening of a changed file:
+    the line names it and how to start it again."""
+    dialogs = tmp_path / "dialogs"
+    dialogs.mkdir()
+    good = (DIALOGS / "blina-dli.yaml").read_text(encoding="utf-8")
+    (dialogs / "blina-dli.yaml").write_text(good, encoding="utf-8")
+    ScreeningService(Catalog(dialogs), db, channel="cli").start(TERMINAL, "blina-dli", "R-CH1")
+    changed = good.replace("14 <= age <= 65", "14 <= age <= 75")
+    assert changed != good
+    (dialogs / "blina-dli.yaml").write_text(changed, encoding="utf-8")
+    with pytest.raises(ScreenBotError) as stopped:
+        terminal.chat(
+            ScreeningService(Catalog(dialogs), db, channel="cli"),
+            resume="R-CH1",
+            read=lambda _: "quit",
+            write=lambda _: None,
+        )
+    assert stopped.value.message == (
+        "the protocol file changed since screening R-CH1 began, so it was removed: "
+        "'screen-bot chat' starts it again"
+    )
+    assert sessions.list_open(db.read(), TERMINAL) == []
+
+
 def test_a_screening_ended_in_another_dialog_is_not_called_displaced(db: Database) -> None:
     first = ScreeningService(Catalog(DIALOGS), db, channel="cli")
     second = ScreeningService(Catalog(DIALOGS), db, channel="cli")

@@ -914,7 +914,7 @@ class ScreeningService:
             sessions.pause(tx, owner, session.id)
             return kept
         sessions.delete(tx, owner, session.id)
-        return Refused(PROTOCOL_CHANGED)
+        return Refused(PROTOCOL_CHANGED, label(session))  # which patient to start again
 
     def _checked_engine(self, session: Session) -> Engine | None:
         """The engine of ``session``'s protocol if its dialog file is there, valid and the one

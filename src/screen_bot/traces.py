@@ -1,6 +1,7 @@
 """The trace files of unexpected errors (``error-<UTC stamp>-<random>.txt`` in the data
 directory): a trace may quote stored values (a pydantic error shows the value it refused,
-e.g. a referral label), so they expire with the sessions' lifetime."""
+e.g. a referral label), so they expire with the sessions' lifetime. Versions of 2026-11-25/26
+named them ``error-<UTC stamp>.txt``: those expire by the same rule."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 PREFIX, SUFFIX = "error-", ".txt"
-_NAME = re.compile(rf"{PREFIX}\d{{8}}T\d{{6}}Z-\w+\{SUFFIX}")
+_NAME = re.compile(rf"{PREFIX}\d{{8}}T\d{{6}}Z(-\w+)?\{SUFFIX}")
 
 
 def prefix() -> str:

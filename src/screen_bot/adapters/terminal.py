@@ -215,8 +215,13 @@ def not_started(refused: Refused) -> str:
         )
     if refused.reason == NOT_OPEN:
         return f"no unfinished screening named '{refused.detail}'"
-    if refused.reason == PROTOCOL_CHANGED:
+    if refused.reason == PROTOCOL_CHANGED and not refused.detail:
         return "the protocol file changed since that screening began, so it was removed"
+    if refused.reason == PROTOCOL_CHANGED:
+        return (
+            f"the protocol file changed since screening {refused.detail} began, so it was "
+            "removed: 'screen-bot chat' starts it again"
+        )
     if refused.reason == PROTOCOL_BROKEN:
         return (
             f"screening {refused.detail} cannot go on: {refused.why}; it is kept: once the "

@@ -43,6 +43,17 @@ def where() -> None:
         if a_file:
             missing = " (cannot be created: the data directory is a file; set SCREEN_BOT_DATA_DIR)"
         typer.echo(f"database:          {settings.database}{missing}")
+        # The default of versions before 2026-11-25 14:00 (the working directory's ./data):
+        # a site upgraded without moving it would start a second, empty database unawares.
+        from pathlib import Path
+
+        earlier = Path("data", settings.database.name)
+        if earlier.is_file() and earlier.resolve() != settings.database.resolve():
+            typer.echo(
+                f"earlier database:  {earlier.absolute()} (./data, the default before "
+                "2026-11-25: move it to the data directory above, or set "
+                "SCREEN_BOT_DATA_DIR=data)"
+            )
     for directory in settings.dialogs_dirs:  # one a line: a path may hold any character
         missing = (
             ""

@@ -247,6 +247,11 @@ def migrate(tx: Tx, where: str) -> dict[str, int]:
     return applied
 
 
+# The screening log's tables, which every screen-bot release wrote: a file without
+# schema_version that holds them is one of screen-bot's from before versions.
+_LOG_TABLES = frozenset({"screening_log", "screening_log_head"})
+
+
 @functools.cache
 def our_tables() -> frozenset[str]:
     """The tables screen-bot's SQLite schema has (made in memory, once)."""
@@ -641,8 +646,10 @@ class Database(Store):
     def _refuse_foreign(self, *, existing: bool) -> bool:
         """Refuse (never change) a file that is not screen-bot's: tables of another program
         and no ``schema_version``. Commands that only read also refuse a file without
-        ``schema_version`` at all (an empty database, or one from before versions). True
-        when the file has it: screen-bot's own."""
+        ``schema_version`` unless it holds screen-bot's log (one from before versions,
+        migrated then as by every command): an empty database, or one with only a table
+        of one of screen-bot's names, is left unchanged. True when the file has
+        ``schema_version``: screen-bot's own."""
         tables = {
             row[0]
             for row in self.read().all(
@@ -659,11 +666,11 @@ class Database(Store):
                 "schema_version): left unchanged; point SCREEN_BOT_DATA_DIR at screen-bot's "
                 "data directory"
             )
-        if existing:
+        if existing and not _LOG_TABLES.issubset(tables):
             raise DatabaseBroken(
                 f"the file {self.path} is not a screen-bot database (no schema_version "
-                "table): left unchanged; one from before schema versions is brought up to "
-                "date by 'screen-bot migrate'"
+                "and no screening log): left unchanged; point SCREEN_BOT_DATA_DIR at "
+                "screen-bot's data directory"
             )
         return False
 

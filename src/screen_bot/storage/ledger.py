@@ -511,8 +511,9 @@ def records(
 
 def latest_screening(tx: Tx, coordinator: str, label: str) -> list[int]:
     """The record numbers of the coordinator's latest logged screening with this referral
-    (or screening id), in order; empty when there is none."""
-    if not label:
+    (or screening id), in order; empty when there is none (a label that is not UTF-8, e.g.
+    a lone surrogate a Bot API relay may send, is in no record and no driver binds it)."""
+    if not label or not _is_utf8(label):
         return []
     row = tx.one(
         f"SELECT number, {LINK} FROM screening_log WHERE coordinator = ?"
@@ -528,6 +529,14 @@ def latest_screening(tx: Tx, coordinator: str, label: str) -> list[int]:
         f"SELECT number FROM screening_log WHERE {LINK} = ? ORDER BY number", (screening_id,)
     )
     return [found for (found,) in rows]
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def logged_since(tx: Tx, coordinator: str, referral: str, since: datetime) -> list[int]:

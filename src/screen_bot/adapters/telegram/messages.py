@@ -205,6 +205,11 @@ def refusal(reason: str, detail: str = "", why: str = "") -> str:
             f"kept: once the file is fixed, /resume {detail} goes on with it (or ends it, if "
             f"its protocols changed); /cancel {detail} drops it."
         )
+    if reason == PROTOCOL_CHANGED and detail:
+        return (
+            f"The protocol file changed since screening {detail} began, so it cannot go on "
+            f"safely; it was removed. /screen starts {detail} again."
+        )
     if reason == PROTOCOL_MISSING:
         return (
             f"⚠ Screening {detail} cannot go on: its protocol file is missing (no dialog file "
