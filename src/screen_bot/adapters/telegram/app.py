@@ -10,8 +10,10 @@ Start-up checks: the dialog files (a broken file is logged and the good ones loa
 none valid the start ends, whatever the database) and meanwhile, on a thread, the database
 (SQLite: ``PRAGMA quick_check``; PostgreSQL: it answers and has the tables); then the token
 and URL with a ``getMe`` (401: token rejected, 404: URL wrong, exit 2 without retrying; no
-answer: a few retries, then exit 2). No output ever holds the token: logs go through a
-redacting formatter, and errors name the setting, not the URL with the token in it.
+answer: a few retries, then exit 2). A second ``run`` on the SQLite file is refused before
+the getMe (``storage/running.py``, exit 2). No output ever holds the token: logs go
+through a redacting formatter, and errors name the setting, not the URL with the token in
+it.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ...protocol.catalog import Catalog
 from ...redact import RedactingFormatter, redact
 from ...service import ScreeningService
 from ...settings import Settings
-from ...storage import Store, inbox, open_checked
+from ...storage import Store, inbox, open_checked, running
 from ...training.scores import ScoreBook
 from . import https, webhook
 from .bot import ScreeningBot
@@ -185,7 +187,7 @@ async def _serve(
             (await opening).close()
         raise
     report_catalog(catalog)
-    with await opening as db:
+    with await opening as db, running.sole_run(db):  # a second `run` on the file: exit 2
         # getMe, the webhook calls and our poller's getUpdates. The Application never polls
         # (no Updater), so this is also its getUpdates client rather than one more unused
         # one; the Application closes it at shutdown, after the poller has stopped.
