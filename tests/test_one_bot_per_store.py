@@ -1,22 +1,30 @@
 """One bot per store (``storage/running.py``), with the real ``screen-bot run`` processes.
 
 A second ``run`` on one SQLite file is refused at start (exit 2) and the first goes on; a
-run killed with ``kill -9`` leaves nothing that blocks the next.
+run killed with ``kill -9`` leaves nothing that blocks the next. A store another bot used
+before is taken over: that bot's update ids no longer make this bot's updates look
+handled already, nor its answers typed before the question. (Two instances of the same
+bot, and another bot refused, on PostgreSQL: ``test_two_instances.py``.)
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from bot_process import BotProcess, say
+from bot_process import PROTOCOL, BotProcess, say, variable_of
 from fakebot import FakeBotApi
+from screen_bot.adapters.telegram import messages as words
 from screen_bot.errors import ScreenBotError
 from screen_bot.storage import Database
+from stores import StoreUnderTest
 
 COORDINATOR = 111
+BOT_A = "111111:AAAA-token_abcdefghijklmnopqrstuvwxyz"
+BOT_B = "222222:BBBB-token_abcdefghijklmnopqrstuvwxyz"
 HELP = "how to use me"  # a line of /help's reply
 
 
@@ -94,3 +102,42 @@ def test_a_child_forked_while_the_bot_runs_does_not_keep_the_files_lock(tmp_path
         for end in (end_read, end_write, ready_read, ready_write):
             os.close(end)
         db.close()
+
+
+def test_a_store_another_bot_used_before_is_taken_over_with_its_open_screening(
+    store: StoreUnderTest,
+) -> None:
+    """Bot B's update ids overlap bot A's: its /help has the id of A's, and its answer an id
+    below that of the update A's question was shown after. Both are handled."""
+    with FakeBotApi(token=BOT_A) as a:
+        bot_a = BotProcess(a, store.data_dir, str(COORDINATOR), store=store, log_name="a.log")
+        bot_a.start()
+        try:
+            assert HELP in say(a, COORDINATOR, "/help")["text"]  # update 1000
+            a.next_update_id(1500)
+            question = say(a, COORDINATOR, f"/screen {PROTOCOL.id} R-0042")  # update 1500
+            assert variable_of(question) == "age"
+        finally:
+            bot_a.stop()
+    with FakeBotApi(token=BOT_B) as b:
+        bot_b = BotProcess(b, store.data_dir, str(COORDINATOR), store=store, log_name="b.log")
+        bot_b.start()
+        try:
+            assert HELP in say(b, COORDINATOR, "/help")["text"]  # update 1000 again
+            reply = say(b, COORDINATOR, "33")  # update 1001: after the question all the same
+            assert words.EARLY not in reply["text"]
+            assert variable_of(reply) != "age", reply["text"]
+            # bot A's question message is not one of this chat's: none of them is edited
+            assert [c["method"] for c in b.calls() if c["method"].startswith("edit")] == []
+        finally:
+            bot_b.stop()
+    warnings = [line for line in bot_b.output().splitlines() if "takes it over" in line]
+    assert len(warnings) == 1
+    assert warnings[0].endswith(
+        "WARNING screen_bot.storage.running: this database was last used by bot 111111; bot "
+        "222222 takes it over: the open screenings go on with this bot"
+    )
+    assert "AAAA" not in bot_b.output() and "BBBB" not in bot_b.output()
+    [(body,)] = store.rows("SELECT body FROM open_sessions WHERE owner = ?", (COORDINATOR,))
+    assert json.loads(body)["answers"]["age"]["value"] == 33
+    assert store.rows("SELECT bot_id FROM last_bot") == [(222222,)]

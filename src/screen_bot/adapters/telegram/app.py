@@ -11,9 +11,10 @@ none valid the start ends, whatever the database) and meanwhile, on a thread, th
 (SQLite: ``PRAGMA quick_check``; PostgreSQL: it answers and has the tables); then the token
 and URL with a ``getMe`` (401: token rejected, 404: URL wrong, exit 2 without retrying; no
 answer: a few retries, then exit 2). A second ``run`` on the SQLite file is refused before
-the getMe (``storage/running.py``, exit 2). No output ever holds the token: logs go
-through a redacting formatter, and errors name the setting, not the URL with the token in
-it.
+the getMe, an instance of another bot on the database after it (``storage/running.py``,
+exit 2); a database another bot used before is taken over. No output ever holds the
+token: logs go through a redacting formatter, and errors name the setting, not the URL with
+the token in it.
 """
 
 from __future__ import annotations
@@ -197,6 +198,7 @@ async def _serve(
         )
         api = RawBotApi(application.bot.base_url, polling_request, hidden)
         me = await check_token(api, settings.telegram_api_base_url)
+        running.claim(db, me["id"])  # before anything of the store is read or sent
         if isinstance(application.bot.request, KnownAnswers):  # initialize's getMe: no 2nd call
             application.bot.request.known("getMe", with_username(me))
         intake = Intake(application, screening_bot, db)
