@@ -29,8 +29,9 @@ from pathlib import Path
 
 from ..errors import ScreenBotError
 from ..session import utc_now
-from . import inbox, sessions
 from .db import OWNER_ONLY_FILE, Database, Store, Tx, schema
+from .inbox import forget_all as forget_updates
+from .sessions import forget_update_marks
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +148,8 @@ def claim(db: Store, bot_id: int) -> None:
         )
         if previous is None:
             return  # a new store, or one from before bots were recorded
-        unhandled = inbox.forget_all(tx)
-        sessions.forget_update_marks(tx)
+        unhandled = forget_updates(tx)
+        forget_update_marks(tx)
     logger.warning(
         "this database was last used by bot %d; bot %d takes it over: the open screenings "
         "go on with this bot%s",
