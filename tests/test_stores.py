@@ -42,6 +42,7 @@ NEWEST = {
     "owner_settings": 2,
     "quiz_scores": 1,
     "open_sessions": 4,
+    "last_bot": 1,
 }
 PROTOCOL = ProtocolRef(id="blina-dli", version="1.0", sha256="ab" * 32)
 

@@ -432,6 +432,12 @@ class FakeBotApi:
             self._enqueue(content)
             return int(self._updates[-1]["update_id"])
 
+    def next_update_id(self, update_id: int) -> None:
+        """The next update gets this id, and those after it the ids above (each bot's ids
+        rise on their own, with gaps: two bots' may overlap)."""
+        with self._cond:
+            self._update_ids = itertools.count(update_id)
+
     def press(self, user_id: int, message: JsonDict, button_text: str) -> str:
         """Presses the inline button labelled `button_text` in the message's current keyboard."""
         chat_id, message_id = message["chat"]["id"], message["message_id"]

@@ -26,8 +26,10 @@ def run(
 
     Exits 2 with one line when the Bot API rejects the token (401) or the URL (404), at
     start-up or while running, when it cannot be reached at start-up, or when the
-    database is damaged: run it under a supervisor that restarts it. SIGINT or SIGTERM
-    stop it after the updates in progress (the rest are handled at the next start).
+    database is damaged: run it under a supervisor that restarts it. Also at start when
+    another `run` uses the SQLite file, or an instance of another bot the PostgreSQL
+    database. SIGINT or SIGTERM stop it after the updates in progress (the rest are
+    handled at the next start).
     """
     serve(webhook, listen, port)
 

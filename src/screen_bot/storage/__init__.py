@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import expiry, grants, inbox, ledger, outbox, owners, scores, sessions
+from . import expiry, grants, inbox, ledger, outbox, owners, running, scores, sessions
 from .db import Database, Store, Tx
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "open_store",
     "outbox",
     "owners",
+    "running",
     "scores",
     "sessions",
 ]

@@ -360,6 +360,14 @@ class Store(ABC):
     def unlock(self, name: str) -> None:  # noqa: B027 - nothing to release on one process
         """Release a lock taken with :meth:`try_lock`."""
 
+    def hold(self, name: str) -> None:  # noqa: B027 - one process: nobody to tell
+        """Hold the lock ``name``, shared with the other processes holding it, until this
+        store is closed or this process ends (even by ``kill -9``)."""
+
+    def held(self, name: str) -> bool:
+        """Whether another process holds the lock ``name`` (:meth:`hold`, :meth:`try_lock`)."""
+        return False
+
     def forget_deleted(self) -> None:  # noqa: B027 - by default there is nothing cheap to do
         """Let what was deleted leave the disk too, as far as the store allows at once.
 

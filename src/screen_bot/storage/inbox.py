@@ -165,6 +165,16 @@ def prune(tx: Tx, now: datetime | None = None) -> int:
     return tx.execute("DELETE FROM inbox WHERE done = 1 AND received_at < ?", (before,)).rowcount
 
 
+def forget_all(tx: Tx) -> int:
+    """Forget every update, handled or not: they are another bot's (``running.py``), whose
+    ids say nothing of this bot's. One never handled is dropped too: it was sent to that
+    bot, may press its buttons, and its id could pass for one of this bot's. Returns how
+    many were never handled."""
+    unhandled = int(tx.one("SELECT COUNT(*) FROM inbox WHERE done = 0")[0])
+    tx.execute("DELETE FROM inbox")
+    return unhandled
+
+
 @contextmanager
 def handling(update_id: int) -> Iterator[Handling]:
     """While inside, every transaction also marks ``update_id`` done, until one that did

@@ -243,6 +243,7 @@ class PostgresDatabase(Store):
         self._pg = _psycopg()
         self._connection: psycopg.Connection[Any] | None = None
         self._locks: psycopg.Connection[Any] | None = None
+        self._holding: psycopg.Connection[Any] | None = None  # hold()'s own session
         self._commits = CommitWatch(self.where)
         connection = self._connected()
         if not create and not PgTx(connection).has_table("schema_version"):
@@ -298,10 +299,10 @@ class PostgresDatabase(Store):
 
     def close(self) -> None:
         self._commits.stop()
-        for connection in (self._connection, self._locks):
+        for connection in (self._connection, self._locks, self._holding):
             if connection is not None:
                 connection.close()
-        self._connection = self._locks = None
+        self._connection = self._locks = self._holding = None
 
     def check(self) -> None:
         """The server answers, and the tables are there (created at open)."""
@@ -453,6 +454,30 @@ class PostgresDatabase(Store):
             return  # the server ended that session, and its locks with it
         with contextlib.suppress(self._pg.Error):  # a broken session: its locks went with it
             self._locks.execute("SELECT pg_advisory_unlock(%s)", (lock_key_of(name),))
+
+    def hold(self, name: str) -> None:
+        """A shared session-level lock on a session of its own, which nothing else uses, so
+        that it is never reconnected (and its locks silently gone) as the chat locks' is."""
+        try:
+            if self._holding is None:
+                self._holding = self._connect()
+            self._holding.execute("SELECT pg_advisory_lock_shared(%s)", (lock_key_of(name),))
+        except (self._pg.Error, DatabaseBroken) as err:
+            raise StorageFailed(f"the lock {name!r} could not be taken: {err}") from None
+
+    def held(self, name: str) -> bool:
+        """Taken at once and released when nobody holds it; else another session does."""
+        key = lock_key_of(name)
+        try:
+            if self._holding is None:
+                self._holding = self._connect()
+            row = self._holding.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if row is not None and row[0]:
+                self._holding.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                return False
+            return True
+        except (self._pg.Error, DatabaseBroken) as err:
+            raise StorageFailed(f"the lock {name!r} could not be read: {err}") from None
 
 
 def _first_line(err: Exception) -> str:

@@ -255,6 +255,13 @@ def unshown(tx: Tx, before: datetime) -> list[int]:
     return [owner for (owner,) in rows]
 
 
+def forget_update_marks(tx: Tx) -> None:
+    """Forget, in every open session, the newest update before its question was shown and
+    the message showing it: both belong to another bot (``running.py``), whose update ids
+    and chat's message ids say nothing of this bot's."""
+    tx.execute("UPDATE open_sessions SET shown_after = NULL, message_id = NULL")
+
+
 def message(tx: Tx, owner: int, session_id: str) -> int | None:
     row = tx.one(
         "SELECT message_id FROM open_sessions WHERE owner = ? AND session_id = ?",

@@ -10,8 +10,11 @@ Start-up checks: the dialog files (a broken file is logged and the good ones loa
 none valid the start ends, whatever the database) and meanwhile, on a thread, the database
 (SQLite: ``PRAGMA quick_check``; PostgreSQL: it answers and has the tables); then the token
 and URL with a ``getMe`` (401: token rejected, 404: URL wrong, exit 2 without retrying; no
-answer: a few retries, then exit 2). No output ever holds the token: logs go through a
-redacting formatter, and errors name the setting, not the URL with the token in it.
+answer: a few retries, then exit 2). A second ``run`` on the SQLite file is refused before
+the getMe, an instance of another bot on the database after it (``storage/running.py``,
+exit 2); a database another bot used before is taken over. No output ever holds the
+token: logs go through a redacting formatter, and errors name the setting, not the URL with
+the token in it.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from ...protocol.catalog import Catalog
 from ...redact import RedactingFormatter, redact
 from ...service import ScreeningService
 from ...settings import Settings
-from ...storage import Store, inbox, open_checked
+from ...storage import Store, inbox, open_checked, running
 from ...training.scores import ScoreBook
 from . import https, webhook
 from .bot import ScreeningBot
@@ -188,7 +191,7 @@ async def _serve(
             (await opening).close()
         raise
     report_catalog(catalog)
-    with await opening as db:
+    with await opening as db, running.sole_run(db):  # a second `run` on the file: exit 2
         # getMe, the webhook calls and our poller's getUpdates. The Application never polls
         # (no Updater), so this is also its getUpdates client rather than one more unused
         # one; the Application closes it at shutdown, after the poller has stopped.
@@ -198,6 +201,7 @@ async def _serve(
         )
         api = RawBotApi(application.bot.base_url, polling_request, hidden)
         me = await check_token(api, settings.telegram_api_base_url)
+        running.claim(db, me["id"])  # before anything of the store is read or sent
         if isinstance(application.bot.request, KnownAnswers):  # initialize's getMe: no 2nd call
             application.bot.request.known("getMe", with_username(me))
         intake = Intake(application, screening_bot, db)
