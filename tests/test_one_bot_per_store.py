@@ -9,8 +9,10 @@ bot, and another bot refused, on PostgreSQL: ``test_two_instances.py``.)
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from bot_process import PROTOCOL, BotProcess, say, variable_of
 from fakebot import FakeBotApi
 from screen_bot.adapters.telegram import messages as words
 from screen_bot.errors import ScreenBotError
-from screen_bot.storage import Database
+from screen_bot.storage import Database, running
 from stores import StoreUnderTest
 
 COORDINATOR = 111
@@ -73,8 +75,6 @@ def test_a_run_killed_with_sigkill_does_not_block_the_next(
 def test_a_child_forked_while_the_bot_runs_does_not_keep_the_files_lock(tmp_path: Path) -> None:
     """A child forked without exec shares the lock's open file: it must not keep the lock
     once the bot is gone."""
-    from screen_bot.storage import running
-
     db = Database(tmp_path / "screen-bot.sqlite3")
     end_read, end_write = os.pipe()  # the child ends when told
     ready_read, ready_write = os.pipe()  # the child is forked
@@ -141,3 +141,23 @@ def test_a_store_another_bot_used_before_is_taken_over_with_its_open_screening(
     [(body,)] = store.rows("SELECT body FROM open_sessions WHERE owner = ?", (COORDINATOR,))
     assert json.loads(body)["answers"]["age"]["value"] == 33
     assert store.rows("SELECT bot_id FROM last_bot") == [(222222,)]
+
+
+def test_a_run_started_while_the_last_one_is_still_stopping_waits_for_its_lock(
+    tmp_path: Path,
+) -> None:
+    """A restart begun before the old process ended (its lock released a moment later)
+    goes on; only a lock kept past the grace means another run."""
+    db = Database(tmp_path / "screen-bot.sqlite3")
+    stopping = os.open(running.lock_file(db.path), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(stopping, fcntl.LOCK_EX)
+    threading.Timer(0.5, os.close, (stopping,)).start()
+    with running.sole_run(db):
+        pass  # without the wait: "another 'screen-bot run' is running"
+    kept = os.open(running.lock_file(db.path), os.O_RDWR)
+    fcntl.flock(kept, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(ScreenBotError, match="another 'screen-bot run'"), running.sole_run(db):
+            pass
+    finally:
+        os.close(kept)

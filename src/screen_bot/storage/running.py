@@ -23,6 +23,7 @@ import errno
 import fcntl
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,8 @@ schema(
 )"""
     ],
 )
+
+STOPPING_GRACE = 3.0  # seconds a new run waits for the lock of one still stopping
 
 # This process's lock files (see sole_run): a child forked without exec would share each
 # one's lock, and keep it after this process ended.
@@ -88,14 +91,8 @@ def sole_run(db: Store) -> Iterator[None]:
             "directory writable"
         ) from None
     try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise ScreenBotError(
-                    f"the lock file {path} cannot be locked ({err.strerror or err})"
-                ) from None
-            raise ScreenBotError(_second_run(db.path, os.pread(descriptor, 32, 0))) from None
+        if not _locked(descriptor, path):
+            raise ScreenBotError(_second_run(db.path, os.pread(descriptor, 32, 0)))
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
         _held.append(descriptor)
@@ -104,6 +101,24 @@ def sole_run(db: Store) -> Iterator[None]:
         if descriptor in _held:
             _held.remove(descriptor)
         os.close(descriptor)
+
+
+def _locked(descriptor: int, path: Path) -> bool:
+    """Take the lock, waiting up to STOPPING_GRACE for a run that is still stopping (a
+    restart begun before the old process ended); False when another run keeps it."""
+    deadline = time.monotonic() + STOPPING_GRACE
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise ScreenBotError(
+                    f"the lock file {path} cannot be locked ({err.strerror or err})"
+                ) from None
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
 
 
 def _second_run(database: Path, pid: bytes) -> str:
