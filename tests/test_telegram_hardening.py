@@ -301,6 +301,51 @@ async def test_the_intake_skips_malformed_updates_and_keeps_strangers_out(
     assert sum(1 for m in harness.chat().messages() if "/screen" in m["text"]) == 1
 
 
+def press_update(update_id: int, user: object = COORDINATOR, chat: object = COORDINATOR) -> dict:
+    shown = {"message_id": 1, "date": 0, "chat": {"id": chat, "type": "private"}}
+    sender = {"id": user, "is_bot": False, "first_name": "C"}
+    query = {"id": "1", "from": sender, "chat_instance": "1", "data": "x", "message": shown}
+    return {"update_id": update_id, "callback_query": query}
+
+
+def with_id(update: dict, path: tuple[str, ...], value: object) -> dict:
+    update = json.loads(json.dumps(update))
+    *where, last = path
+    part = update
+    for key in where:
+        part = part[key]
+    part[last] = value
+    return update
+
+
+CRAFTED_ID_AT = [
+    (message(30, "/help"), ("message", "chat", "id")),
+    (message(30, "/help"), ("message", "from", "id")),
+    (press_update(30), ("callback_query", "from", "id")),
+    (press_update(30), ("callback_query", "message", "chat", "id")),
+]
+NOT_IDS = [[], {}, [COORDINATOR], "111", float(COORDINATOR), True, 2**63]
+
+
+@pytest.mark.parametrize(("update", "path"), CRAFTED_ID_AT)
+@pytest.mark.parametrize("value", NOT_IDS, ids=repr)
+async def test_a_user_or_chat_id_that_is_no_telegram_id_is_skipped_and_confirmed(
+    harness: Harness, caplog: pytest.LogCaptureFixture, update: dict, path: tuple, value: object
+) -> None:
+    """A list or object as an id was unhashable to the gate: the error left the intake,
+    the poller died without confirming the batch, and every restart died on it again."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    caplog.set_level(logging.INFO)
+    crafted = with_id(update, path, value)
+    assert await intake.accept([crafted, message(31, "/help")]) == 32
+    assert await intake.queues.join(5)
+    await harness.bot.gate.idle()
+    assert harness.db.read().all("SELECT update_id FROM inbox") == [(31,)]
+    assert "/screen" in harness.chat().last_text()  # the next update is served
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged.count("update 30 skipped: malformed (ValueError)") == 1, logged
+
+
 async def test_a_command_sent_without_entities_is_still_a_command(harness: Harness) -> None:
     """Telegram marks a command with a ``bot_command`` entity, and python-telegram-bot's
     command handlers read only that mark: from a Bot API that leaves entities out, the
