@@ -447,6 +447,23 @@ async def test_the_webhook_serves_beside_idle_connections_and_closes_those_past_
     assert warnings == ["webhook: 3 connections are open; new ones are closed until some end"]
 
 
+async def test_a_webhook_request_that_fails_is_logged_without_its_path(
+    harness: Harness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tornado logged a failed request with a traceback and the request line, whose path
+    is the webhook's secret one."""
+
+    async def fails(self: Intake, raw: object) -> None:
+        raise TypeError("unhashable type: 'list'")
+
+    monkeypatch.setattr(Intake, "accept", fails)
+    caplog.set_level(logging.INFO)
+    async with webhook_server(harness) as (_, port):
+        assert (await post_update(port, message(43, "/help"))).startswith(b"HTTP/1.1 500")
+    logged = [(r.getMessage(), r.exc_info) for r in caplog.records]
+    assert logged == [("webhook: a request failed (TypeError)", None)]
+
+
 @pytest.mark.parametrize(
     ("soft", "hard", "settable", "cap"),
     [
