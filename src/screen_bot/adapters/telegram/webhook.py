@@ -45,14 +45,18 @@ MAX_CONNECTIONS = 4096
 FD_RESERVE = 256  # descriptors kept for the database, the Bot API's connections, dialog files
 
 
+@tornado.web.stream_request_body
 class UpdateHandler(tornado.web.RequestHandler):
+    """The path and the secret are checked once the headers are in, before the body is
+    read: a stranger's body is never buffered (it held up to 1 MB per connection)."""
+
     SUPPORTED_METHODS = ("POST",)
 
     def initialize(self, intake: Intake, secret: str, path: str) -> None:
         self.intake, self.secret, self.path = intake, secret, path
+        self.chunks: list[bytes] = []  # the body, as it comes (at most MAX_BODY in all)
 
-    async def post(self) -> None:
-        """One update from Telegram."""
+    def prepare(self) -> None:
         if _same_path(self.request.path) != self.path:
             self.send_error(HTTPStatus.NOT_FOUND)
             return
@@ -60,9 +64,14 @@ class UpdateHandler(tornado.web.RequestHandler):
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
             logger.warning("webhook: a request without the secret token was refused")
             self.send_error(HTTPStatus.FORBIDDEN)
-            return
+
+    def data_received(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+
+    async def post(self) -> None:
+        """One update from Telegram."""
         try:
-            update = json.loads(self.request.body)
+            update = json.loads(b"".join(self.chunks))
         except (ValueError, RecursionError):  # RecursionError: nested deeper than Python reads
             update = None
         if update_id_of(update) is None:
