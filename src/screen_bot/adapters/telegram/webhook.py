@@ -1,7 +1,8 @@
 """Webhook mode: Telegram POSTs each update; it is answered 200 only once it is stored.
 
-A request must carry the secret token (``X-Telegram-Bot-Api-Secret-Token``, else 403)
-and a JSON update object of at most 1 MB (else 400). Its body is never logged. The
+A request must carry the secret token (``X-Telegram-Bot-Api-Secret-Token``, else 403,
+before its body is read) and a JSON update object of at most 1 MB (else 400: tornado's,
+as soon as the ``Content-Length`` says more). Its body is never logged. The
 update goes through the same :class:`~.intake.Intake` as a polled one, so the 200 that
 confirms it to Telegram comes after the inbox write (or after it was handled).
 
