@@ -195,12 +195,19 @@ def test_a_crafted_update_is_skipped_once_and_not_logged(fake: FakeBotApi, bot: 
     fake.add_chat(COORDINATOR)
     chat = {"id": COORDINATOR, "type": "private"}
     sender = {"id": COORDINATOR, "is_bot": False, "first_name": "C"}
+    text = {"message_id": 10, "date": int(time.time()), "text": "/help SECRET-4"}
+    shown = {"message_id": 1, "date": 0, "chat": chat}
+    press = {"id": "2", "chat_instance": "1", "data": "SECRET-5", "message": shown}
     crafted = [
         fake.send_update({"message": "SECRET-ONE"}),
         fake.send_update(
             {"message": {"message_id": 9, "date": "x", "chat": chat, "text": "SECRET-TWO"}}
         ),
         fake.send_update({"callback_query": {"id": "1", "from": sender, "data": "SECRET-3"}}),
+        # ids no Telegram sends: a list or object was unhashable, the poller died unconfirmed
+        fake.send_update({"message": {**text, "chat": {**chat, "id": []}, "from": sender}}),
+        fake.send_update({"message": {**text, "chat": chat, "from": {**sender, "id": {}}}}),
+        fake.send_update({"callback_query": {**press, "from": {**sender, "id": []}}}),
     ]
     polls = len(fake.calls("getUpdates"))
     reply = say(fake, COORDINATOR, "/help")  # the next update is served as usual
@@ -465,6 +472,21 @@ def post(url: str, body: bytes, secret: str | None) -> int:
         return err.code
 
 
+def crafted_ids(first_id: int) -> list[dict]:
+    """Updates whose chat or user id is a list or object, which no Telegram sends."""
+    chat = {"id": COORDINATOR, "type": "private"}
+    sender = {"id": COORDINATOR, "is_bot": False, "first_name": "C"}
+    text = {"message_id": 10, "date": int(time.time()), "text": "/help SECRET-BODY"}
+    shown = {"message_id": 1, "date": 0, "chat": chat}
+    press = {"id": "2", "chat_instance": "1", "data": "SECRET-BODY", "message": shown}
+    bodies = [
+        {"message": {**text, "chat": {**chat, "id": []}, "from": sender}},
+        {"message": {**text, "chat": chat, "from": {**sender, "id": {}}}},
+        {"callback_query": {**press, "from": {**sender, "id": []}}},
+    ]
+    return [{"update_id": first_id + n, **body} for n, body in enumerate(bodies)]
+
+
 def test_webhook_refuses_malformed_bodies_and_stores_before_200(
     fake: FakeBotApi, store: StoreUnderTest
 ) -> None:
@@ -479,6 +501,8 @@ def test_webhook_refuses_malformed_bodies_and_stores_before_200(
         assert post(url, b"{}", None) == 403
         assert post(url, b'{"SECRET-BODY": 1', secret) == 400
         assert post(url, b'["SECRET-BODY"]', secret) == 400
+        for crafted in crafted_ids(5):  # skipped and confirmed, as polled (was a 500)
+            assert post(url, json.dumps(crafted).encode(), secret) == 200
         fake.add_chat(COORDINATOR)
         fake.delay_next("sendMessage", 60)  # the handler hangs after the 200
         assert post(url, json.dumps(start_update(COORDINATOR, 7)).encode(), secret) == 200
@@ -491,6 +515,8 @@ def test_webhook_refuses_malformed_bodies_and_stores_before_200(
         process.stop()
     assert "SECRET-BODY" not in process.output()  # (the settings may name *_SECRET)
     assert process.output().count("a request that is not an update was refused") == 2
+    assert process.output().count("skipped: malformed (ValueError)") == 3
+    assert "Traceback" not in process.output() and "/hook" not in process.output()
 
 
 def test_webhook_paths_are_text_and_odd_bodies_and_settings_are_refused(

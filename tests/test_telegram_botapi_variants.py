@@ -1,16 +1,21 @@
 """The bot against Bot API servers that answer as the documentation allows, not as Telegram
 does: a getMe without ``username`` (optional in the User type), a getUpdates that answers at
 once whatever its ``timeout`` (short polling: a relay, an emulator), an error sent with HTTP
-status 200 (the outcome is the body's ``ok``)."""
+status 200 (the outcome is the body's ``ok``), a 429 whose ``retry_after`` is no sane
+wait."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
@@ -19,9 +24,9 @@ from fakebot import FakeBotApi
 from fakebot.server import NOT_MODIFIED
 from screen_bot.adapters.telegram import messages as words
 from screen_bot.adapters.telegram import polling as polling_module
-from screen_bot.adapters.telegram.botapi import RawBotApi, Unreachable
+from screen_bot.adapters.telegram.botapi import ApiError, RawBotApi, Unreachable
 from screen_bot.adapters.telegram.https import error_status, https_request
-from screen_bot.adapters.telegram.polling import Poller
+from screen_bot.adapters.telegram.polling import MAX_DELAY, MAX_RETRY_AFTER, Poller, retry_wait
 
 COORDINATOR = 111
 
@@ -107,6 +112,47 @@ async def test_an_empty_answer_to_a_long_poll_is_followed_by_the_next_poll_at_on
     assert len(api.asked) >= 3
     gaps = [asked - answered for asked, answered in zip(api.asked[1:], api.answered, strict=False)]
     assert max(gaps) < 1
+
+
+# -- getUpdates' retry_after ------------------------------------------------------------------
+
+
+async def test_a_retry_after_that_is_no_sane_wait_neither_spins_nor_stops_polling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A negative ``retry_after`` was waited as no pause at all (hundreds of polls and
+    warnings a second); one of a day stopped polling for a day."""
+    told = [-1.0, -1.0, -1.0, 86400.0, math.nan, 0.0, 3.0]
+
+    class TooManyRequests:
+        async def call(self, method: str, params: dict, timeout: float = 0) -> list:
+            if not told:
+                raise asyncio.CancelledError
+            raise ApiError(429, "Too Many Requests", told.pop(0))
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    clock = SimpleNamespace(sleep=sleep, get_running_loop=asyncio.get_running_loop)
+    monkeypatch.setattr(polling_module, "asyncio", clock)
+    with pytest.raises(asyncio.CancelledError):
+        await Poller(TooManyRequests(), Batches()).run()  # type: ignore[arg-type]
+    assert waits == [1.0, 2.0, 4.0, MAX_RETRY_AFTER, 16.0, 30.0, 30.0]  # backoff, at most 60 s
+
+
+@given(
+    retry_after=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+    delay=st.floats(min_value=polling_module.FIRST_DELAY, max_value=MAX_DELAY),
+)
+def test_a_wait_after_a_failed_poll_is_within_the_backoff_and_a_minute(
+    retry_after: float | None, delay: float
+) -> None:
+    wait = retry_wait(retry_after, delay)
+    assert delay <= wait <= MAX_RETRY_AFTER
+    if retry_after is not None and delay <= retry_after <= MAX_RETRY_AFTER:
+        assert wait == retry_after  # a sane one is waited as asked
 
 
 # -- an error with HTTP status 200 ---------------------------------------------------------------

@@ -12,11 +12,12 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
@@ -32,9 +33,11 @@ from telegram.error import (
 )
 from telegram.request import BaseRequest
 
+from bot_process import free_port
 from conftest import SHIPPED
 from screen_bot.adapters.telegram import intake as intake_module
 from screen_bot.adapters.telegram import messages as say
+from screen_bot.adapters.telegram import webhook
 from screen_bot.adapters.telegram.app import configure_logging
 from screen_bot.adapters.telegram.botapi import RawBotApi
 from screen_bot.adapters.telegram.gate import Refusal, StrangerGate, refusal
@@ -299,6 +302,208 @@ async def test_the_intake_skips_malformed_updates_and_keeps_strangers_out(
     assert await intake.accept([message(23, "/help")]) == 24  # delivered again: not handled
     assert await intake.queues.join(5)
     assert sum(1 for m in harness.chat().messages() if "/screen" in m["text"]) == 1
+
+
+def press_update(update_id: int, user: object = COORDINATOR, chat: object = COORDINATOR) -> dict:
+    shown = {"message_id": 1, "date": 0, "chat": {"id": chat, "type": "private"}}
+    sender = {"id": user, "is_bot": False, "first_name": "C"}
+    query = {"id": "1", "from": sender, "chat_instance": "1", "data": "x", "message": shown}
+    return {"update_id": update_id, "callback_query": query}
+
+
+def with_id(update: dict, path: tuple[str, ...], value: object) -> dict:
+    update = json.loads(json.dumps(update))
+    *where, last = path
+    part = update
+    for key in where:
+        part = part[key]
+    part[last] = value
+    return update
+
+
+CRAFTED_ID_AT = [
+    (message(30, "/help"), ("message", "chat", "id")),
+    (message(30, "/help"), ("message", "from", "id")),
+    (press_update(30), ("callback_query", "from", "id")),
+    (press_update(30), ("callback_query", "message", "chat", "id")),
+]
+NOT_IDS = [[], {}, [COORDINATOR], "111", float(COORDINATOR), True, 2**63]
+
+
+@pytest.mark.parametrize(("update", "path"), CRAFTED_ID_AT)
+@pytest.mark.parametrize("value", NOT_IDS, ids=repr)
+async def test_a_user_or_chat_id_that_is_no_telegram_id_is_skipped_and_confirmed(
+    harness: Harness, caplog: pytest.LogCaptureFixture, update: dict, path: tuple, value: object
+) -> None:
+    """A list or object as an id was unhashable to the gate: the error left the intake,
+    the poller died without confirming the batch, and every restart died on it again."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    caplog.set_level(logging.INFO)
+    crafted = with_id(update, path, value)
+    assert await intake.accept([crafted, message(31, "/help")]) == 32
+    assert await intake.queues.join(5)
+    await harness.bot.gate.idle()
+    assert harness.db.read().all("SELECT update_id FROM inbox") == [(31,)]
+    assert "/screen" in harness.chat().last_text()  # the next update is served
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged.count("update 30 skipped: malformed (ValueError)") == 1, logged
+
+
+# -- the webhook's connections ----------------------------------------------------------------
+
+SECRET = "s3cret"
+
+
+@asynccontextmanager
+async def webhook_server(
+    harness: Harness, **limits: Any
+) -> AsyncIterator[tuple[webhook.BoundedHTTPServer, int]]:
+    """A webhook server and its port (a free one), its timeouts and cap as given."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    port = free_port()
+    server = webhook.serve(intake, SECRET, "/hook", "127.0.0.1", port, **limits)
+    try:
+        yield server, port
+    finally:
+        server.stop()
+        await server.close_all_connections()
+        await intake.queues.join(5)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
+def request(body: bytes, length: int | None = None) -> bytes:
+    head = (
+        f"POST /hook HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+        f"X-Telegram-Bot-Api-Secret-Token: {SECRET}\r\n"
+        f"Content-Length: {len(body) if length is None else length}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def closed_by_server(reader: asyncio.StreamReader) -> bool:
+    """Whether the server closed the connection without a word (wait at most 10 s)."""
+    try:
+        return await asyncio.wait_for(reader.read(), 10) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+async def post_update(port: int, update: dict) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request(json.dumps(update).encode()))
+    status = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    return status
+
+
+async def test_the_webhook_closes_a_connection_that_sends_nothing_or_too_slowly(
+    harness: Harness,
+) -> None:
+    """Without timeouts an idle connection, or one sending its body a byte at a time,
+    held a file descriptor for an hour: about a thousand of them took them all."""
+    async with webhook_server(harness, idle_timeout=0.2, body_timeout=0.2) as (_, port):
+        idle_reader, idle = await asyncio.open_connection("127.0.0.1", port)
+        slow_reader, slow = await asyncio.open_connection("127.0.0.1", port)
+        body = json.dumps(message(40, "/help")).encode()
+        slow.write(request(body)[: -len(body) + 10])  # the headers and 10 bytes of the body
+        assert await closed_by_server(idle_reader)
+        assert await closed_by_server(slow_reader)
+        idle.close()
+        slow.close()
+    assert harness.db.read().all("SELECT update_id FROM inbox") == []
+
+
+async def test_the_webhook_serves_beside_idle_connections_and_closes_those_past_its_cap(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With every file descriptor taken, accepting failed in a loop: a traceback each
+    time (megabytes of log a second), and no update was taken."""
+    caplog.set_level(logging.INFO)
+    async with webhook_server(harness, max_connections=3) as (server, port):
+        idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        assert (await post_update(port, message(41, "/help"))).startswith(b"HTTP/1.1 200")
+        await until(lambda: server.open_connections() == 2)  # the post's was closed
+        idle.append(await asyncio.open_connection("127.0.0.1", port))
+        await until(lambda: server.open_connections() == 3)  # three idle ones: the cap
+        for _ in range(2):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert await closed_by_server(reader)  # past the cap
+            writer.close()
+        for _, writer in idle:
+            writer.close()
+        await until(lambda: server.open_connections() == 0)  # room again
+        assert (await post_update(port, message(42, "/help"))).startswith(b"HTTP/1.1 200")
+    assert harness.db.read().all("SELECT update_id FROM inbox ORDER BY 1") == [(41,), (42,)]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["webhook: 3 connections are open; new ones are closed until some end"]
+
+
+async def test_the_webhook_refuses_a_request_without_the_secret_before_its_body(
+    harness: Harness,
+) -> None:
+    """tornado read the whole body (up to 1 MB, held in memory) before the secret was
+    checked: 200 such connections held 220 MB."""
+    async with webhook_server(harness) as (_, port):
+        for path, secret, status in (("/hook", "wrong", b"403"), ("/other", SECRET, b"404")):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            head = request(b"", length=webhook.MAX_BODY - 1).replace(b"/hook", path.encode())
+            writer.write(head.replace(SECRET.encode(), secret.encode()))  # and no body
+            answer = await asyncio.wait_for(reader.readline(), 10)
+            assert answer.startswith(b"HTTP/1.1 " + status), answer
+            writer.close()
+
+
+async def test_a_webhook_request_that_fails_is_logged_without_its_path(
+    harness: Harness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tornado logged a failed request with a traceback and the request line, whose path
+    is the webhook's secret one."""
+
+    async def fails(self: Intake, raw: object) -> None:
+        raise TypeError("unhashable type: 'list'")
+
+    monkeypatch.setattr(Intake, "accept", fails)
+    caplog.set_level(logging.INFO)
+    async with webhook_server(harness) as (_, port):
+        assert (await post_update(port, message(43, "/help"))).startswith(b"HTTP/1.1 500")
+    logged = [(r.getMessage(), r.exc_info) for r in caplog.records]
+    assert logged == [("webhook: a request failed (TypeError)", None)]
+
+
+@pytest.mark.parametrize(
+    ("soft", "hard", "settable", "cap"),
+    [
+        (1024, 524288, True, webhook.MAX_CONNECTIONS),  # systemd's: raised to the hard limit
+        (1024, 1024, True, 1024 - webhook.FD_RESERVE),
+        (1024, -1, False, 1024 - webhook.FD_RESERVE),  # unlimited, and not allowed
+        (256, 256, True, 128),
+    ],
+)
+def test_the_webhook_takes_no_more_connections_than_file_descriptors_allow(
+    monkeypatch: pytest.MonkeyPatch, soft: int, hard: int, settable: bool, cap: int
+) -> None:
+    limits = {"now": (soft, hard)}
+
+    def setrlimit(_: int, wanted: tuple[int, int]) -> None:
+        if not settable:
+            raise ValueError("not allowed to set the current limit")
+        limits["now"] = wanted
+
+    fake = SimpleNamespace(
+        RLIMIT_NOFILE=7, RLIM_INFINITY=-1, getrlimit=lambda _: limits["now"], setrlimit=setrlimit
+    )
+    monkeypatch.setattr(webhook, "resource", fake)
+    assert webhook.connection_cap() == cap
+    assert limits["now"] == ((hard, hard) if settable else (soft, hard))
 
 
 async def test_a_command_sent_without_entities_is_still_a_command(harness: Harness) -> None:

@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -30,6 +30,8 @@ from .botapi import ApiError, RawBotApi, Unreachable
 
 logger = logging.getLogger(__name__)
 DAY = 24 * 3600.0
+# The Bot API's user and chat ids have at most 52 significant bits (and a sign)
+MAX_ID = 2**52
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,12 @@ def for_another_bot(text: object, username: str | None) -> bool:
         return False
     _, at, addressee = text.split(maxsplit=1)[0].partition("@")
     return bool(at) and addressee.lower() != username.lower()
+
+
+def telegram_id(value: object) -> TypeGuard[int]:
+    """Whether ``value`` can be a user's or a chat's id as Telegram sends one: an integer
+    (not a bool, a float or a string) of at most 52 bits."""
+    return isinstance(value, int) and not isinstance(value, bool) and -MAX_ID < value < MAX_ID
 
 
 def served(chat_id: int, allowed: frozenset[int]) -> bool:
@@ -102,7 +110,7 @@ def plain_stranger(
     body = item.get(kind)
     sender = body.get("from") if isinstance(body, dict) else None
     user_id = sender.get("id") if isinstance(sender, dict) else None
-    if not isinstance(body, dict) or not isinstance(user_id, int) or user_id in allowed:
+    if not isinstance(body, dict) or not telegram_id(user_id) or user_id in allowed:
         return None
     if kind == "edited_message":
         return Refusal(user_id, "")
@@ -114,7 +122,7 @@ def plain_stranger(
     chat = body.get("chat")
     chat = chat if isinstance(chat, dict) else {}
     chat_id = chat.get("id")
-    if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+    if not telegram_id(chat_id):
         return Refusal(user_id, "")
     text = body.get("text")
     if for_another_bot(text, username):

@@ -51,7 +51,7 @@ from ...storage import Store, inbox, outbox, sessions
 from ...storage.inbox import Received
 from ...storage.outbox import Undelivered
 from .bot import ScreeningBot
-from .gate import plain_stranger, refusal
+from .gate import plain_stranger, refusal, telegram_id
 from .ordering import ChatQueues, Work
 from .turn import App
 
@@ -128,6 +128,16 @@ def update_id_of(item: object) -> int | None:
     return None
 
 
+def check_ids(update: Update) -> None:
+    """Raise ValueError unless the user and the chat of ``update`` have ids as Telegram
+    sends them: python-telegram-bot takes any JSON value for one, and the gate, the inbox
+    and the handlers key on them (a list was unhashable: the poller died on it, unconfirmed,
+    at every restart)."""
+    for who in (update.effective_user, update.effective_chat):
+        if who is not None and not telegram_id(who.id):
+            raise ValueError("not a Telegram user or chat id")
+
+
 def chat_lock(chat_id: int) -> str:
     return f"screen-bot/chat/{chat_id}"
 
@@ -196,11 +206,12 @@ class Intake:
                 continue
             try:
                 update = Update.de_json(item, self.application.bot)
+                check_ids(update)
                 body = json.dumps(stored_form(item))
+                why = refusal(update, allowed, username)
             except Exception as err:  # noqa: BLE001 - any shape a crafted update takes
                 logger.warning("update %d skipped: malformed (%s)", uid, type(err).__name__)
                 continue
-            why = refusal(update, allowed, username)
             if why is not None:
                 gate.refuse(why)
                 continue

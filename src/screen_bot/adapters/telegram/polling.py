@@ -9,6 +9,9 @@ the updates not confirmed yet, and the inbox skips those it already has.
 A 401 (the token was revoked) or 404 (the URL is wrong) ends the bot with a clear error,
 so a supervisor can restart it once fixed; anything else (a network error, a 5xx, a
 409 conflict, a 429 with ``retry_after``) is retried with backoff, and said in the log.
+A ``retry_after`` is waited out within the backoff's delay and ``MAX_RETRY_AFTER``
+(:func:`retry_wait`): a relay's or emulator's negative one spun, a day-long one stopped
+the bot for a day.
 """
 
 from __future__ import annotations
@@ -28,12 +31,23 @@ logger = logging.getLogger(__name__)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 POLL_TIMEOUT = 25  # seconds a getUpdates call may wait for updates
 FIRST_DELAY, MAX_DELAY = 1.0, 30.0
+# Telegram asks getUpdates to wait seconds; should it mean longer, another 429 comes after
+# a minute and is waited out again, while a bot that stopped polling would look dead.
+MAX_RETRY_AFTER = 60.0
 # After an empty answer that came back before half the timeout asked (a relay or emulator
 # that does not hold the request: short polling), the next poll waits this long: ten polls
 # a second at most instead of hundreds (a core), and an update is still picked up within
 # a tenth of a second, too little for a person to notice. An empty answer to a real long
 # poll comes at the timeout: no pause.
 SHORT_POLL_PAUSE = 0.1
+
+
+def retry_wait(retry_after: float | None, delay: float) -> float:
+    """Seconds to wait before polling again after a failure: the Bot API's ``retry_after``,
+    but never under the backoff's ``delay`` nor over ``MAX_RETRY_AFTER``."""
+    if retry_after is None or not retry_after > delay:  # (not > also catches NaN)
+        return delay
+    return min(retry_after, MAX_RETRY_AFTER)
 
 
 def rejected(code: int, while_doing: str) -> ScreenBotError | None:
@@ -83,7 +97,7 @@ class Poller:
                 fatal = rejected(err.code, "while polling")
                 if fatal is not None:
                     raise fatal from None
-                wait = err.retry_after if err.retry_after is not None else delay
+                wait = retry_wait(err.retry_after, delay)
                 logger.warning(
                     "getUpdates failed (%d %s); retrying in %.0f s", err.code, err.description, wait
                 )
