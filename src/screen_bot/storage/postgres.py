@@ -344,9 +344,7 @@ class PostgresDatabase(Store):
                 with self._commits.commit(connection):
                     connection.execute("COMMIT")
             except BaseException:
-                if not connection.broken:
-                    with contextlib.suppress(self._pg.Error):
-                        connection.execute("ROLLBACK")
+                self._rolled_back(connection)
                 raise
         except self._pg.Error as err:
             if _is_bug(err):
@@ -361,19 +359,40 @@ class PostgresDatabase(Store):
         """``connection`` (or a new one) with a transaction begun (one round trip). A
         session the server ended while it was idle (a restart, ``idle_session_timeout``: a
         coordinator thinking at ``chat``'s prompt) fails at this first statement, when
-        nothing of the transaction has run yet: it begins on a new connection instead."""
+        nothing of the transaction has run yet: it begins on a new connection instead.
+
+        Any other failure of ``begin`` is rolled back before it is raised: its BEGIN opens
+        the transaction block before the write lock is waited for, so a wait over the lock
+        timeout leaves that block open and aborted, and every later BEGIN on this
+        connection (the bot's only one) would fail too."""
         try:
             connection.execute(begin)
             return connection
-        except self._pg.Error:
-            if not _ended(connection):
+        except BaseException as err:
+            if not (isinstance(err, self._pg.Error) and _ended(connection)):
+                self._rolled_back(connection)
                 raise
         try:
             connection = self._connected()
         except DatabaseBroken as err:
             raise StorageFailed(f"{err.message}; nothing was saved") from None
-        connection.execute(begin)
+        try:
+            connection.execute(begin)
+        except BaseException:
+            self._rolled_back(connection)
+            raise
         return connection
+
+    def _rolled_back(self, connection: psycopg.Connection[Any]) -> None:
+        """``connection`` out of any transaction a failure left it in, ready for the next
+        one; one that cannot even roll back is closed (the next use connects again)."""
+        idle = self._pg.pq.TransactionStatus.IDLE
+        if _ended(connection) or connection.info.transaction_status == idle:
+            return
+        try:
+            connection.execute("ROLLBACK")
+        except self._pg.Error:
+            connection.close()
 
     def read(self) -> Tx:
         return PgRead(self)
@@ -427,15 +446,13 @@ class PostgresDatabase(Store):
     def snapshot(self) -> Iterator[Tx]:
         """A REPEATABLE READ READ ONLY transaction, without the timeouts (reading all of a
         big log may take long); rolled back at the end (it changes nothing)."""
-        self._read(_SNAPSHOT, ())  # on a new connection if the server ended this one
-        connection = self._connected()
         try:
+            self._read(_SNAPSHOT, ())  # on a new connection if the server ended this one
             with self._reading():
-                yield PgTx(connection)
+                yield PgTx(self._connected())
         finally:
-            if not _ended(connection):
-                with contextlib.suppress(self._pg.Error):
-                    connection.execute("ROLLBACK")
+            if self._connection is not None:  # also when the BEGIN's second statement failed
+                self._rolled_back(self._connection)
 
     def try_lock(self, name: str) -> bool:
         return self._try_lock(name, again=True)
