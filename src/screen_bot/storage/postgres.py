@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..dburl import hidden
 from ..errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
-from .db import Cursor, Params, Store, Tx, migrate, run_riders
+from .db import Cursor, Params, Store, Tx, migrate, outdated, run_riders
 
 if TYPE_CHECKING:
     import psycopg
@@ -146,7 +146,13 @@ class PgTx(Tx):
     for_update = " FOR UPDATE"
 
     def has_table(self, name: str) -> bool:
-        return bool(self.one("SELECT to_regclass(?) IS NOT NULL", (name,))[0])
+        # Through pg_class, not to_regclass alone: a session that looked the name up before
+        # caches "no such table", and waiting for the write lock does not clear that, so an
+        # open that found no tables, then waited while another process created them, would
+        # create them again ("already exists"). The lock a read of pg_class takes makes the
+        # session take in the catalog's changes first.
+        query = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = to_regclass(?))"
+        return bool(self.one(query, (name,))[0])
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:
         if not params:
@@ -257,12 +263,17 @@ class PostgresDatabase(Store):
             raise NoDatabase(
                 f"no screen-bot tables yet in {self.where}: nothing has been logged there"
             )
+        doing = "reading the tables' versions"
         try:
-            with self.transaction(long=True) as tx:  # a migration may rewrite a big table
-                self.applied = migrate(tx, self.where)
+            # Read first: a database already current is opened without the write lock, so
+            # a command that only reads (log verify) is not failed by a writer holding it.
+            if outdated(self.read(), self.where):
+                doing = "creating the tables"
+                with self.transaction(long=True) as tx:  # a migration may rewrite a big table
+                    self.applied = migrate(tx, self.where)
         except StorageFailed as err:
             self.close()
-            raise DatabaseBroken(f"{err.message} (while creating the tables)") from None
+            raise DatabaseBroken(f"{err.message} (while {doing})") from None
         except self._pg.Error as err:  # our SQL refused: tables of another program's
             self.close()
             raise DatabaseBroken(
