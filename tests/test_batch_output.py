@@ -11,10 +11,12 @@ import signal
 import subprocess
 import sys
 from bisect import bisect_right
+from collections.abc import Sequence
 from contextlib import suppress
 from datetime import date
 from itertools import accumulate
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -28,6 +30,8 @@ from screen_bot.batch_screen import screen_file
 from screen_bot.cli.output import OutputCut, rows_writer
 from screen_bot.heap import keep_freed_memory
 from screen_bot.protocol import load
+from screen_bot.storage import ledger
+from screen_bot.storage.db import Tx
 
 DISK_FULL = "the disk holding standard output is full (free some space)"
 ROWS = '{"row":1,"label":"LVEF ≥ 50 %","formula":"(140 − age) × weight kg"}\n{"row":2}\n'
@@ -310,6 +314,55 @@ def test_output_filling_the_disk_logs_exactly_the_rows_written(tmp_path: Path, j
     assert (ran.returncode, ran.stderr.splitlines()[-1]) == (2, said), ran.stderr
     assert 0 < last < 6000
     _assert_logged_exactly(ran.stderr, last)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "rows", "saved", "stopped"),
+    [("blina-dli", 6000, 2, True), ("all", 6000, 2, True), ("blina-dli", 1500, 1, False)],
+)
+def test_a_database_filling_up_part_way_names_the_last_row_written_and_logged(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    protocol: str,
+    rows: int,
+    saved: int,
+    stopped: bool,
+) -> None:
+    """`screen --log` whose database's disk fills up after ``saved`` of its transactions
+    (of 1000 records): those stay saved, and the error line says so as a cut output's does,
+    naming the last row written and logged, the rows written but not logged, and where
+    screening stopped (not when the last transaction, at the end, was the one that failed).
+    It said "nothing was saved" and named no row, the operator unable to tell where to
+    start again."""
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(SHIPPED))  # `all`: two protocols
+    monkeypatch.setattr(ledger.LogWriter, "max_delay", 3600.0)  # transactions of 1000 only
+    appended = ledger.append_entries
+    transactions = 0
+
+    def filling_up(tx: Tx, entries: Sequence[dict[str, Any]]) -> list[ledger.LogRecord]:
+        nonlocal transactions
+        transactions += 1
+        if transactions > saved:  # the disk is full now
+            tx.execute(f"PRAGMA max_page_count = {tx.one('PRAGMA page_count')[0]}")
+        return appended(tx, entries)
+
+    monkeypatch.setattr(ledger, "append_entries", filling_up)
+    command = ["screen", str(_eligible_rows(tmp_path / "rows.jsonl", rows)), "-p", protocol]
+    ran = invoke(*command, "-f", "json", "--log")
+    per_row = 2 if protocol == "all" else 1
+    logged_to, written_to = saved * 1000 // per_row, len(ran.stdout.splitlines())
+    database = data_dir / "screen-bot.sqlite3"
+    said = (
+        f"error: the database {database} could not be written (database or disk is full): "
+        f"free some space; rows up to {logged_to} were written and logged; rows "
+        f"{logged_to + 1} to {written_to} were written but not logged"
+    )
+    if stopped:
+        said += f"; screening stopped at row {written_to + 1}, nothing from it on is logged"
+    assert (ran.returncode, ran.stderr.splitlines()[-1]) == (2, said), ran.stderr
+    assert logged_to < written_to <= rows and (written_to < rows) == stopped
+    _assert_logged_exactly(ran.stderr, logged_to, per_row)
 
 
 @given(

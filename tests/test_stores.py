@@ -721,6 +721,68 @@ def test_a_statement_over_the_timeout_is_cancelled_and_its_write_not_saved(
         assert [r.referral for r in ledger.records(db.read())] == ["R-2"]
 
 
+def test_a_write_that_waited_too_long_for_the_write_lock_fails_and_the_next_one_is_saved(
+    postgres: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holding the write lock past the lock timeout (a long purge, a
+    migration, a chat stopped inside its transaction) fails this write, and only it: the
+    same store, the bot's one connection, saves the next write once the lock is free."""
+    import psycopg
+
+    monkeypatch.setattr(pg, "LOCK_TIMEOUT_MS", 200)  # 5 s in use
+    with postgres.open() as db:
+        append(db, "R-1")
+        for long in (False, True):  # an answer, and a purge
+            with psycopg.connect(str(postgres.url)) as holder:  # its transaction holds it
+                holder.execute("SELECT pg_advisory_xact_lock(%s)", (pg.lock_key_of(pg.WRITE_LOCK),))
+                failed = pytest.raises(StorageFailed, match="lock timeout.*nothing was saved")
+                with failed, db.transaction(long=long) as tx:
+                    ledger.append(tx, verdict("lost"), channel="cli", coordinator="cli", answers={})
+            append(db, f"R-{2 + long}")  # the lock free again: saved
+        with db.snapshot() as tx:
+            assert [r.referral for r in ledger.records(tx)] == ["R-1", "R-2", "R-3"]
+        assert ledger.verify(db.read()) == []
+
+
+def test_an_up_to_date_database_is_opened_and_read_while_a_writer_holds_the_write_lock(
+    postgres: StoreUnderTest,
+    postgres_server: str,
+    cli: Callable[..., Ran],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`log verify` while another process holds the write lock past the lock timeout (a
+    long purge): its open only reads, the tables being current, so it is not failed by a
+    write's lock wait; it said "could not be written … (while creating the tables)". A
+    database whose tables must be created still waits for the lock, and says so."""
+    import psycopg
+
+    monkeypatch.setattr(pg, "LOCK_TIMEOUT_MS", 200)  # 5 s in use
+    with postgres.open() as db:
+        append(db, "R-1")
+    empty = new_database(postgres_server)
+    monkeypatch.setenv("SCREEN_BOT_DATABASE_URL", str(postgres.url))
+    with psycopg.connect(str(postgres.url)) as holder, psycopg.connect(empty) as on_empty:
+        for session in (holder, on_empty):  # (a database's own lock) held by its transaction
+            session.execute("SELECT pg_advisory_xact_lock(%s)", (pg.lock_key_of(pg.WRITE_LOCK),))
+        ran = cli("log", "verify")
+        assert ran.returncode == 0 and ran.stdout.startswith("intact: last record 1"), ran.stderr
+        with pytest.raises(DatabaseBroken, match="lock timeout.*while creating the tables"):
+            pg.PostgresDatabase(empty)
+    with pg.PostgresDatabase(empty) as db:  # the lock free again
+        assert versions(db.read()) == NEWEST
+
+
+def test_a_snapshot_that_failed_to_begin_leaves_the_connection_usable(
+    postgres: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with postgres.open() as db:
+        monkeypatch.setattr(pg, "_SNAPSHOT", "BEGIN READ ONLY; SELECT 1 / 0")  # after its BEGIN
+        with pytest.raises(StorageFailed, match="could not be read"), db.snapshot():
+            pass
+        append(db, "R-1")
+        assert db.read().one("SELECT count(*) FROM screening_log")[0] == 1
+
+
 def test_what_may_take_long_is_not_timed(
     postgres: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -738,6 +800,7 @@ def test_what_may_take_long_is_not_timed(
             tx.execute("SELECT 1")
         with db.snapshot() as tx:  # log verify, export, stats
             tx.execute("SELECT pg_sleep(0.6)")
+        monkeypatch.setattr(pg, "outdated", lambda tx, where: True)  # (else nothing to do)
         monkeypatch.setattr(pg, "migrate", slow_migration)
         with postgres.open():
             pass

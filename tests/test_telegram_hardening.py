@@ -50,7 +50,9 @@ from screen_bot.results import PROTOCOL_CHANGED, PROTOCOL_MISSING
 from screen_bot.service import DEFAULT_LIFETIME
 from screen_bot.storage import inbox, outbox, sessions
 from screen_bot.storage.inbox import Received
-from telegram_offline import BOT_USER, RecordingRequest
+from stores import StoreUnderTest
+from telegram_offline import BOT_USER, Chat, RecordingRequest
+from test_telegram_training_and_log import _application
 from test_telegram_transcript import COORDINATOR, OTHER, STRANGER, TOKEN, Harness
 
 BLOCKED = (403, "Forbidden: bot was blocked by the user")
@@ -272,6 +274,32 @@ async def test_a_failed_write_tells_the_user_nothing_was_saved(harness: Harness)
     assert harness.active(COORDINATOR).answers == {}
     await chat.send("42")
     assert harness.active(COORDINATOR).values() == {"age": 42}
+
+
+async def test_an_answer_that_waited_too_long_for_the_write_lock_is_the_only_one_not_saved(
+    postgres_store: StoreUnderTest,
+    catalog: Catalog,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On PostgreSQL, another process holding the write lock past the lock timeout (a long
+    log purge): that answer is NOT saved, and the one sent after the lock is free is. It
+    was NOT saved too, and every message after it, until the bot was restarted."""
+    import psycopg
+
+    from screen_bot.storage import postgres as pg
+
+    monkeypatch.setattr(pg, "LOCK_TIMEOUT_MS", 200)  # 5 s in use
+    made = _application(tmp_path, catalog, RecordingRequest(), postgres_store.open())
+    async for application, request, db in made:
+        chat = Chat(application, request, COORDINATOR)
+        await chat.send("/screen R-1")
+        with psycopg.connect(str(postgres_store.url)) as holder:  # its transaction holds it
+            holder.execute("SELECT pg_advisory_xact_lock(%s)", (pg.lock_key_of(pg.WRITE_LOCK),))
+            await chat.send("42")
+            assert chat.last_text() == say.NOT_SAVED
+        await chat.send("42")
+        assert sessions.active(db.read(), COORDINATOR).values() == {"age": 42}  # type: ignore[union-attr]
 
 
 # -- intake ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import IO, Any, BinaryIO, TextIO
 
-from ..errors import BadInput, ScreenBotError
+from ..errors import BadInput, ScreenBotError, StorageFailed
 
 
 @contextmanager
@@ -167,3 +167,19 @@ def output_stopped(written_to: int, log: bool, error: OSError | None = None) -> 
     done = f"rows up to {written_to} were written{logged}; " if written_to else ""
     unlogged = ", nothing from it on is logged" if log else ""
     return BadInput(f"{what}: {done}screening stopped at row {written_to + 1}{unlogged}")
+
+
+def log_stopped(
+    failed: StorageFailed, logged_to: int, written_to: int, stopped_at: int | None
+) -> StorageFailed:
+    """A transaction of ``screen --log`` failed (``failed``: a full disk under the database,
+    a lost server): the transactions before it were saved, so the line says where, as
+    :func:`output_stopped` does: the rows written and logged, those written but not
+    logged, and the row screening stopped at (None: the input had all been screened)."""
+    what = failed.message.replace("; nothing was saved", "")  # (only that transaction)
+    done = [f"rows up to {logged_to} were written and logged"] if logged_to else []
+    if written_to > logged_to:
+        done.append(f"rows {logged_to + 1} to {written_to} were written but not logged")
+    if stopped_at is not None:
+        done.append(f"screening stopped at row {stopped_at}, nothing from it on is logged")
+    return StorageFailed("; ".join([what, *done]))

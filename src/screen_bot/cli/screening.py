@@ -6,6 +6,7 @@ import gc
 import json
 import os
 import sys
+from collections import deque
 from contextlib import closing
 from enum import StrEnum
 from pathlib import Path
@@ -13,10 +14,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import BadInput
+from ..errors import BadInput, StorageFailed
 from . import options
 from .options import CheckProtocolOption, ProtocolOption
-from .output import OutputCut, output_stopped, rows_writer
+from .output import OutputCut, log_stopped, output_stopped, rows_writer
 from .population import Engine, screen_with_duckdb
 
 if TYPE_CHECKING:
@@ -254,8 +255,8 @@ def screen(
     row number and the others are still screened; a file that is not UTF-8 text is
     refused. Exit code 2 if any row was bad, or if a broken dialog file's protocol was left
     out (each named on stderr), else 0. With --log, records are written in transactions of
-    up to 1000 rows. Output closed early (| head) or a full disk stops the run, exit 2,
-    saying the last row written and logged.
+    up to 1000 rows. Output closed early (| head), a full disk or a failed write to the log
+    stops the run, exit 2, saying the last row written and logged.
     """
     from contextlib import nullcontext
 
@@ -300,6 +301,9 @@ def screen(
     else:
         writer = None
     bad_rows = 0
+    written_to = 0  # the last row all of whose output went out
+    stopped_at: int | None = 1  # the first row not screened yet (None: all were)
+    logged_rows = LoggedRows()
     write = rows_writer(sys.stdout)
     keep_freed_memory()
     day = today()  # once: a run across midnight (UTC) screens every row on one day
@@ -315,22 +319,58 @@ def screen(
                     write(b"".join(chunk.output), chunk.output_ends)
                 except OutputCut as stopped:  # `| head`, a pager quit, a full disk
                     cut = stopped
-                logged = chunk.logged
-                if cut is not None:  # the records of the rows written whole (as many a row)
-                    logged = logged[: len(logged) * cut.whole // len(chunk.rows)]
-                if writer is not None:  # logged once all of its row's output went out
-                    for verdict, answers, screening_id in logged:
-                        writer.add(
-                            Verdict.model_validate_json(verdict),
-                            json.loads(answers),
-                            screening_id=screening_id,
-                        )
+                whole = len(chunk.rows) if cut is None else cut.whole
+                written_to = chunk.rows[whole - 1] if whole else written_to
+                if cut is not None:
+                    stopped_at = chunk.rows[cut.whole]
+                elif chunk.last_row:
+                    stopped_at = chunk.last_row + 1
+                if writer is not None and whole:  # logged once all of its row's output went out
+                    per_row = len(chunk.logged) // len(chunk.rows)  # records: one a protocol
+                    for i, row in enumerate(chunk.rows[:whole]):
+                        for verdict, answers, screening_id in chunk.logged[
+                            i * per_row : (i + 1) * per_row
+                        ]:
+                            writer.add(
+                                Verdict.model_validate_json(verdict),
+                                json.loads(answers),
+                                screening_id=screening_id,
+                            )
+                        logged_rows.added(row, per_row)
+                    logged_rows.written(writer.written)
                 if cut is not None:  # the rest would go nowhere: stop, saying where
                     raise output_stopped(chunk.rows[cut.whole] - 1, log, cut.error)
+            stopped_at = None
+    except StorageFailed as err:  # a transaction of the log's, after others were saved
+        if writer is None:
+            raise
+        logged_to = logged_rows.written(writer.written)
+        raise log_stopped(err, logged_to, written_to, stopped_at) from None
     finally:
         if writer is not None:
             typer.echo(f"screening log: {writer.written} records appended", err=True)
     raise typer.Exit(2 if bad_rows or left_out else 0)
+
+
+class LoggedRows:
+    """The last row all of whose records are in the log, from a LogWriter's count of the
+    records it wrote (a row's records, one a protocol, may be split between two of its
+    transactions). Only the rows not yet known to be written are kept."""
+
+    def __init__(self) -> None:
+        self.up_to = 0
+        self._added = 0
+        self._waiting: deque[tuple[int, int]] = deque()  # (records added with it, its row)
+
+    def added(self, row: int, records: int) -> None:
+        self._added += records
+        self._waiting.append((self._added, row))
+
+    def written(self, records: int) -> int:
+        """The last row whose records are among the first ``records`` added."""
+        while self._waiting and self._waiting[0][0] <= records:
+            self.up_to = self._waiting.popleft()[1]
+        return self.up_to
 
 
 def start() -> None:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..dburl import hidden
 from ..errors import DatabaseBroken, NoDatabase, ScreenBotError, StorageFailed
-from .db import Cursor, Params, Store, Tx, migrate, run_riders
+from .db import Cursor, Params, Store, Tx, migrate, outdated, run_riders
 
 if TYPE_CHECKING:
     import psycopg
@@ -139,7 +139,13 @@ class PgTx(Tx):
     for_update = " FOR UPDATE"
 
     def has_table(self, name: str) -> bool:
-        return bool(self.one("SELECT to_regclass(?) IS NOT NULL", (name,))[0])
+        # Through pg_class, not to_regclass alone: a session that looked the name up before
+        # caches "no such table", and waiting for the write lock does not clear that, so an
+        # open that found no tables, then waited while another process created them, would
+        # create them again ("already exists"). The lock a read of pg_class takes makes the
+        # session take in the catalog's changes first.
+        query = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = to_regclass(?))"
+        return bool(self.one(query, (name,))[0])
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:
         if not params:
@@ -251,12 +257,17 @@ class PostgresDatabase(Store):
             raise NoDatabase(
                 f"no screen-bot tables yet in {self.where}: nothing has been logged there"
             )
+        doing = "reading the tables' versions"
         try:
-            with self.transaction(long=True) as tx:  # a migration may rewrite a big table
-                self.applied = migrate(tx, self.where)
+            # Read first: a database already current is opened without the write lock, so
+            # a command that only reads (log verify) is not failed by a writer holding it.
+            if outdated(self.read(), self.where):
+                doing = "creating the tables"
+                with self.transaction(long=True) as tx:  # a migration may rewrite a big table
+                    self.applied = migrate(tx, self.where)
         except StorageFailed as err:
             self.close()
-            raise DatabaseBroken(f"{err.message} (while creating the tables)") from None
+            raise DatabaseBroken(f"{err.message} (while {doing})") from None
         except self._pg.Error as err:  # our SQL refused: tables of another program's
             self.close()
             raise DatabaseBroken(
@@ -338,9 +349,7 @@ class PostgresDatabase(Store):
                 with self._commits.commit(connection):
                     connection.execute("COMMIT")
             except BaseException:
-                if not connection.broken:
-                    with contextlib.suppress(self._pg.Error):
-                        connection.execute("ROLLBACK")
+                self._rolled_back(connection)
                 raise
         except self._pg.Error as err:
             if _is_bug(err):
@@ -355,19 +364,40 @@ class PostgresDatabase(Store):
         """``connection`` (or a new one) with a transaction begun (one round trip). A
         session the server ended while it was idle (a restart, ``idle_session_timeout``: a
         coordinator thinking at ``chat``'s prompt) fails at this first statement, when
-        nothing of the transaction has run yet: it begins on a new connection instead."""
+        nothing of the transaction has run yet: it begins on a new connection instead.
+
+        Any other failure of ``begin`` is rolled back before it is raised: its BEGIN opens
+        the transaction block before the write lock is waited for, so a wait over the lock
+        timeout leaves that block open and aborted, and every later BEGIN on this
+        connection (the bot's only one) would fail too."""
         try:
             connection.execute(begin)
             return connection
-        except self._pg.Error:
-            if not _ended(connection):
+        except BaseException as err:
+            if not (isinstance(err, self._pg.Error) and _ended(connection)):
+                self._rolled_back(connection)
                 raise
         try:
             connection = self._connected()
         except DatabaseBroken as err:
             raise StorageFailed(f"{err.message}; nothing was saved") from None
-        connection.execute(begin)
+        try:
+            connection.execute(begin)
+        except BaseException:
+            self._rolled_back(connection)
+            raise
         return connection
+
+    def _rolled_back(self, connection: psycopg.Connection[Any]) -> None:
+        """``connection`` out of any transaction a failure left it in, ready for the next
+        one; one that cannot even roll back is closed (the next use connects again)."""
+        idle = self._pg.pq.TransactionStatus.IDLE
+        if _ended(connection) or connection.info.transaction_status == idle:
+            return
+        try:
+            connection.execute("ROLLBACK")
+        except self._pg.Error:
+            connection.close()
 
     def read(self) -> Tx:
         return PgRead(self)
@@ -421,15 +451,13 @@ class PostgresDatabase(Store):
     def snapshot(self) -> Iterator[Tx]:
         """A REPEATABLE READ READ ONLY transaction, without the timeouts (reading all of a
         big log may take long); rolled back at the end (it changes nothing)."""
-        self._read(_SNAPSHOT, ())  # on a new connection if the server ended this one
-        connection = self._connected()
         try:
+            self._read(_SNAPSHOT, ())  # on a new connection if the server ended this one
             with self._reading():
-                yield PgTx(connection)
+                yield PgTx(self._connected())
         finally:
-            if not _ended(connection):
-                with contextlib.suppress(self._pg.Error):
-                    connection.execute("ROLLBACK")
+            if self._connection is not None:  # also when the BEGIN's second statement failed
+                self._rolled_back(self._connection)
 
     def try_lock(self, name: str) -> bool:
         return self._try_lock(name, again=True)
