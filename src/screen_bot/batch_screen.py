@@ -18,7 +18,9 @@ import json
 import multiprocessing
 import os
 import secrets
+import signal
 import stat
+import sys
 import zlib
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -72,6 +74,7 @@ IN_FLIGHT = 3
 HELD = 4  # works held at most per process (in flight, or done and waiting for their turn)
 RESULTS_PIPE = 1 << 20  # bytes; Linux's most for a user (/proc/sys/fs/pipe-max-size)
 _FORK = "fork" in multiprocessing.get_all_start_methods()  # workers inherit what is loaded
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class FileChanged(BadInput):
@@ -292,13 +295,15 @@ def _block_size(raw: IO[bytes], jobs: int) -> int | Callable[[], int]:
 
 
 def _pool(protocol: Protocols, jobs: int) -> ProcessPoolExecutor:
+    parent = os.getpid()
     if _FORK:  # a forked worker is handed the loaded protocols as they are (no pickling)
         fork = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(jobs, mp_context=fork, initializer=_use, initargs=(protocol,))
+        initargs: tuple[Any, ...] = (parent, protocol)
+        pool = ProcessPoolExecutor(jobs, mp_context=fork, initializer=_use, initargs=initargs)
     else:
         members = protocol.members if isinstance(protocol, ProtocolSet) else (protocol,)
         paths = tuple(m.path for m in members)
-        initargs = (paths, left_out_of(protocol))
+        initargs = (parent, paths, left_out_of(protocol))
         pool = ProcessPoolExecutor(jobs, initializer=_load, initargs=initargs)
     _widen_results_pipe(pool)
     return pool
@@ -422,17 +427,32 @@ def line_fields(
 _worker_protocol: Protocols | None = None
 
 
-def _load(paths: tuple[Path, ...], left_out: LeftOut) -> None:
+def _load(parent: int, paths: tuple[Path, ...], left_out: LeftOut) -> None:
     loaded = tuple(load(path) for path in paths)
     protocol = loaded[0] if len(loaded) == 1 else ProtocolSet(loaded)
     leave_out(protocol, left_out)
-    _use(protocol)
+    _use(parent, protocol)
 
 
-def _use(protocol: Protocols) -> None:
+def _use(parent: int, protocol: Protocols) -> None:
     global _worker_protocol
+    _end_with(parent)
     _worker_protocol = protocol
     gc.freeze()  # as in screen_file: the worker's protocols live as long as it does
+
+
+def _end_with(parent: int) -> None:
+    """Linux: this worker is killed when ``parent`` (the process that started it) ends, by
+    SIGKILL too; by itself it would not notice (it holds both ends of the pool's pipes) and
+    would run on for ever. (The signal comes when the thread that forked it ends: the run's
+    main thread.) Elsewhere (no prctl) nothing is done: a killed run's workers stay."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # it ended before the signal was asked for
+        os._exit(1)
 
 
 def _in_worker(screen: Callable[..., Chunk], *work: Any) -> Chunk:
