@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -377,6 +377,29 @@ def _stuck_run(
         for pid in workers:  # left running (without the fix)
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _fds(pid: int) -> list[str]:
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with suppress(OSError):
+            found.append(os.readlink(fd))
+    return found
+
+
+@ON_LINUX
+def test_a_worker_holds_nothing_of_the_store(
+    store: StoreUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers are forked before the store is opened: none holds the database file, or
+    a copy of the run's connection to the server (which would keep the run's session, and
+    its write lock, open after the run is killed)."""
+    data = str(store.data_dir / "screen-bot.sqlite3")  # and its -wal, -shm
+    with _stuck_run(store, tmp_path, monkeypatch) as (run, workers):
+        assert any(f.startswith(data) or f.startswith("socket:") for f in _fds(run.pid))
+        for pid in workers:
+            held = [f for f in _fds(pid) if f.startswith(data) or f.startswith("socket:")]
+            assert held == []
 
 
 @ON_LINUX

@@ -25,7 +25,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -194,9 +194,11 @@ def screen_file(
     log: bool,
     jobs: int,
     day: date,
+    pool: ProcessPoolExecutor | None = None,
 ) -> Generator[Chunk, None, None]:
     """Screen every row, ``CHUNK`` rows at a time, in order; ``day`` (the run's today) is
-    the screening date of every row without one, in every process."""
+    the screening date of every row without one, in every process. ``pool``: the run's
+    :func:`workers`, started by the caller (else the run starts its own)."""
     # What is loaded now outlives the run: the collector need not scan it again and again
     # for each row's short-lived objects (a few per cent of the time per row). It is on
     # during the run, also where start-up ran without it (``cli/entry.py``), and left as it
@@ -205,7 +207,8 @@ def screen_file(
     was_on = gc.isenabled()
     gc.enable()
     try:
-        yield from _screen_file(raw, protocol, fmt, output, log, jobs, day)
+        with nullcontext(pool) if pool is not None else workers(protocol, jobs) as started:
+            yield from _screen_file(raw, protocol, fmt, output, log, jobs, day, started)
     finally:
         if not was_on:
             gc.disable()
@@ -220,25 +223,31 @@ def _screen_file(
     log: bool,
     jobs: int,
     day: date,
+    pool: ProcessPoolExecutor | None,
 ) -> Iterator[Chunk]:
-    if jobs > 1 and fmt == "jsonl":
-        yield from _screen_blocks(raw, protocol, output, log, jobs, day)
+    if pool is not None and fmt == "jsonl":
+        yield from _screen_blocks(raw, protocol, output, log, jobs, day, pool)
         return
     found = read_units(raw, protocol, fmt)
     shape = (found.kind, found.header, day)  # what typing a unit needs besides the unit
-    if jobs <= 1:
+    if pool is None:
         while batch := list(islice(found.units, CHUNK)):
             yield screen_units(batch, shape, protocol, output, log)
         return
     # Workers parse, type and screen; only splitting the input into rows stays here.
     batches = iter(lambda: list(islice(found.units, CHUNK)), [])
-    with _pool(protocol, jobs - 1) as pool:
-        works = (_as_is((batch, shape, output, log)) for batch in batches)
-        yield from _shared(pool, jobs, protocol, _screen_units_of, works)
+    works = (_as_is((batch, shape, output, log)) for batch in batches)
+    yield from _shared(pool, jobs, protocol, _screen_units_of, works)
 
 
 def _screen_blocks(
-    raw: IO[bytes], protocol: Protocols, output: Output, log: bool, jobs: int, day: date
+    raw: IO[bytes],
+    protocol: Protocols,
+    output: Output,
+    log: bool,
+    jobs: int,
+    day: date,
+    pool: ProcessPoolExecutor,
 ) -> Iterator[Chunk]:
     """JSON Lines in blocks of whole lines: the workers (and this process) split, parse, type
     and screen them; here only the lines are counted (for the row numbers), in C. A forked
@@ -262,8 +271,7 @@ def _screen_blocks(
             start = end
             number += block.count(b"\n")
 
-    with _pool(protocol, jobs - 1) as pool:
-        yield from _shared(pool, jobs, protocol, screen_block, works())
+    yield from _shared(pool, jobs, protocol, screen_block, works())
 
 
 def _as_is(work: Work) -> tuple[Work, Callable[[], Work]]:
@@ -292,6 +300,23 @@ def _block_size(raw: IO[bytes], jobs: int) -> int | Callable[[], int]:
         return max(LAST_BLOCK, min(BLOCK, (end - raw.tell()) // (HELD * jobs)))
 
     return size
+
+
+@contextmanager
+def workers(protocol: Protocols, jobs: int) -> Iterator[ProcessPoolExecutor | None]:
+    """The ``jobs - 1`` worker processes of a run of ``jobs`` (None for one), started now.
+
+    A run that logs starts them before it opens its store: a worker forked later would hold
+    a copy of the store's connection (PostgreSQL's socket), and so keep the run's session,
+    with its transaction and the write lock, open on the server after the run is killed."""
+    if jobs <= 1:
+        yield None
+        return
+    with _pool(protocol, jobs - 1) as pool:
+        # A fork pool forks all its workers at its first task; a spawned worker (no fork)
+        # inherits no descriptor of this process's, so it may start later.
+        pool.submit(os.getpid)
+        yield pool
 
 
 def _pool(protocol: Protocols, jobs: int) -> ProcessPoolExecutor:
