@@ -1,21 +1,26 @@
 """``screen --jobs N``: N processes screen, this one among them (it takes blocks whenever the
 workers are all busy), and the output, the problems and the log are one process's, in row
-order (issue #14); a worker that dies ends the run with an error, never a hang."""
+order (issue #14); a worker that dies ends the run with an error, never a hang, and a run
+killed (SIGKILL) takes its workers, and its hold on the database, with it."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cli_runner import invoke
+from cli_runner import invoke, process
 from conftest import SHIPPED
 from patients import ELIGIBLE_JSON
 from screen_bot import batch_screen
@@ -23,7 +28,8 @@ from screen_bot.answers import today
 from screen_bot.errors import BadInput
 from screen_bot.protocol import Protocol, load
 from screen_bot.protocol.sets import ProtocolSet
-from screen_bot.storage import Database, ledger
+from screen_bot.storage import Database, ledger, postgres
+from stores import StoreUnderTest
 
 BLINA = load(SHIPPED / "blina-dli.yaml")
 BAD = 97  # every 97th row is bad
@@ -282,3 +288,137 @@ def test_a_row_without_screened_on_keeps_the_utc_day_whatever_the_sites_time_zon
         (record,) = ledger.records(db.read())
         assert record.screened_on == date(2026, 11, 26)
     assert invoke("sql", "--protocol", "blina-dli").stdout == sql
+
+
+STUCK_IN_A_WRITE = """
+import sys, time
+from pathlib import Path
+from screen_bot.cli.app import run
+from screen_bot.storage import ledger, postgres
+
+# Only the end of its connection ends its transaction (not the server's idle timeout).
+postgres.IDLE_IN_TRANSACTION_MS = 0
+append_entries = ledger.append_entries
+
+def stuck(tx, entries):
+    append_entries(tx, entries)
+    Path(sys.argv[1]).touch()  # in its first transaction, the write lock held
+    time.sleep(3600)
+
+ledger.append_entries = stuck
+sys.exit(run(sys.argv[2:]))
+"""
+
+
+ON_LINUX = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc; prctl is Linux's")
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Not ended (an ended process not yet reaped by its new parent is a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _until(done: Callable[[], bool], seconds: float = 60) -> bool:
+    """Poll ``done()`` until it is true, giving up after ``seconds`` (a bound on a hang,
+    not on speed)."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@contextmanager
+def _stuck_run(
+    store: StoreUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[subprocess.Popen[bytes], list[int]]]:
+    """A real ``screen --jobs 2 --log`` run stopped in its first write transaction, the
+    write lock held, its worker started: the run and its workers' pids."""
+    monkeypatch.setenv("SCREEN_BOT_DATA_DIR", str(store.data_dir))
+    for name, value in store.env().items():
+        monkeypatch.setenv(name, value)
+    inputs = tmp_path / "input"
+    inputs.mkdir()
+    rows = inputs / "rows.jsonl"
+    rows.write_text("".join(f'{{"referral": "J-{i}", "age": 5}}\n' for i in range(5000)))
+    marker = inputs / "in-transaction"
+    args = ["screen", "--log", "-f", "json", "--jobs", "2", "-p", "blina-dli", str(rows)]
+    with (inputs / "out").open("wb") as out:
+        run = subprocess.Popen(
+            [sys.executable, "-c", STUCK_IN_A_WRITE, str(marker), *args], stdout=out
+        )
+    workers: list[int] = []
+    try:
+        assert _until(lambda: marker.exists() or run.poll() is not None)
+        assert run.poll() is None, "the run ended before its first write"
+        workers = _children(run.pid)
+        assert len(workers) == 1
+        yield run, workers
+    finally:
+        run.kill()
+        run.wait()
+        for pid in workers:  # left running (without the fix)
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _fds(pid: int) -> list[str]:
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with suppress(OSError):
+            found.append(os.readlink(fd))
+    return found
+
+
+@ON_LINUX
+def test_a_worker_holds_nothing_of_the_store(
+    store: StoreUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers are forked before the store is opened: none holds the database file, or
+    a copy of the run's connection to the server (which would keep the run's session, and
+    its write lock, open after the run is killed)."""
+    data = str(store.data_dir / "screen-bot.sqlite3")  # and its -wal, -shm
+    with _stuck_run(store, tmp_path, monkeypatch) as (run, workers):
+        assert any(f.startswith(data) or f.startswith("socket:") for f in _fds(run.pid))
+        for pid in workers:
+            held = [f for f in _fds(pid) if f.startswith(data) or f.startswith("socket:")]
+            assert held == []
+
+
+@ON_LINUX
+def test_a_killed_run_takes_its_workers_and_its_write_lock_with_it(
+    store: StoreUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL (a supervisor, the OOM killer, ``timeout -s KILL``) of a run mid-write: the
+    next write goes through, not kept waiting by the killed run's transaction (a worker's
+    copy of its connection kept it open), and its workers end too (they would never notice:
+    each holds both ends of the pool's pipes)."""
+    one = str(tmp_path / "one.jsonl")
+    Path(one).write_text('{"referral": "N-1", "age": 5}\n')
+    monkeypatch.setattr(postgres, "LOCK_TIMEOUT_MS", 200)  # a try waits no longer if locked
+    with _stuck_run(store, tmp_path, monkeypatch) as (run, workers):
+        run.kill()
+        run.wait()
+        assert _until(lambda: invoke("screen", "--log", "-p", "blina-dli", one).returncode == 0)
+        verified = process("log", "verify")
+        assert verified.returncode == 0, verified.stderr
+        assert _until(lambda: not any(_running(pid) for pid in workers))
+    with store.open() as db:  # the killed run's transaction was never committed
+        assert [r.referral for r in ledger.records(db.read())] == ["N-1"]

@@ -18,12 +18,14 @@ import json
 import multiprocessing
 import os
 import secrets
+import signal
 import stat
+import sys
 import zlib
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -72,6 +74,7 @@ IN_FLIGHT = 3
 HELD = 4  # works held at most per process (in flight, or done and waiting for their turn)
 RESULTS_PIPE = 1 << 20  # bytes; Linux's most for a user (/proc/sys/fs/pipe-max-size)
 _FORK = "fork" in multiprocessing.get_all_start_methods()  # workers inherit what is loaded
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class FileChanged(BadInput):
@@ -191,9 +194,11 @@ def screen_file(
     log: bool,
     jobs: int,
     day: date,
+    pool: ProcessPoolExecutor | None = None,
 ) -> Generator[Chunk, None, None]:
     """Screen every row, ``CHUNK`` rows at a time, in order; ``day`` (the run's today) is
-    the screening date of every row without one, in every process."""
+    the screening date of every row without one, in every process. ``pool``: the run's
+    :func:`workers`, started by the caller (else the run starts its own)."""
     # What is loaded now outlives the run: the collector need not scan it again and again
     # for each row's short-lived objects (a few per cent of the time per row). It is on
     # during the run, also where start-up ran without it (``cli/entry.py``), and left as it
@@ -202,7 +207,8 @@ def screen_file(
     was_on = gc.isenabled()
     gc.enable()
     try:
-        yield from _screen_file(raw, protocol, fmt, output, log, jobs, day)
+        with nullcontext(pool) if pool is not None else workers(protocol, jobs) as started:
+            yield from _screen_file(raw, protocol, fmt, output, log, jobs, day, started)
     finally:
         if not was_on:
             gc.disable()
@@ -217,25 +223,31 @@ def _screen_file(
     log: bool,
     jobs: int,
     day: date,
+    pool: ProcessPoolExecutor | None,
 ) -> Iterator[Chunk]:
-    if jobs > 1 and fmt == "jsonl":
-        yield from _screen_blocks(raw, protocol, output, log, jobs, day)
+    if pool is not None and fmt == "jsonl":
+        yield from _screen_blocks(raw, protocol, output, log, jobs, day, pool)
         return
     found = read_units(raw, protocol, fmt)
     shape = (found.kind, found.header, day)  # what typing a unit needs besides the unit
-    if jobs <= 1:
+    if pool is None:
         while batch := list(islice(found.units, CHUNK)):
             yield screen_units(batch, shape, protocol, output, log)
         return
     # Workers parse, type and screen; only splitting the input into rows stays here.
     batches = iter(lambda: list(islice(found.units, CHUNK)), [])
-    with _pool(protocol, jobs - 1) as pool:
-        works = (_as_is((batch, shape, output, log)) for batch in batches)
-        yield from _shared(pool, jobs, protocol, _screen_units_of, works)
+    works = (_as_is((batch, shape, output, log)) for batch in batches)
+    yield from _shared(pool, jobs, protocol, _screen_units_of, works)
 
 
 def _screen_blocks(
-    raw: IO[bytes], protocol: Protocols, output: Output, log: bool, jobs: int, day: date
+    raw: IO[bytes],
+    protocol: Protocols,
+    output: Output,
+    log: bool,
+    jobs: int,
+    day: date,
+    pool: ProcessPoolExecutor,
 ) -> Iterator[Chunk]:
     """JSON Lines in blocks of whole lines: the workers (and this process) split, parse, type
     and screen them; here only the lines are counted (for the row numbers), in C. A forked
@@ -259,8 +271,7 @@ def _screen_blocks(
             start = end
             number += block.count(b"\n")
 
-    with _pool(protocol, jobs - 1) as pool:
-        yield from _shared(pool, jobs, protocol, screen_block, works())
+    yield from _shared(pool, jobs, protocol, screen_block, works())
 
 
 def _as_is(work: Work) -> tuple[Work, Callable[[], Work]]:
@@ -291,14 +302,33 @@ def _block_size(raw: IO[bytes], jobs: int) -> int | Callable[[], int]:
     return size
 
 
+@contextmanager
+def workers(protocol: Protocols, jobs: int) -> Iterator[ProcessPoolExecutor | None]:
+    """The ``jobs - 1`` worker processes of a run of ``jobs`` (None for one), started now.
+
+    A run that logs starts them before it opens its store: a worker forked later would hold
+    a copy of the store's connection (PostgreSQL's socket), and so keep the run's session,
+    with its transaction and the write lock, open on the server after the run is killed."""
+    if jobs <= 1:
+        yield None
+        return
+    with _pool(protocol, jobs - 1) as pool:
+        # A fork pool forks all its workers at its first task; a spawned worker (no fork)
+        # inherits no descriptor of this process's, so it may start later.
+        pool.submit(os.getpid)
+        yield pool
+
+
 def _pool(protocol: Protocols, jobs: int) -> ProcessPoolExecutor:
+    parent = os.getpid()
     if _FORK:  # a forked worker is handed the loaded protocols as they are (no pickling)
         fork = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(jobs, mp_context=fork, initializer=_use, initargs=(protocol,))
+        initargs: tuple[Any, ...] = (parent, protocol)
+        pool = ProcessPoolExecutor(jobs, mp_context=fork, initializer=_use, initargs=initargs)
     else:
         members = protocol.members if isinstance(protocol, ProtocolSet) else (protocol,)
         paths = tuple(m.path for m in members)
-        initargs = (paths, left_out_of(protocol))
+        initargs = (parent, paths, left_out_of(protocol))
         pool = ProcessPoolExecutor(jobs, initializer=_load, initargs=initargs)
     _widen_results_pipe(pool)
     return pool
@@ -422,17 +452,32 @@ def line_fields(
 _worker_protocol: Protocols | None = None
 
 
-def _load(paths: tuple[Path, ...], left_out: LeftOut) -> None:
+def _load(parent: int, paths: tuple[Path, ...], left_out: LeftOut) -> None:
     loaded = tuple(load(path) for path in paths)
     protocol = loaded[0] if len(loaded) == 1 else ProtocolSet(loaded)
     leave_out(protocol, left_out)
-    _use(protocol)
+    _use(parent, protocol)
 
 
-def _use(protocol: Protocols) -> None:
+def _use(parent: int, protocol: Protocols) -> None:
     global _worker_protocol
+    _end_with(parent)
     _worker_protocol = protocol
     gc.freeze()  # as in screen_file: the worker's protocols live as long as it does
+
+
+def _end_with(parent: int) -> None:
+    """Linux: this worker is killed when ``parent`` (the process that started it) ends, by
+    SIGKILL too; by itself it would not notice (it holds both ends of the pool's pipes) and
+    would run on for ever. (The signal comes when the thread that forked it ends: the run's
+    main thread.) Elsewhere (no prctl) nothing is done: a killed run's workers stay."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # it ended before the signal was asked for
+        os._exit(1)
 
 
 def _in_worker(screen: Callable[..., Chunk], *work: Any) -> Chunk:

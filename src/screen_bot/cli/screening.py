@@ -272,7 +272,7 @@ def screen(
 
     from ..answers import today
     from ..batch import detect_format, leave_out
-    from ..batch_screen import screen_file
+    from ..batch_screen import screen_file, workers
     from ..heap import keep_freed_memory
     from ..protocol.sets import ALL
     from ..verdict import Verdict
@@ -293,62 +293,65 @@ def screen(
         raw = sys.stdin.buffer if str(file) == "-" else file.open("rb")
     except OSError as err:
         raise BadInput(f"cannot read {file}: {err.strerror}") from None
-    db = options.database() if log else None
-    if db is not None:  # the store's modules are imported only for a run that logs
-        from ..storage.ledger import LogWriter
+    # The workers are forked before the store is opened, so that none holds its connection
+    # (see batch_screen.workers).
+    with workers(chosen, jobs) as pool:
+        db = options.database() if log else None
+        if db is not None:  # the store's modules are imported only for a run that logs
+            from ..storage.ledger import LogWriter
 
-        writer = LogWriter(db, channel="batch", coordinator="cli")
-    else:
-        writer = None
-    bad_rows = 0
-    written_to = 0  # the last row all of whose output went out
-    stopped_at: int | None = 1  # the first row not screened yet (None: all were)
-    logged_rows = LoggedRows()
-    write = rows_writer(sys.stdout)
-    keep_freed_memory()
-    day = today()  # once: a run across midnight (UTC) screens every row on one day
-    chunks = screen_file(raw, chosen, fmt, output.value, log, jobs, day)  # type: ignore[arg-type]
-    try:
-        with raw, db or nullcontext(), writer or nullcontext(), closing(chunks):
-            for chunk in chunks:
-                bad_rows += chunk.bad_rows
-                for problem in chunk.problems:
-                    typer.echo(f"{file}: {problem}", err=True)
-                cut = None
-                try:  # a chunk at a time: typer.echo flushes every line
-                    write(b"".join(chunk.output), chunk.output_ends)
-                except OutputCut as stopped:  # `| head`, a pager quit, a full disk
-                    cut = stopped
-                whole = len(chunk.rows) if cut is None else cut.whole
-                written_to = chunk.rows[whole - 1] if whole else written_to
-                if cut is not None:
-                    stopped_at = chunk.rows[cut.whole]
-                elif chunk.last_row:
-                    stopped_at = chunk.last_row + 1
-                if writer is not None and whole:  # logged once all of its row's output went out
-                    per_row = len(chunk.logged) // len(chunk.rows)  # records: one a protocol
-                    for i, row in enumerate(chunk.rows[:whole]):
-                        for verdict, answers, screening_id in chunk.logged[
-                            i * per_row : (i + 1) * per_row
-                        ]:
-                            writer.add(
-                                Verdict.model_validate_json(verdict),
-                                json.loads(answers),
-                                screening_id=screening_id,
-                            )
-                        logged_rows.added(row, per_row)
-                    logged_rows.written(writer.written)
-                if cut is not None:  # the rest would go nowhere: stop, saying where
-                    raise output_stopped(chunk.rows[cut.whole] - 1, log, cut.error)
-            stopped_at = None
-    except StorageFailed as err:  # a transaction of the log's, after others were saved
-        if writer is None:
-            raise
-        logged_to = logged_rows.written(writer.written)
-        raise log_stopped(err, logged_to, written_to, stopped_at) from None
-    finally:
-        if writer is not None:
-            typer.echo(f"screening log: {writer.written} records appended", err=True)
+            writer = LogWriter(db, channel="batch", coordinator="cli")
+        else:
+            writer = None
+        bad_rows = 0
+        written_to = 0  # the last row all of whose output went out
+        stopped_at: int | None = 1  # the first row not screened yet (None: all were)
+        logged_rows = LoggedRows()
+        write = rows_writer(sys.stdout)
+        keep_freed_memory()
+        day = today()  # once: a run across midnight (UTC) screens every row on one day
+        chunks = screen_file(raw, chosen, fmt, output.value, log, jobs, day, pool)  # type: ignore[arg-type]
+        try:
+            with raw, db or nullcontext(), writer or nullcontext(), closing(chunks):
+                for chunk in chunks:
+                    bad_rows += chunk.bad_rows
+                    for problem in chunk.problems:
+                        typer.echo(f"{file}: {problem}", err=True)
+                    cut = None
+                    try:  # a chunk at a time: typer.echo flushes every line
+                        write(b"".join(chunk.output), chunk.output_ends)
+                    except OutputCut as stopped:  # `| head`, a pager quit, a full disk
+                        cut = stopped
+                    whole = len(chunk.rows) if cut is None else cut.whole
+                    written_to = chunk.rows[whole - 1] if whole else written_to
+                    if cut is not None:
+                        stopped_at = chunk.rows[cut.whole]
+                    elif chunk.last_row:
+                        stopped_at = chunk.last_row + 1
+                    if writer is not None and whole:  # logged once all of its row's output went out
+                        per_row = len(chunk.logged) // len(chunk.rows)  # records: one a protocol
+                        for i, row in enumerate(chunk.rows[:whole]):
+                            for verdict, answers, screening_id in chunk.logged[
+                                i * per_row : (i + 1) * per_row
+                            ]:
+                                writer.add(
+                                    Verdict.model_validate_json(verdict),
+                                    json.loads(answers),
+                                    screening_id=screening_id,
+                                )
+                            logged_rows.added(row, per_row)
+                        logged_rows.written(writer.written)
+                    if cut is not None:  # the rest would go nowhere: stop, saying where
+                        raise output_stopped(chunk.rows[cut.whole] - 1, log, cut.error)
+                stopped_at = None
+        except StorageFailed as err:  # a transaction of the log's, after others were saved
+            if writer is None:
+                raise
+            logged_to = logged_rows.written(writer.written)
+            raise log_stopped(err, logged_to, written_to, stopped_at) from None
+        finally:
+            if writer is not None:
+                typer.echo(f"screening log: {writer.written} records appended", err=True)
     raise typer.Exit(2 if bad_rows or left_out else 0)
 
 
