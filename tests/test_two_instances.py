@@ -12,7 +12,7 @@ from typing import Any
 import two_instances
 from bot_process import free_port, last_id, start_update
 from fakebot import FakeBotApi
-from screen_bot.storage.postgres import display
+from screen_bot.dburl import hidden
 from stores import StoreUnderTest
 
 COORDINATOR = 111
@@ -61,7 +61,7 @@ def test_an_instance_of_another_bot_is_refused_while_one_runs_and_one_of_the_sam
             assert stranger.process.wait(30) == 2, stranger.output()
             errors = [line for line in stranger.output().splitlines() if "error:" in line]
             assert errors == [
-                f"error: bot 123456 is running on the database {display(postgres_store.url)} "
+                f"error: bot 123456 is running on the database {hidden(postgres_store.url)} "
                 "(this is bot 222222): stop it first, or give this bot its own database"
             ]
             assert not other.calls("setWebhook")
