@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -747,3 +748,87 @@ def test_a_negative_upper_limit_of_normal_is_told_to_be_positive(
 
 def test_a_plus_sign_on_the_upper_limit_of_normal_is_read(protocol: Protocol) -> None:
     assert parse_text(q(protocol, "ast_x_uln"), "45/+40") == 1.125
+
+
+# -- digits beyond a double's (audit 23, finding 3) ------------------------------------------
+
+_NUMBER_QUESTIONS = [
+    question
+    for protocol in (load(DIALOG), CTL019)
+    for question in protocol.questions.values()
+    if question.type in ("int", "number")
+]
+# each the other side of a limit or threshold once rounded to a double (17+ digits)
+TOO_PRECISE = [
+    ("lvef_percent", "49.999999999999999"),  # 50: I8e's LVEF ≥ 50 was met
+    ("age", "13.9999999999999999"),  # 14: I1's age ≥ 14 was met
+    ("ecog", "2.9999999999999999"),  # 3: taken as a whole number
+    ("serum_creatinine_mg_dl", "0.0499999999999999999"),  # 0.05: its minimum
+]
+
+
+@pytest.mark.parametrize(("variable", "text"), TOO_PRECISE)
+@pytest.mark.parametrize("reader", [parse_text, check_value], ids=["typed", "batch-text"])
+def test_a_number_with_more_digits_than_a_double_holds_is_refused(
+    protocol: Protocol, variable: str, text: str, reader: Callable[[Question, str], object]
+) -> None:
+    with pytest.raises(AnswerError) as refused:
+        reader(q(protocol, variable), text)
+    assert str(refused.value).startswith(f"Too many digits in {text}: please type 15 ")
+
+
+def test_fifteen_significant_digits_are_read_and_zeros_around_them_do_not_count(
+    protocol: Protocol,
+) -> None:
+    assert parse_text(q(protocol, "lvef_percent"), "49.9999999999999") == 49.9999999999999
+    assert parse_text(q(protocol, "age"), "14.0000000000000000000") == 14
+    creatinine = q(protocol, "serum_creatinine_mg_dl")
+    assert parse_text(creatinine, "0.0500000000000000000000") == 0.05
+
+
+@pytest.mark.parametrize("text", ["49.99999999999999", "0.30000000000000004", "3.3000000000000003"])
+def test_more_digits_are_read_where_they_are_a_doubles_shortest_decimal(
+    protocol: Protocol, text: str
+) -> None:
+    # as Python or a spreadsheet writes a double: that double, on its side of every limit
+    assert parse_text(q(protocol, "lvef_percent"), text) == float(text)
+    assert rejected(q(protocol, "ecog"), "2.9999999999999996").startswith("Please type a whole")
+
+
+@st.composite
+def _typed_numbers(draw: st.DrawFn) -> tuple[Question, str]:
+    """A question and a plain decimal for it: a limit or a whole number moved by 10**-k, a
+    double as Python writes it, or any digits, up to 23 decimals."""
+    question = draw(st.sampled_from(_NUMBER_QUESTIONS))
+    limits = [Decimal(repr(x)) for x in (question.min, question.max) if x is not None]
+    base = draw(st.sampled_from([*limits, Decimal(draw(st.integers(0, 1000)))]))
+    if draw(st.booleans()):
+        near = draw(st.floats(float(base) - 1, float(base) + 1).filter(lambda x: x >= 0))
+        return question, format(Decimal(repr(near)), "f")
+    if draw(st.booleans()):
+        step = Decimal(10) ** -draw(st.integers(1, 23)) * draw(st.sampled_from([-1, 1]))
+        return question, format(abs(base + step), "f")
+    fraction = draw(st.text("0123456789", max_size=23))
+    return question, f"{int(base)}.{fraction}" if fraction else str(int(base))
+
+
+@given(_typed_numbers(), st.sampled_from([parse_text, check_value]))
+def test_a_typed_number_is_read_as_typed_or_refused(
+    typed: tuple[Question, str], reader: Callable[[Question, str], object]
+) -> None:
+    """Never another value, as 49.999999999999999 was read as 50: an answer accepted is the
+    double whose shortest decimal is the number typed (so no limit lies between them), and
+    inside the limits; 15 significant digits or fewer are never refused for their digits."""
+    question, text = typed
+    try:
+        value = reader(question, text)
+    except AnswerError as refused:
+        if len(re.sub(r"\D", "", text).strip("0")) <= 15:
+            assert "Too many digits" not in str(refused), text
+        return
+    exact = Decimal(text)
+    assert isinstance(value, int | float) and Decimal(repr(value)) == exact, (text, value)
+    if question.min is not None and question.max is not None:
+        assert Decimal(repr(question.min)) <= exact <= Decimal(repr(question.max)), text
+    if question.type == "int":
+        assert exact == exact.to_integral_value(), text

@@ -538,3 +538,61 @@ def test_a_column_named_like_the_duckdb_engines_own_is_read_as_any_other(
     assert (duckdb_ran.stdout, duckdb_ran.stderr) == (python.stdout, python.stderr)
     assert len(python.stdout.splitlines()) == 1
     assert f"row 2: {column}: not a variable of blina-dli" in python.stderr
+
+
+# each the other side of a limit or threshold once rounded to a double (audit 23, finding 3)
+TOO_PRECISE = {
+    "lvef_percent": "49.999999999999999",  # 50: I8e's LVEF ≥ 50 was met
+    "age": "13.9999999999999999",  # 14: I1's age ≥ 14 was met
+    "ecog": "2.9999999999999999",  # 3: taken as a whole number
+    "serum_creatinine_mg_dl": "0.0499999999999999999",  # 0.05: its minimum
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", ["cells.csv", "texts.jsonl"])
+def test_a_number_text_with_more_digits_than_a_double_holds_is_a_bad_row(
+    tmp_path: Path, engine: str, name: str
+) -> None:
+    """A CSV cell or a JSON text of 17+ significant digits is refused, not rounded across a
+    limit: the CSV row with LVEF 49.999999999999999 was screened with LVEF 50."""
+    rows = [{"referral": f"R-{i}", v: text} for i, (v, text) in enumerate(TOO_PRECISE.items(), 1)]
+    rows.append({"referral": "R-5", "lvef_percent": "49.9999999999999"})  # 15 digits: read
+    rows.append({"referral": "R-6", "lvef_percent": "49.99999999999999"})  # a double's repr
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        columns = ["referral", *TOO_PRECISE]
+        cells = [",".join(row.get(column, "") for column in columns) for row in rows]
+        path.write_text("\n".join([",".join(columns), *cells]) + "\n")
+    else:
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = screen(path, engine)
+    assert result.returncode == 2 and referrals(result) == ["R-5", "R-6"], result.stderr
+    for verdict in map(json.loads, result.stdout.splitlines()):  # below 50: I8e fails
+        assert "I8e" in [reason["criterion"] for reason in verdict["reasons"]]
+    lines = result.stderr.splitlines()
+    for row, (line, (variable, text)) in enumerate(zip(lines, TOO_PRECISE.items(), strict=True), 1):
+        assert line == (
+            f"{path}: row {row}: {variable}: '{text}': Too many digits in {text}: "
+            f"please type 15 significant digits at most{RANGES[variable]}."
+        )
+
+
+RANGES = {
+    "lvef_percent": " (0–100 %)",
+    "age": " (0–120 years)",
+    "ecog": " (0–5)",
+    "serum_creatinine_mg_dl": " (0.05–30 mg/dL)",
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_json_number_is_read_as_the_json_parsers_double(tmp_path: Path, engine: str) -> None:
+    """As README says: a JSON number is a double once parsed (by any JSON parser), so
+    49.999999999999999 there is 50 and I8e's LVEF ≥ 50 does not fail; a text is refused."""
+    path = tmp_path / "numbers.jsonl"
+    path.write_text('{"referral": "R-1", "lvef_percent": 49.999999999999999}\n')
+    result = screen(path, engine)
+    assert result.returncode == 0 and referrals(result) == ["R-1"], result.stderr
+    reasons = {r["criterion"]: r["answers"] for r in json.loads(result.stdout)["reasons"]}
+    assert "I8e" not in reasons and reasons["E3a"] == {"lvef_percent": 50.0}

@@ -261,6 +261,33 @@ def test_in_with_a_choice_that_is_not_listed_is_refused(tmp_path: Path) -> None:
     assert "'cart' is not a choice of 'prior_therapies'" in problem.message
 
 
+@pytest.mark.parametrize(
+    ("rule", "fix"),
+    [
+        ("sex == 'female' == 'male'", "sex == 'female' and sex == 'male'"),
+        ("sex == 'female' != 'male'", "sex == 'female' and sex != 'male'"),
+        ("'female' == sex == 'male'", "'female' == sex and sex == 'male'"),
+    ],
+)
+def test_a_chain_of_choice_comparisons_is_refused_with_its_comparisons(
+    tmp_path: Path, rule: str, fix: str
+) -> None:
+    # 'male' was "not a choice of ''female' == 'male''", the fix "use one of []"
+    data = dialog([choice("sex", ["female", "male"])], [inclusion("I1", rule)])
+    (problem,) = problems(tmp_path, data)
+    assert problem.message == f"{rule!r} chains comparisons of a choice"
+    assert problem.fix == f"compare one value at a time: {fix}"
+
+
+def test_two_quoted_values_compared_are_refused_as_no_answer(tmp_path: Path) -> None:
+    data = dialog([choice("sex", ["female", "male"])], [inclusion("I1", "'female' == 'male'")])
+    (problem,) = problems(tmp_path, data)
+    assert (
+        problem.message == "\"'female' == 'male'\" compares two fixed values, no question's answer"
+    )
+    assert problem.fix == "compare a choice question with a value, e.g. sex == 'female'"
+
+
 # -- ordered choices ---------------------------------------------------------------------------
 
 

@@ -91,6 +91,28 @@ def test_a_thousands_separator_in_a_check_is_asked_about_not_read_as_a_decimal()
     assert why["ast 1.000"] == "ast_x_uln: 1.000 could be 1 or 1000: type 1 or 1000"
 
 
+def test_a_number_with_more_digits_than_a_double_holds_is_not_used() -> None:
+    # "lvef 49.999999999999999" was read as 50 (I8e met), "age 13.9999999999999999" as 14
+    typed = {
+        "lvef": ("lvef_percent", "49.999999999999999", " (0–100 %)"),
+        "age": ("age", "13.9999999999999999", " (0–120 years)"),
+        "ecog": ("ecog", "2.9999999999999999", " (0–5)"),
+        "scr": ("serum_creatinine_mg_dl", "0.0499999999999999999", " (0.05–30 mg/dL)"),
+    }
+    reading = read(
+        PROTOCOL, ", ".join(f"{name} {text}" for name, (_, text, _) in typed.items()), ON
+    )
+    assert reading.values == {}
+    why = {u.part: u.why for u in reading.unread}
+    assert why == {
+        f"{name} {text}": (
+            f"{variable}: Too many digits in {text}: please type 15 significant digits at most"
+            + limits
+        )
+        for name, (variable, text, limits) in typed.items()
+    }
+
+
 def test_every_unusable_part_is_listed_with_its_reason() -> None:
     reading = read(PROTOCOL, "lvf 55, age 200, weight 70, crcl 95, qtc, female, female", ON)
     why = {u.part: u.why for u in reading.unread}

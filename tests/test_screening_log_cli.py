@@ -290,6 +290,17 @@ def test_resume_of_a_screening_that_finished_names_its_log_record(run: Run) -> N
 
 
 @pytest.mark.parametrize(
+    ("label", "shown"),
+    [("R-1\nerror: something else", "R-1\\nerror: something else"), ("\u202eR-1", "\\u202eR-1")],
+)
+def test_resume_quotes_a_label_it_does_not_know_escaped(run: Run, label: str, shown: str) -> None:
+    # a line break split the one-line error (forging a second one); U+202E reversed the line
+    done = run("chat", "--resume", label)
+    assert done.returncode == 2
+    assert done.stderr == f"error: no unfinished screening named '{shown}'\n"
+
+
+@pytest.mark.parametrize(
     "args",
     [
         ("log", "export", "--protocol"),

@@ -582,6 +582,39 @@ def screen_to_verdict(service: ScreeningService, db: Store, answers: Mapping[str
     raise AssertionError("the screening never ended")
 
 
+TOO_PRECISE = {  # each the other side of a limit or threshold once rounded to a double
+    "lvef_percent": "49.999999999999999",  # 50: I8e's LVEF ≥ 50 was met
+    "age": "13.9999999999999999",  # 14: I1's age ≥ 14 was met
+    "ecog": "2.9999999999999999",  # 3: taken as a whole number
+    "serum_creatinine_mg_dl": "0.0499999999999999999",  # 0.05: its minimum
+}
+
+
+def test_a_number_with_more_digits_than_a_double_holds_is_asked_again(
+    service: ScreeningService, db: Database
+) -> None:
+    engine = service.catalog.engine("blina-dli")
+    answers = ELIGIBLE | {"crcl_ml_min": "?"}  # serum creatinine is asked for an estimate
+    service.start(OWNER)
+    refused = []
+    for _ in range(60):
+        session = sessions.active(db.read(), OWNER)
+        if session.state in TOO_PRECISE and session.state not in refused:
+            text = TOO_PRECISE[session.state]
+            results = service.answer(OWNER, text)
+            (invalid,) = only(results, Invalid)
+            assert invalid.message.startswith(f"Too many digits in {text}: please type 15 ")
+            assert only(results, Asked)[0].question.variable == session.state
+            assert session.state not in sessions.active(db.read(), OWNER).answers
+            refused.append(session.state)
+            continue
+        if only(service.answer(OWNER, step_line(engine, session, answers, typed)), Finished):
+            break
+    else:
+        raise AssertionError("the screening never ended")
+    assert sorted(refused) == sorted(TOO_PRECISE)
+
+
 # I4a, >= 2 months post-transplant (D >= transplant_date + 2 months), on its first day:
 # 2026-09-27 + 2 months = 2026-11-27, met on the 27th and not on the 26th
 EDGE_OF_I4A = date(2026, 9, 27)

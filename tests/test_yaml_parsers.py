@@ -4,12 +4,14 @@ problems and the same syntax-error messages."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
+from cli_runner import invoke
 from format2 import dialog, dump, inclusion, number, write
 from screen_bot.protocol import DialogFileError, load
 
@@ -91,3 +93,22 @@ def test_problems_name_the_same_lines_with_either_parser(
     assert isinstance(fast, str) and ":" in fast.split("\n")[0]
     monkeypatch.setattr(PARSER, pure_yaml)
     assert outcome(path) == fast
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["libyaml", "ruamel"])
+def test_an_anchor_given_twice_is_read_without_a_warning(
+    pure: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An anchor does nothing without an alias (refused), so one given twice is accepted:
+    `validate` said ok under ruamel's 9-line Python warning naming its own source file."""
+    shipped = DIALOGS[0]
+    text = shipped.read_text().replace("\ntitle: ", "\ntitle: &A ", 1)
+    path = tmp_path / shipped.name
+    path.write_text(text.replace("\nversion: ", "\nversion: &A ", 1))
+    if pure:
+        monkeypatch.setattr(PARSER, pure_yaml)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert outcome(path) == outcome(shipped)
+    checked = invoke("validate", str(path))
+    assert checked.returncode == 0 and checked.stderr == "", checked.stderr

@@ -31,6 +31,11 @@ MULTIPLE_SEPARATORS = (",", ";", "\n")  # between the choices of a multi-select 
 NONE_OF_THESE = frozenset({"none", "none of these", "nothing"})
 MAX_TEXT = 500
 MAX_NUMBER_TEXT = 40  # characters of a typed number: more is not a measurement
+# Significant digits a double holds for every decimal (C's DBL_DIG): a typed number with more
+# is read only where it is its double's shortest decimal (0.30000000000000004, as Python or a
+# spreadsheet writes a double), else it would be another value, maybe across a limit
+# (49.999999999999999 is the double 50).
+MAX_DIGITS = 15
 # A number's digits may hold several marks (. or ,) here so that "1,200,000" is refused
 # whole rather than read as 1.2 followed by a unit; _decimal reads them.
 _NUMBER = re.compile(
@@ -431,7 +436,17 @@ def _decimal(
         if marks[part] is not None:
             digits = digits.replace(",", "").replace(".", "")
     value = Decimal(digits.replace(",", "."))
+    if _significant_digits(value) > MAX_DIGITS and Decimal(repr(float(value))) != value:
+        raise AnswerError(
+            f"Too many digits in {number}: please type {MAX_DIGITS} significant digits "
+            f"at most{_range(question)}."
+        )
     return -value if number.startswith("-") else value
+
+
+def _significant_digits(value: Decimal) -> int:
+    """The digits of ``value`` between its first and last that are not 0 (0.0500: 1)."""
+    return len("".join(map(str, value.as_tuple().digits)).strip("0"))
 
 
 def _convert(question: Question, value: Decimal, unit: str) -> Decimal:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import duckdb
 
 from ..answers import (
+    MAX_DIGITS,
     MAX_TEXT,
     NO_WORDS,
     NONE_OF_THESE,
@@ -499,8 +500,16 @@ class _Reader:
             limits += [f"{thousands} <= {q.max!r}"] if q.max is not None else []
             fits = " AND ".join(limits) or "TRUE"
             ambiguous = f"({comma} OR ({dot} AND {fits}))"
+            # as answers.MAX_DIGITS: at most 15 significant digits, or the digits of the
+            # double's shortest decimal (DuckDB's text of a DOUBLE, as Python's repr)
+            digits = f"trim(regexp_replace({text}, '[^0-9]', '', 'g'), '0')"
+            double = f"CAST(TRY_CAST(replace(trim({text}), ',', '.') AS DOUBLE) AS VARCHAR)"
+            shortest = (
+                f"trim(regexp_replace(regexp_replace({double}, 'e.*', ''), '[^0-9]', '', 'g'), '0')"
+            )
+            short = f"(length({digits}) <= {MAX_DIGITS} OR {digits} = {shortest})"
             number = (
-                f"TRY_CAST(CASE WHEN {plain} AND NOT {ambiguous} "
+                f"TRY_CAST(CASE WHEN {plain} AND NOT {ambiguous} AND {short} "
                 f"THEN replace(trim({text}), ',', '.') END AS DOUBLE)"
             )
             if kind == "json":

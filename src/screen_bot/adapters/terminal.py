@@ -32,7 +32,7 @@ from ..results import (
 )
 from ..service import TERMINAL, ScreeningService
 from ..session import utc_now
-from ..words import NOT_KEPT, QUIT_WORDS, sentence
+from ..words import NOT_KEPT, QUIT_WORDS, quoted, sentence
 
 COMMANDS = (
     "Type the answer, ? if it is not known, 'back' for the previous step, "
@@ -210,11 +210,11 @@ def not_started(refused: Refused) -> str:
         numbers = ", ".join(map(str, refused.records))
         plural = "s" if len(refused.records) > 1 else ""
         return (
-            f"no unfinished screening named '{refused.detail}': it finished and was logged as "
-            f"record{plural} {numbers} ('screen-bot log export' shows the verdict)"
+            f"no unfinished screening named '{quoted(refused.detail)}': it finished and was "
+            f"logged as record{plural} {numbers} ('screen-bot log export' shows the verdict)"
         )
     if refused.reason == NOT_OPEN:
-        return f"no unfinished screening named '{refused.detail}'"
+        return f"no unfinished screening named '{quoted(refused.detail)}'"  # as typed: escaped
     if refused.reason == PROTOCOL_CHANGED and not refused.detail:
         return "the protocol file changed since that screening began, so it was removed"
     if refused.reason == PROTOCOL_CHANGED:

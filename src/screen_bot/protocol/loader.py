@@ -203,6 +203,10 @@ def _parsed(text: str, shown: str, yaml: YAML) -> tuple[Node, Any]:
     from ruamel.yaml.error import YAMLError
 
     _check_shape(text, shown, yaml)
+    # An anchor (&name) does nothing without an alias (refused above), so one given twice is
+    # harmless: not ruamel's multi-line Python warning, which named its own source file.
+    # (libyaml refuses it: the pure parser, used then, reads it.)
+    yaml.composer.warn_double_anchors = False
     tree = yaml.compose(text)
     try:
         data = yaml.constructor.construct_document(tree) if tree is not None else None

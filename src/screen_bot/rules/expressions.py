@@ -279,6 +279,24 @@ def parse_node(text: str) -> Node:
     return _Converter().convert(tree.body)
 
 
+def _is_text(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _unchained(node: ast.Compare) -> str:
+    """A chain of comparisons as the comparisons it means, joined by 'and'; a link between
+    two values compares the chain's one variable instead (sex == 'a' == 'b': sex == 'a' and
+    sex == 'b')."""
+    operands = [node.left, *node.comparators]
+    names = {operand.id for operand in operands if isinstance(operand, ast.Name)}
+    links = []
+    for left, op, right in zip(operands, node.ops, operands[1:], strict=False):
+        if len(names) == 1 and isinstance(left, ast.Constant) and isinstance(right, ast.Constant):
+            left = ast.Name(next(iter(names)))
+        links.append(ast.unparse(ast.Compare(left, [op], [right])))
+    return _short(" and ".join(links))
+
+
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -380,6 +398,11 @@ class _Converter:
                 )
             parts.append(
                 Compare(self.convert(operands[index]), symbol, self.convert(operands[index + 1]))
+            )
+        if len(parts) > 1 and any(_is_text(operand) for operand in operands):
+            raise ExpressionError(
+                f"{_short(ast.unparse(node))!r} chains comparisons of a choice",
+                f"compare one value at a time: {_unchained(node)}",
             )
         return parts[0] if len(parts) == 1 else And(tuple(parts))
 

@@ -176,6 +176,12 @@ class _Checker:
 
     def _choice(self, node: Compare, left: Kind, right: Kind) -> None:
         text = render(node)
+        if isinstance(node.left, Const) and isinstance(node.right, Const):
+            self.problem(
+                f"{text!r} compares two fixed values, no question's answer",
+                "compare a choice question with a value, e.g. sex == 'female'",
+            )
+            return
         if isinstance(node.left, Const) or isinstance(node.right, Const):
             name_node, const_node = (
                 (node.left, node.right)
