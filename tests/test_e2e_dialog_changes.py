@@ -97,7 +97,7 @@ def test_a_rule_edited_while_running_decides_the_next_answer(
     (dialogs / "cardio.yaml").write_text(trial("cardio", oldest=75), encoding="utf-8")
     assert text(fake, "78") == (  # names the patient: a coordinator may have several open
         "The protocol file changed since screening R-1 began, so it cannot go on safely; it "
-        "was removed. /screen starts R-1 again."
+        "was removed. /screen starts it again."
     )
     text(fake, "/screen cardio R-2")
     verdict = text(fake, "78")

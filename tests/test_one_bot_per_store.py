@@ -9,6 +9,7 @@ bot, and another bot refused, on PostgreSQL: ``test_two_instances.py``.)
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -40,7 +41,7 @@ def test_a_second_run_on_one_sqlite_file_exits_2_at_start_and_the_first_goes_on(
         before = {m: len(fake.calls(m)) for m in ("getMe", "deleteWebhook", "setWebhook")}
         second.start(wait_for_poll=False)
         assert second.process is not None and first.process is not None
-        assert second.process.wait(30) == 2, second.output()
+        assert second.process.wait(60) == 2, second.output()
         errors = [line for line in second.output().splitlines() if line.startswith("error:")]
         assert errors == [
             f"error: another 'screen-bot run' (process {first.process.pid}) is running on the "
@@ -144,7 +145,7 @@ def test_a_store_another_bot_used_before_is_taken_over_with_its_open_screening(
 
 
 def test_a_run_started_while_the_last_one_is_still_stopping_waits_for_its_lock(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A restart begun before the old process ended (its lock released a moment later)
     goes on; only a lock kept past the grace means another run."""
@@ -154,6 +155,8 @@ def test_a_run_started_while_the_last_one_is_still_stopping_waits_for_its_lock(
     threading.Timer(0.5, os.close, (stopping,)).start()
     with running.sole_run(db):
         pass  # without the wait: "another 'screen-bot run' is running"
+    assert running.STOPPING_GRACE >= 10  # a stopping run drains its handlers for up to 10 s
+    monkeypatch.setattr(running, "STOPPING_GRACE", 0.3)
     kept = os.open(running.lock_file(db.path), os.O_RDWR)
     fcntl.flock(kept, fcntl.LOCK_EX)
     try:
@@ -161,3 +164,19 @@ def test_a_run_started_while_the_last_one_is_still_stopping_waits_for_its_lock(
             pass
     finally:
         os.close(kept)
+
+
+def test_a_filesystem_that_cannot_lock_files_does_not_stop_the_bot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLite works where flock is refused (ENOLCK on some network shares): the run goes
+    on, saying a second run would not be refused there."""
+
+    def refused(descriptor: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(running.fcntl, "flock", refused)
+    db = Database(tmp_path / "screen-bot.sqlite3")
+    with running.sole_run(db):
+        pass
+    assert "a second 'screen-bot run' on this database would not be refused" in caplog.text

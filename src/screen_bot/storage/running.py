@@ -54,7 +54,9 @@ schema(
     ],
 )
 
-STOPPING_GRACE = 3.0  # seconds a new run waits for the lock of one still stopping
+# Seconds a new run waits for the lock of one still stopping: a stopping run lets the
+# handlers in progress finish for up to 10 s (DRAIN_SECONDS in adapters/telegram/app.py).
+STOPPING_GRACE = 15.0
 
 # This process's lock files (see sole_run): a child forked without exec would share each
 # one's lock, and keep it after this process ended.
@@ -91,7 +93,11 @@ def sole_run(db: Store) -> Iterator[None]:
             "directory writable"
         ) from None
     try:
-        if not _locked(descriptor, path):
+        locked = _locked(descriptor, path)
+        if locked is None:  # a filesystem that does not lock files: run as before the lock
+            yield
+            return
+        if not locked:
             raise ScreenBotError(_second_run(db.path, os.pread(descriptor, 32, 0)))
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
@@ -103,9 +109,11 @@ def sole_run(db: Store) -> Iterator[None]:
         os.close(descriptor)
 
 
-def _locked(descriptor: int, path: Path) -> bool:
+def _locked(descriptor: int, path: Path) -> bool | None:
     """Take the lock, waiting up to STOPPING_GRACE for a run that is still stopping (a
-    restart begun before the old process ended); False when another run keeps it."""
+    restart begun before the old process ended); False when another run keeps it, None
+    when the filesystem cannot lock files (some network shares): SQLite works there all
+    the same, so the bot runs, only a second run would not be refused."""
     deadline = time.monotonic() + STOPPING_GRACE
     while True:
         try:
@@ -113,9 +121,13 @@ def _locked(descriptor: int, path: Path) -> bool:
             return True
         except OSError as err:
             if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise ScreenBotError(
-                    f"the lock file {path} cannot be locked ({err.strerror or err})"
-                ) from None
+                logger.warning(
+                    "the lock file %s cannot be locked (%s): a second 'screen-bot run' on "
+                    "this database would not be refused",
+                    path,
+                    err.strerror or type(err).__name__,
+                )
+                return None
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.1)

@@ -208,7 +208,7 @@ def refusal(reason: str, detail: str = "", why: str = "") -> str:
     if reason == PROTOCOL_CHANGED and detail:
         return (
             f"The protocol file changed since screening {detail} began, so it cannot go on "
-            f"safely; it was removed. /screen starts {detail} again."
+            "safely; it was removed. /screen starts it again."
         )
     if reason == PROTOCOL_MISSING:
         return (
