@@ -276,6 +276,35 @@ def test_the_reading_commands_refuse_an_sqlite_file_without_tables(data_dir: Pat
     assert path.read_bytes() == before
 
 
+@pytest.mark.parametrize(
+    "tables",
+    [
+        "CREATE TABLE screening_log (id INTEGER PRIMARY KEY, note TEXT);"
+        " CREATE TABLE screening_log_head (x TEXT); INSERT INTO screening_log (note) VALUES ('m')",
+        "CREATE TABLE screening_log (a, b, c); CREATE TABLE screening_log_head (a)",
+    ],
+    ids=["other columns and a row", "columns unnamed"],
+)
+def test_the_reading_commands_leave_another_programs_log_tables_unchanged(
+    data_dir: Path, tables: str
+) -> None:
+    """Tables of the log's names but not its columns are not screen-bot's log from before
+    versions: refused, the file as it was (no tables added, no WAL, no chmod)."""
+    data_dir.mkdir()
+    path = data_dir / "screen-bot.sqlite3"
+    with sqlite3.connect(path) as other:
+        other.executescript(tables)
+    other.close()
+    path.chmod(0o644)
+    before = path.read_bytes()
+    for command in READING:
+        done = invoke(*command)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert "no schema_version and no screening log" in done.stderr, done.stderr
+    assert path.read_bytes() == before
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_the_reading_commands_refuse_an_empty_file(data_dir: Path) -> None:
     data_dir.mkdir()
     path = data_dir / "screen-bot.sqlite3"

@@ -247,9 +247,12 @@ def migrate(tx: Tx, where: str) -> dict[str, int]:
     return applied
 
 
-# The screening log's tables, which every screen-bot release wrote: a file without
-# schema_version that holds them is one of screen-bot's from before versions.
-_LOG_TABLES = frozenset({"screening_log", "screening_log_head"})
+# The screening log's tables, with columns every screen-bot release gave them: a file
+# without schema_version that holds them is one of screen-bot's from before versions.
+_LOG_COLUMNS = {
+    "screening_log": frozenset({"number", "at", "protocol_id", "verdict", "prev_hash", "hash"}),
+    "screening_log_head": frozenset({"id", "head_number", "head_hash", "base_number", "base_hash"}),
+}
 
 
 @functools.cache
@@ -674,13 +677,23 @@ class Database(Store):
                 "schema_version): left unchanged; point SCREEN_BOT_DATA_DIR at screen-bot's "
                 "data directory"
             )
-        if existing and not _LOG_TABLES.issubset(tables):
+        if existing and not self._holds_our_log(tables):
             raise DatabaseBroken(
                 f"the file {self.path} is not a screen-bot database (no schema_version "
                 "and no screening log): left unchanged; point SCREEN_BOT_DATA_DIR at "
                 "screen-bot's data directory"
             )
         return False
+
+    def _holds_our_log(self, tables: set[str]) -> bool:
+        """Whether the file has screen-bot's log tables, by their names and columns (another
+        program's tables of those names are not migrated)."""
+        read = self.read()
+        return all(
+            table in tables
+            and columns <= {row[1] for row in read.all(f"PRAGMA table_info({table})")}
+            for table, columns in _LOG_COLUMNS.items()
+        )
 
     @classmethod
     def existing(cls, path: Path) -> Database:
