@@ -16,6 +16,7 @@ import pytest
 from cli_runner import invoke
 from conftest import SHIPPED
 from screen_bot.answers import AnswerError, parse_text
+from screen_bot.protocol.loader import load as load_protocol
 from screen_bot.quick_check import judge, read
 from test_ctl019_boundaries import PROTOCOL
 from test_multi_select_no_choice import _csv, _row, _screen
@@ -252,3 +253,24 @@ def test_check_reads_a_bare_choice_word_with_a_full_stop_as_the_dialog_does() ->
     reading = read(PROTOCOL, "age 19, male.", ON)
     assert reading.values["sex"] == parse_text(PROTOCOL.questions["sex"], "male.", ON) == "male"
     assert reading.unread == []
+
+
+def test_a_choice_or_synonym_ending_with_a_full_stop_is_read_by_check_and_the_dialog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site's own file may have a choice "not stated." or a synonym "n.s.": the word typed
+    and the choice are compared in the same typed form (review B2 of round 23)."""
+    source = (SHIPPED / "blina-dli.yaml").read_text(encoding="utf-8")
+    changed = source.replace(
+        "    choices: [female, male]\n    synonyms: {woman: female, man: male}",
+        '    choices: [female, male, "not stated."]\n'
+        '    synonyms: {woman: female, man: male, "n.s.": "not stated."}',
+    )
+    assert changed != source
+    (tmp_path / "blina-dli.yaml").write_text(changed, encoding="utf-8")
+    monkeypatch.setenv("SCREEN_BOT_DIALOGS_DIR", str(tmp_path))
+    for typed in ("not stated.", "n.s."):
+        done = invoke("check", "-p", "blina-dli", f"age 40, {typed}")
+        assert "not stated." in done.stdout and "not a question" not in done.stdout, done.stdout
+    protocol = load_protocol(tmp_path / "blina-dli.yaml")
+    assert parse_text(protocol.questions["sex"], "n.s.", ON) == "not stated."

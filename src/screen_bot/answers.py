@@ -236,7 +236,7 @@ def _exact_choice(question: Question, value: Any) -> str:
 def _parse_choice(question: Question, text: str) -> str:
     choices = question.choices or []
     lowered = typed_form(text)
-    synonyms = {k.lower(): v for k, v in question.synonyms.items()}
+    synonyms = {typed_form(k): v for k, v in question.synonyms.items()}
     if lowered in synonyms:
         return synonyms[lowered]
     exact = [c for c in choices if c.lower() == lowered]

@@ -388,9 +388,9 @@ def _choice_word(protocol: Protocol | ProtocolSet, part: str) -> Given | str:
             if q.multiple:
                 multi += [q.variable] if _is_choice(q, word) else []
                 continue
-            synonyms = {k.lower(): v for k, v in q.synonyms.items()}
+            synonyms = {typed_form(k): v for k, v in q.synonyms.items()}
             choice = synonyms.get(word) or next(
-                (c for c in q.choices or [] if c.lower() == word), None
+                (c for c in q.choices or [] if typed_form(c) == word), None
             )
             if choice is not None:
                 hits.setdefault(q.variable, choice)
