@@ -331,13 +331,13 @@ def screen(
                     if writer is not None and whole:  # logged once all of its row's output went out
                         per_row = len(chunk.logged) // len(chunk.rows)  # records: one a protocol
                         for i, row in enumerate(chunk.rows[:whole]):
-                            for verdict, answers, screening_id in chunk.logged[
-                                i * per_row : (i + 1) * per_row
-                            ]:
+                            records = chunk.logged[i * per_row : (i + 1) * per_row]
+                            for j, (verdict, answers, screening_id) in enumerate(records, 1):
                                 writer.add(
                                     Verdict.model_validate_json(verdict),
                                     json.loads(answers),
                                     screening_id=screening_id,
+                                    row_ends=j == per_row,
                                 )
                             logged_rows.added(row, per_row)
                         logged_rows.written(writer.written)

@@ -421,10 +421,13 @@ def append(
 class LogWriter:
     """Appends batch records in transactions of up to ``chunk`` records (or 2 s of them).
 
-    Records wait in memory (at most ``chunk``) and are written in one transaction, so the
-    database is locked only while writing and a crash loses whole chunks, never part of
-    one. Used as a context manager, what is pending is written on the way out, also after
-    an error in the caller's loop (those verdicts were shown, so they are logged).
+    Records wait in memory (at most ``chunk``, and the rest of a row's) and are written in
+    one transaction, so the database is locked only while writing and a crash loses whole
+    chunks, never part of one. A transaction ends only where a row's records end
+    (``row_ends``: a row screened against several protocols has one record each), so a row
+    is logged whole or not at all. Used as a context manager, what is pending is written on
+    the way out, also after an error in the caller's loop (those verdicts were shown, so
+    they are logged).
     """
 
     max_delay = 2.0
@@ -441,6 +444,8 @@ class LogWriter:
         answers: dict[str, Any],
         at: datetime | None = None,
         screening_id: str | None = None,
+        *,
+        row_ends: bool = True,
     ) -> None:
         if not self.pending:
             self.since = time.monotonic()
@@ -454,7 +459,9 @@ class LogWriter:
                 screening_id=screening_id,
             )
         )
-        if len(self.pending) >= self.chunk or time.monotonic() - self.since > self.max_delay:
+        if row_ends and (
+            len(self.pending) >= self.chunk or time.monotonic() - self.since > self.max_delay
+        ):
             self.flush()
 
     def flush(self) -> None:
