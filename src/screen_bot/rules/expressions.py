@@ -283,6 +283,18 @@ def _is_text(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
 
+def _compares_quoted_values(operands: list[ast.expr]) -> bool:
+    """Whether a chain compares a quoted value with another value next to it (sex == 'a' ==
+    'b' compares 'a' with 'b'); a range of an ordered choice, 'CNS2' < cns_status <= 'CNS3',
+    compares each value with the answer and is meant."""
+    return any(
+        isinstance(left, ast.Constant)
+        and isinstance(right, ast.Constant)
+        and (_is_text(left) or _is_text(right))
+        for left, right in zip(operands, operands[1:], strict=False)
+    )
+
+
 def _unchained(node: ast.Compare) -> str:
     """A chain of comparisons as the comparisons it means, joined by 'and'; a link between
     two values compares the chain's one variable instead (sex == 'a' == 'b': sex == 'a' and
@@ -399,7 +411,7 @@ class _Converter:
             parts.append(
                 Compare(self.convert(operands[index]), symbol, self.convert(operands[index + 1]))
             )
-        if len(parts) > 1 and any(_is_text(operand) for operand in operands):
+        if len(parts) > 1 and _compares_quoted_values(operands):
             raise ExpressionError(
                 f"{_short(ast.unparse(node))!r} chains comparisons of a choice",
                 f"compare one value at a time: {_unchained(node)}",
