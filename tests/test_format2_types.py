@@ -266,7 +266,7 @@ def test_in_with_a_choice_that_is_not_listed_is_refused(tmp_path: Path) -> None:
     [
         ("sex == 'female' == 'male'", "sex == 'female' and sex == 'male'"),
         ("sex == 'female' != 'male'", "sex == 'female' and sex != 'male'"),
-        ("'female' == 'male' == sex", "sex == 'male' and 'male' == sex"),
+        ("'female' == 'male' == sex", "'female' == sex and 'male' == sex"),
     ],
 )
 def test_a_chain_of_choice_comparisons_is_refused_with_its_comparisons(

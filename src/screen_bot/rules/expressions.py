@@ -297,14 +297,17 @@ def _compares_quoted_values(operands: list[ast.expr]) -> bool:
 
 def _unchained(node: ast.Compare) -> str:
     """A chain of comparisons as the comparisons it means, joined by 'and'; a link between
-    two values compares the chain's one variable instead (sex == 'a' == 'b': sex == 'a' and
-    sex == 'b')."""
+    two values compares the chain's one variable instead of the value next to it elsewhere
+    (sex == 'a' == 'b': sex == 'a' and sex == 'b'; 'a' == 'b' == sex: 'a' == sex and ...)."""
     operands = [node.left, *node.comparators]
     names = {operand.id for operand in operands if isinstance(operand, ast.Name)}
     links = []
-    for left, op, right in zip(operands, node.ops, operands[1:], strict=False):
+    for index, op in enumerate(node.ops):
+        left, right = operands[index], operands[index + 1]
         if len(names) == 1 and isinstance(left, ast.Constant) and isinstance(right, ast.Constant):
-            left = ast.Name(next(iter(names)))
+            name = ast.Name(next(iter(names)))
+            after = operands[index + 2] if index + 2 < len(operands) else None
+            left, right = (left, name) if isinstance(after, ast.Name) else (name, right)
         links.append(ast.unparse(ast.Compare(left, [op], [right])))
     return _short(" and ".join(links))
 
