@@ -795,16 +795,37 @@ def test_more_digits_are_read_where_they_are_a_doubles_shortest_decimal(
     assert rejected(q(protocol, "ecog"), "2.9999999999999996").startswith("Please type a whole")
 
 
+@pytest.mark.parametrize(
+    ("variable", "double"),
+    [
+        ("lvef_percent", 55.3),
+        ("lvef_percent", 59.99999999999999),
+        ("serum_creatinine_mg_dl", 0.1),
+        ("serum_creatinine_mg_dl", 0.7),
+    ],
+)
+@pytest.mark.parametrize("reader", [parse_text, check_value], ids=["typed", "batch-text"])
+def test_a_doubles_seventeen_significant_digits_are_read_as_that_double(
+    protocol: Protocol, variable: str, double: float, reader: Callable[[Question, str], object]
+) -> None:
+    # printf("%.17g"), PostgreSQL's extra_float_digits=3, MATLAB's num2str(x, 17):
+    # 55.299999999999997 was refused as too many digits, though it reads back as 55.3
+    text = format(double, ".17g")
+    assert reader(q(protocol, variable), text) == double
+
+
 @st.composite
 def _typed_numbers(draw: st.DrawFn) -> tuple[Question, str]:
     """A question and a plain decimal for it: a limit or a whole number moved by 10**-k, a
-    double as Python writes it, or any digits, up to 23 decimals."""
+    double as Python writes it or with 17 significant digits (%.17g), or any digits, up to
+    23 decimals."""
     question = draw(st.sampled_from(_NUMBER_QUESTIONS))
     limits = [Decimal(repr(x)) for x in (question.min, question.max) if x is not None]
     base = draw(st.sampled_from([*limits, Decimal(draw(st.integers(0, 1000)))]))
     if draw(st.booleans()):
         near = draw(st.floats(float(base) - 1, float(base) + 1).filter(lambda x: x >= 0))
-        return question, format(Decimal(repr(near)), "f")
+        written = draw(st.sampled_from([repr(near), format(near, ".17g")]))
+        return question, format(Decimal(written), "f")
     if draw(st.booleans()):
         step = Decimal(10) ** -draw(st.integers(1, 23)) * draw(st.sampled_from([-1, 1]))
         return question, format(abs(base + step), "f")
@@ -816,19 +837,28 @@ def _typed_numbers(draw: st.DrawFn) -> tuple[Question, str]:
 def test_a_typed_number_is_read_as_typed_or_refused(
     typed: tuple[Question, str], reader: Callable[[Question, str], object]
 ) -> None:
-    """Never another value, as 49.999999999999999 was read as 50: an answer accepted is the
-    double whose shortest decimal is the number typed (so no limit lies between them), and
-    inside the limits; 15 significant digits or fewer are never refused for their digits."""
+    """Never another value, as 49.999999999999999 was read as 50: an answer accepted of more
+    than 15 significant digits is the double whose shortest decimal or 17 significant digits
+    is the number typed, so no limit (15 digits at most) lies between them, other than one
+    whose own double that is; it is inside the limits; 15 significant digits or fewer are
+    never refused for their digits, a double's 17 digits never."""
     question, text = typed
+    exact = Decimal(text)
     try:
         value = reader(question, text)
     except AnswerError as refused:
-        if len(re.sub(r"\D", "", text).strip("0")) <= 15:
+        if len(re.sub(r"\D", "", text).strip("0")) <= 15 or exact == Decimal(
+            format(float(exact), ".17g")
+        ):
             assert "Too many digits" not in str(refused), text
         return
-    exact = Decimal(text)
-    assert isinstance(value, int | float) and Decimal(repr(value)) == exact, (text, value)
+    assert isinstance(value, int | float), (text, value)
+    if len(re.sub(r"\D", "", text).strip("0")) > 15:
+        assert exact in (Decimal(repr(value)), Decimal(format(value, ".17g"))), (text, value)
+    for limit in (question.min, question.max):
+        if limit is not None and value != limit:  # each on the same side
+            assert (exact < Decimal(repr(limit))) == (value < limit), (text, limit)
     if question.min is not None and question.max is not None:
-        assert Decimal(repr(question.min)) <= exact <= Decimal(repr(question.max)), text
+        assert question.min <= value <= question.max, text
     if question.type == "int":
-        assert exact == exact.to_integral_value(), text
+        assert value == int(value), text

@@ -596,3 +596,37 @@ def test_a_json_number_is_read_as_the_json_parsers_double(tmp_path: Path, engine
     assert result.returncode == 0 and referrals(result) == ["R-1"], result.stderr
     reasons = {r["criterion"]: r["answers"] for r in json.loads(result.stdout)["reasons"]}
     assert "I8e" not in reasons and reasons["E3a"] == {"lvef_percent": 50.0}
+
+
+@pytest.mark.parametrize("name", ["cells.csv", "texts.jsonl"])
+def test_a_number_text_of_seventeen_digits_is_read_as_its_double(tmp_path: Path, name: str) -> None:
+    """printf("%.17g"), PostgreSQL's extra_float_digits=3 and MATLAB's num2str(x, 17) write a
+    double with 17 significant digits, read back as that same double (on its side of every
+    limit: 59.99999999999999 is below E3a's 60); they were refused as bad rows. Other 17+ digit
+    texts still are, and both engines say the same."""
+    rows = [
+        ("R-1", "55.299999999999997", "0.69999999999999996"),  # 55.3 and 0.7
+        ("R-2", "59.999999999999993", "0.10000000000000001"),  # 59.99999999999999 and 0.1
+        ("R-3", "60.000000000000007", "1.2"),  # 60.00000000000001: E3a's LVEF < 60 not met
+        ("R-4", "49.999999999999999", "1.2"),  # the double 50, not its 17 digits: refused
+    ]
+    columns = ["referral", "lvef_percent", "serum_creatinine_mg_dl"]
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        path.write_text("\n".join(",".join(cells) for cells in [columns, *rows]) + "\n")
+    else:
+        path.write_text(
+            "".join(json.dumps(dict(zip(columns, r, strict=True))) + "\n" for r in rows)
+        )
+    python, duckdb_ran = (screen(path, engine) for engine in ENGINES)
+    assert (duckdb_ran.stdout, duckdb_ran.stderr) == (python.stdout, python.stderr)
+    assert python.returncode == 2 and referrals(python) == ["R-1", "R-2", "R-3"], python.stderr
+    assert python.stderr.splitlines() == [
+        f"{path}: row 4: lvef_percent: '49.999999999999999': Too many digits in "
+        f"49.999999999999999: please type 15 significant digits at most (0–100 %)."
+    ]
+    read = []
+    for verdict in map(json.loads, python.stdout.splitlines()):
+        reasons = {r["criterion"]: r["answers"] for r in verdict["reasons"]}
+        read.append(reasons.get("E3a"))
+    assert read == [{"lvef_percent": 55.3}, {"lvef_percent": 59.99999999999999}, None]

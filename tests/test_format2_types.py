@@ -266,7 +266,7 @@ def test_in_with_a_choice_that_is_not_listed_is_refused(tmp_path: Path) -> None:
     [
         ("sex == 'female' == 'male'", "sex == 'female' and sex == 'male'"),
         ("sex == 'female' != 'male'", "sex == 'female' and sex != 'male'"),
-        ("'female' == sex == 'male'", "'female' == sex and sex == 'male'"),
+        ("'female' == 'male' == sex", "'female' == sex and 'male' == sex"),
     ],
 )
 def test_a_chain_of_choice_comparisons_is_refused_with_its_comparisons(
@@ -337,6 +337,35 @@ def test_a_numbered_choice_is_answered_as_a_number_or_as_text(ordered: Protocol)
             check_value(question, wrong)
     with pytest.raises(AnswerError):  # a number names a choice only when the choices are numbers
         check_value(ordered.questions["cns_status"], 3)
+
+
+@pytest.mark.parametrize(
+    ("rule", "answer", "applies"),
+    [
+        ("'CNS2' < cns_status <= 'CNS3'", {"cns_status": "CNS1"}, False),
+        ("'CNS2' < cns_status <= 'CNS3'", {"cns_status": "CNS2"}, False),
+        ("'CNS2' < cns_status <= 'CNS3'", {"cns_status": "CNS3"}, True),
+        ("'2' <= acute_gvhd_grade <= '4'", {"acute_gvhd_grade": "1"}, False),
+        ("'2' <= acute_gvhd_grade <= '4'", {"acute_gvhd_grade": "2"}, True),
+        ("'2' <= acute_gvhd_grade <= '4'", {"acute_gvhd_grade": "4"}, True),
+    ],
+)
+def test_a_range_of_an_ordered_choice_may_be_a_chain(
+    tmp_path: Path, rule: str, answer: dict[str, str], applies: bool
+) -> None:
+    # a chain holding a quoted choice was refused as a whole, so a site file with such a
+    # range, valid before, broke on upgrade; each link compares the answer with one value
+    choices = {
+        "cns_status": ["CNS1", "CNS2", "CNS3"],
+        "acute_gvhd_grade": ["0", "1", "2", "3", "4"],
+    }
+    (variable,) = answer
+    protocol = build(
+        tmp_path,
+        dialog([choice(variable, choices[variable], ordered=True)], [exclusion("E1", rule)]),
+    )
+    found = verdict.build(protocol, answer, screened_on=SCREENED_ON)
+    assert [r.criterion for r in found.reasons] == (["E1"] if applies else [])
 
 
 def test_an_unordered_choice_cannot_be_ordered(tmp_path: Path) -> None:

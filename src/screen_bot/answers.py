@@ -32,9 +32,8 @@ NONE_OF_THESE = frozenset({"none", "none of these", "nothing"})
 MAX_TEXT = 500
 MAX_NUMBER_TEXT = 40  # characters of a typed number: more is not a measurement
 # Significant digits a double holds for every decimal (C's DBL_DIG): a typed number with more
-# is read only where it is its double's shortest decimal (0.30000000000000004, as Python or a
-# spreadsheet writes a double), else it would be another value, maybe across a limit
-# (49.999999999999999 is the double 50).
+# is read only where a program wrote it from its double (_written_from_a_double), else it
+# would be another value, maybe across a limit (49.999999999999999 is the double 50).
 MAX_DIGITS = 15
 # A number's digits may hold several marks (. or ,) here so that "1,200,000" is refused
 # whole rather than read as 1.2 followed by a unit; _decimal reads them.
@@ -436,12 +435,21 @@ def _decimal(
         if marks[part] is not None:
             digits = digits.replace(",", "").replace(".", "")
     value = Decimal(digits.replace(",", "."))
-    if _significant_digits(value) > MAX_DIGITS and Decimal(repr(float(value))) != value:
+    if _significant_digits(value) > MAX_DIGITS and not _written_from_a_double(value):
         raise AnswerError(
             f"Too many digits in {number}: please type {MAX_DIGITS} significant digits "
             f"at most{_range(question)}."
         )
     return -value if number.startswith("-") else value
+
+
+def _written_from_a_double(value: Decimal) -> bool:
+    """Whether ``value`` is a double as a program writes it, to be read back as that double:
+    its shortest decimal (Python's repr, 0.30000000000000004) or its 17 significant digits
+    (C's %.17g, PostgreSQL's extra_float_digits=3, MATLAB's num2str(x, 17):
+    0.10000000000000001)."""
+    double = float(value)
+    return value in (Decimal(repr(double)), Decimal(format(double, ".17g")))
 
 
 def _significant_digits(value: Decimal) -> int:

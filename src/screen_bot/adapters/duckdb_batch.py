@@ -501,13 +501,16 @@ class _Reader:
             fits = " AND ".join(limits) or "TRUE"
             ambiguous = f"({comma} OR ({dot} AND {fits}))"
             # as answers.MAX_DIGITS: at most 15 significant digits, or the digits of the
-            # double's shortest decimal (DuckDB's text of a DOUBLE, as Python's repr)
-            digits = f"trim(regexp_replace({text}, '[^0-9]', '', 'g'), '0')"
-            double = f"CAST(TRY_CAST(replace(trim({text}), ',', '.') AS DOUBLE) AS VARCHAR)"
-            shortest = (
-                f"trim(regexp_replace(regexp_replace({double}, 'e.*', ''), '[^0-9]', '', 'g'), '0')"
+            # double's shortest decimal (DuckDB's text of a DOUBLE, as Python's repr) or of
+            # its 17 significant digits (DuckDB's printf %.17g, as Python's format)
+            digits = _significant(text)
+            double = f"TRY_CAST(replace(trim({text}), ',', '.') AS DOUBLE)"
+            shortest = _significant(f"regexp_replace(CAST({double} AS VARCHAR), 'e.*', '')")
+            seventeen = _significant(f"regexp_replace(printf('%.17g', {double}), 'e.*', '')")
+            short = (
+                f"(length({digits}) <= {MAX_DIGITS} OR {digits} = {shortest} "
+                f"OR {digits} = {seventeen})"
             )
-            short = f"(length({digits}) <= {MAX_DIGITS} OR {digits} = {shortest})"
             number = (
                 f"TRY_CAST(CASE WHEN {plain} AND NOT {ambiguous} AND {short} "
                 f"THEN replace(trim({text}), ',', '.') END AS DOUBLE)"
@@ -680,6 +683,12 @@ class _Reader:
         names = [n for n in bad.split() if not n.startswith("(")]
         plain = {SCREENED_ON_KEY: _PLAIN_DAY}
         return [f"{name}: {plain.get(name, _PLAIN)}" for name in names] or [_PLAIN]
+
+
+def _significant(written: str) -> str:
+    """The digits of the SQL text ``written`` without its sign, marks and the zeros before the
+    first and after the last other digit (as answers._significant_digits counts them)."""
+    return f"trim(regexp_replace({written}, '[^0-9]', '', 'g'), '0')"
 
 
 def _float32_as_written(cell: str) -> str:

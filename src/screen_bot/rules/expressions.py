@@ -283,16 +283,31 @@ def _is_text(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
 
+def _compares_quoted_values(operands: list[ast.expr]) -> bool:
+    """Whether a chain compares a quoted value with another value next to it (sex == 'a' ==
+    'b' compares 'a' with 'b'); a range of an ordered choice, 'CNS2' < cns_status <= 'CNS3',
+    compares each value with the answer and is meant."""
+    return any(
+        isinstance(left, ast.Constant)
+        and isinstance(right, ast.Constant)
+        and (_is_text(left) or _is_text(right))
+        for left, right in zip(operands, operands[1:], strict=False)
+    )
+
+
 def _unchained(node: ast.Compare) -> str:
     """A chain of comparisons as the comparisons it means, joined by 'and'; a link between
-    two values compares the chain's one variable instead (sex == 'a' == 'b': sex == 'a' and
-    sex == 'b')."""
+    two values compares the chain's one variable instead of the value next to it elsewhere
+    (sex == 'a' == 'b': sex == 'a' and sex == 'b'; 'a' == 'b' == sex: 'a' == sex and ...)."""
     operands = [node.left, *node.comparators]
     names = {operand.id for operand in operands if isinstance(operand, ast.Name)}
     links = []
-    for left, op, right in zip(operands, node.ops, operands[1:], strict=False):
+    for index, op in enumerate(node.ops):
+        left, right = operands[index], operands[index + 1]
         if len(names) == 1 and isinstance(left, ast.Constant) and isinstance(right, ast.Constant):
-            left = ast.Name(next(iter(names)))
+            name = ast.Name(next(iter(names)))
+            after = operands[index + 2] if index + 2 < len(operands) else None
+            left, right = (left, name) if isinstance(after, ast.Name) else (name, right)
         links.append(ast.unparse(ast.Compare(left, [op], [right])))
     return _short(" and ".join(links))
 
@@ -399,7 +414,7 @@ class _Converter:
             parts.append(
                 Compare(self.convert(operands[index]), symbol, self.convert(operands[index + 1]))
             )
-        if len(parts) > 1 and any(_is_text(operand) for operand in operands):
+        if len(parts) > 1 and _compares_quoted_values(operands):
             raise ExpressionError(
                 f"{_short(ast.unparse(node))!r} chains comparisons of a choice",
                 f"compare one value at a time: {_unchained(node)}",
