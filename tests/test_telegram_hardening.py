@@ -781,6 +781,37 @@ async def test_the_sweep_handles_updates_and_verdicts_another_process_left(
     assert intake.sweep() == 0  # nothing waited long enough now
 
 
+async def test_the_sweep_does_not_wait_for_the_clock_to_catch_up_with_what_it_stamped_ahead(
+    harness: Harness,
+) -> None:
+    """The server's clock was an hour ahead when an update was stored, a verdict decided
+    and a question left unsent; NTP set it right. The sweep picks them up at once, not an
+    hour later."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(60, "/screen R-6")])
+    assert await intake.queues.join(5)
+    ahead = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    with harness.db.transaction() as tx:
+        inbox.receive(
+            tx,
+            [Received(61, COORDINATOR, json.dumps(message(61, "/help")))],
+            datetime.now(UTC) + timedelta(hours=1),
+            lifetime=DEFAULT_LIFETIME,
+        )
+        outbox.put(tx, OTHER, "NOT ELIGIBLE — stamped an hour ahead", lifetime=DEFAULT_LIFETIME)
+        tx.execute("UPDATE outbox SET created_at = ?", (ahead,))
+        tx.execute("UPDATE open_sessions SET shown_step = NULL, updated_at = ?", (ahead,))
+    assert intake.sweep() == 1  # the update
+    assert await intake.queues.join(5)
+    texts = [m["text"] for m in harness.chat().messages()]
+    assert any(t.startswith("R-6 · [1/22]") for t in texts[1:])  # the question shown again
+    assert any("/screen" in t for t in texts)  # the /help answered
+    assert [m["text"] for m in harness.chat(OTHER).messages()] == [
+        "NOT ELIGIBLE — stamped an hour ahead"
+    ]
+    assert inbox.pending(harness.db.read()) == []
+
+
 async def test_a_verdict_whose_send_failed_comes_before_the_reply_to_the_next_update(
     harness: Harness,
 ) -> None:

@@ -45,6 +45,7 @@ from typing import Any
 
 from telegram import Update
 
+from ...clock import CLOCK_AHEAD
 from ...errors import StorageFailed
 from ...session import utc_now
 from ...storage import Store, inbox, outbox, sessions
@@ -259,7 +260,8 @@ class Intake:
         for chat_id in dict.fromkeys(row.chat_id for row in left):
             self._drain_later(chat_id)
         verdicts = self.screening_bot.service.undelivered()
-        owners = sessions.unshown(read, utc_now())
+        now = utc_now()
+        owners = sessions.unshown(read, now, ahead=now + CLOCK_AHEAD)
         for verdict in verdicts:
             self._send_again(("verdict", verdict.id), verdict.owner, self._delivery(verdict))
         for owner in owners:
@@ -281,16 +283,18 @@ class Intake:
         """Queue the chats whose updates have waited a while and are not queued here (a
         process that died left them); send verdicts and questions left unsent again, when
         :class:`Retries` says it is time. Return how many chats."""
-        read, before = self.db.read(), utc_now() - LEFT_FOR
+        now, read = utc_now(), self.db.read()
+        # what a clock that was ahead stamped in the future is not left until it catches up
+        before, ahead = now - LEFT_FOR, now + CLOCK_AHEAD
         chats = [
             chat_id
-            for chat_id in inbox.chats_waiting(read, before)
+            for chat_id in inbox.chats_waiting(read, before, ahead)
             if self.queues.received(chat_id) is None
         ]
         for chat_id in chats:
             self._drain_later(chat_id)
-        verdicts = outbox.undelivered(read, before)
-        owners = sessions.unshown(read, before)
+        verdicts = outbox.undelivered(read, before, ahead)
+        owners = sessions.unshown(read, before, ahead)
         self.retries.keep([("verdict", v.id) for v in verdicts] + [("question", o) for o in owners])
         for verdict in verdicts:
             self._send_again(("verdict", verdict.id), verdict.owner, self._delivery(verdict))
