@@ -812,6 +812,29 @@ async def test_the_sweep_does_not_wait_for_the_clock_to_catch_up_with_what_it_st
     assert inbox.pending(harness.db.read()) == []
 
 
+async def test_a_server_clock_a_day_off_telegrams_dates_is_warned_of_once_an_hour(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [0.0]
+    intake = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
+    caplog.set_level(logging.WARNING)
+    await intake.accept([message(90, "/help")])  # Telegram's date agrees with the clock
+    a_day_ago = int(time.time()) - 24 * 3600  # the server's clock a day ahead
+    await intake.accept([message(91, "/screen R-SECRET-91", date=a_day_ago)])
+    now[0] += 1800
+    await intake.accept([message(92, "/help", date=a_day_ago + 1800)])  # within the hour
+    assert await intake.queues.join(5)
+    (warning,) = [r.getMessage() for r in caplog.records if "clock" in r.getMessage()]
+    assert warning.startswith("the server's clock is 24 h 00 min ahead of Telegram's date")
+    assert "'today'" in warning and "NTP" in warning
+    assert "R-SECRET-91" not in caplog.text and TOKEN not in caplog.text
+    now[0] += 3600
+    an_hour_ahead = int(time.time()) + 3600  # the server's clock an hour behind
+    await intake.accept([message(93, "/help", date=an_hour_ahead)])
+    assert await intake.queues.join(5)
+    assert "is 1 h 00 min behind Telegram's date" in caplog.records[-1].getMessage()
+
+
 async def test_a_verdict_whose_send_failed_comes_before_the_reply_to_the_next_update(
     harness: Harness,
 ) -> None:
