@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +245,64 @@ def test_a_command_gives_what_it_writes_its_own_lifetime(
     assert invoke("check", "-p", "blina-dli", "age 40, male, qtc 480").returncode == 0
     with Database(data_dir / "screen-bot.sqlite3") as db:
         assert _lifetimes(db) == [WEEK]  # the quick check kept for --continue
+
+
+# -- what a clock that was ahead stamped ----------------------------------------------------------
+
+
+def test_what_a_clock_a_year_ahead_wrote_goes_one_lifetime_after_it_was_set_right(
+    store: StoreUnderTest, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unset clock a year ahead (then NTP): what was written meanwhile is re-dated to
+    now at the next pass, keeping its lifetime, not kept until the clock catches up."""
+    _commands_use(store, monkeypatch)
+    _left_by_the_bot(store, catalog)
+    _backdate(store, -365 * 24)  # written while the clock was a year ahead
+    assert invoke("log", "stats").returncode == 0  # the clock is right again
+    assert _left(store) == EVERYTHING
+    with store.open() as db:
+        assert _lifetimes(db) == [WEEK] * 4  # each keeps the lifetime it was given
+    _backdate(store, 169)  # a week and an hour later
+    assert invoke("log", "stats").returncode == 0
+    assert _left(store) == ([], [], [], [])
+
+
+def test_a_row_stamped_more_than_a_minute_ahead_is_redated_to_now(
+    db: Database, engine: Engine
+) -> None:
+    now, day = datetime(2026, 11, 27, 5, 0, tzinfo=UTC), timedelta(hours=24)
+    with db.transaction() as tx:
+        for update_id, ahead in [(1, timedelta(days=365)), (2, timedelta(seconds=59))]:
+            inbox.receive(tx, [Received(update_id, 111, "{}")], now + ahead, lifetime=day)
+        session = engine.start("R-AHEAD")
+        session.updated_at = now + timedelta(hours=2)
+        sessions.save(tx, 111, session, lifetime=timedelta(hours=72))
+    expiry.expire(db, day, now=now)
+    stamps = db.read().all("SELECT received_at, expires_at FROM inbox ORDER BY update_id")
+    assert stamps == [
+        (now.isoformat(), (now + day).isoformat()),  # re-dated, its lifetime kept
+        (
+            (now + timedelta(seconds=59)).isoformat(),
+            (now + timedelta(seconds=59) + day).isoformat(),
+        ),
+    ]
+    assert db.read().all("SELECT updated_at, expires_at FROM open_sessions") == [
+        (now.isoformat(), (now + timedelta(hours=72)).isoformat())
+    ]
+    expiry.expire(db, day, now=now + timedelta(hours=72, seconds=1))
+    assert sessions.count(db.read()) == 0
+
+
+def test_a_trace_written_while_the_clock_was_ahead_goes_one_lifetime_after_it_was_set_right(
+    data_dir: Path,
+) -> None:
+    assert invoke("migrate").returncode == 0
+    trace = Path(write_trace(ValueError("referral 'R-TRACED' refused")))
+    a_year_ahead = time.time() + 365 * 24 * 3600
+    os.utime(trace, (a_year_ahead, a_year_ahead))
+    assert invoke("log", "stats").returncode == 0
+    assert trace.exists() and trace.stat().st_mtime < time.time() + 60  # re-dated to now
+    three_days_ago = time.time() - 73 * 3600
+    os.utime(trace, (three_days_ago, three_days_ago))
+    assert invoke("log", "stats").returncode == 0
+    assert not trace.exists()

@@ -274,6 +274,28 @@ def test_purge_stops_at_the_first_record_to_keep(log: ScreeningLog) -> None:
     assert log.verify() == []
 
 
+def test_a_clock_that_went_back_is_named_and_so_are_the_records_a_purge_kept(
+    log: ScreeningLog,
+) -> None:
+    fill(log, 1, start=DAY)
+    fill(log, 1, start=DAY + timedelta(days=365 * 4))  # the clock years ahead, then NTP
+    fill(log, 2, start=DAY + timedelta(days=1))
+    read = log.database.read()
+    step = ledger.clock_step(read)
+    assert step is not None and (step.number, step.previous) == (3, 2)
+    assert step.at.startswith("2026-03-02") and step.previous_at.startswith("2030-02-28")
+    assert log.purge(date(2026, 6, 1)) == 1  # record 2 stops the cut: 3 and 4 stay
+    kept = ledger.kept_before(log.database.read(), date(2026, 6, 1))
+    assert kept is not None and (kept.count, kept.stopped_by) == (2, 2)
+    assert ledger.kept_before(log.database.read(), date(2026, 3, 1)) is None
+    assert log.verify() == []  # intact all the same
+
+
+def test_a_log_stamped_in_order_has_no_clock_step(log: ScreeningLog) -> None:
+    fill(log, 3)
+    assert ledger.clock_step(log.database.read()) is None
+
+
 def test_purge_refuses_a_broken_chain(log: ScreeningLog) -> None:
     fill(log, 3)
     raw(log).execute("UPDATE screening_log SET verdict = 'eligible' WHERE number = 1")

@@ -6,7 +6,7 @@ import csv
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -233,6 +233,51 @@ def test_verify_reports_tampering(run: Run, tmp_path: Path) -> None:
     )
     done = run("log", "purge", "--before", "2999-01-01", "--yes")
     assert done.returncode == 2 and "not intact" in done.stderr
+
+
+def test_verify_notes_and_purge_explains_a_clock_that_went_back(run: Run, tmp_path: Path) -> None:
+    """Record 2 was made while the server's clock was years ahead, then NTP set it right:
+    the chain is intact, but a purge cut at record 2 keeps records 3 and 4, made before
+    the date. Both commands say so (nothing stamped or purged differently)."""
+    run("migrate")
+    with Database(tmp_path / "data" / "screen-bot.sqlite3") as db:
+        for referral, at in [
+            ("R-1", "2026-01-05"),
+            ("R-2", "2030-01-05"),
+            ("R-3", "2026-01-06"),
+            ("R-4", "2026-02-01"),
+        ]:
+            logged = datetime.fromisoformat(f"{at}T10:00:00+00:00")
+            with db.transaction() as tx:
+                ledger.append(
+                    tx, _verdict(referral), channel="cli", coordinator="cli", answers={}, at=logged
+                )
+    done = run("log", "verify")
+    assert done.returncode == 0 and done.stdout.startswith("intact: last record 4")
+    (note,) = [line for line in done.stdout.splitlines() if line.startswith("note:")]
+    assert "record 3 is stamped 2026-01-06" in note and "before record 2 (2030-01-05" in note
+    assert "clock went back" in note
+    done = run("log", "purge", "--before", "2026-06-01", "--yes")
+    assert done.returncode == 0
+    assert done.stdout.splitlines()[:2] == [
+        "purged 1 records made before 2026-06-01",
+        "kept 2 records made before 2026-06-01: record 2, stamped 2030-01-05T10:00:00+00:00,"
+        " comes before them, and the log is purged from its start only (the server's clock"
+        " was wrong: ahead when that record was made, or set back after it); they go with a"
+        " purge past that record's date",
+    ]
+    assert [r.number for r in records(tmp_path)] == [2, 3, 4]
+    done = run("log", "purge", "--before", "2999-01-01", "--yes")
+    assert done.stdout == "purged 3 records made before 2999-01-01\n"  # nothing kept: no note
+
+
+def _verdict(referral: str) -> Verdict:
+    return Verdict(
+        referral=referral,
+        verdict="eligible",
+        protocol=ProtocolRef(id="blina-dli", version="1", sha256="00" * 32),
+        screened_on=date(2026, 1, 5),
+    )
 
 
 @pytest.mark.parametrize("answer", ["n\n", ""], ids=["declined", "no answer"])

@@ -781,6 +781,60 @@ async def test_the_sweep_handles_updates_and_verdicts_another_process_left(
     assert intake.sweep() == 0  # nothing waited long enough now
 
 
+async def test_the_sweep_does_not_wait_for_the_clock_to_catch_up_with_what_it_stamped_ahead(
+    harness: Harness,
+) -> None:
+    """The server's clock was an hour ahead when an update was stored, a verdict decided
+    and a question left unsent; NTP set it right. The sweep picks them up at once, not an
+    hour later."""
+    intake = Intake(harness.application, harness.bot, harness.db)
+    await intake.accept([message(60, "/screen R-6")])
+    assert await intake.queues.join(5)
+    ahead = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    with harness.db.transaction() as tx:
+        inbox.receive(
+            tx,
+            [Received(61, COORDINATOR, json.dumps(message(61, "/help")))],
+            datetime.now(UTC) + timedelta(hours=1),
+            lifetime=DEFAULT_LIFETIME,
+        )
+        outbox.put(tx, OTHER, "NOT ELIGIBLE — stamped an hour ahead", lifetime=DEFAULT_LIFETIME)
+        tx.execute("UPDATE outbox SET created_at = ?", (ahead,))
+        tx.execute("UPDATE open_sessions SET shown_step = NULL, updated_at = ?", (ahead,))
+    assert intake.sweep() == 1  # the update
+    assert await intake.queues.join(5)
+    texts = [m["text"] for m in harness.chat().messages()]
+    assert any(t.startswith("R-6 · [1/22]") for t in texts[1:])  # the question shown again
+    assert any("/screen" in t for t in texts)  # the /help answered
+    assert [m["text"] for m in harness.chat(OTHER).messages()] == [
+        "NOT ELIGIBLE — stamped an hour ahead"
+    ]
+    assert inbox.pending(harness.db.read()) == []
+
+
+async def test_a_server_clock_a_day_off_telegrams_dates_is_warned_of_once_an_hour(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [0.0]
+    intake = Intake(harness.application, harness.bot, harness.db, clock=lambda: now[0])
+    caplog.set_level(logging.WARNING)
+    await intake.accept([message(90, "/help")])  # Telegram's date agrees with the clock
+    a_day_ago = int(time.time()) - 24 * 3600  # the server's clock a day ahead
+    await intake.accept([message(91, "/screen R-SECRET-91", date=a_day_ago)])
+    now[0] += 1800
+    await intake.accept([message(92, "/help", date=a_day_ago + 1800)])  # within the hour
+    assert await intake.queues.join(5)
+    (warning,) = [r.getMessage() for r in caplog.records if "clock" in r.getMessage()]
+    assert warning.startswith("the server's clock is 24 h 00 min ahead of Telegram's date")
+    assert "'today'" in warning and "NTP" in warning
+    assert "R-SECRET-91" not in caplog.text and TOKEN not in caplog.text
+    now[0] += 3600
+    an_hour_ahead = int(time.time()) + 3600  # the server's clock an hour behind
+    await intake.accept([message(93, "/help", date=an_hour_ahead)])
+    assert await intake.queues.join(5)
+    assert "is 1 h 00 min behind Telegram's date" in caplog.records[-1].getMessage()
+
+
 async def test_a_verdict_whose_send_failed_comes_before_the_reply_to_the_next_update(
     harness: Harness,
 ) -> None:

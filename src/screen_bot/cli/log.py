@@ -169,6 +169,7 @@ def verify(
         problems += anchor_problems
         number, digest = ledger.head(tx) if not problems else (0, "")
         base = ledger.checkpoint(tx)
+        step = ledger.clock_step(tx)
     if problems:
         for problem in problems:
             typer.echo(problem)
@@ -186,6 +187,13 @@ def verify(
     if head is not None:
         where = f"record {anchored}" if anchored is not None else "the start of the chain"
         typer.echo(f"the head given ({head.strip()[:16]}…) is {where}: still in the log")
+    if step is not None:
+        typer.echo(
+            f"note: record {step.number} is stamped {step.at}, before record {step.previous} "
+            f"({step.previous_at}): the server's clock went back between them (records are "
+            "numbered in the order written; a purge stops at the first record stamped on or "
+            "after its date)"
+        )
 
 
 # VACUUM, autovacuum's too, only marks a deleted row's space free for new rows.
@@ -226,9 +234,17 @@ def purge(
             )
         with db.transaction(long=True) as tx:  # a big log's purge may take long
             removed = ledger.purge(tx, day)
+            kept = ledger.kept_before(tx, day)
         db.forget_deleted()
         dialect = db.dialect
     typer.echo(f"purged {removed} records made before {day}")
+    if kept is not None:
+        typer.echo(
+            f"kept {kept.count} records made before {day}: record {kept.stopped_by}, stamped "
+            f"{kept.stopped_at}, comes before them, and the log is purged from its start only "
+            "(the server's clock was wrong: ahead when that record was made, or set back "
+            "after it); they go with a purge past that record's date"
+        )
     if removed and dialect == "postgres":
         typer.echo(POSTGRES_KEEPS_PURGED)
 

@@ -37,6 +37,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -286,6 +287,16 @@ def rider(work: Callable[[Tx], None]) -> Callable[[Tx], None]:
 def run_riders(tx: Tx) -> None:
     for work in _RIDERS:
         work(tx)
+
+
+def stamped_outside(
+    column: str, before: datetime, ahead: datetime | None
+) -> tuple[str, tuple[str, ...]]:
+    """The condition "``column`` before ``before`` (or, with ``ahead``, after it)" and its
+    values: what has waited, and what a clock that was ahead stamped in the future."""
+    if ahead is None:
+        return f"{column} < ?", (before.isoformat(),)
+    return f"({column} < ? OR {column} > ?)", (before.isoformat(), ahead.isoformat())
 
 
 def add_columns(tx: Tx, table: str, columns: dict[str, str]) -> None:

@@ -5,27 +5,67 @@ updates received but never handled that nobody touched for the sessions' lifetim
 Each row carries when it expires, set from the lifetime of the process that last wrote
 it: a command run with another setting (an administrator's ``log stats`` without the
 bot's .env) neither shortens nor lengthens what the bot keeps. Rows written by a
-screen-bot before that have no such time, and go by the lifetime given here, as before."""
+screen-bot before that have no such time, and go by the lifetime given here, as before.
+
+A row written while the server's clock was ahead (then set right, e.g. by NTP) is
+re-dated to now, keeping the lifetime it was given: it is kept one lifetime from then,
+not until the clock catches up with it (a clock a year ahead: a year longer)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from ..clock import CLOCK_AHEAD
 from ..session import utc_now
-from .db import Store
+from .db import Store, Tx
 from .inbox import expire as expire_unhandled
 from .outbox import expire as expire_undelivered
 from .owners import expire_checks
 from .sessions import expire as expire_sessions
 
+# Each table's times of what is unfinished: when it was written, and when it expires.
+TIMES = {
+    "open_sessions": ("updated_at", "expires_at"),
+    "owner_settings": ("checked_at", "check_expires_at"),
+    "outbox": ("created_at", "expires_at"),
+    "inbox": ("received_at", "expires_at"),
+}
 
-def expire(store: Store, older_than: timedelta) -> int:
+
+def redate(tx: Tx, now: datetime) -> int:
+    """Re-date to ``now`` the rows written more than CLOCK_AHEAD after ``now`` (by a clock
+    that was ahead), each keeping its lifetime (``expires_at`` less its time written);
+    return how many."""
+    moved = 0
+    ahead = (now + CLOCK_AHEAD).isoformat()
+    for table, (written, expires) in TIMES.items():
+        stamps = tx.all(
+            f"SELECT DISTINCT {written}, {expires} FROM {table} WHERE {written} > ?", (ahead,)
+        )
+        for at, until in stamps:
+            if until is None:  # kept by a screen-bot before lifetimes were stored
+                moved += tx.execute(
+                    f"UPDATE {table} SET {written} = ? WHERE {written} = ? AND {expires} IS NULL",
+                    (now.isoformat(), at),
+                ).rowcount
+                continue
+            lifetime = datetime.fromisoformat(until) - datetime.fromisoformat(at)
+            moved += tx.execute(
+                f"UPDATE {table} SET {written} = ?, {expires} = ?"
+                f" WHERE {written} = ? AND {expires} = ?",
+                (now.isoformat(), (now + lifetime).isoformat(), at, until),
+            ).rowcount
+    return moved
+
+
+def expire(store: Store, older_than: timedelta, now: datetime | None = None) -> int:
     """Delete what is unfinished and past its lifetime (a row from before lifetimes were
     kept: older than ``older_than``), then let it leave the disk; return how many open
-    screenings went."""
-    now = utc_now()
+    screenings went. What a clock that was ahead stamped is re-dated first (:func:`redate`)."""
+    now = now or utc_now()
     before = now - older_than
     with store.transaction() as tx:
+        redate(tx, now)
         expire_checks(tx, now, before)
         expire_undelivered(tx, now, before)
         expire_unhandled(tx, now, before)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..session import utc_now
-from .db import Tx, add_columns, rider, schema
+from .db import Tx, add_columns, rider, schema, stamped_outside
 
 KEEP_DONE = timedelta(days=2)
 
@@ -112,15 +112,16 @@ def pending(tx: Tx) -> list[Received]:
     return [Received(uid, chat, body or "{}") for uid, chat, body in rows]
 
 
-def chats_waiting(tx: Tx, before: datetime | None = None) -> list[int]:
-    """The chats with updates not handled yet (received before ``before``, if given)."""
+def chats_waiting(
+    tx: Tx, before: datetime | None = None, ahead: datetime | None = None
+) -> list[int]:
+    """The chats with updates not handled yet (received before ``before``, if given, or
+    after ``ahead``, if given: stamped by a clock that was ahead)."""
     if before is None:
         rows = tx.all("SELECT DISTINCT chat_id FROM inbox WHERE done = 0")
     else:
-        rows = tx.all(
-            "SELECT DISTINCT chat_id FROM inbox WHERE done = 0 AND received_at < ?",
-            (before.isoformat(),),
-        )
+        stamped, times = stamped_outside("received_at", before, ahead)
+        rows = tx.all(f"SELECT DISTINCT chat_id FROM inbox WHERE done = 0 AND {stamped}", times)
     return sorted(chat for (chat,) in rows)
 
 

@@ -704,6 +704,52 @@ def head(tx: Tx) -> tuple[int, str]:
     return found[0], found[1]
 
 
+@dataclass(frozen=True)
+class ClockStep:
+    """A record stamped before the record before it: the server's clock went back between
+    them (the chain is still intact: records are numbered in the order they were written)."""
+
+    number: int
+    at: str
+    previous: int
+    previous_at: str
+
+
+def clock_step(tx: Tx) -> ClockStep | None:
+    """The first record stamped before the record before it, if any."""
+    previous: tuple[int, str] | None = None
+    for number, at in tx.execute("SELECT number, at FROM screening_log ORDER BY number"):
+        if previous is not None and datetime.fromisoformat(at) < datetime.fromisoformat(
+            previous[1]
+        ):
+            return ClockStep(number, at, *previous)
+        previous = (number, at)
+    return None
+
+
+@dataclass(frozen=True)
+class KeptBefore:
+    """Records made before a purge's date that it kept: a purge removes the log from its
+    start only, so the first record stamped on or after the date (``stopped_by``) keeps
+    every record after it, whenever those were made."""
+
+    count: int
+    stopped_by: int
+    stopped_at: str
+
+
+def kept_before(tx: Tx, before: date) -> KeptBefore | None:
+    """The records made before ``before`` that a purge to ``before`` keeps (None: none)."""
+    start = day_start(before)
+    (count,) = tx.one("SELECT count(*) FROM screening_log WHERE at < ?", (start,))
+    if not count:
+        return None
+    number, at = tx.one(
+        "SELECT number, at FROM screening_log WHERE at >= ? ORDER BY number LIMIT 1", (start,)
+    )
+    return KeptBefore(count, number, at)
+
+
 def purge(tx: Tx, before: date) -> int:
     """Remove the oldest records, up to the first one made on or after ``before`` (UTC).
 

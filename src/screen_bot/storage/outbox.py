@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..session import utc_now
-from .db import Tx, add_columns, schema
+from .db import Tx, add_columns, schema, stamped_outside
 
 schema(
     "outbox",
@@ -70,14 +70,17 @@ def delivered(tx: Tx, delivery: int) -> None:
     tx.execute("DELETE FROM outbox WHERE id = ?", (delivery,))
 
 
-def undelivered(tx: Tx, before: datetime | None = None) -> list[Undelivered]:
-    """Replies not sent yet, oldest first (only those put before ``before``, if given)."""
+def undelivered(
+    tx: Tx, before: datetime | None = None, ahead: datetime | None = None
+) -> list[Undelivered]:
+    """Replies not sent yet, oldest first (only those put before ``before``, if given, or
+    after ``ahead``, if given: stamped by a clock that was ahead)."""
     if before is None:
         rows = tx.all("SELECT id, owner, text, sent FROM outbox ORDER BY id")
     else:
+        stamped, times = stamped_outside("created_at", before, ahead)
         rows = tx.all(
-            "SELECT id, owner, text, sent FROM outbox WHERE created_at < ? ORDER BY id",
-            (before.isoformat(),),
+            f"SELECT id, owner, text, sent FROM outbox WHERE {stamped} ORDER BY id", times
         )
     return [Undelivered(*row) for row in rows]
 

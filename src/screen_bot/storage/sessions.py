@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..session import Session
-from .db import Tx, add_columns, schema
+from .db import Tx, add_columns, schema, stamped_outside
 
 
 def _create_sqlite(tx: Tx) -> None:
@@ -243,14 +243,16 @@ def shown(tx: Tx, owner: int, session_id: str) -> Shown:
     return Shown(*row) if row else Shown()
 
 
-def unshown(tx: Tx, before: datetime) -> list[int]:
+def unshown(tx: Tx, before: datetime, ahead: datetime | None = None) -> list[int]:
     """The owners whose active screening moved on, before ``before``, to a question that was
     never delivered (its first one too; the terminal, ``owner`` 0, does not say what it
-    delivered and is never listed)."""
+    delivered and is never listed). With ``ahead``, those that moved on after it (stamped
+    by a clock that was ahead) are listed too."""
+    stamped, times = stamped_outside("updated_at", before, ahead)
     rows = tx.all(
-        "SELECT owner FROM open_sessions WHERE active = 1 AND updated_at < ?"
+        f"SELECT owner FROM open_sessions WHERE active = 1 AND {stamped}"
         " AND (shown_step <> step OR (shown_step IS NULL AND owner <> 0)) ORDER BY owner",
-        (before.isoformat(),),
+        times,
     )
     return [owner for (owner,) in rows]
 

@@ -40,11 +40,12 @@ import logging
 import re
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Update
 
+from ...clock import CLOCK_AHEAD
 from ...errors import StorageFailed
 from ...session import utc_now
 from ...storage import Store, inbox, outbox, sessions
@@ -62,6 +63,8 @@ SWEEP_EVERY = 2.0  # seconds between looks for work another process left (or cou
 LEFT_FOR = timedelta(seconds=2)  # an update waiting this long is anyone's to handle
 LOCK_WAIT_FIRST, LOCK_WAIT_MAX = 0.02, 0.5  # seconds between tries of a busy chat's lock
 RETRY_FIRST, RETRY_MAX = 4.0, 600.0  # seconds before the sweep sends a failed send again
+SKEW_LIMIT = timedelta(minutes=5)  # Telegram's date of a message against the server's clock
+SKEW_WARN_EVERY = 3600.0  # seconds between warnings that the server's clock is off
 
 
 # What Telegram sends with each user, chat or forward and no handler reads: names, the
@@ -142,6 +145,38 @@ def chat_lock(chat_id: int) -> str:
     return f"screen-bot/chat/{chat_id}"
 
 
+class ClockSkew:
+    """Warns, at most once an hour, when Telegram's date of a newly received message and
+    the server's clock differ by more than SKEW_LIMIT: "today" (each screening's date)
+    and every date window come from the server's clock, so a clock a day off screens every
+    patient on the wrong day, and nothing else would show it."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._warned: float | None = None
+
+    def see(self, sent: datetime, now: datetime) -> None:
+        ahead = now - sent  # the server's clock ahead of Telegram's date (negative: behind)
+        if abs(ahead) <= SKEW_LIMIT:
+            return
+        if self._warned is not None and self._clock() - self._warned < SKEW_WARN_EVERY:
+            return
+        self._warned = self._clock()
+        minutes = round(abs(ahead).total_seconds() / 60)
+        logger.warning(
+            "the server's clock is %d h %02d min %s Telegram's date of the newest message "
+            "received%s: 'today' (each screening's date) and every date window are taken "
+            "from the server's clock, so screenings may be dated wrong; set the clock "
+            "right (NTP, e.g. timedatectl set-ntp true)",
+            minutes // 60,
+            minutes % 60,
+            "ahead of" if ahead > timedelta(0) else "behind",
+            " (unless the message waited that long at Telegram, the bot down or offline)"
+            if ahead > timedelta(0)
+            else "",
+        )
+
+
 class Retries:
     """When the sweep may send something again: at once the first time, then after
     ``RETRY_FIRST`` seconds, twice as long each time after, at most ``RETRY_MAX`` (a user who
@@ -180,6 +215,7 @@ class Intake:
         self.queues = ChatQueues()
         self._unfinished: set[int] = set()  # handled, but the inbox could not be told
         self.retries = Retries(clock)  # the sweep's sends of verdicts and questions left
+        self.skew = ClockSkew(clock)
         self._sending: set[Hashable] = set()  # those queued now
         self._pruned = -PRUNE_EVERY  # the first batch prunes: the inbox may be a week old
         screening_bot.received = self.newest
@@ -217,6 +253,9 @@ class Intake:
                 continue
             assert update.effective_chat is not None
             keep.append((Received(uid, update.effective_chat.id, body), update))
+        sent = [u.message.date for _, u in keep if u.message is not None]
+        if sent:  # a button's message is as old as the question it shows: not a clock's
+            self.skew.see(max(sent), utc_now())
         if keep:
             await self._store_and_submit(keep)
         return max(ids) + 1 if ids else None
@@ -259,7 +298,8 @@ class Intake:
         for chat_id in dict.fromkeys(row.chat_id for row in left):
             self._drain_later(chat_id)
         verdicts = self.screening_bot.service.undelivered()
-        owners = sessions.unshown(read, utc_now())
+        now = utc_now()
+        owners = sessions.unshown(read, now, ahead=now + CLOCK_AHEAD)
         for verdict in verdicts:
             self._send_again(("verdict", verdict.id), verdict.owner, self._delivery(verdict))
         for owner in owners:
@@ -281,16 +321,18 @@ class Intake:
         """Queue the chats whose updates have waited a while and are not queued here (a
         process that died left them); send verdicts and questions left unsent again, when
         :class:`Retries` says it is time. Return how many chats."""
-        read, before = self.db.read(), utc_now() - LEFT_FOR
+        now, read = utc_now(), self.db.read()
+        # what a clock that was ahead stamped in the future is not left until it catches up
+        before, ahead = now - LEFT_FOR, now + CLOCK_AHEAD
         chats = [
             chat_id
-            for chat_id in inbox.chats_waiting(read, before)
+            for chat_id in inbox.chats_waiting(read, before, ahead)
             if self.queues.received(chat_id) is None
         ]
         for chat_id in chats:
             self._drain_later(chat_id)
-        verdicts = outbox.undelivered(read, before)
-        owners = sessions.unshown(read, before)
+        verdicts = outbox.undelivered(read, before, ahead)
+        owners = sessions.unshown(read, before, ahead)
         self.retries.keep([("verdict", v.id) for v in verdicts] + [("question", o) for o in owners])
         for verdict in verdicts:
             self._send_again(("verdict", verdict.id), verdict.owner, self._delivery(verdict))
