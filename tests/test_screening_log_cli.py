@@ -235,6 +235,23 @@ def test_verify_reports_tampering(run: Run, tmp_path: Path) -> None:
     assert done.returncode == 2 and "not intact" in done.stderr
 
 
+@pytest.mark.parametrize("stamp", ["garbage", "2026-11-27 05:00:00"])
+def test_verify_lists_a_tampered_time_instead_of_failing_on_it(
+    run: Run, tmp_path: Path, stamp: str
+) -> None:
+    """A record's time changed by hand (unreadable, or without its zone) is a problem to
+    list, not a time to compare with its neighbour's (review D of round 23: a traceback)."""
+    run("screen", "-", "--log", stdin='{"age": 70}\n{"age": 71}\n{"age": 72}\n')
+    db = sqlite3.connect(tmp_path / "data" / "screen-bot.sqlite3")
+    db.execute("DROP TRIGGER screening_log_no_update")
+    db.execute("UPDATE screening_log SET at = ? WHERE number = 2", (stamp,))
+    db.commit()
+    db.close()
+    done = run("log", "verify")
+    assert done.returncode == 1
+    assert done.stdout.startswith("record 2: changed after it was written\n"), done.stdout
+
+
 def test_verify_notes_and_purge_explains_a_clock_that_went_back(run: Run, tmp_path: Path) -> None:
     """Record 2 was made while the server's clock was years ahead, then NTP set it right:
     the chain is intact, but a purge cut at record 2 keeps records 3 and 4, made before
