@@ -21,6 +21,7 @@ import pytest
 from bot_process import PROTOCOL, BotProcess, say, variable_of
 from fakebot import FakeBotApi
 from screen_bot.adapters.telegram import messages as words
+from screen_bot.adapters.telegram.app import DRAIN_SECONDS
 from screen_bot.errors import ScreenBotError
 from screen_bot.storage import Database, running
 from stores import StoreUnderTest
@@ -155,7 +156,7 @@ def test_a_run_started_while_the_last_one_is_still_stopping_waits_for_its_lock(
     threading.Timer(0.5, os.close, (stopping,)).start()
     with running.sole_run(db):
         pass  # without the wait: "another 'screen-bot run' is running"
-    assert running.STOPPING_GRACE >= 10  # a stopping run drains its handlers for up to 10 s
+    assert running.STOPPING_GRACE > DRAIN_SECONDS  # what a stopping run lets handlers take
     monkeypatch.setattr(running, "STOPPING_GRACE", 0.3)
     kept = os.open(running.lock_file(db.path), os.O_RDWR)
     fcntl.flock(kept, fcntl.LOCK_EX)

@@ -357,8 +357,8 @@ def screen(
 
 class LoggedRows:
     """The last row all of whose records are in the log, from a LogWriter's count of the
-    records it wrote (a row's records, one a protocol, may be split between two of its
-    transactions). Only the rows not yet known to be written are kept."""
+    records it wrote (a row has one record a protocol; those waiting in the writer are not
+    written yet). Only the rows not yet known to be written are kept."""
 
     def __init__(self) -> None:
         self.up_to = 0

@@ -20,6 +20,7 @@ from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
+from itertools import pairwise
 from typing import Any
 
 from .dates import NEVER, window_shift
@@ -291,7 +292,7 @@ def _compares_quoted_values(operands: list[ast.expr]) -> bool:
         isinstance(left, ast.Constant)
         and isinstance(right, ast.Constant)
         and (_is_text(left) or _is_text(right))
-        for left, right in zip(operands, operands[1:], strict=False)
+        for left, right in pairwise(operands)
     )
 
 

@@ -32,12 +32,11 @@ TIMES = {
 }
 
 
-def redate(tx: Tx, now: datetime) -> int:
+def redate(tx: Tx, now: datetime) -> None:
     """Re-date to ``now`` the rows written more than CLOCK_AHEAD after ``now`` (by a clock
-    that was ahead), each keeping its lifetime (``expires_at`` less its time written);
-    return how many. One scan a table, then each row by its key (a clock a day ahead may
-    have stamped every row of a busy inbox)."""
-    moved = 0
+    that was ahead), each keeping its lifetime (``expires_at`` less its time written). One
+    scan a table, then each row by its key (a clock a day ahead may have stamped every row
+    of a busy inbox)."""
     ahead = (now + CLOCK_AHEAD).isoformat()
     for table, (key, written, expires) in TIMES.items():
         rows = tx.all(
@@ -53,8 +52,6 @@ def redate(tx: Tx, now: datetime) -> int:
                 f"UPDATE {table} SET {written} = ?, {expires} = ? WHERE {where}",
                 (now.isoformat(), until, *ids),
             )
-            moved += 1
-    return moved
 
 
 def expire(store: Store, older_than: timedelta, now: datetime | None = None) -> int:

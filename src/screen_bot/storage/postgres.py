@@ -487,21 +487,23 @@ class PostgresDatabase(Store):
         """A shared session-level lock on a session of its own, which nothing else uses, so
         that it is never reconnected (and its locks silently gone) as the chat locks' is."""
         try:
-            if self._holding is None:
-                self._holding = self._connect()
-            self._holding.execute("SELECT pg_advisory_lock_shared(%s)", (lock_key_of(name),))
+            self._held_session().execute("SELECT pg_advisory_lock_shared(%s)", (lock_key_of(name),))
         except (self._pg.Error, DatabaseBroken) as err:
             raise StorageFailed(f"the lock {name!r} could not be taken: {err}") from None
+
+    def _held_session(self) -> psycopg.Connection[Any]:
+        if self._holding is None:
+            self._holding = self._connect()
+        return self._holding
 
     def held(self, name: str) -> bool:
         """Taken at once and released when nobody holds it; else another session does."""
         key = lock_key_of(name)
         try:
-            if self._holding is None:
-                self._holding = self._connect()
-            row = self._holding.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            session = self._held_session()
+            row = session.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
             if row is not None and row[0]:
-                self._holding.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                session.execute("SELECT pg_advisory_unlock(%s)", (key,))
                 return False
             return True
         except (self._pg.Error, DatabaseBroken) as err:
